@@ -1,0 +1,36 @@
+# Two commands on a fresh machine with Python 3.11 and make: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@test -f $(DATA)/fieldsync.db || $(BIN)/fieldsync init --data $(DATA) --demo
+	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check sync server client_sdk tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/sync_throughput.py
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache .hypothesis

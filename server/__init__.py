@@ -1,0 +1,1 @@
+"""The fieldsync server: HTTP layer, SQLite store, migrations and settings."""

@@ -1,0 +1,121 @@
+"""SQLite connections and the schema, created and evolved by sqlite-utils migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("fieldsync")
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection in autocommit mode; transactions are explicit (BEGIN IMMEDIATE for writes)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # An acknowledgement lets a client drop its outbox: the commit must be on disk first.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('technician', 'supervisor')),
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE memberships (
+            site_id TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            PRIMARY KEY (site_id, user_id)
+        );
+        CREATE TABLE clients (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            acked_seq INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            last_sync_at TEXT,
+            clock_offset_ms INTEGER,
+            app TEXT,
+            revoked_at TEXT
+        );
+        CREATE TABLE tokens (
+            token_hash TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients(id),
+            created_at TEXT NOT NULL,
+            last_used_ms INTEGER NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX tokens_client ON tokens(client_id);
+        -- Every collection lives in one table: a row's fields as JSON, one
+        -- [hlc, writer] clock per register, and the derived scope columns.
+        CREATE TABLE rows (
+            collection TEXT NOT NULL,
+            id TEXT NOT NULL,
+            site_id TEXT,
+            parent_id TEXT,
+            device_id TEXT,
+            fields TEXT NOT NULL,
+            clocks TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (collection, id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX rows_version ON rows(version);
+        CREATE INDEX rows_parent ON rows(collection, parent_id);
+        CREATE INDEX rows_site ON rows(site_id, collection);
+        CREATE INDEX rows_device ON rows(device_id, collection);
+        CREATE TABLE receipts (
+            client_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            hlc TEXT NOT NULL,
+            result TEXT NOT NULL,
+            PRIMARY KEY (client_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            row_id TEXT NOT NULL,
+            site_id TEXT,
+            register TEXT,
+            reason TEXT,
+            detail TEXT,
+            client_id TEXT,
+            user_id TEXT,
+            hlc TEXT,
+            seq INTEGER,
+            old_value TEXT,
+            new_value TEXT,
+            other_client_id TEXT,
+            other_hlc TEXT
+        );
+        CREATE INDEX conflicts_row ON conflicts(collection, row_id);
+        CREATE INDEX conflicts_site ON conflicts(site_id);
+        CREATE INDEX conflicts_user ON conflicts(user_id);
+        """
+    )
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES ('server_epoch', ?), ('version', '0'),"
+        " ('horizon_version', '0'), ('hlc', '')",
+        [str(uuid.uuid4())],
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    migrations.apply(sqlite_utils.Database(conn))

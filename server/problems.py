@@ -1,0 +1,62 @@
+"""Every error becomes an RFC 9457 problem body with a stable `code`, here and only here."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from sync import errors as E
+
+PROBLEM = "application/problem+json"
+log = logging.getLogger("fieldsync")
+
+# Litestar's own HTTP errors, by status, as the SyncError the protocol names.
+_BY_STATUS: dict[int, type[E.SyncError]] = {
+    400: E.InvalidRequest,
+    401: E.Unauthorized,
+    403: E.Forbidden,
+    404: E.NotFound,
+    405: E.MethodNotAllowed,
+    413: E.BodyTooLarge,
+    415: E.UnsupportedMediaType,
+    429: E.TooManyRequests,
+}
+
+
+def problem_response(error: E.SyncError) -> Response[dict[str, object]]:
+    headers = {}
+    if "retry_after" in error.extra:
+        headers["Retry-After"] = str(error.extra["retry_after"])
+    return Response(error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
+
+
+def on_sync_error(_: Request, exc: E.SyncError) -> Response[dict[str, object]]:
+    return problem_response(exc)
+
+
+def on_http_error(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+    cls = _BY_STATUS.get(exc.status_code)
+    if cls is None:
+        cls = E.ServerError if exc.status_code >= 500 else E.InvalidRequest
+    detail = exc.detail
+    if "malformed" in str(exc.detail).lower():
+        cls = E.MalformedJson
+    if isinstance(exc, ValidationException):
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        reasons = "; ".join(f"{e.get('key') or e.get('source') or ''}: {e.get('message')}" for e in extra if isinstance(e, dict))
+        detail = f"{exc.detail}: {reasons}" if reasons else exc.detail
+    error = cls(detail)
+    if cls is E.ServerError:
+        error.status = exc.status_code  # type: ignore[misc]
+    return problem_response(error)
+
+
+def on_unexpected(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    log.exception("unexpected error", exc_info=exc)
+    return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"))
+
+
+EXCEPTION_HANDLERS = {E.SyncError: on_sync_error, HTTPException: on_http_error, Exception: on_unexpected}
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType"]

@@ -1,0 +1,587 @@
+"""The server's storage: one writer connection for every write, a pool of readers.
+
+Every push runs in one `BEGIN IMMEDIATE` transaction on the writer: receipts,
+`acked_seq`, rows, versions and the conflict log commit together or not at all.
+Pulls read a consistent snapshot on a reader connection and never wait for a
+push.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from sync import PROTOCOL_VERSION, hlc, schema
+from sync import errors as E
+from sync.merge import Actor, LogEntry, RowState, apply_change
+from sync.schema import COLLECTIONS
+from sync.wire import (
+    Change,
+    ChangeResult,
+    Conflict,
+    ConflictPage,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    Row,
+    TokenRequest,
+    TokenResponse,
+    UserInfo,
+)
+
+from . import auth as A
+from .db import connect, migrate
+from .settings import Settings
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.decode
+_result_decoder = msgspec.json.Decoder(ChangeResult)
+_TOKEN_TOUCH_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request: user, role, client, and the sites in scope."""
+
+    user_id: str
+    username: str
+    name: str
+    role: str
+    client_id: str
+    sites: frozenset[str] | None  # None: every site (supervisors)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.client_id, self.username, self.role, self.sites)
+
+
+def encode_cursor(version: int) -> str:
+    return f"v1.{version}"
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if cursor in (None, "", "0"):
+        return 0
+    assert cursor is not None
+    prefix, _, number = cursor.partition(".")
+    if prefix != "v1" or not number.isdigit() or len(number) > 16:
+        raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server")
+    return int(number)
+
+
+class Store:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = connect(settings.db_path)
+        migrate(self.writer)
+        self._lock = threading.Lock()
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        for _ in range(settings.read_connections):
+            self._readers.put(connect(settings.db_path))
+        meta = self._meta(self.writer)
+        self.server_epoch = meta["server_epoch"]
+        self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
+        self.clock.now()
+        self._touched: dict[str, int] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self.writer.close()
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
+
+    # -- connections -------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error."""
+        with self._lock:
+            conn = self.writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A reader holding one snapshot for the whole block."""
+        conn = self._readers.get()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            self._readers.put(conn)
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def now_ms(self) -> int:
+        return hlc.wall_ms()
+
+    # -- users, clients, tokens ---------------------------------------------
+
+    def create_user(self, username: str, name: str, role: str, password: str) -> str:
+        user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO users(id, username, name, role, password_hash, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [user_id, username, name, role, A.hash_password(password), hlc.format_ts(self.now_ms())],
+            )
+        return user_id
+
+    def add_member(self, site_id: str, username: str) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO memberships(site_id, user_id)"
+                " SELECT ?, id FROM users WHERE username = ?",
+                [site_id, username],
+            )
+
+    def login(self, req: TokenRequest, app: str | None = None) -> TokenResponse:
+        with self.read() as db:
+            user = db.execute(
+                "SELECT id, name, role, password_hash FROM users WHERE username = ?", [req.username]
+            ).fetchone()
+        if not A.check_password(req.password, user[3] if user else A.DUMMY_HASH) or user is None:
+            raise E.InvalidCredentials()
+        user_id, name, role, _ = user
+        token = A.new_token()
+        now = self.now_ms()
+        with self.write() as db:
+            if req.client_id is None:
+                client_id = str(uuid.uuid4())
+                db.execute(
+                    "INSERT INTO clients(id, user_id, name, created_at, app) VALUES (?, ?, ?, ?, ?)",
+                    [client_id, user_id, req.client_name or "client", hlc.format_ts(now), app],
+                )
+            else:
+                client_id = req.client_id
+                row = db.execute(
+                    "SELECT user_id, revoked_at FROM clients WHERE id = ?", [client_id]
+                ).fetchone()
+                if row is None or row[0] != user_id:
+                    raise E.ClientUnavailable(f"client {client_id} is not one of {req.username}'s clients")
+                if row[1] is not None:
+                    raise E.ClientUnavailable(f"client {client_id} was revoked")
+            db.execute(
+                "INSERT INTO tokens(token_hash, client_id, created_at, last_used_ms) VALUES (?, ?, ?, ?)",
+                [A.token_hash(token), client_id, hlc.format_ts(now), now],
+            )
+        return TokenResponse(
+            token=token,
+            client_id=client_id,
+            user=UserInfo(id=user_id, name=name, role=role, username=req.username),
+            server_epoch=self.server_epoch,
+        )
+
+    def authenticate(self, token: str) -> Caller:
+        digest = A.token_hash(token)
+        with self.read() as db:
+            row = db.execute(
+                "SELECT t.last_used_ms, t.revoked_at, c.id, c.revoked_at, u.id, u.username, u.name, u.role"
+                " FROM tokens t JOIN clients c ON c.id = t.client_id JOIN users u ON u.id = c.user_id"
+                " WHERE t.token_hash = ?",
+                [digest],
+            ).fetchone()
+            if row is None or row[1] is not None or row[3] is not None:
+                raise E.Unauthorized("the token is unknown or revoked")
+            sites = None
+            if row[7] != schema.SUPERVISOR:
+                sites = frozenset(
+                    r[0] for r in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [row[4]])
+                )
+        now = self.now_ms()
+        last_used = max(row[0], self._touched.get(digest, 0))
+        if now - last_used > self.settings.token_idle_seconds * 1000:
+            raise E.TokenExpired("the token expired after being idle; sign in again with your client_id")
+        if now - last_used > _TOKEN_TOUCH_MS:
+            self._touched[digest] = now
+            with self.write() as db:
+                db.execute("UPDATE tokens SET last_used_ms = ? WHERE token_hash = ?", [now, digest])
+        return Caller(row[4], row[5], row[6], row[7], row[2], sites)
+
+    def revoke_client(self, caller: Caller, client_id: str) -> None:
+        with self.write() as db:
+            row = db.execute("SELECT user_id FROM clients WHERE id = ?", [client_id]).fetchone()
+            if row is None or (caller.role != schema.SUPERVISOR and row[0] != caller.user_id):
+                raise E.NotFound(f"no client {client_id}")
+            now = hlc.format_ts(self.now_ms())
+            db.execute("UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, client_id])
+            db.execute("UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL", [now, client_id])
+
+    # -- push ---------------------------------------------------------------
+
+    def push(self, caller: Caller, req: PushRequest, app: str | None = None) -> PushResponse:
+        changes = req.changes
+        limit = self.settings.max_changes_per_push
+        if len(changes) > limit:
+            raise E.TooManyChanges(f"{len(changes)} changes; at most {limit} per push", limit=limit)
+        if req.client_id != caller.client_id:
+            raise E.ClientMismatch(f"the token belongs to client {caller.client_id}")
+        if req.protocol < 1 or req.protocol > PROTOCOL_VERSION:
+            raise E.InvalidRequest(f"protocol {req.protocol} is not one this server knows")
+        try:
+            client_ms = hlc.parse_ts(req.client_time)
+        except ValueError as exc:
+            raise E.InvalidRequest(f"client_time: {exc}") from None
+        for i, change in enumerate(changes):
+            if change.seq < 1 or change.seq != changes[0].seq + i:
+                raise E.SeqNotConsecutive(
+                    f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
+                )
+        with self.write() as db:
+            now = self.now_ms()
+            offset = now - client_ms
+            acked = db.execute("SELECT acked_seq FROM clients WHERE id = ?", [caller.client_id]).fetchone()[0]
+            replayed = [c for c in changes if c.seq <= acked]
+            fresh = changes[len(replayed):]
+            results = self._replayed_results(db, caller.client_id, replayed)
+            if fresh and fresh[0].seq != acked + 1:
+                raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
+            if fresh:
+                batch = _Batch(db, self, now)
+                batch.prefetch(fresh)
+                actor = caller.actor
+                for change in fresh:
+                    results.append(self._apply(batch, change, caller, actor, offset, now))
+                batch.flush(caller)
+                acked = fresh[-1].seq
+            db.execute(
+                "UPDATE clients SET acked_seq = ?, last_sync_at = ?, clock_offset_ms = ?,"
+                " app = coalesce(?, app) WHERE id = ?",
+                [acked, hlc.format_ts(now), offset, app, caller.client_id],
+            )
+            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [self.clock.last])
+            version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        return PushResponse(
+            acked_seq=acked,
+            version=version,
+            results=results,
+            server_time=hlc.format_ts(now),
+            server_hlc=self.clock.last,
+            server_epoch=self.server_epoch,
+            clock_offset_ms=offset,
+        )
+
+    def _replayed_results(
+        self, db: sqlite3.Connection, client_id: str, replayed: Sequence[Change]
+    ) -> list[ChangeResult]:
+        if not replayed:
+            return []
+        receipts = {
+            seq: (sent, result)
+            for seq, sent, result in db.execute(
+                "SELECT seq, hlc, result FROM receipts WHERE client_id = ? AND seq BETWEEN ? AND ?",
+                [client_id, replayed[0].seq, replayed[-1].seq],
+            )
+        }
+        results = []
+        for change in replayed:
+            sent, result = receipts[change.seq]
+            if sent != change.hlc:
+                raise E.SeqReused(
+                    f"seq {change.seq} was acknowledged with another change; enrol a new client"
+                    " and resend the outbox renumbered"
+                )
+            results.append(_result_decoder.decode(result))
+        return results
+
+    def _apply(
+        self, batch: "_Batch", change: Change, caller: Caller, actor: Actor, offset: int, now: int
+    ) -> ChangeResult:
+        clock_flag = None
+        try:
+            stamp = hlc.parse(change.hlc)
+            if stamp.node != caller.client_id:
+                raise ValueError(f"HLC node {stamp.node} is not the pushing client")
+        except ValueError as exc:
+            result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=str(exc))
+            batch.log(change, caller, [LogEntry("rejected", None, None, dict(change.fields),
+                                                 reason="invalid_hlc", detail=str(exc))])
+            batch.receipt(change, result)
+            return result
+        skew = self.settings.max_clock_skew_ms
+        effective = change.hlc
+        if abs(offset) > skew:
+            stamp = hlc.Hlc(min(max(stamp.ms + offset, 0), 10**13 - 1), stamp.counter, stamp.node)
+            effective, clock_flag = str(stamp), "corrected"
+        if stamp.ms > now + skew:
+            effective, clock_flag = self.clock.now(now), "clamped"
+        if clock_flag is None:
+            self.clock.observe(stamp, now)
+        key = (change.collection, change.id)
+        row = batch.lookup(*key)
+        outcome = apply_change(
+            row, change.collection, change.id, dict(change.fields), change.delete, effective, actor, batch.lookup
+        )
+        if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
+            batch.put(outcome.row)
+        batch.log(change, caller, outcome.log, effective)
+        if outcome.status == "rejected":
+            result = ChangeResult(
+                seq=change.seq, status="rejected", reason=outcome.reason, detail=outcome.detail, clock=clock_flag
+            )
+        else:
+            result = ChangeResult(
+                seq=change.seq,
+                status=outcome.status,
+                rejected_fields=outcome.rejected_fields or None,
+                clock=clock_flag,
+            )
+        batch.receipt(change, result)
+        return result
+
+    def write_server_changes(self, changes: Sequence[tuple[str, str, dict[str, Any], bool | None]]) -> int:
+        """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`."""
+        with self.write() as db:
+            now = self.now_ms()
+            batch = _Batch(db, self, now)
+            batch.prefetch([Change(seq=0, collection=c, id=i, hlc="", fields=f) for c, i, f, _ in changes])
+            actor = Actor.server()
+            for collection, row_id, fields, delete in changes:
+                outcome = apply_change(
+                    batch.lookup(collection, row_id), collection, row_id, fields, delete,
+                    self.clock.now(now), actor, batch.lookup,
+                )
+                if outcome.status == "rejected":
+                    raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
+                if outcome.changed and outcome.row is not None:
+                    batch.put(outcome.row)
+            batch.flush(None)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [self.clock.last])
+            return batch.version
+
+    # -- pull ---------------------------------------------------------------
+
+    def pull(self, caller: Caller, cursor: str | None, limit: int | None) -> PullResponse:
+        since = decode_cursor(cursor)
+        size = min(max(limit or self.settings.default_pull_limit, 1), self.settings.max_pull_limit)
+        with self.read() as db:
+            meta = self._meta(db)
+            top = int(meta["version"])
+            if since and since < int(meta["horizon_version"]):
+                raise E.CursorExpired(
+                    "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
+                )
+            select = "SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?"
+            if caller.sites is None:
+                found = db.execute(select + " ORDER BY version LIMIT ?", [since, size + 1]).fetchall()
+            else:
+                found = db.execute(
+                    select + " AND (site_id IS NULL OR site_id IN"
+                    " (SELECT site_id FROM memberships WHERE user_id = ?)) ORDER BY version LIMIT ?",
+                    [since, caller.user_id, size + 1],
+                ).fetchall()
+            acked = db.execute("SELECT acked_seq FROM clients WHERE id = ?", [caller.client_id]).fetchone()[0]
+        has_more = len(found) > size
+        found = found[:size]
+        reached = found[-1][4] if has_more else max(top, since)
+        rows = [
+            Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
+            for c, i, f, d, v in found
+        ]
+        return PullResponse(
+            rows=rows,
+            cursor=encode_cursor(reached),
+            has_more=has_more,
+            acked_seq=acked,
+            server_time=hlc.format_ts(self.now_ms()),
+            server_hlc=self.clock.last,
+            server_epoch=self.server_epoch,
+            version=reached,
+        )
+
+    # -- conflict log ---------------------------------------------------------
+
+    def conflicts(
+        self,
+        caller: Caller,
+        collection: str | None = None,
+        row_id: str | None = None,
+        site_id: str | None = None,
+        after: int = 0,
+        limit: int = 200,
+    ) -> ConflictPage:
+        where, args = ["k.id > ?"], [after]
+        for column, value in (("k.collection", collection), ("k.row_id", row_id), ("k.site_id", site_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if caller.role != schema.SUPERVISOR:
+            # A technician sees what concerns them: their own values that lost or were overwritten.
+            where.append("(k.user_id = ? OR oc.user_id = ?)")
+            args += [caller.user_id, caller.user_id]
+        size = min(max(limit, 1), 1000)
+        with self.read() as db:
+            found = db.execute(
+                "SELECT k.id, k.at, k.kind, k.collection, k.row_id, k.register, k.reason, k.detail,"
+                " k.site_id, k.client_id, u.username, k.hlc, k.seq, k.old_value, k.new_value,"
+                " k.other_client_id, ou.username, k.other_hlc"
+                " FROM conflicts k LEFT JOIN users u ON u.id = k.user_id"
+                " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
+                f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
+                [*args, size + 1],
+            ).fetchall()
+        items = [
+            Conflict(
+                id=r[0], at=r[1], kind=r[2], collection=r[3], row_id=r[4], register=r[5], reason=r[6],
+                detail=r[7], site_id=r[8], client_id=r[9], user=r[10], hlc=r[11], seq=r[12],
+                old_value=_json_decode(r[13]) if r[13] is not None else None,
+                new_value=_json_decode(r[14]) if r[14] is not None else None,
+                other_client_id=r[15], other_user=r[16], other_hlc=r[17],
+            )
+            for r in found[:size]
+        ]
+        return ConflictPage(
+            conflicts=items,
+            next_after=items[-1].id if len(found) > size else None,
+            server_epoch=self.server_epoch,
+        )
+
+    # -- tombstones -----------------------------------------------------------
+
+    def purge_tombstones(self, now_ms: int | None = None) -> int:
+        """Forget rows deleted longer ago than the horizon; older cursors then get 410."""
+        now = self.now_ms() if now_ms is None else now_ms
+        cutoff = now - int(self.settings.tombstone_horizon_days * 86_400_000)
+        with self.write() as db:
+            top = db.execute(
+                "SELECT max(version), count(*) FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff]
+            ).fetchone()
+            if not top[1]:
+                return 0
+            db.execute("DELETE FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff])
+            db.execute(
+                "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'horizon_version'", [top[0]]
+            )
+            return int(top[1])
+
+
+def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The derived columns: the row's parent (inspection or site) and its device."""
+    spec = COLLECTIONS[collection]
+    parent = fields.get("inspection_id") or (fields.get("site_id") if "site_id" in spec.fields else None)
+    return parent, fields.get("device_id")
+
+
+class _Batch:
+    """The rows one transaction reads and writes, loaded in bulk and written in bulk."""
+
+    def __init__(self, db: sqlite3.Connection, store: Store, now: int) -> None:
+        self.db = db
+        self.store = store
+        self.now = now
+        self.rows: dict[tuple[str, str], RowState | None] = {}
+        self.dirty: dict[tuple[str, str], RowState] = {}
+        self.receipts: list[tuple[int, str, bytes]] = []
+        self.conflicts: list[tuple[Any, ...]] = []
+        self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        self.at = hlc.format_ts(now)
+
+    def prefetch(self, changes: Sequence[Change]) -> None:
+        wanted: dict[str, set[str]] = {}
+        for change in changes:
+            wanted.setdefault(change.collection, set()).add(change.id)
+            spec = COLLECTIONS.get(change.collection)
+            if spec is None:
+                continue
+            for name, pspec in spec.parents.items():
+                value = change.fields.get(name)
+                if isinstance(value, str) and pspec.parent in schema.ROW_PARENTS:
+                    wanted.setdefault(pspec.parent, set()).add(value)
+        for collection, ids in wanted.items():
+            id_list = sorted(ids)
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start:start + 500]
+                for key in chunk:
+                    self.rows[(collection, key)] = None
+                marks = ",".join("?" * len(chunk))
+                for r in self.db.execute(
+                    "SELECT id, site_id, fields, clocks, deleted, version FROM rows"
+                    f" WHERE collection = ? AND id IN ({marks})",
+                    [collection, *chunk],
+                ):
+                    self.rows[(collection, r[0])] = RowState(
+                        collection, r[0], _json_decode(r[2]), _json_decode(r[3]), bool(r[4]), r[1], r[5]
+                    )
+
+    def lookup(self, collection: str, row_id: str) -> RowState | None:
+        key = (collection, row_id)
+        if key not in self.rows:
+            self.prefetch([Change(seq=0, collection=collection, id=row_id, hlc="")])
+        return self.rows[key]
+
+    def put(self, row: RowState) -> None:
+        self.version += 1
+        row.version = self.version
+        key = (row.collection, row.id)
+        self.rows[key] = row
+        self.dirty[key] = row
+
+    def receipt(self, change: Change, result: ChangeResult) -> None:
+        self.receipts.append((change.seq, change.hlc, _json_encode(result)))
+
+    def log(self, change: Change, caller: Caller | None, entries: list[LogEntry], hlc_: str | None = None) -> None:
+        if not entries:
+            return
+        row = self.rows.get((change.collection, change.id))
+        site = row.site_id if row is not None else None
+        for e in entries:
+            self.conflicts.append((
+                self.at, e.kind, change.collection, change.id, site, e.register, e.reason, e.detail,
+                caller.client_id if caller else "srv", caller.user_id if caller else None,
+                hlc_ or change.hlc, change.seq,
+                None if e.old_value is None else _json_encode(e.old_value).decode(),
+                None if e.new_value is None else _json_encode(e.new_value).decode(),
+                e.other_writer, e.other_hlc,
+            ))
+
+    def flush(self, caller: Caller | None) -> None:
+        if self.dirty:
+            values = []
+            for row in self.dirty.values():
+                parent, device = _parent_ids(row.collection, row.fields)
+                values.append((
+                    row.collection, row.id, row.site_id, parent, device,
+                    _json_encode(row.fields).decode(), _json_encode(row.clocks).decode(),
+                    int(row.deleted), row.version, self.now,
+                ))
+            self.db.executemany(
+                "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
+                " version, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+                " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
+                " updated_ms = excluded.updated_ms",
+                values,
+            )
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
+        if self.receipts and caller is not None:
+            self.db.executemany(
+                "INSERT INTO receipts(client_id, seq, hlc, result) VALUES (?, ?, ?, ?)",
+                [(caller.client_id, seq, sent, result.decode()) for seq, sent, result in self.receipts],
+            )
+        if self.conflicts:
+            self.db.executemany(
+                "INSERT INTO conflicts(at, kind, collection, row_id, site_id, register, reason, detail,"
+                " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.conflicts,
+            )

@@ -1,0 +1,188 @@
+"""The SyncError family: every error the protocol names, with its stable code.
+
+The server maps these to RFC 9457 problem bodies in one place
+(`server/problems.py`); the client SDK turns problem bodies back into the same
+classes with `from_problem`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SyncError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid_request"
+    title: ClassVar[str] = "The request is not valid"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.title
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def problem(self) -> dict[str, Any]:
+        body = {
+            "type": f"urn:fieldsync:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(SyncError):
+    pass
+
+
+class MalformedJson(SyncError):
+    code = "malformed_json"
+    title = "The body is not valid JSON"
+
+
+class SeqNotConsecutive(SyncError):
+    code = "seq_not_consecutive"
+    title = "Change seq numbers must be consecutive and ascending"
+
+
+class InvalidCursor(SyncError):
+    code = "invalid_cursor"
+    title = "The cursor was not issued by this server"
+
+
+class Unauthorized(SyncError):
+    status = 401
+    code = "unauthorized"
+    title = "A valid bearer token is required"
+
+
+class TokenExpired(SyncError):
+    status = 401
+    code = "token_expired"
+    title = "The token expired; sign in again with your client_id"
+
+
+class InvalidCredentials(SyncError):
+    status = 401
+    code = "invalid_credentials"
+    title = "Wrong username or password"
+
+
+class Forbidden(SyncError):
+    status = 403
+    code = "forbidden"
+    title = "Your role may not do this"
+
+
+class ClientMismatch(SyncError):
+    status = 403
+    code = "client_mismatch"
+    title = "The push names another client than the token's"
+
+
+class ClientUnavailable(SyncError):
+    status = 403
+    code = "client_unavailable"
+    title = "This client cannot sign in again; enrol a new one"
+
+
+class NotFound(SyncError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(SyncError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class SeqGap(SyncError):
+    status = 409
+    code = "seq_gap"
+    title = "Changes are missing before this batch; resend from acked_seq + 1"
+
+
+class SeqReused(SyncError):
+    status = 409
+    code = "seq_reused"
+    title = "A seq number was reused with another change; enrol a new client"
+
+
+class CursorExpired(SyncError):
+    status = 410
+    code = "cursor_expired"
+    title = "The cursor is older than the tombstone horizon; take a fresh snapshot"
+
+
+class TooManyChanges(SyncError):
+    status = 413
+    code = "too_many_changes"
+    title = "Too many changes in one push"
+
+
+class BodyTooLarge(SyncError):
+    status = 413
+    code = "body_too_large"
+    title = "The request body is too large"
+
+
+class UnsupportedMediaType(SyncError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ProtocolUnsupported(SyncError):
+    status = 426
+    code = "protocol_unsupported"
+    title = "This protocol version is no longer served; update the app"
+
+
+class TooManyRequests(SyncError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests; retry later"
+
+
+class ServerError(SyncError):
+    status = 500
+    code = "server_error"
+    title = "The server failed; nothing was changed"
+
+
+def _all_subclasses(cls: type[SyncError]) -> list[type[SyncError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+ERRORS_BY_CODE: dict[str, type[SyncError]] = {
+    cls.code: cls for cls in [SyncError, *_all_subclasses(SyncError)]
+}
+
+
+def from_problem(status: int, body: dict[str, Any]) -> SyncError:
+    """Rebuild the SyncError a problem body describes (for the client SDK)."""
+    cls = ERRORS_BY_CODE.get(str(body.get("code")), SyncError)
+    extra = {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "code"}}
+    error = cls(str(body.get("detail") or cls.title), **extra)
+    error.http_status = status  # type: ignore[attr-defined]
+    return error
+
+
+# Reasons a single change is rejected, in the order of precedence the protocol gives.
+REJECT_ORDER = (
+    "invalid_hlc",
+    "unknown_collection",
+    "unknown_parent",
+    "forbidden",
+    "immutable",
+    "sealed",
+    "incomplete",
+    "invalid_field",
+)

@@ -1,0 +1,103 @@
+"""Hybrid logical clock, as text that orders correctly when compared as strings.
+
+Format: ``<ms>-<counter>-<node>``: 13 decimal digits of Unix milliseconds,
+4 lower-case hex digits of counter, and the node (a ``client_id``, or ``srv``
+for the server's own writes).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import NamedTuple
+
+SERVER_NODE = "srv"
+MAX_COUNTER = 0xFFFF
+_HLC = re.compile(r"^(\d{13})-([0-9a-f]{4})-([0-9a-z-]{1,64})$")
+
+
+class Hlc(NamedTuple):
+    ms: int
+    counter: int
+    node: str
+
+    def __str__(self) -> str:
+        return f"{self.ms:013d}-{self.counter:04x}-{self.node}"
+
+
+def parse(text: str) -> Hlc:
+    """Parse an HLC; raise ValueError when it is not in the protocol's form."""
+    match = _HLC.match(text)
+    if match is None:
+        raise ValueError(f"not an HLC: {text!r}")
+    return Hlc(int(match[1]), int(match[2], 16), match[3])
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Clock:
+    """A hybrid logical clock for one node.
+
+    ``now()`` stamps a local event; ``observe()`` takes in a remote HLC. Both
+    take the wall clock as an argument so tests can drive time.
+    """
+
+    def __init__(self, node: str, last: str | None = None) -> None:
+        self.node = node
+        self.ms = 0
+        self.counter = 0
+        if last:
+            parsed = parse(last)
+            self.ms, self.counter = parsed.ms, parsed.counter
+
+    @property
+    def last(self) -> str:
+        return str(Hlc(self.ms, self.counter, self.node))
+
+    def _set(self, ms: int, counter: int) -> str:
+        if counter > MAX_COUNTER:
+            ms, counter = ms + 1, 0
+        self.ms, self.counter = ms, counter
+        return self.last
+
+    def now(self, wall: int | None = None) -> str:
+        wall = wall_ms() if wall is None else wall
+        if wall > self.ms:
+            return self._set(wall, 0)
+        return self._set(self.ms, self.counter + 1)
+
+    def observe(self, remote: str | Hlc, wall: int | None = None) -> str:
+        other = parse(remote) if isinstance(remote, str) else remote
+        wall = wall_ms() if wall is None else wall
+        top = max(self.ms, other.ms, wall)
+        if top == self.ms and top == other.ms:
+            counter = max(self.counter, other.counter) + 1
+        elif top == self.ms:
+            counter = self.counter + 1
+        elif top == other.ms:
+            counter = other.counter + 1
+        else:
+            counter = 0
+        return self._set(top, counter)
+
+
+def format_ts(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds and Z, the protocol's only timestamp form."""
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_ts(text: str) -> int:
+    """Milliseconds of a protocol timestamp; ValueError for any other form."""
+    from datetime import datetime, timezone
+
+    from .schema import is_timestamp
+
+    if not is_timestamp(text):
+        raise ValueError(f"not a protocol timestamp: {text!r}")
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000 + 0.5)

@@ -1,0 +1,290 @@
+"""The collections of protocol v1: their fields, parents, groups and writers.
+
+One table declares every field; the server validates pushes against it and
+the client SDK validates local writes against the same table, so a change the
+SDK accepts is never refused for its shape at the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+NS = uuid.UUID("3a9450dd-ce73-5014-ab3e-87058abd8ac5")
+MAX_SAFE_INT = 2**53 - 1
+
+TECHNICIAN = "technician"
+SUPERVISOR = "supervisor"
+SERVER = "server"
+ROLES = (TECHNICIAN, SUPERVISOR)
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PERIOD = re.compile(r"^\d{4}-(Q[1-4]|H[12]|M(0?[1-9]|1[0-2]))$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ITEM_KEY = re.compile(r"^item\.[a-z0-9_]{1,64}$")
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and _UUID.match(value) is not None
+
+
+def is_timestamp(value: object) -> bool:
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        return False
+    from datetime import datetime
+
+    try:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return False
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_items(value: object) -> bool:
+    """Checklist template items: JSON text of a list of {key, label, type}."""
+    if not isinstance(value, str):
+        return False
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(items, list) and all(
+        isinstance(item, dict)
+        and isinstance(item.get("key"), str)
+        and re.match(r"^[a-z0-9_]{1,64}$", item["key"]) is not None
+        and isinstance(item.get("label"), str)
+        and item.get("type") in ITEM_TYPES
+        for item in items
+    )
+
+
+ITEM_TYPES = {"bool": (bool,), "text": (str,), "int": (int,)}
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SAFE_INT
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 10_000
+
+
+def _enum(*choices: str) -> Callable[[object], bool]:
+    return lambda value: value in choices
+
+
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, (str, bool)) or _int(value)
+
+
+CHECKS: dict[str, Callable[[object], bool]] = {
+    "text": _text,
+    "int": _int,
+    "bool": lambda v: isinstance(v, bool),
+    "uuid": is_uuid,
+    "timestamp": is_timestamp,
+    "date": _is_date,
+    "period": lambda v: isinstance(v, str) and _PERIOD.match(v) is not None,
+    "sha256": lambda v: isinstance(v, str) and _SHA256.match(v) is not None,
+    "items": _is_items,
+    "scalar": _scalar,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    type: str
+    choices: tuple[str, ...] = ()
+    parent: str | None = None  # collection the parent id points at
+    optional_parent: bool = False
+    group: str | None = None
+    writers: tuple[str, ...] = ()  # roles that may write it; () means server only
+
+    def valid(self, value: object) -> bool:
+        if value is None:
+            return self.parent is None or self.optional_parent
+        if self.choices:
+            return value in self.choices
+        return CHECKS[self.type](value)
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    fields: dict[str, Field]
+    create_roles: tuple[str, ...]  # who may create and delete rows
+    open_prefix: str | None = None  # dynamic fields, e.g. "item." checklist items
+    open_field: Field | None = None
+    immutable_rows: bool = False  # rows never change after creation
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        groups: dict[str, list[str]] = {}
+        for name, spec in self.fields.items():
+            if spec.group:
+                groups.setdefault(spec.group, []).append(name)
+        object.__setattr__(self, "groups", {g: tuple(names) for g, names in groups.items()})
+
+    @property
+    def parents(self) -> dict[str, Field]:
+        return {name: spec for name, spec in self.fields.items() if spec.parent}
+
+    def field(self, name: str) -> Field | None:
+        spec = self.fields.get(name)
+        if spec is None and self.open_prefix and self.open_field and _ITEM_KEY.match(name):
+            return self.open_field
+        return spec
+
+    def register_of(self, name: str) -> str:
+        """The register a field belongs to: its group, or the field itself."""
+        spec = self.fields.get(name)
+        return spec.group if spec and spec.group else name
+
+
+T, S = TECHNICIAN, SUPERVISOR
+_ALL = (T, S)
+
+
+def _f(type_: str, *choices: str, writers: tuple[str, ...] = (S,), **kw: Any) -> Field:
+    return Field(type_, tuple(choices), writers=writers, **kw)
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.name: c
+    for c in [
+        Collection(
+            "sites",
+            {
+                "customer": _f("text"),
+                "name": _f("text"),
+                "address": _f("text"),
+                "zone": _f("enum", "urban", "suburban"),
+                "tz": _f("text"),
+                "contract": _f("enum", "annual", "per_visit", "warranty"),
+                "accepted_on": _f("date"),
+                "warranty_months": _f("int"),
+            },
+            create_roles=(S,),
+        ),
+        Collection(
+            "devices",
+            {
+                "site_id": _f("uuid", parent="sites"),
+                "system": _f("enum", "video", "access", "network", "broadcast", "telephone", "alarm"),
+                "kind": _f("text"),
+                "code": _f("text"),
+                "name": _f("text"),
+                "location": _f("text", writers=_ALL),
+                "serial_no": _f("text", writers=_ALL),
+                "model": _f("text", writers=_ALL),
+                "installed_on": _f("date"),
+                "status": _f("enum", "active", "retired"),
+            },
+            create_roles=(S,),
+        ),
+        Collection(
+            "checklist_templates",
+            {"kind": _f("text"), "title": _f("text"), "items": _f("items")},
+            create_roles=(S,),
+        ),
+        Collection(
+            "inspections",
+            {
+                "site_id": _f("uuid", parent="sites", writers=_ALL),
+                "period": _f("period", writers=_ALL),
+                "due_on": _f("date"),
+                "assigned_to": _f("text"),
+                "status": _f("enum", "scheduled", "in_progress", "completed", "signed", writers=_ALL),
+                "started_at": _f("timestamp", writers=_ALL),
+                "completed_at": _f("timestamp", writers=()),
+                "sheet_no": _f("text", writers=()),
+            },
+            create_roles=_ALL,
+        ),
+        Collection(
+            "device_checks",
+            {
+                "inspection_id": _f("uuid", parent="inspections", writers=_ALL),
+                "device_id": _f("uuid", parent="devices", writers=_ALL),
+                "outcome": _f(
+                    "enum", "serviced", "fault", "not_accessible", "skipped", group="result", writers=_ALL
+                ),
+                "note": _f("text", group="result", writers=_ALL),
+                "checked_by": _f("text", group="result", writers=_ALL),
+                "checked_at": _f("timestamp", group="result", writers=_ALL),
+                "sealed_by": _f("uuid", writers=()),
+            },
+            create_roles=_ALL,
+            open_prefix="item.",
+            open_field=_f("scalar", writers=_ALL),
+        ),
+        Collection(
+            "photos",
+            {
+                "inspection_id": _f("uuid", parent="inspections", writers=_ALL),
+                "device_id": _f("uuid", parent="devices", optional_parent=True, writers=_ALL),
+                "sha256": _f("sha256", parent="blobs", writers=_ALL),
+                "content_type": _f("enum", "image/jpeg", "image/png", writers=_ALL),
+                "bytes": _f("int", writers=_ALL),
+                "taken_at": _f("timestamp", writers=_ALL),
+                "caption": _f("text", writers=_ALL),
+                "stage": _f("enum", "before", "after", "evidence", writers=_ALL),
+                "blob": _f("enum", "stored", "missing", writers=()),
+            },
+            create_roles=_ALL,
+        ),
+        Collection(
+            "signatures",
+            {
+                "inspection_id": _f("uuid", parent="inspections", writers=_ALL),
+                "signer_name": _f("text", writers=_ALL),
+                "signer_role": _f("enum", "customer", "technician", writers=_ALL),
+                "signed_at": _f("timestamp", writers=_ALL),
+                "image_sha256": _f("sha256", writers=_ALL),
+                "sheet_sha256": _f("sha256", writers=_ALL),
+                "verification": _f("enum", "valid", "mismatch", writers=()),
+            },
+            create_roles=_ALL,
+            immutable_rows=True,
+        ),
+    ]
+}
+
+# A parent named "blobs" is a content hash, not a row: it is immutable like any
+# parent but never looked up as a row.
+ROW_PARENTS = {"sites", "inspections", "devices"}
+
+
+def inspection_id(site_id: str, period: str) -> str:
+    return str(uuid.uuid5(NS, f"inspection/{site_id}/{period}"))
+
+
+def device_check_id(inspection: str, device: str) -> str:
+    return str(uuid.uuid5(NS, f"{inspection}/{device}"))
+
+
+def expand_groups(collection: Collection, fields: dict[str, Any]) -> dict[str, Any]:
+    """A change that writes any field of a group writes all of it (nulls for the rest)."""
+    out = dict(fields)
+    for group, names in collection.groups.items():
+        if any(name in fields for name in names):
+            for name in names:
+                out.setdefault(name, None)
+    return out

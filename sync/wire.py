@@ -1,0 +1,125 @@
+"""Wire messages of protocol v1, declared once for the server and the client.
+
+New fields always get defaults so old clients still decode new messages.
+Unknown fields are ignored on decode (forward compatibility); the *values* a
+client writes are checked against `sync.schema`, which rejects unknown names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import msgspec
+
+Scalar = Union[str, int, bool, None]
+
+
+class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
+    pass
+
+
+class TokenRequest(Base, kw_only=True):
+    username: str
+    password: str
+    client_name: str = ""
+    client_id: str | None = None
+
+
+class UserInfo(Base, kw_only=True):
+    id: str
+    name: str
+    role: str
+    username: str = ""
+
+
+class TokenResponse(Base, kw_only=True):
+    token: str
+    client_id: str
+    user: UserInfo
+    server_epoch: str = ""
+
+
+class Change(Base, kw_only=True):
+    seq: int
+    collection: str
+    id: str
+    hlc: str
+    fields: dict[str, Scalar] = {}
+    delete: bool | None = None
+
+
+class PushRequest(Base, kw_only=True):
+    protocol: int = 1
+    client_id: str
+    client_time: str
+    changes: list[Change]
+
+
+class ChangeResult(Base, kw_only=True):
+    seq: int
+    status: Literal["applied", "superseded", "rejected"]
+    reason: str | None = None
+    detail: str | None = None
+    rejected_fields: dict[str, str] | None = None
+    clock: Literal["corrected", "clamped"] | None = None
+
+
+class PushResponse(Base, kw_only=True):
+    acked_seq: int
+    version: int
+    results: list[ChangeResult]
+    server_time: str
+    server_hlc: str
+    server_epoch: str
+    clock_offset_ms: int
+
+
+class Row(msgspec.Struct, kw_only=True):
+    """A row as pulled: whole and merged, or `removed` from the caller's scope."""
+
+    collection: str
+    id: str
+    fields: dict[str, Scalar] = {}
+    deleted: bool = False
+    version: int = 0
+    removed: bool = False
+
+
+class PullResponse(Base, kw_only=True):
+    rows: list[Row]
+    cursor: str
+    has_more: bool
+    acked_seq: int
+    server_time: str
+    server_hlc: str
+    server_epoch: str
+    # Addition to the shared contract: the highest row version this page
+    # covers, so a client knows when its applied pushes have come back.
+    version: int = 0
+
+
+class Conflict(Base, kw_only=True):
+    id: int
+    at: str
+    kind: Literal["lost", "overwritten", "rejected", "rejected_field"]
+    collection: str
+    row_id: str
+    register: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    site_id: str | None = None
+    client_id: str | None = None
+    user: str | None = None
+    hlc: str | None = None
+    seq: int | None = None
+    old_value: Scalar | dict[str, Scalar] = None
+    new_value: Scalar | dict[str, Scalar] = None
+    other_client_id: str | None = None
+    other_user: str | None = None
+    other_hlc: str | None = None
+
+
+class ConflictPage(Base, kw_only=True):
+    conflicts: list[Conflict]
+    next_after: int | None = None
+    server_epoch: str = ""
