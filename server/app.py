@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from litestar import Litestar, Request, delete, get, post
 from litestar.datastructures import ResponseHeader, State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
@@ -20,13 +20,15 @@ from .settings import Settings
 from .store import Caller, Store
 
 EPOCH_HEADER = "Fieldsync-Server-Epoch"
+StoreDep = NamedDependency[Store]
+CallerDep = NamedDependency[Caller]
 
 
 def provide_store(state: State) -> Store:
     return state.store  # type: ignore[no-any-return]
 
 
-def provide_caller(request: Request[Any, Any, Any], store: Store) -> Caller:
+def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise E.Unauthorized("send Authorization: Bearer <token>")
@@ -52,14 +54,14 @@ def _app_version(request: Request[Any, Any, Any]) -> str | None:
 
 
 @post("/auth/token", status_code=200, sync_to_thread=True, tags=["identity"])
-def token(data: TokenRequest, request: Request[Any, Any, Any], store: Store) -> TokenResponse:
+def token(data: JSONBody[TokenRequest], request: Request[Any, Any, Any], store: StoreDep) -> TokenResponse:
     """Sign in: enrol a new client, or sign an existing client of yours in again."""
     _check_protocol(request)
     return store.login(data, _app_version(request))
 
 
 @post("/sync/push", status_code=200, sync_to_thread=True, tags=["sync"])
-def push(data: PushRequest, request: Request[Any, Any, Any], store: Store, caller: Caller) -> PushResponse:
+def push(data: JSONBody[PushRequest], request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep) -> PushResponse:
     """Apply a batch of changes in one transaction and return a result for each."""
     return store.push(caller, data, _app_version(request))
 
@@ -67,10 +69,10 @@ def push(data: PushRequest, request: Request[Any, Any, Any], store: Store, calle
 @get("/sync/pull", sync_to_thread=True, tags=["sync"])
 def pull(
     request: Request[Any, Any, Any],
-    store: Store,
-    caller: Caller,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Parameter(ge=1, le=100_000)] = None,
+    store: StoreDep,
+    caller: CallerDep,
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
 ) -> PullResponse:
     """One page of rows changed since the cursor, in version order."""
     _check_protocol(request)
@@ -79,13 +81,13 @@ def pull(
 
 @get("/api/conflicts", sync_to_thread=True, tags=["supervisor"])
 def conflicts(
-    store: Store,
-    caller: Caller,
-    collection: str | None = None,
-    row_id: str | None = None,
-    site_id: str | None = None,
-    after: Annotated[int, Parameter(ge=0)] = 0,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    store: StoreDep,
+    caller: CallerDep,
+    collection: FromQuery[str | None] = None,
+    row_id: FromQuery[str | None] = None,
+    site_id: FromQuery[str | None] = None,
+    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
 ) -> ConflictPage:
     """Values that lost or were overwritten, and rejected changes and fields.
 
@@ -95,12 +97,12 @@ def conflicts(
 
 
 @delete("/api/clients/{client_id:str}", status_code=204, sync_to_thread=True, tags=["identity"])
-def revoke_client(client_id: str, store: Store, caller: Caller) -> None:
+def revoke_client(client_id: FromPath[str], store: StoreDep, caller: CallerDep) -> None:
     """Revoke a client (a lost phone): its tokens answer 401 and it cannot sign in again."""
     store.revoke_client(caller, client_id)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Litestar:
+def create_app(settings: Settings, store: StoreDep | None = None) -> Litestar:
     store = store or Store(settings)
     return Litestar(
         route_handlers=[token, push, pull, conflicts, revoke_client],

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real SQLite file under tmp_path, the real app, real accounts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.store import Store
+from sync import hlc
+
+SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))
+OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "server")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = Store(settings)
+    store.create_user("lin", "Lin", "supervisor", "demo")
+    store.create_user("wang", "Wang", "technician", "demo")
+    store.create_user("zhao", "Zhao", "technician", "demo")
+    store.add_member(SITE, "wang")
+    store.add_member(OTHER_SITE, "zhao")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(settings, store)) as client:
+        yield client
+
+
+class Session:
+    """A signed-in client speaking the wire protocol by hand (no SDK)."""
+
+    def __init__(self, http: TestClient[Any], username: str) -> None:
+        body = http.post("/auth/token", json={"username": username, "password": "demo", "client_name": "t"}).json()
+        self.http = http
+        self.client_id: str = body["client_id"]
+        self.headers = {"Authorization": f"Bearer {body['token']}"}
+        self.clock = hlc.Clock(self.client_id)
+        self.seq = 0
+
+    def change(self, collection: str, row_id: str, fields: dict[str, Any], delete: bool | None = None,
+               hlc_: str | None = None) -> dict[str, Any]:
+        self.seq += 1
+        change: dict[str, Any] = {"seq": self.seq, "collection": collection, "id": row_id,
+                                  "hlc": hlc_ or self.clock.now(), "fields": fields}
+        if delete is not None:
+            change["delete"] = delete
+        return change
+
+    def push(self, changes: list[dict[str, Any]], client_time: str | None = None) -> Any:
+        return self.http.post("/sync/push", headers=self.headers, json={
+            "protocol": 1, "client_id": self.client_id,
+            "client_time": client_time or hlc.format_ts(hlc.wall_ms()), "changes": changes})
+
+    def pull(self, cursor: str = "0", limit: int = 1000) -> Any:
+        return self.http.get("/sync/pull", headers=self.headers, params={"cursor": cursor, "limit": limit})
+
+
+@pytest.fixture
+def lin(http: TestClient[Any]) -> Session:
+    return Session(http, "lin")
+
+
+@pytest.fixture
+def wang(http: TestClient[Any]) -> Session:
+    return Session(http, "wang")
+
+
+@pytest.fixture
+def zhao(http: TestClient[Any]) -> Session:
+    return Session(http, "zhao")
+
+
+@pytest.fixture
+def site(store: Store) -> dict[str, str]:
+    """A site with two cameras and an inspection, written by the server."""
+    from sync.schema import inspection_id
+
+    cam1, cam2 = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"cam{i}")) for i in (1, 2))
+    insp = inspection_id(SITE, "2026-Q4")
+    store.write_server_changes([
+        ("sites", SITE, {"name": "Test park", "customer": "ACME", "tz": "Asia/Shanghai"}, False),
+        ("devices", cam1, {"site_id": SITE, "system": "video", "kind": "dome_camera", "code": "CAM-001",
+                           "status": "active"}, False),
+        ("devices", cam2, {"site_id": SITE, "system": "video", "kind": "bullet_camera", "code": "CAM-002",
+                           "status": "active"}, False),
+        ("inspections", insp, {"site_id": SITE, "period": "2026-Q4", "status": "scheduled",
+                               "assigned_to": "wang", "due_on": "2026-12-20"}, False),
+    ])
+    return {"site": SITE, "cam1": cam1, "cam2": cam2, "inspection": insp}
