@@ -15,11 +15,10 @@ from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
-from .problems import EXCEPTION_HANDLERS
+from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS
 from .settings import Settings
 from .store import Caller, Store
 
-EPOCH_HEADER = "Fieldsync-Server-Epoch"
 StoreDep = NamedDependency[Store]
 CallerDep = NamedDependency[Caller]
 

@@ -25,18 +25,24 @@ _BY_STATUS: dict[int, type[E.SyncError]] = {
 }
 
 
-def problem_response(error: E.SyncError) -> Response[dict[str, object]]:
+EPOCH_HEADER = "Fieldsync-Server-Epoch"
+
+
+def problem_response(error: E.SyncError, request: Request | None = None) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     headers = {}
+    store = getattr(request.app.state, "store", None) if request is not None else None
+    if store is not None:
+        headers[EPOCH_HEADER] = store.server_epoch
     if "retry_after" in error.extra:
         headers["Retry-After"] = str(error.extra["retry_after"])
     return Response(error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
 
 
-def on_sync_error(_: Request, exc: E.SyncError) -> Response[dict[str, object]]:
-    return problem_response(exc)
+def on_sync_error(request: Request, exc: E.SyncError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    return problem_response(exc, request)
 
 
-def on_http_error(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
     cls = _BY_STATUS.get(exc.status_code)
     if cls is None:
         cls = E.ServerError if exc.status_code >= 500 else E.InvalidRequest
@@ -50,12 +56,12 @@ def on_http_error(_: Request, exc: HTTPException) -> Response[dict[str, object]]
     error = cls(detail)
     if cls is E.ServerError:
         error.status = exc.status_code  # type: ignore[misc]
-    return problem_response(error)
+    return problem_response(error, request)
 
 
-def on_unexpected(_: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
     log.exception("unexpected error", exc_info=exc)
-    return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"))
+    return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"), request)
 
 
 EXCEPTION_HANDLERS = {E.SyncError: on_sync_error, HTTPException: on_http_error, Exception: on_unexpected}

@@ -1,0 +1,90 @@
+"""`fieldsync`: create a database, load the demo, serve, purge tombstones."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .settings import Settings
+
+
+def _init(args: argparse.Namespace) -> int:
+    from .demo import load_demo
+    from .store import Store
+
+    settings = Settings(data_dir=Path(args.data), demo=args.demo)
+    store = Store(settings)
+    try:
+        if args.demo:
+            with store.read() as db:
+                loaded = db.execute("SELECT count(*) FROM users").fetchone()[0]
+            if loaded:
+                print(f"{settings.db_path} already holds data; demo not loaded again")
+            else:
+                counts = load_demo(store)
+                print("demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        print(f"database ready at {settings.db_path}")
+    finally:
+        store.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    data = Path(args.data).resolve()
+    if not (data / "fieldsync.db").exists():
+        print(f"no database in {data}; run: fieldsync init --data {args.data} [--demo]", file=sys.stderr)
+        return 2
+    os.environ["FIELDSYNC_DATA"] = str(data)
+    # One worker process: every write goes through its single writer connection.
+    Server(
+        "server.asgi:app_factory",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        factory=True,
+        log_access=args.access_log,
+    ).serve()
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    settings = Settings(data_dir=Path(args.data), tombstone_horizon_days=args.days)
+    store = Store(settings)
+    try:
+        print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fieldsync", description="fieldsync server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="create the database (and load the demo)")
+    p.add_argument("--data", required=True, help="data directory")
+    p.add_argument("--demo", action="store_true", help="load the reference site and demo accounts")
+    p.set_defaults(func=_init)
+    p = sub.add_parser("serve", help="serve the API")
+    p.add_argument("--data", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(func=_serve)
+    p = sub.add_parser("purge", help="forget tombstones older than the horizon")
+    p.add_argument("--data", required=True)
+    p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
+    p.set_defaults(func=_purge)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Maintenance periods (`2026-Q4`, `2026-H2`, `2026-M11`), computed in a site's time zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def site_today(tz: str | None, now: datetime | None = None) -> date:
+    try:
+        zone: timezone | ZoneInfo = ZoneInfo(tz or DEFAULT_TZ)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = timezone(timedelta(hours=8))  # China Standard Time, the users' default
+    return (now or datetime.now(timezone.utc)).astimezone(zone).date()
+
+
+def period_of(day: date, frequency: str = "quarterly") -> str:
+    if frequency == "monthly":
+        return f"{day.year}-M{day.month}"
+    if frequency == "half_yearly":
+        return f"{day.year}-H{1 if day.month <= 6 else 2}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a period."""
+    year, part = int(period[:4]), period[5:]
+    kind, number = part[0], int(part[1:])
+    months = {"Q": 3, "H": 6, "M": 1}[kind]
+    first_month = (number - 1) * months + 1
+    first = date(year, first_month, 1)
+    after = date(year + (first_month + months - 1) // 12, (first_month + months - 1) % 12 + 1, 1)
+    return first, after - timedelta(days=1)
+
+
+def sheet_no(period: str, number: int) -> str:
+    """The periodic maintenance sheet number, e.g. PM-2026Q4-0001."""
+    return f"PM-{period.replace('-', '')}-{number:04d}"
