@@ -33,28 +33,31 @@ def is_uuid(value: object) -> bool:
     return isinstance(value, str) and _UUID.match(value) is not None
 
 
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _valid_day(year: int, month: int, day: int) -> bool:
+    if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1]:
+        return False
+    return not (month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)))
+
+
 def is_timestamp(value: object) -> bool:
+    """`2026-11-20T10:15:00.000Z`: the protocol's one timestamp form, with a real date and time."""
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
         return False
-    from datetime import datetime
-
-    try:
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        return False
-    return True
+    return (
+        _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+        and int(value[11:13]) < 24
+        and int(value[14:16]) < 60
+        and int(value[17:19]) < 60
+    )
 
 
 def _is_date(value: object) -> bool:
     if not isinstance(value, str) or not _DATE.match(value):
         return False
-    from datetime import date
-
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    return _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
 
 
 def _is_items(value: object) -> bool:
@@ -134,6 +137,7 @@ class Collection:
     open_field: Field | None = None
     immutable_rows: bool = False  # rows never change after creation
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    parents: dict[str, Field] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         groups: dict[str, list[str]] = {}
@@ -141,10 +145,7 @@ class Collection:
             if spec.group:
                 groups.setdefault(spec.group, []).append(name)
         object.__setattr__(self, "groups", {g: tuple(names) for g, names in groups.items()})
-
-    @property
-    def parents(self) -> dict[str, Field]:
-        return {name: spec for name, spec in self.fields.items() if spec.parent}
+        object.__setattr__(self, "parents", {n: s for n, s in self.fields.items() if s.parent})
 
     def field(self, name: str) -> Field | None:
         spec = self.fields.get(name)
