@@ -175,8 +175,10 @@ def validate(
             problems.add("invalid_field", "device_checks.id must be uuid5(NS, inspection_id/device_id)")
 
     if is_client:
-        if (creating or delete is not None) and actor.role not in spec.create_roles:
-            problems.add("forbidden", f"{actor.role}s may not create or delete {collection}")
+        if creating and actor.role not in spec.create_roles:
+            problems.add("forbidden", f"{actor.role}s may not create {collection}")
+        if delete and actor.role not in (spec.delete_roles or ()):
+            problems.add("forbidden", f"{actor.role}s may not delete {collection}")
         site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
         if actor.sites is not None and site is not None and site not in actor.sites:
             problems.add("forbidden", f"{collection} {row_id} is outside your sites")

@@ -132,12 +132,13 @@ class Field:
 class Collection:
     name: str
     fields: dict[str, Field]
-    create_roles: tuple[str, ...]  # who may create and delete rows
+    create_roles: tuple[str, ...]  # who may create rows
     open_prefix: str | None = None  # dynamic fields, e.g. "item." checklist items
     open_field: Field | None = None
     immutable_rows: bool = False  # rows never change after creation
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     parents: dict[str, Field] = field(default_factory=dict)
+    delete_roles: tuple[str, ...] | None = None  # who may delete rows; None: create_roles
 
     def __post_init__(self) -> None:
         groups: dict[str, list[str]] = {}
@@ -146,6 +147,8 @@ class Collection:
                 groups.setdefault(spec.group, []).append(name)
         object.__setattr__(self, "groups", {g: tuple(names) for g, names in groups.items()})
         object.__setattr__(self, "parents", {n: s for n, s in self.fields.items() if s.parent})
+        if self.delete_roles is None:
+            object.__setattr__(self, "delete_roles", self.create_roles)
 
     def field(self, name: str) -> Field | None:
         spec = self.fields.get(name)
@@ -218,6 +221,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "sheet_no": _f("text", writers=()),
             },
             create_roles=_ALL,
+            delete_roles=(S,),
         ),
         Collection(
             "device_checks",
