@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Litestar, Request, delete, get, post
+from litestar import Litestar, Request, delete, get, post, put
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
@@ -15,16 +15,36 @@ from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
+from .inspections import (
+    Coverage,
+    DeviceHistory,
+    GenerateRequest,
+    GenerateResult,
+    InspectionList,
+    Inspections,
+    Plan,
+    Sheet,
+)
 from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS
 from .settings import Settings
 from .store import Caller, Store
 
 StoreDep = NamedDependency[Store]
+InspectionsDep = NamedDependency[Inspections]
 CallerDep = NamedDependency[Caller]
 
 
 def provide_store(state: State) -> Store:
     return state.store  # type: ignore[no-any-return]
+
+
+def provide_inspections(state: State) -> Inspections:
+    return state.inspections  # type: ignore[no-any-return]
+
+
+def require_supervisor(caller: Caller) -> None:
+    if caller.role != "supervisor":
+        raise E.Forbidden("only supervisors may do this")
 
 
 def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
@@ -101,15 +121,85 @@ def revoke_client(client_id: FromPath[str], store: StoreDep, caller: CallerDep) 
     store.revoke_client(caller, client_id)
 
 
-def create_app(settings: Settings, store: StoreDep | None = None) -> Litestar:
+@get("/api/sites/{site_id:str}/plan", sync_to_thread=True, tags=["inspections"])
+def get_plan(site_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Plan:
+    """A site's maintenance plan: frequency, due day, default technician."""
+    require_supervisor(caller)
+    return inspections.get_plan(site_id)
+
+
+@put("/api/sites/{site_id:str}/plan", sync_to_thread=True, tags=["inspections"])
+def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: InspectionsDep, caller: CallerDep) -> Plan:
+    """Set a site's maintenance plan (supervisors)."""
+    require_supervisor(caller)
+    return inspections.set_plan(site_id, data)
+
+
+@post("/api/inspections/generate", status_code=200, sync_to_thread=True, tags=["inspections"])
+def generate(data: JSONBody[GenerateRequest], inspections: InspectionsDep, caller: CallerDep) -> GenerateResult:
+    """Create one inspection per planned site for a period; running it again creates nothing."""
+    require_supervisor(caller)
+    return inspections.generate(data.period)
+
+
+@get("/api/sites/{site_id:str}/coverage", sync_to_thread=True, tags=["inspections"])
+def coverage(
+    site_id: FromPath[str],
+    period: FromQuery[str],
+    inspections: InspectionsDep,
+    caller: CallerDep,
+    system: FromQuery[str | None] = None,
+    kind: FromQuery[str | None] = None,
+) -> Coverage:
+    """Which devices of a site were serviced in a period, and what is wrong with the rest.
+
+    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`.
+    """
+    kinds = [k for k in kind.split(",") if k] if kind else None
+    return inspections.coverage(caller, site_id, period, system, kinds)
+
+
+@get("/api/devices/{device_id:str}/history", sync_to_thread=True, tags=["inspections"])
+def device_history(device_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> DeviceHistory:
+    """A device's checks across periods, newest first."""
+    return inspections.device_history(caller, device_id)
+
+
+@get("/api/inspections", sync_to_thread=True, tags=["inspections"])
+def list_inspections(
+    inspections: InspectionsDep,
+    caller: CallerDep,
+    period: FromQuery[str | None] = None,
+    site_id: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    overdue: FromQuery[bool | None] = None,
+) -> InspectionList:
+    """Inspections with progress (`checked`/`total`) and whether overdue, due first."""
+    return inspections.list(caller, period, site_id, status, overdue)
+
+
+@get("/api/inspections/{inspection_id:str}", sync_to_thread=True, tags=["inspections"])
+def inspection_sheet(inspection_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Sheet:
+    """The periodic maintenance sheet: the inspection, every device's check, and counts."""
+    return inspections.sheet(caller, inspection_id)
+
+
+ROUTES = [
+    token, push, pull, conflicts, revoke_client,
+    get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet,
+]
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
     return Litestar(
-        route_handlers=[token, push, pull, conflicts, revoke_client],
+        route_handlers=ROUTES,
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
+            "inspections": Provide(provide_inspections, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=True),
         },
-        state=State({"store": store}),
+        state=State({"store": store, "inspections": Inspections(store)}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         response_headers=[ResponseHeader(name=EPOCH_HEADER, value=store.server_epoch)],

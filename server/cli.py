@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from sync.errors import SyncError
+
 from .settings import Settings
 
 
@@ -53,6 +55,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    from .inspections import Inspections
+    from .store import Store
+
+    store = Store(Settings(data_dir=Path(args.data)))
+    try:
+        result = Inspections(store).generate(args.period)
+    finally:
+        store.close()
+    print(f"{args.period}: {len(result.created)} inspections created, {len(result.existing)} already there")
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .store import Store
 
@@ -78,12 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(func=_serve)
+    p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
+    p.add_argument("--data", required=True)
+    p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
+    p.set_defaults(func=_schedule)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
     p.set_defaults(func=_purge)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SyncError as exc:
+        print(f"fieldsync: {exc.detail}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -119,3 +119,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 
 def migrate(conn: sqlite3.Connection) -> None:
     migrations.apply(sqlite_utils.Database(conn))
+
+
+@migrations()
+def m002_plans(db: sqlite_utils.Database) -> None:
+    """Maintenance plans: which sites get an inspection each period, when due, and for whom."""
+    db.executescript(
+        """
+        CREATE TABLE plans (
+            site_id TEXT PRIMARY KEY,
+            frequency TEXT NOT NULL CHECK (frequency IN ('quarterly', 'half_yearly', 'monthly')),
+            due_day INTEGER NOT NULL DEFAULT 20,
+            technician TEXT
+        );
+        """
+    )

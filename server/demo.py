@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sync.schema import inspection_id
-
-from .periods import period_bounds, period_of, sheet_no, site_today
+from .inspections import Inspections, Plan
+from .periods import period_of, site_today
 from .store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -19,7 +18,11 @@ def _load(name: str) -> Any:
 
 
 def load_demo(store: Store) -> dict[str, int]:
-    """Write the demo through the store's own merge, as server writes; returns counts."""
+    """Write the demo through the store's own merge, as server writes; returns counts.
+
+    Each site gets a quarterly plan (due on the 20th of the quarter's last
+    month, for its technician) and the current quarter's inspection.
+    """
     changes: list[tuple[str, str, dict[str, Any], bool | None]] = []
     for template in _load("checklist_templates.json"):
         fields = {"kind": template["kind"], "title": template["title"],
@@ -27,32 +30,27 @@ def load_demo(store: Store) -> dict[str, int]:
         changes.append(("checklist_templates", template["id"], fields, False))
     sites = [_load("reference_site.json"), _load("small_site.json")]
     site_ids: dict[str, str] = {}
-    for number, data in enumerate(sites, start=1):
+    periods: dict[str, str] = {}
+    for data in sites:
         site = dict(data["site"])
         key, site_id = site.pop("key"), site.pop("id")
         site_ids[key] = site_id
+        periods[site_id] = period_of(site_today(site.get("tz")))
         changes.append(("sites", site_id, site, False))
         for device in data["devices"]:
             fields = {k: v for k, v in device.items() if k != "id"}
             changes.append(("devices", device["id"], {"site_id": site_id, **fields}, False))
-        period = period_of(site_today(site.get("tz")))
-        changes.append((
-            "inspections",
-            inspection_id(site_id, period),
-            {"site_id": site_id, "period": period, "status": "scheduled",
-             "due_on": period_bounds(period)[1].isoformat(), "sheet_no": sheet_no(period, number)},
-            False,
-        ))
+    store.write_server_changes(changes)
     accounts = _load("accounts.json")
+    inspections = Inspections(store)
     for account in accounts:
         store.create_user(account["username"], account["name"], account["role"], account["password"])
         for key in account["sites"]:
             store.add_member(site_ids[key], account["username"])
-            # The site's inspection goes to its technician.
-            for i, change in enumerate(changes):
-                if change[0] == "inspections" and change[2]["site_id"] == site_ids[key]:
-                    changes[i] = (change[0], change[1], {**change[2], "assigned_to": account["username"]}, False)
-    store.write_server_changes(changes)
+            inspections.set_plan(site_ids[key], Plan(frequency="quarterly", due_day=20,
+                                                     technician=account["username"]))
+    for period in sorted(set(periods.values())):
+        inspections.generate(period)
     return {
         "sites": len(sites),
         "devices": sum(len(s["devices"]) for s in sites),

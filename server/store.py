@@ -22,7 +22,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import Actor, LogEntry, RowState, apply_change
+from sync.merge import Actor, LogEntry, RowState, Rules, apply_change
 from sync.schema import COLLECTIONS
 from sync.wire import (
     Change,
@@ -73,7 +73,8 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     assert cursor is not None
     prefix, _, number = cursor.partition(".")
-    if prefix != "v1" or not number.isdigit() or len(number) > 16:
+    # isascii(): isdigit() also accepts digits such as "²" and "٣" that int() rejects or reads.
+    if prefix != "v1" or not (number.isascii() and number.isdigit()) or len(number) > 16:
         raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server")
     return int(number)
 
@@ -327,13 +328,13 @@ class Store:
             effective, clock_flag = self.clock.now(now), "clamped"
         if clock_flag is None:
             self.clock.observe(stamp, now)
-        key = (change.collection, change.id)
-        row = batch.lookup(*key)
+        row = batch.lookup(change.collection, change.id)
         outcome = apply_change(
-            row, change.collection, change.id, dict(change.fields), change.delete, effective, actor, batch.lookup
+            row, change.collection, change.id, dict(change.fields), change.delete, effective, actor,
+            batch.lookup, batch.rules,
         )
         if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
-            batch.put(outcome.row)
+            batch.settle(row, outcome.row)
         batch.log(change, caller, outcome.log, effective)
         if outcome.status == "rejected":
             result = ChangeResult(
@@ -357,14 +358,14 @@ class Store:
             batch.prefetch([Change(seq=0, collection=c, id=i, hlc="", fields=f) for c, i, f, _ in changes])
             actor = Actor.server()
             for collection, row_id, fields, delete in changes:
+                row = batch.lookup(collection, row_id)
                 outcome = apply_change(
-                    batch.lookup(collection, row_id), collection, row_id, fields, delete,
-                    self.clock.now(now), actor, batch.lookup,
+                    row, collection, row_id, fields, delete, self.clock.now(now), actor, batch.lookup, batch.rules
                 )
                 if outcome.status == "rejected":
                     raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
                 if outcome.changed and outcome.row is not None:
-                    batch.put(outcome.row)
+                    batch.settle(row, outcome.row)
             batch.flush(None)
             db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [self.clock.last])
             return batch.version
@@ -495,6 +496,9 @@ class _Batch:
         self.conflicts: list[tuple[Any, ...]] = []
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
+        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked)
+        self._templates: dict[str, dict[str, str]] | None = None
+        self._unchecked: dict[str, int] = {}
 
     def prefetch(self, changes: Sequence[Change]) -> None:
         wanted: dict[str, set[str]] = {}
@@ -536,6 +540,96 @@ class _Batch:
         self.rows[key] = row
         self.dirty[key] = row
 
+    # -- what the server derives from a write, in the same transaction ----------
+
+    def settle(self, before: RowState | None, row: RowState) -> None:
+        """Store a merged row, with what the server derives from it.
+
+        An inspection gets its sheet number when it first appears (however it
+        was created) and `completed_at` when it is completed; an inspection is
+        completed by the server as soon as every active device has an outcome.
+        """
+        if row.collection == "inspections" and not row.deleted:
+            period = row.fields.get("period")
+            if "sheet_no" not in row.fields and period:
+                self._server_set(row, "sheet_no", self._next_sheet_no(period))
+            if row.fields.get("status") in ("completed", "signed") and "completed_at" not in row.fields:
+                self._server_set(row, "completed_at", self.at)
+        self.put(row)
+        if row.collection == "devices":
+            self._unchecked.clear()
+        elif row.collection == "device_checks":
+            inspection_id = row.fields.get("inspection_id")
+            if inspection_id in self._unchecked:
+                self._track_check(before, row)
+            if isinstance(inspection_id, str) and self.unchecked(inspection_id) == 0:
+                self._complete(inspection_id)
+
+    def _server_set(self, row: RowState, name: str, value: Any) -> None:
+        row.fields[name] = value
+        row.clocks[name] = [self.store.clock.now(self.now), hlc.SERVER_NODE]
+
+    def _next_sheet_no(self, period: str) -> str:
+        from .periods import sheet_no
+
+        key = f"sheet_seq/{period}"
+        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [key])
+        number = int(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
+        return sheet_no(period, number)
+
+    def _complete(self, inspection_id: str) -> None:
+        inspection = self.lookup("inspections", inspection_id)
+        if inspection is None or inspection.deleted:
+            return
+        if inspection.fields.get("status") in ("completed", "signed"):
+            return
+        outcome = apply_change(
+            inspection, "inspections", inspection_id, {"status": "completed"}, None,
+            self.store.clock.now(self.now), Actor.server(), self.lookup,
+        )
+        if outcome.changed and outcome.row is not None:
+            self.settle(inspection, outcome.row)
+
+    def template_items(self, device_id: str) -> dict[str, str] | None:
+        if self._templates is None:
+            self._templates = {}
+            for (fields,) in self.db.execute(
+                "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
+            ):
+                template = _json_decode(fields)
+                try:
+                    items = _json_decode(template.get("items") or "[]")
+                    self._templates[template.get("kind")] = {i["key"]: i["type"] for i in items}
+                except (msgspec.DecodeError, KeyError, TypeError):
+                    continue
+        device = self.lookup("devices", device_id)
+        return None if device is None else self._templates.get(device.fields.get("kind", ""))
+
+    def unchecked(self, inspection_id: str) -> int:
+        """Active devices of the inspection's site without an outcome, this batch included."""
+        if inspection_id not in self._unchecked:
+            inspection = self.lookup("inspections", inspection_id)
+            if inspection is None or inspection.site_id is None:
+                return 0
+            self._write_rows()
+            self._unchecked[inspection_id] = self.db.execute(
+                "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
+                " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
+                " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
+                " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
+                [inspection.site_id, inspection_id],
+            ).fetchone()[0]
+        return self._unchecked[inspection_id]
+
+    def _track_check(self, before: RowState | None, after: RowState) -> None:
+        device = self.lookup("devices", str(after.fields.get("device_id")))
+        if device is None or device.deleted or device.fields.get("status", "active") != "active":
+            return
+        had = before is not None and not before.deleted and before.fields.get("outcome") is not None
+        has = not after.deleted and after.fields.get("outcome") is not None
+        self._unchecked[str(after.fields["inspection_id"])] += int(had) - int(has)
+
     def receipt(self, change: Change, result: ChangeResult) -> None:
         self.receipts.append((change.seq, change.hlc, _json_encode(result)))
 
@@ -555,24 +649,8 @@ class _Batch:
             ))
 
     def flush(self, caller: Caller | None) -> None:
-        if self.dirty:
-            values = []
-            for row in self.dirty.values():
-                parent, device = _parent_ids(row.collection, row.fields)
-                values.append((
-                    row.collection, row.id, row.site_id, parent, device,
-                    _json_encode(row.fields).decode(), _json_encode(row.clocks).decode(),
-                    int(row.deleted), row.version, self.now,
-                ))
-            self.db.executemany(
-                "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
-                " version, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
-                " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
-                " updated_ms = excluded.updated_ms",
-                values,
-            )
-            self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
+        self._write_rows()
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
         if self.receipts and caller is not None:
             self.db.executemany(
                 "INSERT INTO receipts(client_id, seq, hlc, result) VALUES (?, ?, ?, ?)",
@@ -585,3 +663,25 @@ class _Batch:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.conflicts,
             )
+
+    def _write_rows(self) -> None:
+        """Write the rows changed so far; a row written again later is simply upserted again."""
+        if not self.dirty:
+            return
+        values = []
+        for row in self.dirty.values():
+            parent, device = _parent_ids(row.collection, row.fields)
+            values.append((
+                row.collection, row.id, row.site_id, parent, device,
+                _json_encode(row.fields).decode(), _json_encode(row.clocks).decode(),
+                int(row.deleted), row.version, self.now,
+            ))
+        self.db.executemany(
+            "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
+            " version, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+            " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
+            " updated_ms = excluded.updated_ms",
+            values,
+        )
+        self.dirty.clear()

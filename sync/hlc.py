@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 SERVER_NODE = "srv"
 MAX_COUNTER = 0xFFFF
-_HLC = re.compile(r"^(\d{13})-([0-9a-f]{4})-([0-9a-z-]{1,64})$")
+# [0-9] and \Z, not \d and $: \d matches any Unicode digit and $ matches before a final newline.
+_HLC = re.compile(r"^([0-9]{13})-([0-9a-f]{4})-([0-9a-z-]{1,64})\Z")
 
 
 class Hlc(NamedTuple):

@@ -72,6 +72,22 @@ class Outcome:
 Lookup = Callable[[str, str], "RowState | None"]
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What validation needs to know beyond the row itself, supplied by the store.
+
+    `template_items(device_id)`: the checklist items `{key: type}` of the
+    device's kind, or None when its kind has no template. `unchecked(inspection_id)`:
+    how many active devices of the inspection's site have no outcome yet.
+    """
+
+    template_items: Callable[[str], "dict[str, str] | None"]
+    unchecked: Callable[[str], int]
+
+
+NOTE_REQUIRED = ("fault", "not_accessible")
+
+
 class _Problems:
     def __init__(self) -> None:
         self.found: dict[str, str] = {}
@@ -129,6 +145,7 @@ def validate(
     row: RowState | None,
     actor: Actor,
     lookup: Lookup,
+    rules: Rules | None = None,
 ) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
     """Check one change; return (rejection or None, rejected_fields, fields to merge)."""
     problems = _Problems()
@@ -164,8 +181,12 @@ def validate(
             if value is None and not pspec.optional_parent:
                 problems.add("invalid_field", f"{collection}.{name} is required when creating a row")
             elif value is not None and pspec.parent in schema.ROW_PARENTS and pspec.valid(value):
-                if lookup(pspec.parent, value) is None:
+                parent = lookup(pspec.parent, value)
+                if parent is None:
                     problems.add("unknown_parent", f"{collection}.{name}: no {pspec.parent} row {value}")
+                elif is_client and actor.sites is not None and parent.site_id not in actor.sites:
+                    # Every parent must be in scope, not only the one the row's site comes from.
+                    problems.add("forbidden", f"{collection}.{name}: {pspec.parent} {value} is outside your sites")
         elif row is not None and name in kept and kept[name] != row.fields.get(name):
             problems.add("immutable", f"{collection}.{name} cannot change once set")
 
@@ -189,9 +210,31 @@ def validate(
             if status == "signed" or (status == "scheduled" and actor.role != SUPERVISOR):
                 problems.add("forbidden", f"inspections.status {status!r} is set by the server")
 
+    if rules is not None and collection == "device_checks":
+        device = kept.get("device_id") or (row.fields.get("device_id") if row is not None else None)
+        items = rules.template_items(device) if isinstance(device, str) else None
+        if items is not None:
+            for name in [n for n in kept if n.startswith("item.")]:
+                item_type = items.get(name[5:])
+                if item_type is None:
+                    rejected_fields[name] = "unknown_item"
+                elif kept[name] is not None and (
+                    not isinstance(kept[name], schema.ITEM_TYPES[item_type])
+                    or (item_type == "int" and isinstance(kept[name], bool))
+                ):
+                    rejected_fields[name] = "invalid_value"
+                else:
+                    continue
+                del kept[name]
+    if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client:
+        missing = rules.unchecked(row_id)
+        if missing:
+            problems.add("incomplete", f"{missing} active devices of the site have no outcome yet")
+
     if row is not None and row.exists:
+        # Compare what the merge would write: a group's unsent fields are written as null.
         differs = delete is not None and delete != row.deleted or any(
-            row.fields.get(name) != value for name, value in kept.items()
+            row.fields.get(name) != value for name, value in schema.expand_groups(spec, kept).items()
         )
         if spec.immutable_rows and differs:
             problems.add("immutable", f"{collection} rows never change after they are created")
@@ -222,7 +265,11 @@ def merge(
     if creating:
         row = RowState(collection, row_id, site_id=site_id, exists=True)
         row.fields = {name: fields[name] for name in spec.parents if fields.get(name) is not None}
-    assert row is not None
+    else:
+        assert row is not None
+        # Work on a copy: the caller's row stays as stored if the change is then rejected.
+        row = RowState(row.collection, row.id, dict(row.fields), dict(row.clocks), row.deleted,
+                       row.site_id, row.version)
     regs = _registers(spec, {k: v for k, v in fields.items() if k not in spec.parents}, delete)
     outcome = Outcome("applied", row=row, changed=creating)
     won = lost = 0
@@ -252,6 +299,16 @@ def merge(
     return outcome
 
 
+def _check_merged(row: RowState | None) -> tuple[str, str] | None:
+    """Rules about the row as it would stand after the merge, not about one change alone."""
+    if row is None or row.deleted or row.collection != "device_checks":
+        return None
+    outcome = row.fields.get("outcome")
+    if outcome in NOTE_REQUIRED and not str(row.fields.get("note") or "").strip():
+        return "invalid_field", f"device_checks.note is required when the outcome is {outcome}"
+    return None
+
+
 def apply_change(
     row: RowState | None,
     collection: str,
@@ -261,9 +318,14 @@ def apply_change(
     hlc: str,
     actor: Actor,
     lookup: Lookup,
+    rules: Rules | None = None,
 ) -> Outcome:
     """Validate, then merge one change. Rejections and rejected fields are logged."""
-    rejection, rejected_fields, kept = validate(collection, row_id, fields, delete, row, actor, lookup)
+    rejection, rejected_fields, kept = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
+    if rejection is None:
+        site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
+        outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
+        rejection = _check_merged(outcome.row) if rules is not None else None
     if rejection is not None:
         reason, detail = rejection
         return Outcome(
@@ -273,8 +335,6 @@ def apply_change(
             log=[LogEntry("rejected", None, None, {**fields, **({} if delete is None else {DELETED: delete})},
                           reason=reason, detail=detail)],
         )
-    site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
-    outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
     outcome.rejected_fields = rejected_fields
     for name, reason in rejected_fields.items():
         outcome.log.append(LogEntry("rejected_field", name, None, fields[name], reason=reason))

@@ -21,12 +21,14 @@ SUPERVISOR = "supervisor"
 SERVER = "server"
 ROLES = (TECHNICIAN, SUPERVISOR)
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PERIOD = re.compile(r"^\d{4}-(Q[1-4]|H[12]|M(0?[1-9]|1[0-2]))$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ITEM_KEY = re.compile(r"^item\.[a-z0-9_]{1,64}$")
+# re.ASCII and \Z throughout: \d would match any Unicode digit (which int() and
+# strptime then read as a number), and $ matches before a final newline.
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z", re.ASCII)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_PERIOD = re.compile(r"^\d{4}-(Q[1-4]|H[12]|M([1-9]|1[0-2]))\Z", re.ASCII)
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_ITEM_KEY = re.compile(r"^item\.[a-z0-9_]{1,64}\Z")
 
 
 def is_uuid(value: object) -> bool:
@@ -66,12 +68,12 @@ def _is_items(value: object) -> bool:
         return False
     try:
         items = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested text exhausts the parser's stack
         return False
     return isinstance(items, list) and all(
         isinstance(item, dict)
         and isinstance(item.get("key"), str)
-        and re.match(r"^[a-z0-9_]{1,64}$", item["key"]) is not None
+        and re.match(r"^[a-z0-9_]{1,64}\Z", item["key"]) is not None
         and isinstance(item.get("label"), str)
         and item.get("type") in ITEM_TYPES
         for item in items
