@@ -20,6 +20,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
     # An acknowledgement lets a client drop its outbox: the commit must be on disk first.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA wal_autocheckpoint = 20000")
+    conn.execute("PRAGMA cache_size = -65536")
     return conn
 
 
@@ -62,6 +64,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX tokens_client ON tokens(client_id);
         -- Every collection lives in one table: a row's fields as JSON, one
         -- [hlc, writer] clock per register, and the derived scope columns.
+        -- A rowid table, not WITHOUT ROWID: rows are around a kilobyte, and
+        -- random UUID keys in a clustered index left pages half empty.
         CREATE TABLE rows (
             collection TEXT NOT NULL,
             id TEXT NOT NULL,
@@ -72,13 +76,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             clocks TEXT NOT NULL,
             deleted INTEGER NOT NULL DEFAULT 0,
             version INTEGER NOT NULL,
-            updated_ms INTEGER NOT NULL,
-            PRIMARY KEY (collection, id)
-        ) WITHOUT ROWID;
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX rows_key ON rows(collection, id);
         CREATE UNIQUE INDEX rows_version ON rows(version);
         CREATE INDEX rows_parent ON rows(collection, parent_id);
-        CREATE INDEX rows_site ON rows(site_id, collection);
-        CREATE INDEX rows_device ON rows(device_id, collection);
+        CREATE INDEX rows_device ON rows(device_id, collection) WHERE device_id IS NOT NULL;
         CREATE TABLE receipts (
             client_id TEXT NOT NULL,
             seq INTEGER NOT NULL,

@@ -476,6 +476,20 @@ class Store:
             return int(top[1])
 
 
+def _encode_clocks(clocks: dict[str, list[str]]) -> str:
+    """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
+    return _json_encode(
+        {reg: h if h.split("-", 2)[2] == writer else [h, writer] for reg, (h, writer) in clocks.items()}
+    ).decode()
+
+
+def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
+    return {
+        reg: [value, value.split("-", 2)[2]] if isinstance(value, str) else value
+        for reg, value in _json_decode(text).items()
+    }
+
+
 def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
     """The derived columns: the row's parent (inspection or site) and its device."""
     spec = COLLECTIONS[collection]
@@ -524,7 +538,7 @@ class _Batch:
                     [collection, *chunk],
                 ):
                     self.rows[(collection, r[0])] = RowState(
-                        collection, r[0], _json_decode(r[2]), _json_decode(r[3]), bool(r[4]), r[1], r[5]
+                        collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
                     )
 
     def lookup(self, collection: str, row_id: str) -> RowState | None:
@@ -673,7 +687,7 @@ class _Batch:
             parent, device = _parent_ids(row.collection, row.fields)
             values.append((
                 row.collection, row.id, row.site_id, parent, device,
-                _json_encode(row.fields).decode(), _json_encode(row.clocks).decode(),
+                _json_encode(row.fields).decode(), _encode_clocks(row.clocks),
                 int(row.deleted), row.version, self.now,
             ))
         self.db.executemany(
