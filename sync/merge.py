@@ -260,18 +260,22 @@ def merge(
     another writer overwrites, come back as log entries.
     """
     spec = COLLECTIONS[collection]
-    fields = schema.expand_groups(spec, fields)
-    creating = row is None or not row.exists
-    if creating:
-        row = RowState(collection, row_id, site_id=site_id, exists=True)
-        row.fields = {name: fields[name] for name in spec.parents if fields.get(name) is not None}
-    else:
-        assert row is not None
-        # Work on a copy: the caller's row stays as stored if the change is then rejected.
-        row = RowState(row.collection, row.id, dict(row.fields), dict(row.clocks), row.deleted,
-                       row.site_id, row.version)
+    if spec.groups:
+        fields = schema.expand_groups(spec, fields)
+    if row is None or not row.exists:
+        # A new row: every register wins, nothing to compare or log.
+        stamp = [hlc, writer]
+        clocks = {spec.register_of(name): stamp for name in fields if name not in spec.parents}
+        if delete is not None:
+            clocks[DELETED] = stamp
+        values = {name: value for name, value in fields.items() if value is not None}
+        return Outcome("applied", row=RowState(collection, row_id, values, clocks, bool(delete), site_id),
+                       changed=True)
+    # Work on a copy: the caller's row stays as stored if the change is then rejected.
+    row = RowState(row.collection, row.id, dict(row.fields), dict(row.clocks), row.deleted,
+                   row.site_id, row.version)
     regs = _registers(spec, {k: v for k, v in fields.items() if k not in spec.parents}, delete)
-    outcome = Outcome("applied", row=row, changed=creating)
+    outcome = Outcome("applied", row=row)
     won = lost = 0
     for reg, new in regs.items():
         clock = row.clocks.get(reg)
@@ -292,7 +296,7 @@ def merge(
             lost += 1
             if current != new:
                 outcome.log.append(LogEntry("lost", reg, current, new, clock[0], clock[1]))
-    if regs and not won and not creating:
+    if regs and not won:
         outcome.status = "superseded"
     # Null fields carry no information: keep rows small (a missing field reads as null).
     row.fields = {k: v for k, v in row.fields.items() if v is not None}

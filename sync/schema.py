@@ -122,12 +122,16 @@ class Field:
     group: str | None = None
     writers: tuple[str, ...] = ()  # roles that may write it; () means server only
 
+    def __post_init__(self) -> None:
+        # Resolve the check once: valid() runs for every field of every change.
+        choices = self.choices
+        check = (lambda value: value in choices) if choices else CHECKS[self.type]
+        object.__setattr__(self, "_check", check)
+
     def valid(self, value: object) -> bool:
         if value is None:
             return self.parent is None or self.optional_parent
-        if self.choices:
-            return value in self.choices
-        return CHECKS[self.type](value)
+        return self._check(value)  # type: ignore[attr-defined,no-any-return]
 
 
 @dataclass(frozen=True)
