@@ -58,7 +58,8 @@ def _check_protocol(request: Request[Any, Any, Any]) -> None:
     sent = request.headers.get("fieldsync-protocol")
     if sent is None:
         return
-    if not sent.strip().isdigit():
+    # isascii(): isdigit() also accepts "²", which int() then refuses (a 500).
+    if not (sent.strip().isascii() and sent.strip().isdigit()):
         raise E.InvalidRequest(f"Fieldsync-Protocol must be a number, not {sent!r}")
     if int(sent) < MIN_PROTOCOL:
         raise E.ProtocolUnsupported(

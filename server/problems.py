@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from sync import errors as E
 
@@ -47,7 +47,9 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, ob
     if cls is None:
         cls = E.ServerError if exc.status_code >= 500 else E.InvalidRequest
     detail = exc.detail
-    if "malformed" in str(exc.detail).lower():
+    # A body msgspec could not parse (malformed or truncated) reaches here as a
+    # ClientException raised from Litestar's SerializationException.
+    if "malformed" in str(exc.detail).lower() or isinstance(exc.__cause__, SerializationException):
         cls = E.MalformedJson
     if isinstance(exc, ValidationException):
         extra = exc.extra if isinstance(exc.extra, list) else []
@@ -59,10 +61,21 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, ob
     return problem_response(error, request)
 
 
+def on_undecodable(request: Request, exc: UnicodeDecodeError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    # msgspec raises UnicodeDecodeError for invalid UTF-8 in a JSON string, and
+    # Litestar lets it through unwrapped: the client sent it, so it is a 400, not a 500.
+    return problem_response(E.MalformedJson(f"the body is not valid UTF-8: {exc.reason}"), request)
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
     log.exception("unexpected error", exc_info=exc)
     return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"), request)
 
 
-EXCEPTION_HANDLERS = {E.SyncError: on_sync_error, HTTPException: on_http_error, Exception: on_unexpected}
+EXCEPTION_HANDLERS = {
+    E.SyncError: on_sync_error,
+    HTTPException: on_http_error,
+    UnicodeDecodeError: on_undecodable,
+    Exception: on_unexpected,
+}
 __all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType"]

@@ -640,6 +640,12 @@ class _Batch:
         device = self.lookup("devices", str(after.fields.get("device_id")))
         if device is None or device.deleted or device.fields.get("status", "active") != "active":
             return
+        # Only the inspection's own site's devices are counted by `unchecked`: a check
+        # naming another site's device must not lower the count (it once completed
+        # an inspection with a device still unchecked).
+        inspection = self.lookup("inspections", str(after.fields["inspection_id"]))
+        if inspection is None or device.site_id != inspection.site_id:
+            return
         had = before is not None and not before.deleted and before.fields.get("outcome") is not None
         has = not after.deleted and after.fields.get("outcome") is not None
         self._unchecked[str(after.fields["inspection_id"])] += int(had) - int(has)

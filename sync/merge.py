@@ -194,6 +194,13 @@ def validate(
         insp, dev = kept.get("inspection_id"), kept.get("device_id")
         if insp and dev and row_id != schema.device_check_id(insp, dev):
             problems.add("invalid_field", "device_checks.id must be uuid5(NS, inspection_id/device_id)")
+    if collection in ("device_checks", "photos") and creating:
+        # A check or photo is of a device at the inspection's own site.
+        insp_id, dev_id = kept.get("inspection_id"), kept.get("device_id")
+        inspection = lookup("inspections", insp_id) if schema.is_uuid(insp_id) else None
+        device = lookup("devices", dev_id) if schema.is_uuid(dev_id) else None
+        if inspection is not None and device is not None and device.site_id != inspection.site_id:
+            problems.add("invalid_field", f"{collection}.device_id: device {dev_id} is not at the inspection's site")
 
     if is_client:
         if creating and actor.role not in spec.create_roles:
