@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from litestar import Litestar, Request, delete, get, post, put
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
@@ -73,17 +75,40 @@ def _app_version(request: Request[Any, Any, Any]) -> str | None:
     return request.headers.get("fieldsync-app")
 
 
+_T = TypeVar("_T")
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def strict(kind: type[_T], body: bytes) -> _T:
+    """Decode a body strictly: Litestar's own conversion would turn "1" into 1.
+
+    The `data` parameters stay in the handlers so that OpenAPI documents the
+    body; the handlers use this decoding of the same bytes.
+    """
+    decoder = _DECODERS.setdefault(kind, msgspec.json.Decoder(kind))
+    try:
+        return decoder.decode(body)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise E.InvalidRequest(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise E.MalformedJson(str(exc)) from None
+
+
 @post("/auth/token", status_code=200, sync_to_thread=True, tags=["identity"])
-def token(data: JSONBody[TokenRequest], request: Request[Any, Any, Any], store: StoreDep) -> TokenResponse:
+def token(
+    data: JSONBody[TokenRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep
+) -> TokenResponse:
     """Sign in: enrol a new client, or sign an existing client of yours in again."""
     _check_protocol(request)
-    return store.login(data, _app_version(request))
+    return store.login(strict(TokenRequest, body), _app_version(request))
 
 
 @post("/sync/push", status_code=200, sync_to_thread=True, tags=["sync"])
-def push(data: JSONBody[PushRequest], request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep) -> PushResponse:
+def push(
+    data: JSONBody[PushRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep
+) -> PushResponse:
     """Apply a batch of changes in one transaction and return a result for each."""
-    return store.push(caller, data, _app_version(request))
+    return store.push(caller, strict(PushRequest, body), _app_version(request))
 
 
 @get("/sync/pull", sync_to_thread=True, tags=["sync"])

@@ -22,7 +22,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import Actor, LogEntry, RowState, Rules, apply_change
+from sync.merge import Actor, LogEntry, RowState, Rules, apply_change, site_of
 from sync.schema import COLLECTIONS
 from sync.wire import (
     Change,
@@ -658,6 +658,9 @@ class _Batch:
             return
         row = self.rows.get((change.collection, change.id))
         site = row.site_id if row is not None else None
+        if site is None and change.collection in COLLECTIONS:
+            # A rejected creation has no row; its parent still says which site it was for.
+            site = site_of(change.collection, change.id, change.fields, self.lookup)
         for e in entries:
             self.conflicts.append((
                 self.at, e.kind, change.collection, change.id, site, e.register, e.reason, e.detail,

@@ -194,6 +194,10 @@ def validate(
         insp, dev = kept.get("inspection_id"), kept.get("device_id")
         if insp and dev and row_id != schema.device_check_id(insp, dev):
             problems.add("invalid_field", "device_checks.id must be uuid5(NS, inspection_id/device_id)")
+    if collection == "inspections" and creating and schema.is_uuid(row_id):
+        site_id, period = kept.get("site_id"), kept.get("period")
+        if site_id and period and row_id != schema.inspection_id(site_id, period):
+            problems.add("invalid_field", "inspections.id must be uuid5(NS, inspection/site_id/period)")
     if collection in ("device_checks", "photos") and creating:
         # A check or photo is of a device at the inspection's own site.
         insp_id, dev_id = kept.get("inspection_id"), kept.get("device_id")

@@ -1,0 +1,410 @@
+"""Requests a client can get wrong: each is a problem body, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.problems import PROBLEM, problem_response
+from server.settings import Settings
+from server.store import Store
+from sync import errors as E
+from sync import hlc
+
+TS = "2026-11-20T17:30:00.000Z"
+
+
+def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == PROBLEM
+    body = response.json()
+    assert body["type"] == f"urn:fieldsync:problem:{code}"
+    assert body["code"] == code and body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert response.headers.get("fieldsync-server-epoch")
+    return body  # type: ignore[no-any-return]
+
+
+def _envelope(session: Any, changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"protocol": 1, "client_id": session.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
+            "changes": changes if changes is not None else []}
+
+
+def _raw_push(session: Any, body: bytes) -> Any:
+    return session.http.post("/sync/push", content=body,
+                             headers={**session.headers, "content-type": "application/json"})
+
+
+@pytest.fixture
+def primed(site, wang, lin):
+    """Some state to keep: a pushed change of wang's, so acked_seq, receipts and rows are not empty."""
+    r = wang.push([wang.change("devices", site["cam1"], {"location": "lobby"})])
+    assert r.status_code == 200
+    return site
+
+
+# -- bodies that cannot be decoded --------------------------------------------------------------
+
+
+MALFORMED = [
+    b'{"protocol": 1,}',
+    b"nope",
+    b"\xff\xfe",
+    # Regression: msgspec's "Input data was truncated" did not say "malformed", so it was invalid_request.
+    b'{"protocol": 1, "changes": [',
+    # Regression: invalid UTF-8 inside a string raised UnicodeDecodeError through Litestar: a 500.
+    b'{"protocol": 1, "client_id": "\xff"}',
+]
+
+
+def test_malformed_json(primed, wang, dump):
+    # One test walks many cases: each server test pays for three scrypt sign-ups.
+    before = dump()
+    for body in MALFORMED:
+        _problem(_raw_push(wang, body), 400, "malformed_json")
+    assert dump() == before
+
+
+def test_malformed_json_at_sign_in(http):
+    _problem(http.post("/auth/token", content=b'{"username": "\xff"}', headers={"content-type": "application/json"}),
+             400, "malformed_json")
+    _problem(http.post("/auth/token", content=b'{"username": ', headers={"content-type": "application/json"}),
+             400, "malformed_json")
+
+
+_CHANGE = {"seq": 2, "collection": "devices", "id": "x", "hlc": "1764201600000-0000-srv"}
+
+
+WRONG_TYPES = [
+    {"changes": {"seq": 1}},
+    {"changes": [[2, "devices"]]},
+    {"changes": [{**_CHANGE, "seq": [2]}]},
+    {"changes": [{**_CHANGE, "seq": 2.5}]},
+    {"changes": [{**_CHANGE, "fields": {"location": 1.5}}]},
+    {"changes": [{**_CHANGE, "fields": {"location": {"nested": 1}}}]},
+    {"changes": [{**_CHANGE, "fields": {"location": [1]}}]},
+    {"changes": [{**_CHANGE, "fields": ["location"]}]},
+    {"changes": [{**_CHANGE, "delete": "maybe"}]},
+    {"changes": [{**_CHANGE, "collection": None}]},
+    {"client_id": 7},
+    {"client_time": None},
+    {"protocol": "one"},
+]
+
+
+def test_wrong_types(primed, wang, dump):
+    before = dump()
+    for patch in WRONG_TYPES:
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json={**_envelope(wang), **patch}),
+                 400, "invalid_request")
+    assert dump() == before
+
+
+def test_missing_envelope_fields(primed, wang, dump):
+    before = dump()
+    for missing in ["client_id", "client_time", "changes"]:
+        body = _envelope(wang, [{**_CHANGE}])
+        del body[missing]
+        detail = _problem(wang.http.post("/sync/push", headers=wang.headers, json=body), 400, "invalid_request")
+        assert missing in detail["detail"]
+    assert dump() == before
+
+
+def test_missing_change_fields(primed, wang, dump):
+    before = dump()
+    for missing in ["seq", "collection", "id", "hlc"]:
+        change = {**_CHANGE}
+        del change[missing]
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json=_envelope(wang, [change])),
+                 400, "invalid_request")
+    assert dump() == before
+
+
+def test_not_an_object(primed, wang, dump):
+    before = dump()
+    _problem(wang.http.post("/sync/push", headers=wang.headers, json=[1, 2]), 400, "invalid_request")
+    _problem(_raw_push(wang, b""), 400, "invalid_request")
+    assert dump() == before
+
+
+def test_unknown_protocol_number_in_the_body(primed, wang, dump):
+    before = dump()
+    for number in (0, 2):
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json={**_envelope(wang), "protocol": number}),
+                 400, "invalid_request")
+    assert dump() == before
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+
+def test_too_many_changes(primed, wang, dump):
+    changes = [wang.change("devices", primed["cam1"], {"location": f"l{i}"}) for i in range(1001)]
+    before = dump()
+    body = _problem(wang.push(changes), 413, "too_many_changes")
+    assert body["limit"] == 1000
+    assert dump() == before
+    # A thousand are fine.
+    wang.seq = 1
+    ok = wang.push([wang.change("devices", primed["cam1"], {"location": f"l{i}"}) for i in range(1000)])
+    assert ok.status_code == 200 and ok.json()["acked_seq"] == 1001
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
+    settings = Settings(data_dir=tmp_path / "small", max_body_bytes=2048)
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo")
+    with TestClient(create_app(settings, store)) as client:
+        yield client, store
+    store.close()
+
+
+def test_body_over_the_size_limit(small):
+    client, store = small
+    login = client.post("/auth/token", json={"username": "wang", "password": "demo"}).json()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    note = "x" * 4096
+    body = {"protocol": 1, "client_id": login["client_id"], "client_time": hlc.format_ts(hlc.wall_ms()),
+            "changes": [{"seq": 1, "collection": "devices", "id": "x", "hlc": "1764201600000-0000-srv",
+                         "fields": {"note": note}}]}
+    _problem(client.post("/sync/push", headers=headers, json=body), 413, "body_too_large")
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM receipts").fetchone()[0] == 0
+        assert db.execute("SELECT acked_seq FROM clients").fetchone()[0] == 0
+    # Under the limit, the same client is served.
+    del body["changes"][0]["fields"]["note"]
+    assert client.post("/sync/push", headers=headers, json=body).status_code == 200
+
+
+# -- envelope rules --------------------------------------------------------------------------------
+
+
+def test_push_naming_another_client(primed, wang, lin, dump):
+    before = dump()
+    body = {**_envelope(wang, [lin.change("devices", primed["cam1"], {"location": "x"})]),
+            "client_id": lin.client_id}
+    _problem(wang.http.post("/sync/push", headers=wang.headers, json=body), 403, "client_mismatch")
+    assert dump() == before
+
+
+def test_seq_not_consecutive(primed, wang, dump):
+    before = dump()
+    for seqs in [[2, 4], [3, 2], [2, 2], [0, 1], [-1], [0]]:
+        changes = [{**_CHANGE, "seq": s} for s in seqs]
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json=_envelope(wang, changes)),
+                 400, "seq_not_consecutive")
+    assert dump() == before
+
+
+BAD_CLIENT_TIMES = [
+    "yesterday", "2026-11-20T17:30:00Z", "2026-11-20T17:30:00.000+08:00", "2026-11-31T17:30:00.000Z",
+    "2026-11-20T17:30:00.000Z\n", "",
+    # Arabic-Indic digits: `\d` matched them until the timestamp pattern became ASCII-only.
+    "\u0662\u0660\u0662\u0666-11-20T17:30:00.000Z",
+]
+
+
+def test_bad_client_time(primed, wang, dump):
+    before = dump()
+    for client_time in BAD_CLIENT_TIMES:
+        body = {**_envelope(wang, [{**_CHANGE}]), "client_time": client_time}
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json=body), 400, "invalid_request")
+    assert dump() == before
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+
+BAD_AUTH = [
+    {},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Bearer   "},
+    {"Authorization": "Bearer not-a-token"},
+    {"Authorization": "Basic d2FuZzpkZW1v"},
+    {"Authorization": "not-a-token"},
+]
+
+
+def test_no_or_bad_token(primed, http, wang, dump):
+    before = dump()
+    for headers in BAD_AUTH:
+        _problem(http.post("/sync/push", headers=headers, json=_envelope(wang, [{**_CHANGE}])), 401, "unauthorized")
+        _problem(http.get("/sync/pull", headers=headers), 401, "unauthorized")
+        _problem(http.get("/api/conflicts", headers=headers), 401, "unauthorized")
+    assert dump() == before
+
+
+def test_wrong_password_or_unknown_user(http, store):
+    for username, password in [("wang", "wrong"), ("nobody", "demo"), ("wang", "")]:
+        _problem(http.post("/auth/token", json={"username": username, "password": password}),
+                 401, "invalid_credentials")
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+
+
+def test_sign_in_again_with_own_client(http, wang):
+    again = http.post("/auth/token", json={"username": "wang", "password": "demo", "client_id": wang.client_id})
+    assert again.status_code == 200, again.text
+    assert again.json()["client_id"] == wang.client_id
+    headers = {"Authorization": f"Bearer {again.json()['token']}"}
+    assert http.get("/sync/pull", headers=headers).status_code == 200
+    assert http.get("/sync/pull", headers=wang.headers).status_code == 200
+
+
+def test_sign_in_with_another_users_client(http, wang, zhao, store):
+    _problem(http.post("/auth/token", json={"username": "zhao", "password": "demo", "client_id": wang.client_id}),
+             403, "client_unavailable")
+    _problem(http.post("/auth/token", json={"username": "zhao", "password": "demo",
+                                            "client_id": "00000000-0000-4000-8000-000000000000"}),
+             403, "client_unavailable")
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 2
+
+
+def test_revoked_client(primed, http, wang, lin, zhao, dump):
+    # A technician may not revoke someone else's client: it is outside their scope.
+    _problem(http.delete(f"/api/clients/{wang.client_id}", headers=zhao.headers), 404, "not_found")
+    assert http.get("/sync/pull", headers=wang.headers).status_code == 200
+    r = http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers)
+    assert r.status_code == 204, r.text
+    before = dump()
+    _problem(wang.pull(), 401, "unauthorized")
+    _problem(wang.push([wang.change("devices", primed["cam1"], {"location": "x"})]), 401, "unauthorized")
+    _problem(http.post("/auth/token", json={"username": "wang", "password": "demo", "client_id": wang.client_id}),
+             403, "client_unavailable")
+    assert dump() == before
+    # The user may enrol a new client.
+    fresh = http.post("/auth/token", json={"username": "wang", "password": "demo"})
+    assert fresh.status_code == 200 and fresh.json()["client_id"] != wang.client_id
+
+
+def test_technician_revokes_own_client(http, wang):
+    assert http.delete(f"/api/clients/{wang.client_id}", headers=wang.headers).status_code == 204
+    _problem(wang.pull(), 401, "unauthorized")
+
+
+# -- protocol header ------------------------------------------------------------------------------
+
+
+def test_old_protocol_on_pull_and_login_is_426(http, wang):
+    body = _problem(http.get("/sync/pull", headers={**wang.headers, "Fieldsync-Protocol": "0"}),
+                    426, "protocol_unsupported")
+    assert body["min_protocol"] == 1
+    body = _problem(http.post("/auth/token", headers={"Fieldsync-Protocol": "0"},
+                              json={"username": "wang", "password": "demo"}), 426, "protocol_unsupported")
+    assert body["min_protocol"] == 1
+    assert http.get("/sync/pull", headers={**wang.headers, "Fieldsync-Protocol": "1"}).status_code == 200
+
+
+def test_bad_protocol_header(http, wang):
+    for value in ["abc", "2", "-1", ""]:
+        _problem(http.get("/sync/pull", headers={**wang.headers, "Fieldsync-Protocol": value}),
+                 400, "invalid_request")
+
+
+def _raw_asgi(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    """One request straight into the ASGI app, with header bytes no HTTP client library would send."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 1234), "server": ("testserver", 80), "state": {}}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(content)
+
+
+def test_protocol_header_with_a_non_ascii_digit(settings, store):
+    # Regression: "²".isdigit() is True and int("²") raises: a 500. ASGI servers decode
+    # header bytes as Latin-1, so the byte 0xB2 arrives as "²".
+    status, body = _raw_asgi(create_app(settings, store), "POST", "/auth/token",
+                             [(b"content-type", b"application/json"), (b"fieldsync-protocol", b"\xb2")],
+                             json.dumps({"username": "wang", "password": "demo"}).encode())
+    assert (status, body["code"]) == (400, "invalid_request")
+
+
+# -- no 500 for anything a client can send ---------------------------------------------------------
+
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(change=st.fixed_dictionaries({"seq": st.just(1)}, optional={
+    "collection": st.sampled_from(["devices", "device_checks", "sites", "signatures", "nope"]),
+    "id": st.one_of(st.text(max_size=40), st.uuids().map(str)),
+    "hlc": st.one_of(st.text(max_size=30), st.just("1764201600000-0000-srv"), st.just("<own>")),
+    "fields": st.one_of(_json, st.dictionaries(st.sampled_from(["site_id", "location", "item.a", "outcome",
+                                                                  "checked_at", "inspection_id", "x"]), _json)),
+    "delete": _json,
+}))
+def test_no_change_shape_gives_a_500(site, wang, change):
+    change = {**change, "seq": wang.seq + 1}
+    if change.get("hlc") == "<own>":
+        change["hlc"] = wang.clock.now()
+    r = wang.http.post("/sync/push", headers=wang.headers, json=_envelope(wang, [change]))
+    assert r.status_code < 500, r.text
+    if r.status_code == 200:
+        assert r.json()["acked_seq"] == change["seq"]
+        wang.seq += 1
+
+
+# -- the error family -------------------------------------------------------------------------------
+
+
+def _subclasses(cls: type[E.SyncError]) -> list[type[E.SyncError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+ERRORS = _subclasses(E.SyncError)
+
+
+def test_every_error_has_its_own_code():
+    assert len(ERRORS) >= 20
+    codes = [cls.code for cls in ERRORS]
+    assert len(codes) == len(set(codes)), codes
+    for code in ["malformed_json", "seq_not_consecutive", "invalid_cursor", "unauthorized", "invalid_credentials",
+                 "client_mismatch", "client_unavailable", "seq_gap", "seq_reused", "cursor_expired",
+                 "too_many_changes", "body_too_large", "protocol_unsupported"]:
+        assert code in codes
+
+
+@pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
+def test_problem_shape_of_every_error(cls):
+    error = cls("something specific", acked_seq=7)
+    body = error.problem()
+    assert body == {"type": f"urn:fieldsync:problem:{cls.code}", "title": cls.title, "status": cls.status,
+                    "detail": "something specific", "code": cls.code, "acked_seq": 7}
+    assert 400 <= cls.status < 600
+    assert cls.code.replace("_", "").isalpha() and cls.code.islower()
+    assert cls.title and cls("").detail == cls.title
+    response = problem_response(error)
+    assert response.status_code == cls.status
+    assert response.media_type == PROBLEM
+    again = E.from_problem(cls.status, json.loads(json.dumps(body)))
+    assert type(again) is cls
+    assert (again.detail, again.extra) == ("something specific", {"acked_seq": 7})
