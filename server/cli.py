@@ -1,4 +1,4 @@
-"""`fieldsync`: create a database, load the demo, serve, purge tombstones."""
+"""`fieldsync`: create a database, load the demo, serve, purge tombstones, back up and restore."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sync.errors import SyncError
 
+from .backup import BackupError, backup, data_lock, restore
 from .settings import Settings
 
 
@@ -16,6 +17,12 @@ def _init(args: argparse.Namespace) -> int:
     from .demo import load_demo
     from .store import Store
 
+    if args.scale is not None and not args.demo:
+        print("--scale adds to the demo: use it with --demo", file=sys.stderr)
+        return 2
+    if args.scale is not None and args.scale < 1:
+        print("--scale is a number of sites, 1 or more", file=sys.stderr)
+        return 2
     settings = Settings(data_dir=Path(args.data), demo=args.demo)
     store = Store(settings)
     try:
@@ -27,6 +34,11 @@ def _init(args: argparse.Namespace) -> int:
             else:
                 counts = load_demo(store)
                 print("demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                if args.scale:
+                    from .scale import load_scale
+
+                    counts = load_scale(store, args.scale, seed=args.seed)
+                    print("scale demo added: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         print(f"database ready at {settings.db_path}")
     finally:
         store.close()
@@ -42,16 +54,33 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"no database in {data}; run: fieldsync init --data {args.data} [--demo]", file=sys.stderr)
         return 2
     os.environ["FIELDSYNC_DATA"] = str(data)
-    # One worker process: every write goes through its single writer connection.
-    Server(
-        "server.asgi:app_factory",
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        factory=True,
-        log_access=args.access_log,
-    ).serve()
+    # Held while serving, so `fieldsync restore` cannot replace the database under us.
+    with data_lock(data):
+        # One worker process: every write goes through its single writer connection.
+        Server(
+            "server.asgi:app_factory",
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=1,
+            factory=True,
+            log_access=args.access_log,
+        ).serve()
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    info = backup(Path(args.data), Path(args.to))
+    print(f"backed up {info.rows} rows (version {info.version}) and {info.blobs} blobs to {args.to}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    result = restore(Path(args.source), Path(args.data), force=args.force)
+    print(f"restored {result.backup.rows} rows (version {result.backup.version}, backed up"
+          f" {result.backup.created_at}) into {args.data}; new server_epoch {result.server_epoch}")
+    if result.replaced:
+        print(f"the database that was there is kept in {result.replaced}")
     return 0
 
 
@@ -86,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("init", help="create the database (and load the demo)")
     p.add_argument("--data", required=True, help="data directory")
     p.add_argument("--demo", action="store_true", help="load the reference site and demo accounts")
+    p.add_argument("--scale", type=int, metavar="N",
+                   help="with --demo: add N generated sites, their technicians and 8 past quarters of inspections")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --scale data (default 0)")
     p.set_defaults(func=_init)
     p = sub.add_parser("serve", help="serve the API")
     p.add_argument("--data", required=True)
@@ -101,11 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
     p.set_defaults(func=_purge)
+    p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--to", required=True, help="a new directory for the backup")
+    p.set_defaults(func=_backup)
+    p = sub.add_parser("restore", help="restore a backup, with a new server_epoch (the server must be stopped)")
+    p.add_argument("--from", dest="source", required=True, help="a directory made by `fieldsync backup`")
+    p.add_argument("--data", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing database (kept aside)")
+    p.set_defaults(func=_restore)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except SyncError as exc:
         print(f"fieldsync: {exc.detail}", file=sys.stderr)
+        return 2
+    except BackupError as exc:
+        print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,456 @@
+"""A company-sized demo: N generated sites, their technicians, and two years of completed inspections.
+
+`fieldsync init --data DIR --demo --scale N` adds, next to the demo of
+`fixtures/`: N sites of 50 to 400 devices each (cameras with their power
+supplies, doors with controller, lock and readers, and the switches,
+recorders, disks, monitors and hosts that serve them), one technician per
+ten sites (password `demo`, member of their sites, named in each site's
+quarterly plan), and for every site the 8 quarters before the current one as
+completed inspections with a sheet number and one `device_checks` row per
+active device: mostly serviced, a few faults and inaccessible devices with
+a note, checked by the site's technician on visit days within the quarter.
+
+At N = 1,000 that is about 200,000 devices and 1.6 million checks, too many
+to merge one by one through `Store.write_server_changes`. The rows are built
+here as the store would store them (fields as JSON, `{register: hlc}` clocks
+of node `srv`, the derived scope columns, one version each from the `version`
+counter, sheet numbers from `sheet_seq/<period>`) and inserted with
+`executemany` in one write transaction: all of it or none. The same seed and
+the same current quarter give the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sync import hlc, schema
+from sync.schema import device_check_id, inspection_id
+
+from . import auth as A
+from .inspections import due_on
+from .periods import period_bounds, sheet_no, site_today
+from .store import Store, _encode_clocks, _parent_ids
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PAST_QUARTERS = 8
+SITES_PER_TECHNICIAN = 10
+PASSWORD = "demo"
+_encode = msgspec.json.Encoder().encode
+_INSERT = (
+    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted, version, updated_ms)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+)
+_SHANGHAI = timezone(timedelta(hours=8))  # every generated site is in Asia/Shanghai
+
+# -- vocabulary -------------------------------------------------------------------------------
+
+_CITIES = [
+    ("深圳市", ["南山区", "福田区", "宝安区", "龙岗区", "龙华区"]),
+    ("广州市", ["天河区", "海珠区", "番禺区", "白云区", "黄埔区"]),
+    ("东莞市", ["南城街道", "松山湖", "长安镇", "虎门镇"]),
+    ("佛山市", ["顺德区", "南海区", "禅城区"]),
+    ("惠州市", ["惠城区", "惠阳区", "博罗县"]),
+    ("珠海市", ["香洲区", "横琴新区", "金湾区"]),
+]
+_ROOTS = list("华鑫金恒宏博瑞嘉锦盛安泰汇信远达海新天和丰祥康裕明德宇景星越")
+_ROADS = ["科技路", "创业路", "中山路", "人民路", "建设路", "工业大道", "滨海大道", "学府路", "东环路", "沿江路"]
+# kinds of site: (customer, name, buildings)
+_SITE_KINDS = [
+    ("{city}{x}科技园运营管理有限公司", "{x}科技园", ["Building A", "Building B", "Building C", "Building D"]),
+    ("{city}{x}物业管理有限公司", "{x}花园", ["Tower 1", "Tower 2", "Tower 3", "Tower 5", "Tower 6"]),
+    ("{city}{x}实验学校", "{x}实验学校", ["Teaching building (教学楼)", "Admin building (行政楼)",
+                                          "Dormitory (宿舍楼)", "Library (图书馆)"]),
+    ("{city}{x}医院", "{x}医院", ["Outpatient building (门诊楼)", "Inpatient building (住院楼)",
+                                  "Medical tech building (医技楼)"]),
+    ("{city}{x}精密制造有限公司", "{x}精密工厂", ["Plant 1 (1号厂房)", "Plant 2 (2号厂房)", "Warehouse (仓库)",
+                                                 "Office building (办公楼)"]),
+    ("{city}{x}商业管理有限公司", "{x}广场", ["Mall (商场)", "Office tower (写字楼)"]),
+]
+_CORRIDORS = ["east corridor", "west corridor", "lift lobby", "stairwell 1", "stairwell 2", "corridor"]
+_ENTRANCES = ["main entrance", "office main entrance", "side door", "fire exit", "store room", "archive room (档案室)",
+              "server room (机房)", "finance office (财务室)", "meeting room"]
+_OUTSIDE = ["Perimeter, north fence", "Perimeter, south fence", "Main gate (大门), vehicle lane",
+            "Main gate (大门), pedestrian lane", "Perimeter, east wall", "Perimeter, loading bay"]
+_SURNAMES = list("陈李张刘王杨黄赵周吴林徐孙马朱胡郭何罗高")
+_GIVEN = ["建国", "志强", "伟", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞", "鑫", "波", "宁"]
+
+# kind -> (system, name, models); a model's serial starts with its prefix
+_KINDS: dict[str, tuple[str, str, list[str]]] = {
+    "dome_camera": ("video", "Dome camera {code} (球机)", ["DS-2DC4220IW-D", "DS-2DE4425IW-DE", "iDS-2DE4A425IX"]),
+    "bullet_camera": ("video", "Bullet camera {code} (枪机)", ["DS-2CD3T25-I3", "DS-2CD3T46WDV3-I3", "DS-2CD2T47G2-L"]),
+    "half_dome_camera": ("video", "Half-dome camera {code} (半球)", ["DS-2CD3325-I", "DS-2CD2345FWD-I"]),
+    "camera_psu": ("video", "Camera PSU for {of} (摄像机电源)", ["MW GS25A12-P1J", "MW GST36A12"]),
+    "poe_switch": ("network", "PoE access switch {code} (接入交换机)", ["DS-3E0326P-E", "DS-3E0518P-E"]),
+    "core_switch": ("network", "Core switch {code} (核心交换机)", ["H3C S7503E", "H3C S5560X-30C-EI"]),
+    "video_recorder": ("video", "Network video recorder {code} (硬盘录像机)", ["DS-9664N-I8", "DS-8632N-K8"]),
+    "hard_disk": ("video", "Surveillance hard disk {code}, {of} bay {bay} (监控硬盘)",
+                  ["Seagate SkyHawk ST4000VX007 4TB", "WD Purple WD60PURZ 6TB"]),
+    "management_host": ("video", "Management host {code} (管理主机)", ["Lenovo ThinkCentre M910t", "Dell OptiPlex 7090"]),
+    "decoder": ("video", "Video wall decoder {code} (解码器)", ["DS-6916UD", "DS-6910UD"]),
+    "encoder": ("video", "Video encoder {code} (编码器)", ["DS-6704HUI", "DS-6708HUH"]),
+    "server": ("video", "Video platform server {code} (服务器)", ["Dell PowerEdge R730", "Dell PowerEdge R740"]),
+    "monitor": ("video", "Video wall monitor {code} (拼接屏)", ["DS-D2055NL-B", "DS-D2046NL-C"]),
+    "door_controller": ("access", "Door controller {code} (门禁控制器)", ["DS-K2602", "DS-K2604"]),
+    "magnetic_lock": ("access", "Magnetic lock {code} (磁力锁), door of {of}", ["DS-K4H258D", "DS-K4H250S"]),
+    "card_reader": ("access", "Card reader {code}, {side} side of {of} (读卡器)", ["DS-K1101M", "DS-K1107AM"]),
+}
+_CAMERA_FAULTS = ["No image, camera offline", "Image blurred, lens fogged inside housing", "IR night vision not working",
+                  "图像偏色，需更换摄像机", "Bracket loose, camera re-aimed; bracket to replace"]
+_FAULT_NOTES = {
+    "dome_camera": [*_CAMERA_FAULTS, "PTZ does not pan left, motor to check"],
+    "bullet_camera": _CAMERA_FAULTS,
+    "half_dome_camera": _CAMERA_FAULTS,
+    "camera_psu": ["Output 10.8 V, under range, PSU to replace", "Power box wet, seal broken", "电源适配器烧毁，已临时更换"],
+    "hard_disk": ["SMART warning, reallocated sectors rising", "Disk not recognised by the NVR", "硬盘坏道，需更换"],
+    "video_recorder": ["Recording gaps found on 3 channels", "Clock drifted 6 minutes, NTP not set"],
+    "monitor": ["Dead pixels in the lower left corner", "No signal on HDMI input 1"],
+    "door_controller": ["Controller offline, network cable loose", "Backup battery flat", "门禁控制器掉线，网线松动"],
+    "magnetic_lock": ["Lock does not hold, armature misaligned", "Does not release on power cut"],
+    "card_reader": ["Card not read, reader to replace", "Indicator LED dead"],
+    "poe_switch": ["Fan noisy, replace switch fan", "Two ports flapping, cabling to redo", "交换机风扇故障"],
+}
+_OTHER_FAULTS = ["Fan failed, unit overheating", "Fails to boot after power cycle", "设备故障，需返厂维修"]
+_NOT_ACCESSIBLE_NOTES = ["Tenant's office locked, no key on site", "Ceiling closed for renovation works",
+                         "Car park level closed for resurfacing", "Room used by the customer all day, revisit",
+                         "需登高车，下次带设备", "Server room key with the customer's IT, not on site"]
+
+
+def _rows_of_templates() -> dict[str, dict[str, str]]:
+    templates = json.loads((FIXTURES / "checklist_templates.json").read_text(encoding="utf-8"))
+    return {t["kind"]: {i["key"]: i["type"] for i in t["items"]} for t in templates}
+
+
+# -- the inventory of one site ------------------------------------------------------------------
+
+
+class _SiteMaker:
+    def __init__(self, rng: random.Random, site_index: int) -> None:
+        self.rng = rng
+        self.index = site_index
+
+    def site(self, used_names: set[str]) -> dict[str, Any]:
+        rng = self.rng
+        customer_pat, name_pat, buildings = rng.choice(_SITE_KINDS)
+        city, districts = rng.choice(_CITIES)
+        while True:
+            x = rng.choice(_ROOTS) + rng.choice(_ROOTS)
+            name = name_pat.format(x=x)
+            if name not in used_names or len(used_names) > 5_000:
+                break
+        if name in used_names:
+            name = f"{name}{self.index}期"
+        used_names.add(name)
+        self.buildings = buildings[: rng.randint(1, len(buildings))]
+        accepted = date(2015, 1, 1) + timedelta(days=rng.randint(0, 9 * 365))
+        self.accepted = accepted
+        return {
+            "customer": customer_pat.format(city=city, x=x),
+            "name": name,
+            "address": f"广东省{city}{rng.choice(districts)}{rng.choice(_ROADS)}{rng.randint(1, 399)}号",
+            "zone": rng.choice(["urban", "urban", "suburban"]),
+            "tz": "Asia/Shanghai",
+            "contract": rng.choice(["annual", "annual", "annual", "per_visit", "warranty"]),
+            "accepted_on": accepted.isoformat(),
+            "warranty_months": rng.choice([12, 24, 36]),
+        }
+
+    def _spot(self, where: str) -> str:
+        rng, building = self.rng, self.rng.choice(self.buildings)
+        if where == "car_park":
+            return f"{building}, B{rng.randint(1, 2)} car park, pillar {rng.randint(1, 40)}"
+        if where == "outside":
+            return rng.choice(_OUTSIDE)
+        if where == "lobby":
+            return f"{building}, F1, main lobby (大堂)"
+        floor = rng.randint(1, 12)
+        if where == "door":
+            return f"{building}, F{floor}, {rng.choice(_ENTRANCES)}"
+        return f"{building}, F{floor}, {rng.choice(_CORRIDORS)}"
+
+    def devices(self) -> list[dict[str, Any]]:
+        """50 to 400 devices; a camera has its power supply, a door its controller, lock and reader(s)."""
+        rng = self.rng
+        target = round(rng.triangular(50, 400, 150))  # mean 200: small sites are the common ones
+        est_cameras = max(8, round(target * rng.uniform(0.2, 0.32)))
+        control = f"{self.buildings[0]}, F1, control room (监控中心)"
+        infra: list[tuple[str, str, dict[str, Any]]] = []
+        recorders = math.ceil(est_cameras / 64)
+        for i in range(1, recorders + 1):
+            infra.append(("video_recorder", f"{control}, rack 2", {"code": f"NVR-{i:02d}"}))
+            for bay in range(1, 5):
+                infra.append(("hard_disk", f"{control}, rack 2, NVR-{i:02d} bay {bay}",
+                              {"code": f"HDD-{(i - 1) * 4 + bay:02d}", "of": f"NVR-{i:02d}", "bay": bay}))
+        for i in range(1, math.ceil(est_cameras / 16) + 1):
+            infra.append(("poe_switch", f"{rng.choice(self.buildings)}, F{rng.randint(1, 12)}, weak-current room (弱电间)",
+                          {"code": f"SW-{i:02d}"}))
+        for i in range(1, max(1, est_cameras // 10) + 1):
+            infra.append(("monitor", f"{control}, video wall (电视墙), R{(i - 1) // 4 + 1}C{(i - 1) % 4 + 1}",
+                          {"code": f"MON-{i:02d}"}))
+        infra.append(("management_host", f"{control}, operator desk 1", {"code": "HOST-V01"}))
+        infra.append(("management_host", f"{control}, operator desk 2", {"code": "HOST-A01"}))
+        if target > 150:
+            infra.append(("core_switch", f"{control}, rack 1", {"code": "CSW-01"}))
+            infra.append(("decoder", f"{control}, rack 3", {"code": "DEC-01"}))
+        if target > 250:
+            infra.append(("server", f"{control}, rack 3", {"code": "SRV-01"}))
+            for i in range(1, rng.randint(1, 4) + 1):
+                infra.append(("encoder", f"{control}, rack 3", {"code": f"ENC-{i:02d}"}))
+        remaining = target - len(infra)
+        cameras = min(remaining // 2, max(4, round(remaining * rng.uniform(0.5, 0.75) / 2)))
+        door_budget = remaining - 2 * cameras
+        doors, extra_readers = door_budget // 3, door_budget % 3
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        for i in range(1, cameras + 1):
+            where = rng.choices(["car_park", "outside", "lobby", "corridor"], [30, 15, 10, 45])[0]
+            kind = {"car_park": "bullet_camera", "outside": "bullet_camera", "lobby": "dome_camera"}.get(where) or (
+                rng.choice(["dome_camera", "half_dome_camera", "half_dome_camera"]))
+            spot = self._spot(where)
+            out.append((kind, spot, {"code": f"CAM-{i:03d}"}))
+            out.append(("camera_psu", spot, {"code": f"PSU-{i:03d}", "of": f"CAM-{i:03d}"}))
+        reader = 0
+        for i in range(1, doors + 1):
+            spot = self._spot("door")
+            out.append(("door_controller", spot, {"code": f"DC-{i:03d}"}))
+            out.append(("magnetic_lock", spot, {"code": f"LOCK-{i:03d}", "of": f"DC-{i:03d}"}))
+            sides = ["entry", "exit"] if i <= extra_readers else ["entry"]
+            for side in sides:
+                reader += 1
+                out.append(("card_reader", f"{spot}, {side} side",
+                            {"code": f"CR-{reader:03d}", "of": f"DC-{i:03d}", "side": side}))
+        if len(out) + len(infra) < target:  # a door budget too small for one door: a spare monitor
+            infra.append(("monitor", f"{control}, duty desk", {"code": "MON-99"}))
+        devices = []
+        for kind, location, extra in infra + out:
+            system, name, models = _KINDS[kind]
+            model = rng.choice(models)
+            installed = self.accepted - timedelta(days=rng.randint(3, 40))
+            serial = f"{model.split()[0]}{installed:%Y%m%d}AAWR{rng.randint(10**8, 10**9 - 1)}"
+            devices.append({
+                "system": system, "kind": kind, "code": extra["code"],
+                "name": name.format(**extra), "location": location, "serial_no": serial, "model": model,
+                "installed_on": installed.isoformat(),
+                "status": "retired" if rng.random() < 0.005 else "active",
+            })
+        return devices
+
+
+# -- checks ---------------------------------------------------------------------------------------
+
+
+def _item_pool(rng: random.Random, items: dict[str, str], size: int = 32) -> list[dict[str, Any]]:
+    """Item values of serviced devices of a kind: every box ticked, readings in range."""
+    readings = {"output_mv": (11_900, 12_400), "cpu_load_pct": (4, 45), "retention_days": (30, 90),
+                "bad_sectors": (0, 0)}
+    pool = []
+    for _ in range(size):
+        values: dict[str, Any] = {}
+        for key, kind in items.items():
+            if kind == "bool":
+                values[f"item.{key}"] = True
+            elif kind == "int":
+                low, high = readings.get(key, (0, 100))
+                values[f"item.{key}"] = rng.randint(low, high)
+        pool.append(values)
+    return pool
+
+
+def _ts(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.000Z"
+
+
+def _past_quarters(today: date, count: int) -> list[str]:
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    out = []
+    for _ in range(count):
+        quarter -= 1
+        if quarter == 0:
+            year, quarter = year - 1, 4
+        out.append(f"{year}-Q{quarter}")
+    return sorted(out)
+
+
+class _Writer:
+    """Rows as the store keeps them, one version each, flushed with executemany."""
+
+    def __init__(self, store: Store, db: Any, now: int) -> None:
+        self.store, self.db, self.now = store, db, now
+        self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        self.pending: list[tuple[Any, ...]] = []
+
+    def hlc(self) -> str:
+        return self.store.clock.now(self.now)
+
+    def add(self, collection: str, row_id: str, site_id: str, fields: dict[str, Any], clocks: str) -> None:
+        parent, device = _parent_ids(collection, fields)
+        self.version += 1
+        self.pending.append((collection, row_id, site_id, parent, device, _encode(fields).decode(), clocks,
+                             self.version, self.now))
+        if len(self.pending) >= 20_000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.executemany(_INSERT, self.pending)
+            self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
+
+
+def _clocks(registers: list[str], stamp: str) -> str:
+    return _encode_clocks({reg: [stamp, hlc.SERVER_NODE] for reg in registers})
+
+
+_SITE_REGS = [*schema.COLLECTIONS["sites"].fields, "deleted"]
+_DEVICE_REGS = [n for n in schema.COLLECTIONS["devices"].fields if n != "site_id"] + ["deleted"]
+_INSPECTION_REGS = [n for n in schema.COLLECTIONS["inspections"].fields if n != "site_id"] + ["deleted"]
+
+
+def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -> dict[str, int]:
+    """Add n generated sites with technicians, plans and 8 past quarters of completed inspections.
+
+    Deterministic for a seed (and the current quarter, which `today` may fix).
+    The checklist templates must be loaded already (`load_demo`). Returns counts.
+    """
+    if n < 1:
+        raise ValueError("the scale is a number of sites, 1 or more")
+    rng = random.Random(seed)
+    today = today or site_today("Asia/Shanghai")
+    periods = _past_quarters(today, PAST_QUARTERS)
+    templates = _rows_of_templates()
+    pools = {kind: _item_pool(rng, items) for kind, items in templates.items()}
+    item_regs = {kind: [f"item.{k}" for k in items if items[k] != "text"] for kind, items in templates.items()}
+    namespace = uuid.uuid5(schema.NS, f"scale/{seed}")
+    technicians = [f"tech{i:03d}" for i in range(1, math.ceil(n / SITES_PER_TECHNICIAN) + 1)]
+    names = [rng.choice(_SURNAMES) + rng.choice(_GIVEN) for _ in technicians]
+    # One scrypt hash for every generated account: they share the published demo
+    # password, and 100 hashes would cost seconds for nothing.
+    password_hash = A.hash_password(PASSWORD)
+    counts = {"scale sites": n, "technicians": len(technicians), "scale devices": 0, "past inspections": 0,
+              "device checks": 0}
+    writer_db = store.writer
+    with store.write() as db:
+        if db.execute("SELECT 1 FROM meta WHERE key = 'scale'").fetchone():
+            raise ValueError("this database already holds a scale demo")
+        db.execute("INSERT INTO meta(key, value) VALUES ('scale', ?)", [f"{n} sites, seed {seed}"])
+        # A bigger page cache while the indexes of 2 million random keys grow.
+        writer_db.execute("PRAGMA cache_size = -1000000")
+        try:
+            now = store.now_ms()
+            created = hlc.format_ts(now)
+            user_ids = {u: str(uuid.uuid5(schema.NS, f"user/{u}")) for u in technicians}
+            db.executemany(
+                "INSERT INTO users(id, username, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(user_ids[u], u, name, schema.TECHNICIAN, password_hash, created)
+                 for u, name in zip(technicians, names, strict=False)],
+            )
+            sheet_numbers = {}
+            for period in periods:
+                key = f"sheet_seq/{period}"
+                db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])
+                sheet_numbers[period] = int(db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
+            out = _Writer(store, db, now)
+            used_names: set[str] = set()
+            for index in range(n):
+                technician = technicians[index // SITES_PER_TECHNICIAN]
+                maker = _SiteMaker(rng, index)
+                site_id = str(uuid.uuid5(namespace, f"site/{index}"))
+                out.add("sites", site_id, site_id, maker.site(used_names), _clocks(_SITE_REGS, out.hlc()))
+                db.execute("INSERT INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user_ids[technician]])
+                db.execute("INSERT INTO plans(site_id, frequency, due_day, technician) VALUES (?, 'quarterly', 20, ?)",
+                           [site_id, technician])
+                devices = []
+                for number, device in enumerate(maker.devices()):
+                    device_id = str(uuid.uuid5(namespace, f"device/{index}/{number}"))
+                    out.add("devices", device_id, site_id, {"site_id": site_id, **device},
+                            _clocks(_DEVICE_REGS, out.hlc()))
+                    if device["status"] == "active":
+                        devices.append((device_id, device))
+                counts["scale devices"] += number + 1
+                for period in periods:
+                    counts["device checks"] += _inspection(out, rng, site_id, period, technician, devices, pools,
+                                                           item_regs, sheet_numbers)
+                    counts["past inspections"] += 1
+            out.close()
+            for period, number in sheet_numbers.items():
+                db.execute("UPDATE meta SET value = ? WHERE key = ?", [str(number), f"sheet_seq/{period}"])
+            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
+        finally:
+            writer_db.execute("PRAGMA cache_size = -65536")
+    return counts
+
+
+def _visit_times(rng: random.Random, period: str, count: int) -> Iterator[datetime]:
+    """Checks of a visit: from 09:00 local on a day of the period's last month, 8 hours a day."""
+    _first, last = period_bounds(period)
+    day = last.replace(day=rng.randint(1, 17))
+    minute = 0
+    for _ in range(count):
+        days, in_day = divmod(minute, 8 * 60)
+        local = datetime(day.year, day.month, day.day, 9, tzinfo=_SHANGHAI) + timedelta(days=days, minutes=in_day)
+        yield local.astimezone(UTC)
+        minute += rng.randint(2, 6)
+
+
+def _inspection(
+    out: _Writer,
+    rng: random.Random,
+    site_id: str,
+    period: str,
+    technician: str,
+    devices: list[tuple[str, dict[str, Any]]],
+    pools: dict[str, list[dict[str, Any]]],
+    item_regs: dict[str, list[str]],
+    sheet_numbers: dict[str, int],
+) -> int:
+    insp = inspection_id(site_id, period)
+    stamp = out.hlc()
+    times = list(_visit_times(rng, period, max(len(devices), 1)))
+    sheet_numbers[period] += 1
+    out.add("inspections", insp, site_id, {
+        "site_id": site_id, "period": period, "due_on": due_on(period, 20), "assigned_to": technician,
+        "status": "completed", "started_at": _ts(times[0]),
+        "completed_at": _ts(times[-1] + timedelta(minutes=rng.randint(5, 30))),
+        "sheet_no": sheet_no(period, sheet_numbers[period]),
+    }, _clocks(_INSPECTION_REGS, stamp))
+    clocks: dict[tuple[str, bool], str] = {}
+    random_ = rng.random
+    for (device_id, device), at in zip(devices, times, strict=False):
+        kind = device["kind"]
+        roll = random_()
+        fields: dict[str, Any] = {"inspection_id": insp, "device_id": device_id}
+        if roll < 0.955:
+            fields["outcome"] = "serviced"
+        elif roll < 0.985:
+            fields["outcome"] = "fault"
+            fields["note"] = rng.choice(_FAULT_NOTES.get(kind, _OTHER_FAULTS))
+        else:
+            fields["outcome"] = "not_accessible"
+            fields["note"] = rng.choice(_NOT_ACCESSIBLE_NOTES)
+        fields["checked_by"] = technician
+        fields["checked_at"] = _ts(at)
+        with_items = fields["outcome"] != "not_accessible" and kind in pools
+        if with_items:
+            fields.update(rng.choice(pools[kind]))
+            if fields["outcome"] == "fault" and item_regs[kind]:
+                broken = rng.choice(item_regs[kind])
+                if isinstance(fields[broken], bool):
+                    fields[broken] = False
+        key = (kind, with_items)
+        if key not in clocks:
+            clocks[key] = _clocks(["result", *(item_regs.get(kind, []) if with_items else []), "deleted"], stamp)
+        out.add("device_checks", device_check_id(insp, device_id), site_id, fields, clocks[key])
+    return len(devices)
+
+
+__all__ = ["load_scale"]
