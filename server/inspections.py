@@ -197,26 +197,30 @@ class Inspections:
                 " WHERE p.frequency = ? ORDER BY p.site_id",
                 [frequency],
             ).fetchall()
-            existing = {
-                i for (i,) in db.execute(
-                    "SELECT id FROM rows WHERE collection = 'inspections' AND json_extract(fields, '$.period') = ?",
-                    [period],
-                )
-            }
-        created, kept, changes = [], [], []
-        for site_id, due_day, technician in plans:
-            insp = inspection_id(site_id, period)
+            # Inspection ids are deterministic: look them up instead of scanning history.
+            wanted = [inspection_id(site_id, period) for site_id, _, _ in plans]
+            existing: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                existing.update(i for (i,) in db.execute(
+                    f"SELECT id FROM rows WHERE collection = 'inspections' AND id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ))
+        created, kept, changes, initial = [], [], [], []
+        for (site_id, due_day, technician), insp in zip(plans, wanted):
             if insp in existing:
                 kept.append(insp)
                 continue
-            fields: dict[str, Any] = {"site_id": site_id, "period": period, "status": "scheduled",
-                                      "due_on": due_on(period, due_day)}
+            fields: dict[str, Any] = {"site_id": site_id, "period": period, "due_on": due_on(period, due_day)}
             if technician:
                 fields["assigned_to"] = technician
             changes.append(("inspections", insp, fields, False))
+            # `scheduled` at the lowest HLC: a technician who started this inspection
+            # offline before it was generated keeps their `in_progress`.
+            initial.append(("inspections", insp, {"status": "scheduled"}))
             created.append(insp)
         if changes:
-            self.store.write_server_changes(changes)
+            self.store.write_server_changes(changes, initial)
         return GenerateResult(period=period, created=created, existing=kept)
 
     # -- the supervisor's questions -------------------------------------------

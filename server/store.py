@@ -46,6 +46,7 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 _result_decoder = msgspec.json.Decoder(ChangeResult)
 _TOKEN_TOUCH_MS = 60_000
+INITIAL_HLC = str(hlc.Hlc(0, 0, hlc.SERVER_NODE))
 
 
 @dataclass(frozen=True)
@@ -350,17 +351,28 @@ class Store:
         batch.receipt(change, result)
         return result
 
-    def write_server_changes(self, changes: Sequence[tuple[str, str, dict[str, Any], bool | None]]) -> int:
-        """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`."""
+    def write_server_changes(
+        self,
+        changes: Sequence[tuple[str, str, dict[str, Any], bool | None]],
+        initial: Sequence[tuple[str, str, dict[str, Any]]] = (),
+    ) -> int:
+        """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`.
+
+        `initial` values are written at the lowest possible HLC, so that any
+        client's write of the same register wins, even one made offline before
+        the server wrote (an inspection's first `scheduled` status).
+        """
         with self.write() as db:
             now = self.now_ms()
             batch = _Batch(db, self, now)
             batch.prefetch([Change(seq=0, collection=c, id=i, hlc="", fields=f) for c, i, f, _ in changes])
             actor = Actor.server()
-            for collection, row_id, fields, delete in changes:
+            stamped = [(c, i, f, d, self.clock.now(now)) for c, i, f, d in changes]
+            stamped += [(c, i, f, None, INITIAL_HLC) for c, i, f in initial]
+            for collection, row_id, fields, delete, stamp in stamped:
                 row = batch.lookup(collection, row_id)
                 outcome = apply_change(
-                    row, collection, row_id, fields, delete, self.clock.now(now), actor, batch.lookup, batch.rules
+                    row, collection, row_id, fields, delete, stamp, actor, batch.lookup, batch.rules
                 )
                 if outcome.status == "rejected":
                     raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
@@ -506,6 +518,7 @@ class _Batch:
         self.now = now
         self.rows: dict[tuple[str, str], RowState | None] = {}
         self.dirty: dict[tuple[str, str], RowState] = {}
+        self.assigned: dict[tuple[str, str], int] = {}
         self.receipts: list[tuple[int, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
@@ -548,9 +561,13 @@ class _Batch:
         return self.rows[key]
 
     def put(self, row: RowState) -> None:
-        self.version += 1
-        row.version = self.version
+        """Stage a row write. A row written again in the same transaction keeps the
+        version it got here: the transaction commits as one, so no pull can see between."""
         key = (row.collection, row.id)
+        if key not in self.assigned:
+            self.version += 1
+            self.assigned[key] = self.version
+        row.version = self.assigned[key]
         self.rows[key] = row
         self.dirty[key] = row
 
@@ -572,6 +589,16 @@ class _Batch:
         self.put(row)
         if row.collection == "devices":
             self._unchecked.clear()
+            if row.site_id and (row.deleted or row.fields.get("status", "active") != "active"):
+                # Retiring a site's last unchecked device completes its open inspections.
+                self._write_rows()
+                for (inspection_id,) in self.db.execute(
+                    "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
+                    " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
+                    [row.site_id],
+                ).fetchall():
+                    if self.unchecked(inspection_id) == 0:
+                        self._complete(inspection_id)
         elif row.collection == "device_checks":
             inspection_id = row.fields.get("inspection_id")
             if inspection_id in self._unchecked:
