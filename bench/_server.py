@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -15,9 +20,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range.
+
+    A server restarted on the same port (the crash tests) must find it free: a
+    port from the ephemeral range can meanwhile become the local end of one of
+    the thousands of client connections those tests open, and then the restart
+    fails with "address in use".
+    """
+    low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(low - 12000, 1024), low) if low > 2048 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class ServerProcess:
@@ -26,30 +48,83 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] | None = None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # The server's output goes to a file, so a server that does not start can say why.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process; closed by kill/stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--data", str(self.data), "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+            # Its own process group: granian serves from a worker process, which a SIGKILL of
+            # the parent alone leaves running (still holding the port and the database).
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 httpx.get(self.url + "/schema/openapi.json", timeout=1)
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
-        raise RuntimeError("server did not start")
+        self.log.seek(0)
+        output = self.log.read().decode(errors="replace")[-3000:]
+        self.kill()
+        raise RuntimeError(f"server did not start; its output:\n{output}")
 
     def kill(self) -> None:
+        """SIGKILL the server and its worker at once, as a power cut or the OOM killer would."""
         if self.proc is not None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            self._wait_group_gone(self.proc.pid)
             self.proc = None
+        self._close_log()
 
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self._wait_group_gone(self.proc.pid)
             self.proc = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    @staticmethod
+    def _wait_group_gone(pgid: int) -> None:
+        """Wait until no live process of the group is left (the worker dies after its parent).
+
+        A killed worker is a zombie until init reaps it, which can take a second or
+        two; a zombie holds neither the port nor the database, so it counts as gone.
+        """
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.01)
+
+
+def _group_alive(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False

@@ -1,0 +1,242 @@
+"""The morning rush: forty technicians back from a day offline sync at once, against a real server.
+
+    python bench/morning_rush.py [--clients 40] [--changes 500] [--batch 100] [--devices 200]
+
+Every technician's client holds CHANGES pending changes made during the day
+(HLCs spread over the last eight hours): checks of the same DEVICES devices
+of one inspection (random outcomes and checklist items: real conflicts, as
+when a team splits a large site and overlaps), new photos of its own, and
+edits of those photos. All clients start together, each pushes its outbox in
+batches of BATCH and then pulls to the end. When everyone has pushed, each
+client pulls from its cursor once more, and its copy must equal the server's
+merged state (a supervisor's full pull). Prints the total time, push
+latencies, errors (must be 0), convergence and the conflict log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import contextlib
+
+from bench._server import ServerProcess
+from server.settings import Settings
+from server.store import Store
+from sync import hlc
+from sync.schema import device_check_id, inspection_id
+
+SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "morning-rush-site"))
+INSPECTION = inspection_id(SITE, "2026-Q4")
+ITEMS = ["lens_cleaned", "focus_adjusted", "aim_checked", "cabling_safe", "ptz_ok", "night_ir_ok"]
+OUTCOMES = ["serviced", "serviced", "serviced", "fault", "not_accessible", "skipped"]
+DAY_MS = 8 * 3600 * 1000
+
+
+def prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
+    store = Store(Settings(data_dir=data))
+    try:
+        store.create_user("lin", "Lin", "supervisor", "demo")
+        for name in technicians:
+            store.create_user(name, name, "technician", "demo")
+            store.add_member(SITE, name)
+        ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"morning-rush-device-{i}")) for i in range(devices)]
+        items = [{"key": k, "label": k, "type": "bool"} for k in ITEMS]
+        store.write_server_changes([
+            ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "morning-rush-template")),
+             {"kind": "dome_camera", "title": "Dome camera", "items": msgspec.json.encode(items).decode()}, False),
+            ("sites", SITE, {"name": "Morning rush park", "customer": "ACME"}, False),
+            *[("devices", d, {"site_id": SITE, "system": "video", "kind": "dome_camera", "code": f"CAM-{i:03d}",
+                              "status": "active"}, False) for i, d in enumerate(ids)],
+            ("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4", "status": "in_progress"}, False),
+        ])
+    finally:
+        store.close()
+    return ids
+
+
+def outbox(rng: random.Random, name: str, client_id: str, devices: list[str], count: int) -> list[dict[str, Any]]:
+    """A day's changes of one technician, numbered 1..count, HLCs in the past and rising."""
+    now = hlc.wall_ms()
+    stamps = sorted(now - rng.randrange(DAY_MS) for _ in range(count))
+    changes: list[dict[str, Any]] = []
+    photos = 0
+    last = (0, 0)
+    for seq, ms in enumerate(stamps, 1):
+        counter = last[1] + 1 if ms == last[0] else 0
+        last = (ms, counter)
+        change: dict[str, Any] = {"seq": seq, "hlc": str(hlc.Hlc(ms, counter, client_id)), "delete": False}
+        roll = rng.random()
+        if roll < 0.6:
+            device = rng.choice(devices)
+            fields: dict[str, Any] = {
+                "inspection_id": INSPECTION, "device_id": device, "outcome": rng.choice(OUTCOMES),
+                "note": f"{name}: {rng.choice(['ok', 'cleaned', 'cable loose', 'lens fogged'])}",
+                "checked_by": name, "checked_at": hlc.format_ts(ms),
+            }
+            for key in rng.sample(ITEMS, rng.randint(1, 4)):
+                fields[f"item.{key}"] = rng.random() < 0.7
+            change.update(collection="device_checks", id=device_check_id(INSPECTION, device), fields=fields)
+        elif roll < 0.93 or photos == 0:
+            photos += 1
+            change.update(collection="photos", id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{photos}")),
+                          fields={
+                              "inspection_id": INSPECTION, "device_id": rng.choice(devices),
+                              "sha256": hashlib.sha256(f"{client_id}/{photos}".encode()).hexdigest(),
+                              "content_type": "image/jpeg", "bytes": rng.randrange(200_000, 5_000_000),
+                              "taken_at": hlc.format_ts(ms), "caption": f"{name} photo {photos}",
+                              "stage": rng.choice(["before", "after", "evidence"]),
+                          })
+        else:
+            number = rng.randint(1, photos)
+            change.update(collection="photos", id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{number}")),
+                          fields={"caption": f"{name} photo {number}, retaken"})
+            del change["delete"]
+        changes.append(change)
+    return changes
+
+
+class Technician:
+    def __init__(self, url: str, name: str) -> None:
+        self.name = name
+        self.http = httpx.Client(base_url=url, timeout=300)
+        body = self.http.post("/auth/token", json={"username": name, "password": "demo"}).json()
+        self.client_id: str = body["client_id"]
+        self.headers = {"Authorization": f"Bearer {body['token']}"}
+        self.changes: list[dict[str, Any]] = []
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.results: list[dict[str, Any]] = []
+        self.cursor = "0"
+        self.rows: dict[tuple[str, str], tuple[Any, bool, int]] = {}
+
+    def push_all(self, batch: int) -> None:
+        for start in range(0, len(self.changes), batch):
+            body = {"protocol": 1, "client_id": self.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
+                    "changes": self.changes[start:start + batch]}
+            t0 = time.perf_counter()
+            resp = self.http.post("/sync/push", json=body, headers=self.headers)
+            self.latencies.append(time.perf_counter() - t0)
+            if resp.status_code != 200:
+                self.errors.append(f"push {resp.status_code}: {resp.text[:200]}")
+                return
+            self.results += resp.json()["results"]
+
+    def pull_to_end(self) -> None:
+        while True:
+            resp = self.http.get("/sync/pull", params={"cursor": self.cursor, "limit": 1000}, headers=self.headers)
+            if resp.status_code != 200:
+                self.errors.append(f"pull {resp.status_code}: {resp.text[:200]}")
+                return
+            body = resp.json()
+            for row in body["rows"]:
+                self.rows[(row["collection"], row["id"])] = (row["fields"], row["deleted"], row["version"])
+            self.cursor = body["cursor"]
+            if not body["has_more"]:
+                return
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=40)
+    parser.add_argument("--changes", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    names = [f"tech{i:02d}" for i in range(args.clients)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "server"
+        devices = prepare(data, names, args.devices)
+        server = ServerProcess(data).start()
+        try:
+            techs = [Technician(server.url, name) for name in names]
+            for tech in techs:
+                tech.changes = outbox(random.Random(rng.random()), tech.name, tech.client_id, devices, args.changes)
+            start = threading.Barrier(len(techs) + 1)
+            pushed = threading.Barrier(len(techs) + 1)
+            crashed: list[BaseException] = []
+
+            def work(tech: Technician) -> None:
+                try:
+                    start.wait()
+                    tech.push_all(args.batch)
+                    tech.pull_to_end()
+                    pushed.wait()
+                    tech.pull_to_end()  # everyone has pushed: catch up with the others
+                except BaseException as exc:
+                    crashed.append(exc)
+                    pushed.abort()
+
+            threads = [threading.Thread(target=work, args=(t,)) for t in techs]
+            for thread in threads:
+                thread.start()
+            start.wait()
+            t0 = time.perf_counter()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                pushed.wait()
+            push_s = time.perf_counter() - t0
+            for thread in threads:
+                thread.join()
+            total_s = time.perf_counter() - t0
+            if crashed:
+                raise crashed[0]
+            lin = Technician(server.url, "lin")
+            lin.pull_to_end()
+        finally:
+            server.stop()
+        conn = sqlite3.connect(data / "fieldsync.db")
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM conflicts GROUP BY kind").fetchall())
+        lost = set(conn.execute("SELECT client_id, seq FROM conflicts WHERE kind = 'lost'").fetchall())
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        conn.close()
+
+    latencies = [x for t in techs for x in t.latencies]
+    errors = [e for t in techs for e in t.errors]
+    statuses: dict[str, int] = {}
+    superseded = set()
+    for tech in techs:
+        for result in tech.results:
+            statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+            if result["status"] == "superseded":
+                superseded.add((tech.client_id, result["seq"]))
+    converged = sum(1 for t in techs if t.rows == lin.rows)
+    total = sum(len(t.changes) for t in techs)
+    checks = {key for key in lin.rows if key[0] == "device_checks"}
+    print(f"clients: {len(techs)}, changes each: {args.changes}, batch: {args.batch}, shared devices: {args.devices}")
+    print(f"total (push, pull, catch up)      {total_s:8.2f} s   {total / total_s:10,.0f} changes/s")
+    print(f"  of which until the last push    {push_s:8.2f} s   {total / push_s:10,.0f} changes/s"
+          " (and its pull to the end)")
+    print(f"push latency                      p50 {percentile(latencies, 0.5) * 1000:7.0f} ms"
+          f"   p99 {percentile(latencies, 0.99) * 1000:7.0f} ms   ({len(latencies)} pushes)")
+    print(f"results                           {statuses}")
+    print(f"errors                            {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
+    print(f"converged                         {converged}/{len(techs)} clients equal the server's"
+          f" {len(lin.rows)} rows ({len(checks)} checks)")
+    print(f"conflict log                      {sum(kinds.values())} entries {kinds}")
+    print(f"superseded changes logged as lost {len(superseded & lost)}/{len(superseded)}")
+    print(f"integrity_check                   {integrity}")
+
+
+if __name__ == "__main__":
+    main()
