@@ -7,10 +7,11 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from litestar import Litestar, Request, delete, get, post, put
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Message, Scope
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
@@ -47,6 +48,18 @@ def provide_inspections(state: State) -> Inspections:
 def require_supervisor(caller: Caller) -> None:
     if caller.role != "supervisor":
         raise E.Forbidden("only supervisors may do this")
+
+
+async def add_epoch_header(message: Message, scope: Scope) -> None:
+    """Every response says which database it came from (it changes when one is restored).
+
+    Set per response from the app's own store: a static response header would be
+    fixed on the module-level handlers by the first app built in the process.
+    """
+    if message["type"] == "http.response.start":
+        store = scope["app"].state.get("store")
+        if store is not None:
+            MutableScopeHeaders.from_message(message)[EPOCH_HEADER] = store.server_epoch
 
 
 def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
@@ -228,7 +241,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         state=State({"store": store, "inspections": Inspections(store)}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
-        response_headers=[ResponseHeader(name=EPOCH_HEADER, value=store.server_epoch)],
+        before_send=[add_epoch_header],
         on_shutdown=[store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",

@@ -65,19 +65,27 @@ class Caller:
         return Actor(self.client_id, self.username, self.role, self.sites)
 
 
-def encode_cursor(version: int) -> str:
-    return f"v1.{version}"
+def encode_cursor(version: int, snapshot: bool = False) -> str:
+    """`v1.<version>`, or `v1.<version>.s` for the next page of a snapshot still being taken."""
+    return f"v1.{version}.s" if snapshot else f"v1.{version}"
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None) -> tuple[int, bool]:
+    """The version a cursor stands at, and whether it is in the middle of a snapshot."""
     if cursor in (None, "", "0"):
-        return 0
+        return 0, True
     assert cursor is not None
-    prefix, _, number = cursor.partition(".")
+    parts = cursor.split(".")
     # isascii(): isdigit() also accepts digits such as "²" and "٣" that int() rejects or reads.
-    if prefix != "v1" or not (number.isascii() and number.isdigit()) or len(number) > 16:
+    if (
+        len(parts) not in (2, 3)
+        or parts[0] != "v1"
+        or not (parts[1].isascii() and parts[1].isdigit())
+        or len(parts[1]) > 16
+        or (len(parts) == 3 and parts[2] != "s")
+    ):
         raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server")
-    return int(number)
+    return int(parts[1]), len(parts) == 3
 
 
 class Store:
@@ -385,12 +393,14 @@ class Store:
     # -- pull ---------------------------------------------------------------
 
     def pull(self, caller: Caller, cursor: str | None, limit: int | None) -> PullResponse:
-        since = decode_cursor(cursor)
+        since, snapshot = decode_cursor(cursor)
         size = min(max(limit or self.settings.default_pull_limit, 1), self.settings.max_pull_limit)
         with self.read() as db:
             meta = self._meta(db)
             top = int(meta["version"])
-            if since and since < int(meta["horizon_version"]):
+            # A snapshot's own pages never expire: it brings every live row, and the
+            # client drops what it did not bring when the snapshot completes.
+            if not snapshot and since < int(meta["horizon_version"]):
                 raise E.CursorExpired(
                     "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
                 )
@@ -413,7 +423,7 @@ class Store:
         ]
         return PullResponse(
             rows=rows,
-            cursor=encode_cursor(reached),
+            cursor=encode_cursor(reached, snapshot and has_more),
             has_more=has_more,
             acked_seq=acked,
             server_time=hlc.format_ts(self.now_ms()),

@@ -154,16 +154,15 @@ class ServerError(SyncError):
 
 
 def _all_subclasses(cls: type[SyncError]) -> list[type[SyncError]]:
-    out = []
+    out: list[type[SyncError]] = []
     for sub in cls.__subclasses__():
         out.append(sub)
         out.extend(_all_subclasses(sub))
     return out
 
 
-ERRORS_BY_CODE: dict[str, type[SyncError]] = {
-    cls.code: cls for cls in [SyncError, *_all_subclasses(SyncError)]
-}
+_ALL_ERRORS: list[type[SyncError]] = [SyncError, *_all_subclasses(SyncError)]
+ERRORS_BY_CODE: dict[str, type[SyncError]] = {cls.code: cls for cls in _ALL_ERRORS}
 
 
 def from_problem(status: int, body: dict[str, Any]) -> SyncError:

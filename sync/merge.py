@@ -201,8 +201,8 @@ def validate(
     if collection in ("device_checks", "photos") and creating:
         # A check or photo is of a device at the inspection's own site.
         insp_id, dev_id = kept.get("inspection_id"), kept.get("device_id")
-        inspection = lookup("inspections", insp_id) if schema.is_uuid(insp_id) else None
-        device = lookup("devices", dev_id) if schema.is_uuid(dev_id) else None
+        inspection = lookup("inspections", insp_id) if isinstance(insp_id, str) and schema.is_uuid(insp_id) else None
+        device = lookup("devices", dev_id) if isinstance(dev_id, str) and schema.is_uuid(dev_id) else None
         if inspection is not None and device is not None and device.site_id != inspection.site_id:
             problems.add("invalid_field", f"{collection}.device_id: device {dev_id} is not at the inspection's site")
 
@@ -293,7 +293,10 @@ def merge(
         current = _value_of(row, spec, reg)
         if clock is None or hlc > clock[0]:
             won += 1
-            if clock is not None and clock[1] != writer and current != new:
+            # Taking a register over from another writer is logged even when the value
+            # is the same: the register is now the new writer's, and if they change it
+            # later, the other writer's value would otherwise go without a trace.
+            if clock is not None and clock[1] != writer:
                 outcome.log.append(LogEntry("overwritten", reg, current, new, clock[0], clock[1]))
             row.clocks[reg] = [hlc, writer]
             if reg == DELETED:

@@ -44,3 +44,45 @@ def test_rejected_creation_is_logged_under_its_site(site, wang, lin):
     assert r.json()["results"][0]["reason"] == "invalid_field"
     logged = lin.http.get("/api/conflicts", headers=lin.headers, params={"site_id": site["site"]}).json()
     assert [(c["row_id"], c["kind"]) for c in logged["conflicts"]] == [(check, "rejected")]
+
+
+def test_epoch_header_follows_each_apps_own_store(tmp_path):
+    """Bug: a static response header was fixed on the shared handlers by the first app built."""
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+    from server.store import Store
+
+    epochs = []
+    for name in ("one", "two"):
+        settings = Settings(data_dir=tmp_path / name)
+        store = Store(settings)
+        with TestClient(create_app(settings, store)) as http:
+            for response in (http.get("/schema/openapi.json"), http.get("/sync/pull")):
+                assert response.headers["fieldsync-server-epoch"] == store.server_epoch
+        epochs.append(store.server_epoch)
+        store.close()
+    assert epochs[0] != epochs[1]
+
+
+def test_a_snapshot_completes_after_tombstones_were_purged(site, store, lin):
+    """Bug: every snapshot page after the first was below the horizon and got 410, forever."""
+    doomed = str(uuid.uuid4())
+    store.write_server_changes([("sites", doomed, {"name": "closed site"}, False)])
+    old_cursor = lin.pull().json()["cursor"]
+    store.write_server_changes([("sites", doomed, {}, True)])
+    assert store.purge_tombstones(now_ms=10**13) == 1
+    assert lin.pull(cursor=old_cursor).status_code == 410
+    cursor, seen = "0", []
+    while True:
+        page = lin.pull(cursor=cursor, limit=1)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [row["id"] for row in body["rows"]]
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            break
+    assert doomed not in seen and len(seen) == len(set(seen)) == 4
+    # The finished snapshot's cursor is an ordinary one again.
+    assert lin.pull(cursor=cursor).status_code == 200 and not cursor.endswith(".s")

@@ -1,0 +1,779 @@
+"""The technician's client: local writes into an outbox, push, pull, and recovery.
+
+The client keeps the protocol's "Client side" (docs/sync-protocol.md): reads
+show the rows as last pulled with the outbox laid over them; an `applied`
+change stays laid over until a pull has covered the push's `version`;
+`superseded` and `rejected` changes drop their overlay at once and are listed
+by `problems()`. Every local state change that a server response causes is
+written in one SQLite transaction, so a connection cut at any point leaves a
+state that the next `sync()` finishes without duplicates or lost edits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from sync import PROTOCOL_VERSION, hlc, schema
+from sync import errors as E
+from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
+from sync.wire import (
+    Change,
+    ChangeResult,
+    Conflict,
+    ConflictPage,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    Scalar,
+    TokenRequest,
+    TokenResponse,
+)
+
+from .local import Entry, LocalDB, dumps
+
+__version__ = "0.1.0"
+APP = f"fieldsync-client/{__version__}"
+EPOCH_HEADER = "Fieldsync-Server-Epoch"
+KEEP_ACKED_MS = 30 * 86_400_000
+# Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
+# through without progress before it gives up: a server that answers seq_gap
+# forever must not spin the phone's battery down.
+_MAX_RECOVERIES = 8
+
+_push_response = msgspec.json.Decoder(PushResponse)
+_pull_response = msgspec.json.Decoder(PullResponse)
+_token_response = msgspec.json.Decoder(TokenResponse)
+_conflict_page = msgspec.json.Decoder(ConflictPage)
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass
+class SyncReport:
+    """What one `sync()` did: changes pushed, rows pulled, and each change's result."""
+
+    pushed: int
+    pulled: int
+    results: list[ChangeResult] = field(default_factory=list)
+
+
+class _EpochChanged(Exception):
+    """The server answered with another `server_epoch`: it was restored from a backup."""
+
+    def __init__(self, epoch: str) -> None:
+        super().__init__(epoch)
+        self.epoch = epoch
+
+
+class _Epoch(msgspec.Struct):
+    server_epoch: str = ""
+
+
+_epoch_decoder = msgspec.json.Decoder(_Epoch)
+
+
+def _epoch_of(resp: httpx.Response) -> str:
+    """The server epoch of a successful answer: from its body when it has one, else the header.
+
+    The body wins because it is read from the store that answered; the header
+    is fixed when the app is built (and, with Litestar's module-level route
+    handlers, by the first app built in the process).
+    """
+    try:
+        epoch = _epoch_decoder.decode(resp.content).server_epoch
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        epoch = ""
+    return epoch or resp.headers.get(EPOCH_HEADER, "")
+
+
+def _view(collection: str, row_id: str, fields: dict[str, Any], deleted: bool, version: int) -> dict[str, Any]:
+    return {"collection": collection, "id": row_id, "fields": fields, "deleted": deleted, "version": version}
+
+
+def _lay_over(view: dict[str, Any] | None, entry: Entry) -> dict[str, Any]:
+    """One outbox change laid over a row view (a missing field reads as null)."""
+    if view is None:
+        view = _view(entry.collection, entry.id, {}, False, 0)
+    fields = dict(view["fields"])
+    skipped = entry.rejected_fields or {}
+    for name, value in entry.fields.items():
+        if name in skipped:
+            continue
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    deleted = view["deleted"] if entry.delete is None else entry.delete
+    return _view(entry.collection, entry.id, fields, deleted, view["version"])
+
+
+class Client:
+    """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
+
+    `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
+    server's ASGI test client). `wall` returns Unix milliseconds; tests pass
+    one to skew a client's clock.
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        http: httpx.Client,
+        *,
+        batch_size: int = 500,
+        page_size: int = 500,
+        wall: Callable[[], int] | None = None,
+    ) -> None:
+        if batch_size < 1 or page_size < 1:
+            raise ValueError("batch_size and page_size must be at least 1")
+        self.db = LocalDB(db_path)
+        self.http = http
+        self.batch_size = batch_size
+        self.page_size = min(page_size, 1000)
+        self._wall: Callable[[], int] = wall or hlc.wall_ms
+        # Without `remember`, the password lives only as long as this object.
+        self._password: str | None = None
+        self._clock = hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None)
+
+    def close(self) -> None:
+        """Close the local database (the `httpx.Client` belongs to the caller)."""
+        self.db.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str | None:
+        """This client's id at the server, or None before the first sign-in."""
+        return self.db.meta("client_id")
+
+    @property
+    def username(self) -> str | None:
+        return self.db.meta("username")
+
+    @property
+    def role(self) -> str | None:
+        return self.db.meta("role")
+
+    @property
+    def cursor(self) -> str:
+        """The pull cursor; "0" asks for a full snapshot."""
+        return self.db.meta("cursor") or "0"
+
+    @property
+    def acked_seq(self) -> int:
+        """The highest seq the server has acknowledged, as far as this client knows."""
+        return self.db.meta_int("acked_seq")
+
+    @property
+    def server_epoch(self) -> str | None:
+        return self.db.meta("server_epoch")
+
+    @property
+    def server_url(self) -> str | None:
+        """The server this database belongs to (kept for the CLI)."""
+        return self.db.meta("server_url")
+
+    @server_url.setter
+    def server_url(self, url: str) -> None:
+        self.db.set_meta(server_url=url)
+
+    def status(self) -> dict[str, Any]:
+        """Who and where this client is: ids, counts, cursor, epoch, last sync time."""
+        pending = self.db.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        return {
+            "client_id": self.client_id,
+            "user": self.username,
+            "pending": int(pending),
+            "acked_seq": self.acked_seq,
+            "cursor": self.cursor,
+            "server_epoch": self.server_epoch,
+            "last_sync": self.db.meta("last_sync"),
+        }
+
+    # -- identity -------------------------------------------------------------
+
+    def login(
+        self, username: str, password: str, client_name: str = "fieldsync-client", remember: bool = True
+    ) -> None:
+        """Sign in: enrol this client, or sign it in again with its own `client_id`.
+
+        With `remember`, the password is kept in the local database so the
+        client can sign in again on its own when its token expires (a real app
+        keeps it in the platform keystore instead).
+        """
+        owner = self.username
+        if owner is not None and owner != username:
+            if self._holds_data():
+                raise E.InvalidRequest(
+                    f"this client database belongs to {owner}; use another database file"
+                )
+            # Nothing of the other user's is left: start as a fresh client.
+            with self.db.transaction() as conn:
+                conn.execute("DELETE FROM meta WHERE key != 'server_url'")
+            self._clock = hlc.Clock("unenrolled")
+        client_id = self.client_id
+        renumber: str | None = None
+        try:
+            answer = self._token(client_id, (username, password, client_name))
+        except E.ClientUnavailable:
+            answer = self._token(None, (username, password, client_name))
+            renumber = "pending"
+        # The password proved right: keep it (only then, so a typo is never remembered).
+        self._password = password
+        with self.db.transaction():
+            self.db.set_meta_tx(
+                username=username, client_name=client_name, password=password if remember else None
+            )
+        stored = self.server_epoch
+        if renumber is None and stored and answer.server_epoch and answer.server_epoch != stored:
+            self._recover(answer.server_epoch)
+            return
+        self._adopt(answer, renumber=renumber)
+
+    def _holds_data(self) -> bool:
+        return bool(
+            self.db.conn.execute("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM rows)").fetchone()[0]
+        )
+
+    def _secret(self) -> str:
+        password = self._password or self.db.meta("password")
+        if password is None:
+            raise E.Unauthorized("sign in again: no password is remembered on this client")
+        return password
+
+    def _token(self, client_id: str | None, credentials: tuple[str, str, str] | None = None) -> TokenResponse:
+        """POST /auth/token with the given or the remembered credentials; raises SyncError."""
+        if credentials is None:
+            username = self.username
+            if username is None:
+                raise E.Unauthorized("sign in first")
+            credentials = (username, self._secret(), self.db.meta("client_name") or "fieldsync-client")
+        username, password, client_name = credentials
+        body = TokenRequest(username=username, password=password, client_name=client_name, client_id=client_id)
+        resp = self.http.post("/auth/token", content=_encode(body), headers=self._headers(auth=False))
+        if resp.status_code >= 400:
+            raise self._problem(resp)
+        answer = _token_response.decode(resp.content)
+        answer.server_epoch = _epoch_of(resp)
+        return answer
+
+    def _adopt(self, answer: TokenResponse, renumber: str | None) -> None:
+        """Store a sign-in; with `renumber`, this is a new enrolment of an existing outbox.
+
+        `renumber="pending"` keeps only the unacknowledged changes (seq_reused,
+        a revoked client); `renumber="all"` resends everything still held and
+        takes a fresh snapshot (the server was restored from a backup).
+        """
+        old = self.client_id
+        with self.db.transaction():
+            self.db.set_meta_tx(
+                client_id=answer.client_id,
+                token=answer.token,
+                role=answer.user.role,
+                user_name=answer.user.name,
+                user_id=answer.user.id,
+            )
+            if answer.server_epoch and (renumber == "all" or not self.server_epoch):
+                self.db.set_meta_tx(server_epoch=answer.server_epoch)
+            if answer.client_id != old:
+                self._clock = hlc.Clock(answer.client_id, self._clock.last if old else None)
+                self.db.set_meta_tx(hlc=self._clock.last if old else None)
+            if renumber is not None or old is None:
+                self._renumber_tx(answer.client_id, keep_acked=renumber == "all")
+            if renumber == "all":
+                self._start_snapshot_tx()
+
+    def _renumber_tx(self, client_id: str, keep_acked: bool) -> None:
+        """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
+
+        HLCs keep their ms and counter, so the changes keep their order among
+        themselves and against other clients' writes.
+        """
+        now = self._wall()
+        if keep_acked:
+            keep = self.db.entries("state = 'pending' OR acked_ms >= ?", [now - KEEP_ACKED_MS])
+        else:
+            keep = self.db.entries("state = 'pending'")
+        self.db.conn.execute("DELETE FROM outbox")
+        for seq, entry in enumerate(keep, start=1):
+            stamp = hlc.parse(entry.hlc)
+            self.db.insert_entry_tx(
+                Entry(
+                    seq=seq,
+                    collection=entry.collection,
+                    id=entry.id,
+                    hlc=str(hlc.Hlc(stamp.ms, stamp.counter, client_id)),
+                    fields=entry.fields,
+                    delete=entry.delete,
+                    created_ms=entry.created_ms,
+                )
+            )
+        self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
+
+    def _reenrol(self) -> None:
+        """Enrol a new client and resend the pending changes renumbered (seq_reused, revoked)."""
+        self._adopt(self._token(None), renumber="pending")
+
+    def _recover(self, epoch: str) -> None:
+        """The server was restored: enrol anew, resend all still held, take a fresh snapshot."""
+        answer = self._token(None)
+        answer.server_epoch = answer.server_epoch or epoch
+        self._adopt(answer, renumber="all")
+
+    def _sign_in_again(self) -> None:
+        """After a 401: sign this client in again with its own client_id."""
+        try:
+            answer = self._token(self.client_id)
+        except E.ClientUnavailable:
+            self._reenrol()
+            return
+        stored = self.server_epoch
+        if stored and answer.server_epoch and answer.server_epoch != stored:
+            raise _EpochChanged(answer.server_epoch)
+        self._adopt(answer, renumber=None)
+
+    # -- HTTP ----------------------------------------------------------------
+
+    def _headers(self, auth: bool = True) -> dict[str, str]:
+        headers = {
+            "Fieldsync-Protocol": str(PROTOCOL_VERSION),
+            "Fieldsync-App": APP,
+            "Content-Type": "application/json",
+        }
+        if auth:
+            token = self.db.meta("token")
+            if token is None:
+                raise E.Unauthorized("sign in first")
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    @staticmethod
+    def _problem(resp: httpx.Response) -> E.SyncError:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"detail": f"HTTP {resp.status_code}: {resp.text[:200]}"}
+        return E.from_problem(resp.status_code, body)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Callable[[], bytes] | None = None,
+        params: Callable[[], dict[str, Any]] | None = None,
+    ) -> httpx.Response:
+        """An authenticated call; signs in again once on 401; raises SyncError or _EpochChanged.
+
+        `body` and `params` are built at each attempt, from the state after any
+        re-sign-in (which may have enrolled a new client and renumbered the outbox).
+        """
+        signed_in_again = False
+        while True:
+            resp = self.http.request(
+                method,
+                path,
+                content=body() if body else None,
+                params=params() if params else None,
+                headers=self._headers(),
+            )
+            if resp.status_code == 401 and not signed_in_again and self._can_sign_in():
+                signed_in_again = True
+                self._sign_in_again()
+                continue
+            if resp.status_code >= 400:
+                # No epoch check on errors: the next successful answer (or the
+                # sign-in a 401 leads to) reveals a restored server anyway.
+                raise self._problem(resp)
+            epoch = _epoch_of(resp)
+            stored = self.server_epoch
+            if epoch and stored and epoch != stored:
+                raise _EpochChanged(epoch)
+            if epoch and not stored:
+                self.db.set_meta(server_epoch=epoch)
+            return resp
+
+    def _can_sign_in(self) -> bool:
+        return self.username is not None and (self._password or self.db.meta("password")) is not None
+
+    def _observe_tx(self, server_hlc: str) -> None:
+        try:
+            self._clock.observe(server_hlc, self._wall())
+        except ValueError:
+            return
+        self.db.set_meta_tx(hlc=self._clock.last)
+
+    # -- local writes -----------------------------------------------------------
+
+    def write(
+        self, collection: str, row_id: str, fields: dict[str, Scalar], delete: bool | None = None
+    ) -> int:
+        """Queue one change and return its seq.
+
+        The change is checked with the server's own rules first (`sync.merge.validate`):
+        shape problems raise `InvalidRequest`, what the role may not write
+        raises `Forbidden`. Group fields are expanded, so the overlay shows
+        exactly what the server will store.
+        """
+        client_id, role, username = self.client_id, self.role, self.username
+        if client_id is None or role is None or username is None:
+            raise E.Unauthorized("sign in once before recording changes")
+        if not fields and delete is None:
+            raise E.InvalidRequest("a change writes at least one field or the deleted flag")
+        spec = schema.COLLECTIONS.get(collection)
+        if spec is None:
+            raise E.InvalidRequest(f"no collection named {collection!r}")
+        fields = schema.expand_groups(spec, dict(fields))
+        self._validate(collection, row_id, fields, delete, Actor(client_id, username, role))
+        with self.db.transaction():
+            seq = self.db.meta_int("next_seq") or 1
+            now = self._wall()
+            stamp = self._clock.now(now)
+            self.db.insert_entry_tx(
+                Entry(seq=seq, collection=collection, id=row_id, hlc=stamp, fields=fields, delete=delete,
+                      created_ms=now)
+            )
+            self.db.set_meta_tx(next_seq=seq + 1, hlc=self._clock.last)
+        return seq
+
+    def _validate(
+        self, collection: str, row_id: str, fields: dict[str, Any], delete: bool | None, actor: Actor
+    ) -> None:
+        current = self.get(collection, row_id)
+        row = None
+        if current is not None:
+            row = RowState(collection, row_id, dict(current["fields"]), deleted=current["deleted"])
+
+        def lookup(parent_collection: str, parent_id: str) -> RowState:
+            # No foreign keys locally (children may arrive before parents):
+            # the server decides `unknown_parent`.
+            found = self.get(parent_collection, parent_id)
+            return RowState(parent_collection, parent_id, dict(found["fields"]) if found else {})
+
+        def unchecked(inspection_id: str) -> int:
+            done, total = self.progress(inspection_id)
+            return total - done
+
+        rules = Rules(template_items=self._template_items, unchecked=unchecked)
+        rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
+        if rejection is None and collection == "device_checks":
+            # The server's rule about the row as it will stand after the merge.
+            merged = _lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
+            outcome, note = merged["fields"].get("outcome"), merged["fields"].get("note")
+            if not merged["deleted"] and outcome in NOTE_REQUIRED and not str(note or "").strip():
+                rejection = ("invalid_field", f"device_checks.note is required when the outcome is {outcome}")
+        if rejection is not None:
+            reason, detail = rejection
+            if reason in ("forbidden", "sealed"):
+                raise E.Forbidden(detail, reason=reason)
+            raise E.InvalidRequest(detail, reason=reason)
+        if rejected_fields:
+            names = ", ".join(f"{name} ({why})" for name, why in sorted(rejected_fields.items()))
+            raise E.InvalidRequest(f"{collection}: fields the server would refuse: {names}",
+                                   reason="invalid_field")
+
+    def _template_items(self, device_id: str) -> dict[str, str] | None:
+        """The checklist items {key: type} of a device's kind, from the local templates."""
+        device = self.get("devices", device_id)
+        if device is None:
+            return None
+        kind = device["fields"].get("kind")
+        for template in self.rows("checklist_templates"):
+            if template["fields"].get("kind") == kind:
+                try:
+                    items = json.loads(template["fields"].get("items") or "[]")
+                    return {item["key"]: item["type"] for item in items}
+                except (ValueError, KeyError, TypeError):
+                    return None
+        return None
+
+    def progress(self, inspection_id: str) -> tuple[int, int]:
+        """(checked, total) active devices of the inspection's site, as this client shows them."""
+        inspection = self.get("inspections", inspection_id)
+        if inspection is None:
+            return 0, 0
+        site_id = inspection["fields"].get("site_id")
+        active = {
+            d["id"] for d in self.rows("devices")
+            if d["fields"].get("site_id") == site_id and d["fields"].get("status", "active") == "active"
+        }
+        checked = {
+            c["fields"].get("device_id") for c in self.rows("device_checks")
+            if c["fields"].get("inspection_id") == inspection_id and c["fields"].get("outcome") is not None
+        }
+        return len(active & checked), len(active)
+
+    def create(self, collection: str, row_id: str, fields: dict[str, Scalar]) -> int:
+        """Queue a change that creates (or brings back) a row: `delete: false`."""
+        return self.write(collection, row_id, fields, delete=False)
+
+    def delete(self, collection: str, row_id: str) -> int:
+        """Queue a deletion of a row."""
+        return self.write(collection, row_id, {}, delete=True)
+
+    def record_check(
+        self,
+        inspection_id: str,
+        device_id: str,
+        outcome: str,
+        note: str | None = None,
+        items: dict[str, Scalar] | None = None,
+        checked_at: str | None = None,
+    ) -> str:
+        """Record the check of one device in one inspection; returns the check's id.
+
+        The id is deterministic, so two clients checking the same device write
+        the same row. `items` are checklist items (`{"lens_cleaned": True}`).
+        """
+        check_id = schema.device_check_id(inspection_id, device_id)
+        fields: dict[str, Scalar] = {
+            "inspection_id": inspection_id,
+            "device_id": device_id,
+            "outcome": outcome,
+            "note": note,
+            "checked_by": self.username,
+            "checked_at": checked_at or hlc.format_ts(self._wall()),
+        }
+        for key, value in (items or {}).items():
+            fields[key if key.startswith("item.") else f"item.{key}"] = value
+        self.write("device_checks", check_id, fields, delete=False)
+        return check_id
+
+    # -- reads ----------------------------------------------------------------
+
+    def _overlay_entries(self, collection: str | None = None, row_id: str | None = None) -> list[Entry]:
+        where = "(state = 'pending' OR (state = 'applied' AND push_version > ?))"
+        args: list[Any] = [self.db.meta_int("pulled_version")]
+        if collection is not None:
+            where += " AND collection = ?"
+            args.append(collection)
+        if row_id is not None:
+            where += " AND id = ?"
+            args.append(row_id)
+        return self.db.entries(where, args)
+
+    def get(self, collection: str, row_id: str) -> dict[str, Any] | None:
+        """A row as this client shows it: as last pulled, with the outbox laid over.
+
+        `{"collection", "id", "fields", "deleted", "version"}`; None when unknown.
+        """
+        found = self.db.row(collection, row_id)
+        view = None if found is None else _view(collection, row_id, *found)
+        for entry in self._overlay_entries(collection, row_id):
+            view = _lay_over(view, entry)
+        return view
+
+    def rows(self, collection: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every row of a collection as shown (overlay), sorted by id."""
+        views: dict[str, dict[str, Any] | None] = {
+            i: _view(c, i, f, d, v) for c, i, f, d, v in self.db.rows(collection)
+        }
+        for entry in self._overlay_entries(collection):
+            views[entry.id] = _lay_over(views.get(entry.id), entry)
+        return [
+            view for _, view in sorted(views.items())
+            if view is not None and (include_deleted or not view["deleted"])
+        ]
+
+    def server_rows(self) -> list[dict[str, Any]]:
+        """Every row exactly as last pulled, without the overlay, sorted by (collection, id)."""
+        return [_view(c, i, f, d, v) for c, i, f, d, v in self.db.rows()]
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The changes the server has not acknowledged yet, in seq order."""
+        return [
+            {"seq": e.seq, "collection": e.collection, "id": e.id, "hlc": e.hlc, "fields": e.fields,
+             "delete": e.delete}
+            for e in self.db.entries("state = 'pending'")
+        ]
+
+    def problems(self) -> list[dict[str, Any]]:
+        """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields."""
+        return [
+            {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
+             "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
+            for e in self.db.entries(
+                "state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
+            )
+        ]
+
+    def conflicts(self, after: int = 0) -> list[Conflict]:
+        """The server's conflict log entries that concern this user (GET /api/conflicts)."""
+        found: list[Conflict] = []
+        while True:
+            try:
+                resp = self._request("GET", "/api/conflicts", params=partial(dict, after=after, limit=1000))
+            except _EpochChanged as exc:
+                self._recover(exc.epoch)
+                continue
+            page = _conflict_page.decode(resp.content)
+            found.extend(page.conflicts)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    # -- sync -----------------------------------------------------------------
+
+    def sync(self) -> SyncReport:
+        """Push the outbox, then pull until the server has nothing more."""
+        self._prune()
+        results = self.push()
+        pulled = self.pull()
+        self.db.set_meta(last_sync=hlc.format_ts(self._wall()))
+        return SyncReport(pushed=len(results), pulled=pulled, results=results)
+
+    def _prune(self) -> None:
+        """Forget acknowledged changes older than 30 days that no longer lay over anything."""
+        with self.db.transaction():
+            self.db.conn.execute(
+                "DELETE FROM outbox WHERE state != 'pending' AND acked_ms < ?"
+                " AND NOT (state = 'applied' AND push_version > ?)",
+                [self._wall() - KEEP_ACKED_MS, self.db.meta_int("pulled_version")],
+            )
+
+    def _batch(self) -> list[Entry]:
+        entries = self.db.entries("state = 'pending'", limit=self.batch_size)
+        # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
+        run = entries[:1]
+        for entry in entries[1:]:
+            if entry.seq != run[-1].seq + 1:
+                break
+            run.append(entry)
+        return run
+
+    def _push_body(self) -> bytes:
+        client_id = self.client_id
+        assert client_id is not None
+        changes = [
+            Change(seq=e.seq, collection=e.collection, id=e.id, hlc=e.hlc, fields=e.fields, delete=e.delete)
+            for e in self._batch()
+        ]
+        return _encode(PushRequest(
+            protocol=PROTOCOL_VERSION, client_id=client_id, client_time=hlc.format_ts(self._wall()),
+            changes=changes,
+        ))
+
+    def push(self) -> list[ChangeResult]:
+        """Send the pending changes in seq order, `batch_size` at a time; return their results."""
+        results: list[ChangeResult] = []
+        recoveries = 0
+        while self._batch():
+            if recoveries > _MAX_RECOVERIES:
+                raise E.SyncError("the server keeps refusing this outbox; try again later")
+            try:
+                resp = self._request("POST", "/sync/push", body=self._push_body)
+            except E.SeqGap as exc:
+                recoveries += 1
+                self._rewind(int(exc.extra.get("acked_seq", 0)))
+                continue
+            except E.SeqReused:
+                recoveries += 1
+                self._reenrol()
+                continue
+            except _EpochChanged as exc:
+                recoveries += 1
+                self._recover(exc.epoch)
+                continue
+            answer = _push_response.decode(resp.content)
+            self._store_results(answer)
+            results.extend(answer.results)
+            recoveries = 0
+        return results
+
+    def _store_results(self, answer: PushResponse) -> None:
+        now = self._wall()
+        with self.db.transaction() as conn:
+            for result in answer.results:
+                conn.execute(
+                    "UPDATE outbox SET state = ?, reason = ?, detail = ?, rejected_fields = ?, clock = ?,"
+                    " push_version = ?, acked_ms = ? WHERE seq = ?",
+                    [result.status, result.reason, result.detail,
+                     None if not result.rejected_fields else dumps(result.rejected_fields),
+                     result.clock, answer.version, now, result.seq],
+                )
+            self.db.set_meta_tx(acked_seq=answer.acked_seq)
+            self._observe_tx(answer.server_hlc)
+
+    def _rewind(self, server_acked: int) -> None:
+        """seq_gap: the server holds fewer of our changes than we thought; resend from its acked_seq + 1."""
+        held = self.db.entries("seq > ?", [server_acked])
+        if not held or held[0].seq != server_acked + 1:
+            # The changes the server lacks are no longer held here: only a new
+            # enrolment can carry on.
+            self._reenrol()
+            return
+        forgot = server_acked < self.acked_seq
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', reason = NULL, detail = NULL, rejected_fields = NULL,"
+                " clock = NULL, push_version = NULL, acked_ms = NULL WHERE seq > ?",
+                [server_acked],
+            )
+            self.db.set_meta_tx(acked_seq=server_acked)
+            if forgot:
+                # A server that lost acknowledged changes lost the rows' versions
+                # after them too: our cursor may point past versions it will reuse.
+                self._start_snapshot_tx()
+
+    def pull(self) -> int:
+        """Pull pages until `has_more` is false; return the number of rows received."""
+        received = 0
+        recoveries = 0
+        while True:
+            if recoveries > _MAX_RECOVERIES:
+                raise E.SyncError("the server keeps refusing to pull; try again later")
+            cursor = self.cursor
+            try:
+                resp = self._request(
+                    "GET", "/sync/pull", params=lambda: {"cursor": self.cursor, "limit": self.page_size}
+                )
+            except E.CursorExpired:
+                recoveries += 1
+                with self.db.transaction():
+                    self._start_snapshot_tx()
+                continue
+            except _EpochChanged as exc:
+                recoveries += 1
+                self._recover(exc.epoch)
+                self.push()
+                continue
+            page = _pull_response.decode(resp.content)
+            self._apply_page(page, cursor)
+            received += len(page.rows)
+            if not page.has_more:
+                return received
+
+    def _start_snapshot_tx(self) -> None:
+        self.db.conn.execute("UPDATE rows SET seen = 0")
+        self.db.set_meta_tx(cursor="0", snapshot="running")
+
+    def _apply_page(self, page: PullResponse, cursor: str) -> None:
+        with self.db.transaction():
+            if cursor == "0" and self.db.meta("snapshot") != "running":
+                self._start_snapshot_tx()
+            for row in page.rows:
+                if row.removed:
+                    self.db.remove_row_tx(row.collection, row.id)
+                else:
+                    self.db.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
+            self.db.set_meta_tx(cursor=page.cursor, pulled_version=page.version)
+            if not page.has_more and self.db.meta("snapshot") == "running":
+                # The snapshot is complete: what it did not bring is no longer ours.
+                self.db.conn.execute("DELETE FROM rows WHERE seen = 0")
+                self.db.set_meta_tx(snapshot=None)
+            self._observe_tx(page.server_hlc)

@@ -1,0 +1,217 @@
+"""The client's own SQLite file: meta, rows as last pulled, and the outbox.
+
+One connection per `Client`, in autocommit mode with explicit `BEGIN IMMEDIATE`
+transactions, so a page of rows and its cursor, or a push's results and
+`acked_seq`, commit together or not at all. WAL and `synchronous=FULL`: the
+outbox is the technician's work of the day and must survive a flat battery.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Rows exactly as last pulled. `seen` marks rows a running snapshot brought.
+CREATE TABLE IF NOT EXISTS rows (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0,
+    seen INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+-- Every local change, pending until the server acknowledges it, then kept
+-- with its result for 30 days (resent if the server is restored).
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    hlc TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    "delete" INTEGER,
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'applied', 'superseded', 'rejected')),
+    reason TEXT,
+    detail TEXT,
+    rejected_fields TEXT,
+    clock TEXT,
+    push_version INTEGER,
+    acked_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_row ON outbox(collection, id);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state);
+"""
+
+_OUTBOX_COLUMNS = (
+    'seq, collection, id, hlc, fields, "delete", created_ms, state, reason, detail,'
+    " rejected_fields, clock, push_version, acked_ms"
+)
+
+
+@dataclass
+class Entry:
+    """One outbox entry."""
+
+    seq: int
+    collection: str
+    id: str
+    hlc: str
+    fields: dict[str, Any]
+    delete: bool | None
+    created_ms: int
+    state: str = "pending"
+    reason: str | None = None
+    detail: str | None = None
+    rejected_fields: dict[str, str] | None = None
+    clock: str | None = None
+    push_version: int | None = None
+    acked_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, r: Sequence[Any]) -> Entry:
+        return cls(
+            seq=r[0],
+            collection=r[1],
+            id=r[2],
+            hlc=r[3],
+            fields=json.loads(r[4]),
+            delete=None if r[5] is None else bool(r[5]),
+            created_ms=r[6],
+            state=r[7],
+            reason=r[8],
+            detail=r[9],
+            rejected_fields=None if r[10] is None else json.loads(r[10]),
+            clock=r[11],
+            push_version=r[12],
+            acked_ms=r[13],
+        )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class LocalDB:
+    """The client's SQLite file. Methods named `*_tx` expect an open transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        # An acknowledgement lets the outbox entry leave `pending`: it must be on disk first.
+        self.conn.execute("PRAGMA synchronous = FULL")
+        # executescript commits on its own: it runs outside any explicit transaction.
+        self.conn.executescript(_SCHEMA)
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction, rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta ----------------------------------------------------------------
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return default if row is None else str(row[0])
+
+    def meta_int(self, key: str) -> int:
+        return int(self.meta(key) or 0)
+
+    def set_meta_tx(self, **values: str | int | None) -> None:
+        for key, value in values.items():
+            if value is None:
+                self.conn.execute("DELETE FROM meta WHERE key = ?", [key])
+            else:
+                self.conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [key, str(value)],
+                )
+
+    def set_meta(self, **values: str | int | None) -> None:
+        with self.transaction():
+            self.set_meta_tx(**values)
+
+    # -- rows as pulled --------------------------------------------------------
+
+    def row(self, collection: str, row_id: str) -> tuple[dict[str, Any], bool, int] | None:
+        found = self.conn.execute(
+            "SELECT fields, deleted, version FROM rows WHERE collection = ? AND id = ?", [collection, row_id]
+        ).fetchone()
+        return None if found is None else (json.loads(found[0]), bool(found[1]), int(found[2]))
+
+    def rows(self, collection: str | None = None) -> list[tuple[str, str, dict[str, Any], bool, int]]:
+        sql = "SELECT collection, id, fields, deleted, version FROM rows"
+        args: list[str] = []
+        if collection is not None:
+            sql += " WHERE collection = ?"
+            args.append(collection)
+        return [
+            (c, i, json.loads(f), bool(d), int(v))
+            for c, i, f, d, v in self.conn.execute(sql + " ORDER BY collection, id", args)
+        ]
+
+    def upsert_row_tx(
+        self, collection: str, row_id: str, fields: dict[str, Any], deleted: bool, version: int
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO rows(collection, id, fields, deleted, version, seen) VALUES (?, ?, ?, ?, ?, 1)"
+            " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+            " deleted = excluded.deleted, version = excluded.version, seen = 1",
+            [collection, row_id, dumps(fields), int(deleted), version],
+        )
+
+    def remove_row_tx(self, collection: str, row_id: str) -> None:
+        self.conn.execute("DELETE FROM rows WHERE collection = ? AND id = ?", [collection, row_id])
+
+    # -- outbox ----------------------------------------------------------------
+
+    def entries(self, where: str = "1", args: Sequence[Any] = (), limit: int | None = None) -> list[Entry]:
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE {where} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Entry.from_row(r) for r in self.conn.execute(sql, list(args))]
+
+    def insert_entry_tx(self, entry: Entry) -> None:
+        self.conn.execute(
+            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                entry.seq,
+                entry.collection,
+                entry.id,
+                entry.hlc,
+                dumps(entry.fields),
+                None if entry.delete is None else int(entry.delete),
+                entry.created_ms,
+                entry.state,
+                entry.reason,
+                entry.detail,
+                None if entry.rejected_fields is None else dumps(entry.rejected_fields),
+                entry.clock,
+                entry.push_version,
+                entry.acked_ms,
+            ],
+        )

@@ -1,0 +1,112 @@
+"""Helpers for the client SDK and end-to-end tests: a restartable server, a lossy transport."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.store import Store
+from tests.conftest import Session
+
+
+def supervisor_rows(http: httpx.Client) -> list[dict[str, Any]]:
+    """Every row as a supervisor's full pull sees it, shaped like `Client.server_rows()`."""
+    lin = Session(http, "lin")  # type: ignore[arg-type]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    cursor = "0"
+    while True:
+        body = lin.pull(cursor).json()
+        for row in body["rows"]:
+            rows[(row["collection"], row["id"])] = {
+                "collection": row["collection"], "id": row["id"], "fields": row["fields"],
+                "deleted": row["deleted"], "version": row["version"],
+            }
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return [rows[key] for key in sorted(rows)]
+
+
+class Server:
+    """The test server, which a test can back up and restore like an operator would."""
+
+    def __init__(self, settings: Settings, store: Store, http: TestClient[Any]) -> None:
+        self.settings = settings
+        self.store = store
+        self.http: httpx.Client = http
+        self._opened: list[tuple[Store, TestClient[Any]]] = []
+
+    def backup(self, dest: Path) -> Path:
+        source = sqlite3.connect(self.settings.db_path)
+        target = sqlite3.connect(dest)
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
+        return dest
+
+    def restore(self, backup: Path, new_epoch: bool = True) -> httpx.Client:
+        """Stop the server, put the backup in place, and start it again; returns the new HTTP client."""
+        self.store.close()
+        db_path = self.settings.db_path
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(backup, db_path)
+        if new_epoch:
+            conn = sqlite3.connect(db_path)
+            with conn:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'server_epoch'", [str(uuid.uuid4())])
+            conn.close()
+        self.store = Store(self.settings)
+        client = TestClient(create_app(self.settings, self.store))
+        client.__enter__()
+        self._opened.append((self.store, client))
+        self.http = client
+        return client
+
+    def close(self) -> None:
+        for store, client in self._opened:
+            client.__exit__(None, None, None)
+            store.close()
+
+
+class CutTransport(httpx.BaseTransport):
+    """Forwards to the real transport and loses the connection on chosen requests.
+
+    `cut_after`: request numbers (1-based, counted from arming) whose response
+    is lost after the server handled them; `cut_before`: requests lost before
+    they reach the server.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.count = 0
+        self.cut_after: set[int] = set()
+        self.cut_before: set[int] = set()
+        self.paths: list[str] = []
+        self.cuts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        self.paths.append(f"{request.method} {request.url.path}")
+        if self.count in self.cut_before:
+            self.cuts += 1
+            raise httpx.ConnectError("connection lost before the request was sent", request=request)
+        response = self.inner.handle_request(request)
+        if self.count in self.cut_after:
+            response.read()
+            self.cuts += 1
+            raise httpx.ReadError("connection lost before the response arrived", request=request)
+        return response
+
+
+def cut_client(http: httpx.Client) -> tuple[httpx.Client, CutTransport]:
+    transport = CutTransport(http._transport)
+    return httpx.Client(transport=transport, base_url=http.base_url), transport

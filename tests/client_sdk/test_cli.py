@@ -1,0 +1,120 @@
+"""The `fieldsync-client` CLI against the real server (its test client passed in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from client_sdk import Client
+from client_sdk.cli import MESSAGES, main
+from sync.schema import device_check_id
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "cli.db")
+
+
+def test_login_check_by_code_outbox_and_sync(http, site, db, capsys):
+    assert main(["--db", db, "login", "wang", "--password", "demo", "--name", "wang-phone"], http=http) == 0
+    assert "Signed in as Wang (technician)" in capsys.readouterr().out
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "4 row(s) pulled" in capsys.readouterr().out
+
+    assert main(["--db", db, "inspections"], http=http) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "2026-Q4" in line and "Test park" in line and "0/2" in line and "2026-12-20" in line
+
+    prefix = site["inspection"][:8]
+    assert main(["--db", db, "check", prefix, "cam-001", "--outcome", "serviced",
+                 "--item", "lens_cleaned=true", "--item", "screws=4", "--item", "label=faded"], http=http) == 0
+    assert "Recorded CAM-001: serviced (pending, seq 1)" in capsys.readouterr().out
+    assert main(["--db", db, "outbox"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "1 change(s) waiting" in out and device_check_id(site["inspection"], site["cam1"]) in out
+
+    # Offline still counts what is recorded: the overlay shows the check.
+    assert main(["--db", db, "inspections"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "1/2" in out
+    sheet_no = out.split()[0]
+    assert sheet_no.startswith("PM-2026Q4")
+    assert main(["--db", db, "check", sheet_no, "CAM-002", "--outcome", "not_accessible",
+                 "--note", "no key to the room"], http=http) == 0
+    assert "Recorded CAM-002: not_accessible (pending, seq 2)" in capsys.readouterr().out
+
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "2 change(s) pushed" in capsys.readouterr().out
+    assert main(["--db", db, "outbox"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "0 change(s) waiting" in out and MESSAGES["no_problems"] in out
+
+    client = Client(db, http)
+    check = client.get("device_checks", device_check_id(site["inspection"], site["cam1"]))
+    assert check["fields"]["item.lens_cleaned"] is True
+    assert check["fields"]["item.screws"] == 4 and check["fields"]["item.label"] == "faded"
+    assert client.server_url == "http://testserver.local"
+    client.close()
+
+
+def test_check_refuses_what_it_cannot_find_or_the_server_would_refuse(http, site, db, capsys):
+    main(["--db", db, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", db, "sync"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "check", "ffff", "CAM-001", "--outcome", "serviced"], http=http) == 2
+    assert "No inspection matches" in capsys.readouterr().err
+    assert main(["--db", db, "check", site["inspection"], "CAM-404", "--outcome", "serviced"], http=http) == 2
+    assert "No device 'CAM-404'" in capsys.readouterr().err
+    assert main(["--db", db, "check", site["inspection"], "CAM-002", "--outcome", "fault"], http=http) == 1
+    assert "note is required" in capsys.readouterr().err
+    assert main(["--db", db, "check", site["inspection"], "CAM-002", "--outcome", "serviced",
+                 "--item", "oops"], http=http) == 2
+    assert "key=value" in capsys.readouterr().err
+    assert main(["--db", db, "outbox"], http=http) == 0
+    assert "0 change(s) waiting" in capsys.readouterr().out
+
+
+def test_commands_need_a_login_first(http, db, capsys):
+    assert main(["--db", db, "outbox"], http=http) == 2
+    assert "login" in capsys.readouterr().err
+
+
+def test_conflicts_show_the_lost_value(http, site, db, tmp_path, capsys):
+    main(["--db", db, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", db, "sync"], http=http)
+    other = str(tmp_path / "other.db")
+    main(["--db", other, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", other, "sync"], http=http)
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced", "--note", "first"], http=http)
+    main(["--db", other, "check", site["inspection"], "CAM-001", "--outcome", "fault", "--note", "second"],
+         http=http)
+    main(["--db", db, "sync"], http=http)
+    main(["--db", other, "sync"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "conflicts"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "overwritten" in out and "'second'" in out and "'first'" in out
+
+
+def test_database_path_from_the_environment(http, site, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FIELDSYNC_CLIENT_DB", str(tmp_path / "env.db"))
+    assert main(["login", "wang", "--password", "demo"], http=http) == 0
+    assert (tmp_path / "env.db").exists()
+
+
+def test_unreachable_server_is_reported_and_nothing_is_lost(http, site, db, capsys):
+    main(["--db", db, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", db, "sync"], http=http)
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "skipped"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "sync"]) == 3
+    assert "cannot be reached" in capsys.readouterr().err
+    main(["--db", db, "outbox"], http=http)
+    assert "1 change(s) waiting" in capsys.readouterr().out
+
+
+def test_every_command_is_documented(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("login", "sync", "inspections", "check", "outbox", "conflicts"):
+        assert command in out
