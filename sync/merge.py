@@ -12,6 +12,7 @@ from typing import Any, Callable, Literal
 
 from . import schema
 from .errors import REJECT_ORDER
+from .hlc import SERVER_NODE
 from .schema import COLLECTIONS, SERVER, SUPERVISOR, TECHNICIAN, Collection
 
 DELETED = "deleted"
@@ -293,10 +294,13 @@ def merge(
         current = _value_of(row, spec, reg)
         if clock is None or hlc > clock[0]:
             won += 1
-            # Taking a register over from another writer is logged even when the value
+            # Taking a register over from another client is logged even when the value
             # is the same: the register is now the new writer's, and if they change it
-            # later, the other writer's value would otherwise go without a trace.
-            if clock is not None and clock[1] != writer:
+            # later, the other client's value would otherwise go without a trace. (The
+            # server's derived writes, such as `completed`, are no one's value to lose.)
+            if clock is not None and clock[1] != writer and (
+                current != new or SERVER_NODE not in (writer, clock[1])
+            ):
                 outcome.log.append(LogEntry("overwritten", reg, current, new, clock[0], clock[1]))
             row.clocks[reg] = [hlc, writer]
             if reg == DELETED:
@@ -308,7 +312,9 @@ def merge(
             outcome.changed = True
         else:
             lost += 1
-            if current != new:
+            # Losing to another writer is logged even with an equal value: the register is
+            # theirs, and when they change it this writer's value must still be on record.
+            if current != new or clock[1] not in (writer, SERVER_NODE):
                 outcome.log.append(LogEntry("lost", reg, current, new, clock[0], clock[1]))
     if regs and not won:
         outcome.status = "superseded"

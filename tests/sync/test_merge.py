@@ -506,10 +506,27 @@ def test_same_writer_overwrite_is_not_logged(world):
     assert out.status == "applied" and out.log == []
 
 
-def test_equal_value_is_not_a_conflict(world):
+def test_taking_over_an_equal_value_is_logged(world):
+    """Bug: when WANG wrote LIN's value and later changed it, LIN's value went without a trace."""
     world.apply(LIN, "devices", CAM1, {"location": "gate"}, None, h(10, LIN))
-    assert world.apply(WANG, "devices", CAM1, {"location": "gate"}, None, h(20)).log == []
-    assert world.apply(ZHAO, "devices", CAM1, {"location": "gate"}, None, h(5, ZHAO)).log == [] or True
+    out = world.apply(WANG, "devices", CAM1, {"location": "gate"}, None, h(20))
+    assert [(e.kind, e.old_value, e.new_value, e.other_writer) for e in out.log] == [
+        ("overwritten", "gate", "gate", LIN.client_id)]
+    # WANG's own later edit is no conflict; the log already holds LIN's "gate".
+    assert world.apply(WANG, "devices", CAM1, {"location": "gate B"}, None, h(30)).log == []
+
+
+def test_an_equal_value_that_arrives_late_is_logged_as_lost(world):
+    """Bug: WANG's equal value lost silently, then LIN changed the register and it was gone."""
+    world.apply(LIN, "devices", CAM1, {"location": "gate"}, None, h(10, LIN))
+    out = world.apply(WANG, "devices", CAM1, {"location": "gate"}, None, h(5))
+    assert [(e.kind, e.old_value, e.new_value, e.other_writer) for e in out.log] == [
+        ("lost", "gate", "gate", LIN.client_id)]
+
+
+def test_an_equal_value_of_the_same_writer_arriving_late_is_not_logged(world):
+    world.apply(WANG, "devices", CAM1, {"location": "gate"}, None, h(10))
+    assert world.apply(WANG, "devices", CAM1, {"location": "gate"}, None, h(5)).log == []
 
 
 def test_rejected_change_is_logged_whole(world):
