@@ -194,7 +194,7 @@ class Inspections:
             plans = db.execute(
                 "SELECT p.site_id, p.due_day, p.technician FROM plans p JOIN rows s"
                 " ON s.collection = 'sites' AND s.id = p.site_id AND s.deleted = 0"
-                " WHERE p.frequency = ? ORDER BY p.site_id",
+                " WHERE p.frequency = ? ORDER BY s.version",
                 [frequency],
             ).fetchall()
             # Inspection ids are deterministic: look them up instead of scanning history.
