@@ -1,0 +1,59 @@
+"""Every endpoint and every command is documented (a new one without docs fails here)."""
+
+import re
+from pathlib import Path
+
+from server.app import create_app
+from server.cli import main as server_main
+from server.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+
+
+def _documented_path(path: str) -> str:
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+
+
+def test_every_route_is_documented(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path))
+    missing = []
+    for route in app.routes:
+        if route.path.startswith("/schema"):
+            continue
+        for method in sorted(getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}):
+            if f"{method} {_documented_path(route.path)}" not in DOCS:
+                missing.append(f"{method} {route.path}")
+    assert missing == []
+
+
+def _subcommands(parser_main) -> set[str]:
+    import argparse
+
+    found: set[str] = set()
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self, args=None, namespace=None):
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update(action.choices)
+        raise SystemExit(0)
+
+    argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign]
+    try:
+        try:
+            parser_main(["--help"])
+        except SystemExit:
+            pass
+    finally:
+        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
+    return found
+
+
+def test_every_command_is_in_the_readme():
+    from client_sdk.cli import main as client_main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [f"fieldsync {c}" for c in _subcommands(server_main) if f"fieldsync {c}" not in readme]
+    missing += [f"fieldsync-client {c}" for c in _subcommands(client_main) if f"fieldsync-client {c}" not in readme]
+    assert missing == []
