@@ -94,8 +94,19 @@ class ServerProcess:
             self.proc = None
         self._close_log()
 
+    def output(self) -> str:
+        """What the server printed so far (its log), for a failing test to show."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
     def _close_log(self) -> None:
         if self.log is not None:
+            if os.environ.get("FIELDSYNC_SERVER_LOG"):
+                with open(os.environ["FIELDSYNC_SERVER_LOG"], "ab") as out:
+                    self.log.seek(0)
+                    out.write(self.log.read())
             self.log.close()
             self.log = None
 

@@ -137,3 +137,25 @@ def m002_plans(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m004_scope_events(db: sqlite_utils.Database) -> None:
+    """Membership changes, each at a place in the row version sequence, so that a
+    pull knows which sites a cursor's rows reflect (issue 5: scope changes)."""
+    db.executescript(
+        """
+        CREATE TABLE scope_events (
+            version INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            site_id TEXT NOT NULL,
+            member INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX scope_events_user ON scope_events(user_id, version);
+        CREATE INDEX rows_site_version ON rows(site_id, version);
+        -- Memberships made before this migration count from the beginning.
+        INSERT INTO scope_events(version, user_id, site_id, member, at)
+            SELECT -rowid, user_id, site_id, 1, '' FROM memberships;
+        """
+    )

@@ -367,6 +367,12 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
                 site_id = str(uuid.uuid5(namespace, f"site/{index}"))
                 out.add("sites", site_id, site_id, maker.site(used_names), _clocks(_SITE_REGS, out.hlc()))
                 db.execute("INSERT INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user_ids[technician]])
+                # Members from before any client synced: a place before every version.
+                db.execute(
+                    "INSERT INTO scope_events(version, user_id, site_id, member, at)"
+                    " VALUES ((SELECT min(0, coalesce(min(version), 0)) - 1 FROM scope_events), ?, ?, 1, '')",
+                    [user_ids[technician], site_id],
+                )
                 db.execute("INSERT INTO plans(site_id, frequency, due_day, technician) VALUES (?, 'quarterly', 20, ?)",
                            [site_id, technician])
                 devices = []

@@ -65,27 +65,66 @@ class Caller:
         return Actor(self.client_id, self.username, self.role, self.sites)
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where a client's pull stands. Opaque to clients: `v1.<version>` plus optional tags.
+
+    `version`: rows up to here were delivered. `snapshot`: a snapshot from 0 is
+    still being taken (its pages never expire). `scope`: the version whose
+    memberships the client's rows reflect (default: `version`). `target` and
+    `offset`: a scope catch-up in progress, towards the memberships at `target`,
+    `offset` entries in.
+    """
+
+    version: int = 0
+    snapshot: bool = False
+    scope: int | None = None
+    target: int = 0
+    offset: int = 0
+
+    @property
+    def scope_version(self) -> int:
+        return self.version if self.scope is None else self.scope
+
+    def encode(self) -> str:
+        tags = ["s"] if self.snapshot else []
+        if self.scope is not None and self.scope != self.version:
+            tags.append(f"t{self.scope}")
+        if self.target:
+            tags += [f"u{self.target}", f"o{self.offset}"]
+        return ".".join(["v1", str(self.version), *tags])
+
+
 def encode_cursor(version: int, snapshot: bool = False) -> str:
-    """`v1.<version>`, or `v1.<version>.s` for the next page of a snapshot still being taken."""
-    return f"v1.{version}.s" if snapshot else f"v1.{version}"
+    return Cursor(version, snapshot).encode()
 
 
-def decode_cursor(cursor: str | None) -> tuple[int, bool]:
-    """The version a cursor stands at, and whether it is in the middle of a snapshot."""
+def _number(text: str) -> int:
+    # isascii(): isdigit() also accepts digits such as "²" and "٣" that int() rejects or reads.
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+        raise ValueError(text)
+    return int(text)
+
+
+def decode_cursor(cursor: str | None) -> Cursor:
     if cursor in (None, "", "0"):
-        return 0, True
+        return Cursor(0, snapshot=True)
     assert cursor is not None
     parts = cursor.split(".")
-    # isascii(): isdigit() also accepts digits such as "²" and "٣" that int() rejects or reads.
-    if (
-        len(parts) not in (2, 3)
-        or parts[0] != "v1"
-        or not (parts[1].isascii() and parts[1].isdigit())
-        or len(parts[1]) > 16
-        or (len(parts) == 3 and parts[2] != "s")
-    ):
-        raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server")
-    return int(parts[1]), len(parts) == 3
+    try:
+        if len(parts) < 2 or parts[0] != "v1":
+            raise ValueError(cursor)
+        fields: dict[str, Any] = {"version": _number(parts[1])}
+        for tag in parts[2:]:
+            if tag == "s":
+                fields["snapshot"] = True
+            elif tag[:1] in ("t", "u", "o"):
+                fields[{"t": "scope", "u": "target", "o": "offset"}[tag[0]]] = _number(tag[1:])
+            else:
+                raise ValueError(tag)
+    except ValueError:
+        raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server") from None
+    return Cursor(**fields)
 
 
 class Store:
@@ -157,13 +196,43 @@ class Store:
             )
         return user_id
 
-    def add_member(self, site_id: str, username: str) -> None:
+    def add_member(self, site_id: str, username: str) -> bool:
+        """Make a technician a member of a site; False if they already were."""
+        return self._set_member(site_id, username, True)
+
+    def remove_member(self, site_id: str, username: str) -> bool:
+        """End a technician's membership of a site; False if they were not a member."""
+        return self._set_member(site_id, username, False)
+
+    def _set_member(self, site_id: str, username: str, member: bool) -> bool:
         with self.write() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO memberships(site_id, user_id)"
-                " SELECT ?, id FROM users WHERE username = ?",
-                [site_id, username],
-            )
+            user = db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
+            if user is None:
+                raise E.NotFound(f"no user {username}")
+            if member:
+                changed = db.execute(
+                    "INSERT OR IGNORE INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user[0]]
+                ).rowcount
+            else:
+                changed = db.execute(
+                    "DELETE FROM memberships WHERE site_id = ? AND user_id = ?", [site_id, user[0]]
+                ).rowcount
+            if changed:
+                # A scope change takes a place in the version sequence, so that every
+                # cursor is either before it or after it.
+                version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
+                db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
+                db.execute(
+                    "INSERT INTO scope_events(version, user_id, site_id, member, at) VALUES (?, ?, ?, ?, ?)",
+                    [version, user[0], site_id, int(member), hlc.format_ts(self.now_ms())],
+                )
+            return bool(changed)
+
+    def members(self, site_id: str) -> list[str]:
+        with self.read() as db:
+            return [u for (u,) in db.execute(
+                "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id"
+                " WHERE m.site_id = ? ORDER BY u.username", [site_id])]
 
     def login(self, req: TokenRequest, app: str | None = None) -> TokenResponse:
         with self.read() as db:
@@ -393,44 +462,106 @@ class Store:
     # -- pull ---------------------------------------------------------------
 
     def pull(self, caller: Caller, cursor: str | None, limit: int | None) -> PullResponse:
-        since, snapshot = decode_cursor(cursor)
+        """One page: first any scope catch-up (sites gained or lost since the cursor), then rows by version."""
+        at = decode_cursor(cursor)
         size = min(max(limit or self.settings.default_pull_limit, 1), self.settings.max_pull_limit)
         with self.read() as db:
             meta = self._meta(db)
             top = int(meta["version"])
             # A snapshot's own pages never expire: it brings every live row, and the
             # client drops what it did not bring when the snapshot completes.
-            if not snapshot and since < int(meta["horizon_version"]):
+            if not at.snapshot and at.version < int(meta["horizon_version"]):
                 raise E.CursorExpired(
                     "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
                 )
-            select = "SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?"
-            if caller.sites is None:
-                found = db.execute(select + " ORDER BY version LIMIT ?", [since, size + 1]).fetchall()
+            if caller.role == schema.SUPERVISOR:
+                rows, has_more, after = self._stream(db, None, at, size, top)
             else:
-                found = db.execute(
-                    select + " AND (site_id IS NULL OR site_id IN"
-                    " (SELECT site_id FROM memberships WHERE user_id = ?)) ORDER BY version LIMIT ?",
-                    [since, caller.user_id, size + 1],
-                ).fetchall()
+                rows, has_more, after = self._scoped_page(db, caller.user_id, at, size, top)
             acked = db.execute("SELECT acked_seq FROM clients WHERE id = ?", [caller.client_id]).fetchone()[0]
-        has_more = len(found) > size
-        found = found[:size]
-        reached = found[-1][4] if has_more else max(top, since)
-        rows = [
-            Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
-            for c, i, f, d, v in found
-        ]
         return PullResponse(
             rows=rows,
-            cursor=encode_cursor(reached, snapshot and has_more),
+            cursor=after.encode(),
             has_more=has_more,
             acked_seq=acked,
             server_time=hlc.format_ts(self.now_ms()),
             server_hlc=self.clock.last,
             server_epoch=self.server_epoch,
-            version=reached,
+            version=after.version,
         )
+
+    @staticmethod
+    def _sites_at(db: sqlite3.Connection, user_id: str, version: int) -> set[str]:
+        """The sites a user was a member of once every scope event up to `version` had happened."""
+        sites: set[str] = set()
+        for site_id, member in db.execute(
+            "SELECT site_id, member FROM scope_events WHERE user_id = ? AND version <= ? ORDER BY version",
+            [user_id, version],
+        ):
+            (sites.add if member else sites.discard)(site_id)
+        return sites
+
+    def _stream(
+        self, db: sqlite3.Connection, sites: set[str] | None, at: Cursor, size: int, top: int
+    ) -> tuple[list[Row], bool, Cursor]:
+        select = "SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?"
+        if sites is None:
+            found = db.execute(select + " ORDER BY version LIMIT ?", [at.version, size + 1]).fetchall()
+        else:
+            marks = ",".join("?" * len(sites))
+            found = db.execute(
+                select + f" AND (site_id IS NULL OR site_id IN ({marks})) ORDER BY version LIMIT ?",
+                [at.version, *sorted(sites), size + 1],
+            ).fetchall()
+        has_more = len(found) > size
+        found = found[:size]
+        reached = found[-1][4] if has_more else max(top, at.version)
+        scope = at.scope if at.scope is not None and at.scope > reached else None
+        rows = [
+            Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
+            for c, i, f, d, v in found
+        ]
+        return rows, has_more, Cursor(reached, at.snapshot and has_more, scope)
+
+    def _scoped_page(
+        self, db: sqlite3.Connection, user_id: str, at: Cursor, size: int, top: int
+    ) -> tuple[list[Row], bool, Cursor]:
+        """A technician's page. When their sites changed since the cursor's scope, the
+        rows of lost sites leave as `removed` and the older rows of gained sites come
+        whole, in pages of their own, before the version stream goes on."""
+        target = at.target or top
+        before, after = self._sites_at(db, user_id, at.scope_version), self._sites_at(db, user_id, target)
+        lost, gained = sorted(before - after), sorted(after - before)
+        if not at.target and not lost and not gained:
+            return self._stream(db, after, at, size, top)
+        entries: list[tuple[bool, str, str, int]] = []  # (removed, collection, id, version)
+        for site_id in lost:
+            entries += [(True, c, i, v) for c, i, v in db.execute(
+                "SELECT collection, id, version FROM rows WHERE site_id = ? ORDER BY version", [site_id])]
+        for site_id in gained:
+            entries += [(False, c, i, v) for c, i, v in db.execute(
+                "SELECT collection, id, version FROM rows WHERE site_id = ? AND version <= ? ORDER BY version",
+                [site_id, at.version])]
+        if at.offset >= len(entries):
+            # Nothing to catch up with (a snapshot from 0 brings a gained site anyway).
+            return self._stream(db, after, Cursor(at.version, at.snapshot, target), size, top)
+        page = entries[at.offset:at.offset + size]
+        full = {
+            (c, i): (f, d, v)
+            for removed, c, i, _ in page if not removed
+            for f, d, v in db.execute(
+                "SELECT fields, deleted, version FROM rows WHERE collection = ? AND id = ?", [c, i])
+        }
+        rows = [
+            Row(collection=c, id=i, removed=True) if removed
+            else Row(collection=c, id=i, fields=_json_decode(full[(c, i)][0]), deleted=bool(full[(c, i)][1]),
+                     version=full[(c, i)][2])
+            for removed, c, i, _ in page
+        ]
+        if at.offset + size < len(entries):
+            return rows, True, Cursor(at.version, at.snapshot, at.scope, target, at.offset + size)
+        # Caught up: the client's rows now reflect the memberships at `target`.
+        return rows, True, Cursor(at.version, at.snapshot, target if target > at.version else None)
 
     # -- conflict log ---------------------------------------------------------
 

@@ -109,7 +109,8 @@ def test_cursor_reaches_the_servers_highest_version_beyond_the_callers_rows(site
     later = _ok(wang.pull(first["cursor"], 1000))
     assert later["rows"] == [] and later["has_more"] is False
     assert later["cursor"] == top["cursor"] != first["cursor"]
-    assert later["version"] == top["version"] == max(r["version"] for r in top["rows"])
+    # The highest version may be a membership change rather than a row (they share the sequence).
+    assert later["version"] == top["version"] >= max(r["version"] for r in top["rows"])
 
 
 def test_cursor_stays_put_when_nothing_changed(site, wang):
