@@ -50,9 +50,9 @@ DAY_MS = 8 * 3600 * 1000
 def prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
     store = Store(Settings(data_dir=data))
     try:
-        store.create_user("lin", "Lin", "supervisor", "demo")
+        store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
         for name in technicians:
-            store.create_user(name, name, "technician", "demo")
+            store.create_user(name, name, "technician", "demo", demo=True)
             store.add_member(SITE, name)
         ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"morning-rush-device-{i}")) for i in range(devices)]
         items = [{"key": k, "label": k, "type": "bool"} for k in ITEMS]

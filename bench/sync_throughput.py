@@ -48,7 +48,7 @@ def photo_rows(n: int, insp: str) -> list[tuple[str, dict[str, object]]]:
 
 def prepare(data: Path) -> str:
     store = Store(Settings(data_dir=data))
-    store.create_user("bench", "Bench", "supervisor", "bench")
+    store.create_user("bench", "Bench", "supervisor", "bench", demo=True)
     insp = inspection_id(SITE, "2026-Q4")
     store.write_server_changes([
         ("sites", SITE, {"name": "Bench park"}, False),

@@ -1,7 +1,8 @@
 """`fieldsync-client`: a technician's client on the command line.
 
 Everything but `login`, `sync` and `conflicts` works offline, from the local
-database. All text shown to the user is in `MESSAGES`, so it can be translated
+database: the day's work (`inspections`, `devices`, `start`, `check`,
+`complete`) is recorded in the outbox and sent by the next `sync`. All text shown to the user is in `MESSAGES`, so it can be translated
 in one place.
 """
 
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,9 +39,15 @@ MESSAGES: dict[str, str] = {
     "help_sync": "push the outbox, then pull the server's changes",
     "help_inspections": "list my inspections, due first",
     "help_all": "list every inspection in my sites, not only those assigned to me",
-    "help_check": "record the check of one device",
+    "help_check": "record the same check of one or more devices",
     "help_inspection": "the inspection: its sheet number, its id, or a unique prefix of the id",
-    "help_device": "the device id, or its code (e.g. CAM-017) within the inspection's site",
+    "help_device": "devices by id, by code (CAM-017) or by a range of codes (CAM-001..CAM-040), at the"
+                   " inspection's site",
+    "help_devices": "list the devices of an inspection by system and location, with their outcomes",
+    "help_left": "only the devices still without an outcome",
+    "help_checklist": "also print the checklist of each kind listed",
+    "help_start": "start an inspection (recording a check starts it too)",
+    "help_complete": "mark an inspection completed (refused while devices lack an outcome)",
     "help_outcome": "the outcome of the check",
     "help_note": "a note (required for fault and not_accessible)",
     "help_item": "a checklist item as key=value (true/false, a number, or text); repeatable",
@@ -49,7 +58,32 @@ MESSAGES: dict[str, str] = {
     "synced": "Synced: {pushed} change(s) pushed, {pulled} row(s) pulled.",
     "sync_problems": "{count} change(s) did not count; see `fieldsync-client outbox`.",
     "no_inspections": "No inspections.",
-    "inspection_line": "{sheet_no:<16} {period:<8} {site:<24} {status:<12} due {due_on:<10}  {checked}/{total}  {id}",
+    "inspection_line": "{sheet_no:<16} {period:<8} {site:<24} {status:<12} due {due_on:<10}  {checked}/{total}"
+                       "  {id}{overdue}",
+    "overdue": "  OVERDUE",
+    "devices_header": "{sheet_no}  {site}  {period}  {status}  {checked}/{total} checked",
+    "devices_left_header": "{sheet_no}  {site}  {period}  {status}  {left} of {total} left to check",
+    "nothing_left": "Every device has an outcome: run `fieldsync-client complete {ref}`.",
+    "system_line": "{system}",
+    "location_line": "  {location}",
+    "device_line": "    {code:<10} {kind:<18} {outcome}",
+    "not_synced": "  (not synced)",
+    "checklists": "Checklists:",
+    "checklist_title": "  {kind}: {title}",
+    "checklist_item": "    {item:<22} {type:<5} {label} / {label_zh}",
+    "no_checklist": "  {kind}: no checklist",
+    "not_checked": "-",
+    "bad_range": "A range is two codes with the same prefix, lowest first (CAM-001..CAM-040), not {ref!r}.",
+    "empty_range": "No device at the site of this inspection has a code in {ref!r}.",
+    "recorded_many": "Recorded {count} devices ({first} … {last}): {outcome} (pending, seq {first_seq}–{last_seq})."
+                     " Run `fieldsync-client sync` when online.",
+    "started": "Started {sheet_no}: in progress (pending, seq {seq}).",
+    "started_by_check": "Started {sheet_no}: in progress.",
+    "already": "{sheet_no} is already {status}.",
+    "completed": "Completed {sheet_no}: {checked}/{total} devices have an outcome (pending, seq {seq})."
+                 " Run `fieldsync-client sync` when online.",
+    "incomplete": "Cannot complete {sheet_no}: {count} device(s) have no outcome yet; see"
+                  " `fieldsync-client devices {ref} --left`.",
     "no_inspection": "No inspection matches {ref!r}.",
     "ambiguous_inspection": "{ref!r} matches several inspections: {matches}.",
     "no_device": "No device {ref!r} at the site of this inspection.",
@@ -70,6 +104,36 @@ MESSAGES: dict[str, str] = {
     "not_signed_in": "Not signed in: run `fieldsync-client login USERNAME` first.",
     "offline": "The server cannot be reached ({error}); your changes are kept and will be sent later.",
     "error": "Error: {detail}",
+    "help_photo": "shrink a photo (long edge 2,000 px) and queue it for upload with its row",
+    "help_photo_device": "the device id or code; - for a photo of the site rather than of one device",
+    "help_photo_path": "the photo file (JPEG or PNG)",
+    "help_stage": "when it was taken: before, after, or evidence",
+    "help_caption": "a caption",
+    "help_sheet": "show an inspection's maintenance sheet, as the customer sees it before signing",
+    "help_sign": "sign the sheet: a customer's signature seals its checks at the server",
+    "help_signer": "the signer's name",
+    "help_role": "who signs: customer (seals the checks) or technician (records only)",
+    "help_png": "the signature as a PNG file",
+    "help_strokes": "the signature as pen strokes: a JSON file [[[x, y], ...], ...]",
+    "help_uploads": "list the photos, signatures and sheets waiting to upload",
+    "help_uploads_all": "also list the uploads that reached the server",
+    "photo_queued": "Photo of {device} queued: {bytes} bytes, taken {taken_at} (pending, seq {seq})."
+                    " Run `fieldsync-client sync` when online.",
+    "site_photo": "the site",
+    "sheet_header": "{sheet_no}  {site}  {customer}  {period}  {status}",
+    "sheet_line": "  {code:<10} {outcome:<15} {note}{sealed}",
+    "sheet_items": "  {pad:<10} {items}",
+    "sheet_sealed": "  [sealed]",
+    "sheet_hash": "{checks} check(s) on the sheet; sheet {sha256}.",
+    "signed": "Signed by {name} ({role}): {checks} check(s), signature {id} (pending)."
+              " Run `fieldsync-client sync` when online.",
+    "need_signature": "A signature needs --png or --strokes (one of them).",
+    "bad_strokes": "The strokes file is not JSON of [[[x, y], ...], ...]: {error}",
+    "uploads_count": "{count} upload(s) waiting.",
+    "upload_line": "  {state:<9} {kind:<5} {content_type:<16} {offset:>9}/{length:<9} {sha256}{error}",
+    "upload_error": "  ({error})",
+    "uploaded": "{count} upload(s) sent.",
+    "uploads_left": "{count} upload(s) still waiting; see `fieldsync-client uploads`.",
     "unknown": "unknown",
     "action_write": "write",
     "action_create": "create",
@@ -95,13 +159,37 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("sync", help=m["help_sync"])
     inspections = commands.add_parser("inspections", help=m["help_inspections"])
     inspections.add_argument("--all", action="store_true", help=m["help_all"])
+    devices = commands.add_parser("devices", help=m["help_devices"])
+    devices.add_argument("inspection", help=m["help_inspection"])
+    devices.add_argument("--left", action="store_true", help=m["help_left"])
+    devices.add_argument("--checklist", action="store_true", help=m["help_checklist"])
+    start = commands.add_parser("start", help=m["help_start"])
+    start.add_argument("inspection", help=m["help_inspection"])
     check = commands.add_parser("check", help=m["help_check"])
     check.add_argument("inspection", help=m["help_inspection"])
-    check.add_argument("device", help=m["help_device"])
+    check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
     check.add_argument("--outcome", required=True, choices=OUTCOMES, help=m["help_outcome"])
     check.add_argument("--note", help=m["help_note"])
     check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
+    complete = commands.add_parser("complete", help=m["help_complete"])
+    complete.add_argument("inspection", help=m["help_inspection"])
     commands.add_parser("outbox", help=m["help_outbox"])
+    photo = commands.add_parser("photo", help=m["help_photo"])
+    photo.add_argument("inspection", help=m["help_inspection"])
+    photo.add_argument("device", help=m["help_photo_device"])
+    photo.add_argument("path", help=m["help_photo_path"])
+    photo.add_argument("--stage", default="after", choices=("before", "after", "evidence"), help=m["help_stage"])
+    photo.add_argument("--caption", help=m["help_caption"])
+    sheet = commands.add_parser("sheet", help=m["help_sheet"])
+    sheet.add_argument("inspection", help=m["help_inspection"])
+    sign = commands.add_parser("sign", help=m["help_sign"])
+    sign.add_argument("inspection", help=m["help_inspection"])
+    sign.add_argument("--name", required=True, help=m["help_signer"])
+    sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
+    sign.add_argument("--png", help=m["help_png"])
+    sign.add_argument("--strokes", help=m["help_strokes"])
+    uploads = commands.add_parser("uploads", help=m["help_uploads"])
+    uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
     commands.add_parser("conflicts", help=m["help_conflicts"])
     return parser
 
@@ -110,21 +198,25 @@ class _UserError(Exception):
     pass
 
 
-def _item_value(text: str) -> Scalar:
+def _item_value(text: str, item_type: str | None = None) -> Scalar:
+    """A typed item value; the template's type decides when known (a text item keeps `123` as text)."""
+    if item_type == "text":
+        return text
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if text.isdigit():
+    if re.fullmatch(r"-?[0-9]+", text):
         return int(text)
     return text
 
 
-def _items(pairs: Sequence[str]) -> dict[str, Scalar]:
+def _items(pairs: Sequence[str], types: dict[str, str] | None = None) -> dict[str, Scalar]:
     items: dict[str, Scalar] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise _UserError(MESSAGES["bad_item"].format(item=pair))
-        items[key.strip()] = _item_value(value.strip())
+        key = key.strip()
+        items[key] = _item_value(value.strip(), (types or {}).get(key.removeprefix("item.")))
     return items
 
 
@@ -143,8 +235,44 @@ def _find_inspection(client: Client, ref: str) -> dict[str, Any]:
     return found[0]
 
 
-def _find_device(client: Client, site_id: str, ref: str) -> dict[str, Any]:
-    devices = [d for d in client.rows("devices") if d["fields"].get("site_id") == site_id]
+def _site_devices(client: Client, site_id: str) -> list[dict[str, Any]]:
+    return [d for d in client.rows("devices") if d["fields"].get("site_id") == site_id]
+
+
+_CODE = re.compile(r"^(.*?)([0-9]+)$")
+
+
+def _find_range(devices: list[dict[str, Any]], ref: str) -> list[dict[str, Any]]:
+    """`CAM-001..CAM-040` (or `CAM-001..040`): the devices whose code has that prefix and a number in range."""
+    low, _, high = ref.partition("..")
+    first, last = _CODE.match(low.strip()), _CODE.match(high.strip())
+    if first is None or last is None:
+        raise _UserError(MESSAGES["bad_range"].format(ref=ref))
+    prefix = first.group(1).casefold()
+    start, end = int(first.group(2)), int(last.group(2))
+    if last.group(1).casefold() not in ("", prefix) or start > end:
+        raise _UserError(MESSAGES["bad_range"].format(ref=ref))
+    found = []
+    for device in devices:
+        code = _CODE.match(str(device["fields"].get("code") or ""))
+        if code is not None and code.group(1).casefold() == prefix and start <= int(code.group(2)) <= end:
+            found.append((int(code.group(2)), device["id"], device))
+    if not found:
+        raise _UserError(MESSAGES["empty_range"].format(ref=ref))
+    return [device for _, _, device in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def _find_devices(client: Client, site_id: str, refs: Sequence[str]) -> list[dict[str, Any]]:
+    """Each ref an id, a code or a range of codes; in the order given, each device once."""
+    devices = _site_devices(client, site_id)
+    found: dict[str, dict[str, Any]] = {}
+    for ref in refs:
+        for device in _find_range(devices, ref) if ".." in ref else [_find_device(devices, ref)]:
+            found.setdefault(device["id"], device)
+    return list(found.values())
+
+
+def _find_device(devices: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     found = [d for d in devices if d["id"] == ref] or [
         d for d in devices if str(d["fields"].get("code", "")).casefold() == ref.casefold()
     ]
@@ -167,6 +295,83 @@ def _print_problems(client: Client, out: TextIO) -> None:
              collection=p["collection"], id=p["id"], detail=detail)
 
 
+def _sheet(inspection: dict[str, Any]) -> str:
+    return str(inspection["fields"].get("sheet_no") or inspection["id"])
+
+
+def _devices(client: Client, inspection: dict[str, Any], args: argparse.Namespace, out: TextIO) -> int:
+    """`devices`: by system, then location; `--left` keeps those without an outcome."""
+    [summary] = [i for i in client.my_inspections(include_all=True) if i["id"] == inspection["id"]]
+    head = {"sheet_no": _sheet(inspection), "site": summary["site_name"] or MESSAGES["unknown"],
+            "period": summary["period"] or "-", "status": summary["status"], "total": summary["total"]}
+    if args.left:
+        _say(out, "devices_left_header", left=summary["total"] - summary["checked"], **head)
+    else:
+        _say(out, "devices_header", checked=summary["checked"], **head)
+    kinds: dict[str, None] = {}
+    for group in client.inspection_devices(inspection["id"]):
+        system_said = False
+        for location in group["locations"]:
+            shown = [
+                d for d in location["devices"]
+                if not args.left or d["check"] is None or d["check"]["outcome"] is None
+            ]
+            if not shown:
+                continue
+            if not system_said:
+                _say(out, "system_line", system=group["system"] or MESSAGES["unknown"])
+                system_said = True
+            _say(out, "location_line", location=location["location"] or MESSAGES["unknown"])
+            for device in shown:
+                kinds[str(device["kind"])] = None
+                check = device["check"] or {}
+                outcome = check.get("outcome") or MESSAGES["not_checked"]
+                if check.get("note"):
+                    outcome = f"{outcome}: {check['note']}"
+                if device["pending"]:
+                    outcome += MESSAGES["not_synced"]
+                _say(out, "device_line", code=device["code"] or device["id"], kind=device["kind"] or "-",
+                     outcome=outcome)
+    if args.left and summary["checked"] >= summary["total"]:
+        _say(out, "nothing_left", ref=args.inspection)
+    if args.checklist and kinds:
+        checklists = client.checklists()
+        titles = {t["fields"].get("kind"): t["fields"].get("title") for t in client.rows("checklist_templates")}
+        _say(out, "checklists")
+        for kind in sorted(kinds):
+            if kind not in checklists:
+                _say(out, "no_checklist", kind=kind)
+                continue
+            _say(out, "checklist_title", kind=kind, title=titles.get(kind) or "")
+            for item in checklists[kind]:
+                _say(out, "checklist_item", item=item["key"], type=item["type"], label=item["label"] or "",
+                     label_zh=item["label_zh"] or "-")
+    return 0
+
+
+def _check(client: Client, inspection: dict[str, Any], args: argparse.Namespace, out: TextIO) -> int:
+    """`check`: the same outcome, note and items for every device named."""
+    devices = _find_devices(client, inspection["fields"].get("site_id", ""), args.devices)
+    checklists = client.checklists()
+    types = {
+        item["key"]: item["type"] for d in devices for item in checklists.get(str(d["fields"].get("kind")), [])
+    }
+    before = inspection["fields"].get("status") or "scheduled"
+    client.record_checks(inspection["id"], [d["id"] for d in devices], args.outcome, note=args.note,
+                         items=_items(args.item, types))
+    after = (client.get("inspections", inspection["id"]) or inspection)["fields"].get("status")
+    if before == "scheduled" and after == "in_progress":
+        _say(out, "started_by_check", sheet_no=_sheet(inspection))
+    last_seq = client.pending()[-1]["seq"]
+    code = [str(d["fields"].get("code") or d["id"]) for d in devices]
+    if len(devices) == 1:
+        _say(out, "recorded", device=code[0], outcome=args.outcome, seq=last_seq)
+    else:
+        _say(out, "recorded_many", count=len(devices), first=code[0], last=code[-1], outcome=args.outcome,
+             first_seq=last_seq - len(devices) + 1, last_seq=last_seq)
+    return 0
+
+
 def _run(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     unknown = MESSAGES["unknown"]
     if args.command == "login":
@@ -182,33 +387,55 @@ def _run(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     if args.command == "sync":
         report = client.sync()
         _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
+        if report.uploaded:
+            _say(out, "uploaded", count=report.uploaded)
+        waiting = client.uploads(waiting_only=True)
+        if waiting:
+            _say(out, "uploads_left", count=len(waiting))
         failed = [r for r in report.results if r.status != "applied" or r.rejected_fields]
         if failed:
             _say(out, "sync_problems", count=len(failed))
         return 0
     if args.command == "inspections":
-        sites = {s["id"]: s["fields"].get("name") or s["id"] for s in client.rows("sites")}
-        shown = [
-            i for i in client.rows("inspections")
-            if args.all or i["fields"].get("assigned_to") == client.username
-        ]
-        shown.sort(key=lambda i: (i["fields"].get("due_on") or "9999-99-99", i["id"]))
+        shown = client.my_inspections(include_all=args.all)
         if not shown:
             _say(out, "no_inspections")
-        for inspection in shown:
-            f = inspection["fields"]
-            checked, total = client.progress(inspection["id"])
-            _say(out, "inspection_line", sheet_no=f.get("sheet_no") or "-", period=f.get("period") or "-",
-                 site=sites.get(f.get("site_id"), unknown), status=f.get("status") or "-",
-                 due_on=f.get("due_on") or "-", checked=checked, total=total, id=inspection["id"])
+        for i in shown:
+            _say(out, "inspection_line", sheet_no=i["sheet_no"] or "-", period=i["period"] or "-",
+                 site=i["site_name"] or unknown, status=i["status"], due_on=i["due_on"] or "-",
+                 checked=i["checked"], total=i["total"], id=i["id"],
+                 overdue=MESSAGES["overdue"] if i["overdue"] else "")
+        return 0
+    if args.command == "devices":
+        return _devices(client, _find_inspection(client, args.inspection), args, out)
+    if args.command == "start":
+        inspection = _find_inspection(client, args.inspection)
+        seq = client.start(inspection["id"])
+        if seq is None:
+            _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        else:
+            _say(out, "started", sheet_no=_sheet(inspection), seq=seq)
         return 0
     if args.command == "check":
+        return _check(client, _find_inspection(client, args.inspection), args, out)
+    if args.command == "complete":
         inspection = _find_inspection(client, args.inspection)
-        device = _find_device(client, inspection["fields"].get("site_id", ""), args.device)
-        client.record_check(inspection["id"], device["id"], args.outcome, note=args.note, items=_items(args.item))
-        _say(out, "recorded", device=device["fields"].get("code") or device["id"], outcome=args.outcome,
-             seq=client.pending()[-1]["seq"])
+        try:
+            seq = client.complete(inspection["id"])
+        except E.InvalidRequest as exc:
+            if exc.extra.get("reason") != "incomplete":
+                raise
+            print(MESSAGES["incomplete"].format(sheet_no=_sheet(inspection), ref=args.inspection,
+                                                count=len(client.remaining(inspection["id"]))), file=sys.stderr)
+            return 1
+        if seq is None:
+            _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        else:
+            checked, total = client.progress(inspection["id"])
+            _say(out, "completed", sheet_no=_sheet(inspection), checked=checked, total=total, seq=seq)
         return 0
+    if args.command in ("photo", "sheet", "sign", "uploads"):
+        return _media(args, client, out)
     if args.command == "outbox":
         pending = client.pending()
         _say(out, "pending_count", count=len(pending))
@@ -241,6 +468,67 @@ def _run(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     raise AssertionError(args.command)  # argparse allows no other command
 
 
+def _media(args: argparse.Namespace, client: Client, out: TextIO) -> int:
+    """`photo`, `sheet`, `sign` and `uploads` (client_sdk/media.py)."""
+    if args.command == "uploads":
+        listed = client.uploads(waiting_only=not args.all)
+        _say(out, "uploads_count", count=sum(u["state"] in ("queued", "uploading") for u in listed))
+        for u in listed:
+            error = MESSAGES["upload_error"].format(error=u["error"]) if u["error"] else ""
+            _say(out, "upload_line", error=error, **{k: v for k, v in u.items() if k != "error"})
+        return 0
+    inspection = _find_inspection(client, args.inspection)
+    if args.command == "photo":
+        device = None
+        if args.device != "-":
+            site_id = inspection["fields"].get("site_id")
+            found = [d for d in client.rows("devices") if d["fields"].get("site_id") == site_id and (
+                d["id"] == args.device or str(d["fields"].get("code", "")).casefold() == args.device.casefold())]
+            if len(found) != 1:
+                raise _UserError(MESSAGES["no_device"].format(ref=args.device))
+            device = found[0]
+        photo_id = client.add_photo(inspection["id"], device["id"] if device else None, args.path,
+                                    stage=args.stage, caption=args.caption)
+        fields = client.get("photos", photo_id)
+        assert fields is not None
+        _say(out, "photo_queued", device=(device["fields"].get("code") or device["id"]) if device
+             else MESSAGES["site_photo"], bytes=fields["fields"]["bytes"],
+             taken_at=fields["fields"].get("taken_at") or MESSAGES["unknown"], seq=client.pending()[-1]["seq"])
+        return 0
+    if args.command == "sheet":
+        shown = client.sheet(inspection["id"])
+        f, site = shown["inspection"], shown["site"]
+        _say(out, "sheet_header", sheet_no=f.get("sheet_no") or "-", site=site.get("name") or site.get("id"),
+             customer=site.get("customer") or "", period=f.get("period") or "-", status=f.get("status") or "-")
+        for d in shown["devices"]:
+            check = d["check"] or {}
+            _say(out, "sheet_line", code=d["code"] or d["device_id"],
+                 outcome=check.get("outcome") or MESSAGES["not_checked"], note=check.get("note") or "",
+                 sealed=MESSAGES["sheet_sealed"] if d["sealed_by"] else "")
+            items = ", ".join(f"{k[5:]}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(check.items())
+                              if k.startswith("item."))
+            if items:
+                _say(out, "sheet_items", pad="", items=items)
+        _say(out, "sheet_hash", checks=shown["checks"], sha256=shown["sheet_sha256"])
+        return 0
+    # sign
+    if (args.png is None) == (args.strokes is None):
+        raise _UserError(MESSAGES["need_signature"])
+    strokes = png = None
+    if args.strokes is not None:
+        try:
+            strokes = json.loads(Path(args.strokes).read_text(encoding="utf-8"))
+            if not isinstance(strokes, list) or not all(isinstance(s, list) for s in strokes):
+                raise ValueError("not a list of strokes")
+        except (OSError, ValueError) as exc:
+            raise _UserError(MESSAGES["bad_strokes"].format(error=exc)) from None
+    else:
+        png = Path(args.png).read_bytes()
+    sig_id = client.sign(inspection["id"], args.name, args.role, strokes=strokes, png=png)
+    _say(out, "signed", name=args.name, role=args.role, checks=client.sheet(inspection["id"])["checks"], id=sig_id)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) -> int:
     """Run the CLI; returns the exit status. `http` lets tests pass the server's test client."""
     args = _parser().parse_args(argv)
@@ -263,6 +551,10 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     except httpx.TransportError as exc:
         print(MESSAGES["offline"].format(error=exc), file=sys.stderr)
         return 3
+    except BrokenPipeError:
+        # `fieldsync-client devices PM-2026Q4-0001 --left | head`: the reader has gone; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         client.close()
         if own_http is not None:

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar, Request, delete, get, post, put
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency, Provide
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
@@ -18,6 +18,8 @@ from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
+from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
+from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs
 from .inspections import (
     Coverage,
     DeviceHistory,
@@ -28,13 +30,14 @@ from .inspections import (
     Plan,
     Sheet,
 )
-from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS
+from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
 from .settings import Settings
 from .store import Caller, Store
 
 StoreDep = NamedDependency[Store]
 InspectionsDep = NamedDependency[Inspections]
 CallerDep = NamedDependency[Caller]
+AccessDep = NamedDependency[Access]
 
 
 def provide_store(state: State) -> Store:
@@ -43,6 +46,15 @@ def provide_store(state: State) -> Store:
 
 def provide_inspections(state: State) -> Inspections:
     return state.inspections  # type: ignore[no-any-return]
+
+
+def provide_access(state: State) -> Access:
+    return state.access  # type: ignore[no-any-return]
+
+
+def _address(request: Request[Any, Any, Any]) -> str | None:
+    # The ASGI peer: behind a reverse proxy, that is the proxy (docs/security.md).
+    return request.client.host if request.client else None
 
 
 def require_supervisor(caller: Caller) -> None:
@@ -66,7 +78,7 @@ def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise E.Unauthorized("send Authorization: Bearer <token>")
-    return store.authenticate(token.strip())
+    return store.authenticate(token.strip(), _address(request))
 
 
 def _check_protocol(request: Request[Any, Any, Any]) -> None:
@@ -88,6 +100,9 @@ def _app_version(request: Request[Any, Any, Any]) -> str | None:
     return request.headers.get("fieldsync-app")
 
 
+# Ids and `after` positions beyond this are no one's (and SQLite's integers end at 2**63).
+MAX_ID = 2**53 - 1
+
 _T = TypeVar("_T")
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
@@ -107,16 +122,16 @@ def strict(kind: type[_T], body: bytes) -> _T:
         raise E.MalformedJson(str(exc)) from None
 
 
-@post("/auth/token", status_code=200, sync_to_thread=True, tags=["identity"])
+@post("/auth/token", status_code=200, responses=problem_responses(400, 401, 403, 413, 426, 429), sync_to_thread=True, tags=["identity"])
 def token(
     data: JSONBody[TokenRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep
 ) -> TokenResponse:
     """Sign in: enrol a new client, or sign an existing client of yours in again."""
     _check_protocol(request)
-    return store.login(strict(TokenRequest, body), _app_version(request))
+    return store.login(strict(TokenRequest, body), _app_version(request), _address(request))
 
 
-@post("/sync/push", status_code=200, sync_to_thread=True, tags=["sync"])
+@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, tags=["sync"])
 def push(
     data: JSONBody[PushRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep
 ) -> PushResponse:
@@ -124,7 +139,7 @@ def push(
     return store.push(caller, strict(PushRequest, body), _app_version(request))
 
 
-@get("/sync/pull", sync_to_thread=True, tags=["sync"])
+@get("/sync/pull", responses=problem_responses(400, 401, 410, 426), sync_to_thread=True, tags=["sync"])
 def pull(
     request: Request[Any, Any, Any],
     store: StoreDep,
@@ -137,14 +152,14 @@ def pull(
     return store.pull(caller, cursor, limit)
 
 
-@get("/api/conflicts", sync_to_thread=True, tags=["supervisor"])
+@get("/api/conflicts", responses=problem_responses(400, 401), sync_to_thread=True, tags=["supervisor"])
 def conflicts(
     store: StoreDep,
     caller: CallerDep,
     collection: FromQuery[str | None] = None,
     row_id: FromQuery[str | None] = None,
     site_id: FromQuery[str | None] = None,
-    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    after: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
 ) -> ConflictPage:
     """Values that lost or were overwritten, and rejected changes and fields.
@@ -154,34 +169,36 @@ def conflicts(
     return store.conflicts(caller, collection, row_id, site_id, after, limit)
 
 
-@delete("/api/clients/{client_id:str}", status_code=204, sync_to_thread=True, tags=["identity"])
+@delete("/api/clients/{client_id:str}", status_code=204, responses=problem_responses(401, 404), sync_to_thread=True, tags=["identity"])
 def revoke_client(client_id: FromPath[str], store: StoreDep, caller: CallerDep) -> None:
     """Revoke a client (a lost phone): its tokens answer 401 and it cannot sign in again."""
     store.revoke_client(caller, client_id)
 
 
-@get("/api/sites/{site_id:str}/plan", sync_to_thread=True, tags=["inspections"])
+@get("/api/sites/{site_id:str}/plan", responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
 def get_plan(site_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Plan:
     """A site's maintenance plan: frequency, due day, default technician."""
+    require_site(caller, site_id)
     require_supervisor(caller)
     return inspections.get_plan(site_id)
 
 
-@put("/api/sites/{site_id:str}/plan", sync_to_thread=True, tags=["inspections"])
+@put("/api/sites/{site_id:str}/plan", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, tags=["inspections"])
 def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: InspectionsDep, caller: CallerDep) -> Plan:
-    """Set a site's maintenance plan (supervisors)."""
+    """Set a site's maintenance plan (supervisors); the technician must be a member of the site."""
+    require_site(caller, site_id)
     require_supervisor(caller)
     return inspections.set_plan(site_id, data)
 
 
-@post("/api/inspections/generate", status_code=200, sync_to_thread=True, tags=["inspections"])
+@post("/api/inspections/generate", status_code=200, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True, tags=["inspections"])
 def generate(data: JSONBody[GenerateRequest], inspections: InspectionsDep, caller: CallerDep) -> GenerateResult:
     """Create one inspection per planned site for a period; running it again creates nothing."""
     require_supervisor(caller)
     return inspections.generate(data.period)
 
 
-@get("/api/sites/{site_id:str}/coverage", sync_to_thread=True, tags=["inspections"])
+@get("/api/sites/{site_id:str}/coverage", responses=problem_responses(400, 401, 404), sync_to_thread=True, tags=["inspections"])
 def coverage(
     site_id: FromPath[str],
     period: FromQuery[str],
@@ -198,13 +215,13 @@ def coverage(
     return inspections.coverage(caller, site_id, period, system, kinds)
 
 
-@get("/api/devices/{device_id:str}/history", sync_to_thread=True, tags=["inspections"])
+@get("/api/devices/{device_id:str}/history", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
 def device_history(device_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> DeviceHistory:
     """A device's checks across periods, newest first."""
     return inspections.device_history(caller, device_id)
 
 
-@get("/api/inspections", sync_to_thread=True, tags=["inspections"])
+@get("/api/inspections", responses=problem_responses(400, 401), sync_to_thread=True, tags=["inspections"])
 def list_inspections(
     inspections: InspectionsDep,
     caller: CallerDep,
@@ -217,31 +234,109 @@ def list_inspections(
     return inspections.list(caller, period, site_id, status, overdue)
 
 
-@get("/api/inspections/{inspection_id:str}", sync_to_thread=True, tags=["inspections"])
+@get("/api/inspections/{inspection_id:str}", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
 def inspection_sheet(inspection_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Sheet:
     """The periodic maintenance sheet: the inspection, every device's check, and counts."""
     return inspections.sheet(caller, inspection_id)
 
 
+@get("/api/sites/{site_id:str}/members", responses=problem_responses(401, 404), sync_to_thread=True, tags=["access"])
+def list_members(site_id: FromPath[str], access: AccessDep, caller: CallerDep) -> MemberList:
+    """The technicians who are members of a site (supervisors; technicians for their own sites)."""
+    return access.members(caller, site_id)
+
+
+@post("/api/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, tags=["access"])
+def add_member(
+    site_id: FromPath[str], data: JSONBody[MemberRequest], body: RawBody, access: AccessDep, caller: CallerDep
+) -> MemberList:
+    """Make a technician a member of a site (supervisors). Adding a member again changes nothing."""
+    return access.add_member(caller, site_id, strict(MemberRequest, body).username)
+
+
+@delete("/api/sites/{site_id:str}/members/{username:str}", status_code=204, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["access"])
+def remove_member(site_id: FromPath[str], username: FromPath[str], access: AccessDep, caller: CallerDep) -> None:
+    """End a technician's membership of a site (supervisors): their next pull removes the site."""
+    access.remove_member(caller, site_id, username)
+
+
+@get("/api/clients", responses=problem_responses(400, 401), sync_to_thread=True, tags=["identity"])
+def list_clients(access: AccessDep, caller: CallerDep, username: FromQuery[str | None] = None) -> ClientList:
+    """Enrolled clients: user, name, last sync, clock offset, app version, revoked.
+
+    Supervisors see every client; a technician sees their own.
+    """
+    return access.clients(caller, username)
+
+
+@get("/api/audit", responses=problem_responses(400, 401, 403), sync_to_thread=True, tags=["access"])
+def audit(
+    access: AccessDep,
+    caller: CallerDep,
+    kind: FromQuery[str | None] = None,
+    username: FromQuery[str | None] = None,
+    after: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+) -> AuditPage:
+    """Sign-ins, failed and throttled sign-ins, revocations, membership changes and
+    forbidden changes, oldest first (supervisors)."""
+    return access.audit(caller, kind, username, after, limit)
+
+
 ROUTES = [
     token, push, pull, conflicts, revoke_client,
     get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet,
+    list_members, add_member, remove_member, list_clients, audit,
 ]
+ROUTES += BLOB_ROUTES
+
+
+# Problems the upload and blob handlers (server/blob_routes.py) may answer, for the OpenAPI
+# description; a handler missing here is declared with every status a client error can have.
+_BLOB_PROBLEMS: dict[str, tuple[int, ...]] = {
+    "upload_options": (),
+    "create_upload": (400, 401, 412, 413, 415, 429),
+    "upload_offset": (401, 404, 410, 412),
+    "append_upload": (400, 401, 404, 409, 410, 412, 413, 415, 422, 423),
+    "get_blob": (401, 404),
+    "get_thumbnail": (400, 401, 404),
+    "missing_blobs": (401, 404),
+}
+_ANY_PROBLEM = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
+
+
+# Handlers that answer with headers only: Litestar would describe their `Response[None]` as JSON.
+_NO_BODY = {"upload_options", "create_upload", "upload_offset", "append_upload"}
+
+
+def _declare_problems() -> None:
+    for handler in ROUTES:
+        if handler.responses is None:
+            name = handler.handler_name
+            responses = problem_responses(*_BLOB_PROBLEMS.get(name, _ANY_PROBLEM))
+            if name in _NO_BODY:
+                responses[handler.status_code] = ResponseSpec(
+                    data_container=None, description="No body: the answer is in the headers")
+            handler.responses = responses
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
+    _declare_problems()
     return Litestar(
         route_handlers=ROUTES,
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "inspections": Provide(provide_inspections, sync_to_thread=False),
+            "access": Provide(provide_access, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=True),
+            **BLOB_DEPENDENCIES,
         },
-        state=State({"store": store, "inspections": Inspections(store)}),
+        state=State({"store": store, "inspections": Inspections(store), "access": Access(store), **blob_state(store, settings)}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
-        before_send=[add_epoch_header],
+        before_send=[add_epoch_header, add_tus_headers],
+        on_startup=[start_blobs],
         on_shutdown=[store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",

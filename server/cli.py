@@ -104,6 +104,10 @@ def _purge(args: argparse.Namespace) -> int:
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
+        from .uploads import Uploads
+
+        given_up = Uploads(store, store.blobs, settings).clean_uploads()
+        print(f"gave up {given_up} unfinished uploads untouched for {settings.upload_expiry_seconds} s")
     finally:
         store.close()
     return 0
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
     p.set_defaults(func=_schedule)
-    p = sub.add_parser("purge", help="forget tombstones older than the horizon")
+    p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
     p.set_defaults(func=_purge)

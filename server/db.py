@@ -159,3 +159,136 @@ def m004_scope_events(db: sqlite_utils.Database) -> None:
             SELECT -rowid, user_id, site_id, 1, '' FROM memberships;
         """
     )
+
+
+@migrations()
+def m005_blobs(db: sqlite_utils.Database) -> None:
+    """Blobs, who has uploaded them, resumable uploads, and who created each photo and signature (issue 4)."""
+    db.executescript(
+        """
+        -- What the server knows about a stored blob besides its bytes (EXIF of photos).
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            content_type TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            taken_at TEXT,
+            taken_local TEXT,
+            orientation INTEGER,
+            lat REAL,
+            lon REAL,
+            created_at TEXT NOT NULL
+        );
+        -- Users who have sent these bytes: proof of possession, per user.
+        CREATE TABLE blob_owners (
+            sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            user_id TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, user_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE uploads (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            filename TEXT,
+            length INTEGER NOT NULL,
+            received INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('open', 'complete', 'failed')),
+            error TEXT,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX uploads_age ON uploads(updated_ms);
+        -- The user whose client created a photos or signatures row: their upload makes its blob stored.
+        CREATE TABLE row_creators (
+            collection TEXT NOT NULL,
+            row_id TEXT NOT NULL,
+            user_id TEXT,
+            client_id TEXT,
+            PRIMARY KEY (collection, row_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX rows_photo_sha256 ON rows(json_extract(fields, '$.sha256')) WHERE collection = 'photos';
+        CREATE INDEX rows_signature_image ON rows(json_extract(fields, '$.image_sha256'))
+            WHERE collection = 'signatures';
+        CREATE INDEX rows_signature_sheet ON rows(json_extract(fields, '$.sheet_sha256'))
+            WHERE collection = 'signatures';
+        """
+    )
+
+
+@migrations()
+def m006_verifications(db: sqlite_utils.Database) -> None:
+    """What each signature was compared with, as it stood then (issue 4: sealed sheets).
+
+    `compared` is `sheet` (the checks the stored sheet listed) or `inspection`
+    (the full sheet: the sheet blob was not stored yet); `checks` is the
+    server's state of those checks, `{device_id: {field: value}}`, so a
+    mismatch shows how the sheet differed when it was signed.
+    """
+    db.executescript(
+        """
+        CREATE TABLE verifications (
+            signature_id TEXT PRIMARY KEY,
+            inspection_id TEXT NOT NULL,
+            compared TEXT NOT NULL CHECK (compared IN ('sheet', 'inspection')),
+            checks TEXT NOT NULL
+        );
+        CREATE INDEX verifications_inspection ON verifications(inspection_id);
+        """
+    )
+
+
+@migrations()
+def m007_audit(db: sqlite_utils.Database) -> None:
+    """Who signed in, failed to, was throttled, revoked a client, changed a site's members,
+    or had a change rejected as forbidden (issue 5). `username`, `client_id` and
+    `address` are the actor's; `detail` is JSON."""
+    db.executescript(
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            username TEXT,
+            client_id TEXT,
+            address TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_kind ON audit(kind, id);
+        CREATE INDEX audit_username ON audit(username, id);
+        """
+    )
+
+
+def backfill_periods(db: sqlite3.Connection | sqlite_utils.Database) -> None:
+    """Set `rows.period` from the rows themselves: an inspection's own, its children's."""
+    db.execute(
+        "UPDATE rows SET period = json_extract(fields, '$.period') WHERE collection = 'inspections'"
+    )
+    db.execute(
+        "UPDATE rows SET period = (SELECT i.period FROM rows i WHERE i.collection = 'inspections'"
+        " AND i.id = rows.parent_id) WHERE collection IN ('device_checks', 'photos', 'signatures')"
+    )
+
+
+@migrations()
+def m010_sync_window(db: sqlite_utils.Database) -> None:
+    """The sync window (issue 5): each row's period, and the windows the server has served.
+
+    A window change, like a membership change, takes a place in the version
+    sequence, so that a cursor knows which periods its rows reflect.
+    """
+    db.executescript(
+        """
+        ALTER TABLE rows ADD COLUMN period TEXT;
+        CREATE TABLE window_events (
+            version INTEGER PRIMARY KEY,
+            periods TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )
+    backfill_periods(db)

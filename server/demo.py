@@ -44,7 +44,7 @@ def load_demo(store: Store) -> dict[str, int]:
     accounts = _load("accounts.json")
     inspections = Inspections(store)
     for account in accounts:
-        store.create_user(account["username"], account["name"], account["role"], account["password"])
+        store.create_user(account["username"], account["name"], account["role"], account["password"], demo=True)
         for key in account["sites"]:
             store.add_member(site_ids[key], account["username"])
             inspections.set_plan(site_ids[key], Plan(frequency="quarterly", due_day=20,

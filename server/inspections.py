@@ -17,7 +17,9 @@ from sync import errors as E
 from sync import schema
 from sync.schema import inspection_id
 
+from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
 from .periods import period_bounds, sheet_no, site_today
+from .sealing import SignatureInfo, signatures
 from .store import Caller, Store
 
 OUTCOMES = ("serviced", "fault", "not_accessible", "skipped")
@@ -41,6 +43,7 @@ class CoverageDevice(msgspec.Struct, kw_only=True):
     checked_by: str | None
     checked_at: str | None
     note: str | None
+    photos: list[PhotoInfo] = []  # each `stored` or `missing`, with what EXIF says once stored
 
 
 class Coverage(msgspec.Struct, kw_only=True):
@@ -65,6 +68,7 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     checked_by: str | None
     checked_at: str | None
     items: dict[str, Any]
+    photos: list[PhotoInfo] = []
 
 
 class DeviceHistory(msgspec.Struct, kw_only=True):
@@ -97,6 +101,9 @@ class Sheet(msgspec.Struct, kw_only=True):
     inspection: dict[str, Any]
     site: dict[str, Any]
     coverage: Coverage
+    photos: list[PhotoInfo] = []  # photos of the inspection as a whole (no device)
+    # Who signed, whether it verified, what it sealed; for a mismatch, how the sheet differed.
+    signatures: list[SignatureInfo] = []
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True):
@@ -169,6 +176,11 @@ class Inspections:
                 "SELECT 1 FROM users WHERE username = ? AND role = 'technician'", [plan.technician]
             ).fetchone() is None:
                 raise E.InvalidRequest(f"{plan.technician} is not a technician")
+            if plan.technician is not None and db.execute(
+                "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
+                [site_id, plan.technician],
+            ).fetchone() is None:
+                raise E.InvalidRequest(f"{plan.technician} is not a member of site {site_id}")
             db.execute(
                 "INSERT INTO plans(site_id, frequency, due_day, technician) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(site_id) DO UPDATE SET frequency = excluded.frequency,"
@@ -191,8 +203,11 @@ class Inspections:
         _check_period(period)
         frequency = FREQUENCY_OF[period[5]]
         with self.store.read() as db:
+            # A plan's technician who has since left the site is not assigned (assignment needs membership).
             plans = db.execute(
-                "SELECT p.site_id, p.due_day, p.technician FROM plans p JOIN rows s"
+                "SELECT p.site_id, p.due_day, CASE WHEN EXISTS (SELECT 1 FROM memberships m JOIN users u"
+                " ON u.id = m.user_id WHERE m.site_id = p.site_id AND u.username = p.technician)"
+                " THEN p.technician END FROM plans p JOIN rows s"
                 " ON s.collection = 'sites' AND s.id = p.site_id AND s.deleted = 0"
                 " WHERE p.frequency = ? ORDER BY s.version",
                 [frequency],
@@ -244,13 +259,14 @@ class Inspections:
         if kinds:
             devices = [(i, f) for i, f in devices if f.get("kind") in kinds]
         checks = _checks(db, insp)
+        photos = photos_of_inspection(db, insp, site_tz(db, site_id))
         rows = []
         for device_id, d in sorted(devices, key=lambda x: (x[1].get("code") or "", x[0])):
             c = checks.get(device_id, {})
             rows.append(CoverageDevice(
                 device_id=device_id, code=d.get("code"), kind=d.get("kind"), system=d.get("system"),
                 location=d.get("location"), outcome=c.get("outcome"), checked_by=c.get("checked_by"),
-                checked_at=c.get("checked_at"), note=c.get("note"),
+                checked_at=c.get("checked_at"), note=c.get("note"), photos=photos.get(device_id, []),
             ))
         counts = Counter(r.outcome for r in rows)
         return Coverage(
@@ -270,6 +286,7 @@ class Inspections:
                 " WHERE c.device_id = ? AND c.collection = 'device_checks' AND c.deleted = 0",
                 [device_id],
             ).fetchall()
+            photos = photos_of_device(db, device_id, site_tz(db, device[0]))
         entries = []
         for insp, check_json, insp_json in found:
             check, inspection = _decode(check_json), _decode(insp_json) if insp_json else {}
@@ -278,6 +295,7 @@ class Inspections:
                 outcome=check.get("outcome"), note=check.get("note"), checked_by=check.get("checked_by"),
                 checked_at=check.get("checked_at"),
                 items={k[5:]: v for k, v in check.items() if k.startswith("item.")},
+                photos=photos.get(insp, []),
             ))
         entries.sort(key=lambda e: (e.checked_at or "", e.period or ""), reverse=True)
         d = device[1]
@@ -375,8 +393,10 @@ class Inspections:
             site_id, fields = found
             site = _row(db, "sites", site_id) if site_id else None
             coverage = self._coverage(db, fields["site_id"], fields["period"], None, None)
+            whole = photos_of_inspection(db, insp, site_tz(db, site_id)).get(None, [])
+            signed = signatures(self.store, db, insp)
         return Sheet(inspection={"id": insp, **fields}, site={"id": site_id, **(site[1] if site else {})},
-                     coverage=coverage)
+                     coverage=coverage, signatures=signed, photos=whole)
 
 
 __all__ = ["Inspections", "Plan", "due_on", "sheet_no"]

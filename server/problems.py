@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from sync import errors as E
 
@@ -26,6 +28,53 @@ _BY_STATUS: dict[int, type[E.SyncError]] = {
 
 
 EPOCH_HEADER = "Fieldsync-Server-Epoch"
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem body, as every error is sent (for the OpenAPI description).
+
+    Some problems add fields: `limit` (the limit a request went over),
+    `retry_after`, `acked_seq`, `min_protocol`, and others named in
+    docs/sync-protocol.md.
+    """
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    limit: int | None = None
+
+
+_STATUS_TEXT = {
+    400: "Invalid request (malformed JSON, wrong types, bad parameters)",
+    401: "No token, or an unknown, revoked or expired token (or wrong credentials)",
+    403: "An action the caller's role may not take",
+    404: "No such object in the caller's scope",
+    405: "Method not allowed",
+    409: "Conflict with the server's state (seq_gap, seq_reused, offset_mismatch)",
+    410: "Gone (cursor_expired, upload_failed)",
+    412: "Precondition failed (Tus-Resumable)",
+    413: "Over a size limit; the body names it in `limit`",
+    415: "Unsupported media type",
+    422: "The content failed its checks",
+    423: "Locked; retry later",
+    426: "Protocol no longer served",
+    429: "Too many requests; see Retry-After",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI response declarations for the problems a route may answer.
+
+    400 is always among them: it replaces Litestar's own description of a
+    validation error, which this server answers as a problem body too.
+    """
+    return {
+        status: ResponseSpec(data_container=Problem, description=_STATUS_TEXT[status], media_type=PROBLEM,
+                             generate_examples=False)
+        for status in sorted({400, *statuses})
+    }
 
 
 def problem_response(error: E.SyncError, request: Request | None = None) -> Response[dict[str, object]]:  # type: ignore[type-arg]
@@ -56,6 +105,10 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, ob
         reasons = "; ".join(f"{e.get('key') or e.get('source') or ''}: {e.get('message')}" for e in extra if isinstance(e, dict))
         detail = f"{exc.detail}: {reasons}" if reasons else exc.detail
     error = cls(detail)
+    if cls is E.BodyTooLarge:
+        store = getattr(request.app.state, "store", None)
+        if store is not None:
+            error.extra["limit"] = store.settings.max_body_bytes
     if cls is E.ServerError:
         error.status = exc.status_code  # type: ignore[misc]
     return problem_response(error, request)

@@ -21,6 +21,16 @@ class Settings:
     default_pull_limit: int = 500
     token_idle_seconds: int = 30 * 24 * 3600
     read_connections: int = 4
+    # Uploads and blobs (issue 4).
+    max_upload_bytes: int = 64 * 1024 * 1024  # Tus-Max-Size
+    upload_expiry_seconds: int = 24 * 3600  # a partial upload untouched this long is deleted
+    max_image_pixels: int = 50_000_000
+    thumbnail_sizes: tuple[int, ...] = (160, 320, 640, 1280)
+    # Access and limits (issue 5; docs/security.md).
+    max_open_uploads_per_client: int = 8  # unfinished uploads one client may hold at once
+    login_max_failures: int = 5  # failed sign-ins per username, and per client address, ...
+    login_window_seconds: int = 300  # ... within this window, before 429 login_throttled
+    min_password_length: int = 12  # outside demo mode (server/security.py)
 
     @property
     def db_path(self) -> Path:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -39,6 +40,8 @@ from sync.wire import (
 )
 
 from . import auth as A
+from . import security
+from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate
 from .settings import Settings
 
@@ -59,6 +62,7 @@ class Caller:
     role: str
     client_id: str
     sites: frozenset[str] | None  # None: every site (supervisors)
+    address: str | None = None  # the client's network address, for the audit trail
 
     @property
     def actor(self) -> Actor:
@@ -142,6 +146,10 @@ class Store:
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
         self._touched: dict[str, int] = {}
+        self._window: list[str] | None = None
+        self.throttle = security.LoginThrottle(settings)
+        # Photos, signature images and sheet snapshots (server/uploads.py puts them in).
+        self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
 
     def close(self) -> None:
         with self._lock:
@@ -186,7 +194,11 @@ class Store:
 
     # -- users, clients, tokens ---------------------------------------------
 
-    def create_user(self, username: str, name: str, role: str, password: str) -> str:
+    def create_user(self, username: str, name: str, role: str, password: str, *, demo: bool = False) -> str:
+        """Create an account. Outside demo mode (`Settings.demo`, or `demo=True` for the
+        published demo accounts) the password must pass `security.check_password_strength`."""
+        if not (demo or self.settings.demo):
+            security.check_password_strength(password, username, self.settings)
         user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
         with self.write() as db:
             db.execute(
@@ -196,15 +208,18 @@ class Store:
             )
         return user_id
 
-    def add_member(self, site_id: str, username: str) -> bool:
-        """Make a technician a member of a site; False if they already were."""
-        return self._set_member(site_id, username, True)
+    def add_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
+        """Make a technician a member of a site; False if they already were.
 
-    def remove_member(self, site_id: str, username: str) -> bool:
+        `by`: the supervisor who did it, for the audit trail (None: the server itself).
+        """
+        return self._set_member(site_id, username, True, by)
+
+    def remove_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
         """End a technician's membership of a site; False if they were not a member."""
-        return self._set_member(site_id, username, False)
+        return self._set_member(site_id, username, False, by)
 
-    def _set_member(self, site_id: str, username: str, member: bool) -> bool:
+    def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None = None) -> bool:
         with self.write() as db:
             user = db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
             if user is None:
@@ -226,6 +241,11 @@ class Store:
                     "INSERT INTO scope_events(version, user_id, site_id, member, at) VALUES (?, ?, ?, ?, ?)",
                     [version, user[0], site_id, int(member), hlc.format_ts(self.now_ms())],
                 )
+                security.audit(
+                    db, security.MEMBER_ADDED if member else security.MEMBER_REMOVED,
+                    username=by.username if by else None, client_id=by.client_id if by else None,
+                    address=by.address if by else None, site_id=site_id, member=username,
+                )
             return bool(changed)
 
     def members(self, site_id: str) -> list[str]:
@@ -234,13 +254,30 @@ class Store:
                 "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id"
                 " WHERE m.site_id = ? ORDER BY u.username", [site_id])]
 
-    def login(self, req: TokenRequest, app: str | None = None) -> TokenResponse:
+    def login(self, req: TokenRequest, app: str | None = None, address: str | None = None) -> TokenResponse:
+        """Sign in. Throttled per username and per address (`security.LoginThrottle`); every
+        outcome is audited."""
+        wait = self.throttle.retry_after(req.username, address)
+        if wait:
+            with self.write() as db:
+                security.audit(db, security.LOGIN_THROTTLED, username=req.username, address=address,
+                               client_id=req.client_id, retry_after=wait)
+            raise E.LoginThrottled(
+                f"too many failed sign-ins for this username or address; retry in {wait} s",
+                retry_after=wait, limit=self.settings.login_max_failures,
+                window_seconds=self.settings.login_window_seconds,
+            )
         with self.read() as db:
             user = db.execute(
                 "SELECT id, name, role, password_hash FROM users WHERE username = ?", [req.username]
             ).fetchone()
         if not A.check_password(req.password, user[3] if user else A.DUMMY_HASH) or user is None:
+            self.throttle.failed(req.username, address)
+            with self.write() as db:
+                security.audit(db, security.LOGIN_FAILED, username=req.username, address=address,
+                               client_id=req.client_id, known_user=user is not None)
             raise E.InvalidCredentials()
+        self.throttle.succeeded(req.username)
         user_id, name, role, _ = user
         token = A.new_token()
         now = self.now_ms()
@@ -264,6 +301,8 @@ class Store:
                 "INSERT INTO tokens(token_hash, client_id, created_at, last_used_ms) VALUES (?, ?, ?, ?)",
                 [A.token_hash(token), client_id, hlc.format_ts(now), now],
             )
+            security.audit(db, security.LOGIN, username=req.username, client_id=client_id, address=address,
+                           now_ms=now, enrolled=req.client_id is None, app=app)
         return TokenResponse(
             token=token,
             client_id=client_id,
@@ -271,7 +310,7 @@ class Store:
             server_epoch=self.server_epoch,
         )
 
-    def authenticate(self, token: str) -> Caller:
+    def authenticate(self, token: str, address: str | None = None) -> Caller:
         digest = A.token_hash(token)
         with self.read() as db:
             row = db.execute(
@@ -295,7 +334,7 @@ class Store:
             self._touched[digest] = now
             with self.write() as db:
                 db.execute("UPDATE tokens SET last_used_ms = ? WHERE token_hash = ?", [now, digest])
-        return Caller(row[4], row[5], row[6], row[7], row[2], sites)
+        return Caller(row[4], row[5], row[6], row[7], row[2], sites, address)
 
     def revoke_client(self, caller: Caller, client_id: str) -> None:
         with self.write() as db:
@@ -303,8 +342,14 @@ class Store:
             if row is None or (caller.role != schema.SUPERVISOR and row[0] != caller.user_id):
                 raise E.NotFound(f"no client {client_id}")
             now = hlc.format_ts(self.now_ms())
-            db.execute("UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, client_id])
+            revoked = db.execute(
+                "UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, client_id]
+            ).rowcount
             db.execute("UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL", [now, client_id])
+            if revoked:
+                owner = db.execute("SELECT username FROM users WHERE id = ?", [row[0]]).fetchone()[0]
+                security.audit(db, security.CLIENT_REVOKED, username=caller.username, client_id=caller.client_id,
+                               address=caller.address, revoked_client=client_id, owner=owner)
 
     # -- push ---------------------------------------------------------------
 
@@ -336,7 +381,7 @@ class Store:
             if fresh and fresh[0].seq != acked + 1:
                 raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
             if fresh:
-                batch = _Batch(db, self, now)
+                batch = _Batch(db, self, now, caller)
                 batch.prefetch(fresh)
                 actor = caller.actor
                 for change in fresh:
@@ -414,6 +459,11 @@ class Store:
         if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
             batch.settle(row, outcome.row)
         batch.log(change, caller, outcome.log, effective)
+        if outcome.status == "rejected" and outcome.reason == "forbidden":
+            # A permission rejection is audited in the push's own transaction, like its log entry.
+            security.audit(batch.db, security.PUSH_FORBIDDEN, username=caller.username, client_id=caller.client_id,
+                           address=caller.address, now_ms=now, collection=change.collection, row_id=change.id,
+                           seq=change.seq, detail=outcome.detail)
         if outcome.status == "rejected":
             result = ChangeResult(
                 seq=change.seq, status="rejected", reason=outcome.reason, detail=outcome.detail, clock=clock_flag
@@ -465,6 +515,7 @@ class Store:
         """One page: first any scope catch-up (sites gained or lost since the cursor), then rows by version."""
         at = decode_cursor(cursor)
         size = min(max(limit or self.settings.default_pull_limit, 1), self.settings.max_pull_limit)
+        self._ensure_window()
         with self.read() as db:
             meta = self._meta(db)
             top = int(meta["version"])
@@ -474,10 +525,8 @@ class Store:
                 raise E.CursorExpired(
                     "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
                 )
-            if caller.role == schema.SUPERVISOR:
-                rows, has_more, after = self._stream(db, None, at, size, top)
-            else:
-                rows, has_more, after = self._scoped_page(db, caller.user_id, at, size, top)
+            user = None if caller.role == schema.SUPERVISOR else caller.user_id
+            rows, has_more, after = self._scoped_page(db, user, at, size, top)
             acked = db.execute("SELECT acked_seq FROM clients WHERE id = ?", [caller.client_id]).fetchone()[0]
         return PullResponse(
             rows=rows,
@@ -490,9 +539,58 @@ class Store:
             version=after.version,
         )
 
+    # -- the sync window ------------------------------------------------------------
+
+    def window_periods(self) -> list[str]:
+        """The periods clients receive: the current and the previous quarter, half and month.
+
+        Computed in the users' default time zone (Asia/Shanghai); sites in other
+        zones differ at most by hours around a period's start.
+        """
+        from .periods import period_bounds, period_of
+
+        today = self.today()
+        periods = set()
+        for frequency in ("quarterly", "half_yearly", "monthly"):
+            current = period_of(today, frequency)
+            periods.add(current)
+            periods.add(period_of(period_bounds(current)[0] - timedelta(days=1), frequency))
+        return sorted(periods)
+
+    def today(self) -> date:
+        from .periods import site_today
+
+        return site_today(None)
+
+    def _ensure_window(self) -> None:
+        """Record the window when it moves (a new period began), at a place in the version sequence."""
+        periods = self.window_periods()
+        if periods == self._window:
+            return
+        encoded = _json_encode(periods).decode()
+        with self.write() as db:
+            last = db.execute("SELECT periods FROM window_events ORDER BY version DESC LIMIT 1").fetchone()
+            if last is None or last[0] != encoded:
+                version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
+                db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
+                db.execute("INSERT INTO window_events(version, periods, at) VALUES (?, ?, ?)",
+                           [version, encoded, hlc.format_ts(self.now_ms())])
+        self._window = periods
+
     @staticmethod
-    def _sites_at(db: sqlite3.Connection, user_id: str, version: int) -> set[str]:
-        """The sites a user was a member of once every scope event up to `version` had happened."""
+    def _window_at(db: sqlite3.Connection, version: int) -> set[str] | None:
+        """The periods in the window at `version`; None before the first window (every period)."""
+        found = db.execute(
+            "SELECT periods FROM window_events WHERE version <= ? ORDER BY version DESC LIMIT 1", [version]
+        ).fetchone()
+        return None if found is None else set(_json_decode(found[0]))
+
+    @staticmethod
+    def _sites_at(db: sqlite3.Connection, user_id: str | None, version: int) -> set[str] | None:
+        """The sites a user was a member of once every scope event up to `version` had
+        happened; None for a supervisor (every site)."""
+        if user_id is None:
+            return None
         sites: set[str] = set()
         for site_id, member in db.execute(
             "SELECT site_id, member FROM scope_events WHERE user_id = ? AND version <= ? ORDER BY version",
@@ -501,18 +599,28 @@ class Store:
             (sites.add if member else sites.discard)(site_id)
         return sites
 
+    @staticmethod
+    def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str, list[Any]]:
+        """SQL (and its arguments) for rows inside a scope: some sites, some periods."""
+        where, args = "", []
+        if sites is not None:
+            where += f" AND (site_id IS NULL OR site_id IN ({','.join('?' * len(sites))}))"
+            args += sorted(sites)
+        if window is not None:
+            where += f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))"
+            args += sorted(window)
+        return where, args
+
     def _stream(
-        self, db: sqlite3.Connection, sites: set[str] | None, at: Cursor, size: int, top: int
+        self, db: sqlite3.Connection, sites: set[str] | None, window: set[str] | None, at: Cursor, size: int,
+        top: int,
     ) -> tuple[list[Row], bool, Cursor]:
-        select = "SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?"
-        if sites is None:
-            found = db.execute(select + " ORDER BY version LIMIT ?", [at.version, size + 1]).fetchall()
-        else:
-            marks = ",".join("?" * len(sites))
-            found = db.execute(
-                select + f" AND (site_id IS NULL OR site_id IN ({marks})) ORDER BY version LIMIT ?",
-                [at.version, *sorted(sites), size + 1],
-            ).fetchall()
+        where, args = self._scope_filter(sites, window)
+        found = db.execute(
+            f"SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?{where}"
+            " ORDER BY version LIMIT ?",
+            [at.version, *args, size + 1],
+        ).fetchall()
         has_more = len(found) > size
         found = found[:size]
         reached = found[-1][4] if has_more else max(top, at.version)
@@ -524,27 +632,25 @@ class Store:
         return rows, has_more, Cursor(reached, at.snapshot and has_more, scope)
 
     def _scoped_page(
-        self, db: sqlite3.Connection, user_id: str, at: Cursor, size: int, top: int
+        self, db: sqlite3.Connection, user_id: str | None, at: Cursor, size: int, top: int
     ) -> tuple[list[Row], bool, Cursor]:
-        """A technician's page. When their sites changed since the cursor's scope, the
-        rows of lost sites leave as `removed` and the older rows of gained sites come
-        whole, in pages of their own, before the version stream goes on."""
+        """One page of the caller's scope: their sites (every site for a supervisor) and the
+        sync window's periods. When the scope changed since the cursor's, rows that left it
+        arrive once as `removed` and older rows that entered it come whole, in pages of
+        their own, before the version stream goes on."""
         target = at.target or top
-        before, after = self._sites_at(db, user_id, at.scope_version), self._sites_at(db, user_id, target)
-        lost, gained = sorted(before - after), sorted(after - before)
-        if not at.target and not lost and not gained:
-            return self._stream(db, after, at, size, top)
-        entries: list[tuple[bool, str, str, int]] = []  # (removed, collection, id, version)
-        for site_id in lost:
-            entries += [(True, c, i, v) for c, i, v in db.execute(
-                "SELECT collection, id, version FROM rows WHERE site_id = ? ORDER BY version", [site_id])]
-        for site_id in gained:
-            entries += [(False, c, i, v) for c, i, v in db.execute(
-                "SELECT collection, id, version FROM rows WHERE site_id = ? AND version <= ? ORDER BY version",
-                [site_id, at.version])]
+        then = at.scope_version
+        sites_then, sites_now = self._sites_at(db, user_id, then), self._sites_at(db, user_id, target)
+        window_then, window_now = self._window_at(db, then), self._window_at(db, target)
+        if not at.target and sites_then == sites_now and window_then == window_now:
+            return self._stream(db, sites_now, window_now, at, size, top)
+        if at.version == 0:
+            # Nothing delivered yet: the stream from 0 brings exactly the scope at `target`.
+            return self._stream(db, sites_now, window_now, Cursor(0, at.snapshot, target), size, top)
+        entries = self._scope_changes(db, at.version, sites_then, sites_now, window_then, window_now)
         if at.offset >= len(entries):
-            # Nothing to catch up with (a snapshot from 0 brings a gained site anyway).
-            return self._stream(db, after, Cursor(at.version, at.snapshot, target), size, top)
+            # Nothing to catch up with (a snapshot from 0 brings what entered the scope anyway).
+            return self._stream(db, sites_now, window_now, Cursor(at.version, at.snapshot, target), size, top)
         page = entries[at.offset:at.offset + size]
         full = {
             (c, i): (f, d, v)
@@ -560,8 +666,58 @@ class Store:
         ]
         if at.offset + size < len(entries):
             return rows, True, Cursor(at.version, at.snapshot, at.scope, target, at.offset + size)
-        # Caught up: the client's rows now reflect the memberships at `target`.
+        # Caught up: the client's rows now reflect the scope at `target`.
         return rows, True, Cursor(at.version, at.snapshot, target if target > at.version else None)
+
+    def _scope_changes(
+        self,
+        db: sqlite3.Connection,
+        delivered: int,
+        sites_then: set[str] | None,
+        sites_now: set[str] | None,
+        window_then: set[str] | None,
+        window_now: set[str] | None,
+    ) -> list[tuple[bool, str, str, int]]:
+        """(removed, collection, id, version) of every row that left or entered the scope,
+        in a fixed order so that a catch-up can page through it. A row that left is sent as
+        removed whatever its version (the client may hold an older copy); a row that entered
+        is sent whole only up to `delivered` (later ones come with the version stream)."""
+        all_sites = sorted({r for (r,) in db.execute("SELECT id FROM rows WHERE collection = 'sites'")})
+        then = set(all_sites) if sites_then is None else sites_then
+        now = set(all_sites) if sites_now is None else sites_now
+        entries: list[tuple[bool, str, str, int]] = []
+
+        def rows_of(site_id: str, extra: str, args: list[Any]) -> list[tuple[str, str, int]]:
+            return db.execute(
+                f"SELECT collection, id, version FROM rows WHERE site_id = ?{extra} ORDER BY version",
+                [site_id, *args],
+            ).fetchall()
+
+        def in_window(window: set[str] | None) -> tuple[str, list[Any]]:
+            if window is None:
+                return "", []
+            return f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
+
+        left_window = None if window_then is None else sorted(window_then - (window_now or window_then))
+        for site_id in sorted(then - now):  # a lost site: everything of it the client may hold
+            entries += [(True, *r) for r in rows_of(site_id, *in_window(window_then))]
+        for site_id in sorted(then & now):  # a kept site: the periods that left the window
+            if window_now is not None and window_then != window_now:
+                if window_then is None:
+                    extra = f" AND period IS NOT NULL AND period NOT IN ({','.join('?' * len(window_now))})"
+                    entries += [(True, *r) for r in rows_of(site_id, extra, sorted(window_now))]
+                elif left_window:
+                    extra = f" AND period IN ({','.join('?' * len(left_window))})"
+                    entries += [(True, *r) for r in rows_of(site_id, extra, left_window)]
+        for site_id in sorted(now - then):  # a gained site: its rows in the window, up to the cursor
+            extra, args = in_window(window_now)
+            entries += [(False, *r) for r in rows_of(site_id, extra + " AND version <= ?", [*args, delivered])]
+        if window_then is not None and window_now is not None:
+            entered = sorted(window_now - window_then)
+            for site_id in sorted(then & now) if entered else []:  # periods that entered the window
+                extra = f" AND period IN ({','.join('?' * len(entered))}) AND version <= ?"
+                entries += [(False, *r) for r in rows_of(site_id, extra, [*entered, delivered])]
+        return entries
 
     # -- conflict log ---------------------------------------------------------
 
@@ -653,10 +809,11 @@ def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, st
 class _Batch:
     """The rows one transaction reads and writes, loaded in bulk and written in bulk."""
 
-    def __init__(self, db: sqlite3.Connection, store: Store, now: int) -> None:
+    def __init__(self, db: sqlite3.Connection, store: Store, now: int, caller: Caller | None = None) -> None:
         self.db = db
         self.store = store
         self.now = now
+        self.caller = caller  # the pushing client; None for the server's own writes
         self.rows: dict[tuple[str, str], RowState | None] = {}
         self.dirty: dict[tuple[str, str], RowState] = {}
         self.assigned: dict[tuple[str, str], int] = {}
@@ -664,7 +821,7 @@ class _Batch:
         self.conflicts: list[tuple[Any, ...]] = []
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
-        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked)
+        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member)
         self._templates: dict[str, dict[str, str]] | None = None
         self._unchecked: dict[str, int] = {}
 
@@ -720,6 +877,8 @@ class _Batch:
         An inspection gets its sheet number when it first appears (however it
         was created) and `completed_at` when it is completed; an inspection is
         completed by the server as soon as every active device has an outcome.
+        A signature is verified when it is created and may seal checks and sign
+        its inspection (server/sealing.py).
         """
         if row.collection == "inspections" and not row.deleted:
             period = row.fields.get("period")
@@ -727,6 +886,18 @@ class _Batch:
                 self._server_set(row, "sheet_no", self._next_sheet_no(period))
             if row.fields.get("status") in ("completed", "signed") and "completed_at" not in row.fields:
                 self._server_set(row, "completed_at", self.at)
+            if row.fields.get("status") == "completed":
+                from .sealing import mark_signed
+
+                mark_signed(self, row)  # every check already sealed: completing signs it
+        if row.collection == "signatures" and not row.deleted and (before is None or not before.exists):
+            from .sealing import verify
+
+            verify(self, row)  # at its place in the batch: after the changes before it
+        if row.collection in ("photos", "signatures"):
+            from .media import settle_blob_row
+
+            settle_blob_row(self, before, row)
         self.put(row)
         if row.collection == "devices":
             self._unchecked.clear()
@@ -751,6 +922,13 @@ class _Batch:
         row.fields[name] = value
         row.clocks[name] = [self.store.clock.now(self.now), hlc.SERVER_NODE]
 
+    # For server/sealing.py, which derives seals inside this transaction.
+    def server_set(self, row: RowState, name: str, value: Any) -> None:
+        self._server_set(row, name, value)
+
+    def flush_rows(self) -> None:
+        self._write_rows()
+
     def _next_sheet_no(self, period: str) -> str:
         from .periods import sheet_no
 
@@ -772,6 +950,13 @@ class _Batch:
         )
         if outcome.changed and outcome.row is not None:
             self.settle(inspection, outcome.row)
+
+    def is_member(self, site_id: str, username: str) -> bool:
+        """Whether a user is a member of a site now (an inspection is assigned to members only)."""
+        return self.db.execute(
+            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
+            [site_id, username],
+        ).fetchone() is not None
 
     def template_items(self, device_id: str) -> dict[str, str] | None:
         if self._templates is None:
@@ -855,6 +1040,16 @@ class _Batch:
                 self.conflicts,
             )
 
+    def _period_of(self, row: RowState) -> str | None:
+        """The maintenance period a row belongs to, for the sync window (parents never change)."""
+        if row.collection == "inspections":
+            return row.fields.get("period")
+        inspection_id = row.fields.get("inspection_id")
+        if isinstance(inspection_id, str):
+            inspection = self.lookup("inspections", inspection_id)
+            return inspection.fields.get("period") if inspection is not None else None
+        return None
+
     def _write_rows(self) -> None:
         """Write the rows changed so far; a row written again later is simply upserted again."""
         if not self.dirty:
@@ -865,11 +1060,11 @@ class _Batch:
             values.append((
                 row.collection, row.id, row.site_id, parent, device,
                 _json_encode(row.fields).decode(), _encode_clocks(row.clocks),
-                int(row.deleted), row.version, self.now,
+                int(row.deleted), row.version, self.now, self._period_of(row),
             ))
         self.db.executemany(
             "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
-            " version, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
             " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
             " updated_ms = excluded.updated_ms",

@@ -147,11 +147,84 @@ class TooManyRequests(SyncError):
     title = "Too many requests; retry later"
 
 
+class LoginThrottled(TooManyRequests):
+    code = "login_throttled"
+    title = "Too many failed sign-ins; retry after Retry-After seconds"
+
+
+class WeakPassword(SyncError):
+    code = "weak_password"
+    title = "The password is too weak"
+
+
 class ServerError(SyncError):
     status = 500
     code = "server_error"
     title = "The server failed; nothing was changed"
 
+
+
+# -- uploads and blobs (tus at /files, /blobs) -----------------------------------
+
+
+class TusVersionUnsupported(SyncError):
+    status = 412
+    code = "tus_version_unsupported"
+    title = "Send Tus-Resumable: 1.0.0"
+
+
+class UploadGone(SyncError):
+    status = 410
+    code = "upload_failed"
+    title = "This upload failed or expired; create a new one"
+
+
+class UploadOffsetMismatch(SyncError):
+    status = 409
+    code = "offset_mismatch"
+    title = "Upload-Offset is not the upload's current offset; ask with HEAD and resume from there"
+
+
+class UploadLocked(SyncError):
+    status = 423
+    code = "upload_locked"
+    title = "Another request is appending to this upload; retry later"
+
+
+class UploadTooLarge(SyncError):
+    status = 413
+    code = "upload_too_large"
+    title = "The upload is larger than Tus-Max-Size"
+
+
+class UploadExceedsLength(SyncError):
+    status = 413
+    code = "upload_exceeds_length"
+    title = "The body goes past Upload-Length; nothing of it was kept"
+
+
+class DigestMismatch(SyncError):
+    status = 422
+    code = "digest_mismatch"
+    title = "The bytes do not have the SHA-256 the upload declared; the upload is discarded"
+
+
+class InvalidImage(SyncError):
+    status = 422
+    code = "invalid_image"
+    title = "The bytes are not a complete JPEG or PNG image of the declared type; the upload is discarded"
+
+
+class ImageTooLarge(SyncError):
+    status = 422
+    code = "image_too_large"
+    title = "The image has more pixels than the server accepts; the upload is discarded"
+
+
+class InvalidSheet(SyncError):
+    status = 422
+    code = "invalid_sheet"
+    title = "The sheet snapshot is not the protocol's JSON; the upload is discarded"
 
 def _all_subclasses(cls: type[SyncError]) -> list[type[SyncError]]:
     out: list[type[SyncError]] = []

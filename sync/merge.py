@@ -80,13 +80,18 @@ class Rules:
     `template_items(device_id)`: the checklist items `{key: type}` of the
     device's kind, or None when its kind has no template. `unchecked(inspection_id)`:
     how many active devices of the inspection's site have no outcome yet.
+    `is_member(site_id, username)`: whether the user is a member of the site
+    (an inspection is assigned to members only); None skips that check (the
+    client SDK does not know other users' memberships).
     """
 
     template_items: Callable[[str], "dict[str, str] | None"]
     unchecked: Callable[[str], int]
+    is_member: "Callable[[str, str], bool] | None" = None
 
 
 NOTE_REQUIRED = ("fault", "not_accessible")
+STATUS_ORDER = ("scheduled", "in_progress", "completed", "signed")
 
 
 class _Problems:
@@ -218,6 +223,12 @@ def validate(
         if actor.role == TECHNICIAN and kept.get("checked_by") not in (None, actor.username):
             problems.add("forbidden", "technicians record checks under their own name only")
         status = kept.get("status")
+        if (
+            collection == "inspections" and actor.role == TECHNICIAN and row is not None and row.exists
+            and status in STATUS_ORDER and row.fields.get("status") in STATUS_ORDER
+            and STATUS_ORDER.index(status) < STATUS_ORDER.index(row.fields["status"])
+        ):
+            problems.add("invalid_field", f"inspections.status cannot go back from {row.fields['status']} to {status}")
         if collection == "inspections" and status is not None:
             if status == "signed" or (status == "scheduled" and actor.role != SUPERVISOR):
                 problems.add("forbidden", f"inspections.status {status!r} is set by the server")
@@ -238,6 +249,16 @@ def validate(
                 else:
                     continue
                 del kept[name]
+    if rules is not None and rules.is_member is not None and collection == "inspections" and is_client:
+        assignee = kept.get("assigned_to")
+        site = row.site_id if row is not None and row.exists else kept.get("site_id")
+        if (
+            isinstance(assignee, str)
+            and isinstance(site, str)
+            and (row is None or row.fields.get("assigned_to") != assignee)
+            and not rules.is_member(site, assignee)
+        ):
+            problems.add("invalid_field", f"inspections.assigned_to: {assignee} is not a member of site {site}")
     if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client:
         missing = rules.unchecked(row_id)
         if missing:
@@ -288,7 +309,7 @@ def merge(
                    row.site_id, row.version)
     regs = _registers(spec, {k: v for k, v in fields.items() if k not in spec.parents}, delete)
     outcome = Outcome("applied", row=row)
-    won = lost = 0
+    won = lost = 0  # `lost` counts registers whose value lost to a different one
     for reg, new in regs.items():
         clock = row.clocks.get(reg)
         current = _value_of(row, spec, reg)
@@ -296,10 +317,11 @@ def merge(
             won += 1
             # Taking a register over from another client is logged even when the value
             # is the same: the register is now the new writer's, and if they change it
-            # later, the other client's value would otherwise go without a trace. (The
-            # server's derived writes, such as `completed`, are no one's value to lose.)
-            if clock is not None and clock[1] != writer and (
-                current != new or SERVER_NODE not in (writer, clock[1])
+            # later, the other client's value would otherwise go without a trace. The
+            # server's own values (demo data, the scheduler's first `scheduled`, a
+            # derived `completed`) are no client's value to lose.
+            if clock is not None and clock[1] not in (writer, SERVER_NODE) and (
+                current != new or writer != SERVER_NODE
             ):
                 outcome.log.append(LogEntry("overwritten", reg, current, new, clock[0], clock[1]))
             row.clocks[reg] = [hlc, writer]
@@ -311,12 +333,15 @@ def merge(
                 row.fields[reg] = new
             outcome.changed = True
         else:
-            lost += 1
+            lost += current != new
             # Losing to another writer is logged even with an equal value: the register is
             # theirs, and when they change it this writer's value must still be on record.
             if current != new or clock[1] not in (writer, SERVER_NODE):
                 outcome.log.append(LogEntry("lost", reg, current, new, clock[0], clock[1]))
-    if regs and not won:
+    if regs and not won and lost:
+        # Superseded: nothing won and some value differs from the newer one. A change
+        # whose every value is already current (the server completed the inspection a
+        # moment before the technician's own `completed` arrived) is applied.
         outcome.status = "superseded"
     # Null fields carry no information: keep rows small (a missing field reads as null).
     row.fields = {k: v for k, v in row.fields.items() if v is not None}

@@ -27,9 +27,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     store = Store(settings)
-    store.create_user("lin", "Lin", "supervisor", "demo")
-    store.create_user("wang", "Wang", "technician", "demo")
-    store.create_user("zhao", "Zhao", "technician", "demo")
+    store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    store.create_user("zhao", "Zhao", "technician", "demo", demo=True)
     store.add_member(SITE, "wang")
     store.add_member(OTHER_SITE, "zhao")
     yield store

@@ -24,6 +24,22 @@ def server(settings: Settings, store: Store, http: TestClient[Any]) -> Iterator[
 
 
 @pytest.fixture
+def site(site: dict[str, str], store: Store) -> dict[str, str]:
+    """The shared two-camera site, with its inspection already in progress.
+
+    Recording a check of a *scheduled* inspection also queues the change that
+    starts it (`Client.record_checks`); these tests count seqs and results of
+    checks, so the inspection is started beforehand, as by an earlier visit.
+    `test_workflow.py` covers the start from `scheduled`.
+    """
+    store.write_server_changes([
+        ("inspections", site["inspection"], {"status": "in_progress", "started_at": "2026-11-20T01:00:00.000Z"},
+         None),
+    ])
+    return site
+
+
+@pytest.fixture
 def new_client(tmp_path: Path) -> Iterator[Callable[..., Client]]:
     """Make a signed-in Client with its own database file under tmp_path."""
     made: list[Client] = []

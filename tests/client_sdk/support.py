@@ -110,3 +110,27 @@ class CutTransport(httpx.BaseTransport):
 def cut_client(http: httpx.Client) -> tuple[httpx.Client, CutTransport]:
     transport = CutTransport(http._transport)
     return httpx.Client(transport=transport, base_url=http.base_url), transport
+
+
+class SwitchTransport(httpx.BaseTransport):
+    """Forwards to the real transport while `online`; offline, every request fails as with no signal.
+
+    `refused` counts the requests attempted while offline: a workflow that is
+    meant to work offline must leave it at 0.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.online = True
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.online:
+            self.refused += 1
+            raise httpx.ConnectError("no signal", request=request)
+        return self.inner.handle_request(request)
+
+
+def switch_client(http: httpx.Client) -> tuple[httpx.Client, SwitchTransport]:
+    transport = SwitchTransport(http._transport)
+    return httpx.Client(transport=transport, base_url=http.base_url), transport

@@ -44,9 +44,9 @@ def prepare(data: Path, technicians: Iterable[str], devices: int) -> list[str]:
     """
     store = Store(Settings(data_dir=data))
     try:
-        store.create_user("lin", "Lin", "supervisor", "demo")
+        store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
         for name in technicians:
-            store.create_user(name, name.title(), "technician", "demo")
+            store.create_user(name, name.title(), "technician", "demo", demo=True)
             store.add_member(SITE, name)
         ids = device_ids(devices)
         items = [{"key": key, "label": key, "type": "bool"} for key in ITEMS]

@@ -164,7 +164,7 @@ def test_too_many_changes(primed, wang, dump):
 def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
     settings = Settings(data_dir=tmp_path / "small", max_body_bytes=2048)
     store = Store(settings)
-    store.create_user("wang", "Wang", "technician", "demo")
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
     with TestClient(create_app(settings, store)) as client:
         yield client, store
     store.close()

@@ -228,14 +228,16 @@ def test_generate_is_for_supervisors_and_checks_the_period(lin, wang):
 # -- plans ----------------------------------------------------------------------------------
 
 
-def test_plan_put_and_get(lin):
+def test_plan_put_and_get(lin, store):
     assert _ok(_get(lin, f"/api/sites/{REF}/plan")) == {"frequency": "quarterly", "due_day": 20, "technician": "wang"}
     plan = {"frequency": "monthly", "due_day": 31, "technician": "zhao"}
+    store.add_member(REF, "zhao")  # a plan names a member of the site (issue 5)
     assert _ok(lin.http.put(f"/api/sites/{REF}/plan", headers=lin.headers, json=plan)) == plan
     assert _ok(_get(lin, f"/api/sites/{REF}/plan")) == plan
 
 
 def test_plans_decide_which_sites_a_period_schedules(lin, store):
+    store.add_member(SCHOOL, "wang")  # a plan names a member of the site (issue 5)
     _ok(lin.http.put(f"/api/sites/{SCHOOL}/plan", headers=lin.headers,
                      json={"frequency": "monthly", "due_day": 31, "technician": "wang"}))
     body = _ok(_generate(lin, "2030-M2"))
@@ -632,7 +634,7 @@ def test_device_history_is_newest_first_across_periods(lin, wang, store):
     assert newest == {"inspection_id": inspection_id(REF, "2026-Q4"), "period": "2026-Q4",
                       "sheet_no": _row(store, "inspections", inspection_id(REF, "2026-Q4"))["sheet_no"],
                       "outcome": "fault", "note": "IR LEDs dead", "checked_by": "wang",
-                      "checked_at": "2026-11-20T10:15:00.000Z", "items": {"lens_cleaned": True}}
+                      "checked_at": "2026-11-20T10:15:00.000Z", "items": {"lens_cleaned": True}, "photos": []}
     assert all(c["sheet_no"].startswith("PM-") for c in body["checks"])
     # The technician of the site sees it; deleted checks leave it.
     assert _ok(_get(wang, f"/api/devices/{cam}/history")) == body

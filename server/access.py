@@ -1,0 +1,168 @@
+"""Who sees what: site members, enrolled clients, and the audit trail (issue 5).
+
+Supervisors manage members and read the audit trail; a technician reads the
+members of their own sites and their own clients. An object outside the
+caller's scope is 404, an action their role may not take is 403, in that
+order: a technician learns nothing about a site that is not theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from sync import errors as E
+from sync import schema
+
+from .security import KINDS
+from .store import Caller, Store
+
+_decode = msgspec.json.decode
+
+
+class MemberRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    username: str
+
+
+class MemberList(msgspec.Struct, kw_only=True):
+    site_id: str
+    members: list[str]
+
+
+class ClientInfo(msgspec.Struct, kw_only=True):
+    id: str
+    user: str
+    name: str
+    created_at: str
+    last_sync_at: str | None
+    clock_offset_ms: int | None  # server time minus client time at the last push
+    app: str | None  # Fieldsync-App of the last sign-in or push
+    acked_seq: int
+    revoked_at: str | None
+
+
+class ClientList(msgspec.Struct, kw_only=True):
+    clients: list[ClientInfo]
+
+
+class AuditEntry(msgspec.Struct, kw_only=True):
+    id: int
+    at: str
+    kind: str
+    username: str | None
+    client_id: str | None
+    address: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    entries: list[AuditEntry]
+    next_after: int | None = None
+
+
+def require_site(caller: Caller, site_id: str) -> None:
+    """404 for a site outside a technician's scope (before any role check)."""
+    if caller.sites is not None and site_id not in caller.sites:
+        raise E.NotFound(f"no site {site_id}")
+
+
+def require_supervisor(caller: Caller) -> None:
+    if caller.role != schema.SUPERVISOR:
+        raise E.Forbidden("only supervisors may do this")
+
+
+class Access:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- members ------------------------------------------------------------------
+
+    def _site_exists(self, site_id: str) -> bool:
+        with self.store.read() as db:
+            return db.execute(
+                "SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0", [site_id]
+            ).fetchone() is not None
+
+    def members(self, caller: Caller, site_id: str) -> MemberList:
+        require_site(caller, site_id)
+        if not self._site_exists(site_id):
+            raise E.NotFound(f"no site {site_id}")
+        return MemberList(site_id=site_id, members=self.store.members(site_id))
+
+    def add_member(self, caller: Caller, site_id: str, username: str) -> MemberList:
+        """Idempotent: adding a member again changes nothing."""
+        require_site(caller, site_id)
+        require_supervisor(caller)
+        if not self._site_exists(site_id):
+            raise E.NotFound(f"no site {site_id}")
+        with self.store.read() as db:
+            found = db.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
+        if found is None:
+            raise E.NotFound(f"no user {username}")
+        if found[0] != schema.TECHNICIAN:
+            # Supervisors see every site already; membership is a technician's scope.
+            raise E.InvalidRequest(f"{username} is not a technician")
+        self.store.add_member(site_id, username, by=caller)
+        return MemberList(site_id=site_id, members=self.store.members(site_id))
+
+    def remove_member(self, caller: Caller, site_id: str, username: str) -> None:
+        """Idempotent: removing someone who is not a member changes nothing."""
+        require_site(caller, site_id)
+        require_supervisor(caller)
+        if not self._site_exists(site_id):
+            raise E.NotFound(f"no site {site_id}")
+        self.store.remove_member(site_id, username, by=caller)
+
+    # -- clients ------------------------------------------------------------------
+
+    def clients(self, caller: Caller, username: str | None = None) -> ClientList:
+        """Supervisors: every client (or one user's); a technician: their own."""
+        where, args = [], []
+        if caller.role != schema.SUPERVISOR:
+            where.append("c.user_id = ?")
+            args.append(caller.user_id)
+        if username is not None:
+            where.append("u.username = ?")
+            args.append(username)
+        with self.store.read() as db:
+            found = db.execute(
+                "SELECT c.id, u.username, c.name, c.created_at, c.last_sync_at, c.clock_offset_ms, c.app,"
+                " c.acked_seq, c.revoked_at FROM clients c JOIN users u ON u.id = c.user_id"
+                f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY u.username, c.created_at, c.id",
+                args,
+            ).fetchall()
+        return ClientList(clients=[
+            ClientInfo(id=r[0], user=r[1], name=r[2], created_at=r[3], last_sync_at=r[4], clock_offset_ms=r[5],
+                       app=r[6], acked_seq=r[7], revoked_at=r[8])
+            for r in found
+        ])
+
+    # -- audit ----------------------------------------------------------------------
+
+    def audit(
+        self, caller: Caller, kind: str | None = None, username: str | None = None, after: int = 0, limit: int = 200
+    ) -> AuditPage:
+        require_supervisor(caller)
+        if kind is not None and kind not in KINDS:
+            raise E.InvalidRequest(f"kind must be one of {', '.join(KINDS)}")
+        where, args = ["id > ?"], [after]
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if username is not None:
+            where.append("username = ?")
+            args.append(username)
+        size = min(max(limit, 1), 1000)
+        with self.store.read() as db:
+            found = db.execute(
+                "SELECT id, at, kind, username, client_id, address, detail FROM audit"
+                f" WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+                [*args, size + 1],
+            ).fetchall()
+        entries = [
+            AuditEntry(id=r[0], at=r[1], kind=r[2], username=r[3], client_id=r[4], address=r[5],
+                       detail=_decode(r[6]))
+            for r in found[:size]
+        ]
+        return AuditPage(entries=entries, next_after=entries[-1].id if len(found) > size else None)

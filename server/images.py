@@ -1,0 +1,241 @@
+"""Every Pillow call of the server: checking uploaded images, reading EXIF, making thumbnails.
+
+An image is accepted only if Pillow, restricted to JPEG and PNG, decodes all
+of it (`load()`: `verify()` passes truncated files) within the pixel limit.
+EXIF is read after the pixels decode and never refuses a photo: a broken or
+missing EXIF block only leaves the capture time, orientation or position empty.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from PIL import ExifTags, Image, ImageOps
+
+from sync import errors as E
+
+FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+SHEET = "application/json"
+CONTENT_TYPES = (*FORMATS, SHEET)
+
+# A PNG decodes whole (a 50 MP RGBA one is 200 MB): one at a time, so uploads
+# finishing together never hold several. A JPEG decodes at 1/8 scale (below) in
+# a few MB: as many at once as there are processors.
+_SLOTS = {"PNG": threading.BoundedSemaphore(1), "JPEG": threading.BoundedSemaphore(max(2, os.cpu_count() or 2))}
+
+_EXIF_IFD = ExifTags.IFD.Exif
+_GPS_IFD = ExifTags.IFD.GPSInfo
+_ORIENTATION = 0x0112
+_DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 36867, 36868
+_OFFSET_ORIGINAL, _OFFSET_DIGITIZED = 36881, 36882
+_SUBSEC_ORIGINAL, _SUBSEC_DIGITIZED = 37521, 37522
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the server keeps about an image besides its bytes."""
+
+    width: int
+    height: int
+    taken_local: str | None = None  # EXIF capture time as the camera's clock shows it, no zone
+    taken_at: str | None = None  # the same as a protocol timestamp, when EXIF gives the UTC offset
+    orientation: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class _Sheet(msgspec.Struct):
+    """A sheet snapshot as the protocol defines it (unknown keys tolerated)."""
+
+    inspection: str
+    checks: dict[str, dict[str, Any]]
+
+
+_sheet_decoder = msgspec.json.Decoder(_Sheet)
+
+
+def check_sheet(path: Path) -> None:
+    """A sheet snapshot must be the protocol's JSON object."""
+    try:
+        _sheet_decoder.decode(path.read_bytes())
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise E.InvalidSheet(f"the sheet snapshot is not a sheet: {exc}") from None
+
+
+def check_image(path: Path, content_type: str, max_pixels: int) -> ImageInfo:
+    """Decode the whole image once; raise InvalidImage or ImageTooLarge if it is not a good one."""
+    fmt = FORMATS.get(content_type)
+    if fmt is None:
+        raise E.UnsupportedMediaType(f"{content_type} is not an image type this server accepts")
+    with _SLOTS[fmt], warnings.catch_warnings():
+        # Pillow warns about corrupt EXIF while opening a JPEG: not the pixels' fault, so
+        # ignored; a decompression bomb's warning is an error.
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path, formats=[fmt]) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise E.ImageTooLarge(
+                        f"{width}×{height} is {width * height:,} pixels; at most {max_pixels:,}",
+                        max_pixels=max_pixels,
+                    )
+                if fmt == "JPEG":
+                    # libjpeg still decodes every scan of the file, only into 1/8 of the
+                    # pixels: a 12 MP photo costs 0.6 MB instead of 36 MB, and a
+                    # truncated or corrupt file fails exactly as at full size.
+                    img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
+                img.load()
+                info = _exif(img)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise E.ImageTooLarge(str(exc), max_pixels=max_pixels) from None
+        except E.SyncError:
+            raise
+        except Exception as exc:  # UnidentifiedImageError, OSError (truncated), SyntaxError, ValueError...
+            raise E.InvalidImage(f"not a complete {fmt} image: {exc}") from None
+    return ImageInfo(width=width, height=height, **info)
+
+
+def _exif(img: Image.Image) -> dict[str, Any]:
+    """Capture time, orientation and GPS position; any part that does not read is left out."""
+    out: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF; it is not the photo's fault
+        try:
+            exif = img.getexif()
+        except Exception:
+            return out
+        for read in (_orientation, _capture_time, _position):
+            try:
+                out.update(read(exif))
+            except Exception:  # each part on its own: one broken tag costs only itself
+                continue
+    return out
+
+
+def _orientation(exif: Image.Exif) -> dict[str, Any]:
+    value = exif.get(_ORIENTATION)
+    if isinstance(value, int) and 1 <= value <= 8:
+        return {"orientation": value}
+    return {}
+
+
+def _capture_time(exif: Image.Exif) -> dict[str, Any]:
+    sub = exif.get_ifd(_EXIF_IFD)
+    for stamp_tag, offset_tag, subsec_tag in (
+        (_DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL),
+        (_DATETIME_DIGITIZED, _OFFSET_DIGITIZED, _SUBSEC_DIGITIZED),
+    ):
+        text = _text(sub.get(stamp_tag))
+        if not text:
+            continue
+        try:
+            moment = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            continue
+        subsec = _text(sub.get(subsec_tag))
+        if subsec and subsec.isdigit():
+            moment = moment.replace(microsecond=int(subsec[:3].ljust(3, "0")) * 1000)
+        out: dict[str, Any] = {"taken_local": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"}
+        offset = _utc_offset(_text(sub.get(offset_tag)))
+        if offset is not None:
+            out["taken_at"] = _protocol_ts(moment.replace(tzinfo=offset))
+        return out
+    return {}
+
+
+def _utc_offset(text: str | None) -> timezone | None:
+    """`+08:00` as EXIF 2.31 writes it."""
+    if not text or len(text) != 6 or text[0] not in "+-" or text[3] != ":":
+        return None
+    hours, minutes = text[1:3], text[4:6]
+    if not (hours.isdigit() and minutes.isdigit()) or int(hours) > 14 or int(minutes) > 59:
+        return None
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-delta if text[0] == "-" else delta)
+
+
+def _protocol_ts(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def local_to_protocol(taken_local: str, tz: str | None) -> str | None:
+    """An EXIF wall-clock time read in a site's time zone (EXIF without an offset does not say its zone)."""
+    from .periods import DEFAULT_TZ
+
+    try:
+        zone: Any = ZoneInfo(tz or DEFAULT_TZ)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = timezone(timedelta(hours=8))
+    try:
+        moment = datetime.strptime(taken_local, "%Y-%m-%dT%H:%M:%S.%f")
+    except ValueError:
+        return None
+    return _protocol_ts(moment.replace(tzinfo=zone))
+
+
+def _position(exif: Image.Exif) -> dict[str, Any]:
+    gps = exif.get_ifd(_GPS_IFD)
+    lat = _degrees(gps.get(2), _text(gps.get(1)), "NS", 90)
+    lon = _degrees(gps.get(4), _text(gps.get(3)), "EW", 180)
+    # 0/0 is what cameras write without a fix, not a place in the Gulf of Guinea.
+    if lat is None or lon is None or (lat == 0 and lon == 0):
+        return {}
+    return {"lat": lat, "lon": lon}
+
+
+def _degrees(value: Any, ref: str | None, refs: str, limit: float) -> float | None:
+    if not isinstance(value, tuple) or len(value) != 3 or ref not in tuple(refs):
+        return None
+    d, m, s = (float(part) for part in value)
+    degrees = d + m / 60 + s / 3600
+    if not math.isfinite(degrees) or min(d, m, s) < 0 or degrees > limit:
+        return None
+    return round(-degrees if ref == refs[1] else degrees, 7)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return value.strip("\x00 ") if isinstance(value, str) else None
+
+
+def make_thumbnail(source: Path, content_type: str, size: int, target: Path) -> None:
+    """A JPEG of at most size×size: EXIF orientation applied, no metadata at all."""
+    fmt = FORMATS[content_type]
+    with _SLOTS[fmt], warnings.catch_warnings():
+        # Pillow warns about corrupt EXIF while opening a JPEG: not the pixels' fault, so
+        # ignored; a decompression bomb's warning is an error.
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source, formats=[fmt]) as img:
+            if fmt == "JPEG":
+                img.draft("RGB", (size, size))
+            img.load()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    upright = ImageOps.exif_transpose(img)
+            except Exception:
+                upright = img  # an orientation tag that does not read: show the pixels as stored
+            upright.thumbnail((size, size), Image.Resampling.LANCZOS)
+            if upright.mode in ("RGBA", "LA", "P", "PA"):
+                rgba = upright.convert("RGBA")
+                flat = Image.new("RGB", rgba.size, (255, 255, 255))
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+                upright = flat
+            elif upright.mode != "RGB":
+                upright = upright.convert("RGB")
+            # No exif=, icc_profile= or comment=, and no info to carry any over: no metadata.
+            upright.info = {}
+            upright.save(target, "JPEG", quality=82, optimize=True)

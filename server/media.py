@@ -1,0 +1,282 @@
+"""Photos and other blobs as rows see them: `stored` or `missing`, who may read them, what is awaited.
+
+A row's blob is `stored` once the user whose client created the row has
+uploaded those bytes (proof of possession, per user): a hash seen in a row
+never lets anyone else's row point at, or read, bytes they do not have.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sync import errors as E
+
+from . import images
+from .blobs import BlobStore, is_sha256
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from sync.merge import RowState
+
+    from .store import Caller, Store, _Batch
+
+_decode = msgspec.json.decode
+# The blob fields of each collection that has them.
+BLOB_FIELDS = {"photos": ("sha256",), "signatures": ("image_sha256", "sheet_sha256")}
+
+
+class PhotoInfo(msgspec.Struct, kw_only=True):
+    """A photo as listed on a sheet, a coverage row or a device's history."""
+
+    id: str
+    sha256: str | None = None
+    device_id: str | None = None
+    stage: str | None = None
+    caption: str | None = None
+    taken_at: str | None = None  # as the technician's client recorded it
+    blob: str = "missing"  # stored / missing
+    content_type: str | None = None
+    bytes: int | None = None
+    # From the uploaded bytes, only once this row's blob is stored:
+    width: int | None = None
+    height: int | None = None
+    exif_taken_at: str | None = None
+    orientation: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class MissingBlob(msgspec.Struct, kw_only=True):
+    sha256: str
+    collection: str
+    row_id: str
+    field: str
+    uploader: str | None  # the username whose upload the server waits for
+
+
+class MissingBlobs(msgspec.Struct, kw_only=True):
+    inspection_id: str
+    missing: list[MissingBlob]
+
+
+# -- in the push transaction ----------------------------------------------------
+
+
+def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> None:
+    """On a photos or signatures row's creation: remember who created it; a photo gets `blob`."""
+    if (before is not None and before.exists) or row.deleted:
+        return
+    caller = batch.caller
+    user_id = caller.user_id if caller is not None else None
+    batch.db.execute(
+        "INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
+        [row.collection, row.id, user_id, caller.client_id if caller is not None else None],
+    )
+    if row.collection == "photos":
+        stored = _has_uploaded(batch.db, row.fields.get("sha256"), user_id)
+        batch._server_set(row, "blob", "stored" if stored else "missing")
+
+
+def _has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None) -> bool:
+    if not isinstance(sha, str):
+        return False
+    if user_id is None:  # the server's own rows (demo data): the bytes being there is enough
+        return db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [sha]).fetchone() is not None
+    return db.execute(
+        "SELECT 1 FROM blob_owners WHERE sha256 = ? AND user_id = ?", [sha, user_id]
+    ).fetchone() is not None
+
+
+# -- after an upload --------------------------------------------------------------
+
+
+_AWAITING = (
+    "SELECT r.id FROM rows r LEFT JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ? AND r.deleted = 0"
+    " AND coalesce(json_extract(r.fields, '$.blob'), 'missing') = 'missing'"
+    " AND (c.user_id = ? OR c.user_id IS NULL)"
+)
+
+
+def mark_stored(store: Store, sha: str, user_id: str) -> int:
+    """The photos this user's clients created with these bytes become `stored` (a server write)."""
+    with store.read() as db:
+        ids = [i for (i,) in db.execute(_AWAITING, [sha, user_id])]
+    if ids:
+        store.write_server_changes([("photos", i, {"blob": "stored"}, None) for i in ids])
+    return len(ids)
+
+
+def reconcile(store: Store) -> int:
+    """At startup: photos still `missing` whose creator's upload completed (a crash between the two writes)."""
+    with store.read() as db:
+        ids = [i for (i,) in db.execute(
+            "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+            " JOIN blob_owners o ON o.sha256 = json_extract(r.fields, '$.sha256') AND o.user_id = c.user_id"
+            " WHERE r.collection = 'photos' AND r.deleted = 0 AND json_extract(r.fields, '$.blob') = 'missing'"
+        )]
+    if ids:
+        store.write_server_changes([("photos", i, {"blob": "stored"}, None) for i in ids])
+    return len(ids)
+
+
+# -- listings -------------------------------------------------------------------------
+
+_PHOTOS = (
+    "SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
+    " b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = json_extract(r.fields, '$.sha256')"
+)
+
+
+def _photo(found: tuple[Any, ...], tz: str | None) -> PhotoInfo:
+    row_id, _, fields_json, content_type, width, height, taken_at, taken_local, orientation, lat, lon = found
+    f = _decode(fields_json)
+    photo = PhotoInfo(
+        id=row_id, sha256=f.get("sha256"), device_id=f.get("device_id"), stage=f.get("stage"),
+        caption=f.get("caption"), taken_at=f.get("taken_at"), blob=f.get("blob") or "missing",
+        content_type=f.get("content_type"), bytes=f.get("bytes"),
+    )
+    # What the bytes say is shown only when this row's own creator sent them: a row that
+    # merely names a hash learns nothing (not even where the photo was taken) from it.
+    if photo.blob == "stored" and content_type is not None:
+        photo.content_type, photo.width, photo.height = content_type, width, height
+        photo.orientation, photo.lat, photo.lon = orientation, lat, lon
+        photo.exif_taken_at = taken_at or (images.local_to_protocol(taken_local, tz) if taken_local else None)
+    return photo
+
+
+def _order(photos: list[PhotoInfo]) -> list[PhotoInfo]:
+    return sorted(photos, key=lambda p: (p.taken_at or p.exif_taken_at or "", p.id))
+
+
+def photos_of_inspection(db: sqlite3.Connection, inspection_id: str, tz: str | None) -> dict[str | None, list[PhotoInfo]]:
+    """An inspection's photos by device (None: photos of the inspection as a whole)."""
+    out: dict[str | None, list[PhotoInfo]] = {}
+    for found in db.execute(
+        _PHOTOS + " WHERE r.collection = 'photos' AND r.parent_id = ? AND r.deleted = 0", [inspection_id]
+    ):
+        photo = _photo(found, tz)
+        out.setdefault(photo.device_id, []).append(photo)
+    return {k: _order(v) for k, v in out.items()}
+
+
+def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> dict[str, list[PhotoInfo]]:
+    """A device's photos by inspection."""
+    out: dict[str, list[PhotoInfo]] = {}
+    for found in db.execute(
+        _PHOTOS + " WHERE r.device_id = ? AND r.collection = 'photos' AND r.deleted = 0", [device_id]
+    ):
+        out.setdefault(found[1], []).append(_photo(found, tz))
+    return {k: _order(v) for k, v in out.items()}
+
+
+def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
+    found = db.execute(
+        "SELECT json_extract(fields, '$.tz') FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
+    ).fetchone()
+    return found[0] if found else None
+
+
+def _in_scope(caller: Caller, site_id: str | None) -> bool:
+    return caller.sites is None or site_id in caller.sites
+
+
+class Media:
+    """Reading blobs and thumbnails, and what an inspection still waits for."""
+
+    def __init__(self, store: Store, blobs: BlobStore, settings: Settings) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.settings = settings
+        self.thumbs = Path(settings.data_dir) / "thumbs"
+        self.scratch = Path(settings.data_dir) / "uploads"  # same filesystem: a rename moves a thumbnail in
+
+    def readable(self, caller: Caller, sha: str) -> str:
+        """The blob's content type, if the caller can see a row whose blob is stored under it; else 404."""
+        sha = sha.lower()
+        if not is_sha256(sha):
+            raise E.NotFound(f"no blob {sha}")
+        with self.store.read() as db:
+            found = db.execute("SELECT content_type FROM blobs WHERE sha256 = ?", [sha]).fetchone()
+            if found is None or not self.blobs.exists(sha) or not self._visible(db, caller, sha):
+                raise E.NotFound(f"no blob {sha}")
+        return str(found[0])
+
+    def _visible(self, db: sqlite3.Connection, caller: Caller, sha: str) -> bool:
+        for (site,) in db.execute(
+            "SELECT site_id FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = ?"
+            " AND deleted = 0 AND json_extract(fields, '$.blob') = 'stored'",
+            [sha],
+        ):
+            if _in_scope(caller, site):
+                return True
+        for site, creator in db.execute(
+            "SELECT r.site_id, c.user_id FROM rows r"
+            " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
+            " WHERE r.collection = 'signatures' AND r.deleted = 0"
+            " AND (json_extract(r.fields, '$.image_sha256') = ? OR json_extract(r.fields, '$.sheet_sha256') = ?)",
+            [sha, sha],
+        ):
+            if _in_scope(caller, site) and _has_uploaded(db, sha, creator):
+                return True
+        return False
+
+    def original(self, caller: Caller, sha: str) -> tuple[Path, str]:
+        content_type = self.readable(caller, sha)
+        return self.blobs.path(sha.lower()), content_type
+
+    def thumbnail(self, caller: Caller, sha: str, size: int) -> Path:
+        """A cached JPEG thumbnail, made on first request."""
+        if size not in self.settings.thumbnail_sizes:
+            raise E.InvalidRequest(f"size must be one of {', '.join(map(str, self.settings.thumbnail_sizes))}")
+        content_type = self.readable(caller, sha)
+        if content_type not in images.FORMATS:
+            raise E.NotFound(f"blob {sha} is not an image and has no thumbnail")
+        sha = sha.lower()
+        target = self.thumbs / sha[:2] / f"{sha}-{size}.jpg"
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.scratch / f"thumb-{uuid.uuid4().hex}.jpg"
+        try:
+            images.make_thumbnail(self.blobs.path(sha), content_type, size, scratch)
+            os.replace(scratch, target)
+        finally:
+            scratch.unlink(missing_ok=True)
+        return target
+
+    def missing_blobs(self, caller: Caller, inspection_id: str) -> MissingBlobs:
+        """Photos and signatures of an inspection whose bytes their creator has not uploaded yet."""
+        with self.store.read() as db:
+            found = db.execute(
+                "SELECT site_id FROM rows WHERE collection = 'inspections' AND id = ? AND deleted = 0",
+                [inspection_id],
+            ).fetchone()
+            if found is None or not _in_scope(caller, found[0]):
+                raise E.NotFound(f"no inspection {inspection_id}")
+            missing: list[MissingBlob] = []
+            for collection, row_id, fields_json, creator, username in db.execute(
+                "SELECT r.collection, r.id, r.fields, c.user_id, u.username FROM rows r"
+                " LEFT JOIN row_creators c ON c.collection = r.collection AND c.row_id = r.id"
+                " LEFT JOIN users u ON u.id = c.user_id"
+                " WHERE r.collection IN ('photos', 'signatures') AND r.parent_id = ? AND r.deleted = 0"
+                " ORDER BY r.collection, r.id",
+                [inspection_id],
+            ):
+                fields = _decode(fields_json)
+                for name in BLOB_FIELDS[collection]:
+                    sha = fields.get(name)
+                    if not isinstance(sha, str):
+                        continue
+                    waiting = (fields.get("blob") != "stored" if collection == "photos"
+                               else not _has_uploaded(db, sha, creator))
+                    if waiting:
+                        missing.append(MissingBlob(sha256=sha, collection=collection, row_id=row_id, field=name,
+                                                   uploader=username))
+        return MissingBlobs(inspection_id=inspection_id, missing=missing)

@@ -1,0 +1,233 @@
+"""Photos, signatures and the upload queue of the client SDK, against the real server."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import ExifTags, Image
+
+from client_sdk import Client
+from client_sdk.cli import main
+from client_sdk.media import render_strokes, shrink_photo
+from sync import errors as E
+from sync import sheet
+from sync.schema import device_check_id
+from tests.client_sdk.support import cut_client
+from tests.conftest import Session
+
+STROKES = [[(10, 40), (30, 10), (50, 40), (70, 10)], [(90, 25), (140, 30)], [(150, 45)]]
+
+
+def _photo(path: Path, size: tuple[int, int] = (4000, 3000), noise: bool = False) -> Path:
+    """A camera JPEG: EXIF orientation 6 (turn 90° clockwise to view), capture time and GPS.
+
+    The stored pixels have a red block at the top left; viewed upright it is at the top right.
+    """
+    if noise:
+        rnd = random.Random(4)
+        image = Image.frombytes("RGB", size, rnd.randbytes(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (40, 90, 160))
+    image.paste((255, 0, 0), (0, 0, size[0] // 4, size[1] // 4))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "PhoneCam"
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2026:11:20 10:15:00"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps.update({ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (31.0, 14.0, 2.5),
+                ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (121.0, 28.0, 30.0)})
+    image.save(path, "JPEG", quality=95, exif=exif)
+    return path
+
+
+def _signed_in(new_client, server, **options) -> Client:
+    client = new_client(server.http, **options)
+    client.sync()
+    return client
+
+
+def test_a_photo_is_shrunk_turned_upright_and_keeps_its_capture_time_and_position(server, site, new_client, tmp_path):
+    client = _signed_in(new_client, server)
+    photo_id = client.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "cam.jpg"), stage="before",
+                                caption="机柜门")
+    row = client.get("photos", photo_id)["fields"]
+    [queued] = client.uploads()
+    data = Path(queued["path"]).read_bytes()
+    assert queued["state"] == "queued" and queued["kind"] == "image" and queued["sha256"] == row["sha256"]
+    assert row["bytes"] == len(data) == queued["length"] and row["content_type"] == "image/jpeg"
+    assert row["taken_at"] == "2026-11-20T02:15:00.000Z"  # 10:15 at the site (Asia/Shanghai)
+    assert row["stage"] == "before" and row["caption"] == "机柜门" and row["device_id"] == site["cam1"]
+
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "JPEG" and image.size == (1500, 2000)  # upright: portrait, long edge 2,000
+    assert image.getpixel((1450, 40))[0] > 200 and image.getpixel((40, 40))[0] < 100  # red block top right
+    exif = image.getexif()
+    assert ExifTags.Base.Orientation not in exif and ExifTags.Base.Make not in exif
+    assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2026:11:20 10:15:00"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    assert gps[ExifTags.GPS.GPSLatitudeRef] == "N" and tuple(map(float, gps[ExifTags.GPS.GPSLatitude])) == (
+        31.0, 14.0, 2.5)
+    assert tuple(map(float, gps[ExifTags.GPS.GPSLongitude])) == (121.0, 28.0, 30.0)
+
+
+def test_a_photo_with_broken_exif_keeps_its_pixels(tmp_path):
+    image = Image.new("RGB", (300, 200), "white")
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "not a time"
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", exif=exif)
+    photo = shrink_photo(buf.getvalue())
+    assert (photo.width, photo.height, photo.taken_at) == (300, 200, None)
+    with pytest.raises(E.InvalidRequest):
+        shrink_photo(b"GIF89a not a photo")
+
+
+def test_uploads_survive_a_restart_and_resume_after_a_cut(server, site, new_client, tmp_path):
+    http, transport = cut_client(server.http)
+    client = _signed_in(new_client, server)
+    client.close()
+    client = Client(tmp_path / "phone.db", http)
+    client.chunk_size = 64 * 1024
+    client.add_photo(site["inspection"], site["cam2"], _photo(tmp_path / "noisy.jpg", (1200, 900), noise=True))
+    [queued] = client.uploads()
+    assert queued["length"] > 4 * client.chunk_size
+    transport.count = 0
+    transport.cut_after = {4}  # push, POST /files, PATCH, PATCH (stored at the server, answer lost)
+    with pytest.raises(httpx.ReadError):
+        client.sync()
+    [cut] = client.uploads()
+    assert cut["state"] == "uploading" and cut["offset"] == client.chunk_size  # what the client knows
+    client.close()
+
+    # The app restarts: the queue is in its database, and the server says where to go on.
+    client = Client(tmp_path / "phone.db", http)
+    client.chunk_size = 64 * 1024
+    before = len(transport.paths)
+    report = client.sync()
+    assert report.uploaded == 1
+    resumed = transport.paths[before:]
+    assert resumed[0].startswith("HEAD /files/")
+    assert "POST /files" not in resumed
+    assert transport.paths.count("POST /files") == 1
+    [done] = client.uploads()
+    assert done["state"] == "done" and done["offset"] == done["length"] and client.uploads(waiting_only=True) == []
+    wang = Session(server.http, "wang")
+    blob = wang.http.get(f"/blobs/{done['sha256']}", headers=wang.headers)
+    assert blob.status_code == 200 and blob.content == Path(done["path"]).read_bytes()
+    [photo] = client.rows("photos")
+    assert photo["fields"]["blob"] == "stored"
+    client.close()
+
+
+def test_round_trip_from_strokes_to_a_sealed_inspection(server, site, new_client):
+    http, transport = cut_client(server.http)
+    client = new_client(http)
+    client.sync()
+    insp = site["inspection"]
+    client.record_check(insp, site["cam1"], "serviced", items={"lens_cleaned": True})
+    client.record_check(insp, site["cam2"], "fault", note="镜头起雾，已更换")
+    client.write("inspections", insp, {"status": "completed"})
+
+    shown = client.sheet(insp)
+    assert [d["code"] for d in shown["devices"]] == ["CAM-001", "CAM-002"]
+    assert shown["devices"][1]["check"]["note"] == "镜头起雾，已更换" and shown["checks"] == 2
+    sig_id = client.sign(insp, "陈女士", strokes=STROKES)
+    signature = client.get("signatures", sig_id)["fields"]
+    assert signature["sheet_sha256"] == shown["sheet_sha256"]
+    assert [u["kind"] for u in client.uploads()] == ["sheet", "image"]
+
+    transport.count, transport.paths[:] = 0, []
+    report = client.sync()
+    # (The client's own `completed` may be superseded: the server completes the inspection
+    # itself when the last check arrives.)
+    assert report.uploaded == 2 and [r.status for r in report.results] in (
+        ["applied"] * 4, ["applied", "applied", "superseded", "applied"])
+    # The sheet is stored before the signature is pushed; the image follows the push.
+    push = transport.paths.index("POST /sync/push")
+    assert transport.paths[:push].count("POST /files") == 1 and transport.paths[push:].count("POST /files") == 1
+
+    assert client.get("signatures", sig_id)["fields"]["verification"] == "valid"
+    assert client.get("inspections", insp)["fields"]["status"] == "signed"
+    for cam in ("cam1", "cam2"):
+        assert client.get("device_checks", device_check_id(insp, site[cam]))["fields"]["sealed_by"] == sig_id
+    lin = Session(server.http, "lin")
+    [info] = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["signatures"]
+    assert (info["verification"], info["compared"], info["sealed"], info["sheet_stored"]) == (
+        "valid", "sheet", 2, True)
+    image = lin.http.get(f"/blobs/{signature['image_sha256']}", headers=lin.headers)
+    assert image.status_code == 200 and image.content == render_strokes(STROKES)
+    drawn = Image.open(io.BytesIO(image.content))
+    assert drawn.format == "PNG" and drawn.getpixel((30, 10)) == 0 and drawn.getpixel((5, 5)) == 255
+    stored_sheet = lin.http.get(f"/blobs/{signature['sheet_sha256']}", headers=lin.headers)
+    assert sheet.parse(stored_sheet.content)[0] == insp
+
+    # Sealed: the client refuses a change, as the server would.
+    with pytest.raises(E.Forbidden):
+        client.record_check(insp, site["cam1"], "skipped")
+
+
+def test_signing_refuses_a_sheet_the_server_would_not_accept(server, site, new_client, tmp_path):
+    client = _signed_in(new_client, server)
+    insp = site["inspection"]
+    with pytest.raises(E.InvalidRequest, match="no check"):
+        client.sign(insp, "陈女士", strokes=STROKES)
+    client.write("device_checks", device_check_id(insp, site["cam1"]),
+                 {"inspection_id": insp, "device_id": site["cam1"], "item.lens_cleaned": True})
+    with pytest.raises(E.InvalidRequest, match="no outcome"):
+        client.sign(insp, "陈女士", strokes=STROKES)
+    client.record_check(insp, site["cam1"], "serviced")
+    with pytest.raises(E.InvalidRequest, match="not a PNG"):
+        client.sign(insp, "陈女士", png=b"\x89PNG broken")
+    with pytest.raises(E.InvalidRequest):
+        client.sign(insp, "陈女士", strokes=STROKES, png=render_strokes(STROKES))
+    with pytest.raises(E.InvalidRequest):
+        client.sign(insp, " ", strokes=STROKES)
+    client.sync()
+
+    # Another phone's customer seals CAM-001; this phone changed it meanwhile and then pulled.
+    other = new_client(server.http, name="other")
+    other.sync()
+    other.sign(insp, "陈女士", strokes=STROKES)
+    other.sync()
+    client.record_check(insp, site["cam1"], "serviced", note="changed after the other sheet")
+    client.pull()
+    with pytest.raises(E.InvalidRequest, match="sealed") as refused:
+        client.sign(insp, "陈女士", strokes=STROKES)
+    assert refused.value.extra["reason"] == "sealed"
+    assert client.uploads(waiting_only=True) == [] and len(client.rows("signatures")) == 1
+
+
+def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, capsys):
+    db, http = str(tmp_path / "cli.db"), server.http
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    photo = _photo(tmp_path / "cam.jpg", (800, 600))
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-002", "--outcome", "skipped"], http=http) == 0
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(photo), "--caption", "after cleaning"],
+                http=http) == 0
+    assert "Photo of CAM-001 queued" in capsys.readouterr().out
+    assert main(["--db", db, "sheet", site["inspection"]], http=http) == 0
+    out = capsys.readouterr().out
+    assert "CAM-001" in out and "serviced" in out and "skipped" in out
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士", "--strokes", str(strokes)],
+                http=http) == 0
+    assert "Signed by 陈女士" in capsys.readouterr().out
+    assert main(["--db", db, "uploads"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "3 upload(s) waiting" in out and "sheet" in out and "image/png" in out and "image/jpeg" in out
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "3 upload(s) sent" in capsys.readouterr().out
+    assert main(["--db", db, "uploads"], http=http) == 0
+    assert "0 upload(s) waiting" in capsys.readouterr().out
+    assert main(["--db", db, "sheet", site["inspection"]], http=http) == 0
+    assert "signed" in capsys.readouterr().out
+    assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士"], http=http) == 2
+    assert "--png or --strokes" in capsys.readouterr().err

@@ -1,0 +1,280 @@
+"""Site members, assignment, clients and sign-out, token expiry, sign-in throttling,
+the password rule, and the audit trail (issue 5)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.store import Store
+from sync import errors as E
+from sync.schema import inspection_id
+from sync.wire import TokenRequest
+from tests.conftest import OTHER_SITE, SITE, Session
+
+
+def _audit(lin: Session, **params: Any) -> list[dict[str, Any]]:
+    r = lin.http.get("/api/audit", headers=lin.headers, params=params)
+    assert r.status_code == 200
+    return r.json()["entries"]
+
+
+# -- members ---------------------------------------------------------------------------
+
+
+def test_a_supervisor_adds_lists_and_removes_members(site, lin, zhao):
+    url = f"/api/sites/{SITE}/members"
+    assert lin.http.get(url, headers=lin.headers).json() == {"site_id": SITE, "members": ["wang"]}
+    r = lin.http.post(url, headers=lin.headers, json={"username": "zhao"})
+    assert (r.status_code, r.json()["members"]) == (200, ["wang", "zhao"])
+    again = lin.http.post(url, headers=lin.headers, json={"username": "zhao"})
+    assert (again.status_code, again.json()["members"]) == (200, ["wang", "zhao"])  # idempotent
+    # zhao now sees the site, and its members
+    assert zhao.http.get(url, headers=zhao.headers).json()["members"] == ["wang", "zhao"]
+    assert lin.http.delete(f"{url}/zhao", headers=lin.headers).status_code == 204
+    assert lin.http.delete(f"{url}/zhao", headers=lin.headers).status_code == 204  # idempotent
+    assert lin.http.get(url, headers=lin.headers).json()["members"] == ["wang"]
+    assert zhao.http.get(url, headers=zhao.headers).status_code == 404
+    entries = _audit(lin, username="lin")
+    assert [(e["kind"], e["detail"]) for e in entries if e["kind"].startswith("member_")] == [
+        ("member_added", {"site_id": SITE, "member": "zhao"}),
+        ("member_removed", {"site_id": SITE, "member": "zhao"}),
+    ]
+    assert all(e["client_id"] == lin.client_id for e in entries if e["kind"].startswith("member_"))
+
+
+def test_members_of_an_unknown_site_or_user_and_of_the_wrong_role(site, lin, wang):
+    unknown = str(uuid.uuid4())
+    assert lin.http.post(f"/api/sites/{unknown}/members", headers=lin.headers,
+                         json={"username": "zhao"}).json()["code"] == "not_found"
+    assert lin.http.post(f"/api/sites/{SITE}/members", headers=lin.headers,
+                         json={"username": "nobody"}).status_code == 404
+    r = lin.http.post(f"/api/sites/{SITE}/members", headers=lin.headers, json={"username": "lin"})
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_request")  # supervisors are not members
+    r = lin.http.post(f"/api/sites/{SITE}/members", headers=lin.headers, json={"username": "zhao", "role": "x"})
+    assert r.status_code == 400  # unknown fields are refused where a client writes
+    r = wang.http.post(f"/api/sites/{SITE}/members", headers=wang.headers, json={"username": "wang"})
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    r = wang.http.post(f"/api/sites/{OTHER_SITE}/members", headers=wang.headers, json={"username": "wang"})
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+
+
+def test_an_inspection_is_assigned_to_members_of_its_site_only(site, lin):
+    insp = site["inspection"]
+    [result] = lin.push([lin.change("inspections", insp, {"assigned_to": "zhao"})]).json()["results"]
+    assert (result["status"], result["reason"]) == ("rejected", "invalid_field")
+    assert "zhao" in result["detail"]
+    [result] = lin.push([lin.change("inspections", insp, {"assigned_to": "wang"})]).json()["results"]
+    assert result["status"] == "applied"
+    # A new inspection for a period, assigned to a non-member, is refused too.
+    q1 = inspection_id(SITE, "2027-Q1")
+    [result] = lin.push([lin.change("inspections", q1, {"site_id": SITE, "period": "2027-Q1",
+                                                         "assigned_to": "zhao"}, delete=False)]).json()["results"]
+    assert (result["status"], result["reason"]) == ("rejected", "invalid_field")
+    # Once zhao is a member, the same assignment goes through.
+    lin.http.post(f"/api/sites/{SITE}/members", headers=lin.headers, json={"username": "zhao"})
+    [result] = lin.push([lin.change("inspections", insp, {"assigned_to": "zhao"})]).json()["results"]
+    assert result["status"] == "applied"
+
+
+def test_a_plan_names_a_member_of_the_site(site, lin, store):
+    url = f"/api/sites/{SITE}/plan"
+    r = lin.http.put(url, headers=lin.headers, json={"frequency": "quarterly", "due_day": 20, "technician": "zhao"})
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_request")
+    assert "zhao" in r.json()["detail"]
+    r = lin.http.put(url, headers=lin.headers, json={"frequency": "quarterly", "due_day": 20, "technician": "wang"})
+    assert r.status_code == 200
+    # wang leaves the site: the plan still schedules, without assigning anyone.
+    store.remove_member(SITE, "wang")
+    r = lin.http.post("/api/inspections/generate", headers=lin.headers, json={"period": "2027-Q1"})
+    assert r.json()["created"] == [inspection_id(SITE, "2027-Q1")]
+    sheet = lin.http.get(f"/api/inspections/{inspection_id(SITE, '2027-Q1')}", headers=lin.headers).json()
+    assert "assigned_to" not in sheet["inspection"]
+
+
+# -- clients and sign-out ----------------------------------------------------------------
+
+
+def test_clients_list_shows_sync_clock_offset_and_app(site, http, lin, wang, zhao):
+    wang_phone = http.post("/auth/token", headers={"Fieldsync-App": "fieldsync-android/2.3.1"},
+                           json={"username": "wang", "password": "demo", "client_name": "Pixel"}).json()
+    phone = Session.__new__(Session)
+    phone.http, phone.client_id, phone.seq = http, wang_phone["client_id"], 0
+    phone.headers = {"Authorization": f"Bearer {wang_phone['token']}"}
+    from sync import hlc
+
+    phone.clock = hlc.Clock(phone.client_id)
+    phone.push([], client_time="2026-11-20T10:15:00.000Z")
+    everyone = lin.http.get("/api/clients", headers=lin.headers).json()["clients"]
+    assert {c["user"] for c in everyone} == {"lin", "wang", "zhao"}
+    [listed] = [c for c in everyone if c["id"] == phone.client_id]
+    assert listed["name"] == "Pixel" and listed["app"] == "fieldsync-android/2.3.1"
+    assert listed["last_sync_at"] is not None and listed["clock_offset_ms"] > 0  # the phone's clock is behind
+    assert listed["revoked_at"] is None
+    own = wang.http.get("/api/clients", headers=wang.headers).json()["clients"]
+    assert {c["id"] for c in own} == {wang.client_id, phone.client_id}
+    only = lin.http.get("/api/clients", headers=lin.headers, params={"username": "zhao"}).json()["clients"]
+    assert [c["id"] for c in only] == [zhao.client_id]
+
+
+def test_a_technician_signs_out_their_own_client_and_no_one_elses(site, http, wang, zhao, lin):
+    spare = Session(http, "wang")
+    r = zhao.http.delete(f"/api/clients/{spare.client_id}", headers=zhao.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    assert spare.pull().status_code == 200
+    assert wang.http.delete(f"/api/clients/{spare.client_id}", headers=wang.headers).status_code == 204
+    assert spare.pull().status_code == 401
+    again = http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t",
+                                           "client_id": spare.client_id})
+    assert (again.status_code, again.json()["code"]) == (403, "client_unavailable")
+    listed = {c["id"]: c for c in lin.http.get("/api/clients", headers=lin.headers).json()["clients"]}
+    assert listed[spare.client_id]["revoked_at"] is not None
+    [entry] = _audit(lin, kind="client_revoked")
+    assert entry["username"] == "wang" and entry["client_id"] == wang.client_id
+    assert entry["detail"] == {"revoked_client": spare.client_id, "owner": "wang"}
+
+
+def test_an_idle_token_expires_and_the_client_signs_in_again_with_its_outbox(site, http, store, settings, wang):
+    check_change = wang.change("devices", site["cam1"], {"location": "gate"})
+    with store.write() as db:  # the token was last used longer ago than the idle limit
+        db.execute("UPDATE tokens SET last_used_ms = last_used_ms - ?", [(settings.token_idle_seconds + 1) * 1000])
+    r = wang.push([check_change])
+    assert (r.status_code, r.json()["code"]) == (401, "token_expired")
+    body = http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t",
+                                          "client_id": wang.client_id}).json()
+    assert body["client_id"] == wang.client_id
+    wang.headers = {"Authorization": f"Bearer {body['token']}"}
+    r = wang.push([check_change])  # the same outbox, the same seq
+    assert r.json()["acked_seq"] == check_change["seq"] and r.json()["results"][0]["status"] == "applied"
+
+
+# -- sign-in throttling -------------------------------------------------------------------
+
+
+def test_failed_sign_ins_are_throttled_per_username_with_retry_after(site, http, lin):
+    for _ in range(5):
+        r = http.post("/auth/token", json={"username": "wang", "password": "guess", "client_name": "t"})
+        assert r.json()["code"] == "invalid_credentials"
+    r = http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t"})
+    assert (r.status_code, r.json()["code"]) == (429, "login_throttled")  # even the right password
+    assert int(r.headers["Retry-After"]) >= 1 and r.json()["limit"] == 5
+    kinds = [e["kind"] for e in _audit(lin, username="wang")]
+    assert kinds == ["login_failed"] * 5 + ["login_throttled"]
+
+
+def test_throttling_counts_per_username_and_per_address_and_forgets_after_the_window(store):
+    def login(username: str, password: str, address: str) -> str:
+        try:
+            store.login(TokenRequest(username=username, password=password, client_name="t"), None, address)
+        except E.SyncError as exc:
+            return exc.code
+        return "ok"
+
+    # One address trying many usernames (credential stuffing).
+    for name in ["a", "b", "c", "d", "e"]:
+        assert login(name, "guess", "10.0.0.9") == "invalid_credentials"
+    assert login("wang", "demo", "10.0.0.9") == "login_throttled"
+    assert login("wang", "demo", "10.0.0.7") == "ok"  # the username itself is not throttled
+    # Many addresses trying one username.
+    for i in range(5):
+        assert login("zhao", "guess", f"10.0.1.{i}") == "invalid_credentials"
+    assert login("zhao", "demo", "10.0.2.1") == "login_throttled"
+    # The window passes: the failures no longer count.
+    later = store.now_ms() + store.settings.login_window_seconds * 1000 + 1
+    assert store.throttle.retry_after("zhao", "10.0.2.1", now_ms=later) == 0
+
+
+def test_a_successful_sign_in_clears_its_usernames_failures(store):
+    def login(password: str) -> str:
+        try:
+            store.login(TokenRequest(username="wang", password=password, client_name="t"), None, None)
+        except E.SyncError as exc:
+            return exc.code
+        return "ok"
+
+    for _ in range(4):
+        assert login("guess") == "invalid_credentials"
+    assert login("demo") == "ok"
+    for _ in range(4):
+        assert login("guess") == "invalid_credentials"
+    assert login("demo") == "ok"
+
+
+# -- passwords -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("password", [
+    "short", "aaaaaaaaaaaaaaaa", "password123!", "Password123", "xx-chen-yy-1234", "123456789012",
+])
+def test_weak_passwords_are_refused_outside_demo_mode(tmp_path, password):
+    store = Store(Settings(data_dir=tmp_path / "prod"))
+    try:
+        with pytest.raises(E.WeakPassword):
+            store.create_user("chen", "Chen", "technician", password)
+        assert store.create_user("chen", "Chen", "technician", "amber-kettle-9-orbit") is not None
+    finally:
+        store.close()
+
+
+def test_demo_mode_accepts_the_published_demo_password(tmp_path):
+    store = Store(Settings(data_dir=tmp_path / "demo", demo=True))
+    try:
+        store.create_user("chen", "Chen", "technician", "demo")
+    finally:
+        store.close()
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def test_sign_ins_are_audited_with_client_address_and_app(site, http, lin):
+    http.post("/auth/token", headers={"Fieldsync-App": "fieldsync-ios/1.0"},
+              json={"username": "zhao", "password": "demo", "client_name": "iPhone"})
+    http.post("/auth/token", json={"username": "zhao", "password": "wrong", "client_name": "iPhone"})
+    http.post("/auth/token", json={"username": "nobody", "password": "wrong", "client_name": "iPhone"})
+    logins = [e for e in _audit(lin) if e["username"] in ("zhao", "nobody")]
+    assert [(e["kind"], e["username"]) for e in logins] == [
+        ("login", "zhao"), ("login_failed", "zhao"), ("login_failed", "nobody")]
+    assert logins[0]["detail"] == {"enrolled": True, "app": "fieldsync-ios/1.0"}
+    assert logins[0]["client_id"] is not None and logins[0]["address"] == "testclient"
+    assert logins[1]["detail"] == {"known_user": True} and logins[2]["detail"] == {"known_user": False}
+
+
+def test_the_audit_trail_is_for_supervisors_and_pages(site, http, lin, wang):
+    r = wang.http.get("/api/audit", headers=wang.headers)
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    r = lin.http.get("/api/audit", headers=lin.headers, params={"kind": "nonsense"})
+    assert r.status_code == 400
+    first = lin.http.get("/api/audit", headers=lin.headers, params={"limit": 1}).json()
+    assert len(first["entries"]) == 1 and first["next_after"] == first["entries"][0]["id"]
+    rest = lin.http.get("/api/audit", headers=lin.headers, params={"after": first["next_after"]}).json()
+    assert [e["id"] for e in rest["entries"]] == sorted(e["id"] for e in rest["entries"])
+    assert first["entries"][0]["id"] not in [e["id"] for e in rest["entries"]]
+
+
+def test_an_id_beyond_sqlite_integers_is_a_400_not_a_500(site, lin):
+    # Regression: `after=9223372036854775808` reached SQLite and raised OverflowError (a 500).
+    for path in ("/api/conflicts", "/api/audit"):
+        r = lin.http.get(path, headers=lin.headers, params={"after": 2**63})
+        assert (r.status_code, r.json()["code"]) == (400, "invalid_request")
+
+
+def test_membership_changes_by_the_server_itself_are_audited_without_an_actor(tmp_path):
+    settings = Settings(data_dir=tmp_path / "s", demo=True)
+    store = Store(settings)
+    try:
+        store.create_user("lin", "Lin", "supervisor", "demo")
+        store.create_user("chen", "Chen", "technician", "demo")
+        store.add_member(SITE, "chen")
+        with TestClient(create_app(settings, store)) as http:
+            lin = Session(http, "lin")
+            [entry] = _audit(lin, kind="member_added")
+        assert (entry["username"], entry["client_id"], entry["detail"]) == (
+            None, None, {"site_id": SITE, "member": "chen"})
+    finally:
+        store.close()

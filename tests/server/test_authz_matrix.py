@@ -1,0 +1,217 @@
+"""The authorisation matrix: every endpoint of the app, for every kind of caller.
+
+Callers: no token, a revoked token, a technician of another site, a technician
+of the site, a supervisor. Without a valid token: 401. An object outside the
+caller's scope: 404. An action the caller's role may not take: 403.
+
+The table is checked against `create_app(...).routes`: an endpoint added
+without a row here fails `test_the_matrix_covers_every_route`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bench import _tus as tus
+from server.inspections import Plan
+from sync import hlc
+from tests.conftest import SITE, Session
+
+ROLES = ("anonymous", "revoked", "other_site", "technician", "supervisor")
+Request = tuple[str, dict[str, Any]]  # (url, keyword arguments for the HTTP client)
+
+
+@dataclass
+class World:
+    """The objects the requests name: all of them at wang's site, or wang's own."""
+
+    http: Any
+    sessions: dict[str, Session | None]
+    site: dict[str, str]
+    photo_sha: str
+    upload: str  # wang's unfinished upload
+    spare_client: str  # another client of wang's
+
+    def auth(self, role: str) -> dict[str, str]:
+        session = self.sessions[role]
+        return {} if session is None else dict(session.headers)
+
+
+@dataclass
+class Rule:
+    """How to call an endpoint, and the status each authenticated role gets.
+
+    `public`: the endpoint needs no token; every role gets `technician`'s status.
+    """
+
+    build: Callable[[World, str], Request]
+    technician: int
+    other_site: int
+    supervisor: int
+    public: bool = False
+    expect: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.public:
+            self.expect = dict.fromkeys(ROLES, self.technician)
+        else:
+            self.expect = {"anonymous": 401, "revoked": 401, "other_site": self.other_site,
+                           "technician": self.technician, "supervisor": self.supervisor}
+
+
+def _get(url: str, **params: Any) -> Callable[[World, str], Request]:
+    return lambda w, role: (url.format(**w.site, sha=w.photo_sha, upload=w.upload, spare=w.spare_client),
+                            {"params": params} if params else {})
+
+
+def _json(url: str, body: dict[str, Any]) -> Callable[[World, str], Request]:
+    return lambda w, role: (url.format(**w.site), {"json": body})
+
+
+def _push(w: World, role: str) -> Request:
+    session = w.sessions[role]
+    client_id = session.client_id if session else "00000000-0000-4000-8000-000000000000"
+    return "/sync/push", {"json": {"protocol": 1, "client_id": client_id,
+                                   "client_time": hlc.format_ts(hlc.wall_ms()), "changes": []}}
+
+
+def _token(w: World, role: str) -> Request:
+    return "/auth/token", {"json": {"username": "wang", "password": "demo", "client_name": "matrix"}}
+
+
+def _create_upload(w: World, role: str) -> Request:
+    data = role.encode() * 10
+    return "/files", {"headers": {**tus.TUS, "Upload-Length": str(len(data)),
+                                  "Upload-Metadata": tus.metadata(hashlib.sha256(data).hexdigest(), "image/jpeg")}}
+
+
+def _head_upload(w: World, role: str) -> Request:
+    return f"/files/{w.upload}", {"headers": dict(tus.TUS)}
+
+
+def _patch_upload(w: World, role: str) -> Request:
+    target = w.upload
+    if role == "technician":
+        # The owner appends to an upload of their own, made for this request (appending changes it).
+        r = tus.create(w.http, w.auth(role), b"\x00" * 10, "image/jpeg")
+        target = r.headers["location"].rsplit("/", 1)[-1]
+    return f"/files/{target}", {"headers": {**tus.PATCH, "Upload-Offset": "0"}, "content": b"\x00" * 4}
+
+
+SCHEMA = Rule(_get("/schema/openapi.json"), 200, 200, 200, public=True)
+
+# (method, path as the app declares it) -> rule
+MATRIX: dict[tuple[str, str], Rule] = {
+    ("POST", "/auth/token"): Rule(_token, 200, 200, 200, public=True),
+    ("POST", "/sync/push"): Rule(_push, 200, 200, 200),
+    ("GET", "/sync/pull"): Rule(_get("/sync/pull"), 200, 200, 200),
+    ("GET", "/api/conflicts"): Rule(_get("/api/conflicts"), 200, 200, 200),  # a technician: their own entries
+    ("GET", "/api/clients"): Rule(_get("/api/clients"), 200, 200, 200),  # a technician: their own clients
+    ("DELETE", "/api/clients/{client_id:str}"): Rule(_get("/api/clients/{spare}"), 204, 404, 204),
+    ("GET", "/api/audit"): Rule(_get("/api/audit"), 403, 403, 200),
+    ("GET", "/api/sites/{site_id:str}/plan"): Rule(_get("/api/sites/{site}/plan"), 403, 404, 200),
+    ("PUT", "/api/sites/{site_id:str}/plan"): Rule(
+        _json("/api/sites/{site}/plan", {"frequency": "quarterly", "due_day": 20, "technician": "wang"}),
+        403, 404, 200),
+    ("POST", "/api/inspections/generate"): Rule(_json("/api/inspections/generate", {"period": "2026-Q4"}),
+                                                403, 403, 200),
+    ("GET", "/api/sites/{site_id:str}/coverage"): Rule(_get("/api/sites/{site}/coverage", period="2026-Q4"),
+                                                       200, 404, 200),
+    ("GET", "/api/devices/{device_id:str}/history"): Rule(_get("/api/devices/{cam1}/history"), 200, 404, 200),
+    ("GET", "/api/inspections"): Rule(_get("/api/inspections"), 200, 200, 200),  # filtered to the caller's sites
+    ("GET", "/api/inspections/{inspection_id:str}"): Rule(_get("/api/inspections/{inspection}"), 200, 404, 200),
+    ("GET", "/api/inspections/{inspection_id:str}/missing-blobs"): Rule(
+        _get("/api/inspections/{inspection}/missing-blobs"), 200, 404, 200),
+    ("GET", "/api/sites/{site_id:str}/members"): Rule(_get("/api/sites/{site}/members"), 200, 404, 200),
+    ("POST", "/api/sites/{site_id:str}/members"): Rule(_json("/api/sites/{site}/members", {"username": "wang"}),
+                                                       403, 404, 200),
+    ("DELETE", "/api/sites/{site_id:str}/members/{username:str}"): Rule(_get("/api/sites/{site}/members/qian"),
+                                                                       403, 404, 204),
+    # Uploads belong to the user who made them: anyone else's is 404, supervisors' included.
+    ("OPTIONS", "/files"): Rule(_get("/files"), 204, 204, 204, public=True),
+    ("POST", "/files"): Rule(_create_upload, 201, 201, 201),
+    ("HEAD", "/files/{upload_id:str}"): Rule(_head_upload, 200, 404, 404),
+    ("PATCH", "/files/{upload_id:str}"): Rule(_patch_upload, 204, 404, 404),
+    ("GET", "/blobs/{sha256:str}"): Rule(_get("/blobs/{sha}"), 200, 404, 200),
+    ("GET", "/blobs/{sha256:str}/thumbnail"): Rule(_get("/blobs/{sha}/thumbnail", size=320), 200, 404, 200),
+    # The OpenAPI description and its viewers are public.
+    **{("GET", path): SCHEMA for path in (
+        "/schema", "/schema/openapi.json", "/schema/openapi.yaml", "/schema/openapi.yml", "/schema/elements",
+        "/schema/redoc", "/schema/swagger", "/schema/rapidoc", "/schema/oauth2-redirect.html")},
+    ("GET", "/schema/{path:str}"): Rule(_get("/schema/nothing-here"), 404, 404, 404, public=True),
+}
+
+
+def _endpoints(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every handler, except Litestar's automatic CORS preflight (OPTIONS) answers."""
+    return {
+        (method, route.path)
+        for route in app.routes
+        for handler in route.route_handlers
+        if handler.handler_name != "options_handler"
+        for method in handler.http_methods
+    }
+
+
+def test_the_matrix_covers_every_route(http):
+    endpoints = _endpoints(http.app)
+    assert sorted(endpoints - MATRIX.keys()) == []  # an endpoint without a rule
+    assert sorted(MATRIX.keys() - endpoints) == []  # a rule for an endpoint that is gone
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def world(site, store, http, lin, wang, zhao) -> World:
+    store.create_user("qian", "Qian", "technician", "demo", demo=True)
+    store.add_member(SITE, "qian")
+    from server.inspections import Inspections
+
+    Inspections(store).set_plan(SITE, Plan(technician="wang"))
+    # A photo of wang's, its bytes uploaded: its blob is stored.
+    data = _jpeg()
+    sha = hashlib.sha256(data).hexdigest()
+    created = tus.create(http, wang.headers, data, "image/jpeg")
+    assert tus.patch(http, wang.headers, created.headers["location"], 0, data).status_code == 204
+    photo = "6f1d2d0e-4a8b-4c3e-9a51-0c1a2b3c4d5e"
+    [result] = wang.push([wang.change("photos", photo, {
+        "inspection_id": site["inspection"], "device_id": site["cam1"], "sha256": sha,
+        "content_type": "image/jpeg", "bytes": len(data), "stage": "after"}, delete=False)]).json()["results"]
+    assert result["status"] == "applied"
+    pending = tus.create(http, wang.headers, b"\x01" * 10, "image/jpeg").headers["location"].rsplit("/", 1)[-1]
+    revoked = Session(http, "wang")
+    assert lin.http.delete(f"/api/clients/{revoked.client_id}", headers=lin.headers).status_code == 204
+    spare = Session(http, "wang")
+    return World(http=http, sessions={"anonymous": None, "revoked": revoked, "other_site": zhao,
+                                      "technician": wang, "supervisor": lin},
+                 site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id)
+
+
+def test_every_endpoint_answers_every_caller_as_the_rules_say(world):
+    got: dict[tuple[str, str, str], int] = {}
+    want: dict[tuple[str, str, str], int] = {}
+    problems = []
+    for (method, path), rule in MATRIX.items():
+        for role in ROLES:  # the supervisor last: some of its requests change what they name
+            url, kwargs = rule.build(world, role)
+            kwargs["headers"] = {**kwargs.get("headers", {}), **world.auth(role)}
+            r = world.http.request(method, url, **kwargs)
+            got[(method, path, role)] = r.status_code
+            want[(method, path, role)] = rule.expect[role]
+            if r.status_code in (401, 403, 404) and method != "HEAD" and not path.startswith("/schema"):
+                body = r.json()
+                if body.get("status") != r.status_code or not body.get("code"):
+                    problems.append((method, path, role, body))
+    assert {k: v for k, v in got.items() if want[k] != v} == {}
+    assert problems == []

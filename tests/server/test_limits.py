@@ -1,0 +1,105 @@
+"""Every limit (docs/security.md): going over it is a 4xx problem body naming the
+limit in `limit`, never a 500 and never a partial write."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from bench import _tus as tus
+from server.app import create_app
+from server.settings import Settings
+from server.store import Store
+from tests.conftest import SITE, Session
+
+LIMITS = {"max_body_bytes": 4096, "max_changes_per_push": 3, "max_pull_limit": 2, "default_pull_limit": 2,
+          "max_upload_bytes": 1024, "max_open_uploads_per_client": 2}
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
+    settings = Settings(data_dir=tmp_path / "small", demo=True, **LIMITS)  # type: ignore[arg-type]
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo")
+    store.add_member(SITE, "wang")
+    store.write_server_changes([("sites", SITE, {"name": "Test park"}, False)] + [
+        ("devices", f"00000000-0000-4000-8000-00000000000{i}", {"site_id": SITE, "code": f"CAM-{i}"}, False)
+        for i in range(5)
+    ])
+    with TestClient(create_app(settings, store)) as client:
+        yield client, store
+    store.close()
+
+
+def _everything(store: Store) -> dict[str, Any]:
+    with store.read() as db:
+        return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in ("rows", "receipts", "conflicts", "uploads", "meta")}
+
+
+def _over(response: Any, status: int, code: str, limit: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert (body["code"], body["limit"]) == (code, limit)
+
+
+def test_request_body_size(small):
+    http, store = small
+    wang = Session(http, "wang")
+    before = _everything(store)
+    big = "x" * 5000
+    _over(wang.push([wang.change("devices", "00000000-0000-4000-8000-000000000001", {"location": big})]),
+          413, "body_too_large", 4096)
+    _over(http.post("/auth/token", json={"username": "wang", "password": big}), 413, "body_too_large", 4096)
+    _over(http.post(f"/api/sites/{SITE}/members", headers=wang.headers, json={"username": big}),
+          413, "body_too_large", 4096)
+    assert _everything(store) == before
+
+
+def test_changes_per_push(small):
+    http, store = small
+    wang = Session(http, "wang")
+    before = _everything(store)
+    changes = [wang.change("devices", "00000000-0000-4000-8000-000000000001", {"location": f"l{i}"})
+               for i in range(4)]
+    _over(wang.push(changes), 413, "too_many_changes", 3)
+    assert _everything(store) == before
+
+
+def test_pull_page_size_is_capped_not_refused(small):
+    http, _ = small
+    wang = Session(http, "wang")
+    page = wang.pull(limit=500).json()
+    assert len(page["rows"]) == 2 and page["has_more"]
+    r = wang.pull(limit=10**9)
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_request")
+
+
+def test_upload_size(small):
+    http, store = small
+    wang = Session(http, "wang")
+    data = b"x" * 1025
+    _over(tus.create(http, wang.headers, data, "image/jpeg"), 413, "upload_too_large", 1024)
+    assert _everything(store)["uploads"] == []
+
+
+def test_unfinished_uploads_per_client(small):
+    http, store = small
+    wang = Session(http, "wang")
+    for i in range(2):
+        assert tus.create(http, wang.headers, bytes([i]) * 100, "image/jpeg").status_code == 201
+    before = _everything(store)
+    third = tus.create(http, wang.headers, b"z" * 100, "image/jpeg")
+    assert third.status_code == 429
+    assert third.json()["limit"] == 2
+    assert _everything(store) == before
+    # Another client of the same user has its own allowance.
+    other = Session(http, "wang")
+    assert tus.create(http, other.headers, b"z" * 100, "image/jpeg",
+                      sha256=hashlib.sha256(b"z" * 100).hexdigest()).status_code == 201

@@ -1,0 +1,269 @@
+"""Signatures and sealed sheets: verified at their place in a push, sealing what was signed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from typing import Any
+
+from sync import sheet
+from sync.schema import device_check_id
+from tests.conftest import Session
+
+AT = "2026-11-20T10:15:00.000Z"
+IMAGE_SHA = hashlib.sha256(b"a signature image").hexdigest()
+
+
+def _check(session: Session, insp: str, device: str, user: str, outcome: str = "serviced",
+           note: str | None = None, **items: Any) -> dict[str, Any]:
+    fields = {"inspection_id": insp, "device_id": device, "outcome": outcome, "note": note, "checked_by": user,
+              "checked_at": AT, **{f"item.{k}": v for k, v in items.items()}}
+    return session.change("device_checks", device_check_id(insp, device), fields)
+
+
+def _sheet(insp: str, *changes: dict[str, Any]) -> bytes:
+    """The sheet over the checks these changes wrote, as the server will hold them."""
+    return sheet.sheet_bytes(insp, {c["fields"]["device_id"]: c["fields"] for c in changes})
+
+
+def _signature(session: Session, insp: str, sheet_data: bytes, role: str = "customer",
+               name: str = "陈女士") -> tuple[str, dict[str, Any]]:
+    sig_id = str(uuid.uuid4())
+    return sig_id, session.change("signatures", sig_id, {
+        "inspection_id": insp, "signer_name": name, "signer_role": role, "signed_at": AT,
+        "image_sha256": IMAGE_SHA, "sheet_sha256": hashlib.sha256(sheet_data).hexdigest()})
+
+
+def _results(resp: Any) -> list[tuple[str, str | None]]:
+    assert resp.status_code == 200, resp.text
+    return [(r["status"], r.get("reason")) for r in resp.json()["results"]]
+
+
+def _rows(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+    rows, cursor = {}, "0"
+    while True:
+        body = session.pull(cursor).json()
+        rows.update({(r["collection"], r["id"]): r["fields"] for r in body["rows"]})
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return rows
+
+
+def _upload(session: Session, data: bytes, content_type: str) -> None:
+    """Upload bytes over tus (POST /files, then one PATCH), as a client does."""
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    tus = {**session.headers, "Tus-Resumable": "1.0.0"}
+    created = session.http.post("/files", headers={
+        **tus, "Upload-Length": str(len(data)),
+        "Upload-Metadata": f"sha256 {b64(hashlib.sha256(data).hexdigest())},content_type {b64(content_type)}"})
+    assert created.status_code == 201, created.text
+    if int(created.headers["Upload-Offset"]) == len(data):
+        return
+    sent = session.http.patch(created.headers["Location"], content=data, headers={
+        **tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    assert sent.status_code == 204, sent.text
+    assert int(sent.headers["Upload-Offset"]) == len(data)
+
+
+def _signatures(lin: Session, insp: str) -> list[dict[str, Any]]:
+    resp = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["signatures"]
+
+
+def test_customer_signature_seals_the_checks_and_signs_the_inspection(site, wang, lin):
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang", lens_cleaned=True, screws=4)
+    c2 = _check(wang, insp, site["cam2"], "wang", "fault", "镜头起雾")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+
+    rows = _rows(lin)
+    assert rows[("signatures", sig_id)]["verification"] == "valid"
+    for cam in ("cam1", "cam2"):
+        assert rows[("device_checks", device_check_id(insp, site[cam]))]["sealed_by"] == sig_id
+    assert rows[("inspections", insp)]["status"] == "signed"
+    [info] = _signatures(lin, insp)
+    assert info["verification"] == "valid" and info["sealed"] == 2 and info["checks"] == 2
+    assert info["signer_name"] == "陈女士" and info["signer_role"] == "customer" and info["signed_at"] == AT
+    assert info["compared"] == "inspection" and info.get("differences") is None
+
+
+def test_a_sheet_that_differs_is_a_mismatch_and_seals_nothing(site, wang, lin):
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    c2 = _check(wang, insp, site["cam2"], "wang", "skipped")
+    shown = dict(c2, fields=dict(c2["fields"], outcome="serviced"))  # the customer was shown another outcome
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, shown))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+
+    rows = _rows(lin)
+    assert rows[("signatures", sig_id)]["verification"] == "mismatch"
+    assert not any(f.get("sealed_by") for (c, _), f in rows.items() if c == "device_checks")
+    assert rows[("inspections", insp)]["status"] == "completed"
+    [info] = _signatures(lin, insp)
+    assert info["verification"] == "mismatch" and info["sealed"] == 0
+    assert info["sheet_stored"] is False and info.get("differences") is None
+    # A mismatch is never verified again, and its checks can still change.
+    assert _results(wang.push([_check(wang, insp, site["cam2"], "wang", "serviced")])) == [("applied", None)]
+    assert _rows(lin)[("signatures", sig_id)]["verification"] == "mismatch"
+
+
+def test_a_mismatch_shows_the_differing_checks_once_the_sheet_blob_is_stored(site, wang, lin):
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang", lens_cleaned=True)
+    c2 = _check(wang, insp, site["cam2"], "wang", "not_accessible", "no key")
+    shown_c1 = dict(c1, fields=dict(c1["fields"], **{"item.lens_cleaned": False}))
+    data = _sheet(insp, shown_c1, c2)
+    sig_id, sig = _signature(wang, insp, data)
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    [info] = _signatures(lin, insp)
+    assert info["id"] == sig_id and info["verification"] == "mismatch" and info.get("differences") is None
+
+    _upload(wang, data, "application/json")
+    [info] = _signatures(lin, insp)
+    assert info["sheet_stored"] is True
+    assert info["differences"] == [{"device_id": site["cam1"], "code": "CAM-001", "field": "item.lens_cleaned",
+                                    "signed": False, "server": True, "check": "changed"}]
+    # Later changes do not rewrite what differed when the customer signed.
+    assert _results(wang.push([_check(wang, insp, site["cam2"], "wang", "skipped")])) == [("applied", None)]
+    [info] = _signatures(lin, insp)
+    assert [d["field"] for d in info["differences"]] == ["item.lens_cleaned"]
+
+
+def test_a_stored_sheet_seals_only_the_checks_it_lists(site, wang, lin):
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    c2 = _check(wang, insp, site["cam2"], "wang", "skipped")
+    assert _results(wang.push([c1, c2])) == [("applied", None)] * 2
+    data = _sheet(insp, c1)  # the customer signed for CAM-001 only
+    _upload(wang, data, "application/json")
+    sig_id, sig = _signature(wang, insp, data)
+    assert _results(wang.push([sig])) == [("applied", None)]
+
+    rows = _rows(lin)
+    assert rows[("signatures", sig_id)]["verification"] == "valid"
+    assert rows[("device_checks", device_check_id(insp, site["cam1"]))]["sealed_by"] == sig_id
+    assert "sealed_by" not in rows[("device_checks", device_check_id(insp, site["cam2"]))]
+    assert rows[("inspections", insp)]["status"] == "completed"
+    [info] = _signatures(lin, insp)
+    assert info["compared"] == "sheet" and info["checks"] == 1 and info["sealed"] == 1
+
+
+def test_two_technicians_and_two_signatures_on_one_inspection(site, store, http, wang, lin):
+    """Multi-visit work: the first visit's sheet seals its checks, the second sheet the rest."""
+    store.add_member(site["site"], "zhao")
+    zhao = Session(http, "zhao")
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang", "fault", "power supply dead")
+    first, sig1 = _signature(wang, insp, _sheet(insp, c1), name="Ms Chen")
+    assert _results(wang.push([c1, sig1])) == [("applied", None)] * 2
+    rows = _rows(lin)
+    assert rows[("signatures", first)]["verification"] == "valid"
+    assert rows[("inspections", insp)]["status"] not in ("completed", "signed")  # CAM-002 is not checked yet
+
+    # Second visit, another technician: their sheet shows both checks (the first one sealed).
+    c2 = _check(zhao, insp, site["cam2"], "zhao")
+    second, sig2 = _signature(zhao, insp, _sheet(insp, c1, c2), name="Mr Li")
+    assert _results(zhao.push([c2, sig2])) == [("applied", None)] * 2
+    rows = _rows(lin)
+    assert rows[("signatures", second)]["verification"] == "valid"
+    assert rows[("device_checks", device_check_id(insp, site["cam1"]))]["sealed_by"] == first
+    assert rows[("device_checks", device_check_id(insp, site["cam2"]))]["sealed_by"] == second
+    assert rows[("inspections", insp)]["status"] == "signed"
+    infos = _signatures(lin, insp)
+    assert [(i["id"], i["signer_name"], i["sealed"]) for i in infos] == [(first, "Ms Chen", 1), (second, "Mr Li", 1)]
+
+
+def test_a_technicians_signature_records_but_seals_nothing(site, wang, lin):
+    insp = site["inspection"]
+    c1, c2 = _check(wang, insp, site["cam1"], "wang"), _check(wang, insp, site["cam2"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2), role="technician", name="Wang")
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    rows = _rows(lin)
+    assert rows[("signatures", sig_id)]["verification"] == "valid"
+    assert not any(f.get("sealed_by") for (c, _), f in rows.items() if c == "device_checks")
+    assert rows[("inspections", insp)]["status"] == "completed"
+
+
+def test_signatures_never_change(site, wang, lin):
+    insp = site["inspection"]
+    c1, c2 = _check(wang, insp, site["cam1"], "wang"), _check(wang, insp, site["cam2"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    renamed = wang.change("signatures", sig_id, {"signer_name": "someone else"})
+    deleted = wang.change("signatures", sig_id, {}, delete=True)
+    by_supervisor = lin.change("signatures", sig_id, {"signed_at": "2026-11-21T10:15:00.000Z"})
+    again = wang.change("signatures", sig_id, sig["fields"])  # a resend of the same values is no change
+    assert _results(wang.push([renamed, deleted])) == [("rejected", "immutable")] * 2
+    assert _results(lin.push([by_supervisor])) == [("rejected", "immutable")]
+    assert _results(wang.push([again])) == [("applied", None)]
+    fields = _rows(lin)[("signatures", sig_id)]
+    assert fields["signer_name"] == "陈女士" and fields["verification"] == "valid"
+
+
+def test_changes_to_sealed_checks_are_rejected_and_kept_in_the_conflict_log(site, wang, lin):
+    insp = site["inspection"]
+    c1, c2 = _check(wang, insp, site["cam1"], "wang"), _check(wang, insp, site["cam2"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    check_id = device_check_id(insp, site["cam1"])
+    changed = _check(wang, insp, site["cam1"], "wang", "fault", "found a crack after signing")
+    item = wang.change("device_checks", check_id, {"item.screws": 3})
+    gone = wang.change("device_checks", check_id, {}, delete=True)
+    same = _check(wang, insp, site["cam1"], "wang")  # equal values: no change, not a rejection
+    assert _results(wang.push([changed, item, gone, same])) == [
+        ("rejected", "sealed"), ("rejected", "sealed"), ("rejected", "sealed"), ("applied", None)]
+    assert _results(lin.push([lin.change("device_checks", check_id, {"item.screws": 5})])) == [
+        ("rejected", "sealed")]
+
+    fields = _rows(lin)[("device_checks", check_id)]
+    assert fields["outcome"] == "serviced" and fields["sealed_by"] == sig_id and "item.screws" not in fields
+    log = lin.http.get("/api/conflicts", headers=lin.headers, params={"row_id": check_id}).json()["conflicts"]
+    rejected = [c for c in log if c["kind"] == "rejected"]
+    assert [c["reason"] for c in rejected] == ["sealed"] * 4
+    assert rejected[0]["new_value"]["note"] == "found a crack after signing"
+    assert sig_id in rejected[0]["detail"]
+
+
+def test_a_signature_naming_an_unknown_inspection_is_rejected(site, wang, lin):
+    unknown = str(uuid.uuid4())
+    sig_id, sig = _signature(wang, unknown, sheet.sheet_bytes(unknown, {}))
+    assert _results(wang.push([sig])) == [("rejected", "unknown_parent")]
+    assert ("signatures", sig_id) not in _rows(lin)
+    log = lin.http.get("/api/conflicts", headers=lin.headers, params={"row_id": sig_id}).json()["conflicts"]
+    assert [(c["kind"], c["reason"]) for c in log] == [("rejected", "unknown_parent")]
+
+
+def test_a_signature_is_checked_at_its_place_in_the_batch(site, wang, lin):
+    """A check changed before the signature in the same push counts; one changed after it is sealed."""
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang", "skipped")
+    c2 = _check(wang, insp, site["cam2"], "wang")
+    assert _results(wang.push([c1, c2])) == [("applied", None)] * 2
+    before = _check(wang, insp, site["cam1"], "wang", "serviced", screws=4)  # what the customer then saw
+    sig_id, sig = _signature(wang, insp, _sheet(insp, before, c2))
+    after = _check(wang, insp, site["cam2"], "wang", "fault", "changed after signing")
+    assert _results(wang.push([before, sig, after])) == [
+        ("applied", None), ("applied", None), ("rejected", "sealed")]
+    rows = _rows(lin)
+    assert rows[("signatures", sig_id)]["verification"] == "valid"
+    assert rows[("device_checks", device_check_id(insp, site["cam1"]))]["item.screws"] == 4
+    assert rows[("device_checks", device_check_id(insp, site["cam2"]))]["outcome"] == "serviced"
+    assert rows[("inspections", insp)]["status"] == "signed"
+
+
+def test_completing_an_inspection_whose_checks_are_all_sealed_signs_it(site, store, wang, lin):
+    """Sealed first, completed later (the last device retired): signed when it is completed."""
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1))
+    assert _results(wang.push([c1, sig])) == [("applied", None)] * 2
+    assert _rows(lin)[("inspections", insp)].get("status") != "signed"
+    store.write_server_changes([("devices", site["cam2"], {"status": "retired"}, None)])
+    rows = _rows(lin)
+    assert rows[("inspections", insp)]["status"] == "signed"
+    assert rows[("device_checks", device_check_id(insp, site["cam1"]))]["sealed_by"] == sig_id
