@@ -97,6 +97,23 @@ def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .store import Store
+
+    password = args.password or getpass.getpass(f"password for {args.username}: ")
+    store = Store(Settings(data_dir=Path(args.data)))
+    try:
+        store.create_user(args.username, args.name or args.username, args.role, password)
+        for site_id in args.site or []:
+            store.add_member(site_id, args.username)
+    finally:
+        store.close()
+    print(f"{args.role} {args.username} created" + (f", member of {len(args.site)} site(s)" if args.site else ""))
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .store import Store
 
@@ -133,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
     p.set_defaults(func=_schedule)
+    p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
+    p.add_argument("--data", required=True)
+    p.add_argument("username")
+    p.add_argument("--name", help="the name shown to others, e.g. 王工")
+    p.add_argument("--role", choices=["technician", "supervisor"], required=True)
+    p.add_argument("--password", help="asked for when left out")
+    p.add_argument("--site", action="append", help="a site id the technician works on (repeatable)")
+    p.set_defaults(func=_add_user)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)

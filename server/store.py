@@ -199,8 +199,12 @@ class Store:
         published demo accounts) the password must pass `security.check_password_strength`."""
         if not (demo or self.settings.demo):
             security.check_password_strength(password, username, self.settings)
+        if role not in schema.ROLES:
+            raise E.InvalidRequest(f"role must be one of {', '.join(schema.ROLES)}")
         user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
         with self.write() as db:
+            if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                raise E.InvalidRequest(f"there is already a user {username}")
             db.execute(
                 "INSERT INTO users(id, username, name, role, password_hash, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

@@ -51,3 +51,14 @@ def test_init_demo_loads_the_reference_site(tmp_path, capsys):
     # A second init keeps what is there.
     assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
     assert "already holds data" in capsys.readouterr().out
+
+
+def test_add_user_refuses_a_weak_password_and_a_duplicate(tmp_path, capsys):
+    assert main(["init", "--data", str(tmp_path)]) == 0
+    assert main(["add-user", "--data", str(tmp_path), "li", "--role", "technician", "--password", "demo"]) == 2
+    assert "password" in capsys.readouterr().err
+    strong = "plant-room-basement-42"
+    args = ["add-user", "--data", str(tmp_path), "li", "--name", "李工", "--role", "technician", "--password", strong]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "already a user li" in capsys.readouterr().err
