@@ -23,6 +23,8 @@ run: install
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 test: install
+	$(BIN)/ruff check sync server client_sdk tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install

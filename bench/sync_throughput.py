@@ -24,11 +24,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._server import ServerProcess  # noqa: E402
-from server.settings import Settings  # noqa: E402
-from server.store import Store  # noqa: E402
-from sync import hlc  # noqa: E402
-from sync.schema import inspection_id  # noqa: E402
+from bench._server import ServerProcess
+from server.settings import Settings
+from server.store import Store
+from sync import hlc
+from sync.schema import inspection_id
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "bench-site"))
 DEVICE = str(uuid.uuid5(uuid.NAMESPACE_URL, "bench-device"))
@@ -115,7 +115,7 @@ def ceiling(path: Path, rows: list[tuple[str, dict[str, object]]]) -> tuple[floa
     conn.execute("COMMIT")
     write = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = [json.dumps({"id": r[0], **dict(zip(names, r[1:]))}) for r in conn.execute("SELECT * FROM photos")]
+    out = [json.dumps({"id": r[0], **dict(zip(names, r[1:], strict=True))}) for r in conn.execute("SELECT * FROM photos")]
     read = time.perf_counter() - t0
     assert len(out) == len(rows)
     conn.close()

@@ -160,6 +160,9 @@ class Client:
     one to skew a client's clock.
     """
 
+    chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH (client_sdk/media.py)
+    _uploads: media.UploadQueue | None = None  # opened on first use
+
     def __init__(
         self,
         db_path: Path | str,
@@ -183,9 +186,6 @@ class Client:
     def close(self) -> None:
         """Close the local database (the `httpx.Client` belongs to the caller)."""
         self.db.close()
-
-    _uploads: media.UploadQueue | None = None
-    chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH
 
     def __enter__(self) -> Client:
         return self

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-
 from litestar import Litestar, Request, delete, get, post, put
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Message, Scope
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar.types import Message, Scope
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E

@@ -153,7 +153,7 @@ def _checks(db: sqlite3.Connection, insp: str) -> dict[str, dict[str, Any]]:
 
 
 def due_on(period: str, due_day: int) -> str:
-    first, last = period_bounds(period)
+    last = period_bounds(period)[1]
     day = min(max(due_day, 1), last.day)
     return last.replace(day=day).isoformat()
 
@@ -222,7 +222,7 @@ class Inspections:
                     chunk,
                 ))
         created, kept, changes, initial = [], [], [], []
-        for (site_id, due_day, technician), insp in zip(plans, wanted):
+        for (site_id, due_day, technician), insp in zip(plans, wanted, strict=True):
             if insp in existing:
                 kept.append(insp)
                 continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -13,7 +13,7 @@ def site_today(tz: str | None, now: datetime | None = None) -> date:
         zone: timezone | ZoneInfo = ZoneInfo(tz or DEFAULT_TZ)
     except (ZoneInfoNotFoundError, ValueError):
         zone = timezone(timedelta(hours=8))  # China Standard Time, the users' default
-    return (now or datetime.now(timezone.utc)).astimezone(zone).date()
+    return (now or datetime.now(UTC)).astimezone(zone).date()
 
 
 def period_of(day: date, frequency: str = "quarterly") -> str:

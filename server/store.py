@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -433,7 +432,7 @@ class Store:
         return results
 
     def _apply(
-        self, batch: "_Batch", change: Change, caller: Caller, actor: Actor, offset: int, now: int
+        self, batch: _Batch, change: Change, caller: Caller, actor: Actor, offset: int, now: int
     ) -> ChangeResult:
         clock_flag = None
         try:

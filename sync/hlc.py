@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC
 from typing import NamedTuple
 
 SERVER_NODE = "srv"
@@ -86,19 +87,19 @@ class Clock:
 
 def format_ts(ms: int) -> str:
     """RFC 3339 UTC with milliseconds and Z, the protocol's only timestamp form."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def parse_ts(text: str) -> int:
     """Milliseconds of a protocol timestamp; ValueError for any other form."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from .schema import is_timestamp
 
     if not is_timestamp(text):
         raise ValueError(f"not a protocol timestamp: {text!r}")
-    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000 + 0.5)

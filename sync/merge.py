@@ -7,8 +7,9 @@ write transaction; tests drive it directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from . import schema
 from .errors import REJECT_ORDER
@@ -43,7 +44,7 @@ class Actor:
     sites: frozenset[str] | None = None  # None: every site
 
     @classmethod
-    def server(cls) -> "Actor":
+    def server(cls) -> Actor:
         return cls(client_id="srv", username="", role=SERVER)
 
 
@@ -85,9 +86,9 @@ class Rules:
     client SDK does not know other users' memberships).
     """
 
-    template_items: Callable[[str], "dict[str, str] | None"]
+    template_items: Callable[[str], dict[str, str] | None]
     unchecked: Callable[[str], int]
-    is_member: "Callable[[str, str], bool] | None" = None
+    is_member: Callable[[str, str], bool] | None = None
 
 
 NOTE_REQUIRED = ("fault", "not_accessible")
@@ -229,9 +230,10 @@ def validate(
             and STATUS_ORDER.index(status) < STATUS_ORDER.index(row.fields["status"])
         ):
             problems.add("invalid_field", f"inspections.status cannot go back from {row.fields['status']} to {status}")
-        if collection == "inspections" and status is not None:
-            if status == "signed" or (status == "scheduled" and actor.role != SUPERVISOR):
-                problems.add("forbidden", f"inspections.status {status!r} is set by the server")
+        if collection == "inspections" and (
+            status == "signed" or (status == "scheduled" and actor.role != SUPERVISOR)
+        ):
+            problems.add("forbidden", f"inspections.status {status!r} is set by the server")
 
     if rules is not None and collection == "device_checks":
         device = kept.get("device_id") or (row.fields.get("device_id") if row is not None else None)
@@ -266,7 +268,7 @@ def validate(
 
     if row is not None and row.exists:
         # Compare what the merge would write: a group's unsent fields are written as null.
-        differs = delete is not None and delete != row.deleted or any(
+        differs = (delete is not None and delete != row.deleted) or any(
             row.fields.get(name) != value for name, value in schema.expand_groups(spec, kept).items()
         )
         if spec.immutable_rows and differs:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 NS = uuid.UUID("3a9450dd-ce73-5014-ab3e-87058abd8ac5")
 MAX_SAFE_INT = 2**53 - 1
@@ -294,7 +295,7 @@ def device_check_id(inspection: str, device: str) -> str:
 def expand_groups(collection: Collection, fields: dict[str, Any]) -> dict[str, Any]:
     """A change that writes any field of a group writes all of it (nulls for the rest)."""
     out = dict(fields)
-    for group, names in collection.groups.items():
+    for names in collection.groups.values():
         if any(name in fields for name in names):
             for name in names:
                 out.setdefault(name, None)

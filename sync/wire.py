@@ -7,11 +7,11 @@ client writes are checked against `sync.schema`, which rejects unknown names.
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import msgspec
 
-Scalar = Union[str, int, bool, None]
+Scalar = str | int | bool | None
 
 
 class Base(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -1,5 +1,6 @@
 """Every endpoint and every command is documented (a new one without docs fails here)."""
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -41,10 +42,8 @@ def _subcommands(parser_main) -> set[str]:
 
     argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign]
     try:
-        try:
+        with contextlib.suppress(SystemExit):
             parser_main(["--help"])
-        except SystemExit:
-            pass
     finally:
         argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
     return found

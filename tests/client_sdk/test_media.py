@@ -124,6 +124,22 @@ def test_uploads_survive_a_restart_and_resume_after_a_cut(server, site, new_clie
     client.close()
 
 
+def test_bytes_the_user_already_uploaded_are_born_complete(server, site, new_client, tmp_path):
+    photo = _photo(tmp_path / "cam.jpg", (800, 600))
+    phone = _signed_in(new_client, server)
+    phone.add_photo(site["inspection"], site["cam1"], photo)
+    assert phone.sync().uploaded == 1
+    http, transport = cut_client(server.http)
+    tablet = new_client(http, name="tablet")  # the same user's second client
+    tablet.sync()
+    tablet.add_photo(site["inspection"], site["cam2"], photo)
+    transport.paths[:] = []
+    assert tablet.sync().uploaded == 1
+    assert "POST /files" in transport.paths and not any(p.startswith("PATCH") for p in transport.paths)
+    assert [u["state"] for u in tablet.uploads()] == ["done"]
+    assert {p["fields"]["blob"] for p in tablet.rows("photos")} == {"stored"}
+
+
 def test_round_trip_from_strokes_to_a_sealed_inspection(server, site, new_client):
     http, transport = cut_client(server.http)
     client = new_client(http)

@@ -10,6 +10,7 @@ change of the same client; a replayed push changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import tempfile
@@ -166,10 +167,8 @@ class Phones(RuleBasedStateMachine):
         self._record_queued(i)
         self.transports[i].lose_next = lose
         self.transports[i].duplicate_next = duplicate
-        try:
+        with contextlib.suppress(httpx.TransportError):
             self.phones[i].sync()
-        except httpx.TransportError:
-            pass
         self.transports[i].lose_next = self.transports[i].duplicate_next = False
         self._record_queued(i)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sync.hlc import Hlc
-
 from test_merge import INSP, LIN, SRV, WANG, World, h
+
+from sync.hlc import Hlc
 
 
 def test_overwriting_the_servers_own_value_is_no_conflict():
