@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
+from client_sdk import Client
 from server.app import create_app
 from server.settings import Settings
 from server.store import Store
@@ -103,3 +105,33 @@ def site(store: Store) -> dict[str, str]:
                                "assigned_to": "wang", "due_on": "2026-12-20"}, False),
     ])
     return {"site": SITE, "cam1": cam1, "cam2": cam2, "inspection": insp}
+
+
+# -- the client SDK: real client databases under tmp_path, a restartable server --------------
+
+
+@pytest.fixture
+def server(settings: Settings, store: Store, http: TestClient[Any]) -> Iterator[Any]:
+    from tests.client_sdk.support import Server  # it imports Session from here
+
+    handle = Server(settings, store, http)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def new_client(tmp_path: Path) -> Iterator[Callable[..., Client]]:
+    """Make a signed-in Client with its own database file under tmp_path."""
+    made: list[Client] = []
+
+    def make(http: httpx.Client, name: str = "phone", user: str = "wang", **options: Any) -> Client:
+        client = Client(tmp_path / f"{name}.db", http, **options)
+        made.append(client)
+        client.login(user, "demo")
+        return client
+
+    yield make
+    for client in made:
+        client.db.conn.close()
+
+

@@ -1,26 +1,10 @@
-"""Fixtures for the client SDK: real client databases under tmp_path, a restartable server."""
+"""Fixtures for the client SDK tests; `server` and `new_client` live in tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
 import pytest
-from litestar.testing import TestClient
 
-from client_sdk import Client
-from server.settings import Settings
 from server.store import Store
-from tests.client_sdk.support import Server
-
-
-@pytest.fixture
-def server(settings: Settings, store: Store, http: TestClient[Any]) -> Iterator[Server]:
-    handle = Server(settings, store, http)
-    yield handle
-    handle.close()
 
 
 @pytest.fixture
@@ -37,21 +21,3 @@ def site(site: dict[str, str], store: Store) -> dict[str, str]:
          None),
     ])
     return site
-
-
-@pytest.fixture
-def new_client(tmp_path: Path) -> Iterator[Callable[..., Client]]:
-    """Make a signed-in Client with its own database file under tmp_path."""
-    made: list[Client] = []
-
-    def make(http: httpx.Client, name: str = "phone", user: str = "wang", **options: Any) -> Client:
-        client = Client(tmp_path / f"{name}.db", http, **options)
-        made.append(client)
-        client.login(user, "demo")
-        return client
-
-    yield make
-    for client in made:
-        client.db.conn.close()
-
-

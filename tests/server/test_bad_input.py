@@ -19,20 +19,9 @@ from server.settings import Settings
 from server.store import Store
 from sync import errors as E
 from sync import hlc
+from tests.helpers import problem as _problem
 
 TS = "2026-11-20T17:30:00.000Z"
-
-
-def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["type"] == f"urn:fieldsync:problem:{code}"
-    assert body["code"] == code and body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert response.headers.get("fieldsync-server-epoch")
-    return body  # type: ignore[no-any-return]
 
 
 def _envelope(session: Any, changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -10,14 +10,10 @@ import pytest
 from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id
+from tests.helpers import ok as _ok
 
 OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
 TS = "2026-11-20T10:15:00.000Z"
-
-
-def _ok(response: Any) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def _conflicts(session: Any, **params: Any) -> list[dict[str, Any]]:

@@ -25,6 +25,8 @@ from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id, inspection_id, is_timestamp
 from tests.conftest import Session
+from tests.helpers import ok as _ok
+from tests.helpers import problem as _problem
 
 REF = json.loads((FIXTURES / "reference_site.json").read_text(encoding="utf-8"))["site"]["id"]
 SCHOOL = json.loads((FIXTURES / "small_site.json").read_text(encoding="utf-8"))["site"]["id"]
@@ -44,19 +46,6 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["code"] == code and body["status"] == status
-    return body  # type: ignore[no-any-return]
 
 
 def _devices(store: Store, site_id: str, kinds: tuple[str, ...] | None = None) -> list[str]:

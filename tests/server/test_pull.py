@@ -5,24 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from tests.helpers import ok as _ok
+from tests.helpers import problem as _problem
+
 # The sites of tests/conftest.py: wang is a member of SITE, zhao of OTHER_SITE.
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))
 OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
 TEMPLATE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-template"))
 ITEMS = '[{"key": "lens_cleaned", "label": "Lens cleaned", "type": "bool"}]'
-
-
-def _ok(response: Any) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert (body["status"], body["code"]) == (status, code)
-    return body  # type: ignore[no-any-return]
 
 
 def _new_devices(session: Any, site_id: str, n: int) -> list[str]:

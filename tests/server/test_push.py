@@ -8,6 +8,8 @@ from typing import Any
 from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id
+from tests.helpers import ok as _ok
+from tests.helpers import problem as _problem
 
 TS = "2026-11-20T10:15:00.000Z"
 HOUR = 3_600_000
@@ -16,20 +18,6 @@ HOUR = 3_600_000
 def _check(site: dict[str, str], cam: str = "cam1", **result: Any) -> tuple[str, dict[str, Any]]:
     row_id = device_check_id(site["inspection"], site[cam])
     return row_id, {"inspection_id": site["inspection"], "device_id": site[cam], **result}
-
-
-def _ok(response: Any) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["code"] == code and body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    return body  # type: ignore[no-any-return]
 
 
 # -- receipts and acked_seq ---------------------------------------------------------

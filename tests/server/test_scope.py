@@ -4,22 +4,12 @@ a gained site's older rows arrive whole, and the version stream goes on after.""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sync.schema import device_check_id
+from tests.helpers import pull_all as _pull_all
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))  # as in tests/conftest.py
 OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
-
-
-def _pull_all(session: Any, cursor: str, limit: int = 3) -> tuple[list[dict[str, Any]], str]:
-    rows: list[dict[str, Any]] = []
-    while True:
-        body = session.pull(cursor=cursor, limit=limit).json()
-        rows += body["rows"]
-        cursor = body["cursor"]
-        if not body["has_more"]:
-            return rows, cursor
 
 
 def _other_site(store) -> list[str]:

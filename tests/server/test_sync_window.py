@@ -7,16 +7,7 @@ from datetime import date
 from typing import Any
 
 from sync.schema import device_check_id, inspection_id
-
-
-def _pull_all(session: Any, cursor: str = "0", limit: int = 2) -> tuple[list[dict[str, Any]], str]:
-    rows: list[dict[str, Any]] = []
-    while True:
-        body = session.pull(cursor=cursor, limit=limit).json()
-        rows += body["rows"]
-        cursor = body["cursor"]
-        if not body["has_more"]:
-            return rows, cursor
+from tests.helpers import pull_all as _pull_all
 
 
 def _with_old_inspection(site: dict[str, str], store: Any, lin: Any) -> tuple[str, str]:
