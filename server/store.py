@@ -822,6 +822,9 @@ class _Batch:
         self.assigned: dict[tuple[str, str], int] = {}
         self.receipts: list[tuple[int, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
+        self.creators: list[tuple[str, str, str | None, str | None]] = []  # row_creators, written at flush
+        self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
+        self.memo: dict[str, Any] = {}  # per-batch caches of the modules that settle rows
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
         self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member)
@@ -829,6 +832,7 @@ class _Batch:
         self._unchecked: dict[str, int] = {}
 
     def prefetch(self, changes: Sequence[Change]) -> None:
+        self.changes.extend(changes)
         wanted: dict[str, set[str]] = {}
         for change in changes:
             wanted.setdefault(change.collection, set()).add(change.id)
@@ -1055,6 +1059,12 @@ class _Batch:
 
     def _write_rows(self) -> None:
         """Write the rows changed so far; a row written again later is simply upserted again."""
+        if self.creators:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
+                self.creators,
+            )
+            self.creators.clear()
         if not self.dirty:
             return
         values = []
