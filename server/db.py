@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -292,3 +294,15 @@ def m010_sync_window(db: sqlite_utils.Database) -> None:
         """
     )
     backfill_periods(db)
+
+
+def select_in(
+    db: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = (), size: int = 500
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql` for many values at once: its `{marks}` becomes `?, ?, …` for
+    `values`, taken `size` at a time (SQLite caps bound parameters); `before` are
+    the parameters that come before the list."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        chunk = values[start:start + size]
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])

@@ -17,6 +17,7 @@ from sync import errors as E
 from sync import schema
 from sync.schema import inspection_id
 
+from .db import select_in
 from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
 from .periods import period_bounds, sheet_no, site_today
 from .sealing import SignatureInfo, signatures
@@ -214,13 +215,8 @@ class Inspections:
             ).fetchall()
             # Inspection ids are deterministic: look them up instead of scanning history.
             wanted = [inspection_id(site_id, period) for site_id, _, _ in plans]
-            existing: set[str] = set()
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                existing.update(i for (i,) in db.execute(
-                    f"SELECT id FROM rows WHERE collection = 'inspections' AND id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ))
+            existing = {i for (i,) in select_in(
+                db, "SELECT id FROM rows WHERE collection = 'inspections' AND id IN ({marks})", wanted)}
         created, kept, changes, initial = [], [], [], []
         for (site_id, due_day, technician), insp in zip(plans, wanted, strict=True):
             if insp in existing:
@@ -360,29 +356,23 @@ class Inspections:
 
     @staticmethod
     def _checked_counts(db: sqlite3.Connection, ids: list[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            counts.update(db.execute(
-                "SELECT c.parent_id, count(*) FROM rows c JOIN rows d ON d.collection = 'devices' AND d.id = c.device_id"
-                f" WHERE c.collection = 'device_checks' AND c.parent_id IN ({','.join('?' * len(chunk))})"
-                " AND c.deleted = 0 AND d.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL"
-                " AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active' GROUP BY c.parent_id",
-                chunk,
-            ).fetchall())
-        return counts
+        return dict(select_in(  # type: ignore[arg-type]
+            db,
+            "SELECT c.parent_id, count(*) FROM rows c JOIN rows d ON d.collection = 'devices' AND d.id = c.device_id"
+            " WHERE c.collection = 'device_checks' AND c.parent_id IN ({marks})"
+            " AND c.deleted = 0 AND d.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL"
+            " AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active' GROUP BY c.parent_id",
+            ids,
+        ))
 
     @staticmethod
     def _device_totals(db: sqlite3.Connection, sites: list[str]) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for start in range(0, len(sites), 500):
-            chunk = sites[start:start + 500]
-            totals.update(db.execute(
-                "SELECT parent_id, count(*) FROM rows WHERE collection = 'devices'"
-                f" AND parent_id IN ({','.join('?' * len(chunk))}) AND deleted = 0"
-                " AND coalesce(json_extract(fields, '$.status'), 'active') = 'active' GROUP BY parent_id",
-                chunk,
-            ).fetchall())
+        totals: dict[str, int] = dict(select_in(  # type: ignore[arg-type]
+            db,
+            "SELECT parent_id, count(*) FROM rows WHERE collection = 'devices' AND parent_id IN ({marks})"
+            " AND deleted = 0 AND coalesce(json_extract(fields, '$.status'), 'active') = 'active' GROUP BY parent_id",
+            sites,
+        ))
         return totals
 
     def sheet(self, caller: Caller, insp: str) -> Sheet:

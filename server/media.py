@@ -24,7 +24,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from sync.merge import RowState
 
-    from .store import Caller, Store, _Batch
+from .db import select_in
+from .store import Caller, Store, _Batch
 
 _decode = msgspec.json.decode
 # The blob fields of each collection that has them.
@@ -103,16 +104,11 @@ def _uploaded_in_batch(batch: _Batch, sha: Any, user_id: str | None) -> bool:
             h for c in batch.changes
             if c.collection == "photos" and isinstance(h := c.fields.get("sha256"), str)
         })
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            if user_id is None:  # the server's own rows (demo data): the bytes being there is enough
-                query, args = f"SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", chunk
-            else:
-                query = f"SELECT sha256 FROM blob_owners WHERE user_id = ? AND sha256 IN ({marks})"
-                args = [user_id, *chunk]
-            found.update(h for (h,) in batch.db.execute(query, args))
+        if user_id is None:  # the server's own rows (demo data): the bytes being there is enough
+            query, before = "SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", []
+        else:
+            query, before = "SELECT sha256 FROM blob_owners WHERE user_id = ? AND sha256 IN ({marks})", [user_id]
+        found = {h for (h,) in select_in(batch.db, query, wanted, before)}
         known = (found, set(wanted))
         batch.memo[("uploaded", user_id)] = known
     return sha in known[0]

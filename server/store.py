@@ -41,7 +41,7 @@ from sync.wire import (
 from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
-from .db import connect, migrate
+from .db import connect, migrate, select_in
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -843,26 +843,26 @@ class _Batch:
                 value = change.fields.get(name)
                 if isinstance(value, str) and pspec.parent in schema.ROW_PARENTS:
                     wanted.setdefault(pspec.parent, set()).add(value)
+        self._load(wanted)
+
+    def _load(self, wanted: dict[str, set[str]]) -> None:
         for collection, ids in wanted.items():
-            id_list = sorted(ids)
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start:start + 500]
-                for key in chunk:
-                    self.rows[(collection, key)] = None
-                marks = ",".join("?" * len(chunk))
-                for r in self.db.execute(
-                    "SELECT id, site_id, fields, clocks, deleted, version FROM rows"
-                    f" WHERE collection = ? AND id IN ({marks})",
-                    [collection, *chunk],
-                ):
-                    self.rows[(collection, r[0])] = RowState(
-                        collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
-                    )
+            for key in ids:
+                self.rows[(collection, key)] = None
+            for r in select_in(
+                self.db,
+                "SELECT id, site_id, fields, clocks, deleted, version FROM rows WHERE collection = ? AND id IN ({marks})",
+                sorted(ids),
+                [collection],
+            ):
+                self.rows[(collection, r[0])] = RowState(
+                    collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
+                )
 
     def lookup(self, collection: str, row_id: str) -> RowState | None:
         key = (collection, row_id)
         if key not in self.rows:
-            self.prefetch([Change(seq=0, collection=collection, id=row_id, hlc="")])
+            self._load({collection: {row_id}})
         return self.rows[key]
 
     def put(self, row: RowState) -> None:
