@@ -26,6 +26,8 @@ from pathlib import Path
 
 from sync import hlc
 
+from .blobs import fsync_dir
+
 DB_NAME = "fieldsync.db"
 BLOBS = "blobs"
 MANIFEST = "backup.json"
@@ -82,16 +84,7 @@ def _summary(conn: sqlite3.Connection) -> tuple[str, int, int]:
 
 def _fsync_tree(root: Path) -> None:
     for path in [*sorted(root.rglob("*"), reverse=True), root]:
-        _fsync(path)
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file or a directory (a rename is durable once its directory is synced)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path)
 
 
 def backup(data_dir: Path, dest: Path) -> BackupInfo:
@@ -136,7 +129,7 @@ def backup(data_dir: Path, dest: Path) -> BackupInfo:
         if dest.exists():
             dest.rmdir()  # empty, checked above
         partial.rename(dest)
-        _fsync(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -184,7 +177,7 @@ def restore(backup_dir: Path, data_dir: Path, force: bool = False) -> RestoreInf
                 conn.execute("PRAGMA journal_mode = WAL")
             finally:
                 conn.close()
-            _fsync(staged)
+            fsync_dir(staged)
             replaced = None
             old = [Path(f"{target_path}{suffix}") for suffix in ("", "-wal", "-shm")]
             if any(p.exists() for p in old):
@@ -195,7 +188,7 @@ def restore(backup_dir: Path, data_dir: Path, force: bool = False) -> RestoreInf
                         path.rename(aside / path.name)
                 replaced = str(aside)
             staged.rename(target_path)
-            _fsync(data_dir)
+            fsync_dir(data_dir)
         except BaseException:
             staged.unlink(missing_ok=True)
             raise

@@ -33,6 +33,7 @@ class BlobStore(Protocol):
 
 
 def fsync_dir(path: Path) -> None:
+    """fsync a directory (a rename is durable once its directory is synced), or a file."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
