@@ -68,13 +68,20 @@ def test_applied_change_stays_laid_over_until_pulled(http, site, new_client):
     assert phone.problems() == []
 
 
-def test_superseded_change_drops_its_overlay_and_is_a_problem(http, site, new_client):
+def _phone_behind_a_newer_write(http, site, new_client):
+    """Two phones: `late`, whose clock runs a minute behind, and `early`, a minute ahead,
+    which has set CAM-001's location to "Gate 2": whatever `late` writes there loses."""
     late = new_client(http, "late", wall=shifted(-MINUTE))
     late.sync()
     early = new_client(http, "early", wall=shifted(MINUTE))
     early.sync()
     early.write("devices", site["cam1"], {"location": "Gate 2"})
     early.sync()
+    return late, early
+
+
+def test_superseded_change_drops_its_overlay_and_is_a_problem(http, site, new_client):
+    late, early = _phone_behind_a_newer_write(http, site, new_client)
     # `late` has not heard of that write, and its clock runs behind: its value loses.
     late.write("devices", site["cam1"], {"location": "Lobby"})
     assert late.get("devices", site["cam1"])["fields"]["location"] == "Lobby"
@@ -434,12 +441,7 @@ def test_acknowledged_changes_are_forgotten_after_30_days(http, site, new_client
 
 
 def test_conflicts_lists_what_concerns_the_technician(http, site, new_client):
-    late = new_client(http, "late", wall=shifted(-MINUTE))
-    late.sync()
-    early = new_client(http, "early", wall=shifted(MINUTE))
-    early.sync()
-    early.write("devices", site["cam1"], {"location": "Gate 2"})
-    early.sync()
+    late, _ = _phone_behind_a_newer_write(http, site, new_client)
     late.write("devices", site["cam1"], {"location": "Lobby"})
     late.sync()
     lost = [c for c in late.conflicts() if c.kind == "lost"]
