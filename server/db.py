@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -294,6 +295,13 @@ def m010_sync_window(db: sqlite_utils.Database) -> None:
         """
     )
     backfill_periods(db)
+
+
+@migrations()
+def m011_cursor_secret(db: sqlite_utils.Database) -> None:
+    """The key that signs pull cursors (issue 9): kept in the database so that it survives
+    restarts, is the same for every process on this database and moves with its backups."""
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('cursor_secret', ?)", [secrets.token_hex(32)])
 
 
 def select_in(

@@ -31,6 +31,8 @@ class Settings:
     login_max_failures: int = 5  # failed sign-ins per username, and per client address, ...
     login_window_seconds: int = 300  # ... within this window, before 429 login_throttled
     min_password_length: int = 12  # outside demo mode (server/security.py)
+    # Client strings (issue 9; docs/security.md).
+    max_conflict_page_bytes: int = 1024 * 1024  # a GET /api/conflicts page stops here (next_after set)
 
     @property
     def db_path(self) -> Path:

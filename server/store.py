@@ -8,6 +8,9 @@ push.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import queue
 import sqlite3
 import threading
@@ -22,7 +25,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import Actor, LogEntry, RowState, Rules, apply_change, site_of
+from sync.merge import Actor, LogEntry, RowState, Rules, apply_change, outside_scope, site_of
 from sync.schema import COLLECTIONS
 from sync.wire import (
     Change,
@@ -70,13 +73,15 @@ class Caller:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a client's pull stands. Opaque to clients: `v1.<version>` plus optional tags.
+    """Where a client's pull stands. Opaque to clients: `v1.<version>` plus optional tags,
+    then a MAC (`encode_cursor`).
 
     `version`: rows up to here were delivered. `snapshot`: a snapshot from 0 is
     still being taken (its pages never expire). `scope`: the version whose
     memberships the client's rows reflect (default: `version`). `target` and
     `offset`: a scope catch-up in progress, towards the memberships at `target`,
-    `offset` entries in.
+    `offset` entries in. None of these ever widens what a page may hold: the
+    caller's current memberships bound every page (`Store._scoped_page`).
     """
 
     version: int = 0
@@ -89,7 +94,7 @@ class Cursor:
     def scope_version(self) -> int:
         return self.version if self.scope is None else self.scope
 
-    def encode(self) -> str:
+    def payload(self) -> str:
         tags = ["s"] if self.snapshot else []
         if self.scope is not None and self.scope != self.version:
             tags.append(f"t{self.scope}")
@@ -98,8 +103,20 @@ class Cursor:
         return ".".join(["v1", str(self.version), *tags])
 
 
-def encode_cursor(version: int, snapshot: bool = False) -> str:
-    return Cursor(version, snapshot).encode()
+MAX_CURSOR_CHARS = 200  # a cursor the server issues is under 100 characters
+_NOT_ISSUED = "this cursor was not issued by this server to this user; pull from cursor 0"
+
+
+def _cursor_mac(secret: bytes, user_id: str, payload: str) -> str:
+    """HMAC-SHA256 over the user and the payload, truncated to 16 bytes: a cursor cannot be
+    edited, made up, or replayed by another user."""
+    digest = hmac.new(secret, f"{user_id}\n{payload}".encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def encode_cursor(cursor: Cursor, secret: bytes, user_id: str) -> str:
+    payload = cursor.payload()
+    return f"{payload}.{_cursor_mac(secret, user_id, payload)}"
 
 
 def _number(text: str) -> int:
@@ -109,14 +126,21 @@ def _number(text: str) -> int:
     return int(text)
 
 
-def decode_cursor(cursor: str | None) -> Cursor:
+def decode_cursor(cursor: str | None, secret: bytes, user_id: str) -> Cursor:
+    """The cursor `encode_cursor` gave this user; anything else is `invalid_cursor`
+    (None, "" and "0" ask for a snapshot)."""
     if cursor in (None, "", "0"):
         return Cursor(0, snapshot=True)
     assert cursor is not None
-    parts = cursor.split(".")
+    payload, _, mac = cursor.rpartition(".")
+    if len(cursor) > MAX_CURSOR_CHARS or not hmac.compare_digest(
+        mac.encode("utf-8", "replace"), _cursor_mac(secret, user_id, payload).encode()
+    ):
+        raise E.InvalidCursor(_NOT_ISSUED)
+    parts = payload.split(".")
     try:
         if len(parts) < 2 or parts[0] != "v1":
-            raise ValueError(cursor)
+            raise ValueError(payload)
         fields: dict[str, Any] = {"version": _number(parts[1])}
         for tag in parts[2:]:
             if tag == "s":
@@ -126,7 +150,8 @@ def decode_cursor(cursor: str | None) -> Cursor:
             else:
                 raise ValueError(tag)
     except ValueError:
-        raise E.InvalidCursor(f"cursor {cursor!r} was not issued by this server") from None
+        # Signed by this server, yet not readable: a server bug, never a client's doing.
+        raise E.InvalidCursor(_NOT_ISSUED) from None
     return Cursor(**fields)
 
 
@@ -142,6 +167,9 @@ class Store:
             self._readers.put(connect(settings.db_path))
         meta = self._meta(self.writer)
         self.server_epoch = meta["server_epoch"]
+        # Signs pull cursors; in the database, so it survives restarts, is shared by every
+        # process on this database and travels with its backups (server/db.py m011).
+        self.cursor_secret = bytes.fromhex(meta["cursor_secret"])
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
         self._touched: dict[str, int] = {}
@@ -462,11 +490,14 @@ class Store:
         if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
             batch.settle(row, outcome.row)
         batch.log(change, caller, outcome.log, effective)
-        if outcome.status == "rejected" and outcome.reason == "forbidden":
-            # A permission rejection is audited in the push's own transaction, like its log entry.
+        hidden = outside_scope(row, actor)
+        if outcome.status == "rejected" and (outcome.reason == "forbidden" or hidden):
+            # A permission rejection is audited in the push's own transaction, like its log entry;
+            # a write to another site's row (answered as if it did not exist) with its true site.
             security.audit(batch.db, security.PUSH_FORBIDDEN, username=caller.username, client_id=caller.client_id,
                            address=caller.address, now_ms=now, collection=change.collection, row_id=change.id,
-                           seq=change.seq, detail=outcome.detail)
+                           seq=change.seq, detail=outcome.detail,
+                           **({"site_id": row.site_id} if hidden and row is not None else {}))
         if outcome.status == "rejected":
             result = ChangeResult(
                 seq=change.seq, status="rejected", reason=outcome.reason, detail=outcome.detail, clock=clock_flag
@@ -516,7 +547,7 @@ class Store:
 
     def pull(self, caller: Caller, cursor: str | None, limit: int | None) -> PullResponse:
         """One page: first any scope catch-up (sites gained or lost since the cursor), then rows by version."""
-        at = decode_cursor(cursor)
+        at = decode_cursor(cursor, self.cursor_secret, caller.user_id)
         size = min(max(limit or self.settings.default_pull_limit, 1), self.settings.max_pull_limit)
         self._ensure_window()
         with self.read() as db:
@@ -533,7 +564,7 @@ class Store:
             acked = db.execute("SELECT acked_seq FROM clients WHERE id = ?", [caller.client_id]).fetchone()[0]
         return PullResponse(
             rows=rows,
-            cursor=after.encode(),
+            cursor=encode_cursor(after, self.cursor_secret, caller.user_id),
             has_more=has_more,
             acked_seq=acked,
             server_time=hlc.format_ts(self.now_ms()),
@@ -603,6 +634,11 @@ class Store:
         return sites
 
     @staticmethod
+    def _memberships(db: sqlite3.Connection, user_id: str | None) -> set[str]:
+        """The sites a user is a member of in this snapshot (the newest there is)."""
+        return {r for (r,) in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [user_id])}
+
+    @staticmethod
     def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str, list[Any]]:
         """SQL (and its arguments) for rows inside a scope: some sites, some periods."""
         where, args = "", []
@@ -643,7 +679,14 @@ class Store:
         their own, before the version stream goes on."""
         target = at.target or top
         then = at.scope_version
-        sites_then, sites_now = self._sites_at(db, user_id, then), self._sites_at(db, user_id, target)
+        sites_then = self._sites_at(db, user_id, then)
+        # The cursor's tags only say what the client holds and what to catch up with; the
+        # memberships as they stand now bound what may come whole, whatever the tags say
+        # (issue 9: a cursor from before a removal brought the site back). A site of
+        # `sites_then` outside them only ever leaves as `removed` rows.
+        sites_now = self._sites_at(db, user_id, target)
+        if sites_now is not None:
+            sites_now &= self._memberships(db, user_id)
         window_then, window_now = self._window_at(db, then), self._window_at(db, target)
         if not at.target and sites_then == sites_now and window_then == window_now:
             return self._stream(db, sites_now, window_now, at, size, top)
@@ -739,10 +782,19 @@ class Store:
                 where.append(f"{column} = ?")
                 args.append(value)
         if caller.role != schema.SUPERVISOR:
-            # A technician sees what concerns them: their own values that lost or were overwritten.
-            where.append("(k.user_id = ? OR oc.user_id = ?)")
-            args += [caller.user_id, caller.user_id]
+            # A technician sees what concerns them: their own values that lost or were overwritten,
+            # and only of the sites they are a member of now (issue 9: an ex-member kept reading
+            # the new values of registers he once wrote). An entry of no site is shown only to
+            # its own pusher.
+            where.append("(k.user_id = ? OR oc.user_id = ?)"
+                         " AND (k.site_id IN (SELECT value FROM json_each(?)) OR (k.site_id IS NULL AND k.user_id = ?))")
+            args += [caller.user_id, caller.user_id, _json_encode(sorted(caller.sites or ())).decode(),
+                     caller.user_id]
         size = min(max(limit, 1), 1000)
+        budget = self.settings.max_conflict_page_bytes
+        items: list[Conflict] = []
+        more = False
+        used = 0
         with self.read() as db:
             found = db.execute(
                 "SELECT k.id, k.at, k.kind, k.collection, k.row_id, k.register, k.reason, k.detail,"
@@ -752,20 +804,22 @@ class Store:
                 " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
                 f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
                 [*args, size + 1],
-            ).fetchall()
-        items = [
-            Conflict(
-                id=r[0], at=r[1], kind=r[2], collection=r[3], row_id=r[4], register=r[5], reason=r[6],
-                detail=r[7], site_id=r[8], client_id=r[9], user=r[10], hlc=r[11], seq=r[12],
-                old_value=_json_decode(r[13]) if r[13] is not None else None,
-                new_value=_json_decode(r[14]) if r[14] is not None else None,
-                other_client_id=r[15], other_user=r[16], other_hlc=r[17],
             )
-            for r in found[:size]
-        ]
+            for r in found:  # row by row: a page stops at `size` entries or `budget` bytes
+                used += sum(len(v) for v in r if isinstance(v, str))
+                if len(items) == size or (items and used > budget):
+                    more = True
+                    break
+                items.append(Conflict(
+                    id=r[0], at=r[1], kind=r[2], collection=r[3], row_id=r[4], register=r[5], reason=r[6],
+                    detail=r[7], site_id=r[8], client_id=r[9], user=r[10], hlc=r[11], seq=r[12],
+                    old_value=_json_decode(r[13]) if r[13] is not None else None,
+                    new_value=_json_decode(r[14]) if r[14] is not None else None,
+                    other_client_id=r[15], other_user=r[16], other_hlc=r[17],
+                ))
         return ConflictPage(
             conflicts=items,
-            next_after=items[-1].id if len(found) > size else None,
+            next_after=items[-1].id if more else None,
             server_epoch=self.server_epoch,
         )
 
@@ -1017,6 +1071,8 @@ class _Batch:
         if not entries:
             return
         row = self.rows.get((change.collection, change.id))
+        if caller is not None and outside_scope(row, caller.actor):
+            row = None  # logged as for a row that does not exist: nothing of its site
         site = row.site_id if row is not None else None
         if site is None and change.collection in COLLECTIONS:
             # A rejected creation has no row; its parent still says which site it was for.

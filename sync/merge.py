@@ -122,6 +122,16 @@ def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup
     return None
 
 
+def outside_scope(row: RowState | None, actor: Actor) -> bool:
+    """Whether a stored row is of a site the client's user may not see. Such a row is
+    answered as one that does not exist (issue 9): the answer must not tell a technician
+    that it exists, let alone where."""
+    return (
+        row is not None and row.exists and actor.role != SERVER and actor.sites is not None
+        and row.site_id is not None and row.site_id not in actor.sites
+    )
+
+
 def _value_of(row: RowState, spec: Collection, register: str) -> Any:
     if register == DELETED:
         return row.deleted
@@ -155,6 +165,10 @@ def validate(
     rules: Rules | None = None,
 ) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
     """Check one change; return (rejection or None, rejected_fields, fields to merge)."""
+    if outside_scope(row, actor):
+        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules)
+        # Valid as a new row: but the id is taken, and the row is not the client's to change.
+        return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged
     problems = _Problems()
     spec = COLLECTIONS.get(collection)
     if spec is None:
@@ -261,7 +275,10 @@ def validate(
             and not rules.is_member(site, assignee)
         ):
             problems.add("invalid_field", f"inspections.assigned_to: {assignee} is not a member of site {site}")
-    if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client:
+    # Not on creation: a new inspection has no checks yet (nor a count to tell of a hidden one).
+    if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client and (
+        not creating
+    ):
         missing = rules.unchecked(row_id)
         if missing:
             problems.add("incomplete", f"{missing} active devices of the site have no outcome yet")

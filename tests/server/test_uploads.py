@@ -555,11 +555,11 @@ def test_photo_before_its_blob_goes_missing_then_stored(http, wang, zhao, lin, s
     assert sheet["coverage"]["devices"][0]["photos"][0]["lat"] is None
     assert http.get(f"/blobs/{digest}", headers=lin.headers).status_code == 404
 
-    version_before = wang.pull().json()["version"]
+    cursor_before = wang.pull().json()["cursor"]
     assert tus.upload(http, wang.headers, data).status_code == 204
     # wang's rows are stored; zhao's row waits for zhao's own upload.
     assert [blob_of(row_of, r) for r in (wang_row, zhao_row, whole_row)] == ["stored", "missing", "stored"]
-    pulled = {r["id"]: r for r in wang.pull(f"v1.{version_before}").json()["rows"]}
+    pulled = {r["id"]: r for r in wang.pull(cursor_before).json()["rows"]}
     assert pulled[wang_row]["fields"]["blob"] == "stored" and pulled[whole_row]["fields"]["blob"] == "stored"
     missing = http.get(f"/api/inspections/{site['inspection']}/missing-blobs", headers=wang.headers).json()
     assert [(m["row_id"], m["uploader"]) for m in missing["missing"]] == [(zhao_row, "zhao")]
