@@ -1089,7 +1089,9 @@ class Client:
                 resp = self._request(
                     "GET", "/sync/pull", params=lambda: {"cursor": self.cursor, "limit": self.page_size}
                 )
-            except E.CursorExpired:
+            except (E.CursorExpired, E.InvalidCursor):
+                # Expired, or not one this server signs (issued before an upgrade that signs
+                # cursors): a fresh snapshot, the outbox kept.
                 recoveries += 1
                 with self.db.transaction():
                     self._start_snapshot_tx()

@@ -1,0 +1,165 @@
+"""Issue 9, findings 1, 5, 12 and 15: what a hostile technician tried against the scope of
+pulls and the conflict log, and with oversized strings; each attack now fails."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from server.store import Cursor, encode_cursor
+from sync.schema import device_check_id
+from tests.helpers import ok, problem, pull_all
+
+SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))  # as in tests/conftest.py
+OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
+TS = "2026-11-20T10:15:00.000Z"
+
+
+def _other_site(store: Any) -> None:
+    store.write_server_changes([
+        ("sites", OTHER_SITE, {"name": "Other park"}, False),
+        *[("devices", str(uuid.uuid5(uuid.NAMESPACE_URL, f"other-cam{i}")),
+           {"site_id": OTHER_SITE, "kind": "dome_camera", "code": f"CAM-{i:03d}"}, False) for i in range(3)],
+    ])
+
+
+def _pages(session: Any, cursor: str, limit: int, given: list[str]) -> str:
+    """Pull to the end in pages of `limit`, adding every cursor the server hands out to `given`."""
+    while True:
+        body = ok(session.pull(cursor, limit))
+        cursor = body["cursor"]
+        given.append(cursor)
+        if not body["has_more"]:
+            return cursor
+
+
+def _site_rows(store: Any) -> set[str]:
+    with store.read() as db:
+        return {r for (r,) in db.execute("SELECT id FROM rows WHERE site_id = ?", [SITE])}
+
+
+def _assert_nothing_of_the_site(session: Any, cursor: str, site_rows: set[str]) -> None:
+    """From this cursor to the end, the site's rows come only as `removed`, without fields."""
+    rows, _ = pull_all(session, cursor, limit=1000)
+    for row in rows:
+        if row["id"] in site_rows:
+            assert row["removed"] and row["fields"] == {}, (cursor, row)
+
+
+@pytest.fixture
+def given(site, store, zhao, wang, lin) -> list[str]:
+    """Every cursor zhao was given while a member of wang's site: snapshot pages, a scope
+    catch-up in pages, the version stream. Then he is removed, and the site goes on."""
+    _other_site(store)
+    cursors: list[str] = []
+    cursor = _pages(zhao, "0", 1, cursors)  # snapshot pages (`s`)
+    store.add_member(SITE, "zhao")
+    cursor = _pages(zhao, cursor, 1, cursors)  # a catch-up towards the new scope (`u`, `o`)
+    ok(lin.push([lin.change("devices", site["cam1"], {"location": "gate"})]))
+    check = device_check_id(site["inspection"], site["cam2"])
+    ok(wang.push([wang.change("device_checks", check, {
+        "inspection_id": site["inspection"], "device_id": site["cam2"], "outcome": "fault",
+        "note": "alarm code 4711 on the panel", "checked_by": "wang", "checked_at": TS}, delete=False)]))
+    cursor = _pages(zhao, cursor, 1, cursors)  # the version stream
+    # Removed (his rows of the site leave), added again, and removed once more half-way through
+    # the catch-up that brought the site back: its cursor names a target when he was a member.
+    store.remove_member(SITE, "zhao")
+    cursor = _pages(zhao, cursor, 1, cursors)
+    store.add_member(SITE, "zhao")
+    body = ok(zhao.pull(cursor, 1))
+    assert body["has_more"] and ".u" in body["cursor"]
+    cursors.append(body["cursor"])
+    store.remove_member(SITE, "zhao")
+    # After the removal the site goes on: new values, a new device.
+    ok(lin.push([lin.change("devices", site["cam1"], {"location": "server room"}),
+                 lin.change("devices", str(uuid.uuid4()), {"site_id": SITE, "code": "CAM-NEW"}, delete=False)]))
+    ok(wang.push([wang.change("device_checks", check, {"outcome": "fault", "note": "panel code 9999"})]))
+    assert len(set(cursors)) >= 10
+    assert any(".u" in c for c in cursors) and any(".s" in c for c in cursors)
+    return cursors
+
+
+def test_replayed_cursors_of_an_ex_member_bring_nothing_of_the_site_but_removed_rows(store, zhao, given):
+    site_rows = _site_rows(store)
+    for cursor in given:
+        _assert_nothing_of_the_site(zhao, cursor, site_rows)
+
+
+def _edits(cursor: str) -> list[str]:
+    """The cursor with every number in it changed, tags added, the MAC kept or dropped."""
+    payload, _, mac = cursor.rpartition(".")
+    edits = [payload, f"{payload}.", f"{payload}.{mac[:-1]}", f"{payload}.u1.o0.{mac}", f"{payload}.t1.{mac}",
+             f"v1.0.u{payload.split('.')[1]}.o0.{mac}", cursor.upper()]
+    for match in re.finditer(r"\d+", payload):
+        if match.start() == 1:  # the "1" of "v1"
+            continue
+        number = int(match.group())
+        for other in {0, number + 1, max(number - 1, 0), 999999} - {number}:
+            edited = payload[:match.start()] + str(other) + payload[match.end():]
+            edits += [f"{edited}.{mac}", edited]
+    return edits
+
+
+def test_edited_and_unsigned_cursors_are_400_invalid_cursor(store, zhao, given):
+    site_rows = _site_rows(store)
+    for cursor in given:
+        for edited in _edits(cursor):
+            problem(zhao.pull(edited), 400, "invalid_cursor")
+    # The forged cursors of the attack, in the old unsigned format.
+    for forged in ["v1.0.u5.o0", "v1.3.u9.o999999", "v1.0.t1", "v1.12"]:
+        problem(zhao.pull(forged), 400, "invalid_cursor")
+    # An over-long cursor is refused before anything is computed from it.
+    problem(zhao.pull(given[-1] + "A" * 10_000), 400, "invalid_cursor")
+    # Every honest cursor still works (the MAC held it unchanged).
+    _assert_nothing_of_the_site(zhao, given[-1], site_rows)
+
+
+def test_another_users_cursor_is_400_invalid_cursor(zhao, wang, given):
+    for cursor in given:
+        problem(wang.pull(cursor), 400, "invalid_cursor")
+    mine = ok(wang.pull("0"))["cursor"]
+    problem(zhao.pull(mine), 400, "invalid_cursor")
+
+
+def test_even_a_validly_signed_forged_cursor_cannot_widen_scope(store, zhao, given):
+    # Defence in depth, as if the key had leaked: cursors made up with the server's own key,
+    # claiming every version as the scope and every catch-up target, still bring nothing
+    # of the site whole (the current memberships bound every page).
+    site_rows = _site_rows(store)
+    with store.read() as db:
+        top = int(store._meta(db)["version"])
+    for claimed in range(0, top + 1):
+        for forged in [Cursor(0, target=claimed), Cursor(claimed, target=claimed),
+                       Cursor(0, target=claimed, offset=999_999), Cursor(claimed, target=top, offset=1),
+                       Cursor(claimed, scope=0), Cursor(0, scope=claimed), Cursor(claimed, snapshot=True)]:
+            _assert_nothing_of_the_site(zhao, encode_cursor(forged, store.cursor_secret, zhao_id(store)), site_rows)
+
+
+def zhao_id(store: Any) -> str:
+    with store.read() as db:
+        return str(db.execute("SELECT id FROM users WHERE username = 'zhao'").fetchone()[0])
+
+
+def test_the_cursor_key_survives_a_restart_and_is_shared_by_every_store_on_the_database(settings, store, wang):
+    from server.store import Store
+
+    cursor = ok(wang.pull("0"))["cursor"]
+    other = Store(settings)  # a second process on the same database, or the same one restarted
+    try:
+        assert other.cursor_secret == store.cursor_secret and len(store.cursor_secret) == 32
+    finally:
+        other.close()
+    ok(wang.pull(cursor))
+
+
+def test_a_phone_holding_a_cursor_from_before_signing_takes_a_fresh_snapshot(http, site, new_client):
+    phone = new_client(http, "phone")
+    phone.sync()
+    with phone.db.transaction():
+        phone.db.set_meta_tx(cursor="v1.3")  # as an older server issued it
+    phone.sync()
+    assert phone.get("devices", site["cam1"]) is not None
+    assert phone.cursor.startswith("v1.") and phone.cursor != "v1.3"
