@@ -163,3 +163,107 @@ def test_a_phone_holding_a_cursor_from_before_signing_takes_a_fresh_snapshot(htt
     phone.sync()
     assert phone.get("devices", site["cam1"]) is not None
     assert phone.cursor.startswith("v1.") and phone.cursor != "v1.3"
+
+
+# -- finding 15: another site's row is answered as one that does not exist ---------------------------
+
+
+@pytest.fixture
+def theirs(store, zhao, lin) -> dict[str, str]:
+    """Rows of zhao's site: a device, an inspection with a check and a photo (zhao's)."""
+    from sync.schema import inspection_id
+
+    cam = str(uuid.uuid5(uuid.NAMESPACE_URL, "other-cam0"))
+    cam2 = str(uuid.uuid5(uuid.NAMESPACE_URL, "other-cam1"))
+    _other_site(store)
+    insp = inspection_id(OTHER_SITE, "2026-Q4")
+    ok(lin.push([lin.change("inspections", insp, {"site_id": OTHER_SITE, "period": "2026-Q4"}, delete=False)]))
+    check, photo = device_check_id(insp, cam), str(uuid.uuid4())
+    body = ok(zhao.push([
+        zhao.change("device_checks", check, {"inspection_id": insp, "device_id": cam, "outcome": "serviced",
+                                             "checked_by": "zhao", "checked_at": TS}, delete=False),
+        zhao.change("photos", photo, {"inspection_id": insp, "device_id": cam2, "sha256": "ab" * 32,
+                                      "content_type": "image/jpeg", "bytes": 10}, delete=False),
+    ]))
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"]
+    return {"device": cam, "inspection": insp, "check": check, "photo": photo}
+
+
+# (collection, which of zhao's rows, fields, delete): each pushed by wang to zhao's row and to a new id.
+PROBES = [
+    ("devices", "device", {"location": "B2"}, None),
+    ("devices", "device", {}, True),
+    ("device_checks", "check", {"outcome": "fault", "note": "x"}, None),
+    ("inspections", "inspection", {"status": "completed"}, None),  # told how many devices were unchecked
+    ("inspections", "inspection", {"status": "in_progress", "started_at": TS}, None),
+    ("photos", "photo", {"caption": "mine now"}, None),
+    ("photos", "photo", {}, True),
+    ("sites", None, {"name": "Renamed"}, None),
+]
+
+
+def _same(entry: dict[str, Any], row_id: str) -> dict[str, Any]:
+    """A log entry or result without what differs between two pushes of the same change."""
+    text = str({k: v for k, v in entry.items() if k not in ("id", "at", "hlc", "seq", "row_id")})
+    return {"text": text.replace(row_id, "<id>")}
+
+
+def test_pushing_to_another_sites_row_answers_exactly_as_for_a_row_that_does_not_exist(
+        site, theirs, wang, lin, store, row_of):
+    before = {key: row_of(c, theirs[key]) for c, key in [("devices", "device"), ("device_checks", "check"),
+                                                          ("inspections", "inspection"), ("photos", "photo")]}
+    for collection, key, fields, delete in PROBES:
+        existing = theirs[key] if key else OTHER_SITE
+        missing = str(uuid.uuid4())
+        results = ok(wang.push([wang.change(collection, existing, fields, delete),
+                                wang.change(collection, missing, fields, delete)]))["results"]
+        assert results[0]["status"] == "rejected", (collection, fields, results)
+        assert _same(results[0], existing) == _same(results[1], missing), (collection, fields, results)
+        seen = ok(wang.http.get("/api/conflicts", headers=wang.headers, params={"collection": collection}))
+        one = [_same(e, existing) for e in seen["conflicts"] if (e["row_id"], e["seq"]) == (existing, wang.seq - 1)]
+        other = [_same(e, missing) for e in seen["conflicts"] if (e["row_id"], e["seq"]) == (missing, wang.seq)]
+        assert one == other, (collection, fields, one, other)
+    # Nothing of zhao's site changed, and nothing wang can read names it.
+    assert before == {key: row_of(c, theirs[key]) for c, key in [
+        ("devices", "device"), ("device_checks", "check"), ("inspections", "inspection"), ("photos", "photo")]}
+    everything = str(ok(wang.http.get("/api/conflicts", headers=wang.headers)))
+    assert OTHER_SITE not in everything
+    # The supervisors' audit trail keeps the truth: which site's row it was.
+    audit = ok(lin.http.get("/api/audit", headers=lin.headers, params={"kind": "push_forbidden"}))["entries"]
+    hidden = [e for e in audit if e["username"] == "wang" and e["detail"]["row_id"] in set(theirs.values())]
+    assert len(hidden) == sum(1 for _, key, _, _ in PROBES if key)
+    assert {e["detail"]["site_id"] for e in hidden} == {OTHER_SITE}
+
+
+def test_creating_a_row_under_the_id_of_another_sites_row_is_refused_without_naming_its_site(
+        site, theirs, wang, row_of):
+    before = row_of("photos", theirs["photo"])
+    [result] = ok(wang.push([wang.change("photos", theirs["photo"], {
+        "inspection_id": site["inspection"], "sha256": "cd" * 32, "content_type": "image/jpeg", "bytes": 5},
+        delete=False)]))["results"]
+    assert (result["status"], result["reason"]) == ("rejected", "forbidden")
+    assert OTHER_SITE not in str(result) and theirs["inspection"] not in str(result)
+    assert row_of("photos", theirs["photo"]) == before
+    assert OTHER_SITE not in str(ok(wang.http.get("/api/conflicts", headers=wang.headers)))
+
+
+# -- finding 12: the conflict log of a technician covers the sites he is a member of now -----------------
+
+
+def test_an_ex_member_no_longer_reads_new_values_of_registers_he_wrote_through_the_conflict_log(
+        site, store, wang, lin):
+    def mine() -> list[dict[str, Any]]:
+        return ok(wang.http.get("/api/conflicts", headers=wang.headers))["conflicts"]
+
+    ok(wang.push([wang.change("devices", site["cam1"], {"location": "lobby"})]))
+    ok(lin.push([lin.change("devices", site["cam1"], {"location": "gate"})]))
+    assert [(e["kind"], e["new_value"]) for e in mine()] == [("overwritten", "gate")]
+    store.remove_member(SITE, "wang")
+    ok(lin.push([lin.change("devices", site["cam2"], {"location": "vault, code 1234"})]))
+    ok(lin.push([lin.change("devices", site["cam1"], {"location": "vault door"})]))
+    assert mine() == []
+    assert ok(wang.http.get("/api/conflicts", headers=wang.headers, params={"site_id": SITE}))["conflicts"] == []
+    # The supervisor still sees all of it; added again, wang sees his entries again.
+    assert [e["new_value"] for e in ok(lin.http.get("/api/conflicts", headers=lin.headers))["conflicts"]] == ["gate"]
+    store.add_member(SITE, "wang")
+    assert [(e["kind"], e["new_value"]) for e in mine()] == [("overwritten", "gate")]
