@@ -95,8 +95,14 @@ def _check_protocol(request: Request[Any, Any, Any]) -> None:
         raise E.InvalidRequest(f"protocol {sent} is newer than this server's {PROTOCOL_VERSION}")
 
 
+MAX_APP_CHARS = 128  # `Fieldsync-App`, kept with the client and in the audit trail
+
+
 def _app_version(request: Request[Any, Any, Any]) -> str | None:
-    return request.headers.get("fieldsync-app")
+    app = request.headers.get("fieldsync-app")
+    if app is not None and len(app) > MAX_APP_CHARS:
+        raise E.InvalidRequest(f"Fieldsync-App is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
+    return app
 
 
 # Ids and `after` positions beyond this are no one's (and SQLite's integers end at 2**63).

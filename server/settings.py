@@ -33,6 +33,9 @@ class Settings:
     min_password_length: int = 12  # outside demo mode (server/security.py)
     # Client strings (issue 9; docs/security.md).
     max_conflict_page_bytes: int = 1024 * 1024  # a GET /api/conflicts page stops here (next_after set)
+    max_logged_field_chars: int = 256  # a rejected field's value, as JSON, logged whole up to this ...
+    max_logged_change_chars: int = 16 * 1024  # ... and a rejected change's fields; longer: length and hash
+    max_detail_chars: int = 512  # a rejection's `detail`, in receipts and the conflict log
 
     @property
     def db_path(self) -> Path:

@@ -468,9 +468,10 @@ class Store:
             if stamp.node != caller.client_id:
                 raise ValueError(f"HLC node {stamp.node} is not the pushing client")
         except ValueError as exc:
-            result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=str(exc))
+            detail = clip(str(exc), self.settings.max_detail_chars)
+            result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=detail)
             batch.log(change, caller, [LogEntry("rejected", None, None, dict(change.fields),
-                                                 reason="invalid_hlc", detail=str(exc))])
+                                                 reason="invalid_hlc", detail=detail)])
             batch.receipt(change, result)
             return result
         skew = self.settings.max_clock_skew_ms
@@ -496,11 +497,12 @@ class Store:
             # a write to another site's row (answered as if it did not exist) with its true site.
             security.audit(batch.db, security.PUSH_FORBIDDEN, username=caller.username, client_id=caller.client_id,
                            address=caller.address, now_ms=now, collection=change.collection, row_id=change.id,
-                           seq=change.seq, detail=outcome.detail,
+                           seq=change.seq, detail=clip(outcome.detail, self.settings.max_detail_chars),
                            **({"site_id": row.site_id} if hidden and row is not None else {}))
         if outcome.status == "rejected":
             result = ChangeResult(
-                seq=change.seq, status="rejected", reason=outcome.reason, detail=outcome.detail, clock=clock_flag
+                seq=change.seq, status="rejected", reason=outcome.reason,
+                detail=clip(outcome.detail, self.settings.max_detail_chars), clock=clock_flag,
             )
         else:
             result = ChangeResult(
@@ -842,6 +844,23 @@ class Store:
             return int(top[1])
 
 
+def clip(text: str | None, limit: int) -> str | None:
+    """A message bounded to `limit` characters (it may quote what a client sent)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
+def _logged(value: Any, limit: int | None) -> str:
+    """A value as the conflict log keeps it: its JSON, or past `limit` characters of it, only
+    `{"truncated": true, "length": <characters>, "sha256": <of the JSON>}`."""
+    text = _json_encode(value).decode()
+    if limit is None or len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return _json_encode({"truncated": True, "length": len(text), "sha256": digest}).decode()
+
+
 def _encode_clocks(clocks: dict[str, list[str]]) -> str:
     """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
     return _json_encode(
@@ -1077,13 +1096,19 @@ class _Batch:
         if site is None and change.collection in COLLECTIONS:
             # A rejected creation has no row; its parent still says which site it was for.
             site = site_of(change.collection, change.id, change.fields, self.lookup)
+        settings = self.store.settings
         for e in entries:
+            # What lost or was overwritten passed the schema's limits; what was rejected may be
+            # anything a client sent, so it is kept whole only up to a bound (issue 9).
+            bound = {"rejected_field": settings.max_logged_field_chars,
+                     "rejected": settings.max_logged_change_chars}.get(e.kind)
             self.conflicts.append((
-                self.at, e.kind, change.collection, change.id, site, e.register, e.reason, e.detail,
+                self.at, e.kind, change.collection, change.id, site, e.register, e.reason,
+                clip(e.detail, settings.max_detail_chars),
                 caller.client_id if caller else "srv", caller.user_id if caller else None,
                 hlc_ or change.hlc, change.seq,
                 None if e.old_value is None else _json_encode(e.old_value).decode(),
-                None if e.new_value is None else _json_encode(e.new_value).decode(),
+                None if e.new_value is None else _logged(e.new_value, bound),
                 e.other_writer, e.other_hlc,
             ))
 

@@ -122,6 +122,15 @@ def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup
     return None
 
 
+def _shown(value: object, width: int = 60) -> str:
+    """A client's value as a message quotes it: never more than about `width` characters."""
+    text = repr(value)
+    if len(text) <= width:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:width]}…{size}"
+
+
 def outside_scope(row: RowState | None, actor: Actor) -> bool:
     """Whether a stored row is of a site the client's user may not see. Such a row is
     answered as one that does not exist (issue 9): the answer must not tell a technician
@@ -172,9 +181,9 @@ def validate(
     problems = _Problems()
     spec = COLLECTIONS.get(collection)
     if spec is None:
-        return ("unknown_collection", f"no collection named {collection!r}"), {}, {}
+        return ("unknown_collection", f"no collection named {_shown(collection)}"), {}, {}
     if not schema.is_uuid(row_id):
-        problems.add("invalid_field", f"id {row_id!r} is not a lower-case hyphenated UUID")
+        problems.add("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
     creating = row is None or not row.exists
     is_client = actor.role != SERVER
     rejected_fields: dict[str, str] = {}
@@ -192,7 +201,8 @@ def validate(
             if fspec is spec.open_field:
                 rejected_fields[name] = "invalid_value"
                 continue
-            problems.add("invalid_field", f"{collection}.{name}: {value!r} is not a valid {fspec.type}")
+            limit = f" of at most {fspec.limit} characters" if fspec.limit and isinstance(value, str) else ""
+            problems.add("invalid_field", f"{collection}.{name}: {_shown(value)} is not a valid {fspec.type}{limit}")
         kept[name] = value
 
     # Parents: required on creation, immutable afterwards.

@@ -89,7 +89,7 @@ def _int(value: object) -> bool:
 
 
 def _text(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 10_000
+    return isinstance(value, str)
 
 
 def _enum(*choices: str) -> Callable[[object], bool]:
@@ -99,6 +99,12 @@ def _enum(*choices: str) -> Callable[[object], bool]:
 def _scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, bool)) or _int(value)
 
+
+# The longest string value a field of each type takes, in characters, unless the field says
+# otherwise (`Field.max_length`; docs/security.md lists them all).
+TEXT_LIMITS = {"text": 200, "scalar": 2_000, "items": 65_536}
+NOTE_LIMIT = 2_000  # notes and captions
+ADDRESS_LIMIT = 500
 
 CHECKS: dict[str, Callable[[object], bool]] = {
     "text": _text,
@@ -122,12 +128,23 @@ class Field:
     optional_parent: bool = False
     group: str | None = None
     writers: tuple[str, ...] = ()  # roles that may write it; () means server only
+    max_length: int | None = None  # of a string value; None: the type's (TEXT_LIMITS)
 
     def __post_init__(self) -> None:
         # Resolve the check once: valid() runs for every field of every change.
         choices = self.choices
         check = (lambda value: value in choices) if choices else CHECKS[self.type]
+        limit = self.max_length or TEXT_LIMITS.get(self.type)
+        if limit is not None and not choices:
+            base = check
+            check = lambda value: base(value) and (not isinstance(value, str) or len(value) <= limit)  # noqa: E731
         object.__setattr__(self, "_check", check)
+        object.__setattr__(self, "_limit", limit)
+
+    @property
+    def limit(self) -> int | None:
+        """The most characters a string value may have (None: no string or no limit)."""
+        return self._limit  # type: ignore[attr-defined,no-any-return]
 
     def valid(self, value: object) -> bool:
         if value is None:
@@ -185,7 +202,7 @@ COLLECTIONS: dict[str, Collection] = {
             {
                 "customer": _f("text"),
                 "name": _f("text"),
-                "address": _f("text"),
+                "address": _f("text", max_length=ADDRESS_LIMIT),
                 "zone": _f("enum", "urban", "suburban"),
                 "tz": _f("text"),
                 "contract": _f("enum", "annual", "per_visit", "warranty"),
@@ -238,7 +255,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "outcome": _f(
                     "enum", "serviced", "fault", "not_accessible", "skipped", group="result", writers=_ALL
                 ),
-                "note": _f("text", group="result", writers=_ALL),
+                "note": _f("text", group="result", writers=_ALL, max_length=NOTE_LIMIT),
                 "checked_by": _f("text", group="result", writers=_ALL),
                 "checked_at": _f("timestamp", group="result", writers=_ALL),
                 "sealed_by": _f("uuid", writers=()),
@@ -256,7 +273,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "content_type": _f("enum", "image/jpeg", "image/png", writers=_ALL),
                 "bytes": _f("int", writers=_ALL),
                 "taken_at": _f("timestamp", writers=_ALL),
-                "caption": _f("text", writers=_ALL),
+                "caption": _f("text", writers=_ALL, max_length=NOTE_LIMIT),
                 "stage": _f("enum", "before", "after", "evidence", writers=_ALL),
                 "blob": _f("enum", "stored", "missing", writers=()),
             },

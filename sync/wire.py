@@ -7,11 +7,29 @@ client writes are checked against `sync.schema`, which rejects unknown names.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 Scalar = str | int | bool | None
+
+# Bounds on what a client sends (issue 9: unbounded strings were stored). Over one, the
+# whole request is a 400 before anything is read from it; docs/security.md lists them.
+MAX_COLLECTION_CHARS = 64
+MAX_ID_CHARS = 128  # row and client ids (a UUID is 36)
+MAX_HLC_CHARS = 64  # an HLC is about 60
+MAX_FIELD_NAME_CHARS = 128  # `item.` and an item key of up to 64
+MAX_FIELDS_PER_CHANGE = 256
+MAX_VALUE_CHARS = 65_536  # the longest field (template `items`); each field has its own, lower, limit
+MAX_TIMESTAMP_CHARS = 64
+
+Name = Annotated[str, msgspec.Meta(max_length=MAX_COLLECTION_CHARS)]
+Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+FieldValue = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_CHARS)] | int | bool | None
+Fields = Annotated[
+    dict[Annotated[str, msgspec.Meta(max_length=MAX_FIELD_NAME_CHARS)], FieldValue],
+    msgspec.Meta(max_length=MAX_FIELDS_PER_CHANGE),
+]
 
 
 class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -41,17 +59,17 @@ class TokenResponse(Base, kw_only=True):
 
 class Change(Base, kw_only=True):
     seq: int
-    collection: str
-    id: str
-    hlc: str
-    fields: dict[str, Scalar] = {}
+    collection: Name
+    id: Id
+    hlc: Annotated[str, msgspec.Meta(max_length=MAX_HLC_CHARS)]
+    fields: Fields = {}
     delete: bool | None = None
 
 
 class PushRequest(Base, kw_only=True):
     protocol: int = 1
-    client_id: str
-    client_time: str
+    client_id: Id
+    client_time: Annotated[str, msgspec.Meta(max_length=MAX_TIMESTAMP_CHARS)]
     changes: list[Change]
 
 
