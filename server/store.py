@@ -807,18 +807,22 @@ class Store:
                 f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
                 [*args, size + 1],
             )
-            for r in found:  # row by row: a page stops at `size` entries or `budget` bytes
-                used += sum(len(v) for v in r if isinstance(v, str))
-                if len(items) == size or (items and used > budget):
+            for r in found:  # row by row: a page stops at `size` entries or `budget` bytes of them
+                if len(items) == size:
                     more = True
                     break
-                items.append(Conflict(
+                item = Conflict(
                     id=r[0], at=r[1], kind=r[2], collection=r[3], row_id=r[4], register=r[5], reason=r[6],
                     detail=r[7], site_id=r[8], client_id=r[9], user=r[10], hlc=r[11], seq=r[12],
                     old_value=_json_decode(r[13]) if r[13] is not None else None,
                     new_value=_json_decode(r[14]) if r[14] is not None else None,
                     other_client_id=r[15], other_user=r[16], other_hlc=r[17],
-                ))
+                )
+                used += len(_json_encode(item)) + 1
+                if items and used > budget:
+                    more = True
+                    break
+                items.append(item)
         return ConflictPage(
             conflicts=items,
             next_after=items[-1].id if more else None,
@@ -849,6 +853,18 @@ def clip(text: str | None, limit: int) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[:limit - 1] + "…"
+
+
+def _has_junk(collection: str, fields: Any, limit: int) -> bool:
+    """Whether a rejected change holds a value over `limit` characters of JSON that is no valid
+    value of its field. Valid values are bounded by the schema and kept whole: a change
+    rejected for who sent it (a removed member's check) can then be recovered from the log."""
+    spec = COLLECTIONS.get(collection)
+    for name, value in (fields or {}).items():
+        field = spec.field(name) if spec is not None else None
+        if len(_json_encode(value)) > limit and (field is None or not field.valid(value)):
+            return True
+    return False
 
 
 def _logged(value: Any, limit: int | None) -> str:
@@ -1102,6 +1118,8 @@ class _Batch:
             # anything a client sent, so it is kept whole only up to a bound (issue 9).
             bound = {"rejected_field": settings.max_logged_field_chars,
                      "rejected": settings.max_logged_change_chars}.get(e.kind)
+            if e.kind == "rejected" and _has_junk(change.collection, e.new_value, settings.max_logged_field_chars):
+                bound = settings.max_logged_field_chars
             self.conflicts.append((
                 self.at, e.kind, change.collection, change.id, site, e.register, e.reason,
                 clip(e.detail, settings.max_detail_chars),

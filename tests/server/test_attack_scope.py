@@ -267,3 +267,100 @@ def test_an_ex_member_no_longer_reads_new_values_of_registers_he_wrote_through_t
     assert [e["new_value"] for e in ok(lin.http.get("/api/conflicts", headers=lin.headers))["conflicts"]] == ["gate"]
     store.add_member(SITE, "wang")
     assert [(e["kind"], e["new_value"]) for e in mine()] == [("overwritten", "gate")]
+
+
+# -- finding 5: what a client sends is bounded before it is stored ----------------------------------
+
+
+def _stored_chars(store: Any) -> int:
+    """Characters of client text the server keeps for pushes: receipts, the conflict log, the audit."""
+    with store.read() as db:
+        return sum(db.execute(f"SELECT coalesce(sum({expr}), 0) FROM {table}").fetchone()[0] for table, expr in [
+            ("receipts", "length(result) + length(hlc)"),
+            ("conflicts", "length(coalesce(detail, '')) + length(coalesce(new_value, ''))"
+                          " + length(coalesce(old_value, '')) + length(collection) + length(row_id)"
+                          " + length(coalesce(register, '')) + length(coalesce(hlc, ''))"),
+            ("audit", "length(detail)"),
+        ])
+
+
+def test_junk_pushes_no_longer_fill_the_disk(site, store, wang):
+    # The attack, inside the wire bounds: unknown fields and invalid values of 60,000 characters,
+    # unknown collection names, long ids; each push about 6 MB.
+    junk = "J" * 60_000
+    sent = 0
+    for _ in range(3):
+        changes = []
+        for i in range(33):
+            changes += [
+                wang.change("devices", site["cam1"], {"location": "ok", f"x{i}": junk}),  # a rejected field
+                wang.change("devices", site["cam1"], {"location": junk}),  # an invalid value: rejected whole
+                wang.change("c" * 64, "i" * 128, {"x": junk}),  # an unknown collection
+            ]
+        body = wang.push(changes)
+        sent += len(body.request.content)
+        results = ok(body)["results"]
+        assert {r["status"] for r in results} == {"applied", "rejected"}
+        assert all(len(r.get("detail") or "") <= 512 for r in results)
+    assert sent > 15_000_000
+    assert _stored_chars(store) < sent / 100  # was more than what was sent (183 MB for 50 MB)
+
+
+def test_a_rejected_value_is_logged_as_its_length_and_hash(site, lin, wang):
+    import hashlib
+    import json
+
+    value = "V" * 5_000
+    ok(wang.push([wang.change("devices", site["cam1"], {"location": "ok", "colour": value}),
+                  wang.change("devices", site["cam2"], {"location": value}),
+                  wang.change("devices", site["cam2"], {"location": "short", "colour": "red"})]))
+    entries = ok(lin.http.get("/api/conflicts", headers=lin.headers))["conflicts"]
+    by = {(e["row_id"], e["kind"], e.get("register")): e for e in entries}
+    as_json = json.dumps(value)
+    assert by[(site["cam1"], "rejected_field", "colour")]["new_value"] == {
+        "truncated": True, "length": len(as_json), "sha256": hashlib.sha256(as_json.encode()).hexdigest()}
+    whole = by[(site["cam2"], "rejected", None)]
+    assert whole["new_value"]["truncated"] is True and whole["new_value"]["length"] > 5_000
+    assert len(whole["detail"]) <= 512 and "5000 characters" in whole["detail"]
+    # Short values are kept as they were sent.
+    assert by[(site["cam2"], "rejected_field", "colour")]["new_value"] == "red"
+
+
+def test_every_text_field_of_the_schema_has_a_length_limit():
+    from sync.schema import COLLECTIONS, TEXT_LIMITS
+
+    for collection in COLLECTIONS.values():
+        for name, spec in [*collection.fields.items(), ("item.x", collection.open_field)]:
+            if spec is None or spec.choices or spec.type not in TEXT_LIMITS:
+                continue
+            assert spec.limit is not None and spec.limit <= 65_536, (collection.name, name)
+            assert not spec.valid("x" * (spec.limit + 1)), (collection.name, name)
+            if spec.type != "items":
+                assert spec.valid("x" * spec.limit), (collection.name, name)
+
+
+def test_a_conflict_page_stops_at_a_mebibyte(site, lin, wang):
+    from sync import hlc
+    from sync.hlc import Hlc
+
+    check = device_check_id(site["inspection"], site["cam2"])
+    ok(lin.push([lin.change("device_checks", check, {
+        "inspection_id": site["inspection"], "device_id": site["cam2"], "outcome": "fault", "note": "A" * 2_000,
+        "checked_by": "wang", "checked_at": TS}, delete=False)]))
+    # 400 of wang's older notes lose to lin's: each logged with both values, about 4 KB.
+    old = hlc.wall_ms() - 60_000
+    ok(wang.push([wang.change("device_checks", check, {"outcome": "fault", "note": "B" * 2_000},
+                              hlc_=str(Hlc(old + i, 0, wang.client_id))) for i in range(400)]))
+    seen: list[int] = []
+    after = 0
+    pages = 0
+    while True:
+        response = lin.http.get("/api/conflicts", headers=lin.headers, params={"after": after, "limit": 1000})
+        page = ok(response)
+        pages += 1
+        assert len(response.content) <= 1024 * 1024 + 200  # the entries, and the page around them
+        seen += [e["id"] for e in page["conflicts"]]
+        if page.get("next_after") is None:
+            break
+        after = page["next_after"]
+    assert pages >= 2 and len(seen) == len(set(seen)) >= 400

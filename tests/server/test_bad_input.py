@@ -99,6 +99,31 @@ def test_wrong_types(primed, wang, dump):
     assert dump() == before
 
 
+# Strings and maps past the wire bounds (issue 9, finding 5): the whole push is a 400, nothing stored.
+OVERSIZED = [
+    {"changes": [{**_CHANGE, "collection": "c" * 65}]},
+    {"changes": [{**_CHANGE, "id": "i" * 129}]},
+    {"changes": [{**_CHANGE, "hlc": "1764201600000-0000-" + "n" * 50}]},
+    {"changes": [{**_CHANGE, "fields": {"item." + "k" * 124: 1}}]},
+    {"changes": [{**_CHANGE, "fields": {f"f{i}": 1 for i in range(257)}}]},
+    {"changes": [{**_CHANGE, "fields": {"location": "x" * 65_537}}]},
+    {"client_id": "c" * 129},
+    {"client_time": "2026-11-20T17:30:00.000Z" + " " * 41},
+]
+
+
+def test_oversized_strings(primed, wang, dump):
+    before = dump()
+    for patch in OVERSIZED:
+        _problem(wang.http.post("/sync/push", headers=wang.headers, json={**_envelope(wang), **patch}),
+                 400, "invalid_request")
+    # The app's name is kept with the client and in the audit trail: bounded too.
+    body = _problem(wang.http.post("/sync/push", headers={**wang.headers, "Fieldsync-App": "a" * 129},
+                                   json=_envelope(wang)), 400, "invalid_request")
+    assert body["limit"] == 128
+    assert dump() == before
+
+
 def test_missing_envelope_fields(primed, wang, dump):
     before = dump()
     for missing in ["client_id", "client_time", "changes"]:

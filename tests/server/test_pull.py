@@ -112,6 +112,8 @@ BAD_CURSORS = [
     "garbage", "v1.", "v1.-1", "v2.3", "v1.3.4", "v1.3x", "V1.3", "v1.99999999999999999",
     # Regression: str.isdigit() accepts these, and int() then raised (a 500) or read them as a number.
     "v1.\u00b2", "v1.\u0663",
+    # Issue 9: the old unsigned format (whose tags a client could edit), and an over-long cursor.
+    "v1.3", "v1.0.u5.o0", "v1.3." + "A" * 300,
 ]
 
 
