@@ -135,10 +135,10 @@ def test_even_a_validly_signed_forged_cursor_cannot_widen_scope(store, zhao, giv
         for forged in [Cursor(0, target=claimed), Cursor(claimed, target=claimed),
                        Cursor(0, target=claimed, offset=999_999), Cursor(claimed, target=top, offset=1),
                        Cursor(claimed, scope=0), Cursor(0, scope=claimed), Cursor(claimed, snapshot=True)]:
-            _assert_nothing_of_the_site(zhao, encode_cursor(forged, store.cursor_secret, zhao_id(store)), site_rows)
+            _assert_nothing_of_the_site(zhao, encode_cursor(forged, store.cursor_secret, _zhao_id(store)), site_rows)
 
 
-def zhao_id(store: Any) -> str:
+def _zhao_id(store: Any) -> str:
     with store.read() as db:
         return str(db.execute("SELECT id FROM users WHERE username = 'zhao'").fetchone()[0])
 
