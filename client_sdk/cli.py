@@ -560,7 +560,7 @@ def _check(client: Client, inspection: dict[str, Any], args: argparse.Namespace,
     recorded = [code[i] for i in ids if i not in skipped]
     if recorded:
         last_seq = client.pending()[-1]["seq"]
-        if len(recorded) == 1 and not skipped:
+        if len(recorded) == 1:
             _say(out, "recorded", device=recorded[0], outcome=args.outcome, seq=last_seq)
         else:
             _say(out, "recorded_many", count=len(recorded), first=recorded[0], last=recorded[-1],

@@ -946,13 +946,20 @@ class Client:
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields.
 
-        With `unresolved_only`, a problem is left out once a later change of the
-        same row is in the outbox (the technician recorded it again).
+        With `unresolved_only`, a problem is left out once the technician acted
+        on it: a later change of the same row is in the outbox (recorded again),
+        or a signature of its inspection taken after the server's answer (the
+        sheet, as it now stands, was shown and signed again).
         """
         where = "(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL))"
         if unresolved_only:
-            where += (" AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE later.collection = outbox.collection"
-                      " AND later.id = outbox.id AND later.seq > outbox.seq)")
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
+                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq)"
+                " OR (later.collection = 'signatures' AND later.created_ms > outbox.acked_ms"
+                " AND json_extract(later.fields, '$.inspection_id')"
+                " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
+            )
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
              "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
