@@ -582,7 +582,8 @@ def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
     inspection = str(inspection_id) if inspection_id else None
     if collection == "device_checks":
         device = client.get("devices", str(known.get("device_id")))
-        return inspection, str((device["fields"].get("code") if device else None) or known.get("device_id"))
+        return inspection, str((device["fields"].get("code") if device else None) or known.get("device_id")
+                               or problem["id"])
     if collection in ("photos", "signatures"):
         return inspection, MESSAGES[f"what_{collection[:-1]}"]
     return None, _text("what_row", collection=collection, id=problem["id"])
@@ -757,8 +758,12 @@ def _media(args: argparse.Namespace, client: Client, out: TextIO) -> int:
             if len(found) != 1:
                 raise _UserError(_text("no_device", ref=args.device))
             device = found[0]
-        photo_id = client.add_photo(inspection["id"], device["id"] if device else None, _file(args.path),
-                                    stage=args.stage, caption=args.caption)
+        path = _file(args.path)
+        try:
+            photo_id = client.add_photo(inspection["id"], device["id"] if device else None, path,
+                                        stage=args.stage, caption=args.caption)
+        except OSError as exc:  # unreadable (permissions), or the card was pulled out
+            raise _UserError(_text("unreadable_file", path=args.path, error=exc.strerror or exc)) from None
         fields = client.get("photos", photo_id)
         assert fields is not None
         _say(out, "photo_queued", device=(device["fields"].get("code") or device["id"]) if device
