@@ -83,6 +83,22 @@ class SyncReport:
     uploaded: int = 0  # blobs that reached the server
 
 
+@dataclass
+class Progress:
+    """One step of long work, for a progress display.
+
+    `what` is "push" (`done` of `total` changes sent), "pull" (`done` rows
+    received; `total` 0: unknown), or an upload's kind, "sheet" or "image"
+    (`done` of `total` bytes of upload `index` of `count`).
+    """
+
+    what: str
+    done: int
+    total: int
+    index: int = 1
+    count: int = 1
+
+
 class _Change(NamedTuple):
     """A local change checked and expanded, ready to be queued."""
 
@@ -161,6 +177,8 @@ class Client:
     """
 
     chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH (client_sdk/media.py)
+    # Called after each pushed batch, pulled page and uploaded chunk (a CLI on a terminal shows it).
+    on_progress: Callable[[Progress], None] | None = None
     _uploads: media.UploadQueue | None = None  # opened on first use
 
     def __init__(
@@ -576,6 +594,16 @@ class Client:
         """(checked, total) active devices of the inspection's site, as this client shows them."""
         return self._progress([inspection_id]).get(inspection_id, (0, 0))
 
+    def outcomes(self, inspection_id: str, device_ids: Sequence[str]) -> dict[str, str]:
+        """{device_id: outcome} of the devices whose check in this inspection already has an outcome
+        (pulled or still in the outbox)."""
+        found = {}
+        for device_id in device_ids:
+            check = self.get("device_checks", schema.device_check_id(inspection_id, device_id))
+            if check is not None and not check["deleted"] and check["fields"].get("outcome") is not None:
+                found[device_id] = str(check["fields"]["outcome"])
+        return found
+
     def _progress(self, inspection_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """(checked, total) of several inspections, reading the devices and checks once."""
         sites = {}
@@ -732,9 +760,10 @@ class Client:
 
         The id is deterministic, so two clients checking the same device write
         the same row. `items` are checklist items (`{"lens_cleaned": True}`).
-        As `record_checks`, it starts a scheduled inspection first.
+        As `record_checks`, it starts a scheduled inspection first. It replaces
+        an outcome the device already has: naming one device is an edit.
         """
-        return self.record_checks(inspection_id, [device_id], outcome, note, items, checked_at)[0]
+        return self.record_checks(inspection_id, [device_id], outcome, note, items, checked_at, overwrite=True)[0]
 
     def record_checks(
         self,
@@ -744,8 +773,9 @@ class Client:
         note: str | None = None,
         items: dict[str, Scalar] | None = None,
         checked_at: str | None = None,
+        overwrite: bool = False,
     ) -> list[str]:
-        """Record the same check of many devices at once; returns the checks' ids, in order.
+        """Record the same check of many devices at once; returns the recorded checks' ids, in order.
 
         A technician walking a car park of 40 cameras marks them all serviced
         with the same items in one call, then edits the exceptions with
@@ -756,6 +786,11 @@ class Client:
         nothing is recorded and the error names the devices. Locally refused
         items are never silently dropped: the technician fixes them on the spot.
 
+        Devices whose check already has an outcome (synced or in the outbox)
+        are left alone, unless `overwrite`: a bulk "serviced" must not wipe out
+        a recorded fault and its note. `outcomes()` tells which those are; when
+        every device is left alone, nothing is recorded and this returns [].
+
         If the inspection is still scheduled, a change setting it `in_progress`
         with `started_at` is queued first, in the same transaction (as `start`).
         Device ids repeated in `device_ids` are recorded once.
@@ -764,6 +799,11 @@ class Client:
         wanted = list(dict.fromkeys(device_ids))
         if not wanted:
             raise E.InvalidRequest("name at least one device to record a check of")
+        if not overwrite:
+            recorded = self.outcomes(inspection_id, wanted)
+            wanted = [device_id for device_id in wanted if device_id not in recorded]
+            if not wanted:
+                return []
         at = checked_at or hlc.format_ts(self._wall())
         changes: list[_Change] = []
         begin = self._start_change(inspection_id, actor)
@@ -903,15 +943,53 @@ class Client:
             for e in self.db.entries("state = 'pending'")
         ]
 
-    def problems(self) -> list[dict[str, Any]]:
-        """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields."""
+    def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
+        """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields.
+
+        With `unresolved_only`, a problem is left out once the technician acted
+        on it: a later change of the same row is in the outbox (recorded again),
+        or a signature of its inspection taken after the server's answer (the
+        sheet, as it now stands, was shown and signed again).
+        """
+        where = "(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL))"
+        if unresolved_only:
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
+                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq)"
+                " OR (later.collection = 'signatures' AND later.created_ms > outbox.acked_ms"
+                " AND json_extract(later.fields, '$.inspection_id')"
+                " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
+            )
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
              "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
-            for e in self.db.entries(
-                "state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
-            )
+            for e in self.db.entries(where)
         ]
+
+    def mismatched_signatures(self) -> list[dict[str, Any]]:
+        """Signatures the server found not to match their sheet, not yet followed by a new one.
+
+        A mismatch seals nothing and is never verified again: the signer has to
+        sign again. It is settled by a later signature of the same inspection
+        and signer role that is not a mismatch (valid, or still on its way).
+        Rows as `get` shows them, oldest first.
+        """
+        signatures = self.rows("signatures")
+        found = []
+        for sig in signatures:
+            f = sig["fields"]
+            if f.get("verification") != "mismatch":
+                continue
+            settled = any(
+                o["fields"].get("inspection_id") == f.get("inspection_id")
+                and o["fields"].get("signer_role") == f.get("signer_role")
+                and str(o["fields"].get("signed_at") or "") > str(f.get("signed_at") or "")
+                and o["fields"].get("verification") != "mismatch"
+                for o in signatures
+            )
+            if not settled:
+                found.append(sig)
+        return sorted(found, key=lambda s: (str(s["fields"].get("signed_at") or ""), s["id"]))
 
     def conflicts(self, after: int = 0) -> list[Conflict]:
         """The server's conflict log entries that concern this user (GET /api/conflicts)."""
@@ -1019,6 +1097,7 @@ class Client:
         """Send the pending changes in seq order, `batch_size` at a time; return their results."""
         results: list[ChangeResult] = []
         recoveries = 0
+        total = int(self.status()["pending"]) if self.on_progress else 0
         while self._batch():
             if recoveries > _MAX_RECOVERIES:
                 raise E.SyncError("the server keeps refusing this outbox; try again later")
@@ -1040,6 +1119,8 @@ class Client:
             self._store_results(answer)
             results.extend(answer.results)
             recoveries = 0
+            if self.on_progress is not None:
+                self.on_progress(Progress("push", len(results), max(total, len(results))))
         return results
 
     def _store_results(self, answer: PushResponse) -> None:
@@ -1104,6 +1185,8 @@ class Client:
             page = _pull_response.decode(resp.content)
             self._apply_page(page, cursor)
             received += len(page.rows)
+            if self.on_progress is not None:
+                self.on_progress(Progress("pull", received, 0))
             if not page.has_more:
                 return received
 

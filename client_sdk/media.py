@@ -185,9 +185,18 @@ def _refusal(resp: httpx.Response) -> str:
     return f"HTTP {resp.status_code}"
 
 
-def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = DEFAULT_CHUNK) -> bool:
+def _report(client: Client, upload: Upload, offset: int, place: tuple[int, int]) -> None:
+    if client.on_progress is not None:
+        from .client import Progress
+
+        client.on_progress(Progress(upload.kind, offset, upload.length, *place))
+
+
+def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = DEFAULT_CHUNK,
+         place: tuple[int, int] = (1, 1)) -> bool:
     """Upload one queued blob to the end, resuming where the server stands; True when it is there.
 
+    `place` is (its number, how many) among this run's uploads, for `on_progress`.
     Temporary trouble (a 5xx, a server without `/files` yet, a locked upload)
     leaves it queued with the reason; a refusal of the bytes themselves
     (digest mismatch, not an image) marks it `failed`. Connection errors
@@ -220,6 +229,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
                 return _stop(queue, upload, resp)
             offset = found
             queue.update(upload.sha256, offset=offset, state="uploading")
+        _report(client, upload, offset, place)
         while offset < upload.length:
             with path.open("rb") as f:
                 f.seek(offset)
@@ -231,6 +241,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
             if resp.status_code in (200, 204) and reached is not None and reached > offset:
                 offset = reached
                 queue.update(upload.sha256, offset=offset)
+                _report(client, upload, offset, place)
                 continue
             if resp.status_code in (404, 409, 410):
                 break  # the server stands elsewhere, or forgot the upload: ask again
@@ -262,8 +273,9 @@ def upload_waiting(client: Client, kinds: Sequence[str] = ("sheet", "image"),
     """Send every queued upload of these kinds; returns how many reached the server."""
     queue = client.upload_queue
     done = 0
-    for upload in queue.listed(("queued", "uploading"), kinds):
-        done += send(client, queue, upload, chunk_size)
+    waiting = queue.listed(("queued", "uploading"), kinds)
+    for index, upload in enumerate(waiting, start=1):
+        done += send(client, queue, upload, chunk_size, (index, len(waiting)))
     return done
 
 
@@ -340,7 +352,8 @@ def shrink_photo(data: bytes, tz: str = DEFAULT_TZ) -> Photo:
             except Exception:
                 image = opened.copy()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise E.InvalidRequest(f"not a JPEG or PNG photo: {exc}") from None
+        why = _unreadable(data, exc, ("JPEG", "PNG"))
+        raise E.InvalidRequest(f"not a JPEG or PNG photo ({why})") from None
     if image.mode not in ("RGB", "L"):
         background = Image.new("RGB", image.size, "white")
         rgba = image.convert("RGBA")
@@ -454,12 +467,35 @@ def render_strokes(strokes: Sequence[Sequence[Sequence[float]]], width: int = 3)
     return out.getvalue()
 
 
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"%PDF": "PDF",
+          b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def image_format(data: bytes) -> str | None:
+    """What the first bytes say a file is (PNG, JPEG, ...), or None when they say nothing known."""
+    found = [name for magic, name in _MAGIC.items() if data.startswith(magic)]
+    if not found and data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "HEIC"
+    return found[0] if found else None
+
+
+def _unreadable(data: bytes, exc: Exception, accepted: Sequence[str]) -> str:
+    """Why the image cannot be read, in words (Pillow's own message names a BytesIO object)."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return "too many pixels"
+    kind = image_format(data)
+    if kind is None:
+        return "its content is not an image this client reads" if data else "the file is empty"
+    return f"a damaged {kind} file" if kind in accepted else f"it is a {kind} file"
+
+
 def _check_png(data: bytes) -> None:
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise E.InvalidRequest(f"the signature image is not a PNG: {exc}") from None
+        why = _unreadable(data, exc, ("PNG",))
+        raise E.InvalidRequest(f"the signature image is not a PNG ({why})") from None
 
 
 def _check_sheet(client: Client, inspection_id: str, checks: sheet.Checks) -> None:

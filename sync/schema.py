@@ -83,6 +83,18 @@ def _is_items(value: object) -> bool:
 
 ITEM_TYPES = {"bool": (bool,), "text": (str,), "int": (int,)}
 
+# What a person types for a yes/no checklist item. The wire carries booleans
+# only: a client converts these words before it records the change.
+YES_NO: dict[str, bool] = {
+    **dict.fromkeys(("true", "yes", "y", "1", "是"), True),
+    **dict.fromkeys(("false", "no", "n", "0", "否"), False),
+}
+
+
+def yes_no(text: str) -> bool | None:
+    """The boolean a typed yes/no answer means (`yes`, `否`, `TRUE`, ...), or None when it is neither."""
+    return YES_NO.get(text.strip().casefold())
+
 
 def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SAFE_INT

@@ -1,0 +1,476 @@
+"""What the technician's CLI says when things go wrong, and that it keeps their recorded work (issue 10).
+
+In-process through `main([...])` against the server's test client where the
+behaviour is about the message; as a real `python -m client_sdk.cli`
+subprocess against a real server process (bench/_server.py) where it is about
+the process: Ctrl-C, Ctrl-D at the prompt, an ASCII-only terminal, progress
+on a terminal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import termios
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from PIL import Image
+
+from bench._server import ROOT, ServerProcess
+from client_sdk import Client
+from client_sdk.cli import _text, display_width, main, pad
+from server.store import Store
+from sync import errors as E
+from sync.schema import YES_NO, device_check_id, yes_no
+from tests.reliability.wire import INSPECTION, prepare
+
+STROKES = [[[10, 40], [30, 10], [50, 40]], [[90, 25], [140, 30]]]
+ITEMS = [{"key": "lens_cleaned", "label": "Lens wiped clean", "type": "bool"},
+         {"key": "screws", "label": "Screws tightened", "type": "int"},
+         {"key": "label", "label": "Label", "type": "text"}]
+
+
+@pytest.fixture
+def templates(store: Store) -> None:
+    store.write_server_changes([
+        ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, f"template-{kind}")),
+         {"kind": kind, "title": kind, "items": msgspec.json.encode(ITEMS).decode()}, False)
+        for kind in ("dome_camera", "bullet_camera")
+    ])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "cli.db")
+
+
+def signed_in(db: str, http: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    capsys.readouterr()
+
+
+def check_row(db: str, http: httpx.Client, inspection: str, device: str) -> dict[str, object]:
+    client = Client(db, http)
+    try:
+        found = client.get("device_checks", device_check_id(inspection, device))
+        assert found is not None
+        return dict(found["fields"])
+    finally:
+        client.close()
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+# -- item 4: a bulk check never overwrites a recorded outcome unasked ------------------
+
+
+def test_bulk_check_leaves_a_synced_fault_and_its_note_alone(http, site, db, capsys):
+    signed_in(db, http, capsys)
+    insp = site["inspection"]
+    assert main(["--db", db, "check", insp, "CAM-002", "--outcome", "fault", "--note", "IR LEDs dead"],
+                http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    capsys.readouterr()
+
+    assert main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "Recorded CAM-001: serviced" in out
+    assert ("Skipped 1 device that already has an outcome (CAM-002: fault); use --overwrite to replace it."
+            in out)
+    fields = check_row(db, http, insp, site["cam2"])
+    assert (fields["outcome"], fields["note"]) == ("fault", "IR LEDs dead")
+
+
+def test_bulk_check_leaves_an_outcome_still_in_the_outbox_alone_and_records_nothing(http, site, db, capsys):
+    signed_in(db, http, capsys)
+    insp = site["inspection"]
+    main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "not_accessible", "--note", "locked"],
+         http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "check", insp, "CAM-001", "CAM-002", "--outcome", "serviced"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "Recorded" not in out
+    assert "Skipped 2 devices that already have an outcome (CAM-001: not_accessible, CAM-002: not_accessible)" in out
+    client = Client(db, http)
+    try:
+        assert len(client.pending()) == 2  # the two first checks, nothing more
+        assert client.record_checks(insp, [site["cam1"], site["cam2"]], "serviced") == []
+    finally:
+        client.close()
+
+
+def test_overwrite_replaces_and_one_device_named_alone_is_an_edit(http, site, db, capsys):
+    signed_in(db, http, capsys)
+    insp = site["inspection"]
+    main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "fault", "--note", "dead"], http=http)
+    assert main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced", "--overwrite"],
+                http=http) == 0
+    assert "Recorded 2 devices (CAM-001 … CAM-002): serviced" in capsys.readouterr().out
+    assert check_row(db, http, insp, site["cam2"])["outcome"] == "serviced"
+    assert main(["--db", db, "check", insp, "CAM-002", "--outcome", "fault", "--note", "cable cut"], http=http) == 0
+    assert "Recorded CAM-002: fault" in capsys.readouterr().out
+    assert check_row(db, http, insp, site["cam2"])["note"] == "cable cut"
+
+
+# -- item 5: a mismatched signature and a lost change are shown with what to do -------------
+
+
+def test_a_mismatched_customer_signature_is_shown_after_sync_in_inspections_and_sheet(http, site, db, tmp_path,
+                                                                                       capsys):
+    """The customer signed a sheet saying CAM-001 serviced; another phone's newer fault won at the server."""
+    insp = site["inspection"]
+    other = str(tmp_path / "other.db")
+    signed_in(db, http, capsys)
+    signed_in(other, http, capsys)
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced"], http=http)
+    assert main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http) == 0
+    main(["--db", other, "check", insp, "CAM-001", "--outcome", "fault", "--note", "cable cut"], http=http)
+    main(["--db", other, "sync"], http=http)
+    capsys.readouterr()
+
+    assert main(["--db", db, "sync"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "2 thing(s) need your attention:" in out
+    assert ("the customer's signature (陈女士) does not match the sheet: show the sheet to the customer again"
+            in out)
+    assert "your check of CAM-001 lost to a newer one (now fault: cable cut by wang)" in out
+    assert main(["--db", db, "inspections"], http=http) == 0
+    listed = capsys.readouterr().out
+    assert main(["--db", db, "sheet", insp], http=http) == 0
+    sheet = capsys.readouterr().out
+    for shown in (listed, sheet):
+        assert "! the customer's signature (陈女士) does not match the sheet" in shown
+        assert "your check of CAM-001 lost to a newer one" in shown
+
+    # Shown again and signed again: nothing is left to act on, and the new signature seals.
+    assert main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http) == 0
+    assert main(["--db", db, "inspections"], http=http) == 0
+    assert "!" not in capsys.readouterr().out
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "attention" not in capsys.readouterr().out
+    assert check_row(db, http, insp, site["cam1"])["sealed_by"]
+
+
+def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, capsys):
+    """A phone that had not pulled the seal edits a sealed check: the server keeps the seal and says so."""
+    insp = site["inspection"]
+    other = str(tmp_path / "other.db")
+    signed_in(db, http, capsys)
+    signed_in(other, http, capsys)
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced"], http=http)
+    main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http)
+    main(["--db", db, "sync"], http=http)
+    main(["--db", other, "check", insp, "CAM-001", "--outcome", "skipped"], http=http)
+    capsys.readouterr()
+    assert main(["--db", other, "sync"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "1 thing(s) need your attention:" in out
+    assert "your change of CAM-001 was refused: the check is sealed by the customer's signature" in out
+
+
+# -- item 9: yes/no items, item keys, a JPEG for --png, the URL tried ---------------------------
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("yes", True), ("YES", True), ("y", True), ("true", True), ("1", True), ("是", True),
+    ("no", False), ("n", False), ("False", False), ("0", False), ("否", False), (" 是 ", True),
+    ("maybe", None), ("", None), ("2", None), ("对", None),
+])
+def test_yes_no_words(typed, meant):
+    assert yes_no(typed) is meant
+
+
+def test_yes_no_items_take_yes_no_and_chinese_and_say_what_they_take(http, site, templates, db, capsys):
+    signed_in(db, http, capsys)
+    insp = site["inspection"]
+    for typed, meant in (("yes", True), ("是", True), ("否", False)):
+        assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced", "--item",
+                     f"lens_cleaned={typed}", "--item", "screws=4", "--item", "label=1"], http=http) == 0
+        fields = check_row(db, http, insp, site["cam1"])
+        assert (fields["item.lens_cleaned"], fields["item.screws"], fields["item.label"]) == (meant, 4, "1")
+    capsys.readouterr()
+    assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced", "--item", "lens_cleaned=maybe"],
+                http=http) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "lens_cleaned is a yes/no item: it takes true/false, yes/no or 是/否, not 'maybe'.")
+    assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced", "--item", "screws=four"],
+                http=http) == 2
+    assert one_line(capsys.readouterr().err) == "screws takes a whole number, not 'four'."
+    assert set(YES_NO) >= {"true", "false", "是", "否"}
+
+
+def test_an_item_key_typo_lists_the_valid_keys(http, site, templates, db, capsys):
+    signed_in(db, http, capsys)
+    assert main(["--db", db, "check", site["inspection"], "CAM-001..CAM-002", "--outcome", "serviced",
+                 "--item", "lens_claned=yes"], http=http) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "'lens_claned' is not an item of the dome_camera checklist (CAM-001); its items are: lens_cleaned,"
+        " screws, label.")
+
+
+def jpeg(path: Path) -> Path:
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(path, "JPEG")
+    return path
+
+
+def test_a_jpeg_given_as_png_signature_says_it_is_a_jpeg(http, site, db, tmp_path, capsys):
+    signed_in(db, http, capsys)
+    main(["--db", db, "check", site["inspection"], "CAM-001..CAM-002", "--outcome", "serviced"], http=http)
+    capsys.readouterr()
+    photo = jpeg(tmp_path / "signature.jpg")
+    assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士", "--png", str(photo)], http=http) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line == f"{photo} is not a PNG file (it is a JPEG file): save the signature as PNG, or give --strokes."
+    # The SDK says so too, without Pillow's "<_io.BytesIO object at 0x…>".
+    client = Client(db, http)
+    try:
+        with pytest.raises(E.InvalidRequest) as refused:
+            client.sign(site["inspection"], "陈女士", png=photo.read_bytes())
+        assert refused.value.detail == "the signature image is not a PNG (it is a JPEG file)"
+        text = tmp_path / "notes.txt"
+        text.write_text("not a photo")
+        with pytest.raises(E.InvalidRequest) as refused:
+            client.add_photo(site["inspection"], site["cam1"], text)
+        assert "BytesIO" not in refused.value.detail and "not a JPEG or PNG photo" in refused.value.detail
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(("name", "make", "said"), [
+    ("missing", lambda p: p / "DCIM" / "IMG_2041.jpg", "No file {path}."),
+    ("directory", lambda p: (p / "DCIM").resolve(), "{path} is a directory, not a file."),
+])
+def test_a_photo_path_that_is_missing_or_a_directory_is_one_line(http, site, db, tmp_path, capsys, name, make,
+                                                                   said):
+    signed_in(db, http, capsys)
+    (tmp_path / "DCIM").mkdir()
+    path = make(tmp_path)
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(path)], http=http) == 2
+    assert one_line(capsys.readouterr().err) == said.format(path=path)
+
+
+def test_unreachable_at_login_names_the_url_and_claims_no_kept_changes(db, capsys):
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "login", "wang", "--password", "demo"]) == 3
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("The server at http://127.0.0.1:9 cannot be reached (")
+    assert "kept" not in line and "--server" in line
+
+
+def test_unreachable_at_sync_counts_what_is_kept(http, site, db, capsys):
+    signed_in(db, http, capsys)
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "sync"]) == 3
+    assert "nothing of yours is waiting to be sent" in one_line(capsys.readouterr().err)
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "skipped"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "sync"]) == 3
+    line = one_line(capsys.readouterr().err)
+    assert "http://127.0.0.1:9" in line and "your 1 change(s) are kept and will be sent later" in line
+
+
+# -- item 11: columns by display width -----------------------------------------------------------
+
+
+def test_display_width_counts_cjk_as_two_columns():
+    assert display_width("科峰科技园") == 10 and display_width("Test park") == 9
+    assert display_width("e\u0301") == 1  # a combining accent takes no column
+    assert pad("科峰", 6) == "科峰  " and pad("科峰", 6, ">") == "  科峰" and pad("科峰科技园", 4) == "科峰科技园"
+
+
+def test_inspection_columns_line_up_with_chinese_site_names():
+    lines = [
+        _text("inspection_line", sheet_no="PM-2026Q4-0001", period="2026-Q4", site=site, status="scheduled",
+              due_on="2026-12-20", checked=0, total=624, id="6d854cf7", overdue="")
+        for site in ("科峰科技园", "Test park", "华东数据中心二期机房")
+    ]
+    columns = {display_width(line[:line.index("scheduled")]) for line in lines}
+    assert len(columns) == 1, lines
+
+
+# -- items 8 and 10: the process ------------------------------------------------------------------
+
+
+def cli(*args: str, **options: object) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **options.pop("env", {})}  # type: ignore[dict-item]
+    return subprocess.Popen([sys.executable, "-m", "client_sdk.cli", *args], cwd=ROOT, env=env,
+                            **options)  # type: ignore[call-overload]
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, f"the client exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.01)
+
+
+def read_pty(master: int, proc: subprocess.Popen[bytes], until: str | None = None) -> str:
+    """What the child wrote to the terminal: up to `until`, or everything until it exits."""
+    seen = b""
+    deadline = time.monotonic() + 120
+    while until is None or until.encode() not in seen:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None and until is None:
+            break
+    return seen.decode("utf-8", errors="replace")
+
+
+def controlling_tty() -> None:
+    """In the child: a session of its own, with the pty on fd 0 as its terminal (getpass opens /dev/tty)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "server")
+    prepare(server.data, ["wang"], DEVICES)
+    server.start()
+    yield server
+    server.stop()
+
+
+DEVICES = 3000  # six push batches of 500: Ctrl-C lands after the first and well before the last
+
+
+def phone(tmp_path: Path, server: ServerProcess) -> tuple[Client, httpx.Client, str]:
+    db = str(tmp_path / "phone.db")
+    http = httpx.Client(base_url=server.url, timeout=60)
+    client = Client(db, http)
+    client.login("wang", "demo")
+    client.server_url = server.url
+    client.sync()
+    return client, http, db
+
+
+def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server, tmp_path):
+    client, http, db = phone(tmp_path, real_server)
+    devices = [d["id"] for d in client.rows("devices")]
+    client.record_checks(INSPECTION, devices, "serviced")
+    client.close()
+
+    proc = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watch = sqlite3.connect(db)
+
+    def acked() -> int:
+        row = watch.execute("SELECT value FROM meta WHERE key = 'acked_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        # Mid-sync: the first batch is acknowledged, five more and the pull of 3,000 rows are to come.
+        wait_for(lambda: acked() > 0, "first acknowledged batch", proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        watch.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert out == b""  # no summary of a sync that did not finish
+    assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
+
+    again = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert out.startswith(b"Synced: ")
+    client = Client(db, http)
+    try:
+        assert client.pending() == [] and client.problems() == []
+        assert all(client.get("device_checks", device_check_id(INSPECTION, d)) for d in devices)
+    finally:
+        client.close()
+        http.close()
+
+
+def test_ctrl_d_at_the_password_prompt_is_one_line_exit_1(tmp_path):
+    master, slave = pty.openpty()
+    proc = cli("--db", str(tmp_path / "phone.db"), "--server", "http://127.0.0.1:9", "login", "wang",
+               stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_tty)
+    os.close(slave)
+    try:
+        read_pty(master, proc, until="Password for wang: ")
+        os.write(master, b"\x04")  # Ctrl-D
+        rest = read_pty(master, proc)
+        proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, rest
+    assert one_line(rest) == "No password given (end of input); nothing changed."
+
+
+def test_an_ascii_only_terminal_gets_escapes_not_a_traceback(http, site, store, db, capsys):
+    store.write_server_changes([("sites", site["site"], {"name": "科峰科技园"}, None)])
+    signed_in(db, http, capsys)
+    proc = cli("--db", db, "inspections", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               env={"PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"\\u79d1\\u5cf0" in out and err == b""
+    out.decode("ascii")
+
+
+def test_progress_on_a_terminal_and_quiet_otherwise(real_server, tmp_path, capsys):
+    client, http, db = phone(tmp_path, real_server)
+    devices = [d["id"] for d in client.rows("devices")]
+    client.record_checks(INSPECTION, devices[:1200], "serviced")
+    photo = tmp_path / "cam.jpg"
+    Image.frombytes("RGB", (600, 400), os.urandom(600 * 400 * 3)).save(photo, "JPEG", quality=95)
+    client.add_photo(INSPECTION, devices[0], photo)
+    total = len(client.pending())  # the checks, the start of the inspection, the photo's row
+    client.close()
+
+    master, slave = pty.openpty()
+    proc = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    try:
+        shown = read_pty(master, proc)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, shown
+    for batch in (500, 1000, total):
+        assert f"Sending changes: {batch}/{total}" in shown
+    assert "Uploading image 1/1: " in shown and "B/s" in shown
+    assert f"Synced: {total} change(s) pushed".encode() in out and b"Sending" not in out
+
+    # Not a terminal (a pipe, a log file): nothing but the summary.
+    client = Client(db, http)
+    client.record_checks(INSPECTION, devices[1200:1300], "serviced")
+    client.close()
+    assert main(["--db", db, "sync"], http=http) == 0
+    captured = capsys.readouterr()
+    http.close()
+    assert captured.err == "" and "Synced: 100 change(s) pushed" in captured.out
