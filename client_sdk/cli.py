@@ -38,7 +38,7 @@ OUTCOMES = ("serviced", "fault", "not_accessible", "skipped")
 MESSAGES: dict[str, str] = {
     "description": "fieldsync client: record maintenance checks offline and sync them with the server.",
     "help_db": "the local database file (default: $FIELDSYNC_CLIENT_DB or {default})",
-    "help_server": "the server URL (default: the one stored at login, else {default})",
+    "help_server": "the server URL (default: $FIELDSYNC_SERVER, else the one stored at login, else {default})",
     "help_login": "sign in and enrol this client",
     "help_password": "the password (asked for when not given)",
     "help_name": "a name for this client, shown to supervisors",
@@ -244,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldsync-client", description=m["description"])
     parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
                         help=m["help_db"].format(default=DEFAULT_DB))
-    parser.add_argument("--server", default=None, help=m["help_server"].format(default=DEFAULT_SERVER))
+    parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None, help=m["help_server"].format(default=DEFAULT_SERVER))
     commands = parser.add_subparsers(dest="command", required=True)
     login = commands.add_parser("login", help=m["help_login"])
     login.add_argument("username")

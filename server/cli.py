@@ -45,6 +45,26 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_accounts(db_path: Path) -> str | None:
+    """The demo accounts that still have the published password, for `make run` to show; None if none has."""
+    import sqlite3
+
+    import msgspec
+
+    from .auth import check_password
+    from .demo import FIXTURES
+
+    accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        hashes = dict(conn.execute("SELECT username, password_hash FROM users").fetchall())
+    finally:
+        conn.close()
+    shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
+             if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
+    return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
@@ -53,6 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not (data / "fieldsync.db").exists():
         print(f"no database in {data}; run: fieldsync init --data {args.data} [--demo]", file=sys.stderr)
         return 2
+    demo = _demo_accounts(data / "fieldsync.db")
+    if demo:
+        print(demo, flush=True)
     os.environ["FIELDSYNC_DATA"] = str(data)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
     with data_lock(data):

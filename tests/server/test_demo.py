@@ -62,3 +62,22 @@ def test_add_user_refuses_a_weak_password_and_a_duplicate(tmp_path, capsys):
     assert main(args) == 0
     assert main(args) == 2
     assert "already a user li" in capsys.readouterr().err
+
+
+def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_path):
+    """`make run` prints whom to sign in as (issue 10); an account whose password was changed is not shown."""
+    from server.auth import hash_password
+    from server.cli import _demo_accounts
+
+    assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
+    assert _demo_accounts(tmp_path / "fieldsync.db") == (
+        "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), zhao (赵工, technician)")
+    store = Store(Settings(data_dir=tmp_path))
+    try:
+        with store.write() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE username = 'wang'",
+                       [hash_password("a long private passphrase")])
+    finally:
+        store.close()
+    assert _demo_accounts(tmp_path / "fieldsync.db") == (
+        "demo accounts, password demo: lin (林经理, supervisor), zhao (赵工, technician)")

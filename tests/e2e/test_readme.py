@@ -1,0 +1,177 @@
+"""The README's examples, run in order against a fresh demo, compared with what the README says they print.
+
+Every ```sh block of README.md runs, top to bottom in one shell (variables carry
+over), unless the line before it is `<!-- not run by tests/e2e/test_readme.py: why -->`.
+Within a block:
+
+- a line that is not a comment is a command (a trailing backslash continues it);
+- `# ` lines right under a command (no blank line between) show what it prints:
+  each must match a line of its output, in order; `…` stands for anything and a
+  run of spaces for any spacing;
+- a comment after a blank line, or after a command on its own line, is prose.
+
+The examples show this quarter as 2026-Q4 and `make run`'s server at
+127.0.0.1:8000: the test reads the README's periods, sheet numbers, due dates and
+inspection ids as today's, serves the demo on a free port (`FIELDSYNC_SERVER`)
+and keeps every file under its temporary directory (`/tmp/` and `$HOME`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from bench._server import ServerProcess
+from server.periods import period_bounds, period_of, site_today
+from sync import schema
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SKIP = "<!-- not run by tests/e2e/test_readme.py"
+SHOWN_PERIOD = "2026-Q4"
+SHOWN_SERVER = "127.0.0.1:8000"
+
+
+@dataclass
+class Command:
+    text: str
+    line: int  # in README.md, for the failure message
+    expected: list[str] = field(default_factory=list)
+
+
+def commands(readme: str) -> list[Command]:
+    """The commands of the README's runnable blocks, each with the output lines shown under it."""
+    found: list[Command] = []
+    lines = readme.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != "```sh":
+            i += 1
+            continue
+        skipped = i > 0 and lines[i - 1].startswith(SKIP)
+        i += 1
+        last: Command | None = None
+        while lines[i].strip() != "```":
+            text = lines[i]
+            if not text.strip():
+                last = None
+            elif text.lstrip().startswith("#"):
+                if last is not None and text.startswith("# "):
+                    last.expected.append(text[2:])
+            elif not skipped:
+                start = i
+                while lines[i].endswith("\\"):
+                    i += 1
+                    text += "\n" + lines[i]
+                last = Command(text, start + 1)
+                found.append(last)
+            i += 1
+        i += 1
+    return found
+
+
+def as_of_today(text: str) -> str:
+    """The README's 2026-Q4 values read as today's quarter, in the demo's time zone."""
+    period = period_of(site_today(None), "quarterly")
+    for site in _demo_sites():
+        shown, today = schema.inspection_id(site, SHOWN_PERIOD), schema.inspection_id(site, period)
+        text = text.replace(shown, today).replace(shown[:8], today[:8])
+    text = text.replace("2026-12-20", period_bounds(period)[1].replace(day=20).isoformat())
+    return text.replace(SHOWN_PERIOD, period).replace(SHOWN_PERIOD.replace("-", ""), period.replace("-", ""))
+
+
+def _demo_sites() -> list[str]:
+    return [msgspec.json.decode((ROOT / "fixtures" / name).read_bytes())["site"]["id"]
+            for name in ("reference_site.json", "small_site.json")]
+
+
+def pattern(expected: str) -> re.Pattern[str]:
+    """`…` stands for anything, a run of spaces for any spacing."""
+    pieces = re.split(r"(\s+|…)", expected.strip())
+    regex = "".join(r"\s+" if p.isspace() else ".*" if p == "…" else re.escape(p) for p in pieces if p)
+    return re.compile(regex.replace(r"\s+.*\s+", r"\s+(?:.*\s+)?"))
+
+
+def unmatched(expected: list[str], output: list[str]) -> str | None:
+    """The first expected line that no output line (after the previous match) matches."""
+    at = 0
+    for line in expected:
+        want = pattern(line)
+        while at < len(output) and not want.search(output[at]):
+            at += 1
+        if at == len(output):
+            return line
+        at += 1
+    return None
+
+
+def test_the_readme_is_parsed_into_commands_and_outputs() -> None:
+    sample = "\n".join([
+        "```sh", "a --flag   # prose", "# out 1", "# out 2", "", "# prose", "b \\", "  c", "# out 3", "```",
+        SKIP + ": reason -->", "```sh", "never", "```",
+    ])
+    found = commands(sample)
+    assert [(c.text, c.expected) for c in found] == [
+        ("a --flag   # prose", ["out 1", "out 2"]), ("b \\\n  c", ["out 3"])]
+    assert unmatched(["out …  2"], ["x", "out 1   2"]) is None
+    assert unmatched(["b", "a"], ["a", "b"]) == "a"
+
+
+def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    home.mkdir()
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home), "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", "LANG": "C.UTF-8"}
+    env.pop("FIELDSYNC_CLIENT_DB", None)
+    subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
+                   env=env, check=True, capture_output=True)
+    server = ServerProcess(data).start()
+    try:
+        # `make run` shows whom to sign in as (issue 10): the accounts still on the published password.
+        assert "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician)" in server.output()
+        address = f"127.0.0.1:{server.port}"
+        env["FIELDSYNC_SERVER"] = server.url
+        found = commands(README.read_text())
+        assert len(found) > 20, "the README's examples were not found"
+        script = ["exec 2>&1", f"cd {ROOT}"]
+        for n, command in enumerate(found):
+            text = command.text.replace(SHOWN_SERVER, address).replace("/tmp/", f"{tmp_path}/")
+            script += [f"echo '@@begin {n}@@'", text, f"echo \"@@end {n} $?@@\""]
+        run = subprocess.run(["bash", "-c", "\n".join(script)], env=env, capture_output=True, text=True,
+                             timeout=600)
+        outputs: dict[int, list[str]] = {}
+        current: list[str] | None = None
+        for line in run.stdout.splitlines():
+            if line.startswith("@@begin "):
+                current = outputs.setdefault(int(line[8:-2]), [])
+            elif line.startswith("@@end "):
+                current = None
+            elif current is not None:
+                current.append(line)
+        wrong = []
+        for n, command in enumerate(found):
+            assert n in outputs, f"README line {command.line}: `{command.text}` never ran:\n{run.stdout[-3000:]}"
+            expected = [as_of_today(e).replace(SHOWN_SERVER, address) for e in command.expected]
+            missing = unmatched(expected, outputs[n])
+            if missing is not None:
+                wrong.append(f"README line {command.line}: `{command.text}` should print a line like\n  {missing}\n"
+                             "but printed:\n  " + "\n  ".join(outputs[n][:30]))
+        assert not wrong, "\n\n".join(wrong)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("shown", ["PM-2026Q4-0001", "2026-Q4", "due 2026-12-20"])
+def test_the_readme_shows_this_quarter_only_in_output_lines(shown: str) -> None:
+    """Commands take sheet numbers and periods from an earlier command's output, so they work on any date."""
+    for command in commands(README.read_text()):
+        code = "\n".join(re.split(r"\s{2,}# ", line)[0] for line in command.text.splitlines())
+        assert shown not in code, f"README line {command.line} names {shown}: read it from the demo"
