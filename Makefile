@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean nginx
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,10 +22,16 @@ run: install
 	@test -f $(DATA)/fieldsync.db || $(BIN)/fieldsync init --data $(DATA) --demo
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
-test: install
+# The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
+test: install nginx
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
+	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench

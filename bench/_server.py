@@ -43,9 +43,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data: Path, port: int | None = None) -> None:
+    def __init__(self, data: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.data = data
         self.port = port or free_port()
+        self.args = args  # more `fieldsync serve` options, e.g. ("--header-timeout", "2")
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
@@ -55,7 +56,8 @@ class ServerProcess:
         # The server's output goes to a file, so a server that does not start can say why.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process; closed by kill/stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--data", str(self.data), "--port", str(self.port)],
+            [sys.executable, "-m", "server.cli", "serve", "--data", str(self.data), "--port", str(self.port),
+             *self.args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
             # Its own process group: granian serves from a worker process, which a SIGKILL of
             # the parent alone leaves running (still holding the port and the database).

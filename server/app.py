@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import msgspec
 from litestar import Litestar, Request, delete, get, post, put
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
@@ -32,6 +35,7 @@ from .inspections import (
 from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
 from .settings import Settings
 from .store import Caller, Store
+from .transport import body_timeout, client_address, proxy_networks
 
 StoreDep = NamedDependency[Store]
 InspectionsDep = NamedDependency[Inspections]
@@ -52,8 +56,9 @@ def provide_access(state: State) -> Access:
 
 
 def _address(request: Request[Any, Any, Any]) -> str | None:
-    # The ASGI peer: behind a reverse proxy, that is the proxy (docs/security.md).
-    return request.client.host if request.client else None
+    # The ASGI peer, or behind a trusted reverse proxy the address it forwarded (docs/security.md).
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), request.app.state.proxies)
 
 
 def require_supervisor(caller: Caller) -> None:
@@ -73,11 +78,31 @@ async def add_epoch_header(message: Message, scope: Scope) -> None:
             MutableScopeHeaders.from_message(message)[EPOCH_HEADER] = store.server_epoch
 
 
-def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
+def _authenticate(request: Request[Any, Any, Any], store: Store) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise E.Unauthorized("send Authorization: Bearer <token>")
     return store.authenticate(token.strip(), _address(request))
+
+
+_CALLER_KEY = "fieldsync_caller"
+
+
+def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
+    known = request.state.get(_CALLER_KEY)
+    return known if isinstance(known, Caller) else _authenticate(request, store)
+
+
+async def caller_before_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard for the routes that take a body: the caller is resolved before a byte of it is read.
+
+    Litestar reads and decodes a handler's body before it resolves its
+    dependencies, so without this an anonymous client could make the server
+    hold (up to `max_body_bytes`) and parse a body it then refuses with a 401.
+    """
+    store = connection.app.state.store
+    caller = await anyio.to_thread.run_sync(_authenticate, connection, store)
+    connection.state[_CALLER_KEY] = caller
 
 
 def _check_protocol(request: Request[Any, Any, Any]) -> None:
@@ -125,6 +150,28 @@ def strict(kind: type[_T], body: bytes) -> _T:
         raise E.InvalidRequest(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise E.MalformedJson(str(exc)) from None
+    except RecursionError:
+        # msgspec recurses into unknown fields too, so `{"a": {"a": ...}}` gets here.
+        raise _too_deep() from None
+
+
+def _too_deep() -> E.MalformedJson:
+    return E.MalformedJson("the JSON nests too deeply to be a request of this API")
+
+
+class FieldsyncRequest(Request[Any, Any, Any]):
+    """Litestar's request, whose JSON decoding (every `data` parameter) answers deep nesting as malformed.
+
+    Litestar decodes a body into plain Python objects before converting it to the
+    parameter's type, and msgspec raises RecursionError, not a DecodeError, past
+    its nesting limit: a 500 on every JSON endpoint, before authentication.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise _too_deep() from None
 
 
 @post("/auth/token", status_code=200, responses=problem_responses(400, 401, 403, 413, 426, 429), sync_to_thread=True, tags=["identity"])
@@ -136,7 +183,7 @@ def token(
     return store.login(strict(TokenRequest, body), _app_version(request), _address(request))
 
 
-@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, tags=["sync"])
+@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, guards=[caller_before_body], tags=["sync"])
 def push(
     data: JSONBody[PushRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep
 ) -> PushResponse:
@@ -188,7 +235,7 @@ def get_plan(site_id: FromPath[str], inspections: InspectionsDep, caller: Caller
     return inspections.get_plan(site_id)
 
 
-@put("/api/sites/{site_id:str}/plan", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, tags=["inspections"])
+@put("/api/sites/{site_id:str}/plan", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["inspections"])
 def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: InspectionsDep, caller: CallerDep) -> Plan:
     """Set a site's maintenance plan (supervisors); the technician must be a member of the site."""
     require_site(caller, site_id)
@@ -196,7 +243,7 @@ def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: Inspecti
     return inspections.set_plan(site_id, data)
 
 
-@post("/api/inspections/generate", status_code=200, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True, tags=["inspections"])
+@post("/api/inspections/generate", status_code=200, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True, guards=[caller_before_body], tags=["inspections"])
 def generate(data: JSONBody[GenerateRequest], inspections: InspectionsDep, caller: CallerDep) -> GenerateResult:
     """Create one inspection per planned site for a period; running it again creates nothing."""
     require_supervisor(caller)
@@ -251,7 +298,7 @@ def list_members(site_id: FromPath[str], access: AccessDep, caller: CallerDep) -
     return access.members(caller, site_id)
 
 
-@post("/api/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, tags=["access"])
+@post("/api/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["access"])
 def add_member(
     site_id: FromPath[str], data: JSONBody[MemberRequest], body: RawBody, access: AccessDep, caller: CallerDep
 ) -> MemberList:
@@ -330,6 +377,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     _declare_problems()
     return Litestar(
         route_handlers=ROUTES,
+        request_class=FieldsyncRequest,
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "inspections": Provide(provide_inspections, sync_to_thread=False),
@@ -337,7 +385,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=True),
             **BLOB_DEPENDENCIES,
         },
-        state=State({"store": store, "inspections": Inspections(store), "access": Access(store), **blob_state(store, settings)}),
+        state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
+                     "proxies": proxy_networks(settings.trusted_proxies), **blob_state(store, settings)}),
+        middleware=[body_timeout(settings)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],

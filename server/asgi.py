@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,4 +16,8 @@ from .settings import Settings
 
 
 def app_factory() -> Litestar:
-    return create_app(Settings(data_dir=Path(os.environ["FIELDSYNC_DATA"]), demo=os.environ.get("FIELDSYNC_DEMO") == "1"))
+    overrides = json.loads(os.environ.get("FIELDSYNC_SETTINGS") or "{}")  # the limits `serve` was given
+    if "trusted_proxies" in overrides:
+        overrides["trusted_proxies"] = tuple(overrides["trusted_proxies"])
+    return create_app(Settings(data_dir=Path(os.environ["FIELDSYNC_DATA"]),
+                               demo=os.environ.get("FIELDSYNC_DEMO") == "1", **overrides))

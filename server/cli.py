@@ -66,28 +66,59 @@ def _demo_accounts(db_path: Path) -> str | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from granian.constants import Interfaces
-    from granian.server import Server
+    import ipaddress
+    import json
+
+    from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
     data = Path(args.data).resolve()
     if not (data / "fieldsync.db").exists():
         print(f"no database in {data}; run: fieldsync init --data {args.data} [--demo]", file=sys.stderr)
         return 2
+    if not 1 <= args.header_timeout <= 60:
+        print("fieldsync: --header-timeout is 1 to 60 seconds", file=sys.stderr)
+        return 2
+    if args.body_timeout < 1 or args.max_connections < 1:
+        print("fieldsync: --body-timeout and --max-connections are 1 or more", file=sys.stderr)
+        return 2
+    try:
+        proxies = tuple(str(ipaddress.ip_network(a, strict=False)) for a in args.trusted_proxy or [])
+    except ValueError as exc:
+        print(f"fieldsync: --trusted-proxy takes an IP address or range: {exc}", file=sys.stderr)
+        return 2
+    connections = raise_open_files(args.max_connections)
+    if connections < args.max_connections:
+        print(f"fieldsync: the limit on open files allows {connections} connections, not {args.max_connections}",
+              file=sys.stderr)
+    overrides = {"header_read_timeout_seconds": args.header_timeout, "body_idle_timeout_seconds": args.body_timeout,
+                 "max_connections": max(1, connections), "trusted_proxies": proxies}
+    settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(data / "fieldsync.db")
     if demo:
         print(demo, flush=True)
     os.environ["FIELDSYNC_DATA"] = str(data)
+    os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
     with data_lock(data):
+        options = granian_options(settings)
+        try:
+            sock = listen(args.host, args.port, options["backlog"])
+        except PortUnavailable as exc:
+            print(f"fieldsync: {exc}", file=sys.stderr)
+            return 1
+        from granian.constants import Interfaces
+
         # One worker process: every write goes through its single writer connection.
-        Server(
-            "server.asgi:app_factory",
+        exclusive_server(
+            sock,
+            target="server.asgi:app_factory",
             address=args.host,
             port=args.port,
             interface=Interfaces.ASGI,
             workers=1,
             factory=True,
             log_access=args.access_log,
+            **options,
         ).serve()
     return 0
 
@@ -168,6 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--access-log", action="store_true")
+    limits = Settings(data_dir=Path("."))
+    p.add_argument("--header-timeout", type=int, default=limits.header_read_timeout_seconds, metavar="SECONDS",
+                   help="a request's headers must arrive within this (1-60; default %(default)s)")
+    p.add_argument("--body-timeout", type=int, default=limits.body_idle_timeout_seconds, metavar="SECONDS",
+                   help="a request body that sends nothing this long is cut off with 408 (default %(default)s)")
+    p.add_argument("--max-connections", type=int, default=limits.max_connections, metavar="N",
+                   help="connections served at once; more wait to be accepted (default %(default)s)")
+    p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
+                   help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
+                        " (repeatable)")
     p.set_defaults(func=_serve)
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
     p.add_argument("--data", required=True)

@@ -118,8 +118,11 @@ class GenerateResult(msgspec.Struct, kw_only=True):
 
 
 def _check_period(period: str) -> None:
-    if not schema.CHECKS["period"](period):
-        raise E.InvalidRequest(f"period {period!r} is not like 2026-Q4, 2026-H2 or 2026-M11")
+    if not schema.is_period(period):
+        raise E.InvalidRequest(
+            f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11,"
+            f" in a year from {schema.MIN_PERIOD_YEAR} to {schema.MAX_PERIOD_YEAR}"
+        )
 
 
 def _row(db: sqlite3.Connection, collection: str, row_id: str) -> tuple[str | None, dict[str, Any]] | None:
@@ -308,6 +311,7 @@ class Inspections:
     ) -> InspectionList:
         where, args = ["i.collection = 'inspections'", "i.deleted = 0"], []
         if period:
+            _check_period(period)
             where.append("json_extract(i.fields, '$.period') = ?")
             args.append(period)
         if site_id:

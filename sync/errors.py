@@ -123,6 +123,12 @@ class TooManyChanges(SyncError):
     title = "Too many changes in one push"
 
 
+class RequestTimeout(SyncError):
+    status = 408
+    code = "request_timeout"
+    title = "The request was not sent in time; send it again"
+
+
 class BodyTooLarge(SyncError):
     status = 413
     code = "body_too_large"

@@ -57,6 +57,20 @@ def is_timestamp(value: object) -> bool:
     )
 
 
+# Maintenance periods fall in these years: outside them a period is a typo or an attack, and the
+# calendar arithmetic on it (the year 0, the day after 9999-12-31) would fail.
+MIN_PERIOD_YEAR, MAX_PERIOD_YEAR = 2000, 2100
+
+
+def is_period(value: object) -> bool:
+    """`2026-Q4`, `2026-H2` or `2026-M11`, in a year from MIN_PERIOD_YEAR to MAX_PERIOD_YEAR."""
+    return (
+        isinstance(value, str)
+        and _PERIOD.match(value) is not None
+        and MIN_PERIOD_YEAR <= int(value[:4]) <= MAX_PERIOD_YEAR
+    )
+
+
 def _is_date(value: object) -> bool:
     if not isinstance(value, str) or not _DATE.match(value):
         return False
@@ -125,7 +139,7 @@ CHECKS: dict[str, Callable[[object], bool]] = {
     "uuid": is_uuid,
     "timestamp": is_timestamp,
     "date": _is_date,
-    "period": lambda v: isinstance(v, str) and _PERIOD.match(v) is not None,
+    "period": lambda v: is_period(v),
     "sha256": lambda v: isinstance(v, str) and _SHA256.match(v) is not None,
     "items": _is_items,
     "scalar": _scalar,

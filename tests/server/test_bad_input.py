@@ -53,6 +53,10 @@ MALFORMED = [
     b'{"protocol": 1, "changes": [',
     # Regression: invalid UTF-8 inside a string raised UnicodeDecodeError through Litestar: a 500.
     b'{"protocol": 1, "client_id": "\xff"}',
+    # Regression (issue 9, finding 11): past msgspec's nesting limit, RecursionError was a 500 and a
+    # logged traceback on every JSON endpoint, before authentication; in an array and in an unknown field.
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"protocol": 1, "pad": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
 ]
 
 
@@ -62,6 +66,33 @@ def test_malformed_json(primed, wang, dump):
     for body in MALFORMED:
         _problem(_raw_push(wang, body), 400, "malformed_json")
     assert dump() == before
+
+
+def _json_endpoints(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) whose OpenAPI description takes a JSON body, path parameters filled in."""
+    import re
+
+    found = []
+    for path, item in app.openapi_schema.to_schema()["paths"].items():
+        for method, operation in item.items():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                found.append((method.upper(), re.sub(r"\{[^}]+\}", "x", path)))
+    return found
+
+
+def test_malformed_json_on_every_json_endpoint(http, lin, caplog):
+    """Each malformed body, on every JSON endpoint, with and without a token: never a 500, no traceback."""
+    endpoints = _json_endpoints(http.app)
+    assert {("POST", "/sync/push"), ("POST", "/auth/token"), ("POST", "/api/inspections/generate")} <= set(endpoints)
+    for method, path in endpoints:
+        for body in MALFORMED:
+            for headers in ({}, lin.headers):
+                r = http.request(method, path, content=body, headers={**headers, "content-type": "application/json"})
+                if headers or path == "/auth/token":
+                    _problem(r, 400, "malformed_json")
+                else:  # anonymous on an endpoint that needs a token: refused before the body is read
+                    _problem(r, 401, "unauthorized")
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"], caplog.text[-2000:]
 
 
 def test_malformed_json_at_sign_in(http):
