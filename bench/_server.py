@@ -63,7 +63,9 @@ class ServerProcess:
             # the parent alone leaves running (still holding the port and the database).
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
+        # Generous: on a busy machine (CI beside another run) starting granian and importing the app
+        # has taken over 30 s; the loop returns as soon as the server answers.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 httpx.get(self.url + "/schema/openapi.json", timeout=1)
