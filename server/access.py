@@ -15,6 +15,7 @@ import msgspec
 from sync import errors as E
 from sync import schema
 
+from .filters import one_of
 from .security import KINDS
 from .store import Caller, Store
 
@@ -159,8 +160,7 @@ class Access:
         self, caller: Caller, kind: str | None = None, username: str | None = None, after: int = 0, limit: int = 200
     ) -> AuditPage:
         require_supervisor(caller)
-        if kind is not None and kind not in KINDS:
-            raise E.InvalidRequest(f"kind must be one of {', '.join(KINDS)}")
+        kind = one_of("kind", kind, KINDS)
         where, args = ["id > ?"], [after]
         if kind is not None:
             where.append("kind = ?")

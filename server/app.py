@@ -261,10 +261,10 @@ def coverage(
 ) -> Coverage:
     """Which devices of a site were serviced in a period, and what is wrong with the rest.
 
-    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`.
+    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`. An unknown
+    `system` or `kind` is `400 invalid_filter`, listing the valid ones in `valid`.
     """
-    kinds = [k for k in kind.split(",") if k] if kind else None
-    return inspections.coverage(caller, site_id, period, system, kinds)
+    return inspections.coverage(caller, site_id, period, system, kind)
 
 
 @get("/api/devices/{device_id:str}/history", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])

@@ -45,6 +45,7 @@ from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
+from .filters import one_of
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -778,6 +779,7 @@ class Store:
         after: int = 0,
         limit: int = 200,
     ) -> ConflictPage:
+        collection = one_of("collection", collection, COLLECTIONS)
         where, args = ["k.id > ?"], [after]
         for column, value in (("k.collection", collection), ("k.row_id", row_id), ("k.site_id", site_id)):
             if value is not None:
