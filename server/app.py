@@ -14,6 +14,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar.response import Redirect
 from litestar.types import Message, Scope
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
@@ -21,6 +22,7 @@ from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
 from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
+from .apidocs import RENDER_PLUGINS
 from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs
 from .inspections import (
     Coverage,
@@ -335,8 +337,14 @@ def audit(
     return access.audit(caller, kind, username, after, limit)
 
 
+@get("/", include_in_schema=False, sync_to_thread=False)
+def home() -> Redirect:
+    """The API docs, until there is a console to point at."""
+    return Redirect("/schema", status_code=302)
+
+
 ROUTES = [
-    token, push, pull, conflicts, revoke_client,
+    home, token, push, pull, conflicts, revoke_client,
     get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet,
     list_members, add_member, remove_member, list_clients, audit,
 ]
@@ -401,5 +409,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
             security=[{"bearer": []}],
+            render_plugins=RENDER_PLUGINS,
         ),
     )
