@@ -215,12 +215,14 @@ def conflicts(
     site_id: FromQuery[str | None] = None,
     after: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+    no_op: FromQuery[bool | None] = None,
 ) -> ConflictPage:
     """Values that lost or were overwritten, and rejected changes and fields.
 
     Supervisors see all of it; a technician sees the entries that concern them.
+    `no_op=false` leaves out the entries where both sides wrote the same value.
     """
-    return store.conflicts(caller, collection, row_id, site_id, after, limit)
+    return store.conflicts(caller, collection, row_id, site_id, after, limit, no_op)
 
 
 @delete("/api/clients/{client_id:str}", status_code=204, responses=problem_responses(401, 404), sync_to_thread=True, tags=["identity"])
