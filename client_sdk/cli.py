@@ -19,6 +19,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,7 +30,7 @@ from sync import schema
 from sync.wire import Scalar
 
 from . import media
-from .client import Client, Progress
+from .client import Client, Progress, site_zone
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -134,10 +135,20 @@ MESSAGES: dict[str, str] = {
     "problem_line": "  #{seq:<5} {status:<10} {reason} {collection} {id}: {detail}",
     "no_problems": "No problems.",
     "conflicts_count": "{count} conflict entr(ies) at the server concern you:",
-    "conflict_line": "  {at} {kind:<14} {collection} {row_id} {register}: {detail}",
-    "conflict_lost": "your {new!r} lost to {old!r} by {other}",
-    "conflict_overwritten": "{old!r} by {other} was replaced by {new!r}",
+    "conflict_line": "  {at} {kind:<11} {row:<16} {register:<18} {detail}",
+    "conflict_lost": "your {new} lost to {old} by {other}",
+    "conflict_overwritten": "{old} by {other} was replaced by {new}",
     "conflict_rejected": "{reason}: {text}",
+    "conflict_same": "{count} more where both sides wrote the same value (nothing lost) not shown.",
+    "conflict_kind_lost": "lost",
+    "conflict_kind_overwritten": "overwritten",
+    "conflict_kind_rejected": "rejected",
+    "conflict_kind_rejected_field": "rejected",
+    "value_empty": "(empty)",
+    "value_yes": "yes",
+    "value_no": "no",
+    "value_text": "“{text}”",
+    "value_field": "{field} {value}",
     "no_conflicts": "No conflict entries concern you.",
     "not_signed_in": "Not signed in: run `fieldsync-client login USERNAME` first.",
     "offline_login": "The server at {url} cannot be reached ({error}); check the address (--server) and the"
@@ -719,24 +730,45 @@ def _run(args: argparse.Namespace, client: Client, out: TextIO) -> int:
         _print_problems(client, out)
         return 0
     if args.command == "conflicts":
-        conflicts = client.conflicts()
-        if not conflicts:
-            _say(out, "no_conflicts")
-        else:
-            _say(out, "conflicts_count", count=len(conflicts))
-        for c in conflicts:
-            other = c.other_user or c.other_client_id or unknown
-            if c.kind == "lost":
-                text = _text("conflict_lost", new=c.new_value, old=c.old_value, other=other)
-            elif c.kind == "overwritten":
-                text = _text("conflict_overwritten", new=c.new_value, old=c.old_value, other=other)
-            else:
-                text = _text("conflict_rejected", reason=c.reason, text=c.detail or c.new_value)
-            _say(out, "conflict_line", at=c.at, kind=c.kind, collection=c.collection, row_id=c.row_id,
-                 register=c.register or "", detail=text)
+        _print_conflicts(client, out)
         _print_problems(client, out)
         return 0
     raise AssertionError(args.command)  # argparse allows no other command
+
+
+def _value(value: Any) -> str:
+    """A logged value as a person reads it: yes/no, quoted text, a group's fields one after another."""
+    if value is None:
+        return MESSAGES["value_empty"]
+    if isinstance(value, bool):
+        return MESSAGES["value_yes" if value else "value_no"]
+    if isinstance(value, dict):
+        return ", ".join(_text("value_field", field=k, value=_value(v)) for k, v in value.items() if v is not None)
+    return _text("value_text", text=value) if isinstance(value, str) else str(value)
+
+
+def _print_conflicts(client: Client, out: TextIO) -> None:
+    """The server's entries that concern this user, rows named as people know them, times in the site's zone;
+    entries where both sides wrote the same value are only counted."""
+    found = client.conflicts()
+    shown = [c for c in found if not c.no_op]
+    _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
+    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
+    for c in shown:
+        other = c.other_user or c.other_client_id or MESSAGES["unknown"]
+        old, new = c.old_value, c.new_value
+        if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
+            old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
+                        for side in (old, new))
+        if c.kind in ("lost", "overwritten"):
+            text = _text(f"conflict_{c.kind}", new=_value(new), old=_value(old), other=other)
+        else:
+            text = _text("conflict_rejected", reason=c.reason, text=c.detail or _value(new))
+        at = datetime.fromisoformat(c.at).astimezone(zones.get(c.site_id or "", site_zone(None)))
+        _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
+             row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
+    if len(found) > len(shown):
+        _say(out, "conflict_same", count=len(found) - len(shown))
 
 
 def _media(args: argparse.Namespace, client: Client, out: TextIO) -> int:

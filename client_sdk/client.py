@@ -70,6 +70,14 @@ _push_response = msgspec.json.Decoder(PushResponse)
 _pull_response = msgspec.json.Decoder(PullResponse)
 _token_response = msgspec.json.Decoder(TokenResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
+
+
+def site_zone(tz: Any) -> tzinfo:
+    """A site's time zone (`sites.tz`); China Standard Time, the users' default, when unknown."""
+    try:
+        return ZoneInfo(str(tz or DEFAULT_TZ))
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone(timedelta(hours=8))
 _encode = msgspec.json.Encoder().encode
 
 
@@ -670,11 +678,7 @@ class Client:
         return out
 
     def _site_today(self, tz: Any) -> str:
-        try:
-            zone: tzinfo = ZoneInfo(str(tz or DEFAULT_TZ))
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = timezone(timedelta(hours=8))  # China Standard Time, the users' default
-        return datetime.fromtimestamp(self._wall() / 1000, zone).date().isoformat()
+        return datetime.fromtimestamp(self._wall() / 1000, site_zone(tz)).date().isoformat()
 
     def _inspection(self, inspection_id: str) -> dict[str, Any]:
         found = self.get("inspections", inspection_id)

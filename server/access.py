@@ -15,6 +15,7 @@ import msgspec
 from sync import errors as E
 from sync import schema
 
+from .filters import one_of
 from .security import KINDS
 from .store import Caller, Store
 
@@ -84,6 +85,21 @@ class Access:
                 "SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0", [site_id]
             ).fetchone() is not None
 
+    def find_site(self, ref: str) -> tuple[str, str]:
+        """The (id, name) of the site whose id or name is `ref`, for people who know sites by name."""
+        with self.store.read() as db:
+            found = db.execute(
+                "SELECT id, coalesce(json_extract(fields, '$.name'), id) FROM rows WHERE collection = 'sites'"
+                " AND deleted = 0 AND (id = ? OR json_extract(fields, '$.name') = ?) ORDER BY id = ? DESC",
+                [ref, ref, ref],
+            ).fetchall()
+        if not found:
+            raise E.NotFound(f"no site named or with id {ref[:200]!r}")
+        if len(found) > 1 and found[0][0] != ref:
+            raise E.InvalidRequest(f"several sites are named {ref[:200]!r}; give one of their ids: "
+                                   + ", ".join(i for i, _ in found[:10]))
+        return found[0][0], found[0][1]
+
     def members(self, caller: Caller, site_id: str) -> MemberList:
         require_site(caller, site_id)
         if not self._site_exists(site_id):
@@ -144,8 +160,7 @@ class Access:
         self, caller: Caller, kind: str | None = None, username: str | None = None, after: int = 0, limit: int = 200
     ) -> AuditPage:
         require_supervisor(caller)
-        if kind is not None and kind not in KINDS:
-            raise E.InvalidRequest(f"kind must be one of {', '.join(KINDS)}")
+        kind = one_of("kind", kind, KINDS)
         where, args = ["id > ?"], [after]
         if kind is not None:
             where.append("kind = ?")

@@ -14,6 +14,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar.response import Redirect
 from litestar.types import Message, Scope
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
@@ -21,6 +22,7 @@ from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
 from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
+from .apidocs import RENDER_PLUGINS
 from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs
 from .inspections import (
     Coverage,
@@ -213,12 +215,14 @@ def conflicts(
     site_id: FromQuery[str | None] = None,
     after: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+    no_op: FromQuery[bool | None] = None,
 ) -> ConflictPage:
     """Values that lost or were overwritten, and rejected changes and fields.
 
     Supervisors see all of it; a technician sees the entries that concern them.
+    `no_op=false` leaves out the entries where both sides wrote the same value.
     """
-    return store.conflicts(caller, collection, row_id, site_id, after, limit)
+    return store.conflicts(caller, collection, row_id, site_id, after, limit, no_op)
 
 
 @delete("/api/clients/{client_id:str}", status_code=204, responses=problem_responses(401, 404), sync_to_thread=True, tags=["identity"])
@@ -261,10 +265,10 @@ def coverage(
 ) -> Coverage:
     """Which devices of a site were serviced in a period, and what is wrong with the rest.
 
-    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`.
+    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`. An unknown
+    `system` or `kind` is `400 invalid_filter`, listing the valid ones in `valid`.
     """
-    kinds = [k for k in kind.split(",") if k] if kind else None
-    return inspections.coverage(caller, site_id, period, system, kinds)
+    return inspections.coverage(caller, site_id, period, system, kind)
 
 
 @get("/api/devices/{device_id:str}/history", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
@@ -335,8 +339,14 @@ def audit(
     return access.audit(caller, kind, username, after, limit)
 
 
+@get("/", include_in_schema=False, sync_to_thread=False)
+def home() -> Redirect:
+    """The API docs, until there is a console to point at."""
+    return Redirect("/schema", status_code=302)
+
+
 ROUTES = [
-    token, push, pull, conflicts, revoke_client,
+    home, token, push, pull, conflicts, revoke_client,
     get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet,
     list_members, add_member, remove_member, list_clients, audit,
 ]
@@ -401,5 +411,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
             security=[{"bearer": []}],
+            render_plugins=RENDER_PLUGINS,
         ),
     )

@@ -13,6 +13,21 @@ from .backup import BackupError, backup, data_lock, restore
 from .settings import Settings
 
 
+class _Refused(Exception):
+    """A command refused before it changed anything: its message, and exit status 2."""
+
+
+def _data_dir(data: str) -> Path:
+    """The data directory of every command but `init`, which alone creates a database.
+
+    A mistyped `--data` would otherwise open (and create) an empty database there.
+    """
+    path = Path(data).resolve()
+    if not (path / "fieldsync.db").is_file():
+        raise _Refused(f"no database in {path}; check --data, or create one with: fieldsync init --data {data}")
+    return path
+
+
 def _init(args: argparse.Namespace) -> int:
     from .demo import load_demo
     from .store import Store
@@ -71,10 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
-    data = Path(args.data).resolve()
-    if not (data / "fieldsync.db").exists():
-        print(f"no database in {data}; run: fieldsync init --data {args.data} [--demo]", file=sys.stderr)
-        return 2
+    data = _data_dir(args.data)
     if not 1 <= args.header_timeout <= 60:
         print("fieldsync: --header-timeout is 1 to 60 seconds", file=sys.stderr)
         return 2
@@ -124,7 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    info = backup(Path(args.data), Path(args.to))
+    info = backup(_data_dir(args.data), Path(args.to))
     print(f"backed up {info.rows} rows (version {info.version}) and {info.blobs} blobs to {args.to}")
     return 0
 
@@ -142,7 +154,7 @@ def _schedule(args: argparse.Namespace) -> int:
     from .inspections import Inspections
     from .store import Store
 
-    store = Store(Settings(data_dir=Path(args.data)))
+    store = Store(Settings(data_dir=_data_dir(args.data)))
     try:
         result = Inspections(store).generate(args.period)
     finally:
@@ -154,24 +166,34 @@ def _schedule(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     import getpass
 
+    from .access import Access
     from .store import Store
 
-    password = args.password or getpass.getpass(f"password for {args.username}: ")
-    store = Store(Settings(data_dir=Path(args.data)))
+    if args.site and args.role != "technician":
+        raise _Refused("--site is for technicians: supervisors see every site")
+    store = Store(Settings(data_dir=_data_dir(args.data)))
     try:
+        # Every site is found before the account is made: a wrong one leaves nothing behind.
+        sites = [Access(store).find_site(ref) for ref in args.site or []]
+        password = args.password
+        if password is None:
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("the same password again: ") != password:
+                raise _Refused("the two passwords differ; nothing changed")
         store.create_user(args.username, args.name or args.username, args.role, password)
-        for site_id in args.site or []:
+        for site_id, _ in sites:
             store.add_member(site_id, args.username)
     finally:
         store.close()
-    print(f"{args.role} {args.username} created" + (f", member of {len(args.site)} site(s)" if args.site else ""))
+    names = ", ".join(name for _, name in sites)
+    print(f"{args.role} {args.username} created" + (f", member of {names}" if sites else ""))
     return 0
 
 
 def _purge(args: argparse.Namespace) -> int:
     from .store import Store
 
-    settings = Settings(data_dir=Path(args.data), tombstone_horizon_days=args.days)
+    settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days)
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
@@ -220,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="the name shown to others, e.g. 王工")
     p.add_argument("--role", choices=["technician", "supervisor"], required=True)
     p.add_argument("--password", help="asked for when left out")
-    p.add_argument("--site", action="append", help="a site id the technician works on (repeatable)")
+    p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
     p.set_defaults(func=_add_user)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
@@ -241,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"fieldsync: {exc.detail}", file=sys.stderr)
         return 2
-    except BackupError as exc:
+    except (BackupError, _Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,7 @@ from sync import schema
 from sync.schema import inspection_id
 
 from .db import select_in
+from .filters import any_of, one_of
 from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
 from .periods import period_bounds, sheet_no, site_today
 from .sealing import SignatureInfo, signatures
@@ -123,6 +124,12 @@ def _check_period(period: str) -> None:
             f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11,"
             f" in a year from {schema.MIN_PERIOD_YEAR} to {schema.MAX_PERIOD_YEAR}"
         )
+
+
+def _choices(collection: str, field: str) -> tuple[str, ...]:
+    found = schema.COLLECTIONS[collection].field(field)
+    assert found is not None and found.choices, (collection, field)
+    return found.choices
 
 
 def _row(db: sqlite3.Connection, collection: str, row_id: str) -> tuple[str | None, dict[str, Any]] | None:
@@ -240,13 +247,20 @@ class Inspections:
     # -- the supervisor's questions -------------------------------------------
 
     def coverage(
-        self, caller: Caller, site_id: str, period: str, system: str | None = None, kinds: list[str] | None = None
+        self, caller: Caller, site_id: str, period: str, system: str | None = None, kind: str | None = None
     ) -> Coverage:
+        """`system` is one of the schema's; `kind` a comma-separated list of the kinds there are."""
         _check_period(period)
+        chosen = one_of("system", system, _choices("devices", "system"))
         with self.store.read() as db:
             if not _visible(caller, site_id) or _row(db, "sites", site_id) is None:
                 raise E.NotFound(f"no site {site_id}")
-            return self._coverage(db, site_id, period, system, kinds)
+            # The kinds there are: the checklists', and any other of this site's devices.
+            known = {k for (k,) in db.execute(
+                "SELECT DISTINCT json_extract(fields, '$.kind') FROM rows WHERE deleted = 0"
+                " AND (collection = 'checklist_templates' OR (collection = 'devices' AND parent_id = ?))",
+                [site_id]) if isinstance(k, str)}
+            return self._coverage(db, site_id, period, chosen, any_of("kind", kind, known))
 
     def _coverage(
         self, db: sqlite3.Connection, site_id: str, period: str, system: str | None, kinds: list[str] | None
@@ -317,6 +331,7 @@ class Inspections:
         if site_id:
             where.append("i.parent_id = ?")
             args.append(site_id)
+        status = one_of("status", status, _choices("inspections", "status"))
         if status:
             # A row without a status (a client may create one with only its parents) reads as scheduled.
             where.append("coalesce(json_extract(i.fields, '$.status'), 'scheduled') = ?")

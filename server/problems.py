@@ -34,7 +34,7 @@ class Problem(msgspec.Struct, kw_only=True):
     """An RFC 9457 problem body, as every error is sent (for the OpenAPI description).
 
     Some problems add fields: `limit` (the limit a request went over),
-    `retry_after`, `acked_seq`, `min_protocol`, and others named in
+    `retry_after`, `acked_seq`, `min_protocol`, `parameter` and `valid`, and others named in
     docs/sync-protocol.md.
     """
 
@@ -44,6 +44,8 @@ class Problem(msgspec.Struct, kw_only=True):
     detail: str
     code: str
     limit: int | None = None
+    parameter: str | None = None  # invalid_filter: the query parameter
+    valid: list[str] | None = None  # invalid_filter: its valid values
 
 
 _STATUS_TEXT = {

@@ -45,6 +45,7 @@ from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
+from .filters import one_of
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -777,7 +778,11 @@ class Store:
         site_id: str | None = None,
         after: int = 0,
         limit: int = 200,
+        no_op: bool | None = None,
     ) -> ConflictPage:
+        """A page of the conflict log; `no_op=False` leaves out the entries where both sides
+        wrote the same value (`no_op=True` lists only those)."""
+        collection = one_of("collection", collection, COLLECTIONS)
         where, args = ["k.id > ?"], [after]
         for column, value in (("k.collection", collection), ("k.row_id", row_id), ("k.site_id", site_id)):
             if value is not None:
@@ -805,7 +810,8 @@ class Store:
                 " FROM conflicts k LEFT JOIN users u ON u.id = k.user_id"
                 " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
                 f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
-                [*args, size + 1],
+                # Read row by row: with the no_op filter, entries left out do not count.
+                [*args, size + 1 if no_op is None else -1],
             )
             for r in found:  # row by row: a page stops at `size` entries or `budget` bytes of them
                 if len(items) == size:
@@ -818,11 +824,15 @@ class Store:
                     new_value=_json_decode(r[14]) if r[14] is not None else None,
                     other_client_id=r[15], other_user=r[16], other_hlc=r[17],
                 )
-                used += len(_json_encode(item)) + 1
+                item.no_op = item.kind in ("lost", "overwritten") and _same(item.old_value, item.new_value)
+                if no_op is not None and item.no_op != no_op:
+                    continue
+                used += len(_json_encode(item)) + 1 + _LABEL_ROOM
                 if items and used > budget:
                     more = True
                     break
                 items.append(item)
+            _label(db, items)
         return ConflictPage(
             conflicts=items,
             next_after=items[-1].id if more else None,
@@ -846,6 +856,47 @@ class Store:
                 "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'horizon_version'", [top[0]]
             )
             return int(top[1])
+
+
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
+_LABEL_ROOM = 220  # bytes a page keeps for each entry's label (a text field is at most 200 characters)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same JSON value: `false` is not `0`, and a group's fields may come in any order."""
+    return _sorted_json(a) == _sorted_json(b)
+
+
+def _label(db: sqlite3.Connection, items: list[Conflict]) -> None:
+    """Name each entry's row as a person knows it: a device's code (for a device, its checks and
+    photos), a sheet number (an inspection, its signatures and photos of no device), a site's name.
+
+    Only from rows of the entry's own site: an entry logged for a row outside its pusher's scope
+    has no site, and its label must not name what is there.
+    """
+    def rows(ids: set[str]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+        return {i: (c, site, _json_decode(f)) for i, c, site, f in select_in(
+            db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))}
+
+    found = rows({c.row_id for c in items})
+    refs = {str(f.get(key)) for _, _, f in found.values() for key in ("device_id", "inspection_id") if f.get(key)}
+    found.update(rows(refs - found.keys()))
+
+    def name(row_id: object, collection: str, site: str | None) -> str | None:
+        row = found.get(str(row_id))
+        if row is None or row[0] != collection or row[1] != site:
+            return None
+        fields = row[2]
+        value = {"sites": "name", "devices": "code", "inspections": "sheet_no",
+                 "checklist_templates": "kind"}.get(collection)
+        if value is not None:
+            return clip(str(fields.get(value) or "") or None, 200)
+        if fields.get("device_id"):
+            return name(fields["device_id"], "devices", site)
+        return name(fields.get("inspection_id"), "inspections", site)
+
+    for item in items:
+        item.label = name(item.row_id, item.collection, item.site_id)
 
 
 def clip(text: str | None, limit: int) -> str | None:

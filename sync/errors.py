@@ -36,6 +36,11 @@ class InvalidRequest(SyncError):
     pass
 
 
+class InvalidFilter(InvalidRequest):
+    code = "invalid_filter"
+    title = "A query filter has a value that is not one of its valid values"
+
+
 class MalformedJson(SyncError):
     code = "malformed_json"
     title = "The body is not valid JSON"

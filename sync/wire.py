@@ -135,6 +135,10 @@ class Conflict(Base, kw_only=True):
     other_client_id: str | None = None
     other_user: str | None = None
     other_hlc: str | None = None
+    # Both sides wrote the same value: on record, but nothing was lost.
+    no_op: bool = False
+    # What a person calls the row: a device's code, a sheet number, a site's name.
+    label: str | None = None
 
 
 class ConflictPage(Base, kw_only=True):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from client_sdk import Client
@@ -78,6 +81,15 @@ def test_commands_need_a_login_first(http, db, capsys):
     assert "login" in capsys.readouterr().err
 
 
+def _token(http) -> str:
+    return http.post("/auth/token", json={"username": "lin", "password": "demo", "client_name": "t"}).json()["token"]
+
+
+def _one(entries, **match):
+    [found] = [e for e in entries if all(e.get(k) == v for k, v in match.items())]
+    return found
+
+
 def test_conflicts_show_the_lost_value(http, site, db, tmp_path, capsys):
     main(["--db", db, "login", "wang", "--password", "demo"], http=http)
     main(["--db", db, "sync"], http=http)
@@ -92,7 +104,16 @@ def test_conflicts_show_the_lost_value(http, site, db, tmp_path, capsys):
     capsys.readouterr()
     assert main(["--db", db, "conflicts"], http=http) == 0
     out = capsys.readouterr().out
-    assert "overwritten" in out and "'second'" in out and "'first'" in out
+    assert "overwritten" in out and "“second”" in out and "“first”" in out
+    # Regression (issue 10, finding 13): the CLI printed Python dicts, row UUIDs and no-op entries.
+    [line] = [x for x in out.splitlines() if "overwritten" in x]
+    assert " CAM-001 " in line and site["cam1"][:8] not in line
+    assert "{" not in line and "'" not in line and "checked_by" not in line  # the same on both sides
+    at = http.get("/api/conflicts", headers={"Authorization": f"Bearer {_token(http)}"}).json()["conflicts"]
+    shanghai = datetime.fromisoformat(_one(at, kind="overwritten", register="result")["at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert line.startswith(f"  {shanghai:%Y-%m-%d %H:%M} overwritten")
+    same = sum(bool(e.get("no_op")) for e in at)
+    assert same >= 1 and f"{same} more where both sides wrote the same value (nothing lost) not shown." in out
 
 
 def test_database_path_from_the_environment(http, site, tmp_path, monkeypatch, capsys):

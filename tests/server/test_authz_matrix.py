@@ -141,10 +141,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("PATCH", "/files/{upload_id:str}"): Rule(_patch_upload, 204, 404, 404),
     ("GET", "/blobs/{sha256:str}"): Rule(_get("/blobs/{sha}"), 200, 404, 200),
     ("GET", "/blobs/{sha256:str}/thumbnail"): Rule(_get("/blobs/{sha}/thumbnail", size=320), 200, 404, 200),
-    # The OpenAPI description and its viewers are public.
-    **{("GET", path): SCHEMA for path in (
-        "/schema", "/schema/openapi.json", "/schema/openapi.yaml", "/schema/openapi.yml", "/schema/elements",
-        "/schema/redoc", "/schema/swagger", "/schema/rapidoc", "/schema/oauth2-redirect.html")},
+    # The OpenAPI description and its page are public; `/` leads to the page.
+    ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
+    **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
     ("GET", "/schema/{path:str}"): Rule(_get("/schema/nothing-here"), 404, 404, 404, public=True),
 }
 

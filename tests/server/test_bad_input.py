@@ -15,10 +15,12 @@ from litestar.testing import TestClient
 
 from server.app import create_app
 from server.problems import PROBLEM, problem_response
+from server.security import KINDS
 from server.settings import Settings
 from server.store import Store
 from sync import errors as E
-from sync import hlc
+from sync import hlc, schema
+from tests.conftest import OTHER_SITE
 from tests.helpers import problem as _problem
 
 TS = "2026-11-20T17:30:00.000Z"
@@ -413,6 +415,65 @@ def test_no_change_shape_gives_a_500(site, wang, change):
     if r.status_code == 200:
         assert r.json()["acked_seq"] == change["seq"]
         wang.seq += 1
+
+
+# -- query filters (issue 10, finding 6) -----------------------------------------------------------
+
+_SYSTEMS = sorted(schema.COLLECTIONS["devices"].field("system").choices)  # type: ignore[union-attr]
+_STATUSES = sorted(schema.COLLECTIONS["inspections"].field("status").choices)  # type: ignore[union-attr]
+
+# Regression (issue 10, finding 6): each of these answered 200 with nothing, or with part of what was asked.
+BAD_FILTERS = [
+    ("/api/sites/{site}/coverage", {"period": "2026-Q4", "kind": "dome_cam"}, "kind",
+     ["bullet_camera", "dome_camera"]),
+    ("/api/sites/{site}/coverage", {"period": "2026-Q4", "kind": "dome_camera,bulet_camera"}, "kind",
+     ["bullet_camera", "dome_camera"]),
+    ("/api/sites/{site}/coverage", {"period": "2026-Q4", "system": "vidoe"}, "system", _SYSTEMS),
+    ("/api/sites/{site}/coverage", {"period": "2026-Q4", "system": "video,access"}, "system", _SYSTEMS),
+    ("/api/inspections", {"status": "done"}, "status", _STATUSES),
+    ("/api/conflicts", {"collection": "device"}, "collection", sorted(schema.COLLECTIONS)),
+    ("/api/audit", {"kind": "logins"}, "kind", sorted(KINDS)),
+    ("/api/inspections", {"status": "x" * 10_000}, "status", _STATUSES),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "parameter", "valid"), BAD_FILTERS)
+def test_unknown_filter_values_are_a_400_listing_the_valid_ones(site, lin, path, params, parameter, valid):
+    body = _problem(lin.http.get(path.format(site=site["site"]), params=params, headers=lin.headers),
+                    400, "invalid_filter")
+    assert body["parameter"] == parameter
+    assert body["valid"] == valid
+    assert len(body["detail"]) < 1000  # a long wrong value is quoted clipped
+
+
+@pytest.mark.parametrize("period", ["2026Q4", "2026-Q5", "Q4"])
+def test_a_mistyped_period_filter_is_a_400(site, lin, period):
+    for path in (f"/api/sites/{site['site']}/coverage", "/api/inspections"):
+        _problem(lin.http.get(path, params={"period": period}, headers=lin.headers), 400, "invalid_request")
+
+
+def test_list_filters_ignore_spaces_around_commas(site, lin):
+    # Regression (issue 10, finding 6): `kind=a, b` silently dropped b (61 cameras instead of 117).
+    path = f"/api/sites/{site['site']}/coverage"
+    for kind in ("dome_camera,bullet_camera", "dome_camera, bullet_camera", " dome_camera ,bullet_camera ,"):
+        found = lin.http.get(path, params={"period": "2026-Q4", "kind": kind, "system": " video"},
+                             headers=lin.headers)
+        assert found.status_code == 200, found.text
+        assert sorted(d["code"] for d in found.json()["devices"]) == ["CAM-001", "CAM-002"]
+    assert lin.http.get("/api/inspections", params={"status": " scheduled "}, headers=lin.headers).json()[
+        "inspections"][0]["id"] == site["inspection"]
+
+
+def test_the_valid_kinds_name_nothing_of_another_site(site, wang, store):
+    store.write_server_changes([
+        ("sites", OTHER_SITE, {"name": "Other park", "tz": "Asia/Shanghai"}, False),
+        ("devices", "5d0c1e7a-0000-4000-8000-000000000001", {"site_id": OTHER_SITE, "system": "telephone", "kind": "secret_intercom",
+                                   "code": "TEL-001", "status": "active"}, False),
+    ])
+    body = _problem(wang.http.get(f"/api/sites/{site['site']}/coverage", headers=wang.headers,
+                                  params={"period": "2026-Q4", "kind": "secret_intercom"}), 400, "invalid_filter")
+    assert "secret_intercom" not in body["valid"]
+    assert body["valid"] == ["bullet_camera", "dome_camera"]
 
 
 # -- the error family -------------------------------------------------------------------------------

@@ -157,3 +157,60 @@ def test_retry_logs_nothing_twice(site, story, lin, wang):
     replay = wang.change("devices", site["cam1"], {"location": "lobby"}, hlc_=story["wang_lobby"])
     assert _ok(wang.push([replay]))["results"][0]["status"] == "superseded"
     assert _conflicts(lin) == before
+
+
+# -- a log a person can read (issue 10, finding 13) --------------------------------------------------
+
+
+def test_entries_where_both_wrote_the_same_value_are_flagged_and_can_be_hidden(site, wang, lin):
+    # Regression (issue 10, finding 13): `False → False` entries looked like lost work.
+    check = device_check_id(site["inspection"], site["cam2"])
+    _ok(lin.push([lin.change("device_checks", check, {"inspection_id": site["inspection"], "device_id": site["cam2"],
+                                                      "item.lens_cleaned": False, "item.spare": 0}, delete=False)]))
+    _ok(wang.push([wang.change("device_checks", check, {"item.lens_cleaned": False, "item.spare": False},
+                               hlc_=_at(wang, 60_000)),
+                   wang.change("devices", site["cam1"], {"location": "gate"}, hlc_=_at(wang, 60_000))]))
+    _ok(lin.push([lin.change("devices", site["cam1"], {"location": "gate"})]))  # the same value, later
+    _ok(wang.push([wang.change("sites", site["site"], {"name": "Wang's park"})]))  # rejected: forbidden
+    every = _conflicts(lin)
+    flags = sorted((e["kind"], e.get("register"), e.get("no_op", False)) for e in every)
+    assert flags == [
+        ("lost", "item.lens_cleaned", True),
+        ("lost", "item.spare", False),  # `false` is not `0`
+        ("overwritten", "location", True),
+        ("rejected", None, False),
+    ]
+    real = _conflicts(lin, no_op=False)
+    assert [e["id"] for e in real] == [e["id"] for e in every if not e.get("no_op")]
+    assert [e["id"] for e in _conflicts(lin, no_op=True)] == [e["id"] for e in every if e.get("no_op")]
+    # A hidden entry takes no place in a page: a page of one is the first real entry, not an empty one.
+    page = _ok(lin.http.get("/api/conflicts", headers=lin.headers, params={"no_op": "false", "limit": 1}))
+    assert [e["id"] for e in page["conflicts"]] == [real[0]["id"]]
+    assert page["next_after"] == real[0]["id"]
+
+
+def test_entries_name_rows_as_people_know_them(site, story, lin, store):
+    with store.read() as db:
+        [sheet_no] = db.execute("SELECT json_extract(fields, '$.sheet_no') FROM rows WHERE id = ?",
+                                [site["inspection"]]).fetchone()
+    _ok(lin.push([lin.change("inspections", site["inspection"], {"due_on": "2026-12-21"}, hlc_=_at(lin, 600_000))]))
+    labels = sorted((e["collection"], e["kind"], e.get("label")) for e in _conflicts(lin))
+    assert labels == [
+        ("device_checks", "overwritten", "CAM-002"),  # a check is named by its device
+        ("devices", "lost", "CAM-001"),
+        ("devices", "overwritten", "C-9"),  # zhao's, at the other site
+        ("devices", "overwritten", "CAM-001"),
+        ("devices", "rejected_field", "CAM-002"),
+        ("inspections", "lost", sheet_no),
+        ("sites", "rejected", "Test park"),
+    ]
+    assert sheet_no and sheet_no.startswith("PM-2026Q4-")
+
+
+def test_a_label_names_nothing_outside_the_technicians_scope(site, story, wang, zhao):
+    # A change to another site's row is logged as for a row that does not exist: so is its label.
+    _ok(wang.push([wang.change("devices", story["other_cam"], {"location": "peek"})]))
+    mine = [e for e in _conflicts(wang) if e["row_id"] == story["other_cam"]]
+    assert mine and all(e.get("site_id") is None and e.get("label") is None for e in mine)
+    assert "C-9" not in str(_conflicts(wang))
+    assert _conflicts(zhao)[0]["label"] == "C-9"  # zhao is a member there

@@ -1,0 +1,99 @@
+"""`fieldsync` run as the operator runs it: a real process per command (issue 10, items 2 and 3)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG = "plant-room-basement-42"
+SCHOOL = ("ac1829de-92b2-5402-bb25-ef6359e9dd9c", "明德实验小学")  # fixtures/small_site.json
+
+
+def fieldsync(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    # A session of its own: no terminal, so getpass reads the password from stdin.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], input=stdin, env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("demo")
+    assert fieldsync("init", "--data", str(data), "--demo").returncode == 0
+    return data
+
+
+def _users(data: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        users = [u for (u,) in db.execute("SELECT username FROM users")]
+        sql = "SELECT m.site_id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.username = ?"
+        return {u: [s for (s,) in db.execute(sql, [u])] for u in users}
+
+
+@pytest.mark.parametrize("command", [
+    ["schedule", "--period", "2026-Q4"],
+    ["add-user", "li", "--role", "technician", "--password", STRONG],
+    ["purge"],
+    ["serve", "--port", "1"],
+    ["backup", "--to", "{tmp}/backup"],
+])
+def test_every_command_but_init_refuses_a_directory_without_a_database(tmp_path: Path, command: list[str]) -> None:
+    # Regression (issue 10, finding 2): a mistyped --data made an empty database and "0 inspections created", exit 0.
+    mistyped = tmp_path / "dta"
+    run = fieldsync(*[a.format(tmp=tmp_path) for a in command], "--data", str(mistyped))
+    assert run.returncode == 2
+    assert f"no database in {mistyped}" in run.stderr
+    assert "fieldsync init --data" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not mistyped.exists() or list(mistyped.iterdir()) == []
+    assert not (tmp_path / "backup").exists()
+
+
+def test_add_user_takes_a_site_by_name_or_id(demo: Path) -> None:
+    site_id, name = SCHOOL
+    run = fieldsync("add-user", "--data", str(demo), "he", "--role", "technician", "--password", STRONG,
+                    "--site", name)
+    assert run.returncode == 0, run.stderr
+    assert f"member of {name}" in run.stdout
+    run = fieldsync("add-user", "--data", str(demo), "feng", "--role", "technician", "--password", STRONG,
+                    "--site", site_id)
+    assert run.returncode == 0, run.stderr
+    users = _users(demo)
+    assert users["he"] == [site_id]
+    assert users["feng"] == [site_id]
+
+
+@pytest.mark.parametrize("site", ["SITE_ID", "", "明德实验", "' OR 1=1 --"])
+def test_add_user_refuses_an_unknown_site_and_creates_no_account(demo: Path, site: str) -> None:
+    # Regression (issue 10, finding 3): `--site SITE_ID` typed literally stored a membership of no site.
+    run = fieldsync("add-user", "--data", str(demo), "sun", "--role", "technician", "--password", STRONG,
+                    "--site", SCHOOL[0], "--site", site)
+    assert run.returncode == 2
+    assert f"no site named or with id {site!r}" in run.stderr
+    assert "sun" not in _users(demo)
+
+
+def test_add_user_refuses_sites_for_a_supervisor(demo: Path) -> None:
+    run = fieldsync("add-user", "--data", str(demo), "zhou", "--role", "supervisor", "--password", STRONG,
+                    "--site", SCHOOL[1])
+    assert run.returncode == 2
+    assert "--site is for technicians" in run.stderr
+    assert "zhou" not in _users(demo)
+
+
+def test_add_user_asks_for_the_password_twice(demo: Path) -> None:
+    # Regression (issue 10, finding 3): one typo in a password asked once locked the account out.
+    run = fieldsync("add-user", "--data", str(demo), "wu", "--role", "technician", stdin=f"{STRONG}\n{STRONG}x\n")
+    assert run.returncode == 2
+    assert "the two passwords differ" in run.stderr
+    assert "wu" not in _users(demo)
+    run = fieldsync("add-user", "--data", str(demo), "wu", "--role", "technician", stdin=f"{STRONG}\n{STRONG}\n")
+    assert run.returncode == 0, run.stderr
+    assert "technician wu created" in run.stdout
+    assert "wu" in _users(demo)
