@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from sync import hlc, schema
+from sync.merge import RowState, period_of, site_of
 from sync.schema import device_check_id, inspection_id
 
 from . import auth as A
@@ -46,8 +47,8 @@ SITES_PER_TECHNICIAN = 10
 PASSWORD = "demo"
 _encode = msgspec.json.Encoder().encode
 _INSERT = (
-    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted, version, updated_ms)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted, version, updated_ms,"
+    " period) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
 _SHANGHAI = timezone(timedelta(hours=8))  # every generated site is in Asia/Shanghai
 
@@ -279,21 +280,34 @@ def _past_quarters(today: date, count: int) -> list[str]:
 
 
 class _Writer:
-    """Rows as the store keeps them, one version each, flushed with executemany."""
+    """Rows as the store keeps them, one version each, flushed with executemany.
+
+    The derived columns (site, parent, device, period) come from the same
+    functions the store uses, from each collection's declared scope.
+    Regression (issue 11): this writer once left `period` out, so every
+    generated past inspection and check escaped the sync window.
+    """
 
     def __init__(self, store: Store, db: Any, now: int) -> None:
         self.store, self.db, self.now = store, db, now
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.pending: list[tuple[Any, ...]] = []
+        self.parents: dict[tuple[str, str], RowState] = {}  # the rows others find their site and period through
+
+    def _lookup(self, collection: str, row_id: str) -> RowState | None:
+        return self.parents.get((collection, row_id))
 
     def hlc(self) -> str:
         return self.store.clock.now(self.now)
 
-    def add(self, collection: str, row_id: str, site_id: str, fields: dict[str, Any], clocks: str) -> None:
+    def add(self, collection: str, row_id: str, fields: dict[str, Any], clocks: str) -> None:
+        site_id = site_of(collection, row_id, fields, self._lookup)
         parent, device = _parent_ids(collection, fields)
+        if collection in ("sites", "inspections"):
+            self.parents[(collection, row_id)] = RowState(collection, row_id, fields, site_id=site_id)
         self.version += 1
         self.pending.append((collection, row_id, site_id, parent, device, _encode(fields).decode(), clocks,
-                             self.version, self.now))
+                             self.version, self.now, period_of(collection, fields, self._lookup)))
         if len(self.pending) >= 20_000:
             self.flush()
 
@@ -365,7 +379,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
                 technician = technicians[index // SITES_PER_TECHNICIAN]
                 maker = _SiteMaker(rng, index)
                 site_id = str(uuid.uuid5(namespace, f"site/{index}"))
-                out.add("sites", site_id, site_id, maker.site(used_names), _clocks(_SITE_REGS, out.hlc()))
+                out.add("sites", site_id, maker.site(used_names), _clocks(_SITE_REGS, out.hlc()))
                 db.execute("INSERT INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user_ids[technician]])
                 # Members from before any client synced: a place before every version.
                 db.execute(
@@ -378,7 +392,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
                 devices = []
                 for number, device in enumerate(maker.devices()):
                     device_id = str(uuid.uuid5(namespace, f"device/{index}/{number}"))
-                    out.add("devices", device_id, site_id, {"site_id": site_id, **device},
+                    out.add("devices", device_id, {"site_id": site_id, **device},
                             _clocks(_DEVICE_REGS, out.hlc()))
                     if device["status"] == "active":
                         devices.append((device_id, device))
@@ -423,7 +437,7 @@ def _inspection(
     stamp = out.hlc()
     times = list(_visit_times(rng, period, max(len(devices), 1)))
     sheet_numbers[period] += 1
-    out.add("inspections", insp, site_id, {
+    out.add("inspections", insp, {
         "site_id": site_id, "period": period, "due_on": due_on(period, 20), "assigned_to": technician,
         "status": "completed", "started_at": _ts(times[0]),
         "completed_at": _ts(times[-1] + timedelta(minutes=rng.randint(5, 30))),
@@ -455,7 +469,7 @@ def _inspection(
         key = (kind, with_items)
         if key not in clocks:
             clocks[key] = _clocks(["result", *(item_regs.get(kind, []) if with_items else []), "deleted"], stamp)
-        out.add("device_checks", device_check_id(insp, device_id), site_id, fields, clocks[key])
+        out.add("device_checks", device_check_id(insp, device_id), fields, clocks[key])
     return len(devices)
 
 

@@ -25,8 +25,18 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import Actor, LogEntry, RowState, Rules, apply_change, outside_scope, site_of
-from sync.schema import COLLECTIONS
+from sync.merge import (
+    Actor,
+    LogEntry,
+    RowState,
+    Rules,
+    apply_change,
+    outside_scope,
+    parent_of,
+    period_of,
+    site_of,
+)
+from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS
 from sync.wire import (
     Change,
     ChangeResult,
@@ -646,8 +656,11 @@ class Store:
         """SQL (and its arguments) for rows inside a scope: some sites, some periods."""
         where, args = "", []
         if sites is not None:
-            where += f" AND (site_id IS NULL OR site_id IN ({','.join('?' * len(sites))}))"
-            args += sorted(sites)
+            # A row without a site reaches everyone only when its collection is global by declaration:
+            # a row whose site could not be found is nobody's, not everybody's.
+            where += (f" AND (site_id IN ({','.join('?' * len(sites))})"
+                      f" OR (site_id IS NULL AND collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))})))")
+            args += [*sorted(sites), *GLOBAL_COLLECTIONS]
         if window is not None:
             where += f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))"
             args += sorted(window)
@@ -943,10 +956,9 @@ def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
 
 
 def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The derived columns: the row's parent (inspection or site) and its device."""
-    spec = COLLECTIONS[collection]
-    parent = fields.get("inspection_id") or (fields.get("site_id") if "site_id" in spec.fields else None)
-    return parent, fields.get("device_id")
+    """The derived columns: the row's parent (what its site is found through) and its device."""
+    device = fields.get("device_id")
+    return parent_of(collection, fields), device if isinstance(device, str) else None
 
 
 class _Batch:
@@ -1199,13 +1211,7 @@ class _Batch:
 
     def _period_of(self, row: RowState) -> str | None:
         """The maintenance period a row belongs to, for the sync window (parents never change)."""
-        if row.collection == "inspections":
-            return row.fields.get("period")
-        inspection_id = row.fields.get("inspection_id")
-        if isinstance(inspection_id, str):
-            inspection = self.lookup("inspections", inspection_id)
-            return inspection.fields.get("period") if inspection is not None else None
-        return None
+        return period_of(row.collection, row.fields, self.lookup)
 
     def _write_rows(self) -> None:
         """Write the rows changed so far; a row written again later is simply upserted again."""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from . import schema
 from .errors import REJECT_ORDER
 from .hlc import SERVER_NODE
-from .schema import COLLECTIONS, SERVER, SUPERVISOR, TECHNICIAN, Collection
+from .schema import COLLECTIONS, SERVER, SUPERVISOR, TECHNICIAN, Collection, Via
 
 DELETED = "deleted"
 
@@ -110,16 +110,42 @@ class _Problems:
 
 
 def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
-    """The site a row belongs to: itself, its `site_id`, or its inspection's site."""
-    if collection == "sites":
+    """The site a row belongs to, as its collection's scope declares; None for a global row."""
+    site = COLLECTIONS[collection].scope.site
+    if site == "self":
         return row_id
-    if "site_id" in COLLECTIONS[collection].fields:
-        return fields.get("site_id")
-    parent_id = fields.get("inspection_id")
-    if parent_id:
-        parent = lookup("inspections", parent_id)
-        return parent.site_id if parent else None
-    return None
+    if site == "global":
+        return None
+    if isinstance(site, str):
+        value = fields.get(site)
+        return value if isinstance(value, str) else None
+    parent = _parent_row(fields, site, lookup)
+    return parent.site_id if parent is not None else None
+
+
+def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
+    """The maintenance period a row belongs to, for the sync window; None: always in the window."""
+    period = COLLECTIONS[collection].scope.period
+    if period is None:
+        return None
+    if isinstance(period, str):
+        value = fields.get(period)
+        return value if isinstance(value, str) else None
+    parent = _parent_row(fields, period, lookup)
+    return period_of(period.collection, parent.fields, lookup) if parent is not None else None
+
+
+def parent_of(collection: str, fields: dict[str, Any]) -> str | None:
+    """The id a row's site is found through: its site field or the parent its scope names."""
+    site = COLLECTIONS[collection].scope.site
+    name = site.field if isinstance(site, Via) else site if site not in ("self", "global") else None
+    value = fields.get(name) if name else None
+    return value if isinstance(value, str) else None
+
+
+def _parent_row(fields: dict[str, Any], via: Via, lookup: Lookup) -> RowState | None:
+    parent_id = fields.get(via.field)
+    return lookup(via.collection, parent_id) if isinstance(parent_id, str) else None
 
 
 def _shown(value: object, width: int = 60) -> str:

@@ -179,10 +179,40 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Via:
+    """"My site (or period) is that of the row my `field` points at, in `collection`"."""
+
+    field: str
+    collection: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How a row finds its site and its period: who may pull it, and whether the sync window holds it.
+
+    `site` is "self" (the row is a site), "global" (every client pulls it), the
+    name of a field holding a site id, or a `Via` a parent row. `period` is None
+    (always in the window), a field holding a period, or a `Via`. Declared by
+    every collection: a collection that declares none, or one that does not
+    resolve, is refused when the schema is built (a row with no site would be
+    pulled by every technician of every site).
+    """
+
+    site: str | Via
+    period: str | Via | None = None
+
+
+class SchemaError(Exception):
+    """A collection's declaration is incomplete or inconsistent (raised when the schema is built)."""
+
+
+@dataclass(frozen=True)
 class Collection:
     name: str
     fields: dict[str, Field]
     create_roles: tuple[str, ...]  # who may create rows
+    # Required (see Scope); the default exists only so that a missing one is refused with the collection's name.
+    scope: Scope = None  # type: ignore[assignment]
     open_prefix: str | None = None  # dynamic fields, e.g. "item." checklist items
     open_field: Field | None = None
     immutable_rows: bool = False  # rows never change after creation
@@ -191,6 +221,8 @@ class Collection:
     delete_roles: tuple[str, ...] | None = None  # who may delete rows; None: create_roles
 
     def __post_init__(self) -> None:
+        if self.scope is None:
+            raise SchemaError(f"collection {self.name!r} declares no scope: say how its rows find their site")
         groups: dict[str, list[str]] = {}
         for name, spec in self.fields.items():
             if spec.group:
@@ -216,6 +248,10 @@ T, S = TECHNICIAN, SUPERVISOR
 _ALL = (T, S)
 
 
+# Checks, photos and signatures belong to their inspection's site and period.
+_VIA_INSPECTION = Scope(site=Via("inspection_id", "inspections"), period=Via("inspection_id", "inspections"))
+
+
 def _f(type_: str, *choices: str, writers: tuple[str, ...] = (S,), **kw: Any) -> Field:
     return Field(type_, tuple(choices), writers=writers, **kw)
 
@@ -236,6 +272,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "warranty_months": _f("int"),
             },
             create_roles=(S,),
+            scope=Scope(site="self"),
         ),
         Collection(
             "devices",
@@ -252,11 +289,13 @@ COLLECTIONS: dict[str, Collection] = {
                 "status": _f("enum", "active", "retired"),
             },
             create_roles=(S,),
+            scope=Scope(site="site_id"),
         ),
         Collection(
             "checklist_templates",
             {"kind": _f("text"), "title": _f("text"), "items": _f("items")},
             create_roles=(S,),
+            scope=Scope(site="global"),
         ),
         Collection(
             "inspections",
@@ -272,6 +311,7 @@ COLLECTIONS: dict[str, Collection] = {
             },
             create_roles=_ALL,
             delete_roles=(S,),
+            scope=Scope(site="site_id", period="period"),
         ),
         Collection(
             "device_checks",
@@ -287,6 +327,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "sealed_by": _f("uuid", writers=()),
             },
             create_roles=_ALL,
+            scope=_VIA_INSPECTION,
             open_prefix="item.",
             open_field=_f("scalar", writers=_ALL),
         ),
@@ -304,6 +345,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "blob": _f("enum", "stored", "missing", writers=()),
             },
             create_roles=_ALL,
+            scope=_VIA_INSPECTION,
         ),
         Collection(
             "signatures",
@@ -317,10 +359,60 @@ COLLECTIONS: dict[str, Collection] = {
                 "verification": _f("enum", "valid", "mismatch", writers=()),
             },
             create_roles=_ALL,
+            scope=_VIA_INSPECTION,
             immutable_rows=True,
         ),
     ]
 }
+
+def check_scopes(collections: dict[str, Collection]) -> None:
+    """Refuse a schema in which some collection's rows cannot find their site or period.
+
+    A site comes from the row itself, a field whose parent is `sites`, or a
+    required parent whose own collection finds a site (never "global": a row
+    under a shared template would still be pulled everywhere). The same for
+    periods, except that a period may be absent (always in the window).
+    """
+    def resolve(name: str, via: str | Via | None, what: str, seen: tuple[str, ...]) -> None:
+        spec = collections[name]
+        if via is None or via == "self" or via == "global":
+            if what == "site" and via is None:
+                raise SchemaError(f"collection {name!r}: no site")
+            if what == "period" and via in ("self", "global"):
+                raise SchemaError(f"collection {name!r}: period is a field, a Via or None, not {via!r}")
+            if via == "self" and name != "sites":
+                raise SchemaError(f"collection {name!r}: only sites are their own site")
+            return
+        if isinstance(via, str):
+            field_spec = spec.fields.get(via)
+            wanted = "sites" if what == "site" else None
+            if field_spec is None or (wanted and field_spec.parent != wanted) or (what == "period" and
+                                                                                   field_spec.type != "period"):
+                raise SchemaError(f"collection {name!r}: its {what} field {via!r} is not a "
+                                  + ("site id" if what == "site" else "period"))
+            return
+        parent = spec.fields.get(via.field)
+        if parent is None or parent.parent != via.collection or parent.optional_parent:
+            raise SchemaError(f"collection {name!r}: {via.field!r} is not a required parent in {via.collection!r}")
+        if via.collection not in collections or via.collection in seen:
+            raise SchemaError(f"collection {name!r}: its {what} goes through {via.collection!r}, which cannot give one")
+        target = collections[via.collection].scope
+        further = target.site if what == "site" else target.period
+        if what == "site" and further == "global":
+            raise SchemaError(f"collection {name!r}: its site goes through {via.collection!r}, which has none")
+        if what == "site" and further == "self":
+            return
+        resolve(via.collection, further, what, (*seen, name))
+
+    for name, spec in collections.items():
+        resolve(name, spec.scope.site, "site", ())
+        if spec.scope.period is not None:
+            resolve(name, spec.scope.period, "period", ())
+
+
+check_scopes(COLLECTIONS)
+# Collections whose rows every client pulls (shared reference data such as checklist templates).
+GLOBAL_COLLECTIONS = tuple(name for name, spec in COLLECTIONS.items() if spec.scope.site == "global")
 
 # A parent named "blobs" is a content hash, not a row: it is immutable like any
 # parent but never looked up as a row.

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from server.cli import main
+from server.db import backfill_periods
 from server.demo import load_demo
 from server.inspections import Inspections
 from server.periods import period_bounds
@@ -199,8 +200,12 @@ def test_a_generated_technician_signs_in_pulls_their_sites_and_edits_a_check(htt
     by_collection = Counter(r["collection"] for r in rows)
     assert {r["id"] for r in rows if r["collection"] == "sites"} == sites
     assert by_collection["devices"] == len([d for d in _rows(store, "devices") if d["site_id"] in sites])
-    assert by_collection["inspections"] == 24
-    assert by_collection["device_checks"] == len([c for c in _rows(store, "device_checks") if c["_site"] in sites])
+    # Only the inspections of the sync window, and their checks (the window moves with the real date).
+    window = set(store.window_periods())
+    inspections = {i["id"] for i in _rows(store, "inspections") if i["site_id"] in sites and i["period"] in window}
+    assert {r["id"] for r in rows if r["collection"] == "inspections"} == inspections
+    assert by_collection["device_checks"] == len(
+        [c for c in _rows(store, "device_checks") if c["inspection_id"] in inspections])
     assert by_collection["checklist_templates"] == 16
     assert len(rows) == len({(r["collection"], r["id"]) for r in rows})
     # A stored check merges like any other: the technician corrects a note.
@@ -211,6 +216,23 @@ def test_a_generated_technician_signs_in_pulls_their_sites_and_edits_a_check(htt
     history = Inspections(store).device_history(SUPERVISOR, check["fields"]["device_id"]).checks
     [edited] = [c for c in history if c.inspection_id == check["fields"]["inspection_id"]]
     assert edited.note == "replaced on the spot"
+
+
+def test_generated_rows_carry_the_period_a_push_would_give_them(store):
+    """Regression (issue 11): the generator wrote inspections and checks with `period` NULL, so a
+    generated technician pulled every past quarter, outside the sync window."""
+    with store.read() as db:
+        stored = {(c, i): p for c, i, p in db.execute(
+            "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
+    assert len(stored) > 24
+    # What the store's own writer derives for the same rows (server/db.py backfill_periods).
+    with store.write() as db:
+        backfill_periods(db)
+        derived = {(c, i): p for c, i, p in db.execute(
+            "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
+    assert stored == derived
+    assert None not in stored.values()
+    assert {p for (c, _), p in stored.items() if c == "inspections"} >= set(PAST)
 
 
 def test_cli_init_with_scale(tmp_path: Path, capsys):

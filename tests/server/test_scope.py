@@ -83,3 +83,21 @@ def test_a_technician_pages_through_a_catch_up_without_repeats(site, store, zhao
     assert len(ids) == len(set(ids))
     assert {site["site"], site["cam1"], OTHER_SITE} <= set(ids)
     assert _pull_all(zhao, cursor)[0] == []
+
+
+def test_a_row_without_a_site_reaches_technicians_only_when_its_collection_is_global(site, store, wang, lin):
+    """Regression (issue 11): the pull filter read `site_id IS NULL` as "everybody's", so a row whose
+    site could not be found (a device-parented collection stored with no site) went to every
+    technician of every site. Now only a collection declared global is everybody's."""
+    with store.write() as db:
+        version = db.execute("SELECT CAST(value AS INTEGER) + 1 FROM meta WHERE key = 'version'").fetchone()[0]
+        db.execute(
+            "INSERT INTO rows(collection, id, site_id, fields, clocks, deleted, version, updated_ms)"
+            " VALUES ('device_checks', 'siteless', NULL, '{\"note\": \"gate code 4711\"}', '{}', 0, ?, 0)",
+            [version],
+        )
+        db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
+    rows, _ = _pull_all(wang, "0")
+    assert "siteless" not in {r["id"] for r in rows}
+    supervisor_rows, _ = _pull_all(lin, "0")
+    assert "siteless" in {r["id"] for r in supervisor_rows}  # supervisors see every site, and rows of none

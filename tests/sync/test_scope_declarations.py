@@ -1,0 +1,81 @@
+"""Every collection declares how its rows find their site and period (issue 11).
+
+Regression (issue 11): site resolution was inferred from field names, so a
+collection whose rows reach their site through a device was stored with no
+site, and every technician everywhere pulled it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.merge import RowState, parent_of, period_of, site_of
+from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS, Collection, SchemaError, Scope, Via, _f, check_scopes
+
+SITE, DEVICE, INSPECTION = "site-1", "device-1", "inspection-1"
+ROWS = {
+    ("sites", SITE): RowState("sites", SITE, {"name": "Park"}, site_id=SITE),
+    ("devices", DEVICE): RowState("devices", DEVICE, {"site_id": SITE}, site_id=SITE),
+    ("inspections", INSPECTION): RowState("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4"},
+                                          site_id=SITE),
+}
+
+
+def lookup(collection: str, row_id: str) -> RowState | None:
+    return ROWS.get((collection, row_id))
+
+
+def _with(*extra: Collection) -> dict[str, Collection]:
+    return {**COLLECTIONS, **{c.name: c for c in extra}}
+
+
+def _notes(scope: Scope, **fields: object) -> Collection:
+    return Collection("device_notes", {"device_id": _f("uuid", parent="devices"), "text": _f("text"), **fields},
+                      create_roles=("technician",), scope=scope)
+
+
+def test_a_collection_that_declares_no_scope_is_refused_by_name():
+    with pytest.raises(SchemaError, match="device_notes"):
+        Collection("device_notes", {"device_id": _f("uuid", parent="devices")}, create_roles=("technician",))
+
+
+def test_a_device_parented_collection_finds_its_site_through_the_device():
+    check_scopes(_with(_notes(Scope(site=Via("device_id", "devices")))))  # accepted
+
+
+@pytest.mark.parametrize(("scope", "fields", "why"), [
+    (Scope(site="device_id"), {}, "not a site id"),  # a field, but not one pointing at sites
+    (Scope(site="self"), {}, "only sites"),
+    (Scope(site=Via("device_id", "inspections")), {}, "not a required parent"),  # wrong collection
+    (Scope(site=Via("template_id", "checklist_templates")),
+     {"template_id": _f("uuid", parent="checklist_templates")}, "has none"),  # through a global row
+    (Scope(site=Via("other_id", "devices")),
+     {"other_id": _f("uuid", parent="devices", optional_parent=True)}, "not a required parent"),
+    (Scope(site=Via("device_id", "devices"), period="text"), {}, "not a period"),
+    (Scope(site=Via("device_id", "devices"), period="global"), {}, "period is a field"),
+])
+def test_a_scope_that_does_not_resolve_is_refused(scope, fields, why):
+    with pytest.raises(SchemaError, match=why):
+        check_scopes(_with(_notes(scope, **fields)))
+
+
+def test_every_collection_of_the_schema_resolves_and_only_templates_are_global():
+    check_scopes(COLLECTIONS)
+    assert GLOBAL_COLLECTIONS == ("checklist_templates",)
+
+
+@pytest.mark.parametrize(("collection", "row_id", "fields", "site", "parent", "period"), [
+    ("sites", SITE, {"name": "Park"}, SITE, None, None),
+    ("devices", DEVICE, {"site_id": SITE}, SITE, SITE, None),
+    ("checklist_templates", "t", {"kind": "dome_camera"}, None, None, None),
+    ("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4"}, SITE, SITE, "2026-Q4"),
+    ("device_checks", "c", {"inspection_id": INSPECTION, "device_id": DEVICE}, SITE, INSPECTION, "2026-Q4"),
+    ("photos", "p", {"inspection_id": INSPECTION}, SITE, INSPECTION, "2026-Q4"),
+    ("signatures", "s", {"inspection_id": INSPECTION}, SITE, INSPECTION, "2026-Q4"),
+    # A parent that does not exist gives no site; the pull filter then gives the row to nobody.
+    ("device_checks", "c", {"inspection_id": "missing"}, None, "missing", None),
+])
+def test_site_parent_and_period_follow_the_declared_scope(collection, row_id, fields, site, parent, period):
+    assert site_of(collection, row_id, fields, lookup) == site
+    assert parent_of(collection, fields) == parent
+    assert period_of(collection, fields, lookup) == period
