@@ -25,8 +25,11 @@ from .uploads import TUS_VERSION, Upload, Uploads
 UploadsDep = NamedDependency[Uploads]
 MediaDep = NamedDependency[Media]
 CallerDep = NamedDependency[Caller]
-# Content-addressed: the bytes under a hash never change, so a client may keep them.
-_IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+# Content-addressed: the bytes under a hash never change, so a client may keep them. A client
+# chose the bytes: a browser must not sniff a JPEG+HTML polyglot into a page, nor run one as
+# a page of this origin if it is opened directly (issue 9, finding 16).
+_BLOB_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "sandbox"}
 
 
 def blob_state(store: Store, settings: Settings) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def get_blob(sha256: FromPath[str], media: MediaDep, caller: CallerDep) -> File:
     """The original bytes, to callers who can see a row whose blob is stored under this hash."""
     path, content_type = media.original(caller, sha256)
     return File(path, media_type=content_type, content_disposition_type="inline", filename=path.name,
-                headers=_IMMUTABLE)
+                headers=_BLOB_HEADERS)
 
 
 @get("/blobs/{sha256:str}/thumbnail", sync_to_thread=True, tags=["blobs"])
@@ -121,7 +124,7 @@ def get_thumbnail(sha256: FromPath[str], media: MediaDep, caller: CallerDep, siz
     """A JPEG thumbnail: EXIF orientation applied, no metadata; sizes 160, 320, 640, 1280."""
     path = media.thumbnail(caller, sha256, size)
     return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=path.name,
-                headers=_IMMUTABLE)
+                headers=_BLOB_HEADERS)
 
 
 @get("/api/inspections/{inspection_id:str}/missing-blobs", sync_to_thread=True, tags=["inspections"])

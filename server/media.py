@@ -70,8 +70,12 @@ class MissingBlobs(msgspec.Struct, kw_only=True):
 
 
 def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> None:
-    """On a photos or signatures row's creation: remember who created it; a photo gets `blob`."""
-    if (before is not None and before.exists) or row.deleted:
+    """On a photos or signatures row's first write: remember who created it; a photo gets `blob`.
+
+    Also when the row is created deleted (a tombstone): undeleted later, it still has a
+    creator, and only that creator's upload makes it `stored` (issue 9, finding 6).
+    """
+    if before is not None and before.exists:
         return
     caller = batch.caller
     user_id = caller.user_id if caller is not None else None
@@ -81,8 +85,10 @@ def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> No
         batch._server_set(row, "blob", "stored" if stored else "missing")
 
 
-def _has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None) -> bool:
-    if not isinstance(sha, str):
+def _has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
+    """Whether the row's creator uploaded these bytes. `recorded`: the row has a creator at all
+    (a row without one, made before creators were kept, waits for nobody's upload)."""
+    if not isinstance(sha, str) or not recorded:
         return False
     if user_id is None:  # the server's own rows (demo data): the bytes being there is enough
         return db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [sha]).fetchone() is not None
@@ -117,11 +123,13 @@ def _uploaded_in_batch(batch: _Batch, sha: Any, user_id: str | None) -> bool:
 # -- after an upload --------------------------------------------------------------
 
 
+# Deleted rows too: a photo deleted now and restored later is then already `stored`. A row
+# without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
 _AWAITING = (
-    "SELECT r.id FROM rows r LEFT JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ? AND r.deleted = 0"
+    "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ?"
     " AND coalesce(json_extract(r.fields, '$.blob'), 'missing') = 'missing'"
-    " AND (c.user_id = ? OR c.user_id IS NULL)"
+    " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"
 )
 
 
@@ -140,7 +148,7 @@ def reconcile(store: Store) -> int:
         ids = [i for (i,) in db.execute(
             "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
             " JOIN blob_owners o ON o.sha256 = json_extract(r.fields, '$.sha256') AND o.user_id = c.user_id"
-            " WHERE r.collection = 'photos' AND r.deleted = 0 AND json_extract(r.fields, '$.blob') = 'missing'"
+            " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.blob') = 'missing'"
         )]
     if ids:
         store.write_server_changes([("photos", i, {"blob": "stored"}, None) for i in ids])
@@ -237,14 +245,14 @@ class Media:
         ):
             if _in_scope(caller, site):
                 return True
-        for site, creator in db.execute(
-            "SELECT r.site_id, c.user_id FROM rows r"
+        for site, creator, recorded in db.execute(
+            "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
             " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
             " WHERE r.collection = 'signatures' AND r.deleted = 0"
             " AND (json_extract(r.fields, '$.image_sha256') = ? OR json_extract(r.fields, '$.sheet_sha256') = ?)",
             [sha, sha],
         ):
-            if _in_scope(caller, site) and _has_uploaded(db, sha, creator):
+            if _in_scope(caller, site) and _has_uploaded(db, sha, creator, recorded):
                 return True
         return False
 
@@ -282,8 +290,8 @@ class Media:
             if found is None or not _in_scope(caller, found[0]):
                 raise E.NotFound(f"no inspection {inspection_id}")
             missing: list[MissingBlob] = []
-            for collection, row_id, fields_json, creator, username in db.execute(
-                "SELECT r.collection, r.id, r.fields, c.user_id, u.username FROM rows r"
+            for collection, row_id, fields_json, creator, recorded, username in db.execute(
+                "SELECT r.collection, r.id, r.fields, c.user_id, c.row_id IS NOT NULL, u.username FROM rows r"
                 " LEFT JOIN row_creators c ON c.collection = r.collection AND c.row_id = r.id"
                 " LEFT JOIN users u ON u.id = c.user_id"
                 " WHERE r.collection IN ('photos', 'signatures') AND r.parent_id = ? AND r.deleted = 0"
@@ -296,7 +304,7 @@ class Media:
                     if not isinstance(sha, str):
                         continue
                     waiting = (fields.get("blob") != "stored" if collection == "photos"
-                               else not _has_uploaded(db, sha, creator))
+                               else not _has_uploaded(db, sha, creator, recorded))
                     if waiting:
                         missing.append(MissingBlob(sha256=sha, collection=collection, row_id=row_id, field=name,
                                                    uploader=username))
