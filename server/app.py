@@ -21,7 +21,7 @@ from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
 from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
-from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs
+from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
 from .inspections import (
     Coverage,
     DeviceHistory,
@@ -392,7 +392,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
         on_startup=[start_blobs],
-        on_shutdown=[store.close],
+        on_shutdown=[stop_blobs, store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1.0.0",

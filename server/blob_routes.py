@@ -17,6 +17,7 @@ from litestar.types import Message, Scope
 
 from sync import errors as E
 
+from .blob_gc import Collector
 from .media import Media, MissingBlobs, reconcile
 from .settings import Settings
 from .store import Caller, Store
@@ -34,13 +35,22 @@ _BLOB_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable", "X-Con
 
 def blob_state(store: Store, settings: Settings) -> dict[str, Any]:
     """The app state this module's handlers use."""
-    return {"uploads": Uploads(store, store.blobs, settings), "media": Media(store, store.blobs, settings)}
+    return {"uploads": Uploads(store, store.blobs, settings), "media": Media(store, store.blobs, settings),
+            "collector": Collector(store, store.blobs, settings)}
 
 
 def start_blobs(app: Litestar) -> None:
-    """At startup: give up abandoned uploads, and finish marking photos whose upload completed."""
+    """At startup: give up abandoned uploads, finish marking photos whose upload completed, and
+    start collecting blob garbage (now and every `gc_interval_seconds`)."""
     app.state.uploads.clean_uploads()
     reconcile(app.state.store)
+    app.state.collector.start()
+
+
+def stop_blobs(app: Litestar) -> None:
+    """At shutdown, before the store closes: no collection or image work is left running."""
+    app.state.collector.stop()
+    app.state.media.close()
 
 
 def _provide_uploads(state: State) -> Uploads:
@@ -119,10 +129,10 @@ def get_blob(sha256: FromPath[str], media: MediaDep, caller: CallerDep) -> File:
                 headers=_BLOB_HEADERS)
 
 
-@get("/blobs/{sha256:str}/thumbnail", sync_to_thread=True, tags=["blobs"])
-def get_thumbnail(sha256: FromPath[str], media: MediaDep, caller: CallerDep, size: FromQuery[int] = 320) -> File:
+@get("/blobs/{sha256:str}/thumbnail", tags=["blobs"])
+async def get_thumbnail(sha256: FromPath[str], media: MediaDep, caller: CallerDep, size: FromQuery[int] = 320) -> File:
     """A JPEG thumbnail: EXIF orientation applied, no metadata; sizes 160, 320, 640, 1280."""
-    path = media.thumbnail(caller, sha256, size)
+    path = await media.thumbnail(caller, sha256, size)
     return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=path.name,
                 headers=_BLOB_HEADERS)
 

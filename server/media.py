@@ -7,12 +7,15 @@ never lets anyone else's row point at, or read, bytes they do not have.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 import msgspec
 
 from sync import errors as E
@@ -225,6 +228,10 @@ class Media:
         self.settings = settings
         self.thumbs = Path(settings.data_dir) / "thumbs"
         self.scratch = Path(settings.data_dir) / "uploads"  # same filesystem: a rename moves a thumbnail in
+        self.image_executor = ThreadPoolExecutor(max_workers=settings.image_workers,
+                                                 thread_name_prefix="fieldsync-image")
+        self._making: dict[tuple[str, int], asyncio.Future[Path]] = {}
+        self.thumbnails_made = 0  # thumbnails generated (not served from the cache) since startup
 
     def readable(self, caller: Caller, sha: str) -> str:
         """The blob's content type, if the caller can see a row whose blob is stored under it; else 404."""
@@ -260,16 +267,35 @@ class Media:
         content_type = self.readable(caller, sha)
         return self.blobs.path(sha.lower()), content_type
 
-    def thumbnail(self, caller: Caller, sha: str, size: int) -> Path:
-        """A cached JPEG thumbnail, made on first request."""
+    async def thumbnail(self, caller: Caller, sha: str, size: int) -> Path:
+        """A cached JPEG thumbnail, made once per hash and size on first request.
+
+        Image work runs in its own executor of `image_workers` threads: however many
+        thumbnails are asked for, the request threads stay free for everything else,
+        and requests for one thumbnail while it is made wait for that one making of it
+        (issue 9, finding 7).
+        """
         if size not in self.settings.thumbnail_sizes:
             raise E.InvalidRequest(f"size must be one of {', '.join(map(str, self.settings.thumbnail_sizes))}")
-        content_type = self.readable(caller, sha)
+        content_type = await anyio.to_thread.run_sync(self.readable, caller, sha)
         if content_type not in images.FORMATS:
             raise E.NotFound(f"blob {sha} is not an image and has no thumbnail")
         sha = sha.lower()
         target = self.thumbs / sha[:2] / f"{sha}-{size}.jpg"
         if target.is_file():
+            return target
+        key = (sha, size)
+        making = self._making.get(key)
+        if making is None:
+            making = asyncio.get_running_loop().run_in_executor(
+                self.image_executor, self._make_thumbnail, sha, content_type, size, target)
+            self._making[key] = making
+            making.add_done_callback(lambda _: self._making.pop(key, None))
+        # Shielded: one waiter going away does not cancel the making the others wait for.
+        return await asyncio.shield(making)
+
+    def _make_thumbnail(self, sha: str, content_type: str, size: int, target: Path) -> Path:
+        if target.is_file():  # made between the request's look and this job's start
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = self.scratch / f"thumb-{uuid.uuid4().hex}.jpg"
@@ -278,7 +304,11 @@ class Media:
             os.replace(scratch, target)
         finally:
             scratch.unlink(missing_ok=True)
+        self.thumbnails_made += 1
         return target
+
+    def close(self) -> None:
+        self.image_executor.shutdown(wait=False, cancel_futures=True)
 
     def missing_blobs(self, caller: Caller, inspection_id: str) -> MissingBlobs:
         """Photos and signatures of an inspection whose bytes their creator has not uploaded yet."""
