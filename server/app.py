@@ -351,7 +351,7 @@ _BLOB_PROBLEMS: dict[str, tuple[int, ...]] = {
     "upload_offset": (401, 404, 410, 412),
     "append_upload": (400, 401, 404, 409, 410, 412, 413, 415, 422, 423),
     "get_blob": (401, 404),
-    "get_thumbnail": (400, 401, 404),
+    "get_thumbnail": (400, 401, 404, 422),
     "missing_blobs": (401, 404),
 }
 _ANY_PROBLEM = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)

@@ -283,3 +283,26 @@ def test_thumbnails_in_flight_do_not_starve_other_requests(tmp_path):
         assert made == sorted(f"{sha(data)}-320.jpg" for data in pngs)
     finally:
         server.stop()
+
+
+def test_a_png_stored_before_the_png_budget_gets_no_thumbnail_and_no_500(http, wang, store, site):
+    # A PNG over the new budget, stored by an older server: never decoded again.
+    from server.images import PNG_MAX_PIXELS
+    from sync import hlc
+    from tests.server.test_uploads import huge_png
+
+    data = huge_png(4500, 4500)
+    assert PNG_MAX_PIXELS < 4500 * 4500
+    path = store.blobs.path(sha(data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    now = hlc.format_ts(store.now_ms())
+    with store.write() as db:
+        db.execute("INSERT INTO blobs(sha256, content_type, bytes, width, height, created_at)"
+                   " VALUES (?, 'image/png', ?, 4500, 4500, ?)", [sha(data), len(data), now])
+        db.execute("INSERT INTO blob_owners(sha256, user_id, uploaded_at) SELECT ?, id, ? FROM users"
+                   " WHERE username = 'wang'", [sha(data), now])
+    photo(wang, site, data, content_type="image/png")
+    r = http.get(f"/blobs/{sha(data)}/thumbnail", headers=wang.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "image_too_large")
+    assert http.get(f"/blobs/{sha(data)}", headers=wang.headers).content == data
