@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -232,6 +233,7 @@ class Media:
                                                  thread_name_prefix="fieldsync-image")
         self._making: dict[tuple[str, int], asyncio.Future[Path]] = {}
         self.thumbnails_made = 0  # thumbnails generated (not served from the cache) since startup
+        self._made_lock = threading.Lock()  # the image threads count together
 
     def readable(self, caller: Caller, sha: str) -> str:
         """The blob's content type, if the caller can see a row whose blob is stored under it; else 404."""
@@ -304,7 +306,8 @@ class Media:
             os.replace(scratch, target)
         finally:
             scratch.unlink(missing_ok=True)
-        self.thumbnails_made += 1
+        with self._made_lock:
+            self.thumbnails_made += 1
         return target
 
     def close(self) -> None:
