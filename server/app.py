@@ -23,7 +23,7 @@ from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, Tok
 
 from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
 from .apidocs import RENDER_PLUGINS
-from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs
+from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
 from .inspections import (
     Coverage,
     DeviceHistory,
@@ -361,7 +361,7 @@ _BLOB_PROBLEMS: dict[str, tuple[int, ...]] = {
     "upload_offset": (401, 404, 410, 412),
     "append_upload": (400, 401, 404, 409, 410, 412, 413, 415, 422, 423),
     "get_blob": (401, 404),
-    "get_thumbnail": (400, 401, 404),
+    "get_thumbnail": (400, 401, 404, 422),
     "missing_blobs": (401, 404),
 }
 _ANY_PROBLEM = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
@@ -402,7 +402,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
         on_startup=[start_blobs],
-        on_shutdown=[store.close],
+        on_shutdown=[stop_blobs, store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1.0.0",

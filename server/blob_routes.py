@@ -17,6 +17,7 @@ from litestar.types import Message, Scope
 
 from sync import errors as E
 
+from .blob_gc import Collector
 from .media import Media, MissingBlobs, reconcile
 from .settings import Settings
 from .store import Caller, Store
@@ -25,19 +26,31 @@ from .uploads import TUS_VERSION, Upload, Uploads
 UploadsDep = NamedDependency[Uploads]
 MediaDep = NamedDependency[Media]
 CallerDep = NamedDependency[Caller]
-# Content-addressed: the bytes under a hash never change, so a client may keep them.
-_IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+# Content-addressed: the bytes under a hash never change, so a client may keep them. A client
+# chose the bytes: a browser must not sniff a JPEG+HTML polyglot into a page, nor run one as
+# a page of this origin if it is opened directly (issue 9, finding 16).
+_BLOB_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "sandbox"}
 
 
 def blob_state(store: Store, settings: Settings) -> dict[str, Any]:
     """The app state this module's handlers use."""
-    return {"uploads": Uploads(store, store.blobs, settings), "media": Media(store, store.blobs, settings)}
+    return {"uploads": Uploads(store, store.blobs, settings), "media": Media(store, store.blobs, settings),
+            "collector": Collector(store, store.blobs, settings)}
 
 
 def start_blobs(app: Litestar) -> None:
-    """At startup: give up abandoned uploads, and finish marking photos whose upload completed."""
+    """At startup: give up abandoned uploads, finish marking photos whose upload completed, and
+    start collecting blob garbage (now and every `gc_interval_seconds`)."""
     app.state.uploads.clean_uploads()
     reconcile(app.state.store)
+    app.state.collector.start()
+
+
+def stop_blobs(app: Litestar) -> None:
+    """At shutdown, before the store closes: no collection or image work is left running."""
+    app.state.collector.stop()
+    app.state.media.close()
 
 
 def _provide_uploads(state: State) -> Uploads:
@@ -113,15 +126,15 @@ def get_blob(sha256: FromPath[str], media: MediaDep, caller: CallerDep) -> File:
     """The original bytes, to callers who can see a row whose blob is stored under this hash."""
     path, content_type = media.original(caller, sha256)
     return File(path, media_type=content_type, content_disposition_type="inline", filename=path.name,
-                headers=_IMMUTABLE)
+                headers=_BLOB_HEADERS)
 
 
-@get("/blobs/{sha256:str}/thumbnail", sync_to_thread=True, tags=["blobs"])
-def get_thumbnail(sha256: FromPath[str], media: MediaDep, caller: CallerDep, size: FromQuery[int] = 320) -> File:
+@get("/blobs/{sha256:str}/thumbnail", tags=["blobs"])
+async def get_thumbnail(sha256: FromPath[str], media: MediaDep, caller: CallerDep, size: FromQuery[int] = 320) -> File:
     """A JPEG thumbnail: EXIF orientation applied, no metadata; sizes 160, 320, 640, 1280."""
-    path = media.thumbnail(caller, sha256, size)
+    path = await media.thumbnail(caller, sha256, size)
     return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=path.name,
-                headers=_IMMUTABLE)
+                headers=_BLOB_HEADERS)
 
 
 @get("/api/inspections/{inspection_id:str}/missing-blobs", sync_to_thread=True, tags=["inspections"])

@@ -1,4 +1,4 @@
-"""`fieldsync`: create a database, load the demo, serve, purge tombstones, back up and restore."""
+"""`fieldsync`: create a database, load the demo, serve, purge tombstones, collect blobs, back up and restore."""
 
 from __future__ import annotations
 
@@ -206,6 +206,25 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc(args: argparse.Namespace) -> int:
+    from .blob_gc import collect
+    from .store import Store
+
+    if args.grace_hours < 0:
+        print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
+        return 2
+    store = Store(Settings(data_dir=Path(args.data)))
+    try:
+        removed = collect(store, store.blobs, args.grace_hours)
+    finally:
+        store.close()
+    for blob in removed:
+        print(f"removed {blob.sha256} ({blob.bytes} bytes)")
+    print(f"removed {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
+          f" {args.grace_hours:g} hours, and no row, upload or signature references them")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldsync", description="fieldsync server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
     p.set_defaults(func=_purge)
+    p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
+    p.add_argument("--data", required=True)
+    p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
+                   help="keep an unreferenced blob this long after its upload (default %(default)g)")
+    p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")
     p.add_argument("--data", required=True)
     p.add_argument("--to", required=True, help="a new directory for the backup")

@@ -7,12 +7,16 @@ never lets anyone else's row point at, or read, bytes they do not have.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 import msgspec
 
 from sync import errors as E
@@ -70,8 +74,12 @@ class MissingBlobs(msgspec.Struct, kw_only=True):
 
 
 def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> None:
-    """On a photos or signatures row's creation: remember who created it; a photo gets `blob`."""
-    if (before is not None and before.exists) or row.deleted:
+    """On a photos or signatures row's first write: remember who created it; a photo gets `blob`.
+
+    Also when the row is created deleted (a tombstone): undeleted later, it still has a
+    creator, and only that creator's upload makes it `stored` (issue 9, finding 6).
+    """
+    if before is not None and before.exists:
         return
     caller = batch.caller
     user_id = caller.user_id if caller is not None else None
@@ -81,8 +89,10 @@ def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> No
         batch._server_set(row, "blob", "stored" if stored else "missing")
 
 
-def _has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None) -> bool:
-    if not isinstance(sha, str):
+def _has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
+    """Whether the row's creator uploaded these bytes. `recorded`: the row has a creator at all
+    (a row without one, made before creators were kept, waits for nobody's upload)."""
+    if not isinstance(sha, str) or not recorded:
         return False
     if user_id is None:  # the server's own rows (demo data): the bytes being there is enough
         return db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [sha]).fetchone() is not None
@@ -117,11 +127,13 @@ def _uploaded_in_batch(batch: _Batch, sha: Any, user_id: str | None) -> bool:
 # -- after an upload --------------------------------------------------------------
 
 
+# Deleted rows too: a photo deleted now and restored later is then already `stored`. A row
+# without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
 _AWAITING = (
-    "SELECT r.id FROM rows r LEFT JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ? AND r.deleted = 0"
+    "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ?"
     " AND coalesce(json_extract(r.fields, '$.blob'), 'missing') = 'missing'"
-    " AND (c.user_id = ? OR c.user_id IS NULL)"
+    " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"
 )
 
 
@@ -140,7 +152,7 @@ def reconcile(store: Store) -> int:
         ids = [i for (i,) in db.execute(
             "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
             " JOIN blob_owners o ON o.sha256 = json_extract(r.fields, '$.sha256') AND o.user_id = c.user_id"
-            " WHERE r.collection = 'photos' AND r.deleted = 0 AND json_extract(r.fields, '$.blob') = 'missing'"
+            " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.blob') = 'missing'"
         )]
     if ids:
         store.write_server_changes([("photos", i, {"blob": "stored"}, None) for i in ids])
@@ -217,6 +229,11 @@ class Media:
         self.settings = settings
         self.thumbs = Path(settings.data_dir) / "thumbs"
         self.scratch = Path(settings.data_dir) / "uploads"  # same filesystem: a rename moves a thumbnail in
+        self.image_executor = ThreadPoolExecutor(max_workers=settings.image_workers,
+                                                 thread_name_prefix="fieldsync-image")
+        self._making: dict[tuple[str, int], asyncio.Future[Path]] = {}
+        self.thumbnails_made = 0  # thumbnails generated (not served from the cache) since startup
+        self._made_lock = threading.Lock()  # the image threads count together
 
     def readable(self, caller: Caller, sha: str) -> str:
         """The blob's content type, if the caller can see a row whose blob is stored under it; else 404."""
@@ -237,14 +254,14 @@ class Media:
         ):
             if _in_scope(caller, site):
                 return True
-        for site, creator in db.execute(
-            "SELECT r.site_id, c.user_id FROM rows r"
+        for site, creator, recorded in db.execute(
+            "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
             " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
             " WHERE r.collection = 'signatures' AND r.deleted = 0"
             " AND (json_extract(r.fields, '$.image_sha256') = ? OR json_extract(r.fields, '$.sheet_sha256') = ?)",
             [sha, sha],
         ):
-            if _in_scope(caller, site) and _has_uploaded(db, sha, creator):
+            if _in_scope(caller, site) and _has_uploaded(db, sha, creator, recorded):
                 return True
         return False
 
@@ -252,16 +269,35 @@ class Media:
         content_type = self.readable(caller, sha)
         return self.blobs.path(sha.lower()), content_type
 
-    def thumbnail(self, caller: Caller, sha: str, size: int) -> Path:
-        """A cached JPEG thumbnail, made on first request."""
+    async def thumbnail(self, caller: Caller, sha: str, size: int) -> Path:
+        """A cached JPEG thumbnail, made once per hash and size on first request.
+
+        Image work runs in its own executor of `image_workers` threads: however many
+        thumbnails are asked for, the request threads stay free for everything else,
+        and requests for one thumbnail while it is made wait for that one making of it
+        (issue 9, finding 7).
+        """
         if size not in self.settings.thumbnail_sizes:
             raise E.InvalidRequest(f"size must be one of {', '.join(map(str, self.settings.thumbnail_sizes))}")
-        content_type = self.readable(caller, sha)
+        content_type = await anyio.to_thread.run_sync(self.readable, caller, sha)
         if content_type not in images.FORMATS:
             raise E.NotFound(f"blob {sha} is not an image and has no thumbnail")
         sha = sha.lower()
         target = self.thumbs / sha[:2] / f"{sha}-{size}.jpg"
         if target.is_file():
+            return target
+        key = (sha, size)
+        making = self._making.get(key)
+        if making is None:
+            making = asyncio.get_running_loop().run_in_executor(
+                self.image_executor, self._make_thumbnail, sha, content_type, size, target)
+            self._making[key] = making
+            making.add_done_callback(lambda _: self._making.pop(key, None))
+        # Shielded: one waiter going away does not cancel the making the others wait for.
+        return await asyncio.shield(making)
+
+    def _make_thumbnail(self, sha: str, content_type: str, size: int, target: Path) -> Path:
+        if target.is_file():  # made between the request's look and this job's start
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = self.scratch / f"thumb-{uuid.uuid4().hex}.jpg"
@@ -270,7 +306,12 @@ class Media:
             os.replace(scratch, target)
         finally:
             scratch.unlink(missing_ok=True)
+        with self._made_lock:
+            self.thumbnails_made += 1
         return target
+
+    def close(self) -> None:
+        self.image_executor.shutdown(wait=False, cancel_futures=True)
 
     def missing_blobs(self, caller: Caller, inspection_id: str) -> MissingBlobs:
         """Photos and signatures of an inspection whose bytes their creator has not uploaded yet."""
@@ -282,8 +323,8 @@ class Media:
             if found is None or not _in_scope(caller, found[0]):
                 raise E.NotFound(f"no inspection {inspection_id}")
             missing: list[MissingBlob] = []
-            for collection, row_id, fields_json, creator, username in db.execute(
-                "SELECT r.collection, r.id, r.fields, c.user_id, u.username FROM rows r"
+            for collection, row_id, fields_json, creator, recorded, username in db.execute(
+                "SELECT r.collection, r.id, r.fields, c.user_id, c.row_id IS NOT NULL, u.username FROM rows r"
                 " LEFT JOIN row_creators c ON c.collection = r.collection AND c.row_id = r.id"
                 " LEFT JOIN users u ON u.id = c.user_id"
                 " WHERE r.collection IN ('photos', 'signatures') AND r.parent_id = ? AND r.deleted = 0"
@@ -296,7 +337,7 @@ class Media:
                     if not isinstance(sha, str):
                         continue
                     waiting = (fields.get("blob") != "stored" if collection == "photos"
-                               else not _has_uploaded(db, sha, creator))
+                               else not _has_uploaded(db, sha, creator, recorded))
                     if waiting:
                         missing.append(MissingBlob(sha256=sha, collection=collection, row_id=row_id, field=name,
                                                    uploader=username))

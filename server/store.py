@@ -56,6 +56,7 @@ from . import security
 from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
 from .filters import one_of
+from .quotas import check_new_client
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -325,6 +326,7 @@ class Store:
         now = self.now_ms()
         with self.write() as db:
             if req.client_id is None:
+                check_new_client(db, user_id, self.settings)
                 client_id = str(uuid.uuid4())
                 db.execute(
                     "INSERT INTO clients(id, user_id, name, created_at, app) VALUES (?, ?, ?, ?, ?)",

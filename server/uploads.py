@@ -32,6 +32,7 @@ from sync import hlc
 
 from . import images, media
 from .blobs import BlobStore, is_sha256
+from .quotas import check_upload_bytes
 from .settings import Settings
 from .store import Caller, Store
 
@@ -149,6 +150,8 @@ class Uploads:
             # Only the same user's own earlier upload counts: a hash alone proves nothing.
             if owned == (length, content_type) and self.blobs.exists(sha):
                 upload.received, upload.status = length, "complete"
+            else:
+                check_upload_bytes(db, caller.user_id, length, self.settings)
             db.execute(
                 "INSERT INTO uploads(id, user_id, client_id, sha256, content_type, filename, length, received,"
                 " status, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -158,6 +158,11 @@ class TooManyRequests(SyncError):
     title = "Too many requests; retry later"
 
 
+class TooManyClients(TooManyRequests):
+    code = "too_many_clients"
+    title = "This user has as many clients as allowed; revoke one no longer used, then sign in again"
+
+
 class LoginThrottled(TooManyRequests):
     code = "login_throttled"
     title = "Too many failed sign-ins; retry after Retry-After seconds"

@@ -18,7 +18,8 @@ from server.store import Store
 from tests.conftest import SITE, Session
 
 LIMITS = {"max_body_bytes": 4096, "max_changes_per_push": 3, "max_pull_limit": 2, "default_pull_limit": 2,
-          "max_upload_bytes": 1024, "max_open_uploads_per_client": 2}
+          "max_upload_bytes": 1024, "max_open_uploads_per_client": 2, "max_clients_per_user": 3,
+          "max_open_upload_bytes_per_user": 450}
 
 
 @pytest.fixture
@@ -103,3 +104,36 @@ def test_unfinished_uploads_per_client(small):
     other = Session(http, "wang")
     assert tus.create(http, other.headers, b"z" * 100, "image/jpeg",
                       sha256=hashlib.sha256(b"z" * 100).hexdigest()).status_code == 201
+
+
+def test_unfinished_upload_bytes_per_user(small):
+    # Regression (issue 9, finding 9): the open-upload limit was per client, and a user may enrol
+    # many clients: each new client held another allowance of unfinished uploads.
+    http, store = small
+    first, second = Session(http, "wang"), Session(http, "wang")
+    assert tus.create(http, first.headers, b"a" * 300, "image/jpeg").status_code == 201
+    before = _everything(store)
+    _over(tus.create(http, second.headers, b"b" * 151, "image/jpeg"), 429, "too_many_requests", 450)
+    assert _everything(store) == before
+    assert tus.create(http, second.headers, b"b" * 150, "image/jpeg").status_code == 201
+
+
+def test_enrolled_clients_per_user(small):
+    # Regression (issue 9, finding 9): a user could enrol any number of clients.
+    http, store = small
+    sessions = [Session(http, "wang") for _ in range(3)]
+    before = _everything(store)
+    with store.read() as db:
+        clients = db.execute("SELECT * FROM clients ORDER BY id").fetchall()
+    r = http.post("/auth/token", json={"username": "wang", "password": "demo"})
+    _over(r, 429, "too_many_clients", 3)
+    assert "revoke" in r.json()["detail"]
+    with store.read() as db:
+        assert db.execute("SELECT * FROM clients ORDER BY id").fetchall() == clients
+    assert _everything(store) == before
+    # An enrolled client still signs in; a revoked one frees its place.
+    again = http.post("/auth/token", json={"username": "wang", "password": "demo",
+                                           "client_id": sessions[0].client_id})
+    assert again.status_code == 200
+    assert http.delete(f"/api/clients/{sessions[1].client_id}", headers=sessions[0].headers).status_code == 204
+    assert http.post("/auth/token", json={"username": "wang", "password": "demo"}).status_code == 200

@@ -322,6 +322,8 @@ GOOD = jpeg((120, 90), noise=True, seed=7)
     pytest.param(GOOD, None, "image/png", "invalid_image", id="jpeg-declared-png"),
     pytest.param(huge_png(20000, 20000), None, "image/png", "image_too_large", id="20000x20000-png"),
     pytest.param(huge_png(8000, 8000), None, "image/png", "image_too_large", id="64MP-over-the-setting"),
+    # Regression (issue 9, finding 7): a PNG decodes whole; 7000×7000 ones starved the server's threads.
+    pytest.param(huge_png(4500, 4500), None, "image/png", "image_too_large", id="20MP-png-over-the-png-budget"),
     pytest.param(b'{"inspection": "x", "checks": ', None, "application/json", "invalid_sheet", id="broken-sheet"),
     pytest.param(b'[1, 2, 3]', None, "application/json", "invalid_sheet", id="json-not-a-sheet"),
 ])

@@ -1,0 +1,100 @@
+"""Removing blobs nothing needs any more (issue 9, finding 9): `fieldsync gc`, and the server itself.
+
+A blob is kept while any row names it, live or deleted (a deleted row can be
+restored until its tombstone is purged), while any upload of it is on record
+(open, or finished within `upload_expiry_seconds`), or while a signature names
+it as its sheet or image. Past that, it is removed once it is older than the
+grace period: a client may upload the bytes before it pushes the row.
+
+Everything is decided and removed in one write transaction: a push or an
+upload that names the blob waits for it, and then finds it gone (the row is
+`missing` until its creator uploads again) or finds it kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+from sync import hlc
+
+from .blobs import BlobStore
+from .settings import Settings
+from .store import Store
+
+# Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
+_REFERENCED = (
+    "SELECT 1 FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = :sha"
+    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+    " AND json_extract(fields, '$.image_sha256') = :sha"
+    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+    " AND json_extract(fields, '$.sheet_sha256') = :sha"
+    " UNION ALL SELECT 1 FROM uploads WHERE sha256 = :sha LIMIT 1"
+)
+
+
+@dataclass(frozen=True)
+class Removed:
+    sha256: str
+    bytes: int
+
+
+def _referenced(db: sqlite3.Connection, sha: str) -> bool:
+    return db.execute(_REFERENCED, {"sha": sha}).fetchone() is not None
+
+
+def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | None = None) -> list[Removed]:
+    """Remove every blob older than `grace_hours` that nothing references; what was removed."""
+    now = store.now_ms() if now_ms is None else now_ms
+    cutoff = hlc.format_ts(now - int(grace_hours * 3_600_000))
+    thumbs = store.settings.data_dir / "thumbs"
+    removed: list[Removed] = []
+    with store.write() as db:
+        for sha, size in db.execute(
+            "SELECT sha256, bytes FROM blobs WHERE created_at < ? ORDER BY sha256", [cutoff]
+        ).fetchall():
+            if _referenced(db, sha):
+                continue
+            db.execute("DELETE FROM blob_owners WHERE sha256 = ?", [sha])
+            db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
+            # Inside the transaction: an upload finishing now waits for it, then stores the bytes anew.
+            blobs.path(sha).unlink(missing_ok=True)
+            for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
+                thumb.unlink(missing_ok=True)
+            removed.append(Removed(sha, int(size)))
+    return removed
+
+
+class Collector:
+    """The server's own collection: at startup and every `gc_interval_seconds`, in one thread."""
+
+    def __init__(self, store: Store, blobs: BlobStore, settings: Settings) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0  # collections finished, for tests and health checks
+
+    def start(self) -> None:
+        if self.settings.gc_interval_seconds > 0:
+            self._thread = threading.Thread(target=self._loop, name="fieldsync-gc", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        settings = self.settings
+        while not self._stop.is_set():
+            try:
+                collect(self.store, self.blobs, settings.gc_grace_hours)
+            except Exception:  # a failed run is retried at the next interval; the server goes on
+                import logging
+
+                logging.getLogger("fieldsync").exception("blob garbage collection failed")
+            self.runs += 1
+            self._stop.wait(settings.gc_interval_seconds)

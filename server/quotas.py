@@ -1,0 +1,42 @@
+"""What one user may hold at once: enrolled clients, bytes of unfinished uploads (issue 9, finding 9).
+
+Per client limits alone were not enough: a user can enrol any number of clients.
+Each check runs inside the write transaction that would go over it, so two
+requests at once cannot both pass.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sync import errors as E
+
+from .settings import Settings
+
+
+def check_new_client(db: sqlite3.Connection, user_id: str, settings: Settings) -> None:
+    """Before enrolling one more client for this user: 429 too_many_clients at the limit."""
+    limit = settings.max_clients_per_user
+    held = db.execute(
+        "SELECT count(*) FROM clients WHERE user_id = ? AND revoked_at IS NULL", [user_id]
+    ).fetchone()[0]
+    if held >= limit:
+        raise E.TooManyClients(
+            f"this user has {held} clients enrolled, the most allowed; revoke one no longer used"
+            " (DELETE /api/clients/<client_id>, or ask a supervisor), or sign in with an enrolled client's client_id",
+            limit=limit,
+        )
+
+
+def check_upload_bytes(db: sqlite3.Connection, user_id: str, length: int, settings: Settings) -> None:
+    """Before opening an upload of `length` bytes: the user's unfinished uploads stay under the limit."""
+    limit = settings.max_open_upload_bytes_per_user
+    held = db.execute(
+        "SELECT coalesce(sum(length), 0) FROM uploads WHERE user_id = ? AND status = 'open'", [user_id]
+    ).fetchone()[0]
+    if held + length > limit:
+        raise E.TooManyRequests(
+            f"this user's unfinished uploads hold {held:,} bytes and this one adds {length:,}, over {limit:,};"
+            " finish one (or let it expire) first",
+            limit=limit,
+        )
