@@ -56,3 +56,29 @@ def test_every_command_is_in_the_readme():
     missing = [f"fieldsync {c}" for c in _subcommands(server_main) if f"fieldsync {c}" not in readme]
     missing += [f"fieldsync-client {c}" for c in _subcommands(client_main) if f"fieldsync-client {c}" not in readme]
     assert missing == []
+
+
+def _collections_table() -> dict[str, str]:
+    """The rows of docs/sync-protocol.md's collections table: collection -> its fields cell."""
+    text = (ROOT / "docs" / "sync-protocol.md").read_text(encoding="utf-8")
+    return {m[1]: m[2] for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE)}
+
+
+def test_the_collections_table_says_what_the_schema_says():
+    """Each collection of sync/schema.py is in the table with every field, its choices, ⬆ on its
+    parents and ◆ on the fields only the server writes; the table names no other collection."""
+    from sync.schema import COLLECTIONS
+
+    table = _collections_table()
+    assert sorted(table) == sorted(COLLECTIONS)
+    wrong = []
+    for name, spec in COLLECTIONS.items():
+        cell = table[name]
+        for field, f in spec.fields.items():
+            mark = "⬆" if f.parent else "◆" if not f.writers else ""
+            if not re.search(rf"`{field}`{mark}", cell):
+                wrong.append(f"{name}.{field}{mark}")
+            wrong += [f"{name}.{field} = {c}" for c in f.choices if f"`{c}`" not in cell]
+        if spec.open_prefix and f"`{spec.open_prefix}" not in cell:
+            wrong.append(f"{name}.{spec.open_prefix}*")
+    assert wrong == []
