@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync.schema import MAX_SIGNATURES_PER_INSPECTION, MAX_SIGNATURES_PER_PUSH
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -40,6 +42,9 @@ class Settings:
     header_read_timeout_seconds: int = 10  # a request's headers must arrive within this (granian; 1-60)
     body_idle_timeout_seconds: int = 30  # a body that sends nothing this long is cut off: 408
     max_connections: int = 512  # connections served at once; more wait in the kernel's accept queue (granian)
+    # Signatures (issue 9 #3; docs/security.md): more are rejected (`invalid_field`).
+    max_signatures_per_push: int = MAX_SIGNATURES_PER_PUSH
+    max_signatures_per_inspection: int = MAX_SIGNATURES_PER_INSPECTION  # not counting retracted ones
     # Reverse proxies whose X-Forwarded-For names the client's address (audit, sign-in throttle).
     trusted_proxies: tuple[str, ...] = ()
 

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import uuid
 from typing import Any
+
+from PIL import Image
 
 from sync import sheet
 from sync.schema import device_check_id
 from tests.conftest import Session
 
 AT = "2026-11-20T10:15:00.000Z"
-IMAGE_SHA = hashlib.sha256(b"a signature image").hexdigest()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (60, 20), 255).save(out, "PNG")
+    return out.getvalue()
+
+
+IMAGE = _png()  # a customer's signature image (finding 17: a customer's signature needs it stored)
+IMAGE_SHA = hashlib.sha256(IMAGE).hexdigest()
 
 
 def _check(session: Session, insp: str, device: str, user: str, outcome: str = "serviced",
@@ -29,6 +41,9 @@ def _sheet(insp: str, *changes: dict[str, Any]) -> bytes:
 
 def _signature(session: Session, insp: str, sheet_data: bytes, role: str = "customer",
                name: str = "陈女士") -> tuple[str, dict[str, Any]]:
+    """A signature row; a customer's image is uploaded first, as the client SDK does."""
+    if role == "customer":
+        _upload(session, IMAGE, "image/png")
     sig_id = str(uuid.uuid4())
     return sig_id, session.change("signatures", sig_id, {
         "inspection_id": insp, "signer_name": name, "signer_role": role, "signed_at": AT,
