@@ -237,7 +237,13 @@ def verify(batch: _Batch, signature: RowState) -> None:
     inspection_id = str(signature.fields.get("inspection_id"))
     sheet_sha = signature.fields.get("sheet_sha256")
     batch.flush_rows()  # the batch's earlier changes count
-    current = {d: sheet.check_fields(f) for d, f in _checks(batch.db, inspection_id).items()}
+    # The checks as they stand, read once for all the batch's signatures until a check is written.
+    cached = batch.memo.get(f"sealing.current/{inspection_id}")
+    if cached is not None and cached[0] == batch.check_writes:
+        current = cached[1]
+    else:
+        current = {d: sheet.check_fields(f) for d, f in _checks(batch.db, inspection_id).items()}
+        batch.memo[f"sealing.current/{inspection_id}"] = (batch.check_writes, current)
     listed = _listed(batch.store, sheet_sha, inspection_id)
     if listed is None:
         compared, state = "inspection", current

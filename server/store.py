@@ -923,6 +923,7 @@ class _Batch:
         self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member,
                            signature_refusal=self.signature_refusal)
         self.signatures_created = 0
+        self.check_writes = 0  # device_checks rows staged so far (server/sealing.py caches by it)
         self._templates: dict[str, dict[str, str]] | None = None
         self._unchecked: dict[str, int] = {}
 
@@ -970,6 +971,7 @@ class _Batch:
         row.version = self.assigned[key]
         self.rows[key] = row
         self.dirty[key] = row
+        self.check_writes += row.collection == "device_checks"
 
     # -- what the server derives from a write, in the same transaction ----------
 
