@@ -201,7 +201,7 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
         ))
         site = found[0] if found else next(iter(sites.values()), None)
         role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
-        mine = role is not None and (role[0] == "supervisor" or site in store._memberships(db, user_id))
+        mine = role is not None and (role[0] == SUPERVISOR or site in store._memberships(db, user_id))
     stray = sorted(d for d in checks if d not in sites or sites[d] != site)
     if stray or (site is not None and not mine):
         # The same answer for another site's devices as for made-up ones: nothing about other sites.
@@ -386,6 +386,7 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
                 batch.server_set(reopened, "status", "completed")
                 batch.put(reopened)
             batch.flush(None)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
             security.audit(db, security.SIGNATURE_RETRACTED, username=caller.username, client_id=caller.client_id,
                            address=caller.address, now_ms=batch.now, signature_id=signature_id,
                            inspection_id=inspection_id, unsealed=unsealed)
