@@ -1016,11 +1016,14 @@ class Client:
         """Upload sheets, push the outbox, upload images, then pull until the server has nothing more.
 
         Sheets go first: the protocol wants a sheet blob stored before the
-        signature naming it is pushed. Photos and signature images go after
-        the push, so rows never wait for megabytes.
+        signature naming it is pushed, and this server a customer's signature
+        image too (a few KB). Photos go after the push, so rows never wait for
+        megabytes.
         """
         self._prune()
         uploaded = media.upload_waiting(self, ("sheet",), self.chunk_size)
+        signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
+        uploaded += media.upload_waiting(self, ("image",), self.chunk_size, only=signing)
         results = self.push()
         uploaded += media.upload_waiting(self, ("image",), self.chunk_size)
         pulled = self.pull()
@@ -1079,8 +1082,11 @@ class Client:
         entries = self.db.entries("state = 'pending'", limit=self.batch_size)
         # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
         run = entries[:1]
+        signatures = sum(e.collection == "signatures" for e in run)
         for entry in entries[1:]:
-            if entry.seq != run[-1].seq + 1:
+            signatures += entry.collection == "signatures"
+            # The server takes at most so many new signatures a push: the rest go in the next one.
+            if entry.seq != run[-1].seq + 1 or signatures > schema.MAX_SIGNATURES_PER_PUSH:
                 break
             run.append(entry)
         return run

@@ -269,11 +269,15 @@ def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:
 
 
 def upload_waiting(client: Client, kinds: Sequence[str] = ("sheet", "image"),
-                   chunk_size: int = DEFAULT_CHUNK) -> int:
-    """Send every queued upload of these kinds; returns how many reached the server."""
+                   chunk_size: int = DEFAULT_CHUNK, only: Iterable[str] | None = None) -> int:
+    """Send every queued upload of these kinds (of these hashes, with `only`); returns how many
+    reached the server."""
     queue = client.upload_queue
     done = 0
     waiting = queue.listed(("queued", "uploading"), kinds)
+    if only is not None:
+        wanted = set(only)
+        waiting = [u for u in waiting if u.sha256 in wanted]
     for index, upload in enumerate(waiting, start=1):
         done += send(client, queue, upload, chunk_size, (index, len(waiting)))
     return done

@@ -21,6 +21,7 @@ from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
 
+from . import sealing
 from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
 from .apidocs import RENDER_PLUGINS
 from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
@@ -35,6 +36,7 @@ from .inspections import (
     Sheet,
 )
 from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
+from .sealing import SignatureInfo
 from .settings import Settings
 from .store import Caller, Store
 from .transport import body_timeout, client_address, proxy_networks
@@ -296,6 +298,12 @@ def inspection_sheet(inspection_id: FromPath[str], inspections: InspectionsDep, 
     return inspections.sheet(caller, inspection_id)
 
 
+@post("/api/signatures/{signature_id:str}/retract", status_code=200, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
+def retract_signature(signature_id: FromPath[str], store: StoreDep, caller: CallerDep) -> SignatureInfo:
+    """Retract a bogus signature (supervisors): kept and marked, it no longer seals anything."""
+    return sealing.retract(store, caller, signature_id)
+
+
 @get("/api/sites/{site_id:str}/members", responses=problem_responses(401, 404), sync_to_thread=True, tags=["access"])
 def list_members(site_id: FromPath[str], access: AccessDep, caller: CallerDep) -> MemberList:
     """The technicians who are members of a site (supervisors; technicians for their own sites)."""
@@ -347,7 +355,7 @@ def home() -> Redirect:
 
 ROUTES = [
     home, token, push, pull, conflicts, revoke_client,
-    get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet,
+    get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet, retract_signature,
     list_members, add_member, remove_member, list_clients, audit,
 ]
 ROUTES += BLOB_ROUTES

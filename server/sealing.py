@@ -16,26 +16,43 @@ that moment:
 What was compared is kept in `verifications`, so a supervisor sees which
 listed checks differed and how (as they stood when the customer signed, not
 as they stand later), once the sheet blob is stored.
+
+Bounds (issue 9, findings 3, 8, 17): a sheet is checked whole when it is
+uploaded (`check_upload`: canonical, scalars, at most `sheet.MAX_SHEET_BYTES`,
+only devices of its inspection's site), parsed once and cached by hash, and
+parsed before a push takes the writer lock (`preload`), so verifying holds the
+lock only to compare. A customer's signature needs its image stored. A
+supervisor may retract a signature (`retract`): it is kept and marked, and
+stops sealing.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from sync import errors as E
 from sync import sheet
 from sync.merge import RowState
-from sync.schema import device_check_id
+from sync.schema import SUPERVISOR, device_check_id
+from sync.wire import Change
+
+from . import security
+from .db import select_in
 
 if TYPE_CHECKING:
-    from .store import Store, _Batch
+    from .store import Caller, Store, _Batch
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
-# A sheet of a thousand devices with every item filled is well under this.
-MAX_SHEET_BYTES = 8 * 1024 * 1024
+# A mismatch lists at most this many differences (`differences_total` says how many there were).
+MAX_DIFFERENCES_LISTED = 100
 
 
 class Difference(msgspec.Struct, kw_only=True):
@@ -63,15 +80,55 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     sheet_stored: bool = False
     image_sha256: str | None = None
     sheet_sha256: str | None = None
-    # For a mismatch whose sheet blob is stored: which checks differed and how.
+    # For a mismatch whose sheet blob is stored: which checks differed and how (the first
+    # MAX_DIFFERENCES_LISTED), and how many differences there are in all.
     differences: list[Difference] | None = None
+    differences_total: int | None = None
+    # Set when a supervisor retracted it: it no longer seals anything.
+    retracted_at: str | None = None
+    retracted_by: str | None = None
 
 
 # -- the sheet blob ------------------------------------------------------------
 
+_NOT_A_SHEET: sheet.Checks = {"": {"sheet": "not this inspection's canonical sheet"}}
 
-def stored_sheet(store: Store, sha256: Any) -> bytes | None:
-    """The sheet snapshot stored under `sha256`, or None while it is not stored.
+
+class SheetCache:
+    """Parsed sheets by hash, the least recently used dropped past `max_bytes` of sheet.
+
+    Content-addressed, so an entry never goes stale. An entry of None: bytes
+    stored under that hash that are not a sheet (stored before sheets were
+    checked at upload).
+    """
+
+    def __init__(self, max_bytes: int = 4 * sheet.MAX_SHEET_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[int, tuple[str, sheet.Checks] | None]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> tuple[bool, tuple[str, sheet.Checks] | None]:
+        with self._lock:
+            found = self._entries.get(sha256)
+            if found is None:
+                return False, None
+            self._entries.move_to_end(sha256)
+            return True, found[1]
+
+    def put(self, sha256: str, size: int, parsed: tuple[str, sheet.Checks] | None) -> None:
+        with self._lock:
+            if sha256 in self._entries:
+                return
+            self._entries[sha256] = (size, parsed)
+            self._size += size
+            while self._size > self.max_bytes and len(self._entries) > 1:
+                _, (dropped, _) = self._entries.popitem(last=False)
+                self._size -= dropped
+
+
+def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, tuple[str, sheet.Checks] | None]:
+    """`(stored, parsed)`: whether a blob is stored under `sha256`, and the sheet it is (None: not one).
 
     The one place sealing reads the blob store (server/blobs.py). The bytes
     are content-addressed and were hash-checked when uploaded, so whoever
@@ -79,33 +136,78 @@ def stored_sheet(store: Store, sha256: Any) -> bytes | None:
     """
     blobs = getattr(store, "blobs", None)
     if blobs is None or not isinstance(sha256, str):
-        return None
+        return False, None
+    cached, parsed = store.sheets.get(sha256)
+    if cached:
+        return True, parsed
     try:
         if not blobs.exists(sha256):
-            return None
+            return False, None
         with blobs.open(sha256) as f:
-            data: bytes = f.read(MAX_SHEET_BYTES + 1)
+            data: bytes = f.read(sheet.MAX_SHEET_BYTES + 1)
     except (OSError, ValueError):
-        return None
-    return data if len(data) <= MAX_SHEET_BYTES else None
+        return False, None
+    try:
+        parsed = sheet.parse(data)
+    except sheet.SheetError:
+        parsed = None
+    store.sheets.put(sha256, len(data), parsed)
+    return True, parsed
 
 
-def _listed(data: bytes | None, inspection_id: str) -> sheet.Checks | None:
+def _listed(store: Store, sha256: Any, inspection_id: str) -> sheet.Checks | None:
     """The checks a stored sheet lists, or None when no sheet is stored.
 
     Bytes that are not this inspection's canonical sheet list one impossible
     check, so that they can never verify.
     """
-    if data is None:
+    stored, parsed = parsed_sheet(store, sha256)
+    if not stored:
         return None
+    return parsed[1] if parsed is not None and parsed[0] == inspection_id else dict(_NOT_A_SHEET)
+
+
+def preload(store: Store, changes: Sequence[Change]) -> None:
+    """Parse the sheets a push's new signatures name, before the push takes the writer lock.
+
+    Only as many as a push may create: more are refused anyway.
+    """
+    shas = {c.fields.get("sheet_sha256") for c in changes if c.collection == "signatures" and not c.delete}
+    for sha in sorted(s for s in shas if isinstance(s, str))[: store.settings.max_signatures_per_push]:
+        parsed_sheet(store, sha)
+
+
+def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
+    """Refuse an uploaded sheet that sealing would not take (`InvalidSheet`).
+
+    It must parse (`sheet.parse`: canonical, scalars, at most MAX_SHEET_BYTES)
+    and list only devices of its inspection's site, a site of the uploader's.
+    An inspection created offline may not be at the server yet: then its
+    devices must all be of one of the uploader's sites. Accepted, it is cached.
+    """
+    with path.open("rb") as f:
+        data = f.read(sheet.MAX_SHEET_BYTES + 1)
     try:
-        named, checks = sheet.parse(data)
-    except sheet.SheetError:
-        return dict(_NOT_A_SHEET)
-    return checks if named == inspection_id else dict(_NOT_A_SHEET)
-
-
-_NOT_A_SHEET: sheet.Checks = {"": {"sheet": "not this inspection's canonical sheet"}}
+        inspection_id, checks = sheet.parse(data)
+    except sheet.SheetError as exc:
+        raise E.InvalidSheet(f"the sheet snapshot is not a sheet: {exc}") from None
+    with store.read() as db:
+        found = db.execute(
+            "SELECT site_id FROM rows WHERE collection = 'inspections' AND id = ? AND deleted = 0", [inspection_id]
+        ).fetchone()
+        sites = dict(select_in(  # type: ignore[arg-type]
+            db, "SELECT id, site_id FROM rows WHERE collection = 'devices' AND deleted = 0 AND id IN ({marks})",
+            sorted(checks),
+        ))
+        site = found[0] if found else next(iter(sites.values()), None)
+        role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
+        mine = role is not None and (role[0] == SUPERVISOR or site in store._memberships(db, user_id))
+    stray = sorted(d for d in checks if d not in sites or sites[d] != site)
+    if stray or (site is not None and not mine):
+        # The same answer for another site's devices as for made-up ones: nothing about other sites.
+        what = f"device {stray[0]}" if stray else "its inspection"
+        raise E.InvalidSheet(f"the sheet lists {what}, not of the inspection's site among your sites")
+    store.sheets.put(sha256, len(data), (inspection_id, checks))
 
 
 # -- verification, inside the push transaction --------------------------------
@@ -135,8 +237,14 @@ def verify(batch: _Batch, signature: RowState) -> None:
     inspection_id = str(signature.fields.get("inspection_id"))
     sheet_sha = signature.fields.get("sheet_sha256")
     batch.flush_rows()  # the batch's earlier changes count
-    current = {d: sheet.check_fields(f) for d, f in _checks(batch.db, inspection_id).items()}
-    listed = _listed(stored_sheet(batch.store, sheet_sha), inspection_id)
+    # The checks as they stand, read once for all the batch's signatures until a check is written.
+    cached = batch.memo.get(f"sealing.current/{inspection_id}")
+    if cached is not None and cached[0] == batch.check_writes:
+        current = cached[1]
+    else:
+        current = {d: sheet.check_fields(f) for d, f in _checks(batch.db, inspection_id).items()}
+        batch.memo[f"sealing.current/{inspection_id}"] = (batch.check_writes, current)
+    listed = _listed(batch.store, sheet_sha, inspection_id)
     if listed is None:
         compared, state = "inspection", current
         valid = isinstance(sheet_sha, str) and sheet_sha == sheet.sheet_sha256(inspection_id, current)
@@ -203,14 +311,14 @@ def signatures(store: Store, db: sqlite3.Connection, inspection_id: str) -> list
     for sig_id, fields_json, compared, state_json, sealed in found:
         fields = _decode(fields_json)
         state: dict[str, dict[str, Any]] = _decode(state_json) if state_json else {}
-        data = stored_sheet(store, fields.get("sheet_sha256"))
+        listed = _listed(store, fields.get("sheet_sha256"), inspection_id)
         info = SignatureInfo(
             id=sig_id, signer_name=fields.get("signer_name"), signer_role=fields.get("signer_role"),
             signed_at=fields.get("signed_at"), verification=fields.get("verification"), compared=compared,
-            checks=len(state), sealed=sealed, sheet_stored=data is not None,
+            checks=len(state), sealed=sealed, sheet_stored=listed is not None,
             image_sha256=fields.get("image_sha256"), sheet_sha256=fields.get("sheet_sha256"),
+            retracted_at=fields.get("retracted_at"), retracted_by=fields.get("retracted_by"),
         )
-        listed = _listed(data, inspection_id)
         if fields.get("verification") == "mismatch" and listed is not None:
             if codes is None:
                 codes = {
@@ -221,10 +329,66 @@ def signatures(store: Store, db: sqlite3.Connection, inspection_id: str) -> list
                         [inspection_id],
                     )
                 }
+            found_differences = sheet.differences(listed, state, whole=compared == "inspection")
+            info.differences_total = len(found_differences)
             info.differences = [
                 Difference(device_id=d.device_id, code=codes.get(d.device_id), field=d.field, signed=d.signed,
                            server=d.current, check=d.check)
-                for d in sheet.differences(listed, state, whole=compared == "inspection")
+                for d in found_differences[:MAX_DIFFERENCES_LISTED]
             ]
         out.append(info)
     return out
+
+
+# -- retraction: a supervisor's word that a signature is bogus ---------------------
+
+
+def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
+    """Mark a signature retracted and undo its seals, in one transaction, audited.
+
+    The row is kept (signatures are never erased): `retracted_at` and
+    `retracted_by` are server writes that clients pull like any field. The
+    checks it sealed are unsealed, and its inspection, if `signed`, is
+    `completed` again until a new customer signature seals them. Retracting
+    again changes nothing.
+    """
+    from .store import _Batch
+
+    with store.write() as db:
+        batch = _Batch(db, store, store.now_ms())
+        row = batch.lookup("signatures", signature_id)
+        if row is None or row.deleted or (caller.sites is not None and row.site_id not in caller.sites):
+            raise E.NotFound(f"no signature {signature_id}")  # scope before role: nothing of other sites
+        if caller.role != SUPERVISOR:
+            raise E.Forbidden("only supervisors retract signatures")
+        inspection_id = str(row.fields.get("inspection_id"))
+        if not row.fields.get("retracted_at"):
+            signature = _copy(row)
+            batch.server_set(signature, "retracted_at", batch.at)
+            batch.server_set(signature, "retracted_by", caller.username)
+            batch.put(signature)
+            unsealed = 0
+            for (check_id,) in db.execute(
+                "SELECT id FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
+                " AND json_extract(fields, '$.sealed_by') = ?",
+                [inspection_id, signature_id],
+            ).fetchall():
+                check = batch.lookup("device_checks", check_id)
+                if check is not None:
+                    opened = _copy(check)
+                    batch.server_set(opened, "sealed_by", None)
+                    del opened.fields["sealed_by"]  # null fields are left out of rows
+                    batch.put(opened)
+                    unsealed += 1
+            inspection = batch.lookup("inspections", inspection_id)
+            if inspection is not None and inspection.fields.get("status") == "signed":
+                reopened = _copy(inspection)
+                batch.server_set(reopened, "status", "completed")
+                batch.put(reopened)
+            batch.flush(None)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
+            security.audit(db, security.SIGNATURE_RETRACTED, username=caller.username, client_id=caller.client_id,
+                           address=caller.address, now_ms=batch.now, signature_id=signature_id,
+                           inspection_id=inspection_id, unsealed=unsealed)
+        infos = signatures(store, db, inspection_id)
+    return next(i for i in infos if i.id == signature_id)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync.schema import MAX_SIGNATURES_PER_INSPECTION, MAX_SIGNATURES_PER_PUSH
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -46,6 +48,9 @@ class Settings:
     image_workers: int = 2  # threads making thumbnails, so image work never holds the request threads
     gc_grace_hours: float = 7 * 24  # a blob no row, upload or sheet references is removed this long after upload
     gc_interval_seconds: int = 6 * 3600  # the server collects blob garbage at startup and this often (0: never)
+    # Signatures (issue 9 #3; docs/security.md): more are rejected (`invalid_field`).
+    max_signatures_per_push: int = MAX_SIGNATURES_PER_PUSH
+    max_signatures_per_inspection: int = MAX_SIGNATURES_PER_INSPECTION  # not counting retracted ones
     # Reverse proxies whose X-Forwarded-For names the client's address (audit, sign-in throttle).
     trusted_proxies: tuple[str, ...] = ()
 

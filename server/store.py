@@ -57,6 +57,7 @@ from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
 from .filters import one_of
 from .quotas import check_new_client
+from .sealing import SheetCache, preload
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -189,6 +190,8 @@ class Store:
         self.throttle = security.LoginThrottle(settings)
         # Photos, signature images and sheet snapshots (server/uploads.py puts them in).
         self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
+        # Sheets parsed once per hash, before a push takes the writer lock (server/sealing.py).
+        self.sheets = SheetCache()
 
     def close(self) -> None:
         with self._lock:
@@ -415,6 +418,7 @@ class Store:
                 raise E.SeqNotConsecutive(
                     f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
                 )
+        preload(self, changes)  # outside the writer lock: verifying then only compares
         with self.write() as db:
             now = self.now_ms()
             offset = now - client_ms
@@ -981,7 +985,10 @@ class _Batch:
         self.memo: dict[str, Any] = {}  # per-batch caches of the modules that settle rows
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
-        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member)
+        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member,
+                           signature_refusal=self.signature_refusal)
+        self.signatures_created = 0
+        self.check_writes = 0  # device_checks rows staged so far (server/sealing.py caches by it)
         self._templates: dict[str, dict[str, str]] | None = None
         self._unchecked: dict[str, int] = {}
 
@@ -1029,6 +1036,7 @@ class _Batch:
         row.version = self.assigned[key]
         self.rows[key] = row
         self.dirty[key] = row
+        self.check_writes += row.collection == "device_checks"
 
     # -- what the server derives from a write, in the same transaction ----------
 
@@ -1054,6 +1062,7 @@ class _Batch:
         if row.collection == "signatures" and not row.deleted and (before is None or not before.exists):
             from .sealing import verify
 
+            self.signatures_created += 1
             verify(self, row)  # at its place in the batch: after the changes before it
         if row.collection in ("photos", "signatures"):
             from .media import settle_blob_row
@@ -1118,6 +1127,32 @@ class _Batch:
             "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
             [site_id, username],
         ).fetchone() is not None
+
+    def signature_refusal(self, inspection_id: str, fields: dict[str, Any]) -> str | None:
+        """Why a client's new signature is refused: past a limit (issue 9, finding 3), or a
+        customer's whose image its creator has not uploaded (finding 17)."""
+        settings = self.store.settings
+        if self.signatures_created >= settings.max_signatures_per_push:
+            return f"at most {settings.max_signatures_per_push} signatures per push; send the rest in the next one"
+        self._write_rows()
+        held = self.db.execute(
+            "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
+            " AND json_extract(fields, '$.retracted_at') IS NULL",
+            [inspection_id],
+        ).fetchone()[0]
+        if held >= settings.max_signatures_per_inspection:
+            return (f"inspection {inspection_id} holds {held} signatures, at most"
+                    f" {settings.max_signatures_per_inspection}; a supervisor may retract bogus ones")
+        image = fields.get("image_sha256")
+        if fields.get("signer_role") == "customer" and self.caller is not None and not (
+            self.db.execute(
+                "SELECT 1 FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.sha256 = ?"
+                " AND o.user_id = ? AND b.content_type IN ('image/jpeg', 'image/png')",
+                [image, self.caller.user_id],
+            ).fetchone() and self.store.blobs.exists(str(image))
+        ):
+            return "signatures.image_sha256: upload the customer's signature image before pushing the signature"
+        return None
 
     def template_items(self, device_id: str) -> dict[str, str] | None:
         if self._templates is None:

@@ -28,9 +28,9 @@ import msgspec
 from litestar.exceptions import InternalServerException
 
 from sync import errors as E
-from sync import hlc
+from sync import hlc, sheet
 
-from . import images, media
+from . import images, media, sealing
 from .blobs import BlobStore, is_sha256
 from .quotas import check_upload_bytes
 from .settings import Settings
@@ -127,6 +127,12 @@ class Uploads:
         if content_type not in images.CONTENT_TYPES:
             raise E.UnsupportedMediaType(
                 f"content_type {content_type!r}: this server stores {', '.join(images.CONTENT_TYPES)}"
+            )
+        if content_type == images.SHEET and length > sheet.MAX_SHEET_BYTES:
+            # Sealing never reads more: refused before a byte is sent (issue 9, finding 8).
+            raise E.UploadTooLarge(
+                f"Upload-Length {length}: a sheet snapshot is at most {sheet.MAX_SHEET_BYTES} bytes",
+                max_size=sheet.MAX_SHEET_BYTES, limit=sheet.MAX_SHEET_BYTES,
             )
         filename = meta.get("filename") or None
         now = self.store.now_ms()
@@ -314,7 +320,7 @@ class Uploads:
             if digest != upload.sha256:
                 raise E.DigestMismatch(f"the bytes hash to {digest}, not {upload.sha256}", sha256=digest)
             if upload.content_type == images.SHEET:
-                images.check_sheet(path)
+                sealing.check_upload(self.store, upload.user_id, upload.sha256, path)
             else:
                 info = images.check_image(path, upload.content_type, self.settings.max_image_pixels)
         except E.SyncError as exc:

@@ -83,12 +83,15 @@ class Rules:
     how many active devices of the inspection's site have no outcome yet.
     `is_member(site_id, username)`: whether the user is a member of the site
     (an inspection is assigned to members only); None skips that check (the
-    client SDK does not know other users' memberships).
+    client SDK does not know other users' memberships). `signature_refusal(inspection_id,
+    fields)`: why a client's new signature is refused (too many, its image not
+    stored), or None; None skips it (the SDK knows neither).
     """
 
     template_items: Callable[[str], dict[str, str] | None]
     unchecked: Callable[[str], int]
     is_member: Callable[[str, str], bool] | None = None
+    signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
 
 
 NOTE_REQUIRED = ("fault", "not_accessible")
@@ -311,6 +314,14 @@ def validate(
             and not rules.is_member(site, assignee)
         ):
             problems.add("invalid_field", f"inspections.assigned_to: {assignee} is not a member of site {site}")
+    if collection == "signatures" and creating and is_client:
+        # Issue 9, finding 17: what seals a customer's checks is the customer's own hand.
+        if kept.get("signer_role") == "customer" and not kept.get("image_sha256"):
+            problems.add("invalid_field", "signatures.image_sha256: a customer's signature needs its image")
+        elif rules is not None and rules.signature_refusal is not None and schema.is_uuid(kept.get("inspection_id")):
+            refusal = rules.signature_refusal(kept["inspection_id"], kept)
+            if refusal is not None:
+                problems.add("invalid_field", refusal)
     # Not on creation: a new inspection has no checks yet (nor a count to tell of a hidden one).
     if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client and (
         not creating

@@ -357,6 +357,9 @@ COLLECTIONS: dict[str, Collection] = {
                 "image_sha256": _f("sha256", writers=_ALL),
                 "sheet_sha256": _f("sha256", writers=_ALL),
                 "verification": _f("enum", "valid", "mismatch", writers=()),
+                # A supervisor's retraction (POST /api/signatures/{id}/retract): kept, marked, sealing nothing.
+                "retracted_at": _f("timestamp", writers=()),
+                "retracted_by": _f("text", writers=()),
             },
             create_roles=_ALL,
             scope=_VIA_INSPECTION,
@@ -413,6 +416,12 @@ def check_scopes(collections: dict[str, Collection]) -> None:
 check_scopes(COLLECTIONS)
 # Collections whose rows every client pulls (shared reference data such as checklist templates).
 GLOBAL_COLLECTIONS = tuple(name for name, spec in COLLECTIONS.items() if spec.scope.site == "global")
+
+# A push creates at most this many signatures, and an inspection holds at most this many that are
+# not retracted (issue 9, finding 3); the server's settings default to them, the client SDK ends a
+# push batch at the first.
+MAX_SIGNATURES_PER_PUSH = 20
+MAX_SIGNATURES_PER_INSPECTION = 20
 
 # A parent named "blobs" is a content hash, not a row: it is immutable like any
 # parent but never looked up as a row.

@@ -11,13 +11,15 @@ verify the signature. Pure: no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .canonical import canonical_json, sha256_hex
-from .schema import COLLECTIONS
+from .schema import COLLECTIONS, MAX_SAFE_INT, is_uuid
+from .wire import MAX_FIELD_NAME_CHARS, MAX_FIELDS_PER_CHANGE, MAX_VALUE_CHARS
 
 Checks = dict[str, dict[str, Any]]
 
@@ -29,8 +31,24 @@ LEFT_OUT = frozenset(
 )
 
 
+# The most bytes a sheet may have: the server refuses a bigger upload and never reads more.
+# A sheet of 2,000 checks with ten items each and a full note is about 1.5 MiB; real ones are
+# a few hundred bytes a device (issue 9, finding 8).
+MAX_SHEET_BYTES = 2 * 1024 * 1024
+
+
 class SheetError(ValueError):
     """Bytes that are not a sheet (not canonical JSON of the sheet's shape)."""
+
+
+class _Shape(msgspec.Struct, forbid_unknown_fields=True):
+    inspection: str
+    checks: dict[str, dict[str, str | int | bool]]
+
+
+# Typed: a nested object, a list, a float or a null where a scalar belongs stops the decoder
+# there, so no depth of nesting costs more than the bytes already read.
+_decode_shape = msgspec.json.Decoder(_Shape).decode
 
 
 def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,30 +75,30 @@ def sheet_sha256(inspection_id: str, checks: Mapping[str, Mapping[str, Any]]) ->
 def parse(data: bytes) -> tuple[str, Checks]:
     """`(inspection_id, checks)` from sheet bytes; raises SheetError for anything else.
 
-    The bytes must be canonical: a sheet re-encoded differently would hash
-    differently from what the customer signed.
+    The bytes must be canonical (a sheet re-encoded differently would hash
+    differently from what the customer signed), at most MAX_SHEET_BYTES, with
+    device ids that are UUIDs and field values that are scalars within the
+    wire's bounds.
     """
+    if len(data) > MAX_SHEET_BYTES:
+        raise SheetError(f"{len(data):,} bytes; a sheet is at most {MAX_SHEET_BYTES:,}")
     try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise SheetError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict) or set(value) != {"inspection", "checks"}:
-        raise SheetError('a sheet is {"inspection": …, "checks": {…}}')
-    inspection, checks = value["inspection"], value["checks"]
-    if not isinstance(inspection, str) or not isinstance(checks, dict):
-        raise SheetError("inspection is an id and checks an object")
-    for device_id, fields in checks.items():
-        if not isinstance(fields, dict) or any(
-            isinstance(v, (dict, list, float)) or v is None for v in fields.values()
-        ):
-            raise SheetError(f"the check of {device_id} is not an object of scalars")
-    try:
-        canonical = canonical_json(value)
-    except TypeError as exc:
-        raise SheetError(str(exc)) from None
-    if canonical != data:
+        shape = _decode_shape(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise SheetError(f'not a sheet {{"inspection": …, "checks": {{…}}}} of scalars: {exc}') from None
+    for device_id, fields in shape.checks.items():
+        if not is_uuid(device_id):
+            raise SheetError(f"{device_id[:64]!r} is not a device id")
+        if len(fields) > MAX_FIELDS_PER_CHANGE:
+            raise SheetError(f"the check of {device_id} has more than {MAX_FIELDS_PER_CHANGE} fields")
+        for name, value in fields.items():
+            if len(name) > MAX_FIELD_NAME_CHARS or (isinstance(value, str) and len(value) > MAX_VALUE_CHARS) or (
+                isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT
+            ):
+                raise SheetError(f"the check of {device_id} has a field or value past the wire's bounds")
+    if canonical_json({"inspection": shape.inspection, "checks": shape.checks}) != data:
         raise SheetError("the sheet is not in canonical form")
-    return inspection, checks
+    return shape.inspection, shape.checks
 
 
 @dataclass(frozen=True)
@@ -128,5 +146,24 @@ def differences(
 
 
 def matches(signed: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Every check on the sheet stands at the server exactly as signed."""
-    return not differences(signed, current)
+    """Every check on the sheet stands at the server exactly as signed (what `differences`
+    would find nothing in, without sorting or listing anything)."""
+    for device_id, fields in signed.items():
+        now = current.get(device_id)
+        if now is None:
+            return False
+        on_sheet, stands = _as_on_sheet(fields), _as_on_sheet(now)
+        # `==` takes True for 1: the types must match too (map: a signature's whole sheet is
+        # compared inside the server's write transaction, so this stays in C).
+        if on_sheet != stands or tuple(map(type, on_sheet.values())) != tuple(
+            map(type, map(stands.__getitem__, on_sheet))
+        ):
+            return False
+    return True
+
+
+def _as_on_sheet(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`check_fields`, without copying fields that are already as a sheet holds them."""
+    if LEFT_OUT.isdisjoint(fields) and None not in fields.values():
+        return fields
+    return check_fields(fields)

@@ -163,9 +163,10 @@ def test_round_trip_from_strokes_to_a_sealed_inspection(server, site, new_client
     # itself when the last check arrives.)
     assert report.uploaded == 2 and [r.status for r in report.results] in (
         ["applied"] * 4, ["applied", "applied", "superseded", "applied"])
-    # The sheet is stored before the signature is pushed; the image follows the push.
+    # The sheet and the customer's signature image are stored before the signature is pushed
+    # (issue 9, finding 17: the server seals nothing on a customer's signature without its image).
     push = transport.paths.index("POST /sync/push")
-    assert transport.paths[:push].count("POST /files") == 1 and transport.paths[push:].count("POST /files") == 1
+    assert transport.paths[:push].count("POST /files") == 2 and transport.paths[push:].count("POST /files") == 0
 
     assert client.get("signatures", sig_id)["fields"]["verification"] == "valid"
     assert client.get("inspections", insp)["fields"]["status"] == "signed"

@@ -38,6 +38,7 @@ class World:
     photo_sha: str
     upload: str  # wang's unfinished upload
     spare_client: str  # another client of wang's
+    signature: str  # wang's own signature of the inspection
 
     def auth(self, role: str) -> dict[str, str]:
         session = self.sessions[role]
@@ -67,7 +68,8 @@ class Rule:
 
 
 def _get(url: str, **params: Any) -> Callable[[World, str], Request]:
-    return lambda w, role: (url.format(**w.site, sha=w.photo_sha, upload=w.upload, spare=w.spare_client),
+    return lambda w, role: (url.format(**w.site, sha=w.photo_sha, upload=w.upload, spare=w.spare_client,
+                                       signature=w.signature),
                             {"params": params} if params else {})
 
 
@@ -129,6 +131,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/inspections/{inspection_id:str}"): Rule(_get("/api/inspections/{inspection}"), 200, 404, 200),
     ("GET", "/api/inspections/{inspection_id:str}/missing-blobs"): Rule(
         _get("/api/inspections/{inspection}/missing-blobs"), 200, 404, 200),
+    ("POST", "/api/signatures/{signature_id:str}/retract"): Rule(_get("/api/signatures/{signature}/retract"),
+                                                                403, 404, 200),
     ("GET", "/api/sites/{site_id:str}/members"): Rule(_get("/api/sites/{site}/members"), 200, 404, 200),
     ("POST", "/api/sites/{site_id:str}/members"): Rule(_json("/api/sites/{site}/members", {"username": "wang"}),
                                                        403, 404, 200),
@@ -188,13 +192,18 @@ def world(site, store, http, lin, wang, zhao) -> World:
         "inspection_id": site["inspection"], "device_id": site["cam1"], "sha256": sha,
         "content_type": "image/jpeg", "bytes": len(data), "stage": "after"}, delete=False)]).json()["results"]
     assert result["status"] == "applied"
+    signature = "7a2e3f40-5b6c-4d7e-8f90-a1b2c3d4e5f6"
+    [result] = wang.push([wang.change("signatures", signature, {
+        "inspection_id": site["inspection"], "signer_name": "Wang", "signer_role": "technician",
+        "signed_at": "2026-11-20T03:00:00.000Z", "sheet_sha256": "ab" * 32})]).json()["results"]
+    assert result["status"] == "applied"
     pending = tus.create(http, wang.headers, b"\x01" * 10, "image/jpeg").headers["location"].rsplit("/", 1)[-1]
     revoked = Session(http, "wang")
     assert lin.http.delete(f"/api/clients/{revoked.client_id}", headers=lin.headers).status_code == 204
     spare = Session(http, "wang")
     return World(http=http, sessions={"anonymous": None, "revoked": revoked, "other_site": zhao,
                                       "technician": wang, "supervisor": lin},
-                 site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id)
+                 site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id, signature=signature)
 
 
 def test_every_endpoint_answers_every_caller_as_the_rules_say(world):

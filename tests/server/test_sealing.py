@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import threading
 import uuid
 from typing import Any
 
+from PIL import Image
+
+from server import sealing
+from server.store import Store
 from sync import sheet
 from sync.schema import device_check_id
+from sync.wire import Change
 from tests.conftest import Session
 
 AT = "2026-11-20T10:15:00.000Z"
-IMAGE_SHA = hashlib.sha256(b"a signature image").hexdigest()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (60, 20), 255).save(out, "PNG")
+    return out.getvalue()
+
+
+IMAGE = _png()  # a customer's signature image (finding 17: a customer's signature needs it stored)
+IMAGE_SHA = hashlib.sha256(IMAGE).hexdigest()
 
 
 def _check(session: Session, insp: str, device: str, user: str, outcome: str = "serviced",
@@ -29,6 +45,9 @@ def _sheet(insp: str, *changes: dict[str, Any]) -> bytes:
 
 def _signature(session: Session, insp: str, sheet_data: bytes, role: str = "customer",
                name: str = "陈女士") -> tuple[str, dict[str, Any]]:
+    """A signature row; a customer's image is uploaded first, as the client SDK does."""
+    if role == "customer":
+        _upload(session, IMAGE, "image/png")
     sig_id = str(uuid.uuid4())
     return sig_id, session.change("signatures", sig_id, {
         "inspection_id": insp, "signer_name": name, "signer_role": role, "signed_at": AT,
@@ -267,3 +286,140 @@ def test_completing_an_inspection_whose_checks_are_all_sealed_signs_it(site, sto
     rows = _rows(lin)
     assert rows[("inspections", insp)]["status"] == "signed"
     assert rows[("device_checks", device_check_id(insp, site["cam1"]))]["sealed_by"] == sig_id
+
+
+# -- issue 9: junk signatures, bogus signatures ---------------------------------------------------------------
+
+
+def _audit(lin: Session, kind: str) -> list[dict[str, Any]]:
+    resp = lin.http.get("/api/audit", params={"kind": kind}, headers=lin.headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["entries"]
+
+
+def test_a_customer_signature_needs_its_stored_image(site, store, http, wang, lin):
+    # Regression (issue 9, finding 17): a customer's signature without an image verified and sealed.
+    store.add_member(site["site"], "zhao")
+    zhao = Session(http, "zhao")
+    insp = site["inspection"]
+    c1, c2 = _check(wang, insp, site["cam1"], "wang"), _check(wang, insp, site["cam2"], "wang")
+    assert _results(wang.push([c1, c2])) == [("applied", None)] * 2
+    data = _sheet(insp, c1, c2)
+    _upload(wang, data, "application/json")
+    sig_fields = {"inspection_id": insp, "signer_name": "陈女士", "signer_role": "customer", "signed_at": AT,
+                  "sheet_sha256": hashlib.sha256(data).hexdigest()}
+    no_image = wang.change("signatures", str(uuid.uuid4()), sig_fields)
+    not_uploaded = wang.change("signatures", str(uuid.uuid4()), {**sig_fields, "image_sha256": IMAGE_SHA})
+    sheet_as_image = wang.change("signatures", str(uuid.uuid4()),
+                                 {**sig_fields, "image_sha256": hashlib.sha256(data).hexdigest()})
+    assert _results(wang.push([no_image, not_uploaded, sheet_as_image])) == [("rejected", "invalid_field")] * 3
+    # Uploaded by another user: the technician pushing it has not shown he holds it.
+    _upload(zhao, IMAGE, "image/png")
+    assert _results(wang.push([wang.change("signatures", str(uuid.uuid4()),
+                                           {**sig_fields, "image_sha256": IMAGE_SHA})])) == [
+        ("rejected", "invalid_field")]
+    rows = _rows(lin)
+    assert not any(c == "signatures" for c, _ in rows)
+    assert not any(f.get("sealed_by") for (c, _), f in rows.items() if c == "device_checks")
+    # With its image uploaded by its technician, it seals.
+    _, sig = _signature(wang, insp, data)
+    assert _results(wang.push([sig])) == [("applied", None)]
+    assert _rows(lin)[("inspections", insp)]["status"] == "signed"
+
+
+def _technician_signatures(session: Session, insp: str, count: int) -> list[dict[str, Any]]:
+    return [_signature(session, insp, sheet.sheet_bytes(insp, {}), role="technician", name="Wang")[1]
+            for _ in range(count)]
+
+
+def test_signatures_per_push_and_per_inspection_are_limited(site, wang, lin):
+    # Regression (issue 9, finding 3): 40 junk signatures in one push stalled every write for 45 s.
+    insp = site["inspection"]
+    burst = _technician_signatures(wang, insp, 21)
+    resp = wang.push(burst)
+    assert _results(resp) == [("applied", None)] * 20 + [("rejected", "invalid_field")]
+    assert "at most 20 signatures per push" in resp.json()["results"][20]["detail"]
+    resp = wang.push(_technician_signatures(wang, insp, 1))
+    assert _results(resp) == [("rejected", "invalid_field")]
+    assert "at most 20" in resp.json()["results"][0]["detail"]
+    assert len(_signatures(lin, insp)) == 20
+    # A retracted signature no longer counts: after a supervisor's clean-up, signing goes on.
+    first = _signatures(lin, insp)[0]["id"]
+    assert lin.http.post(f"/api/signatures/{first}/retract", headers=lin.headers).status_code == 200
+    assert _results(wang.push(_technician_signatures(wang, insp, 1))) == [("applied", None)]
+
+
+def test_differences_listed_are_capped(site, wang, lin):
+    # Regression (issue 9, finding 3): one junk signature's listing was a 1.46 GB body.
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    assert _results(wang.push([c1])) == [("applied", None)]
+    junk = {**c1["fields"], **{f"item.junk_{i}": i for i in range(150)}}
+    data = sheet.sheet_bytes(insp, {site["cam1"]: junk})
+    _upload(wang, data, "application/json")
+    _, sig = _signature(wang, insp, data, role="technician", name="Wang")
+    assert _results(wang.push([sig])) == [("applied", None)]
+    [info] = _signatures(lin, insp)
+    assert info["verification"] == "mismatch" and info["differences_total"] == 150
+    assert len(info["differences"]) == 100
+
+
+def test_a_supervisor_retracts_a_signature_which_is_kept_marked_and_seals_nothing(site, store, wang, lin):
+    # Regression (issue 9, finding 3): signatures are immutable, so a bogus one could never be undone.
+    insp = site["inspection"]
+    c1, c2 = _check(wang, insp, site["cam1"], "wang"), _check(wang, insp, site["cam2"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    assert _rows(wang)[("inspections", insp)]["status"] == "signed"
+
+    assert wang.http.post(f"/api/signatures/{sig_id}/retract", headers=wang.headers).status_code == 403
+    resp = lin.http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers)
+    assert resp.status_code == 200, resp.text
+    info = resp.json()
+    assert info["id"] == sig_id and info["retracted_by"] == "lin" and info["retracted_at"]
+    assert info["sealed"] == 0 and info["verification"] == "valid"
+
+    rows = _rows(wang)  # the phone learns of it like of any field
+    assert rows[("signatures", sig_id)]["retracted_by"] == "lin"
+    assert rows[("signatures", sig_id)]["signer_name"] == "陈女士"  # kept, not erased
+    assert not any(f.get("sealed_by") for (c, _), f in rows.items() if c == "device_checks")
+    assert rows[("inspections", insp)]["status"] == "completed"
+    # Its checks can be corrected again, and a new customer signature seals them.
+    fixed = _check(wang, insp, site["cam1"], "wang", "fault", "lens cracked")
+    assert _results(wang.push([fixed])) == [("applied", None)]
+    new_id, new_sig = _signature(wang, insp, _sheet(insp, fixed, c2))
+    assert _results(wang.push([new_sig])) == [("applied", None)]
+    assert _rows(lin)[("inspections", insp)]["status"] == "signed"
+
+    # Again: no change, no second audit entry; a technician's client still cannot write the fields.
+    assert lin.http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).json() == info
+    [entry] = _audit(lin, "signature_retracted")
+    assert entry["username"] == "lin" and entry["detail"] == {"signature_id": sig_id, "inspection_id": insp,
+                                                              "unsealed": 2}
+    forged = wang.change("signatures", new_id, {"retracted_at": AT, "retracted_by": "wang"})
+    assert _results(wang.push([forged])) == [("rejected", "forbidden")]
+    assert lin.http.post(f"/api/signatures/{uuid.uuid4()}/retract", headers=lin.headers).status_code == 404
+
+
+def test_sheets_are_parsed_before_the_push_takes_the_writer_lock(site, settings, store, wang):
+    # Regression (issue 9, finding 3): each junk signature held the single writer lock for a second
+    # while its sheet was read and parsed. A restarted server parses a push's sheets without the lock.
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    data = _sheet(insp, c1)
+    _upload(wang, data, "application/json")
+    _, sig = _signature(wang, insp, data)
+    restarted = Store(settings)  # an empty cache, as after a restart
+    try:
+        assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (False, None)
+        change = Change(seq=1, collection="signatures", id=sig["id"], hlc=sig["hlc"], fields=sig["fields"])
+        done = threading.Event()
+        with restarted._lock:  # the writer lock, held by "another push"
+            worker = threading.Thread(target=lambda: (sealing.preload(restarted, [change]), done.set()))
+            worker.start()
+            worker.join(60)  # a guard against a hang, not a measurement
+            assert done.is_set()
+        listed = {site["cam1"]: sheet.check_fields(c1["fields"])}
+        assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (True, (insp, listed))
+    finally:
+        restarted.close()

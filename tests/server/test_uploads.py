@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 from PIL import ExifTags, Image, TiffImagePlugin
 
 from bench import _tus as tus
 from bench._server import ServerProcess
 from server.store import Store
+from sync import sheet as sheets
 from tests.conftest import OTHER_SITE, Session
 from tests.reliability.wire import INSPECTION, prepare
 
@@ -310,6 +310,15 @@ def test_purge_command_cleans_abandoned_uploads(tmp_path, capsys):
 # -- bad content: a clear 4xx, no blob, no temporary file ---------------------------------------------
 
 GOOD = jpeg((120, 90), noise=True, seed=7)
+DEVICE = str(uuid.uuid5(uuid.NAMESPACE_URL, "cam1"))  # the site fixture's first camera
+
+
+def _made_up_sheet() -> bytes:
+    """A canonical sheet of a real inspection's id listing devices that exist nowhere."""
+    from sync.schema import inspection_id
+
+    fake = {str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake{i}")): {"outcome": "serviced"} for i in range(3)}
+    return sheets.sheet_bytes(inspection_id(OTHER_SITE, "2026-Q4"), fake)
 
 
 @pytest.mark.parametrize(("data", "declared", "content_type", "code"), [
@@ -326,8 +335,23 @@ GOOD = jpeg((120, 90), noise=True, seed=7)
     pytest.param(huge_png(4500, 4500), None, "image/png", "image_too_large", id="20MP-png-over-the-png-budget"),
     pytest.param(b'{"inspection": "x", "checks": ', None, "application/json", "invalid_sheet", id="broken-sheet"),
     pytest.param(b'[1, 2, 3]', None, "application/json", "invalid_sheet", id="json-not-a-sheet"),
+    # Regression (issue 9, finding 8): any JSON object with the two keys was stored as a sheet.
+    pytest.param(b'{"checks":{},"inspection":"x","pad":"' + b"A" * 100_000 + b'"}', None, "application/json",
+                 "invalid_sheet", id="padded-sheet"),
+    pytest.param(b'{"checks": {}, "inspection": "x"}', None, "application/json", "invalid_sheet",
+                 id="sheet-not-canonical"),
+    pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"outcome":{"a":1}}},"inspection":"x"}', None,
+                 "application/json", "invalid_sheet", id="sheet-value-not-a-scalar"),
+    pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"n":1.5}},"inspection":"x"}', None,
+                 "application/json", "invalid_sheet", id="sheet-float"),
+    # Regression (issue 9, finding 11): a deeply nested sheet left the upload open, with a traceback.
+    pytest.param(b'{"checks":{"d":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b'}},"inspection":"x"}', None,
+                 "application/json", "invalid_sheet", id="deeply-nested-sheet"),
+    # Regression (issue 9, finding 3): a sheet of 70,000 made-up checks was stored, then verified by
+    # every signature naming it; a sheet lists only devices of its inspection's site.
+    pytest.param(_made_up_sheet(), None, "application/json", "invalid_sheet", id="made-up-devices"),
 ])
-def test_bad_upload_is_refused_and_leaves_nothing(http, wang, store, data, declared, content_type, code):
+def test_bad_upload_is_refused_and_leaves_nothing(http, wang, store, data, declared, content_type, code, caplog):
     declared = declared or sha(data)
     created = tus.create(http, wang.headers, data, content_type, sha256=declared, filename="photo.jpg")
     assert created.status_code == 201
@@ -346,10 +370,51 @@ def test_bad_upload_is_refused_and_leaves_nothing(http, wang, store, data, decla
     assert left_behind(store) == []
     # Not born complete either: nothing was ever stored for this user.
     assert tus.create(http, wang.headers, data, content_type, sha256=declared).headers["upload-offset"] == "0"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]  # no traceback
 
 
-def test_a_sheet_snapshot_is_stored(http, wang, store):
-    data = msgspec.json.encode({"inspection": str(uuid.uuid4()), "checks": {"d": {"outcome": "serviced"}}})
+def test_a_sheet_over_the_sheet_limit_is_refused_before_a_byte_is_sent(http, wang, store):
+    # Regression (issue 9, finding 8): a 60 MB sheet upload took the worker to 1.6 GB.
+    r = http.post("/files", headers={**wang.headers, **tus.TUS, "Upload-Length": str(60 * 1024 * 1024),
+                                     "Upload-Metadata": tus.metadata("a" * 64, "application/json")})
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large", r.text
+    assert r.json()["limit"] == sheets.MAX_SHEET_BYTES == 2 * 1024 * 1024
+    assert left_behind(store) == []
+
+
+def test_a_sheet_lists_only_devices_of_its_inspections_site_among_the_uploaders(http, wang, zhao, store, site):
+    # Regression (issue 9, finding 3): the site's own devices, of a site the uploader is a member of.
+    other_device = str(uuid.uuid4())
+    store.write_server_changes([
+        ("sites", OTHER_SITE, {"name": "Other park"}, False),
+        ("devices", other_device, {"site_id": OTHER_SITE, "system": "video", "kind": "dome_camera",
+                                   "code": "CAM-900"}, False),
+    ])
+    mixed = sheets.sheet_bytes(site["inspection"], {site["cam1"]: {"outcome": "serviced"},
+                                                     other_device: {"outcome": "serviced"}})
+    r = tus.upload(http, wang.headers, mixed, "application/json")
+    assert r.status_code == 422 and r.json()["code"] == "invalid_sheet", r.text
+    assert other_device in r.json()["detail"]
+    # zhao's sheet of wang's inspection and wang's site's devices: not one of zhao's sites.
+    own = sheets.sheet_bytes(site["inspection"], {site["cam1"]: {"outcome": "serviced"}})
+    r = tus.upload(http, zhao.headers, own, "application/json")
+    assert r.status_code == 422 and r.json()["code"] == "invalid_sheet", r.text
+    assert not store.blobs.exists(sha(mixed)) and not store.blobs.exists(sha(own))
+    # The same sheet from a member of the site is stored, and parsed once: the upload fills the cache.
+    assert tus.upload(http, wang.headers, own, "application/json").status_code == 204
+    assert store.sheets.get(sha(own)) == (True, (site["inspection"], {site["cam1"]: {"outcome": "serviced"}}))
+
+
+def test_a_sheet_of_an_inspection_created_offline_is_taken_for_its_sites_devices(http, wang, store, site):
+    # An inspection a technician created offline is not at the server when its sheet goes up.
+    from sync.schema import inspection_id
+
+    offline = sheets.sheet_bytes(inspection_id(site["site"], "2027-Q1"), {site["cam2"]: {"outcome": "skipped"}})
+    assert tus.upload(http, wang.headers, offline, "application/json").status_code == 204
+
+
+def test_a_sheet_snapshot_is_stored(http, wang, store, site):
+    data = sheets.sheet_bytes(site["inspection"], {site["cam1"]: {"outcome": "serviced"}})
     assert tus.upload(http, wang.headers, data, "application/json").status_code == 204
     assert store.blobs.path(sha(data)).read_bytes() == data
 
@@ -613,7 +678,7 @@ def test_device_history_lists_photos_per_check(http, wang, site):
 
 
 def test_missing_blobs_lists_signature_images_and_sheets(http, wang, site, store):
-    image, sheet = png((60, 20)), msgspec.json.encode({"inspection": site["inspection"], "checks": {}})
+    image, sheet = png((60, 20)), sheets.sheet_bytes(site["inspection"], {})
     row_id = str(uuid.uuid4())
     r = wang.push([wang.change("signatures", row_id, {
         "inspection_id": site["inspection"], "signer_name": "Wang", "signer_role": "technician",

@@ -51,6 +51,12 @@ def test_parse_takes_only_canonical_sheets():
         b'{"checks":{"d":{"n":1.5}},"inspection":"x"}',
         b"[1]",
         b"\xff",
+        # Issue 9, findings 3 and 8: bounded like a push, so no sheet costs more than its bytes.
+        b'{"checks":{"not-a-device":{"outcome":"serviced"}},"inspection":"x"}',
+        b'{"checks":{"%s":{"n":9007199254740992}},"inspection":"x"}' % CAM1.encode(),
+        b'{"checks":{"%s":{"n":{"nested":[[[1]]]}}},"inspection":"x"}' % CAM1.encode(),
+        sheet.sheet_bytes(INSPECTION, {CAM1: {f"item.f{i}": 1 for i in range(257)}}),
+        sheet.sheet_bytes(INSPECTION, {CAM1: {"note": "x" * sheet.MAX_SHEET_BYTES}}),
     ]:
         with pytest.raises(sheet.SheetError):
             sheet.parse(bad)
