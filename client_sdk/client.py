@@ -346,6 +346,10 @@ class Client:
         takes a fresh snapshot (the server was restored from a backup).
         """
         old = self.client_id
+        stored = self.server_epoch
+        if renumber == "pending" and stored and answer.server_epoch and answer.server_epoch != stored:
+            # A new client, of a restored server: it lost what it had acknowledged, so resend all.
+            renumber = "all"
         with self.db.transaction():
             self.db.set_meta_tx(
                 client_id=answer.client_id,

@@ -355,19 +355,10 @@ class Store:
         old one is revoked): how a client starts a new seq after seq_reused or a restore.
         """
         now = self.now_ms()
+        with self.read() as db:  # an anonymous made-up credential never waits for the writer
+            self._refreshable(db, req, now)
         with self.write() as db:
-            row = db.execute(
-                "SELECT c.user_id, c.name, c.revoked_at, c.refresh_hash, c.refresh_used_ms, u.username, u.name,"
-                " u.role, u.disabled_at FROM clients c JOIN users u ON u.id = c.user_id WHERE c.id = ?",
-                [req.client_id],
-            ).fetchone()
-            if row is None or row[3] is None or not hmac.compare_digest(row[3], A.token_hash(req.refresh_token)):
-                raise E.ClientUnavailable("this client was revoked or its sign-in is no longer valid")
-            user_id, client_name, revoked_at, _, used_ms, username, name, role, disabled_at = row
-            if revoked_at is not None or disabled_at is not None:
-                raise E.ClientUnavailable("this client was revoked; sign in with your password")
-            if now - (used_ms or 0) > self.settings.refresh_idle_seconds * 1000:
-                raise E.ClientUnavailable("this client's sign-in expired unused; sign in with your password")
+            user_id, client_name, username, name, role = self._refreshable(db, req, now)
             client_id = req.client_id
             if req.enrol:
                 client_id = self._enrol(db, user_id, client_name, now, app)
@@ -382,6 +373,23 @@ class Store:
         return TokenResponse(token=token, client_id=client_id,
                              user=UserInfo(id=user_id, name=name, role=role, username=username),
                              server_epoch=self.server_epoch, refresh_token=refresh)
+
+    def _refreshable(self, db: sqlite3.Connection, req: RefreshRequest, now: int) -> tuple[str, str, str, str, str]:
+        """The client's user id and name, and its user's username, name and role, if its
+        refresh credential is valid; else ClientUnavailable."""
+        row = db.execute(
+            "SELECT c.user_id, c.name, c.revoked_at, c.refresh_hash, c.refresh_used_ms, u.username, u.name,"
+            " u.role, u.disabled_at FROM clients c JOIN users u ON u.id = c.user_id WHERE c.id = ?",
+            [req.client_id],
+        ).fetchone()
+        if row is None or row[3] is None or not hmac.compare_digest(row[3], A.token_hash(req.refresh_token)):
+            raise E.ClientUnavailable("this client was revoked or its sign-in is no longer valid")
+        user_id, client_name, revoked_at, _, used_ms, username, name, role, disabled_at = row
+        if revoked_at is not None or disabled_at is not None:
+            raise E.ClientUnavailable("this client was revoked; sign in with your password")
+        if now - (used_ms or 0) > self.settings.refresh_idle_seconds * 1000:
+            raise E.ClientUnavailable("this client's sign-in expired unused; sign in with your password")
+        return user_id, client_name, username, name, role
 
     @staticmethod
     def _enrol(db: sqlite3.Connection, user_id: str, name: str, now: int, app: str | None) -> str:

@@ -376,6 +376,30 @@ def test_server_restored_from_backup_gets_everything_resent(server, store, site,
     phone.close()
 
 
+def test_a_phone_enrolled_after_the_backup_signs_in_again_and_resends_everything(server, store, site, tmp_path):
+    """The restored server never knew this client or its refresh credential: the phone is signed
+    out, and the technician's sign-in enrols it anew as after any restore (all resent, a snapshot)."""
+    backup = server.backup(tmp_path / "backup.db")
+    phone = Client(tmp_path / "phone.db", server.http)
+    phone.login("wang", "demo")
+    phone.sync()
+    check = phone.record_check(site["inspection"], site["cam1"], "serviced")
+    phone.sync()
+    old_epoch = phone.server_epoch
+    phone.close()
+    http = server.restore(backup)
+    phone = Client(tmp_path / "phone.db", http)
+    with pytest.raises(E.ClientUnavailable):
+        phone.sync()
+    phone.login("wang", "demo")
+    phone.sync()
+    assert phone.server_epoch != old_epoch and phone.pending() == []
+    rows = {r["id"]: r for r in supervisor_rows(http)}
+    assert rows[check]["fields"]["outcome"] == "serviced"  # acknowledged before, lost in the restore, resent
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()
+
+
 def test_restore_noticed_on_pull_with_an_empty_outbox(server, site, new_client, tmp_path):
     phone = new_client(server.http)
     phone.sync()
