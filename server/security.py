@@ -92,6 +92,8 @@ class Attempt(NamedTuple):
     wait: int
     report: bool
     at: int
+    limit: int = 0  # the limit of the key that throttled it
+    keys: tuple[str, ...] = ()  # the kinds of key that throttled it: pair, user, addr
 
 
 class LoginThrottle:
@@ -136,16 +138,18 @@ class LoginThrottle:
         keys = self._keys(username, address)
         with self._lock:
             self._bound(now)
-            wait, blocked = 0, []
+            wait, hit, blocked = 0, 0, []
             for key, limit in keys:
                 times = self._prune(key, now)
                 if times is not None and len(times) >= limit:
-                    wait = max(wait, -(-(times[0] + self.window_ms - now) // 1000), 1)
+                    until = max(-(-(times[0] + self.window_ms - now) // 1000), 1)
+                    if until > wait:
+                        wait, hit = until, limit
                     blocked.append(key)
             if wait:
                 report = [k for k in blocked if self._reported.get(k, now - self.window_ms) <= now - self.window_ms]
                 self._reported.update(dict.fromkeys(report, now))
-                return Attempt(wait, bool(report), now)
+                return Attempt(wait, bool(report), now, hit, tuple(k.split(":", 1)[0] for k in blocked))
             for key, _ in keys:
                 self._failures.setdefault(key, deque()).append(now)
             return Attempt(0, False, now)

@@ -296,10 +296,10 @@ class Store:
             if attempt.report:
                 with self.write() as db:
                     security.audit(db, security.LOGIN_THROTTLED, username=req.username, address=address,
-                                   client_id=req.client_id, retry_after=attempt.wait)
+                                   client_id=req.client_id, retry_after=attempt.wait, keys=list(attempt.keys))
             raise E.LoginThrottled(
                 f"too many failed sign-ins for this username or address; retry in {attempt.wait} s",
-                retry_after=attempt.wait, limit=self.settings.login_max_failures,
+                retry_after=attempt.wait, limit=attempt.limit,
                 window_seconds=self.settings.login_window_seconds,
             )
         with self.read() as db:

@@ -205,6 +205,8 @@ def test_the_throttle_limits_each_key_with_its_defaults(settings):
     for i in range(100):
         assert tries(f"user{i}", "10.0.0.9") == 0
     assert tries("lin", "10.0.0.9") == 300
+    refused = throttle.attempt("lin", "10.0.0.9", now_ms=now)
+    assert (refused.limit, refused.keys) == (100, ("addr",))
     assert tries("lin", "10.0.0.8") == 0
     # The window passes: the failures no longer count.
     later = now + settings.login_window_seconds * 1000 + 1
@@ -257,6 +259,9 @@ def test_a_throttled_key_is_audited_once_per_window(store):
     with store.read() as db:
         kinds = [k for (k,) in db.execute("SELECT kind FROM audit WHERE kind LIKE 'login%' ORDER BY id")]
     assert kinds == ["login_failed"] * 5 + ["login_throttled"]
+    with store.read() as db:
+        detail = db.execute("SELECT detail FROM audit WHERE kind = 'login_throttled'").fetchone()[0]
+    assert '"keys":["pair"]' in detail  # which limit it was: this username from this address
 
 
 def test_the_throttle_reports_a_key_again_a_window_later(settings):
