@@ -362,10 +362,7 @@ class Store:
             client_id = req.client_id
             if req.enrol:
                 client_id = self._enrol(db, user_id, client_name, now, app)
-                stamp = hlc.format_ts(now)
-                db.execute("UPDATE clients SET revoked_at = ?, refresh_hash = NULL WHERE id = ?", [stamp, req.client_id])
-                db.execute("UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
-                           [stamp, req.client_id])
+                self._revoke(db, hlc.format_ts(now), "id = ?", req.client_id)
             token, refresh = self._issue(db, client_id, now, refresh=req.enrol)
             security.audit(db, security.LOGIN, username=username, client_id=client_id, address=address, now_ms=now,
                            enrolled=req.enrol, app=app, refreshed=True,
@@ -390,6 +387,15 @@ class Store:
         if now - (used_ms or 0) > self.settings.refresh_idle_seconds * 1000:
             raise E.ClientUnavailable("this client's sign-in expired unused; sign in with your password")
         return user_id, client_name, username, name, role
+
+    @staticmethod
+    def _revoke(db: sqlite3.Connection, stamp: str, clients: str, value: str) -> int:
+        """Revoke the clients `WHERE <clients>` (a SQL condition on `clients` with one parameter):
+        their tokens and refresh credentials die. Returns how many were not revoked before."""
+        db.execute(f"UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
+                   f" AND client_id IN (SELECT id FROM clients WHERE {clients})", [stamp, value])
+        return int(db.execute(f"UPDATE clients SET revoked_at = ?, refresh_hash = NULL"
+                              f" WHERE revoked_at IS NULL AND {clients}", [stamp, value]).rowcount)
 
     @staticmethod
     def _enrol(db: sqlite3.Connection, user_id: str, name: str, now: int, app: str | None) -> str:
@@ -444,13 +450,7 @@ class Store:
                 db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [new_hash, user[0]])
             if disabled is not None:
                 db.execute("UPDATE users SET disabled_at = ? WHERE id = ?", [stamp if disabled else None, user[0]])
-            db.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
-                " AND client_id IN (SELECT id FROM clients WHERE user_id = ?)", [stamp, user[0]])
-            revoked = db.execute(
-                "UPDATE clients SET revoked_at = ?, refresh_hash = NULL WHERE user_id = ? AND revoked_at IS NULL",
-                [stamp, user[0]],
-            ).rowcount
+            revoked = self._revoke(db, stamp, "user_id = ?", user[0])
             actor = {"username": by.username if by else None, "client_id": by.client_id if by else None,
                      "address": by.address if by else None}
             if new_hash is not None:
@@ -491,12 +491,7 @@ class Store:
             row = db.execute("SELECT user_id FROM clients WHERE id = ?", [client_id]).fetchone()
             if row is None or (caller.role != schema.SUPERVISOR and row[0] != caller.user_id):
                 raise E.NotFound(f"no client {client_id}")
-            now = hlc.format_ts(self.now_ms())
-            revoked = db.execute(
-                "UPDATE clients SET revoked_at = ?, refresh_hash = NULL WHERE id = ? AND revoked_at IS NULL",
-                [now, client_id],
-            ).rowcount
-            db.execute("UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL", [now, client_id])
+            revoked = self._revoke(db, hlc.format_ts(self.now_ms()), "id = ?", client_id)
             if revoked:
                 owner = db.execute("SELECT username FROM users WHERE id = ?", [row[0]]).fetchone()[0]
                 security.audit(db, security.CLIENT_REVOKED, username=caller.username, client_id=caller.client_id,
