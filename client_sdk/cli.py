@@ -151,6 +151,9 @@ MESSAGES: dict[str, str] = {
     "value_field": "{field} {value}",
     "no_conflicts": "No conflict entries concern you.",
     "not_signed_in": "Not signed in: run `fieldsync-client login USERNAME` first.",
+    "signed_out": "This phone was signed out at the server (a supervisor revoked it, changed your password or"
+                  " disabled your account). Your {count} unsent change(s) stay on this phone; sign in again with"
+                  " `fieldsync-client login {username}` to send them.",
     "offline_login": "The server at {url} cannot be reached ({error}); check the address (--server) and the"
                      " network, then sign in again.",
     "offline": "The server at {url} cannot be reached ({error}); your {count} change(s) are kept and will be"
@@ -885,6 +888,13 @@ def _main(args: argparse.Namespace, http: httpx.Client | None) -> int:
         return 2
     except _Refused as exc:
         print(str(exc), file=sys.stderr)
+        return 1
+    except E.ClientUnavailable as exc:
+        if args.command == "login":  # refused for this sign-in, not a phone signed out
+            print(_text("error", detail=exc.detail), file=sys.stderr)
+        else:
+            print(_text("signed_out", count=client.status()["pending"], username=client.username or "USERNAME"),
+                  file=sys.stderr)
         return 1
     except E.SyncError as exc:
         print(_text("error", detail=exc.detail), file=sys.stderr)

@@ -46,6 +46,7 @@ from sync.wire import (
     PullResponse,
     PushRequest,
     PushResponse,
+    RefreshRequest,
     Scalar,
     TokenRequest,
     TokenResponse,
@@ -205,8 +206,9 @@ class Client:
         self.batch_size = batch_size
         self.page_size = min(page_size, 1000)
         self._wall: Callable[[], int] = wall or hlc.wall_ms
-        # Without `remember`, the password lives only as long as this object.
-        self._password: str | None = None
+        if self.db.meta("password") is not None:
+            # Older versions kept the password here (issue 9 #2): it goes, the token stays.
+            self.db.set_meta(password=None)
         self._clock = hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None)
 
     def close(self) -> None:
@@ -272,14 +274,13 @@ class Client:
 
     # -- identity -------------------------------------------------------------
 
-    def login(
-        self, username: str, password: str, client_name: str = "fieldsync-client", remember: bool = True
-    ) -> None:
-        """Sign in: enrol this client, or sign it in again with its own `client_id`.
+    def login(self, username: str, password: str, client_name: str = "fieldsync-client") -> None:
+        """Sign in with the password the technician types: enrol this client, or sign it in
+        again with its own `client_id` (a revoked client: a new one, the outbox kept).
 
-        With `remember`, the password is kept in the local database so the
-        client can sign in again on its own when its token expires (a real app
-        keeps it in the platform keystore instead).
+        The password serves this one call and is never stored (issue 9 #2): the client
+        keeps its token and a refresh credential bound to its `client_id`, which a
+        revocation, a new password or a disabled account kills at the server.
         """
         owner = self.username
         if owner is not None and owner != username:
@@ -291,22 +292,18 @@ class Client:
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
             self._clock = hlc.Clock("unenrolled")
-        client_id = self.client_id
+        credentials = (username, password, client_name)
         renumber: str | None = None
         try:
-            answer = self._token(client_id, (username, password, client_name))
+            answer = self._token(self.client_id, credentials)
         except E.ClientUnavailable:
-            answer = self._token(None, (username, password, client_name))
+            answer = self._token(None, credentials)
             renumber = "pending"
-        # The password proved right: keep it (only then, so a typo is never remembered).
-        self._password = password
         with self.db.transaction():
-            self.db.set_meta_tx(
-                username=username, client_name=client_name, password=password if remember else None
-            )
+            self.db.set_meta_tx(username=username, client_name=client_name, signed_out=None)
         stored = self.server_epoch
         if renumber is None and stored and answer.server_epoch and answer.server_epoch != stored:
-            self._recover(answer.server_epoch)
+            self._recover(answer.server_epoch, credentials)
             return
         self._adopt(answer, renumber=renumber)
 
@@ -315,22 +312,34 @@ class Client:
             self.db.conn.execute("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM rows)").fetchone()[0]
         )
 
-    def _secret(self) -> str:
-        password = self._password or self.db.meta("password")
-        if password is None:
-            raise E.Unauthorized("sign in again: no password is remembered on this client")
-        return password
-
-    def _token(self, client_id: str | None, credentials: tuple[str, str, str] | None = None) -> TokenResponse:
-        """POST /auth/token with the given or the remembered credentials; raises SyncError."""
-        if credentials is None:
-            username = self.username
-            if username is None:
-                raise E.Unauthorized("sign in first")
-            credentials = (username, self._secret(), self.db.meta("client_name") or "fieldsync-client")
+    def _token(self, client_id: str | None, credentials: tuple[str, str, str]) -> TokenResponse:
+        """POST /auth/token with the password just typed; raises SyncError."""
         username, password, client_name = credentials
         body = TokenRequest(username=username, password=password, client_name=client_name, client_id=client_id)
-        resp = self.http.post("/auth/token", content=_encode(body), headers=self._headers(auth=False))
+        return self._sign_in("/auth/token", _encode(body))
+
+    def _refresh(self, enrol: bool) -> TokenResponse:
+        """POST /auth/refresh: this client again, or with `enrol` a new client in its place.
+
+        Refused (the client was revoked, its user's password changed or the account
+        disabled, or the credential expired): the client is signed out. It stops
+        syncing, keeps its outbox, and waits for the technician to sign in again.
+        """
+        client_id, secret = self.client_id, self.db.meta("refresh_token")
+        if client_id is None or secret is None:
+            raise E.Unauthorized("sign in again with your password")
+        try:
+            return self._sign_in("/auth/refresh", _encode(RefreshRequest(
+                client_id=client_id, refresh_token=secret, enrol=enrol)))
+        except E.ClientUnavailable as exc:
+            pending = int(self.status()["pending"])
+            detail = (f"this client was signed out at the server ({exc.detail}); its {pending} unsent"
+                      " change(s) are kept here until you sign in again with your password")
+            self.db.set_meta(token=None, refresh_token=None, signed_out=detail)
+            raise E.ClientUnavailable(detail, pending=pending) from None
+
+    def _sign_in(self, path: str, body: bytes) -> TokenResponse:
+        resp = self.http.post(path, content=body, headers=self._headers(auth=False))
         if resp.status_code >= 400:
             raise self._problem(resp)
         answer = _token_response.decode(resp.content)
@@ -345,6 +354,10 @@ class Client:
         takes a fresh snapshot (the server was restored from a backup).
         """
         old = self.client_id
+        stored = self.server_epoch
+        if renumber == "pending" and stored and answer.server_epoch and answer.server_epoch != stored:
+            # A new client, of a restored server: it lost what it had acknowledged, so resend all.
+            renumber = "all"
         with self.db.transaction():
             self.db.set_meta_tx(
                 client_id=answer.client_id,
@@ -353,6 +366,8 @@ class Client:
                 user_name=answer.user.name,
                 user_id=answer.user.id,
             )
+            if answer.refresh_token:
+                self.db.set_meta_tx(refresh_token=answer.refresh_token)
             if answer.server_epoch and (renumber == "all" or not self.server_epoch):
                 self.db.set_meta_tx(server_epoch=answer.server_epoch)
             if answer.client_id != old:
@@ -391,22 +406,18 @@ class Client:
         self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
 
     def _reenrol(self) -> None:
-        """Enrol a new client and resend the pending changes renumbered (seq_reused, revoked)."""
-        self._adopt(self._token(None), renumber="pending")
+        """Enrol a new client in this one's place and resend the pending changes renumbered (seq_reused)."""
+        self._adopt(self._refresh(enrol=True), renumber="pending")
 
-    def _recover(self, epoch: str) -> None:
+    def _recover(self, epoch: str, credentials: tuple[str, str, str] | None = None) -> None:
         """The server was restored: enrol anew, resend all still held, take a fresh snapshot."""
-        answer = self._token(None)
+        answer = self._token(None, credentials) if credentials else self._refresh(enrol=True)
         answer.server_epoch = answer.server_epoch or epoch
         self._adopt(answer, renumber="all")
 
     def _sign_in_again(self) -> None:
-        """After a 401: sign this client in again with its own client_id."""
-        try:
-            answer = self._token(self.client_id)
-        except E.ClientUnavailable:
-            self._reenrol()
-            return
+        """After a 401 (the token expired or was revoked): this client again, by its refresh credential."""
+        answer = self._refresh(enrol=False)
         stored = self.server_epoch
         if stored and answer.server_epoch and answer.server_epoch != stored:
             raise _EpochChanged(answer.server_epoch)
@@ -423,7 +434,8 @@ class Client:
         if auth:
             token = self.db.meta("token")
             if token is None:
-                raise E.Unauthorized("sign in first")
+                signed_out = self.db.meta("signed_out")
+                raise E.ClientUnavailable(signed_out) if signed_out else E.Unauthorized("sign in first")
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
@@ -476,7 +488,7 @@ class Client:
             return resp
 
     def _can_sign_in(self) -> bool:
-        return self.username is not None and (self._password or self.db.meta("password")) is not None
+        return self.db.meta("refresh_token") is not None
 
     def _observe_tx(self, server_hlc: str) -> None:
         try:

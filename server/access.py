@@ -14,6 +14,7 @@ import msgspec
 
 from sync import errors as E
 from sync import schema
+from sync.wire import Password
 
 from .filters import one_of
 from .security import KINDS
@@ -24,6 +25,19 @@ _decode = msgspec.json.decode
 
 class MemberRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     username: str
+
+
+class UserUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/users/{username}: a new password, and/or disable or re-enable the account."""
+
+    password: Password | None = None
+    disabled: bool | None = None
+
+
+class UserState(msgspec.Struct, kw_only=True):
+    username: str
+    disabled: bool
+    revoked_clients: int  # clients this change revoked (every client of the user that was not yet)
 
 
 class MemberList(msgspec.Struct, kw_only=True):
@@ -129,6 +143,17 @@ class Access:
         if not self._site_exists(site_id):
             raise E.NotFound(f"no site {site_id}")
         self.store.remove_member(site_id, username, by=caller)
+
+    # -- users ----------------------------------------------------------------------
+
+    def update_user(self, caller: Caller, username: str, update: UserUpdate) -> UserState:
+        """Supervisors: a lost phone's user gets a new password or is disabled; every client
+        and token of theirs is revoked at once (issue 9 #2)."""
+        require_supervisor(caller)
+        revoked = self.store.update_user(username, password=update.password, disabled=update.disabled, by=caller)
+        with self.store.read() as db:
+            disabled = db.execute("SELECT disabled_at FROM users WHERE username = ?", [username]).fetchone()[0]
+        return UserState(username=username, disabled=disabled is not None, revoked_clients=revoked)
 
     # -- clients ------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import msgspec
-from litestar import Litestar, Request, delete, get, post, put
+from litestar import Litestar, Request, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency, Provide
@@ -19,10 +19,27 @@ from litestar.types import Message, Scope
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
-from sync.wire import ConflictPage, PullResponse, PushRequest, PushResponse, TokenRequest, TokenResponse
+from sync.wire import (
+    ConflictPage,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    RefreshRequest,
+    TokenRequest,
+    TokenResponse,
+)
 
 from . import sealing
-from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, require_site
+from .access import (
+    Access,
+    AuditPage,
+    ClientList,
+    MemberList,
+    MemberRequest,
+    UserState,
+    UserUpdate,
+    require_site,
+)
 from .apidocs import RENDER_PLUGINS
 from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
 from .inspections import (
@@ -187,6 +204,15 @@ def token(
     return store.login(strict(TokenRequest, body), _app_version(request), _address(request))
 
 
+@post("/auth/refresh", status_code=200, responses=problem_responses(400, 403, 413, 426), sync_to_thread=True, tags=["identity"])
+def refresh(
+    data: JSONBody[RefreshRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep
+) -> TokenResponse:
+    """Sign a client in again with its refresh credential, or enrol a new client in its place (`enrol`)."""
+    _check_protocol(request)
+    return store.refresh(strict(RefreshRequest, body), _app_version(request), _address(request))
+
+
 @post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, guards=[caller_before_body], tags=["sync"])
 def push(
     data: JSONBody[PushRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep
@@ -231,6 +257,15 @@ def conflicts(
 def revoke_client(client_id: FromPath[str], store: StoreDep, caller: CallerDep) -> None:
     """Revoke a client (a lost phone): its tokens answer 401 and it cannot sign in again."""
     store.revoke_client(caller, client_id)
+
+
+@patch("/api/users/{username:str}", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["identity"])
+def update_user(
+    username: FromPath[str], data: JSONBody[UserUpdate], body: RawBody, access: AccessDep, caller: CallerDep
+) -> UserState:
+    """Set a user's password, or disable or re-enable them (supervisors): every client and token of
+    the user is revoked at once (a lost phone)."""
+    return access.update_user(caller, username, strict(UserUpdate, body))
 
 
 @get("/api/sites/{site_id:str}/plan", responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
@@ -354,7 +389,7 @@ def home() -> Redirect:
 
 
 ROUTES = [
-    home, token, push, pull, conflicts, revoke_client,
+    home, token, refresh, push, pull, conflicts, revoke_client, update_user,
     get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet, retract_signature,
     list_members, add_member, remove_member, list_clients, audit,
 ]

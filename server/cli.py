@@ -190,6 +190,33 @@ def _add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passwd(args: argparse.Namespace) -> int:
+    """A lost phone from the shell: a new password, or the account disabled or enabled; every
+    client of the user is revoked (the same as PATCH /api/users/{username})."""
+    import getpass
+
+    from .store import Store
+
+    if not (Path(args.data) / "fieldsync.db").exists():
+        print(f"fieldsync: no database in {args.data}", file=sys.stderr)
+        return 2
+    disabled = True if args.disable else False if args.enable else None
+    password = None
+    if disabled is None:
+        password = getpass.getpass(f"new password for {args.username}: ")
+        if getpass.getpass("the same again: ") != password:
+            print("fieldsync: the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    store = Store(Settings(data_dir=Path(args.data)))
+    try:
+        revoked = store.update_user(args.username, password=password, disabled=disabled)
+    finally:
+        store.close()
+    done = "password changed" if password is not None else "disabled" if disabled else "enabled"
+    print(f"{args.username}: {done}; {revoked} client(s) revoked (each signs in again with the password)")
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .store import Store
 
@@ -263,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password", help="asked for when left out")
     p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
     p.set_defaults(func=_add_user)
+    p = sub.add_parser("passwd", help="set a user's password, or disable or enable them; revokes their clients")
+    p.add_argument("--data", required=True)
+    p.add_argument("username")
+    toggle = p.add_mutually_exclusive_group()
+    toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
+    toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
+    p.set_defaults(func=_passwd)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)

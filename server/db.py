@@ -304,6 +304,19 @@ def m011_cursor_secret(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('cursor_secret', ?)", [secrets.token_hex(32)])
 
 
+
+@migrations()
+def m012_identity(db: sqlite_utils.Database) -> None:
+    """Lost phones (issue 9 #2): a user can be disabled, and a client holds a refresh
+    credential instead of its user's password (only its SHA-256 is kept, with its last use)."""
+    db.executescript(
+        """
+        ALTER TABLE users ADD COLUMN disabled_at TEXT;
+        ALTER TABLE clients ADD COLUMN refresh_hash TEXT;
+        ALTER TABLE clients ADD COLUMN refresh_used_ms INTEGER;
+        """
+    )
+
 def select_in(
     db: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = (), size: int = 500
 ) -> Iterator[tuple[Any, ...]]:

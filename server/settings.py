@@ -30,8 +30,14 @@ class Settings:
     thumbnail_sizes: tuple[int, ...] = (160, 320, 640, 1280)
     # Access and limits (issue 5; docs/security.md).
     max_open_uploads_per_client: int = 8  # unfinished uploads one client may hold at once
-    login_max_failures: int = 5  # failed sign-ins per username, and per client address, ...
-    login_window_seconds: int = 300  # ... within this window, before 429 login_throttled
+    # Sign-in throttle (issue 9 #14, issue 10 #7): failed sign-ins within `login_window_seconds`
+    # before 429 login_throttled, per username and address, per username from anywhere, and per
+    # address across every username (only against guessing many usernames: one office NAT is one address).
+    login_max_failures: int = 5
+    login_max_failures_per_user: int = 20
+    login_max_failures_per_address: int = 100
+    login_window_seconds: int = 300
+    refresh_idle_seconds: int = 90 * 24 * 3600  # a client's refresh credential dies unused this long
     min_password_length: int = 12  # outside demo mode (server/security.py)
     # Client strings (issue 9; docs/security.md).
     max_conflict_page_bytes: int = 1024 * 1024  # a GET /api/conflicts page stops here (next_after set)

@@ -92,6 +92,12 @@ class ClientUnavailable(SyncError):
     title = "This client cannot sign in again; enrol a new one"
 
 
+class AccountDisabled(SyncError):
+    status = 403
+    code = "account_disabled"
+    title = "This account is disabled; ask a supervisor"
+
+
 class NotFound(SyncError):
     status = 404
     code = "not_found"

@@ -22,6 +22,11 @@ MAX_FIELD_NAME_CHARS = 128  # `item.` and an item key of up to 64
 MAX_FIELDS_PER_CHANGE = 256
 MAX_VALUE_CHARS = 65_536  # the longest field (template `items`); each field has its own, lower, limit
 MAX_TIMESTAMP_CHARS = 64
+# Sign-in (issue 9 #4): bounded before anything else, so no oversized name reaches the audit trail.
+MAX_USERNAME_CHARS = 64
+MAX_PASSWORD_CHARS = 256
+MAX_CLIENT_NAME_CHARS = 128
+MAX_SECRET_CHARS = 128  # a refresh credential (43 characters)
 
 Name = Annotated[str, msgspec.Meta(max_length=MAX_COLLECTION_CHARS)]
 Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
@@ -36,11 +41,27 @@ class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
     pass
 
 
+Username = Annotated[str, msgspec.Meta(max_length=MAX_USERNAME_CHARS)]
+Password = Annotated[str, msgspec.Meta(max_length=MAX_PASSWORD_CHARS)]
+
+
 class TokenRequest(Base, kw_only=True):
-    username: str
-    password: str
-    client_name: str = ""
-    client_id: str | None = None
+    username: Username
+    password: Password
+    client_name: Annotated[str, msgspec.Meta(max_length=MAX_CLIENT_NAME_CHARS)] = ""
+    client_id: Id | None = None
+
+
+class RefreshRequest(Base, kw_only=True):
+    """Sign a client in again without a password, with the refresh credential it was given.
+
+    `enrol`: enrol a new client of the same user in its place (the old one is
+    revoked), for a client that must start a new seq (seq_reused, a restored server).
+    """
+
+    client_id: Id
+    refresh_token: Annotated[str, msgspec.Meta(max_length=MAX_SECRET_CHARS)]
+    enrol: bool = False
 
 
 class UserInfo(Base, kw_only=True):
@@ -55,6 +76,8 @@ class TokenResponse(Base, kw_only=True):
     client_id: str
     user: UserInfo
     server_epoch: str = ""
+    # A new refresh credential for this client (POST /auth/refresh); empty: keep the one you hold.
+    refresh_token: str = ""
 
 
 class Change(Base, kw_only=True):

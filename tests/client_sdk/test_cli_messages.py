@@ -290,6 +290,23 @@ def test_unreachable_at_sync_counts_what_is_kept(http, site, db, capsys):
     assert "http://127.0.0.1:9" in line and "your 1 change(s) are kept and will be sent later" in line
 
 
+def test_a_revoked_phone_says_it_was_signed_out_and_keeps_its_changes(http, site, db, lin, capsys):
+    # Regression (issue 9, finding 2): the phone enrolled itself again with a stored password.
+    signed_in(db, http, capsys)
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "skipped"], http=http)
+    client = Client(db, http)
+    client_id = client.client_id
+    client.close()
+    assert http.delete(f"/api/clients/{client_id}", headers=lin.headers).status_code == 204
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(["--db", db, "sync"], http=http) == 1
+        assert one_line(capsys.readouterr().err) == _text("signed_out", count=1, username="wang")
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "1 change(s) pushed" in capsys.readouterr().out
+
+
 # -- item 11: columns by display width -----------------------------------------------------------
 
 

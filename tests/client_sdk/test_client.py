@@ -288,7 +288,9 @@ def test_revoked_token_signs_in_again_with_the_same_client(http, store, site, ne
     assert phone.client_id == client_id
 
 
-def test_revoked_client_enrols_anew_and_keeps_its_outbox(http, site, new_client, lin):
+def test_a_revoked_phone_stops_keeps_its_outbox_and_enrols_again_only_after_a_sign_in(http, site, new_client, lin):
+    # Regression (issue 9, finding 2): on client_unavailable the SDK enrolled a new client with the
+    # password it kept in its database, and kept syncing after a supervisor had revoked it.
     phone = new_client(http)
     phone.sync()
     phone.record_check(site["inspection"], site["cam1"], "serviced")
@@ -297,32 +299,47 @@ def test_revoked_client_enrols_anew_and_keeps_its_outbox(http, site, new_client,
     assert http.delete(f"/api/clients/{old_client}", headers=lin.headers).status_code == 204
     phone.record_check(site["inspection"], site["cam2"], "fault", note="no power")
     phone.write("devices", site["cam1"], {"location": "Gate 2"})
+    with pytest.raises(E.ClientUnavailable, match="signed out") as refused:
+        phone.sync()
+    assert refused.value.extra["pending"] == 2
+    clients = http.get("/api/clients", headers=lin.headers, params={"username": "wang"}).json()["clients"]
+    assert [c["id"] for c in clients] == [old_client]  # nothing enrolled behind the supervisor's back
+    assert len(phone.pending()) == 2  # the unsent work stays on the phone
+    with pytest.raises(E.ClientUnavailable, match="signed out"):
+        phone.sync()  # and it stays stopped, without asking the server again
+    phone.login("wang", "demo")  # the technician signs in again, interactively
     report = phone.sync()
     assert phone.client_id != old_client
     assert [(r.seq, r.status) for r in report.results] == [(1, "applied"), (2, "applied")]
     assert phone.server_rows() == supervisor_rows(http)
 
 
-def test_without_a_remembered_password_an_expired_token_is_an_error(http, store, site, tmp_path):
-    phone = Client(tmp_path / "phone.db", http)
-    phone.login("wang", "demo", remember=False)
-    phone.sync()
-    phone.close()
-    phone = Client(tmp_path / "phone.db", http)
-    with store.write() as db:
-        db.execute("UPDATE tokens SET revoked_at = '2026-11-20T10:15:00.000Z'")
-    with pytest.raises(E.Unauthorized):
+def test_the_client_never_stores_a_password(http, store, site, tmp_path):
+    path = tmp_path / "phone.db"
+    with Client(path, http) as phone:
+        phone.login("wang", "demo")
         phone.sync()
-    phone.login("wang", "demo")
-    phone.sync()
-    phone.close()
+        # An expired token still recovers: the refresh credential signs the same client in again.
+        client_id = phone.client_id
+        with store.write() as db:
+            db.execute("UPDATE tokens SET revoked_at = '2026-11-20T10:15:00.000Z'")
+        phone.sync()
+        assert phone.client_id == client_id
+    files = [f for f in tmp_path.iterdir() if f.name.startswith("phone.db")]
+    assert files and not [f for f in files if b"demo" in f.read_bytes()]
+    # A database written by an older version, which kept the password, loses it on opening.
+    with Client(path, http) as phone:
+        phone.db.set_meta(password="demo")
+    with Client(path, http) as phone:
+        assert phone.db.meta("password") is None
+        phone.sync()
 
 
 def test_wrong_password_is_refused_and_not_remembered(http, site, tmp_path):
     phone = Client(tmp_path / "phone.db", http)
     with pytest.raises(E.InvalidCredentials):
         phone.login("wang", "nope")
-    assert phone.db.meta("password") is None and phone.client_id is None
+    assert phone.client_id is None and phone.db.meta("refresh_token") is None
     with pytest.raises(E.Unauthorized):
         phone.record_check(str(uuid.uuid4()), str(uuid.uuid4()), "serviced")
     phone.close()
@@ -356,6 +373,30 @@ def test_server_restored_from_backup_gets_everything_resent(server, store, site,
     assert by_id[site["cam1"]]["fields"]["location"] == "Gate 2"
     # The snapshot did not bring CAM-003: the client dropped its copy.
     assert cam3 not in by_id and phone.get("devices", cam3) is None
+    phone.close()
+
+
+def test_a_phone_enrolled_after_the_backup_signs_in_again_and_resends_everything(server, store, site, tmp_path):
+    """The restored server never knew this client or its refresh credential: the phone is signed
+    out, and the technician's sign-in enrols it anew as after any restore (all resent, a snapshot)."""
+    backup = server.backup(tmp_path / "backup.db")
+    phone = Client(tmp_path / "phone.db", server.http)
+    phone.login("wang", "demo")
+    phone.sync()
+    check = phone.record_check(site["inspection"], site["cam1"], "serviced")
+    phone.sync()
+    old_epoch = phone.server_epoch
+    phone.close()
+    http = server.restore(backup)
+    phone = Client(tmp_path / "phone.db", http)
+    with pytest.raises(E.ClientUnavailable):
+        phone.sync()
+    phone.login("wang", "demo")
+    phone.sync()
+    assert phone.server_epoch != old_epoch and phone.pending() == []
+    rows = {r["id"]: r for r in supervisor_rows(http)}
+    assert rows[check]["fields"]["outcome"] == "serviced"  # acknowledged before, lost in the restore, resent
+    assert phone.server_rows() == supervisor_rows(http)
     phone.close()
 
 

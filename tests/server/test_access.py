@@ -3,6 +3,7 @@ the password rule, and the audit trail (issue 5)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.security import LoginThrottle
 from server.settings import Settings
 from server.store import Store
 from sync import errors as E
@@ -167,42 +169,120 @@ def test_failed_sign_ins_are_throttled_per_username_with_retry_after(site, http,
     assert kinds == ["login_failed"] * 5 + ["login_throttled"]
 
 
-def test_throttling_counts_per_username_and_per_address_and_forgets_after_the_window(store):
-    def login(username: str, password: str, address: str) -> str:
-        try:
-            store.login(TokenRequest(username=username, password=password, client_name="t"), None, address)
-        except E.SyncError as exc:
-            return exc.code
-        return "ok"
+def _login(store: Store, username: str, password: str, address: str | None) -> str:
+    try:
+        store.login(TokenRequest(username=username, password=password, client_name="t"), None, address)
+    except E.SyncError as exc:
+        return exc.code
+    return "ok"
 
-    # One address trying many usernames (credential stuffing).
-    for name in ["a", "b", "c", "d", "e"]:
-        assert login(name, "guess", "10.0.0.9") == "invalid_credentials"
-    assert login("wang", "demo", "10.0.0.9") == "login_throttled"
-    assert login("wang", "demo", "10.0.0.7") == "ok"  # the username itself is not throttled
-    # Many addresses trying one username.
-    for i in range(5):
-        assert login("zhao", "guess", f"10.0.1.{i}") == "invalid_credentials"
-    assert login("zhao", "demo", "10.0.2.1") == "login_throttled"
+
+def test_one_users_wrong_passwords_do_not_lock_out_the_office(store):
+    # Regression (issue 10, item 7): after zhao's failures, lin and wang behind the same office NAT
+    # got 429 for 300 s with their right passwords.
+    office = "203.0.113.7"
+    for _ in range(5):
+        assert _login(store, "zhao", "guess", office) == "invalid_credentials"
+    assert _login(store, "zhao", "demo", office) == "login_throttled"  # zhao, from the office: throttled
+    assert _login(store, "lin", "demo", office) == "ok"
+    assert _login(store, "wang", "demo", office) == "ok"
+    assert _login(store, "zhao", "demo", "198.51.100.4") == "ok"  # zhao from home: the pair is the office's
+
+
+def test_the_throttle_limits_each_key_with_its_defaults(settings):
+    throttle = LoginThrottle(settings)
+    now = 1_800_000_000_000
+
+    def tries(username: str, address: str) -> int:
+        return throttle.attempt(username, address, now_ms=now).wait
+
+    # One username from many addresses: 20 failures, then that username is throttled from anywhere.
+    for i in range(20):
+        assert tries("zhao", f"10.0.1.{i}") == 0
+    assert tries("zhao", "10.0.2.1") == 300
+    assert tries("wang", "10.0.2.1") == 0
+    # One address guessing many usernames: 100 failures, then every sign-in from it.
+    for i in range(100):
+        assert tries(f"user{i}", "10.0.0.9") == 0
+    assert tries("lin", "10.0.0.9") == 300
+    refused = throttle.attempt("lin", "10.0.0.9", now_ms=now)
+    assert (refused.limit, refused.keys) == (100, ("addr",))
+    assert tries("lin", "10.0.0.8") == 0
     # The window passes: the failures no longer count.
-    later = store.now_ms() + store.settings.login_window_seconds * 1000 + 1
-    assert store.throttle.retry_after("zhao", "10.0.2.1", now_ms=later) == 0
+    later = now + settings.login_window_seconds * 1000 + 1
+    assert throttle.attempt("zhao", "10.0.2.1", now_ms=later).wait == 0
+    assert throttle.attempt("lin", "10.0.0.9", now_ms=later).wait == 0
+
+
+def test_a_right_password_takes_its_attempt_back_and_clears_its_pair(settings):
+    throttle = LoginThrottle(settings)
+    now = 1_800_000_000_000
+    for _ in range(4):
+        throttle.attempt("wang", "10.0.0.9", now_ms=now)
+    throttle.succeeded("wang", "10.0.0.9", throttle.attempt("wang", "10.0.0.9", now_ms=now))
+    for _ in range(5):  # the pair starts afresh: five more before it is throttled
+        assert throttle.attempt("wang", "10.0.0.9", now_ms=now).wait == 0
+    assert throttle.attempt("wang", "10.0.0.9", now_ms=now).wait == 300
+    # The office's successful sign-ins never count towards the address's limit.
+    for i in range(200):
+        throttle.succeeded(f"u{i}", "10.0.0.5", throttle.attempt(f"u{i}", "10.0.0.5", now_ms=now))
+    assert throttle.attempt("lin", "10.0.0.5", now_ms=now).wait == 0
+
+
+def test_concurrent_guesses_are_counted_before_they_are_checked(store):
+    # Regression (issue 9, finding 14): the throttle was check-then-act; 40 concurrent guesses
+    # got 6-7 passwords checked against a limit of 5.
+    start = threading.Barrier(40)
+    answers: list[str] = []
+
+    def guess() -> None:
+        start.wait()
+        answers.append(_login(store, "wang", "guess", "192.0.2.1"))
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(answers)) == ["invalid_credentials", "login_throttled"]
+    assert answers.count("invalid_credentials") == 5
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM audit WHERE kind = 'login_failed'").fetchone()[0] == 5
+
+
+def test_a_throttled_key_is_audited_once_per_window(store):
+    # Regression (issue 9, finding 4): every throttled sign-in wrote an audit row, credentials or not.
+    for _ in range(5):
+        assert _login(store, "wang", "guess", "192.0.2.1") == "invalid_credentials"
+    for _ in range(30):
+        assert _login(store, "wang", "guess", "192.0.2.1") == "login_throttled"
+    with store.read() as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM audit WHERE kind LIKE 'login%' ORDER BY id")]
+    assert kinds == ["login_failed"] * 5 + ["login_throttled"]
+    with store.read() as db:
+        detail = db.execute("SELECT detail FROM audit WHERE kind = 'login_throttled'").fetchone()[0]
+    assert '"keys":["pair"]' in detail  # which limit it was: this username from this address
+
+
+def test_the_throttle_reports_a_key_again_a_window_later(settings):
+    throttle = LoginThrottle(settings)
+    now = 1_800_000_000_000
+    for _ in range(5):
+        throttle.attempt("wang", "192.0.2.1", now_ms=now)
+    assert [throttle.attempt("wang", "192.0.2.1", now_ms=now + i).report for i in range(3)] == [True, False, False]
+    later = now + settings.login_window_seconds * 1000 + 1
+    for _ in range(5):
+        assert throttle.attempt("wang", "192.0.2.1", now_ms=later).wait == 0
+    assert throttle.attempt("wang", "192.0.2.1", now_ms=later).report is True
 
 
 def test_a_successful_sign_in_clears_its_usernames_failures(store):
-    def login(password: str) -> str:
-        try:
-            store.login(TokenRequest(username="wang", password=password, client_name="t"), None, None)
-        except E.SyncError as exc:
-            return exc.code
-        return "ok"
-
     for _ in range(4):
-        assert login("guess") == "invalid_credentials"
-    assert login("demo") == "ok"
+        assert _login(store, "wang", "guess", "192.0.2.1") == "invalid_credentials"
+    assert _login(store, "wang", "demo", "192.0.2.1") == "ok"
     for _ in range(4):
-        assert login("guess") == "invalid_credentials"
-    assert login("demo") == "ok"
+        assert _login(store, "wang", "guess", "192.0.2.1") == "invalid_credentials"
+    assert _login(store, "wang", "demo", "192.0.2.1") == "ok"
 
 
 # -- passwords -------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ SCHEMA = Rule(_get("/schema/openapi.json"), 200, 200, 200, public=True)
 # (method, path as the app declares it) -> rule
 MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/auth/token"): Rule(_token, 200, 200, 200, public=True),
+    # Public like a sign-in: the refresh credential is what authenticates; a made-up one is 403.
+    ("POST", "/auth/refresh"): Rule(_json("/auth/refresh", {"client_id": "x", "refresh_token": "y"}),
+                                    403, 403, 403, public=True),
     ("POST", "/sync/push"): Rule(_push, 200, 200, 200),
     ("GET", "/sync/pull"): Rule(_get("/sync/pull"), 200, 200, 200),
     ("GET", "/api/conflicts"): Rule(_get("/api/conflicts"), 200, 200, 200),  # a technician: their own entries
@@ -138,6 +141,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                        403, 404, 200),
     ("DELETE", "/api/sites/{site_id:str}/members/{username:str}"): Rule(_get("/api/sites/{site}/members/qian"),
                                                                        403, 404, 204),
+    # qian: a user no other request of the matrix signs in as (a change revokes their clients).
+    ("PATCH", "/api/users/{username:str}"): Rule(_json("/api/users/qian", {"disabled": False}), 403, 403, 200),
     # Uploads belong to the user who made them: anyone else's is 404, supervisors' included.
     ("OPTIONS", "/files"): Rule(_get("/files"), 204, 204, 204, public=True),
     ("POST", "/files"): Rule(_create_upload, 201, 201, 201),

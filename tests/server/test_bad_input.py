@@ -90,7 +90,7 @@ def test_malformed_json_on_every_json_endpoint(http, lin, caplog):
         for body in MALFORMED:
             for headers in ({}, lin.headers):
                 r = http.request(method, path, content=body, headers={**headers, "content-type": "application/json"})
-                if headers or path == "/auth/token":
+                if headers or path in ("/auth/token", "/auth/refresh"):  # public: no token needed
                     _problem(r, 400, "malformed_json")
                 else:  # anonymous on an endpoint that needs a token: refused before the body is read
                     _problem(r, 401, "unauthorized")
@@ -298,6 +298,32 @@ def test_wrong_password_or_unknown_user(http, store):
                  401, "invalid_credentials")
     with store.read() as db:
         assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+
+
+# Regression (issue 9, finding 4): five 7 MB usernames grew the database by 98 MB in one second, with no
+# credentials. Sign-in strings are bounded before anything else (400), and nothing is written.
+SIGN_IN_OVERSIZED = [
+    ("/auth/token", {"username": "u" * 65, "password": "demo"}),
+    ("/auth/token", {"username": "wang", "password": "p" * 257}),
+    ("/auth/token", {"username": "wang", "password": "demo", "client_name": "n" * 129}),
+    ("/auth/token", {"username": "wang", "password": "demo", "client_id": "c" * 129}),
+    ("/auth/refresh", {"client_id": "c" * 129, "refresh_token": "t"}),
+    ("/auth/refresh", {"client_id": "c", "refresh_token": "t" * 129}),
+]
+
+
+def test_oversized_sign_in_strings(http, store):
+    def written() -> tuple[Any, ...]:
+        with store.read() as db:
+            return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("audit", "clients", "tokens"))
+
+    before = written()
+    for path, body in SIGN_IN_OVERSIZED:
+        _problem(http.post(path, json=body), 400, "invalid_request")
+    for _ in range(5):
+        _problem(http.post("/auth/token", json={"username": "u" * 7_000_000, "password": "x"}), 400,
+                 "invalid_request")
+    assert written() == before
 
 
 def test_sign_in_again_with_own_client(http, wang):
