@@ -22,9 +22,11 @@ from tests.reliability.wire import Spec, Threads, Wire, check_spec, full_pull, i
 
 LONG = os.environ.get("FIELDSYNC_LONG") == "1"
 DURATION = [pytest.param(30.0, marks=pytest.mark.slow, id="30s")] if LONG else [pytest.param(10.0, id="10s")]
-TECHNICIANS = [f"tech{i}" for i in range(10)]
 PUSHERS = 25
 PULLERS = 25
+# One phone per person, as in an office: a user may enrol only `max_clients_per_user` (10) clients.
+TECHNICIANS = [f"tech{i}" for i in range(PUSHERS + PULLERS // 2 + 1)]
+SUPERVISORS = ["lin", *(f"sup{i}" for i in range(1, PULLERS // 2 + 1))]
 DEVICES = 40
 
 
@@ -96,12 +98,12 @@ class Puller:
 
 @pytest.mark.parametrize("duration", DURATION)
 def test_concurrent_pushers_and_pullers(tmp_path: Path, duration: float) -> None:
-    devices = prepare(tmp_path / "server", TECHNICIANS, DEVICES)
+    devices = prepare(tmp_path / "server", TECHNICIANS, DEVICES, SUPERVISORS)
     server = ServerProcess(tmp_path / "server").start()
     try:
-        pushers = [Pusher(server.url, TECHNICIANS[i % len(TECHNICIANS)], i, devices) for i in range(PUSHERS)]
-        # Half the pullers are technicians (pulls filtered by their sites), half the supervisor.
-        pullers = [Puller(server.url, "lin" if i % 2 else TECHNICIANS[i % len(TECHNICIANS)], 1000 + i)
+        pushers = [Pusher(server.url, TECHNICIANS[i], i, devices) for i in range(PUSHERS)]
+        # Half the pullers are technicians (pulls filtered by their sites), half supervisors.
+        pullers = [Puller(server.url, SUPERVISORS[i // 2] if i % 2 else TECHNICIANS[PUSHERS + i // 2], 1000 + i)
                    for i in range(PULLERS)]
         stop = threading.Event()
         threads = Threads()

@@ -37,14 +37,15 @@ def device_ids(count: int) -> list[str]:
     return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"fieldsync-reliability-device-{i}")) for i in range(count)]
 
 
-def prepare(data: Path, technicians: Iterable[str], devices: int) -> list[str]:
+def prepare(data: Path, technicians: Iterable[str], devices: int, supervisors: Iterable[str] = ("lin",)) -> list[str]:
     """A database with a site of `devices` dome cameras, their template, an inspection, and accounts.
 
-    Every technician is a member of the site; `lin` is a supervisor. All passwords are `demo`.
+    Every technician is a member of the site; `supervisors` (`lin`) are supervisors. All passwords are `demo`.
     """
     store = Store(Settings(data_dir=data))
     try:
-        store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
+        for name in supervisors:
+            store.create_user(name, name.title(), "supervisor", "demo", demo=True)
         for name in technicians:
             store.create_user(name, name.title(), "technician", "demo", demo=True)
             store.add_member(SITE, name)
