@@ -22,7 +22,6 @@ local database; the next `sync()` sends it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
+from sync.merge import Actor, RowState, Rules, check_row, validate
 from sync.periods import site_zone
 from sync.wire import (
     APP_HEADER,
@@ -549,12 +548,10 @@ class Client:
 
         rules = Rules(template_items=self._template_items, unchecked=unchecked)
         rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
-        if rejection is None and collection == "device_checks":
-            # The server's rule about the row as it will stand after the merge.
+        if rejection is None:
+            # The server's rules about the row as it will stand after the merge.
             merged = _lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
-            outcome, note = merged["fields"].get("outcome"), merged["fields"].get("note")
-            if not merged["deleted"] and outcome in NOTE_REQUIRED and not str(note or "").strip():
-                rejection = ("invalid_field", f"device_checks.note is required when the outcome is {outcome}")
+            rejection = check_row(collection, merged["fields"], merged["deleted"])
         if rejection is not None:
             reason, detail = rejection
             if reason in ("forbidden", "sealed"):
@@ -573,16 +570,9 @@ class Client:
         """
         found: dict[str, list[dict[str, Any]]] = {}
         for template in self.rows("checklist_templates"):
-            kind = template["fields"].get("kind")
-            try:
-                items = json.loads(template["fields"].get("items") or "[]")
-                found[str(kind)] = [
-                    {"key": item["key"], "label": item.get("label"), "label_zh": item.get("label_zh"),
-                     "type": item["type"]}
-                    for item in items
-                ]
-            except (ValueError, KeyError, TypeError):
-                continue
+            items = schema.template_items(template["fields"].get("items"))
+            if items is not None:
+                found[str(template["fields"].get("kind"))] = items
         return found
 
     def _template_items(self, device_id: str) -> dict[str, str] | None:
@@ -591,7 +581,7 @@ class Client:
         if device is None:
             return None
         items = self.checklists().get(str(device["fields"].get("kind")))
-        return None if items is None else {item["key"]: item["type"] for item in items}
+        return None if items is None else schema.item_types(items)
 
     def progress(self, inspection_id: str) -> tuple[int, int]:
         """(checked, total) active devices of the inspection's site, as this client shows them."""
@@ -614,19 +604,7 @@ class Client:
             found = self.get("inspections", insp)
             if found is not None:
                 sites[insp] = found["fields"].get("site_id")
-        active: dict[Any, set[str]] = {}
-        for d in self.rows("devices"):
-            if d["fields"].get("status", "active") == "active":
-                active.setdefault(d["fields"].get("site_id"), set()).add(d["id"])
-        checked: dict[Any, set[Any]] = {}
-        for c in self.rows("device_checks"):
-            if c["fields"].get("outcome") is not None:
-                checked.setdefault(c["fields"].get("inspection_id"), set()).add(c["fields"].get("device_id"))
-        out = {}
-        for insp, site_id in sites.items():
-            devices = active.get(site_id, set())
-            out[insp] = (len(devices & checked.get(insp, set())), len(devices))
-        return out
+        return schema.progress(sites, self.rows("devices"), self.rows("device_checks"))
 
     def create(self, collection: str, row_id: str, fields: dict[str, Scalar]) -> int:
         """Queue a change that creates (or brings back) a row: `delete: false`."""

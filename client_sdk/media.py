@@ -30,7 +30,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from sync import errors as E
 from sync import hlc, schema, sheet
-from sync.merge import NOTE_REQUIRED, RowState, Rules, validate
+from sync.merge import RowState, Rules, check_row, validate
 from sync.periods import site_zone
 from sync.wire import TUS_VERSION
 
@@ -384,8 +384,7 @@ def add_photo(client: Client, inspection_id: str, device_id: str | None, path: P
         raise E.NotFound(f"no inspection {inspection_id} on this client")
     photo = shrink_photo(Path(path).read_bytes(), _site_tz(client, inspection))
     sha = hashlib.sha256(photo.data).hexdigest()
-    # One row per photo and device: adding the same photo again changes that row, not a new one.
-    photo_id = str(uuid.uuid5(schema.NS, f"photo/{inspection_id}/{device_id or ''}/{sha}"))
+    photo_id = schema.photo_id(inspection_id, device_id, sha)
     fields: dict[str, Any] = {"inspection_id": inspection_id, "device_id": device_id, "sha256": sha,
                               "content_type": "image/jpeg", "bytes": len(photo.data), "taken_at": photo.taken_at,
                               "caption": caption, "stage": stage}
@@ -508,9 +507,9 @@ def _check_sheet(client: Client, inspection_id: str, checks: sheet.Checks) -> No
         outcome = fields.get("outcome")
         if outcome is None:
             raise E.InvalidRequest(f"the check of device {device_id} has no outcome yet", reason="invalid_field")
-        if outcome in NOTE_REQUIRED and not str(fields.get("note") or "").strip():
-            raise E.InvalidRequest(f"the check of device {device_id} needs a note ({outcome})",
-                                   reason="invalid_field")
+        refused = check_row("device_checks", fields)
+        if refused is not None:
+            raise E.InvalidRequest(f"the check of device {device_id}: {refused[1]}", reason=refused[0])
     actor = client._actor()
 
     def lookup(collection: str, row_id: str) -> RowState:

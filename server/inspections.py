@@ -24,7 +24,6 @@ from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
 from .sealing import SignatureInfo, signatures
 from .store import Caller, Store
 
-OUTCOMES = ("serviced", "fault", "not_accessible", "skipped")
 FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}
 _decode = msgspec.json.decode
 

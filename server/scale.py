@@ -127,7 +127,7 @@ _NOT_ACCESSIBLE_NOTES = ["Tenant's office locked, no key on site", "Ceiling clos
 
 def _rows_of_templates() -> dict[str, dict[str, str]]:
     templates = json.loads((FIXTURES / "checklist_templates.json").read_text(encoding="utf-8"))
-    return {t["kind"]: {i["key"]: i["type"] for i in t["items"]} for t in templates}
+    return {t["kind"]: schema.item_types(t["items"]) or {} for t in templates}
 
 
 # -- the inventory of one site ------------------------------------------------------------------

@@ -1161,11 +1161,9 @@ class _Batch:
                 "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
             ):
                 template = _json_decode(fields)
-                try:
-                    items = _json_decode(template.get("items") or "[]")
-                    self._templates[template.get("kind")] = {i["key"]: i["type"] for i in items}
-                except (msgspec.DecodeError, KeyError, TypeError):
-                    continue
+                items = schema.item_types(template.get("items"))
+                if items is not None:
+                    self._templates[template.get("kind")] = items
         device = self.lookup("devices", device_id)
         return None if device is None else self._templates.get(device.fields.get("kind", ""))
 

@@ -7,7 +7,7 @@ write transaction; tests drive it directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,7 +94,6 @@ class Rules:
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
 
 
-NOTE_REQUIRED = ("fault", "not_accessible")
 STATUS_ORDER = ("scheduled", "in_progress", "completed", "signed")
 
 
@@ -414,14 +413,12 @@ def merge(
     return outcome
 
 
-def _check_merged(row: RowState | None) -> tuple[str, str] | None:
-    """Rules about the row as it would stand after the merge, not about one change alone."""
-    if row is None or row.deleted or row.collection != "device_checks":
+def check_row(collection: str, fields: Mapping[str, Any], deleted: bool = False) -> tuple[str, str] | None:
+    """Rules about a row as it would stand (after a merge, or as the client SDK shows it), not about
+    one change alone: (reason, detail) when it may not stand so, else None."""
+    if deleted or collection != "device_checks":
         return None
-    outcome = row.fields.get("outcome")
-    if outcome in NOTE_REQUIRED and not str(row.fields.get("note") or "").strip():
-        return "invalid_field", f"device_checks.note is required when the outcome is {outcome}"
-    return None
+    return schema.note_required(fields)
 
 
 def apply_change(
@@ -440,7 +437,8 @@ def apply_change(
     if rejection is None:
         site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
         outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
-        rejection = _check_merged(outcome.row) if rules is not None else None
+        merged = outcome.row
+        rejection = check_row(collection, merged.fields, merged.deleted) if rules is not None and merged else None
     if rejection is not None:
         reason, detail = rejection
         return Outcome(
