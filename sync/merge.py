@@ -14,7 +14,7 @@ from typing import Any, Literal
 from . import schema
 from .errors import REJECT_ORDER
 from .hlc import SERVER_NODE
-from .schema import COLLECTIONS, SERVER, SUPERVISOR, TECHNICIAN, Collection, Via
+from .schema import COLLECTIONS, SERVER, STATUS_ORDER, SUPERVISOR, TECHNICIAN, Collection, Via
 
 DELETED = "deleted"
 
@@ -94,7 +94,6 @@ class Rules:
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
 
 
-STATUS_ORDER = ("scheduled", "in_progress", "completed", "signed")
 
 
 class _Problems:
@@ -249,14 +248,11 @@ def validate(
         elif row is not None and name in kept and kept[name] != row.fields.get(name):
             problems.add("immutable", f"{collection}.{name} cannot change once set")
 
-    if collection == "device_checks" and creating and schema.is_uuid(row_id):
-        insp, dev = kept.get("inspection_id"), kept.get("device_id")
-        if insp and dev and row_id != schema.device_check_id(insp, dev):
-            problems.add("invalid_field", "device_checks.id must be uuid5(NS, inspection_id/device_id)")
-    if collection == "inspections" and creating and schema.is_uuid(row_id):
-        site_id, period = kept.get("site_id"), kept.get("period")
-        if site_id and period and row_id != schema.inspection_id(site_id, period):
-            problems.add("invalid_field", "inspections.id must be uuid5(NS, inspection/site_id/period)")
+    id_rule = spec.id_rule
+    if id_rule is not None and id_rule.checked and creating and schema.is_uuid(row_id):
+        expected = id_rule.expected(kept)
+        if expected is not None and row_id != expected:
+            problems.add("invalid_field", f"{collection}.id must be {id_rule.formula}")
     if collection in ("device_checks", "photos") and creating:
         # A check or photo is of a device at the inspection's own site.
         insp_id, dev_id = kept.get("inspection_id"), kept.get("device_id")
@@ -415,10 +411,14 @@ def merge(
 
 def check_row(collection: str, fields: Mapping[str, Any], deleted: bool = False) -> tuple[str, str] | None:
     """Rules about a row as it would stand (after a merge, or as the client SDK shows it), not about
-    one change alone: (reason, detail) when it may not stand so, else None."""
-    if deleted or collection != "device_checks":
+    one change alone: the first (reason, detail) of its collection's `row_rules`, or None."""
+    if deleted:
         return None
-    return schema.note_required(fields)
+    for rule in COLLECTIONS[collection].row_rules:
+        found = rule(fields)
+        if found is not None:
+            return found
+    return None
 
 
 def apply_change(
