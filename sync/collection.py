@@ -1,6 +1,7 @@
-"""A collection declares its rules in one place: fields, scope, id rule, row rules, blob fields.
+"""A collection declares its rules in one place: fields, scope, id rule, change rules, row rules, blob fields.
 
-`sync.merge` runs what a collection declares here. Each family of collections lives in a
+`sync.rules.validate` and `sync.merge` are generic: they run what a collection
+declares here and never name one. Each family of collections lives in a
 module of `sync/collections/`; `sync.schema` gathers them and checks the
 declarations when the schema is built, so a collection that cannot find its
 site, or whose id rule or blob fields name a field it does not have, is
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fields import ITEM_KEY, Field
 
+if TYPE_CHECKING:
+    from .rules import Check
+
+# A change rule looks at one change against the row as stored and adds problems, or rejects
+# fields (`sync.rules.Check`); rules run in the order declared, after the checks every collection gets.
+ChangeRule = Callable[["Check"], None]
 # A row rule looks at a row as it would stand (after a merge, or as the client SDK shows it) and
 # returns (reason, detail) when it may not stand so. It sees the fields of a row that is not deleted.
 RowRule = Callable[[Mapping[str, Any]], "tuple[str, str] | None"]
@@ -83,6 +90,7 @@ class Collection:
     parents: dict[str, Field] = field(default_factory=dict)
     delete_roles: tuple[str, ...] | None = None  # who may delete rows; None: create_roles
     id_rule: IdRule | None = None  # None: any UUID
+    change_rules: tuple[ChangeRule, ...] = ()
     row_rules: tuple[RowRule, ...] = ()
     blob_fields: tuple[str, ...] = ()  # fields holding the SHA-256 of a blob the server stores
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from ..collection import Collection, IdRule
-from ..fields import NOTE_LIMIT, NS, SUPERVISOR, TECHNICIAN
+from ..fields import NOTE_LIMIT, NS, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
-from .inspections import VIA_INSPECTION
+from .inspections import VIA_INSPECTION, device_at_inspection_site
+
+if TYPE_CHECKING:
+    from ..rules import Check
 
 _ALL = (TECHNICIAN, SUPERVISOR)
 
@@ -41,8 +45,21 @@ PHOTOS = Collection(
     # Not checked: the server takes any UUID for a photo (the rule only keeps a client from adding one twice).
     id_rule=IdRule(("inspection_id", "device_id", "sha256"), photo_id,
                    "uuid5(NS, photo/inspection_id/device_id/sha256)", checked=False),
+    change_rules=(device_at_inspection_site,),
     blob_fields=("sha256",),
 )
+
+
+def _signature_accepted(c: Check) -> None:
+    if not (c.creating and c.is_client):
+        return
+    # Issue 9, finding 17: what seals a customer's checks is the customer's own hand.
+    if c.fields.get("signer_role") == "customer" and not c.fields.get("image_sha256"):
+        c.problem("invalid_field", "signatures.image_sha256: a customer's signature needs its image")
+    elif c.rules is not None and c.rules.signature_refusal is not None and is_uuid(c.fields.get("inspection_id")):
+        refusal = c.rules.signature_refusal(c.fields["inspection_id"], c.fields)
+        if refusal is not None:
+            c.problem("invalid_field", refusal)
 
 
 SIGNATURES = Collection(
@@ -62,5 +79,6 @@ SIGNATURES = Collection(
     create_roles=_ALL,
     scope=VIA_INSPECTION,
     immutable_rows=True,
+    change_rules=(_signature_accepted,),
     blob_fields=("image_sha256", "sheet_sha256"),
 )
