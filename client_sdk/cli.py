@@ -27,14 +27,14 @@ import httpx
 
 from sync import errors as E
 from sync import schema
+from sync.periods import site_zone
 from sync.wire import Scalar
 
 from . import media
-from .client import Client, Progress, site_zone
+from .client import Client, Progress
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-OUTCOMES = ("serviced", "fault", "not_accessible", "skipped")
 
 MESSAGES: dict[str, str] = {
     "description": "fieldsync client: record maintenance checks offline and sync them with the server.",
@@ -276,7 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help=m["help_check"])
     check.add_argument("inspection", help=m["help_inspection"])
     check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
-    check.add_argument("--outcome", required=True, choices=OUTCOMES, help=m["help_outcome"])
+    check.add_argument("--outcome", required=True, choices=schema.OUTCOMES, help=m["help_outcome"])
     check.add_argument("--note", help=m["help_note"])
     check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
     check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])

@@ -22,23 +22,25 @@ local database; the next `sync()` sends it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
+from sync.merge import Actor, RowState, Rules, check_row, validate
+from sync.periods import site_zone
 from sync.wire import (
+    APP_HEADER,
+    EPOCH_HEADER,
+    PROTOCOL_HEADER,
     Change,
     ChangeResult,
     Conflict,
@@ -57,13 +59,11 @@ from .local import Entry, LocalDB, dumps
 
 __version__ = "0.1.0"
 APP = f"fieldsync-client/{__version__}"
-EPOCH_HEADER = "Fieldsync-Server-Epoch"
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
 # through without progress before it gives up: a server that answers seq_gap
 # forever must not spin the phone's battery down.
 _MAX_RECOVERIES = 8
-DEFAULT_TZ = "Asia/Shanghai"
 # Systems in the protocol's order: a site's devices are listed by system in this order.
 SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
 
@@ -73,12 +73,6 @@ _token_response = msgspec.json.Decoder(TokenResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
 
 
-def site_zone(tz: Any) -> tzinfo:
-    """A site's time zone (`sites.tz`); China Standard Time, the users' default, when unknown."""
-    try:
-        return ZoneInfo(str(tz or DEFAULT_TZ))
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone(timedelta(hours=8))
 _encode = msgspec.json.Encoder().encode
 
 
@@ -427,8 +421,8 @@ class Client:
 
     def _headers(self, auth: bool = True) -> dict[str, str]:
         headers = {
-            "Fieldsync-Protocol": str(PROTOCOL_VERSION),
-            "Fieldsync-App": APP,
+            PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+            APP_HEADER: APP,
             "Content-Type": "application/json",
         }
         if auth:
@@ -566,12 +560,10 @@ class Client:
 
         rules = Rules(template_items=self._template_items, unchecked=unchecked)
         rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
-        if rejection is None and collection == "device_checks":
-            # The server's rule about the row as it will stand after the merge.
+        if rejection is None:
+            # The server's rules about the row as it will stand after the merge.
             merged = _lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
-            outcome, note = merged["fields"].get("outcome"), merged["fields"].get("note")
-            if not merged["deleted"] and outcome in NOTE_REQUIRED and not str(note or "").strip():
-                rejection = ("invalid_field", f"device_checks.note is required when the outcome is {outcome}")
+            rejection = check_row(collection, merged["fields"], merged["deleted"])
         if rejection is not None:
             reason, detail = rejection
             if reason in ("forbidden", "sealed"):
@@ -590,16 +582,9 @@ class Client:
         """
         found: dict[str, list[dict[str, Any]]] = {}
         for template in self.rows("checklist_templates"):
-            kind = template["fields"].get("kind")
-            try:
-                items = json.loads(template["fields"].get("items") or "[]")
-                found[str(kind)] = [
-                    {"key": item["key"], "label": item.get("label"), "label_zh": item.get("label_zh"),
-                     "type": item["type"]}
-                    for item in items
-                ]
-            except (ValueError, KeyError, TypeError):
-                continue
+            items = schema.template_items(template["fields"].get("items"))
+            if items is not None:
+                found[str(template["fields"].get("kind"))] = items
         return found
 
     def _template_items(self, device_id: str) -> dict[str, str] | None:
@@ -608,7 +593,7 @@ class Client:
         if device is None:
             return None
         items = self.checklists().get(str(device["fields"].get("kind")))
-        return None if items is None else {item["key"]: item["type"] for item in items}
+        return None if items is None else schema.item_types(items)
 
     def progress(self, inspection_id: str) -> tuple[int, int]:
         """(checked, total) active devices of the inspection's site, as this client shows them."""
@@ -631,19 +616,7 @@ class Client:
             found = self.get("inspections", insp)
             if found is not None:
                 sites[insp] = found["fields"].get("site_id")
-        active: dict[Any, set[str]] = {}
-        for d in self.rows("devices"):
-            if d["fields"].get("status", "active") == "active":
-                active.setdefault(d["fields"].get("site_id"), set()).add(d["id"])
-        checked: dict[Any, set[Any]] = {}
-        for c in self.rows("device_checks"):
-            if c["fields"].get("outcome") is not None:
-                checked.setdefault(c["fields"].get("inspection_id"), set()).add(c["fields"].get("device_id"))
-        out = {}
-        for insp, site_id in sites.items():
-            devices = active.get(site_id, set())
-            out[insp] = (len(devices & checked.get(insp, set())), len(devices))
-        return out
+        return schema.progress(sites, self.rows("devices"), self.rows("device_checks"))
 
     def create(self, collection: str, row_id: str, fields: dict[str, Scalar]) -> int:
         """Queue a change that creates (or brings back) a row: `delete: false`."""

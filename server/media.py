@@ -20,6 +20,7 @@ import anyio.to_thread
 import msgspec
 
 from sync import errors as E
+from sync.schema import COLLECTIONS
 
 from . import images
 from .blobs import BlobStore, is_sha256
@@ -32,8 +33,8 @@ from .db import select_in
 from .store import Caller, Store, _Batch
 
 _decode = msgspec.json.decode
-# The blob fields of each collection that has them.
-BLOB_FIELDS = {"photos": ("sha256",), "signatures": ("image_sha256", "sheet_sha256")}
+# The blob fields of each collection that has them, as the collections declare them.
+BLOB_FIELDS = {name: spec.blob_fields for name, spec in COLLECTIONS.items() if spec.blob_fields}
 
 
 class PhotoInfo(msgspec.Struct, kw_only=True):

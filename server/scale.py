@@ -34,11 +34,11 @@ import msgspec
 
 from sync import hlc, schema
 from sync.merge import RowState, period_of, site_of
+from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import device_check_id, inspection_id
 
 from . import auth as A
 from .inspections import due_on
-from .periods import period_bounds, sheet_no, site_today
 from .store import Store, _encode_clocks, _parent_ids
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -127,7 +127,7 @@ _NOT_ACCESSIBLE_NOTES = ["Tenant's office locked, no key on site", "Ceiling clos
 
 def _rows_of_templates() -> dict[str, dict[str, str]]:
     templates = json.loads((FIXTURES / "checklist_templates.json").read_text(encoding="utf-8"))
-    return {t["kind"]: {i["key"]: i["type"] for i in t["items"]} for t in templates}
+    return {t["kind"]: schema.item_types(t["items"]) or {} for t in templates}
 
 
 # -- the inventory of one site ------------------------------------------------------------------

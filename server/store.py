@@ -715,7 +715,7 @@ class Store:
         Computed in the users' default time zone (Asia/Shanghai); sites in other
         zones differ at most by hours around a period's start.
         """
-        from .periods import period_bounds, period_of
+        from sync.periods import period_bounds, period_of
 
         today = self.today()
         periods = set()
@@ -726,7 +726,7 @@ class Store:
         return sorted(periods)
 
     def today(self) -> date:
-        from .periods import site_today
+        from sync.periods import site_today
 
         return site_today(None)
 
@@ -1215,7 +1215,7 @@ class _Batch:
         self._write_rows()
 
     def _next_sheet_no(self, period: str) -> str:
-        from .periods import sheet_no
+        from sync.periods import sheet_no
 
         key = f"sheet_seq/{period}"
         self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])
@@ -1276,11 +1276,9 @@ class _Batch:
                 "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
             ):
                 template = _json_decode(fields)
-                try:
-                    items = _json_decode(template.get("items") or "[]")
-                    self._templates[template.get("kind")] = {i["key"]: i["type"] for i in items}
-                except (msgspec.DecodeError, KeyError, TypeError):
-                    continue
+                items = schema.item_types(template.get("items"))
+                if items is not None:
+                    self._templates[template.get("kind")] = items
         device = self.lookup("devices", device_id)
         return None if device is None else self._templates.get(device.fields.get("kind", ""))
 

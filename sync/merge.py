@@ -2,50 +2,37 @@
 
 Pure: the caller supplies the row as stored and a lookup for parent rows; the
 result says what to write and what to log. The server applies it inside its
-write transaction; tests drive it directly.
+write transaction; tests drive it directly. Generic: what a collection allows
+is `sync.rules.validate`'s to say, from the collection's declaration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import schema
-from .errors import REJECT_ORDER
+from .collection import expand_groups
 from .hlc import SERVER_NODE
-from .schema import COLLECTIONS, SERVER, SUPERVISOR, TECHNICIAN, Collection, Via
+from .rules import (
+    DELETED,
+    Actor,
+    Lookup,
+    RowState,
+    Rules,
+    check_row,
+    outside_scope,
+    parent_of,
+    period_of,
+    site_of,
+    validate,
+)
+from .schema import COLLECTIONS, Collection
 
-DELETED = "deleted"
-
-
-@dataclass
-class RowState:
-    """A row as the server stores it: values, one clock per register, and scope."""
-
-    collection: str
-    id: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    # register -> [hlc, writer client_id or "srv"]
-    clocks: dict[str, list[str]] = field(default_factory=dict)
-    deleted: bool = False
-    site_id: str | None = None
-    version: int = 0
-    exists: bool = True
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who writes: a client of a user with a role, and the sites they may touch."""
-
-    client_id: str
-    username: str
-    role: str
-    sites: frozenset[str] | None = None  # None: every site
-
-    @classmethod
-    def server(cls) -> Actor:
-        return cls(client_id="srv", username="", role=SERVER)
+# Re-exported: the server, the client SDK and the tests import these from here.
+__all__ = [
+    "DELETED", "Actor", "LogEntry", "Lookup", "Outcome", "RowState", "Rules", "apply_change", "check_row", "merge",
+    "outside_scope", "parent_of", "period_of", "site_of", "validate",
+]
 
 
 @dataclass
@@ -71,105 +58,6 @@ class Outcome:
     log: list[LogEntry] = field(default_factory=list)
 
 
-Lookup = Callable[[str, str], "RowState | None"]
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What validation needs to know beyond the row itself, supplied by the store.
-
-    `template_items(device_id)`: the checklist items `{key: type}` of the
-    device's kind, or None when its kind has no template. `unchecked(inspection_id)`:
-    how many active devices of the inspection's site have no outcome yet.
-    `is_member(site_id, username)`: whether the user is a member of the site
-    (an inspection is assigned to members only); None skips that check (the
-    client SDK does not know other users' memberships). `signature_refusal(inspection_id,
-    fields)`: why a client's new signature is refused (too many, its image not
-    stored), or None; None skips it (the SDK knows neither).
-    """
-
-    template_items: Callable[[str], dict[str, str] | None]
-    unchecked: Callable[[str], int]
-    is_member: Callable[[str, str], bool] | None = None
-    signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
-
-
-NOTE_REQUIRED = ("fault", "not_accessible")
-STATUS_ORDER = ("scheduled", "in_progress", "completed", "signed")
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.found: dict[str, str] = {}
-
-    def add(self, reason: str, detail: str) -> None:
-        self.found.setdefault(reason, detail)
-
-    def first(self) -> tuple[str, str] | None:
-        for reason in REJECT_ORDER:
-            if reason in self.found:
-                return reason, self.found[reason]
-        return None
-
-
-def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
-    """The site a row belongs to, as its collection's scope declares; None for a global row."""
-    site = COLLECTIONS[collection].scope.site
-    if site == "self":
-        return row_id
-    if site == "global":
-        return None
-    if isinstance(site, str):
-        value = fields.get(site)
-        return value if isinstance(value, str) else None
-    parent = _parent_row(fields, site, lookup)
-    return parent.site_id if parent is not None else None
-
-
-def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
-    """The maintenance period a row belongs to, for the sync window; None: always in the window."""
-    period = COLLECTIONS[collection].scope.period
-    if period is None:
-        return None
-    if isinstance(period, str):
-        value = fields.get(period)
-        return value if isinstance(value, str) else None
-    parent = _parent_row(fields, period, lookup)
-    return period_of(period.collection, parent.fields, lookup) if parent is not None else None
-
-
-def parent_of(collection: str, fields: dict[str, Any]) -> str | None:
-    """The id a row's site is found through: its site field or the parent its scope names."""
-    site = COLLECTIONS[collection].scope.site
-    name = site.field if isinstance(site, Via) else site if site not in ("self", "global") else None
-    value = fields.get(name) if name else None
-    return value if isinstance(value, str) else None
-
-
-def _parent_row(fields: dict[str, Any], via: Via, lookup: Lookup) -> RowState | None:
-    parent_id = fields.get(via.field)
-    return lookup(via.collection, parent_id) if isinstance(parent_id, str) else None
-
-
-def _shown(value: object, width: int = 60) -> str:
-    """A client's value as a message quotes it: never more than about `width` characters."""
-    text = repr(value)
-    if len(text) <= width:
-        return text
-    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
-    return f"{text[:width]}…{size}"
-
-
-def outside_scope(row: RowState | None, actor: Actor) -> bool:
-    """Whether a stored row is of a site the client's user may not see. Such a row is
-    answered as one that does not exist (issue 9): the answer must not tell a technician
-    that it exists, let alone where."""
-    return (
-        row is not None and row.exists and actor.role != SERVER and actor.sites is not None
-        and row.site_id is not None and row.site_id not in actor.sites
-    )
-
-
 def _value_of(row: RowState, spec: Collection, register: str) -> Any:
     if register == DELETED:
         return row.deleted
@@ -192,157 +80,6 @@ def _registers(spec: Collection, fields: dict[str, Any], delete: bool | None) ->
     return regs
 
 
-def validate(
-    collection: str,
-    row_id: str,
-    fields: dict[str, Any],
-    delete: bool | None,
-    row: RowState | None,
-    actor: Actor,
-    lookup: Lookup,
-    rules: Rules | None = None,
-) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
-    """Check one change; return (rejection or None, rejected_fields, fields to merge)."""
-    if outside_scope(row, actor):
-        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules)
-        # Valid as a new row: but the id is taken, and the row is not the client's to change.
-        return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged
-    problems = _Problems()
-    spec = COLLECTIONS.get(collection)
-    if spec is None:
-        return ("unknown_collection", f"no collection named {_shown(collection)}"), {}, {}
-    if not schema.is_uuid(row_id):
-        problems.add("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
-    creating = row is None or not row.exists
-    is_client = actor.role != SERVER
-    rejected_fields: dict[str, str] = {}
-    kept: dict[str, Any] = {}
-
-    for name, value in fields.items():
-        fspec = spec.field(name)
-        if fspec is None:
-            rejected_fields[name] = "unknown_field"
-            continue
-        if is_client and actor.role not in fspec.writers:
-            who = "the server" if not fspec.writers else " and ".join(f"{r}s" for r in fspec.writers)
-            problems.add("forbidden", f"{collection}.{name} is written by {who} only")
-        if not fspec.valid(value):
-            if fspec is spec.open_field:
-                rejected_fields[name] = "invalid_value"
-                continue
-            limit = f" of at most {fspec.limit} characters" if fspec.limit and isinstance(value, str) else ""
-            problems.add("invalid_field", f"{collection}.{name}: {_shown(value)} is not a valid {fspec.type}{limit}")
-        kept[name] = value
-
-    # Parents: required on creation, immutable afterwards.
-    for name, pspec in spec.parents.items():
-        if creating:
-            value = kept.get(name)
-            if value is None and not pspec.optional_parent:
-                problems.add("invalid_field", f"{collection}.{name} is required when creating a row")
-            elif value is not None and pspec.parent in schema.ROW_PARENTS and pspec.valid(value):
-                parent = lookup(pspec.parent, value)
-                if parent is None:
-                    problems.add("unknown_parent", f"{collection}.{name}: no {pspec.parent} row {value}")
-                elif is_client and actor.sites is not None and parent.site_id not in actor.sites:
-                    # Every parent must be in scope, not only the one the row's site comes from.
-                    problems.add("forbidden", f"{collection}.{name}: {pspec.parent} {value} is outside your sites")
-        elif row is not None and name in kept and kept[name] != row.fields.get(name):
-            problems.add("immutable", f"{collection}.{name} cannot change once set")
-
-    if collection == "device_checks" and creating and schema.is_uuid(row_id):
-        insp, dev = kept.get("inspection_id"), kept.get("device_id")
-        if insp and dev and row_id != schema.device_check_id(insp, dev):
-            problems.add("invalid_field", "device_checks.id must be uuid5(NS, inspection_id/device_id)")
-    if collection == "inspections" and creating and schema.is_uuid(row_id):
-        site_id, period = kept.get("site_id"), kept.get("period")
-        if site_id and period and row_id != schema.inspection_id(site_id, period):
-            problems.add("invalid_field", "inspections.id must be uuid5(NS, inspection/site_id/period)")
-    if collection in ("device_checks", "photos") and creating:
-        # A check or photo is of a device at the inspection's own site.
-        insp_id, dev_id = kept.get("inspection_id"), kept.get("device_id")
-        inspection = lookup("inspections", insp_id) if isinstance(insp_id, str) and schema.is_uuid(insp_id) else None
-        device = lookup("devices", dev_id) if isinstance(dev_id, str) and schema.is_uuid(dev_id) else None
-        if inspection is not None and device is not None and device.site_id != inspection.site_id:
-            problems.add("invalid_field", f"{collection}.device_id: device {dev_id} is not at the inspection's site")
-
-    if is_client:
-        if creating and actor.role not in spec.create_roles:
-            problems.add("forbidden", f"{actor.role}s may not create {collection}")
-        if delete and actor.role not in (spec.delete_roles or ()):
-            problems.add("forbidden", f"{actor.role}s may not delete {collection}")
-        site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
-        if actor.sites is not None and site is not None and site not in actor.sites:
-            problems.add("forbidden", f"{collection} {row_id} is outside your sites")
-        if actor.role == TECHNICIAN and kept.get("checked_by") not in (None, actor.username):
-            problems.add("forbidden", "technicians record checks under their own name only")
-        status = kept.get("status")
-        if (
-            collection == "inspections" and actor.role == TECHNICIAN and row is not None and row.exists
-            and status in STATUS_ORDER and row.fields.get("status") in STATUS_ORDER
-            and STATUS_ORDER.index(status) < STATUS_ORDER.index(row.fields["status"])
-        ):
-            problems.add("invalid_field", f"inspections.status cannot go back from {row.fields['status']} to {status}")
-        if collection == "inspections" and (
-            status == "signed" or (status == "scheduled" and actor.role != SUPERVISOR)
-        ):
-            problems.add("forbidden", f"inspections.status {status!r} is set by the server")
-
-    if rules is not None and collection == "device_checks":
-        device = kept.get("device_id") or (row.fields.get("device_id") if row is not None else None)
-        items = rules.template_items(device) if isinstance(device, str) else None
-        if items is not None:
-            for name in [n for n in kept if n.startswith("item.")]:
-                item_type = items.get(name[5:])
-                if item_type is None:
-                    rejected_fields[name] = "unknown_item"
-                elif kept[name] is not None and (
-                    not isinstance(kept[name], schema.ITEM_TYPES[item_type])
-                    or (item_type == "int" and isinstance(kept[name], bool))
-                ):
-                    rejected_fields[name] = "invalid_value"
-                else:
-                    continue
-                del kept[name]
-    if rules is not None and rules.is_member is not None and collection == "inspections" and is_client:
-        assignee = kept.get("assigned_to")
-        site = row.site_id if row is not None and row.exists else kept.get("site_id")
-        if (
-            isinstance(assignee, str)
-            and isinstance(site, str)
-            and (row is None or row.fields.get("assigned_to") != assignee)
-            and not rules.is_member(site, assignee)
-        ):
-            problems.add("invalid_field", f"inspections.assigned_to: {assignee} is not a member of site {site}")
-    if collection == "signatures" and creating and is_client:
-        # Issue 9, finding 17: what seals a customer's checks is the customer's own hand.
-        if kept.get("signer_role") == "customer" and not kept.get("image_sha256"):
-            problems.add("invalid_field", "signatures.image_sha256: a customer's signature needs its image")
-        elif rules is not None and rules.signature_refusal is not None and schema.is_uuid(kept.get("inspection_id")):
-            refusal = rules.signature_refusal(kept["inspection_id"], kept)
-            if refusal is not None:
-                problems.add("invalid_field", refusal)
-    # Not on creation: a new inspection has no checks yet (nor a count to tell of a hidden one).
-    if rules is not None and collection == "inspections" and kept.get("status") == "completed" and is_client and (
-        not creating
-    ):
-        missing = rules.unchecked(row_id)
-        if missing:
-            problems.add("incomplete", f"{missing} active devices of the site have no outcome yet")
-
-    if row is not None and row.exists:
-        # Compare what the merge would write: a group's unsent fields are written as null.
-        differs = (delete is not None and delete != row.deleted) or any(
-            row.fields.get(name) != value for name, value in schema.expand_groups(spec, kept).items()
-        )
-        if spec.immutable_rows and differs:
-            problems.add("immutable", f"{collection} rows never change after they are created")
-        if collection == "device_checks" and row.fields.get("sealed_by") and differs and is_client:
-            problems.add("sealed", f"this check is sealed by signature {row.fields['sealed_by']}")
-
-    return problems.first(), rejected_fields, kept
-
-
 def merge(
     row: RowState | None,
     collection: str,
@@ -360,7 +97,7 @@ def merge(
     """
     spec = COLLECTIONS[collection]
     if spec.groups:
-        fields = schema.expand_groups(spec, fields)
+        fields = expand_groups(spec, fields)
     if row is None or not row.exists:
         # A new row: every register wins, nothing to compare or log.
         stamp = [hlc, writer]
@@ -414,16 +151,6 @@ def merge(
     return outcome
 
 
-def _check_merged(row: RowState | None) -> tuple[str, str] | None:
-    """Rules about the row as it would stand after the merge, not about one change alone."""
-    if row is None or row.deleted or row.collection != "device_checks":
-        return None
-    outcome = row.fields.get("outcome")
-    if outcome in NOTE_REQUIRED and not str(row.fields.get("note") or "").strip():
-        return "invalid_field", f"device_checks.note is required when the outcome is {outcome}"
-    return None
-
-
 def apply_change(
     row: RowState | None,
     collection: str,
@@ -440,7 +167,8 @@ def apply_change(
     if rejection is None:
         site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
         outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
-        rejection = _check_merged(outcome.row) if rules is not None else None
+        merged = outcome.row
+        rejection = check_row(collection, merged.fields, merged.deleted) if rules is not None and merged else None
     if rejection is not None:
         reason, detail = rejection
         return Outcome(

@@ -1,0 +1,179 @@
+"""A collection declares its rules in one place: fields, scope, id rule, change rules, row rules, blob fields.
+
+`sync.rules.validate` and `sync.merge` are generic: they run what a collection
+declares here and never name one. Each family of collections lives in a
+module of `sync/collections/`; `sync.schema` gathers them and checks the
+declarations when the schema is built, so a collection that cannot find its
+site, or whose id rule or blob fields name a field it does not have, is
+refused before the server or the client SDK starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .fields import ITEM_KEY, Field
+
+if TYPE_CHECKING:
+    from .rules import Check
+
+# A change rule looks at one change against the row as stored and adds problems, or rejects
+# fields (`sync.rules.Check`); rules run in the order declared, after the checks every collection gets.
+ChangeRule = Callable[["Check"], None]
+# A row rule looks at a row as it would stand (after a merge, or as the client SDK shows it) and
+# returns (reason, detail) when it may not stand so. It sees the fields of a row that is not deleted.
+RowRule = Callable[[Mapping[str, Any]], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class Via:
+    """"My site (or period) is that of the row my `field` points at, in `collection`"."""
+
+    field: str
+    collection: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How a row finds its site and its period: who may pull it, and whether the sync window holds it.
+
+    `site` is "self" (the row is a site), "global" (every client pulls it), the
+    name of a field holding a site id, or a `Via` a parent row. `period` is None
+    (always in the window), a field holding a period, or a `Via`. Declared by
+    every collection: a collection that declares none, or one that does not
+    resolve, is refused when the schema is built (a row with no site would be
+    pulled by every technician of every site).
+    """
+
+    site: str | Via
+    period: str | Via | None = None
+
+
+@dataclass(frozen=True)
+class IdRule:
+    """A row's id as a function of some of its fields, so that two clients creating "the same" row
+    offline create one row (`make(*values of fields)`).
+
+    `checked`: the server refuses a new row whose id is not the rule's. A rule
+    that is not checked is the one the client SDK uses to name its rows (a
+    photo added twice is one row), while any UUID stays valid at the server.
+    """
+
+    fields: tuple[str, ...]
+    make: Callable[..., str]
+    formula: str  # for the rejection's detail: "uuid5(NS, inspection/site_id/period)"
+    checked: bool = True
+
+    def expected(self, fields: Mapping[str, Any]) -> str | None:
+        """The id the fields call for; None while one of them is missing."""
+        values = [fields.get(name) for name in self.fields]
+        return self.make(*values) if all(values) else None
+
+
+class SchemaError(Exception):
+    """A collection's declaration is incomplete or inconsistent (raised when the schema is built)."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    fields: dict[str, Field]
+    create_roles: tuple[str, ...]  # who may create rows
+    # Required (see Scope); the default exists only so that a missing one is refused with the collection's name.
+    scope: Scope = None  # type: ignore[assignment]
+    open_prefix: str | None = None  # dynamic fields, e.g. "item." checklist items
+    open_field: Field | None = None
+    immutable_rows: bool = False  # rows never change after creation
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    parents: dict[str, Field] = field(default_factory=dict)
+    delete_roles: tuple[str, ...] | None = None  # who may delete rows; None: create_roles
+    id_rule: IdRule | None = None  # None: any UUID
+    change_rules: tuple[ChangeRule, ...] = ()
+    row_rules: tuple[RowRule, ...] = ()
+    blob_fields: tuple[str, ...] = ()  # fields holding the SHA-256 of a blob the server stores
+
+    def __post_init__(self) -> None:
+        if self.scope is None:
+            raise SchemaError(f"collection {self.name!r} declares no scope: say how its rows find their site")
+        for name in (*(self.id_rule.fields if self.id_rule else ()), *self.blob_fields):
+            if name not in self.fields:
+                raise SchemaError(f"collection {self.name!r}: its rules name a field it does not have, {name!r}")
+        for name in self.blob_fields:
+            if self.fields[name].type != "sha256":
+                raise SchemaError(f"collection {self.name!r}: blob field {name!r} does not hold a SHA-256")
+        groups: dict[str, list[str]] = {}
+        for name, spec in self.fields.items():
+            if spec.group:
+                groups.setdefault(spec.group, []).append(name)
+        object.__setattr__(self, "groups", {g: tuple(names) for g, names in groups.items()})
+        object.__setattr__(self, "parents", {n: s for n, s in self.fields.items() if s.parent})
+        if self.delete_roles is None:
+            object.__setattr__(self, "delete_roles", self.create_roles)
+
+    def field(self, name: str) -> Field | None:
+        spec = self.fields.get(name)
+        if spec is None and self.open_prefix and self.open_field and ITEM_KEY.match(name):
+            return self.open_field
+        return spec
+
+    def register_of(self, name: str) -> str:
+        """The register a field belongs to: its group, or the field itself."""
+        spec = self.fields.get(name)
+        return spec.group if spec and spec.group else name
+
+
+def expand_groups(collection: Collection, fields: dict[str, Any]) -> dict[str, Any]:
+    """A change that writes any field of a group writes all of it (nulls for the rest)."""
+    out = dict(fields)
+    for names in collection.groups.values():
+        if any(name in fields for name in names):
+            for name in names:
+                out.setdefault(name, None)
+    return out
+
+
+def check_scopes(collections: dict[str, Collection]) -> None:
+    """Refuse a schema in which some collection's rows cannot find their site or period.
+
+    A site comes from the row itself, a field whose parent is `sites`, or a
+    required parent whose own collection finds a site (never "global": a row
+    under a shared template would still be pulled everywhere). The same for
+    periods, except that a period may be absent (always in the window).
+    """
+    def resolve(name: str, via: str | Via | None, what: str, seen: tuple[str, ...]) -> None:
+        spec = collections[name]
+        if via is None or via == "self" or via == "global":
+            if what == "site" and via is None:
+                raise SchemaError(f"collection {name!r}: no site")
+            if what == "period" and via in ("self", "global"):
+                raise SchemaError(f"collection {name!r}: period is a field, a Via or None, not {via!r}")
+            if via == "self" and name != "sites":
+                raise SchemaError(f"collection {name!r}: only sites are their own site")
+            return
+        if isinstance(via, str):
+            field_spec = spec.fields.get(via)
+            wanted = "sites" if what == "site" else None
+            if field_spec is None or (wanted and field_spec.parent != wanted) or (what == "period" and
+                                                                                   field_spec.type != "period"):
+                raise SchemaError(f"collection {name!r}: its {what} field {via!r} is not a "
+                                  + ("site id" if what == "site" else "period"))
+            return
+        parent = spec.fields.get(via.field)
+        if parent is None or parent.parent != via.collection or parent.optional_parent:
+            raise SchemaError(f"collection {name!r}: {via.field!r} is not a required parent in {via.collection!r}")
+        if via.collection not in collections or via.collection in seen:
+            raise SchemaError(f"collection {name!r}: its {what} goes through {via.collection!r}, which cannot give one")
+        target = collections[via.collection].scope
+        further = target.site if what == "site" else target.period
+        if what == "site" and further == "global":
+            raise SchemaError(f"collection {name!r}: its site goes through {via.collection!r}, which has none")
+        if what == "site" and further == "self":
+            return
+        resolve(via.collection, further, what, (*seen, name))
+
+    for name, spec in collections.items():
+        resolve(name, spec.scope.site, "site", ())
+        if spec.scope.period is not None:
+            resolve(name, spec.scope.period, "period", ())

@@ -1,0 +1,263 @@
+"""Validation of one change against its collection's declaration: generic, naming no collection.
+
+Every collection gets the same checks (fields, writers, parents, roles,
+scope, id rule, immutable rows); then the collection's own `change_rules` run
+on a `Check`, in the order declared. `check_row` runs its `row_rules` on a row
+as it would stand. Pure: the caller supplies the row as stored, a lookup for
+parent rows and, for what needs the store, `Rules`.
+
+`validate` keeps its positional parameters (the server and the client SDK
+call it as they did); inside, the change travels as one `Check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .collection import Collection, Via, expand_groups
+from .errors import REJECT_ORDER
+from .fields import SERVER, is_uuid
+from .schema import COLLECTIONS, ROW_PARENTS
+
+DELETED = "deleted"
+
+
+@dataclass
+class RowState:
+    """A row as the server stores it: values, one clock per register, and scope."""
+
+    collection: str
+    id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    # register -> [hlc, writer client_id or "srv"]
+    clocks: dict[str, list[str]] = field(default_factory=dict)
+    deleted: bool = False
+    site_id: str | None = None
+    version: int = 0
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who writes: a client of a user with a role, and the sites they may touch."""
+
+    client_id: str
+    username: str
+    role: str
+    sites: frozenset[str] | None = None  # None: every site
+
+    @classmethod
+    def server(cls) -> Actor:
+        return cls(client_id="srv", username="", role=SERVER)
+
+
+Lookup = Callable[[str, str], "RowState | None"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What validation needs to know beyond the row itself, supplied by the store.
+
+    `template_items(device_id)`: the checklist items `{key: type}` of the
+    device's kind, or None when its kind has no template. `unchecked(inspection_id)`:
+    how many active devices of the inspection's site have no outcome yet.
+    `is_member(site_id, username)`: whether the user is a member of the site
+    (an inspection is assigned to members only); None skips that check (the
+    client SDK does not know other users' memberships). `signature_refusal(inspection_id,
+    fields)`: why a client's new signature is refused (too many, its image not
+    stored), or None; None skips it (the SDK knows neither).
+    """
+
+    template_items: Callable[[str], dict[str, str] | None]
+    unchecked: Callable[[str], int]
+    is_member: Callable[[str, str], bool] | None = None
+    signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
+
+
+class Check:
+    """One change as its collection's change rules see it, and what they find.
+
+    `fields` are the change's fields that passed the field checks (a rule may
+    reject more: `rejected_fields[name] = reason`, then delete it from
+    `fields`); `problem(reason, detail)` refuses the change (the first
+    reason in `sync.errors.REJECT_ORDER` is the answer; per reason, the first detail).
+    """
+
+    def __init__(self, spec: Collection, row_id: str, delete: bool | None, row: RowState | None, actor: Actor,
+                 lookup: Lookup, rules: Rules | None) -> None:
+        self.collection, self.spec, self.row_id, self.delete, self.row = spec.name, spec, row_id, delete, row
+        self.actor, self.lookup, self.rules = actor, lookup, rules
+        self.creating = row is None or not row.exists
+        self.is_client = actor.role != SERVER
+        self.fields: dict[str, Any] = {}
+        self.found: dict[str, str] = {}
+        self.rejected_fields: dict[str, str] = {}
+
+    def problem(self, reason: str, detail: str) -> None:
+        self.found.setdefault(reason, detail)
+
+    def first(self) -> tuple[str, str] | None:
+        for reason in REJECT_ORDER:
+            if reason in self.found:
+                return reason, self.found[reason]
+        return None
+
+    def differs(self) -> bool:
+        """Whether the change would change the stored row (a group's unsent fields are written as null)."""
+        row = self.row
+        if row is None or not row.exists:
+            return True
+        return (self.delete is not None and self.delete != row.deleted) or any(
+            row.fields.get(name) != value for name, value in expand_groups(self.spec, self.fields).items()
+        )
+
+
+def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
+    """The site a row belongs to, as its collection's scope declares; None for a global row."""
+    site = COLLECTIONS[collection].scope.site
+    if site == "self":
+        return row_id
+    if site == "global":
+        return None
+    if isinstance(site, str):
+        value = fields.get(site)
+        return value if isinstance(value, str) else None
+    parent = _parent_row(fields, site, lookup)
+    return parent.site_id if parent is not None else None
+
+
+def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
+    """The maintenance period a row belongs to, for the sync window; None: always in the window."""
+    period = COLLECTIONS[collection].scope.period
+    if period is None:
+        return None
+    if isinstance(period, str):
+        value = fields.get(period)
+        return value if isinstance(value, str) else None
+    parent = _parent_row(fields, period, lookup)
+    return period_of(period.collection, parent.fields, lookup) if parent is not None else None
+
+
+def parent_of(collection: str, fields: dict[str, Any]) -> str | None:
+    """The id a row's site is found through: its site field or the parent its scope names."""
+    site = COLLECTIONS[collection].scope.site
+    name = site.field if isinstance(site, Via) else site if site not in ("self", "global") else None
+    value = fields.get(name) if name else None
+    return value if isinstance(value, str) else None
+
+
+def _parent_row(fields: dict[str, Any], via: Via, lookup: Lookup) -> RowState | None:
+    parent_id = fields.get(via.field)
+    return lookup(via.collection, parent_id) if isinstance(parent_id, str) else None
+
+
+def _shown(value: object, width: int = 60) -> str:
+    """A client's value as a message quotes it: never more than about `width` characters."""
+    text = repr(value)
+    if len(text) <= width:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:width]}…{size}"
+
+
+def outside_scope(row: RowState | None, actor: Actor) -> bool:
+    """Whether a stored row is of a site the client's user may not see. Such a row is
+    answered as one that does not exist (issue 9): the answer must not tell a technician
+    that it exists, let alone where."""
+    return (
+        row is not None and row.exists and actor.role != SERVER and actor.sites is not None
+        and row.site_id is not None and row.site_id not in actor.sites
+    )
+
+
+def validate(
+    collection: str,
+    row_id: str,
+    fields: dict[str, Any],
+    delete: bool | None,
+    row: RowState | None,
+    actor: Actor,
+    lookup: Lookup,
+    rules: Rules | None = None,
+) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
+    """Check one change; return (rejection or None, rejected_fields, fields to merge)."""
+    if outside_scope(row, actor):
+        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules)
+        # Valid as a new row: but the id is taken, and the row is not the client's to change.
+        return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged
+    spec = COLLECTIONS.get(collection)
+    if spec is None:
+        return ("unknown_collection", f"no collection named {_shown(collection)}"), {}, {}
+    c = Check(spec, row_id, delete, row, actor, lookup, rules)
+    if not is_uuid(row_id):
+        c.problem("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
+    creating, is_client, kept = c.creating, c.is_client, c.fields
+
+    for name, value in fields.items():
+        fspec = spec.field(name)
+        if fspec is None:
+            c.rejected_fields[name] = "unknown_field"
+            continue
+        if is_client and actor.role not in fspec.writers:
+            who = "the server" if not fspec.writers else " and ".join(f"{r}s" for r in fspec.writers)
+            c.problem("forbidden", f"{collection}.{name} is written by {who} only")
+        if not fspec.valid(value):
+            if fspec is spec.open_field:
+                c.rejected_fields[name] = "invalid_value"
+                continue
+            limit = f" of at most {fspec.limit} characters" if fspec.limit and isinstance(value, str) else ""
+            c.problem("invalid_field", f"{collection}.{name}: {_shown(value)} is not a valid {fspec.type}{limit}")
+        kept[name] = value
+
+    # Parents: required on creation, immutable afterwards.
+    for name, pspec in spec.parents.items():
+        if creating:
+            value = kept.get(name)
+            if value is None and not pspec.optional_parent:
+                c.problem("invalid_field", f"{collection}.{name} is required when creating a row")
+            elif value is not None and pspec.parent in ROW_PARENTS and pspec.valid(value):
+                parent = lookup(pspec.parent, value)
+                if parent is None:
+                    c.problem("unknown_parent", f"{collection}.{name}: no {pspec.parent} row {value}")
+                elif is_client and actor.sites is not None and parent.site_id not in actor.sites:
+                    # Every parent must be in scope, not only the one the row's site comes from.
+                    c.problem("forbidden", f"{collection}.{name}: {pspec.parent} {value} is outside your sites")
+        elif row is not None and name in kept and kept[name] != row.fields.get(name):
+            c.problem("immutable", f"{collection}.{name} cannot change once set")
+
+    id_rule = spec.id_rule
+    if id_rule is not None and id_rule.checked and creating and is_uuid(row_id):
+        expected = id_rule.expected(kept)
+        if expected is not None and row_id != expected:
+            c.problem("invalid_field", f"{collection}.id must be {id_rule.formula}")
+
+    if is_client:
+        if creating and actor.role not in spec.create_roles:
+            c.problem("forbidden", f"{actor.role}s may not create {collection}")
+        if delete and actor.role not in (spec.delete_roles or ()):
+            c.problem("forbidden", f"{actor.role}s may not delete {collection}")
+        site = row.site_id if row is not None and not creating else site_of(collection, row_id, kept, lookup)
+        if actor.sites is not None and site is not None and site not in actor.sites:
+            c.problem("forbidden", f"{collection} {row_id} is outside your sites")
+
+    for rule in spec.change_rules:
+        rule(c)
+
+    if spec.immutable_rows and not creating and c.differs():
+        c.problem("immutable", f"{collection} rows never change after they are created")
+
+    return c.first(), c.rejected_fields, kept
+
+
+def check_row(collection: str, fields: Mapping[str, Any], deleted: bool = False) -> tuple[str, str] | None:
+    """Rules about a row as it would stand (after a merge, or as the client SDK shows it), not about
+    one change alone: the first (reason, detail) of its collection's `row_rules`, or None."""
+    if deleted:
+        return None
+    for rule in COLLECTIONS[collection].row_rules:
+        found = rule(fields)
+        if found is not None:
+            return found
+    return None

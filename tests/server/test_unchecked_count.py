@@ -1,0 +1,77 @@
+"""The server counts "active devices of the site without an outcome" in SQL, for speed; the client SDK
+counts it with the pure `sync.schema.unchecked`. On the same rows they must agree (issue 11)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from server.store import Store, _Batch
+from sync.schema import device_check_id, inspection_id, progress, unchecked
+from tests.conftest import OTHER_SITE, SITE
+
+
+def _dev(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"count-{name}"))
+
+
+def _rows(store: Store, collection: str) -> list[dict[str, Any]]:
+    with store.read() as db:
+        found = db.execute("SELECT id, fields, deleted FROM rows WHERE collection = ?", [collection]).fetchall()
+    return [{"id": i, "fields": json.loads(f), "deleted": bool(d)} for i, f, d in found]
+
+
+def _sql_unchecked(store: Store, insp: str) -> int:
+    with store.write() as db:
+        return _Batch(db, store, store.now_ms()).unchecked(insp)
+
+
+def test_the_pure_unchecked_count_equals_the_servers_sql(store: Store) -> None:
+    insp, other_insp = inspection_id(SITE, "2026-Q4"), inspection_id(OTHER_SITE, "2026-Q4")
+    devices = {
+        "checked": {"site_id": SITE},
+        "fault": {"site_id": SITE},
+        "unchecked": {"site_id": SITE, "status": "active"},
+        "no_outcome": {"site_id": SITE},  # a check without an outcome (items only) does not count
+        "retired": {"site_id": SITE, "status": "retired"},  # not counted, checked or not
+        "deleted": {"site_id": SITE},  # deleted below: not counted
+        "checked_then_deleted": {"site_id": SITE},  # its check is deleted: unchecked again
+        "elsewhere": {"site_id": OTHER_SITE},  # another site's device: not this inspection's
+    }
+    changes: list[tuple[str, str, dict[str, Any], bool | None]] = [
+        ("sites", SITE, {"name": "Count park"}, False),
+        ("sites", OTHER_SITE, {"name": "Other park"}, False),
+        *[("devices", _dev(n), {**f, "code": n}, False) for n, f in devices.items()],
+        ("inspections", insp, {"site_id": SITE, "period": "2026-Q4"}, False),
+        ("inspections", other_insp, {"site_id": OTHER_SITE, "period": "2026-Q4"}, False),
+    ]
+    for name, outcome in [("checked", "serviced"), ("fault", "fault"), ("retired", "serviced"),
+                          ("checked_then_deleted", "skipped"), ("no_outcome", None)]:
+        fields: dict[str, Any] = {"inspection_id": insp, "device_id": _dev(name)}
+        if outcome is not None:
+            fields.update(outcome=outcome, note="fan" if outcome == "fault" else None)
+        changes.append(("device_checks", device_check_id(insp, _dev(name)), fields, False))
+    changes.append(("device_checks", device_check_id(other_insp, _dev("elsewhere")),
+                    {"inspection_id": other_insp, "device_id": _dev("elsewhere"), "outcome": "serviced"}, False))
+    store.write_server_changes(changes)
+    store.write_server_changes([
+        ("devices", _dev("deleted"), {}, True),
+        ("device_checks", device_check_id(insp, _dev("checked_then_deleted")), {}, True),
+    ])
+
+    devices_rows, checks_rows = _rows(store, "devices"), _rows(store, "device_checks")
+    # unchecked: "unchecked", "no_outcome", "checked_then_deleted" (not the retired, deleted or other site's)
+    assert unchecked(insp, SITE, devices_rows, checks_rows) == 3
+    assert _sql_unchecked(store, insp) == 3
+    assert unchecked(other_insp, OTHER_SITE, devices_rows, checks_rows) == _sql_unchecked(store, other_insp) == 0
+    assert progress({insp: SITE}, devices_rows, checks_rows) == {insp: (2, 5)}
+
+    # Check the rest: both counts reach 0 together.
+    store.write_server_changes([
+        ("device_checks", device_check_id(insp, _dev(name)),
+         {"inspection_id": insp, "device_id": _dev(name), "outcome": "serviced"}, False)
+        for name in ("unchecked", "no_outcome", "checked_then_deleted")
+    ])
+    devices_rows, checks_rows = _rows(store, "devices"), _rows(store, "device_checks")
+    assert unchecked(insp, SITE, devices_rows, checks_rows) == _sql_unchecked(store, insp) == 0
