@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, head, patch, post, route
-from litestar.datastructures import MutableScopeHeaders, State
-from litestar.di import NamedDependency, Provide
+from litestar.datastructures import MutableScopeHeaders
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import File
 from litestar.types import Message, Scope
@@ -18,14 +18,14 @@ from litestar.types import Message, Scope
 from sync import errors as E
 
 from .blob_gc import Collector
+from .http.deps import CallerDep
 from .media import Media, MissingBlobs, reconcile
 from .settings import Settings
-from .store import Caller, Store
+from .store import Store
 from .uploads import TUS_VERSION, Upload, Uploads
 
 UploadsDep = NamedDependency[Uploads]
 MediaDep = NamedDependency[Media]
-CallerDep = NamedDependency[Caller]
 # Content-addressed: the bytes under a hash never change, so a client may keep them. A client
 # chose the bytes: a browser must not sniff a JPEG+HTML polyglot into a page, nor run one as
 # a page of this origin if it is opened directly (issue 9, finding 16).
@@ -51,20 +51,6 @@ def stop_blobs(app: Litestar) -> None:
     """At shutdown, before the store closes: no collection or image work is left running."""
     app.state.collector.stop()
     app.state.media.close()
-
-
-def _provide_uploads(state: State) -> Uploads:
-    return state.uploads  # type: ignore[no-any-return]
-
-
-def _provide_media(state: State) -> Media:
-    return state.media  # type: ignore[no-any-return]
-
-
-BLOB_DEPENDENCIES = {
-    "uploads": Provide(_provide_uploads, sync_to_thread=False),
-    "media": Provide(_provide_media, sync_to_thread=False),
-}
 
 
 async def add_tus_headers(message: Message, scope: Scope) -> None:
