@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Litestar, Request, delete, get, patch, post, put
+from litestar import Controller, Litestar, Request, delete, get, patch, post
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect
 from litestar.types import Message, Scope
 
@@ -35,6 +36,8 @@ from .access import (
 )
 from .apidocs import RENDER_PLUGINS
 from .blob_routes import BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
+from .domains.inspections.controller import InspectionsController
+from .domains.inspections.service import Inspections
 from .http.deps import (
     DEPENDENCIES,
     MAX_ID,
@@ -47,25 +50,13 @@ from .http.deps import (
     check_protocol,
     from_state,
 )
-from .http.guards import site_in_scope, supervisor_only
 from .http.problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
-from .inspections import (
-    Coverage,
-    DeviceHistory,
-    GenerateRequest,
-    GenerateResult,
-    InspectionList,
-    Inspections,
-    Plan,
-    Sheet,
-)
 from .sealing import SignatureInfo
 from .settings import Settings
 from .store import Store
 from .transport import body_timeout, proxy_networks
 
 StoreDep = NamedDependency[Store]
-InspectionsDep = NamedDependency[Inspections]
 AccessDep = NamedDependency[Access]
 
 
@@ -146,66 +137,6 @@ def update_user(username: FromPath[str], data: StrictBody[UserUpdate], access: A
     return access.update_user(caller, username, data)
 
 
-@get("/api/sites/{site_id:str}/plan", responses=problem_responses(401, 403, 404), sync_to_thread=True, guards=[site_in_scope, supervisor_only], tags=["inspections"])
-def get_plan(site_id: FromPath[str], inspections: InspectionsDep) -> Plan:
-    """A site's maintenance plan: frequency, due day, default technician."""
-    return inspections.get_plan(site_id)
-
-
-@put("/api/sites/{site_id:str}/plan", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[site_in_scope, supervisor_only], tags=["inspections"])
-def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: InspectionsDep) -> Plan:
-    """Set a site's maintenance plan (supervisors); the technician must be a member of the site."""
-    return inspections.set_plan(site_id, data)
-
-
-@post("/api/inspections/generate", status_code=200, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True, guards=[supervisor_only], tags=["inspections"])
-def generate(data: JSONBody[GenerateRequest], inspections: InspectionsDep) -> GenerateResult:
-    """Create one inspection per planned site for a period; running it again creates nothing."""
-    return inspections.generate(data.period)
-
-
-@get("/api/sites/{site_id:str}/coverage", responses=problem_responses(400, 401, 404), sync_to_thread=True, tags=["inspections"])
-def coverage(
-    site_id: FromPath[str],
-    period: FromQuery[str],
-    inspections: InspectionsDep,
-    caller: CallerDep,
-    system: FromQuery[str | None] = None,
-    kind: FromQuery[str | None] = None,
-) -> Coverage:
-    """Which devices of a site were serviced in a period, and what is wrong with the rest.
-
-    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`. An unknown
-    `system` or `kind` is `400 invalid_filter`, listing the valid ones in `valid`.
-    """
-    return inspections.coverage(caller, site_id, period, system, kind)
-
-
-@get("/api/devices/{device_id:str}/history", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
-def device_history(device_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> DeviceHistory:
-    """A device's checks across periods, newest first."""
-    return inspections.device_history(caller, device_id)
-
-
-@get("/api/inspections", responses=problem_responses(400, 401), sync_to_thread=True, tags=["inspections"])
-def list_inspections(
-    inspections: InspectionsDep,
-    caller: CallerDep,
-    period: FromQuery[str | None] = None,
-    site_id: FromQuery[str | None] = None,
-    status: FromQuery[str | None] = None,
-    overdue: FromQuery[bool | None] = None,
-) -> InspectionList:
-    """Inspections with progress (`checked`/`total`) and whether overdue, due first."""
-    return inspections.list(caller, period, site_id, status, overdue)
-
-
-@get("/api/inspections/{inspection_id:str}", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
-def inspection_sheet(inspection_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Sheet:
-    """The periodic maintenance sheet: the inspection, every device's check, and counts."""
-    return inspections.sheet(caller, inspection_id)
-
-
 @post("/api/signatures/{signature_id:str}/retract", status_code=200, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
 def retract_signature(signature_id: FromPath[str], store: StoreDep, caller: CallerDep) -> SignatureInfo:
     """Retract a bogus signature (supervisors): kept and marked, it no longer seals anything."""
@@ -259,12 +190,13 @@ def home() -> Redirect:
     return Redirect("/schema", status_code=302)
 
 
-ROUTES = [
+# Handlers and controllers, in the order OpenAPI lists their paths.
+ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, token, refresh, push, pull, conflicts, revoke_client, update_user,
-    get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet, retract_signature,
+    InspectionsController, retract_signature,
     list_members, add_member, remove_member, list_clients, audit,
+    *BLOB_ROUTES,
 ]
-ROUTES += BLOB_ROUTES
 
 
 # Problems the upload and blob handlers (server/blob_routes.py) may answer, for the OpenAPI
@@ -287,7 +219,7 @@ _NO_BODY = {"upload_options", "create_upload", "upload_offset", "append_upload"}
 
 def _declare_problems() -> None:
     for handler in ROUTES:
-        if handler.responses is None:
+        if isinstance(handler, HTTPRouteHandler) and handler.responses is None:
             name = handler.handler_name
             responses = problem_responses(*_BLOB_PROBLEMS.get(name, _ANY_PROBLEM))
             if name in _NO_BODY:

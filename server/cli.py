@@ -151,7 +151,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from .inspections import Inspections
+    from .domains.inspections.service import Inspections
     from .store import Store
 
     store = Store(Settings(data_dir=_data_dir(args.data)))

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .inspections import Inspections, Plan
+from .domains.inspections.schemas import Plan
+from .domains.inspections.service import Inspections
 from .periods import period_of, site_today
 from .store import Store
 

@@ -37,7 +37,7 @@ from sync.merge import RowState, period_of, site_of
 from sync.schema import device_check_id, inspection_id
 
 from . import auth as A
-from .inspections import due_on
+from .domains.inspections.service import due_on
 from .periods import period_bounds, sheet_no, site_today
 from .store import Store, _encode_clocks, _parent_ids
 

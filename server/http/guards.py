@@ -15,13 +15,8 @@ from litestar.handlers import BaseRouteHandler
 from sync import errors as E
 from sync.schema import SUPERVISOR
 
-from ..store import Caller
+from ..domains.scope import in_scope
 from .deps import caller_of
-
-
-def in_scope(caller: Caller, site_id: str | None) -> bool:
-    """Whether a site is among the caller's (supervisors: every site)."""
-    return caller.sites is None or site_id in caller.sites
 
 
 async def site_in_scope(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

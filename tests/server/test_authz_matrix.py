@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from bench import _tus as tus
-from server.inspections import Plan
+from server.domains.inspections.schemas import Plan
 from sync import hlc
 from tests.conftest import SITE, Session
 
@@ -184,7 +184,7 @@ def _jpeg() -> bytes:
 def world(site, store, http, lin, wang, zhao) -> World:
     store.create_user("qian", "Qian", "technician", "demo", demo=True)
     store.add_member(SITE, "qian")
-    from server.inspections import Inspections
+    from server.domains.inspections.service import Inspections
 
     Inspections(store).set_plan(SITE, Plan(technician="wang"))
     # A photo of wang's, its bytes uploaded: its blob is stored.
