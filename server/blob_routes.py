@@ -17,7 +17,7 @@ from litestar.types import Message, Scope
 
 from sync import errors as E
 
-from .blob_gc import Collector
+from .domains.media.gc import Collector
 from .http.deps import CallerDep
 from .media import Media, MissingBlobs, reconcile
 from .settings import Settings

@@ -234,7 +234,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from .blob_gc import collect
+    from .domains.media.gc import collect
     from .store import Store
 
     if args.grace_hours < 0:

@@ -21,8 +21,8 @@ import msgspec
 
 from sync import errors as E
 
-from . import images
-from .blobs import BlobStore, is_sha256
+from .domains.media import images
+from .domains.media.blobs import BlobStore, is_sha256
 from .settings import Settings
 
 if TYPE_CHECKING:

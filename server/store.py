@@ -55,8 +55,8 @@ from sync.wire import (
 
 from . import auth as A
 from . import security
-from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
+from .domains.media.blobs import BlobStore, FileBlobStore
 from .filters import one_of
 from .quotas import check_new_client
 from .sealing import SheetCache, preload

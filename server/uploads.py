@@ -30,8 +30,9 @@ from litestar.exceptions import InternalServerException
 from sync import errors as E
 from sync import hlc, sheet
 
-from . import images, media, sealing
-from .blobs import BlobStore, is_sha256
+from . import media, sealing
+from .domains.media import images
+from .domains.media.blobs import BlobStore, is_sha256
 from .quotas import check_upload_bytes
 from .settings import Settings
 from .store import Caller, Store

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from sync import hlc
 
+from ...settings import Settings
+from ...store import Store
 from .blobs import BlobStore
-from .settings import Settings
-from .store import Store
 
 # Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
 _REFERENCED = (

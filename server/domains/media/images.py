@@ -162,7 +162,7 @@ def _protocol_ts(moment: datetime) -> str:
 
 def local_to_protocol(taken_local: str, tz: str | None) -> str | None:
     """An EXIF wall-clock time read in a site's time zone (EXIF without an offset does not say its zone)."""
-    from .periods import DEFAULT_TZ
+    from ...periods import DEFAULT_TZ
 
     try:
         zone: Any = ZoneInfo(tz or DEFAULT_TZ)
