@@ -8,7 +8,7 @@ from litestar import Controller, Litestar, Request, delete, get, patch, post
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect
@@ -35,9 +35,15 @@ from .access import (
     UserUpdate,
 )
 from .apidocs import RENDER_PLUGINS
-from .blob_routes import BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
 from .domains.inspections.controller import InspectionsController
 from .domains.inspections.service import Inspections
+from .domains.media.controller import (
+    MediaController,
+    add_tus_headers,
+    media_state,
+    start_media,
+    stop_media,
+)
 from .http.deps import (
     DEPENDENCIES,
     MAX_ID,
@@ -195,55 +201,25 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, token, refresh, push, pull, conflicts, revoke_client, update_user,
     InspectionsController, retract_signature,
     list_members, add_member, remove_member, list_clients, audit,
-    *BLOB_ROUTES,
+    MediaController,
 ]
-
-
-# Problems the upload and blob handlers (server/blob_routes.py) may answer, for the OpenAPI
-# description; a handler missing here is declared with every status a client error can have.
-_BLOB_PROBLEMS: dict[str, tuple[int, ...]] = {
-    "upload_options": (),
-    "create_upload": (400, 401, 412, 413, 415, 429),
-    "upload_offset": (401, 404, 410, 412),
-    "append_upload": (400, 401, 404, 409, 410, 412, 413, 415, 422, 423),
-    "get_blob": (401, 404),
-    "get_thumbnail": (400, 401, 404, 422),
-    "missing_blobs": (401, 404),
-}
-_ANY_PROBLEM = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
-
-
-# Handlers that answer with headers only: Litestar would describe their `Response[None]` as JSON.
-_NO_BODY = {"upload_options", "create_upload", "upload_offset", "append_upload"}
-
-
-def _declare_problems() -> None:
-    for handler in ROUTES:
-        if isinstance(handler, HTTPRouteHandler) and handler.responses is None:
-            name = handler.handler_name
-            responses = problem_responses(*_BLOB_PROBLEMS.get(name, _ANY_PROBLEM))
-            if name in _NO_BODY:
-                responses[handler.status_code] = ResponseSpec(
-                    data_container=None, description="No body: the answer is in the headers")
-            handler.responses = responses
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
-    _declare_problems()
     return Litestar(
         route_handlers=ROUTES,
         request_class=FieldsyncRequest,
-        dependencies={name: from_state(name) for name in ("store", "inspections", "access", "uploads", "media")}
+        dependencies={name: from_state(name) for name in ("store", "access")}
         | DEPENDENCIES,
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
-                     "proxies": proxy_networks(settings.trusted_proxies), **blob_state(store, settings)}),
+                     "proxies": proxy_networks(settings.trusted_proxies), **media_state(store, settings)}),
         middleware=[body_timeout(settings)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
-        on_startup=[start_blobs],
-        on_shutdown=[stop_blobs, store.close],
+        on_startup=[start_media],
+        on_shutdown=[stop_media, store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1.0.0",

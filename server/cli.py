@@ -224,7 +224,7 @@ def _purge(args: argparse.Namespace) -> int:
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
-        from .uploads import Uploads
+        from .domains.media.uploads import Uploads
 
         given_up = Uploads(store, store.blobs, settings).clean_uploads()
         print(f"gave up {given_up} unfinished uploads untouched for {settings.upload_expiry_seconds} s")

@@ -1180,7 +1180,7 @@ class _Batch:
             self.signatures_created += 1
             verify(self, row)  # at its place in the batch: after the changes before it
         if row.collection in ("photos", "signatures"):
-            from .media import settle_blob_row
+            from .domains.media.service import settle_blob_row
 
             settle_blob_row(self, before, row)
         self.put(row)

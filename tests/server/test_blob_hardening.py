@@ -101,7 +101,7 @@ def _stored(store, digest: str) -> bool:
 
 
 def _forget_finished_uploads(store) -> None:
-    from server.uploads import Uploads
+    from server.domains.media.uploads import Uploads
 
     Uploads(store, store.blobs, store.settings).clean_uploads(store.now_ms() + 10**9)
 

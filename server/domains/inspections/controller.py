@@ -5,10 +5,11 @@ Thin: guards check role and scope, the handler makes one call into `Inspections`
 
 from __future__ import annotations
 
-from litestar import Controller, get, post, put
+from litestar import get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from ...http.controller import DomainController
 from ...http.deps import CallerDep, from_state
 from ...http.guards import site_in_scope, supervisor_only
 from ...http.problems import problem_responses
@@ -18,7 +19,7 @@ from .service import Inspections
 InspectionsDep = NamedDependency[Inspections]
 
 
-class InspectionsController(Controller):
+class InspectionsController(DomainController):
     path = "/api"
     tags = ["inspections"]  # noqa: RUF012 (Litestar reads it from the class)
     dependencies = {"inspections": from_state("inspections")}  # noqa: RUF012

@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 
-from ...media import PhotoInfo
 from ...sealing import SignatureInfo
+from ..media.schemas import PhotoInfo
 
 
 class Plan(msgspec.Struct, kw_only=True):

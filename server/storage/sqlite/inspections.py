@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ...db import select_in
 from ...domains.inspections.schemas import Plan
-from ...media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
+from ...domains.media.schemas import PhotoInfo
 from ...sealing import SignatureInfo, signatures
+from .media import photos_of_device, photos_of_inspection, site_tz
+from .queries import Transactions
 
 if TYPE_CHECKING:
     from ...store import Store
@@ -21,21 +21,15 @@ _decode = msgspec.json.decode
 Fields = dict[str, Any]
 
 
-class SqliteInspections:
+class SqliteInspections(Transactions["_Queries"]):
     """`InspectionQueries` over the store's connections."""
 
     def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self.store = store
 
-    @contextmanager
-    def reading(self) -> Iterator[_Queries]:
-        with self.store.read() as db:
-            yield _Queries(db, self.store)
-
-    @contextmanager
-    def writing(self) -> Iterator[_Queries]:
-        with self.store.write() as db:
-            yield _Queries(db, self.store)
+    def on(self, db: sqlite3.Connection) -> _Queries:
+        return _Queries(db, self.store)
 
 
 class _Queries:
