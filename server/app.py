@@ -24,7 +24,6 @@ from sync.wire import (
     TokenResponse,
 )
 
-from . import sealing
 from .access import (
     Access,
     AuditPage,
@@ -44,6 +43,7 @@ from .domains.media.controller import (
     start_media,
     stop_media,
 )
+from .domains.signatures.controller import SignaturesController
 from .http.deps import (
     DEPENDENCIES,
     MAX_ID,
@@ -57,7 +57,6 @@ from .http.deps import (
     from_state,
 )
 from .http.problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
-from .sealing import SignatureInfo
 from .settings import Settings
 from .store import Store
 from .transport import body_timeout, proxy_networks
@@ -143,12 +142,6 @@ def update_user(username: FromPath[str], data: StrictBody[UserUpdate], access: A
     return access.update_user(caller, username, data)
 
 
-@post("/api/signatures/{signature_id:str}/retract", status_code=200, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
-def retract_signature(signature_id: FromPath[str], store: StoreDep, caller: CallerDep) -> SignatureInfo:
-    """Retract a bogus signature (supervisors): kept and marked, it no longer seals anything."""
-    return sealing.retract(store, caller, signature_id)
-
-
 @get("/api/sites/{site_id:str}/members", responses=problem_responses(401, 404), sync_to_thread=True, tags=["access"])
 def list_members(site_id: FromPath[str], access: AccessDep, caller: CallerDep) -> MemberList:
     """The technicians who are members of a site (supervisors; technicians for their own sites)."""
@@ -199,7 +192,7 @@ def home() -> Redirect:
 # Handlers and controllers, in the order OpenAPI lists their paths.
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, token, refresh, push, pull, conflicts, revoke_client, update_user,
-    InspectionsController, retract_signature,
+    InspectionsController, SignaturesController,
     list_members, add_member, remove_member, list_clients, audit,
     MediaController,
 ]

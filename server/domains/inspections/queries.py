@@ -10,8 +10,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from ...sealing import SignatureInfo
 from ..media.schemas import PhotoInfo
+from ..signatures.schemas import SignatureInfo
 from .schemas import Plan
 
 Fields = dict[str, Any]

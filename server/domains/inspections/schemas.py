@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 
-from ...sealing import SignatureInfo
 from ..media.schemas import PhotoInfo
+from ..signatures.schemas import SignatureInfo
 
 
 class Plan(msgspec.Struct, kw_only=True):

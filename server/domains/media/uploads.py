@@ -26,9 +26,9 @@ import msgspec
 from sync import errors as E
 from sync import sheet
 
-from ... import sealing
 from ...settings import Settings
 from ...storage.sqlite.media import MediaQueries, SqliteMedia
+from ..signatures import service as sealing
 from . import images
 from . import service as media
 from .blobs import BlobStore, is_sha256

@@ -10,9 +10,10 @@ import msgspec
 from ...db import select_in
 from ...domains.inspections.schemas import Plan
 from ...domains.media.schemas import PhotoInfo
-from ...sealing import SignatureInfo, signatures
+from ...domains.signatures.schemas import SignatureInfo
+from ...domains.signatures.service import signatures
 from .media import photos_of_device, photos_of_inspection, site_tz
-from .queries import Transactions
+from .queries import Transactions, checks
 
 if TYPE_CHECKING:
     from ...store import Store
@@ -54,14 +55,7 @@ class _Queries:
         return [(i, f) for i, f in devices if f.get("status", "active") == "active"]
 
     def checks(self, inspection_id: str) -> dict[str, Fields]:
-        return {
-            d: _decode(f)
-            for d, f in self.db.execute(
-                "SELECT device_id, fields FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
-                " AND deleted = 0",
-                [inspection_id],
-            )
-        }
+        return checks(self.db, inspection_id)
 
     def kinds(self, site_id: str) -> set[str]:
         return {k for (k,) in self.db.execute(
