@@ -98,7 +98,7 @@ class SheetCache:
 def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, tuple[str, sheet.Checks] | None]:
     """`(stored, parsed)`: whether a blob is stored under `sha256`, and the sheet it is (None: not one).
 
-    The one place sealing reads the blob store (server/blobs.py). The bytes
+    The one place sealing reads the blob store (server/domains/media/blobs.py). The bytes
     are content-addressed and were hash-checked when uploaded, so whoever
     uploaded them, they are the sheet that hash names.
     """
