@@ -228,3 +228,20 @@ def test_every_endpoint_answers_every_caller_as_the_rules_say(world):
                     problems.append((method, path, role, body))
     assert {k: v for k, v in got.items() if want[k] != v} == {}
     assert problems == []
+
+
+def test_role_and_scope_are_checked_before_the_body_is_read(http, wang):
+    # Issue 11: role and scope are Litestar guards (server/http/guards.py), run before a byte of
+    # the body is read. A technician's body to a supervisor's route is refused unread, whatever it
+    # holds, and for a site not theirs with 404 (scope) before 403 (role).
+    from tests.conftest import OTHER_SITE
+    from tests.helpers import problem
+
+    for method, path, status, code in [
+        ("POST", "/api/inspections/generate", 403, "forbidden"),
+        ("PUT", f"/api/sites/{SITE}/plan", 403, "forbidden"),
+        ("PUT", f"/api/sites/{OTHER_SITE}/plan", 404, "not_found"),
+    ]:
+        for body in (b"{nope", b'{"period": 7}', b"[" * 100_000):
+            r = http.request(method, path, content=body, headers={**wang.headers, "content-type": "application/json"})
+            problem(r, status, code)

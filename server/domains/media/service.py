@@ -52,7 +52,7 @@ def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> No
     batch.creators.append((row.collection, row.id, user_id, caller.client_id if caller is not None else None))
     if row.collection == "photos":
         stored = _uploaded_in_batch(batch, row.fields.get("sha256"), user_id)
-        batch._server_set(row, "blob", "stored" if stored else "missing")
+        batch.server_set(row, "blob", "stored" if stored else "missing")
 
 
 def _uploaded_in_batch(batch: _Batch, sha: Any, user_id: str | None) -> bool:

@@ -50,6 +50,7 @@ from ..scope import in_scope
 from .schemas import Difference, SignatureInfo
 
 if TYPE_CHECKING:
+    from ...storage.sqlite.signatures import Connection
     from ...store import Caller, Store, _Batch
 
 _encode = msgspec.json.Encoder().encode
@@ -240,7 +241,7 @@ def mark_signed(batch: _Batch, inspection: RowState) -> bool:
 # -- what supervisors see -------------------------------------------------------
 
 
-def signatures(store: Store, db: Any, inspection_id: str) -> list[SignatureInfo]:
+def signatures(store: Store, db: Connection, inspection_id: str) -> list[SignatureInfo]:
     """The inspection's signatures, oldest first, each with what it sealed and, for a
     mismatch whose sheet blob is stored, which checks differed and how."""
     codes: dict[str, str | None] | None = None

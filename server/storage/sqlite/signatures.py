@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ...store import Store
 
 _decode = msgspec.json.decode
+Connection = sqlite3.Connection  # what the signatures service hands back here, unopened
 # (id, fields, compared, the checks compared, how many checks it sealed) of a signature
 SignatureRow = tuple[str, dict[str, Any], str | None, dict[str, dict[str, Any]], int]
 
