@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._server import ServerProcess
 from server.cli import main as fieldsync
 from server.db import connect
-from server.inspections import Inspections
+from server.domains.inspections.service import Inspections
 from server.settings import Settings
 from server.store import Caller, Store
 from sync.periods import period_of, site_today
@@ -140,8 +140,8 @@ def in_process(data: Path, pairs: list[tuple[str, str]], devices: list[str], per
             service.coverage(SUPERVISOR, site, p)
         coverage = _timed([lambda s=s, p=p: service.coverage(SUPERVISOR, s, p) for s, p in pairs])
         history = _timed([lambda d=d: service.device_history(SUPERVISOR, d) for d in devices])
-        listing = _timed([lambda: service.list(SUPERVISOR, period=pairs[0][1])] * 5)
-        overdue = _timed([lambda: service.list(SUPERVISOR, overdue=True)] * 5)
+        listing = _timed([lambda: service.summaries(SUPERVISOR, period=pairs[0][1])] * 5)
+        overdue = _timed([lambda: service.summaries(SUPERVISOR, overdue=True)] * 5)
         # The SQL statements alone, on a plain connection.
         db = connect(data / "fieldsync.db")
         coverage_sql = _timed([lambda s=s, p=p: (

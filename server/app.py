@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import anyio
-import msgspec
-from litestar import Litestar, Request, delete, get, patch, post, put
-from litestar.connection import ASGIConnection
+from litestar import Controller, Litestar, Request, delete, get, patch, post
 from litestar.datastructures import MutableScopeHeaders, State
-from litestar.di import NamedDependency, Provide
-from litestar.handlers import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect
 from litestar.types import Message, Scope
 
-from sync import MIN_PROTOCOL, PROTOCOL_VERSION
-from sync import errors as E
 from sync.wire import (
-    APP_HEADER,
-    PROTOCOL_HEADER,
     ConflictPage,
     PullResponse,
     PushRequest,
@@ -31,7 +24,6 @@ from sync.wire import (
     TokenResponse,
 )
 
-from . import sealing
 from .access import (
     Access,
     AuditPage,
@@ -40,53 +32,37 @@ from .access import (
     MemberRequest,
     UserState,
     UserUpdate,
-    require_site,
 )
 from .apidocs import RENDER_PLUGINS
-from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
-from .inspections import (
-    Coverage,
-    DeviceHistory,
-    GenerateRequest,
-    GenerateResult,
-    InspectionList,
-    Inspections,
-    Plan,
-    Sheet,
+from .domains.inspections.controller import InspectionsController
+from .domains.inspections.service import Inspections
+from .domains.media.controller import (
+    MediaController,
+    add_tus_headers,
+    media_state,
+    start_media,
+    stop_media,
 )
-from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
-from .sealing import SignatureInfo
+from .domains.signatures.controller import SignaturesController
+from .http.deps import (
+    DEPENDENCIES,
+    MAX_ID,
+    CallerDep,
+    FieldsyncRequest,
+    StrictBody,
+    address,
+    app_version,
+    authenticated,
+    check_protocol,
+    from_state,
+)
+from .http.problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
 from .settings import Settings
-from .store import Caller, Store
-from .transport import body_timeout, client_address, proxy_networks
+from .store import Store
+from .transport import body_timeout, proxy_networks
 
 StoreDep = NamedDependency[Store]
-InspectionsDep = NamedDependency[Inspections]
-CallerDep = NamedDependency[Caller]
 AccessDep = NamedDependency[Access]
-
-
-def provide_store(state: State) -> Store:
-    return state.store  # type: ignore[no-any-return]
-
-
-def provide_inspections(state: State) -> Inspections:
-    return state.inspections  # type: ignore[no-any-return]
-
-
-def provide_access(state: State) -> Access:
-    return state.access  # type: ignore[no-any-return]
-
-
-def _address(request: Request[Any, Any, Any]) -> str | None:
-    # The ASGI peer, or behind a trusted reverse proxy the address it forwarded (docs/security.md).
-    peer = request.client.host if request.client else None
-    return client_address(peer, request.headers.get("x-forwarded-for"), request.app.state.proxies)
-
-
-def require_supervisor(caller: Caller) -> None:
-    if caller.role != "supervisor":
-        raise E.Forbidden("only supervisors may do this")
 
 
 async def add_epoch_header(message: Message, scope: Scope) -> None:
@@ -101,126 +77,24 @@ async def add_epoch_header(message: Message, scope: Scope) -> None:
             MutableScopeHeaders.from_message(message)[EPOCH_HEADER] = store.server_epoch
 
 
-def _authenticate(request: Request[Any, Any, Any], store: Store) -> Caller:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise E.Unauthorized("send Authorization: Bearer <token>")
-    return store.authenticate(token.strip(), _address(request))
-
-
-_CALLER_KEY = "fieldsync_caller"
-
-
-def provide_caller(request: Request[Any, Any, Any], store: StoreDep) -> Caller:
-    known = request.state.get(_CALLER_KEY)
-    return known if isinstance(known, Caller) else _authenticate(request, store)
-
-
-async def caller_before_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard for the routes that take a body: the caller is resolved before a byte of it is read.
-
-    Litestar reads and decodes a handler's body before it resolves its
-    dependencies, so without this an anonymous client could make the server
-    hold (up to `max_body_bytes`) and parse a body it then refuses with a 401.
-    """
-    store = connection.app.state.store
-    caller = await anyio.to_thread.run_sync(_authenticate, connection, store)
-    connection.state[_CALLER_KEY] = caller
-
-
-def _check_protocol(request: Request[Any, Any, Any]) -> None:
-    sent = request.headers.get(PROTOCOL_HEADER)
-    if sent is None:
-        return
-    # isascii(): isdigit() also accepts "²", which int() then refuses (a 500).
-    if not (sent.strip().isascii() and sent.strip().isdigit()):
-        raise E.InvalidRequest(f"{PROTOCOL_HEADER} must be a number, not {sent!r}")
-    if int(sent) < MIN_PROTOCOL:
-        raise E.ProtocolUnsupported(
-            f"protocol {sent} is no longer served; the oldest served is {MIN_PROTOCOL}", min_protocol=MIN_PROTOCOL
-        )
-    if int(sent) > PROTOCOL_VERSION:
-        raise E.InvalidRequest(f"protocol {sent} is newer than this server's {PROTOCOL_VERSION}")
-
-
-MAX_APP_CHARS = 128  # `Fieldsync-App`, kept with the client and in the audit trail
-
-
-def _app_version(request: Request[Any, Any, Any]) -> str | None:
-    app = request.headers.get(APP_HEADER)
-    if app is not None and len(app) > MAX_APP_CHARS:
-        raise E.InvalidRequest(f"{APP_HEADER} is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
-    return app
-
-
-# Ids and `after` positions beyond this are no one's (and SQLite's integers end at 2**63).
-MAX_ID = 2**53 - 1
-
-_T = TypeVar("_T")
-_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-
-
-def strict(kind: type[_T], body: bytes) -> _T:
-    """Decode a body strictly: Litestar's own conversion would turn "1" into 1.
-
-    The `data` parameters stay in the handlers so that OpenAPI documents the
-    body; the handlers use this decoding of the same bytes.
-    """
-    decoder = _DECODERS.setdefault(kind, msgspec.json.Decoder(kind))
-    try:
-        return decoder.decode(body)  # type: ignore[no-any-return]
-    except msgspec.ValidationError as exc:
-        raise E.InvalidRequest(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise E.MalformedJson(str(exc)) from None
-    except RecursionError:
-        # msgspec recurses into unknown fields too, so `{"a": {"a": ...}}` gets here.
-        raise _too_deep() from None
-
-
-def _too_deep() -> E.MalformedJson:
-    return E.MalformedJson("the JSON nests too deeply to be a request of this API")
-
-
-class FieldsyncRequest(Request[Any, Any, Any]):
-    """Litestar's request, whose JSON decoding (every `data` parameter) answers deep nesting as malformed.
-
-    Litestar decodes a body into plain Python objects before converting it to the
-    parameter's type, and msgspec raises RecursionError, not a DecodeError, past
-    its nesting limit: a 500 on every JSON endpoint, before authentication.
-    """
-
-    async def json(self) -> Any:
-        try:
-            return await super().json()
-        except RecursionError:
-            raise _too_deep() from None
-
-
 @post("/auth/token", status_code=200, responses=problem_responses(400, 401, 403, 413, 426, 429), sync_to_thread=True, tags=["identity"])
-def token(
-    data: JSONBody[TokenRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep
-) -> TokenResponse:
+def token(data: StrictBody[TokenRequest], request: Request[Any, Any, Any], store: StoreDep) -> TokenResponse:
     """Sign in: enrol a new client, or sign an existing client of yours in again."""
-    _check_protocol(request)
-    return store.login(strict(TokenRequest, body), _app_version(request), _address(request))
+    check_protocol(request)
+    return store.login(data, app_version(request), address(request))
 
 
 @post("/auth/refresh", status_code=200, responses=problem_responses(400, 403, 413, 426), sync_to_thread=True, tags=["identity"])
-def refresh(
-    data: JSONBody[RefreshRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep
-) -> TokenResponse:
+def refresh(data: StrictBody[RefreshRequest], request: Request[Any, Any, Any], store: StoreDep) -> TokenResponse:
     """Sign a client in again with its refresh credential, or enrol a new client in its place (`enrol`)."""
-    _check_protocol(request)
-    return store.refresh(strict(RefreshRequest, body), _app_version(request), _address(request))
+    check_protocol(request)
+    return store.refresh(data, app_version(request), address(request))
 
 
-@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, guards=[caller_before_body], tags=["sync"])
-def push(
-    data: JSONBody[PushRequest], body: RawBody, request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep
-) -> PushResponse:
+@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, guards=[authenticated], tags=["sync"])
+def push(data: StrictBody[PushRequest], request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep) -> PushResponse:
     """Apply a batch of changes in one transaction and return a result for each."""
-    return store.push(caller, strict(PushRequest, body), _app_version(request))
+    return store.push(caller, data, app_version(request))
 
 
 @get("/sync/pull", responses=problem_responses(400, 401, 410, 426), sync_to_thread=True, tags=["sync"])
@@ -232,7 +106,7 @@ def pull(
     limit: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
 ) -> PullResponse:
     """One page of rows changed since the cursor, in version order."""
-    _check_protocol(request)
+    check_protocol(request)
     return store.pull(caller, cursor, limit)
 
 
@@ -261,84 +135,11 @@ def revoke_client(client_id: FromPath[str], store: StoreDep, caller: CallerDep) 
     store.revoke_client(caller, client_id)
 
 
-@patch("/api/users/{username:str}", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["identity"])
-def update_user(
-    username: FromPath[str], data: JSONBody[UserUpdate], body: RawBody, access: AccessDep, caller: CallerDep
-) -> UserState:
+@patch("/api/users/{username:str}", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[authenticated], tags=["identity"])
+def update_user(username: FromPath[str], data: StrictBody[UserUpdate], access: AccessDep, caller: CallerDep) -> UserState:
     """Set a user's password, or disable or re-enable them (supervisors): every client and token of
     the user is revoked at once (a lost phone)."""
-    return access.update_user(caller, username, strict(UserUpdate, body))
-
-
-@get("/api/sites/{site_id:str}/plan", responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
-def get_plan(site_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Plan:
-    """A site's maintenance plan: frequency, due day, default technician."""
-    require_site(caller, site_id)
-    require_supervisor(caller)
-    return inspections.get_plan(site_id)
-
-
-@put("/api/sites/{site_id:str}/plan", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["inspections"])
-def set_plan(site_id: FromPath[str], data: JSONBody[Plan], inspections: InspectionsDep, caller: CallerDep) -> Plan:
-    """Set a site's maintenance plan (supervisors); the technician must be a member of the site."""
-    require_site(caller, site_id)
-    require_supervisor(caller)
-    return inspections.set_plan(site_id, data)
-
-
-@post("/api/inspections/generate", status_code=200, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True, guards=[caller_before_body], tags=["inspections"])
-def generate(data: JSONBody[GenerateRequest], inspections: InspectionsDep, caller: CallerDep) -> GenerateResult:
-    """Create one inspection per planned site for a period; running it again creates nothing."""
-    require_supervisor(caller)
-    return inspections.generate(data.period)
-
-
-@get("/api/sites/{site_id:str}/coverage", responses=problem_responses(400, 401, 404), sync_to_thread=True, tags=["inspections"])
-def coverage(
-    site_id: FromPath[str],
-    period: FromQuery[str],
-    inspections: InspectionsDep,
-    caller: CallerDep,
-    system: FromQuery[str | None] = None,
-    kind: FromQuery[str | None] = None,
-) -> Coverage:
-    """Which devices of a site were serviced in a period, and what is wrong with the rest.
-
-    `kind` takes a comma-separated list, e.g. `dome_camera,bullet_camera`. An unknown
-    `system` or `kind` is `400 invalid_filter`, listing the valid ones in `valid`.
-    """
-    return inspections.coverage(caller, site_id, period, system, kind)
-
-
-@get("/api/devices/{device_id:str}/history", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
-def device_history(device_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> DeviceHistory:
-    """A device's checks across periods, newest first."""
-    return inspections.device_history(caller, device_id)
-
-
-@get("/api/inspections", responses=problem_responses(400, 401), sync_to_thread=True, tags=["inspections"])
-def list_inspections(
-    inspections: InspectionsDep,
-    caller: CallerDep,
-    period: FromQuery[str | None] = None,
-    site_id: FromQuery[str | None] = None,
-    status: FromQuery[str | None] = None,
-    overdue: FromQuery[bool | None] = None,
-) -> InspectionList:
-    """Inspections with progress (`checked`/`total`) and whether overdue, due first."""
-    return inspections.list(caller, period, site_id, status, overdue)
-
-
-@get("/api/inspections/{inspection_id:str}", responses=problem_responses(401, 404), sync_to_thread=True, tags=["inspections"])
-def inspection_sheet(inspection_id: FromPath[str], inspections: InspectionsDep, caller: CallerDep) -> Sheet:
-    """The periodic maintenance sheet: the inspection, every device's check, and counts."""
-    return inspections.sheet(caller, inspection_id)
-
-
-@post("/api/signatures/{signature_id:str}/retract", status_code=200, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["inspections"])
-def retract_signature(signature_id: FromPath[str], store: StoreDep, caller: CallerDep) -> SignatureInfo:
-    """Retract a bogus signature (supervisors): kept and marked, it no longer seals anything."""
-    return sealing.retract(store, caller, signature_id)
+    return access.update_user(caller, username, data)
 
 
 @get("/api/sites/{site_id:str}/members", responses=problem_responses(401, 404), sync_to_thread=True, tags=["access"])
@@ -347,12 +148,10 @@ def list_members(site_id: FromPath[str], access: AccessDep, caller: CallerDep) -
     return access.members(caller, site_id)
 
 
-@post("/api/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[caller_before_body], tags=["access"])
-def add_member(
-    site_id: FromPath[str], data: JSONBody[MemberRequest], body: RawBody, access: AccessDep, caller: CallerDep
-) -> MemberList:
+@post("/api/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True, guards=[authenticated], tags=["access"])
+def add_member(site_id: FromPath[str], data: StrictBody[MemberRequest], access: AccessDep, caller: CallerDep) -> MemberList:
     """Make a technician a member of a site (supervisors). Adding a member again changes nothing."""
-    return access.add_member(caller, site_id, strict(MemberRequest, body).username)
+    return access.add_member(caller, site_id, data.username)
 
 
 @delete("/api/sites/{site_id:str}/members/{username:str}", status_code=204, responses=problem_responses(401, 403, 404), sync_to_thread=True, tags=["access"])
@@ -390,64 +189,30 @@ def home() -> Redirect:
     return Redirect("/schema", status_code=302)
 
 
-ROUTES = [
+# Handlers and controllers, in the order OpenAPI lists their paths.
+ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, token, refresh, push, pull, conflicts, revoke_client, update_user,
-    get_plan, set_plan, generate, coverage, device_history, list_inspections, inspection_sheet, retract_signature,
+    InspectionsController, SignaturesController,
     list_members, add_member, remove_member, list_clients, audit,
+    MediaController,
 ]
-ROUTES += BLOB_ROUTES
-
-
-# Problems the upload and blob handlers (server/blob_routes.py) may answer, for the OpenAPI
-# description; a handler missing here is declared with every status a client error can have.
-_BLOB_PROBLEMS: dict[str, tuple[int, ...]] = {
-    "upload_options": (),
-    "create_upload": (400, 401, 412, 413, 415, 429),
-    "upload_offset": (401, 404, 410, 412),
-    "append_upload": (400, 401, 404, 409, 410, 412, 413, 415, 422, 423),
-    "get_blob": (401, 404),
-    "get_thumbnail": (400, 401, 404, 422),
-    "missing_blobs": (401, 404),
-}
-_ANY_PROBLEM = (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
-
-
-# Handlers that answer with headers only: Litestar would describe their `Response[None]` as JSON.
-_NO_BODY = {"upload_options", "create_upload", "upload_offset", "append_upload"}
-
-
-def _declare_problems() -> None:
-    for handler in ROUTES:
-        if handler.responses is None:
-            name = handler.handler_name
-            responses = problem_responses(*_BLOB_PROBLEMS.get(name, _ANY_PROBLEM))
-            if name in _NO_BODY:
-                responses[handler.status_code] = ResponseSpec(
-                    data_container=None, description="No body: the answer is in the headers")
-            handler.responses = responses
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
-    _declare_problems()
     return Litestar(
         route_handlers=ROUTES,
         request_class=FieldsyncRequest,
-        dependencies={
-            "store": Provide(provide_store, sync_to_thread=False),
-            "inspections": Provide(provide_inspections, sync_to_thread=False),
-            "access": Provide(provide_access, sync_to_thread=False),
-            "caller": Provide(provide_caller, sync_to_thread=True),
-            **BLOB_DEPENDENCIES,
-        },
+        dependencies={name: from_state(name) for name in ("store", "access")}
+        | DEPENDENCIES,
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
-                     "proxies": proxy_networks(settings.trusted_proxies), **blob_state(store, settings)}),
+                     "proxies": proxy_networks(settings.trusted_proxies), **media_state(store, settings)}),
         middleware=[body_timeout(settings)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
-        on_startup=[start_blobs],
-        on_shutdown=[stop_blobs, store.close],
+        on_startup=[start_media],
+        on_shutdown=[stop_media, store.close],
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1.0.0",

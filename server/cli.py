@@ -151,7 +151,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from .inspections import Inspections
+    from .domains.inspections.service import Inspections
     from .store import Store
 
     store = Store(Settings(data_dir=_data_dir(args.data)))
@@ -224,7 +224,7 @@ def _purge(args: argparse.Namespace) -> int:
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
-        from .uploads import Uploads
+        from .domains.media.uploads import Uploads
 
         given_up = Uploads(store, store.blobs, settings).clean_uploads()
         print(f"gave up {given_up} unfinished uploads untouched for {settings.upload_expiry_seconds} s")
@@ -234,7 +234,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from .blob_gc import collect
+    from .domains.media.gc import collect
     from .store import Store
 
     if args.grace_hours < 0:

@@ -8,7 +8,8 @@ from typing import Any
 
 from sync.periods import period_of, site_today
 
-from .inspections import Inspections, Plan
+from .domains.inspections.schemas import Plan
+from .domains.inspections.service import Inspections
 from .store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -38,7 +38,7 @@ from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import device_check_id, inspection_id
 
 from . import auth as A
-from .inspections import due_on
+from .domains.inspections.service import due_on
 from .store import Store, _encode_clocks, _parent_ids
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -55,11 +55,11 @@ from sync.wire import (
 
 from . import auth as A
 from . import security
-from .blobs import BlobStore, FileBlobStore
 from .db import connect, migrate, select_in
+from .domains.media.blobs import BlobStore, FileBlobStore
+from .domains.signatures.service import SheetCache, preload
 from .filters import one_of
 from .quotas import check_new_client
-from .sealing import SheetCache, preload
 from .settings import Settings
 
 _json_encode = msgspec.json.Encoder().encode
@@ -1171,16 +1171,16 @@ class _Batch:
             if row.fields.get("status") in ("completed", "signed") and "completed_at" not in row.fields:
                 self._server_set(row, "completed_at", self.at)
             if row.fields.get("status") == "completed":
-                from .sealing import mark_signed
+                from .domains.signatures.service import mark_signed
 
                 mark_signed(self, row)  # every check already sealed: completing signs it
         if row.collection == "signatures" and not row.deleted and (before is None or not before.exists):
-            from .sealing import verify
+            from .domains.signatures.service import verify
 
             self.signatures_created += 1
             verify(self, row)  # at its place in the batch: after the changes before it
         if row.collection in ("photos", "signatures"):
-            from .media import settle_blob_row
+            from .domains.media.service import settle_blob_row
 
             settle_blob_row(self, before, row)
         self.put(row)

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from bench import _tus as tus
-from server.inspections import Plan
+from server.domains.inspections.schemas import Plan
 from sync import hlc
 from tests.conftest import SITE, Session
 
@@ -184,7 +184,7 @@ def _jpeg() -> bytes:
 def world(site, store, http, lin, wang, zhao) -> World:
     store.create_user("qian", "Qian", "technician", "demo", demo=True)
     store.add_member(SITE, "qian")
-    from server.inspections import Inspections
+    from server.domains.inspections.service import Inspections
 
     Inspections(store).set_plan(SITE, Plan(technician="wang"))
     # A photo of wang's, its bytes uploaded: its blob is stored.
@@ -228,3 +228,20 @@ def test_every_endpoint_answers_every_caller_as_the_rules_say(world):
                     problems.append((method, path, role, body))
     assert {k: v for k, v in got.items() if want[k] != v} == {}
     assert problems == []
+
+
+def test_role_and_scope_are_checked_before_the_body_is_read(http, wang):
+    # Issue 11: role and scope are Litestar guards (server/http/guards.py), run before a byte of
+    # the body is read. A technician's body to a supervisor's route is refused unread, whatever it
+    # holds, and for a site not theirs with 404 (scope) before 403 (role).
+    from tests.conftest import OTHER_SITE
+    from tests.helpers import problem
+
+    for method, path, status, code in [
+        ("POST", "/api/inspections/generate", 403, "forbidden"),
+        ("PUT", f"/api/sites/{SITE}/plan", 403, "forbidden"),
+        ("PUT", f"/api/sites/{OTHER_SITE}/plan", 404, "not_found"),
+    ]:
+        for body in (b"{nope", b'{"period": 7}', b"[" * 100_000):
+            r = http.request(method, path, content=body, headers={**wang.headers, "content-type": "application/json"})
+            problem(r, status, code)

@@ -15,7 +15,7 @@ import pytest
 from bench._server import ServerProcess
 from server.backup import BackupError, backup, restore
 from server.cli import main
-from server.problems import EPOCH_HEADER
+from server.http.problems import EPOCH_HEADER
 from sync import hlc
 from tests.reliability.wire import Threads, Wire, full_pull, integrity, photo_spec, prepare
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from server.app import create_app
-from server.problems import PROBLEM, problem_response
+from server.http.problems import PROBLEM, problem_response
 from server.security import KINDS
 from server.settings import Settings
 from server.store import Store

@@ -101,7 +101,7 @@ def _stored(store, digest: str) -> bool:
 
 
 def _forget_finished_uploads(store) -> None:
-    from server.uploads import Uploads
+    from server.domains.media.uploads import Uploads
 
     Uploads(store, store.blobs, store.settings).clean_uploads(store.now_ms() + 10**9)
 
@@ -146,7 +146,7 @@ def test_gc_removes_only_blobs_nothing_references(http, wang, zhao, store, site,
 
 
 def test_gc_removes_thumbnails_and_owners_of_a_collected_blob(http, wang, store, site):
-    from server.blob_gc import collect
+    from server.domains.media.gc import collect
 
     data = jpeg(noise=True, seed=95)
     assert tus.upload(http, wang.headers, data).status_code == 204
@@ -287,7 +287,7 @@ def test_thumbnails_in_flight_do_not_starve_other_requests(tmp_path):
 
 def test_a_png_stored_before_the_png_budget_gets_no_thumbnail_and_no_500(http, wang, store, site):
     # A PNG over the new budget, stored by an older server: never decoded again.
-    from server.images import PNG_MAX_PIXELS
+    from server.domains.media.images import PNG_MAX_PIXELS
     from sync import hlc
     from tests.server.test_uploads import huge_png
 

@@ -1,6 +1,7 @@
 """Inspection status against the scheduler and retired devices."""
 
-from server.inspections import Inspections, Plan
+from server.domains.inspections.schemas import Plan
+from server.domains.inspections.service import Inspections
 from sync.schema import device_check_id, inspection_id
 
 

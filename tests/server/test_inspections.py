@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from server.demo import FIXTURES, load_demo
-from server.inspections import Inspections
+from server.domains.inspections.service import Inspections
 from server.settings import Settings
 from server.store import Caller, Store
 from sync import hlc
@@ -733,4 +733,4 @@ def test_the_same_answers_in_process(store):
     caller = Caller("u", "lin", "Lin", "supervisor", "c", None)
     service = Inspections(store)
     assert service.coverage(caller, REF, "2026-Q4").total == 624
-    assert len(service.list(caller, period="2026-Q4").inspections) == 2
+    assert len(service.summaries(caller, period="2026-Q4").inspections) == 2

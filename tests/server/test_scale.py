@@ -14,7 +14,7 @@ import pytest
 from server.cli import main
 from server.db import backfill_periods
 from server.demo import load_demo
-from server.inspections import Inspections
+from server.domains.inspections.service import Inspections
 from server.scale import load_scale
 from server.settings import Settings
 from server.store import Caller, Store, _Batch
@@ -168,7 +168,7 @@ def test_coverage_history_and_list_work_on_the_scale_data(store):
     history = service.device_history(SUPERVISOR, active[0]["id"])
     assert [c.period for c in history.checks] == PAST[::-1]
     assert all(c.checked_by == "tech001" and c.sheet_no for c in history.checks)
-    listed = service.list(SUPERVISOR, site_id=site).inspections
+    listed = service.summaries(SUPERVISOR, site_id=site).inspections
     assert len(listed) == 8 and all(i.checked == i.total == len(active) and not i.overdue for i in listed)
 
 

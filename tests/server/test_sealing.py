@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from server import sealing
+from server.domains.signatures import service as sealing
 from server.store import Store
 from sync import sheet
 from sync.schema import device_check_id

@@ -122,7 +122,7 @@ def blob_of(row_of: Any, row_id: str) -> str:
 
 def left_behind(store: Store) -> list[str]:
     """Temporary files after cleanup (cleanup of the far future: everything expired)."""
-    from server.uploads import Uploads
+    from server.domains.media.uploads import Uploads
 
     Uploads(store, store.blobs, store.settings).clean_uploads(store.now_ms() + 10**9)
     return sorted(p.name for p in uploads_dir(store).iterdir())
@@ -270,7 +270,7 @@ def test_another_users_upload_is_404(http, wang, zhao):
 
 
 def test_abandoned_partial_upload_is_cleaned(http, wang, store):
-    from server.uploads import Uploads
+    from server.domains.media.uploads import Uploads
 
     data = jpeg(seed=6)
     location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
@@ -286,8 +286,8 @@ def test_abandoned_partial_upload_is_cleaned(http, wang, store):
 
 def test_purge_command_cleans_abandoned_uploads(tmp_path, capsys):
     from server.cli import main
+    from server.domains.media.uploads import Uploads
     from server.settings import Settings
-    from server.uploads import Uploads
 
     data_dir = tmp_path / "data"
     store = Store(Settings(data_dir=data_dir, demo=True, upload_expiry_seconds=0))

@@ -57,7 +57,7 @@ class ImageInfo:
     lon: float | None = None
 
 
-# A sheet snapshot is checked by server/sealing.py (`check_upload`), with the rules sealing reads it by.
+# A sheet snapshot is checked by server/domains/signatures/service.py (`check_upload`), with the rules sealing reads it by.
 
 
 def check_image(path: Path, content_type: str, max_pixels: int) -> ImageInfo:

@@ -1,6 +1,6 @@
 """Signatures: each verified at its place in a push, sealing what the customer signed.
 
-`_Batch.settle` calls `verify` when a `signatures` row is created, inside the
+`_Batch.settle` (server/store.py) calls `verify` when a `signatures` row is created, inside the
 push transaction, after the batch's earlier changes and before its later
 ones. The signature is compared with the server's checks as they stand at
 that moment:
@@ -23,12 +23,11 @@ only devices of its inspection's site), parsed once and cached by hash, and
 parsed before a push takes the writer lock (`preload`), so verifying holds the
 lock only to compare. A customer's signature needs its image stored. A
 supervisor may retract a signature (`retract`): it is kept and marked, and
-stops sealing.
+stops sealing. The SQL is in `server/storage/sqlite/signatures.py`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -43,50 +42,20 @@ from sync.merge import RowState
 from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
 
-from . import security
-from .db import select_in
+from ... import security
+from ...storage.sqlite import signatures as q
+from ...storage.sqlite.media import MediaQueries
+from ...storage.sqlite.queries import checks as current_checks
+from ..scope import in_scope
+from .schemas import Difference, SignatureInfo
 
 if TYPE_CHECKING:
-    from .store import Caller, Store, _Batch
+    from ...storage.sqlite.signatures import Connection
+    from ...store import Caller, Store, _Batch
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 # A mismatch lists at most this many differences (`differences_total` says how many there were).
 MAX_DIFFERENCES_LISTED = 100
-
-
-class Difference(msgspec.Struct, kw_only=True):
-    """One field of one listed check whose value at the server was not what was signed."""
-
-    device_id: str
-    code: str | None = None
-    field: str
-    signed: Any = None
-    server: Any = None
-    check: str = "changed"  # changed | missing (gone at the server) | not_on_sheet
-
-
-class SignatureInfo(msgspec.Struct, kw_only=True):
-    """A signature as the sheet endpoint lists it."""
-
-    id: str
-    signer_name: str | None = None
-    signer_role: str | None = None
-    signed_at: str | None = None
-    verification: str | None = None
-    compared: str | None = None  # "sheet": the checks listed on it; "inspection": the full sheet
-    checks: int = 0  # checks compared
-    sealed: int = 0  # checks this signature sealed
-    sheet_stored: bool = False
-    image_sha256: str | None = None
-    sheet_sha256: str | None = None
-    # For a mismatch whose sheet blob is stored: which checks differed and how (the first
-    # MAX_DIFFERENCES_LISTED), and how many differences there are in all.
-    differences: list[Difference] | None = None
-    differences_total: int | None = None
-    # Set when a supervisor retracted it: it no longer seals anything.
-    retracted_at: str | None = None
-    retracted_by: str | None = None
 
 
 # -- the sheet blob ------------------------------------------------------------
@@ -130,7 +99,7 @@ class SheetCache:
 def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, tuple[str, sheet.Checks] | None]:
     """`(stored, parsed)`: whether a blob is stored under `sha256`, and the sheet it is (None: not one).
 
-    The one place sealing reads the blob store (server/blobs.py). The bytes
+    The one place sealing reads the blob store (server/domains/media/blobs.py). The bytes
     are content-addressed and were hash-checked when uploaded, so whoever
     uploaded them, they are the sheet that hash names.
     """
@@ -192,16 +161,11 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
     except sheet.SheetError as exc:
         raise E.InvalidSheet(f"the sheet snapshot is not a sheet: {exc}") from None
     with store.read() as db:
-        found = db.execute(
-            "SELECT site_id FROM rows WHERE collection = 'inspections' AND id = ? AND deleted = 0", [inspection_id]
-        ).fetchone()
-        sites = dict(select_in(  # type: ignore[arg-type]
-            db, "SELECT id, site_id FROM rows WHERE collection = 'devices' AND deleted = 0 AND id IN ({marks})",
-            sorted(checks),
-        ))
-        site = found[0] if found else next(iter(sites.values()), None)
-        role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
-        mine = role is not None and (role[0] == SUPERVISOR or site in store._memberships(db, user_id))
+        found, site = MediaQueries(db).live_site("inspections", inspection_id)
+        sites = q.device_sites(db, sorted(checks))
+        if not found:
+            site = next(iter(sites.values()), None)
+        mine = q.may_seal_at(db, store, user_id, site)
     stray = sorted(d for d in checks if d not in sites or sites[d] != site)
     if stray or (site is not None and not mine):
         # The same answer for another site's devices as for made-up ones: nothing about other sites.
@@ -211,17 +175,6 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
 
 
 # -- verification, inside the push transaction --------------------------------
-
-
-def _checks(db: sqlite3.Connection, inspection_id: str) -> dict[str, dict[str, Any]]:
-    return {
-        device_id: _decode(fields)
-        for device_id, fields in db.execute(
-            "SELECT device_id, fields FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
-            " AND deleted = 0",
-            [inspection_id],
-        )
-    }
 
 
 def _copy(row: RowState) -> RowState:
@@ -242,7 +195,7 @@ def verify(batch: _Batch, signature: RowState) -> None:
     if cached is not None and cached[0] == batch.check_writes:
         current = cached[1]
     else:
-        current = {d: sheet.check_fields(f) for d, f in _checks(batch.db, inspection_id).items()}
+        current = {d: sheet.check_fields(f) for d, f in current_checks(batch.db, inspection_id).items()}
         batch.memo[f"sealing.current/{inspection_id}"] = (batch.check_writes, current)
     listed = _listed(batch.store, sheet_sha, inspection_id)
     if listed is None:
@@ -253,10 +206,7 @@ def verify(batch: _Batch, signature: RowState) -> None:
         state = {d: current[d] for d in listed if d in current}
         valid = sheet.matches(listed, current)
     batch.server_set(signature, "verification", "valid" if valid else "mismatch")
-    batch.db.execute(
-        "INSERT OR REPLACE INTO verifications(signature_id, inspection_id, compared, checks) VALUES (?, ?, ?, ?)",
-        [signature.id, inspection_id, compared, _encode(state).decode()],
-    )
+    q.record_verification(batch.db, signature.id, inspection_id, compared, _encode(state))
     if not valid or signature.fields.get("signer_role") != "customer":
         return
     for device_id in sorted(state):
@@ -281,11 +231,7 @@ def mark_signed(batch: _Batch, inspection: RowState) -> bool:
     if inspection.deleted or inspection.fields.get("status") != "completed":
         return False
     batch.flush_rows()
-    total, unsealed = batch.db.execute(
-        "SELECT count(*), count(*) FILTER (WHERE json_extract(fields, '$.sealed_by') IS NULL) FROM rows"
-        " WHERE collection = 'device_checks' AND parent_id = ? AND deleted = 0",
-        [inspection.id],
-    ).fetchone()
+    total, unsealed = q.seal_counts(batch.db, inspection.id)
     if not total or unsealed:
         return False
     batch.server_set(inspection, "status", "signed")
@@ -295,22 +241,12 @@ def mark_signed(batch: _Batch, inspection: RowState) -> bool:
 # -- what supervisors see -------------------------------------------------------
 
 
-def signatures(store: Store, db: sqlite3.Connection, inspection_id: str) -> list[SignatureInfo]:
+def signatures(store: Store, db: Connection, inspection_id: str) -> list[SignatureInfo]:
     """The inspection's signatures, oldest first, each with what it sealed and, for a
     mismatch whose sheet blob is stored, which checks differed and how."""
-    found = db.execute(
-        "SELECT s.id, s.fields, v.compared, v.checks,"
-        " (SELECT count(*) FROM rows c WHERE c.collection = 'device_checks' AND c.parent_id = s.parent_id"
-        "  AND json_extract(c.fields, '$.sealed_by') = s.id)"
-        " FROM rows s LEFT JOIN verifications v ON v.signature_id = s.id"
-        " WHERE s.collection = 'signatures' AND s.parent_id = ? AND s.deleted = 0 ORDER BY s.version",
-        [inspection_id],
-    ).fetchall()
     codes: dict[str, str | None] | None = None
     out = []
-    for sig_id, fields_json, compared, state_json, sealed in found:
-        fields = _decode(fields_json)
-        state: dict[str, dict[str, Any]] = _decode(state_json) if state_json else {}
+    for sig_id, fields, compared, state, sealed in q.signature_rows(db, inspection_id):
         listed = _listed(store, fields.get("sheet_sha256"), inspection_id)
         info = SignatureInfo(
             id=sig_id, signer_name=fields.get("signer_name"), signer_role=fields.get("signer_role"),
@@ -321,14 +257,7 @@ def signatures(store: Store, db: sqlite3.Connection, inspection_id: str) -> list
         )
         if fields.get("verification") == "mismatch" and listed is not None:
             if codes is None:
-                codes = {
-                    i: _decode(f).get("code")
-                    for i, f in db.execute(
-                        "SELECT d.id, d.fields FROM rows d WHERE d.collection = 'devices' AND d.parent_id ="
-                        " (SELECT parent_id FROM rows WHERE collection = 'inspections' AND id = ?)",
-                        [inspection_id],
-                    )
-                }
+                codes = q.device_codes(db, inspection_id)
             found_differences = sheet.differences(listed, state, whole=compared == "inspection")
             info.differences_total = len(found_differences)
             info.differences = [
@@ -352,12 +281,12 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
     `completed` again until a new customer signature seals them. Retracting
     again changes nothing.
     """
-    from .store import _Batch
+    from ...store import _Batch
 
     with store.write() as db:
         batch = _Batch(db, store, store.now_ms())
         row = batch.lookup("signatures", signature_id)
-        if row is None or row.deleted or (caller.sites is not None and row.site_id not in caller.sites):
+        if row is None or row.deleted or not in_scope(caller, row.site_id):
             raise E.NotFound(f"no signature {signature_id}")  # scope before role: nothing of other sites
         if caller.role != SUPERVISOR:
             raise E.Forbidden("only supervisors retract signatures")
@@ -368,11 +297,7 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
             batch.server_set(signature, "retracted_by", caller.username)
             batch.put(signature)
             unsealed = 0
-            for (check_id,) in db.execute(
-                "SELECT id FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
-                " AND json_extract(fields, '$.sealed_by') = ?",
-                [inspection_id, signature_id],
-            ).fetchall():
+            for check_id in q.sealed_by(db, inspection_id, signature_id):
                 check = batch.lookup("device_checks", check_id)
                 if check is not None:
                     opened = _copy(check)
@@ -386,7 +311,7 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
                 batch.server_set(reopened, "status", "completed")
                 batch.put(reopened)
             batch.flush(None)
-            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
+            q.keep_clock(db, store.clock.last)
             security.audit(db, security.SIGNATURE_RETRACTED, username=caller.username, client_id=caller.client_id,
                            address=caller.address, now_ms=batch.now, signature_id=signature_id,
                            inspection_id=inspection_id, unsealed=unsealed)

@@ -13,25 +13,15 @@ upload that names the blob waits for it, and then finds it gone (the row is
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 
 from sync import hlc
 
+from ...settings import Settings
+from ...storage.sqlite.media import SqliteMedia
+from ...store import Store
 from .blobs import BlobStore
-from .settings import Settings
-from .store import Store
-
-# Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
-_REFERENCED = (
-    "SELECT 1 FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = :sha"
-    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    " AND json_extract(fields, '$.image_sha256') = :sha"
-    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    " AND json_extract(fields, '$.sheet_sha256') = :sha"
-    " UNION ALL SELECT 1 FROM uploads WHERE sha256 = :sha LIMIT 1"
-)
 
 
 @dataclass(frozen=True)
@@ -40,29 +30,22 @@ class Removed:
     bytes: int
 
 
-def _referenced(db: sqlite3.Connection, sha: str) -> bool:
-    return db.execute(_REFERENCED, {"sha": sha}).fetchone() is not None
-
-
 def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | None = None) -> list[Removed]:
     """Remove every blob older than `grace_hours` that nothing references; what was removed."""
     now = store.now_ms() if now_ms is None else now_ms
     cutoff = hlc.format_ts(now - int(grace_hours * 3_600_000))
     thumbs = store.settings.data_dir / "thumbs"
     removed: list[Removed] = []
-    with store.write() as db:
-        for sha, size in db.execute(
-            "SELECT sha256, bytes FROM blobs WHERE created_at < ? ORDER BY sha256", [cutoff]
-        ).fetchall():
-            if _referenced(db, sha):
+    with SqliteMedia(store).writing() as q:
+        for sha, size in q.blobs_created_before(cutoff):
+            if q.referenced(sha):
                 continue
-            db.execute("DELETE FROM blob_owners WHERE sha256 = ?", [sha])
-            db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
+            q.forget_blob(sha)
             # Inside the transaction: an upload finishing now waits for it, then stores the bytes anew.
             blobs.path(sha).unlink(missing_ok=True)
             for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
                 thumb.unlink(missing_ok=True)
-            removed.append(Removed(sha, int(size)))
+            removed.append(Removed(sha, size))
     return removed
 
 

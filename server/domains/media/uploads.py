@@ -13,32 +13,29 @@ again; never is a wrong blob stored.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import os
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio.to_thread
 import msgspec
-from litestar.exceptions import InternalServerException
 
 from sync import errors as E
-from sync import hlc, sheet
-from sync.wire import TUS_VERSION
+from sync import sheet
 
-from . import images, media, sealing
+from ...settings import Settings
+from ...storage.sqlite.media import MediaQueries, SqliteMedia
+from ..signatures import service as sealing
+from . import images
+from . import service as media
 from .blobs import BlobStore, is_sha256
-from .quotas import check_upload_bytes
-from .settings import Settings
-from .store import Caller, Store
 
-TUS_EXTENSIONS = "creation"
-OFFSET_STREAM = "application/offset+octet-stream"
+if TYPE_CHECKING:
+    from ...store import Caller, Store
+
 _WRITE_CHUNK = 1 << 20  # bytes gathered before one write-and-hash in a worker thread
 _LOCK_WAIT_S = 5.0
 
@@ -53,32 +50,9 @@ class Upload(msgspec.Struct, kw_only=True):
     status: str  # open, complete, failed
     error: str | None = None
 
-    @property
-    def location(self) -> str:
-        return f"/files/{self.id}"
 
-
-def _metadata(header: str | None) -> dict[str, str]:
-    """`Upload-Metadata`: comma-separated `key base64(value)` pairs (a key may have no value)."""
-    out: dict[str, str] = {}
-    for pair in (header or "").split(","):
-        if not pair.strip():
-            continue
-        key, _, value = pair.strip().partition(" ")
-        try:
-            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
-        except (binascii.Error, UnicodeDecodeError):
-            raise E.InvalidRequest(f"Upload-Metadata {key}: the value is not base64 of UTF-8 text") from None
-    return out
-
-
-def _length(text: str | None, name: str) -> int:
-    if text is None:
-        raise E.InvalidRequest(f"send {name}")
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 15:
-        raise E.InvalidRequest(f"{name} must be a non-negative integer, not {text!r}")
-    return int(text)
+class BodyCut(Exception):
+    """The client went away mid-body: what arrived is kept (raised by the body's iterator)."""
 
 
 class Uploads:
@@ -86,6 +60,7 @@ class Uploads:
         self.store = store
         self.blobs = blobs
         self.settings = settings
+        self.queries = SqliteMedia(store)
         self.dir = Path(settings.data_dir) / "uploads"
         self.dir.mkdir(parents=True, exist_ok=True)
         # The running digest of each upload at its recorded offset, so that a PATCH
@@ -94,21 +69,13 @@ class Uploads:
         self._hashers: dict[str, tuple[int, Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def options(self) -> dict[str, str]:
-        return {
-            "Tus-Version": TUS_VERSION,
-            "Tus-Extension": TUS_EXTENSIONS,
-            "Tus-Max-Size": str(self.settings.max_upload_bytes),
-        }
-
     def part_path(self, upload_id: str) -> Path:
         return self.dir / f"{upload_id}.part"
 
     # -- creation -------------------------------------------------------------
 
-    def create(self, caller: Caller, length_header: str | None, metadata_header: str | None) -> Upload:
-        """A new upload; born complete when this user has already uploaded these bytes."""
-        length = _length(length_header, "Upload-Length (deferred lengths are not supported)")
+    def check_length(self, length: int) -> None:
+        """An upload of `length` bytes may be made (checked before its metadata is read)."""
         if length < 1:
             raise E.InvalidRequest("an empty upload is never a photo, a signature or a sheet")
         if length > self.settings.max_upload_bytes:
@@ -117,11 +84,16 @@ class Uploads:
                 max_size=self.settings.max_upload_bytes,
                 limit=self.settings.max_upload_bytes,  # every limit breach names its limit (issue 5)
             )
-        meta = _metadata(metadata_header)
-        sha = meta.get("sha256", "").strip().lower()
+
+    def create(
+        self, caller: Caller, length: int, sha256: str, content_type: str, filename: str | None = None
+    ) -> Upload:
+        """A new upload; born complete when this user has already uploaded these bytes."""
+        self.check_length(length)
+        sha = sha256.strip().lower()
         if not is_sha256(sha):
             raise E.InvalidRequest("Upload-Metadata must carry sha256: 64 hex digits, base64-encoded")
-        content_type = meta.get("content_type", "").strip().lower()
+        content_type = content_type.strip().lower()
         if not content_type:
             raise E.InvalidRequest("Upload-Metadata must carry content_type")
         if content_type not in images.CONTENT_TYPES:
@@ -134,45 +106,32 @@ class Uploads:
                 f"Upload-Length {length}: a sheet snapshot is at most {sheet.MAX_SHEET_BYTES} bytes",
                 max_size=sheet.MAX_SHEET_BYTES, limit=sheet.MAX_SHEET_BYTES,
             )
-        filename = meta.get("filename") or None
+        filename = filename or None
         now = self.store.now_ms()
         upload = Upload(id=uuid.uuid4().hex, user_id=caller.user_id, sha256=sha, content_type=content_type,
                         length=length, received=0, status="open")
-        with self.store.write() as db:
+        with self.queries.writing() as q:
             limit = self.settings.max_open_uploads_per_client
-            held = db.execute(
-                "SELECT count(*) FROM uploads WHERE client_id = ? AND status = 'open'", [caller.client_id]
-            ).fetchone()[0]
+            held = q.open_uploads(caller.client_id)
             if held >= limit:
                 raise E.TooManyRequests(
                     f"this client holds {held} unfinished uploads; finish one (or let it expire) first",
                     limit=limit,
                 )
-            owned = db.execute(
-                "SELECT b.bytes, b.content_type FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256"
-                " WHERE o.sha256 = ? AND o.user_id = ?",
-                [sha, caller.user_id],
-            ).fetchone()
+            owned = q.owned(sha, caller.user_id)
             # Only the same user's own earlier upload counts: a hash alone proves nothing.
             if owned == (length, content_type) and self.blobs.exists(sha):
                 upload.received, upload.status = length, "complete"
             else:
-                check_upload_bytes(db, caller.user_id, length, self.settings)
-            db.execute(
-                "INSERT INTO uploads(id, user_id, client_id, sha256, content_type, filename, length, received,"
-                " status, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [upload.id, caller.user_id, caller.client_id, sha, content_type, filename, length,
-                 upload.received, upload.status, now, now],
-            )
+                q.check_upload_bytes(caller.user_id, length, self.settings)
+            q.add_upload(upload.id, caller.user_id, caller.client_id, sha, content_type, filename, length,
+                         upload.received, upload.status, now)
         return upload
 
     # -- state ----------------------------------------------------------------
 
-    def _load(self, db: sqlite3.Connection, caller: Caller, upload_id: str) -> Upload:
-        found = db.execute(
-            "SELECT user_id, sha256, content_type, length, received, status, error FROM uploads WHERE id = ?",
-            [upload_id],
-        ).fetchone()
+    def _load(self, q: MediaQueries, caller: Caller, upload_id: str) -> Upload:
+        found = q.upload(upload_id)
         # Another user's upload is no upload at all to this caller.
         if found is None or found[0] != caller.user_id:
             raise E.NotFound(f"no upload {upload_id}")
@@ -188,8 +147,8 @@ class Uploads:
         return upload
 
     def get(self, caller: Caller, upload_id: str) -> Upload:
-        with self.store.read() as db:
-            return self._load(db, caller, upload_id)
+        with self.queries.reading() as q:
+            return self._load(q, caller, upload_id)
 
     async def head(self, caller: Caller, upload_id: str) -> Upload:
         """The upload's offset, once any PATCH still running for it (a cut one) has recorded its bytes."""
@@ -210,14 +169,11 @@ class Uploads:
         self,
         caller: Caller,
         upload_id: str,
-        content_type: str | None,
-        offset_header: str | None,
+        offset: int,
         content_length: int | None,
         body: AsyncIterator[bytes],
     ) -> Upload:
-        if (content_type or "").split(";")[0].strip().lower() != OFFSET_STREAM:
-            raise E.UnsupportedMediaType(f"PATCH bodies are Content-Type: {OFFSET_STREAM}")
-        offset = _length(offset_header, "Upload-Offset")
+        """Append `body` at `offset`; `body` raises `BodyCut` if the client goes away mid-way."""
         await anyio.to_thread.run_sync(self.get, caller, upload_id)  # 404 before anything is kept for the id
         lock = self._locks.setdefault(upload_id, asyncio.Lock())
         try:
@@ -257,8 +213,7 @@ class Uploads:
                         data, buf = buf, bytearray()
                         await anyio.to_thread.run_sync(_write, f, hasher, data)
                         written += len(data)
-            except InternalServerException:
-                # Litestar's word for a client that went away mid-body: keep what arrived.
+            except BodyCut:
                 cut = True
             if buf:
                 await anyio.to_thread.run_sync(_write, f, hasher, buf)
@@ -325,25 +280,13 @@ class Uploads:
                 info = images.check_image(path, upload.content_type, self.settings.max_image_pixels)
         except E.SyncError as exc:
             path.unlink(missing_ok=True)
-            with self.store.write() as db:
-                db.execute("UPDATE uploads SET status = 'failed', error = ?, updated_ms = ? WHERE id = ?",
-                           [exc.code, self.store.now_ms(), upload.id])
+            with self.queries.writing() as q:
+                q.fail_upload(upload.id, exc.code, self.store.now_ms())
             raise
         self.blobs.put(upload.sha256, path)
         now = self.store.now_ms()
-        with self.store.write() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
-                " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [upload.sha256, upload.content_type, upload.length,
-                 *((info.width, info.height, info.taken_at, info.taken_local, info.orientation, info.lat, info.lon)
-                   if info else (None,) * 7),
-                 hlc.format_ts(now)],
-            )
-            db.execute("INSERT OR IGNORE INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)",
-                       [upload.sha256, upload.user_id, hlc.format_ts(now)])
-            db.execute("UPDATE uploads SET status = 'complete', received = length, updated_ms = ? WHERE id = ?",
-                       [now, upload.id])
+        with self.queries.writing() as q:
+            q.store_blob(upload.id, upload.user_id, upload.sha256, upload.content_type, upload.length, info, now)
         media.mark_stored(self.store, upload.sha256, upload.user_id)
         upload.status = "complete"
         return upload
@@ -357,8 +300,8 @@ class Uploads:
         """
         now = self.store.now_ms() if now_ms is None else now_ms
         cutoff = now - self.settings.upload_expiry_seconds * 1000
-        with self.store.read() as db:
-            old = db.execute("SELECT id, status FROM uploads WHERE updated_ms < ?", [cutoff]).fetchall()
+        with self.queries.reading() as q:
+            old = q.uploads_untouched_since(cutoff)
         expired, abandoned = [], 0
         for upload_id, status in old:
             if status == "open":
@@ -369,10 +312,10 @@ class Uploads:
                 except FileNotFoundError:
                     pass
                 abandoned += 1
-            expired.append((upload_id,))
-        with self.store.write() as db:
-            db.executemany("DELETE FROM uploads WHERE id = ?", expired)
-            live = {i for (i,) in db.execute("SELECT id FROM uploads WHERE status = 'open'")}
+            expired.append(upload_id)
+        with self.queries.writing() as q:
+            q.forget_uploads(expired)
+            live = q.open_upload_ids()
         for path in self.dir.iterdir():
             upload_id = path.name.split(".", 1)[0]
             if upload_id in live:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
@@ -78,7 +79,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def problem_response(error: E.SyncError, request: Request | None = None) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def problem_response(error: E.SyncError, request: Request[Any, Any, Any] | None = None) -> Response[dict[str, object]]:
     headers = {}
     store = getattr(request.app.state, "store", None) if request is not None else None
     if store is not None:
@@ -88,11 +89,11 @@ def problem_response(error: E.SyncError, request: Request | None = None) -> Resp
     return Response(error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
 
 
-def on_sync_error(request: Request, exc: E.SyncError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def on_sync_error(request: Request[Any, Any, Any], exc: E.SyncError) -> Response[dict[str, object]]:
     return problem_response(exc, request)
 
 
-def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     cls = _BY_STATUS.get(exc.status_code)
     if cls is None:
         cls = E.ServerError if exc.status_code >= 500 else E.InvalidRequest
@@ -115,13 +116,13 @@ def on_http_error(request: Request, exc: HTTPException) -> Response[dict[str, ob
     return problem_response(error, request)
 
 
-def on_undecodable(request: Request, exc: UnicodeDecodeError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, object]]:
     # msgspec raises UnicodeDecodeError for invalid UTF-8 in a JSON string, and
     # Litestar lets it through unwrapped: the client sent it, so it is a 400, not a 500.
     return problem_response(E.MalformedJson(f"the body is not valid UTF-8: {exc.reason}"), request)
 
 
-def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.exception("unexpected error", exc_info=exc)
     return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"), request)
 
@@ -132,4 +133,4 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType"]
+__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses"]

@@ -1,0 +1,1 @@
+"""Inspections: maintenance plans, scheduling, and the supervisor's questions (coverage, history, lists, sheets)."""

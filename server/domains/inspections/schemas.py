@@ -1,0 +1,99 @@
+"""What the inspections endpoints take and answer (documented in OpenAPI as they are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..media.schemas import PhotoInfo
+from ..signatures.schemas import SignatureInfo
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    frequency: str = "quarterly"
+    due_day: int = 20  # day of the period's last month the visit is due (clamped to its length)
+    technician: str | None = None
+
+
+class CoverageDevice(msgspec.Struct, kw_only=True):
+    device_id: str
+    code: str | None
+    kind: str | None
+    system: str | None
+    location: str | None
+    outcome: str | None
+    checked_by: str | None
+    checked_at: str | None
+    note: str | None
+    photos: list[PhotoInfo] = []  # each `stored` or `missing`, with what EXIF says once stored
+
+
+class Coverage(msgspec.Struct, kw_only=True):
+    site_id: str
+    period: str
+    inspection_id: str
+    total: int
+    serviced: int
+    fault: int
+    not_accessible: int
+    skipped: int
+    not_checked: int
+    devices: list[CoverageDevice]
+
+
+class HistoryEntry(msgspec.Struct, kw_only=True):
+    inspection_id: str
+    period: str | None
+    sheet_no: str | None
+    outcome: str | None
+    note: str | None
+    checked_by: str | None
+    checked_at: str | None
+    items: dict[str, Any]
+    photos: list[PhotoInfo] = []
+
+
+class DeviceHistory(msgspec.Struct, kw_only=True):
+    device_id: str
+    code: str | None
+    kind: str | None
+    site_id: str | None
+    checks: list[HistoryEntry]
+
+
+class InspectionSummary(msgspec.Struct, kw_only=True):
+    id: str
+    site_id: str
+    site_name: str | None
+    period: str
+    sheet_no: str | None
+    status: str | None
+    due_on: str | None
+    assigned_to: str | None
+    checked: int
+    total: int
+    overdue: bool
+
+
+class InspectionList(msgspec.Struct, kw_only=True):
+    inspections: list[InspectionSummary]
+
+
+class Sheet(msgspec.Struct, kw_only=True):
+    inspection: dict[str, Any]
+    site: dict[str, Any]
+    coverage: Coverage
+    photos: list[PhotoInfo] = []  # photos of the inspection as a whole (no device)
+    # Who signed, whether it verified, what it sealed; for a mismatch, how the sheet differed.
+    signatures: list[SignatureInfo] = []
+
+
+class GenerateRequest(msgspec.Struct, kw_only=True):
+    period: str
+
+
+class GenerateResult(msgspec.Struct, kw_only=True):
+    period: str
+    created: list[str]
+    existing: list[str]

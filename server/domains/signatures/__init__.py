@@ -1,0 +1,1 @@
+"""Signatures: verified at their place in a push, sealing what the customer signed; retracted by supervisors."""

@@ -1,0 +1,24 @@
+"""The signatures route: a supervisor retracts a bogus signature."""
+
+from __future__ import annotations
+
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep
+from ...http.problems import problem_responses
+from ...store import Store
+from . import service
+from .schemas import SignatureInfo
+
+
+class SignaturesController(DomainController):
+    @post("/api/signatures/{signature_id:str}/retract", status_code=200, responses=problem_responses(401, 403, 404),
+          sync_to_thread=True, tags=["inspections"])
+    def retract_signature(
+        self, signature_id: FromPath[str], store: NamedDependency[Store], caller: CallerDep
+    ) -> SignatureInfo:
+        """Retract a bogus signature (supervisors): kept and marked, it no longer seals anything."""
+        return service.retract(store, caller, signature_id)

@@ -1,0 +1,41 @@
+"""What a sheet lists of its signatures: who signed, whether it verified, what it sealed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Difference(msgspec.Struct, kw_only=True):
+    """One field of one listed check whose value at the server was not what was signed."""
+
+    device_id: str
+    code: str | None = None
+    field: str
+    signed: Any = None
+    server: Any = None
+    check: str = "changed"  # changed | missing (gone at the server) | not_on_sheet
+
+
+class SignatureInfo(msgspec.Struct, kw_only=True):
+    """A signature as the sheet endpoint lists it."""
+
+    id: str
+    signer_name: str | None = None
+    signer_role: str | None = None
+    signed_at: str | None = None
+    verification: str | None = None
+    compared: str | None = None  # "sheet": the checks listed on it; "inspection": the full sheet
+    checks: int = 0  # checks compared
+    sealed: int = 0  # checks this signature sealed
+    sheet_stored: bool = False
+    image_sha256: str | None = None
+    sheet_sha256: str | None = None
+    # For a mismatch whose sheet blob is stored: which checks differed and how (the first
+    # MAX_DIFFERENCES_LISTED), and how many differences there are in all.
+    differences: list[Difference] | None = None
+    differences_total: int | None = None
+    # Set when a supervisor retracted it: it no longer seals anything.
+    retracted_at: str | None = None
+    retracted_by: str | None = None

@@ -1,0 +1,170 @@
+"""What handlers are given: the caller, strictly decoded bodies, the protocol headers, the services.
+
+The caller is resolved once per request, by whichever comes first: a guard
+(`authenticated`, and the role and scope guards, which run before Litestar
+reads a byte of the body) or the `caller` dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeAlias, TypeVar
+
+import anyio
+import msgspec
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
+from litestar.handlers import BaseRouteHandler
+from litestar.params import Body
+
+from sync import MIN_PROTOCOL, PROTOCOL_VERSION
+from sync import errors as E
+from sync.wire import APP_HEADER, PROTOCOL_HEADER
+
+from ..store import Caller
+from ..transport import client_address
+
+_T = TypeVar("_T")
+
+CallerDep = NamedDependency[Caller]
+
+# Ids and `after` positions beyond this are no one's (and SQLite's integers end at 2**63).
+MAX_ID = 2**53 - 1
+MAX_APP_CHARS = 128  # `Fieldsync-App`, kept with the client and in the audit trail
+
+
+class _Strict:
+    """Marks a body to be decoded strictly (see `StrictBody`)."""
+
+
+_STRICT = _Strict()
+# A JSON body decoded once, strictly: Litestar's own conversion would turn "1" into 1.
+# The handler's `data` parameter still documents the body in OpenAPI.
+StrictBody: TypeAlias = Annotated[_T, Body(media_type=RequestEncodingType.JSON), _STRICT]
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def strict(kind: type[_T], body: bytes) -> _T:
+    """`body` decoded as `kind`, strictly; a bad body is a 400 problem, never a 500."""
+    decoder = _DECODERS.setdefault(kind, msgspec.json.Decoder(kind))
+    try:
+        return decoder.decode(body)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        _well_formed(body)  # the wrong shape of what is not JSON at all is still malformed_json
+        raise E.InvalidRequest(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise E.MalformedJson(str(exc)) from None
+    except RecursionError:
+        # msgspec recurses into unknown fields too, so `{"a": {"a": ...}}` gets here.
+        raise _too_deep() from None
+
+
+def _well_formed(body: bytes) -> None:
+    """Raise `MalformedJson` unless `body` is JSON (of any shape); on the error path only."""
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise E.MalformedJson(str(exc)) from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> E.MalformedJson:
+    return E.MalformedJson("the JSON nests too deeply to be a request of this API")
+
+
+class FieldsyncRequest(Request[Any, Any, Any]):
+    """Litestar's request, decoding a `StrictBody` strictly and answering deep nesting as malformed.
+
+    Litestar decodes a body into plain Python objects before converting it to the
+    parameter's type, and msgspec raises RecursionError, not a DecodeError, past
+    its nesting limit: a 500 on every JSON endpoint, before authentication. For a
+    `StrictBody` this returns the Struct itself, which Litestar's conversion then
+    passes through unchanged: the body is decoded once.
+    """
+
+    async def json(self) -> Any:
+        field = self.route_handler.parsed_data_field
+        if field is not None and _STRICT in field.metadata:
+            return strict(field.annotation, await self.body())
+        try:
+            return await super().json()
+        except RecursionError:
+            raise _too_deep() from None
+
+
+def address(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The ASGI peer, or behind a trusted reverse proxy the address it forwarded (docs/security.md)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), request.app.state.proxies)
+
+
+def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise E.Unauthorized("send Authorization: Bearer <token>")
+    caller: Caller = connection.app.state.store.authenticate(token.strip(), address(connection))
+    return caller
+
+
+_CALLER_KEY = "fieldsync_caller"
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    known = request.state.get(_CALLER_KEY)
+    return known if isinstance(known, Caller) else _authenticate(request)
+
+
+async def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller, for a guard: resolved in a worker thread (it reads the database), once per request."""
+    known = connection.state.get(_CALLER_KEY)
+    if isinstance(known, Caller):
+        return known
+    caller = await anyio.to_thread.run_sync(_authenticate, connection)
+    connection.state[_CALLER_KEY] = caller
+    return caller
+
+
+async def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard for the routes that take a body: the caller is resolved before a byte of it is read.
+
+    Litestar reads and decodes a handler's body before it resolves its
+    dependencies, so without this an anonymous client could make the server
+    hold (up to `max_body_bytes`) and parse a body it then refuses with a 401.
+    """
+    await caller_of(connection)
+
+
+def check_protocol(request: Request[Any, Any, Any]) -> None:
+    sent = request.headers.get(PROTOCOL_HEADER)
+    if sent is None:
+        return
+    # isascii(): isdigit() also accepts "²", which int() then refuses (a 500).
+    if not (sent.strip().isascii() and sent.strip().isdigit()):
+        raise E.InvalidRequest(f"{PROTOCOL_HEADER} must be a number, not {sent!r}")
+    if int(sent) < MIN_PROTOCOL:
+        raise E.ProtocolUnsupported(
+            f"protocol {sent} is no longer served; the oldest served is {MIN_PROTOCOL}", min_protocol=MIN_PROTOCOL
+        )
+    if int(sent) > PROTOCOL_VERSION:
+        raise E.InvalidRequest(f"protocol {sent} is newer than this server's {PROTOCOL_VERSION}")
+
+
+def app_version(request: Request[Any, Any, Any]) -> str | None:
+    app = request.headers.get(APP_HEADER)
+    if app is not None and len(app) > MAX_APP_CHARS:
+        raise E.InvalidRequest(f"{APP_HEADER} is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
+    return app
+
+
+def from_state(key: str) -> Provide:
+    """A dependency that hands out the app's service under `key` in its state (built by `create_app`)."""
+
+    def provide(request: Request[Any, Any, Any]) -> Any:
+        return request.app.state[key]
+
+    return Provide(provide, sync_to_thread=False)
+
+
+DEPENDENCIES = {"caller": Provide(provide_caller, sync_to_thread=True)}

@@ -1,0 +1,279 @@
+"""The media domain's SQL on SQLite: blobs and their owners, uploads, row creators, photo listings.
+
+Functions taking a connection serve callers already inside a transaction (the
+push's, the inspections queries'); `SqliteMedia` opens its own for the rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from sync import hlc
+
+from ...db import select_in
+from ...domains.media import images
+from ...domains.media.schemas import PhotoInfo
+from ...quotas import check_upload_bytes
+from ...settings import Settings
+from .queries import Transactions
+
+_decode = msgspec.json.decode
+# (collection, row id, fields, creator's user id, whether a creator is recorded, creator's username)
+BlobRow = tuple[str, str, dict[str, Any], str | None, bool, str | None]
+# (user id, sha256, content type, length, received, status, error) of an upload
+UploadRecord = tuple[str, str, str, int, int, str, str | None]
+
+
+# -- with a connection the caller holds ------------------------------------------------
+
+
+def uploaded_among(db: sqlite3.Connection, user_id: str | None, shas: list[str]) -> set[str]:
+    """Which of `shas` this user uploaded (user None, the server's own rows: which are stored at all)."""
+    if user_id is None:
+        query, before = "SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", []
+    else:
+        query, before = "SELECT sha256 FROM blob_owners WHERE user_id = ? AND sha256 IN ({marks})", [user_id]
+    return {h for (h,) in select_in(db, query, shas, before)}
+
+
+def has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
+    """Whether the row's creator uploaded these bytes. `recorded`: the row has a creator at all
+    (a row without one, made before creators were kept, waits for nobody's upload)."""
+    if not isinstance(sha, str) or not recorded:
+        return False
+    return bool(uploaded_among(db, user_id, [sha]))
+
+
+_PHOTOS = (
+    "SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
+    " b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = json_extract(r.fields, '$.sha256')"
+)
+
+
+def _photo(found: tuple[Any, ...], tz: str | None) -> PhotoInfo:
+    row_id, _, fields_json, content_type, width, height, taken_at, taken_local, orientation, lat, lon = found
+    f = _decode(fields_json)
+    photo = PhotoInfo(
+        id=row_id, sha256=f.get("sha256"), device_id=f.get("device_id"), stage=f.get("stage"),
+        caption=f.get("caption"), taken_at=f.get("taken_at"), blob=f.get("blob") or "missing",
+        content_type=f.get("content_type"), bytes=f.get("bytes"),
+    )
+    # What the bytes say is shown only when this row's own creator sent them: a row that
+    # merely names a hash learns nothing (not even where the photo was taken) from it.
+    if photo.blob == "stored" and content_type is not None:
+        photo.content_type, photo.width, photo.height = content_type, width, height
+        photo.orientation, photo.lat, photo.lon = orientation, lat, lon
+        photo.exif_taken_at = taken_at or (images.local_to_protocol(taken_local, tz) if taken_local else None)
+    return photo
+
+
+def _order(photos: list[PhotoInfo]) -> list[PhotoInfo]:
+    return sorted(photos, key=lambda p: (p.taken_at or p.exif_taken_at or "", p.id))
+
+
+def photos_of_inspection(db: sqlite3.Connection, inspection_id: str, tz: str | None) -> dict[str | None, list[PhotoInfo]]:
+    """An inspection's photos by device (None: photos of the inspection as a whole)."""
+    out: dict[str | None, list[PhotoInfo]] = {}
+    for found in db.execute(
+        _PHOTOS + " WHERE r.collection = 'photos' AND r.parent_id = ? AND r.deleted = 0", [inspection_id]
+    ):
+        photo = _photo(found, tz)
+        out.setdefault(photo.device_id, []).append(photo)
+    return {k: _order(v) for k, v in out.items()}
+
+
+def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> dict[str, list[PhotoInfo]]:
+    """A device's photos by inspection."""
+    out: dict[str, list[PhotoInfo]] = {}
+    for found in db.execute(
+        _PHOTOS + " WHERE r.device_id = ? AND r.collection = 'photos' AND r.deleted = 0", [device_id]
+    ):
+        out.setdefault(found[1], []).append(_photo(found, tz))
+    return {k: _order(v) for k, v in out.items()}
+
+
+def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
+    found = db.execute(
+        "SELECT json_extract(fields, '$.tz') FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
+    ).fetchone()
+    return found[0] if found else None
+
+
+# -- in transactions of its own ------------------------------------------------------------
+
+
+class SqliteMedia(Transactions["MediaQueries"]):
+    """The media queries over the store's connections."""
+
+    def on(self, db: sqlite3.Connection) -> MediaQueries:
+        return MediaQueries(db)
+
+
+# Deleted rows too: a photo deleted now and restored later is then already `stored`. A row
+# without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
+_AWAITING = (
+    "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ?"
+    " AND coalesce(json_extract(r.fields, '$.blob'), 'missing') = 'missing'"
+    " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"
+)
+
+# Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
+_REFERENCED = (
+    "SELECT 1 FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = :sha"
+    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+    " AND json_extract(fields, '$.image_sha256') = :sha"
+    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+    " AND json_extract(fields, '$.sheet_sha256') = :sha"
+    " UNION ALL SELECT 1 FROM uploads WHERE sha256 = :sha LIMIT 1"
+)
+
+
+class MediaQueries:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    # -- rows and their blobs
+
+    def awaiting(self, sha: str, user_id: str) -> list[str]:
+        """The photos this user's clients created with these bytes that are still `missing`."""
+        return [i for (i,) in self.db.execute(_AWAITING, [sha, user_id])]
+
+    def reconcilable(self) -> list[str]:
+        """Photos still `missing` whose creator's upload completed (a crash between the two writes)."""
+        return [i for (i,) in self.db.execute(
+            "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+            " JOIN blob_owners o ON o.sha256 = json_extract(r.fields, '$.sha256') AND o.user_id = c.user_id"
+            " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.blob') = 'missing'"
+        )]
+
+    def content_type(self, sha: str) -> str | None:
+        found = self.db.execute("SELECT content_type FROM blobs WHERE sha256 = ?", [sha]).fetchone()
+        return None if found is None else str(found[0])
+
+    def stored_photo_sites(self, sha: str) -> Iterator[str | None]:
+        """The sites of live photos whose blob under `sha` is stored."""
+        for (site,) in self.db.execute(
+            "SELECT site_id FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = ?"
+            " AND deleted = 0 AND json_extract(fields, '$.blob') = 'stored'",
+            [sha],
+        ):
+            yield site
+
+    def uploaded_signature_sites(self, sha: str) -> Iterator[str | None]:
+        """The sites of live signatures naming `sha` whose creator uploaded it."""
+        for site, creator, recorded in self.db.execute(
+            "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
+            " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
+            " WHERE r.collection = 'signatures' AND r.deleted = 0"
+            " AND (json_extract(r.fields, '$.image_sha256') = ? OR json_extract(r.fields, '$.sheet_sha256') = ?)",
+            [sha, sha],
+        ):
+            if has_uploaded(self.db, sha, creator, bool(recorded)):
+                yield site
+
+    def live_site(self, collection: str, row_id: str) -> tuple[bool, str | None]:
+        """Whether a live row exists, and its site."""
+        found = self.db.execute(
+            "SELECT site_id FROM rows WHERE collection = ? AND id = ? AND deleted = 0", [collection, row_id]
+        ).fetchone()
+        return (False, None) if found is None else (True, found[0])
+
+    def blob_rows(self, inspection_id: str) -> list[BlobRow]:
+        """An inspection's live photos and signatures with their creators, by collection and id."""
+        return [
+            (collection, row_id, _decode(fields), creator, bool(recorded), username)
+            for collection, row_id, fields, creator, recorded, username in self.db.execute(
+                "SELECT r.collection, r.id, r.fields, c.user_id, c.row_id IS NOT NULL, u.username FROM rows r"
+                " LEFT JOIN row_creators c ON c.collection = r.collection AND c.row_id = r.id"
+                " LEFT JOIN users u ON u.id = c.user_id"
+                " WHERE r.collection IN ('photos', 'signatures') AND r.parent_id = ? AND r.deleted = 0"
+                " ORDER BY r.collection, r.id",
+                [inspection_id],
+            )
+        ]
+
+    def has_uploaded(self, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
+        return has_uploaded(self.db, sha, user_id, recorded)
+
+    # -- uploads
+
+    def open_uploads(self, client_id: str) -> int:
+        return int(self.db.execute(
+            "SELECT count(*) FROM uploads WHERE client_id = ? AND status = 'open'", [client_id]
+        ).fetchone()[0])
+
+    def owned(self, sha: str, user_id: str) -> tuple[int, str] | None:
+        """(bytes, content type) of a blob this user uploaded."""
+        found = self.db.execute(
+            "SELECT b.bytes, b.content_type FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256"
+            " WHERE o.sha256 = ? AND o.user_id = ?",
+            [sha, user_id],
+        ).fetchone()
+        return None if found is None else (found[0], found[1])
+
+    def check_upload_bytes(self, user_id: str, length: int, settings: Settings) -> None:
+        check_upload_bytes(self.db, user_id, length, settings)
+
+    def add_upload(self, upload_id: str, user_id: str, client_id: str, sha: str, content_type: str,
+                   filename: str | None, length: int, received: int, status: str, now_ms: int) -> None:
+        self.db.execute(
+            "INSERT INTO uploads(id, user_id, client_id, sha256, content_type, filename, length, received,"
+            " status, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [upload_id, user_id, client_id, sha, content_type, filename, length, received, status, now_ms, now_ms],
+        )
+
+    def upload(self, upload_id: str) -> UploadRecord | None:
+        found = self.db.execute(
+            "SELECT user_id, sha256, content_type, length, received, status, error FROM uploads WHERE id = ?",
+            [upload_id],
+        ).fetchone()
+        return None if found is None else (found[0], found[1], found[2], found[3], found[4], found[5], found[6])
+
+    def fail_upload(self, upload_id: str, error: str, now_ms: int) -> None:
+        self.db.execute("UPDATE uploads SET status = 'failed', error = ?, updated_ms = ? WHERE id = ?",
+                        [error, now_ms, upload_id])
+
+    def store_blob(self, upload_id: str, user_id: str, sha: str, content_type: str, length: int,
+                   info: images.ImageInfo | None, now_ms: int) -> None:
+        """The upload is complete: its blob, what its bytes say, and that this user has them."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
+            " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha, content_type, length,
+             *((info.width, info.height, info.taken_at, info.taken_local, info.orientation, info.lat, info.lon)
+               if info else (None,) * 7),
+             hlc.format_ts(now_ms)],
+        )
+        self.db.execute("INSERT OR IGNORE INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)",
+                        [sha, user_id, hlc.format_ts(now_ms)])
+        self.db.execute("UPDATE uploads SET status = 'complete', received = length, updated_ms = ? WHERE id = ?",
+                        [now_ms, upload_id])
+
+    def uploads_untouched_since(self, cutoff_ms: int) -> list[tuple[str, str]]:
+        """(id, status) of uploads whose record last changed before `cutoff_ms`."""
+        return [(i, s) for i, s in self.db.execute("SELECT id, status FROM uploads WHERE updated_ms < ?", [cutoff_ms])]
+
+    def forget_uploads(self, upload_ids: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM uploads WHERE id = ?", [(i,) for i in upload_ids])
+
+    def open_upload_ids(self) -> set[str]:
+        return {i for (i,) in self.db.execute("SELECT id FROM uploads WHERE status = 'open'")}
+
+    # -- collection
+
+    def blobs_created_before(self, cutoff: str) -> list[tuple[str, int]]:
+        """(sha256, bytes) of blobs created before the protocol timestamp `cutoff`, by hash."""
+        return [(s, int(n)) for s, n in self.db.execute(
+            "SELECT sha256, bytes FROM blobs WHERE created_at < ? ORDER BY sha256", [cutoff])]
+
+    def referenced(self, sha: str) -> bool:
+        return self.db.execute(_REFERENCED, {"sha": sha}).fetchone() is not None
+
+    def forget_blob(self, sha: str) -> None:
+        self.db.execute("DELETE FROM blob_owners WHERE sha256 = ?", [sha])
+        self.db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])

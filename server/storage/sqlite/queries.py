@@ -1,0 +1,48 @@
+"""A domain's queries in one transaction (`reading()` one snapshot, `writing()` the one writer), and the
+queries more than one domain asks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ..base import Connections
+
+_Q = TypeVar("_Q")
+_decode = msgspec.json.decode
+
+
+class Transactions(Generic[_Q]):
+    """Hands out a domain's query object (`on(db)`) bound to a reader or to the writer."""
+
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
+
+    def on(self, db: sqlite3.Connection) -> _Q:
+        raise NotImplementedError
+
+    @contextmanager
+    def reading(self) -> Iterator[_Q]:
+        with self.connections.read() as db:
+            yield self.on(db)
+
+    @contextmanager
+    def writing(self) -> Iterator[_Q]:
+        with self.connections.write() as db:
+            yield self.on(db)
+
+
+def checks(db: sqlite3.Connection, inspection_id: str) -> dict[str, dict[str, Any]]:
+    """An inspection's live checks by device id."""
+    return {
+        d: _decode(f)
+        for d, f in db.execute(
+            "SELECT device_id, fields FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
+            " AND deleted = 0",
+            [inspection_id],
+        )
+    }

@@ -1,0 +1,97 @@
+"""The signatures domain's SQL on SQLite: verifications, seals, and what a sheet may list.
+
+Every function runs on a connection the caller holds: verifying and sealing
+happen inside the push's transaction, retraction in its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sync.schema import SUPERVISOR
+
+from ...db import select_in
+
+if TYPE_CHECKING:
+    from ...store import Store
+
+_decode = msgspec.json.decode
+Connection = sqlite3.Connection  # what the signatures service hands back here, unopened
+# (id, fields, compared, the checks compared, how many checks it sealed) of a signature
+SignatureRow = tuple[str, dict[str, Any], str | None, dict[str, dict[str, Any]], int]
+
+
+def device_sites(db: sqlite3.Connection, device_ids: list[str]) -> dict[str, str | None]:
+    """The site of each live device among `device_ids`."""
+    return {i: s for i, s in select_in(
+        db, "SELECT id, site_id FROM rows WHERE collection = 'devices' AND deleted = 0 AND id IN ({marks})",
+        device_ids,
+    )}
+
+
+def may_seal_at(db: sqlite3.Connection, store: Store, user_id: str, site_id: str | None) -> bool:
+    """Whether a user may have a sheet of this site sealed: a supervisor, or a member of the site."""
+    role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
+    return role is not None and (role[0] == SUPERVISOR or site_id in store._memberships(db, user_id))
+
+
+def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id: str, compared: str,
+                        checks: bytes) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO verifications(signature_id, inspection_id, compared, checks) VALUES (?, ?, ?, ?)",
+        [signature_id, inspection_id, compared, checks.decode()],
+    )
+
+
+def seal_counts(db: sqlite3.Connection, inspection_id: str) -> tuple[int, int]:
+    """(live checks, of them not sealed) of an inspection."""
+    total, unsealed = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE json_extract(fields, '$.sealed_by') IS NULL) FROM rows"
+        " WHERE collection = 'device_checks' AND parent_id = ? AND deleted = 0",
+        [inspection_id],
+    ).fetchone()
+    return int(total), int(unsealed)
+
+
+def sealed_by(db: sqlite3.Connection, inspection_id: str, signature_id: str) -> list[str]:
+    """The ids of the inspection's checks (deleted ones too) this signature sealed."""
+    return [i for (i,) in db.execute(
+        "SELECT id FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
+        " AND json_extract(fields, '$.sealed_by') = ?",
+        [inspection_id, signature_id],
+    ).fetchall()]
+
+
+def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[SignatureRow]:
+    """The inspection's live signatures, oldest first, with their verification and seals."""
+    return [
+        (sig_id, _decode(fields), compared, _decode(state) if state else {}, sealed)
+        for sig_id, fields, compared, state, sealed in db.execute(
+            "SELECT s.id, s.fields, v.compared, v.checks,"
+            " (SELECT count(*) FROM rows c WHERE c.collection = 'device_checks' AND c.parent_id = s.parent_id"
+            "  AND json_extract(c.fields, '$.sealed_by') = s.id)"
+            " FROM rows s LEFT JOIN verifications v ON v.signature_id = s.id"
+            " WHERE s.collection = 'signatures' AND s.parent_id = ? AND s.deleted = 0 ORDER BY s.version",
+            [inspection_id],
+        ).fetchall()
+    ]
+
+
+def device_codes(db: sqlite3.Connection, inspection_id: str) -> dict[str, str | None]:
+    """The code of every device (deleted ones too) of the inspection's site."""
+    return {
+        i: _decode(f).get("code")
+        for i, f in db.execute(
+            "SELECT d.id, d.fields FROM rows d WHERE d.collection = 'devices' AND d.parent_id ="
+            " (SELECT parent_id FROM rows WHERE collection = 'inspections' AND id = ?)",
+            [inspection_id],
+        )
+    }
+
+
+def keep_clock(db: sqlite3.Connection, last: str) -> None:
+    """The server's clock, kept with what it stamped (as every server write keeps it)."""
+    db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [last])
