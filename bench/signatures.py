@@ -95,7 +95,7 @@ def push_signatures(data: Path, insp: str, sha: str, count: int, first_seq: int)
     with store.write() as db:  # the previous run's signatures: an inspection takes only so many
         db.execute("DELETE FROM rows WHERE collection = 'signatures'")
     lock = TimedLock()
-    store._lock = lock  # type: ignore[assignment]
+    store.database.lock = lock  # type: ignore[assignment]
     try:
         token = store.login(TokenRequest(username="wang", password="bench"))
         caller = store.authenticate(token.token)

@@ -28,7 +28,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from sync.merge import RowState
 
-from .db import select_in
+from .storage.sqlite.connection import select_in
 from .store import Caller, Store, _Batch
 
 _decode = msgspec.json.decode

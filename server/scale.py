@@ -352,7 +352,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
     password_hash = A.hash_password(PASSWORD)
     counts = {"scale sites": n, "technicians": len(technicians), "scale devices": 0, "past inspections": 0,
               "device checks": 0}
-    writer_db = store.writer
+    writer_db = store.database.writer
     with store.write() as db:
         if db.execute("SELECT 1 FROM meta WHERE key = 'scale'").fetchone():
             raise ValueError("this database already holds a scale demo")

@@ -44,7 +44,7 @@ from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
 
 from . import security
-from .db import select_in
+from .storage.sqlite.connection import select_in
 
 if TYPE_CHECKING:
     from .store import Caller, Store, _Batch

@@ -1,4 +1,4 @@
-"""The server's storage: one writer connection for every write, a pool of readers.
+"""The sync engine and identity, over the SQLite connections of `storage/sqlite/connection.py`.
 
 Every push runs in one `BEGIN IMMEDIATE` transaction on the writer: receipts,
 `acked_seq`, rows, versions and the conflict log commit together or not at all.
@@ -11,12 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import queue
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -56,11 +53,11 @@ from sync.wire import (
 from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
-from .db import connect, migrate, select_in
 from .filters import one_of
 from .quotas import check_new_client
 from .sealing import SheetCache, preload
 from .settings import Settings
+from .storage.sqlite.connection import Database, select_in
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
@@ -174,16 +171,14 @@ class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = connect(settings.db_path)
-        migrate(self.writer)
-        self._lock = threading.Lock()
-        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
-        for _ in range(settings.read_connections):
-            self._readers.put(connect(settings.db_path))
-        meta = self._meta(self.writer)
+        self.database = Database(settings.db_path, settings.read_connections)
+        self.read = self.database.read
+        self.write = self.database.write
+        self._meta = Database.meta
+        meta = self._meta(self.database.writer)
         self.server_epoch = meta["server_epoch"]
         # Signs pull cursors; in the database, so it survives restarts, is shared by every
-        # process on this database and travels with its backups (server/db.py m011).
+        # process on this database and travels with its backups (m011 in storage/sqlite/migrations.py).
         self.cursor_secret = bytes.fromhex(meta["cursor_secret"])
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
@@ -196,42 +191,7 @@ class Store:
         self.sheets = SheetCache()
 
     def close(self) -> None:
-        with self._lock:
-            self.writer.close()
-        while not self._readers.empty():
-            self._readers.get_nowait().close()
-
-    # -- connections -------------------------------------------------------
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error."""
-        with self._lock:
-            conn = self.writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A reader holding one snapshot for the whole block."""
-        conn = self._readers.get()
-        try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        finally:
-            self._readers.put(conn)
-
-    @staticmethod
-    def _meta(conn: sqlite3.Connection) -> dict[str, str]:
-        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self.database.close()
 
     def now_ms(self) -> int:
         return hlc.wall_ms()

@@ -12,12 +12,12 @@ import msgspec
 import pytest
 
 from server.cli import main
-from server.db import backfill_periods
 from server.demo import load_demo
 from server.inspections import Inspections
 from server.periods import period_bounds
 from server.scale import load_scale
 from server.settings import Settings
+from server.storage.sqlite.migrations import backfill_periods
 from server.store import Caller, Store, _Batch
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import Session
@@ -225,7 +225,7 @@ def test_generated_rows_carry_the_period_a_push_would_give_them(store):
         stored = {(c, i): p for c, i, p in db.execute(
             "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
     assert len(stored) > 24
-    # What the store's own writer derives for the same rows (server/db.py backfill_periods).
+    # What the store's own writer derives for the same rows (backfill_periods in server/storage/sqlite/migrations.py).
     with store.write() as db:
         backfill_periods(db)
         derived = {(c, i): p for c, i, p in db.execute(

@@ -1,0 +1,18 @@
+"""What the server relies on from its storage, as Protocols (Kinto's StorageBase analogue).
+
+Services and query classes take a `Connections`: an object with `read()` and `write()`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class Connections(Protocol):
+    """A reader holding one snapshot (`read`), and the one writer in a transaction (`write`)."""
+
+    def read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def write(self) -> AbstractContextManager[sqlite3.Connection]: ...

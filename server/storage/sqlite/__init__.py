@@ -1,0 +1,1 @@
+"""The SQLite backend: one writer connection, a pool of readers, sqlite-utils migrations."""
