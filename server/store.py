@@ -8,14 +8,13 @@ push.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -53,11 +52,14 @@ from sync.wire import (
 from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
+from .engine.cursor import Cursor, decode_cursor, encode_cursor
+from .engine.window import Window, window_periods
 from .filters import one_of
 from .quotas import check_new_client
 from .sealing import SheetCache, preload
 from .settings import Settings
 from .storage.sqlite.connection import Database, select_in
+from .storage.sqlite.scope import memberships, sites_at, take_version, window_at
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
@@ -83,90 +85,6 @@ class Caller:
         return Actor(self.client_id, self.username, self.role, self.sites)
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where a client's pull stands. Opaque to clients: `v1.<version>` plus optional tags,
-    then a MAC (`encode_cursor`).
-
-    `version`: rows up to here were delivered. `snapshot`: a snapshot from 0 is
-    still being taken (its pages never expire). `scope`: the version whose
-    memberships the client's rows reflect (default: `version`). `target` and
-    `offset`: a scope catch-up in progress, towards the memberships at `target`,
-    `offset` entries in. None of these ever widens what a page may hold: the
-    caller's current memberships bound every page (`Store._scoped_page`).
-    """
-
-    version: int = 0
-    snapshot: bool = False
-    scope: int | None = None
-    target: int = 0
-    offset: int = 0
-
-    @property
-    def scope_version(self) -> int:
-        return self.version if self.scope is None else self.scope
-
-    def payload(self) -> str:
-        tags = ["s"] if self.snapshot else []
-        if self.scope is not None and self.scope != self.version:
-            tags.append(f"t{self.scope}")
-        if self.target:
-            tags += [f"u{self.target}", f"o{self.offset}"]
-        return ".".join(["v1", str(self.version), *tags])
-
-
-MAX_CURSOR_CHARS = 200  # a cursor the server issues is under 100 characters
-_NOT_ISSUED = "this cursor was not issued by this server to this user; pull from cursor 0"
-
-
-def _cursor_mac(secret: bytes, user_id: str, payload: str) -> str:
-    """HMAC-SHA256 over the user and the payload, truncated to 16 bytes: a cursor cannot be
-    edited, made up, or replayed by another user."""
-    digest = hmac.new(secret, f"{user_id}\n{payload}".encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def encode_cursor(cursor: Cursor, secret: bytes, user_id: str) -> str:
-    payload = cursor.payload()
-    return f"{payload}.{_cursor_mac(secret, user_id, payload)}"
-
-
-def _number(text: str) -> int:
-    # isascii(): isdigit() also accepts digits such as "²" and "٣" that int() rejects or reads.
-    if not (text.isascii() and text.isdigit()) or len(text) > 16:
-        raise ValueError(text)
-    return int(text)
-
-
-def decode_cursor(cursor: str | None, secret: bytes, user_id: str) -> Cursor:
-    """The cursor `encode_cursor` gave this user; anything else is `invalid_cursor`
-    (None, "" and "0" ask for a snapshot)."""
-    if cursor in (None, "", "0"):
-        return Cursor(0, snapshot=True)
-    assert cursor is not None
-    payload, _, mac = cursor.rpartition(".")
-    if len(cursor) > MAX_CURSOR_CHARS or not hmac.compare_digest(
-        mac.encode("utf-8", "replace"), _cursor_mac(secret, user_id, payload).encode()
-    ):
-        raise E.InvalidCursor(_NOT_ISSUED)
-    parts = payload.split(".")
-    try:
-        if len(parts) < 2 or parts[0] != "v1":
-            raise ValueError(payload)
-        fields: dict[str, Any] = {"version": _number(parts[1])}
-        for tag in parts[2:]:
-            if tag == "s":
-                fields["snapshot"] = True
-            elif tag[:1] in ("t", "u", "o"):
-                fields[{"t": "scope", "u": "target", "o": "offset"}[tag[0]]] = _number(tag[1:])
-            else:
-                raise ValueError(tag)
-    except ValueError:
-        # Signed by this server, yet not readable: a server bug, never a client's doing.
-        raise E.InvalidCursor(_NOT_ISSUED) from None
-    return Cursor(**fields)
-
-
 class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -183,7 +101,7 @@ class Store:
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
         self._touched: dict[str, int] = {}
-        self._window: list[str] | None = None
+        self.window = Window(self.database)
         self.throttle = security.LoginThrottle(settings)
         # Photos, signature images and sheet snapshots (server/uploads.py puts them in).
         self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
@@ -243,11 +161,9 @@ class Store:
             if changed:
                 # A scope change takes a place in the version sequence, so that every
                 # cursor is either before it or after it.
-                version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
-                db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
                 db.execute(
                     "INSERT INTO scope_events(version, user_id, site_id, member, at) VALUES (?, ?, ?, ?, ?)",
-                    [version, user[0], site_id, int(member), hlc.format_ts(self.now_ms())],
+                    [take_version(db), user[0], site_id, int(member), hlc.format_ts(self.now_ms())],
                 )
                 security.audit(
                     db, security.MEMBER_ADDED if member else security.MEMBER_REMOVED,
@@ -670,20 +586,12 @@ class Store:
     # -- the sync window ------------------------------------------------------------
 
     def window_periods(self) -> list[str]:
-        """The periods clients receive: the current and the previous quarter, half and month.
+        """The periods clients receive (`engine/window.py`).
 
         Computed in the users' default time zone (Asia/Shanghai); sites in other
         zones differ at most by hours around a period's start.
         """
-        from .periods import period_bounds, period_of
-
-        today = self.today()
-        periods = set()
-        for frequency in ("quarterly", "half_yearly", "monthly"):
-            current = period_of(today, frequency)
-            periods.add(current)
-            periods.add(period_of(period_bounds(current)[0] - timedelta(days=1), frequency))
-        return sorted(periods)
+        return window_periods(self.today())
 
     def today(self) -> date:
         from .periods import site_today
@@ -692,45 +600,7 @@ class Store:
 
     def _ensure_window(self) -> None:
         """Record the window when it moves (a new period began), at a place in the version sequence."""
-        periods = self.window_periods()
-        if periods == self._window:
-            return
-        encoded = _json_encode(periods).decode()
-        with self.write() as db:
-            last = db.execute("SELECT periods FROM window_events ORDER BY version DESC LIMIT 1").fetchone()
-            if last is None or last[0] != encoded:
-                version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
-                db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
-                db.execute("INSERT INTO window_events(version, periods, at) VALUES (?, ?, ?)",
-                           [version, encoded, hlc.format_ts(self.now_ms())])
-        self._window = periods
-
-    @staticmethod
-    def _window_at(db: sqlite3.Connection, version: int) -> set[str] | None:
-        """The periods in the window at `version`; None before the first window (every period)."""
-        found = db.execute(
-            "SELECT periods FROM window_events WHERE version <= ? ORDER BY version DESC LIMIT 1", [version]
-        ).fetchone()
-        return None if found is None else set(_json_decode(found[0]))
-
-    @staticmethod
-    def _sites_at(db: sqlite3.Connection, user_id: str | None, version: int) -> set[str] | None:
-        """The sites a user was a member of once every scope event up to `version` had
-        happened; None for a supervisor (every site)."""
-        if user_id is None:
-            return None
-        sites: set[str] = set()
-        for site_id, member in db.execute(
-            "SELECT site_id, member FROM scope_events WHERE user_id = ? AND version <= ? ORDER BY version",
-            [user_id, version],
-        ):
-            (sites.add if member else sites.discard)(site_id)
-        return sites
-
-    @staticmethod
-    def _memberships(db: sqlite3.Connection, user_id: str | None) -> set[str]:
-        """The sites a user is a member of in this snapshot (the newest there is)."""
-        return {r for (r,) in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [user_id])}
+        self.window.ensure(self.window_periods(), hlc.format_ts(self.now_ms()))
 
     @staticmethod
     def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str, list[Any]]:
@@ -776,15 +646,15 @@ class Store:
         their own, before the version stream goes on."""
         target = at.target or top
         then = at.scope_version
-        sites_then = self._sites_at(db, user_id, then)
+        sites_then = sites_at(db, user_id, then)
         # The cursor's tags only say what the client holds and what to catch up with; the
         # memberships as they stand now bound what may come whole, whatever the tags say
         # (issue 9: a cursor from before a removal brought the site back). A site of
         # `sites_then` outside them only ever leaves as `removed` rows.
-        sites_now = self._sites_at(db, user_id, target)
+        sites_now = sites_at(db, user_id, target)
         if sites_now is not None:
-            sites_now &= self._memberships(db, user_id)
-        window_then, window_now = self._window_at(db, then), self._window_at(db, target)
+            sites_now &= memberships(db, user_id)
+        window_then, window_now = window_at(db, then), window_at(db, target)
         if not at.target and sites_then == sites_now and window_then == window_now:
             return self._stream(db, sites_now, window_now, at, size, top)
         if at.version == 0:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.store import Cursor, encode_cursor
+from server.engine.cursor import Cursor, encode_cursor
 from sync.schema import device_check_id
 from tests.helpers import ok, problem, pull_all
 
