@@ -45,6 +45,7 @@ from sync.wire import Change
 
 from . import security
 from .storage.sqlite.connection import select_in
+from .storage.sqlite.scope import memberships
 
 if TYPE_CHECKING:
     from .store import Caller, Store, _Batch
@@ -201,7 +202,7 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
         ))
         site = found[0] if found else next(iter(sites.values()), None)
         role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
-        mine = role is not None and (role[0] == SUPERVISOR or site in store._memberships(db, user_id))
+        mine = role is not None and (role[0] == SUPERVISOR or site in memberships(db, user_id))
     stray = sorted(d for d in checks if d not in sites or sites[d] != site)
     if stray or (site is not None and not mine):
         # The same answer for another site's devices as for made-up ones: nothing about other sites.
