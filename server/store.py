@@ -25,7 +25,6 @@ from sync.merge import (
     Actor,
     LogEntry,
     RowState,
-    Rules,
     apply_change,
     outside_scope,
     parent_of,
@@ -52,7 +51,11 @@ from sync.wire import (
 from . import auth as A
 from . import security
 from .blobs import BlobStore, FileBlobStore
+from .domains.inspections.hooks import InspectionHooks
+from .domains.media.hooks import MediaHooks
+from .domains.signatures.hooks import SignatureHooks
 from .engine.cursor import Cursor, decode_cursor, encode_cursor
+from .engine.hooks import Hooks
 from .engine.window import Window, window_periods
 from .filters import one_of
 from .quotas import check_new_client
@@ -107,6 +110,9 @@ class Store:
         self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
         # Sheets parsed once per hash, before a push takes the writer lock (server/sealing.py).
         self.sheets = SheetCache()
+        # What each domain derives from a write, in its transaction; signatures verify before
+        # media records their creator, as they always did.
+        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks()])
 
     def close(self) -> None:
         self.database.close()
@@ -930,12 +936,8 @@ class _Batch:
         self.memo: dict[str, Any] = {}  # per-batch caches of the modules that settle rows
         self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
-        self.rules = Rules(template_items=self.template_items, unchecked=self.unchecked, is_member=self.is_member,
-                           signature_refusal=self.signature_refusal)
-        self.signatures_created = 0
         self.check_writes = 0  # device_checks rows staged so far (server/sealing.py caches by it)
-        self._templates: dict[str, dict[str, str]] | None = None
-        self._unchecked: dict[str, int] = {}
+        self.rules = store.hooks.rules(self)
 
     def prefetch(self, changes: Sequence[Change]) -> None:
         self.changes.extend(changes)
@@ -986,52 +988,13 @@ class _Batch:
     # -- what the server derives from a write, in the same transaction ----------
 
     def settle(self, before: RowState | None, row: RowState) -> None:
-        """Store a merged row, with what the server derives from it.
-
-        An inspection gets its sheet number when it first appears (however it
-        was created) and `completed_at` when it is completed; an inspection is
-        completed by the server as soon as every active device has an outcome.
-        A signature is verified when it is created and may seal checks and sign
-        its inspection (server/sealing.py).
-        """
-        if row.collection == "inspections" and not row.deleted:
-            period = row.fields.get("period")
-            if "sheet_no" not in row.fields and period:
-                self._server_set(row, "sheet_no", self._next_sheet_no(period))
-            if row.fields.get("status") in ("completed", "signed") and "completed_at" not in row.fields:
-                self._server_set(row, "completed_at", self.at)
-            if row.fields.get("status") == "completed":
-                from .sealing import mark_signed
-
-                mark_signed(self, row)  # every check already sealed: completing signs it
-        if row.collection == "signatures" and not row.deleted and (before is None or not before.exists):
-            from .sealing import verify
-
-            self.signatures_created += 1
-            verify(self, row)  # at its place in the batch: after the changes before it
-        if row.collection in ("photos", "signatures"):
-            from .media import settle_blob_row
-
-            settle_blob_row(self, before, row)
+        """Stage a merged row, with what the server derives from it (`engine/hooks.py`)."""
+        hooks = self.store.hooks.for_collection(row.collection)
+        for hook in hooks:
+            hook.settle(self, before, row)
         self.put(row)
-        if row.collection == "devices":
-            self._unchecked.clear()
-            if row.site_id and (row.deleted or row.fields.get("status", "active") != "active"):
-                # Retiring a site's last unchecked device completes its open inspections.
-                self._write_rows()
-                for (inspection_id,) in self.db.execute(
-                    "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
-                    " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
-                    [row.site_id],
-                ).fetchall():
-                    if self.unchecked(inspection_id) == 0:
-                        self._complete(inspection_id)
-        elif row.collection == "device_checks":
-            inspection_id = row.fields.get("inspection_id")
-            if inspection_id in self._unchecked:
-                self._track_check(before, row)
-            if isinstance(inspection_id, str) and self.unchecked(inspection_id) == 0:
-                self._complete(inspection_id)
+        for hook in hooks:
+            hook.staged(self, before, row)
 
     def _server_set(self, row: RowState, name: str, value: Any) -> None:
         row.fields[name] = value
@@ -1044,105 +1007,11 @@ class _Batch:
     def flush_rows(self) -> None:
         self._write_rows()
 
-    def _next_sheet_no(self, period: str) -> str:
-        from .periods import sheet_no
-
-        key = f"sheet_seq/{period}"
-        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])
-        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [key])
-        number = int(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
-        return sheet_no(period, number)
-
-    def _complete(self, inspection_id: str) -> None:
-        inspection = self.lookup("inspections", inspection_id)
-        if inspection is None or inspection.deleted:
-            return
-        if inspection.fields.get("status") in ("completed", "signed"):
-            return
-        outcome = apply_change(
-            inspection, "inspections", inspection_id, {"status": "completed"}, None,
-            self.store.clock.now(self.now), Actor.server(), self.lookup,
-        )
-        if outcome.changed and outcome.row is not None:
-            self.settle(inspection, outcome.row)
-
-    def is_member(self, site_id: str, username: str) -> bool:
-        """Whether a user is a member of a site now (an inspection is assigned to members only)."""
-        return self.db.execute(
-            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
-            [site_id, username],
-        ).fetchone() is not None
-
-    def signature_refusal(self, inspection_id: str, fields: dict[str, Any]) -> str | None:
-        """Why a client's new signature is refused: past a limit (issue 9, finding 3), or a
-        customer's whose image its creator has not uploaded (finding 17)."""
-        settings = self.store.settings
-        if self.signatures_created >= settings.max_signatures_per_push:
-            return f"at most {settings.max_signatures_per_push} signatures per push; send the rest in the next one"
-        self._write_rows()
-        held = self.db.execute(
-            "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
-            " AND json_extract(fields, '$.retracted_at') IS NULL",
-            [inspection_id],
-        ).fetchone()[0]
-        if held >= settings.max_signatures_per_inspection:
-            return (f"inspection {inspection_id} holds {held} signatures, at most"
-                    f" {settings.max_signatures_per_inspection}; a supervisor may retract bogus ones")
-        image = fields.get("image_sha256")
-        if fields.get("signer_role") == "customer" and self.caller is not None and not (
-            self.db.execute(
-                "SELECT 1 FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.sha256 = ?"
-                " AND o.user_id = ? AND b.content_type IN ('image/jpeg', 'image/png')",
-                [image, self.caller.user_id],
-            ).fetchone() and self.store.blobs.exists(str(image))
-        ):
-            return "signatures.image_sha256: upload the customer's signature image before pushing the signature"
-        return None
-
-    def template_items(self, device_id: str) -> dict[str, str] | None:
-        if self._templates is None:
-            self._templates = {}
-            for (fields,) in self.db.execute(
-                "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
-            ):
-                template = _json_decode(fields)
-                try:
-                    items = _json_decode(template.get("items") or "[]")
-                    self._templates[template.get("kind")] = {i["key"]: i["type"] for i in items}
-                except (msgspec.DecodeError, KeyError, TypeError):
-                    continue
-        device = self.lookup("devices", device_id)
-        return None if device is None else self._templates.get(device.fields.get("kind", ""))
-
-    def unchecked(self, inspection_id: str) -> int:
-        """Active devices of the inspection's site without an outcome, this batch included."""
-        if inspection_id not in self._unchecked:
-            inspection = self.lookup("inspections", inspection_id)
-            if inspection is None or inspection.site_id is None:
-                return 0
-            self._write_rows()
-            self._unchecked[inspection_id] = self.db.execute(
-                "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
-                " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
-                " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
-                " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
-                [inspection.site_id, inspection_id],
-            ).fetchone()[0]
-        return self._unchecked[inspection_id]
-
-    def _track_check(self, before: RowState | None, after: RowState) -> None:
-        device = self.lookup("devices", str(after.fields.get("device_id")))
-        if device is None or device.deleted or device.fields.get("status", "active") != "active":
-            return
-        # Only the inspection's own site's devices are counted by `unchecked`: a check
-        # naming another site's device must not lower the count (it once completed
-        # an inspection with a device still unchecked).
-        inspection = self.lookup("inspections", str(after.fields["inspection_id"]))
-        if inspection is None or device.site_id != inspection.site_id:
-            return
-        had = before is not None and not before.deleted and before.fields.get("outcome") is not None
-        has = not after.deleted and after.fields.get("outcome") is not None
-        self._unchecked[str(after.fields["inspection_id"])] += int(had) - int(has)
+    def next_counter(self, name: str) -> int:
+        """The next value of a named counter (`sheet_seq/<period>`), gap-free, from 1."""
+        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [name])
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [name])
+        return int(self.db.execute("SELECT value FROM meta WHERE key = ?", [name]).fetchone()[0])
 
     def receipt(self, change: Change, result: ChangeResult) -> None:
         self.receipts.append((change.seq, change.hlc, _json_encode(result)))

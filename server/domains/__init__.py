@@ -1,0 +1,1 @@
+"""One package per domain: its controller, service, hooks and read queries."""

@@ -1,0 +1,1 @@
+"""Inspections: plans, scheduling, checks, sheets."""

@@ -1,0 +1,142 @@
+"""What the server derives for inspections, in the write transaction.
+
+An inspection gets its sheet number when it first appears (however it was created)
+and `completed_at` when it is completed; the server completes it as soon as every
+active device of its site has an outcome, whether by the last check or by retiring
+the last unchecked device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sync.merge import Actor, RowState, apply_change
+
+from ...periods import sheet_no
+from ...sealing import mark_signed
+
+if TYPE_CHECKING:
+    from ...store import _Batch as Transaction
+
+_json_decode = msgspec.json.decode
+_DONE = ("completed", "signed")
+
+
+class InspectionHooks:
+    collections = ("inspections", "devices", "device_checks")
+
+    def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.collection != "inspections" or row.deleted:
+            return
+        period = row.fields.get("period")
+        if "sheet_no" not in row.fields and period:
+            tx.server_set(row, "sheet_no", sheet_no(period, tx.next_counter(f"sheet_seq/{period}")))
+        if row.fields.get("status") in _DONE and "completed_at" not in row.fields:
+            tx.server_set(row, "completed_at", tx.at)
+        if row.fields.get("status") == "completed":
+            mark_signed(tx, row)  # every check already sealed: completing signs it
+
+    def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.collection == "devices":
+            _counts(tx).clear()
+            if row.site_id and (row.deleted or row.fields.get("status", "active") != "active"):
+                # Retiring a site's last unchecked device completes its open inspections.
+                tx.flush_rows()
+                for (inspection_id,) in tx.db.execute(
+                    "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
+                    " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
+                    [row.site_id],
+                ).fetchall():
+                    if unchecked(tx, inspection_id) == 0:
+                        _complete(tx, inspection_id)
+        elif row.collection == "device_checks":
+            inspection_id = row.fields.get("inspection_id")
+            if inspection_id in _counts(tx):
+                _track_check(tx, before, row)
+            if isinstance(inspection_id, str) and unchecked(tx, inspection_id) == 0:
+                _complete(tx, inspection_id)
+
+    def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
+        return {"template_items": partial(template_items, tx), "unchecked": partial(unchecked, tx),
+                "is_member": partial(is_member, tx)}
+
+
+def _counts(tx: Transaction) -> dict[str, int]:
+    """Unchecked devices per inspection, as this transaction has counted them so far."""
+    counts: dict[str, int] = tx.memo.setdefault("inspections.unchecked", {})
+    return counts
+
+
+def unchecked(tx: Transaction, inspection_id: str) -> int:
+    """Active devices of the inspection's site without an outcome, this transaction included."""
+    counts = _counts(tx)
+    if inspection_id not in counts:
+        inspection = tx.lookup("inspections", inspection_id)
+        if inspection is None or inspection.site_id is None:
+            return 0
+        tx.flush_rows()
+        counts[inspection_id] = tx.db.execute(
+            "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
+            " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
+            " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
+            " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
+            [inspection.site_id, inspection_id],
+        ).fetchone()[0]
+    return counts[inspection_id]
+
+
+def _track_check(tx: Transaction, before: RowState | None, after: RowState) -> None:
+    device = tx.lookup("devices", str(after.fields.get("device_id")))
+    if device is None or device.deleted or device.fields.get("status", "active") != "active":
+        return
+    # Only the inspection's own site's devices are counted by `unchecked`: a check
+    # naming another site's device must not lower the count (it once completed
+    # an inspection with a device still unchecked).
+    inspection = tx.lookup("inspections", str(after.fields["inspection_id"]))
+    if inspection is None or device.site_id != inspection.site_id:
+        return
+    had = before is not None and not before.deleted and before.fields.get("outcome") is not None
+    has = not after.deleted and after.fields.get("outcome") is not None
+    _counts(tx)[str(after.fields["inspection_id"])] += int(had) - int(has)
+
+
+def _complete(tx: Transaction, inspection_id: str) -> None:
+    inspection = tx.lookup("inspections", inspection_id)
+    if inspection is None or inspection.deleted or inspection.fields.get("status") in _DONE:
+        return
+    outcome = apply_change(
+        inspection, "inspections", inspection_id, {"status": "completed"}, None,
+        tx.store.clock.now(tx.now), Actor.server(), tx.lookup,
+    )
+    if outcome.changed and outcome.row is not None:
+        tx.settle(inspection, outcome.row)
+
+
+def is_member(tx: Transaction, site_id: str, username: str) -> bool:
+    """Whether a user is a member of a site now (an inspection is assigned to members only)."""
+    return tx.db.execute(
+        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
+        [site_id, username],
+    ).fetchone() is not None
+
+
+def template_items(tx: Transaction, device_id: str) -> dict[str, str] | None:
+    """The checklist items `{key: type}` of the device's kind; None when its kind has no template."""
+    templates: dict[str, dict[str, str]] | None = tx.memo.get("inspections.templates")
+    if templates is None:
+        templates = tx.memo["inspections.templates"] = {}
+        for (fields,) in tx.db.execute(
+            "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
+        ):
+            template = _json_decode(fields)
+            try:
+                items = _json_decode(template.get("items") or "[]")
+                templates[template.get("kind")] = {i["key"]: i["type"] for i in items}
+            except (msgspec.DecodeError, KeyError, TypeError):
+                continue
+    device = tx.lookup("devices", device_id)
+    return None if device is None else templates.get(device.fields.get("kind", ""))

@@ -1,0 +1,1 @@
+"""Media: photos, signature images and sheet snapshots as blobs."""

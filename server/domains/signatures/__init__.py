@@ -1,0 +1,1 @@
+"""Signatures: verification against the sheet, seals, retraction."""
