@@ -16,8 +16,8 @@ from sync import errors as E
 from sync import schema
 from sync.wire import Password
 
+from .domains.identity.audit import KINDS
 from .filters import one_of
-from .security import KINDS
 from .store import Caller, Store
 
 _decode = msgspec.json.decode

@@ -66,8 +66,8 @@ def _demo_accounts(db_path: Path) -> str | None:
 
     import msgspec
 
-    from .auth import check_password
     from .demo import FIXTURES
+    from .domains.identity.passwords import check_password
 
     accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)

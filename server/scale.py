@@ -36,7 +36,7 @@ from sync import hlc, schema
 from sync.merge import RowState, period_of, site_of
 from sync.schema import device_check_id, inspection_id
 
-from . import auth as A
+from .domains.identity import passwords as A
 from .inspections import due_on
 from .periods import period_bounds, sheet_no, site_today
 from .store import Store, _encode_clocks, _parent_ids

@@ -43,7 +43,7 @@ from sync.merge import RowState
 from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
 
-from . import security
+from .domains.identity import audit as security
 from .storage.sqlite.connection import select_in
 from .storage.sqlite.scope import memberships
 

@@ -9,11 +9,8 @@ push.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import sqlite3
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -33,7 +30,6 @@ from sync.merge import (
 )
 from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS
 from sync.wire import (
-    MAX_PASSWORD_CHARS,
     Change,
     ChangeResult,
     Conflict,
@@ -41,16 +37,12 @@ from sync.wire import (
     PullResponse,
     PushRequest,
     PushResponse,
-    RefreshRequest,
     Row,
-    TokenRequest,
-    TokenResponse,
-    UserInfo,
 )
 
-from . import auth as A
-from . import security
 from .blobs import BlobStore, FileBlobStore
+from .domains.identity import audit as security
+from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
 from .domains.media.hooks import MediaHooks
 from .domains.signatures.hooks import SignatureHooks
@@ -58,34 +50,16 @@ from .engine.cursor import Cursor, decode_cursor, encode_cursor
 from .engine.hooks import Hooks
 from .engine.window import Window, window_periods
 from .filters import one_of
-from .quotas import check_new_client
 from .sealing import SheetCache, preload
 from .settings import Settings
 from .storage.sqlite.connection import Database, select_in
-from .storage.sqlite.scope import memberships, sites_at, take_version, window_at
+from .storage.sqlite.scope import memberships, sites_at, window_at
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 _result_decoder = msgspec.json.Decoder(ChangeResult)
 _TOKEN_TOUCH_MS = 60_000
 INITIAL_HLC = str(hlc.Hlc(0, 0, hlc.SERVER_NODE))
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated request: user, role, client, and the sites in scope."""
-
-    user_id: str
-    username: str
-    name: str
-    role: str
-    client_id: str
-    sites: frozenset[str] | None  # None: every site (supervisors)
-    address: str | None = None  # the client's network address, for the audit trail
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(self.client_id, self.username, self.role, self.sites)
 
 
 class Store:
@@ -103,9 +77,15 @@ class Store:
         self.cursor_secret = bytes.fromhex(meta["cursor_secret"])
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
-        self._touched: dict[str, int] = {}
         self.window = Window(self.database)
-        self.throttle = security.LoginThrottle(settings)
+        self.identity = Identity(self.database, settings, self.server_epoch, self.now_ms)
+        self.throttle = self.identity.throttle
+        self._touched = self.identity.touched
+        (self.create_user, self.add_member, self.remove_member, self.members, self.login, self.refresh,
+         self.update_user, self.authenticate, self.revoke_client) = (
+            self.identity.create_user, self.identity.add_member, self.identity.remove_member,
+            self.identity.members, self.identity.login, self.identity.refresh, self.identity.update_user,
+            self.identity.authenticate, self.identity.revoke_client)
         # Photos, signature images and sheet snapshots (server/uploads.py puts them in).
         self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
         # Sheets parsed once per hash, before a push takes the writer lock (server/sealing.py).
@@ -119,281 +99,6 @@ class Store:
 
     def now_ms(self) -> int:
         return hlc.wall_ms()
-
-    # -- users, clients, tokens ---------------------------------------------
-
-    def create_user(self, username: str, name: str, role: str, password: str, *, demo: bool = False) -> str:
-        """Create an account. Outside demo mode (`Settings.demo`, or `demo=True` for the
-        published demo accounts) the password must pass `security.check_password_strength`."""
-        if not (demo or self.settings.demo):
-            security.check_password_strength(password, username, self.settings)
-        if role not in schema.ROLES:
-            raise E.InvalidRequest(f"role must be one of {', '.join(schema.ROLES)}")
-        user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
-        with self.write() as db:
-            if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-                raise E.InvalidRequest(f"there is already a user {username}")
-            db.execute(
-                "INSERT INTO users(id, username, name, role, password_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [user_id, username, name, role, A.hash_password(password), hlc.format_ts(self.now_ms())],
-            )
-        return user_id
-
-    def add_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
-        """Make a technician a member of a site; False if they already were.
-
-        `by`: the supervisor who did it, for the audit trail (None: the server itself).
-        """
-        return self._set_member(site_id, username, True, by)
-
-    def remove_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
-        """End a technician's membership of a site; False if they were not a member."""
-        return self._set_member(site_id, username, False, by)
-
-    def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None = None) -> bool:
-        with self.write() as db:
-            user = db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
-            if user is None:
-                raise E.NotFound(f"no user {username}")
-            if member:
-                changed = db.execute(
-                    "INSERT OR IGNORE INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user[0]]
-                ).rowcount
-            else:
-                changed = db.execute(
-                    "DELETE FROM memberships WHERE site_id = ? AND user_id = ?", [site_id, user[0]]
-                ).rowcount
-            if changed:
-                # A scope change takes a place in the version sequence, so that every
-                # cursor is either before it or after it.
-                db.execute(
-                    "INSERT INTO scope_events(version, user_id, site_id, member, at) VALUES (?, ?, ?, ?, ?)",
-                    [take_version(db), user[0], site_id, int(member), hlc.format_ts(self.now_ms())],
-                )
-                security.audit(
-                    db, security.MEMBER_ADDED if member else security.MEMBER_REMOVED,
-                    username=by.username if by else None, client_id=by.client_id if by else None,
-                    address=by.address if by else None, site_id=site_id, member=username,
-                )
-            return bool(changed)
-
-    def members(self, site_id: str) -> list[str]:
-        with self.read() as db:
-            return [u for (u,) in db.execute(
-                "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id"
-                " WHERE m.site_id = ? ORDER BY u.username", [site_id])]
-
-    def login(self, req: TokenRequest, app: str | None = None, address: str | None = None) -> TokenResponse:
-        """Sign in with a password. Throttled (`security.LoginThrottle`): the attempt is
-        counted before the password is checked; every outcome is audited, a throttled
-        one at most once per throttled key and window."""
-        attempt = self.throttle.attempt(req.username, address)
-        if attempt.wait:
-            if attempt.report:
-                with self.write() as db:
-                    security.audit(db, security.LOGIN_THROTTLED, username=req.username, address=address,
-                                   client_id=req.client_id, retry_after=attempt.wait, keys=list(attempt.keys))
-            raise E.LoginThrottled(
-                f"too many failed sign-ins for this username or address; retry in {attempt.wait} s",
-                retry_after=attempt.wait, limit=attempt.limit,
-                window_seconds=self.settings.login_window_seconds,
-            )
-        with self.read() as db:
-            user = db.execute(
-                "SELECT id, name, role, password_hash FROM users WHERE username = ?", [req.username]
-            ).fetchone()
-        if not A.check_password(req.password, user[3] if user else A.DUMMY_HASH) or user is None:
-            with self.write() as db:
-                security.audit(db, security.LOGIN_FAILED, username=req.username, address=address,
-                               client_id=req.client_id, known_user=user is not None)
-            raise E.InvalidCredentials()
-        self.throttle.succeeded(req.username, address, attempt)
-        user_id, name, role, verified_hash = user
-        now = self.now_ms()
-        with self.write() as db:
-            # Read again in the writing transaction: a password changed or an account disabled
-            # since the check above (PATCH /api/users) must not get a token.
-            current = db.execute("SELECT password_hash, disabled_at FROM users WHERE id = ?", [user_id]).fetchone()
-            if current[0] != verified_hash:
-                raise E.InvalidCredentials()
-            if current[1] is not None:
-                security.audit(db, security.LOGIN_FAILED, username=req.username, address=address,
-                               client_id=req.client_id, known_user=True, disabled=True)
-                raise E.AccountDisabled()
-            if req.client_id is None:
-                check_new_client(db, user_id, self.settings)
-                client_id = self._enrol(db, user_id, req.client_name or "client", now, app)
-            else:
-                client_id = req.client_id
-                row = db.execute(
-                    "SELECT user_id, revoked_at FROM clients WHERE id = ?", [client_id]
-                ).fetchone()
-                if row is None or row[0] != user_id:
-                    raise E.ClientUnavailable(f"client {client_id} is not one of {req.username}'s clients")
-                if row[1] is not None:
-                    raise E.ClientUnavailable(f"client {client_id} was revoked")
-            token, refresh = self._issue(db, client_id, now, refresh=True)
-            security.audit(db, security.LOGIN, username=req.username, client_id=client_id, address=address,
-                           now_ms=now, enrolled=req.client_id is None, app=app)
-        return TokenResponse(
-            token=token,
-            client_id=client_id,
-            user=UserInfo(id=user_id, name=name, role=role, username=req.username),
-            server_epoch=self.server_epoch,
-            refresh_token=refresh,
-        )
-
-    def refresh(self, req: RefreshRequest, app: str | None = None, address: str | None = None) -> TokenResponse:
-        """Sign a client in again with its refresh credential, no password (issue 9 #2).
-
-        The credential dies with its client (revoked, or every client of a user whose
-        password changed or who was disabled) and after `refresh_idle_seconds` unused.
-        With `enrol`, a new client of the same user takes the old one's place (the
-        old one is revoked): how a client starts a new seq after seq_reused or a restore.
-        """
-        now = self.now_ms()
-        with self.read() as db:  # an anonymous made-up credential never waits for the writer
-            self._refreshable(db, req, now)
-        with self.write() as db:
-            user_id, client_name, username, name, role = self._refreshable(db, req, now)
-            client_id = req.client_id
-            if req.enrol:
-                client_id = self._enrol(db, user_id, client_name, now, app)
-                self._revoke(db, hlc.format_ts(now), "id = ?", req.client_id)
-            token, refresh = self._issue(db, client_id, now, refresh=req.enrol)
-            security.audit(db, security.LOGIN, username=username, client_id=client_id, address=address, now_ms=now,
-                           enrolled=req.enrol, app=app, refreshed=True,
-                           **({"replaced": req.client_id} if req.enrol else {}))
-        return TokenResponse(token=token, client_id=client_id,
-                             user=UserInfo(id=user_id, name=name, role=role, username=username),
-                             server_epoch=self.server_epoch, refresh_token=refresh)
-
-    def _refreshable(self, db: sqlite3.Connection, req: RefreshRequest, now: int) -> tuple[str, str, str, str, str]:
-        """The client's user id and name, and its user's username, name and role, if its
-        refresh credential is valid; else ClientUnavailable."""
-        row = db.execute(
-            "SELECT c.user_id, c.name, c.revoked_at, c.refresh_hash, c.refresh_used_ms, u.username, u.name,"
-            " u.role, u.disabled_at FROM clients c JOIN users u ON u.id = c.user_id WHERE c.id = ?",
-            [req.client_id],
-        ).fetchone()
-        if row is None or row[3] is None or not hmac.compare_digest(row[3], A.token_hash(req.refresh_token)):
-            raise E.ClientUnavailable("this client was revoked or its sign-in is no longer valid")
-        user_id, client_name, revoked_at, _, used_ms, username, name, role, disabled_at = row
-        if revoked_at is not None or disabled_at is not None:
-            raise E.ClientUnavailable("this client was revoked; sign in with your password")
-        if now - (used_ms or 0) > self.settings.refresh_idle_seconds * 1000:
-            raise E.ClientUnavailable("this client's sign-in expired unused; sign in with your password")
-        return user_id, client_name, username, name, role
-
-    @staticmethod
-    def _revoke(db: sqlite3.Connection, stamp: str, clients: str, value: str) -> int:
-        """Revoke the clients `WHERE <clients>` (a SQL condition on `clients` with one parameter):
-        their tokens and refresh credentials die. Returns how many were not revoked before."""
-        db.execute(f"UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
-                   f" AND client_id IN (SELECT id FROM clients WHERE {clients})", [stamp, value])
-        return int(db.execute(f"UPDATE clients SET revoked_at = ?, refresh_hash = NULL"
-                              f" WHERE revoked_at IS NULL AND {clients}", [stamp, value]).rowcount)
-
-    @staticmethod
-    def _enrol(db: sqlite3.Connection, user_id: str, name: str, now: int, app: str | None) -> str:
-        client_id = str(uuid.uuid4())
-        db.execute(
-            "INSERT INTO clients(id, user_id, name, created_at, app) VALUES (?, ?, ?, ?, ?)",
-            [client_id, user_id, name, hlc.format_ts(now), app],
-        )
-        return client_id
-
-    @staticmethod
-    def _issue(db: sqlite3.Connection, client_id: str, now: int, refresh: bool) -> tuple[str, str]:
-        """A new token for the client, and with `refresh` a new refresh credential in place of its old one."""
-        token = A.new_token()
-        db.execute(
-            "INSERT INTO tokens(token_hash, client_id, created_at, last_used_ms) VALUES (?, ?, ?, ?)",
-            [A.token_hash(token), client_id, hlc.format_ts(now), now],
-        )
-        secret = A.new_token() if refresh else ""
-        if secret:
-            db.execute("UPDATE clients SET refresh_hash = ?, refresh_used_ms = ? WHERE id = ?",
-                       [A.token_hash(secret), now, client_id])
-        else:
-            db.execute("UPDATE clients SET refresh_used_ms = ? WHERE id = ?", [now, client_id])
-        return token, secret
-
-    def update_user(
-        self, username: str, *, password: str | None = None, disabled: bool | None = None, by: Caller | None = None
-    ) -> int:
-        """Set a new password and/or disable or re-enable an account (issue 9 #2); either revokes
-        every client and token of the user at once. Returns how many clients were revoked.
-
-        `by`: the supervisor who did it, for the audit trail (None: `fieldsync passwd`).
-        """
-        if password is None and disabled is None:
-            raise E.InvalidRequest("send a new password, or disabled: true or false")
-        if password is not None:
-            if len(password) > MAX_PASSWORD_CHARS:
-                raise E.InvalidRequest(f"a password is at most {MAX_PASSWORD_CHARS} characters",
-                                       limit=MAX_PASSWORD_CHARS)
-            if not self.settings.demo:
-                security.check_password_strength(password, username, self.settings)
-        new_hash = A.hash_password(password) if password is not None else None  # slow: outside the lock
-        with self.write() as db:
-            user = db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
-            if user is None:
-                raise E.NotFound(f"no user {username}")
-            if disabled and by is not None and by.user_id == user[0]:
-                raise E.InvalidRequest("a supervisor cannot disable their own account")
-            stamp = hlc.format_ts(self.now_ms())
-            if new_hash is not None:
-                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [new_hash, user[0]])
-            if disabled is not None:
-                db.execute("UPDATE users SET disabled_at = ? WHERE id = ?", [stamp if disabled else None, user[0]])
-            revoked = self._revoke(db, stamp, "user_id = ?", user[0])
-            actor = {"username": by.username if by else None, "client_id": by.client_id if by else None,
-                     "address": by.address if by else None}
-            if new_hash is not None:
-                security.audit(db, security.PASSWORD_CHANGED, **actor, member=username, revoked_clients=revoked)
-            if disabled is not None:
-                security.audit(db, security.USER_DISABLED if disabled else security.USER_ENABLED, **actor,
-                               member=username, revoked_clients=revoked)
-        return revoked
-
-    def authenticate(self, token: str, address: str | None = None) -> Caller:
-        digest = A.token_hash(token)
-        with self.read() as db:
-            row = db.execute(
-                "SELECT t.last_used_ms, t.revoked_at, c.id, c.revoked_at, u.id, u.username, u.name, u.role,"
-                " u.disabled_at FROM tokens t JOIN clients c ON c.id = t.client_id JOIN users u ON u.id = c.user_id"
-                " WHERE t.token_hash = ?",
-                [digest],
-            ).fetchone()
-            if row is None or row[1] is not None or row[3] is not None or row[8] is not None:
-                raise E.Unauthorized("the token is unknown or revoked")
-            sites = None
-            if row[7] != schema.SUPERVISOR:
-                sites = frozenset(
-                    r[0] for r in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [row[4]])
-                )
-        now = self.now_ms()
-        last_used = max(row[0], self._touched.get(digest, 0))
-        if now - last_used > self.settings.token_idle_seconds * 1000:
-            raise E.TokenExpired("the token expired after being idle; sign in again with your client_id")
-        if now - last_used > _TOKEN_TOUCH_MS:
-            self._touched[digest] = now
-            with self.write() as db:
-                db.execute("UPDATE tokens SET last_used_ms = ? WHERE token_hash = ?", [now, digest])
-        return Caller(row[4], row[5], row[6], row[7], row[2], sites, address)
-
-    def revoke_client(self, caller: Caller, client_id: str) -> None:
-        with self.write() as db:
-            row = db.execute("SELECT user_id FROM clients WHERE id = ?", [client_id]).fetchone()
-            if row is None or (caller.role != schema.SUPERVISOR and row[0] != caller.user_id):
-                raise E.NotFound(f"no client {client_id}")
-            revoked = self._revoke(db, hlc.format_ts(self.now_ms()), "id = ?", client_id)
-            if revoked:
-                owner = db.execute("SELECT username FROM users WHERE id = ?", [row[0]]).fetchone()[0]
-                security.audit(db, security.CLIENT_REVOKED, username=caller.username, client_id=caller.client_id,
-                               address=caller.address, revoked_client=client_id, owner=owner)
 
     # -- push ---------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from sync import hlc, sheet
 
 from . import images, media, sealing
 from .blobs import BlobStore, is_sha256
-from .quotas import check_upload_bytes
+from .domains.identity.quotas import check_upload_bytes
 from .settings import Settings
 from .store import Caller, Store
 

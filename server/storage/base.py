@@ -9,10 +9,14 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+# A connection inside a transaction, as `read()` and `write()` yield it. Code outside
+# `server/storage/` only passes it on to storage functions.
+Connection = sqlite3.Connection
+
 
 class Connections(Protocol):
     """A reader holding one snapshot (`read`), and the one writer in a transaction (`write`)."""
 
-    def read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def read(self) -> AbstractContextManager[Connection]: ...
 
-    def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def write(self) -> AbstractContextManager[Connection]: ...

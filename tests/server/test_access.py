@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server.app import create_app
-from server.security import LoginThrottle
+from server.domains.identity.throttle import LoginThrottle
 from server.settings import Settings
 from server.store import Store
 from sync import errors as E

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.domains.identity.audit import KINDS
 from server.problems import PROBLEM, problem_response
-from server.security import KINDS
 from server.settings import Settings
 from server.store import Store
 from sync import errors as E
