@@ -24,8 +24,6 @@ from sync.merge import (
     RowState,
     apply_change,
     outside_scope,
-    parent_of,
-    period_of,
     site_of,
 )
 from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS
@@ -53,6 +51,7 @@ from .filters import one_of
 from .sealing import SheetCache, preload
 from .settings import Settings
 from .storage.sqlite.connection import Database, select_in
+from .storage.sqlite.rows import Transaction
 from .storage.sqlite.scope import memberships, sites_at, window_at
 
 _json_encode = msgspec.json.Encoder().encode
@@ -603,48 +602,28 @@ def _logged(value: Any, limit: int | None) -> str:
     return _json_encode({"truncated": True, "length": len(text), "sha256": digest}).decode()
 
 
-def _encode_clocks(clocks: dict[str, list[str]]) -> str:
-    """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
-    return _json_encode(
-        {reg: h if h.split("-", 2)[2] == writer else [h, writer] for reg, (h, writer) in clocks.items()}
-    ).decode()
-
-
-def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
-    return {
-        reg: [value, value.split("-", 2)[2]] if isinstance(value, str) else value
-        for reg, value in _json_decode(text).items()
-    }
-
-
-def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The derived columns: the row's parent (what its site is found through) and its device."""
-    device = fields.get("device_id")
-    return parent_of(collection, fields), device if isinstance(device, str) else None
-
-
-class _Batch:
-    """The rows one transaction reads and writes, loaded in bulk and written in bulk."""
+class _Batch(Transaction):
+    """A write transaction of the sync engine: the rows it stages, with what the hooks derive
+    from them, its receipts and its conflict log entries."""
 
     def __init__(self, db: sqlite3.Connection, store: Store, now: int, caller: Caller | None = None) -> None:
-        self.db = db
+        super().__init__(db, now)
         self.store = store
-        self.now = now
         self.caller = caller  # the pushing client; None for the server's own writes
-        self.rows: dict[tuple[str, str], RowState | None] = {}
-        self.dirty: dict[tuple[str, str], RowState] = {}
-        self.assigned: dict[tuple[str, str], int] = {}
         self.receipts: list[tuple[int, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
-        self.creators: list[tuple[str, str, str | None, str | None]] = []  # row_creators, written at flush
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[str, Any] = {}  # per-batch caches of the modules that settle rows
-        self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         self.at = hlc.format_ts(now)
-        self.check_writes = 0  # device_checks rows staged so far (server/sealing.py caches by it)
         self.rules = store.hooks.rules(self)
 
+    @property
+    def check_writes(self) -> int:
+        """device_checks rows staged so far (server/sealing.py caches by it)."""
+        return self.writes["device_checks"]
+
     def prefetch(self, changes: Sequence[Change]) -> None:
+        """Load the rows the changes name, and the parents they name, in bulk."""
         self.changes.extend(changes)
         wanted: dict[str, set[str]] = {}
         for change in changes:
@@ -656,39 +635,7 @@ class _Batch:
                 value = change.fields.get(name)
                 if isinstance(value, str) and pspec.parent in schema.ROW_PARENTS:
                     wanted.setdefault(pspec.parent, set()).add(value)
-        self._load(wanted)
-
-    def _load(self, wanted: dict[str, set[str]]) -> None:
-        for collection, ids in wanted.items():
-            for key in ids:
-                self.rows[(collection, key)] = None
-            for r in select_in(
-                self.db,
-                "SELECT id, site_id, fields, clocks, deleted, version FROM rows WHERE collection = ? AND id IN ({marks})",
-                sorted(ids),
-                [collection],
-            ):
-                self.rows[(collection, r[0])] = RowState(
-                    collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
-                )
-
-    def lookup(self, collection: str, row_id: str) -> RowState | None:
-        key = (collection, row_id)
-        if key not in self.rows:
-            self._load({collection: {row_id}})
-        return self.rows[key]
-
-    def put(self, row: RowState) -> None:
-        """Stage a row write. A row written again in the same transaction keeps the
-        version it got here: the transaction commits as one, so no pull can see between."""
-        key = (row.collection, row.id)
-        if key not in self.assigned:
-            self.version += 1
-            self.assigned[key] = self.version
-        row.version = self.assigned[key]
-        self.rows[key] = row
-        self.dirty[key] = row
-        self.check_writes += row.collection == "device_checks"
+        self.load(wanted)
 
     # -- what the server derives from a write, in the same transaction ----------
 
@@ -708,15 +655,6 @@ class _Batch:
     # For server/sealing.py, which derives seals inside this transaction.
     def server_set(self, row: RowState, name: str, value: Any) -> None:
         self._server_set(row, name, value)
-
-    def flush_rows(self) -> None:
-        self._write_rows()
-
-    def next_counter(self, name: str) -> int:
-        """The next value of a named counter (`sheet_seq/<period>`), gap-free, from 1."""
-        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [name])
-        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [name])
-        return int(self.db.execute("SELECT value FROM meta WHERE key = ?", [name]).fetchone()[0])
 
     def receipt(self, change: Change, result: ChangeResult) -> None:
         self.receipts.append((change.seq, change.hlc, _json_encode(result)))
@@ -750,49 +688,4 @@ class _Batch:
             ))
 
     def flush(self, caller: Caller | None) -> None:
-        self._write_rows()
-        self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
-        if self.receipts and caller is not None:
-            self.db.executemany(
-                "INSERT INTO receipts(client_id, seq, hlc, result) VALUES (?, ?, ?, ?)",
-                [(caller.client_id, seq, sent, result.decode()) for seq, sent, result in self.receipts],
-            )
-        if self.conflicts:
-            self.db.executemany(
-                "INSERT INTO conflicts(at, kind, collection, row_id, site_id, register, reason, detail,"
-                " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self.conflicts,
-            )
-
-    def _period_of(self, row: RowState) -> str | None:
-        """The maintenance period a row belongs to, for the sync window (parents never change)."""
-        return period_of(row.collection, row.fields, self.lookup)
-
-    def _write_rows(self) -> None:
-        """Write the rows changed so far; a row written again later is simply upserted again."""
-        if self.creators:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
-                self.creators,
-            )
-            self.creators.clear()
-        if not self.dirty:
-            return
-        values = []
-        for row in self.dirty.values():
-            parent, device = _parent_ids(row.collection, row.fields)
-            values.append((
-                row.collection, row.id, row.site_id, parent, device,
-                _json_encode(row.fields).decode(), _encode_clocks(row.clocks),
-                int(row.deleted), row.version, self.now, self._period_of(row),
-            ))
-        self.db.executemany(
-            "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
-            " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
-            " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
-            " updated_ms = excluded.updated_ms",
-            values,
-        )
-        self.dirty.clear()
+        self.finish(caller.client_id if caller is not None else None, self.receipts, self.conflicts)
