@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, os.environ.get("FIELDSYNC_CODE") or str(Path(__file__).resolve().parent.parent))
 
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc, sheet
 from sync.schema import device_check_id, inspection_id
 from sync.wire import Change, PushRequest, TokenRequest

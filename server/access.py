@@ -18,7 +18,7 @@ from sync.wire import Password
 
 from .domains.identity.audit import KINDS
 from .filters import one_of
-from .store import Caller, Store
+from .services import Caller, Store
 
 _decode = msgspec.json.decode
 

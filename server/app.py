@@ -54,8 +54,8 @@ from .inspections import (
 )
 from .problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
 from .sealing import SignatureInfo
+from .services import Caller, Store
 from .settings import Settings
-from .store import Caller, Store
 from .transport import body_timeout, client_address, proxy_networks
 
 StoreDep = NamedDependency[Store]

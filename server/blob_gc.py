@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from sync import hlc
 
 from .blobs import BlobStore
+from .services import Store
 from .settings import Settings
-from .store import Store
 
 # Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
 _REFERENCED = (

@@ -19,8 +19,8 @@ from sync import errors as E
 
 from .blob_gc import Collector
 from .media import Media, MissingBlobs, reconcile
+from .services import Caller, Store
 from .settings import Settings
-from .store import Caller, Store
 from .uploads import TUS_VERSION, Upload, Uploads
 
 UploadsDep = NamedDependency[Uploads]

@@ -30,7 +30,7 @@ def _data_dir(data: str) -> Path:
 
 def _init(args: argparse.Namespace) -> int:
     from .demo import load_demo
-    from .store import Store
+    from .services import Store
 
     if args.scale is not None and not args.demo:
         print("--scale adds to the demo: use it with --demo", file=sys.stderr)
@@ -152,7 +152,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _schedule(args: argparse.Namespace) -> int:
     from .inspections import Inspections
-    from .store import Store
+    from .services import Store
 
     store = Store(Settings(data_dir=_data_dir(args.data)))
     try:
@@ -167,7 +167,7 @@ def _add_user(args: argparse.Namespace) -> int:
     import getpass
 
     from .access import Access
-    from .store import Store
+    from .services import Store
 
     if args.site and args.role != "technician":
         raise _Refused("--site is for technicians: supervisors see every site")
@@ -195,7 +195,7 @@ def _passwd(args: argparse.Namespace) -> int:
     client of the user is revoked (the same as PATCH /api/users/{username})."""
     import getpass
 
-    from .store import Store
+    from .services import Store
 
     if not (Path(args.data) / "fieldsync.db").exists():
         print(f"fieldsync: no database in {args.data}", file=sys.stderr)
@@ -218,7 +218,7 @@ def _passwd(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .services import Store
 
     settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days)
     store = Store(settings)
@@ -235,7 +235,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _gc(args: argparse.Namespace) -> int:
     from .blob_gc import collect
-    from .store import Store
+    from .services import Store
 
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)

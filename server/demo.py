@@ -8,7 +8,7 @@ from typing import Any
 
 from .inspections import Inspections, Plan
 from .periods import period_of, site_today
-from .store import Store
+from .services import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -21,8 +21,8 @@ from .filters import any_of, one_of
 from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
 from .periods import period_bounds, sheet_no, site_today
 from .sealing import SignatureInfo, signatures
+from .services import Caller, Store
 from .storage.sqlite.connection import select_in
-from .store import Caller, Store
 
 OUTCOMES = ("serviced", "fault", "not_accessible", "skipped")
 FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}

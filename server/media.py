@@ -28,8 +28,9 @@ from .settings import Settings
 if TYPE_CHECKING:
     from sync.merge import RowState
 
+from .engine.batch import _Batch
+from .services import Caller, Store
 from .storage.sqlite.connection import select_in
-from .store import Caller, Store, _Batch
 
 _decode = msgspec.json.decode
 # The blob fields of each collection that has them.

@@ -39,8 +39,8 @@ from sync.schema import device_check_id, inspection_id
 from .domains.identity import passwords as A
 from .inspections import due_on
 from .periods import period_bounds, sheet_no, site_today
+from .services import Store
 from .storage.sqlite.rows import BulkLoad, encode_clocks
-from .store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAST_QUARTERS = 8

@@ -48,7 +48,8 @@ from .storage.sqlite.connection import select_in
 from .storage.sqlite.scope import memberships
 
 if TYPE_CHECKING:
-    from .store import Caller, Store, _Batch
+    from .engine.batch import _Batch
+    from .services import Caller, Store
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -353,7 +354,7 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
     `completed` again until a new customer signature seals them. Retracting
     again changes nothing.
     """
-    from .store import _Batch
+    from .engine.batch import _Batch
 
     with store.write() as db:
         batch = _Batch(db, store, store.now_ms())

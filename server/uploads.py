@@ -33,8 +33,8 @@ from sync import hlc, sheet
 from . import images, media, sealing
 from .blobs import BlobStore, is_sha256
 from .domains.identity.quotas import check_upload_bytes
+from .services import Caller, Store
 from .settings import Settings
-from .store import Caller, Store
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation"

@@ -26,7 +26,7 @@ class Cursor:
     memberships the client's rows reflect (default: `version`). `target` and
     `offset`: a scope catch-up in progress, towards the memberships at `target`,
     `offset` entries in. None of these ever widens what a page may hold: the
-    caller's current memberships bound every page (`Store._scoped_page`).
+    caller's current memberships bound every page (`engine/pull.py`).
     """
 
     version: int = 0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync.merge import RowState, Rules
 
 if TYPE_CHECKING:
-    from ..store import _Batch as Transaction
+    from .batch import _Batch as Transaction
 
 
 class Hook(Protocol):

@@ -144,7 +144,7 @@ def _zhao_id(store: Any) -> str:
 
 
 def test_the_cursor_key_survives_a_restart_and_is_shared_by_every_store_on_the_database(settings, store, wang):
-    from server.store import Store
+    from server.services import Store
 
     cursor = ok(wang.pull("0"))["cursor"]
     other = Store(settings)  # a second process on the same database, or the same one restarted

@@ -5,8 +5,8 @@ from collections import Counter
 import msgspec
 
 from server.cli import main
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 
 REFERENCE_INVENTORY = {
     "camera_psu": 117, "poe_switch": 18, "core_switch": 1, "video_recorder": 4, "hard_disk": 20,

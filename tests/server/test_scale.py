@@ -14,12 +14,13 @@ import pytest
 from server.cli import main
 from server.demo import load_demo
 from server.domains.inspections.hooks import unchecked
+from server.engine.batch import _Batch
 from server.inspections import Inspections
 from server.periods import period_bounds
 from server.scale import load_scale
+from server.services import Caller, Store
 from server.settings import Settings
 from server.storage.sqlite.migrations import backfill_periods
-from server.store import Caller, Store, _Batch
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import Session
 

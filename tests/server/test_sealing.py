@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from server import sealing
-from server.store import Store
+from server.services import Store
 from sync import sheet
 from sync.schema import device_check_id
 from sync.wire import Change

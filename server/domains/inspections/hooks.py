@@ -20,14 +20,14 @@ from ...periods import sheet_no
 from ...sealing import mark_signed
 
 if TYPE_CHECKING:
-    from ...store import _Batch as Transaction
+    from ...engine.batch import _Batch as Transaction
 
 _json_decode = msgspec.json.decode
 _DONE = ("completed", "signed")
 
 
 class InspectionHooks:
-    collections = ("inspections", "devices", "device_checks")
+    collections: tuple[str, ...] = ("inspections", "devices", "device_checks")
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if row.collection != "inspections" or row.deleted:

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from sync.merge import RowState
 
 if TYPE_CHECKING:
-    from ...store import _Batch as Transaction
+    from ...engine.batch import _Batch as Transaction
 
 
 class MediaHooks:
-    collections = ("photos", "signatures")
+    collections: tuple[str, ...] = ("photos", "signatures")
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
-        # Imported here: server/media.py imports server/store.py, which registers this hook.
+        # Imported here: server/media.py imports server/services.py, which registers this hook.
         from ...media import settle_blob_row
 
         settle_blob_row(tx, before, row)

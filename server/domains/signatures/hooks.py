@@ -17,13 +17,13 @@ from sync.merge import RowState
 from ...sealing import verify
 
 if TYPE_CHECKING:
-    from ...store import _Batch as Transaction
+    from ...engine.batch import _Batch as Transaction
 
 _CREATED = "signatures.created"
 
 
 class SignatureHooks:
-    collections = ("signatures",)
+    collections: tuple[str, ...] = ("signatures",)
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if not row.deleted and (before is None or not before.exists):

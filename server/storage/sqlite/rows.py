@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
 from sync.merge import RowState, parent_of, period_of
 
+from ..base import Lookup
 from .connection import select_in
 
 _json_encode = msgspec.json.Encoder().encode
@@ -31,7 +32,6 @@ _UPSERT = (
     " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
     " updated_ms = excluded.updated_ms"
 )
-Lookup = Callable[[str, str], RowState | None]
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:
@@ -186,3 +186,41 @@ class BulkLoad:
     def close(self) -> None:
         self.flush()
         _set_version(self.db, self.version)
+
+
+# -- a client's place in the protocol ---------------------------------------------------------
+
+
+def acked_seq(db: sqlite3.Connection, client_id: str) -> int:
+    return int(db.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0])
+
+
+def receipts(db: sqlite3.Connection, client_id: str, first: int, last: int) -> dict[int, tuple[str, str]]:
+    """{seq: (hlc, result as JSON)} of the client's acknowledged changes from `first` to `last`."""
+    return {seq: (sent, result) for seq, sent, result in db.execute(
+        "SELECT seq, hlc, result FROM receipts WHERE client_id = ? AND seq BETWEEN ? AND ?",
+        [client_id, first, last],
+    )}
+
+
+def record_sync(db: sqlite3.Connection, client_id: str, acked: int, at: str, offset: int, app: str | None) -> None:
+    """What a push leaves on its client: how far it is acknowledged, when, its clock offset and app."""
+    db.execute(
+        "UPDATE clients SET acked_seq = ?, last_sync_at = ?, clock_offset_ms = ?, app = coalesce(?, app) WHERE id = ?",
+        [acked, at, offset, app, client_id],
+    )
+
+
+def save_clock(db: sqlite3.Connection, last: str) -> None:
+    """The server's HLC, so that a restarted server never issues an older one."""
+    db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [last])
+
+
+def purge_tombstones(db: sqlite3.Connection, cutoff_ms: int) -> int:
+    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many."""
+    top = db.execute("SELECT max(version), count(*) FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms]).fetchone()
+    if not top[1]:
+        return 0
+    db.execute("DELETE FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms])
+    db.execute("UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'horizon_version'", [top[0]])
+    return int(top[1])
