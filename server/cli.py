@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sync.errors import SyncError
 
-from .backup import BackupError, backup, data_lock, restore
 from .settings import Settings
+from .storage.sqlite.backup import BackupError, backup, data_lock, restore
 
 
 class _Refused(Exception):
@@ -62,19 +62,14 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo_accounts(db_path: Path) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
-    import sqlite3
-
     import msgspec
 
     from .demo import FIXTURES
     from .domains.identity.passwords import check_password
+    from .storage.sqlite.identity import password_hashes
 
     accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        hashes = dict(conn.execute("SELECT username, password_hash FROM users").fetchall())
-    finally:
-        conn.close()
+    hashes = password_hashes(db_path)
     shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
              if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None

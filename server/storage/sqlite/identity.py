@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -176,3 +177,12 @@ def open_upload_bytes(db: sqlite3.Connection, user_id: str) -> int:
     return int(db.execute(
         "SELECT coalesce(sum(length), 0) FROM uploads WHERE user_id = ? AND status = 'open'", [user_id]
     ).fetchone()[0])
+
+
+def password_hashes(db_path: Path) -> dict[str, str]:
+    """{username: password_hash}, read from the file without migrating or writing it."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT username, password_hash FROM users").fetchall())
+    finally:
+        conn.close()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sync import hlc
 
-from .blobs import fsync_dir
+from ...blobs import fsync_dir
 
 DB_NAME = "fieldsync.db"
 BLOBS = "blobs"
