@@ -30,7 +30,9 @@ from sync.wire import (
 )
 
 from . import sealing
-from .access import (
+from .apidocs import RENDER_PLUGINS
+from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
+from .domains.identity.access import (
     Access,
     AuditPage,
     ClientList,
@@ -40,8 +42,6 @@ from .access import (
     UserUpdate,
     require_site,
 )
-from .apidocs import RENDER_PLUGINS
-from .blob_routes import BLOB_DEPENDENCIES, BLOB_ROUTES, add_tus_headers, blob_state, start_blobs, stop_blobs
 from .inspections import (
     Coverage,
     DeviceHistory,

@@ -161,7 +161,7 @@ def _schedule(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from .access import Access
+    from .domains.identity.access import Access
     from .services import Store
 
     if args.site and args.role != "technician":

@@ -186,3 +186,64 @@ def password_hashes(db_path: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT username, password_hash FROM users").fetchall())
     finally:
         conn.close()
+
+
+def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
+    return db.execute(
+        "SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0", [site_id]
+    ).fetchone() is not None
+
+
+def sites_named(db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
+    """(id, name) of the live sites whose id or name is `ref`, the one of that id first."""
+    return [(i, n) for i, n in db.execute(
+        "SELECT id, coalesce(json_extract(fields, '$.name'), id) FROM rows WHERE collection = 'sites'"
+        " AND deleted = 0 AND (id = ? OR json_extract(fields, '$.name') = ?) ORDER BY id = ? DESC",
+        [ref, ref, ref],
+    )]
+
+
+def role_of(db: sqlite3.Connection, username: str) -> str | None:
+    found = db.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
+    return None if found is None else str(found[0])
+
+
+def disabled_at(db: sqlite3.Connection, username: str) -> str | None:
+    found: str | None = db.execute("SELECT disabled_at FROM users WHERE username = ?", [username]).fetchone()[0]
+    return found
+
+
+def clients(db: sqlite3.Connection, user_id: str | None, username: str | None) -> list[tuple[Any, ...]]:
+    """(id, username, name, created_at, last_sync_at, clock_offset_ms, app, acked_seq, revoked_at) of
+    the clients of a user (by id and/or username; None: any), by username, then age."""
+    where, args = [], []
+    if user_id is not None:
+        where.append("c.user_id = ?")
+        args.append(user_id)
+    if username is not None:
+        where.append("u.username = ?")
+        args.append(username)
+    return db.execute(
+        "SELECT c.id, u.username, c.name, c.created_at, c.last_sync_at, c.clock_offset_ms, c.app,"
+        " c.acked_seq, c.revoked_at FROM clients c JOIN users u ON u.id = c.user_id"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY u.username, c.created_at, c.id",
+        args,
+    ).fetchall()
+
+
+def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username: str | None,
+                  limit: int) -> list[tuple[Any, ...]]:
+    """(id, at, kind, username, client_id, address, detail as JSON) of audit entries after id `after`."""
+    where: list[str] = ["id > ?"]
+    args: list[Any] = [after]
+    if kind is not None:
+        where.append("kind = ?")
+        args.append(kind)
+    if username is not None:
+        where.append("username = ?")
+        args.append(username)
+    return db.execute(
+        "SELECT id, at, kind, username, client_id, address, detail FROM audit"
+        f" WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+        [*args, limit],
+    ).fetchall()
