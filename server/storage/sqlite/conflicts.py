@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from .connection import select_in
+from .connection import equal_to, select_in
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -28,10 +28,7 @@ def entries(
     overwritten, of the sites they are a member of now, and entries of no site they pushed."""
     where: list[str] = ["k.id > ?"]
     args: list[Any] = [after]
-    for column, value in equal.items():
-        if value is not None:
-            where.append(f"k.{column} = ?")
-            args.append(value)
+    equal_to({f"k.{column}": value for column, value in equal.items()}, where, args)
     if viewer is not None:
         user_id, sites = viewer
         where.append("(k.user_id = ? OR oc.user_id = ?)"

@@ -90,3 +90,11 @@ def select_in(
     for start in range(0, len(values), size):
         chunk = values[start:start + size]
         yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
+
+
+def equal_to(filters: dict[str, Any], where: list[str], args: list[Any]) -> None:
+    """Add `<column> = ?` to `where` (and its value to `args`) for each filter that is not None."""
+    for column, value in filters.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)

@@ -14,6 +14,7 @@ import msgspec
 
 from sync import hlc
 
+from .connection import equal_to
 from .scope import take_version
 
 _encode = msgspec.json.Encoder().encode
@@ -216,13 +217,9 @@ def disabled_at(db: sqlite3.Connection, username: str) -> str | None:
 def clients(db: sqlite3.Connection, user_id: str | None, username: str | None) -> list[tuple[Any, ...]]:
     """(id, username, name, created_at, last_sync_at, clock_offset_ms, app, acked_seq, revoked_at) of
     the clients of a user (by id and/or username; None: any), by username, then age."""
-    where, args = [], []
-    if user_id is not None:
-        where.append("c.user_id = ?")
-        args.append(user_id)
-    if username is not None:
-        where.append("u.username = ?")
-        args.append(username)
+    where: list[str] = []
+    args: list[Any] = []
+    equal_to({"c.user_id": user_id, "u.username": username}, where, args)
     return db.execute(
         "SELECT c.id, u.username, c.name, c.created_at, c.last_sync_at, c.clock_offset_ms, c.app,"
         " c.acked_seq, c.revoked_at FROM clients c JOIN users u ON u.id = c.user_id"
@@ -236,12 +233,7 @@ def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username
     """(id, at, kind, username, client_id, address, detail as JSON) of audit entries after id `after`."""
     where: list[str] = ["id > ?"]
     args: list[Any] = [after]
-    if kind is not None:
-        where.append("kind = ?")
-        args.append(kind)
-    if username is not None:
-        where.append("username = ?")
-        args.append(username)
+    equal_to({"kind": kind, "username": username}, where, args)
     return db.execute(
         "SELECT id, at, kind, username, client_id, address, detail FROM audit"
         f" WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
