@@ -20,7 +20,6 @@ from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 
 from ..domains.identity import audit
 from ..domains.identity.service import Caller
-from ..sealing import preload
 from ..storage.base import Connection
 from ..storage.sqlite import rows as q
 from .batch import _Batch, clip
@@ -50,7 +49,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             raise E.SeqNotConsecutive(
                 f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
             )
-    preload(store, changes)  # outside the writer lock: verifying then only compares
+    store.hooks.prepare(store, changes)  # outside the writer lock
     with store.write() as db:
         now = store.now_ms()
         offset = now - client_ms

@@ -8,19 +8,21 @@ the last unchecked device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from sync.merge import Actor, RowState, apply_change
+from sync.wire import Change
 
 from ...periods import sheet_no
 from ...sealing import mark_signed
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
+    from ...services import Store
 
 _json_decode = msgspec.json.decode
 _DONE = ("completed", "signed")
@@ -28,6 +30,9 @@ _DONE = ("completed", "signed")
 
 class InspectionHooks:
     collections: tuple[str, ...] = ("inspections", "devices", "device_checks")
+
+    def prepare(self, store: Store, changes: Sequence[Change]) -> None:
+        pass
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if row.collection != "inspections" or row.deleted:

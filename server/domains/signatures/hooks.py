@@ -8,22 +8,27 @@ is refused (`signature_refusal`, a `sync.merge.Rules` callback).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sync.merge import RowState
+from sync.wire import Change
 
-from ...sealing import verify
+from ...sealing import preload, verify
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
+    from ...services import Store
 
 _CREATED = "signatures.created"
 
 
 class SignatureHooks:
     collections: tuple[str, ...] = ("signatures",)
+
+    def prepare(self, store: Store, changes: Sequence[Change]) -> None:
+        preload(store, changes)  # sheets parsed outside the writer lock: verifying then only compares
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if not row.deleted and (before is None or not before.exists):
