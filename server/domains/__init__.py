@@ -1,1 +1,1 @@
-"""One package per domain: its controller, service, hooks and read queries."""
+"""One package per domain: its controller, service, hooks, read queries (a Protocol) and schemas."""

@@ -1,1 +1,1 @@
-"""Inspections: plans, scheduling, checks, sheets."""
+"""Inspections: maintenance plans, scheduling, and the supervisor's questions (coverage, history, lists, sheets)."""

@@ -1,1 +1,1 @@
-"""Media: photos, signature images and sheet snapshots as blobs."""
+"""Media: photos, signature images and sheet snapshots as blobs: tus uploads, reads, thumbnails, collection."""

@@ -1,1 +1,1 @@
-"""Signatures: verification against the sheet, seals, retraction."""
+"""Signatures: verified at their place in a push, sealing what the customer signed; retracted by supervisors."""
