@@ -19,6 +19,7 @@ from sync.wire import Change
 
 from ...periods import sheet_no
 from ...sealing import mark_signed
+from ...storage.sqlite import settle as q
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -51,13 +52,9 @@ class InspectionHooks:
             if row.site_id and (row.deleted or row.fields.get("status", "active") != "active"):
                 # Retiring a site's last unchecked device completes its open inspections.
                 tx.flush_rows()
-                for (inspection_id,) in tx.db.execute(
-                    "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
-                    " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
-                    [row.site_id],
-                ).fetchall():
-                    if unchecked(tx, inspection_id) == 0:
-                        _complete(tx, inspection_id)
+                for open_id in q.open_inspections(tx.db, row.site_id):
+                    if unchecked(tx, open_id) == 0:
+                        _complete(tx, open_id)
         elif row.collection == "device_checks":
             inspection_id = row.fields.get("inspection_id")
             if inspection_id in _counts(tx):
@@ -84,13 +81,7 @@ def unchecked(tx: Transaction, inspection_id: str) -> int:
         if inspection is None or inspection.site_id is None:
             return 0
         tx.flush_rows()
-        counts[inspection_id] = tx.db.execute(
-            "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
-            " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
-            " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
-            " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
-            [inspection.site_id, inspection_id],
-        ).fetchone()[0]
+        counts[inspection_id] = q.unchecked_devices(tx.db, inspection.site_id, inspection_id)
     return counts[inspection_id]
 
 
@@ -123,21 +114,15 @@ def _complete(tx: Transaction, inspection_id: str) -> None:
 
 def is_member(tx: Transaction, site_id: str, username: str) -> bool:
     """Whether a user is a member of a site now (an inspection is assigned to members only)."""
-    return tx.db.execute(
-        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
-        [site_id, username],
-    ).fetchone() is not None
+    return q.is_member(tx.db, site_id, username)
 
 
 def template_items(tx: Transaction, device_id: str) -> dict[str, str] | None:
     """The checklist items `{key: type}` of the device's kind; None when its kind has no template."""
-    templates: dict[str, dict[str, str]] | None = tx.memo.get("inspections.templates")
+    templates: dict[Any, dict[str, str]] | None = tx.memo.get("inspections.templates")
     if templates is None:
         templates = tx.memo["inspections.templates"] = {}
-        for (fields,) in tx.db.execute(
-            "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
-        ):
-            template = _json_decode(fields)
+        for template in q.checklist_templates(tx.db):
             try:
                 items = _json_decode(template.get("items") or "[]")
                 templates[template.get("kind")] = {i["key"]: i["type"] for i in items}

@@ -16,6 +16,7 @@ from sync.merge import RowState
 from sync.wire import Change
 
 from ...sealing import preload, verify
+from ...storage.sqlite import settle as q
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -49,21 +50,13 @@ def signature_refusal(tx: Transaction, inspection_id: str, fields: dict[str, Any
     if tx.memo.get(_CREATED, 0) >= settings.max_signatures_per_push:
         return f"at most {settings.max_signatures_per_push} signatures per push; send the rest in the next one"
     tx.flush_rows()
-    held = tx.db.execute(
-        "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
-        " AND json_extract(fields, '$.retracted_at') IS NULL",
-        [inspection_id],
-    ).fetchone()[0]
+    held = q.live_signatures(tx.db, inspection_id)
     if held >= settings.max_signatures_per_inspection:
         return (f"inspection {inspection_id} holds {held} signatures, at most"
                 f" {settings.max_signatures_per_inspection}; a supervisor may retract bogus ones")
     image = fields.get("image_sha256")
     if fields.get("signer_role") == "customer" and tx.caller is not None and not (
-        tx.db.execute(
-            "SELECT 1 FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.sha256 = ?"
-            " AND o.user_id = ? AND b.content_type IN ('image/jpeg', 'image/png')",
-            [image, tx.caller.user_id],
-        ).fetchone() and tx.store.blobs.exists(str(image))
+        q.uploaded_image(tx.db, image, tx.caller.user_id) and tx.store.blobs.exists(str(image))
     ):
         return "signatures.image_sha256: upload the customer's signature image before pushing the signature"
     return None
