@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._server import ServerProcess
 from server.cli import main as fieldsync
-from server.db import connect
 from server.domains.inspections.service import Inspections
+from server.services import Caller, Store
 from server.settings import Settings
-from server.store import Caller, Store
+from server.storage.sqlite.connection import connect
 from sync.periods import period_of, site_today
 from sync.schema import inspection_id
 

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from bench._server import ServerProcess
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc
 from sync.schema import device_check_id, inspection_id
 

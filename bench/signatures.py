@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, os.environ.get("FIELDSYNC_CODE") or str(Path(__file__).resolve().parent.parent))
 
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc, sheet
 from sync.schema import device_check_id, inspection_id
 from sync.wire import Change, PushRequest, TokenRequest
@@ -95,7 +95,7 @@ def push_signatures(data: Path, insp: str, sha: str, count: int, first_seq: int)
     with store.write() as db:  # the previous run's signatures: an inspection takes only so many
         db.execute("DELETE FROM rows WHERE collection = 'signatures'")
     lock = TimedLock()
-    store._lock = lock  # type: ignore[assignment]
+    store.database.lock = lock  # type: ignore[assignment]
     try:
         token = store.login(TokenRequest(username="wang", password="bench"))
         caller = store.authenticate(token.token)

@@ -25,8 +25,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._server import ServerProcess
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc
 from sync.schema import inspection_id
 

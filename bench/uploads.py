@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _tus as tus
 from bench._server import ServerProcess
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "upload-bench-site"))
 

@@ -8,6 +8,7 @@ font, no image, nothing fetched from anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -43,7 +44,7 @@ def _type(schema: dict[str, Any]) -> str:
     return escape(" | ".join(kind) if isinstance(kind, list) else str(kind))
 
 
-def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     if not rows:
         return ""
     cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)

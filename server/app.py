@@ -24,7 +24,8 @@ from sync.wire import (
     TokenResponse,
 )
 
-from .access import (
+from .apidocs import RENDER_PLUGINS
+from .domains.identity.access import (
     Access,
     AuditPage,
     ClientList,
@@ -33,7 +34,6 @@ from .access import (
     UserState,
     UserUpdate,
 )
-from .apidocs import RENDER_PLUGINS
 from .domains.inspections.controller import InspectionsController
 from .domains.inspections.service import Inspections
 from .domains.media.controller import (
@@ -57,8 +57,8 @@ from .http.deps import (
     from_state,
 )
 from .http.problems import EPOCH_HEADER, EXCEPTION_HANDLERS, problem_responses
+from .services import Store
 from .settings import Settings
-from .store import Store
 from .transport import body_timeout, proxy_networks
 
 StoreDep = NamedDependency[Store]

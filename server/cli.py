@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sync.errors import SyncError
 
-from .backup import BackupError, backup, data_lock, restore
 from .settings import Settings
+from .storage.sqlite.backup import BackupError, backup, data_lock, restore
 
 
 class _Refused(Exception):
@@ -30,7 +30,7 @@ def _data_dir(data: str) -> Path:
 
 def _init(args: argparse.Namespace) -> int:
     from .demo import load_demo
-    from .store import Store
+    from .services import Store
 
     if args.scale is not None and not args.demo:
         print("--scale adds to the demo: use it with --demo", file=sys.stderr)
@@ -62,19 +62,14 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo_accounts(db_path: Path) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
-    import sqlite3
-
     import msgspec
 
-    from .auth import check_password
     from .demo import FIXTURES
+    from .domains.identity.passwords import check_password
+    from .storage.sqlite.identity import password_hashes
 
     accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        hashes = dict(conn.execute("SELECT username, password_hash FROM users").fetchall())
-    finally:
-        conn.close()
+    hashes = password_hashes(db_path)
     shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
              if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
@@ -152,7 +147,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _schedule(args: argparse.Namespace) -> int:
     from .domains.inspections.service import Inspections
-    from .store import Store
+    from .services import Store
 
     store = Store(Settings(data_dir=_data_dir(args.data)))
     try:
@@ -166,8 +161,8 @@ def _schedule(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from .access import Access
-    from .store import Store
+    from .domains.identity.access import Access
+    from .services import Store
 
     if args.site and args.role != "technician":
         raise _Refused("--site is for technicians: supervisors see every site")
@@ -195,7 +190,7 @@ def _passwd(args: argparse.Namespace) -> int:
     client of the user is revoked (the same as PATCH /api/users/{username})."""
     import getpass
 
-    from .store import Store
+    from .services import Store
 
     if not (Path(args.data) / "fieldsync.db").exists():
         print(f"fieldsync: no database in {args.data}", file=sys.stderr)
@@ -218,7 +213,7 @@ def _passwd(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .services import Store
 
     settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days)
     store = Store(settings)
@@ -235,7 +230,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _gc(args: argparse.Namespace) -> int:
     from .domains.media.gc import collect
-    from .store import Store
+    from .services import Store
 
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)

@@ -10,7 +10,7 @@ from sync.periods import period_of, site_today
 
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
-from .store import Store
+from .services import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

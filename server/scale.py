@@ -12,10 +12,10 @@ a note, checked by the site's technician on visit days within the quarter.
 
 At N = 1,000 that is about 200,000 devices and 1.6 million checks, too many
 to merge one by one through `Store.write_server_changes`. The rows are built
-here as the store would store them (fields as JSON, `{register: hlc}` clocks
-of node `srv`, the derived scope columns, one version each from the `version`
-counter, sheet numbers from `sheet_seq/<period>`) and inserted with
-`executemany` in one write transaction: all of it or none. The same seed and
+here as the store would store them (`{register: hlc}` clocks of node `srv`,
+sheet numbers from `sheet_seq/<period>`) and loaded with
+`storage/sqlite/rows.py`'s `BulkLoad` (one version each, the same derived scope
+columns as any write) in one write transaction: all of it or none. The same seed and
 the same current quarter give the same data.
 """
 
@@ -33,23 +33,20 @@ from typing import Any
 import msgspec
 
 from sync import hlc, schema
-from sync.merge import RowState, period_of, site_of
+from sync.merge import RowState, site_of
 from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import device_check_id, inspection_id
 
-from . import auth as A
+from .domains.identity import passwords as A
 from .domains.inspections.service import due_on
-from .store import Store, _encode_clocks, _parent_ids
+from .services import Store
+from .storage.sqlite.rows import BulkLoad, encode_clocks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAST_QUARTERS = 8
 SITES_PER_TECHNICIAN = 10
 PASSWORD = "demo"
 _encode = msgspec.json.Encoder().encode
-_INSERT = (
-    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted, version, updated_ms,"
-    " period) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
-)
 _SHANGHAI = timezone(timedelta(hours=8))  # every generated site is in Asia/Shanghai
 
 # -- vocabulary -------------------------------------------------------------------------------
@@ -280,19 +277,16 @@ def _past_quarters(today: date, count: int) -> list[str]:
 
 
 class _Writer:
-    """Rows as the store keeps them, one version each, flushed with executemany.
+    """Generated rows, written by `BulkLoad`: the same derived columns as any write.
 
-    The derived columns (site, parent, device, period) come from the same
-    functions the store uses, from each collection's declared scope.
-    Regression (issue 11): this writer once left `period` out, so every
-    generated past inspection and check escaped the sync window.
+    Regression (issue 11): this writer once left `period` out, so every generated past
+    inspection and check escaped the sync window.
     """
 
     def __init__(self, store: Store, db: Any, now: int) -> None:
-        self.store, self.db, self.now = store, db, now
-        self.version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
-        self.pending: list[tuple[Any, ...]] = []
+        self.store, self.now = store, now
         self.parents: dict[tuple[str, str], RowState] = {}  # the rows others find their site and period through
+        self.bulk = BulkLoad(db, now, self._lookup)
 
     def _lookup(self, collection: str, row_id: str) -> RowState | None:
         return self.parents.get((collection, row_id))
@@ -301,28 +295,17 @@ class _Writer:
         return self.store.clock.now(self.now)
 
     def add(self, collection: str, row_id: str, fields: dict[str, Any], clocks: str) -> None:
-        site_id = site_of(collection, row_id, fields, self._lookup)
-        parent, device = _parent_ids(collection, fields)
+        row = RowState(collection, row_id, fields, site_id=site_of(collection, row_id, fields, self._lookup))
         if collection in ("sites", "inspections"):
-            self.parents[(collection, row_id)] = RowState(collection, row_id, fields, site_id=site_id)
-        self.version += 1
-        self.pending.append((collection, row_id, site_id, parent, device, _encode(fields).decode(), clocks,
-                             self.version, self.now, period_of(collection, fields, self._lookup)))
-        if len(self.pending) >= 20_000:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.db.executemany(_INSERT, self.pending)
-            self.pending.clear()
+            self.parents[(collection, row_id)] = row
+        self.bulk.add(row, clocks)
 
     def close(self) -> None:
-        self.flush()
-        self.db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(self.version)])
+        self.bulk.close()
 
 
 def _clocks(registers: list[str], stamp: str) -> str:
-    return _encode_clocks({reg: [stamp, hlc.SERVER_NODE] for reg in registers})
+    return encode_clocks({reg: [stamp, hlc.SERVER_NODE] for reg in registers})
 
 
 _SITE_REGS = [*schema.COLLECTIONS["sites"].fields, "deleted"]
@@ -352,7 +335,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
     password_hash = A.hash_password(PASSWORD)
     counts = {"scale sites": n, "technicians": len(technicians), "scale devices": 0, "past inspections": 0,
               "device checks": 0}
-    writer_db = store.writer
+    writer_db = store.database.writer
     with store.write() as db:
         if db.execute("SELECT 1 FROM meta WHERE key = 'scale'").fetchone():
             raise ValueError("this database already holds a scale demo")

@@ -38,7 +38,7 @@ class Settings:
     login_max_failures_per_address: int = 100
     login_window_seconds: int = 300
     refresh_idle_seconds: int = 90 * 24 * 3600  # a client's refresh credential dies unused this long
-    min_password_length: int = 12  # outside demo mode (server/security.py)
+    min_password_length: int = 12  # outside demo mode (server/domains/identity/passwords.py)
     # Client strings (issue 9; docs/security.md).
     max_conflict_page_bytes: int = 1024 * 1024  # a GET /api/conflicts page stops here (next_after set)
     max_logged_field_chars: int = 256  # a rejected field's value, as JSON, logged whole up to this ...
@@ -48,7 +48,7 @@ class Settings:
     header_read_timeout_seconds: int = 10  # a request's headers must arrive within this (granian; 1-60)
     body_idle_timeout_seconds: int = 30  # a body that sends nothing this long is cut off: 408
     max_connections: int = 512  # connections served at once; more wait in the kernel's accept queue (granian)
-    # Quotas and blob garbage collection (issue 9 #7, #9; server/quotas.py, server/blob_gc.py, server/media.py).
+    # Quotas and blob garbage collection (issue 9 #7, #9; server/domains/identity/quotas.py, server/blob_gc.py, server/media.py).
     max_clients_per_user: int = 10  # enrolled, not revoked; one more sign-in without a client_id is 429
     max_open_upload_bytes_per_user: int = 256 * 1024 * 1024  # Upload-Length of a user's open uploads, summed
     image_workers: int = 2  # threads making thumbnails, so image work never holds the request threads

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from sync import errors as E
 
@@ -101,7 +102,8 @@ def exclusive_server(sock: socket.socket, **options: Any) -> Any:
             sock.set_inheritable(True)
             self._ssp = None
             self._sfd = sock.fileno()
-            self._shd = SocketHolder(self._sfd, False, self.backlog)
+            # (fd, is_uds, backlog): granian's stub for SocketHolder lists no constructor.
+            self._shd = SocketHolder(self._sfd, False, self.backlog)  # type: ignore[call-arg]
             self._sso = sock
 
         def _drop_shared_socket(self) -> None:
@@ -126,12 +128,12 @@ def body_timeout(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def timed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
             finished = False
 
-            async def receive_in_time() -> Message:
+            async def receive_in_time() -> ReceiveMessage:
                 nonlocal finished
                 if finished:  # after the body, a receive waits for the disconnect: no limit
                     return await receive()

@@ -13,8 +13,8 @@ from litestar.testing import TestClient
 
 from client_sdk import Client
 from server.app import create_app
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..store import Caller
+    from .identity.service import Caller
 
 
 def in_scope(caller: Caller, site_id: str | None) -> bool:

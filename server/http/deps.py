@@ -22,7 +22,7 @@ from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import APP_HEADER, PROTOCOL_HEADER
 
-from ..store import Caller
+from ..domains.identity.service import Caller
 from ..transport import client_address
 
 _T = TypeVar("_T")

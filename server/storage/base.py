@@ -1,18 +1,81 @@
 """What the server relies on from its storage, as Protocols (Kinto's StorageBase analogue).
 
 Services and query classes take a `Connections`: an object with `read()` and `write()`.
+`Backend` is what the sync engine needs from the `rows` store; every backend passes the
+contract tests of `testing.py`. Today the engine still calls `storage/sqlite/` directly;
+a second backend (PostgreSQL) turns those calls into calls on a `Backend`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
+
+from sync.merge import RowState
+
+# A connection inside a transaction, as `read()` and `write()` yield it. Code outside
+# `server/storage/` only passes it on to storage functions.
+Connection = sqlite3.Connection
+
+
+Lookup = Callable[[str, str], RowState | None]
 
 
 class Connections(Protocol):
     """A reader holding one snapshot (`read`), and the one writer in a transaction (`write`)."""
 
-    def read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def read(self) -> AbstractContextManager[Connection]: ...
 
-    def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def write(self) -> AbstractContextManager[Connection]: ...
+
+
+class Database(Connections, Protocol):
+    def close(self) -> None: ...
+
+
+class Staging(Protocol):
+    """A write transaction's rows: `put` assigns the next version (one per row per transaction)."""
+
+    version: int
+
+    def lookup(self, collection: str, row_id: str) -> RowState | None: ...
+
+    def put(self, row: RowState) -> None: ...
+
+    def flush_rows(self) -> None: ...
+
+    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
+               conflicts: list[tuple[Any, ...]]) -> None: ...
+
+
+class Loading(Protocol):
+    """New rows in bulk, with the same derived columns as `Staging.put`."""
+
+    def add(self, row: RowState, clocks: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What the engine relies on from a storage backend; `server/storage/testing.py` states it
+    as tests every backend runs (Kinto's StorageBase and its BaseTestStorage are the model)."""
+
+    name: str
+
+    def open(self, path: Path, readers: int = 2) -> Database: ...
+
+    def transaction(self, db: Connection, now: int) -> Staging: ...
+
+    def bulk_load(self, db: Connection, now: int, lookup: Lookup) -> Loading: ...
+
+    def encode_clocks(self, clocks: dict[str, list[str]]) -> str: ...
+
+    def page(self, db: Connection, after: int, sites: set[str] | None, window: set[str] | None,
+             limit: int) -> list[tuple[str, str, str, int, int]]: ...
+
+    def purge_tombstones(self, db: Connection, cutoff_ms: int) -> int: ...
+
+    def horizon(self, db: Connection) -> int: ...

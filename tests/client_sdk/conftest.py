@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.store import Store
+from server.services import Store
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import httpx
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from tests.conftest import Session
 
 

@@ -32,7 +32,7 @@ from PIL import Image
 from bench._server import ROOT, ServerProcess
 from client_sdk import Client
 from client_sdk.cli import _text, display_width, main, pad
-from server.store import Store
+from server.services import Store
 from sync import errors as E
 from sync.schema import YES_NO, device_check_id, yes_no
 from tests.reliability.wire import INSPECTION, prepare

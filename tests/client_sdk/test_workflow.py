@@ -19,8 +19,8 @@ from client_sdk import Client
 from client_sdk.cli import main
 from server.app import create_app
 from server.demo import FIXTURES, load_demo
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import errors as E
 from tests.client_sdk.support import switch_client
 from tests.conftest import Session

@@ -27,8 +27,8 @@ from litestar.testing import TestClient
 
 from client_sdk import Client
 from server.app import create_app
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc
 from sync.canonical import canonical_json
 from sync.schema import device_check_id, inspection_id

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import hlc
 from sync.schema import COLLECTIONS, device_check_id, inspection_id
 

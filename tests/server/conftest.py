@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from server.store import Store
+from server.services import Store
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from litestar.testing import TestClient
 
 from server.app import create_app
-from server.security import LoginThrottle
+from server.domains.identity.throttle import LoginThrottle
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import errors as E
 from sync.schema import inspection_id
 from sync.wire import TokenRequest

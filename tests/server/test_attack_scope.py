@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.store import Cursor, encode_cursor
+from server.engine.cursor import Cursor, encode_cursor
 from sync.schema import device_check_id
 from tests.helpers import ok, problem, pull_all
 
@@ -144,7 +144,7 @@ def _zhao_id(store: Any) -> str:
 
 
 def test_the_cursor_key_survives_a_restart_and_is_shared_by_every_store_on_the_database(settings, store, wang):
-    from server.store import Store
+    from server.services import Store
 
     cursor = ok(wang.pull("0"))["cursor"]
     other = Store(settings)  # a second process on the same database, or the same one restarted

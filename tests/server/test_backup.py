@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bench._server import ServerProcess
-from server.backup import BackupError, backup, restore
 from server.cli import main
 from server.http.problems import EPOCH_HEADER
+from server.storage.sqlite.backup import BackupError, backup, restore
 from sync import hlc
 from tests.reliability.wire import Threads, Wire, full_pull, integrity, photo_spec, prepare
 

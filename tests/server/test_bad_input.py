@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.domains.identity.audit import KINDS
 from server.http.problems import PROBLEM, problem_response
-from server.security import KINDS
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from sync import errors as E
 from sync import hlc, schema
 from tests.conftest import OTHER_SITE

@@ -5,8 +5,8 @@ from collections import Counter
 import msgspec
 
 from server.cli import main
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 
 REFERENCE_INVENTORY = {
     "camera_psu": 117, "poe_switch": 18, "core_switch": 1, "video_recorder": 4, "hard_disk": 20,
@@ -66,8 +66,8 @@ def test_add_user_refuses_a_weak_password_and_a_duplicate(tmp_path, capsys):
 
 def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_path):
     """`make run` prints whom to sign in as (issue 10); an account whose password was changed is not shown."""
-    from server.auth import hash_password
     from server.cli import _demo_accounts
+    from server.domains.identity.passwords import hash_password
 
     assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
     assert _demo_accounts(tmp_path / "fieldsync.db") == (

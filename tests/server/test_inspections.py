@@ -19,8 +19,8 @@ import pytest
 
 from server.demo import FIXTURES, load_demo
 from server.domains.inspections.service import Inspections
+from server.services import Caller, Store
 from server.settings import Settings
-from server.store import Caller, Store
 from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id, inspection_id, is_timestamp

@@ -13,8 +13,8 @@ from litestar.testing import TestClient
 
 from bench import _tus as tus
 from server.app import create_app
+from server.services import Store
 from server.settings import Settings
-from server.store import Store
 from tests.conftest import SITE, Session
 
 LIMITS = {"max_body_bytes": 4096, "max_changes_per_push": 3, "max_pull_limit": 2, "default_pull_limit": 2,

@@ -14,7 +14,7 @@ import pytest
 
 from bench._server import ROOT
 from server.cli import main as server_main
-from server.store import Store
+from server.services import Store
 from tests.client_sdk.test_cli_messages import controlling_tty, read_pty
 from tests.conftest import Session
 from tests.helpers import problem as _problem

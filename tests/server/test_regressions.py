@@ -51,8 +51,8 @@ def test_epoch_header_follows_each_apps_own_store(tmp_path):
     from litestar.testing import TestClient
 
     from server.app import create_app
+    from server.services import Store
     from server.settings import Settings
-    from server.store import Store
 
     epochs = []
     for name in ("one", "two"):

@@ -12,12 +12,14 @@ import msgspec
 import pytest
 
 from server.cli import main
-from server.db import backfill_periods
 from server.demo import load_demo
+from server.domains.inspections.hooks import unchecked
 from server.domains.inspections.service import Inspections
+from server.engine.batch import _Batch
 from server.scale import load_scale
+from server.services import Caller, Store
 from server.settings import Settings
-from server.store import Caller, Store, _Batch
+from server.storage.sqlite.migrations import backfill_periods
 from sync.periods import period_bounds
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import Session
@@ -120,7 +122,7 @@ def test_every_scale_inspection_has_one_check_per_active_device(store):
     # The server finds nothing left to check.
     with store.write() as db:
         batch = _Batch(db, store, store.now_ms())
-        assert {batch.unchecked(i) for i in inspections} == {0}
+        assert {unchecked(batch, i) for i in inspections} == {0}
 
 
 def test_versions_sheet_counters_and_clock_are_advanced(store):
@@ -225,7 +227,7 @@ def test_generated_rows_carry_the_period_a_push_would_give_them(store):
         stored = {(c, i): p for c, i, p in db.execute(
             "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
     assert len(stored) > 24
-    # What the store's own writer derives for the same rows (server/db.py backfill_periods).
+    # What the store's own writer derives for the same rows (backfill_periods in server/storage/sqlite/migrations.py).
     with store.write() as db:
         backfill_periods(db)
         derived = {(c, i): p for c, i, p in db.execute(

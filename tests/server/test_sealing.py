@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from server.domains.signatures import service as sealing
-from server.store import Store
+from server.services import Store
 from sync import sheet
 from sync.schema import device_check_id
 from sync.wire import Change
@@ -414,7 +414,7 @@ def test_sheets_are_parsed_before_the_push_takes_the_writer_lock(site, settings,
         assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (False, None)
         change = Change(seq=1, collection="signatures", id=sig["id"], hlc=sig["hlc"], fields=sig["fields"])
         done = threading.Event()
-        with restarted._lock:  # the writer lock, held by "another push"
+        with restarted.database.lock:  # the writer lock, held by "another push"
             worker = threading.Thread(target=lambda: (sealing.preload(restarted, [change]), done.set()))
             worker.start()
             worker.join(60)  # a guard against a hang, not a measurement

@@ -7,7 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from server.store import Store, _Batch
+from server.engine.batch import _Batch
+from server.services import Store
 from sync.schema import device_check_id, inspection_id, progress, unchecked
 from tests.conftest import OTHER_SITE, SITE
 

@@ -25,7 +25,7 @@ from PIL import ExifTags, Image, TiffImagePlugin
 
 from bench import _tus as tus
 from bench._server import ServerProcess
-from server.store import Store
+from server.services import Store
 from sync import sheet as sheets
 from tests.conftest import OTHER_SITE, Session
 from tests.reliability.wire import INSPECTION, prepare

@@ -33,7 +33,7 @@ from .schemas import (
 )
 
 if TYPE_CHECKING:
-    from ...store import Caller, Store
+    from ...services import Caller, Store
 
 FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}
 

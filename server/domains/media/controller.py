@@ -26,8 +26,8 @@ from sync.wire import TUS_VERSION
 from ...http.controller import DomainController
 from ...http.deps import CallerDep, from_state
 from ...http.problems import problem_responses
+from ...services import Store
 from ...settings import Settings
-from ...store import Store
 from .gc import Collector
 from .schemas import MissingBlobs
 from .service import Media, reconcile

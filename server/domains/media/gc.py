@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from sync import hlc
 
+from ...services import Store
 from ...settings import Settings
 from ...storage.sqlite.media import SqliteMedia
-from ...store import Store
 from .blobs import BlobStore
 
 

@@ -31,7 +31,8 @@ from .schemas import MissingBlob, MissingBlobs
 if TYPE_CHECKING:
     from sync.merge import RowState
 
-    from ...store import Caller, Store, _Batch
+    from ...engine.batch import _Batch
+    from ...services import Caller, Store
 
 # The blob fields of each collection that has them, as the collections declare them.
 BLOB_FIELDS = {name: spec.blob_fields for name, spec in COLLECTIONS.items() if spec.blob_fields}

@@ -34,7 +34,7 @@ from . import service as media
 from .blobs import BlobStore, is_sha256
 
 if TYPE_CHECKING:
-    from ...store import Caller, Store
+    from ...services import Caller, Store
 
 _WRITE_CHUNK = 1 << 20  # bytes gathered before one write-and-hash in a worker thread
 _LOCK_WAIT_S = 5.0

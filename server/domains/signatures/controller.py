@@ -9,7 +9,7 @@ from litestar.params import FromPath
 from ...http.controller import DomainController
 from ...http.deps import CallerDep
 from ...http.problems import problem_responses
-from ...store import Store
+from ...services import Store
 from . import service
 from .schemas import SignatureInfo
 

@@ -42,16 +42,17 @@ from sync.merge import RowState
 from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
 
-from ... import security
 from ...storage.sqlite import signatures as q
 from ...storage.sqlite.media import MediaQueries
 from ...storage.sqlite.queries import checks as current_checks
+from ..identity import audit as security
 from ..scope import in_scope
 from .schemas import Difference, SignatureInfo
 
 if TYPE_CHECKING:
+    from ...engine.batch import _Batch
+    from ...services import Caller, Store
     from ...storage.sqlite.signatures import Connection
-    from ...store import Caller, Store, _Batch
 
 _encode = msgspec.json.Encoder().encode
 # A mismatch lists at most this many differences (`differences_total` says how many there were).
@@ -281,7 +282,7 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
     `completed` again until a new customer signature seals them. Retracting
     again changes nothing.
     """
-    from ...store import _Batch
+    from ...engine.batch import _Batch
 
     with store.write() as db:
         batch = _Batch(db, store, store.now_ms())

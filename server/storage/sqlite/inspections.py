@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ...db import select_in
 from ...domains.inspections.schemas import Plan
 from ...domains.media.schemas import PhotoInfo
 from ...domains.signatures.schemas import SignatureInfo
 from ...domains.signatures.service import signatures
+from .connection import select_in
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
 
 if TYPE_CHECKING:
-    from ...store import Store
+    from ...services import Store
 
 _decode = msgspec.json.decode
 Fields = dict[str, Any]

@@ -14,11 +14,11 @@ import msgspec
 
 from sync import hlc
 
-from ...db import select_in
+from ...domains.identity.quotas import check_upload_bytes
 from ...domains.media import images
 from ...domains.media.schemas import PhotoInfo
-from ...quotas import check_upload_bytes
 from ...settings import Settings
+from .connection import select_in
 from .queries import Transactions
 
 _decode = msgspec.json.decode

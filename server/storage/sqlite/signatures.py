@@ -13,10 +13,11 @@ import msgspec
 
 from sync.schema import SUPERVISOR
 
-from ...db import select_in
+from .connection import select_in
+from .scope import memberships
 
 if TYPE_CHECKING:
-    from ...store import Store
+    from ...services import Store
 
 _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the signatures service hands back here, unopened
@@ -35,7 +36,7 @@ def device_sites(db: sqlite3.Connection, device_ids: list[str]) -> dict[str, str
 def may_seal_at(db: sqlite3.Connection, store: Store, user_id: str, site_id: str | None) -> bool:
     """Whether a user may have a sheet of this site sealed: a supervisor, or a member of the site."""
     role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
-    return role is not None and (role[0] == SUPERVISOR or site_id in store._memberships(db, user_id))
+    return role is not None and (role[0] == SUPERVISOR or site_id in memberships(db, user_id))
 
 
 def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id: str, compared: str,

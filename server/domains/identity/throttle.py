@@ -1,88 +1,13 @@
-"""Sign-in throttling, the password rule, and the audit trail (issue 5; docs/security.md).
-
-Nothing here touches HTTP: the store calls these inside its own transactions.
-"""
+"""Sign-in throttling (issue 5, issue 9 #14, issue 10 #7; docs/security.md), in memory."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections import deque
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import msgspec
-
-from sync import errors as E
-from sync import hlc
-
-from .settings import Settings
-
-_encode = msgspec.json.Encoder().encode
-
-# Kinds of audit entries, as stored in `audit.kind`.
-LOGIN = "login"
-LOGIN_FAILED = "login_failed"
-LOGIN_THROTTLED = "login_throttled"
-CLIENT_REVOKED = "client_revoked"
-MEMBER_ADDED = "member_added"
-MEMBER_REMOVED = "member_removed"
-PUSH_FORBIDDEN = "push_forbidden"
-SIGNATURE_RETRACTED = "signature_retracted"
-PASSWORD_CHANGED = "password_changed"
-USER_DISABLED = "user_disabled"
-USER_ENABLED = "user_enabled"
-KINDS = (LOGIN, LOGIN_FAILED, LOGIN_THROTTLED, CLIENT_REVOKED, MEMBER_ADDED, MEMBER_REMOVED, PUSH_FORBIDDEN,
-         SIGNATURE_RETRACTED, PASSWORD_CHANGED, USER_DISABLED, USER_ENABLED)
-
-
-def audit(
-    db: sqlite3.Connection,
-    kind: str,
-    *,
-    username: str | None = None,
-    client_id: str | None = None,
-    address: str | None = None,
-    now_ms: int | None = None,
-    **detail: Any,
-) -> None:
-    """One audit row, written on the caller's connection: in the same transaction as what it records."""
-    db.execute(
-        "INSERT INTO audit(at, kind, username, client_id, address, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [hlc.format_ts(hlc.wall_ms() if now_ms is None else now_ms), kind, username, client_id, address,
-         _encode(detail).decode()],
-    )
-
-
-# -- passwords -------------------------------------------------------------------
-
-# The passwords every credential-stuffing list starts with; a longer list would be
-# a file, but length already rules out most of any such list.
-_COMMON = {
-    "password", "password1", "password123", "passw0rd", "123456789012", "1234567890", "qwertyuiop",
-    "qwerty123456", "iloveyou", "admin", "administrator", "welcome", "letmein", "changeme", "fieldsync",
-    "111111111111", "000000000000", "abc123456789", "p@ssw0rd", "p@ssword", "supervisor", "technician",
-}
-
-
-def check_password_strength(password: str, username: str, settings: Settings) -> None:
-    """The password rule outside demo mode: long enough, not built from the username, not a common one.
-
-    No composition rules (NIST SP 800-63B): length is what makes a password hard to guess.
-    """
-    minimum = settings.min_password_length
-    lowered = password.lower()
-    if len(password) < minimum:
-        raise E.WeakPassword(f"a password has at least {minimum} characters", min_length=minimum)
-    if len(set(password)) < 5:
-        raise E.WeakPassword("a password uses at least 5 different characters", min_length=minimum)
-    if username and username.lower() in lowered:
-        raise E.WeakPassword("a password does not contain the username", min_length=minimum)
-    if lowered in _COMMON or lowered.rstrip("0123456789!") in _COMMON:
-        raise E.WeakPassword("this password is on every list of common passwords", min_length=minimum)
-
-
-# -- sign-in throttling ------------------------------------------------------------
+from ...settings import Settings
 
 
 class Attempt(NamedTuple):

@@ -7,19 +7,17 @@ requests at once cannot both pass.
 
 from __future__ import annotations
 
-import sqlite3
-
 from sync import errors as E
 
-from .settings import Settings
+from ...settings import Settings
+from ...storage.base import Connection
+from ...storage.sqlite.identity import open_clients, open_upload_bytes
 
 
-def check_new_client(db: sqlite3.Connection, user_id: str, settings: Settings) -> None:
+def check_new_client(db: Connection, user_id: str, settings: Settings) -> None:
     """Before enrolling one more client for this user: 429 too_many_clients at the limit."""
     limit = settings.max_clients_per_user
-    held = db.execute(
-        "SELECT count(*) FROM clients WHERE user_id = ? AND revoked_at IS NULL", [user_id]
-    ).fetchone()[0]
+    held = open_clients(db, user_id)
     if held >= limit:
         raise E.TooManyClients(
             f"this user has {held} clients enrolled, the most allowed; revoke one no longer used"
@@ -28,12 +26,10 @@ def check_new_client(db: sqlite3.Connection, user_id: str, settings: Settings) -
         )
 
 
-def check_upload_bytes(db: sqlite3.Connection, user_id: str, length: int, settings: Settings) -> None:
+def check_upload_bytes(db: Connection, user_id: str, length: int, settings: Settings) -> None:
     """Before opening an upload of `length` bytes: the user's unfinished uploads stay under the limit."""
     limit = settings.max_open_upload_bytes_per_user
-    held = db.execute(
-        "SELECT coalesce(sum(length), 0) FROM uploads WHERE user_id = ? AND status = 'open'", [user_id]
-    ).fetchone()[0]
+    held = open_upload_bytes(db, user_id)
     if held + length > limit:
         raise E.TooManyRequests(
             f"this user's unfinished uploads hold {held:,} bytes and this one adds {length:,}, over {limit:,};"

@@ -1,31 +1,15 @@
-"""SQLite connections and the schema, created and evolved by sqlite-utils migrations."""
+"""The schema, created and evolved by sqlite-utils migrations (one function per step, never edited once released)."""
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldsync")
-
-
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection in autocommit mode; transactions are explicit (BEGIN IMMEDIATE for writes)."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=60)
-    conn.execute("PRAGMA busy_timeout = 60000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    # An acknowledgement lets a client drop its outbox: the commit must be on disk first.
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA wal_autocheckpoint = 20000")
-    conn.execute("PRAGMA cache_size = -65536")
-    return conn
 
 
 @migrations()
@@ -316,14 +300,3 @@ def m012_identity(db: sqlite_utils.Database) -> None:
         ALTER TABLE clients ADD COLUMN refresh_used_ms INTEGER;
         """
     )
-
-def select_in(
-    db: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = (), size: int = 500
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of `sql` for many values at once: its `{marks}` becomes `?, ?, …` for
-    `values`, taken `size` at a time (SQLite caps bound parameters); `before` are
-    the parameters that come before the list."""
-    values = list(values)
-    for start in range(0, len(values), size):
-        chunk = values[start:start + size]
-        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])

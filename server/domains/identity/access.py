@@ -8,7 +8,7 @@ order: a technician learns nothing about a site that is not theirs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,9 +16,13 @@ from sync import errors as E
 from sync import schema
 from sync.wire import Password
 
-from .filters import one_of
-from .security import KINDS
-from .store import Caller, Store
+from ...filters import one_of
+from ...storage.sqlite import identity as q
+from .audit import KINDS
+from .service import Caller
+
+if TYPE_CHECKING:
+    from ...services import Store
 
 _decode = msgspec.json.decode
 
@@ -95,18 +99,12 @@ class Access:
 
     def _site_exists(self, site_id: str) -> bool:
         with self.store.read() as db:
-            return db.execute(
-                "SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0", [site_id]
-            ).fetchone() is not None
+            return q.site_exists(db, site_id)
 
     def find_site(self, ref: str) -> tuple[str, str]:
         """The (id, name) of the site whose id or name is `ref`, for people who know sites by name."""
         with self.store.read() as db:
-            found = db.execute(
-                "SELECT id, coalesce(json_extract(fields, '$.name'), id) FROM rows WHERE collection = 'sites'"
-                " AND deleted = 0 AND (id = ? OR json_extract(fields, '$.name') = ?) ORDER BY id = ? DESC",
-                [ref, ref, ref],
-            ).fetchall()
+            found = q.sites_named(db, ref)
         if not found:
             raise E.NotFound(f"no site named or with id {ref[:200]!r}")
         if len(found) > 1 and found[0][0] != ref:
@@ -127,10 +125,10 @@ class Access:
         if not self._site_exists(site_id):
             raise E.NotFound(f"no site {site_id}")
         with self.store.read() as db:
-            found = db.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
-        if found is None:
+            role = q.role_of(db, username)
+        if role is None:
             raise E.NotFound(f"no user {username}")
-        if found[0] != schema.TECHNICIAN:
+        if role != schema.TECHNICIAN:
             # Supervisors see every site already; membership is a technician's scope.
             raise E.InvalidRequest(f"{username} is not a technician")
         self.store.add_member(site_id, username, by=caller)
@@ -152,27 +150,15 @@ class Access:
         require_supervisor(caller)
         revoked = self.store.update_user(username, password=update.password, disabled=update.disabled, by=caller)
         with self.store.read() as db:
-            disabled = db.execute("SELECT disabled_at FROM users WHERE username = ?", [username]).fetchone()[0]
+            disabled = q.disabled_at(db, username)
         return UserState(username=username, disabled=disabled is not None, revoked_clients=revoked)
 
     # -- clients ------------------------------------------------------------------
 
     def clients(self, caller: Caller, username: str | None = None) -> ClientList:
         """Supervisors: every client (or one user's); a technician: their own."""
-        where, args = [], []
-        if caller.role != schema.SUPERVISOR:
-            where.append("c.user_id = ?")
-            args.append(caller.user_id)
-        if username is not None:
-            where.append("u.username = ?")
-            args.append(username)
         with self.store.read() as db:
-            found = db.execute(
-                "SELECT c.id, u.username, c.name, c.created_at, c.last_sync_at, c.clock_offset_ms, c.app,"
-                " c.acked_seq, c.revoked_at FROM clients c JOIN users u ON u.id = c.user_id"
-                f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY u.username, c.created_at, c.id",
-                args,
-            ).fetchall()
+            found = q.clients(db, None if caller.role == schema.SUPERVISOR else caller.user_id, username)
         return ClientList(clients=[
             ClientInfo(id=r[0], user=r[1], name=r[2], created_at=r[3], last_sync_at=r[4], clock_offset_ms=r[5],
                        app=r[6], acked_seq=r[7], revoked_at=r[8])
@@ -186,20 +172,9 @@ class Access:
     ) -> AuditPage:
         require_supervisor(caller)
         kind = one_of("kind", kind, KINDS)
-        where, args = ["id > ?"], [after]
-        if kind is not None:
-            where.append("kind = ?")
-            args.append(kind)
-        if username is not None:
-            where.append("username = ?")
-            args.append(username)
         size = min(max(limit, 1), 1000)
         with self.store.read() as db:
-            found = db.execute(
-                "SELECT id, at, kind, username, client_id, address, detail FROM audit"
-                f" WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-                [*args, size + 1],
-            ).fetchall()
+            found = q.audit_entries(db, after, kind, username, size + 1)
         entries = [
             AuditEntry(id=r[0], at=r[1], kind=r[2], username=r[3], client_id=r[4], address=r[5],
                        detail=_decode(r[6]))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sync import hlc
 
-from .domains.media.blobs import fsync_dir
+from ...domains.media.blobs import fsync_dir
 
 DB_NAME = "fieldsync.db"
 BLOBS = "blobs"

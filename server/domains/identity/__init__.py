@@ -1,0 +1,1 @@
+"""Identity: users, clients, tokens, memberships, sign-in throttling, passwords and the audit trail."""

@@ -1,0 +1,62 @@
+"""What the server derives for signatures, in the write transaction.
+
+A new signature is verified against its sheet at its place in the batch (after the
+changes before it), and may seal checks and sign its inspection (`server/sealing.py`).
+A client's new signature past a limit, or a customer's whose image is not uploaded,
+is refused (`signature_refusal`, a `sync.merge.Rules` callback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sync.merge import RowState
+from sync.wire import Change
+
+from ...storage.sqlite import settle as q
+from .service import preload, verify
+
+if TYPE_CHECKING:
+    from ...engine.batch import _Batch as Transaction
+    from ...services import Store
+
+_CREATED = "signatures.created"
+
+
+class SignatureHooks:
+    collections: tuple[str, ...] = ("signatures",)
+
+    def prepare(self, store: Store, changes: Sequence[Change]) -> None:
+        preload(store, changes)  # sheets parsed outside the writer lock: verifying then only compares
+
+    def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if not row.deleted and (before is None or not before.exists):
+            tx.memo[_CREATED] = tx.memo.get(_CREATED, 0) + 1
+            verify(tx, row)
+
+    def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        pass
+
+    def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
+        return {"signature_refusal": partial(signature_refusal, tx)}
+
+
+def signature_refusal(tx: Transaction, inspection_id: str, fields: dict[str, Any]) -> str | None:
+    """Why a client's new signature is refused: past a limit (issue 9, finding 3), or a
+    customer's whose image its creator has not uploaded (finding 17)."""
+    settings = tx.store.settings
+    if tx.memo.get(_CREATED, 0) >= settings.max_signatures_per_push:
+        return f"at most {settings.max_signatures_per_push} signatures per push; send the rest in the next one"
+    tx.flush_rows()
+    held = q.live_signatures(tx.db, inspection_id)
+    if held >= settings.max_signatures_per_inspection:
+        return (f"inspection {inspection_id} holds {held} signatures, at most"
+                f" {settings.max_signatures_per_inspection}; a supervisor may retract bogus ones")
+    image = fields.get("image_sha256")
+    if fields.get("signer_role") == "customer" and tx.caller is not None and not (
+        q.uploaded_image(tx.db, image, tx.caller.user_id) and tx.store.blobs.exists(str(image))
+    ):
+        return "signatures.image_sha256: upload the customer's signature image before pushing the signature"
+    return None

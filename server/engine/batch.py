@@ -1,0 +1,146 @@
+"""A write transaction of the sync engine: the rows it stages with what the hooks derive
+from them (`engine/hooks.py`), its receipts, and its conflict log entries, bounded.
+
+The SQL is the storage's (`storage/sqlite/rows.py`'s `Transaction`); this adds the
+protocol: hooks, the merge rules' callbacks, who is writing, and what gets logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sync import hlc, schema
+from sync.merge import LogEntry, RowState, outside_scope, site_of
+from sync.schema import COLLECTIONS
+from sync.wire import Change, ChangeResult
+
+from ..domains.identity.service import Caller
+from ..storage.base import Connection
+from ..storage.sqlite.rows import Transaction
+
+if TYPE_CHECKING:
+    from ..services import Store
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """A message bounded to `limit` characters (it may quote what a client sent)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
+def _has_junk(collection: str, fields: Any, limit: int) -> bool:
+    """Whether a rejected change holds a value over `limit` characters of JSON that is no valid
+    value of its field. Valid values are bounded by the schema and kept whole: a change
+    rejected for who sent it (a removed member's check) can then be recovered from the log."""
+    spec = COLLECTIONS.get(collection)
+    for name, value in (fields or {}).items():
+        field = spec.field(name) if spec is not None else None
+        if len(_json_encode(value)) > limit and (field is None or not field.valid(value)):
+            return True
+    return False
+
+
+def _logged(value: Any, limit: int | None) -> str:
+    """A value as the conflict log keeps it: its JSON, or past `limit` characters of it, only
+    `{"truncated": true, "length": <characters>, "sha256": <of the JSON>}`."""
+    text = _json_encode(value).decode()
+    if limit is None or len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return _json_encode({"truncated": True, "length": len(text), "sha256": digest}).decode()
+
+
+class _Batch(Transaction):
+    """A write transaction of the sync engine: the rows it stages, with what the hooks derive
+    from them, its receipts and its conflict log entries."""
+
+    def __init__(self, db: Connection, store: Store, now: int, caller: Caller | None = None) -> None:
+        super().__init__(db, now)
+        self.store = store
+        self.caller = caller  # the pushing client; None for the server's own writes
+        self.receipts: list[tuple[int, str, bytes]] = []
+        self.conflicts: list[tuple[Any, ...]] = []
+        self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
+        self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
+        self.at = hlc.format_ts(now)
+        self.rules = store.hooks.rules(self)
+
+    @property
+    def check_writes(self) -> int:
+        """device_checks rows staged so far (server/sealing.py caches by it)."""
+        return self.writes["device_checks"]
+
+    def prefetch(self, changes: Sequence[Change]) -> None:
+        """Load the rows the changes name, and the parents they name, in bulk."""
+        self.changes.extend(changes)
+        wanted: dict[str, set[str]] = {}
+        for change in changes:
+            wanted.setdefault(change.collection, set()).add(change.id)
+            spec = COLLECTIONS.get(change.collection)
+            if spec is None:
+                continue
+            for name, pspec in spec.parents.items():
+                value = change.fields.get(name)
+                if isinstance(value, str) and pspec.parent in schema.ROW_PARENTS:
+                    wanted.setdefault(pspec.parent, set()).add(value)
+        self.load(wanted)
+
+    # -- what the server derives from a write, in the same transaction ----------
+
+    def settle(self, before: RowState | None, row: RowState) -> None:
+        """Stage a merged row, with what the server derives from it (`engine/hooks.py`)."""
+        hooks = self.store.hooks.for_collection(row.collection)
+        for hook in hooks:
+            hook.settle(self, before, row)
+        self.put(row)
+        for hook in hooks:
+            hook.staged(self, before, row)
+
+    def _server_set(self, row: RowState, name: str, value: Any) -> None:
+        row.fields[name] = value
+        row.clocks[name] = [self.store.clock.now(self.now), hlc.SERVER_NODE]
+
+    # For server/sealing.py, which derives seals inside this transaction.
+    def server_set(self, row: RowState, name: str, value: Any) -> None:
+        self._server_set(row, name, value)
+
+    def receipt(self, change: Change, result: ChangeResult) -> None:
+        self.receipts.append((change.seq, change.hlc, _json_encode(result)))
+
+    def log(self, change: Change, caller: Caller | None, entries: list[LogEntry], hlc_: str | None = None) -> None:
+        if not entries:
+            return
+        row = self.rows.get((change.collection, change.id))
+        if caller is not None and outside_scope(row, caller.actor):
+            row = None  # logged as for a row that does not exist: nothing of its site
+        site = row.site_id if row is not None else None
+        if site is None and change.collection in COLLECTIONS:
+            # A rejected creation has no row; its parent still says which site it was for.
+            site = site_of(change.collection, change.id, change.fields, self.lookup)
+        settings = self.store.settings
+        for e in entries:
+            # What lost or was overwritten passed the schema's limits; what was rejected may be
+            # anything a client sent, so it is kept whole only up to a bound (issue 9).
+            bound = {"rejected_field": settings.max_logged_field_chars,
+                     "rejected": settings.max_logged_change_chars}.get(e.kind)
+            if e.kind == "rejected" and _has_junk(change.collection, e.new_value, settings.max_logged_field_chars):
+                bound = settings.max_logged_field_chars
+            self.conflicts.append((
+                self.at, e.kind, change.collection, change.id, site, e.register, e.reason,
+                clip(e.detail, settings.max_detail_chars),
+                caller.client_id if caller else "srv", caller.user_id if caller else None,
+                hlc_ or change.hlc, change.seq,
+                None if e.old_value is None else _json_encode(e.old_value).decode(),
+                None if e.new_value is None else _logged(e.new_value, bound),
+                e.other_writer, e.other_hlc,
+            ))
+
+    def flush(self, caller: Caller | None) -> None:
+        self.finish(caller.client_id if caller is not None else None, self.receipts, self.conflicts)

@@ -1,0 +1,118 @@
+"""The conflict log as clients and supervisors page through it (GET /api/conflicts).
+
+A page stops at `limit` entries or `max_conflict_page_bytes` of them; each entry says
+whether both sides wrote the same value (`no_op`) and names its row as a person knows it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sync import schema
+from sync.schema import COLLECTIONS
+from sync.wire import Conflict, ConflictPage
+
+from ..domains.identity.service import Caller
+from ..filters import one_of
+from ..storage.base import Connection
+from ..storage.sqlite import conflicts as q
+from .batch import clip
+
+if TYPE_CHECKING:
+    from ..services import Store
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.decode
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
+_LABEL_ROOM = 220  # bytes a page keeps for each entry's label (a text field is at most 200 characters)
+
+
+def conflicts(
+    store: Store,
+    caller: Caller,
+    collection: str | None = None,
+    row_id: str | None = None,
+    site_id: str | None = None,
+    after: int = 0,
+    limit: int = 200,
+    no_op: bool | None = None,
+) -> ConflictPage:
+    """A page of the conflict log; `no_op=False` leaves out the entries where both sides
+    wrote the same value (`no_op=True` lists only those)."""
+    collection = one_of("collection", collection, COLLECTIONS)
+    # A technician sees what concerns them, of the sites they are a member of now (issue 9: an
+    # ex-member kept reading the new values of registers he once wrote); an entry of no site
+    # is shown only to its own pusher.
+    viewer = None if caller.role == schema.SUPERVISOR else (caller.user_id, caller.sites)
+    size = min(max(limit, 1), 1000)
+    budget = store.settings.max_conflict_page_bytes
+    items: list[Conflict] = []
+    more = False
+    used = 0
+    with store.read() as db:
+        # Read row by row: with the no_op filter, entries left out do not count.
+        found = q.entries(db, after, {"collection": collection, "row_id": row_id, "site_id": site_id}, viewer,
+                          size + 1 if no_op is None else -1)
+        for r in found:  # row by row: a page stops at `size` entries or `budget` bytes of them
+            if len(items) == size:
+                more = True
+                break
+            item = Conflict(
+                id=r[0], at=r[1], kind=r[2], collection=r[3], row_id=r[4], register=r[5], reason=r[6],
+                detail=r[7], site_id=r[8], client_id=r[9], user=r[10], hlc=r[11], seq=r[12],
+                old_value=_json_decode(r[13]) if r[13] is not None else None,
+                new_value=_json_decode(r[14]) if r[14] is not None else None,
+                other_client_id=r[15], other_user=r[16], other_hlc=r[17],
+            )
+            item.no_op = item.kind in ("lost", "overwritten") and _same(item.old_value, item.new_value)
+            if no_op is not None and item.no_op != no_op:
+                continue
+            used += len(_json_encode(item)) + 1 + _LABEL_ROOM
+            if items and used > budget:
+                more = True
+                break
+            items.append(item)
+        _label(db, items)
+    return ConflictPage(
+        conflicts=items,
+        next_after=items[-1].id if more else None,
+        server_epoch=store.server_epoch,
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same JSON value: `false` is not `0`, and a group's fields may come in any order."""
+    return _sorted_json(a) == _sorted_json(b)
+
+
+def _label(db: Connection, items: list[Conflict]) -> None:
+    """Name each entry's row as a person knows it: a device's code (for a device, its checks and
+    photos), a sheet number (an inspection, its signatures and photos of no device), a site's name.
+
+    Only from rows of the entry's own site: an entry logged for a row outside its pusher's scope
+    has no site, and its label must not name what is there.
+    """
+    def rows(ids: set[str]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+        return {i: (c, site, _json_decode(f)) for i, c, site, f in q.rows_by_id(db, ids)}
+
+    found = rows({c.row_id for c in items})
+    refs = {str(f.get(key)) for _, _, f in found.values() for key in ("device_id", "inspection_id") if f.get(key)}
+    found.update(rows(refs - found.keys()))
+
+    def name(row_id: object, collection: str, site: str | None) -> str | None:
+        row = found.get(str(row_id))
+        if row is None or row[0] != collection or row[1] != site:
+            return None
+        fields = row[2]
+        value = {"sites": "name", "devices": "code", "inspections": "sheet_no",
+                 "checklist_templates": "kind"}.get(collection)
+        if value is not None:
+            return clip(str(fields.get(value) or "") or None, 200)
+        if fields.get("device_id"):
+            return name(fields["device_id"], "devices", site)
+        return name(fields.get("inspection_id"), "inspections", site)
+
+    for item in items:
+        item.label = name(item.row_id, item.collection, item.site_id)

@@ -1,0 +1,184 @@
+"""Push: a client's changes, checked as a batch, then merged one by one in one write transaction.
+
+Seqs already acknowledged are answered from their receipts (a replay); the rest must
+follow on without a gap. A change's HLC is corrected for the client's clock offset or
+clamped when it runs ahead. Every change gets a receipt; what lost, was overwritten or
+was rejected goes to the conflict log; a permission rejection is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from sync import PROTOCOL_VERSION, hlc
+from sync import errors as E
+from sync.merge import Actor, LogEntry, apply_change, outside_scope
+from sync.wire import Change, ChangeResult, PushRequest, PushResponse
+
+from ..domains.identity import audit
+from ..domains.identity.service import Caller
+from ..storage.base import Connection
+from ..storage.sqlite import rows as q
+from .batch import _Batch, clip
+
+if TYPE_CHECKING:
+    from ..services import Store
+
+_result_decoder = msgspec.json.Decoder(ChangeResult)
+INITIAL_HLC = str(hlc.Hlc(0, 0, hlc.SERVER_NODE))
+
+
+def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None) -> PushResponse:
+    changes = req.changes
+    limit = store.settings.max_changes_per_push
+    if len(changes) > limit:
+        raise E.TooManyChanges(f"{len(changes)} changes; at most {limit} per push", limit=limit)
+    if req.client_id != caller.client_id:
+        raise E.ClientMismatch(f"the token belongs to client {caller.client_id}")
+    if req.protocol < 1 or req.protocol > PROTOCOL_VERSION:
+        raise E.InvalidRequest(f"protocol {req.protocol} is not one this server knows")
+    try:
+        client_ms = hlc.parse_ts(req.client_time)
+    except ValueError as exc:
+        raise E.InvalidRequest(f"client_time: {exc}") from None
+    for i, change in enumerate(changes):
+        if change.seq < 1 or change.seq != changes[0].seq + i:
+            raise E.SeqNotConsecutive(
+                f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
+            )
+    store.hooks.prepare(store, changes)  # outside the writer lock
+    with store.write() as db:
+        now = store.now_ms()
+        offset = now - client_ms
+        acked = q.acked_seq(db, caller.client_id)
+        replayed = [c for c in changes if c.seq <= acked]
+        fresh = changes[len(replayed):]
+        results = _replayed_results(db, caller.client_id, replayed)
+        if fresh and fresh[0].seq != acked + 1:
+            raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
+        if fresh:
+            batch = _Batch(db, store, now, caller)
+            batch.prefetch(fresh)
+            actor = caller.actor
+            for change in fresh:
+                results.append(_apply(store, batch, change, caller, actor, offset, now))
+            batch.flush(caller)
+            acked = fresh[-1].seq
+        q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
+        q.save_clock(db, store.clock.last)
+        version = q.current_version(db)
+    return PushResponse(
+        acked_seq=acked,
+        version=version,
+        results=results,
+        server_time=hlc.format_ts(now),
+        server_hlc=store.clock.last,
+        server_epoch=store.server_epoch,
+        clock_offset_ms=offset,
+    )
+
+
+def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change]) -> list[ChangeResult]:
+    if not replayed:
+        return []
+    receipts = q.receipts(db, client_id, replayed[0].seq, replayed[-1].seq)
+    results = []
+    for change in replayed:
+        sent, result = receipts[change.seq]
+        if sent != change.hlc:
+            raise E.SeqReused(
+                f"seq {change.seq} was acknowledged with another change; enrol a new client"
+                " and resend the outbox renumbered"
+            )
+        results.append(_result_decoder.decode(result))
+    return results
+
+
+def _apply(
+    store: Store, batch: _Batch, change: Change, caller: Caller, actor: Actor, offset: int, now: int
+) -> ChangeResult:
+    settings = store.settings
+    clock_flag: Literal["corrected", "clamped"] | None = None
+    try:
+        stamp = hlc.parse(change.hlc)
+        if stamp.node != caller.client_id:
+            raise ValueError(f"HLC node {stamp.node} is not the pushing client")
+    except ValueError as exc:
+        detail = clip(str(exc), settings.max_detail_chars)
+        result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=detail)
+        batch.log(change, caller, [LogEntry("rejected", None, None, dict(change.fields),
+                                             reason="invalid_hlc", detail=detail)])
+        batch.receipt(change, result)
+        return result
+    skew = settings.max_clock_skew_ms
+    effective = change.hlc
+    if abs(offset) > skew:
+        stamp = hlc.Hlc(min(max(stamp.ms + offset, 0), 10**13 - 1), stamp.counter, stamp.node)
+        effective, clock_flag = str(stamp), "corrected"
+    if stamp.ms > now + skew:
+        effective, clock_flag = store.clock.now(now), "clamped"
+    if clock_flag is None:
+        store.clock.observe(stamp, now)
+    row = batch.lookup(change.collection, change.id)
+    outcome = apply_change(
+        row, change.collection, change.id, dict(change.fields), change.delete, effective, actor,
+        batch.lookup, batch.rules,
+    )
+    if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
+        batch.settle(row, outcome.row)
+    batch.log(change, caller, outcome.log, effective)
+    hidden = outside_scope(row, actor)
+    if outcome.status == "rejected" and (outcome.reason == "forbidden" or hidden):
+        # A permission rejection is audited in the push's own transaction, like its log entry;
+        # a write to another site's row (answered as if it did not exist) with its true site.
+        audit.audit(batch.db, audit.PUSH_FORBIDDEN, username=caller.username, client_id=caller.client_id,
+                    address=caller.address, now_ms=now, collection=change.collection, row_id=change.id,
+                    seq=change.seq, detail=clip(outcome.detail, settings.max_detail_chars),
+                    **({"site_id": row.site_id} if hidden and row is not None else {}))
+    if outcome.status == "rejected":
+        result = ChangeResult(
+            seq=change.seq, status="rejected", reason=outcome.reason,
+            detail=clip(outcome.detail, settings.max_detail_chars), clock=clock_flag,
+        )
+    else:
+        result = ChangeResult(
+            seq=change.seq,
+            status=outcome.status,
+            rejected_fields=outcome.rejected_fields or None,
+            clock=clock_flag,
+        )
+    batch.receipt(change, result)
+    return result
+
+
+def write_server_changes(
+    store: Store,
+    changes: Sequence[tuple[str, str, dict[str, Any], bool | None]],
+    initial: Sequence[tuple[str, str, dict[str, Any]]] = (),
+) -> int:
+    """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`.
+
+    `initial` values are written at the lowest possible HLC, so that any
+    client's write of the same register wins, even one made offline before
+    the server wrote (an inspection's first `scheduled` status).
+    """
+    with store.write() as db:
+        now = store.now_ms()
+        batch = _Batch(db, store, now)
+        batch.prefetch([Change(seq=0, collection=c, id=i, hlc="", fields=f) for c, i, f, _ in changes])
+        actor = Actor.server()
+        stamped = [(c, i, f, d, store.clock.now(now)) for c, i, f, d in changes]
+        stamped += [(c, i, f, None, INITIAL_HLC) for c, i, f in initial]
+        for collection, row_id, fields, delete, stamp in stamped:
+            row = batch.lookup(collection, row_id)
+            outcome = apply_change(row, collection, row_id, fields, delete, stamp, actor, batch.lookup, batch.rules)
+            if outcome.status == "rejected":
+                raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
+            if outcome.changed and outcome.row is not None:
+                batch.settle(row, outcome.row)
+        batch.flush(None)
+        q.save_clock(db, store.clock.last)
+        return batch.version

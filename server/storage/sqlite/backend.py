@@ -1,0 +1,33 @@
+"""The SQLite backend as one object (`storage/base.py`'s `Backend`), for the contract tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..base import Lookup
+from . import pages, rows
+from .connection import Database
+
+
+class SQLiteBackend:
+    name = "sqlite"
+
+    def open(self, path: Path, readers: int = 2) -> Database:
+        return Database(path, readers)
+
+    def transaction(self, db: sqlite3.Connection, now: int) -> rows.Transaction:
+        return rows.Transaction(db, now)
+
+    def bulk_load(self, db: sqlite3.Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
+        return rows.BulkLoad(db, now, lookup)
+
+    encode_clocks = staticmethod(rows.encode_clocks)
+    page = staticmethod(pages.page)
+    purge_tombstones = staticmethod(rows.purge_tombstones)
+
+    def horizon(self, db: sqlite3.Connection) -> int:
+        return int(Database.meta(db)["horizon_version"])
+
+
+SQLITE = SQLiteBackend()

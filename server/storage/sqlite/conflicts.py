@@ -1,0 +1,50 @@
+"""The conflict log's reads: entries in id order, filtered, and the rows they name (for labels)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from .connection import equal_to, select_in
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def entries(
+    db: sqlite3.Connection,
+    after: int,
+    equal: dict[str, str | None],
+    viewer: tuple[str, frozenset[str] | None] | None,
+    limit: int,
+) -> Iterator[tuple[Any, ...]]:
+    """Entries after id `after`, read row by row (a caller may stop early), at most `limit`
+    (-1: no limit): (id, at, kind, collection, row_id, register, reason, detail, site_id,
+    client_id, username, hlc, seq, old_value, new_value, other_client_id, other username,
+    other_hlc). `equal`: {column: value} filters on `collection`, `row_id`, `site_id` (None:
+    any). `viewer`: a technician's (user_id, sites) — their own values that lost or were
+    overwritten, of the sites they are a member of now, and entries of no site they pushed."""
+    where: list[str] = ["k.id > ?"]
+    args: list[Any] = [after]
+    equal_to({f"k.{column}": value for column, value in equal.items()}, where, args)
+    if viewer is not None:
+        user_id, sites = viewer
+        where.append("(k.user_id = ? OR oc.user_id = ?)"
+                     " AND (k.site_id IN (SELECT value FROM json_each(?)) OR (k.site_id IS NULL AND k.user_id = ?))")
+        args += [user_id, user_id, _json_encode(sorted(sites or ())).decode(), user_id]
+    yield from db.execute(
+        "SELECT k.id, k.at, k.kind, k.collection, k.row_id, k.register, k.reason, k.detail,"
+        " k.site_id, k.client_id, u.username, k.hlc, k.seq, k.old_value, k.new_value,"
+        " k.other_client_id, ou.username, k.other_hlc"
+        " FROM conflicts k LEFT JOIN users u ON u.id = k.user_id"
+        " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
+        f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
+        [*args, limit],
+    )
+
+
+def rows_by_id(db: sqlite3.Connection, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
+    """(id, collection, site_id, fields as JSON) of the rows of these ids, in any collection."""
+    yield from select_in(db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))

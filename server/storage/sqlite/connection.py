@@ -1,0 +1,100 @@
+"""SQLite connections: one writer for every write, a pool of readers.
+
+Every write runs in one `BEGIN IMMEDIATE` transaction on the writer, so a push's
+receipts, rows, versions and conflict log commit together or not at all. Reads
+hold one snapshot on a reader connection and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .migrations import migrate
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection in autocommit mode; transactions are explicit (BEGIN IMMEDIATE for writes)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # An acknowledgement lets a client drop its outbox: the commit must be on disk first.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA wal_autocheckpoint = 20000")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+class Database:
+    """The database file, migrated on open: the one writer (behind a lock) and `readers` readers."""
+
+    def __init__(self, path: Path, readers: int) -> None:
+        self.writer = connect(path)
+        migrate(self.writer)
+        self.lock = threading.Lock()
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        for _ in range(readers):
+            self._readers.put(connect(path))
+
+    def close(self) -> None:
+        with self.lock:
+            self.writer.close()
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error."""
+        with self.lock:
+            conn = self.writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A reader holding one snapshot for the whole block."""
+        conn = self._readers.get()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            self._readers.put(conn)
+
+    @staticmethod
+    def meta(conn: sqlite3.Connection) -> dict[str, str]:
+        """The `meta` table: server_epoch, version, horizon_version, hlc, cursor_secret, counters."""
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def select_in(
+    db: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = (), size: int = 500
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql` for many values at once: its `{marks}` becomes `?, ?, …` for
+    `values`, taken `size` at a time (SQLite caps bound parameters); `before` are
+    the parameters that come before the list."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        chunk = values[start:start + size]
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
+
+
+def equal_to(filters: dict[str, Any], where: list[str], args: list[Any]) -> None:
+    """Add `<column> = ?` to `where` (and its value to `args`) for each filter that is not None."""
+    for column, value in filters.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)

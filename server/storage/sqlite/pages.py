@@ -1,0 +1,101 @@
+"""Pages of rows for pulls: the version stream inside a scope, and the rows that left or
+entered a scope (`engine/pull.py` pages through them).
+
+A scope is some sites (None: every site) and some periods (None: every period). A row
+without a site reaches everyone only when its collection is global by declaration.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sync.schema import GLOBAL_COLLECTIONS
+
+
+def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str, list[Any]]:
+    """SQL (and its arguments) for rows inside a scope: some sites, some periods."""
+    where, args = "", []
+    if sites is not None:
+        # A row without a site reaches everyone only when its collection is global by declaration:
+        # a row whose site could not be found is nobody's, not everybody's.
+        where += (f" AND (site_id IN ({','.join('?' * len(sites))})"
+                  f" OR (site_id IS NULL AND collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))})))")
+        args += [*sorted(sites), *GLOBAL_COLLECTIONS]
+    if window is not None:
+        where += f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))"
+        args += sorted(window)
+    return where, args
+
+
+def page(
+    db: sqlite3.Connection, after: int, sites: set[str] | None, window: set[str] | None, limit: int
+) -> list[tuple[str, str, str, int, int]]:
+    """(collection, id, fields as JSON, deleted, version) of up to `limit` rows of the scope
+    after version `after`, by version."""
+    where, args = _scope_filter(sites, window)
+    found: list[tuple[str, str, str, int, int]] = db.execute(
+        f"SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?{where}"
+        " ORDER BY version LIMIT ?",
+        [after, *args, limit],
+    ).fetchall()
+    return found
+
+
+def whole(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int, int]]:
+    """{(collection, id): (fields as JSON, deleted, version)} of these rows."""
+    return {
+        (c, i): (f, d, v)
+        for c, i in keys
+        for f, d, v in db.execute("SELECT fields, deleted, version FROM rows WHERE collection = ? AND id = ?", [c, i])
+    }
+
+
+def scope_changes(
+    db: sqlite3.Connection,
+    delivered: int,
+    sites_then: set[str] | None,
+    sites_now: set[str] | None,
+    window_then: set[str] | None,
+    window_now: set[str] | None,
+) -> list[tuple[bool, str, str, int]]:
+    """(removed, collection, id, version) of every row that left or entered the scope,
+    in a fixed order so that a catch-up can page through it. A row that left is sent as
+    removed whatever its version (the client may hold an older copy); a row that entered
+    is sent whole only up to `delivered` (later ones come with the version stream)."""
+    all_sites = sorted({r for (r,) in db.execute("SELECT id FROM rows WHERE collection = 'sites'")})
+    then = set(all_sites) if sites_then is None else sites_then
+    now = set(all_sites) if sites_now is None else sites_now
+    entries: list[tuple[bool, str, str, int]] = []
+
+    def rows_of(site_id: str, extra: str, args: list[Any]) -> list[tuple[str, str, int]]:
+        return db.execute(
+            f"SELECT collection, id, version FROM rows WHERE site_id = ?{extra} ORDER BY version",
+            [site_id, *args],
+        ).fetchall()
+
+    def in_window(window: set[str] | None) -> tuple[str, list[Any]]:
+        if window is None:
+            return "", []
+        return f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
+
+    left_window = None if window_then is None else sorted(window_then - (window_now or window_then))
+    for site_id in sorted(then - now):  # a lost site: everything of it the client may hold
+        entries += [(True, *r) for r in rows_of(site_id, *in_window(window_then))]
+    for site_id in sorted(then & now):  # a kept site: the periods that left the window
+        if window_now is not None and window_then != window_now:
+            if window_then is None:
+                extra = f" AND period IS NOT NULL AND period NOT IN ({','.join('?' * len(window_now))})"
+                entries += [(True, *r) for r in rows_of(site_id, extra, sorted(window_now))]
+            elif left_window:
+                extra = f" AND period IN ({','.join('?' * len(left_window))})"
+                entries += [(True, *r) for r in rows_of(site_id, extra, left_window)]
+    for site_id in sorted(now - then):  # a gained site: its rows in the window, up to the cursor
+        extra, args = in_window(window_now)
+        entries += [(False, *r) for r in rows_of(site_id, extra + " AND version <= ?", [*args, delivered])]
+    if window_then is not None and window_now is not None:
+        entered = sorted(window_now - window_then)
+        for site_id in sorted(then & now) if entered else []:  # periods that entered the window
+            extra = f" AND period IN ({','.join('?' * len(entered))}) AND version <= ?"
+            entries += [(False, *r) for r in rows_of(site_id, extra, [*entered, delivered])]
+    return entries

@@ -1,0 +1,226 @@
+"""The `rows` table: the one place that writes it, in a write transaction or in bulk.
+
+Every synced row is one row of `rows` (collection, id, fields as JSON, clocks), with
+columns derived from its fields for the scope filters: its site, parent, device and
+period. `Transaction.flush_rows` and `BulkLoad` derive them with the same function
+(`_values`), so generated data cannot escape the sync window (issue 11).
+
+Versions are gap-free and commit-ordered: the writer lock serialises transactions,
+each takes the next versions from `meta.version` and stores the last at commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from sync.merge import RowState, parent_of, period_of
+
+from ..base import Lookup
+from .connection import select_in
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.decode
+_UPSERT = (
+    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
+    " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+    " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
+    " updated_ms = excluded.updated_ms"
+)
+
+
+def encode_clocks(clocks: dict[str, list[str]]) -> str:
+    """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
+    return _json_encode(
+        {reg: h if h.split("-", 2)[2] == writer else [h, writer] for reg, (h, writer) in clocks.items()}
+    ).decode()
+
+
+def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
+    return {
+        reg: [value, value.split("-", 2)[2]] if isinstance(value, str) else value
+        for reg, value in _json_decode(text).items()
+    }
+
+
+def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The derived columns: the row's parent (what its site is found through) and its device."""
+    device = fields.get("device_id")
+    return parent_of(collection, fields), device if isinstance(device, str) else None
+
+
+def _values(row: RowState, now: int, lookup: Lookup, clocks: str | None = None) -> tuple[Any, ...]:
+    """A row as `_UPSERT` stores it, with its derived columns (the period: parents never change)."""
+    parent, device = _parent_ids(row.collection, row.fields)
+    return (row.collection, row.id, row.site_id, parent, device, _json_encode(row.fields).decode(),
+            clocks or encode_clocks(row.clocks), int(row.deleted), row.version, now,
+            period_of(row.collection, row.fields, lookup))
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+
+
+def _set_version(db: sqlite3.Connection, version: int) -> None:
+    db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
+
+
+class Transaction:
+    """The rows one write transaction reads and writes, loaded in bulk and written in bulk.
+
+    Knows no collection: what the server derives from a row is the engine's hooks' business.
+    """
+
+    def __init__(self, db: sqlite3.Connection, now: int) -> None:
+        self.db = db
+        self.now = now
+        self.rows: dict[tuple[str, str], RowState | None] = {}
+        self.dirty: dict[tuple[str, str], RowState] = {}
+        self.assigned: dict[tuple[str, str], int] = {}
+        self.creators: list[tuple[str, str, str | None, str | None]] = []  # row_creators, written at flush
+        self.writes: Counter[str] = Counter()  # rows staged so far, per collection
+        self.version = current_version(db)
+
+    def load(self, wanted: dict[str, set[str]]) -> None:
+        """Read these rows (ids per collection) in bulk; a missing one is remembered as None."""
+        for collection, ids in wanted.items():
+            for key in ids:
+                self.rows[(collection, key)] = None
+            for r in select_in(
+                self.db,
+                "SELECT id, site_id, fields, clocks, deleted, version FROM rows WHERE collection = ? AND id IN ({marks})",
+                sorted(ids),
+                [collection],
+            ):
+                self.rows[(collection, r[0])] = RowState(
+                    collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
+                )
+
+    def lookup(self, collection: str, row_id: str) -> RowState | None:
+        key = (collection, row_id)
+        if key not in self.rows:
+            self.load({collection: {row_id}})
+        return self.rows[key]
+
+    def put(self, row: RowState) -> None:
+        """Stage a row write. A row written again in the same transaction keeps the
+        version it got here: the transaction commits as one, so no pull can see between."""
+        key = (row.collection, row.id)
+        if key not in self.assigned:
+            self.version += 1
+            self.assigned[key] = self.version
+        row.version = self.assigned[key]
+        self.rows[key] = row
+        self.dirty[key] = row
+        self.writes[row.collection] += 1
+
+    def next_counter(self, name: str) -> int:
+        """The next value of a named counter (`sheet_seq/<period>`), gap-free, from 1."""
+        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [name])
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [name])
+        return int(self.db.execute("SELECT value FROM meta WHERE key = ?", [name]).fetchone()[0])
+
+    def flush_rows(self) -> None:
+        """Write the rows changed so far, so that queries in this transaction see them; a row
+        written again later is simply upserted again."""
+        if self.creators:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
+                self.creators,
+            )
+            self.creators.clear()
+        if not self.dirty:
+            return
+        self.db.executemany(_UPSERT, [_values(row, self.now, self.lookup) for row in self.dirty.values()])
+        self.dirty.clear()
+
+    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
+               conflicts: list[tuple[Any, ...]]) -> None:
+        """Write everything staged, the versions taken, and the client's receipts and conflict log entries."""
+        self.flush_rows()
+        _set_version(self.db, self.version)
+        if client_id is not None:
+            self.db.executemany(
+                "INSERT INTO receipts(client_id, seq, hlc, result) VALUES (?, ?, ?, ?)",
+                [(client_id, seq, sent, result.decode()) for seq, sent, result in receipts],
+            )
+        if conflicts:
+            self.db.executemany(
+                "INSERT INTO conflicts(at, kind, collection, row_id, site_id, register, reason, detail,"
+                " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                conflicts,
+            )
+
+
+class BulkLoad:
+    """New rows in bulk, one version each, flushed with executemany (synthetic data, `server/scale.py`).
+
+    The derived columns come from `_values`, as for a transaction's rows; `lookup` finds
+    the parents a row's site and period come through.
+    """
+
+    def __init__(self, db: sqlite3.Connection, now: int, lookup: Lookup) -> None:
+        self.db, self.now, self.lookup = db, now, lookup
+        self.version = current_version(db)
+        self.pending: list[tuple[Any, ...]] = []
+
+    def add(self, row: RowState, clocks: str) -> None:
+        """Stage a new row; `clocks` as `encode_clocks` stores them (rows of one shape share them)."""
+        self.version += 1
+        row.version = self.version
+        self.pending.append(_values(row, self.now, self.lookup, clocks))
+        if len(self.pending) >= 20_000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.executemany(_UPSERT, self.pending)
+            self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        _set_version(self.db, self.version)
+
+
+# -- a client's place in the protocol ---------------------------------------------------------
+
+
+def acked_seq(db: sqlite3.Connection, client_id: str) -> int:
+    return int(db.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0])
+
+
+def receipts(db: sqlite3.Connection, client_id: str, first: int, last: int) -> dict[int, tuple[str, str]]:
+    """{seq: (hlc, result as JSON)} of the client's acknowledged changes from `first` to `last`."""
+    return {seq: (sent, result) for seq, sent, result in db.execute(
+        "SELECT seq, hlc, result FROM receipts WHERE client_id = ? AND seq BETWEEN ? AND ?",
+        [client_id, first, last],
+    )}
+
+
+def record_sync(db: sqlite3.Connection, client_id: str, acked: int, at: str, offset: int, app: str | None) -> None:
+    """What a push leaves on its client: how far it is acknowledged, when, its clock offset and app."""
+    db.execute(
+        "UPDATE clients SET acked_seq = ?, last_sync_at = ?, clock_offset_ms = ?, app = coalesce(?, app) WHERE id = ?",
+        [acked, at, offset, app, client_id],
+    )
+
+
+def save_clock(db: sqlite3.Connection, last: str) -> None:
+    """The server's HLC, so that a restarted server never issues an older one."""
+    db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [last])
+
+
+def purge_tombstones(db: sqlite3.Connection, cutoff_ms: int) -> int:
+    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many."""
+    top = db.execute("SELECT max(version), count(*) FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms]).fetchone()
+    if not top[1]:
+        return 0
+    db.execute("DELETE FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms])
+    db.execute("UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'horizon_version'", [top[0]])
+    return int(top[1])

@@ -1,0 +1,65 @@
+"""The queries the domains' hooks run inside a write transaction (`server/domains/*/hooks.py`).
+
+They read the transaction's own staged rows: a hook flushes them first (`Transaction.flush_rows`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+_json_decode = msgspec.json.decode
+
+
+def open_inspections(db: sqlite3.Connection, site_id: str) -> list[str]:
+    """Ids of the site's inspections that are neither completed nor signed."""
+    return [i for (i,) in db.execute(
+        "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
+        " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
+        [site_id],
+    ).fetchall()]
+
+
+def unchecked_devices(db: sqlite3.Connection, site_id: str, inspection_id: str) -> int:
+    """Active devices of the site without an outcome in the inspection."""
+    return int(db.execute(
+        "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
+        " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
+        " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
+        " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
+        [site_id, inspection_id],
+    ).fetchone()[0])
+
+
+def is_member(db: sqlite3.Connection, site_id: str, username: str) -> bool:
+    return db.execute(
+        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
+        [site_id, username],
+    ).fetchone() is not None
+
+
+def checklist_templates(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The fields of every live checklist template."""
+    return [_json_decode(fields) for (fields,) in db.execute(
+        "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
+    )]
+
+
+def live_signatures(db: sqlite3.Connection, inspection_id: str) -> int:
+    """The inspection's signatures that are neither deleted nor retracted."""
+    return int(db.execute(
+        "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
+        " AND json_extract(fields, '$.retracted_at') IS NULL",
+        [inspection_id],
+    ).fetchone()[0])
+
+
+def uploaded_image(db: sqlite3.Connection, sha256: Any, user_id: str) -> bool:
+    """Whether the user uploaded these bytes and they are stored as a JPEG or PNG image."""
+    return db.execute(
+        "SELECT 1 FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.sha256 = ?"
+        " AND o.user_id = ? AND b.content_type IN ('image/jpeg', 'image/png')",
+        [sha256, user_id],
+    ).fetchone() is not None

@@ -1,0 +1,238 @@
+"""Backend contract tests: what the sync engine relies on from storage, run against every backend.
+
+As Kinto's `BaseTestStorage`: each `check_*` function takes a `Backend` (`base.py`) and an
+empty directory, and fails with an AssertionError when the backend breaks the property.
+`tests/server/test_storage_contract.py` runs every function of `CONTRACT` against every
+backend of its list. A pull cursor is a version, so these properties are what makes
+"no change is ever missed or delivered twice" true:
+
+- versions are gap-free and commit-ordered: a reader never sees version N+1 without N;
+- a row written twice in one transaction gets one version;
+- scope filters never return a row of another site (nor one whose site is unknown);
+- purging tombstones forgets them and raises the horizon, never lowering it;
+- bulk loading derives the same scope columns (site, parent, period) as normal writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sync import hlc
+from sync.merge import RowState, site_of
+
+from .base import Backend, Connection, Database
+
+_SERVER_HLC = str(hlc.Hlc(1, 0, hlc.SERVER_NODE))
+S1, S2, NOWHERE = "site-1", "site-2", "site-unknown"
+P1, P2 = "2026-Q3", "2026-Q4"
+
+
+@contextmanager
+def _opened(backend: Backend, directory: Path) -> Iterator[Database]:
+    db = backend.open(directory / f"{backend.name}.db")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _row(collection: str, row_id: str, fields: dict[str, Any], lookup: Callable[[str, str], RowState | None],
+         deleted: bool = False) -> RowState:
+    clocks = {name: [_SERVER_HLC, hlc.SERVER_NODE] for name in fields}
+    return RowState(collection, row_id, dict(fields), clocks, deleted, site_of(collection, row_id, fields, lookup))
+
+
+def _write(backend: Backend, db: Database, now: int, rows: list[tuple[str, str, dict[str, Any]]],
+           deleted: bool = False) -> list[int]:
+    """Write rows in one transaction, as the engine does; the versions they got."""
+    with db.write() as conn:
+        tx = backend.transaction(conn, now)
+        staged = []
+        for collection, row_id, fields in rows:
+            row = _row(collection, row_id, fields, tx.lookup, deleted)
+            tx.put(row)
+            staged.append(row)
+        tx.finish(None, [], [])
+    return [row.version for row in staged]
+
+
+def _everything(backend: Backend, conn: Connection, page_size: int = 7) -> list[tuple[str, str, str, int, int]]:
+    """Every row from version 0, page by page as a pull reads them."""
+    found: list[tuple[str, str, str, int, int]] = []
+    while True:
+        page = backend.page(conn, found[-1][4] if found else 0, None, None, page_size)
+        found += page
+        if len(page) < page_size:
+            return found
+
+
+def check_versions_are_gap_free_and_commit_ordered(backend: Backend, directory: Path) -> None:
+    writers, transactions = 4, 15
+    with _opened(backend, directory) as db:
+        seen: list[int] = []
+        failures: list[str] = []
+        done = threading.Event()
+
+        def write(worker: int) -> None:
+            for n in range(transactions):
+                _write(backend, db, 1000, [("sites", f"w{worker}-t{n}-r{r}", {"name": "x"}) for r in range(1 + n % 3)])
+
+        def read() -> None:
+            while not done.is_set():
+                with db.read() as conn:
+                    versions = [r[4] for r in _everything(backend, conn)]
+                if versions != list(range(1, len(versions) + 1)):
+                    failures.append(f"a reader saw versions {versions}")
+                if seen and len(versions) < seen[-1]:
+                    failures.append(f"a later snapshot saw {len(versions)} rows, an earlier one {seen[-1]}")
+                seen.append(len(versions))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        reader.join()
+        assert not failures, failures[:3]
+        total = writers * sum(1 + n % 3 for n in range(transactions))
+        with db.read() as conn:
+            assert [r[4] for r in _everything(backend, conn)] == list(range(1, total + 1))
+        assert len(seen) > 1  # the reader read while writers wrote
+
+
+def check_a_row_written_twice_in_a_transaction_gets_one_version(backend: Backend, directory: Path) -> None:
+    with _opened(backend, directory) as db:
+        _write(backend, db, 1000, [("sites", "before", {"name": "x"})])
+        with db.write() as conn:
+            tx = backend.transaction(conn, 1000)
+            first = _row("sites", "a", {"name": "first"}, tx.lookup)
+            tx.put(first)
+            tx.put(_row("sites", "b", {"name": "b"}, tx.lookup))
+            tx.flush_rows()  # visible to the transaction's own queries, then written again
+            again = _row("sites", "a", {"name": "again"}, tx.lookup)
+            tx.put(again)
+            tx.finish(None, [], [])
+        assert first.version == again.version == 2
+        with db.read() as conn:
+            found = {(r[1], r[4]) for r in backend.page(conn, 1, None, None, 10)}
+            assert found == {("a", 2), ("b", 3)}
+            assert "again" in backend.page(conn, 1, None, None, 1)[0][2]
+        assert _write(backend, db, 1000, [("sites", "a", {"name": "later"})]) == [4]
+
+
+def _world(lookup: Callable[[str, str], RowState | None]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Two sites' rows in two periods, a global template, and a device of a site nobody has."""
+    rows: list[tuple[str, str, dict[str, Any]]] = [("checklist_templates", "t-cam", {"kind": "camera"})]
+    for site in (S1, S2):
+        rows += [("sites", site, {"name": site}), ("devices", f"{site}-cam", {"site_id": site, "kind": "camera"})]
+        for period in (P1, P2):
+            inspection = f"{site}-{period}"
+            rows += [("inspections", inspection, {"site_id": site, "period": period}),
+                     ("device_checks", f"{inspection}-check", {"inspection_id": inspection, "device_id": f"{site}-cam"}),
+                     ("photos", f"{inspection}-photo", {"inspection_id": inspection, "device_id": f"{site}-cam"})]
+    rows.append(("device_checks", "orphan-check", {"inspection_id": "no-such-inspection", "device_id": "x"}))
+    return rows
+
+
+# What each row of `_world` belongs to: (site, period); None: global or unknown.
+def _truth(row_id: str) -> tuple[str | None, str | None]:
+    site = S1 if row_id.startswith(S1) else S2 if row_id.startswith(S2) else None
+    period = P1 if P1 in row_id else P2 if P2 in row_id else None
+    return site, period
+
+
+_SCOPES: list[tuple[set[str] | None, set[str] | None]] = [
+    (sites, window) for sites in ({S1}, {S2}, {S1, S2}, {NOWHERE}, set(), None) for window in (None, {P1}, {P2})
+]
+
+
+def _in_scope(collection: str, row_id: str, sites: set[str] | None, window: set[str] | None) -> bool:
+    site, period = _truth(row_id)
+    if sites is not None and site not in sites and not (site is None and collection == "checklist_templates"):
+        return False
+    return window is None or period is None or period in window
+
+
+def _scoped(backend: Backend, db: Database) -> dict[Any, set[tuple[str, str]]]:
+    with db.read() as conn:
+        return {(frozenset(s) if s is not None else None, frozenset(w) if w is not None else None):
+                {(r[0], r[1]) for r in backend.page(conn, 0, s, w, 1000)} for s, w in _SCOPES}
+
+
+def check_scope_filters_never_return_another_sites_row(backend: Backend, directory: Path) -> None:
+    with _opened(backend, directory) as db:
+        with db.write() as conn:
+            tx = backend.transaction(conn, 1000)
+            for collection, row_id, fields in _world(tx.lookup):
+                tx.put(_row(collection, row_id, fields, tx.lookup))
+            tx.finish(None, [], [])
+        everything = {(c, i) for c, i, _ in _world(lambda c, i: None)}
+        for (sites, window), found in _scoped(backend, db).items():
+            wanted = {(c, i) for c, i in everything if _in_scope(c, i, sites and set(sites), window and set(window))}
+            if sites is not None:
+                wanted.discard(("device_checks", "orphan-check"))  # nobody's, not everybody's
+            assert found == wanted, (sites, window, found ^ wanted)
+
+
+def check_bulk_loading_derives_what_normal_writes_do(backend: Backend, directory: Path) -> None:
+    """Regression (issue 11): the scale demo's bulk writer once left `period` out."""
+    (directory / "tx").mkdir()
+    (directory / "bulk").mkdir()
+    with _opened(backend, directory / "tx") as written, _opened(backend, directory / "bulk") as loaded:
+        with written.write() as conn:
+            tx = backend.transaction(conn, 1000)
+            for collection, row_id, fields in _world(tx.lookup):
+                tx.put(_row(collection, row_id, fields, tx.lookup))
+            tx.finish(None, [], [])
+        parents: dict[tuple[str, str], RowState] = {}
+        with loaded.write() as conn:
+            bulk = backend.bulk_load(conn, 1000, lambda c, i: parents.get((c, i)))
+            for collection, row_id, fields in _world(lambda c, i: parents.get((c, i))):
+                row = _row(collection, row_id, fields, lambda c, i: parents.get((c, i)))
+                parents[(collection, row_id)] = row
+                bulk.add(row, backend.encode_clocks(row.clocks))
+            bulk.close()
+        by_write, by_load = _scoped(backend, written), _scoped(backend, loaded)
+        assert by_write == by_load
+        assert all(by_write.values()) or by_write[(frozenset({NOWHERE}), None)] == {("checklist_templates", "t-cam")}
+        with written.read() as a, loaded.read() as b:
+            assert [r[:4] for r in _everything(backend, a)] == [r[:4] for r in _everything(backend, b)]
+
+
+def check_purging_tombstones_raises_the_horizon(backend: Backend, directory: Path) -> None:
+    with _opened(backend, directory) as db:
+        (live,) = _write(backend, db, 1000, [("sites", "live", {"name": "x"})])
+        (old,) = _write(backend, db, 1000, [("sites", "old", {"name": "x"})], deleted=True)
+        (recent,) = _write(backend, db, 5000, [("sites", "recent", {"name": "x"})], deleted=True)
+
+        def state() -> tuple[list[str], int]:
+            with db.read() as conn:
+                return [r[1] for r in _everything(backend, conn)], backend.horizon(conn)
+
+        assert state() == (["live", "old", "recent"], 0)
+        with db.write() as conn:
+            assert backend.purge_tombstones(conn, 2000) == 1
+        assert state() == (["live", "recent"], old)
+        with db.write() as conn:
+            assert backend.purge_tombstones(conn, 2000) == 0
+        assert state() == (["live", "recent"], old)
+        with db.write() as conn:
+            assert backend.purge_tombstones(conn, 10_000) == 1
+        assert state() == (["live"], recent)
+        assert live < old < recent
+
+
+CONTRACT: list[Callable[[Backend, Path], None]] = [
+    check_versions_are_gap_free_and_commit_ordered,
+    check_a_row_written_twice_in_a_transaction_gets_one_version,
+    check_scope_filters_never_return_another_sites_row,
+    check_bulk_loading_derives_what_normal_writes_do,
+    check_purging_tombstones_raises_the_horizon,
+]
