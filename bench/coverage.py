@@ -39,9 +39,9 @@ from bench._server import ServerProcess
 from server.cli import main as fieldsync
 from server.db import connect
 from server.inspections import Inspections
-from server.periods import period_of, site_today
 from server.settings import Settings
 from server.store import Caller, Store
+from sync.periods import period_of, site_today
 from sync.schema import inspection_id
 
 SUPERVISOR = Caller("bench", "lin", "Lin", "supervisor", "bench", None)

@@ -27,10 +27,11 @@ import httpx
 
 from sync import errors as E
 from sync import schema
+from sync.periods import site_zone
 from sync.wire import Scalar
 
 from . import media
-from .client import Client, Progress, site_zone
+from .client import Client, Progress
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"

@@ -26,11 +26,10 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import msgspec
@@ -38,7 +37,11 @@ import msgspec
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
 from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
+from sync.periods import site_zone
 from sync.wire import (
+    APP_HEADER,
+    EPOCH_HEADER,
+    PROTOCOL_HEADER,
     Change,
     ChangeResult,
     Conflict,
@@ -57,13 +60,11 @@ from .local import Entry, LocalDB, dumps
 
 __version__ = "0.1.0"
 APP = f"fieldsync-client/{__version__}"
-EPOCH_HEADER = "Fieldsync-Server-Epoch"
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
 # through without progress before it gives up: a server that answers seq_gap
 # forever must not spin the phone's battery down.
 _MAX_RECOVERIES = 8
-DEFAULT_TZ = "Asia/Shanghai"
 # Systems in the protocol's order: a site's devices are listed by system in this order.
 SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
 
@@ -73,12 +74,6 @@ _token_response = msgspec.json.Decoder(TokenResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
 
 
-def site_zone(tz: Any) -> tzinfo:
-    """A site's time zone (`sites.tz`); China Standard Time, the users' default, when unknown."""
-    try:
-        return ZoneInfo(str(tz or DEFAULT_TZ))
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone(timedelta(hours=8))
 _encode = msgspec.json.Encoder().encode
 
 
@@ -427,8 +422,8 @@ class Client:
 
     def _headers(self, auth: bool = True) -> dict[str, str]:
         headers = {
-            "Fieldsync-Protocol": str(PROTOCOL_VERSION),
-            "Fieldsync-App": APP,
+            PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+            APP_HEADER: APP,
             "Content-Type": "application/json",
         }
         if auth:

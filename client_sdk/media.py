@@ -21,10 +21,9 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
@@ -32,17 +31,17 @@ from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 from sync import errors as E
 from sync import hlc, schema, sheet
 from sync.merge import NOTE_REQUIRED, RowState, Rules, validate
+from sync.periods import site_zone
+from sync.wire import TUS_VERSION
 
 from .local import LocalDB
 
 if TYPE_CHECKING:
     from .client import Client
 
-TUS_VERSION = "1.0.0"
 MAX_EDGE = 2000
 JPEG_QUALITY = 85
 DEFAULT_CHUNK = 1024 * 1024
-DEFAULT_TZ = "Asia/Shanghai"
 MAX_CANVAS = 4000  # a signature pad is never larger; bigger coordinates are a mistake
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
 
@@ -296,7 +295,7 @@ class Photo:
     taken_at: str | None  # protocol timestamp (UTC), from EXIF DateTimeOriginal
 
 
-def _taken_at(exif: Image.Exif, tz: str) -> str | None:
+def _taken_at(exif: Image.Exif, tz: str | None) -> str | None:
     """DateTimeOriginal as a UTC timestamp: with OffsetTimeOriginal when the camera wrote it,
     else in the site's time zone (cameras write local time)."""
     ifd = exif.get_ifd(ExifTags.IFD.Exif)
@@ -308,16 +307,14 @@ def _taken_at(exif: Image.Exif, tz: str) -> str | None:
     except ValueError:
         return None
     offset = ifd.get(ExifTags.Base.OffsetTimeOriginal)
-    zone: timezone | ZoneInfo
-    try:
-        if isinstance(offset, str) and len(offset.strip("\x00 ")) == 6:
+    zone: tzinfo = site_zone(tz)
+    if isinstance(offset, str) and len(offset.strip("\x00 ")) == 6:
+        try:
             sign = -1 if offset[0] == "-" else 1
             hours, minutes = int(offset[1:3]), int(offset[4:6])
             zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-        else:
-            zone = ZoneInfo(tz)
-    except (ValueError, ZoneInfoNotFoundError):
-        zone = ZoneInfo(DEFAULT_TZ)
+        except ValueError:  # an offset that is not one: the site's time zone
+            pass
     ms = int(local.replace(tzinfo=zone).timestamp() * 1000)
     return hlc.format_ts(ms) if ms >= 0 else None
 
@@ -336,7 +333,7 @@ def _kept_exif(exif: Image.Exif) -> Image.Exif:
     return kept
 
 
-def shrink_photo(data: bytes, tz: str = DEFAULT_TZ) -> Photo:
+def shrink_photo(data: bytes, tz: str | None = None) -> Photo:
     """Shrink a JPEG or PNG photo for a weak link: long edge at most 2,000 px, JPEG quality 85,
     EXIF orientation applied, capture time and GPS kept. Raises InvalidRequest for anything else.
 
@@ -373,10 +370,10 @@ def shrink_photo(data: bytes, tz: str = DEFAULT_TZ) -> Photo:
     return Photo(out.getvalue(), image.width, image.height, taken_at)
 
 
-def _site_tz(client: Client, inspection: dict[str, Any]) -> str:
+def _site_tz(client: Client, inspection: dict[str, Any]) -> str | None:
     site = client.get("sites", str(inspection["fields"].get("site_id")))
     tz = site["fields"].get("tz") if site else None
-    return tz if isinstance(tz, str) and tz else DEFAULT_TZ
+    return tz if isinstance(tz, str) else None
 
 
 def add_photo(client: Client, inspection_id: str, device_id: str | None, path: Path | str,

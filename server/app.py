@@ -20,6 +20,8 @@ from litestar.types import Message, Scope
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
 from sync.wire import (
+    APP_HEADER,
+    PROTOCOL_HEADER,
     ConflictPage,
     PullResponse,
     PushRequest,
@@ -127,12 +129,12 @@ async def caller_before_body(connection: ASGIConnection[Any, Any, Any, Any], _: 
 
 
 def _check_protocol(request: Request[Any, Any, Any]) -> None:
-    sent = request.headers.get("fieldsync-protocol")
+    sent = request.headers.get(PROTOCOL_HEADER)
     if sent is None:
         return
     # isascii(): isdigit() also accepts "²", which int() then refuses (a 500).
     if not (sent.strip().isascii() and sent.strip().isdigit()):
-        raise E.InvalidRequest(f"Fieldsync-Protocol must be a number, not {sent!r}")
+        raise E.InvalidRequest(f"{PROTOCOL_HEADER} must be a number, not {sent!r}")
     if int(sent) < MIN_PROTOCOL:
         raise E.ProtocolUnsupported(
             f"protocol {sent} is no longer served; the oldest served is {MIN_PROTOCOL}", min_protocol=MIN_PROTOCOL
@@ -145,9 +147,9 @@ MAX_APP_CHARS = 128  # `Fieldsync-App`, kept with the client and in the audit tr
 
 
 def _app_version(request: Request[Any, Any, Any]) -> str | None:
-    app = request.headers.get("fieldsync-app")
+    app = request.headers.get(APP_HEADER)
     if app is not None and len(app) > MAX_APP_CHARS:
-        raise E.InvalidRequest(f"Fieldsync-App is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
+        raise E.InvalidRequest(f"{APP_HEADER} is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
     return app
 
 

@@ -16,12 +16,13 @@ from litestar.response import File
 from litestar.types import Message, Scope
 
 from sync import errors as E
+from sync.wire import TUS_VERSION
 
 from .blob_gc import Collector
 from .media import Media, MissingBlobs, reconcile
 from .settings import Settings
 from .store import Caller, Store
-from .uploads import TUS_VERSION, Upload, Uploads
+from .uploads import Upload, Uploads
 
 UploadsDep = NamedDependency[Uploads]
 MediaDep = NamedDependency[Media]

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sync.periods import period_of, site_today
+
 from .inspections import Inspections, Plan
-from .periods import period_of, site_today
 from .store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PIL import ExifTags, Image, ImageOps
 
 from sync import errors as E
+from sync.periods import site_zone
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 SHEET = "application/json"
@@ -162,17 +162,11 @@ def _protocol_ts(moment: datetime) -> str:
 
 def local_to_protocol(taken_local: str, tz: str | None) -> str | None:
     """An EXIF wall-clock time read in a site's time zone (EXIF without an offset does not say its zone)."""
-    from .periods import DEFAULT_TZ
-
-    try:
-        zone: Any = ZoneInfo(tz or DEFAULT_TZ)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = timezone(timedelta(hours=8))
     try:
         moment = datetime.strptime(taken_local, "%Y-%m-%dT%H:%M:%S.%f")
     except ValueError:
         return None
-    return _protocol_ts(moment.replace(tzinfo=zone))
+    return _protocol_ts(moment.replace(tzinfo=site_zone(tz)))
 
 
 def _position(exif: Image.Exif) -> dict[str, Any]:

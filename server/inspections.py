@@ -15,12 +15,12 @@ import msgspec
 
 from sync import errors as E
 from sync import schema
+from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import inspection_id
 
 from .db import select_in
 from .filters import any_of, one_of
 from .media import PhotoInfo, photos_of_device, photos_of_inspection, site_tz
-from .periods import period_bounds, sheet_no, site_today
 from .sealing import SignatureInfo, signatures
 from .store import Caller, Store
 

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.openapi.datastructures import ResponseSpec
 
 from sync import errors as E
+from sync.wire import EPOCH_HEADER
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldsync")
@@ -26,8 +27,6 @@ _BY_STATUS: dict[int, type[E.SyncError]] = {
     429: E.TooManyRequests,
 }
 
-
-EPOCH_HEADER = "Fieldsync-Server-Epoch"
 
 
 class Problem(msgspec.Struct, kw_only=True):

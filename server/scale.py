@@ -34,11 +34,11 @@ import msgspec
 
 from sync import hlc, schema
 from sync.merge import RowState, period_of, site_of
+from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import device_check_id, inspection_id
 
 from . import auth as A
 from .inspections import due_on
-from .periods import period_bounds, sheet_no, site_today
 from .store import Store, _encode_clocks, _parent_ids
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

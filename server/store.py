@@ -715,7 +715,7 @@ class Store:
         Computed in the users' default time zone (Asia/Shanghai); sites in other
         zones differ at most by hours around a period's start.
         """
-        from .periods import period_bounds, period_of
+        from sync.periods import period_bounds, period_of
 
         today = self.today()
         periods = set()
@@ -726,7 +726,7 @@ class Store:
         return sorted(periods)
 
     def today(self) -> date:
-        from .periods import site_today
+        from sync.periods import site_today
 
         return site_today(None)
 
@@ -1215,7 +1215,7 @@ class _Batch:
         self._write_rows()
 
     def _next_sheet_no(self, period: str) -> str:
-        from .periods import sheet_no
+        from sync.periods import sheet_no
 
         key = f"sheet_seq/{period}"
         self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])

@@ -29,6 +29,7 @@ from litestar.exceptions import InternalServerException
 
 from sync import errors as E
 from sync import hlc, sheet
+from sync.wire import TUS_VERSION
 
 from . import images, media, sealing
 from .blobs import BlobStore, is_sha256
@@ -36,7 +37,6 @@ from .quotas import check_upload_bytes
 from .settings import Settings
 from .store import Caller, Store
 
-TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation"
 OFFSET_STREAM = "application/offset+octet-stream"
 _WRITE_CHUNK = 1 << 20  # bytes gathered before one write-and-hash in a worker thread

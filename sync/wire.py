@@ -13,6 +13,12 @@ import msgspec
 
 Scalar = str | int | bool | None
 
+# HTTP headers of the protocol, named once for both ends.
+PROTOCOL_HEADER = "Fieldsync-Protocol"  # the protocol version a client speaks
+APP_HEADER = "Fieldsync-App"  # the client app and its version, kept with the client
+EPOCH_HEADER = "Fieldsync-Server-Epoch"  # changes when the server is restored from a backup
+TUS_VERSION = "1.0.0"  # the tus resumable-upload protocol both ends speak for blobs
+
 # Bounds on what a client sends (issue 9: unbounded strings were stored). Over one, the
 # whole request is a 400 before anything is read from it; docs/security.md lists them.
 MAX_COLLECTION_CHARS = 64

@@ -29,8 +29,8 @@ import msgspec
 import pytest
 
 from bench._server import ServerProcess
-from server.periods import period_bounds, period_of, site_today
 from sync import schema
+from sync.periods import period_bounds, period_of, site_today
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

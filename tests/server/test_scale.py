@@ -15,10 +15,10 @@ from server.cli import main
 from server.db import backfill_periods
 from server.demo import load_demo
 from server.inspections import Inspections
-from server.periods import period_bounds
 from server.scale import load_scale
 from server.settings import Settings
 from server.store import Caller, Store, _Batch
+from sync.periods import period_bounds
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import Session
 

@@ -20,7 +20,8 @@ def _is_io(name: str) -> bool:
 
 
 def test_importing_sync_loads_no_io_module():
-    code = ("import sys, json, sync, sync.merge, sync.wire, sync.hlc, sync.schema, sync.errors, sync.canonical;"
+    code = ("import sys, json, sync, sync.merge, sync.wire, sync.hlc, sync.schema, sync.errors, sync.canonical,"
+            " sync.periods;"
             " print(json.dumps(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=SYNC_DIR.parent)

@@ -1,19 +1,28 @@
-"""Maintenance periods (`2026-Q4`, `2026-H2`, `2026-M11`), computed in a site's time zone."""
+"""Maintenance periods (`2026-Q4`, `2026-H2`, `2026-M11`) and a site's time zone.
+
+Pure and shared: the server and the client SDK compute "today at the site" and
+its period the same way, with the same fallback when a site's `tz` is unknown.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_TZ = "Asia/Shanghai"  # the users' default, for a site without a `tz`
+_CST = timezone(timedelta(hours=8))  # China Standard Time: when even the default is not installed
 
 
-def site_today(tz: str | None, now: datetime | None = None) -> date:
+def site_zone(tz: object) -> tzinfo:
+    """A site's time zone (`sites.tz`); the users' default when it has none or names an unknown one."""
     try:
-        zone: timezone | ZoneInfo = ZoneInfo(tz or DEFAULT_TZ)
+        return ZoneInfo(str(tz or DEFAULT_TZ))
     except (ZoneInfoNotFoundError, ValueError):
-        zone = timezone(timedelta(hours=8))  # China Standard Time, the users' default
-    return (now or datetime.now(UTC)).astimezone(zone).date()
+        return _CST
+
+
+def site_today(tz: object, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(site_zone(tz)).date()
 
 
 def period_of(day: date, frequency: str = "quarterly") -> str:
