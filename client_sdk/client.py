@@ -56,7 +56,7 @@ from sync.wire import (
 )
 
 from . import media
-from .local import Entry, LocalDB, dumps
+from .replica import Entry, Replica, dumps, lay_over
 
 __version__ = "0.1.0"
 APP = f"fieldsync-client/{__version__}"
@@ -151,27 +151,6 @@ def _epoch_of(resp: httpx.Response) -> str:
     return epoch or resp.headers.get(EPOCH_HEADER, "")
 
 
-def _view(collection: str, row_id: str, fields: dict[str, Any], deleted: bool, version: int) -> dict[str, Any]:
-    return {"collection": collection, "id": row_id, "fields": fields, "deleted": deleted, "version": version}
-
-
-def _lay_over(view: dict[str, Any] | None, entry: Entry) -> dict[str, Any]:
-    """One outbox change laid over a row view (a missing field reads as null)."""
-    if view is None:
-        view = _view(entry.collection, entry.id, {}, False, 0)
-    fields = dict(view["fields"])
-    skipped = entry.rejected_fields or {}
-    for name, value in entry.fields.items():
-        if name in skipped:
-            continue
-        if value is None:
-            fields.pop(name, None)
-        else:
-            fields[name] = value
-    deleted = view["deleted"] if entry.delete is None else entry.delete
-    return _view(entry.collection, entry.id, fields, deleted, view["version"])
-
-
 class Client:
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
@@ -196,7 +175,7 @@ class Client:
     ) -> None:
         if batch_size < 1 or page_size < 1:
             raise ValueError("batch_size and page_size must be at least 1")
-        self.db = LocalDB(db_path)
+        self.db = Replica(db_path)
         self.http = http
         self.batch_size = batch_size
         self.page_size = min(page_size, 1000)
@@ -371,7 +350,7 @@ class Client:
             if renumber is not None or old is None:
                 self._renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
-                self._start_snapshot_tx()
+                self.db.start_snapshot_tx()
 
     def _renumber_tx(self, client_id: str, keep_acked: bool) -> None:
         """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
@@ -563,7 +542,7 @@ class Client:
         rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
         if rejection is None and collection == "device_checks":
             # The server's rule about the row as it will stand after the merge.
-            merged = _lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
+            merged = lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
             outcome, note = merged["fields"].get("outcome"), merged["fields"].get("note")
             if not merged["deleted"] and outcome in NOTE_REQUIRED and not str(note or "").strip():
                 rejection = ("invalid_field", f"device_checks.note is required when the outcome is {outcome}")
@@ -908,43 +887,20 @@ class Client:
 
     # -- reads ----------------------------------------------------------------
 
-    def _overlay_entries(self, collection: str | None = None, row_id: str | None = None) -> list[Entry]:
-        where = "(state = 'pending' OR (state = 'applied' AND push_version > ?))"
-        args: list[Any] = [self.db.meta_int("pulled_version")]
-        if collection is not None:
-            where += " AND collection = ?"
-            args.append(collection)
-        if row_id is not None:
-            where += " AND id = ?"
-            args.append(row_id)
-        return self.db.entries(where, args)
-
     def get(self, collection: str, row_id: str) -> dict[str, Any] | None:
         """A row as this client shows it: as last pulled, with the outbox laid over.
 
         `{"collection", "id", "fields", "deleted", "version"}`; None when unknown.
         """
-        found = self.db.row(collection, row_id)
-        view = None if found is None else _view(collection, row_id, *found)
-        for entry in self._overlay_entries(collection, row_id):
-            view = _lay_over(view, entry)
-        return view
+        return self.db.get(collection, row_id)
 
     def rows(self, collection: str, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every row of a collection as shown (overlay), sorted by id."""
-        views: dict[str, dict[str, Any] | None] = {
-            i: _view(c, i, f, d, v) for c, i, f, d, v in self.db.rows(collection)
-        }
-        for entry in self._overlay_entries(collection):
-            views[entry.id] = _lay_over(views.get(entry.id), entry)
-        return [
-            view for _, view in sorted(views.items())
-            if view is not None and (include_deleted or not view["deleted"])
-        ]
+        return self.db.views(collection, include_deleted)
 
     def server_rows(self) -> list[dict[str, Any]]:
         """Every row exactly as last pulled, without the overlay, sorted by (collection, id)."""
-        return [_view(c, i, f, d, v) for c, i, f, d, v in self.db.rows()]
+        return self.db.pulled_views()
 
     def pending(self) -> list[dict[str, Any]]:
         """The changes the server has not acknowledged yet, in seq order."""
@@ -1173,7 +1129,7 @@ class Client:
             if forgot:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
-                self._start_snapshot_tx()
+                self.db.start_snapshot_tx()
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
@@ -1192,7 +1148,7 @@ class Client:
                 # cursors): a fresh snapshot, the outbox kept.
                 recoveries += 1
                 with self.db.transaction():
-                    self._start_snapshot_tx()
+                    self.db.start_snapshot_tx()
                 continue
             except _EpochChanged as exc:
                 recoveries += 1
@@ -1200,29 +1156,9 @@ class Client:
                 self.push()
                 continue
             page = _pull_response.decode(resp.content)
-            self._apply_page(page, cursor)
+            self.db.apply_page(page, cursor, self._observe_tx)
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
             if not page.has_more:
                 return received
-
-    def _start_snapshot_tx(self) -> None:
-        self.db.conn.execute("UPDATE rows SET seen = 0")
-        self.db.set_meta_tx(cursor="0", snapshot="running")
-
-    def _apply_page(self, page: PullResponse, cursor: str) -> None:
-        with self.db.transaction():
-            if cursor == "0" and self.db.meta("snapshot") != "running":
-                self._start_snapshot_tx()
-            for row in page.rows:
-                if row.removed:
-                    self.db.remove_row_tx(row.collection, row.id)
-                else:
-                    self.db.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
-            self.db.set_meta_tx(cursor=page.cursor, pulled_version=page.version)
-            if not page.has_more and self.db.meta("snapshot") == "running":
-                # The snapshot is complete: what it did not bring is no longer ours.
-                self.db.conn.execute("DELETE FROM rows WHERE seen = 0")
-                self.db.set_meta_tx(snapshot=None)
-            self._observe_tx(page.server_hlc)

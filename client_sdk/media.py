@@ -34,7 +34,7 @@ from sync.merge import NOTE_REQUIRED, RowState, Rules, validate
 from sync.periods import site_zone
 from sync.wire import TUS_VERSION
 
-from .local import LocalDB
+from .replica import Replica
 
 if TYPE_CHECKING:
     from .client import Client
@@ -44,25 +44,6 @@ JPEG_QUALITY = 85
 DEFAULT_CHUNK = 1024 * 1024
 MAX_CANVAS = 4000  # a signature pad is never larger; bigger coordinates are a mistake
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
-
-_SCHEMA = """
--- Blobs waiting to reach the server, and the ones that did. `kind`: a sheet is
--- uploaded before the push that carries its signature; images after it.
-CREATE TABLE IF NOT EXISTS uploads (
-    sha256 TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    length INTEGER NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('sheet', 'image')),
-    url TEXT,
-    "offset" INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'uploading', 'done', 'failed')),
-    error TEXT,
-    queued_ms INTEGER NOT NULL,
-    done_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state);
-"""
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
 # 4xx answers that mean these bytes will never be accepted: the upload fails for good.
@@ -94,10 +75,9 @@ class Upload:
 class UploadQueue:
     """The `uploads` table in the client's database, and the prepared files beside it."""
 
-    def __init__(self, db: LocalDB) -> None:
+    def __init__(self, db: Replica) -> None:
         self.db = db
         self.dir = db.path.with_name(db.path.name + ".blobs")
-        db.conn.executescript(_SCHEMA)
 
     def add(self, data: bytes, content_type: str, kind: str, now_ms: int) -> str:
         """Keep the bytes in a file and queue them; returns their SHA-256. Queuing the same bytes twice is one upload."""
