@@ -39,9 +39,6 @@ from sync import errors as E
 from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
 from sync.periods import site_zone
 from sync.wire import (
-    APP_HEADER,
-    EPOCH_HEADER,
-    PROTOCOL_HEADER,
     Change,
     ChangeResult,
     Conflict,
@@ -49,17 +46,14 @@ from sync.wire import (
     PullResponse,
     PushRequest,
     PushResponse,
-    RefreshRequest,
     Scalar,
-    TokenRequest,
     TokenResponse,
 )
 
 from . import media
 from .replica import Entry, Replica, dumps, lay_over
+from .session import Credentials, EpochChanged, Session, encode
 
-__version__ = "0.1.0"
-APP = f"fieldsync-client/{__version__}"
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
 # through without progress before it gives up: a server that answers seq_gap
@@ -70,11 +64,8 @@ SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
 
 _push_response = msgspec.json.Decoder(PushResponse)
 _pull_response = msgspec.json.Decoder(PullResponse)
-_token_response = msgspec.json.Decoder(TokenResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
 
-
-_encode = msgspec.json.Encoder().encode
 
 
 @dataclass
@@ -122,35 +113,6 @@ def _system_rank(system: Any) -> tuple[int, str]:
     return (SYSTEMS.index(system), "") if system in SYSTEMS else (len(SYSTEMS), str(system or ""))
 
 
-class _EpochChanged(Exception):
-    """The server answered with another `server_epoch`: it was restored from a backup."""
-
-    def __init__(self, epoch: str) -> None:
-        super().__init__(epoch)
-        self.epoch = epoch
-
-
-class _Epoch(msgspec.Struct):
-    server_epoch: str = ""
-
-
-_epoch_decoder = msgspec.json.Decoder(_Epoch)
-
-
-def _epoch_of(resp: httpx.Response) -> str:
-    """The server epoch of a successful answer: from its body when it has one, else the header.
-
-    The body wins because it is read from the store that answered; the header
-    is fixed when the app is built (and, with Litestar's module-level route
-    handlers, by the first app built in the process).
-    """
-    try:
-        epoch = _epoch_decoder.decode(resp.content).server_epoch
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        epoch = ""
-    return epoch or resp.headers.get(EPOCH_HEADER, "")
-
-
 class Client:
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
@@ -177,6 +139,7 @@ class Client:
             raise ValueError("batch_size and page_size must be at least 1")
         self.db = Replica(db_path)
         self.http = http
+        self.session = Session(http, self.db, self._adopt)
         self.batch_size = batch_size
         self.page_size = min(page_size, 1000)
         self._wall: Callable[[], int] = wall or hlc.wall_ms
@@ -235,11 +198,10 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         """Who and where this client is: ids, counts, cursor, epoch, last sync time."""
-        pending = self.db.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
         return {
             "client_id": self.client_id,
             "user": self.username,
-            "pending": int(pending),
+            "pending": self.db.pending_count(),
             "acked_seq": self.acked_seq,
             "cursor": self.cursor,
             "server_epoch": self.server_epoch,
@@ -266,18 +228,18 @@ class Client:
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
             self._clock = hlc.Clock("unenrolled")
-        credentials = (username, password, client_name)
+        credentials: Credentials = (username, password, client_name)
         renumber: str | None = None
         try:
-            answer = self._token(self.client_id, credentials)
+            answer = self.session.token(self.client_id, credentials)
         except E.ClientUnavailable:
-            answer = self._token(None, credentials)
+            answer = self.session.token(None, credentials)
             renumber = "pending"
         with self.db.transaction():
             self.db.set_meta_tx(username=username, client_name=client_name, signed_out=None)
         stored = self.server_epoch
         if renumber is None and stored and answer.server_epoch and answer.server_epoch != stored:
-            self._recover(answer.server_epoch, credentials)
+            self.session.recover(answer.server_epoch, credentials)
             return
         self._adopt(answer, renumber=renumber)
 
@@ -285,40 +247,6 @@ class Client:
         return bool(
             self.db.conn.execute("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM rows)").fetchone()[0]
         )
-
-    def _token(self, client_id: str | None, credentials: tuple[str, str, str]) -> TokenResponse:
-        """POST /auth/token with the password just typed; raises SyncError."""
-        username, password, client_name = credentials
-        body = TokenRequest(username=username, password=password, client_name=client_name, client_id=client_id)
-        return self._sign_in("/auth/token", _encode(body))
-
-    def _refresh(self, enrol: bool) -> TokenResponse:
-        """POST /auth/refresh: this client again, or with `enrol` a new client in its place.
-
-        Refused (the client was revoked, its user's password changed or the account
-        disabled, or the credential expired): the client is signed out. It stops
-        syncing, keeps its outbox, and waits for the technician to sign in again.
-        """
-        client_id, secret = self.client_id, self.db.meta("refresh_token")
-        if client_id is None or secret is None:
-            raise E.Unauthorized("sign in again with your password")
-        try:
-            return self._sign_in("/auth/refresh", _encode(RefreshRequest(
-                client_id=client_id, refresh_token=secret, enrol=enrol)))
-        except E.ClientUnavailable as exc:
-            pending = int(self.status()["pending"])
-            detail = (f"this client was signed out at the server ({exc.detail}); its {pending} unsent"
-                      " change(s) are kept here until you sign in again with your password")
-            self.db.set_meta(token=None, refresh_token=None, signed_out=detail)
-            raise E.ClientUnavailable(detail, pending=pending) from None
-
-    def _sign_in(self, path: str, body: bytes) -> TokenResponse:
-        resp = self.http.post(path, content=body, headers=self._headers(auth=False))
-        if resp.status_code >= 400:
-            raise self._problem(resp)
-        answer = _token_response.decode(resp.content)
-        answer.server_epoch = _epoch_of(resp)
-        return answer
 
     def _adopt(self, answer: TokenResponse, renumber: str | None) -> None:
         """Store a sign-in; with `renumber`, this is a new enrolment of an existing outbox.
@@ -378,91 +306,6 @@ class Client:
                 )
             )
         self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
-
-    def _reenrol(self) -> None:
-        """Enrol a new client in this one's place and resend the pending changes renumbered (seq_reused)."""
-        self._adopt(self._refresh(enrol=True), renumber="pending")
-
-    def _recover(self, epoch: str, credentials: tuple[str, str, str] | None = None) -> None:
-        """The server was restored: enrol anew, resend all still held, take a fresh snapshot."""
-        answer = self._token(None, credentials) if credentials else self._refresh(enrol=True)
-        answer.server_epoch = answer.server_epoch or epoch
-        self._adopt(answer, renumber="all")
-
-    def _sign_in_again(self) -> None:
-        """After a 401 (the token expired or was revoked): this client again, by its refresh credential."""
-        answer = self._refresh(enrol=False)
-        stored = self.server_epoch
-        if stored and answer.server_epoch and answer.server_epoch != stored:
-            raise _EpochChanged(answer.server_epoch)
-        self._adopt(answer, renumber=None)
-
-    # -- HTTP ----------------------------------------------------------------
-
-    def _headers(self, auth: bool = True) -> dict[str, str]:
-        headers = {
-            PROTOCOL_HEADER: str(PROTOCOL_VERSION),
-            APP_HEADER: APP,
-            "Content-Type": "application/json",
-        }
-        if auth:
-            token = self.db.meta("token")
-            if token is None:
-                signed_out = self.db.meta("signed_out")
-                raise E.ClientUnavailable(signed_out) if signed_out else E.Unauthorized("sign in first")
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
-
-    @staticmethod
-    def _problem(resp: httpx.Response) -> E.SyncError:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {"detail": f"HTTP {resp.status_code}: {resp.text[:200]}"}
-        return E.from_problem(resp.status_code, body)
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Callable[[], bytes] | None = None,
-        params: Callable[[], dict[str, Any]] | None = None,
-    ) -> httpx.Response:
-        """An authenticated call; signs in again once on 401; raises SyncError or _EpochChanged.
-
-        `body` and `params` are built at each attempt, from the state after any
-        re-sign-in (which may have enrolled a new client and renumbered the outbox).
-        """
-        signed_in_again = False
-        while True:
-            resp = self.http.request(
-                method,
-                path,
-                content=body() if body else None,
-                params=params() if params else None,
-                headers=self._headers(),
-            )
-            if resp.status_code == 401 and not signed_in_again and self._can_sign_in():
-                signed_in_again = True
-                self._sign_in_again()
-                continue
-            if resp.status_code >= 400:
-                # No epoch check on errors: the next successful answer (or the
-                # sign-in a 401 leads to) reveals a restored server anyway.
-                raise self._problem(resp)
-            epoch = _epoch_of(resp)
-            stored = self.server_epoch
-            if epoch and stored and epoch != stored:
-                raise _EpochChanged(epoch)
-            if epoch and not stored:
-                self.db.set_meta(server_epoch=epoch)
-            return resp
-
-    def _can_sign_in(self) -> bool:
-        return self.db.meta("refresh_token") is not None
 
     def _observe_tx(self, server_hlc: str) -> None:
         try:
@@ -963,9 +806,9 @@ class Client:
         found: list[Conflict] = []
         while True:
             try:
-                resp = self._request("GET", "/api/conflicts", params=partial(dict, after=after, limit=1000))
-            except _EpochChanged as exc:
-                self._recover(exc.epoch)
+                resp = self.session.request("GET", "/api/conflicts", params=partial(dict, after=after, limit=1000))
+            except EpochChanged as exc:
+                self.session.recover(exc.epoch)
                 continue
             page = _conflict_page.decode(resp.content)
             found.extend(page.conflicts)
@@ -1061,7 +904,7 @@ class Client:
             Change(seq=e.seq, collection=e.collection, id=e.id, hlc=e.hlc, fields=e.fields, delete=e.delete)
             for e in self._batch()
         ]
-        return _encode(PushRequest(
+        return encode(PushRequest(
             protocol=PROTOCOL_VERSION, client_id=client_id, client_time=hlc.format_ts(self._wall()),
             changes=changes,
         ))
@@ -1075,18 +918,18 @@ class Client:
             if recoveries > _MAX_RECOVERIES:
                 raise E.SyncError("the server keeps refusing this outbox; try again later")
             try:
-                resp = self._request("POST", "/sync/push", body=self._push_body)
+                resp = self.session.request("POST", "/sync/push", body=self._push_body)
             except E.SeqGap as exc:
                 recoveries += 1
                 self._rewind(int(exc.extra.get("acked_seq", 0)))
                 continue
             except E.SeqReused:
                 recoveries += 1
-                self._reenrol()
+                self.session.reenrol()
                 continue
-            except _EpochChanged as exc:
+            except EpochChanged as exc:
                 recoveries += 1
-                self._recover(exc.epoch)
+                self.session.recover(exc.epoch)
                 continue
             answer = _push_response.decode(resp.content)
             self._store_results(answer)
@@ -1116,7 +959,7 @@ class Client:
         if not held or held[0].seq != server_acked + 1:
             # The changes the server lacks are no longer held here: only a new
             # enrolment can carry on.
-            self._reenrol()
+            self.session.reenrol()
             return
         forgot = server_acked < self.acked_seq
         with self.db.transaction() as conn:
@@ -1140,7 +983,7 @@ class Client:
                 raise E.SyncError("the server keeps refusing to pull; try again later")
             cursor = self.cursor
             try:
-                resp = self._request(
+                resp = self.session.request(
                     "GET", "/sync/pull", params=lambda: {"cursor": self.cursor, "limit": self.page_size}
                 )
             except (E.CursorExpired, E.InvalidCursor):
@@ -1150,9 +993,9 @@ class Client:
                 with self.db.transaction():
                     self.db.start_snapshot_tx()
                 continue
-            except _EpochChanged as exc:
+            except EpochChanged as exc:
                 recoveries += 1
-                self._recover(exc.epoch)
+                self.session.recover(exc.epoch)
                 self.push()
                 continue
             page = _pull_response.decode(resp.content)

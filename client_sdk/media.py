@@ -32,9 +32,9 @@ from sync import errors as E
 from sync import hlc, schema, sheet
 from sync.merge import NOTE_REQUIRED, RowState, Rules, validate
 from sync.periods import site_zone
-from sync.wire import TUS_VERSION
 
 from .replica import Replica
+from .session import refusal
 
 if TYPE_CHECKING:
     from .client import Client
@@ -128,40 +128,9 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def _tus(client: Client, method: str, url: str, headers: dict[str, str] | None = None,
-         content: bytes | None = None) -> httpx.Response:
-    """One authenticated tus request; signs in again once on 401."""
-    from .client import _EpochChanged
-
-    for attempt in (1, 2):
-        sent = client._headers()
-        sent.pop("Content-Type", None)
-        sent["Tus-Resumable"] = TUS_VERSION
-        sent.update(headers or {})
-        resp = client.http.request(method, url, headers=sent, content=content)
-        if resp.status_code == 401 and attempt == 1 and client._can_sign_in():
-            try:
-                client._sign_in_again()
-            except _EpochChanged as exc:
-                client._recover(exc.epoch)
-            continue
-        return resp
-    return resp
-
-
 def _offset(resp: httpx.Response) -> int | None:
     text = resp.headers.get("Upload-Offset", "")
     return int(text) if text.isascii() and text.isdigit() else None
-
-
-def _refusal(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("detail"):
-        return f"{resp.status_code} {body.get('code') or ''}: {body['detail']}".strip()
-    return f"HTTP {resp.status_code}"
 
 
 def _report(client: Client, upload: Upload, offset: int, place: tuple[int, int]) -> None:
@@ -188,7 +157,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
     url, offset, restarts = upload.url, upload.offset, 0
     while True:
         if url is None:
-            resp = _tus(client, "POST", "/files", {
+            resp = client.session.tus("POST", "/files", {
                 "Upload-Length": str(upload.length),
                 "Upload-Metadata": f"sha256 {_b64(upload.sha256)},content_type {_b64(upload.content_type)}",
             })
@@ -197,7 +166,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
             url, offset = resp.headers["Location"], _offset(resp) or 0
             queue.update(upload.sha256, url=url, offset=offset, state="uploading", error=None)
         else:
-            resp = _tus(client, "HEAD", url)
+            resp = client.session.tus("HEAD", url)
             if resp.status_code in (404, 410) and restarts < _MAX_RESTARTS:
                 restarts += 1  # expired or cleaned up at the server: start a new upload
                 url, offset = None, 0
@@ -213,7 +182,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
             with path.open("rb") as f:
                 f.seek(offset)
                 chunk = f.read(chunk_size)
-            resp = _tus(client, "PATCH", url, {
+            resp = client.session.tus("PATCH", url, {
                 "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset),
             }, chunk)
             reached = _offset(resp)
@@ -239,7 +208,7 @@ def send(client: Client, queue: UploadQueue, upload: Upload, chunk_size: int = D
 
 def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:
     permanent = resp.status_code in _PERMANENT
-    values: dict[str, Any] = {"error": _refusal(resp)}
+    values: dict[str, Any] = {"error": refusal(resp)}
     if permanent:
         # The bytes were refused: a new upload of them may be tried after fixing the cause.
         values.update(state="failed", url=None, offset=0)

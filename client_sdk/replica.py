@@ -189,6 +189,9 @@ class Replica:
             sql += f" LIMIT {int(limit)}"
         return [Entry.from_row(r) for r in self.conn.execute(sql, list(args))]
 
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+
     def insert_entry_tx(self, entry: Entry) -> None:
         self.conn.execute(
             f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
