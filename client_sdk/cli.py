@@ -31,7 +31,8 @@ from sync.periods import site_zone
 from sync.wire import Scalar
 
 from . import media
-from .client import Client, Progress
+from .client import Client
+from .outbox import Progress
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"

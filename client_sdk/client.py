@@ -29,40 +29,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 import msgspec
 
-from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
+from sync import hlc, schema
 from sync.merge import NOTE_REQUIRED, Actor, RowState, Rules, validate
 from sync.periods import site_zone
 from sync.wire import (
-    Change,
     ChangeResult,
     Conflict,
     ConflictPage,
     PullResponse,
-    PushRequest,
-    PushResponse,
     Scalar,
     TokenResponse,
 )
 
 from . import media
-from .replica import Entry, Replica, dumps, lay_over
-from .session import Credentials, EpochChanged, Session, encode
+from .outbox import MAX_RECOVERIES, LocalChange, OnProgress, Outbox, Progress
+from .replica import Entry, Replica, lay_over
+from .session import Credentials, EpochChanged, Session
 
-KEEP_ACKED_MS = 30 * 86_400_000
-# Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
-# through without progress before it gives up: a server that answers seq_gap
-# forever must not spin the phone's battery down.
-_MAX_RECOVERIES = 8
 # Systems in the protocol's order: a site's devices are listed by system in this order.
 SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
 
-_push_response = msgspec.json.Decoder(PushResponse)
 _pull_response = msgspec.json.Decoder(PullResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
 
@@ -76,31 +68,6 @@ class SyncReport:
     pulled: int
     results: list[ChangeResult] = field(default_factory=list)
     uploaded: int = 0  # blobs that reached the server
-
-
-@dataclass
-class Progress:
-    """One step of long work, for a progress display.
-
-    `what` is "push" (`done` of `total` changes sent), "pull" (`done` rows
-    received; `total` 0: unknown), or an upload's kind, "sheet" or "image"
-    (`done` of `total` bytes of upload `index` of `count`).
-    """
-
-    what: str
-    done: int
-    total: int
-    index: int = 1
-    count: int = 1
-
-
-class _Change(NamedTuple):
-    """A local change checked and expanded, ready to be queued."""
-
-    collection: str
-    id: str
-    fields: dict[str, Any]
-    delete: bool | None
 
 
 def _natural(text: Any) -> list[Any]:
@@ -123,7 +90,7 @@ class Client:
 
     chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH (client_sdk/media.py)
     # Called after each pushed batch, pulled page and uploaded chunk (a CLI on a terminal shows it).
-    on_progress: Callable[[Progress], None] | None = None
+    on_progress: OnProgress | None = None
     _uploads: media.UploadQueue | None = None  # opened on first use
 
     def __init__(
@@ -140,13 +107,13 @@ class Client:
         self.db = Replica(db_path)
         self.http = http
         self.session = Session(http, self.db, self._adopt)
-        self.batch_size = batch_size
         self.page_size = min(page_size, 1000)
         self._wall: Callable[[], int] = wall or hlc.wall_ms
         if self.db.meta("password") is not None:
             # Older versions kept the password here (issue 9 #2): it goes, the token stays.
             self.db.set_meta(password=None)
-        self._clock = hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None)
+        self.outbox = Outbox(self.db, self.session, self._wall, batch_size,
+                             hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
 
     def close(self) -> None:
         """Close the local database (the `httpx.Client` belongs to the caller)."""
@@ -227,7 +194,7 @@ class Client:
             # Nothing of the other user's is left: start as a fresh client.
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
-            self._clock = hlc.Clock("unenrolled")
+            self.outbox.clock = hlc.Clock("unenrolled")
         credentials: Credentials = (username, password, client_name)
         renumber: str | None = None
         try:
@@ -273,46 +240,13 @@ class Client:
             if answer.server_epoch and (renumber == "all" or not self.server_epoch):
                 self.db.set_meta_tx(server_epoch=answer.server_epoch)
             if answer.client_id != old:
-                self._clock = hlc.Clock(answer.client_id, self._clock.last if old else None)
-                self.db.set_meta_tx(hlc=self._clock.last if old else None)
+                clock = hlc.Clock(answer.client_id, self.outbox.clock.last if old else None)
+                self.outbox.clock = clock
+                self.db.set_meta_tx(hlc=clock.last if old else None)
             if renumber is not None or old is None:
-                self._renumber_tx(answer.client_id, keep_acked=renumber == "all")
+                self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
                 self.db.start_snapshot_tx()
-
-    def _renumber_tx(self, client_id: str, keep_acked: bool) -> None:
-        """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
-
-        HLCs keep their ms and counter, so the changes keep their order among
-        themselves and against other clients' writes.
-        """
-        now = self._wall()
-        if keep_acked:
-            keep = self.db.entries("state = 'pending' OR acked_ms >= ?", [now - KEEP_ACKED_MS])
-        else:
-            keep = self.db.entries("state = 'pending'")
-        self.db.conn.execute("DELETE FROM outbox")
-        for seq, entry in enumerate(keep, start=1):
-            stamp = hlc.parse(entry.hlc)
-            self.db.insert_entry_tx(
-                Entry(
-                    seq=seq,
-                    collection=entry.collection,
-                    id=entry.id,
-                    hlc=str(hlc.Hlc(stamp.ms, stamp.counter, client_id)),
-                    fields=entry.fields,
-                    delete=entry.delete,
-                    created_ms=entry.created_ms,
-                )
-            )
-        self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
-
-    def _observe_tx(self, server_hlc: str) -> None:
-        try:
-            self._clock.observe(server_hlc, self._wall())
-        except ValueError:
-            return
-        self.db.set_meta_tx(hlc=self._clock.last)
 
     # -- local writes -----------------------------------------------------------
 
@@ -326,7 +260,7 @@ class Client:
         raises `Forbidden`. Group fields are expanded, so the overlay shows
         exactly what the server will store.
         """
-        return self._queue([self._prepare(collection, row_id, fields, delete, self._actor())])[0]
+        return self.outbox.queue([self._prepare(collection, row_id, fields, delete, self._actor())])[0]
 
     def _actor(self) -> Actor:
         client_id, role, username = self.client_id, self.role, self.username
@@ -336,7 +270,7 @@ class Client:
 
     def _prepare(
         self, collection: str, row_id: str, fields: dict[str, Scalar], delete: bool | None, actor: Actor
-    ) -> _Change:
+    ) -> LocalChange:
         """A change expanded and checked with the server's rules, ready to queue; raises SyncError."""
         if not fields and delete is None:
             raise E.InvalidRequest("a change writes at least one field or the deleted flag")
@@ -345,23 +279,7 @@ class Client:
             raise E.InvalidRequest(f"no collection named {collection!r}")
         expanded = schema.expand_groups(spec, dict(fields))
         self._validate(collection, row_id, expanded, delete, actor)
-        return _Change(collection, row_id, expanded, delete)
-
-    def _queue(self, changes: Sequence[_Change]) -> list[int]:
-        """Queue prepared changes in one local transaction: all of them or none; returns their seqs."""
-        seqs: list[int] = []
-        with self.db.transaction():
-            seq = self.db.meta_int("next_seq") or 1
-            for change in changes:
-                now = self._wall()
-                self.db.insert_entry_tx(
-                    Entry(seq=seq, collection=change.collection, id=change.id, hlc=self._clock.now(now),
-                          fields=change.fields, delete=change.delete, created_ms=now)
-                )
-                seqs.append(seq)
-                seq += 1
-            self.db.set_meta_tx(next_seq=seq, hlc=self._clock.last)
-        return seqs
+        return LocalChange(collection, row_id, expanded, delete)
 
     def _validate(
         self, collection: str, row_id: str, fields: dict[str, Any], delete: bool | None, actor: Actor
@@ -537,7 +455,7 @@ class Client:
             c["fields"].get("device_id"): c for c in self.rows("device_checks")
             if c["fields"].get("inspection_id") == inspection_id
         }
-        waiting = {e.id for e in self.db.entries("state = 'pending' AND collection = 'device_checks'")}
+        waiting = self.outbox.pending_ids("device_checks")
         devices = []
         for d in self.rows("devices"):
             f = d["fields"]
@@ -638,7 +556,7 @@ class Client:
             if not wanted:
                 return []
         at = checked_at or hlc.format_ts(self._wall())
-        changes: list[_Change] = []
+        changes: list[LocalChange] = []
         begin = self._start_change(inspection_id, actor)
         if begin is not None:
             changes.append(begin)
@@ -660,7 +578,7 @@ class Client:
             if len(wanted) == 1:
                 raise refused[0][1]
             raise self._refusal(refused, len(wanted))
-        self._queue(changes)
+        self.outbox.queue(changes)
         return check_ids
 
     def _refusal(self, refused: list[tuple[str, E.SyncError]], asked: int) -> E.SyncError:
@@ -681,7 +599,7 @@ class Client:
             reason=first.extra.get("reason"), devices=[device_id for device_id, _ in refused],
         )
 
-    def _start_change(self, inspection_id: str, actor: Actor) -> _Change | None:
+    def _start_change(self, inspection_id: str, actor: Actor) -> LocalChange | None:
         """The change that starts a scheduled inspection, or None when it is not scheduled (or unknown here)."""
         found = self.get("inspections", inspection_id)
         if found is None or found["deleted"] or (found["fields"].get("status") or "scheduled") != "scheduled":
@@ -703,7 +621,7 @@ class Client:
         if status in ("completed", "signed"):
             raise E.InvalidRequest(f"inspection {inspection_id} is already {status}")
         change = self._start_change(inspection_id, actor)
-        return None if change is None else self._queue([change])[0]
+        return None if change is None else self.outbox.queue([change])[0]
 
     def complete(self, inspection_id: str) -> int | None:
         """Mark the inspection completed; returns the seq, or None when it already is.
@@ -726,7 +644,7 @@ class Client:
         fields: dict[str, Scalar] = {"status": "completed"}
         if not found["fields"].get("started_at"):
             fields["started_at"] = hlc.format_ts(self._wall())
-        return self._queue([self._prepare("inspections", inspection_id, fields, None, actor)])[0]
+        return self.outbox.queue([self._prepare("inspections", inspection_id, fields, None, actor)])[0]
 
     # -- reads ----------------------------------------------------------------
 
@@ -747,11 +665,7 @@ class Client:
 
     def pending(self) -> list[dict[str, Any]]:
         """The changes the server has not acknowledged yet, in seq order."""
-        return [
-            {"seq": e.seq, "collection": e.collection, "id": e.id, "hlc": e.hlc, "fields": e.fields,
-             "delete": e.delete}
-            for e in self.db.entries("state = 'pending'")
-        ]
+        return self.outbox.pending()
 
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields.
@@ -761,20 +675,7 @@ class Client:
         or a signature of its inspection taken after the server's answer (the
         sheet, as it now stands, was shown and signed again).
         """
-        where = "(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL))"
-        if unresolved_only:
-            where += (
-                " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
-                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq)"
-                " OR (later.collection = 'signatures' AND later.created_ms > outbox.acked_ms"
-                " AND json_extract(later.fields, '$.inspection_id')"
-                " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
-            )
-        return [
-            {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
-             "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
-            for e in self.db.entries(where)
-        ]
+        return self.outbox.problems(unresolved_only)
 
     def mismatched_signatures(self) -> list[dict[str, Any]]:
         """Signatures the server found not to match their sheet, not yet followed by a new one.
@@ -826,7 +727,7 @@ class Client:
         image too (a few KB). Photos go after the push, so rows never wait for
         megabytes.
         """
-        self._prune()
+        self.outbox.prune()
         uploaded = media.upload_waiting(self, ("sheet",), self.chunk_size)
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
         uploaded += media.upload_waiting(self, ("image",), self.chunk_size, only=signing)
@@ -875,111 +776,16 @@ class Client:
         return media.upload_waiting(self, ("sheet",), self.chunk_size) + media.upload_waiting(
             self, ("image",), self.chunk_size)
 
-    def _prune(self) -> None:
-        """Forget acknowledged changes older than 30 days that no longer lay over anything."""
-        with self.db.transaction():
-            self.db.conn.execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND acked_ms < ?"
-                " AND NOT (state = 'applied' AND push_version > ?)",
-                [self._wall() - KEEP_ACKED_MS, self.db.meta_int("pulled_version")],
-            )
-
-    def _batch(self) -> list[Entry]:
-        entries = self.db.entries("state = 'pending'", limit=self.batch_size)
-        # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
-        run = entries[:1]
-        signatures = sum(e.collection == "signatures" for e in run)
-        for entry in entries[1:]:
-            signatures += entry.collection == "signatures"
-            # The server takes at most so many new signatures a push: the rest go in the next one.
-            if entry.seq != run[-1].seq + 1 or signatures > schema.MAX_SIGNATURES_PER_PUSH:
-                break
-            run.append(entry)
-        return run
-
-    def _push_body(self) -> bytes:
-        client_id = self.client_id
-        assert client_id is not None
-        changes = [
-            Change(seq=e.seq, collection=e.collection, id=e.id, hlc=e.hlc, fields=e.fields, delete=e.delete)
-            for e in self._batch()
-        ]
-        return encode(PushRequest(
-            protocol=PROTOCOL_VERSION, client_id=client_id, client_time=hlc.format_ts(self._wall()),
-            changes=changes,
-        ))
-
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, `batch_size` at a time; return their results."""
-        results: list[ChangeResult] = []
-        recoveries = 0
-        total = int(self.status()["pending"]) if self.on_progress else 0
-        while self._batch():
-            if recoveries > _MAX_RECOVERIES:
-                raise E.SyncError("the server keeps refusing this outbox; try again later")
-            try:
-                resp = self.session.request("POST", "/sync/push", body=self._push_body)
-            except E.SeqGap as exc:
-                recoveries += 1
-                self._rewind(int(exc.extra.get("acked_seq", 0)))
-                continue
-            except E.SeqReused:
-                recoveries += 1
-                self.session.reenrol()
-                continue
-            except EpochChanged as exc:
-                recoveries += 1
-                self.session.recover(exc.epoch)
-                continue
-            answer = _push_response.decode(resp.content)
-            self._store_results(answer)
-            results.extend(answer.results)
-            recoveries = 0
-            if self.on_progress is not None:
-                self.on_progress(Progress("push", len(results), max(total, len(results))))
-        return results
-
-    def _store_results(self, answer: PushResponse) -> None:
-        now = self._wall()
-        with self.db.transaction() as conn:
-            for result in answer.results:
-                conn.execute(
-                    "UPDATE outbox SET state = ?, reason = ?, detail = ?, rejected_fields = ?, clock = ?,"
-                    " push_version = ?, acked_ms = ? WHERE seq = ?",
-                    [result.status, result.reason, result.detail,
-                     None if not result.rejected_fields else dumps(result.rejected_fields),
-                     result.clock, answer.version, now, result.seq],
-                )
-            self.db.set_meta_tx(acked_seq=answer.acked_seq)
-            self._observe_tx(answer.server_hlc)
-
-    def _rewind(self, server_acked: int) -> None:
-        """seq_gap: the server holds fewer of our changes than we thought; resend from its acked_seq + 1."""
-        held = self.db.entries("seq > ?", [server_acked])
-        if not held or held[0].seq != server_acked + 1:
-            # The changes the server lacks are no longer held here: only a new
-            # enrolment can carry on.
-            self.session.reenrol()
-            return
-        forgot = server_acked < self.acked_seq
-        with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', reason = NULL, detail = NULL, rejected_fields = NULL,"
-                " clock = NULL, push_version = NULL, acked_ms = NULL WHERE seq > ?",
-                [server_acked],
-            )
-            self.db.set_meta_tx(acked_seq=server_acked)
-            if forgot:
-                # A server that lost acknowledged changes lost the rows' versions
-                # after them too: our cursor may point past versions it will reuse.
-                self.db.start_snapshot_tx()
+        return self.outbox.push(self.on_progress)
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
         received = 0
         recoveries = 0
         while True:
-            if recoveries > _MAX_RECOVERIES:
+            if recoveries > MAX_RECOVERIES:
                 raise E.SyncError("the server keeps refusing to pull; try again later")
             cursor = self.cursor
             try:
@@ -999,7 +805,7 @@ class Client:
                 self.push()
                 continue
             page = _pull_response.decode(resp.content)
-            self.db.apply_page(page, cursor, self._observe_tx)
+            self.db.apply_page(page, cursor, self.outbox.observe_tx)
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))

@@ -135,7 +135,7 @@ def _offset(resp: httpx.Response) -> int | None:
 
 def _report(client: Client, upload: Upload, offset: int, place: tuple[int, int]) -> None:
     if client.on_progress is not None:
-        from .client import Progress
+        from .outbox import Progress
 
         client.on_progress(Progress(upload.kind, offset, upload.length, *place))
 
