@@ -16,7 +16,7 @@ push), `workflow` (checked local writes and the day's work, a base class) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -63,10 +63,8 @@ class Client(Workflow):
     one to skew a client's clock.
     """
 
-    chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH (client_sdk/media.py)
     # Called after each pushed batch, pulled page and uploaded chunk (a CLI on a terminal shows it).
     on_progress: OnProgress | None = None
-    _uploads: media.UploadQueue | None = None  # opened on first use
 
     def __init__(
         self,
@@ -83,11 +81,14 @@ class Client(Workflow):
         self.http = http
         self.session = Session(http, self.db, self._adopt)
         self.page_size = min(page_size, 1000)
-        self._wall: Callable[[], int] = wall or hlc.wall_ms
+        self.wall: Callable[[], int] = wall or hlc.wall_ms
         if self.db.meta("password") is not None:
             # Older versions kept the password here (issue 9 #2): it goes, the token stays.
             self.db.set_meta(password=None)
-        self.outbox = Outbox(self.db, self.session, self._wall, batch_size,
+        self.chunk_size = media.DEFAULT_CHUNK  # bytes per tus PATCH
+        # The blobs waiting to upload (and those that did), kept in this client's database.
+        self.upload_queue = media.UploadQueue(self.db)
+        self.outbox = Outbox(self.db, self.session, self.wall, batch_size,
                              hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
 
     def close(self) -> None:
@@ -269,23 +270,16 @@ class Client(Workflow):
         megabytes.
         """
         self.outbox.prune()
-        uploaded = media.upload_waiting(self, ("sheet",), self.chunk_size)
+        uploaded = self._upload(("sheet",))
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
-        uploaded += media.upload_waiting(self, ("image",), self.chunk_size, only=signing)
+        uploaded += self._upload(("image",), only=signing)
         results = self.push()
-        uploaded += media.upload_waiting(self, ("image",), self.chunk_size)
+        uploaded += self._upload(("image",))
         pulled = self.pull()
-        self.db.set_meta(last_sync=hlc.format_ts(self._wall()))
+        self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
         return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded)
 
-    # -- photos, signatures and uploads (client_sdk/media.py) -------------------
-
-    @property
-    def upload_queue(self) -> media.UploadQueue:
-        """The blobs waiting to upload (and those that did), kept in this client's database."""
-        if self._uploads is None:
-            self._uploads = media.UploadQueue(self.db)
-        return self._uploads
+    # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
     def add_photo(self, inspection_id: str, device_id: str | None, path: Path | str, stage: str = "after",
                   caption: str | None = None) -> str:
@@ -296,6 +290,11 @@ class Client(Workflow):
     def sheet(self, inspection_id: str) -> dict[str, Any]:
         """The maintenance sheet to show the technician and the customer before signing."""
         return media.show_sheet(self, inspection_id)
+
+    def mismatched_signatures(self) -> list[dict[str, Any]]:
+        """Signatures the server found not to match their sheet, not yet followed by a new one
+        (`media.signing.mismatched_signatures`): the signer has to sign again."""
+        return media.mismatched_signatures(self)
 
     def sign(self, inspection_id: str, signer_name: str, signer_role: str = "customer",
              strokes: Sequence[Sequence[Sequence[float]]] | None = None, png: bytes | None = None,
@@ -314,8 +313,11 @@ class Client(Workflow):
 
     def upload(self) -> int:
         """Send every waiting upload now (sheets first); returns how many reached the server."""
-        return media.upload_waiting(self, ("sheet",), self.chunk_size) + media.upload_waiting(
-            self, ("image",), self.chunk_size)
+        return self._upload(("sheet",)) + self._upload(("image",))
+
+    def _upload(self, kinds: Sequence[str], only: Iterable[str] | None = None) -> int:
+        return media.upload_waiting(self.session, self.upload_queue, self.wall, kinds, self.chunk_size,
+                                    only, self.on_progress)
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, `batch_size` at a time; return their results."""

@@ -53,7 +53,7 @@ class Workflow:
 
     db: Replica
     outbox: Outbox
-    _wall: Callable[[], int]
+    wall: Callable[[], int]  # Unix milliseconds
 
     # -- local writes -----------------------------------------------------------
 
@@ -67,9 +67,10 @@ class Workflow:
         raises `Forbidden`. Group fields are expanded, so the overlay shows
         exactly what the server will store.
         """
-        return self.outbox.queue([self._prepare(collection, row_id, fields, delete, self._actor())])[0]
+        return self.outbox.queue([self._prepare(collection, row_id, fields, delete, self.actor())])[0]
 
-    def _actor(self) -> Actor:
+    def actor(self) -> Actor:
+        """Who writes: this client, its user and role; Unauthorized before the first sign-in."""
         client_id, role, username = (self.db.meta(key) for key in ("client_id", "role", "username"))
         if client_id is None or role is None or username is None:
             raise E.Unauthorized("sign in once before recording changes")
@@ -123,6 +124,15 @@ class Workflow:
             names = ", ".join(f"{name} ({why})" for name, why in sorted(rejected_fields.items()))
             raise E.InvalidRequest(f"{collection}: fields the server would refuse: {names}",
                                    reason="invalid_field")
+
+    def check(self, collection: str, row_id: str, fields: dict[str, Any], delete: bool | None = None) -> None:
+        """Raise the SyncError the server's rules would give this change of this user (nothing is queued)."""
+        self._validate(collection, row_id, fields, delete, self.actor())
+
+    def write_rules(self, unchecked: Callable[[str], int]) -> Rules:
+        """The rules `sync.merge.validate` needs, from the local templates; `unchecked` counts an
+        inspection's devices without an outcome."""
+        return Rules(template_items=self._template_items, unchecked=unchecked)
 
     def checklists(self) -> dict[str, list[dict[str, Any]]]:
         """The checklist of every device kind with a template, from the local templates.
@@ -232,7 +242,7 @@ class Workflow:
         return out
 
     def _site_today(self, tz: Any) -> str:
-        return datetime.fromtimestamp(self._wall() / 1000, site_zone(tz)).date().isoformat()
+        return datetime.fromtimestamp(self.wall() / 1000, site_zone(tz)).date().isoformat()
 
     def _inspection(self, inspection_id: str) -> dict[str, Any]:
         found = self.get("inspections", inspection_id)
@@ -353,7 +363,7 @@ class Workflow:
         with `started_at` is queued first, in the same transaction (as `start`).
         Device ids repeated in `device_ids` are recorded once.
         """
-        actor = self._actor()
+        actor = self.actor()
         wanted = list(dict.fromkeys(device_ids))
         if not wanted:
             raise E.InvalidRequest("name at least one device to record a check of")
@@ -362,7 +372,7 @@ class Workflow:
             wanted = [device_id for device_id in wanted if device_id not in recorded]
             if not wanted:
                 return []
-        at = checked_at or hlc.format_ts(self._wall())
+        at = checked_at or hlc.format_ts(self.wall())
         changes: list[LocalChange] = []
         begin = self._start_change(inspection_id, actor)
         if begin is not None:
@@ -413,7 +423,7 @@ class Workflow:
             return None
         fields: dict[str, Scalar] = {"status": "in_progress"}
         if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self._wall())
+            fields["started_at"] = hlc.format_ts(self.wall())
         return self._prepare("inspections", inspection_id, fields, None, actor)
 
     def start(self, inspection_id: str) -> int | None:
@@ -423,7 +433,7 @@ class Workflow:
         signed inspection is not started again: `InvalidRequest`. Recording a
         check starts a scheduled inspection on its own.
         """
-        actor = self._actor()
+        actor = self.actor()
         status = self._inspection(inspection_id)["fields"].get("status") or "scheduled"
         if status in ("completed", "signed"):
             raise E.InvalidRequest(f"inspection {inspection_id} is already {status}")
@@ -444,13 +454,13 @@ class Workflow:
         own once every device has an outcome, so this change may come back
         `superseded` by that equal value.
         """
-        actor = self._actor()
+        actor = self.actor()
         found = self._inspection(inspection_id)
         if (found["fields"].get("status") or "scheduled") in ("completed", "signed"):
             return None
         fields: dict[str, Scalar] = {"status": "completed"}
         if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self._wall())
+            fields["started_at"] = hlc.format_ts(self.wall())
         return self.outbox.queue([self._prepare("inspections", inspection_id, fields, None, actor)])[0]
 
     # -- reads ----------------------------------------------------------------
@@ -465,28 +475,3 @@ class Workflow:
     def rows(self, collection: str, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every row of a collection as shown (overlay), sorted by id."""
         return self.db.views(collection, include_deleted)
-
-    def mismatched_signatures(self) -> list[dict[str, Any]]:
-        """Signatures the server found not to match their sheet, not yet followed by a new one.
-
-        A mismatch seals nothing and is never verified again: the signer has to
-        sign again. It is settled by a later signature of the same inspection
-        and signer role that is not a mismatch (valid, or still on its way).
-        Rows as `get` shows them, oldest first.
-        """
-        signatures = self.rows("signatures")
-        found = []
-        for sig in signatures:
-            f = sig["fields"]
-            if f.get("verification") != "mismatch":
-                continue
-            settled = any(
-                o["fields"].get("inspection_id") == f.get("inspection_id")
-                and o["fields"].get("signer_role") == f.get("signer_role")
-                and str(o["fields"].get("signed_at") or "") > str(f.get("signed_at") or "")
-                and o["fields"].get("verification") != "mismatch"
-                for o in signatures
-            )
-            if not settled:
-                found.append(sig)
-        return sorted(found, key=lambda s: (str(s["fields"].get("signed_at") or ""), s["id"]))
