@@ -32,6 +32,7 @@ from sync.wire import Scalar
 
 from .outbox import LocalChange, Outbox
 from .replica import Entry, Replica, lay_over
+from .views import CheckView, DeviceView, InspectionSummary, LocationGroup, SystemGroup
 
 # Systems in the protocol's order: a site's devices are listed by system in this order.
 SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
@@ -207,15 +208,10 @@ class Workflow:
 
     # -- the technician's workflow (all local: sync later) ----------------------
 
-    def my_inspections(self, include_all: bool = False) -> list[dict[str, Any]]:
+    def my_inspections(self, include_all: bool = False) -> list[InspectionSummary]:
         """The inspections assigned to me (with `include_all`, every one in my sites), due first.
 
-        Each is `{"id", "sheet_no", "period", "site_id", "site_name", "status",
-        "due_on", "assigned_to", "started_at", "completed_at", "checked", "total",
-        "overdue"}`: `checked`/`total` count the site's active devices, as this
-        client shows them; `overdue` is a due date passed in the site's time zone
-        on an inspection not completed. A row without a status reads as scheduled,
-        as at the server.
+        A row without a status reads as scheduled, as at the server.
         """
         sites = {s["id"]: s["fields"] for s in self.rows("sites")}
         shown = [
@@ -230,15 +226,15 @@ class Workflow:
             status = f.get("status") or "scheduled"
             due = f.get("due_on")
             checked, total = progress.get(inspection["id"], (0, 0))
-            out.append({
-                "id": inspection["id"], "sheet_no": f.get("sheet_no"), "period": f.get("period"),
-                "site_id": f.get("site_id"), "site_name": site.get("name"), "status": status, "due_on": due,
-                "assigned_to": f.get("assigned_to"), "started_at": f.get("started_at"),
-                "completed_at": f.get("completed_at"), "checked": checked, "total": total,
-                "overdue": bool(due) and status not in ("completed", "signed")
+            out.append(InspectionSummary(
+                id=inspection["id"], sheet_no=f.get("sheet_no"), period=f.get("period"),
+                site_id=f.get("site_id"), site_name=site.get("name"), status=status, due_on=due,
+                assigned_to=f.get("assigned_to"), started_at=f.get("started_at"),
+                completed_at=f.get("completed_at"), checked=checked, total=total,
+                overdue=bool(due) and status not in ("completed", "signed")
                 and self._site_today(site.get("tz")) > str(due),
-            })
-        out.sort(key=lambda i: (i["due_on"] or "9999-99-99", i["sheet_no"] or "", i["id"]))
+            ))
+        out.sort(key=lambda i: (i.due_on or "9999-99-99", i.sheet_no or "", i.id))
         return out
 
     def _site_today(self, tz: Any) -> str:
@@ -250,20 +246,12 @@ class Workflow:
             raise E.NotFound(f"no inspection {inspection_id} on this client; sync first")
         return found
 
-    def inspection_devices(self, inspection_id: str) -> list[dict[str, Any]]:
+    def inspection_devices(self, inspection_id: str) -> list[SystemGroup]:
         """The active devices of the inspection's site, grouped by system, then location.
 
-        `[{"system", "locations": [{"location", "devices": [device, ...]}, ...]}, ...]`.
         Systems come in the protocol's order (video, access, network, broadcast,
         telephone, alarm; any other after them), locations and device codes in
-        natural order (`pillar 3` before `pillar 12`). Each device is `{"id",
-        "code", "name", "kind", "system", "location", "items", "check",
-        "pending"}`: `items` is the checklist of its kind (`[{"key", "label",
-        "label_zh", "type"}]`, empty without a template); `check` is its check
-        as this client shows it (the outbox laid over the pulled rows) as
-        `{"id", "outcome", "note", "checked_by", "checked_at", "items": {key:
-        value}, "sealed"}`, or None; `pending` says a change of that check is
-        still waiting to be sent.
+        natural order (`pillar 3` before `pillar 12`); see `views.DeviceView`.
         """
         inspection = self._inspection(inspection_id)
         site_id = inspection["fields"].get("site_id")
@@ -282,37 +270,37 @@ class Workflow:
             view = None
             if check is not None:
                 cf = check["fields"]
-                view = {
-                    "id": check["id"], "outcome": cf.get("outcome"), "note": cf.get("note"),
-                    "checked_by": cf.get("checked_by"), "checked_at": cf.get("checked_at"),
-                    "items": {k[5:]: v for k, v in sorted(cf.items()) if k.startswith("item.")},
-                    "sealed": cf.get("sealed_by") is not None,
-                }
-            devices.append({
-                "id": d["id"], "code": f.get("code"), "name": f.get("name"), "kind": f.get("kind"),
-                "system": f.get("system"), "location": f.get("location"),
-                "items": checklists.get(str(f.get("kind")), []), "check": view,
-                "pending": check is not None and check["id"] in waiting,
-            })
-        devices.sort(key=lambda d: (_system_rank(d["system"]), _natural(d["location"]), _natural(d["code"]), d["id"]))
-        groups: list[dict[str, Any]] = []
+                view = CheckView(
+                    id=check["id"], outcome=cf.get("outcome"), note=cf.get("note"),
+                    checked_by=cf.get("checked_by"), checked_at=cf.get("checked_at"),
+                    items={k[5:]: v for k, v in sorted(cf.items()) if k.startswith("item.")},
+                    sealed=cf.get("sealed_by") is not None,
+                )
+            devices.append(DeviceView(
+                id=d["id"], code=f.get("code"), name=f.get("name"), kind=f.get("kind"),
+                system=f.get("system"), location=f.get("location"),
+                items=checklists.get(str(f.get("kind")), []), check=view,
+                pending=check is not None and check["id"] in waiting,
+            ))
+        devices.sort(key=lambda d: (_system_rank(d.system), _natural(d.location), _natural(d.code), d.id))
+        groups: list[SystemGroup] = []
         for device in devices:
-            if not groups or groups[-1]["system"] != device["system"]:
-                groups.append({"system": device["system"], "locations": []})
-            locations = groups[-1]["locations"]
-            if not locations or locations[-1]["location"] != device["location"]:
-                locations.append({"location": device["location"], "devices": []})
-            locations[-1]["devices"].append(device)
+            if not groups or groups[-1].system != device.system:
+                groups.append(SystemGroup(device.system, []))
+            locations = groups[-1].locations
+            if not locations or locations[-1].location != device.location:
+                locations.append(LocationGroup(device.location, []))
+            locations[-1].devices.append(device)
         return groups
 
-    def remaining(self, inspection_id: str) -> list[dict[str, Any]]:
+    def remaining(self, inspection_id: str) -> list[DeviceView]:
         """The active devices of the inspection without an outcome yet, in the order of `inspection_devices`."""
         return [
             device
             for group in self.inspection_devices(inspection_id)
-            for location in group["locations"]
-            for device in location["devices"]
-            if device["check"] is None or device["check"]["outcome"] is None
+            for location in group.locations
+            for device in location.devices
+            if device.check is None or device.check.outcome is None
         ]
 
     def record_check(

@@ -174,12 +174,12 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "no_inspections")
     notices = _notices(client)
     for i in shown:
-        _say(out, "inspection_line", sheet_no=i["sheet_no"] or "-", period=i["period"] or "-",
-             site=i["site_name"] or MESSAGES["unknown"], status=i["status"], due_on=i["due_on"] or "-",
-             checked=i["checked"], total=i["total"], id=i["id"],
-             overdue=MESSAGES["overdue"] if i["overdue"] else "")
+        _say(out, "inspection_line", sheet_no=i.sheet_no or "-", period=i.period or "-",
+             site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
+             checked=i.checked, total=i.total, id=i.id,
+             overdue=MESSAGES["overdue"] if i.overdue else "")
         for about, text in notices:
-            if about == i["id"]:
+            if about == i.id:
                 _say(out, "attention_mark", text=text)
     return 0
 
@@ -187,38 +187,38 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """`devices`: by system, then location; `--left` keeps those without an outcome."""
     inspection = _find_inspection(client, args.inspection)
-    [summary] = [i for i in client.my_inspections(include_all=True) if i["id"] == inspection["id"]]
-    head = {"sheet_no": _sheet(inspection), "site": summary["site_name"] or MESSAGES["unknown"],
-            "period": summary["period"] or "-", "status": summary["status"], "total": summary["total"]}
+    [summary] = [i for i in client.my_inspections(include_all=True) if i.id == inspection["id"]]
+    head = {"sheet_no": _sheet(inspection), "site": summary.site_name or MESSAGES["unknown"],
+            "period": summary.period or "-", "status": summary.status, "total": summary.total}
     if args.left:
-        _say(out, "devices_left_header", left=summary["total"] - summary["checked"], **head)
+        _say(out, "devices_left_header", left=summary.total - summary.checked, **head)
     else:
-        _say(out, "devices_header", checked=summary["checked"], **head)
+        _say(out, "devices_header", checked=summary.checked, **head)
     kinds: dict[str, None] = {}
     for group in client.inspection_devices(inspection["id"]):
         system_said = False
-        for location in group["locations"]:
+        for location in group.locations:
             shown = [
-                d for d in location["devices"]
-                if not args.left or d["check"] is None or d["check"]["outcome"] is None
+                d for d in location.devices
+                if not args.left or d.check is None or d.check.outcome is None
             ]
             if not shown:
                 continue
             if not system_said:
-                _say(out, "system_line", system=group["system"] or MESSAGES["unknown"])
+                _say(out, "system_line", system=group.system or MESSAGES["unknown"])
                 system_said = True
-            _say(out, "location_line", location=location["location"] or MESSAGES["unknown"])
+            _say(out, "location_line", location=location.location or MESSAGES["unknown"])
             for device in shown:
-                kinds[str(device["kind"])] = None
-                check = device["check"] or {}
-                outcome = check.get("outcome") or MESSAGES["not_checked"]
-                if check.get("note"):
-                    outcome = f"{outcome}: {check['note']}"
-                if device["pending"]:
+                kinds[str(device.kind)] = None
+                check = device.check
+                outcome = (check.outcome if check else None) or MESSAGES["not_checked"]
+                if check and check.note:
+                    outcome = f"{outcome}: {check.note}"
+                if device.pending:
                     outcome += MESSAGES["not_synced"]
-                _say(out, "device_line", code=device["code"] or device["id"], kind=device["kind"] or "-",
+                _say(out, "device_line", code=device.code or device.id, kind=device.kind or "-",
                      outcome=outcome)
-    if args.left and summary["checked"] >= summary["total"]:
+    if args.left and summary.checked >= summary.total:
         _say(out, "nothing_left", ref=args.inspection)
     if args.checklist and kinds:
         checklists = client.checklists()
