@@ -4,6 +4,7 @@
 (`docs/sync-protocol.md`, "Client side"); `fieldsync-client` is its CLI.
 """
 
-from .client import APP, Client, SyncReport
+from .client import Client, SyncReport
+from .session import APP
 
 __all__ = ["APP", "Client", "SyncReport"]

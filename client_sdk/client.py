@@ -8,72 +8,41 @@ by `problems()`. Every local state change that a server response causes is
 written in one SQLite transaction, so a connection cut at any point leaves a
 state that the next `sync()` finishes without duplicates or lost edits.
 
-Local writes are checked with the server's own rules before they are queued.
-What the server would reject (or whose fields it would drop) is refused on the
-spot with the `sync.errors` class of the HTTP problem closest to it,
-`InvalidRequest` or `Forbidden`, whose `extra["reason"]` is the reason the
-server's per-change result would give (`invalid_field`, `incomplete`,
-`forbidden`, `sealed`, ...): the technician fixes it while still at the device.
-
-The technician's workflow (`my_inspections`, `inspection_devices`,
-`record_checks`, `remaining`, `start`, `complete`) reads and writes only the
-local database; the next `sync()` sends it.
+The client is a façade over its parts: `replica` (the local database and
+its overlay reads), `session` (HTTP, sign-in, problems), `outbox` (queue and
+push), `workflow` (checked local writes and the day's work, a base class) and
+`media` (photos, signatures, uploads).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 import msgspec
 
-from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.merge import Actor, RowState, Rules, check_row, validate
-from sync.periods import site_zone
+from sync import hlc
 from sync.wire import (
-    APP_HEADER,
-    EPOCH_HEADER,
-    PROTOCOL_HEADER,
-    Change,
     ChangeResult,
     Conflict,
     ConflictPage,
     PullResponse,
-    PushRequest,
-    PushResponse,
-    RefreshRequest,
-    Scalar,
-    TokenRequest,
     TokenResponse,
 )
 
 from . import media
-from .local import Entry, LocalDB, dumps
+from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
+from .replica import Replica
+from .session import Credentials, EpochChanged, Session
+from .workflow import Workflow
 
-__version__ = "0.1.0"
-APP = f"fieldsync-client/{__version__}"
-KEEP_ACKED_MS = 30 * 86_400_000
-# Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
-# through without progress before it gives up: a server that answers seq_gap
-# forever must not spin the phone's battery down.
-_MAX_RECOVERIES = 8
-# Systems in the protocol's order: a site's devices are listed by system in this order.
-SYSTEMS = schema.COLLECTIONS["devices"].fields["system"].choices
-
-_push_response = msgspec.json.Decoder(PushResponse)
 _pull_response = msgspec.json.Decoder(PullResponse)
-_token_response = msgspec.json.Decoder(TokenResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
-
-
-_encode = msgspec.json.Encoder().encode
 
 
 @dataclass
@@ -86,92 +55,7 @@ class SyncReport:
     uploaded: int = 0  # blobs that reached the server
 
 
-@dataclass
-class Progress:
-    """One step of long work, for a progress display.
-
-    `what` is "push" (`done` of `total` changes sent), "pull" (`done` rows
-    received; `total` 0: unknown), or an upload's kind, "sheet" or "image"
-    (`done` of `total` bytes of upload `index` of `count`).
-    """
-
-    what: str
-    done: int
-    total: int
-    index: int = 1
-    count: int = 1
-
-
-class _Change(NamedTuple):
-    """A local change checked and expanded, ready to be queued."""
-
-    collection: str
-    id: str
-    fields: dict[str, Any]
-    delete: bool | None
-
-
-def _natural(text: Any) -> list[Any]:
-    """A sort key that orders `pillar 3` before `pillar 12` and `CAM-9` before `CAM-10`."""
-    parts = re.split(r"(\d+)", str(text or "").casefold())
-    return [int(part) if i % 2 else part for i, part in enumerate(parts)]
-
-
-def _system_rank(system: Any) -> tuple[int, str]:
-    return (SYSTEMS.index(system), "") if system in SYSTEMS else (len(SYSTEMS), str(system or ""))
-
-
-class _EpochChanged(Exception):
-    """The server answered with another `server_epoch`: it was restored from a backup."""
-
-    def __init__(self, epoch: str) -> None:
-        super().__init__(epoch)
-        self.epoch = epoch
-
-
-class _Epoch(msgspec.Struct):
-    server_epoch: str = ""
-
-
-_epoch_decoder = msgspec.json.Decoder(_Epoch)
-
-
-def _epoch_of(resp: httpx.Response) -> str:
-    """The server epoch of a successful answer: from its body when it has one, else the header.
-
-    The body wins because it is read from the store that answered; the header
-    is fixed when the app is built (and, with Litestar's module-level route
-    handlers, by the first app built in the process).
-    """
-    try:
-        epoch = _epoch_decoder.decode(resp.content).server_epoch
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        epoch = ""
-    return epoch or resp.headers.get(EPOCH_HEADER, "")
-
-
-def _view(collection: str, row_id: str, fields: dict[str, Any], deleted: bool, version: int) -> dict[str, Any]:
-    return {"collection": collection, "id": row_id, "fields": fields, "deleted": deleted, "version": version}
-
-
-def _lay_over(view: dict[str, Any] | None, entry: Entry) -> dict[str, Any]:
-    """One outbox change laid over a row view (a missing field reads as null)."""
-    if view is None:
-        view = _view(entry.collection, entry.id, {}, False, 0)
-    fields = dict(view["fields"])
-    skipped = entry.rejected_fields or {}
-    for name, value in entry.fields.items():
-        if name in skipped:
-            continue
-        if value is None:
-            fields.pop(name, None)
-        else:
-            fields[name] = value
-    deleted = view["deleted"] if entry.delete is None else entry.delete
-    return _view(entry.collection, entry.id, fields, deleted, view["version"])
-
-
-class Client:
+class Client(Workflow):
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
     `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
@@ -179,10 +63,8 @@ class Client:
     one to skew a client's clock.
     """
 
-    chunk_size: int = media.DEFAULT_CHUNK  # bytes per tus PATCH (client_sdk/media.py)
     # Called after each pushed batch, pulled page and uploaded chunk (a CLI on a terminal shows it).
-    on_progress: Callable[[Progress], None] | None = None
-    _uploads: media.UploadQueue | None = None  # opened on first use
+    on_progress: OnProgress | None = None
 
     def __init__(
         self,
@@ -195,15 +77,19 @@ class Client:
     ) -> None:
         if batch_size < 1 or page_size < 1:
             raise ValueError("batch_size and page_size must be at least 1")
-        self.db = LocalDB(db_path)
+        self.db = Replica(db_path)
         self.http = http
-        self.batch_size = batch_size
+        self.session = Session(http, self.db, self._adopt)
         self.page_size = min(page_size, 1000)
-        self._wall: Callable[[], int] = wall or hlc.wall_ms
+        self.wall: Callable[[], int] = wall or hlc.wall_ms
         if self.db.meta("password") is not None:
             # Older versions kept the password here (issue 9 #2): it goes, the token stays.
             self.db.set_meta(password=None)
-        self._clock = hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None)
+        self.chunk_size = media.DEFAULT_CHUNK  # bytes per tus PATCH
+        # The blobs waiting to upload (and those that did), kept in this client's database.
+        self.upload_queue = media.UploadQueue(self.db)
+        self.outbox = Outbox(self.db, self.session, self.wall, batch_size,
+                             hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
 
     def close(self) -> None:
         """Close the local database (the `httpx.Client` belongs to the caller)."""
@@ -255,11 +141,10 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         """Who and where this client is: ids, counts, cursor, epoch, last sync time."""
-        pending = self.db.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
         return {
             "client_id": self.client_id,
             "user": self.username,
-            "pending": int(pending),
+            "pending": self.db.pending_count(),
             "acked_seq": self.acked_seq,
             "cursor": self.cursor,
             "server_epoch": self.server_epoch,
@@ -285,19 +170,19 @@ class Client:
             # Nothing of the other user's is left: start as a fresh client.
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
-            self._clock = hlc.Clock("unenrolled")
-        credentials = (username, password, client_name)
+            self.outbox.clock = hlc.Clock("unenrolled")
+        credentials: Credentials = (username, password, client_name)
         renumber: str | None = None
         try:
-            answer = self._token(self.client_id, credentials)
+            answer = self.session.token(self.client_id, credentials)
         except E.ClientUnavailable:
-            answer = self._token(None, credentials)
+            answer = self.session.token(None, credentials)
             renumber = "pending"
         with self.db.transaction():
             self.db.set_meta_tx(username=username, client_name=client_name, signed_out=None)
         stored = self.server_epoch
         if renumber is None and stored and answer.server_epoch and answer.server_epoch != stored:
-            self._recover(answer.server_epoch, credentials)
+            self.session.recover(answer.server_epoch, credentials)
             return
         self._adopt(answer, renumber=renumber)
 
@@ -305,40 +190,6 @@ class Client:
         return bool(
             self.db.conn.execute("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM rows)").fetchone()[0]
         )
-
-    def _token(self, client_id: str | None, credentials: tuple[str, str, str]) -> TokenResponse:
-        """POST /auth/token with the password just typed; raises SyncError."""
-        username, password, client_name = credentials
-        body = TokenRequest(username=username, password=password, client_name=client_name, client_id=client_id)
-        return self._sign_in("/auth/token", _encode(body))
-
-    def _refresh(self, enrol: bool) -> TokenResponse:
-        """POST /auth/refresh: this client again, or with `enrol` a new client in its place.
-
-        Refused (the client was revoked, its user's password changed or the account
-        disabled, or the credential expired): the client is signed out. It stops
-        syncing, keeps its outbox, and waits for the technician to sign in again.
-        """
-        client_id, secret = self.client_id, self.db.meta("refresh_token")
-        if client_id is None or secret is None:
-            raise E.Unauthorized("sign in again with your password")
-        try:
-            return self._sign_in("/auth/refresh", _encode(RefreshRequest(
-                client_id=client_id, refresh_token=secret, enrol=enrol)))
-        except E.ClientUnavailable as exc:
-            pending = int(self.status()["pending"])
-            detail = (f"this client was signed out at the server ({exc.detail}); its {pending} unsent"
-                      " change(s) are kept here until you sign in again with your password")
-            self.db.set_meta(token=None, refresh_token=None, signed_out=detail)
-            raise E.ClientUnavailable(detail, pending=pending) from None
-
-    def _sign_in(self, path: str, body: bytes) -> TokenResponse:
-        resp = self.http.post(path, content=body, headers=self._headers(auth=False))
-        if resp.status_code >= 400:
-            raise self._problem(resp)
-        answer = _token_response.decode(resp.content)
-        answer.server_epoch = _epoch_of(resp)
-        return answer
 
     def _adopt(self, answer: TokenResponse, renumber: str | None) -> None:
         """Store a sign-in; with `renumber`, this is a new enrolment of an existing outbox.
@@ -365,572 +216,23 @@ class Client:
             if answer.server_epoch and (renumber == "all" or not self.server_epoch):
                 self.db.set_meta_tx(server_epoch=answer.server_epoch)
             if answer.client_id != old:
-                self._clock = hlc.Clock(answer.client_id, self._clock.last if old else None)
-                self.db.set_meta_tx(hlc=self._clock.last if old else None)
+                clock = hlc.Clock(answer.client_id, self.outbox.clock.last if old else None)
+                self.outbox.clock = clock
+                self.db.set_meta_tx(hlc=clock.last if old else None)
             if renumber is not None or old is None:
-                self._renumber_tx(answer.client_id, keep_acked=renumber == "all")
+                self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
-                self._start_snapshot_tx()
-
-    def _renumber_tx(self, client_id: str, keep_acked: bool) -> None:
-        """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
-
-        HLCs keep their ms and counter, so the changes keep their order among
-        themselves and against other clients' writes.
-        """
-        now = self._wall()
-        if keep_acked:
-            keep = self.db.entries("state = 'pending' OR acked_ms >= ?", [now - KEEP_ACKED_MS])
-        else:
-            keep = self.db.entries("state = 'pending'")
-        self.db.conn.execute("DELETE FROM outbox")
-        for seq, entry in enumerate(keep, start=1):
-            stamp = hlc.parse(entry.hlc)
-            self.db.insert_entry_tx(
-                Entry(
-                    seq=seq,
-                    collection=entry.collection,
-                    id=entry.id,
-                    hlc=str(hlc.Hlc(stamp.ms, stamp.counter, client_id)),
-                    fields=entry.fields,
-                    delete=entry.delete,
-                    created_ms=entry.created_ms,
-                )
-            )
-        self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
-
-    def _reenrol(self) -> None:
-        """Enrol a new client in this one's place and resend the pending changes renumbered (seq_reused)."""
-        self._adopt(self._refresh(enrol=True), renumber="pending")
-
-    def _recover(self, epoch: str, credentials: tuple[str, str, str] | None = None) -> None:
-        """The server was restored: enrol anew, resend all still held, take a fresh snapshot."""
-        answer = self._token(None, credentials) if credentials else self._refresh(enrol=True)
-        answer.server_epoch = answer.server_epoch or epoch
-        self._adopt(answer, renumber="all")
-
-    def _sign_in_again(self) -> None:
-        """After a 401 (the token expired or was revoked): this client again, by its refresh credential."""
-        answer = self._refresh(enrol=False)
-        stored = self.server_epoch
-        if stored and answer.server_epoch and answer.server_epoch != stored:
-            raise _EpochChanged(answer.server_epoch)
-        self._adopt(answer, renumber=None)
-
-    # -- HTTP ----------------------------------------------------------------
-
-    def _headers(self, auth: bool = True) -> dict[str, str]:
-        headers = {
-            PROTOCOL_HEADER: str(PROTOCOL_VERSION),
-            APP_HEADER: APP,
-            "Content-Type": "application/json",
-        }
-        if auth:
-            token = self.db.meta("token")
-            if token is None:
-                signed_out = self.db.meta("signed_out")
-                raise E.ClientUnavailable(signed_out) if signed_out else E.Unauthorized("sign in first")
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
-
-    @staticmethod
-    def _problem(resp: httpx.Response) -> E.SyncError:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {"detail": f"HTTP {resp.status_code}: {resp.text[:200]}"}
-        return E.from_problem(resp.status_code, body)
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Callable[[], bytes] | None = None,
-        params: Callable[[], dict[str, Any]] | None = None,
-    ) -> httpx.Response:
-        """An authenticated call; signs in again once on 401; raises SyncError or _EpochChanged.
-
-        `body` and `params` are built at each attempt, from the state after any
-        re-sign-in (which may have enrolled a new client and renumbered the outbox).
-        """
-        signed_in_again = False
-        while True:
-            resp = self.http.request(
-                method,
-                path,
-                content=body() if body else None,
-                params=params() if params else None,
-                headers=self._headers(),
-            )
-            if resp.status_code == 401 and not signed_in_again and self._can_sign_in():
-                signed_in_again = True
-                self._sign_in_again()
-                continue
-            if resp.status_code >= 400:
-                # No epoch check on errors: the next successful answer (or the
-                # sign-in a 401 leads to) reveals a restored server anyway.
-                raise self._problem(resp)
-            epoch = _epoch_of(resp)
-            stored = self.server_epoch
-            if epoch and stored and epoch != stored:
-                raise _EpochChanged(epoch)
-            if epoch and not stored:
-                self.db.set_meta(server_epoch=epoch)
-            return resp
-
-    def _can_sign_in(self) -> bool:
-        return self.db.meta("refresh_token") is not None
-
-    def _observe_tx(self, server_hlc: str) -> None:
-        try:
-            self._clock.observe(server_hlc, self._wall())
-        except ValueError:
-            return
-        self.db.set_meta_tx(hlc=self._clock.last)
-
-    # -- local writes -----------------------------------------------------------
-
-    def write(
-        self, collection: str, row_id: str, fields: dict[str, Scalar], delete: bool | None = None
-    ) -> int:
-        """Queue one change and return its seq.
-
-        The change is checked with the server's own rules first (`sync.merge.validate`):
-        shape problems raise `InvalidRequest`, what the role may not write
-        raises `Forbidden`. Group fields are expanded, so the overlay shows
-        exactly what the server will store.
-        """
-        return self._queue([self._prepare(collection, row_id, fields, delete, self._actor())])[0]
-
-    def _actor(self) -> Actor:
-        client_id, role, username = self.client_id, self.role, self.username
-        if client_id is None or role is None or username is None:
-            raise E.Unauthorized("sign in once before recording changes")
-        return Actor(client_id, username, role)
-
-    def _prepare(
-        self, collection: str, row_id: str, fields: dict[str, Scalar], delete: bool | None, actor: Actor
-    ) -> _Change:
-        """A change expanded and checked with the server's rules, ready to queue; raises SyncError."""
-        if not fields and delete is None:
-            raise E.InvalidRequest("a change writes at least one field or the deleted flag")
-        spec = schema.COLLECTIONS.get(collection)
-        if spec is None:
-            raise E.InvalidRequest(f"no collection named {collection!r}")
-        expanded = schema.expand_groups(spec, dict(fields))
-        self._validate(collection, row_id, expanded, delete, actor)
-        return _Change(collection, row_id, expanded, delete)
-
-    def _queue(self, changes: Sequence[_Change]) -> list[int]:
-        """Queue prepared changes in one local transaction: all of them or none; returns their seqs."""
-        seqs: list[int] = []
-        with self.db.transaction():
-            seq = self.db.meta_int("next_seq") or 1
-            for change in changes:
-                now = self._wall()
-                self.db.insert_entry_tx(
-                    Entry(seq=seq, collection=change.collection, id=change.id, hlc=self._clock.now(now),
-                          fields=change.fields, delete=change.delete, created_ms=now)
-                )
-                seqs.append(seq)
-                seq += 1
-            self.db.set_meta_tx(next_seq=seq, hlc=self._clock.last)
-        return seqs
-
-    def _validate(
-        self, collection: str, row_id: str, fields: dict[str, Any], delete: bool | None, actor: Actor
-    ) -> None:
-        current = self.get(collection, row_id)
-        row = None
-        if current is not None:
-            row = RowState(collection, row_id, dict(current["fields"]), deleted=current["deleted"])
-
-        def lookup(parent_collection: str, parent_id: str) -> RowState:
-            # No foreign keys locally (children may arrive before parents):
-            # the server decides `unknown_parent`.
-            found = self.get(parent_collection, parent_id)
-            return RowState(parent_collection, parent_id, dict(found["fields"]) if found else {})
-
-        def unchecked(inspection_id: str) -> int:
-            done, total = self.progress(inspection_id)
-            return total - done
-
-        rules = Rules(template_items=self._template_items, unchecked=unchecked)
-        rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
-        if rejection is None:
-            # The server's rules about the row as it will stand after the merge.
-            merged = _lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))
-            rejection = check_row(collection, merged["fields"], merged["deleted"])
-        if rejection is not None:
-            reason, detail = rejection
-            if reason in ("forbidden", "sealed"):
-                raise E.Forbidden(detail, reason=reason)
-            raise E.InvalidRequest(detail, reason=reason)
-        if rejected_fields:
-            names = ", ".join(f"{name} ({why})" for name, why in sorted(rejected_fields.items()))
-            raise E.InvalidRequest(f"{collection}: fields the server would refuse: {names}",
-                                   reason="invalid_field")
-
-    def checklists(self) -> dict[str, list[dict[str, Any]]]:
-        """The checklist of every device kind with a template, from the local templates.
-
-        `{kind: [{"key", "label", "label_zh", "type"}, ...]}`; `label_zh` is None
-        when the template has none. A template whose items cannot be read is left out.
-        """
-        found: dict[str, list[dict[str, Any]]] = {}
-        for template in self.rows("checklist_templates"):
-            items = schema.template_items(template["fields"].get("items"))
-            if items is not None:
-                found[str(template["fields"].get("kind"))] = items
-        return found
-
-    def _template_items(self, device_id: str) -> dict[str, str] | None:
-        """The checklist items {key: type} of a device's kind, from the local templates."""
-        device = self.get("devices", device_id)
-        if device is None:
-            return None
-        items = self.checklists().get(str(device["fields"].get("kind")))
-        return None if items is None else schema.item_types(items)
-
-    def progress(self, inspection_id: str) -> tuple[int, int]:
-        """(checked, total) active devices of the inspection's site, as this client shows them."""
-        return self._progress([inspection_id]).get(inspection_id, (0, 0))
-
-    def outcomes(self, inspection_id: str, device_ids: Sequence[str]) -> dict[str, str]:
-        """{device_id: outcome} of the devices whose check in this inspection already has an outcome
-        (pulled or still in the outbox)."""
-        found = {}
-        for device_id in device_ids:
-            check = self.get("device_checks", schema.device_check_id(inspection_id, device_id))
-            if check is not None and not check["deleted"] and check["fields"].get("outcome") is not None:
-                found[device_id] = str(check["fields"]["outcome"])
-        return found
-
-    def _progress(self, inspection_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """(checked, total) of several inspections, reading the devices and checks once."""
-        sites = {}
-        for insp in inspection_ids:
-            found = self.get("inspections", insp)
-            if found is not None:
-                sites[insp] = found["fields"].get("site_id")
-        return schema.progress(sites, self.rows("devices"), self.rows("device_checks"))
-
-    def create(self, collection: str, row_id: str, fields: dict[str, Scalar]) -> int:
-        """Queue a change that creates (or brings back) a row: `delete: false`."""
-        return self.write(collection, row_id, fields, delete=False)
-
-    def delete(self, collection: str, row_id: str) -> int:
-        """Queue a deletion of a row."""
-        return self.write(collection, row_id, {}, delete=True)
-
-    # -- the technician's workflow (all local: sync later) ----------------------
-
-    def my_inspections(self, include_all: bool = False) -> list[dict[str, Any]]:
-        """The inspections assigned to me (with `include_all`, every one in my sites), due first.
-
-        Each is `{"id", "sheet_no", "period", "site_id", "site_name", "status",
-        "due_on", "assigned_to", "started_at", "completed_at", "checked", "total",
-        "overdue"}`: `checked`/`total` count the site's active devices, as this
-        client shows them; `overdue` is a due date passed in the site's time zone
-        on an inspection not completed. A row without a status reads as scheduled,
-        as at the server.
-        """
-        sites = {s["id"]: s["fields"] for s in self.rows("sites")}
-        shown = [
-            i for i in self.rows("inspections")
-            if include_all or i["fields"].get("assigned_to") == self.username
-        ]
-        progress = self._progress([i["id"] for i in shown])
-        out = []
-        for inspection in shown:
-            f = inspection["fields"]
-            site = sites.get(f.get("site_id"), {})
-            status = f.get("status") or "scheduled"
-            due = f.get("due_on")
-            checked, total = progress.get(inspection["id"], (0, 0))
-            out.append({
-                "id": inspection["id"], "sheet_no": f.get("sheet_no"), "period": f.get("period"),
-                "site_id": f.get("site_id"), "site_name": site.get("name"), "status": status, "due_on": due,
-                "assigned_to": f.get("assigned_to"), "started_at": f.get("started_at"),
-                "completed_at": f.get("completed_at"), "checked": checked, "total": total,
-                "overdue": bool(due) and status not in ("completed", "signed")
-                and self._site_today(site.get("tz")) > str(due),
-            })
-        out.sort(key=lambda i: (i["due_on"] or "9999-99-99", i["sheet_no"] or "", i["id"]))
-        return out
-
-    def _site_today(self, tz: Any) -> str:
-        return datetime.fromtimestamp(self._wall() / 1000, site_zone(tz)).date().isoformat()
-
-    def _inspection(self, inspection_id: str) -> dict[str, Any]:
-        found = self.get("inspections", inspection_id)
-        if found is None or found["deleted"]:
-            raise E.NotFound(f"no inspection {inspection_id} on this client; sync first")
-        return found
-
-    def inspection_devices(self, inspection_id: str) -> list[dict[str, Any]]:
-        """The active devices of the inspection's site, grouped by system, then location.
-
-        `[{"system", "locations": [{"location", "devices": [device, ...]}, ...]}, ...]`.
-        Systems come in the protocol's order (video, access, network, broadcast,
-        telephone, alarm; any other after them), locations and device codes in
-        natural order (`pillar 3` before `pillar 12`). Each device is `{"id",
-        "code", "name", "kind", "system", "location", "items", "check",
-        "pending"}`: `items` is the checklist of its kind (`[{"key", "label",
-        "label_zh", "type"}]`, empty without a template); `check` is its check
-        as this client shows it (the outbox laid over the pulled rows) as
-        `{"id", "outcome", "note", "checked_by", "checked_at", "items": {key:
-        value}, "sealed"}`, or None; `pending` says a change of that check is
-        still waiting to be sent.
-        """
-        inspection = self._inspection(inspection_id)
-        site_id = inspection["fields"].get("site_id")
-        checklists = self.checklists()
-        checks = {
-            c["fields"].get("device_id"): c for c in self.rows("device_checks")
-            if c["fields"].get("inspection_id") == inspection_id
-        }
-        waiting = {e.id for e in self.db.entries("state = 'pending' AND collection = 'device_checks'")}
-        devices = []
-        for d in self.rows("devices"):
-            f = d["fields"]
-            if f.get("site_id") != site_id or f.get("status", "active") != "active":
-                continue
-            check = checks.get(d["id"])
-            view = None
-            if check is not None:
-                cf = check["fields"]
-                view = {
-                    "id": check["id"], "outcome": cf.get("outcome"), "note": cf.get("note"),
-                    "checked_by": cf.get("checked_by"), "checked_at": cf.get("checked_at"),
-                    "items": {k[5:]: v for k, v in sorted(cf.items()) if k.startswith("item.")},
-                    "sealed": cf.get("sealed_by") is not None,
-                }
-            devices.append({
-                "id": d["id"], "code": f.get("code"), "name": f.get("name"), "kind": f.get("kind"),
-                "system": f.get("system"), "location": f.get("location"),
-                "items": checklists.get(str(f.get("kind")), []), "check": view,
-                "pending": check is not None and check["id"] in waiting,
-            })
-        devices.sort(key=lambda d: (_system_rank(d["system"]), _natural(d["location"]), _natural(d["code"]), d["id"]))
-        groups: list[dict[str, Any]] = []
-        for device in devices:
-            if not groups or groups[-1]["system"] != device["system"]:
-                groups.append({"system": device["system"], "locations": []})
-            locations = groups[-1]["locations"]
-            if not locations or locations[-1]["location"] != device["location"]:
-                locations.append({"location": device["location"], "devices": []})
-            locations[-1]["devices"].append(device)
-        return groups
-
-    def remaining(self, inspection_id: str) -> list[dict[str, Any]]:
-        """The active devices of the inspection without an outcome yet, in the order of `inspection_devices`."""
-        return [
-            device
-            for group in self.inspection_devices(inspection_id)
-            for location in group["locations"]
-            for device in location["devices"]
-            if device["check"] is None or device["check"]["outcome"] is None
-        ]
-
-    def record_check(
-        self,
-        inspection_id: str,
-        device_id: str,
-        outcome: str,
-        note: str | None = None,
-        items: dict[str, Scalar] | None = None,
-        checked_at: str | None = None,
-    ) -> str:
-        """Record the check of one device in one inspection; returns the check's id.
-
-        The id is deterministic, so two clients checking the same device write
-        the same row. `items` are checklist items (`{"lens_cleaned": True}`).
-        As `record_checks`, it starts a scheduled inspection first. It replaces
-        an outcome the device already has: naming one device is an edit.
-        """
-        return self.record_checks(inspection_id, [device_id], outcome, note, items, checked_at, overwrite=True)[0]
-
-    def record_checks(
-        self,
-        inspection_id: str,
-        device_ids: Sequence[str],
-        outcome: str,
-        note: str | None = None,
-        items: dict[str, Scalar] | None = None,
-        checked_at: str | None = None,
-        overwrite: bool = False,
-    ) -> list[str]:
-        """Record the same check of many devices at once; returns the recorded checks' ids, in order.
-
-        A technician walking a car park of 40 cameras marks them all serviced
-        with the same items in one call, then edits the exceptions with
-        `record_check`. One change per device, queued in one local transaction:
-        if the server's rules would refuse the check of any device (an outcome
-        outside the four, a fault or not_accessible without a note, an item key
-        the template of its kind does not have, a wrongly typed item value),
-        nothing is recorded and the error names the devices. Locally refused
-        items are never silently dropped: the technician fixes them on the spot.
-
-        Devices whose check already has an outcome (synced or in the outbox)
-        are left alone, unless `overwrite`: a bulk "serviced" must not wipe out
-        a recorded fault and its note. `outcomes()` tells which those are; when
-        every device is left alone, nothing is recorded and this returns [].
-
-        If the inspection is still scheduled, a change setting it `in_progress`
-        with `started_at` is queued first, in the same transaction (as `start`).
-        Device ids repeated in `device_ids` are recorded once.
-        """
-        actor = self._actor()
-        wanted = list(dict.fromkeys(device_ids))
-        if not wanted:
-            raise E.InvalidRequest("name at least one device to record a check of")
-        if not overwrite:
-            recorded = self.outcomes(inspection_id, wanted)
-            wanted = [device_id for device_id in wanted if device_id not in recorded]
-            if not wanted:
-                return []
-        at = checked_at or hlc.format_ts(self._wall())
-        changes: list[_Change] = []
-        begin = self._start_change(inspection_id, actor)
-        if begin is not None:
-            changes.append(begin)
-        check_ids, refused = [], []
-        for device_id in wanted:
-            check_id = schema.device_check_id(inspection_id, device_id)
-            fields: dict[str, Scalar] = {
-                "inspection_id": inspection_id, "device_id": device_id, "outcome": outcome, "note": note,
-                "checked_by": actor.username, "checked_at": at,
-            }
-            for key, value in (items or {}).items():
-                fields[key if key.startswith("item.") else f"item.{key}"] = value
-            try:
-                changes.append(self._prepare("device_checks", check_id, fields, False, actor))
-            except E.SyncError as exc:
-                refused.append((device_id, exc))
-            check_ids.append(check_id)
-        if refused:
-            if len(wanted) == 1:
-                raise refused[0][1]
-            raise self._refusal(refused, len(wanted))
-        self._queue(changes)
-        return check_ids
-
-    def _refusal(self, refused: list[tuple[str, E.SyncError]], asked: int) -> E.SyncError:
-        """One error for a bulk check: each reason once, with the devices it concerns."""
-        by_detail: dict[str, list[str]] = {}
-        for device_id, exc in refused:
-            found = self.get("devices", device_id)
-            name = str(found["fields"].get("code") or device_id) if found else device_id
-            by_detail.setdefault(exc.detail, []).append(name)
-        parts = []
-        for detail, names in by_detail.items():
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            parts.append(f"{detail} ({shown})")
-        first = refused[0][1]
-        return type(first)(
-            f"nothing recorded: the checks of {len(refused)} of {asked} devices would be refused: "
-            + "; ".join(parts),
-            reason=first.extra.get("reason"), devices=[device_id for device_id, _ in refused],
-        )
-
-    def _start_change(self, inspection_id: str, actor: Actor) -> _Change | None:
-        """The change that starts a scheduled inspection, or None when it is not scheduled (or unknown here)."""
-        found = self.get("inspections", inspection_id)
-        if found is None or found["deleted"] or (found["fields"].get("status") or "scheduled") != "scheduled":
-            return None
-        fields: dict[str, Scalar] = {"status": "in_progress"}
-        if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self._wall())
-        return self._prepare("inspections", inspection_id, fields, None, actor)
-
-    def start(self, inspection_id: str) -> int | None:
-        """Start a scheduled inspection: `status: in_progress` and `started_at`; returns the seq.
-
-        None when it is already in progress (nothing to write). A completed or
-        signed inspection is not started again: `InvalidRequest`. Recording a
-        check starts a scheduled inspection on its own.
-        """
-        actor = self._actor()
-        status = self._inspection(inspection_id)["fields"].get("status") or "scheduled"
-        if status in ("completed", "signed"):
-            raise E.InvalidRequest(f"inspection {inspection_id} is already {status}")
-        change = self._start_change(inspection_id, actor)
-        return None if change is None else self._queue([change])[0]
-
-    def complete(self, inspection_id: str) -> int | None:
-        """Mark the inspection completed; returns the seq, or None when it already is.
-
-        Refused locally exactly as the server refuses it: while any active
-        device of the site lacks an outcome (as this client shows it), this
-        raises `sync.errors.InvalidRequest` with `extra["reason"] ==
-        "incomplete"` and the server's detail (`3 active devices of the site
-        have no outcome yet`); `remaining()` lists them. (The server answers
-        such a push with a per-change `rejected` result, not an HTTP error; the
-        SDK raises the `SyncError` whose `reason` is that result's, as every
-        local refusal does.) The server also completes an inspection on its
-        own once every device has an outcome, so this change may come back
-        `superseded` by that equal value.
-        """
-        actor = self._actor()
-        found = self._inspection(inspection_id)
-        if (found["fields"].get("status") or "scheduled") in ("completed", "signed"):
-            return None
-        fields: dict[str, Scalar] = {"status": "completed"}
-        if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self._wall())
-        return self._queue([self._prepare("inspections", inspection_id, fields, None, actor)])[0]
+                self.db.start_snapshot_tx()
 
     # -- reads ----------------------------------------------------------------
 
-    def _overlay_entries(self, collection: str | None = None, row_id: str | None = None) -> list[Entry]:
-        where = "(state = 'pending' OR (state = 'applied' AND push_version > ?))"
-        args: list[Any] = [self.db.meta_int("pulled_version")]
-        if collection is not None:
-            where += " AND collection = ?"
-            args.append(collection)
-        if row_id is not None:
-            where += " AND id = ?"
-            args.append(row_id)
-        return self.db.entries(where, args)
-
-    def get(self, collection: str, row_id: str) -> dict[str, Any] | None:
-        """A row as this client shows it: as last pulled, with the outbox laid over.
-
-        `{"collection", "id", "fields", "deleted", "version"}`; None when unknown.
-        """
-        found = self.db.row(collection, row_id)
-        view = None if found is None else _view(collection, row_id, *found)
-        for entry in self._overlay_entries(collection, row_id):
-            view = _lay_over(view, entry)
-        return view
-
-    def rows(self, collection: str, include_deleted: bool = False) -> list[dict[str, Any]]:
-        """Every row of a collection as shown (overlay), sorted by id."""
-        views: dict[str, dict[str, Any] | None] = {
-            i: _view(c, i, f, d, v) for c, i, f, d, v in self.db.rows(collection)
-        }
-        for entry in self._overlay_entries(collection):
-            views[entry.id] = _lay_over(views.get(entry.id), entry)
-        return [
-            view for _, view in sorted(views.items())
-            if view is not None and (include_deleted or not view["deleted"])
-        ]
-
     def server_rows(self) -> list[dict[str, Any]]:
         """Every row exactly as last pulled, without the overlay, sorted by (collection, id)."""
-        return [_view(c, i, f, d, v) for c, i, f, d, v in self.db.rows()]
+        return self.db.pulled_views()
 
     def pending(self) -> list[dict[str, Any]]:
         """The changes the server has not acknowledged yet, in seq order."""
-        return [
-            {"seq": e.seq, "collection": e.collection, "id": e.id, "hlc": e.hlc, "fields": e.fields,
-             "delete": e.delete}
-            for e in self.db.entries("state = 'pending'")
-        ]
+        return self.outbox.pending()
 
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields.
@@ -940,54 +242,16 @@ class Client:
         or a signature of its inspection taken after the server's answer (the
         sheet, as it now stands, was shown and signed again).
         """
-        where = "(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL))"
-        if unresolved_only:
-            where += (
-                " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
-                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq)"
-                " OR (later.collection = 'signatures' AND later.created_ms > outbox.acked_ms"
-                " AND json_extract(later.fields, '$.inspection_id')"
-                " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
-            )
-        return [
-            {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
-             "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
-            for e in self.db.entries(where)
-        ]
-
-    def mismatched_signatures(self) -> list[dict[str, Any]]:
-        """Signatures the server found not to match their sheet, not yet followed by a new one.
-
-        A mismatch seals nothing and is never verified again: the signer has to
-        sign again. It is settled by a later signature of the same inspection
-        and signer role that is not a mismatch (valid, or still on its way).
-        Rows as `get` shows them, oldest first.
-        """
-        signatures = self.rows("signatures")
-        found = []
-        for sig in signatures:
-            f = sig["fields"]
-            if f.get("verification") != "mismatch":
-                continue
-            settled = any(
-                o["fields"].get("inspection_id") == f.get("inspection_id")
-                and o["fields"].get("signer_role") == f.get("signer_role")
-                and str(o["fields"].get("signed_at") or "") > str(f.get("signed_at") or "")
-                and o["fields"].get("verification") != "mismatch"
-                for o in signatures
-            )
-            if not settled:
-                found.append(sig)
-        return sorted(found, key=lambda s: (str(s["fields"].get("signed_at") or ""), s["id"]))
+        return self.outbox.problems(unresolved_only)
 
     def conflicts(self, after: int = 0) -> list[Conflict]:
         """The server's conflict log entries that concern this user (GET /api/conflicts)."""
         found: list[Conflict] = []
         while True:
             try:
-                resp = self._request("GET", "/api/conflicts", params=partial(dict, after=after, limit=1000))
-            except _EpochChanged as exc:
-                self._recover(exc.epoch)
+                resp = self.session.request("GET", "/api/conflicts", params=partial(dict, after=after, limit=1000))
+            except EpochChanged as exc:
+                self.session.recover(exc.epoch)
                 continue
             page = _conflict_page.decode(resp.content)
             found.extend(page.conflicts)
@@ -1005,24 +269,17 @@ class Client:
         image too (a few KB). Photos go after the push, so rows never wait for
         megabytes.
         """
-        self._prune()
-        uploaded = media.upload_waiting(self, ("sheet",), self.chunk_size)
+        self.outbox.prune()
+        uploaded = self._upload(("sheet",))
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
-        uploaded += media.upload_waiting(self, ("image",), self.chunk_size, only=signing)
+        uploaded += self._upload(("image",), only=signing)
         results = self.push()
-        uploaded += media.upload_waiting(self, ("image",), self.chunk_size)
+        uploaded += self._upload(("image",))
         pulled = self.pull()
-        self.db.set_meta(last_sync=hlc.format_ts(self._wall()))
+        self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
         return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded)
 
-    # -- photos, signatures and uploads (client_sdk/media.py) -------------------
-
-    @property
-    def upload_queue(self) -> media.UploadQueue:
-        """The blobs waiting to upload (and those that did), kept in this client's database."""
-        if self._uploads is None:
-            self._uploads = media.UploadQueue(self.db)
-        return self._uploads
+    # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
     def add_photo(self, inspection_id: str, device_id: str | None, path: Path | str, stage: str = "after",
                   caption: str | None = None) -> str:
@@ -1033,6 +290,11 @@ class Client:
     def sheet(self, inspection_id: str) -> dict[str, Any]:
         """The maintenance sheet to show the technician and the customer before signing."""
         return media.show_sheet(self, inspection_id)
+
+    def mismatched_signatures(self) -> list[dict[str, Any]]:
+        """Signatures the server found not to match their sheet, not yet followed by a new one
+        (`media.signing.mismatched_signatures`): the signer has to sign again."""
+        return media.mismatched_signatures(self)
 
     def sign(self, inspection_id: str, signer_name: str, signer_role: str = "customer",
              strokes: Sequence[Sequence[Sequence[float]]] | None = None, png: bytes | None = None,
@@ -1051,118 +313,26 @@ class Client:
 
     def upload(self) -> int:
         """Send every waiting upload now (sheets first); returns how many reached the server."""
-        return media.upload_waiting(self, ("sheet",), self.chunk_size) + media.upload_waiting(
-            self, ("image",), self.chunk_size)
+        return self._upload(("sheet",)) + self._upload(("image",))
 
-    def _prune(self) -> None:
-        """Forget acknowledged changes older than 30 days that no longer lay over anything."""
-        with self.db.transaction():
-            self.db.conn.execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND acked_ms < ?"
-                " AND NOT (state = 'applied' AND push_version > ?)",
-                [self._wall() - KEEP_ACKED_MS, self.db.meta_int("pulled_version")],
-            )
-
-    def _batch(self) -> list[Entry]:
-        entries = self.db.entries("state = 'pending'", limit=self.batch_size)
-        # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
-        run = entries[:1]
-        signatures = sum(e.collection == "signatures" for e in run)
-        for entry in entries[1:]:
-            signatures += entry.collection == "signatures"
-            # The server takes at most so many new signatures a push: the rest go in the next one.
-            if entry.seq != run[-1].seq + 1 or signatures > schema.MAX_SIGNATURES_PER_PUSH:
-                break
-            run.append(entry)
-        return run
-
-    def _push_body(self) -> bytes:
-        client_id = self.client_id
-        assert client_id is not None
-        changes = [
-            Change(seq=e.seq, collection=e.collection, id=e.id, hlc=e.hlc, fields=e.fields, delete=e.delete)
-            for e in self._batch()
-        ]
-        return _encode(PushRequest(
-            protocol=PROTOCOL_VERSION, client_id=client_id, client_time=hlc.format_ts(self._wall()),
-            changes=changes,
-        ))
+    def _upload(self, kinds: Sequence[str], only: Iterable[str] | None = None) -> int:
+        return media.upload_waiting(self.session, self.upload_queue, self.wall, kinds, self.chunk_size,
+                                    only, self.on_progress)
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, `batch_size` at a time; return their results."""
-        results: list[ChangeResult] = []
-        recoveries = 0
-        total = int(self.status()["pending"]) if self.on_progress else 0
-        while self._batch():
-            if recoveries > _MAX_RECOVERIES:
-                raise E.SyncError("the server keeps refusing this outbox; try again later")
-            try:
-                resp = self._request("POST", "/sync/push", body=self._push_body)
-            except E.SeqGap as exc:
-                recoveries += 1
-                self._rewind(int(exc.extra.get("acked_seq", 0)))
-                continue
-            except E.SeqReused:
-                recoveries += 1
-                self._reenrol()
-                continue
-            except _EpochChanged as exc:
-                recoveries += 1
-                self._recover(exc.epoch)
-                continue
-            answer = _push_response.decode(resp.content)
-            self._store_results(answer)
-            results.extend(answer.results)
-            recoveries = 0
-            if self.on_progress is not None:
-                self.on_progress(Progress("push", len(results), max(total, len(results))))
-        return results
-
-    def _store_results(self, answer: PushResponse) -> None:
-        now = self._wall()
-        with self.db.transaction() as conn:
-            for result in answer.results:
-                conn.execute(
-                    "UPDATE outbox SET state = ?, reason = ?, detail = ?, rejected_fields = ?, clock = ?,"
-                    " push_version = ?, acked_ms = ? WHERE seq = ?",
-                    [result.status, result.reason, result.detail,
-                     None if not result.rejected_fields else dumps(result.rejected_fields),
-                     result.clock, answer.version, now, result.seq],
-                )
-            self.db.set_meta_tx(acked_seq=answer.acked_seq)
-            self._observe_tx(answer.server_hlc)
-
-    def _rewind(self, server_acked: int) -> None:
-        """seq_gap: the server holds fewer of our changes than we thought; resend from its acked_seq + 1."""
-        held = self.db.entries("seq > ?", [server_acked])
-        if not held or held[0].seq != server_acked + 1:
-            # The changes the server lacks are no longer held here: only a new
-            # enrolment can carry on.
-            self._reenrol()
-            return
-        forgot = server_acked < self.acked_seq
-        with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', reason = NULL, detail = NULL, rejected_fields = NULL,"
-                " clock = NULL, push_version = NULL, acked_ms = NULL WHERE seq > ?",
-                [server_acked],
-            )
-            self.db.set_meta_tx(acked_seq=server_acked)
-            if forgot:
-                # A server that lost acknowledged changes lost the rows' versions
-                # after them too: our cursor may point past versions it will reuse.
-                self._start_snapshot_tx()
+        return self.outbox.push(self.on_progress)
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
         received = 0
         recoveries = 0
         while True:
-            if recoveries > _MAX_RECOVERIES:
+            if recoveries > MAX_RECOVERIES:
                 raise E.SyncError("the server keeps refusing to pull; try again later")
             cursor = self.cursor
             try:
-                resp = self._request(
+                resp = self.session.request(
                     "GET", "/sync/pull", params=lambda: {"cursor": self.cursor, "limit": self.page_size}
                 )
             except (E.CursorExpired, E.InvalidCursor):
@@ -1170,37 +340,17 @@ class Client:
                 # cursors): a fresh snapshot, the outbox kept.
                 recoveries += 1
                 with self.db.transaction():
-                    self._start_snapshot_tx()
+                    self.db.start_snapshot_tx()
                 continue
-            except _EpochChanged as exc:
+            except EpochChanged as exc:
                 recoveries += 1
-                self._recover(exc.epoch)
+                self.session.recover(exc.epoch)
                 self.push()
                 continue
             page = _pull_response.decode(resp.content)
-            self._apply_page(page, cursor)
+            self.db.apply_page(page, cursor, self.outbox.observe_tx)
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
             if not page.has_more:
                 return received
-
-    def _start_snapshot_tx(self) -> None:
-        self.db.conn.execute("UPDATE rows SET seen = 0")
-        self.db.set_meta_tx(cursor="0", snapshot="running")
-
-    def _apply_page(self, page: PullResponse, cursor: str) -> None:
-        with self.db.transaction():
-            if cursor == "0" and self.db.meta("snapshot") != "running":
-                self._start_snapshot_tx()
-            for row in page.rows:
-                if row.removed:
-                    self.db.remove_row_tx(row.collection, row.id)
-                else:
-                    self.db.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
-            self.db.set_meta_tx(cursor=page.cursor, pulled_version=page.version)
-            if not page.has_more and self.db.meta("snapshot") == "running":
-                # The snapshot is complete: what it did not bring is no longer ours.
-                self.db.conn.execute("DELETE FROM rows WHERE seen = 0")
-                self.db.set_meta_tx(snapshot=None)
-            self._observe_tx(page.server_hlc)

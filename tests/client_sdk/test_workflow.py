@@ -63,9 +63,9 @@ def test_forty_cameras_at_once_then_the_exceptions_offline_then_synced(demo, tmp
     wire, transport = switch_client(demo)
     phone = phone_of(wire, tmp_path, "wang")
     [mine] = phone.my_inspections()
-    period, insp = mine["period"], mine["id"]
-    assert mine["sheet_no"] == f"PM-{period.replace('-', '')}-0001" and mine["site_name"] == "科峰科技园"
-    assert (mine["status"], mine["checked"], mine["total"], mine["started_at"]) == ("scheduled", 0, 624, None)
+    period, insp = mine.period, mine.id
+    assert mine.sheet_no == f"PM-{period.replace('-', '')}-0001" and mine.site_name == "科峰科技园"
+    assert (mine.status, mine.checked, mine.total, mine.started_at) == ("scheduled", 0, 624, None)
     codes = code_ids(REFERENCE)
     cameras = [codes[f"CAM-{n:03d}"] for n in range(1, 41)]
 
@@ -84,15 +84,15 @@ def test_forty_cameras_at_once_then_the_exceptions_offline_then_synced(demo, tmp
     assert len(phone.pending()) == 44  # no second start: the inspection is in progress now
 
     [mine] = phone.my_inspections()
-    assert (mine["status"], mine["checked"], mine["total"]) == ("in_progress", 40, 624)
+    assert (mine.status, mine.checked, mine.total) == ("in_progress", 40, 624)
     by_code = {
-        d["code"]: d for g in phone.inspection_devices(insp) for loc in g["locations"] for d in loc["devices"]
+        d.code: d for g in phone.inspection_devices(insp) for loc in g.locations for d in loc.devices
     }
-    fault = by_code["CAM-007"]["check"]
-    assert fault["outcome"] == "fault" and fault["note"].startswith("IR LEDs")
+    fault = by_code["CAM-007"].check
+    assert fault.outcome == "fault" and fault.note.startswith("IR LEDs")
     # The exception rewrote the result, not the items the bulk action ticked.
-    assert fault["items"] == {"focus_adjusted": True, "lens_cleaned": True}
-    assert by_code["CAM-007"]["pending"] and by_code["CAM-041"]["check"] is None
+    assert fault.items == {"focus_adjusted": True, "lens_cleaned": True}
+    assert by_code["CAM-007"].pending and by_code["CAM-041"].check is None
     assert len(phone.remaining(insp)) == 584
     with pytest.raises(E.InvalidRequest) as refused:
         phone.complete(insp)
@@ -119,7 +119,7 @@ def test_forty_cameras_at_once_then_the_exceptions_offline_then_synced(demo, tmp
     assert (cams["total"], cams["serviced"], cams["not_checked"]) == (117, 37, 77)
     # After the pull the client shows exactly the server's inspection.
     [mine] = phone.my_inspections()
-    assert (mine["status"], mine["checked"]) == ("in_progress", 40) and mine["started_at"]
+    assert (mine.status, mine.checked) == ("in_progress", 40) and mine.started_at
     assert phone.get("inspections", insp) == next(
         r for r in phone.server_rows() if r["collection"] == "inspections" and r["id"] == insp)
 
@@ -128,15 +128,15 @@ def test_remaining_and_completion_refused_then_done(demo, tmp_path):
     wire, transport = switch_client(demo)
     phone = phone_of(wire, tmp_path, "zhao")
     [mine] = phone.my_inspections()
-    insp, period = mine["id"], mine["period"]
-    assert mine["total"] == 43
-    order = [d["id"] for d in phone.remaining(insp)]
+    insp, period = mine.id, mine.period
+    assert mine.total == 43
+    order = [d.id for d in phone.remaining(insp)]
     assert sorted(order) == sorted(d["id"] for d in SMALL["devices"])
 
     transport.online = False
     phone.record_checks(insp, order[:40], "serviced")
     left = phone.remaining(insp)
-    assert [d["id"] for d in left] == order[40:]
+    assert [d.id for d in left] == order[40:]
     with pytest.raises(E.InvalidRequest) as refused:
         phone.complete(insp)
     local = refused.value
@@ -151,11 +151,11 @@ def test_remaining_and_completion_refused_then_done(demo, tmp_path):
     assert (result["status"], result["reason"], result["detail"]) == ("rejected", "incomplete", local.detail)
 
     transport.online = False
-    phone.record_checks(insp, [d["id"] for d in left], "skipped")
+    phone.record_checks(insp, [d.id for d in left], "skipped")
     assert phone.remaining(insp) == []
     seq = phone.complete(insp)
     assert seq == phone.pending()[-1]["seq"]
-    assert phone.my_inspections()[0]["status"] == "completed"
+    assert phone.my_inspections()[0].status == "completed"
     assert phone.complete(insp) is None  # already completed here: nothing more to write
     with pytest.raises(E.InvalidRequest, match="already completed"):
         phone.start(insp)
@@ -170,35 +170,35 @@ def test_remaining_and_completion_refused_then_done(demo, tmp_path):
     got = coverage(demo, SMALL_SITE, period)
     assert (got["serviced"], got["skipped"], got["not_checked"]) == (40, 3, 0)
     [mine] = phone.my_inspections()
-    assert (mine["status"], mine["checked"], mine["total"]) == ("completed", 43, 43) and mine["completed_at"]
+    assert (mine.status, mine.checked, mine.total) == ("completed", 43, 43) and mine.completed_at
 
 
 def test_devices_are_grouped_by_system_then_location_with_their_checklists(demo, tmp_path):
     phone = phone_of(demo, tmp_path, "zhao")
     [mine] = phone.my_inspections()
-    groups = phone.inspection_devices(mine["id"])
-    assert [g["system"] for g in groups] == ["video", "access", "network"]  # the protocol's order
-    video = [loc["location"] for loc in groups[0]["locations"]]
+    groups = phone.inspection_devices(mine.id)
+    assert [g.system for g in groups] == ["video", "access", "network"]  # the protocol's order
+    video = [loc.location for loc in groups[0].locations]
     assert len(video) == len(set(video)) and video[0] == "Admin building (行政楼), F1, guard room (门卫室), cabinet"
     teaching = [v for v in video if v.startswith("Teaching building (教学楼), F")]
     assert teaching == ["Teaching building (教学楼), F1, corridor", "Teaching building (教学楼), F1, entrance hall",
                         "Teaching building (教学楼), F2, corridor", "Teaching building (教学楼), F3, corridor"]
-    gate = next(loc for loc in groups[0]["locations"] if loc["location"] == "School gate (校门), vehicle lane")
-    assert [d["code"] for d in gate["devices"]] == ["CAM-001", "PSU-001"]
-    psu = gate["devices"][1]
-    assert psu["kind"] == "camera_psu" and psu["check"] is None and not psu["pending"]
-    assert psu["items"][0] == {"key": "output_mv", "label": "Output voltage (mV)", "label_zh": "输出电压（毫伏）",
+    gate = next(loc for loc in groups[0].locations if loc.location == "School gate (校门), vehicle lane")
+    assert [d.code for d in gate.devices] == ["CAM-001", "PSU-001"]
+    psu = gate.devices[1]
+    assert psu.kind == "camera_psu" and psu.check is None and not psu.pending
+    assert psu.items[0] == {"key": "output_mv", "label": "Output voltage (mV)", "label_zh": "输出电压（毫伏）",
                                "type": "int"}
     templates = {t["kind"]: t for t in json.loads((FIXTURES / "checklist_templates.json").read_text("utf-8"))}
     for group in groups:
-        for location in group["locations"]:
-            for device in location["devices"]:
-                assert [i["key"] for i in device["items"]] == [i["key"] for i in templates[device["kind"]]["items"]]
+        for location in group.locations:
+            for device in location.devices:
+                assert [i["key"] for i in device.items] == [i["key"] for i in templates[device.kind]["items"]]
     # Natural order of locations: pillar 3 before pillar 12 at the reference site.
     wang = phone_of(demo, tmp_path, "wang")
     [ref] = wang.my_inspections()
-    pillars = [loc["location"] for loc in wang.inspection_devices(ref["id"])[0]["locations"]
-               if loc["location"].startswith("Building A, B2 car park, pillar")]
+    pillars = [loc.location for loc in wang.inspection_devices(ref.id)[0].locations
+               if loc.location.startswith("Building A, B2 car park, pillar")]
     assert [int(p.rsplit(" ", 1)[1]) for p in pillars] == [3, 6, 9, 12, 15, 18, 21, 24]
 
 
@@ -208,33 +208,33 @@ def test_a_bulk_check_the_server_would_refuse_records_nothing(demo, tmp_path):
     codes = code_ids(SMALL)
     cams = [codes[f"CAM-{n:03d}"] for n in range(1, 13)]
     with pytest.raises(E.InvalidRequest) as refused:
-        phone.record_checks(mine["id"], cams, "serviced", items={"ptz_ok": True})  # dome cameras only
+        phone.record_checks(mine.id, cams, "serviced", items={"ptz_ok": True})  # dome cameras only
     assert "nothing recorded" in refused.value.detail and "item.ptz_ok (unknown_item)" in refused.value.detail
     assert "CAM-001" in refused.value.detail and "CAM-003" not in refused.value.detail
     assert len(refused.value.extra["devices"]) == 9
     with pytest.raises(E.InvalidRequest, match="invalid_value"):
-        phone.record_checks(mine["id"], cams, "serviced", items={"lens_cleaned": "yes"})
+        phone.record_checks(mine.id, cams, "serviced", items={"lens_cleaned": "yes"})
     with pytest.raises(E.InvalidRequest, match="note is required when the outcome is fault"):
-        phone.record_checks(mine["id"], cams, "fault", note=" ")
+        phone.record_checks(mine.id, cams, "fault", note=" ")
     with pytest.raises(E.InvalidRequest, match="outcome"):
-        phone.record_checks(mine["id"], cams, "broken")
+        phone.record_checks(mine.id, cams, "broken")
     with pytest.raises(E.InvalidRequest, match="at least one device"):
-        phone.record_checks(mine["id"], [], "serviced")
+        phone.record_checks(mine.id, [], "serviced")
     assert phone.pending() == []
-    assert phone.my_inspections()[0]["status"] == "scheduled"  # not even started
+    assert phone.my_inspections()[0].status == "scheduled"  # not even started
 
 
 def test_start_is_written_once(demo, tmp_path):
     phone = phone_of(demo, tmp_path, "wang")
     [mine] = phone.my_inspections()
-    seq = phone.start(mine["id"])
+    seq = phone.start(mine.id)
     [change] = phone.pending()
     assert change["seq"] == seq and change["fields"]["status"] == "in_progress" and change["fields"]["started_at"]
-    assert phone.start(mine["id"]) is None
-    phone.record_check(mine["id"], code_ids(REFERENCE)["CAM-001"], "serviced")
+    assert phone.start(mine.id) is None
+    phone.record_check(mine.id, code_ids(REFERENCE)["CAM-001"], "serviced")
     assert [p["collection"] for p in phone.pending()] == ["inspections", "device_checks"]
     assert [r.status for r in phone.sync().results] == ["applied", "applied"]
-    assert phone.my_inspections()[0]["started_at"] == change["fields"]["started_at"]
+    assert phone.my_inspections()[0].started_at == change["fields"]["started_at"]
     with pytest.raises(E.NotFound):
         phone.start("00000000-0000-4000-8000-000000000000")
 

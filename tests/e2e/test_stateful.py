@@ -196,7 +196,7 @@ class Phones(RuleBasedStateMachine):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         shutil.copy(self.backups[i], path)
         self.phones[i] = Client(path, self.https[i], batch_size=3, page_size=4,
-                                wall=self.phones[i]._wall)  # type: ignore[attr-defined]
+                                wall=self.phones[i].wall)
 
     # -- invariants ----------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""The client's own SQLite file: meta, rows as last pulled, and the outbox.
+"""The phone's replica: its own SQLite file (meta, rows as last pulled, the outbox,
+the upload queue), the reads that lay the outbox over the pulled rows, and the
+application of pulled pages. The only module of the client that imports
+`sqlite3`; the schema is `client_sdk/migrations.py`.
 
 One connection per `Client`, in autocommit mode with explicit `BEGIN IMMEDIATE`
 transactions, so a page of rows and its cursor, or a push's results and
@@ -10,48 +13,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+import sqlite_utils
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- Rows exactly as last pulled. `seen` marks rows a running snapshot brought.
-CREATE TABLE IF NOT EXISTS rows (
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    version INTEGER NOT NULL DEFAULT 0,
-    seen INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (collection, id)
-) WITHOUT ROWID;
--- Every local change, pending until the server acknowledges it, then kept
--- with its result for 30 days (resent if the server is restored).
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    hlc TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    "delete" INTEGER,
-    created_ms INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending'
-        CHECK (state IN ('pending', 'applied', 'superseded', 'rejected')),
-    reason TEXT,
-    detail TEXT,
-    rejected_fields TEXT,
-    clock TEXT,
-    push_version INTEGER,
-    acked_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_row ON outbox(collection, id);
-CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state);
-"""
+from sync.wire import PullResponse
+
+from .migrations import migrations
 
 _OUTBOX_COLUMNS = (
     'seq, collection, id, hlc, fields, "delete", created_ms, state, reason, detail,'
@@ -102,7 +74,31 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-class LocalDB:
+# -- row views ----------------------------------------------------------------
+
+
+def view(collection: str, row_id: str, fields: dict[str, Any], deleted: bool, version: int) -> dict[str, Any]:
+    return {"collection": collection, "id": row_id, "fields": fields, "deleted": deleted, "version": version}
+
+
+def lay_over(shown: dict[str, Any] | None, entry: Entry) -> dict[str, Any]:
+    """One outbox change laid over a row view (a missing field reads as null)."""
+    if shown is None:
+        shown = view(entry.collection, entry.id, {}, False, 0)
+    fields = dict(shown["fields"])
+    skipped = entry.rejected_fields or {}
+    for name, value in entry.fields.items():
+        if name in skipped:
+            continue
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    deleted = shown["deleted"] if entry.delete is None else entry.delete
+    return view(entry.collection, entry.id, fields, deleted, shown["version"])
+
+
+class Replica:
     """The client's SQLite file. Methods named `*_tx` expect an open transaction."""
 
     def __init__(self, path: Path | str) -> None:
@@ -113,9 +109,7 @@ class LocalDB:
         self.conn.execute("PRAGMA journal_mode = WAL")
         # An acknowledgement lets the outbox entry leave `pending`: it must be on disk first.
         self.conn.execute("PRAGMA synchronous = FULL")
-        # executescript commits on its own: it runs outside any explicit transaction.
-        self.conn.executescript(_SCHEMA)
-        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        migrations.apply(sqlite_utils.Database(self.conn))
 
     def close(self) -> None:
         self.conn.close()
@@ -195,6 +189,9 @@ class LocalDB:
             sql += f" LIMIT {int(limit)}"
         return [Entry.from_row(r) for r in self.conn.execute(sql, list(args))]
 
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+
     def insert_entry_tx(self, entry: Entry) -> None:
         self.conn.execute(
             f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -215,3 +212,60 @@ class LocalDB:
                 entry.acked_ms,
             ],
         )
+
+    # -- reads: the pulled rows with the outbox laid over (docs/sync-protocol.md, "Client side") --
+
+    def overlay_entries(self, collection: str | None = None, row_id: str | None = None) -> list[Entry]:
+        where = "(state = 'pending' OR (state = 'applied' AND push_version > ?))"
+        args: list[Any] = [self.meta_int("pulled_version")]
+        if collection is not None:
+            where += " AND collection = ?"
+            args.append(collection)
+        if row_id is not None:
+            where += " AND id = ?"
+            args.append(row_id)
+        return self.entries(where, args)
+
+    def get(self, collection: str, row_id: str) -> dict[str, Any] | None:
+        found = self.row(collection, row_id)
+        shown = None if found is None else view(collection, row_id, *found)
+        for entry in self.overlay_entries(collection, row_id):
+            shown = lay_over(shown, entry)
+        return shown
+
+    def views(self, collection: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        shown: dict[str, dict[str, Any] | None] = {
+            i: view(c, i, f, d, v) for c, i, f, d, v in self.rows(collection)
+        }
+        for entry in self.overlay_entries(collection):
+            shown[entry.id] = lay_over(shown.get(entry.id), entry)
+        return [
+            one for _, one in sorted(shown.items())
+            if one is not None and (include_deleted or not one["deleted"])
+        ]
+
+    def pulled_views(self) -> list[dict[str, Any]]:
+        return [view(c, i, f, d, v) for c, i, f, d, v in self.rows()]
+
+    # -- pull --------------------------------------------------------------------
+
+    def start_snapshot_tx(self) -> None:
+        self.conn.execute("UPDATE rows SET seen = 0")
+        self.set_meta_tx(cursor="0", snapshot="running")
+
+    def apply_page(self, page: PullResponse, cursor: str, observe_tx: Callable[[str], None]) -> None:
+        """Store one pulled page and its cursor in one transaction; `observe_tx` takes the server's clock."""
+        with self.transaction():
+            if cursor == "0" and self.meta("snapshot") != "running":
+                self.start_snapshot_tx()
+            for row in page.rows:
+                if row.removed:
+                    self.remove_row_tx(row.collection, row.id)
+                else:
+                    self.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
+            self.set_meta_tx(cursor=page.cursor, pulled_version=page.version)
+            if not page.has_more and self.meta("snapshot") == "running":
+                # The snapshot is complete: what it did not bring is no longer ours.
+                self.conn.execute("DELETE FROM rows WHERE seen = 0")
+                self.set_meta_tx(snapshot=None)
+            observe_tx(page.server_hlc)

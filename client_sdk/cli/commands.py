@@ -1,0 +1,395 @@
+"""One function per `fieldsync-client` command: `(client, args, out) -> exit status`.
+
+Everything but `login`, `sync` and `conflicts` works offline, from the local
+database: the day's work (`inspections`, `devices`, `start`, `check`,
+`complete`) is recorded in the outbox and sent by the next `sync`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from sync import errors as E
+from sync.periods import site_zone
+
+from .. import media
+from ..client import Client
+from .common import (
+    _file,
+    _find_devices,
+    _find_inspection,
+    _items,
+    _print_problems,
+    _Progress,
+    _read,
+    _Refused,
+    _sheet,
+    _shown,
+    _UserError,
+)
+from .messages import MESSAGES, _say, _text
+
+
+def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
+    """The inspection a problem belongs to (None: none), and what it is about in a person's words."""
+    collection, fields = problem["collection"], problem["fields"]
+    row = client.get(collection, problem["id"])
+    known = {**(row["fields"] if row else {}), **{k: v for k, v in fields.items() if v is not None}}
+    if collection == "inspections":
+        return problem["id"], MESSAGES["what_inspection"]
+    inspection_id = known.get("inspection_id")
+    inspection = str(inspection_id) if inspection_id else None
+    if collection == "device_checks":
+        device = client.get("devices", str(known.get("device_id")))
+        return inspection, str((device["fields"].get("code") if device else None) or known.get("device_id")
+                               or problem["id"])
+    if collection in ("photos", "signatures"):
+        return inspection, MESSAGES[f"what_{collection[:-1]}"]
+    return None, _text("what_row", collection=collection, id=problem["id"])
+
+
+def _notices(client: Client) -> list[tuple[str | None, str]]:
+    """What the technician must act on after a sync: (inspection id, what happened and what to do next).
+
+    Signatures the server found not to match their sheet, and changes that did
+    not count (superseded, rejected, or with refused fields) and were not made
+    again since.
+    """
+    refs = {i["id"]: _sheet(i) for i in client.rows("inspections")}
+    found: list[tuple[str | None, str]] = []
+    for sig in client.mismatched_signatures():
+        f = sig["fields"]
+        signed = str(f.get("inspection_id"))
+        key = "mismatch_customer" if f.get("signer_role") == "customer" else "mismatch_technician"
+        found.append((signed, _text(key, name=f.get("signer_name") or "-", ref=refs.get(signed, signed))))
+    for problem in client.problems(unresolved_only=True):
+        inspection, what = _what(client, problem)
+        ref = refs.get(inspection or "", inspection or "-")
+        if problem["status"] == "superseded" and problem["collection"] == "device_checks":
+            now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
+            note = f": {now['note']}" if now.get("note") else ""
+            text = _text("lost_check", what=what, ref=ref, now=_text(
+                "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
+                by=now.get("checked_by") or MESSAGES["unknown"]))
+        elif problem["status"] == "superseded":
+            text = _text("lost_change", what=what)
+        elif problem["status"] == "rejected" and problem["reason"] in ("sealed", "forbidden"):
+            text = _text(f"refused_{problem['reason']}", what=what, detail=problem["detail"] or "")
+        elif problem["status"] == "rejected":
+            text = _text("refused", what=what, reason=problem["reason"] or MESSAGES["unknown"],
+                         detail=problem["detail"] or "")
+        else:
+            text = _text("refused_fields", what=what, fields=", ".join(
+                f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
+        found.append((inspection, text))
+    return found
+
+
+def _value(value: Any) -> str:
+    """A logged value as a person reads it: yes/no, quoted text, a group's fields one after another."""
+    if value is None:
+        return MESSAGES["value_empty"]
+    if isinstance(value, bool):
+        return MESSAGES["value_yes" if value else "value_no"]
+    if isinstance(value, dict):
+        return ", ".join(_text("value_field", field=k, value=_value(v)) for k, v in value.items() if v is not None)
+    return _text("value_text", text=value) if isinstance(value, str) else str(value)
+
+
+def _print_conflicts(client: Client, out: TextIO) -> None:
+    """The server's entries that concern this user, rows named as people know them, times in the site's zone;
+    entries where both sides wrote the same value are only counted."""
+    found = client.conflicts()
+    shown = [c for c in found if not c.no_op]
+    _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
+    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
+    for c in shown:
+        other = c.other_user or c.other_client_id or MESSAGES["unknown"]
+        old, new = c.old_value, c.new_value
+        if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
+            old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
+                        for side in (old, new))
+        if c.kind in ("lost", "overwritten"):
+            text = _text(f"conflict_{c.kind}", new=_value(new), old=_value(old), other=other)
+        else:
+            text = _text("conflict_rejected", reason=c.reason, text=c.detail or _value(new))
+        at = datetime.fromisoformat(c.at).astimezone(zones.get(c.site_id or "", site_zone(None)))
+        _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
+             row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
+    if len(found) > len(shown):
+        _say(out, "conflict_same", count=len(found) - len(shown))
+
+
+# -- identity and sync ----------------------------------------------------------------
+
+
+def login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        password = args.password if args.password is not None else getpass.getpass(
+            _text("password_prompt", username=args.username))
+    except EOFError:  # Ctrl-D at the prompt
+        print(file=sys.stderr)
+        raise _Refused(MESSAGES["no_password"]) from None
+    client.login(args.username, password, client_name=args.name)
+    client.server_url = args.server or str(client.http.base_url).rstrip("/")
+    _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=client.role,
+         server=client.server_url, client_id=client.client_id)
+    return 0
+
+
+def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    client.on_progress = progress
+    try:
+        report = client.sync()
+    finally:
+        if progress is not None:
+            progress.close()
+    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
+    if report.uploaded:
+        _say(out, "uploaded", count=report.uploaded)
+    waiting = client.uploads(waiting_only=True)
+    if waiting:
+        _say(out, "uploads_left", count=len(waiting))
+    notices = _notices(client)
+    if notices:
+        refs = {i["id"]: _sheet(i) for i in client.rows("inspections")}
+        _say(out, "attention", count=len(notices))
+        for about, text in notices:
+            _say(out, "attention_line", sheet_no=refs.get(about or "", about or "-"), text=text)
+    return 0
+
+
+# -- the day's work -------------------------------------------------------------------
+
+
+def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    shown = client.my_inspections(include_all=args.all)
+    if not shown:
+        _say(out, "no_inspections")
+    notices = _notices(client)
+    for i in shown:
+        _say(out, "inspection_line", sheet_no=i.sheet_no or "-", period=i.period or "-",
+             site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
+             checked=i.checked, total=i.total, id=i.id,
+             overdue=MESSAGES["overdue"] if i.overdue else "")
+        for about, text in notices:
+            if about == i.id:
+                _say(out, "attention_mark", text=text)
+    return 0
+
+
+def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """`devices`: by system, then location; `--left` keeps those without an outcome."""
+    inspection = _find_inspection(client, args.inspection)
+    [summary] = [i for i in client.my_inspections(include_all=True) if i.id == inspection["id"]]
+    head = {"sheet_no": _sheet(inspection), "site": summary.site_name or MESSAGES["unknown"],
+            "period": summary.period or "-", "status": summary.status, "total": summary.total}
+    if args.left:
+        _say(out, "devices_left_header", left=summary.total - summary.checked, **head)
+    else:
+        _say(out, "devices_header", checked=summary.checked, **head)
+    kinds: dict[str, None] = {}
+    for group in client.inspection_devices(inspection["id"]):
+        system_said = False
+        for location in group.locations:
+            shown = [
+                d for d in location.devices
+                if not args.left or d.check is None or d.check.outcome is None
+            ]
+            if not shown:
+                continue
+            if not system_said:
+                _say(out, "system_line", system=group.system or MESSAGES["unknown"])
+                system_said = True
+            _say(out, "location_line", location=location.location or MESSAGES["unknown"])
+            for device in shown:
+                kinds[str(device.kind)] = None
+                check = device.check
+                outcome = (check.outcome if check else None) or MESSAGES["not_checked"]
+                if check and check.note:
+                    outcome = f"{outcome}: {check.note}"
+                if device.pending:
+                    outcome += MESSAGES["not_synced"]
+                _say(out, "device_line", code=device.code or device.id, kind=device.kind or "-",
+                     outcome=outcome)
+    if args.left and summary.checked >= summary.total:
+        _say(out, "nothing_left", ref=args.inspection)
+    if args.checklist and kinds:
+        checklists = client.checklists()
+        titles = {t["fields"].get("kind"): t["fields"].get("title") for t in client.rows("checklist_templates")}
+        _say(out, "checklists")
+        for kind in sorted(kinds):
+            if kind not in checklists:
+                _say(out, "no_checklist", kind=kind)
+                continue
+            _say(out, "checklist_title", kind=kind, title=titles.get(kind) or "")
+            for item in checklists[kind]:
+                _say(out, "checklist_item", item=item["key"], type=item["type"], label=item["label"] or "",
+                     label_zh=item["label_zh"] or "-")
+    return 0
+
+
+def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """`check`: the same outcome, note and items for every device named.
+
+    A range or several devices leave those that already have an outcome alone
+    (unless --overwrite): a bulk "serviced" must not replace a recorded fault.
+    One device named alone is an edit, and replaces its outcome.
+    """
+    inspection = _find_inspection(client, args.inspection)
+    devices = _find_devices(client, inspection["fields"].get("site_id", ""), args.devices)
+    items = _items(args.item, devices, client.checklists())
+    overwrite = args.overwrite or (len(args.devices) == 1 and ".." not in args.devices[0])
+    ids = [d["id"] for d in devices]
+    skipped = {} if overwrite else client.outcomes(inspection["id"], ids)
+    before = inspection["fields"].get("status") or "scheduled"
+    client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items=items, overwrite=overwrite)
+    after = (client.get("inspections", inspection["id"]) or inspection)["fields"].get("status")
+    if before == "scheduled" and after == "in_progress":
+        _say(out, "started_by_check", sheet_no=_sheet(inspection))
+    code = {d["id"]: str(d["fields"].get("code") or d["id"]) for d in devices}
+    recorded = [code[i] for i in ids if i not in skipped]
+    if recorded:
+        last_seq = client.pending()[-1]["seq"]
+        if len(recorded) == 1:
+            _say(out, "recorded", device=recorded[0], outcome=args.outcome, seq=last_seq)
+        else:
+            _say(out, "recorded_many", count=len(recorded), first=recorded[0], last=recorded[-1],
+                 outcome=args.outcome, first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
+    if skipped:
+        shown = _shown([f"{code[i]}: {outcome}" for i, outcome in skipped.items()])
+        _say(out, "skipped_one" if len(skipped) == 1 else "skipped_many", count=len(skipped), shown=shown)
+    return 0
+
+
+def start(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    inspection = _find_inspection(client, args.inspection)
+    seq = client.start(inspection["id"])
+    if seq is None:
+        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+    else:
+        _say(out, "started", sheet_no=_sheet(inspection), seq=seq)
+    return 0
+
+
+def complete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    inspection = _find_inspection(client, args.inspection)
+    try:
+        seq = client.complete(inspection["id"])
+    except E.InvalidRequest as exc:
+        if exc.extra.get("reason") != "incomplete":
+            raise
+        print(_text("incomplete", sheet_no=_sheet(inspection), ref=args.inspection,
+                    count=len(client.remaining(inspection["id"]))), file=sys.stderr)
+        return 1
+    if seq is None:
+        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+    else:
+        checked, total = client.progress(inspection["id"])
+        _say(out, "completed", sheet_no=_sheet(inspection), checked=checked, total=total, seq=seq)
+    return 0
+
+
+def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    pending = client.pending()
+    _say(out, "pending_count", count=len(pending))
+    for p in pending:
+        action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
+                          else "action_write"]
+        fields = ", ".join(f"{k}={v!r}" for k, v in p["fields"].items() if v is not None)
+        _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
+             fields=fields)
+    _print_problems(client, out)
+    return 0
+
+
+def conflicts(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    _print_conflicts(client, out)
+    _print_problems(client, out)
+    return 0
+
+
+# -- photos, the sheet, signatures and uploads (client_sdk/media/) -----------------------
+
+
+def uploads(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    listed = client.uploads(waiting_only=not args.all)
+    _say(out, "uploads_count", count=sum(u["state"] in ("queued", "uploading") for u in listed))
+    for u in listed:
+        error = _text("upload_error", error=u["error"]) if u["error"] else ""
+        _say(out, "upload_line", error=error, **{k: v for k, v in u.items() if k != "error"})
+    return 0
+
+
+def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    inspection = _find_inspection(client, args.inspection)
+    device = None
+    if args.device != "-":
+        site_id = inspection["fields"].get("site_id")
+        found = [d for d in client.rows("devices") if d["fields"].get("site_id") == site_id and (
+            d["id"] == args.device or str(d["fields"].get("code", "")).casefold() == args.device.casefold())]
+        if len(found) != 1:
+            raise _UserError(_text("no_device", ref=args.device))
+        device = found[0]
+    path = _file(args.path)
+    try:
+        photo_id = client.add_photo(inspection["id"], device["id"] if device else None, path,
+                                    stage=args.stage, caption=args.caption)
+    except OSError as exc:  # unreadable (permissions), or the card was pulled out
+        raise _UserError(_text("unreadable_file", path=args.path, error=exc.strerror or exc)) from None
+    fields = client.get("photos", photo_id)
+    assert fields is not None
+    _say(out, "photo_queued", device=(device["fields"].get("code") or device["id"]) if device
+         else MESSAGES["site_photo"], bytes=fields["fields"]["bytes"],
+         taken_at=fields["fields"].get("taken_at") or MESSAGES["unknown"], seq=client.pending()[-1]["seq"])
+    return 0
+
+
+def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    inspection = _find_inspection(client, args.inspection)
+    shown = client.sheet(inspection["id"])
+    f, site = shown["inspection"], shown["site"]
+    _say(out, "sheet_header", sheet_no=f.get("sheet_no") or "-", site=site.get("name") or site.get("id"),
+         customer=site.get("customer") or "", period=f.get("period") or "-", status=f.get("status") or "-")
+    for found_in, text in _notices(client):
+        if found_in == inspection["id"]:
+            _say(out, "sheet_attention", text=text)
+    for d in shown["devices"]:
+        check = d["check"] or {}
+        _say(out, "sheet_line", code=d["code"] or d["device_id"],
+             outcome=check.get("outcome") or MESSAGES["not_checked"], note=check.get("note") or "",
+             sealed=MESSAGES["sheet_sealed"] if d["sealed_by"] else "")
+        items = ", ".join(f"{k[5:]}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(check.items())
+                          if k.startswith("item."))
+        if items:
+            _say(out, "sheet_items", pad="", items=items)
+    _say(out, "sheet_hash", checks=shown["checks"], sha256=shown["sheet_sha256"])
+    return 0
+
+
+def sign(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    inspection = _find_inspection(client, args.inspection)
+    if (args.png is None) == (args.strokes is None):
+        raise _UserError(MESSAGES["need_signature"])
+    strokes = png = None
+    if args.strokes is not None:
+        try:
+            strokes = json.loads(_file(args.strokes).read_text(encoding="utf-8"))
+            if not isinstance(strokes, list) or not all(isinstance(s, list) for s in strokes):
+                raise ValueError("not a list of strokes")
+        except (OSError, ValueError) as exc:
+            raise _UserError(_text("bad_strokes", error=exc)) from None
+    else:
+        png = _read(_file(args.png))
+        kind = media.image_format(png)
+        if kind != "PNG":
+            raise _UserError(_text("not_png", path=args.png, kind=_text("not_png_kind", kind=kind) if kind else ""))
+    sig_id = client.sign(inspection["id"], args.name, args.role, strokes=strokes, png=png)
+    _say(out, "signed", name=args.name, role=args.role, checks=client.sheet(inspection["id"])["checks"], id=sig_id)
+    return 0

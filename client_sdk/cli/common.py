@@ -1,0 +1,218 @@
+"""What the commands share: one-line errors, files the user names, a progress line, and the
+references a technician types (sheet numbers, device codes and ranges, checklist items)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sync import schema
+from sync.wire import Scalar
+
+from ..client import Client
+from ..outbox import Progress
+from .messages import MESSAGES, _say, _text, display_width, pad
+
+
+class _UserError(Exception):
+    """A mistake in what was asked: one line, exit 2."""
+
+
+class _Refused(Exception):
+    """Nothing could be done as asked (no password given): one line, exit 1."""
+
+
+def _file(text: str) -> Path:
+    """A file the user named (`~` expanded): one clear line when it is missing or a directory."""
+    path = Path(os.path.expanduser(text))
+    if path.is_dir():
+        raise _UserError(_text("is_directory", path=text))
+    if not path.is_file():
+        raise _UserError(_text("no_file", path=text))
+    return path
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _UserError(_text("unreadable_file", path=path, error=exc.strerror or exc)) from None
+
+
+def _size(count: float) -> str:
+    """Bytes for a person: 850 B, 12.3 kB, 1.5 MB."""
+    for unit in ("B", "kB", "MB"):
+        if count < 1000 or unit == "MB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError  # the loop returns at MB
+
+
+class _Progress:
+    """Progress of a sync, on a terminal: one line on stderr, rewritten in place."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.width = 0  # columns of the line shown, 0: none
+        self.started: dict[tuple[str, int, int], tuple[float, int]] = {}
+
+    def __call__(self, step: Progress) -> None:
+        if step.what == "push":
+            line = _text("progress_push", done=step.done, total=step.total)
+        elif step.what == "pull":
+            line = _text("progress_pull", done=step.done)
+        else:
+            at, first = self.started.setdefault((step.what, step.index, step.count), (time.monotonic(), step.done))
+            elapsed = time.monotonic() - at
+            rate = _text("progress_rate", rate=_size((step.done - first) / elapsed)) if elapsed > 0 else ""
+            line = _text("progress_upload", kind=MESSAGES.get(f"kind_{step.what}", step.what), index=step.index,
+                         count=step.count, done=_size(step.done), total=_size(step.total), rate=rate)
+        self.err.write("\r" + pad(line, self.width))
+        self.width = display_width(line)
+        if step.what != "pull" and step.done >= step.total:
+            self.close()
+        self.err.flush()
+
+    def close(self) -> None:
+        if self.width:
+            self.err.write("\n")
+            self.err.flush()
+            self.width = 0
+
+
+_INT = re.compile(r"-?[0-9]+\Z")
+
+
+def _item_value(key: str, text: str, item_type: str | None = None) -> Scalar:
+    """A typed item value; the template's type decides when known (a text item keeps `123` as text)."""
+    if item_type == "text":
+        return text
+    if item_type == "bool":
+        answer = schema.yes_no(text)
+        if answer is None:
+            raise _UserError(_text("bad_yes_no", key=key, value=text))
+        return answer
+    if item_type == "int":
+        if not _INT.match(text):
+            raise _UserError(_text("bad_int", key=key, value=text))
+        return int(text)
+    if text.lower() in ("true", "false"):  # no template here: guess as before
+        return text.lower() == "true"
+    if _INT.match(text):
+        return int(text)
+    return text
+
+
+def _shown(names: Sequence[str], limit: int = 5) -> str:
+    """`a, b, c` or `a, b, c, d, e and 7 more`."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else _text("and_more", shown=shown, more=len(names) - limit)
+
+
+def _items(pairs: Sequence[str], devices: Sequence[dict[str, Any]] = (),
+           checklists: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Scalar]:
+    """`key=value` pairs typed by the checklists of the devices' kinds; an unknown key names the valid ones."""
+    kinds: dict[str, list[str]] = {}
+    for device in devices:
+        kinds.setdefault(str(device["fields"].get("kind")), []).append(
+            str(device["fields"].get("code") or device["id"]))
+    templates = {kind: (checklists or {})[kind] for kind in kinds if kind in (checklists or {})}
+    items: dict[str, Scalar] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise _UserError(_text("bad_item", item=pair))
+        key = key.strip()
+        name = key.removeprefix("item.")
+        types = set()
+        for kind, template in templates.items():
+            found = [item["type"] for item in template if item["key"] == name]
+            if not found:
+                raise _UserError(_text("unknown_item", key=name, kind=kind, devices=_shown(kinds[kind], 3),
+                                       valid=", ".join(item["key"] for item in template) or "-"))
+            types.update(found)
+        items[key] = _item_value(name, value.strip(), types.pop() if len(types) == 1 else None)
+    return items
+
+
+def _find_inspection(client: Client, ref: str) -> dict[str, Any]:
+    """By id, by sheet number (PM-2026Q4-0001), or by a unique prefix of the id."""
+    inspections = client.rows("inspections")
+    found = (
+        [r for r in inspections if r["id"] == ref]
+        or [r for r in inspections if str(r["fields"].get("sheet_no", "")).casefold() == ref.casefold()]
+        or [r for r in inspections if r["id"].startswith(ref.lower())]
+    )
+    if not found:
+        raise _UserError(_text("no_inspection", ref=ref))
+    if len(found) > 1:
+        raise _UserError(_text("ambiguous_inspection", ref=ref, matches=", ".join(r["id"] for r in found)))
+    return found[0]
+
+
+def _site_devices(client: Client, site_id: str) -> list[dict[str, Any]]:
+    return [d for d in client.rows("devices") if d["fields"].get("site_id") == site_id]
+
+
+_CODE = re.compile(r"^(.*?)([0-9]+)$")
+
+
+def _find_range(devices: list[dict[str, Any]], ref: str) -> list[dict[str, Any]]:
+    """`CAM-001..CAM-040` (or `CAM-001..040`): the devices whose code has that prefix and a number in range."""
+    low, _, high = ref.partition("..")
+    first, last = _CODE.match(low.strip()), _CODE.match(high.strip())
+    if first is None or last is None:
+        raise _UserError(_text("bad_range", ref=ref))
+    prefix = first.group(1).casefold()
+    start, end = int(first.group(2)), int(last.group(2))
+    if last.group(1).casefold() not in ("", prefix) or start > end:
+        raise _UserError(_text("bad_range", ref=ref))
+    found = []
+    for device in devices:
+        code = _CODE.match(str(device["fields"].get("code") or ""))
+        if code is not None and code.group(1).casefold() == prefix and start <= int(code.group(2)) <= end:
+            found.append((int(code.group(2)), device["id"], device))
+    if not found:
+        raise _UserError(_text("empty_range", ref=ref))
+    return [device for _, _, device in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def _find_devices(client: Client, site_id: str, refs: Sequence[str]) -> list[dict[str, Any]]:
+    """Each ref an id, a code or a range of codes; in the order given, each device once."""
+    devices = _site_devices(client, site_id)
+    found: dict[str, dict[str, Any]] = {}
+    for ref in refs:
+        for device in _find_range(devices, ref) if ".." in ref else [_find_device(devices, ref)]:
+            found.setdefault(device["id"], device)
+    return list(found.values())
+
+
+def _find_device(devices: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+    found = [d for d in devices if d["id"] == ref] or [
+        d for d in devices if str(d["fields"].get("code", "")).casefold() == ref.casefold()
+    ]
+    if not found:
+        raise _UserError(_text("no_device", ref=ref))
+    if len(found) > 1:
+        raise _UserError(_text("ambiguous_device", ref=ref, matches=", ".join(d["id"] for d in found)))
+    return found[0]
+
+
+def _print_problems(client: Client, out: TextIO) -> None:
+    problems = client.problems()
+    if not problems:
+        _say(out, "no_problems")
+        return
+    _say(out, "problems_count", count=len(problems))
+    for p in problems:
+        detail = p["detail"] or ", ".join(f"{k}: {v}" for k, v in (p["rejected_fields"] or {}).items())
+        _say(out, "problem_line", seq=p["seq"], status=p["status"], reason=p["reason"] or "",
+             collection=p["collection"], id=p["id"], detail=detail)
+
+
+def _sheet(inspection: dict[str, Any]) -> str:
+    return str(inspection["fields"].get("sheet_no") or inspection["id"])

@@ -1,0 +1,156 @@
+"""`fieldsync-client`: a technician's client on the command line.
+
+The parser and the dispatch, as `fieldsync` does it (server/cli.py): each
+subcommand names its function in `commands` with `set_defaults(func=...)`.
+Every failure the user can cause becomes one line on stderr and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from sync import errors as E
+from sync import schema
+
+from ..client import Client
+from . import commands
+from .common import _Refused, _UserError
+from .messages import MESSAGES, _text
+
+DEFAULT_DB = "~/.fieldsync/client.db"
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+def _parser() -> argparse.ArgumentParser:
+    m = MESSAGES
+    parser = argparse.ArgumentParser(prog="fieldsync-client", description=m["description"])
+    parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
+                        help=m["help_db"].format(default=DEFAULT_DB))
+    parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None, help=m["help_server"].format(default=DEFAULT_SERVER))
+    sub = parser.add_subparsers(dest="command", required=True)
+    login = sub.add_parser("login", help=m["help_login"])
+    login.add_argument("username")
+    login.add_argument("--password", help=m["help_password"])
+    login.add_argument("--name", default="fieldsync-client", help=m["help_name"])
+    sub.add_parser("sync", help=m["help_sync"])
+    inspections = sub.add_parser("inspections", help=m["help_inspections"])
+    inspections.add_argument("--all", action="store_true", help=m["help_all"])
+    devices = sub.add_parser("devices", help=m["help_devices"])
+    devices.add_argument("inspection", help=m["help_inspection"])
+    devices.add_argument("--left", action="store_true", help=m["help_left"])
+    devices.add_argument("--checklist", action="store_true", help=m["help_checklist"])
+    start = sub.add_parser("start", help=m["help_start"])
+    start.add_argument("inspection", help=m["help_inspection"])
+    check = sub.add_parser("check", help=m["help_check"])
+    check.add_argument("inspection", help=m["help_inspection"])
+    check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
+    check.add_argument("--outcome", required=True, choices=schema.OUTCOMES, help=m["help_outcome"])
+    check.add_argument("--note", help=m["help_note"])
+    check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
+    check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])
+    complete = sub.add_parser("complete", help=m["help_complete"])
+    complete.add_argument("inspection", help=m["help_inspection"])
+    sub.add_parser("outbox", help=m["help_outbox"])
+    photo = sub.add_parser("photo", help=m["help_photo"])
+    photo.add_argument("inspection", help=m["help_inspection"])
+    photo.add_argument("device", help=m["help_photo_device"])
+    photo.add_argument("path", help=m["help_photo_path"])
+    photo.add_argument("--stage", default="after", choices=("before", "after", "evidence"), help=m["help_stage"])
+    photo.add_argument("--caption", help=m["help_caption"])
+    sheet = sub.add_parser("sheet", help=m["help_sheet"])
+    sheet.add_argument("inspection", help=m["help_inspection"])
+    sign = sub.add_parser("sign", help=m["help_sign"])
+    sign.add_argument("inspection", help=m["help_inspection"])
+    sign.add_argument("--name", required=True, help=m["help_signer"])
+    sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
+    sign.add_argument("--png", help=m["help_png"])
+    sign.add_argument("--strokes", help=m["help_strokes"])
+    uploads = sub.add_parser("uploads", help=m["help_uploads"])
+    uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
+    sub.add_parser("conflicts", help=m["help_conflicts"])
+    for name, command in sub.choices.items():
+        command.set_defaults(func=getattr(commands, name))  # `check` runs commands.check
+    return parser
+
+
+def _tolerant(stream: TextIO) -> None:
+    """On a terminal that cannot show a character (LANG=C, PYTHONIOENCODING=ascii), show an escape
+    (`\\u79d1`) instead of failing with UnicodeEncodeError."""
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
+
+
+def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) -> int:
+    """Run the CLI; returns the exit status. `http` lets tests pass the server's test client.
+
+    Every failure the user can cause is one line on stderr and an exit status:
+    1 refused (by the server, or no password), 2 a mistake in the command,
+    3 the server cannot be reached, 130 interrupted (Ctrl-C).
+    """
+    _tolerant(sys.stdout)
+    _tolerant(sys.stderr)
+    args = _parser().parse_args(argv)
+    try:
+        return _main(args, http)
+    except KeyboardInterrupt:
+        # Every local write is one SQLite transaction, rolled back when cut: nothing is half-written,
+        # and a cut sync resumes where the server's acknowledgements stand.
+        print(file=sys.stderr)
+        print(MESSAGES["interrupted_sync" if args.command == "sync" else "interrupted"], file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace, http: httpx.Client | None) -> int:
+    out = sys.stdout
+    db_path = Path(os.path.expanduser(args.db))
+    own_http = None
+    if http is None:
+        http = own_http = httpx.Client(timeout=30)
+    client = Client(db_path, http)
+    try:
+        if own_http is not None:
+            own_http.base_url = httpx.URL(args.server or client.server_url or DEFAULT_SERVER)
+        if args.command != "login" and client.client_id is None:
+            raise _UserError(MESSAGES["not_signed_in"])
+        status: int = args.func(client, args, out)
+        return status
+    except _UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except _Refused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except E.ClientUnavailable as exc:
+        if args.command == "login":  # refused for this sign-in, not a phone signed out
+            print(_text("error", detail=exc.detail), file=sys.stderr)
+        else:
+            print(_text("signed_out", count=client.status()["pending"], username=client.username or "USERNAME"),
+                  file=sys.stderr)
+        return 1
+    except E.SyncError as exc:
+        print(_text("error", detail=exc.detail), file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        url = str(http.base_url).rstrip("/")
+        if args.command == "login":
+            print(_text("offline_login", url=url, error=exc), file=sys.stderr)
+        else:
+            count = client.status()["pending"]
+            print(_text("offline" if count else "offline_empty", url=url, error=exc, count=count), file=sys.stderr)
+        return 3
+    except BrokenPipeError:
+        # `fieldsync-client devices PM-2026Q4-0001 --left | head`: the reader has gone; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        client.close()
+        if own_http is not None:
+            own_http.close()

@@ -1,0 +1,218 @@
+"""The upload queue of a technician's client, and its tus sender.
+
+Photos and signature images travel apart from rows, over tus 1.0.0 (core and
+creation) at `/files`, content-addressed by SHA-256 (docs/sync-protocol.md,
+"Blobs"). The bytes to send are prepared once (a photo shrunk, a signature
+rendered, a sheet encoded), written to a file beside the client's database,
+and queued in its `uploads` table with the upload's URL and offset, so an
+upload survives a restart and resumes where the server says it stands.
+
+A queued upload's row is written before the row that names its hash: a crash
+between the two leaves bytes without a row (harmless), never a row whose
+bytes will not come.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..outbox import OnProgress, Progress
+from ..replica import Replica
+from ..session import Session, refusal
+
+DEFAULT_CHUNK = 1024 * 1024
+_MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
+
+_COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
+# 4xx answers that mean these bytes will never be accepted: the upload fails for good.
+_PERMANENT = {400, 403, 413, 415, 422, 460}
+
+
+@dataclass
+class Upload:
+    """One queued blob: where its prepared bytes are and how far the server has them."""
+
+    sha256: str
+    path: str
+    content_type: str
+    length: int
+    kind: str
+    url: str | None = None
+    offset: int = 0
+    state: str = "queued"
+    error: str | None = None
+    queued_ms: int = 0
+    done_ms: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "kind": self.kind, "content_type": self.content_type,
+                "length": self.length, "offset": self.offset, "state": self.state, "error": self.error,
+                "path": self.path}
+
+
+class UploadQueue:
+    """The `uploads` table in the client's database, and the prepared files beside it."""
+
+    def __init__(self, db: Replica) -> None:
+        self.db = db
+        self.dir = db.path.with_name(db.path.name + ".blobs")
+
+    def add(self, data: bytes, content_type: str, kind: str, now_ms: int) -> str:
+        """Keep the bytes in a file and queue them; returns their SHA-256. Queuing the same bytes twice is one upload."""
+        sha = hashlib.sha256(data).hexdigest()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / sha
+        if not path.is_file() or path.stat().st_size != len(data):
+            tmp = self.dir / f".{sha}.{uuid.uuid4().hex}.tmp"
+            with tmp.open("wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO uploads({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0, 'queued', NULL, ?, NULL)"
+                " ON CONFLICT(sha256) DO UPDATE SET state = 'queued', error = NULL, path = excluded.path"
+                " WHERE uploads.state = 'failed'",
+                [sha, str(path), content_type, len(data), kind, now_ms],
+            )
+        return sha
+
+    def get(self, sha: str) -> Upload | None:
+        found = self.db.conn.execute(f"SELECT {_COLUMNS} FROM uploads WHERE sha256 = ?", [sha]).fetchone()
+        return None if found is None else Upload(*found)
+
+    def listed(self, states: Iterable[str] = ("queued", "uploading", "failed", "done"),
+               kinds: Iterable[str] = ("sheet", "image")) -> list[Upload]:
+        states, kinds = list(states), list(kinds)
+        return [
+            Upload(*r) for r in self.db.conn.execute(
+                f"SELECT {_COLUMNS} FROM uploads WHERE state IN ({','.join('?' * len(states))})"
+                f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY kind = 'image', queued_ms, sha256",
+                [*states, *kinds],
+            )
+        ]
+
+    def update(self, sha: str, **values: Any) -> None:
+        sets = ", ".join(f'"{name}" = ?' for name in values)
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE uploads SET {sets} WHERE sha256 = ?", [*values.values(), sha])
+
+
+# -- tus -------------------------------------------------------------------------
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _offset(resp: httpx.Response) -> int | None:
+    text = resp.headers.get("Upload-Offset", "")
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def send(session: Session, queue: UploadQueue, upload: Upload, wall: Callable[[], int],
+         chunk_size: int = DEFAULT_CHUNK, place: tuple[int, int] = (1, 1),
+         on_progress: OnProgress | None = None) -> bool:
+    """Upload one queued blob to the end, resuming where the server stands; True when it is there.
+
+    `place` is (its number, how many) among this run's uploads, for `on_progress`.
+    Temporary trouble (a 5xx, a server without `/files` yet, a locked upload)
+    leaves it queued with the reason; a refusal of the bytes themselves
+    (digest mismatch, not an image) marks it `failed`. Connection errors
+    propagate: the offset reached so far is saved after every chunk.
+    """
+
+    def report(offset: int) -> None:
+        if on_progress is not None:
+            on_progress(Progress(upload.kind, offset, upload.length, *place))
+
+    path = Path(upload.path)
+    if not path.is_file() or path.stat().st_size != upload.length:
+        queue.update(upload.sha256, state="failed", error="the prepared file is gone")
+        return False
+    url, offset, restarts = upload.url, upload.offset, 0
+    while True:
+        if url is None:
+            resp = session.tus("POST", "/files", {
+                "Upload-Length": str(upload.length),
+                "Upload-Metadata": f"sha256 {_b64(upload.sha256)},content_type {_b64(upload.content_type)}",
+            })
+            if resp.status_code != 201 or "Location" not in resp.headers:
+                return _stop(queue, upload, resp)
+            url, offset = resp.headers["Location"], _offset(resp) or 0
+            queue.update(upload.sha256, url=url, offset=offset, state="uploading", error=None)
+        else:
+            resp = session.tus("HEAD", url)
+            if resp.status_code in (404, 410) and restarts < _MAX_RESTARTS:
+                restarts += 1  # expired or cleaned up at the server: start a new upload
+                url, offset = None, 0
+                queue.update(upload.sha256, url=None, offset=0)
+                continue
+            found = _offset(resp)
+            if resp.status_code >= 300 or found is None:
+                return _stop(queue, upload, resp)
+            offset = found
+            queue.update(upload.sha256, offset=offset, state="uploading")
+        report(offset)
+        while offset < upload.length:
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read(chunk_size)
+            resp = session.tus("PATCH", url, {
+                "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset),
+            }, chunk)
+            reached = _offset(resp)
+            if resp.status_code in (200, 204) and reached is not None and reached > offset:
+                offset = reached
+                queue.update(upload.sha256, offset=offset)
+                report(offset)
+                continue
+            if resp.status_code in (404, 409, 410):
+                break  # the server stands elsewhere, or forgot the upload: ask again
+            return _stop(queue, upload, resp)
+        else:
+            queue.update(upload.sha256, offset=upload.length, state="done", error=None,
+                         done_ms=wall())
+            return True
+        if resp.status_code in (404, 410):
+            if restarts >= _MAX_RESTARTS:
+                return _stop(queue, upload, resp)
+            restarts += 1
+            url, offset = None, 0
+            queue.update(upload.sha256, url=None, offset=0)
+
+
+def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:
+    permanent = resp.status_code in _PERMANENT
+    values: dict[str, Any] = {"error": refusal(resp)}
+    if permanent:
+        # The bytes were refused: a new upload of them may be tried after fixing the cause.
+        values.update(state="failed", url=None, offset=0)
+    queue.update(upload.sha256, **values)
+    return False
+
+
+def upload_waiting(session: Session, queue: UploadQueue, wall: Callable[[], int],
+                   kinds: Sequence[str] = ("sheet", "image"), chunk_size: int = DEFAULT_CHUNK,
+                   only: Iterable[str] | None = None, on_progress: OnProgress | None = None) -> int:
+    """Send every queued upload of these kinds (of these hashes, with `only`); returns how many
+    reached the server."""
+    done = 0
+    waiting = queue.listed(("queued", "uploading"), kinds)
+    if only is not None:
+        wanted = set(only)
+        waiting = [u for u in waiting if u.sha256 in wanted]
+    for index, upload in enumerate(waiting, start=1):
+        done += send(session, queue, upload, wall, chunk_size, (index, len(waiting)), on_progress)
+    return done
+

@@ -1,0 +1,77 @@
+"""The phone database's schema, created and evolved by sqlite-utils migrations.
+
+A phone's database lives for years and holds the technician's unsent work, so
+its schema only ever moves forward, one recorded migration at a time, as the
+server's does (server/db.py). Add a migration at the end; never edit one that
+has shipped.
+
+The app before migrations ran `CREATE TABLE IF NOT EXISTS` on every start
+(the outbox, rows and meta in local.py, the upload queue in media.py) and
+recorded nothing. `m001_phone_v1` is that schema, still `IF NOT EXISTS`: on a
+database that app wrote it changes nothing but the record, so the outbox, the
+upload queue and the sign-in are kept (tests/client_sdk/test_replica.py opens
+`fixtures/phone-v1.sql`, written by that app).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("fieldsync-client")
+
+
+@migrations()
+def m001_phone_v1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- Rows exactly as last pulled. `seen` marks rows a running snapshot brought.
+        CREATE TABLE IF NOT EXISTS rows (
+            collection TEXT NOT NULL,
+            id TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 0,
+            seen INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (collection, id)
+        ) WITHOUT ROWID;
+        -- Every local change, pending until the server acknowledges it, then kept
+        -- with its result for 30 days (resent if the server is restored).
+        CREATE TABLE IF NOT EXISTS outbox (
+            seq INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            "delete" INTEGER,
+            created_ms INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'applied', 'superseded', 'rejected')),
+            reason TEXT,
+            detail TEXT,
+            rejected_fields TEXT,
+            clock TEXT,
+            push_version INTEGER,
+            acked_ms INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS outbox_row ON outbox(collection, id);
+        CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state);
+        -- Blobs waiting to reach the server, and the ones that did. `kind`: a sheet is
+        -- uploaded before the push that carries its signature; images after it.
+        CREATE TABLE IF NOT EXISTS uploads (
+            sha256 TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            length INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('sheet', 'image')),
+            url TEXT,
+            "offset" INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'uploading', 'done', 'failed')),
+            error TEXT,
+            queued_ms INTEGER NOT NULL,
+            done_ms INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state);
+        """
+    )

@@ -1,0 +1,71 @@
+"""The phone database: its migrations, and a database written before they existed."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from client_sdk import Client
+from client_sdk.migrations import migrations
+from tests.client_sdk.support import supervisor_rows
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+PHOTO = "e75a600b8f1fd0cb801d217fb01ffb8c8c79f74a17d464c08644322fecd7ae19"
+FAULT_CHECK = "670d28d2-7e29-50c6-b041-ee3c92c5c80b"
+PHOTO_ROW = "d2165cfc-22bf-5e8d-ad21-a3c66e73addf"
+
+
+def _old_phone(folder: Path) -> Path:
+    """The database of `fixtures/phone-v1.sql` (made by the app before migrations), with its blob files."""
+    folder.mkdir(parents=True)
+    path = folder / "phone.db"
+    conn = sqlite3.connect(path)
+    conn.executescript((FIXTURES / "phone-v1.sql").read_text().replace("{phone_dir}", str(folder)))
+    conn.close()
+    shutil.copytree(FIXTURES / "phone-v1.blobs", folder / "phone.db.blobs")
+    return path
+
+
+def _applied(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [name for (name,) in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def test_a_new_phone_database_records_its_migrations_once(server, tmp_path):
+    path = tmp_path / "phone.db"
+    Client(path, server.http).close()
+    Client(path, server.http).close()  # opened again: nothing applied twice
+    assert _applied(path) == [m.name for m in migrations.pending(sqlite_utils.Database(memory=True))]
+
+
+def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(server, site, tmp_path):
+    path = _old_phone(tmp_path / "old")
+    phone = Client(path, server.http)
+    try:
+        assert _applied(path) == ["m001_phone_v1"]
+        assert [(e["seq"], e["collection"], e["id"]) for e in phone.pending()] == [
+            (3, "device_checks", FAULT_CHECK), (4, "photos", PHOTO_ROW)]
+        assert [(u["sha256"], u["state"]) for u in phone.uploads()] == [(PHOTO, "queued")]
+        assert phone.username == "wang" and phone.db.meta("token") and phone.acked_seq == 2
+        assert phone.get("device_checks", FAULT_CHECK)["fields"]["note"] == "lens cracked"
+
+        # This server never saw that phone: the technician signs in again, and what waited goes.
+        phone.login("wang", "demo")
+        report = phone.sync()
+        assert report.uploaded == 1 and phone.pending() == []
+        assert [(u["sha256"], u["state"]) for u in phone.uploads()] == [(PHOTO, "done")]
+        rows = {(r["collection"], r["id"]): r for r in supervisor_rows(server.http)}
+        check = rows[("device_checks", FAULT_CHECK)]["fields"]
+        assert (check["outcome"], check["note"]) == ("fault", "lens cracked")
+        assert rows[("photos", PHOTO_ROW)]["fields"]["sha256"] == PHOTO
+        # The outbox was renumbered for the new enrolment; each change keeps its own result.
+        held = {e.id: e.state for e in phone.db.entries()}
+        assert (held[FAULT_CHECK], held[PHOTO_ROW]) == ("applied", "applied")
+    finally:
+        phone.close()
