@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+from server.domains.inspections.hooks import unchecked as unchecked_sql
 from server.engine.batch import _Batch
 from server.services import Store
 from sync.schema import device_check_id, inspection_id, progress, unchecked
@@ -25,7 +26,7 @@ def _rows(store: Store, collection: str) -> list[dict[str, Any]]:
 
 def _sql_unchecked(store: Store, insp: str) -> int:
     with store.write() as db:
-        return _Batch(db, store, store.now_ms()).unchecked(insp)
+        return unchecked_sql(_Batch(db, store, store.now_ms()), insp)
 
 
 def test_the_pure_unchecked_count_equals_the_servers_sql(store: Store) -> None:
