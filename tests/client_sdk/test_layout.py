@@ -52,3 +52,10 @@ def test_media_uses_the_client_through_its_public_methods():
         m.name: _private_uses(ast.parse(m.read_text()), "client") for m in sorted((PACKAGE / "media").glob("*.py"))
     }
     assert found == {m: [] for m in found} and len(found) == 4
+
+
+def test_the_client_never_imports_the_server():
+    # The two ends meet only through the protocol and `sync/` (docs/architecture.md).
+    users = [m.relative_to(PACKAGE).as_posix() for m in MODULES if "server" in _imports(ast.parse(m.read_text()))]
+    assert users == []
+    assert "server" in _imports(ast.parse("from server.app import create_app\n"))  # the scan would see one
