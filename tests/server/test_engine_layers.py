@@ -9,9 +9,6 @@ from pathlib import Path
 import server
 
 SERVER = Path(server.__file__).parent
-# Modules the domains' move (issue 11) takes under server/domains and server/storage next;
-# nothing may join this list.
-NOT_YET_MOVED = {"sealing.py", "inspections.py", "media.py", "uploads.py", "blob_gc.py"}
 
 
 def _imported(path: Path) -> set[str]:
@@ -35,7 +32,7 @@ def _sources(under: Path = SERVER) -> dict[str, set[str]]:
 def test_only_storage_imports_sqlite3():
     offenders = {name for name, imported in _sources().items() if "sqlite3" in imported
                  and not name.startswith("storage/")}
-    assert offenders <= NOT_YET_MOVED, offenders - NOT_YET_MOVED
+    assert offenders == set()
     assert any("sqlite3" in imported for name, imported in _sources().items() if name.startswith("storage/"))
 
 
@@ -43,9 +40,7 @@ def test_the_engine_imports_no_domain_but_identity():
     imported = set().union(*_sources(SERVER / "engine").values())
     domains = {name for name in imported if name.startswith("server.domains.")
                and not name.startswith("server.domains.identity")}
-    old_domains = {name for name in imported if name.split(".")[:2] in
-                   (["server", m.removesuffix(".py")] for m in (*NOT_YET_MOVED, "images.py", "blobs.py"))}
-    assert domains | old_domains == set()
+    assert domains == set()
     assert "server.storage.sqlite.rows.Transaction" in imported  # the scan resolves relative imports
 
 
