@@ -15,10 +15,6 @@ from litestar.response import Redirect
 from litestar.types import Message, Scope
 
 from sync.wire import (
-    ConflictPage,
-    PullResponse,
-    PushRequest,
-    PushResponse,
     RefreshRequest,
     TokenRequest,
     TokenResponse,
@@ -44,6 +40,7 @@ from .domains.media.controller import (
     stop_media,
 )
 from .domains.signatures.controller import SignaturesController
+from .engine.controller import SyncController
 from .http.deps import (
     DEPENDENCIES,
     MAX_ID,
@@ -89,44 +86,6 @@ def refresh(data: StrictBody[RefreshRequest], request: Request[Any, Any, Any], s
     """Sign a client in again with its refresh credential, or enrol a new client in its place (`enrol`)."""
     check_protocol(request)
     return store.refresh(data, app_version(request), address(request))
-
-
-@post("/sync/push", status_code=200, responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True, guards=[authenticated], tags=["sync"])
-def push(data: StrictBody[PushRequest], request: Request[Any, Any, Any], store: StoreDep, caller: CallerDep) -> PushResponse:
-    """Apply a batch of changes in one transaction and return a result for each."""
-    return store.push(caller, data, app_version(request))
-
-
-@get("/sync/pull", responses=problem_responses(400, 401, 410, 426), sync_to_thread=True, tags=["sync"])
-def pull(
-    request: Request[Any, Any, Any],
-    store: StoreDep,
-    caller: CallerDep,
-    cursor: FromQuery[str | None] = None,
-    limit: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
-) -> PullResponse:
-    """One page of rows changed since the cursor, in version order."""
-    check_protocol(request)
-    return store.pull(caller, cursor, limit)
-
-
-@get("/api/conflicts", responses=problem_responses(400, 401), sync_to_thread=True, tags=["supervisor"])
-def conflicts(
-    store: StoreDep,
-    caller: CallerDep,
-    collection: FromQuery[str | None] = None,
-    row_id: FromQuery[str | None] = None,
-    site_id: FromQuery[str | None] = None,
-    after: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
-    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
-    no_op: FromQuery[bool | None] = None,
-) -> ConflictPage:
-    """Values that lost or were overwritten, and rejected changes and fields.
-
-    Supervisors see all of it; a technician sees the entries that concern them.
-    `no_op=false` leaves out the entries where both sides wrote the same value.
-    """
-    return store.conflicts(caller, collection, row_id, site_id, after, limit, no_op)
 
 
 @delete("/api/clients/{client_id:str}", status_code=204, responses=problem_responses(401, 404), sync_to_thread=True, tags=["identity"])
@@ -191,7 +150,7 @@ def home() -> Redirect:
 
 # Handlers and controllers, in the order OpenAPI lists their paths.
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
-    home, token, refresh, push, pull, conflicts, revoke_client, update_user,
+    home, token, refresh, SyncController, revoke_client, update_user,
     InspectionsController, SignaturesController,
     list_members, add_member, remove_member, list_clients, audit,
     MediaController,
