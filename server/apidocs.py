@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from litestar import Request
+from litestar import Request, get
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
+from litestar.response import Redirect
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 _STYLE = """<style>
@@ -109,3 +110,9 @@ class ApiDocsPage(OpenAPIRenderPlugin):
 
 
 RENDER_PLUGINS = [ApiDocsPage(), JsonRenderPlugin()]
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def home() -> Redirect:
+    """The API docs, until there is a console to point at."""
+    return Redirect("/schema", status_code=302)

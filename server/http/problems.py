@@ -13,6 +13,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from sync import errors as E
 from sync.wire import EPOCH_HEADER
 
+from .info import server_info
+
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldsync")
 
@@ -81,9 +83,9 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 def problem_response(error: E.SyncError, request: Request[Any, Any, Any] | None = None) -> Response[dict[str, object]]:
     headers = {}
-    store = getattr(request.app.state, "store", None) if request is not None else None
-    if store is not None:
-        headers[EPOCH_HEADER] = store.server_epoch
+    info = server_info(request.app) if request is not None else None
+    if info is not None:
+        headers[EPOCH_HEADER] = info.epoch
     if "retry_after" in error.extra:
         headers["Retry-After"] = str(error.extra["retry_after"])
     return Response(error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
@@ -107,10 +109,9 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         reasons = "; ".join(f"{e.get('key') or e.get('source') or ''}: {e.get('message')}" for e in extra if isinstance(e, dict))
         detail = f"{exc.detail}: {reasons}" if reasons else exc.detail
     error = cls(detail)
-    if cls is E.BodyTooLarge:
-        store = getattr(request.app.state, "store", None)
-        if store is not None:
-            error.extra["limit"] = store.settings.max_body_bytes
+    info = server_info(request.app)
+    if cls is E.BodyTooLarge and info is not None:
+        error.extra["limit"] = info.max_body_bytes
     if cls is E.ServerError:
         error.status = exc.status_code  # type: ignore[misc]
     return problem_response(error, request)

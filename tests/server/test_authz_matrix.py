@@ -241,7 +241,13 @@ def test_role_and_scope_are_checked_before_the_body_is_read(http, wang):
         ("POST", "/api/inspections/generate", 403, "forbidden"),
         ("PUT", f"/api/sites/{SITE}/plan", 403, "forbidden"),
         ("PUT", f"/api/sites/{OTHER_SITE}/plan", 404, "not_found"),
+        # The identity routes' checks moved from Access into the same guards.
+        ("PATCH", "/api/users/wang", 403, "forbidden"),
+        ("POST", f"/api/sites/{SITE}/members", 403, "forbidden"),
+        ("POST", f"/api/sites/{OTHER_SITE}/members", 404, "not_found"),
     ]:
         for body in (b"{nope", b'{"period": 7}', b"[" * 100_000):
             r = http.request(method, path, content=body, headers={**wang.headers, "content-type": "application/json"})
             problem(r, status, code)
+    # Query parameters too: a technician's bad `limit` to the audit trail is refused for the role.
+    problem(http.get("/api/audit", params={"limit": "0"}, headers=wang.headers), 403, "forbidden")

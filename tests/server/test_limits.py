@@ -27,6 +27,7 @@ def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
     settings = Settings(data_dir=tmp_path / "small", demo=True, **LIMITS)  # type: ignore[arg-type]
     store = Store(settings)
     store.create_user("wang", "Wang", "technician", "demo")
+    store.create_user("lin", "Lin", "supervisor", "demo")
     store.add_member(SITE, "wang")
     store.write_server_changes([("sites", SITE, {"name": "Test park"}, False)] + [
         ("devices", f"00000000-0000-4000-8000-00000000000{i}", {"site_id": SITE, "code": f"CAM-{i}"}, False)
@@ -52,13 +53,14 @@ def _over(response: Any, status: int, code: str, limit: int) -> None:
 
 def test_request_body_size(small):
     http, store = small
-    wang = Session(http, "wang")
+    wang, lin = Session(http, "wang"), Session(http, "lin")
     before = _everything(store)
     big = "x" * 5000
     _over(wang.push([wang.change("devices", "00000000-0000-4000-8000-000000000001", {"location": big})]),
           413, "body_too_large", 4096)
     _over(http.post("/auth/token", json={"username": "wang", "password": big}), 413, "body_too_large", 4096)
-    _over(http.post(f"/api/sites/{SITE}/members", headers=wang.headers, json={"username": big}),
+    # A supervisor's route: a technician's body is refused (403) before its size is known.
+    _over(http.post(f"/api/sites/{SITE}/members", headers=lin.headers, json={"username": big}),
           413, "body_too_large", 4096)
     assert _everything(store) == before
 
