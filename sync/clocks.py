@@ -252,7 +252,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
             waiting.append(at)
         elif kind == "unit_returned" and waiting:
             trips.append((waiting.pop(0), at))
-    for sent, back in sorted(trips + [(at, None) for at in waiting]):
+    for sent, back in sorted(trips + [(at, None) for at in waiting], key=lambda trip: trip[0]):
         add("bench_repair", sent, terms.bench_repair, back)
     if terms.callback:
         for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (item[1], item[0])):
