@@ -180,9 +180,11 @@ def _live(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, str, Mapp
     """(time, id, kind, event) of the events no `voided` names, in time order (ties by id)."""
     parsed = []
     for event in events:
-        at = ts_ms(event.get("effective_at") or event.get("at"))
-        if at is not None:
-            parsed.append((at, str(event.get("id", "")), str(event.get("kind")), event))
+        try:
+            at = parse_ts(event.get("effective_at") or event.get("at"))  # type: ignore[arg-type]
+        except ValueError:
+            continue  # an unreadable time: the server refuses it at push; the phone leaves it out
+        parsed.append((at, str(event.get("id", "")), str(event.get("kind")), event))
     voided = {str(e.get("note")) for _, _, kind, e in parsed if kind == "voided"}
     return sorted((p for p in parsed if p[2] != "voided" and p[1] not in voided), key=lambda p: p[:3])
 
@@ -224,8 +226,9 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
         if at >= start:
             firsts.setdefault(kind, at)
 
-    def first(*kinds: str) -> int | None:
-        return min((firsts[kind] for kind in kinds if kind in firsts), default=None)
+    def first(kind: str, other: str = "") -> int | None:
+        one, two = firsts.get(kind), firsts.get(other)
+        return one if two is None else two if one is None else min(one, two)
 
     cancelled = first("cancelled")
     out: list[Clock] = []

@@ -93,7 +93,7 @@ _MS = timedelta(milliseconds=1)
 
 def format_ts(ms: int) -> str:
     """RFC 3339 UTC with milliseconds and Z, the protocol's only timestamp form."""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    return (_EPOCH + _MS * ms).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_ts(text: str) -> int:

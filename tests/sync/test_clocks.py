@@ -246,3 +246,13 @@ def test_a_voided_event_changes_nothing_but_what_it_voids(events, data, terms, n
     with_void = [*events, ev("voided", at, id="void", note=voided)]
     without = [e for e in events if e["id"] != voided]
     assert run(with_void, now, terms) == run(without, now, terms)
+
+
+def test_a_far_past_report_counts_working_time_over_a_bounded_number_of_days():
+    # Hostile input: a request "reported" in 1970 made a calendar walk 20,000 days per count.
+    calendar, zone = OFFICE.calendar, site_zone("Asia/Shanghai")
+    assert calendar is not None
+    capped = calendar.worked(zone, 0, T0)
+    assert 0 < capped == calendar.worked(zone, 0, 3_700 * 24 * H)
+    found = run(request={**REPAIR, "reported_at": "1970-01-01T00:00:00.000Z"}, terms=OFFICE, now=T0)
+    assert {m.status for m in found.values()} == {"breached"}
