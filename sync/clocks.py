@@ -258,7 +258,8 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     for sent, back in sorted(trips + [(at, None) for at in waiting], key=lambda trip: trip[0]):
         add("bench_repair", sent, terms.bench_repair, back)
     if terms.callback:
-        for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (item[1], item[0])):
+        callbacks = list(callbacks)  # read once per sealed visit
+        for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (str(item[1]), item[0])):
             signed = ts_ms(signed_at)
             if signed is not None:
                 reached = [ts_ms(c.get("called_at")) for c in callbacks

@@ -256,3 +256,10 @@ def test_a_far_past_report_counts_working_time_over_a_bounded_number_of_days():
     assert 0 < capped == calendar.worked(zone, 0, 3_700 * 24 * H)
     found = run(request={**REPAIR, "reported_at": "1970-01-01T00:00:00.000Z"}, terms=OFFICE, now=T0)
     assert {m.status for m in found.values()} == {"breached"}
+
+
+def test_call_backs_given_as_a_generator_count_for_every_visit():
+    signed = {"v1": format_ts(T0 + H), "v2": format_ts(T0 + 2 * H)}
+    calls = ({"visit_id": v, "called_at": format_ts(T0 + 3 * H), "reached": True} for v in ("v1", "v2"))
+    found = evaluate(REPAIR, [], signed, calls, ANNUAL, SITE, None, T0 + 4 * H)
+    assert [m.status for m in found if m.name == "callback"] == ["met", "met"]
