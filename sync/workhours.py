@@ -58,7 +58,7 @@ class Calendar:
         self.week = tuple(week)
         self.holidays = holidays
         self.workdays = dict(workdays or {})
-        self._memo: dict[tuple[int, date], tuple[list[tuple[int, int]], int]] = {}
+        self._memo: dict[str, dict[int, tuple[list[tuple[int, int]], int]]] = {}  # by zone, then ordinal
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Calendar:
@@ -80,18 +80,19 @@ class Calendar:
             return self.workdays[day]
         return () if day in self.holidays else self.week[day.weekday()]
 
-    def _ms_spans(self, day: date, zone: tzinfo) -> tuple[list[tuple[int, int]], int]:
-        """The day's working intervals in ms, and the ms of its end (the next local midnight)."""
-        key = (id(zone), day)
-        cached = self._memo.get(key)
+    def _ms_spans(self, ordinal: int, zone: tzinfo) -> tuple[list[tuple[int, int]], int]:
+        """A day's (by its ordinal) working intervals in ms, and the ms of its end (the next local midnight)."""
+        memo = self._memo.get(str(zone))  # by name: a freed zone's id() can be reused by another
+        if memo is None or len(memo) > 20_000:
+            memo = self._memo[str(zone)] = {}
+        cached = memo.get(ordinal)
         if cached is None:
+            day = date.fromordinal(ordinal)
             midnight = datetime(day.year, day.month, day.day)
-            cached = ([(_local_ms(midnight + timedelta(minutes=start), zone),
-                        _local_ms(midnight + timedelta(minutes=end), zone))
-                       for start, end in self.spans_of(day)], _local_ms(midnight + timedelta(days=1), zone))
-            if len(self._memo) > 20_000:
-                self._memo.clear()
-            self._memo[key] = cached
+            cached = memo[ordinal] = (
+                [(_local_ms(midnight + timedelta(minutes=start), zone), _local_ms(midnight + timedelta(minutes=end), zone))
+                 for start, end in self.spans_of(day)],
+                _local_ms(midnight + timedelta(days=1), zone))
         return cached
 
     def worked(self, zone: tzinfo, start: int, end: int) -> int:
@@ -100,30 +101,28 @@ class Calendar:
         The cap bounds the work a far-past `reported_at` can cause (1970 to 2026 took 285 ms);
         a clock that old is long breached, whatever the count.
         """
-        total, day = 0, local_date(start, zone)
-        for _ in range(MAX_SEARCH_DAYS):
+        total, first = 0, local_date(start, zone).toordinal()
+        for day in range(first, first + MAX_SEARCH_DAYS):
             spans, day_end = self._ms_spans(day, zone)
             for s, e in spans:
                 if s >= end:
                     return total
                 if e > start:
-                    total += min(e, end) - max(s, start)
+                    total += (e if e < end else end) - (s if s > start else start)
             if day_end >= end:
                 return total
-            day += timedelta(days=1)
         return total
 
     def add(self, zone: tzinfo, start: int, amount: int) -> int:
         """The first moment by which `amount` ms of working time have passed since `start`."""
-        day = local_date(start, zone)
-        for _ in range(MAX_SEARCH_DAYS):
+        first = local_date(start, zone).toordinal()
+        for day in range(first, first + MAX_SEARCH_DAYS):
             for s, e in self._ms_spans(day, zone)[0]:
                 s = max(s, start)
                 if s < e:
                     if amount <= e - s:
                         return s + amount
                     amount -= e - s
-            day += timedelta(days=1)
         raise InvalidRequest("the calendar has no working time for years ahead")
 
 
