@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC
+from datetime import datetime, timedelta
 from typing import NamedTuple
+
+from .fields import _TIMESTAMP
 
 SERVER_NODE = "srv"
 MAX_COUNTER = 0xFFFF
@@ -85,21 +87,17 @@ class Clock:
         return self._set(top, counter)
 
 
+_EPOCH = datetime(1970, 1, 1)  # naive UTC: arithmetic on it is exact and avoids strftime/strptime
+_MS = timedelta(milliseconds=1)
+
+
 def format_ts(ms: int) -> str:
     """RFC 3339 UTC with milliseconds and Z, the protocol's only timestamp form."""
-    from datetime import datetime
-
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return (_EPOCH + _MS * ms).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_ts(text: str) -> int:
     """Milliseconds of a protocol timestamp; ValueError for any other form."""
-    from datetime import datetime
-
-    from .schema import is_timestamp
-
-    if not is_timestamp(text):
+    if not isinstance(text, str) or not _TIMESTAMP.match(text):
         raise ValueError(f"not a protocol timestamp: {text!r}")
-    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000 + 0.5)
+    return (datetime.fromisoformat(text[:23]) - _EPOCH) // _MS  # ValueError for a day or hour that does not exist
