@@ -41,6 +41,7 @@ from .fields import (
     NS,
     ROLES,
     SERVER,
+    SERVICE_DESK,
     SUPERVISOR,
     TECHNICIAN,
     TEXT_LIMITS,
@@ -67,7 +68,7 @@ ROW_PARENTS = {"sites", "inspections", "devices"}
 __all__ = [
     "ADDRESS_LIMIT", "CHECKS", "COLLECTIONS", "GLOBAL_COLLECTIONS", "ITEM_TYPES", "MAX_PERIOD_YEAR", "MAX_SAFE_INT",
     "MAX_SIGNATURES_PER_INSPECTION", "MAX_SIGNATURES_PER_PUSH", "MIN_PERIOD_YEAR", "NOTE_LIMIT", "NOTE_REQUIRED",
-    "NS", "OUTCOMES", "ROLES", "ROW_PARENTS", "SERVER", "STATUS_ORDER", "SUPERVISOR", "TECHNICIAN", "TEXT_LIMITS",
+    "NS", "OUTCOMES", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR", "TECHNICIAN", "TEXT_LIMITS",
     "YES_NO", "Collection", "Field", "IdRule", "SchemaError", "Scope", "Via", "_f", "check_scopes",
     "device_check_id", "expand_groups", "inspection_id", "is_period", "is_timestamp", "is_uuid", "item_types",
     "note_required", "photo_id", "progress", "template_items", "unchecked", "yes_no",
