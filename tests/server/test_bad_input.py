@@ -548,6 +548,7 @@ def test_problem_shape_of_every_error(cls):
 _REQ = {"site_id": "{site}", "reported_at": TS, "channel": "hotline", "kind": "repair"}
 _EVT = {"request_id": "{request}", "kind": "arrived", "at": TS}
 _VISIT = {"request_id": "{request}"}
+_SIG = {"signer_name": "Wang", "signer_role": "technician", "signed_at": TS, "sheet_sha256": "ab" * 32}
 # (who pushes, collection, fields, reason): one bad value of each new field, each rule once.
 BAD_SERVICE_CHANGES = [
     ("chen", "service_requests", {**_REQ, "site_id": "not-a-uuid"}, "invalid_field"),
@@ -590,6 +591,10 @@ BAD_SERVICE_CHANGES = [
     ("lin", "service_events", {**_EVT, "kind": "voided", "note": "{unknown}"}, "invalid_field"),  # no such event
     ("wang", "service_events", {**_EVT, "effective_at": TS}, "forbidden"),
     ("wang", "service_events", {**_EVT, "clock": "as_sent"}, "forbidden"),
+    # A signature signs exactly one sheet: an inspection's or a visit's.
+    ("wang", "signatures", _SIG, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "inspection_id": "{inspection}", "visit_id": "{visit}"}, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "visit_id": "{unknown}"}, "unknown_parent"),
     ("lin", "devices", {"site_id": "{site}", "warranty_from": "2026-02-30"}, "invalid_field"),
     ("lin", "devices", {"site_id": "{site}", "warranty_months": "twelve"}, "invalid_field"),
     ("wang", "devices", {"site_id": "{site}", "warranty_months": 24}, "forbidden"),
@@ -601,7 +606,11 @@ def test_bad_service_changes_are_rejected_whole(site, wang, lin, chen, dump):
     request = str(uuid.uuid4())
     assert chen.push([chen.change("service_requests", request, {**_REQ, "site_id": site["site"]})]).json()[
         "results"][0]["status"] == "applied"
-    values = {"{site}": site["site"], "{request}": request, "{unknown}": str(uuid.uuid4())}
+    visit = str(uuid.uuid4())
+    assert wang.push([wang.change("service_visits", visit, {"request_id": request})]).json()[
+        "results"][0]["status"] == "applied"
+    values = {"{site}": site["site"], "{request}": request, "{visit}": visit, "{inspection}": site["inspection"],
+              "{unknown}": str(uuid.uuid4())}
     wrong = []
     for who, collection, fields, reason in BAD_SERVICE_CHANGES:
         session = sessions[who]

@@ -78,3 +78,18 @@ def test_cancel_and_close_are_the_desks_and_void_a_supervisors(site, chen, wang,
                                     {**event, "kind": "voided", "note": arrived})]) == [("applied", None)]
     assert results(chen, [chen.change("service_events", str(uuid.uuid4()), {**event, "kind": "cancelled"})]) == [
         ("applied", None)]
+
+
+def test_a_visit_signature_belongs_to_the_requests_site(site, chen, wang, zhao):
+    request = open_request(chen)
+    visit, signature = str(uuid.uuid4()), str(uuid.uuid4())
+    assert results(wang, [
+        wang.change("service_visits", visit, {"request_id": request, "technician": "wang"}),
+        wang.change("signatures", signature, {"visit_id": visit, "signer_name": "Wang", "signer_role": "technician",
+                                              "signed_at": AT, "sheet_sha256": "ab" * 32}),
+    ]) == [("applied", None), ("applied", None)]
+    assert rows_of(wang, "signatures")[signature]["visit_id"] == visit
+    assert signature not in rows_of(zhao, "signatures")
+    assert results(zhao, [zhao.change("signatures", str(uuid.uuid4()), {
+        "visit_id": visit, "signer_name": "Zhao", "signer_role": "technician", "signed_at": AT,
+        "sheet_sha256": "ab" * 32})]) == [("rejected", "forbidden")]
