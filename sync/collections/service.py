@@ -148,3 +148,49 @@ SERVICE_VISITS = Collection(
     scope=VIA_REQUEST,
     change_rules=(own_name("recorded_by"),),
 )
+
+
+# -- the request's status, derived from its assignment and events (the server's ◆ `status`) -----
+
+_BEFORE_ARRIVAL = ("received", "dispatched", "accepted")
+_ACTIVE = (*_BEFORE_ARRIVAL, "in_service", "on_hold")
+_ENDED = ("cancelled", "closed")
+# Events that record work without moving the status: fine until the request ended.
+_NO_MOVE = ("departed", "left", "loaner_installed", "loaner_returned", "unit_sent", "unit_returned")
+
+
+def status_step(status: str, before_pause: str, kind: str) -> tuple[str, str] | None:
+    """(status, the status a `resumed` returns to) after an event of `kind`; None when the event
+    makes no sense in `status` (it is kept, flagged, and moves nothing)."""
+    if kind in _NO_MOVE:
+        return None if status in _ENDED else (status, before_pause)
+    moves = {
+        "accepted": ("accepted", _BEFORE_ARRIVAL),
+        "arrived": ("in_service", _ACTIVE),
+        "paused": ("on_hold", (*_BEFORE_ARRIVAL, "in_service")),
+        "fixed": ("resolved", _ACTIVE),
+        "cancelled": ("cancelled", (*_ACTIVE, "resolved")),  # any state before `signed`
+        "closed": ("closed", (*_ACTIVE, "resolved", "signed")),
+    }
+    if kind == "resumed":
+        return (before_pause, before_pause) if status == "on_hold" else None
+    if kind not in moves or status not in moves[kind][1]:
+        return None
+    return moves[kind][0], status if kind == "paused" else before_pause
+
+
+def request_status(assigned: bool, kinds: list[str], signed: bool = False) -> tuple[str, list[int]]:
+    """A request's status from its assignment and its events' kinds (not voided, in order of arrival
+    at the server), and the positions of the events that made no sense. `signed`: a visit sheet
+    with outcome `resolved` is sealed (it takes a `resolved` request to `signed`)."""
+    status = before_pause = "dispatched" if assigned else "received"
+    senseless = []
+    for i, kind in enumerate(kinds):
+        moved = status_step(status, before_pause, kind)
+        if moved is None:
+            senseless.append(i)
+        else:
+            status, before_pause = moved
+    if signed and status == "resolved":
+        status = "signed"
+    return status, senseless
