@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sync.errors import SyncError
+from sync.fields import ROLES
 
 from .settings import Settings
 from .storage.sqlite.backup import BackupError, backup, data_lock, restore
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("username")
     p.add_argument("--name", help="the name shown to others, e.g. 王工")
-    p.add_argument("--role", choices=["technician", "supervisor"], required=True)
+    p.add_argument("--role", choices=list(ROLES), required=True)
     p.add_argument("--password", help="asked for when left out")
     p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
     p.set_defaults(func=_add_user)

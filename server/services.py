@@ -20,6 +20,7 @@ from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
 from .domains.media.blobs import BlobStore, FileBlobStore
 from .domains.media.hooks import MediaHooks
+from .domains.service.hooks import ServiceHooks
 from .domains.signatures.hooks import SignatureHooks
 from .domains.signatures.service import SheetCache
 from .engine import conflicts as _conflicts
@@ -67,7 +68,7 @@ class Store:
         self.sheets = SheetCache()
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.
-        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks()])
+        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks()])
 
     _meta = staticmethod(Database.meta)
     push = _push.push

@@ -40,15 +40,17 @@ class Scope:
     """How a row finds its site and its period: who may pull it, and whether the sync window holds it.
 
     `site` is "self" (the row is a site), "global" (every client pulls it), the
-    name of a field holding a site id, or a `Via` a parent row. `period` is None
+    name of a field holding a site id, a `Via` a parent row, or a tuple of `Via`s
+    (alternative optional parents: the first the row names; a change rule makes
+    the row name exactly one, as a signature names an inspection or a visit). `period` is None
     (always in the window), a field holding a period, or a `Via`. Declared by
     every collection: a collection that declares none, or one that does not
     resolve, is refused when the schema is built (a row with no site would be
     pulled by every technician of every site).
     """
 
-    site: str | Via
-    period: str | Via | None = None
+    site: str | Via | tuple[Via, ...]
+    period: str | Via | tuple[Via, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,15 @@ def check_scopes(collections: dict[str, Collection]) -> None:
     under a shared template would still be pulled everywhere). The same for
     periods, except that a period may be absent (always in the window).
     """
-    def resolve(name: str, via: str | Via | None, what: str, seen: tuple[str, ...]) -> None:
+    def resolve(name: str, via: str | Via | tuple[Via, ...] | None, what: str, seen: tuple[str, ...],
+                alternative: bool = False) -> None:
         spec = collections[name]
+        if isinstance(via, tuple):
+            if not via:
+                raise SchemaError(f"collection {name!r}: no {what} among no alternatives")
+            for one in via:
+                resolve(name, one, what, seen, alternative=True)
+            return
         if via is None or via == "self" or via == "global":
             if what == "site" and via is None:
                 raise SchemaError(f"collection {name!r}: no site")
@@ -161,7 +170,7 @@ def check_scopes(collections: dict[str, Collection]) -> None:
                                   + ("site id" if what == "site" else "period"))
             return
         parent = spec.fields.get(via.field)
-        if parent is None or parent.parent != via.collection or parent.optional_parent:
+        if parent is None or parent.parent != via.collection or (parent.optional_parent and not alternative):
             raise SchemaError(f"collection {name!r}: {via.field!r} is not a required parent in {via.collection!r}")
         if via.collection not in collections or via.collection in seen:
             raise SchemaError(f"collection {name!r}: its {what} goes through {via.collection!r}, which cannot give one")

@@ -19,8 +19,9 @@ MAX_SAFE_INT = 2**53 - 1
 
 TECHNICIAN = "technician"
 SUPERVISOR = "supervisor"
+SERVICE_DESK = "service_desk"  # customer-service staff: read every site, open and dispatch service requests
 SERVER = "server"
-ROLES = (TECHNICIAN, SUPERVISOR)
+ROLES = (TECHNICIAN, SUPERVISOR, SERVICE_DESK)
 
 # re.ASCII and \Z throughout: \d would match any Unicode digit (which int() and
 # strptime then read as a number), and $ matches before a final newline.

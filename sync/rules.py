@@ -65,7 +65,7 @@ class Rules:
     how many active devices of the inspection's site have no outcome yet.
     `is_member(site_id, username)`: whether the user is a member of the site
     (an inspection is assigned to members only); None skips that check (the
-    client SDK does not know other users' memberships). `signature_refusal(inspection_id,
+    client SDK does not know other users' memberships). `signature_refusal(inspection or visit id,
     fields)`: why a client's new signature is refused (too many, its image not
     stored), or None; None skips it (the SDK knows neither).
     """
@@ -114,9 +114,18 @@ class Check:
         )
 
 
+def _chosen(route: str | Via | tuple[Via, ...] | None, fields: Mapping[str, Any]) -> str | Via | None:
+    """Of alternative parents (`Scope`), the first the row names; a single route as it is."""
+    if not isinstance(route, tuple):
+        return route
+    return next((via for via in route if fields.get(via.field) is not None), None)
+
+
 def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
     """The site a row belongs to, as its collection's scope declares; None for a global row."""
-    site = COLLECTIONS[collection].scope.site
+    site = _chosen(COLLECTIONS[collection].scope.site, fields)
+    if site is None:
+        return None
     if site == "self":
         return row_id
     if site == "global":
@@ -130,7 +139,7 @@ def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup
 
 def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
     """The maintenance period a row belongs to, for the sync window; None: always in the window."""
-    period = COLLECTIONS[collection].scope.period
+    period = _chosen(COLLECTIONS[collection].scope.period, fields)
     if period is None:
         return None
     if isinstance(period, str):
@@ -142,7 +151,9 @@ def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | 
 
 def parent_of(collection: str, fields: dict[str, Any]) -> str | None:
     """The id a row's site is found through: its site field or the parent its scope names."""
-    site = COLLECTIONS[collection].scope.site
+    site = _chosen(COLLECTIONS[collection].scope.site, fields)
+    if site is None:
+        return None
     name = site.field if isinstance(site, Via) else site if site not in ("self", "global") else None
     value = fields.get(name) if name else None
     return value if isinstance(value, str) else None

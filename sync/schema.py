@@ -29,6 +29,13 @@ from .collections.media import (
     SIGNATURES,
     photo_id,
 )
+from .collections.service import (
+    EVENT_KINDS,
+    PAUSE_REASONS,
+    SERVICE_EVENTS,
+    SERVICE_REQUESTS,
+    SERVICE_VISITS,
+)
 from .collections.sites import CHECKLIST_TEMPLATES, DEVICES, SITES, item_types, template_items
 from .fields import (
     ADDRESS_LIMIT,
@@ -41,6 +48,7 @@ from .fields import (
     NS,
     ROLES,
     SERVER,
+    SERVICE_DESK,
     SUPERVISOR,
     TECHNICIAN,
     TEXT_LIMITS,
@@ -54,7 +62,8 @@ from .fields import (
 from .fields import field as _f
 
 COLLECTIONS: dict[str, Collection] = {
-    c.name: c for c in (SITES, DEVICES, CHECKLIST_TEMPLATES, INSPECTIONS, DEVICE_CHECKS, PHOTOS, SIGNATURES)
+    c.name: c for c in (SITES, DEVICES, CHECKLIST_TEMPLATES, INSPECTIONS, DEVICE_CHECKS, PHOTOS, SIGNATURES,
+                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS)
 }
 check_scopes(COLLECTIONS)
 # Collections whose rows every client pulls (shared reference data such as checklist templates).
@@ -62,12 +71,14 @@ GLOBAL_COLLECTIONS = tuple(name for name, spec in COLLECTIONS.items() if spec.sc
 
 # A parent named "blobs" is a content hash, not a row: it is immutable like any
 # parent but never looked up as a row.
-ROW_PARENTS = {"sites", "inspections", "devices"}
+ROW_PARENTS = {"sites", "inspections", "devices", "service_requests", "service_visits"}
 
 __all__ = [
-    "ADDRESS_LIMIT", "CHECKS", "COLLECTIONS", "GLOBAL_COLLECTIONS", "ITEM_TYPES", "MAX_PERIOD_YEAR", "MAX_SAFE_INT",
+    "ADDRESS_LIMIT", "CHECKS", "COLLECTIONS", "EVENT_KINDS", "GLOBAL_COLLECTIONS", "ITEM_TYPES", "MAX_PERIOD_YEAR",
+    "MAX_SAFE_INT",
     "MAX_SIGNATURES_PER_INSPECTION", "MAX_SIGNATURES_PER_PUSH", "MIN_PERIOD_YEAR", "NOTE_LIMIT", "NOTE_REQUIRED",
-    "NS", "OUTCOMES", "ROLES", "ROW_PARENTS", "SERVER", "STATUS_ORDER", "SUPERVISOR", "TECHNICIAN", "TEXT_LIMITS",
+    "NS", "OUTCOMES", "PAUSE_REASONS", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR",
+    "TECHNICIAN", "TEXT_LIMITS",
     "YES_NO", "Collection", "Field", "IdRule", "SchemaError", "Scope", "Via", "_f", "check_scopes",
     "device_check_id", "expand_groups", "inspection_id", "is_period", "is_timestamp", "is_uuid", "item_types",
     "note_required", "photo_id", "progress", "template_items", "unchecked", "yes_no",

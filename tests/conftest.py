@@ -32,6 +32,7 @@ def store(settings: Settings) -> Iterator[Store]:
     store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
     store.create_user("wang", "Wang", "technician", "demo", demo=True)
     store.create_user("zhao", "Zhao", "technician", "demo", demo=True)
+    store.create_user("chen", "Chen", "service_desk", "demo", demo=True)
     store.add_member(SITE, "wang")
     store.add_member(OTHER_SITE, "zhao")
     yield store
@@ -86,6 +87,12 @@ def wang(http: TestClient[Any]) -> Session:
 @pytest.fixture
 def zhao(http: TestClient[Any]) -> Session:
     return Session(http, "zhao")
+
+
+@pytest.fixture
+def chen(http: TestClient[Any]) -> Session:
+    """Customer service (the service desk role): reads every site, is no member of any."""
+    return Session(http, "chen")
 
 
 @pytest.fixture

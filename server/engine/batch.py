@@ -61,10 +61,13 @@ class _Batch(Transaction):
     """A write transaction of the sync engine: the rows it stages, with what the hooks derive
     from them, its receipts and its conflict log entries."""
 
-    def __init__(self, db: Connection, store: Store, now: int, caller: Caller | None = None) -> None:
+    def __init__(self, db: Connection, store: Store, now: int, caller: Caller | None = None,
+                 offset_ms: int = 0) -> None:
         super().__init__(db, now)
         self.store = store
         self.caller = caller  # the pushing client; None for the server's own writes
+        self.offset_ms = offset_ms  # the pushing client's measured clock offset (server - client)
+        self.notes: list[LogEntry] = []  # what hooks flag about the change being applied
         self.receipts: list[tuple[int, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
@@ -114,7 +117,13 @@ class _Batch(Transaction):
     def receipt(self, change: Change, result: ChangeResult) -> None:
         self.receipts.append((change.seq, change.hlc, _json_encode(result)))
 
+    def note(self, entry: LogEntry) -> None:
+        """A hook flags something about the change being applied (a clamped time, an event out of
+        order): logged with that change's own entries."""
+        self.notes.append(entry)
+
     def log(self, change: Change, caller: Caller | None, entries: list[LogEntry], hlc_: str | None = None) -> None:
+        entries, self.notes = [*entries, *self.notes], []
         if not entries:
             return
         row = self.rows.get((change.collection, change.id))

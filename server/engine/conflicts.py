@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sync import schema
 from sync.schema import COLLECTIONS
 from sync.wire import Conflict, ConflictPage
 
@@ -45,7 +44,7 @@ def conflicts(
     # A technician sees what concerns them, of the sites they are a member of now (issue 9: an
     # ex-member kept reading the new values of registers he once wrote); an entry of no site
     # is shown only to its own pusher.
-    viewer = None if caller.role == schema.SUPERVISOR else (caller.user_id, caller.sites)
+    viewer = None if caller.sites is None else (caller.user_id, caller.sites)
     size = min(max(limit, 1), 1000)
     budget = store.settings.max_conflict_page_bytes
     items: list[Conflict] = []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from sync import errors as E
-from sync import hlc, schema
+from sync import hlc
 from sync.wire import PullResponse, Row
 
 from ..domains.identity.service import Caller
@@ -43,7 +43,7 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
             raise E.CursorExpired(
                 "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
             )
-        user = None if caller.role == schema.SUPERVISOR else caller.user_id
+        user = None if caller.sites is None else caller.user_id  # every site: supervisors, service desk
         rows, has_more, after = _scoped_page(db, user, at, size, top)
         acked = acked_seq(db, caller.client_id)
     return PullResponse(

@@ -60,7 +60,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         if fresh and fresh[0].seq != acked + 1:
             raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
         if fresh:
-            batch = _Batch(db, store, now, caller)
+            batch = _Batch(db, store, now, caller, offset)
             batch.prefetch(fresh)
             actor = caller.actor
             for change in fresh:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..collection import Collection, IdRule, Scope, Via
+from ..collection import ChangeRule, Collection, IdRule, Scope, Via
 from ..fields import ITEM_TYPES, NOTE_LIMIT, NS, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
 
@@ -52,7 +52,8 @@ def _status_set_by_server(c: Check) -> None:
         c.problem("forbidden", f"inspections.status {status!r} is set by the server")
 
 
-def _assigned_to_member(c: Check) -> None:
+def assigned_to_member(c: Check) -> None:
+    """A row is assigned only to a member of its site (inspections, service requests)."""
     if c.rules is None or c.rules.is_member is None or not c.is_client:
         return
     assignee, row = c.fields.get("assigned_to"), c.row
@@ -63,7 +64,7 @@ def _assigned_to_member(c: Check) -> None:
         and (row is None or row.fields.get("assigned_to") != assignee)
         and not c.rules.is_member(site, assignee)
     ):
-        c.problem("invalid_field", f"inspections.assigned_to: {assignee} is not a member of site {site}")
+        c.problem("invalid_field", f"{c.collection}.assigned_to: {assignee} is not a member of site {site}")
 
 
 def _completed_when_all_checked(c: Check) -> None:
@@ -91,7 +92,7 @@ INSPECTIONS = Collection(
     delete_roles=(SUPERVISOR,),
     scope=Scope(site="site_id", period="period"),
     id_rule=IdRule(("site_id", "period"), inspection_id, "uuid5(NS, inspection/site_id/period)"),
-    change_rules=(_status_forward_only, _status_set_by_server, _assigned_to_member, _completed_when_all_checked),
+    change_rules=(_status_forward_only, _status_set_by_server, assigned_to_member, _completed_when_all_checked),
 )
 
 # -- device checks ------------------------------------------------------------------------------
@@ -108,9 +109,12 @@ def device_at_inspection_site(c: Check) -> None:
         c.problem("invalid_field", f"{c.collection}.device_id: device {dev_id} is not at the inspection's site")
 
 
-def _own_name(c: Check) -> None:
-    if c.is_client and c.actor.role == TECHNICIAN and c.fields.get("checked_by") not in (None, c.actor.username):
-        c.problem("forbidden", "technicians record checks under their own name only")
+def own_name(name: str) -> ChangeRule:
+    """Technicians record what they did under their own name only (`name`: the field holding it)."""
+    def rule(c: Check) -> None:
+        if c.is_client and c.actor.role == TECHNICIAN and c.fields.get(name) not in (None, c.actor.username):
+            c.problem("forbidden", f"technicians record {c.collection} under their own name only")
+    return rule
 
 
 def _template_items(c: Check) -> None:
@@ -166,7 +170,7 @@ DEVICE_CHECKS = Collection(
     open_prefix="item.",
     open_field=_f("scalar", writers=_ALL),
     id_rule=IdRule(("inspection_id", "device_id"), device_check_id, "uuid5(NS, inspection_id/device_id)"),
-    change_rules=(device_at_inspection_site, _own_name, _template_items, _not_sealed),
+    change_rules=(device_at_inspection_site, own_name("checked_by"), _template_items, _not_sealed),
     row_rules=(note_required,),
 )
 OUTCOMES = DEVICE_CHECKS.fields["outcome"].choices

@@ -41,6 +41,9 @@ DEVICES = Collection(
         "model": _f("text", writers=_ALL),
         "installed_on": _f("date"),
         "status": _f("enum", "active", "retired"),
+        # The device's own warranty, where the manufacturer's differs from the site's (issue 12).
+        "warranty_from": _f("date"),
+        "warranty_months": _f("int"),
     },
     create_roles=(S,),
     scope=Scope(site="site_id"),

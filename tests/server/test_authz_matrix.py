@@ -1,7 +1,8 @@
 """The authorisation matrix: every endpoint of the app, for every kind of caller.
 
 Callers: no token, a revoked token, a technician of another site, a technician
-of the site, a supervisor. Without a valid token: 401. An object outside the
+of the site, a supervisor, the service desk (issue 12: reads every site like a
+supervisor, and is refused what only supervisors may change). Without a valid token: 401. An object outside the
 caller's scope: 404. An action the caller's role may not take: 403.
 
 The table is checked against `create_app(...).routes`: an endpoint added
@@ -24,7 +25,7 @@ from server.domains.inspections.schemas import Plan
 from sync import hlc
 from tests.conftest import SITE, Session
 
-ROLES = ("anonymous", "revoked", "other_site", "technician", "supervisor")
+ROLES = ("anonymous", "revoked", "other_site", "technician", "service_desk", "supervisor")
 Request = tuple[str, dict[str, Any]]  # (url, keyword arguments for the HTTP client)
 
 
@@ -50,6 +51,7 @@ class Rule:
     """How to call an endpoint, and the status each authenticated role gets.
 
     `public`: the endpoint needs no token; every role gets `technician`'s status.
+    `desk`: the service desk's status, where it differs from the supervisor's.
     """
 
     build: Callable[[World, str], Request]
@@ -57,6 +59,7 @@ class Rule:
     other_site: int
     supervisor: int
     public: bool = False
+    desk: int | None = None
     expect: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,7 +67,8 @@ class Rule:
             self.expect = dict.fromkeys(ROLES, self.technician)
         else:
             self.expect = {"anonymous": 401, "revoked": 401, "other_site": self.other_site,
-                           "technician": self.technician, "supervisor": self.supervisor}
+                           "technician": self.technician, "supervisor": self.supervisor,
+                           "service_desk": self.supervisor if self.desk is None else self.desk}
 
 
 def _get(url: str, **params: Any) -> Callable[[World, str], Request]:
@@ -119,14 +123,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/sync/pull"): Rule(_get("/sync/pull"), 200, 200, 200),
     ("GET", "/api/conflicts"): Rule(_get("/api/conflicts"), 200, 200, 200),  # a technician: their own entries
     ("GET", "/api/clients"): Rule(_get("/api/clients"), 200, 200, 200),  # a technician: their own clients
-    ("DELETE", "/api/clients/{client_id:str}"): Rule(_get("/api/clients/{spare}"), 204, 404, 204),
-    ("GET", "/api/audit"): Rule(_get("/api/audit"), 403, 403, 200),
-    ("GET", "/api/sites/{site_id:str}/plan"): Rule(_get("/api/sites/{site}/plan"), 403, 404, 200),
+    ("DELETE", "/api/clients/{client_id:str}"): Rule(_get("/api/clients/{spare}"), 204, 404, 204, desk=404),
+    ("GET", "/api/audit"): Rule(_get("/api/audit"), 403, 403, 200, desk=403),
+    ("GET", "/api/sites/{site_id:str}/plan"): Rule(_get("/api/sites/{site}/plan"), 403, 404, 200, desk=403),
     ("PUT", "/api/sites/{site_id:str}/plan"): Rule(
         _json("/api/sites/{site}/plan", {"frequency": "quarterly", "due_day": 20, "technician": "wang"}),
-        403, 404, 200),
+        403, 404, 200, desk=403),
     ("POST", "/api/inspections/generate"): Rule(_json("/api/inspections/generate", {"period": "2026-Q4"}),
-                                                403, 403, 200),
+                                                403, 403, 200, desk=403),
     ("GET", "/api/sites/{site_id:str}/coverage"): Rule(_get("/api/sites/{site}/coverage", period="2026-Q4"),
                                                        200, 404, 200),
     ("GET", "/api/devices/{device_id:str}/history"): Rule(_get("/api/devices/{cam1}/history"), 200, 404, 200),
@@ -135,14 +139,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/inspections/{inspection_id:str}/missing-blobs"): Rule(
         _get("/api/inspections/{inspection}/missing-blobs"), 200, 404, 200),
     ("POST", "/api/signatures/{signature_id:str}/retract"): Rule(_get("/api/signatures/{signature}/retract"),
-                                                                403, 404, 200),
+                                                                403, 404, 200, desk=403),
     ("GET", "/api/sites/{site_id:str}/members"): Rule(_get("/api/sites/{site}/members"), 200, 404, 200),
     ("POST", "/api/sites/{site_id:str}/members"): Rule(_json("/api/sites/{site}/members", {"username": "wang"}),
-                                                       403, 404, 200),
+                                                       403, 404, 200, desk=403),
     ("DELETE", "/api/sites/{site_id:str}/members/{username:str}"): Rule(_get("/api/sites/{site}/members/qian"),
-                                                                       403, 404, 204),
+                                                                       403, 404, 204, desk=403),
     # qian: a user no other request of the matrix signs in as (a change revokes their clients).
-    ("PATCH", "/api/users/{username:str}"): Rule(_json("/api/users/qian", {"disabled": False}), 403, 403, 200),
+    ("PATCH", "/api/users/{username:str}"): Rule(_json("/api/users/qian", {"disabled": False}), 403, 403, 200, desk=403),
     # Uploads belong to the user who made them: anyone else's is 404, supervisors' included.
     ("OPTIONS", "/files"): Rule(_get("/files"), 204, 204, 204, public=True),
     ("POST", "/files"): Rule(_create_upload, 201, 201, 201),
@@ -181,7 +185,7 @@ def _jpeg() -> bytes:
 
 
 @pytest.fixture
-def world(site, store, http, lin, wang, zhao) -> World:
+def world(site, store, http, lin, wang, zhao, chen) -> World:
     store.create_user("qian", "Qian", "technician", "demo", demo=True)
     store.add_member(SITE, "qian")
     from server.domains.inspections.service import Inspections
@@ -207,7 +211,7 @@ def world(site, store, http, lin, wang, zhao) -> World:
     assert lin.http.delete(f"/api/clients/{revoked.client_id}", headers=lin.headers).status_code == 204
     spare = Session(http, "wang")
     return World(http=http, sessions={"anonymous": None, "revoked": revoked, "other_site": zhao,
-                                      "technician": wang, "supervisor": lin},
+                                      "technician": wang, "service_desk": chen, "supervisor": lin},
                  site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id, signature=signature)
 
 

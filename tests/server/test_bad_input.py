@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -540,3 +541,83 @@ def test_problem_shape_of_every_error(cls):
     again = E.from_problem(cls.status, json.loads(json.dumps(body)))
     assert type(again) is cls
     assert (again.detail, again.extra) == ("something specific", {"acked_seq": 7})
+
+
+# -- service work (issue 12): every new field and event kind, each change refused whole ------------
+
+_REQ = {"site_id": "{site}", "reported_at": TS, "channel": "hotline", "kind": "repair"}
+_EVT = {"request_id": "{request}", "kind": "arrived", "at": TS}
+_VISIT = {"request_id": "{request}"}
+_SIG = {"signer_name": "Wang", "signer_role": "technician", "signed_at": TS, "sheet_sha256": "ab" * 32}
+# (who pushes, collection, fields, reason): one bad value of each new field, each rule once.
+BAD_SERVICE_CHANGES = [
+    ("chen", "service_requests", {**_REQ, "site_id": "not-a-uuid"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "device_id": "{unknown}"}, "unknown_parent"),
+    ("chen", "service_requests", {**_REQ, "reported_at": "yesterday"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "reported_at": None}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "channel": "pigeon"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "kind": "party"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "caller_name": "x" * 201}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "caller_phone": "1" * 41}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "description": "x" * 2_001}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "complexity": "easy"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "assigned_to": "zhao"}, "invalid_field"),  # not a member of the site
+    ("wang", "service_requests", {**_REQ, "assigned_to": "wang"}, "forbidden"),  # dispatch is the desk's
+    ("chen", "service_requests", {**_REQ, "number": "SR-2026-00001"}, "forbidden"),
+    ("chen", "service_requests", {**_REQ, "status": "closed"}, "forbidden"),
+    ("wang", "service_visits", {**_VISIT, "request_id": "{unknown}"}, "unknown_parent"),
+    ("chen", "service_visits", _VISIT, "forbidden"),  # visits are the field's
+    ("wang", "service_visits", {**_VISIT, "planned_at": "soon"}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "outcome": "maybe"}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "work_done": "x" * 2_001}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "recorded_by": "zhao"}, "forbidden"),
+    ("wang", "service_visits", {**_VISIT, "warranty_void": "cosmic_rays"}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "visit_no": 1}, "forbidden"),
+    ("wang", "service_visits", {**_VISIT, "sheet_no": "SR-2026-00001-1"}, "forbidden"),
+    ("wang", "service_visits", {**_VISIT, "sealed_by": "{unknown}"}, "forbidden"),
+    ("wang", "service_events", {**_EVT, "kind": "teleported"}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "kind": None}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "at": None}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "at": "2026-13-01T00:00:00.000Z"}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "kind": "paused"}, "invalid_field"),  # a pause needs its reason
+    ("wang", "service_events", {**_EVT, "kind": "paused", "reason": "lunch"}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "reason": "no_site_access"}, "invalid_field"),  # only with `paused`
+    ("wang", "service_events", {**_EVT, "visit_id": "{unknown}"}, "unknown_parent"),
+    ("wang", "service_events", {**_EVT, "by": "zhao"}, "forbidden"),
+    ("wang", "service_events", {**_EVT, "note": "x" * 2_001}, "invalid_field"),
+    ("wang", "service_events", {**_EVT, "kind": "cancelled"}, "forbidden"),
+    ("wang", "service_events", {**_EVT, "kind": "closed"}, "forbidden"),
+    ("wang", "service_events", {**_EVT, "kind": "voided", "note": "{unknown}"}, "forbidden"),
+    ("lin", "service_events", {**_EVT, "kind": "voided", "note": "{unknown}"}, "invalid_field"),  # no such event
+    ("wang", "service_events", {**_EVT, "effective_at": TS}, "forbidden"),
+    ("wang", "service_events", {**_EVT, "clock": "as_sent"}, "forbidden"),
+    # A signature signs exactly one sheet: an inspection's or a visit's.
+    ("wang", "signatures", _SIG, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "inspection_id": "{inspection}", "visit_id": "{visit}"}, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "visit_id": "{unknown}"}, "unknown_parent"),
+    ("lin", "devices", {"site_id": "{site}", "warranty_from": "2026-02-30"}, "invalid_field"),
+    ("lin", "devices", {"site_id": "{site}", "warranty_months": "twelve"}, "invalid_field"),
+    ("wang", "devices", {"site_id": "{site}", "warranty_months": 24}, "forbidden"),
+]
+
+
+def test_bad_service_changes_are_rejected_whole(site, wang, lin, chen, dump):
+    sessions = {"wang": wang, "lin": lin, "chen": chen}
+    request = str(uuid.uuid4())
+    assert chen.push([chen.change("service_requests", request, {**_REQ, "site_id": site["site"]})]).json()[
+        "results"][0]["status"] == "applied"
+    visit = str(uuid.uuid4())
+    assert wang.push([wang.change("service_visits", visit, {"request_id": request})]).json()[
+        "results"][0]["status"] == "applied"
+    values = {"{site}": site["site"], "{request}": request, "{visit}": visit, "{inspection}": site["inspection"],
+              "{unknown}": str(uuid.uuid4())}
+    wrong = []
+    for who, collection, fields, reason in BAD_SERVICE_CHANGES:
+        session = sessions[who]
+        row_id = str(uuid.uuid4())
+        sent = {k: values.get(v, v) if isinstance(v, str) else v for k, v in fields.items()}
+        before = dump()["rows"]
+        [result] = session.push([session.change(collection, row_id, sent)]).json()["results"]
+        if (result["status"], result.get("reason")) != ("rejected", reason) or dump()["rows"] != before:
+            wrong.append((who, collection, fields, result))
+    assert wrong == []

@@ -45,7 +45,7 @@ def test_init_demo_loads_the_reference_site(tmp_path, capsys):
         assert {i["assigned_to"] for i in inspections} == {"wang", "zhao"}
         with store.read() as db:
             users = dict(db.execute("SELECT username, role FROM users").fetchall())
-        assert users == {"lin": "supervisor", "wang": "technician", "zhao": "technician"}
+        assert users == {"lin": "supervisor", "wang": "technician", "zhao": "technician", "chen": "service_desk"}
     finally:
         store.close()
     # A second init keeps what is there.
@@ -71,7 +71,7 @@ def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_
 
     assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
     assert _demo_accounts(tmp_path / "fieldsync.db") == (
-        "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), zhao (赵工, technician)")
+        "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), zhao (赵工, technician), chen (陈, service_desk)")
     store = Store(Settings(data_dir=tmp_path))
     try:
         with store.write() as db:
@@ -80,4 +80,4 @@ def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_
     finally:
         store.close()
     assert _demo_accounts(tmp_path / "fieldsync.db") == (
-        "demo accounts, password demo: lin (林经理, supervisor), zhao (赵工, technician)")
+        "demo accounts, password demo: lin (林经理, supervisor), zhao (赵工, technician), chen (陈, service_desk)")

@@ -54,6 +54,13 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
                                    "signer_role": "technician", "signed_at": "2026-11-20T11:00:00.000Z",
                                    "image_sha256": "ef" * 32, "sheet_sha256": "01" * 32}),
     }
+    # Service work (issue 12): a request of the site, a visit and an event of it.
+    request, visit, event = (str(uuid.uuid5(uuid.NAMESPACE_URL, n)) for n in ("request-1", "visit-1", "event-1"))
+    created["service_requests"] = (request, {"site_id": site["site"], "reported_at": "2026-11-20T10:00:00.000Z",
+                                             "channel": "hotline", "kind": "repair"})
+    created["service_visits"] = (visit, {"request_id": request, "technician": "wang"})
+    created["service_events"] = (event, {"request_id": request, "kind": "arrived",
+                                         "at": "2026-11-20T10:30:00.000Z"})
     store.write_server_changes([(c, i, f, False) for c, (i, f) in created.items()])
     return {
         "sites": (site["site"], {}),
@@ -91,7 +98,9 @@ def test_the_cases_cover_the_fields_the_protocol_names(rows):
     for expected in [("sites", "name", None), ("devices", "site_id", None), ("inspections", "assigned_to", None),
                      ("inspections", "due_on", None), ("inspections", "sheet_no", None),
                      ("device_checks", "sealed_by", None), ("photos", "blob", None),
-                     ("signatures", "verification", None), ("checklist_templates", "items", None)]:
+                     ("signatures", "verification", None), ("checklist_templates", "items", None),
+                     ("service_requests", "assigned_to", None), ("service_requests", "status", None),
+                     ("service_visits", "sheet_no", None), ("service_events", "effective_at", None)]:
         assert expected in named
 
 

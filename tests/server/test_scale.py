@@ -63,7 +63,8 @@ def test_scale_adds_sites_technicians_devices_and_eight_completed_quarters(store
     with store.read() as db:
         users = dict(db.execute("SELECT username, role FROM users").fetchall())
         plans = db.execute("SELECT site_id, frequency, due_day, technician FROM plans").fetchall()
-    assert users == {"lin": "supervisor", "wang": "technician", "zhao": "technician", "tech001": "technician"}
+    assert users == {"lin": "supervisor", "wang": "technician", "zhao": "technician", "chen": "service_desk",
+                     "tech001": "technician"}
     assert {p[0]: p[1:] for p in plans if p[0] in sites} == {s: ("quarterly", 20, "tech001") for s in sites}
 
     templates = {t["kind"] for t in _rows(store, "checklist_templates")}

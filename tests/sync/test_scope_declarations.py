@@ -12,8 +12,10 @@ import pytest
 from sync.merge import RowState, parent_of, period_of, site_of
 from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS, Collection, SchemaError, Scope, Via, _f, check_scopes
 
-SITE, DEVICE, INSPECTION = "site-1", "device-1", "inspection-1"
+SITE, DEVICE, INSPECTION, REQUEST, VISIT = "site-1", "device-1", "inspection-1", "request-1", "visit-1"
 ROWS = {
+    ("service_requests", REQUEST): RowState("service_requests", REQUEST, {"site_id": SITE}, site_id=SITE),
+    ("service_visits", VISIT): RowState("service_visits", VISIT, {"request_id": REQUEST}, site_id=SITE),
     ("sites", SITE): RowState("sites", SITE, {"name": "Park"}, site_id=SITE),
     ("devices", DEVICE): RowState("devices", DEVICE, {"site_id": SITE}, site_id=SITE),
     ("inspections", INSPECTION): RowState("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4"},
@@ -53,6 +55,10 @@ def test_a_device_parented_collection_finds_its_site_through_the_device():
      {"other_id": _f("uuid", parent="devices", optional_parent=True)}, "not a required parent"),
     (Scope(site=Via("device_id", "devices"), period="text"), {}, "not a period"),
     (Scope(site=Via("device_id", "devices"), period="global"), {}, "period is a field"),
+    # Alternatives (issue 12: a signature names an inspection or a visit): each must resolve.
+    (Scope(site=(Via("device_id", "devices"), Via("other_id", "checklist_templates"))),
+     {"other_id": _f("uuid", parent="checklist_templates", optional_parent=True)}, "has none"),
+    (Scope(site=()), {}, "no alternatives"),
 ])
 def test_a_scope_that_does_not_resolve_is_refused(scope, fields, why):
     with pytest.raises(SchemaError, match=why):
@@ -72,6 +78,9 @@ def test_every_collection_of_the_schema_resolves_and_only_templates_are_global()
     ("device_checks", "c", {"inspection_id": INSPECTION, "device_id": DEVICE}, SITE, INSPECTION, "2026-Q4"),
     ("photos", "p", {"inspection_id": INSPECTION}, SITE, INSPECTION, "2026-Q4"),
     ("signatures", "s", {"inspection_id": INSPECTION}, SITE, INSPECTION, "2026-Q4"),
+    ("signatures", "s", {"visit_id": VISIT}, SITE, VISIT, None),  # a visit's contact sheet
+    ("signatures", "s", {}, None, None, None),  # names neither: no site (and the change is refused)
+    ("service_events", "e", {"request_id": REQUEST}, SITE, REQUEST, None),
     # A parent that does not exist gives no site; the pull filter then gives the row to nobody.
     ("device_checks", "c", {"inspection_id": "missing"}, None, "missing", None),
 ])

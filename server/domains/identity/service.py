@@ -261,7 +261,8 @@ class Identity:
             row = q.token_holder(db, digest)
             if row is None or row[1] is not None or row[3] is not None or row[8] is not None:
                 raise E.Unauthorized("the token is unknown or revoked")
-            sites = None if row[7] == schema.SUPERVISOR else frozenset(memberships(db, row[4]))
+            # Supervisors and the service desk read every site; a technician only their own.
+            sites = None if row[7] != schema.TECHNICIAN else frozenset(memberships(db, row[4]))
         now = self.now_ms()
         last_used = max(row[0], self.touched.get(digest, 0))
         if now - last_used > self.settings.token_idle_seconds * 1000:

@@ -34,7 +34,9 @@ class SignatureHooks:
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if not row.deleted and (before is None or not before.exists):
             tx.memo[_CREATED] = tx.memo.get(_CREATED, 0) + 1
-            verify(tx, row)
+            if row.fields.get("inspection_id"):
+                verify(tx, row)
+            # A visit's contact sheet (issue 12, step 6) is not verified yet: it seals nothing.
 
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         pass
@@ -43,16 +45,18 @@ class SignatureHooks:
         return {"signature_refusal": partial(signature_refusal, tx)}
 
 
-def signature_refusal(tx: Transaction, inspection_id: str, fields: dict[str, Any]) -> str | None:
+def signature_refusal(tx: Transaction, signed_id: str, fields: dict[str, Any]) -> str | None:
     """Why a client's new signature is refused: past a limit (issue 9, finding 3), or a
-    customer's whose image its creator has not uploaded (finding 17)."""
+    customer's whose image its creator has not uploaded (finding 17). `signed_id`: the
+    inspection or service visit it signs; each holds at most as many."""
     settings = tx.store.settings
     if tx.memo.get(_CREATED, 0) >= settings.max_signatures_per_push:
         return f"at most {settings.max_signatures_per_push} signatures per push; send the rest in the next one"
     tx.flush_rows()
-    held = q.live_signatures(tx.db, inspection_id)
+    held = q.live_signatures(tx.db, signed_id)
     if held >= settings.max_signatures_per_inspection:
-        return (f"inspection {inspection_id} holds {held} signatures, at most"
+        what = "inspection" if fields.get("inspection_id") else "visit"
+        return (f"{what} {signed_id} holds {held} signatures, at most"
                 f" {settings.max_signatures_per_inspection}; a supervisor may retract bogus ones")
     image = fields.get("image_sha256")
     if fields.get("signer_role") == "customer" and tx.caller is not None and not (

@@ -300,3 +300,42 @@ def m012_identity(db: sqlite_utils.Database) -> None:
         ALTER TABLE clients ADD COLUMN refresh_used_ms INTEGER;
         """
     )
+
+
+@migrations(transactional=False)
+def m013_service_desk_role(db: sqlite_utils.Database) -> None:
+    """The service desk role (issue 12): users.role's CHECK admits `service_desk`.
+
+    SQLite cannot change a CHECK in place, so the table is rebuilt (SQLite's
+    own recipe: foreign keys off, one transaction, a foreign-key check before
+    the commit)."""
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        try:
+            conn.executescript(
+                """
+                BEGIN IMMEDIATE;
+                CREATE TABLE users_new (
+                    id TEXT PRIMARY KEY,
+                    username TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('technician', 'supervisor', 'service_desk')),
+                    password_hash TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    disabled_at TEXT
+                );
+                INSERT INTO users_new (id, username, name, role, password_hash, created_at, disabled_at)
+                    SELECT id, username, name, role, password_hash, created_at, disabled_at FROM users;
+                DROP TABLE users;
+                ALTER TABLE users_new RENAME TO users;
+                """
+            )
+            if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise sqlite3.IntegrityError("m013: a foreign key no longer holds")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")

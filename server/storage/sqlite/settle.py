@@ -47,12 +47,12 @@ def checklist_templates(db: sqlite3.Connection) -> list[dict[str, Any]]:
     )]
 
 
-def live_signatures(db: sqlite3.Connection, inspection_id: str) -> int:
-    """The inspection's signatures that are neither deleted nor retracted."""
+def live_signatures(db: sqlite3.Connection, signed_id: str) -> int:
+    """The signatures of an inspection (or service visit) that are neither deleted nor retracted."""
     return int(db.execute(
         "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
         " AND json_extract(fields, '$.retracted_at') IS NULL",
-        [inspection_id],
+        [signed_id],
     ).fetchone()[0])
 
 

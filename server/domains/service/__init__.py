@@ -1,0 +1,1 @@
+"""Service work (issue 12): customer requests, their visits and events."""

@@ -1,0 +1,129 @@
+"""What the server derives for service work (issue 12), in the write transaction.
+
+- A request gets its `number` (`SR-<year>-<5 digits>`, in order of arrival within
+  the year of `reported_at` in the site's time zone) and its `status`.
+- A visit gets its `visit_no` (the request's visits in order of arrival, from 1) and
+  `sheet_no` (`<number>-<visit_no>`).
+- An event gets `effective_at`: its `at` corrected by the push's measured client
+  offset exactly when the push's HLCs are, then clamped into [the request's start,
+  the receive time]; `clock` says which. A clamp of more than `max_clock_skew` is
+  logged. Then the request's `status` follows (`sync.collections.service`); an event
+  that makes no sense in it is kept, logged, and moves nothing.
+
+Milestones and warranty (`sync/clocks.py`, `sync/warranty.py`) plug in where the
+request's status is derived: they are pure functions of the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sync import hlc
+from sync.collections.service import request_status
+from sync.merge import LogEntry, RowState
+from sync.periods import site_zone
+from sync.wire import Change
+
+from ...storage.sqlite import service as q
+
+if TYPE_CHECKING:
+    from ...engine.batch import _Batch as Transaction
+    from ...services import Store
+
+
+def request_number(year: int, n: int) -> str:
+    return f"SR-{year}-{n:05d}"
+
+
+def _local_year(tx: Transaction, site_id: Any, at: str) -> int:
+    site = tx.lookup("sites", site_id) if isinstance(site_id, str) else None
+    zone = site_zone(site.fields.get("tz") if site is not None else None)
+    return datetime.fromtimestamp(hlc.parse_ts(at) / 1000, UTC).astimezone(zone).year
+
+
+def _created_ms(row: RowState) -> int:
+    """When the row was created, as its (immutable) parent register's clock says: the creating
+    change's HLC, corrected or clamped as every HLC is."""
+    clock = row.clocks.get("site_id") or row.clocks.get("request_id")
+    return hlc.parse(clock[0]).ms if clock else 0
+
+
+class ServiceHooks:
+    collections: tuple[str, ...] = ("service_requests", "service_visits", "service_events")
+
+    def prepare(self, store: Store, changes: Sequence[Change]) -> None:
+        pass
+
+    def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.deleted:
+            return
+        created = before is None or not before.exists
+        if row.collection == "service_requests":
+            reported = row.fields.get("reported_at")
+            if "number" not in row.fields and isinstance(reported, str):
+                year = _local_year(tx, row.fields.get("site_id"), reported)
+                tx.server_set(row, "number", request_number(year, tx.next_counter(f"service_seq/{year}")))
+            _derive_status(tx, row)
+        elif row.collection == "service_visits" and created:
+            request = tx.lookup("service_requests", str(row.fields.get("request_id")))
+            visit_no = tx.next_counter(f"visit_seq/{row.fields.get('request_id')}")
+            tx.server_set(row, "visit_no", visit_no)
+            if request is not None and request.fields.get("number"):
+                tx.server_set(row, "sheet_no", f"{request.fields['number']}-{visit_no}")
+        elif row.collection == "service_events" and created:
+            _effective_at(tx, row)
+
+    def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.collection == "service_events" and not row.deleted and (before is None or not before.exists):
+            request = tx.lookup("service_requests", str(row.fields.get("request_id")))
+            if request is not None and not request.deleted:
+                moved = replace(request, fields=dict(request.fields), clocks=dict(request.clocks))
+                if _derive_status(tx, moved, row.id):
+                    tx.put(moved)
+
+    def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
+        return {}
+
+
+def _effective_at(tx: Transaction, event: RowState) -> None:
+    at = event.fields.get("at")
+    request = tx.lookup("service_requests", str(event.fields.get("request_id")))
+    if not isinstance(at, str) or request is None:
+        return
+    skew = tx.store.settings.max_clock_skew_ms
+    corrected = tx.caller is not None and abs(tx.offset_ms) > skew
+    sent = hlc.parse_ts(at) + (tx.offset_ms if corrected else 0)
+    reported = request.fields.get("reported_at")
+    start = min(hlc.parse_ts(reported) if isinstance(reported, str) else tx.now, _created_ms(request) or tx.now)
+    effective = min(max(sent, start), tx.now)
+    clock = "clamped" if effective != sent else "corrected" if corrected else "as_sent"
+    tx.server_set(event, "effective_at", hlc.format_ts(effective))
+    tx.server_set(event, "clock", clock)
+    if abs(effective - sent) > skew:
+        tx.note(LogEntry("overwritten", "effective_at", hlc.format_ts(sent), hlc.format_ts(effective),
+                         reason="clock_clamped",
+                         detail=f"the event's time {hlc.format_ts(sent)} lies outside the request's"
+                                f" [{hlc.format_ts(start)}, {hlc.format_ts(tx.now)}]: kept as {hlc.format_ts(effective)}"))
+
+
+def _derive_status(tx: Transaction, request: RowState, new_event: str | None = None) -> bool:
+    """Set the request's status from its assignment and events; flag `new_event` when it makes
+    no sense. Whether the status changed."""
+    tx.flush_rows()
+    events = q.request_events(tx.db, request.id)
+    voided = {e.get("note") for e in events if e.get("kind") == "voided"}
+    live = [e for e in events if e.get("kind") != "voided" and e["id"] not in voided]
+    status, senseless = request_status(bool(request.fields.get("assigned_to")), [str(e.get("kind")) for e in live],
+                                       signed=request.fields.get("status") == "signed")
+    if new_event is not None and any(live[i]["id"] == new_event for i in senseless):
+        kind = next(e.get("kind") for e in live if e["id"] == new_event)
+        tx.note(LogEntry("lost", "status", request.fields.get("status"), kind, reason="out_of_order",
+                         detail=f"a {kind!r} event makes no sense in a request that is {status}:"
+                                " kept, and the status stays"))
+    if request.fields.get("status") == status:
+        return False
+    tx.server_set(request, "status", status)
+    return True

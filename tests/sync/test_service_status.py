@@ -1,0 +1,23 @@
+"""A service request's status from its assignment and events (issue 12), pure: the server's hook
+and a phone compute the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.collections.service import request_status
+
+
+@pytest.mark.parametrize(("assigned", "kinds", "signed", "status", "senseless"), [
+    (False, [], False, "received", []),
+    (True, [], False, "dispatched", []),
+    (True, ["accepted", "arrived", "paused", "resumed"], False, "in_service", []),
+    # A pause before arrival resumes to where it was, not to `in_service`.
+    (True, ["accepted", "paused", "resumed"], False, "accepted", []),
+    (True, ["arrived", "fixed"], True, "signed", []),
+    (False, ["cancelled", "arrived", "fixed"], False, "cancelled", [1, 2]),  # kept, moving nothing
+    (False, ["fixed", "cancelled"], False, "cancelled", []),
+    (False, ["resumed", "closed", "cancelled", "left"], False, "closed", [0, 2, 3]),
+])
+def test_status(assigned, kinds, signed, status, senseless):
+    assert request_status(assigned, kinds, signed) == (status, senseless)
