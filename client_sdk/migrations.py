@@ -2,7 +2,7 @@
 
 A phone's database lives for years and holds the technician's unsent work, so
 its schema only ever moves forward, one recorded migration at a time, as the
-server's does (server/db.py). Add a migration at the end; never edit one that
+server's does (server/storage/sqlite/migrations.py). Add a migration at the end; never edit one that
 has shipped.
 
 The app before migrations ran `CREATE TABLE IF NOT EXISTS` on every start

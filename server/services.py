@@ -62,9 +62,9 @@ class Store:
         self.update_user = identity.update_user
         self.authenticate = identity.authenticate
         self.revoke_client = identity.revoke_client
-        # Photos, signature images and sheet snapshots (server/uploads.py puts them in).
+        # Photos, signature images and sheet snapshots (domains/media/uploads.py puts them in).
         self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
-        # Sheets parsed once per hash, before a push takes the writer lock (server/sealing.py).
+        # Sheets parsed once per hash, before a push takes the writer lock (domains/signatures/service.py).
         self.sheets = SheetCache()
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.

@@ -48,7 +48,7 @@ class Settings:
     header_read_timeout_seconds: int = 10  # a request's headers must arrive within this (granian; 1-60)
     body_idle_timeout_seconds: int = 30  # a body that sends nothing this long is cut off: 408
     max_connections: int = 512  # connections served at once; more wait in the kernel's accept queue (granian)
-    # Quotas and blob garbage collection (issue 9 #7, #9; server/domains/identity/quotas.py, server/blob_gc.py, server/media.py).
+    # Quotas and blob garbage collection (issue 9 #7, #9; server/domains/identity/quotas.py, server/domains/media/gc.py and service.py).
     max_clients_per_user: int = 10  # enrolled, not revoked; one more sign-in without a client_id is 429
     max_open_upload_bytes_per_user: int = 256 * 1024 * 1024  # Upload-Length of a user's open uploads, summed
     image_workers: int = 2  # threads making thumbnails, so image work never holds the request threads

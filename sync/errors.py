@@ -1,7 +1,7 @@
 """The SyncError family: every error the protocol names, with its stable code.
 
 The server maps these to RFC 9457 problem bodies in one place
-(`server/problems.py`); the client SDK turns problem bodies back into the same
+(`server/http/problems.py`); the client SDK turns problem bodies back into the same
 classes with `from_problem`.
 """
 

@@ -77,7 +77,7 @@ class _Batch(Transaction):
 
     @property
     def check_writes(self) -> int:
-        """device_checks rows staged so far (server/sealing.py caches by it)."""
+        """device_checks rows staged so far (the signatures service caches by it)."""
         return self.writes["device_checks"]
 
     def prefetch(self, changes: Sequence[Change]) -> None:
@@ -110,7 +110,7 @@ class _Batch(Transaction):
         row.fields[name] = value
         row.clocks[name] = [self.store.clock.now(self.now), hlc.SERVER_NODE]
 
-    # For server/sealing.py, which derives seals inside this transaction.
+    # For the signatures service (domains/signatures/service.py), which derives seals inside this transaction.
     def server_set(self, row: RowState, name: str, value: Any) -> None:
         self._server_set(row, name, value)
 

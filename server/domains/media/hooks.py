@@ -21,7 +21,7 @@ class MediaHooks:
         pass
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
-        # Imported here: server/media.py imports server/services.py, which registers this hook.
+        # Imported here: domains/media/service.py imports server/services.py, which registers this hook.
         from .service import settle_blob_row
 
         settle_blob_row(tx, before, row)

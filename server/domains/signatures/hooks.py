@@ -1,7 +1,7 @@
 """What the server derives for signatures, in the write transaction.
 
 A new signature is verified against its sheet at its place in the batch (after the
-changes before it), and may seal checks and sign its inspection (`server/sealing.py`).
+changes before it), and may seal checks and sign its inspection (`service.py`).
 A client's new signature past a limit, or a customer's whose image is not uploaded,
 is refused (`signature_refusal`, a `sync.merge.Rules` callback).
 """

@@ -1,6 +1,6 @@
 """Signatures: each verified at its place in a push, sealing what the customer signed.
 
-`_Batch.settle` (server/store.py) calls `verify` when a `signatures` row is created, inside the
+The signatures hook (`hooks.py`) calls `verify` when a `signatures` row is created, inside the
 push transaction, after the batch's earlier changes and before its later
 ones. The signature is compared with the server's checks as they stand at
 that moment:
