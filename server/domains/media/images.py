@@ -20,6 +20,7 @@ from typing import Any
 from PIL import ExifTags, Image, ImageOps
 
 from sync import errors as E
+from sync import hlc
 from sync.periods import site_zone
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
@@ -155,9 +156,12 @@ def _utc_offset(text: str | None) -> timezone | None:
     return timezone(-delta if text[0] == "-" else delta)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _protocol_ts(moment: datetime) -> str:
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """An aware moment as the protocol writes it (`sync.hlc.format_ts`, to the millisecond below)."""
+    return hlc.format_ts((moment - _EPOCH) // timedelta(milliseconds=1))
 
 
 def local_to_protocol(taken_local: str, tz: str | None) -> str | None:
