@@ -118,6 +118,14 @@ def load_terms(data: Mapping[str, Any], contract: str | None, override: Mapping[
                  calendar=None if calendar is None else Calendar.from_data(calendar))
 
 
+def terms_from_raw(contract: str, raw: Mapping[str, Any]) -> Terms:
+    """Terms from one contract's merged terms with the calendar inlined, as the server hands
+    them to a phone (`GET /api/sites/{site_id}/service-terms`)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRequest("terms: an object")
+    return load_terms({"contracts": {contract: raw}, "calendars": {}}, contract)
+
+
 def ts_ms(text: object) -> int | None:
     """A protocol timestamp's ms; None for anything else (such an event is left out)."""
     try:

@@ -339,3 +339,19 @@ def m013_service_desk_role(db: sqlite_utils.Database) -> None:
             raise
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
+
+
+@migrations()
+def m014_service_terms(db: sqlite_utils.Database) -> None:
+    """A site's override of its contract's response-time terms (issue 12), set by a supervisor:
+    the override as JSON (keys of `sync.clocks.TERM_KEYS`), who set it and when."""
+    db.executescript(
+        """
+        CREATE TABLE service_terms (
+            site_id TEXT PRIMARY KEY,
+            override TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL
+        );
+        """
+    )

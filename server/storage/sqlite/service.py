@@ -1,4 +1,4 @@
-"""The service domain's SQL (issue 12): a request's events."""
+"""The service domain's SQL (issue 12): a request's events, a site's terms override."""
 
 from __future__ import annotations
 
@@ -18,3 +18,19 @@ def request_events(db: sqlite3.Connection, request_id: str) -> list[dict[str, An
         [request_id],
     ).fetchall()
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
+
+
+def terms_override(db: sqlite3.Connection, site_id: str) -> dict[str, Any] | None:
+    """A site's override of its contract's terms, as a supervisor set it; None when there is none."""
+    row = db.execute("SELECT override FROM service_terms WHERE site_id = ?", [site_id]).fetchone()
+    return None if row is None else dict(_decode(row[0]))
+
+
+def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str, Any] | None,
+                       by: str, at: str) -> None:
+    """Replace (or, with None, remove) a site's override."""
+    if override is None:
+        db.execute("DELETE FROM service_terms WHERE site_id = ?", [site_id])
+    else:
+        db.execute("INSERT OR REPLACE INTO service_terms (site_id, override, set_by, set_at) VALUES (?, ?, ?, ?)",
+                   [site_id, msgspec.json.encode(override).decode(), by, at])

@@ -1,0 +1,41 @@
+"""Response-time terms: the contract kinds' defaults (`fixtures/service_terms.json`) with a
+site's override, in the form `sync.clocks.load_terms` reads on the server and on the phone.
+
+`raw()` is what a phone caches (`GET /api/sites/{site_id}/service-terms`): the merged terms
+of the site's contract with the calendar's name replaced by the calendar itself, so the
+phone needs no other data to count the same clocks offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sync.clocks import Terms, load_terms, merge_terms
+
+TERMS_FILE = Path(__file__).resolve().parents[3] / "fixtures" / "service_terms.json"
+
+
+class TermsBook:
+    """The defaults, read once; each site's terms are its contract's with its override."""
+
+    def __init__(self, path: Path = TERMS_FILE) -> None:
+        self.data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+
+    def contract(self, contract: object) -> str:
+        return contract if isinstance(contract, str) and contract in self.data["contracts"] else "per_visit"
+
+    def raw(self, contract: object, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The merged terms, checked, with the calendar inlined (InvalidRequest for a bad override)."""
+        name = self.contract(contract)
+        load_terms(self.data, name, override)  # refuses a bad override with its reason
+        raw = merge_terms(self.data["contracts"][name], override)
+        if isinstance(raw.get("calendar"), str):
+            raw["calendar"] = self.data["calendars"][raw["calendar"]]
+        return raw
+
+    def terms(self, contract: object, override: Mapping[str, Any] | None = None) -> Terms:
+        return load_terms(self.data, self.contract(contract), override)
+
