@@ -402,7 +402,7 @@ def test_a_sheet_lists_only_devices_of_its_inspections_site_among_the_uploaders(
     assert not store.blobs.exists(sha(mixed)) and not store.blobs.exists(sha(own))
     # The same sheet from a member of the site is stored, and parsed once: the upload fills the cache.
     assert tus.upload(http, wang.headers, own, "application/json").status_code == 204
-    assert store.sheets.get(sha(own)) == (True, (site["inspection"], {site["cam1"]: {"outcome": "serviced"}}))
+    assert store.sheets.get(sha(own)) == (True, sheets.Sheet(site["inspection"], {site["cam1"]: {"outcome": "serviced"}}))
 
 
 def test_a_sheet_of_an_inspection_created_offline_is_taken_for_its_sites_devices(http, wang, store, site):
