@@ -340,6 +340,13 @@ def _made_up_sheet() -> bytes:
                  "invalid_sheet", id="padded-sheet"),
     pytest.param(b'{"checks": {}, "inspection": "x"}', None, "application/json", "invalid_sheet",
                  id="sheet-not-canonical"),
+    # A visit's contact sheet (issue 12) is bounded and canonical like a maintenance sheet.
+    pytest.param(b'{"fields": {}, "lines": {}, "visit": "x"}', None, "application/json", "invalid_sheet",
+                 id="contact-sheet-not-canonical"),
+    pytest.param(b'{"fields":{"work_done":["a"]},"lines":{},"visit":"x"}', None, "application/json",
+                 "invalid_sheet", id="contact-sheet-value-not-a-scalar"),
+    pytest.param(b'{"fields":{},"lines":{"not-a-line":{}},"visit":"x"}', None, "application/json",
+                 "invalid_sheet", id="contact-sheet-line-not-an-id"),
     pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"outcome":{"a":1}}},"inspection":"x"}', None,
                  "application/json", "invalid_sheet", id="sheet-value-not-a-scalar"),
     pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"n":1.5}},"inspection":"x"}', None,
