@@ -34,6 +34,7 @@ from sync.periods import site_zone
 from sync.warranty import phase
 
 from ...filters import one_of
+from ...storage.base import Connection
 from ...storage.sqlite import service as q
 from ..scope import in_scope
 from .schemas import (
@@ -48,8 +49,6 @@ from .schemas import (
 from .terms import TermsBook
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from ...engine.batch import _Batch as Transaction
     from ...services import Caller, Store
 
@@ -104,7 +103,7 @@ def _signed(signatures: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     return out
 
 
-def load_inputs(db: sqlite3.Connection, request_ids: list[str]) -> dict[str, Inputs]:
+def load_inputs(db: Connection, request_ids: list[str]) -> dict[str, Inputs]:
     """The clocks' inputs of the live requests among `request_ids`, read in bulk."""
     requests = q.request_rows(db, request_ids)
     ids = list(requests)
@@ -198,7 +197,7 @@ def clock_row(inputs: Inputs, now_ms: int) -> tuple[Any, ...]:
             now_ms)
 
 
-def refresh_clocks(db: sqlite3.Connection, request_ids: list[str], now_ms: int) -> None:
+def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
     """Recompute these requests' stored clock rows (a deleted request loses its row)."""
     found = load_inputs(db, request_ids)
     for gone in set(request_ids) - set(found):
