@@ -161,3 +161,11 @@ def test_request_fields_helper_is_the_collections(site):
     written = {name for name, f in spec.fields.items() if f.writers}
     assert set(NewRequest.__struct_fields__) == written
     assert set(request_fields()) <= written
+
+
+def test_a_change_of_the_sites_zone_recomputes_its_requests(site, store, chen, lin):
+    now = hlc.wall_ms()
+    request = open_request(chen, reported_at=ts(now - 13 * HOUR // 2))  # on_site: 4 h in the city
+    assert listing(lin, breached="true") == [request]
+    store.write_server_changes([("sites", SITE, {"zone": "suburban"}, False)])  # 8 h: 1.5 h left, at risk
+    assert listing(lin, breached="true") == [] and listing(lin, at_risk="true") == [request]
