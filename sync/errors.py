@@ -248,6 +248,26 @@ class InvalidSheet(SyncError):
     code = "invalid_sheet"
     title = "The sheet snapshot is not the protocol's JSON; the upload is discarded"
 
+# -- a change refused by the merge, outside a push (issue 12: the desk's POST /api/service-requests) --
+
+
+class InvalidField(InvalidRequest):
+    code = "invalid_field"
+    title = "A field has a value its collection does not accept"
+
+
+class UnknownParent(InvalidRequest):
+    code = "unknown_parent"
+    title = "A row this one names does not exist"
+
+
+def rejection(reason: str | None, detail: str | None) -> SyncError:
+    """The problem for a change the merge rejected, with the push's stable reason as its code."""
+    cls = {"forbidden": Forbidden, "invalid_field": InvalidField, "unknown_parent": UnknownParent}.get(
+        str(reason), InvalidRequest)
+    return cls(detail, reason=reason)
+
+
 def _all_subclasses(cls: type[SyncError]) -> list[type[SyncError]]:
     out: list[type[SyncError]] = []
     for sub in cls.__subclasses__():

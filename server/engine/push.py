@@ -158,23 +158,31 @@ def write_server_changes(
     store: Store,
     changes: Sequence[tuple[str, str, dict[str, Any], bool | None]],
     initial: Sequence[tuple[str, str, dict[str, Any]]] = (),
+    caller: Caller | None = None,
 ) -> int:
     """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`.
 
     `initial` values are written at the lowest possible HLC, so that any
     client's write of the same register wins, even one made offline before
     the server wrote (an inspection's first `scheduled` status).
+
+    With `caller` (a write made through the API on someone's behalf, the desk's new request)
+    the merge checks that caller's role and scope as a push would, and a change it refuses,
+    even one field of it, is the problem whose code is the push's reason: nothing is written.
     """
     with store.write() as db:
         now = store.now_ms()
-        batch = _Batch(db, store, now)
+        batch = _Batch(db, store, now, caller)
         batch.prefetch([Change(seq=0, collection=c, id=i, hlc="", fields=f) for c, i, f, _ in changes])
-        actor = Actor.server()
+        actor = Actor.server() if caller is None else caller.actor
         stamped = [(c, i, f, d, store.clock.now(now)) for c, i, f, d in changes]
         stamped += [(c, i, f, None, INITIAL_HLC) for c, i, f in initial]
         for collection, row_id, fields, delete, stamp in stamped:
             row = batch.lookup(collection, row_id)
             outcome = apply_change(row, collection, row_id, fields, delete, stamp, actor, batch.lookup, batch.rules)
+            if caller is not None and (outcome.status == "rejected" or outcome.rejected_fields):
+                name, reason = next(iter(outcome.rejected_fields.items()), (None, outcome.reason))
+                raise E.rejection(reason, outcome.detail or f"{collection}.{name}: {reason}")
             if outcome.status == "rejected":
                 raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
             if outcome.changed and outcome.row is not None:

@@ -111,6 +111,10 @@ def _patch_upload(w: World, role: str) -> Request:
     return f"/files/{target}", {"headers": {**tus.PATCH, "Upload-Offset": "0"}, "content": b"\x00" * 4}
 
 
+def _new_request(w: World, role: str) -> Request:
+    return "/api/service-requests", {"json": {"site_id": w.site["site"], "channel": "hotline", "kind": "repair"}}
+
+
 SCHEMA = Rule(_get("/schema/openapi.json"), 200, 200, 200, public=True)
 
 # (method, path as the app declares it) -> rule
@@ -154,6 +158,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("PATCH", "/files/{upload_id:str}"): Rule(_patch_upload, 204, 404, 404),
     ("GET", "/blobs/{sha256:str}"): Rule(_get("/blobs/{sha}"), 200, 404, 200),
     ("GET", "/blobs/{sha256:str}/thumbnail"): Rule(_get("/blobs/{sha}/thumbnail", size=320), 200, 404, 200),
+    # Service requests (issue 12): in scope to read; the desk and supervisors open them.
+    ("GET", "/api/service-requests"): Rule(_get("/api/service-requests"), 200, 200, 200),  # the caller's sites
+    ("POST", "/api/service-requests"): Rule(_new_request, 403, 403, 201),
+    ("GET", "/api/service-requests/{request_id:str}"): Rule(_get("/api/service-requests/{request}"), 200, 404, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
@@ -210,6 +218,10 @@ def world(site, store, http, lin, wang, zhao, chen) -> World:
     revoked = Session(http, "wang")
     assert lin.http.delete(f"/api/clients/{revoked.client_id}", headers=lin.headers).status_code == 204
     spare = Session(http, "wang")
+    request = "8b3f4051-6c7d-4e8f-9a01-b2c3d4e5f607"  # a service request at wang's site
+    store.write_server_changes([("service_requests", request, {
+        "site_id": SITE, "reported_at": "2026-11-20T02:00:00.000Z", "channel": "hotline", "kind": "repair"}, False)])
+    site = {**site, "request": request}
     return World(http=http, sessions={"anonymous": None, "revoked": revoked, "other_site": zhao,
                                       "technician": wang, "service_desk": chen, "supervisor": lin},
                  site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id, signature=signature)

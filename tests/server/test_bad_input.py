@@ -448,6 +448,7 @@ def test_no_change_shape_gives_a_500(site, wang, change):
 
 _SYSTEMS = sorted(schema.COLLECTIONS["devices"].field("system").choices)  # type: ignore[union-attr]
 _STATUSES = sorted(schema.COLLECTIONS["inspections"].field("status").choices)  # type: ignore[union-attr]
+_REQUEST_STATUSES = sorted(schema.COLLECTIONS["service_requests"].field("status").choices)  # type: ignore[union-attr]
 
 # Regression (issue 10, finding 6): each of these answered 200 with nothing, or with part of what was asked.
 BAD_FILTERS = [
@@ -461,6 +462,10 @@ BAD_FILTERS = [
     ("/api/conflicts", {"collection": "device"}, "collection", sorted(schema.COLLECTIONS)),
     ("/api/audit", {"kind": "logins"}, "kind", sorted(KINDS)),
     ("/api/inspections", {"status": "x" * 10_000}, "status", _STATUSES),
+    ("/api/service-requests", {"status": "open"}, "status", _REQUEST_STATUSES),
+    ("/api/service-requests", {"breached": "yes"}, "breached", ["false", "true"]),
+    ("/api/service-requests", {"at_risk": "1"}, "at_risk", ["false", "true"]),
+    ("/api/service-requests", {"open": "x" * 10_000}, "open", ["false", "true"]),
 ]
 
 
@@ -621,3 +626,44 @@ def test_bad_service_changes_are_rejected_whole(site, wang, lin, chen, dump):
         if (result["status"], result.get("reason")) != ("rejected", reason) or dump()["rows"] != before:
             wrong.append((who, collection, fields, result))
     assert wrong == []
+
+
+def test_bad_new_requests_get_the_reason_a_push_gets(site, chen, dump):
+    # POST /api/service-requests merges as a push does: each bad request row of the table above is
+    # refused with the push's reason as its code, and nothing is written (a null is "not given").
+    values = {"{site}": site["site"], "{unknown}": str(uuid.uuid4())}
+    before = dump()
+    rows = [(f, reason) for who, collection, f, reason in BAD_SERVICE_CHANGES
+            if collection == "service_requests" and None not in f.values()]
+    assert len(rows) >= 5
+    for fields, reason in rows:
+        sent = {k: values.get(v, v) if isinstance(v, str) else v for k, v in fields.items()}
+        _problem(chen.http.post("/api/service-requests", headers=chen.headers, json=sent), 400, reason)
+    assert dump() == before
+
+
+@pytest.mark.parametrize(("params", "status", "code"), [
+    ({"site_id": "not-a-site"}, 400, "invalid_filter"),
+    ({"site_id": OTHER_SITE}, 404, "not_found"),  # wang's filter on a site not his
+    ({"assigned_to": "x" * 65}, 400, "invalid_filter"),
+    ({"limit": "0"}, 400, "invalid_request"),
+    ({"limit": "201"}, 400, "invalid_request"),
+    ({"limit": "many"}, 400, "invalid_request"),
+    ({"after": "x" * 10_000}, 400, "invalid_cursor"),
+    ({"after": str(uuid.uuid4())}, 400, "invalid_cursor"),
+])
+def test_bad_service_request_list_parameters(site, wang, params, status, code):
+    body = _problem(wang.http.get("/api/service-requests", params=params, headers=wang.headers), status, code)
+    assert len(body["detail"]) < 1000
+
+
+@pytest.mark.parametrize("body", [
+    {"site_id": OTHER_SITE, "channel": "hotline", "kind": "repair", "number": "SR-2026-99999"},  # a server field
+    {"site_id": OTHER_SITE, "channel": "hotline", "kind": "repair", "status": "closed"},
+    {"channel": "hotline", "kind": "repair"},  # no site
+    {"site_id": 7, "channel": "hotline", "kind": "repair"},
+])
+def test_a_new_request_of_another_shape_is_refused_whole(site, chen, dump, body):
+    before = dump()
+    _problem(chen.http.post("/api/service-requests", headers=chen.headers, json=body), 400, "invalid_request")
+    assert dump() == before

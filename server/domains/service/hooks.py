@@ -28,10 +28,14 @@ from sync.periods import site_zone
 from sync.wire import Change
 
 from ...storage.sqlite import service as q
+from .service import refresh_in
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
     from ...services import Store
+
+
+_OWN = ("service_requests", "service_visits", "service_events")
 
 
 def request_number(year: int, n: int) -> str:
@@ -51,14 +55,34 @@ def _created_ms(row: RowState) -> int:
     return hlc.parse(clock[0]).ms if clock else 0
 
 
+# A site's fields the clocks read: a change recomputes the stored clocks of its requests.
+_CLOCK_SITE_FIELDS = ("tz", "zone", "contract")
+
+
+def _requests_touched(tx: Transaction, before: RowState | None, row: RowState) -> list[str]:
+    """The requests whose stored clocks a staged row changes (`service.refresh_in` recomputes them)."""
+    if row.collection == "service_requests":
+        return [row.id]
+    if row.collection in ("service_visits", "service_events"):
+        return [str(row.fields.get("request_id"))]
+    if row.collection == "signatures" and isinstance(row.fields.get("visit_id"), str):
+        visit = tx.lookup("service_visits", row.fields["visit_id"])
+        return [str(visit.fields.get("request_id"))] if visit is not None else []
+    if row.collection == "sites" and before is not None and any(
+            before.fields.get(k) != row.fields.get(k) for k in _CLOCK_SITE_FIELDS):
+        tx.flush_rows()
+        return q.site_requests(tx.db, row.id)
+    return []
+
+
 class ServiceHooks:
-    collections: tuple[str, ...] = ("service_requests", "service_visits", "service_events")
+    collections: tuple[str, ...] = ("service_requests", "service_visits", "service_events", "signatures", "sites")
 
     def prepare(self, store: Store, changes: Sequence[Change]) -> None:
         pass
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
-        if row.deleted:
+        if row.deleted or row.collection not in _OWN:
             return
         created = before is None or not before.exists
         if row.collection == "service_requests":
@@ -83,6 +107,9 @@ class ServiceHooks:
                 moved = replace(request, fields=dict(request.fields), clocks=dict(request.clocks))
                 if derive_status(tx, moved, row.id):
                     tx.put(moved)
+        touched = _requests_touched(tx, before, row)
+        if touched:
+            refresh_in(tx, touched)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
         return {}

@@ -355,3 +355,31 @@ def m014_service_terms(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m015_service_clocks(db: sqlite_utils.Database) -> None:
+    """What a request's clocks derive, kept where a list query can use it (issue 12, "Speed"):
+    `breach_at` and `risk_at` (ms; NULL when no pending milestone can breach or become at
+    risk before the next event), `breached` (a milestone is already breached for good), `open`,
+    and the request's status, site and assignee for the filters. Recomputed in the write
+    transaction of every change to the request, its events, visits or signatures."""
+    db.executescript(
+        """
+        CREATE TABLE service_clocks (
+            request_id TEXT PRIMARY KEY,
+            site_id TEXT NOT NULL,
+            status TEXT,
+            assigned_to TEXT,
+            reported_ms INTEGER NOT NULL,
+            open INTEGER NOT NULL,
+            breached INTEGER NOT NULL,
+            breach_at INTEGER,
+            risk_at INTEGER,
+            computed_ms INTEGER NOT NULL
+        );
+        CREATE INDEX service_clocks_order ON service_clocks(reported_ms, request_id);
+        CREATE INDEX service_clocks_site ON service_clocks(site_id, reported_ms, request_id);
+        CREATE INDEX service_clocks_breach ON service_clocks(breach_at) WHERE breach_at IS NOT NULL;
+        """
+    )

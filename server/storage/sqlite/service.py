@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from .connection import equal_to, select_in
+
 _decode = msgspec.json.decode
 
 
@@ -50,3 +52,82 @@ def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str,
     else:
         db.execute("INSERT OR REPLACE INTO service_terms (site_id, override, set_by, set_at) VALUES (?, ?, ?, ?)",
                    [site_id, msgspec.json.encode(override).decode(), by, at])
+
+
+# -- the stored clock columns (m015) and the request list that reads them ----------------------
+
+_CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms", "open", "breached",
+                  "breach_at", "risk_at", "computed_ms")
+
+
+def save_clocks(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Replace requests' stored clock rows (values in the order of `_CLOCK_COLUMNS`)."""
+    db.executemany(f"INSERT OR REPLACE INTO service_clocks ({', '.join(_CLOCK_COLUMNS)})"
+                   f" VALUES ({', '.join('?' * len(_CLOCK_COLUMNS))})", rows)
+
+
+def drop_clocks(db: sqlite3.Connection, request_id: str) -> None:
+    db.execute("DELETE FROM service_clocks WHERE request_id = ?", [request_id])
+
+
+def stored_clocks(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+    row = db.execute(f"SELECT {', '.join(_CLOCK_COLUMNS)} FROM service_clocks WHERE request_id = ?",
+                     [request_id]).fetchone()
+    return None if row is None else dict(zip(_CLOCK_COLUMNS, row, strict=True))
+
+
+def live_rows(db: sqlite3.Connection, collection: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """{id: fields} of the live rows of a collection among `ids`."""
+    return {row_id: _decode(fields) for row_id, fields in select_in(
+        db, "SELECT id, fields FROM rows WHERE collection = ? AND deleted = 0 AND id IN ({marks})", ids, [collection])}
+
+
+def children(db: sqlite3.Connection, collection: str, parents: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(parent id, id, fields) of the live rows of a collection under any of `parents`, in order of arrival."""
+    found = select_in(db, "SELECT parent_id, id, fields, version FROM rows WHERE collection = ? AND deleted = 0"
+                          " AND parent_id IN ({marks})", parents, [collection])
+    return [(p, i, _decode(f)) for p, i, f, _ in sorted(found, key=lambda r: r[3])]
+
+
+def site_requests(db: sqlite3.Connection, site_id: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT id FROM rows WHERE collection = 'service_requests' AND site_id = ? AND deleted = 0", [site_id])]
+
+
+def list_requests(db: sqlite3.Connection, *, sites: list[str] | None, site_id: str | None, status: str | None,
+                  assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
+                  now_ms: int, after: tuple[int, str] | None, limit: int) -> list[tuple[str, int]]:
+    """(request id, reported ms) of the requests the filters keep, in order of `reported_at` then id,
+    after the keyset position `after`; `sites` is the caller's scope (None: every site).
+
+    `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
+    request's next event, which recomputes them."""
+    where: list[str] = []
+    args: list[Any] = []
+    if sites is not None:
+        where.append(f"site_id IN ({', '.join('?' * len(sites))})")
+        args += sites
+    equal_to({"site_id": site_id, "status": status, "assigned_to": assigned_to}, where, args)
+    if open_ is not None:
+        where.append("open = ?")
+        args.append(int(open_))
+    if breached is not None:
+        where.append("(breach_at <= ?)" if breached else "(breach_at IS NULL OR breach_at > ?)")
+        args.append(now_ms)
+    if at_risk is not None:
+        risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), 0)"
+        where.append(risky if at_risk else f"NOT {risky}")
+        args += [now_ms, now_ms]
+    if after is not None:
+        where.append("(reported_ms, request_id) > (?, ?)")
+        args += list(after)
+    sql = ("SELECT request_id, reported_ms FROM service_clocks"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY reported_ms, request_id LIMIT ?")
+    return [(r[0], r[1]) for r in db.execute(sql, [*args, limit])]
+
+
+def request_rows(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """{id: (fields, clocks as stored)} of the live requests among `ids`."""
+    return {row_id: (_decode(fields), _decode(clocks)) for row_id, fields, clocks in select_in(
+        db, "SELECT id, fields, clocks FROM rows WHERE collection = 'service_requests' AND deleted = 0"
+            " AND id IN ({marks})", ids)}

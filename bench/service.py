@@ -1,0 +1,211 @@
+"""The service desk's breach list at company size, over HTTP against a real server, beside the plain SQL.
+
+    python bench/service.py [--scale 1000] [--data DIR] [--samples 200]
+
+Builds (or reuses, with --data) a database of N sites (default 50; the issue's
+figure is `--scale 1000`) with 20 open service requests each, reported over the
+last three days, with their events (accepted, departed, arrived, pauses, fixed,
+units sent away) and their stored clock columns; starts `fieldsync serve` on it,
+signs in as the supervisor lin, and measures:
+
+- the breach list (`GET /api/service-requests?breached=true`, a page of 50),
+  beside the plain SQL read of the same rows (the stored columns and the rows'
+  fields, in the same run): target median < 50 ms;
+- one request's detail (`GET /api/service-requests/{id}`): target < 10 ms;
+- the clock evaluation in-process (`sync.clocks.clocks`, requests/s), and
+  recomputing every request's stored columns.
+
+Prints figures; never asserts a time. Issue 12, "Speed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._server import ServerProcess
+from bench.coverage import _ms, _timed
+from server.domains.service.service import load_inputs, refresh_clocks
+from server.scale import _clocks, _Writer
+from server.services import Store
+from server.settings import Settings
+from server.storage.sqlite import service as q
+from server.storage.sqlite.connection import connect
+from sync import hlc, schema
+from sync.collections.service import request_status
+from sync.merge import RowState
+
+REQUESTS_PER_SITE = 20
+HOUR = 3_600_000
+_REGS = {name: [*schema.COLLECTIONS[name].fields, "deleted"]
+         for name in ("sites", "devices", "service_requests", "service_events")}
+# What happened to a request so far, most often nothing much: (kinds, share).
+_STORIES = [
+    ((), 3), (("accepted",), 3), (("accepted", "departed"), 2), (("accepted", "departed", "arrived"), 4),
+    (("accepted", "departed", "arrived", "paused"), 2), (("accepted", "departed", "arrived", "paused", "resumed"), 1),
+    (("accepted", "departed", "arrived", "unit_sent"), 1), (("accepted", "departed", "arrived", "fixed"), 4),
+]
+
+
+def build(store: Store, scale: int, seed: int = 0) -> int:
+    """`scale` sites with 20 open requests each and their events, bulk-loaded, and their stored
+    clock columns; the number of requests."""
+    rng = random.Random(seed)
+    namespace = uuid.uuid5(schema.NS, f"service-bench/{seed}")
+    stories = [kinds for kinds, share in _STORIES for _ in range(share)]
+    ids = []
+    with store.write() as db:
+        now = store.now_ms()
+        out = _Writer(store, db, now)
+        for index in range(scale):
+            site_id = str(uuid.uuid5(namespace, f"site/{index}"))
+            out.add("sites", site_id, {"name": f"Site {index}", "tz": "Asia/Shanghai",
+                                       "zone": rng.choice(["urban", "suburban"]),
+                                       "contract": rng.choice(["annual", "per_visit"])},
+                    _clocks(_REGS["sites"], out.hlc()))
+            devices = [str(uuid.uuid5(namespace, f"device/{index}/{n}")) for n in range(4)]
+            for n, device_id in enumerate(devices):
+                out.add("devices", device_id, {"site_id": site_id, "system": "video" if n < 3 else "access",
+                                               "kind": "dome_camera" if n < 3 else "door_controller",
+                                               "code": f"D-{n}", "status": "active"},
+                        _clocks(_REGS["devices"], out.hlc()))
+            for n in range(REQUESTS_PER_SITE):
+                request_id = str(uuid.uuid5(namespace, f"request/{index}/{n}"))
+                reported = now - rng.randrange(10 * 60_000, 72 * HOUR)
+                kinds = rng.choice(stories)
+                status, _ = request_status(True, list(kinds))
+                fields = {
+                    "site_id": site_id, "device_id": rng.choice(devices), "reported_at": hlc.format_ts(reported),
+                    "channel": "hotline", "kind": "repair", "complexity": rng.choice(["ordinary", "complex"]),
+                    "caller_name": "Ms Chen", "assigned_to": "lin", "number": f"SR-B-{index:04d}-{n:02d}",
+                    "status": status}
+                out.add("service_requests", request_id, fields, _clocks(_REGS["service_requests"], out.hlc()))
+                # Its events find their site through it.
+                out.parents[("service_requests", request_id)] = RowState("service_requests", request_id, fields,
+                                                                         site_id=site_id)
+                at = reported
+                for e, kind in enumerate(kinds):
+                    at = min(at + rng.randrange(5 * 60_000, 3 * HOUR), now)
+                    fields = {"request_id": request_id, "kind": kind, "at": hlc.format_ts(at),
+                              "effective_at": hlc.format_ts(at), "clock": "as_sent", "by": "lin"}
+                    if kind == "paused":
+                        fields["reason"] = "customer_unavailable"
+                    out.add("service_events", str(uuid.uuid5(namespace, f"event/{index}/{n}/{e}")), fields,
+                            _clocks(_REGS["service_events"], out.hlc()))
+                ids.append(request_id)
+        out.close()
+        db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
+        refresh_clocks(db, ids, now)
+    return len(ids)
+
+
+def _prepare(data: Path, scale: int) -> list[str]:
+    store = Store(Settings(data_dir=data))
+    try:
+        if not (data / ".built").exists():
+            store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
+            t0 = time.perf_counter()
+            count = build(store, scale)
+            print(f"built {scale} sites, {count} open requests with their events and stored clocks:"
+                  f" {time.perf_counter() - t0:.1f} s")
+            (data / ".built").write_text(str(scale))
+        else:
+            print(f"reusing {data}")
+        with store.read() as db:
+            return [r[0] for r in db.execute("SELECT request_id FROM service_clocks ORDER BY request_id")]
+    finally:
+        store.close()
+
+
+def _plain_sql(db: Any, now: int) -> list[str]:
+    """The breach list's first page read with plain SQL, the same statements as the server's: the
+    stored columns (`list_requests`) and the requests' fields."""
+    ids = [i for i, _ in q.list_requests(db, sites=None, site_id=None, status=None, assigned_to=None, open_=None,
+                                         breached=True, at_risk=None, now_ms=now, after=None, limit=51)][:50]
+    q.live_rows(db, "service_requests", ids)
+    return ids
+
+
+def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
+    ids = _prepare(data, scale)
+    rng = random.Random(1)
+    results: dict[str, Any] = {"requests": len(ids)}
+    server = ServerProcess(data).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            token = http.post("/auth/token", json={"username": "lin", "password": "demo",
+                                                   "client_name": "bench"}).json()["token"]
+            auth = {"Authorization": f"Bearer {token}"}
+
+            def breach_list() -> list[str]:
+                r = http.get("/api/service-requests", params={"breached": "true"}, headers=auth)
+                r.raise_for_status()
+                return [x["id"] for x in r.json()["requests"]]
+
+            def one_detail() -> None:
+                http.get(f"/api/service-requests/{rng.choice(ids)}", headers=auth).raise_for_status()
+
+            listed = breach_list()
+            db = connect(data / "fieldsync.db")
+            try:
+                results["same_rows"] = listed == _plain_sql(db, hlc.wall_ms())
+                sql = _timed([lambda: _plain_sql(db, hlc.wall_ms())] * samples)
+            finally:
+                db.close()
+            results["breach_list_ms"] = _ms(_timed([breach_list] * samples))
+            results["plain_sql_ms"] = _ms(sql)
+            results["detail_ms"] = _ms(_timed([one_detail] * samples))
+            results["breached_on_page"] = len(listed)
+    finally:
+        server.stop()
+    store = Store(Settings(data_dir=data))
+    try:
+        with store.read() as db:
+            inputs = list(load_inputs(db, ids).values())
+        now = store.now_ms()
+        t0 = time.perf_counter()
+        for x in inputs:
+            x.clocks(now)
+        results["clocks_per_s"] = len(inputs) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with store.write() as db:
+            refresh_clocks(db, ids, now)
+        results["refresh_all_s"] = time.perf_counter() - t0
+    finally:
+        store.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=50, help="sites, 20 open requests each (issue 12: 1000)")
+    parser.add_argument("--data", type=Path, help="reuse or keep the database here")
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = run(args.data or Path(tmp), args.scale, args.samples)
+    n = results["requests"]
+    print(f"{n} open requests at {args.scale} sites; {results['breached_on_page']} on the breach list's first page"
+          f" (the same rows as the plain SQL read: {results['same_rows']})")
+    for label, key, target in (("breach list, HTTP     ", "breach_list_ms", " (target median < 50 ms)"),
+                               ("breach list, plain SQL", "plain_sql_ms", ""),
+                               ("one request's detail  ", "detail_ms", " (target < 10 ms)")):
+        median, p95 = results[key]
+        print(f"{label} median {median:.1f} ms, p95 {p95:.1f} ms{target}")
+    print(f"clock evaluation in-process: {results['clocks_per_s']:,.0f} requests/s")
+    print(f"recomputing every request's stored clocks: {results['refresh_all_s']:.2f} s")
+    return results
+
+
+if __name__ == "__main__":
+    main()

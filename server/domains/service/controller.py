@@ -1,0 +1,64 @@
+"""The service request routes (issue 12, "API"): the list, a request's detail, the desk's new request.
+
+Thin: guards check the role, the handler makes one call into `ServiceRequests`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep, StrictBody, from_state
+from ...http.guards import desk_or_supervisor
+from ...http.problems import problem_responses
+from .schemas import NewRequest, RequestDetail, RequestList
+from .service import DEFAULT_LIMIT, ServiceRequests
+
+RequestsDep = NamedDependency[ServiceRequests]
+
+
+class RequestsController(DomainController):
+    path = "/api/service-requests"
+    tags = ["service"]  # noqa: RUF012 (Litestar reads it from the class)
+    dependencies = {"requests": from_state("service_requests")}  # noqa: RUF012
+
+    @get("/", responses=problem_responses(400, 401, 404), sync_to_thread=True)
+    def list_requests(
+        self,
+        requests: RequestsDep,
+        caller: CallerDep,
+        site_id: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        assigned_to: FromQuery[str | None] = None,
+        breached: FromQuery[str | None] = None,
+        at_risk: FromQuery[str | None] = None,
+        open_: Annotated[str | None, QueryParameter(name="open")] = None,
+        limit: FromQuery[int] = DEFAULT_LIMIT,
+        after: FromQuery[str | None] = None,
+    ) -> RequestList:
+        """Service requests in the caller's scope with their milestones, oldest call first.
+
+        `breached=true`: a milestone is breached now; `at_risk=true`: one is at risk and none
+        breached; `open=true`: neither closed nor cancelled. A bad value is `400 invalid_filter`.
+        Pages of `limit` (1 to 200); `after` is the previous page's `next`.
+        """
+        return requests.list(caller, site_id=site_id, status=status, assigned_to=assigned_to, breached=breached,
+                             at_risk=at_risk, open_=open_, limit=limit, after=after)
+
+    @post("/", status_code=201, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True,
+          guards=[desk_or_supervisor])
+    def open_request(self, data: StrictBody[NewRequest], requests: RequestsDep, caller: CallerDep) -> RequestDetail:
+        """Open a request from a customer's call (service desk, supervisors), merged as a push is:
+        a value the collection refuses is a problem with the push's reason as `code`
+        (`invalid_field`, `unknown_parent`, `forbidden`), and nothing is written."""
+        return requests.open(caller, data)
+
+    @get("/{request_id:str}", responses=problem_responses(401, 404), sync_to_thread=True)
+    def request_detail(self, request_id: FromPath[str], requests: RequestsDep, caller: CallerDep) -> RequestDetail:
+        """A request with its visits, its event timeline (`at` beside `effective_at`), its milestones
+        each with a one-line explanation, and its device's warranty on the day of the call."""
+        return requests.detail(caller, request_id)

@@ -1,0 +1,98 @@
+"""What the service request routes take and answer (issue 12, "API")."""
+
+from __future__ import annotations
+
+import msgspec
+
+from sync.clocks import Milestone
+from sync.warranty import Warranty
+
+
+class NewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A request opened from a phone call: the collection's client-written fields.
+
+    `reported_at` defaults to now; every value is checked as a push's would be.
+    """
+
+    site_id: str
+    reported_at: str | None = None
+    channel: str | None = None
+    kind: str | None = None
+    device_id: str | None = None
+    caller_name: str | None = None
+    caller_phone: str | None = None
+    description: str | None = None
+    complexity: str | None = None
+    assigned_to: str | None = None
+
+
+class RequestSummary(msgspec.Struct, kw_only=True):
+    id: str
+    number: str | None
+    status: str | None
+    site_id: str | None
+    device_id: str | None
+    kind: str | None
+    complexity: str | None
+    reported_at: str | None
+    assigned_to: str | None
+    milestones: list[Milestone]
+
+
+class RequestList(msgspec.Struct, kw_only=True):
+    """A page of requests, oldest `reported_at` first; `next` is the `after` of the next page (null: the last)."""
+
+    requests: list[RequestSummary]
+    next: str | None
+
+
+class ExplainedMilestone(Milestone, kw_only=True):
+    explanation: str  # "arrived 4 h 31 min after the call; 4 h allowed; 0 paused"
+
+
+class TimelineEvent(msgspec.Struct, kw_only=True):
+    id: str
+    kind: str | None
+    at: str | None  # the phone's own clock
+    effective_at: str | None  # what the clocks use: corrected and clamped by the server
+    clock: str | None  # as_sent, corrected or clamped
+    by: str | None
+    reason: str | None
+    note: str | None
+    visit_id: str | None
+    voided: bool  # a supervisor's `voided` event names it: the clocks ignore it
+
+
+class VisitSummary(msgspec.Struct, kw_only=True):
+    id: str
+    visit_no: int | None
+    sheet_no: str | None
+    technician: str | None
+    planned_at: str | None
+    outcome: str | None
+    work_done: str | None
+    fault_cause: str | None
+    recorded_by: str | None
+    recorded_at: str | None
+    warranty_void: str | None
+    sealed_by: str | None
+
+
+class RequestDetail(msgspec.Struct, kw_only=True):
+    id: str
+    number: str | None
+    status: str | None
+    site_id: str | None
+    device_id: str | None
+    reported_at: str | None
+    channel: str | None
+    kind: str | None
+    caller_name: str | None
+    caller_phone: str | None
+    description: str | None
+    complexity: str | None
+    assigned_to: str | None
+    visits: list[VisitSummary]
+    events: list[TimelineEvent]
+    milestones: list[ExplainedMilestone]
+    warranty: Warranty

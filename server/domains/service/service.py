@@ -1,0 +1,325 @@
+"""Service requests: the list, the detail, the desk's new request, and the stored clock columns
+(issue 12, "API" and "Speed").
+
+The clocks are a pure function (`sync.clocks.clocks`) of a request, its events, its sealed
+visits and the site's terms; the detail computes them live. A list of 20,000 requests cannot,
+so what they derive is kept per request (`service_clocks`, m015) and recomputed in the write
+transaction of every change to the request, its events, visits or signatures:
+
+- `breach_at`: the earliest moment one of its milestones is (or was) breached, i.e. `due_at`
+  plus 1 ms; NULL when none can be before the next event. A milestone stopped by an open
+  pause never breaches until `resumed`, which is an event.
+- `risk_at`: the earliest moment one becomes at risk (a quarter of its target or less left,
+  counted in working time with a calendar).
+
+A request is then breached at `now` exactly when `breach_at <= now`, and at risk when
+`risk_at <= now < breach_at` (or `breach_at` is NULL): a query, exact for every `now` until the
+request's next event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from sync import errors as E
+from sync import hlc, schema
+from sync.clocks import Clock, Terms, clocks, explain, ts_ms
+from sync.fields import is_uuid
+from sync.periods import site_zone
+from sync.warranty import phase
+
+from ...filters import one_of
+from ...storage.base import Connection
+from ...storage.sqlite import service as q
+from ..scope import in_scope
+from .schemas import (
+    ExplainedMilestone,
+    NewRequest,
+    RequestDetail,
+    RequestList,
+    RequestSummary,
+    TimelineEvent,
+    VisitSummary,
+)
+from .terms import TermsBook
+
+if TYPE_CHECKING:
+    from ...engine.batch import _Batch as Transaction
+    from ...services import Caller, Store
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # requests per page of the list
+MAX_FILTER_CHARS = 64  # an `assigned_to` filter (usernames are shorter)
+_ENDED = ("closed", "cancelled")
+_STATUSES = schema.COLLECTIONS["service_requests"].field("status").choices  # type: ignore[union-attr]
+
+
+@cache
+def terms_book() -> TermsBook:
+    return TermsBook()
+
+
+@dataclass
+class Inputs:
+    """Everything one request's clocks read."""
+
+    id: str
+    request: dict[str, Any]  # its fields, with `started_at` when the server knows an earlier start
+    events: list[dict[str, Any]]
+    visits: list[dict[str, Any]]
+    signed: dict[str, str]  # sealed visit -> its customer signature's signed_at
+    site: dict[str, Any]
+    device: dict[str, Any] | None
+    terms: Terms
+
+    def clocks(self, now_ms: int) -> list[Clock]:
+        return clocks(self.request, self.events, self.signed, (), self.terms, self.site, self.device, now_ms)
+
+
+def _created_ms(stored_clocks: Mapping[str, Any]) -> int | None:
+    """When the request was created: its immutable `site_id` register's HLC (stored as the HLC
+    alone or as [hlc, writer])."""
+    value = stored_clocks.get("site_id")
+    text = value[0] if isinstance(value, list) else value
+    try:
+        return hlc.parse(text).ms if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _signed(signatures: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """The visits a valid customer signature seals, with its (earliest) `signed_at`."""
+    out: dict[str, str] = {}
+    for visit_id, sig in signatures:
+        at = sig.get("signed_at")
+        if (sig.get("signer_role") == "customer" and sig.get("verification") == "valid"
+                and not sig.get("retracted_at") and ts_ms(at) is not None
+                and (visit_id not in out or ts_ms(at) < ts_ms(out[visit_id]))):  # type: ignore[operator]
+            out[visit_id] = at  # type: ignore[assignment]
+    return out
+
+
+def load_inputs(db: Connection, request_ids: list[str]) -> dict[str, Inputs]:
+    """The clocks' inputs of the live requests among `request_ids`, read in bulk."""
+    requests = q.request_rows(db, request_ids)
+    ids = list(requests)
+    events: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for parent, event_id, fields in q.children(db, "service_events", ids):
+        events[parent].append({"id": event_id, **fields})
+    visits: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    request_of: dict[str, str] = {}
+    for parent, visit_id, fields in q.children(db, "service_visits", ids):
+        visits[parent].append({"id": visit_id, **fields})
+        request_of[visit_id] = parent
+    signatures: dict[str, list[tuple[str, dict[str, Any]]]] = {i: [] for i in ids}
+    for visit_id, _, fields in q.children(db, "signatures", list(request_of)):
+        signatures[request_of[visit_id]].append((visit_id, fields))
+    site_ids = sorted({str(f.get("site_id")) for f, _ in requests.values()})
+    sites = q.live_rows(db, "sites", site_ids)
+    devices = q.live_rows(db, "devices", sorted({f["device_id"] for f, _ in requests.values()
+                                                  if isinstance(f.get("device_id"), str)}))
+    terms = {s: terms_book().terms(sites.get(s, {}).get("contract"), q.terms_override(db, s)) for s in site_ids}
+    out = {}
+    for request_id, (fields, stored_clocks) in requests.items():
+        request = dict(fields)
+        reported, created = ts_ms(fields.get("reported_at")), _created_ms(stored_clocks)
+        if reported is not None and created is not None and created < reported:
+            request["started_at"] = hlc.format_ts(created)  # as the events' clamp takes it
+        site_id = str(fields.get("site_id"))
+        device = devices.get(fields["device_id"]) if isinstance(fields.get("device_id"), str) else None
+        out[request_id] = Inputs(request_id, request, events[request_id], visits[request_id],
+                                 _signed(signatures[request_id]), sites.get(site_id, {}), device, terms[site_id])
+    return out
+
+
+# -- the stored clock columns -------------------------------------------------------------------
+
+
+def _paused_since(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) -> int | None:
+    """When the request's open pause began (an allowed `paused` no `resumed` followed), else None;
+    events in the clocks' order, voided ones left out."""
+    timed = [(at, str(e.get("id", "")), str(e.get("kind")), e) for e in events
+             if (at := ts_ms(e.get("effective_at") or e.get("at"))) is not None]
+    voided = {str(e.get("note")) for _, _, kind, e in timed if kind == "voided"}
+    since = None
+    for at, _, kind, event in sorted((t for t in timed if t[2] != "voided" and t[1] not in voided),
+                                     key=lambda t: t[:3]):
+        if kind == "paused" and since is None and event.get("reason") in reasons:
+            since = at
+        elif kind == "resumed":
+            since = None
+    return since
+
+
+def derived(inputs: Inputs, now_ms: int) -> tuple[bool, int | None, int | None]:
+    """(breached, breach_at, risk_at) of a request, from one evaluation of its clocks at `now_ms`.
+
+    Exact for every later `now` until the next event: a pending milestone's `due_at` moves only
+    while a pause is open, and then it neither breaches nor becomes at risk until `resumed`.
+    """
+    zone = site_zone(inputs.site.get("tz"))
+    paused = _paused_since(inputs.events, inputs.terms.pause_reasons)
+    breached, breach_at, risk_at = False, None, None
+    for clock in inputs.clocks(now_ms):
+        m = clock.milestone
+        due = hlc.parse_ts(m.due_at)
+        if m.status == "breached":
+            breached, breach_at = True, min(due + 1, breach_at or due + 1)
+            continue
+        if m.status not in ("pending", "at_risk"):
+            continue  # met or not applicable: nothing more can happen to it
+        risky = m.remaining_ms * 4 <= clock.target_ms
+        if paused is not None and m.remaining_ms > 0:  # stopped by the open pause
+            risk_at = now_ms if risky else risk_at
+            continue
+        breach_at = min(due + 1, breach_at or due + 1)
+        if risky:
+            at = now_ms
+        else:  # the first moment at most a quarter of the target is left
+            calendar = None if m.name == "callback" else inputs.terms.calendar
+            left = m.remaining_ms - clock.target_ms // 4
+            at = now_ms + left if calendar is None else calendar.add(zone, now_ms, left)
+        risk_at = min(at, risk_at if risk_at is not None else at)
+    return breached, breach_at, risk_at
+
+
+def clock_row(inputs: Inputs, now_ms: int) -> tuple[Any, ...]:
+    """The request's `service_clocks` row."""
+    breached, breach_at, risk_at = derived(inputs, now_ms)
+    fields = inputs.request
+    status = fields.get("status")
+    return (inputs.id, fields.get("site_id"), status, fields.get("assigned_to"),
+            ts_ms(fields.get("reported_at")) or 0, int(status not in _ENDED), int(breached), breach_at, risk_at,
+            now_ms)
+
+
+def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
+    """Recompute these requests' stored clock rows (a deleted request loses its row)."""
+    found = load_inputs(db, request_ids)
+    for gone in set(request_ids) - set(found):
+        q.drop_clocks(db, gone)
+    q.save_clocks(db, [clock_row(found[i], now_ms) for i in sorted(found)])
+
+
+def refresh_in(tx: Transaction, request_ids: list[str]) -> None:
+    """In a write transaction: what is staged is written first, so the reads see it."""
+    tx.flush_rows()
+    refresh_clocks(tx.db, request_ids, tx.now)
+
+
+def refresh_site_clocks(store: Store, site_id: str) -> int:
+    """Recompute every request of a site (after a supervisor changed its terms); how many."""
+    with store.write() as db:
+        ids = q.site_requests(db, site_id)
+        refresh_clocks(db, ids, store.now_ms())
+    return len(ids)
+
+
+# -- the routes' work ----------------------------------------------------------------------------
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _flag(name: str, value: str | None) -> bool | None:
+    chosen = one_of(name, value, ("true", "false"))
+    return None if chosen is None else chosen == "true"
+
+
+class ServiceRequests:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def list(self, caller: Caller, *, site_id: str | None = None, status: str | None = None,
+             assigned_to: str | None = None, breached: str | None = None, at_risk: str | None = None,
+             open_: str | None = None, limit: int = DEFAULT_LIMIT, after: str | None = None) -> RequestList:
+        chosen = one_of("status", status, _STATUSES)
+        flags = {name: _flag(name, value) for name, value in
+                 (("breached", breached), ("at_risk", at_risk), ("open", open_))}
+        if site_id is not None and not is_uuid(site_id):
+            raise E.InvalidFilter(f"site_id {site_id[:MAX_FILTER_CHARS]!r} is not a site id", parameter="site_id")
+        if site_id is not None and not in_scope(caller, site_id):
+            raise E.NotFound(f"no site {site_id}")
+        if assigned_to is not None and not 0 < len(assigned_to) <= MAX_FILTER_CHARS:
+            raise E.InvalidFilter(f"assigned_to is a username of 1 to {MAX_FILTER_CHARS} characters",
+                                  parameter="assigned_to", limit=MAX_FILTER_CHARS)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise E.InvalidRequest(f"limit is 1 to {MAX_LIMIT}", limit=MAX_LIMIT)
+        now = self.store.now_ms()
+        sites = None if caller.sites is None else sorted(caller.sites)
+        with self.store.read() as db:
+            position = None
+            if after is not None:
+                # The position is a request the caller can see: a cursor tells nothing of other sites.
+                row = q.stored_clocks(db, after) if is_uuid(after) else None
+                if row is None or not in_scope(caller, row["site_id"]):
+                    raise E.InvalidCursor("after is the `next` of a page of this list")
+                position = (row["reported_ms"], after)
+            found = q.list_requests(db, sites=sites, site_id=site_id, status=chosen, assigned_to=assigned_to,
+                                    open_=flags["open"], breached=flags["breached"], at_risk=flags["at_risk"],
+                                    now_ms=now, after=position, limit=limit + 1)
+            page = [request_id for request_id, _ in found[:limit]]
+            inputs = load_inputs(db, page)
+        summaries = [self._summary(inputs[i], now) for i in page if i in inputs]
+        return RequestList(requests=summaries, next=page[-1] if len(found) > limit else None)
+
+    @staticmethod
+    def _summary(inputs: Inputs, now: int) -> RequestSummary:
+        f = inputs.request
+        return RequestSummary(
+            id=inputs.id, number=_str(f.get("number")), status=_str(f.get("status")), site_id=_str(f.get("site_id")),
+            device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_str(f.get("complexity")),
+            reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
+            milestones=[c.milestone for c in inputs.clocks(now)])
+
+    def detail(self, caller: Caller, request_id: str) -> RequestDetail:
+        with self.store.read() as db:
+            inputs = load_inputs(db, [request_id]).get(request_id) if is_uuid(request_id) else None
+        if inputs is None or not in_scope(caller, _str(inputs.request.get("site_id"))):
+            raise E.NotFound(f"no service request {request_id[:64]}")
+        now = self.store.now_ms()
+        f = inputs.request
+        milestones = [ExplainedMilestone(**{k: getattr(c.milestone, k) for k in c.milestone.__struct_fields__},
+                                         explanation=explain(c)) for c in inputs.clocks(now)]
+        voided = {e.get("note") for e in inputs.events if e.get("kind") == "voided"}
+        events = [TimelineEvent(
+            id=e["id"], kind=_str(e.get("kind")), at=_str(e.get("at")), effective_at=_str(e.get("effective_at")),
+            clock=_str(e.get("clock")), by=_str(e.get("by")), reason=_str(e.get("reason")), note=_str(e.get("note")),
+            visit_id=_str(e.get("visit_id")), voided=e["id"] in voided,
+        ) for e in sorted(inputs.events, key=lambda e: (str(e.get("effective_at") or e.get("at")), e["id"]))]
+        visits = [VisitSummary(
+            id=v["id"], visit_no=_int(v.get("visit_no")), sheet_no=_str(v.get("sheet_no")),
+            technician=_str(v.get("technician")), planned_at=_str(v.get("planned_at")),
+            outcome=_str(v.get("outcome")), work_done=_str(v.get("work_done")),
+            fault_cause=_str(v.get("fault_cause")), recorded_by=_str(v.get("recorded_by")),
+            recorded_at=_str(v.get("recorded_at")), warranty_void=_str(v.get("warranty_void")),
+            sealed_by=_str(v.get("sealed_by")),
+        ) for v in sorted(inputs.visits, key=lambda v: (_int(v.get("visit_no")) or 0, v["id"]))]
+        reported = ts_ms(f.get("reported_at")) or now
+        on = datetime.fromtimestamp(reported / 1000, UTC).astimezone(site_zone(inputs.site.get("tz"))).date()
+        warranty = phase(inputs.device, inputs.site, on, void=any(v.warranty_void for v in visits))
+        return RequestDetail(
+            id=inputs.id, number=_str(f.get("number")), status=_str(f.get("status")),
+            site_id=_str(f.get("site_id")), device_id=_str(f.get("device_id")),
+            reported_at=_str(f.get("reported_at")), channel=_str(f.get("channel")), kind=_str(f.get("kind")),
+            caller_name=_str(f.get("caller_name")), caller_phone=_str(f.get("caller_phone")),
+            description=_str(f.get("description")), complexity=_str(f.get("complexity")),
+            assigned_to=_str(f.get("assigned_to")), visits=visits, events=events, milestones=milestones,
+            warranty=warranty)
+
+    def open(self, caller: Caller, new: NewRequest) -> RequestDetail:
+        """A new request, merged as the caller's push would be (same checks, same reasons)."""
+        fields = {name: getattr(new, name) for name in new.__struct_fields__ if getattr(new, name) is not None}
+        fields.setdefault("reported_at", hlc.format_ts(self.store.now_ms()))
+        request_id = str(uuid.uuid4())
+        self.store.write_server_changes([("service_requests", request_id, fields, False)], caller=caller)
+        return self.detail(caller, request_id)
