@@ -155,6 +155,8 @@ def test_a_voided_cancel_brings_the_request_back_whole(site, store, chen, wang, 
     back = {r["id"]: r for r in rows}
     assert set(ids.values()) | {cancel, void} <= {i for i, r in back.items() if not r["removed"]}
     assert back[ids["request"]]["fields"]["status"] == "in_service"
+    # Written again with their request, the events keep their order of arrival (the status reads it).
+    assert sorted([ids["event"], cancel, void], key=lambda i: back[i]["version"]) == [ids["event"], cancel, void]
 
 
 def test_m016_gives_requests_that_ended_before_it_their_period(site, store, settings, chen, wang):

@@ -153,16 +153,24 @@ class Transaction:
         return found is not None and found[0] != period
 
     def _move_children(self, collection: str, row_id: str) -> None:
-        """A row's period changed: its children are written again (a new version, their period
-        derived anew), so that pulls carry them into the window or out of it with their parent."""
+        """A row's period changed: its children are written again (new versions, their period
+        derived anew), so that pulls carry them into the window or out of it with their parent.
+
+        They keep their order of arrival (version order: a request's status reads its events
+        so): the versions they end with are those they already took in this transaction and the
+        new ones, handed out in their old order."""
         for child in PERIOD_CHILDREN[collection]:
-            ids = {i for (i,) in self.db.execute("SELECT id FROM rows WHERE collection = ? AND parent_id = ?",
-                                                 [child, row_id])}
+            ids = [i for (i,) in self.db.execute(
+                "SELECT id FROM rows WHERE collection = ? AND parent_id = ? ORDER BY version", [child, row_id])]
             self.load({child: {i for i in ids if (child, i) not in self.rows}})
-            for i in sorted(ids):
-                row = self.rows[(child, i)]
-                if row is not None:
-                    self.put(row)
+            rows = [row for i in ids if (row := self.rows[(child, i)]) is not None]
+            taken = [self.assigned[(row.collection, row.id)] for row in rows if (row.collection, row.id) in self.assigned]
+            # Written already in this transaction: out of the way of the unique versions until rewritten.
+            self.db.executemany("UPDATE rows SET version = -version WHERE version = ?", [(v,) for v in taken])
+            for row in rows:
+                self.put(row)
+            for row, version in zip(rows, sorted({*taken, *(row.version for row in rows)}), strict=True):
+                self.assigned[(row.collection, row.id)] = row.version = version
 
     def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
                conflicts: list[tuple[Any, ...]]) -> None:
