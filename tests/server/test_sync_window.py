@@ -180,3 +180,17 @@ def test_m016_gives_requests_that_ended_before_it_their_period(site, store, sett
         version, period, moved = after[row_id]
         assert (period, moved) == ("2025-Q4", 1) and version > max(before.values())
     assert after[site["inspection"]] == (before[site["inspection"]], "2026-Q4", 0)
+
+
+def test_a_real_phone_drops_a_request_that_closed_out_of_the_window(site, store, http, chen, wang, new_client):
+    """The SDK's replica, not just the wire: after the close, the phone shows neither the request nor its rows."""
+    store.today = lambda: date(2026, 11, 27)
+    ids = _request_with_its_rows(chen, wang, LAST_YEAR)
+    phone = new_client(http)
+    phone.sync()
+    held = {r["id"] for r in phone.server_rows()}
+    assert set(ids.values()) <= held
+    _end(chen, ids["request"])
+    phone.sync()
+    assert not set(ids.values()) & {r["id"] for r in phone.server_rows()}
+    assert site["inspection"] in {r["id"] for r in phone.server_rows()}
