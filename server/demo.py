@@ -1,18 +1,25 @@
-"""Load the demo data of `fixtures/`: the reference site, a small site, templates, accounts."""
+"""Load the demo data of `fixtures/`: the reference site, a small site, templates, accounts, and
+service requests in every state (`service_demo.json`), timed relative to now so their clocks run."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
+from sync import hlc
+from sync.canonical import canonical_json, sha256_hex
+from sync.fields import NS
 from sync.periods import period_of, site_today
+from sync.schema import COLLECTIONS
 
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
 from .services import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+Change = tuple[str, str, dict[str, Any], bool | None]
 
 
 def _load(name: str) -> Any:
@@ -25,7 +32,7 @@ def load_demo(store: Store) -> dict[str, int]:
     Each site gets a quarterly plan (due on the 20th of the quarter's last
     month, for its technician) and the current quarter's inspection.
     """
-    changes: list[tuple[str, str, dict[str, Any], bool | None]] = []
+    changes: list[Change] = []
     for template in _load("checklist_templates.json"):
         fields = {"kind": template["kind"], "title": template["title"],
                   "items": json.dumps(template["items"], ensure_ascii=False, separators=(",", ":"))}
@@ -53,9 +60,64 @@ def load_demo(store: Store) -> dict[str, int]:
                                                      technician=account["username"]))
     for period in sorted(set(periods.values())):
         inspections.generate(period)
+    devices = {(key, device["code"]): device["id"] for key, data in zip(site_ids, sites, strict=True)
+               for device in data["devices"]}
+    requests = service_requests(_load("service_demo.json")["requests"], site_ids, devices, store.now_ms())
+    store.write_server_changes(requests)
     return {
         "sites": len(sites),
         "devices": sum(len(s["devices"]) for s in sites),
         "templates": sum(1 for c in changes if c[0] == "checklist_templates"),
         "accounts": len(accounts),
+        "service requests": sum(1 for c in requests if c[0] == "service_requests"),
     }
+
+
+def _demo_id(*parts: str) -> str:
+    return str(uuid.uuid5(NS, "/".join(("demo", *parts))))
+
+
+def contact_sheet_sha256(visit_id: str, fields: dict[str, Any]) -> str:
+    """The contact sheet a customer signs (docs/service.md): the visit's client-written fields,
+    null ones left out, without request_id, and its charge lines (the demo's visits have none)."""
+    spec = COLLECTIONS["service_visits"].fields
+    shown = {k: v for k, v in fields.items() if spec[k].writers and k != "request_id" and v is not None}
+    return sha256_hex(canonical_json({"visit": visit_id, "fields": shown, "lines": {}}))
+
+
+def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
+                     devices: dict[tuple[str, str], str], now_ms: int) -> list[Change]:
+    """The demo's requests with their events, visits and signatures, as the desk and the
+    technicians would have written them, at times `minutes_ago` before `now_ms`."""
+    def ago(minutes: int) -> str:
+        return hlc.format_ts(now_ms - minutes * 60_000)
+
+    changes: list[Change] = []
+    for s in scenarios:
+        request = _demo_id("request", s["key"])
+        fields = {"site_id": site_ids[s["site"]], "device_id": devices[(s["site"], s["device"])],
+                  "reported_at": ago(s["minutes_ago"]), "complexity": "ordinary",
+                  **{k: s[k] for k in ("channel", "kind", "caller_name", "caller_phone", "description")},
+                  "assigned_to": s.get("assigned_to")}
+        changes.append(("service_requests", request, fields, False))
+        visit = _demo_id("visit", s["key"])
+        if "visit" in s:
+            v, technician = s["visit"], s["assigned_to"]
+            visit_fields = {"request_id": request, "technician": technician, "planned_at": ago(v["arrived_minutes_ago"]),
+                            "outcome": v["outcome"], "work_done": v["work_done"], "fault_cause": v["fault_cause"],
+                            "recorded_by": technician, "recorded_at": ago(v["recorded_minutes_ago"])}
+            changes.append(("service_visits", visit, visit_fields, False))
+        for n, (kind, minutes, by, *rest) in enumerate(s["events"]):
+            reason, note = [*rest, None, None][:2]
+            on_site = "visit" in s and kind in ("arrived", "fixed", "left")
+            changes.append(("service_events", _demo_id("event", s["key"], str(n)), {
+                "request_id": request, "visit_id": visit if on_site else None, "kind": kind, "at": ago(minutes),
+                "by": by, "reason": reason, "note": note}, False))
+        if "signature" in s:
+            sig = s["signature"]
+            changes.append(("signatures", _demo_id("signature", s["key"]), {
+                "visit_id": visit, "signer_name": sig["signer_name"], "signer_role": "customer",
+                "signed_at": ago(sig["minutes_ago"]),
+                "image_sha256": sha256_hex(f"demo signature of {sig['signer_name']}".encode()),
+                "sheet_sha256": contact_sheet_sha256(visit, visit_fields)}, False))
+    return changes

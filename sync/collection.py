@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .fields import ITEM_KEY, Field
+from .periods import FREQUENCIES
 
 if TYPE_CHECKING:
     from .rules import Check
@@ -36,6 +37,28 @@ class Via:
 
 
 @dataclass(frozen=True)
+class Ended:
+    """"I am always in the window until my `status` is one of `values`; then my period is the
+    `frequency` period of my timestamp field `at`, in my site's time zone".
+
+    For rows that stay on phones while they are being worked on and leave them
+    with the history once they are done (a service request: open ones always,
+    closed or cancelled ones with the quarter of their `reported_at`). The row's
+    period changes when its status does; the server then moves its children's
+    periods with it, and phones holding a row whose period left the window get it
+    as `removed`.
+    """
+
+    at: str
+    status: str
+    values: tuple[str, ...]
+    frequency: str = "quarterly"
+
+
+Period = str | Via | tuple[Via, ...] | Ended | None
+
+
+@dataclass(frozen=True)
 class Scope:
     """How a row finds its site and its period: who may pull it, and whether the sync window holds it.
 
@@ -43,14 +66,16 @@ class Scope:
     name of a field holding a site id, a `Via` a parent row, or a tuple of `Via`s
     (alternative optional parents: the first the row names; a change rule makes
     the row name exactly one, as a signature names an inspection or a visit). `period` is None
-    (always in the window), a field holding a period, or a `Via`. Declared by
+    (always in the window), a field holding a period, a `Via` (the same route
+    as `site`: the server follows a parent's period change to its children
+    through the row's parent), or `Ended`. Declared by
     every collection: a collection that declares none, or one that does not
     resolve, is refused when the schema is built (a row with no site would be
     pulled by every technician of every site).
     """
 
     site: str | Via | tuple[Via, ...]
-    period: str | Via | tuple[Via, ...] | None = None
+    period: Period = None
 
 
 @dataclass(frozen=True)
@@ -144,9 +169,19 @@ def check_scopes(collections: dict[str, Collection]) -> None:
     under a shared template would still be pulled everywhere). The same for
     periods, except that a period may be absent (always in the window).
     """
-    def resolve(name: str, via: str | Via | tuple[Via, ...] | None, what: str, seen: tuple[str, ...],
+    def resolve(name: str, via: str | Via | tuple[Via, ...] | Ended | None, what: str, seen: tuple[str, ...],
                 alternative: bool = False) -> None:
         spec = collections[name]
+        if isinstance(via, Ended):
+            at, status = spec.fields.get(via.at), spec.fields.get(via.status)
+            site = spec.fields.get(spec.scope.site) if isinstance(spec.scope.site, str) else None
+            if (what != "period" or at is None or at.type != "timestamp" or status is None
+                    or not set(via.values) <= set(status.choices) or via.frequency not in FREQUENCIES
+                    or site is None or site.parent != "sites"):
+                raise SchemaError(f"collection {name!r}: its period is not the {via.frequency!r} period of a"
+                                  f" timestamp {via.at!r} once {via.status!r} is one of {via.values!r},"
+                                  " in the time zone of the site its own field names")
+            return
         if isinstance(via, tuple):
             if not via:
                 raise SchemaError(f"collection {name!r}: no {what} among no alternatives")
@@ -186,3 +221,17 @@ def check_scopes(collections: dict[str, Collection]) -> None:
         resolve(name, spec.scope.site, "site", ())
         if spec.scope.period is not None:
             resolve(name, spec.scope.period, "period", ())
+        if isinstance(spec.scope.period, Via | tuple) and spec.scope.period != spec.scope.site:
+            # A parent's period change reaches its children through the parent their site is found through.
+            raise SchemaError(f"collection {name!r}: its period goes through another parent than its site")
+
+
+def period_children(collections: dict[str, Collection]) -> dict[str, tuple[str, ...]]:
+    """{collection: the collections whose rows take their period from its rows}."""
+    found: dict[str, list[str]] = {}
+    for name, spec in collections.items():
+        route = spec.scope.period
+        for via in route if isinstance(route, tuple) else (route,):
+            if isinstance(via, Via):
+                found.setdefault(via.collection, []).append(name)
+    return {parent: tuple(children) for parent, children in found.items()}

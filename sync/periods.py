@@ -25,6 +25,9 @@ def site_today(tz: object, now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(site_zone(tz)).date()
 
 
+FREQUENCIES = ("quarterly", "half_yearly", "monthly")  # the periods `period_of` names
+
+
 def period_of(day: date, frequency: str = "quarterly") -> str:
     if frequency == "monthly":
         return f"{day.year}-M{day.month}"

@@ -16,10 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .collection import Collection, Via, expand_groups
+from . import periods
+from .collection import Collection, Ended, Via, expand_groups
 from .errors import REJECT_ORDER
-from .fields import SERVER, is_uuid
+from .fields import SERVER, is_timestamp, is_uuid
+from .hlc import parse_ts
+from .periods import site_zone
 from .schema import COLLECTIONS, ROW_PARENTS
+from .workhours import local_date
 
 DELETED = "deleted"
 
@@ -139,7 +143,10 @@ def site_of(collection: str, row_id: str, fields: dict[str, Any], lookup: Lookup
 
 def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | None:
     """The maintenance period a row belongs to, for the sync window; None: always in the window."""
-    period = _chosen(COLLECTIONS[collection].scope.period, fields)
+    route = COLLECTIONS[collection].scope.period
+    if isinstance(route, Ended):
+        return _ended_period(collection, route, fields, lookup)
+    period = _chosen(route, fields)
     if period is None:
         return None
     if isinstance(period, str):
@@ -147,6 +154,18 @@ def period_of(collection: str, fields: dict[str, Any], lookup: Lookup) -> str | 
         return value if isinstance(value, str) else None
     parent = _parent_row(fields, period, lookup)
     return period_of(period.collection, parent.fields, lookup) if parent is not None else None
+
+
+def _ended_period(collection: str, route: Ended, fields: dict[str, Any], lookup: Lookup) -> str | None:
+    """None while the row's status is not one of `route.values`; then the period of `route.at` in its site's zone."""
+    at = fields.get(route.at)
+    if fields.get(route.status) not in route.values or not isinstance(at, str) or not is_timestamp(at):
+        return None
+    name = str(COLLECTIONS[collection].scope.site)  # a field holding a site id (`check_scopes`)
+    site_id, site_field = fields.get(name), COLLECTIONS[collection].fields.get(name)
+    site = lookup(site_field.parent, site_id) if site_field and site_field.parent and isinstance(site_id, str) else None
+    day = local_date(parse_ts(at), site_zone(site.fields.get("tz") if site is not None else None))
+    return periods.period_of(day, route.frequency)
 
 
 def parent_of(collection: str, fields: dict[str, Any]) -> str | None:

@@ -9,7 +9,17 @@ imports from `sync.schema` stay importable from here.
 
 from __future__ import annotations
 
-from .collection import Collection, IdRule, SchemaError, Scope, Via, check_scopes, expand_groups
+from .collection import (
+    Collection,
+    Ended,
+    IdRule,
+    SchemaError,
+    Scope,
+    Via,
+    check_scopes,
+    expand_groups,
+    period_children,
+)
 from .collections.inspections import (
     DEVICE_CHECKS,
     INSPECTIONS,
@@ -66,6 +76,9 @@ COLLECTIONS: dict[str, Collection] = {
                         SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS)
 }
 check_scopes(COLLECTIONS)
+# {collection: the collections whose rows take their period from its rows}: a row whose period
+# changes takes its children's with it (`server/storage/sqlite/rows.py`).
+PERIOD_CHILDREN = period_children(COLLECTIONS)
 # Collections whose rows every client pulls (shared reference data such as checklist templates).
 GLOBAL_COLLECTIONS = tuple(name for name, spec in COLLECTIONS.items() if spec.scope.site == "global")
 
@@ -77,9 +90,9 @@ __all__ = [
     "ADDRESS_LIMIT", "CHECKS", "COLLECTIONS", "EVENT_KINDS", "GLOBAL_COLLECTIONS", "ITEM_TYPES", "MAX_PERIOD_YEAR",
     "MAX_SAFE_INT",
     "MAX_SIGNATURES_PER_INSPECTION", "MAX_SIGNATURES_PER_PUSH", "MIN_PERIOD_YEAR", "NOTE_LIMIT", "NOTE_REQUIRED",
-    "NS", "OUTCOMES", "PAUSE_REASONS", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR",
+    "NS", "OUTCOMES", "PAUSE_REASONS", "PERIOD_CHILDREN", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR",
     "TECHNICIAN", "TEXT_LIMITS",
-    "YES_NO", "Collection", "Field", "IdRule", "SchemaError", "Scope", "Via", "_f", "check_scopes",
+    "YES_NO", "Collection", "Ended", "Field", "IdRule", "SchemaError", "Scope", "Via", "_f", "check_scopes",
     "device_check_id", "expand_groups", "inspection_id", "is_period", "is_timestamp", "is_uuid", "item_types",
     "note_required", "photo_id", "progress", "template_items", "unchecked", "yes_no",
 ]

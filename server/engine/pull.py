@@ -61,13 +61,17 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
 def _stream(
     db: Connection, sites: set[str] | None, window: set[str] | None, at: Cursor, size: int, top: int,
 ) -> tuple[list[Row], bool, Cursor]:
-    found = pages.page(db, at.version, sites, window, size + 1)
+    # A row whose period changed after it was stored (a request that closed) and is now outside
+    # the window leaves as `removed` (fields None), since the client may hold it; a client that
+    # holds nothing yet (cursor 0) is not told of it.
+    found = pages.page(db, at.version, sites, window, size + 1, moved=at.version > 0)
     has_more = len(found) > size
     found = found[:size]
     reached = found[-1][4] if has_more else max(top, at.version)
     scope = at.scope if at.scope is not None and at.scope > reached else None
     rows = [
-        Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
+        Row(collection=c, id=i, removed=True) if f is None
+        else Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
         for c, i, f, d, v in found
     ]
     return rows, has_more, Cursor(reached, at.snapshot and has_more, scope)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sync.periods import period_bounds, period_of
+from sync.periods import FREQUENCIES, period_bounds, period_of
 
 from ..storage.base import Connections
 from ..storage.sqlite.scope import record_window
@@ -17,7 +17,7 @@ from ..storage.sqlite.scope import record_window
 def window_periods(today: date) -> list[str]:
     """The current and the previous quarter, half and month, as of `today`."""
     periods = set()
-    for frequency in ("quarterly", "half_yearly", "monthly"):
+    for frequency in FREQUENCIES:
         current = period_of(today, frequency)
         periods.add(current)
         periods.add(period_of(period_bounds(current)[0] - timedelta(days=1), frequency))

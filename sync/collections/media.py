@@ -86,7 +86,7 @@ SIGNATURES = Collection(
         "retracted_by": _f("text", writers=()),
     },
     create_roles=_ALL,
-    # An inspection's signature is of its site and period; a visit's of its request's site.
+    # An inspection's signature is of its site and period; a visit's of its request's site and period.
     scope=Scope(site=(Via("inspection_id", "inspections"), Via("visit_id", "service_visits")),
                 period=(Via("inspection_id", "inspections"), Via("visit_id", "service_visits"))),
     immutable_rows=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..collection import ChangeRule, Collection, Scope, Via
+from ..collection import ChangeRule, Collection, Ended, Scope, Via
 from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
 from .inspections import assigned_to_member, not_sealed, own_name
@@ -23,13 +23,15 @@ _ALL = (TECHNICIAN, SERVICE_DESK, SUPERVISOR)
 _DESK = (SERVICE_DESK, SUPERVISOR)
 _FIELD = (TECHNICIAN, SUPERVISOR)
 PHONE_LIMIT = 40  # a caller's phone number, extensions included
-VIA_REQUEST = Scope(site=Via("request_id", "service_requests"))
+# Visits and events follow their request: its site, and its period once it has ended.
+VIA_REQUEST = Scope(site=Via("request_id", "service_requests"), period=Via("request_id", "service_requests"))
 
 PAUSE_REASONS = ("customer_unavailable", "no_site_access", "awaiting_approval")
 # Who may record each kind of event: the field's kinds, the desk's, a supervisor's correction.
 FIELD_KINDS = ("accepted", "departed", "arrived", "paused", "resumed", "fixed", "loaner_installed",
                "loaner_returned", "unit_sent", "unit_returned", "left")
 DESK_KINDS = ("cancelled", "closed")
+ENDED = ("cancelled", "closed")  # statuses a request never leaves (short of a voided event)
 EVENT_KINDS = (*FIELD_KINDS, *DESK_KINDS, "voided")
 
 
@@ -70,8 +72,8 @@ SERVICE_REQUESTS = Collection(
     },
     create_roles=_ALL,
     delete_roles=(SUPERVISOR,),
-    # Open requests are always in the sync window (issue 12 step 4, the quarter of closed ones, is open).
-    scope=Scope(site="site_id"),
+    # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
+    scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
     change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
                   assigned_to_member),
 )
@@ -155,7 +157,6 @@ SERVICE_VISITS = Collection(
 
 _BEFORE_ARRIVAL = ("received", "dispatched", "accepted")
 _ACTIVE = (*_BEFORE_ARRIVAL, "in_service", "on_hold")
-_ENDED = ("cancelled", "closed")
 # Events that record work without moving the status: fine until the request ended.
 _NO_MOVE = ("departed", "left", "loaner_installed", "loaner_returned", "unit_sent", "unit_returned")
 
@@ -164,7 +165,7 @@ def status_step(status: str, before_pause: str, kind: str) -> tuple[str, str] | 
     """(status, the status a `resumed` returns to) after an event of `kind`; None when the event
     makes no sense in `status` (it is kept, flagged, and moves nothing)."""
     if kind in _NO_MOVE:
-        return None if status in _ENDED else (status, before_pause)
+        return None if status in ENDED else (status, before_pause)
     moves = {
         "accepted": ("accepted", _BEFORE_ARRIVAL),
         "arrived": ("in_service", _ACTIVE),

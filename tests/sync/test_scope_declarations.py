@@ -10,10 +10,23 @@ from __future__ import annotations
 import pytest
 
 from sync.merge import RowState, parent_of, period_of, site_of
-from sync.schema import COLLECTIONS, GLOBAL_COLLECTIONS, Collection, SchemaError, Scope, Via, _f, check_scopes
+from sync.schema import (
+    COLLECTIONS,
+    GLOBAL_COLLECTIONS,
+    Collection,
+    Ended,
+    SchemaError,
+    Scope,
+    Via,
+    _f,
+    check_scopes,
+)
 
 SITE, DEVICE, INSPECTION, REQUEST, VISIT = "site-1", "device-1", "inspection-1", "request-1", "visit-1"
+# 17:00 UTC on 30 June is 1 July in Shanghai (the default zone): the site's quarter counts.
+CLOSED = {"site_id": SITE, "reported_at": "2026-06-30T17:00:00.000Z", "status": "closed"}
 ROWS = {
+    ("service_requests", "closed-1"): RowState("service_requests", "closed-1", CLOSED, site_id=SITE),
     ("service_requests", REQUEST): RowState("service_requests", REQUEST, {"site_id": SITE}, site_id=SITE),
     ("service_visits", VISIT): RowState("service_visits", VISIT, {"request_id": REQUEST}, site_id=SITE),
     ("sites", SITE): RowState("sites", SITE, {"name": "Park"}, site_id=SITE),
@@ -59,6 +72,16 @@ def test_a_device_parented_collection_finds_its_site_through_the_device():
     (Scope(site=(Via("device_id", "devices"), Via("other_id", "checklist_templates"))),
      {"other_id": _f("uuid", parent="checklist_templates", optional_parent=True)}, "has none"),
     (Scope(site=()), {}, "no alternatives"),
+    # A period once the row has ended (issue 12: service requests) names a timestamp and a status.
+    (Scope(site=Via("device_id", "devices"), period=Ended("text", "text", ("done",))), {}, "period is not the"),
+    (Scope(site="site_id", period=Ended("at", "status", ("done",), frequency="weekly")),
+     {"site_id": _f("uuid", parent="sites"), "at": _f("timestamp"), "status": _f("enum", "open", "done")},
+     "period is not the"),
+    (Scope(site=Via("device_id", "devices"), period=Ended("at", "status", ("done",))),
+     {"at": _f("timestamp"), "status": _f("enum", "open", "done")}, "site its own field names"),
+    # A parent's period change reaches its children through the parent their site comes through.
+    (Scope(site=Via("device_id", "devices"), period=Via("inspection_id", "inspections")),
+     {"inspection_id": _f("uuid", parent="inspections")}, "another parent"),
 ])
 def test_a_scope_that_does_not_resolve_is_refused(scope, fields, why):
     with pytest.raises(SchemaError, match=why):
@@ -81,6 +104,12 @@ def test_every_collection_of_the_schema_resolves_and_only_templates_are_global()
     ("signatures", "s", {"visit_id": VISIT}, SITE, VISIT, None),  # a visit's contact sheet
     ("signatures", "s", {}, None, None, None),  # names neither: no site (and the change is refused)
     ("service_events", "e", {"request_id": REQUEST}, SITE, REQUEST, None),
+    # A request is in every window while open; once closed or cancelled, in its call's local quarter.
+    ("service_requests", REQUEST, {**CLOSED, "status": "resolved"}, SITE, SITE, None),
+    ("service_requests", REQUEST, CLOSED, SITE, SITE, "2026-Q3"),
+    ("service_requests", REQUEST, {**CLOSED, "status": "cancelled"}, SITE, SITE, "2026-Q3"),
+    ("service_visits", "v", {"request_id": "closed-1"}, SITE, "closed-1", "2026-Q3"),
+    ("service_events", "e", {"request_id": "closed-1"}, SITE, "closed-1", "2026-Q3"),
     # A parent that does not exist gives no site; the pull filter then gives the row to nobody.
     ("device_checks", "c", {"inspection_id": "missing"}, None, "missing", None),
 ])

@@ -383,3 +383,27 @@ def m015_service_clocks(db: sqlite_utils.Database) -> None:
         CREATE INDEX service_clocks_breach ON service_clocks(breach_at) WHERE breach_at IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m016_request_window(db: sqlite_utils.Database) -> None:
+    """Closed and cancelled service requests leave the sync window with the quarter of their call
+    (issue 12). A row's period may now change after it was stored: `period_moved` marks such a
+    row, since phones may hold it under its old period and must get it as `removed`. The requests
+    that have already ended are written again, so that they and their visits, events and
+    signatures take their period and a new version (the next pull removes them from phones)."""
+    from sync import hlc
+
+    from .rows import Transaction
+
+    db.execute("ALTER TABLE rows ADD COLUMN period_moved INTEGER NOT NULL DEFAULT 0")
+    tx = Transaction(db.conn, hlc.wall_ms())
+    ended = {i for (i,) in db.execute(
+        "SELECT id FROM rows WHERE collection = 'service_requests'"
+        " AND json_extract(fields, '$.status') IN ('closed', 'cancelled')")}
+    tx.load({"service_requests": ended})
+    for row_id in sorted(ended):
+        row = tx.rows[("service_requests", row_id)]
+        if row is not None:
+            tx.put(row)
+    tx.finish(None, [], [])

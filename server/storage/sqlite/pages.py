@@ -13,8 +13,13 @@ from typing import Any
 from sync.schema import GLOBAL_COLLECTIONS
 
 
-def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str, list[Any]]:
-    """SQL (and its arguments) for rows inside a scope: some sites, some periods."""
+def _in_window(window: set[str]) -> tuple[str, list[Any]]:
+    return f"(period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
+
+
+def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool = False) -> tuple[str, list[Any]]:
+    """SQL (and its arguments) for rows inside a scope: some sites, some periods (`moved`: and the
+    rows whose period changed after they were stored, wherever it is now)."""
     where, args = "", []
     if sites is not None:
         # A row without a site reaches everyone only when its collection is global by declaration:
@@ -23,21 +28,27 @@ def _scope_filter(sites: set[str] | None, window: set[str] | None) -> tuple[str,
                   f" OR (site_id IS NULL AND collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))})))")
         args += [*sorted(sites), *GLOBAL_COLLECTIONS]
     if window is not None:
-        where += f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))"
-        args += sorted(window)
+        inside, periods = _in_window(window)
+        where += f" AND ({inside} OR period_moved)" if moved else f" AND {inside}"
+        args += periods
     return where, args
 
 
 def page(
-    db: sqlite3.Connection, after: int, sites: set[str] | None, window: set[str] | None, limit: int
-) -> list[tuple[str, str, str, int, int]]:
+    db: sqlite3.Connection, after: int, sites: set[str] | None, window: set[str] | None, limit: int,
+    moved: bool = False,
+) -> list[tuple[str, str, str | None, int, int]]:
     """(collection, id, fields as JSON, deleted, version) of up to `limit` rows of the scope
-    after version `after`, by version."""
-    where, args = _scope_filter(sites, window)
-    found: list[tuple[str, str, str, int, int]] = db.execute(
-        f"SELECT collection, id, fields, deleted, version FROM rows WHERE version > ?{where}"
+    after version `after`, by version. With `moved`, also the rows whose period changed after
+    they were stored and is now outside the window, with fields None: a client that pulled
+    them before may hold them (a service request that closed)."""
+    where, args = _scope_filter(sites, window, moved)
+    shown, shown_args = ("fields", []) if window is None or not moved else (
+        f"CASE WHEN {_in_window(window)[0]} THEN fields END", sorted(window))
+    found: list[tuple[str, str, str | None, int, int]] = db.execute(
+        f"SELECT collection, id, {shown}, deleted, version FROM rows WHERE version > ?{where}"
         " ORDER BY version LIMIT ?",
-        [after, *args, limit],
+        [*shown_args, after, *args, limit],
     ).fetchall()
     return found
 
@@ -74,14 +85,9 @@ def scope_changes(
             [site_id, *args],
         ).fetchall()
 
-    def in_window(window: set[str] | None) -> tuple[str, list[Any]]:
-        if window is None:
-            return "", []
-        return f" AND (period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
-
     left_window = None if window_then is None else sorted(window_then - (window_now or window_then))
     for site_id in sorted(then - now):  # a lost site: everything of it the client may hold
-        entries += [(True, *r) for r in rows_of(site_id, *in_window(window_then))]
+        entries += [(True, *r) for r in rows_of(site_id, *_scope_filter(None, window_then, moved=True))]
     for site_id in sorted(then & now):  # a kept site: the periods that left the window
         if window_now is not None and window_then != window_now:
             if window_then is None:
@@ -91,7 +97,7 @@ def scope_changes(
                 extra = f" AND period IN ({','.join('?' * len(left_window))})"
                 entries += [(True, *r) for r in rows_of(site_id, extra, left_window)]
     for site_id in sorted(now - then):  # a gained site: its rows in the window, up to the cursor
-        extra, args = in_window(window_now)
+        extra, args = _scope_filter(None, window_now)
         entries += [(False, *r) for r in rows_of(site_id, extra + " AND version <= ?", [*args, delivered])]
     if window_then is not None and window_now is not None:
         entered = sorted(window_now - window_then)

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from sync.merge import RowState, parent_of, period_of
+from sync.schema import PERIOD_CHILDREN
 
 from ..base import Lookup
 from .connection import select_in
@@ -30,7 +31,8 @@ _UPSERT = (
     " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
     " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
-    " updated_ms = excluded.updated_ms"
+    " updated_ms = excluded.updated_ms, period = excluded.period,"
+    " period_moved = period_moved OR period IS NOT excluded.period"
 )
 
 
@@ -55,7 +57,8 @@ def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, st
 
 
 def _values(row: RowState, now: int, lookup: Lookup, clocks: str | None = None) -> tuple[Any, ...]:
-    """A row as `_UPSERT` stores it, with its derived columns (the period: parents never change)."""
+    """A row as `_UPSERT` stores it, with its derived columns (the period may change with the row's
+    own fields, a request's status; `Transaction.flush_rows` then moves its children's)."""
     parent, device = _parent_ids(row.collection, row.fields)
     return (row.collection, row.id, row.site_id, parent, device, _json_encode(row.fields).decode(),
             clocks or encode_clocks(row.clocks), int(row.deleted), row.version, now,
@@ -134,10 +137,40 @@ class Transaction:
                 self.creators,
             )
             self.creators.clear()
-        if not self.dirty:
-            return
-        self.db.executemany(_UPSERT, [_values(row, self.now, self.lookup) for row in self.dirty.values()])
-        self.dirty.clear()
+        while self.dirty:
+            values = [_values(row, self.now, self.lookup) for row in self.dirty.values()]
+            self.dirty.clear()
+            moved = [v for v in values if self._period_moved(v[0], v[1], v[10])]
+            self.db.executemany(_UPSERT, values)
+            for collection, row_id, *_ in moved:
+                self._move_children(collection, row_id)
+
+    def _period_moved(self, collection: str, row_id: str, period: str | None) -> bool:
+        """Whether a stored row with children takes another period (a new row has no children yet)."""
+        if collection not in PERIOD_CHILDREN:
+            return False
+        found = self.db.execute("SELECT period FROM rows WHERE collection = ? AND id = ?", [collection, row_id]).fetchone()
+        return found is not None and found[0] != period
+
+    def _move_children(self, collection: str, row_id: str) -> None:
+        """A row's period changed: its children are written again (new versions, their period
+        derived anew), so that pulls carry them into the window or out of it with their parent.
+
+        They keep their order of arrival (version order: a request's status reads its events
+        so): the versions they end with are those they already took in this transaction and the
+        new ones, handed out in their old order."""
+        for child in PERIOD_CHILDREN[collection]:
+            ids = [i for (i,) in self.db.execute(
+                "SELECT id FROM rows WHERE collection = ? AND parent_id = ? ORDER BY version", [child, row_id])]
+            self.load({child: {i for i in ids if (child, i) not in self.rows}})
+            rows = [row for i in ids if (row := self.rows[(child, i)]) is not None]
+            taken = [self.assigned[(row.collection, row.id)] for row in rows if (row.collection, row.id) in self.assigned]
+            # Written already in this transaction: out of the way of the unique versions until rewritten.
+            self.db.executemany("UPDATE rows SET version = -version WHERE version = ?", [(v,) for v in taken])
+            for row in rows:
+                self.put(row)
+            for row, version in zip(rows, sorted({*taken, *(row.version for row in rows)}), strict=True):
+                self.assigned[(row.collection, row.id)] = row.version = version
 
     def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
                conflicts: list[tuple[Any, ...]]) -> None:
