@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from sync import hlc
-from sync.canonical import canonical_json, sha256_hex
+from sync.canonical import sha256_hex
 from sync.fields import NS
 from sync.periods import period_of, site_today
-from sync.schema import COLLECTIONS
+from sync.sheet import visit_sheet_sha256
 
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
@@ -77,14 +77,6 @@ def _demo_id(*parts: str) -> str:
     return str(uuid.uuid5(NS, "/".join(("demo", *parts))))
 
 
-def contact_sheet_sha256(visit_id: str, fields: dict[str, Any]) -> str:
-    """The contact sheet a customer signs (docs/service.md): the visit's client-written fields,
-    null ones left out, without request_id, and its charge lines (the demo's visits have none)."""
-    spec = COLLECTIONS["service_visits"].fields
-    shown = {k: v for k, v in fields.items() if spec[k].writers and k != "request_id" and v is not None}
-    return sha256_hex(canonical_json({"visit": visit_id, "fields": shown, "lines": {}}))
-
-
 def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
                      devices: dict[tuple[str, str], str], now_ms: int) -> list[Change]:
     """The demo's requests with their events, visits and signatures, as the desk and the
@@ -119,5 +111,5 @@ def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
                 "visit_id": visit, "signer_name": sig["signer_name"], "signer_role": "customer",
                 "signed_at": ago(sig["minutes_ago"]),
                 "image_sha256": sha256_hex(f"demo signature of {sig['signer_name']}".encode()),
-                "sheet_sha256": contact_sheet_sha256(visit, visit_fields)}, False))
+                "sheet_sha256": visit_sheet_sha256(visit, visit_fields)}, False))
     return changes
