@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.clocks import clocks
+from sync.clocks import _due_text, clocks
 from sync.hlc import format_ts, parse_ts
 from sync.workhours import Calendar, day_number, local_date, next_midnight
 from tests.sync import clocks_reference as ref
@@ -115,3 +115,9 @@ def test_the_local_day_at_a_midnight_and_a_millisecond_either_side(ordinal, zone
     ms = ref._local_ms(datetime(day.year, day.month, day.day), zone) + step
     assert day_number(ms, zone) == local_date(ms, zone).toordinal()
     assert next_midnight(ms, zone) == ref.next_midnight(ms, zone)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(st.integers(parse_ts("0001-01-01T00:00:00.000Z"), parse_ts("9999-12-31T23:59:59.999Z")))
+def test_a_due_at_is_written_exactly_as_format_ts_writes_it(ms):
+    assert _due_text(ms) == format_ts(ms)
