@@ -114,7 +114,7 @@ class Calendar:
     def worked(self, zone: tzinfo, start: int, end: int) -> int:
         """Working ms in [start, end), counted over at most MAX_SEARCH_DAYS days from `start`.
 
-        The cap bounds the work a far-past `reported_at` can cause (1970 to 2026 took 285 ms);
+        The cap bounds the work a far-past `reported_at` can cause (1970 to 2026: 61 ms, 1 ms memoised);
         a clock that old is long breached, whatever the count. A regular day wholly inside
         counts its total without reading its intervals.
         """
