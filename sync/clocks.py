@@ -134,81 +134,118 @@ def ts_ms(text: object) -> int | None:
         return None
 
 
-class _Span:
-    """Counting time: wall-clock, or only inside a calendar's working hours."""
-
-    def __init__(self, calendar: Calendar | None, zone: tzinfo) -> None:
-        self.calendar, self.zone = calendar, zone
-
-    def count(self, start: int, end: int) -> int:
-        if end <= start:
-            return -self.count(end, start) if end < start else 0
-        return end - start if self.calendar is None else self.calendar.worked(self.zone, start, end)
-
-    def add(self, start: int, amount: int) -> int:
-        return start + amount if self.calendar is None else self.calendar.add(self.zone, start, amount)
+_DAY_MS = 86_400_000
+_DATES: dict[int, str] = {}  # day number since 1970: "YYYY-MM-DDT" as format_ts writes it
+_MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECONDS = [f"{s:02d}." for s in range(60)]
+_MILLIS = [f"{ms:03d}Z" for ms in range(1000)]
 
 
-def _clock(name: str, start: int, target: int, done: int | None, moot: bool, span: _Span,
-           pauses: list[tuple[int, int]], cancelled: int | None, now: int) -> Clock:
-    if done is not None and cancelled is not None and done > cancelled:
-        done = None  # done after the request was cancelled: it no longer counts
-    until = now if done is None else min(done, now)
-    if cancelled is not None and cancelled < until:
-        until = cancelled
-    cursor, left, paused = start, target, 0
-    for pause_start, pause_end in pauses:  # disjoint and in order
-        begin, end = max(pause_start, cursor), min(pause_end, until)
-        if end <= begin:
-            continue
-        before = span.count(cursor, begin)
-        if before >= left:
-            break  # due before this pause began: it stops nothing
-        left -= before
-        paused += span.count(begin, end)
-        cursor = end
-    due = span.add(cursor, left)
-    status: Status
-    if done is not None:
-        status, remaining = ("met" if done <= due else "breached"), span.count(done, due)
-    elif cancelled is not None:
-        late = due < cancelled
-        status, remaining = ("breached" if late else "not_applicable"), (span.count(cancelled, due) if late else 0)
-    elif moot:
-        status, remaining = "not_applicable", 0
-    else:
-        remaining = span.count(now, due)
-        status = "breached" if now > due else "at_risk" if remaining * 4 <= target else "pending"
-    milestone = Milestone(name=name, due_at=format_ts(due), done_at=None if done is None else format_ts(done),
-                          status=status, remaining_ms=remaining, paused_ms=paused)
-    return Clock(milestone, start, target, span.count(start, until))
+def _due_text(ms: int) -> str:
+    """`format_ts(ms)`, with each day's date written by it once: every milestone of every read has a due_at,
+    and formatting it whole was a fifth of an evaluation."""
+    day, rest = divmod(ms, _DAY_MS)
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 20_000:
+            _DATES.clear()
+        date = _DATES[day] = format_ts(day * _DAY_MS)[:11]
+    minute, rest = divmod(rest, 60_000)
+    second, milli = divmod(rest, 1000)
+    return date + _MINUTES[minute] + _SECONDS[second] + _MILLIS[milli]
 
 
-def _live(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, str, Mapping[str, Any]]]:
-    """(time, id, kind, event) of the events no `voided` names, in time order (ties by id)."""
+def _count(calendar: Calendar | None, zone: tzinfo, start: int, end: int) -> int:
+    """Counted time from start to end (negative when end is earlier): wall-clock, or working hours only."""
+    if calendar is None:
+        return end - start
+    if end > start:
+        return calendar.worked(zone, start, end)
+    return -calendar.worked(zone, end, start) if end < start else 0
+
+
+# The kinds the clocks read. Any other event (accepted, departed, left, closed, or an
+# unknown kind) moves no milestone, so its time is not even parsed: most events of a
+# visit are of those kinds.
+_READ = frozenset({"paused", "resumed", "arrived", "fixed", "loaner_installed", "cancelled",
+                   "unit_sent", "unit_returned", "voided"})
+_Event = tuple[int, str, str, int, str, Mapping[str, Any]]  # time, id, kind, arrival order, time as sent, event
+
+
+def _live(events: Iterable[Mapping[str, Any]]) -> list[_Event]:
+    """The events the clocks read that no `voided` names, in time order (ties by id, then kind)."""
     parsed = []
-    for event in events:
+    for order, event in enumerate(events):
+        kind = str(event.get("kind"))
+        text = event.get("effective_at") or event.get("at")
+        if kind not in _READ or not isinstance(text, str):
+            continue
         try:
-            at = parse_ts(event.get("effective_at") or event.get("at"))  # type: ignore[arg-type]
+            at = parse_ts(text)
         except ValueError:
             continue  # an unreadable time: the server refuses it at push; the phone leaves it out
-        parsed.append((at, str(event.get("id", "")), str(event.get("kind")), event))
-    voided = {str(e.get("note")) for _, _, kind, e in parsed if kind == "voided"}
-    return sorted((p for p in parsed if p[2] != "voided" and p[1] not in voided), key=lambda p: p[:3])
+        parsed.append((at, str(event.get("id", "")), kind, order, text, event))
+    voided = {str(e.get("note")) for _, _, kind, _, _, e in parsed if kind == "voided"}
+    if voided:
+        parsed = [p for p in parsed if p[2] != "voided" and p[1] not in voided]
+    parsed.sort()  # the arrival order breaks full ties, as a stable sort would: nothing compares the events
+    return parsed
 
 
-def _pauses(live: list[tuple[int, str, str, Mapping[str, Any]]], reasons: frozenset[str],
-            now: int) -> list[tuple[int, int]]:
-    out, since = [], None
-    for at, _, kind, event in live:
-        if kind == "paused" and since is None and event.get("reason") in reasons:
-            since = at
-        elif kind == "resumed" and since is not None:
-            out.append((since, at))
-            since = None
-    if since is not None:
-        out.append((since, max(since, now)))
-    return out
+class _Request:
+    """What every milestone of one request shares; `clock` evaluates one of them."""
+
+    def __init__(self, zone: tzinfo, pauses: list[tuple[int, int]], cancelled: int | None, now: int) -> None:
+        self.zone, self.pauses, self.cancelled, self.now = zone, pauses, cancelled, now
+        self.out: list[Clock] = []
+
+    def clock(self, name: str, start: int, target: int | None, done: tuple[int, str] | None,
+              calendar: Calendar | None, moot: bool = False) -> None:
+        """Append the milestone `name` when the terms promise it (`target` in counted ms).
+
+        `done` is the time of the event that meets it, with its text as sent (a protocol
+        timestamp, so exactly what `format_ts` would write).
+        """
+        if target is None:
+            return
+        cancelled, now, zone = self.cancelled, self.now, self.zone
+        if done is not None and cancelled is not None and done[0] > cancelled:
+            done = None  # done after the request was cancelled: it no longer counts
+        until = now if done is None or done[0] > now else done[0]
+        if cancelled is not None and cancelled < until:
+            until = cancelled
+        cursor, left, paused = start, target, 0
+        for pause_start, pause_end in self.pauses:  # disjoint and in order
+            begin = pause_start if pause_start > cursor else cursor
+            end = pause_end if pause_end < until else until
+            if end <= begin:
+                continue
+            before = begin - cursor if calendar is None else calendar.worked(zone, cursor, begin)
+            if before >= left:
+                break  # due before this pause began: it stops nothing
+            left -= before
+            paused += end - begin if calendar is None else calendar.worked(zone, begin, end)
+            cursor = end
+        due = cursor + left if calendar is None else calendar.add(zone, cursor, left)
+        status: Status
+        if done is not None:
+            status, remaining = ("met" if done[0] <= due else "breached"), _count(calendar, zone, done[0], due)
+        elif cancelled is not None:
+            late = due < cancelled
+            status = "breached" if late else "not_applicable"
+            remaining = _count(calendar, zone, cancelled, due) if late else 0
+        elif moot:
+            status, remaining = "not_applicable", 0
+        else:
+            remaining = _count(calendar, zone, now, due)
+            status = "breached" if now > due else "at_risk" if remaining * 4 <= target else "pending"
+        milestone = Milestone(name=name, due_at=_due_text(due), done_at=None if done is None else done[1],
+                              status=status, remaining_ms=remaining, paused_ms=paused)
+        self.out.append(Clock(milestone, start, target, _count(calendar, zone, start, until)))
+
+
+def _earlier(one: tuple[int, str] | None, two: tuple[int, str] | None) -> tuple[int, str] | None:
+    return one if two is None else two if one is None or two[0] < one[0] else one
 
 
 def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
@@ -225,56 +262,59 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     if start is None:
         return []
     zone = site_zone(site.get("tz"))
-    span, wall = _Span(terms.calendar, zone), _Span(None, zone)
-    live = _live(events)
-    pauses = _pauses(live, terms.pause_reasons, now_ms)
-
-    firsts: dict[str, int] = {}
-    for at, _, kind, _ in live:
-        if at >= start:
-            firsts.setdefault(kind, at)
-
-    def first(kind: str, other: str = "") -> int | None:
-        one, two = firsts.get(kind), firsts.get(other)
-        return one if two is None else two if one is None else min(one, two)
-
-    cancelled = first("cancelled")
-    out: list[Clock] = []
-
-    def add(name: str, begin: int, target: int | None, done: int | None, moot: bool = False,
-            counting: _Span = span) -> None:
-        if target is not None:
-            out.append(_clock(name, begin, target, done, moot, counting, pauses, cancelled, now_ms))
+    # One pass over the events in time order: the first of each kind since the start,
+    # the allowed pauses, and each unit sent away paired with the next one returned.
+    firsts: dict[str, tuple[int, str]] = {}
+    pauses: list[tuple[int, int]] = []
+    trips: list[tuple[int, tuple[int, str] | None]] = []
+    since, returned, reasons = None, 0, terms.pause_reasons
+    for at, _, kind, _, text, event in _live(events):
+        if at >= start and kind not in firsts:
+            firsts[kind] = (at, text)
+        if kind == "paused":
+            if since is None and event.get("reason") in reasons:
+                since = at
+        elif kind == "resumed":
+            if since is not None:
+                pauses.append((since, at))
+                since = None
+        elif kind == "unit_sent":
+            trips.append((at, None))
+        elif kind == "unit_returned" and returned < len(trips):
+            trips[returned] = (trips[returned][0], (at, text))
+            returned += 1
+    if since is not None:
+        pauses.append((since, max(since, now_ms)))
+    cancelled = firsts.get("cancelled")
+    request_ = _Request(zone, pauses, None if cancelled is None else cancelled[0], now_ms)
+    calendar, clock = terms.calendar, request_.clock
 
     if request.get("kind") == "repair":
-        arrived, fixed = first("arrived"), first("fixed")
+        arrived, fixed = firsts.get("arrived"), firsts.get("fixed")
         urban = site.get("zone") != "suburban"
-        add("on_site", start, terms.on_site_urban if urban else terms.on_site_suburban, arrived,
-            moot=arrived is None and fixed is not None)
-        add("fix", start, terms.fix_complex if request.get("complexity") == "complex" else terms.fix_ordinary, fixed)
-        restored = first("fixed", "loaner_installed")
+        clock("on_site", start, terms.on_site_urban if urban else terms.on_site_suburban, arrived, calendar,
+              moot=arrived is None and fixed is not None)
+        clock("fix", start, terms.fix_complex if request.get("complexity") == "complex" else terms.fix_ordinary,
+              fixed, calendar)
+        restored = _earlier(fixed, firsts.get("loaner_installed"))
         if (device or {}).get("system") == "video":
-            add("restore", start, terms.restore, restored)
-        add("loaner", start, terms.loaner, restored)
-    waiting: list[int] = []
-    trips: list[tuple[int, int | None]] = []
-    for at, _, kind, _ in live:  # each unit sent away is paired with the next one returned
-        if kind == "unit_sent":
-            waiting.append(at)
-        elif kind == "unit_returned" and waiting:
-            trips.append((waiting.pop(0), at))
-    for sent, back in sorted(trips + [(at, None) for at in waiting], key=lambda trip: trip[0]):
-        add("bench_repair", sent, terms.bench_repair, back)
+            clock("restore", start, terms.restore, restored, calendar)
+        clock("loaner", start, terms.loaner, restored, calendar)
+    for sent, back in trips:  # in the order sent
+        clock("bench_repair", sent, terms.bench_repair, back, calendar)
     if terms.callback:
         callbacks = list(callbacks)  # read once per sealed visit
         for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (str(item[1]), item[0])):
             signed = ts_ms(signed_at)
             if signed is not None:
-                reached = [ts_ms(c.get("called_at")) for c in callbacks
-                           if c.get("visit_id") == visit_id and c.get("reached") is True]
-                done = min((t for t in reached if t is not None and t >= signed), default=None)
-                add("callback", signed, next_midnight(signed, zone) - signed, done, counting=wall)
-    return out
+                done = None
+                for c in callbacks:
+                    if c.get("visit_id") == visit_id and c.get("reached") is True:
+                        called = ts_ms(c.get("called_at"))
+                        if called is not None and called >= signed and (done is None or called < done[0]):
+                            done = (called, c["called_at"])
+                clock("callback", signed, next_midnight(signed, zone) - signed, done, None)
+    return request_.out
 
 
 def evaluate(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],

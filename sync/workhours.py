@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 
 from .errors import InvalidRequest
@@ -58,7 +59,7 @@ class Calendar:
         self.week = tuple(week)
         self.holidays = holidays
         self.workdays = dict(workdays or {})
-        self._memo: dict[str, dict[int, tuple[list[tuple[int, int]], int]]] = {}  # by zone, then ordinal
+        self._memo: dict[str, dict[int, _Day]] = {}  # by zone name, then ordinal
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Calendar:
@@ -80,44 +81,69 @@ class Calendar:
             return self.workdays[day]
         return () if day in self.holidays else self.week[day.weekday()]
 
-    def _ms_spans(self, ordinal: int, zone: tzinfo) -> tuple[list[tuple[int, int]], int]:
-        """A day's (by its ordinal) working intervals in ms, and the ms of its end (the next local midnight)."""
+    def _days(self, zone: tzinfo) -> dict[int, _Day]:
         memo = self._memo.get(str(zone))  # by name: a freed zone's id() can be reused by another
         if memo is None or len(memo) > 20_000:
             memo = self._memo[str(zone)] = {}
-        cached = memo.get(ordinal)
-        if cached is None:
+        return memo
+
+    def _day(self, memo: dict[int, _Day], ordinal: int, zone: tzinfo) -> _Day:
+        """A day's (by its ordinal) working intervals in ms, its bounds, and its total when regular."""
+        found = memo.get(ordinal)
+        if found is None:
             day = date.fromordinal(ordinal)
             midnight = datetime(day.year, day.month, day.day)
-            cached = memo[ordinal] = (
-                [(_local_ms(midnight + timedelta(minutes=start), zone), _local_ms(midnight + timedelta(minutes=end), zone))
-                 for start, end in self.spans_of(day)],
-                _local_ms(midnight + timedelta(days=1), zone))
-        return cached
+            spans = [(_local_ms(midnight + timedelta(minutes=start), zone), _local_ms(midnight + timedelta(minutes=end), zone))
+                     for start, end in self.spans_of(day)]
+            begins, ends = _midnight(ordinal, zone), _midnight(ordinal + 1, zone)
+            # Regular: in order, not empty, within the day (a span that starts in a DST gap may not be).
+            bounds = [begins, *(t for span in spans for t in span), ends]
+            regular = all(a <= b for a, b in pairwise(bounds)) and all(s < e for s, e in spans)
+            found = memo[ordinal] = (spans, begins, ends, sum(e - s for s, e in spans) if regular else None)
+        return found
+
+    def _number(self, memo: dict[int, _Day], ms: int, zone: tzinfo) -> int:
+        """The local day number of `ms` (as `day_number`), from this calendar's memoised days."""
+        day = ms // _DAY_MS + _EPOCH_DAY
+        while ms < (memo.get(day) or self._day(memo, day, zone))[1]:
+            day -= 1
+        while ms >= (memo.get(day) or self._day(memo, day, zone))[2]:
+            day += 1
+        return day
 
     def worked(self, zone: tzinfo, start: int, end: int) -> int:
         """Working ms in [start, end), counted over at most MAX_SEARCH_DAYS days from `start`.
 
-        The cap bounds the work a far-past `reported_at` can cause (1970 to 2026 took 285 ms);
-        a clock that old is long breached, whatever the count.
+        The cap bounds the work a far-past `reported_at` can cause (1970 to 2026: 61 ms, 1 ms memoised);
+        a clock that old is long breached, whatever the count. A regular day wholly inside
+        counts its total without reading its intervals.
         """
-        total, first = 0, local_date(start, zone).toordinal()
+        memo, total = self._days(zone), 0
+        first = self._number(memo, start, zone)
         for day in range(first, first + MAX_SEARCH_DAYS):
-            spans, day_end = self._ms_spans(day, zone)
-            for s, e in spans:
-                if s >= end:
-                    return total
-                if e > start:
-                    total += (e if e < end else end) - (s if s > start else start)
+            spans, begins, day_end, whole = memo.get(day) or self._day(memo, day, zone)
+            if whole is not None and start <= begins and day_end <= end:
+                total += whole
+            else:
+                for s, e in spans:
+                    if s >= end:
+                        return total
+                    if e > start:
+                        total += (e if e < end else end) - (s if s > start else start)
             if day_end >= end:
                 return total
         return total
 
     def add(self, zone: tzinfo, start: int, amount: int) -> int:
         """The first moment by which `amount` ms of working time have passed since `start`."""
-        first = local_date(start, zone).toordinal()
+        memo = self._days(zone)
+        first = self._number(memo, start, zone)
         for day in range(first, first + MAX_SEARCH_DAYS):
-            for s, e in self._ms_spans(day, zone)[0]:
+            spans, begins, _, whole = memo.get(day) or self._day(memo, day, zone)
+            if whole is not None and start <= begins and amount > whole:
+                amount -= whole  # the whole day passes: skip its intervals
+                continue
+            for s, e in spans:
                 s = max(s, start)
                 if s < e:
                     if amount <= e - s:
@@ -126,8 +152,36 @@ class Calendar:
         raise InvalidRequest("the calendar has no working time for years ahead")
 
 
+_Day = tuple[list[tuple[int, int]], int, int, int | None]  # intervals, start, end, total working ms (regular days)
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
+_MIDNIGHTS: dict[str, dict[int, int]] = {}  # by zone name, then day number: the day's first moment in ms
+
+
 def _local_ms(naive: datetime, zone: tzinfo) -> int:
     return int(naive.replace(tzinfo=zone).timestamp() * 1000)
+
+
+def _midnight(ordinal: int, zone: tzinfo) -> int:
+    """The first moment of a local day (by its ordinal), memoised."""
+    memo = _MIDNIGHTS.get(str(zone))
+    if memo is None or len(memo) > 20_000:
+        memo = _MIDNIGHTS[str(zone)] = {}
+    found = memo.get(ordinal)
+    if found is None:
+        day = date.fromordinal(ordinal)
+        found = memo[ordinal] = _local_ms(datetime(day.year, day.month, day.day), zone)
+    return found
+
+
+def day_number(ms: int, zone: tzinfo) -> int:
+    """`local_date(ms, zone).toordinal()` from memoised midnights: the UTC day, moved to the local one."""
+    day = ms // _DAY_MS + _EPOCH_DAY  # the local day is at most one away (offsets stay within a day)
+    while ms < _midnight(day, zone):
+        day -= 1
+    while ms >= _midnight(day + 1, zone):
+        day += 1
+    return day
 
 
 def local_date(ms: int, zone: tzinfo) -> date:
@@ -136,5 +190,4 @@ def local_date(ms: int, zone: tzinfo) -> date:
 
 def next_midnight(ms: int, zone: tzinfo) -> int:
     """The end of the local day that holds `ms`."""
-    day = local_date(ms, zone) + timedelta(days=1)
-    return _local_ms(datetime(day.year, day.month, day.day), zone)
+    return _midnight(day_number(ms, zone) + 1, zone)
