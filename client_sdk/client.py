@@ -10,7 +10,8 @@ state that the next `sync()` finishes without duplicates or lost edits.
 
 The client is a façade over its parts: `replica` (the local database and
 its overlay reads), `session` (HTTP, sign-in, problems), `outbox` (queue and
-push), `workflow` (checked local writes and the day's work, a base class) and
+push), `workflow` and `service` (checked local writes, the day's work and service requests, base
+classes) and
 `media` (photos, signatures, uploads).
 """
 
@@ -38,8 +39,8 @@ from sync.wire import (
 from . import media
 from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
 from .replica import Replica
+from .service import ServiceWork
 from .session import Credentials, EpochChanged, Session
-from .workflow import Workflow
 
 _pull_response = msgspec.json.Decoder(PullResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
@@ -53,9 +54,10 @@ class SyncReport:
     pulled: int
     results: list[ChangeResult] = field(default_factory=list)
     uploaded: int = 0  # blobs that reached the server
+    terms: int = 0  # sites whose service terms were fetched
 
 
-class Client(Workflow):
+class Client(ServiceWork):
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
     `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
@@ -267,7 +269,7 @@ class Client(Workflow):
         Sheets go first: the protocol wants a sheet blob stored before the
         signature naming it is pushed, and this server a customer's signature
         image too (a few KB). Photos go after the push, so rows never wait for
-        megabytes.
+        megabytes. Last, each site's service terms, kept for the offline countdowns.
         """
         self.outbox.prune()
         uploaded = self._upload(("sheet",))
@@ -276,8 +278,9 @@ class Client(Workflow):
         results = self.push()
         uploaded += self._upload(("image",))
         pulled = self.pull()
+        terms = self.refresh_terms()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
-        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded)
+        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms)
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
@@ -349,6 +352,8 @@ class Client(Workflow):
                 continue
             page = _pull_response.decode(resp.content)
             self.db.apply_page(page, cursor, self.outbox.observe_tx)
+            # The server's clock against this phone's, for the service countdowns (`server_now`).
+            self.db.set_meta(clock_offset_ms=hlc.parse_ts(page.server_time) - self.wall())
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
