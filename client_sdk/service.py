@@ -198,6 +198,7 @@ class ServiceWork(Workflow):
             milestones = [MilestoneView(
                 name=c.milestone.name, status=c.milestone.status, due_at=c.milestone.due_at,
                 due_local=_local(c.milestone.due_at, zone) or "", done_at=c.milestone.done_at,
+                done_local=_local(c.milestone.done_at, zone),
                 remaining_ms=c.milestone.remaining_ms, paused_ms=c.milestone.paused_ms, explanation=explain(c))
                 for c in found]
         return RequestSummary(

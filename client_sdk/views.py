@@ -78,6 +78,7 @@ class MilestoneView(msgspec.Struct, kw_only=True):
     due_at: str
     due_local: str
     done_at: str | None
+    done_local: str | None
     remaining_ms: int  # negative when late
     paused_ms: int
     explanation: str  # `sync.clocks.explain`: "arrived 4 h 31 min after the call; 4 h allowed; 0 paused"
