@@ -83,15 +83,27 @@ def _json_endpoints(app: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _body_limits(app: Any) -> dict[tuple[str, str], int | None]:
+    """The body limit of each (method, path) whose route sets its own (the app's otherwise)."""
+    import re
+
+    return {(method, re.sub(r"\{[^}]+\}", "x", route.path)): handler.resolve_request_max_body_size()
+            for route in app.routes for handler in route.route_handlers
+            for method in getattr(handler, "http_methods", ())}
+
+
 def test_malformed_json_on_every_json_endpoint(http, lin, caplog):
     """Each malformed body, on every JSON endpoint, with and without a token: never a 500, no traceback."""
     endpoints = _json_endpoints(http.app)
     assert {("POST", "/sync/push"), ("POST", "/auth/token"), ("POST", "/api/inspections/generate")} <= set(endpoints)
+    limits = _body_limits(http.app)
     for method, path in endpoints:
         for body in MALFORMED:
             for headers in ({}, lin.headers):
                 r = http.request(method, path, content=body, headers={**headers, "content-type": "application/json"})
-                if headers or path in ("/auth/token", "/auth/refresh"):  # public: no token needed
+                if headers and len(body) > (limits.get((method, path)) or len(body)):
+                    _problem(r, 413, "body_too_large")  # a route's own limit comes before parsing
+                elif headers or path in ("/auth/token", "/auth/refresh"):  # public: no token needed
                     _problem(r, 400, "malformed_json")
                 else:  # anonymous on an endpoint that needs a token: refused before the body is read
                     _problem(r, 401, "unauthorized")
