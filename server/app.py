@@ -21,6 +21,8 @@ from .domains.media.controller import (
     start_media,
     stop_media,
 )
+from .domains.service.controller import ServiceTermsController
+from .domains.service.office import ServiceOffice
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
 from .http.deps import DEPENDENCIES, FieldsyncRequest, from_state
@@ -34,6 +36,7 @@ from .transport import body_timeout, proxy_networks
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, SignInController, SyncController, LostPhoneController,
     InspectionsController, SignaturesController, AccessController, MediaController,
+    ServiceTermsController,
 ]
 
 
@@ -45,6 +48,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         request_class=FieldsyncRequest,
         dependencies={"store": from_state("store")} | DEPENDENCIES,
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
+                     "office": ServiceOffice(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

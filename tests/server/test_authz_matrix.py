@@ -154,6 +154,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("PATCH", "/files/{upload_id:str}"): Rule(_patch_upload, 204, 404, 404),
     ("GET", "/blobs/{sha256:str}"): Rule(_get("/blobs/{sha}"), 200, 404, 200),
     ("GET", "/blobs/{sha256:str}/thumbnail"): Rule(_get("/blobs/{sha}/thumbnail", size=320), 200, 404, 200),
+    # A site's service terms (issue 12): read in scope, set by supervisors.
+    ("GET", "/api/sites/{site_id:str}/service-terms"): Rule(_get("/api/sites/{site}/service-terms"), 200, 404, 200),
+    ("PUT", "/api/sites/{site_id:str}/service-terms"): Rule(
+        _json("/api/sites/{site}/service-terms", {"override": None}), 403, 404, 200, desk=403),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

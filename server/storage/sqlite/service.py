@@ -34,3 +34,19 @@ def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str,
     else:
         db.execute("INSERT OR REPLACE INTO service_terms (site_id, override, set_by, set_at) VALUES (?, ?, ?, ?)",
                    [site_id, msgspec.json.encode(override).decode(), by, at])
+
+
+# -- the service office (terms, visits, the faults report, a device's repair archive) ----------
+
+
+def site_terms(db: sqlite3.Connection, site_id: str) -> tuple[dict[str, Any], Any, str | None, str | None] | None:
+    """A live site's fields with its terms override, who set it and when (None, None, None when
+    there is none); None when there is no such site."""
+    found = db.execute(
+        "SELECT s.fields, t.override, t.set_by, t.set_at FROM rows s LEFT JOIN service_terms t ON t.site_id = s.id"
+        " WHERE s.collection = 'sites' AND s.id = ? AND s.deleted = 0",
+        [site_id],
+    ).fetchone()
+    if found is None:
+        return None
+    return dict(_decode(found[0])), None if found[1] is None else _decode(found[1]), found[2], found[3]
