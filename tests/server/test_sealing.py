@@ -420,6 +420,6 @@ def test_sheets_are_parsed_before_the_push_takes_the_writer_lock(site, settings,
             worker.join(60)  # a guard against a hang, not a measurement
             assert done.is_set()
         listed = {site["cam1"]: sheet.check_fields(c1["fields"])}
-        assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (True, (insp, listed))
+        assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (True, sheet.Sheet(insp, listed))
     finally:
         restarted.close()

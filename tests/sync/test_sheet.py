@@ -42,7 +42,7 @@ def test_deleted_checks_are_not_on_the_sheet():
 
 def test_parse_takes_only_canonical_sheets():
     data = sheet.sheet_bytes(INSPECTION, {CAM1: {"outcome": "serviced", "item.screws": 4}})
-    assert sheet.parse(data) == (INSPECTION, {CAM1: {"item.screws": 4, "outcome": "serviced"}})
+    assert sheet.parse(data) == sheet.Sheet(INSPECTION, {CAM1: {"item.screws": 4, "outcome": "serviced"}})
     for bad in [
         b'{"checks": {}, "inspection": "x"}',  # whitespace
         b'{"inspection":"x","checks":{}}',  # keys not sorted
@@ -85,3 +85,57 @@ def test_whole_sheet_comparison_also_lists_checks_the_sheet_lacks():
     assert [(d.device_id, d.field, d.signed, d.current, d.check) for d in found] == [
         (CAM2, "outcome", None, "skipped", "not_on_sheet"),
     ]
+
+
+# -- the contact sheet of a service visit (issue 12) ------------------------------------------
+
+VISIT = "44444444-4444-4444-8444-444444444444"
+LINE = "55555555-5555-4555-8555-555555555555"
+
+
+def test_contact_sheet_bytes_by_hand():
+    visit = {
+        "request_id": "66666666-6666-4666-8666-666666666666", "technician": "wang", "outcome": "resolved",
+        "work_done": "更换电源", "planned_at": None, "visit_no": 2, "sheet_no": "SR-2026-00042-2",
+        "sealed_by": "33333333-3333-4333-8333-333333333333",
+    }
+    lines = {LINE: {"visit_id": VISIT, "item": "part", "quantity": 1, "unit_price_fen": 12000,
+                    "description": None, "amount_fen": 12000, "covered": True}}
+    expected = (
+        '{"fields":{"outcome":"resolved","technician":"wang","work_done":"更换电源"},'
+        '"lines":{"55555555-5555-4555-8555-555555555555":{"item":"part","quantity":1,"unit_price_fen":12000}},'
+        '"visit":"44444444-4444-4444-8444-444444444444"}'
+    ).encode()
+    assert sheet.visit_sheet_bytes(VISIT, visit, lines) == expected
+    assert sheet.visit_sheet_sha256(VISIT, visit, lines) == hashlib.sha256(expected).hexdigest()
+    # No charge lines yet (issue 13): the sheet still has its `lines`, empty.
+    assert sheet.visit_sheet_bytes(VISIT, {"technician": "wang"}) == (
+        b'{"fields":{"technician":"wang"},"lines":{},"visit":"%s"}' % VISIT.encode())
+
+
+def test_only_client_written_fields_are_on_a_contact_sheet():
+    from sync.schema import COLLECTIONS
+
+    spec = COLLECTIONS["service_visits"].fields
+    assert {name for name in spec if name not in sheet.VISIT_LEFT_OUT} == {
+        name for name, f in spec.items() if f.writers and name != "request_id"}
+    assert {"visit_id", "amount_fen", "covered"} <= sheet.LINE_LEFT_OUT
+
+
+def test_parse_takes_a_canonical_contact_sheet():
+    data = sheet.visit_sheet_bytes(VISIT, {"outcome": "resolved"}, {LINE: {"item": "labour", "quantity": 90}})
+    parsed = sheet.parse(data)
+    assert parsed == sheet.Sheet(VISIT, {LINE: {"item": "labour", "quantity": 90}}, "visit", {"outcome": "resolved"})
+    for bad in [
+        b'{"fields": {},"lines":{},"visit":"x"}',  # whitespace
+        b'{"fields":{},"visit":"x","lines":{}}',  # keys not sorted
+        b'{"fields":{},"lines":{},"visit":"x","checks":{}}',
+        b'{"fields":{"note":null},"lines":{},"visit":"x"}',
+        b'{"fields":{"n":[1]},"lines":{},"visit":"x"}',
+        b'{"fields":{},"lines":{"not-a-line":{"item":"part"}},"visit":"x"}',
+        b'{"fields":{"n":9007199254740992},"lines":{},"visit":"x"}',
+        sheet.visit_sheet_bytes(VISIT, {f"f{i}": 1 for i in range(257)}),
+        sheet.visit_sheet_bytes(VISIT, {}, {LINE: {"description": "x" * 100_000}}),
+    ]:
+        with pytest.raises(sheet.SheetError):
+            sheet.parse(bad)

@@ -74,11 +74,11 @@ class SheetCache:
 
     def __init__(self, max_bytes: int = 4 * sheet.MAX_SHEET_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[int, tuple[str, sheet.Checks] | None]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, sheet.Sheet | None]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, sha256: str) -> tuple[bool, tuple[str, sheet.Checks] | None]:
+    def get(self, sha256: str) -> tuple[bool, sheet.Sheet | None]:
         with self._lock:
             found = self._entries.get(sha256)
             if found is None:
@@ -86,7 +86,7 @@ class SheetCache:
             self._entries.move_to_end(sha256)
             return True, found[1]
 
-    def put(self, sha256: str, size: int, parsed: tuple[str, sheet.Checks] | None) -> None:
+    def put(self, sha256: str, size: int, parsed: sheet.Sheet | None) -> None:
         with self._lock:
             if sha256 in self._entries:
                 return
@@ -97,7 +97,7 @@ class SheetCache:
                 self._size -= dropped
 
 
-def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, tuple[str, sheet.Checks] | None]:
+def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, sheet.Sheet | None]:
     """`(stored, parsed)`: whether a blob is stored under `sha256`, and the sheet it is (None: not one).
 
     The one place sealing reads the blob store (server/domains/media/blobs.py). The bytes
@@ -158,7 +158,8 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
     with path.open("rb") as f:
         data = f.read(sheet.MAX_SHEET_BYTES + 1)
     try:
-        inspection_id, checks = sheet.parse(data)
+        parsed = sheet.parse(data)
+        inspection_id, checks = parsed.id, parsed.items
     except sheet.SheetError as exc:
         raise E.InvalidSheet(f"the sheet snapshot is not a sheet: {exc}") from None
     with store.read() as db:
@@ -172,7 +173,7 @@ def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
         # The same answer for another site's devices as for made-up ones: nothing about other sites.
         what = f"device {stray[0]}" if stray else "its inspection"
         raise E.InvalidSheet(f"the sheet lists {what}, not of the inspection's site among your sites")
-    store.sheets.put(sha256, len(data), (inspection_id, checks))
+    store.sheets.put(sha256, len(data), parsed)
 
 
 # -- verification, inside the push transaction --------------------------------
