@@ -309,6 +309,16 @@ class Client(ServiceWork):
         """
         return media.sign(self, inspection_id, signer_name, signer_role, strokes, png, devices)
 
+    def visit_sheet(self, visit_id: str) -> dict[str, Any]:
+        """The visit's contact sheet to show the customer before signing (`media.signing.show_visit_sheet`)."""
+        return media.show_visit_sheet(self, visit_id)
+
+    def sign_visit(self, visit_id: str, signer_name: str, signer_role: str = "customer",
+                   strokes: Sequence[Sequence[Sequence[float]]] | None = None, png: bytes | None = None) -> str:
+        """Sign the visit's whole contact sheet, as `sign` an inspection's; returns the signature's id.
+        A customer's valid signature seals the visit at the server."""
+        return media.sign_visit(self, visit_id, signer_name, signer_role, strokes, png)
+
     def uploads(self, waiting_only: bool = False) -> list[dict[str, Any]]:
         """Queued blobs: sha256, kind, content_type, length, offset, state, error (sheets first)."""
         states = ("queued", "uploading", "failed") if waiting_only else ("queued", "uploading", "failed", "done")

@@ -71,10 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("inspection", help=m["help_inspection"])
     sign = sub.add_parser("sign", help=m["help_sign"])
     sign.add_argument("inspection", help=m["help_inspection"])
-    sign.add_argument("--name", required=True, help=m["help_signer"])
-    sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
-    sign.add_argument("--png", help=m["help_png"])
-    sign.add_argument("--strokes", help=m["help_strokes"])
+    _signer_options(sign)
     uploads = sub.add_parser("uploads", help=m["help_uploads"])
     uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
     sub.add_parser("conflicts", help=m["help_conflicts"])
@@ -83,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
         # `check` runs commands.check; `new-request` service.new_request
         command.set_defaults(func=getattr(commands, name, None) or getattr(service, name.replace("-", "_")))
     return parser
+
+
+def _signer_options(sign: argparse.ArgumentParser) -> None:
+    """Who signs and how: the options of `sign` and `sign-visit`."""
+    m = MESSAGES
+    sign.add_argument("--name", required=True, help=m["help_signer"])
+    sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
+    sign.add_argument("--png", help=m["help_png"])
+    sign.add_argument("--strokes", help=m["help_strokes"])
 
 
 def _service_parsers(sub: Any) -> None:
@@ -117,6 +123,11 @@ def _service_parsers(sub: Any) -> None:
     new.add_argument("--caller", help=m["help_caller"])
     new.add_argument("--phone", help=m["help_caller_phone"])
     new.add_argument("--complex", action="store_true", help=m["help_complex"])
+    sheet = sub.add_parser("visit-sheet", help=m["help_visit_sheet"])
+    sheet.add_argument("visit", help=m["help_visit_ref"])
+    sign = sub.add_parser("sign-visit", help=m["help_sign_visit"])
+    sign.add_argument("visit", help=m["help_visit_ref"])
+    _signer_options(sign)
 
 
 def _tolerant(stream: TextIO) -> None:

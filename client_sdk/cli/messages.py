@@ -240,7 +240,14 @@ MESSAGES: dict[str, str] = {
                        " `fieldsync-client sync` when online.",
     "request_opened": "Opened request {id} at {site} (on site, pending, seq {seq}); its number comes at the next"
                       " `fieldsync-client sync`.",
-    "not_numbered": "(not synced)",
+    "help_visit_sheet": "show a visit's contact sheet, as the customer sees it before signing",
+    "help_sign_visit": "sign a visit's contact sheet: a customer's signature seals the visit at the server",
+    "visit_sheet_header": "{sheet_no}  {site}  {customer}{sealed}",
+    "visit_sheet_field": "  {name:<14} {value}",
+    "visit_sheet_line": "  line {id}: {fields}",
+    "visit_sheet_hash": "sheet {sha256}.",
+    "visit_signed": "Signed {sheet_no} by {name} ({role}): signature {id} (pending). Run `fieldsync-client sync`"
+                    " when online.",
     "unknown": "unknown",
     "action_write": "write",
     "action_create": "create",

@@ -13,7 +13,7 @@ from sync.periods import site_zone
 
 from ..client import Client
 from ..views import MilestoneView, RequestSummary
-from .common import _find_device, _site_devices, _UserError
+from .common import _find_device, _signature_input, _site_devices, _UserError
 from .messages import MESSAGES, _say, _text
 
 
@@ -146,4 +146,30 @@ def new_request(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                                      complexity="complex" if args.complex else None)
     _say(out, "request_opened", id=request_id, site=site["fields"].get("name") or site["id"],
          seq=client.pending()[-1]["seq"])
+    return 0
+
+
+def visit_sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    found = _find(client.rows("service_visits"), args.visit, "sheet_no", "visit")
+    shown = client.visit_sheet(found["id"])
+    request, site, fields = shown["request"], shown["site"], shown["fields"]
+    _say(out, "visit_sheet_header", sheet_no=shown["visit"].get("sheet_no") or found["id"],
+         site=site.get("name") or site.get("id"), customer=site.get("customer") or "",
+         sealed=MESSAGES["sheet_sealed"] if shown["sealed"] else "")
+    _say(out, "request_caller", caller=request.get("caller_name") or "-", phone=request.get("caller_phone") or "",
+         description=request.get("description") or "")
+    for name, value in sorted(fields.items()):
+        _say(out, "visit_sheet_field", name=name, value=value)
+    for line_id, line in sorted(shown["lines"].items()):
+        _say(out, "visit_sheet_line", id=line_id[:8], fields=", ".join(f"{k}={v}" for k, v in sorted(line.items())))
+    _say(out, "visit_sheet_hash", sha256=shown["sheet_sha256"])
+    return 0
+
+
+def sign_visit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    found = _find(client.rows("service_visits"), args.visit, "sheet_no", "visit")
+    strokes, png = _signature_input(args)
+    sig_id = client.sign_visit(found["id"], args.name, args.role, strokes=strokes, png=png)
+    _say(out, "visit_signed", name=args.name, role=args.role, sheet_no=found["fields"].get("sheet_no") or found["id"],
+         id=sig_id)
     return 0
