@@ -140,10 +140,12 @@ def _template_items(c: Check) -> None:
         del kept[name]
 
 
-def _not_sealed(c: Check) -> None:
+def not_sealed(c: Check) -> None:
+    """A row a customer's signature sealed (a check, a service visit) no longer changes from a client."""
     row = c.row
     if row is not None and row.exists and row.fields.get("sealed_by") and c.is_client and c.differs():
-        c.problem("sealed", f"this check is sealed by signature {row.fields['sealed_by']}")
+        what = {"device_checks": "check", "service_visits": "visit"}.get(c.collection, "row")
+        c.problem("sealed", f"this {what} is sealed by signature {row.fields['sealed_by']}")
 
 
 def note_required(fields: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -170,7 +172,7 @@ DEVICE_CHECKS = Collection(
     open_prefix="item.",
     open_field=_f("scalar", writers=_ALL),
     id_rule=IdRule(("inspection_id", "device_id"), device_check_id, "uuid5(NS, inspection_id/device_id)"),
-    change_rules=(device_at_inspection_site, own_name("checked_by"), _template_items, _not_sealed),
+    change_rules=(device_at_inspection_site, own_name("checked_by"), _template_items, not_sealed),
     row_rules=(note_required,),
 )
 OUTCOMES = DEVICE_CHECKS.fields["outcome"].choices

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..collection import ChangeRule, Collection, Scope, Via
 from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
-from .inspections import assigned_to_member, own_name
+from .inspections import assigned_to_member, not_sealed, own_name
 
 if TYPE_CHECKING:
     from ..rules import Check
@@ -146,7 +146,8 @@ SERVICE_VISITS = Collection(
     create_roles=_FIELD,
     delete_roles=(SUPERVISOR,),
     scope=VIA_REQUEST,
-    change_rules=(own_name("recorded_by"),),
+    # A customer's valid signature of the contact sheet seals the visit (sync/sheet.py).
+    change_rules=(own_name("recorded_by"), not_sealed),
 )
 
 
@@ -179,18 +180,26 @@ def status_step(status: str, before_pause: str, kind: str) -> tuple[str, str] | 
     return moves[kind][0], status if kind == "paused" else before_pause
 
 
-def request_status(assigned: bool, kinds: list[str], signed: bool = False) -> tuple[str, list[int]]:
+def request_status(assigned: bool, kinds: list[str], signed: bool = False,
+                   sealed_after: int | None = None) -> tuple[str, list[int]]:
     """A request's status from its assignment and its events' kinds (not voided, in order of arrival
-    at the server), and the positions of the events that made no sense. `signed`: a visit sheet
-    with outcome `resolved` is sealed (it takes a `resolved` request to `signed`)."""
+    at the server), and the positions of the events that made no sense.
+
+    `sealed_after`: how many of the events had arrived when a visit sheet with outcome `resolved`
+    was sealed (None: none is; `signed` is the same as sealed after all of them). From then on a
+    `resolved` request is `signed`, and `signed` is no longer cancelled (cancelled only before it)."""
+    if signed and sealed_after is None:
+        sealed_after = len(kinds)
     status = before_pause = "dispatched" if assigned else "received"
     senseless = []
     for i, kind in enumerate(kinds):
+        if sealed_after is not None and i >= sealed_after and status == "resolved":
+            status = "signed"
         moved = status_step(status, before_pause, kind)
         if moved is None:
             senseless.append(i)
         else:
             status, before_pause = moved
-    if signed and status == "resolved":
+    if sealed_after is not None and status == "resolved":
         status = "signed"
     return status, senseless

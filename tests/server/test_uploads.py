@@ -340,6 +340,13 @@ def _made_up_sheet() -> bytes:
                  "invalid_sheet", id="padded-sheet"),
     pytest.param(b'{"checks": {}, "inspection": "x"}', None, "application/json", "invalid_sheet",
                  id="sheet-not-canonical"),
+    # A visit's contact sheet (issue 12) is bounded and canonical like a maintenance sheet.
+    pytest.param(b'{"fields": {}, "lines": {}, "visit": "x"}', None, "application/json", "invalid_sheet",
+                 id="contact-sheet-not-canonical"),
+    pytest.param(b'{"fields":{"work_done":["a"]},"lines":{},"visit":"x"}', None, "application/json",
+                 "invalid_sheet", id="contact-sheet-value-not-a-scalar"),
+    pytest.param(b'{"fields":{},"lines":{"not-a-line":{}},"visit":"x"}', None, "application/json",
+                 "invalid_sheet", id="contact-sheet-line-not-an-id"),
     pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"outcome":{"a":1}}},"inspection":"x"}', None,
                  "application/json", "invalid_sheet", id="sheet-value-not-a-scalar"),
     pytest.param(b'{"checks":{"' + DEVICE.encode() + b'":{"n":1.5}},"inspection":"x"}', None,
@@ -402,7 +409,7 @@ def test_a_sheet_lists_only_devices_of_its_inspections_site_among_the_uploaders(
     assert not store.blobs.exists(sha(mixed)) and not store.blobs.exists(sha(own))
     # The same sheet from a member of the site is stored, and parsed once: the upload fills the cache.
     assert tus.upload(http, wang.headers, own, "application/json").status_code == 204
-    assert store.sheets.get(sha(own)) == (True, (site["inspection"], {site["cam1"]: {"outcome": "serviced"}}))
+    assert store.sheets.get(sha(own)) == (True, sheets.Sheet(site["inspection"], {site["cam1"]: {"outcome": "serviced"}}))
 
 
 def test_a_sheet_of_an_inspection_created_offline_is_taken_for_its_sites_devices(http, wang, store, site):

@@ -21,3 +21,18 @@ from sync.collections.service import request_status
 ])
 def test_status(assigned, kinds, signed, status, senseless):
     assert request_status(assigned, kinds, signed) == (status, senseless)
+
+
+@pytest.mark.parametrize(("kinds", "sealed_after", "status", "senseless"), [
+    (["arrived", "fixed"], None, "resolved", []),
+    (["arrived", "fixed"], 2, "signed", []),
+    # Sealed before the `fixed` arrived (an offline phone): signed once it does.
+    (["arrived", "fixed"], 1, "signed", []),
+    # Cancelled only before signed: a cancel after the seal is kept, flagged, and moves nothing.
+    (["arrived", "fixed", "cancelled"], 2, "signed", [2]),
+    (["arrived", "fixed", "cancelled"], 3, "cancelled", []),
+    (["arrived", "fixed", "closed"], 2, "closed", []),
+    (["arrived", "fixed", "paused"], 2, "signed", [2]),
+])
+def test_a_sealed_resolved_sheet_signs_the_request(kinds, sealed_after, status, senseless):
+    assert request_status(True, kinds, sealed_after=sealed_after) == (status, senseless)

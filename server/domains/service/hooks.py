@@ -66,7 +66,7 @@ class ServiceHooks:
             if "number" not in row.fields and isinstance(reported, str):
                 year = _local_year(tx, row.fields.get("site_id"), reported)
                 tx.server_set(row, "number", request_number(year, tx.next_counter(f"service_seq/{year}")))
-            _derive_status(tx, row)
+            derive_status(tx, row)
         elif row.collection == "service_visits" and created:
             request = tx.lookup("service_requests", str(row.fields.get("request_id")))
             visit_no = tx.next_counter(f"visit_seq/{row.fields.get('request_id')}")
@@ -81,7 +81,7 @@ class ServiceHooks:
             request = tx.lookup("service_requests", str(row.fields.get("request_id")))
             if request is not None and not request.deleted:
                 moved = replace(request, fields=dict(request.fields), clocks=dict(request.clocks))
-                if _derive_status(tx, moved, row.id):
+                if derive_status(tx, moved, row.id):
                     tx.put(moved)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
@@ -109,15 +109,18 @@ def _effective_at(tx: Transaction, event: RowState) -> None:
                                 f" [{hlc.format_ts(start)}, {hlc.format_ts(tx.now)}]: kept as {hlc.format_ts(effective)}"))
 
 
-def _derive_status(tx: Transaction, request: RowState, new_event: str | None = None) -> bool:
-    """Set the request's status from its assignment and events; flag `new_event` when it makes
-    no sense. Whether the status changed."""
+def derive_status(tx: Transaction, request: RowState, new_event: str | None = None) -> bool:
+    """Set the request's status from its assignment, events and sealed visit sheets; flag
+    `new_event` when it makes no sense. Whether the status changed (the caller stores the row;
+    the signatures domain calls this when a seal is set or retracted)."""
     tx.flush_rows()
     events = q.request_events(tx.db, request.id)
     voided = {e.get("note") for e in events if e.get("kind") == "voided"}
     live = [e for e in events if e.get("kind") != "voided" and e["id"] not in voided]
-    status, senseless = request_status(bool(request.fields.get("assigned_to")), [str(e.get("kind")) for e in live],
-                                       signed=request.fields.get("status") == "signed")
+    before_seal = q.events_before_seal(tx.db, request.id)
+    status, senseless = request_status(
+        bool(request.fields.get("assigned_to")), [str(e.get("kind")) for e in live],
+        sealed_after=None if before_seal is None else sum(e["id"] in before_seal for e in live))
     if new_event is not None and any(live[i]["id"] == new_event for i in senseless):
         kind = next(e.get("kind") for e in live if e["id"] == new_event)
         tx.note(LogEntry("lost", "status", request.fields.get("status"), kind, reason="out_of_order",

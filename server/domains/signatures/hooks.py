@@ -1,7 +1,8 @@
 """What the server derives for signatures, in the write transaction.
 
 A new signature is verified against its sheet at its place in the batch (after the
-changes before it), and may seal checks and sign its inspection (`service.py`).
+changes before it), and may seal checks and sign its inspection, or seal a service visit
+and sign its request (`service.py`).
 A client's new signature past a limit, or a customer's whose image is not uploaded,
 is refused (`signature_refusal`, a `sync.merge.Rules` callback).
 """
@@ -34,9 +35,7 @@ class SignatureHooks:
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if not row.deleted and (before is None or not before.exists):
             tx.memo[_CREATED] = tx.memo.get(_CREATED, 0) + 1
-            if row.fields.get("inspection_id"):
-                verify(tx, row)
-            # A visit's contact sheet (issue 12, step 6) is not verified yet: it seals nothing.
+            verify(tx, row)  # an inspection's maintenance sheet or a visit's contact sheet
 
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         pass

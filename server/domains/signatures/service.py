@@ -47,6 +47,7 @@ from ...storage.sqlite.media import MediaQueries
 from ...storage.sqlite.queries import checks as current_checks
 from ..identity import audit as security
 from ..scope import in_scope
+from ..service.hooks import derive_status
 from .schemas import Difference, SignatureInfo
 
 if TYPE_CHECKING:
@@ -150,29 +151,31 @@ def preload(store: Store, changes: Sequence[Change]) -> None:
 def check_upload(store: Store, user_id: str, sha256: str, path: Path) -> None:
     """Refuse an uploaded sheet that sealing would not take (`InvalidSheet`).
 
-    It must parse (`sheet.parse`: canonical, scalars, at most MAX_SHEET_BYTES)
-    and list only devices of its inspection's site, a site of the uploader's.
-    An inspection created offline may not be at the server yet: then its
-    devices must all be of one of the uploader's sites. Accepted, it is cached.
+    It must parse (`sheet.parse`: canonical, scalars, at most MAX_SHEET_BYTES).
+    A maintenance sheet lists only devices of its inspection's site, a site of
+    the uploader's; an inspection created offline may not be at the server yet:
+    then its devices must all be of one of the uploader's sites. A contact
+    sheet's visit, when at the server, is of one of the uploader's sites.
+    Accepted, it is cached.
     """
     with path.open("rb") as f:
         data = f.read(sheet.MAX_SHEET_BYTES + 1)
     try:
         parsed = sheet.parse(data)
-        inspection_id, checks = parsed.id, parsed.items
     except sheet.SheetError as exc:
         raise E.InvalidSheet(f"the sheet snapshot is not a sheet: {exc}") from None
+    visit = parsed.kind == "visit"
     with store.read() as db:
-        found, site = MediaQueries(db).live_site("inspections", inspection_id)
-        sites = q.device_sites(db, sorted(checks))
+        found, site = MediaQueries(db).live_site("service_visits" if visit else "inspections", parsed.id)
+        sites = {} if visit else q.device_sites(db, sorted(parsed.items))
         if not found:
             site = next(iter(sites.values()), None)
         mine = q.may_seal_at(db, store, user_id, site)
-    stray = sorted(d for d in checks if d not in sites or sites[d] != site)
+    stray = sorted(d for d in ({} if visit else parsed.items) if d not in sites or sites[d] != site)
     if stray or (site is not None and not mine):
         # The same answer for another site's devices as for made-up ones: nothing about other sites.
-        what = f"device {stray[0]}" if stray else "its inspection"
-        raise E.InvalidSheet(f"the sheet lists {what}, not of the inspection's site among your sites")
+        what = f"device {stray[0]}" if stray else "its visit" if visit else "its inspection"
+        raise E.InvalidSheet(f"the sheet lists {what}, not of a site among your sites")
     store.sheets.put(sha256, len(data), parsed)
 
 
@@ -189,9 +192,21 @@ def verify(batch: _Batch, signature: RowState) -> None:
 
     Sets `verification` on `signature` (not yet stored: the caller stores it).
     """
+    batch.flush_rows()  # the batch's earlier changes count
+    if signature.fields.get("visit_id"):
+        sealed = _verify_visit(batch, signature)
+    else:
+        sealed = _verify_inspection(batch, signature)
+    if signature.fields.get("verification") == "valid" and signature.fields.get("signer_role") == "customer":
+        _seal(batch, sealed, signature.id)
+        _signed(batch, signature)
+
+
+def _verify_inspection(batch: _Batch, signature: RowState) -> list[tuple[str, str]]:
+    """Compare with the checks the stored sheet lists, else the inspection's full sheet; what a
+    valid signature seals: the checks compared."""
     inspection_id = str(signature.fields.get("inspection_id"))
     sheet_sha = signature.fields.get("sheet_sha256")
-    batch.flush_rows()  # the batch's earlier changes count
     # The checks as they stand, read once for all the batch's signatures until a check is written.
     cached = batch.memo.get(f"sealing.current/{inspection_id}")
     if cached is not None and cached[0] == batch.check_writes:
@@ -209,16 +224,44 @@ def verify(batch: _Batch, signature: RowState) -> None:
         valid = sheet.matches(listed, current)
     batch.server_set(signature, "verification", "valid" if valid else "mismatch")
     q.record_verification(batch.db, signature.id, inspection_id, compared, _encode(state))
-    if not valid or signature.fields.get("signer_role") != "customer":
-        return
-    for device_id in sorted(state):
-        check = batch.lookup("device_checks", device_check_id(inspection_id, device_id))
-        if check is None or check.deleted or check.fields.get("sealed_by"):
+    return [("device_checks", device_check_id(inspection_id, d)) for d in sorted(state)]
+
+
+def _verify_visit(batch: _Batch, signature: RowState) -> list[tuple[str, str]]:
+    """A contact sheet covers the whole visit: valid only when it is the server's sheet for the
+    visit as it stands here, stored blob or not (the blob is stored under the hash it signs);
+    what a valid signature seals: the visit and its charge lines."""
+    visit_id = str(signature.fields.get("visit_id"))
+    visit = batch.lookup("service_visits", visit_id)
+    lines = q.live_children(batch.db, "charge_lines", visit_id)  # none before issue 13
+    valid = visit is not None and not visit.deleted and signature.fields.get("sheet_sha256") == (
+        sheet.visit_sheet_sha256(visit_id, visit.fields, lines))
+    batch.server_set(signature, "verification", "valid" if valid else "mismatch")
+    return [("service_visits", visit_id), *(("charge_lines", line_id) for line_id in sorted(lines))]
+
+
+def _seal(batch: _Batch, rows: list[tuple[str, str]], signature_id: str) -> None:
+    for collection, row_id in rows:
+        row = batch.lookup(collection, row_id)
+        if row is None or row.deleted or row.fields.get("sealed_by"):
             continue  # sealed by an earlier signature: the first seal stands
-        sealed = _copy(check)
-        batch.server_set(sealed, "sealed_by", signature.id)
+        sealed = _copy(row)
+        batch.server_set(sealed, "sealed_by", signature_id)
         batch.put(sealed)
-    inspection = batch.lookup("inspections", inspection_id)
+
+
+def _signed(batch: _Batch, signature: RowState) -> None:
+    """What a seal (or its retraction) signs: the inspection once all its checks are sealed, the
+    request of a visit whose outcome is `resolved` (`derive_status`)."""
+    if signature.fields.get("visit_id"):
+        visit = batch.lookup("service_visits", str(signature.fields.get("visit_id")))
+        request = batch.lookup("service_requests", str(visit.fields.get("request_id"))) if visit else None
+        if request is not None and not request.deleted:
+            moved = _copy(request)
+            if derive_status(batch, moved):
+                batch.put(moved)
+        return
+    inspection = batch.lookup("inspections", str(signature.fields.get("inspection_id")))
     if inspection is not None and not inspection.deleted:
         signed = _copy(inspection)
         if mark_signed(batch, signed):
@@ -292,30 +335,33 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
             raise E.NotFound(f"no signature {signature_id}")  # scope before role: nothing of other sites
         if caller.role != SUPERVISOR:
             raise E.Forbidden("only supervisors retract signatures")
-        inspection_id = str(row.fields.get("inspection_id"))
+        signed_id = str(row.fields.get("visit_id") or row.fields.get("inspection_id"))
         if not row.fields.get("retracted_at"):
             signature = _copy(row)
             batch.server_set(signature, "retracted_at", batch.at)
             batch.server_set(signature, "retracted_by", caller.username)
             batch.put(signature)
             unsealed = 0
-            for check_id in q.sealed_by(db, inspection_id, signature_id):
-                check = batch.lookup("device_checks", check_id)
-                if check is not None:
-                    opened = _copy(check)
+            for collection, row_id in q.sealed_by(db, signed_id, signature_id):
+                sealed = batch.lookup(collection, row_id)
+                if sealed is not None:
+                    opened = _copy(sealed)
                     batch.server_set(opened, "sealed_by", None)
                     del opened.fields["sealed_by"]  # null fields are left out of rows
                     batch.put(opened)
                     unsealed += 1
-            inspection = batch.lookup("inspections", inspection_id)
+            inspection = batch.lookup("inspections", signed_id)
             if inspection is not None and inspection.fields.get("status") == "signed":
                 reopened = _copy(inspection)
                 batch.server_set(reopened, "status", "completed")
                 batch.put(reopened)
+            if row.fields.get("visit_id"):
+                _signed(batch, signature)  # a request this visit's sheet signed is `resolved` again
             batch.flush(None)
             q.keep_clock(db, store.clock.last)
             security.audit(db, security.SIGNATURE_RETRACTED, username=caller.username, client_id=caller.client_id,
                            address=caller.address, now_ms=batch.now, signature_id=signature_id,
-                           inspection_id=inspection_id, unsealed=unsealed)
-        infos = signatures(store, db, inspection_id)
+                           unsealed=unsealed, **{"visit_id" if row.fields.get("visit_id") else "inspection_id":
+                                                 signed_id})
+        infos = signatures(store, db, signed_id)
     return next(i for i in infos if i.id == signature_id)

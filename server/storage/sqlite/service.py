@@ -20,6 +20,22 @@ def request_events(db: sqlite3.Connection, request_id: str) -> list[dict[str, An
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
 
 
+def events_before_seal(db: sqlite3.Connection, request_id: str) -> set[str] | None:
+    """The ids of the request's events that arrived before its first sealed visit with outcome
+    `resolved` was sealed (the visit's version: a sealed visit changes no more); None when none is."""
+    row = db.execute(
+        "SELECT min(version) FROM rows WHERE collection = 'service_visits' AND parent_id = ? AND deleted = 0"
+        " AND json_extract(fields, '$.sealed_by') IS NOT NULL AND json_extract(fields, '$.outcome') = 'resolved'",
+        [request_id],
+    ).fetchone()
+    if row[0] is None:
+        return None
+    return {i for (i,) in db.execute(
+        "SELECT id FROM rows WHERE collection = 'service_events' AND parent_id = ? AND version < ?",
+        [request_id, row[0]],
+    )}
+
+
 def terms_override(db: sqlite3.Connection, site_id: str) -> dict[str, Any] | None:
     """A site's override of its contract's terms, as a supervisor set it; None when there is none."""
     row = db.execute("SELECT override FROM service_terms WHERE site_id = ?", [site_id]).fetchone()

@@ -57,23 +57,34 @@ def seal_counts(db: sqlite3.Connection, inspection_id: str) -> tuple[int, int]:
     return int(total), int(unsealed)
 
 
-def sealed_by(db: sqlite3.Connection, inspection_id: str, signature_id: str) -> list[str]:
-    """The ids of the inspection's checks (deleted ones too) this signature sealed."""
-    return [i for (i,) in db.execute(
-        "SELECT id FROM rows WHERE collection = 'device_checks' AND parent_id = ?"
+def sealed_by(db: sqlite3.Connection, signed_id: str, signature_id: str) -> list[tuple[str, str]]:
+    """`(collection, id)` of the rows (deleted ones too) this signature sealed: the inspection's
+    checks, or the visit itself and its lines."""
+    return [(c, i) for c, i in db.execute(
+        "SELECT collection, id FROM rows WHERE (parent_id = ? OR (collection = 'service_visits' AND id = ?))"
+        " AND collection IN ('device_checks', 'service_visits', 'charge_lines')"
         " AND json_extract(fields, '$.sealed_by') = ?",
-        [inspection_id, signature_id],
+        [signed_id, signed_id, signature_id],
     ).fetchall()]
 
 
+def live_children(db: sqlite3.Connection, collection: str, parent_id: str) -> dict[str, dict[str, Any]]:
+    """The fields of a row's live children of one collection, by id (a visit's charge lines)."""
+    return {i: _decode(f) for i, f in db.execute(
+        "SELECT id, fields FROM rows WHERE collection = ? AND parent_id = ? AND deleted = 0", [collection, parent_id])}
+
+
 def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[SignatureRow]:
-    """The inspection's live signatures, oldest first, with their verification and seals."""
+    """The live signatures of an inspection (or a service visit), oldest first, with their
+    verification and how many rows each sealed."""
     return [
         (sig_id, _decode(fields), compared, _decode(state) if state else {}, sealed)
         for sig_id, fields, compared, state, sealed in db.execute(
             "SELECT s.id, s.fields, v.compared, v.checks,"
-            " (SELECT count(*) FROM rows c WHERE c.collection = 'device_checks' AND c.parent_id = s.parent_id"
-            "  AND json_extract(c.fields, '$.sealed_by') = s.id)"
+            " (SELECT count(*) FROM rows c WHERE c.collection IN ('device_checks', 'charge_lines')"
+            "  AND c.parent_id = s.parent_id AND json_extract(c.fields, '$.sealed_by') = s.id)"
+            " + (SELECT count(*) FROM rows v WHERE v.collection = 'service_visits' AND v.id = s.parent_id"
+            "  AND json_extract(v.fields, '$.sealed_by') = s.id)"
             " FROM rows s LEFT JOIN verifications v ON v.signature_id = s.id"
             " WHERE s.collection = 'signatures' AND s.parent_id = ? AND s.deleted = 0 ORDER BY s.version",
             [inspection_id],
