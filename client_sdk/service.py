@@ -111,9 +111,10 @@ class ServiceWork(Workflow):
         waiting = {str(e["fields"].get("request_id")) for e in self.outbox.pending()
                    if e["collection"] in ("service_events", "service_visits") and e["fields"].get("request_id")}
         out = []
+        sites: dict[str, tuple[dict[str, Any], Terms | None]] = {}
         for request in self.rows("service_requests"):
             summary = self._summary(request, events.get(request["id"], []), visits.get(request["id"], []), now,
-                                    request["id"] in pending or request["id"] in waiting)
+                                    request["id"] in pending or request["id"] in waiting, sites)
             if include_all or summary.open or summary.assigned_to == me:
                 out.append(summary)
 
@@ -136,10 +137,12 @@ class ServiceWork(Workflow):
         summary = self._summary(request, events, visits, now,
                                 request_id in self.outbox.pending_ids("service_requests")
                                 or bool({e["id"] for e in events} & waiting_events)
-                                or bool({v["id"] for v in visits} & waiting_visits))
+                                or bool({v["id"] for v in visits} & waiting_visits), {})
         zone = self._zone(request)
         voided = {str(e["fields"].get("note")) for e in events if e["fields"].get("kind") == "voided"}
-        timeline = sorted(events, key=lambda e: (self._effective(e, request) or 0, e["id"]))
+        offset = self.db.meta_int("clock_offset_ms")
+        timeline = sorted(events, key=lambda e: (self._effective(e, request, offset, self.wall() + offset) or 0,
+                                                 e["id"]))
         return RequestDetail(
             **{f: getattr(summary, f) for f in summary.__struct_fields__},
             events=[EventView(
@@ -166,33 +169,33 @@ class ServiceWork(Workflow):
         site = self.get("sites", str(request["fields"].get("site_id")))
         return site_zone(site["fields"].get("tz") if site else None)
 
-    def _effective(self, event: Mapping[str, Any], request: Mapping[str, Any]) -> int | None:
+    def _effective(self, event: Mapping[str, Any], request: Mapping[str, Any], offset: int,
+                   server_now: int) -> int | None:
         """When the server holds (or will hold) that the event happened: its `effective_at` once
-        synced; before that its `at`, corrected by the measured offset past `CLOCK_SKEW_MS` and
+        synced; before that its `at`, corrected by the measured `offset` past `CLOCK_SKEW_MS` and
         clamped into [the call, now], as the server's push will."""
         fields = event["fields"]
         known = ts_ms(fields.get("effective_at"))
         at = ts_ms(fields.get("at"))
         if known is not None or at is None:
             return known
-        offset = self.db.meta_int("clock_offset_ms")
         corrected = at + (offset if abs(offset) > CLOCK_SKEW_MS else 0)
         start = ts_ms(request["fields"].get("reported_at"))
-        return min(max(corrected, start if start is not None else corrected), self.server_now())
+        return min(max(corrected, start if start is not None else corrected), server_now)
 
     def _summary(self, request: dict[str, Any], events: list[dict[str, Any]], visits: list[dict[str, Any]],
-                 now: int, pending: bool) -> RequestSummary:
+                 now: int, pending: bool, memo: dict[str, tuple[dict[str, Any], Terms | None]]) -> RequestSummary:
         f = request["fields"]
-        site = self.get("sites", str(f.get("site_id")))
-        site_fields = site["fields"] if site else {}
+        site_fields, terms = self._site(str(f.get("site_id")), memo)
         device = self.get("devices", str(f.get("device_id"))) if f.get("device_id") else None
         zone = site_zone(site_fields.get("tz"))
         status = self._status(request, events, visits)
-        terms = self.site_terms(str(f.get("site_id")))
         milestones = None
         if terms is not None:
+            offset = self.db.meta_int("clock_offset_ms")
+            server_now = self.wall() + offset
             timed = [{**e["fields"], "id": e["id"], "effective_at": hlc.format_ts(ms)}
-                     for e in events if (ms := self._effective(e, request)) is not None]
+                     for e in events if (ms := self._effective(e, request, offset, server_now)) is not None]
             found = clocks(f, timed, self._signed(visits), self._callbacks(visits), terms, site_fields,
                            device["fields"] if device else None, now)
             milestones = [MilestoneView(
@@ -210,6 +213,14 @@ class ServiceWork(Workflow):
             assigned_to=f.get("assigned_to"), status=status, open=status not in ENDED, milestones=milestones,
             pending=pending,
         )
+
+    def _site(self, site_id: str, memo: dict[str, tuple[dict[str, Any], Terms | None]]) -> tuple[
+            dict[str, Any], Terms | None]:
+        """A site's fields and terms, read once per listing (`memo`)."""
+        if site_id not in memo:
+            site = self.get("sites", site_id)
+            memo[site_id] = (site["fields"] if site else {}), self.site_terms(site_id)
+        return memo[site_id]
 
     def _status(self, request: dict[str, Any], events: list[dict[str, Any]], visits: list[dict[str, Any]]) -> str:
         """The server's rule over the events in the order the server got them (pulled ones by

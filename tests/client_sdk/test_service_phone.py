@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from client_sdk.cli import MESSAGES, main
+from client_sdk.service import MAX_TERMS_BYTES
 from server.domains.service.terms import TermsBook
 from sync import errors as E
 from sync import hlc, sheet
@@ -226,7 +227,7 @@ def test_a_request_opened_on_site_with_a_visit_report_and_the_signed_contact_she
 
     rows = {(r["collection"], r["id"]): r["fields"] for r in supervisor_rows(http)}
     opened = rows[("service_requests", request)]
-    assert (opened["channel"], opened["number"][:3], opened["status"]) == ("on_site", "SR-", "resolved")
+    assert (opened["channel"], opened["number"][:3], opened["status"]) == ("on_site", "SR-", "signed")
     server_visit = rows[("service_visits", visit)]
     assert server_visit["sheet_no"] == f"{opened['number']}-1"
     assert (server_visit["outcome"], server_visit["recorded_by"]) == ("resolved", "wang")
@@ -235,6 +236,15 @@ def test_a_request_opened_on_site_with_a_visit_report_and_the_signed_contact_she
     assert signed["visit_id"] == visit
     assert signed["sheet_sha256"] == sheet.visit_sheet_sha256(visit, server_visit, {}) == sheet_shown["sheet_sha256"]
     assert [u["state"] for u in phone.uploads()] == ["done", "done"]
+    # The customer's signature sealed the visit, which signed the request; the phone shows it so,
+    # with the call-back now due before the site's midnight.
+    assert signed["verification"] == "valid" and server_visit["sealed_by"] == signature
+    shown = phone.request(request)
+    assert shown.status == "signed" and [v.sealed for v in shown.visits] == [True]
+    callback = milestone(shown, "callback")
+    assert callback.status in ("pending", "at_risk") and callback.due_local.endswith("00:00")
+    with pytest.raises(E.Forbidden):
+        phone.sign_visit(visit, "陈女士", strokes=[[[0, 0], [10, 10]]])
 
 
 class OlderServer(httpx.BaseTransport):
@@ -343,3 +353,45 @@ def test_the_device_of_a_request_is_checked_on_the_phone_against_the_sites_it_kn
     with pytest.raises(E.InvalidRequest) as refused:
         phone.open_request(SITE, "dark at night", device_id=other_camera)
     assert refused.value.extra.get("reason") == "invalid_field" and len(phone.pending()) == 1
+
+
+class Tampered(httpx.BaseTransport):
+    """The real app, with the terms answer replaced on the way (a broken proxy, a hostile network)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.body = inner, None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if self.body is None or not request.url.path.endswith("/service-terms"):
+            return response
+        response.read()
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+        return httpx.Response(200, headers=headers, content=self.body)
+
+
+def _terms_answer(urban: int, **extra: Any) -> bytes:
+    terms = TermsBook().raw(None)
+    terms["on_site_hours"] = {**terms["on_site_hours"], "urban": urban}
+    return json.dumps({"site_id": SITE, "contract": "per_visit", "terms": terms, **extra}).encode()
+
+
+@pytest.mark.parametrize("body", [
+    _terms_answer(1, pad="x" * MAX_TERMS_BYTES),  # readable, but over the bound
+    _terms_answer(0),  # not a target sync.clocks takes
+    b"{not json",
+    json.dumps({"terms": {}}).encode(),  # no contract
+], ids=["over-256-KiB", "zero-hours", "not-json", "no-contract"])
+def test_terms_the_phone_cannot_use_are_not_kept_and_the_cached_ones_stay(http, site, new_client, chen, lin, body):
+    set_override(http, lin)
+    request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
+    transport = Tampered(http._transport)
+    phone = new_client(httpx.Client(transport=transport, base_url=http.base_url))
+    phone.sync()
+    due = phone.request(request).milestones[0].due_at
+    transport.body = body
+    assert phone.sync().terms == 0
+    assert phone.db.terms(SITE)[1]["on_site_hours"]["urban"] == 2
+    assert phone.request(request).milestones[0].due_at == due
+    transport.body = _terms_answer(1)  # the same answer within the bound is kept: the bound is what refused it
+    assert phone.sync().terms == 1 and phone.db.terms(SITE)[1]["on_site_hours"]["urban"] == 1
