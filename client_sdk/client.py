@@ -172,6 +172,7 @@ class Client(ServiceWork):
             # Nothing of the other user's is left: start as a fresh client.
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
+                conn.execute("DELETE FROM service_terms")  # the other user's sites' terms
             self.outbox.clock = hlc.Clock("unenrolled")
         credentials: Credentials = (username, password, client_name)
         renumber: str | None = None

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from client_sdk import Client
 from client_sdk.cli import MESSAGES, main
 from client_sdk.service import MAX_TERMS_BYTES
 from server.domains.service.terms import TermsBook
@@ -395,3 +396,13 @@ def test_terms_the_phone_cannot_use_are_not_kept_and_the_cached_ones_stay(http, 
     assert phone.request(request).milestones[0].due_at == due
     transport.body = _terms_answer(1)  # the same answer within the bound is kept: the bound is what refused it
     assert phone.sync().terms == 1 and phone.db.terms(SITE)[1]["on_site_hours"]["urban"] == 1
+
+
+def test_another_user_on_an_emptied_phone_starts_without_the_first_users_terms(http, site, tmp_path):
+    phone = Client(tmp_path / "shared.db", http)
+    phone.login("wang", "demo")
+    assert phone.sync().terms == 1
+    phone.db.conn.execute("DELETE FROM rows")  # nothing of wang's left, as after a wipe of his data
+    phone.login("zhao", "demo")
+    assert phone.db.terms_fetched() == {}
+    phone.close()
