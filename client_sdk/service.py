@@ -24,7 +24,7 @@ from sync.collections.service import request_status
 from sync.periods import site_zone
 from sync.wire import Scalar
 
-from .session import Session
+from .session import EpochChanged, Session
 from .views import EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
 from .workflow import Workflow
 
@@ -63,8 +63,10 @@ class ServiceWork(Workflow):
         for site_id in sites[:MAX_TERMS_SITES]:
             try:
                 resp = self.session.request("GET", f"/api/sites/{site_id}/service-terms")
-            except E.NotFound:
-                return stored  # a server from before these terms: keep what this phone has
+            except (E.NotFound, EpochChanged):
+                # A server from before these terms, or one restored since the pull (the next sync
+                # recovers): keep what this phone has.
+                return stored
             except E.Forbidden:
                 continue  # no longer this user's site: the next pull removes it
             if len(resp.content) > MAX_TERMS_BYTES:
