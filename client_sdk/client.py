@@ -10,7 +10,8 @@ state that the next `sync()` finishes without duplicates or lost edits.
 
 The client is a façade over its parts: `replica` (the local database and
 its overlay reads), `session` (HTTP, sign-in, problems), `outbox` (queue and
-push), `workflow` (checked local writes and the day's work, a base class) and
+push), `workflow` and `service` (checked local writes, the day's work and service requests, base
+classes) and
 `media` (photos, signatures, uploads).
 """
 
@@ -38,8 +39,8 @@ from sync.wire import (
 from . import media
 from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
 from .replica import Replica
+from .service import ServiceWork
 from .session import Credentials, EpochChanged, Session
-from .workflow import Workflow
 
 _pull_response = msgspec.json.Decoder(PullResponse)
 _conflict_page = msgspec.json.Decoder(ConflictPage)
@@ -53,9 +54,10 @@ class SyncReport:
     pulled: int
     results: list[ChangeResult] = field(default_factory=list)
     uploaded: int = 0  # blobs that reached the server
+    terms: int = 0  # sites whose service terms were fetched
 
 
-class Client(Workflow):
+class Client(ServiceWork):
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
     `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
@@ -170,6 +172,7 @@ class Client(Workflow):
             # Nothing of the other user's is left: start as a fresh client.
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM meta WHERE key != 'server_url'")
+                conn.execute("DELETE FROM service_terms")  # the other user's sites' terms
             self.outbox.clock = hlc.Clock("unenrolled")
         credentials: Credentials = (username, password, client_name)
         renumber: str | None = None
@@ -267,7 +270,7 @@ class Client(Workflow):
         Sheets go first: the protocol wants a sheet blob stored before the
         signature naming it is pushed, and this server a customer's signature
         image too (a few KB). Photos go after the push, so rows never wait for
-        megabytes.
+        megabytes. Last, each site's service terms, kept for the offline countdowns.
         """
         self.outbox.prune()
         uploaded = self._upload(("sheet",))
@@ -276,8 +279,9 @@ class Client(Workflow):
         results = self.push()
         uploaded += self._upload(("image",))
         pulled = self.pull()
+        terms = self.refresh_terms()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
-        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded)
+        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms)
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
@@ -305,6 +309,16 @@ class Client(Workflow):
         image for upload, and writes the `signatures` row.
         """
         return media.sign(self, inspection_id, signer_name, signer_role, strokes, png, devices)
+
+    def visit_sheet(self, visit_id: str) -> dict[str, Any]:
+        """The visit's contact sheet to show the customer before signing (`media.signing.show_visit_sheet`)."""
+        return media.show_visit_sheet(self, visit_id)
+
+    def sign_visit(self, visit_id: str, signer_name: str, signer_role: str = "customer",
+                   strokes: Sequence[Sequence[Sequence[float]]] | None = None, png: bytes | None = None) -> str:
+        """Sign the visit's whole contact sheet, as `sign` an inspection's; returns the signature's id.
+        A customer's valid signature seals the visit at the server."""
+        return media.sign_visit(self, visit_id, signer_name, signer_role, strokes, png)
 
     def uploads(self, waiting_only: bool = False) -> list[dict[str, Any]]:
         """Queued blobs: sha256, kind, content_type, length, offset, state, error (sheets first)."""
@@ -349,6 +363,8 @@ class Client(Workflow):
                 continue
             page = _pull_response.decode(resp.content)
             self.db.apply_page(page, cursor, self.outbox.observe_tx)
+            # The server's clock against this phone's, for the service countdowns (`server_now`).
+            self.db.set_meta(clock_offset_ms=hlc.parse_ts(page.server_time) - self.wall())
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))

@@ -75,3 +75,19 @@ def m001_phone_v1(db: sqlite_utils.Database) -> None:
         CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state);
         """
     )
+
+
+@migrations()
+def m002_service_terms(db: sqlite_utils.Database) -> None:
+    """Each site's response-time terms as the server last handed them (issue 12, item 5): the
+    countdowns are computed offline from these, so they outlive a sync that cannot fetch them."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS service_terms (
+            site_id TEXT PRIMARY KEY,
+            contract TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            fetched_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )

@@ -181,6 +181,26 @@ class Replica:
     def remove_row_tx(self, collection: str, row_id: str) -> None:
         self.conn.execute("DELETE FROM rows WHERE collection = ? AND id = ?", [collection, row_id])
 
+    # -- service terms, as the server last handed them (GET /api/sites/{id}/service-terms) --
+
+    def terms(self, site_id: str) -> tuple[str, dict[str, Any], int] | None:
+        """(contract, merged terms, when fetched in Unix ms) of a site; None when never fetched."""
+        found = self.conn.execute(
+            "SELECT contract, terms, fetched_ms FROM service_terms WHERE site_id = ?", [site_id]).fetchone()
+        return None if found is None else (str(found[0]), json.loads(found[1]), int(found[2]))
+
+    def terms_fetched(self) -> dict[str, int]:
+        """{site_id: when its terms were last fetched, Unix ms}."""
+        return {str(s): int(ms) for s, ms in self.conn.execute("SELECT site_id, fetched_ms FROM service_terms")}
+
+    def set_terms(self, site_id: str, contract: str, terms: dict[str, Any], fetched_ms: int) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO service_terms(site_id, contract, terms, fetched_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(site_id) DO UPDATE SET contract = excluded.contract, terms = excluded.terms,"
+                " fetched_ms = excluded.fetched_ms",
+                [site_id, contract, dumps(terms), fetched_ms])
+
     # -- outbox ----------------------------------------------------------------
 
     def entries(self, where: str = "1", args: Sequence[Any] = (), limit: int | None = None) -> list[Entry]:

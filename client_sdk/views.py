@@ -66,3 +66,86 @@ class LocationGroup(msgspec.Struct):
 class SystemGroup(msgspec.Struct):
     system: Any
     locations: list[LocationGroup]
+
+
+# -- service work (client_sdk/service.py); times are the protocol's UTC text, with `*_local` beside
+# them in the site's time zone (`YYYY-MM-DD HH:MM`), which is what the technician reads.
+class MilestoneView(msgspec.Struct, kw_only=True):
+    """One response-time clock, computed on this phone by `sync.clocks.clocks` (the server's code)."""
+
+    name: str
+    status: str  # met, breached, at_risk, pending, not_applicable
+    due_at: str
+    due_local: str
+    done_at: str | None
+    done_local: str | None
+    remaining_ms: int  # negative when late
+    paused_ms: int
+    explanation: str  # `sync.clocks.explain`: "arrived 4 h 31 min after the call; 4 h allowed; 0 paused"
+
+
+class RequestSummary(msgspec.Struct, kw_only=True):
+    """One of `my_requests()`. `status` is the server's rule (`request_status`) over the events this
+    phone holds, its own unsent ones included; `milestones` is None while this phone has no terms for
+    the site (never synced them, or an older server): the events still show, without countdowns."""
+
+    id: str
+    number: Any  # None until the server has numbered it
+    site_id: Any
+    site_name: Any
+    device_id: Any
+    device_code: Any
+    kind: Any
+    channel: Any
+    complexity: Any
+    reported_at: Any
+    reported_local: str | None
+    caller_name: Any
+    caller_phone: Any
+    description: Any
+    assigned_to: Any
+    status: str
+    open: bool
+    milestones: list[MilestoneView] | None
+    pending: bool  # a change of it (or a new event) is still waiting to be sent
+
+
+class EventView(msgspec.Struct, kw_only=True):
+    """An event of the timeline: `at` as the phone that recorded it said, `effective_at` as the server
+    kept it (None until synced), `voided` when a supervisor's `voided` event names it."""
+
+    id: str
+    kind: Any
+    at: Any
+    at_local: str | None
+    effective_at: Any
+    clock: Any
+    by: Any
+    reason: Any
+    note: Any
+    visit_id: Any
+    voided: bool
+    pending: bool
+
+
+class VisitView(msgspec.Struct, kw_only=True):
+    id: str
+    visit_no: Any
+    sheet_no: Any
+    technician: Any
+    planned_at: Any
+    outcome: Any
+    work_done: Any
+    fault_cause: Any
+    recorded_by: Any
+    recorded_at: Any
+    warranty_void: Any
+    sealed: bool
+    pending: bool
+
+
+class RequestDetail(RequestSummary, kw_only=True):
+    """`request()`: the summary with its timeline (in time order) and visits (in order of number)."""
+
+    events: list[EventView]
+    visits: list[VisitView]

@@ -27,6 +27,7 @@ from sync import errors as E
 from sync import hlc, schema
 from sync.merge import Actor, RowState, Rules, check_row, validate
 from sync.periods import site_zone
+from sync.rules import site_of
 from sync.wire import Scalar
 
 from .outbox import LocalChange, Outbox
@@ -97,11 +98,24 @@ class Workflow:
         if current is not None:
             row = RowState(collection, row_id, dict(current["fields"]), deleted=current["deleted"])
 
-        def lookup(parent_collection: str, parent_id: str) -> RowState:
-            # No foreign keys locally (children may arrive before parents):
-            # the server decides `unknown_parent`.
+        def known(parent_collection: str, parent_id: str) -> RowState | None:
+            # With its site as the server derives it, for rules such as "the device is at the request's site".
             found = self.get(parent_collection, parent_id)
-            return RowState(parent_collection, parent_id, dict(found["fields"]) if found else {})
+            if found is None or parent_collection not in schema.COLLECTIONS:
+                return None
+            fields = dict(found["fields"])
+            return RowState(parent_collection, parent_id, fields,
+                            site_id=site_of(parent_collection, parent_id, fields, known))
+
+        own_site = None
+        if collection in schema.COLLECTIONS:
+            own_site = site_of(collection, row_id, {**(current["fields"] if current else {}), **fields}, known)
+
+        def lookup(parent_collection: str, parent_id: str) -> RowState:
+            # No foreign keys locally (children may arrive before parents): a row this client does
+            # not know is taken to be at the written row's site, and the server decides `unknown_parent`.
+            return known(parent_collection, parent_id) or RowState(parent_collection, parent_id, {},
+                                                                   site_id=own_site)
 
         def unchecked(inspection_id: str) -> int:
             done, total = self.progress(inspection_id)

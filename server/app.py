@@ -21,7 +21,8 @@ from .domains.media.controller import (
     start_media,
     stop_media,
 )
-from .domains.service.controller import RequestsController
+from .domains.service.controller import RequestsController, ServiceTermsController
+from .domains.service.office import ServiceOffice
 from .domains.service.service import ServiceRequests
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
@@ -37,6 +38,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, SignInController, SyncController, LostPhoneController,
     InspectionsController, SignaturesController, AccessController, MediaController,
     RequestsController,
+    ServiceTermsController,
 ]
 
 
@@ -49,6 +51,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         dependencies={"store": from_state("store")} | DEPENDENCIES,
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
                      "service_requests": ServiceRequests(store),
+                     "office": ServiceOffice(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

@@ -1,4 +1,5 @@
-"""`fieldsync`: create a database, load the demo, serve, purge tombstones, collect blobs, back up and restore."""
+"""`fieldsync`: create a database, load the demo, serve, set service terms, purge tombstones, collect blobs, back up
+and restore."""
 
 from __future__ import annotations
 
@@ -213,6 +214,37 @@ def _passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terms(args: argparse.Namespace) -> int:
+    """A site's service terms from the shell: shown, or its override set or cleared (the same as
+    GET and PUT /api/sites/{site_id}/service-terms)."""
+    import json
+
+    from .domains.identity.access import Access
+    from .domains.service.office import ServiceOffice
+    from .services import Store
+
+    override = None
+    if args.set is not None:
+        try:
+            override = json.loads(args.set)
+        except ValueError as exc:
+            raise _Refused(f"--set takes a JSON object: {exc}") from None
+        if not isinstance(override, dict):
+            raise _Refused('--set takes a JSON object, e.g. \'{"on_site_hours": {"urban": 2}}\'')
+    store = Store(Settings(data_dir=_data_dir(args.data)))
+    try:
+        office = ServiceOffice(store)
+        site_id, _ = Access(store).find_site(args.site)
+        changed = args.set is not None or args.clear
+        terms = office.set_terms(None, site_id, override) if changed else office.terms(site_id)
+    finally:
+        store.close()
+    print(json.dumps({"site_id": terms.site_id, "contract": terms.contract, "override": terms.override,
+                      "set_by": terms.set_by, "set_at": terms.set_at, "terms": terms.terms},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
@@ -293,6 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
     toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
     p.set_defaults(func=_passwd)
+    p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
+    p.add_argument("--data", required=True)
+    p.add_argument("site", help="the site's id or name")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
+    change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
+    p.set_defaults(func=_terms)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)

@@ -83,7 +83,9 @@ def merge_terms(default: Mapping[str, Any], override: Mapping[str, Any] | None) 
     """A site's override over its contract's default terms; the two nested tables merge by key."""
     override = override or {}
     if not isinstance(override, Mapping) or set(override) - TERM_KEYS:
-        raise InvalidRequest(f"terms have only: {', '.join(sorted(TERM_KEYS))}")
+        unknown = sorted(str(k)[:64] for k in override) if isinstance(override, Mapping) else []
+        named = f"{', '.join(k for k in unknown if k not in TERM_KEYS)[:200]}: not a term; " if unknown else ""
+        raise InvalidRequest(f"{named}terms have only: {', '.join(sorted(TERM_KEYS))}")
     merged = {**default, **override}
     for key in _HOURS:
         if isinstance(override.get(key), Mapping):

@@ -17,7 +17,6 @@ from typing import Any, TextIO
 from sync import errors as E
 from sync.periods import site_zone
 
-from .. import media
 from ..client import Client
 from .common import (
     _file,
@@ -26,10 +25,10 @@ from .common import (
     _items,
     _print_problems,
     _Progress,
-    _read,
     _Refused,
     _sheet,
     _shown,
+    _signature_input,
     _UserError,
 )
 from .messages import MESSAGES, _say, _text
@@ -375,21 +374,7 @@ def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def sign(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
-    if (args.png is None) == (args.strokes is None):
-        raise _UserError(MESSAGES["need_signature"])
-    strokes = png = None
-    if args.strokes is not None:
-        try:
-            strokes = json.loads(_file(args.strokes).read_text(encoding="utf-8"))
-            if not isinstance(strokes, list) or not all(isinstance(s, list) for s in strokes):
-                raise ValueError("not a list of strokes")
-        except (OSError, ValueError) as exc:
-            raise _UserError(_text("bad_strokes", error=exc)) from None
-    else:
-        png = _read(_file(args.png))
-        kind = media.image_format(png)
-        if kind != "PNG":
-            raise _UserError(_text("not_png", path=args.png, kind=_text("not_png_kind", kind=kind) if kind else ""))
+    strokes, png = _signature_input(args)
     sig_id = client.sign(inspection["id"], args.name, args.role, strokes=strokes, png=png)
     _say(out, "signed", name=args.name, role=args.role, checks=client.sheet(inspection["id"])["checks"], id=sig_id)
     return 0

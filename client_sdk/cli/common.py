@@ -3,6 +3,7 @@ references a technician types (sheet numbers, device codes and ranges, checklist
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -14,6 +15,7 @@ from sync import schema
 from sync.wire import Scalar
 
 from ..client import Client
+from ..media import image_format
 from ..outbox import Progress
 from .messages import MESSAGES, _say, _text, display_width, pad
 
@@ -216,3 +218,22 @@ def _print_problems(client: Client, out: TextIO) -> None:
 
 def _sheet(inspection: dict[str, Any]) -> str:
     return str(inspection["fields"].get("sheet_no") or inspection["id"])
+
+
+def _signature_input(args: Any) -> tuple[Any, bytes | None]:
+    """(strokes, png) from `--strokes FILE` or `--png FILE`, exactly one of them."""
+    if (args.png is None) == (args.strokes is None):
+        raise _UserError(MESSAGES["need_signature"])
+    if args.strokes is not None:
+        try:
+            strokes = json.loads(_file(args.strokes).read_text(encoding="utf-8"))
+            if not isinstance(strokes, list) or not all(isinstance(s, list) for s in strokes):
+                raise ValueError("not a list of strokes")
+        except (OSError, ValueError) as exc:
+            raise _UserError(_text("bad_strokes", error=exc)) from None
+        return strokes, None
+    png = _read(_file(args.png))
+    kind = image_format(png)
+    if kind != "PNG":
+        raise _UserError(_text("not_png", path=args.png, kind=_text("not_png_kind", kind=kind) if kind else ""))
+    return None, png

@@ -13,15 +13,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
 from sync import errors as E
 from sync import schema
+from sync.clocks import PAUSE_REASONS
+from sync.collections.service import EVENT_KINDS, SERVICE_REQUESTS, SERVICE_VISITS
 
 from ..client import Client
-from . import commands
+from . import commands, service
 from .common import _Refused, _UserError
 from .messages import MESSAGES, _text
 
@@ -69,16 +71,63 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("inspection", help=m["help_inspection"])
     sign = sub.add_parser("sign", help=m["help_sign"])
     sign.add_argument("inspection", help=m["help_inspection"])
+    _signer_options(sign)
+    uploads = sub.add_parser("uploads", help=m["help_uploads"])
+    uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
+    sub.add_parser("conflicts", help=m["help_conflicts"])
+    _service_parsers(sub)
+    for name, command in sub.choices.items():
+        # `check` runs commands.check; `new-request` service.new_request
+        command.set_defaults(func=getattr(commands, name, None) or getattr(service, name.replace("-", "_")))
+    return parser
+
+
+def _signer_options(sign: argparse.ArgumentParser) -> None:
+    """Who signs and how: the options of `sign` and `sign-visit`."""
+    m = MESSAGES
     sign.add_argument("--name", required=True, help=m["help_signer"])
     sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
     sign.add_argument("--png", help=m["help_png"])
     sign.add_argument("--strokes", help=m["help_strokes"])
-    uploads = sub.add_parser("uploads", help=m["help_uploads"])
-    uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
-    sub.add_parser("conflicts", help=m["help_conflicts"])
-    for name, command in sub.choices.items():
-        command.set_defaults(func=getattr(commands, name))  # `check` runs commands.check
-    return parser
+
+
+def _service_parsers(sub: Any) -> None:
+    """The commands of service work (cli/service.py)."""
+    m = MESSAGES
+    requests = sub.add_parser("requests", help=m["help_requests"])
+    requests.add_argument("--all", action="store_true", help=m["help_requests_all"])
+    request = sub.add_parser("request", help=m["help_request"])
+    request.add_argument("request", help=m["help_request_ref"])
+    event = sub.add_parser("event", help=m["help_event"])
+    event.add_argument("request", help=m["help_request_ref"])
+    event.add_argument("kind", choices=EVENT_KINDS, help=m["help_event_kind"])
+    event.add_argument("--reason", choices=PAUSE_REASONS, help=m["help_reason"])
+    event.add_argument("--note", help=m["help_event_note"])
+    event.add_argument("--visit", help=m["help_event_visit"])
+    visit = sub.add_parser("visit", help=m["help_visit"])
+    visit.add_argument("request", help=m["help_request_ref"])
+    visit.add_argument("--planned-at", help=m["help_planned_at"])
+    report = sub.add_parser("report", help=m["help_report"])
+    report.add_argument("visit", help=m["help_visit_ref"])
+    report.add_argument("--outcome", required=True, choices=SERVICE_VISITS.fields["outcome"].choices,
+                        help=m["help_visit_outcome"])
+    report.add_argument("--work-done", help=m["help_work_done"])
+    report.add_argument("--fault-cause", help=m["help_fault_cause"])
+    report.add_argument("--void", choices=SERVICE_VISITS.fields["warranty_void"].choices, help=m["help_void"])
+    new = sub.add_parser("new-request", help=m["help_new_request"])
+    new.add_argument("site", help=m["help_site"])
+    new.add_argument("--description", required=True, help=m["help_description"])
+    new.add_argument("--device", help=m["help_request_device"])
+    new.add_argument("--kind", default="repair", choices=SERVICE_REQUESTS.fields["kind"].choices,
+                     help=m["help_request_kind"])
+    new.add_argument("--caller", help=m["help_caller"])
+    new.add_argument("--phone", help=m["help_caller_phone"])
+    new.add_argument("--complex", action="store_true", help=m["help_complex"])
+    sheet = sub.add_parser("visit-sheet", help=m["help_visit_sheet"])
+    sheet.add_argument("visit", help=m["help_visit_ref"])
+    sign = sub.add_parser("sign-visit", help=m["help_sign_visit"])
+    sign.add_argument("visit", help=m["help_visit_ref"])
+    _signer_options(sign)
 
 
 def _tolerant(stream: TextIO) -> None:

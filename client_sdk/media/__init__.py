@@ -6,7 +6,16 @@ them through its public methods only.
 """
 
 from .photos import JPEG_QUALITY, MAX_EDGE, Photo, add_photo, image_format, shrink_photo
-from .signing import MAX_CANVAS, mismatched_signatures, render_strokes, sheet_checks, show_sheet, sign
+from .signing import (
+    MAX_CANVAS,
+    mismatched_signatures,
+    render_strokes,
+    sheet_checks,
+    show_sheet,
+    show_visit_sheet,
+    sign,
+    sign_visit,
+)
 from .uploads import DEFAULT_CHUNK, Upload, UploadQueue, send, upload_waiting
 
 __all__ = [
@@ -24,7 +33,9 @@ __all__ = [
     "send",
     "sheet_checks",
     "show_sheet",
+    "show_visit_sheet",
     "shrink_photo",
     "sign",
+    "sign_visit",
     "upload_waiting",
 ]

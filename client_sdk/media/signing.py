@@ -173,29 +173,95 @@ def sign(client: Client, inspection_id: str, signer_name: str, signer_role: str 
     Queues the canonical sheet and the signature image for upload, then
     writes the `signatures` row, whole, in one change.
     """
+    _check_signer(signer_name, signer_role, strokes, png)
+    inspection = client.get("inspections", inspection_id)
+    if inspection is None or inspection["deleted"]:
+        raise E.NotFound(f"no inspection {inspection_id} on this client")
+    checks = sheet_checks(client, inspection_id, devices)
+    _check_sheet(client, inspection_id, checks)
+    return _queue_signature(client, "inspection_id", inspection_id, sheet.sheet_bytes(inspection_id, checks),
+                            signer_name, signer_role, strokes, png)
+
+
+def _check_signer(signer_name: str, signer_role: str, strokes: Sequence[Sequence[Sequence[float]]] | None,
+                  png: bytes | None) -> None:
     if signer_role not in ("customer", "technician"):
         raise E.InvalidRequest("signer_role is customer or technician")
     if not signer_name.strip():
         raise E.InvalidRequest("the signer's name is needed")
     if (strokes is None) == (png is None):
         raise E.InvalidRequest("a signature is either pen strokes or a PNG")
-    inspection = client.get("inspections", inspection_id)
-    if inspection is None or inspection["deleted"]:
-        raise E.NotFound(f"no inspection {inspection_id} on this client")
-    checks = sheet_checks(client, inspection_id, devices)
-    _check_sheet(client, inspection_id, checks)
+
+
+def _queue_signature(client: Client, parent: str, parent_id: str, sheet_data: bytes, signer_name: str,
+                     signer_role: str, strokes: Sequence[Sequence[Sequence[float]]] | None,
+                     png: bytes | None) -> str:
+    """The signature of a sheet (`parent`: `inspection_id` or `visit_id`): the image rendered and
+    checked, the sheet and the image queued for upload, then the `signatures` row written whole."""
     image = render_strokes(strokes) if strokes is not None else png
     assert image is not None
     _check_png(image)
     sig_id = str(uuid.uuid4())
     fields: dict[str, Any] = {
-        "inspection_id": inspection_id, "signer_name": signer_name.strip(), "signer_role": signer_role,
+        parent: parent_id, "signer_name": signer_name.strip(), "signer_role": signer_role,
         "signed_at": hlc.format_ts(client.wall()), "image_sha256": hashlib.sha256(image).hexdigest(),
-        "sheet_sha256": sheet.sheet_sha256(inspection_id, checks),
+        "sheet_sha256": hashlib.sha256(sheet_data).hexdigest(),
     }
     client.check("signatures", sig_id, fields, False)
     now = client.wall()
-    client.upload_queue.add(sheet.sheet_bytes(inspection_id, checks), "application/json", "sheet", now)
+    client.upload_queue.add(sheet_data, "application/json", "sheet", now)
     client.upload_queue.add(image, "image/png", "image", now)
     client.create("signatures", sig_id, fields)
     return sig_id
+
+
+# -- the contact sheet of a service visit (docs/service.md, "The contact sheet and its seal") --------
+
+
+def _visit(client: Client, visit_id: str) -> dict[str, Any]:
+    visit = client.get("service_visits", visit_id)
+    if visit is None or visit["deleted"]:
+        raise E.NotFound(f"no visit {visit_id} on this client")
+    return visit
+
+
+def visit_lines(client: Client, visit_id: str) -> dict[str, dict[str, Any]]:
+    """The visit's charge lines as this client shows them, by id."""
+    return {line["id"]: line["fields"] for line in client.rows("charge_lines")
+            if line["fields"].get("visit_id") == visit_id}
+
+
+def show_visit_sheet(client: Client, visit_id: str) -> dict[str, Any]:
+    """The contact sheet the customer reads before signing: the request, its site, the visit's
+    fields and lines as they stand on the sheet, and the sheet's sha256."""
+    visit = _visit(client, visit_id)
+    request = client.get("service_requests", str(visit["fields"].get("request_id")))
+    request_fields = request["fields"] if request else {}
+    site = client.get("sites", str(request_fields.get("site_id")))
+    lines = visit_lines(client, visit_id)
+    return {
+        "visit": {"id": visit_id, **visit["fields"]},
+        "request": {"id": visit["fields"].get("request_id"), **request_fields},
+        "site": {"id": request_fields.get("site_id"), **(site["fields"] if site else {})},
+        "fields": sheet.visit_fields(visit["fields"]),
+        "lines": {line_id: sheet.line_fields(f) for line_id, f in lines.items()},
+        "sealed": visit["fields"].get("sealed_by") is not None,
+        "sheet_sha256": sheet.visit_sheet_sha256(visit_id, visit["fields"], lines),
+    }
+
+
+def sign_visit(client: Client, visit_id: str, signer_name: str, signer_role: str = "customer",
+               strokes: Sequence[Sequence[Sequence[float]]] | None = None, png: bytes | None = None) -> str:
+    """Sign the visit's whole contact sheet, as an inspection sheet is signed; returns the signature's id.
+
+    Refused on the spot when the visit has no result yet (nothing to sign for) or is already sealed.
+    """
+    _check_signer(signer_name, signer_role, strokes, png)
+    visit = _visit(client, visit_id)
+    if visit["fields"].get("sealed_by") is not None:
+        raise E.Forbidden(f"visit {visit_id} is already sealed by the customer's signature", reason="sealed")
+    if visit["fields"].get("outcome") is None:
+        raise E.InvalidRequest(f"visit {visit_id} has no result yet: record it before the customer signs",
+                               reason="invalid_field")
+    data = sheet.visit_sheet_bytes(visit_id, visit["fields"], visit_lines(client, visit_id))
+    return _queue_signature(client, "visit_id", visit_id, data, signer_name, signer_role, strokes, png)

@@ -111,7 +111,8 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     error = cls(detail)
     info = server_info(request.app)
     if cls is E.BodyTooLarge and info is not None:
-        error.extra["limit"] = info.max_body_bytes
+        # A route's own limit (the service terms' 64 KiB), else the server's.
+        error.extra["limit"] = request.route_handler.resolve_request_max_body_size() or info.max_body_bytes
     if cls is E.ServerError:
         error.status = exc.status_code  # type: ignore[misc]
     return problem_response(error, request)

@@ -48,7 +48,9 @@ def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(ser
     path = _old_phone(tmp_path / "old")
     phone = Client(path, server.http)
     try:
-        assert _applied(path) == ["m001_phone_v1"]
+        # Upgraded: the schema it had is recorded, and the table of service terms added (issue 12).
+        assert _applied(path) == ["m001_phone_v1", "m002_service_terms"]
+        assert phone.db.terms_fetched() == {}
         assert [(e["seq"], e["collection"], e["id"]) for e in phone.pending()] == [
             (3, "device_checks", FAULT_CHECK), (4, "photos", PHOTO_ROW)]
         assert [(u["sha256"], u["state"]) for u in phone.uploads()] == [(PHOTO, "queued")]

@@ -162,6 +162,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/service-requests"): Rule(_get("/api/service-requests"), 200, 200, 200),  # the caller's sites
     ("POST", "/api/service-requests"): Rule(_new_request, 403, 403, 201),
     ("GET", "/api/service-requests/{request_id:str}"): Rule(_get("/api/service-requests/{request}"), 200, 404, 200),
+    # A site's service terms (issue 12): read in scope, set by supervisors.
+    ("GET", "/api/sites/{site_id:str}/service-terms"): Rule(_get("/api/sites/{site}/service-terms"), 200, 404, 200),
+    ("PUT", "/api/sites/{site_id:str}/service-terms"): Rule(
+        _json("/api/sites/{site}/service-terms", {"override": None}), 403, 404, 200, desk=403),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -83,15 +83,27 @@ def _json_endpoints(app: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _body_limits(app: Any) -> dict[tuple[str, str], int | None]:
+    """The body limit of each (method, path) whose route sets its own (the app's otherwise)."""
+    import re
+
+    return {(method, re.sub(r"\{[^}]+\}", "x", route.path)): handler.resolve_request_max_body_size()
+            for route in app.routes for handler in route.route_handlers
+            for method in getattr(handler, "http_methods", ())}
+
+
 def test_malformed_json_on_every_json_endpoint(http, lin, caplog):
     """Each malformed body, on every JSON endpoint, with and without a token: never a 500, no traceback."""
     endpoints = _json_endpoints(http.app)
     assert {("POST", "/sync/push"), ("POST", "/auth/token"), ("POST", "/api/inspections/generate")} <= set(endpoints)
+    limits = _body_limits(http.app)
     for method, path in endpoints:
         for body in MALFORMED:
             for headers in ({}, lin.headers):
                 r = http.request(method, path, content=body, headers={**headers, "content-type": "application/json"})
-                if headers or path in ("/auth/token", "/auth/refresh"):  # public: no token needed
+                if headers and len(body) > (limits.get((method, path)) or len(body)):
+                    _problem(r, 413, "body_too_large")  # a route's own limit comes before parsing
+                elif headers or path in ("/auth/token", "/auth/refresh"):  # public: no token needed
                     _problem(r, 400, "malformed_json")
                 else:  # anonymous on an endpoint that needs a token: refused before the body is read
                     _problem(r, 401, "unauthorized")
@@ -667,3 +679,46 @@ def test_a_new_request_of_another_shape_is_refused_whole(site, chen, dump, body)
     before = dump()
     _problem(chen.http.post("/api/service-requests", headers=chen.headers, json=body), 400, "invalid_request")
     assert dump() == before
+
+
+# -- a site's service terms (issue 12: PUT /api/sites/{site_id}/service-terms) ------------------------
+
+# (body, status, code, what the detail names): each kind of bad override once; none is stored.
+BAD_TERMS: list[tuple[Any, int, str, str]] = [
+    ({"override": {"on_site_hourz": {"urban": 2}}}, 400, "invalid_request", "on_site_hourz"),
+    ({"override": {"on_site_hours": {"urban": 0}}}, 400, "invalid_request", "on_site_hours.urban"),
+    ({"override": {"on_site_hours": {"urban": 8_761}}}, 400, "invalid_request", "on_site_hours.urban"),
+    ({"override": {"on_site_hours": {"urban": 2.5}}}, 400, "invalid_request", "on_site_hours.urban"),
+    ({"override": {"on_site_hours": {"downtown": 2}}}, 400, "invalid_request", "on_site_hours"),
+    ({"override": {"fix_hours": "fast"}}, 400, "invalid_request", "fix_hours"),
+    ({"override": {"restore_hours": True}}, 400, "invalid_request", "restore_hours"),
+    ({"override": {"pause_reasons": ["lunch"]}}, 400, "invalid_request", "pause_reasons"),
+    ({"override": {"callback": "yes"}}, 400, "invalid_request", "callback"),
+    ({"override": {"calendar": "cn-2099"}}, 400, "invalid_request", "calendar"),
+    ({"override": {"calendar": {"week": 1}}}, 400, "invalid_request", "calendar"),
+    ({"override": {"calendar": 5}}, 400, "invalid_request", "calendar"),
+    ({"override": {"calendar": {"week": {"mon": ["08:30-17:30"]}, "source": "x" * 501}}}, 400, "invalid_request",
+     "override.calendar.source"),
+    ({"override": {"x" * 10_000: 1}}, 400, "invalid_request", "at most 500"),
+    ({"override": "fast"}, 400, "invalid_request", "override"),
+    ({"override": {}, "extra": 1}, 400, "invalid_request", "extra"),
+    ({}, 400, "invalid_request", "override"),
+    ({"override": {"note": "x" * 70_000}}, 413, "body_too_large", ""),
+]
+
+
+def test_bad_service_terms_are_refused_and_nothing_is_stored(site, lin):
+    # Regression (issue 12, svc-more): an override is checked whole before it is stored or audited.
+    url = f"/api/sites/{site['site']}/service-terms"
+    wrong = []
+    for body, status, code, named in BAD_TERMS:
+        got = _problem(lin.http.put(url, json=body, headers=lin.headers), status, code)
+        if named not in got["detail"] or len(got["detail"]) > 1_000:
+            wrong.append((body if len(str(body)) < 200 else str(body)[:200], got["detail"][:300]))
+        if status == 413:
+            assert got["limit"] == 64 * 1024
+    assert wrong == []
+    terms = lin.http.get(url, headers=lin.headers).json()
+    assert (terms["override"], terms["set_by"]) == (None, None)
+    entries = lin.http.get("/api/audit", params={"kind": "service_terms_changed"}, headers=lin.headers).json()
+    assert entries["entries"] == []

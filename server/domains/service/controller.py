@@ -1,21 +1,23 @@
-"""The service request routes (issue 12, "API"): the list, a request's detail, the desk's new request.
+"""The service routes (issue 12): requests (the list, a request's detail, the desk's new request),
+and the office's (terms, visits, the faults report).
 
-Thin: guards check the role, the handler makes one call into `ServiceRequests`.
+Thin: guards check role and scope, each handler makes one call.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import get, post
+from litestar import get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from ...http.controller import DomainController
 from ...http.deps import CallerDep, StrictBody, from_state
-from ...http.guards import desk_or_supervisor
+from ...http.guards import desk_or_supervisor, site_in_scope, supervisor_only
 from ...http.problems import problem_responses
-from .schemas import NewRequest, RequestDetail, RequestList
+from .office import MAX_TERMS_BODY_BYTES, ServiceOffice
+from .schemas import NewRequest, RequestDetail, RequestList, ServiceTerms, TermsOverride
 from .service import DEFAULT_LIMIT, ServiceRequests
 
 RequestsDep = NamedDependency[ServiceRequests]
@@ -62,3 +64,25 @@ class RequestsController(DomainController):
         """A request with its visits, its event timeline (`at` beside `effective_at`), its milestones
         each with a one-line explanation, and its device's warranty on the day of the call."""
         return requests.detail(caller, request_id)
+# -- the service office: terms, visits, the faults report (svc-more) ------------------------------
+
+OfficeDep = NamedDependency[ServiceOffice]
+
+
+class ServiceTermsController(DomainController):
+    path = "/api/sites/{site_id:str}/service-terms"
+    tags = ["service"]  # noqa: RUF012 (Litestar reads it from the class)
+    dependencies = {"office": from_state("office")}  # noqa: RUF012
+
+    @get("/", responses=problem_responses(401, 404), sync_to_thread=True, guards=[site_in_scope])
+    def get_terms(self, site_id: FromPath[str], office: OfficeDep) -> ServiceTerms:
+        """A site's response-time terms: its contract's with its override, the calendar inlined
+        (what a phone caches to count the clocks offline)."""
+        return office.terms(site_id)
+
+    @put("/", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True,
+         guards=[site_in_scope, supervisor_only], request_max_body_size=MAX_TERMS_BODY_BYTES)
+    def set_terms(self, site_id: FromPath[str], data: StrictBody[TermsOverride], office: OfficeDep,
+                  caller: CallerDep) -> ServiceTerms:
+        """Set a site's override of its contract's terms (supervisors); `null` removes it."""
+        return office.set_terms(caller, site_id, data.override)

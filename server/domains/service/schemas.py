@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from sync.clocks import Milestone
@@ -96,3 +98,22 @@ class RequestDetail(msgspec.Struct, kw_only=True):
     events: list[TimelineEvent]
     milestones: list[ExplainedMilestone]
     warranty: Warranty
+# -- the service office: terms, visits, the faults report (svc-more) ------------------------------
+
+
+class TermsOverride(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`PUT /api/sites/{site_id}/service-terms`: a site's override of its contract's terms, or null."""
+
+    override: dict[str, Any] | None
+
+
+class ServiceTerms(msgspec.Struct, kw_only=True):
+    """A site's response-time terms: its contract's with its override, the calendar inlined
+    (what a phone caches to count the same clocks offline)."""
+
+    site_id: str
+    contract: str
+    terms: dict[str, Any]
+    override: dict[str, Any] | None
+    set_by: str | None
+    set_at: str | None

@@ -131,3 +131,17 @@ def request_rows(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[dict
     return {row_id: (_decode(fields), _decode(clocks)) for row_id, fields, clocks in select_in(
         db, "SELECT id, fields, clocks FROM rows WHERE collection = 'service_requests' AND deleted = 0"
             " AND id IN ({marks})", ids)}
+# -- the service office (terms, visits, the faults report, a device's repair archive) ----------
+
+
+def site_terms(db: sqlite3.Connection, site_id: str) -> tuple[dict[str, Any], Any, str | None, str | None] | None:
+    """A live site's fields with its terms override, who set it and when (None, None, None when
+    there is none); None when there is no such site."""
+    found = db.execute(
+        "SELECT s.fields, t.override, t.set_by, t.set_at FROM rows s LEFT JOIN service_terms t ON t.site_id = s.id"
+        " WHERE s.collection = 'sites' AND s.id = ? AND s.deleted = 0",
+        [site_id],
+    ).fetchone()
+    if found is None:
+        return None
+    return dict(_decode(found[0])), None if found[1] is None else _decode(found[1]), found[2], found[3]
