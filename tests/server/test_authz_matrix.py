@@ -162,6 +162,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/service-requests"): Rule(_get("/api/service-requests"), 200, 200, 200),  # the caller's sites
     ("POST", "/api/service-requests"): Rule(_new_request, 403, 403, 201),
     ("GET", "/api/service-requests/{request_id:str}"): Rule(_get("/api/service-requests/{request}"), 200, 404, 200),
+    # The monthly technician report (issue 13): supervisors and the service desk.
+    ("GET", "/api/reports/technicians"): Rule(_get("/api/reports/technicians", month="2026-M11"), 403, 403, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
