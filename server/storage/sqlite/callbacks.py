@@ -2,8 +2,9 @@
 
 A month is a range of protocol timestamps per site (its local month in UTC, `bounds`), so
 the same instant counts in each site's own month. Each query first narrows to the widest
-range by an index on the time it counts by (m018), then keeps the rows of each site's own
-range: a row that syncs late counts the next time the report is read.
+range by an index on the time it counts by (m018, `INDEXED BY`), then keeps the rows of each
+site's own range (the bounds get an automatic index; `CROSS JOIN` keeps that order): a row that
+syncs late counts the next time the report is read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-_BOUNDS = ("WITH b(site_id, lo, hi) AS (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+_BOUNDS = ("WITH b(site_id, lo, hi) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]')"
            " FROM json_each(?))")
 _TECH = "json_extract(v.fields, '$.technician')"
 
@@ -23,12 +24,12 @@ def _in_month(alias: str, field: str) -> str:
     return f"{at} >= ? AND {at} < ? AND {at} >= b.lo AND {at} < b.hi"
 
 
-_VISITS = (f"SELECT {_TECH} AS t, v.parent_id AS request_id FROM rows v JOIN b ON b.site_id = v.site_id"
+_VISITS = (f"SELECT {_TECH} AS t, v.parent_id AS request_id FROM rows v INDEXED BY rows_visit_recorded CROSS JOIN b ON b.site_id = v.site_id"
            f" WHERE v.collection = 'service_visits' AND v.deleted = 0 AND {_in_month('v', 'recorded_at')}"
            f" AND {_TECH} IS NOT NULL")
 # A sealed sheet: a visit whose seal is a signature signed in the month.
-_SEALED = (f"SELECT {_TECH} AS t, v.id AS visit_id FROM rows s JOIN b ON b.site_id = s.site_id"
-           " JOIN rows v ON v.collection = 'service_visits' AND v.id = s.parent_id AND v.deleted = 0"
+_SEALED = (f"SELECT {_TECH} AS t, v.id AS visit_id FROM rows s INDEXED BY rows_signature_signed CROSS JOIN b ON b.site_id = s.site_id"
+           " CROSS JOIN rows v ON v.collection = 'service_visits' AND v.id = s.parent_id AND v.deleted = 0"
            "  AND json_extract(v.fields, '$.sealed_by') = s.id"
            f" WHERE s.collection = 'signatures' AND s.deleted = 0 AND {_in_month('s', 'signed_at')}"
            f" AND {_TECH} IS NOT NULL")
@@ -58,8 +59,8 @@ def technician_month(db: sqlite3.Connection, bounds: dict[str, tuple[str, str]],
         tech(name).update(sealed=n, covered=covered)
     for name, rating, n, points in db.execute(
             f"{_BOUNDS} SELECT {_TECH}, json_extract(c.fields, '$.rating'), count(*),"
-            " sum(json_extract(c.fields, '$.points')) FROM rows c JOIN b ON b.site_id = c.site_id"
-            " JOIN rows v ON v.collection = 'service_visits' AND v.id = c.parent_id AND v.deleted = 0"
+            " sum(json_extract(c.fields, '$.points')) FROM rows c INDEXED BY rows_callback_called"
+            " CROSS JOIN b ON b.site_id = c.site_id CROSS JOIN rows v ON v.collection = 'service_visits' AND v.id = c.parent_id AND v.deleted = 0"
             " WHERE c.collection = 'callbacks' AND c.deleted = 0 AND json_extract(c.fields, '$.reached') = 1"
             f" AND {_in_month('c', 'called_at')} AND {_TECH} IS NOT NULL GROUP BY 1, 2", window):
         tech(name)["ratings"][rating] = (n, points or 0)
