@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .apidocs import RENDER_PLUGINS, home
+from .domains.callbacks.controller import ReportsController
+from .domains.callbacks.service import TechnicianReports
 from .domains.identity.access import Access
 from .domains.identity.controller import AccessController, LostPhoneController, SignInController
 from .domains.inspections.controller import InspectionsController
@@ -39,6 +41,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     InspectionsController, SignaturesController, AccessController, MediaController,
     RequestsController,
     ServiceTermsController,
+    ReportsController,
 ]
 
 
@@ -52,6 +55,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
                      "service_requests": ServiceRequests(store),
                      "office": ServiceOffice(store),
+                     "technician_reports": TechnicianReports(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

@@ -16,11 +16,13 @@ from datetime import date
 from sync import hlc
 from sync.periods import site_today
 
+from .domains.callbacks.hooks import CallbackHooks
 from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
 from .domains.media.blobs import BlobStore, FileBlobStore
 from .domains.media.hooks import MediaHooks
 from .domains.service.hooks import ServiceHooks
+from .domains.service.service import backfill_milestones
 from .domains.signatures.hooks import SignatureHooks
 from .domains.signatures.service import SheetCache
 from .engine import conflicts as _conflicts
@@ -68,7 +70,9 @@ class Store:
         self.sheets = SheetCache()
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.
-        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks()])
+        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks(),
+                            CallbackHooks()])
+        backfill_milestones(self)  # once, for a database from before m018
 
     _meta = staticmethod(Database.meta)
     push = _push.push

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync.collections.callbacks import DEFAULT_POINTS
 from sync.schema import MAX_SIGNATURES_PER_INSPECTION, MAX_SIGNATURES_PER_PUSH
 
 
@@ -57,6 +58,8 @@ class Settings:
     # Signatures (issue 9 #3; docs/security.md): more are rejected (`invalid_field`).
     max_signatures_per_push: int = MAX_SIGNATURES_PER_PUSH
     max_signatures_per_inspection: int = MAX_SIGNATURES_PER_INSPECTION  # not counting retracted ones
+    # Call-back points per rating, in the order of sync.collections.callbacks.RATINGS (issue 13).
+    callback_points: tuple[int, ...] = DEFAULT_POINTS
     # Reverse proxies whose X-Forwarded-For names the client's address (audit, sign-in throttle).
     trusted_proxies: tuple[str, ...] = ()
 

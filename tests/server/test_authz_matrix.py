@@ -166,6 +166,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/sites/{site_id:str}/service-terms"): Rule(_get("/api/sites/{site}/service-terms"), 200, 404, 200),
     ("PUT", "/api/sites/{site_id:str}/service-terms"): Rule(
         _json("/api/sites/{site}/service-terms", {"override": None}), 403, 404, 200, desk=403),
+    # The monthly technician report (issue 13): supervisors and the service desk.
+    ("GET", "/api/reports/technicians"): Rule(_get("/api/reports/technicians", month="2026-M11"), 403, 403, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -479,6 +479,7 @@ BAD_FILTERS = [
     ("/api/service-requests", {"breached": "yes"}, "breached", ["false", "true"]),
     ("/api/service-requests", {"at_risk": "1"}, "at_risk", ["false", "true"]),
     ("/api/service-requests", {"open": "x" * 10_000}, "open", ["false", "true"]),
+    ("/api/reports/technicians", {"month": "2026-M11", "format": "xlsx"}, "format", ["csv", "json"]),
 ]
 
 
@@ -489,6 +490,13 @@ def test_unknown_filter_values_are_a_400_listing_the_valid_ones(site, lin, path,
     assert body["parameter"] == parameter
     assert body["valid"] == valid
     assert len(body["detail"]) < 1000  # a long wrong value is quoted clipped
+
+
+@pytest.mark.parametrize("month", ["2026-Q4", "2026-M13", "2026-11", "1999-M1", "x" * 10_000])
+def test_a_mistyped_report_month_is_a_400(site, lin, month):
+    body = _problem(lin.http.get("/api/reports/technicians", params={"month": month}, headers=lin.headers),
+                    400, "invalid_filter")
+    assert body["parameter"] == "month" and len(body["detail"]) < 200
 
 
 @pytest.mark.parametrize("period", ["2026Q4", "2026-Q5", "Q4"])
@@ -567,6 +575,7 @@ _REQ = {"site_id": "{site}", "reported_at": TS, "channel": "hotline", "kind": "r
 _EVT = {"request_id": "{request}", "kind": "arrived", "at": TS}
 _VISIT = {"request_id": "{request}"}
 _SIG = {"signer_name": "Wang", "signer_role": "technician", "signed_at": TS, "sheet_sha256": "ab" * 32}
+_CALL = {"visit_id": "{visit}", "called_at": TS, "reached": True}
 # (who pushes, collection, fields, reason): one bad value of each new field, each rule once.
 BAD_SERVICE_CHANGES = [
     ("chen", "service_requests", {**_REQ, "site_id": "not-a-uuid"}, "invalid_field"),
@@ -613,6 +622,18 @@ BAD_SERVICE_CHANGES = [
     ("wang", "signatures", _SIG, "invalid_field"),
     ("wang", "signatures", {**_SIG, "inspection_id": "{inspection}", "visit_id": "{visit}"}, "invalid_field"),
     ("wang", "signatures", {**_SIG, "visit_id": "{unknown}"}, "unknown_parent"),
+    # Call-backs (issue 13): the desk's and supervisors' only.
+    ("wang", "callbacks", _CALL, "forbidden"),
+    ("chen", "callbacks", {**_CALL, "visit_id": "{unknown}"}, "unknown_parent"),
+    ("chen", "callbacks", {**_CALL, "called_at": "today"}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "called_at": None}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "reached": "yes"}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "reached": None}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "rating": "meh"}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "reached": False, "rating": "satisfied"}, "invalid_field"),  # not reached
+    ("chen", "callbacks", {**_CALL, "called_by": "x" * 201}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "comment": "x" * 2_001}, "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "points": 5}, "forbidden"),
     ("lin", "devices", {"site_id": "{site}", "warranty_from": "2026-02-30"}, "invalid_field"),
     ("lin", "devices", {"site_id": "{site}", "warranty_months": "twelve"}, "invalid_field"),
     ("wang", "devices", {"site_id": "{site}", "warranty_months": 24}, "forbidden"),

@@ -61,6 +61,9 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
     created["service_visits"] = (visit, {"request_id": request, "technician": "wang"})
     created["service_events"] = (event, {"request_id": request, "kind": "arrived",
                                          "at": "2026-11-20T10:30:00.000Z"})
+    # Call-backs (issue 13): every field is the desk's; technicians may not create one either.
+    created["callbacks"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "callback-1")), {
+        "visit_id": visit, "called_at": "2026-11-20T12:00:00.000Z", "reached": True, "rating": "satisfied"})
     store.write_server_changes([(c, i, f, False) for c, (i, f) in created.items()])
     return {
         "sites": (site["site"], {}),
@@ -100,7 +103,8 @@ def test_the_cases_cover_the_fields_the_protocol_names(rows):
                      ("device_checks", "sealed_by", None), ("photos", "blob", None),
                      ("signatures", "verification", None), ("checklist_templates", "items", None),
                      ("service_requests", "assigned_to", None), ("service_requests", "status", None),
-                     ("service_visits", "sheet_no", None), ("service_events", "effective_at", None)]:
+                     ("service_visits", "sheet_no", None), ("service_events", "effective_at", None),
+                     ("callbacks", "rating", None), ("callbacks", "points", None)]:
         assert expected in named
 
 

@@ -65,7 +65,7 @@ def _requests_touched(tx: Transaction, before: RowState | None, row: RowState) -
         return [row.id]
     if row.collection in ("service_visits", "service_events"):
         return [str(row.fields.get("request_id"))]
-    if row.collection == "signatures" and isinstance(row.fields.get("visit_id"), str):
+    if row.collection in ("signatures", "callbacks") and isinstance(row.fields.get("visit_id"), str):
         visit = tx.lookup("service_visits", row.fields["visit_id"])
         return [str(visit.fields.get("request_id"))] if visit is not None else []
     if row.collection == "sites" and before is not None and any(
@@ -76,7 +76,8 @@ def _requests_touched(tx: Transaction, before: RowState | None, row: RowState) -
 
 
 class ServiceHooks:
-    collections: tuple[str, ...] = ("service_requests", "service_visits", "service_events", "signatures", "sites")
+    collections: tuple[str, ...] = ("service_requests", "service_visits", "service_events", "signatures", "sites",
+                                    "callbacks")
 
     def prepare(self, store: Store, changes: Sequence[Change]) -> None:
         pass

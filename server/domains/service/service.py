@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
@@ -75,9 +75,11 @@ class Inputs:
     site: dict[str, Any]
     device: dict[str, Any] | None
     terms: Terms
+    callbacks: list[dict[str, Any]] = field(default_factory=list)  # of its visits: visit_id, called_at, reached
 
     def clocks(self, now_ms: int) -> list[Clock]:
-        return clocks(self.request, self.events, self.signed, (), self.terms, self.site, self.device, now_ms)
+        return clocks(self.request, self.events, self.signed, self.callbacks, self.terms, self.site, self.device,
+                      now_ms)
 
 
 def _created_ms(stored_clocks: Mapping[str, Any]) -> int | None:
@@ -118,6 +120,9 @@ def load_inputs(db: Connection, request_ids: list[str]) -> dict[str, Inputs]:
     signatures: dict[str, list[tuple[str, dict[str, Any]]]] = {i: [] for i in ids}
     for visit_id, _, fields in q.children(db, "signatures", list(request_of)):
         signatures[request_of[visit_id]].append((visit_id, fields))
+    callbacks: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for visit_id, _, fields in q.children(db, "callbacks", list(request_of)):
+        callbacks[request_of[visit_id]].append(fields)
     site_ids = sorted({str(f.get("site_id")) for f, _ in requests.values()})
     sites = q.live_rows(db, "sites", site_ids)
     devices = q.live_rows(db, "devices", sorted({f["device_id"] for f, _ in requests.values()
@@ -132,7 +137,8 @@ def load_inputs(db: Connection, request_ids: list[str]) -> dict[str, Inputs]:
         site_id = str(fields.get("site_id"))
         device = devices.get(fields["device_id"]) if isinstance(fields.get("device_id"), str) else None
         out[request_id] = Inputs(request_id, request, events[request_id], visits[request_id],
-                                 _signed(signatures[request_id]), sites.get(site_id, {}), device, terms[site_id])
+                                 _signed(signatures[request_id]), sites.get(site_id, {}), device, terms[site_id],
+                                 callbacks[request_id])
     return out
 
 
@@ -155,41 +161,60 @@ def _paused_since(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) 
     return since
 
 
-def derived(inputs: Inputs, now_ms: int) -> tuple[bool, int | None, int | None]:
-    """(breached, breach_at, risk_at) of a request, from one evaluation of its clocks at `now_ms`.
+class Lasting(NamedTuple):
+    """One milestone as stored (`service_milestones`, m018): `status` is `met`, `breached` or
+    `not_applicable` for good, or `open`; an open one is breached from `breach_at` (`due_at` plus
+    1 ms; None: not before the next event) and at risk from `risk_at`."""
+
+    name: str
+    visit_id: str | None  # the sealed visit of a `callback`
+    status: str
+    breach_at: int | None
+    risk_at: int | None
+
+
+def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
+    """Each milestone of a request from one evaluation of its clocks at `now_ms`.
 
     Exact for every later `now` until the next event: a pending milestone's `due_at` moves only
     while a pause is open, and then it neither breaches nor becomes at risk until `resumed`.
     """
     zone = site_zone(inputs.site.get("tz"))
     paused = _paused_since(inputs.events, inputs.terms.pause_reasons)
-    breached, breach_at, risk_at = False, None, None
+    callbacks = iter(sorted(inputs.signed.items(), key=lambda item: (str(item[1]), item[0])))  # as `clocks` orders them
+    out = []
     for clock in inputs.clocks(now_ms):
         m = clock.milestone
+        visit_id = next(callbacks)[0] if m.name == "callback" else None
         due = hlc.parse_ts(m.due_at)
-        if m.status == "breached":
-            breached, breach_at = True, min(due + 1, breach_at or due + 1)
-            continue
         if m.status not in ("pending", "at_risk"):
-            continue  # met or not applicable: nothing more can happen to it
+            out.append(Lasting(m.name, visit_id, m.status, due + 1 if m.status == "breached" else None, None))
+            continue
         risky = m.remaining_ms * 4 <= clock.target_ms
         if paused is not None and m.remaining_ms > 0:  # stopped by the open pause
-            risk_at = now_ms if risky else risk_at
+            out.append(Lasting(m.name, visit_id, "open", None, now_ms if risky else None))
             continue
-        breach_at = min(due + 1, breach_at or due + 1)
         if risky:
             at = now_ms
         else:  # the first moment at most a quarter of the target is left
             calendar = None if m.name == "callback" else inputs.terms.calendar
             left = m.remaining_ms - clock.target_ms // 4
             at = now_ms + left if calendar is None else calendar.add(zone, now_ms, left)
-        risk_at = min(at, risk_at if risk_at is not None else at)
-    return breached, breach_at, risk_at
+        out.append(Lasting(m.name, visit_id, "open", due + 1, at))
+    return out
 
 
-def clock_row(inputs: Inputs, now_ms: int) -> tuple[Any, ...]:
+def derived(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) -> tuple[bool, int | None, int | None]:
+    """(breached, breach_at, risk_at) of a request: the earliest of its milestones' (`lasting`)."""
+    each = lasting(inputs, now_ms) if each is None else each
+    breach = [m.breach_at for m in each if m.breach_at is not None]
+    risk = [m.risk_at for m in each if m.risk_at is not None]
+    return any(m.status == "breached" for m in each), min(breach, default=None), min(risk, default=None)
+
+
+def clock_row(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) -> tuple[Any, ...]:
     """The request's `service_clocks` row."""
-    breached, breach_at, risk_at = derived(inputs, now_ms)
+    breached, breach_at, risk_at = derived(inputs, now_ms, each)
     fields = inputs.request
     status = fields.get("status")
     return (inputs.id, fields.get("site_id"), status, fields.get("assigned_to"),
@@ -198,17 +223,31 @@ def clock_row(inputs: Inputs, now_ms: int) -> tuple[Any, ...]:
 
 
 def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
-    """Recompute these requests' stored clock rows (a deleted request loses its row)."""
+    """Recompute these requests' stored clock rows and milestones (a deleted request loses them)."""
     found = load_inputs(db, request_ids)
     for gone in set(request_ids) - set(found):
         q.drop_clocks(db, gone)
-    q.save_clocks(db, [clock_row(found[i], now_ms) for i in sorted(found)])
+    rows, milestones = [], []
+    for request_id in sorted(found):
+        each = lasting(found[request_id], now_ms)
+        rows.append(clock_row(found[request_id], now_ms, each))
+        milestones.append((request_id, [(m.name, m.visit_id, m.status, m.breach_at) for m in each]))
+    q.save_clocks(db, rows)
+    q.save_milestones(db, milestones)
 
 
 def refresh_in(tx: Transaction, request_ids: list[str]) -> None:
     """In a write transaction: what is staged is written first, so the reads see it."""
     tx.flush_rows()
     refresh_clocks(tx.db, request_ids, tx.now)
+
+
+def backfill_milestones(store: Store) -> None:
+    """Once, after m018: the milestones of the requests stored before it."""
+    with store.write() as db:
+        ids = q.backfill_pending(db)
+        if ids:
+            refresh_clocks(db, ids, store.now_ms())
 
 
 def refresh_site_clocks(store: Store, site_id: str) -> int:

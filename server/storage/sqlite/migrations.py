@@ -407,3 +407,34 @@ def m016_request_window(db: sqlite_utils.Database) -> None:
         if row is not None:
             tx.put(row)
     tx.finish(None, [], [])
+
+
+@migrations()
+def m018_callbacks(db: sqlite_utils.Database) -> None:
+    """Call-backs and the monthly technician report (issue 13). Each request's milestones as they
+    last evaluated (`service_milestones`: `met`, `breached`, `not_applicable`, or `open` with the
+    moment it breaches), recomputed with `service_clocks`; and indexes on the times the report
+    counts months by. Requests stored before this get their milestones when the store next opens
+    (`milestones_backfill` in meta)."""
+    db.executescript(
+        """
+        CREATE TABLE service_milestones (
+            request_id TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            visit_id TEXT,
+            status TEXT NOT NULL,
+            breach_at INTEGER,
+            PRIMARY KEY (request_id, n)
+        ) WITHOUT ROWID;
+        CREATE INDEX service_milestones_visit ON service_milestones(visit_id) WHERE visit_id IS NOT NULL;
+        CREATE INDEX rows_visit_recorded ON rows(json_extract(fields, '$.recorded_at'))
+            WHERE collection = 'service_visits';
+        CREATE INDEX rows_signature_signed ON rows(json_extract(fields, '$.signed_at'))
+            WHERE collection = 'signatures';
+        CREATE INDEX rows_callback_called ON rows(json_extract(fields, '$.called_at'))
+            WHERE collection = 'callbacks';
+        INSERT INTO meta(key, value) SELECT 'milestones_backfill', '1'
+            WHERE EXISTS (SELECT 1 FROM service_clocks);
+        """
+    )

@@ -68,6 +68,16 @@ def save_clocks(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 def drop_clocks(db: sqlite3.Connection, request_id: str) -> None:
     db.execute("DELETE FROM service_clocks WHERE request_id = ?", [request_id])
+    db.execute("DELETE FROM service_milestones WHERE request_id = ?", [request_id])
+
+
+def save_milestones(db: sqlite3.Connection,
+                    requests: list[tuple[str, list[tuple[str, str | None, str, int | None]]]]) -> None:
+    """Replace requests' stored milestones (m018): (request id, [(name, visit id, status, breach_at)])."""
+    db.executemany("DELETE FROM service_milestones WHERE request_id = ?", [(r,) for r, _ in requests])
+    db.executemany("INSERT INTO service_milestones (request_id, n, name, visit_id, status, breach_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?)",
+                   [(r, n, *m) for r, each in requests for n, m in enumerate(each)])
 
 
 def stored_clocks(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
@@ -87,6 +97,13 @@ def children(db: sqlite3.Connection, collection: str, parents: list[str]) -> lis
     found = select_in(db, "SELECT parent_id, id, fields, version FROM rows WHERE collection = ? AND deleted = 0"
                           " AND parent_id IN ({marks})", parents, [collection])
     return [(p, i, _decode(f)) for p, i, f, _ in sorted(found, key=lambda r: r[3])]
+
+
+def backfill_pending(db: sqlite3.Connection) -> list[str] | None:
+    """Every live request when m018 left its milestones to compute (the mark is then removed); else None."""
+    if db.execute("DELETE FROM meta WHERE key = 'milestones_backfill'").rowcount == 0:
+        return None
+    return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
 
 
 def site_requests(db: sqlite3.Connection, site_id: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Call-backs and the monthly technician report (issue 13)."""
