@@ -162,6 +162,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/service-requests"): Rule(_get("/api/service-requests"), 200, 200, 200),  # the caller's sites
     ("POST", "/api/service-requests"): Rule(_new_request, 403, 403, 201),
     ("GET", "/api/service-requests/{request_id:str}"): Rule(_get("/api/service-requests/{request}"), 200, 404, 200),
+    # Duty (issue 13): any signed-in role; the log holds the caller's sites' calls and their own.
+    ("GET", "/api/duty"): Rule(_get("/api/duty", at="2026-11-07T13:00:00.000Z"), 200, 200, 200),
+    ("GET", "/api/duty/log"): Rule(_get("/api/duty/log", month="2026-M11"), 200, 200, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
