@@ -12,6 +12,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from .apidocs import RENDER_PLUGINS, home
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
+from .domains.duty.controller import DutyController
+from .domains.duty.service import Duty
 from .domains.identity.access import Access
 from .domains.identity.controller import AccessController, LostPhoneController, SignInController
 from .domains.inspections.controller import InspectionsController
@@ -42,6 +44,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     RequestsController,
     ServiceTermsController,
     ReportsController,
+    DutyController,
 ]
 
 
@@ -56,6 +59,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "service_requests": ServiceRequests(store),
                      "office": ServiceOffice(store),
                      "technician_reports": TechnicianReports(store),
+                     "duty": Duty(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

@@ -17,6 +17,7 @@ from sync import hlc
 from sync.periods import site_today
 
 from .domains.callbacks.hooks import CallbackHooks
+from .domains.duty.hooks import DutyHooks
 from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
 from .domains.media.blobs import BlobStore, FileBlobStore
@@ -71,7 +72,7 @@ class Store:
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.
         self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks(),
-                            CallbackHooks()])
+                            CallbackHooks(), DutyHooks()])
         backfill_milestones(self)  # once, for a database from before m018
 
     _meta = staticmethod(Database.meta)

@@ -72,10 +72,16 @@ class Scope:
     every collection: a collection that declares none, or one that does not
     resolve, is refused when the schema is built (a row with no site would be
     pulled by every technician of every site).
+
+    `owner`: for a site field that may be empty (an optional parent), the
+    server-written field naming the user a row without a site belongs to (a duty
+    call logged without a site is its logger's own): only that user, and those who
+    see every site, pull or change it. An optional site field without one is refused.
     """
 
     site: str | Via | tuple[Via, ...]
     period: Period = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,8 @@ def check_scopes(collections: dict[str, Collection]) -> None:
                                                                                    field_spec.type != "period"):
                 raise SchemaError(f"collection {name!r}: its {what} field {via!r} is not a "
                                   + ("site id" if what == "site" else "period"))
+            if what == "site" and field_spec.optional_parent:
+                _check_owner(name, spec)
             return
         parent = spec.fields.get(via.field)
         if parent is None or parent.parent != via.collection or (parent.optional_parent and not alternative):
@@ -224,6 +232,14 @@ def check_scopes(collections: dict[str, Collection]) -> None:
         if isinstance(spec.scope.period, Via | tuple) and spec.scope.period != spec.scope.site:
             # A parent's period change reaches its children through the parent their site is found through.
             raise SchemaError(f"collection {name!r}: its period goes through another parent than its site")
+
+
+def _check_owner(name: str, spec: Collection) -> None:
+    """A row whose site field may be empty needs an owner: a server-written text field."""
+    owner = spec.fields.get(spec.scope.owner) if spec.scope.owner else None
+    if owner is None or owner.type != "text" or owner.writers:
+        raise SchemaError(f"collection {name!r}: a row without a site would be nobody's: name a server-written"
+                          " owner field in its scope")
 
 
 def period_children(collections: dict[str, Collection]) -> dict[str, tuple[str, ...]]:

@@ -195,11 +195,15 @@ def _shown(value: object, width: int = 60) -> str:
 def outside_scope(row: RowState | None, actor: Actor) -> bool:
     """Whether a stored row is of a site the client's user may not see. Such a row is
     answered as one that does not exist (issue 9): the answer must not tell a technician
-    that it exists, let alone where."""
-    return (
-        row is not None and row.exists and actor.role != SERVER and actor.sites is not None
-        and row.site_id is not None and row.site_id not in actor.sites
-    )
+    that it exists, let alone where. A row without a site is global, or, in a collection whose
+    scope names an owner, its owner's alone."""
+    if row is None or not row.exists or actor.role == SERVER or actor.sites is None:
+        return False
+    if row.site_id is not None:
+        return row.site_id not in actor.sites
+    spec = COLLECTIONS.get(row.collection)
+    owner = spec.scope.owner if spec is not None else None
+    return owner is not None and row.fields.get(owner) != actor.username
 
 
 def validate(

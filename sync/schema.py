@@ -21,6 +21,7 @@ from .collection import (
     period_children,
 )
 from .collections.callbacks import CALLBACKS
+from .collections.duty import DUTY_CALLS, DUTY_ROSTER
 from .collections.inspections import (
     DEVICE_CHECKS,
     INSPECTIONS,
@@ -74,7 +75,7 @@ from .fields import field as _f
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c for c in (SITES, DEVICES, CHECKLIST_TEMPLATES, INSPECTIONS, DEVICE_CHECKS, PHOTOS, SIGNATURES,
-                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS, CALLBACKS)
+                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS, CALLBACKS, DUTY_ROSTER, DUTY_CALLS)
 }
 check_scopes(COLLECTIONS)
 # {collection: the collections whose rows take their period from its rows}: a row whose period
@@ -82,6 +83,8 @@ check_scopes(COLLECTIONS)
 PERIOD_CHILDREN = period_children(COLLECTIONS)
 # Collections whose rows every client pulls (shared reference data such as checklist templates).
 GLOBAL_COLLECTIONS = tuple(name for name, spec in COLLECTIONS.items() if spec.scope.site == "global")
+# {collection: its owner field}: a row of these without a site is its owner's alone (`Scope.owner`).
+OWNED_COLLECTIONS = {name: spec.scope.owner for name, spec in COLLECTIONS.items() if spec.scope.owner}
 
 # A parent named "blobs" is a content hash, not a row: it is immutable like any
 # parent but never looked up as a row.
@@ -91,7 +94,7 @@ __all__ = [
     "ADDRESS_LIMIT", "CHECKS", "COLLECTIONS", "EVENT_KINDS", "GLOBAL_COLLECTIONS", "ITEM_TYPES", "MAX_PERIOD_YEAR",
     "MAX_SAFE_INT",
     "MAX_SIGNATURES_PER_INSPECTION", "MAX_SIGNATURES_PER_PUSH", "MIN_PERIOD_YEAR", "NOTE_LIMIT", "NOTE_REQUIRED",
-    "NS", "OUTCOMES", "PAUSE_REASONS", "PERIOD_CHILDREN", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR",
+    "NS", "OUTCOMES", "OWNED_COLLECTIONS", "PAUSE_REASONS", "PERIOD_CHILDREN", "ROLES", "ROW_PARENTS", "SERVER", "SERVICE_DESK", "STATUS_ORDER", "SUPERVISOR",
     "TECHNICIAN", "TEXT_LIMITS",
     "YES_NO", "Collection", "Ended", "Field", "IdRule", "SchemaError", "Scope", "Via", "_f", "check_scopes",
     "device_check_id", "expand_groups", "inspection_id", "is_period", "is_timestamp", "is_uuid", "item_types",

@@ -44,7 +44,7 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
                 "rows were deleted and forgotten since this cursor; push, then pull from cursor 0"
             )
         user = None if caller.sites is None else caller.user_id  # every site: supervisors, service desk
-        rows, has_more, after = _scoped_page(db, user, at, size, top)
+        rows, has_more, after = _scoped_page(db, user, caller.username, at, size, top)
         acked = acked_seq(db, caller.client_id)
     return PullResponse(
         rows=rows,
@@ -60,11 +60,12 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
 
 def _stream(
     db: Connection, sites: set[str] | None, window: set[str] | None, at: Cursor, size: int, top: int,
+    owner: str | None = None,
 ) -> tuple[list[Row], bool, Cursor]:
     # A row whose period changed after it was stored (a request that closed) and is now outside
     # the window leaves as `removed` (fields None), since the client may hold it; a client that
     # holds nothing yet (cursor 0) is not told of it.
-    found = pages.page(db, at.version, sites, window, size + 1, moved=at.version > 0)
+    found = pages.page(db, at.version, sites, window, size + 1, moved=at.version > 0, owner=owner)
     has_more = len(found) > size
     found = found[:size]
     reached = found[-1][4] if has_more else max(top, at.version)
@@ -77,8 +78,10 @@ def _stream(
     return rows, has_more, Cursor(reached, at.snapshot and has_more, scope)
 
 
-def _scoped_page(db: Connection, user_id: str | None, at: Cursor, size: int, top: int) -> tuple[list[Row], bool, Cursor]:
-    """One page of the caller's scope (see the module docstring)."""
+def _scoped_page(db: Connection, user_id: str | None, owner: str, at: Cursor, size: int,
+                 top: int) -> tuple[list[Row], bool, Cursor]:
+    """One page of the caller's scope (see the module docstring); `owner`: the caller's username
+    (their own site-less rows are theirs whatever their sites)."""
     target = at.target or top
     then = at.scope_version
     sites_then = sites_at(db, user_id, then)
@@ -91,14 +94,14 @@ def _scoped_page(db: Connection, user_id: str | None, at: Cursor, size: int, top
         sites_now &= memberships(db, user_id)
     window_then, window_now = window_at(db, then), window_at(db, target)
     if not at.target and sites_then == sites_now and window_then == window_now:
-        return _stream(db, sites_now, window_now, at, size, top)
+        return _stream(db, sites_now, window_now, at, size, top, owner)
     if at.version == 0:
         # Nothing delivered yet: the stream from 0 brings exactly the scope at `target`.
-        return _stream(db, sites_now, window_now, Cursor(0, at.snapshot, target), size, top)
+        return _stream(db, sites_now, window_now, Cursor(0, at.snapshot, target), size, top, owner)
     entries = pages.scope_changes(db, at.version, sites_then, sites_now, window_then, window_now)
     if at.offset >= len(entries):
         # Nothing to catch up with (a snapshot from 0 brings what entered the scope anyway).
-        return _stream(db, sites_now, window_now, Cursor(at.version, at.snapshot, target), size, top)
+        return _stream(db, sites_now, window_now, Cursor(at.version, at.snapshot, target), size, top, owner)
     page = entries[at.offset:at.offset + size]
     full = pages.whole(db, [(c, i) for removed, c, i, _ in page if not removed])
     rows = [

@@ -168,6 +168,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
         _json("/api/sites/{site}/service-terms", {"override": None}), 403, 404, 200, desk=403),
     # The monthly technician report (issue 13): supervisors and the service desk.
     ("GET", "/api/reports/technicians"): Rule(_get("/api/reports/technicians", month="2026-M11"), 403, 403, 200),
+    # Duty (issue 13): any signed-in role; the log holds the caller's sites' calls and their own.
+    ("GET", "/api/duty"): Rule(_get("/api/duty", at="2026-11-07T13:00:00.000Z"), 200, 200, 200),
+    ("GET", "/api/duty/log"): Rule(_get("/api/duty/log", month="2026-M11"), 200, 200, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -745,3 +745,55 @@ def test_bad_service_terms_are_refused_and_nothing_is_stored(site, lin):
     assert (terms["override"], terms["set_by"]) == (None, None)
     entries = lin.http.get("/api/audit", params={"kind": "service_terms_changed"}, headers=lin.headers).json()
     assert entries["entries"] == []
+# -- duty (issue 13): every new field, each change refused whole ----------------------------------
+
+_ROSTER = {"month": "2026-M12", "technician": "wang"}
+_CALL = {"received_at": TS, "outcome": "solved_by_phone"}
+BAD_DUTY_CHANGES = [
+    ("wang", "duty_roster", _ROSTER, "forbidden"),  # the roster is the supervisors'
+    ("chen", "duty_roster", _ROSTER, "forbidden"),
+    ("lin", "duty_roster", {**_ROSTER, "month": "2026-Q4"}, "invalid_field"),  # a month, not a quarter
+    ("lin", "duty_roster", {**_ROSTER, "month": "2026-M13"}, "invalid_field"),
+    ("lin", "duty_roster", {**_ROSTER, "technician": None}, "invalid_field"),
+    ("lin", "duty_roster", {**_ROSTER, "technician": "x" * 201}, "invalid_field"),
+    ("lin", "duty_roster", {**_ROSTER, "from": "8am"}, "invalid_field"),
+    ("lin", "duty_roster", {**_ROSTER, "until": "22:30:00"}, "invalid_field"),
+    ("lin", "duty_roster", {**_ROSTER, "from": "23:00"}, "invalid_field"),  # after `until`
+    ("lin", "duty_roster", {**_ROSTER, "id": "{random}"}, "invalid_field"),  # not the month's id
+    ("wang", "duty_calls", {**_CALL, "received_at": None}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "received_at": "tonight"}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "caller_name": "x" * 201}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "caller_phone": "1" * 41}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "summary": "x" * 2_001}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "duration_s": -1}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "duration_s": 14_401}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "duration_s": "long"}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "outcome": "hung_up"}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "site_id": "{unknown}"}, "unknown_parent"),
+    ("wang", "duty_calls", {**_CALL, "request_id": "not-a-uuid"}, "invalid_field"),
+    ("wang", "duty_calls", {**_CALL, "request_id": "{unknown}"}, "unknown_parent"),
+    ("wang", "duty_calls", {**_CALL, "follows_id": "{unknown}"}, "unknown_parent"),
+    ("wang", "duty_calls", {**_CALL, "follows_id": "{self}"}, "unknown_parent"),  # not itself
+    ("wang", "duty_calls", {**_CALL, "on_duty": "wang"}, "forbidden"),
+    ("wang", "duty_calls", {**_CALL, "logged_by": "zhao"}, "forbidden"),
+]
+
+
+def test_bad_duty_changes_are_rejected_whole(site, wang, lin, chen, dump):
+    from sync.duty import is_month, roster_id
+
+    sessions = {"wang": wang, "lin": lin, "chen": chen}
+    wrong = []
+    for who, collection, fields, reason in BAD_DUTY_CHANGES:
+        session = sessions[who]
+        month = fields.get("month")
+        row_id = roster_id(month) if collection == "duty_roster" and is_month(month) else str(uuid.uuid4())
+        values = {"{site}": site["site"], "{unknown}": str(uuid.uuid4()), "{self}": row_id, "{random}": row_id}
+        if fields.get("id") == "{random}":
+            row_id = str(uuid.uuid4())
+        sent = {k: values.get(v, v) if isinstance(v, str) else v for k, v in fields.items() if k != "id"}
+        before = dump()["rows"]
+        [result] = session.push([session.change(collection, row_id, sent)]).json()["results"]
+        if (result["status"], result.get("reason")) != ("rejected", reason) or dump()["rows"] != before:
+            wrong.append((who, collection, fields, result))
+    assert wrong == []

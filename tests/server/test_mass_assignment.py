@@ -17,6 +17,7 @@ import pytest
 
 from client_sdk import Client
 from sync import errors as E
+from sync.duty import roster_id
 from sync.schema import COLLECTIONS, TECHNICIAN, Field, device_check_id
 
 PHOTO_SHA = "ab" * 32
@@ -64,6 +65,10 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
     # Call-backs (issue 13): every field is the desk's; technicians may not create one either.
     created["callbacks"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "callback-1")), {
         "visit_id": visit, "called_at": "2026-11-20T12:00:00.000Z", "reached": True, "rating": "satisfied"})
+    # Duty (issue 13): the month's roster and a call at the site.
+    created["duty_roster"] = (roster_id("2026-M11"), {"month": "2026-M11", "technician": "wang"})
+    created["duty_calls"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "call-1")),
+                             {"site_id": site["site"], "received_at": "2026-11-20T13:00:00.000Z"})
     store.write_server_changes([(c, i, f, False) for c, (i, f) in created.items()])
     return {
         "sites": (site["site"], {}),

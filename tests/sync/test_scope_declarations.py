@@ -72,6 +72,13 @@ def test_a_device_parented_collection_finds_its_site_through_the_device():
     (Scope(site=(Via("device_id", "devices"), Via("other_id", "checklist_templates"))),
      {"other_id": _f("uuid", parent="checklist_templates", optional_parent=True)}, "has none"),
     (Scope(site=()), {}, "no alternatives"),
+    # Regression (issue 13): an optional site field (a duty call without a site) passed, and
+    # such rows were nobody's: they need a server-written owner field.
+    (Scope(site="site_id"), {"site_id": _f("uuid", parent="sites", optional_parent=True)}, "nobody's"),
+    (Scope(site="site_id", owner="text"), {"site_id": _f("uuid", parent="sites", optional_parent=True)},
+     "nobody's"),  # a client-written owner could be anyone's name
+    (Scope(site="site_id", owner="missing"), {"site_id": _f("uuid", parent="sites", optional_parent=True)},
+     "nobody's"),
     # A period once the row has ended (issue 12: service requests) names a timestamp and a status.
     (Scope(site=Via("device_id", "devices"), period=Ended("text", "text", ("done",))), {}, "period is not the"),
     (Scope(site="site_id", period=Ended("at", "status", ("done",), frequency="weekly")),
@@ -88,9 +95,15 @@ def test_a_scope_that_does_not_resolve_is_refused(scope, fields, why):
         check_scopes(_with(_notes(scope, **fields)))
 
 
-def test_every_collection_of_the_schema_resolves_and_only_templates_are_global():
+def test_every_collection_of_the_schema_resolves_and_only_templates_and_the_roster_are_global():
     check_scopes(COLLECTIONS)
-    assert GLOBAL_COLLECTIONS == ("checklist_templates",)
+    assert GLOBAL_COLLECTIONS == ("checklist_templates", "duty_roster")
+
+
+def test_an_optional_site_with_a_server_written_owner_resolves():
+    owned = Scope(site="site_id", owner="by")
+    check_scopes(_with(_notes(owned, site_id=_f("uuid", parent="sites", optional_parent=True),
+                              by=_f("text", writers=()))))  # accepted
 
 
 @pytest.mark.parametrize(("collection", "row_id", "fields", "site", "parent", "period"), [

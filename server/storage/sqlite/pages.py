@@ -2,7 +2,8 @@
 entered a scope (`engine/pull.py` pages through them).
 
 A scope is some sites (None: every site) and some periods (None: every period). A row
-without a site reaches everyone only when its collection is global by declaration.
+without a site reaches everyone only when its collection is global by declaration, and only
+its owner when its collection names one (`Scope.owner`: a duty call logged without a site).
 """
 
 from __future__ import annotations
@@ -10,23 +11,28 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sync.schema import GLOBAL_COLLECTIONS
+from sync.schema import GLOBAL_COLLECTIONS, OWNED_COLLECTIONS
 
 
 def _in_window(window: set[str]) -> tuple[str, list[Any]]:
     return f"(period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
 
 
-def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool = False) -> tuple[str, list[Any]]:
+def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool = False,
+                  owner: str | None = None) -> tuple[str, list[Any]]:
     """SQL (and its arguments) for rows inside a scope: some sites, some periods (`moved`: and the
-    rows whose period changed after they were stored, wherever it is now)."""
+    rows whose period changed after they were stored, wherever it is now); `owner`: the username
+    whose own site-less rows it holds."""
     where, args = "", []
     if sites is not None:
         # A row without a site reaches everyone only when its collection is global by declaration:
         # a row whose site could not be found is nobody's, not everybody's.
+        owned = "".join(f" OR (collection = ? AND json_extract(fields, '$.{field}') = ?)"
+                        for field in OWNED_COLLECTIONS.values()) if owner is not None else ""
         where += (f" AND (site_id IN ({','.join('?' * len(sites))})"
-                  f" OR (site_id IS NULL AND collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))})))")
-        args += [*sorted(sites), *GLOBAL_COLLECTIONS]
+                  f" OR (site_id IS NULL AND (collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))}){owned})))")
+        args += [*sorted(sites), *GLOBAL_COLLECTIONS,
+                 *(v for name in OWNED_COLLECTIONS for v in (name, owner) if owner is not None)]
     if window is not None:
         inside, periods = _in_window(window)
         where += f" AND ({inside} OR period_moved)" if moved else f" AND {inside}"
@@ -36,13 +42,14 @@ def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool =
 
 def page(
     db: sqlite3.Connection, after: int, sites: set[str] | None, window: set[str] | None, limit: int,
-    moved: bool = False,
+    moved: bool = False, owner: str | None = None,
 ) -> list[tuple[str, str, str | None, int, int]]:
     """(collection, id, fields as JSON, deleted, version) of up to `limit` rows of the scope
     after version `after`, by version. With `moved`, also the rows whose period changed after
     they were stored and is now outside the window, with fields None: a client that pulled
-    them before may hold them (a service request that closed)."""
-    where, args = _scope_filter(sites, window, moved)
+    them before may hold them (a service request that closed). `owner`: the caller's username,
+    whose own site-less rows are in scope."""
+    where, args = _scope_filter(sites, window, moved, owner)
     shown, shown_args = ("fields", []) if window is None or not moved else (
         f"CASE WHEN {_in_window(window)[0]} THEN fields END", sorted(window))
     found: list[tuple[str, str, str | None, int, int]] = db.execute(

@@ -1,0 +1,34 @@
+"""What the duty routes answer (issue 13)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class OnDuty(msgspec.Struct, kw_only=True):
+    at: str
+    technician: str | None  # null inside office hours, outside the on-call hours, or without a roster
+
+
+class DutyCall(msgspec.Struct, kw_only=True):
+    """A row of `duty_calls` with its id; `received_local` is `received_at` in the roster's zone."""
+
+    id: str
+    received_at: str | None
+    received_local: str | None
+    site_id: str | None
+    caller_name: str | None
+    caller_phone: str | None
+    summary: str | None
+    duration_s: int | None
+    outcome: str | None
+    request_id: str | None
+    follows_id: str | None
+    on_duty: str | None
+    logged_by: str | None
+
+
+class DutyLog(msgspec.Struct, kw_only=True):
+    month: str
+    calls: list[DutyCall]
+    unresolved: list[DutyCall]

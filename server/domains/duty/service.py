@@ -1,0 +1,101 @@
+"""Who is on duty, and the month's duty log handed to the next technician (issue 13).
+
+The rules (office hours, the roster's zone, the default on-call hours) are data:
+`fixtures/duty.json`, whose office hours name a calendar of `fixtures/service_terms.json`.
+A follow-up call is resolved once a later call follows it (when that one needs following up
+in turn, it is the one still open) or it names the request opened for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync import errors as E
+from sync import hlc
+from sync.duty import DutyRules, is_month, on_duty, roster_id
+from sync.fields import is_timestamp
+
+from ...storage.sqlite import duty as q
+from ..scope import in_scope
+from .schemas import DutyCall, DutyLog, OnDuty
+
+if TYPE_CHECKING:
+    from ...services import Caller, Store
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+_SHOWN = 40  # characters of a wrong query value quoted back
+CSV_COLUMNS = ("list", *DutyCall.__struct_fields__)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what starts a formula in Excel (OWASP, CSV injection)
+
+
+@cache
+def duty_rules() -> DutyRules:
+    calendars = json.loads((FIXTURES / "service_terms.json").read_text(encoding="utf-8"))["calendars"]
+    return DutyRules.from_data(json.loads((FIXTURES / "duty.json").read_text(encoding="utf-8")), calendars)
+
+
+def _visible(caller: Caller, call: dict[str, Any]) -> bool:
+    """A call of the caller's sites, or a call without a site that they logged (everyone's for
+    supervisors and the service desk)."""
+    site = call.get("site_id")
+    return caller.sites is None or (in_scope(caller, site) if site is not None else
+                                    call.get("logged_by") == caller.username)
+
+
+def _shown(call: dict[str, Any], rules: DutyRules) -> DutyCall:
+    received = call.get("received_at")
+    local = (rules.local(hlc.parse_ts(received)).strftime("%Y-%m-%d %H:%M:%S")
+             if isinstance(received, str) and is_timestamp(received) else None)
+    return DutyCall(id=call["id"], received_local=local,
+                    **{name: call.get(name) for name in DutyCall.__struct_fields__ if name not in ("id", "received_local")})
+
+
+class Duty:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def who(self, at: str | None) -> OnDuty:
+        """The technician on duty at `at` (now when absent)."""
+        if at is not None and not is_timestamp(at):
+            raise E.InvalidFilter(f"at {at[:_SHOWN]!r} is not a timestamp like 2026-11-20T13:15:00.000Z",
+                                  parameter="at")
+        ms = hlc.parse_ts(at) if at is not None else self.store.now_ms()
+        rules = duty_rules()
+        month = rules.month(ms)
+        with self.store.read() as db:
+            roster = q.roster(db, roster_id(month))
+        return OnDuty(at=hlc.format_ts(ms), technician=on_duty(ms, {month: roster} if roster else {}, rules))
+
+    def log(self, caller: Caller, month: str | None) -> DutyLog:
+        """The month's calls and the follow-ups still open (received before the month's end) in the caller's scope."""
+        if not is_month(month):
+            raise E.InvalidFilter(f"month {str(month)[:_SHOWN]!r} is not a month like 2026-M11", parameter="month")
+        rules = duty_rules()
+        start, end = (hlc.format_ts(ms) for ms in rules.month_bounds(str(month)))
+        with self.store.read() as db:
+            calls, open_ = q.calls_between(db, start, end), q.unresolved_before(db, end)
+        return DutyLog(month=str(month), calls=[_shown(c, rules) for c in calls if _visible(caller, c)],
+                       unresolved=[_shown(c, rules) for c in open_ if _visible(caller, c)])
+
+
+def _cell(value: object) -> object:
+    """A value as a CSV cell: text a spreadsheet would run as a formula (`=HYPERLINK(...)` as a
+    caller's name) starts with an apostrophe, so Excel shows it as text."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in _FORMULA else value
+
+
+def log_csv(log: DutyLog) -> bytes:
+    """The log as CSV, UTF-8 with a BOM so that Excel shows Chinese intact: the month's calls
+    (`list` = `call`) then the open follow-ups (`unresolved`)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for name, calls in (("call", log.calls), ("unresolved", log.unresolved)):
+        for call in calls:
+            writer.writerow([name, *(_cell(getattr(call, f)) for f in DutyCall.__struct_fields__)])
+    return "\ufeff".encode() + out.getvalue().encode()

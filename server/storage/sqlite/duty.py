@@ -1,0 +1,44 @@
+"""The duty domain's SQL (issue 13): a month's roster, its calls, the follow-ups still open.
+
+Duty calls are few (tens a month): they are found by their `received_at` in the row's JSON
+(timestamps of one fixed form compare as text) without an index of their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+_decode = msgspec.json.decode
+_CALLS = "SELECT r.id, r.fields FROM rows r WHERE r.collection = 'duty_calls' AND r.deleted = 0"
+_RECEIVED = "json_extract(r.fields, '$.received_at')"
+
+
+def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
+    """A month's live roster row's fields (by its id), or None."""
+    found = db.execute("SELECT fields FROM rows WHERE collection = 'duty_roster' AND id = ? AND deleted = 0",
+                       [roster_id]).fetchone()
+    return None if found is None else dict(_decode(found[0]))
+
+
+def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str, Any]]:
+    """The live duty calls received in [start, end) (timestamps), in order of `received_at`."""
+    rows = db.execute(f"{_CALLS} AND {_RECEIVED} >= ? AND {_RECEIVED} < ? ORDER BY {_RECEIVED}, r.id",
+                      [start, end]).fetchall()
+    return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
+
+
+def unresolved_before(db: sqlite3.Connection, end: str) -> list[dict[str, Any]]:
+    """The live `follow_up` calls received before `end` that name no request and that no live
+    call follows, in order of `received_at`."""
+    rows = db.execute(
+        f"{_CALLS} AND {_RECEIVED} < ? AND json_extract(r.fields, '$.outcome') = 'follow_up'"
+        " AND json_extract(r.fields, '$.request_id') IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM rows f WHERE f.collection = 'duty_calls' AND f.deleted = 0"
+        "  AND json_extract(f.fields, '$.follows_id') = r.id)"
+        f" ORDER BY {_RECEIVED}, r.id",
+        [end],
+    ).fetchall()
+    return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]

@@ -1,0 +1,109 @@
+"""Who is on duty at a moment (issue 13, docs/service.md "Duty"): pure, so the phone answers
+offline what the server derives as a duty call's `on_duty`.
+
+One technician a month (`duty_roster`, the month in the roster's zone, Asia/Shanghai) is on
+call from its `from` to its `until` local time whenever the office is closed: outside office
+hours, and on holidays. Both ends of the on-call hours are whole minutes and inclusive: with
+the defaults 08:00 and 22:30, 08:00:00 and 22:30:59 are on call, 07:59:59 and 22:31:00 are not.
+Office hours are a working-hours calendar (`sync/workhours.py`, the same data as a site's
+service terms: a week plus holidays and make-up workdays) and are half-open like its
+intervals: 08:30 is office hours, 17:30 is not.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from .errors import InvalidRequest
+from .fields import NS, is_period
+from .periods import DEFAULT_TZ, period_bounds, period_of, site_zone
+from .workhours import Calendar
+
+DEFAULT_FROM, DEFAULT_UNTIL = "08:00", "22:30"
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])\Z")
+
+
+def roster_id(month: str) -> str:
+    """The one roster row of a month: every client names it alike."""
+    return str(uuid.uuid5(NS, f"duty/{month}"))
+
+
+def is_month(value: object) -> bool:
+    """`2026-M12`: a monthly period."""
+    return is_period(value) and "-M" in str(value)
+
+
+def minute_of(text: object) -> int | None:
+    """`22:30` as minutes after midnight; None for anything else."""
+    match = _HHMM.match(text) if isinstance(text, str) else None
+    return None if match is None else int(match[1]) * 60 + int(match[2])
+
+
+@dataclass(frozen=True)
+class DutyRules:
+    """Office hours (a calendar), the roster's zone, and the on-call hours a roster row leaves out."""
+
+    office: Calendar
+    zone: tzinfo
+    default_from: str = DEFAULT_FROM
+    default_until: str = DEFAULT_UNTIL
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], calendars: Mapping[str, Any]) -> DutyRules:
+        """From `fixtures/duty.json`: its `office_hours` names a calendar of `calendars` (or is one)."""
+        office = data.get("office_hours")
+        office = calendars.get(office) if isinstance(office, str) else office
+        if not isinstance(office, Mapping):
+            raise InvalidRequest("duty: office_hours names no calendar")
+        rules = cls(Calendar.from_data(office), site_zone(data.get("zone") or DEFAULT_TZ),
+                    data.get("from", DEFAULT_FROM), data.get("until", DEFAULT_UNTIL))
+        if on_call_minutes({}, rules) is None:
+            raise InvalidRequest("duty: from and until are 'HH:MM', from before until")
+        return rules
+
+    def month(self, at_ms: int) -> str:
+        """The roster month (`2026-M12`) a moment falls in."""
+        return period_of(self.local(at_ms).date(), "monthly")
+
+    def local(self, at_ms: int) -> datetime:
+        return datetime.fromtimestamp(at_ms / 1000, self.zone)
+
+    def month_bounds(self, month: str) -> tuple[int, int]:
+        """[first moment, first moment of the next month) of a roster month, in ms."""
+        first, last = period_bounds(month)
+        return _midnight(first, self.zone), _midnight(last + timedelta(days=1), self.zone)
+
+
+def _midnight(day: date, zone: tzinfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
+
+
+def on_call_minutes(roster: Mapping[str, Any], rules: DutyRules) -> tuple[int, int] | None:
+    """A roster row's on-call hours as minutes (its own, or the defaults); None when they are not
+    'HH:MM' with `from` before `until`."""
+    start = minute_of(roster.get("from") or rules.default_from)
+    end = minute_of(roster.get("until") or rules.default_until)
+    return (start, end) if start is not None and end is not None and start < end else None
+
+
+def on_duty(at_ms: int, rosters: Mapping[str, Mapping[str, Any]], rules: DutyRules) -> str | None:
+    """The technician on duty at `at_ms` (ms since the epoch), from the roster rows by month;
+    None inside office hours, outside the on-call hours, or without a roster for the month."""
+    roster = rosters.get(rules.month(at_ms))
+    technician = roster.get("technician") if roster is not None else None
+    hours = on_call_minutes(roster, rules) if roster is not None else None
+    if not isinstance(technician, str) or hours is None:
+        return None
+    local = rules.local(at_ms)
+    minute = local.hour * 60 + local.minute
+    if not hours[0] <= minute <= hours[1]:
+        return None
+    exact = minute + (local.second * 1_000_000 + local.microsecond) / 60_000_000
+    if any(start <= exact < end for start, end in rules.office.spans_of(local.date())):
+        return None  # the office is open: the desk answers
+    return technician

@@ -1,0 +1,140 @@
+"""The on-call duty over HTTP and push (issue 13, item 6): the roster, duty calls with `on_duty`
+derived in the write transaction, who is on duty, and the month's log with its open follow-ups.
+
+Local times are Shanghai's (UTC+8): Saturday 2026-11-07 21:00 is 13:00Z, on call.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+from sync.duty import roster_id
+from tests.conftest import OTHER_SITE, Session
+from tests.helpers import problem
+
+SATURDAY_EVENING = "2026-11-07T13:00:00.000Z"  # 21:00 local: on call
+MONDAY_NOON = "2026-11-09T04:00:00.000Z"  # 12:00 local: office hours
+NOVEMBER = roster_id("2026-M11")
+
+
+def _push(session: Session, collection: str, row_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    [result] = session.push([session.change(collection, row_id, fields)]).json()["results"]
+    return dict(result)
+
+
+def _call(session: Session, **fields: Any) -> str:
+    call_id = str(uuid.uuid4())
+    result = _push(session, "duty_calls", call_id, {"received_at": SATURDAY_EVENING, **fields})
+    assert result["status"] == "applied", result
+    return call_id
+
+
+def _log(session: Session, month: str = "2026-M11") -> dict[str, Any]:
+    answer = session.http.get("/api/duty/log", headers=session.headers, params={"month": month})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _rows(session: Session) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r["fields"] for r in session.pull().json()["rows"] if r["collection"] == "duty_calls"}
+
+
+def test_a_call_gets_the_rostered_technician_and_a_late_roster_fills_it_in(site, wang, lin):
+    early = _call(wang, caller_name="李先生", outcome="solved_by_phone", duration_s=300)
+    assert "on_duty" not in _rows(wang)[early]  # no roster for November yet
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
+    office = _call(wang, received_at=MONDAY_NOON, outcome="not_ours")
+    rows = _rows(wang)
+    assert rows[early]["on_duty"] == "wang"  # derived again when the roster arrived
+    assert rows[early]["logged_by"] == "wang"
+    assert "on_duty" not in rows[office]  # office hours: nobody is on duty
+    # The roster changes hands: the month's calls follow it.
+    assert _push(lin, "duty_roster", NOVEMBER, {"technician": "zhao"})["status"] == "applied"
+    assert _rows(wang)[early]["on_duty"] == "zhao"
+
+
+def test_the_roster_is_one_row_a_month_written_by_supervisors(site, wang, lin):
+    other_id = _push(lin, "duty_roster", str(uuid.uuid4()), {"month": "2026-M11", "technician": "wang"})
+    assert (other_id["status"], other_id["reason"]) == ("rejected", "invalid_field")  # only the month's id
+    assert _push(wang, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["reason"] == "forbidden"
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M12"})["reason"] == "immutable"
+    # Every client reads the roster: the duty phone decides offline who is on call.
+    assert NOVEMBER in {r["id"] for r in wang.pull().json()["rows"] if r["collection"] == "duty_roster"}
+
+
+def test_who_is_on_duty_over_http(site, wang, lin, chen):
+    _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})
+    cases = {"2026-11-06T23:59:00.000Z": None,  # Saturday 07:59 local
+             "2026-11-07T00:00:00.000Z": "wang",  # 08:00
+             "2026-11-07T14:30:00.000Z": "wang",  # 22:30
+             "2026-11-07T14:31:00.000Z": None,  # 22:31
+             MONDAY_NOON: None}
+    for at, technician in cases.items():
+        for session in (wang, chen):
+            answer = session.http.get("/api/duty", headers=session.headers, params={"at": at})
+            assert answer.json() == {"at": at, "technician": technician}
+    problem(wang.http.get("/api/duty", headers=wang.headers, params={"at": "tonight"}), 400, "invalid_filter")
+    assert wang.http.get("/api/duty", headers=wang.headers).json()["technician"] is None  # December: no roster
+
+
+def test_a_call_without_a_site_is_its_loggers_own(site, store, wang, zhao, lin, chen):
+    # Regression (issue 13): a row without a site was nobody's: the technician who logged it never got it
+    # back, and any technician who learnt its id could change it (a site-less row was never outside scope).
+    store.write_server_changes([("sites", OTHER_SITE, {"name": "School", "tz": "Asia/Shanghai"}, False)])
+    own = _call(wang, outcome="follow_up", summary="门禁打不开")
+    at_school = _call(zhao, site_id=OTHER_SITE, outcome="follow_up")
+    assert own in _rows(wang) and own not in _rows(zhao)
+    assert at_school in _rows(zhao) and at_school not in _rows(wang)
+    assert own in _rows(lin) and own in _rows(chen)
+    changed = _push(zhao, "duty_calls", own, {"received_at": SATURDAY_EVENING, "summary": "mine now"})
+    assert (changed["status"], changed["reason"]) == ("rejected", "forbidden")
+    followed = _push(zhao, "duty_calls", str(uuid.uuid4()), {"received_at": SATURDAY_EVENING, "follows_id": own})
+    assert (followed["status"], followed["reason"]) == ("rejected", "unknown_parent")  # as if it did not exist
+    assert _rows(wang)[own]["summary"] == "门禁打不开"
+    # The log: a technician sees their sites' calls and their own; the desk and supervisors every call.
+    assert [c["id"] for c in _log(wang)["calls"]] == [own]
+    assert [c["id"] for c in _log(zhao)["calls"]] == [at_school]
+    assert {c["id"] for c in _log(chen)["calls"]} == {own, at_school} == {c["id"] for c in _log(lin)["unresolved"]}
+
+
+def test_a_follow_up_stays_open_until_a_later_call_or_a_request_resolves_it(site, wang, chen):
+    october = _call(wang, received_at="2026-10-31T12:00:00.000Z", outcome="follow_up")
+    first = _call(wang, outcome="follow_up", summary="录像机报警")
+    assert [c["id"] for c in _log(wang)["unresolved"]] == [october, first]
+    assert october not in [c["id"] for c in _log(wang)["calls"]]  # October's call, still open in November
+    # A call that follows up another, and needs following up in turn: it is the one still open.
+    second = _call(wang, received_at="2026-11-08T02:00:00.000Z", outcome="follow_up", follows_id=first)
+    assert [c["id"] for c in _log(wang)["unresolved"]] == [october, second]
+    _call(wang, received_at="2026-11-08T03:00:00.000Z", outcome="solved_by_phone", follows_id=second)
+    # A request opened for October's call resolves it.
+    request = str(uuid.uuid4())
+    assert _push(chen, "service_requests", request, {"site_id": site["site"], "reported_at": SATURDAY_EVENING,
+                                                     "channel": "duty_call", "kind": "repair"})["status"] == "applied"
+    assert _push(wang, "duty_calls", october, {"request_id": request})["status"] == "applied"
+    log = _log(wang)
+    assert log["unresolved"] == []
+    assert [(c["id"], c["outcome"]) for c in log["calls"]][:2] == [(first, "follow_up"), (second, "follow_up")]
+    assert log["calls"][0]["received_local"] == "2026-11-07 21:00:00"
+
+
+def test_the_log_as_csv_opens_in_excel_with_chinese_and_no_formulas(site, wang, chen):
+    # Regression (issue 13): a caller's name is anyone's text; in a spreadsheet `=...` would run as a formula.
+    call = _call(wang, caller_name="=HYPERLINK(\"http://x\")", summary="门禁打不开", outcome="follow_up",
+                 duration_s=95)
+    answer = chen.http.get("/api/duty/log", headers=chen.headers, params={"month": "2026-M11", "format": "csv"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert [(r["list"], r["id"]) for r in rows] == [("call", call), ("unresolved", call)]
+    assert rows[0]["summary"] == "门禁打不开" and rows[0]["duration_s"] == "95"
+    assert rows[0]["caller_name"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_a_bad_month_or_format_is_a_400(site, wang):
+    for params in ({"month": "2026-Q4"}, {"month": "2026-M13"}, {}, {"month": "2026-M11", "format": "xlsx"}):
+        problem(wang.http.get("/api/duty/log", headers=wang.headers, params=params), 400, "invalid_filter")
