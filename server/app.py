@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .apidocs import RENDER_PLUGINS, home
+from .domains.billing.controller import BillingController
+from .domains.billing.service import Billing
 from .domains.identity.access import Access
 from .domains.identity.controller import AccessController, LostPhoneController, SignInController
 from .domains.inspections.controller import InspectionsController
@@ -36,7 +38,7 @@ from .transport import body_timeout, proxy_networks
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, SignInController, SyncController, LostPhoneController,
     InspectionsController, SignaturesController, AccessController, MediaController,
-    RequestsController,
+    RequestsController, BillingController,
 ]
 
 
@@ -48,7 +50,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         request_class=FieldsyncRequest,
         dependencies={"store": from_state("store")} | DEPENDENCIES,
         state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
-                     "service_requests": ServiceRequests(store),
+                     "service_requests": ServiceRequests(store), "billing": Billing(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

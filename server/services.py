@@ -16,6 +16,7 @@ from datetime import date
 from sync import hlc
 from sync.periods import site_today
 
+from .domains.billing.hooks import BillingHooks
 from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
 from .domains.media.blobs import BlobStore, FileBlobStore
@@ -68,7 +69,7 @@ class Store:
         self.sheets = SheetCache()
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.
-        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks()])
+        self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks(), BillingHooks()])
 
     _meta = staticmethod(Database.meta)
     push = _push.push

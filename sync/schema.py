@@ -20,6 +20,7 @@ from .collection import (
     expand_groups,
     period_children,
 )
+from .collections.charges import CHARGE_LINES
 from .collections.inspections import (
     DEVICE_CHECKS,
     INSPECTIONS,
@@ -73,7 +74,7 @@ from .fields import field as _f
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c for c in (SITES, DEVICES, CHECKLIST_TEMPLATES, INSPECTIONS, DEVICE_CHECKS, PHOTOS, SIGNATURES,
-                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS)
+                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS, CHARGE_LINES)
 }
 check_scopes(COLLECTIONS)
 # {collection: the collections whose rows take their period from its rows}: a row whose period

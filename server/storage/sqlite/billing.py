@@ -1,0 +1,25 @@
+"""The billing domain's SQL (issue 13): a visit's charge lines, a site's active devices by kind."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+_decode = msgspec.json.decode
+
+
+def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(id, fields) of a visit's live charge lines, in order of arrival at the server."""
+    return [(i, _decode(f)) for i, f in db.execute(
+        "SELECT id, fields FROM rows WHERE collection = 'charge_lines' AND parent_id = ? AND deleted = 0"
+        " ORDER BY version", [visit_id])]
+
+
+def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
+    """{device kind: how many} of a site's live, active devices."""
+    return {str(kind or ""): n for kind, n in db.execute(
+        "SELECT json_extract(fields, '$.kind') AS kind, count(*) FROM rows WHERE collection = 'devices'"
+        " AND parent_id = ? AND deleted = 0 AND coalesce(json_extract(fields, '$.status'), 'active') = 'active'"
+        " GROUP BY kind", [site_id])}
