@@ -61,6 +61,9 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
     created["service_visits"] = (visit, {"request_id": request, "technician": "wang"})
     created["service_events"] = (event, {"request_id": request, "kind": "arrived",
                                          "at": "2026-11-20T10:30:00.000Z"})
+    # Charges (issue 13): a line of the visit.
+    created["charge_lines"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "line-1")),
+                               {"visit_id": visit, "item": "labour", "quantity": 30})
     store.write_server_changes([(c, i, f, False) for c, (i, f) in created.items()])
     return {
         "sites": (site["site"], {}),
@@ -100,7 +103,9 @@ def test_the_cases_cover_the_fields_the_protocol_names(rows):
                      ("device_checks", "sealed_by", None), ("photos", "blob", None),
                      ("signatures", "verification", None), ("checklist_templates", "items", None),
                      ("service_requests", "assigned_to", None), ("service_requests", "status", None),
-                     ("service_visits", "sheet_no", None), ("service_events", "effective_at", None)]:
+                     ("service_visits", "sheet_no", None), ("service_events", "effective_at", None),
+                     ("charge_lines", "amount_fen", None), ("charge_lines", "covered", None),
+                     ("sites", "contract_price_fen", None)]:
         assert expected in named
 
 

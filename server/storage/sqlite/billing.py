@@ -11,10 +11,16 @@ _decode = msgspec.json.decode
 
 
 def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """(id, fields) of a visit's live charge lines, in order of arrival at the server."""
-    return [(i, _decode(f)) for i, f in db.execute(
-        "SELECT id, fields FROM rows WHERE collection = 'charge_lines' AND parent_id = ? AND deleted = 0"
-        " ORDER BY version", [visit_id])]
+    """(id, fields) of a visit's live charge lines in the order they were recorded: by the HLC of
+    their `item` register (written when a line is created), then id. Not by version: sealing or
+    repricing a line gives it a new one."""
+    rows = []
+    for line_id, fields, clocks in db.execute(
+            "SELECT id, fields, json_extract(clocks, '$.item') FROM rows WHERE collection = 'charge_lines'"
+            " AND parent_id = ? AND deleted = 0", [visit_id]):
+        clock = _decode(clocks) if isinstance(clocks, str) and clocks.startswith("[") else clocks
+        rows.append((str(clock[0] if isinstance(clock, list) else clock), line_id, _decode(fields)))
+    return [(line_id, fields) for _, line_id, fields in sorted(rows, key=lambda r: r[:2])]
 
 
 def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
