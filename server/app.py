@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .apidocs import RENDER_PLUGINS, home
+from .domains.billing.controller import BillingController
+from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
 from .domains.duty.controller import DutyController
@@ -45,6 +47,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     ServiceTermsController,
     ReportsController,
     DutyController,
+    BillingController,
 ]
 
 
@@ -60,6 +63,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "office": ServiceOffice(store),
                      "technician_reports": TechnicianReports(store),
                      "duty": Duty(store),
+                     "billing": Billing(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

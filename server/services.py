@@ -16,6 +16,7 @@ from datetime import date
 from sync import hlc
 from sync.periods import site_today
 
+from .domains.billing.hooks import BillingHooks
 from .domains.callbacks.hooks import CallbackHooks
 from .domains.duty.hooks import DutyHooks
 from .domains.identity.service import Caller, Identity
@@ -72,7 +73,7 @@ class Store:
         # What each domain derives from a write, in its transaction; signatures verify before
         # media records their creator.
         self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks(),
-                            CallbackHooks(), DutyHooks()])
+                            CallbackHooks(), DutyHooks(), BillingHooks()])
         backfill_milestones(self)  # once, for a database from before m018
 
     _meta = staticmethod(Database.meta)

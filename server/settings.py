@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync.collections.callbacks import DEFAULT_POINTS
+from sync.pricing import DEFAULT_TAX_BPS, MAX_TAX_BPS
 from sync.schema import MAX_SIGNATURES_PER_INSPECTION, MAX_SIGNATURES_PER_PUSH
 
 
@@ -62,6 +63,12 @@ class Settings:
     callback_points: tuple[int, ...] = DEFAULT_POINTS
     # Reverse proxies whose X-Forwarded-For names the client's address (audit, sign-in throttle).
     trusted_proxies: tuple[str, ...] = ()
+    # Tax on a bill's subtotal, in basis points (600: 6 %), one rate, rounded half up to the fen.
+    tax_bps: int = DEFAULT_TAX_BPS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tax_bps, bool) or not isinstance(self.tax_bps, int) or not 0 <= self.tax_bps <= MAX_TAX_BPS:
+            raise ValueError(f"tax_bps is a whole number of basis points from 0 to {MAX_TAX_BPS}")
 
     @property
     def db_path(self) -> Path:

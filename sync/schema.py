@@ -21,6 +21,7 @@ from .collection import (
     period_children,
 )
 from .collections.callbacks import CALLBACKS
+from .collections.charges import CHARGE_LINES
 from .collections.duty import DUTY_CALLS, DUTY_ROSTER
 from .collections.inspections import (
     DEVICE_CHECKS,
@@ -75,7 +76,8 @@ from .fields import field as _f
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c for c in (SITES, DEVICES, CHECKLIST_TEMPLATES, INSPECTIONS, DEVICE_CHECKS, PHOTOS, SIGNATURES,
-                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS, CALLBACKS, DUTY_ROSTER, DUTY_CALLS)
+                        SERVICE_REQUESTS, SERVICE_VISITS, SERVICE_EVENTS, CHARGE_LINES, CALLBACKS, DUTY_ROSTER,
+                        DUTY_CALLS)
 }
 check_scopes(COLLECTIONS)
 # {collection: the collections whose rows take their period from its rows}: a row whose period

@@ -144,7 +144,7 @@ def not_sealed(c: Check) -> None:
     """A row a customer's signature sealed (a check, a service visit) no longer changes from a client."""
     row = c.row
     if row is not None and row.exists and row.fields.get("sealed_by") and c.is_client and c.differs():
-        what = {"device_checks": "check", "service_visits": "visit"}.get(c.collection, "row")
+        what = {"device_checks": "check", "service_visits": "visit", "charge_lines": "charge line"}.get(c.collection, "row")
         c.problem("sealed", f"this {what} is sealed by signature {row.fields['sealed_by']}")
 
 

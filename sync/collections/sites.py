@@ -23,6 +23,7 @@ SITES = Collection(
         "contract": _f("enum", "annual", "per_visit", "warranty"),
         "accepted_on": _f("date"),
         "warranty_months": _f("int"),
+        "contract_price_fen": _f("int"),  # the maintenance contract's price per year (issue 13)
     },
     create_roles=(S,),
     scope=Scope(site="self"),

@@ -171,6 +171,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # Duty (issue 13): any signed-in role; the log holds the caller's sites' calls and their own.
     ("GET", "/api/duty"): Rule(_get("/api/duty", at="2026-11-07T13:00:00.000Z"), 200, 200, 200),
     ("GET", "/api/duty/log"): Rule(_get("/api/duty/log", month="2026-M11"), 200, 200, 200),
+    # Charges (issue 13): a visit's sheet and bill in scope; the annual quote is the desk's and supervisors'.
+    ("GET", "/api/visits/{visit_id:str}"): Rule(_get("/api/visits/{visit}"), 200, 404, 200),
+    ("GET", "/api/visits/{visit_id:str}/bill"): Rule(_get("/api/visits/{visit}/bill"), 200, 404, 200),
+    ("GET", "/api/sites/{site_id:str}/annual-quote"): Rule(_get("/api/sites/{site}/annual-quote"), 403, 404, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
@@ -230,7 +234,9 @@ def world(site, store, http, lin, wang, zhao, chen) -> World:
     request = "8b3f4051-6c7d-4e8f-9a01-b2c3d4e5f607"  # a service request at wang's site
     store.write_server_changes([("service_requests", request, {
         "site_id": SITE, "reported_at": "2026-11-20T02:00:00.000Z", "channel": "hotline", "kind": "repair"}, False)])
-    site = {**site, "request": request}
+    visit = "9c4a5162-7d8e-4f90-8b12-c3d4e5f60718"  # a visit of that request
+    store.write_server_changes([("service_visits", visit, {"request_id": request, "technician": "wang"}, False)])
+    site = {**site, "request": request, "visit": visit}
     return World(http=http, sessions={"anonymous": None, "revoked": revoked, "other_site": zhao,
                                       "technician": wang, "service_desk": chen, "supervisor": lin},
                  site=site, photo_sha=sha, upload=pending, spare_client=spare.client_id, signature=signature)

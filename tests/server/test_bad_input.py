@@ -576,6 +576,8 @@ _EVT = {"request_id": "{request}", "kind": "arrived", "at": TS}
 _VISIT = {"request_id": "{request}"}
 _SIG = {"signer_name": "Wang", "signer_role": "technician", "signed_at": TS, "sheet_sha256": "ab" * 32}
 _CALL = {"visit_id": "{visit}", "called_at": TS, "reached": True}
+_LINE = {"visit_id": "{visit}", "item": "labour", "quantity": 30}
+_PART = {"visit_id": "{visit}", "item": "part", "quantity": 1, "unit_price_fen": 15_000}
 # (who pushes, collection, fields, reason): one bad value of each new field, each rule once.
 BAD_SERVICE_CHANGES = [
     ("chen", "service_requests", {**_REQ, "site_id": "not-a-uuid"}, "invalid_field"),
@@ -637,6 +639,29 @@ BAD_SERVICE_CHANGES = [
     ("lin", "devices", {"site_id": "{site}", "warranty_from": "2026-02-30"}, "invalid_field"),
     ("lin", "devices", {"site_id": "{site}", "warranty_months": "twelve"}, "invalid_field"),
     ("wang", "devices", {"site_id": "{site}", "warranty_months": 24}, "forbidden"),
+    # Charge lines (issue 13): every field bounded, the server's prices its own.
+    ("wang", "charge_lines", {**_LINE, "visit_id": "{unknown}"}, "unknown_parent"),
+    ("wang", "charge_lines", {**_LINE, "visit_id": None}, "invalid_field"),
+    ("chen", "charge_lines", _LINE, "forbidden"),  # lines are the field's
+    ("wang", "charge_lines", {**_LINE, "item": "massage"}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "item": None}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "quantity": None}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "quantity": 0}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "quantity": 1_441}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "quantity": "30"}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "unit_price_fen": -1}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "unit_price_fen": 10_000_001}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "unit_price_fen": None}, "invalid_field"),  # a part has its price
+    ("wang", "charge_lines", {**_LINE, "unit_price_fen": 100}, "invalid_field"),  # only a part has one
+    ("wang", "charge_lines", {**_LINE, "description": "x" * 501}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "decision": "maybe"}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "decision": "agreed", "decided_by": "x" * 201}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "decision": "agreed", "decided_at": "now"}, "invalid_field"),
+    ("wang", "charge_lines", {**_LINE, "amount_fen": 0}, "forbidden"),
+    ("wang", "charge_lines", {**_LINE, "covered": True}, "forbidden"),
+    ("wang", "charge_lines", {**_LINE, "sealed_by": "{unknown}"}, "forbidden"),
+    ("lin", "sites", {"contract_price_fen": "300000"}, "invalid_field"),
+    ("wang", "sites", {"contract_price_fen": 30_000_000}, "forbidden"),
 ]
 
 

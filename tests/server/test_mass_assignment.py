@@ -69,6 +69,9 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
     created["duty_roster"] = (roster_id("2026-M11"), {"month": "2026-M11", "technician": "wang"})
     created["duty_calls"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "call-1")),
                              {"site_id": site["site"], "received_at": "2026-11-20T13:00:00.000Z"})
+    # Charges (issue 13): a line of the visit.
+    created["charge_lines"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "line-1")),
+                               {"visit_id": visit, "item": "labour", "quantity": 30})
     store.write_server_changes([(c, i, f, False) for c, (i, f) in created.items()])
     return {
         "sites": (site["site"], {}),
@@ -109,7 +112,9 @@ def test_the_cases_cover_the_fields_the_protocol_names(rows):
                      ("signatures", "verification", None), ("checklist_templates", "items", None),
                      ("service_requests", "assigned_to", None), ("service_requests", "status", None),
                      ("service_visits", "sheet_no", None), ("service_events", "effective_at", None),
-                     ("callbacks", "rating", None), ("callbacks", "points", None)]:
+                     ("callbacks", "rating", None), ("callbacks", "points", None),
+                     ("charge_lines", "amount_fen", None), ("charge_lines", "covered", None),
+                     ("sites", "contract_price_fen", None)]:
         assert expected in named
 
 

@@ -1,0 +1,84 @@
+"""What the server derives for charge lines, in the write transaction (docs/service.md, "Charges").
+
+- A line gets `amount_fen` and `covered` (`sync.pricing`), priced from its visit, the visit's
+  request, the site and the request's device as they stand at its place in the batch.
+- A visit whose schedule date or `warranty_void` changes has its lines priced again, until
+  it is sealed: the amounts a customer signed for stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sync.merge import RowState
+from sync.pricing import Context, context, price
+from sync.wire import Change
+
+from ...storage.sqlite import billing as q
+from .service import fee_book
+
+if TYPE_CHECKING:
+    from ...engine.batch import _Batch as Transaction
+    from ...services import Store
+
+# A visit's fields its lines' prices read (the schedule's date, the warranty's void).
+_PRICED_BY = ("warranty_void", "recorded_at", "planned_at")
+
+
+def visit_context(tx: Transaction, visit_id: object) -> Context | None:
+    """The pricing context of a visit as it stands in the transaction; None without the visit."""
+    visit = tx.lookup("service_visits", visit_id) if isinstance(visit_id, str) else None
+    request_id = visit.fields.get("request_id") if visit is not None else None
+    request = tx.lookup("service_requests", request_id) if isinstance(request_id, str) else None
+    if visit is None or request is None:
+        return None
+    site_id, device_id = request.fields.get("site_id"), request.fields.get("device_id")
+    site = tx.lookup("sites", site_id) if isinstance(site_id, str) else None
+    device = tx.lookup("devices", device_id) if isinstance(device_id, str) else None
+    return context(fee_book(), site=site.fields if site is not None else {}, request=request.fields,
+                   visit=visit.fields, device=device.fields if device is not None and not device.deleted else None)
+
+
+def _priced(tx: Transaction, line: RowState, ctx: Context) -> bool:
+    """Set the line's price (server writes); whether it changed."""
+    found = price(line.fields, ctx)
+    changed = False
+    for name, value in (("amount_fen", found.amount_fen), ("covered", found.covered)):
+        if line.fields.get(name) != value or type(line.fields.get(name)) is not type(value):
+            tx.server_set(line, name, value)
+            changed = True
+    return changed
+
+
+class BillingHooks:
+    collections: tuple[str, ...] = ("charge_lines", "service_visits")
+
+    def prepare(self, store: Store, changes: Sequence[Change]) -> None:
+        pass
+
+    def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.collection == "charge_lines" and not row.deleted:
+            ctx = visit_context(tx, row.fields.get("visit_id"))
+            if ctx is not None:
+                _priced(tx, row, ctx)
+
+    def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if (row.collection != "service_visits" or row.deleted or before is None or not before.exists
+                or row.fields.get("sealed_by")
+                or all(before.fields.get(k) == row.fields.get(k) for k in _PRICED_BY)):
+            return
+        ctx = visit_context(tx, row.id)
+        if ctx is None:
+            return
+        tx.flush_rows()
+        for line_id, _ in q.visit_lines(tx.db, row.id):
+            line = tx.lookup("charge_lines", line_id)
+            if line is not None and not line.fields.get("sealed_by"):
+                moved = replace(line, fields=dict(line.fields), clocks=dict(line.clocks))
+                if _priced(tx, moved, ctx):
+                    tx.put(moved)
+
+    def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
+        return {}

@@ -1,0 +1,87 @@
+"""Charges (issue 13, docs/service.md "Charges"): the fee book, a visit's contact sheet and bill,
+a site's annual maintenance quote. The prices are `sync.pricing`'s, the phone's too."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync import errors as E
+from sync import pricing
+from sync.fields import is_uuid
+from sync.periods import site_today
+
+from ...storage.base import Connection
+from ...storage.sqlite import billing as q
+from ...storage.sqlite.service import live_rows
+from ..scope import in_scope
+from ..service.schemas import VisitSummary
+from ..signatures.service import signatures
+from .schemas import AnnualQuote, ChargeLine, VisitDetail
+
+if TYPE_CHECKING:
+    from ...services import Caller, Store
+
+FEES_FILE = Path(__file__).resolve().parents[3] / "fixtures" / "fee_schedules.json"
+
+
+@cache
+def fee_book(path: Path = FEES_FILE) -> pricing.FeeBook:
+    """The fee schedules, read and checked once (a bad file stops the server at its first price)."""
+    return pricing.load(path.read_bytes())
+
+
+def _visit(db: Connection, caller: Caller, visit_id: str) -> dict[str, Any]:
+    """A live visit of a live request in the caller's scope, else NotFound (the same for another site's)."""
+    visit = live_rows(db, "service_visits", [visit_id]).get(visit_id) if is_uuid(visit_id) else None
+    request_id = visit.get("request_id") if visit is not None else None
+    request = live_rows(db, "service_requests", [request_id]).get(request_id) if isinstance(request_id, str) else None
+    if visit is None or request is None or not in_scope(caller, request.get("site_id")):
+        raise E.NotFound(f"no service visit {visit_id[:64]}")
+    return visit
+
+
+def _line(line_id: str, f: dict[str, Any], billed: bool) -> ChargeLine:
+    return ChargeLine(id=line_id, item=f.get("item"), description=f.get("description"), quantity=f.get("quantity"),
+                      unit_price_fen=f.get("unit_price_fen"), decision=f.get("decision"),
+                      decided_by=f.get("decided_by"), decided_at=f.get("decided_at"),
+                      amount_fen=f.get("amount_fen"), covered=f.get("covered"), billed=billed,
+                      sealed_by=f.get("sealed_by"))
+
+
+class Billing:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def bill(self, caller: Caller, visit_id: str) -> pricing.Bill:
+        """The visit's itemised bill, from its lines as the server priced them."""
+        with self.store.read() as db:
+            _visit(db, caller, visit_id)
+            lines = q.visit_lines(db, visit_id)
+        return pricing.bill(visit_id, lines, self.store.settings.tax_bps)
+
+    def visit(self, caller: Caller, visit_id: str) -> VisitDetail:
+        """The visit's contact sheet: its fields, its lines (with `billed`), its signatures."""
+        with self.store.read() as db:
+            f = _visit(db, caller, visit_id)
+            lines = q.visit_lines(db, visit_id)
+            signed = signatures(self.store, db, visit_id)
+        billed = {line.id: line.billed for line in pricing.bill(visit_id, lines, 0).lines}
+        shown = {name: f.get(name) for name in VisitSummary.__struct_fields__ if name != "id"}
+        return VisitDetail(id=visit_id, request_id=f.get("request_id"), **shown,
+                           lines=[_line(i, lf, billed[i]) for i, lf in lines], signatures=signed)
+
+    def annual_quote(self, site_id: str) -> AnnualQuote:
+        """The site's active devices priced per unit from the annual table in force today."""
+        with self.store.read() as db:
+            site = live_rows(db, "sites", [site_id]).get(site_id) if is_uuid(site_id) else None
+            if site is None:
+                raise E.NotFound(f"no site {site_id[:64]}")
+            kinds = q.active_kinds(db, site_id)
+        book = fee_book()
+        schedule = pricing.in_force(book, site_today(site.get("tz")))
+        lines, total, unquoted = pricing.annual_quote(book, schedule, kinds)
+        price = site.get("contract_price_fen")
+        return AnnualQuote(site_id=site_id, effective_from=schedule.effective_from, lines=lines, total_fen=total,
+                           contract_price_fen=price if isinstance(price, int) else None, unquoted=unquoted)

@@ -1,0 +1,31 @@
+"""The billing domain's SQL (issue 13): a visit's charge lines, a site's active devices by kind."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+_decode = msgspec.json.decode
+
+
+def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(id, fields) of a visit's live charge lines in the order they were recorded: by the HLC of
+    their `item` register (written when a line is created), then id. Not by version: sealing or
+    repricing a line gives it a new one."""
+    rows = []
+    for line_id, fields, clocks in db.execute(
+            "SELECT id, fields, json_extract(clocks, '$.item') FROM rows WHERE collection = 'charge_lines'"
+            " AND parent_id = ? AND deleted = 0", [visit_id]):
+        clock = _decode(clocks) if isinstance(clocks, str) and clocks.startswith("[") else clocks
+        rows.append((str(clock[0] if isinstance(clock, list) else clock), line_id, _decode(fields)))
+    return [(line_id, fields) for _, line_id, fields in sorted(rows, key=lambda r: r[:2])]
+
+
+def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
+    """{device kind: how many} of a site's live, active devices."""
+    return {str(kind or ""): n for kind, n in db.execute(
+        "SELECT json_extract(fields, '$.kind') AS kind, count(*) FROM rows WHERE collection = 'devices'"
+        " AND parent_id = ? AND deleted = 0 AND coalesce(json_extract(fields, '$.status'), 'active') = 'active'"
+        " GROUP BY kind", [site_id])}
