@@ -21,7 +21,7 @@ from .domains.media.controller import (
     start_media,
     stop_media,
 )
-from .domains.service.controller import ServiceTermsController
+from .domains.service.controller import FaultsController, ServiceTermsController, VisitsController
 from .domains.service.office import ServiceOffice
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
@@ -36,7 +36,7 @@ from .transport import body_timeout, proxy_networks
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     home, SignInController, SyncController, LostPhoneController,
     InspectionsController, SignaturesController, AccessController, MediaController,
-    ServiceTermsController,
+    ServiceTermsController, VisitsController, FaultsController,
 ]
 
 

@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from sync import errors as E
-from sync.schema import SUPERVISOR
+from sync.schema import SERVICE_DESK, SUPERVISOR
 
 from ..domains.scope import in_scope
 from .deps import caller_of
@@ -29,3 +29,9 @@ async def site_in_scope(connection: ASGIConnection[Any, Any, Any, Any], _: BaseR
 async def supervisor_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if (await caller_of(connection)).role != SUPERVISOR:
         raise E.Forbidden("only supervisors may do this")
+
+
+async def desk_or_supervisor(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The service desk's and supervisors' routes (issue 12): a technician gets 403."""
+    if (await caller_of(connection)).role not in (SUPERVISOR, SERVICE_DESK):
+        raise E.Forbidden("only the service desk and supervisors may do this")
