@@ -27,7 +27,7 @@ from .domains.media.controller import (
     start_media,
     stop_media,
 )
-from .domains.service.controller import RequestsController, ServiceTermsController
+from .domains.service.controller import FaultsController, RequestsController, ServiceTermsController
 from .domains.service.office import ServiceOffice
 from .domains.service.service import ServiceRequests
 from .domains.signatures.controller import SignaturesController
@@ -48,6 +48,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     ReportsController,
     DutyController,
     BillingController,
+    FaultsController,
 ]
 
 

@@ -175,6 +175,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/visits/{visit_id:str}"): Rule(_get("/api/visits/{visit}"), 200, 404, 200),
     ("GET", "/api/visits/{visit_id:str}/bill"): Rule(_get("/api/visits/{visit}/bill"), 200, 404, 200),
     ("GET", "/api/sites/{site_id:str}/annual-quote"): Rule(_get("/api/sites/{site}/annual-quote"), 403, 404, 200),
+    ("GET", "/api/reports/faults"): Rule(_get("/api/reports/faults", **{"from": "2026-11-01", "to": "2026-12-01"}),
+                                         403, 403, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
@@ -227,6 +229,14 @@ def world(site, store, http, lin, wang, zhao, chen) -> World:
         "inspection_id": site["inspection"], "signer_name": "Wang", "signer_role": "technician",
         "signed_at": "2026-11-20T03:00:00.000Z", "sheet_sha256": "ab" * 32})]).json()["results"]
     assert result["status"] == "applied"
+    # A service request at wang's site with a visit of wang's (issue 12).
+    request, visit = "8b3f4a51-6c7d-4e8f-9a01-b2c3d4e5f607", "9c4a5b62-7d8e-4f90-8b12-c3d4e5f6a718"
+    results = chen.push([chen.change("service_requests", request, {
+        "site_id": SITE, "reported_at": "2026-11-20T01:00:00.000Z", "channel": "hotline", "kind": "repair"})]).json()
+    assert results["results"][0]["status"] == "applied"
+    [result] = wang.push([wang.change("service_visits", visit, {"request_id": request})]).json()["results"]
+    assert result["status"] == "applied"
+    site = {**site, "visit": visit}
     pending = tus.create(http, wang.headers, b"\x01" * 10, "image/jpeg").headers["location"].rsplit("/", 1)[-1]
     revoked = Session(http, "wang")
     assert lin.http.delete(f"/api/clients/{revoked.client_id}", headers=lin.headers).status_code == 204

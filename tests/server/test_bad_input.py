@@ -822,3 +822,31 @@ def test_bad_duty_changes_are_rejected_whole(site, wang, lin, chen, dump):
         if (result["status"], result.get("reason")) != ("rejected", reason) or dump()["rows"] != before:
             wrong.append((who, collection, fields, result))
     assert wrong == []
+
+
+# -- the faults report's dates (issue 12: GET /api/reports/faults?from=&to=) -----------------------------
+
+# (query, the parameter the problem names, or None): each kind of bad range once.
+BAD_FAULT_RANGES: list[tuple[dict[str, str], str | None]] = [
+    ({"from": "2026-11-01"}, None),  # no `to`
+    ({"from": "2026-11-1", "to": "2026-12-01"}, "from"),
+    ({"from": "2026-11-01", "to": "20261201"}, "to"),
+    ({"from": "2026-02-30", "to": "2026-03-01"}, "from"),
+    ({"from": "1999-12-31", "to": "2000-01-02"}, "from"),
+    ({"from": "2026-11-01", "to": "2026-11-01"}, None),  # empty
+    ({"from": "2026-12-01", "to": "2026-11-01"}, None),  # backwards
+    ({"from": "2026-01-01", "to": "2027-01-03"}, None),  # 367 days
+    ({"from": "x" * 10_000, "to": "2026-12-01"}, "from"),
+]
+
+
+def test_bad_fault_report_ranges_are_a_400(site, lin):
+    # Regression (issue 12, svc-more): a report's range is two local dates at most 366 days apart.
+    wrong = []
+    for params, parameter in BAD_FAULT_RANGES:
+        got = _problem(lin.http.get("/api/reports/faults", params=params, headers=lin.headers), 400, "invalid_request")
+        if (got.get("parameter") != parameter and parameter is not None) or len(got["detail"]) > 1_000:
+            wrong.append((params if len(str(params)) < 100 else "long", got))
+    assert wrong == []
+    assert lin.http.get("/api/reports/faults", params={"from": "2026-01-01", "to": "2027-01-02"},
+                        headers=lin.headers).status_code == 200  # 366 days: a leap year's worth

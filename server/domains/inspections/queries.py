@@ -46,6 +46,9 @@ class InspectionReads(Protocol):
     def history(self, device_id: str) -> list[tuple[str, Fields, Fields]]:
         """A device's live checks: (inspection id, check fields, inspection fields or {})."""
 
+    def repairs(self, device_id: str) -> list[tuple[str, Fields, list[Fields]]]:
+        """The live service requests about a device: (id, fields, its live visits' fields)."""
+
     def inspections(
         self, period: str | None, site_id: str | None, status: str | None
     ) -> list[tuple[str, str, Fields, Fields]]:

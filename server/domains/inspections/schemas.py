@@ -54,12 +54,35 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     photos: list[PhotoInfo] = []
 
 
+class RepairVisit(msgspec.Struct, kw_only=True):
+    """A visit of a request about the device: its sheet and what the technician recorded."""
+
+    id: str
+    sheet_no: str | None
+    technician: str | None
+    outcome: str | None
+    fault_cause: str | None
+    recorded_at: str | None
+
+
+class RepairRequest(msgspec.Struct, kw_only=True):
+    """A service request about the device, with its visits (the device's repair archive)."""
+
+    id: str
+    number: str | None
+    status: str | None
+    reported_at: str | None
+    description: str | None
+    visits: list[RepairVisit] = []
+
+
 class DeviceHistory(msgspec.Struct, kw_only=True):
     device_id: str
     code: str | None
     kind: str | None
     site_id: str | None
     checks: list[HistoryEntry]
+    requests: list[RepairRequest] = []  # newest first; their visits in order (issue 12)
 
 
 class InspectionSummary(msgspec.Struct, kw_only=True):

@@ -29,6 +29,8 @@ from .schemas import (
     InspectionList,
     InspectionSummary,
     Plan,
+    RepairRequest,
+    RepairVisit,
     Sheet,
 )
 
@@ -50,6 +52,23 @@ def _choices(collection: str, field: str) -> tuple[str, ...]:
     found = schema.COLLECTIONS[collection].field(field)
     assert found is not None and found.choices, (collection, field)
     return found.choices
+
+
+def _repair_archive(repairs: list[tuple[str, Fields, list[Fields]]]) -> list[RepairRequest]:
+    """A device's service requests, newest first, each with its visits in order (issue 12)."""
+    out = [
+        RepairRequest(
+            id=request_id, number=r.get("number"), status=r.get("status"), reported_at=r.get("reported_at"),
+            description=r.get("description"),
+            visits=[RepairVisit(id=v["id"], sheet_no=v.get("sheet_no"), technician=v.get("technician"),
+                                outcome=v.get("outcome"), fault_cause=v.get("fault_cause"),
+                                recorded_at=v.get("recorded_at"))
+                    for v in sorted(visits, key=lambda v: (v.get("visit_no") or 0, v["id"]))],
+        )
+        for request_id, r, visits in repairs
+    ]
+    out.sort(key=lambda r: (r.reported_at or "", r.number or ""), reverse=True)
+    return out
 
 
 def due_on(period: str, due_day: int) -> str:
@@ -163,6 +182,7 @@ class Inspections:
                 raise E.NotFound(f"no device {device_id}")
             found = q.history(device_id)
             photos = q.photos_of_device(device_id, device[0])
+            repairs = q.repairs(device_id)
         entries = []
         for insp, check, inspection in found:
             entries.append(HistoryEntry(
@@ -175,7 +195,7 @@ class Inspections:
         entries.sort(key=lambda e: (e.checked_at or "", e.period or ""), reverse=True)
         d = device[1]
         return DeviceHistory(device_id=device_id, code=d.get("code"), kind=d.get("kind"), site_id=device[0],
-                             checks=entries)
+                             checks=entries, requests=_repair_archive(repairs))
 
     def summaries(
         self,

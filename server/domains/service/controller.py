@@ -17,7 +17,7 @@ from ...http.deps import CallerDep, StrictBody, from_state
 from ...http.guards import desk_or_supervisor, site_in_scope, supervisor_only
 from ...http.problems import problem_responses
 from .office import MAX_TERMS_BODY_BYTES, ServiceOffice
-from .schemas import NewRequest, RequestDetail, RequestList, ServiceTerms, TermsOverride
+from .schemas import FaultsReport, NewRequest, RequestDetail, RequestList, ServiceTerms, TermsOverride
 from .service import DEFAULT_LIMIT, ServiceRequests
 
 RequestsDep = NamedDependency[ServiceRequests]
@@ -86,3 +86,16 @@ class ServiceTermsController(DomainController):
                   caller: CallerDep) -> ServiceTerms:
         """Set a site's override of its contract's terms (supervisors); `null` removes it."""
         return office.set_terms(caller, site_id, data.override)
+
+
+class FaultsController(DomainController):
+    path = "/api/reports"
+    tags = ["service"]  # noqa: RUF012
+    dependencies = {"office": from_state("office")}  # noqa: RUF012
+
+    @get("/faults", responses=problem_responses(400, 401, 403), sync_to_thread=True, guards=[desk_or_supervisor])
+    def faults(self, office: OfficeDep, since: Annotated[str, QueryParameter(name="from")],
+               until: Annotated[str, QueryParameter(name="to")]) -> FaultsReport:
+        """Visits by fault cause, device kind and model, most first (supervisors, service desk): those
+        whose `result.recorded_at` falls in [from, to), local dates, at most 366 days apart."""
+        return office.faults(since, until)

@@ -4,21 +4,28 @@ and their override, a visit with its contact sheet, the faults report. No SQL he
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import hlc
+from sync.periods import site_zone
 
 from ...storage.sqlite import service as q
 from ..identity import audit as security
-from .schemas import ServiceTerms
+from .schemas import (
+    FaultCount,
+    FaultsReport,
+    ServiceTerms,
+)
+from .service import refresh_site_clocks
 from .terms import TermsBook
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from ...services import Caller, Store
+    from ...storage.sqlite.service import Connection
 
 # A terms override is small: a few hours, pause reasons, perhaps a calendar of a year's holidays.
 MAX_TERMS_BODY_BYTES = 64 * 1024
@@ -51,7 +58,7 @@ class ServiceOffice:
         with self.store.read() as db:
             return self._terms(db, site_id)
 
-    def _terms(self, db: sqlite3.Connection, site_id: str) -> ServiceTerms:
+    def _terms(self, db: Connection, site_id: str) -> ServiceTerms:
         found = q.site_terms(db, site_id)
         if found is None:
             raise E.NotFound(f"no site {site_id}")
@@ -77,6 +84,53 @@ class ServiceOffice:
                            address=caller.address if caller else None, now_ms=now, site_id=site_id,
                            keys=sorted(override or {}))
             answer = self._terms(db, site_id)
-        # The requests' stored clock columns follow the new terms: the lead wires svc-api's
-        # refresh_site_clocks(self.store, site_id) here (STORED CLOCKS REFRESH after a terms change).
+        refresh_site_clocks(self.store, site_id)  # the stored clock columns follow the new terms
         return answer
+
+    # -- the faults report ------------------------------------------------------------------------
+
+    def faults(self, since: str, until: str) -> FaultsReport:
+        """Visits whose `recorded_at` falls in [since, until) (local dates at each site), counted by
+        the device's kind and model and the fault cause, most first."""
+        first, end = _day(since, "from"), _day(until, "to")
+        if not first < end or (end - first).days > MAX_REPORT_DAYS:
+            raise E.InvalidRequest(f"from is before to, at most {MAX_REPORT_DAYS} days apart",
+                                   limit=MAX_REPORT_DAYS)
+        # Every time zone's local day lies within a day either side of the UTC one.
+        wide = (hlc.format_ts(_ms(first - timedelta(days=1))), hlc.format_ts(_ms(end + timedelta(days=1))))
+        with self.store.read() as db:
+            found = q.recorded_faults(db, *wide)
+        counts: Counter[tuple[str | None, str | None, str]] = Counter()
+        for at, cause, kind, model, tz in found:
+            try:
+                day = datetime.fromtimestamp(hlc.parse_ts(at) / 1000, UTC).astimezone(site_zone(tz)).date()
+            except ValueError:
+                continue  # pushed timestamps are checked; an unreadable one is no visit of the range
+            if first <= day < end and isinstance(cause, str) and cause.strip():
+                counts[(_text(kind), _text(model), cause.strip())] += 1
+        faults = [FaultCount(kind=k, model=m, fault_cause=c, visits=n) for (k, m, c), n in counts.items()]
+        faults.sort(key=lambda f: (-f.visits, f.kind or "", f.model or "", f.fault_cause))
+        return FaultsReport(from_=first.isoformat(), to=end.isoformat(), faults=faults, total=counts.total())
+
+
+MAX_REPORT_DAYS = 366  # a report spans at most a (leap) year
+
+
+def _day(text: str, name: str) -> date:
+    if not (len(text) == 10 and text[4] == text[7] == "-" and text.replace("-", "").isdigit()):
+        raise E.InvalidRequest(f"{name} is a date like 2026-11-01, not {text[:32]!r}", parameter=name)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise E.InvalidRequest(f"{name} is a date like 2026-11-01, not {text[:32]!r}", parameter=name) from None
+    if not 2000 <= day.year <= 2100:
+        raise E.InvalidRequest(f"{name} is a date in a year from 2000 to 2100", parameter=name)
+    return day
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

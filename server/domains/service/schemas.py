@@ -117,3 +117,19 @@ class ServiceTerms(msgspec.Struct, kw_only=True):
     override: dict[str, Any] | None
     set_by: str | None
     set_at: str | None
+
+
+class FaultCount(msgspec.Struct, kw_only=True):
+    kind: str | None  # of the request's device; null for a request about no device
+    model: str | None
+    fault_cause: str
+    visits: int
+
+
+class FaultsReport(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
+    """`GET /api/reports/faults`: visits by fault cause, device kind and model, most first."""
+
+    from_: str
+    to: str
+    faults: list[FaultCount]
+    total: int

@@ -14,6 +14,7 @@ from ...domains.signatures.service import signatures
 from .connection import select_in
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
+from .service import device_requests
 
 if TYPE_CHECKING:
     from ...services import Store
@@ -113,6 +114,9 @@ class _Queries:
                 [device_id],
             )
         ]
+
+    def repairs(self, device_id: str) -> list[tuple[str, Fields, list[Fields]]]:
+        return device_requests(self.db, device_id)
 
     def inspections(
         self, period: str | None, site_id: str | None, status: str | None

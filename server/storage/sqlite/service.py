@@ -10,6 +10,7 @@ import msgspec
 from .connection import equal_to, select_in
 
 _decode = msgspec.json.decode
+Connection = sqlite3.Connection  # what the service office hands back here, unopened
 
 
 def request_events(db: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
@@ -162,3 +163,33 @@ def site_terms(db: sqlite3.Connection, site_id: str) -> tuple[dict[str, Any], An
     if found is None:
         return None
     return dict(_decode(found[0])), None if found[1] is None else _decode(found[1]), found[2], found[3]
+
+
+def device_requests(db: sqlite3.Connection, device_id: str) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    """The live service requests about a device, each with its live visits' fields and `id` (the
+    device's repair archive), in no particular order."""
+    requests = [(i, _decode(f)) for i, f in db.execute(
+        "SELECT id, fields FROM rows WHERE device_id = ? AND collection = 'service_requests' AND deleted = 0",
+        [device_id],
+    )]
+    visits: dict[str, list[dict[str, Any]]] = {}
+    for parent, visit_id, fields in select_in(
+        db, "SELECT parent_id, id, fields FROM rows WHERE collection = 'service_visits' AND parent_id IN ({marks})"
+            " AND deleted = 0", [i for i, _ in requests]):
+        visits.setdefault(parent, []).append({"id": visit_id, **_decode(fields)})
+    return [(i, f, visits.get(i, [])) for i, f in requests]
+
+
+def recorded_faults(db: sqlite3.Connection, since: str, until: str) -> list[tuple[str, str, Any, Any, Any]]:
+    """(recorded_at, fault_cause, device kind, device model, site tz) of the live visits with a fault
+    cause recorded in [since, until) (protocol timestamps, compared as text)."""
+    return db.execute(
+        "SELECT json_extract(v.fields, '$.recorded_at') AS at, json_extract(v.fields, '$.fault_cause'),"
+        " json_extract(d.fields, '$.kind'), json_extract(d.fields, '$.model'), json_extract(s.fields, '$.tz')"
+        " FROM rows v JOIN rows r ON r.collection = 'service_requests' AND r.id = v.parent_id AND r.deleted = 0"
+        " LEFT JOIN rows d ON d.collection = 'devices' AND d.id = r.device_id"
+        " LEFT JOIN rows s ON s.collection = 'sites' AND s.id = v.site_id"
+        " WHERE v.collection = 'service_visits' AND v.deleted = 0 AND at >= ? AND at < ?"
+        " AND json_extract(v.fields, '$.fault_cause') IS NOT NULL",
+        [since, until],
+    ).fetchall()
