@@ -10,8 +10,8 @@ state that the next `sync()` finishes without duplicates or lost edits.
 
 The client is a façade over its parts: `replica` (the local database and
 its overlay reads), `session` (HTTP, sign-in, problems), `outbox` (queue and
-push), `workflow` and `service` (checked local writes, the day's work and service requests, base
-classes) and
+push), `workflow`, `service`, `charges` and `duty` (checked local writes: the day's work, service
+requests, charges and duty calls; base classes) and
 `media` (photos, signatures, uploads).
 """
 
@@ -37,9 +37,9 @@ from sync.wire import (
 )
 
 from . import media
+from .duty import DutyWork
 from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
 from .replica import Replica
-from .service import ServiceWork
 from .session import Credentials, EpochChanged, Session
 
 _pull_response = msgspec.json.Decoder(PullResponse)
@@ -55,9 +55,10 @@ class SyncReport:
     results: list[ChangeResult] = field(default_factory=list)
     uploaded: int = 0  # blobs that reached the server
     terms: int = 0  # sites whose service terms were fetched
+    reference: int = 0  # of the fee book and the duty rules, those fetched and kept
 
 
-class Client(ServiceWork):
+class Client(DutyWork):
     """A technician's phone or tablet: its own SQLite file, an outbox, and sync.
 
     `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
@@ -270,7 +271,8 @@ class Client(ServiceWork):
         Sheets go first: the protocol wants a sheet blob stored before the
         signature naming it is pushed, and this server a customer's signature
         image too (a few KB). Photos go after the push, so rows never wait for
-        megabytes. Last, each site's service terms, kept for the offline countdowns.
+        megabytes. Last, each site's service terms, the fee book and the duty rules, kept for
+        the offline countdowns, bills and duty.
         """
         self.outbox.prune()
         uploaded = self._upload(("sheet",))
@@ -280,8 +282,10 @@ class Client(ServiceWork):
         uploaded += self._upload(("image",))
         pulled = self.pull()
         terms = self.refresh_terms()
+        reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
-        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms)
+        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms,
+                          reference=reference)
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 

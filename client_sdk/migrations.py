@@ -91,3 +91,19 @@ def m002_service_terms(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations()
+def m003_reference_data(db: sqlite_utils.Database) -> None:
+    """What the server prices and rosters with, as it last handed it (issue 13, item 7): the fee
+    book with its tax rate, and the duty rules, so the phone shows a bill and who is on duty
+    offline."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS reference_data (
+            name TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            fetched_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )

@@ -201,6 +201,20 @@ class Replica:
                 " fetched_ms = excluded.fetched_ms",
                 [site_id, contract, dumps(terms), fetched_ms])
 
+    # -- reference data, as the server last handed it (GET /api/fee-schedules, /api/duty/rules) --
+
+    def reference(self, name: str) -> dict[str, Any] | None:
+        """The body last fetched under `name` (`fee_schedules`, `duty_rules`); None when never fetched."""
+        found = self.conn.execute("SELECT body FROM reference_data WHERE name = ?", [name]).fetchone()
+        return None if found is None else dict(json.loads(found[0]))
+
+    def set_reference(self, name: str, body: dict[str, Any], fetched_ms: int) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO reference_data(name, body, fetched_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET body = excluded.body, fetched_ms = excluded.fetched_ms",
+                [name, dumps(body), fetched_ms])
+
     # -- outbox ----------------------------------------------------------------
 
     def entries(self, where: str = "1", args: Sequence[Any] = (), limit: int | None = None) -> list[Entry]:

@@ -161,11 +161,15 @@ class ServiceWork(Workflow):
                 for v in sorted(visits, key=lambda v: (v["fields"].get("visit_no") or 1 << 30, v["id"]))],
         )
 
-    def _request(self, request_id: str) -> dict[str, Any]:
-        found = self.get("service_requests", request_id)
+    def _live(self, collection: str, row_id: str, what: str) -> dict[str, Any]:
+        """A row this phone holds, not deleted; else NotFound naming it as `what`."""
+        found = self.get(collection, row_id)
         if found is None or found["deleted"]:
-            raise E.NotFound(f"no service request {request_id} on this client; sync first")
+            raise E.NotFound(f"no {what} {row_id} on this client; sync first")
         return found
+
+    def _request(self, request_id: str) -> dict[str, Any]:
+        return self._live("service_requests", request_id, "service request")
 
     def _zone(self, request: Mapping[str, Any]) -> Any:
         site = self.get("sites", str(request["fields"].get("site_id")))
@@ -284,9 +288,7 @@ class ServiceWork(Workflow):
                             fault_cause: str | None = None, warranty_void: str | None = None) -> int:
         """The visit's result (outcome, work done, fault cause; by me, now) and its `warranty_void`
         (None: none); returns the seq. The result group is written whole, as one register."""
-        visit = self.get("service_visits", visit_id)
-        if visit is None or visit["deleted"]:
-            raise E.NotFound(f"no visit {visit_id} on this client; sync first")
+        self._live("service_visits", visit_id, "visit")
         return self.write("service_visits", visit_id, {
             "outcome": outcome, "work_done": work_done, "fault_cause": fault_cause,
             "recorded_by": self.actor().username, "recorded_at": self._now_text(), "warranty_void": warranty_void})
@@ -296,9 +298,7 @@ class ServiceWork(Workflow):
                      complexity: str | None = None) -> str:
         """Open a request on site (a fault found during other work): channel `on_site`, reported now
         by this phone's clock; returns its id (its number comes at sync)."""
-        site = self.get("sites", site_id)
-        if site is None or site["deleted"]:
-            raise E.NotFound(f"no site {site_id} on this client; sync first")
+        self._live("sites", site_id, "site")
         fields: dict[str, Scalar] = {"site_id": site_id, "reported_at": self._now_text(), "channel": "on_site",
                                      "kind": kind, "description": description}
         fields.update({k: v for k, v in (("device_id", device_id), ("caller_name", caller_name),

@@ -149,3 +149,33 @@ class RequestDetail(RequestSummary, kw_only=True):
 
     events: list[EventView]
     visits: list[VisitView]
+
+
+class DutyCallView(msgspec.Struct, kw_only=True):
+    """A duty call as the phone holds it; `on_duty` the server's once synced, before that what
+    `sync.duty` derives here from the pulled roster and the cached rules (None: nobody, or no rules)."""
+
+    id: str
+    received_at: Any
+    received_local: str | None
+    site_id: Any
+    caller_name: Any
+    caller_phone: Any
+    summary: Any
+    duration_s: Any
+    outcome: Any
+    request_id: Any
+    follows_id: Any
+    on_duty: str | None
+    pending: bool
+
+
+class DutyView(msgspec.Struct, kw_only=True):
+    """`duty()`: who is on duty at `at` (None: the office is open, off hours, or no roster) and the
+    month's calls on this phone, oldest first; `rules` false when this phone has no duty rules yet."""
+
+    at: str
+    month: str | None
+    technician: str | None
+    rules: bool
+    calls: list[DutyCallView]

@@ -20,10 +20,12 @@ import httpx
 from sync import errors as E
 from sync import schema
 from sync.clocks import PAUSE_REASONS
+from sync.collections.duty import CALL_OUTCOMES
 from sync.collections.service import EVENT_KINDS, SERVICE_REQUESTS, SERVICE_VISITS
+from sync.pricing import ITEMS
 
 from ..client import Client
-from . import commands, service
+from . import charges, commands, service
 from .common import _Refused, _UserError
 from .messages import MESSAGES, _text
 
@@ -76,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     uploads.add_argument("--all", action="store_true", help=m["help_uploads_all"])
     sub.add_parser("conflicts", help=m["help_conflicts"])
     _service_parsers(sub)
+    _charges_parsers(sub)
     for name, command in sub.choices.items():
-        # `check` runs commands.check; `new-request` service.new_request
-        command.set_defaults(func=getattr(commands, name, None) or getattr(service, name.replace("-", "_")))
+        # `check` runs commands.check; `new-request` service.new_request; `duty-call` charges.duty_call
+        func = name.replace("-", "_")
+        command.set_defaults(func=next(getattr(m, func) for m in (commands, service, charges) if hasattr(m, func)))
     return parser
 
 
@@ -128,6 +132,33 @@ def _service_parsers(sub: Any) -> None:
     sign = sub.add_parser("sign-visit", help=m["help_sign_visit"])
     sign.add_argument("visit", help=m["help_visit_ref"])
     _signer_options(sign)
+
+
+def _charges_parsers(sub: Any) -> None:
+    """The commands of charges and duty (cli/charges.py)."""
+    m = MESSAGES
+    charge = sub.add_parser("charge", help=m["help_charge"])
+    charge.add_argument("visit", help=m["help_visit_ref"])
+    charge.add_argument("item", choices=ITEMS, help=m["help_charge_item"])
+    charge.add_argument("quantity", type=int, help=m["help_charge_quantity"])
+    charge.add_argument("--price", help=m["help_price"])
+    decision = charge.add_mutually_exclusive_group()
+    decision.add_argument("--agreed", action="store_true", help=m["help_agreed"])
+    decision.add_argument("--declined", action="store_true", help=m["help_declined"])
+    charge.add_argument("--by", help=m["help_decided_by"])
+    charge.add_argument("--description", help=m["help_charge_description"])
+    bill = sub.add_parser("bill", help=m["help_bill"])
+    bill.add_argument("visit", help=m["help_visit_ref"])
+    call = sub.add_parser("duty-call", help=m["help_duty_call"])
+    call.add_argument("--caller", required=True, help=m["help_duty_caller"])
+    call.add_argument("--phone", required=True, help=m["help_duty_phone"])
+    call.add_argument("--summary", required=True, help=m["help_duty_summary"])
+    call.add_argument("--duration", required=True, type=int, help=m["help_duration"])
+    call.add_argument("--outcome", required=True, choices=CALL_OUTCOMES, help=m["help_duty_outcome"])
+    call.add_argument("--site", help=m["help_duty_site"])
+    call.add_argument("--follows", help=m["help_follows"])
+    call.add_argument("--request", help=m["help_duty_request"])
+    sub.add_parser("duty", help=m["help_duty"])
 
 
 def _tolerant(stream: TextIO) -> None:

@@ -171,6 +171,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # Duty (issue 13): any signed-in role; the log holds the caller's sites' calls and their own.
     ("GET", "/api/duty"): Rule(_get("/api/duty", at="2026-11-07T13:00:00.000Z"), 200, 200, 200),
     ("GET", "/api/duty/log"): Rule(_get("/api/duty/log", month="2026-M11"), 200, 200, 200),
+    ("GET", "/api/duty/rules"): Rule(_get("/api/duty/rules"), 200, 200, 200),  # what a phone caches
+    # The fee book a phone caches to price a bill offline: any signed-in role.
+    ("GET", "/api/fee-schedules"): Rule(_get("/api/fee-schedules"), 200, 200, 200),
     # Charges (issue 13): a visit's sheet and bill in scope; the annual quote is the desk's and supervisors'.
     ("GET", "/api/visits/{visit_id:str}"): Rule(_get("/api/visits/{visit}"), 200, 404, 200),
     ("GET", "/api/visits/{visit_id:str}/bill"): Rule(_get("/api/visits/{visit}/bill"), 200, 404, 200),

@@ -15,7 +15,7 @@ from ...http.controller import DomainController
 from ...http.deps import CallerDep, from_state
 from ...http.guards import desk_or_supervisor, site_in_scope
 from ...http.problems import problem_responses
-from .schemas import AnnualQuote, VisitDetail
+from .schemas import AnnualQuote, FeeSchedules, VisitDetail
 from .service import Billing
 
 BillingDep = NamedDependency[Billing]
@@ -24,6 +24,12 @@ BillingDep = NamedDependency[Billing]
 class BillingController(DomainController):
     tags = ["service"]  # noqa: RUF012 (Litestar reads it from the class)
     dependencies = {"billing": from_state("billing")}  # noqa: RUF012
+
+    @get("/api/fee-schedules", responses=problem_responses(401), sync_to_thread=True)
+    def fee_schedules(self, billing: BillingDep, caller: CallerDep) -> FeeSchedules:
+        """The fee book as the server prices with it (every schedule, the device-kind map) and its
+        tax rate in basis points: a phone caches it to show the customer the bill offline."""
+        return billing.fee_schedules()
 
     @get("/api/visits/{visit_id:str}", responses=problem_responses(401, 404), sync_to_thread=True)
     def visit(self, visit_id: FromPath[str], billing: BillingDep, caller: CallerDep) -> VisitDetail:

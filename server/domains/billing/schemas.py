@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from sync.pricing import QuoteLine
+from sync.pricing import FeeBook, QuoteLine
 
 from ..service.schemas import VisitSummary
 from ..signatures.schemas import SignatureInfo
@@ -45,3 +45,10 @@ class AnnualQuote(msgspec.Struct, kw_only=True):
     total_fen: int
     contract_price_fen: int | None  # the site's maintenance contract, per year (null: none recorded)
     unquoted: dict[str, int]  # device kinds counted but not in the annual table, and how many
+
+
+class FeeSchedules(FeeBook, kw_only=True):
+    """The fee book as the server loads it, with the server's tax rate: what a phone caches to show
+    the customer the bill offline (`sync.pricing` on both ends)."""
+
+    tax_bps: int

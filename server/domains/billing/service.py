@@ -18,7 +18,7 @@ from ...storage.sqlite.service import live_rows
 from ..scope import in_scope
 from ..service.schemas import VisitSummary
 from ..signatures.service import signatures
-from .schemas import AnnualQuote, ChargeLine, VisitDetail
+from .schemas import AnnualQuote, ChargeLine, FeeSchedules, VisitDetail
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
@@ -53,6 +53,11 @@ def _line(line_id: str, f: dict[str, Any], billed: bool) -> ChargeLine:
 class Billing:
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def fee_schedules(self) -> FeeSchedules:
+        """The fee book and the tax rate this server bills with."""
+        book = fee_book()
+        return FeeSchedules(**{f: getattr(book, f) for f in book.__struct_fields__}, tax_bps=self.store.settings.tax_bps)
 
     def bill(self, caller: Caller, visit_id: str) -> pricing.Bill:
         """The visit's itemised bill, from its lines as the server priced them."""

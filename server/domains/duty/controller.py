@@ -13,7 +13,7 @@ from ...http.controller import DomainController
 from ...http.deps import CallerDep, from_state
 from ...http.problems import problem_responses
 from .schemas import OnDuty
-from .service import Duty, log_csv
+from .service import Duty, duty_rules_data, log_csv
 
 DutyDep = NamedDependency[Duty]
 
@@ -28,6 +28,12 @@ class DutyController(DomainController):
         """Who is on duty at `at` (a timestamp; now when absent): the month's rostered technician
         during the on-call hours while the office is closed, else null."""
         return duty.who(at)
+
+    @get("/rules", responses=problem_responses(401), sync_to_thread=True)
+    def rules(self, caller: CallerDep) -> dict[str, Any]:
+        """The duty rules as `sync.duty` reads them (the roster's zone, the office hours' calendar
+        inlined, the default on-call hours): a phone caches them to name who is on duty offline."""
+        return duty_rules_data()
 
     @get("/log", responses=problem_responses(400, 401), sync_to_thread=True)
     def duty_log(self, duty: DutyDep, caller: CallerDep, month: FromQuery[str | None] = None,

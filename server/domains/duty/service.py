@@ -34,9 +34,20 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what starts a formula in Excel (O
 
 
 @cache
+def duty_rules_data() -> dict[str, Any]:
+    """`fixtures/duty.json` with its office hours' calendar inlined: all `sync.duty` needs, as a
+    phone caches it (`GET /api/duty/rules`) to derive `on_duty` offline."""
+    data = json.loads((FIXTURES / "duty.json").read_text(encoding="utf-8"))
+    office = data.get("office_hours")
+    if isinstance(office, str):
+        calendars = json.loads((FIXTURES / "service_terms.json").read_text(encoding="utf-8"))["calendars"]
+        data["office_hours"] = calendars.get(office)
+    return {k: v for k, v in data.items() if k != "note"}
+
+
+@cache
 def duty_rules() -> DutyRules:
-    calendars = json.loads((FIXTURES / "service_terms.json").read_text(encoding="utf-8"))["calendars"]
-    return DutyRules.from_data(json.loads((FIXTURES / "duty.json").read_text(encoding="utf-8")), calendars)
+    return DutyRules.from_data(duty_rules_data(), {})
 
 
 def _visible(caller: Caller, call: dict[str, Any]) -> bool:
