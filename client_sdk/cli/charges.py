@@ -58,8 +58,8 @@ def bill(client: Client, args: argparse.Namespace, out: TextIO) -> int:
          sealed=MESSAGES["bill_signed"] if sealed else MESSAGES["bill_offline"])
     for line in shown.lines:
         f: dict[str, Any] = fields.get(line.id, {})
-        status = ("bill_covered" if line.covered else "bill_billed" if line.billed
-                  else "bill_declined" if f.get("decision") == "declined" else "bill_no_consent")
+        status = ("bill_declined" if f.get("decision") == "declined" else "bill_covered" if line.covered
+                  else "bill_billed" if line.billed else "bill_no_consent")
         _say(out, "bill_line", item=str(line.item), quantity=line.quantity if line.quantity is not None else "-",
              description=f.get("description") or "", amount=yuan(line.amount_fen), status=MESSAGES[status],
              id=line.id[:8])
