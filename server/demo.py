@@ -139,7 +139,8 @@ def _line(visit: str, line: dict[str, Any], ago: Callable[[int], str]) -> dict[s
 
 def duty(data: dict[str, Any], site_ids: dict[str, str], now_ms: int) -> list[Change]:
     """The rosters of this month and the last (the calls are yesterday's, which on the 1st is last
-    month), then the duty phone's calls at local times that are on call on any day."""
+    month), then the calls the rostered technician logged on the duty phone, at local times that
+    are on call on any day."""
     rules = duty_rules()
     this_month = rules.month(now_ms)
     months = (rules.month(rules.month_bounds(this_month)[0] - 1), this_month)
@@ -152,5 +153,5 @@ def duty(data: dict[str, Any], site_ids: dict[str, str], now_ms: int) -> list[Ch
         received = datetime.combine(day, time(hour, minute), rules.zone)
         changes.append(("duty_calls", _demo_id("duty_call", str(n)), {
             "received_at": hlc.format_ts(int(received.timestamp() * 1000)), "site_id": site_ids[call["site"]],
-            **{k: call[k] for k in ("caller_name", "caller_phone", "summary", "duration_s", "outcome")}}, False))
+            "logged_by": data["technician"], **{k: call[k] for k in ("caller_name", "caller_phone", "summary", "duration_s", "outcome")}}, False))
     return changes

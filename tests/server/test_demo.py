@@ -211,7 +211,7 @@ def test_the_demo_has_charges_call_backs_and_a_duty_log(tmp_path):
             rosters = {r["month"]: r["technician"] for r in _rows(store, "duty_roster")}
             assert rosters[this_month] == "wang" and set(rosters.values()) == {"wang"} and len(rosters) == 2
             calls = _rows(store, "duty_calls")
-            assert [c["on_duty"] for c in calls] == ["wang", "wang"]
+            assert [(c["on_duty"], c["logged_by"]) for c in calls] == [("wang", "wang")] * 2
             (follow_up,) = [c for c in calls if c["outcome"] == "follow_up"]
             received = datetime.fromtimestamp(hlc.parse_ts(follow_up["received_at"]) / 1000, ZoneInfo("Asia/Shanghai"))
             log = get("/api/duty/log", month=period_of(received.date(), "monthly"))
