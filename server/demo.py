@@ -1,19 +1,24 @@
 """Load the demo data of `fixtures/`: the reference site, a small site, templates, accounts, and
-service requests in every state (`service_demo.json`), timed relative to now so their clocks run."""
+service requests in every state with visits, charge lines and call-backs, and the duty roster
+with a few calls (`service_demo.json`), timed relative to now so their clocks run."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from sync import hlc
 from sync.canonical import sha256_hex
+from sync.duty import roster_id
 from sync.fields import NS
 from sync.periods import period_of, site_today
 from sync.sheet import visit_sheet_sha256
 
+from .domains.duty.service import duty_rules
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
 from .services import Store
@@ -62,14 +67,17 @@ def load_demo(store: Store) -> dict[str, int]:
         inspections.generate(period)
     devices = {(key, device["code"]): device["id"] for key, data in zip(site_ids, sites, strict=True)
                for device in data["devices"]}
-    requests = service_requests(_load("service_demo.json")["requests"], site_ids, devices, store.now_ms())
+    service = _load("service_demo.json")
+    requests = service_requests(service["requests"], site_ids, devices, store.now_ms())
     store.write_server_changes(requests)
+    store.write_server_changes(duty(service["duty"], site_ids, store.now_ms()))
     return {
         "sites": len(sites),
         "devices": sum(len(s["devices"]) for s in sites),
         "templates": sum(1 for c in changes if c[0] == "checklist_templates"),
         "accounts": len(accounts),
         "service requests": sum(1 for c in requests if c[0] == "service_requests"),
+        "charge lines": sum(1 for c in requests if c[0] == "charge_lines"),
     }
 
 
@@ -79,8 +87,8 @@ def _demo_id(*parts: str) -> str:
 
 def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
                      devices: dict[tuple[str, str], str], now_ms: int) -> list[Change]:
-    """The demo's requests with their events, visits and signatures, as the desk and the
-    technicians would have written them, at times `minutes_ago` before `now_ms`."""
+    """The demo's requests with their events, visits, charge lines, signatures and call-backs, as
+    the desk and the technicians would have written them, at times `minutes_ago` before `now_ms`."""
     def ago(minutes: int) -> str:
         return hlc.format_ts(now_ms - minutes * 60_000)
 
@@ -99,6 +107,8 @@ def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
                             "outcome": v["outcome"], "work_done": v["work_done"], "fault_cause": v["fault_cause"],
                             "recorded_by": technician, "recorded_at": ago(v["recorded_minutes_ago"])}
             changes.append(("service_visits", visit, visit_fields, False))
+            lines = {_demo_id("line", s["key"], str(n)): _line(visit, line, ago) for n, line in enumerate(s.get("lines", []))}
+            changes += [("charge_lines", line_id, line, False) for line_id, line in lines.items()]
         for n, (kind, minutes, by, *rest) in enumerate(s["events"]):
             reason, note = [*rest, None, None][:2]
             on_site = "visit" in s and kind in ("arrived", "fixed", "left")
@@ -111,5 +121,37 @@ def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
                 "visit_id": visit, "signer_name": sig["signer_name"], "signer_role": "customer",
                 "signed_at": ago(sig["minutes_ago"]),
                 "image_sha256": sha256_hex(f"demo signature of {sig['signer_name']}".encode()),
-                "sheet_sha256": visit_sheet_sha256(visit, visit_fields)}, False))
+                "sheet_sha256": visit_sheet_sha256(visit, visit_fields, lines)}, False))
+        for n, call in enumerate(s.get("callbacks", [])):
+            changes.append(("callbacks", _demo_id("callback", s["key"], str(n)), {
+                "visit_id": visit, "called_at": ago(call["minutes_ago"]), "called_by": "chen",
+                "reached": call["reached"], "rating": call.get("rating"), "comment": call.get("comment")}, False))
+    return changes
+
+
+def _line(visit: str, line: dict[str, Any], ago: Callable[[int], str]) -> dict[str, Any]:
+    """A charge line as the technician recorded it; a part with the customer's decision."""
+    consent = line.get("consent") or {}
+    return {"visit_id": visit, **{k: line.get(k) for k in ("item", "quantity", "unit_price_fen", "description")},
+            "decision": consent.get("decision"), "decided_by": consent.get("decided_by"),
+            "decided_at": ago(consent["minutes_ago"]) if consent else None}
+
+
+def duty(data: dict[str, Any], site_ids: dict[str, str], now_ms: int) -> list[Change]:
+    """The rosters of this month and the last (the calls are yesterday's, which on the 1st is last
+    month), then the calls the rostered technician logged on the duty phone, at local times that
+    are on call on any day."""
+    rules = duty_rules()
+    this_month = rules.month(now_ms)
+    months = (rules.month(rules.month_bounds(this_month)[0] - 1), this_month)
+    changes: list[Change] = [("duty_roster", roster_id(month), {"month": month, "technician": data["technician"]}, False)
+                             for month in months]
+    today = rules.local(now_ms).date()
+    for n, call in enumerate(data["calls"]):
+        hour, minute = map(int, call["local"].split(":"))
+        day = today - timedelta(days=call["days_ago"])
+        received = datetime.combine(day, time(hour, minute), rules.zone)
+        changes.append(("duty_calls", _demo_id("duty_call", str(n)), {
+            "received_at": hlc.format_ts(int(received.timestamp() * 1000)), "site_id": site_ids[call["site"]],
+            "logged_by": data["technician"], **{k: call[k] for k in ("caller_name", "caller_phone", "summary", "duration_s", "outcome")}}, False))
     return changes

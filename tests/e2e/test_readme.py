@@ -136,7 +136,8 @@ def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> Non
     server = ServerProcess(data).start()
     try:
         # `make run` shows whom to sign in as (issue 10): the accounts still on the published password.
-        assert "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician)" in server.output()
+        assert ("demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), "
+                "zhao (赵工, technician), chen (陈, service_desk)") in server.output()
         address = f"127.0.0.1:{server.port}"
         env["FIELDSYNC_SERVER"] = server.url
         found = commands(README.read_text())

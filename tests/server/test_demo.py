@@ -2,6 +2,7 @@
 
 import uuid
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -133,5 +134,88 @@ def test_the_demo_has_service_requests_in_every_state_with_live_clocks(tmp_path)
             assert e["clock"] == "as_sent" and request["reported_at"] <= e["effective_at"] == e["at"]
         assigned = {(sites[r["site_id"]]["name"], r.get("assigned_to")) for r in requests.values()}
         assert assigned == {("科峰科技园", None), ("科峰科技园", "wang"), ("明德实验小学", "zhao")}
+    finally:
+        store.close()
+
+
+def test_the_demo_has_charges_call_backs_and_a_duty_log(tmp_path):
+    """Issue 13, item 8: a few visits with charge lines (labour, a diagnosis, a consented part, a
+    declined part), priced by the server; the signed visit's signature still verifies over its
+    lines; a reached call-back and an unanswered attempt (the signed request still awaits its
+    call-back); this month's duty roster and yesterday's calls, one `follow_up` still unresolved."""
+    from datetime import datetime
+
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+    from sync import hlc
+    from sync.periods import period_of
+    from sync.schema import NS
+    from tests.conftest import Session
+
+    assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
+    settings = Settings(data_dir=tmp_path)
+    store = Store(settings)
+
+    def demo(*parts: str) -> str:
+        return str(uuid.uuid5(NS, "/".join(("demo", *parts))))
+
+    try:
+        lines, callbacks = _rows(store, "charge_lines"), _rows(store, "callbacks")
+        signatures = {s["id"]: s for s in _rows(store, "signatures")}
+        assert {(line["item"], line.get("decision")) for line in lines} >= {
+            ("labour", None), ("diagnosis", None), ("part", "agreed"), ("part", "declined")}
+        # The signed visit: its customer's signature covers its lines, so it verifies and seals them.
+        signed_visit, signature = demo("visit", "signed"), demo("signature", "signed")
+        assert signatures[signature]["verification"] == "valid"
+        assert {line["sealed_by"] for line in lines if line["visit_id"] == signed_visit} == {signature}
+        with TestClient(create_app(settings, store)) as http:
+            lin = Session(http, "lin")
+
+            def get(path: str, **params: str) -> dict:
+                answer = http.get(path, headers=lin.headers, params=params)
+                assert answer.status_code == 200, answer.text
+                return answer.json()
+
+            # The reference site's annual contract pays labour and the cheap connector; the declined
+            # camera stays on the bill unbilled: the customer pays nothing.
+            bill = get(f"/api/visits/{signed_visit}/bill")
+            assert [(b["item"], b["covered"], b["billed"]) for b in bill["lines"]] == [
+                ("labour", True, False), ("part", True, False), ("part", False, False)]
+            assert bill["total_fen"] == 0
+            # The school pays per visit, at the suburban price: 600 + 100 + 90 min of labour at 200 an
+            # hour + the agreed 280 part = 1,280 yuan, and 6 % tax.
+            bill = get(f"/api/visits/{demo('visit', 'resolved')}/bill")
+            assert [(b["item"], b["amount_fen"], b["billed"]) for b in bill["lines"]] == [
+                ("visit", 60000, True), ("diagnosis", 10000, True), ("labour", 30000, True), ("part", 28000, True)]
+            assert (bill["subtotal_fen"], bill["tax_fen"], bill["total_fen"]) == (128000, 7680, 135680)
+
+            # Call-backs: the closed visit's reached and satisfied (3 points, in its month's report);
+            # the signed visit's only attempt went unanswered, so it still awaits its call-back.
+            (reached,) = [c for c in callbacks if c["reached"]]
+            assert (reached["visit_id"], reached["rating"], reached["points"]) == (demo("visit", "closed"), "satisfied", 3)
+            (attempt,) = [c for c in callbacks if not c["reached"]]
+            assert attempt["visit_id"] == signed_visit and attempt.get("points") is None
+            assert {c["called_by"] for c in callbacks} == {"chen"}
+            request = get(f"/api/service-requests/{demo('request', 'signed')}")
+            (callback,) = [m for m in request["milestones"] if m["name"] == "callback"]
+            assert request["status"] == "signed" and callback["done_at"] is None and callback["status"] != "met"
+            called = datetime.fromtimestamp(hlc.parse_ts(reached["called_at"]) / 1000, ZoneInfo("Asia/Shanghai"))
+            report = get("/api/reports/technicians", month=period_of(called.date(), "monthly"))
+            (zhao,) = [t for t in report["technicians"] if t["username"] == "zhao"]
+            assert (zhao["callbacks_reached"], zhao["points"], zhao["distribution"]["satisfied"]) == (1, 3, 1)
+
+            # Duty: wang on the roster of this month (and the last, for yesterday's calls on the 1st);
+            # both calls had him on duty, and the follow-up is still unresolved in its month's log.
+            this_month = period_of(datetime.now(ZoneInfo("Asia/Shanghai")).date(), "monthly")
+            rosters = {r["month"]: r["technician"] for r in _rows(store, "duty_roster")}
+            assert rosters[this_month] == "wang" and set(rosters.values()) == {"wang"} and len(rosters) == 2
+            calls = _rows(store, "duty_calls")
+            assert [(c["on_duty"], c["logged_by"]) for c in calls] == [("wang", "wang")] * 2
+            (follow_up,) = [c for c in calls if c["outcome"] == "follow_up"]
+            received = datetime.fromtimestamp(hlc.parse_ts(follow_up["received_at"]) / 1000, ZoneInfo("Asia/Shanghai"))
+            log = get("/api/duty/log", month=period_of(received.date(), "monthly"))
+            assert [c["id"] for c in log["unresolved"]] == [follow_up["id"]]
+            assert {c["id"] for c in log["calls"]} == {c["id"] for c in calls}
     finally:
         store.close()
