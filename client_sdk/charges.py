@@ -133,9 +133,13 @@ class ChargeWork(ServiceWork):
 
     def visit_charges(self, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, fields) of the visit's live lines: those the server holds in the order it gave them
-        versions, then this phone's new ones."""
+        versions, then this phone's new ones in the order they were entered."""
         lines = [r for r in self.rows("charge_lines") if r["fields"].get("visit_id") == visit_id]
-        return [(r["id"], r["fields"]) for r in sorted(lines, key=lambda r: (r["version"] == 0, r["version"], r["id"]))]
+        entered: dict[str, int] = {}
+        for entry in self.db.entries("state = 'pending' AND collection = 'charge_lines'"):
+            entered.setdefault(entry.id, entry.seq)
+        return [(r["id"], r["fields"]) for r in sorted(
+            lines, key=lambda r: (r["version"] == 0, r["version"], entered.get(r["id"], 0), r["id"]))]
 
     def bill(self, visit_id: str) -> pricing.Bill:
         """The visit's bill as the server will answer `GET /api/visits/{id}/bill`, computed offline:

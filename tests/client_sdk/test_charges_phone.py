@@ -83,6 +83,20 @@ def test_the_bill_shown_offline_is_the_servers_bill_after_sync(server, store, si
     assert by_id(msgspec.to_builtins(phone.bill(visit))) == (lines, totals)  # the synced lines, priced again
 
 
+def test_the_bill_lists_lines_in_the_order_they_were_entered(server, store, site, new_client, chen, lin):
+    # Regression (issue 13, lead's merge): unsynced lines were listed by their random ids, so the
+    # bill the customer reads changed order from one showing to the next.
+    request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
+    phone = new_client(server.http)
+    phone.sync()
+    visit = visit_on_phone(phone, request)
+    entered = [phone.add_charge(visit, "part", 1, unit_price_fen=100 * (n + 1), decision="agreed",
+                                decided_by="李先生", description=f"part {n}") for n in range(8)]
+    assert [line.id for line in phone.bill(visit).lines] == entered  # 8! orders: chance cannot pass it
+    phone.sync()
+    assert [line["id"] for line in server_bill(lin, visit)["lines"]] == entered
+
+
 def test_the_signed_sheet_carries_the_lines_and_seals_them(server, store, site, new_client, chen, lin):
     # Regression (issue 13, item 7): the customer consents to the bill by signing the sheet; the sheet
     # must hold the visit's live lines, and a line cannot change once signed.
