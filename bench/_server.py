@@ -126,6 +126,13 @@ class ServerProcess:
             time.sleep(0.01)
 
 
+def signed_in(http: httpx.Client, username: str = "lin", password: str = "demo") -> dict[str, str]:
+    """The Authorization header of a fresh sign-in (the demo's supervisor lin by default)."""
+    body = http.post("/auth/token", json={"username": username, "password": password, "client_name": "bench"})
+    body.raise_for_status()
+    return {"Authorization": f"Bearer {body.json()['token']}"}
+
+
 def _group_alive(pgid: int) -> bool:
     proc = Path("/proc")
     if not proc.is_dir():

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._server import ServerProcess
+from bench._server import ServerProcess, signed_in
 from bench.coverage import _ms, _timed
 from server.domains.service.service import load_inputs, refresh_clocks
 from server.scale import _clocks, _Writer
@@ -47,8 +48,8 @@ from sync.merge import RowState
 
 REQUESTS_PER_SITE = 20
 HOUR = 3_600_000
-_REGS = {name: [*schema.COLLECTIONS[name].fields, "deleted"]
-         for name in ("sites", "devices", "service_requests", "service_events")}
+# Every register of a generated row, one clock each.
+_REGS = {name: [*collection.fields, "deleted"] for name, collection in schema.COLLECTIONS.items()}
 # What happened to a request so far, most often nothing much: (kinds, share).
 _STORIES = [
     ((), 3), (("accepted",), 3), (("accepted", "departed"), 2), (("accepted", "departed", "arrived"), 4),
@@ -143,9 +144,7 @@ def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
     server = ServerProcess(data).start()
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
-            token = http.post("/auth/token", json={"username": "lin", "password": "demo",
-                                                   "client_name": "bench"}).json()["token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = signed_in(http)
 
             def breach_list() -> list[str]:
                 r = http.get("/api/service-requests", params={"breached": "true"}, headers=auth)
@@ -186,22 +185,34 @@ def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=int, default=50, help="sites, 20 open requests each (issue 12: 1000)")
+def run_main(argv: list[str] | None, doc: str, scale: tuple[int, str], samples: int,
+             run: Callable[[Path, int, int], dict[str, Any]]) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """A bench's command line (`--scale`, `--data`, `--samples`) and its run, in a temporary
+    directory unless `--data` keeps it."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=scale[0], help=scale[1])
     parser.add_argument("--data", type=Path, help="reuse or keep the database here")
-    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--samples", type=int, default=samples)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        results = run(args.data or Path(tmp), args.scale, args.samples)
+        return args, run(args.data or Path(tmp), args.scale, args.samples)
+
+
+def print_timings(results: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> None:
+    """One line per (label, key of a (median, p95) in ms, target)."""
+    for label, key, target in rows:
+        median, p95 = results[key]
+        print(f"{label} median {median:.2f} ms, p95 {p95:.2f} ms{target}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, results = run_main(argv, __doc__, (50, "sites, 20 open requests each (issue 12: 1000)"), 200, run)
     n = results["requests"]
     print(f"{n} open requests at {args.scale} sites; {results['breached_on_page']} on the breach list's first page"
           f" (the same rows as the plain SQL read: {results['same_rows']})")
-    for label, key, target in (("breach list, HTTP     ", "breach_list_ms", " (target median < 50 ms)"),
-                               ("breach list, plain SQL", "plain_sql_ms", ""),
-                               ("one request's detail  ", "detail_ms", " (target < 10 ms)")):
-        median, p95 = results[key]
-        print(f"{label} median {median:.1f} ms, p95 {p95:.1f} ms{target}")
+    print_timings(results, (("breach list, HTTP     ", "breach_list_ms", " (target median < 50 ms)"),
+                            ("breach list, plain SQL", "plain_sql_ms", ""),
+                            ("one request's detail  ", "detail_ms", " (target < 10 ms)")))
     print(f"clock evaluation in-process: {results['clocks_per_s']:,.0f} requests/s")
     print(f"recomputing every request's stored clocks: {results['refresh_all_s']:.2f} s")
     return results

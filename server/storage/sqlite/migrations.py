@@ -438,3 +438,29 @@ def m018_callbacks(db: sqlite_utils.Database) -> None:
             WHERE EXISTS (SELECT 1 FROM service_clocks);
         """
     )
+
+
+@migrations()
+def m020_report_indexes(db: sqlite_utils.Database) -> None:
+    """The monthly technician report by site (issue 13, "Speed"): per site, the range of its own
+    local month in an index on (site, the time counted by), holding what the report reads so that
+    it never opens a row's JSON; and a visit by id, a call-back by visit, the same way. They replace
+    m018's indexes on the time alone, which had the report look each row's site up in the month's
+    bounds (8.7 s at 1,000 sites); m018's on a visit's `recorded_at` stays for the faults report."""
+    db.executescript(
+        """
+        DROP INDEX rows_signature_signed;
+        DROP INDEX rows_callback_called;
+        CREATE INDEX rows_visit_month ON rows(site_id, json_extract(fields, '$.recorded_at'), deleted, parent_id,
+            json_extract(fields, '$.technician')) WHERE collection = 'service_visits';
+        CREATE INDEX rows_visit_seal ON rows(id, deleted, json_extract(fields, '$.sealed_by'),
+            json_extract(fields, '$.technician')) WHERE collection = 'service_visits';
+        CREATE INDEX rows_signature_month ON rows(site_id, json_extract(fields, '$.signed_at'), deleted, parent_id, id)
+            WHERE collection = 'signatures';
+        CREATE INDEX rows_callback_month ON rows(site_id, json_extract(fields, '$.called_at'), deleted,
+            json_extract(fields, '$.reached'), parent_id, json_extract(fields, '$.rating'),
+            json_extract(fields, '$.points')) WHERE collection = 'callbacks';
+        CREATE INDEX rows_callback_visit ON rows(parent_id, deleted, json_extract(fields, '$.reached'))
+            WHERE collection = 'callbacks';
+        """
+    )
