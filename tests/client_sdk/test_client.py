@@ -264,6 +264,40 @@ def test_seq_reused_by_a_reinstalled_app_enrols_anew(http, site, new_client, tmp
     phone.close()
 
 
+def test_a_phone_restored_from_a_backup_reissuing_a_seq_and_its_hlc_loses_nothing(http, site, new_client, tmp_path):
+    # Regression (stateful, acknowledged value lost): the phone's clock is behind the server's,
+    # so its HLCs run on the server's time, which it absorbed at its last sync; restored from a
+    # backup, its clock comes back too, and the next change gets the seq *and* the HLC of the
+    # one it pushed after the backup. The server took it for a replay of that one: answered
+    # `applied`, never applied, and the technician's edit was gone without a trace.
+    slow = hlc.wall_ms() - MINUTE
+    phone = new_client(http, wall=lambda: slow)
+    phone.sync()
+    old_client = phone.client_id
+    phone.close()
+    backup = tmp_path / "backup.db"
+    shutil.copyfile(tmp_path / "phone.db", backup)
+    phone = Client(tmp_path / "phone.db", http, wall=lambda: slow)
+    phone.write("devices", site["cam1"], {"location": "Gate 2"})
+    [sent] = phone.pending()
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    phone.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / 'phone.db'}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, tmp_path / "phone.db")
+    phone = Client(tmp_path / "phone.db", http, wall=lambda: slow)
+    phone.write("devices", site["cam2"], {"location": "Roof"})
+    [again] = phone.pending()
+    assert (again["seq"], again["hlc"]) == (sent["seq"], sent["hlc"])  # another change, the same stamp
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    assert phone.client_id != old_client and phone.pending() == []
+    devices = {r["id"]: r["fields"] for r in supervisor_rows(http) if r["collection"] == "devices"}
+    assert devices[site["cam2"]]["location"] == "Roof"
+    assert devices[site["cam1"]]["location"] == "Gate 2"
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()
+
+
 def test_expired_token_signs_in_again_with_the_same_client(http, store, site, new_client):
     phone = new_client(http)
     phone.sync()

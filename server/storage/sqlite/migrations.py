@@ -438,3 +438,12 @@ def m018_callbacks(db: sqlite_utils.Database) -> None:
             WHERE EXISTS (SELECT 1 FROM service_clocks);
         """
     )
+
+
+@migrations()
+def m019_receipt_digest(db: sqlite_utils.Database) -> None:
+    """A receipt keeps what its change said (`Change.digest`), not only its seq and HLC: a phone
+    restored from a backup can send another change under an acknowledged seq *and* HLC, which
+    must be `seq_reused`, not answered as a replay (and so dropped). Receipts written before
+    have none and are compared by HLC alone."""
+    db.execute("ALTER TABLE receipts ADD COLUMN digest TEXT")
