@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -282,10 +283,7 @@ def test_a_phone_restored_from_a_backup_reissuing_a_seq_and_its_hlc_loses_nothin
     [sent] = phone.pending()
     assert [r.status for r in phone.sync().results] == ["applied"]
     phone.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{tmp_path / 'phone.db'}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(backup, tmp_path / "phone.db")
-    phone = Client(tmp_path / "phone.db", http, wall=lambda: slow)
+    phone = _restored(tmp_path / "phone.db", backup, http, wall=lambda: slow)
     phone.write("devices", site["cam2"], {"location": "Roof"})
     [again] = phone.pending()
     assert (again["seq"], again["hlc"]) == (sent["seq"], sent["hlc"])  # another change, the same stamp
@@ -296,6 +294,50 @@ def test_a_phone_restored_from_a_backup_reissuing_a_seq_and_its_hlc_loses_nothin
     assert devices[site["cam1"]]["location"] == "Gate 2"
     assert phone.server_rows() == supervisor_rows(http)
     phone.close()
+
+
+def test_a_phone_restored_from_before_its_re_enrolment_signs_in_again_and_loses_nothing(
+        http, site, new_client, tmp_path):
+    # Regression (stateful, signed out after a restore): after a seq_reused the phone enrols a
+    # new client and the old one is revoked; a copy of the phone from before holds the old one.
+    # It is signed out (a copy never signs in by itself), keeps its unsent change, and sends it
+    # once its technician signs in with the password.
+    phone = new_client(http)
+    phone.sync()
+    phone.close()
+    backup = tmp_path / "backup.db"
+    shutil.copyfile(tmp_path / "phone.db", backup)
+    phone = Client(tmp_path / "phone.db", http)
+    phone.write("devices", site["cam1"], {"location": "Gate 2"})
+    phone.sync()
+    phone.close()
+    phone = _restored(tmp_path / "phone.db", backup, http)
+    old_client = phone.client_id
+    phone.write("devices", site["cam2"], {"location": "Roof"})
+    phone.sync()  # seq 1 again, another change: seq_reused, a new client in the old one's place
+    assert phone.client_id != old_client
+    phone.close()
+    phone = _restored(tmp_path / "phone.db", backup, http)
+    assert phone.client_id == old_client
+    phone.write("devices", site["cam1"], {"serial_no": "SN-9"})
+    with pytest.raises(E.ClientUnavailable) as signed_out:
+        phone.sync()
+    assert signed_out.value.extra["pending"] == 1 and len(phone.pending()) == 1
+    phone.login("wang", "demo")
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    assert phone.client_id not in (old_client, None) and phone.pending() == []
+    devices = {r["id"]: r["fields"] for r in supervisor_rows(http) if r["collection"] == "devices"}
+    assert devices[site["cam1"]]["serial_no"] == "SN-9"
+    assert devices[site["cam1"]]["location"] == "Gate 2" and devices[site["cam2"]]["location"] == "Roof"
+    phone.close()
+
+
+def _restored(path: Path, backup: Path, http: httpx.Client, **options: Any) -> Client:
+    """The phone's database replaced by a copy taken earlier (the phone closed), opened again."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, path)
+    return Client(path, http, **options)
 
 
 def test_expired_token_signs_in_again_with_the_same_client(http, store, site, new_client):
