@@ -7,6 +7,7 @@ client writes are checked against `sync.schema`, which rejects unknown names.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 import msgspec
@@ -41,6 +42,9 @@ Fields = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=MAX_FIELD_NAME_CHARS)], FieldValue],
     msgspec.Meta(max_length=MAX_FIELDS_PER_CHANGE),
 ]
+
+
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
 
 
 class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -93,6 +97,16 @@ class Change(Base, kw_only=True):
     hlc: Annotated[str, msgspec.Meta(max_length=MAX_HLC_CHARS)]
     fields: Fields = {}
     delete: bool | None = None
+
+    def digest(self) -> str:
+        """What the change says (collection, id, fields, delete) as 32 hex digits of SHA-256.
+
+        A receipt keeps it beside the HLC: a phone restored from a backup gets its
+        clock back with the database, so the change it makes next can carry the very
+        seq and HLC of one it sent after the backup, and only this tells them apart.
+        """
+        said = _sorted_json([self.collection, self.id, self.fields, self.delete])
+        return hashlib.sha256(said).hexdigest()[:32]
 
 
 class PushRequest(Base, kw_only=True):

@@ -68,7 +68,7 @@ class _Batch(Transaction):
         self.caller = caller  # the pushing client; None for the server's own writes
         self.offset_ms = offset_ms  # the pushing client's measured clock offset (server - client)
         self.notes: list[LogEntry] = []  # what hooks flag about the change being applied
-        self.receipts: list[tuple[int, str, bytes]] = []
+        self.receipts: list[tuple[int, str, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
@@ -115,7 +115,7 @@ class _Batch(Transaction):
         self._server_set(row, name, value)
 
     def receipt(self, change: Change, result: ChangeResult) -> None:
-        self.receipts.append((change.seq, change.hlc, _json_encode(result)))
+        self.receipts.append((change.seq, change.hlc, change.digest(), _json_encode(result)))
 
     def note(self, entry: LogEntry) -> None:
         """A hook flags something about the change being applied (a clamped time, an event out of

@@ -47,7 +47,7 @@ class Staging(Protocol):
 
     def flush_rows(self) -> None: ...
 
-    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
+    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, str, bytes]],
                conflicts: list[tuple[Any, ...]]) -> None: ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -262,6 +263,81 @@ def test_seq_reused_by_a_reinstalled_app_enrols_anew(http, site, new_client, tmp
     assert devices[site["cam2"]]["fields"]["location"] == "Roof"
     assert phone.server_rows() == supervisor_rows(http)
     phone.close()
+
+
+def test_a_phone_restored_from_a_backup_reissuing_a_seq_and_its_hlc_loses_nothing(http, site, new_client, tmp_path):
+    # Regression (stateful, acknowledged value lost): the phone's clock is behind the server's,
+    # so its HLCs run on the server's time, which it absorbed at its last sync; restored from a
+    # backup, its clock comes back too, and the next change gets the seq *and* the HLC of the
+    # one it pushed after the backup. The server took it for a replay of that one: answered
+    # `applied`, never applied, and the technician's edit was gone without a trace.
+    slow = hlc.wall_ms() - MINUTE
+    phone = new_client(http, wall=lambda: slow)
+    phone.sync()
+    old_client = phone.client_id
+    phone.close()
+    backup = tmp_path / "backup.db"
+    shutil.copyfile(tmp_path / "phone.db", backup)
+    phone = Client(tmp_path / "phone.db", http, wall=lambda: slow)
+    phone.write("devices", site["cam1"], {"location": "Gate 2"})
+    [sent] = phone.pending()
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    phone.close()
+    phone = _restored(tmp_path / "phone.db", backup, http, wall=lambda: slow)
+    phone.write("devices", site["cam2"], {"location": "Roof"})
+    [again] = phone.pending()
+    assert (again["seq"], again["hlc"]) == (sent["seq"], sent["hlc"])  # another change, the same stamp
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    assert phone.client_id != old_client and phone.pending() == []
+    devices = {r["id"]: r["fields"] for r in supervisor_rows(http) if r["collection"] == "devices"}
+    assert devices[site["cam2"]]["location"] == "Roof"
+    assert devices[site["cam1"]]["location"] == "Gate 2"
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()
+
+
+def test_a_phone_restored_from_before_its_re_enrolment_signs_in_again_and_loses_nothing(
+        http, site, new_client, tmp_path):
+    # Regression (stateful, signed out after a restore): after a seq_reused the phone enrols a
+    # new client and the old one is revoked; a copy of the phone from before holds the old one.
+    # It is signed out (a copy never signs in by itself), keeps its unsent change, and sends it
+    # once its technician signs in with the password.
+    phone = new_client(http)
+    phone.sync()
+    phone.close()
+    backup = tmp_path / "backup.db"
+    shutil.copyfile(tmp_path / "phone.db", backup)
+    phone = Client(tmp_path / "phone.db", http)
+    phone.write("devices", site["cam1"], {"location": "Gate 2"})
+    phone.sync()
+    phone.close()
+    phone = _restored(tmp_path / "phone.db", backup, http)
+    old_client = phone.client_id
+    phone.write("devices", site["cam2"], {"location": "Roof"})
+    phone.sync()  # seq 1 again, another change: seq_reused, a new client in the old one's place
+    assert phone.client_id != old_client
+    phone.close()
+    phone = _restored(tmp_path / "phone.db", backup, http)
+    assert phone.client_id == old_client
+    phone.write("devices", site["cam1"], {"serial_no": "SN-9"})
+    with pytest.raises(E.ClientUnavailable) as signed_out:
+        phone.sync()
+    assert signed_out.value.extra["pending"] == 1 and len(phone.pending()) == 1
+    phone.login("wang", "demo")
+    assert [r.status for r in phone.sync().results] == ["applied"]
+    assert phone.client_id not in (old_client, None) and phone.pending() == []
+    devices = {r["id"]: r["fields"] for r in supervisor_rows(http) if r["collection"] == "devices"}
+    assert devices[site["cam1"]]["serial_no"] == "SN-9"
+    assert devices[site["cam1"]]["location"] == "Gate 2" and devices[site["cam2"]]["location"] == "Roof"
+    phone.close()
+
+
+def _restored(path: Path, backup: Path, http: httpx.Client, **options: Any) -> Client:
+    """The phone's database replaced by a copy taken earlier (the phone closed), opened again."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, path)
+    return Client(path, http, **options)
 
 
 def test_expired_token_signs_in_again_with_the_same_client(http, store, site, new_client):

@@ -2,10 +2,13 @@
 
 Responses get lost after the server committed, pushes are duplicated, an app
 is reinstalled from an old copy of its database under its old `client_id`,
-and client clocks are skewed by up to a day either way. After a final push
-and pull, every client holds exactly the server's rows; every value of an
-acknowledged change is current, in the conflict log, or replaced by a later
-change of the same client; a replayed push changes nothing.
+and client clocks are skewed by up to a day either way. A phone restored from
+a copy older than its last enrolment holds a client the server has replaced:
+it is signed out, keeps its unsent changes, and its technician signs in again
+with the password. After a final push and pull, every client holds exactly
+the server's rows; every value of an acknowledged change is current, in the
+conflict log, or replaced by a later change of the same client; a replayed
+push changes nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from client_sdk import Client
 from server.app import create_app
 from server.services import Store
 from server.settings import Settings
+from sync import errors as E
 from sync import hlc
 from sync.canonical import canonical_json
 from sync.schema import device_check_id, inspection_id
+from sync.wire import Change
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "stateful-site"))
 DEVICES = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"stateful-cam{i}")) for i in range(2)]
@@ -99,11 +104,13 @@ class Phones(RuleBasedStateMachine):
         self.transports: list[FlakyTransport] = []
         self.https: list[httpx.Client] = []
         self.backups: dict[int, Path] = {}
-        # (client_id, seq, hlc) -> (collection, id, {register: value}) of every change a phone
-        # ever queued; which of them the server acknowledged is read from its receipts, so
+        self.restored: set[int] = set()  # phones reinstalled from a backup at least once
+        # (client_id, seq, hlc, digest) -> (collection, id, {register: value}) of every change a
+        # phone ever queued; which of them the server acknowledged is read from its receipts, so
         # a change committed by the server after the phone forgot it (lost response, then a
-        # reinstall from an old copy) still counts.
-        self.queued: dict[tuple[str, int, str], tuple[str, str, dict[str, Any]]] = {}
+        # reinstall from an old copy) still counts. The digest tells apart two changes a restored
+        # phone stamped with the same seq and HLC (its clock came back with the copy).
+        self.queued: dict[tuple[str, int, str, str], tuple[str, str, dict[str, Any]]] = {}
 
     @initialize(skews=st.lists(st.integers(-DAY_MS, DAY_MS), min_size=2, max_size=4))
     def enrol(self, skews: list[int]) -> None:
@@ -168,9 +175,33 @@ class Phones(RuleBasedStateMachine):
         self.transports[i].lose_next = lose
         self.transports[i].duplicate_next = duplicate
         with contextlib.suppress(httpx.TransportError):
-            self.phones[i].sync()
+            self._sync(i)
         self.transports[i].lose_next = self.transports[i].duplicate_next = False
         self._record_queued(i)
+
+    def _sync(self, i: int) -> None:
+        """Sync phone i; signed out, its technician signs in again with the password, and syncs.
+
+        A phone restored from a copy older than a re-enrolment (seq_reused) holds a client the
+        server revoked when it replaced it: its refresh credential is rightly refused (a copy
+        of a phone must not sign in by itself). What the technician may expect is that nothing
+        unsent is lost: the same changes wait in the outbox, and go out after the sign-in.
+        """
+        phone = self.phones[i]
+        try:
+            phone.sync()
+            return
+        except E.ClientUnavailable:
+            pass
+        with self.store.read() as db:  # signed out only because its client was replaced, never else
+            revoked = db.execute("SELECT revoked_at FROM clients WHERE id = ?", [phone.client_id]).fetchone()
+        assert i in self.restored and revoked[0] is not None
+        unsent = [(c["collection"], c["id"], c["fields"], c["delete"]) for c in phone.pending()]
+        self._record_queued(i)
+        phone.login(self._user(i), "demo", client_name=f"phone{i}")
+        assert [(c["collection"], c["id"], c["fields"], c["delete"]) for c in phone.pending()] == unsent
+        self._record_queued(i)
+        phone.sync()
 
     @rule(data=st.data())
     def back_up_phone(self, data: st.DataObject) -> None:
@@ -197,6 +228,7 @@ class Phones(RuleBasedStateMachine):
         shutil.copy(self.backups[i], path)
         self.phones[i] = Client(path, self.https[i], batch_size=3, page_size=4,
                                 wall=self.phones[i].wall)
+        self.restored.add(i)
 
     # -- invariants ----------------------------------------------------------
 
@@ -208,8 +240,10 @@ class Phones(RuleBasedStateMachine):
             for seq, collection, row_id, stamp, fields, delete in conn.execute(
                 'SELECT seq, collection, id, hlc, fields, "delete" FROM outbox'
             ):
-                self.queued[(client_id, seq, stamp)] = (collection, row_id, registers(
-                    msgspec.json.decode(fields), None if delete is None else bool(delete)))
+                decoded, delete = msgspec.json.decode(fields), None if delete is None else bool(delete)
+                digest = Change(seq=seq, collection=collection, id=row_id, hlc=stamp, fields=decoded,
+                                delete=delete).digest()
+                self.queued[(client_id, seq, stamp, digest)] = (collection, row_id, registers(decoded, delete))
         finally:
             conn.close()
 
@@ -224,8 +258,8 @@ class Phones(RuleBasedStateMachine):
         for transport in self.transports:
             transport.lose_next = transport.duplicate_next = False
         for _ in range(2):
-            for i, phone in enumerate(self.phones):
-                phone.sync()
+            for i in range(len(self.phones)):
+                self._sync(i)
                 self._record_queued(i)
         with self.store.read() as db:
             server_rows = {
@@ -240,14 +274,14 @@ class Phones(RuleBasedStateMachine):
             for key, (fields, deleted) in server_rows.items():
                 view = phone.get(*key)
                 assert view is not None and view["fields"] == fields and view["deleted"] == deleted
-            receipts = db.execute("SELECT client_id, seq, hlc, result FROM receipts").fetchall()
+            receipts = db.execute("SELECT client_id, seq, hlc, digest, result FROM receipts").fetchall()
         logged = {(c, r, reg, canonical_json(msgspec.json.decode(v)))
                   for _, c, r, reg, old, new in log for v in (old, new) if v is not None}
         acked = {
-            (client_id, seq): self.queued[(client_id, seq, stamp)]
-            for client_id, seq, stamp, result in receipts
+            (client_id, seq): self.queued[(client_id, seq, stamp, digest)]
+            for client_id, seq, stamp, digest, result in receipts
             if msgspec.json.decode(result)["status"] in ("applied", "superseded")
-            and (client_id, seq, stamp) in self.queued
+            and (client_id, seq, stamp, digest) in self.queued
         }
         latest: dict[tuple[str, str, str, str], int] = {}
         for (client_id, seq), (collection, row_id, regs) in acked.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id
@@ -80,6 +82,28 @@ def test_seq_reused_with_another_change_is_409_and_nothing_applies(site, wang, d
     _problem(wang.push([reused, c2]), 409, "seq_reused")
     assert dump() == before
     assert "location" not in row_of("devices", site["cam2"])["fields"]
+
+
+@pytest.mark.parametrize("other", [
+    {"fields": {"location": "hall"}},
+    {"id": "cam2"},
+    {"collection": "device_checks"},
+    {"delete": True},
+], ids=["fields", "id", "collection", "delete"])
+def test_seq_reused_with_the_same_hlc_and_another_change_is_409(site, wang, dump, other):
+    # Regression (stateful, acknowledged value lost): a phone restored from a backup gets its
+    # HLC clock back with its database, so the change it makes next can carry the seq *and*
+    # the HLC of one it pushed after the backup. The server answered it as a replay: the new
+    # change was acknowledged `applied` and never applied.
+    c1 = wang.change("devices", site["cam1"], {"location": "lobby"})
+    _ok(wang.push([c1]))
+    if "id" in other:
+        other = {"id": site[other["id"]]}
+    reused = {**c1, **other}
+    before = dump()
+    _problem(wang.push([reused]), 409, "seq_reused")
+    assert dump() == before
+    assert _ok(wang.push([c1]))["results"] == [{"seq": 1, "status": "applied"}]  # the true replay still is one
 
 
 def test_a_failure_mid_batch_leaves_nothing(site, wang, store, dump, row_of):

@@ -441,6 +441,15 @@ def m018_callbacks(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m019_receipt_digest(db: sqlite_utils.Database) -> None:
+    """A receipt keeps what its change said (`Change.digest`), not only its seq and HLC: a phone
+    restored from a backup can send another change under an acknowledged seq *and* HLC, which
+    must be `seq_reused`, not answered as a replay (and so dropped). Receipts written before
+    have none and are compared by HLC alone."""
+    db.execute("ALTER TABLE receipts ADD COLUMN digest TEXT")
+
+
+@migrations()
 def m020_report_indexes(db: sqlite_utils.Database) -> None:
     """The monthly technician report by site (issue 13, "Speed"): per site, the range of its own
     local month in an index on (site, the time counted by), holding what the report reads so that

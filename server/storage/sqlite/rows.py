@@ -172,15 +172,15 @@ class Transaction:
             for row, version in zip(rows, sorted({*taken, *(row.version for row in rows)}), strict=True):
                 self.assigned[(row.collection, row.id)] = row.version = version
 
-    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, bytes]],
+    def finish(self, client_id: str | None, receipts: Iterable[tuple[int, str, str, bytes]],
                conflicts: list[tuple[Any, ...]]) -> None:
         """Write everything staged, the versions taken, and the client's receipts and conflict log entries."""
         self.flush_rows()
         _set_version(self.db, self.version)
         if client_id is not None:
             self.db.executemany(
-                "INSERT INTO receipts(client_id, seq, hlc, result) VALUES (?, ?, ?, ?)",
-                [(client_id, seq, sent, result.decode()) for seq, sent, result in receipts],
+                "INSERT INTO receipts(client_id, seq, hlc, digest, result) VALUES (?, ?, ?, ?, ?)",
+                [(client_id, seq, sent, digest, result.decode()) for seq, sent, digest, result in receipts],
             )
         if conflicts:
             self.db.executemany(
@@ -228,10 +228,12 @@ def acked_seq(db: sqlite3.Connection, client_id: str) -> int:
     return int(db.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0])
 
 
-def receipts(db: sqlite3.Connection, client_id: str, first: int, last: int) -> dict[int, tuple[str, str]]:
-    """{seq: (hlc, result as JSON)} of the client's acknowledged changes from `first` to `last`."""
-    return {seq: (sent, result) for seq, sent, result in db.execute(
-        "SELECT seq, hlc, result FROM receipts WHERE client_id = ? AND seq BETWEEN ? AND ?",
+def receipts(db: sqlite3.Connection, client_id: str, first: int,
+             last: int) -> dict[int, tuple[str, str | None, str]]:
+    """{seq: (hlc, digest, result as JSON)} of the client's acknowledged changes from `first` to
+    `last`; the digest is None for receipts written before receipts kept one."""
+    return {seq: (sent, digest, result) for seq, sent, digest, result in db.execute(
+        "SELECT seq, hlc, digest, result FROM receipts WHERE client_id = ? AND seq BETWEEN ? AND ?",
         [client_id, first, last],
     )}
 
