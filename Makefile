@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean nginx
+.PHONY: run test install lint bench clean nginx chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,7 +23,7 @@ run: install
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 # The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
-test: install nginx
+test: install nginx chromium
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -32,6 +32,12 @@ nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
 	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx'
+
+# The console's browser tests drive Debian's chromium (Playwright cannot download its own here).
+chromium:
+	@test -x /usr/bin/chromium || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
+	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench

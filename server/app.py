@@ -14,6 +14,8 @@ from .domains.billing.controller import BillingController
 from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
+from .domains.console.controller import ConsoleController
+from .domains.console.web import template_config
 from .domains.duty.controller import DutyController
 from .domains.duty.service import Duty
 from .domains.identity.access import Access
@@ -49,6 +51,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     DutyController,
     BillingController,
     FaultsController,
+    ConsoleController,
 ]
 
 
@@ -69,6 +72,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
         on_startup=[start_media],

@@ -52,6 +52,7 @@ class Rule:
 
     `public`: the endpoint needs no token; every role gets `technician`'s status.
     `desk`: the service desk's status, where it differs from the supervisor's.
+    `signed_out`: what a caller without a valid token gets (the console's pages redirect to sign-in).
     """
 
     build: Callable[[World, str], Request]
@@ -60,13 +61,14 @@ class Rule:
     supervisor: int
     public: bool = False
     desk: int | None = None
+    signed_out: int = 401
     expect: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.public:
             self.expect = dict.fromkeys(ROLES, self.technician)
         else:
-            self.expect = {"anonymous": 401, "revoked": 401, "other_site": self.other_site,
+            self.expect = {"anonymous": self.signed_out, "revoked": self.signed_out, "other_site": self.other_site,
                            "technician": self.technician, "supervisor": self.supervisor,
                            "service_desk": self.supervisor if self.desk is None else self.desk}
 
@@ -86,6 +88,19 @@ def _push(w: World, role: str) -> Request:
     client_id = session.client_id if session else "00000000-0000-4000-8000-000000000000"
     return "/sync/push", {"json": {"protocol": 1, "client_id": client_id,
                                    "client_time": hlc.format_ts(hlc.wall_ms()), "changes": []}}
+
+
+def _console(url: str) -> Callable[[World, str], Request]:
+    """A console page, the role's session in the console's cookie (the same token; the API's header is
+    ignored there), redirects not followed."""
+
+    def build(w: World, role: str) -> Request:
+        session = w.sessions[role]
+        token = session.headers["Authorization"].split(" ", 1)[1] if session else ""
+        return url.format(**w.site), {"headers": {"Cookie": f"fieldsync_console={token}"},
+                                      "follow_redirects": False}
+
+    return build
 
 
 def _token(w: World, role: str) -> Request:
@@ -180,6 +195,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/sites/{site_id:str}/annual-quote"): Rule(_get("/api/sites/{site}/annual-quote"), 403, 404, 200),
     ("GET", "/api/reports/faults"): Rule(_get("/api/reports/faults", **{"from": "2026-11-01", "to": "2026-12-01"}),
                                          403, 403, 200),
+    # The console (issue 14): HTML over the same services and guards; without a session, the sign-in form.
+    ("GET", "/console/login"): Rule(_get("/console/login"), 200, 200, 200, public=True),
+    # A post without the form's CSRF token and this site's Origin is refused, whoever sends it.
+    ("POST", "/console/login"): Rule(_console("/console/login"), 403, 403, 403, public=True),
+    ("POST", "/console/logout"): Rule(_console("/console/logout"), 403, 403, 403, signed_out=303),
+    ("GET", "/console"): Rule(_console("/console/"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/sites"): Rule(_console("/console/sites"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/sites/{site_id:str}"): Rule(_console("/console/sites/{site}"), 200, 404, 200, signed_out=303),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
@@ -266,7 +289,7 @@ def test_every_endpoint_answers_every_caller_as_the_rules_say(world):
             r = world.http.request(method, url, **kwargs)
             got[(method, path, role)] = r.status_code
             want[(method, path, role)] = rule.expect[role]
-            if r.status_code in (401, 403, 404) and method != "HEAD" and not path.startswith("/schema"):
+            if r.status_code in (401, 403, 404) and method != "HEAD" and not path.startswith(("/schema", "/console")):
                 body = r.json()
                 if body.get("status") != r.status_code or not body.get("code"):
                     problems.append((method, path, role, body))

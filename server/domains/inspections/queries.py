@@ -61,6 +61,9 @@ class InspectionReads(Protocol):
     def device_totals(self, site_ids: list[str]) -> dict[str, int]:
         """Active devices by site."""
 
+    def sites(self, site_ids: list[str] | None) -> list[tuple[str, Fields]]:
+        """Live sites, all of them (None) or those named: (id, fields)."""
+
     def photos_of_inspection(self, inspection_id: str, site_id: str | None) -> dict[str | None, list[PhotoInfo]]:
         """An inspection's photos by device (None: of the inspection as a whole)."""
 

@@ -99,6 +99,13 @@ class InspectionSummary(msgspec.Struct, kw_only=True):
     overdue: bool
 
 
+class SiteSummary(msgspec.Struct, kw_only=True):
+    id: str
+    name: str | None
+    customer: str | None
+    tz: str | None
+
+
 class InspectionList(msgspec.Struct, kw_only=True):
     inspections: list[InspectionSummary]
 

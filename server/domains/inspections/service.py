@@ -32,6 +32,7 @@ from .schemas import (
     RepairRequest,
     RepairVisit,
     Sheet,
+    SiteSummary,
 )
 
 if TYPE_CHECKING:
@@ -240,6 +241,16 @@ class Inspections:
         ]
         out.sort(key=lambda s: (s.due_on or "9999", s.sheet_no or "", s.id))
         return InspectionList(inspections=out)
+
+    def sites(self, caller: Caller, site_id: str | None = None) -> list[SiteSummary]:
+        """The caller's sites (or the one named, if theirs), by name."""
+        wanted = None if caller.sites is None else sorted(caller.sites)
+        if site_id is not None:
+            wanted = [site_id] if in_scope(caller, site_id) else []
+        with self.queries.reading() as q:
+            found = q.sites(wanted)
+        return sorted((SiteSummary(id=i, name=f.get("name"), customer=f.get("customer"), tz=f.get("tz"))
+                       for i, f in found), key=lambda s: (s.name or "", s.id))
 
     def sheet(self, caller: Caller, insp: str) -> Sheet:
         with self.queries.reading() as q:

@@ -158,6 +158,12 @@ class _Queries:
             site_ids,
         )}
 
+    def sites(self, site_ids: list[str] | None) -> list[tuple[str, Fields]]:
+        sql = "SELECT id, fields FROM rows WHERE collection = 'sites' AND deleted = 0"
+        found = (self.db.execute(sql) if site_ids is None
+                 else select_in(self.db, sql + " AND id IN ({marks})", site_ids))
+        return [(i, _decode(f)) for i, f in found]
+
     def photos_of_inspection(self, inspection_id: str, site_id: str | None) -> dict[str | None, list[PhotoInfo]]:
         return photos_of_inspection(self.db, inspection_id, site_tz(self.db, site_id))
 

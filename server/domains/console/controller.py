@@ -1,0 +1,108 @@
+"""The office console's pages (issue 14): sign-in, the dashboard, the sites and their coverage.
+
+HTML over the same services as the API, with the API's guards: the cookie's
+caller is set first (`signed_in`), then `site_in_scope` answers 404 for a
+site that is not the caller's. Every form post is checked for its Origin and
+its CSRF token before it does anything.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect
+
+from sync import errors as E
+from sync.wire import TokenRequest
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep, address
+from ...http.guards import site_in_scope
+from . import pages
+from .messages import text
+from .web import (
+    EXCEPTION_HANDLERS,
+    HEADERS,
+    LOGIN_COOKIE,
+    PATH,
+    SESSION_COOKIE,
+    check_post,
+    cookie,
+    csrf_of,
+    expired,
+    form_value,
+    lang_of,
+    new_login_csrf,
+    render,
+    session_token,
+    signed_in,
+)
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+_LOGIN_REFUSALS = {E.InvalidCredentials: "bad_login", E.LoginThrottled: "throttled",
+                   E.AccountDisabled: "disabled", E.TooManyClients: "too_many_clients"}
+
+
+class ConsoleController(DomainController):
+    path = PATH
+    include_in_schema = False
+    exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
+
+    @get("/login", sync_to_thread=False)
+    def login_form(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """The sign-in form, with a fresh CSRF value in a cookie and in the form."""
+        value = new_login_csrf()
+        return render(request, "login.html", login_csrf=value, cookies=[cookie(request, LOGIN_COOKIE, value)])
+
+    @post("/login", sync_to_thread=True)
+    def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        """Sign in with the API's own password check and throttling; the session is a new console client."""
+        check_post(request, data.get("csrf"), request.cookies.get(LOGIN_COOKIE))
+        try:
+            sign_in = msgspec.convert({"username": form_value(data, "username"),
+                                       "password": form_value(data, "password"), "client_name": "console"},
+                                      TokenRequest)
+        except msgspec.ValidationError as exc:
+            raise E.InvalidRequest(str(exc)) from None
+        try:
+            token = request.app.state.store.login(sign_in, "console", address(request)).token
+        except tuple(_LOGIN_REFUSALS) as exc:
+            t = text(lang_of(request))
+            message = t[_LOGIN_REFUSALS[type(exc)]].format(seconds=exc.extra.get("retry_after", ""))
+            value = new_login_csrf()
+            return render(request, "login.html", exc.status, login_csrf=value, message=message,
+                          cookies=[cookie(request, LOGIN_COOKIE, value)])
+        return Redirect(f"{PATH}/", status_code=303, headers=HEADERS,
+                        cookies=[cookie(request, SESSION_COOKIE, token), expired(request, LOGIN_COOKIE)])
+
+    @post("/logout", sync_to_thread=True, guards=[signed_in])
+    def logout(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
+        """Sign out: the session's client is revoked, so its cookie is worthless from now on."""
+        check_post(request, data.get("csrf"), csrf_of(session_token(request) or ""))
+        request.app.state.store.revoke_client(caller, caller.client_id)
+        return Redirect(f"{PATH}/login", status_code=303, headers=HEADERS,
+                        cookies=[expired(request, SESSION_COOKIE)])
+
+    @get("/", sync_to_thread=True, guards=[signed_in])
+    def dashboard(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """Open requests with their countdowns (breached and at risk first), this quarter's inspections,
+        the latest conflicts."""
+        data = pages.dashboard(request.app.state, caller, text(lang_of(request)))
+        return render(request, "dashboard.html", caller=caller, **data)
+
+    @get("/sites", sync_to_thread=True, guards=[signed_in])
+    def sites(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The caller's sites."""
+        return render(request, "sites.html", caller=caller, sites=request.app.state.inspections.sites(caller))
+
+    @get("/sites/{site_id:str}", sync_to_thread=True, guards=[signed_in, site_in_scope])
+    def site(self, request: Request[Any, Any, Any], site_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
+        """A site's coverage of the current quarter, filtered by `system`, `kind` and `outcome`."""
+        q = request.query_params
+        data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
+                               q.get("outcome") or None)
+        return render(request, "site.html", caller=caller, **data)

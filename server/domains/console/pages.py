@@ -1,0 +1,115 @@
+"""What each console page shows, from the same services the API calls (no SQL here).
+
+Each function takes the caller, so the API's scope applies: a technician's
+lists hold only their sites, and another site is the service's own 404.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sync.clocks import Milestone
+from sync.periods import period_of, site_today, site_zone
+from sync.schema import OUTCOMES
+from sync.wire import Conflict
+
+from ...filters import one_of
+from ..identity.service import Caller
+from ..inspections.service import Inspections
+from ..service.schemas import RequestSummary
+from ..service.service import MAX_LIMIT, ServiceRequests
+
+NOT_CHECKED = "not_checked"
+OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
+_RANK = {"breached": 0, "at_risk": 1, "pending": 2}
+LATEST_CONFLICTS = 10
+_CONFLICT_PAGES = 50  # pages of 1,000 read to find the latest entries, at most
+
+
+def local_time(stamp: str | None, tz: object = None) -> str:
+    """A protocol time as the site's wall clock (`2026-11-20 09:00`)."""
+    if not stamp:
+        return ""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:32]
+    return when.astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def _next_clock(milestones: list[Milestone]) -> Milestone | None:
+    """The milestone the desk must watch: the most urgent one not yet met."""
+    live = [m for m in milestones if m.status in _RANK]
+    return min(live, key=lambda m: (_RANK[m.status], m.remaining_ms), default=None)
+
+
+def countdown(t: Mapping[str, str], m: Milestone | None) -> str:
+    if m is None:
+        return ""
+    minutes = abs(m.remaining_ms) // 60_000
+    span = t["hours_minutes"].format(h=minutes // 60, m=minutes % 60)
+    return t["late" if m.remaining_ms < 0 else "left"].format(time=span)
+
+
+def _request_order(r: RequestSummary) -> tuple[int, int, str]:
+    m = _next_clock(r.milestones)
+    return (_RANK[m.status], m.remaining_ms, r.reported_at or "") if m else (3, 0, r.reported_at or "")
+
+
+def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any]:
+    inspections: Inspections = state.inspections
+    sites = {s.id: s for s in inspections.sites(caller)}
+    requests: ServiceRequests = state.service_requests
+    listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
+    listed.sort(key=_request_order)
+    period = period_of(site_today(None))
+    rows = []
+    for r in listed:
+        m = _next_clock(r.milestones)
+        site = sites.get(r.site_id or "")
+        rows.append({"number": r.number, "site": site.name if site else "", "kind": r.kind, "status": r.status,
+                     "assigned_to": r.assigned_to, "state": m.status if m else "",
+                     "clock": m.name if m else "", "countdown": countdown(t, m),
+                     "reported": local_time(r.reported_at, site.tz if site else None)})
+    return {"requests": rows, "period": period,
+            "inspections": inspections.summaries(caller, period=period).inspections,
+            "conflicts": latest_conflicts(state, caller)}
+
+
+def latest_conflicts(state: Any, caller: Caller) -> list[dict[str, Any]]:
+    """The newest entries of the conflict log the caller may see, no-op entries left out."""
+    after, found = 0, list[Conflict]()
+    for _ in range(_CONFLICT_PAGES):
+        page = state.store.conflicts(caller, None, None, None, after, 1000, False)
+        found = [*found, *page.conflicts][-LATEST_CONFLICTS:]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    return [{"label": c.label or c.collection, "collection": c.collection, "register": c.register,
+             "kind": c.kind, "user": c.user, "at": local_time(c.at)} for c in reversed(found)]
+
+
+def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,
+              outcome: str | None) -> dict[str, Any]:
+    """A site's coverage of its current quarter, grouped by system and location, with the camera grid."""
+    inspections: Inspections = state.inspections
+    wanted = one_of("outcome", outcome, OUTCOME_CHOICES)
+    found = inspections.sites(caller, site_id)
+    tz = found[0].tz if found else None
+    period = period_of(site_today(tz))
+    coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
+    devices = [d for d in coverage.devices if wanted is None or (d.outcome or NOT_CHECKED) == wanted]
+    groups: dict[str, dict[str, list[Any]]] = {}
+    for d in sorted(devices, key=lambda d: (d.system or "", d.location or "", d.code or "")):
+        groups.setdefault(d.system or "", {}).setdefault(d.location or "", []).append(d)
+    cameras = [d for d in devices if (d.kind or "").endswith("camera")]
+    counts = Counter(d.outcome or NOT_CHECKED for d in cameras)
+    return {"site": found[0], "period": period, "coverage": coverage, "groups": groups, "cameras": cameras,
+            "camera_counts": counts, "outcomes": OUTCOME_CHOICES, "not_checked": NOT_CHECKED,
+            "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or ""},
+            "kinds": sorted({d.kind for d in coverage.devices if d.kind}),
+            "systems": sorted({d.system for d in coverage.devices if d.system}),
+            "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}

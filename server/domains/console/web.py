@@ -1,0 +1,152 @@
+"""What every console page shares: the cookie session, CSRF and Origin checks, language, rendering.
+
+The session cookie holds the same bearer token `/auth/token` gives a phone (a
+client enrolled as "console", revoked at sign-out), so a session is exactly
+as valid as the API's token, and is checked by the same `authenticate`. The
+API itself never reads the cookie: it takes only `Authorization`, so a
+cross-site form cannot speak to it with the browser's credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.handlers import BaseRouteHandler
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
+from litestar.template import TemplateConfig
+
+from sync import errors as E
+
+from ...http.deps import address, remember_caller
+from ..identity.service import Caller
+from .messages import language, text
+
+SESSION_COOKIE = "fieldsync_console"
+LOGIN_COOKIE = "fieldsync_login"  # the sign-in form's CSRF value (double submit: no session yet)
+LANG_COOKIE = "fieldsync_lang"
+PATH = "/console"
+MAX_FORM_FIELD_CHARS = 256  # a form value past this is refused before it is used (passwords are shorter)
+# No script at all: the pages are plain forms. Inline styles only; images from this server.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+           "Cache-Control": "no-store"}
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """The console's Jinja2 templates; every value is HTML-escaped unless a template says otherwise
+    (none does), and an undefined name is an error, not an empty string."""
+    environment = Environment(loader=PackageLoader(__package__ or "server.domains.console"),
+                              autoescape=True, undefined=StrictUndefined)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+class SignInNeeded(Exception):
+    """No valid session: a page redirects to the sign-in form."""
+
+
+def is_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    return connection.url.scheme == "https" or connection.headers.get("x-forwarded-proto") == "https"
+
+
+def cookie(connection: ASGIConnection[Any, Any, Any, Any], key: str, value: str, **extra: Any) -> Cookie:
+    """HttpOnly, SameSite=Lax, Secure behind https, only sent to the console's paths."""
+    return Cookie(key=key, value=value, path=PATH, httponly=True, samesite="lax", secure=is_https(connection),
+                  **extra)
+
+
+def expired(connection: ASGIConnection[Any, Any, Any, Any], key: str) -> Cookie:
+    return cookie(connection, key, "", max_age=0)
+
+
+def csrf_of(token: str) -> str:
+    """The session's CSRF value: derived from its token, which no other site can read (HttpOnly)."""
+    return hashlib.sha256(b"fieldsync-console-csrf\0" + token.encode()).hexdigest()
+
+
+def new_login_csrf() -> str:
+    return secrets.token_hex(32)
+
+
+def check_post(request: Request[Any, Any, Any], sent: object, expected: str | None) -> None:
+    """A form post: from this site (Origin, else Referer) and carrying the right CSRF value; else 403."""
+    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    host = request.headers.get("host", "")
+    if not host or urlsplit(origin).netloc != host:
+        raise E.Forbidden("csrf: the form was not posted from this site")
+    if not (expected and isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())):
+        raise E.Forbidden("csrf: the form's token is missing or wrong")
+
+
+def form_value(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str) or len(value) > MAX_FORM_FIELD_CHARS:
+        raise E.InvalidRequest(f"{name} is at most {MAX_FORM_FIELD_CHARS} characters", limit=MAX_FORM_FIELD_CHARS)
+    return value
+
+
+def session_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    token = connection.cookies.get(SESSION_COOKIE)
+    return token if token and len(token) <= MAX_FORM_FIELD_CHARS else None
+
+
+def _sign_in_check(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    token = session_token(connection)
+    if token is None:
+        raise SignInNeeded()
+    try:
+        caller: Caller = connection.app.state.store.authenticate(token, address(connection))
+    except (E.Unauthorized, E.TokenExpired):
+        raise SignInNeeded() from None
+    return caller
+
+
+async def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The console's first guard: the cookie's caller, then the API's own scope and role guards."""
+    remember_caller(connection, await anyio.to_thread.run_sync(_sign_in_check, connection))
+
+
+def lang_of(request: Request[Any, Any, Any]) -> str:
+    return language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def render(request: Request[Any, Any, Any], template: str, status: int = 200, caller: Caller | None = None,
+           cookies: list[Cookie] | None = None, **context: Any) -> Response[bytes]:
+    """A page in the request's language; `?lang=` also sets the language cookie."""
+    lang = lang_of(request)
+    cookies = list(cookies or [])
+    if request.query_params.get("lang") == lang:
+        cookies.append(cookie(request, LANG_COOKIE, lang, max_age=365 * 24 * 3600))
+    token = session_token(request)
+    engine = request.app.template_engine
+    assert engine is not None  # create_app gives the app the console's templates
+    html = engine.get_template(template).render(
+        t=text(lang), lang=lang, caller=caller, path=request.url.path,
+        csrf=csrf_of(token) if caller is not None and token else "", **context)
+    return Response(html.encode(), status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS,
+                    cookies=cookies)
+
+
+_MESSAGE_OF = {401: "bad_login", 403: "forbidden", 404: "not_found"}
+
+
+def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The console answers in HTML: a page for a problem, the sign-in form without a session."""
+    if isinstance(exc, SignInNeeded):
+        return Redirect(f"{PATH}/login", status_code=303, headers=HEADERS)
+    assert isinstance(exc, E.SyncError)
+    key = "csrf" if exc.detail.startswith("csrf:") else _MESSAGE_OF.get(exc.status, "bad_request")
+    return render(request, "error.html", exc.status, message_key=key, detail=exc.detail[:200], code=exc.code)
+
+
+EXCEPTION_HANDLERS = {SignInNeeded: on_error, E.SyncError: on_error}

@@ -1,0 +1,91 @@
+"""The console in a real browser: one demo server process and one chromium for the whole session.
+
+Playwright drives Debian's chromium (`make test` installs it); its own browser
+download cannot work on these machines. Each test opens its own context
+(cookies, viewport); a signed-in user's state is made once and reused, so the
+tests do not enrol a console client per test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from bench._server import ROOT, ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+REF = json.loads((ROOT / "fixtures" / "reference_site.json").read_text(encoding="utf-8"))["site"]["id"]
+SCHOOL = json.loads((ROOT / "fixtures" / "small_site.json").read_text(encoding="utf-8"))["site"]["id"]
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("console") / "data"
+    subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
+                   check=True, capture_output=True, cwd=ROOT)
+    server = ServerProcess(data).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        found = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield found
+        found.close()
+
+
+@pytest.fixture(scope="session")
+def signed_in_state(browser: Browser, demo_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """username -> the browser state of a console session of theirs, signed in through the form once."""
+    made: dict[str, Path] = {}
+
+    def state(username: str) -> Path:
+        if username not in made:
+            context = browser.new_context(base_url=demo_server.url)
+            page = context.new_page()
+            sign_in(page, username)
+            made[username] = tmp_path_factory.mktemp("state") / f"{username}.json"
+            context.storage_state(path=made[username])
+            context.close()
+        return made[username]
+
+    return state
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.goto("/console/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+
+
+@pytest.fixture
+def context_for(browser: Browser, demo_server: ServerProcess, signed_in_state: Any) -> Iterator[Any]:
+    opened: list[BrowserContext] = []
+
+    def open_(username: str | None = None, **options: Any) -> BrowserContext:
+        state = signed_in_state(username) if username else None
+        context = browser.new_context(base_url=demo_server.url, storage_state=state, **options)
+        opened.append(context)
+        return context
+
+    yield open_
+    for context in opened:
+        context.close()
+
+
+def api_token(server: ServerProcess, username: str) -> str:
+    r = httpx.post(server.url + "/auth/token", json={"username": username, "password": "demo", "client_name": "t"})
+    r.raise_for_status()
+    return str(r.json()["token"])
