@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean nginx chromium
+.PHONY: run test install lint bench clean nginx chromium pdf-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,12 +18,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install
+run: install pdf-tools
 	@test -f $(DATA)/fieldsync.db || $(BIN)/fieldsync init --data $(DATA) --demo
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 # The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
-test: install nginx chromium
+test: install nginx chromium pdf-tools
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -38,6 +38,13 @@ chromium:
 	@test -x /usr/bin/chromium || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
 	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'
+
+# The printable sheets: WeasyPrint's pango, the Chinese font (Noto Sans CJK SC, SIL OFL 1.1),
+# and poppler-utils, with which the tests read the PDFs back (Debian's packages).
+pdf-tools:
+	@dpkg -s libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils >/dev/null 2>&1 || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench

@@ -32,6 +32,8 @@ from .domains.media.controller import (
 from .domains.service.controller import FaultsController, RequestsController, ServiceTermsController
 from .domains.service.office import ServiceOffice
 from .domains.service.service import ServiceRequests
+from .domains.sheets.controller import SheetsController
+from .domains.sheets.service import Sheets
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
 from .http.deps import DEPENDENCIES, FieldsyncRequest, from_state
@@ -52,22 +54,25 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     BillingController,
     FaultsController,
     ConsoleController,
+    SheetsController,
 ]
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
+    inspections, billing, requests = Inspections(store), Billing(store), ServiceRequests(store)
     info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes)
     return Litestar(
         route_handlers=ROUTES,
         request_class=FieldsyncRequest,
         dependencies={"store": from_state("store")} | DEPENDENCIES,
-        state=State({"store": store, "inspections": Inspections(store), "access": Access(store),
-                     "service_requests": ServiceRequests(store),
+        state=State({"store": store, "inspections": inspections, "access": Access(store),
+                     "service_requests": requests,
                      "office": ServiceOffice(store),
                      "technician_reports": TechnicianReports(store),
                      "duty": Duty(store),
-                     "billing": Billing(store),
+                     "billing": billing,
+                     "sheets": Sheets(store, inspections, billing, requests),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

@@ -236,6 +236,12 @@ class Bill(msgspec.Struct, kw_only=True):
     total_fen: int
 
 
+def yuan(amount_fen: int) -> str:
+    """Integer fen shown in yuan: 106000 -> `1,060.00` (the phone's bill and the printed sheet)."""
+    sign = "-" if amount_fen < 0 else ""
+    return f"{sign}{abs(amount_fen) // 100:,}.{abs(amount_fen) % 100:02d}"
+
+
 def tax_fen(subtotal_fen: int, tax_bps: int) -> int:
     """Tax on the subtotal, rounded half up to the fen."""
     return (subtotal_fen * tax_bps + 5_000) // 10_000

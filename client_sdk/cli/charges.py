@@ -13,6 +13,7 @@ import re
 from typing import Any, TextIO
 
 from sync import hlc
+from sync.pricing import yuan
 
 from ..client import Client
 from .common import _UserError
@@ -28,12 +29,6 @@ def fen(text: str) -> int:
     if match is None:
         raise _UserError(_text("bad_price", price=text[:40]))
     return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
-
-
-def yuan(amount_fen: int) -> str:
-    """Integer fen shown in yuan: 106000 -> `1,060.00`."""
-    sign = "-" if amount_fen < 0 else ""
-    return f"{sign}{abs(amount_fen) // 100:,}.{abs(amount_fen) % 100:02d}"
 
 
 def charge(client: Client, args: argparse.Namespace, out: TextIO) -> int:

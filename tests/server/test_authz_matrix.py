@@ -193,6 +193,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/visits/{visit_id:str}"): Rule(_get("/api/visits/{visit}"), 200, 404, 200),
     ("GET", "/api/visits/{visit_id:str}/bill"): Rule(_get("/api/visits/{visit}/bill"), 200, 404, 200),
     ("GET", "/api/sites/{site_id:str}/annual-quote"): Rule(_get("/api/sites/{site}/annual-quote"), 403, 404, 200),
+    # Printable sheets (issue 14): in scope, as the JSON sheets; the seal's signature likewise.
+    ("GET", "/api/inspections/{inspection_id:str}/sheet.pdf"): Rule(_get("/api/inspections/{inspection}/sheet.pdf"),
+                                                                   200, 404, 200),
+    ("GET", "/api/visits/{visit_id:str}/sheet.pdf"): Rule(_get("/api/visits/{visit}/sheet.pdf"), 200, 404, 200),
+    ("GET", "/api/signatures/{signature_id:str}"): Rule(_get("/api/signatures/{signature}"), 200, 404, 200),
     ("GET", "/api/reports/faults"): Rule(_get("/api/reports/faults", **{"from": "2026-11-01", "to": "2026-12-01"}),
                                          403, 403, 200),
     # The console (issue 14): HTML over the same services and guards; without a session, the sign-in form.

@@ -39,3 +39,11 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     # Set when a supervisor retracted it: it no longer seals anything.
     retracted_at: str | None = None
     retracted_by: str | None = None
+
+
+class SignatureCheck(SignatureInfo, kw_only=True):
+    """One signature as the printed sheet's seal opens it: what it signed, and its state now."""
+
+    inspection_id: str | None = None
+    visit_id: str | None = None
+    sheet_no: str | None = None  # the signed sheet's number (PM-… or the visit's)

@@ -38,6 +38,7 @@ import msgspec
 
 from sync import errors as E
 from sync import sheet
+from sync.fields import is_uuid
 from sync.merge import RowState
 from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
@@ -45,10 +46,11 @@ from sync.wire import Change
 from ...storage.sqlite import signatures as q
 from ...storage.sqlite.media import MediaQueries
 from ...storage.sqlite.queries import checks as current_checks
+from ...storage.sqlite.sheets import located
 from ..identity import audit as security
 from ..scope import in_scope
 from ..service.hooks import derive_status
-from .schemas import Difference, SignatureInfo
+from .schemas import Difference, SignatureCheck, SignatureInfo
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch
@@ -312,6 +314,22 @@ def signatures(store: Store, db: Connection, inspection_id: str) -> list[Signatu
             ]
         out.append(info)
     return out
+
+
+def check(store: Store, caller: Caller, signature_id: str) -> SignatureCheck:
+    """One signature in the caller's scope, as its sheet lists it, with the sheet it signed: what
+    the QR code of a printed sheet's seal opens. Another site's is 404, as one that does not exist."""
+    with store.read() as db:
+        found = located(db, "signatures", signature_id) if is_uuid(signature_id) else None
+        if found is None or not in_scope(caller, found[0]):
+            raise E.NotFound(f"no signature {signature_id[:64]}")
+        fields = found[1]
+        signed_id = str(fields.get("visit_id") or fields.get("inspection_id"))
+        parent = located(db, "service_visits" if fields.get("visit_id") else "inspections", signed_id)
+        info = next(i for i in signatures(store, db, signed_id) if i.id == signature_id)
+    return SignatureCheck(**{f: getattr(info, f) for f in info.__struct_fields__},
+                          inspection_id=fields.get("inspection_id"), visit_id=fields.get("visit_id"),
+                          sheet_no=parent[1].get("sheet_no") if parent else None)
 
 
 # -- retraction: a supervisor's word that a signature is bogus ---------------------

@@ -1,0 +1,43 @@
+"""The printable sheets' routes (issue 14): a periodic maintenance sheet and a visit's contact sheet as PDF.
+
+Thin: the handler makes one call into `Sheets`; scope is the JSON sheets' (another site's is 404).
+"""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep, from_state
+from ...http.problems import problem_responses
+from .service import Sheets
+
+SheetsDep = NamedDependency[Sheets]
+PDF = "application/pdf"
+
+
+def _pdf(data: bytes, name: str) -> Response[bytes]:
+    return Response(data, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
+
+
+class SheetsController(DomainController):
+    path = "/api"
+    dependencies = {"sheets": from_state("sheets")}  # noqa: RUF012 (Litestar reads it from the class)
+
+    @get("/inspections/{inspection_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
+         sync_to_thread=True, tags=["inspections"])
+    def inspection_pdf(self, inspection_id: FromPath[str], sheets: SheetsDep, caller: CallerDep,
+                       request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+        """The periodic maintenance sheet (定期维护单) as PDF, in Chinese, with the customer's signature and
+        the seal: the signed sheet's hash and a QR code of `GET /api/signatures/{id}`."""
+        return _pdf(sheets.inspection_pdf(caller, inspection_id, str(request.base_url)), "inspection")
+
+    @get("/visits/{visit_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
+         sync_to_thread=True, tags=["service"])
+    def visit_pdf(self, visit_id: FromPath[str], sheets: SheetsDep, caller: CallerDep,
+                  request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+        """A visit's technical service contact sheet (技术服务联络单) as PDF: the call, the work, the lines
+        with consent and amounts in yuan, the milestones met or missed, the signatures."""
+        return _pdf(sheets.visit_pdf(caller, visit_id, str(request.base_url)), "visit")

@@ -1,0 +1,78 @@
+"""HTML from the Jinja2 templates of this folder, and PDF from that HTML (WeasyPrint).
+
+The templates escape every value (autoescape): a note a phone sent with HTML in it prints as
+text. WeasyPrint fetches nothing but the images handed to `pdf` (the signature images and the
+QR code, by name): a `file:` or `http:` URL in a template or a value is refused, never read.
+The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
+License 1.1), found through fontconfig and embedded as a subset in every PDF.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import segno
+import weasyprint
+
+from sync import errors as E
+from sync.labels import ZH, label
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                         undefined=jinja2.StrictUndefined)
+ENV.globals.update(t=ZH, label=label)
+# WeasyPrint warns through logging about CSS it ignores; fontTools chatters at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+# At most this many sheets are rendered at once (a render takes a core); a request that waits
+# longer than RENDER_WAIT_SECONDS for its turn is 429.
+MAX_RENDERS = 2
+RENDER_WAIT_SECONDS = 30.0
+_renders = threading.BoundedSemaphore(MAX_RENDERS)
+
+IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def html(template: str, **context: Any) -> str:
+    return ENV.get_template(template).render(**context)
+
+
+def qr_png(url: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="png", scale=4, border=2)
+    return out.getvalue()
+
+
+def image_type(data: bytes) -> str | None:
+    return next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
+
+
+class _OwnImages(weasyprint.urls.URLFetcher):  # type: ignore[misc]  # untyped base
+    """Serves `fieldsync:<name>` from the images given, and refuses every other URL unread."""
+
+    def __init__(self, images: dict[str, bytes]) -> None:
+        super().__init__(allowed_protocols=())
+        self.images = images
+
+    def fetch(self, url: str, headers: Any = None) -> weasyprint.urls.URLFetcherResponse:
+        data = self.images.get(url.removeprefix("fieldsync:")) if url.startswith("fieldsync:") else None
+        kind = image_type(data) if data is not None else None
+        if data is None or kind is None:
+            raise ValueError(f"a sheet loads only its own images, not {url[:80]!r}")
+        return weasyprint.urls.URLFetcherResponse(url, data, {"Content-Type": kind})
+
+
+def pdf(page: str, images: dict[str, bytes]) -> bytes:
+    """The page as PDF; `images` are the only URLs it may load (`fieldsync:<name>`)."""
+    if not _renders.acquire(timeout=RENDER_WAIT_SECONDS):
+        raise E.TooManyRequests(f"{MAX_RENDERS} sheets are being printed; try again", limit=MAX_RENDERS)
+    try:
+        document = weasyprint.HTML(string=page, base_url="fieldsync:", url_fetcher=_OwnImages(images))
+        return bytes(document.write_pdf())
+    finally:
+        _renders.release()

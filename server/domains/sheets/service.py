@@ -1,0 +1,142 @@
+"""The printable sheets (issue 14, item 3): what the JSON sheets say, laid out for the customer.
+
+Each sheet reads through the services its JSON endpoint uses (`Inspections.sheet`;
+`Billing.visit` and `bill` with `ServiceRequests.detail`), so the PDF says what the API says
+and is in scope the same way: another site's sheet is 404. Times are the site's local time,
+money is yuan from integer fen, words come from `sync.labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from sync.clocks import ts_ms
+from sync.collections.sites import template_items
+from sync.hlc import format_ts
+from sync.labels import ZH, label
+from sync.periods import site_zone
+from sync.pricing import yuan
+
+from ...storage.sqlite.sheets import located, templates
+from ..billing.service import Billing
+from ..inspections.service import Inspections
+from ..service.service import ServiceRequests
+from ..signatures.schemas import SignatureInfo
+from . import render
+
+if TYPE_CHECKING:
+    from ...services import Caller, Store
+
+SYSTEM_ORDER = ("video", "access", "alarm", "network", "broadcast", "telephone")
+
+
+def local(ts: object, tz: object) -> str:
+    """A protocol timestamp as the site's local `YYYY-MM-DD HH:MM`; empty when there is none."""
+    ms = ts_ms(ts)
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def _seal(signatures: Iterable[SignatureInfo]) -> SignatureInfo | None:
+    """The customer's signature that seals the sheet now: the latest valid one not retracted."""
+    valid = [s for s in signatures if s.signer_role == "customer" and s.verification == "valid"
+             and not s.retracted_at]
+    return max(valid, key=lambda s: (s.signed_at or "", s.id), default=None)
+
+
+class Sheets:
+    def __init__(self, store: Store, inspections: Inspections, billing: Billing, requests: ServiceRequests) -> None:
+        self.store = store
+        self.inspections = inspections
+        self.billing = billing
+        self.requests = requests
+
+    def _signatures(self, signed: list[SignatureInfo], tz: object, base_url: str) -> tuple[dict[str, Any],
+                                                                                            dict[str, bytes]]:
+        """The signatures block and the images it shows: each customer's signature, the seal's QR code."""
+        images: dict[str, bytes] = {}
+        rows = []
+        for n, s in enumerate(signed):
+            image = None
+            if s.image_sha256 and self.store.blobs.exists(s.image_sha256):
+                with self.store.blobs.open(s.image_sha256) as f:
+                    data = f.read()
+                if render.image_type(data):
+                    image = images[f"signature-{n}"] = data
+            rows.append({"name": s.signer_name or "", "role": label("signer_role", s.signer_role),
+                         "at": local(s.signed_at, tz), "verification": label("verification", s.verification),
+                         "retracted": bool(s.retracted_at), "image": f"signature-{n}" if image else None})
+        seal = _seal(signed)
+        sealed = None
+        if seal is not None:
+            url = f"{base_url.rstrip('/')[:200]}/api/signatures/{seal.id}"
+            images["seal-qr"] = render.qr_png(url)
+            sealed = {"hash": seal.sheet_sha256 or "", "url": url, "by": seal.signer_name or "",
+                      "at": local(seal.signed_at, tz)}
+        return {"signatures": rows, "seal": sealed}, images
+
+    def inspection_html(self, caller: Caller, inspection_id: str, base_url: str) -> tuple[str, dict[str, bytes]]:
+        sheet = self.inspections.sheet(caller, inspection_id)
+        site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
+        devices = sorted(sheet.coverage.devices, key=lambda d: (
+            SYSTEM_ORDER.index(d.system) if d.system in SYSTEM_ORDER else len(SYSTEM_ORDER), d.code or ""))
+        systems = [{"name": label("system", system), "devices": [
+            {"code": d.code or "", "kind": d.kind or "", "location": d.location or "",
+             "outcome": label("outcome", d.outcome), "fault": d.outcome in ("fault", "not_accessible"),
+             "note": d.note or "", "at": local(d.checked_at, tz)} for d in group]}
+            for system, group in groupby(devices, key=lambda d: d.system)]
+        with self.store.read() as db:
+            tasks = templates(db, sorted({d.kind for d in devices if d.kind}))
+        c = sheet.coverage
+        block, images = self._signatures(sheet.signatures, tz, base_url)
+        page = render.html(
+            "inspection.html", sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
+            site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
+            technician=insp.get("assigned_to") or "", status=insp.get("status") or "", systems=systems,
+            counts=ZH["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
+                                       not_accessible=c.not_accessible, skipped=c.skipped,
+                                       not_checked=c.not_checked),
+            tasks=[{"kind": t.get("kind"), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
+                   for t in tasks if (items := template_items(t.get("items")))],
+            zone=str(site_zone(tz)), printed_at=local(format_ts(self.store.now_ms()), tz), **block)
+        return page, images
+
+    def visit_html(self, caller: Caller, visit_id: str, base_url: str) -> tuple[str, dict[str, bytes]]:
+        visit = self.billing.visit(caller, visit_id)
+        bill = self.billing.bill(caller, visit_id)
+        request = self.requests.detail(caller, visit.request_id or "")
+        with self.store.read() as db:
+            found = located(db, "sites", request.site_id or "")
+        site = found[1] if found else {}
+        tz = site.get("tz")
+        billed = {line.id: line for line in bill.lines}
+        lines = [{"item": line.item or "", "description": line.description or "", "quantity": line.quantity or 0,
+                  "amount": yuan(line.amount_fen or 0), "covered": ZH["yes" if line.covered else "no"],
+                  "billed": line.billed, "consent": label("decision", line.decision)}
+                 for line in visit.lines if line.id in billed]
+        milestones = [{"name": label("milestone", m.name), "due": local(m.due_at, tz), "done": local(m.done_at, tz),
+                       "status": label("milestone_status", m.status), "missed": m.status == "breached"}
+                      for m in request.milestones]
+        block, images = self._signatures(visit.signatures, tz, base_url)
+        page = render.html(
+            "visit.html", sheet_no=visit.sheet_no or "", request_no=request.number or "",
+            customer=site.get("customer") or "", site=site.get("name") or "", address=site.get("address") or "",
+            call_time=local(request.reported_at, tz), caller=" ".join(
+                x for x in (request.caller_name, request.caller_phone) if x),
+            channel=label("channel", request.channel), fault=request.description or "",
+            technician=visit.technician or "", work_done=visit.work_done or "", fault_cause=visit.fault_cause or "",
+            outcome=label("visit_outcome", visit.outcome) if visit.outcome else "", lines=lines,
+            subtotal=yuan(bill.subtotal_fen), tax=yuan(bill.tax_fen), total=yuan(bill.total_fen),
+            tax_rate=f"{bill.tax_bps / 100:g}", milestones=milestones, zone=str(site_zone(tz)),
+            printed_at=local(format_ts(self.store.now_ms()), tz), **block)
+        return page, images
+
+    def inspection_pdf(self, caller: Caller, inspection_id: str, base_url: str) -> bytes:
+        return render.pdf(*self.inspection_html(caller, inspection_id, base_url))
+
+    def visit_pdf(self, caller: Caller, visit_id: str, base_url: str) -> bytes:
+        return render.pdf(*self.visit_html(caller, visit_id, base_url))

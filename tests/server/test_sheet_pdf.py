@@ -1,0 +1,171 @@
+"""The printable sheets (issue 14, item 3): PDFs read back with Debian's poppler-utils.
+
+`make test` installs poppler-utils and fonts-noto-cjk when they are missing (Makefile, `pdf-tools`).
+A page of each sheet is kept as a PNG under tests/artifacts/ (ignored by git) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.cli import main
+from server.domains.sheets import render
+from server.settings import Settings
+from sync.schema import device_check_id
+from tests.conftest import Session
+from tests.helpers import problem
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _poppler(tool: str, *args: str) -> str:
+    return subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def _read(pdf: bytes, tmp_path: Path, name: str) -> tuple[str, str]:
+    """The PDF's text (pdftotext) and its font table (pdffonts); page 1 kept as a PNG."""
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    ARTIFACTS.mkdir(exist_ok=True)
+    _poppler("pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(path), str(ARTIFACTS / name))
+    assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
+    print(f"page 1 of the {name} sheet: {ARTIFACTS / name}.png")
+    return _poppler("pdftotext", "-layout", str(path), "-"), _poppler("pdffonts", str(path))
+
+
+def _all_embedded(fonts: str) -> list[str]:
+    """The rows of pdffonts' table (after its two header lines), each asserted embedded (`emb` yes)."""
+    rows = fonts.splitlines()[2:]
+    assert rows, fonts
+    for row in rows:
+        # name, type words…, encoding, emb, sub, uni, object id, generation: emb is the 5th from the end.
+        assert row.split()[-5] == "yes", row
+    return rows
+
+
+def test_the_inspection_sheet_prints_in_chinese_with_its_fonts_and_escapes_a_phones_html(
+        site, store, http, wang, lin, zhao, tmp_path):
+    items = [{"key": "lens_cleaned", "label": "Lens wiped clean", "label_zh": "镜头已擦拭", "type": "bool"}]
+    store.write_server_changes([("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "dome")), {
+        "kind": "dome_camera", "title": "Dome camera quarterly check", "items": json.dumps(items)}, False)])
+    note = '镜头起雾 <img src="file:///etc/hostname"> <b>bold</b>'
+    [result] = wang.push([wang.change("device_checks", device_check_id(site["inspection"], site["cam1"]), {
+        "inspection_id": site["inspection"], "device_id": site["cam1"], "outcome": "fault", "note": note,
+        "checked_by": "wang", "checked_at": "2026-11-20T02:15:00.000Z"})]).json()["results"]
+    assert result["status"] == "applied", result
+    sheet_no = http.get(f"/api/inspections/{site['inspection']}", headers=lin.headers).json()["inspection"]["sheet_no"]
+    assert sheet_no.startswith("PM-2026Q4-")
+
+    r = http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=wang.headers)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-")
+    text, fonts = _read(r.content, tmp_path, "inspection")
+    assert "定期维护单" in text and "Test park" in text and sheet_no in text
+    assert "ACME" in text and "2026-Q4" in text and "视频监控系统" in text
+    assert "故障" in text and "未检查" in text  # cam1's outcome, cam2 not checked yet
+    assert "2026-11-20 10:15" in text  # checked_at in the site's time zone (UTC+8)
+    assert "镜头已擦拭" in text  # the dome camera's quarterly tasks
+    # The note's HTML prints as text; nothing was fetched for it.
+    # (the narrow note column wraps it: read in reading order, compared without white space).
+    plain = _poppler("pdftotext", str(tmp_path / "inspection.pdf"), "-")
+    assert "".join(note.split()) in "".join(plain.split())
+    assert any("Noto-Sans-CJK-SC" in row for row in _all_embedded(fonts))
+
+    # Another site's sheet is 404, as one that does not exist (and anonymous is 401).
+    problem(http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=zhao.headers), 404, "not_found")
+    problem(http.get(f"/api/inspections/{site['inspection']}/sheet.pdf"), 401, "unauthorized")
+    problem(http.get("/api/inspections/not-an-id/sheet.pdf", headers=lin.headers), 404, "not_found")
+
+
+def test_the_renderer_loads_only_the_sheets_own_images():
+    # A template or a value naming a file or a URL gets nothing from the renderer.
+    fetcher = render._OwnImages({"qr": render.qr_png("http://example.invalid/x")})
+    assert fetcher.fetch("fieldsync:qr").read().startswith(b"\x89PNG")
+    for url in ("file:///etc/hostname", "http://127.0.0.1:1/x", "fieldsync:missing", "data:text/plain,hi"):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+
+
+def test_printing_waits_its_turn_and_answers_429_past_the_wait(site, http, lin, monkeypatch):
+    # At most MAX_RENDERS sheets render at once; one that cannot start within the wait is 429.
+    monkeypatch.setattr(render, "RENDER_WAIT_SECONDS", 0.0)
+    held = [render._renders.acquire(timeout=5) for _ in range(render.MAX_RENDERS)]
+    try:
+        assert all(held)
+        body = problem(http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=lin.headers),
+                       429, "too_many_requests")
+        assert body["limit"] == render.MAX_RENDERS
+    finally:
+        for _ in held:
+            render._renders.release()
+    assert http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=lin.headers).status_code == 200
+
+
+@pytest.fixture
+def demo(tmp_path):
+    assert main(["init", "--data", str(tmp_path / "demo"), "--demo"]) == 0
+    with TestClient(create_app(Settings(data_dir=tmp_path / "demo"))) as client:
+        yield client
+
+
+def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(demo, tmp_path):
+    lin, zhao, wang = Session(demo, "lin"), Session(demo, "zhao"), Session(demo, "wang")
+    sealed = None
+    for summary in demo.get("/api/service-requests", headers=lin.headers, params={"limit": 200}).json()["requests"]:
+        for v in demo.get(f"/api/service-requests/{summary['id']}", headers=lin.headers).json()["visits"]:
+            visit = demo.get(f"/api/visits/{v['id']}", headers=lin.headers).json()
+            if visit["lines"] and any(s["verification"] == "valid" and s["signer_role"] == "customer"
+                                      for s in visit["signatures"]):
+                sealed = (summary, visit)
+    assert sealed is not None
+    request, visit = sealed
+    bill = demo.get(f"/api/visits/{visit['id']}/bill", headers=lin.headers).json()
+    detail = demo.get(f"/api/service-requests/{request['id']}", headers=lin.headers).json()
+    site = next(s for s in demo.get("/api/inspections", headers=lin.headers).json()["inspections"]
+                if s["site_id"] == detail["site_id"])
+
+    r = demo.get(f"/api/visits/{visit['id']}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text, fonts = _read(r.content, tmp_path, "visit")
+    flat = " ".join(text.split())
+    assert "技术服务联络单" in text and detail["number"] in text and site["site_name"] in text
+    assert visit["sheet_no"] in text
+    total = bill["total_fen"]
+    assert f"{total // 100:,}.{total % 100:02d}" in text  # the total in yuan, from integer fen
+    assert "服务时限" in text and "达成" in text
+    _all_embedded(fonts)
+    # The seal: the signed sheet's hash as text, and the URL its QR code opens.
+    seal = next(s for s in visit["signatures"] if s["signer_role"] == "customer" and s["verification"] == "valid")
+    assert seal["sheet_sha256"] in flat
+    assert f"/api/signatures/{seal['id']}" in flat
+    opened = demo.get(f"/api/signatures/{seal['id']}", headers=lin.headers).json()
+    assert opened["verification"] == "valid" and opened["retracted_at"] is None
+    assert opened["visit_id"] == visit["id"] and opened["sheet_no"] == visit["sheet_no"]
+    assert opened["sheet_sha256"] == seal["sheet_sha256"]
+    # The technician of another site: the sheet and the seal are 404.
+    outsider = wang if site["site_name"] != "科峰科技园" else zhao
+    problem(demo.get(f"/api/visits/{visit['id']}/sheet.pdf", headers=outsider.headers), 404, "not_found")
+    problem(demo.get(f"/api/signatures/{seal['id']}", headers=outsider.headers), 404, "not_found")
+
+
+def test_render_time_of_the_reference_sites_sheet(demo, tmp_path):
+    # Issue 14's speed figure: printed, never asserted (bench/console.py will set it beside the API call).
+    lin = Session(demo, "lin")
+    reference = max(demo.get("/api/inspections", headers=lin.headers).json()["inspections"], key=lambda i: i["total"])
+    started = time.perf_counter()
+    r = demo.get(f"/api/inspections/{reference['id']}/sheet.pdf", headers=lin.headers)
+    took = time.perf_counter() - started
+    assert r.status_code == 200
+    text, _ = _read(r.content, tmp_path, "reference")
+    assert reference["sheet_no"] in text and "科峰科技园" in text
+    pages = _poppler("pdfinfo", str(tmp_path / "reference.pdf"))
+    print(f"the reference site's sheet ({reference['total']} devices): {took:.2f} s, {len(r.content)} bytes;"
+          f" {[line for line in pages.splitlines() if line.startswith('Pages')]}")
