@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .apidocs import RENDER_PLUGINS, home
+from .domains.archive.controller import ArchiveController
+from .domains.archive.service import Archive
 from .domains.billing.controller import BillingController
 from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
@@ -49,6 +51,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     DutyController,
     BillingController,
     FaultsController,
+    ArchiveController,
 ]
 
 
@@ -65,6 +68,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "technician_reports": TechnicianReports(store),
                      "duty": Duty(store),
                      "billing": Billing(store),
+                     "archive": Archive(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],
