@@ -180,6 +180,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/sites/{site_id:str}/annual-quote"): Rule(_get("/api/sites/{site}/annual-quote"), 403, 404, 200),
     ("GET", "/api/reports/faults"): Rule(_get("/api/reports/faults", **{"from": "2026-11-01", "to": "2026-12-01"}),
                                          403, 403, 200),
+    # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
+    # changes nothing); anyone signed in looks a number up, in their own sites.
+    ("POST", "/api/sites/{site_id:str}/import"): Rule(
+        lambda w, role: (f"/api/sites/{w.site['site']}/import",
+                         {"params": {"dry_run": "true"}, "content": "编号\r\nCAM-001\r\n".encode()}),
+        403, 404, 200, desk=403),
+    ("GET", "/api/lookup"): Rule(_get("/api/lookup", sheet_no="PM-2026Q4-0001"), 200, 404, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
