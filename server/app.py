@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .apidocs import RENDER_PLUGINS, home
+from .domains.archive.controller import ArchiveController
+from .domains.archive.service import Archive
 from .domains.billing.controller import BillingController
 from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
@@ -55,6 +57,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     FaultsController,
     ConsoleController,
     SheetsController,
+    ArchiveController,
 ]
 
 
@@ -73,6 +76,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "duty": Duty(store),
                      "billing": billing,
                      "sheets": Sheets(store, inspections, billing, requests),
+                     "archive": Archive(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings)],

@@ -245,6 +245,45 @@ def _terms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    """A site's devices from the customer archive's spreadsheet (the same as POST /api/sites/{site_id}/import)."""
+    from .domains.archive.service import Archive
+    from .domains.archive.spreadsheet import MAX_IMPORT_BYTES
+    from .domains.identity.access import Access
+    from .services import Store
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise _Refused(f"no file {path}")
+    if path.stat().st_size > MAX_IMPORT_BYTES:
+        raise _Refused(f"{path} is over {MAX_IMPORT_BYTES} bytes; split it by system")
+    store = Store(Settings(data_dir=_data_dir(args.data)))
+    try:
+        site_id, name = Access(store).find_site(args.site)
+        try:
+            report = Archive(store).import_devices(None, site_id, path.read_bytes(), dry_run=args.dry_run,
+                                                   retire=args.retire)
+        except SyncError as exc:
+            for bad in exc.extra.get("errors", []):
+                print(f"row {bad['row']}: {bad['detail']}", file=sys.stderr)
+            raise
+    finally:
+        store.close()
+    verb = "would be" if args.dry_run else "were"
+    print(f"{name}: {report.rows} rows; {len(report.created)} devices {verb} created, {len(report.changed)}"
+          f" changed, {report.unchanged} unchanged")
+    for changed in report.changed:
+        print(f"  {changed.code}: {', '.join(changed.fields)}")
+    if report.retired:
+        print(f"{len(report.retired)} devices the file no longer lists {verb} retired: {', '.join(report.retired)}")
+    elif report.retire:
+        print(f"{len(report.retire)} active devices are not in the file (retire them with --retire):"
+              f" {', '.join(report.retire)}")
+    if report.ignored_columns:
+        print(f"columns ignored: {', '.join(report.ignored_columns)}")
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
@@ -332,6 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
     change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
     p.set_defaults(func=_terms)
+    p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
+    p.add_argument("--data", required=True)
+    p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
+                                " location, model, serial number, installed on (or 系统, 类型, 编号, …)")
+    p.add_argument("--site", required=True, help="the site's id or name (register it first)")
+    p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    p.add_argument("--retire", action="store_true", help="retire the active devices the file no longer lists")
+    p.set_defaults(func=_import)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)

@@ -248,6 +248,15 @@ class InvalidSheet(SyncError):
     code = "invalid_sheet"
     title = "The sheet snapshot is not the protocol's JSON; the upload is discarded"
 
+
+class InvalidImport(InvalidRequest):
+    """A customer archive file that cannot be read as a device list, or with bad rows (`errors`, issue 14)."""
+
+    status = 422
+    code = "invalid_import"
+    title = "The file is not a device list this server can import; nothing was imported"
+
+
 # -- a change refused by the merge, outside a push (issue 12: the desk's POST /api/service-requests) --
 
 

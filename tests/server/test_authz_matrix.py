@@ -208,6 +208,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): Rule(_console("/console/"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites"): Rule(_console("/console/sites"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites/{site_id:str}"): Rule(_console("/console/sites/{site}"), 200, 404, 200, signed_out=303),
+    # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
+    # changes nothing); anyone signed in looks a number up, in their own sites.
+    ("POST", "/api/sites/{site_id:str}/import"): Rule(
+        lambda w, role: (f"/api/sites/{w.site['site']}/import",
+                         {"params": {"dry_run": "true"}, "content": "编号\r\nCAM-001\r\n".encode()}),
+        403, 404, 200, desk=403),
+    ("GET", "/api/lookup"): Rule(_get("/api/lookup", sheet_no="PM-2026Q4-0001"), 200, 404, 200),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -492,6 +492,37 @@ def test_unknown_filter_values_are_a_400_listing_the_valid_ones(site, lin, path,
     assert len(body["detail"]) < 1000  # a long wrong value is quoted clipped
 
 
+# The customer archive (issue 14): its flags and look-ups; files that are no device list are in test_import.py.
+BAD_ARCHIVE = [
+    ("POST", "/api/sites/{site}/import", {"dry_run": "yes"}, 400, "invalid_filter"),
+    ("POST", "/api/sites/{site}/import", {"retire": "x" * 10_000}, 400, "invalid_filter"),
+    ("GET", "/api/lookup", {}, 400, "invalid_filter"),
+    ("GET", "/api/lookup", {"sheet_no": "PM-2026Q4-0001", "number": "SR-2026-00001"}, 400, "invalid_filter"),
+    ("GET", "/api/lookup", {"code": "CAM-001"}, 400, "invalid_filter"),
+    ("GET", "/api/lookup", {"number": "x" * 10_000}, 400, "invalid_filter"),
+    ("GET", "/api/lookup", {"site_id": "x" * 10_000, "code": "CAM-001"}, 400, "invalid_filter"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "params", "status", "code"), BAD_ARCHIVE)
+def test_bad_archive_flags_and_look_ups(site, lin, dump, method, path, params, status, code):
+    before = dump()
+    body = _problem(lin.http.request(method, path.format(site=site["site"]), params=params, headers=lin.headers,
+                                     content=b"code\r\nCAM-009\r\n"), status, code)
+    assert len(body["detail"]) < 200
+    assert dump() == before
+
+
+def test_an_archive_file_over_the_limit_is_a_413_before_it_is_read(site, lin, dump):
+    from server.domains.archive.controller import MAX_IMPORT_BODY_BYTES
+
+    before = dump()
+    body = _problem(lin.http.post(f"/api/sites/{site['site']}/import", headers=lin.headers,
+                                  content=b"code\r\n" + b"C\r\n" * (MAX_IMPORT_BODY_BYTES // 3)), 413, "body_too_large")
+    assert body["limit"] == MAX_IMPORT_BODY_BYTES
+    assert dump() == before
+
+
 @pytest.mark.parametrize("month", ["2026-Q4", "2026-M13", "2026-11", "1999-M1", "x" * 10_000])
 def test_a_mistyped_report_month_is_a_400(site, lin, month):
     body = _problem(lin.http.get("/api/reports/technicians", params={"month": month}, headers=lin.headers),

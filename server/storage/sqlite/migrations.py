@@ -473,3 +473,17 @@ def m020_report_indexes(db: sqlite_utils.Database) -> None:
             WHERE collection = 'callbacks';
         """
     )
+
+
+@migrations()
+def m021_lookups(db: sqlite_utils.Database) -> None:
+    """The look-ups people use (issue 14): a sheet by its number (an inspection's or a visit's) and a
+    request by its number, each one index probe; a device by its code is found among its site's."""
+    db.executescript(
+        """
+        CREATE INDEX rows_sheet_no ON rows(json_extract(fields, '$.sheet_no'))
+            WHERE collection IN ('inspections', 'service_visits');
+        CREATE INDEX rows_request_number ON rows(json_extract(fields, '$.number'))
+            WHERE collection = 'service_requests';
+        """
+    )

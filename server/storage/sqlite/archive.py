@@ -1,0 +1,45 @@
+"""The archive domain's SQL (issue 14): a site's devices for the import, and the look-ups."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+_decode = msgspec.json.decode
+
+
+def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
+    return db.execute("SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0",
+                      [site_id]).fetchone() is not None
+
+
+def site_devices(db: sqlite3.Connection, site_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every live device of the site, retired ones too, as (id, fields)."""
+    return [(i, _decode(f)) for i, f in db.execute(
+        "SELECT id, fields FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0", [site_id])]
+
+
+def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | None] | None:
+    """(collection, id, site_id) of the inspection or visit with this sheet number."""
+    found = db.execute(
+        "SELECT collection, id, site_id FROM rows WHERE collection IN ('inspections', 'service_visits')"
+        " AND json_extract(fields, '$.sheet_no') = ? AND deleted = 0 ORDER BY version LIMIT 1", [sheet_no]).fetchone()
+    return None if found is None else (found[0], found[1], found[2])
+
+
+def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | None] | None:
+    """(id, site_id) of the service request with this number."""
+    found = db.execute(
+        "SELECT id, site_id FROM rows WHERE collection = 'service_requests'"
+        " AND json_extract(fields, '$.number') = ? AND deleted = 0 ORDER BY version LIMIT 1", [number]).fetchone()
+    return None if found is None else (found[0], found[1])
+
+
+def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | None:
+    """The id of the site's device with this code (a live one; the newest if several)."""
+    found = db.execute(
+        "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
+        " AND json_extract(fields, '$.code') = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
+    return None if found is None else str(found[0])
