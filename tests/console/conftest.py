@@ -26,7 +26,7 @@ REF = json.loads((ROOT / "fixtures" / "reference_site.json").read_text(encoding=
 SCHOOL = json.loads((ROOT / "fixtures" / "small_site.json").read_text(encoding="utf-8"))["site"]["id"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("console") / "data"
     subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
@@ -36,7 +36,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread
+# until it stops, and later tests that call asyncio.run() must not find one (lead's merge).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         found = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -44,7 +46,7 @@ def browser() -> Iterator[Browser]:
         found.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signed_in_state(browser: Browser, demo_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """username -> the browser state of a console session of theirs, signed in through the form once."""
     made: dict[str, Path] = {}
