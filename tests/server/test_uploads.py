@@ -798,3 +798,27 @@ def test_metadata_values_are_base64(http, wang):
                                      "Upload-Metadata": f"sha256 {value},content_type "
                                      f"{base64.b64encode(b'image/jpeg').decode()},is_confidential"})
     assert r.status_code == 201, r.text
+
+
+def test_a_library_that_loads_truncated_images_does_not_let_one_through(tmp_path):
+    # Regression (issue 14 merge): WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on
+    # import, and from then on every upload accepted a truncated JPEG. Importing the sheets' renderer
+    # puts it back, and the upload check refuses a truncated file whatever the flag says.
+    from PIL import ImageFile
+
+    import server.domains.sheets.render  # noqa: F401 (imports weasyprint)
+    from server.domains.media.images import check_image
+    from sync import errors as E
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(buffer, "JPEG", quality=90)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 2 // 3])
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as another library might leave it
+    try:
+        with pytest.raises(E.InvalidImage):
+            check_image(truncated, "image/jpeg", 50_000_000)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False

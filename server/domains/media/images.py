@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from sync import errors as E
 from sync import hlc
@@ -63,6 +63,8 @@ class ImageInfo:
 
 def check_image(path: Path, content_type: str, max_pixels: int) -> ImageInfo:
     """Decode the whole image once; raise InvalidImage or ImageTooLarge if it is not a good one."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # a library turned it on for the whole process: never for uploads
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
     fmt = FORMATS.get(content_type)
     if fmt is None:
         raise E.UnsupportedMediaType(f"{content_type} is not an image type this server accepts")

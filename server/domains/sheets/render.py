@@ -18,9 +18,14 @@ from typing import Any
 import jinja2
 import segno
 import weasyprint
+from PIL import ImageFile
 
 from sync import errors as E
 from sync.labels import ZH, label
+
+# WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported, which made
+# every upload accept a truncated photo (server/domains/media/images.py): put back at once.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
