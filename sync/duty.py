@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from .errors import InvalidRequest
-from .fields import NS, is_period
+from .fields import NS
 from .periods import DEFAULT_TZ, period_bounds, period_of, site_zone
 from .workhours import Calendar
 
@@ -31,11 +31,6 @@ _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 def roster_id(month: str) -> str:
     """The one roster row of a month: every client names it alike."""
     return str(uuid.uuid5(NS, f"duty/{month}"))
-
-
-def is_month(value: object) -> bool:
-    """`2026-M12`: a monthly period."""
-    return is_period(value) and "-M" in str(value)
 
 
 def minute_of(text: object) -> int | None:

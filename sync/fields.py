@@ -72,6 +72,11 @@ def is_period(value: object) -> bool:
     )
 
 
+def is_month(value: object) -> bool:
+    """`2026-M12`: a monthly period."""
+    return is_period(value) and "-M" in str(value)
+
+
 def _is_date(value: object) -> bool:
     if not isinstance(value, str) or not _DATE.match(value):
         return False

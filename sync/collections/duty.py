@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..collection import Collection, IdRule, Scope
-from ..duty import DEFAULT_FROM, DEFAULT_UNTIL, is_month, minute_of, roster_id
-from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
+from ..duty import DEFAULT_FROM, DEFAULT_UNTIL, minute_of, roster_id
+from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_month, is_uuid
 from ..fields import field as _f
 from .service import PHONE_LIMIT
 from .service import _required_on_creation as required_on_creation

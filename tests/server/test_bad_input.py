@@ -836,7 +836,8 @@ BAD_DUTY_CHANGES = [
 
 
 def test_bad_duty_changes_are_rejected_whole(site, wang, lin, chen, dump):
-    from sync.duty import is_month, roster_id
+    from sync.duty import roster_id
+    from sync.fields import is_month
 
     sessions = {"wang": wang, "lin": lin, "chen": chen}
     wrong = []

@@ -7,19 +7,18 @@ hundredths of a point, rounded half away from zero. Nothing is a float: JSON and
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync.clocks import ENGLISH
 from sync.collections.callbacks import RATINGS
-from sync.fields import is_period
+from sync.fields import is_month
 from sync.hlc import format_ts
 from sync.periods import period_bounds, site_zone
 
 from ...filters import one_of
+from ...http.excel import excel_csv
 from ...storage.sqlite import callbacks as q
 from .schemas import TechnicianReport, TechnicianScores
 
@@ -75,7 +74,7 @@ class TechnicianReports:
     def month(self, caller: Caller, month: str, fmt: str | None = None) -> tuple[str, TechnicianReport]:
         """The month's report and the format asked for (`json` or `csv`)."""
         chosen = one_of("format", fmt, FORMATS) or "json"
-        if not (is_period(month) and month[5] == "M"):
+        if not is_month(month):
             raise E.InvalidFilter(f"month {month[:16]!r} is a month such as 2026-M11", parameter="month")
         with self.store.read() as db:
             bounds = {site: month_bounds(month, tz) for site, tz in q.site_zones(db).items()}
@@ -86,22 +85,10 @@ class TechnicianReports:
 def as_csv(report: TechnicianReport) -> bytes:
     """One row per technician, integers only (an empty cell: no value), UTF-8 with a BOM so that
     Excel opens Chinese names intact."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["month", "username", "visits", "sealed_sheets", "callbacks_reached", "points",
-                     "mean_points_hundredths", *(f"rating_{r}" for r in RATINGS), "callback_coverage_per_mille",
-                     *(f"{m}_met_per_mille" for m in MILESTONES)])
-    for t in report.technicians:
-        writer.writerow([report.month, _text(t.username), t.visits, t.sealed_sheets, t.callbacks_reached, t.points,
-                         _cell(t.mean_points), *(t.distribution[r] for r in RATINGS), _cell(t.callback_coverage),
-                         *(_cell(t.milestones_met.get(m)) for m in MILESTONES)])
-    return out.getvalue().encode("utf-8-sig")
+    header = ["month", "username", "visits", "sealed_sheets", "callbacks_reached", "points",
+              "mean_points_hundredths", *(f"rating_{r}" for r in RATINGS), "callback_coverage_per_mille",
+              *(f"{m}_met_per_mille" for m in MILESTONES)]
+    return excel_csv(header, ([report.month, t.username, t.visits, t.sealed_sheets, t.callbacks_reached, t.points,
+                               t.mean_points, *(t.distribution[r] for r in RATINGS), t.callback_coverage,
+                               *(t.milestones_met.get(m) for m in MILESTONES)] for t in report.technicians))
 
-
-def _text(value: str) -> str:
-    """A name as a spreadsheet shows it, never as a formula (a visit's `technician` is a client's text)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _cell(value: int | None) -> str:
-    return "" if value is None else str(value)

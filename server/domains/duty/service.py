@@ -8,8 +8,6 @@ in turn, it is the one still open) or it names the request opened for it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from functools import cache
 from pathlib import Path
@@ -17,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import hlc
-from sync.duty import DutyRules, is_month, on_duty, roster_id
-from sync.fields import is_timestamp
+from sync.duty import DutyRules, on_duty, roster_id
+from sync.fields import is_month, is_timestamp
 
+from ...http.excel import excel_csv
 from ...storage.sqlite import duty as q
 from ..scope import in_scope
 from .schemas import DutyCall, DutyLog, OnDuty
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 _SHOWN = 40  # characters of a wrong query value quoted back
 CSV_COLUMNS = ("list", *DutyCall.__struct_fields__)
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what starts a formula in Excel (OWASP, CSV injection)
 
 
 @cache
@@ -94,19 +92,9 @@ class Duty:
                        unresolved=[_shown(c, rules) for c in open_ if _visible(caller, c)])
 
 
-def _cell(value: object) -> object:
-    """A value as a CSV cell: text a spreadsheet would run as a formula (`=HYPERLINK(...)` as a
-    caller's name) starts with an apostrophe, so Excel shows it as text."""
-    return f"'{value}" if isinstance(value, str) and value[:1] in _FORMULA else value
-
-
 def log_csv(log: DutyLog) -> bytes:
     """The log as CSV, UTF-8 with a BOM so that Excel shows Chinese intact: the month's calls
     (`list` = `call`) then the open follow-ups (`unresolved`)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for name, calls in (("call", log.calls), ("unresolved", log.unresolved)):
-        for call in calls:
-            writer.writerow([name, *(_cell(getattr(call, f)) for f in DutyCall.__struct_fields__)])
-    return "\ufeff".encode() + out.getvalue().encode()
+    return excel_csv(CSV_COLUMNS, ([name, *(getattr(call, f) for f in DutyCall.__struct_fields__)]
+                                   for name, calls in (("call", log.calls), ("unresolved", log.unresolved))
+                                   for call in calls))
