@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from server.domains.console.messages import MESSAGES
 from server.domains.console.web import MAX_FORM_FIELD_CHARS
 
 ORIGIN = {"origin": "http://testserver.local"}
@@ -50,7 +49,3 @@ def test_a_sign_in_is_a_console_client_and_pages_forbid_scripts(http, lin):
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "script-src" not in page.headers["content-security-policy"]  # none: default-src 'none' applies
 
-
-def test_the_catalogue_has_every_key_in_both_languages():
-    assert MESSAGES["zh"].keys() == MESSAGES["en"].keys()
-    assert all(MESSAGES["zh"].values()) and all(MESSAGES["en"].values())

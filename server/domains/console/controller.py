@@ -17,13 +17,13 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from sync import errors as E
+from sync.messages import words
 from sync.wire import TokenRequest
 
 from ...http.controller import DomainController
 from ...http.deps import CallerDep, address
 from ...http.guards import site_in_scope
 from . import pages
-from .messages import text
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
@@ -71,7 +71,7 @@ class ConsoleController(DomainController):
         try:
             token = request.app.state.store.login(sign_in, "console", address(request)).token
         except tuple(_LOGIN_REFUSALS) as exc:
-            t = text(lang_of(request))
+            t = words("console", lang_of(request))
             message = t[_LOGIN_REFUSALS[type(exc)]].format(seconds=exc.extra.get("retry_after", ""))
             value = new_login_csrf()
             return render(request, "login.html", exc.status, login_csrf=value, message=message,
@@ -91,7 +91,7 @@ class ConsoleController(DomainController):
     def dashboard(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """Open requests with their countdowns (breached and at risk first), this quarter's inspections,
         the latest conflicts."""
-        data = pages.dashboard(request.app.state, caller, text(lang_of(request)))
+        data = pages.dashboard(request.app.state, caller, words("console", lang_of(request)))
         return render(request, "dashboard.html", caller=caller, **data)
 
     @get("/sites", sync_to_thread=True, guards=[signed_in])

@@ -26,10 +26,10 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from sync import errors as E
+from sync.messages import label, language, words
 
 from ...http.deps import address, remember_caller
 from ..identity.service import Caller
-from .messages import language, text
 
 SESSION_COOKIE = "fieldsync_console"
 LOGIN_COOKIE = "fieldsync_login"  # the sign-in form's CSRF value (double submit: no session yet)
@@ -131,8 +131,8 @@ def render(request: Request[Any, Any, Any], template: str, status: int = 200, ca
     engine = request.app.template_engine
     assert engine is not None  # create_app gives the app the console's templates
     html = engine.get_template(template).render(
-        t=text(lang), lang=lang, caller=caller, path=request.url.path,
-        csrf=csrf_of(token) if caller is not None and token else "", **context)
+        t=words("console", lang), label=lambda group, value: label(group, value, lang), lang=lang,
+        caller=caller, path=request.url.path, csrf=csrf_of(token) if caller is not None and token else "", **context)
     return Response(html.encode(), status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS,
                     cookies=cookies)
 

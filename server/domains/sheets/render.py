@@ -21,7 +21,7 @@ import weasyprint
 from PIL import ImageFile
 
 from sync import errors as E
-from sync.labels import ZH, label
+from sync.messages import label, words
 
 # WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported, which made
 # every upload accept a truncated photo (server/domains/media/images.py): put back at once.
@@ -30,7 +30,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                          undefined=jinja2.StrictUndefined)
-ENV.globals.update(t=ZH, label=label)
+ENV.globals.update(t=words("sheets"), label=label)
 # WeasyPrint warns through logging about CSS it ignores; fontTools chatters at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
 

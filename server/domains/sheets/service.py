@@ -3,7 +3,7 @@
 Each sheet reads through the services its JSON endpoint uses (`Inspections.sheet`;
 `Billing.visit` and `bill` with `ServiceRequests.detail`), so the PDF says what the API says
 and is in scope the same way: another site's sheet is 404. Times are the site's local time,
-money is yuan from integer fen, words come from `sync.labels`.
+money is yuan from integer fen, words come from the catalogue (`sync/messages/`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sync.clocks import ts_ms
 from sync.collections.sites import template_items
 from sync.hlc import format_ts
-from sync.labels import ZH, label
+from sync.messages import label, words
 from sync.periods import site_zone
 from sync.pricing import yuan
 
@@ -26,6 +26,8 @@ from ..inspections.service import Inspections
 from ..service.service import ServiceRequests
 from ..signatures.schemas import SignatureInfo
 from . import render
+
+SHEET = words("sheets")
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
@@ -97,7 +99,7 @@ class Sheets:
             "inspection.html", sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
             site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
             technician=insp.get("assigned_to") or "", status=insp.get("status") or "", systems=systems,
-            counts=ZH["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
+            counts=SHEET["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
                                        not_accessible=c.not_accessible, skipped=c.skipped,
                                        not_checked=c.not_checked),
             tasks=[{"kind": t.get("kind"), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
@@ -115,7 +117,7 @@ class Sheets:
         tz = site.get("tz")
         billed = {line.id: line for line in bill.lines}
         lines = [{"item": line.item or "", "description": line.description or "", "quantity": line.quantity or 0,
-                  "amount": yuan(line.amount_fen or 0), "covered": ZH["yes" if line.covered else "no"],
+                  "amount": yuan(line.amount_fen or 0), "covered": SHEET["yes" if line.covered else "no"],
                   "billed": line.billed, "consent": label("decision", line.decision)}
                  for line in visit.lines if line.id in billed]
         milestones = [{"name": label("milestone", m.name), "due": local(m.due_at, tz), "done": local(m.done_at, tz),

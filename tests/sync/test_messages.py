@@ -1,0 +1,50 @@
+"""The one message catalogue (sync/messages/): every section complete, every stored value worded."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from sync import schema
+from sync.messages import LANGS, SECTIONS, label, language, words
+
+# Where a stored value is shown by its words: the group's key prefix, and the field whose choices it names.
+WORDED = {"outcome": ("device_checks", "outcome"), "system": ("devices", "system"),
+          "signer_role": ("signatures", "signer_role"), "decision": ("charge_lines", "decision"),
+          "visit_outcome": ("service_visits", "outcome"), "channel": ("service_requests", "channel")}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_value_the_schema_allows_has_words_in_every_language(lang):
+    table = words("values", lang)
+    missing = []
+    for group, (collection, name) in WORDED.items():
+        found = schema.COLLECTIONS[collection].field(name)
+        assert found is not None and found.choices, (collection, name)
+        missing += [f"{group}.{v}" for v in found.choices if f"{group}.{v}" not in table]
+    assert missing == []
+
+
+def test_a_value_without_words_shows_as_stored_and_the_same_value_reads_the_same_everywhere():
+    assert label("outcome", "serviced") == "服务正常" and label("outcome", "serviced", "en") == "Serviced"
+    assert label("outcome", "unheard_of") == "unheard_of"
+    assert label("outcome", "fault", "xx") == "故障"  # an unknown language is Chinese
+
+
+@pytest.mark.parametrize("section", [s for s, m in SECTIONS.items() if hasattr(m, "ZH") and hasattr(m, "EN")])
+def test_a_section_in_two_languages_has_the_same_keys_and_placeholders_in_both(section):
+    zh, en = SECTIONS[section].ZH, SECTIONS[section].EN
+    assert zh.keys() == en.keys()
+    assert all(zh.values()) and all(en.values())
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    assert [k for k in zh if fields(zh[k]) != fields(en[k])] == []
+
+
+def test_a_missing_translation_falls_back_to_chinese_and_the_switch_picks_the_first_known_language():
+    assert words("sheets", "en")["inspection_title"] == "定期维护单"
+    assert words("cli", "zh")["synced"].startswith("Synced")  # the CLI is English until it is translated
+    assert language(None, "en") == "en" and language("fr", None) == "zh" and language("zh", "en") == "zh"
