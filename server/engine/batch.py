@@ -8,7 +8,7 @@ protocol: hooks, the merge rules' callbacks, who is writing, and what gets logge
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -72,6 +72,7 @@ class _Batch(Transaction):
         self.conflicts: list[tuple[Any, ...]] = []
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
+        self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
         self.at = hlc.format_ts(now)
         self.rules = store.hooks.rules(self)
 
@@ -151,5 +152,13 @@ class _Batch(Transaction):
                 e.other_writer, e.other_hlc,
             ))
 
+    def at_end(self, key: str, work: Callable[[], None]) -> None:
+        """Run `work` once, when the batch is flushed, however many rows asked for it (by `key`):
+        what a hook derives from all the rows of a push together (a request's stored clocks after
+        its fifty events, not fifty times)."""
+        self._at_end.setdefault(key, work)
+
     def flush(self, caller: Caller | None) -> None:
+        while self._at_end:
+            self._at_end.pop(next(iter(self._at_end)))()
         self.finish(caller.client_id if caller is not None else None, self.receipts, self.conflicts)

@@ -207,3 +207,28 @@ def test_event_times_are_corrected_and_clamped_and_big_clamps_logged(site, chen,
         assert (entry["kind"], entry["register"], entry["reason"]) == ("overwritten", "effective_at", "clock_clamped")
         assert entry["old_value"] == e["fields"]["at"]
     assert conflicts(lin, small["id"]) == []  # a clamp within the skew is silent
+
+
+def test_a_push_of_many_events_for_one_request_recomputes_its_clocks_once(site, chen, wang, monkeypatch):
+    # Regression (issue 13 note, "noticed and left"): each staged event recomputed its request's stored
+    # clocks, reading all its events again: a push of n events for one request read O(n²) rows.
+    # Now the batch recomputes each touched request once, at its end, and stores the same answer.
+    from server.domains.service import service as clocks
+
+    now = hlc.wall_ms()
+    request = open_request(chen, reported_at=ts(now - 5 * HOUR), assigned_to="wang")  # on_site 4 h: breached
+    calls: list[list[str]] = []
+    real = clocks.refresh_clocks
+    monkeypatch.setattr(clocks, "refresh_clocks", lambda db, ids, now_ms: (calls.append(list(ids)),
+                                                                           real(db, ids, now_ms))[1])
+    steps = ["accepted", "departed", "arrived"] + ["paused", "resumed"] * 10 + ["fixed"]
+    assert results(wang, [event(wang, request, kind, ts(now - 4 * HOUR + i * 60_000),
+                                **({"reason": "awaiting_approval"} if kind == "paused" else {}))
+                          for i, kind in enumerate(steps)]) == [("applied", None)] * len(steps)
+    assert calls == [[request]]
+    listed = chen.http.get("/api/service-requests", headers=chen.headers, params={"site_id": SITE}).json()
+    found = next(r for r in listed["requests"] if r["id"] == request)
+    assert found["status"] == "resolved"
+    assert {m["name"]: m["status"] for m in found["milestones"]}["on_site"] == "met"
+    assert chen.http.get("/api/service-requests", headers=chen.headers,
+                         params={"breached": "true"}).json()["requests"] == []

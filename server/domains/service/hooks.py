@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 
 _OWN = ("service_requests", "service_visits", "service_events")
+_TOUCHED = "service/requests_touched"  # the requests whose stored clocks the batch recomputes at its end
 
 
 def request_number(year: int, n: int) -> str:
@@ -60,7 +61,8 @@ _CLOCK_SITE_FIELDS = ("tz", "zone", "contract")
 
 
 def _requests_touched(tx: Transaction, before: RowState | None, row: RowState) -> list[str]:
-    """The requests whose stored clocks a staged row changes (`service.refresh_in` recomputes them)."""
+    """The requests whose stored clocks a staged row changes (`service.refresh_in` recomputes them once,
+    at the end of the batch: recomputing per row made a push of n events for one request O(n²))."""
     if row.collection == "service_requests":
         return [row.id]
     if row.collection in ("service_visits", "service_events"):
@@ -110,7 +112,9 @@ class ServiceHooks:
                     tx.put(moved)
         touched = _requests_touched(tx, before, row)
         if touched:
-            refresh_in(tx, touched)
+            pending: set[str] = tx.memo.setdefault(_TOUCHED, set())
+            pending.update(touched)
+            tx.at_end(_TOUCHED, lambda: refresh_in(tx, sorted(pending)))
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
         return {}
