@@ -149,7 +149,7 @@ SERVICE_VISITS = Collection(
     delete_roles=(SUPERVISOR,),
     scope=VIA_REQUEST,
     # A customer's valid signature of the contact sheet seals the visit (sync/sheet.py).
-    change_rules=(own_name("recorded_by"), not_sealed),
+    change_rules=(own_name("recorded_by"), own_name("technician"), not_sealed),
 )
 
 

@@ -117,3 +117,19 @@ def test_the_callback_met_rate_counts_late_and_missing_call_backs(site, chen, wa
     wang_row = report(lin)["wang"]
     assert wang_row["milestones_met"]["callback"] == 333
     assert (wang_row["sealed_sheets"], wang_row["callback_coverage"]) == (3, 666)
+
+
+def test_a_technician_cannot_credit_a_visit_to_a_colleague(site, chen, wang):
+    # Regression (issue 13 note, "noticed and left"): the report credits a visit's `technician`, a
+    # field the phone writes: wang could put zhao's name on his own visit (or an empty one on zhao's
+    # report). A technician names only themselves there; the desk and supervisors name anyone.
+    import uuid
+
+    from tests.server.test_service import open_request, results
+
+    request = open_request(chen, assigned_to="wang")
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    assert results(wang, [wang.change("service_visits", mine, {"request_id": request, "technician": "wang"}),
+                          wang.change("service_visits", theirs, {"request_id": request, "technician": "zhao"})]) == [
+        ("applied", None), ("rejected", "forbidden")]
+    assert results(wang, [wang.change("service_visits", mine, {"technician": "zhao"})]) == [("rejected", "forbidden")]
