@@ -25,7 +25,7 @@ from sync.schema import (
     photo_id,
 )
 
-SITE, DEVICE = str(uuid.uuid4()), str(uuid.uuid4())
+SITE, DEVICE = "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", "8b7d2c1a-5e4f-4a3b-9c8d-7e6f5a4b3c2d"  # fixed: workers collect one set
 INSPECTION = inspection_id(SITE, "2026-Q4")
 ROWS = {
     ("sites", SITE): RowState("sites", SITE, {"name": "Park"}, site_id=SITE),
@@ -64,7 +64,7 @@ def test_blob_fields_must_be_fields_holding_a_sha256():
 @pytest.mark.parametrize(("collection", "row_id", "fields", "formula"), [
     ("inspections", inspection_id(SITE, "2026-Q3"), {"site_id": SITE, "period": "2026-Q4"},
      "uuid5(NS, inspection/site_id/period)"),
-    ("device_checks", device_check_id(INSPECTION, str(uuid.uuid4())), {"inspection_id": INSPECTION,
+    ("device_checks", device_check_id(INSPECTION, "0d9c8b7a-6f5e-4d3c-8b2a-1f0e9d8c7b6a"), {"inspection_id": INSPECTION,
                                                                         "device_id": DEVICE},
      "uuid5(NS, inspection_id/device_id)"),
 ])
