@@ -56,6 +56,7 @@ def test_the_desk_opens_a_request_from_a_call_and_lands_on_its_page(http, site, 
     listed = http.get("/console/service-requests").text
     assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in listed
     assert "CAM-001" in listed
+    assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in http.get("/console/").text
 
 
 # Each bad form once: what the service refuses, in its words, with what was typed kept; nothing written.
