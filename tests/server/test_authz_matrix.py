@@ -208,6 +208,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): Rule(_console("/console/"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites"): Rule(_console("/console/sites"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites/{site_id:str}"): Rule(_console("/console/sites/{site}"), 200, 404, 200, signed_out=303),
+    # console-desk: the desk's pages; its posts are refused without the session's CSRF token (403 for all).
+    ("GET", "/console/service-requests"): Rule(_console("/console/service-requests"), 200, 200, 200, signed_out=303),
+    ("POST", "/console/service-requests"): Rule(_console("/console/service-requests"), 403, 403, 403,
+                                                signed_out=303),
+    ("GET", "/console/service-requests/{request_id:str}"): Rule(
+        _console("/console/service-requests/{request}"), 200, 404, 200, signed_out=303),
+    ("POST", "/console/service-requests/{request_id:str}/dispatch"): Rule(
+        _console("/console/service-requests/{request}/dispatch"), 403, 403, 403, signed_out=303),
+    ("POST", "/console/service-requests/{request_id:str}/callbacks"): Rule(
+        _console("/console/service-requests/{request}/callbacks"), 403, 403, 403, signed_out=303),
+    ("GET", "/console/visits/{visit_id:str}"): Rule(_console("/console/visits/{visit}"), 200, 404, 200,
+                                                    signed_out=303),
+    ("GET", "/console/visits/{visit_id:str}/sheet.pdf"): Rule(_console("/console/visits/{visit}/sheet.pdf"), 200,
+                                                              404, 200, signed_out=303),
     # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
     # changes nothing); anyone signed in looks a number up, in their own sites.
     ("POST", "/api/sites/{site_id:str}/import"): Rule(

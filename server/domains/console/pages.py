@@ -70,7 +70,7 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     for r in listed:
         m = _next_clock(r.milestones)
         site = sites.get(r.site_id or "")
-        rows.append({"number": r.number, "site": site.name if site else "", "kind": r.kind, "status": r.status,
+        rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "kind": r.kind, "status": r.status,
                      "assigned_to": r.assigned_to, "state": m.status if m else "",
                      "clock": m.name if m else "", "countdown": countdown(t, m),
                      "reported": local_time(r.reported_at, site.tz if site else None)})

@@ -88,10 +88,11 @@ def check_post(request: Request[Any, Any, Any], sent: object, expected: str | No
         raise E.Forbidden("csrf: the form's token is missing or wrong")
 
 
-def form_value(data: dict[str, Any], name: str) -> str:
+def form_value(data: dict[str, Any], name: str, limit: int = MAX_FORM_FIELD_CHARS) -> str:
+    """One form value, a string of at most `limit` characters (a note's field: its own limit)."""
     value = data.get(name, "")
-    if not isinstance(value, str) or len(value) > MAX_FORM_FIELD_CHARS:
-        raise E.InvalidRequest(f"{name} is at most {MAX_FORM_FIELD_CHARS} characters", limit=MAX_FORM_FIELD_CHARS)
+    if not isinstance(value, str) or len(value) > limit:
+        raise E.InvalidRequest(f"{name} is at most {limit} characters", limit=limit)
     return value
 
 

@@ -39,6 +39,7 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     reported_at: str | None
     assigned_to: str | None
     milestones: list[Milestone]
+    device_code: str | None = None  # what people read instead of `device_id`
 
 
 class RequestList(msgspec.Struct, kw_only=True):
@@ -80,6 +81,18 @@ class VisitSummary(msgspec.Struct, kw_only=True):
     sealed_by: str | None
 
 
+class CallbackSummary(msgspec.Struct, kw_only=True):
+    """A call-back the desk made after a visit: reached or not, the customer's rating and its points."""
+
+    visit_id: str | None
+    called_at: str | None
+    called_by: str | None
+    reached: bool | None
+    rating: str | None
+    comment: str | None
+    points: int | None
+
+
 class RequestDetail(msgspec.Struct, kw_only=True):
     id: str
     number: str | None
@@ -98,6 +111,8 @@ class RequestDetail(msgspec.Struct, kw_only=True):
     events: list[TimelineEvent]
     milestones: list[ExplainedMilestone]
     warranty: Warranty
+    device_code: str | None = None
+    callbacks: list[CallbackSummary] = []  # the desk's call-backs after its visits, oldest first
 # -- the service office: terms, visits, the faults report (svc-more) ------------------------------
 
 

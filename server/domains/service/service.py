@@ -38,6 +38,7 @@ from ...storage.base import Connection
 from ...storage.sqlite import service as q
 from ..scope import in_scope
 from .schemas import (
+    CallbackSummary,
     ExplainedMilestone,
     NewRequest,
     RequestDetail,
@@ -318,7 +319,7 @@ class ServiceRequests:
             id=inputs.id, number=_str(f.get("number")), status=_str(f.get("status")), site_id=_str(f.get("site_id")),
             device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_str(f.get("complexity")),
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
-            milestones=[c.milestone for c in inputs.clocks(now)])
+            milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")))
 
     def detail(self, caller: Caller, request_id: str) -> RequestDetail:
         with self.store.read() as db:
@@ -353,7 +354,9 @@ class ServiceRequests:
             caller_name=_str(f.get("caller_name")), caller_phone=_str(f.get("caller_phone")),
             description=_str(f.get("description")), complexity=_str(f.get("complexity")),
             assigned_to=_str(f.get("assigned_to")), visits=visits, events=events, milestones=milestones,
-            warranty=warranty)
+            warranty=warranty, device_code=_str((inputs.device or {}).get("code")),
+            callbacks=sorted((CallbackSummary(**{k: c.get(k) for k in CallbackSummary.__struct_fields__})
+                              for c in inputs.callbacks), key=lambda c: str(c.called_at)))
 
     def open(self, caller: Caller, new: NewRequest) -> RequestDetail:
         """A new request, merged as the caller's push would be (same checks, same reasons)."""
@@ -361,4 +364,24 @@ class ServiceRequests:
         fields.setdefault("reported_at", hlc.format_ts(self.store.now_ms()))
         request_id = str(uuid.uuid4())
         self.store.write_server_changes([("service_requests", request_id, fields, False)], caller=caller)
+        return self.detail(caller, request_id)
+
+    def assign(self, caller: Caller, request_id: str, username: str) -> RequestDetail:
+        """Dispatch: assign (or reassign) a request to a member of its site, merged as the desk's push
+        of `assigned_to` would be (another site's request is 404, a non-member `invalid_field`)."""
+        self.detail(caller, request_id)
+        self.store.write_server_changes([("service_requests", request_id, {"assigned_to": username}, False)],
+                                        caller=caller)
+        return self.detail(caller, request_id)
+
+    def record_callback(self, caller: Caller, request_id: str, visit_id: str, reached: bool, rating: str | None,
+                        comment: str | None) -> RequestDetail:
+        """The desk's call-back after one of the request's visits, merged as its push of the row would be."""
+        if visit_id not in {v.id for v in self.detail(caller, request_id).visits}:
+            raise E.NotFound(f"no visit {visit_id[:64]} of service request {request_id[:64]}")
+        fields = {"visit_id": visit_id, "called_at": hlc.format_ts(self.store.now_ms()), "called_by": caller.username,
+                  "reached": reached, "rating": rating, "comment": comment}
+        self.store.write_server_changes(
+            [("callbacks", str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
+            caller=caller)
         return self.detail(caller, request_id)

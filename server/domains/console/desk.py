@@ -1,0 +1,109 @@
+"""The service desk's console pages (issue 14): taking a call, dispatching, the timeline, a visit's bill.
+
+The API's guards in the API's order: the cookie's caller, then scope (the services' own 404 for
+another site's request or visit), then the role (`desk_or_supervisor`, a 403 page) before a form
+is read. Every post checks Origin and CSRF first, and redirects (303) when it succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from sync import errors as E
+from sync.messages import words
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep
+from ...http.guards import desk_or_supervisor
+from ..sheets.controller import PDF
+from . import desk_pages
+from .controller import Form
+from .web import (
+    EXCEPTION_HANDLERS,
+    HEADERS,
+    PATH,
+    check_post,
+    csrf_of,
+    form_value,
+    lang_of,
+    render,
+    session_token,
+    signed_in,
+)
+
+REQUESTS = f"{PATH}/service-requests"
+
+
+def _check(request: Request[Any, Any, Any], data: dict[str, Any]) -> None:
+    check_post(request, data.get("csrf"), csrf_of(session_token(request) or ""))
+
+
+class DeskController(DomainController):
+    path = PATH
+    include_in_schema = False
+    exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
+
+    def _list(self, request: Request[Any, Any, Any], caller: CallerDep, status: int = 200,
+              typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
+        data = desk_pages.request_list(request.app.state, caller, words("console", lang_of(request)),
+                                       request.query_params)
+        return render(request, "requests.html", status, caller=caller, typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
+
+    @get("/service-requests", sync_to_thread=True, guards=[signed_in])
+    def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The caller's requests, filtered and paged as the API's list, and the desk's new-request form."""
+        return self._list(request, caller)
+
+    @post("/service-requests", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
+    def open_request(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
+        """A request from a phone call, through `POST /api/service-requests`'s service; refused: the form
+        again with what was typed and the problem's words."""
+        _check(request, data)
+        typed: dict[str, str] = {}
+        try:
+            typed = desk_pages.typed(data)
+            request_id = desk_pages.open_request(request.app.state, caller, typed)
+        except E.SyncError as exc:
+            return self._list(request, caller, exc.status, typed, exc)
+        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+
+    @get("/service-requests/{request_id:str}", sync_to_thread=True, guards=[signed_in])
+    def request_page(self, request: Request[Any, Any, Any], request_id: FromPath[str],
+                     caller: CallerDep) -> Response[bytes]:
+        """The timeline against each target, the warranty, visits and call-backs; dispatch for the desk."""
+        return render(request, "request.html", caller=caller,
+                      **desk_pages.request_page(request.app.state, caller, request_id))
+
+    @post("/service-requests/{request_id:str}/dispatch", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
+    def dispatch(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
+                 caller: CallerDep) -> Response[Any]:
+        """Assign or reassign the request to a technician of its site (the desk's push of `assigned_to`)."""
+        _check(request, data)
+        request.app.state.service_requests.assign(caller, request_id, form_value(data, "assigned_to"))
+        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+
+    @post("/service-requests/{request_id:str}/callbacks", sync_to_thread=True,
+          guards=[signed_in, desk_or_supervisor])
+    def callback(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
+                 caller: CallerDep) -> Response[Any]:
+        """Record the desk's call-back after one of the request's visits."""
+        _check(request, data)
+        desk_pages.record_callback(request.app.state, caller, request_id, data)
+        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+
+    @get("/visits/{visit_id:str}", sync_to_thread=True, guards=[signed_in])
+    def visit(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
+        """A visit: times, work, charge lines with consent and amounts, the bill, signatures and seal."""
+        return render(request, "visit.html", caller=caller, **desk_pages.visit_page(request.app.state, caller,
+                                                                                   visit_id))
+
+    @get("/visits/{visit_id:str}/sheet.pdf", sync_to_thread=True, guards=[signed_in])
+    def visit_pdf(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
+        """`GET /api/visits/{id}/sheet.pdf` for the cookie session, after the same scope check."""
+        data = request.app.state.sheets.visit_pdf(caller, visit_id, str(request.base_url))
+        return Response(data, media_type=PDF, headers={"Content-Disposition": 'inline; filename="visit.pdf"',
+                                                       "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})

@@ -1,0 +1,158 @@
+"""What the service desk's pages show (issue 14): the request list with the new-request form, a
+request's timeline and dispatch, a visit with its bill. From the same services the API calls.
+
+The forms' values are bounded (`form_value`) and turned into what the API takes; every rule is the
+service's (a push's merge), so a refusal here is the API's refusal, in its words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from sync import errors as E
+from sync import hlc, schema
+from sync.collections.callbacks import RATINGS
+from sync.fields import NOTE_LIMIT
+from sync.periods import site_zone
+from sync.pricing import yuan
+from sync.schema import SERVICE_DESK, SUPERVISOR
+
+from ..identity.service import Caller
+from ..inspections.schemas import SiteSummary
+from ..service.schemas import NewRequest
+from ..service.service import ServiceRequests
+from .pages import _next_clock, countdown, local_time
+from .web import MAX_FORM_FIELD_CHARS, form_value
+
+PAGE = 50  # requests per page of the list
+FILTERS = ("site_id", "status", "open", "breached", "at_risk", "assigned_to")
+MEMBER_SITES = 100  # the new-request form suggests the members of at most this many sites (one query each)
+NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
+              "reported_at", "assigned_to")
+_REQUESTS = schema.COLLECTIONS["service_requests"]
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    found = _REQUESTS.field(name)
+    return found.choices if found is not None and found.choices else ()
+
+
+def is_desk(caller: Caller) -> bool:
+    """Whether the caller gets the desk's forms (a technician reads the same pages without them)."""
+    return caller.role in (SERVICE_DESK, SUPERVISOR)
+
+
+def _sites(state: Any, caller: Caller) -> dict[str, SiteSummary]:
+    return {s.id: s for s in state.inspections.sites(caller)}
+
+
+def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of the caller's requests, filtered as the API's list; the form's choices beside it."""
+    filters = {name: query.get(name) or None for name in FILTERS}
+    requests: ServiceRequests = state.service_requests
+    listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
+                           assigned_to=filters["assigned_to"], breached=filters["breached"],
+                           at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
+                           after=query.get("after") or None)
+    sites = _sites(state, caller)
+    rows = []
+    for r in listed.requests:
+        m = _next_clock(r.milestones)
+        site = sites.get(r.site_id or "")
+        rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
+                     "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
+                     "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m)})
+    members = sorted({name for s in list(sites)[:MEMBER_SITES] for name in state.store.members(s)})
+    return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
+            "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
+            "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
+
+
+def _timestamp(text: str, tz: object) -> str | None:
+    """The form's `datetime-local` (the site's wall clock) as a protocol time; blank is None (now)."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise E.InvalidRequest(f"reported_at {text[:32]!r} is not a date and time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=site_zone(tz))
+    return hlc.format_ts(int(when.timestamp() * 1000))
+
+
+def typed(data: dict[str, Any]) -> dict[str, str]:
+    """The new-request form's values as typed, each bounded (kept to show the form again)."""
+    return {name: form_value(data, name, NOTE_LIMIT if name == "description" else MAX_FORM_FIELD_CHARS).strip()
+            for name in NEW_FIELDS}
+
+
+def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
+    """Open the request the form describes through the API's service; its id."""
+    site_id = values["site_id"]
+    sites = state.inspections.sites(caller, site_id) if site_id else []
+    if not sites:
+        raise E.NotFound(f"no site {site_id[:64]}")
+    device_id = None
+    if values["device_code"]:
+        device_id = state.archive.lookup(caller, site_id=site_id, code=values["device_code"]).id
+    fields = {name: values[name] or None for name in ("channel", "kind", "caller_name", "caller_phone",
+                                                       "description", "assigned_to")}
+    try:
+        new = msgspec.convert({**fields, "site_id": site_id, "device_id": device_id,
+                               "reported_at": _timestamp(values["reported_at"], sites[0].tz)}, NewRequest)
+    except msgspec.ValidationError as exc:
+        raise E.InvalidRequest(str(exc)) from None
+    requests: ServiceRequests = state.service_requests
+    return requests.open(caller, new).id
+
+
+def request_page(state: Any, caller: Caller, request_id: str) -> dict[str, Any]:
+    """A request's timeline, milestones against their targets, warranty, visits and call-backs."""
+    detail = state.service_requests.detail(caller, request_id)  # 404 outside the caller's scope
+    site = _sites(state, caller).get(detail.site_id or "")
+    tz = site.tz if site else None
+    visits = {v.id: v for v in detail.visits}
+    return {"r": detail, "site": site, "tz": tz,
+            "events": [{"e": e, "effective": local_time(e.effective_at, tz), "at": local_time(e.at, tz),
+                        "visit": visits[e.visit_id].sheet_no if e.visit_id in visits else None}
+                       for e in detail.events],
+            "milestones": [{"m": m, "due": local_time(m.due_at, tz), "done": local_time(m.done_at, tz)}
+                           for m in detail.milestones],
+            "visits": [{"v": v, "planned": local_time(v.planned_at, tz), "recorded": local_time(v.recorded_at, tz)}
+                       for v in detail.visits],
+            "callbacks": [{"c": c, "at": local_time(c.called_at, tz),
+                           "visit": visits[c.visit_id].sheet_no if c.visit_id in visits else None}
+                          for c in detail.callbacks],
+            "reported": local_time(detail.reported_at, tz), "ratings": RATINGS,
+            "members": state.store.members(detail.site_id) if detail.site_id else [], "desk": is_desk(caller)}
+
+
+def record_callback(state: Any, caller: Caller, request_id: str, data: dict[str, Any]) -> None:
+    reached = form_value(data, "reached")
+    if reached not in ("true", "false"):
+        raise E.InvalidRequest("reached is true or false")
+    state.service_requests.record_callback(caller, request_id, form_value(data, "visit_id"), reached == "true",
+                                           form_value(data, "rating") or None,
+                                           form_value(data, "comment", NOTE_LIMIT) or None)
+
+
+def visit_page(state: Any, caller: Caller, visit_id: str) -> dict[str, Any]:
+    """A visit's contact sheet with its bill, as the API's `GET /api/visits/{id}` and `/bill` give them."""
+    visit = state.billing.visit(caller, visit_id)  # 404 outside the caller's scope
+    bill = state.billing.bill(caller, visit_id)
+    request = state.service_requests.detail(caller, visit.request_id or "")
+    site = _sites(state, caller).get(request.site_id or "")
+    tz = site.tz if site else None
+    return {"v": visit, "req": request, "site": site,
+            "planned": local_time(visit.planned_at, tz), "recorded": local_time(visit.recorded_at, tz),
+            "lines": [{"line": line, "amount": yuan(line.amount_fen or 0), "decided": local_time(line.decided_at, tz)}
+                      for line in visit.lines],
+            "bill": {"subtotal": yuan(bill.subtotal_fen), "tax": yuan(bill.tax_fen), "total": yuan(bill.total_fen),
+                     "rate": f"{bill.tax_bps / 100:g}"},
+            "signatures": [{"s": s, "at": local_time(s.signed_at, tz)} for s in visit.signatures],
+            "sealed": bool(visit.sealed_by)}

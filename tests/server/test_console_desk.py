@@ -1,0 +1,176 @@
+"""The service desk's console pages on the ASGI app (issue 14, console-desk): the request list and the
+desk's new-request form, a request's timeline and dispatch, a visit with its bill and its PDF.
+
+The browser test (the desk opens a request, the technician's phone pulls it) is in tests/console/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.domains.console.desk_pages import PAGE
+from sync.fields import NOTE_LIMIT
+from tests.conftest import OTHER_SITE, SITE
+from tests.server.test_billing import LINES, visit_with_lines
+from tests.server.test_service import open_request
+
+ORIGIN = {"origin": "http://testserver.local"}
+NEW = {"site_id": SITE, "device_code": "CAM-001", "caller_name": "陈女士", "caller_phone": "021-5555 0101",
+       "channel": "hotline", "kind": "repair", "description": "大门摄像机黑屏", "reported_at": "2026-11-20T09:30",
+       "assigned_to": "wang"}
+
+
+def console(http: Any, username: str) -> str:
+    """Sign `username` in to the console (the client's cookie jar holds the session); the session's CSRF value."""
+    token = http.get("/console/login").text.split('name="csrf" value="')[1].split('"')[0]
+    r = http.post("/console/login", data={"username": username, "password": "demo", "csrf": token}, headers=ORIGIN,
+                  follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return str(http.get("/console/service-requests").text.split('name="csrf" value="')[1].split('"')[0])
+
+
+def requests_of(lin: Any) -> list[dict[str, Any]]:
+    return list(lin.http.get("/api/service-requests", headers=lin.headers).json()["requests"])
+
+
+def post_new(http: Any, csrf: str, **changed: str) -> Any:
+    return http.post("/console/service-requests", data={**NEW, **changed, "csrf": csrf}, headers=ORIGIN,
+                     follow_redirects=False)
+
+
+def test_the_desk_opens_a_request_from_a_call_and_lands_on_its_page(http, site, lin):
+    csrf = console(http, "chen")
+    r = post_new(http, csrf)
+    assert r.status_code == 303
+    [made] = requests_of(lin)
+    assert r.headers["location"] == f"/console/service-requests/{made['id']}"
+    detail = lin.http.get(f"/api/service-requests/{made['id']}", headers=lin.headers).json()
+    assert (detail["device_id"], detail["device_code"], detail["assigned_to"], detail["status"]) == (
+        site["cam1"], "CAM-001", "wang", "dispatched")
+    assert detail["reported_at"] == "2026-11-20T01:30:00.000Z"  # 09:30 in Shanghai
+    assert (detail["caller_name"], detail["description"]) == ("陈女士", "大门摄像机黑屏")
+    page = http.get(r.headers["location"]).text
+    assert detail["number"] in page and "2026-11-20 09:30" in page and "已派单" in page
+    assert site["cam1"] not in page  # the device by its code, never its id
+    listed = http.get("/console/service-requests").text
+    assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in listed
+    assert "CAM-001" in listed
+    assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in http.get("/console/").text
+
+
+# Each bad form once: what the service refuses, in its words, with what was typed kept; nothing written.
+BAD_FORMS = [
+    ({"channel": "carrier_pigeon"}, 400, "invalid_field"),
+    ({"device_code": "CAM-999"}, 404, "not_found"),
+    ({"assigned_to": "zhao"}, 400, "invalid_field"),  # not a member of the site
+    ({"reported_at": "yesterday-ish"}, 400, "invalid_request"),
+    ({"caller_phone": "1" * 41}, 400, "invalid_field"),
+    ({"description": "长" * (NOTE_LIMIT + 1)}, 400, "invalid_request"),  # past the form's bound for a note
+    ({"site_id": OTHER_SITE}, 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize(("changed", "status", "code"), BAD_FORMS)
+def test_a_refused_form_comes_back_with_the_problems_words_and_what_was_typed(http, site, lin, changed, status,
+                                                                             code):
+    csrf = console(http, "chen")
+    r = post_new(http, csrf, caller_name="王先生 <b>", **changed)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in r.text and f"<code>{code}</code>" in r.text
+    if code != "invalid_request":  # the service's refusal: what was typed is in the form again, escaped
+        assert 'value="王先生 &lt;b&gt;"' in r.text
+    assert requests_of(lin) == []
+
+
+def test_a_technician_reads_their_sites_requests_and_may_not_take_calls(http, store, site, lin, chen, wang):
+    store.write_server_changes([("sites", OTHER_SITE, {"name": "School", "tz": "Asia/Shanghai"}, False)])
+    mine = open_request(chen, assigned_to="wang")
+    theirs = open_request(chen, site_id=OTHER_SITE)
+    console(http, "wang")
+    listed = http.get("/console/service-requests").text
+    assert mine in listed and theirs not in listed
+    assert 'id="new-request"' not in listed  # read only: no desk form
+    assert http.get(f"/console/service-requests/{theirs}").status_code == 404
+    page = http.get(f"/console/service-requests/{mine}")
+    assert page.status_code == 200 and 'id="dispatch"' not in page.text
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    r = post_new(http, csrf)
+    assert r.status_code == 403 and "您的角色不能执行此操作" in r.text
+    r = http.post(f"/console/service-requests/{mine}/dispatch", data={"assigned_to": "wang", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 403
+    assert len(requests_of(lin)) == 2
+
+
+def test_a_desk_post_without_the_sessions_token_or_from_another_origin_changes_nothing(http, site, lin):
+    csrf = console(http, "chen")
+    assert post_new(http, "0" * 64).status_code == 403
+    r = http.post("/console/service-requests", data={**NEW, "csrf": csrf},
+                  headers={"origin": "https://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403 and "表单已过期或来自其他网站" in r.text
+    assert requests_of(lin) == []
+
+
+def test_dispatch_assigns_a_member_of_the_site_and_refuses_anyone_else(http, store, site, chen, lin):
+    store.add_member(SITE, "zhao")
+    request = open_request(chen)
+    csrf = console(http, "chen")
+    page = http.get(f"/console/service-requests/{request}").text
+    assert '<option value="wang"' in page and '<option value="zhao"' in page  # the site's technicians
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "zhao", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/service-requests/{request}"
+    assert lin.http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "lin", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 400 and "invalid_field" in r.text
+    assert lin.http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
+
+
+def test_the_desk_records_a_call_back_after_a_visit_and_the_timeline_shows_it(http, store, site, chen, wang):
+    request, visit, _ = visit_with_lines(store, chen, wang, site, LINES[:1])
+    csrf = console(http, "chen")
+    form = {"visit_id": visit, "reached": "false", "rating": "satisfied", "comment": "", "csrf": csrf}
+    r = http.post(f"/console/service-requests/{request}/callbacks", data=form, headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 400 and "invalid_field" in r.text  # a rating only when the customer was reached
+    r = http.post(f"/console/service-requests/{request}/callbacks", data={**form, "reached": "true"},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    [callback] = chen.http.get(f"/api/service-requests/{request}", headers=chen.headers).json()["callbacks"]
+    assert (callback["visit_id"], callback["called_by"], callback["reached"], callback["rating"],
+            callback["points"]) == (visit, "chen", True, "satisfied", 3)
+    page = http.get(f"/console/service-requests/{request}").text
+    assert "满意" in page and f'href="/console/visits/{visit}"' in page
+
+
+def test_a_visit_shows_its_lines_and_the_bill_in_yuan_and_its_sheet_prints_for_the_session(
+        http, store, site, chen, wang, zhao):
+    _, visit, _ = visit_with_lines(store, chen, wang, site, LINES)
+    bill = wang.http.get(f"/api/visits/{visit}/bill", headers=wang.headers).json()
+    console(http, "wang")
+    page = http.get(f"/console/visits/{visit}").text
+    assert bill["total_fen"] == 106_000 and 'data-bill="total">1,060.00<' in page
+    assert 'data-bill="subtotal">1,000.00<' in page and 'data-bill="tax">60.00<' in page
+    assert "客户拒绝" in page and "900.00" in page  # the declined camera, with its amount, not billed
+    pdf = http.get(f"/console/visits/{visit}/sheet.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    console(http, "zhao")  # another site's technician: the visit and its sheet do not exist for them
+    assert http.get(f"/console/visits/{visit}").status_code == 404
+    assert http.get(f"/console/visits/{visit}/sheet.pdf").status_code == 404
+
+
+def test_the_list_pages_by_the_apis_cursor_and_filters_by_status(http, site, chen):
+    made = [open_request(chen) for _ in range(PAGE + 1)]
+    made.append(open_request(chen, assigned_to="wang"))
+    console(http, "chen")
+    first = http.get("/console/service-requests").text
+    link = first.split('id="next-page" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = http.get(f"/console/service-requests{link}").text
+    shown = [i for i in made if f"/console/service-requests/{i}\"" in first + second]
+    assert sorted(shown) == sorted(made)
+    dispatched = http.get("/console/service-requests", params={"status": "dispatched"}).text
+    assert made[-1] in dispatched and made[0] not in dispatched
+    assert http.get("/console/service-requests", params={"status": "done"}).status_code == 400
