@@ -164,6 +164,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                        403, 404, 200, desk=403),
     ("DELETE", "/api/sites/{site_id:str}/members/{username:str}"): Rule(_get("/api/sites/{site}/members/qian"),
                                                                        403, 404, 204, desk=403),
+    # Accounts (issue 14): supervisors list and create them; the matrix's new user is made once, last.
+    ("GET", "/api/users"): Rule(_get("/api/users"), 403, 403, 200, desk=403),
+    ("POST", "/api/users"): Rule(_json("/api/users", {"username": "matrix", "name": "M", "role": "technician",
+                                                      "password": "correct horse battery"}), 403, 403, 201, desk=403),
     # qian: a user no other request of the matrix signs in as (a change revokes their clients).
     ("PATCH", "/api/users/{username:str}"): Rule(_json("/api/users/qian", {"disabled": False}), 403, 403, 200, desk=403),
     # Uploads belong to the user who made them: anyone else's is 404, supervisors' included.
