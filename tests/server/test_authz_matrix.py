@@ -212,6 +212,23 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): Rule(_console("/console/"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites"): Rule(_console("/console/sites"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites/{site_id:str}"): Rule(_console("/console/sites/{site}"), 200, 404, 200, signed_out=303),
+    # The supervisor's console pages (issue 14): the API's roles (a technician: their duty log, clients and
+    # conflict entries; the scores' CSV and the users page are 403); every post without its CSRF token is 403.
+    ("GET", "/console/reports"): Rule(_console("/console/reports"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/reports/technicians.csv"): Rule(_console("/console/reports/technicians.csv"), 403, 403, 200,
+                                                      signed_out=303),
+    ("GET", "/console/reports/duty-log.csv"): Rule(_console("/console/reports/duty-log.csv"), 200, 200, 200,
+                                                   signed_out=303),
+    ("GET", "/console/conflicts"): Rule(_console("/console/conflicts"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/clients"): Rule(_console("/console/clients"), 200, 200, 200, signed_out=303),
+    ("POST", "/console/clients/{client_id:str}/revoke"): Rule(_console("/console/clients/{cam1}/revoke"),
+                                                             403, 403, 403, signed_out=303),
+    ("GET", "/console/users"): Rule(_console("/console/users"), 403, 403, 200, desk=403, signed_out=303),
+    ("POST", "/console/users"): Rule(_console("/console/users"), 403, 403, 403, signed_out=303),
+    ("POST", "/console/users/{username:str}/password"): Rule(_console("/console/users/qian/password"),
+                                                            403, 403, 403, signed_out=303),
+    ("POST", "/console/users/{username:str}/disabled"): Rule(_console("/console/users/qian/disabled"),
+                                                            403, 403, 403, signed_out=303),
     # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
     # changes nothing); anyone signed in looks a number up, in their own sites.
     ("POST", "/api/sites/{site_id:str}/import"): Rule(
