@@ -255,3 +255,31 @@ def test_only_supervisors_manage_users_and_a_forged_form_changes_nothing(site, h
     assert "sun" not in users and users["zhao"]["disabled"] is False
     nav = page(lin, "/console/").text
     assert 'href="/console/users"' in nav and 'href="/console/users"' not in page(wang, "/console/").text
+
+
+def test_the_dashboard_shows_the_newest_conflicts_in_one_read(site, lin, clashes, monkeypatch):
+    # Regression (issue 14, conflicts): the dashboard read up to 50 pages of 1,000 entries oldest first to
+    # find the latest ten; it now reads the newest page only, no-op entries left out.
+    from server.domains.console import pages
+
+    monkeypatch.setattr(pages, "LATEST_CONFLICTS", 1)
+    table = page(lin, "/console/").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert clashes["number"] in table and "CAM-00" not in table
+    monkeypatch.setattr(pages, "LATEST_CONFLICTS", 10)
+    table = page(lin, "/console/").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert table.index(clashes["number"]) < table.index("CAM-001") and "CAM-002" not in table
+
+
+def test_a_visits_entry_is_named_by_its_sheet_number(site, lin, wang, clashes):
+    # Regression (issue 14, conflicts): entries of visits (and of what hangs under a visit or a request)
+    # had no label.
+    visit = str(uuid.uuid4())
+    assert wang.push([wang.change("service_visits", visit, {"request_id": clashes["request"],
+                                                           "technician": "wang"})]).status_code == 200
+    assert lin.push([lin.change("service_visits", visit, {"technician": "zhao"})]).status_code == 200
+    assert wang.push([wang.change("service_visits", visit, {"technician": "li"}, hlc_=_at(wang, 60_000))]
+                     ).status_code == 200
+    found = lin.http.get("/api/conflicts", headers=lin.headers).json()["conflicts"]
+    labels = {c["collection"]: c.get("label") for c in found}
+    assert labels["service_visits"] == f"{clashes['number']}-1"
+    assert not UUID.search(_visible_text(page(lin, "/console/conflicts").text))

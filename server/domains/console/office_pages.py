@@ -18,7 +18,7 @@ from ...engine.conflicts import KINDS
 from ...filters import one_of
 from ..identity.service import Caller
 from ..scope import in_scope
-from .pages import local_time
+from .pages import NEWEST, local_time
 
 CONFLICTS_PER_PAGE = 50
 MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
@@ -96,7 +96,7 @@ def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, be
     zones = {s.id: s.tz for s in sites}
     names = {s.id: s.name or "" for s in sites}
     page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
-                                 before=int(before) if before else 2**53 - 1)
+                                 before=int(before) if before else NEWEST)
     rows = [{"label": c.label, "collection": c.collection, "register": c.register or "", "kind": c.kind,
              "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
              "old": _shown(c.old_value), "new": _shown(c.new_value), "site": names.get(c.site_id or "", ""),
