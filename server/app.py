@@ -18,6 +18,7 @@ from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
 from .domains.console.controller import ConsoleController
 from .domains.console.desk import DeskController
+from .domains.console.office import OfficeController
 from .domains.console.web import template_config
 from .domains.duty.controller import DutyController
 from .domains.duty.service import Duty
@@ -58,6 +59,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     FaultsController,
     ConsoleController,
     DeskController,
+    OfficeController,
     SheetsController,
     ArchiveController,
 ]

@@ -177,9 +177,8 @@ def _add_user(args: argparse.Namespace) -> int:
             password = getpass.getpass(f"password for {args.username}: ")
             if getpass.getpass("the same password again: ") != password:
                 raise _Refused("the two passwords differ; nothing changed")
-        store.create_user(args.username, args.name or args.username, args.role, password)
-        for site_id, _ in sites:
-            store.add_member(site_id, args.username)
+        store.create_user(args.username, args.name or args.username, args.role, password,
+                          sites=[site_id for site_id, _ in sites])
     finally:
         store.close()
     names = ", ".join(name for _, name in sites)

@@ -174,6 +174,12 @@ class LoginThrottled(TooManyRequests):
     title = "Too many failed sign-ins; retry after Retry-After seconds"
 
 
+class UserExists(SyncError):
+    status = 409
+    code = "user_exists"
+    title = "There is already a user with this username"
+
+
 class WeakPassword(SyncError):
     code = "weak_password"
     title = "The password is too weak"

@@ -6,7 +6,7 @@ whether both sides wrote the same value (`no_op`) and names its row as a person 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 _sorted_json = msgspec.json.Encoder(order="sorted").encode
+KINDS: tuple[str, ...] = get_args(get_type_hints(Conflict)["kind"])  # lost, overwritten, rejected, rejected_field
 _LABEL_ROOM = 220  # bytes a page keeps for each entry's label (a text field is at most 200 characters)
 
 
@@ -37,10 +38,15 @@ def conflicts(
     after: int = 0,
     limit: int = 200,
     no_op: bool | None = None,
+    *,
+    kind: str | None = None,
+    before: int | None = None,
 ) -> ConflictPage:
     """A page of the conflict log; `no_op=False` leaves out the entries where both sides
-    wrote the same value (`no_op=True` lists only those)."""
+    wrote the same value (`no_op=True` lists only those). With `before`, the entries below
+    that id, newest first (`next_after` is then the next page's `before`)."""
     collection = one_of("collection", collection, COLLECTIONS)
+    kind = one_of("kind", kind, KINDS)
     # A technician sees what concerns them, of the sites they are a member of now (issue 9: an
     # ex-member kept reading the new values of registers he once wrote); an entry of no site
     # is shown only to its own pusher.
@@ -52,8 +58,8 @@ def conflicts(
     used = 0
     with store.read() as db:
         # Read row by row: with the no_op filter, entries left out do not count.
-        found = q.entries(db, after, {"collection": collection, "row_id": row_id, "site_id": site_id}, viewer,
-                          size + 1 if no_op is None else -1)
+        found = q.entries(db, after, {"collection": collection, "row_id": row_id, "site_id": site_id, "kind": kind},
+                          viewer, size + 1 if no_op is None else -1, before)
         for r in found:  # row by row: a page stops at `size` entries or `budget` bytes of them
             if len(items) == size:
                 more = True
@@ -86,32 +92,38 @@ def _same(a: Any, b: Any) -> bool:
     return _sorted_json(a) == _sorted_json(b)
 
 
+# What a person calls a row of these collections: a site's name, a device's code, a sheet or request number.
+_OWN_LABEL = {"sites": "name", "devices": "code", "inspections": "sheet_no", "checklist_templates": "kind",
+              "service_requests": "number", "service_visits": "sheet_no"}
+# Where a row with no label of its own finds one: the first of these rows it names (a check, a photo:
+# its device; an event: its request; a charge line, a call-back: its visit's sheet).
+_PARENTS = (("device_id", "devices"), ("inspection_id", "inspections"), ("request_id", "service_requests"),
+            ("visit_id", "service_visits"))
+
+
 def _label(db: Connection, items: list[Conflict]) -> None:
-    """Name each entry's row as a person knows it: a device's code (for a device, its checks and
-    photos), a sheet number (an inspection, its signatures and photos of no device), a site's name.
+    """Name each entry's row as a person knows it (`_OWN_LABEL`, else through `_PARENTS`), never by
+    its UUID.
 
     Only from rows of the entry's own site: an entry logged for a row outside its pusher's scope
     has no site, and its label must not name what is there.
     """
-    def rows(ids: set[str]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
-        return {i: (c, site, _json_decode(f)) for i, c, site, f in q.rows_by_id(db, ids)}
+    found: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+    wanted = {c.row_id for c in items}
+    for _ in range(3):  # the entry's row, its parent, and the parent's (a line's visit's request)
+        found.update({i: (c, site, _json_decode(f)) for i, c, site, f in q.rows_by_id(db, wanted - found.keys())})
+        wanted = {str(f.get(key)) for _, _, f in found.values() for key, _ in _PARENTS if f.get(key)}
 
-    found = rows({c.row_id for c in items})
-    refs = {str(f.get(key)) for _, _, f in found.values() for key in ("device_id", "inspection_id") if f.get(key)}
-    found.update(rows(refs - found.keys()))
-
-    def name(row_id: object, collection: str, site: str | None) -> str | None:
+    def name(row_id: object, collection: str, site: str | None, depth: int = 0) -> str | None:
         row = found.get(str(row_id))
-        if row is None or row[0] != collection or row[1] != site:
+        if row is None or row[0] != collection or row[1] != site or depth > 2:
             return None
         fields = row[2]
-        value = {"sites": "name", "devices": "code", "inspections": "sheet_no",
-                 "checklist_templates": "kind"}.get(collection)
-        if value is not None:
-            return clip(str(fields.get(value) or "") or None, 200)
-        if fields.get("device_id"):
-            return name(fields["device_id"], "devices", site)
-        return name(fields.get("inspection_id"), "inspections", site)
+        own = fields.get(_OWN_LABEL.get(collection, ""))
+        if own:
+            return clip(str(own), 200)
+        parent = next(((key, of) for key, of in _PARENTS if fields.get(key)), None)
+        return None if parent is None else name(fields[parent[0]], parent[1], site, depth + 1)
 
     for item in items:
         item.label = name(item.row_id, item.collection, item.site_id)

@@ -56,7 +56,7 @@ _STATUS_TEXT = {
     403: "An action the caller's role may not take",
     404: "No such object in the caller's scope",
     405: "Method not allowed",
-    409: "Conflict with the server's state (seq_gap, seq_reused, offset_mismatch)",
+    409: "Conflict with the server's state (seq_gap, seq_reused, offset_mismatch, user_exists)",
     410: "Gone (cursor_expired, upload_failed)",
     412: "Precondition failed (Tus-Resumable)",
     413: "Over a size limit; the body names it in `limit`",

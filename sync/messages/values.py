@@ -102,6 +102,18 @@ ZH: dict[str, str] = {
     "item.training_basic": "基础培训",
     "item.training_advanced": "高级培训",
     "item.part": "配件",
+    # console-office
+    "role.technician": "技术员",
+    "role.supervisor": "主管",
+    "role.service_desk": "客服",
+    "conflict_kind.lost": "被覆盖（提交较早）",
+    "conflict_kind.overwritten": "覆盖了他人的值",
+    "conflict_kind.rejected": "修改被拒绝",
+    "conflict_kind.rejected_field": "字段被拒绝",
+    "call_outcome.solved_by_phone": "电话解决",
+    "call_outcome.visit_needed": "需上门",
+    "call_outcome.follow_up": "待跟进",
+    "call_outcome.not_ours": "非本公司设备",
 }
 
 EN: dict[str, str] = {
@@ -200,4 +212,16 @@ EN: dict[str, str] = {
     "item.training_basic": "Basic training",
     "item.training_advanced": "Advanced training",
     "item.part": "Part",
+    # console-office
+    "role.technician": "Technician",
+    "role.supervisor": "Supervisor",
+    "role.service_desk": "Service desk",
+    "conflict_kind.lost": "Lost (written earlier)",
+    "conflict_kind.overwritten": "Overwrote another's value",
+    "conflict_kind.rejected": "Change rejected",
+    "conflict_kind.rejected_field": "Field rejected",
+    "call_outcome.solved_by_phone": "Solved by phone",
+    "call_outcome.visit_needed": "Visit needed",
+    "call_outcome.follow_up": "Follow up",
+    "call_outcome.not_ours": "Not ours",
 }

@@ -164,6 +164,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                        403, 404, 200, desk=403),
     ("DELETE", "/api/sites/{site_id:str}/members/{username:str}"): Rule(_get("/api/sites/{site}/members/qian"),
                                                                        403, 404, 204, desk=403),
+    # Accounts (issue 14): supervisors list and create them; the matrix's new user is made once, last.
+    ("GET", "/api/users"): Rule(_get("/api/users"), 403, 403, 200, desk=403),
+    ("POST", "/api/users"): Rule(_json("/api/users", {"username": "matrix", "name": "M", "role": "technician",
+                                                      "password": "correct horse battery"}), 403, 403, 201, desk=403),
     # qian: a user no other request of the matrix signs in as (a change revokes their clients).
     ("PATCH", "/api/users/{username:str}"): Rule(_json("/api/users/qian", {"disabled": False}), 403, 403, 200, desk=403),
     # Uploads belong to the user who made them: anyone else's is 404, supervisors' included.
@@ -222,6 +226,23 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                     signed_out=303),
     ("GET", "/console/visits/{visit_id:str}/sheet.pdf"): Rule(_console("/console/visits/{visit}/sheet.pdf"), 200,
                                                               404, 200, signed_out=303),
+    # The supervisor's console pages (issue 14): the API's roles (a technician: their duty log, clients and
+    # conflict entries; the scores' CSV and the users page are 403); every post without its CSRF token is 403.
+    ("GET", "/console/reports"): Rule(_console("/console/reports"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/reports/technicians.csv"): Rule(_console("/console/reports/technicians.csv"), 403, 403, 200,
+                                                      signed_out=303),
+    ("GET", "/console/reports/duty-log.csv"): Rule(_console("/console/reports/duty-log.csv"), 200, 200, 200,
+                                                   signed_out=303),
+    ("GET", "/console/conflicts"): Rule(_console("/console/conflicts"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/clients"): Rule(_console("/console/clients"), 200, 200, 200, signed_out=303),
+    ("POST", "/console/clients/{client_id:str}/revoke"): Rule(_console("/console/clients/{cam1}/revoke"),
+                                                             403, 403, 403, signed_out=303),
+    ("GET", "/console/users"): Rule(_console("/console/users"), 403, 403, 200, desk=403, signed_out=303),
+    ("POST", "/console/users"): Rule(_console("/console/users"), 403, 403, 403, signed_out=303),
+    ("POST", "/console/users/{username:str}/password"): Rule(_console("/console/users/qian/password"),
+                                                            403, 403, 403, signed_out=303),
+    ("POST", "/console/users/{username:str}/disabled"): Rule(_console("/console/users/qian/disabled"),
+                                                            403, 403, 403, signed_out=303),
     # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
     # changes nothing); anyone signed in looks a number up, in their own sites.
     ("POST", "/api/sites/{site_id:str}/import"): Rule(

@@ -22,7 +22,7 @@ from server.services import Store
 from server.settings import Settings
 from sync import errors as E
 from sync import hlc, schema
-from tests.conftest import OTHER_SITE
+from tests.conftest import OTHER_SITE, SITE
 from tests.helpers import problem as _problem
 
 TS = "2026-11-20T17:30:00.000Z"
@@ -882,3 +882,41 @@ def test_bad_fault_report_ranges_are_a_400(site, lin):
     assert wrong == []
     assert lin.http.get("/api/reports/faults", params={"from": "2026-01-01", "to": "2027-01-02"},
                         headers=lin.headers).status_code == 200  # 366 days: a leap year's worth
+
+
+# -- accounts (issue 14: POST /api/users, the console's users page) ----------------------------------
+
+STRONG = "correct horse battery"
+BAD_NEW_USERS = [
+    # Regression (issue 14, users): a username taken is a 409 with its own code, not a 400.
+    ({"username": "wang", "name": "W", "role": "technician", "password": STRONG}, 409, "user_exists"),
+    # The password rule of `fieldsync add-user` outside the demo.
+    ({"username": "sun", "name": "S", "role": "technician", "password": "demo"}, 400, "weak_password"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": "sun-sun-sun-sun"}, 400, "weak_password"),
+    # Bounds: a username people type, a name of at most 200 characters without control characters.
+    ({"username": "Sun", "name": "S", "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "s" * 65, "name": "S", "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "", "name": "S", "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S" * 201, "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S\nadmin", "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "root", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": "p" * 257}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": ["x"] * 501},
+     400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "admin": True}, 400, "invalid_request"),
+    # Sites are a technician's scope; an unknown site is 404 and the account is not made either.
+    ({"username": "sun", "name": "S", "role": "supervisor", "password": STRONG, "sites": [SITE]},
+     400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": [SITE, "no-such-site"]},
+     404, "not_found"),
+]
+
+
+def test_a_refused_account_leaves_nothing_behind(site, http, lin, dump):
+    # One test walks every case: each server test pays for its sign-ins.
+    before, users = dump(), http.get("/api/users", headers=lin.headers).json()
+    for body, status, code in BAD_NEW_USERS:
+        answer = _problem(http.post("/api/users", json=body, headers=lin.headers), status, code)
+        assert body["password"] not in str(answer)
+    assert dump() == before and http.get("/api/users", headers=lin.headers).json() == users
+    assert http.get("/api/audit", params={"kind": "user_created"}, headers=lin.headers).json()["entries"] == []

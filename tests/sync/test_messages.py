@@ -16,7 +16,8 @@ WORDED = {"outcome": ("device_checks", "outcome"), "system": ("devices", "system
           # console-desk
           "request_status": ("service_requests", "status"), "request_kind": ("service_requests", "kind"),
           "event": ("service_events", "kind"), "pause_reason": ("service_events", "reason"),
-          "rating": ("callbacks", "rating"), "item": ("charge_lines", "item")}
+          "rating": ("callbacks", "rating"), "item": ("charge_lines", "item"),
+          "call_outcome": ("duty_calls", "outcome")}
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -14,7 +14,6 @@ from typing import Any
 from sync.clocks import Milestone
 from sync.periods import period_of, site_today, site_zone
 from sync.schema import OUTCOMES
-from sync.wire import Conflict
 
 from ...filters import one_of
 from ..identity.service import Caller
@@ -26,7 +25,7 @@ NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
 _RANK = {"breached": 0, "at_risk": 1, "pending": 2}
 LATEST_CONFLICTS = 10
-_CONFLICT_PAGES = 50  # pages of 1,000 read to find the latest entries, at most
+NEWEST = 2**53 - 1  # `before` this conflict-log id: from the newest entry
 
 
 def local_time(stamp: str | None, tz: object = None) -> str:
@@ -81,15 +80,9 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
 
 def latest_conflicts(state: Any, caller: Caller) -> list[dict[str, Any]]:
     """The newest entries of the conflict log the caller may see, no-op entries left out."""
-    after, found = 0, list[Conflict]()
-    for _ in range(_CONFLICT_PAGES):
-        page = state.store.conflicts(caller, None, None, None, after, 1000, False)
-        found = [*found, *page.conflicts][-LATEST_CONFLICTS:]
-        if page.next_after is None:
-            break
-        after = page.next_after
+    found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
     return [{"label": c.label or c.collection, "collection": c.collection, "register": c.register,
-             "kind": c.kind, "user": c.user, "at": local_time(c.at)} for c in reversed(found)]
+             "kind": c.kind, "user": c.user, "at": local_time(c.at)} for c in found]
 
 
 def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,

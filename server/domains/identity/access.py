@@ -8,13 +8,13 @@ technician learns nothing about a site that is not theirs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 from sync import errors as E
 from sync import schema
-from sync.wire import Password
+from sync.wire import MAX_USERNAME_CHARS, Id, Password
 
 from ...filters import one_of
 from ...storage.sqlite import identity as q
@@ -36,6 +36,37 @@ class UserUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     password: Password | None = None
     disabled: bool | None = None
+
+
+# A new account's username: what people type to sign in, so plain and lower case ("Lin" and "lin"
+# would be two accounts); its name: any text but control characters.
+MAX_NAME_CHARS = 200  # as any text field of the schema
+NewUsername = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USERNAME_CHARS,
+                                          pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")]
+MAX_USER_SITES = 500  # sites a new technician is made a member of at once
+
+
+class NewUser(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/users: an account; a technician may be made a member of `sites` at once."""
+
+    username: NewUsername
+    name: DisplayName
+    role: Literal["technician", "supervisor", "service_desk"]
+    password: Password
+    sites: Annotated[list[Id], msgspec.Meta(max_length=MAX_USER_SITES)] = []
+
+
+class User(msgspec.Struct, kw_only=True):
+    username: str
+    name: str
+    role: str
+    disabled: bool
+    sites: list[str]  # the sites a technician is a member of
+
+
+class UserList(msgspec.Struct, kw_only=True):
+    users: list[User]
 
 
 class UserState(msgspec.Struct, kw_only=True):
@@ -127,6 +158,21 @@ class Access:
         self.store.remove_member(site_id, username, by=caller)
 
     # -- users ----------------------------------------------------------------------
+
+    def users(self) -> UserList:
+        with self.store.read() as db:
+            found = q.users(db)
+        return UserList(users=[User(username=u, name=n, role=r, disabled=d is not None, sites=_decode(s))
+                               for u, n, r, d, s in found])
+
+    def create_user(self, caller: Caller, new: NewUser) -> User:
+        """Supervisors: an account, and a technician's memberships, at once or not at all."""
+        for site_id in new.sites:
+            if not self._site_exists(site_id):
+                raise E.NotFound(f"no site {site_id}")
+        self.store.create_user(new.username, new.name, new.role, new.password, sites=new.sites, by=caller)
+        return User(username=new.username, name=new.name, role=new.role, disabled=False,
+                    sites=sorted(set(new.sites)))
 
     def update_user(self, caller: Caller, username: str, update: UserUpdate) -> UserState:
         """Supervisors: a lost phone's user gets a new password or is disabled; every client

@@ -20,7 +20,18 @@ from ...http.deps import MAX_ID, CallerDep, StrictBody, address, app_version, ch
 from ...http.guards import site_in_scope, supervisor_only
 from ...http.problems import problem_responses
 from ...services import Store
-from .access import Access, AuditPage, ClientList, MemberList, MemberRequest, UserState, UserUpdate
+from .access import (
+    Access,
+    AuditPage,
+    ClientList,
+    MemberList,
+    MemberRequest,
+    NewUser,
+    User,
+    UserList,
+    UserState,
+    UserUpdate,
+)
 
 StoreDep = NamedDependency[Store]
 AccessDep = NamedDependency[Access]
@@ -57,6 +68,18 @@ class LostPhoneController(DomainController):
     def revoke_client(self, client_id: FromPath[str], store: StoreDep, caller: CallerDep) -> None:
         """Revoke a client (a lost phone): its tokens answer 401 and it cannot sign in again."""
         store.revoke_client(caller, client_id)
+
+    @get("/api/users", responses=problem_responses(401, 403), sync_to_thread=True, guards=[supervisor_only])
+    def list_users(self, access: AccessDep) -> UserList:
+        """Every account: username, name, role, disabled, and a technician's sites (supervisors)."""
+        return access.users()
+
+    @post("/api/users", status_code=201, responses=problem_responses(400, 401, 403, 404, 409, 413),
+          sync_to_thread=True, guards=[supervisor_only])
+    def create_user(self, data: StrictBody[NewUser], access: AccessDep, caller: CallerDep) -> User:
+        """Create an account (supervisors), a technician a member of `sites` at once; the password rule
+        applies. A username already taken is `409 user_exists`; nothing is written on a refusal."""
+        return access.create_user(caller, data)
 
     @patch("/api/users/{username:str}", responses=problem_responses(400, 401, 403, 404, 413), sync_to_thread=True,
            guards=[supervisor_only])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -75,19 +75,29 @@ class Identity:
         self.throttle = LoginThrottle(settings)
         self.touched: dict[str, int] = {}  # token hash -> when this process last saw it used
 
-    def create_user(self, username: str, name: str, role: str, password: str, *, demo: bool = False) -> str:
-        """Create an account. Outside demo mode (`Settings.demo`, or `demo=True` for the
-        published demo accounts) the password must pass `check_password_strength`."""
+    def create_user(self, username: str, name: str, role: str, password: str, *, demo: bool = False,
+                    sites: Sequence[str] = (), by: Caller | None = None) -> str:
+        """Create an account, a technician with their memberships of `sites`, in one transaction.
+        Outside demo mode (`Settings.demo`, or `demo=True` for the published demo accounts) the
+        password must pass `check_password_strength`. Audited, but for the demo's accounts; `by`: the
+        supervisor (None: `fieldsync add-user`)."""
         if not (demo or self.settings.demo):
             check_password_strength(password, username, self.settings)
         if role not in schema.ROLES:
             raise E.InvalidRequest(f"role must be one of {', '.join(schema.ROLES)}")
+        if sites and role != schema.TECHNICIAN:
+            raise E.InvalidRequest("sites are for technicians: supervisors and the desk see every site")
         user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
+        new_hash = hash_password(password)  # slow: outside the lock
         with self._db.write() as db:
             if q.user_id_of(db, username) is not None:
-                raise E.InvalidRequest(f"there is already a user {username}")
-            q.insert_user(db, user_id, username, name, role, hash_password(password),
-                          hlc.format_ts(self.now_ms()))
+                raise E.UserExists(f"there is already a user {username}")
+            stamp = hlc.format_ts(self.now_ms())
+            q.insert_user(db, user_id, username, name, role, new_hash, stamp)
+            for site_id in dict.fromkeys(sites):
+                q.set_member(db, site_id, user_id, True, stamp)
+            if not demo:
+                A.audit(db, A.USER_CREATED, **_by(by), member=username, role=role, sites=list(dict.fromkeys(sites)))
         return user_id
 
     def add_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:

@@ -19,15 +19,16 @@ def entries(
     equal: dict[str, str | None],
     viewer: tuple[str, frozenset[str] | None] | None,
     limit: int,
+    before: int | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Entries after id `after`, read row by row (a caller may stop early), at most `limit`
+    """Entries after id `after` (with `before`: below that id, newest first), read row by row (a caller may stop early), at most `limit`
     (-1: no limit): (id, at, kind, collection, row_id, register, reason, detail, site_id,
     client_id, username, hlc, seq, old_value, new_value, other_client_id, other username,
-    other_hlc). `equal`: {column: value} filters on `collection`, `row_id`, `site_id` (None:
+    other_hlc). `equal`: {column: value} filters on `collection`, `row_id`, `site_id`, `kind` (None:
     any). `viewer`: a technician's (user_id, sites) — their own values that lost or were
     overwritten, of the sites they are a member of now, and entries of no site they pushed."""
-    where: list[str] = ["k.id > ?"]
-    args: list[Any] = [after]
+    where: list[str] = ["k.id > ?" if before is None else "k.id < ?"]
+    args: list[Any] = [after if before is None else before]
     equal_to({f"k.{column}": value for column, value in equal.items()}, where, args)
     if viewer is not None:
         user_id, sites = viewer
@@ -40,7 +41,7 @@ def entries(
         " k.other_client_id, ou.username, k.other_hlc"
         " FROM conflicts k LEFT JOIN users u ON u.id = k.user_id"
         " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
-        f" WHERE {' AND '.join(where)} ORDER BY k.id LIMIT ?",
+        f" WHERE {' AND '.join(where)} ORDER BY k.id{'' if before is None else ' DESC'} LIMIT ?",
         [*args, limit],
     )
 

@@ -239,3 +239,13 @@ def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username
         f" WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
         [*args, limit],
     ).fetchall()
+
+
+def users(db: sqlite3.Connection) -> list[tuple[str, str, str, str | None, str]]:
+    """(username, name, role, disabled_at, the site ids they are a member of as a JSON list) of every
+    account, by username."""
+    return db.execute(
+        "SELECT u.username, u.name, u.role, u.disabled_at,"
+        " (SELECT json_group_array(m.site_id) FROM (SELECT site_id FROM memberships WHERE user_id = u.id"
+        "  ORDER BY site_id) m) FROM users u ORDER BY u.username"
+    ).fetchall()

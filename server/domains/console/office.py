@@ -1,0 +1,162 @@
+"""The supervisor's console pages (issue 14): reports, the conflict log, clients (revoke a lost
+phone), users (create, reset a password, disable).
+
+The same services and guards as the API: a technician gets the 403 page
+where the API answers 403, and sees only what the API shows them. Every form
+post is checked for its Origin and CSRF token first, then redirects (303).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from sync import errors as E
+from sync.wire import MAX_ID_CHARS, MAX_USERNAME_CHARS
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep
+from ...http.guards import desk_or_supervisor, supervisor_only
+from ..callbacks.service import MILESTONES, as_csv
+from ..duty.service import log_csv
+from ..identity.access import MAX_USER_SITES, NewUser, UserUpdate
+from . import office_pages as pages
+from .controller import Form
+from .web import (
+    EXCEPTION_HANDLERS,
+    HEADERS,
+    PATH,
+    check_post,
+    csrf_of,
+    form_value,
+    render,
+    session_token,
+    signed_in,
+)
+
+
+def _checked(request: Request[Any, Any, Any], data: dict[str, Any]) -> None:
+    check_post(request, data.get("csrf"), csrf_of(session_token(request) or ""))
+
+
+def _done(request: Request[Any, Any, Any]) -> str | None:
+    done = request.query_params.get("done")
+    return done if done in pages.DONE else None
+
+
+def _back(where: str, done: str) -> Redirect:
+    return Redirect(f"{PATH}/{where}?done={done}", status_code=303, headers=HEADERS)
+
+
+def _csv(body: bytes, filename: str) -> Response[bytes]:
+    """The API's own CSV (one writer: server/http/excel.py), as a download."""
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={**HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _sites(data: dict[str, Any]) -> list[str]:
+    """The form's `sites` (a multiple select), each value bounded, at most `MAX_USER_SITES`."""
+    found = data.get("sites", [])
+    values = found if isinstance(found, list) else [found]
+    if len(values) > MAX_USER_SITES:
+        raise E.InvalidRequest(f"at most {MAX_USER_SITES} sites", limit=MAX_USER_SITES)
+    return [form_value({"sites": v}, "sites") for v in values if v != ""]
+
+
+def _user(username: str) -> str:
+    if len(username) > MAX_USERNAME_CHARS:
+        raise E.NotFound("no such user")
+    return username
+
+
+class OfficeController(DomainController):
+    path = PATH
+    include_in_schema = False
+    exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
+
+    @get("/reports", sync_to_thread=True, guards=[signed_in])
+    def reports(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The month's technician scores and fault causes (the desk and supervisors) and duty log (`?month=2026-11`)."""
+        data = pages.reports(request.app.state, caller, request.query_params.get("month"))
+        return render(request, "reports.html", caller=caller, per_cent=pages.per_cent,
+                      hundredths=pages.hundredths, milestones=MILESTONES, **data)
+
+    @get("/reports/technicians.csv", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
+    def technicians_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The month's scores as the API's CSV."""
+        month, _first = pages.month_of(request.query_params.get("month"))
+        report = request.app.state.technician_reports.month(caller, month)[1]
+        return _csv(as_csv(report), f"technicians-{report.month}.csv")
+
+    @get("/reports/duty-log.csv", sync_to_thread=True, guards=[signed_in])
+    def duty_log_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The month's duty log of the caller's scope as the API's CSV."""
+        month, _first = pages.month_of(request.query_params.get("month"))
+        log = request.app.state.duty.log(caller, month)
+        return _csv(log_csv(log), f"duty-log-{log.month}.csv")
+
+    @get("/conflicts", sync_to_thread=True, guards=[signed_in])
+    def conflicts(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The conflict log the caller may see, newest first, by `site` and `kind`, pages `before` an entry."""
+        q = request.query_params
+        data = pages.conflicts(request.app.state, caller, q.get("site"), q.get("kind") or None, q.get("before"))
+        return render(request, "conflicts.html", caller=caller, **data)
+
+    @get("/clients", sync_to_thread=True, guards=[signed_in])
+    def clients(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """Enrolled clients (a technician: their own), each with a revoke button."""
+        return render(request, "clients.html", caller=caller, clients=pages.clients(request.app.state, caller),
+                      done=_done(request))
+
+    @post("/clients/{client_id:str}/revoke", sync_to_thread=True, guards=[signed_in])
+    def revoke(self, request: Request[Any, Any, Any], client_id: FromPath[str], data: Form,
+               caller: CallerDep) -> Response[Any]:
+        """Revoke a client (a lost phone), as `DELETE /api/clients/{id}`: another's is 404 to a technician."""
+        _checked(request, data)
+        if len(client_id) > MAX_ID_CHARS:
+            raise E.NotFound("no such client")
+        request.app.state.store.revoke_client(caller, client_id)
+        return _back("clients", "revoked")
+
+    @get("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def users(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """Every account, the new-user form, a password reset and disable/enable for each."""
+        return render(request, "users.html", caller=caller, done=_done(request),
+                      **pages.users(request.app.state, caller))
+
+    @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
+        """Create an account as `POST /api/users` does (the same bounds, password rule and 409)."""
+        _checked(request, data)
+        fields = {name: form_value(data, name) for name in ("username", "name", "role", "password")}
+        try:
+            new = msgspec.convert({**fields, "sites": _sites(data)}, NewUser)
+        except msgspec.ValidationError as exc:
+            raise E.InvalidRequest(str(exc)) from None
+        request.app.state.access.create_user(caller, new)
+        return _back("users", "created")
+
+    @post("/users/{username:str}/password", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def set_password(self, request: Request[Any, Any, Any], username: FromPath[str], data: Form,
+                     caller: CallerDep) -> Response[Any]:
+        """A new password, as `PATCH /api/users/{username}`: every client of the user is revoked."""
+        _checked(request, data)
+        update = UserUpdate(password=form_value(data, "password"))
+        request.app.state.access.update_user(caller, _user(username), update)
+        return _back("users", "password")
+
+    @post("/users/{username:str}/disabled", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def set_disabled(self, request: Request[Any, Any, Any], username: FromPath[str], data: Form,
+                     caller: CallerDep) -> Response[Any]:
+        """Disable (`disabled=true`) or enable (`false`) an account, as `PATCH /api/users/{username}`."""
+        _checked(request, data)
+        disabled = {"true": True, "false": False}.get(form_value(data, "disabled"))
+        if disabled is None:
+            raise E.InvalidRequest("disabled is true or false")
+        request.app.state.access.update_user(caller, _user(username), UserUpdate(disabled=disabled))
+        return _back("users", "disabled" if disabled else "enabled")
+

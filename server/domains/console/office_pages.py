@@ -1,0 +1,123 @@
+"""What the supervisor's pages show (issue 14): the month's reports, the conflict log, clients, users.
+
+From the services the API calls, with the caller, so the API's roles and scope
+apply; no SQL here. Query values are checked before they are used.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from sync import errors as E
+from sync.periods import site_today
+from sync.schema import SERVICE_DESK, SUPERVISOR
+
+from ...engine.conflicts import KINDS
+from ...filters import one_of
+from ..identity.service import Caller
+from ..scope import in_scope
+from .pages import NEWEST, local_time
+
+CONFLICTS_PER_PAGE = 50
+MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
+DONE = ("created", "password", "disabled", "enabled", "revoked")  # what a form's redirect may say it did
+
+
+def month_of(text: str | None) -> tuple[str, date]:
+    """`?month=2026-11` (default: this month in the office's zone) as the API's month (`2026-M11`)
+    and its first day; anything else is `400 invalid_filter`."""
+    if text is None or text == "":
+        today = site_today(None)
+        return f"{today.year}-M{today.month}", date(today.year, today.month, 1)
+    if not _MONTH.fullmatch(text):
+        raise E.InvalidFilter(f"month {text[:16]!r} is a month like 2026-11", parameter="month")
+    first = date(int(text[:4]), int(text[5:]), 1)
+    return f"{first.year}-M{first.month}", first
+
+
+def _shift(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _site_names(state: Any, caller: Caller) -> dict[str, str]:
+    return {s.id: s.name or "" for s in state.inspections.sites(caller)}
+
+
+def reports(state: Any, caller: Caller, month: str | None) -> dict[str, Any]:
+    """The month's technician scores and fault causes (the desk's and supervisors', as the API), and
+    the duty log of the caller's scope (everyone's)."""
+    api_month, first = month_of(month)
+    after = _shift(first, 1)
+    office = caller.role in (SUPERVISOR, SERVICE_DESK)
+    names = _site_names(state, caller)
+    log = state.duty.log(caller, api_month)
+
+    def call(c: Any) -> dict[str, Any]:
+        return {"received": c.received_local or "", "site": names.get(c.site_id or "", ""),
+                "caller": c.caller_name or "", "phone": c.caller_phone or "", "summary": c.summary or "",
+                "outcome": c.outcome, "on_duty": c.on_duty or "", "by": c.logged_by or ""}
+
+    return {
+        "month": first.strftime("%Y-%m"), "prev": _shift(first, -1).strftime("%Y-%m"),
+        "next": after.strftime("%Y-%m"), "office": office,
+        "scores": state.technician_reports.month(caller, api_month)[1].technicians if office else [],
+        "faults": state.office.faults(first.isoformat(), after.isoformat()).faults if office else [],
+        "calls": [call(c) for c in log.calls], "unresolved": [call(c) for c in log.unresolved],
+    }
+
+
+def per_cent(per_mille: int | None) -> str:
+    return "" if per_mille is None else f"{per_mille // 10}.{per_mille % 10}%"
+
+
+def hundredths(value: int | None) -> str:
+    return "" if value is None else f"{'-' if value < 0 else ''}{abs(value) // 100}.{abs(value) % 100:02d}"
+
+
+def _shown(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
+
+
+def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, before: str | None) -> dict[str, Any]:
+    """A page of the conflict log the caller may see, newest first, no-op entries left out; each row
+    named by its label (a device code, a sheet or request number, a site's name), never its UUID."""
+    kind = one_of("kind", kind, KINDS)
+    if site and (len(site) > 128 or not in_scope(caller, site)):
+        raise E.NotFound("no such site")
+    if before and not _POSITION.fullmatch(before):
+        raise E.InvalidFilter(f"before {before[:16]!r} is an entry's position", parameter="before")
+    sites = state.inspections.sites(caller)
+    zones = {s.id: s.tz for s in sites}
+    names = {s.id: s.name or "" for s in sites}
+    page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
+                                 before=int(before) if before else NEWEST)
+    rows = [{"label": c.label, "collection": c.collection, "register": c.register or "", "kind": c.kind,
+             "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
+             "old": _shown(c.old_value), "new": _shown(c.new_value), "site": names.get(c.site_id or "", ""),
+             "at": local_time(c.at, zones.get(c.site_id or ""))} for c in page.conflicts]
+    return {"conflicts": rows, "next": page.next_after, "sites": sites, "kinds": KINDS,
+            "filters": {"site": site or "", "kind": kind or ""}, "first_page": not before}
+
+
+def clients(state: Any, caller: Caller) -> list[dict[str, Any]]:
+    """The caller's clients (a supervisor: everyone's), as the API lists them, times in the office's zone."""
+    return [{"id": c.id, "user": c.user, "name": c.name, "app": c.app or "", "created": local_time(c.created_at),
+             "last_seen": local_time(c.last_sync_at), "revoked": local_time(c.revoked_at),
+             "this_session": c.id == caller.client_id}
+            for c in state.access.clients(caller).clients]
+
+
+def users(state: Any, caller: Caller) -> dict[str, Any]:
+    """Every account with the names of its sites, and the sites a new technician may be given."""
+    sites = state.inspections.sites(caller)
+    names = {s.id: s.name or "" for s in sites}
+    listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled,
+               "sites": [names.get(s, "") for s in u.sites], "self": u.username == caller.username}
+              for u in state.access.users().users]
+    return {"users": listed, "sites": sites}

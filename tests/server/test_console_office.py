@@ -1,0 +1,285 @@
+"""The supervisor's console pages on the ASGI app (issue 14): reports, conflicts, clients, users.
+
+A console session here is a signed-in client's token in the console's cookie (what
+`POST /console/login` sets); its CSRF value is derived from it, as the pages derive it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+from server.domains.console import office_pages
+from server.domains.console.web import csrf_of
+from sync import hlc
+from sync.hlc import Hlc
+from tests.conftest import OTHER_SITE, SITE, Session
+
+ORIGIN = {"origin": "http://testserver.local"}
+STRONG = "correct horse battery"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _token(session: Session) -> str:
+    return session.headers["Authorization"].split(" ", 1)[1]
+
+
+def page(session: Session, url: str, **params: Any) -> Any:
+    return session.http.get(url, params=params, headers={"Cookie": f"fieldsync_console={_token(session)}"},
+                            follow_redirects=False)
+
+
+def post(session: Session, url: str, form: dict[str, Any], csrf: str | None = None, origin: bool = True) -> Any:
+    token = _token(session)
+    return session.http.post(url, data={"csrf": csrf_of(token) if csrf is None else csrf, **form},
+                             headers={"Cookie": f"fieldsync_console={token}", **(ORIGIN if origin else {})},
+                             follow_redirects=False)
+
+
+def _visible_text(html: str) -> str:
+    """What a person reads: the page without its tags (URLs and form values are in attributes)."""
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def _users(http: Any, lin: Session) -> dict[str, Any]:
+    return {u["username"]: u for u in http.get("/api/users", headers=lin.headers).json()["users"]}
+
+
+# -- reports --------------------------------------------------------------------------------------------
+
+
+def test_reports_show_the_month_and_download_the_apis_csv(site, lin, chen, wang):
+    r = page(lin, "/console/reports", month="2026-11")
+    assert r.status_code == 200 and 'id="scores"' not in r.text  # nobody has anything in 2026-11
+    assert "技术员考核" in r.text and "值班记录" in r.text and "故障原因" in r.text
+    assert 'href="?month=2026-10"' in r.text and 'href="?month=2026-12"' in r.text
+    assert page(chen, "/console/reports").status_code == 200  # the desk reads them as the API lets it
+    for url, api in (("/console/reports/technicians.csv", "/api/reports/technicians"),
+                     ("/console/reports/duty-log.csv", "/api/duty/log")):
+        got = page(lin, url, month="2026-11")
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        assert "attachment" in got.headers["content-disposition"]
+        same = lin.http.get(api, params={"month": "2026-M11", "format": "csv"}, headers=lin.headers)
+        assert got.content == same.content and got.content.startswith(b"\xef\xbb\xbf")
+    # A technician: their duty log, no scores or fault causes (the API's 403), the scores' CSV a 403 page.
+    mine = page(wang, "/console/reports", month="2026-11")
+    assert mine.status_code == 200 and "值班记录" in mine.text and "技术员考核" not in mine.text
+    refused = page(wang, "/console/reports/technicians.csv", month="2026-11")
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+    assert page(wang, "/console/reports/duty-log.csv", month="2026-11").status_code == 200
+
+
+def test_the_reports_default_to_this_month_in_the_offices_zone(site, lin):
+    from sync.periods import site_today
+
+    today = site_today(None)
+    assert f'value="{today.year}-{today.month:02d}"' in page(lin, "/console/reports").text
+
+
+@pytest.mark.parametrize("month", ["2026-M11", "2026-13", "2026-00", "26-11", "2026-1", "x" * 10_000])
+def test_a_mistyped_month_is_a_400_page(site, lin, month):
+    for url in ("/console/reports", "/console/reports/technicians.csv", "/console/reports/duty-log.csv"):
+        r = page(lin, url, month=month)
+        assert r.status_code == 400 and "invalid_filter" in r.text and len(r.text) < 10_000
+
+
+def test_the_duty_log_names_sites_and_outcomes_not_ids(site, lin, wang):
+    call = str(uuid.uuid4())
+    body = wang.push([wang.change("duty_calls", call, {
+        "site_id": SITE, "received_at": "2026-11-07T13:00:00.000Z", "caller_name": "<b>Mr Li</b>",
+        "summary": "gate camera dark", "outcome": "follow_up"})]).json()
+    assert body["results"][0]["status"] == "applied", body
+    r = page(lin, "/console/reports", month="2026-11")
+    calls = r.text.split('id="calls"')[1].split("</table>")[0]
+    assert "Test park" in calls and "待跟进" in calls and "&lt;b&gt;Mr Li&lt;/b&gt;" in calls
+    assert call not in r.text and SITE not in _visible_text(r.text)
+
+
+# -- conflicts ------------------------------------------------------------------------------------------
+
+
+def _at(session: Session, ago_ms: int) -> str:
+    return str(Hlc(hlc.wall_ms() - ago_ms, 0, session.client_id))
+
+
+@pytest.fixture
+def clashes(site, lin, wang, chen, store) -> dict[str, str]:
+    """Wang's locations lose to lin's newer ones on both cameras; one of them is the same value (a no-op);
+    a service request's description written by the desk loses to lin's."""
+    assert lin.push([lin.change("devices", site["cam1"], {"location": "gate"}, hlc_=_at(lin, 1_000)),
+                     lin.change("devices", site["cam2"], {"location": "roof"}, hlc_=_at(lin, 1_000))]
+                    ).status_code == 200
+    assert wang.push([wang.change("devices", site["cam1"], {"location": "lobby"}, hlc_=_at(wang, 5_000)),
+                      wang.change("devices", site["cam2"], {"location": "roof"}, hlc_=_at(wang, 5_000))]
+                     ).status_code == 200
+    request = chen.http.post("/api/service-requests", headers=chen.headers, json={
+        "site_id": SITE, "channel": "hotline", "kind": "repair"}).json()
+    assert lin.push([lin.change("service_requests", request["id"], {"description": "new"})]).status_code == 200
+    assert chen.push([chen.change("service_requests", request["id"], {"description": "old"},
+                                  hlc_=_at(chen, 60_000))]).status_code == 200
+    return {"request": request["id"], "number": request["number"]}
+
+
+def test_the_conflict_log_names_rows_as_people_do_newest_first_without_no_ops(site, lin, clashes):
+    r = page(lin, "/console/conflicts")
+    assert r.status_code == 200
+    table = r.text.split('id="conflicts"')[1].split("</table>")[0]
+    rows = table.split("<tr>")[2:]
+    # Regression (issue 14, conflicts): a service request's entry showed "service_requests"; now its number.
+    assert clashes["number"] in rows[0] and "new → old" in rows[0]  # stored → sent
+    assert "CAM-001" in rows[1] and "gate → lobby" in rows[1]
+    assert len(rows) == 2  # cam2: both wrote "roof", a no-op, hidden
+    assert not UUID.search(_visible_text(r.text))
+
+
+def test_the_request_number_is_the_apis_label_too(site, lin, clashes):
+    found = lin.http.get("/api/conflicts", params={"collection": "service_requests"}, headers=lin.headers).json()
+    assert [c["label"] for c in found["conflicts"]] == [clashes["number"]]
+
+
+def test_conflicts_filter_by_site_and_kind_and_page_back(site, lin, wang, zhao, clashes, monkeypatch):
+    assert "CAM-001" in page(lin, "/console/conflicts", site=SITE, kind="lost").text
+    assert "CAM-001" not in page(lin, "/console/conflicts", site=SITE, kind="rejected").text
+    assert "CAM-001" not in page(lin, "/console/conflicts", site=OTHER_SITE).text
+    monkeypatch.setattr(office_pages, "CONFLICTS_PER_PAGE", 1)
+    first = page(lin, "/console/conflicts")
+    older = first.text.split('id="older" href="?')[1].split('"')[0].replace("&amp;", "&")
+    assert clashes["number"] in first.text and "CAM-001" not in first.text
+    second = page(lin, "/console/conflicts", **dict(parse_qsl(older)))
+    assert "CAM-001" in second.text and clashes["number"] not in second.text and 'id="older"' not in second.text
+    # A technician: their own entries only, and another site is the 404 page.
+    own = page(wang, "/console/conflicts")
+    assert "CAM-001" in own.text and clashes["number"] not in own.text
+    assert page(zhao, "/console/conflicts", site=SITE).status_code == 404
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"kind": "lots"}, 400), ({"before": "0"}, 400), ({"before": "1" * 17}, 400), ({"before": "-1"}, 400),
+    ({"site": "x" * 200}, 404),
+])
+def test_bad_conflict_filters_are_a_4xx_page(site, lin, params, status):
+    r = page(lin, "/console/conflicts", **params)
+    assert r.status_code == status and r.headers["content-type"].startswith("text/html")
+
+
+# -- clients --------------------------------------------------------------------------------------------
+
+
+def test_a_supervisor_revokes_a_lost_phone_whose_token_is_then_401(site, http, lin, wang):
+    phone = Session(http, "wang")
+    listed = page(lin, "/console/clients")
+    assert listed.status_code == 200 and f"/console/clients/{phone.client_id}/revoke" in listed.text
+    # Regression (issue 14, CSRF): without the token, or from another site, nothing is revoked.
+    assert post(lin, f"/console/clients/{phone.client_id}/revoke", {}, csrf="nope").status_code == 403
+    assert post(lin, f"/console/clients/{phone.client_id}/revoke", {}, origin=False).status_code == 403
+    assert http.get("/api/clients", headers=phone.headers).status_code == 200
+    r = post(lin, f"/console/clients/{phone.client_id}/revoke", {})
+    assert r.status_code == 303 and r.headers["location"] == "/console/clients?done=revoked"
+    assert http.get("/api/clients", headers=phone.headers).status_code == 401
+    assert "设备已吊销" in page(lin, "/console/clients", done="revoked").text
+
+
+def test_a_technician_sees_and_revokes_only_their_own_clients(site, http, wang, zhao):
+    mine, theirs = Session(http, "wang"), Session(http, "zhao")
+    listed = page(wang, "/console/clients")
+    assert mine.client_id in listed.text and theirs.client_id not in listed.text
+    assert post(wang, f"/console/clients/{theirs.client_id}/revoke", {}).status_code == 404
+    assert http.get("/api/clients", headers=theirs.headers).status_code == 200
+    assert post(wang, f"/console/clients/{mine.client_id}/revoke", {}).status_code == 303
+    assert http.get("/api/clients", headers=mine.headers).status_code == 401
+
+
+# -- users ----------------------------------------------------------------------------------------------
+
+
+def test_a_supervisor_creates_a_user_who_signs_in(site, http, lin):
+    r = post(lin, "/console/users", {"username": "sun", "name": "孙工", "role": "technician",
+                                     "password": STRONG, "sites": [SITE]})
+    assert r.status_code == 303 and r.headers["location"] == "/console/users?done=created"
+    assert _users(http, lin)["sun"]["sites"] == [SITE]
+    listed = page(lin, "/console/users", done="created")
+    assert "孙工" in listed.text and "Test park" in listed.text and STRONG not in listed.text
+    assert not UUID.search(_visible_text(listed.text))
+    assert http.post("/auth/token", json={"username": "sun", "password": STRONG}).status_code == 200
+
+
+@pytest.mark.parametrize(("form", "status", "code"), [
+    ({"username": "wang", "name": "W", "role": "technician", "password": STRONG}, 409, "user_exists"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": "demo"}, 400, "weak_password"),
+    ({"username": "Sun!", "name": "S", "role": "technician", "password": STRONG}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": "p" * 300}, 400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "supervisor", "password": STRONG, "sites": [SITE]},
+     400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": ["s"] * 501},
+     400, "invalid_request"),
+    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": [SITE, "nope"]},
+     404, "not_found"),
+])
+def test_a_refused_new_user_writes_nothing_and_never_shows_the_password(site, http, lin, form, status, code):
+    before = _users(http, lin)
+    r = post(lin, "/console/users", form)
+    assert r.status_code == status and code in r.text and form["password"] not in r.text
+    assert _users(http, lin) == before
+
+
+def test_a_reset_password_and_a_disabled_user_take_effect_at_once(site, http, lin, wang):
+    assert post(lin, "/console/users/wang/password", {"password": STRONG}).status_code == 303
+    assert http.get("/api/clients", headers=wang.headers).status_code == 401  # every client revoked
+    assert http.post("/auth/token", json={"username": "wang", "password": STRONG}).status_code == 200
+    assert post(lin, "/console/users/wang/disabled", {"disabled": "true"}).status_code == 303
+    refused = http.post("/auth/token", json={"username": "wang", "password": STRONG})
+    assert refused.status_code == 403 and refused.json()["code"] == "account_disabled"
+    assert _users(http, lin)["wang"]["disabled"] is True
+    assert post(lin, "/console/users/wang/disabled", {"disabled": "false"}).status_code == 303
+    assert http.post("/auth/token", json={"username": "wang", "password": STRONG}).status_code == 200
+    assert post(lin, "/console/users/wang/disabled", {"disabled": "maybe"}).status_code == 400
+    assert post(lin, "/console/users/lin/disabled", {"disabled": "true"}).status_code == 400  # not yourself
+    assert post(lin, "/console/users/nobody/password", {"password": STRONG}).status_code == 404
+    assert post(lin, "/console/users/" + "u" * 65 + "/password", {"password": STRONG}).status_code == 404
+
+
+def test_only_supervisors_manage_users_and_a_forged_form_changes_nothing(site, http, lin, wang, chen):
+    form = {"username": "sun", "name": "S", "role": "technician", "password": STRONG}
+    for session in (wang, chen):
+        assert page(session, "/console/users").status_code == 403
+        assert post(session, "/console/users", form).status_code == 403
+        assert post(session, "/console/users/zhao/disabled", {"disabled": "true"}).status_code == 403
+    assert post(lin, "/console/users", form, csrf="forged").status_code == 403
+    assert post(lin, "/console/users", form, origin=False).status_code == 403
+    assert post(lin, "/console/users/zhao/disabled", {"disabled": "true"}, csrf="").status_code == 403
+    users = _users(http, lin)
+    assert "sun" not in users and users["zhao"]["disabled"] is False
+    nav = page(lin, "/console/").text
+    assert 'href="/console/users"' in nav and 'href="/console/users"' not in page(wang, "/console/").text
+
+
+def test_the_dashboard_shows_the_newest_conflicts_in_one_read(site, lin, clashes, monkeypatch):
+    # Regression (issue 14, conflicts): the dashboard read up to 50 pages of 1,000 entries oldest first to
+    # find the latest ten; it now reads the newest page only, no-op entries left out.
+    from server.domains.console import pages
+
+    monkeypatch.setattr(pages, "LATEST_CONFLICTS", 1)
+    table = page(lin, "/console/").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert clashes["number"] in table and "CAM-00" not in table
+    monkeypatch.setattr(pages, "LATEST_CONFLICTS", 10)
+    table = page(lin, "/console/").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert table.index(clashes["number"]) < table.index("CAM-001") and "CAM-002" not in table
+
+
+def test_a_visits_entry_is_named_by_its_sheet_number(site, lin, wang, clashes):
+    # Regression (issue 14, conflicts): entries of visits (and of what hangs under a visit or a request)
+    # had no label.
+    visit = str(uuid.uuid4())
+    assert wang.push([wang.change("service_visits", visit, {"request_id": clashes["request"],
+                                                           "technician": "wang"})]).status_code == 200
+    assert lin.push([lin.change("service_visits", visit, {"technician": "zhao"})]).status_code == 200
+    assert wang.push([wang.change("service_visits", visit, {"technician": "li"}, hlc_=_at(wang, 60_000))]
+                     ).status_code == 200
+    found = lin.http.get("/api/conflicts", headers=lin.headers).json()["conflicts"]
+    labels = {c["collection"]: c.get("label") for c in found}
+    assert labels["service_visits"] == f"{clashes['number']}-1"
+    assert not UUID.search(_visible_text(page(lin, "/console/conflicts").text))
