@@ -11,7 +11,8 @@ a token, and measures, in the same run:
 
 - the reference site's page `/console/sites/{id}` beside `GET /api/sites/{id}/coverage`: target
   median < 100 ms;
-- the dashboard `/console/` beside `GET /api/service-requests?open=true`: target < 300 ms;
+- the dashboard `/console/` beside `GET /api/service-requests?open=true&limit=200` (the page of
+  open requests it shows): target < 300 ms;
 - the reference site's inspection sheet `GET /api/inspections/{id}/sheet.pdf` beside the
   inspection's JSON `GET /api/inspections/{id}`: target < 1 s. The first request renders it
   (cold); the others are served from the render cache until something on the sheet changes.
@@ -34,6 +35,7 @@ from bench._server import ServerProcess, signed_in
 from bench.coverage import _ms, _timed
 from bench.service import REQUESTS_PER_SITE, build, print_timings, run_main
 from server.demo import load_demo
+from server.domains.service.service import MAX_LIMIT
 from server.services import Store
 from server.settings import Settings
 
@@ -88,7 +90,8 @@ def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
                 "coverage_api": lambda: _get(api, f"/api/sites/{site}/coverage", params={"period": period},
                                              headers=auth),
                 "dashboard": lambda: _get(page, "/console/"),
-                "open_requests_api": lambda: _get(api, "/api/service-requests", params={"open": "true"}, headers=auth),
+                "open_requests_api": lambda: _get(api, "/api/service-requests", params={"open": "true", "limit": MAX_LIMIT},
+                                          headers=auth),
                 "inspection_api": lambda: _get(api, f"/api/inspections/{inspection}", headers=auth),
             }
             sheet = f"/api/inspections/{inspection}/sheet.pdf"
