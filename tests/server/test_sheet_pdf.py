@@ -192,20 +192,22 @@ def test_every_device_kind_of_the_fixtures_has_words_in_both_languages():
 
 def test_a_sheet_is_rendered_once_per_content_and_again_when_it_changes(site, http, wang, lin, tmp_path):
     url = f"/api/inspections/{site['inspection']}/sheet.pdf"
+    rendered = http.app.state.sheets.rendered.pdfs._entries
     first = http.get(url, headers=lin.headers)
     assert first.status_code == 200
-    key_count = len(render._pdfs._entries)
+    key_count = len(rendered)
+    assert key_count == 1  # this app's own cache: one sheet rendered
     # Nothing on the sheet changed: the same PDF, served again (no new render, no new entry), for
     # anyone allowed to read it.
     again = http.get(url, headers=wang.headers)
-    assert again.content == first.content and len(render._pdfs._entries) == key_count
+    assert again.content == first.content and len(rendered) == key_count
     # A check changes what the sheet prints: rendered anew, the new outcome on it.
     [result] = wang.push([wang.change("device_checks", device_check_id(site["inspection"], site["cam2"]), {
         "inspection_id": site["inspection"], "device_id": site["cam2"], "outcome": "serviced",
         "checked_by": "wang", "checked_at": "2026-11-21T02:15:00.000Z"})]).json()["results"]
     assert result["status"] == "applied", result
     changed = http.get(url, headers=lin.headers)
-    assert changed.content != first.content and len(render._pdfs._entries) == key_count + 1
+    assert changed.content != first.content and len(rendered) == key_count + 1
     text, _ = _read(changed.content, tmp_path, "inspection-changed")
     assert "服务正常" in text and "2026-11-21 10:15" in text
 

@@ -5,7 +5,7 @@ text. WeasyPrint fetches nothing but the images handed to `pdf` (the signature i
 QR code, by name): a `file:` or `http:` URL in a template or a value is refused, never read.
 
 A 38-page sheet takes WeasyPrint seconds (layout and drawing of some 4,000 table cells; font
-subsetting is a tenth of a second), so each PDF is rendered once per content: `sheet_pdf` keys
+subsetting is a tenth of a second), so each PDF is rendered once per content: `Rendered` keys
 it by the digest of everything printed on it (the templates, the values, the images' bytes; not
 the time it was generated) and serves it again from memory until something on it changes.
 The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
@@ -52,10 +52,6 @@ _renders = threading.BoundedSemaphore(MAX_RENDERS)
 # Rendered PDFs kept in memory (per server process), the least recently used dropped past this;
 # the reference site's 38 pages are 0.4 MB.
 PDF_CACHE_BYTES = 32 * 1024 * 1024
-_pdfs: SizedCache[bytes] = SizedCache(PDF_CACHE_BYTES)
-# One render per content at a time: a second request for the same sheet waits for the first.
-_rendering: dict[str, threading.Lock] = {}
-_rendering_lock = threading.Lock()
 # A change of a template is a change of every sheet printed from it.
 TEMPLATES_DIGEST = hashlib.sha256(b"".join(
     p.name.encode() + b"\0" + p.read_bytes() for p in sorted(TEMPLATES.iterdir()))).hexdigest()
@@ -112,22 +108,32 @@ def content_digest(template: str, context: dict[str, Any], images: dict[str, byt
     return h.hexdigest()
 
 
-def sheet_pdf(template: str, images: dict[str, bytes], printed_at: str, **context: Any) -> bytes:
-    """The template's PDF, rendered once per content (`content_digest`); `printed_at`, the time
-    it was generated, is not part of the content: a PDF served again shows when it was made."""
-    key = content_digest(template, context, images)
-    found, data = _pdfs.get(key)
-    if found and data is not None:
-        return data
-    with _rendering_lock:
-        turn = _rendering.setdefault(key, threading.Lock())
-    try:
-        with turn:
-            found, data = _pdfs.get(key)
-            if not (found and data is not None):
-                data = pdf(html(template, printed_at=printed_at, **context), images)
-                _pdfs.put(key, len(data), data)
+class Rendered:
+    """The sheets' PDFs, each rendered once per content (`content_digest`) and kept in memory
+    (`PDF_CACHE_BYTES`, least recently used dropped); one per app (`Sheets`)."""
+
+    def __init__(self, max_bytes: int = PDF_CACHE_BYTES) -> None:
+        self.pdfs: SizedCache[bytes] = SizedCache(max_bytes)
+        # One render per content at a time: a second request for the same sheet waits for the first.
+        self._rendering: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def pdf(self, template: str, images: dict[str, bytes], printed_at: str, **context: Any) -> bytes:
+        """The template's PDF; `printed_at`, the time it was generated, is not part of the content:
+        a PDF served again shows when it was made."""
+        key = content_digest(template, context, images)
+        found, data = self.pdfs.get(key)
+        if found and data is not None:
             return data
-    finally:
-        with _rendering_lock:
-            _rendering.pop(key, None)
+        with self._lock:
+            turn = self._rendering.setdefault(key, threading.Lock())
+        try:
+            with turn:
+                found, data = self.pdfs.get(key)
+                if not (found and data is not None):
+                    data = pdf(html(template, printed_at=printed_at, **context), images)
+                    self.pdfs.put(key, len(data), data)
+                return data
+        finally:
+            with self._lock:
+                self._rendering.pop(key, None)

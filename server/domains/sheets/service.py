@@ -58,6 +58,7 @@ class Sheets:
         self.inspections = inspections
         self.billing = billing
         self.requests = requests
+        self.rendered = render.Rendered()
 
     def _signatures(self, signed: list[SignatureInfo], tz: object, base_url: str) -> tuple[dict[str, Any],
                                                                                             dict[str, bytes]]:
@@ -143,10 +144,10 @@ class Sheets:
         return page, images
 
     def _pdf(self, template: str, sheet: tuple[dict[str, Any], dict[str, bytes]]) -> bytes:
-        """The sheet's PDF, rendered once per content (`render.sheet_pdf`); generated at now, in the
+        """The sheet's PDF, rendered once per content (`render.Rendered`); generated at now, in the
         site's time zone."""
         page, images = sheet
-        return render.sheet_pdf(template, images, local(format_ts(self.store.now_ms()), page.pop("tz")), **page)
+        return self.rendered.pdf(template, images, local(format_ts(self.store.now_ms()), page.pop("tz")), **page)
 
     def inspection_pdf(self, caller: Caller, inspection_id: str, base_url: str) -> bytes:
         return self._pdf("inspection.html", self.inspection_sheet(caller, inspection_id, base_url))
