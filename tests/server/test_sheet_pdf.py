@@ -23,6 +23,7 @@ from sync.messages import label
 from sync.schema import device_check_id
 from tests.conftest import Session
 from tests.helpers import problem
+from tests.server import test_sealing as sealing
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -218,3 +219,22 @@ def test_the_pdf_cache_keeps_its_bound():
         cache.put(f"k{n}", 400, b"x" * 400)
     assert [k for k in ("k0", "k1", "k2", "k3", "k4") if cache.get(k)[0]] == ["k3", "k4"]
     assert render.PDF_CACHE_BYTES == 32 * 1024 * 1024
+
+
+def test_the_inspection_sheet_shows_the_customers_signature_image_and_the_seal(site, wang, lin, tmp_path):
+    # The customer signs on the phone (its image uploaded first); the sheet embeds that image.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    c2 = sealing._check(wang, insp, site["cam2"], "wang", "fault", "镜头起雾")
+    _, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1, c2))
+    assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    [info] = sealing._signatures(lin, insp)
+    r = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200
+    text, _ = _read(r.content, tmp_path, "inspection-signed")
+    flat = "".join(text.split())
+    assert "陈女士" in text and info["sheet_sha256"] in flat
+    images = [row.split()[3:5] for row in _poppler("pdfimages", "-list", str(tmp_path / "inspection-signed.pdf"))
+              .splitlines()[2:]]
+    assert ["60", "20"] in images, images  # the signature image as uploaded (60 x 20)
+    assert len(images) == 2, images  # and the seal's QR code
