@@ -165,7 +165,7 @@ def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(d
 
 
 def test_render_time_of_the_reference_sites_sheet(demo, tmp_path):
-    # Issue 14's speed figure: printed, never asserted (bench/console.py will set it beside the API call).
+    # Issue 14's speed figure: printed, never asserted (bench/console.py measures it beside the API call).
     lin = Session(demo, "lin")
     reference = max(demo.get("/api/inspections", headers=lin.headers).json()["inspections"], key=lambda i: i["total"])
     started = time.perf_counter()

@@ -4,7 +4,7 @@ The templates escape every value (autoescape): a note a phone sent with HTML in 
 text. WeasyPrint fetches nothing but the images handed to `pdf` (the signature images and the
 QR code, by name): a `file:` or `http:` URL in a template or a value is refused, never read.
 
-A 38-page sheet takes WeasyPrint seconds (layout and drawing of some 4,000 table cells; font
+A 624-device sheet takes WeasyPrint seconds (layout and drawing of some 4,000 table cells; font
 subsetting is a tenth of a second), so each PDF is rendered once per content: `Rendered` keys
 it by the digest of everything printed on it (the templates, the values, the images' bytes; not
 the time it was generated) and serves it again from memory until something on it changes.
@@ -50,9 +50,10 @@ RENDER_WAIT_SECONDS = 30.0
 _renders = threading.BoundedSemaphore(MAX_RENDERS)
 
 # Rendered PDFs kept in memory (per server process), the least recently used dropped past this;
-# the reference site's 38 pages are 0.4 MB.
+# the reference site's 20 pages are 0.45 MB.
 PDF_CACHE_BYTES = 32 * 1024 * 1024
-# A change of a template is a change of every sheet printed from it.
+# A change of a template is a change of every sheet printed from it (the catalogue's words change
+# only with a new release, which starts with an empty cache).
 TEMPLATES_DIGEST = hashlib.sha256(b"".join(
     p.name.encode() + b"\0" + p.read_bytes() for p in sorted(TEMPLATES.iterdir()))).hexdigest()
 
