@@ -4,12 +4,16 @@ with a few calls (`service_demo.json`), timed relative to now so their clocks ru
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+
+from PIL import Image, ImageDraw
 
 from sync import hlc
 from sync.canonical import sha256_hex
@@ -69,6 +73,9 @@ def load_demo(store: Store) -> dict[str, int]:
                for device in data["devices"]}
     service = _load("service_demo.json")
     requests = service_requests(service["requests"], site_ids, devices, store.now_ms())
+    for change in requests:
+        if change[0] == "signatures":
+            _store_signature_image(store, change[2]["signer_name"], change[2]["image_sha256"])
     store.write_server_changes(requests)
     store.write_server_changes(duty(service["duty"], site_ids, store.now_ms()))
     return {
@@ -120,13 +127,31 @@ def service_requests(scenarios: list[dict[str, Any]], site_ids: dict[str, str],
             changes.append(("signatures", _demo_id("signature", s["key"]), {
                 "visit_id": visit, "signer_name": sig["signer_name"], "signer_role": "customer",
                 "signed_at": ago(sig["minutes_ago"]),
-                "image_sha256": sha256_hex(f"demo signature of {sig['signer_name']}".encode()),
+                "image_sha256": sha256_hex(signature_png(sig["signer_name"])),
                 "sheet_sha256": visit_sheet_sha256(visit, visit_fields, lines)}, False))
         for n, call in enumerate(s.get("callbacks", [])):
             changes.append(("callbacks", _demo_id("callback", s["key"], str(n)), {
                 "visit_id": visit, "called_at": ago(call["minutes_ago"]), "called_by": "chen",
                 "reached": call["reached"], "rating": call.get("rating"), "comment": call.get("comment")}, False))
     return changes
+
+
+def signature_png(name: str) -> bytes:
+    """A small PNG of a pen stroke, the same for the same name: the demo customer's signature image."""
+    seed = int(sha256_hex(name.encode())[:8], 16)
+    image = Image.new("L", (240, 80), 255)
+    points = [(10 + 22 * n, 40 + (seed >> (2 * n) & 7) * 5 - 17) for n in range(11)]
+    ImageDraw.Draw(image).line(points, fill=0, width=3)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _store_signature_image(store: Store, name: str, sha256: str) -> None:
+    """Into the blob store, as the phone's upload would have put it."""
+    with tempfile.NamedTemporaryFile(dir=store.settings.data_dir, delete=False) as f:
+        f.write(signature_png(name))
+    store.blobs.put(sha256, Path(f.name))
 
 
 def _line(visit: str, line: dict[str, Any], ago: Callable[[int], str]) -> dict[str, Any]:

@@ -19,9 +19,11 @@ from server.app import create_app
 from server.cli import main
 from server.domains.sheets import render
 from server.settings import Settings
+from sync.messages import label
 from sync.schema import device_check_id
 from tests.conftest import Session
 from tests.helpers import problem
+from tests.server import test_sealing as sealing
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -73,6 +75,7 @@ def test_the_inspection_sheet_prints_in_chinese_with_its_fonts_and_escapes_a_pho
     assert "故障" in text and "未检查" in text  # cam1's outcome, cam2 not checked yet
     assert "2026-11-20 10:15" in text  # checked_at in the site's time zone (UTC+8)
     assert "镜头已擦拭" in text  # the dome camera's quarterly tasks
+    assert "球形摄像机" in text and "枪式摄像机" in text and "dome_camera" not in text  # device kinds in Chinese
     # The note's HTML prints as text; nothing was fetched for it.
     # (the narrow note column wraps it: read in reading order, compared without white space).
     plain = _poppler("pdftotext", str(tmp_path / "inspection.pdf"), "-")
@@ -141,6 +144,11 @@ def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(d
     total = bill["total_fen"]
     assert f"{total // 100:,}.{total % 100:02d}" in text  # the total in yuan, from integer fen
     assert "服务时限" in text and "达成" in text
+    # Each milestone's one line, in the sheet's Chinese (the API's detail explains it in English).
+    assert "报修后" in flat and "时限" in flat and "allowed" not in flat
+    # The customer's signature image is embedded (a 240 x 80 PNG the demo stored), beside the seal's QR code.
+    images = _poppler("pdfimages", "-list", str(tmp_path / "visit.pdf")).splitlines()[2:]
+    assert any(row.split()[3:5] == ["240", "80"] for row in images), images
     _all_embedded(fonts)
     # The seal: the signed sheet's hash as text, and the URL its QR code opens.
     seal = next(s for s in visit["signatures"] if s["signer_role"] == "customer" and s["verification"] == "valid")
@@ -157,7 +165,7 @@ def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(d
 
 
 def test_render_time_of_the_reference_sites_sheet(demo, tmp_path):
-    # Issue 14's speed figure: printed, never asserted (bench/console.py will set it beside the API call).
+    # Issue 14's speed figure: printed, never asserted (bench/console.py measures it beside the API call).
     lin = Session(demo, "lin")
     reference = max(demo.get("/api/inspections", headers=lin.headers).json()["inspections"], key=lambda i: i["total"])
     started = time.perf_counter()
@@ -169,3 +177,64 @@ def test_render_time_of_the_reference_sites_sheet(demo, tmp_path):
     pages = _poppler("pdfinfo", str(tmp_path / "reference.pdf"))
     print(f"the reference site's sheet ({reference['total']} devices): {took:.2f} s, {len(r.content)} bytes;"
           f" {[line for line in pages.splitlines() if line.startswith('Pages')]}")
+
+
+def test_every_device_kind_of_the_fixtures_has_words_in_both_languages():
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    kinds = {t["kind"] for t in json.loads((fixtures / "checklist_templates.json").read_text())}
+    for name in ("reference_site.json", "small_site.json"):
+        kinds |= {d["kind"] for d in json.loads((fixtures / name).read_text())["devices"]}
+    assert len(kinds) >= 16
+    for lang in ("zh", "en"):
+        missing = [k for k in sorted(kinds) if label("kind", k, lang) == k]
+        assert not missing, (lang, missing)
+    assert label("kind", "dome_camera") == "球形摄像机" and label("kind", "dome_camera", "en") == "Dome camera"
+
+
+def test_a_sheet_is_rendered_once_per_content_and_again_when_it_changes(site, http, wang, lin, tmp_path):
+    url = f"/api/inspections/{site['inspection']}/sheet.pdf"
+    rendered = http.app.state.sheets.rendered.pdfs._entries
+    first = http.get(url, headers=lin.headers)
+    assert first.status_code == 200
+    key_count = len(rendered)
+    assert key_count == 1  # this app's own cache: one sheet rendered
+    # Nothing on the sheet changed: the same PDF, served again (no new render, no new entry), for
+    # anyone allowed to read it.
+    again = http.get(url, headers=wang.headers)
+    assert again.content == first.content and len(rendered) == key_count
+    # A check changes what the sheet prints: rendered anew, the new outcome on it.
+    [result] = wang.push([wang.change("device_checks", device_check_id(site["inspection"], site["cam2"]), {
+        "inspection_id": site["inspection"], "device_id": site["cam2"], "outcome": "serviced",
+        "checked_by": "wang", "checked_at": "2026-11-21T02:15:00.000Z"})]).json()["results"]
+    assert result["status"] == "applied", result
+    changed = http.get(url, headers=lin.headers)
+    assert changed.content != first.content and len(rendered) == key_count + 1
+    text, _ = _read(changed.content, tmp_path, "inspection-changed")
+    assert "服务正常" in text and "2026-11-21 10:15" in text
+
+
+def test_the_pdf_cache_keeps_its_bound():
+    cache = render.SizedCache[bytes](1000)
+    for n in range(5):
+        cache.put(f"k{n}", 400, b"x" * 400)
+    assert [k for k in ("k0", "k1", "k2", "k3", "k4") if cache.get(k)[0]] == ["k3", "k4"]
+    assert render.PDF_CACHE_BYTES == 32 * 1024 * 1024
+
+
+def test_the_inspection_sheet_shows_the_customers_signature_image_and_the_seal(site, wang, lin, tmp_path):
+    # The customer signs on the phone (its image uploaded first); the sheet embeds that image.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    c2 = sealing._check(wang, insp, site["cam2"], "wang", "fault", "镜头起雾")
+    _, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1, c2))
+    assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    [info] = sealing._signatures(lin, insp)
+    r = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200
+    text, _ = _read(r.content, tmp_path, "inspection-signed")
+    flat = "".join(text.split())
+    assert "陈女士" in text and info["sheet_sha256"] in flat
+    images = [row.split()[3:5] for row in _poppler("pdfimages", "-list", str(tmp_path / "inspection-signed.pdf"))
+              .splitlines()[2:]]
+    assert ["60", "20"] in images, images  # the signature image as uploaded (60 x 20)
+    assert len(images) == 2, images  # and the seal's QR code

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import Clock, Terms, clocks, explain, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, explain, ts_ms
 from sync.fields import is_uuid
 from sync.periods import site_zone
 from sync.warranty import phase
@@ -321,7 +321,9 @@ class ServiceRequests:
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
             milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")))
 
-    def detail(self, caller: Caller, request_id: str) -> RequestDetail:
+    def detail(self, caller: Caller, request_id: str, explained: Mapping[str, str] = ENGLISH) -> RequestDetail:
+        """A request in the caller's scope; its milestones explained in `explained`'s words
+        (`sync.clocks.ENGLISH` for the API, the sheets' Chinese for the printed sheet)."""
         with self.store.read() as db:
             inputs = load_inputs(db, [request_id]).get(request_id) if is_uuid(request_id) else None
         if inputs is None or not in_scope(caller, _str(inputs.request.get("site_id"))):
@@ -329,7 +331,7 @@ class ServiceRequests:
         now = self.store.now_ms()
         f = inputs.request
         milestones = [ExplainedMilestone(**{k: getattr(c.milestone, k) for k in c.milestone.__struct_fields__},
-                                         explanation=explain(c)) for c in inputs.clocks(now)]
+                                         explanation=explain(c, explained)) for c in inputs.clocks(now)]
         voided = {e.get("note") for e in inputs.events if e.get("kind") == "voided"}
         events = [TimelineEvent(
             id=e["id"], kind=_str(e.get("kind")), at=_str(e.get("at")), effective_at=_str(e.get("effective_at")),

@@ -3,13 +3,20 @@
 The templates escape every value (autoescape): a note a phone sent with HTML in it prints as
 text. WeasyPrint fetches nothing but the images handed to `pdf` (the signature images and the
 QR code, by name): a `file:` or `http:` URL in a template or a value is refused, never read.
+
+A 624-device sheet takes WeasyPrint seconds (layout and drawing of some 4,000 table cells; font
+subsetting is a tenth of a second), so each PDF is rendered once per content: `Rendered` keys
+it by the digest of everything printed on it (the templates, the values, the images' bytes; not
+the time it was generated) and serves it again from memory until something on it changes.
 The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
 License 1.1), found through fontconfig and embedded as a subset in every PDF.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 import threading
 from pathlib import Path
@@ -22,6 +29,8 @@ from PIL import ImageFile
 
 from sync import errors as E
 from sync.messages import label, words
+
+from ..signatures.service import SizedCache
 
 # WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported, which made
 # every upload accept a truncated photo (server/domains/media/images.py): put back at once.
@@ -39,6 +48,14 @@ logging.getLogger("fontTools").setLevel(logging.WARNING)
 MAX_RENDERS = 2
 RENDER_WAIT_SECONDS = 30.0
 _renders = threading.BoundedSemaphore(MAX_RENDERS)
+
+# Rendered PDFs kept in memory (per server process), the least recently used dropped past this;
+# the reference site's 20 pages are 0.45 MB.
+PDF_CACHE_BYTES = 32 * 1024 * 1024
+# A change of a template is a change of every sheet printed from it (the catalogue's words change
+# only with a new release, which starts with an empty cache).
+TEMPLATES_DIGEST = hashlib.sha256(b"".join(
+    p.name.encode() + b"\0" + p.read_bytes() for p in sorted(TEMPLATES.iterdir()))).hexdigest()
 
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
@@ -81,3 +98,43 @@ def pdf(page: str, images: dict[str, bytes]) -> bytes:
         return bytes(document.write_pdf())
     finally:
         _renders.release()
+
+
+def content_digest(template: str, context: dict[str, Any], images: dict[str, bytes]) -> str:
+    """The digest of everything a sheet prints: its templates, its values and its images."""
+    h = hashlib.sha256(f"{TEMPLATES_DIGEST}\0{template}\0".encode())
+    h.update(json.dumps(context, sort_keys=True, ensure_ascii=False, default=str).encode())
+    for name in sorted(images):
+        h.update(f"\0{name}\0{hashlib.sha256(images[name]).hexdigest()}".encode())
+    return h.hexdigest()
+
+
+class Rendered:
+    """The sheets' PDFs, each rendered once per content (`content_digest`) and kept in memory
+    (`PDF_CACHE_BYTES`, least recently used dropped); one per app (`Sheets`)."""
+
+    def __init__(self, max_bytes: int = PDF_CACHE_BYTES) -> None:
+        self.pdfs: SizedCache[bytes] = SizedCache(max_bytes)
+        # One render per content at a time: a second request for the same sheet waits for the first.
+        self._rendering: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def pdf(self, template: str, images: dict[str, bytes], printed_at: str, **context: Any) -> bytes:
+        """The template's PDF; `printed_at`, the time it was generated, is not part of the content:
+        a PDF served again shows when it was made."""
+        key = content_digest(template, context, images)
+        found, data = self.pdfs.get(key)
+        if found and data is not None:
+            return data
+        with self._lock:
+            turn = self._rendering.setdefault(key, threading.Lock())
+        try:
+            with turn:
+                found, data = self.pdfs.get(key)
+                if not (found and data is not None):
+                    data = pdf(html(template, printed_at=printed_at, **context), images)
+                    self.pdfs.put(key, len(data), data)
+                return data
+        finally:
+            with self._lock:
+                self._rendering.pop(key, None)

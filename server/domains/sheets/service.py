@@ -28,6 +28,8 @@ from ..signatures.schemas import SignatureInfo
 from . import render
 
 SHEET = words("sheets")
+# A milestone's one line in the sheet's words (`sync.clocks.explain` takes them without `clock.`).
+EXPLAINED = {key.removeprefix("clock."): text for key, text in SHEET.items() if key.startswith("clock.")}
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
@@ -56,6 +58,7 @@ class Sheets:
         self.inspections = inspections
         self.billing = billing
         self.requests = requests
+        self.rendered = render.Rendered()
 
     def _signatures(self, signed: list[SignatureInfo], tz: object, base_url: str) -> tuple[dict[str, Any],
                                                                                             dict[str, bytes]]:
@@ -81,13 +84,15 @@ class Sheets:
                       "at": local(seal.signed_at, tz)}
         return {"signatures": rows, "seal": sealed}, images
 
-    def inspection_html(self, caller: Caller, inspection_id: str, base_url: str) -> tuple[str, dict[str, bytes]]:
+    def inspection_sheet(self, caller: Caller, inspection_id: str, base_url: str) -> tuple[dict[str, Any],
+                                                                                          dict[str, bytes]]:
+        """What the 定期维护单 prints (the template's values) and the images it shows."""
         sheet = self.inspections.sheet(caller, inspection_id)
         site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
         devices = sorted(sheet.coverage.devices, key=lambda d: (
             SYSTEM_ORDER.index(d.system) if d.system in SYSTEM_ORDER else len(SYSTEM_ORDER), d.code or ""))
         systems = [{"name": label("system", system), "devices": [
-            {"code": d.code or "", "kind": d.kind or "", "location": d.location or "",
+            {"code": d.code or "", "kind": label("kind", d.kind) if d.kind else "", "location": d.location or "",
              "outcome": label("outcome", d.outcome), "fault": d.outcome in ("fault", "not_accessible"),
              "note": d.note or "", "at": local(d.checked_at, tz)} for d in group]}
             for system, group in groupby(devices, key=lambda d: d.system)]
@@ -95,22 +100,23 @@ class Sheets:
             tasks = templates(db, sorted({d.kind for d in devices if d.kind}))
         c = sheet.coverage
         block, images = self._signatures(sheet.signatures, tz, base_url)
-        page = render.html(
-            "inspection.html", sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
+        page = dict(
+            sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
             site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
             technician=insp.get("assigned_to") or "", status=insp.get("status") or "", systems=systems,
             counts=SHEET["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
                                        not_accessible=c.not_accessible, skipped=c.skipped,
                                        not_checked=c.not_checked),
-            tasks=[{"kind": t.get("kind"), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
+            tasks=[{"kind": label("kind", t.get("kind")), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
                    for t in tasks if (items := template_items(t.get("items")))],
-            zone=str(site_zone(tz)), printed_at=local(format_ts(self.store.now_ms()), tz), **block)
+            zone=str(site_zone(tz)), tz=tz, **block)
         return page, images
 
-    def visit_html(self, caller: Caller, visit_id: str, base_url: str) -> tuple[str, dict[str, bytes]]:
+    def visit_sheet(self, caller: Caller, visit_id: str, base_url: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """What the 技术服务联络单 prints (the template's values) and the images it shows."""
         visit = self.billing.visit(caller, visit_id)
         bill = self.billing.bill(caller, visit_id)
-        request = self.requests.detail(caller, visit.request_id or "")
+        request = self.requests.detail(caller, visit.request_id or "", EXPLAINED)
         with self.store.read() as db:
             found = located(db, "sites", request.site_id or "")
         site = found[1] if found else {}
@@ -121,11 +127,12 @@ class Sheets:
                   "billed": line.billed, "consent": label("decision", line.decision)}
                  for line in visit.lines if line.id in billed]
         milestones = [{"name": label("milestone", m.name), "due": local(m.due_at, tz), "done": local(m.done_at, tz),
-                       "status": label("milestone_status", m.status), "missed": m.status == "breached"}
+                       "status": label("milestone_status", m.status), "missed": m.status == "breached",
+                       "explanation": m.explanation}
                       for m in request.milestones]
         block, images = self._signatures(visit.signatures, tz, base_url)
-        page = render.html(
-            "visit.html", sheet_no=visit.sheet_no or "", request_no=request.number or "",
+        page = dict(
+            sheet_no=visit.sheet_no or "", request_no=request.number or "",
             customer=site.get("customer") or "", site=site.get("name") or "", address=site.get("address") or "",
             call_time=local(request.reported_at, tz), caller=" ".join(
                 x for x in (request.caller_name, request.caller_phone) if x),
@@ -133,12 +140,17 @@ class Sheets:
             technician=visit.technician or "", work_done=visit.work_done or "", fault_cause=visit.fault_cause or "",
             outcome=label("visit_outcome", visit.outcome) if visit.outcome else "", lines=lines,
             subtotal=yuan(bill.subtotal_fen), tax=yuan(bill.tax_fen), total=yuan(bill.total_fen),
-            tax_rate=f"{bill.tax_bps / 100:g}", milestones=milestones, zone=str(site_zone(tz)),
-            printed_at=local(format_ts(self.store.now_ms()), tz), **block)
+            tax_rate=f"{bill.tax_bps / 100:g}", milestones=milestones, zone=str(site_zone(tz)), tz=tz, **block)
         return page, images
 
+    def _pdf(self, template: str, sheet: tuple[dict[str, Any], dict[str, bytes]]) -> bytes:
+        """The sheet's PDF, rendered once per content (`render.Rendered`); generated at now, in the
+        site's time zone."""
+        page, images = sheet
+        return self.rendered.pdf(template, images, local(format_ts(self.store.now_ms()), page.pop("tz")), **page)
+
     def inspection_pdf(self, caller: Caller, inspection_id: str, base_url: str) -> bytes:
-        return render.pdf(*self.inspection_html(caller, inspection_id, base_url))
+        return self._pdf("inspection.html", self.inspection_sheet(caller, inspection_id, base_url))
 
     def visit_pdf(self, caller: Caller, visit_id: str, base_url: str) -> bytes:
-        return render.pdf(*self.visit_html(caller, visit_id, base_url))
+        return self._pdf("visit.html", self.visit_sheet(caller, visit_id, base_url))

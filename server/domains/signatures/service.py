@@ -32,7 +32,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 _encode = msgspec.json.Encoder().encode
 # A mismatch lists at most this many differences (`differences_total` says how many there were).
 MAX_DIFFERENCES_LISTED = 100
+V = TypeVar("V")
 
 
 # -- the sheet blob ------------------------------------------------------------
@@ -67,37 +68,45 @@ MAX_DIFFERENCES_LISTED = 100
 _NOT_A_SHEET: sheet.Checks = {"": {"sheet": "not this inspection's canonical sheet"}}
 
 
-class SheetCache:
-    """Parsed sheets by hash, the least recently used dropped past `max_bytes` of sheet.
+class SizedCache(Generic[V]):
+    """Values by a content digest, the least recently used dropped past `max_bytes` (each entry's
+    size as given). Content-addressed, so an entry never goes stale. Also the rendered sheets' PDFs
+    (server/domains/sheets/render.py)."""
 
-    Content-addressed, so an entry never goes stale. An entry of None: bytes
-    stored under that hash that are not a sheet (stored before sheets were
-    checked at upload).
-    """
-
-    def __init__(self, max_bytes: int = 4 * sheet.MAX_SHEET_BYTES) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[int, sheet.Sheet | None]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, V]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, sha256: str) -> tuple[bool, sheet.Sheet | None]:
+    def get(self, key: str) -> tuple[bool, V | None]:
         with self._lock:
-            found = self._entries.get(sha256)
+            found = self._entries.get(key)
             if found is None:
                 return False, None
-            self._entries.move_to_end(sha256)
+            self._entries.move_to_end(key)
             return True, found[1]
 
-    def put(self, sha256: str, size: int, parsed: sheet.Sheet | None) -> None:
+    def put(self, key: str, size: int, value: V) -> None:
         with self._lock:
-            if sha256 in self._entries:
+            if key in self._entries:
                 return
-            self._entries[sha256] = (size, parsed)
+            self._entries[key] = (size, value)
             self._size += size
             while self._size > self.max_bytes and len(self._entries) > 1:
                 _, (dropped, _) = self._entries.popitem(last=False)
                 self._size -= dropped
+
+
+class SheetCache(SizedCache[sheet.Sheet | None]):
+    """Parsed sheets by hash, the least recently used dropped past `max_bytes` of sheet.
+
+    An entry of None: bytes stored under that hash that are not a sheet (stored before sheets
+    were checked at upload).
+    """
+
+    def __init__(self, max_bytes: int = 4 * sheet.MAX_SHEET_BYTES) -> None:
+        super().__init__(max_bytes)
 
 
 def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, sheet.Sheet | None]:
