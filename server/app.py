@@ -17,6 +17,7 @@ from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
 from .domains.console.controller import ConsoleController
+from .domains.console.site import SiteController as ConsoleSiteController
 from .domains.console.web import template_config
 from .domains.duty.controller import DutyController
 from .domains.duty.service import Duty
@@ -58,6 +59,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     ConsoleController,
     SheetsController,
     ArchiveController,
+    ConsoleSiteController,
 ]
 
 
