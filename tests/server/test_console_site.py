@@ -75,6 +75,8 @@ def test_the_site_page_shows_the_customer_archive_and_the_terms_in_force(http, l
     # Device codes open their history; the quarter's inspection opens its sheet.
     assert f'/console/sites/{archive["site"]}/devices/{archive["cam1"]}"' in text
     assert f'/console/inspections/{archive["inspection"]}"' in text
+    english = http.get(f"/console/sites/{archive['site']}", params={"lang": "en"}).text
+    assert "Annual maintenance" in english and "¥12,800.50" in english and "4 h" in english
 
 
 def test_a_technician_sees_the_archive_without_the_quote(http, wang, archive):
