@@ -19,6 +19,7 @@ from .domains.callbacks.service import TechnicianReports
 from .domains.console.controller import ConsoleController
 from .domains.console.desk import DeskController
 from .domains.console.office import OfficeController
+from .domains.console.site import SiteController as ConsoleSiteController
 from .domains.console.web import template_config
 from .domains.duty.controller import DutyController
 from .domains.duty.service import Duty
@@ -62,6 +63,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     OfficeController,
     SheetsController,
     ArchiveController,
+    ConsoleSiteController,
 ]
 
 

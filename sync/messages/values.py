@@ -131,6 +131,21 @@ ZH: dict[str, str] = {
     "kind.card_reader": "读卡器",
     "kind.door_controller": "门禁控制器",
     "kind.magnetic_lock": "磁力锁",
+    # console-site
+    "contract.annual": "年度维保",
+    "contract.per_visit": "按次服务",
+    "contract.warranty": "质保期服务",
+    "zone.urban": "市区",
+    "zone.suburban": "郊区",
+    "complexity.ordinary": "一般故障",
+    "complexity.complex": "复杂故障",
+    "inspection_status.scheduled": "已排期",
+    "inspection_status.in_progress": "进行中",
+    "inspection_status.completed": "已完成",
+    "inspection_status.signed": "已签字",
+    "stage.before": "维护前",
+    "stage.after": "维护后",
+    "stage.evidence": "现场取证",
 }
 
 EN: dict[str, str] = {
@@ -258,4 +273,19 @@ EN: dict[str, str] = {
     "kind.card_reader": "Card reader",
     "kind.door_controller": "Door controller",
     "kind.magnetic_lock": "Magnetic lock",
+    # console-site
+    "contract.annual": "Annual maintenance",
+    "contract.per_visit": "Per visit",
+    "contract.warranty": "Warranty service",
+    "zone.urban": "urban",
+    "zone.suburban": "suburban",
+    "complexity.ordinary": "ordinary fault",
+    "complexity.complex": "complex fault",
+    "inspection_status.scheduled": "Scheduled",
+    "inspection_status.in_progress": "In progress",
+    "inspection_status.completed": "Completed",
+    "inspection_status.signed": "Signed",
+    "stage.before": "before",
+    "stage.after": "after",
+    "stage.evidence": "evidence",
 }

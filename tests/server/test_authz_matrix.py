@@ -243,6 +243,16 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                             403, 403, 403, signed_out=303),
     ("POST", "/console/users/{username:str}/disabled"): Rule(_console("/console/users/qian/disabled"),
                                                             403, 403, 403, signed_out=303),
+    # console-site: a device's history, an inspection's sheet and its PDF, a photo's thumbnail for the session.
+    ("GET", "/console/sites/{site_id:str}/devices/{device_id:str}"): Rule(
+        _console("/console/sites/{site}/devices/{cam1}"), 200, 404, 200, signed_out=303),
+    ("GET", "/console/inspections/{inspection_id:str}"): Rule(
+        _console("/console/inspections/{inspection}"), 200, 404, 200, signed_out=303),
+    ("GET", "/console/inspections/{inspection_id:str}/sheet.pdf"): Rule(
+        _console("/console/inspections/{inspection}/sheet.pdf"), 200, 404, 200, signed_out=303),
+    ("GET", "/console/blobs/{sha256:str}/thumbnail"): Rule(
+        lambda w, role: _console(f"/console/blobs/{w.photo_sha}/thumbnail")(w, role), 200, 404, 200,
+        signed_out=303),
     # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
     # changes nothing); anyone signed in looks a number up, in their own sites.
     ("POST", "/api/sites/{site_id:str}/import"): Rule(

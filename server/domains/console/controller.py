@@ -23,7 +23,7 @@ from sync.wire import TokenRequest
 from ...http.controller import DomainController
 from ...http.deps import CallerDep, address
 from ...http.guards import site_in_scope
-from . import pages
+from . import pages, site_pages
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
@@ -101,8 +101,14 @@ class ConsoleController(DomainController):
 
     @get("/sites/{site_id:str}", sync_to_thread=True, guards=[signed_in, site_in_scope])
     def site(self, request: Request[Any, Any, Any], site_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
-        """A site's coverage of the current quarter, filtered by `system`, `kind` and `outcome`."""
+        """The customer archive, and the current quarter's coverage, filtered by `system`, `kind` and `outcome`,
+        searched by device `code` (one device whose code it is opens that device's page)."""
         q = request.query_params
         data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
-                               q.get("outcome") or None)
-        return render(request, "site.html", caller=caller, **data)
+                               q.get("outcome") or None, site_pages.code_query(q.get("code")))
+        if data["exact"] is not None:
+            return Redirect(f"{PATH}/sites/{site_id}/devices/{data['exact'].device_id}", status_code=303,
+                            headers=HEADERS)
+        return render(request, "site.html", caller=caller, **data,
+                      archive=site_pages.archive(request.app.state, caller, data["site"]),
+                      history=request.app.state.inspections.summaries(caller, site_id=site_id).inspections)

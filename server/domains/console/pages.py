@@ -17,6 +17,7 @@ from sync.schema import OUTCOMES
 
 from ...filters import one_of
 from ..identity.service import Caller
+from ..inspections.schemas import CoverageDevice
 from ..inspections.service import Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
@@ -85,9 +86,20 @@ def latest_conflicts(state: Any, caller: Caller) -> list[dict[str, Any]]:
              "kind": c.kind, "user": c.user, "at": local_time(c.at)} for c in found]
 
 
+def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDevice], CoverageDevice | None]:
+    """The devices whose code starts with `code` (any case), and the one whose code is exactly it, if one."""
+    if not code:
+        return devices, None
+    wanted = code.casefold()
+    found = [d for d in devices if (d.code or "").casefold().startswith(wanted)]
+    exact = [d for d in found if (d.code or "").casefold() == wanted]
+    return found, exact[0] if len(exact) == 1 else None
+
+
 def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,
-              outcome: str | None) -> dict[str, Any]:
-    """A site's coverage of its current quarter, grouped by system and location, with the camera grid."""
+              outcome: str | None, code: str = "") -> dict[str, Any]:
+    """A site's coverage of its current quarter, grouped by system and location, with the camera grid;
+    `code` keeps the devices whose code starts with it, and `exact` is the one whose code it is."""
     inspections: Inspections = state.inspections
     wanted = one_of("outcome", outcome, OUTCOME_CHOICES)
     found = inspections.sites(caller, site_id)
@@ -95,6 +107,7 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
     period = period_of(site_today(tz))
     coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
     devices = [d for d in coverage.devices if wanted is None or (d.outcome or NOT_CHECKED) == wanted]
+    devices, exact = matching(devices, code)
     groups: dict[str, dict[str, list[Any]]] = {}
     for d in sorted(devices, key=lambda d: (d.system or "", d.location or "", d.code or "")):
         groups.setdefault(d.system or "", {}).setdefault(d.location or "", []).append(d)
@@ -102,7 +115,8 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
     counts = Counter(d.outcome or NOT_CHECKED for d in cameras)
     return {"site": found[0], "period": period, "coverage": coverage, "groups": groups, "cameras": cameras,
             "camera_counts": counts, "outcomes": OUTCOME_CHOICES, "not_checked": NOT_CHECKED,
-            "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or ""},
+            "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or "", "code": code},
+            "exact": exact, "matches": len(devices),
             "kinds": sorted({d.kind for d in coverage.devices if d.kind}),
             "systems": sorted({d.system for d in coverage.devices if d.system}),
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}

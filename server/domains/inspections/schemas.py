@@ -83,6 +83,16 @@ class DeviceHistory(msgspec.Struct, kw_only=True):
     site_id: str | None
     checks: list[HistoryEntry]
     requests: list[RepairRequest] = []  # newest first; their visits in order (issue 12)
+    # The device's identity as the archive records it (issue 14: the console's device page).
+    name: str | None = None
+    system: str | None = None
+    location: str | None = None
+    model: str | None = None
+    serial_no: str | None = None
+    installed_on: str | None = None
+    status: str | None = None
+    warranty_from: str | None = None
+    warranty_months: int | None = None
 
 
 class InspectionSummary(msgspec.Struct, kw_only=True):
@@ -104,6 +114,13 @@ class SiteSummary(msgspec.Struct, kw_only=True):
     name: str | None
     customer: str | None
     tz: str | None
+    # The customer archive (issue 14): what the console's site page shows of the contract.
+    address: str | None = None
+    zone: str | None = None
+    contract: str | None = None
+    contract_price_fen: int | None = None
+    accepted_on: str | None = None
+    warranty_months: int | None = None
 
 
 class InspectionList(msgspec.Struct, kw_only=True):
@@ -117,6 +134,7 @@ class Sheet(msgspec.Struct, kw_only=True):
     photos: list[PhotoInfo] = []  # photos of the inspection as a whole (no device)
     # Who signed, whether it verified, what it sealed; for a mismatch, how the sheet differed.
     signatures: list[SignatureInfo] = []
+    items: dict[str, dict[str, Any]] = {}  # each checked device's checklist answers, by device id
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True):

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from ...services import Caller, Store
 
 FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}
+# The device's fields a history names it by, and the site's a site summary shows (issue 14).
+_IDENTITY = ("name", "system", "location", "model", "serial_no", "installed_on", "status", "warranty_from",
+             "warranty_months")
+_ARCHIVE = ("address", "zone", "contract", "contract_price_fen", "accepted_on", "warranty_months")
 
 
 def _check_period(period: str) -> None:
@@ -70,6 +74,11 @@ def _repair_archive(repairs: list[tuple[str, Fields, list[Fields]]]) -> list[Rep
     ]
     out.sort(key=lambda r: (r.reported_at or "", r.number or ""), reverse=True)
     return out
+
+
+def _answers(check: Fields) -> dict[str, Any]:
+    """A check's checklist answers (its `item.<key>` fields), by key."""
+    return {k[5:]: v for k, v in check.items() if k.startswith("item.")}
 
 
 def due_on(period: str, due_day: int) -> str:
@@ -190,13 +199,14 @@ class Inspections:
                 inspection_id=insp, period=inspection.get("period"), sheet_no=inspection.get("sheet_no"),
                 outcome=check.get("outcome"), note=check.get("note"), checked_by=check.get("checked_by"),
                 checked_at=check.get("checked_at"),
-                items={k[5:]: v for k, v in check.items() if k.startswith("item.")},
+                items=_answers(check),
                 photos=photos.get(insp, []),
             ))
         entries.sort(key=lambda e: (e.checked_at or "", e.period or ""), reverse=True)
         d = device[1]
         return DeviceHistory(device_id=device_id, code=d.get("code"), kind=d.get("kind"), site_id=device[0],
-                             checks=entries, requests=_repair_archive(repairs))
+                             checks=entries, requests=_repair_archive(repairs),
+                             **{f: d.get(f) for f in _IDENTITY})
 
     def summaries(
         self,
@@ -249,8 +259,9 @@ class Inspections:
             wanted = [site_id] if in_scope(caller, site_id) else []
         with self.queries.reading() as q:
             found = q.sites(wanted)
-        return sorted((SiteSummary(id=i, name=f.get("name"), customer=f.get("customer"), tz=f.get("tz"))
-                       for i, f in found), key=lambda s: (s.name or "", s.id))
+        return sorted((SiteSummary(id=i, name=f.get("name"), customer=f.get("customer"), tz=f.get("tz"),
+                                   **{k: f.get(k) for k in _ARCHIVE}) for i, f in found),
+                      key=lambda s: (s.name or "", s.id))
 
     def sheet(self, caller: Caller, insp: str) -> Sheet:
         with self.queries.reading() as q:
@@ -262,5 +273,6 @@ class Inspections:
             coverage = self._coverage(q, fields["site_id"], fields["period"], None, None)
             whole = q.photos_of_inspection(insp, site_id).get(None, [])
             signed = q.signatures(insp)
+            items = {device: answers for device, check in q.checks(insp).items() if (answers := _answers(check))}
         return Sheet(inspection={"id": insp, **fields}, site={"id": site_id, **(site[1] if site else {})},
-                     coverage=coverage, signatures=signed, photos=whole)
+                     coverage=coverage, signatures=signed, photos=whole, items=items)

@@ -45,7 +45,7 @@ def local(ts: object, tz: object) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def _seal(signatures: Iterable[SignatureInfo]) -> SignatureInfo | None:
+def seal_of(signatures: Iterable[SignatureInfo]) -> SignatureInfo | None:
     """The customer's signature that seals the sheet now: the latest valid one not retracted."""
     valid = [s for s in signatures if s.signer_role == "customer" and s.verification == "valid"
              and not s.retracted_at]
@@ -75,7 +75,7 @@ class Sheets:
             rows.append({"name": s.signer_name or "", "role": label("signer_role", s.signer_role),
                          "at": local(s.signed_at, tz), "verification": label("verification", s.verification),
                          "retracted": bool(s.retracted_at), "image": f"signature-{n}" if image else None})
-        seal = _seal(signed)
+        seal = seal_of(signed)
         sealed = None
         if seal is not None:
             url = f"{base_url.rstrip('/')[:200]}/api/signatures/{seal.id}"
@@ -83,6 +83,12 @@ class Sheets:
             sealed = {"hash": seal.sheet_sha256 or "", "url": url, "by": seal.signer_name or "",
                       "at": local(seal.signed_at, tz)}
         return {"signatures": rows, "seal": sealed}, images
+
+    def checklists(self, kinds: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds, by kind."""
+        with self.store.read() as db:
+            found = templates(db, sorted(kinds))
+        return {str(t.get("kind")): items for t in found if (items := template_items(t.get("items")))}
 
     def inspection_sheet(self, caller: Caller, inspection_id: str, base_url: str) -> tuple[dict[str, Any],
                                                                                           dict[str, bytes]]:
@@ -96,8 +102,7 @@ class Sheets:
              "outcome": label("outcome", d.outcome), "fault": d.outcome in ("fault", "not_accessible"),
              "note": d.note or "", "at": local(d.checked_at, tz)} for d in group]}
             for system, group in groupby(devices, key=lambda d: d.system)]
-        with self.store.read() as db:
-            tasks = templates(db, sorted({d.kind for d in devices if d.kind}))
+        checklists = self.checklists({d.kind for d in devices if d.kind})
         c = sheet.coverage
         block, images = self._signatures(sheet.signatures, tz, base_url)
         page = dict(
@@ -107,8 +112,8 @@ class Sheets:
             counts=SHEET["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
                                        not_accessible=c.not_accessible, skipped=c.skipped,
                                        not_checked=c.not_checked),
-            tasks=[{"kind": label("kind", t.get("kind")), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
-                   for t in tasks if (items := template_items(t.get("items")))],
+            tasks=[{"kind": label("kind", kind), "items": [i["label_zh"] or i["label"] or i["key"] for i in items]}
+                   for kind, items in checklists.items()],
             zone=str(site_zone(tz)), tz=tz, **block)
         return page, images
 

@@ -1,0 +1,69 @@
+"""The supervisor's site pages (issue 14): a device's history, an inspection's sheet and its PDF, thumbnails.
+
+The API's sheet PDF and thumbnails take a bearer token, which a browser's
+session does not send; these routes give the cookie's caller the same bytes
+through the same services, after the same scope checks (another site's is 404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.params import FromPath, FromQuery
+from litestar.response import File
+
+from sync import errors as E
+
+from ...http.controller import DomainController
+from ...http.deps import CallerDep
+from ...http.guards import site_in_scope
+from . import site_pages
+from .web import EXCEPTION_HANDLERS, PATH, lang_of, render, signed_in
+
+# A thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
+_IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+                  "Content-Security-Policy": "sandbox"}
+_PDF_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": 'inline; filename="inspection.pdf"'}
+
+
+class SiteController(DomainController):
+    path = PATH
+    include_in_schema = False
+    exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
+
+    @get("/sites/{site_id:str}/devices/{device_id:str}", sync_to_thread=True, guards=[signed_in, site_in_scope])
+    def device(self, request: Request[Any, Any, Any], site_id: FromPath[str], device_id: FromPath[str],
+               caller: CallerDep) -> Response[bytes]:
+        """A device's history: identity, warranty, every check with its photos, its requests and visits."""
+        state = request.app.state
+        found = state.inspections.sites(caller, site_id)
+        if not found:
+            raise E.NotFound(f"no site {site_id}")
+        site = found[0]
+        return render(request, "device.html", caller=caller, site=site, thumbnail=site_pages.THUMBNAIL,
+                      **site_pages.device_page(state, caller, site, device_id, lang_of(request)))
+
+    @get("/inspections/{inspection_id:str}", sync_to_thread=True, guards=[signed_in])
+    def inspection(self, request: Request[Any, Any, Any], inspection_id: FromPath[str],
+                   caller: CallerDep) -> Response[bytes]:
+        """The periodic maintenance sheet: every device with its outcome, note, answers and photos; signatures
+        and seal; a link to its PDF."""
+        data = site_pages.inspection_page(request.app.state, caller, inspection_id, lang_of(request))
+        return render(request, "inspection.html", caller=caller, thumbnail=site_pages.THUMBNAIL, **data)
+
+    @get("/inspections/{inspection_id:str}/sheet.pdf", sync_to_thread=True, guards=[signed_in])
+    def inspection_pdf(self, request: Request[Any, Any, Any], inspection_id: FromPath[str],
+                       caller: CallerDep) -> Response[bytes]:
+        """The same PDF as `GET /api/inspections/{id}/sheet.pdf`, for the session's caller."""
+        data = request.app.state.sheets.inspection_pdf(caller, inspection_id, str(request.base_url))
+        return Response(data, media_type="application/pdf", headers=_PDF_HEADERS)
+
+    @get("/blobs/{sha256:str}/thumbnail", guards=[signed_in])
+    async def thumbnail(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep,
+                        size: FromQuery[int] = site_pages.THUMBNAIL) -> File:
+        """A photo's or signature's thumbnail, as `GET /blobs/{sha256}/thumbnail` gives it to the same caller."""
+        path = await request.app.state.media.thumbnail(caller, sha256, size)
+        return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=path.name,
+                    headers=_IMAGE_HEADERS)
