@@ -77,6 +77,9 @@ def test_the_site_page_shows_the_customer_archive_and_the_terms_in_force(http, l
     assert f'/console/inspections/{archive["inspection"]}"' in text
     english = http.get(f"/console/sites/{archive['site']}", params={"lang": "en"}).text
     assert "Annual maintenance" in english and "¥12,800.50" in english and "4 h" in english
+    # A device's kind in words, as the printed sheet names it (merge of issue 14's pages: it showed `dome_camera`).
+    assert ">球形摄像机<" in text and ">dome_camera<" not in text
+    assert ">Dome camera<" in english
 
 
 def test_a_technician_sees_the_archive_without_the_quote(http, wang, archive):
@@ -104,7 +107,7 @@ def test_the_device_page_shows_identity_checks_photos_and_escapes_a_phones_html(
     page = sign_in(http, "lin").get(f"/console/sites/{archive['site']}/devices/{archive['cam1']}")
     assert page.status_code == 200
     text = page.text
-    for shown in ("CAM-001", "大堂球机", "dome_camera", "视频监控系统", "A 栋大堂", "DS-2CD", "SN-77", "2025-12-01",
+    for shown in ("CAM-001", "大堂球机", "球形摄像机", "视频监控系统", "A 栋大堂", "DS-2CD", "SN-77", "2025-12-01",
                   "保修期内", "2026-Q4", "故障", "wang", "2026-11-20 10:15", "镜头已擦拭：是"):
         assert shown in text, shown
     # Regression (issue 14, escaping): a note with HTML from a phone is text, never markup.
