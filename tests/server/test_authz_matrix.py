@@ -215,6 +215,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
                          {"params": {"dry_run": "true"}, "content": "编号\r\nCAM-001\r\n".encode()}),
         403, 404, 200, desk=403),
     ("GET", "/api/lookup"): Rule(_get("/api/lookup", sheet_no="PM-2026Q4-0001"), 200, 404, 200),
+    # A new customer's site: supervisors only (no site in the path, so another site's technician gets 403 too).
+    ("POST", "/api/sites"): Rule(_json("/api/sites", {"name": "Matrix park", "customer": "ACME", "contract": "annual"}),
+                                 403, 403, 201, desk=403),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -20,7 +20,9 @@ from sync.rules import Actor, RowState, check_row, validate
 
 from ...storage.sqlite import archive as q
 from ..scope import in_scope
-from .schemas import BadRow, ChangedDevice, Found, ImportReport
+from ..service.office import ServiceOffice
+from .schemas import BadRow, ChangedDevice, Found, ImportReport, NewSite, NewSiteAnswer
+from .sites import register_site
 from .spreadsheet import read_sheet
 
 if TYPE_CHECKING:
@@ -37,8 +39,13 @@ def device_id(site_id: str, code: str) -> str:
 
 
 class Archive:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, office: ServiceOffice | None = None) -> None:
         self.store = store
+        self.office = office or ServiceOffice(store)
+
+    def register_site(self, caller: Caller | None, new: NewSite) -> NewSiteAnswer:
+        """A new customer's site with its contract, terms and members (see `sites.register_site`)."""
+        return register_site(self.store, self.office, caller, new)
 
     def import_devices(self, caller: Caller | None, site_id: str, data: bytes, *, dry_run: bool = False,
                        retire: bool = False) -> ImportReport:

@@ -67,6 +67,12 @@ class ServiceOffice:
         return ServiceTerms(site_id=site_id, contract=contract, terms=self.book.raw(contract, override),
                             override=override, set_by=set_by, set_at=set_at)
 
+    def check_terms(self, contract: object, override: dict[str, Any] | None) -> None:
+        """`InvalidRequest` naming the key for an override `set_terms` would refuse (a new site's,
+        checked before anything of the site is written)."""
+        _check_strings(override)
+        self.book.raw(contract, override or None)
+
     def set_terms(self, caller: Caller | None, site_id: str, override: dict[str, Any] | None) -> ServiceTerms:
         """Replace a site's override (None or {} removes it), checked whole first, audited.
         `caller` None: from the command line."""

@@ -15,6 +15,16 @@ def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
                       [site_id]).fetchone() is not None
 
 
+def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str) -> str | None:
+    """The id of a live site of this customer with this name (case and outer spaces aside), but `other_than`."""
+    found = db.execute(
+        "SELECT id FROM rows WHERE collection = 'sites' AND deleted = 0 AND id <> ?"
+        " AND lower(trim(json_extract(fields, '$.customer'))) = lower(?)"
+        " AND lower(trim(json_extract(fields, '$.name'))) = lower(?) LIMIT 1",
+        [other_than, customer.strip(), name.strip()]).fetchone()
+    return None if found is None else str(found[0])
+
+
 def site_devices(db: sqlite3.Connection, site_id: str) -> list[tuple[str, dict[str, Any]]]:
     """Every live device of the site, retired ones too, as (id, fields)."""
     return [(i, _decode(f)) for i, f in db.execute(
