@@ -16,6 +16,7 @@ from .domains.billing.controller import BillingController
 from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
+from .domains.console.archive import ArchiveConsole
 from .domains.console.controller import ConsoleController
 from .domains.console.web import template_config
 from .domains.duty.controller import DutyController
@@ -58,6 +59,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     ConsoleController,
     SheetsController,
     ArchiveController,
+    ArchiveConsole,
 ]
 
 

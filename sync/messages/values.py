@@ -47,6 +47,12 @@ ZH: dict[str, str] = {
     "channel.duty_call": "值班电话",
     "channel.on_site": "现场报修",
     "outcome.not_checked": "未检查",
+    # console-archive
+    "contract.annual": "年度维保",
+    "contract.per_visit": "按次服务",
+    "contract.warranty": "质保期内",
+    "zone.urban": "市区",
+    "zone.suburban": "郊区",
 }
 
 EN: dict[str, str] = {
@@ -90,4 +96,10 @@ EN: dict[str, str] = {
     "channel.duty_call": "Duty phone",
     "channel.on_site": "On site",
     "outcome.not_checked": "Not checked",
+    # console-archive
+    "contract.annual": "Annual maintenance",
+    "contract.per_visit": "Per visit",
+    "contract.warranty": "Under warranty",
+    "zone.urban": "City",
+    "zone.suburban": "Suburbs",
 }

@@ -12,7 +12,8 @@ from sync.messages import LANGS, SECTIONS, label, language, words
 # Where a stored value is shown by its words: the group's key prefix, and the field whose choices it names.
 WORDED = {"outcome": ("device_checks", "outcome"), "system": ("devices", "system"),
           "signer_role": ("signatures", "signer_role"), "decision": ("charge_lines", "decision"),
-          "visit_outcome": ("service_visits", "outcome"), "channel": ("service_requests", "channel")}
+          "visit_outcome": ("service_visits", "outcome"), "channel": ("service_requests", "channel"),
+          "contract": ("sites", "contract"), "zone": ("sites", "zone")}
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -53,3 +53,17 @@ def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | Non
         "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
         " AND json_extract(fields, '$.code') = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
     return None if found is None else str(found[0])
+
+
+def devices_by_code(db: sqlite3.Connection, code: str, sites: list[str] | None, limit: int) -> list[tuple[str, str]]:
+    """(site_id, id) of live devices with this code, in these sites (None: every site), at most `limit`."""
+    if sites is None:
+        return [(s, i) for s, i in db.execute(
+            "SELECT parent_id, id FROM rows WHERE collection = 'devices' AND deleted = 0"
+            " AND json_extract(fields, '$.code') = ? ORDER BY parent_id, id LIMIT ?", [code, limit])]
+    found: list[tuple[str, str]] = []
+    for site_id in sites:  # a technician's few sites, each through the parent index
+        found += [(site_id, i) for (i,) in db.execute(
+            "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
+            " AND json_extract(fields, '$.code') = ? ORDER BY id", [site_id, code])]
+    return found[:limit]
