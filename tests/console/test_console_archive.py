@@ -18,6 +18,7 @@ def test_a_new_site_and_its_devices_through_the_forms_and_the_file_chooser(conte
     name = f"东区园区 {uuid.uuid4().hex[:6]}"
     page = context_for("lin", viewport={"width": 390, "height": 844}).new_page()
     page.goto("/console/sites/new")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     page.fill("input[name=name]", name)
     page.fill("input[name=customer]", "华东物业")
     page.fill("input[name=contract_price]", "12000.50")

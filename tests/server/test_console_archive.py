@@ -210,13 +210,16 @@ def _look(http, q):
     return http.get("/console/lookup", params={"q": q}, follow_redirects=False)
 
 
-def test_a_number_opens_its_page(http, console, site, chen):
+def test_a_number_opens_its_page(http, console, site, chen, store):
     r = _look(http, "PM-2026Q4-0001")
     assert (r.status_code, r.headers["location"]) == (303, f"/console/inspections/{site['inspection']}")
     opened = chen.http.post("/api/service-requests", headers=chen.headers,
                             json={"site_id": SITE, "channel": "hotline", "kind": "repair"}).json()
     r = _look(http, f" {opened['number']} ")
     assert r.headers["location"] == f"/console/service-requests/{opened['id']}"
+    visit = str(uuid.uuid4())
+    store.write_server_changes([("service_visits", visit, {"request_id": opened["id"], "technician": "wang"}, False)])
+    assert _look(http, f"{opened['number']}-1").headers["location"] == f"/console/visits/{visit}"
     assert _look(http, "CAM-002").headers["location"] == f"/console/sites/{SITE}/devices/{site['cam2']}"
     assert _look(http, "Test park CAM-001").headers["location"] == f"/console/sites/{SITE}/devices/{site['cam1']}"
 
