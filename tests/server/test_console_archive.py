@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from server.domains.archive.controller import MAX_IMPORT_BODY_BYTES
+from server.domains.archive.spreadsheet import MAX_IMPORT_BYTES
 from server.domains.console.archive_pages import MAX_PENDING_IMPORTS, PENDING_SECONDS, PendingImports
 from tests.conftest import OTHER_SITE, SITE
 
@@ -197,6 +199,15 @@ def test_kept_uploads_are_bounded_in_number_and_time():
     assert kept.get(tokens[-1], "client", f"site-{MAX_PENDING_IMPORTS}") is None
     now[0] += PENDING_SECONDS + 1
     assert kept.take(newer, "client", f"site-{MAX_PENDING_IMPORTS}") is None
+
+
+@pytest.mark.parametrize("size", [MAX_IMPORT_BODY_BYTES + 1, MAX_IMPORT_BYTES + 10])
+def test_a_file_over_the_import_limit_is_the_413_page_and_nothing_is_kept(http, console, size):
+    # Regression (issue 14, bounds): over the body's limit the console answered the API's JSON problem,
+    # and a file just over 5 MiB (within the multipart envelope's allowance) was kept for a dry run.
+    r = _upload(http, console, b"code\r\n" + b"C\r\n" * (size // 3))
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+    assert "location" not in r.headers
 
 
 def test_an_upload_to_a_site_that_does_not_exist_is_404(http, console):

@@ -27,6 +27,7 @@ from ...http.deps import CallerDep
 from ...http.guards import site_in_scope, supervisor_only
 from ..archive.controller import MAX_IMPORT_BODY_BYTES
 from ..archive.service import MAX_LOOKUP_CHARS
+from ..archive.spreadsheet import MAX_IMPORT_BYTES
 from ..identity.service import Caller
 from .archive_pages import SITE_FIELDS, lookup, new_site, pending_imports
 from .web import (
@@ -37,6 +38,7 @@ from .web import (
     csrf_of,
     form_value,
     lang_of,
+    on_error,
     render,
     session_token,
     signed_in,
@@ -59,6 +61,11 @@ def _site(state: Any, caller: Caller, site_id: str) -> Any:
     return found[0]
 
 
+def _too_large(request: Request[Any, Any, Any], _: Exception) -> Response[Any]:
+    """An upload over the import's limit, refused before it is read whole: the HTML page, not JSON."""
+    return on_error(request, E.BodyTooLarge(f"the file is over {MAX_IMPORT_BYTES} bytes", limit=MAX_IMPORT_BYTES))
+
+
 def _see(url: str) -> Redirect:
     return Redirect(url, status_code=303, headers=HEADERS)
 
@@ -66,7 +73,7 @@ def _see(url: str) -> Redirect:
 class ArchiveConsole(DomainController):
     path = PATH
     include_in_schema = False
-    exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
+    exception_handlers = {**EXCEPTION_HANDLERS, 413: _too_large}  # type: ignore[dict-item]  # noqa: RUF012
 
     @get("/sites/new", sync_to_thread=False, guards=[signed_in, supervisor_only])
     def new_site_form(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
@@ -123,6 +130,8 @@ class ArchiveConsole(DomainController):
         data = await upload.read() if isinstance(upload, UploadFile) else b""
         if not data:
             raise E.InvalidRequest(words("console", lang_of(request))["no_file"])
+        if len(data) > MAX_IMPORT_BYTES:  # the body's limit leaves room for the form around the file
+            raise E.BodyTooLarge(f"the file is over {MAX_IMPORT_BYTES} bytes", limit=MAX_IMPORT_BYTES)
         token = pending_imports(request.app.state).keep(caller.client_id, site_id, data)
         return _see(f"{PATH}/sites/{site_id}/import?upload={token}")
 
