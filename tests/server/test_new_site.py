@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from sync import errors as E
 from tests.helpers import problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +84,26 @@ def test_the_command_registers_a_site_for_the_import(tmp_path):
     imported = subprocess.run([*run, "import", "--data", str(data), str(csv), "--site", "东区园区"], cwd=ROOT,
                               capture_output=True, text=True)
     assert imported.returncode == 0 and "1 devices were created" in imported.stdout, imported.stderr
+
+
+def test_two_registrations_of_one_name_at_once_make_one_site(store, lin, http):
+    # A double-clicked form: the name check runs in the write transaction, so a racing twin sees the first.
+    from server.domains.archive.schemas import NewSite
+    from server.domains.archive.service import Archive
+
+    archive, outcomes = Archive(store), []
+
+    def register() -> None:
+        try:
+            outcomes.append(archive.register_site(None, NewSite(name="东区园区", customer="华东物业", contract="annual")).id)
+        except E.SiteExists:
+            outcomes.append("409")
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes).count("409") == 7
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE collection = 'sites'").fetchone()[0] == 1
