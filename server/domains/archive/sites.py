@@ -2,9 +2,9 @@
 
 The row goes through the store's own merge (`write_server_changes` with the caller), so the
 collection's rules check it as they would a supervisor's push, it gets its version and HLC, and
-the phones pull it like any synced row. Its members (whose phones pull it), the check that the
-customer has no site of that name and the audit entry are in the same transaction: a refused
-site leaves nothing behind. Everything a client sends is checked before that transaction.
+the phones pull it like any synced row. Its members (whose phones pull it), its terms override,
+the check that the customer has no site of that name and the audit entries are in the same
+transaction: a refused site leaves nothing behind. Everything a client sends is checked before that transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ...storage.sqlite import archive as q
 from ...storage.sqlite import identity as users
 from ..identity import audit
 from ..identity.service import set_member
+from ..service.office import store_terms
 from .schemas import NewSite, NewSiteAnswer
 
 if TYPE_CHECKING:
@@ -54,13 +55,13 @@ def register_site(store: Store, office: ServiceOffice, caller: Caller | None, ne
                                site_id=other)
         for username in members:
             set_member(db, site_id, username, True, now, caller)
+        if new.service_terms:
+            store_terms(db, caller, site_id, new.service_terms, now)
         audit.audit(db, audit.SITE_REGISTERED, username=caller.username if caller else None,
                     client_id=caller.client_id if caller else None, address=caller.address if caller else None,
                     now_ms=now, site_id=site_id, customer=fields["customer"], name=fields["name"])
 
     store.write_server_changes([("sites", site_id, fields, False)], caller=caller, then=then)
-    if new.service_terms:
-        office.set_terms(caller, site_id, new.service_terms)
     return NewSiteAnswer(id=site_id, fields=fields, members=members, service_terms=bool(new.service_terms))
 
 
