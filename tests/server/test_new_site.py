@@ -18,6 +18,10 @@ EAST = {"name": "东区园区", "customer": "华东物业", "contract": "annual"
         "warranty_months": 24, "members": ["wang"]}
 
 
+def _audit(lin):
+    return [(e["kind"], e["detail"]) for e in lin.http.get("/api/audit", headers=lin.headers).json()["entries"]]
+
+
 def _new(lin, **fields):
     return lin.http.post("/api/sites", json={**EAST, **fields}, headers=lin.headers)
 
@@ -51,10 +55,10 @@ def test_another_technicians_phone_does_not_get_the_site(http, lin, new_client):
 
 def test_the_same_name_for_the_same_customer_is_a_409_and_writes_nothing(lin, dump):
     first = _new(lin).json()
-    before = dump()
-    body = problem(_new(lin, name=" 东区园区 ", members=[]), 409, "site_exists")
+    before, audit = dump(), _audit(lin)
+    body = problem(_new(lin, name=" 东区园区 ", service_terms={"restore_hours": 6}), 409, "site_exists")
     assert body["site_id"] == first["id"]
-    assert dump() == before
+    assert dump() == before and _audit(lin) == audit  # no site, member, terms or audit entry of the twin
     # Another customer may have a site of that name.
     assert _new(lin, customer="华北物业").status_code == 201
 
