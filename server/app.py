@@ -16,6 +16,7 @@ from .domains.billing.controller import BillingController
 from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
+from .domains.console.archive import ArchiveConsole
 from .domains.console.controller import ConsoleController
 from .domains.console.desk import DeskController
 from .domains.console.office import OfficeController
@@ -64,6 +65,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     SheetsController,
     ArchiveController,
     ConsoleSiteController,
+    ArchiveConsole,
 ]
 
 

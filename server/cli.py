@@ -283,6 +283,29 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_site(args: argparse.Namespace) -> int:
+    """Register a customer's site (the same as POST /api/sites); prints its id for `import --site`."""
+    import msgspec
+
+    from .domains.archive.schemas import NewSite
+    from .domains.archive.service import Archive
+    from .services import Store
+
+    given = {"name": args.name, "customer": args.customer, "contract": args.contract, "address": args.address,
+             "zone": args.zone, "tz": args.tz, "accepted_on": args.accepted_on,
+             "warranty_months": args.warranty_months, "contract_price_fen": args.price_fen,
+             "members": args.member or []}
+    new = msgspec.convert({k: v for k, v in given.items() if v is not None}, NewSite)
+    store = Store(Settings(data_dir=_data_dir(args.data)))
+    try:
+        site = Archive(store).register_site(None, new)
+    finally:
+        store.close()
+    members = f", members {', '.join(site.members)}" if site.members else ""
+    print(f"site {site.fields['name']} ({site.fields['customer']}) registered: {site.id}{members}")
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
@@ -370,6 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
     change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
     p.set_defaults(func=_terms)
+    p = sub.add_parser("add-site", help="register a customer's site, its contract and its technicians")
+    p.add_argument("--data", required=True)
+    p.add_argument("name", help="the site's name, e.g. 东区园区")
+    p.add_argument("--customer", required=True)
+    p.add_argument("--contract", required=True, choices=["annual", "per_visit", "warranty"])
+    p.add_argument("--address")
+    p.add_argument("--zone", choices=["urban", "suburban"])
+    p.add_argument("--tz", help="an IANA time zone (default Asia/Shanghai)")
+    p.add_argument("--accepted-on", help="the acceptance date, YYYY-MM-DD")
+    p.add_argument("--warranty-months", type=int)
+    p.add_argument("--price-fen", type=int, help="the contract's price a year, in fen")
+    p.add_argument("--member", action="append", help="a technician who serves the site (repeatable)")
+    p.set_defaults(func=_add_site)
     p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
     p.add_argument("--data", required=True)
     p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"

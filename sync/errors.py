@@ -263,6 +263,14 @@ class InvalidImport(InvalidRequest):
     title = "The file is not a device list this server can import; nothing was imported"
 
 
+class SiteExists(SyncError):
+    """A new site with the name of one the same customer already has (`site_id` names it)."""
+
+    status = 409
+    code = "site_exists"
+    title = "The customer already has a site of that name"
+
+
 # -- a change refused by the merge, outside a push (issue 12: the desk's POST /api/service-requests) --
 
 

@@ -14,6 +14,7 @@ offline, the total the server will bill, from the same schedules (`fixtures/fee_
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -234,6 +235,16 @@ class Bill(msgspec.Struct, kw_only=True):
     tax_bps: int
     tax_fen: int
     total_fen: int
+
+
+_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?\Z")
+
+
+def fen_of(text: str) -> int | None:
+    """`350`, `350.5`, `350.50` yuan (a leading ¥ allowed) as integer fen (35000, 35050, 35050), read as
+    text, never through a float; None for anything else."""
+    match = _YUAN.match(text.strip().removeprefix("¥"))
+    return None if match is None else int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
 
 
 def yuan(amount_fen: int) -> str:

@@ -9,26 +9,23 @@ exactly, from the text (at most two decimals; never a float); it is shown in yua
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any, TextIO
 
 from sync import hlc
-from sync.pricing import yuan
+from sync.pricing import fen_of, yuan
 
 from ..client import Client
 from .common import _UserError
 from .messages import MESSAGES, _say, _text
 from .service import _find
 
-_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?\Z")
-
 
 def fen(text: str) -> int:
     """`350`, `350.5`, `350.50` yuan as integer fen (35000, 35050, 35050); anything else is refused."""
-    match = _YUAN.match(text.strip().removeprefix("¥"))
-    if match is None:
+    found = fen_of(text)
+    if found is None:
         raise _UserError(_text("bad_price", price=text[:40]))
-    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
+    return found
 
 
 def charge(client: Client, args: argparse.Namespace, out: TextIO) -> int:

@@ -8,7 +8,7 @@ was rejected goes to the conflict log; a permission rejection is audited.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -161,6 +161,7 @@ def write_server_changes(
     changes: Sequence[tuple[str, str, dict[str, Any], bool | None]],
     initial: Sequence[tuple[str, str, dict[str, Any]]] = (),
     caller: Caller | None = None,
+    then: Callable[[Connection], None] | None = None,
 ) -> int:
     """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`.
 
@@ -171,6 +172,9 @@ def write_server_changes(
     With `caller` (a write made through the API on someone's behalf, the desk's new request)
     the merge checks that caller's role and scope as a push would, and a change it refuses,
     even one field of it, is the problem whose code is the push's reason: nothing is written.
+
+    `then(db)` runs in the same transaction once the rows are staged: what belongs with them (a new
+    site's members, an audit entry), or a check of what the transaction sees; raising writes nothing.
     """
     with store.write() as db:
         now = store.now_ms()
@@ -190,5 +194,7 @@ def write_server_changes(
             if outcome.changed and outcome.row is not None:
                 batch.settle(row, outcome.row)
         batch.flush(None)
+        if then is not None:
+            then(db)
         q.save_clock(db, store.clock.last)
         return batch.version

@@ -146,6 +146,7 @@ ZH: dict[str, str] = {
     "stage.before": "维护前",
     "stage.after": "维护后",
     "stage.evidence": "现场取证",
+    # console-archive
 }
 
 EN: dict[str, str] = {
@@ -288,4 +289,5 @@ EN: dict[str, str] = {
     "stage.before": "before",
     "stage.after": "after",
     "stage.evidence": "evidence",
+    # console-archive
 }

@@ -253,6 +253,17 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/blobs/{sha256:str}/thumbnail"): Rule(
         lambda w, role: _console(f"/console/blobs/{w.photo_sha}/thumbnail")(w, role), 200, 404, 200,
         signed_out=303),
+    # The customer archive in the console (issue 14): supervisors only; another site is 404 first. A post
+    # without the session's CSRF token is refused whoever sends it (its success is in test_console_archive.py).
+    ("GET", "/console/sites/new"): Rule(_console("/console/sites/new"), 403, 403, 200, desk=403, signed_out=303),
+    ("POST", "/console/sites/new"): Rule(_console("/console/sites/new"), 403, 403, 403, signed_out=303),
+    ("GET", "/console/sites/{site_id:str}/import"): Rule(_console("/console/sites/{site}/import"), 403, 404, 200,
+                                                         desk=403, signed_out=303),
+    ("POST", "/console/sites/{site_id:str}/import"): Rule(_console("/console/sites/{site}/import"), 403, 404, 403,
+                                                          signed_out=303),
+    ("POST", "/console/sites/{site_id:str}/import/apply"): Rule(_console("/console/sites/{site}/import/apply"),
+                                                                403, 404, 403, signed_out=303),
+    ("GET", "/console/lookup"): Rule(_console("/console/lookup?q=CAM-001"), 303, 404, 303, signed_out=303),
     # The customer archive (issue 14): supervisors import a site's devices (a dry run here, so the matrix
     # changes nothing); anyone signed in looks a number up, in their own sites.
     ("POST", "/api/sites/{site_id:str}/import"): Rule(
@@ -260,6 +271,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
                          {"params": {"dry_run": "true"}, "content": "编号\r\nCAM-001\r\n".encode()}),
         403, 404, 200, desk=403),
     ("GET", "/api/lookup"): Rule(_get("/api/lookup", sheet_no="PM-2026Q4-0001"), 200, 404, 200),
+    # A new customer's site: supervisors only (no site in the path, so another site's technician gets 403 too).
+    ("POST", "/api/sites"): Rule(_json("/api/sites", {"name": "Matrix park", "customer": "ACME", "contract": "annual"}),
+                                 403, 403, 201, desk=403),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.domains.archive.schemas import MAX_MEMBERS
+from server.domains.archive.sites import MAX_CONTRACT_PRICE_FEN, MAX_TZ_CHARS
 from server.domains.identity.audit import KINDS
 from server.domains.service.schemas import NewRequest
 from server.http.problems import PROBLEM, problem_response
@@ -510,6 +512,45 @@ def test_bad_archive_flags_and_look_ups(site, lin, dump, method, path, params, s
     body = _problem(lin.http.request(method, path.format(site=site["site"]), params=params, headers=lin.headers,
                                      content=b"code\r\nCAM-009\r\n"), status, code)
     assert len(body["detail"]) < 200
+    assert dump() == before
+
+
+# A new site (issue 14, POST /api/sites): each field's bound once; the site, its members and its audit entry
+# are all or nothing.
+BAD_SITES = [
+    ({"name": "  "}, 400, "invalid_field"),
+    ({"customer": ""}, 400, "invalid_field"),
+    ({"name": "x" * 201}, 400, "invalid_field"),
+    ({"address": "x" * 501}, 400, "invalid_field"),
+    ({"contract": "forever"}, 400, "invalid_field"),
+    ({"zone": "moon"}, 400, "invalid_field"),
+    ({"tz": "Nowhere/Land"}, 400, "invalid_field"),
+    ({"tz": "../../etc/passwd"}, 400, "invalid_field"),
+    ({"tz": "x" * (MAX_TZ_CHARS + 1)}, 400, "invalid_field"),
+    ({"accepted_on": "2026-02-30"}, 400, "invalid_field"),
+    ({"contract_price_fen": -1}, 400, "invalid_field"),
+    ({"contract_price_fen": MAX_CONTRACT_PRICE_FEN + 1}, 400, "invalid_field"),
+    ({"contract_price_fen": 12.5}, 400, "invalid_request"),
+    ({"warranty_months": 0}, 400, "invalid_field"),
+    ({"warranty_months": 1201}, 400, "invalid_field"),
+    ({"members": ["nobody"]}, 400, "invalid_field"),
+    ({"members": ["lin"]}, 400, "invalid_field"),  # a supervisor: membership is a technician's scope
+    ({"members": ["wang"] * (MAX_MEMBERS + 1)}, 400, "invalid_request"),
+    ({"members": ["w" * 65]}, 400, "invalid_request"),
+    ({"service_terms": {"on_site_hours": {"urban": 0, "suburban": 4}}}, 400, "invalid_request"),
+    ({"service_terms": {"pause_reasons": ["x" * 501]}}, 400, "invalid_request"),
+    ({"owner": "lin"}, 400, "invalid_request"),  # mass assignment: no field but the declared ones
+    ({"service_terms": {"calendar": {"note": "x" * 70_000}}}, 413, "body_too_large"),
+]
+
+
+@pytest.mark.parametrize(("fields", "status", "code"), BAD_SITES, ids=lambda v: str(v)[:40])
+def test_a_bad_new_site_is_refused_whole(lin, dump, fields, status, code):
+    from tests.server.test_new_site import EAST
+
+    before = dump()
+    body = _problem(lin.http.post("/api/sites", json={**EAST, **fields}, headers=lin.headers), status, code)
+    assert len(body["detail"]) < 600
     assert dump() == before
 
 

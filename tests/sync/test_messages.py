@@ -17,7 +17,10 @@ WORDED = {"outcome": ("device_checks", "outcome"), "system": ("devices", "system
           "request_status": ("service_requests", "status"), "request_kind": ("service_requests", "kind"),
           "event": ("service_events", "kind"), "pause_reason": ("service_events", "reason"),
           "rating": ("callbacks", "rating"), "item": ("charge_lines", "item"),
-          "call_outcome": ("duty_calls", "outcome")}
+          "call_outcome": ("duty_calls", "outcome"),
+          # console-archive
+          "contract": ("sites", "contract"), "zone": ("sites", "zone")}
+
 
 
 @pytest.mark.parametrize("lang", LANGS)

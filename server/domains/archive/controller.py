@@ -18,10 +18,11 @@ from sync import errors as E
 
 from ...filters import one_of
 from ...http.controller import DomainController
-from ...http.deps import CallerDep, from_state
+from ...http.deps import CallerDep, StrictBody, from_state
 from ...http.guards import site_in_scope, supervisor_only
 from ...http.problems import problem_responses
-from .schemas import Found, ImportReport
+from ..service.office import MAX_TERMS_BODY_BYTES
+from .schemas import Found, ImportReport, NewSite, NewSiteAnswer
 from .service import Archive
 from .spreadsheet import MAX_IMPORT_BYTES
 
@@ -53,6 +54,14 @@ class ArchiveController(DomainController):
         data = await _file(request)
         return await anyio.to_thread.run_sync(
             partial(archive.import_devices, caller, site_id, data, dry_run=dry, retire=retiring))
+
+    @post("/sites", status_code=201, request_max_body_size=MAX_TERMS_BODY_BYTES, guards=[supervisor_only],
+          responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True)
+    def register_site(self, data: StrictBody[NewSite], archive: ArchiveDep, caller: CallerDep) -> NewSiteAnswer:
+        """Register a customer's site (supervisors), with its contract, optional terms override and the
+        technicians who serve it; their phones get it on their next pull. The customer's other site of
+        the same name: `409 site_exists`."""
+        return archive.register_site(caller, data)
 
     @get("/lookup", responses=problem_responses(400, 401, 404), sync_to_thread=True)
     def lookup(

@@ -20,7 +20,9 @@ from sync.rules import Actor, RowState, check_row, validate
 
 from ...storage.sqlite import archive as q
 from ..scope import in_scope
-from .schemas import BadRow, ChangedDevice, Found, ImportReport
+from ..service.office import ServiceOffice
+from .schemas import BadRow, ChangedDevice, Found, ImportReport, NewSite, NewSiteAnswer
+from .sites import register_site
 from .spreadsheet import read_sheet
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 MAX_BAD_ROWS_SHOWN = 100  # bad rows listed in the problem; `bad_rows` counts them all
 MAX_LOOKUP_CHARS = 64  # a sheet number, request number or device code looked up
+MAX_DEVICES_FOUND = 50  # devices of one code listed across a caller's sites
 Change = tuple[str, str, dict[str, Any], bool | None]
 
 
@@ -37,8 +40,13 @@ def device_id(site_id: str, code: str) -> str:
 
 
 class Archive:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, office: ServiceOffice | None = None) -> None:
         self.store = store
+        self.office = office or ServiceOffice(store)
+
+    def register_site(self, caller: Caller | None, new: NewSite) -> NewSiteAnswer:
+        """A new customer's site with its contract, terms and members (see `sites.register_site`)."""
+        return register_site(self.store, self.office, caller, new)
 
     def import_devices(self, caller: Caller | None, site_id: str, data: bytes, *, dry_run: bool = False,
                        retire: bool = False) -> ImportReport:
@@ -93,6 +101,15 @@ class Archive:
         if found is None or not in_scope(caller, found.site_id):
             raise E.NotFound("nothing with that number in your sites")
         return found
+
+
+    def devices_coded(self, caller: Caller, code: str, limit: int = MAX_DEVICES_FOUND) -> list[Found]:
+        """The caller's devices with this code, in any of their sites (a code is unique only within a site)."""
+        if len(code) > MAX_LOOKUP_CHARS:
+            raise E.InvalidFilter(f"a look-up value is at most {MAX_LOOKUP_CHARS} characters")
+        with self.store.read() as db:
+            found = q.devices_by_code(db, code, None if caller.sites is None else sorted(caller.sites), limit)
+        return [Found(collection="devices", id=i, site_id=s, href=f"/api/devices/{i}/history") for s, i in found]
 
 
 class _Plan:

@@ -65,6 +65,18 @@ def _by(by: Caller | None) -> _Who:
             "address": by.address if by else None}
 
 
+def set_member(db: Connection, site_id: str, username: str, member: bool, now_ms: int,
+               by: Caller | None = None) -> bool:
+    """Add or end a membership in the caller's write transaction, audited; False if nothing changed."""
+    user_id = q.user_id_of(db, username)
+    if user_id is None:
+        raise E.NotFound(f"no user {username}")
+    changed = q.set_member(db, site_id, user_id, member, hlc.format_ts(now_ms))
+    if changed:
+        A.audit(db, A.MEMBER_ADDED if member else A.MEMBER_REMOVED, **_by(by), site_id=site_id, member=username)
+    return changed
+
+
 class Identity:
     def __init__(self, db: Connections, settings: Settings, server_epoch: str,
                  now_ms: Callable[[], int] = hlc.wall_ms) -> None:
@@ -113,14 +125,7 @@ class Identity:
 
     def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None = None) -> bool:
         with self._db.write() as db:
-            user_id = q.user_id_of(db, username)
-            if user_id is None:
-                raise E.NotFound(f"no user {username}")
-            changed = q.set_member(db, site_id, user_id, member, hlc.format_ts(self.now_ms()))
-            if changed:
-                A.audit(db, A.MEMBER_ADDED if member else A.MEMBER_REMOVED, **_by(by), site_id=site_id,
-                        member=username)
-            return changed
+            return set_member(db, site_id, username, member, self.now_ms(), by)
 
     def members(self, site_id: str) -> list[str]:
         with self._db.read() as db:

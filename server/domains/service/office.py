@@ -47,6 +47,15 @@ def _check_strings(value: object, where: str = "override") -> None:
             _check_strings(item, where)
 
 
+def store_terms(db: Connection, caller: Caller | None, site_id: str, override: dict[str, Any] | None,
+                now: int) -> None:
+    """Write a site's checked override in the caller's transaction, audited (`caller` None: the shell)."""
+    q.set_terms_override(db, site_id, override, caller.username if caller else SHELL, hlc.format_ts(now))
+    security.audit(db, security.SERVICE_TERMS_CHANGED, username=caller.username if caller else None,
+                   client_id=caller.client_id if caller else None, address=caller.address if caller else None,
+                   now_ms=now, site_id=site_id, keys=sorted(override or {}))
+
+
 class ServiceOffice:
     def __init__(self, store: Store, book: TermsBook | None = None) -> None:
         self.store = store
@@ -67,6 +76,12 @@ class ServiceOffice:
         return ServiceTerms(site_id=site_id, contract=contract, terms=self.book.raw(contract, override),
                             override=override, set_by=set_by, set_at=set_at)
 
+    def check_terms(self, contract: object, override: dict[str, Any] | None) -> None:
+        """`InvalidRequest` naming the key for an override `set_terms` would refuse (a new site's,
+        checked before anything of the site is written)."""
+        _check_strings(override)
+        self.book.raw(contract, override or None)
+
     def set_terms(self, caller: Caller | None, site_id: str, override: dict[str, Any] | None) -> ServiceTerms:
         """Replace a site's override (None or {} removes it), checked whole first, audited.
         `caller` None: from the command line."""
@@ -77,12 +92,7 @@ class ServiceOffice:
             if found is None:
                 raise E.NotFound(f"no site {site_id}")
             self.book.raw(found[0].get("contract"), override)  # InvalidRequest naming the key
-            now = self.store.now_ms()
-            q.set_terms_override(db, site_id, override, caller.username if caller else SHELL, hlc.format_ts(now))
-            security.audit(db, security.SERVICE_TERMS_CHANGED, username=caller.username if caller else None,
-                           client_id=caller.client_id if caller else None,
-                           address=caller.address if caller else None, now_ms=now, site_id=site_id,
-                           keys=sorted(override or {}))
+            store_terms(db, caller, site_id, override, self.store.now_ms())
             answer = self._terms(db, site_id)
         refresh_site_clocks(self.store, site_id)  # the stored clock columns follow the new terms
         return answer

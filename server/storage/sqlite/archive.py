@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -13,6 +14,16 @@ _decode = msgspec.json.decode
 def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
     return db.execute("SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0",
                       [site_id]).fetchone() is not None
+
+
+def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str) -> str | None:
+    """The id of a live site of this customer with this name (case and outer spaces aside), but `other_than`."""
+    found = db.execute(
+        "SELECT id FROM rows WHERE collection = 'sites' AND deleted = 0 AND id <> ?"
+        " AND lower(trim(json_extract(fields, '$.customer'))) = lower(?)"
+        " AND lower(trim(json_extract(fields, '$.name'))) = lower(?) LIMIT 1",
+        [other_than, customer.strip(), name.strip()]).fetchone()
+    return None if found is None else str(found[0])
 
 
 def site_devices(db: sqlite3.Connection, site_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -43,3 +54,12 @@ def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | Non
         "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
         " AND json_extract(fields, '$.code') = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
     return None if found is None else str(found[0])
+
+
+def devices_by_code(db: sqlite3.Connection, code: str, sites: list[str] | None, limit: int) -> list[tuple[str, str]]:
+    """(site_id, id) of live devices with this code, in these sites (None: every site), at most `limit`;
+    one probe of `rows_device_code` (m023)."""
+    return sorted((s, i) for s, i in db.execute(
+        "SELECT parent_id, id FROM rows WHERE collection = 'devices' AND json_extract(fields, '$.code') = ?"
+        " AND deleted = 0 AND (? IS NULL OR parent_id IN (SELECT value FROM json_each(?))) LIMIT ?",
+        [code, None if sites is None else 1, None if sites is None else json.dumps(sites), limit]))

@@ -487,3 +487,6 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
             WHERE collection = 'service_requests';
         """
     )
+
+
+from . import migrations_archive  # noqa: E402, F401 (m023: registers itself on `migrations`)

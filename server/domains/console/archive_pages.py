@@ -1,0 +1,159 @@
+"""What the customer archive's console pages need besides the services (issue 14): the uploaded file
+kept between a dry run and its apply, the new-site form read into the API's body, and the look-up.
+
+The file is kept on the server, not uploaded again: a browser cannot re-post a file without script
+(a file input is never pre-filled), and choosing it again could apply another file than the one
+previewed. It is kept in memory under a random token, bound to the session's client and the site
+(another session or site gets nothing), at most `MAX_PENDING_IMPORTS` files at once (the oldest
+goes first), each within the import's own 5 MiB, for `PENDING_SECONDS`. The server is one process,
+so memory is where every request finds it; a restart only means choosing the file again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from sync import errors as E
+from sync.pricing import fen_of
+
+from ..archive.schemas import Found, ImportReport, NewSite
+from ..archive.service import MAX_LOOKUP_CHARS, Archive
+from ..identity.service import Caller
+from ..inspections.service import Inspections
+
+MAX_PENDING_IMPORTS = 8  # files kept at once: 8 x 5 MiB of memory at most
+PENDING_SECONDS = 15 * 60  # from the upload to the apply
+SITE_FIELDS = ("name", "customer", "contract", "address", "zone", "tz", "contract_price", "accepted_on",
+               "warranty_months", "members", "service_terms")
+_SEPARATOR = re.compile(r"[\s/:：-]+")
+
+
+@dataclass
+class _Kept:
+    owner: str  # the console session's client id
+    site_id: str
+    expires: float
+    data: bytes | None  # the file, until it is applied
+    report: ImportReport | None = None  # what the apply did
+
+
+class PendingImports:
+    """Uploaded files between a dry run and its apply, then what the apply did (see the module)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def keep(self, owner: str, site_id: str, data: bytes) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            now = self._clock()
+            for key in [k for k, v in self._kept.items() if v.expires < now or (v.owner, v.site_id) == (owner, site_id)]:
+                del self._kept[key]  # expired, or this session's earlier file for the site
+            while len(self._kept) >= MAX_PENDING_IMPORTS:
+                self._kept.popitem(last=False)
+            self._kept[token] = _Kept(owner, site_id, now + PENDING_SECONDS, data)
+        return token
+
+    def get(self, token: str, owner: str, site_id: str) -> _Kept | None:
+        with self._lock:
+            return self._find(token, owner, site_id)
+
+    def take(self, token: str, owner: str, site_id: str) -> bytes | None:
+        """The file, once: a second apply of the same upload finds nothing."""
+        with self._lock:
+            kept = self._find(token, owner, site_id)
+            data = kept.data if kept is not None else None
+            if kept is not None:
+                kept.data = None
+            return data
+
+    def _find(self, token: str, owner: str, site_id: str) -> _Kept | None:
+        kept = self._kept.get(token)
+        if kept is None or (kept.owner, kept.site_id) != (owner, site_id) or kept.expires < self._clock():
+            return None
+        return kept
+
+    def done(self, token: str, report: ImportReport) -> None:
+        with self._lock:
+            if token in self._kept:
+                self._kept[token].report = report
+
+
+_PENDING_LOCK = threading.Lock()
+
+
+def pending_imports(state: Any) -> PendingImports:
+    """The app's kept uploads, made on first use."""
+    with _PENDING_LOCK:
+        found: PendingImports = state.setdefault("pending_imports", PendingImports())
+        return found
+
+
+def new_site(values: Mapping[str, str], t: Mapping[str, str]) -> NewSite:
+    """The form's values as `POST /api/sites` takes them; money typed in yuan, read as fen from the text."""
+    required = ("name", "customer", "contract")  # left in when empty: the service names what is missing
+    body: dict[str, Any] = {k: v.strip() for k, v in values.items() if k in SITE_FIELDS and (v.strip() or k in required)}
+    if "contract_price" in body:
+        price = fen_of(body.pop("contract_price"))
+        if price is None:
+            raise E.InvalidField(t["bad_price"].format(price=values["contract_price"][:40]),
+                                 parameter="contract_price_fen")
+        body["contract_price_fen"] = price
+    if "warranty_months" in body:
+        months = body["warranty_months"]
+        body["warranty_months"] = int(months) if months.isascii() and months.isdigit() else months
+    body["members"] = body.get("members", "").replace(",", " ").replace("，", " ").split()
+    if "service_terms" in body:
+        try:
+            body["service_terms"] = json.loads(body["service_terms"])
+        except ValueError:
+            raise E.InvalidRequest("service_terms is a JSON object", parameter="service_terms") from None
+    try:
+        return msgspec.convert(body, NewSite)
+    except msgspec.ValidationError as exc:
+        raise E.InvalidRequest(str(exc)[:200]) from None
+
+
+def console_href(found: Found) -> str:
+    """Where the console shows what a look-up found."""
+    if found.collection == "devices":
+        return f"/console/sites/{found.site_id}/devices/{found.id}"
+    kind = {"inspections": "inspections", "service_visits": "visits", "service_requests": "service-requests"}
+    return f"/console/{kind[found.collection]}/{found.id}"
+
+
+def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:
+    """What `text` names in the caller's sites: a sheet number, a request number, a device code, or a
+    site's name and a device code (`科峰科技园 CAM-001`); each as {"href", "site"}."""
+    text = text.strip()
+    if not text or len(text) > MAX_LOOKUP_CHARS:
+        return []
+    for by in ("sheet_no", "number"):
+        try:
+            found = archive.lookup(caller, **{by: text})
+        except E.NotFound:
+            continue
+        return [{"href": console_href(found), "site": ""}]
+    sites = {s.id: s.name or s.id for s in inspections.sites(caller)}
+    devices = archive.devices_coded(caller, text)
+    for site_id, name in sites.items():
+        prefixed = _SEPARATOR.match(text, len(name)) if name and text.startswith(name) else None
+        if prefixed is not None and text[prefixed.end():]:
+            with suppress(E.NotFound):
+                devices.append(archive.lookup(caller, site_id=site_id, code=text[prefixed.end():]))
+    unique = {d.id: d for d in devices}
+    return [{"href": console_href(d), "site": sites.get(d.site_id or "", "")}
+            for d in sorted(unique.values(), key=lambda d: (sites.get(d.site_id or "", ""), d.id))]
