@@ -16,6 +16,7 @@ import msgspec
 
 from .errors import InvalidRequest
 from .hlc import format_ts, parse_ts
+from .messages import words
 from .periods import site_zone
 from .workhours import Calendar, next_midnight
 
@@ -327,21 +328,8 @@ def evaluate(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     return [c.milestone for c in clocks(request, events, visits_signed, callbacks, terms, site, device, now_ms)]
 
 
-# Every word of the explanations, in one catalogue (a Chinese one takes the same keys).
-ENGLISH = {
-    "done.on_site": "arrived", "done.fix": "fixed", "done.restore": "service restored",
-    "done.loaner": "fixed or loaner installed", "done.bench_repair": "unit back",
-    "done.callback": "customer reached",
-    "open.on_site": "not on site yet", "open.fix": "not fixed yet", "open.restore": "service not restored yet",
-    "open.loaner": "no fix or loaner yet", "open.bench_repair": "unit not back yet",
-    "open.callback": "customer not reached yet",
-    "since.callback": "the signature", "since.bench_repair": "it was sent", "since": "the call",
-    "done": "{what} {took} after {since}; {allowed} allowed; {paused} paused",
-    "open": "{what}: {left} left of {allowed}; {paused} paused",
-    "late": "{what}: {late} late; {allowed} allowed; {paused} paused",
-    "not_applicable": "not applicable",
-    "h": "{h} h", "min": "{m} min", "h_min": "{h} h {m} min", "zero": "0",
-}
+# Every word of the explanations is the catalogue's `clocks` section; the API's are English.
+ENGLISH = words("clocks", "en")
 
 
 def duration(ms: int, catalogue: Mapping[str, str] = ENGLISH) -> str:

@@ -5,6 +5,8 @@ differ by where it is read (the sheet's 客户单位 is the console's 客户):
 
 - `values`: the words for the schema's stored values (`outcome.fault` is 故障
   everywhere it is shown), Chinese and English;
+- `clocks`: a milestone's one-line explanation (the API's English, the sheet's
+  Chinese, the console's in the page's language);
 - `sheets`: the printed sheets, Chinese only (the customer's copy);
 - `console`: the office console, Chinese first, English beside it;
 - `cli`: `fieldsync-client`, English.
@@ -19,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import ModuleType
 
-from . import cli, console, sheets, values
+from . import cli, clocks, console, sheets, values
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
-SECTIONS: dict[str, ModuleType] = {"values": values, "sheets": sheets, "console": console, "cli": cli}
+SECTIONS: dict[str, ModuleType] = {"values": values, "clocks": clocks, "sheets": sheets, "console": console,
+                                   "cli": cli}
 
 
 def _table(section: str, lang: str) -> dict[str, str]:

@@ -60,17 +60,4 @@ ZH: dict[str, str] = {
     "zone": "时区",
     # console-speed
     "explanation": "说明",
-    # A milestone's one line (sync.clocks.explain, the same keys as its English catalogue, after `clock.`).
-    "clock.done.on_site": "到场", "clock.done.fix": "修复", "clock.done.restore": "恢复使用",
-    "clock.done.loaner": "修复或提供备用机", "clock.done.bench_repair": "返厂设备返回",
-    "clock.done.callback": "回访联系上客户",
-    "clock.open.on_site": "尚未到场", "clock.open.fix": "尚未修复", "clock.open.restore": "尚未恢复使用",
-    "clock.open.loaner": "尚未修复或提供备用机", "clock.open.bench_repair": "返厂设备尚未返回",
-    "clock.open.callback": "尚未联系上客户",
-    "clock.since.callback": "签字", "clock.since.bench_repair": "送修", "clock.since": "报修",
-    "clock.done": "{since}后 {took} {what}；时限 {allowed}；暂停 {paused}",
-    "clock.open": "{what}：剩余 {left}，时限 {allowed}；暂停 {paused}",
-    "clock.late": "{what}：已超时 {late}，时限 {allowed}；暂停 {paused}",
-    "clock.not_applicable": "不适用",
-    "clock.h": "{h} 小时", "clock.min": "{m} 分钟", "clock.h_min": "{h} 小时 {m} 分钟", "clock.zero": "0",
 }

@@ -57,6 +57,12 @@ def test_the_desk_opens_a_request_from_a_call_and_lands_on_its_page(http, site, 
     assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in listed
     assert "CAM-001" in listed
     assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in http.get("/console/").text
+    # Each milestone's one line in the page's language: the API's is English, the console's Chinese first
+    # (it showed the API's English line; the words are the catalogue's `clocks` section now).
+    on_site = next(m for m in detail["milestones"] if m["name"] == "on_site")
+    assert on_site["explanation"].startswith("not on site yet") and on_site["explanation"] not in page
+    assert "尚未到场" in page
+    assert on_site["explanation"].split(":")[0] in http.get(r.headers["location"], params={"lang": "en"}).text
 
 
 # Each bad form once: what the service refuses, in its words, with what was typed kept; nothing written.

@@ -76,7 +76,7 @@ class DeskController(DomainController):
                      caller: CallerDep) -> Response[bytes]:
         """The timeline against each target, the warranty, visits and call-backs; dispatch for the desk."""
         return render(request, "request.html", caller=caller,
-                      **desk_pages.request_page(request.app.state, caller, request_id))
+                      **desk_pages.request_page(request.app.state, caller, request_id, lang_of(request)))
 
     @post("/service-requests/{request_id:str}/dispatch", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def dispatch(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,

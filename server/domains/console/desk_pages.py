@@ -17,6 +17,7 @@ from sync import errors as E
 from sync import hlc, schema
 from sync.collections.callbacks import RATINGS
 from sync.fields import NOTE_LIMIT
+from sync.messages import words
 from sync.periods import site_zone
 from sync.pricing import yuan
 from sync.schema import SERVICE_DESK, SUPERVISOR
@@ -111,9 +112,11 @@ def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
     return requests.open(caller, new).id
 
 
-def request_page(state: Any, caller: Caller, request_id: str) -> dict[str, Any]:
-    """A request's timeline, milestones against their targets, warranty, visits and call-backs."""
-    detail = state.service_requests.detail(caller, request_id)  # 404 outside the caller's scope
+def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict[str, Any]:
+    """A request's timeline, milestones against their targets (explained in the page's language),
+    warranty, visits and call-backs."""
+    # 404 outside the caller's scope
+    detail = state.service_requests.detail(caller, request_id, words("clocks", lang))
     site = _sites(state, caller).get(detail.site_id or "")
     tz = site.tz if site else None
     visits = {v.id: v for v in detail.visits}

@@ -29,7 +29,7 @@ from . import render
 
 SHEET = words("sheets")
 # A milestone's one line in the sheet's words (`sync.clocks.explain` takes them without `clock.`).
-EXPLAINED = {key.removeprefix("clock."): text for key, text in SHEET.items() if key.startswith("clock.")}
+EXPLAINED = words("clocks", "zh")  # the printed sheet's milestone lines
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
