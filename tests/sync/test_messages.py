@@ -56,3 +56,15 @@ def test_a_missing_translation_falls_back_to_chinese_and_the_switch_picks_the_fi
     assert words("sheets", "en")["inspection_title"] == "定期维护单"
     assert words("cli", "zh")["synced"].startswith("Synced")  # the CLI is English until it is translated
     assert language(None, "en") == "en" and language("fr", None) == "zh" and language("zh", "en") == "zh"
+
+
+def test_the_consoles_areas_define_each_word_once():
+    # Merging the console's pages (issue 14) found the same key with two words in two areas (`role` 身份 and
+    # 角色, `visits` 上门服务 and 上门次数): the later silently won in one page's table. One key, one word.
+    from sync.messages.console import AREAS
+
+    for lang in ("ZH", "EN"):
+        seen: dict[str, str] = {}
+        twice = [(key, seen.setdefault(key, area.__name__), area.__name__)
+                 for area in AREAS for key in getattr(area, lang) if seen.setdefault(key, area.__name__) != area.__name__]
+        assert twice == [], lang
