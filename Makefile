@@ -26,7 +26,7 @@ run: install pdf-tools
 test: install nginx chromium pdf-tools
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
