@@ -8,10 +8,7 @@ was rejected goes to the conflict log; a permission rejection is audited.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -25,7 +22,6 @@ from ..domains.identity import audit
 from ..domains.identity.service import Caller
 from ..storage.base import Connection
 from ..storage.sqlite import rows as q
-from ..storage.sqlite.connection import Database
 from .batch import _Batch, clip
 
 if TYPE_CHECKING:
@@ -54,102 +50,26 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
                 f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
             )
     store.hooks.prepare(store, changes)  # outside the writer lock
-    me = _Waiting(caller, req, client_ms, app)
-    waiting = _waiting.setdefault(store.database, _Queue())
-    with waiting.lock:
-        waiting.items.append(me)
-    group: list[_Waiting] = []
-    try:
-        with store.write() as db:
-            group = waiting.take()
-            for w in group:
-                db.execute("SAVEPOINT push")
-                try:
-                    w.answer = _push(store, db, w.caller, w.req, w.client_ms, w.app)
-                except Exception as exc:  # this push's problem (a seq gap, a replayed seq): not the others'
-                    db.execute("ROLLBACK TO push")
-                    w.error = exc
-                db.execute("RELEASE push")
-    except BaseException as exc:  # the transaction failed (its commit): every push of the group with it
-        for w in group:
-            w.answer, w.error = None, exc
-        with waiting.lock:
-            if me in waiting.items:  # the writer failed before this push was taken
-                waiting.items.remove(me)
-                raise
-    finally:
-        for w in group:
-            w.done.set()
-    me.done.wait()  # taken by an earlier holder of the writer: set once its commit is done
-    if me.error is not None:
-        raise me.error
-    assert me.answer is not None
-    return me.answer
-
-
-# Pushes waiting for the writer are committed together (a group commit): whoever gets the writer
-# applies every push waiting, each in its own savepoint, and commits once. With forty phones at once
-# the commit's fsync (synchronous=FULL) is paid once per group instead of once per push, and no push
-# is answered before its commit. A group holds at most this many changes, so that the first in it
-# does not wait for too many others.
-GROUP_CHANGES = 5_000
-
-
-@dataclass(eq=False)
-class _Waiting:
-    caller: Caller
-    req: PushRequest
-    client_ms: int
-    app: str | None
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: PushResponse | None = None
-    error: BaseException | None = None
-
-
-@dataclass
-class _Queue:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    items: list[_Waiting] = field(default_factory=list)
-
-    def take(self) -> list[_Waiting]:
-        """The pushes waiting, oldest first, up to `GROUP_CHANGES` changes (at least one push)."""
-        with self.lock:
-            count = total = 0
-            for w in self.items:
-                total += len(w.req.changes)
-                if count and total > GROUP_CHANGES:
-                    break
-                count += 1
-            taken, self.items[:count] = self.items[:count], []
-            return taken
-
-
-_waiting: weakref.WeakKeyDictionary[Database, _Queue] = weakref.WeakKeyDictionary()
-
-
-def _push(store: Store, db: Connection, caller: Caller, req: PushRequest, client_ms: int,
-          app: str | None) -> PushResponse:
-    """One push, in the writer's transaction."""
-    changes = req.changes
-    now = store.now_ms()
-    offset = now - client_ms
-    acked = q.acked_seq(db, caller.client_id)
-    replayed = [c for c in changes if c.seq <= acked]
-    fresh = changes[len(replayed):]
-    results = _replayed_results(db, caller.client_id, replayed)
-    if fresh and fresh[0].seq != acked + 1:
-        raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
-    if fresh:
-        batch = _Batch(db, store, now, caller, offset)
-        batch.prefetch(fresh)
-        actor = caller.actor
-        for change in fresh:
-            results.append(_apply(store, batch, change, caller, actor, offset, now))
-        batch.flush(caller)
-        acked = fresh[-1].seq
-    q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
-    q.save_clock(db, store.clock.last)
-    version = q.current_version(db)
+    with store.write() as db:
+        now = store.now_ms()
+        offset = now - client_ms
+        acked = q.acked_seq(db, caller.client_id)
+        replayed = [c for c in changes if c.seq <= acked]
+        fresh = changes[len(replayed):]
+        results = _replayed_results(db, caller.client_id, replayed)
+        if fresh and fresh[0].seq != acked + 1:
+            raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
+        if fresh:
+            batch = _Batch(db, store, now, caller, offset)
+            batch.prefetch(fresh)
+            actor = caller.actor
+            for change in fresh:
+                results.append(_apply(store, batch, change, caller, actor, offset, now))
+            batch.flush(caller)
+            acked = fresh[-1].seq
+        q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
+        q.save_clock(db, store.clock.last)
+        version = q.current_version(db)
     return PushResponse(
         acked_seq=acked,
         version=version,
