@@ -29,6 +29,12 @@ class Hlc(NamedTuple):
         return f"{self.ms:013d}-{self.counter:04x}-{self.node}"
 
 
+def node_of(text: str) -> str:
+    """The node of an HLC in the protocol's form (one `parse` accepted, or a `Clock` wrote): a slice,
+    for the stored clocks of every row a push reads and writes."""
+    return text[19:]  # 13 digits, "-", 4 hex digits, "-"
+
+
 def parse(text: str) -> Hlc:
     """Parse an HLC; raise ValueError when it is not in the protocol's form."""
     match = _HLC.match(text)
@@ -58,7 +64,7 @@ class Clock:
 
     @property
     def last(self) -> str:
-        return str(Hlc(self.ms, self.counter, self.node))
+        return f"{self.ms:013d}-{self.counter:04x}-{self.node}"  # str(Hlc(...)), without building one
 
     def _set(self, ms: int, counter: int) -> str:
         if counter > MAX_COUNTER:

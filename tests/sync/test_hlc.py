@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync import hlc
-from sync.hlc import MAX_COUNTER, Clock, Hlc
+from sync.hlc import MAX_COUNTER, Clock, Hlc, node_of, parse
 
 NODE = "4f0c6b1e-0c1d-4e8f-9a2b-3c4d5e6f7a8b"
 T = 1_764_201_600_000
@@ -168,3 +168,14 @@ def test_issued_hlcs_strictly_increase(events):
             assert tuple(hlc.parse(stamp)) > tuple(hlc.parse(issued[-1]))
         issued.append(stamp)
         assert hlc.parse(stamp).ms >= max(e[1] for e in events[: len(issued)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(ms=st.integers(0, 10**13 - 1), counter=st.integers(0, MAX_COUNTER),
+       node=st.from_regex(r"[0-9a-z-]{1,64}", fullmatch=True))
+def test_node_of_is_the_parsed_node(ms: int, counter: int, node: str) -> None:
+    """Stored clocks name their writer by a slice (issue 15): the node `parse` reads, for every HLC it accepts."""
+    text = str(Hlc(ms, counter, node))
+    assert node_of(text) == parse(text).node == node
+    clock = Clock(node, text)
+    assert clock.last == text

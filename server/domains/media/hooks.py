@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sync.merge import RowState
 from sync.wire import Change
 
+from ...storage.sqlite.media import uploaded_among
+
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
     from ...services import Store
@@ -21,9 +23,6 @@ class MediaHooks:
         pass
 
     def settle(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
-        # Imported here: domains/media/service.py imports server/services.py, which registers this hook.
-        from .service import settle_blob_row
-
         settle_blob_row(tx, before, row)
 
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
@@ -31,3 +30,38 @@ class MediaHooks:
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
         return {}
+
+
+def settle_blob_row(batch: Transaction, before: RowState | None, row: RowState) -> None:
+    """On a photos or signatures row's first write: remember who created it; a photo gets `blob`.
+
+    Also when the row is created deleted (a tombstone): undeleted later, it still has a
+    creator, and only that creator's upload makes it `stored` (issue 9, finding 6).
+    """
+    if before is not None and before.exists:
+        return
+    caller = batch.caller
+    user_id = caller.user_id if caller is not None else None
+    batch.creators.append((row.collection, row.id, user_id, caller.client_id if caller is not None else None))
+    if row.collection == "photos":
+        stored = _uploaded_in_batch(batch, row.fields.get("sha256"), user_id)
+        batch.server_set(row, "blob", "stored" if stored else "missing")
+
+
+def _uploaded_in_batch(batch: Transaction, sha: Any, user_id: str | None) -> bool:
+    """Whether this user (any user, for the server's own rows) has uploaded these bytes.
+
+    Looked up once per batch for every photo hash the batch names, not once per row.
+    """
+    if not isinstance(sha, str):
+        return False
+    key = f"uploaded/{user_id}"
+    known = batch.memo.get(key)
+    if known is None or sha not in known[1]:
+        wanted = sorted({sha} | {
+            h for c in batch.changes
+            if c.collection == "photos" and isinstance(h := c.fields.get("sha256"), str)
+        })
+        known = (uploaded_among(batch.db, user_id, wanted), set(wanted))
+        batch.memo[key] = known
+    return sha in known[0]

@@ -14,7 +14,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -22,58 +22,18 @@ from sync import errors as E
 from sync.schema import COLLECTIONS
 
 from ...settings import Settings
-from ...storage.sqlite.media import SqliteMedia, uploaded_among
+from ...storage.sqlite.media import SqliteMedia
 from ..scope import in_scope
 from . import images
 from .blobs import BlobStore, is_sha256
 from .schemas import MissingBlob, MissingBlobs
 
 if TYPE_CHECKING:
-    from sync.merge import RowState
 
-    from ...engine.batch import _Batch
     from ...services import Caller, Store
 
 # The blob fields of each collection that has them, as the collections declare them.
 BLOB_FIELDS = {name: spec.blob_fields for name, spec in COLLECTIONS.items() if spec.blob_fields}
-
-
-# -- in the push transaction ----------------------------------------------------
-
-
-def settle_blob_row(batch: _Batch, before: RowState | None, row: RowState) -> None:
-    """On a photos or signatures row's first write: remember who created it; a photo gets `blob`.
-
-    Also when the row is created deleted (a tombstone): undeleted later, it still has a
-    creator, and only that creator's upload makes it `stored` (issue 9, finding 6).
-    """
-    if before is not None and before.exists:
-        return
-    caller = batch.caller
-    user_id = caller.user_id if caller is not None else None
-    batch.creators.append((row.collection, row.id, user_id, caller.client_id if caller is not None else None))
-    if row.collection == "photos":
-        stored = _uploaded_in_batch(batch, row.fields.get("sha256"), user_id)
-        batch.server_set(row, "blob", "stored" if stored else "missing")
-
-
-def _uploaded_in_batch(batch: _Batch, sha: Any, user_id: str | None) -> bool:
-    """Whether this user (any user, for the server's own rows) has uploaded these bytes.
-
-    Looked up once per batch for every photo hash the batch names, not once per row.
-    """
-    if not isinstance(sha, str):
-        return False
-    key = f"uploaded/{user_id}"
-    known = batch.memo.get(key)
-    if known is None or sha not in known[1]:
-        wanted = sorted({sha} | {
-            h for c in batch.changes
-            if c.collection == "photos" and isinstance(h := c.fields.get("sha256"), str)
-        })
-        known = (uploaded_among(batch.db, user_id, wanted), set(wanted))
-        batch.memo[key] = known
-    return sha in known[0]
 
 
 # -- after an upload --------------------------------------------------------------

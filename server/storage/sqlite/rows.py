@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from sync.hlc import node_of
 from sync.merge import RowState, parent_of, period_of
 from sync.schema import PERIOD_CHILDREN
 
@@ -39,13 +40,13 @@ _UPSERT = (
 def encode_clocks(clocks: dict[str, list[str]]) -> str:
     """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
     return _json_encode(
-        {reg: h if h.split("-", 2)[2] == writer else [h, writer] for reg, (h, writer) in clocks.items()}
+        {reg: h if node_of(h) == writer else [h, writer] for reg, (h, writer) in clocks.items()}
     ).decode()
 
 
 def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
     return {
-        reg: [value, value.split("-", 2)[2]] if isinstance(value, str) else value
+        reg: [value, node_of(value)] if isinstance(value, str) else value
         for reg, value in _json_decode(text).items()
     }
 
