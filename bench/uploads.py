@@ -1,6 +1,6 @@
 """Photo uploads over tus against a real server: throughput and the server's memory.
 
-    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb 1]
+    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb 1] [--profile FILE]
 
 PHOTOS JPEGs of about MB megabytes each (one noisy photo, a few pixels changed
 per copy so every hash differs) are uploaded PARALLEL at a time over loopback
@@ -10,7 +10,8 @@ The same bytes, in the same run, go through `sha256sum` and a plain file copy
 compared with. Memory is the server worker's (granian serves from a child
 process of the one started): its resident set before the run, sampled during
 it, and its high-water mark (VmHWM) after. Prints figures; asserts nothing
-about time.
+about time. `--profile FILE` records the worker with py-spy (`pip install py-spy`)
+during the upload, as collapsed stacks (one line a stack, its sample count last).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import queue
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -116,6 +118,15 @@ def worker_pid(server: ServerProcess) -> int:
     return max(children, key=lambda p: status_kb(p, "VmRSS"))
 
 
+def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the worker until it is sent SIGINT (it writes the file then)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
+                             "--rate", "250", "--nonblocking"], stdout=subprocess.DEVNULL)
+    time.sleep(1)  # py-spy attaches before the upload starts; only the profile waits on this
+    return proc
+
+
 def baseline(paths: list[Path], scratch: Path) -> tuple[float, float]:
     """Seconds for `sha256sum` of every file plus a plain copy of every file, and the CPU seconds they took."""
     children, own = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
@@ -139,6 +150,8 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=8.0)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--chunk-mb", type=float, default=1.0)
+    parser.add_argument("--profile", metavar="FILE", type=Path,
+                        help="record the server worker with py-spy during the upload (collapsed stacks)")
     args = parser.parse_args()
     chunk = int(args.chunk_mb * 1024 * 1024)
     technicians = [f"tech{i}" for i in range(args.parallel)]
@@ -201,6 +214,7 @@ def main() -> int:
             sampler = threading.Thread(target=sample)
             sampler.start()
             threads = [threading.Thread(target=upload, args=(name,)) for name in technicians]
+            spy = profiler(worker, args.profile) if args.profile else None
             start, client_cpu = time.perf_counter(), time.process_time()
             for t in threads:
                 t.start()
@@ -209,6 +223,9 @@ def main() -> int:
             elapsed, client_cpu = time.perf_counter() - start, time.process_time() - client_cpu
             done.set()
             sampler.join()
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait()
             server_cpu = cpu_seconds(worker) - cpu_before
             hwm_after = status_kb(worker, "VmHWM")
             rss_after = status_kb(worker, "VmRSS")

@@ -822,3 +822,21 @@ def test_a_library_that_loads_truncated_images_does_not_let_one_through(tmp_path
         assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_the_check_decodes_in_grey_at_an_eighth_yet_reports_the_photos_own_size(tmp_path, mode):
+    # Issue 15: a colour JPEG is checked decoded in grey at 1/8 scale (every block is still read);
+    # what is stored about it is the photo's own size, whatever its colour space.
+    from server.domains.media.images import check_image
+    from sync import errors as E
+
+    buffer = io.BytesIO()
+    Image.frombytes(mode, (203, 101), random.Random(3).randbytes(203 * 101 * len(mode))).save(buffer, "JPEG")
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(buffer.getvalue())
+    info = check_image(path, "image/jpeg", 50_000_000)
+    assert (info.width, info.height) == (203, 101)
+    path.write_bytes(buffer.getvalue()[:-200])  # the last blocks of every colour component missing
+    with pytest.raises(E.InvalidImage):
+        check_image(path, "image/jpeg", 50_000_000)

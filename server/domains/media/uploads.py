@@ -36,7 +36,7 @@ from .blobs import BlobStore, is_sha256
 if TYPE_CHECKING:
     from ...services import Caller, Store
 
-_WRITE_CHUNK = 1 << 20  # bytes gathered before one write-and-hash in a worker thread
+_WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
 
 
@@ -181,24 +181,34 @@ class Uploads:
         except TimeoutError:
             raise E.UploadLocked(f"upload {upload_id} is being appended to by another request") from None
         try:
-            upload = await anyio.to_thread.run_sync(self.get, caller, upload_id)
-            if offset != upload.received:
-                raise E.UploadOffsetMismatch(
-                    f"Upload-Offset {offset}, but the upload stands at {upload.received}", offset=upload.received
-                )
-            if content_length is not None and offset + content_length > upload.length:
-                raise E.UploadExceedsLength(
-                    f"{content_length} bytes from offset {offset} go past Upload-Length {upload.length}"
-                )
-            if upload.status == "complete":
+            # One trip to a thread for the state, the checks and the open file (each trip costs
+            # about 0.2 ms of CPU in wake-ups: a PATCH made six, now four).
+            upload, opened = await anyio.to_thread.run_sync(self._open, caller, upload_id, offset, content_length)
+            if opened is None:
                 return upload
-            return await self._receive(upload, body)
+            return await self._receive(upload, *opened, body)
         finally:
             lock.release()
 
-    async def _receive(self, upload: Upload, body: AsyncIterator[bytes]) -> Upload:
+    def _open(
+        self, caller: Caller, upload_id: str, offset: int, content_length: int | None
+    ) -> tuple[Upload, tuple[BinaryIO, Any] | None]:
+        """The upload, checked for a PATCH at `offset`; its part file and digest unless it is complete."""
+        upload = self.get(caller, upload_id)
+        if offset != upload.received:
+            raise E.UploadOffsetMismatch(
+                f"Upload-Offset {offset}, but the upload stands at {upload.received}", offset=upload.received
+            )
+        if content_length is not None and offset + content_length > upload.length:
+            raise E.UploadExceedsLength(
+                f"{content_length} bytes from offset {offset} go past Upload-Length {upload.length}"
+            )
+        if upload.status == "complete":
+            return upload, None
+        return upload, self._open_at(upload.id, offset)
+
+    async def _receive(self, upload: Upload, f: BinaryIO, hasher: Any, body: AsyncIterator[bytes]) -> Upload:
         start = upload.received
-        f, hasher = await anyio.to_thread.run_sync(self._open_at, upload.id, start)
         before = hasher.copy()
         written, buf, cut = 0, bytearray(), False
         try:
@@ -209,16 +219,13 @@ class Uploads:
                             f"the body goes past Upload-Length {upload.length}; nothing of it was kept"
                         )
                     buf += chunk
-                    if len(buf) >= _WRITE_CHUNK:
+                    if len(buf) > _WRITE_CHUNK:  # a body of exactly one piece is written with its offset
                         data, buf = buf, bytearray()
                         await anyio.to_thread.run_sync(_write, f, hasher, data)
                         written += len(data)
             except BodyCut:
                 cut = True
-            if buf:
-                await anyio.to_thread.run_sync(_write, f, hasher, buf)
-                written += len(buf)
-            received = await anyio.to_thread.run_sync(self._record, f, upload.id, hasher)
+            received = await anyio.to_thread.run_sync(self._record, f, upload.id, hasher, buf)
         except E.UploadExceedsLength:
             # Nothing of this request stays: back to where it started.
             await anyio.to_thread.run_sync(_rewind, f, start)
@@ -257,8 +264,10 @@ class Uploads:
         f.seek(offset)
         return f, hasher
 
-    def _record(self, f: BinaryIO, upload_id: str, hasher: Any) -> int:
-        """The new offset, and the digest at it: every byte in the file went through the hasher too."""
+    def _record(self, f: BinaryIO, upload_id: str, hasher: Any, rest: bytearray | None = None) -> int:
+        """Write `rest`; the new offset, and the digest at it: every byte in the file went through the hasher too."""
+        if rest:
+            _write(f, hasher, rest)
         f.flush()
         received = f.tell()
         self._hashers[upload_id] = (received, hasher.copy())
