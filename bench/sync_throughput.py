@@ -1,11 +1,15 @@
 """Push and pull throughput over real HTTP against a real server, next to SQLite's own ceiling.
 
-    python bench/sync_throughput.py [--rows 20000] [--batch 500]
+    python bench/sync_throughput.py [--rows 20000] [--batch 500] [--no-peer]
 
 One client pushes N new `photos` rows of 8 fields in batches over HTTP; a
-fresh client pulls them all from cursor 0 in pages. In the same run, the
-ceiling: the same rows written straight into SQLite with `executemany` in one
-transaction, then read back and JSON-encoded. Prints rows/s and the ratios.
+fresh client pulls them all from cursor 0 in pages. In the same run, the two
+yardsticks: pouchdb-server 4.2.0 (CouchDB's replication protocol, which many
+offline apps speak; `bench/_pouch.py`) taking the same rows through `_bulk_docs`
+in the same batches and giving them back through `_changes?include_docs=true`
+in the same pages, and the ceiling: the same rows written straight into SQLite
+with `executemany` in one transaction, then read back and JSON-encoded. Prints
+rows/s and fieldsync's ratio against each.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _pouch
 from bench._server import ServerProcess
 from server.services import Store
 from server.settings import Settings
@@ -122,30 +127,44 @@ def ceiling(path: Path, rows: list[tuple[str, dict[str, object]]]) -> tuple[floa
     return write, read
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
-    args = parser.parse_args()
+    parser.add_argument("--no-peer", action="store_true",
+                        help="leave out pouchdb-server (installed with npm into bench/peer/ on first use)")
+    args = parser.parse_args(argv)
+    n = args.rows
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "server"
         insp = prepare(data)
-        rows = photo_rows(args.rows, insp)
+        rows = photo_rows(n, insp)
         server = ServerProcess(data).start()
         try:
             push_s = bench_push(server.url, rows, args.batch)
-            pull_s = bench_pull(server.url, args.rows, args.batch)
+            pull_s = bench_pull(server.url, n, args.batch)
         finally:
             server.stop()
         write_s, read_s = ceiling(Path(tmp) / "ceiling.db", rows)
-    n = args.rows
-    print(f"rows: {n}, batch/page: {args.batch}")
-    print(f"push over HTTP      {n / push_s:>10,.0f} rows/s  ({push_s:.2f} s)")
-    print(f"pull over HTTP      {n / pull_s:>10,.0f} rows/s  ({pull_s:.2f} s)")
-    print(f"ceiling write       {n / write_s:>10,.0f} rows/s  (executemany, one transaction)")
-    print(f"ceiling read+JSON   {n / read_s:>10,.0f} rows/s")
-    print(f"push / ceiling      {write_s / push_s:.2f}   (target >= 0.3)")
-    print(f"pull / ceiling      {read_s / pull_s:.2f}   (target >= 0.5)")
+    peer_push_s = peer_pull_s = None
+    if not args.no_peer:
+        with _pouch.running() as peer:
+            if peer is not None:
+                peer_push_s = peer.push(rows, args.batch)
+                peer_pull_s = peer.pull(n, args.batch)
+    results = {"push": n / push_s, "pull": n / pull_s, "ceiling_write": n / write_s, "ceiling_read": n / read_s,
+               "push_vs_ceiling": write_s / push_s, "pull_vs_ceiling": read_s / pull_s}
+    print(f"rows: {n}, batch/page: {args.batch}      rows/s      fieldsync vs it   target")
+    for way, ours, peer, sqlite, targets, how in (
+        ("push", push_s, peer_push_s, write_s, (3, 0.3), "executemany, one transaction"),
+        ("pull", pull_s, peer_pull_s, read_s, (5, 0.5), "SELECT *, json.dumps per row"),
+    ):
+        print(f"{way}  fieldsync        {n / ours:>10,.0f}")
+        if peer is not None:
+            results |= {f"peer_{way}": n / peer, f"{way}_vs_peer": peer / ours}
+            print(f"{way}  pouchdb-server   {n / peer:>10,.0f}   {peer / ours:>8.2f}x        >= {targets[0]}x")
+        print(f"{way}  SQLite ceiling   {n / sqlite:>10,.0f}   {sqlite / ours:>8.2f}         >= {targets[1]}   ({how})")
+    return results
 
 
 if __name__ == "__main__":
