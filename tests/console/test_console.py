@@ -67,7 +67,8 @@ def test_html_in_a_phone_note_is_shown_as_text_and_never_runs(context_for, demo_
         phone.login("wang", "demo")
         phone.sync()
         insp = inspection_id(REF, period_of(site_today("Asia/Shanghai")))
-        device = next(d for d in phone.rows("devices") if d["fields"].get("code") == "CAM-001")
+        device = next(d for d in phone.rows("devices") if d["fields"].get("code") == "CAM-001"
+                      and d["fields"].get("site_id") == REF)
         phone.record_check(insp, device["id"], "fault", note=note)
         phone.sync()
         phone.db.conn.close()
