@@ -19,13 +19,14 @@ from sync.messages import words
 from ...http.controller import DomainController
 from ...http.deps import CallerDep
 from ...http.guards import desk_or_supervisor
-from ..sheets.controller import PDF
+from ..sheets.controller import pdf_response
 from . import desk_pages
 from .controller import Form
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
     PATH,
+    PDF_HEADERS,
     check_post,
     csrf_of,
     form_value,
@@ -105,5 +106,4 @@ class DeskController(DomainController):
     def visit_pdf(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
         """`GET /api/visits/{id}/sheet.pdf` for the cookie session, after the same scope check."""
         data = request.app.state.sheets.visit_pdf(caller, visit_id, str(request.base_url))
-        return Response(data, media_type=PDF, headers={"Content-Disposition": 'inline; filename="visit.pdf"',
-                                                       "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return pdf_response(data, "visit", PDF_HEADERS)

@@ -18,14 +18,13 @@ from sync import errors as E
 from ...http.controller import DomainController
 from ...http.deps import CallerDep
 from ...http.guards import site_in_scope
+from ..sheets.controller import pdf_response
 from . import site_pages
-from .web import EXCEPTION_HANDLERS, PATH, lang_of, render, signed_in
+from .web import EXCEPTION_HANDLERS, PATH, PDF_HEADERS, lang_of, render, signed_in
 
 # A thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
 _IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
                   "Content-Security-Policy": "sandbox"}
-_PDF_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                "Content-Disposition": 'inline; filename="inspection.pdf"'}
 
 
 class SiteController(DomainController):
@@ -58,7 +57,7 @@ class SiteController(DomainController):
                        caller: CallerDep) -> Response[bytes]:
         """The same PDF as `GET /api/inspections/{id}/sheet.pdf`, for the session's caller."""
         data = request.app.state.sheets.inspection_pdf(caller, inspection_id, str(request.base_url))
-        return Response(data, media_type="application/pdf", headers=_PDF_HEADERS)
+        return pdf_response(data, "inspection", PDF_HEADERS)
 
     @get("/blobs/{sha256:str}/thumbnail", guards=[signed_in])
     async def thumbnail(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep,

@@ -39,6 +39,8 @@ MAX_FORM_FIELD_CHARS = 256  # a form value past this is refused before it is use
 # No script at all: the pages are plain forms. Inline styles only; images from this server.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+# A sheet's PDF for the session: never cached (a signature changes it), never sniffed as anything else.
+PDF_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
            "Cache-Control": "no-store"}
 

@@ -18,8 +18,10 @@ SheetsDep = NamedDependency[Sheets]
 PDF = "application/pdf"
 
 
-def _pdf(data: bytes, name: str) -> Response[bytes]:
-    return Response(data, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
+def pdf_response(data: bytes, name: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+    """A sheet's PDF, shown inline as `<name>.pdf` (the API's routes and the console's)."""
+    return Response(data, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"',
+                                                   **(headers or {})})
 
 
 class SheetsController(DomainController):
@@ -32,7 +34,7 @@ class SheetsController(DomainController):
                        request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         """The periodic maintenance sheet (定期维护单) as PDF, in Chinese, with the customer's signature and
         the seal: the signed sheet's hash and a QR code of `GET /api/signatures/{id}`."""
-        return _pdf(sheets.inspection_pdf(caller, inspection_id, str(request.base_url)), "inspection")
+        return pdf_response(sheets.inspection_pdf(caller, inspection_id, str(request.base_url)), "inspection")
 
     @get("/visits/{visit_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
          sync_to_thread=True, tags=["service"])
@@ -40,4 +42,4 @@ class SheetsController(DomainController):
                   request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         """A visit's technical service contact sheet (技术服务联络单) as PDF: the call, the work, the lines
         with consent and amounts in yuan, the milestones met or missed, the signatures."""
-        return _pdf(sheets.visit_pdf(caller, visit_id, str(request.base_url)), "visit")
+        return pdf_response(sheets.visit_pdf(caller, visit_id, str(request.base_url)), "visit")
