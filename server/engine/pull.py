@@ -18,7 +18,7 @@ import msgspec
 
 from sync import errors as E
 from sync import hlc
-from sync.wire import Base
+from sync.wire import PullResponse
 
 from ..domains.identity.service import Caller
 from ..storage.base import Connection
@@ -44,17 +44,10 @@ class PulledRow(msgspec.Struct, kw_only=True):
     removed: bool = False
 
 
-class Page(Base, kw_only=True):
-    """`sync.wire.PullResponse` with its rows as `PulledRow` (the OpenAPI schema is PullResponse's)."""
+class Page(PullResponse, kw_only=True):
+    """`sync.wire.PullResponse` as the server sends it, its rows `PulledRow`s."""
 
-    rows: list[PulledRow]
-    cursor: str
-    has_more: bool
-    acked_seq: int
-    server_time: str
-    server_hlc: str
-    server_epoch: str
-    version: int = 0
+    rows: list[PulledRow]  # type: ignore[assignment]  # encoded only, never read as `Row`s
 
 
 def _row(collection: str, row_id: str, fields: str | None, deleted: int, version: int) -> PulledRow:
