@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,7 +35,9 @@ from server.services import Store
 from server.settings import Settings
 from sync import hlc
 from sync.schema import inspection_id
+from sync.wire import PullResponse
 
+PAGE = msgspec.json.Decoder(PullResponse)
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "bench-site"))
 DEVICE = str(uuid.uuid5(uuid.NAMESPACE_URL, "bench-device"))
 
@@ -97,10 +100,11 @@ def bench_pull(url: str, expected: int, page: int) -> float:
         t0 = time.perf_counter()
         cursor, got = "0", 0
         while True:
-            body = http.get("/sync/pull", params={"cursor": cursor, "limit": page}, headers=headers).json()
-            got += len(body["rows"])
-            cursor = body["cursor"]
-            if not body["has_more"]:
+            # Decoded as the phone decodes it (client_sdk/client.py), into the wire's Structs.
+            body = PAGE.decode(http.get("/sync/pull", params={"cursor": cursor, "limit": page}, headers=headers).content)
+            got += len(body.rows)
+            cursor = body.cursor
+            if not body.has_more:
                 break
         elapsed = time.perf_counter() - t0
         assert got >= expected, (got, expected)
