@@ -4,6 +4,10 @@ The scope is the caller's sites (every site for a supervisor) and the sync windo
 periods. When it changed since the cursor's, rows that left it arrive once as
 `removed` and older rows that entered it come whole, in pages of their own, before the
 version stream goes on. The SQL is in `storage/sqlite/pages.py` and `scope.py`.
+
+A page goes out as `Page`, the wire's `PullResponse` with each row's stored JSON spliced in
+as it is (`msgspec.Raw`) rather than decoded and encoded again (issue 15): the stored text
+is what a push's merge encoded, so the bytes are the ones `Row` would give.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import msgspec
 
 from sync import errors as E
 from sync import hlc
-from sync.wire import PullResponse, Row
+from sync.wire import PullResponse
 
 from ..domains.identity.service import Caller
 from ..storage.base import Connection
@@ -26,10 +30,35 @@ from .cursor import Cursor, decode_cursor, encode_cursor
 if TYPE_CHECKING:
     from ..services import Store
 
-_json_decode = msgspec.json.decode
+_NO_FIELDS = msgspec.Raw(b"{}")
 
 
-def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) -> PullResponse:
+class PulledRow(msgspec.Struct, kw_only=True):
+    """`sync.wire.Row` as the server sends it: `fields` the stored JSON object, spliced in."""
+
+    collection: str
+    id: str
+    fields: msgspec.Raw  # no default: Litestar's schema generation hashes defaults, and Raw has no hash
+    deleted: bool = False
+    version: int = 0
+    removed: bool = False
+
+
+class Page(PullResponse, kw_only=True):
+    """`sync.wire.PullResponse` as the server sends it, its rows `PulledRow`s."""
+
+    rows: list[PulledRow]  # type: ignore[assignment]  # encoded only, never read as `Row`s
+
+
+def _row(collection: str, row_id: str, fields: str | None, deleted: int, version: int) -> PulledRow:
+    """A stored row as it goes out; fields None: `removed` from the caller's scope."""
+    if fields is None:
+        return PulledRow(collection=collection, id=row_id, fields=_NO_FIELDS, removed=True)
+    return PulledRow(collection=collection, id=row_id, fields=msgspec.Raw(fields.encode()), deleted=bool(deleted),
+                     version=version)
+
+
+def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) -> Page:
     """One page: first any scope catch-up (sites gained or lost since the cursor), then rows by version."""
     at = decode_cursor(cursor, store.cursor_secret, caller.user_id)
     size = min(max(limit or store.settings.default_pull_limit, 1), store.settings.max_pull_limit)
@@ -46,7 +75,7 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
         user = None if caller.sites is None else caller.user_id  # every site: supervisors, service desk
         rows, has_more, after = _scoped_page(db, user, caller.username, at, size, top)
         acked = acked_seq(db, caller.client_id)
-    return PullResponse(
+    return Page(
         rows=rows,
         cursor=encode_cursor(after, store.cursor_secret, caller.user_id),
         has_more=has_more,
@@ -61,7 +90,7 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
 def _stream(
     db: Connection, sites: set[str] | None, window: set[str] | None, at: Cursor, size: int, top: int,
     owner: str | None = None,
-) -> tuple[list[Row], bool, Cursor]:
+) -> tuple[list[PulledRow], bool, Cursor]:
     # A row whose period changed after it was stored (a request that closed) and is now outside
     # the window leaves as `removed` (fields None), since the client may hold it; a client that
     # holds nothing yet (cursor 0) is not told of it.
@@ -70,16 +99,12 @@ def _stream(
     found = found[:size]
     reached = found[-1][4] if has_more else max(top, at.version)
     scope = at.scope if at.scope is not None and at.scope > reached else None
-    rows = [
-        Row(collection=c, id=i, removed=True) if f is None
-        else Row(collection=c, id=i, fields=_json_decode(f), deleted=bool(d), version=v)
-        for c, i, f, d, v in found
-    ]
+    rows = [_row(*r) for r in found]
     return rows, has_more, Cursor(reached, at.snapshot and has_more, scope)
 
 
 def _scoped_page(db: Connection, user_id: str | None, owner: str, at: Cursor, size: int,
-                 top: int) -> tuple[list[Row], bool, Cursor]:
+                 top: int) -> tuple[list[PulledRow], bool, Cursor]:
     """One page of the caller's scope (see the module docstring); `owner`: the caller's username
     (their own site-less rows are theirs whatever their sites)."""
     target = at.target or top
@@ -104,12 +129,7 @@ def _scoped_page(db: Connection, user_id: str | None, owner: str, at: Cursor, si
         return _stream(db, sites_now, window_now, Cursor(at.version, at.snapshot, target), size, top, owner)
     page = entries[at.offset:at.offset + size]
     full = pages.whole(db, [(c, i) for removed, c, i, _ in page if not removed])
-    rows = [
-        Row(collection=c, id=i, removed=True) if removed
-        else Row(collection=c, id=i, fields=_json_decode(full[(c, i)][0]), deleted=bool(full[(c, i)][1]),
-                 version=full[(c, i)][2])
-        for removed, c, i, _ in page
-    ]
+    rows = [_row(c, i, None, 0, 0) if removed else _row(c, i, *full[(c, i)]) for removed, c, i, _ in page]
     if at.offset + size < len(entries):
         return rows, True, Cursor(at.version, at.snapshot, at.scope, target, at.offset + size)
     # Caught up: the client's rows now reflect the scope at `target`.

@@ -5,6 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
+
+from server.engine.pull import Page, PulledRow
+from sync.wire import PullResponse, Row
 from tests.helpers import ok as _ok
 from tests.helpers import problem as _problem
 
@@ -183,3 +187,35 @@ def test_rows_come_whole(site, wang, lin):
     assert row["fields"] == {"site_id": SITE, "system": "video", "kind": "dome_camera", "code": "CAM-001",
                              "status": "active", "location": "lobby"}
     assert row["deleted"] is False and row["collection"] == "devices" and row["version"] > 0
+
+
+# -- the encoding (issue 15) ----------------------------------------------------------------------
+
+
+def test_a_page_sends_each_row_as_stored_byte_for_byte_what_the_wire_row_gives(site, store, lin, wang):
+    """Rows go out with their stored JSON spliced in, not decoded and encoded again (issue 15, the pull
+    path): a page must be exactly the bytes the wire's `PullResponse` encodes, for whole rows (CJK text,
+    numbers, a deletion) and for rows that left the scope."""
+    cam, gone = str(uuid.uuid4()), _new_devices(lin, SITE, 1)[0]
+    body = _ok(lin.push([
+        lin.change("devices", cam, {"site_id": SITE, "system": "video", "code": "CAM-汉字-\"引号\"",
+                                    "status": "active"}, delete=False),
+        lin.change("devices", gone, {}, delete=True),
+    ]))
+    assert {r["status"] for r in body["results"]} == {"applied"}
+    first = wang.pull("0", 1000)
+    assert store.remove_member(SITE, "wang")
+    second = wang.pull(first.json()["cursor"], 1000)
+    for page, kind in ((first, "deleted"), (second, "removed")):
+        sent = page.content
+        assert any(r[kind] for r in page.json()["rows"])
+        assert msgspec.json.encode(msgspec.json.decode(sent, type=PullResponse)) == sent
+    assert any(r["fields"].get("code") == "CAM-汉字-\"引号\"" for r in first.json()["rows"])
+
+
+def test_the_server_page_has_the_wire_fields_in_the_wire_order():
+    """`engine.pull.Page`/`PulledRow` are how the server encodes `PullResponse`/`Row`: the same fields,
+    so a field added to the wire cannot be left out of what the server sends."""
+    for ours, wire in ((Page, PullResponse), (PulledRow, Row)):
+        assert ours.__struct_fields__ == wire.__struct_fields__
+        assert ours.__struct_config__.omit_defaults == wire.__struct_config__.omit_defaults
