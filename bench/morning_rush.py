@@ -150,6 +150,16 @@ class Technician:
                 return
 
 
+def _stored(conn: sqlite3.Connection, table: str) -> tuple[int, int]:
+    """A table's rows, and the bytes of the pages it and its indexes take (SQLite's dbstat)."""
+    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    size = conn.execute(
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?"
+        " OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)", [table, table],
+    ).fetchone()[0]
+    return int(count), int(size)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -209,6 +219,7 @@ def main() -> None:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM conflicts GROUP BY kind").fetchall())
         lost = set(conn.execute("SELECT client_id, seq FROM conflicts WHERE kind = 'lost'").fetchall())
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        stored = {table: _stored(conn, table) for table in ("receipts", "conflicts")}
         conn.close()
 
     latencies = [x for t in techs for x in t.latencies]
@@ -228,6 +239,7 @@ def main() -> None:
     print(f"  of which until the last push    {push_s:8.2f} s   {total / push_s:10,.0f} changes/s"
           " (and its pull to the end)")
     print(f"push latency                      p50 {percentile(latencies, 0.5) * 1000:7.0f} ms"
+          f"   p95 {percentile(latencies, 0.95) * 1000:7.0f} ms"
           f"   p99 {percentile(latencies, 0.99) * 1000:7.0f} ms   ({len(latencies)} pushes)")
     print(f"results                           {statuses}")
     print(f"errors                            {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
@@ -235,6 +247,9 @@ def main() -> None:
           f" {len(lin.rows)} rows ({len(checks)} checks)")
     print(f"conflict log                      {sum(kinds.values())} entries {kinds}")
     print(f"superseded changes logged as lost {len(superseded & lost)}/{len(superseded)}")
+    for table, (count, size) in stored.items():
+        print(f"{table + ' stored':34s}{count:8,} rows {size / 1e6:8.2f} MB with indexes"
+              f"   per 100,000 changes: {count * 100_000 / total:9,.0f} rows {size * 1e5 / total / 1e6:6.2f} MB")
     print(f"integrity_check                   {integrity}")
 
 

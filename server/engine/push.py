@@ -21,6 +21,7 @@ from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 from ..domains.identity import audit
 from ..domains.identity.service import Caller
 from ..storage.base import Connection
+from ..storage.sqlite import receipts
 from ..storage.sqlite import rows as q
 from .batch import _Batch, clip
 
@@ -68,6 +69,8 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             batch.flush(caller)
             acked = fresh[-1].seq
         q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
+        if changes:
+            receipts.prune(db, caller.client_id, changes[0].seq, acked, store.settings.receipts_kept_per_client)
         q.save_clock(db, store.clock.last)
         version = q.current_version(db)
     return PushResponse(
@@ -84,18 +87,20 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
 def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change]) -> list[ChangeResult]:
     if not replayed:
         return []
-    receipts = q.receipts(db, client_id, replayed[0].seq, replayed[-1].seq)
+    kept = q.receipts(db, client_id, replayed[0].seq, replayed[-1].seq)
     results = []
     for change in replayed:
-        sent, digest, result = receipts[change.seq]
+        found = kept.get(change.seq)
         # The same HLC with another change: a phone restored from a backup stamps its next
         # changes with the HLCs it had issued after the backup (its clock came back too).
-        if sent != change.hlc or (digest is not None and digest != change.digest()):
+        # No receipt: the client confirmed it long ago (`storage/sqlite/receipts.py`), so only
+        # a copy from before can send it, and it cannot be told from a reused seq.
+        if found is None or found[0] != change.hlc or (found[1] is not None and found[1] != change.digest()):
             raise E.SeqReused(
-                f"seq {change.seq} was acknowledged with another change; enrol a new client"
+                f"seq {change.seq} was acknowledged with another change, or long ago; enrol a new client"
                 " and resend the outbox renumbered"
             )
-        results.append(_result_decoder.decode(result))
+        results.append(_result_decoder.decode(found[2]))
     return results
 
 

@@ -11,10 +11,19 @@ from typing import Any
 import httpx
 from litestar.testing import TestClient
 
+from client_sdk import Client
 from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from tests.conftest import Session
+
+
+def restored(path: Path, backup: Path, http: httpx.Client, **options: Any) -> Client:
+    """The phone's database replaced by a copy taken earlier (the phone closed), opened again."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, path)
+    return Client(path, http, **options)
 
 
 def supervisor_rows(http: httpx.Client) -> list[dict[str, Any]]:

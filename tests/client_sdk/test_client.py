@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ from client_sdk import Client
 from sync import errors as E
 from sync import hlc
 from sync.schema import device_check_id
-from tests.client_sdk.support import cut_client, supervisor_rows
+from tests.client_sdk.support import cut_client, restored, supervisor_rows
 from tests.conftest import SITE
 
 MINUTE = 60_000
@@ -283,7 +282,7 @@ def test_a_phone_restored_from_a_backup_reissuing_a_seq_and_its_hlc_loses_nothin
     [sent] = phone.pending()
     assert [r.status for r in phone.sync().results] == ["applied"]
     phone.close()
-    phone = _restored(tmp_path / "phone.db", backup, http, wall=lambda: slow)
+    phone = restored(tmp_path / "phone.db", backup, http, wall=lambda: slow)
     phone.write("devices", site["cam2"], {"location": "Roof"})
     [again] = phone.pending()
     assert (again["seq"], again["hlc"]) == (sent["seq"], sent["hlc"])  # another change, the same stamp
@@ -311,13 +310,13 @@ def test_a_phone_restored_from_before_its_re_enrolment_signs_in_again_and_loses_
     phone.write("devices", site["cam1"], {"location": "Gate 2"})
     phone.sync()
     phone.close()
-    phone = _restored(tmp_path / "phone.db", backup, http)
+    phone = restored(tmp_path / "phone.db", backup, http)
     old_client = phone.client_id
     phone.write("devices", site["cam2"], {"location": "Roof"})
     phone.sync()  # seq 1 again, another change: seq_reused, a new client in the old one's place
     assert phone.client_id != old_client
     phone.close()
-    phone = _restored(tmp_path / "phone.db", backup, http)
+    phone = restored(tmp_path / "phone.db", backup, http)
     assert phone.client_id == old_client
     phone.write("devices", site["cam1"], {"serial_no": "SN-9"})
     with pytest.raises(E.ClientUnavailable) as signed_out:
@@ -330,14 +329,6 @@ def test_a_phone_restored_from_before_its_re_enrolment_signs_in_again_and_loses_
     assert devices[site["cam1"]]["serial_no"] == "SN-9"
     assert devices[site["cam1"]]["location"] == "Gate 2" and devices[site["cam2"]]["location"] == "Roof"
     phone.close()
-
-
-def _restored(path: Path, backup: Path, http: httpx.Client, **options: Any) -> Client:
-    """The phone's database replaced by a copy taken earlier (the phone closed), opened again."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(backup, path)
-    return Client(path, http, **options)
 
 
 def test_expired_token_signs_in_again_with_the_same_client(http, store, site, new_client):

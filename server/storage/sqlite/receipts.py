@@ -1,0 +1,23 @@
+"""Receipts kept bounded (issue 15): what a client can no longer resend is forgotten.
+
+A push whose first change has seq F tells the server the client holds every result below F
+(a client resends only what it has no result for), so those receipts are no longer needed
+for replays. The newest `keep` of them are kept anyway: a phone restored from a recent backup
+resends changes it had pushed after the backup, and those are still answered as replays
+(or found reused, by their digest) exactly as before. A seq older than that has no receipt:
+`409 seq_reused`, and the phone enrols anew and resends what it holds, which the merge
+takes as the same writes again (their HLCs keep their time), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def prune(db: sqlite3.Connection, client_id: str, first_sent: int, acked: int, keep: int) -> int:
+    """Forget the client's receipts below `first_sent` (the push's first seq), keeping the newest
+    `keep` up to `acked`; how many were forgotten."""
+    below = min(first_sent - 1, acked - keep)
+    if below < 1:
+        return 0
+    return db.execute("DELETE FROM receipts WHERE client_id = ? AND seq <= ?", [client_id, below]).rowcount
