@@ -49,3 +49,15 @@ def entries(
 def rows_by_id(db: sqlite3.Connection, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
     """(id, collection, site_id, fields as JSON) of the rows of these ids, in any collection."""
     yield from select_in(db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))
+
+
+def on_record(db: sqlite3.Connection, collection: str, row_id: str, register: str, writer: str,
+              value: str | None) -> bool:
+    """Whether the log already holds `value` (as JSON; None: null) of `writer` (a client id) for this register:
+    as a value of theirs that lost, or that another client overwrote."""
+    return db.execute(
+        "SELECT 1 FROM conflicts WHERE collection = ? AND row_id = ? AND register = ?"
+        " AND (kind = 'lost' AND client_id = ? AND new_value IS ? OR kind = 'overwritten' AND other_client_id = ?"
+        " AND old_value IS ?) LIMIT 1",
+        [collection, row_id, register, writer, value, writer, value],
+    ).fetchone() is not None
