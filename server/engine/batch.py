@@ -71,7 +71,9 @@ class _Batch(Transaction):
         self.notes: list[LogEntry] = []  # what hooks flag about the change being applied
         self.receipts: list[tuple[int, str, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
-        self.on_record: set[tuple[str | None, ...]] = set()  # values this batch logged (see `_on_record`)
+        # Values this batch logs (see `_on_record`), and where: those already in the log are left out at flush.
+        self.on_record: set[tuple[str, str, str, str, str | None]] = set()
+        self.to_check: list[tuple[int, tuple[str, str, str, str, str | None]]] = []
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
         self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
@@ -158,9 +160,10 @@ class _Batch(Transaction):
             ))
 
     def _on_record(self, change: Change, e: LogEntry, writer: str) -> bool:
-        """Whether the value this entry keeps, a writer's value that lost or was overwritten, is in the
-        log already for the same register (issue 15): nothing is lost by not logging it twice, and a
-        register that forty phones fight over would otherwise log each one's value again and again."""
+        """Whether the value this entry keeps, a writer's value that lost or was overwritten, is logged
+        already for the same register (issue 15): nothing is lost by not logging it twice, and a
+        register that forty phones fight over would otherwise log each one's value again and again.
+        This answers for the batch; the log's earlier entries are checked at flush, all at once."""
         if e.kind == "lost":
             value = e.new_value
         elif e.kind == "overwritten" and e.other_writer is not None:
@@ -169,9 +172,10 @@ class _Batch(Transaction):
             return False
         key = (change.collection, change.id, str(e.register), writer,
                None if value is None else _json_encode(value).decode())  # null is logged as NULL
-        if key in self.on_record or logged.on_record(self.db, *key):
+        if key in self.on_record:
             return True
         self.on_record.add(key)
+        self.to_check.append((len(self.conflicts), key))
         return False
 
     def at_end(self, key: str, work: Callable[[], None]) -> None:
@@ -183,4 +187,8 @@ class _Batch(Transaction):
     def flush(self, caller: Caller | None) -> None:
         while self._at_end:
             self._at_end.pop(next(iter(self._at_end)))()
+        found = logged.on_record(self.db, [key for _, key in self.to_check])
+        if found:
+            drop = {self.to_check[i][0] for i in found}
+            self.conflicts = [entry for i, entry in enumerate(self.conflicts) if i not in drop]
         self.finish(caller.client_id if caller is not None else None, self.receipts, self.conflicts)

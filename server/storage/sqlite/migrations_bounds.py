@@ -18,7 +18,8 @@ def m024_conflicts_register(db: sqlite_utils.Database) -> None:
     the columns of `conflicts_row`, which it replaces (a row's entries, `GET /api/conflicts?row_id=`)."""
     db.executescript(
         """
-        CREATE INDEX conflicts_register ON conflicts(collection, row_id, register);
+        CREATE INDEX conflicts_register ON conflicts(collection, row_id, register,
+            CASE kind WHEN 'lost' THEN client_id WHEN 'overwritten' THEN other_client_id END);
         DROP INDEX conflicts_row;
         """
     )
