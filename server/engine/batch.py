@@ -20,6 +20,7 @@ from sync.wire import Change, ChangeResult
 
 from ..domains.identity.service import Caller
 from ..storage.base import Connection
+from ..storage.sqlite import conflicts as logged
 from ..storage.sqlite.rows import Transaction
 
 if TYPE_CHECKING:
@@ -70,6 +71,9 @@ class _Batch(Transaction):
         self.notes: list[LogEntry] = []  # what hooks flag about the change being applied
         self.receipts: list[tuple[int, str, str, bytes]] = []
         self.conflicts: list[tuple[Any, ...]] = []
+        # Values this batch logs (see `_on_record`), and where: those already in the log are left out at flush.
+        self.on_record: set[tuple[str, str, str, str, str | None]] = set()
+        self.to_check: list[tuple[int, tuple[str, str, str, str, str | None]]] = []
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
         self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
@@ -135,7 +139,10 @@ class _Batch(Transaction):
             # A rejected creation has no row; its parent still says which site it was for.
             site = site_of(change.collection, change.id, change.fields, self.lookup)
         settings = self.store.settings
+        writer = caller.client_id if caller else "srv"
         for e in entries:
+            if self._on_record(change, e, writer):
+                continue
             # What lost or was overwritten passed the schema's limits; what was rejected may be
             # anything a client sent, so it is kept whole only up to a bound (issue 9).
             bound = {"rejected_field": settings.max_logged_field_chars,
@@ -152,6 +159,25 @@ class _Batch(Transaction):
                 e.other_writer, e.other_hlc,
             ))
 
+    def _on_record(self, change: Change, e: LogEntry, writer: str) -> bool:
+        """Whether the value this entry keeps, a writer's value that lost or was overwritten, is logged
+        already for the same register (issue 15): nothing is lost by not logging it twice, and a
+        register that forty phones fight over would otherwise log each one's value again and again.
+        This answers for the batch; the log's earlier entries are checked at flush, all at once."""
+        if e.kind == "lost":
+            value = e.new_value
+        elif e.kind == "overwritten" and e.other_writer is not None:
+            value, writer = e.old_value, e.other_writer
+        else:
+            return False
+        key = (change.collection, change.id, str(e.register), writer,
+               None if value is None else _json_encode(value).decode())  # null is logged as NULL
+        if key in self.on_record:
+            return True
+        self.on_record.add(key)
+        self.to_check.append((len(self.conflicts), key))
+        return False
+
     def at_end(self, key: str, work: Callable[[], None]) -> None:
         """Run `work` once, when the batch is flushed, however many rows asked for it (by `key`):
         what a hook derives from all the rows of a push together (a request's stored clocks after
@@ -161,4 +187,8 @@ class _Batch(Transaction):
     def flush(self, caller: Caller | None) -> None:
         while self._at_end:
             self._at_end.pop(next(iter(self._at_end)))()
+        found = logged.on_record(self.db, [key for _, key in self.to_check])
+        if found:
+            drop = {self.to_check[i][0] for i in found}
+            self.conflicts = [entry for i, entry in enumerate(self.conflicts) if i not in drop]
         self.finish(caller.client_id if caller is not None else None, self.receipts, self.conflicts)

@@ -11,12 +11,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from client_sdk import Client
 from server.services import Store
 from server.settings import Settings
+from sync import hlc
 from tests.client_sdk.support import restored, supervisor_rows
+from tests.conftest import Session
 
 KEEP = 3
 
@@ -93,3 +96,45 @@ def test_a_phone_restored_from_a_backup_older_than_its_receipts_loses_nothing(ht
     assert devices[site["cam2"]]["serial_no"] == f"SN-{KEEP}"
     assert phone.server_rows() == supervisor_rows(http)
     phone.close()
+
+
+# -- the conflict log ---------------------------------------------------------------------------
+
+
+def _older(who: Session, minutes: int) -> str:
+    """An HLC of `who`'s, `minutes` ago (written offline, so it loses to anything newer)."""
+    return str(hlc.Hlc(hlc.wall_ms() - minutes * 60_000, 0, who.client_id))
+
+
+def _logged(store: Store) -> list[tuple[str, str, str | None, Any, Any]]:
+    with store.read() as db:
+        found = db.execute("SELECT kind, client_id, other_client_id, old_value, new_value FROM conflicts"
+                           " WHERE register = 'location' ORDER BY id").fetchall()
+    return [(k, c, o, msgspec.json.decode(old), msgspec.json.decode(new)) for k, c, o, old, new in found]
+
+
+@pytest.mark.parametrize("value", ["lobby", "hall"], ids=["another value", "the same value"])
+def test_a_value_that_lost_is_logged_once_per_writer(site, wang, lin, store, value):
+    # Regression (issue 15, conflict log): a technician's value that lost to the same newer
+    # value again (the same camera re-checked offline) was logged each time.
+    _ok(lin.push([lin.change("devices", site["cam1"], {"location": "hall"})]))
+
+    def offline(minutes: int, location: str) -> dict[str, Any]:
+        return wang.change("devices", site["cam1"], {"location": location}, hlc_=_older(wang, minutes))
+
+    _ok(wang.push([offline(30, value)]))
+    _ok(wang.push([offline(20, value), offline(10, value)]))  # again in a later push, and twice in one
+    _ok(wang.push([offline(5, "roof")]))  # another value of the same writer is logged
+    assert _logged(store) == [("lost", wang.client_id, lin.client_id, "hall", value),
+                              ("lost", wang.client_id, lin.client_id, "hall", "roof")]
+
+
+def test_a_value_overwritten_again_is_not_logged_twice(site, wang, lin, store):
+    # wang's "lobby" is overwritten by lin, written again by wang, overwritten again: on record once.
+    for _ in range(2):
+        _ok(wang.push([wang.change("devices", site["cam1"], {"location": "lobby"})]))
+        _ok(lin.push([lin.change("devices", site["cam1"], {"location": "hall"})]))
+    assert _logged(store) == [
+        ("overwritten", lin.client_id, wang.client_id, "lobby", "hall"),
+        ("overwritten", wang.client_id, lin.client_id, "hall", "lobby"),
+    ]

@@ -49,3 +49,22 @@ def entries(
 def rows_by_id(db: sqlite3.Connection, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
     """(id, collection, site_id, fields as JSON) of the rows of these ids, in any collection."""
     yield from select_in(db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))
+
+
+
+def on_record(db: sqlite3.Connection, values: list[tuple[str, str, str, str, str | None]]) -> set[int]:
+    """Which of these (collection, row_id, register, writer, value as JSON or None for null) the log
+    holds already: a writer's (a client id's) value of that register that lost, or that another client
+    overwrote. One statement for a whole push; the positions in `values` of those found."""
+    if not values:
+        return set()
+    # The writer whose value an entry keeps: the pusher's that lost, or another client's it overwrote (m024).
+    return {i for (i,) in db.execute(
+        "WITH c(i, collection, row_id, register, writer, value) AS (SELECT key, value ->> 0, value ->> 1,"
+        " value ->> 2, value ->> 3, value ->> 4 FROM json_each(?))"
+        " SELECT i FROM c WHERE EXISTS (SELECT 1 FROM conflicts k WHERE k.collection = c.collection"
+        " AND k.row_id = c.row_id AND k.register = c.register"
+        " AND CASE k.kind WHEN 'lost' THEN k.client_id WHEN 'overwritten' THEN k.other_client_id END = c.writer"
+        " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS c.value)",
+        [_json_encode(values).decode()],
+    )}

@@ -489,4 +489,5 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
     )
 
 
-from . import migrations_archive  # noqa: E402, F401 (m023: registers itself on `migrations`)
+# The steps in modules beside this one register themselves on `migrations`, in this order.
+from . import migrations_archive, migrations_bounds  # noqa: E402, F401 (m023, m024)
