@@ -54,6 +54,7 @@ class Settings:
     max_connections: int = 512  # connections served at once; more wait in the kernel's accept queue (granian)
     # Quotas and blob garbage collection (issue 9 #7, #9; server/domains/identity/quotas.py, server/domains/media/gc.py and service.py).
     max_clients_per_user: int = 10  # enrolled, not revoked; one more sign-in without a client_id is 429
+    console_sessions_per_user: int = 5  # a console sign-in revokes the user's older console sessions past this
     max_open_upload_bytes_per_user: int = 256 * 1024 * 1024  # Upload-Length of a user's open uploads, summed
     image_workers: int = 2  # threads making thumbnails, so image work never holds the request threads
     gc_grace_hours: float = 7 * 24  # a blob no row, upload or sheet references is removed this long after upload

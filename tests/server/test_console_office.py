@@ -193,6 +193,30 @@ def test_a_technician_sees_and_revokes_only_their_own_clients(site, http, wang, 
     assert http.get("/api/clients", headers=mine.headers).status_code == 401
 
 
+
+def test_forgotten_console_sessions_never_lock_a_supervisor_out(site, http, lin, settings):
+    # Regression (issue 15 session, found by reading): every console sign-in enrolled a client and
+    # a closed browser never signs out, so the eleventh sign-in of a day was 429 too_many_clients.
+    from tests.server.test_console_site import sign_in
+
+    cookies = []
+    for _ in range(settings.max_clients_per_user + 2):
+        http.cookies.clear()
+        sign_in(http, "lin")
+        cookies.append(http.cookies["fieldsync_console"])
+    console = [c for c in http.get("/api/clients", headers=lin.headers).json()["clients"]
+               if c["user"] == "lin" and c["app"] == "console" and c["revoked_at"] is None]
+    assert len(console) == settings.console_sessions_per_user
+    assert http.get("/api/clients", headers=lin.headers).status_code == 200  # the phone is untouched
+    http.cookies.clear()
+    newest = http.get("/console/", headers={"Cookie": f"fieldsync_console={cookies[-1]}"}, follow_redirects=False)
+    oldest = http.get("/console/", headers={"Cookie": f"fieldsync_console={cookies[0]}"}, follow_redirects=False)
+    assert newest.status_code == 200 and oldest.status_code == 303
+    audit = http.get("/api/audit", params={"kind": "client_revoked"}, headers=lin.headers).json()
+    replaced = [e for e in audit["entries"] if e.get("detail", {}).get("reason") == "console_session_replaced"]
+    assert len(replaced) == len(cookies) - settings.console_sessions_per_user
+
+
 # -- users ----------------------------------------------------------------------------------------------
 
 

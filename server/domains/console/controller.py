@@ -23,6 +23,7 @@ from sync.wire import TokenRequest
 from ...http.controller import DomainController
 from ...http.deps import CallerDep, address
 from ...http.guards import site_in_scope
+from ..identity.service import CONSOLE_APP
 from . import pages, site_pages
 from .web import (
     EXCEPTION_HANDLERS,
@@ -69,7 +70,7 @@ class ConsoleController(DomainController):
         except msgspec.ValidationError as exc:
             raise E.InvalidRequest(str(exc)) from None
         try:
-            token = request.app.state.store.login(sign_in, "console", address(request)).token
+            token = request.app.state.store.login(sign_in, CONSOLE_APP, address(request), console=True).token
         except tuple(_LOGIN_REFUSALS) as exc:
             t = words("console", lang_of(request))
             message = t[_LOGIN_REFUSALS[type(exc)]].format(seconds=exc.extra.get("retry_after", ""))

@@ -33,6 +33,8 @@ from .passwords import (
 from .quotas import check_new_client
 from .throttle import LoginThrottle
 
+CONSOLE_APP = "console"  # the `app` of the clients that console sign-ins enrol
+
 _TOKEN_TOUCH_MS = 60_000
 
 
@@ -131,7 +133,8 @@ class Identity:
         with self._db.read() as db:
             return q.members(db, site_id)
 
-    def login(self, req: TokenRequest, app: str | None = None, address: str | None = None) -> TokenResponse:
+    def login(self, req: TokenRequest, app: str | None = None, address: str | None = None,
+              console: bool = False) -> TokenResponse:
         """Sign in with a password. Throttled (`LoginThrottle`): the attempt is counted before
         the password is checked; every outcome is audited, a throttled one at most once per
         throttled key and window."""
@@ -167,6 +170,8 @@ class Identity:
                         client_id=req.client_id, known_user=True, disabled=True)
                 raise E.AccountDisabled()
             if req.client_id is None:
+                if console:
+                    self._forget_console_sessions(db, user_id, req.username, address, now)
                 check_new_client(db, user_id, self.settings)
                 client_id = q.enrol(db, user_id, req.client_name or "client", now, app)
             else:
@@ -287,6 +292,18 @@ class Identity:
             with self._db.write() as db:
                 q.touch_token(db, digest, now)
         return Caller(row[4], row[5], row[6], row[7], row[2], sites, address)
+
+    def _forget_console_sessions(self, db: Connection, user_id: str, username: str, address: str | None,
+                                 now: int) -> None:
+        """A browser is closed far more often than it is signed out of, and each console sign-in
+        enrols a client: without this, a supervisor's eleventh forgotten session would make
+        the next sign-in 429 too_many_clients. Older console sessions past the newest few are
+        revoked (and audited) instead; phones are never touched."""
+        keep = self.settings.console_sessions_per_user - 1
+        for client_id in q.console_sessions_past(db, user_id, CONSOLE_APP, keep):
+            q.revoke(db, hlc.format_ts(now), "id = ?", client_id)
+            A.audit(db, A.CLIENT_REVOKED, username=username, address=address, revoked_client=client_id,
+                    owner=username, reason="console_session_replaced")
 
     def revoke_client(self, caller: Caller, client_id: str) -> None:
         with self._db.write() as db:

@@ -107,6 +107,13 @@ def open_clients(db: sqlite3.Connection, user_id: str) -> int:
     ).fetchone()[0])
 
 
+def console_sessions_past(db: sqlite3.Connection, user_id: str, app: str, keep: int) -> list[str]:
+    """The user's clients enrolled by `app` and not revoked, but the newest `keep`."""
+    return [c for (c,) in db.execute(
+        "SELECT id FROM clients WHERE user_id = ? AND app = ? AND revoked_at IS NULL"
+        " ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?", [user_id, app, keep])]
+
+
 def client_owner(db: sqlite3.Connection, client_id: str) -> tuple[str, str | None] | None:
     """(user_id, revoked_at) of a client."""
     found = db.execute("SELECT user_id, revoked_at FROM clients WHERE id = ?", [client_id]).fetchone()
