@@ -5,6 +5,7 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 
 from server.cli import main
 from server.domains.service.terms import TermsBook
@@ -65,6 +66,19 @@ def test_add_user_refuses_a_weak_password_and_a_duplicate(tmp_path, capsys):
     assert main(args) == 0
     assert main(args) == 2
     assert "already a user li" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("username, name", [("Li", None), ("li wei", None), ("", None), ("l" * 65, None),
+                                             ("li", "李\n工"), ("li", "工" * 201)])
+def test_add_user_refuses_what_the_api_refuses(tmp_path, capsys, username, name):
+    # Regression (found reading issue 14's leftovers): `fieldsync add-user` took any username, such
+    # as "Li" or "li wei", which the API's POST /api/users refuses.
+    assert main(["init", "--data", str(tmp_path)]) == 0
+    args = ["add-user", "--data", str(tmp_path), username, "--role", "technician", "--password", "plant-room-basement-42"]
+    assert main(args + (["--name", name] if name is not None else [])) == 2
+    assert "nothing changed" in capsys.readouterr().err
+    assert main(["add-user", "--data", str(tmp_path), "li", "--role", "technician",
+                 "--password", "plant-room-basement-42"]) == 0  # nothing half-made blocks the right one
 
 
 def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_path):

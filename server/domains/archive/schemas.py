@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from sync.wire import MAX_USERNAME_CHARS
+
 
 class BadRow(msgspec.Struct, kw_only=True):
     """A row the import refused: its number as the spreadsheet shows it, the collection's reason."""
@@ -48,7 +50,6 @@ class Found(msgspec.Struct, kw_only=True):
 
 
 MAX_MEMBERS = 50  # technicians named at a site's registration; more are added one by one
-MAX_USERNAME_CHARS = 64
 
 
 class NewSite(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
