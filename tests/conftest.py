@@ -142,3 +142,16 @@ def new_client(tmp_path: Path) -> Iterator[Callable[..., Client]]:
         client.db.conn.close()
 
 
+
+
+# -- servers of other projects, started once per test process ------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The URL of a real PostgreSQL server of our own (tests/pg.py), for the whole session."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer().start()
+    yield server.url
+    server.stop()
