@@ -195,3 +195,22 @@ def test_a_blob_directory_on_another_filesystem_takes_uploads(http, wang, tmp_pa
         import shutil
 
         shutil.rmtree(shared)
+
+
+def test_backup_leaves_a_buckets_blobs_there_and_restore_fills_a_bucket(bucket: str, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from server.services import Store
+
+    data = jpeg(noise=True, seed=11)
+    on_disk = Store(Settings(data_dir=tmp_path / "disk"))
+    on_disk.blobs.put(sha(data), staged(tmp_path, data))
+    on_disk.close()
+    assert main(["backup", "--data", str(tmp_path / "disk"), "--to", str(tmp_path / "b1")]) == 0
+    # Moving up to a bucket: the backup's blobs go into it.
+    assert main(["restore", "--from", str(tmp_path / "b1"), "--data", str(tmp_path / "up"), "--blobs", bucket]) == 0
+    assert keys(bucket) == [key(bucket, sha(data))]
+    assert not list((tmp_path / "up").glob(".restoring-*"))
+    capsys.readouterr()
+    assert main(["backup", "--data", str(tmp_path / "up"), "--blobs", bucket, "--to", str(tmp_path / "b2")]) == 0
+    assert f"and 0 blobs to {tmp_path / 'b2'}; the blobs stay in {bucket}" in capsys.readouterr().out
+    assert not (tmp_path / "b2" / "blobs").exists()
