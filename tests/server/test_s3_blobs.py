@@ -95,11 +95,12 @@ def test_the_local_cache_holds_at_most_its_bound(bucket: str, tmp_path: Path) ->
     assert reader.fetches == 5
     assert reader.path(sha(blobs[0])).read_bytes() == blobs[0]  # the oldest was evicted: fetched again
     assert reader.fetches == 6
-    # A restart finds what is cached and keeps to the bound.
+    # A restart finds what is cached and keeps to the bound, and forgets half-fetched files.
+    (reader.cache_dir / "fetch-0123").write_bytes(b"half")
     restarted = open_blob_store(Settings(data_dir=tmp_path / "r", blobs=bucket, blob_cache_bytes=bound))
     assert isinstance(restarted, S3BlobStore)
     restarted.path(sha(blobs[0]))
-    assert restarted.fetches == 0
+    assert restarted.fetches == 0 and not (reader.cache_dir / "fetch-0123").exists()
 
 
 @pytest.mark.parametrize("address", ["s3://", "s3://a", "s3://Upper-Case/x", "s3://bucket/white space",

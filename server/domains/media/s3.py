@@ -53,6 +53,8 @@ class S3BlobStore:
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.cache_bytes = cache_bytes
+        for partial in [*self.cache_dir.glob("fetch-*"), *self.cache_dir.glob("put-*")]:
+            partial.unlink(missing_ok=True)  # left by a process that died while fetching or storing
         self._lock = threading.Lock()
         # Cached files, least recently used first, with their sizes; rebuilt from the directory at start.
         self._cached: OrderedDict[Path, int] = OrderedDict(
