@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean nginx chromium pdf-tools
+.PHONY: run test install lint bench clean nginx chromium pdf-tools postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,7 +23,7 @@ run: install pdf-tools
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 # The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
-test: install nginx chromium pdf-tools
+test: install nginx chromium pdf-tools postgresql
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
@@ -38,6 +38,12 @@ chromium:
 	@test -x /usr/bin/chromium || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
 	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'
+
+# The tests start their own PostgreSQL server (tests/pg.py) from Debian's package; it is not run as a service.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
+	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql'
 
 # The printable sheets: WeasyPrint's pango, the Chinese font (Noto Sans CJK SC, SIL OFL 1.1),
 # and poppler-utils, with which the tests read the PDFs back (Debian's packages).

@@ -12,7 +12,7 @@ from sync.errors import SyncError
 from sync.fields import ROLES
 
 from .settings import Settings
-from .storage.sqlite.backup import BackupError, backup, data_lock, restore
+from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 
 
 class _Refused(Exception):
@@ -30,6 +30,26 @@ def _data_dir(data: str) -> Path:
     return path
 
 
+def _blobs(args: argparse.Namespace) -> str | None:
+    """`--blobs` checked: an `s3://bucket/prefix` address or a directory (None: `blobs/` under --data)."""
+    if args.blobs is None:
+        return None
+    if args.blobs.startswith("s3://"):
+        from .domains.media.s3 import parse_address
+
+        try:
+            parse_address(args.blobs)
+        except ValueError as exc:
+            raise _Refused(f"--blobs: {exc}") from None
+        return str(args.blobs)
+    return str(Path(args.blobs).resolve())
+
+
+def _blobs_dir(blobs: str | None) -> Path | None:
+    """The blob directory `backup` and `restore` copy: None for a bucket."""
+    return None if blobs and blobs.startswith("s3://") else Path(blobs or BLOBS)
+
+
 def _init(args: argparse.Namespace) -> int:
     from .demo import load_demo
     from .services import Store
@@ -40,7 +60,7 @@ def _init(args: argparse.Namespace) -> int:
     if args.scale is not None and args.scale < 1:
         print("--scale is a number of sites, 1 or more", file=sys.stderr)
         return 2
-    settings = Settings(data_dir=Path(args.data), demo=args.demo)
+    settings = Settings(data_dir=Path(args.data), demo=args.demo, blobs=_blobs(args))
     store = Store(settings)
     try:
         if args.demo:
@@ -100,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"fieldsync: the limit on open files allows {connections} connections, not {args.max_connections}",
               file=sys.stderr)
     overrides = {"header_read_timeout_seconds": args.header_timeout, "body_idle_timeout_seconds": args.body_timeout,
-                 "max_connections": max(1, connections), "trusted_proxies": proxies}
+                 "max_connections": max(1, connections), "trusted_proxies": proxies, "blobs": _blobs(args)}
     settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(data / "fieldsync.db")
     if demo:
@@ -133,13 +153,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    info = backup(_data_dir(args.data), Path(args.to))
-    print(f"backed up {info.rows} rows (version {info.version}) and {info.blobs} blobs to {args.to}")
+    blobs = _blobs(args)
+    info = backup(_data_dir(args.data), Path(args.to), _blobs_dir(blobs))
+    where = "" if _blobs_dir(blobs) else f"; the blobs stay in {blobs}"
+    print(f"backed up {info.rows} rows (version {info.version}) and {info.blobs} blobs to {args.to}{where}")
     return 0
 
 
 def _restore(args: argparse.Namespace) -> int:
-    result = restore(Path(args.source), Path(args.data), force=args.force)
+    blobs = _blobs(args)
+    result = restore(Path(args.source), Path(args.data), force=args.force, blobs_dir=_blobs_dir(blobs))
+    if blobs and not _blobs_dir(blobs) and (Path(args.source) / BLOBS).is_dir():
+        import shutil
+
+        from .domains.media.blobs import open_blob_store
+
+        # A bucket gets the backup's blobs it lacks, each through a copy (put consumes its file).
+        store = open_blob_store(Settings(data_dir=Path(args.data), blobs=blobs))
+        for blob in (Path(args.source) / BLOBS).rglob("*"):
+            if blob.is_file() and not store.exists(blob.name):
+                copy = Path(args.data) / f".restoring-{blob.name}"
+                shutil.copyfile(blob, copy)
+                store.put(blob.name, copy)
     print(f"restored {result.backup.rows} rows (version {result.backup.version}, backed up"
           f" {result.backup.created_at}) into {args.data}; new server_epoch {result.server_epoch}")
     if result.replaced:
@@ -320,7 +355,7 @@ def _add_site(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
-    settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days)
+    settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days, blobs=_blobs(args))
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
@@ -340,7 +375,7 @@ def _gc(args: argparse.Namespace) -> int:
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
         return 2
-    store = Store(Settings(data_dir=Path(args.data)))
+    store = Store(Settings(data_dir=Path(args.data), blobs=_blobs(args)))
     try:
         removed = collect(store, store.blobs, args.grace_hours)
     finally:
@@ -352,6 +387,13 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blobs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--blobs", metavar="DIR|s3://BUCKET/PREFIX",
+                   help="where blobs live: a directory, or an S3-compatible bucket (endpoint and credentials from"
+                        " AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY);"
+                        " default: blobs/ under --data")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldsync", description="fieldsync server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -361,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=int, metavar="N",
                    help="with --demo: add N generated sites, their technicians and 8 past quarters of inspections")
     p.add_argument("--seed", type=int, default=0, help="seed of the --scale data (default 0)")
+    _blobs_option(p)
     p.set_defaults(func=_init)
     p = sub.add_parser("serve", help="serve the API")
     p.add_argument("--data", required=True)
@@ -377,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
+    _blobs_option(p)
     p.set_defaults(func=_serve)
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
     p.add_argument("--data", required=True)
@@ -428,20 +472,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
+    _blobs_option(p)
     p.set_defaults(func=_purge)
     p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
     p.add_argument("--data", required=True)
     p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
+    _blobs_option(p)
     p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")
     p.add_argument("--data", required=True)
     p.add_argument("--to", required=True, help="a new directory for the backup")
+    _blobs_option(p)
     p.set_defaults(func=_backup)
     p = sub.add_parser("restore", help="restore a backup, with a new server_epoch (the server must be stopped)")
     p.add_argument("--from", dest="source", required=True, help="a directory made by `fieldsync backup`")
     p.add_argument("--data", required=True)
     p.add_argument("--force", action="store_true", help="replace an existing database (kept aside)")
+    _blobs_option(p)
     p.set_defaults(func=_restore)
     args = parser.parse_args(argv)
     try:

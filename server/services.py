@@ -21,7 +21,7 @@ from .domains.callbacks.hooks import CallbackHooks
 from .domains.duty.hooks import DutyHooks
 from .domains.identity.service import Caller, Identity
 from .domains.inspections.hooks import InspectionHooks
-from .domains.media.blobs import BlobStore, FileBlobStore
+from .domains.media.blobs import BlobStore, open_blob_store
 from .domains.media.hooks import MediaHooks
 from .domains.service.hooks import ServiceHooks
 from .domains.service.service import backfill_milestones
@@ -67,7 +67,7 @@ class Store:
         self.authenticate = identity.authenticate
         self.revoke_client = identity.revoke_client
         # Photos, signature images and sheet snapshots (domains/media/uploads.py puts them in).
-        self.blobs: BlobStore = FileBlobStore(settings.data_dir / "blobs")
+        self.blobs: BlobStore = open_blob_store(settings)
         # Sheets parsed once per hash, before a push takes the writer lock (domains/signatures/service.py).
         self.sheets = SheetCache()
         # What each domain derives from a write, in its transaction; signatures verify before

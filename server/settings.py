@@ -30,6 +30,10 @@ class Settings:
     upload_expiry_seconds: int = 24 * 3600  # a partial upload untouched this long is deleted
     max_image_pixels: int = 50_000_000
     thumbnail_sizes: tuple[int, ...] = (160, 320, 640, 1280)
+    # Where blobs live (issue 16; docs/operations.md): None is `blobs/` under data_dir, else a
+    # directory or `s3://bucket/prefix`. A bucket's blobs are read through a local cache this big.
+    blobs: str | None = None
+    blob_cache_bytes: int = 1024 * 1024 * 1024
     # Access and limits (issue 5; docs/security.md).
     max_open_uploads_per_client: int = 8  # unfinished uploads one client may hold at once
     # Sign-in throttle (issue 9 #14, issue 10 #7): failed sign-ins within `login_window_seconds`

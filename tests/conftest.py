@@ -142,3 +142,38 @@ def new_client(tmp_path: Path) -> Iterator[Callable[..., Client]]:
         client.db.conn.close()
 
 
+
+
+# -- servers of other projects, started once per test process ------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The URL of a real PostgreSQL server of our own (tests/pg.py), for the whole session."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server as a real process (tests/s3.py), for the whole session."""
+    from tests.s3 import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty bucket on it, as `s3://name/prefix`; boto3's environment points at the server."""
+    import boto3
+
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    name = f"fieldsync-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
+    return f"s3://{name}/site-photos"

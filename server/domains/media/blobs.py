@@ -1,16 +1,24 @@
 """Content-addressed blob storage behind a small interface.
 
-The filesystem store is the only one today; an S3-compatible store later needs
-the same four methods. A blob only ever enters the store whole and verified:
-`put` takes a finished, checked file and moves it in atomically.
+Two stores: a directory (`FileBlobStore`: under the data directory by default, or
+any directory every server process mounts) and an S3-compatible bucket
+(`S3BlobStore` in `s3.py`), chosen by `Settings.blobs` (`--blobs`). A blob only
+ever enters a store whole and verified: `put` takes a finished, checked file and
+moves it in atomically.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
+import uuid
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from ...settings import Settings
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -29,7 +37,21 @@ class BlobStore(Protocol):
     def exists(self, sha256: str) -> bool: ...
 
     def path(self, sha256: str) -> Path:
-        """Where the blob lives on local disk (a cache file for a remote store)."""
+        """Where the blob lives on local disk; for a remote store a cache file, fetched on first use
+        (FileNotFoundError when the blob is not stored)."""
+
+    def delete(self, sha256: str) -> None:
+        """Remove the blob (and any local copy of it); nothing happens if it is not stored."""
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The store `Settings.blobs` names: `s3://bucket/prefix`, a directory, or `blobs/` under the data directory."""
+    where = settings.blobs
+    if where and where.startswith("s3://"):
+        from .s3 import S3BlobStore
+
+        return S3BlobStore(where, Path(settings.data_dir) / "blob-cache", settings.blob_cache_bytes)
+    return FileBlobStore(Path(where) if where else Path(settings.data_dir) / "blobs")
 
 
 def fsync_dir(path: Path) -> None:
@@ -59,6 +81,9 @@ class FileBlobStore:
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
 
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
     def put(self, sha256: str, path: Path) -> None:
         target = self.path(sha256)
         if target.exists():
@@ -68,7 +93,22 @@ class FileBlobStore:
         with path.open("rb+") as f:
             os.fsync(f.fileno())
         target.parent.mkdir(parents=True, exist_ok=True)
-        # The upload directory and the blob store are on one filesystem (both under
-        # the data directory), so this is a rename: the blob appears whole or not at all.
-        os.replace(path, target)
+        # With the store under the data directory, the upload directory is on the same
+        # filesystem and this is a rename: the blob appears whole or not at all.
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # A store on another filesystem (`--blobs DIR`, a shared mount): copied beside
+            # the target, synced, then renamed there, so it still appears whole.
+            partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            try:
+                shutil.copyfile(path, partial)
+                with partial.open("rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            path.unlink()
         fsync_dir(target.parent)

@@ -42,7 +42,7 @@ def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | No
                 continue
             q.forget_blob(sha)
             # Inside the transaction: an upload finishing now waits for it, then stores the bytes anew.
-            blobs.path(sha).unlink(missing_ok=True)
+            blobs.delete(sha)
             for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
                 thumb.unlink(missing_ok=True)
             removed.append(Removed(sha, size))

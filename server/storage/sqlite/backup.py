@@ -87,8 +87,12 @@ def _fsync_tree(root: Path) -> None:
         fsync_dir(path)
 
 
-def backup(data_dir: Path, dest: Path) -> BackupInfo:
-    """Back up `data_dir` into the new directory `dest`, while a server may be writing to it."""
+def backup(data_dir: Path, dest: Path, blobs_dir: Path | None = Path(BLOBS)) -> BackupInfo:
+    """Back up `data_dir` into the new directory `dest`, while a server may be writing to it.
+
+    `blobs_dir` is the blob store's directory (relative to `data_dir`); None for a bucket,
+    whose blobs stay where they are (the bucket's own versioning or replication keeps them).
+    """
     source_path = data_dir / DB_NAME
     if not source_path.is_file():
         raise BackupError(f"no database at {source_path}")
@@ -117,8 +121,8 @@ def backup(data_dir: Path, dest: Path) -> BackupInfo:
         # Blobs after the database: a row of the snapshot never names a blob the copy lacks
         # (bytes are stored before the row that names them counts them as stored).
         blobs = 0
-        if (data_dir / BLOBS).is_dir():
-            shutil.copytree(data_dir / BLOBS, partial / BLOBS)
+        if blobs_dir is not None and (data_dir / blobs_dir).is_dir():
+            shutil.copytree(data_dir / blobs_dir, partial / BLOBS)
             blobs = sum(1 for p in (partial / BLOBS).rglob("*") if p.is_file())
         info = BackupInfo(
             created_at=hlc.format_ts(hlc.wall_ms()), source=str(data_dir.resolve()),
@@ -147,14 +151,17 @@ class RestoreInfo:
     replaced: str | None  # where the database that was there before now lies
 
 
-def restore(backup_dir: Path, data_dir: Path, force: bool = False) -> RestoreInfo:
+def restore(backup_dir: Path, data_dir: Path, force: bool = False,
+            blobs_dir: Path | None = Path(BLOBS)) -> RestoreInfo:
     """Put a backup in place as `data_dir`'s database, with a new `server_epoch`.
 
     Refuses while a server holds the directory, and refuses to replace an
     existing database without `force`; even then the old files are moved to
     `data_dir/replaced-<time>/`, never deleted. Blobs of the backup are added
     to the blob store; blobs already there stay (they are content-addressed,
-    and clients resending rows after the restore may name them).
+    and clients resending rows after the restore may name them). `blobs_dir` is
+    the store's directory (relative to `data_dir`); None for a bucket, which the
+    caller fills.
     """
     source_path = backup_dir / DB_NAME
     if not source_path.is_file() or not (backup_dir / MANIFEST).is_file():
@@ -192,8 +199,8 @@ def restore(backup_dir: Path, data_dir: Path, force: bool = False) -> RestoreInf
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
-        if (backup_dir / BLOBS).is_dir():
-            shutil.copytree(backup_dir / BLOBS, data_dir / BLOBS, dirs_exist_ok=True)
+        if blobs_dir is not None and (backup_dir / BLOBS).is_dir():
+            shutil.copytree(backup_dir / BLOBS, data_dir / blobs_dir, dirs_exist_ok=True)
         conn = sqlite3.connect(target_path)
         try:
             _integrity(conn)

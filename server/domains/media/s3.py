@@ -1,0 +1,143 @@
+"""Blobs in an S3-compatible bucket (`--blobs s3://bucket/prefix`, issue 16), for several server processes.
+
+Alibaba OSS, Tencent COS and Huawei OBS speak the S3 API, so boto3 reaches them
+all. Where and as whom come from boto3's usual environment variables:
+`AWS_ENDPOINT_URL` (the cloud's endpoint), `AWS_REGION` (or `AWS_DEFAULT_REGION`),
+`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; its config file sets the rest
+(e.g. `addressing_style`). Keys are `prefix/ab/cd/<sha256>`, as in the directory store.
+
+An object appears whole when its upload completes, so `put` needs no rename.
+Readers want a local file (responses, thumbnails, the sheet check): `path`
+fetches the object into a local cache under the data directory, bounded to
+`blob_cache_bytes` (least recently used out first; the file just fetched stays,
+so the cache may run over by one blob). A cached copy is served without asking
+the bucket again: blobs are content-addressed and never change, and whether a
+blob may be read is the database's answer, given before the store is asked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import boto3
+import botocore.exceptions
+
+from .blobs import is_sha256
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# S3's bucket names (3-63 lower-case letters, digits, dots, hyphens); the prefix is bounded too.
+_ADDRESS = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/([A-Za-z0-9._\-/]{0,200}))?")
+
+
+def parse_address(address: str) -> tuple[str, str]:
+    """`s3://bucket/prefix` as (bucket, prefix without slashes at either end); ValueError if malformed."""
+    found = _ADDRESS.fullmatch(address)
+    if not found:
+        raise ValueError(f"not an s3://bucket/prefix address: {address!r}")
+    return found[1], (found[2] or "").strip("/")
+
+
+class S3BlobStore:
+    def __init__(self, address: str, cache_dir: Path, cache_bytes: int, client: S3Client | None = None) -> None:
+        self.bucket, self.prefix = parse_address(address)
+        self.client: S3Client = client or boto3.client("s3")
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_bytes = cache_bytes
+        for partial in [*self.cache_dir.glob("fetch-*"), *self.cache_dir.glob("put-*")]:
+            partial.unlink(missing_ok=True)  # left by a process that died while fetching or storing
+        self._lock = threading.Lock()
+        # Cached files, least recently used first, with their sizes; rebuilt from the directory at start.
+        self._cached: OrderedDict[Path, int] = OrderedDict(
+            (p, p.stat().st_size) for p in sorted(self.cache_dir.glob("??/*"), key=lambda p: p.stat().st_mtime)
+            if is_sha256(p.name))
+        self._total = sum(self._cached.values())
+        self.fetches = 0  # objects downloaded into the cache since start, for tests
+
+    def key(self, sha256: str) -> str:
+        if not is_sha256(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        name = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _cache_path(self, sha256: str) -> Path:
+        return self.cache_dir / sha256[:2] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        if not is_sha256(sha256):
+            return False
+        if self._cache_path(sha256).is_file():
+            return True
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+        except botocore.exceptions.ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    def put(self, sha256: str, path: Path) -> None:
+        if not self.exists(sha256):
+            self.client.upload_file(str(path), self.bucket, self.key(sha256))
+        # Kept as the cached copy: the blob was just verified and is about to be read (a thumbnail).
+        # Moved beside the cache first (a copy when it is on another filesystem), then renamed in.
+        partial = self.cache_dir / f"put-{uuid.uuid4().hex}"
+        shutil.move(path, partial)
+        self._keep(sha256, partial)
+
+    def path(self, sha256: str) -> Path:
+        target = self._cache_path(sha256)
+        key = self.key(sha256)  # checks the hash before anything touches the disk
+        with self._lock:
+            if target in self._cached:
+                self._cached.move_to_end(target)
+                return target
+        partial = self.cache_dir / f"fetch-{uuid.uuid4().hex}"
+        try:
+            self.client.download_file(self.bucket, key, str(partial))
+        except botocore.exceptions.ClientError as exc:
+            partial.unlink(missing_ok=True)
+            if _missing(exc):
+                raise FileNotFoundError(f"no blob {sha256} in s3://{self.bucket}/{self.prefix}") from None
+            raise
+        self.fetches += 1
+        return self._keep(sha256, partial)
+
+    def open(self, sha256: str) -> BinaryIO:
+        # Opened at once: an open file survives its cache entry being evicted.
+        return self.path(sha256).open("rb")
+
+    def delete(self, sha256: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+        target = self._cache_path(sha256)
+        with self._lock:
+            self._total -= self._cached.pop(target, 0)
+            target.unlink(missing_ok=True)
+
+    def _keep(self, sha256: str, path: Path) -> Path:
+        """Move a whole local copy into the cache as the newest entry, and evict the oldest past the bound."""
+        target = self._cache_path(sha256)
+        target.parent.mkdir(exist_ok=True)
+        size = path.stat().st_size
+        with self._lock:
+            os.replace(path, target)
+            self._total += size - self._cached.pop(target, 0)
+            self._cached[target] = size
+            while self._total > self.cache_bytes and len(self._cached) > 1:
+                oldest, oldest_size = self._cached.popitem(last=False)
+                oldest.unlink(missing_ok=True)
+                self._total -= oldest_size
+        return target
+
+
+def _missing(exc: botocore.exceptions.ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
