@@ -198,22 +198,13 @@ def _schedule(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     import getpass
 
-    import msgspec
-
-    from .domains.identity.access import Access, DisplayName, NewUsername
+    from .domains.identity.access import Access, account_refusal
     from .services import Store
 
     if args.site and args.role != "technician":
         raise _Refused("--site is for technicians: supervisors see every site")
-    # The API's rules for a new account (POST /api/users), so the shell cannot make a
-    # username people cannot type or the console cannot put in a URL.
-    for value, rule, what in ((args.username, NewUsername, "a username is 1-64 lower-case letters, digits,"
-                               " '.', '_' or '-', starting with a letter or digit"),
-                              (args.name or args.username, DisplayName, "a name is 1-200 characters, none a control one")):
-        try:
-            msgspec.convert(value, rule)
-        except msgspec.ValidationError:
-            raise _Refused(f"{what}; nothing changed") from None
+    if why := account_refusal(args.username, args.name or args.username):
+        raise _Refused(f"{why}; nothing changed")
     store = Store(Settings(data_dir=_data_dir(args.data)))
     try:
         # Every site is found before the account is made: a wrong one leaves nothing behind.

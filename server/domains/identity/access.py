@@ -44,6 +44,21 @@ MAX_NAME_CHARS = 200  # as any text field of the schema
 NewUsername = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USERNAME_CHARS,
                                           pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def account_refusal(username: str, name: str) -> str | None:
+    """Why POST /api/users would refuse this username or name, or None: `fieldsync add-user`
+    checks the same rules, so the shell cannot make a username people cannot type."""
+    for value, rule, why in ((username, NewUsername, "a username is 1-64 lower-case letters, digits, '.', '_'"
+                              " or '-', starting with a letter or digit"),
+                             (name, DisplayName, "a name is 1-200 characters, none a control one")):
+        try:
+            msgspec.convert(value, rule)
+        except msgspec.ValidationError:
+            return why
+    return None
+
+
 MAX_USER_SITES = 500  # sites a new technician is made a member of at once
 
 
