@@ -103,6 +103,9 @@ def check_image(path: Path, content_type: str, max_pixels: int) -> ImageInfo:
     return ImageInfo(width=width, height=height, **info)
 
 
+_DECODE_BLOCK = 64 * 1024
+
+
 class JpegCheck:
     """A JPEG checked as its bytes arrive, by the decode `check_image` does, fed piece by piece.
 
@@ -139,7 +142,7 @@ class JpegCheck:
                 if self._decoder is None:
                     self._start(bytes(data))
                 else:
-                    self._decode(self._rest + data)
+                    self._decode(data)
         except Exception:  # checked again, whole, at the end: that check says what is wrong
             self.give_up()
 
@@ -170,14 +173,18 @@ class JpegCheck:
         self._decode(head[offset:])
 
     def _decode(self, data: bytes | bytearray) -> None:
-        consumed, error = self._decoder.decode(bytes(data))
-        if consumed < 0:
-            if error < 0:
-                raise OSError(f"decoder error {error}")
-            self.done, self._rest = True, b""
-            self._decoder.cleanup()
-        else:
-            self._rest = bytes(data[consumed:])
+        view = memoryview(data)
+        # In blocks, as Pillow's own load() reads: no copy of a whole PATCH's piece is made.
+        for start in range(0, len(view), _DECODE_BLOCK):
+            block = self._rest + view[start:start + _DECODE_BLOCK]
+            consumed, error = self._decoder.decode(block)
+            if consumed < 0:
+                if error < 0:
+                    raise OSError(f"decoder error {error}")
+                self.done, self._rest = True, b""
+                self._decoder.cleanup()
+                return
+            self._rest = block[consumed:]
 
     def give_up(self) -> None:
         if self._decoder is not None and not self.done:
