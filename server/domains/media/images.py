@@ -4,6 +4,8 @@ An image is accepted only if Pillow, restricted to JPEG and PNG, decodes all
 of it (`load()`: `verify()` passes truncated files) within the pixel limit.
 EXIF is read after the pixels decode and never refuses a photo: a broken or
 missing EXIF block only leaves the capture time, orientation or position empty.
+A JPEG is decoded as its bytes arrive where that is cheap in memory
+(`JpegCheck`), so an upload's last PATCH does not carry the whole decode.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ the way, and never sit whole in memory. The part file is the offset: its size
 is what HEAD reports, so a PATCH writes no database row and calls no fsync
 (at 1 MB PATCHes those were a third of the time). What a power cut could
 garble in a part file is caught where everything is caught: on the last byte
-the SHA-256 and the content are checked, and only a file that passes is
-fsynced and moved into the blob store. At worst a client starts that upload
-again; never is a wrong blob stored.
+the SHA-256 and the content are checked (a JPEG decoded as its bytes arrived
+counts only if the decode saw every byte the file holds), and only a file
+that passes is fsynced and moved into the blob store. At worst a client
+starts that upload again; never is a wrong blob stored.
 """
 
 from __future__ import annotations
