@@ -873,6 +873,28 @@ def test_a_jpeg_checked_as_it_arrives_gets_the_answer_of_the_whole_check(tmp_pat
     assert arrived == whole
 
 
+def test_abandoned_uploads_never_hold_every_place_of_the_checks_as_they_arrive(http, wang, monkeypatch):
+    # Issue 15: JPEGs decoded as they arrive are bounded (uploads._LIVE_CHECKS, 2 here); a new one
+    # drops the oldest, which is then checked whole on its last byte and gets the same answer.
+    from server.domains.media import uploads as uploads_module
+
+    monkeypatch.setattr(uploads_module, "_LIVE_CHECKS", 2)
+    live = http.app.state.uploads._checks
+    photos = [jpeg((300, 200), noise=True, seed=40 + i) for i in range(3)]
+    photos[0] = photos[0][: len(photos[0]) * 2 // 3]  # the oldest is also cut short
+    locations = []
+    for data in photos:
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        assert tus.patch(http, wang.headers, location, 0, data[:4000]).status_code == 204
+        locations.append(location)
+    assert set(live) == {loc.rsplit("/", 1)[1] for loc in locations[1:]}
+    answers = [tus.patch(http, wang.headers, location, 4000, data[4000:])
+               for location, data in zip(locations, photos, strict=True)]
+    assert answers[0].status_code == 422 and answers[0].json()["code"] == "invalid_image"
+    assert [a.status_code for a in answers[1:]] == [204, 204]
+    assert live == {}
+
+
 def test_metadata_values_are_base64(http, wang):
     data = jpeg(seed=17)
     value = base64.b64encode(sha(data).encode()).decode()

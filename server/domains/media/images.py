@@ -184,13 +184,12 @@ class JpegCheck:
                 if error < 0:
                     raise OSError(f"decoder error {error}")
                 self.done, self._rest = True, b""
-                self._decoder.cleanup()
                 return
             self._rest = block[consumed:]
 
     def give_up(self) -> None:
-        if self._decoder is not None and not self.done:
-            self._decoder.cleanup()
+        """Stop, and let go of the decoder: freed with its last reference (never cleaned up here,
+        so another thread dropping a check can never pull libjpeg's state from under a decode)."""
         self.given_up, self._head, self._image, self._decoder, self._rest = True, None, None, None, b""
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 _WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
-# JPEGs decoded as their bytes arrive (`images.JpegCheck`, each a few hundred KB): more uploads
-# than this at once are checked whole on their last byte instead, as before.
+# JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
+# past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
 
 
@@ -73,6 +74,7 @@ class Uploads:
         self._hashers: dict[str, tuple[int, Any]] = {}
         # A JPEG's check as its bytes arrive, alive while its `fed` is the upload's offset.
         self._checks: dict[str, images.JpegCheck] = {}
+        self._checks_lock = threading.Lock()  # for the oldest of them to be found while others come and go
         self._locks: dict[str, asyncio.Lock] = {}
 
     def part_path(self, upload_id: str) -> Path:
@@ -275,10 +277,15 @@ class Uploads:
         check = self._checks.get(upload_id)
         if check is not None and check.fed != offset:
             self._drop_check(upload_id)  # it did not see the bytes the file holds (a rewound PATCH)
-        if (offset == 0 and images.FORMATS.get(upload.content_type) == "JPEG"
-                and len(self._checks) < _LIVE_CHECKS):
+        if offset == 0 and images.FORMATS.get(upload.content_type) == "JPEG":
             self._drop_check(upload_id)
-            self._checks[upload_id] = images.JpegCheck(self.settings.max_image_pixels)
+            with self._checks_lock:
+                if len(self._checks) >= _LIVE_CHECKS:
+                    # The oldest goes (most likely an upload its client gave up; if not, it is
+                    # checked whole on its last byte): abandoned uploads never hold every place.
+                    oldest = self._checks.pop(next(iter(self._checks)))
+                    oldest.give_up()
+                self._checks[upload_id] = images.JpegCheck(self.settings.max_image_pixels)
         return f, hasher
 
     def _write(self, f: BinaryIO, upload_id: str, hasher: Any, data: bytearray) -> None:
@@ -288,8 +295,12 @@ class Uploads:
         if check is not None:
             check.feed(data)  # the JPEG decoded as it arrives: the last byte does not carry it all
 
+    def _take_check(self, upload_id: str) -> images.JpegCheck | None:
+        with self._checks_lock:
+            return self._checks.pop(upload_id, None)
+
     def _drop_check(self, upload_id: str) -> None:
-        check = self._checks.pop(upload_id, None)
+        check = self._take_check(upload_id)
         if check is not None:
             check.give_up()
 
@@ -312,7 +323,7 @@ class Uploads:
     def _finish(self, upload: Upload, hasher: Any) -> Upload:
         path = self.part_path(upload.id)
         self._hashers.pop(upload.id, None)
-        check = self._checks.pop(upload.id, None)
+        check = self._take_check(upload.id)
         info: images.ImageInfo | None = None
         try:
             digest = hasher.hexdigest()
