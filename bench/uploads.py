@@ -1,10 +1,11 @@
 """Photo uploads over tus against a real server: throughput and the server's memory.
 
-    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb 1] [--profile FILE]
+    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb MB] [--profile FILE]
 
 PHOTOS JPEGs of about MB megabytes each (one noisy photo, a few pixels changed
 per copy so every hash differs) are uploaded PARALLEL at a time over loopback
-to a `fieldsync serve` process: POST /files, then PATCH in CHUNK_MB pieces.
+to a `fieldsync serve` process: POST /files, then PATCH in CHUNK_MB pieces
+(by default the client SDK's, `client_sdk.media.DEFAULT_CHUNK`).
 The same bytes, in the same run, go through `sha256sum` and a plain file copy
 (`cp`): the server hashes and writes every byte too, so that is the floor it is
 compared with. Memory is the server worker's (granian serves from a child
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _tus as tus
 from bench._server import ServerProcess
+from client_sdk.media import DEFAULT_CHUNK
 from server.services import Store
 from server.settings import Settings
 
@@ -149,7 +151,8 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=20)
     parser.add_argument("--mb", type=float, default=8.0)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--chunk-mb", type=float, default=1.0)
+    parser.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK / 2**20,
+                        help="PATCH size in MB (default: the client SDK's)")
     parser.add_argument("--profile", metavar="FILE", type=Path,
                         help="record the server worker with py-spy during the upload (collapsed stacks)")
     args = parser.parse_args()

@@ -791,6 +791,110 @@ def test_off_the_shelf_tus_client_uploads(server):
     assert (server.data / "blobs" / sha(other)[:2] / sha(other)[2:4] / sha(other)).read_bytes() == other
 
 
+def test_a_cut_in_a_large_patch_keeps_every_byte_that_arrived(server):
+    # Issue 15: the bytes of a PATCH cut after several of the server's 1 MiB write pieces stay,
+    # and the JPEG decoded as it arrived goes on from there: a client's larger chunk loses
+    # nothing on a drop when it talks to fieldsync directly (behind nginx, which reads a body
+    # whole before passing it on, a cut PATCH loses all of its bytes: docs/performance.md).
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    data = jpeg((2000, 1500), noise=True, seed=seed % 1000)
+    assert len(data) > 3 * 2**20
+    auth = _sign_in(server.url, "wang")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        created = tus.create(client, auth, data, "image/jpeg")
+        location = created.headers["location"]
+        cut = rng.randrange(2 * 2**20 + 1, len(data) - 1)
+        _cut_patch(server.port, auth, location, 0, data, cut)
+        reported = int(tus.head(client, auth, location).headers["upload-offset"])
+        assert reported == cut, f"seed {seed}: cut at {cut}, server says {reported}"
+        done = tus.patch(client, auth, location, cut, data[cut:])
+        assert done.status_code == 204, f"seed {seed}: {done.text}"
+    blob = server.data / "blobs" / sha(data)[:2] / sha(data)[2:4] / sha(data)
+    assert blob.read_bytes() == data
+
+
+def _jpeg_variants() -> list[Any]:
+    photo = jpeg((640, 480), exif(orientation=6, taken="2026:11:20 10:00:00", offset="+08:00", gps=(31.5, 121.4)),
+                 noise=True, seed=21)
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo)).save(out, "JPEG", quality=90, progressive=True)
+    progressive = out.getvalue()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo)).convert("L").save(out, "JPEG", quality=90)
+    grey = out.getvalue()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo)).save(out, "JPEG", quality=90, subsampling=0)
+    full_chroma = out.getvalue()
+    rng = random.Random(5)
+    middle = len(photo) // 2
+    scribbled = photo[:middle] + rng.randbytes(4000) + photo[middle + 4000:]
+    # With each: whether it is decoded as it arrives (True), checked whole at the end (False), or
+    # either (the decode may stop at the broken bytes, and then the whole check answers).
+    return [
+        pytest.param(photo, True, id="baseline-with-exif"),
+        pytest.param(progressive, False, id="progressive"),
+        pytest.param(grey, True, id="grey"),
+        pytest.param(full_chroma, True, id="4:4:4"),
+        pytest.param(photo[: len(photo) // 3], True, id="cut-at-a-third"),
+        pytest.param(photo[:-2], True, id="no-end-marker"),
+        pytest.param(photo[:2000], None, id="cut-in-the-header"),
+        pytest.param(scribbled, None, id="scribbled-in-the-middle"),
+        pytest.param(progressive[: len(progressive) * 2 // 3], False, id="progressive-cut"),
+    ]
+
+
+@pytest.mark.parametrize(("data", "as_it_arrives"), _jpeg_variants())
+@pytest.mark.parametrize("piece", [997, 65536, 1 << 20])
+def test_a_jpeg_checked_as_it_arrives_gets_the_answer_of_the_whole_check(tmp_path, data, as_it_arrives, piece):
+    # Issue 15: a JPEG is decoded as its bytes arrive (images.JpegCheck), so the last PATCH does
+    # not carry the whole decode; it must accept and refuse exactly what check_image does.
+    from server.domains.media import images
+    from sync import errors as E
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    try:
+        whole: Any = images.check_image(path, "image/jpeg", 50_000_000)
+    except E.InvalidImage:
+        whole = "invalid_image"
+    check = images.JpegCheck(50_000_000)
+    for start in range(0, len(data), piece):
+        check.feed(data[start:start + piece])
+    assert check.fed == len(data)
+    if as_it_arrives is not None:
+        assert check.decoding is as_it_arrives
+    if not check.decoding:  # the upload checks the whole file instead (check_image)
+        return
+    try:
+        arrived: Any = check.result()
+    except E.InvalidImage:
+        arrived = "invalid_image"
+    assert arrived == whole
+
+
+def test_abandoned_uploads_never_hold_every_place_of_the_checks_as_they_arrive(http, wang, monkeypatch):
+    # Issue 15: JPEGs decoded as they arrive are bounded (uploads._LIVE_CHECKS, 2 here); a new one
+    # drops the oldest, which is then checked whole on its last byte and gets the same answer.
+    from server.domains.media import uploads as uploads_module
+
+    monkeypatch.setattr(uploads_module, "_LIVE_CHECKS", 2)
+    live = http.app.state.uploads._checks
+    photos = [jpeg((300, 200), noise=True, seed=40 + i) for i in range(3)]
+    photos[0] = photos[0][: len(photos[0]) * 2 // 3]  # the oldest is also cut short
+    locations = []
+    for data in photos:
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        assert tus.patch(http, wang.headers, location, 0, data[:4000]).status_code == 204
+        locations.append(location)
+    assert set(live) == {loc.rsplit("/", 1)[1] for loc in locations[1:]}
+    answers = [tus.patch(http, wang.headers, location, 4000, data[4000:])
+               for location, data in zip(locations, photos, strict=True)]
+    assert answers[0].status_code == 422 and answers[0].json()["code"] == "invalid_image"
+    assert [a.status_code for a in answers[1:]] == [204, 204]
+    assert live == {}
+
+
 def test_metadata_values_are_base64(http, wang):
     data = jpeg(seed=17)
     value = base64.b64encode(sha(data).encode()).decode()

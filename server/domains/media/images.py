@@ -4,12 +4,16 @@ An image is accepted only if Pillow, restricted to JPEG and PNG, decodes all
 of it (`load()`: `verify()` passes truncated files) within the pixel limit.
 EXIF is read after the pixels decode and never refuses a photo: a broken or
 missing EXIF block only leaves the capture time, orientation or position empty.
+A JPEG is decoded as its bytes arrive where that is cheap in memory
+(`JpegCheck`), so an upload's last PATCH does not carry the whole decode.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import struct
 import threading
 import warnings
 from dataclasses import dataclass
@@ -99,6 +103,124 @@ def check_image(path: Path, content_type: str, max_pixels: int) -> ImageInfo:
         except Exception as exc:  # UnidentifiedImageError, OSError (truncated), SyntaxError, ValueError...
             raise E.InvalidImage(f"not a complete {fmt} image: {exc}") from None
     return ImageInfo(width=width, height=height, **info)
+
+
+_DECODE_BLOCK = 64 * 1024
+
+
+class JpegCheck:
+    """A JPEG checked as its bytes arrive, by the decode `check_image` does, fed piece by piece.
+
+    Only a baseline JPEG whose first scan holds every component is checked this
+    way: libjpeg then keeps a few rows of blocks, never the whole picture (a
+    progressive or multi-scan one buffers every coefficient, up to 2 bytes a
+    pixel per component). Anything else, a header longer than `HEAD_BYTES`, or
+    any trouble on the way, and the check gives up: the whole file is checked
+    at the end, as before, so the answer is always the same as `check_image`'s.
+    """
+
+    HEAD_BYTES = 256 * 1024  # EXIF is at most 64 KiB; a photo's header ends long before this
+
+    def __init__(self, max_pixels: int) -> None:
+        self.max_pixels = max_pixels
+        self.fed = 0  # bytes given to `feed`, the upload's offset while this check is alive
+        self.given_up = False
+        self.done = False  # libjpeg read the end of the image
+        self._head: bytes | None = b""
+        self._image: Any = None
+        self._decoder: Any = None
+        self._rest = b""
+        self._size = (0, 0)
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Decode these next bytes of the file; a check that gives up stops decoding."""
+        self.fed += len(data)
+        if self.given_up or self.done:
+            return
+        try:
+            with _SLOTS["JPEG"], warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                if self._decoder is None:
+                    self._start(bytes(data))
+                else:
+                    self._decode(data)
+        except Exception:  # checked again, whole, at the end: that check says what is wrong
+            self.give_up()
+
+    def _start(self, data: bytes) -> None:
+        assert self._head is not None
+        head = self._head = self._head + data
+        if len(head) > self.HEAD_BYTES + len(data):
+            raise ValueError("the header is too long to be checked as it arrives")
+        try:
+            img = Image.open(io.BytesIO(head), formats=["JPEG"])
+        except (OSError, SyntaxError, IndexError, struct.error):
+            return  # not all of the header yet (or not a JPEG: the check at the end says so)
+        if len(img.tile) != 1:
+            return  # the frame, but not the first scan yet
+        width, height = img.size
+        if (width * height > self.max_pixels or img.info.get("progressive")
+                or _first_scan_components(head) != getattr(img, "layers", None)):
+            raise ValueError("not a JPEG this check decodes as it arrives")
+        self._size = (width, height)
+        img.draft("L", (max(1, width // 8), max(1, height // 8)))  # as check_image decodes it
+        img.load_prepare()
+        name, extents, offset, args = img.tile[0]
+        img.tile = []
+        # What Pillow's own ImageFile.Parser does, which declines JPEG (it reads through `load_read`).
+        self._decoder = Image._getdecoder(img.mode, name, args, img.decoderconfig)
+        self._decoder.setimage(img.im, extents)
+        self._image, self._head = img, None
+        self._decode(head[offset:])
+
+    def _decode(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        # In blocks, as Pillow's own load() reads: no copy of a whole PATCH's piece is made.
+        for start in range(0, len(view), _DECODE_BLOCK):
+            block = self._rest + view[start:start + _DECODE_BLOCK]
+            consumed, error = self._decoder.decode(block)
+            if consumed < 0:
+                if error < 0:
+                    raise OSError(f"decoder error {error}")
+                self.done, self._rest = True, b""
+                return
+            self._rest = block[consumed:]
+
+    def give_up(self) -> None:
+        """Stop, and let go of the decoder: freed with its last reference (never cleaned up here,
+        so another thread dropping a check can never pull libjpeg's state from under a decode)."""
+        self.given_up, self._head, self._image, self._decoder, self._rest = True, None, None, None, b""
+
+    @property
+    def decoding(self) -> bool:
+        """The header was read and every byte since decoded without trouble."""
+        return self._image is not None and not self.given_up
+
+    def result(self) -> ImageInfo:
+        """The image's info once every byte was fed; InvalidImage if the image stopped short."""
+        assert self.decoding
+        if not self.done:
+            self.give_up()
+            raise E.InvalidImage("not a complete JPEG image: image file is truncated")
+        width, height = self._size
+        return ImageInfo(width=width, height=height, **_exif(self._image))
+
+
+def _first_scan_components(head: bytes) -> int | None:
+    """How many components the first scan (SOS) of a JPEG holds: its segments walked from the start."""
+    at = 2
+    while at + 4 < len(head):
+        if head[at] != 0xFF:
+            return None
+        marker = head[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xDA:
+            return head[at + 4]
+        at += 2 + int.from_bytes(head[at + 2:at + 4], "big")
+    return None
 
 
 def _exif(img: Image.Image) -> dict[str, Any]:
