@@ -73,6 +73,11 @@ def test_the_inspection_sheet_prints_in_chinese_with_its_fonts_and_escapes_a_pho
     assert "定期维护单" in text and "Test park" in text and sheet_no in text
     assert "ACME" in text and "2026-Q4" in text and "视频监控系统" in text
     assert "故障" in text and "未检查" in text  # cam1's outcome, cam2 not checked yet
+    # One line a device (not a table row): its code, outcome, kind, location, time and note together.
+    [cam1] = [line for line in text.splitlines() if "CAM-001" in line]
+    assert all(word in cam1 for word in ("故障", "球形摄像机", "2026-11-20 10:15", "备注：镜头起雾")), cam1
+    [cam2] = [line for line in text.splitlines() if "CAM-002" in line]
+    assert "未检查" in cam2 and "枪式摄像机" in cam2 and "故障" not in cam2, cam2
     assert "2026-11-20 10:15" in text  # checked_at in the site's time zone (UTC+8)
     assert "镜头已擦拭" in text  # the dome camera's quarterly tasks
     assert "球形摄像机" in text and "枪式摄像机" in text and "dome_camera" not in text  # device kinds in Chinese
@@ -80,7 +85,10 @@ def test_the_inspection_sheet_prints_in_chinese_with_its_fonts_and_escapes_a_pho
     # (the narrow note column wraps it: read in reading order, compared without white space).
     plain = _poppler("pdftotext", str(tmp_path / "inspection.pdf"), "-")
     assert "".join(note.split()) in "".join(plain.split())
-    assert any("Noto-Sans-CJK-SC" in row for row in _all_embedded(fonts))
+    # One face for every word, none in bold: each face WeasyPrint embeds is read and subset anew per
+    # render, a tenth of a second each (docs/performance.md).
+    [face] = _all_embedded(fonts)
+    assert face.split()[0].endswith("+Noto-Sans-CJK-SC"), face
 
     # Another site's sheet is 404, as one that does not exist (and anonymous is 401).
     problem(http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=zhao.headers), 404, "not_found")
@@ -231,8 +239,9 @@ def test_the_inspection_sheet_shows_the_customers_signature_image_and_the_seal(s
     [info] = sealing._signatures(lin, insp)
     r = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
     assert r.status_code == 200
-    text, _ = _read(r.content, tmp_path, "inspection-signed")
+    text, fonts = _read(r.content, tmp_path, "inspection-signed")
     flat = "".join(text.split())
+    assert len(_all_embedded(fonts)) == 1, fonts  # the seal's hash too, in the one face
     assert "陈女士" in text and info["sheet_sha256"] in flat
     images = [row.split()[3:5] for row in _poppler("pdfimages", "-list", str(tmp_path / "inspection-signed.pdf"))
               .splitlines()[2:]]

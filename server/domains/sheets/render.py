@@ -4,8 +4,9 @@ The templates escape every value (autoescape): a note a phone sent with HTML in 
 text. WeasyPrint fetches nothing but the images handed to `pdf` (the signature images and the
 QR code, by name): a `file:` or `http:` URL in a template or a value is refused, never read.
 
-A 624-device sheet takes WeasyPrint seconds (layout and drawing of some 4,000 table cells; font
-subsetting is a tenth of a second), so each PDF is rendered once per content: `Rendered` keys
+A 624-device sheet takes WeasyPrint about a second (a line of text per device: as table rows,
+some 4,000 cells, it took five; each font face embedded costs a tenth of a second to read and
+subset, so the templates use one), so each PDF is rendered once per content: `Rendered` keys
 it by the digest of everything printed on it (the templates, the values, the images' bytes; not
 the time it was generated) and serves it again from memory until something on it changes.
 The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
