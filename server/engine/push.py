@@ -128,7 +128,7 @@ def _apply(
     if stamp.ms > now + skew:
         effective, clock_flag = store.clock.now(now), "clamped"
     if clock_flag is None:
-        store.clock.observe(stamp, now)
+        store.clock.see(stamp, now)
     row = batch.lookup(change.collection, change.id)
     outcome = apply_change(
         row, change.collection, change.id, dict(change.fields), change.delete, effective, actor,
