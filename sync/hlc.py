@@ -66,19 +66,25 @@ class Clock:
     def last(self) -> str:
         return f"{self.ms:013d}-{self.counter:04x}-{self.node}"  # str(Hlc(...)), without building one
 
-    def _set(self, ms: int, counter: int) -> str:
+    def _set(self, ms: int, counter: int) -> None:
         if counter > MAX_COUNTER:
             ms, counter = ms + 1, 0
         self.ms, self.counter = ms, counter
-        return self.last
 
     def now(self, wall: int | None = None) -> str:
         wall = wall_ms() if wall is None else wall
         if wall > self.ms:
-            return self._set(wall, 0)
-        return self._set(self.ms, self.counter + 1)
+            self._set(wall, 0)
+        else:
+            self._set(self.ms, self.counter + 1)
+        return self.last
 
     def observe(self, remote: str | Hlc, wall: int | None = None) -> str:
+        self.see(remote, wall)
+        return self.last
+
+    def see(self, remote: str | Hlc, wall: int | None = None) -> None:
+        """`observe`, without formatting the new HLC: the server sees every change of a push."""
         other = parse(remote) if isinstance(remote, str) else remote
         wall = wall_ms() if wall is None else wall
         top = max(self.ms, other.ms, wall)
@@ -90,7 +96,7 @@ class Clock:
             counter = other.counter + 1
         else:
             counter = 0
-        return self._set(top, counter)
+        self._set(top, counter)
 
 
 _EPOCH = datetime(1970, 1, 1)  # naive UTC: arithmetic on it is exact and avoids strftime/strptime

@@ -161,9 +161,12 @@ def apply_change(
     actor: Actor,
     lookup: Lookup,
     rules: Rules | None = None,
+    *,
+    valid: bool | None = None,
 ) -> Outcome:
-    """Validate, then merge one change. Rejections and rejected fields are logged."""
-    rejection, rejected_fields, kept = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
+    """Validate, then merge one change. Rejections and rejected fields are logged. `valid`: as for `validate`."""
+    rejection, rejected_fields, kept = validate(collection, row_id, fields, delete, row, actor, lookup, rules,
+                                                valid=valid)
     if rejection is None:
         site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
         outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)

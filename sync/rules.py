@@ -239,10 +239,16 @@ def validate(
     actor: Actor,
     lookup: Lookup,
     rules: Rules | None = None,
+    *,
+    valid: bool | None = None,
 ) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
-    """Check one change; return (rejection or None, rejected_fields, fields to merge)."""
+    """Check one change; return (rejection or None, rejected_fields, fields to merge).
+
+    `valid`: what the collection's `values_valid` says of `fields`, when the caller has asked
+    already (a push asks before it takes the writer lock)."""
     if outside_scope(row, actor):
-        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules)
+        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules,
+                                             valid=valid)
         # Valid as a new row: but the id is taken, and the row is not the client's to change.
         return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged
     spec = COLLECTIONS.get(collection)
@@ -253,7 +259,7 @@ def validate(
         c.problem("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
     creating, is_client, kept = c.creating, c.is_client, c.fields
 
-    if spec.values_valid(fields):  # every value valid, checked in C (nearly every change)
+    if spec.values_valid(fields) if valid is None else valid:  # every value valid, checked in C (nearly always)
         kept.update(fields)
         if is_client and not fields.keys() <= spec.writable(actor.role):
             for name in fields:

@@ -119,8 +119,8 @@ class _Batch(Transaction):
     def server_set(self, row: RowState, name: str, value: Any) -> None:
         self._server_set(row, name, value)
 
-    def receipt(self, change: Change, result: ChangeResult) -> None:
-        self.receipts.append((change.seq, change.hlc, change.digest(), _json_encode(result)))
+    def receipt(self, change: Change, result: ChangeResult, digest: str) -> None:
+        self.receipts.append((change.seq, change.hlc, digest, _json_encode(result)))
 
     def note(self, entry: LogEntry) -> None:
         """A hook flags something about the change being applied (a clamped time, an event out of

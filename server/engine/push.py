@@ -9,13 +9,14 @@ was rejected goes to the conflict log; a permission rejection is audited.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
 from sync import PROTOCOL_VERSION, hlc
 from sync import errors as E
 from sync.merge import Actor, LogEntry, apply_change, outside_scope
+from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 
 from ..domains.identity import audit
@@ -51,21 +52,22 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
                 f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
             )
     store.hooks.prepare(store, changes)  # outside the writer lock
+    ready = [_Ready.of(change, caller.client_id) for change in changes]  # and so is what needs no stored row
     with store.write() as db:
         now = store.now_ms()
         offset = now - client_ms
         acked = q.acked_seq(db, caller.client_id)
         replayed = [c for c in changes if c.seq <= acked]
         fresh = changes[len(replayed):]
-        results = _replayed_results(db, caller.client_id, replayed)
+        results = _replayed_results(db, caller.client_id, replayed, ready)
         if fresh and fresh[0].seq != acked + 1:
             raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
         if fresh:
             batch = _Batch(db, store, now, caller, offset)
             batch.prefetch(fresh)
             actor = caller.actor
-            for change in fresh:
-                results.append(_apply(store, batch, change, caller, actor, offset, now))
+            for change, checked in zip(fresh, ready[len(replayed):], strict=True):
+                results.append(_apply(store, batch, change, checked, caller, actor, offset, now))
             batch.flush(caller)
             acked = fresh[-1].seq
         q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
@@ -84,18 +86,40 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
     )
 
 
-def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change]) -> list[ChangeResult]:
+class _Ready(NamedTuple):
+    """What a change's checks need that no stored row does, worked out before the writer lock: the
+    lock is held through each commit's fsync, when other pushes can do this (issue 15)."""
+
+    stamp: hlc.Hlc | None  # its HLC, when it is one of the pushing client's
+    error: str | None  # else why not
+    digest: str  # `Change.digest`, for its receipt
+    valid: bool  # its collection's `values_valid` of its fields
+
+    @classmethod
+    def of(cls, change: Change, client_id: str) -> _Ready:
+        try:
+            stamp = hlc.parse(change.hlc)
+            if stamp.node != client_id:
+                raise ValueError(f"HLC node {stamp.node} is not the pushing client")
+        except ValueError as exc:
+            return cls(None, str(exc), change.digest(), False)
+        spec = COLLECTIONS.get(change.collection)
+        return cls(stamp, None, change.digest(), spec is not None and spec.values_valid(change.fields))
+
+
+def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change],
+                      ready: Sequence[_Ready]) -> list[ChangeResult]:
     if not replayed:
         return []
     kept = q.receipts(db, client_id, replayed[0].seq, replayed[-1].seq)
     results = []
-    for change in replayed:
+    for change, checked in zip(replayed, ready, strict=False):
         found = kept.get(change.seq)
         # The same HLC with another change: a phone restored from a backup stamps its next
         # changes with the HLCs it had issued after the backup (its clock came back too).
         # No receipt: the client confirmed it long ago (`storage/sqlite/receipts.py`), so only
         # a copy from before can send it, and it cannot be told from a reused seq.
-        if found is None or found[0] != change.hlc or (found[1] is not None and found[1] != change.digest()):
+        if found is None or found[0] != change.hlc or (found[1] is not None and found[1] != checked.digest):
             raise E.SeqReused(
                 f"seq {change.seq} was acknowledged with another change, or long ago; enrol a new client"
                 " and resend the outbox renumbered"
@@ -105,20 +129,17 @@ def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change]
 
 
 def _apply(
-    store: Store, batch: _Batch, change: Change, caller: Caller, actor: Actor, offset: int, now: int
+    store: Store, batch: _Batch, change: Change, checked: _Ready, caller: Caller, actor: Actor, offset: int, now: int
 ) -> ChangeResult:
     settings = store.settings
     clock_flag: Literal["corrected", "clamped"] | None = None
-    try:
-        stamp = hlc.parse(change.hlc)
-        if stamp.node != caller.client_id:
-            raise ValueError(f"HLC node {stamp.node} is not the pushing client")
-    except ValueError as exc:
-        detail = clip(str(exc), settings.max_detail_chars)
+    stamp = checked.stamp
+    if stamp is None:
+        detail = clip(checked.error, settings.max_detail_chars)
         result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=detail)
         batch.log(change, caller, [LogEntry("rejected", None, None, dict(change.fields),
                                              reason="invalid_hlc", detail=detail)])
-        batch.receipt(change, result)
+        batch.receipt(change, result, checked.digest)
         return result
     skew = settings.max_clock_skew_ms
     effective = change.hlc
@@ -128,11 +149,11 @@ def _apply(
     if stamp.ms > now + skew:
         effective, clock_flag = store.clock.now(now), "clamped"
     if clock_flag is None:
-        store.clock.observe(stamp, now)
+        store.clock.see(stamp, now)
     row = batch.lookup(change.collection, change.id)
     outcome = apply_change(
         row, change.collection, change.id, dict(change.fields), change.delete, effective, actor,
-        batch.lookup, batch.rules,
+        batch.lookup, batch.rules, valid=checked.valid,
     )
     if outcome.status != "rejected" and outcome.changed and outcome.row is not None:
         batch.settle(row, outcome.row)
@@ -157,7 +178,7 @@ def _apply(
             rejected_fields=outcome.rejected_fields or None,
             clock=clock_flag,
         )
-    batch.receipt(change, result)
+    batch.receipt(change, result, checked.digest)
     return result
 
 

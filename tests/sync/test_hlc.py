@@ -179,3 +179,16 @@ def test_node_of_is_the_parsed_node(ms: int, counter: int, node: str) -> None:
     assert node_of(text) == parse(text).node == node
     clock = Clock(node, text)
     assert clock.last == text
+
+
+@settings(max_examples=200)
+@given(_events)
+def test_see_moves_the_clock_as_observe_does(events):
+    # The server sees each pushed change's HLC without formatting its own (issue 15).
+    observing, seeing = Clock("srv"), Clock("srv")
+    for event in events:
+        if event[0] == "now":
+            assert seeing.now(event[1]) == observing.now(event[1])
+        else:
+            seeing.see(event[2], wall=event[1])
+            assert seeing.last == observing.observe(event[2], wall=event[1])

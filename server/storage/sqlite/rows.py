@@ -51,6 +51,31 @@ def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
     }
 
 
+class _Loaded(RowState):
+    """A row as read, its clocks decoded on first use: most rows a push reads are parents that
+    it only looks up (a check's device and inspection), and decoding every register's clock
+    cost 9 % of a push of checks (issue 15)."""
+
+    _stored: str | bytes | None = None  # the clocks as stored, until decoded
+
+    @property
+    def clocks(self) -> dict[str, list[str]]:
+        if self._stored is not None:
+            self._clocks, self._stored = _decode_clocks(self._stored), None
+        return self._clocks
+
+    @clocks.setter
+    def clocks(self, value: dict[str, list[str]]) -> None:
+        self._clocks, self._stored = value, None
+
+
+def _loaded(collection: str, r: tuple[Any, ...]) -> RowState:
+    """A row of `SELECT id, site_id, fields, clocks, deleted, version`."""
+    row = _Loaded(collection, r[0], _json_decode(r[2]), {}, bool(r[4]), r[1], r[5])
+    row._stored = r[3]
+    return row
+
+
 def _parent_ids(collection: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
     """The derived columns: the row's parent (what its site is found through) and its device."""
     device = fields.get("device_id")
@@ -101,9 +126,7 @@ class Transaction:
                 sorted(ids),
                 [collection],
             ):
-                self.rows[(collection, r[0])] = RowState(
-                    collection, r[0], _json_decode(r[2]), _decode_clocks(r[3]), bool(r[4]), r[1], r[5]
-                )
+                self.rows[(collection, r[0])] = _loaded(collection, r)
 
     def lookup(self, collection: str, row_id: str) -> RowState | None:
         key = (collection, row_id)
