@@ -2,17 +2,18 @@
 
 Services and query classes take a `Connections`: an object with `read()` and `write()`.
 `Backend` is what the sync engine needs from the `rows` store; every backend passes the
-contract tests of `testing.py`. Today the engine still calls `storage/sqlite/` directly;
-a second backend (PostgreSQL) turns those calls into calls on a `Backend`.
+contract tests of `testing.py`: SQLite (`sqlite/`) and PostgreSQL (`postgres/`). Today the
+engine and the domains still call `storage/sqlite/` directly; wiring them to a `Backend` is
+the next step of issue 16.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sync.merge import RowState
 
@@ -24,6 +25,27 @@ Connection = sqlite3.Connection
 Lookup = Callable[[str, str], RowState | None]
 
 
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Sql(Protocol):
+    """What the SQL both backends share calls on a connection, with `?` marks: a `sqlite3.Connection`,
+    or PostgreSQL's through `postgres.connection.Connection`."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+
+C = TypeVar("C", bound=Sql)
+C_co = TypeVar("C_co", bound=Sql, covariant=True)
+
+
 class Connections(Protocol):
     """A reader holding one snapshot (`read`), and the one writer in a transaction (`write`)."""
 
@@ -32,7 +54,13 @@ class Connections(Protocol):
     def write(self) -> AbstractContextManager[Connection]: ...
 
 
-class Database(Connections, Protocol):
+class Database(Protocol[C_co]):
+    """A backend's open database: `read` and `write` as `Connections`'s, on its own connections."""
+
+    def read(self) -> AbstractContextManager[C_co]: ...
+
+    def write(self) -> AbstractContextManager[C_co]: ...
+
     def close(self) -> None: ...
 
 
@@ -59,23 +87,25 @@ class Loading(Protocol):
     def close(self) -> None: ...
 
 
-class Backend(Protocol):
+class Backend(Protocol[C]):
     """What the engine relies on from a storage backend; `server/storage/testing.py` states it
-    as tests every backend runs (Kinto's StorageBase and its BaseTestStorage are the model)."""
+    as tests every backend runs (Kinto's StorageBase and its BaseTestStorage are the model).
+
+    `location` is a SQLite file's path, or a PostgreSQL database's `postgresql://` URL."""
 
     name: str
 
-    def open(self, path: Path, readers: int = 2) -> Database: ...
+    def open(self, location: Path | str, readers: int = 2) -> Database[C]: ...
 
-    def transaction(self, db: Connection, now: int) -> Staging: ...
+    def transaction(self, db: C, now: int) -> Staging: ...
 
-    def bulk_load(self, db: Connection, now: int, lookup: Lookup) -> Loading: ...
+    def bulk_load(self, db: C, now: int, lookup: Lookup) -> Loading: ...
 
     def encode_clocks(self, clocks: dict[str, list[str]]) -> str: ...
 
-    def page(self, db: Connection, after: int, sites: set[str] | None, window: set[str] | None,
+    def page(self, db: C, after: int, sites: set[str] | None, window: set[str] | None,
              limit: int, moved: bool = False, owner: str | None = None) -> list[tuple[str, str, str | None, int, int]]: ...
 
-    def purge_tombstones(self, db: Connection, cutoff_ms: int) -> int: ...
+    def purge_tombstones(self, db: C, cutoff_ms: int) -> int: ...
 
-    def horizon(self, db: Connection) -> int: ...
+    def horizon(self, db: C) -> int: ...

@@ -1,12 +1,14 @@
 """Backend contract tests: what the sync engine relies on from storage, run against every backend.
 
-As Kinto's `BaseTestStorage`: each `check_*` function takes a `Backend` (`base.py`) and an
-empty directory, and fails with an AssertionError when the backend breaks the property.
+As Kinto's `BaseTestStorage`: each `check_*` function takes a `Backend` (`base.py`) and a
+`Locate` (a fresh, empty database's location for a name: a file under a temporary directory, a
+new PostgreSQL database), and fails with an AssertionError when the backend breaks the property.
 `tests/server/test_storage_contract.py` runs every function of `CONTRACT` against every
 backend of its list. A pull cursor is a version, so these properties are what makes
 "no change is ever missed or delivered twice" true:
 
-- versions are gap-free and commit-ordered: a reader never sees version N+1 without N;
+- versions are gap-free and commit-ordered: a reader never sees version N+1 without N, with
+  writers in threads of one process and in separate processes;
 - a row written twice in one transaction gets one version;
 - scope filters never return a row of another site (nor one whose site is unknown);
 - purging tombstones forgets them and raises the horizon, never lowering it;
@@ -15,6 +17,7 @@ backend of its list. A pull cursor is a version, so these properties are what ma
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,16 +27,19 @@ from typing import Any
 from sync import hlc
 from sync.merge import RowState, site_of
 
-from .base import Backend, Connection, Database
+from .base import Backend, Database
 
 _SERVER_HLC = str(hlc.Hlc(1, 0, hlc.SERVER_NODE))
 S1, S2, NOWHERE = "site-1", "site-2", "site-unknown"
 P1, P2 = "2026-Q3", "2026-Q4"
 
 
+Locate = Callable[[str], Path | str]
+
+
 @contextmanager
-def _opened(backend: Backend, directory: Path) -> Iterator[Database]:
-    db = backend.open(directory / f"{backend.name}.db")
+def _opened(backend: Backend[Any], locate: Locate, name: str = "db") -> Iterator[Database[Any]]:
+    db = backend.open(locate(name))
     try:
         yield db
     finally:
@@ -46,7 +52,7 @@ def _row(collection: str, row_id: str, fields: dict[str, Any], lookup: Callable[
     return RowState(collection, row_id, dict(fields), clocks, deleted, site_of(collection, row_id, fields, lookup))
 
 
-def _write(backend: Backend, db: Database, now: int, rows: list[tuple[str, str, dict[str, Any]]],
+def _write(backend: Backend[Any], db: Database[Any], now: int, rows: list[tuple[str, str, dict[str, Any]]],
            deleted: bool = False) -> list[int]:
     """Write rows in one transaction, as the engine does; the versions they got."""
     with db.write() as conn:
@@ -60,7 +66,7 @@ def _write(backend: Backend, db: Database, now: int, rows: list[tuple[str, str, 
     return [row.version for row in staged]
 
 
-def _everything(backend: Backend, conn: Connection, page_size: int = 7) -> list[tuple[str, str, str | None, int, int]]:
+def _everything(backend: Backend[Any], conn: Any, page_size: int = 7) -> list[tuple[str, str, str | None, int, int]]:
     """Every row from version 0, page by page as a pull reads them."""
     found: list[tuple[str, str, str | None, int, int]] = []
     while True:
@@ -70,9 +76,9 @@ def _everything(backend: Backend, conn: Connection, page_size: int = 7) -> list[
             return found
 
 
-def check_versions_are_gap_free_and_commit_ordered(backend: Backend, directory: Path) -> None:
+def check_versions_are_gap_free_and_commit_ordered(backend: Backend[Any], locate: Locate) -> None:
     writers, transactions = 4, 15
-    with _opened(backend, directory) as db:
+    with _opened(backend, locate) as db:
         seen: list[int] = []
         failures: list[str] = []
         done = threading.Event()
@@ -107,8 +113,49 @@ def check_versions_are_gap_free_and_commit_ordered(backend: Backend, directory: 
         assert len(seen) > 1  # the reader read while writers wrote
 
 
-def check_a_row_written_twice_in_a_transaction_gets_one_version(backend: Backend, directory: Path) -> None:
-    with _opened(backend, directory) as db:
+def _write_from_process(backend: Backend[Any], location: Path | str, worker: int, transactions: int,
+                        start: Any) -> None:
+    """A writer process: its own connections to the shared database, `transactions` transactions."""
+    with _opened(backend, lambda _: location) as db:
+        start.wait(timeout=300)  # not a timing: a safety net should the parent never come
+        for n in range(transactions):
+            _write(backend, db, 1000, [("sites", f"p{worker}-t{n}-r{r}", {"name": "x"}) for r in range(1 + n % 3)])
+
+
+def check_versions_stay_commit_ordered_with_writers_in_other_processes(backend: Backend[Any], locate: Locate) -> None:
+    """Two writer processes (as two `fieldsync serve` would be) and a reader polling in between:
+    what the reader sees is always versions 1..N, never N+1 while N is still to commit."""
+    transactions = 40
+    location = locate("shared")
+    spawn = multiprocessing.get_context("spawn")  # fresh interpreters: nothing shared but the database
+    with _opened(backend, lambda _: location) as db:  # migrated before the writers open it
+        start = spawn.Barrier(3)
+        writers = [spawn.Process(target=_write_from_process, args=(backend, location, w, transactions, start))
+                   for w in range(2)]
+        for writer in writers:
+            writer.start()
+        start.wait(timeout=300)
+        snapshots: list[int] = []
+        failures: list[str] = []
+        while any(writer.is_alive() for writer in writers) or not snapshots:
+            with db.read() as conn:
+                versions = [r[4] for r in _everything(backend, conn)]
+            if versions != list(range(1, len(versions) + 1)):
+                failures.append(f"a reader saw versions {versions}")
+            snapshots.append(len(versions))
+        for writer in writers:
+            writer.join()
+        assert [writer.exitcode for writer in writers] == [0, 0]
+        assert not failures, failures[:3]
+        assert snapshots == sorted(snapshots)
+        total = 2 * sum(1 + n % 3 for n in range(transactions))
+        with db.read() as conn:
+            assert [r[4] for r in _everything(backend, conn)] == list(range(1, total + 1))
+        assert len(set(snapshots)) > 2  # the reader read between the writers' commits
+
+
+def check_a_row_written_twice_in_a_transaction_gets_one_version(backend: Backend[Any], locate: Locate) -> None:
+    with _opened(backend, locate) as db:
         _write(backend, db, 1000, [("sites", "before", {"name": "x"})])
         with db.write() as conn:
             tx = backend.transaction(conn, 1000)
@@ -160,14 +207,14 @@ def _in_scope(collection: str, row_id: str, sites: set[str] | None, window: set[
     return window is None or period is None or period in window
 
 
-def _scoped(backend: Backend, db: Database) -> dict[Any, set[tuple[str, str]]]:
+def _scoped(backend: Backend[Any], db: Database[Any]) -> dict[Any, set[tuple[str, str]]]:
     with db.read() as conn:
         return {(frozenset(s) if s is not None else None, frozenset(w) if w is not None else None):
                 {(r[0], r[1]) for r in backend.page(conn, 0, s, w, 1000)} for s, w in _SCOPES}
 
 
-def check_scope_filters_never_return_another_sites_row(backend: Backend, directory: Path) -> None:
-    with _opened(backend, directory) as db:
+def check_scope_filters_never_return_another_sites_row(backend: Backend[Any], locate: Locate) -> None:
+    with _opened(backend, locate) as db:
         with db.write() as conn:
             tx = backend.transaction(conn, 1000)
             for collection, row_id, fields in _world(tx.lookup):
@@ -181,11 +228,9 @@ def check_scope_filters_never_return_another_sites_row(backend: Backend, directo
             assert found == wanted, (sites, window, found ^ wanted)
 
 
-def check_bulk_loading_derives_what_normal_writes_do(backend: Backend, directory: Path) -> None:
+def check_bulk_loading_derives_what_normal_writes_do(backend: Backend[Any], locate: Locate) -> None:
     """Regression (issue 11): the scale demo's bulk writer once left `period` out."""
-    (directory / "tx").mkdir()
-    (directory / "bulk").mkdir()
-    with _opened(backend, directory / "tx") as written, _opened(backend, directory / "bulk") as loaded:
+    with _opened(backend, locate, "tx") as written, _opened(backend, locate, "bulk") as loaded:
         with written.write() as conn:
             tx = backend.transaction(conn, 1000)
             for collection, row_id, fields in _world(tx.lookup):
@@ -206,8 +251,8 @@ def check_bulk_loading_derives_what_normal_writes_do(backend: Backend, directory
             assert [r[:4] for r in _everything(backend, a)] == [r[:4] for r in _everything(backend, b)]
 
 
-def check_purging_tombstones_raises_the_horizon(backend: Backend, directory: Path) -> None:
-    with _opened(backend, directory) as db:
+def check_purging_tombstones_raises_the_horizon(backend: Backend[Any], locate: Locate) -> None:
+    with _opened(backend, locate) as db:
         (live,) = _write(backend, db, 1000, [("sites", "live", {"name": "x"})])
         (old,) = _write(backend, db, 1000, [("sites", "old", {"name": "x"})], deleted=True)
         (recent,) = _write(backend, db, 5000, [("sites", "recent", {"name": "x"})], deleted=True)
@@ -229,8 +274,9 @@ def check_purging_tombstones_raises_the_horizon(backend: Backend, directory: Pat
         assert live < old < recent
 
 
-CONTRACT: list[Callable[[Backend, Path], None]] = [
+CONTRACT: list[Callable[[Backend[Any], Locate], None]] = [
     check_versions_are_gap_free_and_commit_ordered,
+    check_versions_stay_commit_ordered_with_writers_in_other_processes,
     check_a_row_written_twice_in_a_transaction_gets_one_version,
     check_scope_filters_never_return_another_sites_row,
     check_bulk_loading_derives_what_normal_writes_do,

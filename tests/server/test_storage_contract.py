@@ -1,27 +1,41 @@
-"""The backend contract (server/storage/testing.py) against every storage backend.
-
-PostgreSQL joins the list in a later issue; every property must then hold for it too.
-"""
+"""The backend contract (server/storage/testing.py) against every storage backend: SQLite (a
+file under tmp_path) and PostgreSQL (a new database on the test server of tests/pg.py per test)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.storage.base import Backend
+from server.storage.postgres.backend import POSTGRES
 from server.storage.sqlite.backend import SQLITE
-from server.storage.testing import CONTRACT
+from server.storage.testing import CONTRACT, Locate
+from tests.pg import drop_database, new_database
 
-BACKENDS: list[Backend] = [SQLITE]
+BACKENDS: list[Backend[Any]] = [SQLITE, POSTGRES]
+
+
+@pytest.fixture
+def locate(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locate]:
+    """Fresh databases for the backend under test, by name; PostgreSQL's are dropped afterwards."""
+    if request.node.callspec.params["backend"] is SQLITE:
+        yield lambda name: tmp_path / f"{name}.db"
+        return
+    server: str = request.getfixturevalue("postgres")
+    made: dict[str, str] = {}
+    yield lambda name: made.setdefault(name, new_database(server))
+    for url in made.values():
+        drop_database(url)
 
 
 @pytest.mark.parametrize("check", CONTRACT, ids=lambda check: check.__name__.removeprefix("check_"))
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda backend: backend.name)
-def test_backend_contract(backend: Backend, check: Callable[[Backend, Path], None], tmp_path: Path) -> None:
-    check(backend, tmp_path)
+def test_backend_contract(backend: Backend[Any], check: Callable[[Backend[Any], Locate], None], locate: Locate) -> None:
+    check(backend, locate)
 
 
 def test_the_contract_is_not_empty() -> None:
-    assert len(CONTRACT) >= 5 and len({check.__name__ for check in CONTRACT}) == len(CONTRACT)
+    assert len(CONTRACT) >= 6 and len({check.__name__ for check in CONTRACT}) == len(CONTRACT)

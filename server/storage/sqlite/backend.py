@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .. import writes
 from ..base import Lookup
 from . import pages, rows
 from .connection import Database
@@ -13,8 +14,8 @@ from .connection import Database
 class SQLiteBackend:
     name = "sqlite"
 
-    def open(self, path: Path, readers: int = 2) -> Database:
-        return Database(path, readers)
+    def open(self, location: Path | str, readers: int = 2) -> Database:
+        return Database(Path(location), readers)
 
     def transaction(self, db: sqlite3.Connection, now: int) -> rows.Transaction:
         return rows.Transaction(db, now)
@@ -22,9 +23,9 @@ class SQLiteBackend:
     def bulk_load(self, db: sqlite3.Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
         return rows.BulkLoad(db, now, lookup)
 
-    encode_clocks = staticmethod(rows.encode_clocks)
+    encode_clocks = staticmethod(writes.encode_clocks)
     page = staticmethod(pages.page)
-    purge_tombstones = staticmethod(rows.purge_tombstones)
+    purge_tombstones = staticmethod(writes.purge_tombstones)
 
     def horizon(self, db: sqlite3.Connection) -> int:
         return int(Database.meta(db)["horizon_version"])

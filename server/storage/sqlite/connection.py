@@ -10,11 +10,13 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..writes import atomic
+from ..writes import select_in as select_in
 from .migrations import migrate
 
 
@@ -51,15 +53,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error."""
-        with self.lock:
-            conn = self.writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self.lock, atomic(self.writer, "BEGIN IMMEDIATE") as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -78,18 +73,6 @@ class Database:
     def meta(conn: sqlite3.Connection) -> dict[str, str]:
         """The `meta` table: server_epoch, version, horizon_version, hlc, cursor_secret, counters."""
         return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-
-
-def select_in(
-    db: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = (), size: int = 500
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of `sql` for many values at once: its `{marks}` becomes `?, ?, …` for
-    `values`, taken `size` at a time (SQLite caps bound parameters); `before` are
-    the parameters that come before the list."""
-    values = list(values)
-    for start in range(0, len(values), size):
-        chunk = values[start:start + size]
-        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
 
 
 def equal_to(filters: dict[str, Any], where: list[str], args: list[Any]) -> None:

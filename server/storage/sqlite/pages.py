@@ -13,9 +13,17 @@ from typing import Any
 
 from sync.schema import GLOBAL_COLLECTIONS, OWNED_COLLECTIONS
 
+from ..base import Sql
+
+
+def _among(values: set[str] | tuple[str, ...]) -> str:
+    """The marks of `IN (…)` for these values; `(NULL)` when there are none: PostgreSQL refuses
+    SQLite's `IN ()`, and `IN (NULL)` is as false (never `NOT IN`: that would be NULL, not true)."""
+    return f"({','.join('?' * len(values))})" if values else "(NULL)"
+
 
 def _in_window(window: set[str]) -> tuple[str, list[Any]]:
-    return f"(period IS NULL OR period IN ({','.join('?' * len(window))}))", sorted(window)
+    return f"(period IS NULL OR period IN {_among(window)})", sorted(window)
 
 
 def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool = False,
@@ -29,7 +37,7 @@ def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool =
         # a row whose site could not be found is nobody's, not everybody's.
         owned = "".join(f" OR (collection = ? AND json_extract(fields, '$.{field}') = ?)"
                         for field in OWNED_COLLECTIONS.values()) if owner is not None else ""
-        where += (f" AND (site_id IN ({','.join('?' * len(sites))})"
+        where += (f" AND (site_id IN {_among(sites)}"
                   f" OR (site_id IS NULL AND (collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))}){owned})))")
         args += [*sorted(sites), *GLOBAL_COLLECTIONS,
                  *(v for name in OWNED_COLLECTIONS for v in (name, owner) if owner is not None)]
@@ -41,14 +49,14 @@ def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool =
 
 
 def page(
-    db: sqlite3.Connection, after: int, sites: set[str] | None, window: set[str] | None, limit: int,
+    db: Sql, after: int, sites: set[str] | None, window: set[str] | None, limit: int,
     moved: bool = False, owner: str | None = None,
 ) -> list[tuple[str, str, str | None, int, int]]:
     """(collection, id, fields as JSON, deleted, version) of up to `limit` rows of the scope
     after version `after`, by version. With `moved`, also the rows whose period changed after
     they were stored and is now outside the window, with fields None: a client that pulled
     them before may hold them (a service request that closed). `owner`: the caller's username,
-    whose own site-less rows are in scope."""
+    whose own site-less rows are in scope. The PostgreSQL backend runs it too (its SQL is both's)."""
     where, args = _scope_filter(sites, window, moved, owner)
     shown, shown_args = ("fields", []) if window is None or not moved else (
         f"CASE WHEN {_in_window(window)[0]} THEN fields END", sorted(window))

@@ -1,0 +1,110 @@
+"""The PostgreSQL schema: named steps, applied once each and recorded in `migrations`, as
+sqlite-utils records SQLite's. Several processes may start at once: the steps run in one
+transaction under an advisory lock, so one process applies them and the others find them done.
+
+Only what the backend contract needs so far: `meta`, `rows`, `receipts`, `conflicts`,
+`row_creators`. The domains' tables come when the domains are wired (issue 16, next step).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+import psycopg
+
+# pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
+MIGRATING = 0x66_73_6D_67  # "fsmg"
+
+STEPS: list[tuple[str, str]] = [
+    ("m001_rows", """
+        CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+        -- As SQLite's `rows`: a row's fields (JSONB, so that they can be queried and indexed),
+        -- one clock per register (text: only Python reads them), the derived scope columns.
+        CREATE TABLE rows (
+            collection text NOT NULL,
+            id text NOT NULL,
+            site_id text,
+            parent_id text,
+            device_id text,
+            fields jsonb NOT NULL,
+            clocks text NOT NULL,
+            deleted integer NOT NULL DEFAULT 0,
+            version bigint NOT NULL,
+            updated_ms bigint NOT NULL,
+            period text,
+            period_moved boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (collection, id)
+        );
+        CREATE UNIQUE INDEX rows_version ON rows(version);
+        CREATE INDEX rows_parent ON rows(collection, parent_id);
+        CREATE INDEX rows_device ON rows(device_id, collection) WHERE device_id IS NOT NULL;
+        CREATE INDEX rows_site_version ON rows(site_id, version);
+        CREATE TABLE receipts (
+            client_id text NOT NULL,
+            seq bigint NOT NULL,
+            hlc text NOT NULL,
+            result text NOT NULL,
+            digest text,
+            PRIMARY KEY (client_id, seq)
+        );
+        CREATE TABLE conflicts (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at text NOT NULL,
+            kind text NOT NULL,
+            collection text NOT NULL,
+            row_id text NOT NULL,
+            site_id text,
+            register text,
+            reason text,
+            detail text,
+            client_id text,
+            user_id text,
+            hlc text,
+            seq bigint,
+            old_value text,
+            new_value text,
+            other_client_id text,
+            other_hlc text
+        );
+        CREATE INDEX conflicts_site ON conflicts(site_id);
+        CREATE INDEX conflicts_user ON conflicts(user_id);
+        CREATE INDEX conflicts_register ON conflicts(collection, row_id, register,
+            (CASE kind WHEN 'lost' THEN client_id WHEN 'overwritten' THEN other_client_id END));
+        CREATE TABLE row_creators (
+            collection text NOT NULL,
+            row_id text NOT NULL,
+            user_id text,
+            client_id text,
+            PRIMARY KEY (collection, row_id)
+        );
+        -- SQLite's json_extract for the '$.name' paths the shared SQL uses, as text: equal to a
+        -- string parameter as SQLite's is (a number compared needs a cast). Inlined by the planner.
+        CREATE FUNCTION json_extract(doc jsonb, path text) RETURNS text
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
+    """),
+]
+
+
+def _seed(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('server_epoch', %s), ('version', '0'), ('horizon_version', '0'),"
+        " ('hlc', ''), ('cursor_secret', %s)",
+        [str(uuid.uuid4()), secrets.token_hex(32)],
+    )
+
+
+def migrate(conn: psycopg.Connection[Any]) -> None:
+    """Apply the steps not applied yet, in one transaction."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATING])
+        conn.execute("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL"
+                     " DEFAULT now())")
+        done = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+        for name, sql in STEPS:
+            if name not in done:
+                conn.execute(sql.encode())
+                if name == "m001_rows":
+                    _seed(conn)
+                conn.execute("INSERT INTO migrations(name) VALUES (%s)", [name])

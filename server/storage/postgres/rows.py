@@ -1,0 +1,41 @@
+"""The `rows` writes of `storage/writes.py` in PostgreSQL's words.
+
+Versions stay gap-free and commit-ordered with writers in several processes: a transaction
+reads the version counter `FOR UPDATE`, so the counter row stays locked until it commits or
+rolls back, and the next transaction that takes versions waits for that, then reads what it
+committed (READ COMMITTED: a row lock waited for yields the row's newest committed value).
+Versions are thus handed out in commit order, and PostgreSQL makes a commit visible before it
+lets go of its locks: no snapshot holds version N+1 without N. docs/architecture.md says what
+it costs.
+"""
+
+from __future__ import annotations
+
+from .. import writes
+from .connection import Connection
+
+SQL = writes.Dialect(
+    version="SELECT value FROM meta WHERE key = 'version' FOR UPDATE",
+    upsert=(
+        "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
+        " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, CAST(? AS jsonb), ?, ?, ?, ?, ?)"
+        " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+        " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
+        " updated_ms = excluded.updated_ms, period = excluded.period,"
+        " period_moved = rows.period_moved OR rows.period IS DISTINCT FROM excluded.period"
+    ),
+    creators=(
+        "INSERT INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(collection, row_id) DO UPDATE SET user_id = excluded.user_id, client_id = excluded.client_id"
+    ),
+    counter="INSERT INTO meta(key, value) VALUES (?, '0') ON CONFLICT(key) DO NOTHING",
+)
+
+
+class Transaction(writes.Transaction):
+    sql = SQL
+    db: Connection
+
+
+class BulkLoad(writes.BulkLoad):
+    sql = SQL
