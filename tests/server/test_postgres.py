@@ -1,9 +1,24 @@
-"""The PostgreSQL the tests start (tests/pg.py) is a real server: the ground the PostgreSQL backend
-(issue 16) will stand on. No backend uses it yet."""
+"""The PostgreSQL the tests start (tests/pg.py) is a real server, and the PostgreSQL storage backend
+(server/storage/postgres/, issue 16) on it: what the backend contract (test_storage_contract.py)
+does not show step by step."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
+import pytest
+
+from server.storage.postgres import rows
+from server.storage.postgres.backend import POSTGRES
+from server.storage.postgres.connection import Database
+from server.storage.sqlite.backend import SQLITE
+from server.storage.writes import Dialect
+from sync import hlc
+from sync.merge import RowState
+from tests.pg import drop_database, new_database
 
 
 def test_two_connections_see_each_others_committed_rows(postgres: str) -> None:
@@ -30,3 +45,128 @@ def test_two_connections_see_each_others_committed_rows(postgres: str) -> None:
     with psycopg.connect(postgres) as c:
         version = c.execute("SHOW server_version_num").fetchone()
     assert version is not None and int(version[0]) >= 130000
+
+
+# -- the PostgreSQL storage backend (server/storage/postgres/) ---------------------------------
+
+
+
+
+
+@pytest.fixture
+def database(postgres: str) -> Iterator[str]:
+    url = new_database(postgres)
+    yield url
+    drop_database(url)
+
+
+def _site(row_id: str) -> RowState:
+    return RowState("sites", row_id, {"name": row_id}, {"name": [str(hlc.Hlc(1, 0, hlc.SERVER_NODE)), hlc.SERVER_NODE]},
+                    False, row_id)
+
+
+class _Unlocked(rows.Transaction):
+    """The version counter read without its lock: what `rows.SQL.version` must not be."""
+
+    sql = Dialect(*(s.replace(" FOR UPDATE", "") for s in rows.SQL))
+
+
+def _second_writer(db: Database, transaction: type[rows.Transaction], pid: list[int],
+                   started: threading.Event, versions: list[int]) -> None:
+    try:
+        with db.write() as conn:
+            pid.append(conn.raw.info.backend_pid)
+            tx = transaction(conn, 1000)
+            started.set()
+            tx.put(row := _site("second"))
+            versions.append(row.version)
+            if transaction is _Unlocked:
+                raise LookupError("roll back: its version is taken")
+            tx.finish(None, [], [])
+    except LookupError:
+        pass
+
+
+def _waiting_on_a_lock(database: str, pid: int) -> bool:
+    with psycopg.connect(database, autocommit=True) as admin:
+        found = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+    return found is not None and found[0] == "Lock"
+
+
+def test_a_writer_waits_for_the_transaction_holding_versions_to_commit(database: str) -> None:
+    """The mechanism behind the contract's ordering, step by step: while one transaction holds
+    version 1 uncommitted, another cannot take a version (it waits on the counter row's lock), a
+    reader sees neither, and after the commit the second takes 2."""
+    db = POSTGRES.open(database)
+    try:
+        pid: list[int] = []
+        started, versions = threading.Event(), []
+        with db.write() as conn:
+            tx = POSTGRES.transaction(conn, 1000)
+            tx.put(first := _site("first"))
+            tx.flush_rows()
+            second = threading.Thread(target=_second_writer, args=(db, rows.Transaction, pid, started, versions))
+            second.start()
+            while not (pid and _waiting_on_a_lock(database, pid[0])):
+                assert not started.wait(0.01), "the second writer took versions while the first held some"
+            with db.read() as reader:
+                assert POSTGRES.page(reader, 0, None, None, 10) == []
+            tx.finish(None, [], [])
+        second.join()
+        assert (first.version, versions) == (1, [2])
+        with db.read() as reader:
+            assert [r[1:5:3] for r in POSTGRES.page(reader, 0, None, None, 10)] == [("first", 1), ("second", 2)]
+    finally:
+        db.close()
+
+
+def test_without_the_lock_two_writers_would_take_the_same_version(database: str) -> None:
+    """Why the lock: read without it, the counter gives a second transaction the version the first
+    holds uncommitted (one of them then fails on the unique version, or a pull skips a row)."""
+    db = POSTGRES.open(database)
+    try:
+        pid: list[int] = []
+        started, versions = threading.Event(), []
+        with db.write() as conn:
+            tx = POSTGRES.transaction(conn, 1000)
+            tx.put(first := _site("first"))
+            second = threading.Thread(target=_second_writer, args=(db, _Unlocked, pid, started, versions))
+            second.start()
+            second.join()
+            tx.finish(None, [], [])
+        assert versions == [first.version] == [1]
+    finally:
+        db.close()
+
+
+def test_opening_again_migrates_nothing_twice(database: str) -> None:
+    first = POSTGRES.open(database)
+    second = POSTGRES.open(database)  # a second process starting on a migrated database
+    try:
+        with first.read() as a, second.read() as b:
+            assert a.execute("SELECT name FROM migrations").fetchall() == [("m001_rows",)]
+            epoch = "SELECT value FROM meta WHERE key = 'server_epoch'"
+            assert a.execute(epoch).fetchall() == b.execute(epoch).fetchall()
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("owner", ["wang", "zhao", None])
+def test_a_site_less_duty_call_reaches_only_its_owner_as_on_sqlite(database: str, tmp_path: Any, owner: str | None) -> None:
+    """`pages.page`'s owner filter reads a field with json_extract: PostgreSQL's is the migration's
+    shim over JSONB, and must select what SQLite's does."""
+    found = {}
+    for backend, location in ((SQLITE, tmp_path / "db"), (POSTGRES, database)):
+        db: Any = backend.open(location)
+        try:
+            with db.write() as conn:
+                tx = backend.transaction(conn, 1000)
+                clocks = {"logged_by": [str(hlc.Hlc(1, 0, hlc.SERVER_NODE)), hlc.SERVER_NODE]}
+                tx.put(RowState("duty_calls", "call-1", {"logged_by": "wang"}, clocks, False, None))
+                tx.finish(None, [], [])
+            with db.read() as conn:
+                found[backend.name] = [r[1] for r in backend.page(conn, 0, {"site-1"}, None, 10, owner=owner)]
+        finally:
+            db.close()
+    assert found["postgresql"] == found["sqlite"] == (["call-1"] if owner == "wang" else [])
