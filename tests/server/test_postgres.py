@@ -5,7 +5,7 @@ does not show step by step."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -71,20 +71,49 @@ class _Unlocked(rows.Transaction):
     sql = Dialect(*(s.replace(" FOR UPDATE", "") for s in rows.SQL))
 
 
-def _second_writer(db: Database, transaction: type[rows.Transaction], pid: list[int],
-                   started: threading.Event, versions: list[int]) -> None:
+class _Second:
+    """A second writer, in a thread, started while the first holds version 1 uncommitted."""
+
+    def __init__(self, db: Database, transaction: type[rows.Transaction]) -> None:
+        self.db, self.transaction = db, transaction
+        self.pid: list[int] = []
+        self.started = threading.Event()  # it has read the version counter
+        self.versions: list[int] = []
+        self.thread = threading.Thread(target=self._write)
+        self.thread.start()
+
+    def _write(self) -> None:
+        try:
+            with self.db.write() as conn:
+                self.pid.append(conn.raw.info.backend_pid)
+                tx = self.transaction(conn, 1000)
+                self.started.set()
+                tx.put(row := _site("second"))
+                self.versions.append(row.version)
+                if self.transaction is _Unlocked:
+                    raise LookupError("roll back: its version is taken")
+                tx.finish(None, [], [])
+        except LookupError:
+            pass
+
+
+def _race(database: str, transaction: type[rows.Transaction], during: Callable[[Database, _Second], None]) -> list[int]:
+    """A first transaction holds version 1 while a second writer starts and `during` runs; after
+    the first commits (version 1) and the second ends, the versions the second took."""
+    db = POSTGRES.open(database)
     try:
         with db.write() as conn:
-            pid.append(conn.raw.info.backend_pid)
-            tx = transaction(conn, 1000)
-            started.set()
-            tx.put(row := _site("second"))
-            versions.append(row.version)
-            if transaction is _Unlocked:
-                raise LookupError("roll back: its version is taken")
+            tx = POSTGRES.transaction(conn, 1000)
+            tx.put(first := _site("first"))
+            tx.flush_rows()
+            during(db, second := _Second(db, transaction))
             tx.finish(None, [], [])
-    except LookupError:
-        pass
+        second.thread.join()
+        with db.read() as reader:
+            assert POSTGRES.page(reader, 0, None, None, 10)[0][1:5:3] == ("first", first.version) == ("first", 1)
+        return second.versions
+    finally:
+        db.close()
 
 
 def _waiting_on_a_lock(database: str, pid: int) -> bool:
@@ -97,46 +126,21 @@ def test_a_writer_waits_for_the_transaction_holding_versions_to_commit(database:
     """The mechanism behind the contract's ordering, step by step: while one transaction holds
     version 1 uncommitted, another cannot take a version (it waits on the counter row's lock), a
     reader sees neither, and after the commit the second takes 2."""
-    db = POSTGRES.open(database)
-    try:
-        pid: list[int] = []
-        started, versions = threading.Event(), []
-        with db.write() as conn:
-            tx = POSTGRES.transaction(conn, 1000)
-            tx.put(first := _site("first"))
-            tx.flush_rows()
-            second = threading.Thread(target=_second_writer, args=(db, rows.Transaction, pid, started, versions))
-            second.start()
-            while not (pid and _waiting_on_a_lock(database, pid[0])):
-                assert not started.wait(0.01), "the second writer took versions while the first held some"
-            with db.read() as reader:
-                assert POSTGRES.page(reader, 0, None, None, 10) == []
-            tx.finish(None, [], [])
-        second.join()
-        assert (first.version, versions) == (1, [2])
+
+    def during(db: Database, second: _Second) -> None:
+        while not (second.pid and _waiting_on_a_lock(database, second.pid[0])):
+            assert not second.started.wait(0.01), "the second writer took versions while the first held some"
+            assert second.thread.is_alive()
         with db.read() as reader:
-            assert [r[1:5:3] for r in POSTGRES.page(reader, 0, None, None, 10)] == [("first", 1), ("second", 2)]
-    finally:
-        db.close()
+            assert POSTGRES.page(reader, 0, None, None, 10) == []
+
+    assert _race(database, rows.Transaction, during) == [2]
 
 
 def test_without_the_lock_two_writers_would_take_the_same_version(database: str) -> None:
     """Why the lock: read without it, the counter gives a second transaction the version the first
     holds uncommitted (one of them then fails on the unique version, or a pull skips a row)."""
-    db = POSTGRES.open(database)
-    try:
-        pid: list[int] = []
-        started, versions = threading.Event(), []
-        with db.write() as conn:
-            tx = POSTGRES.transaction(conn, 1000)
-            tx.put(first := _site("first"))
-            second = threading.Thread(target=_second_writer, args=(db, _Unlocked, pid, started, versions))
-            second.start()
-            second.join()
-            tx.finish(None, [], [])
-        assert versions == [first.version] == [1]
-    finally:
-        db.close()
+    assert _race(database, _Unlocked, lambda db, second: second.thread.join()) == [1]
 
 
 def test_opening_again_migrates_nothing_twice(database: str) -> None:
