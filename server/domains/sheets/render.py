@@ -119,6 +119,7 @@ class Rendered:
         # One render per content at a time: a second request for the same sheet waits for the first.
         self._rendering: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self.renders = 0  # PDFs rendered (not served from memory): what tests and bench/console.py count
 
     def pdf(self, template: str, images: dict[str, bytes], printed_at: str, **context: Any) -> bytes:
         """The template's PDF; `printed_at`, the time it was generated, is not part of the content:
@@ -134,6 +135,7 @@ class Rendered:
                 found, data = self.pdfs.get(key)
                 if not (found and data is not None):
                     data = pdf(html(template, printed_at=printed_at, **context), images)
+                    self.renders += 1
                     self.pdfs.put(key, len(data), data)
                 return data
         finally:
