@@ -22,6 +22,7 @@ from server.settings import Settings
 from tests.conftest import Session
 from tests.server import test_sealing as sealing
 from tests.server.test_sheet_pdf import _poppler
+from tests.server.test_sheet_pdf import demo as demo  # the demo's database, served (a fixture)
 
 PUBLIC = "https://service.example.cn/fieldsync"
 WAIT = 300.0  # seconds at most for the background worker on a loaded machine (a bound, not a figure)
@@ -71,6 +72,23 @@ def test_a_seal_renders_the_sheet_once_in_the_background_and_the_customers_copy_
     assert rendered.renders == 1
     assert http.get(url, headers=lin.headers).status_code == 200
     assert rendered.renders == 2
+
+
+def test_a_visits_sealed_sheet_rendered_ahead_is_the_one_served(demo):
+    # A contact sheet prints its request's milestones: one whose milestones are all done prints the
+    # same whenever it is asked for (an open one's time left changes by the minute: rendered again).
+    lin = Session(demo, "lin")
+    found = []
+    for summary in demo.get("/api/service-requests", headers=lin.headers, params={"limit": 200}).json()["requests"]:
+        detail = demo.get(f"/api/service-requests/{summary['id']}", headers=lin.headers).json()
+        if all(m.get("done_at") for m in detail["milestones"]):
+            found += [v["id"] for v in detail["visits"] if v.get("sealed_by")]
+    assert found
+    sheets = demo.app.state.sheets
+    sheets.ahead("visit", found[0])  # what the hook registers for after the commit
+    assert sheets.rendered.renders == 1
+    r = demo.get(f"/api/visits/{found[0]}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200 and sheets.rendered.renders == 1
 
 
 def test_a_rolled_back_write_renders_nothing_and_the_committed_one_renders(site, store, http, wang):
