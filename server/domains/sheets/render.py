@@ -9,6 +9,7 @@ some 4,000 cells, it took five; each font face embedded costs a tenth of a secon
 subset, so the templates use one), so each PDF is rendered once per content: `Rendered` keys
 it by the digest of everything printed on it (the templates, the values, the images' bytes; not
 the time it was generated) and serves it again from memory until something on it changes.
+A sheet a customer's signature seals is rendered ahead, after the push commits (`hooks.py`).
 The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
 License 1.1), found through fontconfig and embedded as a subset in every PDF.
 """
