@@ -39,6 +39,7 @@ from .domains.service.controller import FaultsController, RequestsController, Se
 from .domains.service.office import ServiceOffice
 from .domains.service.service import ServiceRequests
 from .domains.sheets.controller import SheetsController
+from .domains.sheets.hooks import SheetHooks
 from .domains.sheets.service import Sheets
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
@@ -73,6 +74,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
     inspections, billing, requests = Inspections(store), Billing(store), ServiceRequests(store)
     info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes)
+    sheets = Sheets(store, inspections, billing, requests)
+    store.hooks.add(SheetHooks(sheets))  # a sealed sheet rendered after its push commits
     return Litestar(
         route_handlers=ROUTES,
         request_class=FieldsyncRequest,
@@ -83,7 +86,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "technician_reports": TechnicianReports(store),
                      "duty": Duty(store),
                      "billing": billing,
-                     "sheets": Sheets(store, inspections, billing, requests),
+                     "sheets": sheets,
                      "archive": Archive(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),

@@ -11,7 +11,7 @@ from pathlib import Path
 from sync.errors import SyncError
 from sync.fields import ROLES
 
-from .settings import Settings
+from .settings import Settings, public_url, served_url
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 
 
@@ -120,7 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"fieldsync: the limit on open files allows {connections} connections, not {args.max_connections}",
               file=sys.stderr)
     overrides = {"header_read_timeout_seconds": args.header_timeout, "body_idle_timeout_seconds": args.body_timeout,
-                 "max_connections": max(1, connections), "trusted_proxies": proxies, "blobs": _blobs(args)}
+                 "max_connections": max(1, connections), "trusted_proxies": proxies, "blobs": _blobs(args),
+                 "public_url": args.public_url or served_url(args.host, args.port)}
     settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(data / "fieldsync.db")
     if demo:
@@ -411,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
+    p.add_argument("--public-url", type=public_url, metavar="URL", help="where customers reach the server: the printed"
+                   " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")

@@ -30,6 +30,7 @@ from .domains.signatures.service import SheetCache
 from .engine import conflicts as _conflicts
 from .engine import pull as _pull
 from .engine import push as _push
+from .engine.after_commit import AfterCommit
 from .engine.hooks import Hooks
 from .engine.window import Window, window_periods
 from .settings import Settings
@@ -74,6 +75,8 @@ class Store:
         # media records their creator.
         self.hooks = Hooks([InspectionHooks(), SignatureHooks(), MediaHooks(), ServiceHooks(),
                             CallbackHooks(), DutyHooks(), BillingHooks()])
+        # Work the hooks register for after a write commits, done by one background thread.
+        self.after_commit = AfterCommit()
         backfill_milestones(self)  # once, for a database from before m018
 
     _meta = staticmethod(Database.meta)
@@ -83,6 +86,7 @@ class Store:
     conflicts = _conflicts.conflicts
 
     def close(self) -> None:
+        self.after_commit.close()  # its work reads the database
         self.database.close()
 
     def now_ms(self) -> int:

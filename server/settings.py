@@ -5,12 +5,36 @@ Only the command-line entry point reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from sync.collections.callbacks import DEFAULT_POINTS
 from sync.pricing import DEFAULT_TAX_BPS, MAX_TAX_BPS
 from sync.schema import MAX_SIGNATURES_PER_INSPECTION, MAX_SIGNATURES_PER_PUSH
+
+# The sheets' QR codes print the public URL: an operator's setting, bounded all the same.
+MAX_PUBLIC_URL_CHARS = 200
+
+
+def public_url(text: str) -> str:
+    """`--public-url`: where customers reach the server (`http(s)://host[:port][/prefix]`), bounded."""
+    if len(text) > MAX_PUBLIC_URL_CHARS or not text.startswith(("http://", "https://")) or any(
+            c.isspace() or c in "?#" for c in text):
+        raise ValueError(f"an http:// or https:// URL without query, at most {MAX_PUBLIC_URL_CHARS} characters")
+    return text.rstrip("/")
+
+
+def served_url(host: str, port: int) -> str:
+    """`--public-url`'s default: the address served; on every interface, this machine's name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        return f"http://{socket.gethostname()}:{port}"
+    return f"http://[{host}]:{port}" if address.version == 6 else f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -70,12 +94,17 @@ class Settings:
     callback_points: tuple[int, ...] = DEFAULT_POINTS
     # Reverse proxies whose X-Forwarded-For names the client's address (audit, sign-in throttle).
     trusted_proxies: tuple[str, ...] = ()
+    # Where customers reach the server: the printed sheets' QR codes open `<public_url>/api/signatures/<id>`
+    # (a sheet rendered ahead prints the same as a request's). `fieldsync serve --public-url`, by default
+    # its host and port (`served_url`).
+    public_url: str = "http://127.0.0.1:8000"
     # Tax on a bill's subtotal, in basis points (600: 6 %), one rate, rounded half up to the fen.
     tax_bps: int = DEFAULT_TAX_BPS
 
     def __post_init__(self) -> None:
         if isinstance(self.tax_bps, bool) or not isinstance(self.tax_bps, int) or not 0 <= self.tax_bps <= MAX_TAX_BPS:
             raise ValueError(f"tax_bps is a whole number of basis points from 0 to {MAX_TAX_BPS}")
+        public_url(self.public_url)
 
     @property
     def db_path(self) -> Path:

@@ -77,6 +77,7 @@ class _Batch(Transaction):
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
         self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
+        self.committed: dict[str, Callable[[], None]] = {}  # work for after the commit (`after_commit`)
         self.at = hlc.format_ts(now)
         self.rules = store.hooks.rules(self)
 
@@ -183,6 +184,18 @@ class _Batch(Transaction):
         what a hook derives from all the rows of a push together (a request's stored clocks after
         its fifty events, not fifty times)."""
         self._at_end.setdefault(key, work)
+
+    def after_commit(self, key: str, work: Callable[[], None]) -> None:
+        """Run `work` in the background once this transaction has committed, never if it rolls back
+        (`engine/after_commit.py`); the same key registered again replaces it. Only registered here:
+        whoever commits the transaction hands it over (`hand_over`)."""
+        self.committed.pop(key, None)
+        self.committed[key] = work
+
+    def hand_over(self) -> None:
+        """After the commit: the work registered goes to the store's background worker."""
+        self.store.after_commit.submit(self.committed)
+        self.committed = {}
 
     def flush(self, caller: Caller | None) -> None:
         while self._at_end:

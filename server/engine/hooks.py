@@ -44,11 +44,16 @@ class Hooks:
     """The registry: every hook, and the ones of each collection."""
 
     def __init__(self, hooks: Iterable[Hook] = ()) -> None:
-        self._hooks = list(hooks)
+        self._hooks: list[Hook] = []
         self._of: dict[str, list[Hook]] = {}
-        for hook in self._hooks:
-            for collection in hook.collections:
-                self._of.setdefault(collection, []).append(hook)
+        for hook in hooks:
+            self.add(hook)
+
+    def add(self, hook: Hook) -> None:
+        """A hook of a service the app builds over the store (the sheets rendered ahead), after the store's."""
+        self._hooks.append(hook)
+        for collection in hook.collections:
+            self._of.setdefault(collection, []).append(hook)
 
     def for_collection(self, collection: str) -> list[Hook]:
         return self._of.get(collection, [])

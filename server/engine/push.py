@@ -53,6 +53,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             )
     store.hooks.prepare(store, changes)  # outside the writer lock
     ready = [_Ready.of(change, caller.client_id) for change in changes]  # and so is what needs no stored row
+    batch: _Batch | None = None
     with store.write() as db:
         now = store.now_ms()
         offset = now - client_ms
@@ -75,6 +76,8 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             receipts.prune(db, caller.client_id, changes[0].seq, acked, store.settings.receipts_kept_per_client)
         q.save_clock(db, store.clock.last)
         version = q.current_version(db)
+    if batch is not None:
+        batch.hand_over()  # committed: what the hooks registered for after it (a sheet rendered ahead)
     return PushResponse(
         acked_seq=acked,
         version=version,
@@ -223,4 +226,5 @@ def write_server_changes(
         if then is not None:
             then(db)
         q.save_clock(db, store.clock.last)
-        return batch.version
+    batch.hand_over()
+    return batch.version

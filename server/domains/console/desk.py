@@ -105,5 +105,5 @@ class DeskController(DomainController):
     @get("/visits/{visit_id:str}/sheet.pdf", sync_to_thread=True, guards=[signed_in])
     def visit_pdf(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
         """`GET /api/visits/{id}/sheet.pdf` for the cookie session, after the same scope check."""
-        data = request.app.state.sheets.visit_pdf(caller, visit_id, str(request.base_url))
+        data = request.app.state.sheets.visit_pdf(caller, visit_id)
         return pdf_response(data, "visit", PDF_HEADERS)

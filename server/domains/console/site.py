@@ -56,7 +56,7 @@ class SiteController(DomainController):
     def inspection_pdf(self, request: Request[Any, Any, Any], inspection_id: FromPath[str],
                        caller: CallerDep) -> Response[bytes]:
         """The same PDF as `GET /api/inspections/{id}/sheet.pdf`, for the session's caller."""
-        data = request.app.state.sheets.inspection_pdf(caller, inspection_id, str(request.base_url))
+        data = request.app.state.sheets.inspection_pdf(caller, inspection_id)
         return pdf_response(data, "inspection", PDF_HEADERS)
 
     @get("/blobs/{sha256:str}/thumbnail", guards=[signed_in])

@@ -5,7 +5,7 @@ Thin: the handler makes one call into `Sheets`; scope is the JSON sheets' (anoth
 
 from __future__ import annotations
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -30,16 +30,14 @@ class SheetsController(DomainController):
 
     @get("/inspections/{inspection_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
          sync_to_thread=True, tags=["inspections"])
-    def inspection_pdf(self, inspection_id: FromPath[str], sheets: SheetsDep, caller: CallerDep,
-                       request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+    def inspection_pdf(self, inspection_id: FromPath[str], sheets: SheetsDep, caller: CallerDep) -> Response[bytes]:
         """The periodic maintenance sheet (定期维护单) as PDF, in Chinese, with the customer's signature and
         the seal: the signed sheet's hash and a QR code of `GET /api/signatures/{id}`."""
-        return pdf_response(sheets.inspection_pdf(caller, inspection_id, str(request.base_url)), "inspection")
+        return pdf_response(sheets.inspection_pdf(caller, inspection_id), "inspection")
 
     @get("/visits/{visit_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
          sync_to_thread=True, tags=["service"])
-    def visit_pdf(self, visit_id: FromPath[str], sheets: SheetsDep, caller: CallerDep,
-                  request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+    def visit_pdf(self, visit_id: FromPath[str], sheets: SheetsDep, caller: CallerDep) -> Response[bytes]:
         """A visit's technical service contact sheet (技术服务联络单) as PDF: the call, the work, the lines
         with consent and amounts in yuan, the milestones met or missed, the signatures."""
-        return pdf_response(sheets.visit_pdf(caller, visit_id, str(request.base_url)), "visit")
+        return pdf_response(sheets.visit_pdf(caller, visit_id), "visit")

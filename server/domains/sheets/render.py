@@ -9,6 +9,7 @@ some 4,000 cells, it took five; each font face embedded costs a tenth of a secon
 subset, so the templates use one), so each PDF is rendered once per content: `Rendered` keys
 it by the digest of everything printed on it (the templates, the values, the images' bytes; not
 the time it was generated) and serves it again from memory until something on it changes.
+A sheet a customer's signature seals is rendered ahead, after the push commits (`hooks.py`).
 The Chinese text is set in Noto Sans CJK SC (Debian's `fonts-noto-cjk`, SIL Open Font
 License 1.1), found through fontconfig and embedded as a subset in every PDF.
 """
@@ -119,6 +120,7 @@ class Rendered:
         # One render per content at a time: a second request for the same sheet waits for the first.
         self._rendering: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self.renders = 0  # PDFs rendered (not served from memory): what tests and bench/console.py count
 
     def pdf(self, template: str, images: dict[str, bytes], printed_at: str, **context: Any) -> bytes:
         """The template's PDF; `printed_at`, the time it was generated, is not part of the content:
@@ -134,6 +136,7 @@ class Rendered:
                 found, data = self.pdfs.get(key)
                 if not (found and data is not None):
                     data = pdf(html(template, printed_at=printed_at, **context), images)
+                    self.renders += 1
                     self.pdfs.put(key, len(data), data)
                 return data
         finally:

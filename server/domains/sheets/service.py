@@ -19,9 +19,11 @@ from sync.hlc import format_ts
 from sync.messages import label, words
 from sync.periods import site_zone
 from sync.pricing import yuan
+from sync.schema import SUPERVISOR
 
 from ...storage.sqlite.sheets import located, templates
 from ..billing.service import Billing
+from ..identity.service import Caller
 from ..inspections.service import Inspections
 from ..service.service import ServiceRequests
 from ..signatures.schemas import SignatureInfo
@@ -32,7 +34,10 @@ SHEET = words("sheets")
 EXPLAINED = words("clocks", "zh")  # the printed sheet's milestone lines
 
 if TYPE_CHECKING:
-    from ...services import Caller, Store
+    from ...services import Store
+
+# Who renders a sheet ahead (`Sheets.ahead`): the server itself, reading every site.
+SERVER = Caller("srv", "srv", "server", SUPERVISOR, "srv", None)
 
 SYSTEM_ORDER = ("video", "access", "alarm", "network", "broadcast", "telephone")
 
@@ -60,9 +65,9 @@ class Sheets:
         self.requests = requests
         self.rendered = render.Rendered()
 
-    def _signatures(self, signed: list[SignatureInfo], tz: object, base_url: str) -> tuple[dict[str, Any],
-                                                                                            dict[str, bytes]]:
-        """The signatures block and the images it shows: each customer's signature, the seal's QR code."""
+    def _signatures(self, signed: list[SignatureInfo], tz: object) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The signatures block and the images it shows: each customer's signature, the seal's QR code
+        (of the server's `public_url`, never a request's Host: a sheet rendered ahead prints the same)."""
         images: dict[str, bytes] = {}
         rows = []
         for n, s in enumerate(signed):
@@ -78,7 +83,7 @@ class Sheets:
         seal = seal_of(signed)
         sealed = None
         if seal is not None:
-            url = f"{base_url.rstrip('/')[:200]}/api/signatures/{seal.id}"
+            url = f"{self.store.settings.public_url.rstrip('/')}/api/signatures/{seal.id}"
             images["seal-qr"] = render.qr_png(url)
             sealed = {"hash": seal.sheet_sha256 or "", "url": url, "by": seal.signer_name or "",
                       "at": local(seal.signed_at, tz)}
@@ -90,8 +95,7 @@ class Sheets:
             found = templates(db, sorted(kinds))
         return {str(t.get("kind")): items for t in found if (items := template_items(t.get("items")))}
 
-    def inspection_sheet(self, caller: Caller, inspection_id: str, base_url: str) -> tuple[dict[str, Any],
-                                                                                          dict[str, bytes]]:
+    def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What the 定期维护单 prints (the template's values) and the images it shows."""
         sheet = self.inspections.sheet(caller, inspection_id)
         site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
@@ -104,7 +108,7 @@ class Sheets:
             for system, group in groupby(devices, key=lambda d: d.system)]
         checklists = self.checklists({d.kind for d in devices if d.kind})
         c = sheet.coverage
-        block, images = self._signatures(sheet.signatures, tz, base_url)
+        block, images = self._signatures(sheet.signatures, tz)
         page = dict(
             sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
             site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
@@ -117,7 +121,7 @@ class Sheets:
             zone=str(site_zone(tz)), tz=tz, **block)
         return page, images
 
-    def visit_sheet(self, caller: Caller, visit_id: str, base_url: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def visit_sheet(self, caller: Caller, visit_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What the 技术服务联络单 prints (the template's values) and the images it shows."""
         visit = self.billing.visit(caller, visit_id)
         bill = self.billing.bill(caller, visit_id)
@@ -135,7 +139,7 @@ class Sheets:
                        "status": label("milestone_status", m.status), "missed": m.status == "breached",
                        "explanation": m.explanation}
                       for m in request.milestones]
-        block, images = self._signatures(visit.signatures, tz, base_url)
+        block, images = self._signatures(visit.signatures, tz)
         page = dict(
             sheet_no=visit.sheet_no or "", request_no=request.number or "",
             customer=site.get("customer") or "", site=site.get("name") or "", address=site.get("address") or "",
@@ -154,8 +158,14 @@ class Sheets:
         page, images = sheet
         return self.rendered.pdf(template, images, local(format_ts(self.store.now_ms()), page.pop("tz")), **page)
 
-    def inspection_pdf(self, caller: Caller, inspection_id: str, base_url: str) -> bytes:
-        return self._pdf("inspection.html", self.inspection_sheet(caller, inspection_id, base_url))
+    def inspection_pdf(self, caller: Caller, inspection_id: str) -> bytes:
+        return self._pdf("inspection.html", self.inspection_sheet(caller, inspection_id))
 
-    def visit_pdf(self, caller: Caller, visit_id: str, base_url: str) -> bytes:
-        return self._pdf("visit.html", self.visit_sheet(caller, visit_id, base_url))
+    def visit_pdf(self, caller: Caller, visit_id: str) -> bytes:
+        return self._pdf("visit.html", self.visit_sheet(caller, visit_id))
+
+    def ahead(self, signed: str, signed_id: str) -> None:
+        """Render a sheet a customer's signature just sealed, so that the customer's copy is served from
+        `rendered` (`hooks.py`, after the push commits): `signed` is `inspection` or `visit`. Read as the
+        server (every site); what a sheet prints does not depend on who asks, so the digest is a request's."""
+        (self.inspection_pdf if signed == "inspection" else self.visit_pdf)(SERVER, signed_id)
