@@ -104,6 +104,10 @@ DUTY_CALLS = Collection(
         "request_id": _f("uuid", writers=_ALL),
         "follows_id": _f("uuid", writers=_ALL),
         "on_duty": _f("text", writers=()),
+        # `received_at` as the server keeps it (corrected for the phone's clock, never after the push
+        # that brought it): `on_duty` and the month's log follow it; `received_at` stays as sent.
+        "effective_at": _f("timestamp", writers=()),
+        "clock": _f("enum", "as_sent", "corrected", "clamped", writers=()),
         "logged_by": _f("text", writers=()),  # who logged it: the owner of a call without a site
     },
     create_roles=_ALL,
