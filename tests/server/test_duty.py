@@ -98,6 +98,22 @@ def test_the_roster_is_one_row_a_month_written_by_supervisors(site, wang, lin):
     assert NOVEMBER in {r["id"] for r in wang.pull().json()["rows"] if r["collection"] == "duty_roster"}
 
 
+def test_a_roster_names_a_technician_or_is_refused(site, store, wang, zhao, lin):
+    # Regression (noticed in issue 13/14): a roster naming nobody (a typo) was stored, and silently nobody was
+    # on duty all month. Now it is refused, as an assignee who is not a member is; so is a supervisor, or a
+    # technician whose account is disabled. A roster already naming someone may still change its hours.
+    store.update_user("zhao", disabled=True)
+    for name in ("wnag", "lin", "zhao", "x" * 200):
+        refused = _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": name})
+        assert (refused["status"], refused["reason"]) == ("rejected", "invalid_field"), name
+        assert name[:60] in refused["detail"] and len(refused["detail"]) < 200
+    assert NOVEMBER not in {r["id"] for r in lin.pull().json()["rows"]}
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
+    assert _push(lin, "duty_roster", NOVEMBER, {"technician": "wnag"})["reason"] == "invalid_field"
+    assert _push(lin, "duty_roster", NOVEMBER, {"until": "21:00"})["status"] == "applied"
+    assert _call(wang, outcome="not_ours") in {c["id"] for c in _log(wang)["calls"] if c["on_duty"] == "wang"}
+
+
 def test_who_is_on_duty_over_http(site, wang, lin, chen):
     _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})
     cases = {"2026-11-06T23:59:00.000Z": None,  # Saturday 07:59 local

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sync import hlc
@@ -91,4 +92,4 @@ class DutyHooks:
                 tx.put(moved)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
-        return {}
+        return {"is_technician": partial(q.is_technician, tx.db)}

@@ -24,6 +24,12 @@ def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
     return None if found is None else dict(_decode(found[0]))
 
 
+def is_technician(db: sqlite3.Connection, username: str) -> bool:
+    """Whether `username` is a technician whose account is not disabled (whom a roster may name)."""
+    return db.execute("SELECT 1 FROM users WHERE username = ? AND role = 'technician' AND disabled_at IS NULL",
+                      [username]).fetchone() is not None
+
+
 def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str, Any]]:
     """The live duty calls received in [start, end) (timestamps), in order of that time."""
     rows = db.execute(f"{_CALLS} AND {_RECEIVED} >= ? AND {_RECEIVED} < ? ORDER BY {_RECEIVED}, r.id",
