@@ -71,13 +71,16 @@ class Rules:
     (an inspection is assigned to members only); None skips that check (the
     client SDK does not know other users' memberships). `signature_refusal(inspection or visit id,
     fields)`: why a client's new signature is refused (too many, its image not
-    stored), or None; None skips it (the SDK knows neither).
+    stored), or None; None skips it (the SDK knows neither). `is_technician(username)`: whether a
+    user of that name is a technician whose account is not disabled (whom a duty roster may name);
+    None skips it (the SDK does not know the users).
     """
 
     template_items: Callable[[str], dict[str, str] | None]
     unchecked: Callable[[str], int]
     is_member: Callable[[str, str], bool] | None = None
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
+    is_technician: Callable[[str], bool] | None = None
 
 
 class Check:

@@ -42,6 +42,16 @@ def _local_times(c: Check) -> None:
             c.problem("invalid_field", f"duty_roster.{name}: {value!r} is not a local time 'HH:MM'")
 
 
+def _rostered_technician(c: Check) -> None:
+    """Regression (noticed in issue 13/14): a roster naming nobody (a typo) made nobody on duty, silently.
+    The technician it names is a technician's username (checked when it changes, as an assignee is)."""
+    name, row = c.fields.get("technician"), c.row
+    if c.rules is None or c.rules.is_technician is None or not c.is_client or not isinstance(name, str):
+        return
+    if (row is None or not row.exists or row.fields.get("technician") != name) and not c.rules.is_technician(name):
+        c.problem("invalid_field", f"duty_roster.technician: {name[:60]!r} is not a technician's username")
+
+
 def _from_before_until(fields: Mapping[str, Any]) -> tuple[str, str] | None:
     start = minute_of(fields.get("from") or DEFAULT_FROM)
     end = minute_of(fields.get("until") or DEFAULT_UNTIL)
@@ -63,7 +73,7 @@ DUTY_ROSTER = Collection(
     # so that a phone offline on the 1st already knows the new month's technician.
     scope=Scope(site="global"),
     id_rule=IdRule(("month",), roster_id, 'uuid5(NS, f"duty/{month}")'),
-    change_rules=(required_on_creation("month", "technician"), _roster_month, _local_times),
+    change_rules=(required_on_creation("month", "technician"), _roster_month, _local_times, _rostered_technician),
     row_rules=(_from_before_until,),
 )
 
@@ -104,6 +114,10 @@ DUTY_CALLS = Collection(
         "request_id": _f("uuid", writers=_ALL),
         "follows_id": _f("uuid", writers=_ALL),
         "on_duty": _f("text", writers=()),
+        # `received_at` as the server keeps it (corrected for the phone's clock, never after the push
+        # that brought it): `on_duty` and the month's log follow it; `received_at` stays as sent.
+        "effective_at": _f("timestamp", writers=()),
+        "clock": _f("enum", "as_sent", "corrected", "clamped", writers=()),
         "logged_by": _f("text", writers=()),  # who logged it: the owner of a call without a site
     },
     create_roles=_ALL,

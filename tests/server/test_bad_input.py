@@ -899,7 +899,7 @@ def test_bad_duty_changes_are_rejected_whole(site, wang, lin, chen, dump):
 
 # -- the faults report's dates (issue 12: GET /api/reports/faults?from=&to=) -----------------------------
 
-# (query, the parameter the problem names, or None): each kind of bad range once.
+# (query, the parameter the problem names, or None): each kind of bad range once, and of bad limit.
 BAD_FAULT_RANGES: list[tuple[dict[str, str], str | None]] = [
     ({"from": "2026-11-01"}, None),  # no `to`
     ({"from": "2026-11-1", "to": "2026-12-01"}, "from"),
@@ -910,6 +910,9 @@ BAD_FAULT_RANGES: list[tuple[dict[str, str], str | None]] = [
     ({"from": "2026-12-01", "to": "2026-11-01"}, None),  # backwards
     ({"from": "2026-01-01", "to": "2027-01-03"}, None),  # 367 days
     ({"from": "x" * 10_000, "to": "2026-12-01"}, "from"),
+    ({"from": "2026-11-01", "to": "2026-12-01", "limit": "0"}, None),
+    ({"from": "2026-11-01", "to": "2026-12-01", "limit": "1001"}, None),  # at most 1,000 groups
+    ({"from": "2026-11-01", "to": "2026-12-01", "limit": "many"}, None),
 ]
 
 

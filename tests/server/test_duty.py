@@ -11,6 +11,7 @@ import io
 import uuid
 from typing import Any
 
+from sync import hlc
 from sync.duty import roster_id
 from tests.conftest import OTHER_SITE, Session
 from tests.helpers import problem
@@ -56,6 +57,37 @@ def test_a_call_gets_the_rostered_technician_and_a_late_roster_fills_it_in(site,
     assert _rows(wang)[early]["on_duty"] == "zhao"
 
 
+def test_a_phone_with_a_wrong_clock_names_who_was_really_on_duty(site, wang, lin):
+    # Regression (noticed in issue 13/14): a call's `received_at` was kept as the phone sent it and `on_duty`
+    # followed it, so a phone an hour fast named nobody at 21:45 (22:45 by its clock, past the on-call hours),
+    # and filed a call of 23:30 on 30 November under December. Now it is corrected as service events are.
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
+    evening, midnight = str(uuid.uuid4()), str(uuid.uuid4())
+    fast = hlc.wall_ms() + 3_600_000
+    body = wang.push([wang.change("duty_calls", evening, {"received_at": "2026-11-07T14:45:00.000Z"}),  # 22:45 local
+                      wang.change("duty_calls", midnight, {"received_at": "2026-11-30T16:30:00.000Z"})],  # 1 Dec 00:30
+                     client_time=hlc.format_ts(fast)).json()
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"]
+    rows = _rows(wang)
+    assert rows[evening]["received_at"] == "2026-11-07T14:45:00.000Z"  # what the phone sent stays
+    assert rows[evening]["clock"] == "corrected"
+    assert hlc.parse_ts(rows[evening]["effective_at"]) == hlc.parse_ts("2026-11-07T14:45:00.000Z") + body[
+        "clock_offset_ms"]
+    assert rows[evening]["on_duty"] == "wang"
+    november = {c["id"]: c for c in _log(wang)["calls"]}
+    assert set(november) == {evening, midnight} and not _log(wang, "2026-M12")["calls"]
+    assert november[midnight]["received_local"].startswith("2026-11-30 23:")
+    # A time after the server received it: clamped to the receipt, and logged with both times.
+    future = str(uuid.uuid4())
+    assert _push(wang, "duty_calls", future, {"received_at": "2027-11-06T13:00:00.000Z"})["status"] == "applied"
+    got = _rows(wang)[future]
+    assert got["clock"] == "clamped" and hlc.parse_ts(got["effective_at"]) <= hlc.wall_ms()
+    [entry] = [c for c in lin.http.get("/api/conflicts", headers=lin.headers).json()["conflicts"]
+               if c["row_id"] == future]
+    assert (entry["register"], entry["reason"], entry["old_value"]) == (
+        "effective_at", "clock_clamped", "2027-11-06T13:00:00.000Z")
+
+
 def test_the_roster_is_one_row_a_month_written_by_supervisors(site, wang, lin):
     other_id = _push(lin, "duty_roster", str(uuid.uuid4()), {"month": "2026-M11", "technician": "wang"})
     assert (other_id["status"], other_id["reason"]) == ("rejected", "invalid_field")  # only the month's id
@@ -64,6 +96,22 @@ def test_the_roster_is_one_row_a_month_written_by_supervisors(site, wang, lin):
     assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M12"})["reason"] == "immutable"
     # Every client reads the roster: the duty phone decides offline who is on call.
     assert NOVEMBER in {r["id"] for r in wang.pull().json()["rows"] if r["collection"] == "duty_roster"}
+
+
+def test_a_roster_names_a_technician_or_is_refused(site, store, wang, zhao, lin):
+    # Regression (noticed in issue 13/14): a roster naming nobody (a typo) was stored, and silently nobody was
+    # on duty all month. Now it is refused, as an assignee who is not a member is; so is a supervisor, or a
+    # technician whose account is disabled. A roster already naming someone may still change its hours.
+    store.update_user("zhao", disabled=True)
+    for name in ("wnag", "lin", "zhao", "x" * 200):
+        refused = _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": name})
+        assert (refused["status"], refused["reason"]) == ("rejected", "invalid_field"), name
+        assert name[:60] in refused["detail"] and len(refused["detail"]) < 200
+    assert NOVEMBER not in {r["id"] for r in lin.pull().json()["rows"]}
+    assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
+    assert _push(lin, "duty_roster", NOVEMBER, {"technician": "wnag"})["reason"] == "invalid_field"
+    assert _push(lin, "duty_roster", NOVEMBER, {"until": "21:00"})["status"] == "applied"
+    assert _call(wang, outcome="not_ours") in {c["id"] for c in _log(wang)["calls"] if c["on_duty"] == "wang"}
 
 
 def test_who_is_on_duty_over_http(site, wang, lin, chen):

@@ -233,3 +233,9 @@ def test_the_faults_report_counts_causes_by_kind_and_model_in_local_days(site, s
         ]
     problem(wang.http.get("/api/reports/faults", params={"from": "2026-11-01", "to": "2026-12-01"},
                           headers=wang.headers), 403, "forbidden")
+    # Regression (noticed in issue 13/14): causes are free text, so a year's report listed every group,
+    # thousands of them. Now the first `limit` (default 100), most visits first, and how many are left out.
+    assert body["groups_left_out"] == 0
+    cut = ok(lin.http.get("/api/reports/faults", params={"from": "2026-11-01", "to": "2026-12-01", "limit": 2},
+                          headers=lin.headers))
+    assert (cut["faults"], cut["total"], cut["groups_left_out"]) == (body["faults"][:2], 5, 2)

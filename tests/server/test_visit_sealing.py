@@ -98,6 +98,36 @@ def test_a_sheet_that_is_not_the_servers_is_a_mismatch_and_seals_nothing(site, c
         ("applied", None)]
 
 
+def test_a_contact_sheet_mismatch_lists_its_differences_as_an_inspection_sheets_does(site, chen, wang, lin):
+    # Regression (noticed in issue 13/14): a visit signature's mismatch listed no differences, so the
+    # supervisor could not tell what the customer was shown. Now the same list as an inspection sheet's,
+    # of the visit and its charge lines as they stood when the customer signed.
+    _request, visit, fields = handled(chen, wang)
+    shown = dict(fields, work_done="更换摄像机")  # the customer was shown other work
+    sig_id, sig = signature(wang, visit, shown, upload_sheet=True)
+    line = str(uuid.uuid4())
+    assert results(wang, [sig, wang.change("charge_lines", line, {"visit_id": visit, "item": "diagnosis",
+                                                                  "quantity": 1})]) == [("applied", None)] * 2
+    answer = lin.http.get(f"/api/visits/{visit}", headers=lin.headers)
+    assert answer.status_code == 200, answer.text
+    [listed] = [s for s in answer.json()["signatures"] if s["id"] == sig_id]
+    sheet_no = rows_of(lin, "service_visits")[visit]["sheet_no"]
+    assert (listed["verification"], listed["compared"], listed["differences_total"]) == ("mismatch", "visit", 1)
+    assert listed["differences"] == [{"device_id": visit, "code": sheet_no, "field": "work_done",
+                                      "signed": "更换摄像机", "server": fields["work_done"], "check": "changed"}]
+    # A line the customer was not shown: the whole visit is compared.
+    shown_again = dict(fields, fault_cause="雷击")
+    sig_id, sig = signature(wang, visit, shown_again, upload_sheet=True)
+    assert results(wang, [sig]) == [("applied", None)]
+    found = wang.http.get(f"/api/signatures/{sig_id}", headers=wang.headers).json()
+    assert (found["differences_total"], found["visit_id"], found["sheet_no"]) == (3, visit, sheet_no)
+    assert sorted((d["device_id"], d["code"], d["field"], d["signed"], d["server"], d["check"])
+                  for d in found["differences"]) == sorted([
+        (visit, sheet_no, "fault_cause", "雷击", fields["fault_cause"], "changed"),
+        (line, "diagnosis", "item", None, "diagnosis", "not_on_sheet"),
+        (line, "diagnosis", "quantity", None, 1, "not_on_sheet")])
+
+
 def test_a_stored_contact_sheet_verifies_and_seals(site, chen, wang, lin):
     _request, visit, fields = handled(chen, wang)
     sig_id, sig = signature(wang, visit, fields, upload_sheet=True)

@@ -11,11 +11,14 @@ class OnDuty(msgspec.Struct, kw_only=True):
 
 
 class DutyCall(msgspec.Struct, kw_only=True):
-    """A row of `duty_calls` with its id; `received_local` is `received_at` in the roster's zone."""
+    """A row of `duty_calls` with its id; `received_local` is the server's time of the call
+    (`effective_at`, else `received_at`) in the roster's zone."""
 
     id: str
-    received_at: str | None
+    received_at: str | None  # as the phone sent it
     received_local: str | None
+    effective_at: str | None
+    clock: str | None  # as_sent | corrected | clamped
     site_id: str | None
     caller_name: str | None
     caller_phone: str | None

@@ -57,7 +57,7 @@ def _visible(caller: Caller, call: dict[str, Any]) -> bool:
 
 
 def _shown(call: dict[str, Any], rules: DutyRules) -> DutyCall:
-    received = call.get("received_at")
+    received = call.get("effective_at") or call.get("received_at")
     local = (rules.local(hlc.parse_ts(received)).strftime("%Y-%m-%d %H:%M:%S")
              if isinstance(received, str) and is_timestamp(received) else None)
     return DutyCall(id=call["id"], received_local=local,

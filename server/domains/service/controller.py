@@ -16,7 +16,7 @@ from ...http.controller import DomainController
 from ...http.deps import CallerDep, StrictBody, from_state
 from ...http.guards import desk_or_supervisor, site_in_scope, supervisor_only
 from ...http.problems import problem_responses
-from .office import MAX_TERMS_BODY_BYTES, ServiceOffice
+from .office import DEFAULT_FAULT_GROUPS, MAX_FAULT_GROUPS, MAX_TERMS_BODY_BYTES, ServiceOffice
 from .schemas import FaultsReport, NewRequest, RequestDetail, RequestList, ServiceTerms, TermsOverride
 from .service import DEFAULT_LIMIT, ServiceRequests
 
@@ -95,7 +95,9 @@ class FaultsController(DomainController):
 
     @get("/faults", responses=problem_responses(400, 401, 403), sync_to_thread=True, guards=[desk_or_supervisor])
     def faults(self, office: OfficeDep, since: Annotated[str, QueryParameter(name="from")],
-               until: Annotated[str, QueryParameter(name="to")]) -> FaultsReport:
+               until: Annotated[str, QueryParameter(name="to")],
+               limit: Annotated[int, QueryParameter(ge=1, le=MAX_FAULT_GROUPS)] = DEFAULT_FAULT_GROUPS) -> FaultsReport:
         """Visits by fault cause, device kind and model, most first (supervisors, service desk): those
-        whose `result.recorded_at` falls in [from, to), local dates, at most 366 days apart."""
-        return office.faults(since, until)
+        whose `result.recorded_at` falls in [from, to), local dates, at most 366 days apart; the first
+        `limit` groups (1 to 1,000, default 100), `groups_left_out` says how many more there are."""
+        return office.faults(since, until, limit)

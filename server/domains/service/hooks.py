@@ -125,20 +125,33 @@ def _effective_at(tx: Transaction, event: RowState) -> None:
     request = tx.lookup("service_requests", str(event.fields.get("request_id")))
     if not isinstance(at, str) or request is None:
         return
+    reported = request.fields.get("reported_at")
+    start = min(hlc.parse_ts(reported) if isinstance(reported, str) else tx.now, _created_ms(request) or tx.now)
+    effective, clock = corrected_time(tx, at, start, "the event's time", "the request's")
+    tx.server_set(event, "effective_at", effective)
+    tx.server_set(event, "clock", clock)
+
+
+def corrected_time(tx: Transaction, at: str, start: int | None, what: str, whose: str) -> tuple[str, str]:
+    """A time a client sent (`at`) as the server keeps it beside what was sent: `(effective, clock)`.
+
+    Corrected by the push's measured client offset exactly when the push's HLCs are, then clamped
+    into [`start`, the receive time] (no earlier bound without `start`); `clock` is `as_sent`,
+    `corrected` or `clamped`. A clamp of more than `max_clock_skew` goes to the conflict log with
+    both times. Service events' `effective_at`, duty calls' too (their `on_duty` follows it).
+    """
     skew = tx.store.settings.max_clock_skew_ms
     corrected = tx.caller is not None and abs(tx.offset_ms) > skew
     sent = hlc.parse_ts(at) + (tx.offset_ms if corrected else 0)
-    reported = request.fields.get("reported_at")
-    start = min(hlc.parse_ts(reported) if isinstance(reported, str) else tx.now, _created_ms(request) or tx.now)
-    effective = min(max(sent, start), tx.now)
+    effective = min(sent if start is None else max(sent, start), tx.now)
     clock = "clamped" if effective != sent else "corrected" if corrected else "as_sent"
-    tx.server_set(event, "effective_at", hlc.format_ts(effective))
-    tx.server_set(event, "clock", clock)
     if abs(effective - sent) > skew:
+        since = "" if start is None else hlc.format_ts(start)
         tx.note(LogEntry("overwritten", "effective_at", hlc.format_ts(sent), hlc.format_ts(effective),
                          reason="clock_clamped",
-                         detail=f"the event's time {hlc.format_ts(sent)} lies outside the request's"
-                                f" [{hlc.format_ts(start)}, {hlc.format_ts(tx.now)}]: kept as {hlc.format_ts(effective)}"))
+                         detail=f"{what} {hlc.format_ts(sent)} lies outside {whose}"
+                                f" [{since}, {hlc.format_ts(tx.now)}]: kept as {hlc.format_ts(effective)}"))
+    return hlc.format_ts(effective), clock
 
 
 def derive_status(tx: Transaction, request: RowState, new_event: str | None = None) -> bool:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 # A terms override is small: a few hours, pause reasons, perhaps a calendar of a year's holidays.
 MAX_TERMS_BODY_BYTES = 64 * 1024
 MAX_TERMS_STRING = 500  # any key or string in an override (a calendar's `source` and `note`)
+# Fault causes are free text: a year can hold thousands of groups, most of them one visit each.
+# The report answers the most frequent first; at most 1,000 groups (a few hundred KB).
+DEFAULT_FAULT_GROUPS, MAX_FAULT_GROUPS = 100, 1000
 SHELL = "(fieldsync terms)"  # `set_by` of an override set from the command line
 
 
@@ -99,9 +102,9 @@ class ServiceOffice:
 
     # -- the faults report ------------------------------------------------------------------------
 
-    def faults(self, since: str, until: str) -> FaultsReport:
+    def faults(self, since: str, until: str, limit: int = DEFAULT_FAULT_GROUPS) -> FaultsReport:
         """Visits whose `recorded_at` falls in [since, until) (local dates at each site), counted by
-        the device's kind and model and the fault cause, most first."""
+        the device's kind and model and the fault cause, most first: the first `limit` groups."""
         first, end = _day(since, "from"), _day(until, "to")
         if not first < end or (end - first).days > MAX_REPORT_DAYS:
             raise E.InvalidRequest(f"from is before to, at most {MAX_REPORT_DAYS} days apart",
@@ -120,7 +123,8 @@ class ServiceOffice:
                 counts[(_text(kind), _text(model), cause.strip())] += 1
         faults = [FaultCount(kind=k, model=m, fault_cause=c, visits=n) for (k, m, c), n in counts.items()]
         faults.sort(key=lambda f: (-f.visits, f.kind or "", f.model or "", f.fault_cause))
-        return FaultsReport(from_=first.isoformat(), to=end.isoformat(), faults=faults, total=counts.total())
+        return FaultsReport(from_=first.isoformat(), to=end.isoformat(), faults=faults[:limit],
+                            total=counts.total(), groups_left_out=max(len(faults) - limit, 0))
 
 
 MAX_REPORT_DAYS = 366  # a report spans at most a (leap) year

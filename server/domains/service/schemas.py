@@ -146,5 +146,6 @@ class FaultsReport(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
 
     from_: str
     to: str
-    faults: list[FaultCount]
-    total: int
+    faults: list[FaultCount]  # the first `limit` groups
+    total: int  # visits, in every group
+    groups_left_out: int = 0  # groups past `limit`, not listed

@@ -8,7 +8,9 @@ import msgspec
 
 
 class Difference(msgspec.Struct, kw_only=True):
-    """One field of one listed check whose value at the server was not what was signed."""
+    """One field of one listed check whose value at the server was not what was signed. On a
+    contact sheet, `device_id` is the id of the row that differed (the visit, or one of its
+    charge lines) and `code` the visit's sheet number or the line's item."""
 
     device_id: str
     code: str | None = None
@@ -26,7 +28,8 @@ class SignatureInfo(msgspec.Struct, kw_only=True):
     signer_role: str | None = None
     signed_at: str | None = None
     verification: str | None = None
-    compared: str | None = None  # "sheet": the checks listed on it; "inspection": the full sheet
+    # "sheet": the checks listed on it; "inspection": the full sheet; "visit": the whole contact sheet
+    compared: str | None = None
     checks: int = 0  # checks compared
     sealed: int = 0  # checks this signature sealed
     sheet_stored: bool = False

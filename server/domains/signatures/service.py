@@ -15,7 +15,8 @@ that moment:
 
 What was compared is kept in `verifications`, so a supervisor sees which
 listed checks differed and how (as they stood when the customer signed, not
-as they stand later), once the sheet blob is stored.
+as they stand later), once the sheet blob is stored. A contact sheet's too:
+its rows are the visit and its charge lines, by id, compared whole.
 
 Bounds (issue 9, findings 3, 8, 17): a sheet is checked whole when it is
 uploaded (`check_upload`: canonical, scalars, at most `sheet.MAX_SHEET_BYTES`,
@@ -137,16 +138,25 @@ def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, sheet.Sheet | None]:
     return True, parsed
 
 
-def _listed(store: Store, sha256: Any, inspection_id: str) -> sheet.Checks | None:
-    """The checks a stored sheet lists, or None when no sheet is stored.
+def _listed(store: Store, sha256: Any, signed_id: str) -> sheet.Checks | None:
+    """The rows a stored sheet lists, or None when no sheet is stored: an inspection's checks by
+    device, or a contact sheet's visit and charge lines by id (`_visit_rows`).
 
-    Bytes that are not this inspection's canonical sheet list one impossible
+    Bytes that are not this inspection's (or visit's) canonical sheet list one impossible
     check, so that they can never verify.
     """
     stored, parsed = parsed_sheet(store, sha256)
     if not stored:
         return None
-    return parsed[1] if parsed is not None and parsed[0] == inspection_id else dict(_NOT_A_SHEET)
+    if parsed is None or parsed.id != signed_id:
+        return dict(_NOT_A_SHEET)
+    return _visit_rows(parsed.id, parsed.fields or {}, parsed.items) if parsed.kind == "visit" else parsed.items
+
+
+def _visit_rows(visit_id: str, fields: dict[str, Any], lines: sheet.Checks) -> sheet.Checks:
+    """A contact sheet as rows to compare like an inspection's checks: the visit's fields under its
+    id, each charge line's under its own (as they stand on the sheet)."""
+    return {visit_id: sheet.visit_fields(fields), **{i: sheet.line_fields(f) for i, f in lines.items()}}
 
 
 def preload(store: Store, changes: Sequence[Change]) -> None:
@@ -248,6 +258,8 @@ def _verify_visit(batch: _Batch, signature: RowState) -> list[tuple[str, str]]:
     valid = visit is not None and not visit.deleted and signature.fields.get("sheet_sha256") == (
         sheet.visit_sheet_sha256(visit_id, visit.fields, lines))
     batch.server_set(signature, "verification", "valid" if valid else "mismatch")
+    state = {} if visit is None or visit.deleted else _visit_rows(visit_id, visit.fields, lines)
+    q.record_verification(batch.db, signature.id, visit_id, "visit", _encode(state))
     return [("service_visits", visit_id), *(("charge_lines", line_id) for line_id in sorted(lines))]
 
 
@@ -298,8 +310,8 @@ def mark_signed(batch: _Batch, inspection: RowState) -> bool:
 
 
 def signatures(store: Store, db: Connection, inspection_id: str) -> list[SignatureInfo]:
-    """The inspection's signatures, oldest first, each with what it sealed and, for a
-    mismatch whose sheet blob is stored, which checks differed and how."""
+    """The inspection's (or visit's) signatures, oldest first, each with what it sealed and, for a
+    mismatch whose sheet blob is stored, which checks (the visit or which lines) differed and how."""
     codes: dict[str, str | None] | None = None
     out = []
     for sig_id, fields, compared, state, sealed in q.signature_rows(db, inspection_id):
@@ -311,10 +323,10 @@ def signatures(store: Store, db: Connection, inspection_id: str) -> list[Signatu
             image_sha256=fields.get("image_sha256"), sheet_sha256=fields.get("sheet_sha256"),
             retracted_at=fields.get("retracted_at"), retracted_by=fields.get("retracted_by"),
         )
-        if fields.get("verification") == "mismatch" and listed is not None:
+        if fields.get("verification") == "mismatch" and listed is not None and compared is not None:
             if codes is None:
-                codes = q.device_codes(db, inspection_id)
-            found_differences = sheet.differences(listed, state, whole=compared == "inspection")
+                codes = q.visit_codes(db, inspection_id) if fields.get("visit_id") else q.device_codes(db, inspection_id)
+            found_differences = sheet.differences(listed, state, whole=compared != "sheet")
             info.differences_total = len(found_differences)
             info.differences = [
                 Difference(device_id=d.device_id, code=codes.get(d.device_id), field=d.field, signed=d.signed,

@@ -1,7 +1,8 @@
 """The duty domain's SQL (issue 13): a month's roster, its calls, the follow-ups still open.
 
-Duty calls are few (tens a month): they are found by their `received_at` in the row's JSON
-(timestamps of one fixed form compare as text) without an index of their own.
+Duty calls are few (tens a month): they are found by their time in the row's JSON (timestamps
+of one fixed form compare as text) without an index of their own: the server's `effective_at`,
+else (a call stored before it was derived) `received_at` as the phone sent it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgspec
 
 _decode = msgspec.json.decode
 _CALLS = "SELECT r.id, r.fields FROM rows r WHERE r.collection = 'duty_calls' AND r.deleted = 0"
-_RECEIVED = "json_extract(r.fields, '$.received_at')"
+_RECEIVED = "coalesce(json_extract(r.fields, '$.effective_at'), json_extract(r.fields, '$.received_at'))"
 
 
 def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
@@ -23,8 +24,14 @@ def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
     return None if found is None else dict(_decode(found[0]))
 
 
+def is_technician(db: sqlite3.Connection, username: str) -> bool:
+    """Whether `username` is a technician whose account is not disabled (whom a roster may name)."""
+    return db.execute("SELECT 1 FROM users WHERE username = ? AND role = 'technician' AND disabled_at IS NULL",
+                      [username]).fetchone() is not None
+
+
 def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str, Any]]:
-    """The live duty calls received in [start, end) (timestamps), in order of `received_at`."""
+    """The live duty calls received in [start, end) (timestamps), in order of that time."""
     rows = db.execute(f"{_CALLS} AND {_RECEIVED} >= ? AND {_RECEIVED} < ? ORDER BY {_RECEIVED}, r.id",
                       [start, end]).fetchall()
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
@@ -32,7 +39,7 @@ def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str
 
 def unresolved_before(db: sqlite3.Connection, end: str) -> list[dict[str, Any]]:
     """The live `follow_up` calls received before `end` that name no request and that no live
-    call follows, in order of `received_at`."""
+    call follows, in order of their time."""
     rows = db.execute(
         f"{_CALLS} AND {_RECEIVED} < ? AND json_extract(r.fields, '$.outcome') = 'follow_up'"
         " AND json_extract(r.fields, '$.request_id') IS NULL"

@@ -104,6 +104,19 @@ def device_codes(db: sqlite3.Connection, inspection_id: str) -> dict[str, str | 
     }
 
 
+def visit_codes(db: sqlite3.Connection, visit_id: str) -> dict[str, str | None]:
+    """What names each row of a contact sheet: the visit's `sheet_no`, each charge line's `item`
+    (deleted lines too)."""
+    return {
+        i: _decode(f).get("sheet_no" if collection == "service_visits" else "item")
+        for collection, i, f in db.execute(
+            "SELECT collection, id, fields FROM rows WHERE (collection = 'service_visits' AND id = ?)"
+            " OR (collection = 'charge_lines' AND parent_id = ?)",
+            [visit_id, visit_id],
+        )
+    }
+
+
 def keep_clock(db: sqlite3.Connection, last: str) -> None:
     """The server's clock, kept with what it stamped (as every server write keeps it)."""
     db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [last])
