@@ -145,7 +145,7 @@ def test_a_mismatch_shows_the_differing_checks_once_the_sheet_blob_is_stored(sit
     _upload(wang, data, "application/json")
     [info] = _signatures(lin, insp)
     assert info["sheet_stored"] is True
-    assert info["differences"] == [{"device_id": site["cam1"], "code": "CAM-001", "field": "item.lens_cleaned",
+    assert info["differences"] == [{"row_id": site["cam1"], "device_id": site["cam1"], "code": "CAM-001", "field": "item.lens_cleaned",
                                     "signed": False, "server": True, "check": "changed"}]
     # Later changes do not rewrite what differed when the customer signed.
     assert _results(wang.push([_check(wang, insp, site["cam2"], "wang", "skipped")])) == [("applied", None)]

@@ -113,7 +113,7 @@ def test_a_contact_sheet_mismatch_lists_its_differences_as_an_inspection_sheets_
     [listed] = [s for s in answer.json()["signatures"] if s["id"] == sig_id]
     sheet_no = rows_of(lin, "service_visits")[visit]["sheet_no"]
     assert (listed["verification"], listed["compared"], listed["differences_total"]) == ("mismatch", "visit", 1)
-    assert listed["differences"] == [{"device_id": visit, "code": sheet_no, "field": "work_done",
+    assert listed["differences"] == [{"row_id": visit, "device_id": None, "code": sheet_no, "field": "work_done",
                                       "signed": "更换摄像机", "server": fields["work_done"], "check": "changed"}]
     # A line the customer was not shown: the whole visit is compared.
     shown_again = dict(fields, fault_cause="雷击")
@@ -121,7 +121,7 @@ def test_a_contact_sheet_mismatch_lists_its_differences_as_an_inspection_sheets_
     assert results(wang, [sig]) == [("applied", None)]
     found = wang.http.get(f"/api/signatures/{sig_id}", headers=wang.headers).json()
     assert (found["differences_total"], found["visit_id"], found["sheet_no"]) == (3, visit, sheet_no)
-    assert sorted((d["device_id"], d["code"], d["field"], d["signed"], d["server"], d["check"])
+    assert sorted((d["row_id"], d["code"], d["field"], d["signed"], d["server"], d["check"])
                   for d in found["differences"]) == sorted([
         (visit, sheet_no, "fault_cause", "雷击", fields["fault_cause"], "changed"),
         (line, "diagnosis", "item", None, "diagnosis", "not_on_sheet"),

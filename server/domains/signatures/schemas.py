@@ -8,11 +8,13 @@ import msgspec
 
 
 class Difference(msgspec.Struct, kw_only=True):
-    """One field of one listed check whose value at the server was not what was signed. On a
-    contact sheet, `device_id` is the id of the row that differed (the visit, or one of its
-    charge lines) and `code` the visit's sheet number or the line's item."""
+    """One field of one listed row whose value at the server was not what was signed: `row_id` is
+    the row (an inspection sheet's check by its device, a contact sheet's visit or one of its
+    charge lines); `device_id` the device, on an inspection sheet only; `code` the device's code,
+    or on a contact sheet the visit's sheet number or the line's item."""
 
-    device_id: str
+    row_id: str
+    device_id: str | None = None
     code: str | None = None
     field: str
     signed: Any = None

@@ -329,7 +329,8 @@ def signatures(store: Store, db: Connection, inspection_id: str) -> list[Signatu
             found_differences = sheet.differences(listed, state, whole=compared != "sheet")
             info.differences_total = len(found_differences)
             info.differences = [
-                Difference(device_id=d.device_id, code=codes.get(d.device_id), field=d.field, signed=d.signed,
+                Difference(row_id=d.device_id, device_id=None if fields.get("visit_id") else d.device_id,
+                           code=codes.get(d.device_id), field=d.field, signed=d.signed,
                            server=d.current, check=d.check)
                 for d in found_differences[:MAX_DIFFERENCES_LISTED]
             ]
