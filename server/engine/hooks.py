@@ -50,10 +50,14 @@ class Hooks:
             self.add(hook)
 
     def add(self, hook: Hook) -> None:
-        """A hook of a service the app builds over the store (the sheets rendered ahead), after the store's."""
-        self._hooks.append(hook)
-        for collection in hook.collections:
-            self._of.setdefault(collection, []).append(hook)
+        """A hook of a service the app builds over the store (the sheets rendered ahead), after the
+        store's. One hook of each kind: an app built again over the same store replaces the one
+        the earlier app added, rather than running both."""
+        self._hooks = [h for h in self._hooks if type(h) is not type(hook)] + [hook]
+        self._of = {}
+        for each in self._hooks:
+            for collection in each.collections:
+                self._of.setdefault(collection, []).append(each)
 
     def for_collection(self, collection: str) -> list[Hook]:
         return self._of.get(collection, [])

@@ -176,3 +176,15 @@ def test_a_public_url_that_is_not_one_is_refused(url, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--data", str(tmp_path), "--public-url", url])
     assert exited.value.code == 2 and "--public-url" in capsys.readouterr().err
+
+
+def test_an_app_built_again_over_the_same_store_replaces_its_sheet_hook(site, store, settings, wang):
+    # Regression (issue 14, t14-ahead's note): each create_app over one store added another sheets
+    # hook, so a seal registered its render once per app ever built over the store.
+    from server.app import create_app
+    from server.domains.sheets.hooks import SheetHooks
+
+    create_app(settings, store)
+    create_app(settings, store)
+    kinds = [type(h) for h in store.hooks.for_collection("signatures")]
+    assert kinds.count(SheetHooks) == 1 and len(kinds) == len(set(kinds))
