@@ -109,7 +109,7 @@ def _label(db: Connection, items: list[Conflict]) -> None:
     has no site, and its label must not name what is there.
     """
     found: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
-    wanted = {c.row_id for c in items}
+    wanted = {c.row_id for c in items} | {str(v) for c in items for v in _parents_sent(c).values()}
     for _ in range(3):  # the entry's row, its parent, and the parent's (a line's visit's request)
         found.update({i: (c, site, _json_decode(f)) for i, c, site, f in q.rows_by_id(db, wanted - found.keys())})
         wanted = {str(f.get(key)) for _, _, f in found.values() for key, _ in _PARENTS if f.get(key)}
@@ -125,5 +125,22 @@ def _label(db: Connection, items: list[Conflict]) -> None:
         parent = next(((key, of) for key, of in _PARENTS if fields.get(key)), None)
         return None if parent is None else name(fields[parent[0]], parent[1], site, depth + 1)
 
+    def sent(item: Conflict) -> str | None:
+        """A refused creation has no row: named from the values it sent (which the entry shows anyway),
+        its parents still only from its own site."""
+        own = item.new_value.get(_OWN_LABEL.get(item.collection, "")) if item.kind == "rejected" and isinstance(
+            item.new_value, dict) else None
+        if isinstance(own, str) and own:
+            return clip(own, 200)
+        return next((label for key, of in _PARENTS if (ref := _parents_sent(item).get(key))
+                     and (label := name(ref, of, item.site_id, 1))), None)
+
     for item in items:
-        item.label = name(item.row_id, item.collection, item.site_id)
+        item.label = name(item.row_id, item.collection, item.site_id) or sent(item)
+
+
+def _parents_sent(item: Conflict) -> dict[str, str]:
+    """The parents a rejected change's sent values name (`_PARENTS`' keys), as text."""
+    if item.kind != "rejected" or not isinstance(item.new_value, dict):
+        return {}
+    return {key: v for key, _ in _PARENTS if isinstance(v := item.new_value.get(key), str) and v}

@@ -214,3 +214,20 @@ def test_a_label_names_nothing_outside_the_technicians_scope(site, story, wang, 
     assert mine and all(e.get("site_id") is None and e.get("label") is None for e in mine)
     assert "C-9" not in str(_conflicts(wang))
     assert _conflicts(zhao)[0]["label"] == "C-9"  # zhao is a member there
+
+
+def test_a_refused_creation_is_named_from_what_it_sent(site, wang, lin):
+    # Regression (noticed in issue 14): a rejected creation has no row, so its entry had no label
+    # and the console showed the collection's name.
+    new_cam = str(uuid.uuid4())
+    wrong_check = str(uuid.uuid4())  # not the id the rule gives a check of this device
+    _ok(wang.push([
+        wang.change("devices", new_cam, {"site_id": site["site"], "system": "video", "kind": "dome_camera",
+                                         "code": "CAM-NEW"}, delete=False),
+        wang.change("device_checks", wrong_check, {"inspection_id": site["inspection"], "device_id": site["cam1"],
+                                                    "outcome": "ok", "checked_by": "wang",
+                                                    "checked_at": hlc.format_ts(hlc.wall_ms())}, delete=False),
+    ]))
+    found = {e["row_id"]: e for e in _conflicts(lin) if e["row_id"] in (new_cam, wrong_check)}
+    assert {row: (e["kind"], e.get("label")) for row, e in found.items()} == {
+        new_cam: ("rejected", "CAM-NEW"), wrong_check: ("rejected", "CAM-001")}
