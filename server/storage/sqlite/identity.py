@@ -82,7 +82,8 @@ def set_member(db: sqlite3.Connection, site_id: str, user_id: str, member: bool,
     cursor is either before it or after it. False if there was nothing to change."""
     if member:
         changed = db.execute(
-            "INSERT OR IGNORE INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user_id]
+            "INSERT INTO memberships(site_id, user_id) VALUES (?, ?) ON CONFLICT(site_id, user_id) DO NOTHING",
+            [site_id, user_id],
         ).rowcount
     else:
         changed = db.execute("DELETE FROM memberships WHERE site_id = ? AND user_id = ?", [site_id, user_id]).rowcount

@@ -242,14 +242,15 @@ class MediaQueries:
                    info: images.ImageInfo | None, now_ms: int) -> None:
         """The upload is complete: its blob, what its bytes say, and that this user has them."""
         self.db.execute(
-            "INSERT OR IGNORE INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
-            " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
+            " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
             [sha, content_type, length,
              *((info.width, info.height, info.taken_at, info.taken_local, info.orientation, info.lat, info.lon)
                if info else (None,) * 7),
              hlc.format_ts(now_ms)],
         )
-        self.db.execute("INSERT OR IGNORE INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)",
+        self.db.execute("INSERT INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT(sha256, user_id) DO NOTHING",
                         [sha, user_id, hlc.format_ts(now_ms)])
         self.db.execute("UPDATE uploads SET status = 'complete', received = length, updated_ms = ? WHERE id = ?",
                         [now_ms, upload_id])

@@ -23,8 +23,6 @@ SQL = writes.Dialect(
         " updated_ms = excluded.updated_ms, period = excluded.period,"
         " period_moved = period_moved OR period IS NOT excluded.period"
     ),
-    creators="INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
-    counter="INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')",
 )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ..writes import replace_into
 from .connection import equal_to, select_in
 
 _decode = msgspec.json.decode
@@ -51,7 +52,7 @@ def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str,
     if override is None:
         db.execute("DELETE FROM service_terms WHERE site_id = ?", [site_id])
     else:
-        db.execute("INSERT OR REPLACE INTO service_terms (site_id, override, set_by, set_at) VALUES (?, ?, ?, ?)",
+        db.execute(replace_into("service_terms", ("site_id", "override", "set_by", "set_at"), ("site_id",)),
                    [site_id, msgspec.json.encode(override).decode(), by, at])
 
 
@@ -63,8 +64,7 @@ _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms
 
 def save_clocks(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Replace requests' stored clock rows (values in the order of `_CLOCK_COLUMNS`)."""
-    db.executemany(f"INSERT OR REPLACE INTO service_clocks ({', '.join(_CLOCK_COLUMNS)})"
-                   f" VALUES ({', '.join('?' * len(_CLOCK_COLUMNS))})", rows)
+    db.executemany(replace_into("service_clocks", _CLOCK_COLUMNS, ("request_id",)), rows)
 
 
 def drop_clocks(db: sqlite3.Connection, request_id: str) -> None:

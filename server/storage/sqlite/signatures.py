@@ -13,6 +13,7 @@ import msgspec
 
 from sync.schema import SUPERVISOR
 
+from ..writes import replace_into
 from .connection import select_in
 from .scope import memberships
 
@@ -42,7 +43,7 @@ def may_seal_at(db: sqlite3.Connection, store: Store, user_id: str, site_id: str
 def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id: str, compared: str,
                         checks: bytes) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO verifications(signature_id, inspection_id, compared, checks) VALUES (?, ?, ?, ?)",
+        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks"), ("signature_id",)),
         [signature_id, inspection_id, compared, checks.decode()],
     )
 
