@@ -70,10 +70,20 @@ _json_decode = msgspec.json.decode
 
 
 class Dialect(NamedTuple):
-    """The statements of these writes that a backend's SQL says its own way."""
+    """What a backend's SQL says its own way: the statements of these writes, and a JSON field."""
 
     version: str  # the version counter's value, read as a transaction starts: `SELECT value FROM meta …`
     upsert: str  # a row as `_values` gives it: insert, or update every column and set `period_moved`
+    json_text: str  # a field of a JSON column as SQL (`{column}`, `{name}`); see `field`
+    json_typed: str  # the same as a number or boolean (`{cast}`: `integer`, `boolean`)
+
+    def field(self, column: str, name: str, cast: str | None = None) -> str:
+        """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None
+        when it is missing or null. `cast` where it is compared with, or read as, a number or
+        boolean (`= TRUE`, not `= 1`); PostgreSQL needs it, SQLite's `json_extract` gives the value
+        its JSON type already. On SQLite the text is the very one of the expression indexes
+        (`json_extract(fields, '$.sha256')`), which a query must repeat for SQLite to use them."""
+        return (self.json_typed if cast else self.json_text).format(column=column, name=name, cast=cast)
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:

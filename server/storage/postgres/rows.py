@@ -24,6 +24,8 @@ SQL = writes.Dialect(
         " updated_ms = excluded.updated_ms, period = excluded.period,"
         " period_moved = rows.period_moved OR rows.period IS DISTINCT FROM excluded.period"
     ),
+    json_text="({column} ->> '{name}')",
+    json_typed="CAST({column} ->> '{name}' AS {cast})",
 )
 
 

@@ -23,7 +23,12 @@ SQL = writes.Dialect(
         " updated_ms = excluded.updated_ms, period = excluded.period,"
         " period_moved = period_moved OR period IS NOT excluded.period"
     ),
+    json_text="json_extract({column}, '$.{name}')",
+    json_typed="json_extract({column}, '$.{name}')",
 )
+
+
+field = SQL.field  # what the query modules write a row's field with: `field("r.fields", "sha256")`
 
 
 class Transaction(writes.Transaction):
