@@ -41,6 +41,7 @@ from .domains.identity import passwords as A
 from .domains.inspections.service import due_on
 from .services import Store
 from .storage.sqlite.rows import BulkLoad, encode_clocks
+from .storage.writes import COUNTER
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAST_QUARTERS = 8
@@ -354,7 +355,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
             sheet_numbers = {}
             for period in periods:
                 key = f"sheet_seq/{period}"
-                db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')", [key])
+                db.execute(COUNTER, [key])
                 sheet_numbers[period] = int(db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
             out = _Writer(store, db, now)
             used_names: set[str] = set()

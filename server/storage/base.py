@@ -13,9 +13,12 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sync.merge import RowState
+
+if TYPE_CHECKING:
+    from .writes import Dialect
 
 # A connection inside a transaction, as `read()` and `write()` yield it. Code outside
 # `server/storage/` only passes it on to storage functions.
@@ -94,6 +97,7 @@ class Backend(Protocol[C]):
     `location` is a SQLite file's path, or a PostgreSQL database's `postgresql://` URL."""
 
     name: str
+    sql: Dialect  # what its SQL says its own way (`writes.py`): statements, a JSON field
 
     def open(self, location: Path | str, readers: int = 2) -> Database[C]: ...
 

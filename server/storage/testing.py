@@ -12,7 +12,8 @@ backend of its list. A pull cursor is a version, so these properties are what ma
 - a row written twice in one transaction gets one version;
 - scope filters never return a row of another site (nor one whose site is unknown);
 - purging tombstones forgets them and raises the horizon, never lowering it;
-- bulk loading derives the same scope columns (site, parent, period) as normal writes.
+- bulk loading derives the same scope columns (site, parent, period) as normal writes;
+- a row's JSON fields read alike in both dialects (`Dialect.field`), so a query written once runs on both.
 """
 
 from __future__ import annotations
@@ -274,6 +275,26 @@ def check_purging_tombstones_raises_the_horizon(backend: Backend[Any], locate: L
         assert live < old < recent
 
 
+def check_json_fields_read_alike(backend: Backend[Any], locate: Locate) -> None:
+    """`Dialect.field` reads a row's field as the other backend does: text, a number and a boolean
+    (with their cast), null and missing as NULL; compared with parameters, and through an alias."""
+    with _opened(backend, locate) as db:
+        _write(backend, db, 1000, [("sites", "a", {"name": "Depot 7", "floors": 12, "open": True, "shut": False,
+                                                   "note": None}),
+                                   ("sites", "b", {"name": "Depot 8", "floors": 3, "open": False})])
+        f = backend.sql.field
+        with db.read() as conn:
+            found = conn.execute(
+                f"SELECT {f('r.fields', 'name')}, {f('r.fields', 'floors', 'integer')} + 1,"
+                f" {f('r.fields', 'open', 'boolean')} = TRUE, {f('r.fields', 'shut', 'boolean')} = TRUE,"
+                f" {f('r.fields', 'note')} IS NULL, {f('r.fields', 'absent')} IS NULL FROM rows r"
+                f" WHERE r.collection = 'sites' AND {f('r.fields', 'name')} = ? AND {f('r.fields', 'floors', 'integer')} = ?",
+                ["Depot 7", 12]).fetchall()
+            opened = conn.execute(f"SELECT id FROM rows WHERE {f('fields', 'open', 'boolean')} = TRUE").fetchall()
+    assert [tuple(r) for r in found] == [("Depot 7", 13, True, False, True, True)]
+    assert [r[0] for r in opened] == ["a"]
+
+
 CONTRACT: list[Callable[[Backend[Any], Locate], None]] = [
     check_versions_are_gap_free_and_commit_ordered,
     check_versions_stay_commit_ordered_with_writers_in_other_processes,
@@ -281,4 +302,5 @@ CONTRACT: list[Callable[[Backend[Any], Locate], None]] = [
     check_scope_filters_never_return_another_sites_row,
     check_bulk_loading_derives_what_normal_writes_do,
     check_purging_tombstones_raises_the_horizon,
+    check_json_fields_read_alike,
 ]

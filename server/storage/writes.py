@@ -1,6 +1,6 @@
 """The `rows` table's writes in the SQL every backend speaks (`?` marks), in a write transaction
 or in bulk; a backend's subclasses (`sqlite/rows.py`, `postgres/rows.py`) give the statements its
-dialect says otherwise (`UPSERT`, `CREATORS`, `COUNTER`) and how the version counter is read.
+dialect says otherwise (`Dialect`: the upsert of a row) and how the version counter is read.
 
 Every synced row is one row of `rows` (collection, id, fields as JSON, clocks), with
 columns derived from its fields for the scope filters: its site, parent, device and
@@ -15,7 +15,7 @@ takes the next versions from `meta.version` and stores the last at commit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -54,17 +54,36 @@ def select_in(
         yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
 
 
+def replace_into(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """`INSERT` of `columns` (one `?` each) that, where a row with the same `key` is there,
+    sets every other column instead: `INSERT OR REPLACE` in both dialects."""
+    rest = [c for c in columns if c not in key]
+    return (f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT({', '.join(key)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}")
+
+
+CREATORS = replace_into("row_creators", ("collection", "row_id", "user_id", "client_id"), ("collection", "row_id"))
+COUNTER = "INSERT INTO meta(key, value) VALUES (?, '0') ON CONFLICT(key) DO NOTHING"  # a named counter, at 0
+
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 
 
 class Dialect(NamedTuple):
-    """The statements of these writes that a backend's SQL says its own way."""
+    """What a backend's SQL says its own way: the statements of these writes, and a JSON field."""
 
     version: str  # the version counter's value, read as a transaction starts: `SELECT value FROM meta …`
     upsert: str  # a row as `_values` gives it: insert, or update every column and set `period_moved`
-    creators: str  # insert or replace (collection, row_id, user_id, client_id) into row_creators
-    counter: str  # insert a named counter (one `?`) at '0' into meta unless it is there
+    json_text: str  # a field of a JSON column as SQL (`{column}`, `{name}`); see `field`
+    json_typed: str  # the same as a number or boolean (`{cast}`: `integer`, `boolean`)
+
+    def field(self, column: str, name: str, cast: str | None = None) -> str:
+        """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None
+        when it is missing or null. `cast` where it is compared with, or read as, a number or
+        boolean (`= TRUE`, not `= 1`); PostgreSQL needs it, SQLite's `json_extract` gives the value
+        its JSON type already. On SQLite the text is the very one of the expression indexes
+        (`json_extract(fields, '$.sha256')`), which a query must repeat for SQLite to use them."""
+        return (self.json_typed if cast else self.json_text).format(column=column, name=name, cast=cast)
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:
@@ -176,7 +195,7 @@ class Transaction:
 
     def next_counter(self, name: str) -> int:
         """The next value of a named counter (`sheet_seq/<period>`), gap-free, from 1."""
-        self.db.execute(self.sql.counter, [name])
+        self.db.execute(COUNTER, [name])
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [name])
         return int(self.db.execute("SELECT value FROM meta WHERE key = ?", [name]).fetchone()[0])
 
@@ -184,7 +203,7 @@ class Transaction:
         """Write the rows changed so far, so that queries in this transaction see them; a row
         written again later is simply upserted again."""
         if self.creators:
-            self.db.executemany(self.sql.creators, self.creators)
+            self.db.executemany(CREATORS, self.creators)
             self.creators.clear()
         while self.dirty:
             values = [_values(row, self.now, self.lookup) for row in self.dirty.values()]

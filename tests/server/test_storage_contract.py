@@ -3,6 +3,7 @@ file under tmp_path) and PostgreSQL (a new database on the test server of tests/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,3 +40,22 @@ def test_backend_contract(backend: Backend[Any], check: Callable[[Backend[Any], 
 
 def test_the_contract_is_not_empty() -> None:
     assert len(CONTRACT) >= 6 and len({check.__name__ for check in CONTRACT}) == len(CONTRACT)
+
+
+def test_a_field_as_the_dialect_writes_it_uses_sqlites_expression_indexes(tmp_path: Path) -> None:
+    # SQLite uses an index on an expression only for the same expression: a query must name a
+    # field (`SQLITE.sql.field`) as the index does. INDEXED BY makes a mismatch an error.
+    db = SQLITE.open(tmp_path / "db.db")
+    try:
+        with db.read() as conn:
+            indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                                   " AND tbl_name = 'rows' AND sql LIKE '%json_extract%'").fetchall()
+            leading = [(name, m[1], m[2] or "") for name, sql in indexes
+                       if (m := re.search(r"ON rows\(json_extract\(fields, '\$\.(\w+)'\)\)\s*(WHERE .*)?$", sql, re.S))]
+            assert len(leading) >= 7, leading
+            for name, field, where in leading:
+                plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT r.id FROM rows r INDEXED BY {name}"
+                                    f" {where or 'WHERE 1'} AND {SQLITE.sql.field('r.fields', field)} = ?", ["x"]).fetchall()
+                assert f"USING INDEX {name} (<expr>=?)" in str(plan), (name, plan)
+    finally:
+        db.close()

@@ -24,6 +24,7 @@ class PostgresBackend:
     def bulk_load(self, db: Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
         return rows.BulkLoad(db, now, lookup)
 
+    sql = rows.SQL
     encode_clocks = staticmethod(writes.encode_clocks)
     page = staticmethod(pages.page)  # the SQL is SQLite's and PostgreSQL's alike (`?` marks, json_extract)
     purge_tombstones = staticmethod(writes.purge_tombstones)

@@ -24,11 +24,8 @@ SQL = writes.Dialect(
         " updated_ms = excluded.updated_ms, period = excluded.period,"
         " period_moved = rows.period_moved OR rows.period IS DISTINCT FROM excluded.period"
     ),
-    creators=(
-        "INSERT INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(collection, row_id) DO UPDATE SET user_id = excluded.user_id, client_id = excluded.client_id"
-    ),
-    counter="INSERT INTO meta(key, value) VALUES (?, '0') ON CONFLICT(key) DO NOTHING",
+    json_text="({column} ->> '{name}')",
+    json_typed="CAST({column} ->> '{name}' AS {cast})",
 )
 
 

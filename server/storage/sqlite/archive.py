@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from .rows import field
+
 _decode = msgspec.json.decode
 
 
@@ -20,8 +22,8 @@ def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str
     """The id of a live site of this customer with this name (case and outer spaces aside), but `other_than`."""
     found = db.execute(
         "SELECT id FROM rows WHERE collection = 'sites' AND deleted = 0 AND id <> ?"
-        " AND lower(trim(json_extract(fields, '$.customer'))) = lower(?)"
-        " AND lower(trim(json_extract(fields, '$.name'))) = lower(?) LIMIT 1",
+        f" AND lower(trim({field('fields', 'customer')})) = lower(?)"
+        f" AND lower(trim({field('fields', 'name')})) = lower(?) LIMIT 1",
         [other_than, customer.strip(), name.strip()]).fetchone()
     return None if found is None else str(found[0])
 
@@ -36,7 +38,7 @@ def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | 
     """(collection, id, site_id) of the inspection or visit with this sheet number."""
     found = db.execute(
         "SELECT collection, id, site_id FROM rows WHERE collection IN ('inspections', 'service_visits')"
-        " AND json_extract(fields, '$.sheet_no') = ? AND deleted = 0 ORDER BY version LIMIT 1", [sheet_no]).fetchone()
+        f" AND {field('fields', 'sheet_no')} = ? AND deleted = 0 ORDER BY version LIMIT 1", [sheet_no]).fetchone()
     return None if found is None else (found[0], found[1], found[2])
 
 
@@ -44,7 +46,7 @@ def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | N
     """(id, site_id) of the service request with this number."""
     found = db.execute(
         "SELECT id, site_id FROM rows WHERE collection = 'service_requests'"
-        " AND json_extract(fields, '$.number') = ? AND deleted = 0 ORDER BY version LIMIT 1", [number]).fetchone()
+        f" AND {field('fields', 'number')} = ? AND deleted = 0 ORDER BY version LIMIT 1", [number]).fetchone()
     return None if found is None else (found[0], found[1])
 
 
@@ -52,7 +54,7 @@ def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | Non
     """The id of the site's device with this code (a live one; the newest if several)."""
     found = db.execute(
         "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
-        " AND json_extract(fields, '$.code') = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
+        f" AND {field('fields', 'code')} = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
     return None if found is None else str(found[0])
 
 
@@ -60,6 +62,6 @@ def devices_by_code(db: sqlite3.Connection, code: str, sites: list[str] | None, 
     """(site_id, id) of live devices with this code, in these sites (None: every site), at most `limit`;
     one probe of `rows_device_code` (m023)."""
     return sorted((s, i) for s, i in db.execute(
-        "SELECT parent_id, id FROM rows WHERE collection = 'devices' AND json_extract(fields, '$.code') = ?"
+        f"SELECT parent_id, id FROM rows WHERE collection = 'devices' AND {field('fields', 'code')} = ?"
         " AND deleted = 0 AND (? IS NULL OR parent_id IN (SELECT value FROM json_each(?))) LIMIT ?",
         [code, None if sites is None else 1, None if sites is None else json.dumps(sites), limit]))

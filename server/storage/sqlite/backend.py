@@ -23,6 +23,7 @@ class SQLiteBackend:
     def bulk_load(self, db: sqlite3.Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
         return rows.BulkLoad(db, now, lookup)
 
+    sql = rows.SQL
     encode_clocks = staticmethod(writes.encode_clocks)
     page = staticmethod(pages.page)
     purge_tombstones = staticmethod(writes.purge_tombstones)

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from .rows import field
+
 _decode = msgspec.json.decode
 
 
@@ -26,6 +28,6 @@ def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[s
 def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
     """{device kind: how many} of a site's live, active devices."""
     return {str(kind or ""): n for kind, n in db.execute(
-        "SELECT json_extract(fields, '$.kind') AS kind, count(*) FROM rows WHERE collection = 'devices'"
-        " AND parent_id = ? AND deleted = 0 AND coalesce(json_extract(fields, '$.status'), 'active') = 'active'"
+        f"SELECT {field('fields', 'kind')} AS kind, count(*) FROM rows WHERE collection = 'devices'"
+        f" AND parent_id = ? AND deleted = 0 AND coalesce({field('fields', 'status')}, 'active') = 'active'"
         " GROUP BY kind", [site_id])}

@@ -18,9 +18,11 @@ from typing import Any
 
 import msgspec
 
+from .rows import field
+
 _BOUNDS = ("WITH b(site_id, lo, hi) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]')"
            " FROM json_each(?))")
-_TECH = "json_extract(v.fields, '$.technician')"
+_TECH = field("v.fields", "technician")
 
 
 def _visit_of(alias: str) -> str:
@@ -29,9 +31,9 @@ def _visit_of(alias: str) -> str:
             f" AND v.id = {alias}.parent_id AND v.deleted = 0")
 
 
-def _in_month(alias: str, index: str, collection: str, field: str) -> str:
-    """The rows of `collection` in their site's month, by the site-led index on `field`."""
-    at = f"json_extract({alias}.fields, '$.{field}')"
+def _in_month(alias: str, index: str, collection: str, name: str) -> str:
+    """The rows of `collection` in their site's month, by the site-led index on its field `name`."""
+    at = field(f"{alias}.fields", name)
     return (f"b CROSS JOIN rows {alias} INDEXED BY {index} ON {alias}.site_id = b.site_id"
             f" AND {alias}.collection = '{collection}' AND {at} >= b.lo AND {at} < b.hi")
 
@@ -42,7 +44,7 @@ _VISITS = (f"SELECT {_TECH} AS t, v.parent_id AS request_id"
 # A sealed sheet: a visit whose seal is a signature signed in the month.
 _SEALED = (f"SELECT {_TECH} AS t, v.id AS visit_id"
            f" FROM {_in_month('s', 'rows_signature_month', 'signatures', 'signed_at')}"
-           f"{_visit_of('s')} AND json_extract(v.fields, '$.sealed_by') = s.id"
+           f"{_visit_of('s')} AND {field('v.fields', 'sealed_by')} = s.id"
            f" WHERE s.deleted = 0 AND {_TECH} IS NOT NULL")
 _DECIDED = "sum(m.status = 'met'), sum(m.status = 'breached' OR (m.status = 'open' AND m.breach_at <= ?))"
 # The whole report in one statement, so that each range is walked once: the month's visits and
@@ -54,11 +56,11 @@ _REPORT = (
     f"{_BOUNDS}, vis AS MATERIALIZED ({_VISITS}),"
     " sealed AS MATERIALIZED (SELECT t, visit_id, EXISTS (SELECT 1 FROM rows c INDEXED BY rows_callback_visit"
     "  WHERE c.collection = 'callbacks' AND c.parent_id = visit_id AND c.deleted = 0"
-    f"  AND json_extract(c.fields, '$.reached') = 1) AS covered FROM ({_SEALED})),"
-    f" called AS MATERIALIZED (SELECT {_TECH} AS t, json_extract(c.fields, '$.rating') AS rating,"
-    f"  json_extract(c.fields, '$.points') AS points"
+    f"  AND {field('c.fields', 'reached', 'boolean')} = TRUE) AS covered FROM ({_SEALED})),"
+    f" called AS MATERIALIZED (SELECT {_TECH} AS t, {field('c.fields', 'rating')} AS rating,"
+    f"  {field('c.fields', 'points', 'integer')} AS points"
     f"  FROM {_in_month('c', 'rows_callback_month', 'callbacks', 'called_at')}{_visit_of('c')}"
-    f"  WHERE c.deleted = 0 AND json_extract(c.fields, '$.reached') = 1 AND {_TECH} IS NOT NULL)"
+    f"  WHERE c.deleted = 0 AND {field('c.fields', 'reached', 'boolean')} = TRUE AND {_TECH} IS NOT NULL)"
     " SELECT 'visits', t, NULL, count(*), NULL FROM vis GROUP BY 2"
     " UNION ALL SELECT 'sealed', t, NULL, count(*), sum(covered) FROM sealed GROUP BY 2"
     " UNION ALL SELECT 'rating', t, rating, count(*), sum(points) FROM called GROUP BY 2, 3"
@@ -90,4 +92,4 @@ def technician_month(db: sqlite3.Connection, bounds: dict[str, tuple[str, str]],
 
 def site_zones(db: sqlite3.Connection) -> dict[str, Any]:
     """{site id: its `tz` field} of every site."""
-    return dict(db.execute("SELECT id, json_extract(fields, '$.tz') FROM rows WHERE collection = 'sites'"))
+    return dict(db.execute(f"SELECT id, {field('fields', 'tz')} FROM rows WHERE collection = 'sites'"))

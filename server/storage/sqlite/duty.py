@@ -12,9 +12,11 @@ from typing import Any
 
 import msgspec
 
+from .rows import field
+
 _decode = msgspec.json.decode
 _CALLS = "SELECT r.id, r.fields FROM rows r WHERE r.collection = 'duty_calls' AND r.deleted = 0"
-_RECEIVED = "coalesce(json_extract(r.fields, '$.effective_at'), json_extract(r.fields, '$.received_at'))"
+_RECEIVED = f"coalesce({field('r.fields', 'effective_at')}, {field('r.fields', 'received_at')})"
 
 
 def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
@@ -41,10 +43,10 @@ def unresolved_before(db: sqlite3.Connection, end: str) -> list[dict[str, Any]]:
     """The live `follow_up` calls received before `end` that name no request and that no live
     call follows, in order of their time."""
     rows = db.execute(
-        f"{_CALLS} AND {_RECEIVED} < ? AND json_extract(r.fields, '$.outcome') = 'follow_up'"
-        " AND json_extract(r.fields, '$.request_id') IS NULL"
+        f"{_CALLS} AND {_RECEIVED} < ? AND {field('r.fields', 'outcome')} = 'follow_up'"
+        f" AND {field('r.fields', 'request_id')} IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM rows f WHERE f.collection = 'duty_calls' AND f.deleted = 0"
-        "  AND json_extract(f.fields, '$.follows_id') = r.id)"
+        f"  AND {field('f.fields', 'follows_id')} = r.id)"
         f" ORDER BY {_RECEIVED}, r.id",
         [end],
     ).fetchall()

@@ -15,6 +15,7 @@ import msgspec
 from sync import hlc
 
 from .connection import equal_to
+from .rows import field
 from .scope import take_version
 
 _encode = msgspec.json.Encoder().encode
@@ -82,7 +83,8 @@ def set_member(db: sqlite3.Connection, site_id: str, user_id: str, member: bool,
     cursor is either before it or after it. False if there was nothing to change."""
     if member:
         changed = db.execute(
-            "INSERT OR IGNORE INTO memberships(site_id, user_id) VALUES (?, ?)", [site_id, user_id]
+            "INSERT INTO memberships(site_id, user_id) VALUES (?, ?) ON CONFLICT(site_id, user_id) DO NOTHING",
+            [site_id, user_id],
         ).rowcount
     else:
         changed = db.execute("DELETE FROM memberships WHERE site_id = ? AND user_id = ?", [site_id, user_id]).rowcount
@@ -205,8 +207,8 @@ def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
 def sites_named(db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
     """(id, name) of the live sites whose id or name is `ref`, the one of that id first."""
     return [(i, n) for i, n in db.execute(
-        "SELECT id, coalesce(json_extract(fields, '$.name'), id) FROM rows WHERE collection = 'sites'"
-        " AND deleted = 0 AND (id = ? OR json_extract(fields, '$.name') = ?) ORDER BY id = ? DESC",
+        f"SELECT id, coalesce({field('fields', 'name')}, id) FROM rows WHERE collection = 'sites'"
+        f" AND deleted = 0 AND (id = ? OR {field('fields', 'name')} = ?) ORDER BY id = ? DESC",
         [ref, ref, ref],
     )]
 

@@ -14,6 +14,7 @@ from ...domains.signatures.service import signatures
 from .connection import select_in
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
+from .rows import field
 from .service import device_requests
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class _Queries:
 
     def kinds(self, site_id: str) -> set[str]:
         return {k for (k,) in self.db.execute(
-            "SELECT DISTINCT json_extract(fields, '$.kind') FROM rows WHERE deleted = 0"
+            f"SELECT DISTINCT {field('fields', 'kind')} FROM rows WHERE deleted = 0"
             " AND (collection = 'checklist_templates' OR (collection = 'devices' AND parent_id = ?))",
             [site_id]) if isinstance(k, str)}
 
@@ -123,13 +124,13 @@ class _Queries:
     ) -> list[tuple[str, str, Fields, Fields]]:
         where, args = ["i.collection = 'inspections'", "i.deleted = 0"], []
         if period:
-            where.append("json_extract(i.fields, '$.period') = ?")
+            where.append(f"{field('i.fields', 'period')} = ?")
             args.append(period)
         if site_id:
             where.append("i.parent_id = ?")
             args.append(site_id)
         if status:
-            where.append("coalesce(json_extract(i.fields, '$.status'), 'scheduled') = ?")
+            where.append(f"coalesce({field('i.fields', 'status')}, 'scheduled') = ?")
             args.append(status)
         return [
             (insp, site, _decode(fields), _decode(site_fields) if site_fields else {})
@@ -145,8 +146,8 @@ class _Queries:
             self.db,
             "SELECT c.parent_id, count(*) FROM rows c JOIN rows d ON d.collection = 'devices' AND d.id = c.device_id"
             " WHERE c.collection = 'device_checks' AND c.parent_id IN ({marks})"
-            " AND c.deleted = 0 AND d.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL"
-            " AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active' GROUP BY c.parent_id",
+            f" AND c.deleted = 0 AND d.deleted = 0 AND {field('c.fields', 'outcome')} IS NOT NULL"
+            f" AND coalesce({field('d.fields', 'status')}, 'active') = 'active' GROUP BY c.parent_id",
             inspection_ids,
         )}
 
@@ -154,7 +155,7 @@ class _Queries:
         return {s: n for s, n in select_in(
             self.db,
             "SELECT parent_id, count(*) FROM rows WHERE collection = 'devices' AND parent_id IN ({marks})"
-            " AND deleted = 0 AND coalesce(json_extract(fields, '$.status'), 'active') = 'active' GROUP BY parent_id",
+            f" AND deleted = 0 AND coalesce({field('fields', 'status')}, 'active') = 'active' GROUP BY parent_id",
             site_ids,
         )}
 

@@ -20,6 +20,7 @@ from ...domains.media.schemas import PhotoInfo
 from ...settings import Settings
 from .connection import select_in
 from .queries import Transactions
+from .rows import field
 
 _decode = msgspec.json.decode
 # (collection, row id, fields, creator's user id, whether a creator is recorded, creator's username)
@@ -50,7 +51,7 @@ def has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded
 
 _PHOTOS = (
     "SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
-    " b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = json_extract(r.fields, '$.sha256')"
+    f" b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = {field('r.fields', 'sha256')}"
 )
 
 
@@ -98,7 +99,7 @@ def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> 
 
 def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
     found = db.execute(
-        "SELECT json_extract(fields, '$.tz') FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
+        f"SELECT {field('fields', 'tz')} FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
     ).fetchone()
     return found[0] if found else None
 
@@ -117,18 +118,18 @@ class SqliteMedia(Transactions["MediaQueries"]):
 # without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
 _AWAITING = (
     "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-    " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.sha256') = ?"
-    " AND coalesce(json_extract(r.fields, '$.blob'), 'missing') = 'missing'"
+    f" WHERE r.collection = 'photos' AND {field('r.fields', 'sha256')} = ?"
+    f" AND coalesce({field('r.fields', 'blob')}, 'missing') = 'missing'"
     " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"
 )
 
 # Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
 _REFERENCED = (
-    "SELECT 1 FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = :sha"
+    f"SELECT 1 FROM rows WHERE collection = 'photos' AND {field('fields', 'sha256')} = :sha"
     " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    " AND json_extract(fields, '$.image_sha256') = :sha"
+    f" AND {field('fields', 'image_sha256')} = :sha"
     " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    " AND json_extract(fields, '$.sheet_sha256') = :sha"
+    f" AND {field('fields', 'sheet_sha256')} = :sha"
     " UNION ALL SELECT 1 FROM uploads WHERE sha256 = :sha LIMIT 1"
 )
 
@@ -147,8 +148,8 @@ class MediaQueries:
         """Photos still `missing` whose creator's upload completed (a crash between the two writes)."""
         return [i for (i,) in self.db.execute(
             "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-            " JOIN blob_owners o ON o.sha256 = json_extract(r.fields, '$.sha256') AND o.user_id = c.user_id"
-            " WHERE r.collection = 'photos' AND json_extract(r.fields, '$.blob') = 'missing'"
+            f" JOIN blob_owners o ON o.sha256 = {field('r.fields', 'sha256')} AND o.user_id = c.user_id"
+            f" WHERE r.collection = 'photos' AND {field('r.fields', 'blob')} = 'missing'"
         )]
 
     def content_type(self, sha: str) -> str | None:
@@ -158,8 +159,8 @@ class MediaQueries:
     def stored_photo_sites(self, sha: str) -> Iterator[str | None]:
         """The sites of live photos whose blob under `sha` is stored."""
         for (site,) in self.db.execute(
-            "SELECT site_id FROM rows WHERE collection = 'photos' AND json_extract(fields, '$.sha256') = ?"
-            " AND deleted = 0 AND json_extract(fields, '$.blob') = 'stored'",
+            f"SELECT site_id FROM rows WHERE collection = 'photos' AND {field('fields', 'sha256')} = ?"
+            f" AND deleted = 0 AND {field('fields', 'blob')} = 'stored'",
             [sha],
         ):
             yield site
@@ -170,7 +171,7 @@ class MediaQueries:
             "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
             " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
             " WHERE r.collection = 'signatures' AND r.deleted = 0"
-            " AND (json_extract(r.fields, '$.image_sha256') = ? OR json_extract(r.fields, '$.sheet_sha256') = ?)",
+            f" AND ({field('r.fields', 'image_sha256')} = ? OR {field('r.fields', 'sheet_sha256')} = ?)",
             [sha, sha],
         ):
             if has_uploaded(self.db, sha, creator, bool(recorded)):
@@ -242,14 +243,15 @@ class MediaQueries:
                    info: images.ImageInfo | None, now_ms: int) -> None:
         """The upload is complete: its blob, what its bytes say, and that this user has them."""
         self.db.execute(
-            "INSERT OR IGNORE INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
-            " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
+            " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
             [sha, content_type, length,
              *((info.width, info.height, info.taken_at, info.taken_local, info.orientation, info.lat, info.lon)
                if info else (None,) * 7),
              hlc.format_ts(now_ms)],
         )
-        self.db.execute("INSERT OR IGNORE INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)",
+        self.db.execute("INSERT INTO blob_owners(sha256, user_id, uploaded_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT(sha256, user_id) DO NOTHING",
                         [sha, user_id, hlc.format_ts(now_ms)])
         self.db.execute("UPDATE uploads SET status = 'complete', received = length, updated_ms = ? WHERE id = ?",
                         [now_ms, upload_id])

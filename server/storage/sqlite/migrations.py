@@ -285,7 +285,7 @@ def m010_sync_window(db: sqlite_utils.Database) -> None:
 def m011_cursor_secret(db: sqlite_utils.Database) -> None:
     """The key that signs pull cursors (issue 9): kept in the database so that it survives
     restarts, is the same for every process on this database and moves with its backups."""
-    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('cursor_secret', ?)", [secrets.token_hex(32)])
+    db.execute("INSERT INTO meta(key, value) VALUES ('cursor_secret', ?) ON CONFLICT(key) DO NOTHING", [secrets.token_hex(32)])
 
 
 

@@ -23,9 +23,12 @@ SQL = writes.Dialect(
         " updated_ms = excluded.updated_ms, period = excluded.period,"
         " period_moved = period_moved OR period IS NOT excluded.period"
     ),
-    creators="INSERT OR REPLACE INTO row_creators(collection, row_id, user_id, client_id) VALUES (?, ?, ?, ?)",
-    counter="INSERT OR IGNORE INTO meta(key, value) VALUES (?, '0')",
+    json_text="json_extract({column}, '$.{name}')",
+    json_typed="json_extract({column}, '$.{name}')",
 )
+
+
+field = SQL.field  # what the query modules write a row's field with: `field("r.fields", "sha256")`
 
 
 class Transaction(writes.Transaction):

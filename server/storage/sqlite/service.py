@@ -7,7 +7,9 @@ from typing import Any
 
 import msgspec
 
+from ..writes import replace_into
 from .connection import equal_to, select_in
+from .rows import field
 
 _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the service office hands back here, unopened
@@ -28,7 +30,7 @@ def events_before_seal(db: sqlite3.Connection, request_id: str) -> set[str] | No
     `resolved` was sealed (the visit's version: a sealed visit changes no more); None when none is."""
     row = db.execute(
         "SELECT min(version) FROM rows WHERE collection = 'service_visits' AND parent_id = ? AND deleted = 0"
-        " AND json_extract(fields, '$.sealed_by') IS NOT NULL AND json_extract(fields, '$.outcome') = 'resolved'",
+        f" AND {field('fields', 'sealed_by')} IS NOT NULL AND {field('fields', 'outcome')} = 'resolved'",
         [request_id],
     ).fetchone()
     if row[0] is None:
@@ -51,7 +53,7 @@ def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str,
     if override is None:
         db.execute("DELETE FROM service_terms WHERE site_id = ?", [site_id])
     else:
-        db.execute("INSERT OR REPLACE INTO service_terms (site_id, override, set_by, set_at) VALUES (?, ?, ?, ?)",
+        db.execute(replace_into("service_terms", ("site_id", "override", "set_by", "set_at"), ("site_id",)),
                    [site_id, msgspec.json.encode(override).decode(), by, at])
 
 
@@ -63,8 +65,7 @@ _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms
 
 def save_clocks(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Replace requests' stored clock rows (values in the order of `_CLOCK_COLUMNS`)."""
-    db.executemany(f"INSERT OR REPLACE INTO service_clocks ({', '.join(_CLOCK_COLUMNS)})"
-                   f" VALUES ({', '.join('?' * len(_CLOCK_COLUMNS))})", rows)
+    db.executemany(replace_into("service_clocks", _CLOCK_COLUMNS, ("request_id",)), rows)
 
 
 def drop_clocks(db: sqlite3.Connection, request_id: str) -> None:
@@ -184,12 +185,12 @@ def recorded_faults(db: sqlite3.Connection, since: str, until: str) -> list[tupl
     """(recorded_at, fault_cause, device kind, device model, site tz) of the live visits with a fault
     cause recorded in [since, until) (protocol timestamps, compared as text)."""
     return db.execute(
-        "SELECT json_extract(v.fields, '$.recorded_at') AS at, json_extract(v.fields, '$.fault_cause'),"
-        " json_extract(d.fields, '$.kind'), json_extract(d.fields, '$.model'), json_extract(s.fields, '$.tz')"
+        f"SELECT {field('v.fields', 'recorded_at')} AS at, {field('v.fields', 'fault_cause')},"
+        f" {field('d.fields', 'kind')}, {field('d.fields', 'model')}, {field('s.fields', 'tz')}"
         " FROM rows v JOIN rows r ON r.collection = 'service_requests' AND r.id = v.parent_id AND r.deleted = 0"
         " LEFT JOIN rows d ON d.collection = 'devices' AND d.id = r.device_id"
         " LEFT JOIN rows s ON s.collection = 'sites' AND s.id = v.site_id"
         " WHERE v.collection = 'service_visits' AND v.deleted = 0 AND at >= ? AND at < ?"
-        " AND json_extract(v.fields, '$.fault_cause') IS NOT NULL",
+        f" AND {field('v.fields', 'fault_cause')} IS NOT NULL",
         [since, until],
     ).fetchall()

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from .rows import field
+
 _json_decode = msgspec.json.decode
 
 
@@ -17,7 +19,7 @@ def open_inspections(db: sqlite3.Connection, site_id: str) -> list[str]:
     """Ids of the site's inspections that are neither completed nor signed."""
     return [i for (i,) in db.execute(
         "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
-        " AND coalesce(json_extract(fields, '$.status'), 'scheduled') NOT IN ('completed', 'signed')",
+        f" AND coalesce({field('fields', 'status')}, 'scheduled') NOT IN ('completed', 'signed')",
         [site_id],
     ).fetchall()]
 
@@ -26,9 +28,9 @@ def unchecked_devices(db: sqlite3.Connection, site_id: str, inspection_id: str) 
     """Active devices of the site without an outcome in the inspection."""
     return int(db.execute(
         "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
-        " AND d.deleted = 0 AND coalesce(json_extract(d.fields, '$.status'), 'active') = 'active'"
+        f" AND d.deleted = 0 AND coalesce({field('d.fields', 'status')}, 'active') = 'active'"
         " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
-        " AND c.parent_id = ? AND c.deleted = 0 AND json_extract(c.fields, '$.outcome') IS NOT NULL)",
+        f" AND c.parent_id = ? AND c.deleted = 0 AND {field('c.fields', 'outcome')} IS NOT NULL)",
         [site_id, inspection_id],
     ).fetchone()[0])
 
@@ -51,7 +53,7 @@ def live_signatures(db: sqlite3.Connection, signed_id: str) -> int:
     """The signatures of an inspection (or service visit) that are neither deleted nor retracted."""
     return int(db.execute(
         "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
-        " AND json_extract(fields, '$.retracted_at') IS NULL",
+        f" AND {field('fields', 'retracted_at')} IS NULL",
         [signed_id],
     ).fetchone()[0])
 

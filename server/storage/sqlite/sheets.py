@@ -6,13 +6,14 @@ import sqlite3
 from typing import Any
 
 from .connection import select_in
+from .rows import field
 from .service import _decode
 
 
 def templates(db: sqlite3.Connection, kinds: list[str]) -> list[dict[str, Any]]:
     """The live checklist templates of these device kinds, by kind."""
     found = select_in(db, "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
-                          " AND json_extract(fields, '$.kind') IN ({marks})", kinds)
+                          f" AND {field('fields', 'kind')} IN ({{marks}})", kinds)
     return sorted((_decode(f) for (f,) in found), key=lambda t: str(t.get("kind")))
 
 

@@ -13,7 +13,9 @@ import msgspec
 
 from sync.schema import SUPERVISOR
 
+from ..writes import replace_into
 from .connection import select_in
+from .rows import field
 from .scope import memberships
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def may_seal_at(db: sqlite3.Connection, store: Store, user_id: str, site_id: str
 def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id: str, compared: str,
                         checks: bytes) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO verifications(signature_id, inspection_id, compared, checks) VALUES (?, ?, ?, ?)",
+        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks"), ("signature_id",)),
         [signature_id, inspection_id, compared, checks.decode()],
     )
 
@@ -50,7 +52,7 @@ def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id
 def seal_counts(db: sqlite3.Connection, inspection_id: str) -> tuple[int, int]:
     """(live checks, of them not sealed) of an inspection."""
     total, unsealed = db.execute(
-        "SELECT count(*), count(*) FILTER (WHERE json_extract(fields, '$.sealed_by') IS NULL) FROM rows"
+        f"SELECT count(*), count(*) FILTER (WHERE {field('fields', 'sealed_by')} IS NULL) FROM rows"
         " WHERE collection = 'device_checks' AND parent_id = ? AND deleted = 0",
         [inspection_id],
     ).fetchone()
@@ -63,7 +65,7 @@ def sealed_by(db: sqlite3.Connection, signed_id: str, signature_id: str) -> list
     return [(c, i) for c, i in db.execute(
         "SELECT collection, id FROM rows WHERE (parent_id = ? OR (collection = 'service_visits' AND id = ?))"
         " AND collection IN ('device_checks', 'service_visits', 'charge_lines')"
-        " AND json_extract(fields, '$.sealed_by') = ?",
+        f" AND {field('fields', 'sealed_by')} = ?",
         [signed_id, signed_id, signature_id],
     ).fetchall()]
 
@@ -82,9 +84,9 @@ def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[Signature
         for sig_id, fields, compared, state, sealed in db.execute(
             "SELECT s.id, s.fields, v.compared, v.checks,"
             " (SELECT count(*) FROM rows c WHERE c.collection IN ('device_checks', 'charge_lines')"
-            "  AND c.parent_id = s.parent_id AND json_extract(c.fields, '$.sealed_by') = s.id)"
+            f"  AND c.parent_id = s.parent_id AND {field('c.fields', 'sealed_by')} = s.id)"
             " + (SELECT count(*) FROM rows v WHERE v.collection = 'service_visits' AND v.id = s.parent_id"
-            "  AND json_extract(v.fields, '$.sealed_by') = s.id)"
+            f"  AND {field('v.fields', 'sealed_by')} = s.id)"
             " FROM rows s LEFT JOIN verifications v ON v.signature_id = s.id"
             " WHERE s.collection = 'signatures' AND s.parent_id = ? AND s.deleted = 0 ORDER BY s.version",
             [inspection_id],
