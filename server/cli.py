@@ -1,5 +1,5 @@
-"""`fieldsync`: create a database, load the demo, serve, set service terms, purge tombstones, collect blobs, back up
-and restore."""
+"""`fieldsync`: create a database, load the demo, serve, purge tombstones, collect blobs, back up and restore;
+the office's commands (accounts, service terms, a customer's site and its devices) are in `cli_office.py`."""
 
 from __future__ import annotations
 
@@ -11,23 +11,9 @@ from pathlib import Path
 from sync.errors import SyncError
 from sync.fields import ROLES
 
+from .cli_office import Refused, add_site, add_user, data_dir, import_devices, passwd, terms_command
 from .settings import Settings, public_url, served_url
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
-
-
-class _Refused(Exception):
-    """A command refused before it changed anything: its message, and exit status 2."""
-
-
-def _data_dir(data: str) -> Path:
-    """The data directory of every command but `init`, which alone creates a database.
-
-    A mistyped `--data` would otherwise open (and create) an empty database there.
-    """
-    path = Path(data).resolve()
-    if not (path / "fieldsync.db").is_file():
-        raise _Refused(f"no database in {path}; check --data, or create one with: fieldsync init --data {data}")
-    return path
 
 
 def _blobs(args: argparse.Namespace) -> str | None:
@@ -40,7 +26,7 @@ def _blobs(args: argparse.Namespace) -> str | None:
         try:
             parse_address(args.blobs)
         except ValueError as exc:
-            raise _Refused(f"--blobs: {exc}") from None
+            raise Refused(f"--blobs: {exc}") from None
         return str(args.blobs)
     return str(Path(args.blobs).resolve())
 
@@ -103,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
-    data = _data_dir(args.data)
+    data = data_dir(args.data)
     if not 1 <= args.header_timeout <= 60:
         print("fieldsync: --header-timeout is 1 to 60 seconds", file=sys.stderr)
         return 2
@@ -155,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     blobs = _blobs(args)
-    info = backup(_data_dir(args.data), Path(args.to), _blobs_dir(blobs))
+    info = backup(data_dir(args.data), Path(args.to), _blobs_dir(blobs))
     where = "" if _blobs_dir(blobs) else f"; the blobs stay in {blobs}"
     print(f"backed up {info.rows} rows (version {info.version}) and {info.blobs} blobs to {args.to}{where}")
     return 0
@@ -187,7 +173,7 @@ def _schedule(args: argparse.Namespace) -> int:
     from .domains.inspections.service import Inspections
     from .services import Store
 
-    store = Store(Settings(data_dir=_data_dir(args.data)))
+    store = Store(Settings(data_dir=data_dir(args.data)))
     try:
         result = Inspections(store).generate(args.period)
     finally:
@@ -196,158 +182,10 @@ def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_user(args: argparse.Namespace) -> int:
-    import getpass
-
-    from .domains.identity.access import Access, account_refusal
-    from .services import Store
-
-    if args.site and args.role != "technician":
-        raise _Refused("--site is for technicians: supervisors see every site")
-    if why := account_refusal(args.username, args.name or args.username):
-        raise _Refused(f"{why}; nothing changed")
-    store = Store(Settings(data_dir=_data_dir(args.data)))
-    try:
-        # Every site is found before the account is made: a wrong one leaves nothing behind.
-        sites = [Access(store).find_site(ref) for ref in args.site or []]
-        password = args.password
-        if password is None:
-            password = getpass.getpass(f"password for {args.username}: ")
-            if getpass.getpass("the same password again: ") != password:
-                raise _Refused("the two passwords differ; nothing changed")
-        store.create_user(args.username, args.name or args.username, args.role, password,
-                          sites=[site_id for site_id, _ in sites])
-    finally:
-        store.close()
-    names = ", ".join(name for _, name in sites)
-    print(f"{args.role} {args.username} created" + (f", member of {names}" if sites else ""))
-    return 0
-
-
-def _passwd(args: argparse.Namespace) -> int:
-    """A lost phone from the shell: a new password, or the account disabled or enabled; every
-    client of the user is revoked (the same as PATCH /api/users/{username})."""
-    import getpass
-
-    from .services import Store
-
-    if not (Path(args.data) / "fieldsync.db").exists():
-        print(f"fieldsync: no database in {args.data}", file=sys.stderr)
-        return 2
-    disabled = True if args.disable else False if args.enable else None
-    password = None
-    if disabled is None:
-        password = getpass.getpass(f"new password for {args.username}: ")
-        if getpass.getpass("the same again: ") != password:
-            print("fieldsync: the two passwords differ; nothing changed", file=sys.stderr)
-            return 2
-    store = Store(Settings(data_dir=Path(args.data)))
-    try:
-        revoked = store.update_user(args.username, password=password, disabled=disabled)
-    finally:
-        store.close()
-    done = "password changed" if password is not None else "disabled" if disabled else "enabled"
-    print(f"{args.username}: {done}; {revoked} client(s) revoked (each signs in again with the password)")
-    return 0
-
-
-def _terms(args: argparse.Namespace) -> int:
-    """A site's service terms from the shell: shown, or its override set or cleared (the same as
-    GET and PUT /api/sites/{site_id}/service-terms)."""
-    import json
-
-    from .domains.identity.access import Access
-    from .domains.service.office import ServiceOffice
-    from .services import Store
-
-    override = None
-    if args.set is not None:
-        try:
-            override = json.loads(args.set)
-        except ValueError as exc:
-            raise _Refused(f"--set takes a JSON object: {exc}") from None
-        if not isinstance(override, dict):
-            raise _Refused('--set takes a JSON object, e.g. \'{"on_site_hours": {"urban": 2}}\'')
-    store = Store(Settings(data_dir=_data_dir(args.data)))
-    try:
-        office = ServiceOffice(store)
-        site_id, _ = Access(store).find_site(args.site)
-        changed = args.set is not None or args.clear
-        terms = office.set_terms(None, site_id, override) if changed else office.terms(site_id)
-    finally:
-        store.close()
-    print(json.dumps({"site_id": terms.site_id, "contract": terms.contract, "override": terms.override,
-                      "set_by": terms.set_by, "set_at": terms.set_at, "terms": terms.terms},
-                     ensure_ascii=False, indent=2))
-    return 0
-
-
-def _import(args: argparse.Namespace) -> int:
-    """A site's devices from the customer archive's spreadsheet (the same as POST /api/sites/{site_id}/import)."""
-    from .domains.archive.service import Archive
-    from .domains.archive.spreadsheet import MAX_IMPORT_BYTES
-    from .domains.identity.access import Access
-    from .services import Store
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise _Refused(f"no file {path}")
-    if path.stat().st_size > MAX_IMPORT_BYTES:
-        raise _Refused(f"{path} is over {MAX_IMPORT_BYTES} bytes; split it by system")
-    store = Store(Settings(data_dir=_data_dir(args.data)))
-    try:
-        site_id, name = Access(store).find_site(args.site)
-        try:
-            report = Archive(store).import_devices(None, site_id, path.read_bytes(), dry_run=args.dry_run,
-                                                   retire=args.retire)
-        except SyncError as exc:
-            for bad in exc.extra.get("errors", []):
-                print(f"row {bad['row']}: {bad['detail']}", file=sys.stderr)
-            raise
-    finally:
-        store.close()
-    verb = "would be" if args.dry_run else "were"
-    print(f"{name}: {report.rows} rows; {len(report.created)} devices {verb} created, {len(report.changed)}"
-          f" changed, {report.unchanged} unchanged")
-    for changed in report.changed:
-        print(f"  {changed.code}: {', '.join(changed.fields)}")
-    if report.retired:
-        print(f"{len(report.retired)} devices the file no longer lists {verb} retired: {', '.join(report.retired)}")
-    elif report.retire:
-        print(f"{len(report.retire)} active devices are not in the file (retire them with --retire):"
-              f" {', '.join(report.retire)}")
-    if report.ignored_columns:
-        print(f"columns ignored: {', '.join(report.ignored_columns)}")
-    return 0
-
-
-def _add_site(args: argparse.Namespace) -> int:
-    """Register a customer's site (the same as POST /api/sites); prints its id for `import --site`."""
-    import msgspec
-
-    from .domains.archive.schemas import NewSite
-    from .domains.archive.service import Archive
-    from .services import Store
-
-    given = {"name": args.name, "customer": args.customer, "contract": args.contract, "address": args.address,
-             "zone": args.zone, "tz": args.tz, "accepted_on": args.accepted_on,
-             "warranty_months": args.warranty_months, "contract_price_fen": args.price_fen,
-             "members": args.member or []}
-    new = msgspec.convert({k: v for k, v in given.items() if v is not None}, NewSite)
-    store = Store(Settings(data_dir=_data_dir(args.data)))
-    try:
-        site = Archive(store).register_site(None, new)
-    finally:
-        store.close()
-    members = f", members {', '.join(site.members)}" if site.members else ""
-    print(f"site {site.fields['name']} ({site.fields['customer']}) registered: {site.id}{members}")
-    return 0
-
-
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
-    settings = Settings(data_dir=_data_dir(args.data), tombstone_horizon_days=args.days, blobs=_blobs(args))
+    settings = Settings(data_dir=data_dir(args.data), tombstone_horizon_days=args.days, blobs=_blobs(args))
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
@@ -427,21 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", choices=list(ROLES), required=True)
     p.add_argument("--password", help="asked for when left out")
     p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
-    p.set_defaults(func=_add_user)
+    p.set_defaults(func=add_user)
     p = sub.add_parser("passwd", help="set a user's password, or disable or enable them; revokes their clients")
     p.add_argument("--data", required=True)
     p.add_argument("username")
     toggle = p.add_mutually_exclusive_group()
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
     toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
-    p.set_defaults(func=_passwd)
+    p.set_defaults(func=passwd)
     p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
     p.add_argument("--data", required=True)
     p.add_argument("site", help="the site's id or name")
     change = p.add_mutually_exclusive_group()
     change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
     change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
-    p.set_defaults(func=_terms)
+    p.set_defaults(func=terms_command)
     p = sub.add_parser("add-site", help="register a customer's site, its contract and its technicians")
     p.add_argument("--data", required=True)
     p.add_argument("name", help="the site's name, e.g. 东区园区")
@@ -454,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warranty-months", type=int)
     p.add_argument("--price-fen", type=int, help="the contract's price a year, in fen")
     p.add_argument("--member", action="append", help="a technician who serves the site (repeatable)")
-    p.set_defaults(func=_add_site)
+    p.set_defaults(func=add_site)
     p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
     p.add_argument("--data", required=True)
     p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
@@ -462,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--site", required=True, help="the site's id or name (register it first)")
     p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     p.add_argument("--retire", action="store_true", help="retire the active devices the file no longer lists")
-    p.set_defaults(func=_import)
+    p.set_defaults(func=import_devices)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
@@ -491,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"fieldsync: {exc.detail}", file=sys.stderr)
         return 2
-    except (BackupError, _Refused) as exc:
+    except (BackupError, Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,175 @@
+"""The office's commands of `fieldsync` (accounts, a site's service terms, a customer's site and its
+devices from the archive's spreadsheet), and what every command shares: a refusal and the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sync.errors import SyncError
+
+from .settings import Settings
+
+
+class Refused(Exception):
+    """A command refused before it changed anything: its message, and exit status 2."""
+
+
+def data_dir(data: str) -> Path:
+    """The data directory of every command but `init`, which alone creates a database.
+
+    A mistyped `--data` would otherwise open (and create) an empty database there.
+    """
+    path = Path(data).resolve()
+    if not (path / "fieldsync.db").is_file():
+        raise Refused(f"no database in {path}; check --data, or create one with: fieldsync init --data {data}")
+    return path
+
+
+def add_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .domains.identity.access import Access, account_refusal
+    from .services import Store
+
+    if args.site and args.role != "technician":
+        raise Refused("--site is for technicians: supervisors see every site")
+    if why := account_refusal(args.username, args.name or args.username):
+        raise Refused(f"{why}; nothing changed")
+    store = Store(Settings(data_dir=data_dir(args.data)))
+    try:
+        # Every site is found before the account is made: a wrong one leaves nothing behind.
+        sites = [Access(store).find_site(ref) for ref in args.site or []]
+        password = args.password
+        if password is None:
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("the same password again: ") != password:
+                raise Refused("the two passwords differ; nothing changed")
+        store.create_user(args.username, args.name or args.username, args.role, password,
+                          sites=[site_id for site_id, _ in sites])
+    finally:
+        store.close()
+    names = ", ".join(name for _, name in sites)
+    print(f"{args.role} {args.username} created" + (f", member of {names}" if sites else ""))
+    return 0
+
+
+def passwd(args: argparse.Namespace) -> int:
+    """A lost phone from the shell: a new password, or the account disabled or enabled; every
+    client of the user is revoked (the same as PATCH /api/users/{username})."""
+    import getpass
+
+    from .services import Store
+
+    if not (Path(args.data) / "fieldsync.db").exists():
+        print(f"fieldsync: no database in {args.data}", file=sys.stderr)
+        return 2
+    disabled = True if args.disable else False if args.enable else None
+    password = None
+    if disabled is None:
+        password = getpass.getpass(f"new password for {args.username}: ")
+        if getpass.getpass("the same again: ") != password:
+            print("fieldsync: the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    store = Store(Settings(data_dir=Path(args.data)))
+    try:
+        revoked = store.update_user(args.username, password=password, disabled=disabled)
+    finally:
+        store.close()
+    done = "password changed" if password is not None else "disabled" if disabled else "enabled"
+    print(f"{args.username}: {done}; {revoked} client(s) revoked (each signs in again with the password)")
+    return 0
+
+
+def terms_command(args: argparse.Namespace) -> int:
+    """A site's service terms from the shell: shown, or its override set or cleared (the same as
+    GET and PUT /api/sites/{site_id}/service-terms)."""
+    import json
+
+    from .domains.identity.access import Access
+    from .domains.service.office import ServiceOffice
+    from .services import Store
+
+    override = None
+    if args.set is not None:
+        try:
+            override = json.loads(args.set)
+        except ValueError as exc:
+            raise Refused(f"--set takes a JSON object: {exc}") from None
+        if not isinstance(override, dict):
+            raise Refused('--set takes a JSON object, e.g. \'{"on_site_hours": {"urban": 2}}\'')
+    store = Store(Settings(data_dir=data_dir(args.data)))
+    try:
+        office = ServiceOffice(store)
+        site_id, _ = Access(store).find_site(args.site)
+        changed = args.set is not None or args.clear
+        terms = office.set_terms(None, site_id, override) if changed else office.terms(site_id)
+    finally:
+        store.close()
+    print(json.dumps({"site_id": terms.site_id, "contract": terms.contract, "override": terms.override,
+                      "set_by": terms.set_by, "set_at": terms.set_at, "terms": terms.terms},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+def import_devices(args: argparse.Namespace) -> int:
+    """A site's devices from the customer archive's spreadsheet (the same as POST /api/sites/{site_id}/import)."""
+    from .domains.archive.service import Archive
+    from .domains.archive.spreadsheet import MAX_IMPORT_BYTES
+    from .domains.identity.access import Access
+    from .services import Store
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise Refused(f"no file {path}")
+    if path.stat().st_size > MAX_IMPORT_BYTES:
+        raise Refused(f"{path} is over {MAX_IMPORT_BYTES} bytes; split it by system")
+    store = Store(Settings(data_dir=data_dir(args.data)))
+    try:
+        site_id, name = Access(store).find_site(args.site)
+        try:
+            report = Archive(store).import_devices(None, site_id, path.read_bytes(), dry_run=args.dry_run,
+                                                   retire=args.retire)
+        except SyncError as exc:
+            for bad in exc.extra.get("errors", []):
+                print(f"row {bad['row']}: {bad['detail']}", file=sys.stderr)
+            raise
+    finally:
+        store.close()
+    verb = "would be" if args.dry_run else "were"
+    print(f"{name}: {report.rows} rows; {len(report.created)} devices {verb} created, {len(report.changed)}"
+          f" changed, {report.unchanged} unchanged")
+    for changed in report.changed:
+        print(f"  {changed.code}: {', '.join(changed.fields)}")
+    if report.retired:
+        print(f"{len(report.retired)} devices the file no longer lists {verb} retired: {', '.join(report.retired)}")
+    elif report.retire:
+        print(f"{len(report.retire)} active devices are not in the file (retire them with --retire):"
+              f" {', '.join(report.retire)}")
+    if report.ignored_columns:
+        print(f"columns ignored: {', '.join(report.ignored_columns)}")
+    return 0
+
+
+def add_site(args: argparse.Namespace) -> int:
+    """Register a customer's site (the same as POST /api/sites); prints its id for `import --site`."""
+    import msgspec
+
+    from .domains.archive.schemas import NewSite
+    from .domains.archive.service import Archive
+    from .services import Store
+
+    given = {"name": args.name, "customer": args.customer, "contract": args.contract, "address": args.address,
+             "zone": args.zone, "tz": args.tz, "accepted_on": args.accepted_on,
+             "warranty_months": args.warranty_months, "contract_price_fen": args.price_fen,
+             "members": args.member or []}
+    new = msgspec.convert({k: v for k, v in given.items() if v is not None}, NewSite)
+    store = Store(Settings(data_dir=data_dir(args.data)))
+    try:
+        site = Archive(store).register_site(None, new)
+    finally:
+        store.close()
+    members = f", members {', '.join(site.members)}" if site.members else ""
+    print(f"site {site.fields['name']} ({site.fields['customer']}) registered: {site.id}{members}")
+    return 0
