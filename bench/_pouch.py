@@ -21,7 +21,7 @@ from typing import IO
 import httpx
 import msgspec
 
-from bench._server import free_port
+from bench._server import answers, free_port
 
 PEER = Path(__file__).resolve().parent / "peer"
 BIN = PEER / "node_modules" / "pouchdb-server" / "bin" / "pouchdb-server"
@@ -61,13 +61,8 @@ class PouchPeer:
              str(tmp / "config.json"), "--no-stdout-logs"],
             cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.put(self.url + "/bench", timeout=5).status_code in (201, 412):
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+        if answers(self.proc, lambda: httpx.put(self.url + "/bench", timeout=5).status_code in (201, 412), 60):
+            return self
         output = (tmp / "out.log").read_text(errors="replace")[-2000:]
         self.stop()
         raise RuntimeError(f"pouchdb-server did not start; its output:\n{output}")

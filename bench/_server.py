@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +43,21 @@ def free_port() -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
+def answers(proc: subprocess.Popen[bytes], probe: Callable[[], object], seconds: float) -> bool:
+    """Whether a process just started answers `probe` (an HTTP request to it, giving something true
+    once it is ready: any response, or a check of one) before it exits or `seconds` pass; tried
+    every 50 ms, a refused connection counting as not yet."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if probe():
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 class ServerProcess:
     def __init__(self, data: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.data = data
@@ -64,14 +80,9 @@ class ServerProcess:
             start_new_session=True,
         )
         # Generous: on a busy machine (CI beside another run) starting granian and importing the app
-        # has taken over 30 s; the loop returns as soon as the server answers.
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                httpx.get(self.url + "/schema/openapi.json", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+        # has taken over 30 s; `answers` returns as soon as the server does.
+        if answers(self.proc, lambda: httpx.get(self.url + "/schema/openapi.json", timeout=1), 180):
+            return self
         self.log.seek(0)
         output = self.log.read().decode(errors="replace")[-3000:]
         self.kill()

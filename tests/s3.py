@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import httpx
 
-from bench._server import free_port
+from bench._server import answers, free_port
 
 # What boto3 reads from the environment, as a deployment sets it (docs/operations.md); moto takes any keys.
 ENV = {"AWS_ACCESS_KEY_ID": "fieldsync-test", "AWS_SECRET_ACCESS_KEY": "fieldsync-test",
@@ -29,13 +28,8 @@ class S3Server:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                httpx.get(self.url + "/moto-api/", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+        if answers(self.proc, lambda: httpx.get(self.url + "/moto-api/", timeout=1), 120):
+            return self
         self.log.seek(0)
         output = self.log.read().decode(errors="replace")[-3000:]
         self.stop()
