@@ -40,7 +40,7 @@ from server.domains.service.service import load_inputs, refresh_clocks
 from server.scale import _clocks, _Writer
 from server.services import Store
 from server.settings import Settings
-from server.storage.sqlite import service as q
+from server.storage import service as q
 from server.storage.sqlite.connection import connect
 from sync import hlc, schema
 from sync.collections.service import request_status

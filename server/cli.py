@@ -74,7 +74,7 @@ def _demo_accounts(db_path: Path) -> str | None:
 
     from .demo import FIXTURES
     from .domains.identity.passwords import check_password
-    from .storage.sqlite.identity import password_hashes
+    from .storage.identity import password_hashes
 
     accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
     hashes = password_hashes(db_path)

@@ -19,8 +19,8 @@ from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult
 
 from ..domains.identity.service import Caller
+from ..storage import conflicts as logged
 from ..storage.base import Connection
-from ..storage.sqlite import conflicts as logged
 from ..storage.sqlite.rows import Transaction
 
 if TYPE_CHECKING:

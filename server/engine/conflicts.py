@@ -15,8 +15,8 @@ from sync.wire import Conflict, ConflictPage
 
 from ..domains.identity.service import Caller
 from ..filters import one_of
+from ..storage import conflicts as q
 from ..storage.base import Connection
-from ..storage.sqlite import conflicts as q
 from .batch import clip
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 The scope is the caller's sites (every site for a supervisor) and the sync window's
 periods. When it changed since the cursor's, rows that left it arrive once as
 `removed` and older rows that entered it come whole, in pages of their own, before the
-version stream goes on. The SQL is in `storage/sqlite/pages.py` and `scope.py`.
+version stream goes on. The SQL is in `storage/pages.py` and `scope.py`.
 
 A page goes out as `Page`, the wire's `PullResponse` with each row's stored JSON spliced in
 as it is (`msgspec.Raw`) rather than decoded and encoded again (issue 15): the stored text
@@ -21,10 +21,10 @@ from sync import hlc
 from sync.wire import PullResponse
 
 from ..domains.identity.service import Caller
+from ..storage import pages
 from ..storage.base import Connection
-from ..storage.sqlite import pages
+from ..storage.scope import memberships, sites_at, window_at
 from ..storage.sqlite.rows import acked_seq
-from ..storage.sqlite.scope import memberships, sites_at, window_at
 from .cursor import Cursor, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:

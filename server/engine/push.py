@@ -21,8 +21,8 @@ from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 
 from ..domains.identity import audit
 from ..domains.identity.service import Caller
+from ..storage import receipts
 from ..storage.base import Connection
-from ..storage.sqlite import receipts
 from ..storage.sqlite import rows as q
 from .batch import _Batch, clip
 
@@ -120,7 +120,7 @@ def _replayed_results(db: Connection, client_id: str, replayed: Sequence[Change]
         found = kept.get(change.seq)
         # The same HLC with another change: a phone restored from a backup stamps its next
         # changes with the HLCs it had issued after the backup (its clock came back too).
-        # No receipt: the client confirmed it long ago (`storage/sqlite/receipts.py`), so only
+        # No receipt: the client confirmed it long ago (`storage/receipts.py`), so only
         # a copy from before can send it, and it cannot be told from a reused seq.
         if found is None or found[0] != change.hlc or (found[1] is not None and found[1] != checked.digest):
             raise E.SeqReused(

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sync.periods import FREQUENCIES, period_bounds, period_of
 
 from ..storage.base import Connections
-from ..storage.sqlite.scope import record_window
+from ..storage.scope import record_window
 
 
 def window_periods(today: date) -> list[str]:

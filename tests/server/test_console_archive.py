@@ -260,7 +260,7 @@ def test_a_technician_finds_only_their_own_sites(http, site):
 def test_a_device_code_in_any_site_is_one_index_probe(site, store):
     """The search box's code across a supervisor's every site probes `rows_device_code` (m023): at
     `--scale 100` a scan of 20,000 devices took 38 ms a look-up, the probe 0.07 ms."""
-    from server.storage.sqlite import archive as q
+    from server.storage import archive as q
 
     with store.read() as db:
         statements: list[str] = []

@@ -45,7 +45,7 @@ def test_a_device_by_site_and_code(site, wang, zhao, lin):
 
 def test_the_look_ups_use_their_indexes(site, store):
     """Each number is one index probe (m021), not a scan of every row."""
-    from server.storage.sqlite import archive as q
+    from server.storage import archive as q
 
     with store.read() as db:
         statements: list[str] = []

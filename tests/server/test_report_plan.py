@@ -10,7 +10,7 @@ from bench import billing as bench
 from server.domains.callbacks.service import month_bounds
 from server.services import Store
 from server.settings import Settings
-from server.storage.sqlite import callbacks as q
+from server.storage import callbacks as q
 
 
 def _plan(tmp_path, analyze: bool) -> list[str]:

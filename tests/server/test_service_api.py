@@ -140,7 +140,7 @@ def test_a_request_deleted_by_a_supervisor_leaves_the_list(site, chen, lin):
 
 def test_refresh_site_clocks_recomputes_after_the_terms_change(site, store, chen, lin):
     from server.domains.service.service import refresh_site_clocks
-    from server.storage.sqlite.service import set_terms_override
+    from server.storage.service import set_terms_override
 
     now = hlc.wall_ms()
     request = open_request(chen, reported_at=ts(now - 3 * HOUR))  # 1 h left of 4 h: at risk, not breached

@@ -18,7 +18,7 @@ from sync import errors as E
 from sync.fields import NS
 from sync.rules import Actor, RowState, check_row, validate
 
-from ...storage.sqlite import archive as q
+from ...storage import archive as q
 from ..scope import in_scope
 from ..service.office import ServiceOffice
 from .schemas import BadRow, ChangedDevice, Found, ImportReport, NewSite, NewSiteAnswer

@@ -18,8 +18,8 @@ from sync.periods import DEFAULT_TZ
 from sync.schema import TECHNICIAN
 from sync.warranty import MAX_MONTHS
 
-from ...storage.sqlite import archive as q
-from ...storage.sqlite import identity as users
+from ...storage import archive as q
+from ...storage import identity as users
 from ..identity import audit
 from ..identity.service import set_member
 from ..service.office import store_terms

@@ -16,7 +16,7 @@ from sync.merge import RowState
 from sync.pricing import Context, context, price
 from sync.wire import Change
 
-from ...storage.sqlite import billing as q
+from ...storage import billing as q
 from .service import fee_book
 
 if TYPE_CHECKING:

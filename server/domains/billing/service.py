@@ -12,9 +12,9 @@ from sync import pricing
 from sync.fields import is_uuid
 from sync.periods import site_today
 
+from ...storage import billing as q
 from ...storage.base import Connection
-from ...storage.sqlite import billing as q
-from ...storage.sqlite.service import live_rows
+from ...storage.service import live_rows
 from ..scope import in_scope
 from ..service.schemas import VisitSummary
 from ..signatures.service import signatures

@@ -19,7 +19,7 @@ from sync.periods import period_bounds, site_zone
 
 from ...filters import one_of
 from ...http.excel import excel_csv
-from ...storage.sqlite import callbacks as q
+from ...storage import callbacks as q
 from .schemas import TechnicianReport, TechnicianScores
 
 if TYPE_CHECKING:

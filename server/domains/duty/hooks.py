@@ -20,7 +20,7 @@ from sync.duty import on_duty, roster_id
 from sync.merge import RowState
 from sync.wire import Change
 
-from ...storage.sqlite import duty as q
+from ...storage import duty as q
 from ..service.hooks import corrected_time
 from .service import duty_rules
 

@@ -19,7 +19,7 @@ from sync.duty import DutyRules, on_duty, roster_id
 from sync.fields import is_month, is_timestamp
 
 from ...http.excel import excel_csv
-from ...storage.sqlite import duty as q
+from ...storage import duty as q
 from ..scope import in_scope
 from .schemas import DutyCall, DutyLog, OnDuty
 

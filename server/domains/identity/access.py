@@ -17,7 +17,7 @@ from sync import schema
 from sync.wire import MAX_USERNAME_CHARS, Id, Password
 
 from ...filters import one_of
-from ...storage.sqlite import identity as q
+from ...storage import identity as q
 from .audit import KINDS
 from .service import Caller
 

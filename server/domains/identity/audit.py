@@ -3,7 +3,7 @@ one in the transaction of what it records."""
 
 from __future__ import annotations
 
-from ...storage.sqlite.identity import audit
+from ...storage.identity import audit
 
 __all__ = ["KINDS", "audit"]
 

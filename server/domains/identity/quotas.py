@@ -11,7 +11,7 @@ from sync import errors as E
 
 from ...settings import Settings
 from ...storage.base import Connection
-from ...storage.sqlite.identity import open_clients, open_upload_bytes
+from ...storage.identity import open_clients, open_upload_bytes
 
 
 def check_new_client(db: Connection, user_id: str, settings: Settings) -> None:

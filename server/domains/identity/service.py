@@ -1,7 +1,7 @@
 """Identity: who a request is (`Caller`), sign-in, refresh, revocation, accounts and memberships.
 
 Every outcome that matters to security is audited in the transaction that makes it.
-The SQL is in `storage/sqlite/identity.py`.
+The SQL is in `storage/identity.py`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sync.merge import Actor
 from sync.wire import MAX_PASSWORD_CHARS, RefreshRequest, TokenRequest, TokenResponse, UserInfo
 
 from ...settings import Settings
+from ...storage import identity as q
 from ...storage.base import Connection, Connections
-from ...storage.sqlite import identity as q
-from ...storage.sqlite.scope import memberships
+from ...storage.scope import memberships
 from . import audit as A
 from .passwords import (
     DUMMY_HASH,

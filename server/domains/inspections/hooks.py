@@ -18,7 +18,7 @@ from sync.merge import Actor, RowState, apply_change
 from sync.periods import sheet_no
 from sync.wire import Change
 
-from ...storage.sqlite import settle as q
+from ...storage import settle as q
 from ..signatures.service import mark_signed
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """What the inspections service asks of storage: read models, no SQL.
 
-A backend implements `InspectionQueries` (SQLite: `server/storage/sqlite/inspections.py`).
+A backend implements `InspectionQueries` (SQLite: `server/storage/inspections.py`).
 `reading()` holds one snapshot for a whole answer, so a coverage or a sheet is
 never half from before and half from after a push; `writing()` is the one writer.
 """

@@ -17,7 +17,7 @@ from sync.periods import period_bounds, site_today
 from sync.schema import inspection_id
 
 from ...filters import any_of, one_of
-from ...storage.sqlite.inspections import SqliteInspections
+from ...storage.inspections import SqliteInspections
 from ..scope import in_scope
 from .queries import Fields, InspectionQueries, InspectionReads
 from .schemas import (

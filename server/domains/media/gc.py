@@ -20,7 +20,7 @@ from sync import hlc
 
 from ...services import Store
 from ...settings import Settings
-from ...storage.sqlite.media import SqliteMedia
+from ...storage.media import SqliteMedia
 from .blobs import BlobStore
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sync.merge import RowState
 from sync.wire import Change
 
-from ...storage.sqlite.media import uploaded_among
+from ...storage.media import uploaded_among
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction

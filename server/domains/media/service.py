@@ -3,7 +3,7 @@
 A row's blob is `stored` once the user whose client created the row has
 uploaded those bytes (proof of possession, per user): a hash seen in a row
 never lets anyone else's row point at, or read, bytes they do not have.
-The SQL is in `server/storage/sqlite/media.py`.
+The SQL is in `server/storage/media.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sync import errors as E
 from sync.schema import COLLECTIONS
 
 from ...settings import Settings
-from ...storage.sqlite.media import SqliteMedia
+from ...storage.media import SqliteMedia
 from ..scope import in_scope
 from . import images
 from .blobs import BlobStore, is_sha256

@@ -29,7 +29,7 @@ from sync import errors as E
 from sync import sheet
 
 from ...settings import Settings
-from ...storage.sqlite.media import MediaQueries, SqliteMedia
+from ...storage.media import MediaQueries, SqliteMedia
 from ..signatures import service as sealing
 from . import images
 from . import service as media

@@ -27,7 +27,7 @@ from sync.merge import LogEntry, RowState
 from sync.periods import site_zone
 from sync.wire import Change
 
-from ...storage.sqlite import service as q
+from ...storage import service as q
 from .service import refresh_in
 
 if TYPE_CHECKING:

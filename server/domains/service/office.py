@@ -1,6 +1,6 @@
 """The service office's reads and a supervisor's terms (issue 12): a site's response-time terms
 and their override, a visit with its contact sheet, the faults report. No SQL here
-(`server/storage/sqlite/service.py`)."""
+(`server/storage/service.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sync import errors as E
 from sync import hlc
 from sync.periods import site_zone
 
-from ...storage.sqlite import service as q
+from ...storage import service as q
 from ..identity import audit as security
 from .schemas import (
     FaultCount,
@@ -25,7 +25,7 @@ from .terms import TermsBook
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
-    from ...storage.sqlite.service import Connection
+    from ...storage.service import Connection
 
 # A terms override is small: a few hours, pause reasons, perhaps a calendar of a year's holidays.
 MAX_TERMS_BODY_BYTES = 64 * 1024

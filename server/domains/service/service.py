@@ -34,8 +34,8 @@ from sync.periods import site_zone
 from sync.warranty import phase
 
 from ...filters import one_of
+from ...storage import service as q
 from ...storage.base import Connection
-from ...storage.sqlite import service as q
 from ..scope import in_scope
 from .schemas import (
     CallbackSummary,

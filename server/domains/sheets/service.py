@@ -21,7 +21,7 @@ from sync.periods import site_zone
 from sync.pricing import yuan
 from sync.schema import SUPERVISOR
 
-from ...storage.sqlite.sheets import located, templates
+from ...storage.sheets import located, templates
 from ..billing.service import Billing
 from ..identity.service import Caller
 from ..inspections.service import Inspections

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sync.merge import RowState
 from sync.wire import Change
 
-from ...storage.sqlite import settle as q
+from ...storage import settle as q
 from .service import preload, verify
 
 if TYPE_CHECKING:

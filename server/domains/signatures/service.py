@@ -24,7 +24,7 @@ only devices of its inspection's site), parsed once and cached by hash, and
 parsed before a push takes the writer lock (`preload`), so verifying holds the
 lock only to compare. A customer's signature needs its image stored. A
 supervisor may retract a signature (`retract`): it is kept and marked, and
-stops sealing. The SQL is in `server/storage/sqlite/signatures.py`.
+stops sealing. The SQL is in `server/storage/signatures.py`.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from sync.merge import RowState
 from sync.schema import SUPERVISOR, device_check_id
 from sync.wire import Change
 
-from ...storage.sqlite import signatures as q
-from ...storage.sqlite.media import MediaQueries
-from ...storage.sqlite.queries import checks as current_checks
-from ...storage.sqlite.sheets import located
+from ...storage import signatures as q
+from ...storage.media import MediaQueries
+from ...storage.queries import checks as current_checks
+from ...storage.sheets import located
 from ..identity import audit as security
 from ..scope import in_scope
 from ..service.hooks import derive_status
@@ -56,7 +56,7 @@ from .schemas import Difference, SignatureCheck, SignatureInfo
 if TYPE_CHECKING:
     from ...engine.batch import _Batch
     from ...services import Caller, Store
-    from ...storage.sqlite.signatures import Connection
+    from ...storage.signatures import Connection
 
 _encode = msgspec.json.Encoder().encode
 # A mismatch lists at most this many differences (`differences_total` says how many there were).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import writes
+from .. import pages, writes
 from ..base import Lookup
-from ..sqlite import pages
 from . import rows
 from .connection import Connection, Database
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .. import writes
+from .. import pages, writes
 from ..base import Lookup
-from . import pages, rows
+from . import rows
 from .connection import Database
 
 

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from ..writes import atomic
 from ..writes import select_in as select_in
@@ -74,10 +73,3 @@ class Database:
         """The `meta` table: server_epoch, version, horizon_version, hlc, cursor_secret, counters."""
         return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
-
-def equal_to(filters: dict[str, Any], where: list[str], args: list[Any]) -> None:
-    """Add `<column> = ?` to `where` (and its value to `args`) for each filter that is not None."""
-    for column, value in filters.items():
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)

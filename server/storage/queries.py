@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ..base import Connections
+from .base import Connections
 
 _Q = TypeVar("_Q")
 _decode = msgspec.json.decode
@@ -46,3 +46,11 @@ def checks(db: sqlite3.Connection, inspection_id: str) -> dict[str, dict[str, An
             [inspection_id],
         )
     }
+
+
+def equal_to(filters: dict[str, Any], where: list[str], args: list[Any]) -> None:
+    """Add `<column> = ?` to `where` (and its value to `args`) for each filter that is not None."""
+    for column, value in filters.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sync.schema import GLOBAL_COLLECTIONS, OWNED_COLLECTIONS
 
-from ..base import Sql
+from .base import Sql
 
 
 def _among(values: set[str] | tuple[str, ...]) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 
-from .connection import equal_to, select_in
+from .queries import equal_to
+from .writes import select_in
 
 _json_encode = msgspec.json.Encoder().encode
 

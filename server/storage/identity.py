@@ -14,9 +14,9 @@ import msgspec
 
 from sync import hlc
 
-from .connection import equal_to
-from .rows import field
+from .queries import equal_to
 from .scope import take_version
+from .sqlite.rows import field
 
 _encode = msgspec.json.Encoder().encode
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .rows import field
+from .sqlite.rows import field
 
 _decode = msgspec.json.decode
 _CALLS = "SELECT r.id, r.fields FROM rows r WHERE r.collection = 'duty_calls' AND r.deleted = 0"

@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
-from ..writes import replace_into
-from .connection import equal_to, select_in
-from .rows import field
+from .queries import equal_to
+from .sqlite.rows import field
+from .writes import replace_into, select_in
 
 _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the service office hands back here, unopened

@@ -14,13 +14,13 @@ import msgspec
 
 from sync import hlc
 
-from ...domains.identity.quotas import check_upload_bytes
-from ...domains.media import images
-from ...domains.media.schemas import PhotoInfo
-from ...settings import Settings
-from .connection import select_in
+from ..domains.identity.quotas import check_upload_bytes
+from ..domains.media import images
+from ..domains.media.schemas import PhotoInfo
+from ..settings import Settings
 from .queries import Transactions
-from .rows import field
+from .sqlite.rows import field
+from .writes import select_in
 
 _decode = msgspec.json.decode
 # (collection, row id, fields, creator's user id, whether a creator is recorded, creator's username)

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from .rows import field
+from .sqlite.rows import field
 
 _BOUNDS = ("WITH b(site_id, lo, hi) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]')"
            " FROM json_each(?))")

@@ -13,13 +13,12 @@ import msgspec
 
 from sync.schema import SUPERVISOR
 
-from ..writes import replace_into
-from .connection import select_in
-from .rows import field
 from .scope import memberships
+from .sqlite.rows import field
+from .writes import replace_into, select_in
 
 if TYPE_CHECKING:
-    from ...services import Store
+    from ..services import Store
 
 _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the signatures service hands back here, unopened

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .rows import field
+from .sqlite.rows import field
 
 _json_decode = msgspec.json.decode
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from .rows import field
+from .sqlite.rows import field
 
 _decode = msgspec.json.decode
 

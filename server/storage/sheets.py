@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .connection import select_in
-from .rows import field
 from .service import _decode
+from .sqlite.rows import field
+from .writes import select_in
 
 
 def templates(db: sqlite3.Connection, kinds: list[str]) -> list[dict[str, Any]]:

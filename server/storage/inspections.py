@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ...domains.inspections.schemas import Plan
-from ...domains.media.schemas import PhotoInfo
-from ...domains.signatures.schemas import SignatureInfo
-from ...domains.signatures.service import signatures
-from .connection import select_in
+from ..domains.inspections.schemas import Plan
+from ..domains.media.schemas import PhotoInfo
+from ..domains.signatures.schemas import SignatureInfo
+from ..domains.signatures.service import signatures
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
-from .rows import field
 from .service import device_requests
+from .sqlite.rows import field
+from .writes import select_in
 
 if TYPE_CHECKING:
-    from ...services import Store
+    from ..services import Store
 
 _decode = msgspec.json.decode
 Fields = dict[str, Any]
