@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from .sqlite.rows import field
+from .writes import dialect
 
 _decode = msgspec.json.decode
 
@@ -20,6 +20,7 @@ def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
 
 def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str) -> str | None:
     """The id of a live site of this customer with this name (case and outer spaces aside), but `other_than`."""
+    field = dialect(db).field
     found = db.execute(
         "SELECT id FROM rows WHERE collection = 'sites' AND deleted = 0 AND id <> ?"
         f" AND lower(trim({field('fields', 'customer')})) = lower(?)"
@@ -36,6 +37,7 @@ def site_devices(db: sqlite3.Connection, site_id: str) -> list[tuple[str, dict[s
 
 def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | None] | None:
     """(collection, id, site_id) of the inspection or visit with this sheet number."""
+    field = dialect(db).field
     found = db.execute(
         "SELECT collection, id, site_id FROM rows WHERE collection IN ('inspections', 'service_visits')"
         f" AND {field('fields', 'sheet_no')} = ? AND deleted = 0 ORDER BY version LIMIT 1", [sheet_no]).fetchone()
@@ -44,6 +46,7 @@ def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | 
 
 def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | None] | None:
     """(id, site_id) of the service request with this number."""
+    field = dialect(db).field
     found = db.execute(
         "SELECT id, site_id FROM rows WHERE collection = 'service_requests'"
         f" AND {field('fields', 'number')} = ? AND deleted = 0 ORDER BY version LIMIT 1", [number]).fetchone()
@@ -52,6 +55,7 @@ def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | N
 
 def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | None:
     """The id of the site's device with this code (a live one; the newest if several)."""
+    field = dialect(db).field
     found = db.execute(
         "SELECT id FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0"
         f" AND {field('fields', 'code')} = ? ORDER BY version DESC LIMIT 1", [site_id, code]).fetchone()
@@ -61,7 +65,9 @@ def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | Non
 def devices_by_code(db: sqlite3.Connection, code: str, sites: list[str] | None, limit: int) -> list[tuple[str, str]]:
     """(site_id, id) of live devices with this code, in these sites (None: every site), at most `limit`;
     one probe of `rows_device_code` (m023)."""
+    sql = dialect(db)
+    among, args = ("", []) if sites is None else (
+        f" AND parent_id IN (SELECT value FROM {sql.json_list})", [json.dumps(sites)])
     return sorted((s, i) for s, i in db.execute(
-        f"SELECT parent_id, id FROM rows WHERE collection = 'devices' AND {field('fields', 'code')} = ?"
-        " AND deleted = 0 AND (? IS NULL OR parent_id IN (SELECT value FROM json_each(?))) LIMIT ?",
-        [code, None if sites is None else 1, None if sites is None else json.dumps(sites), limit]))
+        f"SELECT parent_id, id FROM rows WHERE collection = 'devices' AND {sql.field('fields', 'code')} = ?"
+        f" AND deleted = 0{among} LIMIT ?", [code, *args, limit]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from .sqlite.rows import field
+from .writes import dialect
 
 _decode = msgspec.json.decode
 
@@ -18,15 +18,16 @@ def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[s
     repricing a line gives it a new one."""
     rows = []
     for line_id, fields, clocks in db.execute(
-            "SELECT id, fields, json_extract(clocks, '$.item') FROM rows WHERE collection = 'charge_lines'"
+            "SELECT id, fields, clocks FROM rows WHERE collection = 'charge_lines'"
             " AND parent_id = ? AND deleted = 0", [visit_id]):
-        clock = _decode(clocks) if isinstance(clocks, str) and clocks.startswith("[") else clocks
+        clock = _decode(clocks).get("item")  # as `writes.encode_clocks` stores it: hlc, or [hlc, writer]
         rows.append((str(clock[0] if isinstance(clock, list) else clock), line_id, _decode(fields)))
     return [(line_id, fields) for _, line_id, fields in sorted(rows, key=lambda r: r[:2])]
 
 
 def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
     """{device kind: how many} of a site's live, active devices."""
+    field = dialect(db).field
     return {str(kind or ""): n for kind, n in db.execute(
         f"SELECT {field('fields', 'kind')} AS kind, count(*) FROM rows WHERE collection = 'devices'"
         f" AND parent_id = ? AND deleted = 0 AND coalesce({field('fields', 'status')}, 'active') = 'active'"

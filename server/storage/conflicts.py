@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from .queries import equal_to
-from .writes import select_in
+from .writes import Dialect, dialect, per_dialect, select_in
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -34,7 +34,7 @@ def entries(
     if viewer is not None:
         user_id, sites = viewer
         where.append("(k.user_id = ? OR oc.user_id = ?)"
-                     " AND (k.site_id IN (SELECT value FROM json_each(?)) OR (k.site_id IS NULL AND k.user_id = ?))")
+                     f" AND (k.site_id IN (SELECT value FROM {dialect(db).json_list}) OR (k.site_id IS NULL AND k.user_id = ?))")
         args += [user_id, user_id, _json_encode(sorted(sites or ())).decode(), user_id]
     yield from db.execute(
         "SELECT k.id, k.at, k.kind, k.collection, k.row_id, k.register, k.reason, k.detail,"
@@ -42,15 +42,15 @@ def entries(
         " k.other_client_id, ou.username, k.other_hlc"
         " FROM conflicts k LEFT JOIN users u ON u.id = k.user_id"
         " LEFT JOIN clients oc ON oc.id = k.other_client_id LEFT JOIN users ou ON ou.id = oc.user_id"
-        f" WHERE {' AND '.join(where)} ORDER BY k.id{'' if before is None else ' DESC'} LIMIT ?",
-        [*args, limit],
+        f" WHERE {' AND '.join(where)} ORDER BY k.id{'' if before is None else ' DESC'}"
+        + (" LIMIT ?" if limit >= 0 else ""),  # PostgreSQL refuses SQLite's LIMIT -1
+        [*args, limit] if limit >= 0 else args,
     )
 
 
 def rows_by_id(db: sqlite3.Connection, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
     """(id, collection, site_id, fields as JSON) of the rows of these ids, in any collection."""
     yield from select_in(db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))
-
 
 
 def on_record(db: sqlite3.Connection, values: list[tuple[str, str, str, str, str | None]]) -> set[int]:
@@ -60,12 +60,17 @@ def on_record(db: sqlite3.Connection, values: list[tuple[str, str, str, str, str
     if not values:
         return set()
     # The writer whose value an entry keeps: the pusher's that lost, or another client's it overwrote (m024).
-    return {i for (i,) in db.execute(
-        "WITH c(i, collection, row_id, register, writer, value) AS (SELECT key, value ->> 0, value ->> 1,"
-        " value ->> 2, value ->> 3, value ->> 4 FROM json_each(?))"
+    return {int(i) for (i,) in db.execute(_on_record(db), [_json_encode([[i, *v] for i, v in enumerate(values)]).decode()])}
+
+
+@per_dialect
+def _on_record(sql: Dialect) -> str:
+    """`on_record`'s statement: its values are one JSON list of [position, collection, row_id,
+    register, writer, value]; `IS NOT DISTINCT FROM` is null-safe equality (SQLite's `IS`)."""
+    return (
+        "WITH c(i, collection, row_id, register, writer, value) AS (SELECT value ->> 0, value ->> 1,"
+        f" value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM {sql.json_rows})"
         " SELECT i FROM c WHERE EXISTS (SELECT 1 FROM conflicts k WHERE k.collection = c.collection"
         " AND k.row_id = c.row_id AND k.register = c.register"
         " AND CASE k.kind WHEN 'lost' THEN k.client_id WHEN 'overwritten' THEN k.other_client_id END = c.writer"
-        " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS c.value)",
-        [_json_encode(values).decode()],
-    )}
+        " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS NOT DISTINCT FROM c.value)")

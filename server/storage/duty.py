@@ -12,11 +12,15 @@ from typing import Any
 
 import msgspec
 
-from .sqlite.rows import field
+from .writes import dialect
 
 _decode = msgspec.json.decode
 _CALLS = "SELECT r.id, r.fields FROM rows r WHERE r.collection = 'duty_calls' AND r.deleted = 0"
-_RECEIVED = f"coalesce({field('r.fields', 'effective_at')}, {field('r.fields', 'received_at')})"
+
+
+def _received(db: sqlite3.Connection) -> str:
+    field = dialect(db).field
+    return f"coalesce({field('r.fields', 'effective_at')}, {field('r.fields', 'received_at')})"
 
 
 def roster(db: sqlite3.Connection, roster_id: str) -> dict[str, Any] | None:
@@ -34,7 +38,8 @@ def is_technician(db: sqlite3.Connection, username: str) -> bool:
 
 def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str, Any]]:
     """The live duty calls received in [start, end) (timestamps), in order of that time."""
-    rows = db.execute(f"{_CALLS} AND {_RECEIVED} >= ? AND {_RECEIVED} < ? ORDER BY {_RECEIVED}, r.id",
+    received = _received(db)
+    rows = db.execute(f"{_CALLS} AND {received} >= ? AND {received} < ? ORDER BY {received}, r.id",
                       [start, end]).fetchall()
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
 
@@ -42,12 +47,13 @@ def calls_between(db: sqlite3.Connection, start: str, end: str) -> list[dict[str
 def unresolved_before(db: sqlite3.Connection, end: str) -> list[dict[str, Any]]:
     """The live `follow_up` calls received before `end` that name no request and that no live
     call follows, in order of their time."""
+    received, field = _received(db), dialect(db).field
     rows = db.execute(
-        f"{_CALLS} AND {_RECEIVED} < ? AND {field('r.fields', 'outcome')} = 'follow_up'"
+        f"{_CALLS} AND {received} < ? AND {field('r.fields', 'outcome')} = 'follow_up'"
         f" AND {field('r.fields', 'request_id')} IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM rows f WHERE f.collection = 'duty_calls' AND f.deleted = 0"
         f"  AND {field('f.fields', 'follows_id')} = r.id)"
-        f" ORDER BY {_RECEIVED}, r.id",
+        f" ORDER BY {received}, r.id",
         [end],
     ).fetchall()
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]

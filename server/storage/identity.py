@@ -16,7 +16,7 @@ from sync import hlc
 
 from .queries import equal_to
 from .scope import take_version
-from .sqlite.rows import field
+from .writes import dialect
 
 _encode = msgspec.json.Encoder().encode
 
@@ -111,9 +111,11 @@ def open_clients(db: sqlite3.Connection, user_id: str) -> int:
 
 def console_sessions_past(db: sqlite3.Connection, user_id: str, app: str, keep: int) -> list[str]:
     """The user's clients enrolled by `app` and not revoked, but the newest `keep`."""
+    # Newest first by enrolment time; two enrolled in one millisecond are both older than the
+    # sign-in that asks, so the id only makes the order fixed. In Python: PostgreSQL has no LIMIT -1.
     return [c for (c,) in db.execute(
         "SELECT id FROM clients WHERE user_id = ? AND app = ? AND revoked_at IS NULL"
-        " ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?", [user_id, app, keep])]
+        " ORDER BY created_at DESC, id DESC", [user_id, app]).fetchall()[keep:]]
 
 
 def client_owner(db: sqlite3.Connection, client_id: str) -> tuple[str, str | None] | None:
@@ -206,6 +208,7 @@ def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
 
 def sites_named(db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
     """(id, name) of the live sites whose id or name is `ref`, the one of that id first."""
+    field = dialect(db).field
     return [(i, n) for i, n in db.execute(
         f"SELECT id, coalesce({field('fields', 'name')}, id) FROM rows WHERE collection = 'sites'"
         f" AND deleted = 0 AND (id = ? OR {field('fields', 'name')} = ?) ORDER BY id = ? DESC",
@@ -250,11 +253,15 @@ def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username
     ).fetchall()
 
 
-def users(db: sqlite3.Connection) -> list[tuple[str, str, str, str | None, str]]:
-    """(username, name, role, disabled_at, the site ids they are a member of as a JSON list) of every
+def users(db: sqlite3.Connection) -> list[tuple[str, str, str, str | None, list[str]]]:
+    """(username, name, role, disabled_at, the site ids they are a member of, in order) of every
     account, by username."""
-    return db.execute(
-        "SELECT u.username, u.name, u.role, u.disabled_at,"
-        " (SELECT json_group_array(m.site_id) FROM (SELECT site_id FROM memberships WHERE user_id = u.id"
-        "  ORDER BY site_id) m) FROM users u ORDER BY u.username"
-    ).fetchall()
+    found: dict[str, tuple[str, str, str, str | None, list[str]]] = {}
+    for username, name, role, disabled, site_id in db.execute(
+        "SELECT u.username, u.name, u.role, u.disabled_at, m.site_id FROM users u"
+        " LEFT JOIN memberships m ON m.user_id = u.id ORDER BY u.username, m.site_id"
+    ):
+        account = found.setdefault(username, (username, name, role, disabled, []))
+        if site_id is not None:
+            account[4].append(site_id)
+    return list(found.values())

@@ -14,8 +14,7 @@ from ..domains.signatures.service import signatures
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
 from .service import device_requests
-from .sqlite.rows import field
-from .writes import select_in
+from .writes import dialect, select_in
 
 if TYPE_CHECKING:
     from ..services import Store
@@ -39,6 +38,7 @@ class _Queries:
     def __init__(self, db: sqlite3.Connection, store: Store) -> None:
         self.db = db
         self.store = store
+        self.field = dialect(db).field
 
     def row(self, collection: str, row_id: str) -> tuple[str | None, Fields] | None:
         found = self.db.execute(
@@ -61,7 +61,7 @@ class _Queries:
 
     def kinds(self, site_id: str) -> set[str]:
         return {k for (k,) in self.db.execute(
-            f"SELECT DISTINCT {field('fields', 'kind')} FROM rows WHERE deleted = 0"
+            f"SELECT DISTINCT {self.field('fields', 'kind')} FROM rows WHERE deleted = 0"
             " AND (collection = 'checklist_templates' OR (collection = 'devices' AND parent_id = ?))",
             [site_id]) if isinstance(k, str)}
 
@@ -124,13 +124,13 @@ class _Queries:
     ) -> list[tuple[str, str, Fields, Fields]]:
         where, args = ["i.collection = 'inspections'", "i.deleted = 0"], []
         if period:
-            where.append(f"{field('i.fields', 'period')} = ?")
+            where.append(f"{self.field('i.fields', 'period')} = ?")
             args.append(period)
         if site_id:
             where.append("i.parent_id = ?")
             args.append(site_id)
         if status:
-            where.append(f"coalesce({field('i.fields', 'status')}, 'scheduled') = ?")
+            where.append(f"coalesce({self.field('i.fields', 'status')}, 'scheduled') = ?")
             args.append(status)
         return [
             (insp, site, _decode(fields), _decode(site_fields) if site_fields else {})
@@ -146,8 +146,8 @@ class _Queries:
             self.db,
             "SELECT c.parent_id, count(*) FROM rows c JOIN rows d ON d.collection = 'devices' AND d.id = c.device_id"
             " WHERE c.collection = 'device_checks' AND c.parent_id IN ({marks})"
-            f" AND c.deleted = 0 AND d.deleted = 0 AND {field('c.fields', 'outcome')} IS NOT NULL"
-            f" AND coalesce({field('d.fields', 'status')}, 'active') = 'active' GROUP BY c.parent_id",
+            f" AND c.deleted = 0 AND d.deleted = 0 AND {self.field('c.fields', 'outcome')} IS NOT NULL"
+            f" AND coalesce({self.field('d.fields', 'status')}, 'active') = 'active' GROUP BY c.parent_id",
             inspection_ids,
         )}
 
@@ -155,7 +155,7 @@ class _Queries:
         return {s: n for s, n in select_in(
             self.db,
             "SELECT parent_id, count(*) FROM rows WHERE collection = 'devices' AND parent_id IN ({marks})"
-            f" AND deleted = 0 AND coalesce({field('fields', 'status')}, 'active') = 'active' GROUP BY parent_id",
+            f" AND deleted = 0 AND coalesce({self.field('fields', 'status')}, 'active') = 'active' GROUP BY parent_id",
             site_ids,
         )}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -19,8 +19,7 @@ from ..domains.media import images
 from ..domains.media.schemas import PhotoInfo
 from ..settings import Settings
 from .queries import Transactions
-from .sqlite.rows import field
-from .writes import select_in
+from .writes import Dialect, dialect, per_dialect, select_in
 
 _decode = msgspec.json.decode
 # (collection, row id, fields, creator's user id, whether a creator is recorded, creator's username)
@@ -49,10 +48,9 @@ def has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded
     return bool(uploaded_among(db, user_id, [sha]))
 
 
-_PHOTOS = (
-    "SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
-    f" b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = {field('r.fields', 'sha256')}"
-)
+def _photos(db: sqlite3.Connection) -> str:
+    return ("SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
+            f" b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = {dialect(db).field('r.fields', 'sha256')}")
 
 
 def _photo(found: tuple[Any, ...], tz: str | None) -> PhotoInfo:
@@ -80,7 +78,7 @@ def photos_of_inspection(db: sqlite3.Connection, inspection_id: str, tz: str | N
     """An inspection's photos by device (None: photos of the inspection as a whole)."""
     out: dict[str | None, list[PhotoInfo]] = {}
     for found in db.execute(
-        _PHOTOS + " WHERE r.collection = 'photos' AND r.parent_id = ? AND r.deleted = 0", [inspection_id]
+        _photos(db) + " WHERE r.collection = 'photos' AND r.parent_id = ? AND r.deleted = 0", [inspection_id]
     ):
         photo = _photo(found, tz)
         out.setdefault(photo.device_id, []).append(photo)
@@ -91,7 +89,7 @@ def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> 
     """A device's photos by inspection."""
     out: dict[str, list[PhotoInfo]] = {}
     for found in db.execute(
-        _PHOTOS + " WHERE r.device_id = ? AND r.collection = 'photos' AND r.deleted = 0", [device_id]
+        _photos(db) + " WHERE r.device_id = ? AND r.collection = 'photos' AND r.deleted = 0", [device_id]
     ):
         out.setdefault(found[1], []).append(_photo(found, tz))
     return {k: _order(v) for k, v in out.items()}
@@ -99,7 +97,7 @@ def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> 
 
 def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
     found = db.execute(
-        f"SELECT {field('fields', 'tz')} FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
+        f"SELECT {dialect(db).field('fields', 'tz')} FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
     ).fetchone()
     return found[0] if found else None
 
@@ -114,42 +112,50 @@ class SqliteMedia(Transactions["MediaQueries"]):
         return MediaQueries(db)
 
 
-# Deleted rows too: a photo deleted now and restored later is then already `stored`. A row
-# without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
-_AWAITING = (
-    "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-    f" WHERE r.collection = 'photos' AND {field('r.fields', 'sha256')} = ?"
-    f" AND coalesce({field('r.fields', 'blob')}, 'missing') = 'missing'"
-    " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"
-)
+class _Sql(NamedTuple):
+    awaiting: str
+    referenced: str
 
-# Every place a hash is referenced: rows of both blob collections (deleted or not), and uploads.
-_REFERENCED = (
-    f"SELECT 1 FROM rows WHERE collection = 'photos' AND {field('fields', 'sha256')} = :sha"
-    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    f" AND {field('fields', 'image_sha256')} = :sha"
-    " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
-    f" AND {field('fields', 'sheet_sha256')} = :sha"
-    " UNION ALL SELECT 1 FROM uploads WHERE sha256 = :sha LIMIT 1"
-)
+
+@per_dialect
+def _sql(sql: Dialect) -> _Sql:
+    field = sql.field
+    return _Sql(
+        # Deleted rows too: a photo deleted now and restored later is then already `stored`. A row
+        # without a recorded creator is never anyone's (the "ghost" of issue 9, finding 6).
+        awaiting=(
+            "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
+            f" WHERE r.collection = 'photos' AND {field('r.fields', 'sha256')} = ?"
+            f" AND coalesce({field('r.fields', 'blob')}, 'missing') = 'missing'"
+            " AND (c.user_id = ? OR (c.user_id IS NULL AND c.client_id IS NULL))"),
+        # Every place a hash is referenced (one `?` each): rows of both blob collections (deleted or not), and uploads.
+        referenced=(
+            f"SELECT 1 FROM rows WHERE collection = 'photos' AND {field('fields', 'sha256')} = ?"
+            " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+            f" AND {field('fields', 'image_sha256')} = ?"
+            " UNION ALL SELECT 1 FROM rows WHERE collection = 'signatures'"
+            f" AND {field('fields', 'sheet_sha256')} = ?"
+            " UNION ALL SELECT 1 FROM uploads WHERE sha256 = ? LIMIT 1"),
+    )
 
 
 class MediaQueries:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.field = dialect(db).field
 
     # -- rows and their blobs
 
     def awaiting(self, sha: str, user_id: str) -> list[str]:
         """The photos this user's clients created with these bytes that are still `missing`."""
-        return [i for (i,) in self.db.execute(_AWAITING, [sha, user_id])]
+        return [i for (i,) in self.db.execute(_sql(self.db).awaiting, [sha, user_id])]
 
     def reconcilable(self) -> list[str]:
         """Photos still `missing` whose creator's upload completed (a crash between the two writes)."""
         return [i for (i,) in self.db.execute(
             "SELECT r.id FROM rows r JOIN row_creators c ON c.collection = 'photos' AND c.row_id = r.id"
-            f" JOIN blob_owners o ON o.sha256 = {field('r.fields', 'sha256')} AND o.user_id = c.user_id"
-            f" WHERE r.collection = 'photos' AND {field('r.fields', 'blob')} = 'missing'"
+            f" JOIN blob_owners o ON o.sha256 = {self.field('r.fields', 'sha256')} AND o.user_id = c.user_id"
+            f" WHERE r.collection = 'photos' AND {self.field('r.fields', 'blob')} = 'missing'"
         )]
 
     def content_type(self, sha: str) -> str | None:
@@ -159,8 +165,8 @@ class MediaQueries:
     def stored_photo_sites(self, sha: str) -> Iterator[str | None]:
         """The sites of live photos whose blob under `sha` is stored."""
         for (site,) in self.db.execute(
-            f"SELECT site_id FROM rows WHERE collection = 'photos' AND {field('fields', 'sha256')} = ?"
-            f" AND deleted = 0 AND {field('fields', 'blob')} = 'stored'",
+            f"SELECT site_id FROM rows WHERE collection = 'photos' AND {self.field('fields', 'sha256')} = ?"
+            f" AND deleted = 0 AND {self.field('fields', 'blob')} = 'stored'",
             [sha],
         ):
             yield site
@@ -171,7 +177,7 @@ class MediaQueries:
             "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
             " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
             " WHERE r.collection = 'signatures' AND r.deleted = 0"
-            f" AND ({field('r.fields', 'image_sha256')} = ? OR {field('r.fields', 'sheet_sha256')} = ?)",
+            f" AND ({self.field('r.fields', 'image_sha256')} = ? OR {self.field('r.fields', 'sheet_sha256')} = ?)",
             [sha, sha],
         ):
             if has_uploaded(self.db, sha, creator, bool(recorded)):
@@ -274,7 +280,7 @@ class MediaQueries:
             "SELECT sha256, bytes FROM blobs WHERE created_at < ? ORDER BY sha256", [cutoff])]
 
     def referenced(self, sha: str) -> bool:
-        return self.db.execute(_REFERENCED, {"sha": sha}).fetchone() is not None
+        return self.db.execute(_sql(self.db).referenced, [sha] * 4).fetchone() is not None
 
     def forget_blob(self, sha: str) -> None:
         self.db.execute("DELETE FROM blob_owners WHERE sha256 = ?", [sha])

@@ -9,24 +9,26 @@ its owner when its collection names one (`Scope.owner`: a duty call logged witho
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from sync.schema import GLOBAL_COLLECTIONS, OWNED_COLLECTIONS
 
 from .base import Sql
+from .writes import dialect
 
 
-def _among(values: set[str] | tuple[str, ...]) -> str:
+def among(values: Collection[str]) -> str:
     """The marks of `IN (…)` for these values; `(NULL)` when there are none: PostgreSQL refuses
     SQLite's `IN ()`, and `IN (NULL)` is as false (never `NOT IN`: that would be NULL, not true)."""
     return f"({','.join('?' * len(values))})" if values else "(NULL)"
 
 
 def _in_window(window: set[str]) -> tuple[str, list[Any]]:
-    return f"(period IS NULL OR period IN {_among(window)})", sorted(window)
+    return f"(period IS NULL OR period IN {among(window)})", sorted(window)
 
 
-def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool = False,
+def _scope_filter(db: Sql, sites: set[str] | None, window: set[str] | None, moved: bool = False,
                   owner: str | None = None) -> tuple[str, list[Any]]:
     """SQL (and its arguments) for rows inside a scope: some sites, some periods (`moved`: and the
     rows whose period changed after they were stored, wherever it is now); `owner`: the username
@@ -35,9 +37,9 @@ def _scope_filter(sites: set[str] | None, window: set[str] | None, moved: bool =
     if sites is not None:
         # A row without a site reaches everyone only when its collection is global by declaration:
         # a row whose site could not be found is nobody's, not everybody's.
-        owned = "".join(f" OR (collection = ? AND json_extract(fields, '$.{field}') = ?)"
-                        for field in OWNED_COLLECTIONS.values()) if owner is not None else ""
-        where += (f" AND (site_id IN {_among(sites)}"
+        owned = "".join(f" OR (collection = ? AND {dialect(db).field('fields', name)} = ?)"
+                        for name in OWNED_COLLECTIONS.values()) if owner is not None else ""
+        where += (f" AND (site_id IN {among(sites)}"
                   f" OR (site_id IS NULL AND (collection IN ({','.join('?' * len(GLOBAL_COLLECTIONS))}){owned})))")
         args += [*sorted(sites), *GLOBAL_COLLECTIONS,
                  *(v for name in OWNED_COLLECTIONS for v in (name, owner) if owner is not None)]
@@ -57,7 +59,7 @@ def page(
     they were stored and is now outside the window, with fields None: a client that pulled
     them before may hold them (a service request that closed). `owner`: the caller's username,
     whose own site-less rows are in scope. The PostgreSQL backend runs it too (its SQL is both's)."""
-    where, args = _scope_filter(sites, window, moved, owner)
+    where, args = _scope_filter(db, sites, window, moved, owner)
     shown, shown_args = ("fields", []) if window is None or not moved else (
         f"CASE WHEN {_in_window(window)[0]} THEN fields END", sorted(window))
     found: list[tuple[str, str, str | None, int, int]] = db.execute(
@@ -102,7 +104,7 @@ def scope_changes(
 
     left_window = None if window_then is None else sorted(window_then - (window_now or window_then))
     for site_id in sorted(then - now):  # a lost site: everything of it the client may hold
-        entries += [(True, *r) for r in rows_of(site_id, *_scope_filter(None, window_then, moved=True))]
+        entries += [(True, *r) for r in rows_of(site_id, *_scope_filter(db, None, window_then, moved=True))]
     for site_id in sorted(then & now):  # a kept site: the periods that left the window
         if window_now is not None and window_then != window_now:
             if window_then is None:
@@ -112,7 +114,7 @@ def scope_changes(
                 extra = f" AND period IN ({','.join('?' * len(left_window))})"
                 entries += [(True, *r) for r in rows_of(site_id, extra, left_window)]
     for site_id in sorted(now - then):  # a gained site: its rows in the window, up to the cursor
-        extra, args = _scope_filter(None, window_now)
+        extra, args = _scope_filter(db, None, window_now)
         entries += [(False, *r) for r in rows_of(site_id, extra + " AND version <= ?", [*args, delivered])]
     if window_then is not None and window_now is not None:
         entered = sorted(window_now - window_then)

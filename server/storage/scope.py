@@ -10,13 +10,16 @@ import sqlite3
 
 import msgspec
 
+from .writes import dialect
+
 _json_encode = msgspec.json.Encoder().encode
 _periods = msgspec.json.Decoder(list[str])
 
 
 def take_version(db: sqlite3.Connection) -> int:
-    """The next version, taken in the writer's transaction."""
-    version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
+    """The next version, taken in the writer's transaction; read as a push's transaction reads it
+    (`Dialect.version`: on PostgreSQL `FOR UPDATE`, so that no other process takes the same one)."""
+    version = int(db.execute(dialect(db).version).fetchone()[0]) + 1
     db.execute("UPDATE meta SET value = ? WHERE key = 'version'", [str(version)])
     return version
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
+from .pages import among
 from .queries import equal_to
-from .sqlite.rows import field
-from .writes import replace_into, select_in
+from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
 _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the service office hands back here, unopened
@@ -25,14 +25,16 @@ def request_events(db: sqlite3.Connection, request_id: str) -> list[dict[str, An
     return [{"id": row_id, **_decode(fields)} for row_id, fields in rows]
 
 
+@per_dialect
+def _first_seal(sql: Dialect) -> str:
+    return ("SELECT min(version) FROM rows WHERE collection = 'service_visits' AND parent_id = ? AND deleted = 0"
+            f" AND {sql.field('fields', 'sealed_by')} IS NOT NULL AND {sql.field('fields', 'outcome')} = 'resolved'")
+
+
 def events_before_seal(db: sqlite3.Connection, request_id: str) -> set[str] | None:
     """The ids of the request's events that arrived before its first sealed visit with outcome
     `resolved` was sealed (the visit's version: a sealed visit changes no more); None when none is."""
-    row = db.execute(
-        "SELECT min(version) FROM rows WHERE collection = 'service_visits' AND parent_id = ? AND deleted = 0"
-        f" AND {field('fields', 'sealed_by')} IS NOT NULL AND {field('fields', 'outcome')} = 'resolved'",
-        [request_id],
-    ).fetchone()
+    row = db.execute(_first_seal(db), [request_id]).fetchone()
     if row[0] is None:
         return None
     return {i for (i,) in db.execute(
@@ -124,7 +126,7 @@ def list_requests(db: sqlite3.Connection, *, sites: list[str] | None, site_id: s
     where: list[str] = []
     args: list[Any] = []
     if sites is not None:
-        where.append(f"site_id IN ({', '.join('?' * len(sites))})")
+        where.append(f"site_id IN {among(sites)}")
         args += sites
     equal_to({"site_id": site_id, "status": status, "assigned_to": assigned_to}, where, args)
     if open_ is not None:
@@ -134,7 +136,7 @@ def list_requests(db: sqlite3.Connection, *, sites: list[str] | None, site_id: s
         where.append("(breach_at <= ?)" if breached else "(breach_at IS NULL OR breach_at > ?)")
         args.append(now_ms)
     if at_risk is not None:
-        risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), 0)"
+        risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), FALSE)"
         where.append(risky if at_risk else f"NOT {risky}")
         args += [now_ms, now_ms]
     if after is not None:
@@ -184,13 +186,15 @@ def device_requests(db: sqlite3.Connection, device_id: str) -> list[tuple[str, d
 def recorded_faults(db: sqlite3.Connection, since: str, until: str) -> list[tuple[str, str, Any, Any, Any]]:
     """(recorded_at, fault_cause, device kind, device model, site tz) of the live visits with a fault
     cause recorded in [since, until) (protocol timestamps, compared as text)."""
+    field = dialect(db).field
+    at = field('v.fields', 'recorded_at')  # named again in WHERE: PostgreSQL has no output names there
     return db.execute(
-        f"SELECT {field('v.fields', 'recorded_at')} AS at, {field('v.fields', 'fault_cause')},"
+        f"SELECT {at} AS at, {field('v.fields', 'fault_cause')},"
         f" {field('d.fields', 'kind')}, {field('d.fields', 'model')}, {field('s.fields', 'tz')}"
         " FROM rows v JOIN rows r ON r.collection = 'service_requests' AND r.id = v.parent_id AND r.deleted = 0"
         " LEFT JOIN rows d ON d.collection = 'devices' AND d.id = r.device_id"
         " LEFT JOIN rows s ON s.collection = 'sites' AND s.id = v.site_id"
-        " WHERE v.collection = 'service_visits' AND v.deleted = 0 AND at >= ? AND at < ?"
+        f" WHERE v.collection = 'service_visits' AND v.deleted = 0 AND {at} >= ? AND {at} < ?"
         f" AND {field('v.fields', 'fault_cause')} IS NOT NULL",
         [since, until],
     ).fetchall()

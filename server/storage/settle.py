@@ -6,33 +6,46 @@ They read the transaction's own staged rows: a hook flushes them first (`Transac
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
-from .sqlite.rows import field
+from .writes import Dialect, per_dialect
 
 _json_decode = msgspec.json.decode
 
 
+class _Sql(NamedTuple):
+    open_inspections: str
+    unchecked_devices: str
+    live_signatures: str
+
+
+@per_dialect
+def _sql(sql: Dialect) -> _Sql:
+    return _Sql(
+        open_inspections=(
+            "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
+            f" AND coalesce({sql.field('fields', 'status')}, 'scheduled') NOT IN ('completed', 'signed')"),
+        unchecked_devices=(
+            "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
+            f" AND d.deleted = 0 AND coalesce({sql.field('d.fields', 'status')}, 'active') = 'active'"
+            " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
+            f" AND c.parent_id = ? AND c.deleted = 0 AND {sql.field('c.fields', 'outcome')} IS NOT NULL)"),
+        live_signatures=(
+            "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
+            f" AND {sql.field('fields', 'retracted_at')} IS NULL"),
+    )
+
+
 def open_inspections(db: sqlite3.Connection, site_id: str) -> list[str]:
     """Ids of the site's inspections that are neither completed nor signed."""
-    return [i for (i,) in db.execute(
-        "SELECT id FROM rows WHERE collection = 'inspections' AND parent_id = ? AND deleted = 0"
-        f" AND coalesce({field('fields', 'status')}, 'scheduled') NOT IN ('completed', 'signed')",
-        [site_id],
-    ).fetchall()]
+    return [i for (i,) in db.execute(_sql(db).open_inspections, [site_id]).fetchall()]
 
 
 def unchecked_devices(db: sqlite3.Connection, site_id: str, inspection_id: str) -> int:
     """Active devices of the site without an outcome in the inspection."""
-    return int(db.execute(
-        "SELECT count(*) FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
-        f" AND d.deleted = 0 AND coalesce({field('d.fields', 'status')}, 'active') = 'active'"
-        " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
-        f" AND c.parent_id = ? AND c.deleted = 0 AND {field('c.fields', 'outcome')} IS NOT NULL)",
-        [site_id, inspection_id],
-    ).fetchone()[0])
+    return int(db.execute(_sql(db).unchecked_devices, [site_id, inspection_id]).fetchone()[0])
 
 
 def is_member(db: sqlite3.Connection, site_id: str, username: str) -> bool:
@@ -51,11 +64,7 @@ def checklist_templates(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def live_signatures(db: sqlite3.Connection, signed_id: str) -> int:
     """The signatures of an inspection (or service visit) that are neither deleted nor retracted."""
-    return int(db.execute(
-        "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
-        f" AND {field('fields', 'retracted_at')} IS NULL",
-        [signed_id],
-    ).fetchone()[0])
+    return int(db.execute(_sql(db).live_signatures, [signed_id]).fetchone()[0])
 
 
 def uploaded_image(db: sqlite3.Connection, sha256: Any, user_id: str) -> bool:

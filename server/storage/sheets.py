@@ -6,14 +6,13 @@ import sqlite3
 from typing import Any
 
 from .service import _decode
-from .sqlite.rows import field
-from .writes import select_in
+from .writes import dialect, select_in
 
 
 def templates(db: sqlite3.Connection, kinds: list[str]) -> list[dict[str, Any]]:
     """The live checklist templates of these device kinds, by kind."""
     found = select_in(db, "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
-                          f" AND {field('fields', 'kind')} IN ({{marks}})", kinds)
+                          f" AND {dialect(db).field('fields', 'kind')} IN ({{marks}})", kinds)
     return sorted((_decode(f) for (f,) in found), key=lambda t: str(t.get("kind")))
 
 

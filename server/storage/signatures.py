@@ -7,15 +7,14 @@ happen inside the push's transaction, retraction in its own.
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
 from sync.schema import SUPERVISOR
 
 from .scope import memberships
-from .sqlite.rows import field
-from .writes import replace_into, select_in
+from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
 if TYPE_CHECKING:
     from ..services import Store
@@ -24,6 +23,23 @@ _decode = msgspec.json.decode
 Connection = sqlite3.Connection  # what the signatures service hands back here, unopened
 # (id, fields, compared, the checks compared, how many checks it sealed) of a signature
 SignatureRow = tuple[str, dict[str, Any], str | None, dict[str, dict[str, Any]], int]
+
+
+class _Sql(NamedTuple):
+    seal_counts: str
+    sealed_by: str
+
+
+@per_dialect
+def _sql(sql: Dialect) -> _Sql:
+    """The statements the push's seal runs (`domains/signatures/hooks.py`)."""
+    sealed = sql.field("fields", "sealed_by")
+    return _Sql(
+        seal_counts=(f"SELECT count(*), count(*) FILTER (WHERE {sealed} IS NULL) FROM rows"
+                     " WHERE collection = 'device_checks' AND parent_id = ? AND deleted = 0"),
+        sealed_by=("SELECT collection, id FROM rows WHERE (parent_id = ? OR (collection = 'service_visits' AND id = ?))"
+                   f" AND collection IN ('device_checks', 'service_visits', 'charge_lines') AND {sealed} = ?"),
+    )
 
 
 def device_sites(db: sqlite3.Connection, device_ids: list[str]) -> dict[str, str | None]:
@@ -50,23 +66,14 @@ def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id
 
 def seal_counts(db: sqlite3.Connection, inspection_id: str) -> tuple[int, int]:
     """(live checks, of them not sealed) of an inspection."""
-    total, unsealed = db.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {field('fields', 'sealed_by')} IS NULL) FROM rows"
-        " WHERE collection = 'device_checks' AND parent_id = ? AND deleted = 0",
-        [inspection_id],
-    ).fetchone()
+    total, unsealed = db.execute(_sql(db).seal_counts, [inspection_id]).fetchone()
     return int(total), int(unsealed)
 
 
 def sealed_by(db: sqlite3.Connection, signed_id: str, signature_id: str) -> list[tuple[str, str]]:
     """`(collection, id)` of the rows (deleted ones too) this signature sealed: the inspection's
     checks, or the visit itself and its lines."""
-    return [(c, i) for c, i in db.execute(
-        "SELECT collection, id FROM rows WHERE (parent_id = ? OR (collection = 'service_visits' AND id = ?))"
-        " AND collection IN ('device_checks', 'service_visits', 'charge_lines')"
-        f" AND {field('fields', 'sealed_by')} = ?",
-        [signed_id, signed_id, signature_id],
-    ).fetchall()]
+    return [(c, i) for c, i in db.execute(_sql(db).sealed_by, [signed_id, signed_id, signature_id]).fetchall()]
 
 
 def live_children(db: sqlite3.Connection, collection: str, parent_id: str) -> dict[str, dict[str, Any]]:
@@ -78,6 +85,7 @@ def live_children(db: sqlite3.Connection, collection: str, parent_id: str) -> di
 def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[SignatureRow]:
     """The live signatures of an inspection (or a service visit), oldest first, with their
     verification and how many rows each sealed."""
+    field = dialect(db).field
     return [
         (sig_id, _decode(fields), compared, _decode(state) if state else {}, sealed)
         for sig_id, fields, compared, state, sealed in db.execute(

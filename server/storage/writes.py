@@ -15,7 +15,7 @@ takes the next versions from `meta.version` and stores the last at commit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -28,6 +28,7 @@ from sync.schema import PERIOD_CHILDREN
 from .base import Lookup, Sql
 
 _C = TypeVar("_C", bound=Sql)
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -70,12 +71,18 @@ _json_decode = msgspec.json.decode
 
 
 class Dialect(NamedTuple):
-    """What a backend's SQL says its own way: the statements of these writes, and a JSON field."""
+    """What a backend's SQL says its own way: the statements of these writes, a JSON field, a JSON
+    list parameter, and planner hints. `dialect(db)` gives a connection's."""
 
     version: str  # the version counter's value, read as a transaction starts: `SELECT value FROM meta …`
     upsert: str  # a row as `_values` gives it: insert, or update every column and set `period_moved`
     json_text: str  # a field of a JSON column as SQL (`{column}`, `{name}`); see `field`
     json_typed: str  # the same as a number or boolean (`{cast}`: `integer`, `boolean`)
+    # A JSON list in one `?` (any length) as a table of its elements, one column `value`: strings as
+    # text (`IN (SELECT value FROM {json_list})`), lists as JSON read with `value ->> 0`.
+    json_list: str
+    json_rows: str
+    hints: bool  # whether `INDEXED BY` and `CROSS JOIN` fix a plan (SQLite); PostgreSQL has no hints
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None
@@ -84,6 +91,47 @@ class Dialect(NamedTuple):
         its JSON type already. On SQLite the text is the very one of the expression indexes
         (`json_extract(fields, '$.sha256')`), which a query must repeat for SQLite to use them."""
         return (self.json_typed if cast else self.json_text).format(column=column, name=name, cast=cast)
+
+
+_DIALECTS: dict[type, Dialect] = {}
+
+
+def register(connection: type, sql: Dialect) -> None:
+    """Connections of this type (and its subclasses) speak `sql`: each backend's `rows.py` says so."""
+    _DIALECTS[connection] = sql
+
+
+def dialect(db: Sql) -> Dialect:
+    """The dialect of this connection's backend: a dict look-up by its type."""
+    found = _DIALECTS.get(type(db))
+    if found is None:
+        found = next((sql for kind, sql in _DIALECTS.items() if isinstance(db, kind)), None)
+        if found is None:
+            raise TypeError(f"no SQL dialect for {type(db).__name__}")
+        _DIALECTS[type(db)] = found
+    return found
+
+
+def per_dialect(build: Callable[[Dialect], _T]) -> Callable[[Sql], _T]:
+    """`build`'s statements for a connection, built once per backend and then looked up by the
+    connection's type (the push path builds no SQL text per call):
+
+        @per_dialect
+        def _open(sql: Dialect) -> str:
+            return f"SELECT id FROM rows WHERE {sql.field('fields', 'status')} = ?"
+
+        db.execute(_open(db), [status])
+    """
+    built: dict[type, _T] = {}
+
+    def of(db: Sql) -> _T:
+        try:
+            return built[type(db)]
+        except KeyError:
+            found = built[type(db)] = build(dialect(db))
+            return found
+
+    return of
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:

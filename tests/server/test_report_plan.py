@@ -4,8 +4,6 @@ report never scans rows or looks a row's site up in the bounds per row."""
 
 from __future__ import annotations
 
-import msgspec
-
 from bench import billing as bench
 from server.domains.callbacks.service import month_bounds
 from server.services import Store
@@ -23,8 +21,7 @@ def _plan(tmp_path, analyze: bool) -> list[str]:
                 db.execute("ANALYZE")
         with store.read() as db:
             bounds = {site: month_bounds(month, tz) for site, tz in q.site_zones(db).items()}
-            return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + q._REPORT,
-                                                 [msgspec.json.encode(bounds).decode(), 0, 0])]
+            return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + q._report(db), q.report_parameters(bounds, 0))]
     finally:
         store.close()
 

@@ -177,7 +177,7 @@ class Access:
     def users(self) -> UserList:
         with self.store.read() as db:
             found = q.users(db)
-        return UserList(users=[User(username=u, name=n, role=r, disabled=d is not None, sites=_decode(s))
+        return UserList(users=[User(username=u, name=n, role=r, disabled=d is not None, sites=s)
                                for u, n, r, d, s in found])
 
     def create_user(self, caller: Caller, new: NewUser) -> User:

@@ -26,7 +26,11 @@ SQL = writes.Dialect(
     ),
     json_text="({column} ->> '{name}')",
     json_typed="CAST({column} ->> '{name}' AS {cast})",
+    json_list="jsonb_array_elements_text(CAST(? AS jsonb)) AS e(value)",
+    json_rows="jsonb_array_elements(CAST(? AS jsonb)) AS e(value)",
+    hints=False,
 )
+writes.register(Connection, SQL)
 
 
 class Transaction(writes.Transaction):

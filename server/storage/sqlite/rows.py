@@ -25,10 +25,11 @@ SQL = writes.Dialect(
     ),
     json_text="json_extract({column}, '$.{name}')",
     json_typed="json_extract({column}, '$.{name}')",
+    json_list="json_each(?)",
+    json_rows="json_each(?)",
+    hints=True,
 )
-
-
-field = SQL.field  # what the query modules write a row's field with: `field("r.fields", "sha256")`
+writes.register(sqlite3.Connection, SQL)
 
 
 class Transaction(writes.Transaction):
