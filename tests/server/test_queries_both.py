@@ -42,7 +42,9 @@ from server.storage import (
 )
 from server.storage.postgres.backend import POSTGRES
 from server.storage.postgres.connection import Database as PgDatabase
+from server.storage.sqlite.backend import SQLITE
 from server.storage.writes import dialect
+from sync.merge import RowState
 from tests.pg import drop_database, new_database
 
 _REFERENCED = ["users", "clients", "blobs"]  # copied first: other tables' foreign keys name them
@@ -327,3 +329,71 @@ def test_versions_taken_on_postgresql_by_two_writers_differ(postgres: str) -> No
 def _take(db: PgDatabase) -> int:
     with db.write() as conn:
         return scope.take_version(conn)
+
+
+def _writes(db: Any, now: int) -> list[Any]:
+    """The domains' writes, then what reads say of them: a transcript both backends must give alike."""
+    m = media.MediaQueries(db)
+    user, sha = "u-1", "ab" * 32
+    site, device, photo = "s-1", "d-1", "p-1"
+    tx = (POSTGRES if dialect(db) is POSTGRES.sql else SQLITE).transaction(db, now)
+    for collection, row_id, fields, site_id in [
+        ("sites", site, {"name": "Park", "tz": "Asia/Shanghai"}, site),
+        ("devices", device, {"site_id": site, "code": "CAM-1", "kind": "dome_camera"}, site),
+        ("photos", photo, {"device_id": device, "sha256": sha, "blob": "missing"}, site),
+    ]:
+        tx.put(RowState(collection, row_id, fields, {k: ["2026-12-01T08:00:00.000Z-0000-aaaa", "c-1"] for k in fields},
+                        False, site_id, 0))
+    tx.creators.append(("photos", photo, user, "c-1"))
+    tx.finish(None, [], [])
+    identity.insert_user(db, user, "wang", "Wang", "technician", "hash", "2026-12-01T08:00:00.000Z")
+    client = identity.enrol(db, user, "phone", now, None)
+    identity.add_token(db, "t-hash", client, now)
+    identity.audit(db, "login", username="wang", client_id=client, now_ms=now, note="first")
+    out: list[Any] = [identity.set_member(db, site, user, True, "2026-12-01T08:00:00.000Z"),
+                      identity.set_member(db, site, user, True, "2026-12-01T08:00:00.000Z"),
+                      sorted(scope.memberships(db, user)), settle.is_member(db, site, "wang")]
+    scope.record_window(db, ["2026Q4"], "2026-12-01T08:00:00.000Z")
+    scope.record_window(db, ["2026Q4"], "2026-12-01T08:00:00.000Z")
+    out += [scope.window_at(db, 10**9), identity.token_holder(db, "t-hash")[3:6]]
+    m.add_upload("up-1", user, client, sha, "image/jpeg", "a.jpg", 10, 0, "open", now)
+    out += [m.open_uploads(client), m.upload("up-1"), m.open_upload_ids(), m.awaiting(sha, user), m.referenced(sha)]
+    m.store_blob("up-1", user, sha, "image/jpeg", 10, None, now)
+    m.store_blob("up-1", user, sha, "image/jpeg", 10, None, now)  # a second completion changes nothing
+    out += [m.reconcilable(), m.owned(sha, user), settle.uploaded_image(db, sha, user),
+            media.uploaded_among(db, user, [sha, "cd" * 32]), m.uploads_untouched_since(now + 1)]
+    m.forget_uploads(["up-1"])
+    out += [m.blobs_created_before("2999-01-01T00:00:00.000Z")]
+    service.set_terms_override(db, site, {"response_hours": 4}, "chen", "2026-12-01T08:00:00.000Z")
+    service.set_terms_override(db, site, {"response_hours": 8}, "chen", "2026-12-01T09:00:00.000Z")
+    service.save_clocks(db, [("r-1", site, "open", "wang", now, 1, 0, now + 5, now + 1, now)])
+    service.save_milestones(db, [("r-1", [("respond", None, "open", now + 5)])])
+    out += [service.terms_override(db, site), service.stored_clocks(db, "r-1"), service.list_requests(
+        db, sites=[site], site_id=None, status="open", assigned_to="wang", open_=True, breached=False,
+        at_risk=True, now_ms=now + 2, after=(0, ""), limit=10)]
+    service.drop_clocks(db, "r-1")
+    signatures.record_verification(db, "sig-1", "i-1", "inspection", b"{}")
+    signatures.record_verification(db, "sig-1", "i-1", "sheet", b"{}")
+    out += [service.stored_clocks(db, "r-1"),
+            db.execute("SELECT compared FROM verifications WHERE signature_id = 'sig-1'").fetchall(),
+            tx.next_counter("sheet_seq/2026Q4"), tx.next_counter("sheet_seq/2026Q4"),
+            identity.revoke(db, "2026-12-02T00:00:00.000Z", "id = ?", client), identity.open_clients(db, user)]
+    return [_plain(o, True) for o in out]
+
+
+def test_the_domains_writes_leave_the_same_on_both(tmp_path: Path, postgres: str) -> None:
+    # Upserts (ON CONFLICT), a counter, a membership's version, a window's, a null-safe list filter.
+    url = new_database(postgres)
+    transcripts = []
+    try:
+        for backend, location in [(SQLITE, tmp_path / "db.db"), (POSTGRES, url)]:
+            db = backend.open(location)
+            try:
+                with db.write() as conn:
+                    transcripts.append(_writes(conn, 1_764_576_000_000))
+            finally:
+                db.close()
+    finally:
+        drop_database(url)
+    assert transcripts[0][0] is True and transcripts[0][1] is False and transcripts[0][-3:] == [2, 1, 0]
+    assert transcripts[1] == transcripts[0]
