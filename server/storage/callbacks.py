@@ -2,7 +2,7 @@
 
 A month is a range of protocol timestamps per site (its local month in UTC, `bounds`), so
 the same instant counts in each site's own month. Each query walks the sites' bounds and, per
-site, the range of its own month in an index on (site, the time it counts by) (m020, `INDEXED
+site, the range of its own month in an index on (site, the time it counts by) (m020; on SQLite `INDEXED
 BY`; `CROSS JOIN` keeps that order): a seek per site, then only the rows that count. A row that
 syncs late counts the next time the report is read.
 

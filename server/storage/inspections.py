@@ -1,4 +1,4 @@
-"""The inspections domain's queries on SQLite (`server.domains.inspections.queries`)."""
+"""The inspections domain's queries on both backends (`server.domains.inspections.queries`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The media domain's SQL on SQLite: blobs and their owners, uploads, row creators, photo listings.
+"""The media domain's SQL (both backends): blobs and their owners, uploads, row creators, photo listings.
 
 Functions taking a connection serve callers already inside a transaction (the
 push's, the inspections queries'); `SqliteMedia` opens its own for the rest.

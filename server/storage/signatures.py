@@ -1,4 +1,4 @@
-"""The signatures domain's SQL on SQLite: verifications, seals, and what a sheet may list.
+"""The signatures domain's SQL (both backends): verifications, seals, and what a sheet may list.
 
 Every function runs on a connection the caller holds: verifying and sealing
 happen inside the push's transaction, retraction in its own.
