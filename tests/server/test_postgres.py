@@ -16,7 +16,6 @@ from server.storage.postgres.backend import POSTGRES
 from server.storage.postgres.connection import Database
 from server.storage.postgres.migrations import STEPS
 from server.storage.sqlite.backend import SQLITE
-from server.storage.writes import Dialect
 from sync import hlc
 from sync.merge import RowState
 from tests.pg import drop_database, new_database
@@ -69,7 +68,7 @@ def _site(row_id: str) -> RowState:
 class _Unlocked(rows.Transaction):
     """The version counter read without its lock: what `rows.SQL.version` must not be."""
 
-    sql = Dialect(*(s.replace(" FOR UPDATE", "") for s in rows.SQL))
+    sql = rows.SQL._replace(version=rows.SQL.version.replace(" FOR UPDATE", ""))
 
 
 class _Second:

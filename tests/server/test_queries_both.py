@@ -397,3 +397,4 @@ def test_the_domains_writes_leave_the_same_on_both(tmp_path: Path, postgres: str
         drop_database(url)
     assert transcripts[0][0] is True and transcripts[0][1] is False and transcripts[0][-3:] == [2, 1, 0]
     assert transcripts[1] == transcripts[0]
+
