@@ -108,7 +108,8 @@ def scope_changes(
     for site_id in sorted(then & now):  # a kept site: the periods that left the window
         if window_now is not None and window_then != window_now:
             if window_then is None:
-                extra = f" AND period IS NOT NULL AND period NOT IN ({','.join('?' * len(window_now))})"
+                # `NOT IN` of no value is PostgreSQL's syntax error, and `NOT IN (NULL)` is never true.
+                extra = " AND period IS NOT NULL" + (f" AND period NOT IN {among(window_now)}" if window_now else "")
                 entries += [(True, *r) for r in rows_of(site_id, extra, sorted(window_now))]
             elif left_window:
                 extra = f" AND period IN ({','.join('?' * len(left_window))})"

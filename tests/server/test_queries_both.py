@@ -232,6 +232,8 @@ CASES = [
     Case("pages.page (an owner's own rows)", lambda db, i: pages.page(db, 0, {i["site"]}, None, 1000,
                                                                       owner=i["duty_owner"])),
     Case("pages.scope_changes", lambda db, i: pages.scope_changes(db, 10**9, {i["site"]}, set(), None, None)),
+    Case("pages.scope_changes (into a window of no period)",
+         lambda db, i: pages.scope_changes(db, 10**9, {i["site"]}, {i["site"]}, None, set())),
     Case("queries.checks", lambda db, i: queries.checks(db, i["inspection"]), empty=True),
     Case("scope.sites_at", lambda db, i: scope.sites_at(db, i["user"], 10**9)),
     Case("service.request_events", lambda db, i: service.request_events(db, i["request"])),
