@@ -14,6 +14,8 @@ from typing import Any
 
 import psycopg
 
+from ..throttle import TABLES
+
 # pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
 MIGRATING = 0x66_73_6D_67  # "fsmg"
 
@@ -84,6 +86,9 @@ STEPS: list[tuple[str, str]] = [
         CREATE FUNCTION json_extract(doc jsonb, path text) RETURNS text
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
     """),
+    # The login throttle's tables, as SQLite's m026 (storage/throttle.py). Named by what it makes:
+    # a step's name is only its key in `migrations`, the list gives the order.
+    ("login_attempts", TABLES),
 ]
 
 
