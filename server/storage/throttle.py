@@ -19,12 +19,13 @@ from .writes import select_in
 
 # The tables, in words both backends speak (SQLite's m026, PostgreSQL's `login_attempts` step):
 # one row per throttle key of a counted attempt, one per throttled key's audit entry.
-# A migration: never edited once released (a change is a new step of each backend).
+# `{integer}`: SQLite's INTEGER is PostgreSQL's bigint. A migration: never edited once released
+# (a change is a new step of each backend).
 TABLES = """
-    CREATE TABLE login_attempts (key TEXT NOT NULL, at_ms BIGINT NOT NULL, attempt TEXT NOT NULL);
+    CREATE TABLE login_attempts (key TEXT NOT NULL, at_ms {integer} NOT NULL, attempt TEXT NOT NULL);
     CREATE INDEX login_attempts_key ON login_attempts(key, at_ms);
     CREATE INDEX login_attempts_at ON login_attempts(at_ms);
-    CREATE TABLE login_reports (key TEXT NOT NULL, at_ms BIGINT NOT NULL);
+    CREATE TABLE login_reports (key TEXT NOT NULL, at_ms {integer} NOT NULL);
     CREATE INDEX login_reports_key ON login_reports(key, at_ms);
     CREATE INDEX login_reports_at ON login_reports(at_ms);
 """

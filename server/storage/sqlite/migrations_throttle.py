@@ -16,4 +16,4 @@ from .migrations import migrations
 def m026_login_attempts(db: sqlite_utils.Database) -> None:
     """One row per throttle key of a sign-in attempt, and one per throttled key's audit entry; both
     only inserted, and deleted once older than the window."""
-    db.executescript(TABLES)
+    db.executescript(TABLES.format(integer="INTEGER"))
