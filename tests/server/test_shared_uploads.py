@@ -154,3 +154,18 @@ def test_concurrent_patches_at_one_offset_on_two_processes(http, other_http, wan
         thread.join()
     assert sorted(answers) == [204, 409]
     assert store.blobs.path(sha(data)).read_bytes() == data
+
+
+def test_a_backup_leaves_the_unfinished_uploads_beside_the_blobs_out(http, wang: Session, store: Store,
+                                                                       tmp_path: Path) -> None:
+    from server.storage.sqlite.backup import backup
+
+    done, begun = jpeg(seed=20), jpeg((300, 200), noise=True, seed=21)
+    assert tus.upload(http, wang.headers, done).status_code == 204
+    location = tus.create(http, wang.headers, begun, "image/jpeg").headers["location"]
+    assert tus.patch(http, wang.headers, location, 0, begun[:100]).status_code == 204
+    assert ".part" in {p.suffix for p in parts_dir(store.settings).iterdir()}  # an upload under way
+    info = backup(store.settings.data_dir, tmp_path / "backup", Path(str(store.settings.blobs)))
+    copied = [p.relative_to(tmp_path / "backup" / "blobs") for p in (tmp_path / "backup" / "blobs").rglob("*")
+              if p.is_file()]
+    assert info.blobs == 1 and [p.name for p in copied] == [sha(done)]
