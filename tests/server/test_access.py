@@ -189,8 +189,8 @@ def test_one_users_wrong_passwords_do_not_lock_out_the_office(store):
     assert _login(store, "zhao", "demo", "198.51.100.4") == "ok"  # zhao from home: the pair is the office's
 
 
-def test_the_throttle_limits_each_key_with_its_defaults(settings):
-    throttle = LoginThrottle(settings)
+def test_the_throttle_limits_each_key_with_its_defaults(store, settings):
+    throttle = LoginThrottle(store.database, settings)
     now = 1_800_000_000_000
 
     def tries(username: str, address: str) -> int:
@@ -214,8 +214,8 @@ def test_the_throttle_limits_each_key_with_its_defaults(settings):
     assert throttle.attempt("lin", "10.0.0.9", now_ms=later).wait == 0
 
 
-def test_a_right_password_takes_its_attempt_back_and_clears_its_pair(settings):
-    throttle = LoginThrottle(settings)
+def test_a_right_password_takes_its_attempt_back_and_clears_its_pair(store, settings):
+    throttle = LoginThrottle(store.database, settings)
     now = 1_800_000_000_000
     for _ in range(4):
         throttle.attempt("wang", "10.0.0.9", now_ms=now)
@@ -264,8 +264,8 @@ def test_a_throttled_key_is_audited_once_per_window(store):
     assert '"keys":["pair"]' in detail  # which limit it was: this username from this address
 
 
-def test_the_throttle_reports_a_key_again_a_window_later(settings):
-    throttle = LoginThrottle(settings)
+def test_the_throttle_reports_a_key_again_a_window_later(store, settings):
+    throttle = LoginThrottle(store.database, settings)
     now = 1_800_000_000_000
     for _ in range(5):
         throttle.attempt("wang", "192.0.2.1", now_ms=now)

@@ -86,7 +86,7 @@ class Identity:
         self.settings = settings
         self.server_epoch = server_epoch
         self.now_ms = now_ms
-        self.throttle = LoginThrottle(settings)
+        self.throttle = LoginThrottle(db, settings)
         self.touched: dict[str, int] = {}  # token hash -> when this process last saw it used
 
     def create_user(self, username: str, name: str, role: str, password: str, *, demo: bool = False,

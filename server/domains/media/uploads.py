@@ -1,7 +1,7 @@
 """Resumable uploads: tus 1.0.0 core and creation, content-addressed by SHA-256.
 
-An upload's bytes go to `DATA/uploads/<id>.part` as they arrive, hashed on
-the way, and never sit whole in memory. The part file is the offset: its size
+An upload's bytes go to `<id>.part` in the parts directory (`parts_dir`) as they
+arrive, hashed on the way, and never sit whole in memory. The part file is the offset: its size
 is what HEAD reports, so a PATCH writes no database row and calls no fsync
 (at 1 MB PATCHes those were a third of the time). What a power cut could
 garble in a part file is caught where everything is caught: on the last byte
@@ -9,11 +9,22 @@ the SHA-256 and the content are checked (a JPEG decoded as its bytes arrived
 counts only if the decode saw every byte the file holds), and only a file
 that passes is fsynced and moved into the blob store. At worst a client
 starts that upload again; never is a wrong blob stored.
+
+Several server processes (issue 16): an upload begun on one resumes on another,
+so its state is where every process finds it: the record in the database, the
+bytes in the parts directory, beside the blobs when they are a directory every
+process mounts. A PATCH holds `<id>.lock` there (`flock`) from before it reads
+the offset until its bytes, and on the last byte the blob and its record, are
+in: a PATCH at the same offset on another process waits for it, then finds the
+offset moved (409). What a process keeps in memory (the running digest, the
+JPEG decoded so far) counts only at the offset it was left at; anywhere else
+the digest is made again from the file, and the JPEG is checked whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import threading
@@ -40,6 +51,7 @@ if TYPE_CHECKING:
 
 _WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
+_LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another process is appending to
 # JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
 # past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
@@ -60,14 +72,28 @@ class BodyCut(Exception):
     """The client went away mid-body: what arrived is kept (raised by the body's iterator)."""
 
 
+class _Busy(Exception):
+    """Another process holds the upload's lock file."""
+
+
+def parts_dir(settings: Settings) -> Path:
+    """Where part files live: under a blob directory (`--blobs DIR`, which every process reaches,
+    and a finished upload is then renamed into the store), else `DATA/uploads/`."""
+    where = settings.blobs
+    if where and not where.startswith("s3://"):
+        return Path(where) / "uploads"
+    return Path(settings.data_dir) / "uploads"
+
+
 class Uploads:
     def __init__(self, store: Store, blobs: BlobStore, settings: Settings) -> None:
         self.store = store
         self.blobs = blobs
         self.settings = settings
         self.queries = SqliteMedia(store)
-        self.dir = Path(settings.data_dir) / "uploads"
+        self.dir = parts_dir(settings)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(settings.data_dir) / "uploads"  # thumbnails being made (`service.Media`)
         # The running digest of each upload at its recorded offset, so that a PATCH
         # continues hashing instead of reading the file again (lost on restart: then
         # the file's bytes so far are hashed once more).
@@ -79,6 +105,9 @@ class Uploads:
 
     def part_path(self, upload_id: str) -> Path:
         return self.dir / f"{upload_id}.part"
+
+    def lock_path(self, upload_id: str) -> Path:
+        return self.dir / f"{upload_id}.lock"
 
     # -- creation -------------------------------------------------------------
 
@@ -192,32 +221,64 @@ class Uploads:
         except TimeoutError:
             raise E.UploadLocked(f"upload {upload_id} is being appended to by another request") from None
         try:
-            # One trip to a thread for the state, the checks and the open file, one for the last
-            # piece, its offset and (on the last byte) the blob: each trip costs about 0.2 ms of
-            # CPU in wake-ups, and a PATCH once made six.
-            upload, opened = await anyio.to_thread.run_sync(self._open, caller, upload_id, offset, content_length)
-            if opened is None:
-                return upload
-            return await self._receive(upload, *opened, body)
+            # One trip to a thread for the lock file, the state, the checks and the open file, one
+            # for the last piece, its offset and (on the last byte) the blob: each trip costs about
+            # 0.2 ms of CPU in wake-ups, and a PATCH once made six.
+            waited = 0.0
+            while True:
+                try:
+                    held, upload, opened = await anyio.to_thread.run_sync(
+                        self._open, caller, upload_id, offset, content_length)
+                    break
+                except _Busy:  # another process is appending: its offset is not known yet
+                    if waited >= _LOCK_WAIT_S:
+                        raise E.UploadLocked(f"upload {upload_id} is being appended to by another request") from None
+                    await asyncio.sleep(_LOCK_POLL_S)
+                    waited += _LOCK_POLL_S
+            try:
+                if opened is None:
+                    return upload
+                return await self._receive(upload, *opened, body)
+            finally:
+                os.close(held)
         finally:
             lock.release()
 
     def _open(
         self, caller: Caller, upload_id: str, offset: int, content_length: int | None
-    ) -> tuple[Upload, tuple[BinaryIO, Any] | None]:
-        """The upload, checked for a PATCH at `offset`; its part file and digest unless it is complete."""
-        upload = self.get(caller, upload_id)
-        if offset != upload.received:
-            raise E.UploadOffsetMismatch(
-                f"Upload-Offset {offset}, but the upload stands at {upload.received}", offset=upload.received
-            )
-        if content_length is not None and offset + content_length > upload.length:
-            raise E.UploadExceedsLength(
-                f"{content_length} bytes from offset {offset} go past Upload-Length {upload.length}"
-            )
-        if upload.status == "complete":
-            return upload, None
-        return upload, self._open_at(upload, offset)
+    ) -> tuple[int, Upload, tuple[BinaryIO, Any] | None]:
+        """The upload's lock file, held (`_Busy` when another process holds it); the upload, read under
+        it and checked for a PATCH at `offset`; its part file and digest unless it is complete."""
+        held = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _Busy from None
+            try:
+                upload = self.get(caller, upload_id)
+            except E.UploadGone:
+                self._unlock_for_good(upload_id)
+                raise
+            if upload.status == "complete":
+                self._unlock_for_good(upload_id)
+            if offset != upload.received:
+                raise E.UploadOffsetMismatch(
+                    f"Upload-Offset {offset}, but the upload stands at {upload.received}", offset=upload.received
+                )
+            if content_length is not None and offset + content_length > upload.length:
+                raise E.UploadExceedsLength(
+                    f"{content_length} bytes from offset {offset} go past Upload-Length {upload.length}"
+                )
+            return held, upload, None if upload.status == "complete" else self._open_at(upload, offset)
+        except BaseException:
+            os.close(held)
+            raise
+
+    def _unlock_for_good(self, upload_id: str) -> None:
+        """Delete the lock file of an upload that is complete or failed, while holding it: whoever waits
+        on it, or makes it anew, then reads that final state and appends nothing."""
+        self.lock_path(upload_id).unlink(missing_ok=True)
 
     async def _receive(self, upload: Upload, f: BinaryIO, hasher: Any, body: AsyncIterator[bytes]) -> Upload:
         start = upload.received
@@ -341,11 +402,13 @@ class Uploads:
             path.unlink(missing_ok=True)
             with self.queries.writing() as q:
                 q.fail_upload(upload.id, exc.code, self.store.now_ms())
+            self._unlock_for_good(upload.id)
             raise
         self.blobs.put(upload.sha256, path)
         now = self.store.now_ms()
         with self.queries.writing() as q:
             q.store_blob(upload.id, upload.user_id, upload.sha256, upload.content_type, upload.length, info, now)
+        self._unlock_for_good(upload.id)
         media.mark_stored(self.store, upload.sha256, upload.user_id)
         upload.status = "complete"
         return upload
@@ -375,13 +438,15 @@ class Uploads:
         with self.queries.writing() as q:
             q.forget_uploads(expired)
             live = q.open_upload_ids()
-        for path in self.dir.iterdir():
+        scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
+        for path in [*self.dir.iterdir(), *scratch]:
             upload_id = path.name.split(".", 1)[0]
             if upload_id in live:
                 continue
             try:
-                # A file of no open upload; spare one made in the last minute (a thumbnail being written).
-                if path.stat().st_mtime * 1000 < now - 60_000 or path.suffix == ".part":
+                # A file of no open upload; spare one made in the last minute (a thumbnail being written,
+                # an upload created on another process after `live` was read).
+                if path.stat().st_mtime * 1000 < now - 60_000:
                     path.unlink()
                     self._hashers.pop(upload_id, None)
                     self._drop_check(upload_id)

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
 # pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
@@ -89,6 +90,8 @@ STEPS: list[tuple[str, str]] = [
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
     """),
     *DOMAINS,
+    # The login throttle's tables, SQLite's m026 in the same words (storage/throttle.py).
+    ("m026_login_attempts", TABLES.format(integer="bigint")),
 ]
 
 

@@ -122,7 +122,8 @@ def backup(data_dir: Path, dest: Path, blobs_dir: Path | None = Path(BLOBS)) -> 
         # (bytes are stored before the row that names them counts them as stored).
         blobs = 0
         if blobs_dir is not None and (data_dir / blobs_dir).is_dir():
-            shutil.copytree(data_dir / blobs_dir, partial / BLOBS)
+            # Not the unfinished uploads kept beside the blobs (`uploads.parts_dir`): no blob yet.
+            shutil.copytree(data_dir / blobs_dir, partial / BLOBS, ignore=shutil.ignore_patterns("uploads"))
             blobs = sum(1 for p in (partial / BLOBS).rglob("*") if p.is_file())
         info = BackupInfo(
             created_at=hlc.format_ts(hlc.wall_ms()), source=str(data_dir.resolve()),

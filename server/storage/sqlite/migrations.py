@@ -490,4 +490,4 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
 
 
 # The steps in modules beside this one register themselves on `migrations`, in this order.
-from . import migrations_archive, migrations_bounds  # noqa: E402, F401 (m023, m024, m025)
+from . import migrations_archive, migrations_bounds, migrations_throttle  # noqa: E402, F401 (m023-m026)
