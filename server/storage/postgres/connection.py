@@ -83,9 +83,18 @@ class Database:
         finally:
             pool.put(conn)
 
-    def write(self) -> AbstractContextManager[Connection]:
-        """A writer in a READ COMMITTED transaction; rolled back on any error."""
-        return self._in(self._writers, "BEGIN ISOLATION LEVEL READ COMMITTED")
+    @contextmanager
+    def write(self, versions: bool = False) -> Iterator[Connection]:
+        """A writer in a READ COMMITTED transaction; rolled back on any error. With `versions`, it
+        takes the version counter's lock first (`rows.py`), before anything else it touches: every
+        transaction that takes both the counter and a client's row takes them in that order, so a
+        push and a revoke or a membership change never wait for each other in a cycle."""
+        with self._in(self._writers, "BEGIN ISOLATION LEVEL READ COMMITTED") as conn:
+            if versions:
+                from .rows import SQL
+
+                conn.execute(SQL.version)
+            yield conn
 
     def read(self) -> AbstractContextManager[Connection]:
         """A reader holding one snapshot for the whole block."""
