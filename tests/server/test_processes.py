@@ -163,6 +163,23 @@ def test_a_later_server_write_through_another_process_wins_though_the_first_ones
         second.close()
 
 
+@pytest.mark.parametrize("command", [
+    ["add-user", "li", "--name", "李工", "--role", "technician", "--site", "科峰科技园", "--password", "a long passphrase"],
+    ["passwd", "zhao", "--disable"],
+    ["terms", "科峰科技园"],
+    ["schedule", "--period", "2026-Q4"],
+    ["purge"],
+    ["gc"],
+])
+def test_the_office_commands_work_on_the_shared_database(
+        command: list[str], servers: tuple[ServerProcess, ServerProcess], database: str, tmp_path: Path) -> None:
+    # A new --data of their own, with no SQLite file: what they read and change is PostgreSQL's
+    # (`passwd` once refused, finding no fieldsync.db there).
+    done = fieldsync(command[0], "--data", str(tmp_path), "--database", database, *command[1:])
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "fieldsync.db").exists()
+
+
 @pytest.mark.parametrize("url", [
     "mysql://fieldsync:s3cret@db/fieldsync",  # another database
     "postgresql://fieldsync:s3cret@db:port/fieldsync",  # a port that is no number
