@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench._server import ROOT, ServerProcess
+from bench._server import ROOT, ServerProcess, free_port
 from client_sdk.client import Client
 from server.services import Store
 from server.settings import Settings
@@ -193,6 +193,13 @@ def test_a_malformed_database_url_is_refused_without_echoing_it(url: str, comman
     assert "--database: a postgresql://" in done.stderr
     assert "s3cret" not in done.stderr + done.stdout
     assert not (tmp_path / "fieldsync.db").exists()
+
+
+def test_a_database_that_does_not_answer_is_one_line_without_the_password(tmp_path: Path) -> None:
+    done = fieldsync("init", "--data", str(tmp_path), "--database", f"postgresql://fieldsync:s3cret@127.0.0.1:{free_port()}/x")
+    assert done.returncode == 1
+    assert done.stderr.startswith("fieldsync: cannot open the database: ") and done.stderr.count("\n") == 1
+    assert "s3cret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("command", ["backup", "restore"])
