@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from bench._server import ROOT, ServerProcess, free_port
@@ -25,6 +26,7 @@ from client_sdk.client import Client
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
+from sync.wire import RefreshRequest, TokenRequest, TokenResponse
 from tests.pg import drop_database, new_database
 
 SITE = "f9191229-cf76-5070-b9cb-1e57eb037ab4"  # the demo's reference site, 科峰科技园 (README)
@@ -161,6 +163,46 @@ def test_a_later_server_write_through_another_process_wins_though_the_first_ones
     finally:
         first.close()
         second.close()
+
+
+def test_a_sign_in_and_a_refresh_never_wait_for_a_push_and_a_membership_takes_the_counter_first(
+        servers: tuple[ServerProcess, ServerProcess], database: str, tmp_path: Path) -> None:
+    # Another process's push in progress: a transaction holding the version counter (`postgres/rows.py`).
+    store = Store(Settings(data_dir=tmp_path, database=database))
+    push = psycopg.connect(database, autocommit=True)
+    watch = psycopg.connect(database, autocommit=True)
+    signed_in: list[TokenResponse] = []
+
+    def sign_in() -> None:
+        answer = store.login(TokenRequest(username="wang", password="demo", client_name="lock test"))
+        signed_in.append(store.refresh(RefreshRequest(client_id=answer.client_id, refresh_token=answer.refresh_token)))
+
+    thread = threading.Thread(target=sign_in)
+    try:
+        push.execute("BEGIN")
+        push.execute("SELECT value FROM meta WHERE key = 'version' FOR UPDATE")
+        thread.start()
+        thread.join(timeout=120)  # a wait for the push would never end while it holds the counter
+        assert not thread.is_alive() and len(signed_in) == 1
+        member = threading.Thread(target=store.add_member, args=(SCHOOL, "wang"))
+        member.start()
+        # It waits, and on the counter: its first statement, before any membership row is touched.
+        waiting = ""
+        while not waiting:
+            found = watch.execute("SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+                                  " AND wait_event_type = 'Lock'").fetchall()
+            waiting = found[0][0] if found else ""
+        assert "key = 'version' FOR UPDATE" in waiting
+        push.execute("COMMIT")
+        member.join()
+        assert "wang" in store.members(SCHOOL)
+    finally:
+        push.close()  # its transaction ends: what waited for it goes on
+        watch.close()
+        if thread.ident is not None:
+            thread.join()
+        store.remove_member(SCHOOL, "wang")
+        store.close()
 
 
 @pytest.mark.parametrize("command", [
