@@ -237,6 +237,15 @@ def test_a_malformed_database_url_is_refused_without_echoing_it(url: str, comman
     assert not (tmp_path / "fieldsync.db").exists()
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://fieldsync:s3cret@db:5432/fs?sslmode=require", "postgresql://fieldsync:***@db:5432/fs?sslmode=require"),
+    ("postgresql://fieldsync@db/fs", "postgresql://fieldsync@db/fs"),
+    ("postgres://fieldsync:p%40ss@db/fs", "postgres://fieldsync:***@db/fs"),
+])
+def test_the_database_is_shown_without_its_password(url: str, shown: str, tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path, database=url).database_shown == shown
+
+
 def test_a_database_that_does_not_answer_is_one_line_without_the_password(tmp_path: Path) -> None:
     done = fieldsync("init", "--data", str(tmp_path), "--database", f"postgresql://fieldsync:s3cret@127.0.0.1:{free_port()}/x")
     assert done.returncode == 1
