@@ -93,6 +93,15 @@ def test_the_demo_loaded_into_postgresql_answers_the_readmes_first_example(
         assert client_cli(db, server.url, "sync").strip() == expected[1]
 
 
+def test_serve_reads_the_demo_accounts_from_postgresql(servers: tuple[ServerProcess, ServerProcess],
+                                                       database: str, tmp_path: Path) -> None:
+    from server.cli import _demo_accounts
+
+    shown = _demo_accounts(Settings(data_dir=tmp_path, database=database))
+    assert shown is not None and "wang (王工, technician)" in shown
+    assert not (tmp_path / "fieldsync.db").exists()
+
+
 def test_a_change_pushed_through_one_process_is_pulled_through_the_other(
         servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
     first, second = servers
