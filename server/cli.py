@@ -11,8 +11,18 @@ from pathlib import Path
 from sync.errors import SyncError
 from sync.fields import ROLES
 
-from .cli_office import Refused, add_site, add_user, data_dir, import_devices, passwd, terms_command
-from .settings import Settings, public_url, served_url
+from .cli_office import (
+    Refused,
+    add_site,
+    add_user,
+    data_dir,
+    import_devices,
+    passwd,
+    settings_of,
+    terms_command,
+)
+from .settings import Settings, database_url, public_url, served_url
+from .storage.base import Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 
 
@@ -31,6 +41,20 @@ def _blobs(args: argparse.Namespace) -> str | None:
     return str(Path(args.blobs).resolve())
 
 
+def _database(text: str) -> str:
+    """`--database` checked (argparse's type): refused without echoing it, as it may hold a password."""
+    try:
+        return database_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sqlite_only(args: argparse.Namespace) -> None:
+    if args.database is not None:
+        raise Refused(f"{args.command} copies the SQLite file under --data; a PostgreSQL database is backed up"
+                      " with pg_dump and restored with pg_restore (docs/operations.md)")
+
+
 def _blobs_dir(blobs: str | None) -> Path | None:
     """The blob directory `backup` and `restore` copy: None for a bucket."""
     return None if blobs and blobs.startswith("s3://") else Path(blobs or BLOBS)
@@ -46,14 +70,14 @@ def _init(args: argparse.Namespace) -> int:
     if args.scale is not None and args.scale < 1:
         print("--scale is a number of sites, 1 or more", file=sys.stderr)
         return 2
-    settings = Settings(data_dir=Path(args.data), demo=args.demo, blobs=_blobs(args))
+    settings = Settings(data_dir=Path(args.data), demo=args.demo, blobs=_blobs(args), database=args.database)
     store = Store(settings)
     try:
         if args.demo:
             with store.read() as db:
                 loaded = db.execute("SELECT count(*) FROM users").fetchone()[0]
             if loaded:
-                print(f"{settings.db_path} already holds data; demo not loaded again")
+                print(f"{settings.database_shown} already holds data; demo not loaded again")
             else:
                 counts = load_demo(store)
                 print("demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -62,22 +86,31 @@ def _init(args: argparse.Namespace) -> int:
 
                     counts = load_scale(store, args.scale, seed=args.seed)
                     print("scale demo added: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        print(f"database ready at {settings.db_path}")
+        print(f"database ready at {settings.database_shown}")
     finally:
         store.close()
     return 0
 
 
-def _demo_accounts(db_path: Path) -> str | None:
+def _demo_accounts(settings: Settings) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
     import msgspec
 
     from .demo import FIXTURES
     from .domains.identity.passwords import check_password
-    from .storage.identity import password_hashes
+    from .services import backend_of
+    from .storage.identity import credentials, password_hashes
 
     accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
-    hashes = password_hashes(db_path)
+    if settings.database is None:
+        hashes = password_hashes(settings.db_path)  # without migrating the file: the server does
+    else:
+        database = backend_of(settings).open(settings.database, 1)
+        try:
+            with database.read() as db:
+                hashes = {a["username"]: found[3] for a in accounts if (found := credentials(db, a["username"]))}
+        finally:
+            database.close()
     shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
              if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
@@ -89,7 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
-    data = data_dir(args.data)
+    data = data_dir(args.data, args.database)
     if not 1 <= args.header_timeout <= 60:
         print("fieldsync: --header-timeout is 1 to 60 seconds", file=sys.stderr)
         return 2
@@ -107,9 +140,9 @@ def _serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
     overrides = {"header_read_timeout_seconds": args.header_timeout, "body_idle_timeout_seconds": args.body_timeout,
                  "max_connections": max(1, connections), "trusted_proxies": proxies, "blobs": _blobs(args),
-                 "public_url": args.public_url or served_url(args.host, args.port)}
+                 "public_url": args.public_url or served_url(args.host, args.port), "database": args.database}
     settings = Settings(data_dir=data, **overrides)
-    demo = _demo_accounts(data / "fieldsync.db")
+    demo = _demo_accounts(settings)
     if demo:
         print(demo, flush=True)
     os.environ["FIELDSYNC_DATA"] = str(data)
@@ -124,7 +157,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         from granian.constants import Interfaces
 
-        # One worker process: every write goes through its single writer connection.
+        # One worker process: on SQLite every write goes through its single writer connection; over
+        # PostgreSQL, more processes are more `fieldsync serve`s, each with its own --data (docs/operations.md).
         exclusive_server(
             sock,
             target="server.asgi:app_factory",
@@ -140,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    _sqlite_only(args)
     blobs = _blobs(args)
     info = backup(data_dir(args.data), Path(args.to), _blobs_dir(blobs))
     where = "" if _blobs_dir(blobs) else f"; the blobs stay in {blobs}"
@@ -148,6 +183,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    _sqlite_only(args)
     blobs = _blobs(args)
     result = restore(Path(args.source), Path(args.data), force=args.force, blobs_dir=_blobs_dir(blobs))
     if blobs and not _blobs_dir(blobs) and (Path(args.source) / BLOBS).is_dir():
@@ -173,7 +209,7 @@ def _schedule(args: argparse.Namespace) -> int:
     from .domains.inspections.service import Inspections
     from .services import Store
 
-    store = Store(Settings(data_dir=data_dir(args.data)))
+    store = Store(settings_of(args))
     try:
         result = Inspections(store).generate(args.period)
     finally:
@@ -185,7 +221,7 @@ def _schedule(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from .services import Store
 
-    settings = Settings(data_dir=data_dir(args.data), tombstone_horizon_days=args.days, blobs=_blobs(args))
+    settings = settings_of(args, tombstone_horizon_days=args.days, blobs=_blobs(args))
     store = Store(settings)
     try:
         print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
@@ -205,7 +241,7 @@ def _gc(args: argparse.Namespace) -> int:
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
         return 2
-    store = Store(Settings(data_dir=Path(args.data), blobs=_blobs(args)))
+    store = Store(Settings(data_dir=Path(args.data), blobs=_blobs(args), database=args.database))
     try:
         removed = collect(store, store.blobs, args.grace_hours)
     finally:
@@ -215,6 +251,12 @@ def _gc(args: argparse.Namespace) -> int:
     print(f"removed {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
           f" {args.grace_hours:g} hours, and no row, upload or signature references them")
     return 0
+
+
+def _database_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database", type=_database, metavar="URL",
+                   help="a PostgreSQL database (postgresql://user[:password]@host[:port]/name) that several"
+                        " processes share; default: the SQLite file under --data")
 
 
 def _blobs_option(p: argparse.ArgumentParser) -> None:
@@ -229,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("init", help="create the database (and load the demo)")
     p.add_argument("--data", required=True, help="data directory")
+    _database_option(p)
     p.add_argument("--demo", action="store_true", help="load the reference site and demo accounts")
     p.add_argument("--scale", type=int, metavar="N",
                    help="with --demo: add N generated sites, their technicians and 8 past quarters of inspections")
@@ -237,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_init)
     p = sub.add_parser("serve", help="serve the API")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--access-log", action="store_true")
@@ -256,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_serve)
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
     p.set_defaults(func=_schedule)
     p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("username")
     p.add_argument("--name", help="the name shown to others, e.g. 王工")
     p.add_argument("--role", choices=list(ROLES), required=True)
@@ -268,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=add_user)
     p = sub.add_parser("passwd", help="set a user's password, or disable or enable them; revokes their clients")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("username")
     toggle = p.add_mutually_exclusive_group()
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
@@ -275,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=passwd)
     p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("site", help="the site's id or name")
     change = p.add_mutually_exclusive_group()
     change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
@@ -282,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=terms_command)
     p = sub.add_parser("add-site", help="register a customer's site, its contract and its technicians")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("name", help="the site's name, e.g. 东区园区")
     p.add_argument("--customer", required=True)
     p.add_argument("--contract", required=True, choices=["annual", "per_visit", "warranty"])
@@ -295,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=add_site)
     p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
                                 " location, model, serial number, installed on (or 系统, 类型, 编号, …)")
     p.add_argument("--site", required=True, help="the site's id or name (register it first)")
@@ -303,23 +353,27 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=import_devices)
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
     _blobs_option(p)
     p.set_defaults(func=_purge)
     p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
     _blobs_option(p)
     p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--to", required=True, help="a new directory for the backup")
     _blobs_option(p)
     p.set_defaults(func=_backup)
     p = sub.add_parser("restore", help="restore a backup, with a new server_epoch (the server must be stopped)")
     p.add_argument("--from", dest="source", required=True, help="a directory made by `fieldsync backup`")
     p.add_argument("--data", required=True)
+    _database_option(p)
     p.add_argument("--force", action="store_true", help="replace an existing database (kept aside)")
     _blobs_option(p)
     p.set_defaults(func=_restore)
@@ -332,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
+    except Unreachable as exc:
+        print(f"fieldsync: cannot open the database: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

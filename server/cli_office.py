@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from sync.errors import SyncError
 
@@ -16,15 +17,21 @@ class Refused(Exception):
     """A command refused before it changed anything: its message, and exit status 2."""
 
 
-def data_dir(data: str) -> Path:
+def data_dir(data: str, database: str | None = None) -> Path:
     """The data directory of every command but `init`, which alone creates a database.
 
-    A mistyped `--data` would otherwise open (and create) an empty database there.
+    A mistyped `--data` would otherwise open (and create) an empty database there. With
+    `--database` the database is PostgreSQL's, and the directory holds only this process's files.
     """
     path = Path(data).resolve()
-    if not (path / "fieldsync.db").is_file():
+    if database is None and not (path / "fieldsync.db").is_file():
         raise Refused(f"no database in {path}; check --data, or create one with: fieldsync init --data {data}")
     return path
+
+
+def settings_of(args: argparse.Namespace, **values: Any) -> Settings:
+    """A command's settings: its `--data` (which must hold a database, unless `--database` names one)."""
+    return Settings(data_dir=data_dir(args.data, args.database), database=args.database, **values)
 
 
 def add_user(args: argparse.Namespace) -> int:
@@ -37,7 +44,7 @@ def add_user(args: argparse.Namespace) -> int:
         raise Refused("--site is for technicians: supervisors see every site")
     if why := account_refusal(args.username, args.name or args.username):
         raise Refused(f"{why}; nothing changed")
-    store = Store(Settings(data_dir=data_dir(args.data)))
+    store = Store(settings_of(args))
     try:
         # Every site is found before the account is made: a wrong one leaves nothing behind.
         sites = [Access(store).find_site(ref) for ref in args.site or []]
@@ -62,7 +69,7 @@ def passwd(args: argparse.Namespace) -> int:
 
     from .services import Store
 
-    if not (Path(args.data) / "fieldsync.db").exists():
+    if args.database is None and not (Path(args.data) / "fieldsync.db").exists():
         print(f"fieldsync: no database in {args.data}", file=sys.stderr)
         return 2
     disabled = True if args.disable else False if args.enable else None
@@ -72,7 +79,7 @@ def passwd(args: argparse.Namespace) -> int:
         if getpass.getpass("the same again: ") != password:
             print("fieldsync: the two passwords differ; nothing changed", file=sys.stderr)
             return 2
-    store = Store(Settings(data_dir=Path(args.data)))
+    store = Store(Settings(data_dir=Path(args.data), database=args.database))
     try:
         revoked = store.update_user(args.username, password=password, disabled=disabled)
     finally:
@@ -99,7 +106,7 @@ def terms_command(args: argparse.Namespace) -> int:
             raise Refused(f"--set takes a JSON object: {exc}") from None
         if not isinstance(override, dict):
             raise Refused('--set takes a JSON object, e.g. \'{"on_site_hours": {"urban": 2}}\'')
-    store = Store(Settings(data_dir=data_dir(args.data)))
+    store = Store(settings_of(args))
     try:
         office = ServiceOffice(store)
         site_id, _ = Access(store).find_site(args.site)
@@ -125,7 +132,7 @@ def import_devices(args: argparse.Namespace) -> int:
         raise Refused(f"no file {path}")
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise Refused(f"{path} is over {MAX_IMPORT_BYTES} bytes; split it by system")
-    store = Store(Settings(data_dir=data_dir(args.data)))
+    store = Store(settings_of(args))
     try:
         site_id, name = Access(store).find_site(args.site)
         try:
@@ -165,7 +172,7 @@ def add_site(args: argparse.Namespace) -> int:
              "warranty_months": args.warranty_months, "contract_price_fen": args.price_fen,
              "members": args.member or []}
     new = msgspec.convert({k: v for k, v in given.items() if v is not None}, NewSite)
-    store = Store(Settings(data_dir=data_dir(args.data)))
+    store = Store(settings_of(args))
     try:
         site = Archive(store).register_site(None, new)
     finally:

@@ -14,7 +14,7 @@ At N = 1,000 that is about 200,000 devices and 1.6 million checks, too many
 to merge one by one through `Store.write_server_changes`. The rows are built
 here as the store would store them (`{register: hlc}` clocks of node `srv`,
 sheet numbers from `sheet_seq/<period>`) and loaded with
-`storage/sqlite/rows.py`'s `BulkLoad` (one version each, the same derived scope
+the backend's `BulkLoad` (`storage/writes.py`: one version each, the same derived scope
 columns as any write) in one write transaction: all of it or none. The same seed and
 the same current quarter give the same data.
 """
@@ -40,8 +40,8 @@ from sync.schema import device_check_id, inspection_id
 from .domains.identity import passwords as A
 from .domains.inspections.service import due_on
 from .services import Store
-from .storage.sqlite.rows import BulkLoad, encode_clocks
-from .storage.writes import COUNTER
+from .storage.protocol import save_clock
+from .storage.writes import COUNTER, encode_clocks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAST_QUARTERS = 8
@@ -287,7 +287,7 @@ class _Writer:
     def __init__(self, store: Store, db: Any, now: int) -> None:
         self.store, self.now = store, now
         self.parents: dict[tuple[str, str], RowState] = {}  # the rows others find their site and period through
-        self.bulk = BulkLoad(db, now, self._lookup)
+        self.bulk = store.backend.bulk_load(db, now, self._lookup)
 
     def _lookup(self, collection: str, row_id: str) -> RowState | None:
         return self.parents.get((collection, row_id))
@@ -336,14 +336,12 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
     password_hash = A.hash_password(PASSWORD)
     counts = {"scale sites": n, "technicians": len(technicians), "scale devices": 0, "past inspections": 0,
               "device checks": 0}
-    writer_db = store.database.writer
-    with store.write() as db:
+    with store.write(versions=True) as db:
         if db.execute("SELECT 1 FROM meta WHERE key = 'scale'").fetchone():
             raise ValueError("this database already holds a scale demo")
         db.execute("INSERT INTO meta(key, value) VALUES ('scale', ?)", [f"{n} sites, seed {seed}"])
         # A bigger page cache while the indexes of 2 million random keys grow.
-        writer_db.execute("PRAGMA cache_size = -1000000")
-        try:
+        with store.backend.bulk(db):
             now = store.now_ms()
             created = hlc.format_ts(now)
             user_ids = {u: str(uuid.uuid5(schema.NS, f"user/{u}")) for u in technicians}
@@ -368,7 +366,8 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
                 # Members from before any client synced: a place before every version.
                 db.execute(
                     "INSERT INTO scope_events(version, user_id, site_id, member, at)"
-                    " VALUES ((SELECT min(0, coalesce(min(version), 0)) - 1 FROM scope_events), ?, ?, 1, '')",
+                    " VALUES ((SELECT CASE WHEN min(version) < 0 THEN min(version) ELSE 0 END - 1 FROM scope_events),"
+                    " ?, ?, 1, '')",
                     [user_ids[technician], site_id],
                 )
                 db.execute("INSERT INTO plans(site_id, frequency, due_day, technician) VALUES (?, 'quarterly', 20, ?)",
@@ -388,9 +387,7 @@ def load_scale(store: Store, n: int, seed: int = 0, today: date | None = None) -
             out.close()
             for period, number in sheet_numbers.items():
                 db.execute("UPDATE meta SET value = ? WHERE key = ?", [str(number), f"sheet_seq/{period}"])
-            db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
-        finally:
-            writer_db.execute("PRAGMA cache_size = -65536")
+            save_clock(db, store.clock.last)
     return counts
 
 

@@ -1,6 +1,7 @@
 """The server's services over one database, composed once: what `server/store.py` was.
 
-`Store` holds what lives as long as the process: the database (`storage/sqlite/`), the
+`Store` holds what lives as long as the process: the database (`Settings.database` picks its
+backend: the SQLite file under `--data`, or PostgreSQL that several processes share), the
 server's HLC clock and epoch, the cursor key, the hooks each domain registers, the sync
 window, identity and the blobs. It knows no SQL and no protocol rule: push, pull and the
 conflict log are `engine/`'s functions, mounted here as methods, and the identity
@@ -12,6 +13,7 @@ later build the pieces itself.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, cast
 
 from sync import hlc
 from sync.periods import site_today
@@ -34,8 +36,8 @@ from .engine.after_commit import AfterCommit
 from .engine.hooks import Hooks
 from .engine.window import Window, window_periods
 from .settings import Settings
-from .storage.sqlite.connection import Database
-from .storage.sqlite.rows import purge_tombstones
+from .storage import protocol
+from .storage.base import Backend, Connection, Database
 
 __all__ = ["Caller", "Store"]
 
@@ -44,14 +46,20 @@ class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.database = Database(settings.db_path, settings.read_connections)
+        self.backend = backend_of(settings)
+        # Typed as SQLite's until the query modules take `base.Sql` (see `base.Connection`).
+        self.database = cast("Database[Connection]", self.backend.open(settings.database or settings.db_path,
+                                                                       settings.read_connections))
         self.read = self.database.read
         self.write = self.database.write
-        meta = self._meta(self.database.writer)
+        with self.read() as db:
+            meta = protocol.meta(db)
         self.server_epoch = meta["server_epoch"]
         # Signs pull cursors; in the database, so it survives restarts, is shared by every
         # process on this database and travels with its backups (m011 in storage/sqlite/migrations.py).
         self.cursor_secret = bytes.fromhex(meta["cursor_secret"])
+        # Each process has its own clock; a transaction that stamps with it catches up with what the
+        # others saved first (`engine/batch.py`), so no two hand out the same HLC.
         self.clock = hlc.Clock(hlc.SERVER_NODE, meta["hlc"] or None)
         self.clock.now()
         self.window = Window(self.database)
@@ -79,7 +87,7 @@ class Store:
         self.after_commit = AfterCommit()
         backfill_milestones(self)  # once, for a database from before m018
 
-    _meta = staticmethod(Database.meta)
+    _meta = staticmethod(protocol.meta)
     push = _push.push
     write_server_changes = _push.write_server_changes
     pull = _pull.pull
@@ -111,4 +119,15 @@ class Store:
         """Forget rows deleted longer ago than the horizon; older cursors then get 410."""
         now = self.now_ms() if now_ms is None else now_ms
         with self.write() as db:
-            return purge_tombstones(db, now - int(self.settings.tombstone_horizon_days * 86_400_000))
+            return self.backend.purge_tombstones(db, now - int(self.settings.tombstone_horizon_days * 86_400_000))
+
+
+def backend_of(settings: Settings) -> Backend[Any]:
+    """The backend `Settings.database` names: PostgreSQL for a URL (psycopg imported only then), else SQLite."""
+    if settings.database is None:
+        from .storage.sqlite.backend import SQLITE
+
+        return SQLITE
+    from .storage.postgres.backend import POSTGRES
+
+    return POSTGRES

@@ -26,6 +26,36 @@ def public_url(text: str) -> str:
     return text.rstrip("/")
 
 
+# `--database`: an operator's setting too, bounded; it may hold a password, which is never printed.
+MAX_DATABASE_URL_CHARS = 1000
+
+
+def database_url(text: str) -> str:
+    """`--database`: a `postgresql://` URL (libpq's form), bounded; ValueError without quoting it."""
+    from urllib.parse import urlsplit
+
+    problem = f"a postgresql://user@host[:port]/name URL, at most {MAX_DATABASE_URL_CHARS} characters"
+    if len(text) > MAX_DATABASE_URL_CHARS or not text.startswith(("postgresql://", "postgres://")) or any(
+            c.isspace() or not c.isprintable() for c in text):
+        raise ValueError(problem)
+    try:
+        urlsplit(text).port  # noqa: B018  # a port that is no number
+    except ValueError:
+        raise ValueError(problem) from None
+    return text
+
+
+def shown_database(url: str) -> str:
+    """A database URL as printed and logged: its password, if any, replaced by `***`."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}").geturl()
+
+
 def served_url(host: str, port: int) -> str:
     """`--public-url`'s default: the address served; on every interface, this machine's name."""
     try:
@@ -98,6 +128,9 @@ class Settings:
     # (a sheet rendered ahead prints the same as a request's). `fieldsync serve --public-url`, by default
     # its host and port (`served_url`).
     public_url: str = "http://127.0.0.1:8000"
+    # Where the database is (issue 16): None is the SQLite file under data_dir (`db_path`), else a
+    # `postgresql://` URL that several server processes share (`database_url`; never printed whole).
+    database: str | None = None
     # Tax on a bill's subtotal, in basis points (600: 6 %), one rate, rounded half up to the fen.
     tax_bps: int = DEFAULT_TAX_BPS
 
@@ -105,6 +138,13 @@ class Settings:
         if isinstance(self.tax_bps, bool) or not isinstance(self.tax_bps, int) or not 0 <= self.tax_bps <= MAX_TAX_BPS:
             raise ValueError(f"tax_bps is a whole number of basis points from 0 to {MAX_TAX_BPS}")
         public_url(self.public_url)
+        if self.database is not None:
+            database_url(self.database)
+
+    @property
+    def database_shown(self) -> str:
+        """Where the database is, as printed: the SQLite file, or the URL without its password."""
+        return str(self.db_path) if self.database is None else shown_database(self.database)
 
     @property
     def db_path(self) -> Path:

@@ -1,8 +1,14 @@
 """A write transaction of the sync engine: the rows it stages with what the hooks derive
 from them (`engine/hooks.py`), its receipts, and its conflict log entries, bounded.
 
-The SQL is the storage's (`storage/sqlite/rows.py`'s `Transaction`); this adds the
-protocol: hooks, the merge rules' callbacks, who is writing, and what gets logged.
+The SQL is the storage's (`storage/writes.py`'s `Transaction`, in the dialect of the store's
+backend); this adds the protocol: hooks, the merge rules' callbacks, who is writing, and what
+gets logged.
+
+It takes versions, so it begins by taking the version counter (on PostgreSQL a lock held to
+commit, before anything else the transaction touches, so that every writer takes locks in the
+same order), then catches the process's HLC clock up with the one saved by the last transaction
+that stamped, in whichever process: server HLCs never repeat or go back across processes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from sync.wire import Change, ChangeResult
 from ..domains.identity.service import Caller
 from ..storage import conflicts as logged
 from ..storage.base import Connection
-from ..storage.sqlite.rows import Transaction
+from ..storage.protocol import server_clock
+from ..storage.writes import Transaction
 
 if TYPE_CHECKING:
     from ..services import Store
@@ -62,9 +69,15 @@ class _Batch(Transaction):
     """A write transaction of the sync engine: the rows it stages, with what the hooks derive
     from them, its receipts and its conflict log entries."""
 
+    db: Connection  # the domains' hooks query it (`tx.db`)
+
     def __init__(self, db: Connection, store: Store, now: int, caller: Caller | None = None,
                  offset_ms: int = 0) -> None:
-        super().__init__(db, now)
+        self.sql = store.backend.sql
+        super().__init__(db, now)  # takes the version counter
+        saved = server_clock(db)
+        if saved > store.clock.last:
+            store.clock.see(saved, now)
         self.store = store
         self.caller = caller  # the pushing client; None for the server's own writes
         self.offset_ms = offset_ms  # the pushing client's measured clock offset (server - client)

@@ -23,8 +23,8 @@ from sync.wire import PullResponse
 from ..domains.identity.service import Caller
 from ..storage import pages
 from ..storage.base import Connection
+from ..storage.protocol import acked_seq
 from ..storage.scope import memberships, sites_at, window_at
-from ..storage.sqlite.rows import acked_seq
 from .cursor import Cursor, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:

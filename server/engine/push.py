@@ -21,9 +21,9 @@ from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 
 from ..domains.identity import audit
 from ..domains.identity.service import Caller
+from ..storage import protocol as q
 from ..storage import receipts
 from ..storage.base import Connection
-from ..storage.sqlite import rows as q
 from .batch import _Batch, clip
 
 if TYPE_CHECKING:
@@ -57,14 +57,16 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
     with store.write() as db:
         now = store.now_ms()
         offset = now - client_ms
+        # The version counter first (a lock on PostgreSQL), then the client's acked_seq: the same
+        # client pushing through two processes at once is then answered in turn, not twice.
+        batch = _Batch(db, store, now, caller, offset) if changes else None
         acked = q.acked_seq(db, caller.client_id)
         replayed = [c for c in changes if c.seq <= acked]
         fresh = changes[len(replayed):]
         results = _replayed_results(db, caller.client_id, replayed, ready)
         if fresh and fresh[0].seq != acked + 1:
             raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
-        if fresh:
-            batch = _Batch(db, store, now, caller, offset)
+        if batch is not None and fresh:
             batch.prefetch(fresh)
             actor = caller.actor
             for change, checked in zip(fresh, ready[len(replayed):], strict=True):
@@ -74,7 +76,8 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         q.record_sync(db, caller.client_id, acked, hlc.format_ts(now), offset, app)
         if changes:
             receipts.prune(db, caller.client_id, changes[0].seq, acked, store.settings.receipts_kept_per_client)
-        q.save_clock(db, store.clock.last)
+        if batch is not None:
+            q.save_clock(db, store.clock.last)
         version = q.current_version(db)
     if batch is not None:
         batch.hand_over()  # committed: what the hooks registered for after it (a sheet rendered ahead)

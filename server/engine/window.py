@@ -34,6 +34,6 @@ class Window:
     def ensure(self, periods: list[str], at: str) -> None:
         if periods == self._last:
             return
-        with self._connections.write() as db:
+        with self._connections.write(versions=True) as db:
             record_window(db, periods, at)
         self._last = periods

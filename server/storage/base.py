@@ -2,9 +2,8 @@
 
 Services and query classes take a `Connections`: an object with `read()` and `write()`.
 `Backend` is what the sync engine needs from the `rows` store; every backend passes the
-contract tests of `testing.py`: SQLite (`sqlite/`) and PostgreSQL (`postgres/`). Today the
-engine and the domains still call `storage/sqlite/` directly; wiring them to a `Backend` is
-the next step of issue 16.
+contract tests of `testing.py`: SQLite (`sqlite/`) and PostgreSQL (`postgres/`). The server's
+`Store` opens the one `Settings.database` names and reaches it only through these.
 """
 
 from __future__ import annotations
@@ -21,11 +20,18 @@ if TYPE_CHECKING:
     from .writes import Dialect
 
 # A connection inside a transaction, as `read()` and `write()` yield it. Code outside
-# `server/storage/` only passes it on to storage functions.
+# `server/storage/` only passes it on to storage functions. Either backend's: PostgreSQL's
+# (`postgres/connection.py`) makes the calls storage code makes on a `sqlite3.Connection` (`Sql`);
+# the name stays sqlite3's until the query modules take `Sql` (issue 16, t16-queries), and then
+# becomes `Sql`.
 Connection = sqlite3.Connection
 
 
 Lookup = Callable[[str, str], RowState | None]
+
+
+class Unreachable(Exception):
+    """A database server that does not answer or refuses us, as its driver says why (no password in it)."""
 
 
 class Cursor(Protocol):
@@ -50,11 +56,16 @@ C_co = TypeVar("C_co", bound=Sql, covariant=True)
 
 
 class Connections(Protocol):
-    """A reader holding one snapshot (`read`), and the one writer in a transaction (`write`)."""
+    """A reader holding one snapshot (`read`), and a writer in a transaction (`write`).
+
+    `write(versions=True)` for a transaction that takes versions (`scope.take_version`): it takes
+    the version counter first, as a push does (PostgreSQL: a lock held to commit; SQLite's one
+    writer holds it anyway). Writes without versions (a sign-in, a refresh, an upload's progress)
+    never wait for a push."""
 
     def read(self) -> AbstractContextManager[Connection]: ...
 
-    def write(self) -> AbstractContextManager[Connection]: ...
+    def write(self, versions: bool = False) -> AbstractContextManager[Connection]: ...
 
 
 class Database(Protocol[C_co]):
@@ -62,7 +73,7 @@ class Database(Protocol[C_co]):
 
     def read(self) -> AbstractContextManager[C_co]: ...
 
-    def write(self) -> AbstractContextManager[C_co]: ...
+    def write(self, versions: bool = False) -> AbstractContextManager[C_co]: ...
 
     def close(self) -> None: ...
 
@@ -104,6 +115,8 @@ class Backend(Protocol[C]):
     def transaction(self, db: C, now: int) -> Staging: ...
 
     def bulk_load(self, db: C, now: int, lookup: Lookup) -> Loading: ...
+
+    def bulk(self, db: C) -> AbstractContextManager[None]: ...  # around a bulk load: SQLite's bigger page cache
 
     def encode_clocks(self, clocks: dict[str, list[str]]) -> str: ...
 

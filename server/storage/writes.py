@@ -198,7 +198,7 @@ class Transaction:
     Knows no collection: what the server derives from a row is the engine's hooks' business.
     """
 
-    sql: ClassVar[Dialect]
+    sql: Dialect  # the backend's (its subclass's), or the engine's batch's own (`engine/batch.py`)
 
     def __init__(self, db: Sql, now: int) -> None:
         self.db = db

@@ -103,7 +103,7 @@ class Identity:
             raise E.InvalidRequest("sites are for technicians: supervisors and the desk see every site")
         user_id = str(uuid.uuid5(schema.NS, f"user/{username}"))
         new_hash = hash_password(password)  # slow: outside the lock
-        with self._db.write() as db:
+        with self._db.write(versions=bool(sites)) as db:  # memberships take versions
             if q.user_id_of(db, username) is not None:
                 raise E.UserExists(f"there is already a user {username}")
             stamp = hlc.format_ts(self.now_ms())
@@ -126,7 +126,7 @@ class Identity:
         return self._set_member(site_id, username, False, by)
 
     def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None = None) -> bool:
-        with self._db.write() as db:
+        with self._db.write(versions=True) as db:
             return set_member(db, site_id, username, member, self.now_ms(), by)
 
     def members(self, site_id: str) -> list[str]:

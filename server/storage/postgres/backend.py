@@ -1,7 +1,8 @@
-"""The PostgreSQL backend as one object (`storage/base.py`'s `Backend`), for the contract tests."""
+"""The PostgreSQL backend as one object (`storage/base.py`'s `Backend`): the contract tests' and `Store`'s."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from .. import pages, writes
@@ -22,6 +23,10 @@ class PostgresBackend:
 
     def bulk_load(self, db: Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
         return rows.BulkLoad(db, now, lookup)
+
+    @staticmethod
+    def bulk(db: Connection) -> AbstractContextManager[None]:
+        return nullcontext()  # shared_buffers is the server's, not a connection's
 
     sql = rows.SQL
     encode_clocks = staticmethod(writes.encode_clocks)

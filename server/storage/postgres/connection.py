@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.string import TextLoader
 
-from ..base import Cursor
+from ..base import Cursor, Unreachable
 from ..writes import atomic
 from .migrations import migrate
 
@@ -62,7 +62,11 @@ class Database:
     """The database at `url`, migrated on open: `readers` readers and `writers` writers."""
 
     def __init__(self, url: str, readers: int, writers: int = 2) -> None:
-        with psycopg.connect(url, autocommit=True) as first:
+        try:
+            first = psycopg.connect(url, autocommit=True, connect_timeout=30)
+        except psycopg.OperationalError as exc:  # libpq's message names the host, never the password
+            raise Unreachable(" ".join(str(exc).split())) from None
+        with first:
             migrate(first)
         self._readers: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._writers: queue.LifoQueue[Connection] = queue.LifoQueue()
@@ -83,9 +87,18 @@ class Database:
         finally:
             pool.put(conn)
 
-    def write(self) -> AbstractContextManager[Connection]:
-        """A writer in a READ COMMITTED transaction; rolled back on any error."""
-        return self._in(self._writers, "BEGIN ISOLATION LEVEL READ COMMITTED")
+    @contextmanager
+    def write(self, versions: bool = False) -> Iterator[Connection]:
+        """A writer in a READ COMMITTED transaction; rolled back on any error. With `versions`, it
+        takes the version counter's lock first (`rows.py`), before anything else it touches: every
+        transaction that takes both the counter and a client's row takes them in that order, so a
+        push and a revoke or a membership change never wait for each other in a cycle."""
+        with self._in(self._writers, "BEGIN ISOLATION LEVEL READ COMMITTED") as conn:
+            if versions:
+                from .rows import SQL
+
+                conn.execute(SQL.version)
+            yield conn
 
     def read(self) -> AbstractContextManager[Connection]:
         """A reader holding one snapshot for the whole block."""

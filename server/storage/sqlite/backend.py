@@ -1,8 +1,10 @@
-"""The SQLite backend as one object (`storage/base.py`'s `Backend`), for the contract tests."""
+"""The SQLite backend as one object (`storage/base.py`'s `Backend`): the contract tests' and `Store`'s."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import pages, writes
@@ -22,6 +24,16 @@ class SQLiteBackend:
 
     def bulk_load(self, db: sqlite3.Connection, now: int, lookup: Lookup) -> rows.BulkLoad:
         return rows.BulkLoad(db, now, lookup)
+
+    @staticmethod
+    @contextmanager
+    def bulk(db: sqlite3.Connection) -> Iterator[None]:
+        """A bigger page cache while the indexes of millions of random keys grow (`server/scale.py`)."""
+        db.execute("PRAGMA cache_size = -1000000")
+        try:
+            yield
+        finally:
+            db.execute("PRAGMA cache_size = -65536")  # as `connection.connect` sets it
 
     sql = rows.SQL
     encode_clocks = staticmethod(writes.encode_clocks)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..protocol import meta
 from ..writes import atomic
 from ..writes import select_in as select_in
 from .migrations import migrate
@@ -50,8 +51,9 @@ class Database:
             self._readers.get_nowait().close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error."""
+    def write(self, versions: bool = False) -> Iterator[sqlite3.Connection]:
+        """The one writer, in a BEGIN IMMEDIATE transaction; rolled back on any error. It serialises
+        every write, so `versions` (`base.Connections`) asks for nothing more."""
         with self.lock, atomic(self.writer, "BEGIN IMMEDIATE") as conn:
             yield conn
 
@@ -68,8 +70,5 @@ class Database:
         finally:
             self._readers.put(conn)
 
-    @staticmethod
-    def meta(conn: sqlite3.Connection) -> dict[str, str]:
-        """The `meta` table: server_epoch, version, horizon_version, hlc, cursor_secret, counters."""
-        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    meta = staticmethod(meta)
 
