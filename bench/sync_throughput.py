@@ -1,6 +1,7 @@
 """Push and pull throughput over real HTTP against a real server, next to SQLite's own ceiling.
 
     python bench/sync_throughput.py [--rows 20000] [--batch 500] [--repeat 3] [--no-peer]
+                                    [--database postgresql://…|auto [--processes 1,2,4] [--clients 4]]
 
 One client pushes N new `photos` rows of 8 fields in batches over HTTP; a
 fresh client pulls them all from cursor 0 in pages. In the same run, the two
@@ -12,6 +13,13 @@ with `executemany` in one transaction, then read back and JSON-encoded. Prints
 rows/s and fieldsync's ratio against each. Every pull and the ceiling's read
 run `--repeat` times and keep the fastest (a push cannot be repeated on the
 same rows): on a shared machine a single pass measures the neighbours.
+
+With `--database` (issue 16), then: the same rows pushed by `--clients` clients at once, each its
+share, and pulled whole by each of them at once, against 1, 2 and 4 `fieldsync serve --database`
+processes (real processes; client i talks to process i mod P), beside one SQLite process taking the
+same clients. Each takes a new database: `--database` names a PostgreSQL server on which the bench
+may create (and then drops) databases, or `auto` starts a throwaway server of our own with fsync on
+(bench/_postgres.py), as the server's SQLite commits with `synchronous = FULL`.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,6 +43,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _pouch
+from bench._postgres import PostgresServer, drop_database, new_database
 from bench._server import ServerProcess
 from server.services import Store
 from server.settings import Settings
@@ -56,8 +68,8 @@ def photo_rows(n: int, insp: str) -> list[tuple[str, dict[str, object]]]:
     return rows
 
 
-def prepare(data: Path) -> str:
-    store = Store(Settings(data_dir=data))
+def prepare(data: Path, database: str | None = None) -> str:
+    store = Store(Settings(data_dir=data, database=database))
     store.create_user("bench", "Bench", "supervisor", "bench", demo=True)
     insp = inspection_id(SITE, "2026-Q4")
     store.write_server_changes([
@@ -74,43 +86,115 @@ def login(http: httpx.Client) -> tuple[str, dict[str, str]]:
     return body["client_id"], {"Authorization": f"Bearer {body['token']}"}
 
 
+def push_bodies(http: httpx.Client, rows: list[tuple[str, dict[str, object]]], batch: int) -> list[str]:
+    """A new client signed in on `http` (its token set there), and its pushes of `rows`, ready to send."""
+    client_id, headers = login(http)
+    http.headers.update(headers)
+    clock = hlc.Clock(client_id)
+    seq = 0
+    bodies = []
+    for start in range(0, len(rows), batch):
+        changes = []
+        for row_id, fields in rows[start:start + batch]:
+            seq += 1
+            changes.append({"seq": seq, "collection": "photos", "id": row_id, "hlc": clock.now(),
+                            "fields": fields, "delete": False})
+        bodies.append(json.dumps({"protocol": 1, "client_id": client_id,
+                                  "client_time": hlc.format_ts(hlc.wall_ms()), "changes": changes}))
+    return bodies
+
+
+def send_pushes(http: httpx.Client, bodies: list[str]) -> None:
+    for body in bodies:
+        r = http.post("/sync/push", content=body, headers={"content-type": "application/json"})
+        r.raise_for_status()
+        assert all(x["status"] == "applied" for x in r.json()["results"]), r.text[:300]
+
+
+def pull_all(http: httpx.Client, expected: int, page: int) -> None:
+    cursor, got = "0", 0
+    while True:
+        # Decoded as the phone decodes it (client_sdk/client.py), into the wire's Structs.
+        body = PAGE.decode(http.get("/sync/pull", params={"cursor": cursor, "limit": page}).content)
+        got += len(body.rows)
+        cursor = body.cursor
+        if not body.has_more:
+            break
+    assert got >= expected, (got, expected)
+
+
 def bench_push(url: str, rows: list[tuple[str, dict[str, object]]], batch: int) -> float:
     with httpx.Client(base_url=url, timeout=120) as http:
-        client_id, headers = login(http)
-        clock = hlc.Clock(client_id)
-        seq = 0
-        bodies = []
-        for start in range(0, len(rows), batch):
-            changes = []
-            for row_id, fields in rows[start:start + batch]:
-                seq += 1
-                changes.append({"seq": seq, "collection": "photos", "id": row_id, "hlc": clock.now(),
-                                "fields": fields, "delete": False})
-            bodies.append(json.dumps({"protocol": 1, "client_id": client_id,
-                                      "client_time": hlc.format_ts(hlc.wall_ms()), "changes": changes}))
+        bodies = push_bodies(http, rows, batch)
         t0 = time.perf_counter()
-        for body in bodies:
-            r = http.post("/sync/push", content=body, headers={**headers, "content-type": "application/json"})
-            r.raise_for_status()
-            assert all(x["status"] == "applied" for x in r.json()["results"]), r.text[:300]
+        send_pushes(http, bodies)
         return time.perf_counter() - t0
 
 
 def bench_pull(url: str, expected: int, page: int) -> float:
     with httpx.Client(base_url=url, timeout=120) as http:
-        _, headers = login(http)
+        http.headers.update(login(http)[1])
         t0 = time.perf_counter()
-        cursor, got = "0", 0
-        while True:
-            # Decoded as the phone decodes it (client_sdk/client.py), into the wire's Structs.
-            body = PAGE.decode(http.get("/sync/pull", params={"cursor": cursor, "limit": page}, headers=headers).content)
-            got += len(body.rows)
-            cursor = body.cursor
-            if not body.has_more:
-                break
-        elapsed = time.perf_counter() - t0
-        assert got >= expected, (got, expected)
-        return elapsed
+        pull_all(http, expected, page)
+        return time.perf_counter() - t0
+
+
+@contextmanager
+def database_server(database: str) -> Iterator[str]:
+    """The URL of a PostgreSQL server to make databases on: `database` itself, or with `auto` one of our own."""
+    if database != "auto":
+        yield database
+        return
+    pg = PostgresServer(durable=True).start()
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
+
+
+def at_once(urls: list[str], rows: list[tuple[str, dict[str, object]]], batch: int, clients: int,
+            repeat: int) -> tuple[float, float]:
+    """Seconds for `clients` clients at once (client i on urls[i mod len]) to push `rows`, each its
+    share, and (the fastest of `repeat`) for each to pull them all."""
+    https = [httpx.Client(base_url=urls[i % len(urls)], timeout=300) for i in range(clients)]
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            bodies = [push_bodies(http, rows[i::clients], batch) for i, http in enumerate(https)]
+            t0 = time.perf_counter()
+            list(pool.map(send_pushes, https, bodies))
+            push_s = time.perf_counter() - t0
+            pull_s = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                list(pool.map(lambda http: pull_all(http, len(rows), batch), https))
+                pull_s = min(pull_s, time.perf_counter() - t0)
+    finally:
+        for http in https:
+            http.close()
+    return push_s, pull_s
+
+
+def processes(tmp: Path, database: str | None, count: int, n: int, batch: int, clients: int,
+              repeat: int) -> tuple[float, float]:
+    """`at_once` against `count` server processes over a new database: PostgreSQL if `database`
+    (a server's URL) is given, else one SQLite file (then `count` is 1)."""
+    url = new_database(database) if database else None
+    data = tmp / f"{'postgresql' if url else 'sqlite'}-{count}"
+    try:
+        rows = photo_rows(n, prepare(data / "prepare", url))
+        args = ("--database", url) if url else ()
+        servers = [ServerProcess(data / "prepare" if url is None else data / f"p{i}", args=args)
+                   for i in range(count)]
+        try:
+            for server in servers:
+                server.start()
+            return at_once([s.url for s in servers], rows, batch, clients, repeat)
+        finally:
+            for server in servers:
+                server.stop()
+    finally:
+        if url:
+            drop_database(url)
 
 
 def ceiling(path: Path, rows: list[tuple[str, dict[str, object]]], repeat: int) -> tuple[float, float]:
@@ -144,8 +228,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         help="pulls (and the ceiling's read) taken this many times, the fastest kept: the machine is shared")
     parser.add_argument("--no-peer", action="store_true",
                         help="leave out pouchdb-server (installed with npm into bench/peer/ on first use)")
+    parser.add_argument("--database", metavar="URL",
+                        help="also over PostgreSQL: a server's postgresql:// URL on which the bench may create"
+                             " databases, or `auto` for a throwaway server of its own")
+    parser.add_argument("--processes", default="1,2,4", help="with --database: how many server processes, in turn")
+    parser.add_argument("--clients", type=int, default=4, help="with --database: clients pushing and pulling at once")
     args = parser.parse_args(argv)
     n = args.rows
+    counts = [int(c) for c in args.processes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "server"
         insp = prepare(data)
@@ -175,6 +265,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             results |= {f"peer_{way}": n / peer, f"{way}_vs_peer": peer / ours}
             print(f"{way}  pouchdb-server   {n / peer:>10,.0f}   {peer / ours:>8.2f}x        >= {targets[0]}x")
         print(f"{way}  SQLite ceiling   {n / sqlite:>10,.0f}   {sqlite / ours:>8.2f}         >= {targets[1]}   ({how})")
+    if args.database:
+        results |= several(args.database, counts, n, args.batch, args.clients, args.repeat)
+    return results
+
+
+def several(database: str, counts: list[int], n: int, batch: int, clients: int, repeat: int) -> dict[str, float]:
+    """The same rows through `clients` clients at once: one SQLite process, then PostgreSQL's."""
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, database_server(database) as server:
+        push_s, pull_s = processes(Path(tmp), None, 1, n, batch, clients, repeat)
+        results |= {"sqlite_push": n / push_s, "sqlite_pull": clients * n / pull_s}
+        for count in counts:
+            push_s, pull_s = processes(Path(tmp), server, count, n, batch, clients, repeat)
+            results |= {f"pg{count}_push": n / push_s, f"pg{count}_pull": clients * n / pull_s}
+    print(f"\n{clients} clients at once: the {n} rows pushed, each client its share; each pulls them all")
+    print("                         push rows/s  vs SQLite   pull rows/s  vs SQLite")
+    for name, key in (("SQLite, 1 process", "sqlite"),
+                      *((f"PostgreSQL, {c} process{'es' if c > 1 else ''}", f"pg{c}") for c in counts)):
+        push, pull = results[f"{key}_push"], results[f"{key}_pull"]
+        print(f"{name:<24} {push:>11,.0f} {push / results['sqlite_push']:>9.2f}x"
+              f"  {pull:>11,.0f} {pull / results['sqlite_pull']:>9.2f}x")
     return results
 
 

@@ -25,3 +25,35 @@ def test_the_throughput_bench_runs_at_a_tiny_scale(capsys):
     else:
         assert "pouchdb-server left out" in out
 
+
+
+# Issue 16: --database, the same rows through several clients against 1, 2 ... server processes over PostgreSQL.
+def _several_printed(out: str, results: dict[str, float], counts: tuple[int, ...]) -> None:
+    assert "2 clients at once" in out
+    for name, key in (("SQLite, 1 process", "sqlite"), *((f"PostgreSQL, {c} process", f"pg{c}") for c in counts)):
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        assert line.count("x") == 2, line  # push and pull, each beside its ratio to SQLite
+        assert results[f"{key}_push"] > 0 and results[f"{key}_pull"] > 0
+
+
+def test_the_bench_starts_its_own_postgresql_and_runs_one_and_two_processes(capsys):
+    results = bench.main(["--rows", "30", "--batch", "10", "--repeat", "1", "--no-peer",
+                          "--database", "auto", "--processes", "1,2", "--clients", "2"])
+    out = capsys.readouterr().out
+    assert "push  fieldsync" in out  # the single-client figures still come first
+    _several_printed(out, results, (1, 2))
+    assert "pg4_push" not in results
+
+
+def test_the_bench_makes_its_databases_on_a_given_server_and_drops_them(capsys, postgres):
+    import psycopg
+
+    def databases() -> set[str]:
+        with psycopg.connect(postgres) as db:
+            return {name for (name,) in db.execute("SELECT datname FROM pg_database")}
+
+    before = databases()
+    results = bench.main(["--rows", "20", "--batch", "10", "--repeat", "1", "--no-peer",
+                          "--database", postgres, "--processes", "2", "--clients", "2"])
+    _several_printed(capsys.readouterr().out, results, (2,))
+    assert databases() == before
