@@ -43,6 +43,7 @@ from tests.reliability.wire import (
     merged,
     missing_acknowledged,
     prepare,
+    start_all,
     workload,
 )
 
@@ -166,14 +167,6 @@ def run_workload(
         for server in servers:
             server.stop()
     return merged(rows, ["device_checks", "photos"]), pushers
-
-
-def start_all(servers: list[ServerProcess]) -> None:
-    """Start the processes side by side: each spends seconds importing the app."""
-    threads = Threads()
-    for i, server in enumerate(servers):
-        threads.start(server.start, f"server{i}")
-    threads.join()
 
 
 def calm_run(tmp_path: Path, plan: dict[str, list[list[Spec]]]) -> dict[Any, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from bench._server import ServerProcess
 from server.services import Store, backend_of
 from server.settings import Settings
 from sync import hlc
@@ -207,9 +208,10 @@ class Wire:
             "protocol": 1, "client_id": self.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
             "changes": changes}))
 
-    def pull(self, cursor: str, limit: int = 1000) -> Any:
-        return self.checked(self.http.get("/sync/pull", headers=self.headers,
-                                          params={"cursor": cursor, "limit": limit}))
+    def pull(self, cursor: str, limit: int = 1000, http: httpx.Client | None = None) -> Any:
+        """A page from `cursor`; through `http` (another process's address), if given, as this client."""
+        return self.checked((http or self.http).get("/sync/pull", headers=self.headers,
+                                                    params={"cursor": cursor, "limit": limit}))
 
     def close(self) -> None:
         self.http.close()
@@ -326,3 +328,11 @@ class Threads:
     def raise_first(self) -> None:
         if self.errors:
             raise self.errors[0]
+
+
+def start_all(servers: list[ServerProcess]) -> None:
+    """Start the processes side by side: each spends seconds importing the app."""
+    threads = Threads()
+    for i, server in enumerate(servers):
+        threads.start(server.start, f"server{i}")
+    threads.join()
