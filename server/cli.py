@@ -22,6 +22,7 @@ from .cli_office import (
     terms_command,
 )
 from .settings import Settings, database_url, public_url, served_url
+from .storage.base import Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 
 
@@ -385,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
+    except Unreachable as exc:
+        print(f"fieldsync: cannot open the database: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def passwd(args: argparse.Namespace) -> int:
 
     from .services import Store
 
-    if not (Path(args.data) / "fieldsync.db").exists():
+    if args.database is None and not (Path(args.data) / "fieldsync.db").exists():
         print(f"fieldsync: no database in {args.data}", file=sys.stderr)
         return 2
     disabled = True if args.disable else False if args.enable else None

@@ -30,6 +30,10 @@ Connection = sqlite3.Connection
 Lookup = Callable[[str, str], RowState | None]
 
 
+class Unreachable(Exception):
+    """A database server that does not answer or refuses us, as its driver says why (no password in it)."""
+
+
 class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 

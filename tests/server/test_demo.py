@@ -87,7 +87,7 @@ def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_
     from server.domains.identity.passwords import hash_password
 
     assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
-    assert _demo_accounts(tmp_path / "fieldsync.db") == (
+    assert _demo_accounts(Settings(data_dir=tmp_path)) == (
         "demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), zhao (赵工, technician), chen (陈, service_desk)")
     store = Store(Settings(data_dir=tmp_path))
     try:
@@ -96,7 +96,7 @@ def test_serve_shows_only_the_demo_accounts_still_on_the_published_password(tmp_
                        [hash_password("a long private passphrase")])
     finally:
         store.close()
-    assert _demo_accounts(tmp_path / "fieldsync.db") == (
+    assert _demo_accounts(Settings(data_dir=tmp_path)) == (
         "demo accounts, password demo: lin (林经理, supervisor), zhao (赵工, technician), chen (陈, service_desk)")
 
 

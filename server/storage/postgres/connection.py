@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.string import TextLoader
 
-from ..base import Cursor
+from ..base import Cursor, Unreachable
 from ..writes import atomic
 from .migrations import migrate
 
@@ -62,7 +62,11 @@ class Database:
     """The database at `url`, migrated on open: `readers` readers and `writers` writers."""
 
     def __init__(self, url: str, readers: int, writers: int = 2) -> None:
-        with psycopg.connect(url, autocommit=True) as first:
+        try:
+            first = psycopg.connect(url, autocommit=True, connect_timeout=30)
+        except psycopg.OperationalError as exc:  # libpq's message names the host, never the password
+            raise Unreachable(" ".join(str(exc).split())) from None
+        with first:
             migrate(first)
         self._readers: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._writers: queue.LifoQueue[Connection] = queue.LifoQueue()
