@@ -7,6 +7,12 @@ stands, and resends. After every restart, every acknowledged change is in
 the database, which passes `PRAGMA integrity_check`; at the end, the merged
 rows equal those of the same workload run without kills.
 
+Over PostgreSQL (issue 16) two server processes share one database, half the
+clients on each; the two are killed in turn, each restarted after its kill but the last.
+A client whose process died resumes on the survivor: its acked_seq read
+there, its last acknowledged batch answered from the receipts, its pending
+one re-sent. The run without kills it must end level with is one SQLite server.
+
 FIELDSYNC_LONG=1 runs the long variant (more kills, a longer workload).
 """
 
@@ -23,21 +29,28 @@ import httpx
 import pytest
 
 from bench._server import ServerProcess
+from server.services import backend_of
+from server.settings import Settings
 from sync import hlc
+from tests.pg import drop_database, new_database
 from tests.reliability.wire import (
     Spec,
     Threads,
     Wire,
+    device_ids,
     full_pull,
     integrity,
     merged,
     missing_acknowledged,
     prepare,
+    start_all,
     workload,
 )
 
 LONG = os.environ.get("FIELDSYNC_LONG") == "1"
 KILLS = [pytest.param(150, marks=pytest.mark.slow, id="150-kills")] if LONG else [pytest.param(20, id="20-kills")]
+# Each kill over PostgreSQL costs a process restart (seconds of imports) beside the survivor's work.
+PG_KILLS = [pytest.param(40, marks=pytest.mark.slow, id="40-kills")] if LONG else [pytest.param(3, id="3-kills")]
 TECHNICIANS = ["chen", "liu", "wang", "zhao"]
 DEVICES = 30
 BATCH = 20
@@ -48,13 +61,15 @@ ACKS_PER_LIFE = 8
 class Pusher:
     """A client that pushes its batches in order and never gives one up before it is acknowledged."""
 
-    def __init__(self, url: str, username: str, batches: list[list[Spec]]) -> None:
-        self.wire = Wire(url, username, timeout=60)
+    def __init__(self, urls: list[str], at: int, username: str, batches: list[list[Spec]]) -> None:
+        self.urls = urls  # the server processes; this client starts on urls[at]
+        self.wire = Wire(urls[at], username, timeout=60)
         self.batches = batches
         self.lock = threading.Lock()
         self.acknowledged: list[dict[str, Any]] = []
         self.acks = 0
         self.reconnects = 0
+        self.moves = 0  # resumed on another process than the one that died
         self.lost_responses = 0
         self.last: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
         self.rejected: list[dict[str, Any]] = []
@@ -73,7 +88,9 @@ class Pusher:
                     break
                 except httpx.TransportError:
                     self.reconnects += 1
-                    self.wire.reconnect()
+                    died = self.wire.url
+                    self.wire.reconnect(urls=self.urls)
+                    self.moves += self.wire.url != died
                     self.resume(changes)
             assert body["acked_seq"] == changes[-1]["seq"], body
             self.rejected += [r for r in body["results"] if r["status"] == "rejected"]
@@ -104,13 +121,16 @@ class Pusher:
 
 
 def run_workload(
-    data: Path, plan: dict[str, list[list[Spec]]], kills: int, rng: random.Random
+    servers: list[ServerProcess], settings: Settings, plan: dict[str, list[list[Spec]]], kills: int,
+    rng: random.Random,
 ) -> tuple[dict[Any, Any], list[Pusher]]:
-    """Push the plan through a real server, killing it `kills` times; returns the merged rows."""
-    server = ServerProcess(data).start()
-    db_path = data / "fieldsync.db"
+    """Push the plan through real server processes over the database `settings` names, killing them
+    in turn `kills` times (each restarted after its kill, but the last of several); returns the merged rows."""
+    sqlite = settings.database is None
+    start_all(servers)
     try:
-        pushers = [Pusher(server.url, name, batches) for name, batches in plan.items()]
+        urls = [server.url for server in servers]
+        pushers = [Pusher(urls, i % len(urls), name, batches) for i, (name, batches) in enumerate(plan.items())]
         threads = Threads()
         for pusher in pushers:
             threads.start(pusher.run, pusher.wire.username)
@@ -121,47 +141,94 @@ def run_workload(
         def busy() -> bool:
             return any(t.is_alive() for t in threads.threads)
 
-        for _ in range(kills):
+        for kill in range(kills):
             target = acks() + rng.randint(0, 2 * ACKS_PER_LIFE)
             deadline = time.monotonic() + 120
             while acks() < target and busy() and time.monotonic() < deadline:
                 threads.raise_first()
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 0.02))  # land anywhere in a request, not just after a response
+            server = servers[kill % len(servers)]
             server.kill()
             # Acknowledgements recorded by now came from responses sent before the kill.
             acknowledged = dict(p.snapshot() for p in pushers)
-            server.start()
-            assert integrity(db_path) == "ok"
-            assert missing_acknowledged(db_path, acknowledged) == []
+            assert missing_acknowledged(settings, acknowledged) == []  # the survivor may be writing meanwhile
+            if sqlite or kill < kills - 1:  # the last one killed of several stays down: the survivor finishes
+                server.start()
+            assert not sqlite or integrity(settings.db_path) == "ok"
             threads.raise_first()
         threads.join()
-        assert integrity(db_path) == "ok"
-        assert missing_acknowledged(db_path, dict(p.snapshot() for p in pushers)) == []
+        assert not sqlite or integrity(settings.db_path) == "ok"
+        assert missing_acknowledged(settings, dict(p.snapshot() for p in pushers)) == []
         assert all(p.acked_seq == sum(len(b) for b in p.batches) for p in pushers)
         assert [r for p in pushers for r in p.rejected] == []
-        rows = full_pull(server.url)
+        rows = full_pull(next(s.url for s in servers if s.proc is not None))
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
     return merged(rows, ["device_checks", "photos"]), pushers
 
 
-@pytest.mark.parametrize("kills", KILLS)
-def test_acknowledged_changes_survive_sigkill(tmp_path: Path, kills: int) -> None:
+def calm_run(tmp_path: Path, plan: dict[str, list[list[Spec]]]) -> dict[Any, Any]:
+    """The plan's merged rows through one SQLite server that is never killed."""
+    prepare(tmp_path / "calm", TECHNICIANS, DEVICES)
+    calm, _ = run_workload([ServerProcess(tmp_path / "calm")], Settings(data_dir=tmp_path / "calm"), plan, 0,
+                           random.Random(11))
+    return calm
+
+
+def plan_for(kills: int) -> dict[str, list[list[Spec]]]:
     batches = -(-kills * ACKS_PER_LIFE * 3 // 2 // len(TECHNICIANS))
     ticks = batches * BATCH * len(TECHNICIANS)
     # HLCs in the past, one millisecond apart: the same plan for both runs, nothing clamped.
     base_ms = hlc.wall_ms() - ticks - 60_000
-    devices = prepare(tmp_path / "killed", TECHNICIANS, DEVICES)
-    prepare(tmp_path / "calm", TECHNICIANS, DEVICES)
-    plan = workload(7, TECHNICIANS, devices, batches, BATCH, base_ms)
+    return workload(7, TECHNICIANS, device_ids(DEVICES), batches, BATCH, base_ms)
 
-    killed, pushers = run_workload(tmp_path / "killed", plan, kills, random.Random(11))
-    calm, _ = run_workload(tmp_path / "calm", plan, 0, random.Random(11))
+
+@pytest.mark.parametrize("kills", KILLS)
+def test_acknowledged_changes_survive_sigkill(tmp_path: Path, kills: int) -> None:
+    plan = plan_for(kills)
+    prepare(tmp_path / "killed", TECHNICIANS, DEVICES)
+    settings = Settings(data_dir=tmp_path / "killed")
+    killed, pushers = run_workload([ServerProcess(tmp_path / "killed")], settings, plan, kills, random.Random(11))
 
     assert sum(p.reconnects for p in pushers) >= 1
-    assert len(killed) == len(calm)
-    assert killed == calm
+    assert duplicates(settings) == ([], [])
+    assert killed == calm_run(tmp_path, plan)
+
+
+@pytest.mark.parametrize("kills", PG_KILLS)
+def test_acknowledged_changes_survive_sigkill_of_one_of_two_processes(
+    tmp_path: Path, postgres: str, kills: int
+) -> None:
+    plan = plan_for(kills)
+    database = new_database(postgres)
+    try:
+        prepare(tmp_path / "prepare", TECHNICIANS, DEVICES, database=database)
+        servers = [ServerProcess(tmp_path / f"process{i}", args=("--database", database)) for i in range(2)]
+        settings = Settings(data_dir=tmp_path / "prepare", database=database)
+        killed, pushers = run_workload(servers, settings, plan, kills, random.Random(11))
+        twice = duplicates(settings)
+    finally:
+        drop_database(database)
+
+    assert sum(p.moves for p in pushers) >= 1  # someone's process died under it, and it went on elsewhere
+    assert twice == ([], [])
+    assert killed == calm_run(tmp_path, plan)
+
+
+def duplicates(settings: Settings) -> tuple[list[Any], list[Any]]:
+    """Row versions handed out twice, and conflict-log entries written twice (a replay merged again)."""
+    database = backend_of(settings).open(settings.database or settings.db_path, 1)
+    try:
+        with database.read() as db:
+            versions = db.execute("SELECT version FROM rows GROUP BY version HAVING count(*) > 1").fetchall()
+            entries = db.execute(
+                "SELECT kind, collection, row_id, register, client_id, seq, hlc, other_client_id, other_hlc"
+                " FROM conflicts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING count(*) > 1").fetchall()
+            return versions, entries
+    finally:
+        database.close()
 
 
 def test_a_killed_server_is_gone(tmp_path: Path) -> None:

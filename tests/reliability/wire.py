@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import msgspec
 
-from server.services import Store
+from bench._server import ServerProcess
+from server.services import Store, backend_of
 from server.settings import Settings
 from sync import hlc
 from sync.schema import COLLECTIONS, device_check_id, inspection_id
@@ -37,12 +38,14 @@ def device_ids(count: int) -> list[str]:
     return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"fieldsync-reliability-device-{i}")) for i in range(count)]
 
 
-def prepare(data: Path, technicians: Iterable[str], devices: int, supervisors: Iterable[str] = ("lin",)) -> list[str]:
+def prepare(data: Path, technicians: Iterable[str], devices: int, supervisors: Iterable[str] = ("lin",),
+            database: str | None = None) -> list[str]:
     """A database with a site of `devices` dome cameras, their template, an inspection, and accounts.
 
     Every technician is a member of the site; `supervisors` (`lin`) are supervisors. All passwords are `demo`.
+    The database is the SQLite file under `data`, or the PostgreSQL one at `database` (`Settings.database`).
     """
-    store = Store(Settings(data_dir=data))
+    store = Store(Settings(data_dir=data, database=database))
     try:
         for name in supervisors:
             store.create_user(name, name.title(), "supervisor", "demo", demo=True)
@@ -163,10 +166,15 @@ class Wire:
         self.headers = {"Authorization": f"Bearer {body['token']}"}
         return body
 
-    def reconnect(self, wait: float = 60) -> None:
-        """A fresh connection, then sign this client in again; retried until the server answers."""
+    def reconnect(self, wait: float = 60, urls: list[str] | None = None) -> None:
+        """A fresh connection, then sign this client in again; retried until a server answers. With
+        `urls` (the processes behind one address), each is tried in turn, starting after this one's."""
+        urls = urls or [self.url]
+        at = urls.index(self.url) if self.url in urls else -1
         deadline = time.monotonic() + wait
         while True:
+            at = (at + 1) % len(urls)
+            self.url = urls[at]
             self.http.close()
             self.http = httpx.Client(base_url=self.url, timeout=self.timeout)
             try:
@@ -200,9 +208,10 @@ class Wire:
             "protocol": 1, "client_id": self.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
             "changes": changes}))
 
-    def pull(self, cursor: str, limit: int = 1000) -> Any:
-        return self.checked(self.http.get("/sync/pull", headers=self.headers,
-                                          params={"cursor": cursor, "limit": limit}))
+    def pull(self, cursor: str, limit: int = 1000, http: httpx.Client | None = None) -> Any:
+        """A page from `cursor`; through `http` (another process's address), if given, as this client."""
+        return self.checked((http or self.http).get("/sync/pull", headers=self.headers,
+                                                    params={"cursor": cursor, "limit": limit}))
 
     def close(self) -> None:
         self.http.close()
@@ -239,41 +248,44 @@ def registers_written(change: dict[str, Any]) -> list[str]:
     return sorted(regs)
 
 
-def missing_acknowledged(db_path: Path, acknowledged: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Acknowledged changes the database does not hold: no receipt, an acked_seq behind, or a register
-    whose clock is older than the change (an acknowledged write may lose to a newer one, never vanish)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
+def missing_acknowledged(settings: Settings, acknowledged: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Acknowledged changes the database `settings` names does not hold: no receipt, an acked_seq behind,
+    or a register whose clock is older than the change (an acknowledged write may lose to a newer one,
+    never vanish). Read in one snapshot, on either backend."""
+    database = backend_of(settings).open(settings.database or settings.db_path, 1)
     problems: list[str] = []
     try:
-        conn.execute("BEGIN")
-        clocks = {
-            (c, i): msgspec.json.decode(k)
-            for c, i, k in conn.execute("SELECT collection, id, clocks FROM rows")
-        }
-        for client_id, changes in acknowledged.items():
-            if not changes:
-                continue
-            acked = conn.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0]
-            if acked < changes[-1]["seq"]:
-                problems.append(f"client {client_id}: acked_seq {acked} < acknowledged {changes[-1]['seq']}")
-            receipts = dict(conn.execute("SELECT seq, hlc FROM receipts WHERE client_id = ?", [client_id]))
-            kept = acked - Settings.receipts_kept_per_client  # older ones a client pushed past are forgotten (issue 15)
-            for change in changes:
-                found = receipts.get(change["seq"])
-                if found != change["hlc"] and not (found is None and change["seq"] <= kept):
-                    problems.append(f"client {client_id}: no receipt for seq {change['seq']}")
-                row = clocks.get((change["collection"], change["id"]))
-                if row is None:
-                    problems.append(f"client {client_id} seq {change['seq']}: row {change['id']} missing")
+        with database.read() as conn:
+            clocks = {(c, i): msgspec.json.decode(k) for c, i, k in conn.execute("SELECT collection, id, clocks FROM rows")}
+            for client_id, changes in acknowledged.items():
+                if not changes:
                     continue
-                for reg in registers_written(change):
-                    stored = row.get(reg)
-                    stamp = stored if isinstance(stored, str) else (stored or [""])[0]
-                    if not stamp or stamp < change["hlc"]:
-                        problems.append(f"client {client_id} seq {change['seq']}: {reg} older than acknowledged")
-        conn.execute("COMMIT")
+                acked = conn.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0]
+                if acked < changes[-1]["seq"]:
+                    problems.append(f"client {client_id}: acked_seq {acked} < acknowledged {changes[-1]['seq']}")
+                receipts = dict(conn.execute("SELECT seq, hlc FROM receipts WHERE client_id = ?", [client_id]))
+                kept = acked - Settings.receipts_kept_per_client  # older ones a client pushed past are forgotten (issue 15)
+                for change in changes:
+                    problems += _missing_change(client_id, change, receipts, kept, clocks)
     finally:
-        conn.close()
+        database.close()
+    return problems
+
+
+def _missing_change(client_id: str, change: dict[str, Any], receipts: dict[int, str], kept: int,
+                    clocks: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    problems = []
+    found = receipts.get(change["seq"])
+    if found != change["hlc"] and not (found is None and change["seq"] <= kept):
+        problems.append(f"client {client_id}: no receipt for seq {change['seq']}")
+    row = clocks.get((change["collection"], change["id"]))
+    if row is None:
+        return [*problems, f"client {client_id} seq {change['seq']}: row {change['id']} missing"]
+    for reg in registers_written(change):
+        stored = row.get(reg)
+        stamp = stored if isinstance(stored, str) else (stored or [""])[0]
+        if not stamp or stamp < change["hlc"]:
+            problems.append(f"client {client_id} seq {change['seq']}: {reg} older than acknowledged")
     return problems
 
 
@@ -316,3 +328,11 @@ class Threads:
     def raise_first(self) -> None:
         if self.errors:
             raise self.errors[0]
+
+
+def start_all(servers: list[ServerProcess]) -> None:
+    """Start the processes side by side: each spends seconds importing the app."""
+    threads = Threads()
+    for i, server in enumerate(servers):
+        threads.start(server.start, f"server{i}")
+    threads.join()
