@@ -48,24 +48,21 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database_template(postgres: str) -> str:
-    """A database with the schema, migrated once per session; `database` copies it."""
-    from server.storage.postgres.backend import POSTGRES
-    from tests.pg import new_database
+def databases(postgres: str) -> Iterator[Any]:
+    """Copies of a database migrated once per session (tests/pg.py)."""
+    from tests.pg import Copies
 
-    url = new_database(postgres)
-    POSTGRES.open(url).close()
-    return url
+    copies = Copies(postgres)
+    yield copies
+    copies.close()
 
 
 @pytest.fixture
-def database(postgres: str, database_template: str) -> Iterator[str]:
+def database(databases: Any) -> Iterator[str]:
     """A fresh PostgreSQL database for one test (its own server epoch and cursor key), dropped after it."""
-    from tests.pg import drop_database, new_database
-
-    url = new_database(postgres, template=database_template)
+    url = databases.take()
     yield url
-    drop_database(url)
+    databases.drop(url)
 
 
 @pytest.fixture

@@ -89,3 +89,29 @@ def drop_database(url: str) -> None:
     server, name = url.rsplit("/", 1)
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class Copies:
+    """Fresh databases, each a copy of one migrated once (`new_database`'s template), made one
+    ahead and dropped behind on a thread of their own: a test waits for none of it."""
+
+    def __init__(self, url: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from server.storage.postgres.backend import POSTGRES
+
+        self.url, self.template = url, new_database(url)
+        POSTGRES.open(self.template).close()  # opening migrates
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pg-copies")
+        self._next = self._thread.submit(new_database, url, self.template)
+
+    def take(self) -> str:
+        made, self._next = self._next.result(), self._thread.submit(new_database, self.url, self.template)
+        return made
+
+    def drop(self, url: str) -> None:
+        self._thread.submit(drop_database, url)
+
+    def close(self) -> None:
+        self.drop(self._next.result())
+        self._thread.shutdown()
