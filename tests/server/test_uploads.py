@@ -873,6 +873,7 @@ def test_a_jpeg_checked_as_it_arrives_gets_the_answer_of_the_whole_check(tmp_pat
     assert arrived == whole
 
 
+@pytest.mark.one_sqlite_server("watches one process's in-memory image checks")
 def test_abandoned_uploads_never_hold_every_place_of_the_checks_as_they_arrive(http, wang, monkeypatch):
     # Issue 15: JPEGs decoded as they arrive are bounded (uploads._LIVE_CHECKS, 2 here); a new one
     # drops the oldest, which is then checked whole on its last byte and gets the same answer.
