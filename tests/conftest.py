@@ -93,6 +93,12 @@ def http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
         yield client
 
 
+@pytest.fixture
+def stores(http: TestClient[Any]) -> list[Store]:
+    """Every server's `Store`, `store` first: for what each process keeps to itself (caches)."""
+    return [app.state.store for app in getattr(http.app, "apps", [http.app])]
+
+
 class Session:
     """A signed-in client speaking the wire protocol by hand (no SDK)."""
 
