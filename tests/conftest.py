@@ -93,6 +93,12 @@ def http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
         yield client
 
 
+def server_args(settings: Settings) -> list[str]:
+    """Where a server command finds the test server's data: `--data`, and `--database` in PostgreSQL mode."""
+    database = getattr(settings, "database", None)
+    return ["--data", str(settings.data_dir), *(["--database", database] if database else [])]
+
+
 @pytest.fixture
 def stores(http: TestClient[Any]) -> list[Store]:
     """Every server's `Store`, `store` first: for what each process keeps to itself (caches)."""
