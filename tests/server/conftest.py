@@ -75,3 +75,11 @@ def refuse_inserts(store: Store) -> Callable[[str, str], Callable[[], None]]:
         return lift
 
     return install
+
+
+def field(name: str, cast: str | None = None) -> str:
+    """A row's JSON field in SQL for the tests' own reads, in the dialect of the suite's backend."""
+    from server.storage.postgres.backend import POSTGRES
+    from server.storage.sqlite.backend import SQLITE
+
+    return (POSTGRES if BACKEND == "postgresql" else SQLITE).sql.field("fields", name, cast)
