@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean nginx chromium pdf-tools postgresql
+.PHONY: run test test-servers install lint bench clean nginx chromium pdf-tools postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,6 +27,16 @@ test: install nginx chromium pdf-tools postgresql
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
+	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2 $(SERVERS_CORE)
+
+# Two servers over one PostgreSQL database behind one address (tests/conftest.py): the sync core's
+# HTTP tests in `make test`, every test in `make test-servers` (README, "Testing").
+SERVERS_CORE := tests/test_servers.py tests/server/test_push.py tests/server/test_pull.py \
+  tests/server/test_conflicts.py tests/server/test_scope.py tests/server/test_uploads.py \
+  tests/server/test_users_api.py tests/server/test_access.py
+
+test-servers: install nginx chromium pdf-tools postgresql
+	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2
 
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \

@@ -67,16 +67,23 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def new_database(url: str) -> str:
-    """A new, empty database on the server at `url`; its URL. `drop_database` removes it."""
+def new_database(url: str, template: str | None = None) -> str:
+    """A new database on the server at `url`, empty or a copy of the database `template` with its
+    own server epoch and cursor key (as a new server has); its URL. `drop_database` removes it."""
+    import secrets
     import uuid
 
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    return f"{url.rsplit('/', 1)[0]}/{name}"
+        admin.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""))
+    made = f"{url.rsplit('/', 1)[0]}/{name}"
+    if template:
+        with psycopg.connect(made, autocommit=True) as db:
+            db.execute("UPDATE meta SET value = CASE key WHEN 'server_epoch' THEN %s ELSE %s END"
+                       " WHERE key IN ('server_epoch', 'cursor_secret')", [str(uuid.uuid4()), secrets.token_hex(32)])
+    return made
 
 
 def drop_database(url: str) -> None:

@@ -1,8 +1,21 @@
-"""Shared fixtures: a real SQLite file under tmp_path, the real app, real accounts."""
+"""Shared fixtures: a real SQLite file under tmp_path, the real app, real accounts.
+
+The suite's mode, read once from the environment (README, "Testing"):
+- `FIELDSYNC_TEST_BACKEND`: `sqlite` (the default: a file under tmp_path) or `postgresql` (a
+  new database per test, copied from a template migrated once per session, on the session's server);
+- `FIELDSYNC_TEST_SERVERS`: how many servers `http` puts behind one address (1 on SQLite, else 2),
+  each with its own `Store` (two processes' worth of state) over the one database and blob store;
+  consecutive requests alternate between them (tests/servers.py).
+A test about one process or the SQLite file carries `@pytest.mark.one_sqlite_server(reason)`; any
+other mode deselects it and says so at the end.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +30,39 @@ from server.services import Store
 from server.settings import Settings
 from sync import hlc
 
+BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
+SERVERS = int(os.environ.get("FIELDSYNC_TEST_SERVERS", "1" if BACKEND == "sqlite" else "2"))
+if BACKEND not in ("sqlite", "postgresql") or not 1 <= SERVERS <= 4:
+    raise pytest.UsageError("FIELDSYNC_TEST_BACKEND is sqlite or postgresql; FIELDSYNC_TEST_SERVERS 1 to 4")
+ONE_SQLITE_SERVER = BACKEND == "sqlite" and SERVERS == 1
+
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-site"))
 OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "server")
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if BACKEND == "sqlite":
+        return Settings(data_dir=tmp_path / "server")
+    return Settings(data_dir=tmp_path / "server", database=request.getfixturevalue("database"))  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def databases(postgres: str) -> Iterator[Any]:
+    """Copies of a database migrated once per session (tests/pg.py)."""
+    from tests.pg import Copies
+
+    copies = Copies(postgres)
+    yield copies
+    copies.close()
+
+
+@pytest.fixture
+def database(databases: Any) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (its own server epoch and cursor key), dropped after it."""
+    url = databases.take()
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture
@@ -41,8 +80,29 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
-    with TestClient(create_app(settings, store)) as client:
+    """The server(s) behind one address; each app closes its own `Store` when it stops. The others
+    tell the time by `store`'s, which tests set: the machines share one wall clock."""
+    from tests.servers import serve
+
+    others = [Store(settings) for _ in range(SERVERS - 1)]
+    for other in others:
+        other.now_ms = lambda: store.now_ms()  # type: ignore[method-assign]
+        other.today = lambda: store.today()  # type: ignore[method-assign]
+    apps = [create_app(settings, store), *(create_app(settings, other) for other in others)]
+    with TestClient(apps[0]) if SERVERS == 1 else serve(apps) as client:
         yield client
+
+
+def server_args(settings: Settings) -> list[str]:
+    """Where a server command finds the test server's data: `--data`, and `--database` in PostgreSQL mode."""
+    database = getattr(settings, "database", None)
+    return ["--data", str(settings.data_dir), *(["--database", database] if database else [])]
+
+
+@pytest.fixture
+def stores(http: TestClient[Any]) -> list[Store]:
+    """Every server's `Store`, `store` first: for what each process keeps to itself (caches)."""
+    return [app.state.store for app in getattr(http.app, "apps", [http.app])]
 
 
 class Session:
@@ -177,3 +237,43 @@ def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"fieldsync-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
     return f"s3://{name}/site-photos"
+
+
+# -- the mode's deselection: tests about one process or the SQLite file -----------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_DESELECTED] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, deselected = [], config.stash[_DESELECTED]
+    for item in items:
+        mark = item.get_closest_marker("one_sqlite_server")
+        if mark is not None and not (mark.args and isinstance(mark.args[0], str)):
+            raise pytest.UsageError(f"{item.nodeid}: one_sqlite_server needs its reason")
+        if mark is None or ONE_SQLITE_SERVER:
+            kept.append(item)
+        else:
+            deselected[item.nodeid] = mark.args[0]
+    if deselected:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in deselected])
+        items[:] = kept
+    if hasattr(config, "workeroutput"):  # an xdist worker: its controller prints them
+        config.workeroutput["one_sqlite_server"] = json.dumps(deselected)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    node.config.stash[_DESELECTED].update(json.loads(node.workeroutput.get("one_sqlite_server", "{}")))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    deselected: dict[str, str] = config.stash[_DESELECTED]
+    if deselected and not hasattr(config, "workeroutput"):
+        terminalreporter.section(f"{BACKEND}, {SERVERS} server(s): {len(deselected)} one_sqlite_server tests deselected")
+        for reason, count in Counter(deselected.values()).most_common():
+            terminalreporter.write_line(f"{count:4}  {reason}")
+
+
+_DESELECTED = pytest.StashKey[dict[str, str]]()

@@ -208,6 +208,7 @@ def test_cut_at_any_request_then_rerun_finishes(http, site, new_client, cut, whe
     assert by_id[("devices", site["cam1"])]["fields"]["location"] == "Gate 2"
 
 
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_seq_gap_resends_what_the_server_forgot(server, site, new_client, tmp_path):
     phone = new_client(server.http)
     phone.sync()
@@ -412,6 +413,7 @@ def test_wrong_password_is_refused_and_not_remembered(http, site, tmp_path):
     phone.close()
 
 
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_server_restored_from_backup_gets_everything_resent(server, store, site, new_client, tmp_path):
     phone = new_client(server.http)
     phone.sync()
@@ -443,6 +445,7 @@ def test_server_restored_from_backup_gets_everything_resent(server, store, site,
     phone.close()
 
 
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_a_phone_enrolled_after_the_backup_signs_in_again_and_resends_everything(server, store, site, tmp_path):
     """The restored server never knew this client or its refresh credential: the phone is signed
     out, and the technician's sign-in enrols it anew as after any restore (all resent, a snapshot)."""
@@ -467,6 +470,7 @@ def test_a_phone_enrolled_after_the_backup_signs_in_again_and_resends_everything
     phone.close()
 
 
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_restore_noticed_on_pull_with_an_empty_outbox(server, site, new_client, tmp_path):
     phone = new_client(server.http)
     phone.sync()
@@ -501,6 +505,7 @@ def test_expired_cursor_takes_a_fresh_snapshot(http, store, site, new_client):
     assert phone.db.meta("snapshot") is None
 
 
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_snapshot_cut_midway_finishes_on_the_next_sync(server, store, site, new_client, tmp_path):
     phone = new_client(server.http)
     phone.sync()

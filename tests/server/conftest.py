@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from server.services import Store
+from tests.conftest import BACKEND
 
 
 @pytest.fixture
@@ -49,3 +50,36 @@ def row_of(store: Store) -> Callable[[str, str], dict[str, Any] | None]:
                 "deleted": bool(found[2]), "version": found[3], "site_id": found[4]}
 
     return read
+
+
+@pytest.fixture
+def refuse_inserts(store: Store) -> Callable[[str, str], Callable[[], None]]:
+    """A real failure inside a write: the database refuses inserts into `table` where `when` (on
+    NEW) holds, in each backend's own trigger syntax; the call it returns lifts the refusal."""
+
+    def install(table: str, when: str) -> Callable[[], None]:
+        with store.write() as db:
+            if BACKEND == "sqlite":
+                db.execute(f"CREATE TRIGGER boom BEFORE INSERT ON {table} WHEN {when}"
+                           " BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            else:
+                db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql"
+                           " AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+                db.execute(f"CREATE TRIGGER boom BEFORE INSERT ON {table} FOR EACH ROW WHEN ({when})"
+                           " EXECUTE FUNCTION boom()")
+
+        def lift() -> None:
+            with store.write() as db:
+                db.execute("DROP TRIGGER boom" + ("" if BACKEND == "sqlite" else f" ON {table}"))
+
+        return lift
+
+    return install
+
+
+def field(name: str, cast: str | None = None) -> str:
+    """A row's JSON field in SQL for the tests' own reads, in the dialect of the suite's backend."""
+    from server.storage.postgres.backend import POSTGRES
+    from server.storage.sqlite.backend import SQLITE
+
+    return (POSTGRES if BACKEND == "postgresql" else SQLITE).sql.field("fields", name, cast)

@@ -18,6 +18,7 @@ from sync.collections.callbacks import RATINGS
 from sync.periods import site_zone
 from tests.conftest import SITE, Session
 from tests.helpers import ok
+from tests.server.conftest import field
 from tests.server.test_service import open_request, results, rows_of, ts
 from tests.server.test_visit_sealing import handled, signature
 
@@ -82,7 +83,7 @@ def test_the_points_table_is_a_setting(tmp_path):
                                "rating": "satisfied"}, False),
         ])
         with store.read() as db:
-            [(points,)] = db.execute("SELECT json_extract(fields, '$.points') FROM rows WHERE id = ?", [cb])
+            [(points,)] = db.execute(f"SELECT {field('points', 'integer')} FROM rows WHERE id = ?", [cb])
         assert points == 6
     finally:
         store.close()

@@ -11,6 +11,7 @@ from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id
 from tests.helpers import ok as _ok
+from tests.server.conftest import field
 
 OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
 TS = "2026-11-20T10:15:00.000Z"
@@ -191,7 +192,7 @@ def test_entries_where_both_wrote_the_same_value_are_flagged_and_can_be_hidden(s
 
 def test_entries_name_rows_as_people_know_them(site, story, lin, store):
     with store.read() as db:
-        [sheet_no] = db.execute("SELECT json_extract(fields, '$.sheet_no') FROM rows WHERE id = ?",
+        [sheet_no] = db.execute(f"SELECT {field('sheet_no')} FROM rows WHERE id = ?",
                                 [site["inspection"]]).fetchone()
     _ok(lin.push([lin.change("inspections", site["inspection"], {"due_on": "2026-12-21"}, hlc_=_at(lin, 600_000))]))
     labels = sorted((e["collection"], e["kind"], e.get("label")) for e in _conflicts(lin))

@@ -18,6 +18,7 @@ from server.domains.archive.controller import MAX_IMPORT_BODY_BYTES
 from server.domains.archive.spreadsheet import MAX_IMPORT_BYTES
 from server.domains.console.archive_pages import MAX_PENDING_IMPORTS, PENDING_SECONDS, PendingImports
 from tests.conftest import OTHER_SITE, SITE
+from tests.server.conftest import field
 
 ORIGIN = {"origin": "http://testserver.local"}
 FILE = "编号,系统,类型,名称\r\nCAM-001,视频监控,球机,东门\r\nCAM-003,视频监控,枪机,停车场\r\n".encode()
@@ -45,7 +46,7 @@ def _upload(http, csrf, data=FILE, site_id=SITE, **headers):
 
 def _devices(store, site_id=SITE) -> dict[str, str]:
     with store.read() as db:
-        return dict(db.execute("SELECT json_extract(fields, '$.code'), json_extract(fields, '$.status') FROM rows"
+        return dict(db.execute(f"SELECT {field('code')}, {field('status')} FROM rows"
                                " WHERE collection = 'devices' AND parent_id = ? AND deleted = 0", [site_id]))
 
 

@@ -16,7 +16,7 @@ from bench._server import ROOT
 from server.cli import main as server_main
 from server.services import Store
 from tests.client_sdk.test_cli_messages import controlling_tty, read_pty
-from tests.conftest import Session
+from tests.conftest import Session, server_args
 from tests.helpers import problem as _problem
 
 STRONG = "amber-kettle-9-orbit"
@@ -189,11 +189,11 @@ def test_fieldsync_passwd_asks_twice_and_revokes_every_client(http, store, setti
 
 def test_fieldsync_passwd_disables_and_enables(http, settings, tmp_path):
     phone = Session(http, "wang")
-    assert server_main(["passwd", "--data", str(settings.data_dir), "wang", "--disable"]) == 0
+    assert server_main(["passwd", *server_args(settings), "wang", "--disable"]) == 0
     _problem(phone.pull(), 401, "unauthorized")
     _problem(_sign_in(http, "wang"), 403, "account_disabled")
-    assert server_main(["passwd", "--data", str(settings.data_dir), "wang", "--enable"]) == 0
+    assert server_main(["passwd", *server_args(settings), "wang", "--enable"]) == 0
     assert _sign_in(http, "wang").status_code == 200
-    assert server_main(["passwd", "--data", str(settings.data_dir), "nobody", "--disable"]) == 2
+    assert server_main(["passwd", *server_args(settings), "nobody", "--disable"]) == 2
     assert server_main(["passwd", "--data", str(tmp_path / "nowhere"), "wang", "--disable"]) == 2
     assert not (tmp_path / "nowhere").exists()

@@ -106,12 +106,10 @@ def test_seq_reused_with_the_same_hlc_and_another_change_is_409(site, wang, dump
     assert _ok(wang.push([c1]))["results"] == [{"seq": 1, "status": "applied"}]  # the true replay still is one
 
 
-def test_a_failure_mid_batch_leaves_nothing(site, wang, store, dump, row_of):
+def test_a_failure_mid_batch_leaves_nothing(site, wang, dump, row_of, refuse_inserts):
     # A real failure inside the transaction, after the rows of the batch are written:
     # the database refuses the receipt of the third change.
-    with store.write() as db:
-        db.execute("CREATE TRIGGER boom BEFORE INSERT ON receipts WHEN NEW.seq = 3"
-                   " BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    lift = refuse_inserts("receipts", "NEW.seq = 3")
     check, fields = _check(site, outcome="serviced", checked_by="wang", checked_at=TS)
     changes = [
         wang.change("device_checks", check, fields, delete=False),
@@ -122,8 +120,7 @@ def test_a_failure_mid_batch_leaves_nothing(site, wang, store, dump, row_of):
     _problem(wang.push(changes), 500, "server_error")
     assert dump() == before
     assert row_of("device_checks", check) is None
-    with store.write() as db:
-        db.execute("DROP TRIGGER boom")
+    lift()
     body = _ok(wang.push(changes))
     assert body["acked_seq"] == 3 and {r["status"] for r in body["results"]} == {"applied"}
     assert row_of("device_checks", check) is not None

@@ -46,6 +46,7 @@ def _idle(store: Store) -> None:
     assert store.after_commit.idle(WAIT), "the background worker did not finish"
 
 
+@pytest.mark.one_sqlite_server("counts the renders in one process's sheet cache")
 def test_a_seal_renders_the_sheet_once_in_the_background_and_the_customers_copy_is_served(
         site, store, http, wang, lin, tmp_path):
     rendered = http.app.state.sheets.rendered
@@ -91,6 +92,7 @@ def test_a_visits_sealed_sheet_rendered_ahead_is_the_one_served(demo):
     assert r.status_code == 200 and sheets.rendered.renders == 1
 
 
+@pytest.mark.one_sqlite_server("counts the renders in one process's sheet cache")
 def test_a_rolled_back_write_renders_nothing_and_the_committed_one_renders(site, store, http, wang):
     # A customer's seal written in a transaction that then fails: nothing is handed to the worker.
     rendered = http.app.state.sheets.rendered
@@ -115,6 +117,7 @@ def test_a_rolled_back_write_renders_nothing_and_the_committed_one_renders(site,
     assert rendered.renders == 1
 
 
+@pytest.mark.one_sqlite_server("counts the renders in one process's sheet cache")
 def test_a_failing_render_does_not_touch_the_push_and_the_request_renders(
         site, store, http, wang, lin, monkeypatch, caplog):
     # Every render slot held: the background render cannot start (429 inside the worker).

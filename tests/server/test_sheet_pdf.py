@@ -199,6 +199,7 @@ def test_every_device_kind_of_the_fixtures_has_words_in_both_languages():
     assert label("kind", "dome_camera") == "球形摄像机" and label("kind", "dome_camera", "en") == "Dome camera"
 
 
+@pytest.mark.one_sqlite_server("counts the renders in one process's sheet cache")
 def test_a_sheet_is_rendered_once_per_content_and_again_when_it_changes(site, http, wang, lin, tmp_path):
     url = f"/api/inspections/{site['inspection']}/sheet.pdf"
     rendered = http.app.state.sheets.rendered.pdfs._entries

@@ -8,6 +8,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+import pytest
+
 from server.services import Store
 from sync import hlc
 from sync.schema import device_check_id, inspection_id
@@ -159,6 +161,7 @@ def test_a_voided_cancel_brings_the_request_back_whole(site, store, chen, wang, 
     assert sorted([ids["event"], cancel, void], key=lambda i: back[i]["version"]) == [ids["event"], cancel, void]
 
 
+@pytest.mark.one_sqlite_server("rewinds a SQLite migration with sqlite3 on the file")
 def test_m016_gives_requests_that_ended_before_it_their_period(site, store, settings, chen, wang):
     """A database from before m016 held closed requests with no period: the migration sets it on the
     request and its rows, with new versions, so that phones that hold them get them removed."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import OTHER_SITE, SITE
+from tests.conftest import OTHER_SITE, SITE, server_args
 from tests.helpers import ok, problem
 
 STRONG = "correct horse battery"
@@ -49,7 +49,7 @@ def test_the_command_line_makes_a_technician_and_their_sites_at_once(site, setti
     from server.cli import main
 
     store.write_server_changes([("sites", OTHER_SITE, {"name": "Other park"}, False)])
-    assert main(["add-user", "--data", str(settings.data_dir), "sun", "--role", "technician",
+    assert main(["add-user", *server_args(settings), "sun", "--role", "technician",
                  "--password", STRONG, "--site", SITE, "--site", "Other park"]) == 0
     assert _users(http, lin)["sun"]["sites"] == sorted([SITE, OTHER_SITE])
     [entry] = _audit(http, lin, "user_created")
