@@ -2,8 +2,10 @@
 sqlite-utils records SQLite's. Several processes may start at once: the steps run in one
 transaction under an advisory lock, so one process applies them and the others find them done.
 
-Only what the backend contract needs so far: `meta`, `rows`, `receipts`, `conflicts`,
-`row_creators`. The domains' tables come when the domains are wired (issue 16, next step).
+m001 made what the backend contract needs (`meta`, `rows`, `receipts`, `conflicts`, `row_creators`);
+m002 (`migrations_domains.py`) brings the schema level with SQLite's newest step, m025. The two
+histories differ (PostgreSQL's starts where SQLite's ended); the schemas they end in must not:
+tests/server/test_schema_parity.py compares them, so a new SQLite step needs its PostgreSQL one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import uuid
 from typing import Any
 
 import psycopg
+
+from .migrations_domains import DOMAINS
 
 # pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
 MIGRATING = 0x66_73_6D_67  # "fsmg"
@@ -84,6 +88,7 @@ STEPS: list[tuple[str, str]] = [
         CREATE FUNCTION json_extract(doc jsonb, path text) RETURNS text
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
     """),
+    *DOMAINS,
 ]
 
 
