@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from bench._server import ServerProcess
 from client_sdk import Client
 from server.app import create_app
 from server.cli import main as fieldsync
@@ -23,7 +25,7 @@ from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.backend import POSTGRES
 from server.storage.postgres.from_sqlite import OWN_RECORDS
-from tests.nginx import NGINX_CONF, binary, check
+from tests.nginx import NGINX_CONF, binary, check, running
 from tests.pg import drop_database, new_database
 from tests.reliability.wire import INSPECTION, prepare
 
@@ -205,3 +207,69 @@ def test_new_epoch_refuses_a_database_that_is_not_fieldsyncs(target: str, capsys
         pg.execute("CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)")
     assert fieldsync(["new-epoch", "--database", target]) == 2
     assert "no fieldsync database" in capsys.readouterr().err
+
+
+# -- after the move: two processes over PostgreSQL behind nginx -------------------------------------------
+
+
+def _phone(path: Path, url: str) -> tuple[Client, httpx.Client]:
+    http = httpx.Client(base_url=url, timeout=120)
+    return Client(path, http), http
+
+
+def test_a_phones_outbox_survives_the_move_to_two_processes_behind_nginx(tmp_path: Path, target: str) -> None:
+    """Issue 16's "done when": `migrate` moves the demo with a phone's outbox surviving it, and a phone
+    signs in, pushes and pulls through nginx's one address in front of two `serve --database` processes."""
+    data = tmp_path / "data"
+    assert fieldsync(["init", "--data", str(data), "--demo"]) == 0
+    devices = prepare(data, ["kai", "bo"], 3, supervisors=("mei",))
+    sqlite_server = ServerProcess(data).start()
+    try:
+        kai, kai_http = _phone(tmp_path / "kai.db", sqlite_server.url)
+        kai.login("kai", "demo")
+        kai.record_check(INSPECTION, devices[0], "serviced", note="synced before the move")
+        kai.sync()
+        epoch, client_id = kai.server_epoch, kai.client_id
+        # Offline from here: these stay in the phone's outbox across the move.
+        unsent = [kai.record_check(INSPECTION, devices[1], "fault", note="cable cut, still in the outbox"),
+                  kai.record_check(INSPECTION, devices[0], "serviced", note="re-checked, still in the outbox")]
+        assert len(kai.pending()) >= 2
+        kai.close()
+        kai_http.close()
+    finally:
+        sqlite_server.stop()
+
+    assert fieldsync(["migrate", "--data", str(data), "--to", target, "--blobs", str(tmp_path / "blobs")]) == 0
+    processes = [ServerProcess(tmp_path / f"p{n}", args=("--database", target, "--blobs", str(tmp_path / "blobs"),
+                                                         "--trusted-proxy", "127.0.0.1", "--access-log"))
+                 for n in range(2)]
+    opened: list[tuple[Client, httpx.Client]] = []
+    try:
+        for process in processes:
+            process.start()
+        with running(tmp_path / "nginx", [p.port for p in processes]) as url:
+            kai, kai_http = _phone(tmp_path / "kai.db", url)
+            bo, bo_http = _phone(tmp_path / "bo.db", url)
+            opened += [(kai, kai_http), (bo, bo_http)]
+            kai.sync()
+            assert kai.pending() == []
+            # The same server, moved: no new epoch, so the phone did not enrol again.
+            assert (kai.server_epoch, kai.client_id) == (epoch, client_id)
+            bo.login("bo", "demo")
+            bo.sync()
+            seen = {r["id"]: r["fields"] for r in bo.rows("device_checks")}
+            assert {seen[c]["note"] for c in unsent} == {"cable cut, still in the outbox",
+                                                         "re-checked, still in the outbox"}
+            # And back the other way: bo's push reaches kai's pull, whichever process serves each.
+            mine = bo.record_check(INSPECTION, devices[2], "not_accessible", note="locked room")
+            bo.sync()
+            kai.sync()
+            assert {r["id"]: r["fields"]["note"] for r in kai.rows("device_checks")}[mine] == "locked room"
+            # Both processes answered through the one address (least_conn spreads requests one at a time).
+            assert all("/sync/pull" in p.output() for p in processes), [p.output()[-500:] for p in processes]
+    finally:
+        for client, http in opened:
+            client.close()
+            http.close()
+        for process in processes:
+            process.stop()
