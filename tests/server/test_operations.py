@@ -151,6 +151,24 @@ def test_migrate_refuses_while_the_sqlite_server_runs(tmp_path: Path, target: st
         assert pg.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(("extra", "named"), [
+    ("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('kept')", "notes"),
+    ("ALTER TABLE users ADD COLUMN nickname TEXT; UPDATE users SET nickname = 'x'", "users.nickname"),
+])
+def test_what_postgresql_has_no_place_for_is_refused_not_dropped(tmp_path: Path, target: str, extra: str, named: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert fieldsync(["init", "--data", str(data), "--demo"]) == 0
+    with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as lite, lite:
+        lite.executescript(extra)
+    capsys.readouterr()
+    assert fieldsync(["migrate", "--data", str(data), "--to", target]) == 2
+    assert named in capsys.readouterr().err
+    with psycopg.connect(target) as pg:  # the schema was made; not a row of the copy is in it
+        assert pg.execute("SELECT count(*) FROM rows").fetchone() == (0,)
+        assert pg.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == ("0",)
+
+
 def test_identity_sequences_continue_past_the_copied_ids(tmp_path: Path, target: str) -> None:
     data = tmp_path / "data"
     _busy_demo(data, tmp_path)
