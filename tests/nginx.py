@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
 
 from bench._server import ROOT, free_port
 
@@ -31,6 +30,7 @@ def binary() -> str:
 def configure(prefix: Path, port: int, upstreams: list[int]) -> Path:
     """docs/nginx.conf listening on `port` in front of the processes on `upstreams` (its upstream lines
     and its port the only change), inside a main nginx.conf under `prefix`; the main file's path."""
+    prefix.mkdir(parents=True, exist_ok=True)
     site = NGINX_CONF.read_text()
     assert site.count("listen 80;") == 1 and all(site.count(line) == 1 for line in UPSTREAM), \
         "docs/nginx.conf's listen and upstream lines changed: update tests/nginx.py"
@@ -63,16 +63,17 @@ def running(prefix: Path, upstreams: list[int], timeout: float = 120) -> Iterato
     conf = configure(prefix, port, upstreams)
     proc = subprocess.Popen([binary(), "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
+        # Listening is enough: a request now would reach an upstream, and one that is down would be
+        # marked failed before the test's own requests.
         while True:
             assert proc.poll() is None, (prefix / "error.log").read_text()
             try:
-                if httpx.get(url + "/schema/openapi.json", timeout=timeout).status_code == 200:
-                    break
-            except httpx.TransportError:
+                socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+                break
+            except ConnectionRefusedError:
                 time.sleep(0.05)  # nginx is not listening yet: poll until it is (a condition, not a time)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=timeout)

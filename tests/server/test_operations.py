@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
-from bench._server import ServerProcess
+from bench._server import ServerProcess, free_port
 from client_sdk import Client
 from server.app import create_app
 from server.cli import main as fieldsync
@@ -25,6 +25,7 @@ from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.backend import POSTGRES
 from server.storage.postgres.from_sqlite import OWN_RECORDS
+from sync import hlc
 from tests.nginx import NGINX_CONF, binary, check, running
 from tests.pg import drop_database, new_database
 from tests.reliability.wire import INSPECTION, prepare
@@ -50,6 +51,26 @@ def test_nginx_t_fails_a_broken_config(tmp_path: Path) -> None:
     done = subprocess.run([binary(), "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "least_conns" in done.stderr
+
+
+def test_a_process_that_is_down_is_skipped_for_the_next(tmp_path: Path) -> None:
+    # A process restarting refuses connections: nginx passes the request, a sign-in and a push too
+    # (not yet sent, so safe to send elsewhere), to the next process. Restarts go unnoticed.
+    data = tmp_path / "data"
+    assert fieldsync(["init", "--data", str(data), "--demo"]) == 0
+    up = ServerProcess(data, args=("--trusted-proxy", "127.0.0.1")).start()
+    try:
+        with running(tmp_path / "nginx", [free_port(), up.port]) as url, httpx.Client(base_url=url, timeout=120) as http:
+            for _ in range(4):  # more than the upstreams: least_conn tries the one that is down in turn
+                login = http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t"})
+                assert login.status_code == 200, login.text
+                pushed = http.post("/sync/push", headers={"Authorization": f"Bearer {login.json()['token']}"}, json={
+                    "protocol": 1, "client_id": login.json()["client_id"], "client_time": hlc.format_ts(hlc.wall_ms()),
+                    "changes": []})
+                assert pushed.status_code == 200, pushed.text
+    finally:
+        up.stop()
+    assert "connect() failed (111: Connection refused)" in (tmp_path / "nginx" / "error.log").read_text()
 
 
 # -- fieldsync migrate ---------------------------------------------------------------------------------
