@@ -91,7 +91,9 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL the server and its worker at once, as a power cut or the OOM killer would."""
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            # A server that exited at start-up (a bad option) has no group left to kill.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             self._wait_group_gone(self.proc.pid)
             self.proc = None

@@ -21,6 +21,7 @@ from .cli_office import (
     settings_of,
     terms_command,
 )
+from .cli_ops import add_commands, add_missing_blobs
 from .settings import Settings, database_url, public_url, served_url
 from .storage.base import Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
@@ -187,17 +188,8 @@ def _restore(args: argparse.Namespace) -> int:
     blobs = _blobs(args)
     result = restore(Path(args.source), Path(args.data), force=args.force, blobs_dir=_blobs_dir(blobs))
     if blobs and not _blobs_dir(blobs) and (Path(args.source) / BLOBS).is_dir():
-        import shutil
-
-        from .domains.media.blobs import open_blob_store
-
-        # A bucket gets the backup's blobs it lacks, each through a copy (put consumes its file).
-        store = open_blob_store(Settings(data_dir=Path(args.data), blobs=blobs))
-        for blob in (Path(args.source) / BLOBS).rglob("*"):
-            if blob.is_file() and not store.exists(blob.name):
-                copy = Path(args.data) / f".restoring-{blob.name}"
-                shutil.copyfile(blob, copy)
-                store.put(blob.name, copy)
+        # A bucket gets the backup's blobs it lacks.
+        add_missing_blobs(Path(args.source) / BLOBS, Path(args.data), blobs)
     print(f"restored {result.backup.rows} rows (version {result.backup.version}, backed up"
           f" {result.backup.created_at}) into {args.data}; new server_epoch {result.server_epoch}")
     if result.replaced:
@@ -377,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace an existing database (kept aside)")
     _blobs_option(p)
     p.set_defaults(func=_restore)
+    add_commands(sub)  # migrate, new-epoch
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -7,12 +7,7 @@ stalled bodies, the reverse proxy) start a real `fieldsync serve` below.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bench._server import ROOT, ServerProcess, free_port
+from bench._server import ROOT, ServerProcess
 from server.cli import main as fieldsync
 from server.transport import client_address, proxy_networks
 from sync import hlc
 from sync.schema import inspection_id
 from tests.conftest import SITE
 from tests.helpers import ok, problem
+from tests.nginx import NGINX_CONF, running
 
 # Years no maintenance period has: before, `0000-Q1` and `9999-Q4` were a 500 from the date arithmetic.
 OUT_OF_RANGE_PERIODS = ["0000-Q1", "9999-Q4", "1999-M12", "2101-H1"]
@@ -222,9 +218,6 @@ def test_stalled_push_body_is_cut_off_with_408_and_changes_nothing(serve):
 
 # -- the recommended reverse proxy, run as documented -----------------------------------------------
 
-NGINX_CONF = ROOT / "docs" / "nginx.conf"
-
-
 def test_operations_guide_shows_the_nginx_config_verbatim():
     guide = (ROOT / "docs" / "operations.md").read_text()
     assert "```nginx\n" + NGINX_CONF.read_text() + "```\n" in guide
@@ -233,42 +226,9 @@ def test_operations_guide_shows_the_nginx_config_verbatim():
 @pytest.fixture
 def nginx(tmp_path: Path, serve: Callable[..., ServerProcess]) -> Iterator[tuple[str, ServerProcess]]:
     """docs/nginx.conf in front of a real `fieldsync serve --trusted-proxy 127.0.0.1`."""
-    # Debian puts it in /usr/sbin, which is not on a normal user's PATH.
-    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if binary is None:
-        pytest.fail("nginx is not installed: `make test` installs it (apt-get install nginx)")
     server = serve("--trusted-proxy", "127.0.0.1")
-    port = free_port()
-    site = NGINX_CONF.read_text()
-    assert site.count("listen 80;") == 1 and site.count("server 127.0.0.1:8000;") == 1
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(
-        "server 127.0.0.1:8000;", f"server 127.0.0.1:{server.port};")
-    (tmp_path / "fieldsync.conf").write_text(site)
-    temp = {name: tmp_path / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    for path in temp.values():
-        path.mkdir()
-    (tmp_path / "nginx.conf").write_text("\n".join([
-        "daemon off;", "worker_processes 1;", f"pid {tmp_path}/nginx.pid;", f"error_log {tmp_path}/error.log;",
-        *(["user root;"] if os.geteuid() == 0 else []),  # its worker writes the body buffers under tmp_path
-        "events { worker_connections 4096; }",
-        "http {", "access_log off;", *(f"{name}_temp_path {path};" for name, path in temp.items()),
-        f"include {tmp_path}/fieldsync.conf;", "}", ""]))
-    proc = subprocess.Popen([binary, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path),
-                             "-e", str(tmp_path / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            assert proc.poll() is None, (tmp_path / "error.log").read_text()
-            try:
-                if httpx.get(url + "/schema/openapi.json", timeout=ANSWER_TIMEOUT).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)  # nginx is not listening yet: poll until it is (a condition, not a time)
+    with running(tmp_path, [server.port], ANSWER_TIMEOUT) as url:
         yield url, server
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=ANSWER_TIMEOUT)
 
 
 def test_behind_nginx_a_request_passes_and_the_real_client_address_is_audited(nginx):

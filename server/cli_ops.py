@@ -1,0 +1,97 @@
+"""The operator's commands of `fieldsync` for PostgreSQL (docs/operations.md): `migrate` moves a SQLite
+deployment into PostgreSQL, `new-epoch` tells clients that a restored database forgot what it acknowledged."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .cli_office import Refused, data_dir
+from .settings import Settings
+from .storage.sqlite.backup import BLOBS, DB_NAME, data_lock
+
+
+def postgres_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError("a postgresql://user@host:port/dbname URL")
+    return text
+
+
+@contextmanager
+def _reaching_postgres() -> Iterator[None]:
+    """A database that cannot be reached is one line, not a traceback (libpq's words carry no password)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise Refused(f"PostgreSQL: {str(exc).strip()}") from None
+
+
+def add_missing_blobs(source: Path, data: Path, blobs: str | None) -> int:
+    """Put every blob under `source` into the store `blobs` names (under `data` by default) that it
+    lacks; how many were added. Each goes through a copy: a store's `put` consumes its file."""
+    from .domains.media.blobs import open_blob_store
+
+    store = open_blob_store(Settings(data_dir=data, blobs=blobs))
+    added = 0
+    for blob in sorted(source.rglob("*")):
+        if blob.is_file() and not store.exists(blob.name):
+            copy = data / f".copying-{blob.name}"
+            shutil.copyfile(blob, copy)
+            store.put(blob.name, copy)
+            added += 1
+    return added
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    from .storage.postgres.from_sqlite import copy_database
+
+    data = data_dir(args.data)
+    source_blobs = Path(args.from_blobs).resolve() if args.from_blobs else data / BLOBS
+    if args.blobs and not args.blobs.startswith("s3://"):
+        args.blobs = str(Path(args.blobs).resolve())
+    with data_lock(data):  # the SQLite server is stopped, and stays so while we copy
+        # Blobs first: the copied rows then never name a blob the new store lacks.
+        added = 0
+        if args.blobs and args.blobs != str(source_blobs):
+            if not source_blobs.is_dir():
+                raise Refused(f"no blobs at {source_blobs}; name the SQLite deployment's with --from-blobs")
+            added = add_missing_blobs(source_blobs, data, args.blobs)
+        with _reaching_postgres():
+            moved = copy_database(data / DB_NAME, args.to)
+    print("copied " + ", ".join(f"{n} {t}" for t, n in moved.tables.items() if n))
+    where = f"{added} blobs added to {args.blobs}" if args.blobs and args.blobs != str(source_blobs) else \
+        f"the blobs stay in {source_blobs}"
+    print(f"{where}; same server_epoch {moved.server_epoch} (version {moved.version}): clients carry on."
+          f" Serve it with --database and no longer from {data / DB_NAME}")
+    return 0
+
+
+def new_epoch_command(args: argparse.Namespace) -> int:
+    from .storage.postgres.from_sqlite import new_epoch
+
+    with _reaching_postgres():
+        epoch = new_epoch(args.database)
+    print(f"new server_epoch {epoch}: clients resend what they hold and pull afresh")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("migrate", help="copy a SQLite deployment into an empty PostgreSQL database"
+                                       " (the server must be stopped)")
+    p.add_argument("--data", required=True, help="the SQLite deployment's data directory")
+    p.add_argument("--to", required=True, type=postgres_url, metavar="postgresql://…",
+                   help="an empty PostgreSQL database")
+    p.add_argument("--blobs", metavar="DIR|s3://BUCKET/PREFIX",
+                   help="where the PostgreSQL deployment keeps its blobs, if elsewhere: they are copied there")
+    p.add_argument("--from-blobs", metavar="DIR", help="the SQLite deployment's --blobs directory"
+                                                       " (default: blobs/ under --data)")
+    p.set_defaults(func=migrate_command)
+    p = sub.add_parser("new-epoch", help="give a PostgreSQL database a new server_epoch after pg_restore"
+                                         " (the servers must be stopped)")
+    p.add_argument("--database", required=True, type=postgres_url, metavar="postgresql://…")
+    p.set_defaults(func=new_epoch_command)
