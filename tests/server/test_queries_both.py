@@ -33,12 +33,14 @@ from server.storage import (
     inspections,
     media,
     pages,
+    protocol,
     queries,
     scope,
     service,
     settle,
     sheets,
     signatures,
+    throttle,
 )
 from server.storage.postgres.backend import POSTGRES
 from server.storage.postgres.connection import Database as PgDatabase
@@ -288,7 +290,7 @@ def test_a_query_answers_alike_on_both(seeded: Seeded, case: Case) -> None:
 
 
 def test_every_query_module_is_asked() -> None:
-    asked = {case.name.split(".")[0] for case in CASES}
+    asked = {case.name.split(".")[0] for case in CASES} | {"protocol", "throttle"}  # by _writes
     modules = {p.stem for p in Path(archive.__file__).parent.glob("*.py")} - {
         "__init__", "base", "writes", "testing", "receipts"}  # receipts: one DELETE, run by the push tests
     assert modules <= asked, modules - asked
@@ -352,11 +354,27 @@ def _writes(db: Any, now: int) -> list[Any]:
     client = identity.enrol(db, user, "phone", now, None)
     identity.add_token(db, "t-hash", client, now)
     identity.audit(db, "login", username="wang", client_id=client, now_ms=now, note="first")
+    protocol.record_sync(db, client, 7, "2026-12-01T08:00:00.000Z", 12, "app/1")
+    protocol.save_clock(db, "2026-12-01T08:00:00.000Z-0000-srv")
+    protocol.save_clock(db, "2026-11-01T08:00:00.000Z-0000-srv")  # never backwards
+    keys = ["pair:wang|10.0.0.1", "user:wang"]
+    throttle.lock(db, keys)
+    throttle.add(db, keys, now, "a-1")
+    throttle.add(db, keys[:1], now + 1, "a-2")
+    throttle.report(db, keys[1:], now)
+    throttled = [throttle.counts(db, keys, now - 1), sorted(throttle.reported(db, keys, now - 1))]
+    throttle.take_back(db, keys, now, "a-1")
+    throttled.append(throttle.counts(db, keys, now - 1))
+    throttle.clear(db, keys[0], now)
+    throttle.prune(db, now)
+    throttled += [throttle.counts(db, keys, 0), sorted(throttle.reported(db, keys, 0))]
     out: list[Any] = [identity.set_member(db, site, user, True, "2026-12-01T08:00:00.000Z"),
                       identity.set_member(db, site, user, True, "2026-12-01T08:00:00.000Z"),
                       sorted(scope.memberships(db, user)), settle.is_member(db, site, "wang")]
     scope.record_window(db, ["2026Q4"], "2026-12-01T08:00:00.000Z")
     scope.record_window(db, ["2026Q4"], "2026-12-01T08:00:00.000Z")
+    out += [protocol.acked_seq(db, client), protocol.server_clock(db), protocol.current_version(db),
+            sorted(protocol.meta(db)), *throttled]
     out += [scope.window_at(db, 10**9), identity.token_holder(db, "t-hash")[3:6]]
     m.add_upload("up-1", user, client, sha, "image/jpeg", "a.jpg", 10, 0, "open", now)
     out += [m.open_uploads(client), m.upload("up-1"), m.open_upload_ids(), m.awaiting(sha, user), m.referenced(sha)]
