@@ -174,3 +174,46 @@ def test_a_site_less_duty_call_reaches_only_its_owner_as_on_sqlite(database: str
         finally:
             db.close()
     assert found["postgresql"] == found["sqlite"] == (["call-1"] if owner == "wang" else [])
+
+
+def test_a_database_from_before_pg027_keeps_its_rows_and_then_stores_fields_verbatim(postgres: str) -> None:
+    # Regression (issue 16, pull bytes): `rows.fields` was jsonb, which prints its own text back (a space
+    # after `:` and `,`, keys reordered), so a pull page was not the bytes SQLite sends. A database
+    # migrated up to m026 (jsonb) takes pg027: its stored row stays readable and findable by a field
+    # through the rebuilt expression index, and a row written after reads back as written.
+    from server.storage.postgres import migrations
+
+    url = new_database(postgres)
+    try:
+        with psycopg.connect(url, autocommit=True) as old:
+            old.execute("CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            for name, sql in STEPS[:-1]:
+                old.execute(sql.encode())
+                old.execute("INSERT INTO migrations(name) VALUES (%s)", [name])
+            migrations._seed(old)
+            old.execute("INSERT INTO rows(collection, id, fields, clocks, version, updated_ms)"
+                        """ VALUES ('devices', 'd1', '{"site_id":"s","code":"CAM-1"}', '{}', 1, 0)""")
+            old.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+            assert old.execute("SELECT fields::text FROM rows").fetchone()[0] == '{"code": "CAM-1", "site_id": "s"}'
+        assert STEPS[-1][0] == "pg027_rows_fields_json"
+        db = POSTGRES.open(url)  # migrates
+        try:
+            with db.write(versions=True) as conn:
+                tx = POSTGRES.transaction(conn, 1000)
+                tx.put(RowState("devices", "d2", {"site_id": "s", "code": "CAM-2", "a": 1}, {}, False, "s"))
+                tx.finish(None, [], [])
+            with db.read() as reader:
+                code = POSTGRES.sql.field("fields", "code")
+                found = reader.execute(f"SELECT id, fields FROM rows WHERE collection = 'devices' AND {code} = ?"
+                                       " OR json_extract(fields, '$.code') = ? ORDER BY id", ["CAM-1", "CAM-2"])
+                assert found.fetchall() == [("d1", '{"code": "CAM-1", "site_id": "s"}'),
+                                            ("d2", '{"site_id":"s","code":"CAM-2","a":1}')]
+                kind = reader.execute("SELECT data_type FROM information_schema.columns"
+                                      " WHERE table_name = 'rows' AND column_name = 'fields'").fetchone()[0]
+                assert kind == "json"
+                indexdef = "SELECT indexdef FROM pg_indexes WHERE indexname = 'rows_device_code'"
+                assert "fields ->> 'code'" in reader.execute(indexdef).fetchone()[0]
+        finally:
+            db.close()
+    finally:
+        drop_database(url)

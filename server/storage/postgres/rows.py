@@ -18,7 +18,7 @@ SQL = writes.Dialect(
     version="SELECT value FROM meta WHERE key = 'version' FOR UPDATE",
     upsert=(
         "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
-        " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, CAST(? AS jsonb), ?, ?, ?, ?, ?)"
+        " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, CAST(? AS json), ?, ?, ?, ?, ?)"
         " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
         " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
         " updated_ms = excluded.updated_ms, period = excluded.period,"
