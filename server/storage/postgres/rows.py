@@ -14,21 +14,41 @@ from __future__ import annotations
 from .. import writes
 from .connection import Connection
 
+
+def unnest(statement: str, types: str) -> str:
+    """`statement` (`INSERT INTO t(…) VALUES (?, …) [ON CONFLICT …]`) for many rows in one: each column's
+    values as one array of its type (`types`, in column order), unnested into rows in order, so that the
+    rows meet the table's unique indexes one after the other as `executemany`'s would."""
+    head, _, values = statement.partition(" VALUES (")
+    tail = values[values.find(" ON CONFLICT"):] if " ON CONFLICT" in values else ""
+    arrays = ", ".join(f"CAST(? AS {kind}[])" for kind in types.split())
+    return f"{head} SELECT * FROM unnest({arrays}){tail}"
+
+
+UPSERT = (
+    "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
+    " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, CAST(? AS json), ?, ?, ?, ?, ?)"
+    " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
+    " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
+    " updated_ms = excluded.updated_ms, period = excluded.period,"
+    " period_moved = rows.period_moved OR rows.period IS DISTINCT FROM excluded.period"
+)
 SQL = writes.Dialect(
     version="SELECT value FROM meta WHERE key = 'version' FOR UPDATE",
-    upsert=(
-        "INSERT INTO rows(collection, id, site_id, parent_id, device_id, fields, clocks, deleted,"
-        " version, updated_ms, period) VALUES (?, ?, ?, ?, ?, CAST(? AS json), ?, ?, ?, ?, ?)"
-        " ON CONFLICT(collection, id) DO UPDATE SET fields = excluded.fields,"
-        " clocks = excluded.clocks, deleted = excluded.deleted, version = excluded.version,"
-        " updated_ms = excluded.updated_ms, period = excluded.period,"
-        " period_moved = rows.period_moved OR rows.period IS DISTINCT FROM excluded.period"
-    ),
+    upsert=UPSERT,
     json_text="({column} ->> '{name}')",
     json_typed="CAST({column} ->> '{name}' AS {cast})",
     json_list="jsonb_array_elements_text(CAST(? AS jsonb)) AS e(value)",
     json_rows="jsonb_array_elements(CAST(? AS jsonb)) AS e(value)",
     hints=False,
+    # A push's rows, creators, receipts and log entries: one statement each (docs/performance.md, issue 16).
+    bulk={
+        UPSERT: unnest(UPSERT, "text text text text text json text bigint bigint bigint text"),
+        writes.CREATORS: unnest(writes.CREATORS, "text text text text"),
+        writes.RECEIPTS: unnest(writes.RECEIPTS, "text bigint text text text"),
+        writes.CONFLICTS: unnest(writes.CONFLICTS, "text text text text text text text text text text text bigint"
+                                                   " text text text text"),
+    },
 )
 writes.register(Connection, SQL)
 
