@@ -144,13 +144,13 @@ def per_dialect(build: Callable[[Dialect], _T]) -> Callable[[Sql], _T]:
 
 def write_many(db: Sql, statement: str, values: Sequence[tuple[Any, ...]]) -> None:
     """Rows of one `INSERT` at once: in one statement where the dialect has its bulk form (the
-    values as one list per column), else with `executemany`. Rows written later win, as with
+    rows as one JSON array of arrays), else with `executemany`. Rows written later win, as with
     `executemany`; in one statement, an upsert must not meet the same key twice."""
     bulk = dialect(db).bulk.get(statement)
     if bulk is None:
         db.executemany(statement, values)
     elif values:
-        db.execute(bulk, [list(column) for column in zip(*values, strict=True)])
+        db.execute(bulk, [_json_encode(values).decode()])
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:

@@ -15,14 +15,16 @@ from .. import writes
 from .connection import Connection
 
 
-def unnest(statement: str, types: str) -> str:
-    """`statement` (`INSERT INTO t(…) VALUES (?, …) [ON CONFLICT …]`) for many rows in one: each column's
-    values as one array of its type (`types`, in column order), unnested into rows in order, so that the
-    rows meet the table's unique indexes one after the other as `executemany`'s would."""
+def in_one(statement: str, types: str) -> str:
+    """`statement` (`INSERT INTO t(…) VALUES (?, …) [ON CONFLICT …]`) for many rows in one: the rows as one
+    JSON array of arrays (`writes.write_many`), each value read back as its column's type (`types`, in
+    column order), in order, so that the rows meet the table's unique indexes one after the other as
+    `executemany`'s would. As `jsonb`, which each `->>` reads without parsing again (a row's fields are
+    a string in it, kept as sent); not as arrays, which psycopg would escape element by element in Python."""
     head, _, values = statement.partition(" VALUES (")
     tail = values[values.find(" ON CONFLICT"):] if " ON CONFLICT" in values else ""
-    arrays = ", ".join(f"CAST(? AS {kind}[])" for kind in types.split())
-    return f"{head} SELECT * FROM unnest({arrays}){tail}"
+    columns = ", ".join(f"CAST(e ->> {n} AS {kind})" for n, kind in enumerate(types.split()))
+    return f"{head} SELECT {columns} FROM jsonb_array_elements(CAST(? AS jsonb)) AS e{tail}"
 
 
 UPSERT = (
@@ -43,10 +45,10 @@ SQL = writes.Dialect(
     hints=False,
     # A push's rows, creators, receipts and log entries: one statement each (docs/performance.md, issue 16).
     bulk={
-        UPSERT: unnest(UPSERT, "text text text text text json text bigint bigint bigint text"),
-        writes.CREATORS: unnest(writes.CREATORS, "text text text text"),
-        writes.RECEIPTS: unnest(writes.RECEIPTS, "text bigint text text text"),
-        writes.CONFLICTS: unnest(writes.CONFLICTS, "text text text text text text text text text text text bigint"
+        UPSERT: in_one(UPSERT, "text text text text text json text bigint bigint bigint text"),
+        writes.CREATORS: in_one(writes.CREATORS, "text text text text"),
+        writes.RECEIPTS: in_one(writes.RECEIPTS, "text bigint text text text"),
+        writes.CONFLICTS: in_one(writes.CONFLICTS, "text text text text text text text text text text text bigint"
                                                    " text text text text"),
     },
 )
