@@ -13,7 +13,7 @@ later build the pieces itself.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 from sync import hlc
 from sync.periods import site_today
@@ -47,9 +47,8 @@ class Store:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.backend = backend_of(settings)
-        # Typed as SQLite's until the query modules take `base.Sql` (see `base.Connection`).
-        self.database = cast("Database[Connection]", self.backend.open(settings.database or settings.db_path,
-                                                                       settings.read_connections))
+        self.database: Database[Connection] = self.backend.open(settings.database or settings.db_path,
+                                                                settings.read_connections)
         self.read = self.database.read
         self.write = self.database.write
         with self.read() as db:

@@ -70,6 +70,20 @@ def _well_formed(body: bytes) -> None:
         raise _too_deep() from None
 
 
+def _refuse_nul(body: bytes) -> None:
+    """Raise `InvalidRequest` where a JSON string of `body` holds NUL (`\\u0000`): no field of this API
+    takes one, PostgreSQL's text cannot hold one, and in a stored `json` row it would fail every read
+    of a field of that row. A `\\\\u0000` (a backslash, then `u0000`) is text, and passes."""
+    at = body.find(b"\\u0000")
+    while at >= 0:
+        start = at
+        while start and body[start - 1] == 0x5C:  # the backslashes just before this one
+            start -= 1
+        if (at - start) % 2 == 0:
+            raise E.InvalidRequest("a string holds the NUL character (\\u0000), which no field takes")
+        at = body.find(b"\\u0000", at + 1)
+
+
 def _too_deep() -> E.MalformedJson:
     return E.MalformedJson("the JSON nests too deeply to be a request of this API")
 
@@ -86,6 +100,7 @@ class FieldsyncRequest(Request[Any, Any, Any]):
 
     async def json(self) -> Any:
         field = self.route_handler.parsed_data_field
+        _refuse_nul(await self.body())
         if field is not None and _STRICT in field.metadata:
             return strict(field.annotation, await self.body())
         try:

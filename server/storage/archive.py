@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import msgspec
 
+from .base import Sql
 from .writes import dialect
 
 _decode = msgspec.json.decode
 
 
-def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
+def site_exists(db: Sql, site_id: str) -> bool:
     return db.execute("SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0",
                       [site_id]).fetchone() is not None
 
 
-def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str) -> str | None:
+def site_named(db: Sql, customer: str, name: str, other_than: str) -> str | None:
     """The id of a live site of this customer with this name (case and outer spaces aside), but `other_than`."""
     field = dialect(db).field
     found = db.execute(
@@ -29,13 +29,13 @@ def site_named(db: sqlite3.Connection, customer: str, name: str, other_than: str
     return None if found is None else str(found[0])
 
 
-def site_devices(db: sqlite3.Connection, site_id: str) -> list[tuple[str, dict[str, Any]]]:
+def site_devices(db: Sql, site_id: str) -> list[tuple[str, dict[str, Any]]]:
     """Every live device of the site, retired ones too, as (id, fields)."""
     return [(i, _decode(f)) for i, f in db.execute(
         "SELECT id, fields FROM rows WHERE collection = 'devices' AND parent_id = ? AND deleted = 0", [site_id])]
 
 
-def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | None] | None:
+def by_sheet_no(db: Sql, sheet_no: str) -> tuple[str, str, str | None] | None:
     """(collection, id, site_id) of the inspection or visit with this sheet number."""
     field = dialect(db).field
     found = db.execute(
@@ -44,7 +44,7 @@ def by_sheet_no(db: sqlite3.Connection, sheet_no: str) -> tuple[str, str, str | 
     return None if found is None else (found[0], found[1], found[2])
 
 
-def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | None] | None:
+def by_request_number(db: Sql, number: str) -> tuple[str, str | None] | None:
     """(id, site_id) of the service request with this number."""
     field = dialect(db).field
     found = db.execute(
@@ -53,7 +53,7 @@ def by_request_number(db: sqlite3.Connection, number: str) -> tuple[str, str | N
     return None if found is None else (found[0], found[1])
 
 
-def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | None:
+def by_device_code(db: Sql, site_id: str, code: str) -> str | None:
     """The id of the site's device with this code (a live one; the newest if several)."""
     field = dialect(db).field
     found = db.execute(
@@ -62,7 +62,7 @@ def by_device_code(db: sqlite3.Connection, site_id: str, code: str) -> str | Non
     return None if found is None else str(found[0])
 
 
-def devices_by_code(db: sqlite3.Connection, code: str, sites: list[str] | None, limit: int) -> list[tuple[str, str]]:
+def devices_by_code(db: Sql, code: str, sites: list[str] | None, limit: int) -> list[tuple[str, str]]:
     """(site_id, id) of live devices with this code, in these sites (None: every site), at most `limit`;
     one probe of `rows_device_code` (m023)."""
     sql = dialect(db)

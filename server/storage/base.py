@@ -8,7 +8,6 @@ contract tests of `testing.py`: SQLite (`sqlite/`) and PostgreSQL (`postgres/`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -19,13 +18,6 @@ from sync.merge import RowState
 if TYPE_CHECKING:
     from .writes import Dialect
 
-# A connection inside a transaction, as `read()` and `write()` yield it. Code outside
-# `server/storage/` only passes it on to storage functions. Either backend's: PostgreSQL's
-# (`postgres/connection.py`) makes the calls storage code makes on a `sqlite3.Connection` (`Sql`);
-# the name stays sqlite3's until the query modules take `Sql` (issue 16, t16-queries), and then
-# becomes `Sql`.
-Connection = sqlite3.Connection
-
 
 Lookup = Callable[[str, str], RowState | None]
 
@@ -35,6 +27,9 @@ class Unreachable(Exception):
 
 
 class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -50,6 +45,11 @@ class Sql(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
 
+
+# A connection inside a transaction, as `read()` and `write()` yield it: either backend's, with the
+# calls the SQL both share makes (`Sql`), so that mypy checks the query modules for PostgreSQL too.
+# Code outside `server/storage/` only passes it on to storage functions.
+Connection = Sql
 
 C = TypeVar("C", bound=Sql)
 C_co = TypeVar("C_co", bound=Sql, covariant=True)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import msgspec
 
+from .base import Sql
 from .writes import dialect
 
 _decode = msgspec.json.decode
 
 
-def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
+def visit_lines(db: Sql, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
     """(id, fields) of a visit's live charge lines in the order they were recorded: by the HLC of
     their `item` register (written when a line is created), then id. Not by version: sealing or
     repricing a line gives it a new one."""
@@ -25,7 +25,7 @@ def visit_lines(db: sqlite3.Connection, visit_id: str) -> list[tuple[str, dict[s
     return [(line_id, fields) for _, line_id, fields in sorted(rows, key=lambda r: r[:2])]
 
 
-def active_kinds(db: sqlite3.Connection, site_id: str) -> dict[str, int]:
+def active_kinds(db: Sql, site_id: str) -> dict[str, int]:
     """{device kind: how many} of a site's live, active devices."""
     field = dialect(db).field
     return {str(kind or ""): n for kind, n in db.execute(

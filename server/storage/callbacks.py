@@ -13,11 +13,11 @@ chose not to index them (25,500 signatures x 1,000 sites: 8.7 s of the report's 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import msgspec
 
+from .base import Sql
 from .writes import Dialect, dialect, per_dialect
 
 
@@ -82,7 +82,7 @@ def report_parameters(bounds: dict[str, tuple[str, str]], now_ms: int) -> list[A
     return [msgspec.json.encode([[site, lo, hi] for site, (lo, hi) in bounds.items()]).decode(), now_ms, now_ms]
 
 
-def technician_month(db: sqlite3.Connection, bounds: dict[str, tuple[str, str]],
+def technician_month(db: Sql, bounds: dict[str, tuple[str, str]],
                      now_ms: int) -> dict[str, dict[str, Any]]:
     """Per technician: visits, sealed sheets (and those with a reached call-back), reached call-backs
     per rating with their points, and per milestone (met, breached) counts at `now_ms`."""
@@ -102,6 +102,6 @@ def technician_month(db: sqlite3.Connection, bounds: dict[str, tuple[str, str]],
     return out
 
 
-def site_zones(db: sqlite3.Connection) -> dict[str, Any]:
+def site_zones(db: Sql) -> dict[str, Any]:
     """{site id: its `tz` field} of every site."""
     return dict(db.execute(f"SELECT id, {dialect(db).field('fields', 'tz')} FROM rows WHERE collection = 'sites'"))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
+from .base import Sql
 from .queries import equal_to
 from .writes import Dialect, dialect, per_dialect, select_in
 
@@ -15,7 +15,7 @@ _json_encode = msgspec.json.Encoder().encode
 
 
 def entries(
-    db: sqlite3.Connection,
+    db: Sql,
     after: int,
     equal: dict[str, str | None],
     viewer: tuple[str, frozenset[str] | None] | None,
@@ -48,12 +48,12 @@ def entries(
     )
 
 
-def rows_by_id(db: sqlite3.Connection, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
+def rows_by_id(db: Sql, ids: set[str]) -> Iterator[tuple[str, str, str | None, str]]:
     """(id, collection, site_id, fields as JSON) of the rows of these ids, in any collection."""
     yield from select_in(db, "SELECT id, collection, site_id, fields FROM rows WHERE id IN ({marks})", sorted(ids))
 
 
-def on_record(db: sqlite3.Connection, values: list[tuple[str, str, str, str, str | None]]) -> set[int]:
+def on_record(db: Sql, values: list[tuple[str, str, str, str, str | None]]) -> set[int]:
     """Which of these (collection, row_id, register, writer, value as JSON or None for null) the log
     holds already: a writer's (a client id's) value of that register that lost, or that another client
     overwrote. One statement for a whole push; the positions in `values` of those found."""

@@ -14,6 +14,7 @@ import msgspec
 
 from sync import hlc
 
+from .base import Sql
 from .queries import equal_to
 from .scope import take_version
 from .writes import dialect
@@ -22,7 +23,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def audit(
-    db: sqlite3.Connection,
+    db: Sql,
     kind: str,
     *,
     username: str | None = None,
@@ -39,16 +40,16 @@ def audit(
     )
 
 
-def user_id_of(db: sqlite3.Connection, username: str) -> str | None:
+def user_id_of(db: Sql, username: str) -> str | None:
     found = db.execute("SELECT id FROM users WHERE username = ?", [username]).fetchone()
     return None if found is None else str(found[0])
 
 
-def username_of(db: sqlite3.Connection, user_id: str) -> str:
+def username_of(db: Sql, user_id: str) -> str:
     return str(db.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()[0])
 
 
-def insert_user(db: sqlite3.Connection, user_id: str, username: str, name: str, role: str, password_hash: str,
+def insert_user(db: Sql, user_id: str, username: str, name: str, role: str, password_hash: str,
                 created_at: str) -> None:
     db.execute(
         "INSERT INTO users(id, username, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -56,7 +57,7 @@ def insert_user(db: sqlite3.Connection, user_id: str, username: str, name: str, 
     )
 
 
-def credentials(db: sqlite3.Connection, username: str) -> tuple[str, str, str, str] | None:
+def credentials(db: Sql, username: str) -> tuple[str, str, str, str] | None:
     """(id, name, role, password_hash) of a user."""
     found = db.execute(
         "SELECT id, name, role, password_hash FROM users WHERE username = ?", [username]
@@ -64,21 +65,21 @@ def credentials(db: sqlite3.Connection, username: str) -> tuple[str, str, str, s
     return None if found is None else (found[0], found[1], found[2], found[3])
 
 
-def password_state(db: sqlite3.Connection, user_id: str) -> tuple[str, str | None]:
+def password_state(db: Sql, user_id: str) -> tuple[str, str | None]:
     """(password_hash, disabled_at) of a user."""
     found = db.execute("SELECT password_hash, disabled_at FROM users WHERE id = ?", [user_id]).fetchone()
     return found[0], found[1]
 
 
-def set_password(db: sqlite3.Connection, user_id: str, password_hash: str) -> None:
+def set_password(db: Sql, user_id: str, password_hash: str) -> None:
     db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user_id])
 
 
-def set_disabled(db: sqlite3.Connection, user_id: str, stamp: str | None) -> None:
+def set_disabled(db: Sql, user_id: str, stamp: str | None) -> None:
     db.execute("UPDATE users SET disabled_at = ? WHERE id = ?", [stamp, user_id])
 
 
-def set_member(db: sqlite3.Connection, site_id: str, user_id: str, member: bool, at: str) -> bool:
+def set_member(db: Sql, site_id: str, user_id: str, member: bool, at: str) -> bool:
     """Add or end a membership; a change takes a place in the version sequence, so that every
     cursor is either before it or after it. False if there was nothing to change."""
     if member:
@@ -96,20 +97,20 @@ def set_member(db: sqlite3.Connection, site_id: str, user_id: str, member: bool,
     return bool(changed)
 
 
-def members(db: sqlite3.Connection, site_id: str) -> list[str]:
+def members(db: Sql, site_id: str) -> list[str]:
     return [u for (u,) in db.execute(
         "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id"
         " WHERE m.site_id = ? ORDER BY u.username", [site_id])]
 
 
-def open_clients(db: sqlite3.Connection, user_id: str) -> int:
+def open_clients(db: Sql, user_id: str) -> int:
     """How many clients of the user are not revoked."""
     return int(db.execute(
         "SELECT count(*) FROM clients WHERE user_id = ? AND revoked_at IS NULL", [user_id]
     ).fetchone()[0])
 
 
-def console_sessions_past(db: sqlite3.Connection, user_id: str, app: str, keep: int) -> list[str]:
+def console_sessions_past(db: Sql, user_id: str, app: str, keep: int) -> list[str]:
     """The user's clients enrolled by `app` and not revoked, but the newest `keep`."""
     # Newest first by enrolment time; two enrolled in one millisecond are both older than the
     # sign-in that asks, so the id only makes the order fixed. In Python: PostgreSQL has no LIMIT -1.
@@ -118,13 +119,13 @@ def console_sessions_past(db: sqlite3.Connection, user_id: str, app: str, keep: 
         " ORDER BY created_at DESC, id DESC", [user_id, app]).fetchall()[keep:]]
 
 
-def client_owner(db: sqlite3.Connection, client_id: str) -> tuple[str, str | None] | None:
+def client_owner(db: Sql, client_id: str) -> tuple[str, str | None] | None:
     """(user_id, revoked_at) of a client."""
     found = db.execute("SELECT user_id, revoked_at FROM clients WHERE id = ?", [client_id]).fetchone()
     return None if found is None else (found[0], found[1])
 
 
-def refresh_state(db: sqlite3.Connection, client_id: str) -> tuple[Any, ...] | None:
+def refresh_state(db: Sql, client_id: str) -> tuple[Any, ...] | None:
     """(user_id, client name, revoked_at, refresh_hash, refresh_used_ms, username, name, role, disabled_at)."""
     found: tuple[Any, ...] | None = db.execute(
         "SELECT c.user_id, c.name, c.revoked_at, c.refresh_hash, c.refresh_used_ms, u.username, u.name,"
@@ -134,7 +135,7 @@ def refresh_state(db: sqlite3.Connection, client_id: str) -> tuple[Any, ...] | N
     return found
 
 
-def revoke(db: sqlite3.Connection, stamp: str, clients: str, value: str) -> int:
+def revoke(db: Sql, stamp: str, clients: str, value: str) -> int:
     """Revoke the clients `WHERE <clients>` (a SQL condition on `clients` with one parameter):
     their tokens and refresh credentials die. Returns how many were not revoked before."""
     db.execute(f"UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
@@ -143,7 +144,7 @@ def revoke(db: sqlite3.Connection, stamp: str, clients: str, value: str) -> int:
                           f" WHERE revoked_at IS NULL AND {clients}", [stamp, value]).rowcount)
 
 
-def enrol(db: sqlite3.Connection, user_id: str, name: str, now: int, app: str | None) -> str:
+def enrol(db: Sql, user_id: str, name: str, now: int, app: str | None) -> str:
     client_id = str(uuid.uuid4())
     db.execute(
         "INSERT INTO clients(id, user_id, name, created_at, app) VALUES (?, ?, ?, ?, ?)",
@@ -152,14 +153,14 @@ def enrol(db: sqlite3.Connection, user_id: str, name: str, now: int, app: str | 
     return client_id
 
 
-def add_token(db: sqlite3.Connection, token_hash: str, client_id: str, now: int) -> None:
+def add_token(db: Sql, token_hash: str, client_id: str, now: int) -> None:
     db.execute(
         "INSERT INTO tokens(token_hash, client_id, created_at, last_used_ms) VALUES (?, ?, ?, ?)",
         [token_hash, client_id, hlc.format_ts(now), now],
     )
 
 
-def set_refresh(db: sqlite3.Connection, client_id: str, refresh_hash: str | None, now: int) -> None:
+def set_refresh(db: Sql, client_id: str, refresh_hash: str | None, now: int) -> None:
     """A new refresh credential (its hash), or with None only its last use."""
     if refresh_hash is not None:
         db.execute("UPDATE clients SET refresh_hash = ?, refresh_used_ms = ? WHERE id = ?",
@@ -168,7 +169,7 @@ def set_refresh(db: sqlite3.Connection, client_id: str, refresh_hash: str | None
         db.execute("UPDATE clients SET refresh_used_ms = ? WHERE id = ?", [now, client_id])
 
 
-def token_holder(db: sqlite3.Connection, token_hash: str) -> tuple[Any, ...] | None:
+def token_holder(db: Sql, token_hash: str) -> tuple[Any, ...] | None:
     """(last_used_ms, token revoked_at, client id, client revoked_at, user id, username, name, role,
     disabled_at) of a token."""
     found: tuple[Any, ...] | None = db.execute(
@@ -180,11 +181,11 @@ def token_holder(db: sqlite3.Connection, token_hash: str) -> tuple[Any, ...] | N
     return found
 
 
-def touch_token(db: sqlite3.Connection, token_hash: str, now: int) -> None:
+def touch_token(db: Sql, token_hash: str, now: int) -> None:
     db.execute("UPDATE tokens SET last_used_ms = ? WHERE token_hash = ?", [now, token_hash])
 
 
-def open_upload_bytes(db: sqlite3.Connection, user_id: str) -> int:
+def open_upload_bytes(db: Sql, user_id: str) -> int:
     """Bytes the user's unfinished uploads announced."""
     return int(db.execute(
         "SELECT coalesce(sum(length), 0) FROM uploads WHERE user_id = ? AND status = 'open'", [user_id]
@@ -200,13 +201,13 @@ def password_hashes(db_path: Path) -> dict[str, str]:
         conn.close()
 
 
-def site_exists(db: sqlite3.Connection, site_id: str) -> bool:
+def site_exists(db: Sql, site_id: str) -> bool:
     return db.execute(
         "SELECT 1 FROM rows WHERE collection = 'sites' AND id = ? AND deleted = 0", [site_id]
     ).fetchone() is not None
 
 
-def sites_named(db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
+def sites_named(db: Sql, ref: str) -> list[tuple[str, str]]:
     """(id, name) of the live sites whose id or name is `ref`, the one of that id first."""
     field = dialect(db).field
     return [(i, n) for i, n in db.execute(
@@ -216,17 +217,17 @@ def sites_named(db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
     )]
 
 
-def role_of(db: sqlite3.Connection, username: str) -> str | None:
+def role_of(db: Sql, username: str) -> str | None:
     found = db.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
     return None if found is None else str(found[0])
 
 
-def disabled_at(db: sqlite3.Connection, username: str) -> str | None:
+def disabled_at(db: Sql, username: str) -> str | None:
     found: str | None = db.execute("SELECT disabled_at FROM users WHERE username = ?", [username]).fetchone()[0]
     return found
 
 
-def clients(db: sqlite3.Connection, user_id: str | None, username: str | None) -> list[tuple[Any, ...]]:
+def clients(db: Sql, user_id: str | None, username: str | None) -> list[tuple[Any, ...]]:
     """(id, username, name, created_at, last_sync_at, clock_offset_ms, app, acked_seq, revoked_at) of
     the clients of a user (by id and/or username; None: any), by username, then age."""
     where: list[str] = []
@@ -240,7 +241,7 @@ def clients(db: sqlite3.Connection, user_id: str | None, username: str | None) -
     ).fetchall()
 
 
-def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username: str | None,
+def audit_entries(db: Sql, after: int, kind: str | None, username: str | None,
                   limit: int) -> list[tuple[Any, ...]]:
     """(id, at, kind, username, client_id, address, detail as JSON) of audit entries after id `after`."""
     where: list[str] = ["id > ?"]
@@ -253,7 +254,7 @@ def audit_entries(db: sqlite3.Connection, after: int, kind: str | None, username
     ).fetchall()
 
 
-def users(db: sqlite3.Connection) -> list[tuple[str, str, str, str | None, list[str]]]:
+def users(db: Sql) -> list[tuple[str, str, str, str | None, list[str]]]:
     """(username, name, role, disabled_at, the site ids they are a member of, in order) of every
     account, by username."""
     found: dict[str, tuple[str, str, str, str | None, list[str]]] = {}

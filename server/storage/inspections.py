@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,6 +10,7 @@ from ..domains.inspections.schemas import Plan
 from ..domains.media.schemas import PhotoInfo
 from ..domains.signatures.schemas import SignatureInfo
 from ..domains.signatures.service import signatures
+from .base import Sql
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
 from .service import device_requests
@@ -30,12 +30,12 @@ class SqliteInspections(Transactions["_Queries"]):
         super().__init__(store)
         self.store = store
 
-    def on(self, db: sqlite3.Connection) -> _Queries:
+    def on(self, db: Sql) -> _Queries:
         return _Queries(db, self.store)
 
 
 class _Queries:
-    def __init__(self, db: sqlite3.Connection, store: Store) -> None:
+    def __init__(self, db: Sql, store: Store) -> None:
         self.db = db
         self.store = store
         self.field = dialect(db).field

@@ -6,7 +6,6 @@ push's, the inspections queries'); `SqliteMedia` opens its own for the rest.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -18,6 +17,7 @@ from ..domains.identity.quotas import check_upload_bytes
 from ..domains.media import images
 from ..domains.media.schemas import PhotoInfo
 from ..settings import Settings
+from .base import Sql
 from .queries import Transactions
 from .writes import Dialect, dialect, per_dialect, select_in
 
@@ -31,7 +31,7 @@ UploadRecord = tuple[str, str, str, int, int, str, str | None]
 # -- with a connection the caller holds ------------------------------------------------
 
 
-def uploaded_among(db: sqlite3.Connection, user_id: str | None, shas: list[str]) -> set[str]:
+def uploaded_among(db: Sql, user_id: str | None, shas: list[str]) -> set[str]:
     """Which of `shas` this user uploaded (user None, the server's own rows: which are stored at all)."""
     if user_id is None:
         query, before = "SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", []
@@ -40,7 +40,7 @@ def uploaded_among(db: sqlite3.Connection, user_id: str | None, shas: list[str])
     return {h for (h,) in select_in(db, query, shas, before)}
 
 
-def has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
+def has_uploaded(db: Sql, sha: Any, user_id: str | None, recorded: bool = True) -> bool:
     """Whether the row's creator uploaded these bytes. `recorded`: the row has a creator at all
     (a row without one, made before creators were kept, waits for nobody's upload)."""
     if not isinstance(sha, str) or not recorded:
@@ -48,7 +48,7 @@ def has_uploaded(db: sqlite3.Connection, sha: Any, user_id: str | None, recorded
     return bool(uploaded_among(db, user_id, [sha]))
 
 
-def _photos(db: sqlite3.Connection) -> str:
+def _photos(db: Sql) -> str:
     return ("SELECT r.id, r.parent_id, r.fields, b.content_type, b.width, b.height, b.taken_at, b.taken_local,"
             f" b.orientation, b.lat, b.lon FROM rows r LEFT JOIN blobs b ON b.sha256 = {dialect(db).field('r.fields', 'sha256')}")
 
@@ -74,7 +74,7 @@ def _order(photos: list[PhotoInfo]) -> list[PhotoInfo]:
     return sorted(photos, key=lambda p: (p.taken_at or p.exif_taken_at or "", p.id))
 
 
-def photos_of_inspection(db: sqlite3.Connection, inspection_id: str, tz: str | None) -> dict[str | None, list[PhotoInfo]]:
+def photos_of_inspection(db: Sql, inspection_id: str, tz: str | None) -> dict[str | None, list[PhotoInfo]]:
     """An inspection's photos by device (None: photos of the inspection as a whole)."""
     out: dict[str | None, list[PhotoInfo]] = {}
     for found in db.execute(
@@ -85,7 +85,7 @@ def photos_of_inspection(db: sqlite3.Connection, inspection_id: str, tz: str | N
     return {k: _order(v) for k, v in out.items()}
 
 
-def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> dict[str, list[PhotoInfo]]:
+def photos_of_device(db: Sql, device_id: str, tz: str | None) -> dict[str, list[PhotoInfo]]:
     """A device's photos by inspection."""
     out: dict[str, list[PhotoInfo]] = {}
     for found in db.execute(
@@ -95,7 +95,7 @@ def photos_of_device(db: sqlite3.Connection, device_id: str, tz: str | None) -> 
     return {k: _order(v) for k, v in out.items()}
 
 
-def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
+def site_tz(db: Sql, site_id: str | None) -> str | None:
     found = db.execute(
         f"SELECT {dialect(db).field('fields', 'tz')} FROM rows WHERE collection = 'sites' AND id = ?", [site_id]
     ).fetchone()
@@ -108,7 +108,7 @@ def site_tz(db: sqlite3.Connection, site_id: str | None) -> str | None:
 class SqliteMedia(Transactions["MediaQueries"]):
     """The media queries over the store's connections."""
 
-    def on(self, db: sqlite3.Connection) -> MediaQueries:
+    def on(self, db: Sql) -> MediaQueries:
         return MediaQueries(db)
 
 
@@ -140,7 +140,7 @@ def _sql(sql: Dialect) -> _Sql:
 
 
 class MediaQueries:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Sql) -> None:
         self.db = db
         self.field = dialect(db).field
 

@@ -8,7 +8,6 @@ its owner when its collection names one (`Scope.owner`: a duty call logged witho
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from typing import Any
 
@@ -70,7 +69,7 @@ def page(
     return found
 
 
-def whole(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int, int]]:
+def whole(db: Sql, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int, int]]:
     """{(collection, id): (fields as JSON, deleted, version)} of these rows."""
     return {
         (c, i): (f, d, v)
@@ -80,7 +79,7 @@ def whole(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str
 
 
 def scope_changes(
-    db: sqlite3.Connection,
+    db: Sql,
     delivered: int,
     sites_then: set[str] | None,
     sites_now: set[str] | None,

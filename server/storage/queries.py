@@ -3,14 +3,13 @@ queries more than one domain asks."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .base import Connections
+from .base import Connections, Sql
 
 _Q = TypeVar("_Q")
 _decode = msgspec.json.decode
@@ -22,7 +21,7 @@ class Transactions(Generic[_Q]):
     def __init__(self, connections: Connections) -> None:
         self.connections = connections
 
-    def on(self, db: sqlite3.Connection) -> _Q:
+    def on(self, db: Sql) -> _Q:
         raise NotImplementedError
 
     @contextmanager
@@ -36,7 +35,7 @@ class Transactions(Generic[_Q]):
             yield self.on(db)
 
 
-def checks(db: sqlite3.Connection, inspection_id: str) -> dict[str, dict[str, Any]]:
+def checks(db: Sql, inspection_id: str) -> dict[str, dict[str, Any]]:
     """An inspection's live checks by device id."""
     return {
         d: _decode(f)

@@ -11,10 +11,10 @@ takes as the same writes again (their HLCs keep their time), so nothing is lost.
 
 from __future__ import annotations
 
-import sqlite3
+from .base import Sql
 
 
-def prune(db: sqlite3.Connection, client_id: str, first_sent: int, acked: int, keep: int) -> int:
+def prune(db: Sql, client_id: str, first_sent: int, acked: int, keep: int) -> int:
     """Forget the client's receipts below `first_sent` (the push's first seq), keeping the newest
     `keep` up to `acked`; how many were forgotten."""
     below = min(first_sent - 1, acked - keep)

@@ -6,17 +6,16 @@ so that every cursor is either before it or after it.
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
+from .base import Sql
 from .writes import dialect
 
 _json_encode = msgspec.json.Encoder().encode
 _periods = msgspec.json.Decoder(list[str])
 
 
-def take_version(db: sqlite3.Connection) -> int:
+def take_version(db: Sql) -> int:
     """The next version, taken in the writer's transaction; read as a push's transaction reads it
     (`Dialect.version`: on PostgreSQL `FOR UPDATE`, so that no other process takes the same one)."""
     version = int(db.execute(dialect(db).version).fetchone()[0]) + 1
@@ -24,7 +23,7 @@ def take_version(db: sqlite3.Connection) -> int:
     return version
 
 
-def record_window(db: sqlite3.Connection, periods: list[str], at: str) -> None:
+def record_window(db: Sql, periods: list[str], at: str) -> None:
     """Record the sync window's periods unless they are already the last recorded."""
     encoded = _json_encode(periods).decode()
     last = db.execute("SELECT periods FROM window_events ORDER BY version DESC LIMIT 1").fetchone()
@@ -33,7 +32,7 @@ def record_window(db: sqlite3.Connection, periods: list[str], at: str) -> None:
                    [take_version(db), encoded, at])
 
 
-def window_at(db: sqlite3.Connection, version: int) -> set[str] | None:
+def window_at(db: Sql, version: int) -> set[str] | None:
     """The periods in the window at `version`; None before the first window (every period)."""
     found = db.execute(
         "SELECT periods FROM window_events WHERE version <= ? ORDER BY version DESC LIMIT 1", [version]
@@ -41,7 +40,7 @@ def window_at(db: sqlite3.Connection, version: int) -> set[str] | None:
     return None if found is None else set(_periods.decode(found[0]))
 
 
-def sites_at(db: sqlite3.Connection, user_id: str | None, version: int) -> set[str] | None:
+def sites_at(db: Sql, user_id: str | None, version: int) -> set[str] | None:
     """The sites a user was a member of once every scope event up to `version` had
     happened; None for a supervisor (every site)."""
     if user_id is None:
@@ -55,6 +54,6 @@ def sites_at(db: sqlite3.Connection, user_id: str | None, version: int) -> set[s
     return sites
 
 
-def memberships(db: sqlite3.Connection, user_id: str | None) -> set[str]:
+def memberships(db: Sql, user_id: str | None) -> set[str]:
     """The sites a user is a member of in this snapshot (the newest there is)."""
     return {r for (r,) in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [user_id])}

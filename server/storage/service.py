@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import msgspec
 
+from .base import Sql
 from .pages import among
 from .queries import equal_to
 from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
 _decode = msgspec.json.decode
-Connection = sqlite3.Connection  # what the service office hands back here, unopened
+Connection = Sql  # what the service office hands back here, unopened
 
 
-def request_events(db: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+def request_events(db: Sql, request_id: str) -> list[dict[str, Any]]:
     """The live events of a request, in order of arrival at the server (row version)."""
     rows = db.execute(
         "SELECT id, fields FROM rows WHERE collection = 'service_events' AND parent_id = ? AND deleted = 0"
@@ -31,7 +31,7 @@ def _first_seal(sql: Dialect) -> str:
             f" AND {sql.field('fields', 'sealed_by')} IS NOT NULL AND {sql.field('fields', 'outcome')} = 'resolved'")
 
 
-def events_before_seal(db: sqlite3.Connection, request_id: str) -> set[str] | None:
+def events_before_seal(db: Sql, request_id: str) -> set[str] | None:
     """The ids of the request's events that arrived before its first sealed visit with outcome
     `resolved` was sealed (the visit's version: a sealed visit changes no more); None when none is."""
     row = db.execute(_first_seal(db), [request_id]).fetchone()
@@ -43,13 +43,13 @@ def events_before_seal(db: sqlite3.Connection, request_id: str) -> set[str] | No
     )}
 
 
-def terms_override(db: sqlite3.Connection, site_id: str) -> dict[str, Any] | None:
+def terms_override(db: Sql, site_id: str) -> dict[str, Any] | None:
     """A site's override of its contract's terms, as a supervisor set it; None when there is none."""
     row = db.execute("SELECT override FROM service_terms WHERE site_id = ?", [site_id]).fetchone()
     return None if row is None else dict(_decode(row[0]))
 
 
-def set_terms_override(db: sqlite3.Connection, site_id: str, override: dict[str, Any] | None,
+def set_terms_override(db: Sql, site_id: str, override: dict[str, Any] | None,
                        by: str, at: str) -> None:
     """Replace (or, with None, remove) a site's override."""
     if override is None:
@@ -65,17 +65,17 @@ _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms
                   "breach_at", "risk_at", "computed_ms")
 
 
-def save_clocks(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def save_clocks(db: Sql, rows: list[tuple[Any, ...]]) -> None:
     """Replace requests' stored clock rows (values in the order of `_CLOCK_COLUMNS`)."""
     db.executemany(replace_into("service_clocks", _CLOCK_COLUMNS, ("request_id",)), rows)
 
 
-def drop_clocks(db: sqlite3.Connection, request_id: str) -> None:
+def drop_clocks(db: Sql, request_id: str) -> None:
     db.execute("DELETE FROM service_clocks WHERE request_id = ?", [request_id])
     db.execute("DELETE FROM service_milestones WHERE request_id = ?", [request_id])
 
 
-def save_milestones(db: sqlite3.Connection,
+def save_milestones(db: Sql,
                     requests: list[tuple[str, list[tuple[str, str | None, str, int | None]]]]) -> None:
     """Replace requests' stored milestones (m018): (request id, [(name, visit id, status, breach_at)])."""
     db.executemany("DELETE FROM service_milestones WHERE request_id = ?", [(r,) for r, _ in requests])
@@ -84,38 +84,38 @@ def save_milestones(db: sqlite3.Connection,
                    [(r, n, *m) for r, each in requests for n, m in enumerate(each)])
 
 
-def stored_clocks(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+def stored_clocks(db: Sql, request_id: str) -> dict[str, Any] | None:
     row = db.execute(f"SELECT {', '.join(_CLOCK_COLUMNS)} FROM service_clocks WHERE request_id = ?",
                      [request_id]).fetchone()
     return None if row is None else dict(zip(_CLOCK_COLUMNS, row, strict=True))
 
 
-def live_rows(db: sqlite3.Connection, collection: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def live_rows(db: Sql, collection: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     """{id: fields} of the live rows of a collection among `ids`."""
     return {row_id: _decode(fields) for row_id, fields in select_in(
         db, "SELECT id, fields FROM rows WHERE collection = ? AND deleted = 0 AND id IN ({marks})", ids, [collection])}
 
 
-def children(db: sqlite3.Connection, collection: str, parents: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+def children(db: Sql, collection: str, parents: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(parent id, id, fields) of the live rows of a collection under any of `parents`, in order of arrival."""
     found = select_in(db, "SELECT parent_id, id, fields, version FROM rows WHERE collection = ? AND deleted = 0"
                           " AND parent_id IN ({marks})", parents, [collection])
     return [(p, i, _decode(f)) for p, i, f, _ in sorted(found, key=lambda r: r[3])]
 
 
-def backfill_pending(db: sqlite3.Connection) -> list[str] | None:
+def backfill_pending(db: Sql) -> list[str] | None:
     """Every live request when m018 left its milestones to compute (the mark is then removed); else None."""
     if db.execute("DELETE FROM meta WHERE key = 'milestones_backfill'").rowcount == 0:
         return None
     return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
 
 
-def site_requests(db: sqlite3.Connection, site_id: str) -> list[str]:
+def site_requests(db: Sql, site_id: str) -> list[str]:
     return [r[0] for r in db.execute(
         "SELECT id FROM rows WHERE collection = 'service_requests' AND site_id = ? AND deleted = 0", [site_id])]
 
 
-def list_requests(db: sqlite3.Connection, *, sites: list[str] | None, site_id: str | None, status: str | None,
+def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None,
                   assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
                   now_ms: int, after: tuple[int, str] | None, limit: int) -> list[tuple[str, int]]:
     """(request id, reported ms) of the requests the filters keep, in order of `reported_at` then id,
@@ -147,7 +147,7 @@ def list_requests(db: sqlite3.Connection, *, sites: list[str] | None, site_id: s
     return [(r[0], r[1]) for r in db.execute(sql, [*args, limit])]
 
 
-def request_rows(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+def request_rows(db: Sql, ids: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """{id: (fields, clocks as stored)} of the live requests among `ids`."""
     return {row_id: (_decode(fields), _decode(clocks)) for row_id, fields, clocks in select_in(
         db, "SELECT id, fields, clocks FROM rows WHERE collection = 'service_requests' AND deleted = 0"
@@ -155,7 +155,7 @@ def request_rows(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[dict
 # -- the service office (terms, visits, the faults report, a device's repair archive) ----------
 
 
-def site_terms(db: sqlite3.Connection, site_id: str) -> tuple[dict[str, Any], Any, str | None, str | None] | None:
+def site_terms(db: Sql, site_id: str) -> tuple[dict[str, Any], Any, str | None, str | None] | None:
     """A live site's fields with its terms override, who set it and when (None, None, None when
     there is none); None when there is no such site."""
     found = db.execute(
@@ -168,7 +168,7 @@ def site_terms(db: sqlite3.Connection, site_id: str) -> tuple[dict[str, Any], An
     return dict(_decode(found[0])), None if found[1] is None else _decode(found[1]), found[2], found[3]
 
 
-def device_requests(db: sqlite3.Connection, device_id: str) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+def device_requests(db: Sql, device_id: str) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
     """The live service requests about a device, each with its live visits' fields and `id` (the
     device's repair archive), in no particular order."""
     requests = [(i, _decode(f)) for i, f in db.execute(
@@ -183,7 +183,7 @@ def device_requests(db: sqlite3.Connection, device_id: str) -> list[tuple[str, d
     return [(i, f, visits.get(i, [])) for i, f in requests]
 
 
-def recorded_faults(db: sqlite3.Connection, since: str, until: str) -> list[tuple[str, str, Any, Any, Any]]:
+def recorded_faults(db: Sql, since: str, until: str) -> list[tuple[str, str, Any, Any, Any]]:
     """(recorded_at, fault_cause, device kind, device model, site tz) of the live visits with a fault
     cause recorded in [since, until) (protocol timestamps, compared as text)."""
     field = dialect(db).field

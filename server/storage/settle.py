@@ -5,11 +5,11 @@ They read the transaction's own staged rows: a hook flushes them first (`Transac
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, NamedTuple
 
 import msgspec
 
+from .base import Sql
 from .writes import Dialect, per_dialect
 
 _json_decode = msgspec.json.decode
@@ -38,36 +38,36 @@ def _sql(sql: Dialect) -> _Sql:
     )
 
 
-def open_inspections(db: sqlite3.Connection, site_id: str) -> list[str]:
+def open_inspections(db: Sql, site_id: str) -> list[str]:
     """Ids of the site's inspections that are neither completed nor signed."""
     return [i for (i,) in db.execute(_sql(db).open_inspections, [site_id]).fetchall()]
 
 
-def unchecked_devices(db: sqlite3.Connection, site_id: str, inspection_id: str) -> int:
+def unchecked_devices(db: Sql, site_id: str, inspection_id: str) -> int:
     """Active devices of the site without an outcome in the inspection."""
     return int(db.execute(_sql(db).unchecked_devices, [site_id, inspection_id]).fetchone()[0])
 
 
-def is_member(db: sqlite3.Connection, site_id: str, username: str) -> bool:
+def is_member(db: Sql, site_id: str, username: str) -> bool:
     return db.execute(
         "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
         [site_id, username],
     ).fetchone() is not None
 
 
-def checklist_templates(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def checklist_templates(db: Sql) -> list[dict[str, Any]]:
     """The fields of every live checklist template."""
     return [_json_decode(fields) for (fields,) in db.execute(
         "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
     )]
 
 
-def live_signatures(db: sqlite3.Connection, signed_id: str) -> int:
+def live_signatures(db: Sql, signed_id: str) -> int:
     """The signatures of an inspection (or service visit) that are neither deleted nor retracted."""
     return int(db.execute(_sql(db).live_signatures, [signed_id]).fetchone()[0])
 
 
-def uploaded_image(db: sqlite3.Connection, sha256: Any, user_id: str) -> bool:
+def uploaded_image(db: Sql, sha256: Any, user_id: str) -> bool:
     """Whether the user uploaded these bytes and they are stored as a JPEG or PNG image."""
     return db.execute(
         "SELECT 1 FROM blob_owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.sha256 = ?"

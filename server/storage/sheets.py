@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
+from .base import Sql
 from .service import _decode
 from .writes import dialect, select_in
 
 
-def templates(db: sqlite3.Connection, kinds: list[str]) -> list[dict[str, Any]]:
+def templates(db: Sql, kinds: list[str]) -> list[dict[str, Any]]:
     """The live checklist templates of these device kinds, by kind."""
     found = select_in(db, "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
                           f" AND {dialect(db).field('fields', 'kind')} IN ({{marks}})", kinds)
     return sorted((_decode(f) for (f,) in found), key=lambda t: str(t.get("kind")))
 
 
-def located(db: sqlite3.Connection, collection: str, row_id: str) -> tuple[str | None, dict[str, Any]] | None:
+def located(db: Sql, collection: str, row_id: str) -> tuple[str | None, dict[str, Any]] | None:
     """(site id, fields) of a live row, else None."""
     found = db.execute("SELECT site_id, fields FROM rows WHERE collection = ? AND id = ? AND deleted = 0",
                        [collection, row_id]).fetchone()

@@ -6,13 +6,13 @@ happen inside the push's transaction, retraction in its own.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
 from sync.schema import SUPERVISOR
 
+from .base import Sql
 from .scope import memberships
 from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..services import Store
 
 _decode = msgspec.json.decode
-Connection = sqlite3.Connection  # what the signatures service hands back here, unopened
+Connection = Sql  # what the signatures service hands back here, unopened
 # (id, fields, compared, the checks compared, how many checks it sealed) of a signature
 SignatureRow = tuple[str, dict[str, Any], str | None, dict[str, dict[str, Any]], int]
 
@@ -42,7 +42,7 @@ def _sql(sql: Dialect) -> _Sql:
     )
 
 
-def device_sites(db: sqlite3.Connection, device_ids: list[str]) -> dict[str, str | None]:
+def device_sites(db: Sql, device_ids: list[str]) -> dict[str, str | None]:
     """The site of each live device among `device_ids`."""
     return {i: s for i, s in select_in(
         db, "SELECT id, site_id FROM rows WHERE collection = 'devices' AND deleted = 0 AND id IN ({marks})",
@@ -50,13 +50,13 @@ def device_sites(db: sqlite3.Connection, device_ids: list[str]) -> dict[str, str
     )}
 
 
-def may_seal_at(db: sqlite3.Connection, store: Store, user_id: str, site_id: str | None) -> bool:
+def may_seal_at(db: Sql, store: Store, user_id: str, site_id: str | None) -> bool:
     """Whether a user may have a sheet of this site sealed: a supervisor, or a member of the site."""
     role = db.execute("SELECT role FROM users WHERE id = ?", [user_id]).fetchone()
     return role is not None and (role[0] == SUPERVISOR or site_id in memberships(db, user_id))
 
 
-def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id: str, compared: str,
+def record_verification(db: Sql, signature_id: str, inspection_id: str, compared: str,
                         checks: bytes) -> None:
     db.execute(
         replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks"), ("signature_id",)),
@@ -64,25 +64,25 @@ def record_verification(db: sqlite3.Connection, signature_id: str, inspection_id
     )
 
 
-def seal_counts(db: sqlite3.Connection, inspection_id: str) -> tuple[int, int]:
+def seal_counts(db: Sql, inspection_id: str) -> tuple[int, int]:
     """(live checks, of them not sealed) of an inspection."""
     total, unsealed = db.execute(_sql(db).seal_counts, [inspection_id]).fetchone()
     return int(total), int(unsealed)
 
 
-def sealed_by(db: sqlite3.Connection, signed_id: str, signature_id: str) -> list[tuple[str, str]]:
+def sealed_by(db: Sql, signed_id: str, signature_id: str) -> list[tuple[str, str]]:
     """`(collection, id)` of the rows (deleted ones too) this signature sealed: the inspection's
     checks, or the visit itself and its lines."""
     return [(c, i) for c, i in db.execute(_sql(db).sealed_by, [signed_id, signed_id, signature_id]).fetchall()]
 
 
-def live_children(db: sqlite3.Connection, collection: str, parent_id: str) -> dict[str, dict[str, Any]]:
+def live_children(db: Sql, collection: str, parent_id: str) -> dict[str, dict[str, Any]]:
     """The fields of a row's live children of one collection, by id (a visit's charge lines)."""
     return {i: _decode(f) for i, f in db.execute(
         "SELECT id, fields FROM rows WHERE collection = ? AND parent_id = ? AND deleted = 0", [collection, parent_id])}
 
 
-def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[SignatureRow]:
+def signature_rows(db: Sql, inspection_id: str) -> list[SignatureRow]:
     """The live signatures of an inspection (or a service visit), oldest first, with their
     verification and how many rows each sealed."""
     field = dialect(db).field
@@ -101,7 +101,7 @@ def signature_rows(db: sqlite3.Connection, inspection_id: str) -> list[Signature
     ]
 
 
-def device_codes(db: sqlite3.Connection, inspection_id: str) -> dict[str, str | None]:
+def device_codes(db: Sql, inspection_id: str) -> dict[str, str | None]:
     """The code of every device (deleted ones too) of the inspection's site."""
     return {
         i: _decode(f).get("code")
@@ -113,7 +113,7 @@ def device_codes(db: sqlite3.Connection, inspection_id: str) -> dict[str, str | 
     }
 
 
-def visit_codes(db: sqlite3.Connection, visit_id: str) -> dict[str, str | None]:
+def visit_codes(db: Sql, visit_id: str) -> dict[str, str | None]:
     """What names each row of a contact sheet: the visit's `sheet_no`, each charge line's `item`
     (deleted lines too)."""
     return {
@@ -126,6 +126,6 @@ def visit_codes(db: sqlite3.Connection, visit_id: str) -> dict[str, str | None]:
     }
 
 
-def keep_clock(db: sqlite3.Connection, last: str) -> None:
+def keep_clock(db: Sql, last: str) -> None:
     """The server's clock, kept with what it stamped (as every server write keeps it)."""
     db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [last])

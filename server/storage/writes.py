@@ -64,6 +64,10 @@ def replace_into(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
 
 
 CREATORS = replace_into("row_creators", ("collection", "row_id", "user_id", "client_id"), ("collection", "row_id"))
+RECEIPTS = "INSERT INTO receipts(client_id, seq, hlc, digest, result) VALUES (?, ?, ?, ?, ?)"
+CONFLICTS = ("INSERT INTO conflicts(at, kind, collection, row_id, site_id, register, reason, detail,"
+             " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 COUNTER = "INSERT INTO meta(key, value) VALUES (?, '0') ON CONFLICT(key) DO NOTHING"  # a named counter, at 0
 
 _json_encode = msgspec.json.Encoder().encode
@@ -83,6 +87,10 @@ class Dialect(NamedTuple):
     json_list: str
     json_rows: str
     hints: bool  # whether `INDEXED BY` and `CROSS JOIN` fix a plan (SQLite); PostgreSQL has no hints
+    # The statements above (`upsert`, `CREATORS`, `RECEIPTS`, `CONFLICTS`) for many rows in one, taking
+    # each column's values as one list (`write_many`); without one, `executemany`. PostgreSQL's: a round
+    # trip a statement would be one a row, inside the version counter's lock. SQLite's: none needed.
+    bulk: dict[str, str]
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None
@@ -132,6 +140,17 @@ def per_dialect(build: Callable[[Dialect], _T]) -> Callable[[Sql], _T]:
             return found
 
     return of
+
+
+def write_many(db: Sql, statement: str, values: Sequence[tuple[Any, ...]]) -> None:
+    """Rows of one `INSERT` at once: in one statement where the dialect has its bulk form (the
+    rows as one JSON array of arrays), else with `executemany`. Rows written later win, as with
+    `executemany`; in one statement, an upsert must not meet the same key twice."""
+    bulk = dialect(db).bulk.get(statement)
+    if bulk is None:
+        db.executemany(statement, values)
+    elif values:
+        db.execute(bulk, [_json_encode(values).decode()])
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:
@@ -251,13 +270,15 @@ class Transaction:
         """Write the rows changed so far, so that queries in this transaction see them; a row
         written again later is simply upserted again."""
         if self.creators:
-            self.db.executemany(CREATORS, self.creators)
+            # The last per row, as upserts one after the other leave it (a row created as a
+            # tombstone, then again, in one push).
+            write_many(self.db, CREATORS, list({c[:2]: c for c in self.creators}.values()))
             self.creators.clear()
         while self.dirty:
             values = [_values(row, self.now, self.lookup) for row in self.dirty.values()]
             self.dirty.clear()
             moved = [v for v in values if self._period_moved(v[0], v[1], v[10])]
-            self.db.executemany(self.sql.upsert, values)
+            write_many(self.db, self.sql.upsert, values)
             for collection, row_id, *_ in moved:
                 self._move_children(collection, row_id)
 
@@ -294,17 +315,10 @@ class Transaction:
         self.flush_rows()
         _set_version(self.db, self.version)
         if client_id is not None:
-            self.db.executemany(
-                "INSERT INTO receipts(client_id, seq, hlc, digest, result) VALUES (?, ?, ?, ?, ?)",
-                [(client_id, seq, sent, digest, result.decode()) for seq, sent, digest, result in receipts],
-            )
+            write_many(self.db, RECEIPTS,
+                       [(client_id, seq, sent, digest, result.decode()) for seq, sent, digest, result in receipts])
         if conflicts:
-            self.db.executemany(
-                "INSERT INTO conflicts(at, kind, collection, row_id, site_id, register, reason, detail,"
-                " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                conflicts,
-            )
+            write_many(self.db, CONFLICTS, conflicts)
 
 
 class BulkLoad:
@@ -331,7 +345,7 @@ class BulkLoad:
 
     def flush(self) -> None:
         if self.pending:
-            self.db.executemany(self.sql.upsert, self.pending)
+            write_many(self.db, self.sql.upsert, self.pending)
             self.pending.clear()
 
     def close(self) -> None:

@@ -316,6 +316,30 @@ def test_wrong_password_or_unknown_user(http, store):
         assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 0
 
 
+# Regression (issue 16, pull bytes): a NUL (`\u0000`) in any JSON string was a 500 on PostgreSQL (its text
+# holds none), and with `rows.fields` as `json` a stored one would fail every read of a field of its row.
+# Refused whole (400) on every JSON endpoint, nothing written; a backslash followed by `u0000` is text.
+NUL_STRINGS = [
+    ("/sync/push", {"changes": [{**_CHANGE, "seq": 1, "collection": "sites", "id": "s\x00"}]}),
+    ("/sync/push", {"changes": [{**_CHANGE, "seq": 1, "collection": "sites", "fields": {"name": "A\x00"}}]}),
+    ("/sync/push", {"changes": [{**_CHANGE, "seq": 1, "collection": "sites", "fields": {"na\x00me": "A"}}]}),
+    ("/sync/push", {"client_id": "c\x00"}),
+    ("/auth/token", {"username": "wang\x00", "password": "demo"}),
+]
+
+
+def test_a_nul_in_a_string_is_refused_everywhere(http, lin, dump):
+    before = dump()
+    for path, patch in NUL_STRINGS:
+        body = {**_envelope(lin), **patch} if path == "/sync/push" else patch
+        _problem(http.post(path, headers=lin.headers, json=body), 400, "invalid_request")
+    assert dump() == before
+    text = "C:\\u0000 \\\\u0000"  # backslashes and `u0000`, no NUL: kept as sent
+    site = str(uuid.uuid4())
+    assert lin.push([lin.change("sites", site, {"name": text})]).json()["results"][0]["status"] == "applied"
+    assert [r["fields"]["name"] for r in lin.pull("0", 1000).json()["rows"] if r["id"] == site] == [text]
+
+
 # Regression (issue 9, finding 4): five 7 MB usernames grew the database by 98 MB in one second, with no
 # credentials. Sign-in strings are bounded before anything else (400), and nothing is written.
 SIGN_IN_OVERSIZED = [

@@ -174,3 +174,85 @@ def test_a_site_less_duty_call_reaches_only_its_owner_as_on_sqlite(database: str
         finally:
             db.close()
     assert found["postgresql"] == found["sqlite"] == (["call-1"] if owner == "wang" else [])
+
+
+def test_a_database_from_before_pg027_keeps_its_rows_and_then_stores_fields_verbatim(postgres: str) -> None:
+    # Regression (issue 16, pull bytes): `rows.fields` was jsonb, which prints its own text back (a space
+    # after `:` and `,`, keys reordered), so a pull page was not the bytes SQLite sends. A database
+    # migrated up to m026 (jsonb) takes pg027: its stored row stays readable and findable by a field
+    # through the rebuilt expression index, and a row written after reads back as written.
+    from server.storage.postgres import migrations
+
+    url = new_database(postgres)
+    try:
+        with psycopg.connect(url, autocommit=True) as old:
+            old.execute("CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            for name, sql in STEPS[:-1]:
+                old.execute(sql.encode())
+                old.execute("INSERT INTO migrations(name) VALUES (%s)", [name])
+            migrations._seed(old)
+            old.execute("INSERT INTO rows(collection, id, fields, clocks, version, updated_ms)"
+                        """ VALUES ('devices', 'd1', '{"site_id":"s","code":"CAM-1"}', '{}', 1, 0)""")
+            old.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+            assert old.execute("SELECT fields::text FROM rows").fetchone()[0] == '{"code": "CAM-1", "site_id": "s"}'
+        assert STEPS[-1][0] == "pg027_rows_fields_json"
+        db = POSTGRES.open(url)  # migrates
+        try:
+            with db.write(versions=True) as conn:
+                tx = POSTGRES.transaction(conn, 1000)
+                tx.put(RowState("devices", "d2", {"site_id": "s", "code": "CAM-2", "a": 1}, {}, False, "s"))
+                tx.finish(None, [], [])
+            with db.read() as reader:
+                code = POSTGRES.sql.field("fields", "code")
+                found = reader.execute(f"SELECT id, fields FROM rows WHERE collection = 'devices' AND {code} = ?"
+                                       " OR json_extract(fields, '$.code') = ? ORDER BY id", ["CAM-1", "CAM-2"])
+                assert found.fetchall() == [("d1", '{"code": "CAM-1", "site_id": "s"}'),
+                                            ("d2", '{"site_id":"s","code":"CAM-2","a":1}')]
+                kind = reader.execute("SELECT data_type FROM information_schema.columns"
+                                      " WHERE table_name = 'rows' AND column_name = 'fields'").fetchone()[0]
+                assert kind == "json"
+                indexdef = "SELECT indexdef FROM pg_indexes WHERE indexname = 'rows_device_code'"
+                assert "fields ->> 'code'" in reader.execute(indexdef).fetchone()[0]
+        finally:
+            db.close()
+    finally:
+        drop_database(url)
+
+
+def _traced_push(db: Any, n: int, trace: Any) -> list[str]:
+    """A push of `n` new rows, each with a creator (the first one's twice), a receipt and a log entry, as
+    the libpq trace of its connection shows it: the messages this process sent, by kind, in order."""
+    with db.write(versions=True) as conn, open(trace, "w") as out:
+        conn.raw.pgconn.trace(out.fileno())
+        tx = POSTGRES.transaction(conn, 1000)
+        for i in range(n):
+            tx.put(RowState("sites", f"{n}-{i}", {"name": f"site {i}"}, {}, False, f"{n}-{i}"))
+            tx.creators.append(("sites", f"{n}-{i}", "wang", "phone"))
+        tx.creators.append(("sites", f"{n}-0", "zhao", "tablet"))  # created as a tombstone, then again
+        log = [("at", "lost", "sites", f"{n}-{i}", None, "name", None, None, "phone", "wang", "h", i,
+                None, '"x"', None, None) for i in range(n)]
+        tx.finish("phone", [(n * 1000 + i, "h", "d", b"{}") for i in range(n)], log)
+        conn.raw.pgconn.untrace()
+    return [line.split("\t")[3] for line in trace.read_text().splitlines() if line.split("\t")[1] == "F"]
+
+
+def test_a_push_writes_each_table_in_one_statement_whatever_its_rows(database: str, tmp_path: Any) -> None:
+    # Regression (issue 16, the push's round trips): `executemany` sent a statement per row and table
+    # (rows, creators, receipts, log), each a round trip made while the version counter's lock is held.
+    # Now a push of 60 rows sends what a push of 3 sends; what it wrote is all there, the last creator
+    # of a row kept as upserts one after the other would keep it.
+    db = POSTGRES.open(database)
+    try:
+        small, large = _traced_push(db, 3, tmp_path / "3"), _traced_push(db, 60, tmp_path / "60")
+        assert small == large and large.count("Execute") == 5, large  # rows, creators, version, receipts, log
+        with db.read() as reader:
+            counts = [reader.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                      for t in ("rows", "row_creators", "receipts", "conflicts")]
+            assert counts == [63] * 4
+            assert reader.execute("SELECT max(version) FROM rows").fetchone()[0] == 63
+            creator = "SELECT user_id, client_id FROM row_creators WHERE row_id = ?"
+            assert reader.execute(creator, ["60-0"]).fetchone() == ("zhao", "tablet")
+            assert reader.execute(creator, ["60-1"]).fetchone() == ("wang", "phone")
+            assert reader.execute("SELECT fields FROM rows WHERE id = '60-7'").fetchone()[0] == '{"name":"site 7"}'
+    finally:
+        db.close()

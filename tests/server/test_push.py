@@ -315,16 +315,14 @@ def test_a_row_read_decodes_its_clocks_only_when_used(store, site, row_of):
     # Issue 15: a push reads every parent it names, and decoding their clocks cost 9 % of a push of
     # checks, so a row as read keeps them as stored until something asks. Asked, they are the stored
     # ones; written back untouched, they are stored as they were; set, they are the new ones.
-    from server.storage.sqlite.rows import Transaction
-
     stored = row_of("devices", site["cam1"])
     with pytest.raises(_Rollback), store.write() as db:
-        tx = Transaction(db, store.now_ms())
+        tx = store.backend.transaction(db, store.now_ms())
         cam = tx.lookup("devices", site["cam1"])
         assert cam is not None
         tx.put(cam)
         tx.flush_rows()
-        again = Transaction(db, store.now_ms()).lookup("devices", site["cam1"])
+        again = store.backend.transaction(db, store.now_ms()).lookup("devices", site["cam1"])
         assert again is not None and again.clocks == stored["clocks"] and again.fields == stored["fields"]
         again.clocks = {"code": ["1796546905378-0000-srv", "srv"]}
         assert again.clocks == {"code": ["1796546905378-0000-srv", "srv"]}

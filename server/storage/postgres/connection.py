@@ -7,7 +7,7 @@ SQLite reader does; writers run READ COMMITTED, so that a statement after a lock
 what the transaction it waited for committed.
 
 Storage code speaks to both backends alike (`base.Sql`): `?` marks, `execute` and
-`executemany` on the connection, rows as tuples, JSONB read back as its JSON text.
+`executemany` on the connection, rows as tuples, JSON read back as its text.
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ class Connection:
 
 
 def connect(url: str) -> Connection:
-    """A connection in autocommit mode (transactions are explicit, as on SQLite), reading JSONB as text:
+    """A connection in autocommit mode (transactions are explicit, as on SQLite), reading JSON as text:
     a pull sends a row's fields as stored, without parsing them."""
     raw = psycopg.connect(url, autocommit=True)
-    raw.adapters.register_loader("jsonb", TextLoader)
+    for kind in ("json", "jsonb"):
+        raw.adapters.register_loader(kind, TextLoader)
     return Connection(raw)
 
 

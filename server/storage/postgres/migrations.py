@@ -3,7 +3,8 @@ sqlite-utils records SQLite's. Several processes may start at once: the steps ru
 transaction under an advisory lock, so one process applies them and the others find them done.
 
 m001 made what the backend contract needs (`meta`, `rows`, `receipts`, `conflicts`, `row_creators`);
-m002 (`migrations_domains.py`) brings the schema level with SQLite's newest step, m025. The two
+m002 (`migrations_domains.py`) brings the schema level with SQLite's step m025, m026 adds the
+login throttle; pg027 is PostgreSQL's own (`rows.fields` as `json`). The two
 histories differ (PostgreSQL's starts where SQLite's ended); the schemas they end in must not:
 tests/server/test_schema_parity.py compares them, so a new SQLite step needs its PostgreSQL one.
 """
@@ -92,6 +93,17 @@ STEPS: list[tuple[str, str]] = [
     *DOMAINS,
     # The login throttle's tables, SQLite's m026 in the same words (storage/throttle.py).
     ("m026_login_attempts", TABLES.format(integer="bigint")),
+    # A row's fields as `json`, which keeps the text it is given, not `jsonb`, which prints its own
+    # (spaces, keys reordered): a pull splices the stored text into its page (`engine/pull.py`'s
+    # `PulledRow`), and must send the very bytes SQLite does, no bigger. `->>` and the expression
+    # indexes work alike on it (rebuilt here); a field is read by parsing the text, which costs
+    # little on rows of a few hundred bytes. Rows stored before keep jsonb's text.
+    ("pg027_rows_fields_json", """
+        ALTER TABLE rows ALTER COLUMN fields TYPE json USING CAST(CAST(fields AS text) AS json);
+        DROP FUNCTION json_extract(jsonb, text);
+        CREATE FUNCTION json_extract(doc json, path text) RETURNS text
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
+    """),
 ]
 
 

@@ -5,8 +5,8 @@ The same tables, columns (names, order, NOT NULL, defaults), CHECKs, keys, forei
 names as SQLite ends with, in PostgreSQL's words:
 - INTEGER is `bigint`, also where it holds 0 or 1 (`open`, `breached`, `member`), so that the SQL
   both backends share (`open = 1`) reads alike; REAL is `double precision`; JSON text stays `text`
-  (only `rows.fields` is `jsonb`, m001). One exception, from m001: `rows.period_moved` is `boolean`,
-  since the shared `… OR period_moved` (pages.py) and the upsert's `period_moved OR …` need a
+  (only `rows.fields` is JSON: `json` since pg027, `migrations.py`). One exception, from m001:
+  `rows.period_moved` is `boolean`, since the shared `… OR period_moved` (pages.py) and the upsert's `period_moved OR …` need a
   boolean on PostgreSQL, where SQLite takes its 0 or 1 as one.
 - A rowid-keyed table whose key the database hands out (`audit.id`, as m001's `conflicts.id`) has
   an identity column of the same name; `scope_events` and `window_events` are keyed by a version
@@ -14,7 +14,7 @@ names as SQLite ends with, in PostgreSQL's words:
 - WITHOUT ROWID has no equal (every PostgreSQL table is a heap): those tables keep their primary key.
 - The expression indexes on a row's JSON field name it as `(fields ->> 'name')`, the text the
   dialect writes (`postgres/rows.SQL.field`), which the planner must see again to use them; m001's
-  `json_extract(jsonb, text)` would be inlined to the same, but the plain operator says it. Fields
+  `json_extract` would be inlined to the same, but the plain operator says it. Fields
   the queries read as numbers or booleans (`reached`, `points`) are indexed as text too: a cast in
   an index would fail the insert of a row whose field does not cast, which a client can send.
   Their `WHERE collection = …` is kept.

@@ -28,6 +28,7 @@ SQL = writes.Dialect(
     json_list="json_each(?)",
     json_rows="json_each(?)",
     hints=True,
+    bulk={},  # executemany: no round trips
 )
 writes.register(sqlite3.Connection, SQL)
 
