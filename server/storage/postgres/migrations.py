@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from ..imports import TABLES as IMPORTS
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -92,6 +93,8 @@ STEPS: list[tuple[str, str]] = [
     *DOMAINS,
     # The login throttle's tables, SQLite's m026 in the same words (storage/throttle.py).
     ("m026_login_attempts", TABLES.format(integer="bigint")),
+    # The console's kept spreadsheet imports, SQLite's m027 (storage/imports.py).
+    ("m027_pending_imports", IMPORTS.format(integer="bigint", blob="bytea")),
 ]
 
 
