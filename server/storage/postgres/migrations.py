@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from ..imports import TABLES as IMPORTS
+from ..media import PIECES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -95,6 +96,8 @@ STEPS: list[tuple[str, str]] = [
     ("m026_login_attempts", TABLES.format(integer="bigint")),
     # The console's kept spreadsheet imports, SQLite's m027 (storage/imports.py).
     ("m027_pending_imports", IMPORTS.format(integer="bigint", blob="bytea")),
+    # An upload's pieces in a bucket, SQLite's m028 (storage/media.py).
+    ("m028_upload_pieces", PIECES.format(integer="bigint")),
 ]
 
 
