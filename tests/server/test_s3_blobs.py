@@ -346,3 +346,26 @@ def test_an_upload_over_a_bucket_takes_at_most_max_pieces_patches(http, wang, bu
     assert tus.head(http, wang.headers, location).headers["upload-offset"] == "2" and len(pieces(bucket)) == 2
     assert tus.patch(http, wang.headers, location, 2, data[2:]).status_code == 204
     assert key(bucket, sha(data)) in keys(bucket) and pieces(bucket) == []
+
+
+def test_a_patch_the_server_gives_up_on_over_a_bucket_keeps_nothing(http, wang, store, bucket: str) -> None:
+    # Over a bucket bytes count once they are a piece: a request the server cancels mid-body (a shutdown)
+    # leaves the offset where it was and nothing in the part file, and its client sends them again.
+    from server.domains.media import uploads
+    from server.domains.media.uploads import parts_dir
+    from tests.server.test_shared_uploads import _patch_held
+
+    data = jpeg((1600, 1200), noise=True, seed=28)
+    first = uploads._WRITE_CHUNK + 1000  # past one write: in the part file when the server gives up
+    assert len(data) > first
+    location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+    go, sent = threading.Event(), threading.Event()
+    held = _patch_held(http, wang.headers, location, 0, data[:first], data[first:], go, sent)
+    assert sent.wait(30)
+    part = parts_dir(store.settings) / f"{location.rsplit('/', 1)[1]}.part"
+    held.cancel()
+    go.set()
+    assert tus.head(http, wang.headers, location).headers["upload-offset"] == "0"
+    assert pieces(bucket) == [] and part.stat().st_size == 0
+    assert tus.patch(http, wang.headers, location, 0, data).status_code == 204
+    assert store.blobs.path(sha(data)).read_bytes() == data

@@ -325,8 +325,13 @@ class Uploads:
         except asyncio.CancelledError:
             # The server gave up on the request: what is in the file stands, without awaiting
             # (a closed file was recorded, and stored if it was the last byte, by the thread).
+            # Over a bucket nothing is sent from here: the bytes count only once they are a piece.
             if not f.closed:
-                self._record(f, upload, hasher, finish=False)
+                if self.pieces is None:
+                    self._record(f, upload, hasher, finish=False)
+                else:
+                    _rewind(f, start)
+                    self._drop_check(upload.id)
             raise
         finally:
             f.close()
