@@ -27,6 +27,18 @@ BlobRow = tuple[str, str, dict[str, Any], str | None, bool, str | None]
 # (user id, sha256, content type, length, received, status, error) of an upload
 UploadRecord = tuple[str, str, str, int, int, str, str | None]
 
+# An upload's pieces when its bytes go to a bucket (`domains/media/uploads.py`): one row per PATCH
+# that moved the offset, naming its object, inserted with the move (SQLite's m028, PostgreSQL's step
+# of that name; `{integer}`: INTEGER or bigint). A migration: never edited once released.
+PIECES = """
+    CREATE TABLE upload_pieces (
+        upload_id TEXT NOT NULL,
+        start {integer} NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (upload_id, start)
+    );
+"""
+
 
 # -- with a connection the caller holds ------------------------------------------------
 
@@ -241,9 +253,29 @@ class MediaQueries:
         ).fetchone()
         return None if found is None else (found[0], found[1], found[2], found[3], found[4], found[5], found[6])
 
+    def advance(self, upload_id: str, start: int, end: int, piece: str, now_ms: int) -> bool:
+        """Move an open upload's offset from `start` to `end`, whose bytes are the object `piece`; false
+        (nothing written) when the offset is no longer `start`: another PATCH moved it first."""
+        moved = self.db.execute("UPDATE uploads SET received = ?, updated_ms = ? WHERE id = ? AND received = ?"
+                                " AND status = 'open'", [end, now_ms, upload_id, start]).rowcount
+        if moved == 1:
+            self.db.execute("INSERT INTO upload_pieces(upload_id, start, name) VALUES (?, ?, ?)",
+                            [upload_id, start, piece])
+        return moved == 1
+
+    def pieces(self, upload_id: str) -> list[str]:
+        """The upload's pieces' names, in the order of their bytes."""
+        return [n for (n,) in self.db.execute("SELECT name FROM upload_pieces WHERE upload_id = ? ORDER BY start",
+                                              [upload_id])]
+
+    def all_pieces(self) -> set[tuple[str, str]]:
+        """(upload id, name) of every piece on record."""
+        return {(u, n) for u, n in self.db.execute("SELECT upload_id, name FROM upload_pieces")}
+
     def fail_upload(self, upload_id: str, error: str, now_ms: int) -> None:
         self.db.execute("UPDATE uploads SET status = 'failed', error = ?, updated_ms = ? WHERE id = ?",
                         [error, now_ms, upload_id])
+        self.db.execute("DELETE FROM upload_pieces WHERE upload_id = ?", [upload_id])
 
     def store_blob(self, upload_id: str, user_id: str, sha: str, content_type: str, length: int,
                    info: images.ImageInfo | None, now_ms: int) -> None:
@@ -261,13 +293,16 @@ class MediaQueries:
                         [sha, user_id, hlc.format_ts(now_ms)])
         self.db.execute("UPDATE uploads SET status = 'complete', received = length, updated_ms = ? WHERE id = ?",
                         [now_ms, upload_id])
+        self.db.execute("DELETE FROM upload_pieces WHERE upload_id = ?", [upload_id])
 
     def uploads_untouched_since(self, cutoff_ms: int) -> list[tuple[str, str]]:
         """(id, status) of uploads whose record last changed before `cutoff_ms`."""
         return [(i, s) for i, s in self.db.execute("SELECT id, status FROM uploads WHERE updated_ms < ?", [cutoff_ms])]
 
     def forget_uploads(self, upload_ids: Iterable[str]) -> None:
-        self.db.executemany("DELETE FROM uploads WHERE id = ?", [(i,) for i in upload_ids])
+        ids = [(i,) for i in upload_ids]
+        self.db.executemany("DELETE FROM upload_pieces WHERE upload_id = ?", ids)
+        self.db.executemany("DELETE FROM uploads WHERE id = ?", ids)
 
     def open_upload_ids(self) -> set[str]:
         return {i for (i,) in self.db.execute("SELECT id FROM uploads WHERE status = 'open'")}

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
 import pytest
+from litestar.testing import TestClient
 
+from server.app import create_app
 from server.services import Store
+from server.settings import Settings
 from tests.conftest import BACKEND
+
+
+@pytest.fixture
+def other_http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
+    """Another process: its own `Store` and app over the same database and blob store."""
+    second = Store(settings)
+    with TestClient(create_app(settings, second)) as client:
+        yield client
+    second.close()
 
 
 @pytest.fixture

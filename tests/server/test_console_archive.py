@@ -16,7 +16,12 @@ from litestar.testing import TestClient
 
 from server.domains.archive.controller import MAX_IMPORT_BODY_BYTES
 from server.domains.archive.spreadsheet import MAX_IMPORT_BYTES
-from server.domains.console.archive_pages import MAX_PENDING_IMPORTS, PENDING_SECONDS, PendingImports
+from server.domains.console.archive_pages import (
+    MAX_PENDING_IMPORTS,
+    MAX_PENDING_PER_USER,
+    PENDING_SECONDS,
+    PendingImports,
+)
 from tests.conftest import OTHER_SITE, SITE
 from tests.server.conftest import field
 
@@ -190,16 +195,49 @@ def test_a_kept_upload_belongs_to_its_session_and_site(http, console, store):
     assert _devices(store) == {"CAM-001": "active", "CAM-002": "active"}
 
 
-def test_kept_uploads_are_bounded_in_number_and_time():
-    now = [0.0]
-    kept = PendingImports(clock=lambda: now[0])
-    tokens = [kept.keep("client", f"site-{n}", b"x") for n in range(MAX_PENDING_IMPORTS + 1)]
-    assert kept.get(tokens[0], "client", "site-0") is None  # the oldest went first
-    assert kept.get(tokens[-1], "client", f"site-{MAX_PENDING_IMPORTS}") is not None
-    newer = kept.keep("client", f"site-{MAX_PENDING_IMPORTS}", b"y")  # the same session and site: replaced
-    assert kept.get(tokens[-1], "client", f"site-{MAX_PENDING_IMPORTS}") is None
-    now[0] += PENDING_SECONDS + 1
-    assert kept.take(newer, "client", f"site-{MAX_PENDING_IMPORTS}") is None
+def test_kept_uploads_are_bounded_in_number_and_time(store):
+    now = [1_000_000]
+
+    def clock() -> int:
+        now[0] += 1  # a millisecond between calls: "the oldest" is told by the time kept
+        return now[0]
+
+    kept = PendingImports(store.database, clock=clock)
+    # One user keeps at most MAX_PENDING_PER_USER files, whatever the sessions and sites; the oldest goes.
+    mine = [kept.keep(f"client-{n}", "lin", f"site-{n}", b"x") for n in range(MAX_PENDING_PER_USER + 1)]
+    assert kept.get(mine[0], "client-0", "site-0") is None
+    assert all(kept.get(t, f"client-{n}", f"site-{n}") is not None for n, t in enumerate(mine) if n)
+    # Everyone's together: at most MAX_PENDING_IMPORTS, the oldest first.
+    tokens = [kept.keep(f"c{n}", f"user-{n}", "site", b"x") for n in range(MAX_PENDING_IMPORTS)]
+    assert kept.get(mine[1], "client-1", "site-1") is None
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM pending_imports").fetchone()[0] == MAX_PENDING_IMPORTS
+    newer = kept.keep("c0", "user-0", "site", b"y")  # the same session and site: replaced
+    assert kept.get(tokens[0], "c0", "site") is None
+    assert kept.take(newer, "c0", "site") == b"y" and kept.take(newer, "c0", "site") is None  # once
+    later = kept.keep("c1", "user-1", "site", b"z")
+    now[0] += PENDING_SECONDS * 1000 + 1
+    assert kept.take(later, "c1", "site") is None
+    kept.keep("c2", "user-2", "site", b"w")  # the expired ones go
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM pending_imports WHERE expires_ms < ?", [now[0]]).fetchone()[0] == 0
+
+
+def test_an_upload_kept_on_one_process_is_applied_on_another(http, other_http, console, store):
+    # Regression (issue 16, t16-state): the file kept for the apply lived in the memory of the process
+    # that took the upload, so behind two processes the dry run or the apply on the other answered 410.
+    other_http.cookies.update(http.cookies)
+    location = _upload(http, console).headers["location"]
+    shown = other_http.get(location)
+    assert shown.status_code == 200 and 'id="apply"' in shown.text
+    token = re.search(r'name="token" value="([^"]+)"', shown.text)[1]  # type: ignore[index]
+    done = http.post(f"/console/sites/{SITE}/import/apply", data={"csrf": console, "token": token}, headers=ORIGIN,
+                     follow_redirects=False)
+    assert "CAM-003" in _devices(store)
+    assert "导入完成：共 2 行" in other_http.get(done.headers["location"]).text
+    again = other_http.post(f"/console/sites/{SITE}/import/apply", data={"csrf": console, "token": token},
+                            headers=ORIGIN)
+    assert again.status_code == 410  # applied once, on whichever process
 
 
 @pytest.mark.parametrize("size", [MAX_IMPORT_BODY_BYTES + 1, MAX_IMPORT_BYTES + 10])

@@ -20,7 +20,7 @@ from server.storage.sqlite.backend import SQLITE
 from tests.pg import drop_database, new_database
 
 # SQLite's declared type -> PostgreSQL's.
-TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision"}
+TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision", "BLOB": "bytea"}
 # Where PostgreSQL deliberately differs (postgres/migrations_domains.py says why): (table, column) -> type.
 OWN_TYPES = {("rows", "fields"): "json", ("rows", "period_moved"): "boolean"}
 OWN_DEFAULTS = {("rows", "period_moved"): ("0", "false")}  # SQLite's, PostgreSQL's

@@ -5,7 +5,6 @@ blob directory (`--blobs DIR`, where the part files then live): two processes' w
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ import pytest
 from litestar.testing import TestClient
 
 from bench import _tus as tus
-from server.app import create_app
 from server.domains.media import uploads as uploads_module
 from server.domains.media.uploads import parts_dir
 from server.services import Store
@@ -28,15 +26,6 @@ from tests.server.test_uploads import blob_of, jpeg, photo, sha
 def settings(tmp_path: Path) -> Settings:
     """Blobs in a directory of their own, as processes on several machines mount one."""
     return Settings(data_dir=tmp_path / "server", blobs=str(tmp_path / "shared-blobs"))
-
-
-@pytest.fixture
-def other_http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
-    """A second process: its own `Store` and app over the same database and blob directory."""
-    second = Store(settings)
-    with TestClient(create_app(settings, second)) as client:
-        yield client
-    second.close()
 
 
 def test_the_part_files_are_beside_the_blobs(settings: Settings, store: Store) -> None:

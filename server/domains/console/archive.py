@@ -4,7 +4,7 @@ The pages call the archive's own service, the one behind `POST /api/sites`, `POS
 /api/sites/{site_id}/import` and `GET /api/lookup`, with the same guards: supervisors register
 and import (another role gets the 403 page, another site the 404 page), anyone signed in looks
 up within their sites. Every post checks its Origin and CSRF token first, a multipart upload too.
-An upload is kept on the server between its dry run and its apply (`archive_pages`).
+An upload is kept in the database between its dry run and its apply (`archive_pages`), for any process.
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class ArchiveConsole(DomainController):
             raise E.InvalidRequest(words("console", lang_of(request))["no_file"])
         if len(data) > MAX_IMPORT_BYTES:  # the body's limit leaves room for the form around the file
             raise E.BodyTooLarge(f"the file is over {MAX_IMPORT_BYTES} bytes", limit=MAX_IMPORT_BYTES)
-        token = pending_imports(request.app.state).keep(caller.client_id, site_id, data)
+        token = await anyio.to_thread.run_sync(
+            pending_imports(request.app.state).keep, caller.client_id, caller.user_id, site_id, data)
         return _see(f"{PATH}/sites/{site_id}/import?upload={token}")
 
     @post("/sites/{site_id:str}/import/apply", guards=[signed_in, site_in_scope, supervisor_only])
@@ -142,12 +143,12 @@ class ArchiveConsole(DomainController):
         _check(request, data.get("csrf"))
         token, retire = form_value(data, "token"), form_value(data, "retire") == "true"
         pending = pending_imports(request.app.state)
-        kept = pending.take(token, caller.client_id, site_id)
+        kept = await anyio.to_thread.run_sync(pending.take, token, caller.client_id, site_id)
         if kept is None:
             return _see(f"{PATH}/sites/{site_id}/import?upload={token}")  # the page says it expired
         report = await anyio.to_thread.run_sync(partial(
             request.app.state.archive.import_devices, caller, site_id, kept, dry_run=False, retire=retire))
-        pending.done(token, report)
+        await anyio.to_thread.run_sync(pending.done, token, report)
         return _see(f"{PATH}/sites/{site_id}/import?done={token}")
 
     @get("/lookup", sync_to_thread=True, guards=[signed_in])

@@ -3,10 +3,11 @@ kept between a dry run and its apply, the new-site form read into the API's body
 
 The file is kept on the server, not uploaded again: a browser cannot re-post a file without script
 (a file input is never pre-filled), and choosing it again could apply another file than the one
-previewed. It is kept in memory under a random token, bound to the session's client and the site
-(another session or site gets nothing), at most `MAX_PENDING_IMPORTS` files at once (the oldest
-goes first), each within the import's own 5 MiB, for `PENDING_SECONDS`. The server is one process,
-so memory is where every request finds it; a restart only means choosing the file again.
+previewed. It is kept in the database (`pending_imports`, `storage/imports.py`), where the apply finds
+it on whichever server process it reaches (issue 16), under a random token bound to the session's
+client and the site (another session or site gets nothing), for `PENDING_SECONDS`: one per session
+and site, at most `MAX_PENDING_PER_USER` per user and `MAX_PENDING_IMPORTS` in all (the oldest goes
+first), each within the import's own 5 MiB.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,14 +23,18 @@ from typing import Any
 import msgspec
 
 from sync import errors as E
+from sync import hlc
 from sync.pricing import fen_of
 
+from ...storage import imports as q
+from ...storage.base import Connections
 from ..archive.schemas import Found, ImportReport, NewSite
 from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
 from ..inspections.service import Inspections
 
-MAX_PENDING_IMPORTS = 8  # files kept at once: 8 x 5 MiB of memory at most
+MAX_PENDING_IMPORTS = 8  # files kept at once, everyone's: 8 x 5 MiB in the database at most
+MAX_PENDING_PER_USER = 3  # files one user keeps at once (over all their sessions and sites)
 PENDING_SECONDS = 15 * 60  # from the upload to the apply
 SITE_FIELDS = ("name", "customer", "contract", "address", "zone", "tz", "contract_price", "accepted_on",
                "warranty_months", "members", "service_terms")
@@ -40,10 +42,7 @@ _SEPARATOR = re.compile(r"[\s/:：-]+")
 
 
 @dataclass
-class _Kept:
-    owner: str  # the console session's client id
-    site_id: str
-    expires: float
+class Kept:
     data: bytes | None  # the file, until it is applied
     report: ImportReport | None = None  # what the apply did
 
@@ -51,55 +50,38 @@ class _Kept:
 class PendingImports:
     """Uploaded files between a dry run and its apply, then what the apply did (see the module)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()
-        self._lock = threading.Lock()
-        self._clock = clock
+    def __init__(self, db: Connections, clock: Callable[[], int] = hlc.wall_ms) -> None:
+        self._db = db
+        self._clock = clock  # wall-clock ms: every process on the database reads the same expiry
 
-    def keep(self, owner: str, site_id: str, data: bytes) -> str:
+    def keep(self, owner: str, user_id: str, site_id: str, data: bytes) -> str:
         token = secrets.token_urlsafe(24)
-        with self._lock:
-            now = self._clock()
-            for key in [k for k, v in self._kept.items() if v.expires < now or (v.owner, v.site_id) == (owner, site_id)]:
-                del self._kept[key]  # expired, or this session's earlier file for the site
-            while len(self._kept) >= MAX_PENDING_IMPORTS:
-                self._kept.popitem(last=False)
-            self._kept[token] = _Kept(owner, site_id, now + PENDING_SECONDS, data)
+        now = self._clock()
+        with self._db.write() as db:
+            q.keep(db, token, owner, user_id, site_id, data, now, now + PENDING_SECONDS * 1000,
+                   MAX_PENDING_PER_USER, MAX_PENDING_IMPORTS)
         return token
 
-    def get(self, token: str, owner: str, site_id: str) -> _Kept | None:
-        with self._lock:
-            return self._find(token, owner, site_id)
+    def get(self, token: str, owner: str, site_id: str) -> Kept | None:
+        with self._db.read() as db:
+            found = q.find(db, token, owner, site_id, self._clock())
+        if found is None:
+            return None
+        return Kept(found[0], None if found[1] is None else msgspec.json.decode(found[1], type=ImportReport))
 
     def take(self, token: str, owner: str, site_id: str) -> bytes | None:
-        """The file, once: a second apply of the same upload finds nothing."""
-        with self._lock:
-            kept = self._find(token, owner, site_id)
-            data = kept.data if kept is not None else None
-            if kept is not None:
-                kept.data = None
-            return data
-
-    def _find(self, token: str, owner: str, site_id: str) -> _Kept | None:
-        kept = self._kept.get(token)
-        if kept is None or (kept.owner, kept.site_id) != (owner, site_id) or kept.expires < self._clock():
-            return None
-        return kept
+        """The file, once: a second apply of the same upload, on any process, finds nothing."""
+        with self._db.write() as db:
+            return q.take(db, token, owner, site_id, self._clock())
 
     def done(self, token: str, report: ImportReport) -> None:
-        with self._lock:
-            if token in self._kept:
-                self._kept[token].report = report
-
-
-_PENDING_LOCK = threading.Lock()
+        with self._db.write() as db:
+            q.done(db, token, msgspec.json.encode(report).decode())
 
 
 def pending_imports(state: Any) -> PendingImports:
-    """The app's kept uploads, made on first use."""
-    with _PENDING_LOCK:
-        found: PendingImports = state.setdefault("pending_imports", PendingImports())
-        return found
+    """The kept uploads, in the app's database."""
+    return PendingImports(state.store.database)
 
 
 def new_site(values: Mapping[str, str], t: Mapping[str, str]) -> NewSite:

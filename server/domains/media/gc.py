@@ -8,7 +8,8 @@ grace period: a client may upload the bytes before it pushes the row.
 
 Everything is decided and removed in one write transaction: a push or an
 upload that names the blob waits for it, and then finds it gone (the row is
-`missing` until its creator uploads again) or finds it kept.
+`missing` until its creator uploads again) or finds it kept. With a bucket, the
+pieces of uploads no open upload has on record go too (`uploads.sweep`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...services import Store
 from ...settings import Settings
 from ...storage.media import SqliteMedia
 from .blobs import BlobStore
+from .uploads import sweep
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | No
             for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
                 thumb.unlink(missing_ok=True)
             removed.append(Removed(sha, size))
+    pieces = getattr(blobs, "pieces", None)
+    if pieces is not None:  # a bucket: the pieces no open upload has on record go too
+        sweep(store, pieces, now)
     return removed
 
 

@@ -23,8 +23,9 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 import boto3
 import botocore.exceptions
@@ -62,6 +63,7 @@ class S3BlobStore:
             if is_sha256(p.name))
         self._total = sum(self._cached.values())
         self.fetches = 0  # objects downloaded into the cache since start, for tests
+        self.pieces = Pieces(self.client, self.bucket, f"{self.prefix}/uploads/" if self.prefix else "uploads/")
 
     def key(self, sha256: str) -> str:
         if not is_sha256(sha256):
@@ -137,6 +139,54 @@ class S3BlobStore:
                 oldest.unlink(missing_ok=True)
                 self._total -= oldest_size
         return target
+
+
+class Pieces:
+    """An unfinished upload's bytes in the bucket, one object per PATCH, so that another process resumes
+    it (`uploads.py`): `uploads/<upload id>/<name>` beside the blobs' `ab/cd/<sha256>` keys."""
+
+    def __init__(self, client: S3Client, bucket: str, root: str) -> None:
+        self.client, self.bucket, self.root = client, bucket, root
+
+    def put(self, upload_id: str, name: str, f: BinaryIO, start: int, length: int) -> None:
+        """Store `length` bytes of `f` from `start` (read in blocks, never whole in memory)."""
+        window = cast("IO[bytes]", _Window(f, start, length))  # read() is all boto3 asks of it
+        self.client.upload_fileobj(window, self.bucket, f"{self.root}{upload_id}/{name}")
+
+    def fetch(self, upload_id: str, name: str) -> Iterator[bytes]:
+        """The piece's bytes, in blocks, as they arrive."""
+        body = self.client.get_object(Bucket=self.bucket, Key=f"{self.root}{upload_id}/{name}")["Body"]
+        yield from body.iter_chunks(1 << 20)
+
+    def listed(self, upload_id: str = "") -> Iterator[tuple[str, str, float]]:
+        """(upload id, name, when stored, in epoch seconds) of every piece in the bucket, or of one upload's."""
+        prefix = f"{self.root}{upload_id}/" if upload_id else self.root
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for found in page.get("Contents", []):
+                upload_id, _, name = found["Key"][len(self.root):].partition("/")
+                yield upload_id, name, found["LastModified"].timestamp()
+
+    def delete_upload(self, upload_id: str) -> None:
+        """Every piece of an upload that completed, failed or expired (a PATCH's that lost a race too)."""
+        self.delete(upload_id, [name for _, name, _ in self.listed(upload_id)])
+
+    def delete(self, upload_id: str, names: list[str]) -> None:
+        for at in range(0, len(names), 1000):  # S3 deletes at most 1000 keys a request; none: no request
+            self.client.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": f"{self.root}{upload_id}/{n}"} for n in names[at:at + 1000]], "Quiet": True})
+
+
+class _Window:
+    """`length` bytes of a file from `start`, read as a file is (what boto3's upload_fileobj takes)."""
+
+    def __init__(self, f: BinaryIO, start: int, length: int) -> None:
+        self.fd, self.at, self.end = f.fileno(), start, start + length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.end - self.at if size < 0 else min(size, self.end - self.at)
+        data = os.pread(self.fd, size, self.at)
+        self.at += len(data)
+        return data
 
 
 def _missing(exc: botocore.exceptions.ClientError) -> bool:

@@ -19,6 +19,15 @@ in: a PATCH at the same offset on another process waits for it, then finds the
 offset moved (409). What a process keeps in memory (the running digest, the
 JPEG decoded so far) counts only at the offset it was left at; anywhere else
 the digest is made again from the file, and the JPEG is checked whole.
+
+With a bucket (`--blobs s3://`) nothing on disk is shared: each process's part file and lock file are
+its own. There the offset is the database's (`uploads.received`): a PATCH stores its bytes as a
+piece, an object `uploads/<id>/<start>-<random>` in the bucket, then moves the offset from where it
+began to their end by compare-and-set, recording the piece in the same transaction; of two PATCHes
+at one offset on two processes the second to commit gets 409 and its piece is deleted. A process
+that did not record the offset itself makes its part file again from the pieces. They are deleted
+when the upload completes or fails; `sweep` (with `clean_uploads` and garbage collection) deletes
+those no open upload has on record.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import uuid
@@ -48,6 +58,7 @@ from .blobs import BlobStore, is_sha256
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
+    from .s3 import Pieces
 
 _WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
@@ -55,6 +66,9 @@ _LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another proces
 # JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
 # past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
+# With a bucket, each PATCH is an object and a row (`_share`): an upload takes at most this many, the
+# last one its last byte (1 MiB PATCHes, the phones', fill 64 MiB in 64).
+MAX_PIECES = 1024
 
 
 class Upload(msgspec.Struct, kw_only=True):
@@ -91,6 +105,9 @@ class Uploads:
         self.blobs = blobs
         self.settings = settings
         self.queries = SqliteMedia(store)
+        # With a bucket (`--blobs s3://`), each PATCH's bytes are also an object there and the offset is
+        # the database's: any process resumes the upload from them (see `_record`, `_rebuild`).
+        self.pieces: Pieces | None = getattr(blobs, "pieces", None)
         self.dir = parts_dir(settings)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(settings.data_dir) / "uploads"  # thumbnails being made (`service.Media`)
@@ -176,7 +193,7 @@ class Uploads:
                         received=found[4], status=found[5], error=found[6])
         if upload.status == "failed":
             raise E.UploadGone(f"upload {upload_id} failed ({upload.error}); create a new one", reason=upload.error)
-        if upload.status == "open":
+        if upload.status == "open" and self.pieces is None:
             try:
                 upload.received = min(self.part_path(upload_id).stat().st_size, upload.length)
             except FileNotFoundError:
@@ -308,8 +325,13 @@ class Uploads:
         except asyncio.CancelledError:
             # The server gave up on the request: what is in the file stands, without awaiting
             # (a closed file was recorded, and stored if it was the last byte, by the thread).
+            # Over a bucket nothing is sent from here: the bytes count only once they are a piece.
             if not f.closed:
-                self._record(f, upload, hasher, finish=False)
+                if self.pieces is None:
+                    self._record(f, upload, hasher, finish=False)
+                else:
+                    _rewind(f, start)
+                    self._drop_check(upload.id)
             raise
         finally:
             f.close()
@@ -320,12 +342,14 @@ class Uploads:
         path = self.part_path(upload_id)
         f = path.open("r+b" if path.exists() else "w+b")
         size = f.seek(0, os.SEEK_END)
-        if size != offset:  # the caller checked the offset against the file's size just before
+        if size != offset and self.pieces is None:  # the caller checked the offset against the file's size just before
             f.close()
             raise E.UploadOffsetMismatch(f"the upload stands at {size}; resume from there", offset=size)
         cached = self._hashers.get(upload_id)
-        if cached is not None and cached[0] == offset:
+        if cached is not None and cached[0] == offset and size == offset:
             hasher = cached[1].copy()  # the cached one stays as it is until the new offset is recorded
+        elif self.pieces is not None:
+            hasher = self._rebuild(f, upload, self.pieces)
         else:
             hasher = hashlib.sha256()
             f.seek(0)
@@ -348,6 +372,25 @@ class Uploads:
                     oldest.give_up()
                 self._checks[upload_id] = images.JpegCheck(self.settings.max_image_pixels)
         return f, hasher
+
+    def _rebuild(self, f: BinaryIO, upload: Upload, pieces: Pieces) -> Any:
+        """The part file made again from the upload's pieces in the bucket, and the digest of its bytes:
+        this process did not append the bytes before the offset, or not all of them."""
+        with self.queries.reading() as q:
+            names = q.pieces(upload.id)
+        hasher = hashlib.sha256()
+        f.seek(0)
+        f.truncate()
+        for name in names:
+            for block in pieces.fetch(upload.id, name):
+                hasher.update(block)
+                f.write(block)
+        if f.tell() != upload.received:  # the offset moved again meanwhile: the client asks with HEAD
+            f.close()
+            raise E.UploadOffsetMismatch(f"the upload moved on to {upload.received}; resume from there",
+                                         offset=upload.received)
+        self._drop_check(upload.id)  # checked whole on the last byte
+        return hasher
 
     def _write(self, f: BinaryIO, upload_id: str, hasher: Any, data: bytearray) -> None:
         hasher.update(data)
@@ -372,12 +415,36 @@ class Uploads:
         if rest:
             self._write(f, upload.id, hasher, rest)
         f.flush()
+        if self.pieces is not None and f.tell() > upload.received:
+            self._share(f, upload, self.pieces)
         upload.received = f.tell()
         self._hashers[upload.id] = (upload.received, hasher.copy())
         if finish and upload.received == upload.length:
             f.close()
             return self._finish(upload, hasher)
         return upload
+
+    def _share(self, f: BinaryIO, upload: Upload, pieces: Pieces) -> None:
+        """Store this PATCH's bytes as a piece, then move the offset to their end if it is still where the
+        PATCH began (the database decides between two processes: the other gets 409, its piece deleted)."""
+        start, end = upload.received, f.tell()
+        with self.queries.reading() as q:
+            count = len(q.pieces(upload.id))
+        if count >= MAX_PIECES - 1 and end < upload.length:
+            _rewind(f, start)
+            self._drop_check(upload.id)
+            raise E.InvalidRequest(f"this upload has had {count} PATCHes; send the rest in one", limit=MAX_PIECES)
+        name = f"{start}-{uuid.uuid4().hex[:16]}"
+        pieces.put(upload.id, name, f, start, end - start)
+        with self.queries.writing() as q:
+            moved = q.advance(upload.id, start, end, name, self.store.now_ms())
+            now = q.upload(upload.id)
+        if not moved:
+            pieces.delete(upload.id, [name])
+            _rewind(f, start)
+            self._drop_check(upload.id)
+            at = now[4] if now is not None else start
+            raise E.UploadOffsetMismatch(f"another request moved the upload to {at} first", offset=at)
 
     # -- the last byte ------------------------------------------------------------
 
@@ -403,15 +470,26 @@ class Uploads:
             with self.queries.writing() as q:
                 q.fail_upload(upload.id, exc.code, self.store.now_ms())
             self._unlock_for_good(upload.id)
+            self._forget_pieces(upload.id)
             raise
         self.blobs.put(upload.sha256, path)
         now = self.store.now_ms()
         with self.queries.writing() as q:
             q.store_blob(upload.id, upload.user_id, upload.sha256, upload.content_type, upload.length, info, now)
         self._unlock_for_good(upload.id)
+        self._forget_pieces(upload.id)
         media.mark_stored(self.store, upload.sha256, upload.user_id)
         upload.status = "complete"
         return upload
+
+    def _forget_pieces(self, upload_id: str) -> None:
+        """The bucket's pieces of an upload that is over; any left (a failed request) are `sweep`'s."""
+        if self.pieces is not None:
+            try:
+                self.pieces.delete_upload(upload_id)
+            except Exception:  # the blob and its record are in: the answer stands
+                logging.getLogger("fieldsync").warning("upload %s: its pieces stay for the sweep", upload_id,
+                                                       exc_info=True)
 
     # -- cleaning -------------------------------------------------------------------
 
@@ -438,6 +516,8 @@ class Uploads:
         with self.queries.writing() as q:
             q.forget_uploads(expired)
             live = q.open_upload_ids()
+        if self.pieces is not None:
+            sweep(self.store, self.pieces, now)
         scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
         for path in [*self.dir.iterdir(), *scratch]:
             upload_id = path.name.split(".", 1)[0]
@@ -454,6 +534,21 @@ class Uploads:
             except FileNotFoundError:
                 continue
         return abandoned
+
+
+def sweep(store: Store, pieces: Pieces, now_ms: int) -> int:
+    """Delete the bucket's pieces that no open upload has on record (its upload is over, or their PATCH
+    lost a race or died before it moved the offset), sparing those of the last minute (a PATCH
+    between storing its piece and moving the offset). How many were deleted."""
+    with SqliteMedia(store).reading() as q:
+        live, kept = q.open_upload_ids(), q.all_pieces()
+    gone: dict[str, list[str]] = {}
+    for upload_id, name, stored_s in pieces.listed():
+        if (upload_id not in live or (upload_id, name) not in kept) and stored_s * 1000 < now_ms - 60_000:
+            gone.setdefault(upload_id, []).append(name)
+    for upload_id, names in gone.items():
+        pieces.delete(upload_id, names)
+    return sum(map(len, gone.values()))
 
 
 def _rewind(f: BinaryIO, offset: int) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from ..imports import TABLES as IMPORTS
+from ..media import PIECES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -104,6 +106,10 @@ STEPS: list[tuple[str, str]] = [
         CREATE FUNCTION json_extract(doc json, path text) RETURNS text
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT doc ->> substr(path, 3) $$;
     """),
+    # The console's kept spreadsheet imports, SQLite's m027 (storage/imports.py).
+    ("m027_pending_imports", IMPORTS.format(integer="bigint", blob="bytea")),
+    # An upload's pieces in a bucket, SQLite's m028 (storage/media.py).
+    ("m028_upload_pieces", PIECES.format(integer="bigint")),
 ]
 
 

@@ -490,4 +490,9 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
 
 
 # The steps in modules beside this one register themselves on `migrations`, in this order.
-from . import migrations_archive, migrations_bounds, migrations_throttle  # noqa: E402, F401 (m023-m026)
+from . import (  # noqa: E402, F401 (m023-m028; migrations_shared registers after migrations_throttle)
+    migrations_archive,
+    migrations_bounds,
+    migrations_shared,
+    migrations_throttle,
+)
