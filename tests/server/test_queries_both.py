@@ -30,6 +30,7 @@ from server.storage import (
     conflicts,
     duty,
     identity,
+    imports,
     inspections,
     media,
     pages,
@@ -290,7 +291,7 @@ def test_a_query_answers_alike_on_both(seeded: Seeded, case: Case) -> None:
 
 
 def test_every_query_module_is_asked() -> None:
-    asked = {case.name.split(".")[0] for case in CASES} | {"protocol", "throttle"}  # by _writes
+    asked = {case.name.split(".")[0] for case in CASES} | {"protocol", "throttle", "imports"}  # by _writes
     modules = {p.stem for p in Path(archive.__file__).parent.glob("*.py")} - {
         "__init__", "base", "writes", "testing", "receipts"}  # receipts: one DELETE, run by the push tests
     assert modules <= asked, modules - asked
@@ -375,6 +376,13 @@ def _writes(db: Any, now: int) -> list[Any]:
     scope.record_window(db, ["2026Q4"], "2026-12-01T08:00:00.000Z")
     out += [protocol.acked_seq(db, client), protocol.server_clock(db), protocol.current_version(db),
             sorted(protocol.meta(db)), *throttled]
+    for n in range(3):  # the third past two a user: the oldest goes
+        imports.keep(db, f"k-{n}", "session-1" if n < 2 else "session-2", user, site, b"xlsx%d" % n, now + n,
+                     now + 60_000, 2, 8)
+    out += [imports.find(db, "k-0", "session-1", site, now), imports.find(db, "k-2", "session-2", site, now),
+            imports.take(db, "k-2", "session-2", site, now), imports.take(db, "k-2", "session-2", site, now)]
+    imports.done(db, "k-2", '{"added": 1}')
+    out += [imports.find(db, "k-2", "session-2", site, now)]
     out += [scope.window_at(db, 10**9), identity.token_holder(db, "t-hash")[3:6]]
     m.add_upload("up-1", user, client, sha, "image/jpeg", "a.jpg", 10, 0, "open", now)
     out += [m.open_uploads(client), m.upload("up-1"), m.open_upload_ids(), m.awaiting(sha, user), m.referenced(sha)]
