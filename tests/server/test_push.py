@@ -315,8 +315,11 @@ def test_a_row_read_decodes_its_clocks_only_when_used(store, site, row_of):
     # Issue 15: a push reads every parent it names, and decoding their clocks cost 9 % of a push of
     # checks, so a row as read keeps them as stored until something asks. Asked, they are the stored
     # ones; written back untouched, they are stored as they were; set, they are the new ones.
-    from server.storage.sqlite.rows import Transaction
+    from server.storage.postgres import rows as on_postgres
+    from server.storage.sqlite import rows as on_sqlite
+    from tests.conftest import BACKEND
 
+    Transaction = (on_postgres if BACKEND == "postgresql" else on_sqlite).Transaction  # the suite's backend's
     stored = row_of("devices", site["cam1"])
     with pytest.raises(_Rollback), store.write() as db:
         tx = Transaction(db, store.now_ms())
