@@ -25,7 +25,6 @@ import pytest
 from litestar.testing import TestClient
 
 from client_sdk import Client
-from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
@@ -41,10 +40,27 @@ OTHER_SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "fieldsync-test-other-site"))
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+def new_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Settings]]:
+    """Settings of a server with data of its own, as the mode says: under tmp_path/`name`, and in
+    PostgreSQL mode a fresh database (dropped after the test). `options` are Settings' own."""
+    taken: list[str] = []
+
+    def make(name: str = "server", **options: Any) -> Settings:
+        if BACKEND == "postgresql" and "database" not in options:
+            taken.append(request.getfixturevalue("databases").take())
+            options["database"] = taken[-1]
+        return Settings(data_dir=tmp_path / name, **options)
+
+    yield make
+    for url in taken:
+        request.getfixturevalue("databases").drop(url)
+
+
+@pytest.fixture
+def settings(new_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
     if BACKEND == "sqlite":
-        return Settings(data_dir=tmp_path / "server")
-    return Settings(data_dir=tmp_path / "server", database=request.getfixturevalue("database"))  # type: ignore[call-arg]
+        return new_settings()
+    return new_settings(database=request.getfixturevalue("database"))
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +98,9 @@ def store(settings: Settings) -> Iterator[Store]:
 def http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
     """The server(s) behind one address; each app closes its own `Store` when it stops. The others
     tell the time by `store`'s, which tests set: the machines share one wall clock."""
-    from tests.servers import serve
+    from tests.servers import serving
 
-    others = [Store(settings) for _ in range(SERVERS - 1)]
-    for other in others:
-        other.now_ms = lambda: store.now_ms()  # type: ignore[method-assign]
-        other.today = lambda: store.today()  # type: ignore[method-assign]
-    apps = [create_app(settings, store), *(create_app(settings, other) for other in others)]
-    with TestClient(apps[0]) if SERVERS == 1 else serve(apps) as client:
+    with serving(settings, store) as client:
         yield client
 
 

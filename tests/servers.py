@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 from litestar import Litestar
 from litestar.testing import TestClient
+
+from server.app import create_app
+from server.services import Store
+from server.settings import Settings
+from tests.conftest import SERVERS
 
 
 class RoundRobin:
@@ -71,3 +78,18 @@ def serve(apps: list[Litestar]) -> TestClient[Any]:
     client: TestClient[Any] = TestClient(apps[0])
     client.app = RoundRobin(apps)  # type: ignore[assignment]  # the transport calls client.app
     return client
+
+
+@contextmanager
+def serving(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
+    """The mode's servers over `store`'s database behind one address, started: `store`'s app and
+    SERVERS - 1 more, each with a `Store` of its own (closed by its app when it stops). The others
+    tell the time by `store`'s, which tests set: the machines share one wall clock. For a test that
+    needs settings of its own; the `http` fixture is this over `settings` and `store`."""
+    others = [Store(settings) for _ in range(SERVERS - 1)]
+    for other in others:
+        other.now_ms = lambda: store.now_ms()  # type: ignore[method-assign]
+        other.today = lambda: store.today()  # type: ignore[method-assign]
+    apps = [create_app(settings, store), *(create_app(settings, other) for other in others)]
+    with TestClient(apps[0]) if SERVERS == 1 else serve(apps) as client:
+        yield client

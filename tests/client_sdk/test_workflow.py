@@ -7,7 +7,7 @@ fails every request, and the test proves no request was even attempted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ from litestar.testing import TestClient
 
 from client_sdk import Client
 from client_sdk.cli import main
-from server.app import create_app
 from server.demo import FIXTURES, load_demo
 from server.services import Store
 from server.settings import Settings
 from sync import errors as E
 from tests.client_sdk.support import switch_client
 from tests.conftest import Session
+from tests.servers import serving
 
 REFERENCE = json.loads((FIXTURES / "reference_site.json").read_text(encoding="utf-8"))
 SMALL = json.loads((FIXTURES / "small_site.json").read_text(encoding="utf-8"))
@@ -35,12 +35,12 @@ def code_ids(data: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[TestClient[Any]]:
+def demo(new_settings: Callable[..., Settings]) -> Iterator[TestClient[Any]]:
     """The real app over `fieldsync init --demo`: the reference site (wang) and the small school (zhao)."""
-    settings = Settings(data_dir=tmp_path / "demo-server")
+    settings = new_settings("demo-server")
     store = Store(settings)
     load_demo(store)
-    with TestClient(create_app(settings, store)) as http:
+    with serving(settings, store) as http:
         yield http
     store.close()
 

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from bench._server import ROOT, ServerProcess
+from tests.conftest import BACKEND
 
 CHROMIUM = "/usr/bin/chromium"
 REF = json.loads((ROOT / "fixtures" / "reference_site.json").read_text(encoding="utf-8"))["site"]["id"]
@@ -27,13 +28,18 @@ SCHOOL = json.loads((ROOT / "fixtures" / "small_site.json").read_text(encoding="
 
 
 @pytest.fixture(scope="package")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """In PostgreSQL mode over a database of its own (one process: the browser has one address)."""
     data = tmp_path_factory.mktemp("console") / "data"
-    subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
+    database = request.getfixturevalue("databases").take() if BACKEND == "postgresql" else None
+    args = ("--database", database) if database else ()
+    subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo", *args],
                    check=True, capture_output=True, cwd=ROOT)
-    server = ServerProcess(data).start()
+    server = ServerProcess(data, args=args).start()
     yield server
     server.stop()
+    if database:
+        request.getfixturevalue("databases").drop(database)
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in this thread

@@ -8,16 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from server.app import create_app
 from server.domains.identity.throttle import LoginThrottle
 from server.services import Store
-from server.settings import Settings
 from sync import errors as E
 from sync.schema import inspection_id
 from sync.wire import TokenRequest
 from tests.conftest import OTHER_SITE, SITE, Session
+from tests.servers import serving
 
 
 def _audit(lin: Session, **params: Any) -> list[dict[str, Any]]:
@@ -291,8 +289,8 @@ def test_a_successful_sign_in_clears_its_usernames_failures(store):
 @pytest.mark.parametrize("password", [
     "short", "aaaaaaaaaaaaaaaa", "password123!", "Password123", "xx-chen-yy-1234", "123456789012",
 ])
-def test_weak_passwords_are_refused_outside_demo_mode(tmp_path, password):
-    store = Store(Settings(data_dir=tmp_path / "prod"))
+def test_weak_passwords_are_refused_outside_demo_mode(new_settings, password):
+    store = Store(new_settings("prod"))
     try:
         with pytest.raises(E.WeakPassword):
             store.create_user("chen", "Chen", "technician", password)
@@ -301,8 +299,8 @@ def test_weak_passwords_are_refused_outside_demo_mode(tmp_path, password):
         store.close()
 
 
-def test_demo_mode_accepts_the_published_demo_password(tmp_path):
-    store = Store(Settings(data_dir=tmp_path / "demo", demo=True))
+def test_demo_mode_accepts_the_published_demo_password(new_settings):
+    store = Store(new_settings("demo", demo=True))
     try:
         store.create_user("chen", "Chen", "technician", "demo")
     finally:
@@ -344,14 +342,14 @@ def test_an_id_beyond_sqlite_integers_is_a_400_not_a_500(site, lin):
         assert (r.status_code, r.json()["code"]) == (400, "invalid_request")
 
 
-def test_membership_changes_by_the_server_itself_are_audited_without_an_actor(tmp_path):
-    settings = Settings(data_dir=tmp_path / "s", demo=True)
+def test_membership_changes_by_the_server_itself_are_audited_without_an_actor(new_settings):
+    settings = new_settings("s", demo=True)
     store = Store(settings)
     try:
         store.create_user("lin", "Lin", "supervisor", "demo")
         store.create_user("chen", "Chen", "technician", "demo")
         store.add_member(SITE, "chen")
-        with TestClient(create_app(settings, store)) as http:
+        with serving(settings, store) as http:
             lin = Session(http, "lin")
             [entry] = _audit(lin, kind="member_added")
         assert (entry["username"], entry["client_id"], entry["detail"]) == (

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from sync import errors as E
 from sync import hlc, schema
 from tests.conftest import OTHER_SITE, SITE
 from tests.helpers import problem as _problem
+from tests.servers import serving
 
 TS = "2026-11-20T17:30:00.000Z"
 
@@ -224,11 +224,11 @@ def test_too_many_changes(primed, wang, dump):
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
-    settings = Settings(data_dir=tmp_path / "small", max_body_bytes=2048)
+def small(new_settings: Callable[..., Settings]) -> Iterator[tuple[TestClient[Any], Store]]:
+    settings = new_settings("small", max_body_bytes=2048)
     store = Store(settings)
     store.create_user("wang", "Wang", "technician", "demo", demo=True)
-    with TestClient(create_app(settings, store)) as client:
+    with serving(settings, store) as client:
         yield client, store
     store.close()
 

@@ -17,6 +17,7 @@ import httpx
 from PIL import Image
 
 from bench import _tus as tus
+from tests.conftest import server_args
 from tests.server.test_uploads import _other_site, blob_of, jpeg, photo, png, sha
 
 # -- finding 6: a photo created deleted still has a creator ---------------------------------------------------
@@ -128,9 +129,9 @@ def test_gc_removes_only_blobs_nothing_references(http, wang, zhao, store, site,
     # zhao's unfinished upload of `pending` keeps it (its row may be pushed yet).
     assert tus.create(http, zhao.headers, pending, "image/jpeg").status_code == 201
     # Within the grace period nothing goes.
-    assert main(["gc", "--data", str(store.settings.data_dir)]) == 0
+    assert main(["gc", *server_args(store.settings)]) == 0
     assert "removed 0 blobs" in capsys.readouterr().out
-    assert main(["gc", "--data", str(store.settings.data_dir), "--grace-hours", "0"]) == 0
+    assert main(["gc", *server_args(store.settings), "--grace-hours", "0"]) == 0
     out = capsys.readouterr().out
     assert f"removed {sha(orphan)} ({len(orphan)} bytes)" in out and "removed 1 blobs" in out, out
     assert not _stored(store, sha(orphan))

@@ -12,7 +12,6 @@ import pytest
 
 from server.domains.callbacks.hooks import follow_up_id
 from server.services import Store
-from server.settings import Settings
 from sync import hlc
 from sync.collections.callbacks import RATINGS
 from sync.periods import site_zone
@@ -70,8 +69,8 @@ def test_points_follow_the_rating_and_an_unanswered_attempt_scores_nothing(site,
     assert rows_of(chen, "callbacks")[changes[0]["id"]]["points"] == 2
 
 
-def test_the_points_table_is_a_setting(tmp_path):
-    store = Store(Settings(data_dir=tmp_path / "s", callback_points=(10, 6, 4, 2, -10)))
+def test_the_points_table_is_a_setting(new_settings):
+    store = Store(new_settings("s", callback_points=(10, 6, 4, 2, -10)))
     try:
         request, visit, cb = (str(uuid.uuid4()) for _ in range(3))
         store.write_server_changes([

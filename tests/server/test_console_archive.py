@@ -296,6 +296,7 @@ def test_a_technician_finds_only_their_own_sites(http, site):
     assert _look(http, "Test park CAM-001").status_code == 404
 
 
+@pytest.mark.one_sqlite_server("reads SQLite's query plan through its trace callback")
 def test_a_device_code_in_any_site_is_one_index_probe(site, store):
     """The search box's code across a supervisor's every site probes `rows_device_code` (m023): at
     `--scale 100` a scan of 20,000 devices took 38 ms a look-up, the probe 0.07 ms."""

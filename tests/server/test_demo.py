@@ -152,23 +152,21 @@ def test_the_demo_has_service_requests_in_every_state_with_live_clocks(tmp_path)
         store.close()
 
 
-def test_the_demo_has_charges_call_backs_and_a_duty_log(tmp_path):
+def test_the_demo_has_charges_call_backs_and_a_duty_log(new_settings):
     """Issue 13, item 8: a few visits with charge lines (labour, a diagnosis, a consented part, a
     declined part), priced by the server; the signed visit's signature still verifies over its
     lines; a reached call-back and an unanswered attempt (the signed request still awaits its
     call-back); this month's duty roster and yesterday's calls, one `follow_up` still unresolved."""
     from datetime import datetime
 
-    from litestar.testing import TestClient
-
-    from server.app import create_app
     from sync import hlc
     from sync.periods import period_of
     from sync.schema import NS
-    from tests.conftest import Session
+    from tests.conftest import Session, server_args
+    from tests.servers import serving
 
-    assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
-    settings = Settings(data_dir=tmp_path)
+    settings = new_settings("demo")
+    assert main(["init", *server_args(settings), "--demo"]) == 0
     store = Store(settings)
 
     def demo(*parts: str) -> str:
@@ -183,7 +181,7 @@ def test_the_demo_has_charges_call_backs_and_a_duty_log(tmp_path):
         signed_visit, signature = demo("visit", "signed"), demo("signature", "signed")
         assert signatures[signature]["verification"] == "valid"
         assert {line["sealed_by"] for line in lines if line["visit_id"] == signed_visit} == {signature}
-        with TestClient(create_app(settings, store)) as http:
+        with serving(settings, store) as http:
             lin = Session(http, "lin")
 
             def get(path: str, **params: str) -> dict:

@@ -4,18 +4,17 @@ limit in `limit`, never a 500 and never a partial write."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
 from bench import _tus as tus
-from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from tests.conftest import SITE, Session
+from tests.servers import serving
 
 LIMITS = {"max_body_bytes": 4096, "max_changes_per_push": 3, "max_pull_limit": 2, "default_pull_limit": 2,
           "max_upload_bytes": 1024, "max_open_uploads_per_client": 2, "max_clients_per_user": 3,
@@ -23,8 +22,8 @@ LIMITS = {"max_body_bytes": 4096, "max_changes_per_push": 3, "max_pull_limit": 2
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
-    settings = Settings(data_dir=tmp_path / "small", demo=True, **LIMITS)  # type: ignore[arg-type]
+def small(new_settings: Callable[..., Settings]) -> Iterator[tuple[TestClient[Any], Store]]:
+    settings = new_settings("small", demo=True, **LIMITS)
     store = Store(settings)
     store.create_user("wang", "Wang", "technician", "demo")
     store.create_user("lin", "Lin", "supervisor", "demo")
@@ -33,7 +32,7 @@ def small(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Store]]:
         ("devices", f"00000000-0000-4000-8000-00000000000{i}", {"site_id": SITE, "code": f"CAM-{i}"}, False)
         for i in range(5)
     ])
-    with TestClient(create_app(settings, store)) as client:
+    with serving(settings, store) as client:
         yield client, store
     store.close()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import OTHER_SITE, SITE
 
 
@@ -43,6 +45,7 @@ def test_a_device_by_site_and_code(site, wang, zhao, lin):
     assert lookup(lin, site_id=SITE, code="CAM-404").status_code == 404
 
 
+@pytest.mark.one_sqlite_server("reads SQLite's query plan through its trace callback")
 def test_the_look_ups_use_their_indexes(site, store):
     """Each number is one index probe (m021), not a scan of every row."""
     from server.storage import archive as q

@@ -7,7 +7,6 @@ import os
 import pty
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from bench._server import ROOT
 from server.cli import main as server_main
 from server.services import Store
+from server.settings import Settings
 from tests.client_sdk.test_cli_messages import controlling_tty, read_pty
 from tests.conftest import Session, server_args
 from tests.helpers import problem as _problem
@@ -152,11 +152,11 @@ def test_a_sign_in_racing_a_password_change_gets_no_token(http, store, lin):
 # -- fieldsync passwd ---------------------------------------------------------------------------
 
 
-def _passwd(data: Path, *args: str, typed: list[bytes]) -> tuple[int, str]:
+def _passwd(settings: Settings, *args: str, typed: list[bytes]) -> tuple[int, str]:
     """`fieldsync passwd` as a process on a terminal of its own (getpass reads /dev/tty)."""
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "passwd", "--data", str(data), *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "passwd", *server_args(settings), *args], cwd=ROOT,
                             env=env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_tty)
     os.close(slave)
     try:
@@ -175,10 +175,10 @@ def _passwd(data: Path, *args: str, typed: list[bytes]) -> tuple[int, str]:
 
 def test_fieldsync_passwd_asks_twice_and_revokes_every_client(http, store, settings, lin):
     phone = Session(http, "wang")
-    code, seen = _passwd(settings.data_dir, "wang", typed=[STRONG.encode(), b"something-else-entirely"])
+    code, seen = _passwd(settings, "wang", typed=[STRONG.encode(), b"something-else-entirely"])
     assert code == 2 and "differ" in seen
     assert phone.pull().status_code == 200  # nothing changed
-    code, seen = _passwd(settings.data_dir, "wang", typed=[STRONG.encode(), STRONG.encode()])
+    code, seen = _passwd(settings, "wang", typed=[STRONG.encode(), STRONG.encode()])
     assert code == 0, seen
     assert "1 client(s) revoked" in seen
     _problem(phone.pull(), 401, "unauthorized")

@@ -46,19 +46,16 @@ def test_rejected_creation_is_logged_under_its_site(site, wang, lin):
     assert [(c["row_id"], c["kind"]) for c in logged["conflicts"]] == [(check, "rejected")]
 
 
-def test_epoch_header_follows_each_apps_own_store(tmp_path):
+def test_epoch_header_follows_each_apps_own_store(new_settings):
     """Bug: a static response header was fixed on the shared handlers by the first app built."""
-    from litestar.testing import TestClient
-
-    from server.app import create_app
     from server.services import Store
-    from server.settings import Settings
+    from tests.servers import serving
 
     epochs = []
     for name in ("one", "two"):
-        settings = Settings(data_dir=tmp_path / name)
+        settings = new_settings(name)
         store = Store(settings)
-        with TestClient(create_app(settings, store)) as http:
+        with serving(settings, store) as http:
             for response in (http.get("/schema/openapi.json"), http.get("/sync/pull")):
                 assert response.headers["fieldsync-server-epoch"] == store.server_epoch
         epochs.append(store.server_epoch)

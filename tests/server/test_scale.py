@@ -138,9 +138,9 @@ def test_versions_sheet_counters_and_clock_are_advanced(store):
     assert meta["hlc"] == store.clock.last
 
 
-def test_the_same_seed_gives_the_same_data(tmp_path):
+def test_the_same_seed_gives_the_same_data(new_settings):
     def build(name: str, seed: int) -> set[tuple[str, str, str]]:
-        store = Store(Settings(data_dir=tmp_path / name))
+        store = Store(new_settings(name))
         # The demo's service requests are timed from now (issue 12): the same moment, the same data.
         store.now_ms = lambda: 1_796_000_000_000  # type: ignore[method-assign]
         try:

@@ -13,17 +13,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
-from server.app import create_app
 from server.cli import main
 from server.domains.sheets import render
-from server.settings import Settings
+from server.services import Store
 from sync.messages import label
 from sync.schema import device_check_id
-from tests.conftest import Session
+from tests.conftest import Session, server_args
 from tests.helpers import problem
 from tests.server import test_sealing as sealing
+from tests.servers import serving
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -121,10 +120,13 @@ def test_printing_waits_its_turn_and_answers_429_past_the_wait(site, http, lin, 
 
 
 @pytest.fixture
-def demo(tmp_path):
-    assert main(["init", "--data", str(tmp_path / "demo"), "--demo"]) == 0
-    with TestClient(create_app(Settings(data_dir=tmp_path / "demo"))) as client:
+def demo(new_settings):
+    settings = new_settings("demo")
+    assert main(["init", *server_args(settings), "--demo"]) == 0
+    store = Store(settings)
+    with serving(settings, store) as client:
         yield client
+    store.close()
 
 
 def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(demo, tmp_path):
