@@ -31,8 +31,10 @@ test: install nginx chromium pdf-tools postgresql
 
 # Two servers over one PostgreSQL database behind one address (tests/conftest.py): the sync core's
 # HTTP tests in `make test`, every test in `make test-servers` (README, "Testing").
+# test_uploads.py (half the step's time) is left to test-servers: uploads across processes have
+# tests of their own in every run (test_shared_uploads.py, test_s3_blobs.py).
 SERVERS_CORE := tests/test_servers.py tests/server/test_push.py tests/server/test_pull.py \
-  tests/server/test_conflicts.py tests/server/test_scope.py tests/server/test_uploads.py \
+  tests/server/test_conflicts.py tests/server/test_scope.py \
   tests/server/test_users_api.py tests/server/test_access.py
 
 test-servers: install nginx chromium pdf-tools postgresql
