@@ -414,7 +414,9 @@ def test_sheets_are_parsed_before_the_push_takes_the_writer_lock(site, settings,
         assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (False, None)
         change = Change(seq=1, collection="signatures", id=sig["id"], hlc=sig["hlc"], fields=sig["fields"])
         done = threading.Event()
-        with restarted.database.lock:  # the writer lock, held by "another push"
+        # The writer, held by "another push": SQLite's one writer, PostgreSQL's version-counter lock
+        # (issue 16: the test held SQLite's threading lock by name, which PostgreSQL has not).
+        with restarted.write(versions=True):
             worker = threading.Thread(target=lambda: (sealing.preload(restarted, [change]), done.set()))
             worker.start()
             worker.join(60)  # a guard against a hang, not a measurement
