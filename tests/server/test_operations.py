@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 from litestar.testing import TestClient
+from psycopg.types.string import TextLoader
 
 from bench._server import ServerProcess, free_port
 from client_sdk import Client
@@ -105,19 +105,19 @@ def _busy_demo(data: Path, tmp_path: Path) -> list[Client]:
 
 
 def _as_sqlite(value: Any, kind: str | None) -> Any:
-    """A value as SQLite holds it, from either side: booleans as 0/1, JSON parsed."""
+    """A value as SQLite holds it, from either side: booleans as 0/1 (JSON is read as its text, which
+    PostgreSQL's `json` keeps verbatim: the very bytes SQLite holds)."""
     if value is None:
         return None
     if kind == "boolean":
         return int(value)
-    if kind == "jsonb" and isinstance(value, str):
-        return json.loads(value)
     return value
 
 
 def _both_sides(sqlite_path: Path, url: str) -> dict[str, tuple[list[Any], list[Any]]]:
     """Every table both databases have: its rows in SQLite and in PostgreSQL, alike where equal."""
     with psycopg.connect(url) as pg, contextlib.closing(sqlite3.connect(sqlite_path)) as lite:
+        pg.adapters.register_loader("json", TextLoader)
         kinds: dict[str, dict[str, str]] = {}
         for table, column, kind in pg.execute("SELECT table_name, column_name, data_type FROM"
                                               " information_schema.columns WHERE table_schema = current_schema()"):

@@ -334,9 +334,9 @@ def test_an_upload_over_a_bucket_takes_at_most_max_pieces_patches(http, wang, bu
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # Regression (issue 16, t16-state): each PATCH over a bucket is an object and a row, so one-byte PATCHes
     # of a 64 MiB upload would have made 64 million of each. Past MAX_PIECES - 1, only the rest in one.
-    from server.domains.media import uploads
+    from server.domains.media import upload_pieces
 
-    monkeypatch.setattr(uploads, "MAX_PIECES", 3)
+    monkeypatch.setattr(upload_pieces, "MAX_PIECES", 3)
     data = jpeg(noise=True, seed=27)
     location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
     for at in (0, 1):

@@ -9,7 +9,7 @@ grace period: a client may upload the bytes before it pushes the row.
 Everything is decided and removed in one write transaction: a push or an
 upload that names the blob waits for it, and then finds it gone (the row is
 `missing` until its creator uploads again) or finds it kept. With a bucket, the
-pieces of uploads no open upload has on record go too (`uploads.sweep`).
+pieces of uploads no open upload has on record go too (`upload_pieces.sweep`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ...services import Store
 from ...settings import Settings
 from ...storage.media import SqliteMedia
 from .blobs import BlobStore
-from .uploads import sweep
+from .upload_pieces import sweep
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
-import logging
 import os
 import threading
 import uuid
@@ -54,6 +53,7 @@ from ...storage.media import MediaQueries, SqliteMedia
 from ..signatures import service as sealing
 from . import images
 from . import service as media
+from . import upload_pieces as bucket
 from .blobs import BlobStore, is_sha256
 
 if TYPE_CHECKING:
@@ -66,9 +66,6 @@ _LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another proces
 # JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
 # past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
-# With a bucket, each PATCH is an object and a row (`_share`): an upload takes at most this many, the
-# last one its last byte (1 MiB PATCHes, the phones', fill 64 MiB in 64).
-MAX_PIECES = 1024
 
 
 class Upload(msgspec.Struct, kw_only=True):
@@ -318,9 +315,9 @@ class Uploads:
             return await anyio.to_thread.run_sync(self._record, f, upload, hasher, buf, not cut)
         except E.UploadExceedsLength:
             # Nothing of this request stays: back to where it started (the JPEG check read it).
-            await anyio.to_thread.run_sync(_rewind, f, start)
+            await anyio.to_thread.run_sync(bucket.rewind, f, start)
             self._hashers[upload.id] = (start, before)
-            self._drop_check(upload.id)
+            self.drop_check(upload.id)
             raise
         except asyncio.CancelledError:
             # The server gave up on the request: what is in the file stands, without awaiting
@@ -330,8 +327,8 @@ class Uploads:
                 if self.pieces is None:
                     self._record(f, upload, hasher, finish=False)
                 else:
-                    _rewind(f, start)
-                    self._drop_check(upload.id)
+                    bucket.rewind(f, start)
+                    self.drop_check(upload.id)
             raise
         finally:
             f.close()
@@ -349,7 +346,7 @@ class Uploads:
         if cached is not None and cached[0] == offset and size == offset:
             hasher = cached[1].copy()  # the cached one stays as it is until the new offset is recorded
         elif self.pieces is not None:
-            hasher = self._rebuild(f, upload, self.pieces)
+            hasher = bucket.rebuild(self, f, upload, self.pieces)
         else:
             hasher = hashlib.sha256()
             f.seek(0)
@@ -361,9 +358,9 @@ class Uploads:
         f.seek(offset)
         check = self._checks.get(upload_id)
         if check is not None and check.fed != offset:
-            self._drop_check(upload_id)  # it did not see the bytes the file holds (a rewound PATCH)
+            self.drop_check(upload_id)  # it did not see the bytes the file holds (a rewound PATCH)
         if offset == 0 and images.FORMATS.get(upload.content_type) == "JPEG":
-            self._drop_check(upload_id)
+            self.drop_check(upload_id)
             with self._checks_lock:
                 if len(self._checks) >= _LIVE_CHECKS:
                     # The oldest goes (most likely an upload its client gave up; if not, it is
@@ -372,25 +369,6 @@ class Uploads:
                     oldest.give_up()
                 self._checks[upload_id] = images.JpegCheck(self.settings.max_image_pixels)
         return f, hasher
-
-    def _rebuild(self, f: BinaryIO, upload: Upload, pieces: Pieces) -> Any:
-        """The part file made again from the upload's pieces in the bucket, and the digest of its bytes:
-        this process did not append the bytes before the offset, or not all of them."""
-        with self.queries.reading() as q:
-            names = q.pieces(upload.id)
-        hasher = hashlib.sha256()
-        f.seek(0)
-        f.truncate()
-        for name in names:
-            for block in pieces.fetch(upload.id, name):
-                hasher.update(block)
-                f.write(block)
-        if f.tell() != upload.received:  # the offset moved again meanwhile: the client asks with HEAD
-            f.close()
-            raise E.UploadOffsetMismatch(f"the upload moved on to {upload.received}; resume from there",
-                                         offset=upload.received)
-        self._drop_check(upload.id)  # checked whole on the last byte
-        return hasher
 
     def _write(self, f: BinaryIO, upload_id: str, hasher: Any, data: bytearray) -> None:
         hasher.update(data)
@@ -403,7 +381,7 @@ class Uploads:
         with self._checks_lock:
             return self._checks.pop(upload_id, None)
 
-    def _drop_check(self, upload_id: str) -> None:
+    def drop_check(self, upload_id: str) -> None:
         check = self._take_check(upload_id)
         if check is not None:
             check.give_up()
@@ -416,35 +394,13 @@ class Uploads:
             self._write(f, upload.id, hasher, rest)
         f.flush()
         if self.pieces is not None and f.tell() > upload.received:
-            self._share(f, upload, self.pieces)
+            bucket.share(self, f, upload, self.pieces)
         upload.received = f.tell()
         self._hashers[upload.id] = (upload.received, hasher.copy())
         if finish and upload.received == upload.length:
             f.close()
             return self._finish(upload, hasher)
         return upload
-
-    def _share(self, f: BinaryIO, upload: Upload, pieces: Pieces) -> None:
-        """Store this PATCH's bytes as a piece, then move the offset to their end if it is still where the
-        PATCH began (the database decides between two processes: the other gets 409, its piece deleted)."""
-        start, end = upload.received, f.tell()
-        with self.queries.reading() as q:
-            count = len(q.pieces(upload.id))
-        if count >= MAX_PIECES - 1 and end < upload.length:
-            _rewind(f, start)
-            self._drop_check(upload.id)
-            raise E.InvalidRequest(f"this upload has had {count} PATCHes; send the rest in one", limit=MAX_PIECES)
-        name = f"{start}-{uuid.uuid4().hex[:16]}"
-        pieces.put(upload.id, name, f, start, end - start)
-        with self.queries.writing() as q:
-            moved = q.advance(upload.id, start, end, name, self.store.now_ms())
-            now = q.upload(upload.id)
-        if not moved:
-            pieces.delete(upload.id, [name])
-            _rewind(f, start)
-            self._drop_check(upload.id)
-            at = now[4] if now is not None else start
-            raise E.UploadOffsetMismatch(f"another request moved the upload to {at} first", offset=at)
 
     # -- the last byte ------------------------------------------------------------
 
@@ -470,26 +426,17 @@ class Uploads:
             with self.queries.writing() as q:
                 q.fail_upload(upload.id, exc.code, self.store.now_ms())
             self._unlock_for_good(upload.id)
-            self._forget_pieces(upload.id)
+            bucket.forget(self, upload.id)
             raise
         self.blobs.put(upload.sha256, path)
         now = self.store.now_ms()
         with self.queries.writing() as q:
             q.store_blob(upload.id, upload.user_id, upload.sha256, upload.content_type, upload.length, info, now)
         self._unlock_for_good(upload.id)
-        self._forget_pieces(upload.id)
+        bucket.forget(self, upload.id)
         media.mark_stored(self.store, upload.sha256, upload.user_id)
         upload.status = "complete"
         return upload
-
-    def _forget_pieces(self, upload_id: str) -> None:
-        """The bucket's pieces of an upload that is over; any left (a failed request) are `sweep`'s."""
-        if self.pieces is not None:
-            try:
-                self.pieces.delete_upload(upload_id)
-            except Exception:  # the blob and its record are in: the answer stands
-                logging.getLogger("fieldsync").warning("upload %s: its pieces stay for the sweep", upload_id,
-                                                       exc_info=True)
 
     # -- cleaning -------------------------------------------------------------------
 
@@ -517,7 +464,7 @@ class Uploads:
             q.forget_uploads(expired)
             live = q.open_upload_ids()
         if self.pieces is not None:
-            sweep(self.store, self.pieces, now)
+            bucket.sweep(self.store, self.pieces, now)
         scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
         for path in [*self.dir.iterdir(), *scratch]:
             upload_id = path.name.split(".", 1)[0]
@@ -529,29 +476,9 @@ class Uploads:
                 if path.stat().st_mtime * 1000 < now - 60_000:
                     path.unlink()
                     self._hashers.pop(upload_id, None)
-                    self._drop_check(upload_id)
+                    self.drop_check(upload_id)
                     self._locks.pop(upload_id, None)
             except FileNotFoundError:
                 continue
         return abandoned
 
-
-def sweep(store: Store, pieces: Pieces, now_ms: int) -> int:
-    """Delete the bucket's pieces that no open upload has on record (its upload is over, or their PATCH
-    lost a race or died before it moved the offset), sparing those of the last minute (a PATCH
-    between storing its piece and moving the offset). How many were deleted."""
-    with SqliteMedia(store).reading() as q:
-        live, kept = q.open_upload_ids(), q.all_pieces()
-    gone: dict[str, list[str]] = {}
-    for upload_id, name, stored_s in pieces.listed():
-        if (upload_id not in live or (upload_id, name) not in kept) and stored_s * 1000 < now_ms - 60_000:
-            gone.setdefault(upload_id, []).append(name)
-    for upload_id, names in gone.items():
-        pieces.delete(upload_id, names)
-    return sum(map(len, gone.values()))
-
-
-def _rewind(f: BinaryIO, offset: int) -> None:
-    f.flush()
-    f.truncate(offset)
-    f.seek(offset)
