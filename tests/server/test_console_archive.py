@@ -224,7 +224,7 @@ def test_kept_uploads_are_bounded_in_number_and_time(store):
 
 
 def test_an_upload_kept_on_one_process_is_applied_on_another(http, other_http, console, store):
-    # Regression (issue 16, t16-state): the file kept for the apply lived in the memory of the process
+    # Regression (issue 16): the file kept for the apply lived in the memory of the process
     # that took the upload, so behind two processes the dry run or the apply on the other answered 410.
     other_http.cookies.update(http.cookies)
     location = _upload(http, console).headers["location"]

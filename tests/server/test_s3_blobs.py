@@ -232,7 +232,7 @@ def pieces(bucket: str) -> list[str]:
 
 def test_two_patches_at_one_offset_on_two_processes_over_a_bucket(bucket: str, database: str,
                                                                    tmp_path: Path) -> None:
-    # Regression (issue 16, t16-state): with a bucket, each process's part file and lock file are its own,
+    # Regression (issue 16): with a bucket, each process's part file and lock file are its own,
     # so the lock decided nothing between processes and a second PATCH at the same offset appended too.
     # Now the database does: the offset moves by compare-and-set, the loser gets 409 and its piece goes.
     from litestar.testing import TestClient
@@ -270,7 +270,7 @@ def test_two_patches_at_one_offset_on_two_processes_over_a_bucket(bucket: str, d
 
 def test_an_upload_resumes_on_another_server_process_sharing_only_a_bucket_and_a_database(
         bucket: str, database: str, tmp_path: Path) -> None:
-    # Regression (issue 16, t16-state): the part file was in each process's own DATA/uploads/, so an
+    # Regression (issue 16): the part file was in each process's own DATA/uploads/, so an
     # upload begun on one process could not go on on another unless DATA was shared. Now each PATCH's
     # bytes are also a piece in the bucket and the offset is the database's.
     from server.domains.media.gc import collect
@@ -332,7 +332,7 @@ def test_an_upload_resumes_on_another_server_process_sharing_only_a_bucket_and_a
 
 def test_an_upload_over_a_bucket_takes_at_most_max_pieces_patches(http, wang, bucket: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    # Regression (issue 16, t16-state): each PATCH over a bucket is an object and a row, so one-byte PATCHes
+    # Regression (issue 16): each PATCH over a bucket is an object and a row, so one-byte PATCHes
     # of a 64 MiB upload would have made 64 million of each. Past MAX_PIECES - 1, only the rest in one.
     from server.domains.media import upload_pieces
 
