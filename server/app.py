@@ -43,7 +43,7 @@ from .domains.sheets.hooks import SheetHooks
 from .domains.sheets.service import Sheets
 from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
-from .http.deps import DEPENDENCIES, FieldsyncRequest, from_state
+from .http.deps import DEPENDENCIES, FieldsyncRequest, from_state, refuse_unstorable
 from .http.info import ServerInfo, add_epoch_header
 from .http.problems import EXCEPTION_HANDLERS
 from .services import Store
@@ -90,7 +90,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "archive": Archive(store),
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
-        middleware=[body_timeout(settings)],
+        middleware=[body_timeout(settings), refuse_unstorable],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,

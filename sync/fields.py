@@ -229,3 +229,17 @@ def python_checked(spec: Field) -> bool:
 def field(type_: str, *choices: str, writers: tuple[str, ...] = (SUPERVISOR,), **kw: Any) -> Field:
     """A field as the collections declare one: written by supervisors unless it says otherwise."""
     return Field(type_, tuple(choices), writers=writers, **kw)
+
+
+def unstorable(text: str) -> str | None:
+    """What in `text` a database cannot store, named for a message, or None: the NUL character
+    (PostgreSQL's text holds none) or a lone surrogate (no UTF-8 for it; neither driver sends one).
+    For client text that no wire type bounds: query and path parameters, forms, spreadsheet cells."""
+    if "\x00" in text:
+        return "the NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone surrogate"
+    return None

@@ -8,18 +8,21 @@ reads a byte of the body) or the `caller` dependency.
 from __future__ import annotations
 
 from typing import Annotated, Any, TypeAlias, TypeVar
+from urllib.parse import parse_qsl
 
 import anyio
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.enums import RequestEncodingType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.params import Body
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from sync import MIN_PROTOCOL, PROTOCOL_VERSION
 from sync import errors as E
+from sync.fields import unstorable
 from sync.wire import APP_HEADER, PROTOCOL_HEADER
 
 from ..domains.identity.service import Caller
@@ -107,6 +110,36 @@ class FieldsyncRequest(Request[Any, Any, Any]):
             return await super().json()
         except RecursionError:
             raise _too_deep() from None
+
+
+def refuse_unstorable(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: a query or path parameter (name or value) holding what a database cannot store
+    (a NUL, `%00`) is a 400 naming it, before a guard or handler reads it. Only JSON bodies are bounded
+    by wire types; a parameter looked up in PostgreSQL with a NUL in it was a 500 (issue 16)."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            _check_parameters(scope)
+        await app(scope, receive, send)
+
+    return checked
+
+
+def _check_parameters(scope: Scope) -> None:
+    for name, value in scope.get("path_params", {}).items():
+        if isinstance(value, str) and (what := unstorable(value)):
+            raise _unstorable("path", name, what)
+    query = scope.get("query_string", b"")
+    if query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if what := unstorable(name):
+                raise _unstorable("query", name.replace("\x00", "")[:64], what)
+            if what := unstorable(value):
+                raise _unstorable("query", name[:64], what)
+
+
+def _unstorable(kind: str, name: str, what: str) -> E.InvalidRequest:
+    return E.InvalidRequest(f"the {kind} parameter {name!r} holds {what}, which no parameter takes", parameter=name)
 
 
 def address(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:

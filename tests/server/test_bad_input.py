@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -338,6 +339,31 @@ def test_a_nul_in_a_string_is_refused_everywhere(http, lin, dump):
     site = str(uuid.uuid4())
     assert lin.push([lin.change("sites", site, {"name": text})]).json()["results"][0]["status"] == "applied"
     assert [r["fields"]["name"] for r in lin.pull("0", 1000).json()["rows"] if r["id"] == site] == [text]
+
+
+def _tus_metadata(**values: str) -> dict[str, str]:
+    given = {"sha256": "0" * 64, "content_type": "image/jpeg", **values}
+    return {"Tus-Resumable": "1.0.0", "Upload-Length": "10", "Upload-Metadata": ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in given.items())}
+
+
+# Regression (issue 16, closing note): a NUL in client text that is no JSON body was a 500 on PostgreSQL
+# (28 parameters of the route table, a tus file name) and stored on SQLite. Each input class once; every
+# route's every parameter is swept on PostgreSQL in test_unstorable_input.py, with forms and spreadsheet cells.
+NUL_ELSEWHERE = [
+    ("GET", f"/api/lookup?site_id={SITE}&code=a%00b", {}, "code"),  # a query parameter's value
+    ("GET", f"/api/lookup?site_id={SITE}&code=x&c%00de=1", {}, "cde"),  # a query parameter's name
+    ("GET", "/api/devices/a%00b/history", {}, "device_id"),  # a path parameter
+    ("POST", "/files", _tus_metadata(filename="a\x00b.jpg"), "filename"),  # tus Upload-Metadata
+]
+
+
+def test_a_nul_in_a_parameter_or_header_is_refused(http, lin, dump):
+    before = dump()
+    for method, url, headers, name in NUL_ELSEWHERE:
+        body = _problem(http.request(method, url, headers={**lin.headers, **headers}), 400, "invalid_request")
+        assert name in body["detail"] and "NUL" in body["detail"], body
+    assert dump() == before
 
 
 # Regression (issue 9, finding 4): five 7 MB usernames grew the database by 98 MB in one second, with no

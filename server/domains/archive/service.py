@@ -15,7 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
-from sync.fields import NS
+from sync.fields import NS, unstorable
 from sync.rules import Actor, RowState, check_row, validate
 
 from ...storage import archive as q
@@ -130,6 +130,11 @@ class _Plan:
         self.unchanged = 0
 
     def row(self, number: int, fields: dict[str, str]) -> None:
+        # A cell no database can store (a NUL, which a CSV may hold) is a bad row like any bad value.
+        if bad := next((f"devices.{name}: the cell holds {what}" for name, value in fields.items()
+                        if (what := unstorable(value))), None):
+            self.bad.append(BadRow(row=number, reason="invalid_field", detail=bad))
+            return
         code = fields.get("code")
         if code is None:
             self.bad.append(BadRow(row=number, reason="invalid_field", detail="devices.code is empty"))

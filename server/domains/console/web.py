@@ -26,6 +26,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from sync import errors as E
+from sync.fields import unstorable
 from sync.messages import label, language, words
 
 from ...http.deps import address, remember_caller
@@ -95,6 +96,8 @@ def form_value(data: dict[str, Any], name: str, limit: int = MAX_FORM_FIELD_CHAR
     value = data.get(name, "")
     if not isinstance(value, str) or len(value) > limit:
         raise E.InvalidRequest(f"{name} is at most {limit} characters", limit=limit)
+    if what := unstorable(value):
+        raise E.InvalidRequest(f"{name} holds {what}, which no field takes", parameter=name)
     return value
 
 

@@ -21,6 +21,7 @@ from litestar.response import File
 from litestar.types import Message, Scope
 
 from sync import errors as E
+from sync.fields import unstorable
 from sync.wire import TUS_VERSION
 
 from ...http.controller import DomainController
@@ -92,6 +93,8 @@ def _metadata(header: str | None) -> dict[str, str]:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
         except (binascii.Error, UnicodeDecodeError):
             raise E.InvalidRequest(f"Upload-Metadata {key}: the value is not base64 of UTF-8 text") from None
+        if what := unstorable(out[key]):  # the file's name and type are stored with the upload
+            raise E.InvalidRequest(f"Upload-Metadata {key[:64]}: the value holds {what}")
     return out
 
 
