@@ -130,7 +130,7 @@ def _check_parameters(scope: Scope) -> None:
         if isinstance(value, str) and (what := unstorable(value)):
             raise _unstorable("path", name, what)
     query = scope.get("query_string", b"")
-    if query:
+    if b"%00" in query or b"\x00" in query:  # decoded with replacement, a query holds no other unstorable text
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
             if what := unstorable(name):
                 raise _unstorable("query", name.replace("\x00", "")[:64], what)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.fields import MAX_SAFE_INT
+from sync.fields import MAX_SAFE_INT, unstorable
 from sync.merge import Actor, validate
 from sync.schema import COLLECTIONS
 
@@ -61,3 +61,10 @@ def test_a_field_of_another_role_is_refused_on_the_fast_path() -> None:
     rejection, _, _ = validate("sites", "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", fields, None, None,
                                actor, lambda *_: None)
     assert rejection is not None and rejection[0] == "forbidden" and "sites.name is written by" in rejection[1]
+
+
+def test_unstorable_names_a_nul_or_a_lone_surrogate_and_passes_any_other_text() -> None:
+    # Regression (issue 16, closing note): what the server refuses in parameters, forms and cells.
+    assert unstorable("a\x00b") == "the NUL character"
+    assert unstorable("东门\ud800") == "a lone surrogate"
+    assert [unstorable(t) for t in ("", "东门 大堂", "C:\\u0000", "\U0001f4f7", "\x01\x1f")] == [None] * 5
