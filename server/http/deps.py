@@ -203,6 +203,8 @@ def app_version(request: Request[Any, Any, Any]) -> str | None:
     app = request.headers.get(APP_HEADER)
     if app is not None and len(app) > MAX_APP_CHARS:
         raise E.InvalidRequest(f"{APP_HEADER} is at most {MAX_APP_CHARS} characters", limit=MAX_APP_CHARS)
+    if app is not None and (what := unstorable(app)):  # HTTP servers refuse a NUL byte; an ASGI one may not
+        raise E.InvalidRequest(f"{APP_HEADER} holds {what}", parameter=APP_HEADER)
     return app
 
 

@@ -355,13 +355,16 @@ NUL_ELSEWHERE = [
     ("GET", f"/api/lookup?site_id={SITE}&code=x&c%00de=1", {}, "cde"),  # a query parameter's name
     ("GET", "/api/devices/a%00b/history", {}, "device_id"),  # a path parameter
     ("POST", "/files", _tus_metadata(filename="a\x00b.jpg"), "filename"),  # tus Upload-Metadata
+    ("POST", "/auth/token", {"Fieldsync-App": "fieldsync\x00/1"}, "Fieldsync-App"),  # a header kept with the client
 ]
 
 
 def test_a_nul_in_a_parameter_or_header_is_refused(http, lin, dump):
     before = dump()
     for method, url, headers, name in NUL_ELSEWHERE:
-        body = _problem(http.request(method, url, headers={**lin.headers, **headers}), 400, "invalid_request")
+        sign_in = {"username": "wang", "password": "demo"} if url == "/auth/token" else None
+        body = _problem(http.request(method, url, headers={**lin.headers, **headers}, json=sign_in), 400,
+                        "invalid_request")
         assert name in body["detail"] and "NUL" in body["detail"], body
     assert dump() == before
 
