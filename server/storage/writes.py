@@ -91,6 +91,12 @@ class Dialect(NamedTuple):
     # each column's values as one list (`write_many`); without one, `executemany`. PostgreSQL's: a round
     # trip a statement would be one a row, inside the version counter's lock. SQLite's: none needed.
     bulk: dict[str, str]
+    # Locks held until the transaction ends, for what two processes must not do at once (the login
+    # throttle's count-then-decide): `lock` waits for a pair of keys (a space of keys, a text hashed
+    # into it), `try_lock` takes one bigint key if it is free and says whether it did. None where the
+    # backend's one writer holds everything already (SQLite).
+    lock: str | None
+    try_lock: str | None
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None

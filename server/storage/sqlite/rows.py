@@ -29,6 +29,8 @@ SQL = writes.Dialect(
     json_rows="json_each(?)",
     hints=True,
     bulk={},  # executemany: no round trips
+    lock=None,  # the one writer
+    try_lock=None,
 )
 writes.register(sqlite3.Connection, SQL)
 
