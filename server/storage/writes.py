@@ -97,6 +97,15 @@ class Dialect(NamedTuple):
     # backend's one writer holds everything already (SQLite).
     lock: str | None
     try_lock: str | None
+    # The next number of a column that numbers a table's rows in the order they were inserted
+    # (`{table}`, `{column}`; `next_number`). PostgreSQL's: the sequence `{table}_{column}`, which no
+    # two transactions share; SQLite's: one more than the highest, under the one writer.
+    counter: str
+
+    def next_number(self, table: str, column: str) -> str:
+        """The next number of `table.column` as an SQL expression (`counter`): from 1, rising with each
+        row inserted, never handed out twice."""
+        return self.counter.format(table=table, column=column)
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None

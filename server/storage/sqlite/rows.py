@@ -31,6 +31,7 @@ SQL = writes.Dialect(
     bulk={},  # executemany: no round trips
     lock=None,  # the one writer
     try_lock=None,
+    counter="(SELECT coalesce(max({column}), 0) + 1 FROM {table})",
 )
 writes.register(sqlite3.Connection, SQL)
 
