@@ -369,11 +369,15 @@ class BulkLoad:
 
 
 def purge_tombstones(db: Sql, cutoff_ms: int) -> int:
-    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many."""
-    top = db.execute("SELECT max(version), count(*) FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms]).fetchone()
-    if not top[1]:
-        return 0
-    db.execute("DELETE FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms])
-    db.execute("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'horizon_version' AND CAST(value AS BIGINT) < ?",
-               [top[0], top[0]])
-    return int(top[1])
+    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many.
+
+    It takes no version (no version lock on PostgreSQL, so a purge never holds pushes up): what it
+    deletes is committed rows, below every version a push holds, and the horizon moves with them in
+    one commit. The count and the horizon are what the DELETE itself removed: a push that revives a
+    tombstone meanwhile (PostgreSQL's DELETE waits for its row, then skips it) leaves both alone."""
+    gone = [version for (version,) in db.execute(
+        "DELETE FROM rows WHERE deleted = 1 AND updated_ms < ? RETURNING version", [cutoff_ms]).fetchall()]
+    if gone:
+        db.execute("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'horizon_version' AND CAST(value AS BIGINT) < ?",
+                   [max(gone), max(gone)])
+    return len(gone)

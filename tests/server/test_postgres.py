@@ -233,6 +233,46 @@ def test_no_json_extract_is_left_on_postgresql(database: str) -> None:
         db.close()
 
 
+def test_purge_leaves_alone_a_tombstone_a_push_revives_meanwhile(database: str) -> None:
+    # Regression (closing note, purge without the version lock): purge counted the old tombstones and
+    # took the horizon from a SELECT, then deleted. A push in another process reviving one of them
+    # (holding the version lock, uncommitted) made the DELETE wait and then skip it, but the purge still
+    # reported it forgotten and raised the horizon to its version: cursors below it got 410 for nothing.
+    # The count and the horizon now come from the DELETE itself; the purge still takes no version lock.
+    pusher, purger = POSTGRES.open(database), POSTGRES.open(database)
+    try:
+        with pusher.write(versions=True) as conn:
+            tx = POSTGRES.transaction(conn, 1000)
+            tx.put(RowState("sites", "old", {"name": "x"}, {}, True, "old"))
+            tx.finish(None, [], [])
+        purged: list[int] = []
+        with pusher.write(versions=True) as conn:
+            tx = POSTGRES.transaction(conn, 900_000)
+            tx.put(RowState("sites", "old", {"name": "back"}, {}, False, "old"))
+            tx.flush_rows()
+            thread = threading.Thread(target=lambda: purged.append(_purge(purger, 2000)))
+            thread.start()
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND query LIKE 'DELETE FROM rows%'")
+            while not conn.execute(waiting).fetchone()[0]:  # the purge waits for the revived row
+                assert thread.is_alive()
+                conn.execute("SELECT pg_stat_clear_snapshot()")  # else this transaction sees its first look
+            tx.finish(None, [], [])
+        thread.join()
+        assert purged == [0]
+        with purger.read() as conn:
+            assert POSTGRES.horizon(conn) == 0
+            assert conn.execute("SELECT deleted FROM rows WHERE id = 'old'").fetchone()[0] == 0
+    finally:
+        pusher.close()
+        purger.close()
+
+
+def _purge(db: Any, cutoff_ms: int) -> int:
+    with db.write() as conn:
+        return int(POSTGRES.purge_tombstones(conn, cutoff_ms))
+
+
 def _traced_push(db: Any, n: int, trace: Any) -> list[str]:
     """A push of `n` new rows, each with a creator (the first one's twice), a receipt and a log entry, as
     the libpq trace of its connection shows it: the messages this process sent, by kind, in order."""
