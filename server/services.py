@@ -36,7 +36,7 @@ from .engine.after_commit import AfterCommit
 from .engine.hooks import Hooks
 from .engine.window import Window, window_periods
 from .settings import Settings
-from .storage import protocol
+from .storage import protocol, receipts
 from .storage.base import Backend, Connection, Database
 
 __all__ = ["Caller", "Store"]
@@ -115,9 +115,11 @@ class Store:
         self.window.ensure(self.window_periods(), hlc.format_ts(self.now_ms()))
 
     def purge_tombstones(self, now_ms: int | None = None) -> int:
-        """Forget rows deleted longer ago than the horizon; older cursors then get 410."""
+        """Forget rows deleted longer ago than the horizon (older cursors then get 410), and the
+        receipts revoked clients left (`storage/receipts.py`)."""
         now = self.now_ms() if now_ms is None else now_ms
         with self.write() as db:
+            receipts.forget_revoked(db)
             return self.backend.purge_tombstones(db, now - int(self.settings.tombstone_horizon_days * 86_400_000))
 
 

@@ -17,7 +17,7 @@ from sync import hlc
 from .base import Sql
 from .queries import equal_to
 from .scope import take_version
-from .writes import dialect
+from .writes import Dialect, dialect, per_dialect
 
 _encode = msgspec.json.Encoder().encode
 
@@ -111,12 +111,12 @@ def open_clients(db: Sql, user_id: str) -> int:
 
 
 def console_sessions_past(db: Sql, user_id: str, app: str, keep: int) -> list[str]:
-    """The user's clients enrolled by `app` and not revoked, but the newest `keep`."""
-    # Newest first by enrolment time; two enrolled in one millisecond are both older than the
-    # sign-in that asks, so the id only makes the order fixed. In Python: PostgreSQL has no LIMIT -1.
+    """The user's clients enrolled by `app` and not revoked, but the newest `keep`, newest first."""
+    # By the order of enrolment (`enrolled`, m029): two enrolled in one millisecond go oldest first,
+    # as they came. In Python: PostgreSQL has no LIMIT -1.
     return [c for (c,) in db.execute(
         "SELECT id FROM clients WHERE user_id = ? AND app = ? AND revoked_at IS NULL"
-        " ORDER BY created_at DESC, id DESC", [user_id, app]).fetchall()[keep:]]
+        " ORDER BY enrolled DESC", [user_id, app]).fetchall()[keep:]]
 
 
 def client_owner(db: Sql, client_id: str) -> tuple[str, str | None] | None:
@@ -137,19 +137,27 @@ def refresh_state(db: Sql, client_id: str) -> tuple[Any, ...] | None:
 
 def revoke(db: Sql, stamp: str, clients: str, value: str) -> int:
     """Revoke the clients `WHERE <clients>` (a SQL condition on `clients` with one parameter):
-    their tokens and refresh credentials die. Returns how many were not revoked before."""
+    their tokens and refresh credentials die, and their receipts go (`receipts.forget_revoked`).
+    Returns how many were not revoked before."""
     db.execute(f"UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL"
                f" AND client_id IN (SELECT id FROM clients WHERE {clients})", [stamp, value])
-    return int(db.execute(f"UPDATE clients SET revoked_at = ?, refresh_hash = NULL"
-                          f" WHERE revoked_at IS NULL AND {clients}", [stamp, value]).rowcount)
+    revoked = db.execute(f"UPDATE clients SET revoked_at = ?, refresh_hash = NULL"
+                         f" WHERE revoked_at IS NULL AND {clients}", [stamp, value]).rowcount
+    # After the client's row: a push locks that row before it prunes receipts, so the two never wait
+    # for each other in a circle on PostgreSQL.
+    db.execute(f"DELETE FROM receipts WHERE client_id IN (SELECT id FROM clients WHERE {clients})", [value])
+    return int(revoked)
+
+
+@per_dialect
+def _enrol(sql: Dialect) -> str:
+    return ("INSERT INTO clients(id, user_id, name, created_at, app, enrolled)"
+            f" VALUES (?, ?, ?, ?, ?, {sql.next_number('clients', 'enrolled')})")
 
 
 def enrol(db: Sql, user_id: str, name: str, now: int, app: str | None) -> str:
     client_id = str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO clients(id, user_id, name, created_at, app) VALUES (?, ?, ?, ?, ?)",
-        [client_id, user_id, name, hlc.format_ts(now), app],
-    )
+    db.execute(_enrol(db), [client_id, user_id, name, hlc.format_ts(now), app])
     return client_id
 
 

@@ -7,6 +7,12 @@ resends changes it had pushed after the backup, and those are still answered as 
 (or found reused, by their digest) exactly as before. A seq older than that has no receipt:
 `409 seq_reused`, and the phone enrols anew and resends what it holds, which the merge
 takes as the same writes again (their HLCs keep their time), so nothing is lost.
+
+A revoked client can never push again (no token, no refresh, and no way back: a new client takes
+its place), so its receipts go with its revocation (`identity.revoke`, in the same transaction),
+and `fieldsync purge` forgets any left (revoked before, or written by a push that passed its
+token check just before the revocation). Nothing else reads them: the console's and the audit's
+view of what a phone sent is its rows' creators and the conflict log.
 """
 
 from __future__ import annotations
@@ -21,3 +27,9 @@ def prune(db: Sql, client_id: str, first_sent: int, acked: int, keep: int) -> in
     if below < 1:
         return 0
     return db.execute("DELETE FROM receipts WHERE client_id = ? AND seq <= ?", [client_id, below]).rowcount
+
+
+def forget_revoked(db: Sql) -> int:
+    """Forget the receipts of revoked clients; how many."""
+    return db.execute("DELETE FROM receipts WHERE client_id IN"
+                      " (SELECT id FROM clients WHERE revoked_at IS NOT NULL)").rowcount

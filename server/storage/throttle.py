@@ -11,11 +11,10 @@ wait for each other in a circle), and no version lock: a sign-in never waits for
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from .base import Sql
-from .writes import select_in
+from .writes import dialect, select_in
 
 # The tables, in words both backends speak (SQLite's m026, PostgreSQL's `login_attempts` step):
 # one row per throttle key of a counted attempt, one per throttled key's audit entry.
@@ -30,20 +29,17 @@ TABLES = """
     CREATE INDEX login_reports_at ON login_reports(at_ms);
 """
 
-# pg_advisory_xact_lock's first key for the throttle's locks (the second: a key's hash), and, as
-# one bigint key (a space of its own), the one pruner's lock; constants no other lock uses.
+# `Dialect.lock`'s first key for the throttle's locks (the second: a key's hash), and, as
+# one bigint key (`Dialect.try_lock`, a space of its own), the one pruner's lock; constants no other lock uses.
 LOCKS = 0x6C_6F_67  # "log"
 
 
-def _postgres(db: Sql) -> bool:
-    return not isinstance(db, sqlite3.Connection)
-
-
 def lock(db: Sql, keys: Sequence[str]) -> None:
-    """Hold `keys` until the transaction ends (PostgreSQL; SQLite's one writer holds everything)."""
-    if _postgres(db):
+    """Hold `keys` until the transaction ends (`Dialect.lock`; SQLite's one writer holds everything)."""
+    held = dialect(db).lock
+    if held is not None:
         for key in sorted(set(keys)):
-            db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [LOCKS, key])
+            db.execute(held, [LOCKS, key])
 
 
 def counts(db: Sql, keys: Sequence[str], since_ms: int) -> dict[str, tuple[int, int]]:
@@ -82,7 +78,8 @@ def report(db: Sql, keys: Sequence[str], at_ms: int) -> None:
 def prune(db: Sql, before_ms: int) -> None:
     """Delete attempts and reports at or before `before_ms`. On PostgreSQL one process prunes at a
     time (another skips), so two pruners never wait for each other's rows."""
-    if _postgres(db) and not db.execute("SELECT pg_try_advisory_xact_lock(?)", [LOCKS]).fetchone()[0]:
+    free = dialect(db).try_lock
+    if free is not None and not db.execute(free, [LOCKS]).fetchone()[0]:
         return
     db.execute("DELETE FROM login_reports WHERE at_ms <= ?", [before_ms])
     db.execute("DELETE FROM login_attempts WHERE at_ms <= ?", [before_ms])

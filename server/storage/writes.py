@@ -91,6 +91,21 @@ class Dialect(NamedTuple):
     # each column's values as one list (`write_many`); without one, `executemany`. PostgreSQL's: a round
     # trip a statement would be one a row, inside the version counter's lock. SQLite's: none needed.
     bulk: dict[str, str]
+    # Locks held until the transaction ends, for what two processes must not do at once (the login
+    # throttle's count-then-decide): `lock` waits for a pair of keys (a space of keys, a text hashed
+    # into it), `try_lock` takes one bigint key if it is free and says whether it did. None where the
+    # backend's one writer holds everything already (SQLite).
+    lock: str | None
+    try_lock: str | None
+    # The next number of a column that numbers a table's rows in the order they were inserted
+    # (`{table}`, `{column}`; `next_number`). PostgreSQL's: the sequence `{table}_{column}`, which no
+    # two transactions share; SQLite's: one more than the highest, under the one writer.
+    counter: str
+
+    def next_number(self, table: str, column: str) -> str:
+        """The next number of `table.column` as an SQL expression (`counter`): from 1, rising with each
+        row inserted, never handed out twice."""
+        return self.counter.format(table=table, column=column)
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None
@@ -354,11 +369,15 @@ class BulkLoad:
 
 
 def purge_tombstones(db: Sql, cutoff_ms: int) -> int:
-    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many."""
-    top = db.execute("SELECT max(version), count(*) FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms]).fetchone()
-    if not top[1]:
-        return 0
-    db.execute("DELETE FROM rows WHERE deleted = 1 AND updated_ms < ?", [cutoff_ms])
-    db.execute("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'horizon_version' AND CAST(value AS BIGINT) < ?",
-               [top[0], top[0]])
-    return int(top[1])
+    """Forget rows deleted before `cutoff_ms`, raising the horizon past their versions; how many.
+
+    It takes no version (no version lock on PostgreSQL, so a purge never holds pushes up): what it
+    deletes is committed rows, below every version a push holds, and the horizon moves with them in
+    one commit. The count and the horizon are what the DELETE itself removed: a push that revives a
+    tombstone meanwhile (PostgreSQL's DELETE waits for its row, then skips it) leaves both alone."""
+    gone = [version for (version,) in db.execute(
+        "DELETE FROM rows WHERE deleted = 1 AND updated_ms < ? RETURNING version", [cutoff_ms]).fetchall()]
+    if gone:
+        db.execute("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'horizon_version' AND CAST(value AS BIGINT) < ?",
+                   [max(gone), max(gone)])
+    return len(gone)

@@ -51,3 +51,26 @@ def test_uploads_service_takes_plain_values():
                          ids=lambda p: str(p.relative_to(SERVER)))
 def test_controllers_do_not_reach_into_storage(path):
     assert not [name for name in _imports(path) if "storage" in name]
+
+
+STORAGE_SHARED = sorted(SERVER.joinpath("storage").glob("*.py"))
+
+
+def _type_tests(path: Path) -> list[str]:
+    """The `isinstance(…, sqlite3.X)` / `psycopg.X` tests of a module."""
+    return [ast.unparse(node) for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"
+            and any(isinstance(n, ast.Name) and n.id in ("sqlite3", "psycopg") for n in ast.walk(node.args[1]))]
+
+
+@pytest.mark.parametrize("path", STORAGE_SHARED, ids=lambda p: str(p.relative_to(SERVER)))
+def test_shared_query_modules_ask_the_dialect_not_the_connection_type(path: Path) -> None:
+    # Regression (closing note, throttle): storage/throttle.py told PostgreSQL by `not isinstance(db,
+    # sqlite3.Connection)` beside `writes.dialect(db)`, so any other connection passed for PostgreSQL.
+    assert not _type_tests(path)
+
+
+def test_the_type_test_check_finds_one(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sqlite3\n\ndef f(db):\n    return not isinstance(db, (int, sqlite3.Connection))\n")
+    assert _type_tests(probe) == ["isinstance(db, (int, sqlite3.Connection))"]

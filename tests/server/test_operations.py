@@ -199,6 +199,9 @@ def test_identity_sequences_continue_past_the_copied_ids(tmp_path: Path, target:
         assert top
         pg.execute("INSERT INTO conflicts(at, kind, collection, row_id) VALUES ('now', 'lost', 'checks', 'x')")
         assert pg.execute("SELECT max(id) FROM conflicts").fetchone()[0] == top + 1
+        # The order of enrolment (m029) continues too: a client enrolled after the move comes last.
+        enrolled = pg.execute("SELECT max(enrolled) FROM clients").fetchone()[0]
+        assert enrolled and pg.execute("SELECT nextval('clients_enrolled')").fetchone()[0] == enrolled + 1
 
 
 def test_blobs_are_copied_when_blobs_names_a_new_place(tmp_path: Path, target: str) -> None:

@@ -158,8 +158,8 @@ def test_opening_again_migrates_nothing_twice(database: str) -> None:
 
 @pytest.mark.parametrize("owner", ["wang", "zhao", None])
 def test_a_site_less_duty_call_reaches_only_its_owner_as_on_sqlite(database: str, tmp_path: Any, owner: str | None) -> None:
-    """`pages.page`'s owner filter reads a field with json_extract: PostgreSQL's is the migration's
-    shim over JSONB, and must select what SQLite's does."""
+    """`pages.page`'s owner filter reads a field through the dialect (`fields ->> 'logged_by'` on
+    PostgreSQL, `json_extract` on SQLite), and must select what SQLite's does."""
     found = {}
     for backend, location in ((SQLITE, tmp_path / "db"), (POSTGRES, database)):
         db: Any = backend.open(location)
@@ -204,8 +204,8 @@ def test_a_database_from_before_pg027_keeps_its_rows_and_then_stores_fields_verb
                 tx.finish(None, [], [])
             with db.read() as reader:
                 code = POSTGRES.sql.field("fields", "code")
-                found = reader.execute(f"SELECT id, fields FROM rows WHERE collection = 'devices' AND {code} = ?"
-                                       " OR json_extract(fields, '$.code') = ? ORDER BY id", ["CAM-1", "CAM-2"])
+                found = reader.execute(f"SELECT id, fields FROM rows WHERE collection = 'devices' AND {code} IN (?, ?)"
+                                       " ORDER BY id", ["CAM-1", "CAM-2"])
                 assert found.fetchall() == [("d1", '{"code": "CAM-1", "site_id": "s"}'),
                                             ("d2", '{"site_id":"s","code":"CAM-2","a":1}')]
                 kind = reader.execute("SELECT data_type FROM information_schema.columns"
@@ -217,6 +217,60 @@ def test_a_database_from_before_pg027_keeps_its_rows_and_then_stores_fields_verb
             db.close()
     finally:
         drop_database(url)
+
+
+def test_no_json_extract_is_left_on_postgresql(database: str) -> None:
+    # Regression (closing note, pages.page): m001's `json_extract(doc, '$.name')` shim outlived its last
+    # caller; a query written against it would work on PostgreSQL only through the shim. pg030 drops it,
+    # so SQL that names it fails on both backends' tests alike, and a field goes through the dialect.
+    db: Any = POSTGRES.open(database)
+    try:
+        with db.read() as conn:
+            assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'json_extract'").fetchone()[0] == 0
+            with pytest.raises(psycopg.errors.UndefinedFunction):
+                conn.execute("SELECT json_extract(fields, '$.code') FROM rows")
+    finally:
+        db.close()
+
+
+def test_purge_leaves_alone_a_tombstone_a_push_revives_meanwhile(database: str) -> None:
+    # Regression (closing note, purge without the version lock): purge counted the old tombstones and
+    # took the horizon from a SELECT, then deleted. A push in another process reviving one of them
+    # (holding the version lock, uncommitted) made the DELETE wait and then skip it, but the purge still
+    # reported it forgotten and raised the horizon to its version: cursors below it got 410 for nothing.
+    # The count and the horizon now come from the DELETE itself; the purge still takes no version lock.
+    pusher, purger = POSTGRES.open(database), POSTGRES.open(database)
+    try:
+        with pusher.write(versions=True) as conn:
+            tx = POSTGRES.transaction(conn, 1000)
+            tx.put(RowState("sites", "old", {"name": "x"}, {}, True, "old"))
+            tx.finish(None, [], [])
+        purged: list[int] = []
+        with pusher.write(versions=True) as conn:
+            tx = POSTGRES.transaction(conn, 900_000)
+            tx.put(RowState("sites", "old", {"name": "back"}, {}, False, "old"))
+            tx.flush_rows()
+            thread = threading.Thread(target=lambda: purged.append(_purge(purger, 2000)))
+            thread.start()
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND query LIKE 'DELETE FROM rows%'")
+            while not conn.execute(waiting).fetchone()[0]:  # the purge waits for the revived row
+                assert thread.is_alive()
+                conn.execute("SELECT pg_stat_clear_snapshot()")  # else this transaction sees its first look
+            tx.finish(None, [], [])
+        thread.join()
+        assert purged == [0]
+        with purger.read() as conn:
+            assert POSTGRES.horizon(conn) == 0
+            assert conn.execute("SELECT deleted FROM rows WHERE id = 'old'").fetchone()[0] == 0
+    finally:
+        pusher.close()
+        purger.close()
+
+
+def _purge(db: Any, cutoff_ms: int) -> int:
+    with db.write() as conn:
+        return int(POSTGRES.purge_tombstones(conn, cutoff_ms))
 
 
 def _traced_push(db: Any, n: int, trace: Any) -> list[str]:

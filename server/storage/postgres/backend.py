@@ -30,7 +30,7 @@ class PostgresBackend:
 
     sql = rows.SQL
     encode_clocks = staticmethod(writes.encode_clocks)
-    page = staticmethod(pages.page)  # the SQL is SQLite's and PostgreSQL's alike (`?` marks, json_extract)
+    page = staticmethod(pages.page)  # the SQL is SQLite's and PostgreSQL's alike (`?` marks, `Dialect.field`)
     purge_tombstones = staticmethod(writes.purge_tombstones)
 
     def horizon(self, db: Connection) -> int:

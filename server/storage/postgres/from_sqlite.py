@@ -89,10 +89,11 @@ def _sequence_floors(source: sqlite3.Connection) -> dict[str, int]:
 
 
 def _set_sequences(target: psycopg.Connection[Any], floors: dict[str, int]) -> None:
-    """Identity (and serial) sequences past the copied ids, so the next row gets a new one."""
+    """Identity sequences, and those a column owns (`clients_enrolled`), past the copied numbers, so
+    the next row gets a new one."""
     for table, column in target.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND (is_identity = 'YES' OR column_default LIKE 'nextval(%%')").fetchall():
+            " AND pg_get_serial_sequence(quote_ident(table_name), column_name) IS NOT NULL").fetchall():
         found = target.execute(f'SELECT max("{column}") FROM "{table}"').fetchone()
         top = max(int(found[0] or 0) if found else 0, floors.get(table, 0))
         if top:

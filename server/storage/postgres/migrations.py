@@ -4,7 +4,8 @@ transaction under an advisory lock, so one process applies them and the others f
 
 m001 made what the backend contract needs (`meta`, `rows`, `receipts`, `conflicts`, `row_creators`);
 m002 (`migrations_domains.py`) brings the schema level with SQLite's step m025, m026 adds the
-login throttle; pg027 is PostgreSQL's own (`rows.fields` as `json`). The two
+login throttle; pg027 and pg030 are PostgreSQL's own (`rows.fields` as `json`; m001's
+`json_extract` shim dropped). The two
 histories differ (PostgreSQL's starts where SQLite's ended); the schemas they end in must not:
 tests/server/test_schema_parity.py compares them, so a new SQLite step needs its PostgreSQL one.
 """
@@ -110,6 +111,20 @@ STEPS: list[tuple[str, str]] = [
     ("m027_pending_imports", IMPORTS.format(integer="bigint", blob="bytea")),
     # An upload's pieces in a bucket, SQLite's m028 (storage/media.py).
     ("m028_upload_pieces", PIECES.format(integer="bigint")),
+    # A client's place in the order of enrolment, SQLite's m029 (storage/identity.py): numbered by a
+    # sequence (`Dialect.next_number`), owned by the column so that `fieldsync migrate` sets it past
+    # the copied numbers; clients already there by enrolment time, then id (no rowid here).
+    ("m029_clients_enrolled", """
+        ALTER TABLE clients ADD COLUMN enrolled bigint NOT NULL DEFAULT 0;
+        CREATE SEQUENCE clients_enrolled OWNED BY clients.enrolled;
+        UPDATE clients SET enrolled = o.n
+            FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM clients) AS o
+            WHERE o.id = clients.id;
+        SELECT setval('clients_enrolled', max(enrolled)) FROM clients HAVING count(*) > 0;
+    """),
+    # m001's json_extract shim (SQLite's function for the shared SQL) is no one's any more: every
+    # query reads a field through its dialect (`writes.Dialect.field`: `fields ->> 'name'`).
+    ("pg030_drop_json_extract", "DROP FUNCTION json_extract(json, text);"),
 ]
 
 

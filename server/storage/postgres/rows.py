@@ -43,6 +43,9 @@ SQL = writes.Dialect(
     json_list="jsonb_array_elements_text(CAST(? AS jsonb)) AS e(value)",
     json_rows="jsonb_array_elements(CAST(? AS jsonb)) AS e(value)",
     hints=False,
+    lock="SELECT pg_advisory_xact_lock(?, hashtext(?))",
+    try_lock="SELECT pg_try_advisory_xact_lock(?)",
+    counter="nextval('{table}_{column}')",
     # A push's rows, creators, receipts and log entries: one statement each (docs/performance.md, issue 16).
     bulk={
         UPSERT: in_one(UPSERT, "text text text text text json text bigint bigint bigint text"),

@@ -490,9 +490,10 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
 
 
 # The steps in modules beside this one register themselves on `migrations`, in this order.
-from . import (  # noqa: E402, F401 (m023-m028; migrations_shared registers after migrations_throttle)
+from . import (  # noqa: E402, F401 (m023-m029; each module imports the one it registers after)
     migrations_archive,
     migrations_bounds,
+    migrations_clients,
     migrations_shared,
     migrations_throttle,
 )

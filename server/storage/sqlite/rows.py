@@ -29,6 +29,9 @@ SQL = writes.Dialect(
     json_rows="json_each(?)",
     hints=True,
     bulk={},  # executemany: no round trips
+    lock=None,  # the one writer
+    try_lock=None,
+    counter="(SELECT coalesce(max({column}), 0) + 1 FROM {table})",
 )
 writes.register(sqlite3.Connection, SQL)
 
