@@ -18,7 +18,7 @@ import pytest
 from bench._server import ServerProcess, signed_in
 from server.services import Store
 from server.settings import Settings
-from server.storage.postgres.connection import Database
+from server.storage.postgres.connection import Database, conninfo
 from sync.errors import DatabaseUnavailable
 from tests.conftest import SITE
 from tests.helpers import ok, problem
@@ -94,6 +94,7 @@ def test_a_push_whose_connection_breaks_in_its_transaction_is_503_and_applied_on
     finally:
         locker.close()
     body = problem(answer[0], 503, "database_unavailable")
+    assert "503" in http.get("/schema/openapi.json").json()["paths"]["/sync/push"]["post"]["responses"]
     assert answer[0].headers["Retry-After"] == str(body["retry_after"]) and body["retry_after"] > 0
     assert row_of("devices", site["cam1"])["fields"].get("location") is None  # nothing half-written
     first = ok(wang.push([change]))
@@ -153,6 +154,18 @@ def test_our_sessions_carry_the_idle_timeout_and_keepalives(pg_url: str) -> None
             assert db.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0] == "1s"
     finally:
         database.close()
+
+
+def test_fieldsync_migrate_is_never_ended_for_idling_whatever_the_database_says(pg_url: str) -> None:
+    # `fieldsync migrate` reads and counts the SQLite file between two tables' COPYs, inside its one
+    # transaction: an idle timeout the operator set on the database (operations.md) must not end it.
+    with _admin(pg_url) as admin:
+        admin.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_in_transaction_session_timeout = '1s'")
+    shown = []
+    for info in (conninfo(pg_url, idle="0"), conninfo(pg_url)):
+        with psycopg.connect(info) as conn:
+            shown.append(conn.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0])
+    assert shown == ["0", "1min"]  # migrate's session: no limit; a server's: ours, over the database's
 
 
 def test_a_transaction_left_idle_holding_the_version_lock_is_ended_and_the_next_writer_goes_on(pg_url) -> None:

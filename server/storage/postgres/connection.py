@@ -44,8 +44,9 @@ log = logging.getLogger("fieldsync")
 # someone notices. Our own transactions never pause that long: a push's longest gap between statements is
 # its merge in Python, milliseconds (docs/operations.md). The server's TCP keepalives notice a peer that is
 # gone while no transaction is open; libpq's (below) notice a database host that is gone under a request.
-SESSION = ("-c idle_in_transaction_session_timeout=60s"
-           " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3")
+IDLE_IN_TRANSACTION = "60s"
+SESSION = "-c idle_in_transaction_session_timeout={idle} -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10" \
+          " -c tcp_keepalives_count=3"
 LIBPQ = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
          "keepalives_count": "3"}
 RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart takes a few seconds
@@ -75,12 +76,12 @@ class Connection:
         return cursor
 
 
-def conninfo(url: str) -> str:
+def conninfo(url: str, idle: str = IDLE_IN_TRANSACTION) -> str:
     """`url` with our session settings and keepalives, where it sets none of its own: an operator
     overrides them in the URL (`?keepalives_idle=60`, `?options=-c%20idle_in_transaction_session_timeout%3D5min`;
-    PostgreSQL takes the last `-c` of a name, and theirs come after ours)."""
+    PostgreSQL takes the last `-c` of a name, and theirs come after ours). `idle` "0": no limit."""
     given = conninfo_to_dict(url)
-    options = f"{SESSION} {given.get('options') or ''}".strip()
+    options = f"{SESSION.format(idle=idle)} {given.get('options') or ''}".strip()
     return make_conninfo("", **{**LIBPQ, **given, "options": options})
 
 
@@ -98,7 +99,7 @@ class Database:
 
     def __init__(self, url: str, readers: int, writers: int = 2) -> None:
         try:
-            first = psycopg.connect(url, autocommit=True, connect_timeout=30)
+            first = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=30)
         except psycopg.OperationalError as exc:  # libpq's message names the host, never the password
             raise Unreachable(" ".join(str(exc).split())) from None
         with first:
