@@ -5,6 +5,7 @@ the suite; the app(s) are the mode's (`http`), over that database."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -15,13 +16,13 @@ import httpx
 import psycopg
 import pytest
 
-from bench._server import ServerProcess, signed_in
-from server.services import Store
+from bench._server import ServerProcess
 from server.settings import Settings
 from server.storage.postgres.connection import Database, conninfo
+from sync import hlc
 from sync.errors import DatabaseUnavailable
-from tests.conftest import SITE
 from tests.helpers import ok, problem
+from tests.reliability.wire import Wire, check_spec, prepare
 
 
 @pytest.fixture
@@ -133,6 +134,22 @@ def test_every_pooled_connection_is_replaced_at_begin(pg_url: str) -> None:
         database.close()
 
 
+def test_a_transaction_broken_after_it_wrote_leaves_nothing_and_the_writer_is_replaced(pg_url: str) -> None:
+    database = Database(pg_url, readers=1, writers=1)
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised, database.write(versions=True) as db:
+            db.execute("UPDATE meta SET value = 'half' WHERE key = 'hlc'")
+            (pid,) = db.execute("SELECT pg_backend_pid()").fetchone()
+            with _admin(pg_url) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            db.execute("UPDATE meta SET value = 'written' WHERE key = 'hlc'")
+        assert raised.value.extra["retry_after"] > 0
+        with database.write(versions=True) as db:  # the one writer, replaced
+            assert db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()[0] not in ("half", "written")
+    finally:
+        database.close()
+
+
 def _timeout(url: str) -> str:
     return url + "?options=-c%20idle_in_transaction_session_timeout%3D1s"
 
@@ -206,20 +223,25 @@ def test_a_transaction_left_idle_holding_the_version_lock_is_ended_and_the_next_
 
 
 def test_a_serve_process_recovers_from_terminated_connections_without_restart(tmp_path: Path, pg_url: str) -> None:
-    # Regression (closing note): a real `fieldsync serve --database` process, its connections ended.
-    store = Store(Settings(data_dir=tmp_path / "prepare", database=pg_url))
-    store.create_user("lin", "Lin", "supervisor", "demo", demo=True)
-    store.add_member(SITE, "lin")
-    store.close()
+    # Regression (closing note): a real `fieldsync serve --database` process, its connections ended:
+    # every request after was a 500 until the process restarted.
+    devices = prepare(tmp_path / "prepare", ["wang"], 4, database=pg_url)
+    rng = random.Random(23)
+    specs = [check_spec(rng, "wang", device, hlc.wall_ms()) for device in devices]
     server = ServerProcess(tmp_path / "process", args=("--database", pg_url)).start()
+    wang: Wire | None = None
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            headers = signed_in(client)
-            assert client.get("/sync/pull", headers=headers).status_code == 200
-            assert _terminate(pg_url) >= 1
-            answers = [client.get("/sync/pull", headers=headers).status_code for _ in range(8)]
-            answers.append(client.post("/auth/token", json={"username": "lin", "password": "demo",
-                                                            "client_name": "t"}).status_code)
-        assert answers == [200] * 9, server.output()[-3000:]
+        wang = Wire(server.url, "wang")
+        wang.push(wang.changes(1, specs[:2]))
+        assert _terminate(pg_url) >= 1
+        # Each answer `Wire.checked`: a 200, else it raises with the status and body.
+        pushed = wang.push(wang.changes(3, specs[2:]))
+        assert [r["status"] for r in pushed["results"]] == ["applied", "applied"]
+        for _ in range(4):
+            rows = wang.pull("0")["rows"]
+        assert {r["id"] for r in rows} >= {spec.id for spec in specs}
+        Wire(server.url, "wang").close()  # a sign-in, on a fresh client
     finally:
+        if wang is not None:
+            wang.close()
         server.stop()
