@@ -5,24 +5,30 @@ the suite; the app(s) are the mode's (`http`), over that database."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
 
-from bench._server import ServerProcess
+from bench._server import ServerProcess, free_port
+from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.connection import Database, conninfo
 from sync import hlc
 from sync.errors import DatabaseUnavailable
+from tests.conftest import SITE, Session
 from tests.helpers import ok, problem
 from tests.reliability.wire import Wire, check_spec, prepare
+from tests.servers import serving
 
 
 @pytest.fixture
@@ -148,6 +154,80 @@ def test_a_transaction_broken_after_it_wrote_leaves_nothing_and_the_writer_is_re
             assert db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()[0] not in ("half", "written")
     finally:
         database.close()
+
+
+class Cut:
+    """A TCP forwarder in front of PostgreSQL that can be cut: its connections closed and new ones
+    refused (nothing listens), as a network cut or a database host down; then up again on the same port."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.port = free_port()
+        self.url = parts._replace(netloc=f"{parts.username}@127.0.0.1:{self.port}").geturl()
+        self.listener: socket.socket | None = None
+        self.open: list[socket.socket] = []
+
+    def up(self) -> Cut:
+        self.listener = listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def down(self) -> None:
+        assert self.listener is not None
+        with contextlib.suppress(OSError):  # down already
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port refuses from now on
+        self.listener.close()
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                near, _ = listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.target)
+            self.open += [near, far]
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_database_refusing_connections_is_503_and_served_again_once_it_is_back(
+        new_settings: Callable[..., Settings], pg_url: str) -> None:
+    # Regression (closing note): the network to the database cut, and connecting again refused while
+    # it is down: each request a 503, then served again over new connections once it is back.
+    cut = Cut(pg_url).up()
+    settings = new_settings("behind-a-cut", database=cut.url)
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    store.add_member(SITE, "wang")
+    try:
+        with serving(settings, store) as http:
+            wang = Session(http, "wang")
+            ok(wang.pull())
+            cut.down()
+            for response in (wang.pull(), http.post("/auth/token", json={"username": "wang", "password": "demo",
+                                                                         "client_name": "t"})):
+                body = problem(response, 503, "database_unavailable")
+                assert response.headers["Retry-After"] == str(body["retry_after"])
+            cut.up()
+            for _ in range(3):
+                ok(wang.pull())
+                ok(http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t"}))
+    finally:
+        cut.down()
 
 
 def _timeout(url: str) -> str:
