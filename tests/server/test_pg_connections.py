@@ -241,10 +241,13 @@ def test_our_sessions_carry_the_idle_timeout_and_keepalives(pg_url: str) -> None
             shown = {name: db.execute(f"SHOW {name}").fetchone()[0] for name in (
                 "idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval",
                 "tcp_keepalives_count")}
+            libpq = db.raw.info.get_parameters()
     finally:
         database.close()
     assert shown == {"idle_in_transaction_session_timeout": "1min", "tcp_keepalives_idle": "30",
                      "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
+    assert {k: libpq.get(k) for k in ("keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count")} == {
+        "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
     database = Database(_timeout(pg_url), readers=1)  # the URL's own options win over ours
     try:
         with database.read() as db:
@@ -292,8 +295,11 @@ def test_a_transaction_left_idle_holding_the_version_lock_is_ended_and_the_next_
         thread.join()
     try:
         assert [type(e) for e in outcome] == [DatabaseUnavailable]  # the frozen one's work did not commit
+        with database.write(versions=True) as db:  # busy, not idle, for longer than the timeout: never ended
+            db.execute("SELECT pg_sleep(1.5)")
+            db.execute("UPDATE meta SET value = 'busy' WHERE key = 'hlc'")
         with database.read() as db:
-            assert db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()[0] != "frozen"
+            assert db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()[0] == "busy"  # not 'frozen'
         with database.write(versions=True) as db:  # its connection was replaced: both writers work
             with database.write(versions=False) as other:
                 assert other.execute("SELECT 1").fetchone() == (1,)
