@@ -240,14 +240,16 @@ def test_our_sessions_carry_the_idle_timeout_and_keepalives(pg_url: str) -> None
         with database.read() as db:
             shown = {name: db.execute(f"SHOW {name}").fetchone()[0] for name in (
                 "idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval",
-                "tcp_keepalives_count")}
+                "tcp_keepalives_count", "tcp_user_timeout")}
             libpq = db.raw.info.get_parameters()
     finally:
         database.close()
     assert shown == {"idle_in_transaction_session_timeout": "1min", "tcp_keepalives_idle": "30",
-                     "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
-    assert {k: libpq.get(k) for k in ("keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count")} == {
-        "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+                     "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3", "tcp_user_timeout": "60000"}
+    assert {k: libpq.get(k) for k in ("keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                      "tcp_user_timeout")} == {
+        "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
+        "tcp_user_timeout": "60000"}
     database = Database(_timeout(pg_url), readers=1)  # the URL's own options win over ours
     try:
         with database.read() as db:

@@ -42,13 +42,14 @@ log = logging.getLogger("fieldsync")
 # Each session of ours: a transaction idle this long between statements is ended by PostgreSQL, so a
 # process frozen (or a machine gone) while holding the version lock stalls pushes for a minute, not until
 # someone notices. Our own transactions never pause that long: a push's longest gap between statements is
-# its merge in Python, milliseconds (docs/operations.md). The server's TCP keepalives notice a peer that is
-# gone while no transaction is open; libpq's (below) notice a database host that is gone under a request.
+# its merge in Python, milliseconds (docs/operations.md). TCP keepalives, and a minute's limit on data sent
+# and not acknowledged, on both ends: the server frees a vanished machine's connection, and a request
+# waiting on a vanished database host gets its 503 in about a minute instead of the kernel's 15.
 IDLE_IN_TRANSACTION = "60s"
 SESSION = "-c idle_in_transaction_session_timeout={idle} -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10" \
-          " -c tcp_keepalives_count=3"
+          " -c tcp_keepalives_count=3 -c tcp_user_timeout=60000"
 LIBPQ = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
-         "keepalives_count": "3"}
+         "keepalives_count": "3", "tcp_user_timeout": "60000"}
 RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart takes a few seconds
 
 Raw = psycopg.Connection[tuple[Any, ...]]
