@@ -25,9 +25,11 @@ from server.settings import Settings
 from server.storage.postgres.connection import Database, conninfo
 from sync import hlc
 from sync.errors import DatabaseUnavailable
+from sync.messages import words
 from tests.conftest import SITE, Session
 from tests.helpers import ok, problem
 from tests.reliability.wire import Wire, check_spec, prepare
+from tests.server.test_console_desk import console
 from tests.servers import serving
 
 
@@ -228,6 +230,20 @@ def test_a_database_refusing_connections_is_503_and_served_again_once_it_is_back
                 ok(http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t"}))
     finally:
         cut.down()
+
+
+def test_a_console_page_while_the_database_refuses_is_a_503_page_in_the_catalogue_s_words(http, site, pg_url) -> None:
+    csrf = console(http, "chen")
+    assert csrf
+    _allow_connections(pg_url, False)
+    try:
+        _terminate(pg_url)
+        page = http.get("/console/service-requests")
+        assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+        assert words("console", "zh")["unavailable"] in page.text
+    finally:
+        _allow_connections(pg_url, True)
+    assert http.get("/console/service-requests").status_code == 200
 
 
 def _timeout(url: str) -> str:
