@@ -95,7 +95,8 @@ def test_a_push_whose_connection_breaks_in_its_transaction_is_503_and_applied_on
         pusher.start()
         with _admin(pg_url) as admin:
             waiting = _wait_for(lambda: admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+                " AND query LIKE '%%FOR UPDATE'",
                 [pg_url.rsplit("/", 1)[1]]).fetchone())
             admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0]])
         pusher.join()
@@ -134,7 +135,7 @@ def test_every_pooled_connection_is_replaced_at_begin(pg_url: str) -> None:
     try:
         with database.read() as db:
             db.execute("SELECT 1")
-        assert _terminate(pg_url) == 4
+        assert _terminate(pg_url) >= 4  # and any autovacuum worker there
         # All four at once, so that each pooled connection meets its break at BEGIN.
         with database.read() as r1, database.read() as r2, database.write() as w1, database.write(versions=True) as w2:
             assert [c.execute("SELECT 1").fetchone() for c in (r1, r2, w1, w2)] == [(1,)] * 4
