@@ -120,7 +120,7 @@ class Database:
     def _in(self, pool: queue.LifoQueue[Connection], begin: str) -> Iterator[Connection]:
         conn, begun = pool.get(), False
         try:
-            for _ in range(2):  # once more only if the connection broke at BEGIN, before the block ran
+            for again in (False, True):  # again only if the connection broke at BEGIN, before the block ran
                 try:
                     with atomic(conn, begin):
                         begun = True
@@ -130,7 +130,7 @@ class Database:
                     if not conn.raw.closed:
                         raise
                     self._renew(conn, exc)
-                    if begun:
+                    if begun or again:
                         raise DatabaseUnavailable("the connection to the database broke; this request's"
                                                   " transaction did not commit, or its answer was lost",
                                                   retry_after=RETRY_AFTER_SECONDS) from exc
