@@ -1,5 +1,6 @@
 """PostgreSQL connections that break under a running server: terminated backends, a database that
-refuses connections, a transaction left idle while holding the version lock. Each test opens a
+refuses connections, the network cut (a TCP forwarder, `Cut`), a transaction left idle while holding
+the version lock. Each test opens a
 database of its own on the session's real PostgreSQL (the `postgres` fixture), in every mode of
 the suite; the app(s) are the mode's (`http`), over that database."""
 
@@ -72,7 +73,7 @@ def test_requests_after_every_backend_is_terminated_go_on_over_new_connections(h
     ok(wang.push([wang.change("devices", site["cam1"], {"location": "lobby"})]))
     assert _terminate(pg_url) >= 2
     # The break is found at BEGIN, before any transaction did anything: reconnect and go on.
-    for _ in range(3):  # more than once, so that every pooled reader and writer meets its broken connection
+    for _ in range(3):  # each app of the mode's meets a broken reader and writer (all of a pool: the next test)
         ok(wang.pull())
         ok(wang.push([wang.change("devices", site["cam2"], {"location": "roof"})]))
         ok(http.post("/auth/token", json={"username": "lin", "password": "demo", "client_name": "t"}))
