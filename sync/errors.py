@@ -191,6 +191,16 @@ class ServerError(SyncError):
     title = "The server failed; nothing was changed"
 
 
+class DatabaseUnavailable(SyncError):
+    """The database broke under a request (a restart, a terminated connection, the network) or cannot be
+    reached: the request's transaction did not commit, or its answer was lost with the connection (a push's
+    retry is then answered from its receipts). The server reconnects on the next request."""
+
+    status = 503
+    code = "database_unavailable"
+    title = "The database is unavailable; retry after Retry-After seconds"
+
+
 
 # -- uploads and blobs (tus at /files, /blobs) -----------------------------------
 

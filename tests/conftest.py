@@ -228,6 +228,16 @@ def postgres() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture
+def pg_url(postgres: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database of a test's own, whatever the suite's mode; dropped after it."""
+    from tests.pg import drop_database, new_database
+
+    url = new_database(postgres)
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Any]:
     """moto's S3 server as a real process (tests/s3.py), for the whole session."""

@@ -65,6 +65,7 @@ _STATUS_TEXT = {
     423: "Locked; retry later",
     426: "Protocol no longer served",
     429: "Too many requests; see Retry-After",
+    503: "The database is unavailable (database_unavailable, PostgreSQL only); see Retry-After",
 }
 
 
@@ -72,12 +73,13 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI response declarations for the problems a route may answer.
 
     400 is always among them: it replaces Litestar's own description of a
-    validation error, which this server answers as a problem body too.
+    validation error, which this server answers as a problem body too. So is 503: any
+    request may meet a PostgreSQL connection that broke (`storage/postgres/connection.py`).
     """
     return {
         status: ResponseSpec(data_container=Problem, description=_STATUS_TEXT[status], media_type=PROBLEM,
                              generate_examples=False)
-        for status in sorted({400, *statuses})
+        for status in sorted({400, 503, *statuses})
     }
 
 

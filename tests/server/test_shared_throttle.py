@@ -15,7 +15,6 @@ from server.domains.identity.throttle import LoginThrottle
 from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.connection import Database as PgDatabase
-from tests.pg import drop_database, new_database
 from tests.server.test_access import _login
 
 NOW = 1_800_000_000_000
@@ -92,13 +91,6 @@ def test_the_table_holds_at_most_two_windows(store: Store, settings: Settings) -
 
 
 # -- PostgreSQL: two processes' connections on one database -------------------------------------
-
-
-@pytest.fixture
-def pg_url(postgres: str) -> Iterator[str]:
-    url = new_database(postgres)
-    yield url
-    drop_database(url)
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def render(request: Request[Any, Any, Any], template: str, status: int = 200, ca
                     cookies=cookies)
 
 
-_MESSAGE_OF = {401: "bad_login", 403: "forbidden", 404: "not_found"}
+_MESSAGE_OF = {401: "bad_login", 403: "forbidden", 404: "not_found", 503: "unavailable"}
 
 
 def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from ..sqlite.backup import BackupError
+from .connection import conninfo
 from .migrations import MIGRATING, migrate
 
 # Each backend's record of its own schema steps: not data, and not the same steps.
@@ -110,7 +111,9 @@ def copy_database(sqlite_path: Path, url: str) -> Moved:
         lite = {name: [c[1] for c in source.execute(f'PRAGMA table_info("{name}")')] for (name,) in source.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'").fetchall()
                 if name not in OWN_RECORDS}
-        with psycopg.connect(url, autocommit=True) as target:
+        # Never ended for idling (a server-wide idle_in_transaction_session_timeout): between two tables'
+        # COPYs, it reads and counts the SQLite file. No server runs meanwhile (`_alone`).
+        with psycopg.connect(conninfo(url, idle="0"), autocommit=True) as target:
             migrate(target)
             with target.transaction():
                 # Servers starting meanwhile wait for this lock (they migrate under it), then see the copy.
