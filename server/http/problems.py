@@ -65,6 +65,8 @@ _STATUS_TEXT = {
     423: "Locked; retry later",
     426: "Protocol no longer served",
     429: "Too many requests; see Retry-After",
+    503: "The photo storage is unavailable (storage_unavailable); nothing was kept, retry after Retry-After",
+    507: "The photo storage is full (storage_full); nothing was kept, retry after Retry-After",
 }
 
 

@@ -64,6 +64,13 @@ def share(uploads: Uploads, f: BinaryIO, upload: Upload, pieces: Pieces) -> None
         at = now[4] if now is not None else start
         raise E.UploadOffsetMismatch(f"another request moved the upload to {at} first", offset=at)
 
+def retreat(uploads: Uploads, upload: Upload, start: int) -> None:
+    """Undo `share`'s last move, to the upload's end from `start`: its blob could not be stored. That
+    piece is no longer on record (`sweep` deletes it); the client sends its bytes again."""
+    with uploads.queries.writing() as q:
+        q.retreat(upload.id, start, upload.length)
+
+
 def forget(uploads: Uploads, upload_id: str) -> None:
     """The bucket's pieces of an upload that is over; any left (a failed request) are `sweep`'s."""
     if uploads.pieces is not None:
