@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from server.domains.media.blobs import FileBlobStore
 from server.domains.media.uploads import parts_dir
 from server.services import Store
 from server.settings import Settings
+from server.storage.media import SqliteMedia
 from tests.conftest import Session
 from tests.server.test_s3_blobs import key, keys, pieces
 from tests.server.test_uploads import jpeg, photo
@@ -35,11 +38,59 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def outage(store: Any, endpoint: str | None = None) -> None:
-    """The store's bucket unreachable (a port where nothing listens), or back (`endpoint` None: boto3's
-    environment, moto's server)."""
-    client = s3.connect(endpoint or f"http://127.0.0.1:{free_port()}")
-    store.blobs.client = store.blobs.pieces.client = client
+def apps(http: Any) -> list[Any]:
+    """The app, or each app of the PostgreSQL mode's processes (tests/servers.py)."""
+    return list(getattr(http.app, "apps", [http.app]))
+
+
+def outage(http: Any, endpoint: str | None = None) -> None:
+    """Every server's bucket unreachable (a port where nothing listens), or reached at `endpoint`."""
+    for app in apps(http):
+        client = s3.connect(endpoint or f"http://127.0.0.1:{free_port()}")
+        app.state.store.blobs.client = app.state.store.blobs.pieces.client = client
+
+
+class Gate:
+    """A real HTTP hop between the store and moto's server that answers 503 (S3's own SlowDown) to the
+    requests `refuse` picks by path, and passes every other on: a bucket that fails for some keys only."""
+
+    def __init__(self, upstream: str) -> None:
+        self.refuse: Callable[[str], bool] = lambda path: False
+        gate = self
+
+        class Hop(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if gate.refuse(self.path):
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
+                answer = httpx.request(self.command, upstream + self.path, headers=headers, content=body)
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.content)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def refused(response: httpx.Response, status: int = 503, code: str = "storage_unavailable") -> None:
@@ -61,13 +112,13 @@ def test_a_bucket_down_mid_upload_is_503_and_the_upload_resumes_when_it_is_back(
     half = len(data) // 2
     location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
     assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
-    outage(store)
+    outage(http)
     refused(tus.patch(http, wang.headers, location, half, data[half:]))
     assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
-    part = parts_dir(store.settings) / f"{location.rsplit('/', 1)[1]}.part"
-    assert part.stat().st_size == half
-    # The creation of an upload of bytes this user already sent asks the bucket too.
-    outage(store, s3_endpoint := os.environ["AWS_ENDPOINT_URL"])
+    with SqliteMedia(store).reading() as q:  # over a bucket the offset is the database's
+        record = q.upload(location.rsplit("/", 1)[1])
+        assert record is not None and (record[4], record[5]) == (half, "open")
+    outage(http, s3_endpoint := os.environ["AWS_ENDPOINT_URL"])
     assert len(pieces(bucket)) == 1 and key(bucket, sha(data)) not in keys(bucket)
     assert tus.patch(http, wang.headers, location, half, data[half:]).status_code == 204
     assert store.blobs.path(sha(data)).read_bytes() == data and pieces(bucket) == []
@@ -75,29 +126,60 @@ def test_a_bucket_down_mid_upload_is_503_and_the_upload_resumes_when_it_is_back(
     other = jpeg((600, 400), noise=True, seed=42)
     location = tus.create(http, wang.headers, other, "image/jpeg").headers["location"]
     assert tus.patch(http, wang.headers, location, 0, other[:half]).status_code == 204
-    uploads = http.app.state.uploads
-    uploads._hashers.clear()  # what a process that did not append those bytes knows of them
-    outage(store)
+    for app in apps(http):
+        app.state.uploads._hashers.clear()  # what a process that did not append those bytes knows of them
+    outage(http)
     refused(tus.patch(http, wang.headers, location, half, other[half:]))
-    outage(store, s3_endpoint)
+    outage(http, s3_endpoint)
     assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
     assert tus.patch(http, wang.headers, location, half, other[half:]).status_code == 204
     assert hashlib.sha256(store.blobs.path(sha(other)).read_bytes()).hexdigest() == sha(other)
+
+
+def test_a_bucket_that_takes_the_last_piece_but_not_the_blob_gives_the_offset_back(
+        http, wang, store, bucket: str) -> None:
+    # Regression (s23): the last PATCH's piece was stored and the offset moved to the upload's end before
+    # the blob went in; when the blob's PUT failed, HEAD said Upload-Offset = Upload-Length (a tus client
+    # calls that done) and no row named the blob. Now the offset goes back and that piece off the record.
+    data = jpeg((600, 400), noise=True, seed=46)
+    half = len(data) // 2
+    gate = Gate(os.environ["AWS_ENDPOINT_URL"])
+    try:
+        outage(http, gate.url)
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        upload_id = location.rsplit("/", 1)[1]
+        assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
+        gate.refuse = lambda path: "/uploads/" not in path  # pieces go in, the blob does not
+        refused(tus.patch(http, wang.headers, location, half, data[half:]))
+        assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+        with SqliteMedia(store).reading() as q:
+            record = q.upload(upload_id)
+            assert record is not None and (record[4], record[5]) == (half, "open")
+            assert len(q.pieces(upload_id)) == 1
+        assert len(pieces(bucket)) == 2 and key(bucket, sha(data)) not in keys(bucket)
+        gate.refuse = lambda path: False
+        assert tus.patch(http, wang.headers, location, half, data[half:]).status_code == 204
+        assert hashlib.sha256(store.blobs.path(sha(data)).read_bytes()).hexdigest() == sha(data)
+        assert pieces(bucket) == []  # the one no record named went with the upload's others
+    finally:
+        gate.close()
 
 
 def test_a_bucket_down_at_download_thumbnail_and_creation_is_503(http, wang, store, site) -> None:
     data = jpeg((300, 200), noise=True, seed=43)
     assert tus.upload(http, wang.headers, data).status_code == 204
     photo(wang, site, data)
-    for cached in (store.settings.data_dir / "blob-cache").rglob("*"):
-        if cached.is_file():
-            cached.unlink()
-    store.blobs._cached.clear()
-    outage(store)
+    for app in apps(http):  # nothing of the blob on any server's disk: it must come from the bucket
+        blobs = app.state.store.blobs
+        for cached in blobs.cache_dir.rglob("*"):
+            if cached.is_file():
+                cached.unlink()
+        blobs._cached.clear()
+    outage(http)
     refused(http.get(f"/blobs/{sha(data)}", headers=wang.headers))
     refused(http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers))
     refused(tus.create(http, wang.headers, data, "image/jpeg"))  # born complete only if the bucket has it
-    outage(store, os.environ["AWS_ENDPOINT_URL"])
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
     assert http.get(f"/blobs/{sha(data)}", headers=wang.headers).content == data
 
 
