@@ -43,6 +43,16 @@ def apps(http: Any) -> list[Any]:
     return list(getattr(http.app, "apps", [http.app]))
 
 
+def forget_local_copies(http: Any) -> None:
+    """Nothing of any blob on any server's disk: each must come from the bucket."""
+    for app in apps(http):
+        blobs = app.state.store.blobs
+        for cached in blobs.cache_dir.rglob("*"):
+            if cached.is_file():
+                cached.unlink()
+        blobs._cached.clear()
+
+
 def outage(http: Any, endpoint: str | None = None) -> None:
     """Every server's bucket unreachable (a port where nothing listens), or reached at `endpoint`."""
     for app in apps(http):
@@ -169,18 +179,29 @@ def test_a_bucket_down_at_download_thumbnail_and_creation_is_503(http, wang, sto
     data = jpeg((300, 200), noise=True, seed=43)
     assert tus.upload(http, wang.headers, data).status_code == 204
     photo(wang, site, data)
-    for app in apps(http):  # nothing of the blob on any server's disk: it must come from the bucket
-        blobs = app.state.store.blobs
-        for cached in blobs.cache_dir.rglob("*"):
-            if cached.is_file():
-                cached.unlink()
-        blobs._cached.clear()
+    forget_local_copies(http)
     outage(http)
     refused(http.get(f"/blobs/{sha(data)}", headers=wang.headers))
     refused(http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers))
     refused(tus.create(http, wang.headers, data, "image/jpeg"))  # born complete only if the bucket has it
     outage(http, os.environ["AWS_ENDPOINT_URL"])
     assert http.get(f"/blobs/{sha(data)}", headers=wang.headers).content == data
+
+
+def test_a_bucket_down_when_a_signed_sheet_is_printed_is_503(site, http, wang, lin, store) -> None:
+    # Regression (s23): the sheet PDF embeds the customer's signature image, read from the bucket: a 500.
+    from tests.server import test_sealing as sealing
+
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    _, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1))
+    assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    forget_local_copies(http)
+    outage(http)
+    refused(lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers))
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
+    printed = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
+    assert printed.status_code == 200 and printed.content.startswith(b"%PDF")
 
 
 def test_a_hung_bucket_is_given_up_within_the_client_bounds() -> None:
