@@ -255,3 +255,33 @@ def test_a_full_disk_under_an_upload_is_507_and_the_upload_resumes(tmp_path: Pat
         assert tus.head(http, wang.headers, location).headers["upload-offset"] == "0"
         assert tus.patch(http, wang.headers, location, 0, data).status_code == 204
         assert store.blobs.path(sha(data)).read_bytes() == data
+
+
+def test_a_server_started_while_its_bucket_is_down_starts_and_answers_503(
+        bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (s23): startup sweeps the bucket's stale upload pieces; with the bucket down that raised
+    # and `fieldsync serve` never came up. Now the sweep waits for the next run; the server starts, syncs,
+    # and answers 503 where it needs the bucket. `fieldsync gc` says so in one line.
+    from bench._server import ServerProcess
+    from server.cli import main
+    from tests.reliability.wire import prepare
+
+    data_dir = tmp_path / "data"
+    prepare(data_dir, ["wang"], 1)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    server = ServerProcess(data_dir, args=("--blobs", bucket)).start()
+    try:
+        wire = httpx.post(server.url + "/auth/token", json={"username": "wang", "password": "demo"}).json()
+        auth = {"Authorization": f"Bearer {wire['token']}"}
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert client.get("/sync/pull", headers=auth, params={"client_id": wire["client_id"]}).status_code == 200
+            data = jpeg(noise=True, seed=47)
+            created = tus.create(client, auth, data, "image/jpeg")
+            assert created.status_code == 201
+            refused(tus.patch(client, auth, created.headers["location"], 0, data))
+            assert tus.head(client, auth, created.headers["location"]).headers["upload-offset"] == "0"
+    finally:
+        server.stop()
+    assert main(["gc", "--data", str(data_dir), "--blobs", bucket, "--grace-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fieldsync: the photo storage failed") and err.count("\n") == 1

@@ -33,6 +33,7 @@ those no open upload has on record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -503,7 +504,10 @@ class Uploads:
             q.forget_uploads(expired)
             live = q.open_upload_ids()
         if self.pieces is not None:
-            bucket.sweep(self.store, self.pieces, now)
+            # The bucket down (logged): its pieces wait for the next sweep, and a server starting
+            # meanwhile starts, to answer 503 where the bucket is needed.
+            with contextlib.suppress(*STORE_FAILURES):
+                bucket.sweep(self.store, self.pieces, now)
         scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
         for path in [*self.dir.iterdir(), *scratch]:
             upload_id = path.name.split(".", 1)[0]
