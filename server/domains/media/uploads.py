@@ -33,7 +33,6 @@ those no open upload has on record.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import hashlib
 import logging
@@ -481,47 +480,6 @@ class Uploads:
     # -- cleaning -------------------------------------------------------------------
 
     def clean_uploads(self, now_ms: int | None = None) -> int:
-        """Forget uploads untouched for `upload_expiry_seconds` and delete every file no open upload owns.
-
-        Returns how many unfinished uploads were given up.
-        """
-        now = self.store.now_ms() if now_ms is None else now_ms
-        cutoff = now - self.settings.upload_expiry_seconds * 1000
-        with self.queries.reading() as q:
-            old = q.uploads_untouched_since(cutoff)
-        expired, abandoned = [], 0
-        for upload_id, status in old:
-            if status == "open":
-                # A PATCH touches only the part file: its time says when the upload last moved.
-                try:
-                    if self.part_path(upload_id).stat().st_mtime * 1000 >= cutoff:
-                        continue
-                except FileNotFoundError:
-                    pass
-                abandoned += 1
-            expired.append(upload_id)
-        with self.queries.writing() as q:
-            q.forget_uploads(expired)
-            live = q.open_upload_ids()
-        if self.pieces is not None:
-            # The bucket down (logged): its pieces wait for the next sweep, and a server starting
-            # meanwhile starts, to answer 503 where the bucket is needed.
-            with contextlib.suppress(*STORE_FAILURES):
-                bucket.sweep(self.store, self.pieces, now)
-        scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
-        for path in [*self.dir.iterdir(), *scratch]:
-            upload_id = path.name.split(".", 1)[0]
-            if upload_id in live:
-                continue
-            try:
-                # A file of no open upload; spare one made in the last minute (a thumbnail being written,
-                # an upload created on another process after `live` was read).
-                if path.stat().st_mtime * 1000 < now - 60_000:
-                    path.unlink()
-                    self._hashers.pop(upload_id, None)
-                    self.drop_check(upload_id)
-                    self._locks.pop(upload_id, None)
-            except FileNotFoundError:
-                continue
-        return abandoned
-
+        """Forget uploads untouched for `upload_expiry_seconds` and delete every file no open upload owns
+        (`upload_pieces.clean`). Returns how many unfinished uploads were given up."""
+        return bucket.clean(self, now_ms)
