@@ -28,6 +28,10 @@ at one offset on two processes the second to commit gets 409 and its piece is de
 that did not record the offset itself makes its part file again from the pieces. They are deleted
 when the upload completes or fails; `sweep` (with `clean_uploads` and garbage collection) deletes
 those no open upload has on record.
+
+A store that fails under a PATCH (a bucket down, a full disk: 503 or 507, `blobs.guarded`) leaves the
+offset where the PATCH found it: its bytes are rewound, and when the blob itself could not go in, the
+last piece is taken off the record (`_give_back`), so HEAD never says done for a blob not stored.
 """
 
 from __future__ import annotations
