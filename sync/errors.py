@@ -273,6 +273,25 @@ class InvalidImport(InvalidRequest):
     title = "The file is not a device list this server can import; nothing was imported"
 
 
+# -- the blob store failing under a request (a bucket unreachable, a blob directory not writable) ----
+
+
+class StorageUnavailable(SyncError):
+    """The blob store did not answer or refused the write; nothing of the request was kept (`retry_after`)."""
+
+    status = 503
+    code = "storage_unavailable"
+    title = "The server cannot reach its photo storage; nothing was kept, try again later"
+
+
+class StorageFull(SyncError):
+    """The blob store has no room left; nothing of the request was kept (`retry_after`)."""
+
+    status = 507
+    code = "storage_full"
+    title = "The server's photo storage is full; nothing was kept, try again later"
+
+
 class SiteExists(SyncError):
     """A new site with the name of one the same customer already has (`site_id` names it)."""
 

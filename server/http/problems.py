@@ -65,7 +65,9 @@ _STATUS_TEXT = {
     423: "Locked; retry later",
     426: "Protocol no longer served",
     429: "Too many requests; see Retry-After",
-    503: "The database is unavailable (database_unavailable, PostgreSQL only); see Retry-After",
+    503: "The database (database_unavailable, PostgreSQL only) or the photo storage (storage_unavailable)"
+         " is unavailable; nothing was kept, retry after Retry-After",
+    507: "The photo storage is full (storage_full); nothing was kept, retry after Retry-After",
 }
 
 

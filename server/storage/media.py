@@ -263,6 +263,12 @@ class MediaQueries:
                             [upload_id, start, piece])
         return moved == 1
 
+    def retreat(self, upload_id: str, start: int, end: int) -> None:
+        """Move an open upload's offset back from `end` to `start`, forgetting the piece that began there."""
+        if self.db.execute("UPDATE uploads SET received = ? WHERE id = ? AND received = ? AND status = 'open'",
+                           [start, upload_id, end]).rowcount == 1:
+            self.db.execute("DELETE FROM upload_pieces WHERE upload_id = ? AND start = ?", [upload_id, start])
+
     def pieces(self, upload_id: str) -> list[str]:
         """The upload's pieces' names, in the order of their bytes."""
         return [n for (n,) in self.db.execute("SELECT name FROM upload_pieces WHERE upload_id = ? ORDER BY start",

@@ -10,17 +10,33 @@ moves it in atomically.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from sync import errors as E
 
 if TYPE_CHECKING:
     from ...settings import Settings
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+log = logging.getLogger("fieldsync")
+
+# What a client is told to wait before trying again: a bucket outage or a remount passes in
+# seconds to minutes; a full disk waits for an operator.
+RETRY_UNAVAILABLE_S = 30
+RETRY_FULL_S = 300
+# A write the filesystem refused for want of room, and one it refused for any reason of its own
+# (read-only, no permission, an I/O error, a mount gone): the store's failure, not the request's.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOTDIR, errno.ENXIO, errno.ESTALE,
+            errno.ENOTCONN}
 
 
 def is_sha256(text: str) -> bool:
@@ -42,6 +58,42 @@ class BlobStore(Protocol):
 
     def delete(self, sha256: str) -> None:
         """Remove the blob (and any local copy of it); nothing happens if it is not stored."""
+
+
+# The problems of a store that failed under a request: the request keeps nothing, the upload stays resumable.
+STORE_FAILURES = (E.StorageUnavailable, E.StorageFull)
+
+
+def unavailable(what: str, cause: BaseException) -> E.StorageUnavailable:
+    """The problem for a store that did not answer or refused a write, logged once for the operator."""
+    log.warning("blob store unavailable (%s): %s: %s", what, type(cause).__name__, cause)
+    return E.StorageUnavailable(f"the photo storage failed ({what}); nothing was kept",
+                                retry_after=RETRY_UNAVAILABLE_S)
+
+
+def store_error(what: str, exc: BaseException) -> E.SyncError | None:
+    """A filesystem error as the problem a client gets (507 full, 503 refused), or None for any other
+    (a missing file stays FileNotFoundError: a blob not stored is the caller's answer to give)."""
+    if isinstance(exc, STORE_FAILURES):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        log.warning("blob store full (%s): %s", what, exc)
+        return E.StorageFull(f"the photo storage is full ({what}); nothing was kept", retry_after=RETRY_FULL_S)
+    if isinstance(exc, OSError) and exc.errno in _REFUSED:
+        return unavailable(what, exc)
+    return None
+
+
+@contextmanager
+def guarded(what: str) -> Iterator[None]:
+    """Filesystem work on the store (or the upload's part file) whose failure is a 507 or 503 problem."""
+    try:
+        yield
+    except OSError as exc:
+        error = store_error(what, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
@@ -82,9 +134,14 @@ class FileBlobStore:
         return self.path(sha256).open("rb")
 
     def delete(self, sha256: str) -> None:
-        self.path(sha256).unlink(missing_ok=True)
+        with guarded("delete"):
+            self.path(sha256).unlink(missing_ok=True)
 
     def put(self, sha256: str, path: Path) -> None:
+        with guarded("store a blob"):
+            self._put(sha256, path)
+
+    def _put(self, sha256: str, path: Path) -> None:
         target = self.path(sha256)
         if target.exists():
             # Content-addressed: the same name holds the same bytes already.

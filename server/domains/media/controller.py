@@ -139,7 +139,7 @@ class MediaController(DomainController):
             "Tus-Max-Size": str(uploads.settings.max_upload_bytes),
         })
 
-    @post("/files", status_code=201, responses=_no_body(201, 400, 401, 412, 413, 415, 429), sync_to_thread=True,
+    @post("/files", status_code=201, responses=_no_body(201, 400, 401, 412, 413, 415, 429, 503), sync_to_thread=True,
           tags=["uploads"])
     def create_upload(self, request: Request[Any, Any, Any], uploads: UploadsDep, caller: CallerDep) -> Response[None]:
         """Create an upload: `Upload-Length`, `Upload-Metadata` with `sha256` and `content_type`."""
@@ -161,7 +161,7 @@ class MediaController(DomainController):
         return Response(None, status_code=200, headers=_offset_headers(upload))
 
     @patch("/files/{upload_id:str}", status_code=204, request_max_body_size=None,
-           responses=_no_body(204, 400, 401, 404, 409, 410, 412, 413, 415, 422, 423), tags=["uploads"])
+           responses=_no_body(204, 400, 401, 404, 409, 410, 412, 413, 415, 422, 423, 503, 507), tags=["uploads"])
     async def append_upload(
         self, request: Request[Any, Any, Any], upload_id: FromPath[str], uploads: UploadsDep, caller: CallerDep
     ) -> Response[None]:
@@ -173,14 +173,14 @@ class MediaController(DomainController):
         upload = await uploads.append(caller, upload_id, offset, request.content_length, _body(request))
         return Response(None, status_code=204, headers={"Upload-Offset": str(upload.received)})
 
-    @get("/blobs/{sha256:str}", responses=problem_responses(401, 404), sync_to_thread=True, tags=["blobs"])
+    @get("/blobs/{sha256:str}", responses=problem_responses(401, 404, 503), sync_to_thread=True, tags=["blobs"])
     def get_blob(self, sha256: FromPath[str], media: MediaDep, caller: CallerDep) -> File:
         """The original bytes, to callers who can see a row whose blob is stored under this hash."""
         path, content_type = media.original(caller, sha256)
         return File(path, media_type=content_type, content_disposition_type="inline", filename=path.name,
                     headers=_BLOB_HEADERS)
 
-    @get("/blobs/{sha256:str}/thumbnail", responses=problem_responses(400, 401, 404, 422), tags=["blobs"])
+    @get("/blobs/{sha256:str}/thumbnail", responses=problem_responses(400, 401, 404, 422, 503), tags=["blobs"])
     async def get_thumbnail(
         self, sha256: FromPath[str], media: MediaDep, caller: CallerDep, size: FromQuery[int] = 320
     ) -> File:

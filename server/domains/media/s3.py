@@ -13,6 +13,10 @@ fetches the object into a local cache under the data directory, bounded to
 so the cache may run over by one blob). A cached copy is served without asking
 the bucket again: blobs are content-addressed and never change, and whether a
 blob may be read is the database's answer, given before the store is asked.
+
+A bucket that cannot be reached (down, refusing, too slow) is a 503 `storage_unavailable` problem,
+never a 500: every call here turns boto3's failures into it, and each call is bounded in time
+(`connect`), so a hung bucket holds a request thread for at most about half a minute.
 """
 
 from __future__ import annotations
@@ -24,19 +28,55 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 import boto3
+import boto3.exceptions
+import botocore.config
 import botocore.exceptions
 
-from .blobs import is_sha256
+from .blobs import is_sha256, store_error, unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 # S3's bucket names (3-63 lower-case letters, digits, dots, hyphens); the prefix is bounded too.
 _ADDRESS = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/([A-Za-z0-9._\-/]{0,200}))?")
+
+
+# boto3's own defaults are 60 s to connect and 60 s per read, each tried up to 5 times: a hung bucket
+# held a request for minutes. A bucket in the server's region connects in milliseconds (3 s covers a
+# lost SYN, retried at 1 s) and answers a 1 MiB piece's PUT or a GET's first bytes in well under a
+# second (10 s is a slow day); one retry rides over a dropped connection. At worst, 2 * (3 + 10) s
+# and a backoff of under a second: then the client gets 503 and tries again later.
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 10
+ATTEMPTS = 2
+
+
+def connect(endpoint_url: str | None = None) -> S3Client:
+    """boto3's S3 client from its usual environment, with the time bounds above."""
+    config = botocore.config.Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                                    retries={"total_max_attempts": ATTEMPTS, "mode": "standard"})
+    return boto3.client("s3", config=config, endpoint_url=endpoint_url)
+
+
+@contextmanager
+def reaching(what: str) -> Iterator[None]:
+    """A call to the bucket whose failure (unreachable, timed out, refused) is a 503 problem; a cache
+    file that cannot be written is the local disk's (507 or 503)."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
+            boto3.exceptions.S3UploadFailedError) as exc:
+        raise unavailable(what, exc) from exc
+    except OSError as exc:
+        error = store_error(what, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def parse_address(address: str) -> tuple[str, str]:
@@ -50,7 +90,7 @@ def parse_address(address: str) -> tuple[str, str]:
 class S3BlobStore:
     def __init__(self, address: str, cache_dir: Path, cache_bytes: int, client: S3Client | None = None) -> None:
         self.bucket, self.prefix = parse_address(address)
-        self.client: S3Client = client or boto3.client("s3")
+        self.client: S3Client = client or connect()
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.cache_bytes = cache_bytes
@@ -79,22 +119,25 @@ class S3BlobStore:
             return False
         if self._cache_path(sha256).is_file():
             return True
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
-        except botocore.exceptions.ClientError as exc:
-            if _missing(exc):
-                return False
-            raise
+        with reaching("look up a blob"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+            except botocore.exceptions.ClientError as exc:
+                if _missing(exc):
+                    return False
+                raise
         return True
 
     def put(self, sha256: str, path: Path) -> None:
         if not self.exists(sha256):
-            self.client.upload_file(str(path), self.bucket, self.key(sha256))
+            with reaching("store a blob"):
+                self.client.upload_file(str(path), self.bucket, self.key(sha256))
         # Kept as the cached copy: the blob was just verified and is about to be read (a thumbnail).
         # Moved beside the cache first (a copy when it is on another filesystem), then renamed in.
         partial = self.cache_dir / f"put-{uuid.uuid4().hex}"
-        shutil.move(path, partial)
-        self._keep(sha256, partial)
+        with reaching("cache a blob"):
+            shutil.move(path, partial)
+            self._keep(sha256, partial)
 
     def path(self, sha256: str) -> Path:
         target = self._cache_path(sha256)
@@ -104,22 +147,24 @@ class S3BlobStore:
                 self._cached.move_to_end(target)
                 return target
         partial = self.cache_dir / f"fetch-{uuid.uuid4().hex}"
-        try:
-            self.client.download_file(self.bucket, key, str(partial))
-        except botocore.exceptions.ClientError as exc:
-            partial.unlink(missing_ok=True)
-            if _missing(exc):
-                raise FileNotFoundError(f"no blob {sha256} in s3://{self.bucket}/{self.prefix}") from None
-            raise
-        self.fetches += 1
-        return self._keep(sha256, partial)
+        with reaching("fetch a blob"):
+            try:
+                self.client.download_file(self.bucket, key, str(partial))
+            except BaseException as exc:
+                partial.unlink(missing_ok=True)
+                if isinstance(exc, botocore.exceptions.ClientError) and _missing(exc):
+                    raise FileNotFoundError(f"no blob {sha256} in s3://{self.bucket}/{self.prefix}") from None
+                raise
+            self.fetches += 1
+            return self._keep(sha256, partial)
 
     def open(self, sha256: str) -> BinaryIO:
         # Opened at once: an open file survives its cache entry being evicted.
         return self.path(sha256).open("rb")
 
     def delete(self, sha256: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+        with reaching("delete a blob"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
         target = self._cache_path(sha256)
         with self._lock:
             self._total -= self._cached.pop(target, 0)
@@ -151,29 +196,33 @@ class Pieces:
     def put(self, upload_id: str, name: str, f: BinaryIO, start: int, length: int) -> None:
         """Store `length` bytes of `f` from `start` (read in blocks, never whole in memory)."""
         window = cast("IO[bytes]", _Window(f, start, length))  # read() is all boto3 asks of it
-        self.client.upload_fileobj(window, self.bucket, f"{self.root}{upload_id}/{name}")
+        with reaching("store an upload's piece"):
+            self.client.upload_fileobj(window, self.bucket, f"{self.root}{upload_id}/{name}")
 
     def fetch(self, upload_id: str, name: str) -> Iterator[bytes]:
         """The piece's bytes, in blocks, as they arrive."""
-        body = self.client.get_object(Bucket=self.bucket, Key=f"{self.root}{upload_id}/{name}")["Body"]
-        yield from body.iter_chunks(1 << 20)
+        with reaching("fetch an upload's piece"):
+            body = self.client.get_object(Bucket=self.bucket, Key=f"{self.root}{upload_id}/{name}")["Body"]
+            yield from body.iter_chunks(1 << 20)
 
     def listed(self, upload_id: str = "") -> Iterator[tuple[str, str, float]]:
         """(upload id, name, when stored, in epoch seconds) of every piece in the bucket, or of one upload's."""
         prefix = f"{self.root}{upload_id}/" if upload_id else self.root
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for found in page.get("Contents", []):
-                upload_id, _, name = found["Key"][len(self.root):].partition("/")
-                yield upload_id, name, found["LastModified"].timestamp()
+        with reaching("list upload pieces"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for found in page.get("Contents", []):
+                    upload_id, _, name = found["Key"][len(self.root):].partition("/")
+                    yield upload_id, name, found["LastModified"].timestamp()
 
     def delete_upload(self, upload_id: str) -> None:
         """Every piece of an upload that completed, failed or expired (a PATCH's that lost a race too)."""
         self.delete(upload_id, [name for _, name, _ in self.listed(upload_id)])
 
     def delete(self, upload_id: str, names: list[str]) -> None:
-        for at in range(0, len(names), 1000):  # S3 deletes at most 1000 keys a request; none: no request
-            self.client.delete_objects(Bucket=self.bucket, Delete={
-                "Objects": [{"Key": f"{self.root}{upload_id}/{n}"} for n in names[at:at + 1000]], "Quiet": True})
+        with reaching("delete upload pieces"):
+            for at in range(0, len(names), 1000):  # S3 deletes at most 1000 keys a request; none: no request
+                self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": f"{self.root}{upload_id}/{n}"} for n in names[at:at + 1000]], "Quiet": True})
 
 
 class _Window:

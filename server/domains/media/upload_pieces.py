@@ -1,9 +1,11 @@
 """An upload's pieces in a bucket (`--blobs s3://`; `uploads.py`'s docstring): each PATCH's bytes stored
 as a piece, the offset moved by compare-and-set, a part file made again from the pieces on another
-process, and the pieces no open upload has on record swept."""
+process, and the pieces no open upload has on record swept; and `clean`, which gives up abandoned uploads
+and sweeps."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from sync import errors as E
 
 from ...storage.media import SqliteMedia
+from .blobs import STORE_FAILURES
 
 if TYPE_CHECKING:
     from ...services import Store
@@ -64,6 +67,13 @@ def share(uploads: Uploads, f: BinaryIO, upload: Upload, pieces: Pieces) -> None
         at = now[4] if now is not None else start
         raise E.UploadOffsetMismatch(f"another request moved the upload to {at} first", offset=at)
 
+def retreat(uploads: Uploads, upload: Upload, start: int) -> None:
+    """Undo `share`'s last move, to the upload's end from `start`: its blob could not be stored. That
+    piece is no longer on record (`sweep` deletes it); the client sends its bytes again."""
+    with uploads.queries.writing() as q:
+        q.retreat(upload.id, start, upload.length)
+
+
 def forget(uploads: Uploads, upload_id: str) -> None:
     """The bucket's pieces of an upload that is over; any left (a failed request) are `sweep`'s."""
     if uploads.pieces is not None:
@@ -87,6 +97,52 @@ def sweep(store: Store, pieces: Pieces, now_ms: int) -> int:
     for upload_id, names in gone.items():
         pieces.delete(upload_id, names)
     return sum(map(len, gone.values()))
+
+
+def clean(uploads: Uploads, now_ms: int | None = None) -> int:
+    """Forget uploads untouched for `upload_expiry_seconds` and delete every file no open upload owns.
+
+    Returns how many unfinished uploads were given up.
+    """
+    now = uploads.store.now_ms() if now_ms is None else now_ms
+    cutoff = now - uploads.settings.upload_expiry_seconds * 1000
+    with uploads.queries.reading() as q:
+        old = q.uploads_untouched_since(cutoff)
+    expired, abandoned = [], 0
+    for upload_id, status in old:
+        if status == "open":
+            # A PATCH touches only the part file: its time says when the upload last moved.
+            try:
+                if uploads.part_path(upload_id).stat().st_mtime * 1000 >= cutoff:
+                    continue
+            except FileNotFoundError:
+                pass
+            abandoned += 1
+        expired.append(upload_id)
+    with uploads.queries.writing() as q:
+        q.forget_uploads(expired)
+        live = q.open_upload_ids()
+    if uploads.pieces is not None:
+        # The bucket down (logged): its pieces wait for the next sweep, and a server starting
+        # meanwhile starts, to answer 503 where the bucket is needed.
+        with contextlib.suppress(*STORE_FAILURES):
+            sweep(uploads.store, uploads.pieces, now)
+    scratch = uploads.scratch.iterdir() if uploads.scratch != uploads.dir and uploads.scratch.is_dir() else ()
+    for path in [*uploads.dir.iterdir(), *scratch]:
+        upload_id = path.name.split(".", 1)[0]
+        if upload_id in live:
+            continue
+        try:
+            # A file of no open upload; spare one made in the last minute (a thumbnail being written,
+            # an upload created on another process after `live` was read).
+            if path.stat().st_mtime * 1000 < now - 60_000:
+                path.unlink()
+                uploads._hashers.pop(upload_id, None)
+                uploads.drop_check(upload_id)
+                uploads._locks.pop(upload_id, None)
+        except FileNotFoundError:
+            continue
+    return abandoned
 
 
 def rewind(f: BinaryIO, offset: int) -> None:

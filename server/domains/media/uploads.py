@@ -28,6 +28,10 @@ at one offset on two processes the second to commit gets 409 and its piece is de
 that did not record the offset itself makes its part file again from the pieces. They are deleted
 when the upload completes or fails; `sweep` (with `clean_uploads` and garbage collection) deletes
 those no open upload has on record.
+
+A store that fails under a PATCH (a bucket down, a full disk: 503 or 507, `blobs.guarded`) leaves the
+offset where the PATCH found it: its bytes are rewound, and when the blob itself could not go in, the
+last piece is taken off the record (`_give_back`), so HEAD never says done for a blob not stored.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import uuid
@@ -54,12 +59,13 @@ from ..signatures import service as sealing
 from . import images
 from . import service as media
 from . import upload_pieces as bucket
-from .blobs import BlobStore, is_sha256
+from .blobs import STORE_FAILURES, BlobStore, guarded, is_sha256, store_error
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
     from .s3 import Pieces
 
+log = logging.getLogger("fieldsync")
 _WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
 _LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another process is appending to
@@ -263,7 +269,8 @@ class Uploads:
     ) -> tuple[int, Upload, tuple[BinaryIO, Any] | None]:
         """The upload's lock file, held (`_Busy` when another process holds it); the upload, read under
         it and checked for a PATCH at `offset`; its part file and digest unless it is complete."""
-        held = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
+        with guarded("open an upload's lock file"):
+            held = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -284,7 +291,10 @@ class Uploads:
                 raise E.UploadExceedsLength(
                     f"{content_length} bytes from offset {offset} go past Upload-Length {upload.length}"
                 )
-            return held, upload, None if upload.status == "complete" else self._open_at(upload, offset)
+            if upload.status == "complete":
+                return held, upload, None
+            with guarded("open an upload's part file"):
+                return held, upload, self._open_at(upload, offset)
         except BaseException:
             os.close(held)
             raise
@@ -313,12 +323,22 @@ class Uploads:
             except BodyCut:
                 cut = True
             return await anyio.to_thread.run_sync(self._record, f, upload, hasher, buf, not cut)
-        except E.UploadExceedsLength:
-            # Nothing of this request stays: back to where it started (the JPEG check read it).
-            await anyio.to_thread.run_sync(bucket.rewind, f, start)
-            self._hashers[upload.id] = (start, before)
+        except Exception as exc:
+            # Nothing of this request stays: back to where it started (the JPEG check read it). So too
+            # when the store failed under it (a bucket down, a disk full): the client resumes there.
+            error = exc if isinstance(exc, E.UploadExceedsLength) else store_error("write an upload", exc)
+            if error is None:
+                raise
+            if not f.closed:
+                try:
+                    await anyio.to_thread.run_sync(bucket.rewind, f, start)
+                    self._hashers[upload.id] = (start, before)
+                except OSError:  # the bytes the file holds are stored: the offset says so, the digest is made again
+                    log.warning("upload %s: its part file could not be rewound", upload.id, exc_info=True)
             self.drop_check(upload.id)
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         except asyncio.CancelledError:
             # The server gave up on the request: what is in the file stands, without awaiting
             # (a closed file was recorded, and stored if it was the last byte, by the thread).
@@ -331,7 +351,8 @@ class Uploads:
                     self.drop_check(upload.id)
             raise
         finally:
-            f.close()
+            with guarded("close an upload's part file"):  # a full disk refuses the last flush too
+                f.close()
 
     def _open_at(self, upload: Upload, offset: int) -> tuple[BinaryIO, Any]:
         """The part file positioned at `offset`, and the digest of the bytes before it."""
@@ -346,7 +367,11 @@ class Uploads:
         if cached is not None and cached[0] == offset and size == offset:
             hasher = cached[1].copy()  # the cached one stays as it is until the new offset is recorded
         elif self.pieces is not None:
-            hasher = bucket.rebuild(self, f, upload, self.pieces)
+            try:
+                hasher = bucket.rebuild(self, f, upload, self.pieces)
+            except BaseException:
+                f.close()  # the bucket did not answer: the next PATCH makes the file again
+                raise
         else:
             hasher = hashlib.sha256()
             f.seek(0)
@@ -372,7 +397,8 @@ class Uploads:
 
     def _write(self, f: BinaryIO, upload_id: str, hasher: Any, data: bytearray) -> None:
         hasher.update(data)
-        f.write(data)
+        with guarded("write an upload"):
+            f.write(data)
         check = self._checks.get(upload_id)
         if check is not None:
             check.feed(data)  # the JPEG decoded as it arrives: the last byte does not carry it all
@@ -390,6 +416,7 @@ class Uploads:
                 finish: bool = True) -> Upload:
         """Write `rest` and keep the new offset with the digest at it (every byte in the file went
         through the hasher too); on the last byte, unless `finish` is false, store the blob."""
+        start = upload.received
         if rest:
             self._write(f, upload.id, hasher, rest)
         f.flush()
@@ -399,8 +426,22 @@ class Uploads:
         self._hashers[upload.id] = (upload.received, hasher.copy())
         if finish and upload.received == upload.length:
             f.close()
-            return self._finish(upload, hasher)
+            try:
+                return self._finish(upload, hasher)
+            except STORE_FAILURES:
+                self._give_back(upload, start)
+                raise
         return upload
+
+    def _give_back(self, upload: Upload, start: int) -> None:
+        """The blob could not be stored: the last PATCH's bytes no longer count, and the offset is back
+        where it began (at `length` a tus client would call the upload done); the client sends them again."""
+        self._hashers.pop(upload.id, None)
+        with guarded("rewind an upload"):
+            os.truncate(self.part_path(upload.id), start)
+        if self.pieces is not None:
+            bucket.retreat(self, upload, start)
+        upload.received = start
 
     # -- the last byte ------------------------------------------------------------
 
@@ -422,6 +463,8 @@ class Uploads:
         except E.SyncError as exc:
             if check is not None:
                 check.give_up()
+            if isinstance(exc, STORE_FAILURES):  # the sheet's check read a blob: the upload stays open
+                raise
             path.unlink(missing_ok=True)
             with self.queries.writing() as q:
                 q.fail_upload(upload.id, exc.code, self.store.now_ms())
@@ -441,44 +484,6 @@ class Uploads:
     # -- cleaning -------------------------------------------------------------------
 
     def clean_uploads(self, now_ms: int | None = None) -> int:
-        """Forget uploads untouched for `upload_expiry_seconds` and delete every file no open upload owns.
-
-        Returns how many unfinished uploads were given up.
-        """
-        now = self.store.now_ms() if now_ms is None else now_ms
-        cutoff = now - self.settings.upload_expiry_seconds * 1000
-        with self.queries.reading() as q:
-            old = q.uploads_untouched_since(cutoff)
-        expired, abandoned = [], 0
-        for upload_id, status in old:
-            if status == "open":
-                # A PATCH touches only the part file: its time says when the upload last moved.
-                try:
-                    if self.part_path(upload_id).stat().st_mtime * 1000 >= cutoff:
-                        continue
-                except FileNotFoundError:
-                    pass
-                abandoned += 1
-            expired.append(upload_id)
-        with self.queries.writing() as q:
-            q.forget_uploads(expired)
-            live = q.open_upload_ids()
-        if self.pieces is not None:
-            bucket.sweep(self.store, self.pieces, now)
-        scratch = self.scratch.iterdir() if self.scratch != self.dir and self.scratch.is_dir() else ()
-        for path in [*self.dir.iterdir(), *scratch]:
-            upload_id = path.name.split(".", 1)[0]
-            if upload_id in live:
-                continue
-            try:
-                # A file of no open upload; spare one made in the last minute (a thumbnail being written,
-                # an upload created on another process after `live` was read).
-                if path.stat().st_mtime * 1000 < now - 60_000:
-                    path.unlink()
-                    self._hashers.pop(upload_id, None)
-                    self.drop_check(upload_id)
-                    self._locks.pop(upload_id, None)
-            except FileNotFoundError:
-                continue
-        return abandoned
-
+        """Forget uploads untouched for `upload_expiry_seconds` and delete every file no open upload owns
+        (`upload_pieces.clean`). Returns how many unfinished uploads were given up."""
+        return bucket.clean(self, now_ms)

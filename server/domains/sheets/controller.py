@@ -28,7 +28,7 @@ class SheetsController(DomainController):
     path = "/api"
     dependencies = {"sheets": from_state("sheets")}  # noqa: RUF012 (Litestar reads it from the class)
 
-    @get("/inspections/{inspection_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429), media_type=PDF,
+    @get("/inspections/{inspection_id:str}/sheet.pdf", responses=problem_responses(401, 404, 429, 503), media_type=PDF,
          sync_to_thread=True, tags=["inspections"])
     def inspection_pdf(self, inspection_id: FromPath[str], sheets: SheetsDep, caller: CallerDep) -> Response[bytes]:
         """The periodic maintenance sheet (定期维护单) as PDF, in Chinese, with the customer's signature and

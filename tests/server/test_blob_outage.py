@@ -1,0 +1,287 @@
+"""The blob store failing under a request: a bucket that does not answer (moto's real server, the store
+pointed at a port where nothing listens, then back), a blob directory that cannot be written, a disk
+that is full. Each is a 503 `storage_unavailable` or 507 `storage_full` problem with Retry-After,
+never a 500; the upload's offset stays where it was, nothing is recorded that is not stored, and the
+upload finishes, its hash verified, once the store is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from bench import _tus as tus
+from bench._server import free_port
+from server.app import create_app
+from server.domains.media import s3
+from server.domains.media.blobs import FileBlobStore
+from server.domains.media.uploads import parts_dir
+from server.services import Store
+from server.settings import Settings
+from server.storage.media import SqliteMedia
+from tests.conftest import Session
+from tests.server.test_s3_blobs import key, keys, pieces
+from tests.server.test_uploads import jpeg, photo
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def apps(http: Any) -> list[Any]:
+    """The app, or each app of the PostgreSQL mode's processes (tests/servers.py)."""
+    return list(getattr(http.app, "apps", [http.app]))
+
+
+def forget_local_copies(http: Any) -> None:
+    """Nothing of any blob on any server's disk: each must come from the bucket."""
+    for app in apps(http):
+        blobs = app.state.store.blobs
+        for cached in blobs.cache_dir.rglob("*"):
+            if cached.is_file():
+                cached.unlink()
+        blobs._cached.clear()
+
+
+def outage(http: Any, endpoint: str | None = None) -> None:
+    """Every server's bucket unreachable (a port where nothing listens), or reached at `endpoint`."""
+    for app in apps(http):
+        client = s3.connect(endpoint or f"http://127.0.0.1:{free_port()}")
+        app.state.store.blobs.client = app.state.store.blobs.pieces.client = client
+
+
+class Gate:
+    """A real HTTP hop between the store and moto's server that answers 503 (S3's own SlowDown) to the
+    requests `refuse` picks by path, and passes every other on: a bucket that fails for some keys only."""
+
+    def __init__(self, upstream: str) -> None:
+        self.refuse: Callable[[str], bool] = lambda path: False
+        gate = self
+
+        class Hop(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if gate.refuse(self.path):
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
+                answer = httpx.request(self.command, upstream + self.path, headers=headers, content=body)
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.content)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def refused(response: httpx.Response, status: int = 503, code: str = "storage_unavailable") -> None:
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) > 0
+
+
+@pytest.fixture
+def settings(tmp_path: Path, bucket: str) -> Settings:
+    return Settings(data_dir=tmp_path / "server", blobs=bucket)
+
+
+def test_a_bucket_down_mid_upload_is_503_and_the_upload_resumes_when_it_is_back(
+        http, wang, store, bucket: str) -> None:
+    # Regression (s23 closing note, "an S3 bucket outage -> 500"): a PATCH's piece, the last byte's
+    # blob, a resume's rebuild from the pieces each failed with boto3's connection error: a 500.
+    data = jpeg((600, 400), noise=True, seed=41)
+    half = len(data) // 2
+    location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+    assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
+    outage(http)
+    refused(tus.patch(http, wang.headers, location, half, data[half:]))
+    assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+    with SqliteMedia(store).reading() as q:  # over a bucket the offset is the database's
+        record = q.upload(location.rsplit("/", 1)[1])
+        assert record is not None and (record[4], record[5]) == (half, "open")
+    outage(http, s3_endpoint := os.environ["AWS_ENDPOINT_URL"])
+    assert len(pieces(bucket)) == 1 and key(bucket, sha(data)) not in keys(bucket)
+    assert tus.patch(http, wang.headers, location, half, data[half:]).status_code == 204
+    assert store.blobs.path(sha(data)).read_bytes() == data and pieces(bucket) == []
+    # Another process's resume, made again from the pieces while the bucket is down: 503, then it goes on.
+    other = jpeg((600, 400), noise=True, seed=42)
+    location = tus.create(http, wang.headers, other, "image/jpeg").headers["location"]
+    assert tus.patch(http, wang.headers, location, 0, other[:half]).status_code == 204
+    for app in apps(http):
+        app.state.uploads._hashers.clear()  # what a process that did not append those bytes knows of them
+    outage(http)
+    refused(tus.patch(http, wang.headers, location, half, other[half:]))
+    outage(http, s3_endpoint)
+    assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+    assert tus.patch(http, wang.headers, location, half, other[half:]).status_code == 204
+    assert hashlib.sha256(store.blobs.path(sha(other)).read_bytes()).hexdigest() == sha(other)
+
+
+def test_a_bucket_that_takes_the_last_piece_but_not_the_blob_gives_the_offset_back(
+        http, wang, store, bucket: str) -> None:
+    # Regression (s23): the last PATCH's piece was stored and the offset moved to the upload's end before
+    # the blob went in; when the blob's PUT failed, HEAD said Upload-Offset = Upload-Length (a tus client
+    # calls that done) and no row named the blob. Now the offset goes back and that piece off the record.
+    data = jpeg((600, 400), noise=True, seed=46)
+    half = len(data) // 2
+    gate = Gate(os.environ["AWS_ENDPOINT_URL"])
+    try:
+        outage(http, gate.url)
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        upload_id = location.rsplit("/", 1)[1]
+        assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
+        gate.refuse = lambda path: "/uploads/" not in path  # pieces go in, the blob does not
+        refused(tus.patch(http, wang.headers, location, half, data[half:]))
+        assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+        with SqliteMedia(store).reading() as q:
+            record = q.upload(upload_id)
+            assert record is not None and (record[4], record[5]) == (half, "open")
+            assert len(q.pieces(upload_id)) == 1
+        assert len(pieces(bucket)) == 2 and key(bucket, sha(data)) not in keys(bucket)
+        gate.refuse = lambda path: False
+        assert tus.patch(http, wang.headers, location, half, data[half:]).status_code == 204
+        assert hashlib.sha256(store.blobs.path(sha(data)).read_bytes()).hexdigest() == sha(data)
+        assert pieces(bucket) == []  # the one no record named went with the upload's others
+    finally:
+        gate.close()
+
+
+def test_a_bucket_down_at_download_thumbnail_and_creation_is_503(http, wang, store, site) -> None:
+    data = jpeg((300, 200), noise=True, seed=43)
+    assert tus.upload(http, wang.headers, data).status_code == 204
+    photo(wang, site, data)
+    forget_local_copies(http)
+    outage(http)
+    refused(http.get(f"/blobs/{sha(data)}", headers=wang.headers))
+    refused(http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers))
+    refused(tus.create(http, wang.headers, data, "image/jpeg"))  # born complete only if the bucket has it
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
+    assert http.get(f"/blobs/{sha(data)}", headers=wang.headers).content == data
+
+
+def test_a_bucket_down_when_a_signed_sheet_is_printed_is_503(site, http, wang, lin, store) -> None:
+    # Regression (s23): the sheet PDF embeds the customer's signature image, read from the bucket: a 500.
+    from tests.server import test_sealing as sealing
+
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    _, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1))
+    assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    forget_local_copies(http)
+    outage(http)
+    refused(lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers))
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
+    printed = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
+    assert printed.status_code == 200 and printed.content.startswith(b"%PDF")
+
+
+def test_a_hung_bucket_is_given_up_within_the_client_bounds() -> None:
+    client = s3.connect("http://127.0.0.1:9")
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (3, 10)
+    assert client.meta.config.retries["total_max_attempts"] == 2
+
+
+@contextmanager
+def on_disk(tmp_path: Path) -> Iterator[tuple[Any, Session, Store]]:
+    """A server over a blob directory (this file's `settings` is a bucket): its client, wang, its store."""
+    settings = Settings(data_dir=tmp_path / "data")
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    try:
+        with TestClient(create_app(settings, store)) as http:
+            yield http, Session(http, "wang"), store
+    finally:
+        store.close()
+
+
+def test_a_blob_directory_that_cannot_be_written_is_503_and_the_upload_resumes(tmp_path: Path) -> None:
+    # Regression (s23): the last byte's move into a directory it could not write was a 500, and the part
+    # file stayed whole: HEAD said Upload-Offset = Upload-Length, so a tus client called it done.
+    # A shard directory that is a file: refused as a read-only directory is, for root too.
+    data = jpeg((300, 200), noise=True, seed=44)
+    with on_disk(tmp_path) as (http, wang, store):
+        shard = store.settings.data_dir / "blobs" / sha(data)[:2]
+        shard.write_bytes(b"not a directory")
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        assert tus.patch(http, wang.headers, location, 0, data[:1000]).status_code == 204
+        refused(tus.patch(http, wang.headers, location, 1000, data[1000:]))
+        assert tus.head(http, wang.headers, location).headers["upload-offset"] == "1000"
+        assert not store.blobs.exists(sha(data))
+        shard.unlink()
+        assert tus.patch(http, wang.headers, location, 1000, data[1000:]).status_code == 204
+        assert isinstance(store.blobs, FileBlobStore)
+        assert store.blobs.path(sha(data)).read_bytes() == data
+
+
+def test_a_full_disk_under_an_upload_is_507_and_the_upload_resumes(tmp_path: Path) -> None:
+    # Regression (s23): ENOSPC while writing a PATCH's bytes was a 500. The kernel's own ENOSPC: the
+    # part file is /dev/full, which refuses every write for want of room.
+    data = jpeg((300, 200), noise=True, seed=45)
+    with on_disk(tmp_path) as (http, wang, store):
+        location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+        part = parts_dir(store.settings) / f"{location.rsplit('/', 1)[1]}.part"
+        part.symlink_to("/dev/full")
+        refused(tus.patch(http, wang.headers, location, 0, data), 507, "storage_full")
+        part.unlink()  # room again
+        assert tus.head(http, wang.headers, location).headers["upload-offset"] == "0"
+        assert tus.patch(http, wang.headers, location, 0, data).status_code == 204
+        assert store.blobs.path(sha(data)).read_bytes() == data
+
+
+def test_a_server_started_while_its_bucket_is_down_starts_and_answers_503(
+        bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (s23): startup sweeps the bucket's stale upload pieces; with the bucket down that raised
+    # and `fieldsync serve` never came up. Now the sweep waits for the next run; the server starts, syncs,
+    # and answers 503 where it needs the bucket. `fieldsync gc` says so in one line.
+    from bench._server import ServerProcess
+    from server.cli import main
+    from tests.reliability.wire import prepare
+
+    data_dir = tmp_path / "data"
+    prepare(data_dir, ["wang"], 1)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    server = ServerProcess(data_dir, args=("--blobs", bucket)).start()
+    try:
+        wire = httpx.post(server.url + "/auth/token", json={"username": "wang", "password": "demo"}).json()
+        auth = {"Authorization": f"Bearer {wire['token']}"}
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert client.get("/sync/pull", headers=auth, params={"client_id": wire["client_id"]}).status_code == 200
+            data = jpeg(noise=True, seed=47)
+            created = tus.create(client, auth, data, "image/jpeg")
+            assert created.status_code == 201
+            refused(tus.patch(client, auth, created.headers["location"], 0, data))
+            assert tus.head(client, auth, created.headers["location"]).headers["upload-offset"] == "0"
+    finally:
+        server.stop()
+    assert main(["gc", "--data", str(data_dir), "--blobs", bucket, "--grace-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fieldsync: the photo storage failed") and err.count("\n") == 1
