@@ -429,9 +429,9 @@ def test_the_domains_writes_leave_the_same_on_both(tmp_path: Path, postgres: str
 
 
 def test_on_record_finds_the_logged_values_among_hundreds_on_both(seeded: Seeded) -> None:
-    # Regression (issue 15, the push path, third round): `on_record` binds its values, padded to a
-    # power of two and 512 a statement, instead of one JSON list. Past one statement (1,100 values:
-    # three), the positions found are the logged values' and only theirs, on both backends.
+    # Regression (issue 15, the push path, third round): `on_record` binds its values, 64 a statement
+    # padded with nulls, instead of one JSON list. Across statements (1,100 values: eighteen, the last
+    # padded), the positions found are the logged values' and only theirs, on both backends.
     logged = seeded.ids["logged"]
     assert logged
     values = [("devices", f"nowhere-{n}", "notes", "c-phone", None) for n in range(1_100)]
