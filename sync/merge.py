@@ -25,13 +25,14 @@ from .rules import (
     period_of,
     site_of,
     validate,
+    validate_site,
 )
 from .schema import COLLECTIONS, Collection
 
 # Re-exported: the server, the client SDK and the tests import these from here.
 __all__ = [
     "DELETED", "Actor", "LogEntry", "Lookup", "Outcome", "RowState", "Rules", "apply_change", "check_row", "merge",
-    "outside_scope", "parent_of", "period_of", "site_of", "validate",
+    "outside_scope", "parent_of", "period_of", "site_of", "validate", "validate_site",
 ]
 
 
@@ -165,10 +166,9 @@ def apply_change(
     valid: bool | None = None,
 ) -> Outcome:
     """Validate, then merge one change. Rejections and rejected fields are logged. `valid`: as for `validate`."""
-    rejection, rejected_fields, kept = validate(collection, row_id, fields, delete, row, actor, lookup, rules,
-                                                valid=valid)
+    rejection, rejected_fields, kept, site = validate_site(collection, row_id, fields, delete, row, actor, lookup,
+                                                           rules, valid=valid)
     if rejection is None:
-        site = row.site_id if row is not None and row.exists else site_of(collection, row_id, kept, lookup)
         outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
         merged = outcome.row
         rejection = check_row(collection, merged.fields, merged.deleted) if rules is not None and merged else None

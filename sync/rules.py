@@ -249,14 +249,32 @@ def validate(
 
     `valid`: what the collection's `values_valid` says of `fields`, when the caller has asked
     already (a push asks before it takes the writer lock)."""
+    return validate_site(collection, row_id, fields, delete, row, actor, lookup, rules, valid=valid)[:3]
+
+
+def validate_site(
+    collection: str,
+    row_id: str,
+    fields: dict[str, Any],
+    delete: bool | None,
+    row: RowState | None,
+    actor: Actor,
+    lookup: Lookup,
+    rules: Rules | None = None,
+    *,
+    valid: bool | None = None,
+) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any], str | None]:
+    """`validate`, and the site of the row as it would stand: the stored row's, or for a new row
+    its parent's. The merge needs it too; `site_of` looks up a parent, so once a change (issue 15).
+    The change rules that run after it only drop checklist items, never a field a site comes from."""
     if outside_scope(row, actor):
-        rejection, as_new, merged = validate(collection, row_id, fields, delete, None, actor, lookup, rules,
-                                             valid=valid)
+        rejection, as_new, merged, site = validate_site(collection, row_id, fields, delete, None, actor, lookup,
+                                                        rules, valid=valid)
         # Valid as a new row: but the id is taken, and the row is not the client's to change.
-        return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged
+        return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged, site
     spec = COLLECTIONS.get(collection)
     if spec is None:
-        return ("unknown_collection", f"no collection named {_shown(collection)}"), {}, {}
+        return ("unknown_collection", f"no collection named {_shown(collection)}"), {}, {}, None
     c = Check(spec, row_id, delete, row, actor, lookup, rules)
     if not is_uuid(row_id):
         c.problem("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
@@ -292,12 +310,12 @@ def validate(
         if expected is not None and row_id != expected:
             c.problem("invalid_field", f"{collection}.id must be {id_rule.formula}")
 
+    site = row.site_id if row is not None and not creating else site_of(collection, row_id, kept, lookup)
     if is_client:
         if creating and actor.role not in spec.create_roles:
             c.problem("forbidden", f"{actor.role}s may not create {collection}")
         if delete and actor.role not in (spec.delete_roles or ()):
             c.problem("forbidden", f"{actor.role}s may not delete {collection}")
-        site = row.site_id if row is not None and not creating else site_of(collection, row_id, kept, lookup)
         if actor.sites is not None and site is not None and site not in actor.sites:
             c.problem("forbidden", f"{collection} {row_id} is outside your sites")
 
@@ -307,7 +325,7 @@ def validate(
     if spec.immutable_rows and not creating and c.differs():
         c.problem("immutable", f"{collection} rows never change after they are created")
 
-    return c.first(), c.rejected_fields, kept
+    return c.first(), c.rejected_fields, kept, site
 
 
 def check_row(collection: str, fields: Mapping[str, Any], deleted: bool = False) -> tuple[str, str] | None:

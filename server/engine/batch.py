@@ -125,13 +125,15 @@ class _Batch(Transaction):
         for hook in hooks:
             hook.staged(self, before, row)
 
-    def _server_set(self, row: RowState, name: str, value: Any) -> None:
+    def _server_set(self, row: RowState, name: str, value: Any, stamp: str | None = None) -> None:
         row.fields[name] = value
-        row.clocks[name] = [self.store.clock.now(self.now), hlc.SERVER_NODE]
+        row.clocks[name] = [stamp or self.store.clock.now(self.now), hlc.SERVER_NODE]
 
     # For the signatures service (domains/signatures/service.py), which derives seals inside this transaction.
-    def server_set(self, row: RowState, name: str, value: Any) -> None:
-        self._server_set(row, name, value)
+    def server_set(self, row: RowState, name: str, value: Any, stamp: str | None = None) -> None:
+        """Set a field only the server writes, at a new server HLC, or at `stamp`: one the hook took
+        earlier in this transaction, for a register no client writes (a photo's `blob`, issue 15)."""
+        self._server_set(row, name, value, stamp)
 
     def receipt(self, change: Change, result: ChangeResult, digest: str) -> None:
         self.receipts.append((change.seq, change.hlc, digest, _json_encode(result)))

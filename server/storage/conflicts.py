@@ -9,7 +9,7 @@ import msgspec
 
 from .base import Sql
 from .queries import equal_to
-from .writes import Dialect, dialect, per_dialect, select_in
+from .writes import dialect, select_in
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -56,21 +56,25 @@ def rows_by_id(db: Sql, ids: set[str]) -> Iterator[tuple[str, str, str | None, s
 def on_record(db: Sql, values: list[tuple[str, str, str, str, str | None]]) -> set[int]:
     """Which of these (collection, row_id, register, writer, value as JSON or None for null) the log
     holds already: a writer's (a client id's) value of that register that lost, or that another client
-    overwrote. One statement for a whole push; the positions in `values` of those found."""
-    if not values:
-        return set()
-    # The writer whose value an entry keeps: the pusher's that lost, or another client's it overwrote (m024).
-    return {int(i) for (i,) in db.execute(_on_record(db), [_json_encode([[i, *v] for i, v in enumerate(values)]).decode()])}
+    overwrote. A statement per 64 values; the positions in `values` of those found."""
+    found: set[int] = set()
+    for start in range(0, len(values), _ROWS):
+        chunk = values[start:start + _ROWS]
+        params = [x for i, v in enumerate(chunk, start) for x in (i, *v)] + [None] * 6 * (_ROWS - len(chunk))
+        found.update(int(i) for (i,) in db.execute(_ON_RECORD, params))
+    return found
 
 
-@per_dialect
-def _on_record(sql: Dialect) -> str:
-    """`on_record`'s statement: its values are one JSON list of [position, collection, row_id,
-    register, writer, value]; `IS NOT DISTINCT FROM` is null-safe equality (SQLite's `IS`)."""
-    return (
-        "WITH c(i, collection, row_id, register, writer, value) AS (SELECT value ->> 0, value ->> 1,"
-        f" value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM {sql.json_rows})"
-        " SELECT i FROM c WHERE EXISTS (SELECT 1 FROM conflicts k WHERE k.collection = c.collection"
-        " AND k.row_id = c.row_id AND k.register = c.register"
-        " AND CASE k.kind WHEN 'lost' THEN k.client_id WHEN 'overwritten' THEN k.other_client_id END = c.writer"
-        " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS NOT DISTINCT FROM c.value)")
+_ROWS = 64  # values a statement, padded: one statement text, compiled once (texts of every size were
+# compiled again and again, pushed out of the connection's statement cache by the push's other statements)
+
+# `on_record`'s statement: `_ROWS` values of (position, collection, row_id, register, writer, value) as
+# bound parameters (a padding row is all null and never matches). Bound, not one JSON list to unpack: the
+# unpacking cost as much as the probes (issue 15). `IS NOT DISTINCT FROM` is null-safe equality (SQLite's
+# `IS`). The writer whose value an entry keeps: the pusher's that lost, or another client's it overwrote (m024).
+_ON_RECORD = (
+    f"WITH c(i, collection, row_id, register, writer, value) AS (VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * _ROWS)})"
+    " SELECT i FROM c WHERE EXISTS (SELECT 1 FROM conflicts k WHERE k.collection = c.collection"
+    " AND k.row_id = c.row_id AND k.register = c.register"
+    " AND CASE k.kind WHEN 'lost' THEN k.client_id WHEN 'overwritten' THEN k.other_client_id END = c.writer"
+    " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS NOT DISTINCT FROM c.value)")

@@ -426,3 +426,18 @@ def test_the_domains_writes_leave_the_same_on_both(tmp_path: Path, postgres: str
     assert transcripts[0][0] is True and transcripts[0][1] is False and transcripts[0][-3:] == [2, 1, 0]
     assert transcripts[1] == transcripts[0]
 
+
+
+def test_on_record_finds_the_logged_values_among_hundreds_on_both(seeded: Seeded) -> None:
+    # Regression (issue 15, the push path, third round): `on_record` binds its values, 64 a statement
+    # padded with nulls, instead of one JSON list. Across statements (1,100 values: eighteen, the last
+    # padded), the positions found are the logged values' and only theirs, on both backends.
+    logged = seeded.ids["logged"]
+    assert logged
+    values = [("devices", f"nowhere-{n}", "notes", "c-phone", None) for n in range(1_100)]
+    wanted = {3, 511, 512, 700, 1_099}
+    for n in wanted:
+        values[n] = logged[n % len(logged)]
+    for store in (seeded.sqlite, seeded.postgres):
+        with store.read() as db:
+            assert conflicts.on_record(db, values) == wanted

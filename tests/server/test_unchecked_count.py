@@ -7,6 +7,9 @@ import json
 import uuid
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from server.domains.inspections.hooks import unchecked as unchecked_sql
 from server.engine.batch import _Batch
 from server.services import Store
@@ -77,3 +80,46 @@ def test_the_pure_unchecked_count_equals_the_servers_sql(store: Store) -> None:
     ])
     devices_rows, checks_rows = _rows(store, "devices"), _rows(store, "device_checks")
     assert unchecked(insp, SITE, devices_rows, checks_rows) == _sql_unchecked(store, insp) == 0
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("check"), st.integers(0, 2), st.sampled_from(["serviced", "fault", None]), st.just(False)),
+    st.tuples(st.just("check"), st.integers(0, 2), st.just("serviced"), st.booleans()),
+    st.tuples(st.just("retire"), st.integers(0, 2), st.sampled_from(["retired", "active"]), st.just(False)),
+    st.tuples(st.just("retire"), st.integers(0, 2), st.just(None), st.just(True)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pushes=st.lists(st.lists(_STEP, min_size=1, max_size=4), min_size=1, max_size=6))
+def test_after_a_push_of_checks_an_open_inspection_has_a_device_unchecked(store: Store, pushes) -> None:
+    # Regression (issue 15, the push path, third round): the hook no longer counts for an inspection
+    # that is completed, signed or deleted. On random histories (checks with and without outcomes,
+    # deleted, devices retired, deleted and back), after every push an inspection left open still
+    # has an unchecked device by the SQL count, and one completed stays as it was completed.
+    site = str(uuid.uuid4())
+    insp = inspection_id(site, "2026-Q4")
+    devices = [str(uuid.uuid4()) for _ in range(3)]
+    store.write_server_changes([
+        ("sites", site, {"name": "History park"}, False),
+        *[("devices", d, {"site_id": site, "code": f"D{i}"}, False) for i, d in enumerate(devices)],
+        ("inspections", insp, {"site_id": site, "period": "2026-Q4", "status": "in_progress"}, False),
+    ])
+    completed = None
+    for push in pushes:
+        changes: list[tuple[str, str, dict[str, Any], bool | None]] = []
+        for kind, i, value, delete in push:
+            if kind == "check":
+                changes.append(("device_checks", device_check_id(insp, devices[i]),
+                                {"inspection_id": insp, "device_id": devices[i], "outcome": value,
+                                 "note": "fan" if value == "fault" else None}, delete))
+            else:
+                changes.append(("devices", devices[i], {"status": value}, delete))
+        store.write_server_changes(changes)
+        with store.read() as db:
+            fields = json.loads(db.execute("SELECT fields FROM rows WHERE id = ?", [insp]).fetchone()[0])
+        if completed is None:
+            assert fields["status"] == "completed" or _sql_unchecked(store, insp) > 0
+            completed = fields if fields["status"] == "completed" else None
+        else:
+            assert fields == completed  # left as it was completed, checks and devices changing after

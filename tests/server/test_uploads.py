@@ -667,6 +667,29 @@ def test_photo_before_its_blob_goes_missing_then_stored(http, wang, zhao, lin, s
     assert blob_of(row_of, later) == "stored"
 
 
+def test_photos_of_one_push_share_the_blob_hlc_and_an_upload_still_stores_them(http, wang, site, row_of):
+    # Regression (issue 15, the push path, third round): the media hook takes one server HLC a push for
+    # its photos' `blob` registers, not one each. Each photo still gets its own value (stored for bytes
+    # this user uploaded, missing for the rest), at a server HLC of this push, and the upload after
+    # the push still stores the missing ones (its write's HLC is newer).
+    uploaded, later = jpeg(noise=True, seed=21), jpeg(noise=True, seed=22)
+    assert tus.upload(http, wang.headers, uploaded).status_code == 204
+    before = wang.push([]).json()["server_hlc"]
+    rows = {data: str(uuid.uuid4()) for data in (uploaded, later)}
+    rows[b"again"] = str(uuid.uuid4())
+    changes = [wang.change("photos", row_id, {"inspection_id": site["inspection"], "device_id": site["cam1"],
+                                              "sha256": sha(later if data == b"again" else data),
+                                              "content_type": "image/jpeg", "bytes": 1000})
+               for data, row_id in rows.items()]
+    response = wang.push(changes).json()
+    assert [r["status"] for r in response["results"]] == ["applied"] * 3
+    assert [blob_of(row_of, r) for r in rows.values()] == ["stored", "missing", "missing"]
+    [stamp] = {tuple(row_of("photos", r)["clocks"]["blob"]) for r in rows.values()}
+    assert stamp[1] == "srv" and before < stamp[0] <= response["server_hlc"]
+    assert tus.upload(http, wang.headers, later).status_code == 204
+    assert [blob_of(row_of, r) for r in rows.values()] == ["stored"] * 3
+
+
 def test_device_history_lists_photos_per_check(http, wang, site):
     data = jpeg(tags=exif(gps=(31.5, 121.5)), seed=14)
     from sync.schema import device_check_id

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sync.errors import REJECT_ORDER
 from sync.hlc import Hlc
-from sync.merge import Actor, Outcome, RowState, apply_change, merge, validate
+from sync.merge import Actor, Outcome, RowState, Rules, apply_change, merge, site_of, validate, validate_site
 from sync.schema import device_check_id, inspection_id
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "merge-site"))
@@ -695,3 +695,47 @@ def _current(row: RowState, reg: str) -> Any:
     if reg == "result":
         return {name: row.fields.get(name) for name in ("outcome", "note", "checked_by", "checked_at")}
     return row.fields.get(reg)
+
+
+
+_UNKNOWN = str(uuid.UUID(int=7))
+
+
+@st.composite
+def _any_change(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], Actor, bool]:
+    """A change of a collection whose site comes from a field or a parent: parents among the world's
+    rows of both sites (or unknown), to a new row or to the one the world holds, by any actor."""
+    site = draw(st.sampled_from([SITE, OTHER_SITE, _UNKNOWN]))
+    insp = draw(st.sampled_from([INSP, OTHER_INSP, _UNKNOWN]))
+    cam = draw(st.sampled_from([CAM1, CAM2, OTHER_CAM, _UNKNOWN]))
+    new = str(uuid.UUID(int=draw(st.integers(8, 2**64))))
+    collection, row_id, fields = draw(st.sampled_from([
+        ("devices", draw(st.sampled_from([new, CAM1])), {"site_id": site, "code": "CAM-7", "system": "video"}),
+        ("inspections", draw(st.sampled_from([inspection_id(site, "2026-Q4"), INSP])),
+         {"site_id": site, "period": "2026-Q4", "status": "in_progress"}),
+        ("device_checks", draw(st.sampled_from([device_check_id(insp, cam), CHECK])),
+         {"inspection_id": insp, "device_id": cam, "outcome": "serviced", "checked_by": "wang",
+          "item.lens_cleaned": True, "item.unknown": draw(st.sampled_from([True, 3, "x"]))}),
+        ("photos", new, {"inspection_id": insp, "device_id": cam, "sha256": SHA, "content_type": "image/jpeg",
+                         "bytes": 1, "taken_at": TS, "stage": "after"}),
+    ]))
+    dropped = draw(st.lists(st.sampled_from(sorted(fields)), max_size=2, unique=True))
+    fields = {k: v for k, v in fields.items() if k not in dropped}
+    return collection, row_id, fields, draw(st.sampled_from([WANG, ZHAO, LIN, SRV])), draw(st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(change=_any_change())
+def test_the_site_validate_reports_is_the_one_the_merge_computed(change):
+    # Regression (issue 15, the push path, third round): the merge takes a created row's site from
+    # `validate_site` instead of computing it again after the change rules (which drop checklist
+    # items); on any change that passes, it is what `site_of` gives on the fields that are merged.
+    collection, row_id, fields, actor, stored = change
+    world = World()
+    create_check(world, LIN)
+    row = copy.deepcopy(world.lookup(collection, row_id)) if stored else None
+    rules = Rules(template_items=lambda device: {"lens_cleaned": "bool"}, unchecked=lambda inspection: 1)
+    rejection, _, kept, site = validate_site(collection, row_id, fields, None, row, actor, world.lookup, rules)
+    if rejection is None:
+        assert site == (row.site_id if row is not None and row.exists else
+                        site_of(collection, row_id, kept, world.lookup))

@@ -59,7 +59,8 @@ class InspectionHooks:
             inspection_id = row.fields.get("inspection_id")
             if inspection_id in _counts(tx):
                 _track_check(tx, before, row)
-            if isinstance(inspection_id, str) and unchecked(tx, inspection_id) == 0:
+            # A completed (or signed, deleted) inspection is not completed again: no count (issue 15).
+            if isinstance(inspection_id, str) and _open(tx, inspection_id) is not None and unchecked(tx, inspection_id) == 0:
                 _complete(tx, inspection_id)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
@@ -100,9 +101,18 @@ def _track_check(tx: Transaction, before: RowState | None, after: RowState) -> N
     _counts(tx)[str(after.fields["inspection_id"])] += int(had) - int(has)
 
 
-def _complete(tx: Transaction, inspection_id: str) -> None:
+def _open(tx: Transaction, inspection_id: str) -> RowState | None:
+    """The inspection, when it exists, is not deleted and is neither completed nor signed: only such
+    an inspection is completed by a check."""
     inspection = tx.lookup("inspections", inspection_id)
     if inspection is None or inspection.deleted or inspection.fields.get("status") in _DONE:
+        return None
+    return inspection
+
+
+def _complete(tx: Transaction, inspection_id: str) -> None:
+    inspection = _open(tx, inspection_id)
+    if inspection is None:
         return
     outcome = apply_change(
         inspection, "inspections", inspection_id, {"status": "completed"}, None,

@@ -45,7 +45,12 @@ def settle_blob_row(batch: Transaction, before: RowState | None, row: RowState) 
     batch.creators.append((row.collection, row.id, user_id, caller.client_id if caller is not None else None))
     if row.collection == "photos":
         stored = _uploaded_in_batch(batch, row.fields.get("sha256"), user_id)
-        batch.server_set(row, "blob", "stored" if stored else "missing")
+        # `blob` is the server's alone (an upload sets it later at a newer HLC): every photo of the
+        # push takes the one server HLC, rather than the clock formatting one per photo (issue 15).
+        stamp = batch.memo.get("media.blob_hlc")
+        if stamp is None:
+            stamp = batch.memo["media.blob_hlc"] = batch.store.clock.now(batch.now)
+        batch.server_set(row, "blob", "stored" if stored else "missing", stamp)
 
 
 def _uploaded_in_batch(batch: Transaction, sha: Any, user_id: str | None) -> bool:

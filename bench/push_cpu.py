@@ -1,0 +1,105 @@
+"""A push's CPU time in-process, no HTTP: the server's own `push` over the benches' own rows.
+
+    python bench/push_cpu.py [--rush] [--photos] [--rounds 1]
+
+`--rush`: the morning rush's 20,000 changes (`bench/morning_rush.py`: 40 technicians × 500,
+60 % checks of 200 shared devices) in pushes of 100, the forty outboxes taken in turn as the
+phones send them. `--photos`: `bench/sync_throughput.py`'s 20,000 photos in pushes of 500.
+Prints changes per second of this process's CPU time (the commit's fsync waits are not CPU).
+For an A/B of two trees, copy this file into the other tree's `bench/` and run both in turn;
+under py-spy (`py-spy record -r 500 -- python bench/push_cpu.py --rush`) it is the profile's
+harness (docs/performance.md, "Issue 15: the push path").
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import morning_rush, sync_throughput
+from server.domains.identity.service import Caller
+from server.services import Store
+from server.settings import Settings
+from sync import hlc
+from sync.wire import PushRequest, TokenRequest
+
+
+def _caller(store: Store, name: str, password: str) -> Caller:
+    return store.identity.authenticate(store.identity.login(TokenRequest(username=name, password=password)).token)
+
+
+def _requests(caller: Caller, changes: list[dict[str, object]], batch: int) -> list[tuple[Caller, PushRequest]]:
+    out = []
+    for start in range(0, len(changes), batch):
+        body = {"protocol": 1, "client_id": caller.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
+                "changes": changes[start:start + batch]}
+        out.append((caller, msgspec.json.decode(msgspec.json.encode(body), type=PushRequest)))
+    return out
+
+
+def _pushed(store: Store, requests: list[tuple[Caller, PushRequest]]) -> float:
+    """Push them in turn; the CPU time it took. The loop runs inside `functools.reduce`, a C function:
+    `valgrind --tool=callgrind --toggle-collect=functools_reduce` counts the pushes' instructions alone."""
+    t0 = time.process_time()
+    functools.reduce(lambda _, request: store.push(*request), requests, None)
+    return time.process_time() - t0
+
+
+def rush(data: Path, clients: int = 40, changes: int = 500, batch: int = 100, devices: int = 200) -> float:
+    names = [f"tech{i:02d}" for i in range(clients)]
+    ids = morning_rush.prepare(data, names, devices)
+    store = Store(Settings(data_dir=data))
+    try:
+        rng = random.Random(7)
+        queues = []
+        for name in names:
+            caller = _caller(store, name, "demo")
+            queues.append(_requests(caller, morning_rush.outbox(rng, name, caller.client_id, ids, changes), batch))
+        order = [q[i] for i in range(len(queues[0])) for q in queues]
+        return clients * changes / _pushed(store, order)
+    finally:
+        store.close()
+
+
+def photos(data: Path, count: int = 20_000, batch: int = 500) -> float:
+    insp = sync_throughput.prepare(data)
+    store = Store(Settings(data_dir=data))
+    try:
+        caller = _caller(store, "bench", "bench")
+        clock = hlc.Clock(caller.client_id)
+        changes: list[dict[str, object]] = [
+            {"seq": seq, "collection": "photos", "id": row_id, "hlc": clock.now(), "fields": fields, "delete": False}
+            for seq, (row_id, fields) in enumerate(sync_throughput.photo_rows(count, insp), 1)]
+        requests = _requests(caller, changes, batch)
+        return count / _pushed(store, requests)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rush", action="store_true")
+    ap.add_argument("--photos", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--scale", type=float, default=1.0, help="of the changes (1: 20,000 each)")
+    args = ap.parse_args()
+    for _ in range(args.rounds):
+        for name in ("rush", "photos"):
+            if getattr(args, name) or not (args.rush or args.photos):
+                with tempfile.TemporaryDirectory() as tmp:
+                    rate = rush(Path(tmp), changes=int(500 * args.scale)) if name == "rush" else \
+                        photos(Path(tmp), count=int(20_000 * args.scale))
+                    print(f"{name}: {rate:,.0f} changes/s of CPU time", flush=True)
+
+
+if __name__ == "__main__":
+    main()
