@@ -285,3 +285,26 @@ def test_a_server_started_while_its_bucket_is_down_starts_and_answers_503(
     assert main(["gc", "--data", str(data_dir), "--blobs", bucket, "--grace-hours", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fieldsync: the photo storage failed") and err.count("\n") == 1
+
+
+def test_a_bucket_down_under_a_push_with_a_signature_is_503_and_applies_nothing(
+        site, http, wang, lin, stores) -> None:
+    # Regression (s23 leftovers, item 4): the push reads the signature's sheet (and image) from the bucket.
+    from server.domains.signatures.service import SheetCache
+    from tests.server import test_sealing as sealing
+
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    data = sealing._sheet(insp, c1)
+    sealing._upload(wang, data, "application/json")
+    sig_id, sig = sealing._signature(wang, insp, data)
+    forget_local_copies(http)
+    for each in stores:
+        each.sheets = SheetCache()  # what a server started since knows of the sheet
+    outage(http)
+    refused(wang.push([c1, sig]))
+    rows = sealing._rows(lin)
+    assert ("signatures", sig_id) not in rows and ("device_checks", c1["id"]) not in rows
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
+    assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    assert sealing._signatures(lin, insp)[0]["verification"] == "valid"

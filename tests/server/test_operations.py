@@ -175,6 +175,14 @@ def test_migrate_refuses_while_the_sqlite_server_runs(tmp_path: Path, target: st
 @pytest.mark.parametrize(("extra", "named"), [
     ("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('kept')", "notes"),
     ("ALTER TABLE users ADD COLUMN nickname TEXT; UPDATE users SET nickname = 'x'", "users.nickname"),
+    # Regression (s23 leftovers, item 5): a NUL stored before today, which PostgreSQL cannot hold (text
+    # refuses it; JSON's "\u0000" fails each read), was refused at its COPY naming no row: now before
+    # copying, by table, row key and column, with how to mend it. A console value kept in a row's fields:
+    ("UPDATE rows SET fields = json_set(fields, '$.name', 'Cam' || char(0) || '1') WHERE rowid ="
+     " (SELECT min(rowid) FROM rows WHERE collection = 'devices')", "NUL character, which PostgreSQL cannot"
+     " store: rows (collection=devices, id="),
+    # ...and a raw NUL in a text column (as a tus file name was kept).
+    ("UPDATE users SET name = 'Wang' || char(0) WHERE username = 'wang'", ") name. Nothing was copied. Mend"),
 ])
 def test_what_postgresql_has_no_place_for_is_refused_not_dropped(tmp_path: Path, target: str, extra: str, named: str,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,3 +323,4 @@ def test_a_phones_outbox_survives_the_move_to_two_processes_behind_nginx(tmp_pat
             http.close()
         for process in processes:
             process.stop()
+

@@ -7,10 +7,12 @@ the suite; the app(s) are the mode's (`http`), over that database."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,12 @@ import httpx
 import psycopg
 import pytest
 
+from bench import _tus as tus
 from bench._server import ServerProcess, free_port
 from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.connection import Database, conninfo
-from sync import hlc
+from sync import hlc, sheet
 from sync.errors import DatabaseUnavailable
 from sync.messages import words
 from tests.conftest import SITE, Session
@@ -172,6 +175,7 @@ class Cut:
         self.listener: socket.socket | None = None
         self.open: list[socket.socket] = []
         self.queries_cut = False  # a connection is let through its start-up, then cut at its first query
+        self.cut_at: bytes | None = None  # everything cut, and new connections refused, at a query holding this
 
     def up(self) -> Cut:
         self.listener = listener = socket.create_server(("127.0.0.1", self.port))
@@ -203,6 +207,9 @@ class Cut:
     def _pipe(self, source: socket.socket, sink: socket.socket, queries: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if queries and self.cut_at is not None and self.cut_at in data:
+                    self.down()
+                    return
                 if queries and self.queries_cut and data[:1] in (b"Q", b"P"):  # a simple or extended query
                     for sock in (source, sink):
                         sock.shutdown(socket.SHUT_RDWR)
@@ -234,6 +241,43 @@ def test_a_database_refusing_connections_is_503_and_served_again_once_it_is_back
             for _ in range(3):
                 ok(wang.pull())
                 ok(http.post("/auth/token", json={"username": "wang", "password": "demo", "client_name": "t"}))
+    finally:
+        cut.down()
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["check-reads", "failure-written"])
+def test_a_sheet_upload_meeting_the_database_down_on_its_last_byte_stays_open_and_ends_once_it_is_back(
+        new_settings: Callable[..., Settings], pg_url: str, valid: bool) -> None:
+    # Regression (s23 leftovers, item 1): the sheet's check on the last PATCH reads the database; a
+    # DatabaseUnavailable there failed the upload for good. And a sheet refused had its part file unlinked
+    # before the failure was written: the database down then left an open record without its bytes. The
+    # network is cut at the check's read (or at the failure's write), connecting again refused: 503, the
+    # last PATCH's bytes given back; once the database is back the same PATCH ends the upload.
+    cut = Cut(pg_url).up()
+    settings = new_settings("sheet-behind-a-cut", database=cut.url)
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    data = sheet.sheet_bytes(str(uuid.uuid4()), {}) if valid else b'{"not": "a sheet"}'
+    half = len(data) // 2
+    try:
+        with serving(settings, store) as http:
+            wang = Session(http, "wang")
+            location = tus.create(http, wang.headers, data, "application/json").headers["location"]
+            assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
+            cut.cut_at = b"SELECT site_id FROM rows WHERE collection" if valid else b"SET status = 'failed'"
+            problem(tus.patch(http, wang.headers, location, half, data[half:]), 503, "database_unavailable")
+            assert cut.cut_at is not None and cut.listener is not None and cut.listener.fileno() == -1  # it was cut
+            cut.cut_at = None
+            cut.up()
+            assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+            last = tus.patch(http, wang.headers, location, half, data[half:])
+            if valid:
+                assert last.status_code == 204
+                assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(len(data))
+                assert store.blobs.path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+            else:
+                problem(last, 422, "invalid_sheet")
+                assert tus.head(http, wang.headers, location).status_code == 410  # failed for good, now
     finally:
         cut.down()
 

@@ -425,3 +425,27 @@ def test_sheets_are_parsed_before_the_push_takes_the_writer_lock(site, settings,
         assert restarted.sheets.get(hashlib.sha256(data).hexdigest()) == (True, sheet.Sheet(insp, listed))
     finally:
         restarted.close()
+
+
+def test_a_sheet_the_blob_directory_cannot_read_is_503_not_a_sheet_never_uploaded(site, wang, lin, store, stores):
+    # Regression (s23 leftovers, item 2): any OSError reading the sheet read as "not stored", so an
+    # outage of the blob directory let the signature be verified against the inspection instead of the
+    # sheet the customer saw. A shard directory that is a file (ENOTDIR, for root too): 503, nothing applied.
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    data = _sheet(insp, c1)
+    _upload(wang, data, "application/json")
+    sig_id, sig = _signature(wang, insp, data)
+    for each in stores:
+        each.sheets = sealing.SheetCache()  # what a server started since knows of it
+    shard = store.blobs.path(hashlib.sha256(data).hexdigest()).parents[1]
+    away = shard.with_name(shard.name + ".away")
+    shard.rename(away)
+    shard.write_bytes(b"not a directory")
+    resp = wang.push([c1, sig])
+    assert (resp.status_code, resp.json()["code"]) == (503, "storage_unavailable"), resp.text
+    assert ("signatures", sig_id) not in _rows(lin) and ("device_checks", c1["id"]) not in _rows(lin)
+    shard.unlink()
+    away.rename(shard)
+    assert _results(wang.push([c1, sig])) == [("applied", None)] * 2
+    assert _signatures(lin, insp)[0]["verification"] == "valid"

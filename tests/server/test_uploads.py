@@ -970,3 +970,20 @@ def test_the_check_decodes_in_grey_at_an_eighth_yet_reports_the_photos_own_size(
     path.write_bytes(buffer.getvalue()[:-200])  # the last blocks of every colour component missing
     with pytest.raises(E.InvalidImage):
         check_image(path, "image/jpeg", 50_000_000)
+
+
+def test_a_thumbs_directory_that_cannot_be_written_is_503_then_served(http, wang, store, site) -> None:
+    # Regression (s23 leftovers, item 3): a thumbnail made into a DATA/thumbs that could not be
+    # written was a 500. A thumbs path that is a file: refused as a read-only directory is, for root too.
+    data = jpeg((300, 200), noise=True, seed=48)
+    assert tus.upload(http, wang.headers, data).status_code == 204
+    photo(wang, site, data)
+    thumbs = store.settings.data_dir / "thumbs"
+    thumbs.write_bytes(b"not a directory")
+    r = http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers)
+    assert (r.status_code, r.json()["code"]) == (503, "storage_unavailable"), r.text
+    assert int(r.headers["retry-after"]) > 0
+    assert list((store.settings.data_dir / "uploads").glob("thumb-*")) == []  # no scratch file left behind
+    thumbs.unlink()
+    r = http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers)
+    assert r.status_code == 200 and (thumbs / sha(data)[:2] / f"{sha(data)}-160.jpg").read_bytes() == r.content

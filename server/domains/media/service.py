@@ -25,7 +25,7 @@ from ...settings import Settings
 from ...storage.media import SqliteMedia
 from ..scope import in_scope
 from . import images
-from .blobs import BlobStore, is_sha256
+from .blobs import BlobStore, guarded, is_sha256
 from .schemas import MissingBlob, MissingBlobs
 
 if TYPE_CHECKING:
@@ -121,11 +121,12 @@ class Media:
     def _make_thumbnail(self, sha: str, content_type: str, size: int, target: Path) -> Path:
         if target.is_file():  # made between the request's look and this job's start
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         scratch = self.scratch / f"thumb-{uuid.uuid4().hex}.jpg"
         try:
-            images.make_thumbnail(self.blobs.path(sha), content_type, size, scratch)
-            os.replace(scratch, target)
+            with guarded("store a thumbnail"):  # a thumbs directory that cannot be written: 503/507
+                target.parent.mkdir(parents=True, exist_ok=True)
+                images.make_thumbnail(self.blobs.path(sha), content_type, size, scratch)
+                os.replace(scratch, target)
         finally:
             scratch.unlink(missing_ok=True)
         with self._made_lock:

@@ -32,11 +32,13 @@ those no open upload has on record.
 A store that fails under a PATCH (a bucket down, a full disk: 503 or 507, `blobs.guarded`) leaves the
 offset where the PATCH found it: its bytes are rewound, and when the blob itself could not go in, the
 last piece is taken off the record (`_give_back`), so HEAD never says done for a blob not stored.
+So too the database down (503) on the last byte, as a sheet's check reads it: never failed for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -72,6 +74,9 @@ _LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another proces
 # JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
 # past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
+# What fails on the last byte and passes: the store or the database down (503/507). The upload stays
+# open, its last PATCH's bytes given back, and the client sends them again once they are back.
+_PASSING = (*STORE_FAILURES, E.DatabaseUnavailable)
 
 
 class Upload(msgspec.Struct, kw_only=True):
@@ -428,7 +433,7 @@ class Uploads:
             f.close()
             try:
                 return self._finish(upload, hasher)
-            except STORE_FAILURES:
+            except _PASSING:
                 self._give_back(upload, start)
                 raise
         return upload
@@ -437,7 +442,7 @@ class Uploads:
         """The blob could not be stored: the last PATCH's bytes no longer count, and the offset is back
         where it began (at `length` a tus client would call the upload done); the client sends them again."""
         self._hashers.pop(upload.id, None)
-        with guarded("rewind an upload"):
+        with guarded("rewind an upload"), contextlib.suppress(FileNotFoundError):  # gone into the store
             os.truncate(self.part_path(upload.id), start)
         if self.pieces is not None:
             bucket.retreat(self, upload, start)
@@ -463,11 +468,11 @@ class Uploads:
         except E.SyncError as exc:
             if check is not None:
                 check.give_up()
-            if isinstance(exc, STORE_FAILURES):  # the sheet's check read a blob: the upload stays open
+            if isinstance(exc, _PASSING):  # the sheet's check read a blob or the database: the upload stays open
                 raise
-            path.unlink(missing_ok=True)
-            with self.queries.writing() as q:
+            with self.queries.writing() as q:  # first: a database failing here leaves the bytes (given back)
                 q.fail_upload(upload.id, exc.code, self.store.now_ms())
+            path.unlink(missing_ok=True)
             self._unlock_for_good(upload.id)
             bucket.forget(self, upload.id)
             raise

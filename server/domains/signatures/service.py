@@ -49,6 +49,7 @@ from ...storage.media import MediaQueries
 from ...storage.queries import checks as current_checks
 from ...storage.sheets import located
 from ..identity import audit as security
+from ..media.blobs import guarded
 from ..scope import in_scope
 from ..service.hooks import derive_status
 from .schemas import Difference, SignatureCheck, SignatureInfo
@@ -124,11 +125,11 @@ def parsed_sheet(store: Store, sha256: Any) -> tuple[bool, sheet.Sheet | None]:
     if cached:
         return True, parsed
     try:
-        if not blobs.exists(sha256):
-            return False, None
-        with blobs.open(sha256) as f:
+        # Only a blob that is not there is "not stored"; a store that fails to answer is its 503/507
+        # (`guarded`), or a push would read an outage as a sheet never uploaded.
+        with guarded("read a sheet"), blobs.open(sha256) as f:
             data: bytes = f.read(sheet.MAX_SHEET_BYTES + 1)
-    except (OSError, ValueError):
+    except (FileNotFoundError, ValueError):
         return False, None
     try:
         parsed = sheet.parse(data)

@@ -12,8 +12,10 @@ and the whole copy is one transaction: it commits whole or not at all.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -27,6 +29,7 @@ from .migrations import MIGRATING, migrate
 
 # Each backend's record of its own schema steps: not data, and not the same steps.
 OWN_RECORDS = {"_sqlite_migrations", "migrations"}
+_NUL_SHOWN = 20  # values holding a NUL named in `migrate`'s refusal; past it, how many more
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,58 @@ def _set_sequences(target: psycopg.Connection[Any], floors: dict[str, int]) -> N
             target.execute("SELECT setval(pg_get_serial_sequence(%s, %s), %s)", [table, column, top])
 
 
+def _keys(target: psycopg.Connection[Any]) -> dict[str, list[str]]:
+    """Each table's primary key columns in PostgreSQL: what names a row to an operator."""
+    keys: dict[str, list[str]] = {}
+    for table, column in target.execute(
+            "SELECT tc.table_name, k.column_name FROM information_schema.table_constraints tc"
+            " JOIN information_schema.key_column_usage k ON k.constraint_name = tc.constraint_name"
+            " AND k.table_schema = tc.table_schema WHERE tc.constraint_type = 'PRIMARY KEY'"
+            " AND tc.table_schema = current_schema() ORDER BY tc.table_name, k.ordinal_position"):
+        keys.setdefault(table, []).append(column)
+    return keys
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(map(_holds_nul, value)) or any(map(_holds_nul, value.values()))
+    return isinstance(value, list) and any(map(_holds_nul, value))
+
+
+def _refuse_nul(source: sqlite3.Connection, lite: dict[str, list[str]], target: psycopg.Connection[Any]) -> None:
+    """A NUL stored before the server refused it (console form values, spreadsheet cells, tus file names
+    were kept as given) has no place in PostgreSQL: text refuses it, JSON's `\\u0000` fails each read.
+    Refused, every such value named, rather than changed: a value changed here would differ from the
+    copy every client holds, unseen (no new version). Mended on the SQLite server, an edit reaches them."""
+    found: list[str] = []
+    keys = _keys(target)
+    for table, column, kind in target.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND data_type IN ('text', 'character varying', 'json', 'jsonb')").fetchall():
+        if column not in lite.get(table, ()):
+            continue
+        key = keys.get(table) or ["rowid"]
+        names = ", ".join(f'"{k}"' for k in key)
+        for *named, value in source.execute(
+                f'SELECT {names}, "{column}" FROM "{table}" WHERE instr(CAST("{column}" AS BLOB), x\'00\') > 0'
+                f" OR instr(\"{column}\", '\\u0000') > 0"):
+            if kind.startswith("json") and isinstance(value, str):
+                with suppress(ValueError):  # not JSON: its text is looked at
+                    value = json.loads(value, strict=False)
+            if _holds_nul(value):
+                row = ", ".join(f"{k}={str(v).replace(chr(0), '<NUL>')}" for k, v in zip(key, named, strict=True))
+                found.append(f"{table} ({row}) {column}")
+    if found:
+        more = len(found) - _NUL_SHOWN
+        shown = "; ".join(found[:_NUL_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+        raise BackupError(f"{len(found)} values hold a NUL character, which PostgreSQL cannot store: {shown}."
+                          " Nothing was copied. Mend each on the SQLite server (a row's field: edit it in the"
+                          " console or the app, so every client gets the change; another column: sqlite3's"
+                          " UPDATE ... SET col = replace(col, char(0), '')), then migrate again")
+
+
 def copy_database(sqlite_path: Path, url: str) -> Moved:
     """Copy the SQLite database at `sqlite_path` into the empty PostgreSQL database at `url`.
 
@@ -127,6 +182,7 @@ def copy_database(sqlite_path: Path, url: str) -> Moved:
                 if lacking or lost:
                     raise BackupError("the PostgreSQL schema has no place for " + ", ".join(lacking + lost)
                                       + ": upgrade fieldsync, then migrate")
+                _refuse_nul(source, lite, target)
                 copied: dict[str, int] = {}
                 target.execute("DELETE FROM meta")  # its seeds give way to the copy's
                 for table in _fk_order(target, set(lite) & set(columns)):
