@@ -136,14 +136,17 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def migrate(conn: psycopg.Connection[Any]) -> None:
-    """Apply the steps not applied yet, in one transaction."""
+def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> None:
+    """Apply the steps not applied yet, in one transaction; up to `stop_before` when named (as
+    sqlite-utils' `apply` does: a database as it stood before that step, for an upgrade's test)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATING])
         conn.execute("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL"
                      " DEFAULT now())")
         done = {name for (name,) in conn.execute("SELECT name FROM migrations")}
         for name, sql in STEPS:
+            if name == stop_before:
+                break
             if name not in done:
                 conn.execute(sql.encode())
                 if name == "m001_rows":
