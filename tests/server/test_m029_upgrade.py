@@ -38,9 +38,17 @@ def _write_clients(db: Any, mark: str) -> None:
                    [client_id, USER[0], "phone", created_at])
 
 
-def _enrol_one_more(database: Any) -> str:
-    with database.write() as db:
-        return identity.enrol(db, USER[0], "new phone", 1_800_000_000_000, None)
+def _order_after_upgrade(database: Any) -> list[tuple[str, int]]:
+    """(id, enrolled) of every client once `database` is opened (which migrates), one enrolled after
+    the upgrade (`new`) last."""
+    try:
+        with database.write() as db:
+            new = identity.enrol(db, USER[0], "new phone", 1_800_000_000_000, None)
+        with database.read() as db:
+            return [("new" if i == new else i, n)
+                    for i, n in db.execute("SELECT id, enrolled FROM clients ORDER BY enrolled")]
+    finally:
+        database.close()
 
 
 def test_m029_numbers_a_sqlite_databases_clients_in_their_order_of_insertion(tmp_path: Path) -> None:
@@ -50,15 +58,9 @@ def test_m029_numbers_a_sqlite_databases_clients_in_their_order_of_insertion(tmp
         with conn:
             assert "enrolled" not in {c[1] for c in conn.execute("PRAGMA table_info(clients)")}
             _write_clients(conn, "?")
-    database = SQLITE.open(path)  # opening migrates
-    try:
-        new = _enrol_one_more(database)
-        with database.read() as db:
-            order = [(i, n) for i, n in db.execute("SELECT id, enrolled FROM clients ORDER BY enrolled")]
-    finally:
-        database.close()
+    order = _order_after_upgrade(SQLITE.open(path))
     # By rowid: the order they came in, the millisecond's two included (c-9 before c-1).
-    assert order == [("c-3", 1), ("c-2", 2), ("c-9", 3), ("c-1", 4), (new, 5)]
+    assert order == [("c-3", 1), ("c-2", 2), ("c-9", 3), ("c-1", 4), ("new", 5)]
 
 
 def test_m029_numbers_a_postgresql_databases_clients_by_enrolment_time(pg_url: str) -> None:
@@ -68,13 +70,7 @@ def test_m029_numbers_a_postgresql_databases_clients_by_enrolment_time(pg_url: s
                                 " AND column_name = 'enrolled'").fetchall()
         with conn.transaction():
             _write_clients(conn, "%s")
-    database = POSTGRES.open(pg_url)  # opening migrates
-    try:
-        new = _enrol_one_more(database)
-        with database.read() as db:
-            order = [(i, n) for i, n in db.execute("SELECT id, enrolled FROM clients ORDER BY enrolled")]
-    finally:
-        database.close()
+    order = _order_after_upgrade(POSTGRES.open(pg_url))
     # No rowid here: by enrolment time, and within one millisecond by id (c-1 before c-9, documented in
     # the step); the sequence goes on past them, so a client enrolled after the upgrade comes last.
-    assert order == [("c-3", 1), ("c-2", 2), ("c-1", 3), ("c-9", 4), (new, 5)]
+    assert order == [("c-3", 1), ("c-2", 2), ("c-1", 3), ("c-9", 4), ("new", 5)]
