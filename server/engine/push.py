@@ -60,7 +60,12 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         # The version counter first (a lock on PostgreSQL), then the client's acked_seq: the same
         # client pushing through two processes at once is then answered in turn, not twice.
         batch = _Batch(db, store, now, caller, offset) if changes else None
-        acked = q.acked_seq(db, caller.client_id)
+        acked = q.acked_seq_unless_revoked(db, caller.client_id)
+        if acked is None:
+            # Revoked since its token was checked (a lost phone's thief racing the office's revoke):
+            # after the version lock a revocation has committed before this push or waits for it
+            # (revocations take that lock too), so nothing of it is applied, as for a revoked token.
+            raise E.Unauthorized("the token is unknown or revoked")
         replayed = [c for c in changes if c.seq <= acked]
         fresh = changes[len(replayed):]
         results = _replayed_results(db, caller.client_id, replayed, ready)

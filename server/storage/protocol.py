@@ -32,6 +32,13 @@ def acked_seq(db: Sql, client_id: str) -> int:
     return int(db.execute("SELECT acked_seq FROM clients WHERE id = ?", [client_id]).fetchone()[0])
 
 
+def acked_seq_unless_revoked(db: Sql, client_id: str) -> int | None:
+    """The client's acked_seq, or None once it is revoked: a push's read of its client's row, inside
+    its write (the same read by key as `acked_seq`, one more column)."""
+    acked, revoked_at = db.execute("SELECT acked_seq, revoked_at FROM clients WHERE id = ?", [client_id]).fetchone()
+    return None if revoked_at is not None else int(acked)
+
+
 def receipts(db: Sql, client_id: str, first: int, last: int) -> dict[int, tuple[str, str | None, str]]:
     """{seq: (hlc, digest, result as JSON)} of the client's acknowledged changes from `first` to
     `last`; the digest is None for receipts written before receipts kept one."""

@@ -159,7 +159,8 @@ class Identity:
         self.throttle.succeeded(req.username, address, attempt)
         user_id, name, role, verified_hash = user
         now = self.now_ms()
-        with self._db.write() as db:
+        # A console sign-in may revoke older sessions: revocations take versions (`revoke_client`).
+        with self._db.write(versions=console and req.client_id is None) as db:
             # Read again in the writing transaction: a password changed or an account disabled
             # since the check above (PATCH /api/users) must not get a token.
             current_hash, disabled_at = q.password_state(db, user_id)
@@ -203,7 +204,7 @@ class Identity:
         now = self.now_ms()
         with self._db.read() as db:  # an anonymous made-up credential never waits for the writer
             self._refreshable(db, req, now)
-        with self._db.write() as db:
+        with self._db.write(versions=req.enrol) as db:  # revocations take versions (`revoke_client`)
             user_id, client_name, username, name, role = self._refreshable(db, req, now)
             client_id = req.client_id
             if req.enrol:
@@ -256,7 +257,7 @@ class Identity:
             if not self.settings.demo:
                 check_password_strength(password, username, self.settings)
         new_hash = hash_password(password) if password is not None else None  # slow: outside the lock
-        with self._db.write() as db:
+        with self._db.write(versions=True) as db:  # revocations take versions (`revoke_client`)
             user_id = q.user_id_of(db, username)
             if user_id is None:
                 raise E.NotFound(f"no user {username}")
@@ -306,7 +307,10 @@ class Identity:
                     owner=username, reason="console_session_replaced")
 
     def revoke_client(self, caller: Caller, client_id: str) -> None:
-        with self._db.write() as db:
+        # Revocations take the version counter's lock (PostgreSQL), as a push does before it reads its
+        # client's row: a push whose token was checked before this commits first, or finds its client
+        # revoked and applies nothing (`engine/push.py`).
+        with self._db.write(versions=True) as db:
             owner = q.client_owner(db, client_id)
             if owner is None or (caller.role != schema.SUPERVISOR and owner[0] != caller.user_id):
                 raise E.NotFound(f"no client {client_id}")
