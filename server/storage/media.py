@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from sync import errors as E
 from sync import hlc
 
 from ..domains.identity.quotas import check_upload_bytes
@@ -22,6 +23,7 @@ from .queries import Transactions
 from .writes import Dialect, dialect, per_dialect, select_in
 
 _decode = msgspec.json.decode
+DOOMED_RETRY_S = 5  # what an upload of a hash garbage collection is removing is told to wait
 # (collection, row id, fields, creator's user id, whether a creator is recorded, creator's username)
 BlobRow = tuple[str, str, dict[str, Any], str | None, bool, str | None]
 # (user id, sha256, content type, length, received, status, error) of an upload
@@ -36,6 +38,16 @@ PIECES = """
         start {integer} NOT NULL,
         name TEXT NOT NULL,
         PRIMARY KEY (upload_id, start)
+    );
+"""
+
+# Blobs whose record garbage collection forgot and whose bytes it may not have deleted yet
+# (`domains/media/gc.py`): no upload records such a hash until the row goes (SQLite's m030,
+# PostgreSQL's step of that name). A migration: never edited once released.
+DOOMED = """
+    CREATE TABLE blobs_doomed (
+        sha256 TEXT PRIMARY KEY,
+        since_ms {integer} NOT NULL
     );
 """
 
@@ -286,6 +298,10 @@ class MediaQueries:
     def store_blob(self, upload_id: str, user_id: str, sha: str, content_type: str, length: int,
                    info: images.ImageInfo | None, now_ms: int) -> None:
         """The upload is complete: its blob, what its bytes say, and that this user has them."""
+        if self.doomed(sha):
+            # Garbage collection may delete these bytes still: the client sends its last PATCH again.
+            raise E.StorageUnavailable("these bytes are being removed from the store; send them again shortly",
+                                       retry_after=DOOMED_RETRY_S)
         self.db.execute(
             "INSERT INTO blobs(sha256, content_type, bytes, width, height, taken_at, taken_local,"
             " orientation, lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
@@ -323,6 +339,20 @@ class MediaQueries:
     def referenced(self, sha: str) -> bool:
         return self.db.execute(_sql(self.db).referenced, [sha] * 4).fetchone() is not None
 
-    def forget_blob(self, sha: str) -> None:
+    def forget_blob(self, sha: str, now_ms: int) -> None:
+        """Forget the blob's record; its bytes are doomed until `spared` (after they are deleted)."""
         self.db.execute("DELETE FROM blob_owners WHERE sha256 = ?", [sha])
         self.db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
+        self.db.execute("INSERT INTO blobs_doomed(sha256, since_ms) VALUES (?, ?) ON CONFLICT(sha256) DO NOTHING",
+                        [sha, now_ms])
+
+    def doomed(self, sha: str) -> bool:
+        return self.db.execute("SELECT 1 FROM blobs_doomed WHERE sha256 = ?", [sha]).fetchone() is not None
+
+    def doomed_before(self, cutoff_ms: int) -> list[str]:
+        return [s for (s,) in self.db.execute("SELECT sha256 FROM blobs_doomed WHERE since_ms < ? ORDER BY sha256",
+                                              [cutoff_ms])]
+
+    def spared(self, sha: str) -> None:
+        """The blob's bytes are deleted: its hash may be uploaded and recorded again."""
+        self.db.execute("DELETE FROM blobs_doomed WHERE sha256 = ?", [sha])

@@ -29,6 +29,7 @@ from server.domains.media.uploads import parts_dir
 from server.services import Store
 from server.settings import Settings
 from server.storage.media import SqliteMedia
+from sync import errors as E
 from tests.conftest import Session
 from tests.server.test_s3_blobs import key, keys, pieces
 from tests.server.test_uploads import jpeg, photo
@@ -308,3 +309,71 @@ def test_a_bucket_down_under_a_push_with_a_signature_is_503_and_applies_nothing(
     outage(http, os.environ["AWS_ENDPOINT_URL"])
     assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
     assert sealing._signatures(lin, insp)[0]["verification"] == "valid"
+
+
+def _doomed(store: Store, digest: str) -> tuple[bool, bool]:
+    """(whether a record names the blob, whether its hash is doomed: its bytes being removed)."""
+    with store.read() as db:
+        return (db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [digest]).fetchone() is not None,
+                db.execute("SELECT 1 FROM blobs_doomed WHERE sha256 = ?", [digest]).fetchone() is not None)
+
+
+def _collect_failing_then_an_upload_between(http: Any, wang: Session, store: Store, data: bytes,
+                                            fail: Callable[[], None], mend: Callable[[], None]) -> str:
+    """An orphan blob collected with its store failing at the bytes (`fail`), then the same bytes
+    uploaded between the two steps once it is back (`mend`): refused, nothing recorded; the next
+    collection deletes the bytes, and the upload, sent again, is stored whole. Its location."""
+    from server.domains.media.gc import collect
+
+    assert tus.upload(http, wang.headers, data).status_code == 204  # no row names it
+    later = store.now_ms() + 86_400_000
+    for app in apps(http):
+        app.state.uploads.clean_uploads(later)  # its finished upload forgotten
+    fail()
+    with pytest.raises(E.StorageUnavailable):
+        collect(store, store.blobs, 0, later)
+    assert _doomed(store, sha(data)) == (False, True)  # the record went in its own transaction
+    mend()
+    assert store.blobs.exists(sha(data))  # the bytes the failed delete left
+    location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+    refused(tus.patch(http, wang.headers, location, 0, data))  # stored, but no record while doomed
+    assert _doomed(store, sha(data)) == (False, True)
+    assert tus.head(http, wang.headers, location).headers["upload-offset"] == "0"
+    assert collect(store, store.blobs, 0, later + 3_600_001) == []  # the hash left doomed: its bytes go
+    assert _doomed(store, sha(data)) == (False, False) and not store.blobs.exists(sha(data))
+    assert tus.patch(http, wang.headers, location, 0, data).status_code == 204
+    assert _doomed(store, sha(data)) == (True, False)
+    assert hashlib.sha256(store.blobs.path(sha(data)).read_bytes()).hexdigest() == sha(data)
+    return location
+
+
+def test_gc_deletes_bytes_after_their_record_and_an_upload_meanwhile_is_never_recorded_without_them(
+        http, wang, store, bucket: str) -> None:
+    # Regression (s23 leftovers, item 2): `collect` deleted the bytes inside its write transaction, so a
+    # slow bucket held the writer (on PostgreSQL past the idle-in-transaction limit, which killed it and
+    # restored records whose bytes were gone). The record goes first, in its own transaction; the
+    # bucket failing at the bytes leaves the hash doomed, and an upload of the same bytes meanwhile
+    # records nothing until the next collection has deleted them.
+    data = jpeg((300, 200), noise=True, seed=48)
+    gc_store = apps(http)[0].state.store
+    _collect_failing_then_an_upload_between(http, wang, gc_store, data, lambda: outage(http),
+                                            lambda: outage(http, os.environ["AWS_ENDPOINT_URL"]))
+    assert key(bucket, sha(data)) in keys(bucket)
+
+
+def test_gc_over_a_blob_directory_that_fails_at_the_bytes_keeps_the_hash_doomed(tmp_path: Path) -> None:
+    # Regression (s23 leftovers, item 2), a blob directory: its shard a file when the bytes are deleted.
+    data = jpeg((300, 200), noise=True, seed=49)
+    with on_disk(tmp_path) as (http, wang, store):
+        shard = store.settings.data_dir / "blobs" / sha(data)[:2]
+        away = shard.with_name("away")
+
+        def fail() -> None:
+            shard.rename(away)
+            shard.write_bytes(b"not a directory")
+
+        def mend() -> None:
+            shard.unlink()
+            away.rename(shard)
+
+        _collect_failing_then_an_upload_between(http, wang, store, data, fail, mend)

@@ -6,10 +6,14 @@ restored until its tombstone is purged), while any upload of it is on record
 it as its sheet or image. Past that, it is removed once it is older than the
 grace period: a client may upload the bytes before it pushes the row.
 
-Everything is decided and removed in one write transaction: a push or an
-upload that names the blob waits for it, and then finds it gone (the row is
-`missing` until its creator uploads again) or finds it kept. With a bucket, the
-pieces of uploads no open upload has on record go too (`upload_pieces.sweep`).
+A blob's record goes in one short write transaction, which a push or an upload naming the blob
+waits for, and then finds it gone (the row is `missing` until its creator uploads again) or kept;
+its bytes go after it, outside any transaction (a slow bucket holds no writer, and on PostgreSQL
+is never past the idle-in-transaction limit). Between the two its hash is doomed (`blobs_doomed`):
+an upload of the same bytes stores them but records nothing (503, the client sends its last PATCH
+again), so a record never names bytes this deletes. The hash is spared once its bytes are gone; a
+bucket failing in between leaves it doomed, and the next run deletes its bytes first. With a
+bucket, the pieces of uploads no open upload has on record go too (`upload_pieces.sweep`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from ...settings import Settings
 from ...storage.media import SqliteMedia
 from .blobs import BlobStore
 from .upload_pieces import sweep
+
+_LEFT_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -40,14 +46,18 @@ def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | No
     removed: list[Removed] = []
     with SqliteMedia(store).writing() as q:
         for sha, size in q.blobs_created_before(cutoff):
-            if q.referenced(sha):
-                continue
-            q.forget_blob(sha)
-            # Inside the transaction: an upload finishing now waits for it, then stores the bytes anew.
-            blobs.delete(sha)
-            for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
-                thumb.unlink(missing_ok=True)
-            removed.append(Removed(sha, size))
+            if not q.referenced(sha):
+                q.forget_blob(sha, now)
+                removed.append(Removed(sha, size))
+        # This run's, and those a failed run left (an hour ago: never another run's still under way,
+        # which would delete bytes again after it spared them and an upload stored them anew).
+        doomed = [r.sha256 for r in removed] + q.doomed_before(now - _LEFT_MS)
+    for sha in doomed:
+        blobs.delete(sha)  # the store failing: the rest stay doomed for the next run
+        for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
+            thumb.unlink(missing_ok=True)
+        with SqliteMedia(store).writing() as q:
+            q.spared(sha)
     pieces = getattr(blobs, "pieces", None)
     if pieces is not None:  # a bucket: the pieces no open upload has on record go too
         sweep(store, pieces, now)

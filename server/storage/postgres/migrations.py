@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from ..imports import TABLES as IMPORTS
-from ..media import PIECES
+from ..media import DOOMED, PIECES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -125,6 +125,8 @@ STEPS: list[tuple[str, str]] = [
     # m001's json_extract shim (SQLite's function for the shared SQL) is no one's any more: every
     # query reads a field through its dialect (`writes.Dialect.field`: `fields ->> 'name'`).
     ("pg030_drop_json_extract", "DROP FUNCTION json_extract(json, text);"),
+    # Blobs being removed, SQLite's m030 (storage/media.py).
+    ("m030_blobs_doomed", DOOMED.format(integer="bigint")),
 ]
 
 
