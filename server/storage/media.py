@@ -286,6 +286,11 @@ class MediaQueries:
         return [n for (n,) in self.db.execute("SELECT name FROM upload_pieces WHERE upload_id = ? ORDER BY start",
                                               [upload_id])]
 
+    def last_piece_start(self, upload_id: str) -> int:
+        """Where the upload's last piece begins (0 without one)."""
+        return int(self.db.execute("SELECT coalesce(max(start), 0) FROM upload_pieces WHERE upload_id = ?",
+                                   [upload_id]).fetchone()[0])
+
     def all_pieces(self) -> set[tuple[str, str]]:
         """(upload id, name) of every piece on record."""
         return {(u, n) for u, n in self.db.execute("SELECT upload_id, name FROM upload_pieces")}

@@ -282,6 +282,46 @@ def test_a_sheet_upload_meeting_the_database_down_on_its_last_byte_stays_open_an
         cut.down()
 
 
+def test_an_upload_over_a_bucket_with_the_database_down_at_its_finish_is_never_reported_done_without_its_blob(
+        new_settings: Callable[..., Settings], pg_url: str, bucket: str) -> None:
+    # Regression (s23 leftovers, item 1): over a bucket the offset is the database's, and the last PATCH
+    # moves it to the upload's end before the blob is recorded. With the database down at that record
+    # (here a photo's; a sheet's check reads it too), giving the offset back is a database write, so it stayed at
+    # Upload-Length with no blob on record: HEAD then said done and the phone marked the upload done.
+    # Now an open upload found at its end stands at its last piece's start until a PATCH takes it back.
+    from server.storage.media import SqliteMedia
+    from tests.server.test_uploads import jpeg
+
+    cut = Cut(pg_url).up()
+    settings = new_settings("bucket-behind-a-cut", database=cut.url, blobs=bucket)
+    store = Store(settings)
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    data, kind = jpeg((300, 200), noise=True, seed=50), "image/jpeg"
+    digest, half = hashlib.sha256(data).hexdigest(), len(data) // 2
+    try:
+        with serving(settings, store) as http:
+            wang = Session(http, "wang")
+            location = tus.create(http, wang.headers, data, kind).headers["location"]
+            assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
+            cut.cut_at = b"INSERT INTO blobs(sha256"  # the blob is in the bucket; its record is not
+            problem(tus.patch(http, wang.headers, location, half, data[half:]), 503, "database_unavailable")
+            assert cut.listener is not None and cut.listener.fileno() == -1  # it was cut there
+            cut.cut_at = None
+            cut.up()
+            with SqliteMedia(store).reading() as q:  # what the give-back could not undo
+                record = q.upload(location.rsplit("/", 1)[1])
+                assert record is not None and (record[4], record[5]) == (len(data), "open")
+            assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(half)
+            assert tus.patch(http, wang.headers, location, half, data[half:]).status_code == 204
+            assert tus.head(http, wang.headers, location).headers["upload-offset"] == str(len(data))
+            assert hashlib.sha256(store.blobs.path(digest).read_bytes()).hexdigest() == digest
+            with SqliteMedia(store).reading() as q:
+                assert q.content_type(digest) == kind
+    finally:
+        cut.down()
+        store.close()
+
+
 def test_a_console_page_while_the_database_refuses_is_a_503_page_in_the_catalogue_s_words(http, site, pg_url) -> None:
     csrf = console(http, "chen")
     assert csrf
