@@ -282,11 +282,12 @@ def test_a_sheet_upload_meeting_the_database_down_on_its_last_byte_stays_open_an
         cut.down()
 
 
+@pytest.mark.parametrize("what", ["photo", "sheet"])
 def test_an_upload_over_a_bucket_with_the_database_down_at_its_finish_is_never_reported_done_without_its_blob(
-        new_settings: Callable[..., Settings], pg_url: str, bucket: str) -> None:
+        new_settings: Callable[..., Settings], pg_url: str, bucket: str, what: str) -> None:
     # Regression (s23 leftovers, item 1): over a bucket the offset is the database's, and the last PATCH
     # moves it to the upload's end before the blob is recorded. With the database down at that record
-    # (here a photo's; a sheet's check reads it too), giving the offset back is a database write, so it stayed at
+    # (a photo's) or at a sheet's check, giving the offset back is a database write too, so it stayed at
     # Upload-Length with no blob on record: HEAD then said done and the phone marked the upload done.
     # Now an open upload found at its end stands at its last piece's start until a PATCH takes it back.
     from server.storage.media import SqliteMedia
@@ -296,14 +297,18 @@ def test_an_upload_over_a_bucket_with_the_database_down_at_its_finish_is_never_r
     settings = new_settings("bucket-behind-a-cut", database=cut.url, blobs=bucket)
     store = Store(settings)
     store.create_user("wang", "Wang", "technician", "demo", demo=True)
-    data, kind = jpeg((300, 200), noise=True, seed=50), "image/jpeg"
+    if what == "sheet":
+        data, kind = sheet.sheet_bytes(str(uuid.uuid4()), {}), "application/json"
+    else:
+        data, kind = jpeg((300, 200), noise=True, seed=50), "image/jpeg"
     digest, half = hashlib.sha256(data).hexdigest(), len(data) // 2
     try:
         with serving(settings, store) as http:
             wang = Session(http, "wang")
             location = tus.create(http, wang.headers, data, kind).headers["location"]
             assert tus.patch(http, wang.headers, location, 0, data[:half]).status_code == 204
-            cut.cut_at = b"INSERT INTO blobs(sha256"  # the blob is in the bucket; its record is not
+            # The photo's blob is in the bucket, its record is not; the sheet's check reads the database.
+            cut.cut_at = b"SELECT site_id FROM rows WHERE collection" if what == "sheet" else b"INSERT INTO blobs(sha256"
             problem(tus.patch(http, wang.headers, location, half, data[half:]), 503, "database_unavailable")
             assert cut.listener is not None and cut.listener.fileno() == -1  # it was cut there
             cut.cut_at = None
