@@ -63,10 +63,14 @@ def outage(http: Any, endpoint: str | None = None) -> None:
 
 class Gate:
     """A real HTTP hop between the store and moto's server that answers 503 (S3's own SlowDown) to the
-    requests `refuse` picks by path, and passes every other on: a bucket that fails for some keys only."""
+    requests `refuse` picks by path, and passes every other on: a bucket that fails for some keys only;
+    or that holds those `hold` picks until `go` (a slow bucket)."""
 
     def __init__(self, upstream: str) -> None:
         self.refuse: Callable[[str], bool] = lambda path: False
+        # A slow bucket: the requests `hold` picks (by method and path) wait until `go` is set.
+        self.hold: Callable[[str, str], bool] = lambda method, path: False
+        self.held, self.go = threading.Event(), threading.Event()
         gate = self
 
         class Hop(BaseHTTPRequestHandler):
@@ -74,6 +78,9 @@ class Gate:
 
             def do(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if gate.hold(self.command, self.path):
+                    gate.held.set()
+                    gate.go.wait(60)  # a guard against a hang, not a measurement
                 if gate.refuse(self.path):
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
@@ -377,3 +384,33 @@ def test_gc_over_a_blob_directory_that_fails_at_the_bytes_keeps_the_hash_doomed(
             away.rename(shard)
 
         _collect_failing_then_an_upload_between(http, wang, store, data, fail, mend)
+
+
+def test_gc_holds_no_writer_while_the_bucket_is_slow_to_delete(http, wang, store, site) -> None:
+    # Regression (s23 leftovers, item 2): the bytes were deleted inside collect's write transaction, so a
+    # slow bucket held the writer (every push waited; on PostgreSQL the idle-in-transaction limit killed
+    # it). With the bucket holding the blob's DELETE, a push goes through and the record is already gone.
+    from server.domains.media.gc import collect
+
+    data = jpeg((300, 200), noise=True, seed=51)
+    assert tus.upload(http, wang.headers, data).status_code == 204
+    later = store.now_ms() + 86_400_000
+    for app in apps(http):
+        app.state.uploads.clean_uploads(later)
+    gc_store = apps(http)[0].state.store
+    gate = Gate(os.environ["AWS_ENDPOINT_URL"])
+    try:
+        outage(http, gate.url)
+        gate.hold = lambda method, path: method == "DELETE" and sha(data) in path
+        collecting = threading.Thread(target=collect, args=(gc_store, gc_store.blobs, 0, later))
+        collecting.start()
+        assert gate.held.wait(60)  # the bytes' DELETE is under way, held by the bucket
+        assert _doomed(gc_store, sha(data)) == (False, True)
+        photo(wang, site, jpeg((300, 200), noise=True, seed=52))  # a push: the writer is free
+        gate.go.set()
+        collecting.join(60)
+        assert not collecting.is_alive() and _doomed(gc_store, sha(data)) == (False, False)
+        assert not gc_store.blobs.exists(sha(data))
+    finally:
+        gate.go.set()
+        gate.close()
