@@ -2,13 +2,12 @@
 
 An upload's bytes go to `<id>.part` in the parts directory (`parts_dir`) as they
 arrive, hashed on the way, and never sit whole in memory. The part file is the offset: its size
-is what HEAD reports, so a PATCH writes no database row and calls no fsync
-(at 1 MB PATCHes those were a third of the time). What a power cut could
-garble in a part file is caught where everything is caught: on the last byte
-the SHA-256 and the content are checked (a JPEG decoded as its bytes arrived
-counts only if the decode saw every byte the file holds), and only a file
-that passes is fsynced and moved into the blob store. At worst a client
-starts that upload again; never is a wrong blob stored.
+is what HEAD reports, so a PATCH writes no database row and calls no fsync (at 1 MB PATCHes those
+were a third of the time). What a power cut could garble in a part file is caught where everything
+is caught: on the last byte the SHA-256 and the content are checked (a JPEG decoded as its bytes
+arrived counts only if the decode saw every byte the file holds), and only a file that passes is
+fsynced and moved into the blob store. At worst a client starts that upload again; never is a
+wrong blob stored.
 
 Several server processes (issue 16): an upload begun on one resumes on another,
 so its state is where every process finds it: the record in the database, the
@@ -88,8 +87,7 @@ class Upload(msgspec.Struct, kw_only=True):
     received: int
     status: str  # open, complete, failed
     error: str | None = None
-    # Open at its end over a bucket, its blob not on record (`_load`): a PATCH takes the last piece off first.
-    unfinished: bool = False
+    unfinished: bool = False  # at its end over a bucket, no blob on record (`_load`): a PATCH retreats first
 
 
 class BodyCut(Exception):
@@ -209,9 +207,8 @@ class Uploads:
             except FileNotFoundError:
                 upload.received = 0
         elif upload.status == "open" and upload.received == upload.length:
-            # Over a bucket the last PATCH moves the offset to the end before the blob is recorded; the
-            # database down then undoes neither (`_give_back` writes to it too). Never reported done
-            # without its blob: it stands where that PATCH began, and the client sends it again.
+            # Over a bucket, the last PATCH's offset moved before its blob was recorded, and the database
+            # down undid neither: never done without its blob, it stands where that PATCH began.
             upload.received, upload.unfinished = q.last_piece_start(upload_id), True
         return upload
 
