@@ -10,9 +10,9 @@ takes as the same writes again (their HLCs keep their time), so nothing is lost.
 
 A revoked client can never push again (no token, no refresh, and no way back: a new client takes
 its place), so its receipts go with its revocation (`identity.revoke`, in the same transaction),
-and `fieldsync purge` forgets any left (revoked before, or written by a push that passed its
-token check just before the revocation). Nothing else reads them: the console's and the audit's
-view of what a phone sent is its rows' creators and the conflict log.
+and `fieldsync purge` forgets any left (of clients revoked before that rule: a push re-reads its
+client's revocation inside its write, so none writes receipts after). Nothing else reads them:
+the console's and the audit's view of what a phone sent is its rows' creators and the conflict log.
 """
 
 from __future__ import annotations

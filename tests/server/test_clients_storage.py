@@ -62,8 +62,8 @@ def test_a_revoked_clients_receipts_go_with_its_revocation(store: Store) -> None
 
 
 def test_purge_forgets_receipts_revoked_clients_left(store: Store) -> None:
-    # Regression (closing note): receipts of clients revoked before their revocation took them (or written
-    # by a push that passed its token check just before it) are forgotten by `fieldsync purge`.
+    # Regression (closing note): receipts of clients revoked before their revocation took them are
+    # forgotten by `fieldsync purge`.
     wang = _user_id(store, "wang")
     old, live = _with_receipts(store, wang, "old phone", 4), _with_receipts(store, wang, "phone", 2)
     with store.write() as db:
