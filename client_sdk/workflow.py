@@ -122,7 +122,7 @@ class Workflow:
             return total - done
 
         rules = Rules(template_items=self._template_items, unchecked=unchecked)
-        rejection, rejected_fields, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
+        rejection, rejected_fields, _, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
         if rejection is None:
             # The server's rules about the row as it will stand after the merge.
             merged = lay_over(current, Entry(0, collection, row_id, "", fields, delete, 0))

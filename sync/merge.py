@@ -25,14 +25,13 @@ from .rules import (
     period_of,
     site_of,
     validate,
-    validate_site,
 )
 from .schema import COLLECTIONS, Collection
 
 # Re-exported: the server, the client SDK and the tests import these from here.
 __all__ = [
     "DELETED", "Actor", "LogEntry", "Lookup", "Outcome", "RowState", "Rules", "apply_change", "check_row", "merge",
-    "outside_scope", "parent_of", "period_of", "site_of", "validate", "validate_site",
+    "outside_scope", "parent_of", "period_of", "site_of", "validate",
 ]
 
 
@@ -166,8 +165,8 @@ def apply_change(
     valid: bool | None = None,
 ) -> Outcome:
     """Validate, then merge one change. Rejections and rejected fields are logged. `valid`: as for `validate`."""
-    rejection, rejected_fields, kept, site = validate_site(collection, row_id, fields, delete, row, actor, lookup,
-                                                           rules, valid=valid)
+    rejection, rejected_fields, kept, site = validate(collection, row_id, fields, delete, row, actor, lookup, rules,
+                                                      valid=valid)
     if rejection is None:
         outcome = merge(row, collection, row_id, kept, delete, hlc, actor.client_id, site)
         merged = outcome.row

@@ -244,32 +244,18 @@ def validate(
     rules: Rules | None = None,
     *,
     valid: bool | None = None,
-) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any]]:
-    """Check one change; return (rejection or None, rejected_fields, fields to merge).
+) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any], str | None]:
+    """Check one change; return (rejection or None, rejected_fields, fields to merge, site).
+
+    `site`: the site of the row as it would stand, the stored row's, or for a new row its parent's.
+    The merge needs it too; `site_of` looks up a parent, so once a change (issue 15). The change
+    rules that run after this only drop checklist items, never a field a site comes from.
 
     `valid`: what the collection's `values_valid` says of `fields`, when the caller has asked
     already (a push asks before it takes the writer lock)."""
-    return validate_site(collection, row_id, fields, delete, row, actor, lookup, rules, valid=valid)[:3]
-
-
-def validate_site(
-    collection: str,
-    row_id: str,
-    fields: dict[str, Any],
-    delete: bool | None,
-    row: RowState | None,
-    actor: Actor,
-    lookup: Lookup,
-    rules: Rules | None = None,
-    *,
-    valid: bool | None = None,
-) -> tuple[tuple[str, str] | None, dict[str, str], dict[str, Any], str | None]:
-    """`validate`, and the site of the row as it would stand: the stored row's, or for a new row
-    its parent's. The merge needs it too; `site_of` looks up a parent, so once a change (issue 15).
-    The change rules that run after it only drop checklist items, never a field a site comes from."""
     if outside_scope(row, actor):
-        rejection, as_new, merged, site = validate_site(collection, row_id, fields, delete, None, actor, lookup,
-                                                        rules, valid=valid)
+        rejection, as_new, merged, site = validate(collection, row_id, fields, delete, None, actor, lookup, rules,
+                                                   valid=valid)
         # Valid as a new row: but the id is taken, and the row is not the client's to change.
         return rejection or ("forbidden", f"{collection} {row_id} is outside your sites"), as_new, merged, site
     spec = COLLECTIONS.get(collection)

@@ -130,7 +130,7 @@ def _check_sheet(client: Client, inspection_id: str, checks: sheet.Checks) -> No
         # after recording the change rejects it there.
         pulled = client.db.row("device_checks", entry["id"])
         row = None if pulled is None else RowState("device_checks", entry["id"], pulled[0], deleted=pulled[1])
-        rejection, _, _ = validate("device_checks", entry["id"], entry["fields"], entry["delete"], row, actor,
+        rejection, _, _, _ = validate("device_checks", entry["id"], entry["fields"], entry["delete"], row, actor,
                                    lookup, rules)
         if rejection is not None:
             reason, detail = rejection

@@ -46,7 +46,7 @@ def test_values_checked_in_c_are_those_the_field_checks_accept(collection: str, 
 def test_a_value_past_its_limit_still_names_its_field() -> None:
     """The per-field checks still run for a change with a bad value, and say which value."""
     actor = Actor("phone-1", "lin", "supervisor")
-    rejection, _, _ = validate("sites", "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", {"name": "x" * 201}, None, None,
+    rejection, _, _, _ = validate("sites", "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", {"name": "x" * 201}, None, None,
                                actor, lambda *_: None)
     assert rejection is not None and rejection[0] == "invalid_field" and "sites.name" in rejection[1]
     assert "at most 200 characters" in rejection[1]
@@ -58,7 +58,7 @@ def test_a_field_of_another_role_is_refused_on_the_fast_path() -> None:
     spec = COLLECTIONS["sites"]
     fields = {"name": "Park"}
     assert spec.values_valid(fields) and "name" not in spec.writable("technician")
-    rejection, _, _ = validate("sites", "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", fields, None, None,
+    rejection, _, _, _ = validate("sites", "3f0e8a52-7c1b-4d2e-9a61-2b8c5d4e7f90", fields, None, None,
                                actor, lambda *_: None)
     assert rejection is not None and rejection[0] == "forbidden" and "sites.name is written by" in rejection[1]
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sync.errors import REJECT_ORDER
 from sync.hlc import Hlc
-from sync.merge import Actor, Outcome, RowState, Rules, apply_change, merge, site_of, validate, validate_site
+from sync.merge import Actor, Outcome, RowState, Rules, apply_change, merge, site_of, validate
 from sync.schema import device_check_id, inspection_id
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "merge-site"))
@@ -601,7 +601,7 @@ def test_sealed_check_accepts_equal_values(world):
 
 
 def test_validate_returns_kept_fields_without_unknown_ones(world):
-    rejection, rejected, kept = validate("devices", CAM1, {"location": "x", "bogus": 1}, None,
+    rejection, rejected, kept, _ = validate("devices", CAM1, {"location": "x", "bogus": 1}, None,
                                          world.row("devices", CAM1), WANG, world.lookup)
     assert rejection is None
     assert rejected == {"bogus": "unknown_field"}
@@ -728,14 +728,14 @@ def _any_change(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], Actor, bool]
 @given(change=_any_change())
 def test_the_site_validate_reports_is_the_one_the_merge_computed(change):
     # Regression (issue 15, the push path, third round): the merge takes a created row's site from
-    # `validate_site` instead of computing it again after the change rules (which drop checklist
+    # `validate` instead of computing it again after the change rules (which drop checklist
     # items); on any change that passes, it is what `site_of` gives on the fields that are merged.
     collection, row_id, fields, actor, stored = change
     world = World()
     create_check(world, LIN)
     row = copy.deepcopy(world.lookup(collection, row_id)) if stored else None
     rules = Rules(template_items=lambda device: {"lens_cleaned": "bool"}, unchecked=lambda inspection: 1)
-    rejection, _, kept, site = validate_site(collection, row_id, fields, None, row, actor, world.lookup, rules)
+    rejection, _, kept, site = validate(collection, row_id, fields, None, row, actor, world.lookup, rules)
     if rejection is None:
         assert site == (row.site_id if row is not None and row.exists else
                         site_of(collection, row_id, kept, world.lookup))

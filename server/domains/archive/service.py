@@ -155,7 +155,7 @@ class _Plan:
             new = {k: v for k, v in fields.items() if old.get(k) != v}
             if old.get("status") == "retired":
                 new["status"] = "active"
-        rejection, rejected, _ = validate("devices", row_id, new, False, row, self.actor, self.lookup)
+        rejection, rejected, _, _ = validate("devices", row_id, new, False, row, self.actor, self.lookup)
         problem = rejection or next(((r, f"devices.{name}: {r}") for name, r in rejected.items()), None)
         problem = problem or check_row("devices", {**old, **new})
         if problem is not None:
