@@ -37,7 +37,7 @@ import boto3.exceptions
 import botocore.config
 import botocore.exceptions
 
-from .blobs import is_sha256, store_error, unavailable
+from .blobs import guarded, is_sha256, unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -68,15 +68,11 @@ def reaching(what: str) -> Iterator[None]:
     """A call to the bucket whose failure (unreachable, timed out, refused) is a 503 problem; a cache
     file that cannot be written is the local disk's (507 or 503)."""
     try:
-        yield
+        with guarded(what):
+            yield
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
             boto3.exceptions.S3UploadFailedError) as exc:
         raise unavailable(what, exc) from exc
-    except OSError as exc:
-        error = store_error(what, exc)
-        if error is None:
-            raise
-        raise error from exc
 
 
 def parse_address(address: str) -> tuple[str, str]:
