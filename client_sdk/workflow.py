@@ -117,8 +117,8 @@ class Workflow:
             return known(parent_collection, parent_id) or RowState(parent_collection, parent_id, {},
                                                                    site_id=own_site)
 
-        def unchecked(inspection_id: str) -> int:
-            done, total = self.progress(inspection_id)
+        def unchecked(inspection_id: str, site_id: str | None) -> int:
+            done, total = self.progress(inspection_id, site_id)
             return total - done
 
         rules = Rules(template_items=self._template_items, unchecked=unchecked)
@@ -141,7 +141,7 @@ class Workflow:
         """Raise the SyncError the server's rules would give this change of this user (nothing is queued)."""
         self._validate(collection, row_id, fields, delete, self.actor())
 
-    def write_rules(self, unchecked: Callable[[str], int]) -> Rules:
+    def write_rules(self, unchecked: Callable[[str, str | None], int]) -> Rules:
         """The rules `sync.merge.validate` needs, from the local templates; `unchecked` counts an
         inspection's devices without an outcome."""
         return Rules(template_items=self._template_items, unchecked=unchecked)
@@ -167,9 +167,10 @@ class Workflow:
         items = self.checklists().get(str(device["fields"].get("kind")))
         return None if items is None else schema.item_types(items)
 
-    def progress(self, inspection_id: str) -> tuple[int, int]:
-        """(checked, total) active devices of the inspection's site, as this client shows them."""
-        return self._progress([inspection_id]).get(inspection_id, (0, 0))
+    def progress(self, inspection_id: str, site_id: str | None = None) -> tuple[int, int]:
+        """(checked, total) active devices of the inspection's site, as this client shows them;
+        `site_id`: the site of an inspection this client does not hold yet."""
+        return self._progress([inspection_id], site_id).get(inspection_id, (0, 0))
 
     def outcomes(self, inspection_id: str, device_ids: Sequence[str]) -> dict[str, str]:
         """{device_id: outcome} of the devices whose check in this inspection already has an outcome
@@ -181,13 +182,14 @@ class Workflow:
                 found[device_id] = str(check["fields"]["outcome"])
         return found
 
-    def _progress(self, inspection_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """(checked, total) of several inspections, reading the devices and checks once."""
+    def _progress(self, inspection_ids: Sequence[str], site_id: str | None = None) -> dict[str, tuple[int, int]]:
+        """(checked, total) of several inspections, reading the devices and checks once; `site_id`
+        for one this client does not hold."""
         sites = {}
         for insp in inspection_ids:
             found = self.get("inspections", insp)
-            if found is not None:
-                sites[insp] = found["fields"].get("site_id")
+            if found is not None or site_id is not None:
+                sites[insp] = found["fields"].get("site_id") if found is not None else site_id
         return schema.progress(sites, self.rows("devices"), self.rows("device_checks"))
 
     def create(self, collection: str, row_id: str, fields: dict[str, Scalar]) -> int:

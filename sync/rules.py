@@ -65,8 +65,9 @@ class Rules:
     """What validation needs to know beyond the row itself, supplied by the store.
 
     `template_items(device_id)`: the checklist items `{key: type}` of the
-    device's kind, or None when its kind has no template. `unchecked(inspection_id)`:
-    how many active devices of the inspection's site have no outcome yet.
+    device's kind, or None when its kind has no template. `unchecked(inspection_id, site_id)`:
+    how many active devices of the inspection's site have no outcome yet (`site_id` is the site of
+    an inspection not stored yet, which is being created).
     `is_member(site_id, username)`: whether the user is a member of the site
     (an inspection is assigned to members only); None skips that check (the
     client SDK does not know other users' memberships). `signature_refusal(inspection or visit id,
@@ -77,7 +78,7 @@ class Rules:
     """
 
     template_items: Callable[[str], dict[str, str] | None]
-    unchecked: Callable[[str], int]
+    unchecked: Callable[[str, str | None], int]
     is_member: Callable[[str, str], bool] | None = None
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
     is_technician: Callable[[str], bool] | None = None

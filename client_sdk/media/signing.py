@@ -121,7 +121,7 @@ def _check_sheet(client: Client, inspection_id: str, checks: sheet.Checks) -> No
         found = client.get(collection, row_id)
         return RowState(collection, row_id, dict(found["fields"]) if found else {})
 
-    rules = client.write_rules(unchecked=lambda _: 0)
+    rules = client.write_rules(unchecked=lambda _insp, _site: 0)
     ids = {schema.device_check_id(inspection_id, d): d for d in checks}
     for entry in client.pending():
         if entry["collection"] != "device_checks" or entry["id"] not in ids:

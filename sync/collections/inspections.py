@@ -68,10 +68,12 @@ def assigned_to_member(c: Check) -> None:
 
 
 def _completed_when_all_checked(c: Check) -> None:
-    # Not on creation: a new inspection has no checks yet (nor a count to tell of a hidden one).
-    if c.rules is None or c.fields.get("status") != "completed" or not c.is_client or c.creating:
+    # On creation too: an inspection pushed new as `completed` has every active device of its site
+    # still to check (it was once let through, completed with none checked).
+    if c.rules is None or c.fields.get("status") != "completed" or not c.is_client:
         return
-    missing = c.rules.unchecked(c.row_id)
+    site = c.fields.get("site_id") if c.creating else None
+    missing = c.rules.unchecked(c.row_id, site if isinstance(site, str) else None)
     if missing:
         c.problem("incomplete", f"{missing} active devices of the site have no outcome yet")
 

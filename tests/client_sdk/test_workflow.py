@@ -124,6 +124,25 @@ def test_forty_cameras_at_once_then_the_exceptions_offline_then_synced(demo, tmp
         r for r in phone.server_rows() if r["collection"] == "inspections" and r["id"] == insp)
 
 
+def test_an_inspection_created_completed_is_refused_on_the_phone_as_at_the_server(demo, tmp_path):
+    # Regression (domain.md "Periodic maintenance sheet" / sync-protocol.md "Inspection status"):
+    # an inspection created already `completed` skipped the completeness rule on both ends.
+    from sync.schema import inspection_id
+
+    wire, _ = switch_client(demo)
+    phone = phone_of(wire, tmp_path, "zhao")
+    insp = inspection_id(SMALL_SITE, "2030-Q1")
+    fields = {"site_id": SMALL_SITE, "period": "2030-Q1", "status": "completed"}
+    with pytest.raises(E.InvalidRequest) as refused:
+        phone.create("inspections", insp, fields)
+    assert refused.value.extra["reason"] == "incomplete" and phone.pending() == []
+    assert refused.value.detail == f"{len(SMALL['devices'])} active devices of the site have no outcome yet"
+    zhao = Session(demo, "zhao")
+    [result] = zhao.push([zhao.change("inspections", insp, fields, delete=False)]).json()["results"]
+    assert (result["status"], result["reason"], result["detail"]) == ("rejected", "incomplete",
+                                                                      refused.value.detail)
+
+
 def test_remaining_and_completion_refused_then_done(demo, tmp_path):
     wire, transport = switch_client(demo)
     phone = phone_of(wire, tmp_path, "zhao")

@@ -49,3 +49,28 @@ def test_retiring_the_last_unchecked_device_completes_the_inspection(site, store
     assert r.json()["results"][0]["status"] == "applied"
     fields = _status(store, site["inspection"])
     assert fields["status"] == "completed" and fields["completed_at"]
+
+
+def test_an_inspection_pushed_new_as_completed_with_devices_unchecked_is_refused(site, store, wang):
+    # Regression (domain.md "Periodic maintenance sheet" / sync-protocol.md "Inspection status"; 规程
+    # 定期维护单): a technician's `completed` is refused while an active device has no outcome. Created
+    # new in that state it was applied: a quarter's inspection completed, with a sheet number, none checked.
+    insp = inspection_id(site["site"], "2027-Q1")
+    r = wang.push([wang.change("inspections", insp, {"site_id": site["site"], "period": "2027-Q1",
+                                                     "status": "completed"}, delete=False)])
+    result = r.json()["results"][0]
+    assert result["status"] == "rejected" and result["reason"] == "incomplete", result
+    assert "2 active devices" in result["detail"]
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE collection = 'inspections' AND id = ?",
+                          [insp]).fetchone()[0] == 0
+
+
+def test_an_inspection_pushed_new_as_completed_at_a_site_with_every_device_retired_is_completed(site, store,
+                                                                                                 wang, lin):
+    lin.push([lin.change("devices", site[cam], {"status": "retired"}) for cam in ("cam1", "cam2")])
+    insp = inspection_id(site["site"], "2027-Q1")
+    r = wang.push([wang.change("inspections", insp, {"site_id": site["site"], "period": "2027-Q1",
+                                                     "status": "completed"}, delete=False)])
+    assert r.json()["results"][0]["status"] == "applied"
+    assert _status(store, insp)["status"] == "completed"

@@ -74,13 +74,17 @@ def _counts(tx: Transaction) -> dict[str, int]:
     return counts
 
 
-def unchecked(tx: Transaction, inspection_id: str) -> int:
-    """Active devices of the inspection's site without an outcome, this transaction included."""
+def unchecked(tx: Transaction, inspection_id: str, site_id: str | None = None) -> int:
+    """Active devices of the inspection's site without an outcome, this transaction included;
+    `site_id`: the site of an inspection being created (not stored yet, so not counted ahead)."""
     counts = _counts(tx)
     if inspection_id not in counts:
         inspection = tx.lookup("inspections", inspection_id)
         if inspection is None or inspection.site_id is None:
-            return 0
+            if site_id is None:
+                return 0
+            tx.flush_rows()
+            return q.unchecked_devices(tx.db, site_id, inspection_id)
         tx.flush_rows()
         counts[inspection_id] = q.unchecked_devices(tx.db, inspection.site_id, inspection_id)
     return counts[inspection_id]
