@@ -81,6 +81,21 @@ def _answers(check: Fields) -> dict[str, Any]:
     return {k[5:]: v for k, v in check.items() if k.startswith("item.")}
 
 
+def _listed(q: InspectionReads, site_id: str, insp: str, checks: dict[str, Fields]) -> list[tuple[str, Fields]]:
+    """The devices an inspection lists: the site's active devices and those checked in it since
+    retired (serviced that period all the same); once it is completed or signed, only those with a
+    check (a device added after the visit is the next period's, not on the signed sheet)."""
+    found = q.row("inspections", insp)
+    done = found is not None and found[1].get("status") in ("completed", "signed")
+    devices = [(i, f) for i, f in q.active_devices(site_id) if not done or i in checks]
+    listed = {i for i, _ in devices}
+    for device_id in sorted(set(checks) - listed):
+        device = q.row("devices", device_id)
+        if device is not None and device[0] == site_id:
+            devices.append((device_id, device[1]))
+    return devices
+
+
 def due_on(period: str, due_day: int) -> str:
     last = period_bounds(period)[1]
     day = min(max(due_day, 1), last.day)
@@ -163,12 +178,12 @@ class Inspections:
         q: InspectionReads, site_id: str, period: str, system: str | None, kinds: list[str] | None
     ) -> Coverage:
         insp = inspection_id(site_id, period)
-        devices = q.active_devices(site_id)
+        checks = q.checks(insp)
+        devices = _listed(q, site_id, insp, checks)
         if system:
             devices = [(i, f) for i, f in devices if f.get("system") == system]
         if kinds:
             devices = [(i, f) for i, f in devices if f.get("kind") in kinds]
-        checks = q.checks(insp)
         photos = q.photos_of_inspection(insp, site_id)
         rows = []
         for device_id, d in sorted(devices, key=lambda x: (x[1].get("code") or "", x[0])):
