@@ -150,6 +150,17 @@ def not_sealed(c: Check) -> None:
         c.problem("sealed", f"this {what} is sealed by signature {row.fields['sealed_by']}")
 
 
+def not_in_signed_inspection(c: Check) -> None:
+    """A signed inspection takes no new check from a client, as a sealed visit takes no new charge
+    line: the customer signed for the checks there were, and `signed` means every one is sealed."""
+    if not (c.creating and c.is_client):
+        return
+    insp_id = c.fields.get("inspection_id")
+    inspection = c.lookup("inspections", insp_id) if isinstance(insp_id, str) and is_uuid(insp_id) else None
+    if inspection is not None and inspection.exists and inspection.fields.get("status") == "signed":
+        c.problem("sealed", f"inspection {insp_id} is signed: a new check goes on the next period's sheet")
+
+
 def note_required(fields: Mapping[str, Any]) -> tuple[str, str] | None:
     """A fault or a device not accessible is explained: the check's note is required with them."""
     outcome = fields.get("outcome")
@@ -174,7 +185,8 @@ DEVICE_CHECKS = Collection(
     open_prefix="item.",
     open_field=_f("scalar", writers=_ALL),
     id_rule=IdRule(("inspection_id", "device_id"), device_check_id, "uuid5(NS, inspection_id/device_id)"),
-    change_rules=(device_at_inspection_site, own_name("checked_by"), _template_items, not_sealed),
+    change_rules=(device_at_inspection_site, own_name("checked_by"), _template_items, not_sealed,
+                  not_in_signed_inspection),
     row_rules=(note_required,),
 )
 OUTCOMES = DEVICE_CHECKS.fields["outcome"].choices

@@ -449,3 +449,23 @@ def test_a_sheet_the_blob_directory_cannot_read_is_503_not_a_sheet_never_uploade
     away.rename(shard)
     assert _results(wang.push([c1, sig])) == [("applied", None)] * 2
     assert _signatures(lin, insp)[0]["verification"] == "valid"
+
+
+def test_a_signed_inspection_takes_no_new_check(site, store, wang, lin):
+    # Regression (domain.md "Records": the periodic maintenance sheet, signed by the customer; 规程 3.4.6
+    # 请客户方联系人验收所做服务并确认): a check of a device added after the customer signed was applied to
+    # the signed inspection, unsealed, and the inspection stayed `signed` ("every check sealed") with a
+    # line the customer never saw. Refused as a sealed visit refuses a new charge line.
+    insp = site["inspection"]
+    c1, c2 = (_check(wang, insp, site[cam], "wang") for cam in ("cam1", "cam2"))
+    _, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    cam3 = str(uuid.uuid5(uuid.NAMESPACE_URL, "cam3"))
+    assert _results(lin.push([lin.change("devices", cam3, {
+        "site_id": site["site"], "system": "video", "kind": "dome_camera", "code": "CAM-003", "status": "active"},
+        delete=False)])) == [("applied", None)]
+    for session, user in ((wang, "wang"), (lin, "lin")):
+        assert _results(session.push([_check(session, insp, cam3, user)])) == [("rejected", "sealed")]
+    rows = _rows(lin)
+    assert ("device_checks", device_check_id(insp, cam3)) not in rows
+    assert rows[("inspections", insp)]["status"] == "signed"
