@@ -52,6 +52,14 @@ def _status_set_by_server(c: Check) -> None:
         c.problem("forbidden", f"inspections.status {status!r} is set by the server")
 
 
+def _signed_kept(c: Check) -> None:
+    """A signed inspection is the customer's signed sheet, kept in their archive: no client deletes it
+    (a supervisor retracts a bogus signature first, as for a sealed visit)."""
+    row = c.row
+    if c.is_client and c.delete and row is not None and row.exists and row.fields.get("status") == "signed":
+        c.problem("sealed", f"inspection {c.row_id} is signed: retract its signature before deleting it")
+
+
 def assigned_to_member(c: Check) -> None:
     """A row is assigned only to a member of its site (inspections, service requests)."""
     if c.rules is None or c.rules.is_member is None or not c.is_client:
@@ -94,7 +102,8 @@ INSPECTIONS = Collection(
     delete_roles=(SUPERVISOR,),
     scope=Scope(site="site_id", period="period"),
     id_rule=IdRule(("site_id", "period"), inspection_id, "uuid5(NS, inspection/site_id/period)"),
-    change_rules=(_status_forward_only, _status_set_by_server, assigned_to_member, _completed_when_all_checked),
+    change_rules=(_status_forward_only, _status_set_by_server, assigned_to_member, _completed_when_all_checked,
+                  _signed_kept),
 )
 
 # -- device checks ------------------------------------------------------------------------------

@@ -469,3 +469,17 @@ def test_a_signed_inspection_takes_no_new_check(site, store, wang, lin):
     rows = _rows(lin)
     assert ("device_checks", device_check_id(insp, cam3)) not in rows
     assert rows[("inspections", insp)]["status"] == "signed"
+
+
+def test_a_signed_inspection_is_not_deleted(site, store, http, wang, lin):
+    # Regression (规程 3.4.8 记录和保存《技术服务联络单》入《客户服务档案》; domain.md "Records": the periodic
+    # maintenance sheet signed by the customer): a supervisor's client deleted a signed inspection, and
+    # with it the customer's signed sheet (404, gone for good after `purge`). Retracting comes first.
+    insp = site["inspection"]
+    c1, c2 = (_check(wang, insp, site[cam], "wang") for cam in ("cam1", "cam2"))
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1, c2))
+    assert _results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    assert _results(lin.push([lin.change("inspections", insp, {}, delete=True)])) == [("rejected", "sealed")]
+    assert http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["inspection"]["status"] == "signed"
+    assert http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).status_code == 200
+    assert _results(lin.push([lin.change("inspections", insp, {}, delete=True)])) == [("applied", None)]
