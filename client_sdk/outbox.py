@@ -249,4 +249,4 @@ class Outbox:
             if forgot:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
-                self.db.start_snapshot_tx()
+                self.db.start_snapshot_tx(versions_reused=True)
