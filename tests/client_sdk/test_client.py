@@ -628,3 +628,27 @@ def test_an_edit_pushed_to_a_restored_server_stays_laid_over_until_pulled(server
     assert phone.get("devices", site["cam2"])["fields"]["location"] == "Roof"
     assert phone.server_rows() == supervisor_rows(http)
     phone.close()
+
+
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
+def test_a_restored_server_gets_every_change_the_phone_still_holds(server, site, new_client, tmp_path):
+    # Regression (contract sync-protocol.md "Client side"): when the server was restored, the client
+    # resends everything it still holds. It resent only what it had acknowledged in the last 30
+    # days, and dropped the rest from its outbox: an edit pushed 31 days ago, never pulled since
+    # (so still held, laid over its rows), was lost with the restore.
+    shift = [0]
+    phone = new_client(server.http, wall=lambda: hlc.wall_ms() + shift[0])
+    phone.sync()
+    backup = server.backup(tmp_path / "backup.db")
+    phone.write("devices", site["cam1"], {"location": "Roof"})
+    [result] = phone.push()
+    assert result.status == "applied"
+    phone.close()
+    shift[0] = 31 * 86_400_000
+    http = server.restore(backup)
+    phone = Client(tmp_path / "phone.db", http, wall=lambda: hlc.wall_ms() + shift[0])
+    phone.sync()
+    rows = {r["id"]: r for r in supervisor_rows(http)}
+    assert rows[site["cam1"]]["fields"]["location"] == "Roof"
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()
