@@ -226,7 +226,7 @@ class Client(DutyWork):
             if renumber is not None or old is None:
                 self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
-                self.db.start_snapshot_tx()
+                self.db.start_snapshot_tx(versions_reused=True)
 
     # -- reads ----------------------------------------------------------------
 

@@ -98,11 +98,9 @@ class Outbox:
         HLCs keep their ms and counter, so the changes keep their order among
         themselves and against other clients' writes.
         """
-        now = self.wall()
-        if keep_acked:
-            keep = self.db.entries("state = 'pending' OR acked_ms >= ?", [now - KEEP_ACKED_MS])
-        else:
-            keep = self.db.entries("state = 'pending'")
+        # Everything held, when acknowledged ones are kept: `prune` decides what is still held (30 days,
+        # and longer while a change is laid over rows not pulled since), not the age at this moment.
+        keep = self.db.entries() if keep_acked else self.db.entries("state = 'pending'")
         self.db.conn.execute("DELETE FROM outbox")
         for seq, entry in enumerate(keep, start=1):
             stamp = hlc.parse(entry.hlc)
@@ -249,4 +247,4 @@ class Outbox:
             if forgot:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
-                self.db.start_snapshot_tx()
+                self.db.start_snapshot_tx(versions_reused=True)

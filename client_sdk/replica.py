@@ -283,9 +283,12 @@ class Replica:
 
     # -- pull --------------------------------------------------------------------
 
-    def start_snapshot_tx(self) -> None:
+    def start_snapshot_tx(self, versions_reused: bool = False) -> None:
+        """Pull from 0 again. The version pulled up to stays (a snapshot pages up from 0, and an
+        applied change it covers must not be laid over again), unless `versions_reused`: the
+        server lost versions it had handed out (restored from a backup) and will issue them anew."""
         self.conn.execute("UPDATE rows SET seen = 0")
-        self.set_meta_tx(cursor="0", snapshot="running")
+        self.set_meta_tx(cursor="0", snapshot="running", **({"pulled_version": None} if versions_reused else {}))
 
     def apply_page(self, page: PullResponse, cursor: str, observe_tx: Callable[[str], None]) -> None:
         """Store one pulled page and its cursor in one transaction; `observe_tx` takes the server's clock."""
@@ -297,7 +300,7 @@ class Replica:
                     self.remove_row_tx(row.collection, row.id)
                 else:
                     self.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
-            self.set_meta_tx(cursor=page.cursor, pulled_version=page.version)
+            self.set_meta_tx(cursor=page.cursor, pulled_version=max(page.version, self.meta_int("pulled_version")))
             if not page.has_more and self.meta("snapshot") == "running":
                 # The snapshot is complete: what it did not bring is no longer ours.
                 self.conn.execute("DELETE FROM rows WHERE seen = 0")

@@ -81,7 +81,9 @@ def pull(store: Store, caller: Caller, cursor: str | None, limit: int | None) ->
         has_more=has_more,
         acked_seq=acked,
         server_time=hlc.format_ts(store.now_ms()),
-        server_hlc=store.clock.last,
+        # The server's HLC, not only this process's: another process may have absorbed the HLCs of
+        # rows on this page since this one last stamped (a read catches no clock up, it stamps nothing).
+        server_hlc=max(store.clock.last, meta["hlc"]),
         server_epoch=store.server_epoch,
         version=after.version,
     )

@@ -82,7 +82,8 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         if changes:
             receipts.prune(db, caller.client_id, changes[0].seq, acked, store.settings.receipts_kept_per_client)
         if batch is not None:
-            q.save_clock(db, store.clock.last)
+            q.save_clock(db, store.clock.last)  # the batch caught this process's clock up with the saved one
+        server_hlc = store.clock.last if batch is not None else max(store.clock.last, q.server_clock(db))
         version = q.current_version(db)
     if batch is not None:
         batch.hand_over()  # committed: what the hooks registered for after it (a sheet rendered ahead)
@@ -91,7 +92,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         version=version,
         results=results,
         server_time=hlc.format_ts(now),
-        server_hlc=store.clock.last,
+        server_hlc=server_hlc,
         server_epoch=store.server_epoch,
         clock_offset_ms=offset,
     )

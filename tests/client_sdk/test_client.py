@@ -568,3 +568,87 @@ def test_another_user_cannot_take_over_a_database_with_data(http, site, new_clie
     phone.sync()
     with pytest.raises(E.InvalidRequest, match="belongs to wang"):
         phone.login("zhao", "demo")
+
+
+def test_an_applied_change_pulled_over_stays_off_through_a_fresh_snapshot(http, site, new_client):
+    # Regression (contract sync-protocol.md "Client side"): an applied change stays laid over
+    # until the client has pulled up to the push's version, and no longer. A fresh snapshot
+    # (a cursor this server does not sign, or one expired) pages up from version 0, and each
+    # page set the version pulled so far back down: the phone's own older value came back over
+    # the newer one it had pulled, until the snapshot finished (a cut link: until the next sync).
+    phone = new_client(http, page_size=1)
+    phone.sync()
+    phone.write("devices", site["cam1"], {"location": "Lobby"})
+    phone.sync()
+    office = new_client(http, "office", user="lin")
+    office.sync()
+    office.write("devices", site["cam1"], {"location": "Gate 2"})
+    office.sync()
+    phone.sync()
+    assert phone.get("devices", site["cam1"])["fields"]["location"] == "Gate 2"
+    phone.db.set_meta(cursor="v1.3.not-signed")  # as an older server's cursor: invalid_cursor, a snapshot
+
+    class Cut(Exception):
+        pass
+
+    def cut(progress):
+        raise Cut  # the link drops after the snapshot's first page was stored
+
+    phone.on_progress = cut
+    with pytest.raises(Cut):
+        phone.pull()
+    assert phone.cursor != "0"  # the first page is in
+    assert phone.get("devices", site["cam1"])["fields"]["location"] == "Gate 2"
+    phone.on_progress = None
+    phone.pull()
+    assert phone.get("devices", site["cam1"])["fields"]["location"] == "Gate 2"
+    assert phone.server_rows() == supervisor_rows(http)
+
+
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
+def test_an_edit_pushed_to_a_restored_server_stays_laid_over_until_pulled(server, store, site, new_client, tmp_path):
+    # Regression (contract sync-protocol.md "Client side"): a technician's edit never flickers back
+    # between push and pull. A restored server hands out again the versions it lost, lower than
+    # the one the phone had pulled up to from it before: an edit pushed there was taken as pulled
+    # already, and vanished from the phone until its next pull.
+    phone = new_client(server.http)
+    phone.sync()
+    backup = server.backup(tmp_path / "backup.db")
+    store.write_server_changes([("devices", str(uuid.uuid4()), {"site_id": SITE, "code": f"CAM-1{i:02d}"}, False)
+                                for i in range(10)])
+    phone.sync()
+    phone.close()
+    http = server.restore(backup)
+    phone = Client(tmp_path / "phone.db", http)
+    phone.write("devices", site["cam2"], {"location": "Roof"})
+    [result] = phone.push()  # the restore is noticed here: enrolled anew, resent
+    assert result.status == "applied"
+    assert phone.get("devices", site["cam2"])["fields"]["location"] == "Roof"
+    phone.pull()
+    assert phone.get("devices", site["cam2"])["fields"]["location"] == "Roof"
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()
+
+
+@pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
+def test_a_restored_server_gets_every_change_the_phone_still_holds(server, site, new_client, tmp_path):
+    # Regression (contract sync-protocol.md "Client side"): when the server was restored, the client
+    # resends everything it still holds. It resent only what it had acknowledged in the last 30
+    # days, and dropped the rest from its outbox: an edit pushed 31 days ago, never pulled since
+    # (so still held, laid over its rows), was lost with the restore.
+    shift = [0]
+    phone = new_client(server.http, wall=lambda: hlc.wall_ms() + shift[0])
+    phone.sync()
+    backup = server.backup(tmp_path / "backup.db")
+    phone.write("devices", site["cam1"], {"location": "Roof"})
+    [result] = phone.push()
+    assert result.status == "applied"
+    phone.close()
+    shift[0] = 31 * 86_400_000
+    http = server.restore(backup)
+    phone = Client(tmp_path / "phone.db", http, wall=lambda: hlc.wall_ms() + shift[0])
+    phone.sync()
+    rows = {r["id"]: r for r in supervisor_rows(http)}
+    assert rows[site["cam1"]]["fields"]["location"] == "Roof"
+    assert phone.server_rows() == supervisor_rows(http)
+    phone.close()

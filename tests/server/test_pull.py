@@ -219,3 +219,28 @@ def test_the_server_page_has_the_wire_fields_in_the_wire_order():
     for ours, wire in ((Page, PullResponse), (PulledRow, Row)):
         assert ours.__struct_fields__ == wire.__struct_fields__
         assert ours.__struct_config__.omit_defaults == wire.__struct_config__.omit_defaults
+
+
+def test_a_pull_on_another_process_hands_out_the_servers_clock(site, wang, lin, other_http, row_of):
+    # Regression (contract sync-protocol.md "Hybrid logical clock (HLC)"): a client advances its
+    # clock on every response's `server_hlc`, so that what it writes after a pull orders after what
+    # it pulled. A process that had not stamped since another one absorbed a phone's HLC (a clock
+    # three minutes fast: within the skew, taken as sent) answered its own older clock: the
+    # supervisor's correction of the value it had just pulled then lost to it (superseded).
+    from sync import hlc
+    from sync.hlc import Hlc
+    from tests.conftest import Session
+
+    ahead = str(Hlc(hlc.wall_ms() + 180_000, 0, wang.client_id))
+    _ok(wang.push([wang.change("devices", site["cam1"], {"location": "lobby"}, hlc_=ahead)]))
+    stored = row_of("devices", site["cam1"])["clocks"]["location"][0]
+    elsewhere = Session(other_http, "lin")  # signs in through the other process, which stamps nothing
+    assert _ok(elsewhere.push([]))["server_hlc"] > stored  # an empty push stamps nothing either
+    body = _ok(elsewhere.pull())
+    pulled = next(r for r in body["rows"] if r["id"] == site["cam1"])
+    assert pulled["fields"]["location"] == "lobby"
+    assert body["server_hlc"] > stored
+    elsewhere.clock.observe(body["server_hlc"])
+    later = _ok(elsewhere.push([elsewhere.change("devices", site["cam1"], {"location": "gate"})]))
+    assert later["results"] == [{"seq": 1, "status": "applied"}]
+    assert row_of("devices", site["cam1"])["fields"]["location"] == "gate"
