@@ -257,7 +257,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     """Every milestone of a request that its terms promise, in the contract's order.
 
     `request` holds its fields (its `started_at`, when the server knows one earlier than
-    `reported_at`, wins); each event its `id`, `kind`, `at`, `effective_at`, `reason`, `note`;
+    `reported_at`, wins; its derived `status`, which says whether a `cancelled` counted); each event its `id`, `kind`, `at`, `effective_at`, `reason`, `note`;
     `visits_signed` maps a sealed visit to its customer signature's `signed_at`; each
     call-back its `visit_id`, `called_at`, `reached`.
     """
@@ -288,7 +288,9 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
             returned += 1
     if since is not None:
         pauses.append((since, max(since, now_ms)))
-    cancelled = firsts.get("cancelled")
+    # A `cancelled` the status rule refused (one after the sheet was signed) is kept but cancels
+    # nothing: only a request whose status is `cancelled` (or not derived yet) stops its clocks.
+    cancelled = firsts.get("cancelled") if request.get("status") in (None, "cancelled") else None
     request_ = _Request(zone, pauses, None if cancelled is None else cancelled[0], now_ms)
     calendar, clock = terms.calendar, request_.clock
 

@@ -18,7 +18,7 @@ from sync.periods import site_zone
 from tests.conftest import SITE, Session
 from tests.helpers import ok
 from tests.server.conftest import field
-from tests.server.test_service import open_request, results, rows_of, ts
+from tests.server.test_service import event, open_request, results, rows_of, ts
 from tests.server.test_visit_sealing import handled, signature
 
 MIN = 60_000
@@ -150,6 +150,22 @@ def test_a_call_back_after_midnight_is_late(site, chen, wang, lin):
         ("applied", None)]
     assert _milestone(lin, request)["status"] == "breached"
     assert _flags(lin, request) == (True, False)
+
+
+def test_a_cancel_refused_after_the_seal_leaves_the_callback_milestone_running(site, store, chen, wang, lin,
+                                                                               monkeypatch):
+    # Regression (contract service.md "Service requests", status; "Response-time clocks", cancelled): a
+    # `cancelled` after the customer signed is kept, flagged, and moves nothing, yet the clocks took it
+    # as a cancel: the pending call-back became `not_applicable` and never showed as breached.
+    now = hlc.wall_ms()
+    store.write_server_changes([("sites", SITE, {"tz": _zone_at_six(now)}, False)])
+    request, _visit = sealed(chen, wang, ts(now - MIN))
+    assert results(chen, [event(chen, request, "cancelled", ts(now))]) == [("applied", None)]
+    assert rows_of(chen, "service_requests")[request]["status"] == "signed"
+    milestone = _milestone(lin, request)
+    assert milestone["status"] == "pending"
+    monkeypatch.setattr(store, "now_ms", lambda: hlc.parse_ts(milestone["due_at"]) + 1)
+    assert (_milestone(lin, request)["status"], *_flags(lin, request)) == ("breached", True, False)
 
 
 # -- the dissatisfied follow-up (item 3) -----------------------------------------------------------
