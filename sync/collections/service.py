@@ -53,6 +53,18 @@ def _device_at_request_site(c: Check) -> None:
             c.problem("invalid_field", f"service_requests.device_id: device {dev_id} is not at site {site_id}")
 
 
+def _technicians_set_complexity(c: Check) -> None:
+    """Technicians create a request and then set only its `complexity`: the rest is the desk's (a
+    technician turning a late `repair` into `other` would take its clocks away)."""
+    row = c.row
+    if c.creating or not c.is_client or c.actor.role != TECHNICIAN or row is None:
+        return
+    changed = sorted(name for name, value in c.fields.items() if name != "complexity" and row.fields.get(name) != value)
+    if changed:
+        c.problem("forbidden", f"service_requests.{changed[0]} of a request is changed by the service desk and"
+                               " supervisors; technicians set its complexity")
+
+
 SERVICE_REQUESTS = Collection(
     "service_requests",
     {
@@ -75,7 +87,7 @@ SERVICE_REQUESTS = Collection(
     # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
     scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
     change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
-                  assigned_to_member),
+                  assigned_to_member, _technicians_set_complexity),
 )
 
 
