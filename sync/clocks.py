@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import InvalidRequest
+from .fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR
 from .hlc import format_ts, parse_ts
 from .messages import words
 from .periods import site_zone
@@ -135,6 +136,13 @@ def ts_ms(text: object) -> int | None:
         return parse_ts(text) if isinstance(text, str) else None
     except ValueError:
         return None
+
+
+def signed_ms(text: object) -> int | None:
+    """A sheet's `signed_at` as the `callback` milestone reads it: None when unreadable or outside
+    the years a local day is worked out for (its midnight would not exist: it is left out)."""
+    ms = ts_ms(text)
+    return ms if ms is not None and MIN_PERIOD_YEAR <= int(str(text)[:4]) <= MAX_PERIOD_YEAR else None
 
 
 _DAY_MS = 86_400_000
@@ -310,7 +318,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     if terms.callback:
         callbacks = list(callbacks)  # read once per sealed visit
         for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (str(item[1]), item[0])):
-            signed = ts_ms(signed_at)
+            signed = signed_ms(signed_at)
             if signed is not None:
                 done = None
                 for c in callbacks:

@@ -168,6 +168,19 @@ def test_a_cancel_refused_after_the_seal_leaves_the_callback_milestone_running(s
     assert (_milestone(lin, request)["status"], *_flags(lin, request)) == ("breached", True, False)
 
 
+def test_a_sheet_signed_at_the_end_of_9999_is_no_500(site, chen, wang, lin):
+    # Regression (no 500 for what a client sends; contract service.md "Response-time clocks", callback): the
+    # call-back's midnight after a `signed_at` of 9999-12-31T23:59 UTC does not exist in Shanghai, and the
+    # push that sealed the sheet was a 500. Such a time is left out of the clocks, as an unreadable one is.
+    request, visit, fields = handled(chen, wang)
+    _, sig = signature(wang, visit, fields)
+    sig["fields"]["signed_at"] = "9999-12-31T23:59:59.999Z"
+    assert results(wang, [sig]) == [("applied", None)]
+    detail = ok(lin.http.get(f"/api/service-requests/{request}", headers=lin.headers))
+    assert (detail["status"], [m["name"] for m in detail["milestones"]]) == ("signed", ["on_site", "fix"])
+    assert _flags(lin, request) == (False, False)
+
+
 # -- the dissatisfied follow-up (item 3) -----------------------------------------------------------
 
 
