@@ -157,6 +157,9 @@ class ChargeWork(ServiceWork):
         request = self._request(str(visit["fields"].get("request_id")))["fields"]
         site = self.get("sites", str(request.get("site_id")))
         device = self.get("devices", str(request.get("device_id"))) if request.get("device_id") else None
+        siblings = [v["fields"] for v in self.rows("service_visits")
+                    if v["fields"].get("request_id") == visit["fields"].get("request_id") and v["id"] != visit_id]
         ctx = pricing.context(book, site=site["fields"] if site else {}, request=request, visit=visit["fields"],
-                              device=device["fields"] if device is not None and not device["deleted"] else None)
+                              device=device["fields"] if device is not None and not device["deleted"] else None,
+                              siblings=siblings)
         return pricing.bill(visit_id, lines, tax_bps, ctx)

@@ -202,7 +202,7 @@ class ServiceWork(Workflow):
             server_now = self.wall() + offset
             timed = [{**e["fields"], "id": e["id"], "effective_at": hlc.format_ts(ms)}
                      for e in events if (ms := self._effective(e, request, offset, server_now)) is not None]
-            found = clocks(f, timed, self._signed(visits), self._callbacks(visits), terms, site_fields,
+            found = clocks({**f, "status": status}, timed, self._signed(visits), self._callbacks(visits), terms, site_fields,
                            device["fields"] if device else None, now)
             milestones = [MilestoneView(
                 name=c.milestone.name, status=c.milestone.status, due_at=c.milestone.due_at,

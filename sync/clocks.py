@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import InvalidRequest
+from .fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR
 from .hlc import format_ts, parse_ts
 from .messages import words
 from .periods import site_zone
@@ -137,6 +138,13 @@ def ts_ms(text: object) -> int | None:
         return None
 
 
+def signed_ms(text: object) -> int | None:
+    """A sheet's `signed_at` as the `callback` milestone reads it: None when unreadable or outside
+    the years a local day is worked out for (its midnight would not exist: it is left out)."""
+    ms = ts_ms(text)
+    return ms if ms is not None and MIN_PERIOD_YEAR <= int(str(text)[:4]) <= MAX_PERIOD_YEAR else None
+
+
 _DAY_MS = 86_400_000
 _DATES: dict[int, str] = {}  # day number since 1970: "YYYY-MM-DDT" as format_ts writes it
 _MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
@@ -257,7 +265,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     """Every milestone of a request that its terms promise, in the contract's order.
 
     `request` holds its fields (its `started_at`, when the server knows one earlier than
-    `reported_at`, wins); each event its `id`, `kind`, `at`, `effective_at`, `reason`, `note`;
+    `reported_at`, wins; its derived `status`, which says whether a `cancelled` counted); each event its `id`, `kind`, `at`, `effective_at`, `reason`, `note`;
     `visits_signed` maps a sealed visit to its customer signature's `signed_at`; each
     call-back its `visit_id`, `called_at`, `reached`.
     """
@@ -288,7 +296,9 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
             returned += 1
     if since is not None:
         pauses.append((since, max(since, now_ms)))
-    cancelled = firsts.get("cancelled")
+    # A `cancelled` the status rule refused (one after the sheet was signed) is kept but cancels
+    # nothing: only a request whose status is `cancelled` (or not derived yet) stops its clocks.
+    cancelled = firsts.get("cancelled") if request.get("status") in (None, "cancelled") else None
     request_ = _Request(zone, pauses, None if cancelled is None else cancelled[0], now_ms)
     calendar, clock = terms.calendar, request_.clock
 
@@ -308,7 +318,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     if terms.callback:
         callbacks = list(callbacks)  # read once per sealed visit
         for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (str(item[1]), item[0])):
-            signed = ts_ms(signed_at)
+            signed = signed_ms(signed_at)
             if signed is not None:
                 done = None
                 for c in callbacks:

@@ -153,15 +153,23 @@ def visit_date(visit: Mapping[str, Any], request: Mapping[str, Any], tz: object)
     return None
 
 
+def request_void(visits: Iterable[Mapping[str, Any]]) -> str | None:
+    """The warranty void of a request from its visits' `warranty_void`: a void found on one visit
+    voids the request (the contract), one that takes the warranty away over damage, which leaves
+    only the parts to pay."""
+    found = [v for v in (visit.get("warranty_void") for visit in visits) if isinstance(v, str)]
+    return next((v for v in found if v not in DAMAGE), found[0] if found else None)
+
+
 def context(book: FeeBook, *, site: Mapping[str, Any], request: Mapping[str, Any], visit: Mapping[str, Any],
-            device: Mapping[str, Any] | None) -> Context:
-    """A visit's pricing context from the rows (their fields) the phone and the server both hold."""
+            device: Mapping[str, Any] | None, siblings: Iterable[Mapping[str, Any]] = ()) -> Context:
+    """A visit's pricing context from the rows (their fields) the phone and the server both hold;
+    `siblings` are the request's other live visits, whose `warranty_void` voids this one's warranty too."""
     tz = site.get("tz")
     called = _local_date(request.get("reported_at"), tz)
     warranty = phase(device, site, called).phase if device is not None and called is not None else "none"
-    void = visit.get("warranty_void")
     return Context(schedule=in_force(book, visit_date(visit, request, tz)), zone=site.get("zone"),
-                   contract=site.get("contract"), phase=warranty, void=void if isinstance(void, str) else None)
+                   contract=site.get("contract"), phase=warranty, void=request_void([visit, *siblings]))
 
 
 class Price(msgspec.Struct, frozen=True):

@@ -12,7 +12,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..collection import ChangeRule, Collection, Ended, Scope, Via
-from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
+from ..fields import (
+    MAX_PERIOD_YEAR,
+    MIN_PERIOD_YEAR,
+    NOTE_LIMIT,
+    SERVICE_DESK,
+    SUPERVISOR,
+    TECHNICIAN,
+    is_timestamp,
+    is_uuid,
+)
 from ..fields import field as _f
 from .inspections import assigned_to_member, not_sealed, own_name
 
@@ -44,6 +53,19 @@ def _required_on_creation(*names: str) -> ChangeRule:
     return rule
 
 
+def in_service_years(*names: str) -> ChangeRule:
+    """Times the server reads as a local date (a request's year and clocks, a visit's schedule) lie in
+    the years MIN_PERIOD_YEAR to MAX_PERIOD_YEAR: another is a typo, and at the end of 9999 east of
+    UTC there is no local date at all (it was a 500)."""
+    def rule(c: Check) -> None:
+        for name in names:
+            value = c.fields.get(name)
+            if isinstance(value, str) and is_timestamp(value) and not MIN_PERIOD_YEAR <= int(value[:4]) <= MAX_PERIOD_YEAR:
+                c.problem("invalid_field", f"{c.collection}.{name}: {value} is not in the years"
+                                           f" {MIN_PERIOD_YEAR} to {MAX_PERIOD_YEAR}")
+    return rule
+
+
 def _device_at_request_site(c: Check) -> None:
     """The device a request reports faulty is at the request's own site."""
     dev_id, site_id = c.fields.get("device_id"), c.fields.get("site_id")
@@ -51,6 +73,18 @@ def _device_at_request_site(c: Check) -> None:
         device = c.lookup("devices", dev_id)
         if device is not None and device.site_id != site_id:
             c.problem("invalid_field", f"service_requests.device_id: device {dev_id} is not at site {site_id}")
+
+
+def _technicians_set_complexity(c: Check) -> None:
+    """Technicians create a request and then set only its `complexity`: the rest is the desk's (a
+    technician turning a late `repair` into `other` would take its clocks away)."""
+    row = c.row
+    if c.creating or not c.is_client or c.actor.role != TECHNICIAN or row is None:
+        return
+    changed = sorted(name for name, value in c.fields.items() if name != "complexity" and row.fields.get(name) != value)
+    if changed:
+        c.problem("forbidden", f"service_requests.{changed[0]} of a request is changed by the service desk and"
+                               " supervisors; technicians set its complexity")
 
 
 SERVICE_REQUESTS = Collection(
@@ -74,8 +108,9 @@ SERVICE_REQUESTS = Collection(
     delete_roles=(SUPERVISOR,),
     # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
     scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
-    change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
-                  assigned_to_member),
+    change_rules=(_required_on_creation("reported_at", "channel", "kind"), in_service_years("reported_at"),
+                  _device_at_request_site,
+                  assigned_to_member, _technicians_set_complexity),
 )
 
 
@@ -149,7 +184,8 @@ SERVICE_VISITS = Collection(
     delete_roles=(SUPERVISOR,),
     scope=VIA_REQUEST,
     # A customer's valid signature of the contact sheet seals the visit (sync/sheet.py).
-    change_rules=(own_name("recorded_by"), own_name("technician"), not_sealed),
+    change_rules=(own_name("recorded_by"), own_name("technician"), not_sealed,
+                  in_service_years("planned_at", "recorded_at")),
 )
 
 

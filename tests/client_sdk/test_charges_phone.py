@@ -83,6 +83,25 @@ def test_the_bill_shown_offline_is_the_servers_bill_after_sync(server, store, si
     assert by_id(msgspec.to_builtins(phone.bill(visit))) == (lines, totals)  # the synced lines, priced again
 
 
+def test_a_void_found_on_the_first_visit_bills_the_revisit_offline_as_the_server_does(
+        server, store, site, new_client, chen, lin):
+    # Regression (contract service.md "Warranty": a visit's `warranty_void` voids the request): the phone,
+    # like the server, covered a revisit's lines under a warranty its first visit had found void.
+    store.write_server_changes([("sites", SITE, {"zone": "urban", "contract": "per_visit",
+                                                 "accepted_on": hlc.format_ts(hlc.wall_ms())[:10]}, False)])
+    request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
+    phone = new_client(server.http)
+    phone.sync()
+    first = phone.start_visit(request)
+    phone.record_visit_report(first, "revisit_needed", warranty_void="label_altered")
+    revisit = phone.start_visit(request)
+    call = phone.add_charge(revisit, "visit", 1)
+    offline = by_id(msgspec.to_builtins(phone.bill(revisit)))
+    assert (offline[0][call]["covered"], offline[1][0]) == (False, 40_000)
+    phone.sync()
+    assert by_id(server_bill(lin, revisit)) == offline
+
+
 def test_the_bill_lists_lines_in_the_order_they_were_entered(server, store, site, new_client, chen, lin):
     # Regression (issue 13, lead's merge): unsynced lines were listed by their random ids, so the
     # bill the customer reads changed order from one showing to the next.

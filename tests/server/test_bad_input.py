@@ -709,6 +709,10 @@ BAD_SERVICE_CHANGES = [
     ("chen", "service_requests", {**_REQ, "device_id": "{unknown}"}, "unknown_parent"),
     ("chen", "service_requests", {**_REQ, "reported_at": "yesterday"}, "invalid_field"),
     ("chen", "service_requests", {**_REQ, "reported_at": None}, "invalid_field"),
+    # Regression (contract service.md "Numbers", "Charges"; no 500 for what a client sends): the end of 9999
+    # has no local date in Shanghai, so the request's number (and a visit's schedule) were a 500.
+    ("chen", "service_requests", {**_REQ, "reported_at": "9999-12-31T23:59:59.999Z"}, "invalid_field"),
+    ("chen", "service_requests", {**_REQ, "reported_at": "1999-12-31T23:59:59.999Z"}, "invalid_field"),
     ("chen", "service_requests", {**_REQ, "channel": "pigeon"}, "invalid_field"),
     ("chen", "service_requests", {**_REQ, "kind": "party"}, "invalid_field"),
     ("chen", "service_requests", {**_REQ, "caller_name": "x" * 201}, "invalid_field"),
@@ -722,6 +726,9 @@ BAD_SERVICE_CHANGES = [
     ("wang", "service_visits", {**_VISIT, "request_id": "{unknown}"}, "unknown_parent"),
     ("chen", "service_visits", _VISIT, "forbidden"),  # visits are the field's
     ("wang", "service_visits", {**_VISIT, "planned_at": "soon"}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "planned_at": "9999-12-31T23:59:59.999Z"}, "invalid_field"),
+    ("wang", "service_visits", {**_VISIT, "outcome": "resolved", "recorded_at": "2101-01-01T00:00:00.000Z"},
+     "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "outcome": "maybe"}, "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "work_done": "x" * 2_001}, "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "recorded_by": "zhao"}, "forbidden"),

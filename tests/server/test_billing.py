@@ -144,6 +144,30 @@ def test_warranty_covers_the_visit_and_a_void_reprices_its_lines(store, site, ch
     assert ok(wang.http.get(f"/api/visits/{visit}/bill", headers=wang.headers))["subtotal_fen"] == 90_000
 
 
+def test_a_void_found_on_one_visit_voids_the_warranty_of_every_visit_of_the_request(store, site, chen, wang):
+    # Regression (contract service.md "Warranty": a visit's `warranty_void` makes the request void): only the
+    # visit that found the altered label lost the cover; the revisit's lines were still covered.
+    request, first, _ = visit_with_lines(
+        store, chen, wang, site, [], site_fields={"accepted_on": "2026-11-10", "warranty_months": 12},
+        device_id=site["cam1"], reported_at=AT)
+    assert results(wang, [wang.change("service_visits", first, {"warranty_void": "label_altered"})]) == [
+        ("applied", None)]
+    second, line = str(uuid.uuid4()), str(uuid.uuid4())
+    assert results(wang, [wang.change("service_visits", second, {"request_id": request, "technician": "wang"}),
+                          wang.change("charge_lines", line, {"visit_id": second, "item": "visit", "quantity": 1})]) == [
+        ("applied", None)] * 2
+
+    def covered() -> tuple[bool, int]:
+        bill = ok(wang.http.get(f"/api/visits/{second}/bill", headers=wang.headers))
+        return bill["lines"][0]["covered"], bill["subtotal_fen"]
+
+    assert covered() == (False, 40_000)
+    # Damage found on the first visit: the revisit's visit fee is waived again; no void: all covered.
+    for void, expected in (("human_damage", (True, 0)), (None, (True, 0)), ("no_proof", (False, 40_000))):
+        assert results(wang, [wang.change("service_visits", first, {"warranty_void": void})]) == [("applied", None)]
+        assert covered() == expected, void
+
+
 def test_the_visit_shows_its_lines_and_signatures(store, site, chen, wang, zhao):
     request, visit, ids = visit_with_lines(store, chen, wang, site, LINES)
     sig_id, sig = _signature(wang, visit, visit_fields(request), rows_of(wang, "charge_lines"))

@@ -18,7 +18,7 @@ from sync.periods import site_zone
 from tests.conftest import SITE, Session
 from tests.helpers import ok
 from tests.server.conftest import field
-from tests.server.test_service import open_request, results, rows_of, ts
+from tests.server.test_service import event, open_request, results, rows_of, ts
 from tests.server.test_visit_sealing import handled, signature
 
 MIN = 60_000
@@ -150,6 +150,35 @@ def test_a_call_back_after_midnight_is_late(site, chen, wang, lin):
         ("applied", None)]
     assert _milestone(lin, request)["status"] == "breached"
     assert _flags(lin, request) == (True, False)
+
+
+def test_a_cancel_refused_after_the_seal_leaves_the_callback_milestone_running(site, store, chen, wang, lin,
+                                                                               monkeypatch):
+    # Regression (contract service.md "Service requests", status; "Response-time clocks", cancelled): a
+    # `cancelled` after the customer signed is kept, flagged, and moves nothing, yet the clocks took it
+    # as a cancel: the pending call-back became `not_applicable` and never showed as breached.
+    now = hlc.wall_ms()
+    store.write_server_changes([("sites", SITE, {"tz": _zone_at_six(now)}, False)])
+    request, _visit = sealed(chen, wang, ts(now - MIN))
+    assert results(chen, [event(chen, request, "cancelled", ts(now))]) == [("applied", None)]
+    assert rows_of(chen, "service_requests")[request]["status"] == "signed"
+    milestone = _milestone(lin, request)
+    assert milestone["status"] == "pending"
+    monkeypatch.setattr(store, "now_ms", lambda: hlc.parse_ts(milestone["due_at"]) + 1)
+    assert (_milestone(lin, request)["status"], *_flags(lin, request)) == ("breached", True, False)
+
+
+def test_a_sheet_signed_at_the_end_of_9999_is_no_500(site, chen, wang, lin):
+    # Regression (no 500 for what a client sends; contract service.md "Response-time clocks", callback): the
+    # call-back's midnight after a `signed_at` of 9999-12-31T23:59 UTC does not exist in Shanghai, and the
+    # push that sealed the sheet was a 500. Such a time is left out of the clocks, as an unreadable one is.
+    request, visit, fields = handled(chen, wang)
+    _, sig = signature(wang, visit, fields)
+    sig["fields"]["signed_at"] = "9999-12-31T23:59:59.999Z"
+    assert results(wang, [sig]) == [("applied", None)]
+    detail = ok(lin.http.get(f"/api/service-requests/{request}", headers=lin.headers))
+    assert (detail["status"], [m["name"] for m in detail["milestones"]]) == ("signed", ["on_site", "fix"])
+    assert _flags(lin, request) == (False, False)
 
 
 # -- the dissatisfied follow-up (item 3) -----------------------------------------------------------

@@ -81,6 +81,25 @@ def test_cancel_and_close_are_the_desks_and_void_a_supervisors(site, chen, wang,
         ("applied", None)]
 
 
+def test_technicians_set_only_the_complexity_of_a_request(site, chen, wang):
+    # Regression (contract service.md "Collections", service_requests): technicians of the site may create a
+    # request and set `complexity`; they changed any field, so a late `repair` turned `other` lost its clocks.
+    request = open_request(chen, assigned_to="wang", reported_at=ts(hlc.wall_ms() - 6 * HOUR))
+    for changed in ({"kind": "other"}, {"description": "fixed already"}, {"caller_phone": "110"},
+                    {"channel": "on_site", "complexity": "complex"}):
+        assert results(wang, [wang.change("service_requests", request, changed)]) == [("rejected", "forbidden")]
+    same = {k: v for k, v in request_fields().items() if k != "reported_at"}  # resent unchanged: no change
+    assert results(wang, [wang.change("service_requests", request, {**same, "complexity": "complex"})]) == [
+        ("applied", None)]
+    assert results(chen, [chen.change("service_requests", request, {"description": "Gate camera and NVR"})]) == [
+        ("applied", None)]
+    got = rows_of(chen, "service_requests")[request]
+    assert (got["kind"], got["complexity"], got["description"]) == ("repair", "complex", "Gate camera and NVR")
+    # A technician's own request: created whole, then only its complexity.
+    own = open_request(wang, kind="repair", complexity="ordinary")
+    assert results(wang, [wang.change("service_requests", own, {"kind": "training"})]) == [("rejected", "forbidden")]
+
+
 def test_a_visit_signature_belongs_to_the_requests_site(site, chen, wang, zhao):
     request = open_request(chen)
     visit, signature = str(uuid.uuid4()), str(uuid.uuid4())

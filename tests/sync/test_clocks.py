@@ -81,6 +81,17 @@ def test_cancelling_keeps_what_was_met_or_breached():
     assert run([ev("cancelled", T0 + H), ev("fixed", T0 + 2 * H)])["fix"].done_at is None
 
 
+def test_a_cancel_the_status_refused_cancels_no_clock():
+    # Regression (contract service.md "Response-time clocks"): a `cancelled` after the sheet was signed
+    # is kept but moves nothing; the request is `signed`, so its call-back keeps running.
+    signed = {"v1": format_ts(T0 + 3 * H)}
+    events = [ev("arrived", T0 + H), ev("fixed", T0 + 2 * H), ev("cancelled", T0 + 4 * H)]
+    now = T0 + 5 * H
+    assert run(events, now=now, signed=signed, request={**REPAIR, "status": "signed"})["callback"].status == "pending"
+    assert run(events, now=now, signed=signed, request={**REPAIR, "status": "cancelled"})["callback"].status == (
+        "not_applicable")
+
+
 def test_at_risk_is_a_quarter_of_the_target_or_less_left():
     assert run(now=T0 + 3 * H - 1)["on_site"].status == "pending"
     assert run(now=T0 + 3 * H)["on_site"].status == "at_risk"

@@ -194,3 +194,13 @@ def test_the_subtotal_is_the_sum_of_billed_lines_and_every_amount_an_int(lines, 
     stored = [(i, {**f, "amount_fen": li.amount_fen, "covered": li.covered})
               for (i, f), li in zip(numbered, bill.lines, strict=True)]
     assert pricing.bill("visit", stored, tax_bps) == bill
+
+
+@pytest.mark.parametrize(("voids", "expected"), [
+    ([], None), ([None, None], None), ([None, "human_damage"], "human_damage"),
+    (["environment_damage", "label_altered"], "label_altered"), (["no_proof", "human_damage"], "no_proof"),
+])
+def test_a_void_on_any_visit_voids_the_request_the_worst_one_winning(voids, expected):
+    # Contract service.md "Warranty": a visit's `warranty_void` makes the request void; a void that takes
+    # the cover away (no proof, altered label) wins over damage, which leaves only the parts to pay.
+    assert pricing.request_void([{"warranty_void": v} for v in voids]) == expected

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.warranty import Warranty, ends_on, phase
 
@@ -70,3 +72,23 @@ def test_no_device_is_none_and_a_void_warranty_is_void():
     assert phase(None, {"accepted_on": "2026-01-01"}, date(2026, 1, 2)) == Warranty(phase="none")
     found = phase({"warranty_from": "2026-01-01"}, {}, date(2026, 1, 2), void=True)
     assert found == Warranty(phase="void", starts_on="2026-01-01", ends_on="2026-12-31")
+
+
+_ORDER = ("unknown", "return", "exchange", "repair", "expired")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)), st.integers(min_value=1, max_value=1_200),
+       st.integers(min_value=-40, max_value=40_000))
+def test_phases_follow_the_contracts_order_day_by_day(start, months, day_no):
+    # Contract service.md "Warranty": day 1 is the start date; 1-7 return, 8-30 exchange, then repair to
+    # the warranty's end, then expired. A day never goes back a phase, and the last day is still covered.
+    device = {"warranty_from": start.isoformat(), "warranty_months": months}
+    today, tomorrow = (phase(device, {}, start + timedelta(days=day_no - 1 + d)) for d in (0, 1))
+    assert _ORDER.index(today.phase) <= _ORDER.index(tomorrow.phase)
+    last = date.fromisoformat(str(today.ends_on))
+    assert start < last + timedelta(days=1) and (last - start).days < months * 31
+    assert phase(device, {}, last).phase != "expired" and phase(device, {}, last + timedelta(days=1)).phase == "expired"
+    if day_no >= 1 and start + timedelta(days=day_no - 1) <= last:
+        expected = "return" if day_no <= 7 else "exchange" if day_no <= 30 else "repair"
+        assert today.phase == expected

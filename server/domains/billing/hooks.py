@@ -3,7 +3,8 @@
 - A line gets `amount_fen` and `covered` (`sync.pricing`), priced from its visit, the visit's
   request, the site and the request's device as they stand at its place in the batch.
 - A visit whose schedule date or `warranty_void` changes has its lines priced again, until
-  it is sealed: the amounts a customer signed for stay.
+  it is sealed: the amounts a customer signed for stay. A void voids the request, so a
+  changed void prices again the lines of every unsealed visit of the request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sync.pricing import Context, context, price
 from sync.wire import Change
 
 from ...storage import billing as q
+from ...storage.service import children
 from .service import fee_book
 
 if TYPE_CHECKING:
@@ -25,6 +27,13 @@ if TYPE_CHECKING:
 
 # A visit's fields its lines' prices read (the schedule's date, the warranty's void).
 _PRICED_BY = ("warranty_void", "recorded_at", "planned_at")
+
+
+def request_visits(tx: Transaction, request_id: str) -> list[RowState]:
+    """The request's live visits as they stand in the transaction."""
+    tx.flush_rows()
+    found = (tx.lookup("service_visits", visit_id) for _, visit_id, _ in children(tx.db, "service_visits", [request_id]))
+    return [visit for visit in found if visit is not None and not visit.deleted]
 
 
 def visit_context(tx: Transaction, visit_id: object) -> Context | None:
@@ -37,8 +46,10 @@ def visit_context(tx: Transaction, visit_id: object) -> Context | None:
     site_id, device_id = request.fields.get("site_id"), request.fields.get("device_id")
     site = tx.lookup("sites", site_id) if isinstance(site_id, str) else None
     device = tx.lookup("devices", device_id) if isinstance(device_id, str) else None
+    siblings = [v.fields for v in request_visits(tx, request.id) if v.id != visit.id]
     return context(fee_book(), site=site.fields if site is not None else {}, request=request.fields,
-                   visit=visit.fields, device=device.fields if device is not None and not device.deleted else None)
+                   visit=visit.fields, device=device.fields if device is not None and not device.deleted else None,
+                   siblings=siblings)
 
 
 def _priced(tx: Transaction, line: RowState, ctx: Context) -> bool:
@@ -65,20 +76,26 @@ class BillingHooks:
                 _priced(tx, row, ctx)
 
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
-        if (row.collection != "service_visits" or row.deleted or before is None or not before.exists
-                or row.fields.get("sealed_by")
-                or all(before.fields.get(k) == row.fields.get(k) for k in _PRICED_BY)):
+        if row.collection != "service_visits" or before is None or not before.exists:
             return
-        ctx = visit_context(tx, row.id)
-        if ctx is None:
+        now = {} if row.deleted else row.fields
+        if all(before.fields.get(k) == now.get(k) for k in _PRICED_BY):
             return
-        tx.flush_rows()
-        for line_id, _ in q.visit_lines(tx.db, row.id):
-            line = tx.lookup("charge_lines", line_id)
-            if line is not None and not line.fields.get("sealed_by"):
-                moved = replace(line, fields=dict(line.fields), clocks=dict(line.clocks))
-                if _priced(tx, moved, ctx):
-                    tx.put(moved)
+        # Its own lines; with a new void, every visit's of its request (a void voids the request).
+        void_moved = before.fields.get("warranty_void") != now.get("warranty_void")
+        request_id = row.fields.get("request_id")
+        visits = request_visits(tx, request_id) if void_moved and isinstance(request_id, str) else [row]
+        for visit in visits:
+            ctx = None if visit.deleted or visit.fields.get("sealed_by") else visit_context(tx, visit.id)
+            if ctx is None:
+                continue
+            tx.flush_rows()
+            for line_id, _ in q.visit_lines(tx.db, visit.id):
+                line = tx.lookup("charge_lines", line_id)
+                if line is not None and not line.fields.get("sealed_by"):
+                    moved = replace(line, fields=dict(line.fields), clocks=dict(line.clocks))
+                    if _priced(tx, moved, ctx):
+                        tx.put(moved)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
         return {}

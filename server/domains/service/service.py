@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import ENGLISH, Clock, Terms, clocks, explain, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, explain, signed_ms, ts_ms
 from sync.fields import is_uuid
 from sync.periods import site_zone
 from sync.warranty import phase
@@ -100,7 +100,7 @@ def _signed(signatures: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     for visit_id, sig in signatures:
         at = sig.get("signed_at")
         if (sig.get("signer_role") == "customer" and sig.get("verification") == "valid"
-                and not sig.get("retracted_at") and ts_ms(at) is not None
+                and not sig.get("retracted_at") and signed_ms(at) is not None
                 and (visit_id not in out or ts_ms(at) < ts_ms(out[visit_id]))):  # type: ignore[operator]
             out[visit_id] = at  # type: ignore[assignment]
     return out
