@@ -89,8 +89,9 @@ class Dialect(NamedTuple):
     json_rows: str
     hints: bool  # whether `INDEXED BY` and `CROSS JOIN` fix a plan (SQLite); PostgreSQL has no hints
     # The statements above (`upsert`, `CREATORS`, `RECEIPTS`, `CONFLICTS`) for many rows in one, taking
-    # each column's values as one list (`write_many`); without one, `executemany`. PostgreSQL's: a round
-    # trip a statement would be one a row, inside the version counter's lock. SQLite's: none needed.
+    # each column's values as one list (`write_many`); without one, `executemany` of the statement for
+    # many rows at once. PostgreSQL's: a round trip a statement would be one a row, inside the version
+    # counter's lock. SQLite's: none (reading the JSON back costs more than the rows' bound values).
     bulk: dict[str, str]
     # Locks held until the transaction ends, for what two processes must not do at once (the login
     # throttle's count-then-decide): `lock` waits for a pair of keys (a space of keys, a text hashed
