@@ -1,6 +1,6 @@
 """A push's CPU time in-process, no HTTP: the server's own `push` over the benches' own rows.
 
-    python bench/push_cpu.py [--rush] [--photos] [--rounds 1]
+    python bench/push_cpu.py [--rush] [--photos] [--rounds 1] [--drop rows_parent,...]
 
 `--rush`: the morning rush's 20,000 changes (`bench/morning_rush.py`: 40 technicians × 500,
 60 % checks of 200 shared devices) in pushes of 100, the forty outboxes taken in turn as the
@@ -8,7 +8,8 @@ phones send them. `--photos`: `bench/sync_throughput.py`'s 20,000 photos in push
 Prints changes per second of this process's CPU time (the commit's fsync waits are not CPU).
 For an A/B of two trees, copy this file into the other tree's `bench/` and run both in turn;
 under py-spy (`py-spy record -r 500 -- python bench/push_cpu.py --rush`) it is the profile's
-harness (docs/performance.md, "Issue 15: the push path").
+harness (docs/performance.md, "Issue 15: the push path"). `--drop` drops the named indexes after the
+benches' data is written, before the pushes: what each costs a push ("Issue 15: the rows table's indexes").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import random
+import sqlite3
 import sys
 import tempfile
 import time
@@ -54,9 +56,17 @@ def _pushed(store: Store, requests: list[tuple[Caller, PushRequest]]) -> float:
     return time.process_time() - t0
 
 
-def rush(data: Path, clients: int = 40, changes: int = 500, batch: int = 100, devices: int = 200) -> float:
+def _drop(data: Path, indexes: tuple[str, ...]) -> None:
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        for name in indexes:
+            db.execute(f"DROP INDEX {name}")
+
+
+def rush(data: Path, clients: int = 40, changes: int = 500, batch: int = 100, devices: int = 200,
+         drop: tuple[str, ...] = ()) -> float:
     names = [f"tech{i:02d}" for i in range(clients)]
     ids = morning_rush.prepare(data, names, devices)
+    _drop(data, drop)
     store = Store(Settings(data_dir=data))
     try:
         rng = random.Random(7)
@@ -70,8 +80,9 @@ def rush(data: Path, clients: int = 40, changes: int = 500, batch: int = 100, de
         store.close()
 
 
-def photos(data: Path, count: int = 20_000, batch: int = 500) -> float:
+def photos(data: Path, count: int = 20_000, batch: int = 500, drop: tuple[str, ...] = ()) -> float:
     insp = sync_throughput.prepare(data)
+    _drop(data, drop)
     store = Store(Settings(data_dir=data))
     try:
         caller = _caller(store, "bench", "bench")
@@ -91,13 +102,15 @@ def main() -> None:
     ap.add_argument("--photos", action="store_true")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="of the changes (1: 20,000 each)")
+    ap.add_argument("--drop", default="", help="indexes to drop before the pushes, comma-separated")
     args = ap.parse_args()
     for _ in range(args.rounds):
         for name in ("rush", "photos"):
             if getattr(args, name) or not (args.rush or args.photos):
                 with tempfile.TemporaryDirectory() as tmp:
-                    rate = rush(Path(tmp), changes=int(500 * args.scale)) if name == "rush" else \
-                        photos(Path(tmp), count=int(20_000 * args.scale))
+                    drop = tuple(n for n in args.drop.split(",") if n)
+                    rate = rush(Path(tmp), changes=int(500 * args.scale), drop=drop) if name == "rush" else \
+                        photos(Path(tmp), count=int(20_000 * args.scale), drop=drop)
                     print(f"{name}: {rate:,.0f} changes/s of CPU time", flush=True)
 
 

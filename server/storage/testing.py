@@ -10,6 +10,8 @@ backend of its list. A pull cursor is a version, so these properties are what ma
 - versions are gap-free and commit-ordered: a reader never sees version N+1 without N, with
   writers in threads of one process and in separate processes;
 - a row written twice in one transaction gets one version;
+- a transaction writes every row it holds, whatever their number, new ones and changed ones alike
+  (SQLite writes them in statements of 64, 16, 4 and 1 rows: `writes.write_many`);
 - scope filters never return a row of another site (nor one whose site is unknown);
 - purging tombstones forgets them and raises the horizon, never lowering it;
 - bulk loading derives the same scope columns (site, parent, period) as normal writes;
@@ -175,6 +177,23 @@ def check_a_row_written_twice_in_a_transaction_gets_one_version(backend: Backend
         assert _write(backend, db, 1000, [("sites", "a", {"name": "later"})]) == [4]
 
 
+def check_every_row_is_written_whatever_their_number(backend: Backend[Any], locate: Locate) -> None:
+    with _opened(backend, locate) as db:
+        written: dict[str, tuple[str, int]] = {}  # id -> (name, version) as last written
+        done = 0
+        for n in (1, 3, 4, 5, 17, 63, 64, 65, 85, 150):
+            # n rows in one transaction: those of the transactions before changed, the rest new.
+            rows = [("sites", f"s{i:03d}", {"name": f"{n}-{i}"}) for i in range(n)]
+            versions = _write(backend, db, 1000, rows)
+            assert sorted(versions) == list(range(done + 1, done + n + 1))
+            done += n
+            written.update({row_id: (fields["name"], v) for (_, row_id, fields), v in zip(rows, versions, strict=True)})
+            with db.read() as conn:
+                found = {row_id: (name, version) for row_id, name, version in conn.execute(
+                    f"SELECT id, {backend.sql.field('fields', 'name')}, version FROM rows")}
+            assert found == written
+
+
 def _world(lookup: Callable[[str, str], RowState | None]) -> list[tuple[str, str, dict[str, Any]]]:
     """Two sites' rows in two periods, a global template, and a device of a site nobody has."""
     rows: list[tuple[str, str, dict[str, Any]]] = [("checklist_templates", "t-cam", {"kind": "camera"})]
@@ -299,6 +318,7 @@ CONTRACT: list[Callable[[Backend[Any], Locate], None]] = [
     check_versions_are_gap_free_and_commit_ordered,
     check_versions_stay_commit_ordered_with_writers_in_other_processes,
     check_a_row_written_twice_in_a_transaction_gets_one_version,
+    check_every_row_is_written_whatever_their_number,
     check_scope_filters_never_return_another_sites_row,
     check_bulk_loading_derives_what_normal_writes_do,
     check_purging_tombstones_raises_the_horizon,

@@ -14,6 +14,7 @@ takes the next versions from `meta.version` and stores the last at commit.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,8 +89,9 @@ class Dialect(NamedTuple):
     json_rows: str
     hints: bool  # whether `INDEXED BY` and `CROSS JOIN` fix a plan (SQLite); PostgreSQL has no hints
     # The statements above (`upsert`, `CREATORS`, `RECEIPTS`, `CONFLICTS`) for many rows in one, taking
-    # each column's values as one list (`write_many`); without one, `executemany`. PostgreSQL's: a round
-    # trip a statement would be one a row, inside the version counter's lock. SQLite's: none needed.
+    # each column's values as one list (`write_many`); without one, `executemany` of the statement for
+    # many rows at once. PostgreSQL's: a round trip a statement would be one a row, inside the version
+    # counter's lock. SQLite's: none (reading the JSON back costs more than the rows' bound values).
     bulk: dict[str, str]
     # Locks held until the transaction ends, for what two processes must not do at once (the login
     # throttle's count-then-decide): `lock` waits for a pair of keys (a space of keys, a text hashed
@@ -159,13 +161,35 @@ def per_dialect(build: Callable[[Dialect], _T]) -> Callable[[Sql], _T]:
 
 def write_many(db: Sql, statement: str, values: Sequence[tuple[Any, ...]]) -> None:
     """Rows of one `INSERT` at once: in one statement where the dialect has its bulk form (the
-    rows as one JSON array of arrays), else with `executemany`. Rows written later win, as with
-    `executemany`; in one statement, an upsert must not meet the same key twice."""
+    rows as one JSON array of arrays), else `executemany` of the statement for 64 rows, then of 16,
+    4 and 1 for the rest (SQLite: each row of an `executemany` runs the whole statement again,
+    opening a cursor on each of the table's indexes; `rows` has 17, and the rows of one
+    statement share them: half a row's upsert, docs/performance.md, "Issue 15: the rows table's
+    indexes"). Rows written later win, as with `executemany`; in the bulk form, an upsert must not
+    meet the same key twice."""
     bulk = dialect(db).bulk.get(statement)
-    if bulk is None:
-        db.executemany(statement, values)
-    elif values:
-        db.execute(bulk, [_json_encode(values).decode()])
+    if bulk is not None:
+        if values:
+            db.execute(bulk, [_json_encode(values).decode()])
+        return
+    at = 0
+    for size in _ROWS_AT_ONCE:
+        end = at + (len(values) - at) // size * size
+        if end > at:
+            db.executemany(_rows_of(statement, size),
+                           [[v for row in values[i:i + size] for v in row] for i in range(at, end, size)])
+        at = end
+
+
+_ROWS_AT_ONCE = (64, 16, 4, 1)  # four texts a statement, held by the connection's statement cache
+
+
+@functools.cache
+def _rows_of(statement: str, size: int) -> str:
+    """`statement`, an `INSERT ... VALUES (?, ...)`, for `size` rows: its `VALUES` group `size` times."""
+    head, values, tail = statement.partition(" VALUES ")
+    group, close, rest = tail.partition(")")
+    return f"{head}{values}{', '.join([group + close] * size)}{rest}"
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:

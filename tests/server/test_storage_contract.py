@@ -14,6 +14,8 @@ from server.storage.base import Backend
 from server.storage.postgres.backend import POSTGRES
 from server.storage.sqlite.backend import SQLITE
 from server.storage.testing import CONTRACT, Locate
+from sync import hlc
+from sync.merge import RowState
 from tests.pg import drop_database, new_database
 
 BACKENDS: list[Backend[Any]] = [SQLITE, POSTGRES]
@@ -59,3 +61,25 @@ def test_a_field_as_the_dialect_writes_it_uses_sqlites_expression_indexes(tmp_pa
                 assert f"USING INDEX {name} (<expr>=?)" in str(plan), (name, plan)
     finally:
         db.close()
+
+
+def test_sqlite_writes_a_transactions_rows_many_to_a_statement(tmp_path: Path) -> None:
+    # Each run of a statement opens a cursor on every index of `rows` (17): 85 rows are written by
+    # four runs (64, 16, 4, 1 rows), not 85 (docs/performance.md, "Issue 15: the rows table's indexes").
+    db = SQLITE.open(tmp_path / "db.db")
+    runs: list[str] = []
+    try:
+        with db.write() as conn:
+            conn.set_trace_callback(runs.append)
+            tx = SQLITE.transaction(conn, 1000)
+            clocks = {"name": [str(hlc.Hlc(1, 0, hlc.SERVER_NODE)), hlc.SERVER_NODE]}
+            for i in range(85):
+                tx.put(RowState("sites", f"s{i:02d}", {"name": str(i)}, dict(clocks), False, f"s{i:02d}"))
+            tx.finish(None, [], [])
+            conn.set_trace_callback(None)
+        with db.read() as conn:
+            assert conn.execute("SELECT count(*) FROM rows").fetchone()[0] == 85
+    finally:
+        db.close()
+    upserts = [r for r in runs if r.startswith("INSERT INTO rows(")]
+    assert [r.count("), (") + 1 for r in upserts] == [64, 16, 4, 1]
