@@ -48,21 +48,24 @@ def _valid_day(year: int, month: int, day: int) -> bool:
     return not (month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)))
 
 
+# Maintenance periods and the times a client sends fall in these years: outside them a value is a typo
+# or an attack, and the calendar arithmetic on it would fail (the year 0, the day after 9999-12-31:
+# the end of 9999 has no local date east of UTC, which made a sheet, a console page or a push a 500).
+MIN_PERIOD_YEAR, MAX_PERIOD_YEAR = 2000, 2100
+
+
 def is_timestamp(value: object) -> bool:
-    """`2026-11-20T10:15:00.000Z`: the protocol's one timestamp form, with a real date and time."""
+    """`2026-11-20T10:15:00.000Z`: the protocol's one timestamp form, with a real date and time, in a
+    year from MIN_PERIOD_YEAR to MAX_PERIOD_YEAR."""
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
         return False
     return (
-        _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+        MIN_PERIOD_YEAR <= int(value[0:4]) <= MAX_PERIOD_YEAR
+        and _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
         and int(value[11:13]) < 24
         and int(value[14:16]) < 60
         and int(value[17:19]) < 60
     )
-
-
-# Maintenance periods fall in these years: outside them a period is a typo or an attack, and the
-# calendar arithmetic on it (the year 0, the day after 9999-12-31) would fail.
-MIN_PERIOD_YEAR, MAX_PERIOD_YEAR = 2000, 2100
 
 
 def is_period(value: object) -> bool:
@@ -195,10 +198,10 @@ _DAY = (r"[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11
         r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _PATTERNS = {
     "uuid": _UUID.pattern, "sha256": _SHA256.pattern, "date": rf"^{_DAY}\Z",
-    "timestamp": rf"^{_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
+    "timestamp": rf"^(?=20[0-9]{{2}}|2100){_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
     "period": r"^(?:20[0-9]{2}|2100)-(?:Q[1-4]|H[12]|M(?:[1-9]|1[0-2]))\Z",
 }
-assert (MIN_PERIOD_YEAR, MAX_PERIOD_YEAR) == (2000, 2100), "the period pattern above says these years"
+assert (MIN_PERIOD_YEAR, MAX_PERIOD_YEAR) == (2000, 2100), "the period and timestamp patterns above say these years"
 
 
 def _string(limit: int | None, pattern: str | None = None) -> Any:

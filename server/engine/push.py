@@ -15,6 +15,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc
 from sync import errors as E
+from sync.fields import MAX_PERIOD_YEAR
 from sync.merge import Actor, LogEntry, apply_change, outside_scope
 from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult, PushRequest, PushResponse
@@ -25,6 +26,8 @@ from ..storage import protocol as q
 from ..storage import receipts
 from ..storage.base import Connection
 from .batch import _Batch, clip
+
+_CLIENT_TIME_END = hlc.parse_ts(f"{MAX_PERIOD_YEAR + 1}-01-01T00:00:00.000Z")
 
 if TYPE_CHECKING:
     from ..services import Store
@@ -46,6 +49,10 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         client_ms = hlc.parse_ts(req.client_time)
     except ValueError as exc:
         raise E.InvalidRequest(f"client_time: {exc}") from None
+    if not 0 <= client_ms < _CLIENT_TIME_END:
+        # A phone whose clock went back to 1970 still syncs; past 2100 the offset it gives would correct the
+        # push's times to before the year 1 (a 500).
+        raise E.InvalidRequest(f"client_time: {req.client_time} is not in the years 1970 to {MAX_PERIOD_YEAR}")
     for i, change in enumerate(changes):
         if change.seq < 1 or change.seq != changes[0].seq + i:
             raise E.SeqNotConsecutive(

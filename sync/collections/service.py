@@ -12,16 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..collection import ChangeRule, Collection, Ended, Scope, Via
-from ..fields import (
-    MAX_PERIOD_YEAR,
-    MIN_PERIOD_YEAR,
-    NOTE_LIMIT,
-    SERVICE_DESK,
-    SUPERVISOR,
-    TECHNICIAN,
-    is_timestamp,
-    is_uuid,
-)
+from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
 from .inspections import assigned_to_member, not_sealed, own_name
 
@@ -50,19 +41,6 @@ def _required_on_creation(*names: str) -> ChangeRule:
             for name in names:
                 if c.fields.get(name) is None:
                     c.problem("invalid_field", f"{c.collection}.{name} is required when creating a row")
-    return rule
-
-
-def in_service_years(*names: str) -> ChangeRule:
-    """Times the server reads as a local date (a request's year and clocks, a visit's schedule) lie in
-    the years MIN_PERIOD_YEAR to MAX_PERIOD_YEAR: another is a typo, and at the end of 9999 east of
-    UTC there is no local date at all (it was a 500)."""
-    def rule(c: Check) -> None:
-        for name in names:
-            value = c.fields.get(name)
-            if isinstance(value, str) and is_timestamp(value) and not MIN_PERIOD_YEAR <= int(value[:4]) <= MAX_PERIOD_YEAR:
-                c.problem("invalid_field", f"{c.collection}.{name}: {value} is not in the years"
-                                           f" {MIN_PERIOD_YEAR} to {MAX_PERIOD_YEAR}")
     return rule
 
 
@@ -108,8 +86,7 @@ SERVICE_REQUESTS = Collection(
     delete_roles=(SUPERVISOR,),
     # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
     scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
-    change_rules=(_required_on_creation("reported_at", "channel", "kind"), in_service_years("reported_at"),
-                  _device_at_request_site,
+    change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
                   assigned_to_member, _technicians_set_complexity),
 )
 
@@ -184,8 +161,7 @@ SERVICE_VISITS = Collection(
     delete_roles=(SUPERVISOR,),
     scope=VIA_REQUEST,
     # A customer's valid signature of the contact sheet seals the visit (sync/sheet.py).
-    change_rules=(own_name("recorded_by"), own_name("technician"), not_sealed,
-                  in_service_years("planned_at", "recorded_at")),
+    change_rules=(own_name("recorded_by"), own_name("technician"), not_sealed),
 )
 
 

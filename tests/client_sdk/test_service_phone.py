@@ -182,12 +182,18 @@ def test_an_offline_cancel_racing_an_offline_arrival_keeps_both_and_flags_the_ar
     ("arrived", {"reason": "no_site_access"}, E.InvalidRequest, "invalid_field"),  # a reason without a pause
     ("teleported", {}, E.InvalidRequest, "invalid_field"),
     ("arrived", {"note": "x" * 5000}, E.InvalidRequest, "invalid_field"),  # past the note's bound
+    # Regression (s24, client times past the local calendar): a clock at 9999 is refused here as on the server.
+    ("arrived", {"wall": 253402300799999}, E.InvalidRequest, "invalid_field"),
 ])
 def test_an_event_the_server_would_refuse_is_refused_on_the_phone_and_nothing_is_queued(
         http, site, new_client, chen, kind, extra, error, reason):
     request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
     phone = new_client(http)
     phone.sync()
+    if "wall" in extra:
+        extra = dict(extra)
+        wall = extra.pop("wall")
+        phone.wall = lambda: wall
     with pytest.raises(error) as refused:
         phone.record_event(request, kind, **extra)
     assert refused.value.extra.get("reason") == reason

@@ -7,8 +7,10 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from server.services import Store
 from server.settings import Settings
 from sync import errors as E
 from sync import hlc, schema
+from sync.fields import wire_type
 from tests.conftest import OTHER_SITE, SITE
 from tests.helpers import problem as _problem
 from tests.servers import serving
@@ -276,6 +279,9 @@ BAD_CLIENT_TIMES = [
     "2026-11-20T17:30:00.000Z\n", "",
     # Arabic-Indic digits: `\d` matched them until the timestamp pattern became ASCII-only.
     "\u0662\u0660\u0662\u0666-11-20T17:30:00.000Z",
+    # Regression (s24, client times past the local calendar): the end of 9999 made the push's measured offset
+    # correct a duty call's time to before the year 1: a 500. The years 1970 (a reset phone's clock) to 2100.
+    "9999-12-31T23:59:59.999Z", "2101-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z",
 ]
 
 
@@ -512,6 +518,41 @@ def test_no_change_shape_gives_a_500(site, wang, change):
         wang.seq += 1
 
 
+_ZONES = ("Asia/Shanghai", "Pacific/Kiritimati", "Etc/GMT+12", "UTC")  # the local day furthest east and west
+_TIMESTAMP_FIELDS = [(name, spec) for c in schema.COLLECTIONS.values() for name, spec in c.fields.items()
+                     if spec.type == "timestamp" and spec.writers]
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999_000)),
+       field=st.sampled_from(_TIMESTAMP_FIELDS), zone=st.sampled_from(_ZONES))
+def test_a_time_past_the_validators_has_a_local_date(at, field, zone):
+    # Regression (s24, client times past the local calendar): any RFC 3339 time a client sent was valid, and
+    # the end of 9999 (or the year 0) has no local date: the sheets, the console and the duty roster raised.
+    from server.domains.duty.service import duty_rules
+    from server.domains.sheets.service import local
+    from sync.periods import FREQUENCIES, period_bounds, period_of, site_zone
+    from sync.workhours import local_date
+
+    name, spec = field
+    text = at.isoformat(timespec="milliseconds") + "Z"
+    in_years = 2000 <= at.year <= 2100
+    wire = msgspec.json.Decoder(wire_type(spec))
+    assert spec.valid(text) is in_years, name
+    try:
+        wire.decode(json.dumps(text).encode())
+        decoded = True
+    except msgspec.ValidationError:
+        decoded = False
+    assert decoded is in_years, name
+    if in_years:  # what the server and the phone do with a valid time raises nothing
+        day = local_date(hlc.parse_ts(text), site_zone(zone))
+        for frequency in FREQUENCIES:
+            period_bounds(period_of(day, frequency))
+        assert local(text, zone)
+        duty_rules().month(hlc.parse_ts(text))
+
+
 # -- query filters (issue 10, finding 6) -----------------------------------------------------------
 
 _SYSTEMS = sorted(schema.COLLECTIONS["devices"].field("system").choices)  # type: ignore[union-attr]
@@ -729,6 +770,16 @@ BAD_SERVICE_CHANGES = [
     ("wang", "service_visits", {**_VISIT, "planned_at": "9999-12-31T23:59:59.999Z"}, "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "outcome": "resolved", "recorded_at": "2101-01-01T00:00:00.000Z"},
      "invalid_field"),
+    # Regression (s24, client times past the local calendar): a customer's signature, a call-back, a consent, an
+    # event at the end of 9999 made the sheet's PDF and the console's pages a 500; every timestamp a client sends
+    # now lies in the years 2000 to 2100 (`sync.fields.is_timestamp`).
+    ("wang", "service_events", {**_EVT, "at": "0000-01-01T00:00:00.000Z"}, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "visit_id": "{visit}", "signed_at": "9999-12-31T23:59:59.999Z"}, "invalid_field"),
+    ("wang", "signatures", {**_SIG, "inspection_id": "{inspection}", "signed_at": "0001-01-01T00:00:00.000Z"},
+     "invalid_field"),
+    ("chen", "callbacks", {**_CALL, "called_at": "1969-12-31T23:59:59.999Z"}, "invalid_field"),
+    ("wang", "charge_lines", {**_PART, "decision": "agreed", "decided_at": "9999-12-31T23:59:59.999Z"},
+     "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "outcome": "maybe"}, "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "work_done": "x" * 2_001}, "invalid_field"),
     ("wang", "service_visits", {**_VISIT, "recorded_by": "zhao"}, "forbidden"),
@@ -922,6 +973,8 @@ BAD_DUTY_CHANGES = [
     ("wang", "duty_calls", {**_CALL, "caller_name": "x" * 201}, "invalid_field"),
     ("wang", "duty_calls", {**_CALL, "caller_phone": "1" * 41}, "invalid_field"),
     ("wang", "duty_calls", {**_CALL, "summary": "x" * 2_001}, "invalid_field"),
+    # Regression (s24, client times past the local calendar): the year 0 was a 500 on push.
+    ("wang", "duty_calls", {**_CALL, "received_at": "0000-01-01T00:00:00.000Z"}, "invalid_field"),
     ("wang", "duty_calls", {**_CALL, "duration_s": -1}, "invalid_field"),
     ("wang", "duty_calls", {**_CALL, "duration_s": 14_401}, "invalid_field"),
     ("wang", "duty_calls", {**_CALL, "duration_s": "long"}, "invalid_field"),

@@ -171,13 +171,14 @@ def test_a_cancel_refused_after_the_seal_leaves_the_callback_milestone_running(s
 def test_a_sheet_signed_at_the_end_of_9999_is_no_500(site, chen, wang, lin):
     # Regression (no 500 for what a client sends; contract service.md "Response-time clocks", callback): the
     # call-back's midnight after a `signed_at` of 9999-12-31T23:59 UTC does not exist in Shanghai, and the
-    # push that sealed the sheet was a 500. Such a time is left out of the clocks, as an unreadable one is.
+    # push that sealed the sheet was a 500. Since s24 every time a client sends lies in the years 2000 to 2100:
+    # the signature is refused (`invalid_field`), the sheet stays unsealed.
     request, visit, fields = handled(chen, wang)
     _, sig = signature(wang, visit, fields)
     sig["fields"]["signed_at"] = "9999-12-31T23:59:59.999Z"
-    assert results(wang, [sig]) == [("applied", None)]
+    assert results(wang, [sig]) == [("rejected", "invalid_field")]
     detail = ok(lin.http.get(f"/api/service-requests/{request}", headers=lin.headers))
-    assert (detail["status"], [m["name"] for m in detail["milestones"]]) == ("signed", ["on_site", "fix"])
+    assert (detail["status"], [m["name"] for m in detail["milestones"]]) == ("resolved", ["on_site", "fix"])
     assert _flags(lin, request) == (False, False)
 
 

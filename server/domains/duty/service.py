@@ -70,8 +70,7 @@ class Duty:
 
     def who(self, at: str | None) -> OnDuty:
         """The technician on duty at `at` (now when absent)."""
-        if at is not None and not (is_timestamp(at) and MIN_PERIOD_YEAR <= int(at[:4]) <= MAX_PERIOD_YEAR):
-            # The roster's months lie in these years; the end of 9999 has no local month (it was a 500).
+        if at is not None and not is_timestamp(at):  # in the years of the roster's months, as every time a client sends
             raise E.InvalidFilter(f"at {at[:_SHOWN]!r} is not a timestamp like 2026-11-20T13:15:00.000Z"
                                   f" in the years {MIN_PERIOD_YEAR} to {MAX_PERIOD_YEAR}", parameter="at")
         ms = hlc.parse_ts(at) if at is not None else self.store.now_ms()
