@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import InvalidRequest
-from .fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR
+from .fields import MAX_PERIOD_YEAR, MIN_TIME_YEAR
 from .hlc import format_ts, parse_ts
 from .messages import words
 from .periods import site_zone
@@ -142,7 +142,7 @@ def signed_ms(text: object) -> int | None:
     """A sheet's `signed_at` as the `callback` milestone reads it: None when unreadable or outside
     the years a local day is worked out for (its midnight would not exist: it is left out)."""
     ms = ts_ms(text)
-    return ms if ms is not None and MIN_PERIOD_YEAR <= int(str(text)[:4]) <= MAX_PERIOD_YEAR else None
+    return ms if ms is not None and MIN_TIME_YEAR <= int(str(text)[:4]) <= MAX_PERIOD_YEAR else None
 
 
 _DAY_MS = 86_400_000

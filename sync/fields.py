@@ -51,16 +51,19 @@ def _valid_day(year: int, month: int, day: int) -> bool:
 # Maintenance periods and the times a client sends fall in these years: outside them a value is a typo
 # or an attack, and the calendar arithmetic on it would fail (the year 0, the day after 9999-12-31:
 # the end of 9999 has no local date east of UTC, which made a sheet, a console page or a push a 500).
+# Times start at 1970, not 2000: a phone whose clock battery died boots to 1970 or 2000-01-01, and
+# what its technician records then is kept and corrected by the push's `client_time`, not refused.
 MIN_PERIOD_YEAR, MAX_PERIOD_YEAR = 2000, 2100
+MIN_TIME_YEAR = 1970
 
 
 def is_timestamp(value: object) -> bool:
     """`2026-11-20T10:15:00.000Z`: the protocol's one timestamp form, with a real date and time, in a
-    year from MIN_PERIOD_YEAR to MAX_PERIOD_YEAR."""
+    year from MIN_TIME_YEAR to MAX_PERIOD_YEAR."""
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
         return False
     return (
-        MIN_PERIOD_YEAR <= int(value[0:4]) <= MAX_PERIOD_YEAR
+        MIN_TIME_YEAR <= int(value[0:4]) <= MAX_PERIOD_YEAR
         and _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
         and int(value[11:13]) < 24
         and int(value[14:16]) < 60
@@ -198,10 +201,10 @@ _DAY = (r"[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11
         r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _PATTERNS = {
     "uuid": _UUID.pattern, "sha256": _SHA256.pattern, "date": rf"^{_DAY}\Z",
-    "timestamp": rf"^(?=20[0-9]{{2}}|2100){_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
+    "timestamp": rf"^(?=19[7-9][0-9]|20[0-9]{{2}}|2100){_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
     "period": r"^(?:20[0-9]{2}|2100)-(?:Q[1-4]|H[12]|M(?:[1-9]|1[0-2]))\Z",
 }
-assert (MIN_PERIOD_YEAR, MAX_PERIOD_YEAR) == (2000, 2100), "the period and timestamp patterns above say these years"
+assert (MIN_TIME_YEAR, MIN_PERIOD_YEAR, MAX_PERIOD_YEAR) == (1970, 2000, 2100), "the patterns above say these years"
 
 
 def _string(limit: int | None, pattern: str | None = None) -> Any:

@@ -15,7 +15,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc
 from sync import errors as E
-from sync.fields import MAX_PERIOD_YEAR
+from sync.fields import MAX_PERIOD_YEAR, MIN_TIME_YEAR
 from sync.merge import Actor, LogEntry, apply_change, outside_scope
 from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult, PushRequest, PushResponse
@@ -52,7 +52,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
     if not 0 <= client_ms < _CLIENT_TIME_END:
         # A phone whose clock went back to 1970 still syncs; past 2100 the offset it gives would correct the
         # push's times to before the year 1 (a 500).
-        raise E.InvalidRequest(f"client_time: {req.client_time} is not in the years 1970 to {MAX_PERIOD_YEAR}")
+        raise E.InvalidRequest(f"client_time: {req.client_time} is not in the years {MIN_TIME_YEAR} to {MAX_PERIOD_YEAR}")
     for i, change in enumerate(changes):
         if change.seq < 1 or change.seq != changes[0].seq + i:
             raise E.SeqNotConsecutive(

@@ -80,8 +80,13 @@ def _completed_when_all_checked(c: Check) -> None:
     # still to check (it was once let through, completed with none checked).
     if c.rules is None or c.fields.get("status") != "completed" or not c.is_client:
         return
-    site = c.fields.get("site_id") if c.creating else None
-    missing = c.rules.unchecked(c.row_id, site if isinstance(site, str) else None)
+    site = c.fields.get("site_id")
+    if c.creating and (c.found or not isinstance(site, str)):
+        # Counted only for a creation refused for nothing else: the site it names is the caller's and
+        # the id is that site's. A stored row of that id out of scope is never counted (its count would
+        # tell that it exists, where a missing row is answered `invalid_field`).
+        return
+    missing = c.rules.unchecked(c.row_id, site if c.creating else None)
     if missing:
         c.problem("incomplete", f"{missing} active devices of the site have no outcome yet")
 

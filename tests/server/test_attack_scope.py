@@ -195,6 +195,9 @@ PROBES = [
     ("devices", "device", {}, True),
     ("device_checks", "check", {"outcome": "fault", "note": "x"}, None),
     ("inspections", "inspection", {"status": "completed"}, None),  # told how many devices were unchecked
+    # Regression (s24): counting an inspection pushed new as `completed` read the stored row of that id,
+    # another site's, and told its unchecked count; with a site of the caller's too.
+    ("inspections", "inspection", {"status": "completed", "site_id": SITE, "period": "2026-Q4"}, None),
     ("inspections", "inspection", {"status": "in_progress", "started_at": TS}, None),
     ("photos", "photo", {"caption": "mine now"}, None),
     ("photos", "photo", {}, True),

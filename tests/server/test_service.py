@@ -228,6 +228,22 @@ def test_event_times_are_corrected_and_clamped_and_big_clamps_logged(site, chen,
     assert conflicts(lin, small["id"]) == []  # a clamp within the skew is silent
 
 
+def test_a_phone_whose_clock_reset_to_1970_keeps_what_its_technician_recorded(site, chen, wang):
+    # Regression (s24, client times bounded): the first bound put every time a client sends in the years
+    # 2000 to 2100, so a phone whose clock battery died (booted to 1970) refused its technician's arrival
+    # offline. Times start at 1970: the arrival is kept and corrected by the measured offset.
+    now = hlc.wall_ms()
+    request = open_request(chen, reported_at=ts(now - 3 * HOUR))
+    phone_now = 60_000  # 1970-01-01T00:01, as the phone reads it
+    arrived = event(wang, request, "arrived", ts(phone_now - 30_000))
+    assert arrived["fields"]["at"].startswith("1970-01-01T00:00:30")
+    body = wang.push([arrived], client_time=ts(phone_now)).json()
+    assert body["results"][0]["status"] == "applied"
+    got = rows_of(wang, "service_events")[arrived["id"]]
+    assert got["clock"] == "corrected"
+    assert now - HOUR < hlc.parse_ts(got["effective_at"]) <= hlc.wall_ms()
+
+
 def test_a_push_of_many_events_for_one_request_recomputes_its_clocks_once(site, chen, wang, monkeypatch):
     # Regression (issue 13 note, "noticed and left"): each staged event recomputed its request's stored
     # clocks, reading all its events again: a push of n events for one request read O(n²) rows.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sync import errors as E
 from sync import hlc
 from sync.duty import DutyRules, on_duty, roster_id
-from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month, is_timestamp
+from sync.fields import MAX_PERIOD_YEAR, MIN_TIME_YEAR, is_month, is_timestamp
 
 from ...http.excel import excel_csv
 from ...storage import duty as q
@@ -72,7 +72,7 @@ class Duty:
         """The technician on duty at `at` (now when absent)."""
         if at is not None and not is_timestamp(at):  # in the years of the roster's months, as every time a client sends
             raise E.InvalidFilter(f"at {at[:_SHOWN]!r} is not a timestamp like 2026-11-20T13:15:00.000Z"
-                                  f" in the years {MIN_PERIOD_YEAR} to {MAX_PERIOD_YEAR}", parameter="at")
+                                  f" in the years {MIN_TIME_YEAR} to {MAX_PERIOD_YEAR}", parameter="at")
         ms = hlc.parse_ts(at) if at is not None else self.store.now_ms()
         rules = duty_rules()
         month = rules.month(ms)

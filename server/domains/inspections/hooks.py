@@ -76,15 +76,16 @@ def _counts(tx: Transaction) -> dict[str, int]:
 
 def unchecked(tx: Transaction, inspection_id: str, site_id: str | None = None) -> int:
     """Active devices of the inspection's site without an outcome, this transaction included;
-    `site_id`: the site of an inspection being created (not stored yet, so not counted ahead)."""
+    `site_id`: the site of an inspection being created, counted against that site alone (not stored
+    yet, so not counted ahead; a stored row of that id is never read for it)."""
+    if site_id is not None:
+        tx.flush_rows()
+        return q.unchecked_devices(tx.db, site_id, inspection_id)
     counts = _counts(tx)
     if inspection_id not in counts:
         inspection = tx.lookup("inspections", inspection_id)
         if inspection is None or inspection.site_id is None:
-            if site_id is None:
-                return 0
-            tx.flush_rows()
-            return q.unchecked_devices(tx.db, site_id, inspection_id)
+            return 0
         tx.flush_rows()
         counts[inspection_id] = q.unchecked_devices(tx.db, inspection.site_id, inspection_id)
     return counts[inspection_id]
