@@ -254,6 +254,30 @@ def test_a_request_opened_on_site_with_a_visit_report_and_the_signed_contact_she
         phone.sign_visit(visit, "陈女士", strokes=[[[0, 0], [10, 10]]])
 
 
+def test_the_supervisors_phone_refuses_to_delete_the_request_of_a_sealed_visit(http, site, new_client, chen, wang, lin):
+    # Regression (规程 3.4.8; service.md "The contact sheet and its seal"): the phone refuses, as the server
+    # does, to delete a request whose visit the customer sealed (the signed sheet went with it); once a
+    # supervisor retracts the signature, the deletion is queued and applied.
+    from tests.server.test_visit_sealing import handled, signature
+
+    request, visit, fields = handled(chen, wang)
+    sig_id, sig = signature(wang, visit, fields)
+    assert [r["status"] for r in wang.push([sig]).json()["results"]] == ["applied"]
+    phone = new_client(http, name="lin", user="lin")
+    phone.sync()
+    for collection, row_id in (("service_requests", request), ("service_visits", visit)):
+        with pytest.raises(E.Forbidden) as refused:
+            phone.delete(collection, row_id)
+        assert refused.value.extra.get("reason") == "sealed"
+    assert phone.pending() == []
+    assert lin.http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).status_code == 200
+    phone.sync()
+    phone.delete("service_requests", request)
+    phone.sync()
+    assert phone.pending() == []
+    assert next(r for r in supervisor_rows(http) if r["id"] == request)["deleted"] is True
+
+
 class OlderServer(httpx.BaseTransport):
     """The real app, where a server from before the terms endpoint answers: a route it does not have."""
 

@@ -16,8 +16,10 @@ from server.domains.billing.service import fee_book
 from sync import pricing, sheet
 from tests.conftest import SITE, Session
 from tests.helpers import ok
+from tests.server.test_callbacks import callback
 from tests.server.test_sealing import IMAGE, IMAGE_SHA, _upload
 from tests.server.test_service import open_request, results, rows_of
+from tests.server.test_technician_report import report
 from tests.server.test_visit_sealing import AT, visit_fields
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -101,6 +103,47 @@ def test_a_line_changed_after_the_customer_signed_is_rejected_sealed(store, site
     assert results(lin, [lin.change("charge_lines", part, {"unit_price_fen": 1})]) == [("rejected", "sealed")]
     assert {i: {k: v for k, v in f.items() if k != "sealed_by"} for i, f in rows_of(lin, "charge_lines").items()} == lines
     assert ok(wang.http.get(f"/api/visits/{visit}/bill", headers=wang.headers))["total_fen"] == 106_000
+
+
+def test_a_sealed_visit_and_its_request_are_not_deleted_until_the_signature_is_retracted(store, site, chen, wang, lin):
+    # Regression (规程 3.4.8 记录和保存《技术服务联络单》入《客户服务档案》; service.md "The contact sheet and its
+    # seal"): a supervisor's client deleted the request of a sealed visit, and with it the signed contact
+    # sheet, its PDF and its bill (404), the charge lines and signature left without a sheet. The visit
+    # itself was already refused; now its request is too, until a supervisor retracts the signature.
+    request, visit, _ = visit_with_lines(store, chen, wang, site, LINES)
+    sig_id, sig = _signature(wang, visit, visit_fields(request), rows_of(wang, "charge_lines"))
+    rated = callback(chen, visit, "2026-11-20T12:00:00.000Z", rating="satisfied")
+    assert results(wang, [sig]) == [("applied", None)] and results(chen, [rated]) == [("applied", None)]
+    pages = (f"/api/visits/{visit}", f"/api/visits/{visit}/bill", f"/api/service-requests/{request}")
+
+    def shown() -> list[Any]:
+        sheet_, bill, detail = (ok(lin.http.get(url, headers=lin.headers)) for url in pages)
+        return [sheet_, bill, detail["visits"], detail["callbacks"], report(lin)]  # milestones count down
+
+    before = shown()
+    assert before[1]["total_fen"] == 106_000 and before[4]["wang"]["sealed_sheets"] == 1
+    assert results(lin, [lin.change("service_visits", visit, {}, delete=True),
+                         lin.change("service_requests", request, {}, delete=True)]) == [("rejected", "sealed")] * 2
+    assert shown() == before
+    assert lin.http.get(f"/api/visits/{visit}/sheet.pdf", headers=lin.headers).status_code == 200
+    # The mend: a supervisor retracts a bogus signature (kept, marked), then deletes the request.
+    assert lin.http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).status_code == 200
+    assert results(lin, [lin.change("service_requests", request, {}, delete=True)]) == [("applied", None)]
+    assert lin.http.get(pages[0], headers=lin.headers).status_code == 404
+
+
+def test_a_request_is_not_deleted_in_the_push_that_seals_its_visit(store, site, chen, wang, lin):
+    # Regression (规程 3.4.8; service.md "The contact sheet and its seal"): the seal counts at its place in
+    # the push, and a visit sealed with outcome `revisit_needed` (its request not `signed`) counts too.
+    request, visit, _ = visit_with_lines(store, chen, wang, site, LINES[:1])
+    fields = visit_fields(request, outcome="revisit_needed")
+    assert results(wang, [wang.change("service_visits", visit, {k: fields[k] for k in (
+        "outcome", "work_done", "fault_cause", "recorded_by", "recorded_at")})]) == [("applied", None)]
+    _, sig = _signature(lin, visit, fields, rows_of(wang, "charge_lines"))
+    assert results(lin, [sig, lin.change("service_requests", request, {}, delete=True)]) == [
+        ("applied", None), ("rejected", "sealed")]
+    assert rows_of(lin, "service_requests")[request]["status"] != "signed"
+    assert set(rows_of(lin, "service_visits")) == {visit}
 
 
 def test_a_sheet_without_all_the_lines_is_a_mismatch_and_seals_nothing(store, site, chen, wang, lin):
