@@ -25,7 +25,7 @@ from typing import Any
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.merge import Actor, RowState, Rules, check_row, validate
+from sync.merge import Actor, RowState, Rules, check_row, parent_of, validate
 from sync.periods import site_zone
 from sync.rules import site_of
 from sync.wire import Scalar
@@ -121,7 +121,7 @@ class Workflow:
             done, total = self.progress(inspection_id, site_id)
             return total - done
 
-        rules = Rules(template_items=self._template_items, unchecked=unchecked, sealed_visit=self._sealed_visit)
+        rules = Rules(template_items=self._template_items, unchecked=unchecked, sealed_child=self._sealed_child)
         rejection, rejected_fields, _, _ = validate(collection, row_id, fields, delete, row, actor, lookup, rules)
         if rejection is None:
             # The server's rules about the row as it will stand after the merge.
@@ -144,7 +144,7 @@ class Workflow:
     def write_rules(self, unchecked: Callable[[str, str | None], int]) -> Rules:
         """The rules `sync.merge.validate` needs, from the local templates; `unchecked` counts an
         inspection's devices without an outcome."""
-        return Rules(template_items=self._template_items, unchecked=unchecked, sealed_visit=self._sealed_visit)
+        return Rules(template_items=self._template_items, unchecked=unchecked, sealed_child=self._sealed_child)
 
     def checklists(self) -> dict[str, list[dict[str, Any]]]:
         """The checklist of every device kind with a template, from the local templates.
@@ -159,10 +159,11 @@ class Workflow:
                 found[str(template["fields"].get("kind"))] = items
         return found
 
-    def _sealed_visit(self, request_id: str) -> str | None:
-        """A visit of the request, as this client shows it, that a customer's signature sealed."""
-        return next((v["id"] for v in self.rows("service_visits")
-                     if v["fields"].get("request_id") == request_id and v["fields"].get("sealed_by")), None)
+    def _sealed_child(self, collection: str, parent_id: str) -> str | None:
+        """A row of `collection` under `parent_id` (a request's visit, an inspection's check), as this
+        client shows it, that a customer's signature sealed."""
+        return next((r["id"] for r in self.rows(collection)
+                     if r["fields"].get("sealed_by") and parent_of(collection, r["fields"]) == parent_id), None)
 
     def _template_items(self, device_id: str) -> dict[str, str] | None:
         """The checklist items {key: type} of a device's kind, from the local templates."""

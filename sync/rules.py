@@ -74,8 +74,9 @@ class Rules:
     fields)`: why a client's new signature is refused (too many, its image not
     stored), or None; None skips it (the SDK knows neither). `is_technician(username)`: whether a
     user of that name is a technician whose account is not disabled (whom a duty roster may name);
-    None skips it (the SDK does not know the users). `sealed_visit(request_id)`: the id of a live visit
-    of the request that a customer's signature sealed, or None (None skips the check).
+    None skips it (the SDK does not know the users). `sealed_child(collection, parent_id)`: the id of a
+    live row of `collection` under `parent_id` (a request's visit, an inspection's check) that a
+    customer's signature sealed, or None (None skips the check).
     """
 
     template_items: Callable[[str], dict[str, str] | None]
@@ -83,7 +84,7 @@ class Rules:
     is_member: Callable[[str, str], bool] | None = None
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
     is_technician: Callable[[str], bool] | None = None
-    sealed_visit: Callable[[str], str | None] | None = None
+    sealed_child: Callable[[str, str], str | None] | None = None
 
 
 class Check:

@@ -53,10 +53,15 @@ def _status_set_by_server(c: Check) -> None:
 
 
 def _signed_kept(c: Check) -> None:
-    """A signed inspection is the customer's signed sheet, kept in their archive: no client deletes it
-    (a supervisor retracts a bogus signature first, as for a sealed visit)."""
+    """A signed inspection, or one with a check a signature sealed (a customer may sign a partial sheet,
+    which leaves it `completed` or open), is the customer's signed sheet, kept in their archive: no
+    client deletes it (a supervisor retracts a bogus signature first, as for a sealed visit)."""
     row = c.row
-    if c.is_client and c.delete and row is not None and row.exists and row.fields.get("status") == "signed":
+    if not (c.is_client and c.delete and row is not None and row.exists and not row.deleted):
+        return
+    if row.fields.get("status") == "signed" or (
+            c.rules is not None and c.rules.sealed_child is not None
+            and c.rules.sealed_child("device_checks", c.row_id) is not None):
         c.problem("sealed", f"inspection {c.row_id} is signed: retract its signature before deleting it")
 
 

@@ -71,9 +71,9 @@ def _sealed_visits_kept(c: Check) -> None:
     supervisor retracts a bogus signature first, as for a signed inspection."""
     row = c.row
     if (not c.is_client or not c.delete or row is None or not row.exists or row.deleted or c.rules is None
-            or c.rules.sealed_visit is None):
+            or c.rules.sealed_child is None):
         return
-    visit = c.rules.sealed_visit(c.row_id)
+    visit = c.rules.sealed_child("service_visits", c.row_id)
     if visit is not None:
         c.problem("sealed", f"request {c.row_id} has visit {visit} sealed by the customer's signature:"
                             " retract its signature before deleting the request")

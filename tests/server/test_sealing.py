@@ -483,3 +483,19 @@ def test_a_signed_inspection_is_not_deleted(site, store, http, wang, lin):
     assert http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["inspection"]["status"] == "signed"
     assert http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).status_code == 200
     assert _results(lin.push([lin.change("inspections", insp, {}, delete=True)])) == [("applied", None)]
+
+
+def test_an_inspection_with_a_sealed_check_is_not_deleted(site, store, http, wang, lin):
+    # Regression (s24, 规程 3.4.8): only a `signed` inspection was kept, but a customer may sign a partial
+    # sheet, which seals its checks and leaves the inspection open; a supervisor's deletion took the signed
+    # sheet with it (404). Any check sealed keeps it; retracting comes first.
+    insp = site["inspection"]
+    c1 = _check(wang, insp, site["cam1"], "wang")
+    sig_id, sig = _signature(wang, insp, _sheet(insp, c1))
+    assert _results(wang.push([c1, sig])) == [("applied", None)] * 2
+    shown = http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["inspection"]
+    assert shown["status"] != "signed"
+    assert _results(lin.push([lin.change("inspections", insp, {}, delete=True)])) == [("rejected", "sealed")]
+    assert http.get(f"/api/inspections/{insp}", headers=lin.headers).status_code == 200
+    assert http.post(f"/api/signatures/{sig_id}/retract", headers=lin.headers).status_code == 200
+    assert _results(lin.push([lin.change("inspections", insp, {}, delete=True)])) == [("applied", None)]

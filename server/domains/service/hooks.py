@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sync import hlc
@@ -29,7 +28,6 @@ from sync.periods import site_zone
 from sync.wire import Change
 
 from ...storage import service as q
-from ...storage.signatures import live_children
 from .service import refresh_in
 
 if TYPE_CHECKING:
@@ -119,14 +117,7 @@ class ServiceHooks:
             tx.at_end(_TOUCHED, lambda: refresh_in(tx, sorted(pending)))
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
-        return {"sealed_visit": partial(sealed_visit, tx)}
-
-
-def sealed_visit(tx: Transaction, request_id: str) -> str | None:
-    """A live visit of the request sealed by a customer's signature (this transaction's seals included)."""
-    tx.flush_rows()
-    return next((i for i, fields in sorted(live_children(tx.db, "service_visits", request_id).items())
-                 if fields.get("sealed_by")), None)
+        return {}
 
 
 def _effective_at(tx: Transaction, event: RowState) -> None:

@@ -17,6 +17,7 @@ from sync.merge import RowState
 from sync.wire import Change
 
 from ...storage import settle as q
+from ...storage.signatures import live_children
 from .service import preload, verify
 
 if TYPE_CHECKING:
@@ -41,7 +42,15 @@ class SignatureHooks:
         pass
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
-        return {"signature_refusal": partial(signature_refusal, tx)}
+        return {"signature_refusal": partial(signature_refusal, tx), "sealed_child": partial(sealed_child, tx)}
+
+
+def sealed_child(tx: Transaction, collection: str, parent_id: str) -> str | None:
+    """A live row of `collection` under `parent_id` sealed by a customer's signature (this
+    transaction's seals included): a request's visit, an inspection's check."""
+    tx.flush_rows()
+    return next((i for i, fields in sorted(live_children(tx.db, collection, parent_id).items())
+                 if fields.get("sealed_by")), None)
 
 
 def signature_refusal(tx: Transaction, signed_id: str, fields: dict[str, Any]) -> str | None:
