@@ -85,10 +85,20 @@ def is_month(value: object) -> bool:
     return is_period(value) and "-M" in str(value)
 
 
+# A device's installation and warranty start, a site's acceptance, an inspection's due date: equipment
+# installed before 1900 is not serviced, nor a warranty started after 2100. Outside them a date is a
+# typo or an attack, and a warranty's end (up to 1,200 months on) would leave the calendar: 9999-12-31
+# made the console's device page a 500. `_DATE_YEARS` (the wire pattern's) says the same years.
+MIN_DATE_YEAR, MAX_DATE_YEAR = 1900, 2100
+_DATE_YEARS = r"(?=19[0-9]{2}|20[0-9]{2}|2100)"
+
+
 def _is_date(value: object) -> bool:
+    """`2026-11-20`: a real day in a year from MIN_DATE_YEAR to MAX_DATE_YEAR."""
     if not isinstance(value, str) or not _DATE.match(value):
         return False
-    return _valid_day(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    year = int(value[0:4])
+    return MIN_DATE_YEAR <= year <= MAX_DATE_YEAR and _valid_day(year, int(value[5:7]), int(value[8:10]))
 
 
 def _is_items(value: object) -> bool:
@@ -200,7 +210,7 @@ _SAFE_INT = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
 _DAY = (r"[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
         r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _PATTERNS = {
-    "uuid": _UUID.pattern, "sha256": _SHA256.pattern, "date": rf"^{_DAY}\Z",
+    "uuid": _UUID.pattern, "sha256": _SHA256.pattern, "date": rf"^{_DATE_YEARS}{_DAY}\Z",
     "timestamp": rf"^(?=19[7-9][0-9]|20[0-9]{{2}}|2100){_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
     "period": r"^(?:20[0-9]{2}|2100)-(?:Q[1-4]|H[12]|M(?:[1-9]|1[0-2]))\Z",
 }

@@ -197,11 +197,14 @@ class MediaQueries:
 
     def uploaded_signature_sites(self, sha: str) -> Iterator[str | None]:
         """The sites of live signatures naming `sha` whose creator uploaded it."""
-        for site, creator, recorded in self.db.execute(
-            "SELECT r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
-            " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
-            " WHERE r.collection = 'signatures' AND r.deleted = 0"
-            f" AND ({self.field('r.fields', 'image_sha256')} = ? OR {self.field('r.fields', 'sheet_sha256')} = ?)",
+        # One probe of each hash's index (`rows_signature_image`, `rows_signature_sheet`): an `OR` of
+        # the two reads every signature. UNION keeps a signature naming `sha` twice once (its id).
+        probe = ("SELECT r.id, r.site_id, c.user_id, c.row_id IS NOT NULL FROM rows r"
+                 " LEFT JOIN row_creators c ON c.collection = 'signatures' AND c.row_id = r.id"
+                 " WHERE r.collection = 'signatures' AND r.deleted = 0 AND {} = ?")
+        for _, site, creator, recorded in self.db.execute(
+            f"{probe.format(self.field('r.fields', 'image_sha256'))}"
+            f" UNION {probe.format(self.field('r.fields', 'sheet_sha256'))}",
             [sha, sha],
         ):
             if has_uploaded(self.db, sha, creator, bool(recorded)):

@@ -109,6 +109,20 @@ def test_rejected_change_drops_its_overlay_and_is_a_problem(http, site, new_clie
     assert problem["id"] == check and problem["detail"]
 
 
+@pytest.mark.parametrize("fields", [{"warranty_from": "9999-12-31"}, {"installed_on": "1899-12-31"}])
+def test_a_date_past_the_years_is_refused_offline_as_on_the_server(http, site, new_client, fields):
+    # Regression (s24-plans, device dates past the calendar): a supervisor's client refuses what the server
+    # refuses (years 1900 to 2100), and queues nothing.
+    office = new_client(http, "office", user="lin")
+    office.sync()
+    with pytest.raises(E.InvalidRequest) as refused:
+        office.write("devices", site["cam1"], fields)
+    assert refused.value.extra.get("reason") == "invalid_field"
+    assert office.pending() == []
+    office.write("devices", site["cam1"], {"warranty_from": "2100-12-31", "installed_on": "1900-01-01"})
+    assert len(office.pending()) == 1
+
+
 def test_local_writes_are_checked_with_the_server_rules(http, site, new_client):
     phone = new_client(http)
     phone.sync()

@@ -822,6 +822,10 @@ BAD_SERVICE_CHANGES = [
     ("lin", "devices", {"site_id": "{site}", "warranty_from": "2026-02-30"}, "invalid_field"),
     ("lin", "devices", {"site_id": "{site}", "warranty_months": "twelve"}, "invalid_field"),
     ("wang", "devices", {"site_id": "{site}", "warranty_months": 24}, "forbidden"),
+    # Regression (s24-plans, device dates past the calendar): a warranty from the end of 9999 made the console's
+    # device page a 500 (its end date overflows); every date a client sends lies in the years 1900 to 2100.
+    ("lin", "devices", {"site_id": "{site}", "warranty_from": "9999-12-31"}, "invalid_field"),
+    ("lin", "devices", {"site_id": "{site}", "installed_on": "1899-12-31"}, "invalid_field"),
     # Charge lines (issue 13): every field bounded, the server's prices its own.
     ("wang", "charge_lines", {**_LINE, "visit_id": "{unknown}"}, "unknown_parent"),
     ("wang", "charge_lines", {**_LINE, "visit_id": None}, "invalid_field"),
@@ -846,6 +850,18 @@ BAD_SERVICE_CHANGES = [
     ("lin", "sites", {"contract_price_fen": "300000"}, "invalid_field"),
     ("wang", "sites", {"contract_price_fen": 30_000_000}, "forbidden"),
 ]
+
+
+def test_a_device_at_the_ends_of_the_dates_has_its_page(http, site, lin):
+    # Regression (s24-plans, device dates past the calendar): the last date a client may send, with the longest
+    # warranty, still has an end date, so the console's device page shows it (9999-12-31 was a 500).
+    from tests.server.test_console_site import sign_in
+
+    for fields in ({"warranty_from": "2100-12-31", "warranty_months": 1_200}, {"installed_on": "1900-01-01"}):
+        assert lin.push([lin.change("devices", site["cam1"], fields)]).json()["results"][0]["status"] == "applied"
+        page = sign_in(http, "lin").get(f"/console/sites/{site['site']}/devices/{site['cam1']}")
+        assert page.status_code == 200, page.text
+    assert "2200-12-30" in page.text  # the warranty's end, 1,200 months from the last day of 2100
 
 
 def test_bad_service_changes_are_rejected_whole(site, wang, lin, chen, dump):

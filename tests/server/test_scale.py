@@ -19,7 +19,6 @@ from server.engine.batch import _Batch
 from server.scale import load_scale
 from server.services import Caller, Store
 from server.settings import Settings
-from server.storage.sqlite.migrations import backfill_periods
 from sync.periods import period_bounds
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import Session
@@ -227,17 +226,17 @@ def test_generated_rows_carry_the_period_a_push_would_give_them(store):
     """Regression (issue 11): the generator wrote inspections and checks with `period` NULL, so a
     generated technician pulled every past quarter, outside the sync window."""
     with store.read() as db:
-        stored = {(c, i): p for c, i, p in db.execute(
-            "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
+        stored = {(c, i): (p, msgspec.json.decode(f)) for c, i, p, f in db.execute(
+            "SELECT collection, id, period, fields FROM rows WHERE collection IN ('inspections', 'device_checks')")}
     assert len(stored) > 24
-    # What the store's own writer derives for the same rows (backfill_periods in server/storage/sqlite/migrations.py).
-    with store.write() as db:
-        backfill_periods(db)
-        derived = {(c, i): p for c, i, p in db.execute(
-            "SELECT collection, id, period FROM rows WHERE collection IN ('inspections', 'device_checks')")}
-    assert stored == derived
-    assert None not in stored.values()
-    assert {p for (c, _), p in stored.items() if c == "inspections"} >= set(PAST)
+    # What a push derives for the same rows, on either backend: an inspection's own period, a
+    # check's its inspection's. (This test once ran SQLite's backfill_periods, which PostgreSQL lacks.)
+    inspections = {i: fields["period"] for (c, i), (_, fields) in stored.items() if c == "inspections"}
+    derived = {(c, i): fields["period"] if c == "inspections" else inspections[fields["inspection_id"]]
+               for (c, i), (_, fields) in stored.items()}
+    assert {key: period for key, (period, _) in stored.items()} == derived
+    assert None not in derived.values()
+    assert set(inspections.values()) >= set(PAST)
 
 
 def test_cli_init_with_scale(tmp_path: Path, capsys):
