@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from .fields import MAX_DATE_YEAR, MIN_DATE_YEAR
+
 DEFAULT_MONTHS = 12  # the national rule
 MAX_MONTHS = 1_200  # a hundred years: more is a typo, and the site's or the default applies
 RETURN_DAYS, EXCHANGE_DAYS = 7, 30
@@ -22,10 +24,13 @@ class Warranty(msgspec.Struct, kw_only=True):
 
 
 def _date(value: object) -> date | None:
+    """A stored date in the years the field check accepts; one stored before they were bounded (the
+    end of 9999: its warranty's end has no calendar day) reads as none."""
     try:
-        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        found = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
     except ValueError:
         return None
+    return found if found is not None and MIN_DATE_YEAR <= found.year <= MAX_DATE_YEAR else None
 
 
 def _months(value: object) -> int | None:

@@ -92,3 +92,12 @@ def test_phases_follow_the_contracts_order_day_by_day(start, months, day_no):
     if day_no >= 1 and start + timedelta(days=day_no - 1) <= last:
         expected = "return" if day_no <= 7 else "exchange" if day_no <= 30 else "repair"
         assert today.phase == expected
+
+
+def test_a_date_stored_before_dates_were_bounded_reads_as_none():
+    # Regression (s24): a `warranty_from` of 9999-12-31, stored before dates were bounded to 1900-2100,
+    # made the warranty's end overflow the calendar (the console's device page was a 500). It reads as
+    # no date: the next start in line (the site's acceptance) is taken, or the phase is unknown.
+    far = {"warranty_from": "9999-12-31", "installed_on": "0001-01-01"}
+    assert phase(far, {}, date(2026, 12, 7)) == Warranty(phase="unknown")
+    assert phase(far, {"accepted_on": "2026-03-10"}, date(2026, 3, 10)).phase == "return"
