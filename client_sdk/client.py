@@ -338,7 +338,7 @@ class Client(DutyWork):
                                     only, self.on_progress)
 
     def push(self) -> list[ChangeResult]:
-        """Send the pending changes in seq order, `batch_size` at a time; return their results."""
+        """Send the pending changes in seq order, in batches the server takes (`Outbox.push`)."""
         return self.outbox.push(self.on_progress)
 
     def pull(self) -> int:

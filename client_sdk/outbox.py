@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import msgspec
@@ -26,6 +27,12 @@ KEEP_ACKED_MS = 30 * 86_400_000
 # through without progress before it gives up: a server that answers seq_gap
 # forever must not spin the phone's battery down.
 MAX_RECOVERIES = 8
+# The bytes of changes a push carries until the server names its own limit (the `limit` of a 413
+# `body_too_large`): nginx's default `client_max_body_size`, an eighth of the server's 8 MiB.
+# 500 ordinary changes take about 250 KB; a checklist template of long items goes in fewer a push.
+PUSH_BYTES = 1024 * 1024
+# Room kept for the push's envelope (protocol, client id, client time) beside its changes.
+_ENVELOPE = 256
 
 _push_response = msgspec.json.Decoder(PushResponse)
 
@@ -66,8 +73,11 @@ class Outbox:
         self.db = db
         self.session = session
         self.wall = wall
-        self.batch_size = batch_size
         self.clock = clock
+        # What the server said it takes (413 `too_many_changes`, `body_too_large`), kept while this runs.
+        self.most_changes = batch_size
+        self.most_bytes = PUSH_BYTES
+        self._sent: list[Entry] = []
 
     def queue(self, changes: Sequence[LocalChange]) -> list[int]:
         """Queue prepared changes in one local transaction: all of them or none; returns their seqs."""
@@ -142,7 +152,9 @@ class Outbox:
         if unresolved_only:
             where += (
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
-                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq)"
+                " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq"
+                # A change too large to send has left the seqs (`_refuse`): later means recorded after it.
+                " AND (outbox.seq > 0 OR later.created_ms > outbox.created_ms))"
                 " OR (later.collection = 'signatures' AND later.created_ms > outbox.acked_ms"
                 " AND json_extract(later.fields, '$.inspection_id')"
                 " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
@@ -159,41 +171,43 @@ class Outbox:
 
     # -- push ----------------------------------------------------------------------------
 
-    def _batch(self) -> list[Entry]:
-        entries = self.db.entries("state = 'pending'", limit=self.batch_size)
-        # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
-        run = entries[:1]
-        signatures = sum(e.collection == "signatures" for e in run)
-        for entry in entries[1:]:
+    def _batch(self, most: int) -> list[Entry]:
+        """The next changes to send: consecutive seqs, at most `most` of them and `most_bytes`
+        encoded (at least one), and no more new signatures than the server takes a push."""
+        entries = self.db.entries("state = 'pending'", limit=most)
+        run: list[Entry] = []
+        size = _ENVELOPE
+        signatures = 0
+        for entry in entries:
+            size += len(encode(_change(entry))) + 1
             signatures += entry.collection == "signatures"
-            # The server takes at most so many new signatures a push: the rest go in the next one.
-            if entry.seq != run[-1].seq + 1 or signatures > schema.MAX_SIGNATURES_PER_PUSH:
+            # A batch's seqs must be consecutive; the outbox keeps them so, but never send a hole.
+            if run and (entry.seq != run[-1].seq + 1 or signatures > schema.MAX_SIGNATURES_PER_PUSH
+                        or size > self.most_bytes):
                 break
             run.append(entry)
         return run
 
-    def _push_body(self) -> bytes:
+    def _push_body(self, most: int) -> bytes:
         client_id = self.db.meta("client_id")
         assert client_id is not None
-        changes = [
-            Change(seq=e.seq, collection=e.collection, id=e.id, hlc=e.hlc, fields=e.fields, delete=e.delete)
-            for e in self._batch()
-        ]
+        self._sent = self._batch(most)
         return encode(PushRequest(
             protocol=PROTOCOL_VERSION, client_id=client_id, client_time=hlc.format_ts(self.wall()),
-            changes=changes,
+            changes=[_change(e) for e in self._sent],
         ))
 
     def push(self, on_progress: OnProgress | None = None) -> list[ChangeResult]:
-        """Send the pending changes in seq order, `batch_size` at a time; return their results."""
+        """Send the pending changes in seq order, in batches the server takes; return their results."""
         results: list[ChangeResult] = []
         recoveries = 0
+        most = self.most_changes
         total = self.db.pending_count() if on_progress else 0
-        while self._batch():
+        while self._batch(most):
             if recoveries > MAX_RECOVERIES:
                 raise E.SyncError("the server keeps refusing this outbox; try again later")
             try:
-                resp = self.session.request("POST", "/sync/push", body=self._push_body)
+                resp = self.session.request("POST", "/sync/push", body=partial(self._push_body, most))
             except E.SeqGap as exc:
                 recoveries += 1
                 self._rewind(int(exc.extra.get("acked_seq", 0)))
@@ -206,6 +220,11 @@ class Outbox:
                 recoveries += 1
                 self.session.recover(exc.epoch)
                 continue
+            except E.SyncError as exc:
+                if getattr(exc, "http_status", exc.status) != 413:
+                    raise
+                most = self._smaller(exc, most)
+                continue
             answer = _push_response.decode(resp.content)
             self._store_results(answer)
             results.extend(answer.results)
@@ -213,6 +232,47 @@ class Outbox:
             if on_progress is not None:
                 on_progress(Progress("push", len(results), max(total, len(results))))
         return results
+
+    def _smaller(self, refusal: E.SyncError, most: int) -> int:
+        """A 413 for the batch just sent: how many changes to send next. The server's `limit` is kept;
+        without one (a proxy's page), or when it would not shrink the batch, half the batch goes.
+        A single change too large is refused here (`_refuse`); each answer shrinks or refuses, so this ends."""
+        sent = self._sent
+        limit = refusal.extra.get("limit")
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+        if isinstance(refusal, E.TooManyChanges):
+            if len(sent) <= 1:
+                raise refusal  # a server taking no change at all: nothing the phone can do
+            if limit is not None:
+                self.most_changes = most = min(most, limit)
+        elif len(sent) <= 1:
+            self._refuse(sent[0], refusal)
+            return most
+        elif limit is not None:
+            self.most_bytes = min(self.most_bytes, limit)
+        if len(self._batch(most)) >= len(sent):
+            most = max(1, len(sent) // 2)
+        return most
+
+    def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
+        """One change the server refuses as too large on its own: kept, `rejected` with reason
+        `too_large`, and taken out of the seqs so the changes behind it go on.
+
+        The server holds no receipt for it nor for any change behind it (a 413 changes
+        nothing, and seqs arrive consecutive), so they move down one seq: the outbox reads as if
+        the phone had refused the change before queuing it. It keeps a seq below 1, never sent.
+        """
+        with self.db.transaction() as conn:
+            lowest = int(conn.execute("SELECT min(coalesce(min(seq), 0), 0) FROM outbox").fetchone()[0])
+            conn.execute(
+                "UPDATE outbox SET seq = ?, state = 'rejected', reason = 'too_large', detail = ?, acked_ms = ?"
+                " WHERE seq = ?",
+                [lowest - 1, refusal.detail, self.wall(), entry.seq],
+            )
+            behind = conn.execute("SELECT seq FROM outbox WHERE seq > ? ORDER BY seq", [entry.seq]).fetchall()
+            for (seq,) in behind:  # in ascending order: each seq is free when taken
+                conn.execute("UPDATE outbox SET seq = ? WHERE seq = ?", [seq - 1, seq])
+            self.db.set_meta_tx(next_seq=self.db.meta_int("next_seq") - 1)
 
     def _store_results(self, answer: PushResponse) -> None:
         now = self.wall()
@@ -248,3 +308,8 @@ class Outbox:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
                 self.db.start_snapshot_tx(versions_reused=True)
+
+
+def _change(entry: Entry) -> Change:
+    return Change(seq=entry.seq, collection=entry.collection, id=entry.id, hlc=entry.hlc, fields=entry.fields,
+                  delete=entry.delete)

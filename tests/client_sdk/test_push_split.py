@@ -1,0 +1,157 @@
+"""The SDK sends batches the server takes: its `max_changes_per_push`, its `max_body_bytes`, a proxy's
+body limit; a change too large on its own is refused on the phone and kept, and the rest goes on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from tests.client_sdk.support import supervisor_rows
+from tests.conftest import BACKEND
+
+MOST_CHANGES = 4
+MOST_BYTES = 32 * 1024
+
+
+@pytest.fixture
+def settings(new_settings: Any, request: pytest.FixtureRequest) -> Settings:
+    """A server that takes at most 4 changes and 32 KiB a push."""
+    options: dict[str, Any] = {"max_changes_per_push": MOST_CHANGES, "max_body_bytes": MOST_BYTES}
+    if BACKEND == "postgresql":
+        options["database"] = request.getfixturevalue("database")
+    made: Settings = new_settings(**options)
+    return made
+
+
+class Recorder(httpx.BaseTransport):
+    """Forwards to the real transport and records each push: its status and body size. With
+    `proxy_limit`, a body over it is answered as nginx does past `client_max_body_size`: 413, HTML."""
+
+    def __init__(self, inner: httpx.BaseTransport, proxy_limit: int | None = None) -> None:
+        self.inner = inner
+        self.proxy_limit = proxy_limit
+        self.pushes: list[tuple[int, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        size = len(request.read())
+        if self.proxy_limit is not None and size > self.proxy_limit:
+            response = httpx.Response(413, text="<html><body><h1>413 Request Entity Too Large</h1></body></html>",
+                                      headers={"Content-Type": "text/html"}, request=request)
+        else:
+            response = self.inner.handle_request(request)
+        if request.url.path == "/sync/push":
+            self.pushes.append((response.status_code, size))
+        return response
+
+
+def recorded(http: httpx.Client, proxy_limit: int | None = None) -> tuple[httpx.Client, Recorder]:
+    recorder = Recorder(http._transport, proxy_limit)
+    return httpx.Client(transport=recorder, base_url=http.base_url), recorder
+
+
+def template(phone: Any, kind: str, chars: int) -> str:
+    """Write a checklist template whose `items` take about `chars` characters; returns its id."""
+    items = [{"key": f"item_{i}", "label": "x" * 90, "type": "bool"} for i in range(max(1, chars // 130))]
+    row_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"split-{kind}"))
+    phone.write("checklist_templates", row_id, {"kind": kind, "title": kind, "items": json.dumps(items)},
+                delete=False)
+    return row_id
+
+
+def test_more_changes_than_the_server_takes_sync_fully(http, site, new_client):
+    # Regression (s24-proto, stuck outbox): an outbox over the server's max_changes_per_push got
+    # 413 too_many_changes on every push, for good; nothing recorded after it ever synced.
+    wire, recorder = recorded(http)
+    phone = new_client(wire)
+    phone.sync()
+    for i in range(10):
+        phone.write("devices", site["cam1" if i % 2 else "cam2"], {"location": f"spot {i}"})
+    report = phone.sync()
+    assert [r.seq for r in report.results] == list(range(1, 11))
+    assert {r.status for r in report.results} == {"applied"}
+    assert phone.pending() == [] and phone.acked_seq == 10
+    assert [status for status, _ in recorder.pushes] == [413, 200, 200, 200]
+    assert phone.server_rows() == supervisor_rows(http)
+    # The server's limit is remembered: the next pushes are cut to it before they are sent.
+    recorder.pushes.clear()
+    for i in range(5):
+        phone.write("devices", site["cam1"], {"serial_no": f"SN-{i}"})
+    phone.sync()
+    assert [status for status, _ in recorder.pushes] == [200, 200]
+    assert phone.pending() == [] and phone.acked_seq == 15
+
+
+def test_a_batch_over_the_body_limit_syncs_by_splitting(http, site, new_client):
+    # Regression (s24-proto, stuck outbox): changes that together were over max_body_bytes (long
+    # template items) got 413 body_too_large on every push, for good.
+    wire, recorder = recorded(http)
+    lin = new_client(wire, name="lin", user="lin")
+    lin.sync()
+    made = [template(lin, f"kind_{i}", 10_000) for i in range(6)]
+    report = lin.sync()
+    assert [r.seq for r in report.results] == list(range(1, 7))
+    assert {r.status for r in report.results} == {"applied"}
+    assert lin.pending() == [] and lin.problems() == []
+    statuses = [status for status, _ in recorder.pushes]
+    # The first push, at the phone's default budget, learns the server's limit; every later one is within it.
+    assert statuses[0] == 413 and set(statuses[1:]) == {200} and len(statuses) > 2
+    assert all(size <= MOST_BYTES for _, size in recorder.pushes[1:])
+    assert {r["id"] for r in lin.server_rows() if r["collection"] == "checklist_templates"} >= set(made)
+    assert lin.server_rows() == supervisor_rows(http)
+
+
+def test_a_proxy_413_without_a_limit_halves_the_batch(http, site, new_client):
+    # Regression (s24-proto, stuck outbox): behind a proxy with a smaller body limit (nginx's 413 is an
+    # HTML page, no `limit`), the phone halves the batch until it passes, down to one change.
+    wire, recorder = recorded(http, proxy_limit=20_000)
+    lin = new_client(wire, name="lin", user="lin")
+    lin.sync()
+    for i in range(6):
+        template(lin, f"kind_{i}", 8_000)
+    report = lin.sync()
+    assert [r.seq for r in report.results] == list(range(1, 7))
+    assert {r.status for r in report.results} == {"applied"}
+    assert lin.pending() == [] and lin.problems() == []
+    assert all(size <= 20_000 for status, size in recorder.pushes if status == 200)
+    assert lin.server_rows() == supervisor_rows(http)
+
+
+def test_a_change_too_large_on_its_own_is_kept_as_refused_and_the_rest_syncs(http, site, new_client):
+    # Regression (s24-proto, stuck outbox): a single change over the server's body limit blocked
+    # every change behind it for good. Now it is refused on the phone (kept, with the reason, among
+    # the problems) and taken out of the seqs; the changes behind it sync.
+    wire, recorder = recorded(http)
+    lin = new_client(wire, name="lin", user="lin")
+    lin.sync()
+    big = template(lin, "big", 500)  # first a small version, acknowledged
+    lin.sync()
+    assert lin.acked_seq == 1
+    small = template(lin, "small", 500)
+    template(lin, "big", 40_000)  # seq 3: over 32 KiB on its own
+    lin.write("devices", site["cam1"], {"location": "Gate 3"})
+    report = lin.sync()
+    assert [(r.seq, r.status) for r in report.results] == [(2, "applied"), (3, "applied")]
+    assert lin.pending() == [] and lin.acked_seq == 3
+    [refused] = lin.problems()
+    assert (refused["id"], refused["status"], refused["reason"]) == (big, "rejected", "too_large")
+    assert len(json.loads(refused["fields"]["items"])) == 40_000 // 130  # nothing of it lost
+    assert lin.problems(unresolved_only=True) == [refused]  # the earlier small version does not hide it
+    served = {r["id"]: r for r in supervisor_rows(http)}
+    assert small in served and served[site["cam1"]]["fields"]["location"] == "Gate 3"
+    assert len(json.loads(served[big]["fields"]["items"])) == 500 // 130
+    # The seqs stay consecutive at the server: the next change is seq 4, taken without a seq_gap.
+    seq = lin.write("devices", site["cam2"], {"location": "Gate 4"})
+    assert seq == 4
+    recorder.pushes.clear()
+    assert [(r.seq, r.status) for r in lin.sync().results] == [(4, "applied")]
+    assert [status for status, _ in recorder.pushes] == [200]
+    # Recorded again within the limit, the refusal is resolved.
+    template(lin, "big", 20_000)
+    lin.sync()
+    assert lin.problems(unresolved_only=True) == [] and lin.pending() == []
+    assert lin.server_rows() == supervisor_rows(http)
