@@ -20,7 +20,7 @@ from typing import Any
 from sync import errors as E
 from sync import hlc
 from sync.clocks import Terms, clocks, explain, terms_from_raw, ts_ms
-from sync.collections.service import request_status
+from sync.collections.service import KIND_ORDER, request_status
 from sync.periods import site_zone
 from sync.wire import Scalar
 
@@ -144,7 +144,7 @@ class ServiceWork(Workflow):
         voided = {str(e["fields"].get("note")) for e in events if e["fields"].get("kind") == "voided"}
         offset = self.db.meta_int("clock_offset_ms")
         timeline = sorted(events, key=lambda e: (self._effective(e, request, offset, self.wall() + offset) or 0,
-                                                 e["id"]))
+                                                 KIND_ORDER.get(str(e["fields"].get("kind")), 0), e["id"]))
         return RequestDetail(
             **{f: getattr(summary, f) for f in summary.__struct_fields__},
             events=[EventView(

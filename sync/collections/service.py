@@ -33,6 +33,9 @@ FIELD_KINDS = ("accepted", "departed", "arrived", "paused", "resumed", "fixed", 
 DESK_KINDS = ("cancelled", "closed")
 ENDED = ("cancelled", "closed")  # statuses a request never leaves (short of a voided event)
 EVENT_KINDS = (*FIELD_KINDS, *DESK_KINDS, "voided")
+# A timeline's events at the same millisecond (a phone recording "accepted", "arrived", "fixed" in one
+# go, or clamped to one time) in the order of a repair, not in the random order of their ids.
+KIND_ORDER = {kind: i for i, kind in enumerate(EVENT_KINDS)}
 
 
 def _required_on_creation(*names: str) -> ChangeRule:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sync import errors as E
 from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, explain, signed_ms, ts_ms
+from sync.collections.service import KIND_ORDER
 from sync.fields import is_uuid
 from sync.periods import site_zone
 from sync.warranty import phase
@@ -337,7 +338,8 @@ class ServiceRequests:
             id=e["id"], kind=_str(e.get("kind")), at=_str(e.get("at")), effective_at=_str(e.get("effective_at")),
             clock=_str(e.get("clock")), by=_str(e.get("by")), reason=_str(e.get("reason")), note=_str(e.get("note")),
             visit_id=_str(e.get("visit_id")), voided=e["id"] in voided,
-        ) for e in sorted(inputs.events, key=lambda e: (str(e.get("effective_at") or e.get("at")), e["id"]))]
+        ) for e in sorted(inputs.events, key=lambda e: (str(e.get("effective_at") or e.get("at")),
+                                                        KIND_ORDER.get(str(e.get("kind")), 0), e["id"]))]
         visits = [VisitSummary(
             id=v["id"], visit_no=_int(v.get("visit_no")), sheet_no=_str(v.get("sheet_no")),
             technician=_str(v.get("technician")), planned_at=_str(v.get("planned_at")),
