@@ -189,6 +189,8 @@ def _rows_of(statement: str, size: int) -> str:
     """`statement`, an `INSERT ... VALUES (?, ...)`, for `size` rows: its `VALUES` group `size` times."""
     head, values, tail = statement.partition(" VALUES ")
     group, close, rest = tail.partition(")")
+    # Bare parameters only: a call in the group (`json(?)`) would end it at its own parenthesis.
+    assert values and set(group) <= set("(?, "), f"write_many takes VALUES of bare parameters: {statement}"
     return f"{head}{values}{', '.join([group + close] * size)}{rest}"
 
 
