@@ -55,6 +55,7 @@ def _valid_day(year: int, month: int, day: int) -> bool:
 # what its technician records then is kept and corrected by the push's `client_time`, not refused.
 MIN_PERIOD_YEAR, MAX_PERIOD_YEAR = 2000, 2100
 MIN_TIME_YEAR = 1970
+_TIME_YEARS = r"(?=19[7-9][0-9]|20[0-9]{2}|2100)"  # the wire pattern's years (`_PATTERNS`)
 
 
 def is_timestamp(value: object) -> bool:
@@ -211,7 +212,7 @@ _DAY = (r"[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11
         r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _PATTERNS = {
     "uuid": _UUID.pattern, "sha256": _SHA256.pattern, "date": rf"^{_DATE_YEARS}{_DAY}\Z",
-    "timestamp": rf"^(?=19[7-9][0-9]|20[0-9]{{2}}|2100){_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
+    "timestamp": rf"^{_TIME_YEARS}{_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{{3}}Z\Z",
     "period": r"^(?:20[0-9]{2}|2100)-(?:Q[1-4]|H[12]|M(?:[1-9]|1[0-2]))\Z",
 }
 assert (MIN_TIME_YEAR, MIN_PERIOD_YEAR, MAX_PERIOD_YEAR) == (1970, 2000, 2100), "the patterns above say these years"

@@ -52,17 +52,25 @@ def _status_set_by_server(c: Check) -> None:
         c.problem("forbidden", f"inspections.status {status!r} is set by the server")
 
 
-def _signed_kept(c: Check) -> None:
-    """A signed inspection, or one with a check a signature sealed (a customer may sign a partial sheet,
-    which leaves it `completed` or open), is the customer's signed sheet, kept in their archive: no
-    client deletes it (a supervisor retracts a bogus signature first, as for a sealed visit)."""
-    row = c.row
-    if not (c.is_client and c.delete and row is not None and row.exists and not row.deleted):
-        return
-    if row.fields.get("status") == "signed" or (
-            c.rules is not None and c.rules.sealed_child is not None
-            and c.rules.sealed_child("device_checks", c.row_id) is not None):
-        c.problem("sealed", f"inspection {c.row_id} is signed: retract its signature before deleting it")
+def kept_while_sealed(children: str, signed_status: bool = False) -> ChangeRule:
+    """A row with a live child of `children` a customer's signature sealed (an inspection's check, a
+    request's visit; a partial sheet signed seals some) holds the customer's signed sheet, kept in
+    their archive (规程 3.4.8): no client deletes it, a supervisor's included; a supervisor retracts
+    a bogus signature first. `signed_status`: a row whose `status` is `signed` is kept as such."""
+    def rule(c: Check) -> None:
+        row = c.row
+        if not (c.is_client and c.delete and row is not None and row.exists and not row.deleted):
+            return
+        if signed_status and row.fields.get("status") == "signed":
+            sealed: str | None = "every one"
+        elif c.rules is not None and c.rules.sealed_child is not None:
+            sealed = c.rules.sealed_child(children, c.row_id)
+        else:
+            return
+        if sealed is not None:
+            c.problem("sealed", f"{c.collection} {c.row_id} holds a customer's signed sheet ({children}: {sealed}"
+                                " sealed): retract its signature before deleting it")
+    return rule
 
 
 def assigned_to_member(c: Check) -> None:
@@ -113,7 +121,7 @@ INSPECTIONS = Collection(
     scope=Scope(site="site_id", period="period"),
     id_rule=IdRule(("site_id", "period"), inspection_id, "uuid5(NS, inspection/site_id/period)"),
     change_rules=(_status_forward_only, _status_set_by_server, assigned_to_member, _completed_when_all_checked,
-                  _signed_kept),
+                  kept_while_sealed("device_checks", signed_status=True)),
 )
 
 # -- device checks ------------------------------------------------------------------------------

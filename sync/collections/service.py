@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..collection import ChangeRule, Collection, Ended, Scope, Via
 from ..fields import NOTE_LIMIT, SERVICE_DESK, SUPERVISOR, TECHNICIAN, is_uuid
 from ..fields import field as _f
-from .inspections import assigned_to_member, not_sealed, own_name
+from .inspections import assigned_to_member, kept_while_sealed, not_sealed, own_name
 
 if TYPE_CHECKING:
     from ..rules import Check
@@ -68,20 +68,6 @@ def _technicians_set_complexity(c: Check) -> None:
                                " supervisors; technicians set its complexity")
 
 
-def _sealed_visits_kept(c: Check) -> None:
-    """A request with a sealed visit keeps the customer's signed contact sheet (kept in their archive):
-    no client deletes it, a supervisor's included (its visits, lines and bill went with it); a
-    supervisor retracts a bogus signature first, as for a signed inspection."""
-    row = c.row
-    if (not c.is_client or not c.delete or row is None or not row.exists or row.deleted or c.rules is None
-            or c.rules.sealed_child is None):
-        return
-    visit = c.rules.sealed_child("service_visits", c.row_id)
-    if visit is not None:
-        c.problem("sealed", f"request {c.row_id} has visit {visit} sealed by the customer's signature:"
-                            " retract its signature before deleting the request")
-
-
 SERVICE_REQUESTS = Collection(
     "service_requests",
     {
@@ -104,7 +90,8 @@ SERVICE_REQUESTS = Collection(
     # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
     scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
     change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
-                  assigned_to_member, _technicians_set_complexity, _sealed_visits_kept),
+                  assigned_to_member, _technicians_set_complexity,
+                  kept_while_sealed("service_visits")),  # its visits, lines and bill would go with it
 )
 
 
