@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from client_sdk import Client
+from client_sdk.cli import main
 from sync import errors as E
 from tests.client_sdk.support import restored, supervisor_rows
 
@@ -60,7 +61,8 @@ def test_a_phone_enrolled_anew_after_seq_reused_keeps_its_problems_and_its_edits
     assert len(phone.problems()) == 1
 
 
-def test_a_revoked_phone_signed_in_again_keeps_its_problems_and_its_edits(http, site, new_client, lin):
+def test_a_revoked_phone_signed_in_again_keeps_its_problems_and_its_edits(http, site, new_client, lin, tmp_path,
+                                                                           capsys):
     # Regression (s25-phone): the same loss when a supervisor revoked the phone and its technician
     # signed in again with the password (a new client, the pending changes renumbered).
     phone = new_client(http)
@@ -71,6 +73,10 @@ def test_a_revoked_phone_signed_in_again_keeps_its_problems_and_its_edits(http, 
         phone.sync()
     phone.login("wang", "demo")
     _kept(phone, site, check)
+    # The CLI lists it without a seq: its old one is gone, and a seq below 1 means nothing to anyone.
+    assert main(["--db", str(tmp_path / "phone.db"), "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if check in x]
+    assert line.split()[:3] == ["#-", "rejected", "unknown_parent"]
     assert [(r.seq, r.status) for r in phone.push()] == [(1, "applied")]
     _kept(phone, site, check)
     phone.sync()
