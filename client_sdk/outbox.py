@@ -106,12 +106,19 @@ class Outbox:
         """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
 
         HLCs keep their ms and counter, so the changes keep their order among
-        themselves and against other clients' writes.
+        themselves and against other clients' writes. Without `keep_acked` the
+        acknowledged changes are not resent but stay, below seq 1 like a change
+        refused as too large: the technician's superseded and rejected changes
+        stay listed, and an applied one stays laid over until a pull covers it.
         """
-        # Everything held, when acknowledged ones are kept: `prune` decides what is still held (30 days,
+        # Everything held, when acknowledged ones are resent: `prune` decides what is still held (30 days,
         # and longer while a change is laid over rows not pulled since), not the age at this moment.
         keep = self.db.entries() if keep_acked else self.db.entries("state = 'pending'")
+        answered = [] if keep_acked else sorted(self.db.entries("state != 'pending'"), key=_stamp)
         self.db.conn.execute("DELETE FROM outbox")
+        for seq, entry in enumerate(answered, start=-len(answered)):  # in the order recorded, up to seq -1
+            entry.seq = seq
+            self.db.insert_entry_tx(entry)
         for seq, entry in enumerate(keep, start=1):
             stamp = hlc.parse(entry.hlc)
             self.db.insert_entry_tx(
@@ -246,13 +253,35 @@ class Outbox:
             if limit is not None:
                 self.most_changes = most = min(most, limit)
         elif len(sent) <= 1:
-            self._refuse(sent[0], refusal)
+            if not self._held(sent[0]):
+                self._refuse(sent[0], refusal)
             return most
         elif limit is not None:
             self.most_bytes = min(self.most_bytes, limit)
         if len(self._batch(most)) >= len(sent):
             most = max(1, len(sent) // 2)
         return most
+
+    def _held(self, entry: Entry) -> bool:
+        """Whether the server already took `entry`, the first pending change, which it now refuses as
+        too large (an empty push tells its `acked_seq`): an earlier push carried it, its answer was
+        lost, and the server's limit was lowered since. Then it is acknowledged as `applied` with
+        reason `result_lost`: the server holds it, and asking again for its result would be refused
+        again. It is laid over until the pull covers the server's version, which then shows the
+        merge's outcome; it is not listed as a problem."""
+        empty = partial(self._push_body, 0)  # a batch of at most 0 changes
+        answer = _push_response.decode(self.session.request("POST", "/sync/push", body=empty).content)
+        if answer.acked_seq < entry.seq:
+            return False
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'applied', reason = 'result_lost', push_version = ?, acked_ms = ?"
+                " WHERE seq = ?",
+                [answer.version, self.wall(), entry.seq],
+            )
+            self.db.set_meta_tx(acked_seq=entry.seq)
+            self.observe_tx(answer.server_hlc)
+        return True
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason
@@ -308,6 +337,12 @@ class Outbox:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
                 self.db.start_snapshot_tx(versions_reused=True)
+
+
+def _stamp(entry: Entry) -> tuple[int, int]:
+    """When a change was recorded, on the phone's clock (its seq may have changed since)."""
+    stamp = hlc.parse(entry.hlc)
+    return stamp.ms, stamp.counter
 
 
 def _change(entry: Entry) -> Change:

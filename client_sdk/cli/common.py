@@ -212,7 +212,8 @@ def _print_problems(client: Client, out: TextIO) -> None:
     _say(out, "problems_count", count=len(problems))
     for p in problems:
         detail = p["detail"] or ", ".join(f"{k}: {v}" for k, v in (p["rejected_fields"] or {}).items())
-        _say(out, "problem_line", seq=p["seq"], status=p["status"], reason=p["reason"] or "",
+        # A change out of the seqs (answered before a re-enrolment, or refused as too large) has no number to show.
+        _say(out, "problem_line", seq=p["seq"] if p["seq"] > 0 else "-", status=p["status"], reason=p["reason"] or "",
              collection=p["collection"], id=p["id"], detail=detail)
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from server.settings import Settings
-from tests.client_sdk.support import supervisor_rows
+from tests.client_sdk.support import CutTransport, supervisor_rows
 from tests.conftest import BACKEND
 
 MOST_CHANGES = 4
@@ -154,4 +154,30 @@ def test_a_change_too_large_on_its_own_is_kept_as_refused_and_the_rest_syncs(htt
     template(lin, "big", 20_000)
     lin.sync()
     assert lin.problems(unresolved_only=True) == [] and lin.pending() == []
+    assert lin.server_rows() == supervisor_rows(http)
+
+
+def test_a_change_the_server_took_is_not_refused_as_too_large_when_its_answer_was_lost(http, site, new_client):
+    # Regression (s25-phone, known from the s24 note): a template the server took, whose answer was
+    # lost, was sent again after the proxy's limit was lowered; refused on its own, the phone kept it
+    # as `rejected: too_large` though the server held it, and the change behind it met seq_reused
+    # (a needless new client). The phone now asks what the server holds before refusing.
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    lin = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="lin", user="lin")
+    lin.sync()
+    client_id = lin.client_id
+    big = template(lin, "big", 20_000)  # seq 1, within the server's 32 KiB
+    cut.cut_after = {cut.count + 1}
+    with pytest.raises(httpx.ReadError):
+        lin.push()
+    served = {r["id"]: r for r in supervisor_rows(http)}
+    assert len(json.loads(served[big]["fields"]["items"])) == 20_000 // 130  # the server holds it
+    recorder.proxy_limit = 10_000  # the proxy's limit is lowered
+    lin.write("devices", site["cam1"], {"location": "Gate 3"})  # seq 2
+    report = lin.sync()
+    assert [(r.seq, r.status) for r in report.results] == [(2, "applied")]
+    assert lin.client_id == client_id and lin.acked_seq == 2 and lin.pending() == []
+    assert lin.problems() == []  # nothing the technician must do again
+    assert len(json.loads(lin.get("checklist_templates", big)["fields"]["items"])) == 20_000 // 130
     assert lin.server_rows() == supervisor_rows(http)
