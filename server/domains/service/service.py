@@ -383,9 +383,22 @@ class ServiceRequests:
         """The desk's call-back after one of the request's visits, merged as its push of the row would be."""
         if visit_id not in {v.id for v in self.detail(caller, request_id).visits}:
             raise E.NotFound(f"no visit {visit_id[:64]} of service request {request_id[:64]}")
-        fields = {"visit_id": visit_id, "called_at": hlc.format_ts(self.store.now_ms()), "called_by": caller.username,
-                  "reached": reached, "rating": rating, "comment": comment}
+        return self._add(caller, request_id, "callbacks", {
+            "visit_id": visit_id, "called_at": hlc.format_ts(self.store.now_ms()), "called_by": caller.username,
+            "reached": reached, "rating": rating, "comment": comment})
+
+    def record_event(self, caller: Caller, request_id: str, kind: str, reason: str | None,
+                     note: str | None) -> RequestDetail:
+        """An event the desk records at its desk (a cancel, a close, a pause the customer asked for), at
+        the server's now in the caller's name, merged as its push of the row would be."""
+        self.detail(caller, request_id)  # 404 outside the caller's scope
+        return self._add(caller, request_id, "service_events", {
+            "request_id": request_id, "kind": kind, "at": hlc.format_ts(self.store.now_ms()),
+            "by": caller.username, "reason": reason, "note": note})
+
+    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any]) -> RequestDetail:
+        """A new row of the request's, its null fields left out; the request as it then stands."""
         self.store.write_server_changes(
-            [("callbacks", str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
+            [(collection, str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
             caller=caller)
         return self.detail(caller, request_id)
