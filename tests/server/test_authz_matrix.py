@@ -222,6 +222,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
         _console("/console/service-requests/{request}/dispatch"), 403, 403, 403, signed_out=303),
     ("POST", "/console/service-requests/{request_id:str}/callbacks"): Rule(
         _console("/console/service-requests/{request}/callbacks"), 403, 403, 403, signed_out=303),
+    ("POST", "/console/service-requests/{request_id:str}/events"): Rule(
+        _console("/console/service-requests/{request}/events"), 403, 403, 403, signed_out=303),
     ("GET", "/console/visits/{visit_id:str}"): Rule(_console("/console/visits/{visit}"), 200, 404, 200,
                                                     signed_out=303),
     ("GET", "/console/visits/{visit_id:str}/sheet.pdf"): Rule(_console("/console/visits/{visit}/sheet.pdf"), 200,

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from server.domains.console.desk_pages import PAGE
+from sync import hlc
 from sync.fields import NOTE_LIMIT
 from tests.conftest import OTHER_SITE, SITE
 from tests.server.test_billing import LINES, visit_with_lines
 from tests.server.test_service import open_request
 
 ORIGIN = {"origin": "http://testserver.local"}
+HOUR = 3_600_000
 NEW = {"site_id": SITE, "device_code": "CAM-001", "caller_name": "陈女士", "caller_phone": "021-5555 0101",
        "channel": "hotline", "kind": "repair", "description": "大门摄像机黑屏", "reported_at": "2026-11-20T09:30",
        "assigned_to": "wang"}
@@ -52,6 +54,9 @@ def test_the_desk_opens_a_request_from_a_call_and_lands_on_its_page(http, site, 
     assert (detail["caller_name"], detail["description"]) == ("陈女士", "大门摄像机黑屏")
     page = http.get(r.headers["location"]).text
     assert detail["number"] in page and "2026-11-20 09:30" in page and "已派单" in page
+    # Regression (s25-desk, finding 3): the page read the form's label "报修时间（留空为现在）" ("blank: now")
+    # beside a time already recorded, and "对象" (object) over the timeline's events.
+    assert "<th>报修时间</th><td>2026-11-20 09:30</td>" in page and "留空" not in page
     assert site["cam1"] not in page  # the device by its code, never its id
     listed = http.get("/console/service-requests").text
     assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in listed
@@ -71,6 +76,9 @@ BAD_FORMS = [
     ({"device_code": "CAM-999"}, 404, "not_found"),
     ({"assigned_to": "zhao"}, 400, "invalid_field"),  # not a member of the site
     ({"reported_at": "yesterday-ish"}, 400, "invalid_request"),
+    # Regression (s25-desk, finding 2): the year 1 in Shanghai is before the calendar's first UTC day: a 500.
+    ({"reported_at": "0001-01-01T00:00"}, 400, "invalid_request"),
+    ({"reported_at": "9999-12-31T23:59"}, 400, "invalid_field"),  # past the years a time may have
     ({"caller_phone": "1" * 41}, 400, "invalid_field"),
     ({"description": "长" * (NOTE_LIMIT + 1)}, 400, "invalid_request"),  # past the form's bound for a note
     ({"site_id": OTHER_SITE}, 404, "not_found"),
@@ -180,3 +188,52 @@ def test_the_list_pages_by_the_apis_cursor_and_filters_by_status(http, site, che
     dispatched = http.get("/console/service-requests", params={"status": "dispatched"}).text
     assert made[-1] in dispatched and made[0] not in dispatched
     assert http.get("/console/service-requests", params={"status": "done"}).status_code == 400
+    # Regression (s25-desk, finding 5): the breach list read "到场 超时 超时 52 小时 0 分" (breached, then
+    # late): the countdown says it once.
+    row = http.get("/console/service-requests", params={"breached": "true"}).text.split(made[0])[1]
+    assert "<td>到场 超时 " in row.split("</tr>")[0] and "超时 超时" not in row
+
+
+def _event(http: Any, csrf: str, request: str, kind: str, **form: str) -> Any:
+    return http.post(f"/console/service-requests/{request}/events", data={"kind": kind, "csrf": csrf, **form},
+                     headers=ORIGIN, follow_redirects=False)
+
+
+def test_the_desk_pauses_cancels_and_closes_a_request_at_its_desk(http, store, site, chen, wang, monkeypatch):
+    # Regression (s25-desk, finding 1): the desk cancels and closes requests (service.md, Roles), but its
+    # console had no way to: a customer who called to cancel, or a question answered on the phone, needed
+    # a push from a client.
+    now = store.now_ms()
+    called = hlc.format_ts(now - 2 * HOUR)
+    late = open_request(chen, assigned_to="wang", reported_at=called)
+    answered = open_request(chen, kind="consultation", reported_at=called)
+    csrf = console(http, "chen")
+    page = http.get(f"/console/service-requests/{late}").text
+    assert 'id="event"' in page and '<option value="cancelled">取消</option>' in page
+    # An hour ago the customer rang: the site was locked until the manager came back. The clocks stopped
+    # for that hour.
+    monkeypatch.setattr(store, "now_ms", lambda: now - HOUR)
+    assert _event(http, csrf, late, "paused", reason="no_site_access", note="门卫不让进").status_code == 303
+    monkeypatch.setattr(store, "now_ms", lambda: now)
+    assert _event(http, csrf, late, "resumed").status_code == 303
+    detail = chen.http.get(f"/api/service-requests/{late}", headers=chen.headers).json()
+    assert [(e["kind"], e["by"], e["reason"]) for e in detail["events"]] == [
+        ("paused", "chen", "no_site_access"), ("resumed", "chen", None)]
+    on_site = next(m for m in detail["milestones"] if m["name"] == "on_site")
+    assert (on_site["paused_ms"], on_site["status"]) == (HOUR, "pending")
+    assert on_site["due_at"] == hlc.format_ts(now + 3 * HOUR)  # 4 h from the call, and the hour paused
+    # A pause without a reason is the merge's refusal, in its words, and nothing is written.
+    r = _event(http, csrf, late, "paused")
+    assert r.status_code == 400 and "<code>invalid_field</code>" in r.text
+    assert _event(http, csrf, late, "cancelled", note="客户自行修好").status_code == 303
+    detail = chen.http.get(f"/api/service-requests/{late}", headers=chen.headers).json()
+    assert len(detail["events"]) == 3 and detail["status"] == "cancelled"
+    assert {m["status"] for m in detail["milestones"]} == {"not_applicable"}
+    assert 'id="event"' not in http.get(f"/console/service-requests/{late}").text  # ended: nothing more to record
+    assert _event(http, csrf, answered, "closed", note="电话里解答了").status_code == 303
+    assert chen.http.get(f"/api/service-requests/{answered}", headers=chen.headers).json()["status"] == "closed"
+    # A technician reads the page without the form, and may not post it (the API would refuse a cancel too).
+    csrf = console(http, "wang")
+    assert 'id="event"' not in http.get(f"/console/service-requests/{late}").text
+    assert _event(http, csrf, late, "closed").status_code == 403
+    assert chen.http.get(f"/api/service-requests/{late}", headers=chen.headers).json()["status"] == "cancelled"

@@ -37,6 +37,10 @@ def test_the_desk_opens_a_request_and_the_sites_technician_reads_it(site, chen, 
     assert body["milestones"][0]["explanation"].startswith("not on site yet: ")
     assert body["warranty"] == {"phase": "unknown", "starts_on": None, "ends_on": None}  # no start date known
     assert detail(wang, body["id"])["number"] == body["number"]
+    # Regression (s25-desk, finding 4): a request opened without `complexity` answered null, where the
+    # contract's default is `ordinary` (its 24 h fix clock runs, and the phone shows "ordinary").
+    assert body["complexity"] == "ordinary"
+    assert [r["complexity"] for r in ok(wang.http.get(URL, headers=wang.headers))["requests"]] == ["ordinary"]
     problem(zhao.http.get(f"{URL}/{body['id']}", headers=zhao.headers), 404, "not_found")
     assert listing(wang) == [body["id"]] and listing(zhao) == []
 

@@ -96,6 +96,14 @@ class DeskController(DomainController):
         desk_pages.record_callback(request.app.state, caller, request_id, data)
         return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
 
+    @post("/service-requests/{request_id:str}/events", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
+    def event(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
+              caller: CallerDep) -> Response[Any]:
+        """Record a cancel, a close, a pause or its end on the request (the desk's push of an event)."""
+        _check(request, data)
+        desk_pages.record_event(request.app.state, caller, request_id, data)
+        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+
     @get("/visits/{visit_id:str}", sync_to_thread=True, guards=[signed_in])
     def visit(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
         """A visit: times, work, charge lines with consent and amounts, the bill, signatures and seal."""

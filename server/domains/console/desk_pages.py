@@ -16,6 +16,7 @@ import msgspec
 from sync import errors as E
 from sync import hlc, schema
 from sync.collections.callbacks import RATINGS
+from sync.collections.service import DESK_KINDS, ENDED, PAUSE_REASONS
 from sync.fields import NOTE_LIMIT
 from sync.messages import words
 from sync.periods import site_zone
@@ -35,6 +36,8 @@ MEMBER_SITES = 100  # the new-request form suggests the members of at most this 
 NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
               "reported_at", "assigned_to")
 _REQUESTS = schema.COLLECTIONS["service_requests"]
+# What the desk records at its desk: its own kinds, and a pause (or its end) the customer asks for on the phone.
+DESK_FORM_KINDS = (*DESK_KINDS, "paused", "resumed")
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -79,11 +82,11 @@ def _timestamp(text: str, tz: object) -> str | None:
         return None
     try:
         when = datetime.fromisoformat(text)
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=site_zone(tz))
+        return hlc.format_ts(int(when.timestamp() * 1000))
+    except (ValueError, OverflowError):  # the year 1 east of UTC falls before the calendar's first day
         raise E.InvalidRequest(f"reported_at {text[:32]!r} is not a date and time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=site_zone(tz))
-    return hlc.format_ts(int(when.timestamp() * 1000))
 
 
 def typed(data: dict[str, Any]) -> dict[str, str]:
@@ -131,7 +134,8 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
             "callbacks": [{"c": c, "at": local_time(c.called_at, tz),
                            "visit": visits[c.visit_id].sheet_no if c.visit_id in visits else None}
                           for c in detail.callbacks],
-            "reported": local_time(detail.reported_at, tz), "ratings": RATINGS,
+            "reported": local_time(detail.reported_at, tz), "ratings": RATINGS, "desk_kinds": DESK_FORM_KINDS,
+            "pause_reasons": PAUSE_REASONS, "ended": detail.status in ENDED,
             "members": state.store.members(detail.site_id) if detail.site_id else [], "desk": is_desk(caller)}
 
 
@@ -142,6 +146,12 @@ def record_callback(state: Any, caller: Caller, request_id: str, data: dict[str,
     state.service_requests.record_callback(caller, request_id, form_value(data, "visit_id"), reached == "true",
                                            form_value(data, "rating") or None,
                                            form_value(data, "comment", NOTE_LIMIT) or None)
+
+
+def record_event(state: Any, caller: Caller, request_id: str, data: dict[str, Any]) -> None:
+    """The desk's event form: the kind, a pause's reason and a note, as the desk's push would send them."""
+    state.service_requests.record_event(caller, request_id, form_value(data, "kind"), form_value(data, "reason") or None,
+                                        form_value(data, "note", NOTE_LIMIT) or None)
 
 
 def visit_page(state: Any, caller: Caller, visit_id: str) -> dict[str, Any]:

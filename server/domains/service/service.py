@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ...services import Caller, Store
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # requests per page of the list
+DEFAULT_COMPLEXITY = "ordinary"  # service.md: `complexity` defaults to `ordinary`
 MAX_FILTER_CHARS = 64  # an `assigned_to` filter (usernames are shorter)
 _ENDED = ("closed", "cancelled")
 _STATUSES = schema.COLLECTIONS["service_requests"].field("status").choices  # type: ignore[union-attr]
@@ -271,6 +272,11 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _complexity(fields: Mapping[str, Any]) -> str:
+    """A request's `complexity`, `ordinary` when none was given (the contract's default, as the clocks take it)."""
+    return _str(fields.get("complexity")) or DEFAULT_COMPLEXITY
+
+
 def _flag(name: str, value: str | None) -> bool | None:
     chosen = one_of(name, value, ("true", "false"))
     return None if chosen is None else chosen == "true"
@@ -318,7 +324,7 @@ class ServiceRequests:
         f = inputs.request
         return RequestSummary(
             id=inputs.id, number=_str(f.get("number")), status=_str(f.get("status")), site_id=_str(f.get("site_id")),
-            device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_str(f.get("complexity")),
+            device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_complexity(f),
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
             milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")))
 
@@ -356,7 +362,7 @@ class ServiceRequests:
             site_id=_str(f.get("site_id")), device_id=_str(f.get("device_id")),
             reported_at=_str(f.get("reported_at")), channel=_str(f.get("channel")), kind=_str(f.get("kind")),
             caller_name=_str(f.get("caller_name")), caller_phone=_str(f.get("caller_phone")),
-            description=_str(f.get("description")), complexity=_str(f.get("complexity")),
+            description=_str(f.get("description")), complexity=_complexity(f),
             assigned_to=_str(f.get("assigned_to")), visits=visits, events=events, milestones=milestones,
             warranty=warranty, device_code=_str((inputs.device or {}).get("code")),
             callbacks=sorted((CallbackSummary(**{k: c.get(k) for k in CallbackSummary.__struct_fields__})
@@ -383,9 +389,22 @@ class ServiceRequests:
         """The desk's call-back after one of the request's visits, merged as its push of the row would be."""
         if visit_id not in {v.id for v in self.detail(caller, request_id).visits}:
             raise E.NotFound(f"no visit {visit_id[:64]} of service request {request_id[:64]}")
-        fields = {"visit_id": visit_id, "called_at": hlc.format_ts(self.store.now_ms()), "called_by": caller.username,
-                  "reached": reached, "rating": rating, "comment": comment}
+        return self._add(caller, request_id, "callbacks", {
+            "visit_id": visit_id, "called_at": hlc.format_ts(self.store.now_ms()), "called_by": caller.username,
+            "reached": reached, "rating": rating, "comment": comment})
+
+    def record_event(self, caller: Caller, request_id: str, kind: str, reason: str | None,
+                     note: str | None) -> RequestDetail:
+        """An event the desk records at its desk (a cancel, a close, a pause the customer asked for), at
+        the server's now in the caller's name, merged as its push of the row would be."""
+        self.detail(caller, request_id)  # 404 outside the caller's scope
+        return self._add(caller, request_id, "service_events", {
+            "request_id": request_id, "kind": kind, "at": hlc.format_ts(self.store.now_ms()),
+            "by": caller.username, "reason": reason, "note": note})
+
+    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any]) -> RequestDetail:
+        """A new row of the request's, its null fields left out; the request as it then stands."""
         self.store.write_server_changes(
-            [("callbacks", str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
+            [(collection, str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
             caller=caller)
         return self.detail(caller, request_id)

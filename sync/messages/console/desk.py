@@ -68,6 +68,10 @@ ZH: dict[str, str] = {
     "verification": "核验",
     "retracted": "已撤回",
     "no_signatures": "尚无签字。",
+    "called_at": "报修时间",
+    "event_kind": "事件",
+    "pause_reason": "暂停原因",
+    "record_event": "记录事件",
 }
 
 EN: dict[str, str] = {
@@ -136,4 +140,8 @@ EN: dict[str, str] = {
     "verification": "Verification",
     "retracted": "retracted",
     "no_signatures": "No signatures yet.",
+    "called_at": "Called at",
+    "event_kind": "Event",
+    "pause_reason": "Pause reason",
+    "record_event": "Record event",
 }
