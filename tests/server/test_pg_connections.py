@@ -176,22 +176,27 @@ class Cut:
         self.open: list[socket.socket] = []
         self.queries_cut = False  # a connection is let through its start-up, then cut at its first query
         self.cut_at: bytes | None = None  # everything cut, and new connections refused, at a query holding this
+        # A cut at `cut_at` runs in a pipe's thread while the test goes on: `up` waits for it to end, or
+        # it would also close the connections accepted after `up` (a flaky "server closed the connection").
+        self._lock = threading.Lock()
 
     def up(self) -> Cut:
-        self.listener = listener = socket.create_server(("127.0.0.1", self.port))
+        with self._lock:
+            self.listener = listener = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
     def down(self) -> None:
-        assert self.listener is not None
-        with contextlib.suppress(OSError):  # down already
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port refuses from now on
-        self.listener.close()
-        for sock in self.open:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self.open.clear()
+        with self._lock:
+            assert self.listener is not None
+            with contextlib.suppress(OSError):  # down already
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port refuses from now on
+            self.listener.close()
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.open.clear()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -200,7 +205,8 @@ class Cut:
             except OSError:
                 return
             far = socket.create_connection(self.target)
-            self.open += [near, far]
+            with self._lock:
+                self.open += [near, far]
             for a, b in ((near, far), (far, near)):
                 threading.Thread(target=self._pipe, args=(a, b, a is near), daemon=True).start()
 
