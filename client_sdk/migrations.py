@@ -107,3 +107,12 @@ def m003_reference_data(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations()
+def m004_outbox_labels(db: sqlite_utils.Database) -> None:
+    """What the technician calls each change's row, kept when it is recorded: the sheet or request number,
+    the device's code, the site (JSON). A pull that removes the site (he was taken off it) takes the rows
+    these were read from, and his refused work must still read `CAM-001 on PM-2026Q4-0001`, not ids.
+    Changes recorded before this have none and are named from the rows as before."""
+    db.executescript("ALTER TABLE outbox ADD COLUMN label TEXT;")

@@ -19,6 +19,7 @@ from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
 from sync.wire import Change, ChangeResult, PushRequest, PushResponse
 
+from .labels import label
 from .replica import Entry, Replica, dumps
 from .session import EpochChanged, Session, encode
 
@@ -88,7 +89,8 @@ class Outbox:
                 now = self.wall()
                 self.db.insert_entry_tx(
                     Entry(seq=seq, collection=change.collection, id=change.id, hlc=self.clock.now(now),
-                          fields=change.fields, delete=change.delete, created_ms=now)
+                          fields=change.fields, delete=change.delete, created_ms=now,
+                          label=label(self.db, change.collection, change.id, change.fields))
                 )
                 seqs.append(seq)
                 seq += 1
@@ -130,6 +132,7 @@ class Outbox:
                     fields=entry.fields,
                     delete=entry.delete,
                     created_ms=entry.created_ms,
+                    label=entry.label,
                 )
             )
         self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
@@ -168,7 +171,8 @@ class Outbox:
             )
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
-             "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields}
+             "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields,
+             "label": e.label or {}}
             for e in self.db.entries(where)
         ]
 

@@ -27,7 +27,7 @@ from .migrations import migrations
 
 _OUTBOX_COLUMNS = (
     'seq, collection, id, hlc, fields, "delete", created_ms, state, reason, detail,'
-    " rejected_fields, clock, push_version, acked_ms"
+    " rejected_fields, clock, push_version, acked_ms, label"
 )
 
 
@@ -49,6 +49,8 @@ class Entry:
     clock: str | None = None
     push_version: int | None = None
     acked_ms: int | None = None
+    # What the technician calls the row, read when the change was recorded (client_sdk/labels.py).
+    label: dict[str, str] | None = None
 
     @classmethod
     def from_row(cls, r: Sequence[Any]) -> Entry:
@@ -67,6 +69,7 @@ class Entry:
             clock=r[11],
             push_version=r[12],
             acked_ms=r[13],
+            label=None if r[14] is None else json.loads(r[14]),
         )
 
 
@@ -228,7 +231,7 @@ class Replica:
 
     def insert_entry_tx(self, entry: Entry) -> None:
         self.conn.execute(
-            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 entry.seq,
                 entry.collection,
@@ -244,6 +247,7 @@ class Replica:
                 entry.clock,
                 entry.push_version,
                 entry.acked_ms,
+                None if entry.label is None else dumps(entry.label),
             ],
         )
 

@@ -30,6 +30,7 @@ from sync.periods import site_zone
 from sync.rules import site_of
 from sync.wire import Scalar
 
+from .labels import known_rows
 from .outbox import LocalChange, Outbox
 from .replica import Entry, Replica, lay_over
 from .views import CheckView, DeviceView, InspectionSummary, LocationGroup, SystemGroup
@@ -98,15 +99,7 @@ class Workflow:
         if current is not None:
             row = RowState(collection, row_id, dict(current["fields"]), deleted=current["deleted"])
 
-        def known(parent_collection: str, parent_id: str) -> RowState | None:
-            # With its site as the server derives it, for rules such as "the device is at the request's site".
-            found = self.get(parent_collection, parent_id)
-            if found is None or parent_collection not in schema.COLLECTIONS:
-                return None
-            fields = dict(found["fields"])
-            return RowState(parent_collection, parent_id, fields,
-                            site_id=site_of(parent_collection, parent_id, fields, known))
-
+        known = known_rows(self.db)
         own_site = None
         if collection in schema.COLLECTIONS:
             own_site = site_of(collection, row_id, {**(current["fields"] if current else {}), **fields}, known)

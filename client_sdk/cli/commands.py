@@ -12,7 +12,7 @@ import getpass
 import json
 import sys
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
 from sync.periods import site_zone
@@ -35,8 +35,9 @@ from .messages import MESSAGES, _say, _text
 
 
 def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
-    """The inspection a problem belongs to (None: none), and what it is about in a person's words."""
-    collection, fields = problem["collection"], problem["fields"]
+    """The inspection a problem belongs to (None: none), and what it is about in a person's words: from
+    the rows, else from the label kept when the change was recorded (the rows may have left the phone)."""
+    collection, fields, label = problem["collection"], problem["fields"], problem["label"]
     row = client.get(collection, problem["id"])
     known = {**(row["fields"] if row else {}), **{k: v for k, v in fields.items() if v is not None}}
     if collection == "inspections":
@@ -45,30 +46,53 @@ def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
     inspection = str(inspection_id) if inspection_id else None
     if collection == "device_checks":
         device = client.get("devices", str(known.get("device_id")))
-        return inspection, str((device["fields"].get("code") if device else None) or known.get("device_id")
-                               or problem["id"])
+        return inspection, str((device["fields"].get("code") if device else None) or label.get("device")
+                               or known.get("device_id") or problem["id"])
     if collection in ("photos", "signatures"):
         return inspection, MESSAGES[f"what_{collection[:-1]}"]
-    return None, _text("what_row", collection=collection, id=problem["id"])
+    return None, _text("what_row", collection=collection, id=label.get("sheet") or problem["id"])
 
 
-def _notices(client: Client) -> list[tuple[str | None, str]]:
-    """What the technician must act on after a sync: (inspection id, what happened and what to do next).
+class Notice(NamedTuple):
+    """Something the technician must act on: the inspection it is about (None: none), its sheet number
+    as he knows it, and what happened and what to do next."""
+
+    about: str | None
+    sheet_no: str
+    text: str
+
+
+def _refusal(client: Client, problem: dict[str, Any], what: str) -> str:
+    """Why a change was refused, in the catalogue's words; the server's detail stays in `outbox`."""
+    label, reason = problem["label"], problem["reason"]
+    if label.get("site") and client.get("sites", label["site"]) is None:
+        # The site left this phone: he was taken off it, which is why the server refused (as forbidden, or
+        # as a change to a row it does not have: it tells no one outside a site what the site holds).
+        yours = _text("yours_check" if problem["collection"] == "device_checks" else "yours_change", what=what)
+        return _text("refused_left_site", yours=yours, site=label.get("site_name") or MESSAGES["unknown"])
+    if reason in ("sealed", "forbidden"):
+        return _text(f"refused_{reason}", what=what)
+    return _text("refused", what=what, reason=MESSAGES.get(f"reason_{reason}", reason or MESSAGES["unknown"]))
+
+
+def _notices(client: Client) -> list[Notice]:
+    """What the technician must act on after a sync.
 
     Signatures the server found not to match their sheet, and changes that did
     not count (superseded, rejected, or with refused fields) and were not made
     again since.
     """
     refs = {i["id"]: _sheet(i) for i in client.rows("inspections")}
-    found: list[tuple[str | None, str]] = []
+    found: list[Notice] = []
     for sig in client.mismatched_signatures():
         f = sig["fields"]
         signed = str(f.get("inspection_id"))
         key = "mismatch_customer" if f.get("signer_role") == "customer" else "mismatch_technician"
-        found.append((signed, _text(key, name=f.get("signer_name") or "-", ref=refs.get(signed, signed))))
+        ref = refs.get(signed, signed)
+        found.append(Notice(signed, ref, _text(key, name=f.get("signer_name") or "-", ref=ref)))
     for problem in client.problems(unresolved_only=True):
         inspection, what = _what(client, problem)
-        ref = refs.get(inspection or "", inspection or "-")
+        ref = refs.get(inspection or "", problem["label"].get("sheet") or inspection or "-")
         if problem["status"] == "superseded" and problem["collection"] == "device_checks":
             now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
             note = f": {now['note']}" if now.get("note") else ""
@@ -77,15 +101,12 @@ def _notices(client: Client) -> list[tuple[str | None, str]]:
                 by=now.get("checked_by") or MESSAGES["unknown"]))
         elif problem["status"] == "superseded":
             text = _text("lost_change", what=what)
-        elif problem["status"] == "rejected" and problem["reason"] in ("sealed", "forbidden"):
-            text = _text(f"refused_{problem['reason']}", what=what, detail=problem["detail"] or "")
         elif problem["status"] == "rejected":
-            text = _text("refused", what=what, reason=problem["reason"] or MESSAGES["unknown"],
-                         detail=problem["detail"] or "")
+            text = _refusal(client, problem, what)
         else:
             text = _text("refused_fields", what=what, fields=", ".join(
                 f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
-        found.append((inspection, text))
+        found.append(Notice(inspection, ref, text))
     return found
 
 
@@ -157,10 +178,9 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "uploads_left", count=len(waiting))
     notices = _notices(client)
     if notices:
-        refs = {i["id"]: _sheet(i) for i in client.rows("inspections")}
         _say(out, "attention", count=len(notices))
-        for about, text in notices:
-            _say(out, "attention_line", sheet_no=refs.get(about or "", about or "-"), text=text)
+        for notice in notices:
+            _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
     return 0
 
 
@@ -177,9 +197,9 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
              site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
              checked=i.checked, total=i.total, id=i.id,
              overdue=MESSAGES["overdue"] if i.overdue else "")
-        for about, text in notices:
-            if about == i.id:
-                _say(out, "attention_mark", text=text)
+        for notice in notices:
+            if notice.about == i.id:
+                _say(out, "attention_mark", text=notice.text)
     return 0
 
 
@@ -356,9 +376,9 @@ def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     f, site = shown["inspection"], shown["site"]
     _say(out, "sheet_header", sheet_no=f.get("sheet_no") or "-", site=site.get("name") or site.get("id"),
          customer=site.get("customer") or "", period=f.get("period") or "-", status=f.get("status") or "-")
-    for found_in, text in _notices(client):
-        if found_in == inspection["id"]:
-            _say(out, "sheet_attention", text=text)
+    for notice in _notices(client):
+        if notice.about == inspection["id"]:
+            _say(out, "sheet_attention", text=notice.text)
     for d in shown["devices"]:
         check = d["check"] or {}
         _say(out, "sheet_line", code=d["code"] or d["device_id"],

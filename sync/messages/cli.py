@@ -47,9 +47,17 @@ EN: dict[str, str] = {
     "now_check": "now {outcome}{note} by {by}",
     "refused_sealed": "your change of {what} was refused: the check is sealed by the customer's signature;"
                       " ask your supervisor if it is wrong",
-    "refused_forbidden": "your change of {what} was refused: you may no longer change it ({detail}); ask your"
-                         " supervisor",
-    "refused": "your change of {what} was refused ({reason}: {detail}): fix it and record it again",
+    "refused_forbidden": "your change of {what} was refused: you may no longer change it; ask your supervisor",
+    "refused_left_site": "{yours} was refused: you are no longer a member of {site}; ask your supervisor",
+    "yours_check": "your check of {what}",
+    "yours_change": "your change of {what}",
+    "refused": "your change of {what} was refused ({reason}): fix it and record it again; `fieldsync-client"
+               " outbox` shows the server's words",
+    "reason_invalid_field": "a value the server does not take",
+    "reason_immutable": "a value that may not change once set",
+    "reason_unknown_parent": "it names a row the server does not have",
+    "reason_incomplete": "devices still have no outcome",
+    "reason_too_large": "too large to send",
     "refused_fields": "the server kept your change of {what} but refused {fields}: record them again with a"
                       " valid value",
     "what_inspection": "the inspection",
@@ -99,7 +107,7 @@ EN: dict[str, str] = {
     "pending_count": "{count} change(s) waiting to be sent.",
     "pending_line": "  #{seq:<5} {action:<7} {collection} {id} {fields}",
     "problems_count": "{count} change(s) that did not count:",
-    "problem_line": "  #{seq:<5} {status:<10} {reason} {collection} {id}: {detail}",
+    "problem_line": "  #{seq:<5} {status:<11} {reason:<15} {collection} {id}: {detail}",
     "no_problems": "No problems.",
     "conflicts_count": "{count} conflict entr(ies) at the server concern you:",
     "conflict_line": "  {at} {kind:<11} {row:<16} {register:<18} {detail}",

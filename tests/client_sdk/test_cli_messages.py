@@ -191,6 +191,33 @@ def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, c
     assert "your change of CAM-001 was refused: the check is sealed by the customer's signature" in out
 
 
+def test_a_technician_removed_from_the_site_offline_reads_his_refused_work_by_code_and_sheet(http, site, store, db,
+                                                                                             capsys):
+    """Regression (s25-phone2, item 1): the pull removed the site's rows, so the refusals named the device and the
+    inspection by raw ids and repeated the server's English detail."""
+    insp = site["inspection"]
+    store.write_server_changes([("inspections", insp, {"sheet_no": "PM-2026Q4-0001"}, None)])
+    signed_in(db, http, capsys)
+    main(["--db", db, "check", "PM-2026Q4-0001", "CAM-001", "--outcome", "fault", "--note", "lens cracked"],
+         http=http)
+    main(["--db", db, "check", "PM-2026Q4-0001", "CAM-002", "--outcome", "serviced"], http=http)
+    main(["--db", db, "complete", "PM-2026Q4-0001"], http=http)
+    store.remove_member(site["site"], "wang")
+    capsys.readouterr()
+    assert main(["--db", db, "sync"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "3 thing(s) need your attention:" in out
+    for what in ("your check of CAM-001", "your check of CAM-002", "your change of the inspection"):
+        assert (f"  PM-2026Q4-0001: {what} was refused: you are no longer a member of Test park; ask your"
+                " supervisor") in out
+    # Nothing a technician does not know: no ids, no server detail.
+    assert not {insp, site["cam1"], site["cam2"], device_check_id(insp, site["cam1"])} & set(out.split())
+    assert "outside your sites" not in out and "required when creating" not in out
+    # `outbox` still lists what the server said, for the supervisor.
+    main(["--db", db, "outbox"], http=http)
+    assert "outside your sites" in capsys.readouterr().out
+
+
 # -- item 9: yes/no items, item keys, a JPEG for --png, the URL tried ---------------------------
 
 
@@ -308,6 +335,16 @@ def test_a_revoked_phone_says_it_was_signed_out_and_keeps_its_changes(http, site
 
 
 # -- item 11: columns by display width -----------------------------------------------------------
+
+
+def test_problem_lines_keep_their_columns_whatever_the_status_and_reason():
+    """Regression (s25-phone2, item 2): `superseded` filled the status column and ran into the reason, and the
+    reasons' lengths shifted the collection column."""
+    lines = [_text("problem_line", seq=seq, status=status, reason=reason, collection="device_checks", id="x",
+                   detail="") for seq, status, reason in [(1, "superseded", ""), (12, "rejected", "unknown_parent"),
+                                                          ("-", "applied", "result_lost"), (7, "rejected", "sealed")]]
+    assert len({line.index(" device_checks ") for line in lines}) == 1, lines
+    assert "superseded  " in lines[0]
 
 
 def test_display_width_counts_cjk_as_two_columns():

@@ -50,7 +50,8 @@ def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(ser
     try:
         # Upgraded: the schema it had is recorded, and the tables of service terms (issue 12) and of
         # the fee book and duty rules (issue 13) added, empty.
-        assert _applied(path) == ["m001_phone_v1", "m002_service_terms", "m003_reference_data"]
+        assert _applied(path) == ["m001_phone_v1", "m002_service_terms", "m003_reference_data",
+                                  "m004_outbox_labels"]
         assert phone.db.terms_fetched() == {} and phone.db.reference("fee_schedules") is None
         assert [(e["seq"], e["collection"], e["id"]) for e in phone.pending()] == [
             (3, "device_checks", FAULT_CHECK), (4, "photos", PHOTO_ROW)]
