@@ -19,6 +19,7 @@ from server.domains.console.web import csrf_of
 from sync import hlc
 from sync.hlc import Hlc
 from tests.conftest import OTHER_SITE, SITE, Session
+from tests.server.test_service_office import _request, _visit
 
 ORIGIN = {"origin": "http://testserver.local"}
 STRONG = "correct horse battery"
@@ -98,6 +99,16 @@ def test_the_duty_log_names_sites_and_outcomes_not_ids(site, lin, wang):
     calls = r.text.split('id="calls"')[1].split("</table>")[0]
     assert "Test park" in calls and "待跟进" in calls and "&lt;b&gt;Mr Li&lt;/b&gt;" in calls
     assert call not in r.text and SITE not in _visible_text(r.text)
+
+
+def test_the_fault_causes_name_device_kinds_in_words(site, lin, chen, wang):
+    # Regression (session 25, office): the month's fault causes showed a device's kind as stored
+    # (`dome_camera`), where every other page and the printed sheets say 球形摄像机.
+    request = _request(chen, SITE, site["cam1"], "2026-11-20T01:00:00.000Z", "black at night")
+    _visit(wang, request, "2026-11-20T08:00:00.000Z", "IR LEDs dead")
+    r = page(lin, "/console/reports", month="2026-11")
+    faults = r.text.split('id="faults"')[1].split("</table>")[0]
+    assert "IR LEDs dead" in faults and "球形摄像机" in faults and "dome_camera" not in faults
 
 
 # -- conflicts ------------------------------------------------------------------------------------------
