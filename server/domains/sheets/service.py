@@ -18,7 +18,7 @@ from sync.fields import is_timestamp
 from sync.hlc import format_ts, parse_ts
 from sync.messages import label, words
 from sync.periods import site_zone
-from sync.pricing import yuan
+from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
 
 from ...storage.sheets import located, templates
@@ -135,7 +135,9 @@ class Sheets:
         site = found[1] if found else {}
         tz = site.get("tz")
         billed = {line.id: line for line in bill.lines}
-        lines = [{"item": label("item", line.item) if line.item else "", "description": line.description or "", "quantity": line.quantity or 0,
+        lines = [{"item": label("item", line.item) if line.item else "", "description": line.description or "",
+                  "quantity": SHEET["minutes"].format(n=line.quantity or 0) if line.item == PER_HOUR
+                  else line.quantity or 0,
                   "amount": yuan(line.amount_fen or 0), "covered": SHEET["yes" if line.covered else "no"],
                   "billed": line.billed, "consent": label("decision", line.decision)}
                  for line in visit.lines if line.id in billed]
