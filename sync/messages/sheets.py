@@ -43,6 +43,7 @@ ZH: dict[str, str] = {
     "lines": "收费明细",
     "item": "项目",
     "quantity": "数量",
+    "minutes": "{n} 分钟",  # a labour line's quantity (its unit is the minute)
     "amount": "金额 (元)",
     "consent": "客户确认",
     "billed": "计费",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,7 @@ from server.domains.console.web import csrf_of
 from sync import hlc
 from sync.hlc import Hlc
 from tests.conftest import OTHER_SITE, SITE, Session
+from tests.server.test_service_office import _request, _visit
 
 ORIGIN = {"origin": "http://testserver.local"}
 STRONG = "correct horse battery"
@@ -99,6 +101,16 @@ def test_the_duty_log_names_sites_and_outcomes_not_ids(site, lin, wang):
     assert call not in r.text and SITE not in _visible_text(r.text)
 
 
+def test_the_fault_causes_name_device_kinds_in_words(site, lin, chen, wang):
+    # Regression (session 25, office): the month's fault causes showed a device's kind as stored
+    # (`dome_camera`), where every other page and the printed sheets say 球形摄像机.
+    request = _request(chen, SITE, site["cam1"], "2026-11-20T01:00:00.000Z", "black at night")
+    _visit(wang, request, "2026-11-20T08:00:00.000Z", "IR LEDs dead")
+    r = page(lin, "/console/reports", month="2026-11")
+    faults = r.text.split('id="faults"')[1].split("</table>")[0]
+    assert "IR LEDs dead" in faults and "球形摄像机" in faults and "dome_camera" not in faults
+
+
 # -- conflicts ------------------------------------------------------------------------------------------
 
 
@@ -134,6 +146,9 @@ def test_the_conflict_log_names_rows_as_people_do_newest_first_without_no_ops(si
     assert "CAM-001" in rows[1] and "gate → lobby" in rows[1]
     assert len(rows) == 2  # cam2: both wrote "roof", a no-op, hidden
     assert not UUID.search(_visible_text(r.text))
+    # Regression (session 25, office): the values' column heading read `t.values`, the words' dict method,
+    # and showed "<built-in method values of dict object at 0x…>".
+    assert "<th>原值 → 提交的值</th>" in table and "built-in" not in r.text
 
 
 def test_the_request_number_is_the_apis_label_too(site, lin, clashes):
@@ -307,3 +322,13 @@ def test_a_visits_entry_is_named_by_its_sheet_number(site, lin, wang, clashes):
     labels = {c["collection"]: c.get("label") for c in found}
     assert labels["service_visits"] == f"{clashes['number']}-1"
     assert not UUID.search(_visible_text(page(lin, "/console/conflicts").text))
+
+
+def test_no_template_reads_a_word_named_like_a_dict_method():
+    # Regression (session 25, office): `t.values` in a template is the words' dict method, not the word
+    # "values" (the conflict log's heading printed a method's repr); such a word is read as `t["values"]`.
+    methods = "|".join(m for m in dir(dict) if not m.startswith("_"))
+    templates = [*(Path(__file__).resolve().parents[2] / "server/domains").glob("*/templates/*.html")]
+    assert templates
+    used = {str(p): re.findall(rf"\bt\.({methods})\b", p.read_text(encoding="utf-8")) for p in templates}
+    assert {p: found for p, found in used.items() if found} == {}

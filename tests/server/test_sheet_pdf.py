@@ -154,6 +154,13 @@ def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(d
     total = bill["total_fen"]
     assert f"{total // 100:,}.{total % 100:02d}" in text  # the total in yuan, from integer fen
     assert "服务时限" in text and "达成" in text
+    # Regression (session 25, office): each charge line's item in the catalogue's Chinese (人工费, 配件), as the
+    # console's visit page shows it; the sheet printed the stored key (`labour：…`, `part：…`).
+    assert {line["item"] for line in visit["lines"]} >= {"labour", "part"}
+    assert "人工费：" in text and "配件：" in text and "labour" not in text and "part：" not in text
+    # A labour line's quantity is minutes, and says so (it printed a bare 40 beside 200.00 元).
+    minutes = next(line["quantity"] for line in visit["lines"] if line["item"] == "labour")
+    assert f"{minutes} 分钟" in flat
     # Each milestone's one line, in the sheet's Chinese (the API's detail explains it in English).
     assert "报修后" in flat and "时限" in flat and "allowed" not in flat
     # The customer's signature image is embedded (a 240 x 80 PNG the demo stored), beside the seal's QR code.

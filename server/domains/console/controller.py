@@ -90,8 +90,8 @@ class ConsoleController(DomainController):
 
     @get("/", sync_to_thread=True, guards=[signed_in])
     def dashboard(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
-        """Open requests with their countdowns (breached and at risk first), this quarter's inspections,
-        the latest conflicts."""
+        """Open requests with their countdowns (breached and at risk first), the inspections of each site's
+        current period (in its zone, of any plan), the latest conflicts."""
         data = pages.dashboard(request.app.state, caller, words("console", lang_of(request)))
         return render(request, "dashboard.html", caller=caller, **data)
 
@@ -102,8 +102,9 @@ class ConsoleController(DomainController):
 
     @get("/sites/{site_id:str}", sync_to_thread=True, guards=[signed_in, site_in_scope])
     def site(self, request: Request[Any, Any, Any], site_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
-        """The customer archive, and the current quarter's coverage, filtered by `system`, `kind` and `outcome`,
-        searched by device `code` (one device whose code it is opens that device's page)."""
+        """The customer archive, and the coverage of the site's current period (by its plan), filtered by
+        `system`, `kind` and `outcome`, searched by device `code` (one device whose code it is opens that
+        device's page)."""
         q = request.query_params
         data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
                                q.get("outcome") or None, site_pages.code_query(q.get("code")))

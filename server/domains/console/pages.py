@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sync.clocks import Milestone
-from sync.periods import period_of, site_today, site_zone
+from sync.periods import FREQUENCIES, period_of
 from sync.schema import OUTCOMES
 
 from ...filters import one_of
 from ..identity.service import Caller
-from ..inspections.schemas import CoverageDevice
+from ..inspections.schemas import CoverageDevice, InspectionSummary, SiteSummary
 from ..inspections.service import Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
+from ..sheets.service import local
 
 NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
@@ -30,14 +30,8 @@ NEWEST = 2**53 - 1  # `before` this conflict-log id: from the newest entry
 
 
 def local_time(stamp: str | None, tz: object = None) -> str:
-    """A protocol time as the site's wall clock (`2026-11-20 09:00`)."""
-    if not stamp:
-        return ""
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return stamp[:32]
-    return when.astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
+    """A protocol time as the site's wall clock (`2026-11-20 09:00`); see `sheets.service.local`."""
+    return local(stamp, tz)
 
 
 def _next_clock(milestones: list[Milestone]) -> Milestone | None:
@@ -65,7 +59,6 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     requests: ServiceRequests = state.service_requests
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
-    period = period_of(site_today(None))
     rows = []
     for r in listed:
         m = _next_clock(r.milestones)
@@ -74,16 +67,25 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
                      "assigned_to": r.assigned_to, "state": m.status if m else "",
                      "clock": m.name if m else "", "countdown": countdown(t, m),
                      "reported": local_time(r.reported_at, site.tz if site else None)})
-    return {"requests": rows, "period": period,
-            "inspections": inspections.summaries(caller, period=period).inspections,
-            "conflicts": latest_conflicts(state, caller)}
+    return {"requests": rows, "inspections": current_inspections(inspections, caller, list(sites.values())),
+            "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
 
 
-def latest_conflicts(state: Any, caller: Caller) -> list[dict[str, Any]]:
-    """The newest entries of the conflict log the caller may see, no-op entries left out."""
+def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
+    """The inspections of the period each site is in today, in its own time zone, whatever its plan's
+    frequency (a month, a half-year or a quarter): due first."""
+    current = {s.id: {period_of(inspections.today(s.tz), f) for f in FREQUENCIES} for s in sites}
+    found = [i for period in sorted(set().union(*current.values()))
+             for i in inspections.summaries(caller, period=period).inspections if i.period in current.get(i.site_id, ())]
+    return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
+
+
+def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object]) -> list[dict[str, Any]]:
+    """The newest entries of the conflict log the caller may see, no-op entries left out; each time in its
+    site's zone (`zones`: the caller's sites'), as the conflicts page shows it."""
     found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
     return [{"label": c.label or c.collection, "collection": c.collection, "register": c.register,
-             "kind": c.kind, "user": c.user, "at": local_time(c.at)} for c in found]
+             "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or ""))} for c in found]
 
 
 def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDevice], CoverageDevice | None]:
@@ -104,7 +106,7 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
     wanted = one_of("outcome", outcome, OUTCOME_CHOICES)
     found = inspections.sites(caller, site_id)
     tz = found[0].tz if found else None
-    period = period_of(site_today(tz))
+    period = inspections.current_period(site_id, tz)
     coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
     devices = [d for d in coverage.devices if wanted is None or (d.outcome or NOT_CHECKED) == wanted]
     devices, exact = matching(devices, code)

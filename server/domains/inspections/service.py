@@ -9,12 +9,14 @@ module holds no SQL).
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import schema
-from sync.periods import period_bounds, site_today
+from sync.periods import period_bounds, period_of, site_zone
 from sync.schema import inspection_id
+from sync.workhours import local_date
 
 from ...filters import any_of, one_of
 from ...storage.inspections import SqliteInspections
@@ -162,6 +164,16 @@ class Inspections:
 
     # -- the supervisor's questions -------------------------------------------
 
+    def today(self, tz: object) -> date:
+        """Today in a site's time zone, by the server's clock."""
+        return local_date(self.store.now_ms(), site_zone(tz))
+
+    def current_period(self, site_id: str, tz: object) -> str:
+        """The period the site is in today, in its time zone, by its plan's frequency (quarterly without one)."""
+        with self.queries.reading() as q:
+            plan = q.plan(site_id)
+        return period_of(self.today(tz), plan.frequency if plan is not None else "quarterly")
+
     def coverage(
         self, caller: Caller, site_id: str, period: str, system: str | None = None, kind: str | None = None
     ) -> Coverage:
@@ -247,7 +259,7 @@ class Inspections:
                     continue
                 tz = site_fields.get("tz")
                 if tz not in today:
-                    today[tz] = site_today(tz).isoformat()
+                    today[tz] = self.today(tz).isoformat()
                 state = fields.get("status", "scheduled")
                 late = bool(fields.get("due_on")) and state not in ("completed", "signed") and (
                     today[tz] > fields["due_on"])

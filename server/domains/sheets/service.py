@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sync.clocks import ts_ms
 from sync.collections.sites import template_items
-from sync.hlc import format_ts
+from sync.fields import is_timestamp
+from sync.hlc import format_ts, parse_ts
 from sync.messages import label, words
 from sync.periods import site_zone
-from sync.pricing import yuan
+from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
 
 from ...storage.sheets import located, templates
@@ -39,15 +39,19 @@ if TYPE_CHECKING:
 # Who renders a sheet ahead (`Sheets.ahead`): the server itself, reading every site.
 SERVER = Caller("srv", "srv", "server", SUPERVISOR, "srv", None)
 
+MAX_SHOWN = 32  # characters of a stored time that is not one (`local`)
 SYSTEM_ORDER = ("video", "access", "alarm", "network", "broadcast", "telephone")
 
 
-def local(ts: object, tz: object) -> str:
-    """A protocol timestamp as the site's local `YYYY-MM-DD HH:MM`; empty when there is none."""
-    ms = ts_ms(ts)
-    if ms is None:
+def local(ts: object, tz: object = None) -> str:
+    """A protocol timestamp as the site's local `YYYY-MM-DD HH:MM`; empty when there is none. A time
+    stored before times were bounded to the years 1970 to 2100 (`9999-12-31T23:59:59.999Z` has no
+    local time east of UTC), or one not in the protocol's form, is shown as stored, clipped."""
+    if not ts:
         return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
+    if not is_timestamp(ts):
+        return str(ts)[:MAX_SHOWN]
+    return datetime.fromtimestamp(parse_ts(str(ts)) / 1000, UTC).astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def seal_of(signatures: Iterable[SignatureInfo]) -> SignatureInfo | None:
@@ -131,7 +135,9 @@ class Sheets:
         site = found[1] if found else {}
         tz = site.get("tz")
         billed = {line.id: line for line in bill.lines}
-        lines = [{"item": line.item or "", "description": line.description or "", "quantity": line.quantity or 0,
+        lines = [{"item": label("item", line.item) if line.item else "", "description": line.description or "",
+                  "quantity": SHEET["minutes"].format(n=line.quantity or 0) if line.item == PER_HOUR
+                  else line.quantity or 0,
                   "amount": yuan(line.amount_fen or 0), "covered": SHEET["yes" if line.covered else "no"],
                   "billed": line.billed, "consent": label("decision", line.decision)}
                  for line in visit.lines if line.id in billed]
