@@ -138,9 +138,11 @@ def ts_ms(text: object) -> int | None:
         return None
 
 
-def signed_ms(text: object) -> int | None:
-    """A sheet's `signed_at` as the `callback` milestone reads it: None when unreadable or outside
-    the years a local day is worked out for (its midnight would not exist: it is left out)."""
+def dated_ms(text: object) -> int | None:
+    """A timestamp's ms when a local day can be worked out for it: None when unreadable or outside the
+    years times are bounded to (stored before they were). A request's start or a sheet's `signed_at`
+    out there is left out: a due time from it, or its midnight, would not exist (a 500 on every page
+    that shows the request)."""
     ms = ts_ms(text)
     return ms if ms is not None and MIN_TIME_YEAR <= int(str(text)[:4]) <= MAX_PERIOD_YEAR else None
 
@@ -269,7 +271,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     `visits_signed` maps a sealed visit to its customer signature's `signed_at`; each
     call-back its `visit_id`, `called_at`, `reached`.
     """
-    start = ts_ms(request.get("started_at") or request.get("reported_at"))
+    start = dated_ms(request.get("started_at") or request.get("reported_at"))
     if start is None:
         return []
     zone = site_zone(site.get("tz"))
@@ -318,7 +320,7 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     if terms.callback:
         callbacks = list(callbacks)  # read once per sealed visit
         for visit_id, signed_at in sorted(visits_signed.items(), key=lambda item: (str(item[1]), item[0])):
-            signed = signed_ms(signed_at)
+            signed = dated_ms(signed_at)
             if signed is not None:
                 done = None
                 for c in callbacks:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from sync import hlc
 from tests.conftest import OTHER_SITE, SITE
 from tests.helpers import ok, problem
@@ -173,3 +175,30 @@ def test_a_change_of_the_sites_zone_recomputes_its_requests(site, store, chen, l
     assert listing(lin, breached="true") == [request]
     store.write_server_changes([("sites", SITE, {"zone": "suburban"}, False)])  # 8 h: 1.5 h left, at risk
     assert listing(lin, breached="true") == [] and listing(lin, at_risk="true") == [request]
+
+
+@pytest.mark.parametrize(("tz", "stamp"), [("Asia/Shanghai", "9999-12-31T23:59:59.999Z"),
+                                           ("America/Los_Angeles", "0001-01-01T00:00:00.000Z")])
+def test_a_reported_at_stored_outside_the_years_is_no_500_on_any_page(http, store, site, chen, lin, tz, stamp):
+    # Regression (session 25, office's report to the desk): a request's `reported_at` stored before times were
+    # bounded (1970-2100) made its clocks' due time overflow: a 500 on the list, the detail, the dashboard
+    # and the desk's pages. Its clocks now read such a start as none: from the creating change's time when
+    # that is earlier (the contract's start), else no milestones; the stored text is still shown.
+    from server.domains.service.service import refresh_site_clocks
+    from tests.server.test_console_periods import _store_raw
+    from tests.server.test_console_site import sign_in
+
+    created = post(chen, site_id=SITE, channel="hotline", kind="repair", device_id=site["cam1"])
+    assert created.status_code == 201, created.text
+    request = created.json()["id"]
+    _store_raw(store, "sites", SITE, tz=tz)
+    _store_raw(store, "service_requests", request, reported_at=stamp)
+    refresh_site_clocks(store, SITE)  # the stored clock columns, as a change of the site's zone does
+    assert listing(lin) == [request]
+    body = detail(lin, request)
+    assert body["reported_at"] == stamp
+    assert bool(body["milestones"]) is (stamp.startswith("9999"))  # a start from its creating change
+    console = sign_in(http, "lin")
+    for path in ("/console/", "/console/service-requests", f"/console/service-requests/{request}"):
+        page = console.get(path)
+        assert page.status_code == 200, path

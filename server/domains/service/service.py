@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import ENGLISH, Clock, Terms, clocks, explain, signed_ms, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, ts_ms
 from sync.collections.service import KIND_ORDER
 from sync.fields import is_uuid
 from sync.periods import site_zone
@@ -102,7 +102,7 @@ def _signed(signatures: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     for visit_id, sig in signatures:
         at = sig.get("signed_at")
         if (sig.get("signer_role") == "customer" and sig.get("verification") == "valid"
-                and not sig.get("retracted_at") and signed_ms(at) is not None
+                and not sig.get("retracted_at") and dated_ms(at) is not None
                 and (visit_id not in out or ts_ms(at) < ts_ms(out[visit_id]))):  # type: ignore[operator]
             out[visit_id] = at  # type: ignore[assignment]
     return out
@@ -354,7 +354,7 @@ class ServiceRequests:
             recorded_at=_str(v.get("recorded_at")), warranty_void=_str(v.get("warranty_void")),
             sealed_by=_str(v.get("sealed_by")),
         ) for v in sorted(inputs.visits, key=lambda v: (_int(v.get("visit_no")) or 0, v["id"]))]
-        reported = ts_ms(f.get("reported_at")) or now
+        reported = dated_ms(f.get("reported_at")) or now  # the day of the call; a stored time past the years: today
         on = datetime.fromtimestamp(reported / 1000, UTC).astimezone(site_zone(inputs.site.get("tz"))).date()
         warranty = phase(inputs.device, inputs.site, on, void=any(v.warranty_void for v in visits))
         return RequestDetail(
