@@ -47,6 +47,15 @@ def _required_on_creation(*names: str) -> ChangeRule:
     return rule
 
 
+def _reported_at_stays(c: Check) -> None:
+    """`reported_at` is a parent field (⬆): set when the request is created, never changed, so its
+    register's clock is the creating change's HLC (the clocks' start) and a breach cannot be moved."""
+    row = c.row
+    if not c.creating and row is not None and "reported_at" in c.fields \
+            and c.fields["reported_at"] != row.fields.get("reported_at"):
+        c.problem("immutable", "service_requests.reported_at cannot change once set")
+
+
 def _device_at_request_site(c: Check) -> None:
     """The device a request reports faulty is at the request's own site."""
     dev_id, site_id = c.fields.get("device_id"), c.fields.get("site_id")
@@ -89,7 +98,7 @@ SERVICE_REQUESTS = Collection(
     delete_roles=(SUPERVISOR,),
     # Open requests are always in the sync window; closed and cancelled ones in the quarter of their call.
     scope=Scope(site="site_id", period=Ended("reported_at", status="status", values=ENDED)),
-    change_rules=(_required_on_creation("reported_at", "channel", "kind"), _device_at_request_site,
+    change_rules=(_required_on_creation("reported_at", "channel", "kind"), _reported_at_stays, _device_at_request_site,
                   assigned_to_member, _technicians_set_complexity,
                   kept_while_sealed("service_visits")),  # its visits, lines and bill would go with it
 )

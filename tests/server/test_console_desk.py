@@ -237,3 +237,51 @@ def test_the_desk_pauses_cancels_and_closes_a_request_at_its_desk(http, store, s
     assert 'id="event"' not in http.get(f"/console/service-requests/{late}").text
     assert _event(http, csrf, late, "closed").status_code == 403
     assert chen.http.get(f"/api/service-requests/{late}", headers=chen.headers).json()["status"] == "cancelled"
+
+
+def _shanghai(stamp: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Shanghai")).strftime(
+        "%Y-%m-%d %H:%M")
+
+
+def test_a_paused_clock_reads_paused_since_on_the_list_the_breach_list_and_the_request(http, store, site, chen,
+                                                                                       monkeypatch):
+    # Regression (s25-desk2, finding 3): a milestone stopped by an open pause read 进行中 (in progress) on the
+    # desk's pages; the clerk could not tell a stopped clock from a running one, nor since when.
+    now = store.now_ms()
+    waiting = open_request(chen, assigned_to="wang", reported_at=hlc.format_ts(now - 2 * HOUR))
+    late = open_request(chen, assigned_to="wang", reported_at=hlc.format_ts(now - 5 * HOUR))  # on_site breached
+    csrf = console(http, "chen")
+    for request, ago in ((waiting, HOUR), (late, HOUR // 2)):
+        monkeypatch.setattr(store, "now_ms", lambda ago=ago: now - ago)
+        assert _event(http, csrf, request, "paused", reason="no_site_access").status_code == 303
+    monkeypatch.setattr(store, "now_ms", lambda: now)
+    api = chen.http.get(f"/api/service-requests/{waiting}", headers=chen.headers).json()
+    assert api["paused_since"] == hlc.format_ts(now - HOUR)
+    since = f"已暂停（自 {_shanghai(api['paused_since'])}）"
+    row = http.get("/console/service-requests").text.split(f"/console/service-requests/{waiting}")[1].split("</tr>")[0]
+    assert f"到场 <span class=\"paused\">{since}</span> 剩余 3 小时" in row and "进行中" not in row
+    page = http.get(f"/console/service-requests/{waiting}").text.split('id="milestones"')[1].split("</table>")[0]
+    assert page.count(since) == 2 and "进行中" not in page  # on_site and fix both stopped
+    # On the breach list, the breached clock stays breached (a pause rescues nothing late) and the pause shows.
+    breached = http.get("/console/service-requests", params={"breached": "true"}).text
+    row = breached.split(f"/console/service-requests/{late}")[1].split("</tr>")[0]
+    later = f"已暂停（自 {_shanghai(hlc.format_ts(now - HOUR // 2))}）"
+    assert "<td>到场 超时 1 小时 " in row and later in row and waiting not in breached
+    page = http.get(f"/console/service-requests/{late}").text.split('id="milestones"')[1].split("</table>")[0]
+    assert "超时" in page.split("</tr>")[1] and later in page.split("</tr>")[2]  # on_site late, fix stopped
+    # Once resumed, the clocks run again and read so.
+    assert _event(http, csrf, waiting, "resumed").status_code == 303
+    row = http.get("/console/service-requests").text.split(f"/console/service-requests/{waiting}")[1].split("</tr>")[0]
+    assert "已暂停" not in row and "到场 进行中 " in row
+
+
+def test_the_dashboard_reads_a_breached_clocks_lateness_once(http, site, chen):
+    # Regression (s25-desk2, finding 4): the dashboard's open requests read "超时 超时 2 小时 0 分", as the
+    # request list did before s25-desk's finding 5.
+    late = open_request(chen, reported_at=hlc.format_ts(hlc.wall_ms() - 6 * HOUR))
+    console(http, "chen")
+    row = http.get("/console/").text.split(f"/console/service-requests/{late}")[1].split("</tr>")[0]
+    assert "<td>超时 2 小时 " in row and "超时 超时" not in row

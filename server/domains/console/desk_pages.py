@@ -15,6 +15,7 @@ import msgspec
 
 from sync import errors as E
 from sync import hlc, schema
+from sync.clocks import Milestone
 from sync.collections.callbacks import RATINGS
 from sync.collections.service import DESK_KINDS, ENDED, PAUSE_REASONS
 from sync.fields import NOTE_LIMIT
@@ -45,6 +46,11 @@ def _choices(name: str) -> tuple[str, ...]:
     return found.choices if found is not None and found.choices else ()
 
 
+def stopped(m: Milestone | None, paused_since: str | None) -> bool:
+    """Whether an open pause stops this milestone now (pending when it began, so not breached)."""
+    return paused_since is not None and m is not None and m.status in ("pending", "at_risk") and m.remaining_ms > 0
+
+
 def is_desk(caller: Caller) -> bool:
     """Whether the caller gets the desk's forms (a technician reads the same pages without them)."""
     return caller.role in (SERVICE_DESK, SUPERVISOR)
@@ -67,9 +73,11 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     for r in listed.requests:
         m = _next_clock(r.milestones)
         site = sites.get(r.site_id or "")
+        paused = t["paused_since"].format(since=local_time(r.paused_since, site.tz if site else None))
         rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
                      "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
-                     "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m)})
+                     "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
+                     "paused": paused if r.paused_since else "", "stopped": stopped(m, r.paused_since)})
     members = sorted({name for s in list(sites)[:MEMBER_SITES] for name in state.store.members(s)})
     return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
@@ -127,8 +135,9 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
             "events": [{"e": e, "effective": local_time(e.effective_at, tz), "at": local_time(e.at, tz),
                         "visit": visits[e.visit_id].sheet_no if e.visit_id in visits else None}
                        for e in detail.events],
-            "milestones": [{"m": m, "due": local_time(m.due_at, tz), "done": local_time(m.done_at, tz)}
-                           for m in detail.milestones],
+            "milestones": [{"m": m, "due": local_time(m.due_at, tz), "done": local_time(m.done_at, tz),
+                            "stopped": stopped(m, detail.paused_since)} for m in detail.milestones],
+            "paused": local_time(detail.paused_since, tz),
             "visits": [{"v": v, "planned": local_time(v.planned_at, tz), "recorded": local_time(v.recorded_at, tz)}
                        for v in detail.visits],
             "callbacks": [{"c": c, "at": local_time(c.called_at, tz),

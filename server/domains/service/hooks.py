@@ -49,10 +49,10 @@ def _local_year(tx: Transaction, site_id: Any, at: str) -> int:
     return datetime.fromtimestamp(hlc.parse_ts(at) / 1000, UTC).astimezone(zone).year
 
 
-def _created_ms(row: RowState) -> int:
-    """When the row was created, as its (immutable) parent register's clock says: the creating
-    change's HLC, corrected or clamped as every HLC is."""
-    clock = row.clocks.get("site_id") or row.clocks.get("request_id")
+def _created_ms(request: RowState) -> int:
+    """When the request was created, as its immutable `reported_at` register's clock says: the
+    creating change's HLC, corrected or clamped as every HLC is (parent fields keep no clock)."""
+    clock = request.clocks.get("reported_at")
     return hlc.parse(clock[0]).ms if clock else 0
 
 

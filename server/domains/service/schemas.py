@@ -40,6 +40,7 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     assigned_to: str | None
     milestones: list[Milestone]
     device_code: str | None = None  # what people read instead of `device_id`
+    paused_since: str | None = None  # when the open pause that stops its pending clocks began; null: none
 
 
 class RequestList(msgspec.Struct, kw_only=True):
@@ -113,6 +114,7 @@ class RequestDetail(msgspec.Struct, kw_only=True):
     warranty: Warranty
     device_code: str | None = None
     callbacks: list[CallbackSummary] = []  # the desk's call-backs after its visits, oldest first
+    paused_since: str | None = None  # when the open pause that stops its pending clocks began; null: none
 # -- the service office: terms, visits, the faults report (svc-more) ------------------------------
 
 

@@ -84,11 +84,16 @@ class Inputs:
         return clocks(self.request, self.events, self.signed, self.callbacks, self.terms, self.site, self.device,
                       now_ms)
 
+    def paused_since(self) -> str | None:
+        """When the open pause that stops the request's pending clocks began, else None."""
+        since = _paused_since(self.events, self.terms.pause_reasons)
+        return None if since is None else hlc.format_ts(since)
+
 
 def _created_ms(stored_clocks: Mapping[str, Any]) -> int | None:
-    """When the request was created: its immutable `site_id` register's HLC (stored as the HLC
-    alone or as [hlc, writer])."""
-    value = stored_clocks.get("site_id")
+    """When the request was created: its immutable `reported_at` register's HLC (stored as the HLC
+    alone or as [hlc, writer]; parent fields such as `site_id` keep no clock)."""
+    value = stored_clocks.get("reported_at")
     text = value[0] if isinstance(value, list) else value
     try:
         return hlc.parse(text).ms if isinstance(text, str) else None
@@ -326,7 +331,8 @@ class ServiceRequests:
             id=inputs.id, number=_str(f.get("number")), status=_str(f.get("status")), site_id=_str(f.get("site_id")),
             device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_complexity(f),
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
-            milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")))
+            milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")),
+            paused_since=inputs.paused_since())
 
     def detail(self, caller: Caller, request_id: str, explained: Mapping[str, str] = ENGLISH) -> RequestDetail:
         """A request in the caller's scope; its milestones explained in `explained`'s words
@@ -366,7 +372,8 @@ class ServiceRequests:
             assigned_to=_str(f.get("assigned_to")), visits=visits, events=events, milestones=milestones,
             warranty=warranty, device_code=_str((inputs.device or {}).get("code")),
             callbacks=sorted((CallbackSummary(**{k: c.get(k) for k in CallbackSummary.__struct_fields__})
-                              for c in inputs.callbacks), key=lambda c: str(c.called_at)))
+                              for c in inputs.callbacks), key=lambda c: str(c.called_at)),
+            paused_since=inputs.paused_since())
 
     def open(self, caller: Caller, new: NewRequest) -> RequestDetail:
         """A new request, merged as the caller's push would be (same checks, same reasons)."""

@@ -72,6 +72,7 @@ ZH: dict[str, str] = {
     "event_kind": "事件",
     "pause_reason": "暂停原因",
     "record_event": "记录事件",
+    "paused_since": "已暂停（自 {since}）",
 }
 
 EN: dict[str, str] = {
@@ -144,4 +145,5 @@ EN: dict[str, str] = {
     "event_kind": "Event",
     "pause_reason": "Pause reason",
     "record_event": "Record event",
+    "paused_since": "paused since {since}",
 }
