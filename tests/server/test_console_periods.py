@@ -122,8 +122,8 @@ def _store_raw(store: Store, collection: str, row_id: str, **fields: Any) -> Non
 def test_a_time_stored_outside_the_years_shows_as_stored_on_every_page(http, store, site, wang, lin, tz, stamp):
     # Regression (session 25, office, item 2): a check's or a signature's time stored before times were
     # bounded to 1970-2100 has no local time in the site's zone: the site page, the device's history, the
-    # sheet and its PDF were a 500. They show the stored text. (A request's `reported_at` out there is a
-    # 500 in its clocks, before any page shows it: reported to the desk's area.)
+    # sheet and its PDF were a 500. They show the stored text. (A request's `reported_at` out there:
+    # test_service_api.py, test_a_reported_at_stored_outside_the_years_is_no_500_on_any_page.)
     insp = site["inspection"]
     check = _check(wang, insp, site["cam1"], "wang")
     signature, signed = _signature(wang, insp, _sheet(insp, check))
