@@ -104,7 +104,7 @@ class ChargeWork(ServiceWork):
                               " change", reason="sealed")
 
     def _consent(self, decision: str, decided_by: str | None) -> dict[str, Scalar]:
-        return {"decision": decision, "decided_by": decided_by, "decided_at": self._now_text()}
+        return {"decision": decision, "decided_by": decided_by, "decided_at": self.record_time()}
 
     def add_charge(self, visit_id: str, item: str, quantity: int, unit_price_fen: int | None = None,
                    decision: str | None = None, decided_by: str | None = None,

@@ -36,7 +36,7 @@ from sync.wire import (
     TokenResponse,
 )
 
-from . import media
+from . import clock, media
 from .duty import DutyWork
 from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
 from .replica import Replica
@@ -56,6 +56,7 @@ class SyncReport:
     uploaded: int = 0  # blobs that reached the server
     terms: int = 0  # sites whose service terms were fetched
     reference: int = 0  # of the fee book and the duty rules, those fetched and kept
+    dropped: int = 0  # uploads not sent: only changes the server refused name their bytes
 
 
 class Client(DutyWork):
@@ -63,7 +64,9 @@ class Client(DutyWork):
 
     `http` is an `httpx.Client` whose `base_url` is the server (tests pass the
     server's ASGI test client). `wall` returns Unix milliseconds; tests pass
-    one to skew a client's clock.
+    one to skew a client's clock. `boot` returns (boot id, milliseconds since
+    boot), the clock each sync anchors the server's time to (`clock.py`);
+    tests pass one to move it or to reboot.
     """
 
     # Called after each pushed batch, pulled page and uploaded chunk (a CLI on a terminal shows it).
@@ -77,6 +80,7 @@ class Client(DutyWork):
         batch_size: int = 500,
         page_size: int = 500,
         wall: Callable[[], int] | None = None,
+        boot: clock.Boot | None = None,
     ) -> None:
         if batch_size < 1 or page_size < 1:
             raise ValueError("batch_size and page_size must be at least 1")
@@ -85,6 +89,7 @@ class Client(DutyWork):
         self.session = Session(http, self.db, self._adopt)
         self.page_size = min(page_size, 1000)
         self.wall: Callable[[], int] = wall or hlc.wall_ms
+        self.boot: clock.Boot = boot or clock.boot_clock
         if self.db.meta("password") is not None:
             # Older versions kept the password here (issue 9 #2): it goes, the token stays.
             self.db.set_meta(password=None)
@@ -279,13 +284,14 @@ class Client(DutyWork):
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
         uploaded += self._upload(("image",), only=signing)
         results = self.push()
+        dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
         uploaded += self._upload(("image",))
         pulled = self.pull()
         terms = self.refresh_terms()
         reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
         return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms,
-                          reference=reference)
+                          reference=reference, dropped=dropped)
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
@@ -325,12 +331,17 @@ class Client(DutyWork):
         return media.sign_visit(self, visit_id, signer_name, signer_role, strokes, png)
 
     def uploads(self, waiting_only: bool = False) -> list[dict[str, Any]]:
-        """Queued blobs: sha256, kind, content_type, length, offset, state, error (sheets first)."""
-        states = ("queued", "uploading", "failed") if waiting_only else ("queued", "uploading", "failed", "done")
+        """Queued blobs: sha256, kind, content_type, length, offset, state, error (sheets first). `dropped`
+        ones (`UploadQueue.drop_refused`: only refused changes name them) are listed, but not as waiting;
+        their `error` is the refusal's reason."""
+        states = ("queued", "uploading", "failed") if waiting_only else ("queued", "uploading", "failed", "dropped",
+                                                                          "done")
         return [u.as_dict() for u in self.upload_queue.listed(states)]
 
     def upload(self) -> int:
-        """Send every waiting upload now (sheets first); returns how many reached the server."""
+        """Send every waiting upload now (sheets first), but those only refused changes name; returns how many
+        reached the server."""
+        self.upload_queue.drop_refused()
         return self._upload(("sheet",)) + self._upload(("image",))
 
     def _upload(self, kinds: Sequence[str], only: Iterable[str] | None = None) -> int:
@@ -367,8 +378,10 @@ class Client(DutyWork):
                 continue
             page = _pull_response.decode(resp.content)
             self.db.apply_page(page, cursor, self.outbox.observe_tx)
-            # The server's clock against this phone's, for the service countdowns (`server_now`).
-            self.db.set_meta(clock_offset_ms=hlc.parse_ts(page.server_time) - self.wall())
+            # The server's clock against this phone's, for the service countdowns (`server_now`), and
+            # anchored to the clock since boot, for the times recorded into rows (`record_time`).
+            server_ms = hlc.parse_ts(page.server_time)
+            self.db.set_meta(clock_offset_ms=server_ms - self.wall(), time_anchor=clock.anchor(server_ms, self.boot()))
             received += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))

@@ -116,3 +116,33 @@ def m004_outbox_labels(db: sqlite_utils.Database) -> None:
     these were read from, and his refused work must still read `CAM-001 on PM-2026Q4-0001`, not ids.
     Changes recorded before this have none and are named from the rows as before."""
     db.executescript("ALTER TABLE outbox ADD COLUMN label TEXT;")
+
+
+@migrations()
+def m005_dropped_uploads(db: sqlite_utils.Database) -> None:
+    """An upload may be `dropped`: the server refused for good every change that names its bytes (a photo
+    of a site the technician was taken off), so sending them would only spend his mobile data on a blob
+    no row points at. SQLite cannot change a CHECK in place: the table is copied, statement by statement
+    (`executescript` would commit each one, and a crash between the drop and the rename lose the queue)."""
+    for statement in (
+        """CREATE TABLE uploads_new (
+            sha256 TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            length INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('sheet', 'image')),
+            url TEXT,
+            "offset" INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'uploading', 'done', 'failed', 'dropped')),
+            error TEXT,
+            queued_ms INTEGER NOT NULL,
+            done_ms INTEGER
+        )""",
+        'INSERT INTO uploads_new SELECT sha256, path, content_type, length, kind, url, "offset", state, error,'
+        " queued_ms, done_ms FROM uploads",
+        "DROP TABLE uploads",
+        "ALTER TABLE uploads_new RENAME TO uploads",
+        "CREATE INDEX uploads_state ON uploads(state)",
+    ):
+        db.execute(statement)

@@ -24,11 +24,11 @@ from sync.collections.service import KIND_ORDER, request_status
 from sync.periods import site_zone
 from sync.wire import Scalar
 
+from .clock import CLOCK_SKEW_MS
 from .session import EpochChanged, Session
 from .views import EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
 from .workflow import Workflow
 
-CLOCK_SKEW_MS = 5 * 60 * 1000  # the server's default `max_clock_skew`: past it, a push's times are corrected
 MAX_TERMS_BYTES = 256 * 1024  # a site's terms as the server answers them; a bigger answer is not cached
 MAX_TERMS_SITES = 100  # sites whose terms one sync fetches: those with requests first, then the stalest
 ENDED = ("closed", "cancelled")
@@ -291,7 +291,7 @@ class ServiceWork(Workflow):
         self._live("service_visits", visit_id, "visit")
         return self.write("service_visits", visit_id, {
             "outcome": outcome, "work_done": work_done, "fault_cause": fault_cause,
-            "recorded_by": self.actor().username, "recorded_at": self._now_text(), "warranty_void": warranty_void})
+            "recorded_by": self.actor().username, "recorded_at": self.record_time(), "warranty_void": warranty_void})
 
     def open_request(self, site_id: str, description: str, device_id: str | None = None, kind: str = "repair",
                      caller_name: str | None = None, caller_phone: str | None = None,
@@ -299,7 +299,7 @@ class ServiceWork(Workflow):
         """Open a request on site (a fault found during other work): channel `on_site`, reported now
         by this phone's clock; returns its id (its number comes at sync)."""
         self._live("sites", site_id, "site")
-        fields: dict[str, Scalar] = {"site_id": site_id, "reported_at": self._now_text(), "channel": "on_site",
+        fields: dict[str, Scalar] = {"site_id": site_id, "reported_at": self.record_time(), "channel": "on_site",
                                      "kind": kind, "description": description}
         fields.update({k: v for k, v in (("device_id", device_id), ("caller_name", caller_name),
                                          ("caller_phone", caller_phone), ("complexity", complexity)) if v is not None})

@@ -30,6 +30,7 @@ from sync.periods import site_zone
 from sync.rules import site_of
 from sync.wire import Scalar
 
+from . import clock
 from .labels import known_rows
 from .outbox import LocalChange, Outbox
 from .replica import Entry, Replica, lay_over
@@ -56,6 +57,7 @@ class Workflow:
     db: Replica
     outbox: Outbox
     wall: Callable[[], int]  # Unix milliseconds
+    boot: clock.Boot  # (boot id, milliseconds since boot): the clock the server's time is anchored to
 
     # -- local writes -----------------------------------------------------------
 
@@ -70,6 +72,16 @@ class Workflow:
         exactly what the server will store.
         """
         return self.outbox.queue([self._prepare(collection, row_id, fields, delete, self.actor())])[0]
+
+    def record_time(self) -> str:
+        """When something is recorded into a row (a check, an inspection's start, a signature, a visit): the
+        server's time by the last sync's anchor (`client_sdk/clock.py`) when this phone's clock is more than
+        `CLOCK_SKEW_MS` off it, else this phone's clock. The server corrects a push's HLCs, not its fields: a
+        phone a year ahead put next year on the customer's sheet. (A service event's `at` and a duty call's
+        `received_at` keep the phone's clock: the server keeps its corrected time beside them.)"""
+        wall = self.wall()
+        server = clock.anchored_now(self.db.meta("time_anchor"), self.boot())
+        return hlc.format_ts(server if server is not None and abs(server - wall) > clock.CLOCK_SKEW_MS else wall)
 
     def actor(self) -> Actor:
         """Who writes: this client, its user and role; Unauthorized before the first sign-in."""
@@ -353,7 +365,7 @@ class Workflow:
             wanted = [device_id for device_id in wanted if device_id not in recorded]
             if not wanted:
                 return []
-        at = checked_at or hlc.format_ts(self.wall())
+        at = checked_at or self.record_time()
         changes: list[LocalChange] = []
         begin = self._start_change(inspection_id, actor)
         if begin is not None:
@@ -404,7 +416,7 @@ class Workflow:
             return None
         fields: dict[str, Scalar] = {"status": "in_progress"}
         if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self.wall())
+            fields["started_at"] = self.record_time()
         return self._prepare("inspections", inspection_id, fields, None, actor)
 
     def start(self, inspection_id: str) -> int | None:
@@ -441,7 +453,7 @@ class Workflow:
             return None
         fields: dict[str, Scalar] = {"status": "completed"}
         if not found["fields"].get("started_at"):
-            fields["started_at"] = hlc.format_ts(self.wall())
+            fields["started_at"] = self.record_time()
         return self.outbox.queue([self._prepare("inspections", inspection_id, fields, None, actor)])[0]
 
     # -- reads ----------------------------------------------------------------

@@ -173,6 +173,8 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
     if report.uploaded:
         _say(out, "uploaded", count=report.uploaded)
+    if report.dropped:
+        _say(out, "uploads_dropped", count=report.dropped)
     waiting = client.uploads(waiting_only=True)
     if waiting:
         _say(out, "uploads_left", count=len(waiting))
@@ -338,10 +340,17 @@ def conflicts(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def uploads(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    listed = client.uploads(waiting_only=not args.all)
+    listed = [u for u in client.uploads() if args.all or u["state"] != "done"]
     _say(out, "uploads_count", count=sum(u["state"] in ("queued", "uploading") for u in listed))
+    # A dropped upload: the refused change naming its bytes, told as `sync` tells it (while the outbox keeps it).
+    refused = {p["fields"][key]: p for p in client.problems() if p["status"] == "rejected"
+               for key in ("sha256", "image_sha256", "sheet_sha256") if p["fields"].get(key)}
     for u in listed:
         error = _text("upload_error", error=u["error"]) if u["error"] else ""
+        if u["state"] == "dropped":
+            problem = refused.get(u["sha256"])
+            error = _text("upload_dropped", reason=_refusal(client, problem, _what(client, problem)[1]) if problem
+                          else MESSAGES.get(f"reason_{u['error']}", u["error"]))
         _say(out, "upload_line", error=error, **{k: v for k, v in u.items() if k != "error"})
     return 0
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from sync import errors as E
-from sync import hlc, schema, sheet
+from sync import schema, sheet
 from sync.merge import RowState, check_row, validate
 
 from .photos import _unreadable
@@ -204,7 +204,7 @@ def _queue_signature(client: Client, parent: str, parent_id: str, sheet_data: by
     sig_id = str(uuid.uuid4())
     fields: dict[str, Any] = {
         parent: parent_id, "signer_name": signer_name.strip(), "signer_role": signer_role,
-        "signed_at": hlc.format_ts(client.wall()), "image_sha256": hashlib.sha256(image).hexdigest(),
+        "signed_at": client.record_time(), "image_sha256": hashlib.sha256(image).hexdigest(),
         "sheet_sha256": hashlib.sha256(sheet_data).hexdigest(),
     }
     client.check("signatures", sig_id, fields, False)

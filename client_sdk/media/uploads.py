@@ -39,6 +39,11 @@ DEFAULT_CHUNK = 1024 * 1024
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
+# The outbox changes that name a blob, with their state and reason: a photo's bytes, a signature's
+# image and its sheet.
+_NAMED_BY = " UNION ALL ".join(
+    f"SELECT json_extract(fields, '$.{field}') AS sha256, state, reason FROM outbox WHERE collection = '{collection}'"
+    for collection, field in (("photos", "sha256"), ("signatures", "image_sha256"), ("signatures", "sheet_sha256")))
 # 4xx answers that mean these bytes will never be accepted: the upload fails for good.
 _PERMANENT = {400, 403, 413, 415, 422, 460}
 
@@ -88,7 +93,7 @@ class UploadQueue:
             conn.execute(
                 f"INSERT INTO uploads({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0, 'queued', NULL, ?, NULL)"
                 " ON CONFLICT(sha256) DO UPDATE SET state = 'queued', error = NULL, path = excluded.path"
-                " WHERE uploads.state = 'failed'",
+                " WHERE uploads.state IN ('failed', 'dropped')",
                 [sha, str(path), content_type, len(data), kind, now_ms],
             )
         return sha
@@ -107,6 +112,24 @@ class UploadQueue:
                 [*states, *kinds],
             )
         ]
+
+    def drop_refused(self) -> list[str]:
+        """Drop the waiting uploads whose bytes only refused changes name (`_NAMED_BY`): the server
+        rejected each for good, so it will never hold a row pointing at them, and sending them would
+        spend the technician's mobile data on a blob the server deletes unread. A change refused as
+        `too_large` is not refused for good (it may be sent again smaller). `error` keeps the refusal's
+        reason; recording the photo again queues its bytes again. Returns the dropped hashes."""
+        with self.db.transaction() as conn:
+            found = conn.execute(
+                f"SELECT u.sha256, u.path, max(n.reason) FROM uploads AS u JOIN ({_NAMED_BY}) AS n ON n.sha256 = u.sha256"
+                " WHERE u.state IN ('queued', 'uploading', 'failed') GROUP BY u.sha256"
+                " HAVING min(n.state = 'rejected' AND coalesce(n.reason, '') != 'too_large') = 1").fetchall()
+            for sha, _, reason in found:
+                conn.execute("UPDATE uploads SET state = 'dropped', error = ?, url = NULL, \"offset\" = 0"
+                             " WHERE sha256 = ?", [reason or "rejected", sha])
+        for _, path, _ in found:
+            Path(path).unlink(missing_ok=True)
+        return [sha for sha, _, _ in found]
 
     def update(self, sha: str, **values: Any) -> None:
         sets = ", ".join(f'"{name}" = ?' for name in values)

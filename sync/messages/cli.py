@@ -58,6 +58,8 @@ EN: dict[str, str] = {
     "reason_unknown_parent": "it names a row the server does not have",
     "reason_incomplete": "devices still have no outcome",
     "reason_too_large": "too large to send",
+    "reason_forbidden": "you may no longer change it",
+    "reason_sealed": "sealed by the customer's signature",
     "refused_fields": "the server kept your change of {what} but refused {fields}: record them again with a"
                       " valid value",
     "what_inspection": "the inspection",
@@ -160,7 +162,7 @@ EN: dict[str, str] = {
     "help_role": "who signs: customer (seals the checks) or technician (records only)",
     "help_png": "the signature as a PNG file",
     "help_strokes": "the signature as pen strokes: a JSON file [[[x, y], ...], ...]",
-    "help_uploads": "list the photos, signatures and sheets waiting to upload",
+    "help_uploads": "list the photos, signatures and sheets waiting to upload, and those not sent",
     "help_uploads_all": "also list the uploads that reached the server",
     "photo_queued": "Photo of {device} queued: {bytes} bytes, taken {taken_at} (pending, seq {seq})."
                     " Run `fieldsync-client sync` when online.",
@@ -177,6 +179,9 @@ EN: dict[str, str] = {
     "uploads_count": "{count} upload(s) waiting.",
     "upload_line": "  {state:<9} {kind:<5} {content_type:<16} {offset:>9}/{length:<9} {sha256}{error}",
     "upload_error": "  ({error})",
+    "upload_dropped": "  (not sent: {reason})",
+    "uploads_dropped": "{count} upload(s) not sent: the server refused the changes that name them; see"
+                       " `fieldsync-client uploads`.",
     "uploaded": "{count} upload(s) sent.",
     "uploads_left": "{count} upload(s) still waiting; see `fieldsync-client uploads`.",
     "help_requests": "list my service requests (assigned to me, or open at my sites), most urgent first",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import random
@@ -248,3 +249,46 @@ def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, caps
     assert "signed" in capsys.readouterr().out
     assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士"], http=http) == 2
     assert "--png or --strokes" in capsys.readouterr().err
+
+
+def _stored(http: httpx.Client, user: str, sha: str, length: int) -> bool:
+    """Whether the server holds these bytes from `user`: a tus creation by him is then born complete."""
+    caller = Session(http, user)  # type: ignore[arg-type]
+    resp = http.post("/files", headers={**caller.headers, "Tus-Resumable": "1.0.0", "Upload-Length": str(length),
+                     "Upload-Metadata": f"sha256 {base64.b64encode(sha.encode()).decode()},"
+                                        f"content_type {base64.b64encode(b'image/jpeg').decode()}"})
+    assert resp.status_code == 201
+    return int(resp.headers["Upload-Offset"]) == length
+
+
+def test_the_photo_of_a_refused_change_is_not_uploaded(http, site, store, tmp_path, capsys):
+    # Regression (s25-phone3, finding 2): a technician taken off the site while offline recorded a photo
+    # there; the server refused its row, yet the phone uploaded the bytes ("1 upload(s) sent"), which spent
+    # his mobile data on a blob no row points at, kept at the server until `gc` 168 h later.
+    db = str(tmp_path / "cli.db")
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    source = _photo(tmp_path / "cam.jpg", (800, 600))
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(source)], http=http) == 0
+    store.remove_member(site["site"], "wang")
+    capsys.readouterr()
+    assert main(["--db", db, "sync"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "upload(s) sent" not in out and "upload(s) still waiting" not in out
+    assert "1 upload(s) not sent: the server refused the changes that name them" in out
+    with Client(db, http) as phone:
+        [upload] = phone.uploads()
+        [problem] = phone.problems()
+    assert problem["collection"] == "photos" and problem["status"] == "rejected"
+    assert upload["state"] == "dropped" and upload["error"] == problem["reason"]
+    assert not Path(upload["path"]).exists()  # the phone's storage is freed too
+    assert not _stored(http, "wang", upload["sha256"], upload["length"])
+    assert main(["--db", db, "uploads"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "0 upload(s) waiting." in out
+    assert (f"  dropped   image image/jpeg{0:>16}/{upload['length']:<9} {upload['sha256']}  (not sent: your change of"
+            " a photo was refused: you are no longer a member of Test park; ask your supervisor)\n") in out
+    with Client(db, http) as phone:  # the same photo recorded again (at a site he still has) is queued again
+        phone.upload_queue.add(shrink_photo(source.read_bytes()).data, "image/jpeg", "image", phone.wall())
+        [upload] = phone.uploads()
+    assert upload["state"] == "queued" and Path(upload["path"]).exists()
