@@ -12,12 +12,8 @@ other mode deselects it and says so at the end.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
-import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +28,7 @@ from client_sdk import Client
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
+from tests.helpers import copy_seeded, seeded_sqlite
 
 BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
 SERVERS = int(os.environ.get("FIELDSYNC_TEST_SERVERS", "1" if BACKEND == "sqlite" else "2"))
@@ -96,26 +93,16 @@ def _accounts(store: Store) -> None:
 
 
 @pytest.fixture(scope="session")
-def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated and holding `_accounts`, made once per test process. Each test's
-    SQLite `store` starts from a copy with a server epoch and cursor secret of its own: migrating
-    and four scrypt hashes took 0.3-0.6 s a test, a copy takes a millisecond (`make test`'s budget)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("seeded") / "server")
-    store = Store(settings)
-    _accounts(store)
-    store.close()
-    assert not Path(f"{settings.db_path}-wal").exists(), "the seeded file holds all of its pages"
-    return settings.db_path
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated and holding `_accounts`, made once per test process: each test's SQLite
+    `store` starts from a copy (migrating and four scrypt hashes took 0.3-0.6 s a test)."""
+    return seeded_sqlite(tmp_path_factory.mktemp("seeded") / "server", _accounts)
 
 
 @pytest.fixture
 def store(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
     if settings.database is None and not settings.db_path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(request.getfixturevalue("seeded_sqlite"), settings.db_path)
-        with contextlib.closing(sqlite3.connect(settings.db_path)) as db, db:
-            db.executemany("UPDATE meta SET value = ? WHERE key = ?", [
-                (str(uuid.uuid4()), "server_epoch"), (secrets.token_hex(32), "cursor_secret")])
+        copy_seeded(request.getfixturevalue("seeded"), settings.db_path)
         store = Store(settings)
     else:
         store = Store(settings)
