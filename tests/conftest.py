@@ -93,7 +93,7 @@ def _accounts(store: Store) -> None:
 
 
 @pytest.fixture(scope="session")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def seeded_accounts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated and holding `_accounts`, made once per test process: each test's SQLite
     `store` starts from a copy (migrating and four scrypt hashes took 0.3-0.6 s a test)."""
     return seeded_sqlite(tmp_path_factory.mktemp("seeded") / "server", _accounts)
@@ -102,7 +102,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
     if settings.database is None and not settings.db_path.exists():
-        copy_seeded(request.getfixturevalue("seeded"), settings.db_path)
+        copy_seeded(request.getfixturevalue("seeded_accounts"), settings.db_path)
         store = Store(settings)
     else:
         store = Store(settings)
