@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PROBLEM = "application/problem+json"
@@ -35,3 +42,27 @@ def pull_all(session: Any, cursor: str = "0", limit: int = 2) -> tuple[list[dict
         cursor = body["cursor"]
         if not body["has_more"]:
             return rows, cursor
+
+
+def seeded_sqlite(data_dir: Path, seed: Callable[[Any], None]) -> Path:
+    """A SQLite server file under `data_dir`, migrated and then `seed`ed through a `Store`, closed whole:
+    made once, copied for each test or example by `copy_seeded` (migrating and scrypt-hashing the
+    accounts' passwords again each time cost a `make test` run minutes)."""
+    from server.services import Store
+    from server.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    store = Store(settings)
+    seed(store)
+    store.close()
+    assert not Path(f"{settings.db_path}-wal").exists(), "the seeded file holds all of its pages"
+    return settings.db_path
+
+
+def copy_seeded(seeded: Path, db_path: Path) -> None:
+    """`seeded` as a new server's database at `db_path`: a server epoch and cursor secret of its own."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(seeded, db_path)
+    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+        db.executemany("UPDATE meta SET value = ? WHERE key = ?", [
+            (str(uuid.uuid4()), "server_epoch"), (secrets.token_hex(32), "cursor_secret")])

@@ -19,7 +19,9 @@ serves the whole run, emptied and reseeded between examples (`reset`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
 import shutil
 import sqlite3
@@ -54,6 +56,7 @@ from sync import hlc
 from sync.canonical import canonical_json
 from sync.schema import device_check_id, inspection_id
 from sync.wire import Change
+from tests.helpers import copy_seeded, seeded_sqlite
 from tests.pg import drop_database, new_database
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "stateful-site"))
@@ -106,6 +109,23 @@ def server_dump(store: Store) -> tuple[Any, ...]:
     return rows, conflicts, acked
 
 
+def accounts(store: Store) -> None:
+    """Two technicians, members of the site."""
+    store.create_user("wang", "Wang", "technician", "demo", demo=True)
+    store.create_user("li", "Li", "technician", "demo", demo=True)
+    for name in ("wang", "li"):
+        store.add_member(SITE, name)
+
+
+@functools.cache
+def seeded() -> Path:
+    """A SQLite server file holding `accounts`, made once per test process: each example on SQLite
+    starts from a copy (migrating and two scrypt hashes were a fifth of an example's time)."""
+    where = Path(tempfile.mkdtemp(prefix="fieldsync-stateful-seeded-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    return seeded_sqlite(where / "server", accounts)
+
+
 class Phones(RuleBasedStateMachine):
     database: str | None = None  # a PostgreSQL database for the run (`Settings.database`), else SQLite's file
     servers = 1  # Stores (processes' worth of state) over the one database, the phones' requests alternating
@@ -116,12 +136,12 @@ class Phones(RuleBasedStateMachine):
         if self.database is not None:
             reset(self.database)
         self.settings = Settings(data_dir=self.tmp / "server", database=self.database)
+        if self.database is None:  # a copy of the accounts, migrated and hashed once
+            copy_seeded(seeded(), self.settings.db_path)
         self.stores = [Store(self.settings) for _ in range(self.servers)]
         self.store = self.stores[0]
-        self.store.create_user("wang", "Wang", "technician", "demo", demo=True)
-        self.store.create_user("li", "Li", "technician", "demo", demo=True)
-        for name in ("wang", "li"):
-            self.store.add_member(SITE, name)
+        if self.database is not None:
+            accounts(self.store)
         self.store.write_server_changes([
             ("sites", SITE, {"name": "Stateful park"}, False),
             *[("devices", d, {"site_id": SITE, "kind": "dome_camera", "code": f"CAM-{i:03d}"}, False)

@@ -12,6 +12,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -25,6 +26,7 @@ from sync import hlc
 from sync.hlc import Hlc
 from sync.schema import device_check_id, inspection_id, is_timestamp
 from tests.conftest import Session
+from tests.helpers import copy_seeded, seeded_sqlite
 from tests.helpers import ok as _ok
 from tests.helpers import problem as _problem
 
@@ -36,11 +38,22 @@ TS = "2026-11-20T10:15:00.000Z"
 FUTURE = "2030-Q1"
 
 
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo on SQLite, built once for the module's tests in one process (a second a test)."""
+    return seeded_sqlite(tmp_path_factory.mktemp("demo") / "server", load_demo)
+
+
 @pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    """The demo (which creates lin, wang and zhao), in place of the bare store of tests/conftest.py."""
-    store = Store(settings)
-    load_demo(store)
+def store(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The demo (which creates lin, wang and zhao), in place of the bare store of tests/conftest.py:
+    on SQLite a copy of `demo_file`, a server of its own (epoch, cursor secret)."""
+    if settings.database is None:
+        copy_seeded(request.getfixturevalue("demo_file"), settings.db_path)
+        store = Store(settings)
+    else:
+        store = Store(settings)
+        load_demo(store)
     yield store
     store.close()
 
