@@ -48,6 +48,24 @@ def countdown(t: Mapping[str, str], m: Milestone | None) -> str:
     return t["late" if m.remaining_ms < 0 else "left"].format(time=span)
 
 
+def stopped(m: Milestone | None, paused_since: str | None) -> bool:
+    """Whether an open pause stops this milestone now (pending when it began, so not breached)."""
+    return paused_since is not None and m is not None and m.status in ("pending", "at_risk") and m.remaining_ms > 0
+
+
+def request_row(t: Mapping[str, str], r: RequestSummary, sites: Mapping[str, SiteSummary]) -> dict[str, Any]:
+    """A request as a line of the dashboard and the desk's list: its most urgent clock, read as
+    已暂停（自 …） while an open pause stops it (the API's `paused_since`)."""
+    m = _next_clock(r.milestones)
+    site = sites.get(r.site_id or "")
+    tz = site.tz if site else None
+    paused = t["paused_since"].format(since=local_time(r.paused_since, tz)) if r.paused_since else ""
+    return {"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
+            "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
+            "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
+            "paused": paused, "stopped": stopped(m, r.paused_since), "reported": local_time(r.reported_at, tz)}
+
+
 def _request_order(r: RequestSummary) -> tuple[int, int, str]:
     m = _next_clock(r.milestones)
     return (_RANK[m.status], m.remaining_ms, r.reported_at or "") if m else (3, 0, r.reported_at or "")
@@ -59,15 +77,7 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     requests: ServiceRequests = state.service_requests
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
-    rows = []
-    for r in listed:
-        m = _next_clock(r.milestones)
-        site = sites.get(r.site_id or "")
-        rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "kind": r.kind, "status": r.status,
-                     "assigned_to": r.assigned_to, "state": m.status if m else "",
-                     "clock": m.name if m else "", "countdown": countdown(t, m),
-                     "reported": local_time(r.reported_at, site.tz if site else None)})
-    return {"requests": rows, "inspections": current_inspections(inspections, caller, list(sites.values())),
+    return {"requests": [request_row(t, r, sites) for r in listed], "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
 
 
