@@ -156,10 +156,11 @@ def visit_page(state: Any, caller: Caller, visit_id: str) -> dict[str, Any]:
     request = state.service_requests.detail(caller, visit.request_id or "")
     site = _sites(state, caller).get(request.site_id or "")
     tz = site.tz if site else None
+    borne = state.billing.borne_by(caller, visit_id)
     return {"v": visit, "req": request, "site": site,
             "planned": local_time(visit.planned_at, tz), "recorded": local_time(visit.recorded_at, tz),
-            "lines": [{"line": line, "amount": yuan(line.amount_fen or 0), "decided": local_time(line.decided_at, tz)}
-                      for line in visit.lines],
+            "lines": [{"line": line, "amount": yuan(line.amount_fen or 0), "decided": local_time(line.decided_at, tz),
+                       "borne_by": borne[line.id]} for line in visit.lines],
             "bill": {"subtotal": yuan(bill.subtotal_fen), "tax": yuan(bill.tax_fen), "total": yuan(bill.total_fen),
                      "rate": f"{bill.tax_bps / 100:g}"},
             "signatures": [{"s": s, "at": local_time(s.signed_at, tz)} for s in visit.signatures],
