@@ -12,9 +12,10 @@ from typing import Any
 
 from sync.clocks import Milestone
 from sync.periods import FREQUENCIES, period_of
-from sync.schema import OUTCOMES
+from sync.schema import OUTCOMES, SUPERVISOR
 
 from ...filters import one_of
+from ..duty.service import calendars_ending
 from ..identity.service import Caller
 from ..inspections.schemas import CoverageDevice, InspectionSummary, SiteSummary
 from ..inspections.service import Inspections
@@ -77,8 +78,17 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     requests: ServiceRequests = state.service_requests
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
-    return {"requests": [request_row(t, r, sites) for r in listed], "inspections": current_inspections(inspections, caller, list(sites.values())),
+    return {"requests": [request_row(t, r, sites) for r in listed],
+            "calendars": calendar_warnings(state.store.now_ms(), t) if caller.role == SUPERVISOR else [], "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
+
+
+def calendar_warnings(now_ms: int, t: Mapping[str, str]) -> list[str]:
+    """A line for each holiday calendar that ends within 60 days of `now_ms` or has ended
+    (`calendars_ending`), in `t`'s words: the dashboard's for supervisors, `fieldsync serve`'s at start."""
+    return [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
+                                                                          days=abs(days))
+            for name, last, days in calendars_ending(now_ms)]
 
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
