@@ -117,6 +117,16 @@ def _demo_accounts(settings: Settings) -> str | None:
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
 
 
+def _calendar_warnings(now_ms: int | None = None) -> list[str]:
+    """The dashboard's warning of a holiday calendar that ends within 60 days of now or has ended, in English."""
+    from sync.hlc import wall_ms
+    from sync.messages import words
+
+    from .domains.console.pages import calendar_warnings
+
+    return calendar_warnings(wall_ms() if now_ms is None else now_ms, words("console", "en"))
+
+
 def _serve(args: argparse.Namespace) -> int:
     import ipaddress
     import json
@@ -146,6 +156,13 @@ def _serve(args: argparse.Namespace) -> int:
     demo = _demo_accounts(settings)
     if demo:
         print(demo, flush=True)
+    try:
+        warnings = _calendar_warnings()
+    except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
+        print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"fieldsync: {warning}", file=sys.stderr, flush=True)
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.

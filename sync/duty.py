@@ -28,6 +28,27 @@ DEFAULT_FROM, DEFAULT_UNTIL = "08:00", "22:30"
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])\Z")
 
 
+# A calendar's holidays and make-up workdays are published a year at a time (the State Council's
+# notice, usually in November): a calendar is warned of this many days before its last covered day.
+CALENDAR_WARNING_DAYS = 60
+
+
+def last_covered_day(calendar: Calendar) -> date | None:
+    """The last day a calendar's dated days cover: 31 December of the latest year its holidays or
+    make-up workdays name; None for a week alone, which never ends. Past it, every holiday counts as
+    a working day (the office open, nobody on call, the clocks running)."""
+    days = [*calendar.holidays, *calendar.workdays]
+    return date(max(d.year for d in days), 12, 31) if days else None
+
+
+def ending_calendars(calendars: Mapping[str, Calendar], today: date,
+                     within_days: int = CALENDAR_WARNING_DAYS) -> list[tuple[str, date]]:
+    """(name, last covered day) of the calendars whose last covered day is within `within_days` of
+    `today` or past, by name."""
+    found = ((name, last_covered_day(c)) for name, c in sorted(calendars.items()))
+    return [(name, last) for name, last in found if last is not None and (last - today).days <= within_days]
+
+
 def roster_id(month: str) -> str:
     """The one roster row of a month: every client names it alike."""
     return str(uuid.uuid5(NS, f"duty/{month}"))

@@ -9,6 +9,8 @@ offline, the total the server will bill, from the same schedules (`fixtures/fee_
   `environment_damage` or `human_damage`, everything but parts), then an `annual` contract (visit
   fees, diagnosis and labour, and parts up to the schedule's part cover). The two add up.
 - `billed`: not covered, and for a part, only with the customer's `agreed`.
+- Who bears a line (`borne_by`): the customer when billed, else the warranty or the contract that
+  covers it, else nobody (a part the customer has not agreed to).
 - Tax is one rate in basis points on the subtotal, rounded half up to the fen.
 """
 
@@ -202,15 +204,34 @@ def list_amount(line: Mapping[str, Any], schedule: Schedule, zone: str | None) -
     return 0
 
 
-def is_covered(line: Mapping[str, Any], ctx: Context) -> bool:
-    """Whether warranty or the maintenance contract pays the line."""
+def covered_by(line: Mapping[str, Any], ctx: Context) -> str | None:
+    """Who pays the line instead of the customer: `warranty` (first), `contract` (annual), else None."""
     item = line.get("item")
     if ctx.phase in IN_WARRANTY and (ctx.void is None or (ctx.void in DAMAGE and item != PART)):
-        return True
-    if ctx.contract == "annual":
-        return item in ANNUAL_COVERS or (
-            item == PART and _count(line.get("unit_price_fen")) <= ctx.schedule.annual_part_cover_fen)
-    return False
+        return "warranty"
+    if ctx.contract == "annual" and (item in ANNUAL_COVERS or (
+            item == PART and _count(line.get("unit_price_fen")) <= ctx.schedule.annual_part_cover_fen)):
+        return "contract"
+    return None
+
+
+def is_covered(line: Mapping[str, Any], ctx: Context) -> bool:
+    """Whether warranty or the maintenance contract pays the line."""
+    return covered_by(line, ctx) is not None
+
+
+BORNE_BY = ("customer", "warranty", "contract", "not_agreed")
+
+
+def borne_by(line: Mapping[str, Any], covered: bool, billed: bool, ctx: Context) -> str:
+    """Who bears a priced line (`BORNE_BY`): the customer (billed); the warranty or the contract (its
+    stored `covered`, a line priced under a contract since changed still the contract's); nobody, a part
+    the customer has not agreed to (not fitted, whoever would have paid for it)."""
+    if billed:
+        return "customer"
+    if covered and (line.get("item") != PART or line.get("decision") == "agreed"):
+        return "warranty" if covered_by(line, ctx) == "warranty" else "contract"
+    return "not_agreed"
 
 
 def is_billed(line: Mapping[str, Any], covered: bool) -> bool:

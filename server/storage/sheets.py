@@ -1,4 +1,4 @@
-"""The printable sheets' reads (issue 14): the checklists of a site's kinds, and a row's site."""
+"""The printable sheets' reads (issue 14): the checklists of a site's kinds, a row's site, and a user's name."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def located(db: Sql, collection: str, row_id: str) -> tuple[str | None, dict[str
     found = db.execute("SELECT site_id, fields FROM rows WHERE collection = ? AND id = ? AND deleted = 0",
                        [collection, row_id]).fetchone()
     return None if found is None else (found[0], _decode(found[1]))
+
+
+def person(db: Sql, username: str) -> str:
+    """The name a user is shown by (王工, not wang); the username of a user not known here."""
+    found = db.execute("SELECT name FROM users WHERE username = ?", [username]).fetchone()
+    return str(found[0]) if found is not None and found[0] else username

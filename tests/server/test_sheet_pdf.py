@@ -71,6 +71,10 @@ def test_the_inspection_sheet_prints_in_chinese_with_its_fonts_and_escapes_a_pho
     text, fonts = _read(r.content, tmp_path, "inspection")
     assert "定期维护单" in text and "Test park" in text and sheet_no in text
     assert "ACME" in text and "2026-Q4" in text and "视频监控系统" in text
+    # Regression (session 25, office2, finding 1): 维护人员 is the technician's name (the fixture's
+    # `wang` is called Wang), which the customer signs beside; it printed the username.
+    [head] = [line for line in text.splitlines() if "维护人员" in line]
+    assert "Wang" in head and "wang" not in head, head
     assert "故障" in text and "未检查" in text  # cam1's outcome, cam2 not checked yet
     # One line a device (not a table row): its code, outcome, kind, location, time and note together.
     [cam1] = [line for line in text.splitlines() if "CAM-001" in line]
@@ -161,6 +165,11 @@ def test_the_visit_sheet_prints_lines_in_yuan_milestones_and_a_seal_that_opens(d
     # A labour line's quantity is minutes, and says so (it printed a bare 40 beside 200.00 元).
     minutes = next(line["quantity"] for line in visit["lines"] if line["item"] == "labour")
     assert f"{minutes} 分钟" in flat
+    # Regression (session 25, office2, finding 1): 维护人员 is the person's name (王工), not `wang`; the sealed
+    # sheet's stored bytes hold the username (the technician field), and its seal still verifies below.
+    [head] = [line for line in text.splitlines() if "维护人员" in line]
+    names = {"wang": "王工", "zhao": "赵工"}
+    assert names[visit["technician"]] in head and visit["technician"] not in head, head
     # Each milestone's one line, in the sheet's Chinese (the API's detail explains it in English).
     assert "报修后" in flat and "时限" in flat and "allowed" not in flat
     # The customer's signature image is embedded (a 240 x 80 PNG the demo stored), beside the seal's QR code.
@@ -257,3 +266,14 @@ def test_the_inspection_sheet_shows_the_customers_signature_image_and_the_seal(s
               .splitlines()[2:]]
     assert ["60", "20"] in images, images  # the signature image as uploaded (60 x 20)
     assert len(images) == 2, images  # and the seal's QR code
+
+
+def test_a_sheet_names_a_technician_no_longer_known_by_username(site, store, lin, tmp_path):
+    # Session 25, office2, finding 1 (its fallback): the name is the user's; a username with no account
+    # here (a site's history from before its accounts) prints as stored, not blank and not a 500.
+    store.write_server_changes([("inspections", site["inspection"], {"assigned_to": "liu_retired"}, False)])
+    r = lin.http.get(f"/api/inspections/{site['inspection']}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200
+    text, _ = _read(r.content, tmp_path, "inspection-unknown-technician")
+    [head] = [line for line in text.splitlines() if "维护人员" in line]
+    assert "liu_retired" in head, head

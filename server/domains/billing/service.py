@@ -14,7 +14,7 @@ from sync.periods import site_today
 
 from ...storage import billing as q
 from ...storage.base import Connection
-from ...storage.service import live_rows
+from ...storage.service import children, live_rows
 from ..scope import in_scope
 from ..service.schemas import VisitSummary
 from ..signatures.service import signatures
@@ -76,6 +76,22 @@ class Billing:
         shown = {name: f.get(name) for name in VisitSummary.__struct_fields__ if name != "id"}
         return VisitDetail(id=visit_id, request_id=f.get("request_id"), **shown,
                            lines=[_line(i, lf, billed[i]) for i, lf in lines], signatures=signed)
+
+    def borne_by(self, caller: Caller, visit_id: str) -> dict[str, str]:
+        """Who bears each of the visit's lines (`pricing.borne_by`), by line id: the customer, the warranty,
+        the contract, or nobody yet; a covered line's warranty or contract read as the pricing reads it."""
+        with self.store.read() as db:
+            visit = _visit(db, caller, visit_id)
+            request_id = str(visit.get("request_id"))
+            request = live_rows(db, "service_requests", [request_id])[request_id]
+            site_id, device_id = request.get("site_id"), request.get("device_id")
+            site = live_rows(db, "sites", [site_id]).get(site_id, {}) if isinstance(site_id, str) else {}
+            device = live_rows(db, "devices", [device_id]).get(device_id) if isinstance(device_id, str) else None
+            siblings = [f for _, i, f in children(db, "service_visits", [request_id]) if i != visit_id]
+            lines = q.visit_lines(db, visit_id)
+        ctx = pricing.context(fee_book(), site=site, request=request, visit=visit, device=device, siblings=siblings)
+        billed = {line.id: line.billed for line in pricing.bill(visit_id, lines, 0).lines}
+        return {i: pricing.borne_by(f, bool(f.get("covered")), billed[i], ctx) for i, f in lines}
 
     def annual_quote(self, site_id: str) -> AnnualQuote:
         """The site's active devices priced per unit from the annual table in force today."""

@@ -15,7 +15,6 @@ import msgspec
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import Milestone
 from sync.collections.callbacks import RATINGS
 from sync.collections.service import DESK_KINDS, ENDED, PAUSE_REASONS
 from sync.fields import NOTE_LIMIT
@@ -28,7 +27,7 @@ from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
 from ..service.service import ServiceRequests
-from .pages import _next_clock, countdown, local_time
+from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
 PAGE = 50  # requests per page of the list
@@ -44,11 +43,6 @@ DESK_FORM_KINDS = (*DESK_KINDS, "paused", "resumed")
 def _choices(name: str) -> tuple[str, ...]:
     found = _REQUESTS.field(name)
     return found.choices if found is not None and found.choices else ()
-
-
-def stopped(m: Milestone | None, paused_since: str | None) -> bool:
-    """Whether an open pause stops this milestone now (pending when it began, so not breached)."""
-    return paused_since is not None and m is not None and m.status in ("pending", "at_risk") and m.remaining_ms > 0
 
 
 def is_desk(caller: Caller) -> bool:
@@ -69,15 +63,7 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
                            at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
                            after=query.get("after") or None)
     sites = _sites(state, caller)
-    rows = []
-    for r in listed.requests:
-        m = _next_clock(r.milestones)
-        site = sites.get(r.site_id or "")
-        paused = t["paused_since"].format(since=local_time(r.paused_since, site.tz if site else None))
-        rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
-                     "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
-                     "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
-                     "paused": paused if r.paused_since else "", "stopped": stopped(m, r.paused_since)})
+    rows = [request_row(t, r, sites) for r in listed.requests]
     members = sorted({name for s in list(sites)[:MEMBER_SITES] for name in state.store.members(s)})
     return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
@@ -170,10 +156,11 @@ def visit_page(state: Any, caller: Caller, visit_id: str) -> dict[str, Any]:
     request = state.service_requests.detail(caller, visit.request_id or "")
     site = _sites(state, caller).get(request.site_id or "")
     tz = site.tz if site else None
+    borne = state.billing.borne_by(caller, visit_id)
     return {"v": visit, "req": request, "site": site,
             "planned": local_time(visit.planned_at, tz), "recorded": local_time(visit.recorded_at, tz),
-            "lines": [{"line": line, "amount": yuan(line.amount_fen or 0), "decided": local_time(line.decided_at, tz)}
-                      for line in visit.lines],
+            "lines": [{"line": line, "amount": yuan(line.amount_fen or 0), "decided": local_time(line.decided_at, tz),
+                       "borne_by": borne[line.id]} for line in visit.lines],
             "bill": {"subtotal": yuan(bill.subtotal_fen), "tax": yuan(bill.tax_fen), "total": yuan(bill.total_fen),
                      "rate": f"{bill.tax_bps / 100:g}"},
             "signatures": [{"s": s, "at": local_time(s.signed_at, tz)} for s in visit.signatures],

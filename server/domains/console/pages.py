@@ -12,9 +12,10 @@ from typing import Any
 
 from sync.clocks import Milestone
 from sync.periods import FREQUENCIES, period_of
-from sync.schema import OUTCOMES
+from sync.schema import OUTCOMES, SUPERVISOR
 
 from ...filters import one_of
+from ..duty.service import calendars_ending
 from ..identity.service import Caller
 from ..inspections.schemas import CoverageDevice, InspectionSummary, SiteSummary
 from ..inspections.service import Inspections
@@ -48,6 +49,24 @@ def countdown(t: Mapping[str, str], m: Milestone | None) -> str:
     return t["late" if m.remaining_ms < 0 else "left"].format(time=span)
 
 
+def stopped(m: Milestone | None, paused_since: str | None) -> bool:
+    """Whether an open pause stops this milestone now (pending when it began, so not breached)."""
+    return paused_since is not None and m is not None and m.status in ("pending", "at_risk") and m.remaining_ms > 0
+
+
+def request_row(t: Mapping[str, str], r: RequestSummary, sites: Mapping[str, SiteSummary]) -> dict[str, Any]:
+    """A request as a line of the dashboard and the desk's list: its most urgent clock, read as
+    已暂停（自 …） while an open pause stops it (the API's `paused_since`)."""
+    m = _next_clock(r.milestones)
+    site = sites.get(r.site_id or "")
+    tz = site.tz if site else None
+    paused = t["paused_since"].format(since=local_time(r.paused_since, tz)) if r.paused_since else ""
+    return {"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
+            "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
+            "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
+            "paused": paused, "stopped": stopped(m, r.paused_since), "reported": local_time(r.reported_at, tz)}
+
+
 def _request_order(r: RequestSummary) -> tuple[int, int, str]:
     m = _next_clock(r.milestones)
     return (_RANK[m.status], m.remaining_ms, r.reported_at or "") if m else (3, 0, r.reported_at or "")
@@ -59,16 +78,17 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     requests: ServiceRequests = state.service_requests
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
-    rows = []
-    for r in listed:
-        m = _next_clock(r.milestones)
-        site = sites.get(r.site_id or "")
-        rows.append({"id": r.id, "number": r.number, "site": site.name if site else "", "kind": r.kind, "status": r.status,
-                     "assigned_to": r.assigned_to, "state": m.status if m else "",
-                     "clock": m.name if m else "", "countdown": countdown(t, m),
-                     "reported": local_time(r.reported_at, site.tz if site else None)})
-    return {"requests": rows, "inspections": current_inspections(inspections, caller, list(sites.values())),
+    return {"requests": [request_row(t, r, sites) for r in listed],
+            "calendars": calendar_warnings(state.store.now_ms(), t) if caller.role == SUPERVISOR else [], "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
+
+
+def calendar_warnings(now_ms: int, t: Mapping[str, str]) -> list[str]:
+    """A line for each holiday calendar that ends within 60 days of `now_ms` or has ended
+    (`calendars_ending`), in `t`'s words: the dashboard's for supervisors, `fieldsync serve`'s at start."""
+    return [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
+                                                                          days=abs(days))
+            for name, last, days in calendars_ending(now_ms)]
 
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:

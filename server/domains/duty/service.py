@@ -9,14 +9,16 @@ in turn, it is the one still open) or it names the request opened for it.
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import hlc
-from sync.duty import DutyRules, on_duty, roster_id
+from sync.duty import DutyRules, ending_calendars, on_duty, roster_id
 from sync.fields import MAX_PERIOD_YEAR, MIN_TIME_YEAR, is_month, is_timestamp
+from sync.workhours import Calendar
 
 from ...http.excel import excel_csv
 from ...storage import duty as q
@@ -31,21 +33,49 @@ _SHOWN = 40  # characters of a wrong query value quoted back
 CSV_COLUMNS = ("list", *DutyCall.__struct_fields__)
 
 
+def _fixture(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return found
+
+
 @cache
 def duty_rules_data() -> dict[str, Any]:
     """`fixtures/duty.json` with its office hours' calendar inlined: all `sync.duty` needs, as a
     phone caches it (`GET /api/duty/rules`) to derive `on_duty` offline."""
-    data = json.loads((FIXTURES / "duty.json").read_text(encoding="utf-8"))
+    data = _fixture("duty.json")
     office = data.get("office_hours")
     if isinstance(office, str):
-        calendars = json.loads((FIXTURES / "service_terms.json").read_text(encoding="utf-8"))["calendars"]
-        data["office_hours"] = calendars.get(office)
+        data["office_hours"] = _fixture("service_terms.json")["calendars"].get(office)
     return {k: v for k, v in data.items() if k != "note"}
+
+
+# What the warning calls duty.json's office hours when they are a calendar of their own, not a name.
+DUTY_OFFICE_HOURS = "duty.json office_hours"
+
+
+@cache
+def calendars() -> dict[str, Calendar]:
+    """Every calendar the server counts with, by name: service_terms.json's, and duty.json's office
+    hours when written out there. Read once, as the clocks and the duty rules read them (a restart
+    reads an edited file)."""
+    found = {name: Calendar.from_data(c) for name, c in _fixture("service_terms.json")["calendars"].items()}
+    office = _fixture("duty.json").get("office_hours")
+    if isinstance(office, dict):
+        found[DUTY_OFFICE_HOURS] = Calendar.from_data(office)
+    return found
 
 
 @cache
 def duty_rules() -> DutyRules:
     return DutyRules.from_data(duty_rules_data(), {})
+
+
+def calendars_ending(now_ms: int) -> list[tuple[str, date, int]]:
+    """(name, last covered day, days from today to it: below 0 once past) of the calendars that end
+    within 60 days of today (in the roster's zone) or have ended: past their last day, holidays
+    count as working days."""
+    today = duty_rules().local(now_ms).date()
+    return [(name, last, (last - today).days) for name, last in ending_calendars(calendars(), today)]
 
 
 def _visible(caller: Caller, call: dict[str, Any]) -> bool:

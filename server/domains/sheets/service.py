@@ -21,7 +21,7 @@ from sync.periods import site_zone
 from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
 
-from ...storage.sheets import located, templates
+from ...storage.sheets import located, person, templates
 from ..billing.service import Billing
 from ..identity.service import Caller
 from ..inspections.service import Inspections
@@ -93,6 +93,14 @@ class Sheets:
                       "at": local(seal.signed_at, tz)}
         return {"signatures": rows, "seal": sealed}, images
 
+    def person(self, username: str | None) -> str:
+        """Who a sheet names as its technician (维护人员): the user's name, which the customer signs
+        beside; the username for a user not known here; empty for none."""
+        if not username:
+            return ""
+        with self.store.read() as db:
+            return person(db, username)
+
     def checklists(self, kinds: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds, by kind."""
         with self.store.read() as db:
@@ -116,7 +124,7 @@ class Sheets:
         page = dict(
             sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
             site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
-            technician=insp.get("assigned_to") or "", status=insp.get("status") or "", systems=systems,
+            technician=self.person(insp.get("assigned_to")), status=insp.get("status") or "", systems=systems,
             counts=SHEET["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
                                        not_accessible=c.not_accessible, skipped=c.skipped,
                                        not_checked=c.not_checked),
@@ -152,7 +160,7 @@ class Sheets:
             call_time=local(request.reported_at, tz), caller=" ".join(
                 x for x in (request.caller_name, request.caller_phone) if x),
             channel=label("channel", request.channel), fault=request.description or "",
-            technician=visit.technician or "", work_done=visit.work_done or "", fault_cause=visit.fault_cause or "",
+            technician=self.person(visit.technician), work_done=visit.work_done or "", fault_cause=visit.fault_cause or "",
             outcome=label("visit_outcome", visit.outcome) if visit.outcome else "", lines=lines,
             subtotal=yuan(bill.subtotal_fen), tax=yuan(bill.tax_fen), total=yuan(bill.total_fen),
             tax_rate=f"{bill.tax_bps / 100:g}", milestones=milestones, zone=str(site_zone(tz)), tz=tz, **block)

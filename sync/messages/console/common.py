@@ -59,6 +59,13 @@ ZH: dict[str, str] = {
     "note": "备注",
     "no_location": "（未填位置）",
     "no_devices": "没有符合条件的设备。",
+    # The dashboard warns supervisors of a holiday calendar about to end (sync.duty.ending_calendars).
+    "calendar_ending": "节假日日历“{name}”只排到 {last}，还剩 {days} 天。此后的法定节假日将按工作日计算：办公室视为上班、"
+                       "无人值班、服务时限照常计时。请在 fixtures/service_terms.json 中加入下一年的节假日和调休日并重启服务器"
+                       "（见 docs/operations.md）。",
+    "calendar_ended": "节假日日历“{name}”只排到 {last}，已过期 {days} 天。现在的法定节假日按工作日计算：办公室视为上班、"
+                      "无人值班、服务时限照常计时。请在 fixtures/service_terms.json 中加入今年的节假日和调休日并重启服务器"
+                      "（见 docs/operations.md）。",
 }
 
 EN: dict[str, str] = {
@@ -118,4 +125,12 @@ EN: dict[str, str] = {
     "note": "Note",
     "no_location": "(no location)",
     "no_devices": "No device matches.",
+    "calendar_ending": "The holiday calendar \"{name}\" ends on {last}, in {days} days. After it, public holidays count"
+                       " as working days: the office counts as open, nobody is on duty, and the service clocks run."
+                       " Add next year's holidays and make-up workdays to fixtures/service_terms.json and restart the"
+                       " server (docs/operations.md).",
+    "calendar_ended": "The holiday calendar \"{name}\" ended on {last}, {days} days ago. Public holidays now count as"
+                      " working days: the office counts as open, nobody is on duty, and the service clocks run."
+                      " Add this year's holidays and make-up workdays to fixtures/service_terms.json and restart the"
+                      " server (docs/operations.md).",
 }
