@@ -161,8 +161,6 @@ def _serve(args: argparse.Namespace) -> int:
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
         print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
         return 2
-    for warning in warnings:
-        print(f"fieldsync: {warning}", file=sys.stderr, flush=True)
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
@@ -173,6 +171,8 @@ def _serve(args: argparse.Namespace) -> int:
         except PortUnavailable as exc:
             print(f"fieldsync: {exc}", file=sys.stderr)
             return 1
+        for warning in warnings:  # once it serves: a port taken is one line, as before
+            print(f"fieldsync: {warning}", file=sys.stderr, flush=True)
         from granian.constants import Interfaces
 
         # One worker process: on SQLite every write goes through its single writer connection; over

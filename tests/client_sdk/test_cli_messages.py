@@ -460,16 +460,18 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
     assert out == b""  # no summary of a sync that did not finish
     assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
 
-    again = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = again.communicate(timeout=300)
-    assert again.returncode == 0, err
-    assert out.startswith(b"Synced: ")
-    client = Client(db, http)
-    try:
-        assert client.pending() == [] and client.problems() == []
-        assert all(client.get("device_checks", device_check_id(INSPECTION, d)) for d in devices)
+    try:  # closed whatever fails: a socket left open fails a later test as an unraisable ResourceWarning
+        again = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err
+        assert out.startswith(b"Synced: ")
+        client = Client(db, http)
+        try:
+            assert client.pending() == [] and client.problems() == []
+            assert all(client.get("device_checks", device_check_id(INSPECTION, d)) for d in devices)
+        finally:
+            client.close()
     finally:
-        client.close()
         http.close()
 
 
