@@ -79,7 +79,8 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
     return {"requests": [request_row(t, r, sites) for r in listed],
-            "calendars": calendar_warnings(state.store.now_ms(), t) if caller.role == SUPERVISOR else [], "inspections": current_inspections(inspections, caller, list(sites.values())),
+            "calendars": calendar_warnings(state.store.now_ms(), t) if caller.role == SUPERVISOR else [],
+            "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
 
 
