@@ -115,21 +115,25 @@ class UploadQueue:
 
     def drop_refused(self) -> list[str]:
         """Drop the waiting uploads whose bytes only refused changes name (`_NAMED_BY`): the server
-        rejected each for good, so it will never hold a row pointing at them, and sending them would
-        spend the technician's mobile data on a blob the server deletes unread. A change refused as
-        `too_large` is not refused for good (it may be sent again smaller). `error` keeps the refusal's
-        reason; recording the photo again queues its bytes again. Returns the dropped hashes."""
+        rejected each, so it holds no row pointing at them, and sending them would spend the
+        technician's mobile data on a blob the server deletes unread. A change refused as `too_large`
+        is not refused for good (it may be sent again smaller). `error` keeps the refusal's reason.
+        The prepared file stays: a refused change is sent again after a server restore or a `seq_gap`
+        and may then be applied, and a dropped upload that a change still to be sent, or applied,
+        names is queued again here. Returns the dropped hashes."""
+        refused = "n.state = 'rejected' AND coalesce(n.reason, '') != 'too_large'"
         with self.db.transaction() as conn:
+            conn.execute(
+                f"UPDATE uploads SET state = 'queued', error = NULL WHERE state = 'dropped' AND sha256 IN"
+                f" (SELECT n.sha256 FROM ({_NAMED_BY}) AS n WHERE NOT ({refused}))")
             found = conn.execute(
-                f"SELECT u.sha256, u.path, max(n.reason) FROM uploads AS u JOIN ({_NAMED_BY}) AS n ON n.sha256 = u.sha256"
-                " WHERE u.state IN ('queued', 'uploading', 'failed') GROUP BY u.sha256"
-                " HAVING min(n.state = 'rejected' AND coalesce(n.reason, '') != 'too_large') = 1").fetchall()
-            for sha, _, reason in found:
+                f"SELECT u.sha256, max(n.reason) FROM uploads AS u JOIN ({_NAMED_BY}) AS n ON n.sha256 = u.sha256"
+                f" WHERE u.state IN ('queued', 'uploading', 'failed') GROUP BY u.sha256 HAVING min({refused}) = 1"
+            ).fetchall()
+            for sha, reason in found:
                 conn.execute("UPDATE uploads SET state = 'dropped', error = ?, url = NULL, \"offset\" = 0"
                              " WHERE sha256 = ?", [reason or "rejected", sha])
-        for _, path, _ in found:
-            Path(path).unlink(missing_ok=True)
-        return [sha for sha, _, _ in found]
+        return [sha for sha, _ in found]
 
     def update(self, sha: str, **values: Any) -> None:
         sets = ", ".join(f'"{name}" = ?' for name in values)

@@ -281,13 +281,22 @@ def test_the_photo_of_a_refused_change_is_not_uploaded(http, site, store, tmp_pa
         [problem] = phone.problems()
     assert problem["collection"] == "photos" and problem["status"] == "rejected"
     assert upload["state"] == "dropped" and upload["error"] == problem["reason"]
-    assert not Path(upload["path"]).exists()  # the phone's storage is freed too
+    # Regression (session 25, final read): the first version deleted the photo's file here. A refused change
+    # is sent again after a server restore or a seq_gap, and may then be applied: its bytes were gone.
+    assert Path(upload["path"]).exists()
     assert not _stored(http, "wang", upload["sha256"], upload["length"])
     assert main(["--db", db, "uploads"], http=http) == 0
     out = capsys.readouterr().out
     assert "0 upload(s) waiting." in out
     assert (f"  dropped   image image/jpeg{0:>16}/{upload['length']:<9} {upload['sha256']}  (not sent: your change of"
             " a photo was refused: you are no longer a member of Test park; ask your supervisor)\n") in out
+    with Client(db, http) as phone:  # the refused change to be sent again (as a restore's resend leaves it)
+        phone.db.conn.execute("UPDATE outbox SET state = 'pending' WHERE collection = 'photos'")
+        assert phone.upload_queue.drop_refused() == []
+        [upload] = phone.uploads()
+        assert upload["state"] == "queued" and upload["error"] is None and Path(upload["path"]).exists()
+        phone.db.conn.execute("UPDATE outbox SET state = 'rejected' WHERE collection = 'photos'")
+        assert phone.upload_queue.drop_refused() == [upload["sha256"]]
     with Client(db, http) as phone:  # the same photo recorded again (at a site he still has) is queued again
         phone.upload_queue.add(shrink_photo(source.read_bytes()).data, "image/jpeg", "image", phone.wall())
         [upload] = phone.uploads()
