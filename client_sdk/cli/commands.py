@@ -18,6 +18,7 @@ from sync import errors as E
 from sync.periods import site_zone
 
 from ..client import Client
+from ..media.uploads import BLOB_FIELDS
 from .common import (
     _file,
     _find_devices,
@@ -344,7 +345,7 @@ def uploads(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     _say(out, "uploads_count", count=sum(u["state"] in ("queued", "uploading") for u in listed))
     # A dropped upload: the refused change naming its bytes, told as `sync` tells it (while the outbox keeps it).
     refused = {p["fields"][key]: p for p in client.problems() if p["status"] == "rejected"
-               for key in ("sha256", "image_sha256", "sheet_sha256") if p["fields"].get(key)}
+               for collection, key in BLOB_FIELDS if p["collection"] == collection and p["fields"].get(key)}
     for u in listed:
         error = _text("upload_error", error=u["error"]) if u["error"] else ""
         if u["state"] == "dropped":

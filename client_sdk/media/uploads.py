@@ -39,11 +39,12 @@ DEFAULT_CHUNK = 1024 * 1024
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
-# The outbox changes that name a blob, with their state and reason: a photo's bytes, a signature's
-# image and its sheet.
+# The fields of a change that name a blob: a photo's bytes, a signature's image and its sheet.
+BLOB_FIELDS = (("photos", "sha256"), ("signatures", "image_sha256"), ("signatures", "sheet_sha256"))
+# The outbox changes that name a blob, with their state and reason.
 _NAMED_BY = " UNION ALL ".join(
     f"SELECT json_extract(fields, '$.{field}') AS sha256, state, reason FROM outbox WHERE collection = '{collection}'"
-    for collection, field in (("photos", "sha256"), ("signatures", "image_sha256"), ("signatures", "sheet_sha256")))
+    for collection, field in BLOB_FIELDS)
 # 4xx answers that mean these bytes will never be accepted: the upload fails for good.
 _PERMANENT = {400, 403, 413, 415, 422, 460}
 
