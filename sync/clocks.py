@@ -205,6 +205,18 @@ def _live(events: Iterable[Mapping[str, Any]]) -> list[_Event]:
     return parsed
 
 
+def open_pause(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) -> int | None:
+    """When the open pause that stops a request's clocks began (an allowed `paused` no `resumed`
+    followed, in the clocks' order, voided events left out), else None."""
+    since = None
+    for at, _, kind, _, _, event in _live(events):
+        if kind == "paused" and since is None and event.get("reason") in reasons:
+            since = at
+        elif kind == "resumed":
+            since = None
+    return since
+
+
 class _Request:
     """What every milestone of one request shares; `clock` evaluates one of them."""
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
 from sync.collections.service import KIND_ORDER
 from sync.fields import is_uuid
 from sync.periods import site_zone
@@ -86,7 +86,7 @@ class Inputs:
 
     def paused_since(self) -> str | None:
         """When the open pause that stops the request's pending clocks began, else None."""
-        since = _paused_since(self.events, self.terms.pause_reasons)
+        since = open_pause(self.events, self.terms.pause_reasons)
         return None if since is None else hlc.format_ts(since)
 
 
@@ -153,22 +153,6 @@ def load_inputs(db: Connection, request_ids: list[str]) -> dict[str, Inputs]:
 # -- the stored clock columns -------------------------------------------------------------------
 
 
-def _paused_since(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) -> int | None:
-    """When the request's open pause began (an allowed `paused` no `resumed` followed), else None;
-    events in the clocks' order, voided ones left out."""
-    timed = [(at, str(e.get("id", "")), str(e.get("kind")), e) for e in events
-             if (at := ts_ms(e.get("effective_at") or e.get("at"))) is not None]
-    voided = {str(e.get("note")) for _, _, kind, e in timed if kind == "voided"}
-    since = None
-    for at, _, kind, event in sorted((t for t in timed if t[2] != "voided" and t[1] not in voided),
-                                     key=lambda t: t[:3]):
-        if kind == "paused" and since is None and event.get("reason") in reasons:
-            since = at
-        elif kind == "resumed":
-            since = None
-    return since
-
-
 class Lasting(NamedTuple):
     """One milestone as stored (`service_milestones`, m018): `status` is `met`, `breached` or
     `not_applicable` for good, or `open`; an open one is breached from `breach_at` (`due_at` plus
@@ -188,7 +172,7 @@ def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
     while a pause is open, and then it neither breaches nor becomes at risk until `resumed`.
     """
     zone = site_zone(inputs.site.get("tz"))
-    paused = _paused_since(inputs.events, inputs.terms.pause_reasons)
+    paused = open_pause(inputs.events, inputs.terms.pause_reasons)
     callbacks = iter(sorted(inputs.signed.items(), key=lambda item: (str(item[1]), item[0])))  # as `clocks` orders them
     out = []
     for clock in inputs.clocks(now_ms):
