@@ -31,19 +31,17 @@ from sync import hlc
 from sync.wire import (
     ChangeResult,
     Conflict,
-    ConflictPage,
     PullResponse,
     TokenResponse,
 )
 
 from . import clock, media
 from .duty import DutyWork
-from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress
+from .outbox import MAX_RECOVERIES, OnProgress, Outbox, Progress, conflict_page
 from .replica import Replica
 from .session import Credentials, EpochChanged, Session
 
 _pull_response = msgspec.json.Decoder(PullResponse)
-_conflict_page = msgspec.json.Decoder(ConflictPage)
 
 
 @dataclass
@@ -244,7 +242,8 @@ class Client(DutyWork):
         return self.outbox.pending()
 
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
-        """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields.
+        """Acknowledged changes that did not (fully) count: superseded, rejected, or with rejected fields;
+        and those `taken` by the server whose result is not known yet (`Outbox._held`).
 
         With `unresolved_only`, a problem is left out once the technician acted
         on it: a later change of the same row is in the outbox (recorded again),
@@ -262,7 +261,7 @@ class Client(DutyWork):
             except EpochChanged as exc:
                 self.session.recover(exc.epoch)
                 continue
-            page = _conflict_page.decode(resp.content)
+            page = conflict_page.decode(resp.content)
             found.extend(page.conflicts)
             if page.next_after is None:
                 return found
@@ -386,4 +385,5 @@ class Client(DutyWork):
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
             if not page.has_more:
+                self.outbox.settle()
                 return received

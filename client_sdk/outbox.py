@@ -17,7 +17,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.wire import Change, ChangeResult, PushRequest, PushResponse
+from sync.wire import Change, ChangeResult, Conflict, ConflictPage, PushRequest, PushResponse
 
 from .labels import label
 from .replica import Entry, Replica, dumps
@@ -36,6 +36,7 @@ PUSH_BYTES = 1024 * 1024
 _ENVELOPE = 256
 
 _push_response = msgspec.json.Decoder(PushResponse)
+conflict_page = msgspec.json.Decoder(ConflictPage)
 
 
 @dataclass
@@ -158,7 +159,8 @@ class Outbox:
 
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: see Client.problems."""
-        where = "(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL))"
+        where = ("(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
+                 " OR (state = 'applied' AND reason = 'result_lost'))")
         if unresolved_only:
             where += (
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
@@ -170,7 +172,8 @@ class Outbox:
                 " IN (outbox.id, json_extract(outbox.fields, '$.inspection_id'))))"
             )
         return [
-            {"seq": e.seq, "collection": e.collection, "id": e.id, "status": e.state, "reason": e.reason,
+            {"seq": e.seq, "collection": e.collection, "id": e.id, "reason": e.reason,
+             "status": "taken" if e.state == "applied" and e.reason == "result_lost" else e.state,
              "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields,
              "label": e.label or {}}
             for e in self.db.entries(where)
@@ -269,23 +272,63 @@ class Outbox:
     def _held(self, entry: Entry) -> bool:
         """Whether the server already took `entry`, the first pending change, which it now refuses as
         too large (an empty push tells its `acked_seq`): an earlier push carried it, its answer was
-        lost, and the server's limit was lowered since. Then it is acknowledged as `applied` with
-        reason `result_lost`: the server holds it, and asking again for its result would be refused
-        again. It is laid over until the pull covers the server's version, which then shows the
-        merge's outcome; it is not listed as a problem."""
+        lost, and the server's limit was lowered since (a proxy's, or the server's own, which refuses
+        the body before reading its seqs). Its stored result cannot be asked for by resending it, so:
+        - a `rejected` entry of this client and seq in the conflict log is that result, kept as any refusal;
+        - else it is `taken`: stored as `applied` with reason `result_lost`, laid over until the pull
+          covers the server's version, and listed as taken, result unknown, until `settle` reads the
+          pulled row. It is never told as applied on the phone's word alone."""
         empty = partial(self._push_body, 0)  # a batch of at most 0 changes
         answer = _push_response.decode(self.session.request("POST", "/sync/push", body=empty).content)
         if answer.acked_seq < entry.seq:
             return False
+        refused = self._logged_refusal(entry)
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE outbox SET state = 'applied', reason = 'result_lost', push_version = ?, acked_ms = ?"
-                " WHERE seq = ?",
-                [answer.version, self.wall(), entry.seq],
+                "UPDATE outbox SET state = ?, reason = ?, detail = ?, push_version = ?, acked_ms = ? WHERE seq = ?",
+                ["applied", "result_lost", None, answer.version, self.wall(), entry.seq] if refused is None else
+                ["rejected", refused.reason, refused.detail, answer.version, self.wall(), entry.seq],
             )
             self.db.set_meta_tx(acked_seq=entry.seq)
             self.observe_tx(answer.server_hlc)
         return True
+
+    def _logged_refusal(self, entry: Entry) -> Conflict | None:
+        """The conflict log's `rejected` entry of this client's `entry`, if the server shows it to this user
+        (a technician sees his own entries of the sites he is a member of now)."""
+        client_id = self.db.meta("client_id")
+        after = 0
+        while True:
+            params = {"collection": entry.collection, "row_id": entry.id, "after": after, "limit": 1000}
+            try:
+                page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
+                                                                  params=partial(dict, params)).content)
+            except E.SyncError:
+                return None  # not readable now: the result stays unknown until the pull
+            for found in page.conflicts:
+                if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq:
+                    return found
+            if page.next_after is None:
+                return None
+            after = page.next_after
+
+    def settle(self) -> None:
+        """Changes taken with their result lost (`_held`), once the pull covers the version they were
+        taken at: `applied` when a register of the pulled row holds the change's value, `superseded`
+        (reason kept) when none does, as the contract's results are defined. A row no longer pulled
+        (its site left) leaves the result unknown."""
+        pulled = self.db.meta_int("pulled_version")
+        with self.db.transaction() as conn:
+            for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
+                                         [pulled]):
+                row = self.db.row(entry.collection, entry.id)
+                if row is None:
+                    continue
+                fields, deleted, _ = row
+                won = (entry.delete is not None and entry.delete == deleted) or any(
+                    fields.get(name) == value for name, value in entry.fields.items())
+                conn.execute("UPDATE outbox SET state = ?, reason = ? WHERE seq = ?",
+                             ["applied", None, entry.seq] if won else ["superseded", "result_lost", entry.seq])
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason

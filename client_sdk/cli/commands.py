@@ -102,6 +102,8 @@ def _notices(client: Client) -> list[Notice]:
                 by=now.get("checked_by") or MESSAGES["unknown"]))
         elif problem["status"] == "superseded":
             text = _text("lost_change", what=what)
+        elif problem["status"] == "taken":
+            text = _text("taken_unknown", what=what)
         elif problem["status"] == "rejected":
             text = _refusal(client, problem, what)
         else:

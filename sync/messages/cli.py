@@ -45,6 +45,8 @@ EN: dict[str, str] = {
                   " record it again if yours is right",
     "lost_change": "your change of {what} lost to a newer one: look at it and make it again if yours is right",
     "now_check": "now {outcome}{note} by {by}",
+    "taken_unknown": "the server took your change of {what}, but its answer was lost: whether it counted shows"
+                     " once a sync brings the row back",
     "refused_sealed": "your change of {what} was refused: the check is sealed by the customer's signature;"
                       " ask your supervisor if it is wrong",
     "refused_forbidden": "your change of {what} was refused: you may no longer change it; ask your supervisor",

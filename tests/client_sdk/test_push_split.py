@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from client_sdk.cli import main
 from server.settings import Settings
+from sync import hlc
 from tests.client_sdk.support import CutTransport, supervisor_rows
 from tests.conftest import BACKEND
 
@@ -181,3 +183,65 @@ def test_a_change_the_server_took_is_not_refused_as_too_large_when_its_answer_wa
     assert lin.problems() == []  # nothing the technician must do again
     assert len(json.loads(lin.get("checklist_templates", big)["fields"]["items"])) == 20_000 // 130
     assert lin.server_rows() == supervisor_rows(http)
+
+
+def _lose_answer_then_lower_limit(phone: Any, cut: CutTransport, recorder: Recorder, limit: int) -> None:
+    """Push the outbox, lose the answer after the server applied it, then lower the proxy's body limit."""
+    cut.cut_after = {cut.count + 1}
+    with pytest.raises(httpx.ReadError):
+        phone.push()
+    recorder.proxy_limit = limit
+
+
+def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, site, new_client):
+    # Regression (s26-phone, item 1): a change the server took and refused, whose answer was lost, was
+    # acknowledged as `applied` (`result_lost`) once the lowered limit refused it again: the technician never
+    # learnt his check did not count. The server's conflict log keeps the refusal of this client's seq.
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    ghost = str(uuid.uuid4())  # a device the server does not have: refused as unknown_parent
+    check = wang.record_check(site["inspection"], ghost, "serviced", note="n" * 1500)
+    _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
+    wang.write("devices", site["cam1"], {"location": "Gate 3"})  # seq 2
+    report = wang.sync()
+    assert [(r.seq, r.status) for r in report.results] == [(2, "applied")]
+    [problem] = wang.problems()
+    assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
+    assert problem["detail"] and wang.get("device_checks", check) is None
+    assert wang.pending() == [] and wang.acked_seq == 2
+
+
+def test_a_change_taken_with_its_answer_lost_is_not_told_applied_until_the_pull_settles_it(http, site, new_client,
+                                                                                          capsys):
+    # Regression (s26-phone, item 1): a change the server took but which lost to a newer value, its answer
+    # lost, was `applied` on the phone's word. It is now `taken` (result unknown) until the pull covers the
+    # server's version, and then `superseded` when no register of the pulled row holds its value.
+    early = new_client(http, name="early", user="lin")
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user="lin",
+                      wall=lambda: hlc.wall_ms() - 120_000)  # two minutes behind: within the skew, not corrected
+    late.sync()
+    early.sync()
+    early.write("devices", site["cam1"], {"location": "Gate 2"})
+    early.sync()
+    late.write("devices", site["cam1"], {"location": "L" * 190})  # older than Gate 2: it loses
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    assert late.push() == []
+    [taken] = late.problems()
+    assert (taken["status"], taken["reason"]) == ("taken", "result_lost")  # not `applied`
+    assert main(["--db", str(late.db.path), "outbox"], http=http) == 0
+    assert "taken" in capsys.readouterr().out
+    late.pull()
+    [lost] = late.problems(unresolved_only=True)
+    assert (lost["status"], lost["reason"]) == ("superseded", "result_lost")
+    assert late.get("devices", site["cam1"])["fields"]["location"] == "Gate 2"
+    # A change taken whose value holds after the pull is applied, and no problem.
+    late.write("devices", site["cam2"], {"location": "M" * 190})
+    recorder.proxy_limit = None
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    late.sync()
+    assert [p["id"] for p in late.problems()] == [site["cam1"]]
+    assert late.get("devices", site["cam2"])["fields"]["location"] == "M" * 190
