@@ -279,6 +279,7 @@ class Client(DutyWork):
         the offline countdowns, bills and duty.
         """
         self.outbox.prune()
+        self.upload_queue.clean()
         uploaded = self._upload(("sheet",))
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
         uploaded += self._upload(("image",), only=signing)

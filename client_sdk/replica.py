@@ -119,7 +119,11 @@ class Replica:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction, rolled back on any error."""
+        """One `BEGIN IMMEDIATE` transaction, rolled back on any error. Inside one already open, it is
+        part of that one (an upload's row and the change naming it: `UploadQueue.adding`)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

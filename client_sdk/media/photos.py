@@ -130,8 +130,8 @@ def add_photo(client: Client, inspection_id: str, device_id: str | None, path: P
                               "caption": caption, "stage": stage}
     # Check the row before queueing bytes, so a refused row leaves no upload behind.
     client.check("photos", photo_id, {k: v for k, v in fields.items() if v is not None}, False)
-    client.upload_queue.add(photo.data, "image/jpeg", "image", client.wall())
-    client.create("photos", photo_id, {k: v for k, v in fields.items() if v is not None})
+    with client.upload_queue.adding([(photo.data, "image/jpeg", "image")], client.wall()):
+        client.create("photos", photo_id, {k: v for k, v in fields.items() if v is not None})
     return photo_id
 
 

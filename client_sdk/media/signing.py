@@ -208,10 +208,9 @@ def _queue_signature(client: Client, parent: str, parent_id: str, sheet_data: by
         "sheet_sha256": hashlib.sha256(sheet_data).hexdigest(),
     }
     client.check("signatures", sig_id, fields, False)
-    now = client.wall()
-    client.upload_queue.add(sheet_data, "application/json", "sheet", now)
-    client.upload_queue.add(image, "image/png", "image", now)
-    client.create("signatures", sig_id, fields)
+    with client.upload_queue.adding([(sheet_data, "application/json", "sheet"), (image, "image/png", "image")],
+                                    client.wall()):
+        client.create("signatures", sig_id, fields)
     return sig_id
 
 

@@ -7,9 +7,10 @@ rendered, a sheet encoded), written to a file beside the client's database,
 and queued in its `uploads` table with the upload's URL and offset, so an
 upload survives a restart and resumes where the server says it stands.
 
-A queued upload's row is written before the row that names its hash: a crash
-between the two leaves bytes without a row (harmless), never a row whose
-bytes will not come.
+A queued upload's row is written in the same local transaction as the change
+that names its hash, after its file: a crash between them leaves a file without
+rows (removed an hour later), never an upload without its change nor a change
+whose bytes will not come.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from ..session import Session, refusal
 # basement's weak link (100 KB/s), 1 MiB is 10 s of sending to lose at most, well under nginx's
 # 8 MiB body limit.
 DEFAULT_CHUNK = 1024 * 1024
+# A prepared file no upload names is removed once this old (`UploadQueue.clean`).
+ORPHAN_AGE_MS = 3_600_000
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
@@ -78,26 +83,53 @@ class UploadQueue:
         self.db = db
         self.dir = db.path.with_name(db.path.name + ".blobs")
 
-    def add(self, data: bytes, content_type: str, kind: str, now_ms: int) -> str:
-        """Keep the bytes in a file and queue them; returns their SHA-256. Queuing the same bytes twice is one upload."""
+    @contextmanager
+    def adding(self, blobs: Sequence[tuple[bytes, str, str]], now_ms: int) -> Iterator[list[str]]:
+        """Queue `blobs` (bytes, content type, kind) with the change the caller writes in the block: the files
+        first, then their rows and the change in one local transaction, so a crash or an error between them
+        leaves no row behind, only files `clean` removes. Yields their SHA-256s. The same bytes twice are one
+        upload."""
+        kept = [(self._keep(data), data, content_type, kind) for data, content_type, kind in blobs]
+        with self.db.transaction() as conn:
+            for (sha, path), data, content_type, kind in kept:
+                conn.execute(
+                    f"INSERT INTO uploads({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0, 'queued', NULL, ?, NULL)"
+                    " ON CONFLICT(sha256) DO UPDATE SET state = 'queued', error = NULL, path = excluded.path"
+                    " WHERE uploads.state IN ('failed', 'dropped')",
+                    [sha, str(path), content_type, len(data), kind, now_ms],
+                )
+            yield [sha for (sha, _), *_ in kept]
+
+    def _keep(self, data: bytes) -> tuple[str, Path]:
+        """The bytes in their file (written whole, then renamed), dated now: `clean` leaves young files alone."""
         sha = hashlib.sha256(data).hexdigest()
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / sha
-        if not path.is_file() or path.stat().st_size != len(data):
-            tmp = self.dir / f".{sha}.{uuid.uuid4().hex}.tmp"
-            with tmp.open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        with self.db.transaction() as conn:
-            conn.execute(
-                f"INSERT INTO uploads({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0, 'queued', NULL, ?, NULL)"
-                " ON CONFLICT(sha256) DO UPDATE SET state = 'queued', error = NULL, path = excluded.path"
-                " WHERE uploads.state IN ('failed', 'dropped')",
-                [sha, str(path), content_type, len(data), kind, now_ms],
-            )
-        return sha
+        if path.is_file() and path.stat().st_size == len(data):
+            os.utime(path)
+            return sha, path
+        tmp = self.dir / f".{sha}.{uuid.uuid4().hex}.tmp"
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return sha, path
+
+    def clean(self) -> int:
+        """Remove the files no upload names, written more than an hour ago (`ORPHAN_AGE_MS`): bytes kept for
+        a change that was never written (the app killed, or the change refused, in `adding`). A younger one
+        may belong to an `adding` under way in another process. Ages are by the file system's clock, as its
+        dates. Returns how many went."""
+        if not self.dir.is_dir():
+            return 0
+        named = {Path(p).name for (p,) in self.db.conn.execute("SELECT path FROM uploads")}
+        gone, now_ms = 0, time.time() * 1000
+        for path in self.dir.iterdir():
+            if path.name not in named and path.stat().st_mtime * 1000 < now_ms - ORPHAN_AGE_MS:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def get(self, sha: str) -> Upload | None:
         found = self.db.conn.execute(f"SELECT {_COLUMNS} FROM uploads WHERE sha256 = ?", [sha]).fetchone()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import random
+import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -298,6 +301,40 @@ def test_the_photo_of_a_refused_change_is_not_uploaded(http, site, store, tmp_pa
         phone.db.conn.execute("UPDATE outbox SET state = 'rejected' WHERE collection = 'photos'")
         assert phone.upload_queue.drop_refused() == [upload["sha256"]]
     with Client(db, http) as phone:  # the same photo recorded again (at a site he still has) is queued again
-        phone.upload_queue.add(shrink_photo(source.read_bytes()).data, "image/jpeg", "image", phone.wall())
+        with phone.upload_queue.adding([(shrink_photo(source.read_bytes()).data, "image/jpeg", "image")],
+                                       phone.wall()):
+            pass
         [upload] = phone.uploads()
     assert upload["state"] == "queued" and Path(upload["path"]).exists()
+
+
+@pytest.mark.parametrize("collection", ["photos", "signatures"])
+def test_an_upload_is_queued_with_the_change_naming_it_or_not_at_all(server, site, new_client, tmp_path, collection):
+    # Regression (s26-phone, item 2): add_photo (and sign) queued the upload in one transaction and wrote the
+    # change in another: a failure between them left an upload that no change names, sent to the server for
+    # nothing, or one dropped before its change came. A real constraint now fails the change's insert.
+    client = _signed_in(new_client, server)
+    client.db.conn.execute(
+        f"CREATE TRIGGER no_room BEFORE INSERT ON outbox WHEN NEW.collection = '{collection}'"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+        if collection == "photos":
+            client.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "cam.jpg", (800, 600)))
+        else:
+            client.record_check(site["inspection"], site["cam1"], "serviced")
+            client.record_check(site["inspection"], site["cam2"], "serviced")
+            client.sign(site["inspection"], "Ms Li", strokes=STROKES)
+    assert client.uploads() == [] and client.outbox.pending_ids(collection) == set()
+    kept = sorted(client.upload_queue.dir.iterdir())
+    assert kept  # the files were written first: a file without rows is harmless
+    assert client.upload_queue.clean() == 0  # young: it may be another process's upload under way
+    hour_ago = time.time() - 3_601
+    for path in kept:
+        os.utime(path, (hour_ago, hour_ago))
+    client.db.conn.execute("DROP TRIGGER no_room")
+    client.sync()
+    assert list(client.upload_queue.dir.iterdir()) == []
+    # Recorded again, the same bytes are written anew and go with their change.
+    if collection == "photos":
+        client.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "cam.jpg", (800, 600)))
+        assert [u["state"] for u in client.uploads()] == ["queued"] and client.outbox.pending_ids("photos")
