@@ -6,7 +6,7 @@ The countdowns are `sync.clocks.clocks`, the server's own code, over the rows th
 holds and the site's terms as the server last handed them (`refresh_terms`, at each sync,
 kept in the replica). Times the phone records (`at`, `reported_at`) are its own clock, as
 the contract wants; the server corrects them at push. To show what the server will show,
-the phone counts with the server's clock as the last pull measured it (`server_now`) and
+the phone counts with the server's clock as the last sync anchored it (`server_now`) and
 corrects its own unsent events the way the server will (past `CLOCK_SKEW_MS`).
 """
 
@@ -24,6 +24,7 @@ from sync.collections.service import KIND_ORDER, request_status
 from sync.periods import site_zone
 from sync.wire import Scalar
 
+from . import clock
 from .clock import CLOCK_SKEW_MS
 from .session import EpochChanged, Session
 from .views import EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
@@ -92,8 +93,11 @@ class ServiceWork(Workflow):
             return None
 
     def server_now(self) -> int:
-        """The server's clock as this phone estimates it: its own, plus the offset the last pull measured."""
-        return self.wall() + self.db.meta_int("clock_offset_ms")
+        """The server's clock as this phone estimates it: the last sync's anchor plus the time since boot
+        (`client_sdk/clock.py`), which stays right when the technician sets his clock after the sync. After a
+        reboot (no anchor), its own clock plus the offset the last pull measured, the only measure left."""
+        anchored = clock.anchored_now(self.db.meta("time_anchor"), self.boot())
+        return anchored if anchored is not None else self.wall() + self.db.meta_int("clock_offset_ms")
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -142,8 +146,9 @@ class ServiceWork(Workflow):
                                 or bool({v["id"] for v in visits} & waiting_visits), {})
         zone = self._zone(request)
         voided = {str(e["fields"].get("note")) for e in events if e["fields"].get("kind") == "voided"}
-        offset = self.db.meta_int("clock_offset_ms")
-        timeline = sorted(events, key=lambda e: (self._effective(e, request, offset, self.wall() + offset) or 0,
+        server_now = self.server_now()
+        offset = server_now - self.wall()
+        timeline = sorted(events, key=lambda e: (self._effective(e, request, offset, server_now) or 0,
                                                  KIND_ORDER.get(str(e["fields"].get("kind")), 0), e["id"]))
         return RequestDetail(
             **{f: getattr(summary, f) for f in summary.__struct_fields__},
@@ -178,7 +183,7 @@ class ServiceWork(Workflow):
     def _effective(self, event: Mapping[str, Any], request: Mapping[str, Any], offset: int,
                    server_now: int) -> int | None:
         """When the server holds (or will hold) that the event happened: its `effective_at` once
-        synced; before that its `at`, corrected by the measured `offset` past `CLOCK_SKEW_MS` and
+        synced; before that its `at`, corrected by the `offset` of `server_now` past `CLOCK_SKEW_MS` and
         clamped into [the call, now], as the server's push will."""
         fields = event["fields"]
         known = ts_ms(fields.get("effective_at"))
@@ -198,8 +203,8 @@ class ServiceWork(Workflow):
         status = self._status(request, events, visits)
         milestones = None
         if terms is not None:
-            offset = self.db.meta_int("clock_offset_ms")
-            server_now = self.wall() + offset
+            server_now = self.server_now()
+            offset = server_now - self.wall()
             timed = [{**e["fields"], "id": e["id"], "effective_at": hlc.format_ts(ms)}
                      for e in events if (ms := self._effective(e, request, offset, server_now)) is not None]
             found = clocks({**f, "status": status}, timed, self._signed(visits), self._callbacks(visits), terms, site_fields,

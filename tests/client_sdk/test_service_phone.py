@@ -23,6 +23,7 @@ from sync import errors as E
 from sync import hlc, sheet
 from sync.clocks import evaluate
 from tests.client_sdk.support import supervisor_rows, switch_client
+from tests.client_sdk.test_trusted_time import YEAR, Phone
 from tests.conftest import OTHER_SITE, SITE
 
 MINUTE = 60_000
@@ -453,3 +454,31 @@ def test_another_user_on_an_emptied_phone_starts_without_the_first_users_terms(h
     phone.login("zhao", "demo")
     assert phone.db.terms_fetched() == {}
     phone.close()
+
+
+def test_a_clock_set_right_after_the_sync_counts_down_and_corrects_by_the_anchor(server, site, new_client, chen, lin):
+    # Regression (s26-phone, item 3): `server_now()` and the correction of unsent events used the offset the
+    # last sync measured. A technician whose phone was a year behind, who set his clock right after the sync,
+    # saw every milestone a year late, and his arrival recorded by the right clock moved a year ahead.
+    http = server.http
+    set_override(http, lin)
+    called = hlc.wall_ms() - 30 * MINUTE
+    request = desk_opens(chen, site, called)
+    clocks = Phone(shift=-YEAR)
+    phone = new_client(http, wall=clocks.wall, boot=clocks.boot)
+    phone.sync()
+    clocks.shift = 0  # he sets the clock right (or the phone gets network time back)
+    clocks.elapsed += 10 * MINUTE
+    true_now = clocks.wall()
+    assert abs(phone.server_now() - true_now) < MINUTE
+    [mine] = phone.my_requests()
+    on_site = milestone(mine, "on_site")
+    assert on_site.status == "pending" and 70 * MINUTE < on_site.remaining_ms <= 80 * MINUTE
+    phone.record_event(request, "arrived")
+    shown = {m.name: m for m in phone.request(request).milestones}
+    assert shown["on_site"].status == "met"
+    assert abs(hlc.parse_ts(shown["on_site"].done_at) - true_now) < MINUTE
+    # After a reboot there is no anchor: the last measured offset is the only measure left.
+    clocks.shift = -YEAR
+    clocks.reboot()
+    assert abs(phone.server_now() - clocks.wall() - YEAR) < MINUTE
