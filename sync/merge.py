@@ -20,6 +20,7 @@ from .rules import (
     RowState,
     Rules,
     check_row,
+    hidden,
     outside_scope,
     parent_of,
     period_of,
@@ -30,7 +31,7 @@ from .schema import COLLECTIONS, Collection
 
 # Re-exported: the server, the client SDK and the tests import these from here.
 __all__ = [
-    "DELETED", "Actor", "LogEntry", "Lookup", "Outcome", "RowState", "Rules", "apply_change", "check_row", "merge",
+    "DELETED", "Actor", "LogEntry", "Lookup", "Outcome", "RowState", "Rules", "apply_change", "check_row", "hidden", "merge",
     "outside_scope", "parent_of", "period_of", "site_of", "validate",
 ]
 

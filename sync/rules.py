@@ -76,7 +76,8 @@ class Rules:
     user of that name is a technician whose account is not disabled (whom a duty roster may name);
     None skips it (the SDK does not know the users). `sealed_child(collection, parent_id)`: the id of a
     live row of `collection` under `parent_id` (a request's visit, an inspection's check) that a
-    customer's signature sealed, or None (None skips the check).
+    customer's signature sealed, or None (None skips the check). `was_member(site_id)`: whether the
+    pushing user was once a member of the site (a technician taken off it); None skips it (the SDK).
     """
 
     template_items: Callable[[str], dict[str, str] | None]
@@ -85,6 +86,7 @@ class Rules:
     signature_refusal: Callable[[str, dict[str, Any]], str | None] | None = None
     is_technician: Callable[[str], bool] | None = None
     sealed_child: Callable[[str, str], str | None] | None = None
+    was_member: Callable[[str], bool] | None = None
 
 
 class Check:
@@ -213,6 +215,27 @@ def outside_scope(row: RowState | None, actor: Actor) -> bool:
     return owner is not None and row.fields.get(owner) != actor.username
 
 
+def _was_member(site_id: str | None, rules: Rules | None) -> bool:
+    return site_id is not None and rules is not None and rules.was_member is not None and rules.was_member(site_id)
+
+
+def left_site(site_id: str | None, lookup: Lookup, rules: Rules | None) -> str | None:
+    """For a site the pushing technician was once a member of and is no longer: why his change is refused,
+    naming the site; None for anyone else. He was shown the site's rows, so the answer tells him nothing
+    new, while one who never was a member stays told nothing (`outside_scope`)."""
+    if not _was_member(site_id, rules):
+        return None
+    site = lookup("sites", str(site_id))
+    name = site.fields.get("name") if site is not None else None
+    return f"you are no longer a member of {_shown(name, 80) if name else 'the site'} (site {site_id})"
+
+
+def hidden(row: RowState | None, actor: Actor, rules: Rules | None) -> bool:
+    """Whether a change to `row` is answered, and logged, as one to a row that does not exist: outside the
+    client's scope, of a site its user never was a member of (`left_site`)."""
+    return outside_scope(row, actor) and not _was_member(row.site_id if row is not None else None, rules)
+
+
 def _check_writer(c: Check, fspec: Field | None, name: str) -> None:
     if fspec is not None and c.is_client and c.actor.role not in fspec.writers:
         who = "the server" if not fspec.writers else " and ".join(f"{r}s" for r in fspec.writers)
@@ -257,7 +280,10 @@ def validate(
 
     `valid`: what the collection's `values_valid` says of `fields`, when the caller has asked
     already (a push asks before it takes the writer lock)."""
-    if outside_scope(row, actor):
+    if outside_scope(row, actor) and row is not None:
+        gone = left_site(row.site_id, lookup, rules)
+        if gone is not None:  # a technician taken off the site, his phone still holding its rows
+            return ("forbidden", f"{collection} {row_id}: {gone}"), {}, dict(fields), row.site_id
         rejection, as_new, merged, site = validate(collection, row_id, fields, delete, None, actor, lookup, rules,
                                                    valid=valid)
         # Valid as a new row: but the id is taken, and the row is not the client's to change.
@@ -290,7 +316,9 @@ def validate(
                     c.problem("unknown_parent", f"{collection}.{name}: no {pspec.parent} row {value}")
                 elif is_client and actor.sites is not None and parent.site_id not in actor.sites:
                     # Every parent must be in scope, not only the one the row's site comes from.
-                    c.problem("forbidden", f"{collection}.{name}: {pspec.parent} {value} is outside your sites")
+                    gone = left_site(parent.site_id, lookup, rules)
+                    c.problem("forbidden", f"{collection}.{name}: {pspec.parent} {value}"
+                                           + (f": {gone}" if gone else " is outside your sites"))
         elif row is not None and name in kept and kept[name] != row.fields.get(name):
             c.problem("immutable", f"{collection}.{name} cannot change once set")
 

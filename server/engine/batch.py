@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from sync import hlc, schema
-from sync.merge import LogEntry, RowState, outside_scope, site_of
+from sync.merge import LogEntry, RowState, hidden, site_of
 from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult
 
@@ -28,6 +29,7 @@ from ..domains.identity.service import Caller
 from ..storage import conflicts as logged
 from ..storage.base import Connection
 from ..storage.protocol import server_clock
+from ..storage.scope import sites_ever
 from ..storage.writes import Transaction
 
 if TYPE_CHECKING:
@@ -92,7 +94,15 @@ class _Batch(Transaction):
         self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
         self.committed: dict[str, Callable[[], None]] = {}  # work for after the commit (`after_commit`)
         self.at = hlc.format_ts(now)
-        self.rules = store.hooks.rules(self)
+        self.rules = replace(store.hooks.rules(self), was_member=self._was_member)
+
+    def _was_member(self, site_id: str) -> bool:
+        """Whether the pushing user was ever a member of the site (`sync.rules.left_site`); read once a batch."""
+        if self.caller is None or self.caller.sites is None:
+            return False
+        if "sites_ever" not in self.memo:
+            self.memo["sites_ever"] = sites_ever(self.db, self.caller.user_id)
+        return site_id in self.memo["sites_ever"]
 
     @property
     def check_writes(self) -> int:
@@ -148,7 +158,7 @@ class _Batch(Transaction):
         if not entries:
             return
         row = self.rows.get((change.collection, change.id))
-        if caller is not None and outside_scope(row, caller.actor):
+        if caller is not None and hidden(row, caller.actor, self.rules):
             row = None  # logged as for a row that does not exist: nothing of its site
         site = row.site_id if row is not None else None
         if site is None and change.collection in COLLECTIONS:

@@ -38,9 +38,6 @@ INITIAL_HLC = str(hlc.Hlc(0, 0, hlc.SERVER_NODE))
 
 def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None) -> PushResponse:
     changes = req.changes
-    limit = store.settings.max_changes_per_push
-    if len(changes) > limit:
-        raise E.TooManyChanges(f"{len(changes)} changes; at most {limit} per push", limit=limit)
     if req.client_id != caller.client_id:
         raise E.ClientMismatch(f"the token belongs to client {caller.client_id}")
     if req.protocol < 1 or req.protocol > PROTOCOL_VERSION:
@@ -58,6 +55,9 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             raise E.SeqNotConsecutive(
                 f"change {i} has seq {change.seq}; seqs start at 1 and rise by one within a batch"
             )
+    if len(changes) > store.settings.max_changes_per_push:
+        with store.read() as db:  # rare: only a push over the limit pays this read
+            _at_most(store, changes, q.acked_seq(db, caller.client_id))
     store.hooks.prepare(store, changes)  # outside the writer lock
     ready = [_Ready.of(change, caller.client_id) for change in changes]  # and so is what needs no stored row
     batch: _Batch | None = None
@@ -73,6 +73,7 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             # after the version lock a revocation has committed before this push or waits for it
             # (revocations take that lock too), so nothing of it is applied, as for a revoked token.
             raise E.Unauthorized("the token is unknown or revoked")
+        _at_most(store, changes, acked)  # acked_seq may have risen since: fewer are new
         replayed = [c for c in changes if c.seq <= acked]
         fresh = changes[len(replayed):]
         results = _replayed_results(db, caller.client_id, replayed, ready)
@@ -103,6 +104,16 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
         server_epoch=store.server_epoch,
         clock_offset_ms=offset,
     )
+
+
+def _at_most(store: Store, changes: Sequence[Change], acked: int) -> None:
+    """The limit on changes per push counts the new ones: changes at or below `acked_seq` are answered
+    from their receipts (the contract), also when the limit was lowered after they were taken. Their
+    bytes are bounded by `max_body_bytes` before decoding, and a resend reaching a seq whose receipt is
+    gone is 409 `seq_reused` at that seq."""
+    limit, new = store.settings.max_changes_per_push, (changes[-1].seq - acked if changes else 0)
+    if new > limit:
+        raise E.TooManyChanges(f"{new} new changes; at most {limit} per push", limit=limit)
 
 
 class _Ready(NamedTuple):

@@ -57,3 +57,10 @@ def sites_at(db: Sql, user_id: str | None, version: int) -> set[str] | None:
 def memberships(db: Sql, user_id: str | None) -> set[str]:
     """The sites a user is a member of in this snapshot (the newest there is)."""
     return {r for (r,) in db.execute("SELECT site_id FROM memberships WHERE user_id = ?", [user_id])}
+
+
+def sites_ever(db: Sql, user_id: str) -> set[str]:
+    """The sites a user has ever been made a member of (a membership older than the scope events'
+    migration counts as made then)."""
+    return {r for (r,) in db.execute("SELECT DISTINCT site_id FROM scope_events WHERE user_id = ? AND member = 1",
+                                     [user_id])}

@@ -213,9 +213,9 @@ def test_a_technician_removed_from_the_site_offline_reads_his_refused_work_by_co
     # Nothing a technician does not know: no ids, no server detail.
     assert not {insp, site["cam1"], site["cam2"], device_check_id(insp, site["cam1"])} & set(out.split())
     assert "outside your sites" not in out and "required when creating" not in out
-    # `outbox` still lists what the server said, for the supervisor.
+    # `outbox` still lists what the server said, for the supervisor: since s26-desk item 1 it names the site.
     main(["--db", db, "outbox"], http=http)
-    assert "outside your sites" in capsys.readouterr().out
+    assert "you are no longer a member of 'Test park'" in capsys.readouterr().out
 
 
 # -- item 9: yes/no items, item keys, a JPEG for --png, the URL tried ---------------------------

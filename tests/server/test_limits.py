@@ -74,6 +74,29 @@ def test_changes_per_push(small):
     assert _everything(store) == before
 
 
+def test_a_resend_of_changes_the_server_took_is_answered_from_their_receipts_whatever_their_number(small):
+    # Regression (s26-desk, item 2): a push over `max_changes_per_push` was 413 before its seqs were read,
+    # so a phone resending changes the server had taken (their answer lost, the limit lowered since) was
+    # refused instead of told their stored results, as the contract says of a change at or below acked_seq.
+    http, store = small
+    wang = Session(http, "wang")
+    changes = [wang.change("devices", f"00000000-0000-4000-8000-00000000000{i % 5}", {"location": f"l{i}"})
+               for i in range(7)]
+    first = [r for batch in (changes[:3], changes[3:6]) for r in wang.push(batch).json()["results"]]
+    assert [r["status"] for r in first] == ["applied"] * 6
+    before = _everything(store)
+    again = wang.push(changes[:6])  # six, all taken: no new change
+    assert again.status_code == 200, again.text
+    assert (again.json()["acked_seq"], again.json()["results"]) == (6, first)
+    assert _everything(store)["rows"] == before["rows"]
+    # The limit counts the new ones: one new behind six taken is applied; four new are not.
+    assert [r["status"] for r in wang.push(changes).json()["results"]] == ["applied"] * 7
+    more = [wang.change("devices", "00000000-0000-4000-8000-000000000001", {"location": f"m{i}"}) for i in range(4)]
+    before = _everything(store)
+    _over(wang.push([*changes[5:], *more]), 413, "too_many_changes", 3)
+    assert _everything(store) == before
+
+
 def test_pull_page_size_is_capped_not_refused(small):
     http, _ = small
     wang = Session(http, "wang")
