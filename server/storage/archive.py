@@ -71,3 +71,14 @@ def devices_by_code(db: Sql, code: str, sites: list[str] | None, limit: int) -> 
     return sorted((s, i) for s, i in db.execute(
         f"SELECT parent_id, id FROM rows WHERE collection = 'devices' AND {sql.field('fields', 'code')} = ?"
         f" AND deleted = 0{among} LIMIT ?", [code, *args, limit]))
+
+
+def terms_calendars(db: Sql) -> list[tuple[str, str, Any]]:
+    """(site id, site name, the calendar its terms override names or writes out) of each live site whose
+    override has a `calendar`, by site name."""
+    field = dialect(db).field
+    found = db.execute(
+        f"SELECT s.id, {field('s.fields', 'name')}, t.override FROM service_terms t JOIN rows s"
+        " ON s.collection = 'sites' AND s.id = t.site_id AND s.deleted = 0").fetchall()
+    return sorted(((str(i), str(name or ""), calendar) for i, name, override in found
+                   if (calendar := _decode(override).get("calendar")) is not None), key=lambda r: (r[1], r[0]))

@@ -25,6 +25,13 @@ def visit_lines(db: Sql, visit_id: str) -> list[tuple[str, dict[str, Any]]]:
     return [(line_id, fields) for _, line_id, fields in sorted(rows, key=lambda r: r[:2])]
 
 
+def row(db: Sql, collection: str, row_id: object) -> tuple[dict[str, Any], bool] | None:
+    """(fields, deleted) of a row, deleted or not; None for no such row."""
+    found = db.execute("SELECT fields, deleted FROM rows WHERE collection = ? AND id = ?",
+                       [collection, row_id]).fetchone() if isinstance(row_id, str) else None
+    return None if found is None else (_decode(found[0]), bool(found[1]))
+
+
 def active_kinds(db: Sql, site_id: str) -> dict[str, int]:
     """{device kind: how many} of a site's live, active devices."""
     field = dialect(db).field

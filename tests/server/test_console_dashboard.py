@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,26 @@ def test_serve_stops_at_start_on_a_calendar_day_it_cannot_read(tmp_path, monkeyp
         for cached in caches:
             cached.cache_clear()
     assert "holidays: not a date 'YYYY-MM-DD'" in capsys.readouterr().err
+
+
+# Regression (session 26, office, finding 3): a site's terms may write out a calendar of their own (a
+# customer's site with its own holidays); the warning read only the server's named calendars, so such a
+# site's calendar ended without a word, and its clocks counted the holidays.
+def test_the_dashboard_warns_of_a_calendar_a_sites_terms_write_out(http, store, site, lin, monkeypatch):
+    office = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "service_terms.json").read_text())
+    own = {"week": office["calendars"]["cn-2026-office"]["week"], "holidays": ["2026-10-01"], "source": "客户园区"}
+    r = lin.http.put(f"/api/sites/{site['site']}/service-terms", headers=lin.headers,
+                     json={"override": {"calendar": own}})
+    assert r.status_code == 200, r.text
+    monkeypatch.setattr(store, "now_ms", lambda: _at("2026-12-07"))
+    console(http, "lin")
+    [office_calendar, own_calendar] = _warnings(http)
+    assert "“cn-2026-office”" in office_calendar
+    assert "现场“Test park”" in own_calendar and "2026-12-31" in own_calendar and "还剩 24 天" in own_calendar
+    assert "fieldsync terms" in own_calendar
+    monkeypatch.setattr(store, "now_ms", lambda: _at("2027-01-05"))
+    assert "已过期 5 天" in _warnings(http)[1]
+    # A site whose terms name the server's calendar gets no second warning: the named one covers it.
+    assert lin.http.put(f"/api/sites/{site['site']}/service-terms", headers=lin.headers,
+                        json={"override": {"calendar": "cn-2026-office"}}).status_code == 200
+    assert len(_warnings(http)) == 1

@@ -108,8 +108,8 @@ def test_the_device_page_shows_identity_checks_photos_and_escapes_a_phones_html(
     assert page.status_code == 200
     text = page.text
     for shown in ("CAM-001", "大堂球机", "球形摄像机", "视频监控系统", "A 栋大堂", "DS-2CD", "SN-77", "2025-12-01",
-                  "保修期内", "2026-Q4", "故障", "wang", "2026-11-20 10:15", "镜头已擦拭：是"):
-        assert shown in text, shown
+                  "保修期内", "2026-Q4", "故障", "<td>Wang</td>", "2026-11-20 10:15", "镜头已擦拭：是"):
+        assert shown in text, shown  # who checked by the person's name (Wang), as the sheets (session 26)
     # Regression (issue 14, escaping): a note with HTML from a phone is text, never markup.
     assert "<script>" not in text and "&lt;script&gt;alert(&#34;note&#34;)&lt;/script&gt;" in text
     assert "&lt;b&gt;bold&lt;/b&gt;" in text
@@ -172,7 +172,7 @@ def test_the_inspection_page_is_the_sheet_with_answers_photos_and_its_pdf(http, 
     page = sign_in(http, "lin").get(f"/console/inspections/{archive['inspection']}")
     assert page.status_code == 200
     text = page.text
-    for shown in (sheet_no, "Test park", "ACME", "2026-Q4", "wang", "已排期", "1/2", "视频监控系统", "故障", "未检查",
+    for shown in (sheet_no, "Test park", "ACME", "2026-Q4", "<td>Wang</td>", "已排期", "1/2", "视频监控系统", "故障", "未检查",
                   "镜头已擦拭：是", "2026-11-20 10:15", "尚无签字", "尚未签章"):
         assert shown in text, shown
     assert "<script>" not in text and "&lt;script&gt;" in text
@@ -209,7 +209,7 @@ def test_the_sheet_shows_its_signatures_and_seal_and_a_retraction(http, site, wa
     assert "已签章：陈女士，2026-11-20 18:15" in seal and info["sheet_sha256"] in seal
     assert lin.http.post(f"/api/signatures/{signature}/retract", headers=lin.headers).status_code == 200
     seal = http.get(url).text.split('id="signatures"')[1]
-    assert "已由 lin 于" in seal and "尚未签章" in seal and "有签字已被撤回" in seal
+    assert "已由 Lin 于" in seal and "尚未签章" in seal and "有签字已被撤回" in seal
 
 
 @pytest.mark.parametrize(("path", "status"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tests.server.test_visit_sealing import AT
 
 IN_WARRANTY = {"accepted_on": "2026-11-10", "warranty_months": 12}  # ten days before the call: all covered
 CHEAP_PART = {**LINES[2], "decision": "agreed"}  # 150 yuan: under an annual contract's part cover
+REMOTE = {"item": "remote_system", "quantity": 1}  # remote support: the warranty covers it, a contract does not
 
 
 def _borne(http: Any, visit: str) -> list[str]:
@@ -56,4 +58,33 @@ def test_damage_leaves_the_part_to_the_contract_and_a_changed_contract_keeps_wha
     # The site's contract ends after the lines were priced: the stored prices stand (service.md, "Stored
     # prices"), and the page still names the contract that covered the part, not the customer.
     store.write_server_changes([("sites", SITE, {"contract": "per_visit"}, False)])
+    assert _borne(http, visit) == ["保修承担", "合同承担"]
+
+
+# Regression (session 26, office, finding 2): the page built its own pricing context beside the push's
+# (`billing/hooks.py`), and read the device as it stands. A device deleted after the visit made a line the
+# warranty paid read 合同承担 on a site with no contract: the push had priced it with the device's warranty.
+def test_a_device_deleted_after_the_visit_still_shows_the_warranty_that_paid(http, store, site, chen, wang, lin):
+    _, visit, _ = visit_with_lines(store, chen, wang, site, LINES[:2], site_fields={"contract": "per_visit",
+                                   **IN_WARRANTY}, device_id=site["cam1"], reported_at=AT)
+    console(http, "chen")
+    assert _borne(http, visit) == ["保修承担", "保修承担"]
+    assert results(lin, [lin.change("devices", site["cam1"], {}, delete=True)]) == [("applied", None)]
+    assert _borne(http, visit) == ["保修承担", "保修承担"]
+    # A line priced after the deletion: the push reads no device, so no warranty (as the phone does);
+    # the customer pays it, and the page and the bill say so.
+    line = str(uuid.uuid4())
+    assert results(wang, [wang.change("charge_lines", line, {"visit_id": visit, **LINES[4]})]) == [("applied", None)]
+    assert _borne(http, visit) == ["保修承担", "保修承担", "客户付费"]
+
+
+def test_after_the_deletion_an_annual_contract_pays_and_the_page_says_so(http, store, site, chen, wang, lin):
+    # The rows as they stand explain the cover (the contract): the deleted device is not read for it.
+    _, visit, _ = visit_with_lines(store, chen, wang, site, [REMOTE], site_fields={"contract": "annual",
+                                   **IN_WARRANTY}, device_id=site["cam1"], reported_at=AT)
+    assert results(lin, [lin.change("devices", site["cam1"], {}, delete=True)]) == [("applied", None)]
+    line = str(uuid.uuid4())
+    assert results(wang, [wang.change("charge_lines", line, {"visit_id": visit, **LINES[1]})]) == [("applied", None)]
+    console(http, "chen")
+    # Remote support: the warranty's when priced (no contract covers it); labour after: the contract's.
     assert _borne(http, visit) == ["保修承担", "合同承担"]

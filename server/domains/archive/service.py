@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sync import errors as E
 from sync.fields import NS, unstorable
 from sync.rules import Actor, RowState, check_row, validate
+from sync.workhours import Calendar
 
 from ...storage import archive as q
 from ..scope import in_scope
@@ -110,6 +111,13 @@ class Archive:
         with self.store.read() as db:
             found = q.devices_by_code(db, code, None if caller.sites is None else sorted(caller.sites), limit)
         return [Found(collection="devices", id=i, site_id=s, href=f"/api/devices/{i}/history") for s, i in found]
+
+    def terms_calendars(self) -> dict[str, Calendar]:
+        """The holiday calendars sites' terms write out in their override, by the site's name (a calendar
+        an override names is one of the server's own, `duty.service.calendars`)."""
+        with self.store.read() as db:
+            found = q.terms_calendars(db)
+        return {name or site_id: Calendar.from_data(c) for site_id, name, c in found if isinstance(c, dict)}
 
 
 class _Plan:

@@ -14,12 +14,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sync.merge import RowState
-from sync.pricing import Context, context, price
+from sync.pricing import Context, price
 from sync.wire import Change
 
 from ...storage import billing as q
 from ...storage.service import children
-from .service import fee_book
+from .service import visit_context as context_of
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -37,19 +37,20 @@ def request_visits(tx: Transaction, request_id: str) -> list[RowState]:
 
 
 def visit_context(tx: Transaction, visit_id: object) -> Context | None:
-    """The pricing context of a visit as it stands in the transaction; None without the visit."""
+    """The pricing context of a visit as it stands in the transaction (`service.visit_context`); None
+    without the visit."""
     visit = tx.lookup("service_visits", visit_id) if isinstance(visit_id, str) else None
     request_id = visit.fields.get("request_id") if visit is not None else None
     request = tx.lookup("service_requests", request_id) if isinstance(request_id, str) else None
     if visit is None or request is None:
         return None
-    site_id, device_id = request.fields.get("site_id"), request.fields.get("device_id")
-    site = tx.lookup("sites", site_id) if isinstance(site_id, str) else None
-    device = tx.lookup("devices", device_id) if isinstance(device_id, str) else None
+
+    def row(collection: str, row_id: object) -> tuple[dict[str, Any], bool] | None:
+        found = tx.lookup(collection, row_id) if isinstance(row_id, str) else None
+        return None if found is None else (found.fields, found.deleted)
+
     siblings = [v.fields for v in request_visits(tx, request.id) if v.id != visit.id]
-    return context(fee_book(), site=site.fields if site is not None else {}, request=request.fields,
-                   visit=visit.fields, device=device.fields if device is not None and not device.deleted else None,
-                   siblings=siblings)
+    return context_of(row, visit.fields, request.fields, siblings)
 
 
 def _priced(tx: Transaction, line: RowState, ctx: Context) -> bool:

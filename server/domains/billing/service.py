@@ -3,7 +3,8 @@ a site's annual maintenance quote. The prices are `sync.pricing`'s, the phone's 
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,22 @@ FEES_FILE = Path(__file__).resolve().parents[3] / "fixtures" / "fee_schedules.js
 def fee_book(path: Path = FEES_FILE) -> pricing.FeeBook:
     """The fee schedules, read and checked once (a bad file stops the server at its first price)."""
     return pricing.load(path.read_bytes())
+
+
+# A row as a context reads it: (fields, deleted), None when there is none.
+Row = Callable[[str, object], tuple[Mapping[str, Any], bool] | None]
+
+
+def visit_context(row: Row, visit: Mapping[str, Any], request: Mapping[str, Any],
+                  siblings: Iterable[Mapping[str, Any]], deleted_device: bool = False) -> pricing.Context:
+    """A visit's pricing context, the one way the push prices its lines (`hooks.visit_context`, over the
+    transaction) and the visit page names who bears them (over the stored rows), as the phone prices them
+    (`client_sdk/charges.py`): a deleted site's fields still give its zone, contract and time zone; a
+    deleted device gives no warranty, unless `deleted_device` (the page explaining a line priced before)."""
+    site, device = row("sites", request.get("site_id")), row("devices", request.get("device_id"))
+    return pricing.context(fee_book(), site=site[0] if site else {}, request=request, visit=visit,
+                           device=device[0] if device and (deleted_device or not device[1]) else None,
+                           siblings=siblings)
 
 
 def _visit(db: Connection, caller: Caller, visit_id: str) -> dict[str, Any]:
@@ -79,19 +96,20 @@ class Billing:
 
     def borne_by(self, caller: Caller, visit_id: str) -> dict[str, str]:
         """Who bears each of the visit's lines (`pricing.borne_by`), by line id: the customer, the warranty,
-        the contract, or nobody yet; a covered line's warranty or contract read as the pricing reads it."""
+        the contract, or nobody yet. A covered line's cover is read from the context the push priced it
+        with (`visit_context`); when the rows as they stand explain no cover, a device deleted since still
+        gives the warranty it gave when the line was priced."""
         with self.store.read() as db:
             visit = _visit(db, caller, visit_id)
             request_id = str(visit.get("request_id"))
             request = live_rows(db, "service_requests", [request_id])[request_id]
-            site_id, device_id = request.get("site_id"), request.get("device_id")
-            site = live_rows(db, "sites", [site_id]).get(site_id, {}) if isinstance(site_id, str) else {}
-            device = live_rows(db, "devices", [device_id]).get(device_id) if isinstance(device_id, str) else None
             siblings = [f for _, i, f in children(db, "service_visits", [request_id]) if i != visit_id]
+            ctx, then = (visit_context(partial(q.row, db), visit, request, siblings, deleted_device=d)
+                         for d in (False, True))
             lines = q.visit_lines(db, visit_id)
-        ctx = pricing.context(fee_book(), site=site, request=request, visit=visit, device=device, siblings=siblings)
         billed = {line.id: line.billed for line in pricing.bill(visit_id, lines, 0).lines}
-        return {i: pricing.borne_by(f, bool(f.get("covered")), billed[i], ctx) for i, f in lines}
+        return {i: pricing.borne_by(f, bool(f.get("covered")), billed[i],
+                                    ctx if pricing.covered_by(f, ctx) else then) for i, f in lines}
 
     def annual_quote(self, site_id: str) -> AnnualQuote:
         """The site's active devices priced per unit from the annual table in force today."""

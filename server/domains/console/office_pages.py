@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from sync import errors as E
+from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month
 from sync.periods import site_today
 from sync.schema import SERVICE_DESK, SUPERVISOR
 
@@ -33,8 +34,9 @@ def month_of(text: str | None) -> tuple[str, date]:
     if text is None or text == "":
         today = site_today(None)
         return f"{today.year}-M{today.month}", date(today.year, today.month, 1)
-    if not _MONTH.fullmatch(text):
-        raise E.InvalidFilter(f"month {text[:16]!r} is a month like 2026-11", parameter="month")
+    if not _MONTH.fullmatch(text) or not is_month(f"{text[:4]}-M{int(text[5:])}"):  # the API's years: 9999-12 was a 500
+        raise E.InvalidFilter(f"month {text[:16]!r} is a month like 2026-11, in the years {MIN_PERIOD_YEAR} to"
+                              f" {MAX_PERIOD_YEAR}", parameter="month")
     first = date(int(text[:4]), int(text[5:]), 1)
     return f"{first.year}-M{first.month}", first
 

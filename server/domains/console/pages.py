@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sync.clocks import Milestone
-from sync.periods import FREQUENCIES, period_of
+from sync.duty import ending_calendars
+from sync.periods import FREQUENCIES, period_of, site_zone
 from sync.schema import OUTCOMES, SUPERVISOR
+from sync.workhours import Calendar
 
 from ...filters import one_of
 from ..duty.service import calendars_ending
@@ -79,17 +82,24 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
     return {"requests": [request_row(t, r, sites) for r in listed],
-            "calendars": calendar_warnings(state.store.now_ms(), t) if caller.role == SUPERVISOR else [],
+            "calendars": calendar_warnings(state.store.now_ms(), t, state.archive.terms_calendars())
+            if caller.role == SUPERVISOR else [],
             "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
 
 
-def calendar_warnings(now_ms: int, t: Mapping[str, str]) -> list[str]:
+def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Calendar] | None = None) -> list[str]:
     """A line for each holiday calendar that ends within 60 days of `now_ms` or has ended
-    (`calendars_ending`), in `t`'s words: the dashboard's for supervisors, `fieldsync serve`'s at start."""
-    return [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
-                                                                          days=abs(days))
-            for name, last, days in calendars_ending(now_ms)]
+    (`calendars_ending`), in `t`'s words: the dashboard's for supervisors, `fieldsync serve`'s at start;
+    then one for each calendar a site's terms write out (`sites`, by the site's name), which its override
+    must be given the next year's dates in."""
+    ending = [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
+                                                                            days=abs(days))
+              for name, last, days in calendars_ending(now_ms)]
+    today = datetime.fromtimestamp(now_ms / 1000, site_zone(None)).date()
+    return ending + [t["site_calendar_ending" if (last - today).days >= 0 else "site_calendar_ended"].format(
+        site=site, last=last.isoformat(), days=abs((last - today).days))
+        for site, last in ending_calendars(sites or {}, today)]
 
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,6 +127,21 @@ def lang_of(request: Request[Any, Any, Any]) -> str:
     return language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
 
 
+def people(state: Any) -> Callable[[object], str]:
+    """The pages' `person(username)`: the name a user is shown by (王工, not wang), as the printed sheets
+    name people (`Sheets.person`); the username of a removed or unknown user; empty for none. Each
+    name is read once a page, and only when the page shows it."""
+    known: dict[str, str] = {}
+
+    def person(username: object) -> str:
+        if not isinstance(username, str) or not username:
+            return ""
+        if username not in known:
+            known[username] = state.sheets.person(username)
+        return known[username]
+    return person
+
+
 def render(request: Request[Any, Any, Any], template: str, status: int = 200, caller: Caller | None = None,
            cookies: list[Cookie] | None = None, **context: Any) -> Response[bytes]:
     """A page in the request's language; `?lang=` also sets the language cookie."""
@@ -138,7 +154,7 @@ def render(request: Request[Any, Any, Any], template: str, status: int = 200, ca
     assert engine is not None  # create_app gives the app the console's templates
     html = engine.get_template(template).render(
         t=words("console", lang), label=lambda group, value: label(group, value, lang), lang=lang,
-        caller=caller, path=request.url.path, csrf=csrf_of(token) if caller is not None and token else "", **context)
+        person=people(request.app.state), caller=caller, path=request.url.path, csrf=csrf_of(token) if caller is not None and token else "", **context)
     return Response(html.encode(), status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS,
                     cookies=cookies)
 

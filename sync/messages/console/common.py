@@ -66,6 +66,13 @@ ZH: dict[str, str] = {
     "calendar_ended": "节假日日历“{name}”只排到 {last}，已过期 {days} 天。现在的法定节假日按工作日计算：办公室视为上班、"
                       "无人值班、服务时限照常计时。请在 fixtures/service_terms.json 中加入今年的节假日和调休日并重启服务器"
                       "（见 docs/operations.md）。",
+    # A calendar written out in a site's own terms override: its dates are the override's (fieldsync terms).
+    "site_calendar_ending": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，还剩 {days} 天。此后该现场的法定节假日"
+                            "将按工作日计算，服务时限照常计时。请用 fieldsync terms --set 为该现场写入下一年的节假日和调休日"
+                            "（见 docs/operations.md）。",
+    "site_calendar_ended": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，已过期 {days} 天。现在该现场的法定"
+                           "节假日按工作日计算，服务时限照常计时。请用 fieldsync terms --set 为该现场写入今年的节假日和调休日"
+                           "（见 docs/operations.md）。",
 }
 
 EN: dict[str, str] = {
@@ -133,4 +140,12 @@ EN: dict[str, str] = {
                       " working days: the office counts as open, nobody is on duty, and the service clocks run."
                       " Add this year's holidays and make-up workdays to fixtures/service_terms.json and restart the"
                       " server (docs/operations.md).",
+    "site_calendar_ending": "The holiday calendar written out in the terms of site \"{site}\" ends on {last}, in {days}"
+                            " days. After it, public holidays count as working days there and its service clocks run."
+                            " Give the site's terms next year's holidays and make-up workdays with fieldsync terms --set"
+                            " (docs/operations.md).",
+    "site_calendar_ended": "The holiday calendar written out in the terms of site \"{site}\" ended on {last}, {days}"
+                           " days ago. Public holidays now count as working days there and its service clocks run."
+                           " Give the site's terms this year's holidays and make-up workdays with fieldsync terms --set"
+                           " (docs/operations.md).",
 }
