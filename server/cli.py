@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -46,6 +47,14 @@ def _database(text: str) -> str:
     """`--database` checked (argparse's type): refused without echoing it, as it may hold a password."""
     try:
         return database_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _public_url(text: str) -> str:
+    """`--public-url` checked (argparse's type), with the setting's own reason."""
+    try:
+        return public_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -154,8 +163,6 @@ def _serve(args: argparse.Namespace) -> int:
                  "public_url": args.public_url or served_url(args.host, args.port), "database": args.database}
     settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(settings)
-    if demo:
-        print(demo, flush=True)
     try:
         warnings = _calendar_warnings()
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
@@ -171,6 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
         except PortUnavailable as exc:
             print(f"fieldsync: {exc}", file=sys.stderr)
             return 1
+        if demo:  # once it holds the port: a server refused prints nothing but its reason
+            print(demo, flush=True)
         for warning in warnings:  # once it serves: a port taken is one line, as before
             print(f"fieldsync: {warning}", file=sys.stderr, flush=True)
         from granian.constants import Interfaces
@@ -303,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
-    p.add_argument("--public-url", type=public_url, metavar="URL", help="where customers reach the server: the printed"
+    p.add_argument("--public-url", type=_public_url, metavar="URL", help="where customers reach the server: the printed"
                    " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
@@ -399,6 +408,20 @@ def main(argv: list[str] | None = None) -> int:
     except Unreachable as exc:
         print(f"fieldsync: cannot open the database: {exc}", file=sys.stderr)
         return 1
+    except sqlite3.OperationalError as exc:  # the file cannot be written, or another process holds it
+        print(f"fieldsync: SQLite: {_sqlite_reason(exc, getattr(args, 'data', None) or '--data')}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a directory that cannot be made or written: one line, not a traceback
+        print(f"fieldsync: {exc}", file=sys.stderr)
+        return 1
+
+
+def _sqlite_reason(exc: sqlite3.OperationalError, data: str) -> str:
+    """What the operator can do about SQLite's refusal, after its own words."""
+    if "locked" in str(exc):
+        return (f"{exc}: another process (a fieldsync command, a sqlite3 shell) held it for 60 s;"
+                " run this again once it has finished")
+    return f"{exc}: check that {data} and its files can be written by this user, and the disk is not full"
 
 
 if __name__ == "__main__":
