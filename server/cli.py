@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,8 +23,9 @@ from .cli_office import (
 )
 from .cli_ops import add_commands, add_missing_blobs
 from .settings import Settings, database_url, public_url, served_url
-from .storage.base import Unreachable
+from .storage.base import NewerSchema, Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
+from .storage.sqlite.connection import Refused as SQLiteRefused
 
 
 def _blobs(args: argparse.Namespace) -> str | None:
@@ -172,6 +172,10 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
     with data_lock(data):
+        # The schema is brought up to date here, where a refusal (a newer one) is one line, not the worker's crash.
+        from .services import backend_of
+
+        backend_of(settings).open(settings.database or settings.db_path, 1).close()
         options = granian_options(settings)
         try:
             sock = listen(args.host, args.port, options["backlog"])
@@ -405,10 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
-    except Unreachable as exc:
+    except (Unreachable, NewerSchema) as exc:
         print(f"fieldsync: cannot open the database: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.OperationalError as exc:  # the file cannot be written, or another process holds it
+    except SQLiteRefused as exc:  # the file cannot be written, or another process holds it
         print(f"fieldsync: SQLite: {_sqlite_reason(exc, getattr(args, 'data', None) or '--data')}", file=sys.stderr)
         return 1
     except OSError as exc:  # a directory that cannot be made or written: one line, not a traceback
@@ -416,12 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _sqlite_reason(exc: sqlite3.OperationalError, data: str) -> str:
+def _sqlite_reason(exc: SQLiteRefused, data: str) -> str:
     """What the operator can do about SQLite's refusal, after its own words."""
     if "locked" in str(exc):
         return (f"{exc}: another process (a fieldsync command, a sqlite3 shell) held it for 60 s;"
                 " run this again once it has finished")
-    return f"{exc}: check that {data} and its files can be written by this user, and the disk is not full"
+    if any(word in str(exc) for word in ("unable to open", "readonly", "disk")):
+        return f"{exc}: check that {data} and its files can be written by this user, and the disk is not full"
+    return str(exc)
 
 
 if __name__ == "__main__":

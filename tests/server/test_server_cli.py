@@ -147,3 +147,20 @@ def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path
         run = fieldsync("serve", "--data", str(demo), "--port", "1")
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == f"fieldsync: {demo} is in use by a running server; stop it first\n"
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["add-user", "li", "--role", "supervisor",
+                                                                "--password", STRONG]])
+def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_path: Path, command: list[str]) -> None:
+    # Regression (session 26, ops): an older `serve` served it without a word (and its worker, not
+    # the command, would have been the one to fail on anything else the schema refused).
+    data = tmp_path / "data"
+    assert fieldsync("init", "--data", str(data)).returncode == 0
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        db.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at)"
+                   " VALUES ('fieldsync', 'm099_from_the_future', '2027-01-01')")
+    run = fieldsync(*command, "--data", str(data))
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == ("fieldsync: cannot open the database: it was upgraded by a newer fieldsync (its steps"
+                          " m099_from_the_future are unknown to this one); serve it with that version, or restore"
+                          " the backup taken before the upgrade\n")
