@@ -23,8 +23,9 @@ from .cli_office import (
 )
 from .cli_ops import add_commands, add_missing_blobs
 from .settings import Settings, database_url, public_url, served_url
-from .storage.base import Unreachable
+from .storage.base import NewerSchema, Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
+from .storage.sqlite.connection import Refused as SQLiteRefused
 
 
 def _blobs(args: argparse.Namespace) -> str | None:
@@ -46,6 +47,14 @@ def _database(text: str) -> str:
     """`--database` checked (argparse's type): refused without echoing it, as it may hold a password."""
     try:
         return database_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _public_url(text: str) -> str:
+    """`--public-url` checked (argparse's type), with the setting's own reason."""
+    try:
+        return public_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -154,8 +163,6 @@ def _serve(args: argparse.Namespace) -> int:
                  "public_url": args.public_url or served_url(args.host, args.port), "database": args.database}
     settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(settings)
-    if demo:
-        print(demo, flush=True)
     try:
         warnings = _calendar_warnings()
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
@@ -165,12 +172,18 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
     with data_lock(data):
+        # The schema is brought up to date here, where a refusal (a newer one) is one line, not the worker's crash.
+        from .services import backend_of
+
+        backend_of(settings).open(settings.database or settings.db_path, 1).close()
         options = granian_options(settings)
         try:
             sock = listen(args.host, args.port, options["backlog"])
         except PortUnavailable as exc:
             print(f"fieldsync: {exc}", file=sys.stderr)
             return 1
+        if demo:  # once it holds the port: a server refused prints nothing but its reason
+            print(demo, flush=True)
         for warning in warnings:  # once it serves: a port taken is one line, as before
             print(f"fieldsync: {warning}", file=sys.stderr, flush=True)
         from granian.constants import Interfaces
@@ -303,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
-    p.add_argument("--public-url", type=public_url, metavar="URL", help="where customers reach the server: the printed"
+    p.add_argument("--public-url", type=_public_url, metavar="URL", help="where customers reach the server: the printed"
                    " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
@@ -396,9 +409,25 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, Refused) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
-    except Unreachable as exc:
+    except (Unreachable, NewerSchema) as exc:
         print(f"fieldsync: cannot open the database: {exc}", file=sys.stderr)
         return 1
+    except SQLiteRefused as exc:  # the file cannot be written, or another process holds it
+        print(f"fieldsync: SQLite: {_sqlite_reason(exc, getattr(args, 'data', None) or '--data')}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a directory that cannot be made or written: one line, not a traceback
+        print(f"fieldsync: {exc}", file=sys.stderr)
+        return 1
+
+
+def _sqlite_reason(exc: SQLiteRefused, data: str) -> str:
+    """What the operator can do about SQLite's refusal, after its own words."""
+    if "locked" in str(exc):
+        return (f"{exc}: another process (a fieldsync command, a sqlite3 shell) held it for 60 s;"
+                " run this again once it has finished")
+    if any(word in str(exc) for word in ("unable to open", "readonly", "disk")):
+        return f"{exc}: check that {data} and its files can be written by this user, and the disk is not full"
+    return str(exc)
 
 
 if __name__ == "__main__":

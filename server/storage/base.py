@@ -26,6 +26,20 @@ class Unreachable(Exception):
     """A database server that does not answer or refuses us, as its driver says why (no password in it)."""
 
 
+class NewerSchema(Exception):
+    """The database has migration steps this code does not know: a newer fieldsync upgraded it."""
+
+    def __init__(self, steps: list[str]) -> None:
+        super().__init__(f"it was upgraded by a newer fieldsync (its steps {', '.join(steps)} are unknown to this"
+                         " one); serve it with that version, or restore the backup taken before the upgrade")
+
+
+def refuse_newer(applied: list[str], known: list[str]) -> None:
+    """Before migrating: an older server on a newer schema would write rows the newer steps do not expect."""
+    if unknown := [name for name in applied if name not in set(known)]:
+        raise NewerSchema(unknown)
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

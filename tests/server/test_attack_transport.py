@@ -263,3 +263,16 @@ def test_behind_nginx_half_open_connections_do_not_stop_the_server(nginx):
     finally:
         for s in held:
             s.close()
+
+
+def test_behind_nginx_on_its_own_port_the_console_signs_in(nginx):
+    # Regression (session 26, ops): docs/nginx.conf passed `Host $host`, which drops the port, and
+    # the console refuses a form whose Origin is not its Host: behind nginx on any port but 80 or
+    # 443 (this nginx listens on a free port), every console sign-in was 403.
+    url, _ = nginx
+    with httpx.Client(base_url=url, timeout=ANSWER_TIMEOUT) as browser:
+        csrf = browser.get("/console/login").text.split('name="csrf" value="')[1].split('"')[0]
+        r = browser.post("/console/login", data={"username": "lin", "password": "demo", "csrf": csrf},
+                         headers={"origin": url}, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/console/")
+        assert browser.get("/console/", follow_redirects=False).status_code == 200

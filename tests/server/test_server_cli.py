@@ -97,3 +97,70 @@ def test_add_user_asks_for_the_password_twice(demo: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "technician wu created" in run.stdout
     assert "wu" in _users(demo)
+
+
+@pytest.mark.parametrize("command", [
+    ["serve", "--port", "1"],
+    ["add-user", "li", "--role", "technician", "--password", STRONG],
+    ["schedule", "--period", "2026-Q4"],
+    ["backup", "--to", "{tmp}/backup"],
+])
+def test_a_database_sqlite_cannot_open_is_one_line_not_a_traceback(tmp_path: Path, command: list[str]) -> None:
+    # Regression (session 26, ops): a data directory this user cannot write (here its WAL cannot be
+    # opened: a directory stands where the file goes, which even root cannot write) was a traceback.
+    data = tmp_path / "data"
+    assert fieldsync("init", "--data", str(data)).returncode == 0
+    (data / "fieldsync.db-wal").mkdir()
+    run = fieldsync(*[a.format(tmp=tmp_path) for a in command], "--data", str(data))
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (f"fieldsync: SQLite: unable to open database file: check that {data} and its files can be"
+                          " written by this user, and the disk is not full\n")
+
+
+@pytest.mark.parametrize("command", [
+    ["init", "--data", "{file}/data"],
+    ["backup", "--data", "{demo}", "--to", "{file}/backup"],
+])
+def test_a_directory_that_cannot_be_made_is_one_line_not_a_traceback(tmp_path: Path, demo: Path,
+                                                                     command: list[str]) -> None:
+    # Regression (session 26, ops): an OSError (a path through a file, a read-only disk) was a traceback.
+    file = tmp_path / "a-file"
+    file.write_text("")
+    run = fieldsync(*[a.format(file=file, demo=demo) for a in command])
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.startswith("fieldsync: [Errno ") and str(file) in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_a_bad_public_url_says_what_it_takes(demo: Path) -> None:
+    # Regression (session 26, ops): argparse said only "invalid public_url value: 'ftp://x'".
+    run = fieldsync("serve", "--data", str(demo), "--port", "1", "--public-url", "ftp://x")
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[-1] == ("fieldsync serve: error: argument --public-url: an http:// or https://"
+                                           " URL without query, at most 200 characters")
+
+
+def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path) -> None:
+    # Regression (session 26, ops): it printed the demo accounts on stdout first, as if it served.
+    from server.storage.sqlite.backup import data_lock
+
+    with data_lock(demo):
+        run = fieldsync("serve", "--data", str(demo), "--port", "1")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == f"fieldsync: {demo} is in use by a running server; stop it first\n"
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["add-user", "li", "--role", "supervisor",
+                                                                "--password", STRONG]])
+def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_path: Path, command: list[str]) -> None:
+    # Regression (session 26, ops): an older `serve` served it without a word (and its worker, not
+    # the command, would have been the one to fail on anything else the schema refused).
+    data = tmp_path / "data"
+    assert fieldsync("init", "--data", str(data)).returncode == 0
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        db.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at)"
+                   " VALUES ('fieldsync', 'm099_from_the_future', '2027-01-01')")
+    run = fieldsync(*command, "--data", str(data))
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == ("fieldsync: cannot open the database: it was upgraded by a newer fieldsync (its steps"
+                          " m099_from_the_future are unknown to this one); serve it with that version, or restore"
+                          " the backup taken before the upgrade\n")

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from ..base import refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
 from ..throttle import TABLES
@@ -146,6 +147,7 @@ def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> No
         conn.execute("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL"
                      " DEFAULT now())")
         done = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+        refuse_newer(sorted(done), [name for name, _ in STEPS])
         for name, sql in STEPS:
             if name == stop_before:
                 break

@@ -14,10 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlite_utils
+
+from ..base import refuse_newer
 from ..protocol import meta
 from ..writes import atomic
 from ..writes import select_in as select_in
-from .migrations import migrate
+from .migrations import migrate, migrations
+
+# SQLite's refusal to open or write (a file this user cannot write, a lock held by another process).
+Refused = sqlite3.OperationalError
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -38,6 +44,8 @@ class Database:
 
     def __init__(self, path: Path, readers: int) -> None:
         self.writer = connect(path)
+        applied = migrations.applied(sqlite_utils.Database(self.writer))
+        refuse_newer([m.name for m in applied], [m.name for m in migrations._migrations])
         migrate(self.writer)
         self.lock = threading.Lock()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
