@@ -230,6 +230,7 @@ class Client(DutyWork):
                 self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
                 self.db.start_snapshot_tx(versions_reused=True)
+                self.upload_queue.requeue_done()
 
     # -- reads ----------------------------------------------------------------
 
@@ -276,17 +277,21 @@ class Client(DutyWork):
         signature naming it is pushed, and this server a customer's signature
         image too (a few KB). Photos go after the push, so rows never wait for
         megabytes. Last, each site's service terms, the fee book and the duty rules, kept for
-        the offline countdowns, bills and duty.
+        the offline countdowns, bills and duty. First, the prepared files nothing may send again
+        are freed (`UploadQueue.free`).
         """
         self.outbox.prune()
+        self.upload_queue.free()
         self.upload_queue.clean()
         uploaded = self._upload(("sheet",))
         signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
         uploaded += self._upload(("image",), only=signing)
         results = self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
-        uploaded += self._upload(("image",))
+        uploaded += self._upload(("sheet", "image"))
         pulled = self.pull()
+        # A server restored from a backup, found by the push or the pull, has every upload queued again.
+        uploaded += self._upload(("sheet", "image"))
         terms = self.refresh_terms()
         reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))

@@ -10,7 +10,8 @@ upload survives a restart and resumes where the server says it stands.
 A queued upload's row is written in the same local transaction as the change
 that names its hash, after its file: a crash between them leaves a file without
 rows (removed an hour later), never an upload without its change nor a change
-whose bytes will not come.
+whose bytes will not come. Once uploaded, the bytes stay as long as the outbox
+holds a change naming them (30 days after its answer; `UploadQueue.free`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,24 @@ class UploadQueue:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return sha, path
+
+    def free(self) -> int:
+        """Forget the uploads `done` (the server verified the bytes) or `dropped` that no change the outbox
+        holds names any more, so `clean` removes their files. The outbox holds an answered change for 30 days
+        (`Outbox.prune`) because a server restored from a backup is sent it again; its bytes stay as long, to
+        be sent again with it (`requeue_done`). A waiting or failed upload is never forgotten. Returns how
+        many went."""
+        with self.db.transaction() as conn:
+            return conn.execute(
+                f"DELETE FROM uploads WHERE state IN ('done', 'dropped') AND sha256 NOT IN"
+                f" (SELECT n.sha256 FROM ({_NAMED_BY}) AS n WHERE n.sha256 IS NOT NULL)").rowcount
+
+    def requeue_done(self) -> None:
+        """The server was restored from a backup: it may have forgotten which bytes this user uploaded, so
+        the uploads `done` go again (a new tus upload, born complete where the server still knows them)."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE uploads SET state = 'queued', url = NULL, \"offset\" = 0, error = NULL,"
+                         " done_ms = NULL WHERE state = 'done'")
 
     def clean(self) -> int:
         """Remove the files no upload names, written more than an hour ago (`ORPHAN_AGE_MS`): bytes kept for

@@ -1,4 +1,4 @@
-"""Helpers for the client SDK and end-to-end tests: a restartable server, a lossy transport."""
+"""Helpers for the client SDK and end-to-end tests: a restartable server, a lossy transport, a phone's clocks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,32 @@ from client_sdk import Client
 from server.app import create_app
 from server.services import Store
 from server.settings import Settings
+from sync import hlc
 from tests.conftest import Session
+
+HOUR = 3_600_000
+YEAR = 365 * 24 * HOUR
+
+
+class Phone:
+    """A phone's two clocks: its wall clock (`shift` off the true time, which the test sets) and its
+    clock since boot; `elapsed` moves both, as time passing does; `reboot` starts the boot clock again."""
+
+    def __init__(self, shift: int) -> None:
+        self.start = hlc.wall_ms()
+        self.shift = shift
+        self.elapsed = 0
+        self.boot_id = "boot-1"
+        self.booted_at = 0  # `elapsed` when this boot began
+
+    def wall(self) -> int:
+        return self.start + self.elapsed + self.shift
+
+    def boot(self) -> tuple[str | None, int]:
+        return self.boot_id, 90_000 + self.elapsed - self.booted_at
+
+    def reboot(self) -> None:
+        self.boot_id, self.booted_at = "boot-2", self.elapsed
 
 
 def restored(path: Path, backup: Path, http: httpx.Client, **options: Any) -> Client:

@@ -22,8 +22,7 @@ from server.domains.service.terms import TermsBook
 from sync import errors as E
 from sync import hlc, sheet
 from sync.clocks import evaluate
-from tests.client_sdk.support import supervisor_rows, switch_client
-from tests.client_sdk.test_trusted_time import YEAR, Phone
+from tests.client_sdk.support import YEAR, Phone, supervisor_rows, switch_client
 from tests.conftest import OTHER_SITE, SITE
 
 MINUTE = 60_000

@@ -8,32 +8,10 @@ import pytest
 from client_sdk import clock
 from sync import hlc
 from sync.schema import device_check_id
+from tests.client_sdk.support import HOUR, YEAR, Phone
 from tests.conftest import Session
 
-HOUR = 3_600_000
-YEAR = 365 * 24 * HOUR
 STROKES = [[[10, 40], [30, 10]], [[90, 25], [140, 30]]]
-
-
-class Phone:
-    """A phone's two clocks: its wall clock (`shift` off the true time, which the test sets) and its
-    clock since boot; `elapsed` moves both, as time passing does; `reboot` starts the boot clock again."""
-
-    def __init__(self, shift: int) -> None:
-        self.start = hlc.wall_ms()
-        self.shift = shift
-        self.elapsed = 0
-        self.boot_id = "boot-1"
-        self.booted_at = 0  # `elapsed` when this boot began
-
-    def wall(self) -> int:
-        return self.start + self.elapsed + self.shift
-
-    def boot(self) -> tuple[str | None, int]:
-        return self.boot_id, 90_000 + self.elapsed - self.booted_at
-
-    def reboot(self) -> None:
-        self.boot_id, self.booted_at = "boot-2", self.elapsed
 
 
 def _sheet(http, inspection_id: str) -> dict:
