@@ -68,7 +68,7 @@ class Rules:
     device's kind, or None when its kind has no template. `unchecked(inspection_id, site_id)`:
     how many active devices of the inspection's site have no outcome yet (`site_id` is the site of
     an inspection not stored yet, which is being created).
-    `is_member(site_id, username)`: whether the user is a member of the site
+    `is_member(site_id, username)`: whether the user is a member of the site with an enabled account
     (an inspection is assigned to members only); None skips that check (the
     client SDK does not know other users' memberships). `signature_refusal(inspection or visit id,
     fields)`: why a client's new signature is refused (too many, its image not

@@ -43,6 +43,13 @@ def events_before_seal(db: Sql, request_id: str) -> set[str] | None:
     )}
 
 
+def assignees(db: Sql, site_id: str) -> list[str]:
+    """Whom a request of the site may be dispatched to: its members whose account is not disabled, by username."""
+    return [u for (u,) in db.execute(
+        "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.site_id = ? AND u.disabled_at IS NULL ORDER BY u.username", [site_id])]
+
+
 def terms_override(db: Sql, site_id: str) -> dict[str, Any] | None:
     """A site's override of its contract's terms, as a supervisor set it; None when there is none."""
     row = db.execute("SELECT override FROM service_terms WHERE site_id = ?", [site_id]).fetchone()

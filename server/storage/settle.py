@@ -49,8 +49,11 @@ def unchecked_devices(db: Sql, site_id: str, inspection_id: str) -> int:
 
 
 def is_member(db: Sql, site_id: str, username: str) -> bool:
+    """Whether a row of the site may be assigned to `username`: a member whose account is not disabled
+    (a disabled account signs in nowhere, so work assigned to it waits for nobody)."""
     return db.execute(
-        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
+        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.site_id = ? AND u.username = ? AND u.disabled_at IS NULL",
         [site_id, username],
     ).fetchone() is not None
 

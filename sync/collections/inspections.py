@@ -74,7 +74,8 @@ def kept_while_sealed(children: str, signed_status: bool = False) -> ChangeRule:
 
 
 def assigned_to_member(c: Check) -> None:
-    """A row is assigned only to a member of its site (inspections, service requests)."""
+    """A row is assigned only to a member of its site whose account is not disabled (inspections,
+    service requests)."""
     if c.rules is None or c.rules.is_member is None or not c.is_client:
         return
     assignee, row = c.fields.get("assigned_to"), c.row
@@ -85,7 +86,8 @@ def assigned_to_member(c: Check) -> None:
         and (row is None or row.fields.get("assigned_to") != assignee)
         and not c.rules.is_member(site, assignee)
     ):
-        c.problem("invalid_field", f"{c.collection}.assigned_to: {assignee} is not a member of site {site}")
+        c.problem("invalid_field", f"{c.collection}.assigned_to: {assignee} is not a member of site {site}"
+                                   " whose account is enabled")
 
 
 def _completed_when_all_checked(c: Check) -> None:

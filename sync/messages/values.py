@@ -84,6 +84,10 @@ ZH: dict[str, str] = {
     "rating.no_opinion": "无意见",
     "rating.dissatisfied": "不满意",
     "rating.None": "—",
+    # The description of the follow-up request a dissatisfied call-back opens, stored in Chinese: the
+    # desk, supervisors and the technician all read the one row.
+    "follow_up.description": "客户回访不满意（联络单 {sheet}）",
+    "follow_up.no_number": "无编号",
     "warranty.return": "可退货",
     "warranty.exchange": "可换货",
     "warranty.repair": "保修期内",
@@ -227,6 +231,8 @@ EN: dict[str, str] = {
     "rating.no_opinion": "No opinion",
     "rating.dissatisfied": "Dissatisfied",
     "rating.None": "—",
+    "follow_up.description": "Dissatisfied call-back on sheet {sheet}",
+    "follow_up.no_number": "no number",
     "warranty.return": "Returnable",
     "warranty.exchange": "Exchangeable",
     "warranty.repair": "In warranty",

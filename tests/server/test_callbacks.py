@@ -200,7 +200,9 @@ def test_a_dissatisfied_call_back_opens_one_follow_up_request(site, chen, wang, 
     assert follow_up["site_id"] == original["site_id"] and follow_up.get("device_id") == original.get("device_id")
     assert (follow_up["channel"], follow_up["kind"], follow_up["reported_at"]) == ("hotline", "other", called)
     assert follow_up["status"] == "received" and "assigned_to" not in follow_up
-    assert sheet_no in follow_up["description"] and (comment is None or comment in follow_up["description"])
+    # Regression (s26-desk2, finding 1): the description was English ("Dissatisfied call-back on sheet …")
+    # on the desk's and supervisors' Chinese pages; it is the catalogue's Chinese now.
+    assert follow_up["description"] == f"客户回访不满意（联络单 {sheet_no}）" + (f"：{comment}" if comment else "")
     assert follow_up["number"].startswith("SR-")
     # Pushed again, changed again, rated otherwise and back: still the one follow-up.
     count = len(rows_of(lin, "service_requests"))

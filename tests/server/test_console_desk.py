@@ -143,6 +143,39 @@ def test_dispatch_assigns_a_member_of_the_site_and_refuses_anyone_else(http, sto
     assert lin.http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
 
 
+def test_dispatch_refuses_a_disabled_account_and_the_page_says_the_assignee_can_no_longer_work_it(
+        http, store, site, chen, lin):
+    # Regression (s26-desk2, finding 2): a technician whose account was disabled (left the company, on
+    # long leave) stayed in the dispatch list and could be assigned; the request sat `dispatched` to
+    # someone who can sign in nowhere while its on-site clock ran. Now refused as a non-member is, not
+    # offered, and a request assigned before the account was disabled says so beside its assignee.
+    store.add_member(SITE, "zhao")
+    request = open_request(chen)
+    csrf = console(http, "chen")
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "zhao", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    assert 'id="assignee-unavailable"' not in http.get(f"/console/service-requests/{request}").text
+    store.update_user("zhao", disabled=True)
+    page = http.get(f"/console/service-requests/{request}").text
+    assert '<option value="zhao"' not in page and '<option value="wang"' in page
+    assert 'id="assignee-unavailable"' in page and "账号已停用" in page
+    assert '<option value="zhao"' not in http.get("/console/service-requests").text  # the new-request form's list
+    second = open_request(chen)
+    r = http.post(f"/console/service-requests/{second}/dispatch", data={"assigned_to": "zhao", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 400 and "invalid_field" in r.text and "enabled" in r.text
+    assert lin.http.get(f"/api/service-requests/{second}", headers=lin.headers).json()["assigned_to"] is None
+    r = post_new(http, csrf, assigned_to="zhao")  # a new request assigned to them: refused, nothing written
+    assert r.status_code == 400 and "<code>invalid_field</code>" in r.text
+    assert len(requests_of(lin)) == 2
+    # Reassigned to a colleague: the mark goes.
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "wang", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    assert 'id="assignee-unavailable"' not in http.get(f"/console/service-requests/{request}").text
+
+
 def test_the_desk_records_a_call_back_after_a_visit_and_the_timeline_shows_it(http, store, site, chen, wang):
     request, visit, _ = visit_with_lines(store, chen, wang, site, LINES[:1])
     csrf = console(http, "chen")

@@ -188,6 +188,9 @@ def test_an_offline_cancel_and_an_offline_arrival_are_both_kept(site, chen, wang
     [flag] = conflicts(lin, arrival["id"])  # logged with the event that made no sense
     assert (flag["kind"], flag["register"], flag["reason"], flag["seq"]) == ("lost", "status", "out_of_order",
                                                                             arrival["seq"])
+    # Regression (session 26, desk2 item 4): the detail read "a 'arrived' event makes no sense"; it is
+    # now worded so that no article depends on the kind.
+    assert flag["detail"] == "event 'arrived' makes no sense in a request that is cancelled: kept, and the status stays"
 
 
 def test_a_voided_event_no_longer_moves_the_status(site, chen, wang, lin):

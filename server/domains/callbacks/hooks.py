@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sync.collections.callbacks import points_for
 from sync.fields import NOTE_LIMIT, NS
 from sync.merge import Actor, RowState, apply_change
+from sync.messages import words
 from sync.wire import Change
 
 if TYPE_CHECKING:
@@ -33,8 +34,10 @@ def follow_up_id(callback_id: str) -> str:
 
 
 def follow_up_description(sheet_no: object, comment: object) -> str:
-    text = f"Dissatisfied call-back on sheet {sheet_no or '(no number)'}"
-    return (f"{text}: {comment}" if comment else text)[:NOTE_LIMIT]
+    """The follow-up's description in the catalogue's Chinese (a stored row has one language: its users')."""
+    said = words("values")
+    text = said["follow_up.description"].format(sheet=sheet_no or said["follow_up.no_number"])
+    return (f"{text}：{comment}" if comment else text)[:NOTE_LIMIT]
 
 
 class CallbackHooks:

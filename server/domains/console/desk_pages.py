@@ -64,7 +64,7 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
                            after=query.get("after") or None)
     sites = _sites(state, caller)
     rows = [request_row(t, r, sites) for r in listed.requests]
-    members = sorted({name for s in list(sites)[:MEMBER_SITES] for name in state.store.members(s)})
+    members = requests.assignees(list(sites)[:MEMBER_SITES])
     return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
             "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
@@ -131,7 +131,8 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
                           for c in detail.callbacks],
             "reported": local_time(detail.reported_at, tz), "ratings": RATINGS, "desk_kinds": DESK_FORM_KINDS,
             "pause_reasons": PAUSE_REASONS, "ended": detail.status in ENDED,
-            "members": state.store.members(detail.site_id) if detail.site_id else [], "desk": is_desk(caller)}
+            "members": state.service_requests.assignees([detail.site_id] if detail.site_id else []),
+            "desk": is_desk(caller)}
 
 
 def record_callback(state: Any, caller: Caller, request_id: str, data: dict[str, Any]) -> None:

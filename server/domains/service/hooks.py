@@ -169,7 +169,7 @@ def derive_status(tx: Transaction, request: RowState, new_event: str | None = No
     if new_event is not None and any(live[i]["id"] == new_event for i in senseless):
         kind = next(e.get("kind") for e in live if e["id"] == new_event)
         tx.note(LogEntry("lost", "status", request.fields.get("status"), kind, reason="out_of_order",
-                         detail=f"a {kind!r} event makes no sense in a request that is {status}:"
+                         detail=f"event {kind!r} makes no sense in a request that is {status}:"
                                 " kept, and the status stays"))
     if request.fields.get("status") == status:
         return False

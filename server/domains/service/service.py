@@ -367,6 +367,11 @@ class ServiceRequests:
         self.store.write_server_changes([("service_requests", request_id, fields, False)], caller=caller)
         return self.detail(caller, request_id)
 
+    def assignees(self, site_ids: Iterable[str]) -> tuple[str, ...]:
+        """Whom the desk may dispatch a request of these sites to (members with an enabled account)."""
+        with self.store.read() as db:
+            return tuple(sorted({name for site_id in site_ids for name in q.assignees(db, site_id)}))
+
     def assign(self, caller: Caller, request_id: str, username: str) -> RequestDetail:
         """Dispatch: assign (or reassign) a request to a member of its site, merged as the desk's push
         of `assigned_to` would be (another site's request is 404, a non-member `invalid_field`)."""
