@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from sync import hlc
+from sync.hlc import Hlc
 from sync.schema import device_check_id
 from tests.conftest import SITE, Session
 from tests.server.test_console_desk import console
@@ -69,3 +71,31 @@ def test_a_user_not_known_here_shows_the_username(http, store, site):
     console(http, "lin")
     html = http.get(f"/console/inspections/{site['inspection']}").text
     assert "<th>技术员</th><td>gone</td>" in html
+
+
+# Regression (session 26, office2, item 4 and finding 1): the conflict log's 提交人 and 另一方 columns (and the
+# dashboard's latest conflicts) named people by the person's name with no test holding it; and a refusal's
+# reason read as stored (`forbidden`, `unknown_field`) in the Chinese console, where the catalogue now has words.
+def test_the_conflict_log_names_both_sides_and_says_why_in_words(http, site, lin, sun):
+    early = str(Hlc(hlc.wall_ms() - 60_000, 0, sun.client_id))
+    assert results(lin, [lin.change("devices", site["cam1"], {"location": "gate"})]) == [("applied", None)]
+    assert results(sun, [
+        sun.change("devices", site["cam1"], {"location": "lobby"}, hlc_=early),  # loses to lin's: sun's value lost
+        sun.change("devices", site["cam2"], {"serial_no": "S1"}),
+        sun.change("sites", SITE, {"name": "Sun's park"}),  # a technician may not rename a site
+        sun.change("devices", site["cam2"], {"colour": "red"}),  # no such field
+    ]) == [("superseded", None), ("applied", None), ("rejected", "forbidden"), ("applied", None)]
+    assert results(lin, [lin.change("devices", site["cam2"], {"serial_no": "S2"})]) == [("applied", None)]
+    console(http, "lin")
+    rows = http.get("/console/conflicts").text.split('id="conflicts"')[1].split("</table>")[0].split("<tr>")[2:]
+    by_what = {re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "|", row)).strip("| ") for row in rows}
+    people = [[cell.strip() for cell in re.findall(r"<td>([^<]*)</td>", row)][-2:] for row in rows]
+    assert people and all(_cells(row, "sun") == 0 for row in rows), by_what
+    assert [NAME, "Lin"] in people  # sun's location lost to lin's
+    assert ["Lin", NAME] in people  # lin overwrote sun's serial number
+    assert sum(NAME in row for row in rows) == 4, by_what  # and sun's two refusals
+    table = "".join(rows)
+    assert "(无权修改)" in table and "(未知字段)" in table, by_what
+    assert "forbidden" not in table and "unknown_field" not in table
+    latest = http.get("/console").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert NAME in latest and _cells(latest, "sun") == 0

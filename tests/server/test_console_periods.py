@@ -7,6 +7,7 @@ In-process on the real app (`http`), the server's clock set through `store.now_m
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from typing import Any
 
@@ -139,3 +140,36 @@ def test_a_time_stored_outside_the_years_shows_as_stored_on_every_page(http, sto
     for path in (f"/console/inspections/{insp}/sheet.pdf", f"/api/inspections/{insp}/sheet.pdf"):
         pdf = http.get(path, headers=lin.headers)
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), path
+
+
+# Walked (session 26, office2, items 1 and 2): a site in Urumqi (UTC+6) whose Q3 sheet was checked and signed
+# at 23:30 on 30 September, already 1 October in Shanghai. In January the supervisor finds it by its number
+# and from the device's history, and every time shown or printed is Urumqi's, the seal the customer's hash.
+# Nothing was wrong; this holds it (no sheet test had a site outside Shanghai).
+def test_a_closed_quarters_signed_sheet_of_a_site_abroad_is_found_and_printed_in_its_zone(
+        http, store, site, wang, monkeypatch, tmp_path):
+    late = "2026-09-30T17:30:00.000Z"
+    store.write_server_changes([("sites", SITE, {"tz": "Asia/Urumqi"}, False)])
+    insp = inspection_id(SITE, "2026-Q3")
+    store.write_server_changes([("inspections", insp, {"site_id": SITE, "period": "2026-Q3", "status": "scheduled",
+                                                      "due_on": "2026-09-20", "assigned_to": "wang"}, False)])
+    checks = [_check(wang, insp, site[cam], "wang") for cam in ("cam1", "cam2")]
+    for check in checks:
+        check["fields"]["checked_at"] = late
+    _, signature = _signature(wang, insp, _sheet(insp, *checks))
+    signature["fields"]["signed_at"] = late
+    assert [r["status"] for r in wang.push([*checks, signature]).json()["results"]] == ["applied"] * 3
+    monkeypatch.setattr(store, "now_ms", lambda: hlc.parse_ts("2027-01-12T02:00:00.000Z"))
+    console = sign_in(http, "lin")
+    found = console.get("/console/lookup?q=PM-2026Q3-0001", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/console/inspections/{insp}"
+    device = console.get(f"/console/sites/{SITE}/devices/{site['cam1']}").text
+    assert f'href="/console/inspections/{insp}"' in device and "2026-09-30 23:30" in device
+    page = console.get(f"/console/inspections/{insp}").text
+    assert page.count("2026-09-30 23:30") == 4 and "2026-10-01" not in page  # two checks, the signature, the seal
+    pdf = tmp_path / "q3.pdf"
+    pdf.write_bytes(console.get(f"/console/inspections/{insp}/sheet.pdf").content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True,
+                          timeout=60).stdout
+    assert text.count("2026-09-30 23:30") == 4 and "2026-10-01" not in text, text
+    assert signature["fields"]["sheet_sha256"] in text and "2027-01-12 08:00（时区 Asia/Urumqi）" in text
