@@ -139,6 +139,23 @@ def test_a_bad_public_url_says_what_it_takes(demo: Path) -> None:
                                            " URL without query, at most 200 characters")
 
 
+@pytest.mark.parametrize("url", ["https://service.example.cn/fieldsync", "http://10.0.0.5:8080/a/b/"])
+def test_a_public_url_with_a_path_is_refused_as_a_sub_path_cannot_work(demo: Path, url: str) -> None:
+    # Regression (session 26, ops2, item 2): a /prefix was taken, but only the QR codes used it; the
+    # console's links and redirects and an upload's Location are absolute, so behind a proxy at
+    # https://host/fieldsync/ the console and every photo upload failed. fieldsync needs a host or port.
+    from server.settings import Settings, public_url
+
+    run = fieldsync("serve", "--data", str(demo), "--port", "1", "--public-url", url)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines()[-1] == (
+        "fieldsync serve: error: argument --public-url: a host and port only, without a path: fieldsync needs"
+        " a host (or a port) of its own, not a sub-path such as /fieldsync (docs/operations.md)")
+    with pytest.raises(ValueError, match="without a path"):
+        Settings(data_dir=demo, public_url=url)
+    assert public_url("https://service.example.cn:8443/") == "https://service.example.cn:8443"
+
+
 def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path) -> None:
     # Regression (session 26, ops): it printed the demo accounts on stdout first, as if it served.
     from server.storage.sqlite.backup import data_lock
