@@ -181,3 +181,31 @@ def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_pa
     assert run.stderr == ("fieldsync: cannot open the database: it was upgraded by a newer fieldsync (its steps"
                           " m099_from_the_future are unknown to this one); serve it with that version, or restore"
                           " the backup taken before the upgrade\n")
+
+
+def test_serve_warns_at_start_of_a_calendar_a_sites_terms_write_out(tmp_path: Path) -> None:
+    # Regression (session 26, ops2, item 3): `fieldsync serve`'s start-up warning read only the server's
+    # named calendars; a calendar a site's terms override writes out ended without a word there, while
+    # the dashboard warned of it. Serve now says what the dashboard says, from the same function.
+    import json
+    from datetime import date
+
+    from bench._server import ServerProcess
+    from server.cli import _calendar_warnings
+    from sync.hlc import wall_ms
+    from sync.workhours import Calendar
+
+    data = tmp_path / "data"
+    assert fieldsync("init", "--data", str(data), "--demo").returncode == 0
+    office = json.loads((ROOT / "fixtures" / "service_terms.json").read_text(encoding="utf-8"))
+    last_year = f"{date.today().year - 1}-10-01"  # its calendar has ended, whatever today is
+    own = {"week": office["calendars"]["cn-2026-office"]["week"], "holidays": [last_year], "source": "客户园区"}
+    set_terms = fieldsync("terms", "--data", str(data), "科峰科技园", "--set", json.dumps({"calendar": own}))
+    assert set_terms.returncode == 0, set_terms.stderr
+    server = ServerProcess(data).start()
+    try:
+        logged = [line for line in server.output().splitlines() if "calendar" in line]
+    finally:
+        server.stop()
+    expected = _calendar_warnings(wall_ms(), {"科峰科技园": Calendar.from_data(own)})
+    assert [w for w in expected if "科峰科技园" in w] and logged == [f"fieldsync: {w}" for w in expected], logged
