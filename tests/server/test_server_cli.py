@@ -209,3 +209,14 @@ def test_serve_warns_at_start_of_a_calendar_a_sites_terms_write_out(tmp_path: Pa
         server.stop()
     expected = _calendar_warnings(wall_ms(), {"科峰科技园": Calendar.from_data(own)})
     assert [w for w in expected if "科峰科技园" in w] and logged == [f"fieldsync: {w}" for w in expected], logged
+
+
+def test_passwd_disable_does_not_tell_the_operator_the_user_signs_in_again(demo: Path) -> None:
+    # Regression (session 26, ops2, item 4): `passwd --disable` said "each signs in again with the password",
+    # which a disabled account cannot; it now says how the account comes back.
+    disabled = fieldsync("passwd", "--data", str(demo), "zhao", "--disable")
+    assert (disabled.returncode, disabled.stdout) == (0, "zhao: disabled; 0 client(s) revoked (no sign-in until:"
+                                                         " fieldsync passwd --enable zhao)\n")
+    enabled = fieldsync("passwd", "--data", str(demo), "zhao", "--enable")
+    assert (enabled.returncode, enabled.stdout) == (0, "zhao: enabled; 0 client(s) revoked (each signs in again"
+                                                       " with the password)\n")
