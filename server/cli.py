@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sync.errors import SyncError
 from sync.fields import ROLES
@@ -26,6 +28,9 @@ from .settings import Settings, database_url, public_url, served_url
 from .storage.base import NewerSchema, Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 from .storage.sqlite.connection import Refused as SQLiteRefused
+
+if TYPE_CHECKING:
+    from sync.workhours import Calendar
 
 
 def _blobs(args: argparse.Namespace) -> str | None:
@@ -126,14 +131,30 @@ def _demo_accounts(settings: Settings) -> str | None:
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
 
 
-def _calendar_warnings(now_ms: int | None = None) -> list[str]:
-    """The dashboard's warning of a holiday calendar that ends within 60 days of now or has ended, in English."""
+def _calendar_warnings(now_ms: int | None = None, sites: Mapping[str, Calendar] | None = None) -> list[str]:
+    """The dashboard's warning of a holiday calendar that ends within 60 days of now or has ended, in English:
+    the server's named calendars, then those sites' terms write out (`sites`, by the site's name)."""
     from sync.hlc import wall_ms
     from sync.messages import words
 
     from .domains.console.pages import calendar_warnings
 
-    return calendar_warnings(wall_ms() if now_ms is None else now_ms, words("console", "en"))
+    return calendar_warnings(wall_ms() if now_ms is None else now_ms, words("console", "en"), sites)
+
+
+def _open_to_serve(settings: Settings) -> tuple[tuple[str, ...], list[str]]:
+    """The database opened as serving will open it, its schema brought up to date: the steps that applied,
+    and the dashboard's holiday-calendar warnings, with the calendars sites' terms write out."""
+    from .domains.archive.service import terms_calendars
+    from .services import backend_of
+
+    database = backend_of(settings).open(settings.database or settings.db_path, 1)
+    try:
+        with database.read() as db:
+            sites = terms_calendars(db)
+    finally:
+        database.close()
+    return database.migrated, _calendar_warnings(sites=sites)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -164,7 +185,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=data, **overrides)
     demo = _demo_accounts(settings)
     try:
-        warnings = _calendar_warnings()
+        _calendar_warnings()  # the server's own calendars read, before anything is opened
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
         print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
         return 2
@@ -173,9 +194,9 @@ def _serve(args: argparse.Namespace) -> int:
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
     with data_lock(data):
         # The schema is brought up to date here, where a refusal (a newer one) is one line, not the worker's crash.
-        from .services import backend_of
-
-        backend_of(settings).open(settings.database or settings.db_path, 1).close()
+        migrated, warnings = _open_to_serve(settings)
+        if migrated:  # what it did, whether or not it then serves: the operator of an upgrade wants it named
+            print(f"fieldsync: upgraded the database's schema, applied: {', '.join(migrated)}", flush=True)
         options = granian_options(settings)
         try:
             sock = listen(args.host, args.port, options["backlog"])

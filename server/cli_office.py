@@ -84,8 +84,10 @@ def passwd(args: argparse.Namespace) -> int:
         revoked = store.update_user(args.username, password=password, disabled=disabled)
     finally:
         store.close()
-    done = "password changed" if password is not None else "disabled" if disabled else "enabled"
-    print(f"{args.username}: {done}; {revoked} client(s) revoked (each signs in again with the password)")
+    done, then = (("password changed", "each signs in again with the new password") if password is not None else
+                  ("disabled", f"no sign-in until: fieldsync passwd --enable {args.username}") if disabled else
+                  ("enabled", "each signs in again with the password"))
+    print(f"{args.username}: {done}; {revoked} client(s) revoked ({then})")
     return 0
 
 

@@ -19,10 +19,17 @@ MAX_PUBLIC_URL_CHARS = 200
 
 
 def public_url(text: str) -> str:
-    """`--public-url`: where customers reach the server (`http(s)://host[:port][/prefix]`), bounded."""
+    """`--public-url`: where customers reach the server (`http(s)://host[:port]`), bounded.
+
+    No path: the console's links and redirects and an upload's `Location` are absolute (`/console/…`,
+    `/files/…`), so fieldsync needs a host or port of its own (docs/operations.md); a sub-path
+    behind a proxy would print QR codes that work beside a console and photo uploads that do not."""
     if len(text) > MAX_PUBLIC_URL_CHARS or not text.startswith(("http://", "https://")) or any(
             c.isspace() or c in "?#" for c in text):
         raise ValueError(f"an http:// or https:// URL without query, at most {MAX_PUBLIC_URL_CHARS} characters")
+    if "/" in text.split("://", 1)[1].rstrip("/"):
+        raise ValueError("a host and port only, without a path: fieldsync needs a host (or a port) of its own,"
+                         " not a sub-path such as /fieldsync (docs/operations.md)")
     return text.rstrip("/")
 
 

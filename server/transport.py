@@ -183,6 +183,16 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: tuple[N
     return peer
 
 
+def forwarded_https(peer: str | None, forwarded_proto: str | None, proxies: tuple[Network, ...]) -> bool:
+    """Whether a trusted proxy says the browser reached it over https (`X-Forwarded-Proto: https`): the
+    same rule as `client_address`, so an untrusted peer's header is ignored entirely. docs/nginx.conf
+    sets the header, replacing the client's; a list of schemes (several proxies appending) is believed
+    by its last entry, the one the proxy in front of fieldsync wrote."""
+    if not peer or not forwarded_proto or not _within(peer, proxies):
+        return False
+    return forwarded_proto[-64:].rsplit(",", 1)[-1].strip().lower() == "https"
+
+
 def _within(address: str, networks: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -27,15 +27,27 @@ def binary() -> str:
     return found
 
 
-def configure(prefix: Path, port: int, upstreams: list[int]) -> Path:
+def certificate(prefix: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by openssl under `prefix`."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    cert, key = prefix / "cert.pem", prefix / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def configure(prefix: Path, port: int, upstreams: list[int], tls: tuple[Path, Path] | None = None) -> Path:
     """docs/nginx.conf listening on `port` in front of the processes on `upstreams` (its upstream lines
-    and its port the only change), inside a main nginx.conf under `prefix`; the main file's path."""
+    and its port the only change; with `tls`, a certificate and key, TLS on that port as
+    docs/operations.md says to add it), inside a main nginx.conf under `prefix`; the main file's path."""
     prefix.mkdir(parents=True, exist_ok=True)
     site = NGINX_CONF.read_text()
     assert site.count("listen 80;") == 1 and all(site.count(line) == 1 for line in UPSTREAM), \
         "docs/nginx.conf's listen and upstream lines changed: update tests/nginx.py"
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in upstreams)
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(UPSTREAM[0] + UPSTREAM[1], servers)
+    listen = f"listen 127.0.0.1:{port};" if tls is None else (
+        f"listen 127.0.0.1:{port} ssl;\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};")
+    site = site.replace("listen 80;", listen).replace(UPSTREAM[0] + UPSTREAM[1], servers)
     (prefix / "fieldsync.conf").write_text(site)
     temp = {name: prefix / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
     for path in temp.values():
@@ -57,10 +69,11 @@ def check(prefix: Path, upstreams: list[int]) -> subprocess.CompletedProcess[str
 
 
 @contextmanager
-def running(prefix: Path, upstreams: list[int], timeout: float = 120) -> Iterator[str]:
-    """nginx in front of the processes on `upstreams`; its URL once it answers."""
+def running(prefix: Path, upstreams: list[int], timeout: float = 120, tls: bool = False) -> Iterator[str]:
+    """nginx in front of the processes on `upstreams` (with `tls`, over https with a self-signed
+    certificate); its URL once it answers."""
     port = free_port()
-    conf = configure(prefix, port, upstreams)
+    conf = configure(prefix, port, upstreams, certificate(prefix) if tls else None)
     proc = subprocess.Popen([binary(), "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -73,7 +86,7 @@ def running(prefix: Path, upstreams: list[int], timeout: float = 120) -> Iterato
                 break
             except ConnectionRefusedError:
                 time.sleep(0.05)  # nginx is not listening yet: poll until it is (a condition, not a time)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=timeout)

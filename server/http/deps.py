@@ -26,7 +26,7 @@ from sync.fields import unstorable
 from sync.wire import APP_HEADER, PROTOCOL_HEADER
 
 from ..domains.identity.service import Caller
-from ..transport import client_address
+from ..transport import client_address, forwarded_https
 
 _T = TypeVar("_T")
 
@@ -146,6 +146,14 @@ def address(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The ASGI peer, or behind a trusted reverse proxy the address it forwarded (docs/security.md)."""
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), request.app.state.proxies)
+
+
+def is_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the browser reached us over https: directly, or through a trusted proxy that says so
+    (the trust `address` gives X-Forwarded-For, and no other; docs/security.md)."""
+    peer = connection.client.host if connection.client else None
+    return connection.url.scheme == "https" or forwarded_https(
+        peer, connection.headers.get("x-forwarded-proto"), connection.app.state.proxies)
 
 
 def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:

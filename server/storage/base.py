@@ -83,7 +83,10 @@ class Connections(Protocol):
 
 
 class Database(Protocol[C_co]):
-    """A backend's open database: `read` and `write` as `Connections`'s, on its own connections."""
+    """A backend's open database: `read` and `write` as `Connections`'s, on its own connections;
+    `migrated`, the schema steps its opening applied (`fieldsync serve` names them)."""
+
+    migrated: tuple[str, ...]
 
     def read(self) -> AbstractContextManager[C_co]: ...
 

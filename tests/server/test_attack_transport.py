@@ -17,7 +17,7 @@ import pytest
 
 from bench._server import ROOT, ServerProcess
 from server.cli import main as fieldsync
-from server.transport import client_address, proxy_networks
+from server.transport import client_address, forwarded_https, proxy_networks
 from sync import hlc
 from sync.schema import inspection_id
 from tests.conftest import SITE
@@ -87,6 +87,25 @@ FORWARDED = [
 @pytest.mark.parametrize(("peer", "header", "expected"), FORWARDED)
 def test_forwarded_for_is_believed_only_from_a_trusted_proxy(peer, header, expected):
     assert client_address(peer, header, PROXY) == expected
+
+
+FORWARDED_PROTO = [
+    # (peer, X-Forwarded-Proto, https believed)
+    ("127.0.0.1", "https", True),  # the trusted proxy says the browser came over https
+    ("127.0.0.1", "HTTPS", True),
+    ("127.0.0.1", "http", False),
+    ("127.0.0.1", "https, http", False),  # the last entry is the nearest proxy's
+    ("127.0.0.1", "http, https", True),
+    ("127.0.0.1", None, False),
+    ("198.51.100.7", "https", False),  # a client that is no proxy forges nothing
+    (None, "https", False),
+]
+
+
+@pytest.mark.parametrize(("peer", "header", "expected"), FORWARDED_PROTO)
+def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(peer, header, expected):
+    # Regression (session 26, ops2, item 1): the console believed X-Forwarded-Proto from any peer.
+    assert forwarded_https(peer, header, PROXY) is expected
 
 
 def test_forged_forwarded_for_without_a_trusted_proxy_is_not_audited(http, store):
@@ -276,3 +295,36 @@ def test_behind_nginx_on_its_own_port_the_console_signs_in(nginx):
                          headers={"origin": url}, follow_redirects=False)
         assert (r.status_code, r.headers["location"]) == (303, "/console/")
         assert browser.get("/console/", follow_redirects=False).status_code == 200
+
+
+def _console_sign_in(url: str, **client: Any) -> tuple[httpx.Response, httpx.Response, int]:
+    """The console's sign-in form and its post as a browser sends them: (the form, the post's answer,
+    the status of the dashboard with the cookie the browser kept)."""
+    with httpx.Client(base_url=url, timeout=ANSWER_TIMEOUT, **client) as browser:
+        form = browser.get("/console/login")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        posted = browser.post("/console/login", data={"username": "lin", "password": "demo", "csrf": csrf},
+                              headers={"origin": url}, follow_redirects=False)
+        return form, posted, browser.get("/console/", follow_redirects=False).status_code
+
+
+def _secure(response: httpx.Response, name: str) -> bool:
+    [found] = [c for c in response.headers.get_list("set-cookie") if c.startswith(name + "=")]
+    return "secure" in [part.strip().lower() for part in found.split(";")]
+
+
+def test_behind_nginx_with_tls_the_console_cookie_is_secure_and_a_forged_scheme_is_not(tmp_path, serve):
+    # Regression (session 26, ops2, item 1): `is_https` believed X-Forwarded-Proto from any peer, not
+    # only from the --trusted-proxy addresses the audit's client address believes.
+    server = serve("--trusted-proxy", "127.0.0.1")
+    with running(tmp_path, [server.port], ANSWER_TIMEOUT, tls=True) as url:
+        # TLS at nginx (docs/nginx.conf with `listen … ssl`, a self-signed certificate): both cookies are
+        # Secure, and the browser, which sends a Secure cookie only over https, is signed in.
+        form, posted, dashboard = _console_sign_in(url, verify=False)
+        assert _secure(form, "fieldsync_login") and posted.status_code == 303
+        assert _secure(posted, "fieldsync_console") and dashboard == 200
+    # Straight to fieldsync from an address that is no trusted proxy, claiming https: not believed.
+    forged = httpx.HTTPTransport(local_address="127.0.0.3")
+    form, posted, dashboard = _console_sign_in(server.url, transport=forged, headers={"X-Forwarded-Proto": "https"})
+    assert not _secure(form, "fieldsync_login") and not _secure(posted, "fieldsync_console")
+    assert posted.status_code == 303 and dashboard == 200

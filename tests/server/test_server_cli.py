@@ -139,6 +139,23 @@ def test_a_bad_public_url_says_what_it_takes(demo: Path) -> None:
                                            " URL without query, at most 200 characters")
 
 
+@pytest.mark.parametrize("url", ["https://service.example.cn/fieldsync", "http://10.0.0.5:8080/a/b/"])
+def test_a_public_url_with_a_path_is_refused_as_a_sub_path_cannot_work(demo: Path, url: str) -> None:
+    # Regression (session 26, ops2, item 2): a /prefix was taken, but only the QR codes used it; the
+    # console's links and redirects and an upload's Location are absolute, so behind a proxy at
+    # https://host/fieldsync/ the console and every photo upload failed. fieldsync needs a host or port.
+    from server.settings import Settings, public_url
+
+    run = fieldsync("serve", "--data", str(demo), "--port", "1", "--public-url", url)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines()[-1] == (
+        "fieldsync serve: error: argument --public-url: a host and port only, without a path: fieldsync needs"
+        " a host (or a port) of its own, not a sub-path such as /fieldsync (docs/operations.md)")
+    with pytest.raises(ValueError, match="without a path"):
+        Settings(data_dir=demo, public_url=url)
+    assert public_url("https://service.example.cn:8443/") == "https://service.example.cn:8443"
+
+
 def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path) -> None:
     # Regression (session 26, ops): it printed the demo accounts on stdout first, as if it served.
     from server.storage.sqlite.backup import data_lock
@@ -164,3 +181,42 @@ def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_pa
     assert run.stderr == ("fieldsync: cannot open the database: it was upgraded by a newer fieldsync (its steps"
                           " m099_from_the_future are unknown to this one); serve it with that version, or restore"
                           " the backup taken before the upgrade\n")
+
+
+def test_serve_warns_at_start_of_a_calendar_a_sites_terms_write_out(tmp_path: Path) -> None:
+    # Regression (session 26, ops2, item 3): `fieldsync serve`'s start-up warning read only the server's
+    # named calendars; a calendar a site's terms override writes out ended without a word there, while
+    # the dashboard warned of it. Serve now says what the dashboard says, from the same function.
+    import json
+    from datetime import date
+
+    from bench._server import ServerProcess
+    from server.cli import _calendar_warnings
+    from sync.hlc import wall_ms
+    from sync.workhours import Calendar
+
+    data = tmp_path / "data"
+    assert fieldsync("init", "--data", str(data), "--demo").returncode == 0
+    office = json.loads((ROOT / "fixtures" / "service_terms.json").read_text(encoding="utf-8"))
+    last_year = f"{date.today().year - 1}-10-01"  # its calendar has ended, whatever today is
+    own = {"week": office["calendars"]["cn-2026-office"]["week"], "holidays": [last_year], "source": "客户园区"}
+    set_terms = fieldsync("terms", "--data", str(data), "科峰科技园", "--set", json.dumps({"calendar": own}))
+    assert set_terms.returncode == 0, set_terms.stderr
+    server = ServerProcess(data).start()
+    try:
+        logged = [line for line in server.output().splitlines() if "calendar" in line]
+    finally:
+        server.stop()
+    expected = _calendar_warnings(wall_ms(), {"科峰科技园": Calendar.from_data(own)})
+    assert [w for w in expected if "科峰科技园" in w] and logged == [f"fieldsync: {w}" for w in expected], logged
+
+
+def test_passwd_disable_does_not_tell_the_operator_the_user_signs_in_again(demo: Path) -> None:
+    # Regression (session 26, ops2, item 4): `passwd --disable` said "each signs in again with the password",
+    # which a disabled account cannot; it now says how the account comes back.
+    disabled = fieldsync("passwd", "--data", str(demo), "zhao", "--disable")
+    assert (disabled.returncode, disabled.stdout) == (0, "zhao: disabled; 0 client(s) revoked (no sign-in until:"
+                                                         " fieldsync passwd --enable zhao)\n")
+    enabled = fieldsync("passwd", "--data", str(demo), "zhao", "--enable")
+    assert (enabled.returncode, enabled.stdout) == (0, "zhao: enabled; 0 client(s) revoked (each signs in again"
+                                                       " with the password)\n")

@@ -24,7 +24,7 @@ from tests.server import test_sealing as sealing
 from tests.server.test_sheet_pdf import _poppler
 from tests.server.test_sheet_pdf import demo as demo  # the demo's database, served (a fixture)
 
-PUBLIC = "https://service.example.cn/fieldsync"
+PUBLIC = "https://service.example.cn"
 WAIT = 300.0  # seconds at most for the background worker on a loaded machine (a bound, not a figure)
 
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import sqlite_utils
 
+from bench._server import ServerProcess
 from server.storage.base import NewerSchema
 from server.storage.postgres import migrations as pg_migrations
 from server.storage.postgres.backend import POSTGRES
@@ -65,3 +66,33 @@ def test_a_postgresql_database_a_newer_fieldsync_upgraded_is_refused_untouched(p
         conn.execute("DELETE FROM migrations WHERE name = 'pg099_from_the_future'")
         conn.commit()
     POSTGRES.open(pg_url).close()
+
+
+def test_serve_names_the_schema_steps_it_applied_on_an_upgrade(tmp_path: Path) -> None:
+    # Regression (session 26, ops2, item 4): `fieldsync serve` migrated an older database silently; the
+    # operator after an upgrade saw nothing of what changed. One line names the steps; the next start, none.
+    path = tmp_path / "fieldsync.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=OLDER)
+    names = [m.name for m in sqlite_migrations.migrations._migrations]
+    newer = names[names.index(OLDER):]
+    for expected in ([f"fieldsync: upgraded the database's schema, applied: {', '.join(newer)}"], []):
+        server = ServerProcess(tmp_path).start()
+        try:
+            said = [line for line in server.output().splitlines() if "schema" in line]
+        finally:
+            server.stop()
+        assert said == expected, server.output()
+    assert _sqlite_steps(path) == names
+
+
+def test_every_process_over_postgresql_says_only_the_steps_it_applied(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        pg_migrations.migrate(conn, stop_before=OLDER)
+        conn.commit()
+    names = [name for name, _ in pg_migrations.STEPS]
+    first = POSTGRES.open(pg_url)
+    first.close()
+    second = POSTGRES.open(pg_url)  # another process, after the first migrated: nothing left to apply
+    second.close()
+    assert (first.migrated, second.migrated) == (tuple(names[names.index(OLDER):]), ())

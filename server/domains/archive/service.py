@@ -28,6 +28,7 @@ from .spreadsheet import read_sheet
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
+    from ...storage.base import Sql
 
 MAX_BAD_ROWS_SHOWN = 100  # bad rows listed in the problem; `bad_rows` counts them all
 MAX_LOOKUP_CHARS = 64  # a sheet number, request number or device code looked up
@@ -116,8 +117,13 @@ class Archive:
         """The holiday calendars sites' terms write out in their override, by the site's name (a calendar
         an override names is one of the server's own, `duty.service.calendars`)."""
         with self.store.read() as db:
-            found = q.terms_calendars(db)
-        return {name or site_id: Calendar.from_data(c) for site_id, name, c in found if isinstance(c, dict)}
+            return terms_calendars(db)
+
+
+def terms_calendars(db: Sql) -> dict[str, Calendar]:
+    """`Archive.terms_calendars` on an open connection (`fieldsync serve` reads them before it serves)."""
+    return {name or site_id: Calendar.from_data(c) for site_id, name, c in q.terms_calendars(db)
+            if isinstance(c, dict)}
 
 
 class _Plan:

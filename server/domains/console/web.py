@@ -30,7 +30,7 @@ from sync import errors as E
 from sync.fields import unstorable
 from sync.messages import label, language, words
 
-from ...http.deps import address, remember_caller
+from ...http.deps import address, is_https, remember_caller
 from ..identity.service import Caller
 
 SESSION_COOKIE = "fieldsync_console"
@@ -57,10 +57,6 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 class SignInNeeded(Exception):
     """No valid session: a page redirects to the sign-in form."""
-
-
-def is_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    return connection.url.scheme == "https" or connection.headers.get("x-forwarded-proto") == "https"
 
 
 def cookie(connection: ASGIConnection[Any, Any, Any, Any], key: str, value: str, **extra: Any) -> Cookie:

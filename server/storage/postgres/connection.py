@@ -104,7 +104,7 @@ class Database:
         except psycopg.OperationalError as exc:  # libpq's message names the host, never the password
             raise Unreachable(" ".join(str(exc).split())) from None
         with first:
-            migrate(first)
+            self.migrated = migrate(first)
         self._readers: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._writers: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._info = conninfo(url)

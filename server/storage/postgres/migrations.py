@@ -139,15 +139,17 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> None:
+def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> tuple[str, ...]:
     """Apply the steps not applied yet, in one transaction; up to `stop_before` when named (as
-    sqlite-utils' `apply` does: a database as it stood before that step, for an upgrade's test)."""
+    sqlite-utils' `apply` does: a database as it stood before that step, for an upgrade's test).
+    The steps it applied (none when another process got there first)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATING])
         conn.execute("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL"
                      " DEFAULT now())")
         done = {name for (name,) in conn.execute("SELECT name FROM migrations")}
         refuse_newer(sorted(done), [name for name, _ in STEPS])
+        applied: list[str] = []
         for name, sql in STEPS:
             if name == stop_before:
                 break
@@ -156,3 +158,5 @@ def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> No
                 if name == "m001_rows":
                     _seed(conn)
                 conn.execute("INSERT INTO migrations(name) VALUES (%s)", [name])
+                applied.append(name)
+    return tuple(applied)

@@ -44,9 +44,10 @@ class Database:
 
     def __init__(self, path: Path, readers: int) -> None:
         self.writer = connect(path)
-        applied = migrations.applied(sqlite_utils.Database(self.writer))
-        refuse_newer([m.name for m in applied], [m.name for m in migrations._migrations])
+        applied = {m.name for m in migrations.applied(sqlite_utils.Database(self.writer))}
+        refuse_newer(sorted(applied), [m.name for m in migrations._migrations])
         migrate(self.writer)
+        self.migrated = tuple(m.name for m in migrations._migrations if m.name not in applied)
         self.lock = threading.Lock()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         for _ in range(readers):
