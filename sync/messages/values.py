@@ -130,6 +130,11 @@ ZH: dict[str, str] = {
     "conflict_reason.unknown_field": "未知字段",
     "conflict_reason.unknown_item": "检查表中没有该项",
     "conflict_reason.invalid_value": "值无效",
+    # desk3: why nobody is on duty (GET /api/duty's state)
+    "duty_state.on_call": "值班中",
+    "duty_state.office_hours": "办公时间",
+    "duty_state.off_hours": "值班时段外",
+    "duty_state.no_roster": "本月未排班",
     # console-speed
     "kind.bullet_camera": "枪式摄像机",
     "kind.dome_camera": "球形摄像机",
@@ -287,6 +292,10 @@ EN: dict[str, str] = {
     "conflict_reason.unknown_field": "unknown field",
     "conflict_reason.unknown_item": "not on the checklist",
     "conflict_reason.invalid_value": "invalid value",
+    "duty_state.on_call": "on call",
+    "duty_state.office_hours": "office hours",
+    "duty_state.off_hours": "outside the on-call hours",
+    "duty_state.no_roster": "no roster this month",
     # console-speed
     "kind.bullet_camera": "Bullet camera",
     "kind.dome_camera": "Dome camera",

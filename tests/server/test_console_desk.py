@@ -11,6 +11,7 @@ import pytest
 
 from server.domains.console.desk_pages import PAGE
 from sync import hlc
+from sync.duty import roster_id
 from sync.fields import NOTE_LIMIT
 from tests.conftest import OTHER_SITE, SITE
 from tests.server.test_billing import LINES, visit_with_lines
@@ -319,3 +320,23 @@ def test_the_dashboard_reads_a_breached_clocks_lateness_once(http, site, chen):
     console(http, "chen")
     row = http.get("/console/").text.split(f"/console/service-requests/{late}")[1].split("</tr>")[0]
     assert "<td>超时 2 小时 " in row and "超时 超时" not in row
+
+
+def test_the_desk_sees_who_is_on_duty_on_the_dashboard_and_the_request_list(http, site, lin, stores, monkeypatch):
+    # Regression (s26-desk3 item 1): no page said who is on duty now, and the API's null was the same for
+    # office hours and for no roster this month. Times are Shanghai's (UTC+8).
+    [result] = lin.push([lin.change("duty_roster", roster_id("2026-M11"),
+                                    {"month": "2026-M11", "technician": "wang"})]).json()["results"]
+    assert result["status"] == "applied"
+    console(http, "chen")
+    cases = {"2026-11-07T13:00:00.000Z": "值班：Wang（至 22:30）",  # Saturday 21:00: till the on-call hours end
+             "2026-11-09T00:10:00.000Z": "值班：Wang（至 08:30）",  # Monday 08:10: till the office opens
+             "2026-11-09T04:00:00.000Z": "值班：办公时间",  # Monday noon
+             "2026-11-09T15:00:00.000Z": "值班：值班时段外",  # Monday 23:00
+             "2026-12-05T13:00:00.000Z": "值班：本月未排班"}  # a Saturday evening of December: no roster
+    for at, line in cases.items():
+        for each in stores:
+            monkeypatch.setattr(each, "now_ms", lambda at=at: hlc.parse_ts(at))
+        for page in ("/console/", "/console/service-requests"):
+            assert f'<p class="duty" id="duty">{line}</p>' in http.get(page).text, (at, page)
+    assert "On duty: no roster this month" in http.get("/console/", params={"lang": "en"}).text

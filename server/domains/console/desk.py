@@ -52,7 +52,8 @@ class DeskController(DomainController):
               typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
         data = desk_pages.request_list(request.app.state, caller, words("console", lang_of(request)),
                                        request.query_params)
-        return render(request, "requests.html", status, caller=caller, typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
+        return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
+                      typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
 
     @get("/service-requests", sync_to_thread=True, guards=[signed_in])
     def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:

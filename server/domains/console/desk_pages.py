@@ -23,6 +23,8 @@ from sync.periods import site_zone
 from sync.pricing import yuan
 from sync.schema import SERVICE_DESK, SUPERVISOR
 
+from ..duty.schemas import OnDuty
+from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
@@ -68,6 +70,13 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
             "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
+
+
+def duty_now(state: Any) -> OnDuty:
+    """Who answers the duty phone now (`GET /api/duty`'s answer): the line atop the dashboard and the
+    request list, in the roster's zone as the duty log."""
+    duty: Duty = state.duty
+    return duty.who(None)
 
 
 def _timestamp(text: str, tz: object) -> str | None:

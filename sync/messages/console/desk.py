@@ -13,6 +13,9 @@ ZH: dict[str, str] = {
     "no_matching_requests": "没有符合条件的服务请求。",
     "new_request": "新建服务请求（来电）",
     "refused": "未能保存：{detail}",
+    # desk3: who answers the duty phone now, atop the dashboard and the request list
+    "duty_now": "值班：{who}",
+    "duty_until": "{name}（至 {until}）",
     "device_code_optional": "设备编号（可选）",
     "caller_name": "报修人",
     "caller_phone": "联系电话",
@@ -91,6 +94,8 @@ EN: dict[str, str] = {
     "no_matching_requests": "No service request matches.",
     "new_request": "New service request (a call)",
     "refused": "Not saved: {detail}",
+    "duty_now": "On duty: {who}",
+    "duty_until": "{name} (until {until})",
     "device_code_optional": "Device code (optional)",
     "caller_name": "Caller",
     "caller_phone": "Phone",
