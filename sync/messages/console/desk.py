@@ -15,6 +15,7 @@ ZH: dict[str, str] = {
     "refused": "未能保存：{detail}",
     # desk3: who answers the duty phone now, atop the dashboard and the request list
     "duty_now": "值班：{who}",
+    "refused_field": "{field}：{why}",
     "duty_until": "{name}（至 {until}）",
     "device_code_optional": "设备编号（可选）",
     "caller_name": "报修人",
@@ -95,6 +96,7 @@ EN: dict[str, str] = {
     "new_request": "New service request (a call)",
     "refused": "Not saved: {detail}",
     "duty_now": "On duty: {who}",
+    "refused_field": "{field}: {why}",
     "duty_until": "{name} (until {until})",
     "device_code_optional": "Device code (optional)",
     "caller_name": "Caller",
