@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidRequest
 from .fields import NS
@@ -107,19 +107,37 @@ def on_call_minutes(roster: Mapping[str, Any], rules: DutyRules) -> tuple[int, i
     return (start, end) if start is not None and end is not None and start < end else None
 
 
-def on_duty(at_ms: int, rosters: Mapping[str, Mapping[str, Any]], rules: DutyRules) -> str | None:
-    """The technician on duty at `at_ms` (ms since the epoch), from the roster rows by month;
-    None inside office hours, outside the on-call hours, or without a roster for the month."""
+class Duty(NamedTuple):
+    """Who answers the duty phone at a moment, and why nobody does: `state` is `on_call` (then
+    `technician`, on call until `until`, 'HH:MM' in the roster's zone: the office's opening or the
+    on-call hours' end, whichever comes first), `office_hours`, `off_hours` (outside the on-call
+    hours) or `no_roster` (no roster row, or one without a technician or valid hours, this month)."""
+
+    state: str
+    technician: str | None = None
+    until: str | None = None
+
+
+def duty_at(at_ms: int, rosters: Mapping[str, Mapping[str, Any]], rules: DutyRules) -> Duty:
+    """The duty at `at_ms` (ms since the epoch), from the roster rows by month."""
     roster = rosters.get(rules.month(at_ms))
     technician = roster.get("technician") if roster is not None else None
     hours = on_call_minutes(roster, rules) if roster is not None else None
     if not isinstance(technician, str) or hours is None:
-        return None
+        return Duty("no_roster")
     local = rules.local(at_ms)
     minute = local.hour * 60 + local.minute
     if not hours[0] <= minute <= hours[1]:
-        return None
+        return Duty("off_hours")
     exact = minute + (local.second * 1_000_000 + local.microsecond) / 60_000_000
-    if any(start <= exact < end for start, end in rules.office.spans_of(local.date())):
-        return None  # the office is open: the desk answers
-    return technician
+    spans = rules.office.spans_of(local.date())
+    if any(start <= exact < end for start, end in spans):
+        return Duty("office_hours")  # the office is open: the desk answers
+    end = min([start for start, _ in spans if start > exact] + [hours[1]])
+    return Duty("on_call", technician, f"{end // 60:02d}:{end % 60:02d}")
+
+
+def on_duty(at_ms: int, rosters: Mapping[str, Mapping[str, Any]], rules: DutyRules) -> str | None:
+    """The technician on duty at `at_ms` (ms since the epoch), from the roster rows by month;
+    None inside office hours, outside the on-call hours, or without a roster for the month."""
+    return duty_at(at_ms, rosters, rules).technician

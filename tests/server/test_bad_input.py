@@ -588,6 +588,31 @@ def test_unknown_filter_values_are_a_400_listing_the_valid_ones(site, lin, path,
     assert len(body["detail"]) < 1000  # a long wrong value is quoted clipped
 
 
+# A time in a query string (`GET /api/duty?at=`, server.filters.time_of): RFC 3339, years 1970 to 2100 in UTC.
+BAD_QUERY_TIMES = [
+    "tonight",  # not a time
+    "2026-11-07",  # a date without a time
+    "2026-11-07T13:00:00",  # no zone: whose 13:00?
+    "2026-11-07T13:00Z",  # no seconds
+    "2026-11-07T13:00:00.1234567891Z",  # a fraction past nanoseconds
+    "2026-02-30T13:00:00Z",  # no such day
+    "2026-11-07T24:00:00Z",  # no such hour
+    "2026-11-07T13:00:00+24:00",  # no such offset
+    "1969-12-31T23:59:59Z",  # before 1970
+    "2100-12-31T23:00:00-05:00",  # 2101 in UTC
+    "9999-12-31T23:59:59-23:59",  # past the calendar's last day once in UTC
+    "２０２６-11-07T13:00:00Z",  # full-width digits
+    "2026-11-07T13:00:00Z" + "0" * 10_000,  # long: quoted clipped
+]
+
+
+@pytest.mark.parametrize("at", BAD_QUERY_TIMES)
+def test_a_bad_time_in_a_query_string_is_a_400(site, wang, at):
+    body = _problem(wang.http.get("/api/duty", params={"at": at}, headers=wang.headers), 400, "invalid_filter")
+    assert body["parameter"] == "at"
+    assert len(body["detail"]) < 300
+
+
 # The customer archive (issue 14): its flags and look-ups; files that are no device list are in test_import.py.
 BAD_ARCHIVE = [
     ("POST", "/api/sites/{site}/import", {"dry_run": "yes"}, 400, "invalid_filter"),

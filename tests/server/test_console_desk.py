@@ -11,6 +11,7 @@ import pytest
 
 from server.domains.console.desk_pages import PAGE
 from sync import hlc
+from sync.duty import roster_id
 from sync.fields import NOTE_LIMIT
 from tests.conftest import OTHER_SITE, SITE
 from tests.server.test_billing import LINES, visit_with_lines
@@ -139,7 +140,7 @@ def test_dispatch_assigns_a_member_of_the_site_and_refuses_anyone_else(http, sto
     assert lin.http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
     r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "lin", "csrf": csrf},
                   headers=ORIGIN, follow_redirects=False)
-    assert r.status_code == 400 and "invalid_field" in r.text
+    assert r.status_code == 400 and "派给：只能派给该现场账号未停用的成员" in r.text
     assert lin.http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
 
 
@@ -164,7 +165,7 @@ def test_dispatch_refuses_a_disabled_account_and_the_page_says_the_assignee_can_
     second = open_request(chen)
     r = http.post(f"/console/service-requests/{second}/dispatch", data={"assigned_to": "zhao", "csrf": csrf},
                   headers=ORIGIN, follow_redirects=False)
-    assert r.status_code == 400 and "invalid_field" in r.text and "enabled" in r.text
+    assert r.status_code == 400 and "只能派给该现场账号未停用的成员" in r.text
     assert lin.http.get(f"/api/service-requests/{second}", headers=lin.headers).json()["assigned_to"] is None
     r = post_new(http, csrf, assigned_to="zhao")  # a new request assigned to them: refused, nothing written
     assert r.status_code == 400 and "<code>invalid_field</code>" in r.text
@@ -181,7 +182,7 @@ def test_the_desk_records_a_call_back_after_a_visit_and_the_timeline_shows_it(ht
     csrf = console(http, "chen")
     form = {"visit_id": visit, "reached": "false", "rating": "satisfied", "comment": "", "csrf": csrf}
     r = http.post(f"/console/service-requests/{request}/callbacks", data=form, headers=ORIGIN, follow_redirects=False)
-    assert r.status_code == 400 and "invalid_field" in r.text  # a rating only when the customer was reached
+    assert r.status_code == 400 and "评价：仅在联系上客户时评价" in r.text  # a rating only when the customer was reached
     r = http.post(f"/console/service-requests/{request}/callbacks", data={**form, "reached": "true"},
                   headers=ORIGIN, follow_redirects=False)
     assert r.status_code == 303
@@ -256,9 +257,9 @@ def test_the_desk_pauses_cancels_and_closes_a_request_at_its_desk(http, store, s
     on_site = next(m for m in detail["milestones"] if m["name"] == "on_site")
     assert (on_site["paused_ms"], on_site["status"]) == (HOUR, "pending")
     assert on_site["due_at"] == hlc.format_ts(now + 3 * HOUR)  # 4 h from the call, and the hour paused
-    # A pause without a reason is the merge's refusal, in its words, and nothing is written.
+    # A pause without a reason is the merge's refusal, in the catalogue's words, and nothing is written.
     r = _event(http, csrf, late, "paused")
-    assert r.status_code == 400 and "<code>invalid_field</code>" in r.text
+    assert r.status_code == 400 and "暂停原因：暂停须选原因" in r.text
     assert _event(http, csrf, late, "cancelled", note="客户自行修好").status_code == 303
     detail = chen.http.get(f"/api/service-requests/{late}", headers=chen.headers).json()
     assert len(detail["events"]) == 3 and detail["status"] == "cancelled"
@@ -319,3 +320,73 @@ def test_the_dashboard_reads_a_breached_clocks_lateness_once(http, site, chen):
     console(http, "chen")
     row = http.get("/console/").text.split(f"/console/service-requests/{late}")[1].split("</tr>")[0]
     assert "<td>超时 2 小时 " in row and "超时 超时" not in row
+
+
+def test_the_desk_sees_who_is_on_duty_on_the_dashboard_and_the_request_list(http, site, lin, stores, monkeypatch):
+    # Regression (s26-desk3 item 1): no page said who is on duty now, and the API's null was the same for
+    # office hours and for no roster this month. Times are Shanghai's (UTC+8).
+    [result] = lin.push([lin.change("duty_roster", roster_id("2026-M11"),
+                                    {"month": "2026-M11", "technician": "wang"})]).json()["results"]
+    assert result["status"] == "applied"
+    console(http, "chen")
+    cases = {"2026-11-07T13:00:00.000Z": "值班：Wang（至 22:30）",  # Saturday 21:00: till the on-call hours end
+             "2026-11-09T00:10:00.000Z": "值班：Wang（至 08:30）",  # Monday 08:10: till the office opens
+             "2026-11-09T04:00:00.000Z": "值班：办公时间",  # Monday noon
+             "2026-11-09T15:00:00.000Z": "值班：值班时段外",  # Monday 23:00
+             "2026-12-05T13:00:00.000Z": "值班：本月未排班"}  # a Saturday evening of December: no roster
+    for at, line in cases.items():
+        for each in stores:
+            monkeypatch.setattr(each, "now_ms", lambda at=at: hlc.parse_ts(at))
+        for page in ("/console/", "/console/service-requests"):
+            assert f'<p class="duty" id="duty">{line}</p>' in http.get(page).text, (at, page)
+    assert "On duty: no roster this month" in http.get("/console/", params={"lang": "en"}).text
+
+
+def _refused(page: str) -> str:
+    """The refusal's line on a request page (exactly one), its markup stripped."""
+    [line] = [part.split("</p>")[0] for part in page.split('<p class="error" role="alert" id="refused">')[1:]]
+    return line
+
+
+def test_a_refused_desk_form_comes_back_filled_with_the_reason_in_chinese(http, store, site, chen, wang, dump):
+    # Regression (s26-desk3 item 2): a refused call-back, dispatch or event went to an error page with the
+    # server's English detail ("callbacks.rating is given only when ..."), and the comment the clerk typed
+    # was lost. Now the request's page again (the API's status), that form filled, the reason in Chinese.
+    request, visit, _ = visit_with_lines(store, chen, wang, site, LINES[:1])
+    csrf = console(http, "chen")
+    before = dump()
+    comment = "客户说门禁仍然刷不开，<要求>明天再来"
+    r = http.post(f"/console/service-requests/{request}/callbacks", headers=ORIGIN, follow_redirects=False,
+                  data={"visit_id": visit, "reached": "false", "rating": "dissatisfied", "comment": comment,
+                        "csrf": csrf})
+    assert r.status_code == 400
+    assert _refused(r.text) == "未能保存：评价：仅在联系上客户时评价"
+    assert "given only" not in r.text and "invalid_field" not in r.text  # not the API's English
+    form = r.text.split('id="callback"')[1].split("</form>")[0]
+    assert 'value="客户说门禁仍然刷不开，&lt;要求&gt;明天再来"' in form  # kept, escaped
+    assert '<option value="false" selected>' in form and '<option value="dissatisfied" selected>' in form
+    assert f'<option value="{visit}" selected>' in form
+    # Too long (a crafted post past the field's maxlength): the limit in words, the form kept clipped.
+    r = http.post(f"/console/service-requests/{request}/callbacks", headers=ORIGIN, follow_redirects=False,
+                  data={"visit_id": visit, "reached": "true", "comment": "长" * (NOTE_LIMIT + 1), "csrf": csrf})
+    assert r.status_code == 400 and _refused(r.text) == f"未能保存：备注：最多 {NOTE_LIMIT} 个字符"
+    # Dispatch to someone not of the site: the choice kept is the site's, the reason in words.
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "lin", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 400 and _refused(r.text) == "未能保存：派给：只能派给该现场账号未停用的成员"
+    # An event: a pause without its reason; the note typed stays.
+    r = http.post(f"/console/service-requests/{request}/events", headers=ORIGIN, follow_redirects=False,
+                  data={"kind": "paused", "note": "客户下午三点才在", "csrf": csrf})
+    assert r.status_code == 400 and _refused(r.text) == "未能保存：暂停原因：暂停须选原因，其他事件不填原因"
+    form = r.text.split('id="event"')[1].split("</form>")[0]
+    assert 'value="客户下午三点才在"' in form and '<option value="paused" selected>' in form
+    # In English, the page's language.
+    r = http.post(f"/console/service-requests/{request}/events", headers=ORIGIN, follow_redirects=False,
+                  params={"lang": "en"}, data={"kind": "paused", "csrf": csrf})
+    assert _refused(r.text) == "Not saved: Pause reason: a pause needs a reason; other events take none"
+    assert dump() == before  # nothing half-written
+    # A request that is not there (or another site's) stays the 404 page.
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = http.post(f"/console/service-requests/{missing}/callbacks", headers=ORIGIN,
+                  data={"visit_id": visit, "reached": "true", "csrf": csrf})
+    assert r.status_code == 404 and 'id="refused"' not in r.text

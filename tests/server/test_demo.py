@@ -231,3 +231,30 @@ def test_the_demo_has_charges_call_backs_and_a_duty_log(new_settings):
             assert {c["id"] for c in log["calls"]} == {c["id"] for c in calls}
     finally:
         store.close()
+
+
+def _has_latin_words(text: object) -> bool:
+    """Whether `text` reads as English: two Latin words in a row (a model number such as DS-2DC4220IW-D,
+    or 12V, is not)."""
+    import re
+    return isinstance(text, str) and re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", text) is not None
+
+
+def test_the_demo_speaks_chinese_where_its_users_read(tmp_path):
+    # Regression (s26-desk3 item 5): the demo's requests, events, visits, charge lines, call-backs and duty
+    # calls were written in English ("Lobby dome camera shows no image since this morning", "No answer;
+    # the desk tries again later") on the Chinese pages and sheets a customer is shown.
+    settings = Settings(data_dir=tmp_path)
+    assert main(["init", "--data", str(tmp_path), "--demo"]) == 0
+    store = Store(settings)
+    try:
+        shown = {"service_requests": ("description",), "service_events": ("note",),
+                 "service_visits": ("work_done", "fault_cause"), "charge_lines": ("description",),
+                 "callbacks": ("comment",), "duty_calls": ("summary",)}
+        for collection, names in shown.items():
+            rows = _rows(store, collection)
+            texts = [row[name] for row in rows for name in names if row.get(name)]
+            assert texts, collection  # the demo writes some, so the check reads something
+            assert [t for t in texts if _has_latin_words(t)] == [], collection
+    finally:
+        store.close()

@@ -116,19 +116,36 @@ def test_a_roster_names_a_technician_or_is_refused(site, store, wang, zhao, lin)
 
 def test_who_is_on_duty_over_http(site, wang, lin, chen):
     _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})
-    cases = {"2026-11-06T23:59:00.000Z": None,  # Saturday 07:59 local
-             "2026-11-07T00:00:00.000Z": "wang",  # 08:00
-             "2026-11-07T14:30:00.000Z": "wang",  # 22:30
-             "2026-11-07T14:31:00.000Z": None,  # 22:31
-             MONDAY_NOON: None}
-    for at, technician in cases.items():
+    # (technician, why nobody is, till when): the added `state` and `until` tell the nulls apart
+    cases = {"2026-11-06T23:59:00.000Z": (None, "off_hours", None),  # Saturday 07:59 local
+             "2026-11-07T00:00:00.000Z": ("wang", "on_call", "22:30"),  # 08:00, a Saturday: till the hours' end
+             "2026-11-07T14:30:00.000Z": ("wang", "on_call", "22:30"),  # 22:30
+             "2026-11-07T14:31:00.000Z": (None, "off_hours", None),  # 22:31
+             "2026-11-09T00:10:00.000Z": ("wang", "on_call", "08:30"),  # Monday 08:10: till the office opens
+             MONDAY_NOON: (None, "office_hours", None)}
+    for at, (technician, state, until) in cases.items():
         for session in (wang, chen):
             answer = session.http.get("/api/duty", headers=session.headers, params={"at": at})
-            assert answer.json() == {"at": at, "technician": technician}
+            assert answer.json() == {"at": at, "technician": technician, "state": state, "until": until}
     # Regression (no 500 for what a client sends): the end of 9999 (and the year 0) has no month in Shanghai.
     for bad in ("tonight", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00.000Z", "1969-12-31T12:00:00.000Z"):
         problem(wang.http.get("/api/duty", headers=wang.headers, params={"at": bad}), 400, "invalid_filter")
-    assert wang.http.get("/api/duty", headers=wang.headers).json()["technician"] is None  # December: no roster
+    december = wang.http.get("/api/duty", headers=wang.headers, params={"at": "2026-12-05T13:00:00Z"}).json()
+    assert (december["technician"], december["state"]) == (None, "no_roster")  # on-call hours, no roster
+
+
+def test_at_takes_rfc_3339_with_or_without_a_fraction_and_with_an_offset(site, wang, lin):
+    # Regression (s26-desk3 item 3): only the millisecond form was taken; 2026-11-07T13:00:00Z was a 400.
+    _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})
+    for at in ("2026-11-07T13:00:00Z", "2026-11-07T13:00:00.0Z", "2026-11-07T21:00:00+08:00",
+               "2026-11-07T21:00:00.000000+08:00", "2026-11-07T08:00:00-05:00"):
+        answer = wang.http.get("/api/duty", headers=wang.headers, params={"at": at})
+        assert answer.status_code == 200, (at, answer.text)
+        assert answer.json()["at"] == SATURDAY_EVENING, at
+        assert answer.json()["technician"] == "wang", at
+    # a `+` typed unencoded in the URL arrives as a space: in the offset's place it is read as `+`
+    answer = wang.http.get("/api/duty?at=2026-11-07T21:00:00+08:00", headers=wang.headers)
+    assert answer.json()["at"] == SATURDAY_EVENING
 
 
 def test_a_call_without_a_site_is_its_loggers_own(site, store, wang, zhao, lin, chen):

@@ -25,6 +25,7 @@ from ...http.deps import CallerDep, address
 from ...http.guards import site_in_scope
 from ..identity.service import CONSOLE_APP
 from . import pages, site_pages
+from .desk_pages import duty_now
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
@@ -93,7 +94,7 @@ class ConsoleController(DomainController):
         """Open requests with their countdowns (breached and at risk first), the inspections of each site's
         current period (in its zone, of any plan), the latest conflicts."""
         data = pages.dashboard(request.app.state, caller, words("console", lang_of(request)))
-        return render(request, "dashboard.html", caller=caller, **data)
+        return render(request, "dashboard.html", caller=caller, duty=duty_now(request.app.state), **data)
 
     @get("/sites", sync_to_thread=True, guards=[signed_in])
     def sites(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:

@@ -7,6 +7,7 @@ is read. Every post checks Origin and CSRF first, and redirects (303) when it su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -52,7 +53,8 @@ class DeskController(DomainController):
               typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
         data = desk_pages.request_list(request.app.state, caller, words("console", lang_of(request)),
                                        request.query_params)
-        return render(request, "requests.html", status, caller=caller, typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
+        return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
+                      typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
 
     @get("/service-requests", sync_to_thread=True, guards=[signed_in])
     def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
@@ -76,33 +78,50 @@ class DeskController(DomainController):
     def request_page(self, request: Request[Any, Any, Any], request_id: FromPath[str],
                      caller: CallerDep) -> Response[bytes]:
         """The timeline against each target, the warranty, visits and call-backs; dispatch for the desk."""
-        return render(request, "request.html", caller=caller,
-                      **desk_pages.request_page(request.app.state, caller, request_id, lang_of(request)))
+        return self._page(request, caller, request_id)
+
+    def _page(self, request: Request[Any, Any, Any], caller: CallerDep, request_id: str,
+              refused: tuple[str, dict[str, str], E.SyncError] | None = None) -> Response[bytes]:
+        """The request's page; `refused`: (which form, what was typed, why), that form again, filled."""
+        lang = lang_of(request)
+        data = desk_pages.request_page(request.app.state, caller, request_id, lang)
+        if refused is None:
+            return render(request, "request.html", caller=caller, refused_form="", typed=desk_pages.kept({}), why="", **data)
+        form, typed, exc = refused
+        return render(request, "request.html", exc.status, caller=caller, refused_form=form, typed=typed,
+                      why=desk_pages.refusal(exc, words("console", lang), lang), **data)
+
+    def _post(self, request: Request[Any, Any, Any], caller: CallerDep, request_id: str, data: dict[str, Any],
+              form: str, write: Callable[[], object]) -> Response[Any]:
+        """A desk form's post: on success back to the page (303); refused, the page with the form filled."""
+        _check(request, data)
+        try:
+            write()
+        except E.SyncError as exc:
+            return self._page(request, caller, request_id, (form, desk_pages.kept(data, form), exc))
+        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
 
     @post("/service-requests/{request_id:str}/dispatch", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def dispatch(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
                  caller: CallerDep) -> Response[Any]:
         """Assign or reassign the request to a technician of its site (the desk's push of `assigned_to`)."""
-        _check(request, data)
-        request.app.state.service_requests.assign(caller, request_id, form_value(data, "assigned_to"))
-        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+        return self._post(request, caller, request_id, data, "dispatch", lambda: request.app.state.service_requests
+                          .assign(caller, request_id, form_value(data, "assigned_to")))
 
     @post("/service-requests/{request_id:str}/callbacks", sync_to_thread=True,
           guards=[signed_in, desk_or_supervisor])
     def callback(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
                  caller: CallerDep) -> Response[Any]:
         """Record the desk's call-back after one of the request's visits."""
-        _check(request, data)
-        desk_pages.record_callback(request.app.state, caller, request_id, data)
-        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+        return self._post(request, caller, request_id, data, "callback",
+                          lambda: desk_pages.record_callback(request.app.state, caller, request_id, data))
 
     @post("/service-requests/{request_id:str}/events", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def event(self, request: Request[Any, Any, Any], request_id: FromPath[str], data: Form,
               caller: CallerDep) -> Response[Any]:
         """Record a cancel, a close, a pause or its end on the request (the desk's push of an event)."""
-        _check(request, data)
-        desk_pages.record_event(request.app.state, caller, request_id, data)
-        return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)
+        return self._post(request, caller, request_id, data, "event",
+                          lambda: desk_pages.record_event(request.app.state, caller, request_id, data))
 
     @get("/visits/{visit_id:str}", sync_to_thread=True, guards=[signed_in])
     def visit(self, request: Request[Any, Any, Any], visit_id: FromPath[str], caller: CallerDep) -> Response[bytes]:

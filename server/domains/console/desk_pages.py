@@ -7,6 +7,7 @@ service's (a push's merge), so a refusal here is the API's refusal, in its words
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,11 +19,13 @@ from sync import hlc, schema
 from sync.collections.callbacks import RATINGS
 from sync.collections.service import DESK_KINDS, ENDED, PAUSE_REASONS
 from sync.fields import NOTE_LIMIT
-from sync.messages import words
+from sync.messages import label, words
 from sync.periods import site_zone
 from sync.pricing import yuan
 from sync.schema import SERVICE_DESK, SUPERVISOR
 
+from ..duty.schemas import OnDuty
+from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
@@ -68,6 +71,13 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
             "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
+
+
+def duty_now(state: Any) -> OnDuty:
+    """Who answers the duty phone now (`GET /api/duty`'s answer): the line atop the dashboard and the
+    request list, in the roster's zone as the duty log."""
+    duty: Duty = state.duty
+    return duty.who(None)
 
 
 def _timestamp(text: str, tz: object) -> str | None:
@@ -133,6 +143,38 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
             "pause_reasons": PAUSE_REASONS, "ended": detail.status in ENDED,
             "members": state.service_requests.assignees([detail.site_id] if detail.site_id else []),
             "desk": is_desk(caller)}
+
+
+# The request page's forms and their fields; a refused one comes back filled with what was typed.
+DESK_FORMS = {"dispatch": ("assigned_to",), "event": ("kind", "reason", "note"),
+              "callback": ("visit_id", "reached", "rating", "comment")}
+# A field a refusal's detail names (`callbacks.rating ...`: the merge's details start so) -> its label's key.
+_FIELD_LABELS = {"assigned_to": "dispatch_to", "kind": "event_kind", "reason": "pause_reason", "note": "note",
+                 "visit_id": "sheet_no", "reached": "reached", "rating": "rating", "comment": "note"}
+_NAMED_FIELD = re.compile(r"(?:(?:callbacks|service_events|service_requests)\.)?([a-z_]+)\b")
+
+
+def kept(data: dict[str, Any], form: str = "") -> dict[str, str]:
+    """Every desk form's field, blank but for those of the refused `form` as typed, to show it again:
+    strings only, each clipped to a note's limit (they are only shown, escaped, never stored)."""
+    return {name: value[:NOTE_LIMIT] if name_form == form and isinstance(value := data.get(name), str) else ""
+            for name_form, names in DESK_FORMS.items() for name in names}
+
+
+def refusal(exc: E.SyncError, t: Mapping[str, str], lang: str) -> str:
+    """Why the desk's form was refused, in the catalogue's words (the merge's detail is English for the
+    API): the field it names, by the form's label, and the refusal's reason (the push's, else the problem's
+    code): 评价：仅在联系上客户时填写."""
+    reason = str(exc.extra.get("reason") or ("too_long" if "limit" in exc.extra else exc.code))
+    found = _NAMED_FIELD.match(exc.detail)
+    field = str(exc.extra.get("parameter") or (found[1] if found else ""))
+    for group, key in (("desk_refusal", f"{field}.{reason}"), ("desk_refusal", reason), ("conflict_reason", reason),
+                       ("desk_refusal", "invalid_request")):
+        why = label(group, key, lang)
+        if why != key:  # the catalogue has words for it
+            break
+    why = why.format(limit=exc.extra.get("limit"))
+    return t["refused_field"].format(field=t[_FIELD_LABELS[field]], why=why) if field in _FIELD_LABELS else why
 
 
 def record_callback(state: Any, caller: Caller, request_id: str, data: dict[str, Any]) -> None:

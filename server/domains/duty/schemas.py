@@ -8,6 +8,10 @@ import msgspec
 class OnDuty(msgspec.Struct, kw_only=True):
     at: str
     technician: str | None  # null inside office hours, outside the on-call hours, or without a roster
+    # Added beside the contract's two (s26-desk3): why `technician` is null (office_hours, off_hours,
+    # no_roster), else on_call; and till when the technician is on call, 'HH:MM' in the roster's zone.
+    state: str
+    until: str | None
 
 
 class DutyCall(msgspec.Struct, kw_only=True):

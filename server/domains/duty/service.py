@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import hlc
-from sync.duty import DutyRules, ending_calendars, on_duty, roster_id
-from sync.fields import MAX_PERIOD_YEAR, MIN_TIME_YEAR, is_month, is_timestamp
+from sync.duty import DutyRules, duty_at, ending_calendars, roster_id
+from sync.fields import is_month, is_timestamp
 from sync.workhours import Calendar
 
+from ...filters import time_of
 from ...http.excel import excel_csv
 from ...storage import duty as q
 from ..scope import in_scope
@@ -100,15 +101,14 @@ class Duty:
 
     def who(self, at: str | None) -> OnDuty:
         """The technician on duty at `at` (now when absent)."""
-        if at is not None and not is_timestamp(at):  # in the years of the roster's months, as every time a client sends
-            raise E.InvalidFilter(f"at {at[:_SHOWN]!r} is not a timestamp like 2026-11-20T13:15:00.000Z"
-                                  f" in the years {MIN_TIME_YEAR} to {MAX_PERIOD_YEAR}", parameter="at")
-        ms = hlc.parse_ts(at) if at is not None else self.store.now_ms()
+        ms = time_of("at", at)
+        ms = self.store.now_ms() if ms is None else ms
         rules = duty_rules()
         month = rules.month(ms)
         with self.store.read() as db:
             roster = q.roster(db, roster_id(month))
-        return OnDuty(at=hlc.format_ts(ms), technician=on_duty(ms, {month: roster} if roster else {}, rules))
+        found = duty_at(ms, {month: roster} if roster else {}, rules)
+        return OnDuty(at=hlc.format_ts(ms), technician=found.technician, state=found.state, until=found.until)
 
     def log(self, caller: Caller, month: str | None) -> DutyLog:
         """The month's calls and the follow-ups still open (received before the month's end) in the caller's scope."""
