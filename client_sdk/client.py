@@ -55,6 +55,7 @@ class SyncReport:
     terms: int = 0  # sites whose service terms were fetched
     reference: int = 0  # of the fee book and the duty rules, those fetched and kept
     dropped: int = 0  # uploads not sent: only changes the server refused name their bytes
+    resent: int | None = None  # the server was restored from a backup: how many changes went again (else None)
 
 
 class Client(DutyWork):
@@ -96,6 +97,11 @@ class Client(DutyWork):
         self.upload_queue = media.UploadQueue(self.db)
         self.outbox = Outbox(self.db, self.session, self.wall, batch_size,
                              hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
+        self.outbox.recovered = self._upload_for_signatures
+        # What the sync under way did so far (`sync` starts them anew; a push inside a pull adds to them).
+        self._pushed: list[ChangeResult] = []
+        self._uploaded = 0
+        self._resent: int | None = None
 
     def close(self) -> None:
         """Close the local database (the `httpx.Client` belongs to the caller)."""
@@ -227,8 +233,9 @@ class Client(DutyWork):
                 self.outbox.clock = clock
                 self.db.set_meta_tx(hlc=clock.last if old else None)
             if renumber is not None or old is None:
-                self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
+                count = self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
+                self._resent = (self._resent or 0) + count
                 self.db.start_snapshot_tx(versions_reused=True)
                 self.upload_queue.requeue_done()
 
@@ -283,20 +290,27 @@ class Client(DutyWork):
         self.outbox.prune()
         self.upload_queue.free()
         self.upload_queue.clean()
-        uploaded = self._upload(("sheet",))
-        signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
-        uploaded += self._upload(("image",), only=signing)
-        results = self.push()
+        self._pushed, self._uploaded, self._resent = [], 0, None
+        self._upload_for_signatures()
+        self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
-        uploaded += self._upload(("sheet", "image"))
+        self._uploaded += self._upload(("sheet", "image"))
         pulled = self.pull()
         # A server restored from a backup, found by the push or the pull, has every upload queued again.
-        uploaded += self._upload(("sheet", "image"))
+        self._uploaded += self._upload(("sheet", "image"))
         terms = self.refresh_terms()
         reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
-        return SyncReport(pushed=len(results), pulled=pulled, results=results, uploaded=uploaded, terms=terms,
-                          reference=reference, dropped=dropped)
+        return SyncReport(pushed=len(self._pushed), pulled=pulled, results=self._pushed, uploaded=self._uploaded,
+                          terms=terms, reference=reference, dropped=dropped, resent=self._resent)
+
+    def _upload_for_signatures(self) -> None:
+        """Upload the sheets, and the images of the signatures still to be pushed: before the push, on the
+        first sync as after a restored server made the phone resend everything (the server checks a signature
+        against its own sheet only when that is stored, and takes a customer's only with its image)."""
+        self._uploaded += self._upload(("sheet",))
+        signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
+        self._uploaded += self._upload(("image",), only=signing)
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
@@ -355,7 +369,9 @@ class Client(DutyWork):
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, in batches the server takes (`Outbox.push`)."""
-        return self.outbox.push(self.on_progress)
+        results = self.outbox.push(self.on_progress)
+        self._pushed.extend(results)
+        return results
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
@@ -379,6 +395,7 @@ class Client(DutyWork):
             except EpochChanged as exc:
                 recoveries += 1
                 self.session.recover(exc.epoch)
+                self._upload_for_signatures()
                 self.push()
                 continue
             page = _pull_response.decode(resp.content)

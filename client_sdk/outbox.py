@@ -80,6 +80,8 @@ class Outbox:
         self.most_changes = batch_size
         self.most_bytes = PUSH_BYTES
         self._sent: list[Entry] = []
+        # Called after a recovery from a restored server, before the outbox is resent (Client._resend_blobs).
+        self.recovered: Callable[[], object] | None = None
 
     def queue(self, changes: Sequence[LocalChange]) -> list[int]:
         """Queue prepared changes in one local transaction: all of them or none; returns their seqs."""
@@ -105,14 +107,14 @@ class Outbox:
             return
         self.db.set_meta_tx(hlc=self.clock.last)
 
-    def renumber_tx(self, client_id: str, keep_acked: bool) -> None:
+    def renumber_tx(self, client_id: str, keep_acked: bool) -> int:
         """Renumber what the outbox resends 1..n, re-stamped to the new client's node.
 
         HLCs keep their ms and counter, so the changes keep their order among
         themselves and against other clients' writes. Without `keep_acked` the
         acknowledged changes are not resent but stay, below seq 1 like a change
         refused as too large: the technician's superseded and rejected changes
-        stay listed, and an applied one stays laid over until a pull covers it.
+        stay listed, and an applied one stays laid over until a pull covers it. Returns how many go again.
         """
         # Everything held, when acknowledged ones are resent: `prune` decides what is still held (30 days,
         # and longer while a change is laid over rows not pulled since), not the age at this moment.
@@ -137,6 +139,7 @@ class Outbox:
                 )
             )
         self.db.set_meta_tx(acked_seq=0, next_seq=len(keep) + 1)
+        return len(keep)
 
     def prune(self) -> None:
         """Forget acknowledged changes older than 30 days that no longer lay over anything."""
@@ -233,6 +236,8 @@ class Outbox:
             except EpochChanged as exc:
                 recoveries += 1
                 self.session.recover(exc.epoch)
+                if self.recovered is not None:
+                    self.recovered()
                 continue
             except E.SyncError as exc:
                 if getattr(exc, "http_status", exc.status) != 413:

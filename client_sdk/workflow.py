@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sync import errors as E
-from sync import hlc, schema
+from sync import hlc, schema, sheet
 from sync.merge import Actor, RowState, Rules, check_row, parent_of, validate
 from sync.periods import site_zone
 from sync.rules import site_of
@@ -110,6 +111,9 @@ class Workflow:
         row = None
         if current is not None:
             row = RowState(collection, row_id, dict(current["fields"]), deleted=current["deleted"])
+            if collection == "device_checks" and not row.fields.get("sealed_by"):
+                # The customer signed it on this phone and the push will seal it before this change.
+                row.fields["sealed_by"] = self.sealing_signature(row_id)
 
         known = known_rows(self.db)
         own_site = None
@@ -163,6 +167,29 @@ class Workflow:
             if items is not None:
                 found[str(template["fields"].get("kind"))] = items
         return found
+
+    def sealing_signature(self, check_id: str) -> str | None:
+        """The customer's signature that seals a check: the server's seal as last pulled, else a customer's
+        signature taken on this phone and not sent yet whose sheet lists the check (the push seals it first)."""
+        found = self.db.row("device_checks", check_id)
+        if found is not None and found[0].get("sealed_by"):
+            return str(found[0]["sealed_by"])
+        check = self.get("device_checks", check_id)
+        device = check["fields"].get("device_id") if check else None
+        for entry in self.outbox.pending():
+            f = entry["fields"]
+            if (entry["collection"] != "signatures" or f.get("signer_role") != "customer" or not check
+                    or f.get("inspection_id") != check["fields"].get("inspection_id")):
+                continue
+            path = self.db.conn.execute("SELECT path FROM uploads WHERE sha256 = ?", [f.get("sheet_sha256")]
+                                        ).fetchone()
+            try:
+                listed = sheet.parse(Path(path[0]).read_bytes()).items if path else {}
+            except (OSError, ValueError):
+                listed = {}
+            if device in listed:
+                return str(entry["id"])
+        return None
 
     def _sealed_child(self, collection: str, parent_id: str) -> str | None:
         """A row of `collection` under `parent_id` (a request's visit, an inspection's check), as this

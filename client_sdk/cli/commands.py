@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
 from sync.periods import site_zone
+from sync.schema import device_check_id as check_id
 
 from ..client import Client
 from ..media.uploads import BLOB_FIELDS
@@ -174,6 +175,8 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         if progress is not None:
             progress.close()
     _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
+    if report.resent is not None:
+        _say(out, "restored", count=report.resent)
     if report.uploaded:
         _say(out, "uploaded", count=report.uploaded)
     if report.dropped:
@@ -273,7 +276,12 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     ids = [d["id"] for d in devices]
     skipped = {} if overwrite else client.outcomes(inspection["id"], ids)
     before = inspection["fields"].get("status") or "scheduled"
-    client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items=items, overwrite=overwrite)
+    try:
+        client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items=items, overwrite=overwrite)
+    except E.Forbidden as exc:
+        if exc.extra.get("reason") != "sealed":
+            raise
+        raise _Refused(_sealed_here(client, inspection, devices)) from None
     after = (client.get("inspections", inspection["id"]) or inspection)["fields"].get("status")
     if before == "scheduled" and after == "in_progress":
         _say(out, "started_by_check", sheet_no=_sheet(inspection))
@@ -290,6 +298,20 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         shown = _shown([f"{code[i]}: {outcome}" for i, outcome in skipped.items()])
         _say(out, "skipped_one" if len(skipped) == 1 else "skipped_many", count=len(skipped), shown=shown)
     return 0
+
+
+def _sealed_here(client: Client, inspection: dict[str, Any], devices: list[dict[str, Any]]) -> str:
+    """Why checks the customer signed cannot change, and what the technician can do: the devices, the
+    signer and when, in the site's zone."""
+    sealed = {d["id"]: client.sealing_signature(check_id(inspection["id"], d["id"])) for d in devices}
+    signature = client.get("signatures", next(s for s in sealed.values() if s)) or {"fields": {}}
+    f = signature["fields"]
+    site = client.get("sites", str(inspection["fields"].get("site_id"))) or {"fields": {}}
+    at = datetime.fromisoformat(str(f["signed_at"])).astimezone(site_zone(site["fields"].get("tz"))).strftime(
+        "%Y-%m-%d %H:%M") if f.get("signed_at") else MESSAGES["unknown"]
+    return _text("sealed_here", devices=_shown([str(d["fields"].get("code") or d["id"]) for d in devices
+                                                if sealed[d["id"]]]), sheet_no=_sheet(inspection),
+                 name=f.get("signer_name") or MESSAGES["unknown"], at=at)
 
 
 def start(client: Client, args: argparse.Namespace, out: TextIO) -> int:

@@ -118,14 +118,14 @@ class UploadQueue:
         return sha, path
 
     def free(self) -> int:
-        """Forget the uploads `done` (the server verified the bytes) or `dropped` that no change the outbox
-        holds names any more, so `clean` removes their files. The outbox holds an answered change for 30 days
-        (`Outbox.prune`) because a server restored from a backup is sent it again; its bytes stay as long, to
-        be sent again with it (`requeue_done`). A waiting or failed upload is never forgotten. Returns how
-        many went."""
+        """Forget the uploads `done` (the server verified the bytes), `dropped` or `failed` (the bytes refused, or
+        their file gone) that no change the outbox holds names any more, so `clean` removes their files. The
+        outbox holds an answered change for 30 days (`Outbox.prune`) because a server restored from a backup is
+        sent it again; its bytes stay as long, to be sent again with it (`requeue_done`), and a failed one stays
+        listed as long. A waiting upload is never forgotten. Returns how many went."""
         with self.db.transaction() as conn:
             return conn.execute(
-                f"DELETE FROM uploads WHERE state IN ('done', 'dropped') AND sha256 NOT IN"
+                f"DELETE FROM uploads WHERE state IN ('done', 'dropped', 'failed') AND sha256 NOT IN"
                 f" (SELECT n.sha256 FROM ({_NAMED_BY}) AS n WHERE n.sha256 IS NOT NULL)").rowcount
 
     def requeue_done(self) -> None:

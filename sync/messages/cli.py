@@ -33,6 +33,8 @@ EN: dict[str, str] = {
     "password_prompt": "Password for {username}: ",
     "signed_in": "Signed in as {name} ({role}) on {server}; client {client_id}.",
     "synced": "Synced: {pushed} change(s) pushed, {pulled} row(s) pulled.",
+    "restored": "The server was restored from a backup: this phone enrolled anew and sent your recent work again"
+                " ({count} change(s), counted above).",
     "attention": "{count} thing(s) need your attention:",
     "attention_line": "  {sheet_no}: {text}",
     "attention_mark": "    ! {text}",
@@ -47,8 +49,12 @@ EN: dict[str, str] = {
     "now_check": "now {outcome}{note} by {by}",
     "taken_unknown": "the server took your change of {what}, but its answer was lost: whether it counted shows"
                      " once a sync brings the row back",
-    "refused_sealed": "your change of {what} was refused: the check is sealed by the customer's signature;"
-                      " ask your supervisor if it is wrong",
+    "refused_sealed": "your change of {what} was refused: the customer's signature sealed the check as it stood;"
+                      " if it is wrong, ask your supervisor to retract that signature, then record it again and"
+                      " have the customer sign again",
+    "sealed_here": "Nothing recorded: the checks of {devices} on {sheet_no} are sealed by the customer's signature"
+                   " ({name}, {at}), as the customer signed them. If a check is wrong, ask your supervisor to retract that signature;"
+                   " then record it again and have the customer sign the sheet again.",
     "refused_forbidden": "your change of {what} was refused: you may no longer change it; ask your supervisor",
     "refused_left_site": "{yours} was refused: you are no longer a member of {site}; ask your supervisor",
     "yours_check": "your check of {what}",

@@ -84,6 +84,25 @@ def test_a_file_whose_change_waits_or_is_held_is_kept(server, site, new_client, 
     assert _files(phone) == {done["sha256"]}
 
 
+def test_a_failed_upload_is_forgotten_once_no_held_change_names_it(server, site, new_client, tmp_path):
+    # Regression (s26-phone3 item 4): a `failed` upload (here its prepared file was removed before it went) was
+    # kept in the queue for ever, listed by `uploads` long after the outbox forgot the photo naming it.
+    now = [int(time.time() * 1000)]
+    phone = _signed_in(new_client, server, wall=lambda: now[0])
+    phone.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "a.jpg", (800, 600)))
+    [queued] = phone.uploads()
+    os.unlink(queued["path"])
+    phone.sync()
+    assert [(u["state"], u["error"]) for u in phone.uploads()] == [("failed", "the prepared file is gone")]
+    # While the photo's change is held (answered a day ago), the failure stays listed for the technician.
+    now[0] += DAY_MS
+    phone.sync()
+    assert [u["state"] for u in phone.uploads()] == ["failed"]
+    now[0] += 30 * DAY_MS
+    phone.sync()  # prunes the change, then frees what no held change names
+    assert phone.uploads() == [] and phone.outbox.db.entries() == []
+
+
 @pytest.mark.one_sqlite_server("backs up and restores the SQLite file (tests/client_sdk/support.Server)")
 def test_uploads_go_again_after_a_server_restore(server, site, new_client, tmp_path):
     # Regression (issue s26-phone2, finding 1b): a server restored from a backup taken before an upload forgot

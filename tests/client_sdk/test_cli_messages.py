@@ -173,7 +173,9 @@ def test_a_mismatched_customer_signature_is_shown_after_sync_in_inspections_and_
 
 
 def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, capsys):
-    """A phone that had not pulled the seal edits a sealed check: the server keeps the seal and says so."""
+    """A second phone of the same technician, which had not pulled the seal, edits a sealed check: the server
+    keeps the seal and the signed value, and the phone says what to do next (the contract: a supervisor
+    retracts the signature, then the check is recorded again and the customer signs again)."""
     insp = site["inspection"]
     other = str(tmp_path / "other.db")
     signed_in(db, http, capsys)
@@ -183,12 +185,50 @@ def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, c
     main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced"], http=http)
     main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http)
     main(["--db", db, "sync"], http=http)
-    main(["--db", other, "check", insp, "CAM-001", "--outcome", "skipped"], http=http)
+    assert main(["--db", other, "check", insp, "CAM-001", "--outcome", "skipped", "--note", "locked"], http=http) == 0
     capsys.readouterr()
     assert main(["--db", other, "sync"], http=http) == 0
     out = capsys.readouterr().out
     assert "1 thing(s) need your attention:" in out
-    assert "your change of CAM-001 was refused: the check is sealed by the customer's signature" in out
+    assert "your change of CAM-001 was refused: " + _text("refused_sealed", what="CAM-001").split(": ", 1)[1] in out
+    assert "retract that signature" in out
+    # The sealed sheet keeps the value the customer signed, at the server and on that phone after its sync.
+    assert main(["--db", other, "sheet", insp], http=http) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("CAM-001 ")]
+    assert line.split()[1:] == ["serviced", "[sealed]"]
+    client = Client(other, http)
+    try:
+        server = {r["id"]: r["fields"] for r in client.server_rows() if r["collection"] == "device_checks"}
+    finally:
+        client.close()
+    assert server[device_check_id(insp, site["cam1"])]["outcome"] == "serviced"
+
+
+def test_a_check_the_customer_just_signed_on_this_phone_is_refused_offline_with_what_to_do(http, site, db, tmp_path,
+                                                                                          capsys):
+    """Regression (s26-phone3 item 1): signed on this phone and not synced yet, a check was still taken offline
+    and shown changed on the sheet; the push then sealed it first and refused the change. An edit after the seal
+    was refused as 'this check is sealed by signature <uuid>', with nothing about what to do."""
+    insp = site["inspection"]
+    signed_in(db, http, capsys)
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced"], http=http)
+    main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http)
+    capsys.readouterr()
+    for synced in (False, True):  # the seal still on its way, then the server's
+        assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "fault", "--note", "cracked"], http=http) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Nothing recorded: the checks of CAM-001 on ") and "(陈女士, " in err
+        assert "ask your supervisor to retract that signature" in err and "sealed by signature" not in err
+        assert check_row(db, http, insp, site["cam1"])["outcome"] == "serviced"
+        # A check not on the signed sheet is still recorded.
+        assert main(["--db", db, "check", insp, "CAM-002", "--outcome", "fault", "--note", f"{synced}"],
+                    http=http) == 0
+        if not synced:
+            assert main(["--db", db, "sync"], http=http) == 0
+            assert "attention" not in capsys.readouterr().out
+    assert check_row(db, http, insp, site["cam1"])["sealed_by"]
 
 
 def test_a_technician_removed_from_the_site_offline_reads_his_refused_work_by_code_and_sheet(http, site, store, db,

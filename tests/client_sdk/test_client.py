@@ -495,7 +495,8 @@ def test_restore_noticed_on_pull_with_an_empty_outbox(server, site, new_client, 
     http = server.restore(backup)
     phone = Client(tmp_path / "phone.db", http)
     report = phone.sync()  # nothing pending: the pull is the first to see the new epoch
-    assert report.pushed == 0
+    # Regression (s26-phone3 item 2): the check resent after the pull found the restore is counted (was 0).
+    assert (report.pushed, report.resent) == (1, 1)
     assert phone.server_rows() == supervisor_rows(http)
     assert phone.get("device_checks", check)["fields"]["outcome"] == "serviced"
     phone.close()
