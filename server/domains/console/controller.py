@@ -103,7 +103,8 @@ class ConsoleController(DomainController):
     def dashboard(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """Open requests with their countdowns (breached and at risk first), the inspections of each site's
         current period (in its zone, of any plan), the latest conflicts."""
-        data = pages.dashboard(request.app.state, caller, words("console", lang_of(request)))
+        lang = lang_of(request)
+        data = pages.dashboard(request.app.state, caller, words("console", lang), lang)
         return render(request, "dashboard.html", caller=caller, **data)
 
     @get("/sites", sync_to_thread=True, guards=[signed_in])

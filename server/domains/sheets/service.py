@@ -121,10 +121,11 @@ class Sheets:
         with self.store.read() as db:
             return person(db, username)
 
-    def checklists(self, kinds: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds, by kind."""
+    def checklists(self, kinds: Iterable[str] | None) -> dict[str, list[dict[str, Any]]]:
+        """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds (None: every
+        kind's), by kind."""
         with self.store.read() as db:
-            found = templates(db, sorted(kinds))
+            found = templates(db, None if kinds is None else sorted(kinds))
         return {str(t.get("kind")): items for t in found if (items := template_items(t.get("items")))}
 
     def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
