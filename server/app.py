@@ -17,7 +17,7 @@ from .domains.billing.service import Billing
 from .domains.callbacks.controller import ReportsController
 from .domains.callbacks.service import TechnicianReports
 from .domains.console.archive import ArchiveConsole
-from .domains.console.controller import ConsoleController
+from .domains.console.controller import ConsoleController, favicon
 from .domains.console.desk import DeskController
 from .domains.console.office import OfficeController
 from .domains.console.site import SiteController as ConsoleSiteController
@@ -52,7 +52,7 @@ from .transport import body_timeout, proxy_networks
 
 # Controllers, in the order OpenAPI lists their paths.
 ROUTES: list[HTTPRouteHandler | type[Controller]] = [
-    home, SignInController, SyncController, LostPhoneController,
+    home, favicon, SignInController, SyncController, LostPhoneController,
     InspectionsController, SignaturesController, AccessController, MediaController,
     RequestsController,
     ServiceTermsController,

@@ -11,9 +11,11 @@ from ..domains.media.schemas import PhotoInfo
 from ..domains.signatures.schemas import SignatureInfo
 from ..domains.signatures.service import signatures
 from .base import Sql
+from .duty import is_technician
 from .media import photos_of_device, photos_of_inspection, site_tz
 from .queries import Transactions, checks
 from .service import device_requests
+from .settle import is_member
 from .writes import dialect, select_in
 
 if TYPE_CHECKING:
@@ -87,15 +89,10 @@ class _Queries:
             self.db, "SELECT id FROM rows WHERE collection = ? AND id IN ({marks})", ids, [collection])}
 
     def is_technician(self, username: str) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM users WHERE username = ? AND role = 'technician'", [username]
-        ).fetchone() is not None
+        return is_technician(self.db, username)  # one rule: an account not disabled (storage/duty.py)
 
     def is_member(self, site_id: str, username: str) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.site_id = ? AND u.username = ?",
-            [site_id, username],
-        ).fetchone() is not None
+        return is_member(self.db, site_id, username)  # the desk's rule too (storage/settle.py)
 
     def save_plan(self, site_id: str, plan: Plan) -> None:
         self.db.execute(

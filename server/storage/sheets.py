@@ -9,10 +9,11 @@ from .service import _decode
 from .writes import dialect, select_in
 
 
-def templates(db: Sql, kinds: list[str]) -> list[dict[str, Any]]:
-    """The live checklist templates of these device kinds, by kind."""
-    found = select_in(db, "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
-                          f" AND {dialect(db).field('fields', 'kind')} IN ({{marks}})", kinds)
+def templates(db: Sql, kinds: list[str] | None) -> list[dict[str, Any]]:
+    """The live checklist templates of these device kinds (every kind's for None), by kind."""
+    live = "SELECT fields FROM rows WHERE collection = 'checklist_templates' AND deleted = 0"
+    found = db.execute(live).fetchall() if kinds is None else select_in(
+        db, f"{live} AND {dialect(db).field('fields', 'kind')} IN ({{marks}})", kinds)
     return sorted((_decode(f) for (f,) in found), key=lambda t: str(t.get("kind")))
 
 

@@ -57,11 +57,34 @@ def may_seal_at(db: Sql, store: Store, user_id: str, site_id: str | None) -> boo
 
 
 def record_verification(db: Sql, signature_id: str, inspection_id: str, compared: str,
-                        checks: bytes) -> None:
+                        checks: bytes, devices: bytes | None = None) -> None:
+    """What a signature was compared with; `devices`, for a maintenance sheet, what named each
+    device it lists when it was signed (`device_labels`)."""
     db.execute(
-        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks"), ("signature_id",)),
-        [signature_id, inspection_id, compared, checks.decode()],
+        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks", "devices"),
+                     ("signature_id",)),
+        [signature_id, inspection_id, compared, checks.decode(), devices.decode() if devices is not None else None],
     )
+
+
+SIGNED_LABELS = ("code", "kind", "location", "system")  # what a maintenance sheet prints of a device
+# m031 (both backends): what named each device a sheet listed when it was signed, as JSON, so that a
+# reprint prints what the customer signed (CAM-001, 大堂东), not what the device was renamed since.
+SIGNED_DEVICES = "ALTER TABLE verifications ADD COLUMN devices TEXT;"
+
+
+def device_labels(db: Sql, device_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What names each of these devices (deleted ones too) as it stands: its `SIGNED_LABELS`."""
+    return {i: {k: v for k in SIGNED_LABELS if (v := _decode(f).get(k)) is not None} for i, f in select_in(
+        db, "SELECT id, fields FROM rows WHERE collection = 'devices' AND id IN ({marks})", device_ids)}
+
+
+def signed_devices(db: Sql, signature_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """By signature, what named each device its sheet listed when it was signed; a signature
+    recorded before these were kept (m031) has none."""
+    return {i: _decode(d) for i, d in select_in(
+        db, "SELECT signature_id, devices FROM verifications WHERE devices IS NOT NULL AND signature_id IN ({marks})",
+        signature_ids)}
 
 
 def seal_counts(db: Sql, inspection_id: str) -> tuple[int, int]:

@@ -17,6 +17,9 @@ ZH: dict[str, str] = {
     "device_code": "编号",
     "device_name": "设备",
     "location": "位置",
+    # After a device's line on a reprint, when it was renamed or moved since the customer signed (the
+    # line prints what was signed): what it is called now.
+    "renamed_since": "（签字后已改为 {now}）",
     "outcome": "结果",
     "note": "备注",
     "checked_at": "检查时间",

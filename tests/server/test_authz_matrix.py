@@ -278,6 +278,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                  403, 403, 201, desk=403),
     # The OpenAPI description and its page are public; `/` leads to the page.
     ("GET", "/"): Rule(_get("/"), 200, 200, 200, public=True),
+    ("GET", "/favicon.ico"): Rule(_get("/favicon.ico"), 204, 204, 204, public=True),
     **{("GET", path): SCHEMA for path in ("/schema", "/schema/openapi.json")},
     ("GET", "/schema/{path:str}"): Rule(_get("/schema/nothing-here"), 404, 404, 404, public=True),
 }

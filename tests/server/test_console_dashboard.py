@@ -151,3 +151,12 @@ def test_the_dashboard_warns_of_a_calendar_a_sites_terms_write_out(http, store, 
     assert lin.http.put(f"/api/sites/{site['site']}/service-terms", headers=lin.headers,
                         json={"override": {"calendar": "cn-2026-office"}}).status_code == 200
     assert len(_warnings(http)) == 1
+
+
+def test_the_browsers_icon_request_is_answered_without_an_error(http):
+    # Regression (s26-office3, item 4): every console page load's /favicon.ico was a 404 problem, an
+    # error in the browser's console each time. Now an empty 204 the browser keeps for a week, signed in
+    # or not.
+    r = http.get("/favicon.ico")
+    assert r.status_code == 204 and r.content == b""
+    assert r.headers["cache-control"] == "max-age=604800, public"

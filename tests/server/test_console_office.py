@@ -6,6 +6,7 @@ A console session here is a signed-in client's token in the console's cookie (wh
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from server.domains.console import office_pages
 from server.domains.console.web import csrf_of
 from sync import hlc
 from sync.hlc import Hlc
+from sync.schema import device_check_id
 from tests.conftest import OTHER_SITE, SITE, Session
 from tests.server.test_service_office import _request, _visit
 
@@ -152,6 +154,26 @@ def test_the_conflict_log_names_rows_as_people_do_newest_first_without_no_ops(si
     # Regression (session 25, office): the values' column heading read `t.values`, the words' dict method,
     # and showed "<built-in method values of dict object at 0x…>".
     assert "<th>原值 → 提交的值</th>" in table and "built-in" not in r.text
+
+
+def test_the_conflict_log_and_the_dashboard_name_fields_in_words(site, store, lin, wang, clashes):
+    # Regression (s26-office3, item 2): the 字段 column showed the stored names (`location`,
+    # `description`, `item.lens_cleaned`); now the catalogue's words, a checklist item's from its template,
+    # in the page's language, on the conflict log and the dashboard alike (web.field_names).
+    items = [{"key": "lens_cleaned", "label": "Lens wiped clean", "label_zh": "镜头已擦拭", "type": "bool"}]
+    store.write_server_changes([("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "dome")), {
+        "kind": "dome_camera", "title": "Dome", "items": json.dumps(items)}, False)])
+    check = device_check_id(site["inspection"], site["cam1"])
+    fields = {"inspection_id": site["inspection"], "device_id": site["cam1"]}
+    assert wang.push([wang.change("device_checks", check, {**fields, "item.lens_cleaned": True})]).status_code == 200
+    assert wang.push([wang.change("device_checks", check, {**fields, "item.lens_cleaned": False},
+                                  hlc_=_at(wang, 60_000))]).status_code == 200
+    cells = lambda html: [row.split("</td><td>")[3].split("</td>")[0]  # noqa: E731
+                          for row in html.split('id="conflicts"')[1].split("</table>")[0].split("<tr>")[2:]]
+    assert cells(page(lin, "/console/conflicts").text) == ["镜头已擦拭", "故障现象", "位置"]
+    assert cells(page(lin, "/console/conflicts", lang="en").text) == ["Lens wiped clean", "Fault reported", "Location"]
+    dashboard = page(lin, "/console/").text
+    assert "<td>位置</td>" in dashboard and "<td>镜头已擦拭</td>" in dashboard and "<td>location</td>" not in dashboard
 
 
 def test_the_request_number_is_the_apis_label_too(site, lin, clashes):

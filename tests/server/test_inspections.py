@@ -238,6 +238,20 @@ def test_plan_put_and_get(lin, store):
     assert _ok(_get(lin, f"/api/sites/{REF}/plan")) == plan
 
 
+def test_a_plan_cannot_name_a_disabled_technician(lin, store):
+    # Regression (s26-office3, item 3): the plan's membership check was a copy of the desk's that let
+    # a disabled account through, so every generated inspection was assigned to someone who signs in
+    # nowhere. Now the one check (storage/settle.py `is_member`) serves both; nothing is written.
+    store.add_member(REF, "zhao")
+    store.update_user("zhao", disabled=True)
+    plan = {"frequency": "monthly", "due_day": 31, "technician": "zhao"}
+    body = _problem(lin.http.put(f"/api/sites/{REF}/plan", headers=lin.headers, json=plan), 400, "invalid_request")
+    assert "enabled" in body["detail"]
+    assert _ok(_get(lin, f"/api/sites/{REF}/plan"))["technician"] == "wang"
+    store.update_user("zhao", disabled=False)  # enabled again: the same plan is taken
+    assert _ok(lin.http.put(f"/api/sites/{REF}/plan", headers=lin.headers, json=plan)) == plan
+
+
 def test_plans_decide_which_sites_a_period_schedules(lin, store):
     store.add_member(SCHOOL, "wang")  # a plan names a member of the site (issue 5)
     _ok(lin.http.put(f"/api/sites/{SCHOOL}/plan", headers=lin.headers,

@@ -277,3 +277,34 @@ def test_a_sheet_names_a_technician_no_longer_known_by_username(site, store, lin
     text, _ = _read(r.content, tmp_path, "inspection-unknown-technician")
     [head] = [line for line in text.splitlines() if "维护人员" in line]
     assert "liu_retired" in head, head
+
+
+def test_a_reprint_after_a_device_is_renamed_prints_what_the_customer_signed(site, store, wang, lin, tmp_path):
+    # Regression (s26-office3, item 1): the signed sheet's bytes hold the checks by device id, so a sheet
+    # reprinted after a supervisor renamed and moved a device printed the new code and location under
+    # the old, still valid hash: the customer signed "CAM-001 大堂东" and the reprint said "CAM-101 二楼".
+    # The server now keeps what named each device when the signature sealed it (verifications.devices),
+    # prints that, and says after the line what the device is called now.
+    insp = site["inspection"]
+    store.write_server_changes([("devices", site["cam1"], {"location": "大堂东"}, False)])
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    c2 = sealing._check(wang, insp, site["cam2"], "wang")
+    sig_id, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1, c2))
+    assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    store.write_server_changes([("devices", site["cam1"], {"code": "CAM-101", "location": "二楼"}, False)])
+    check = lin.http.get(f"/api/signatures/{sig_id}", headers=lin.headers).json()
+    assert check["verification"] == "valid" and not check["retracted_at"]  # the hash still verifies
+    r = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)
+    assert r.status_code == 200
+    text, _ = _read(r.content, tmp_path, "inspection-renamed")
+    [cam1] = [line for line in text.splitlines() if "球形摄像机" in line]
+    assert cam1.split()[0] == "CAM-001" and "大堂东" in cam1, cam1
+    assert "（签字后已改为 CAM-101 二楼）" in cam1, cam1
+    [cam2] = [line for line in text.splitlines() if "CAM-002" in line]
+    assert "签字后" not in cam2, cam2  # not renamed: no mark
+    # Moved later too: the next reprint (rendered anew) still prints what was signed, and says where it is.
+    store.write_server_changes([("devices", site["cam2"], {"location": "门口"}, False)])
+    text, _ = _read(lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers).content,
+                    tmp_path, "inspection-renamed-2")
+    [cam2] = [line for line in text.splitlines() if "CAM-002" in line]
+    assert "（签字后已改为 CAM-002 门口）" in cam2 and cam2.count("门口") == 1, cam2

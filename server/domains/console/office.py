@@ -33,6 +33,7 @@ from .web import (
     check_post,
     csrf_of,
     form_value,
+    lang_of,
     render,
     session_token,
     signed_in,
@@ -103,7 +104,8 @@ class OfficeController(DomainController):
     def conflicts(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The conflict log the caller may see, newest first, by `site` and `kind`, pages `before` an entry."""
         q = request.query_params
-        data = pages.conflicts(request.app.state, caller, q.get("site"), q.get("kind") or None, q.get("before"))
+        data = pages.conflicts(request.app.state, caller, q.get("site"), q.get("kind") or None, q.get("before"),
+                               lang_of(request))
         return render(request, "conflicts.html", caller=caller, **data)
 
     @get("/clients", sync_to_thread=True, guards=[signed_in])

@@ -20,6 +20,7 @@ from ...filters import one_of
 from ..identity.service import Caller
 from ..scope import in_scope
 from .pages import NEWEST, local_time
+from .web import field_names
 
 CONFLICTS_PER_PAGE = 50
 MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
@@ -86,7 +87,8 @@ def _shown(value: object) -> str:
     return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
 
 
-def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, before: str | None) -> dict[str, Any]:
+def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, before: str | None,
+              lang: str) -> dict[str, Any]:
     """A page of the conflict log the caller may see, newest first, no-op entries left out; each row
     named by its label (a device code, a sheet or request number, a site's name), never its UUID."""
     kind = one_of("kind", kind, KINDS)
@@ -99,7 +101,8 @@ def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, be
     names = {s.id: s.name or "" for s in sites}
     page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
                                  before=int(before) if before else NEWEST)
-    rows = [{"label": c.label, "collection": c.collection, "register": c.register or "", "kind": c.kind,
+    field = field_names(state, lang)
+    rows = [{"label": c.label, "collection": c.collection, "register": field(c.register), "kind": c.kind,
              "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
              "old": _shown(c.old_value), "new": _shown(c.new_value), "site": names.get(c.site_id or "", ""),
              "at": local_time(c.at, zones.get(c.site_id or ""))} for c in page.conflicts]

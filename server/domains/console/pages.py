@@ -25,6 +25,7 @@ from ..inspections.service import Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
 from ..sheets.service import local
+from .web import field_names
 
 NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
@@ -75,7 +76,7 @@ def _request_order(r: RequestSummary) -> tuple[int, int, str]:
     return (_RANK[m.status], m.remaining_ms, r.reported_at or "") if m else (3, 0, r.reported_at or "")
 
 
-def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any]:
+def dashboard(state: Any, caller: Caller, t: Mapping[str, str], lang: str) -> dict[str, Any]:
     inspections: Inspections = state.inspections
     sites = {s.id: s for s in inspections.sites(caller)}
     requests: ServiceRequests = state.service_requests
@@ -85,7 +86,7 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str]) -> dict[str, Any
             "calendars": calendar_warnings(state.store.now_ms(), t, state.archive.terms_calendars())
             if caller.role == SUPERVISOR else [],
             "inspections": current_inspections(inspections, caller, list(sites.values())),
-            "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()})}
+            "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()}, lang)}
 
 
 def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Calendar] | None = None) -> list[str]:
@@ -111,11 +112,12 @@ def current_inspections(inspections: Inspections, caller: Caller, sites: list[Si
     return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
 
 
-def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object]) -> list[dict[str, Any]]:
+def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], lang: str) -> list[dict[str, Any]]:
     """The newest entries of the conflict log the caller may see, no-op entries left out; each time in its
     site's zone (`zones`: the caller's sites'), as the conflicts page shows it."""
     found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
-    return [{"label": c.label or c.collection, "collection": c.collection, "register": c.register,
+    field = field_names(state, lang)
+    return [{"label": c.label or c.collection, "collection": c.collection, "register": field(c.register),
              "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or ""))} for c in found]
 
 

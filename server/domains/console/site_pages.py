@@ -24,6 +24,7 @@ from ..inspections.schemas import SiteSummary
 from ..media.schemas import PhotoInfo
 from ..sheets.service import SYSTEM_ORDER, seal_of
 from .pages import NOT_CHECKED, local_time
+from .web import item_words
 
 MAX_CODE_QUERY = TEXT_LIMITS["text"]  # a device code is a text field: a longer search cannot match
 THUMBNAIL = 160  # the pages' photo size (one of Settings.thumbnail_sizes)
@@ -107,8 +108,7 @@ def device_page(state: Any, caller: Caller, site: SiteSummary, device_id: str, l
 
 def _labels(checklists: Mapping[str, list[dict[str, Any]]], lang: str) -> dict[tuple[str, str], str]:
     """(kind, key) -> the checklist item's words in `lang` (Chinese first, its key as a last resort)."""
-    return {(kind, i["key"]): (i["label_zh"] if lang == "zh" else None) or i["label"] or i["label_zh"] or i["key"]
-            for kind, items in checklists.items() for i in items}
+    return {(kind, i["key"]): item_words(i, lang) for kind, items in checklists.items() for i in items}
 
 
 def _answers(labels: Mapping[tuple[str, str], str], kind: str, items: Mapping[str, Any]) -> list[tuple[str, Any]]:

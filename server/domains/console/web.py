@@ -168,3 +168,26 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 EXCEPTION_HANDLERS = {SignInNeeded: on_error, E.SyncError: on_error}
+
+
+def item_words(item: dict[str, Any], lang: str) -> str:
+    """A checklist item's words in `lang` (Chinese first, its key as a last resort)."""
+    return str((item["label_zh"] if lang == "zh" else None) or item["label"] or item["label_zh"] or item["key"])
+
+
+def field_names(state: Any, lang: str) -> Callable[[str | None], str]:
+    """What a page calls a field (a conflict-log register) in `lang`: the catalogue's words (序列号, not
+    `serial_no`), a checklist item's (`item.lens_cleaned`: 镜头已擦拭) from its template; else as stored."""
+    items: dict[str, str] = {}
+    for found in state.sheets.checklists(None).values():
+        for i in found:
+            items.setdefault(i["key"], item_words(i, lang))
+
+    def name(register: str | None) -> str:
+        if not register:
+            return ""
+        if register.startswith("item."):
+            return items.get(register[5:], register[5:])
+        return label("field", register, lang)
+
+    return name

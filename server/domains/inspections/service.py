@@ -122,9 +122,9 @@ class Inspections:
             if q.row("sites", site_id) is None:
                 raise E.NotFound(f"no site {site_id}")
             if plan.technician is not None and not q.is_technician(plan.technician):
-                raise E.InvalidRequest(f"{plan.technician} is not a technician")
+                raise E.InvalidRequest(f"{plan.technician} is not a technician whose account is enabled")
             if plan.technician is not None and not q.is_member(site_id, plan.technician):
-                raise E.InvalidRequest(f"{plan.technician} is not a member of site {site_id}")
+                raise E.InvalidRequest(f"{plan.technician} is not a member of site {site_id} whose account is enabled")
             q.save_plan(site_id, plan)
         return plan
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from sync.collections.sites import template_items
 from sync.fields import is_timestamp
 from sync.hlc import format_ts, parse_ts
@@ -22,8 +24,10 @@ from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
 
 from ...storage.sheets import located, person, templates
+from ...storage.signatures import SIGNED_LABELS, signed_devices
 from ..billing.service import Billing
 from ..identity.service import Caller
+from ..inspections.schemas import CoverageDevice
 from ..inspections.service import Inspections
 from ..service.service import ServiceRequests
 from ..signatures.schemas import SignatureInfo
@@ -54,11 +58,27 @@ def local(ts: object, tz: object = None) -> str:
     return datetime.fromtimestamp(parse_ts(str(ts)) / 1000, UTC).astimezone(site_zone(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def sealing(signatures: Iterable[SignatureInfo]) -> list[SignatureInfo]:
+    """The customer's signatures that seal checks now (valid, not retracted), in the order given: the
+    order they sealed in, for a sheet's (the first seal stands)."""
+    return [s for s in signatures if s.signer_role == "customer" and s.verification == "valid"
+            and not s.retracted_at]
+
+
 def seal_of(signatures: Iterable[SignatureInfo]) -> SignatureInfo | None:
     """The customer's signature that seals the sheet now: the latest valid one not retracted."""
-    valid = [s for s in signatures if s.signer_role == "customer" and s.verification == "valid"
-             and not s.retracted_at]
-    return max(valid, key=lambda s: (s.signed_at or "", s.id), default=None)
+    return max(sealing(signatures), key=lambda s: (s.signed_at or "", s.id), default=None)
+
+
+def as_signed(device: CoverageDevice, signed: dict[str, Any] | None) -> tuple[CoverageDevice, str]:
+    """A device as the sheet its customer signed named it (code, kind, location, system), and what it is
+    called now when that differs since (empty otherwise): a reprint is true to what was signed."""
+    if signed is None:
+        return device, ""
+    now = " ".join(x for x in (device.code, device.location) if x)
+    device = msgspec.structs.replace(device, **{k: signed.get(k) for k in SIGNED_LABELS})
+    then = " ".join(x for x in (device.code, device.location) if x)
+    return device, SHEET["renamed_since"].format(now=now) if now != then else ""
 
 
 class Sheets:
@@ -101,24 +121,32 @@ class Sheets:
         with self.store.read() as db:
             return person(db, username)
 
-    def checklists(self, kinds: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds, by kind."""
+    def checklists(self, kinds: Iterable[str] | None) -> dict[str, list[dict[str, Any]]]:
+        """The checklist items (`key`, `label`, `label_zh`, `type`) of these device kinds (None: every
+        kind's), by kind."""
         with self.store.read() as db:
-            found = templates(db, sorted(kinds))
+            found = templates(db, None if kinds is None else sorted(kinds))
         return {str(t.get("kind")): items for t in found if (items := template_items(t.get("items")))}
 
     def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What the 定期维护单 prints (the template's values) and the images it shows."""
         sheet = self.inspections.sheet(caller, inspection_id)
         site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
-        devices = sorted(sheet.coverage.devices, key=lambda d: (
-            SYSTEM_ORDER.index(d.system) if d.system in SYSTEM_ORDER else len(SYSTEM_ORDER), d.code or ""))
+        signed: dict[str, dict[str, Any]] = {}
+        seals = [s.id for s in sealing(sheet.signatures)]
+        with self.store.read() as db:
+            found = signed_devices(db, seals)
+        for signature_id in seals:
+            for device_id, labels in found.get(signature_id, {}).items():
+                signed.setdefault(device_id, labels)
+        devices = sorted((as_signed(d, signed.get(d.device_id)) for d in sheet.coverage.devices), key=lambda x: (
+            SYSTEM_ORDER.index(x[0].system) if x[0].system in SYSTEM_ORDER else len(SYSTEM_ORDER), x[0].code or ""))
         systems = [{"name": label("system", system), "devices": [
             {"code": d.code or "", "kind": label("kind", d.kind) if d.kind else "", "location": d.location or "",
              "outcome": label("outcome", d.outcome), "fault": d.outcome in ("fault", "not_accessible"),
-             "note": d.note or "", "at": local(d.checked_at, tz)} for d in group]}
-            for system, group in groupby(devices, key=lambda d: d.system)]
-        checklists = self.checklists({d.kind for d in devices if d.kind})
+             "note": d.note or "", "at": local(d.checked_at, tz), "since": since} for d, since in group]}
+            for system, group in groupby(devices, key=lambda x: x[0].system)]
+        checklists = self.checklists({d.kind for d, _ in devices if d.kind})
         c = sheet.coverage
         block, images = self._signatures(sheet.signatures, tz)
         page = dict(

@@ -21,6 +21,7 @@ import psycopg
 from ..base import refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
+from ..signatures import SIGNED_DEVICES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -128,6 +129,8 @@ STEPS: list[tuple[str, str]] = [
     ("pg030_drop_json_extract", "DROP FUNCTION json_extract(json, text);"),
     # Blobs being removed, SQLite's m030 (storage/media.py).
     ("m030_blobs_doomed", DOOMED.format(integer="bigint")),
+    # What named each device a signed sheet listed, SQLite's m031 (storage/signatures.py).
+    ("m031_signed_devices", SIGNED_DEVICES),
 ]
 
 

@@ -490,11 +490,12 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
 
 
 # The steps in modules beside this one register themselves on `migrations`, in this order.
-from . import (  # noqa: E402, F401 (m023-m030; each module imports the one it registers after)
+from . import (  # noqa: E402, F401 (m023-m031; each module imports the one it registers after)
     migrations_archive,
     migrations_bounds,
     migrations_clients,
     migrations_media,
     migrations_shared,
+    migrations_sheets,
     migrations_throttle,
 )
