@@ -114,5 +114,6 @@ RENDER_PLUGINS = [ApiDocsPage(), JsonRenderPlugin()]
 
 @get("/", include_in_schema=False, sync_to_thread=False)
 def home() -> Redirect:
-    """The API docs, until there is a console to point at."""
-    return Redirect("/schema", status_code=302)
+    """The office console (its sign-in page without a session): what a supervisor or the desk who types
+    the server's bare address wants. The API's reference stays at `/schema`."""
+    return Redirect("/console/", status_code=302)

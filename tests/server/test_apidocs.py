@@ -8,11 +8,15 @@ from html import escape
 ATTRIBUTE = re.compile(r"""(?:src|href|action|srcset|data)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 
 
-def test_root_points_at_the_api_docs(http):
-    # Regression (issue 10, finding 12): `/` answered 404.
+def test_root_leads_to_the_console_sign_in(http):
+    # Regression (issue 10, finding 12): `/` answered 404. Regression (session 26): it still led to
+    # the API's reference once the console existed, where a supervisor typing the bare address
+    # expects the console.
     answer = http.get("/", follow_redirects=False)
     assert answer.status_code == 302
-    assert answer.headers["location"] == "/schema"
+    assert answer.headers["location"] == "/console/"
+    page = http.get("/")
+    assert page.status_code == 200 and 'name="password"' in page.text
 
 
 def test_the_api_docs_page_loads_nothing_from_another_host(http):
