@@ -19,6 +19,7 @@ from .cli_office import (
     add_user,
     data_dir,
     import_devices,
+    member,
     passwd,
     settings_of,
     terms_command,
@@ -363,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
     toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
     p.set_defaults(func=passwd)
+    p = sub.add_parser("member", help="make a technician a member of a site, or take them off it (--remove)")
+    p.add_argument("--data", required=True)
+    _database_option(p)
+    p.add_argument("site", help="the site's id or name")
+    p.add_argument("username")
+    p.add_argument("--remove", action="store_true", help="end the membership: the phone's next pull removes the site")
+    p.set_defaults(func=member)
     p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
     p.add_argument("--data", required=True)
     _database_option(p)
