@@ -162,6 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
     import ipaddress
     import json
 
+    from .logs import ACCESS_FORMAT, log_config
     from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
     data = data_dir(args.data, args.database)
@@ -221,6 +222,8 @@ def _serve(args: argparse.Namespace) -> int:
             workers=1,
             factory=True,
             log_access=args.access_log,
+            log_access_format=ACCESS_FORMAT,
+            log_dictconfig=log_config(),
             **options,
         ).serve()
     return 0
