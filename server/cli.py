@@ -288,15 +288,17 @@ def _gc(args: argparse.Namespace) -> int:
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
         return 2
-    store = Store(Settings(data_dir=Path(args.data), blobs=_blobs(args), database=args.database))
+    store = Store(Settings(data_dir=data_dir(args.data, args.database), blobs=_blobs(args), database=args.database))
     try:
-        removed = collect(store, store.blobs, args.grace_hours)
+        removed = collect(store, store.blobs, args.grace_hours, dry_run=args.dry_run)
     finally:
         store.close()
+    verb = "would remove" if args.dry_run else "removed"
     for blob in removed:
-        print(f"removed {blob.sha256} ({blob.bytes} bytes)")
-    print(f"removed {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
-          f" {args.grace_hours:g} hours, and no row, upload or signature references them")
+        print(f"{verb} {blob.sha256} ({blob.bytes} bytes)")
+    print(f"{verb} {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
+          f" {args.grace_hours:g} hours, and no row, upload or signature references them"
+          + ("; nothing removed" if args.dry_run else ""))
     return 0
 
 
@@ -416,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     _database_option(p)
     p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, and remove nothing")
     _blobs_option(p)
     p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")

@@ -40,6 +40,8 @@ def _users(data: Path) -> dict[str, list[str]]:
     ["schedule", "--period", "2026-Q4"],
     ["add-user", "li", "--role", "technician", "--password", STRONG],
     ["purge"],
+    ["gc"],  # Regression (s26-ops3, item 3): it made an empty database there and "removed 0 blobs", exit 0
+    ["gc", "--dry-run"],
     ["serve", "--port", "1"],
     ["backup", "--to", "{tmp}/backup"],
 ])
