@@ -191,6 +191,9 @@ def _serve(args: argparse.Namespace) -> int:
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
         print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:  # not JSON: a comma left out after a date added by hand
+        print(f"fieldsync: fixtures/service_terms.json or duty.json is not JSON: {exc}", file=sys.stderr)
+        return 2
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
