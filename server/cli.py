@@ -19,6 +19,7 @@ from .cli_office import (
     add_user,
     data_dir,
     import_devices,
+    member,
     passwd,
     settings_of,
     terms_command,
@@ -161,6 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
     import ipaddress
     import json
 
+    from .logs import ACCESS_FORMAT, log_config
     from .transport import PortUnavailable, exclusive_server, granian_options, listen, raise_open_files
 
     data = data_dir(args.data, args.database)
@@ -188,6 +190,9 @@ def _serve(args: argparse.Namespace) -> int:
         _calendar_warnings()  # the server's own calendars read, before anything is opened
     except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
         print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # not JSON: a comma left out after a date added by hand
+        print(f"fieldsync: fixtures/service_terms.json or duty.json is not JSON: {exc}", file=sys.stderr)
         return 2
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
@@ -220,6 +225,8 @@ def _serve(args: argparse.Namespace) -> int:
             workers=1,
             factory=True,
             log_access=args.access_log,
+            log_access_format=ACCESS_FORMAT,
+            log_dictconfig=log_config(),
             **options,
         ).serve()
     return 0
@@ -284,15 +291,17 @@ def _gc(args: argparse.Namespace) -> int:
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
         return 2
-    store = Store(Settings(data_dir=Path(args.data), blobs=_blobs(args), database=args.database))
+    store = Store(Settings(data_dir=data_dir(args.data, args.database), blobs=_blobs(args), database=args.database))
     try:
-        removed = collect(store, store.blobs, args.grace_hours)
+        removed = collect(store, store.blobs, args.grace_hours, dry_run=args.dry_run)
     finally:
         store.close()
+    verb = "would remove" if args.dry_run else "removed"
     for blob in removed:
-        print(f"removed {blob.sha256} ({blob.bytes} bytes)")
-    print(f"removed {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
-          f" {args.grace_hours:g} hours, and no row, upload or signature references them")
+        print(f"{verb} {blob.sha256} ({blob.bytes} bytes)")
+    print(f"{verb} {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
+          f" {args.grace_hours:g} hours, and no row, upload or signature references them"
+          + ("; nothing removed" if args.dry_run else ""))
     return 0
 
 
@@ -363,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
     toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
     p.set_defaults(func=passwd)
+    p = sub.add_parser("member", help="make a technician a member of a site, or take them off it (--remove)")
+    p.add_argument("--data", required=True)
+    _database_option(p)
+    p.add_argument("site", help="the site's id or name")
+    p.add_argument("username")
+    p.add_argument("--remove", action="store_true", help="end the membership: the phone's next pull removes the site")
+    p.set_defaults(func=member)
     p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
     p.add_argument("--data", required=True)
     _database_option(p)
@@ -405,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     _database_option(p)
     p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, and remove nothing")
     _blobs_option(p)
     p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")

@@ -1,4 +1,4 @@
-"""The office's commands of `fieldsync` (accounts, a site's service terms, a customer's site and its
+"""The office's commands of `fieldsync` (accounts and memberships, a site's service terms, a customer's site and its
 devices from the archive's spreadsheet), and what every command shares: a refusal and the data directory."""
 
 from __future__ import annotations
@@ -88,6 +88,32 @@ def passwd(args: argparse.Namespace) -> int:
                   ("disabled", f"no sign-in until: fieldsync passwd --enable {args.username}") if disabled else
                   ("enabled", "each signs in again with the password"))
     print(f"{args.username}: {done}; {revoked} client(s) revoked ({then})")
+    return 0
+
+
+def member(args: argparse.Namespace) -> int:
+    """A technician made a member of a site, or taken off it, from the shell (the same as POST and DELETE
+    /api/sites/{site_id}/members); the audit entry names the command, as no user did it."""
+    from .domains.identity.access import Access
+    from .services import Store
+
+    store = Store(settings_of(args))
+    try:
+        access = Access(store)
+        site_id, name = access.find_site(args.site)
+        was = args.username in access.members(site_id).members
+        if args.remove:
+            access.remove_member(None, site_id, args.username, via="fieldsync member --remove")
+        else:
+            access.add_member(None, site_id, args.username, via="fieldsync member")
+    finally:
+        store.close()
+    if args.remove:
+        print(f"{args.username}: no longer a member of {name}; their phones' next pull removes the site" if was else
+              f"{args.username}: not a member of {name}; nothing changed")
+    else:
+        print(f"{args.username}: already a member of {name}; nothing changed" if was else
+              f"{args.username}: member of {name}; their phones' next pull brings the site")
     return 0
 
 

@@ -31,7 +31,7 @@ def _spans(value: object, where: str) -> Spans:
     for text in value:
         match = _SPAN.match(text) if isinstance(text, str) else None
         if match is None:
-            raise InvalidRequest(f"{where}: not an 'HH:MM-HH:MM' interval")
+            raise InvalidRequest(f"{where}: not an 'HH:MM-HH:MM' interval: {str(text)[:40]!r}")
         h1, m1, h2, m2 = (int(part) for part in match.groups())
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if m1 > 59 or m2 > 59 or not 0 <= start < end <= 1440 or (out and start < out[-1][1]):
@@ -46,7 +46,7 @@ def _day(text: object, where: str) -> date:
             return date.fromisoformat(text)
         except ValueError:
             pass
-    raise InvalidRequest(f"{where}: not a date 'YYYY-MM-DD'")
+    raise InvalidRequest(f"{where}: not a date 'YYYY-MM-DD': {str(text)[:40]!r}")
 
 
 class Calendar:

@@ -131,6 +131,18 @@ def test_gc_removes_only_blobs_nothing_references(http, wang, zhao, store, site,
     # Within the grace period nothing goes.
     assert main(["gc", *server_args(store.settings)]) == 0
     assert "removed 0 blobs" in capsys.readouterr().out
+    # Regression (s26-ops3, item 3): no way to see what a run would remove before it did. A dry run names the
+    # same blob the run then removes, and removes nothing.
+    with store.read() as db:
+        before = db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    assert main(["gc", *server_args(store.settings), "--grace-hours", "0", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        f"would remove {sha(orphan)} ({len(orphan)} bytes)\nwould remove 1 blobs ({len(orphan)} bytes): older than"
+        " 0 hours, and no row, upload or signature references them; nothing removed\n")
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM blobs").fetchone()[0] == before
+        assert db.execute("SELECT count(*) FROM blobs_doomed").fetchone()[0] == 0
+    assert _stored(store, sha(orphan))
     assert main(["gc", *server_args(store.settings), "--grace-hours", "0"]) == 0
     out = capsys.readouterr().out
     assert f"removed {sha(orphan)} ({len(orphan)} bytes)" in out and "removed 1 blobs" in out, out

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ def _users(data: Path) -> dict[str, list[str]]:
     ["schedule", "--period", "2026-Q4"],
     ["add-user", "li", "--role", "technician", "--password", STRONG],
     ["purge"],
+    ["gc"],  # Regression (s26-ops3, item 3): it made an empty database there and "removed 0 blobs", exit 0
+    ["gc", "--dry-run"],
     ["serve", "--port", "1"],
     ["backup", "--to", "{tmp}/backup"],
 ])
@@ -220,3 +223,66 @@ def test_passwd_disable_does_not_tell_the_operator_the_user_signs_in_again(demo:
     enabled = fieldsync("passwd", "--data", str(demo), "zhao", "--enable")
     assert (enabled.returncode, enabled.stdout) == (0, "zhao: enabled; 0 client(s) revoked (each signs in again"
                                                        " with the password)\n")
+
+
+def _edited_calendar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit) -> None:
+    """fixtures/service_terms.json edited by hand as docs/operations.md, "Next year's holidays", says, in a copy
+    the server reads instead (its caches cleared before and after)."""
+    from server.domains.duty import service as duty
+
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    text = (duty.FIXTURES / "service_terms.json").read_text(encoding="utf-8")
+    (fixtures / "service_terms.json").write_text(edit(text), encoding="utf-8")
+    (fixtures / "duty.json").write_bytes((duty.FIXTURES / "duty.json").read_bytes())
+    monkeypatch.setattr(duty, "FIXTURES", fixtures)
+    for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
+        cached.cache_clear()  # and again at the test's end, once the real file is back
+
+
+LAST = '"2026-10-06", "2026-10-07"'
+
+
+@pytest.mark.parametrize(("added", "said"), [
+    # Regression (s26-ops3, item 4): a comma left out after the year's last date was a JSON traceback, exit 1.
+    (f'{LAST} "2027-01-01"', "fixtures/service_terms.json or duty.json is not JSON: Expecting ',' delimiter"),
+    # ... and a date that is not one did not say which of the 35.
+    (f'{LAST}, "2027-02-30"', "holidays: not a date 'YYYY-MM-DD': '2027-02-30'"),
+])
+def test_a_typo_in_next_years_dates_stops_serve_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], added: str,
+                                                           said: str) -> None:
+    from server.cli import main
+    from server.domains.duty import service as duty
+
+    _edited_calendar(tmp_path, monkeypatch, lambda text: text.replace(LAST, added))
+    try:
+        assert main(["init", "--data", str(tmp_path / "data")]) == 0
+        capsys.readouterr()
+        assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2
+    finally:
+        for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
+            cached.cache_clear()
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_next_years_dates_added_as_the_docs_say_end_the_warning_and_count_as_holidays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from server.cli import _calendar_warnings
+    from server.domains.duty import service as duty
+
+    now = int(datetime(2026, 12, 7, 12, tzinfo=UTC).timestamp() * 1000)
+    assert _calendar_warnings(now) != []  # the repo's calendar ends with 2026
+    _edited_calendar(tmp_path, monkeypatch, lambda text: text.replace(LAST, f'{LAST}, "2027-01-01"').replace(
+        '"2026-10-10": ["08:30-17:30"]', '"2026-10-10": ["08:30-17:30"], "2027-02-07": ["08:30-17:30"]'))
+    try:
+        assert _calendar_warnings(now) == []
+        office = duty.calendars()["cn-2026-office"]
+        assert office.spans_of(date(2027, 1, 1)) == ()  # a Friday, a holiday
+        assert office.spans_of(date(2027, 2, 7)) == ((510, 1050),)  # a Sunday, a make-up workday
+    finally:
+        for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
+            cached.cache_clear()

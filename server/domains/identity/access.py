@@ -152,8 +152,8 @@ class Access:
             raise E.NotFound(f"no site {site_id}")
         return MemberList(site_id=site_id, members=self.store.members(site_id))
 
-    def add_member(self, caller: Caller, site_id: str, username: str) -> MemberList:
-        """Idempotent: adding a member again changes nothing."""
+    def add_member(self, caller: Caller | None, site_id: str, username: str, via: str | None = None) -> MemberList:
+        """Idempotent: adding a member again changes nothing. `caller` None: `via` a command on the server."""
         if not self._site_exists(site_id):
             raise E.NotFound(f"no site {site_id}")
         with self.store.read() as db:
@@ -163,14 +163,14 @@ class Access:
         if role != schema.TECHNICIAN:
             # Supervisors see every site already; membership is a technician's scope.
             raise E.InvalidRequest(f"{username} is not a technician")
-        self.store.add_member(site_id, username, by=caller)
+        self.store.add_member(site_id, username, by=caller, via=via)
         return MemberList(site_id=site_id, members=self.store.members(site_id))
 
-    def remove_member(self, caller: Caller, site_id: str, username: str) -> None:
-        """Idempotent: removing someone who is not a member changes nothing."""
+    def remove_member(self, caller: Caller | None, site_id: str, username: str, via: str | None = None) -> bool:
+        """Idempotent: removing someone who is not a member changes nothing (False)."""
         if not self._site_exists(site_id):
             raise E.NotFound(f"no site {site_id}")
-        self.store.remove_member(site_id, username, by=caller)
+        return self.store.remove_member(site_id, username, by=caller, via=via)
 
     # -- users ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import hmac
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from sync import errors as E
 from sync import hlc, schema
@@ -68,14 +68,17 @@ def _by(by: Caller | None) -> _Who:
 
 
 def set_member(db: Connection, site_id: str, username: str, member: bool, now_ms: int,
-               by: Caller | None = None) -> bool:
-    """Add or end a membership in the caller's write transaction, audited; False if nothing changed."""
+               by: Caller | None = None, via: str | None = None) -> bool:
+    """Add or end a membership in the caller's write transaction, audited; False if nothing changed.
+    `via`: the command that did it from the shell, named in the audit entry's detail."""
     user_id = q.user_id_of(db, username)
     if user_id is None:
         raise E.NotFound(f"no user {username}")
     changed = q.set_member(db, site_id, user_id, member, hlc.format_ts(now_ms))
     if changed:
-        A.audit(db, A.MEMBER_ADDED if member else A.MEMBER_REMOVED, **_by(by), site_id=site_id, member=username)
+        shell: dict[str, Any] = {"via": via} if via else {}
+        A.audit(db, A.MEMBER_ADDED if member else A.MEMBER_REMOVED, **_by(by), site_id=site_id, member=username,
+                **shell)
     return changed
 
 
@@ -114,20 +117,20 @@ class Identity:
                 A.audit(db, A.USER_CREATED, **_by(by), member=username, role=role, sites=list(dict.fromkeys(sites)))
         return user_id
 
-    def add_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
+    def add_member(self, site_id: str, username: str, by: Caller | None = None, via: str | None = None) -> bool:
         """Make a technician a member of a site; False if they already were.
 
-        `by`: the supervisor who did it, for the audit trail (None: the server itself).
+        `by`: the supervisor who did it, for the audit trail (None: the server itself, or `via` a command).
         """
-        return self._set_member(site_id, username, True, by)
+        return self._set_member(site_id, username, True, by, via)
 
-    def remove_member(self, site_id: str, username: str, by: Caller | None = None) -> bool:
+    def remove_member(self, site_id: str, username: str, by: Caller | None = None, via: str | None = None) -> bool:
         """End a technician's membership of a site; False if they were not a member."""
-        return self._set_member(site_id, username, False, by)
+        return self._set_member(site_id, username, False, by, via)
 
-    def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None = None) -> bool:
+    def _set_member(self, site_id: str, username: str, member: bool, by: Caller | None, via: str | None) -> bool:
         with self._db.write(versions=True) as db:
-            return set_member(db, site_id, username, member, self.now_ms(), by)
+            return set_member(db, site_id, username, member, self.now_ms(), by, via)
 
     def members(self, site_id: str) -> list[str]:
         with self._db.read() as db:

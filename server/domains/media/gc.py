@@ -25,7 +25,7 @@ from sync import hlc
 
 from ...services import Store
 from ...settings import Settings
-from ...storage.media import SqliteMedia
+from ...storage.media import MediaQueries, SqliteMedia
 from .blobs import BlobStore
 from .upload_pieces import sweep
 
@@ -38,17 +38,24 @@ class Removed:
     bytes: int
 
 
-def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | None = None) -> list[Removed]:
-    """Remove every blob older than `grace_hours` that nothing references; what was removed."""
+def _unneeded(q: MediaQueries, cutoff: str) -> list[Removed]:
+    return [Removed(sha, size) for sha, size in q.blobs_created_before(cutoff) if not q.referenced(sha)]
+
+
+def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | None = None,
+            dry_run: bool = False) -> list[Removed]:
+    """Remove every blob older than `grace_hours` that nothing references; what was removed (with
+    `dry_run`, what would be, from one snapshot, and nothing is)."""
     now = store.now_ms() if now_ms is None else now_ms
     cutoff = hlc.format_ts(now - int(grace_hours * 3_600_000))
+    if dry_run:
+        with SqliteMedia(store).reading() as q:
+            return _unneeded(q, cutoff)
     thumbs = store.settings.data_dir / "thumbs"
-    removed: list[Removed] = []
     with SqliteMedia(store).writing() as q:
-        for sha, size in q.blobs_created_before(cutoff):
-            if not q.referenced(sha):
-                q.forget_blob(sha, now)
-                removed.append(Removed(sha, size))
+        removed = _unneeded(q, cutoff)
+        for blob in removed:
+            q.forget_blob(blob.sha256, now)
         # This run's, and those a failed run left (an hour ago: never another run's still under way,
         # which would delete bytes again after it spared them and an upload stored them anew).
         doomed = [r.sha256 for r in removed] + q.doomed_before(now - _LEFT_MS)
