@@ -219,13 +219,16 @@ def _was_member(site_id: str | None, rules: Rules | None) -> bool:
     return site_id is not None and rules is not None and rules.was_member is not None and rules.was_member(site_id)
 
 
+_SITES = next(c.name for c in COLLECTIONS.values() if c.scope.site == "self")  # the collection that is the scope
+
+
 def left_site(site_id: str | None, lookup: Lookup, rules: Rules | None) -> str | None:
     """For a site the pushing technician was once a member of and is no longer: why his change is refused,
     naming the site; None for anyone else. He was shown the site's rows, so the answer tells him nothing
     new, while one who never was a member stays told nothing (`outside_scope`)."""
     if not _was_member(site_id, rules):
         return None
-    site = lookup("sites", str(site_id))
+    site = lookup(_SITES, str(site_id))
     name = site.fields.get("name") if site is not None else None
     return f"you are no longer a member of {_shown(name, 80) if name else 'the site'} (site {site_id})"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,12 +117,16 @@ def check_versions_are_gap_free_and_commit_ordered(backend: Backend[Any], locate
 
 
 def _write_from_process(backend: Backend[Any], location: Path | str, worker: int, transactions: int,
-                        start: Any) -> None:
-    """A writer process: its own connections to the shared database, `transactions` transactions."""
+                        start: Any, seen: Sequence[Any]) -> None:
+    """A writer process: its own connections to the shared database, `transactions` transactions. After
+    its first ones it waits until the reader has seen more rows (`seen`, one event each), so the reader
+    reads between commits however loaded the machine is; the rest race freely."""
     with _opened(backend, lambda _: location) as db:
         start.wait(timeout=300)  # not a timing: a safety net should the parent never come
         for n in range(transactions):
             _write(backend, db, 1000, [("sites", f"p{worker}-t{n}-r{r}", {"name": "x"}) for r in range(1 + n % 3)])
+            if n < len(seen):
+                seen[n].wait(timeout=300)
 
 
 def check_versions_stay_commit_ordered_with_writers_in_other_processes(backend: Backend[Any], locate: Locate) -> None:
@@ -132,8 +136,8 @@ def check_versions_stay_commit_ordered_with_writers_in_other_processes(backend: 
     location = locate("shared")
     spawn = multiprocessing.get_context("spawn")  # fresh interpreters: nothing shared but the database
     with _opened(backend, lambda _: location) as db:  # migrated before the writers open it
-        start = spawn.Barrier(3)
-        writers = [spawn.Process(target=_write_from_process, args=(backend, location, w, transactions, start))
+        start, seen = spawn.Barrier(3), (spawn.Event(), spawn.Event())
+        writers = [spawn.Process(target=_write_from_process, args=(backend, location, w, transactions, start, seen))
                    for w in range(2)]
         for writer in writers:
             writer.start()
@@ -146,8 +150,13 @@ def check_versions_stay_commit_ordered_with_writers_in_other_processes(backend: 
             if versions != list(range(1, len(versions) + 1)):
                 failures.append(f"a reader saw versions {versions}")
             snapshots.append(len(versions))
+            unseen = [event for event in seen if not event.is_set()]
+            if unseen and len(versions) > max([0, *snapshots[:-1]]):
+                unseen[0].set()  # a count the reader had not seen: the writers go on
         for writer in writers:
             writer.join()
+        with db.read() as conn:
+            snapshots.append(len(_everything(backend, conn)))  # after the last commit
         assert [writer.exitcode for writer in writers] == [0, 0]
         assert not failures, failures[:3]
         assert snapshots == sorted(snapshots)

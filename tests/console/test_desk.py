@@ -28,7 +28,7 @@ def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_ph
     request_id = page.url.rsplit("/", 1)[-1]
     number = page.locator("h1").inner_text().split()[-1]
     assert number.startswith("SR-")
-    assert page.locator("#assignee").inner_text() == "wang"
+    assert page.locator("#assignee").inner_text() == "王工"  # the person's name; the form took the username
     assert page.locator("#status").inner_text() == "已派单"
 
     with httpx.Client(base_url=demo_server.url) as http:
