@@ -102,6 +102,7 @@ class Client(DutyWork):
         self._pushed: list[ChangeResult] = []
         self._uploaded = 0
         self._resent: int | None = None
+        self._restores = 0  # restores this client recovered from (`_adopt`), to see one met inside an upload
 
     def close(self) -> None:
         """Close the local database (the `httpx.Client` belongs to the caller)."""
@@ -165,14 +166,18 @@ class Client(DutyWork):
 
     # -- identity -------------------------------------------------------------
 
-    def login(self, username: str, password: str, client_name: str = "fieldsync-client") -> None:
+    def login(self, username: str, password: str, client_name: str = "fieldsync-client") -> int | None:
         """Sign in with the password the technician types: enrol this client, or sign it in
         again with its own `client_id` (a revoked client: a new one, the outbox kept).
 
         The password serves this one call and is never stored (issue 9 #2): the client
         keeps its token and a refresh credential bound to its `client_id`, which a
         revocation, a new password or a disabled account kills at the server.
+
+        Returns None, or after a server restored from a backup (found by this sign-in) how many changes
+        the phone holds to send again at its next sync.
         """
+        self._resent = None
         owner = self.username
         if owner is not None and owner != username:
             if self._holds_data():
@@ -196,8 +201,9 @@ class Client(DutyWork):
         stored = self.server_epoch
         if renumber is None and stored and answer.server_epoch and answer.server_epoch != stored:
             self.session.recover(answer.server_epoch, credentials)
-            return
-        self._adopt(answer, renumber=renumber)
+        else:
+            self._adopt(answer, renumber=renumber)
+        return self._resent
 
     def _holds_data(self) -> bool:
         return bool(
@@ -235,6 +241,7 @@ class Client(DutyWork):
             if renumber is not None or old is None:
                 count = self.outbox.renumber_tx(answer.client_id, keep_acked=renumber == "all")
             if renumber == "all":
+                self._restores += 1
                 self._resent = (self._resent or 0) + count
                 self.db.start_snapshot_tx(versions_reused=True)
                 self.upload_queue.requeue_done()
@@ -285,7 +292,8 @@ class Client(DutyWork):
         image too (a few KB). Photos go after the push, so rows never wait for
         megabytes. Last, each site's service terms, the fee book and the duty rules, kept for
         the offline countdowns, bills and duty. First, the prepared files nothing may send again
-        are freed (`UploadQueue.free`).
+        are freed (`UploadQueue.free`). A restore is met wherever the server is first reached, an upload
+        too (a token the backup lacks: its re-sign-in finds it); its resent changes go after their bytes.
         """
         self.outbox.prune()
         self.upload_queue.free()
@@ -294,10 +302,10 @@ class Client(DutyWork):
         self._upload_for_signatures()
         self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
-        self._uploaded += self._upload(("sheet", "image"))
+        self._upload_all()
         pulled = self.pull()
         # A server restored from a backup, found by the push or the pull, has every upload queued again.
-        self._uploaded += self._upload(("sheet", "image"))
+        self._upload_all()
         terms = self.refresh_terms()
         reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
@@ -308,9 +316,22 @@ class Client(DutyWork):
         """Upload the sheets, and the images of the signatures still to be pushed: before the push, on the
         first sync as after a restored server made the phone resend everything (the server checks a signature
         against its own sheet only when that is stored, and takes a customer's only with its image)."""
-        self._uploaded += self._upload(("sheet",))
-        signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
-        self._uploaded += self._upload(("image",), only=signing)
+        for _ in range(MAX_RECOVERIES + 1):
+            restores = self._restores
+            self._uploaded += self._upload(("sheet",))
+            signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
+            self._uploaded += self._upload(("image",), only=signing)
+            if self._restores == restores:
+                return  # else a restore met inside these uploads queued done ones again, not in their list
+
+    def _upload_all(self) -> None:
+        """Upload every waiting blob; a restore met inside these uploads has its resent changes pushed now."""
+        restores = self._restores
+        self._uploaded += self._upload(("sheet", "image"))
+        if self._restores != restores:
+            self._upload_for_signatures()
+            self.push()
+            self._uploaded += self._upload(("sheet", "image"))
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 

@@ -419,7 +419,8 @@ class Workflow:
         return check_ids
 
     def _refusal(self, refused: list[tuple[str, E.SyncError]], asked: int) -> E.SyncError:
-        """One error for a bulk check: each reason once, with the devices it concerns."""
+        """One error for a bulk check: each reason once, with the devices it concerns; `refused` in its extra
+        gives each refused device's reason and detail (the CLI names each with its own)."""
         by_detail: dict[str, list[str]] = {}
         for device_id, exc in refused:
             found = self.get("devices", device_id)
@@ -434,6 +435,7 @@ class Workflow:
             f"nothing recorded: the checks of {len(refused)} of {asked} devices would be refused: "
             + "; ".join(parts),
             reason=first.extra.get("reason"), devices=[device_id for device_id, _ in refused],
+            refused={device_id: {"reason": exc.extra.get("reason"), "detail": exc.detail} for device_id, exc in refused},
         )
 
     def _start_change(self, inspection_id: str, actor: Actor) -> LocalChange | None:

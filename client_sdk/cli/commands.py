@@ -159,10 +159,12 @@ def login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     except EOFError:  # Ctrl-D at the prompt
         print(file=sys.stderr)
         raise _Refused(MESSAGES["no_password"]) from None
-    client.login(args.username, password, client_name=args.name)
+    resent = client.login(args.username, password, client_name=args.name)
     client.server_url = args.server or str(client.http.base_url).rstrip("/")
     _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=client.role,
          server=client.server_url, client_id=client.client_id)
+    if resent is not None:
+        _say(out, "restored_login", count=resent)
     return 0
 
 
@@ -278,10 +280,11 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     before = inspection["fields"].get("status") or "scheduled"
     try:
         client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items=items, overwrite=overwrite)
-    except E.Forbidden as exc:
-        if exc.extra.get("reason") != "sealed":
+    except E.SyncError as exc:
+        refused = exc.extra.get("refused") or {ids[0]: {"reason": exc.extra.get("reason"), "detail": exc.detail}}
+        if not any(why["reason"] == "sealed" for why in refused.values()):
             raise
-        raise _Refused(_sealed_here(client, inspection, devices)) from None
+        raise _Refused(_sealed_here(client, inspection, devices, refused)) from None
     after = (client.get("inspections", inspection["id"]) or inspection)["fields"].get("status")
     if before == "scheduled" and after == "in_progress":
         _say(out, "started_by_check", sheet_no=_sheet(inspection))
@@ -300,18 +303,25 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _sealed_here(client: Client, inspection: dict[str, Any], devices: list[dict[str, Any]]) -> str:
+def _sealed_here(client: Client, inspection: dict[str, Any], devices: list[dict[str, Any]],
+                 refused: dict[str, dict[str, str]]) -> str:
     """Why checks the customer signed cannot change, and what the technician can do: the devices, the
-    signer and when, in the site's zone."""
-    sealed = {d["id"]: client.sealing_signature(check_id(inspection["id"], d["id"])) for d in devices}
-    signature = client.get("signatures", next(s for s in sealed.values() if s)) or {"fields": {}}
+    signer and when, in the site's zone; then the devices `refused` for another reason, each with its own."""
+    sealed = [d["id"] for d in devices if refused.get(d["id"], {}).get("reason") == "sealed"]
+    by = next(filter(None, (client.sealing_signature(check_id(inspection["id"], d)) for d in sealed)), None)
+    signature = (client.get("signatures", by) if by else None) or {"fields": {}}
     f = signature["fields"]
     site = client.get("sites", str(inspection["fields"].get("site_id"))) or {"fields": {}}
     at = datetime.fromisoformat(str(f["signed_at"])).astimezone(site_zone(site["fields"].get("tz"))).strftime(
         "%Y-%m-%d %H:%M") if f.get("signed_at") else MESSAGES["unknown"]
-    return _text("sealed_here", devices=_shown([str(d["fields"].get("code") or d["id"]) for d in devices
-                                                if sealed[d["id"]]]), sheet_no=_sheet(inspection),
-                 name=f.get("signer_name") or MESSAGES["unknown"], at=at)
+    code = {d["id"]: str(d["fields"].get("code") or d["id"]) for d in devices}
+    others: dict[str, list[str]] = {}
+    for device_id, why in refused.items():
+        if why["reason"] != "sealed":
+            others.setdefault(why["detail"], []).append(code.get(device_id, device_id))
+    return "\n".join([_text("sealed_here", devices=_shown([code[d] for d in sealed]),
+                             sheet_no=_sheet(inspection), name=f.get("signer_name") or MESSAGES["unknown"], at=at),
+                       *(_text("refused_too", devices=_shown(names), detail=detail) for detail, names in others.items())])
 
 
 def start(client: Client, args: argparse.Namespace, out: TextIO) -> int:

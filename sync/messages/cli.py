@@ -35,6 +35,9 @@ EN: dict[str, str] = {
     "synced": "Synced: {pushed} change(s) pushed, {pulled} row(s) pulled.",
     "restored": "The server was restored from a backup: this phone enrolled anew and sent your recent work again"
                 " ({count} change(s), counted above).",
+    # A restore found by `login`: nothing is sent yet, the next sync sends it.
+    "restored_login": "The server was restored from a backup: this phone enrolled anew and sends your recent work"
+                      " again ({count} change(s)) at your next sync.",
     "attention": "{count} thing(s) need your attention:",
     "attention_line": "  {sheet_no}: {text}",
     "attention_mark": "    ! {text}",
@@ -55,6 +58,7 @@ EN: dict[str, str] = {
     "sealed_here": "Nothing recorded: the checks of {devices} on {sheet_no} are sealed by the customer's signature"
                    " ({name}, {at}), as the customer signed them. If a check is wrong, ask your supervisor to retract that signature;"
                    " then record it again and have the customer sign the sheet again.",
+    "refused_too": "The checks of {devices} would be refused too: {detail}",
     "refused_forbidden": "your change of {what} was refused: you may no longer change it; ask your supervisor",
     "refused_left_site": "{yours} was refused: you are no longer a member of {site}; ask your supervisor",
     "yours_check": "your check of {what}",

@@ -204,18 +204,24 @@ def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, c
     assert server[device_check_id(insp, site["cam1"])]["outcome"] == "serviced"
 
 
-def test_a_check_the_customer_just_signed_on_this_phone_is_refused_offline_with_what_to_do(http, site, db, tmp_path,
-                                                                                          capsys):
-    """Regression (s26-phone3 item 1): signed on this phone and not synced yet, a check was still taken offline
-    and shown changed on the sheet; the push then sealed it first and refused the change. An edit after the seal
-    was refused as 'this check is sealed by signature <uuid>', with nothing about what to do."""
-    insp = site["inspection"]
+def customer_signed_cam1(db: str, http: httpx.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                         insp: str) -> None:
+    """Signed in; CAM-001 serviced and the customer's signature on it, both still on the phone."""
     signed_in(db, http, capsys)
     strokes = tmp_path / "strokes.json"
     strokes.write_text(json.dumps(STROKES))
     main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced"], http=http)
     main(["--db", db, "sign", insp, "--name", "陈女士", "--strokes", str(strokes)], http=http)
     capsys.readouterr()
+
+
+def test_a_check_the_customer_just_signed_on_this_phone_is_refused_offline_with_what_to_do(http, site, db, tmp_path,
+                                                                                          capsys):
+    """Regression (s26-phone3 item 1): signed on this phone and not synced yet, a check was still taken offline
+    and shown changed on the sheet; the push then sealed it first and refused the change. An edit after the seal
+    was refused as 'this check is sealed by signature <uuid>', with nothing about what to do."""
+    insp = site["inspection"]
+    customer_signed_cam1(db, http, capsys, tmp_path, insp)
     for synced in (False, True):  # the seal still on its way, then the server's
         assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "fault", "--note", "cracked"], http=http) == 1
         err = capsys.readouterr().err
@@ -229,6 +235,31 @@ def test_a_check_the_customer_just_signed_on_this_phone_is_refused_offline_with_
             assert main(["--db", db, "sync"], http=http) == 0
             assert "attention" not in capsys.readouterr().out
     assert check_row(db, http, insp, site["cam1"])["sealed_by"]
+
+
+def test_a_bulk_check_refused_as_sealed_and_for_another_reason_names_every_device_with_its_reason(
+        http, site, db, tmp_path, capsys, store):
+    """Regression (s26-phone4 item 3): CAM-001 sealed by the customer's signature and CAM-002 refused for its
+    item's type (its kind's template keeps `screws` as text): the refusal named CAM-001 only, as if CAM-002 would
+    have been taken; in the other order it showed the seal as 'sealed by signature <uuid>' with nothing to do."""
+    kinds = {"dome_camera": "int", "bullet_camera": "text"}
+    store.write_server_changes([
+        ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, f"template-{kind}")),
+         {"kind": kind, "title": kind, "items": msgspec.json.encode(
+             [{"key": "screws", "label": "Screws", "type": kind_type}]).decode()}, False)
+        for kind, kind_type in kinds.items()
+    ])
+    insp = site["inspection"]
+    customer_signed_cam1(db, http, capsys, tmp_path, insp)
+    for named in (["CAM-001", "CAM-002"], ["CAM-002", "CAM-001"]):
+        assert main(["--db", db, "check", insp, *named, "--outcome", "fault", "--note", "cracked", "--overwrite",
+                     "--item", "screws=3"], http=http) == 1
+        sealed, other = capsys.readouterr().err.splitlines()
+        assert sealed.startswith("Nothing recorded: the checks of CAM-001 on ") and "(陈女士, " in sealed
+        assert "retract that signature" in sealed
+        assert other == _text("refused_too", devices="CAM-002",
+                              detail="device_checks: fields the server would refuse: item.screws (invalid_value)")
+        assert check_row(db, http, insp, site["cam1"])["outcome"] == "serviced"
 
 
 def test_a_technician_removed_from_the_site_offline_reads_his_refused_work_by_code_and_sheet(http, site, store, db,

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bench._server import ServerProcess
 from client_sdk.cli.main import main as phone
@@ -18,10 +21,11 @@ from tests.reliability.wire import INSPECTION, prepare
 STROKES = [[[10.0, 40.0], [30.0, 10.0], [50.0, 40.0]], [[90.0, 25.0], [140.0, 30.0]]]
 
 
-def test_a_partly_signed_sheet_resent_after_a_restore_is_verified_against_its_own_sheet(tmp_path: Path) -> None:
-    # Regression (s26-phone3 item 3): after a restore the phone resent the customer's signature before its
-    # sheet and image went up again, so the restored server checked it against the inspection's full sheet
-    # (a mismatch for a sheet that listed only some checks) or refused it for its missing image.
+def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = False,
+                                        ) -> tuple[ServerProcess, list[str], str]:
+    """Wang's phone checks two of three devices and syncs; after a backup the customer signs for the first device
+    only (the second stays unsigned), and the phone syncs (with `renew_token`, its token dead first, so that sync
+    renews it); the backup is restored. Returns the restored server, started, the devices and the signature."""
     data, dest = tmp_path / "server", tmp_path / "backup"
     dev = prepare(data, ["wang"], 3)
     server = ServerProcess(data).start()
@@ -31,19 +35,38 @@ def test_a_partly_signed_sheet_resent_after_a_restore_is_verified_against_its_ow
             wang.record_check(INSPECTION, device, "serviced", note="ok")
         wang.sync()
         assert main(["backup", "--data", str(data), "--to", str(dest)]) == 0
-        # After the backup: the customer signs for the first device only; the second stays unsigned.
         signature = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
+        if renew_token:
+            wang.db.set_meta(token="expired")
         wang.sync()
         assert wang.get("signatures", signature)["fields"]["verification"] == "valid"
+        assert wang.pending() == [] and wang.uploads(waiting_only=True) == []
         wang.close()
         http.close()
     finally:
         server.stop()
-
     assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
-    server.start()
+    return server.start(), dev, signature
+
+
+@pytest.mark.parametrize("renew_token", [False, True])
+def test_a_partly_signed_sheet_resent_after_a_restore_is_verified_against_its_own_sheet(tmp_path: Path,
+                                                                                      renew_token: bool) -> None:
+    # Regression (s26-phone3 item 3): after a restore the phone resent the customer's signature before its
+    # sheet and image went up again, so the restored server checked it against the inspection's full sheet
+    # (a mismatch for a sheet that listed only some checks) or refused it for its missing image.
+    # Regression (s26-phone4 item 1), `renew_token`: the phone's token was renewed after the backup, so after the
+    # restore its first request, an upload, was refused 401 and the re-sign-in found the restore inside that
+    # upload. The sheets and images queued again by the recovery were not in that run's list: the push resent
+    # the customer's signature before its image, and the restored server refused it.
+    server, dev, customer = signed_after_a_backup_then_restored(tmp_path, renew_token)
     try:
         wang, http = open_client(tmp_path / "wang.db", server.url)
+        own = []
+        if renew_token:
+            # Offline, before this sync: the technician signs the same sheet; only his image waits to go.
+            own = [wang.sign(INSPECTION, "王工", "technician", strokes=STROKES[:1], devices=[dev[0]])]
+            assert [u["kind"] for u in wang.uploads(waiting_only=True)] == ["image"]
         report = wang.sync()
         state = server_state(server.url)
         wang.close()
@@ -51,19 +74,21 @@ def test_a_partly_signed_sheet_resent_after_a_restore_is_verified_against_its_ow
     finally:
         server.stop()
 
-    assert ("signatures", signature) in state, "the resent signature was refused"
-    assert state[("signatures", signature)][0]["verification"] == "valid"
+    for signature in (customer, *own):
+        assert ("signatures", signature) in state, "a resent signature was refused"
+        assert state[("signatures", signature)][0]["verification"] == "valid"
     sealed = {key[1]: fields.get("sealed_by") for key, (fields, _, _) in state.items() if key[0] == "device_checks"}
-    assert sealed == {check_id(INSPECTION, dev[0]): signature, check_id(INSPECTION, dev[1]): None}
-    assert report.resent == 3  # the two checks and the signature
+    assert sealed == {check_id(INSPECTION, dev[0]): customer, check_id(INSPECTION, dev[1]): None}
+    assert report.resent == 3 + len(own)  # the two checks and the signature (and the new one, renumbered)
 
 
-def test_the_phone_tells_the_changes_it_resent_after_a_restore(tmp_path: Path) -> None:
-    # Regression (s26-phone3 item 2): after a restore `sync` printed "0 change(s) pushed" although the phone
-    # had enrolled anew and resent its work, and said nothing of the restore.
+def checked_after_a_backup_then_restored(tmp_path: Path, db: Path, devices: int,
+                                         sign_in_again: bool = False) -> ServerProcess:
+    """Wang's phone (the CLI) signs in; after a backup it records a check of each device and syncs (with
+    `sign_in_again`, signing in with his password first: a sign-in the backup lacks); the backup is restored.
+    Returns the restored server, started."""
     data, dest = tmp_path / "server", tmp_path / "backup"
-    dev = prepare(data, ["wang"], 4)
-    db = tmp_path / "wang.db"
+    dev = prepare(data, ["wang"], devices)
     server = ServerProcess(data).start()
     try:
         assert phone(["--db", str(db), "--server", server.url, "login", "wang", "--password", "demo"]) == 0
@@ -73,23 +98,48 @@ def test_the_phone_tells_the_changes_it_resent_after_a_restore(tmp_path: Path) -
             wang.record_check(INSPECTION, device, "serviced", note="after the backup")
         wang.close()
         http.close()
+        if sign_in_again:
+            assert phone(["--db", str(db), "--server", server.url, "login", "wang", "--password", "demo"]) == 0
         assert phone(["--db", str(db), "--server", server.url, "sync"]) == 0
     finally:
         server.stop()
-
     assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
-    server.start()
+    return server.start()
+
+
+def said_then_stopped(server: ServerProcess, db: Path, *commands: list[str]) -> tuple[list[str], dict[Any, Any]]:
+    """Run the phone's CLI `commands` against `server`, then stop it: the lines they printed, the server's rows."""
     out = io.StringIO()
     try:
         with redirect_stdout(out):
-            assert phone(["--db", str(db), "--server", server.url, "sync"]) == 0
+            for command in commands:
+                assert phone(["--db", str(db), "--server", server.url, *command]) == 0
         state = server_state(server.url)
     finally:
         server.stop()
+    return out.getvalue().splitlines(), state
 
-    lines = out.getvalue().splitlines()
+
+def test_the_phone_tells_the_changes_it_resent_after_a_restore(tmp_path: Path) -> None:
+    # Regression (s26-phone3 item 2): after a restore `sync` printed "0 change(s) pushed" although the phone
+    # had enrolled anew and resent its work, and said nothing of the restore.
+    db = tmp_path / "wang.db"
+    server = checked_after_a_backup_then_restored(tmp_path, db, 4)
+    lines, state = said_then_stopped(server, db, ["sync"])
     cli = words("cli", "en")
     # The four checks were sent again, are counted, and are on the restored server.
     assert lines[0] == cli["synced"].format(pushed=4, pulled=lines[0].split(", ")[1].split()[0]), lines
     assert lines[1] == cli["restored"].format(count=4)
     assert sum(key[0] == "device_checks" for key in state) == 4
+
+
+def test_a_restore_found_by_login_is_told(tmp_path: Path) -> None:
+    # Regression (s26-phone4 item 2): a technician signed out at the restored server (his sign-in renewed after
+    # the backup, which the backup lacks) signs in again with his password: `login` found the restore, enrolled
+    # anew and queued his work again, but said nothing of it.
+    db = tmp_path / "wang.db"
+    server = checked_after_a_backup_then_restored(tmp_path, db, 3, sign_in_again=True)
+    lines, state = said_then_stopped(server, db, ["login", "wang", "--password", "demo"], ["sync"])
+    cli = words("cli", "en")
+    assert lines[1] == cli["restored_login"].format(count=3), lines
+    assert sum(key[0] == "device_checks" for key in state) == 3
