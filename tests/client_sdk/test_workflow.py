@@ -198,11 +198,10 @@ def test_devices_are_grouped_by_system_then_location_with_their_checklists(demo,
     groups = phone.inspection_devices(mine.id)
     assert [g.system for g in groups] == ["video", "access", "network"]  # the protocol's order
     video = [loc.location for loc in groups[0].locations]
-    assert len(video) == len(set(video)) and video[0] == "Admin building (行政楼), F1, guard room (门卫室), cabinet"
-    teaching = [v for v in video if v.startswith("Teaching building (教学楼), F")]
-    assert teaching == ["Teaching building (教学楼), F1, corridor", "Teaching building (教学楼), F1, entrance hall",
-                        "Teaching building (教学楼), F2, corridor", "Teaching building (教学楼), F3, corridor"]
-    gate = next(loc for loc in groups[0].locations if loc.location == "School gate (校门), vehicle lane")
+    assert len(video) == len(set(video)) and video[0] == "周界 东围墙"
+    teaching = [v for v in video if v.startswith("教学楼 ")]
+    assert teaching == ["教学楼 1 楼 走廊", "教学楼 1 楼 门厅", "教学楼 2 楼 走廊", "教学楼 3 楼 走廊"]
+    gate = next(loc for loc in groups[0].locations if loc.location == "校门 车道")
     assert [d.code for d in gate.devices] == ["CAM-001", "PSU-001"]
     psu = gate.devices[1]
     assert psu.kind == "camera_psu" and psu.check is None and not psu.pending
@@ -217,8 +216,8 @@ def test_devices_are_grouped_by_system_then_location_with_their_checklists(demo,
     wang = phone_of(demo, tmp_path, "wang")
     [ref] = wang.my_inspections()
     pillars = [loc.location for loc in wang.inspection_devices(ref.id)[0].locations
-               if loc.location.startswith("Building A, B2 car park, pillar")]
-    assert [int(p.rsplit(" ", 1)[1]) for p in pillars] == [3, 6, 9, 12, 15, 18, 21, 24]
+               if loc.location.startswith("A座 B2 停车场") and loc.location.endswith(" 号柱")]
+    assert [int(p.split()[-2]) for p in pillars] == [3, 6, 9, 12, 15, 18, 21, 24]
 
 
 def test_a_bulk_check_the_server_would_refuse_records_nothing(demo, tmp_path):
@@ -289,7 +288,7 @@ def test_cli_range_check_devices_left_and_complete(demo, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].endswith("in_progress  24/43 checked")
     lines = out.splitlines()
-    assert lines[1] == "video" and lines[2] == "  Admin building (行政楼), F1, guard room (门卫室), cabinet"
+    assert lines[1] == "video" and lines[2] == "  周界 东围墙"
     assert "    CAM-003    dome_camera        fault: PTZ stuck  (not synced)" in lines
     assert "    HDD-01     hard_disk          -" in lines
     assert lines.index("access") < lines.index("network")

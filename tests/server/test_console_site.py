@@ -172,7 +172,7 @@ def test_the_inspection_page_is_the_sheet_with_answers_photos_and_its_pdf(http, 
     page = sign_in(http, "lin").get(f"/console/inspections/{archive['inspection']}")
     assert page.status_code == 200
     text = page.text
-    for shown in (sheet_no, "Test park", "ACME", "2026-Q4", "<td>Wang</td>", "已排期", "1/2", "视频监控系统", "故障", "未检查",
+    for shown in (sheet_no, "Test park", "ACME", "2026-Q4", 'id="assignee">Wang', "已排期", "1/2", "视频监控系统", "故障", "未检查",
                   "镜头已擦拭：是", "2026-11-20 10:15", "尚无签字", "尚未签章"):
         assert shown in text, shown
     assert "<script>" not in text and "&lt;script&gt;" in text

@@ -279,12 +279,9 @@ def test_a_sheet_names_a_technician_no_longer_known_by_username(site, store, lin
     assert "liu_retired" in head, head
 
 
-def test_a_reprint_after_a_device_is_renamed_prints_what_the_customer_signed(site, store, wang, lin, tmp_path):
-    # Regression (s26-office3, item 1): the signed sheet's bytes hold the checks by device id, so a sheet
-    # reprinted after a supervisor renamed and moved a device printed the new code and location under
-    # the old, still valid hash: the customer signed "CAM-001 大堂东" and the reprint said "CAM-101 二楼".
-    # The server now keeps what named each device when the signature sealed it (verifications.devices),
-    # prints that, and says after the line what the device is called now.
+def renamed_after_signing(site: dict[str, str], store: Store, wang: Session) -> str:
+    """Both cameras checked and sealed by the customer with CAM-001 at 大堂东, then CAM-001 renamed
+    CAM-101 and moved to 二楼; the signature's id."""
     insp = site["inspection"]
     store.write_server_changes([("devices", site["cam1"], {"location": "大堂东"}, False)])
     c1 = sealing._check(wang, insp, site["cam1"], "wang")
@@ -292,6 +289,17 @@ def test_a_reprint_after_a_device_is_renamed_prints_what_the_customer_signed(sit
     sig_id, sig = sealing._signature(wang, insp, sealing._sheet(insp, c1, c2))
     assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
     store.write_server_changes([("devices", site["cam1"], {"code": "CAM-101", "location": "二楼"}, False)])
+    return sig_id
+
+
+def test_a_reprint_after_a_device_is_renamed_prints_what_the_customer_signed(site, store, wang, lin, tmp_path):
+    # Regression (s26-office3, item 1): the signed sheet's bytes hold the checks by device id, so a sheet
+    # reprinted after a supervisor renamed and moved a device printed the new code and location under
+    # the old, still valid hash: the customer signed "CAM-001 大堂东" and the reprint said "CAM-101 二楼".
+    # The server now keeps what named each device when the signature sealed it (verifications.devices),
+    # prints that, and says after the line what the device is called now.
+    insp = site["inspection"]
+    sig_id = renamed_after_signing(site, store, wang)
     check = lin.http.get(f"/api/signatures/{sig_id}", headers=lin.headers).json()
     assert check["verification"] == "valid" and not check["retracted_at"]  # the hash still verifies
     r = lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers)

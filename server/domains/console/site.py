@@ -9,18 +9,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
-from litestar.response import File
+from litestar.response import File, Redirect
 
 from sync import errors as E
+from sync.messages import words
 
 from ...http.controller import DomainController
 from ...http.deps import CallerDep
-from ...http.guards import site_in_scope
+from ...http.guards import site_in_scope, supervisor_only
 from ..sheets.controller import pdf_response
-from . import site_pages
-from .web import EXCEPTION_HANDLERS, PATH, PDF_HEADERS, lang_of, render, signed_in
+from . import desk_pages, site_pages
+from .controller import Form
+from .web import (
+    EXCEPTION_HANDLERS,
+    HEADERS,
+    PATH,
+    PDF_HEADERS,
+    check_session_post,
+    form_value,
+    lang_of,
+    render,
+    signed_in,
+)
 
 # A thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
 _IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
@@ -48,9 +60,37 @@ class SiteController(DomainController):
     def inspection(self, request: Request[Any, Any, Any], inspection_id: FromPath[str],
                    caller: CallerDep) -> Response[bytes]:
         """The periodic maintenance sheet: every device with its outcome, note, answers and photos; signatures
-        and seal; a link to its PDF."""
-        data = site_pages.inspection_page(request.app.state, caller, inspection_id, lang_of(request))
-        return render(request, "inspection.html", caller=caller, thumbnail=site_pages.THUMBNAIL, **data)
+        and seal; a link to its PDF; for a supervisor, the form to reassign it."""
+        return self._inspection(request, caller, inspection_id)
+
+    def _inspection(self, request: Request[Any, Any, Any], caller: CallerDep, inspection_id: str,
+                    typed: str = "", refused: E.SyncError | None = None) -> Response[bytes]:
+        """The inspection's page; `refused`: the reassignment again with what was chosen and why not."""
+        lang = lang_of(request)
+        data = site_pages.inspection_page(request.app.state, caller, inspection_id, lang)
+        why = ""
+        if refused is not None:  # the form's one field is what was refused (the merge's detail names
+            # `inspections.assigned_to`, which the desk's reading of a detail does not take)
+            named = type(refused)(refused.detail, **{**refused.extra, "parameter": "assigned_to"})
+            why = desk_pages.refusal(named, words("console", lang), lang)
+        return render(request, "inspection.html", refused.status if refused is not None else 200, caller=caller,
+                      thumbnail=site_pages.THUMBNAIL, typed=typed, why=why, **data)
+
+    @post("/inspections/{inspection_id:str}/assign", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def assign(self, request: Request[Any, Any, Any], inspection_id: FromPath[str], data: Form,
+               caller: CallerDep) -> Response[Any]:
+        """Reassign the inspection to a member of its site (a supervisor's push of `assigned_to`); refused,
+        the page again with the reason; 303 back to it."""
+        check_session_post(request, data)
+        typed = ""
+        try:
+            typed = form_value(data, "assigned_to")
+            request.app.state.inspections.assign(caller, inspection_id, typed)
+        except E.SyncError as exc:
+            if exc.status == 404:
+                raise
+            return self._inspection(request, caller, inspection_id, typed, exc)
+        return Redirect(f"{PATH}/inspections/{inspection_id}", status_code=303, headers=HEADERS)
 
     @get("/inspections/{inspection_id:str}/sheet.pdf", sync_to_thread=True, guards=[signed_in])
     def inspection_pdf(self, request: Request[Any, Any, Any], inspection_id: FromPath[str],

@@ -121,23 +121,29 @@ def inspection_page(state: Any, caller: Caller, inspection_id: str, lang: str) -
     sheet = state.inspections.sheet(caller, inspection_id)  # 404 outside the caller's scope
     tz, c = sheet.site.get("tz"), sheet.coverage
     labels = _labels(state.sheets.checklists({d.kind for d in c.devices if d.kind}), lang)
-    ordered = sorted(c.devices, key=lambda d: (
-        SYSTEM_ORDER.index(d.system) if d.system in SYSTEM_ORDER else len(SYSTEM_ORDER), d.system or "",
-        d.location or "", d.code or ""))
+    # A sealed check's device as the customer signed it, as the reprinted sheet shows it (with its mark).
+    ordered = sorted(state.sheets.devices_as_signed(sheet), key=lambda x: (
+        SYSTEM_ORDER.index(x[0].system) if x[0].system in SYSTEM_ORDER else len(SYSTEM_ORDER), x[0].system or "",
+        x[0].location or "", x[0].code or ""))
     systems = [(system, [(location, [
         {"id": d.device_id, "code": d.code or "", "kind": d.kind or "", "outcome": d.outcome or NOT_CHECKED,
          "note": d.note or "", "by": d.checked_by or "", "at": local_time(d.checked_at, tz),
-         "photos": _photos(d.photos, tz),
+         "photos": _photos(d.photos, tz), "since": since,
          "items": _answers(labels, d.kind or "", sheet.items.get(d.device_id, {}))}
-        for d in by_location]) for location, by_location in groupby(in_system, key=lambda d: d.location or "")])
-        for system, in_system in groupby(ordered, key=lambda d: d.system)]
+        for d, since in by_location]) for location, by_location in groupby(in_system, key=lambda x: x[0].location or "")])
+        for system, in_system in groupby(ordered, key=lambda x: x[0].system)]
     seal = seal_of(sheet.signatures)
     signatures = [{"name": s.signer_name or "", "role": s.signer_role, "at": local_time(s.signed_at, tz),
                    "verification": s.verification, "retracted": local_time(s.retracted_at, tz),
                    "retracted_by": s.retracted_by or "", "image": s.image_sha256, "sealing": s is seal}
                   for s in sheet.signatures]
     checked = c.total - c.not_checked
+    site_id = sheet.site.get("id")
+    # Whom a supervisor may reassign it to: as the desk's dispatch, the site's members with an enabled account.
+    members = state.service_requests.assignees([site_id]) if caller.role == SUPERVISOR and site_id else ()
     return {"inspection": sheet.inspection, "site": sheet.site, "coverage": c, "systems": systems,
+            "members": members, "supervisor": caller.role == SUPERVISOR,
+            "open": sheet.inspection.get("status") not in ("completed", "signed"),
             "checked": checked, "signatures": signatures, "photos": _photos(sheet.photos, tz),
             "seal": {"hash": seal.sheet_sha256 or "", "by": seal.signer_name or "",
                      "at": local_time(seal.signed_at, tz)} if seal else None,

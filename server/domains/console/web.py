@@ -88,6 +88,11 @@ def check_post(request: Request[Any, Any, Any], sent: object, expected: str | No
         raise E.Forbidden("csrf: the form's token is missing or wrong")
 
 
+def check_session_post(request: Request[Any, Any, Any], data: dict[str, Any]) -> None:
+    """A signed-in page's form post: `check_post` against the session's CSRF value."""
+    check_post(request, data.get("csrf"), csrf_of(session_token(request) or ""))
+
+
 def form_value(data: dict[str, Any], name: str, limit: int = MAX_FORM_FIELD_CHARS) -> str:
     """One form value, a string of at most `limit` characters (a note's field: its own limit)."""
     value = data.get(name, "")

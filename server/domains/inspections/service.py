@@ -290,6 +290,16 @@ class Inspections:
                                    **{k: f.get(k) for k in _ARCHIVE}) for i, f in found),
                       key=lambda s: (s.name or "", s.id))
 
+    def assign(self, caller: Caller, insp: str, username: str) -> None:
+        """Reassign an inspection (a technician left), merged as a supervisor's push of `assigned_to`
+        would be: another site's inspection is 404, anyone but an enabled member of its site
+        `invalid_field`, a technician's `forbidden`; nothing is written then."""
+        with self.queries.reading() as q:
+            found = q.row("inspections", insp)
+        if found is None or not in_scope(caller, found[0]):
+            raise E.NotFound(f"no inspection {insp}")
+        self.store.write_server_changes([("inspections", insp, {"assigned_to": username}, False)], caller=caller)
+
     def sheet(self, caller: Caller, insp: str) -> Sheet:
         with self.queries.reading() as q:
             found = q.row("inspections", insp)

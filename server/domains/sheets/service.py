@@ -27,7 +27,7 @@ from ...storage.sheets import located, person, templates
 from ...storage.signatures import SIGNED_LABELS, signed_devices
 from ..billing.service import Billing
 from ..identity.service import Caller
-from ..inspections.schemas import CoverageDevice
+from ..inspections.schemas import CoverageDevice, Sheet
 from ..inspections.service import Inspections
 from ..service.service import ServiceRequests
 from ..signatures.schemas import SignatureInfo
@@ -128,10 +128,9 @@ class Sheets:
             found = templates(db, None if kinds is None else sorted(kinds))
         return {str(t.get("kind")): items for t in found if (items := template_items(t.get("items")))}
 
-    def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """What the 定期维护单 prints (the template's values) and the images it shows."""
-        sheet = self.inspections.sheet(caller, inspection_id)
-        site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
+    def devices_as_signed(self, sheet: Sheet) -> list[tuple[CoverageDevice, str]]:
+        """The sheet's devices, each as the customer's seal signed it (the first seal stands) with what it is
+        called now when that differs (`as_signed`); a device no seal names, as it stands."""
         signed: dict[str, dict[str, Any]] = {}
         seals = [s.id for s in sealing(sheet.signatures)]
         with self.store.read() as db:
@@ -139,7 +138,13 @@ class Sheets:
         for signature_id in seals:
             for device_id, labels in found.get(signature_id, {}).items():
                 signed.setdefault(device_id, labels)
-        devices = sorted((as_signed(d, signed.get(d.device_id)) for d in sheet.coverage.devices), key=lambda x: (
+        return [as_signed(d, signed.get(d.device_id)) for d in sheet.coverage.devices]
+
+    def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """What the 定期维护单 prints (the template's values) and the images it shows."""
+        sheet = self.inspections.sheet(caller, inspection_id)
+        site, insp, tz = sheet.site, sheet.inspection, sheet.site.get("tz")
+        devices = sorted(self.devices_as_signed(sheet), key=lambda x: (
             SYSTEM_ORDER.index(x[0].system) if x[0].system in SYSTEM_ORDER else len(SYSTEM_ORDER), x[0].code or ""))
         systems = [{"name": label("system", system), "devices": [
             {"code": d.code or "", "kind": label("kind", d.kind) if d.kind else "", "location": d.location or "",

@@ -46,6 +46,8 @@ ZH: dict[str, str] = {
     "seal_hash": "单据摘要 (SHA-256)",
     "inspection_not_sealed": "尚未签章：没有有效且未撤回的客户签字。",
     "some_retracted": "有签字已被撤回，不再作为签章。",
+    # The inspection page's form: a supervisor gives the inspection to another technician (one left).
+    "reassign": "改派",
 }
 
 EN: dict[str, str] = {
@@ -92,4 +94,5 @@ EN: dict[str, str] = {
     "seal_hash": "Sheet digest (SHA-256)",
     "inspection_not_sealed": "Not sealed: no valid customer signature that is not retracted.",
     "some_retracted": "A signature was retracted and no longer seals.",
+    "reassign": "Reassign",
 }

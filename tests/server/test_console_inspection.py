@@ -1,0 +1,104 @@
+"""The console's inspection page (s26-office4): a supervisor reassigns an inspection whose technician
+left, and a sealed check's device reads as the customer signed it, as the reprinted sheet prints it.
+
+In-process on the real app (`http`), the merge and the sheet's own functions underneath.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import SITE
+from tests.server.test_console_desk import ORIGIN, console
+from tests.server.test_sheet_pdf import renamed_after_signing
+
+
+def _assignee(lin: Any, inspection: str) -> object:
+    return lin.http.get(f"/api/inspections/{inspection}", headers=lin.headers).json()["inspection"]["assigned_to"]
+
+
+def _reassign(http: Any, inspection: str, csrf: str, username: str, **extra: str) -> Any:
+    return http.post(f"/console/inspections/{inspection}/assign", data={"assigned_to": username, "csrf": csrf},
+                     headers={**ORIGIN, **extra}, follow_redirects=False)
+
+
+def test_a_supervisor_reassigns_an_inspection_whose_technician_left(http, store, site, lin):
+    # Regression (s26-office4, item 1): when a technician left (account disabled, or taken off the
+    # site) his inspections stayed his, and the console had no way to change that: only a push of
+    # `inspections.assigned_to`. The inspection page now marks him and offers the site's enabled
+    # members, checked by the same merge as that push.
+    insp = site["inspection"]
+    store.add_member(SITE, "zhao")
+    csrf = console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    assert 'id="reassign"' in page and f'name="csrf" value="{csrf}"' in page
+    assert '<option value="wang" selected>' in page and '<option value="zhao">' in page
+    assert 'id="assignee-unavailable"' not in page
+    store.update_user("wang", disabled=True)
+    page = http.get(f"/console/inspections/{insp}").text
+    assert 'id="assignee-unavailable"' in page and "账号已停用" in page
+    assert '<option value="wang"' not in page and '<option value="zhao"' in page
+    r = _reassign(http, insp, csrf, "zhao")
+    assert r.status_code == 303 and r.headers["location"] == f"/console/inspections/{insp}"
+    assert _assignee(lin, insp) == "zhao"
+    page = http.get(f"/console/inspections/{insp}").text
+    assert 'id="assignee-unavailable"' not in page and "Zhao" in page.split('id="assignee"')[1].split("</td>")[0]
+
+
+def test_a_refused_reassignment_is_the_page_again_with_the_reason_and_nothing_written(http, store, site, lin):
+    insp = site["inspection"]
+    csrf = console(http, "lin")
+    store.update_user("zhao", disabled=False)
+    for who in ("zhao", "lin", "nobody"):  # not a member of the site; a supervisor; no such user
+        r = _reassign(http, insp, csrf, who)
+        assert r.status_code == 400, who
+        assert 'id="refused"' in r.text and "未能保存：派给：只能派给该现场账号未停用的成员" in r.text, who
+        assert 'id="reassign"' in r.text
+        assert _assignee(lin, insp) == "wang"
+    store.add_member(SITE, "zhao")
+    store.update_user("zhao", disabled=True)  # a member, but disabled: refused as the push refuses it
+    assert _reassign(http, insp, csrf, "zhao").status_code == 400
+    assert _assignee(lin, insp) == "wang"
+    # Too long, or with a NUL: the form's bound, in words; nothing written.
+    for bad in ("x" * 300, "wa\x00ng"):
+        r = _reassign(http, insp, csrf, bad)
+        assert r.status_code == 400 and 'id="refused"' in r.text
+        assert _assignee(lin, insp) == "wang"
+
+
+def test_reassigning_is_a_supervisors_with_the_sessions_csrf_and_in_scope(http, store, site, lin):
+    insp = site["inspection"]
+    store.add_member(SITE, "zhao")
+    csrf = console(http, "lin")
+    r = _reassign(http, insp, "0" * 64, "zhao")  # a wrong CSRF value
+    assert r.status_code == 403 and _assignee(lin, insp) == "wang"
+    r = _reassign(http, insp, csrf, "zhao", origin="http://evil.example")  # posted from another site
+    assert r.status_code == 403 and _assignee(lin, insp) == "wang"
+    r = _reassign(http, "0" * 36, csrf, "zhao")  # no such inspection
+    assert r.status_code == 404
+    desk = console(http, "chen")  # the service desk reads the page but may not reassign
+    assert 'id="reassign"' not in http.get(f"/console/inspections/{insp}").text
+    assert _reassign(http, insp, desk, "zhao").status_code == 403 and _assignee(lin, insp) == "wang"
+    tech = console(http, "wang")
+    assert 'id="reassign"' not in http.get(f"/console/inspections/{insp}").text
+    assert _reassign(http, insp, tech, "zhao").status_code == 403 and _assignee(lin, insp) == "wang"
+
+
+def test_the_inspection_page_shows_a_sealed_checks_device_as_signed_as_the_reprint_does(
+        http, store, site, wang, lin):
+    # Regression (s26-office4, item 2): the reprinted sheet prints a sealed check's device as the customer
+    # signed it (s26-office3, verifications.devices), but the console's inspection page showed today's
+    # code and location, so the page and the paper disagreed. Now the page is the sheet's devices,
+    # with the sheet's mark of what the device is called now.
+    insp = site["inspection"]
+    renamed_after_signing(site, store, wang)
+    console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    devices = page.split('class="devices"')[1:]
+    assert "<h3>大堂东</h3>" in page and "<h3>二楼</h3>" not in page
+    [cam1] = [d for d in devices if "CAM-001" in d]
+    assert "（签字后已改为 CAM-101 二楼）" in cam1 and "CAM-101</a>" not in page
+    assert page.count("签字后") == 1  # CAM-002 was not renamed: no mark
+    # The API's JSON stays the device as it stands (docs/api.md says so).
+    coverage = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["coverage"]
+    assert {d["code"] for d in coverage["devices"]} == {"CAM-101", "CAM-002"}
