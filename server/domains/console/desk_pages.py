@@ -151,7 +151,7 @@ DESK_FORMS = {"dispatch": ("assigned_to",), "event": ("kind", "reason", "note"),
 # A field a refusal's detail names (`callbacks.rating ...`: the merge's details start so) -> its label's key.
 _FIELD_LABELS = {"assigned_to": "dispatch_to", "kind": "event_kind", "reason": "pause_reason", "note": "note",
                  "visit_id": "sheet_no", "reached": "reached", "rating": "rating", "comment": "note"}
-_NAMED_FIELD = re.compile(r"(?:(?:callbacks|service_events|service_requests)\.)?([a-z_]+)\b")
+_NAMED_FIELD = re.compile(r"(?:[a-z_]+\.)?([a-z_]+)\b")  # any collection: `inspections.assigned_to` too
 
 
 def kept(data: dict[str, Any], form: str = "") -> dict[str, str]:

@@ -69,10 +69,8 @@ class SiteController(DomainController):
         lang = lang_of(request)
         data = site_pages.inspection_page(request.app.state, caller, inspection_id, lang)
         why = ""
-        if refused is not None:  # the form's one field is what was refused (the merge's detail names
-            # `inspections.assigned_to`, which the desk's reading of a detail does not take)
-            named = type(refused)(refused.detail, **{**refused.extra, "parameter": "assigned_to"})
-            why = desk_pages.refusal(named, words("console", lang), lang)
+        if refused is not None:  # the merge's detail names the field (`inspections.assigned_to …`)
+            why = desk_pages.refusal(refused, words("console", lang), lang)
         return render(request, "inspection.html", refused.status if refused is not None else 200, caller=caller,
                       thumbnail=site_pages.THUMBNAIL, typed=typed, why=why, **data)
 
