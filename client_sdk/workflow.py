@@ -19,7 +19,7 @@ documentation, without a forwarding method per call.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -362,6 +362,7 @@ class Workflow:
         items: dict[str, Scalar] | None = None,
         checked_at: str | None = None,
         overwrite: bool = False,
+        items_of: Mapping[str, dict[str, Scalar]] | None = None,
     ) -> list[str]:
         """Record the same check of many devices at once; returns the recorded checks' ids, in order.
 
@@ -381,7 +382,8 @@ class Workflow:
 
         If the inspection is still scheduled, a change setting it `in_progress`
         with `started_at` is queued first, in the same transaction (as `start`).
-        Device ids repeated in `device_ids` are recorded once.
+        Device ids repeated in `device_ids` are recorded once. `items_of`: each
+        device's own items (typed by its kind's template), in place of `items`.
         """
         actor = self.actor()
         wanted = list(dict.fromkeys(device_ids))
@@ -404,7 +406,7 @@ class Workflow:
                 "inspection_id": inspection_id, "device_id": device_id, "outcome": outcome, "note": note,
                 "checked_by": actor.username, "checked_at": at,
             }
-            for key, value in (items or {}).items():
+            for key, value in ((items_of or {}).get(device_id, items) or {}).items():
                 fields[key if key.startswith("item.") else f"item.{key}"] = value
             try:
                 changes.append(self._prepare("device_checks", check_id, fields, False, actor))

@@ -279,7 +279,7 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     skipped = {} if overwrite else client.outcomes(inspection["id"], ids)
     before = inspection["fields"].get("status") or "scheduled"
     try:
-        client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items=items, overwrite=overwrite)
+        client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items_of=items, overwrite=overwrite)
     except E.SyncError as exc:
         refused = exc.extra.get("refused") or {ids[0]: {"reason": exc.extra.get("reason"), "detail": exc.detail}}
         if not any(why["reason"] == "sealed" for why in refused.values()):

@@ -116,28 +116,31 @@ def _shown(names: Sequence[str], limit: int = 5) -> str:
 
 
 def _items(pairs: Sequence[str], devices: Sequence[dict[str, Any]] = (),
-           checklists: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Scalar]:
-    """`key=value` pairs typed by the checklists of the devices' kinds; an unknown key names the valid ones."""
-    kinds: dict[str, list[str]] = {}
+           checklists: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, Scalar]]:
+    """`key=value` pairs for each device (by id), typed by the checklist of its kind: two kinds may give one key
+    different types (`screws` a count for one, text for another). An unknown key names the valid ones."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
     for device in devices:
-        kinds.setdefault(str(device["fields"].get("kind")), []).append(
-            str(device["fields"].get("code") or device["id"]))
-    templates = {kind: (checklists or {})[kind] for kind in kinds if kind in (checklists or {})}
-    items: dict[str, Scalar] = {}
+        kinds.setdefault(str(device["fields"].get("kind")), []).append(device)
+    parsed = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise _UserError(_text("bad_item", item=pair))
-        key = key.strip()
-        name = key.removeprefix("item.")
-        types = set()
-        for kind, template in templates.items():
-            found = [item["type"] for item in template if item["key"] == name]
-            if not found:
-                raise _UserError(_text("unknown_item", key=name, kind=kind, devices=_shown(kinds[kind], 3),
-                                       valid=", ".join(item["key"] for item in template) or "-"))
-            types.update(found)
-        items[key] = _item_value(name, value.strip(), types.pop() if len(types) == 1 else None)
+        parsed.append((key.strip(), value.strip()))
+    items: dict[str, dict[str, Scalar]] = {}
+    for kind, of_kind in kinds.items():
+        template = (checklists or {}).get(kind)
+        typed: dict[str, Scalar] = {}
+        for key, value in parsed:
+            name = key.removeprefix("item.")
+            found = None if template is None else [item["type"] for item in template if item["key"] == name]
+            if found == []:
+                raise _UserError(_text("unknown_item", key=name, kind=kind, devices=_shown(
+                    [str(d["fields"].get("code") or d["id"]) for d in of_kind], 3),
+                    valid=", ".join(item["key"] for item in template or ()) or "-"))
+            typed[key] = _item_value(name, value, found[0] if found else None)
+        items.update(dict.fromkeys((d["id"] for d in of_kind), typed))
     return items
 
 

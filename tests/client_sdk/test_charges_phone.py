@@ -15,6 +15,7 @@ import httpx
 import msgspec
 import pytest
 
+from client_sdk import Client
 from client_sdk.charges import MAX_FEE_SCHEDULES_BYTES
 from client_sdk.cli import MESSAGES, main
 from client_sdk.cli.charges import fen, yuan
@@ -281,16 +282,21 @@ def test_a_price_that_is_not_yuan_with_two_decimals_is_refused(text):
         fen(text)
 
 
+def cli_visit(db: str, http: Any, request: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """wang signed in on the CLI's phone, synced, and a visit of `request` started: its id."""
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "visit", request], http=http) == 0
+    return re.search(r"visit ([0-9a-f-]{36})", capsys.readouterr().out).group(1)
+
+
 def test_the_cli_records_charges_shows_the_bill_and_logs_a_duty_call(server, store, site, chen, lin, tmp_path,
                                                                      capsys):
     annual_site(store)
     http = server.http
     request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
     db = str(tmp_path / "cli.db")
-    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
-    assert main(["--db", db, "sync"], http=http) == 0
-    assert main(["--db", db, "visit", request], http=http) == 0
-    visit = re.search(r"visit ([0-9a-f-]{36})", capsys.readouterr().out).group(1)
+    visit = cli_visit(db, http, request, capsys)
     assert main(["--db", db, "charge", visit[:8], "labour", "90"], http=http) == 0
     assert main(["--db", db, "charge", visit, "part", "1", "--price", "350.50", "--agreed", "--by", "李先生",
                  "--description", "IR board"], http=http) == 0
@@ -324,3 +330,31 @@ def test_the_cli_records_charges_shows_the_bill_and_logs_a_duty_call(server, sto
     assert sorted(f["unit_price_fen"] for f in rows.values() if f.get("item") == "part") == [8_000, 35_050]
     assert [f["follows_id"] for f in rows.values() if f.get("follows_id")] == [first]
     assert server_bill(lin, visit)["total_fen"] == 37_153
+
+
+def test_the_contact_sheet_shown_before_signing_gives_times_in_the_sites_zone_and_prices_in_yuan(
+        http, site, chen, tmp_path, capsys):
+    """Regression (s26-phone5 item 1): `visit-sheet`, the contact sheet the customer reads before signing,
+    showed `recorded_at 2026-12-07T07:39:39.931Z` and `unit_price_fen=35050` where the printed sheet says
+    15:39 and 350.50 yuan."""
+    request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
+    db = str(tmp_path / "cli.db")
+    visit = cli_visit(db, http, request, capsys)
+    assert main(["--db", db, "report", visit, "--outcome", "resolved", "--work-done", "IR board replaced"],
+                http=http) == 0
+    assert main(["--db", db, "charge", visit, "part", "1", "--price", "350.50", "--agreed", "--by", "李先生",
+                 "--description", "IR board"], http=http) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "visit-sheet", visit], http=http) == 0
+    out = capsys.readouterr().out
+    phone = Client(db, http)
+    try:
+        recorded = phone.get("service_visits", visit)["fields"]["recorded_at"]
+        [decided] = [f["decided_at"] for f in dict(phone.visit_charges(visit)).values()]
+    finally:
+        phone.close()
+    local = {at: datetime.fromtimestamp(hlc.parse_ts(at) / 1000, ZoneInfo("Asia/Shanghai")).strftime(
+        "%Y-%m-%d %H:%M") for at in (recorded, decided)}
+    assert re.search(rf"^  recorded_at +{local[recorded]}$", out, re.M), out
+    assert f"decided_at={local[decided]}," in out and "unit_price=350.50" in out
+    assert not re.search(r"\dT\d\d:", out) and "35050" not in out

@@ -237,29 +237,54 @@ def test_a_check_the_customer_just_signed_on_this_phone_is_refused_offline_with_
     assert check_row(db, http, insp, site["cam1"])["sealed_by"]
 
 
-def test_a_bulk_check_refused_as_sealed_and_for_another_reason_names_every_device_with_its_reason(
-        http, site, db, tmp_path, capsys, store):
-    """Regression (s26-phone4 item 3): CAM-001 sealed by the customer's signature and CAM-002 refused for its
-    item's type (its kind's template keeps `screws` as text): the refusal named CAM-001 only, as if CAM-002 would
-    have been taken; in the other order it showed the seal as 'sealed by signature <uuid>' with nothing to do."""
-    kinds = {"dome_camera": "int", "bullet_camera": "text"}
+def screws_typed(store: Store, **kinds: str) -> None:
+    """Each kind's checklist: one item, `screws`, of the type given."""
     store.write_server_changes([
         ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, f"template-{kind}")),
          {"kind": kind, "title": kind, "items": msgspec.json.encode(
              [{"key": "screws", "label": "Screws", "type": kind_type}]).decode()}, False)
         for kind, kind_type in kinds.items()
     ])
+
+
+def test_a_bulk_check_refused_as_sealed_and_for_another_reason_names_every_device_with_its_reason(
+        http, site, db, tmp_path, capsys, store):
+    """Regression (s26-phone4 item 3): CAM-001 sealed by the customer's signature and CAM-002 refused for its
+    item's value (its kind's template counts `screws`, and 20 digits are past the largest count a check keeps):
+    the refusal named CAM-001 only, as if CAM-002 would have been taken; in the other order it showed the seal as
+    'sealed by signature <uuid>' with nothing to do."""
+    screws_typed(store, dome_camera="text", bullet_camera="int")
     insp = site["inspection"]
     customer_signed_cam1(db, http, capsys, tmp_path, insp)
     for named in (["CAM-001", "CAM-002"], ["CAM-002", "CAM-001"]):
         assert main(["--db", db, "check", insp, *named, "--outcome", "fault", "--note", "cracked", "--overwrite",
-                     "--item", "screws=3"], http=http) == 1
+                     "--item", "screws=99999999999999999999"], http=http) == 1
         sealed, other = capsys.readouterr().err.splitlines()
         assert sealed.startswith("Nothing recorded: the checks of CAM-001 on ") and "(陈女士, " in sealed
         assert "retract that signature" in sealed
         assert other == _text("refused_too", devices="CAM-002",
                               detail="device_checks: fields the server would refuse: item.screws (invalid_value)")
         assert check_row(db, http, insp, site["cam1"])["outcome"] == "serviced"
+    # A count the template keeps is taken for CAM-002, the check the customer did not sign.
+    assert main(["--db", db, "check", insp, "CAM-002", "--outcome", "serviced", "--item", "screws=4"], http=http) == 0
+    assert check_row(db, http, insp, site["cam2"])["item.screws"] == 4
+
+
+def test_one_item_is_typed_for_each_device_by_its_own_kinds_checklist(http, site, db, capsys, store):
+    """Regression (s26-phone5 item 2): `check --item screws=3` over a dome camera (whose template counts screws)
+    and a bullet camera (whose template keeps them as text) typed the value once, so one kind's check was
+    refused `invalid_value` and nothing was recorded."""
+    screws_typed(store, dome_camera="int", bullet_camera="text")
+    signed_in(db, http, capsys)
+    insp = site["inspection"]
+    assert main(["--db", db, "check", insp, "CAM-001..CAM-002", "--outcome", "serviced", "--item", "screws=3"],
+                http=http) == 0
+    assert "Recorded" in capsys.readouterr().out
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert "attention" not in capsys.readouterr().out
+    # As the pull brings them back from the server: each in its kind's type.
+    assert check_row(db, http, insp, site["cam1"])["item.screws"] == 3
+    assert check_row(db, http, insp, site["cam2"])["item.screws"] == "3"
 
 
 def test_a_technician_removed_from_the_site_offline_reads_his_refused_work_by_code_and_sheet(http, site, store, db,
