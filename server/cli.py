@@ -25,6 +25,8 @@ from .cli_office import (
     terms_command,
 )
 from .cli_ops import add_commands, add_missing_blobs
+from .datafiles import DataFileError
+from .datafiles import check as check_data_files
 from .settings import Settings, database_url, public_url, served_url
 from .storage.base import NewerSchema, Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
@@ -77,7 +79,7 @@ def _blobs_dir(blobs: str | None) -> Path | None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from .demo import load_demo
+    from .demo import check_demo_files, load_demo
     from .services import Store
 
     if args.scale is not None and not args.demo:
@@ -86,6 +88,9 @@ def _init(args: argparse.Namespace) -> int:
     if args.scale is not None and args.scale < 1:
         print("--scale is a number of sites, 1 or more", file=sys.stderr)
         return 2
+    if args.demo:  # the files it loads from read before the database is made: a typo in one leaves nothing
+        check_data_files()
+        check_demo_files()
     settings = Settings(data_dir=Path(args.data), demo=args.demo, blobs=_blobs(args), database=args.database)
     store = Store(settings)
     try:
@@ -110,25 +115,25 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo_accounts(settings: Settings) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
-    import msgspec
-
+    from .datafiles import about, read_json
     from .demo import FIXTURES
     from .domains.identity.passwords import check_password
     from .services import backend_of
     from .storage.identity import credentials, password_hashes
 
-    accounts = msgspec.json.decode((FIXTURES / "accounts.json").read_bytes())
-    if settings.database is None:
-        hashes = password_hashes(settings.db_path)  # without migrating the file: the server does
-    else:
-        database = backend_of(settings).open(settings.database, 1)
-        try:
-            with database.read() as db:
-                hashes = {a["username"]: found[3] for a in accounts if (found := credentials(db, a["username"]))}
-        finally:
-            database.close()
-    shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
-             if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
+    accounts = read_json(FIXTURES / "accounts.json")
+    with about("accounts.json"):
+        if settings.database is None:
+            hashes = password_hashes(settings.db_path)  # without migrating the file: the server does
+        else:
+            database = backend_of(settings).open(settings.database, 1)
+            try:
+                with database.read() as db:
+                    hashes = {a["username"]: found[3] for a in accounts if (found := credentials(db, a["username"]))}
+            finally:
+                database.close()
+        shown = [f"{a['username']} ({a['name']}, {a['role']})" for a in accounts
+                 if a["username"] in hashes and check_password(a["password"], hashes[a["username"]])]
     return f"demo accounts, password demo: {', '.join(shown)}" if shown else None
 
 
@@ -185,15 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
                  "max_connections": max(1, connections), "trusted_proxies": proxies, "blobs": _blobs(args),
                  "public_url": args.public_url or served_url(args.host, args.port), "database": args.database}
     settings = Settings(data_dir=data, **overrides)
+    check_data_files()  # every file under fixtures/ it serves from, before anything is opened: a typo is one line
     demo = _demo_accounts(settings)
-    try:
-        _calendar_warnings()  # the server's own calendars read, before anything is opened
-    except SyncError as exc:  # a calendar's day or hours it cannot read: stop before serving, with the reason
-        print(f"fieldsync: fixtures/service_terms.json or duty.json: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # not JSON: a comma left out after a date added by hand
-        print(f"fieldsync: fixtures/service_terms.json or duty.json is not JSON: {exc}", file=sys.stderr)
-        return 2
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
     # Held while serving, so `fieldsync restore` cannot replace the database under us.
@@ -444,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"fieldsync: {exc.detail}", file=sys.stderr)
         return 2
-    except (BackupError, Refused) as exc:
+    except (BackupError, Refused, DataFileError) as exc:
         print(f"fieldsync: {exc}", file=sys.stderr)
         return 2
     except (Unreachable, NewerSchema) as exc:

@@ -22,6 +22,7 @@ from sync.fields import NS
 from sync.periods import period_of, site_today
 from sync.sheet import visit_sheet_sha256
 
+from .datafiles import read_json
 from .domains.duty.service import duty_rules
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
@@ -29,10 +30,18 @@ from .services import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 Change = tuple[str, str, dict[str, Any], bool | None]
+# What the demo reads, each read before anything is written (`check_demo_files`): a typo loads nothing.
+DEMO_FILES = ("checklist_templates.json", "reference_site.json", "small_site.json", "accounts.json",
+              "service_demo.json")
+
+
+def check_demo_files() -> None:
+    for name in DEMO_FILES:
+        _load(name)
 
 
 def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return read_json(FIXTURES / name)
 
 
 def load_demo(store: Store) -> dict[str, int]:

@@ -21,7 +21,6 @@ the same current quarter give the same data.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import uuid
@@ -37,6 +36,7 @@ from sync.merge import RowState, site_of
 from sync.periods import period_bounds, sheet_no, site_today
 from sync.schema import device_check_id, inspection_id
 
+from .datafiles import read_json
 from .domains.identity import passwords as A
 from .domains.inspections.service import due_on
 from .services import Store
@@ -124,7 +124,7 @@ _NOT_ACCESSIBLE_NOTES = ["Tenant's office locked, no key on site", "Ceiling clos
 
 
 def _rows_of_templates() -> dict[str, dict[str, str]]:
-    templates = json.loads((FIXTURES / "checklist_templates.json").read_text(encoding="utf-8"))
+    templates = read_json(FIXTURES / "checklist_templates.json")
     return {t["kind"]: schema.item_types(t["items"]) or {} for t in templates}
 
 

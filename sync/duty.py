@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InvalidRequest
 from .fields import NS
@@ -60,6 +61,9 @@ def minute_of(text: object) -> int | None:
     return None if match is None else int(match[1]) * 60 + int(match[2])
 
 
+RULE_KEYS = frozenset({"note", "zone", "office_hours", "from", "until"})  # fixtures/duty.json's
+
+
 @dataclass(frozen=True)
 class DutyRules:
     """Office hours (a calendar), the roster's zone, and the on-call hours a roster row leaves out."""
@@ -72,6 +76,14 @@ class DutyRules:
     @classmethod
     def from_data(cls, data: Mapping[str, Any], calendars: Mapping[str, Any]) -> DutyRules:
         """From `fixtures/duty.json`: its `office_hours` names a calendar of `calendars` (or is one)."""
+        if unknown := set(data) - RULE_KEYS:
+            raise InvalidRequest(f"duty: {', '.join(sorted(str(k)[:64] for k in unknown))[:200]}: not a rule;"
+                                 f" the rules are {', '.join(sorted(RULE_KEYS))}")
+        try:  # a typo would otherwise count the roster silently in China Standard Time
+            ZoneInfo(data["zone"]) if "zone" in data else None
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidRequest(f"duty: zone {str(data['zone'])[:64]!r} is not an IANA time zone,"
+                                 f" e.g. {DEFAULT_TZ}") from None
         office = data.get("office_hours")
         office = calendars.get(office) if isinstance(office, str) else office
         if not isinstance(office, Mapping):

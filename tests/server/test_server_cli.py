@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,19 +228,39 @@ def test_passwd_disable_does_not_tell_the_operator_the_user_signs_in_again(demo:
                                                        " with the password)\n")
 
 
-def _edited_calendar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit) -> None:
-    """fixtures/service_terms.json edited by hand as docs/operations.md, "Next year's holidays", says, in a copy
-    the server reads instead (its caches cleared before and after)."""
+def _clear_data_caches() -> None:
+    from server.domains.archive.spreadsheet import columns
+    from server.domains.billing.service import fee_book
+    from server.domains.duty import service as duty
+    from server.domains.service.service import terms_book
+
+    for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data, terms_book, fee_book, columns):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def data_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of fixtures/' JSON files, which the server and the demo read instead: edit one as an operator would
+    (its caches cleared before and after, once the real files are back)."""
+    from server import datafiles, demo
     from server.domains.duty import service as duty
 
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
-    text = (duty.FIXTURES / "service_terms.json").read_text(encoding="utf-8")
-    (fixtures / "service_terms.json").write_text(edit(text), encoding="utf-8")
-    (fixtures / "duty.json").write_bytes((duty.FIXTURES / "duty.json").read_bytes())
-    monkeypatch.setattr(duty, "FIXTURES", fixtures)
-    for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
-        cached.cache_clear()  # and again at the test's end, once the real file is back
+    for found in datafiles.FIXTURES.glob("*.json"):
+        (fixtures / found.name).write_bytes(found.read_bytes())
+    for module in (datafiles, duty, demo):
+        monkeypatch.setattr(module, "FIXTURES", fixtures)
+    _clear_data_caches()
+    yield fixtures
+    monkeypatch.undo()
+    _clear_data_caches()
+
+
+def _edited_calendar(fixtures: Path, edit: Callable[[str], str]) -> None:
+    """fixtures/service_terms.json edited by hand as docs/operations.md, "Next year's holidays", says."""
+    path = fixtures / "service_terms.json"
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 LAST = '"2026-10-06", "2026-10-07"'
@@ -245,30 +268,24 @@ LAST = '"2026-10-06", "2026-10-07"'
 
 @pytest.mark.parametrize(("added", "said"), [
     # Regression (s26-ops3, item 4): a comma left out after the year's last date was a JSON traceback, exit 1.
-    (f'{LAST} "2027-01-01"', "fixtures/service_terms.json or duty.json is not JSON: Expecting ',' delimiter"),
+    (f'{LAST} "2027-01-01"', "fixtures/service_terms.json: not JSON at line 51 column 106: Expecting ',' delimiter"),
     # ... and a date that is not one did not say which of the 35.
-    (f'{LAST}, "2027-02-30"', "holidays: not a date 'YYYY-MM-DD': '2027-02-30'"),
+    (f'{LAST}, "2027-02-30"', "fixtures/service_terms.json: holidays: not a date 'YYYY-MM-DD': '2027-02-30'"),
 ])
-def test_a_typo_in_next_years_dates_stops_serve_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_typo_in_next_years_dates_stops_serve_in_one_line(tmp_path: Path, data_files: Path,
                                                            capsys: pytest.CaptureFixture[str], added: str,
                                                            said: str) -> None:
     from server.cli import main
-    from server.domains.duty import service as duty
 
-    _edited_calendar(tmp_path, monkeypatch, lambda text: text.replace(LAST, added))
-    try:
-        assert main(["init", "--data", str(tmp_path / "data")]) == 0
-        capsys.readouterr()
-        assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2
-    finally:
-        for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
-            cached.cache_clear()
+    _edited_calendar(data_files, lambda text: text.replace(LAST, added))
+    assert main(["init", "--data", str(tmp_path / "data")]) == 0
+    capsys.readouterr()
+    assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_next_years_dates_added_as_the_docs_say_end_the_warning_and_count_as_holidays(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_next_years_dates_added_as_the_docs_say_end_the_warning_and_count_as_holidays(data_files: Path) -> None:
     from datetime import date
 
     from server.cli import _calendar_warnings
@@ -276,13 +293,100 @@ def test_next_years_dates_added_as_the_docs_say_end_the_warning_and_count_as_hol
 
     now = int(datetime(2026, 12, 7, 12, tzinfo=UTC).timestamp() * 1000)
     assert _calendar_warnings(now) != []  # the repo's calendar ends with 2026
-    _edited_calendar(tmp_path, monkeypatch, lambda text: text.replace(LAST, f'{LAST}, "2027-01-01"').replace(
+    _edited_calendar(data_files, lambda text: text.replace(LAST, f'{LAST}, "2027-01-01"').replace(
         '"2026-10-10": ["08:30-17:30"]', '"2026-10-10": ["08:30-17:30"], "2027-02-07": ["08:30-17:30"]'))
-    try:
-        assert _calendar_warnings(now) == []
-        office = duty.calendars()["cn-2026-office"]
-        assert office.spans_of(date(2027, 1, 1)) == ()  # a Friday, a holiday
-        assert office.spans_of(date(2027, 2, 7)) == ((510, 1050),)  # a Sunday, a make-up workday
-    finally:
-        for cached in (duty.calendars, duty.duty_rules, duty.duty_rules_data):
-            cached.cache_clear()
+    _clear_data_caches()  # the repo's calendar was read above
+    assert _calendar_warnings(now) == []
+    office = duty.calendars()["cn-2026-office"]
+    assert office.spans_of(date(2027, 1, 1)) == ()  # a Friday, a holiday
+    assert office.spans_of(date(2027, 2, 7)) == ((510, 1050),)  # a Sunday, a make-up workday
+
+
+def _json_edit(name: str, edit: Callable[[Any], object]) -> Callable[[Path], None]:
+    def apply(fixtures: Path) -> None:
+        data = json.loads((fixtures / name).read_text(encoding="utf-8"))
+        (fixtures / name).write_text(json.dumps(edit(data) or data, ensure_ascii=False), encoding="utf-8")
+    return apply
+
+
+def _text_edit(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def apply(fixtures: Path) -> None:
+        text = (fixtures / name).read_text(encoding="utf-8")
+        assert old in text
+        (fixtures / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    return apply
+
+
+def _gone(name: str, directory: bool = False) -> Callable[[Path], None]:
+    def apply(fixtures: Path) -> None:
+        (fixtures / name).unlink()
+        if directory:
+            (fixtures / name).mkdir()
+    return apply
+
+
+# Each input class once: a file an operator edits, broken as a hand edit breaks it.
+BROKEN_DATA_FILES = [
+    # Regression (s26-ops4, item 1): serve started, and every price (a push's charge line, GET /api/fee-schedules)
+    # was a 500 with the traceback in the log.
+    (_text_edit("fee_schedules.json", '"urban": 40000,', '"urban": 40000'),
+     "fixtures/fee_schedules.json: not JSON at line 9 column 34: Expecting ',' delimiter"),
+    (_json_edit("fee_schedules.json", lambda d: d["schedules"][0]["itemised"].update(labour="100")),
+     "fixtures/fee_schedules.json: Expected `int`, got `str`"),
+    # ... an unknown term (restore_hour for restore_hours) was ignored: the contract then promised no restore time.
+    (_json_edit("service_terms.json", lambda d: d["contracts"]["annual"].update(restore_hour=12)),
+     "fixtures/service_terms.json: contracts.annual: restore_hour: not a term"),
+    (_json_edit("service_terms.json", lambda d: d.update(contracts=[])),
+     "fixtures/service_terms.json: a value of the wrong type"),
+    (_gone("service_terms.json"), "fixtures/service_terms.json: no such file"),
+    # ... a zone misspelt counted the duty roster in China Standard Time without a word; an unknown rule was ignored.
+    (_json_edit("duty.json", lambda d: d.update(zone="Asia/Shangai")),
+     "fixtures/duty.json: duty: zone 'Asia/Shangai' is not an IANA time zone"),
+    (_json_edit("duty.json", lambda d: d.update(untill="22:00")), "fixtures/duty.json: duty: untill: not a rule"),
+    # ... an import was a 500.
+    (_gone("archive_columns.json", directory=True), "fixtures/archive_columns.json: a directory, not a file"),
+    (_json_edit("archive_columns.json", lambda d: d.pop("headers") and d), "fixtures/archive_columns.json: 'headers'"
+                                                                          " is missing"),
+    # ... the demo accounts' hint was a KeyError traceback.
+    (_json_edit("accounts.json", lambda d: d[0].pop("username") and d), "fixtures/accounts.json: 'username' is missing"),
+]
+
+
+@pytest.mark.parametrize(("edit", "said"), BROKEN_DATA_FILES)
+def test_a_data_file_an_operator_broke_stops_serve_in_one_line_naming_it(
+        tmp_path: Path, data_files: Path, capsys: pytest.CaptureFixture[str], edit: Callable[[Path], None],
+        said: str) -> None:
+    from server.cli import main
+
+    assert main(["init", "--data", str(tmp_path / "data")]) == 0
+    edit(data_files)
+    capsys.readouterr()
+    assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2  # port 1: refused before binding
+    err = capsys.readouterr().err
+    assert err.startswith(f"fieldsync: {said}") and err.count("\n") == 1, err
+
+
+def test_commands_that_read_a_broken_data_file_say_which_and_change_nothing(
+        tmp_path: Path, data_files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    data = tmp_path / "data"
+    _text_edit("reference_site.json", '"code": "CAM-001",', '"code": "CAM-001"')(data_files)
+    # Regression (s26-ops4, item 1): init --demo wrote the templates and sites, then stopped on a traceback.
+    assert main(["init", "--data", str(data), "--demo"]) == 2
+    assert capsys.readouterr().err.startswith("fieldsync: fixtures/reference_site.json: not JSON at line")
+    assert not data.exists()
+    _edited_calendar(data_files, lambda text: text)  # mended
+    (data_files / "reference_site.json").write_bytes((ROOT / "fixtures" / "reference_site.json").read_bytes())
+    assert main(["init", "--data", str(data), "--demo"]) == 0
+    csv = tmp_path / "devices.csv"
+    csv.write_text("系统,类型,编号,名称\n视频监控,摄像机,CAM-900,新增\n", encoding="utf-8")
+    for name, command in [("archive_columns.json", ["import", str(csv), "--site", SCHOOL[0]]),
+                          ("service_terms.json", ["terms", SCHOOL[0]])]:
+        _gone(name)(data_files)
+        _clear_data_caches()
+        capsys.readouterr()
+        assert main([command[0], "--data", str(data), *command[1:]]) == 2
+        assert capsys.readouterr().err == f"fieldsync: fixtures/{name}: no such file\n"
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE fields LIKE '%CAM-900%'").fetchone() == (0,)

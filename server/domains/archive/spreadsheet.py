@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import warnings
 import zipfile
 from datetime import date, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from sync import errors as E
 from sync.errors import InvalidImport
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+from ...datafiles import fixture
+
 MAX_IMPORT_BYTES = 5 * 1024 * 1024  # the file; the reference site's 300 devices are about 40 KB
 MAX_UNZIPPED_BYTES = 50 * 1024 * 1024  # an .xlsx's parts, unzipped (a zip bomb stops here)
 MAX_IMPORT_ROWS = 5_000  # devices in one file
@@ -40,7 +39,7 @@ class Sheet(NamedTuple):
 @cache
 def columns() -> dict[str, Any]:
     """`fixtures/archive_columns.json`, with each header in the form it is compared in."""
-    data = json.loads((FIXTURES / "archive_columns.json").read_text(encoding="utf-8"))
+    data = fixture("archive_columns.json")
     data["by_header"] = {_key(h): name for name, headers in data["headers"].items() for h in headers}
     return dict(data)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache, partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
@@ -13,6 +12,7 @@ from sync import pricing
 from sync.fields import is_uuid
 from sync.periods import site_today
 
+from ...datafiles import fixture
 from ...storage import billing as q
 from ...storage.base import Connection
 from ...storage.service import children, live_rows
@@ -24,13 +24,10 @@ from .schemas import AnnualQuote, ChargeLine, FeeSchedules, VisitDetail
 if TYPE_CHECKING:
     from ...services import Caller, Store
 
-FEES_FILE = Path(__file__).resolve().parents[3] / "fixtures" / "fee_schedules.json"
-
-
 @cache
-def fee_book(path: Path = FEES_FILE) -> pricing.FeeBook:
-    """The fee schedules, read and checked once (a bad file stops the server at its first price)."""
-    return pricing.load(path.read_bytes())
+def fee_book() -> pricing.FeeBook:
+    """`fixtures/fee_schedules.json`, read and checked once (`fieldsync serve` reads it before it serves)."""
+    return pricing.load(fixture("fee_schedules.json"))
 
 
 # A row as a context reads it: (fields, deleted), None when there is none.

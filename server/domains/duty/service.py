@@ -8,7 +8,6 @@ in turn, it is the one still open) or it names the request opened for it.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from sync.duty import DutyRules, duty_at, ending_calendars, roster_id
 from sync.fields import is_month, is_timestamp
 from sync.workhours import Calendar
 
+from ...datafiles import read_json
 from ...filters import time_of
 from ...http.excel import excel_csv
 from ...storage import duty as q
@@ -35,7 +35,7 @@ CSV_COLUMNS = ("list", *DutyCall.__struct_fields__)
 
 
 def _fixture(name: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    found: dict[str, Any] = read_json(FIXTURES / name)
     return found
 
 

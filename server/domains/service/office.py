@@ -20,7 +20,7 @@ from .schemas import (
     FaultsReport,
     ServiceTerms,
 )
-from .service import refresh_site_clocks
+from .service import refresh_site_clocks, terms_book
 from .terms import TermsBook
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def store_terms(db: Connection, caller: Caller | None, site_id: str, override: d
 class ServiceOffice:
     def __init__(self, store: Store, book: TermsBook | None = None) -> None:
         self.store = store
-        self.book = book or TermsBook()
+        self.book = book or terms_book()  # read once, as the clocks read it: a restart reads an edited file
 
     # -- terms --------------------------------------------------------------------------------
 

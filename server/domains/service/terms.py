@@ -8,21 +8,19 @@ phone needs no other data to count the same clocks offline.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from sync.clocks import Terms, load_terms, merge_terms
 
-TERMS_FILE = Path(__file__).resolve().parents[3] / "fixtures" / "service_terms.json"
+from ...datafiles import fixture
 
 
 class TermsBook:
     """The defaults, read once; each site's terms are its contract's with its override."""
 
-    def __init__(self, path: Path = TERMS_FILE) -> None:
-        self.data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = fixture("service_terms.json")
 
     def contract(self, contract: object) -> str:
         return contract if isinstance(contract, str) and contract in self.data["contracts"] else "per_visit"
