@@ -380,10 +380,9 @@ class Workflow:
         a recorded fault and its note. `outcomes()` tells which those are; when
         every device is left alone, nothing is recorded and this returns [].
 
-        If the inspection is still scheduled, a change setting it `in_progress`
-        with `started_at` is queued first, in the same transaction (as `start`).
-        Device ids repeated in `device_ids` are recorded once. `items_of`: each
-        device's own items (typed by its kind's template), in place of `items`.
+        If the inspection is still scheduled, a change setting it `in_progress` with `started_at` is
+        queued first, in the same transaction (as `start`). Device ids repeated in `device_ids` are
+        recorded once. `items_of`: each device's own items (typed by its kind's template), for `items`.
         """
         actor = self.actor()
         wanted = list(dict.fromkeys(device_ids))

@@ -289,7 +289,8 @@ def _gc(args: argparse.Namespace) -> int:
     if args.grace_hours < 0:
         print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
         return 2
-    store = Store(Settings(data_dir=data_dir(args.data, args.database), blobs=_blobs(args), database=args.database))
+    blobs = _blobs(args)  # the arguments checked before the disk is
+    store = Store(Settings(data_dir=data_dir(args.data, args.database), blobs=blobs, database=args.database))
     try:
         removed = collect(store, store.blobs, args.grace_hours, dry_run=args.dry_run)
     finally:

@@ -29,6 +29,14 @@ def printable(text: str) -> str:
 class LogLine(logging.Formatter):
     """A formatter whose lines a client's text cannot forge or lengthen without bound."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        # A traceback another handler formatted first is cached on the record, unbounded: made again here.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(record.message[:LOG_MESSAGE_CHARS])
         return super().formatMessage(record)

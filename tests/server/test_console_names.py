@@ -70,7 +70,8 @@ def test_a_user_not_known_here_shows_the_username(http, store, site):
     store.write_server_changes([("inspections", site["inspection"], {"assigned_to": "gone"}, False)])
     console(http, "lin")
     html = http.get(f"/console/inspections/{site['inspection']}").text
-    assert "<th>技术员</th><td>gone</td>" in html
+    assert '<th>技术员</th><td id="assignee">gone ' in html  # and marked as one who cannot work it
+    assert 'id="assignee-unavailable"' in html
 
 
 # Regression (session 26, office2, item 4 and finding 1): the conflict log's 提交人 and 另一方 columns (and the
