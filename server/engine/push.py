@@ -73,12 +73,10 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
             # after the version lock a revocation has committed before this push or waits for it
             # (revocations take that lock too), so nothing of it is applied, as for a revoked token.
             raise E.Unauthorized("the token is unknown or revoked")
-        _at_most(store, changes, acked)  # acked_seq may have risen since: fewer are new
+        _at_most(store, changes, acked)  # acked_seq may have risen since: fewer are new, or a gap closed
         replayed = [c for c in changes if c.seq <= acked]
         fresh = changes[len(replayed):]
         results = _replayed_results(db, caller.client_id, replayed, ready)
-        if fresh and fresh[0].seq != acked + 1:
-            raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
         if batch is not None and fresh:
             batch.prefetch(fresh)
             actor = caller.actor
@@ -107,10 +105,13 @@ def push(store: Store, caller: Caller, req: PushRequest, app: str | None = None)
 
 
 def _at_most(store: Store, changes: Sequence[Change], acked: int) -> None:
-    """The limit on changes per push counts the new ones: changes at or below `acked_seq` are answered
-    from their receipts (the contract), also when the limit was lowered after they were taken. Their
-    bytes are bounded by `max_body_bytes` before decoding, and a resend reaching a seq whose receipt is
-    gone is 409 `seq_reused` at that seq."""
+    """A gap after `acked_seq` is 409 `seq_gap` first (the phone resends from `acked_seq + 1`; counted
+    as new changes it was a 413 the phone could not get past). Then the limit on changes per push counts
+    the new ones: changes at or below `acked_seq` are answered from their receipts (the contract), also
+    when the limit was lowered after they were taken. Their bytes are bounded by `max_body_bytes` before
+    decoding, and a resend reaching a seq whose receipt is gone is 409 `seq_reused` at that seq."""
+    if changes and changes[0].seq > acked + 1:
+        raise E.SeqGap(f"the server has acknowledged up to seq {acked}", acked_seq=acked)
     limit, new = store.settings.max_changes_per_push, (changes[-1].seq - acked if changes else 0)
     if new > limit:
         raise E.TooManyChanges(f"{new} new changes; at most {limit} per push", limit=limit)

@@ -97,6 +97,20 @@ def test_a_resend_of_changes_the_server_took_is_answered_from_their_receipts_wha
     assert _everything(store) == before
 
 
+def test_a_gap_past_the_limit_is_seq_gap_not_too_many_changes(small):
+    # Regression (session 26, the final review): with the limit counting the changes above acked_seq, a
+    # single change far past it (a server restored behind the phone, the token still valid) counted the
+    # gap as new changes: 413 too_many_changes, which the phone halves down to one change and then gives
+    # up on, instead of 409 seq_gap telling it to resend from acked_seq + 1.
+    http, store = small
+    wang = Session(http, "wang")
+    wang.seq = 10  # its next change is seq 11; the server has acknowledged none (limit 3)
+    before = _everything(store)
+    r = wang.push([wang.change("devices", "00000000-0000-4000-8000-000000000001", {"location": "far"})])
+    assert (r.status_code, r.json()["code"], r.json()["acked_seq"]) == (409, "seq_gap", 0), r.text
+    assert _everything(store) == before
+
+
 def test_pull_page_size_is_capped_not_refused(small):
     http, _ = small
     wang = Session(http, "wang")
