@@ -98,6 +98,7 @@ class Client(DutyWork):
         self.outbox = Outbox(self.db, self.session, self.wall, batch_size,
                              hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
         self.outbox.recovered = self._upload_for_signatures
+        self.outbox.forgotten = self._restored_behind
         # What the sync under way did so far (`sync` starts them anew; a push inside a pull adds to them).
         self._pushed: list[ChangeResult] = []
         self._uploaded = 0
@@ -245,6 +246,7 @@ class Client(DutyWork):
                 self._resent = (self._resent or 0) + count
                 self.db.start_snapshot_tx(versions_reused=True)
                 self.upload_queue.requeue_done()
+                self.upload_queue.drop_refused()  # a dropped upload a resent change names is queued again
 
     # -- reads ----------------------------------------------------------------
 
@@ -311,6 +313,14 @@ class Client(DutyWork):
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
         return SyncReport(pushed=len(self._pushed), pulled=pulled, results=self._pushed, uploaded=self._uploaded,
                           terms=terms, reference=reference, dropped=dropped, resent=self._resent)
+
+    def _restored_behind(self) -> None:
+        """A seq_gap below the acknowledged seq: a server restored without a new epoch. As after any restore,
+        the bytes it may have lost go again (done uploads, and dropped ones a resent change names), the
+        sheets and signature images before the resend; photos after it, with every upload."""
+        self.upload_queue.requeue_done()
+        self.upload_queue.drop_refused()
+        self._upload_for_signatures()
 
     def _upload_for_signatures(self) -> None:
         """Upload the sheets, and the images of the signatures still to be pushed: before the push, on the

@@ -82,6 +82,8 @@ class Outbox:
         self._sent: list[Entry] = []
         # Called after a recovery from a restored server, before the outbox is resent (Client._resend_blobs).
         self.recovered: Callable[[], object] | None = None
+        # Called when a seq_gap shows a server that lost acknowledged changes (restored without a new epoch).
+        self.forgotten: Callable[[], object] | None = None
 
     def queue(self, changes: Sequence[LocalChange]) -> list[int]:
         """Queue prepared changes in one local transaction: all of them or none; returns their seqs."""
@@ -227,7 +229,8 @@ class Outbox:
                 resp = self.session.request("POST", "/sync/push", body=partial(self._push_body, most))
             except E.SeqGap as exc:
                 recoveries += 1
-                self._rewind(int(exc.extra.get("acked_seq", 0)))
+                if self._rewind(int(exc.extra.get("acked_seq", 0))) and self.forgotten is not None:
+                    self.forgotten()
                 continue
             except E.SeqReused:
                 recoveries += 1
@@ -369,14 +372,15 @@ class Outbox:
             self.db.set_meta_tx(acked_seq=answer.acked_seq)
             self.observe_tx(answer.server_hlc)
 
-    def _rewind(self, server_acked: int) -> None:
-        """seq_gap: the server holds fewer of our changes than we thought; resend from its acked_seq + 1."""
+    def _rewind(self, server_acked: int) -> bool:
+        """seq_gap: the server holds fewer of our changes than we thought; resend from its acked_seq + 1.
+        True when it forgot changes it had acknowledged (a restore), whose uploads must go again too."""
         held = self.db.entries("seq > ?", [server_acked])
         if not held or held[0].seq != server_acked + 1:
             # The changes the server lacks are no longer held here: only a new
             # enrolment can carry on.
             self.session.reenrol()
-            return
+            return False
         forgot = server_acked < self.db.meta_int("acked_seq")
         with self.db.transaction() as conn:
             conn.execute(
@@ -389,6 +393,7 @@ class Outbox:
                 # A server that lost acknowledged changes lost the rows' versions
                 # after them too: our cursor may point past versions it will reuse.
                 self.db.start_snapshot_tx(versions_reused=True)
+        return forgot
 
 
 def _stamp(entry: Entry) -> tuple[int, int]:

@@ -146,3 +146,26 @@ def test_a_freed_file_is_told_after_a_restore(server, site, new_client, tmp_path
     phone.sync()
     assert phone.uploads() == [] and phone.pending() == [] and phone.rows("photos") == []
     phone.close()
+
+
+@pytest.mark.one_sqlite_server("restores")
+def test_a_restore_without_a_new_epoch_sends_the_photos_bytes_again(server, site, new_client, tmp_path):
+    # Regression (session 26, the final review): a server restored without a new epoch (a database put
+    # back by hand, a lagging replica) shows itself by a seq_gap below acked_seq. The phone resent the
+    # photo's row but not its bytes: the upload stayed `done`, the server's photo `missing`, and 30 days
+    # later the phone freed its file, so the photo was gone on both sides. Now its upload goes again.
+    phone = _signed_in(new_client, server)
+    backup = server.backup(tmp_path / "backup.db")
+    phone.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "a.jpg", (800, 600)))
+    phone.sync()
+    [done] = phone.uploads()
+    assert done["state"] == "done"
+    phone.close()
+    http = server.restore(backup, new_epoch=False)
+    phone = Client(tmp_path / "phone.db", http)
+    phone.write("devices", site["cam2"], {"location": "Gate 9"})  # any later change: its push meets the gap
+    phone.sync()
+    assert [u["state"] for u in phone.uploads()] == ["done"]
+    lin = Session(http, "lin")
+    assert lin.http.get(f"/blobs/{done['sha256']}", headers=lin.headers).status_code == 200
+    phone.close()
