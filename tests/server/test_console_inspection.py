@@ -102,3 +102,17 @@ def test_the_inspection_page_shows_a_sealed_checks_device_as_signed_as_the_repri
     # The API's JSON stays the device as it stands (docs/api.md says so).
     coverage = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["coverage"]
     assert {d["code"] for d in coverage["devices"]} == {"CAM-101", "CAM-002"}
+
+
+def test_a_signed_inspection_is_not_reassigned_by_the_console(http, store, site, lin):
+    # Regression (session 26, the final review): the reassignment form was only hidden on a completed or
+    # signed inspection; a supervisor's POST still changed `assigned_to`, and the sheet's reprint then
+    # named another technician beside the customer's signature.
+    insp = site["inspection"]
+    store.add_member(SITE, "zhao")
+    csrf = console(http, "lin")
+    store.write_server_changes([("inspections", insp, {"status": "signed"}, False)])
+    r = _reassign(http, insp, csrf, "zhao")
+    assert r.status_code == 400 and 'id="refused"' in r.text and "已由客户签字封存" in r.text, r.text[-600:]
+    assert 'id="reassign"' not in r.text  # no form on a signed sheet's page
+    assert _assignee(lin, insp) == "wang"

@@ -21,6 +21,7 @@ from sync.warranty import DEFAULT_MONTHS, phase
 
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
+from ..inspections.service import CLOSED
 from ..media.schemas import PhotoInfo
 from ..sheets.service import SYSTEM_ORDER, seal_of
 from .pages import NOT_CHECKED, local_time
@@ -143,7 +144,7 @@ def inspection_page(state: Any, caller: Caller, inspection_id: str, lang: str) -
     members = state.service_requests.assignees([site_id]) if caller.role == SUPERVISOR and site_id else ()
     return {"inspection": sheet.inspection, "site": sheet.site, "coverage": c, "systems": systems,
             "members": members, "supervisor": caller.role == SUPERVISOR,
-            "open": sheet.inspection.get("status") not in ("completed", "signed"),
+            "open": sheet.inspection.get("status") not in CLOSED,
             "checked": checked, "signatures": signatures, "photos": _photos(sheet.photos, tz),
             "seal": {"hash": seal.sheet_sha256 or "", "by": seal.signer_name or "",
                      "at": local_time(seal.signed_at, tz)} if seal else None,

@@ -103,6 +103,9 @@ def due_on(period: str, due_day: int) -> str:
     day = min(max(due_day, 1), last.day)
     return last.replace(day=day).isoformat()
 
+# An inspection whose sheet is done: the console reassigns only one still open (its sheet prints the technician).
+CLOSED = ("completed", "signed")
+
 
 class Inspections:
     """`store` makes the server's own writes (generated inspections); `queries` reads (default: SQLite's)."""
@@ -298,6 +301,9 @@ class Inspections:
             found = q.row("inspections", insp)
         if found is None or not in_scope(caller, found[0]):
             raise E.NotFound(f"no inspection {insp}")
+        if found[1].get("status") in CLOSED:  # its sheet names the technician beside the customer's signature
+            raise E.InvalidField(f"inspections.assigned_to: inspection {insp} is {found[1].get('status')}",
+                                 reason="sealed")
         self.store.write_server_changes([("inspections", insp, {"assigned_to": username}, False)], caller=caller)
 
     def sheet(self, caller: Caller, insp: str) -> Sheet:
