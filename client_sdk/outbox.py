@@ -322,9 +322,11 @@ class Outbox:
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
-        taken at: `applied` when a register of the pulled row holds the change's value, `superseded`
-        (reason kept) when none does, as the contract's results are defined. A row no longer pulled
-        (its site left) leaves the result unknown."""
+        taken at: `applied` when the pulled row holds every value the change sent (and its deletion),
+        else `superseded` (reason kept): a create or a check carries fields that never change, so one
+        register holding its value proved nothing. A value overwritten after it was applied also reads
+        superseded: the technician is told to look, never told wrongly that it counted. A row no longer
+        pulled (its site left) leaves the result unknown."""
         pulled = self.db.meta_int("pulled_version")
         with self.db.transaction() as conn:
             for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
@@ -333,7 +335,7 @@ class Outbox:
                 if row is None:
                     continue
                 fields, deleted, _ = row
-                won = (entry.delete is not None and entry.delete == deleted) or any(
+                won = (entry.delete is None or entry.delete == deleted) and all(
                     fields.get(name) == value for name, value in entry.fields.items())
                 conn.execute("UPDATE outbox SET state = ?, reason = ? WHERE seq = ?",
                              ["applied", None, entry.seq] if won else ["superseded", "result_lost", entry.seq])

@@ -213,6 +213,28 @@ def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, s
     assert wang.pending() == [] and wang.acked_seq == 2
 
 
+def test_a_check_taken_that_lost_is_not_settled_applied_by_the_fields_that_never_change(http, site, new_client):
+    # Regression (session 26, the final review): `settle` counted a change applied when any register of
+    # the pulled row held its value, and a check always carries its inspection_id and device_id, which
+    # never change: a check that lost to a newer one, its answer lost, read applied after the pull.
+    early = new_client(http, name="early", user="lin")
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user="wang",
+                      wall=lambda: hlc.wall_ms() - 120_000)  # two minutes behind: within the skew, not corrected
+    late.sync()
+    early.sync()
+    check = late.record_check(site["inspection"], site["cam1"], "fault", note="L" * 300)  # the older HLC
+    early.record_check(site["inspection"], site["cam1"], "serviced", note="early")
+    early.sync()
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    late.push()
+    late.pull()
+    assert late.get("device_checks", check)["fields"]["outcome"] == "serviced"
+    assert [(p["status"], p["reason"]) for p in late.problems() if p["id"] == check] == [
+        ("superseded", "result_lost")]
+
+
 def test_a_change_taken_with_its_answer_lost_is_not_told_applied_until_the_pull_settles_it(http, site, new_client,
                                                                                           capsys):
     # Regression (s26-phone, item 1): a change the server took but which lost to a newer value, its answer
