@@ -213,17 +213,24 @@ def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, s
     assert wang.pending() == [] and wang.acked_seq == 2
 
 
+def _early_and_late(http: Any, new_client: Any, late_user: str) -> tuple[Any, Any, Any, Any]:
+    """Two synced phones, `late` two minutes behind (within the skew, not corrected) and behind a link
+    whose answers a test can lose."""
+    early = new_client(http, name="early", user="lin")
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user=late_user,
+                      wall=lambda: hlc.wall_ms() - 120_000)
+    late.sync()
+    early.sync()
+    return early, late, cut, recorder
+
+
 def test_a_check_taken_that_lost_is_not_settled_applied_by_the_fields_that_never_change(http, site, new_client):
     # Regression (session 26, the final review): `settle` counted a change applied when any register of
     # the pulled row held its value, and a check always carries its inspection_id and device_id, which
     # never change: a check that lost to a newer one, its answer lost, read applied after the pull.
-    early = new_client(http, name="early", user="lin")
-    cut = CutTransport(http._transport)
-    recorder = Recorder(cut)
-    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user="wang",
-                      wall=lambda: hlc.wall_ms() - 120_000)  # two minutes behind: within the skew, not corrected
-    late.sync()
-    early.sync()
+    early, late, cut, recorder = _early_and_late(http, new_client, "wang")
     check = late.record_check(site["inspection"], site["cam1"], "fault", note="L" * 300)  # the older HLC
     early.record_check(site["inspection"], site["cam1"], "serviced", note="early")
     early.sync()
@@ -240,13 +247,7 @@ def test_a_change_taken_with_its_answer_lost_is_not_told_applied_until_the_pull_
     # Regression (s26-phone, item 1): a change the server took but which lost to a newer value, its answer
     # lost, was `applied` on the phone's word. It is now `taken` (result unknown) until the pull covers the
     # server's version, and then `superseded` when no register of the pulled row holds its value.
-    early = new_client(http, name="early", user="lin")
-    cut = CutTransport(http._transport)
-    recorder = Recorder(cut)
-    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user="lin",
-                      wall=lambda: hlc.wall_ms() - 120_000)  # two minutes behind: within the skew, not corrected
-    late.sync()
-    early.sync()
+    early, late, cut, recorder = _early_and_late(http, new_client, "lin")
     early.write("devices", site["cam1"], {"location": "Gate 2"})
     early.sync()
     late.write("devices", site["cam1"], {"location": "L" * 190})  # older than Gate 2: it loses
