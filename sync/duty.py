@@ -74,9 +74,11 @@ class DutyRules:
     default_until: str = DEFAULT_UNTIL
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], calendars: Mapping[str, Any]) -> DutyRules:
-        """From `fixtures/duty.json`: its `office_hours` names a calendar of `calendars` (or is one)."""
-        if unknown := set(data) - RULE_KEYS:
+    def from_data(cls, data: Mapping[str, Any], calendars: Mapping[str, Any], strict: bool = False) -> DutyRules:
+        """From `fixtures/duty.json`: its `office_hours` names a calendar of `calendars` (or is one). `strict`
+        (the server reading the file an operator edits): an unknown key is refused. A phone reading the
+        server's rules keeps going past a key a newer server added, as clients keep fields they do not know."""
+        if strict and (unknown := set(data) - RULE_KEYS):
             raise InvalidRequest(f"duty: {', '.join(sorted(str(k)[:64] for k in unknown))[:200]}: not a rule;"
                                  f" the rules are {', '.join(sorted(RULE_KEYS))}")
         try:  # a typo would otherwise count the roster silently in China Standard Time

@@ -8,6 +8,7 @@ Office hours are the `cn-2026-office` calendar of fixtures/service_terms.json (M
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -93,3 +94,14 @@ def test_the_roster_id_is_one_per_month():
 def test_duty_rules_that_make_no_sense_are_refused(data):
     with pytest.raises(InvalidRequest):
         DutyRules.from_data(data, CALENDARS)
+
+
+def test_an_unknown_rule_is_refused_in_the_operators_file_and_kept_past_on_a_phone():
+    # Regression (session 26, the lead's final read): the unknown-key check added for the operator's
+    # fixtures/duty.json also ran where a phone reads the server's rules, so a key a newer server added
+    # would have stopped every older phone; clients keep what they do not know.
+    data = {**json.loads((FIXTURES / "duty.json").read_text(encoding="utf-8")), "handover": "08:30"}
+    with pytest.raises(InvalidRequest, match="handover: not a rule"):
+        DutyRules.from_data(data, CALENDARS, strict=True)
+    phone = DutyRules.from_data(data, CALENDARS)  # as client_sdk/charges.py reads the server's
+    assert replace(phone, office=RULES.office) == RULES  # the same rules (a calendar has no ==)

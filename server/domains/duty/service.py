@@ -68,7 +68,7 @@ def calendars() -> dict[str, Calendar]:
 
 @cache
 def duty_rules() -> DutyRules:
-    return DutyRules.from_data(duty_rules_data(), {})
+    return DutyRules.from_data(duty_rules_data(), {}, strict=True)
 
 
 def calendars_ending(now_ms: int) -> list[tuple[str, date, int]]:
