@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,20 +51,15 @@ def _blobs(args: argparse.Namespace) -> str | None:
     return str(Path(args.blobs).resolve())
 
 
-def _database(text: str) -> str:
-    """`--database` checked (argparse's type): refused without echoing it, as it may hold a password."""
-    try:
-        return database_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _public_url(text: str) -> str:
-    """`--public-url` checked (argparse's type), with the setting's own reason."""
-    try:
-        return public_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """A setting's check as argparse's type: refused with the setting's own reason, never echoing the value
+    (`--database` may hold a password)."""
+    def checked(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return checked
 
 
 def _sqlite_only(args: argparse.Namespace) -> None:
@@ -305,7 +300,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _database_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database", type=_database, metavar="URL",
+    p.add_argument("--database", type=_checked(database_url), metavar="URL",
                    help="a PostgreSQL database (postgresql://user[:password]@host[:port]/name) that several"
                         " processes share; default: the SQLite file under --data")
 
@@ -345,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
-    p.add_argument("--public-url", type=_public_url, metavar="URL", help="where customers reach the server: the printed"
+    p.add_argument("--public-url", type=_checked(public_url), metavar="URL", help="where customers reach the server: the printed"
                    " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
