@@ -246,7 +246,6 @@ class Client(DutyWork):
                 self._resent = (self._resent or 0) + count
                 self.db.start_snapshot_tx(versions_reused=True)
                 self.upload_queue.requeue_done()
-                self.upload_queue.drop_refused()  # a dropped upload a resent change names is queued again
 
     # -- reads ----------------------------------------------------------------
 
@@ -319,7 +318,6 @@ class Client(DutyWork):
         the bytes it may have lost go again (done uploads, and dropped ones a resent change names), the
         sheets and signature images before the resend; photos after it, with every upload."""
         self.upload_queue.requeue_done()
-        self.upload_queue.drop_refused()
         self._upload_for_signatures()
 
     def _upload_for_signatures(self) -> None:

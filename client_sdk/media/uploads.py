@@ -130,10 +130,12 @@ class UploadQueue:
 
     def requeue_done(self) -> None:
         """The server was restored from a backup: it may have forgotten which bytes this user uploaded, so
-        the uploads `done` go again (a new tus upload, born complete where the server still knows them)."""
+        the uploads `done` go again (a new tus upload, born complete where the server still knows them), and
+        a dropped one that a resent change names is queued again (`drop_refused`)."""
         with self.db.transaction() as conn:
             conn.execute("UPDATE uploads SET state = 'queued', url = NULL, \"offset\" = 0, error = NULL,"
                          " done_ms = NULL WHERE state = 'done'")
+            self.drop_refused()
 
     def clean(self) -> int:
         """Remove the files no upload names, written more than an hour ago (`ORPHAN_AGE_MS`): bytes kept for
