@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from ..base import refuse_newer
+from ..base import Unreachable, refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
 from ..signatures import SIGNED_DEVICES
@@ -145,7 +145,19 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
 def migrate(conn: psycopg.Connection[Any], stop_before: str | None = None) -> tuple[str, ...]:
     """Apply the steps not applied yet, in one transaction; up to `stop_before` when named (as
     sqlite-utils' `apply` does: a database as it stood before that step, for an upgrade's test).
-    The steps it applied (none when another process got there first)."""
+    The steps it applied (none when another process got there first). A role that may not create
+    tables there is `Unreachable`, in one line saying what to grant, not psycopg's traceback."""
+    try:
+        return _migrate(conn, stop_before)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        role, name = conn.info.user, conn.info.dbname
+        raise Unreachable(f"the role {role} may not make fieldsync's tables in the database {name}"
+                          f" ({exc.diag.message_primary}): the role must own the database; as the postgres user,"
+                          f" ALTER DATABASE {name} OWNER TO {role} (or create it so: createdb --owner {role} {name});"
+                          " docs/operations.md") from None
+
+
+def _migrate(conn: psycopg.Connection[Any], stop_before: str | None) -> tuple[str, ...]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATING])
         conn.execute("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL"
