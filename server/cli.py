@@ -189,8 +189,9 @@ def _serve(args: argparse.Namespace) -> int:
     demo = _demo_accounts(settings)
     os.environ["FIELDSYNC_DATA"] = str(data)
     os.environ["FIELDSYNC_SETTINGS"] = json.dumps(overrides)
-    # Held while serving, so `fieldsync restore` cannot replace the database under us.
-    with data_lock(data):
+    # Held while serving, so `fieldsync restore` cannot replace the database under us. Over PostgreSQL it
+    # keeps two processes out of one directory of per-process files (thumbnails, upload parts).
+    with data_lock(data, _TAKEN_BY_ANOTHER if args.database else "is in use by a running server; stop it first"):
         # The schema is brought up to date here, where a refusal (a newer one) is one line, not the worker's crash.
         migrated, warnings = _open_to_serve(settings)
         if migrated:  # what it did, whether or not it then serves: the operator of an upgrade wants it named
@@ -223,6 +224,11 @@ def _serve(args: argparse.Namespace) -> int:
             **options,
         ).serve()
     return 0
+
+
+_TAKEN_BY_ANOTHER = ("is in use by another fieldsync serve: over PostgreSQL, every process needs a --data directory"
+                     " of its own (its thumbnails, its blob cache), e.g. /srv/fieldsync-8001 for the process"
+                     " on port 8001")
 
 
 def _backup(args: argparse.Namespace) -> int:

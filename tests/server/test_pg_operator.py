@@ -11,7 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench._server import free_port
 from server.cli import main as fieldsync
+from server.storage.sqlite.backup import data_lock
 
 
 @pytest.fixture
@@ -57,3 +59,16 @@ def test_a_role_that_may_not_make_the_tables_is_told_to_own_the_database(
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"ALTER DATABASE {name} OWNER TO {role}")
     assert fieldsync(["migrate", "--data", str(tmp_path / "lite"), "--to", url]) == 0
+
+
+def test_a_second_process_on_the_same_data_directory_is_told_to_take_its_own(
+        tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (s27 pgops): docs/operations.md started both processes with the same --data; the second
+    # said "/srv/fieldsync is in use by a running server; stop it first", as if the operator should stop
+    # the first. Over PostgreSQL it now says each process needs a --data of its own.
+    data = tmp_path / "srv"
+    with data_lock(data):  # the first process, serving
+        assert fieldsync(["serve", "--data", str(data), "--database", pg_url, "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "in use by another fieldsync serve: over PostgreSQL, every process needs a --data directory of its own" \
+        in err and "stop it first" not in err

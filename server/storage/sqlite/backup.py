@@ -51,8 +51,9 @@ class BackupInfo:
 
 
 @contextmanager
-def data_lock(data_dir: Path) -> Iterator[None]:
-    """Hold the data directory's lock: one server (or restore) at a time; BackupError if taken.
+def data_lock(data_dir: Path, taken: str = "is in use by a running server; stop it first") -> Iterator[None]:
+    """Hold the data directory's lock: one server (or restore) at a time; BackupError if taken
+    (`taken` says why, after the directory's name).
 
     `fieldsync serve` holds it for its lifetime, so a restore cannot pull the
     database out from under a running server. The lock is released by the
@@ -64,7 +65,7 @@ def data_lock(data_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BackupError(f"{data_dir} is in use by a running server; stop it first") from None
+            raise BackupError(f"{data_dir} {taken}") from None
         yield
     finally:
         os.close(fd)
