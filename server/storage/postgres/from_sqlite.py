@@ -212,6 +212,9 @@ def new_epoch(url: str) -> str:
     epoch = str(uuid.uuid4())
     with psycopg.connect(url, autocommit=True) as target, target.transaction():
         _alone(target)
-        if not target.execute("UPDATE meta SET value = %s WHERE key = 'server_epoch'", [epoch]).rowcount:
-            raise BackupError("no fieldsync database there (no server_epoch in meta)")
+        # No `meta` at all: a pg_restore that failed, or a URL naming another database.
+        if target.execute("SELECT to_regclass('meta')").fetchone() == (None,) or not target.execute(
+                "UPDATE meta SET value = %s WHERE key = 'server_epoch'", [epoch]).rowcount:
+            raise BackupError(f"no fieldsync database there (no server_epoch in {target.info.dbname}'s meta):"
+                              " check the URL, and that pg_restore ended without an error")
     return epoch
