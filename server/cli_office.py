@@ -34,9 +34,24 @@ def settings_of(args: argparse.Namespace, **values: Any) -> Settings:
     return Settings(data_dir=data_dir(args.data, args.database), database=args.database, **values)
 
 
-def add_user(args: argparse.Namespace) -> int:
+def typed_password(prompt: str) -> str:
+    """A password typed twice at the terminal, or, when standard input is not one (a script, a pipe:
+    `echo … | fieldsync passwd`), its first line read once, as chpasswd does. getpass would read a pipe
+    for both prompts and end in an EOFError traceback after one line."""
     import getpass
 
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise Refused("no password on standard input; nothing changed")
+        return line
+    password = getpass.getpass(prompt)
+    if getpass.getpass("the same again: ") != password:
+        raise Refused("the two passwords differ; nothing changed")
+    return password
+
+
+def add_user(args: argparse.Namespace) -> int:
     from .domains.identity.access import Access, account_refusal
     from .services import Store
 
@@ -48,11 +63,7 @@ def add_user(args: argparse.Namespace) -> int:
     try:
         # Every site is found before the account is made: a wrong one leaves nothing behind.
         sites = [Access(store).find_site(ref) for ref in args.site or []]
-        password = args.password
-        if password is None:
-            password = getpass.getpass(f"password for {args.username}: ")
-            if getpass.getpass("the same password again: ") != password:
-                raise Refused("the two passwords differ; nothing changed")
+        password = args.password if args.password is not None else typed_password(f"password for {args.username}: ")
         store.create_user(args.username, args.name or args.username, args.role, password,
                           sites=[site_id for site_id, _ in sites])
     finally:
@@ -65,8 +76,6 @@ def add_user(args: argparse.Namespace) -> int:
 def passwd(args: argparse.Namespace) -> int:
     """A lost phone from the shell: a new password, or the account disabled or enabled; every
     client of the user is revoked (the same as PATCH /api/users/{username})."""
-    import getpass
-
     from .services import Store
 
     if args.database is None and not (Path(args.data) / "fieldsync.db").exists():
@@ -75,9 +84,10 @@ def passwd(args: argparse.Namespace) -> int:
     disabled = True if args.disable else False if args.enable else None
     password = None
     if disabled is None:
-        password = getpass.getpass(f"new password for {args.username}: ")
-        if getpass.getpass("the same again: ") != password:
-            print("fieldsync: the two passwords differ; nothing changed", file=sys.stderr)
+        try:
+            password = typed_password(f"new password for {args.username}: ")
+        except Refused as exc:
+            print(f"fieldsync: {exc}", file=sys.stderr)
             return 2
     store = Store(Settings(data_dir=Path(args.data), database=args.database))
     try:

@@ -197,3 +197,21 @@ def test_fieldsync_passwd_disables_and_enables(http, settings, tmp_path):
     assert server_main(["passwd", *server_args(settings), "nobody", "--disable"]) == 2
     assert server_main(["passwd", "--data", str(tmp_path / "nowhere"), "wang", "--disable"]) == 2
     assert not (tmp_path / "nowhere").exists()
+
+
+def _passwd_piped(settings: Settings, *args: str, stdin: bytes) -> subprocess.CompletedProcess[str]:
+    """`fieldsync passwd` from a script: standard input a pipe, no terminal at all (a session of its own)."""
+    return subprocess.run([sys.executable, "-m", "server.cli", "passwd", *server_args(settings), *args], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, input=stdin.decode(), capture_output=True,
+                          text=True, timeout=60, start_new_session=True)
+
+
+def test_fieldsync_passwd_from_a_pipe_reads_one_line_not_an_eoferror_traceback(http, settings):
+    """pgops found `echo … | fieldsync passwd` ended in getpass's EOFError traceback after one line."""
+    empty = _passwd_piped(settings, "wang", stdin=b"")
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr, empty.stderr
+    assert empty.stderr.strip() == "fieldsync: no password on standard input; nothing changed"
+    assert _sign_in(http, "wang").status_code == 200  # nothing changed
+    done = _passwd_piped(settings, "wang", stdin=STRONG.encode() + b"\n")
+    assert done.returncode == 0 and "password changed" in done.stdout, done.stderr
+    assert _sign_in(http, "wang", STRONG).status_code == 200
