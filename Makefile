@@ -57,12 +57,12 @@ postgresql:
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
 	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql'
 
-# The printable sheets: WeasyPrint's pango, the Chinese font (Noto Sans CJK SC, SIL OFL 1.1),
+# The printable sheets: WeasyPrint's pango and harfbuzz-subset (only chromium brings it otherwise), the Chinese font (Noto Sans CJK SC, SIL OFL 1.1),
 # and poppler-utils, with which the tests read the PDFs back (Debian's packages).
 pdf-tools:
-	@dpkg -s libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils >/dev/null 2>&1 || \
+	@dpkg -s libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk poppler-utils >/dev/null 2>&1 || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils'
+	  apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk poppler-utils'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench
