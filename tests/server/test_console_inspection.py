@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import SITE
 from tests.server.test_console_desk import ORIGIN, console
-from tests.server.test_sheet_pdf import renamed_after_signing
+from tests.server.test_sheet_pdf import _read, renamed_after_signing
 
 
 def _assignee(lin: Any, inspection: str) -> object:
@@ -116,3 +116,26 @@ def test_a_signed_inspection_is_not_reassigned_by_the_console(http, store, site,
     assert r.status_code == 400 and 'id="refused"' in r.text and "已由客户签字封存" in r.text, r.text[-600:]
     assert 'id="reassign"' not in r.text  # no form on a signed sheet's page
     assert _assignee(lin, insp) == "wang"
+
+
+def test_a_supervisors_push_reassigning_a_signed_inspection_leaves_the_signed_technician_on_the_sheet(
+        http, store, site, wang, lin, tmp_path):
+    # Regression (s27-office5, item 2): only the console refused to reassign a signed inspection; a
+    # supervisor's push of `inspections.assigned_to` was taken (sync-protocol.md seals the checks, not the
+    # inspection's registers, so the push stays taken), and the reprint then printed the new technician
+    # beside the customer's signature. The seal now keeps whom the sheet named (verifications.technician,
+    # m032), the reprint prints him, and the console's page says to whom it was reassigned since.
+    insp = site["inspection"]
+    store.add_member(SITE, "zhao")
+    renamed_after_signing(site, store, wang)
+    sheet = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["inspection"]
+    assert sheet["status"] == "signed"
+    [result] = lin.push([lin.change("inspections", insp, {"assigned_to": "zhao"})]).json()["results"]
+    assert result["status"] == "applied" and _assignee(lin, insp) == "zhao"  # the contract takes it
+    text, _ = _read(lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers).content, tmp_path,
+                    "inspection-reassigned")
+    assert "Wang" in text and "Zhao" not in text, text
+    console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    assignee = page.split('id="assignee"')[1].split("</td>")[0]
+    assert assignee.startswith(">Wang") and "（签字后已改派 Zhao）" in assignee, assignee

@@ -45,6 +45,8 @@ ZH: dict[str, str] = {
     "sealed_by": "已签章：{by}，{at}",
     "seal_hash": "单据摘要 (SHA-256)",
     "inspection_not_sealed": "尚未签章：没有有效且未撤回的客户签字。",
+    # beside the technician the customer signed beside, when the inspection was reassigned since
+    "reassigned_since_signed": "（签字后已改派 {name}）",
     "some_retracted": "有签字已被撤回，不再作为签章。",
     # The inspection page's form: a supervisor gives the inspection to another technician (one left).
     "reassign": "改派",
@@ -93,6 +95,7 @@ EN: dict[str, str] = {
     "sealed_by": "Sealed by {by}, {at}",
     "seal_hash": "Sheet digest (SHA-256)",
     "inspection_not_sealed": "Not sealed: no valid customer signature that is not retracted.",
+    "reassigned_since_signed": "(reassigned to {name} since it was signed)",
     "some_retracted": "A signature was retracted and no longer seals.",
     "reassign": "Reassign",
 }
