@@ -258,6 +258,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # Reassigning an inspection is a supervisor's; without the form's CSRF token, refused for all.
     ("POST", "/console/inspections/{inspection_id:str}/assign"): Rule(
         _console("/console/inspections/{inspection}/assign"), 403, 403, 403, signed_out=303),
+    ("GET", "/console/blobs/{sha256:str}"): Rule(
+        lambda w, role: _console(f"/console/blobs/{w.photo_sha}")(w, role), 200, 404, 200, signed_out=303),
     ("GET", "/console/blobs/{sha256:str}/thumbnail"): Rule(
         lambda w, role: _console(f"/console/blobs/{w.photo_sha}/thumbnail")(w, role), 200, 404, 200,
         signed_out=303),

@@ -6,9 +6,12 @@ In-process on the real app (`http`), the merge and the sheet's own functions und
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from sync.schema import inspection_id
 from tests.conftest import SITE
+from tests.server import test_sealing as sealing
 from tests.server.test_console_desk import ORIGIN, console
 from tests.server.test_sheet_pdf import _read, renamed_after_signing
 
@@ -139,3 +142,48 @@ def test_a_supervisors_push_reassigning_a_signed_inspection_leaves_the_signed_te
     page = http.get(f"/console/inspections/{insp}").text
     assignee = page.split('id="assignee"')[1].split("</td>")[0]
     assert assignee.startswith(">Wang") and "（签字后已改派 Zhao）" in assignee, assignee
+
+
+def test_the_seal_links_the_signed_bytes_for_the_session(http, store, site, wang, lin):
+    # Regression (s27-office5, item 3): the inspection page showed the seal's hash, but the bytes the
+    # customer signed were only at `GET /blobs/{sha}`, which takes a bearer token a browser does not send.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    c2 = sealing._check(wang, insp, site["cam2"], "wang")
+    signed = sealing._sheet(insp, c1, c2)
+    sealing._upload(wang, signed, "application/json")
+    _sig_id, sig = sealing._signature(wang, insp, signed)
+    assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    sha = hashlib.sha256(signed).hexdigest()
+    assert f'<a href="/console/blobs/{sha}" id="signed-bytes">' in page
+    r = http.get(f"/console/blobs/{sha}")
+    assert r.status_code == 200 and r.content == signed and r.headers["content-type"].startswith("application/json")
+    assert http.get(f"/console/blobs/{'0' * 64}").status_code == 404
+    console(http, "zhao")  # not a member of the site: the API's 404
+    assert http.get(f"/console/blobs/{sha}").status_code == 404
+
+
+def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_coverage(http, store, site, wang):
+    # Regression (s27-office5, item 3): the site's page listed every inspection ever (four a year) and
+    # showed only the current period's coverage: last quarter's cameras could not be looked at.
+    for period in ("2025-Q3", "2025-Q4", "2026-Q3"):
+        store.write_server_changes([("inspections", inspection_id(SITE, period), {
+            "site_id": SITE, "period": period, "status": "scheduled", "assigned_to": "wang"}, False)])
+    c1 = sealing._check(wang, inspection_id(SITE, "2025-Q3"), site["cam1"], "wang")
+    assert sealing._results(wang.push([c1])) == [("applied", None)]
+    console(http, "lin")
+    page = http.get(f"/console/sites/{SITE}").text
+    listed = page.split('id="site-inspections"')[1].split("</table>")[0]
+    assert "2026-Q4" in listed and "2026-Q3" in listed and "2025-Q" not in listed
+    assert '<a href="?year=2025">2025</a>' in page and "<b>2026</b>" in page
+    assert "本期覆盖（2026-Q4）" in page
+    page = http.get(f"/console/sites/{SITE}", params={"year": "2025"}).text
+    listed = page.split('id="site-inspections"')[1].split("</table>")[0]
+    assert "2025-Q3" in listed and "2025-Q4" in listed and "2026-Q" not in listed
+    page = http.get(f"/console/sites/{SITE}", params={"period": "2025-Q3"}).text
+    assert "2025-Q3 覆盖" in page and 'id="current-period"' in page and "回到本期（2026-Q4）" in page
+    assert '<b data-count="serviced">1</b>' in page and 'name="period" value="2025-Q3"' in page
+    for bad in ({"period": "2025-Q5"}, {"year": "20x5"}, {"period": "x" * 300}):
+        assert http.get(f"/console/sites/{SITE}", params=bad).status_code == 400, bad
