@@ -12,7 +12,7 @@ ZH: dict[str, str] = {
     "outcome.serviced": "服务正常",
     "outcome.fault": "故障",
     "outcome.not_accessible": "无法进入",
-    "outcome.skipped": "未检",
+    "outcome.skipped": "已跳过",
     "outcome.None": "未检查",
     "system.video": "视频监控系统",
     "system.access": "门禁系统",
