@@ -187,3 +187,19 @@ def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_cove
     assert '<b data-count="serviced">1</b>' in page and 'name="period" value="2025-Q3"' in page
     for bad in ({"period": "2025-Q5"}, {"year": "20x5"}, {"period": "x" * 300}):
         assert http.get(f"/console/sites/{SITE}", params=bad).status_code == 400, bad
+
+
+def test_the_kind_filter_offers_every_camera_at_once(http, store, site, wang):
+    # Regression (s27-office5, the supervisor's walk): "which cameras were serviced, what is wrong with the
+    # rest" needed one kind at a time (球形, 枪式, 半球): the select offered no choice for every camera, though
+    # the coverage takes a list of kinds.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    assert sealing._results(wang.push([c1])) == [("applied", None)]
+    console(http, "lin")
+    page = http.get(f"/console/sites/{SITE}").text
+    assert '<option value="bullet_camera,dome_camera">全部摄像机</option>' in page
+    page = http.get(f"/console/sites/{SITE}", params={"kind": "bullet_camera,dome_camera",
+                                                       "outcome": "not_checked"}).text
+    assert '<option value="bullet_camera,dome_camera" selected>' in page
+    assert "CAM-002" in page and ">CAM-001<" not in page

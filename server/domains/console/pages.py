@@ -160,6 +160,8 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
                         "period": period if period != current else ""},
             "exact": exact, "matches": len(devices),
             "kinds": sorted({d.kind for d in coverage.devices if d.kind}),
+            # every camera kind in one choice (the coverage takes a list): "which cameras were serviced"
+            "camera_kinds": sorted({d.kind for d in coverage.devices if (d.kind or "").endswith("camera")}),
             "systems": sorted({d.system for d in coverage.devices if d.system}),
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
 
