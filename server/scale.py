@@ -64,63 +64,57 @@ _ROOTS = list("华鑫金恒宏博瑞嘉锦盛安泰汇信远达海新天和丰�
 _ROADS = ["科技路", "创业路", "中山路", "人民路", "建设路", "工业大道", "滨海大道", "学府路", "东环路", "沿江路"]
 # kinds of site: (customer, name, buildings)
 _SITE_KINDS = [
-    ("{city}{x}科技园运营管理有限公司", "{x}科技园", ["Building A", "Building B", "Building C", "Building D"]),
-    ("{city}{x}物业管理有限公司", "{x}花园", ["Tower 1", "Tower 2", "Tower 3", "Tower 5", "Tower 6"]),
-    ("{city}{x}实验学校", "{x}实验学校", ["Teaching building (教学楼)", "Admin building (行政楼)",
-                                          "Dormitory (宿舍楼)", "Library (图书馆)"]),
-    ("{city}{x}医院", "{x}医院", ["Outpatient building (门诊楼)", "Inpatient building (住院楼)",
-                                  "Medical tech building (医技楼)"]),
-    ("{city}{x}精密制造有限公司", "{x}精密工厂", ["Plant 1 (1号厂房)", "Plant 2 (2号厂房)", "Warehouse (仓库)",
-                                                 "Office building (办公楼)"]),
-    ("{city}{x}商业管理有限公司", "{x}广场", ["Mall (商场)", "Office tower (写字楼)"]),
+    ("{city}{x}科技园运营管理有限公司", "{x}科技园", ["A座", "B座", "C座", "D座"]),
+    ("{city}{x}物业管理有限公司", "{x}花园", ["1栋", "2栋", "3栋", "5栋", "6栋"]),
+    ("{city}{x}实验学校", "{x}实验学校", ["教学楼", "行政楼", "宿舍楼", "图书馆"]),
+    ("{city}{x}医院", "{x}医院", ["门诊楼", "住院楼", "医技楼"]),
+    ("{city}{x}精密制造有限公司", "{x}精密工厂", ["1号厂房", "2号厂房", "仓库", "办公楼"]),
+    ("{city}{x}商业管理有限公司", "{x}广场", ["商场", "写字楼"]),
 ]
-_CORRIDORS = ["east corridor", "west corridor", "lift lobby", "stairwell 1", "stairwell 2", "corridor"]
-_ENTRANCES = ["main entrance", "office main entrance", "side door", "fire exit", "store room", "archive room (档案室)",
-              "server room (机房)", "finance office (财务室)", "meeting room"]
-_OUTSIDE = ["Perimeter, north fence", "Perimeter, south fence", "Main gate (大门), vehicle lane",
-            "Main gate (大门), pedestrian lane", "Perimeter, east wall", "Perimeter, loading bay"]
+_CORRIDORS = ["东走廊", "西走廊", "电梯厅", "1 号楼梯间", "2 号楼梯间", "走廊"]
+_ENTRANCES = ["主入口", "办公区主入口", "侧门", "消防通道", "库房", "档案室", "机房", "财务室", "会议室"]
+_OUTSIDE = ["周界 北侧围栏", "周界 南侧围栏", "周界 大门 车行道", "周界 大门 人行道", "周界 东侧围墙", "周界 卸货区"]
 _SURNAMES = list("陈李张刘王杨黄赵周吴林徐孙马朱胡郭何罗高")
 _GIVEN = ["建国", "志强", "伟", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞", "鑫", "波", "宁"]
 
 # kind -> (system, name, models); a model's serial starts with its prefix
 _KINDS: dict[str, tuple[str, str, list[str]]] = {
-    "dome_camera": ("video", "Dome camera {code} (球机)", ["DS-2DC4220IW-D", "DS-2DE4425IW-DE", "iDS-2DE4A425IX"]),
-    "bullet_camera": ("video", "Bullet camera {code} (枪机)", ["DS-2CD3T25-I3", "DS-2CD3T46WDV3-I3", "DS-2CD2T47G2-L"]),
-    "half_dome_camera": ("video", "Half-dome camera {code} (半球)", ["DS-2CD3325-I", "DS-2CD2345FWD-I"]),
-    "camera_psu": ("video", "Camera PSU for {of} (摄像机电源)", ["MW GS25A12-P1J", "MW GST36A12"]),
-    "poe_switch": ("network", "PoE access switch {code} (接入交换机)", ["DS-3E0326P-E", "DS-3E0518P-E"]),
-    "core_switch": ("network", "Core switch {code} (核心交换机)", ["H3C S7503E", "H3C S5560X-30C-EI"]),
-    "video_recorder": ("video", "Network video recorder {code} (硬盘录像机)", ["DS-9664N-I8", "DS-8632N-K8"]),
-    "hard_disk": ("video", "Surveillance hard disk {code}, {of} bay {bay} (监控硬盘)",
+    "dome_camera": ("video", "球机 {code}", ["DS-2DC4220IW-D", "DS-2DE4425IW-DE", "iDS-2DE4A425IX"]),
+    "bullet_camera": ("video", "枪机 {code}", ["DS-2CD3T25-I3", "DS-2CD3T46WDV3-I3", "DS-2CD2T47G2-L"]),
+    "half_dome_camera": ("video", "半球 {code}", ["DS-2CD3325-I", "DS-2CD2345FWD-I"]),
+    "camera_psu": ("video", "{of} 摄像机电源", ["MW GS25A12-P1J", "MW GST36A12"]),
+    "poe_switch": ("network", "接入交换机 {code}", ["DS-3E0326P-E", "DS-3E0518P-E"]),
+    "core_switch": ("network", "核心交换机 {code}", ["H3C S7503E", "H3C S5560X-30C-EI"]),
+    "video_recorder": ("video", "硬盘录像机 {code}", ["DS-9664N-I8", "DS-8632N-K8"]),
+    "hard_disk": ("video", "监控硬盘 {code}（{of} 第 {bay} 盘位）",
                   ["Seagate SkyHawk ST4000VX007 4TB", "WD Purple WD60PURZ 6TB"]),
-    "management_host": ("video", "Management host {code} (管理主机)", ["Lenovo ThinkCentre M910t", "Dell OptiPlex 7090"]),
-    "decoder": ("video", "Video wall decoder {code} (解码器)", ["DS-6916UD", "DS-6910UD"]),
-    "encoder": ("video", "Video encoder {code} (编码器)", ["DS-6704HUI", "DS-6708HUH"]),
-    "server": ("video", "Video platform server {code} (服务器)", ["Dell PowerEdge R730", "Dell PowerEdge R740"]),
-    "monitor": ("video", "Video wall monitor {code} (拼接屏)", ["DS-D2055NL-B", "DS-D2046NL-C"]),
-    "door_controller": ("access", "Door controller {code} (门禁控制器)", ["DS-K2602", "DS-K2604"]),
-    "magnetic_lock": ("access", "Magnetic lock {code} (磁力锁), door of {of}", ["DS-K4H258D", "DS-K4H250S"]),
-    "card_reader": ("access", "Card reader {code}, {side} side of {of} (读卡器)", ["DS-K1101M", "DS-K1107AM"]),
+    "management_host": ("video", "视频管理主机 {code}", ["Lenovo ThinkCentre M910t", "Dell OptiPlex 7090"]),
+    "decoder": ("video", "解码器 {code}", ["DS-6916UD", "DS-6910UD"]),
+    "encoder": ("video", "编码器 {code}", ["DS-6704HUI", "DS-6708HUH"]),
+    "server": ("video", "视频平台服务器 {code}", ["Dell PowerEdge R730", "Dell PowerEdge R740"]),
+    "monitor": ("video", "拼接屏 {code}", ["DS-D2055NL-B", "DS-D2046NL-C"]),
+    "door_controller": ("access", "门禁控制器 {code}", ["DS-K2602", "DS-K2604"]),
+    "magnetic_lock": ("access", "磁力锁 {code}（{of} 门）", ["DS-K4H258D", "DS-K4H250S"]),
+    "card_reader": ("access", "{side}读卡器 {code}（{of} {side}侧）", ["DS-K1101M", "DS-K1107AM"]),
 }
-_CAMERA_FAULTS = ["No image, camera offline", "Image blurred, lens fogged inside housing", "IR night vision not working",
-                  "图像偏色，需更换摄像机", "Bracket loose, camera re-aimed; bracket to replace"]
+_CAMERA_FAULTS = ["无图像，摄像机离线", "图像模糊，护罩内镜头起雾", "红外夜视不工作",
+                  "图像偏色，需更换摄像机", "支架松动，已重新调整角度，支架待更换"]
 _FAULT_NOTES = {
-    "dome_camera": [*_CAMERA_FAULTS, "PTZ does not pan left, motor to check"],
+    "dome_camera": [*_CAMERA_FAULTS, "云台无法向左转动，电机待检查"],
     "bullet_camera": _CAMERA_FAULTS,
     "half_dome_camera": _CAMERA_FAULTS,
-    "camera_psu": ["Output 10.8 V, under range, PSU to replace", "Power box wet, seal broken", "电源适配器烧毁，已临时更换"],
-    "hard_disk": ["SMART warning, reallocated sectors rising", "Disk not recognised by the NVR", "硬盘坏道，需更换"],
-    "video_recorder": ["Recording gaps found on 3 channels", "Clock drifted 6 minutes, NTP not set"],
-    "monitor": ["Dead pixels in the lower left corner", "No signal on HDMI input 1"],
-    "door_controller": ["Controller offline, network cable loose", "Backup battery flat", "门禁控制器掉线，网线松动"],
-    "magnetic_lock": ["Lock does not hold, armature misaligned", "Does not release on power cut"],
-    "card_reader": ["Card not read, reader to replace", "Indicator LED dead"],
-    "poe_switch": ["Fan noisy, replace switch fan", "Two ports flapping, cabling to redo", "交换机风扇故障"],
+    "camera_psu": ["输出 10.8 V，低于范围，电源待更换", "电源箱进水，密封损坏", "电源适配器烧毁，已临时更换"],
+    "hard_disk": ["SMART 告警，重映射扇区增加", "录像机识别不到硬盘", "硬盘坏道，需更换"],
+    "video_recorder": ["3 个通道录像有断档", "时钟偏差 6 分钟，未设置 NTP"],
+    "monitor": ["左下角有坏点", "HDMI 1 输入无信号"],
+    "door_controller": ["控制器离线，网线松动", "备用电池没电", "门禁控制器掉线，网线松动"],
+    "magnetic_lock": ["锁吸合不牢，衔铁错位", "断电后不释放"],
+    "card_reader": ["不读卡，读卡器待更换", "指示灯不亮"],
+    "poe_switch": ["风扇噪音大，需更换交换机风扇", "两个端口频繁断开，需重新布线", "交换机风扇故障"],
 }
-_OTHER_FAULTS = ["Fan failed, unit overheating", "Fails to boot after power cycle", "设备故障，需返厂维修"]
-_NOT_ACCESSIBLE_NOTES = ["Tenant's office locked, no key on site", "Ceiling closed for renovation works",
-                         "Car park level closed for resurfacing", "Room used by the customer all day, revisit",
-                         "需登高车，下次带设备", "Server room key with the customer's IT, not on site"]
+_OTHER_FAULTS = ["风扇故障，设备过热", "断电重启后无法启动", "设备故障，需返厂维修"]
+_NOT_ACCESSIBLE_NOTES = ["租户办公室上锁，现场无钥匙", "吊顶装修封闭", "停车场该层路面翻新封闭", "客户全天占用房间，需再来",
+                         "需登高车，下次带设备", "机房钥匙在客户 IT 处，不在现场"]
 
 
 def _rows_of_templates() -> dict[str, dict[str, str]]:
@@ -165,44 +159,44 @@ class _SiteMaker:
     def _spot(self, where: str) -> str:
         rng, building = self.rng, self.rng.choice(self.buildings)
         if where == "car_park":
-            return f"{building}, B{rng.randint(1, 2)} car park, pillar {rng.randint(1, 40)}"
+            return f"{building} B{rng.randint(1, 2)} 停车场 {rng.randint(1, 40)} 号柱"
         if where == "outside":
             return rng.choice(_OUTSIDE)
         if where == "lobby":
-            return f"{building}, F1, main lobby (大堂)"
+            return f"{building} 1 楼 大堂"
         floor = rng.randint(1, 12)
         if where == "door":
-            return f"{building}, F{floor}, {rng.choice(_ENTRANCES)}"
-        return f"{building}, F{floor}, {rng.choice(_CORRIDORS)}"
+            return f"{building} {floor} 楼 {rng.choice(_ENTRANCES)}"
+        return f"{building} {floor} 楼 {rng.choice(_CORRIDORS)}"
 
     def devices(self) -> list[dict[str, Any]]:
         """50 to 400 devices; a camera has its power supply, a door its controller, lock and reader(s)."""
         rng = self.rng
         target = round(rng.triangular(50, 400, 150))  # mean 200: small sites are the common ones
         est_cameras = max(8, round(target * rng.uniform(0.2, 0.32)))
-        control = f"{self.buildings[0]}, F1, control room (监控中心)"
+        control = f"{self.buildings[0]} 1 楼 监控中心"
         infra: list[tuple[str, str, dict[str, Any]]] = []
         recorders = math.ceil(est_cameras / 64)
         for i in range(1, recorders + 1):
-            infra.append(("video_recorder", f"{control}, rack 2", {"code": f"NVR-{i:02d}"}))
+            infra.append(("video_recorder", f"{control} 2 号机柜", {"code": f"NVR-{i:02d}"}))
             for bay in range(1, 5):
-                infra.append(("hard_disk", f"{control}, rack 2, NVR-{i:02d} bay {bay}",
+                infra.append(("hard_disk", f"{control} 2 号机柜 NVR-{i:02d} 第 {bay} 盘位",
                               {"code": f"HDD-{(i - 1) * 4 + bay:02d}", "of": f"NVR-{i:02d}", "bay": bay}))
         for i in range(1, math.ceil(est_cameras / 16) + 1):
-            infra.append(("poe_switch", f"{rng.choice(self.buildings)}, F{rng.randint(1, 12)}, weak-current room (弱电间)",
+            infra.append(("poe_switch", f"{rng.choice(self.buildings)} {rng.randint(1, 12)} 楼 弱电间",
                           {"code": f"SW-{i:02d}"}))
         for i in range(1, max(1, est_cameras // 10) + 1):
-            infra.append(("monitor", f"{control}, video wall (电视墙), R{(i - 1) // 4 + 1}C{(i - 1) % 4 + 1}",
+            infra.append(("monitor", f"{control} 电视墙 第 {(i - 1) // 4 + 1} 行第 {(i - 1) % 4 + 1} 列",
                           {"code": f"MON-{i:02d}"}))
-        infra.append(("management_host", f"{control}, operator desk 1", {"code": "HOST-V01"}))
-        infra.append(("management_host", f"{control}, operator desk 2", {"code": "HOST-A01"}))
+        infra.append(("management_host", f"{control} 1 号操作台", {"code": "HOST-V01"}))
+        infra.append(("management_host", f"{control} 2 号操作台", {"code": "HOST-A01"}))
         if target > 150:
-            infra.append(("core_switch", f"{control}, rack 1", {"code": "CSW-01"}))
-            infra.append(("decoder", f"{control}, rack 3", {"code": "DEC-01"}))
+            infra.append(("core_switch", f"{control} 1 号机柜", {"code": "CSW-01"}))
+            infra.append(("decoder", f"{control} 3 号机柜", {"code": "DEC-01"}))
         if target > 250:
-            infra.append(("server", f"{control}, rack 3", {"code": "SRV-01"}))
+            infra.append(("server", f"{control} 3 号机柜", {"code": "SRV-01"}))
             for i in range(1, rng.randint(1, 4) + 1):
-                infra.append(("encoder", f"{control}, rack 3", {"code": f"ENC-{i:02d}"}))
+                infra.append(("encoder", f"{control} 3 号机柜", {"code": f"ENC-{i:02d}"}))
         remaining = target - len(infra)
         cameras = min(remaining // 2, max(4, round(remaining * rng.uniform(0.5, 0.75) / 2)))
         door_budget = remaining - 2 * cameras
@@ -220,13 +214,13 @@ class _SiteMaker:
             spot = self._spot("door")
             out.append(("door_controller", spot, {"code": f"DC-{i:03d}"}))
             out.append(("magnetic_lock", spot, {"code": f"LOCK-{i:03d}", "of": f"DC-{i:03d}"}))
-            sides = ["entry", "exit"] if i <= extra_readers else ["entry"]
+            sides = ["进门", "出门"] if i <= extra_readers else ["进门"]
             for side in sides:
                 reader += 1
-                out.append(("card_reader", f"{spot}, {side} side",
+                out.append(("card_reader", f"{spot} {side}侧",
                             {"code": f"CR-{reader:03d}", "of": f"DC-{i:03d}", "side": side}))
         if len(out) + len(infra) < target:  # a door budget too small for one door: a spare monitor
-            infra.append(("monitor", f"{control}, duty desk", {"code": "MON-99"}))
+            infra.append(("monitor", f"{control} 值班台", {"code": "MON-99"}))
         devices = []
         for kind, location, extra in infra + out:
             system, name, models = _KINDS[kind]

@@ -14,6 +14,7 @@ from sync.schema import SUPERVISOR
 
 from .base import Sql
 from .scope import memberships
+from .sheets import person
 from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
 if TYPE_CHECKING:
@@ -57,13 +58,15 @@ def may_seal_at(db: Sql, store: Store, user_id: str, site_id: str | None) -> boo
 
 
 def record_verification(db: Sql, signature_id: str, inspection_id: str, compared: str,
-                        checks: bytes, devices: bytes | None = None) -> None:
+                        checks: bytes, devices: bytes | None = None, technician: bytes | None = None) -> None:
     """What a signature was compared with; `devices`, for a maintenance sheet, what named each
-    device it lists when it was signed (`device_labels`)."""
+    device it lists when it was signed (`device_labels`), and `technician` whom it named as its
+    technician then (`technician_label`)."""
     db.execute(
-        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks", "devices"),
+        replace_into("verifications", ("signature_id", "inspection_id", "compared", "checks", "devices", "technician"),
                      ("signature_id",)),
-        [signature_id, inspection_id, compared, checks.decode(), devices.decode() if devices is not None else None],
+        [signature_id, inspection_id, compared, checks.decode(), devices.decode() if devices is not None else None,
+         technician.decode() if technician is not None else None],
     )
 
 
@@ -71,6 +74,26 @@ SIGNED_LABELS = ("code", "kind", "location", "system")  # what a maintenance she
 # m031 (both backends): what named each device a sheet listed when it was signed, as JSON, so that a
 # reprint prints what the customer signed (CAM-001, 大堂东), not what the device was renamed since.
 SIGNED_DEVICES = "ALTER TABLE verifications ADD COLUMN devices TEXT;"
+
+
+# m032 (both backends): whom a maintenance sheet named as its technician when it was signed, as JSON
+# (`{"username", "name"}`), so that a reassignment after the seal never changes the name the customer's
+# signature sits beside on a reprint (a supervisor's push of `assigned_to` is still taken: sync-protocol.md
+# seals the checks, not the inspection's registers).
+SIGNED_TECHNICIAN = "ALTER TABLE verifications ADD COLUMN technician TEXT;"
+
+
+def technician_label(db: Sql, username: str | None) -> dict[str, str] | None:
+    """The technician a sheet names (the inspection's `assigned_to`) and the name it prints, or None."""
+    return None if not username else {"username": username, "name": person(db, username)}
+
+
+def signed_technicians(db: Sql, signature_ids: list[str]) -> dict[str, dict[str, str]]:
+    """By signature, whom its sheet named as the technician when it was signed; a signature recorded
+    before these were kept (m032), or of a sheet that named nobody, has none."""
+    return {i: _decode(t) for i, t in select_in(
+        db, "SELECT signature_id, technician FROM verifications WHERE technician IS NOT NULL"
+            " AND signature_id IN ({marks})", signature_ids)}
 
 
 def device_labels(db: Sql, device_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ ZH: dict[str, str] = {
     "outcome": "结果",
     "note": "备注",
     "checked_at": "检查时间",
-    "counts": "设备 {total} 台：服务正常 {serviced}，故障 {fault}，无法进入 {not_accessible}，未检 {skipped}，未检查 {not_checked}",
+    "counts": "设备 {total} 台：服务正常 {serviced}，故障 {fault}，无法进入 {not_accessible}，已跳过 {skipped}，未检查 {not_checked}",
     "tasks": "季度维护内容",
     "signatures": "签字",
     "signer": "签字人",

@@ -12,7 +12,7 @@ ZH: dict[str, str] = {
     "outcome.serviced": "服务正常",
     "outcome.fault": "故障",
     "outcome.not_accessible": "无法进入",
-    "outcome.skipped": "未检",
+    "outcome.skipped": "已跳过",
     "outcome.None": "未检查",
     "system.video": "视频监控系统",
     "system.access": "门禁系统",
@@ -148,6 +148,12 @@ ZH: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "请选择是或否",
     "desk_refusal.reason.invalid_field": "暂停须选原因，其他事件不填原因",
     "desk_refusal.kind.invalid_field": "服务台不能记录该事件",
+    # office5: the duty roster's form on the reports page
+    "desk_refusal.technician.invalid_field": "请选择一名账号未停用的技术员",
+    "desk_refusal.from.invalid_field": "时间须为 HH:MM，如 08:00",
+    "desk_refusal.until.invalid_field": "时间须为 HH:MM，如 22:30",
+    "desk_refusal.duty_roster.invalid_field": "值班开始须早于值班结束（不跨午夜）",
+    "desk_refusal.month.invalid_filter": "须为 2000 至 2100 年间的月份，如 2026-12",
     # console-speed
     "kind.bullet_camera": "枪式摄像机",
     "kind.dome_camera": "球形摄像机",
@@ -319,6 +325,11 @@ EN: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "choose yes or no",
     "desk_refusal.reason.invalid_field": "a pause needs a reason; other events take none",
     "desk_refusal.kind.invalid_field": "not an event the desk records",
+    "desk_refusal.technician.invalid_field": "choose a technician whose account is enabled",
+    "desk_refusal.from.invalid_field": "a time as HH:MM, such as 08:00",
+    "desk_refusal.until.invalid_field": "a time as HH:MM, such as 22:30",
+    "desk_refusal.duty_roster.invalid_field": "on call from must come before until (not across midnight)",
+    "desk_refusal.month.invalid_filter": "a month such as 2026-12, in the years 2000 to 2100",
     # console-speed
     "kind.bullet_camera": "Bullet camera",
     "kind.dome_camera": "Dome camera",

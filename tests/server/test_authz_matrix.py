@@ -235,6 +235,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                       signed_out=303),
     ("GET", "/console/reports/duty-log.csv"): Rule(_console("/console/reports/duty-log.csv"), 200, 200, 200,
                                                    signed_out=303),
+    # s27-office5: the duty roster's form is a supervisor's; without the form's CSRF token, refused for all.
+    ("POST", "/console/reports/duty-roster"): Rule(_console("/console/reports/duty-roster"), 403, 403, 403,
+                                                   signed_out=303),
     ("GET", "/console/conflicts"): Rule(_console("/console/conflicts"), 200, 200, 200, signed_out=303),
     ("GET", "/console/clients"): Rule(_console("/console/clients"), 200, 200, 200, signed_out=303),
     ("POST", "/console/clients/{client_id:str}/revoke"): Rule(_console("/console/clients/{cam1}/revoke"),
@@ -255,6 +258,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # Reassigning an inspection is a supervisor's; without the form's CSRF token, refused for all.
     ("POST", "/console/inspections/{inspection_id:str}/assign"): Rule(
         _console("/console/inspections/{inspection}/assign"), 403, 403, 403, signed_out=303),
+    ("GET", "/console/blobs/{sha256:str}"): Rule(
+        lambda w, role: _console(f"/console/blobs/{w.photo_sha}")(w, role), 200, 404, 200, signed_out=303),
     ("GET", "/console/blobs/{sha256:str}/thumbnail"): Rule(
         lambda w, role: _console(f"/console/blobs/{w.photo_sha}/thumbnail")(w, role), 200, 404, 200,
         signed_out=303),

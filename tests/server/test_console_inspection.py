@@ -6,11 +6,14 @@ In-process on the real app (`http`), the merge and the sheet's own functions und
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from sync.schema import inspection_id
 from tests.conftest import SITE
+from tests.server import test_sealing as sealing
 from tests.server.test_console_desk import ORIGIN, console
-from tests.server.test_sheet_pdf import renamed_after_signing
+from tests.server.test_sheet_pdf import _read, renamed_after_signing
 
 
 def _assignee(lin: Any, inspection: str) -> object:
@@ -116,3 +119,87 @@ def test_a_signed_inspection_is_not_reassigned_by_the_console(http, store, site,
     assert r.status_code == 400 and 'id="refused"' in r.text and "已由客户签字封存" in r.text, r.text[-600:]
     assert 'id="reassign"' not in r.text  # no form on a signed sheet's page
     assert _assignee(lin, insp) == "wang"
+
+
+def test_a_supervisors_push_reassigning_a_signed_inspection_leaves_the_signed_technician_on_the_sheet(
+        http, store, site, wang, lin, tmp_path):
+    # Regression (s27-office5, item 2): only the console refused to reassign a signed inspection; a
+    # supervisor's push of `inspections.assigned_to` was taken (sync-protocol.md seals the checks, not the
+    # inspection's registers, so the push stays taken), and the reprint then printed the new technician
+    # beside the customer's signature. The seal now keeps whom the sheet named (verifications.technician,
+    # m032), the reprint prints him, and the console's page says to whom it was reassigned since.
+    insp = site["inspection"]
+    store.add_member(SITE, "zhao")
+    renamed_after_signing(site, store, wang)
+    sheet = lin.http.get(f"/api/inspections/{insp}", headers=lin.headers).json()["inspection"]
+    assert sheet["status"] == "signed"
+    [result] = lin.push([lin.change("inspections", insp, {"assigned_to": "zhao"})]).json()["results"]
+    assert result["status"] == "applied" and _assignee(lin, insp) == "zhao"  # the contract takes it
+    text, _ = _read(lin.http.get(f"/api/inspections/{insp}/sheet.pdf", headers=lin.headers).content, tmp_path,
+                    "inspection-reassigned")
+    assert "Wang" in text and "Zhao" not in text, text
+    console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    assignee = page.split('id="assignee"')[1].split("</td>")[0]
+    assert assignee.startswith(">Wang") and "（签字后已改派 Zhao）" in assignee, assignee
+
+
+def test_the_seal_links_the_signed_bytes_for_the_session(http, store, site, wang, lin):
+    # Regression (s27-office5, item 3): the inspection page showed the seal's hash, but the bytes the
+    # customer signed were only at `GET /blobs/{sha}`, which takes a bearer token a browser does not send.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    c2 = sealing._check(wang, insp, site["cam2"], "wang")
+    signed = sealing._sheet(insp, c1, c2)
+    sealing._upload(wang, signed, "application/json")
+    _sig_id, sig = sealing._signature(wang, insp, signed)
+    assert sealing._results(wang.push([c1, c2, sig])) == [("applied", None)] * 3
+    console(http, "lin")
+    page = http.get(f"/console/inspections/{insp}").text
+    sha = hashlib.sha256(signed).hexdigest()
+    assert f'<a href="/console/blobs/{sha}" id="signed-bytes">' in page
+    r = http.get(f"/console/blobs/{sha}")
+    assert r.status_code == 200 and r.content == signed and r.headers["content-type"].startswith("application/json")
+    assert http.get(f"/console/blobs/{'0' * 64}").status_code == 404
+    console(http, "zhao")  # not a member of the site: the API's 404
+    assert http.get(f"/console/blobs/{sha}").status_code == 404
+
+
+def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_coverage(http, store, site, wang):
+    # Regression (s27-office5, item 3): the site's page listed every inspection ever (four a year) and
+    # showed only the current period's coverage: last quarter's cameras could not be looked at.
+    for period in ("2025-Q3", "2025-Q4", "2026-Q3"):
+        store.write_server_changes([("inspections", inspection_id(SITE, period), {
+            "site_id": SITE, "period": period, "status": "scheduled", "assigned_to": "wang"}, False)])
+    c1 = sealing._check(wang, inspection_id(SITE, "2025-Q3"), site["cam1"], "wang")
+    assert sealing._results(wang.push([c1])) == [("applied", None)]
+    console(http, "lin")
+    page = http.get(f"/console/sites/{SITE}").text
+    listed = page.split('id="site-inspections"')[1].split("</table>")[0]
+    assert "2026-Q4" in listed and "2026-Q3" in listed and "2025-Q" not in listed
+    assert '<a href="?year=2025">2025</a>' in page and "<b>2026</b>" in page
+    assert "本期覆盖（2026-Q4）" in page
+    page = http.get(f"/console/sites/{SITE}", params={"year": "2025"}).text
+    listed = page.split('id="site-inspections"')[1].split("</table>")[0]
+    assert "2025-Q3" in listed and "2025-Q4" in listed and "2026-Q" not in listed
+    page = http.get(f"/console/sites/{SITE}", params={"period": "2025-Q3"}).text
+    assert "2025-Q3 覆盖" in page and 'id="current-period"' in page and "回到本期（2026-Q4）" in page
+    assert '<b data-count="serviced">1</b>' in page and 'name="period" value="2025-Q3"' in page
+    for bad in ({"period": "2025-Q5"}, {"year": "20x5"}, {"period": "x" * 300}):
+        assert http.get(f"/console/sites/{SITE}", params=bad).status_code == 400, bad
+
+
+def test_the_kind_filter_offers_every_camera_at_once(http, store, site, wang):
+    # Regression (s27-office5, the supervisor's walk): "which cameras were serviced, what is wrong with the
+    # rest" needed one kind at a time (球形, 枪式, 半球): the select offered no choice for every camera, though
+    # the coverage takes a list of kinds.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    assert sealing._results(wang.push([c1])) == [("applied", None)]
+    console(http, "lin")
+    page = http.get(f"/console/sites/{SITE}").text
+    assert '<option value="bullet_camera,dome_camera">全部摄像机</option>' in page
+    page = http.get(f"/console/sites/{SITE}", params={"kind": "bullet_camera,dome_camera",
+                                                       "outcome": "not_checked"}).text
+    assert '<option value="bullet_camera,dome_camera" selected>' in page
+    assert "CAM-002" in page and ">CAM-001<" not in page

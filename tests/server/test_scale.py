@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -253,3 +254,20 @@ def test_cli_init_with_scale(tmp_path: Path, capsys):
         store.close()
     assert main(["init", "--data", str(tmp_path / "b"), "--demo", "--scale", "2"]) == 0
     assert "already holds data" in capsys.readouterr().out
+
+
+def test_generated_devices_and_notes_read_in_chinese_as_the_demos_do(store):
+    # Regression (s27-office5, item 4): the benches' company-scale sites named devices "Dome camera CAM-001
+    # (球机)" at "Building A, F3, east corridor", and technicians' notes were English, unlike the demo
+    # (fixtures/: 球机 CAM-023 at A座 6 楼 东走廊): what supervisors read on the scaled console was not
+    # what they read on a real one. Only codes, models and units stay Latin.
+    english = re.compile(r"[a-z]{3,}")  # a word; CAM-001, HOST-V01, HDMI, SMART and B2 are codes
+    scale = set(_scale_sites(store))
+    devices = [d for d in _rows(store, "devices") if d["_site"] in scale]
+    assert devices
+    for d in devices:
+        assert not english.search(d["name"]) and not english.search(d["location"]), (d["name"], d["location"])
+    bullet = next(d for d in devices if d["kind"] == "bullet_camera")
+    assert bullet["name"] == f"枪机 {bullet['code']}"
+    notes = [c["note"] for c in _rows(store, "device_checks") if c.get("note") and c["_site"] in scale]
+    assert notes and not [n for n in notes if english.search(n)]

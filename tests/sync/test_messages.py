@@ -68,3 +68,17 @@ def test_the_consoles_areas_define_each_word_once():
         twice = [(key, seen.setdefault(key, area.__name__), area.__name__)
                  for area in AREAS for key in getattr(area, lang) if seen.setdefault(key, area.__name__) != area.__name__]
         assert twice == [], lang
+
+
+def test_the_outcome_words_do_not_read_alike():
+    # Regression (s27-office5, the supervisor's walk): a skipped device read 未检 beside 未检查 for one
+    # never checked, on the site's counts and the printed sheet: a supervisor asking what is wrong with
+    # the rest could not tell a device the technician chose to skip from one nobody reached.
+    from sync.messages import label, words
+
+    for lang in ("zh", "en"):
+        shown = [label("outcome", o, lang) for o in ("serviced", "fault", "not_accessible", "skipped", "not_checked")]
+        assert not [(a, b) for a in shown for b in shown if a != b and (a in b or b in a)], shown
+    assert label("outcome", "skipped") == "已跳过"
+    counts = words("sheets")["counts"]
+    assert f"{label('outcome', 'skipped')} {{skipped}}" in counts and "未检查 {not_checked}" in counts

@@ -115,15 +115,16 @@ class ConsoleController(DomainController):
 
     @get("/sites/{site_id:str}", sync_to_thread=True, guards=[signed_in, site_in_scope])
     def site(self, request: Request[Any, Any, Any], site_id: FromPath[str], caller: CallerDep) -> Response[bytes]:
-        """The customer archive, and the coverage of the site's current period (by its plan), filtered by
-        `system`, `kind` and `outcome`, searched by device `code` (one device whose code it is opens that
-        device's page)."""
+        """The customer archive, its inspections of one `year`, and the coverage of a `period` (default: the
+        site's current one, by its plan), filtered by `system`, `kind` and `outcome`, searched by device
+        `code` (one device whose code it is opens that device's page)."""
         q = request.query_params
         data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
-                               q.get("outcome") or None, site_pages.code_query(q.get("code")))
+                               q.get("outcome") or None, site_pages.code_query(q.get("code")), q.get("period") or None)
         if data["exact"] is not None:
             return Redirect(f"{PATH}/sites/{site_id}/devices/{data['exact'].device_id}", status_code=303,
                             headers=HEADERS)
+        found = request.app.state.inspections.summaries(caller, site_id=site_id).inspections
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
-                      history=request.app.state.inspections.summaries(caller, site_id=site_id).inspections)
+                      **pages.site_history(found, q.get("year") or None, data["period"]))

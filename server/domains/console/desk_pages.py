@@ -150,7 +150,9 @@ DESK_FORMS = {"dispatch": ("assigned_to",), "event": ("kind", "reason", "note"),
               "callback": ("visit_id", "reached", "rating", "comment")}
 # A field a refusal's detail names (`callbacks.rating ...`: the merge's details start so) -> its label's key.
 _FIELD_LABELS = {"assigned_to": "dispatch_to", "kind": "event_kind", "reason": "pause_reason", "note": "note",
-                 "visit_id": "sheet_no", "reached": "reached", "rating": "rating", "comment": "note"}
+                 "visit_id": "sheet_no", "reached": "reached", "rating": "rating", "comment": "note",
+                 # the reports page's duty roster form (office.py)
+                 "technician": "roster_technician", "from": "roster_from", "until": "roster_until", "month": "month"}
 _NAMED_FIELD = re.compile(r"(?:[a-z_]+\.)?([a-z_]+)\b")  # any collection: `inspections.assigned_to` too
 
 

@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from sync import errors as E
+from sync.messages import words
 from sync.wire import MAX_ID_CHARS, MAX_USERNAME_CHARS
 
 from ...http.controller import DomainController
@@ -24,11 +25,13 @@ from ...http.guards import desk_or_supervisor, supervisor_only
 from ..callbacks.service import MILESTONES, as_csv
 from ..duty.service import log_csv
 from ..identity.access import MAX_USER_SITES, NewUser, UserUpdate
+from . import desk_pages
 from . import office_pages as pages
 from .controller import Form
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
+    MAX_FORM_FIELD_CHARS,
     PATH,
     check_post,
     csrf_of,
@@ -81,10 +84,40 @@ class OfficeController(DomainController):
 
     @get("/reports", sync_to_thread=True, guards=[signed_in])
     def reports(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
-        """The month's technician scores and fault causes (the desk and supervisors) and duty log (`?month=2026-11`)."""
-        data = pages.reports(request.app.state, caller, request.query_params.get("month"))
-        return render(request, "reports.html", caller=caller, per_cent=pages.per_cent,
-                      hundredths=pages.hundredths, milestones=MILESTONES, **data)
+        """The month's technician scores and fault causes (the desk and supervisors), its duty roster (a
+        supervisor's form to write it) and duty log (`?month=2026-11`)."""
+        return self._reports(request, caller, request.query_params.get("month"))
+
+    def _reports(self, request: Request[Any, Any, Any], caller: CallerDep, month: str | None,
+                 typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
+        """The reports page; `refused`: the roster form again with what was typed and why not."""
+        lang = lang_of(request)
+        data = pages.reports(request.app.state, caller, month, typed)
+        why = "" if refused is None else desk_pages.refusal(refused, words("console", lang), lang)
+        return render(request, "reports.html", refused.status if refused is not None else 200, caller=caller,
+                      per_cent=pages.per_cent, hundredths=pages.hundredths, milestones=MILESTONES, why=why,
+                      done=_done(request), **data)
+
+    @post("/reports/duty-roster", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def duty_roster(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
+        """Write a month's duty roster (`month` as `2026-12`, `technician`, `from`, `until`: blank, the rules'
+        default), merged as a supervisor's push of `duty_roster`; refused, the page again with the form as typed
+        and the reason; 303 back to the month's page."""
+        _checked(request, data)
+        names = ("technician", "from", "until")
+        month = data.get("month") if isinstance(data.get("month"), str) else None
+        typed = {n: v[:MAX_FORM_FIELD_CHARS] if isinstance(v := data.get(n), str) else "" for n in names}  # shown again
+        try:
+            api_month, first = pages.month_of(form_value(data, "month"))
+            values = [form_value(data, name) for name in names]
+            request.app.state.duty.set_roster(caller, api_month, *values)
+        except E.SyncError as exc:
+            if exc.status not in (400, 409):
+                raise
+            shown = month if exc.extra.get("parameter") != "month" and month and len(month) <= 7 else None
+            return self._reports(request, caller, shown, typed, exc)
+        return Redirect(f"{PATH}/reports?month={first.strftime('%Y-%m')}&done=roster#roster", status_code=303,
+                        headers=HEADERS)
 
     @get("/reports/technicians.csv", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def technicians_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:

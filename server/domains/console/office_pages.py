@@ -13,10 +13,11 @@ from typing import Any
 from sync import errors as E
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month
 from sync.periods import site_today
-from sync.schema import SERVICE_DESK, SUPERVISOR
+from sync.schema import SERVICE_DESK, SUPERVISOR, TECHNICIAN
 
 from ...engine.conflicts import KINDS
 from ...filters import one_of
+from ..duty.service import duty_rules
 from ..identity.service import Caller
 from ..scope import in_scope
 from .pages import NEWEST, local_time
@@ -26,7 +27,7 @@ CONFLICTS_PER_PAGE = 50
 MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
-DONE = ("created", "password", "disabled", "enabled", "revoked")  # what a form's redirect may say it did
+DONE = ("created", "password", "disabled", "enabled", "revoked", "roster")  # what a form's redirect may say it did
 
 
 def month_of(text: str | None) -> tuple[str, date]:
@@ -51,9 +52,27 @@ def _site_names(state: Any, caller: Caller) -> dict[str, str]:
     return {s.id: s.name or "" for s in state.inspections.sites(caller)}
 
 
-def reports(state: Any, caller: Caller, month: str | None) -> dict[str, Any]:
-    """The month's technician scores and fault causes (the desk's and supervisors', as the API), and
-    the duty log of the caller's scope (everyone's)."""
+def roster(state: Any, caller: Caller, api_month: str, typed: dict[str, str] | None) -> dict[str, Any]:
+    """The month's duty roster (who, on call from, until: the rules' default hours where it names none), and
+    for a supervisor the form to write it: the enabled technicians, the values as stored or as `typed`."""
+    found = state.duty.roster(api_month) or {}
+    rules = duty_rules()
+    shown = {"technician": found.get("technician") or "", "from": found.get("from") or rules.default_from,
+             "until": found.get("until") or rules.default_until, "set": bool(found),
+             "default_from": rules.default_from, "default_until": rules.default_until}
+    if caller.role != SUPERVISOR:
+        return {"roster": shown, "technicians": []}
+    technicians = [u.username for u in state.access.users().users if u.role == TECHNICIAN and not u.disabled]
+    form = typed if typed is not None else {"technician": shown["technician"], "from": found.get("from") or "",
+                                            "until": found.get("until") or ""}
+    return {"roster": shown, "technicians": technicians, "roster_form": form}
+
+
+def reports(state: Any, caller: Caller, month: str | None,
+            typed: dict[str, str] | None = None) -> dict[str, Any]:
+    """The month's technician scores and fault causes (the desk's and supervisors', as the API), the duty
+    roster (a supervisor's form to write it; `typed`: a refused form's values) and the duty log of the
+    caller's scope (everyone's)."""
     api_month, first = month_of(month)
     after = _shift(first, 1)
     office = caller.role in (SUPERVISOR, SERVICE_DESK)
@@ -71,6 +90,7 @@ def reports(state: Any, caller: Caller, month: str | None) -> dict[str, Any]:
         "scores": state.technician_reports.month(caller, api_month)[1].technicians if office else [],
         "faults": state.office.faults(first.isoformat(), after.isoformat()).faults if office else [],
         "calls": [call(c) for c in log.calls], "unresolved": [call(c) for c in log.unresolved],
+        **roster(state, caller, api_month, typed),
     }
 
 

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sync import errors as E
 from sync.clocks import Milestone
 from sync.duty import ending_calendars
+from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_period
 from sync.periods import FREQUENCIES, period_of, site_zone
 from sync.schema import OUTCOMES, SUPERVISOR
 from sync.workhours import Calendar
@@ -132,14 +134,18 @@ def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDev
 
 
 def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,
-              outcome: str | None, code: str = "") -> dict[str, Any]:
-    """A site's coverage of its current quarter, grouped by system and location, with the camera grid;
-    `code` keeps the devices whose code starts with it, and `exact` is the one whose code it is."""
+              outcome: str | None, code: str = "", period: str | None = None) -> dict[str, Any]:
+    """A site's coverage of `period` (default: the one it is in today, by its plan), grouped by system and
+    location, with the camera grid; `code` keeps the devices whose code starts with it, and `exact` is the
+    one whose code it is."""
     inspections: Inspections = state.inspections
     wanted = one_of("outcome", outcome, OUTCOME_CHOICES)
     found = inspections.sites(caller, site_id)
     tz = found[0].tz if found else None
-    period = inspections.current_period(site_id, tz)
+    current = inspections.current_period(site_id, tz)
+    if period and not is_period(period):
+        raise E.InvalidFilter(f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11", parameter="period")
+    period = period or current
     coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
     devices = [d for d in coverage.devices if wanted is None or (d.outcome or NOT_CHECKED) == wanted]
     devices, exact = matching(devices, code)
@@ -148,10 +154,24 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
         groups.setdefault(d.system or "", {}).setdefault(d.location or "", []).append(d)
     cameras = [d for d in devices if (d.kind or "").endswith("camera")]
     counts = Counter(d.outcome or NOT_CHECKED for d in cameras)
-    return {"site": found[0], "period": period, "coverage": coverage, "groups": groups, "cameras": cameras,
+    return {"site": found[0], "period": period, "current_period": current, "coverage": coverage, "groups": groups, "cameras": cameras,
             "camera_counts": counts, "outcomes": OUTCOME_CHOICES, "not_checked": NOT_CHECKED,
-            "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or "", "code": code},
+            "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or "", "code": code,
+                        "period": period if period != current else ""},
             "exact": exact, "matches": len(devices),
             "kinds": sorted({d.kind for d in coverage.devices if d.kind}),
+            # every camera kind in one choice (the coverage takes a list): "which cameras were serviced"
+            "camera_kinds": sorted({d.kind for d in coverage.devices if (d.kind or "").endswith("camera")}),
             "systems": sorted({d.system for d in coverage.devices if d.system}),
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
+
+
+def site_history(inspections: list[InspectionSummary], year: str | None, period: str) -> dict[str, Any]:
+    """The site's inspections of one year (`year`, default the shown period's: four a year grow the list)
+    and the years it has inspections in, newest first."""
+    if year and not (len(year) == 4 and year.isdigit() and MIN_PERIOD_YEAR <= int(year) <= MAX_PERIOD_YEAR):
+        raise E.InvalidFilter(f"year {year[:8]!r} is a year like 2026", parameter="year")
+    shown = year or period[:4]
+    years = sorted({i.period[:4] for i in inspections if i.period} | {shown}, reverse=True)
+    return {"history": [i for i in inspections if (i.period or "").startswith(shown)], "history_year": shown,
+            "history_years": years}

@@ -34,7 +34,7 @@ from .web import (
     signed_in,
 )
 
-# A thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
+# A blob or thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
 _IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
                   "Content-Security-Policy": "sandbox"}
 
@@ -96,6 +96,14 @@ class SiteController(DomainController):
         """The same PDF as `GET /api/inspections/{id}/sheet.pdf`, for the session's caller."""
         data = request.app.state.sheets.inspection_pdf(caller, inspection_id)
         return pdf_response(data, "inspection", PDF_HEADERS)
+
+    @get("/blobs/{sha256:str}", sync_to_thread=True, guards=[signed_in])
+    def blob(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep) -> File:
+        """The original bytes as `GET /blobs/{sha256}` gives them to the same caller: a sealed sheet's signed
+        JSON (linked from the inspection's seal), a photo."""
+        path, content_type = request.app.state.media.original(caller, sha256)
+        return File(path, media_type=content_type, content_disposition_type="inline", filename=path.name,
+                    headers=_IMAGE_HEADERS)
 
     @get("/blobs/{sha256:str}/thumbnail", guards=[signed_in])
     async def thumbnail(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep,

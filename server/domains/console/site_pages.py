@@ -142,7 +142,9 @@ def inspection_page(state: Any, caller: Caller, inspection_id: str, lang: str) -
     site_id = sheet.site.get("id")
     # Whom a supervisor may reassign it to: as the desk's dispatch, the site's members with an enabled account.
     members = state.service_requests.assignees([site_id]) if caller.role == SUPERVISOR and site_id else ()
+    technician, reassigned = state.sheets.technician_as_signed(sheet)  # as the reprint names him
     return {"inspection": sheet.inspection, "site": sheet.site, "coverage": c, "systems": systems,
+            "technician": technician, "reassigned": reassigned,
             "members": members, "supervisor": caller.role == SUPERVISOR,
             "open": sheet.inspection.get("status") not in CLOSED,
             "checked": checked, "signatures": signatures, "photos": _photos(sheet.photos, tz),

@@ -110,6 +110,18 @@ class Duty:
         found = duty_at(ms, {month: roster} if roster else {}, rules)
         return OnDuty(at=hlc.format_ts(ms), technician=found.technician, state=found.state, until=found.until)
 
+    def roster(self, month: str) -> dict[str, Any] | None:
+        """The month's live roster row's fields (`2026-M12`), or None."""
+        with self.store.read() as db:
+            return q.roster(db, roster_id(month))
+
+    def set_roster(self, caller: Caller, month: str, technician: str, start: str | None, end: str | None) -> None:
+        """Write the month's roster as a supervisor's push of `duty_roster` would (the console's form): the same
+        checks (a technician's enabled account, `HH:MM`, `from` before `until`), a refusal writes nothing. An
+        hour left blank is the rules' default (null)."""
+        fields: dict[str, Any] = {"month": month, "technician": technician, "from": start or None, "until": end or None}
+        self.store.write_server_changes([("duty_roster", roster_id(month), fields, False)], caller=caller)
+
     def log(self, caller: Caller, month: str | None) -> DutyLog:
         """The month's calls and the follow-ups still open (received before the month's end) in the caller's scope."""
         if not is_month(month):

@@ -24,7 +24,7 @@ from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
 
 from ...storage.sheets import located, person, templates
-from ...storage.signatures import SIGNED_LABELS, signed_devices
+from ...storage.signatures import SIGNED_LABELS, signed_devices, signed_technicians
 from ..billing.service import Billing
 from ..identity.service import Caller
 from ..inspections.schemas import CoverageDevice, Sheet
@@ -140,6 +140,20 @@ class Sheets:
                 signed.setdefault(device_id, labels)
         return [as_signed(d, signed.get(d.device_id)) for d in sheet.coverage.devices]
 
+    def technician_as_signed(self, sheet: Sheet) -> tuple[str, str]:
+        """(the name the sheet prints as its technician, the one it is assigned to now when that differs since):
+        with the seal, whom the sheet named when the customer signed beside it (a supervisor may still
+        reassign the inspection); without one, or sealed before this was kept (m032), its technician now."""
+        now = self.person(sheet.inspection.get("assigned_to"))
+        seal = seal_of(sheet.signatures)
+        if seal is None:
+            return now, ""
+        with self.store.read() as db:
+            signed = signed_technicians(db, [seal.id]).get(seal.id)
+        if signed is None or signed.get("username") == sheet.inspection.get("assigned_to"):
+            return (now if signed is None else str(signed.get("name") or "")), ""
+        return str(signed.get("name") or ""), now
+
     def inspection_sheet(self, caller: Caller, inspection_id: str) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What the 定期维护单 prints (the template's values) and the images it shows."""
         sheet = self.inspections.sheet(caller, inspection_id)
@@ -157,7 +171,7 @@ class Sheets:
         page = dict(
             sheet_no=insp.get("sheet_no") or "", customer=site.get("customer") or "",
             site=site.get("name") or "", address=site.get("address") or "", period=insp.get("period") or "",
-            technician=self.person(insp.get("assigned_to")), status=insp.get("status") or "", systems=systems,
+            technician=self.technician_as_signed(sheet)[0], status=insp.get("status") or "", systems=systems,
             counts=SHEET["counts"].format(total=c.total, serviced=c.serviced, fault=c.fault,
                                        not_accessible=c.not_accessible, skipped=c.skipped,
                                        not_checked=c.not_checked),

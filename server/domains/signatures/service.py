@@ -245,8 +245,10 @@ def _verify_inspection(batch: _Batch, signature: RowState) -> list[tuple[str, st
         state = {d: current[d] for d in listed if d in current}
         valid = sheet.matches(listed, current)
     batch.server_set(signature, "verification", "valid" if valid else "mismatch")
-    q.record_verification(batch.db, signature.id, inspection_id, compared, _encode(state),
-                          _encode(q.device_labels(batch.db, sorted(state))))  # a reprint names them so
+    inspection = batch.lookup("inspections", inspection_id)
+    technician = q.technician_label(batch.db, inspection.fields.get("assigned_to") if inspection else None)
+    q.record_verification(batch.db, signature.id, inspection_id, compared, _encode(state),  # a reprint names them so
+                          _encode(q.device_labels(batch.db, sorted(state))), _encode(technician) if technician else None)
     return [("device_checks", device_check_id(inspection_id, d)) for d in sorted(state)]
 
 
