@@ -1,6 +1,6 @@
 """Photo uploads over tus against a real server: throughput and the server's memory.
 
-    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb MB] [--profile FILE]
+    python bench/uploads.py [--photos 20] [--mb 8] [--parallel 4] [--chunk-mb MB] [--profile FILE [--profile-gil]]
 
 PHOTOS JPEGs of about MB megabytes each (one noisy photo, a few pixels changed
 per copy so every hash differs) are uploaded PARALLEL at a time over loopback
@@ -11,7 +11,9 @@ The same bytes, in the same run, go through `sha256sum` and a plain file copy
 compared with. Memory is the server worker's (granian serves from a child
 process of the one started): its resident set before the run, sampled during
 it, and its high-water mark (VmHWM) after. Prints figures; asserts nothing
-about time. `--profile FILE` records the worker with py-spy (`pip install py-spy`)
+about time. The worker's CPU is also given by thread: the event loop (its main thread),
+granian's runtime (`tokio-rt-worker`) and Python's other threads (`python`: hashing, writing,
+the JPEG check, the database). `--profile FILE` records the worker with py-spy (`pip install py-spy`)
 during the upload, as collapsed stacks (one line a stack, its sample count last).
 """
 
@@ -112,6 +114,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each kind of thread of a process, by the thread's name (granian's
+    runtime threads, the event loop's (the main thread), Python's other threads): where the server's CPU goes."""
+    out: dict[str, float] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rpartition(")")[2].split()
+        name = "event loop" if stat.parent.name == str(pid) else name.rstrip("0123456789-_ ") or name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def worker_pid(server: ServerProcess) -> int:
     """The process that serves: the group member with the largest resident set (granian's worker)."""
     assert server.proc is not None
@@ -120,11 +138,12 @@ def worker_pid(server: ServerProcess) -> int:
     return max(children, key=lambda p: status_kb(p, "VmRSS"))
 
 
-def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling every thread of the worker until it is sent SIGINT (it writes the file then)."""
+def profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the worker until it is sent SIGINT (it writes the file then);
+    with `gil` only the thread holding the GIL (Python's own work, not C code that lets it go)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-                             "--rate", "250", "--nonblocking"], stdout=subprocess.DEVNULL)
+                             "--rate", "250", "--nonblocking", *(["--gil"] if gil else [])], stdout=subprocess.DEVNULL)
     time.sleep(1)  # py-spy attaches before the upload starts; only the profile waits on this
     return proc
 
@@ -155,6 +174,8 @@ def main() -> int:
                         help="PATCH size in MB (default: the client SDK's)")
     parser.add_argument("--profile", metavar="FILE", type=Path,
                         help="record the server worker with py-spy during the upload (collapsed stacks)")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL")
     args = parser.parse_args()
     chunk = int(args.chunk_mb * 1024 * 1024)
     technicians = [f"tech{i}" for i in range(args.parallel)]
@@ -185,7 +206,7 @@ def main() -> int:
             rss_before = status_kb(worker, "VmRSS")
             hwm_before = status_kb(worker, "VmHWM")
             peak_sampled = rss_before
-            cpu_before = cpu_seconds(worker)
+            cpu_before, threads_before = cpu_seconds(worker), thread_cpu(worker)
             done = threading.Event()
 
             def sample() -> None:
@@ -217,7 +238,7 @@ def main() -> int:
             sampler = threading.Thread(target=sample)
             sampler.start()
             threads = [threading.Thread(target=upload, args=(name,)) for name in technicians]
-            spy = profiler(worker, args.profile) if args.profile else None
+            spy = profiler(worker, args.profile, args.profile_gil) if args.profile else None
             start, client_cpu = time.perf_counter(), time.process_time()
             for t in threads:
                 t.start()
@@ -230,6 +251,7 @@ def main() -> int:
                 spy.send_signal(signal.SIGINT)
                 spy.wait()
             server_cpu = cpu_seconds(worker) - cpu_before
+            by_thread = {name: cpu - threads_before.get(name, 0.0) for name, cpu in thread_cpu(worker).items()}
             hwm_after = status_kb(worker, "VmHWM")
             rss_after = status_kb(worker, "VmRSS")
         finally:
@@ -254,6 +276,9 @@ def main() -> int:
               f" ({server_cpu / (total / 2**20) * 1000:.1f} ms per MB; sha256sum+copy"
               f" {floor_cpu / (total / 2**20) * 1000:.1f} ms per MB); this client {client_cpu:.2f} s; load average {os.getloadavg()[0]:.1f}"
               f" on {os.cpu_count()} processors")
+        mb = total / 2**20
+        print("  by thread (ms per MB): " + ", ".join(
+            f"{name} {cpu / mb * 1000:.1f}" for name, cpu in sorted(by_thread.items(), key=lambda kv: -kv[1]) if cpu > 0))
         print(f"ratio (upload speed / sha256sum+copy speed): {floor / elapsed:.2f}  (aim: at least 0.5)")
         print(f"server worker memory: RSS {rss_before / 1024:.1f} MB before, peak sampled {peak_sampled / 1024:.1f} MB,"
               f" {rss_after / 1024:.1f} MB after; VmHWM {hwm_before / 1024:.1f} -> {hwm_after / 1024:.1f} MB")

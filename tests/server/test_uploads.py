@@ -987,3 +987,36 @@ def test_a_thumbs_directory_that_cannot_be_written_is_503_then_served(http, wang
     thumbs.unlink()
     r = http.get(f"/blobs/{sha(data)}/thumbnail?size=160", headers=wang.headers)
     assert r.status_code == 200 and (thumbs / sha(data)[:2] / f"{sha(data)}-160.jpg").read_bytes() == r.content
+
+
+@pytest.mark.one_sqlite_server("counts one process's trips to worker threads")
+def test_a_patch_resolves_its_caller_in_the_uploads_own_trip_to_a_thread(http, wang, monkeypatch):
+    # Issue 15, session 27: each PATCH took three trips to a worker thread, the first only to look up
+    # the token (the `caller` dependency, through Litestar's executor), at about 0.25 ms of server
+    # CPU each. The caller is now resolved in the upload's first trip: two a PATCH, three the first.
+    import anyio.to_thread
+    import litestar.concurrency
+
+    trips: list[str] = []
+    litestar_run, anyio_run = litestar.concurrency._run_sync_asyncio, anyio.to_thread.run_sync
+
+    async def via_litestar(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await litestar_run(fn, *args, **kwargs)
+
+    async def via_anyio(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await anyio_run(fn, *args, **kwargs)
+
+    monkeypatch.setattr(litestar.concurrency, "_run_sync_asyncio", via_litestar)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", via_anyio)
+    data = jpeg((300, 200), noise=True, seed=49)
+    location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+    trips.clear()
+    assert tus.patch(http, wang.headers, location, 0, data[:1000]).status_code == 204
+    first, trips[:] = list(trips), []
+    assert tus.patch(http, wang.headers, location, 1000, data[1000:]).status_code == 204
+    assert len(first) == 3 and len(trips) == 2, (first, trips)
+    # Still 401 before anything else, and 404 for another user's upload, as before.
+    assert tus.patch(http, {}, location, 0, b"x").status_code == 401
+    assert tus.patch(http, {"Authorization": "Bearer nope"}, location, 0, b"x").status_code == 401

@@ -25,9 +25,9 @@ from sync.fields import unstorable
 from sync.wire import TUS_VERSION
 
 from ...http.controller import DomainController
-from ...http.deps import CallerDep, from_state
+from ...http.deps import CallerDep, from_state, provide_caller
 from ...http.problems import problem_responses
-from ...services import Store
+from ...services import Caller, Store
 from ...settings import Settings
 from .gc import Collector
 from .schemas import MissingBlobs
@@ -163,14 +163,20 @@ class MediaController(DomainController):
     @patch("/files/{upload_id:str}", status_code=204, request_max_body_size=None,
            responses=_no_body(204, 400, 401, 404, 409, 410, 412, 413, 415, 422, 423, 503, 507), tags=["uploads"])
     async def append_upload(
-        self, request: Request[Any, Any, Any], upload_id: FromPath[str], uploads: UploadsDep, caller: CallerDep
+        self, request: Request[Any, Any, Any], upload_id: FromPath[str], uploads: UploadsDep
     ) -> Response[None]:
         """Append bytes at `Upload-Offset`; the last byte stores the blob once its hash and content check out."""
-        _tus(request)
-        if (request.headers.get("content-type") or "").split(";")[0].strip().lower() != OFFSET_STREAM:
-            raise E.UnsupportedMediaType(f"PATCH bodies are Content-Type: {OFFSET_STREAM}")
-        offset = _length(request.headers.get("upload-offset"), "Upload-Offset")
-        upload = await uploads.append(caller, upload_id, offset, request.content_length, _body(request))
+
+        def who() -> tuple[Caller, int]:
+            # The caller (401 first, as on every route) and the headers, read in the upload's own first
+            # trip to a worker thread: a `caller` dependency took a trip of its own for each PATCH.
+            caller = provide_caller(request)
+            _tus(request)
+            if (request.headers.get("content-type") or "").split(";")[0].strip().lower() != OFFSET_STREAM:
+                raise E.UnsupportedMediaType(f"PATCH bodies are Content-Type: {OFFSET_STREAM}")
+            return caller, _length(request.headers.get("upload-offset"), "Upload-Offset")
+
+        upload = await uploads.append(who, upload_id, request.content_length, _body(request))
         return Response(None, status_code=204, headers={"Upload-Offset": str(upload.received)})
 
     @get("/blobs/{sha256:str}", responses=problem_responses(401, 404, 503), sync_to_thread=True, tags=["blobs"])
