@@ -16,7 +16,7 @@ from server.cli import main
 from sync.messages import words
 from sync.schema import device_check_id as check_id
 from tests.e2e.test_restore import open_client, server_state
-from tests.reliability.wire import INSPECTION, prepare
+from tests.reliability.wire import INSPECTION, Wire, prepare
 
 STROKES = [[[10.0, 40.0], [30.0, 10.0], [50.0, 40.0]], [[90.0, 25.0], [140.0, 30.0]]]
 
@@ -143,3 +143,40 @@ def test_a_restore_found_by_login_is_told(tmp_path: Path) -> None:
     cli = words("cli", "en")
     assert lines[1] == cli["restored_login"].format(count=3), lines
     assert sum(key[0] == "device_checks" for key in state) == 3
+
+
+def conflict_log(url: str) -> list[dict[str, Any]]:
+    """Every entry of the server's conflict log, as the supervisor reads it."""
+    lin = Wire(url, "lin")
+    try:
+        return list(Wire.checked(lin.http.get("/api/conflicts", headers=lin.headers,
+                                              params={"limit": 1000}))["conflicts"])
+    finally:
+        lin.close()
+
+
+def test_a_seq_gap_from_a_restored_server_is_met_as_the_restore_it_is(tmp_path: Path) -> None:
+    # Regression (s27-phone6 item 1): after a restore with a new epoch whose first answer to the phone was a 409
+    # seq_gap (its token still in the backup, a check recorded since), the phone read only a success's epoch and
+    # took the gap for a server restored without one: it resent its changes as its old client, and only that
+    # push's answer showed the new epoch, so it enrolled anew and resent everything again. The conflict log kept
+    # every entry of the resent rows twice, and the inspection's "in progress", resent after the first resend
+    # had completed it, was refused. The phone now reads the epoch header of error answers too.
+    server, dev, customer = signed_after_a_backup_then_restored(tmp_path)
+    try:
+        wang, http = open_client(tmp_path / "wang.db", server.url)
+        wang.record_check(INSPECTION, dev[2], "fault", note="after the restore")
+        report = wang.sync()
+        state = server_state(server.url)
+        log = conflict_log(server.url)
+        wang.close()
+        http.close()
+    finally:
+        server.stop()
+
+    assert report.resent == 5, report  # the two checks, the signature, the inspection started and the new check
+    assert state[("signatures", customer)][0]["verification"] == "valid"
+    refused = [(c["collection"], c["kind"], c.get("detail")) for c in log if c["kind"].startswith("rejected")]
+    assert refused == [], refused
+    entries = [(c["collection"], c["row_id"], c["register"], c["kind"]) for c in log]
+    assert len(entries) == len(set(entries)), entries
