@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bench._server import ServerProcess
 from client_sdk.cli.main import main as phone
+from client_sdk.outbox import Progress
 from server.cli import main
 from sync.messages import words
 from sync.schema import device_check_id as check_id
@@ -180,3 +182,50 @@ def test_a_seq_gap_from_a_restored_server_is_met_as_the_restore_it_is(tmp_path: 
     assert refused == [], refused
     entries = [(c["collection"], c["row_id"], c["register"], c["kind"]) for c in log]
     assert len(entries) == len(set(entries)), entries
+
+
+def test_a_restore_met_by_a_photo_upload_after_the_push_has_the_resent_changes_pushed_after_their_bytes(
+        tmp_path: Path) -> None:
+    # `Client._upload_all` (s27-phone6 item 3): the server is restored between the push and the photo's upload;
+    # the phone's token, renewed after the backup, is refused there, and the re-sign-in finds the new epoch inside
+    # the upload. The same sync sends the sheet and the signature's image again, then the resent changes, then
+    # the photo: nothing is left waiting, and the customer's signature is valid on the restored server.
+    data, dest = tmp_path / "server", tmp_path / "backup"
+    dev = prepare(data, ["wang"], 3)
+    server = ServerProcess(data).start()
+    jpeg = tmp_path / "after.jpg"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(jpeg, "JPEG")
+    restored_at: list[str] = []
+
+    def restore_once_pushed(progress: Progress) -> None:
+        if progress.what == "push" and not restored_at:
+            server.stop()
+            assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
+            server.start()
+            restored_at.append("after the push")
+
+    try:
+        wang, http = open_client(tmp_path / "wang.db", server.url, "wang")
+        for device in dev[:2]:
+            wang.record_check(INSPECTION, device, "serviced", note="ok")
+        wang.sync()
+        assert main(["backup", "--data", str(data), "--to", str(dest)]) == 0
+        customer = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
+        photo = wang.add_photo(INSPECTION, dev[0], jpeg)
+        wang.db.set_meta(token="expired")  # its next request renews it: a token the backup lacks
+        wang.on_progress = restore_once_pushed
+        report = wang.sync()
+        pending, waiting = wang.pending(), wang.uploads(waiting_only=True)
+        state = server_state(server.url)
+        log = conflict_log(server.url)
+        wang.close()
+        http.close()
+    finally:
+        server.stop()
+
+    assert restored_at == ["after the push"]
+    assert report.resent == 4, report  # the two checks, the signature and the photo
+    assert pending == [] and waiting == []
+    assert state[("signatures", customer)][0]["verification"] == "valid"
+    assert ("photos", photo) in state
+    assert [c for c in log if c["kind"].startswith("rejected")] == []
