@@ -8,10 +8,12 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
 from bench._server import ServerProcess
+from client_sdk import Client, SyncReport
 from client_sdk.cli.main import main as phone
 from client_sdk.outbox import Progress
 from server.cli import main
@@ -23,11 +25,10 @@ from tests.reliability.wire import INSPECTION, Wire, prepare
 STROKES = [[[10.0, 40.0], [30.0, 10.0], [50.0, 40.0]], [[90.0, 25.0], [140.0, 30.0]]]
 
 
-def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = False,
-                                        ) -> tuple[ServerProcess, list[str], str]:
-    """Wang's phone checks two of three devices and syncs; after a backup the customer signs for the first device
-    only (the second stays unsigned), and the phone syncs (with `renew_token`, its token dead first, so that sync
-    renews it); the backup is restored. Returns the restored server, started, the devices and the signature."""
+def checked_then_backed_up(tmp_path: Path) -> tuple[ServerProcess, Client, httpx.Client, list[str]]:
+    """A real server (its data in `tmp_path`/server) where Wang's phone checks two of three devices and syncs; then
+    the server is backed up to `tmp_path`/backup. Returns the server, running, the phone, its HTTP client and the
+    devices."""
     data, dest = tmp_path / "server", tmp_path / "backup"
     dev = prepare(data, ["wang"], 3)
     server = ServerProcess(data).start()
@@ -37,6 +38,24 @@ def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = Fals
             wang.record_check(INSPECTION, device, "serviced", note="ok")
         wang.sync()
         assert main(["backup", "--data", str(data), "--to", str(dest)]) == 0
+    except BaseException:
+        server.stop()
+        raise
+    return server, wang, http, dev
+
+
+def restored(tmp_path: Path) -> int:
+    """`fieldsync restore` of the backup `checked_then_backed_up` took."""
+    return main(["restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "server"), "--force"])
+
+
+def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = False,
+                                        ) -> tuple[ServerProcess, list[str], str]:
+    """Wang's phone checks two of three devices and syncs; after a backup the customer signs for the first device
+    only (the second stays unsigned), and the phone syncs (with `renew_token`, its token dead first, so that sync
+    renews it); the backup is restored. Returns the restored server, started, the devices and the signature."""
+    server, wang, http, dev = checked_then_backed_up(tmp_path)
+    try:
         signature = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
         if renew_token:
             wang.db.set_meta(token="expired")
@@ -47,7 +66,7 @@ def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = Fals
         http.close()
     finally:
         server.stop()
-    assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
+    assert restored(tmp_path) == 0
     return server.start(), dev, signature
 
 
@@ -157,6 +176,20 @@ def conflict_log(url: str) -> list[dict[str, Any]]:
         lin.close()
 
 
+def synced_then_stopped(server: ServerProcess, wang: Client, http: httpx.Client,
+                        ) -> tuple[SyncReport, dict[Any, Any], list[dict[str, Any]]]:
+    """One sync of Wang's phone, which leaves nothing waiting; then the server's rows and conflict log, the phone
+    closed and the server stopped."""
+    try:
+        report = wang.sync()
+        assert wang.pending() == [] and wang.uploads(waiting_only=True) == []
+        return report, server_state(server.url), conflict_log(server.url)
+    finally:
+        wang.close()
+        http.close()
+        server.stop()
+
+
 def test_a_seq_gap_from_a_restored_server_is_met_as_the_restore_it_is(tmp_path: Path) -> None:
     # Regression (s27-phone6 item 1): after a restore with a new epoch whose first answer to the phone was a 409
     # seq_gap (its token still in the backup, a check recorded since), the phone read only a success's epoch and
@@ -165,16 +198,9 @@ def test_a_seq_gap_from_a_restored_server_is_met_as_the_restore_it_is(tmp_path: 
     # every entry of the resent rows twice, and the inspection's "in progress", resent after the first resend
     # had completed it, was refused. The phone now reads the epoch header of error answers too.
     server, dev, customer = signed_after_a_backup_then_restored(tmp_path)
-    try:
-        wang, http = open_client(tmp_path / "wang.db", server.url)
-        wang.record_check(INSPECTION, dev[2], "fault", note="after the restore")
-        report = wang.sync()
-        state = server_state(server.url)
-        log = conflict_log(server.url)
-        wang.close()
-        http.close()
-    finally:
-        server.stop()
+    wang, http = open_client(tmp_path / "wang.db", server.url)
+    wang.record_check(INSPECTION, dev[2], "fault", note="after the restore")
+    report, state, log = synced_then_stopped(server, wang, http)
 
     assert report.resent == 5, report  # the two checks, the signature, the inspection started and the new check
     assert state[("signatures", customer)][0]["verification"] == "valid"
@@ -190,42 +216,30 @@ def test_a_restore_met_by_a_photo_upload_after_the_push_has_the_resent_changes_p
     # the phone's token, renewed after the backup, is refused there, and the re-sign-in finds the new epoch inside
     # the upload. The same sync sends the sheet and the signature's image again, then the resent changes, then
     # the photo: nothing is left waiting, and the customer's signature is valid on the restored server.
-    data, dest = tmp_path / "server", tmp_path / "backup"
-    dev = prepare(data, ["wang"], 3)
-    server = ServerProcess(data).start()
     jpeg = tmp_path / "after.jpg"
     Image.new("RGB", (64, 48), (200, 40, 40)).save(jpeg, "JPEG")
     restored_at: list[str] = []
+    server, wang, http, dev = checked_then_backed_up(tmp_path)
 
     def restore_once_pushed(progress: Progress) -> None:
         if progress.what == "push" and not restored_at:
             server.stop()
-            assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
+            assert restored(tmp_path) == 0
             server.start()
             restored_at.append("after the push")
 
     try:
-        wang, http = open_client(tmp_path / "wang.db", server.url, "wang")
-        for device in dev[:2]:
-            wang.record_check(INSPECTION, device, "serviced", note="ok")
-        wang.sync()
-        assert main(["backup", "--data", str(data), "--to", str(dest)]) == 0
         customer = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
         photo = wang.add_photo(INSPECTION, dev[0], jpeg)
         wang.db.set_meta(token="expired")  # its next request renews it: a token the backup lacks
         wang.on_progress = restore_once_pushed
-        report = wang.sync()
-        pending, waiting = wang.pending(), wang.uploads(waiting_only=True)
-        state = server_state(server.url)
-        log = conflict_log(server.url)
-        wang.close()
-        http.close()
-    finally:
+    except BaseException:
         server.stop()
+        raise
+    report, state, log = synced_then_stopped(server, wang, http)
 
     assert restored_at == ["after the push"]
     assert report.resent == 4, report  # the two checks, the signature and the photo
-    assert pending == [] and waiting == []
     assert state[("signatures", customer)][0]["verification"] == "valid"
     assert ("photos", photo) in state
     assert [c for c in log if c["kind"].startswith("rejected")] == []
