@@ -62,8 +62,8 @@ def epoch_of(resp: httpx.Response) -> str:
     """The server epoch of an answer: from its body when it has one (a success's), else the header.
 
     The body wins because it is read from the store that answered; the header
-    is fixed when the app is built (and, with Litestar's module-level route
-    handlers, by the first app built in the process).
+    is fixed when the app is built, each app its own (`server/http/info.py`), and
+    is all an error answer has.
     """
     try:
         epoch = _epoch_decoder.decode(resp.content).server_epoch
