@@ -8,7 +8,7 @@ local transaction with `acked_seq` and the clock it brought.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -17,6 +17,7 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
+from sync.rules import DELETED
 from sync.wire import Change, ChangeResult, Conflict, ConflictPage, PushRequest, PushResponse
 
 from .labels import label
@@ -305,40 +306,57 @@ class Outbox:
         """The conflict log's `rejected` entry of this client's `entry`, if the server shows it to this user
         (a technician sees his own entries of the sites he is a member of now)."""
         client_id = self.db.meta("client_id")
+        return next((found for found in self._row_log(entry)
+                     if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq), None)
+
+    def _row_log(self, entry: Entry) -> Iterator[Conflict]:
+        """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; none
+        more once it cannot be read now (what they would have told stays unknown)."""
         after = 0
         while True:
             params = {"collection": entry.collection, "row_id": entry.id, "after": after, "limit": 1000}
             try:
                 page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
                                                                   params=partial(dict, params)).content)
-            except E.SyncError:
-                return None  # not readable now: the result stays unknown until the pull
-            for found in page.conflicts:
-                if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq:
-                    return found
+            except (E.SyncError, EpochChanged):
+                return  # a restored server is met by the next push or pull
+            yield from page.conflicts
             if page.next_after is None:
-                return None
+                return
             after = page.next_after
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
         taken at: `applied` when the pulled row holds every value the change sent (and its deletion),
         else `superseded` (reason kept): a create or a check carries fields that never change, so one
-        register holding its value proved nothing. A value overwritten after it was applied also reads
+        register holding its value proved nothing. A value another writer overwrote after it was
+        applied is told apart by the conflict log: an `overwritten` entry naming this change's HLC
+        (`other_hlc`, its clock in the register) for every register the row no longer holds reads
+        applied. Without one (the log keeps a writer's value once, or the HLC was corrected) it reads
         superseded: the technician is told to look, never told wrongly that it counted. A row no longer
         pulled (its site left) leaves the result unknown."""
         pulled = self.db.meta_int("pulled_version")
+        settled: list[tuple[int, bool]] = []
+        for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
+                                     [pulled]):
+            row = self.db.row(entry.collection, entry.id)
+            if row is None:
+                continue
+            differ = _not_held(entry, *row[:2])
+            settled.append((entry.seq, not differ or differ <= self._overwritten(entry)))
+        # The log is read first: no local transaction stays open across a request.
         with self.db.transaction() as conn:
-            for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
-                                         [pulled]):
-                row = self.db.row(entry.collection, entry.id)
-                if row is None:
-                    continue
-                fields, deleted, _ = row
-                won = (entry.delete is None or entry.delete == deleted) and all(
-                    fields.get(name) == value for name, value in entry.fields.items())
-                conn.execute("UPDATE outbox SET state = ?, reason = ? WHERE seq = ?",
-                             ["applied", None, entry.seq] if won else ["superseded", "result_lost", entry.seq])
+            for seq, won in settled:
+                conn.execute("UPDATE outbox SET state = ?, reason = ? WHERE seq = ? AND state = 'applied'"
+                             " AND reason = 'result_lost'",
+                             ["applied", None, seq] if won else ["superseded", "result_lost", seq])
+
+    def _overwritten(self, entry: Entry) -> set[str]:
+        """The registers of `entry`'s row whose value, written by `entry` itself (its client and HLC), the
+        conflict log says another writer overwrote: proof the change had won them."""
+        node = hlc.parse(entry.hlc).node
+        return {str(found.register) for found in self._row_log(entry)
+                if found.kind == "overwritten" and found.other_client_id == node and found.other_hlc == entry.hlc}
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason
@@ -402,6 +420,17 @@ def _stamp(entry: Entry) -> tuple[int, int]:
     """When a change was recorded, on the phone's clock (its seq may have changed since)."""
     stamp = hlc.parse(entry.hlc)
     return stamp.ms, stamp.counter
+
+
+def _not_held(entry: Entry, fields: dict[str, Any], deleted: bool) -> set[str]:
+    """The registers (a group's name for its fields, `deleted`) whose value `entry` sent the pulled row
+    does not hold."""
+    spec = schema.COLLECTIONS.get(entry.collection)
+    differ = {spec.register_of(name) if spec else name
+              for name, value in entry.fields.items() if fields.get(name) != value}
+    if entry.delete is not None and entry.delete != deleted:
+        differ.add(DELETED)
+    return differ
 
 
 def _change(entry: Entry) -> Change:

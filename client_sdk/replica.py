@@ -108,6 +108,7 @@ class Replica:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        self._savepoints = 0  # blocks joined to the open transaction (`transaction`), each its SAVEPOINT
         self.conn.execute("PRAGMA busy_timeout = 30000")
         self.conn.execute("PRAGMA journal_mode = WAL")
         # An acknowledgement lets the outbox entry leave `pending`: it must be on disk first.
@@ -120,9 +121,23 @@ class Replica:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction, rolled back on any error. Inside one already open, it is
-        part of that one (an upload's row and the change naming it: `UploadQueue.adding`)."""
+        part of that one (an upload's row and the change naming it: `UploadQueue.adding`) as a SAVEPOINT:
+        an error rolls back this block's writes only, so a caller that catches it inside the outer
+        block commits none of them; without an error the outer transaction commits them."""
         if self.conn.in_transaction:
-            yield self.conn
+            self._savepoints += 1
+            name = f"joined_{self._savepoints}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # an error SQLite rolled the whole transaction back for has none
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._savepoints -= 1
+            self.conn.execute(f"RELEASE {name}")
             return
         self.conn.execute("BEGIN IMMEDIATE")
         try:

@@ -59,11 +59,11 @@ _epoch_decoder = msgspec.json.Decoder(_Epoch)
 
 
 def epoch_of(resp: httpx.Response) -> str:
-    """The server epoch of a successful answer: from its body when it has one, else the header.
+    """The server epoch of an answer: from its body when it has one (a success's), else the header.
 
     The body wins because it is read from the store that answered; the header
-    is fixed when the app is built (and, with Litestar's module-level route
-    handlers, by the first app built in the process).
+    is fixed when the app is built, each app its own (`server/http/info.py`), and
+    is all an error answer has.
     """
     try:
         epoch = _epoch_decoder.decode(resp.content).server_epoch
@@ -200,18 +200,19 @@ class Session:
                 params=params() if params else None,
                 headers=self.headers(),
             )
+            # Every answer carries the epoch, errors too (docs/sync-protocol.md, "Common rules"): a restored
+            # server's first answer may be a 409 seq_gap or a 401, and what they would have the phone do
+            # (rewind and resend as the old client, sign in again) is wrong for a server that is not the same.
+            epoch = epoch_of(resp)
+            stored = self.db.meta("server_epoch")
+            if epoch and stored and epoch != stored:
+                raise EpochChanged(epoch)
             if resp.status_code == 401 and not signed_in_again and self.can_sign_in():
                 signed_in_again = True
                 self.sign_in_again()
                 continue
             if resp.status_code >= 400:
-                # No epoch check on errors: the next successful answer (or the
-                # sign-in a 401 leads to) reveals a restored server anyway.
                 raise problem(resp)
-            epoch = epoch_of(resp)
-            stored = self.db.meta("server_epoch")
-            if epoch and stored and epoch != stored:
-                raise EpochChanged(epoch)
             if epoch and not stored:
                 self.db.set_meta(server_epoch=epoch)
             return resp

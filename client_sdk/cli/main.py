@@ -223,8 +223,12 @@ def _main(args: argparse.Namespace, http: httpx.Client | None) -> int:
         if args.command == "login":
             print(_text("offline_login", url=url, error=exc), file=sys.stderr)
         else:
-            count = client.status()["pending"]
-            print(_text("offline" if count else "offline_empty", url=url, error=exc, count=count), file=sys.stderr)
+            # What stays on the phone: its changes, and the photos and sheets still to upload (a sync whose
+            # push went through can be cut in an upload, with no change left waiting).
+            count, uploads = client.status()["pending"], len(client.uploads(waiting_only=True))
+            key = ("offline_both" if uploads else "offline") if count else (
+                "offline_uploads" if uploads else "offline_empty")
+            print(_text(key, url=url, error=exc, count=count, uploads=uploads), file=sys.stderr)
         return 3
     except BrokenPipeError:
         # `fieldsync-client devices PM-2026Q4-0001 --left | head`: the reader has gone; stop quietly.

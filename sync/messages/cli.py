@@ -147,6 +147,10 @@ EN: dict[str, str] = {
                      " network, then sign in again.",
     "offline": "The server at {url} cannot be reached ({error}); your {count} change(s) are kept and will be"
                " sent later.",
+    "offline_uploads": "The server at {url} cannot be reached ({error}); your {uploads} upload(s) (photos, signed"
+                       " sheets) are kept and will be sent later.",
+    "offline_both": "The server at {url} cannot be reached ({error}); your {count} change(s) and {uploads} upload(s)"
+                    " (photos, signed sheets) are kept and will be sent later.",
     "offline_empty": "The server at {url} cannot be reached ({error}); nothing of yours is waiting to be sent.",
     "interrupted_sync": "Interrupted: nothing is lost; run `fieldsync-client sync` again.",
     "interrupted": "Interrupted.",

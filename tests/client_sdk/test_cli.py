@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from PIL import Image
 
 from client_sdk import Client
 from client_sdk.cli import MESSAGES, main
@@ -131,6 +133,36 @@ def test_unreachable_server_is_reported_and_nothing_is_lost(http, site, db, caps
     assert "cannot be reached" in capsys.readouterr().err
     main(["--db", db, "outbox"], http=http)
     assert "1 change(s) waiting" in capsys.readouterr().out
+
+
+class _SignalLostInUploads(httpx.BaseTransport):
+    """Forwards to the server, but the signal is lost at the first upload (tus, `/files`)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/files"):
+            raise httpx.ConnectError("no signal", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_sync_cut_in_an_upload_says_the_upload_is_kept(http, site, db, tmp_path, capsys):
+    # Regression (s27-phone6 walk): a sync whose push went through and whose photo upload met no signal said
+    # "nothing of yours is waiting to be sent", while the photo had not reached the server.
+    main(["--db", db, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", db, "sync"], http=http)
+    jpeg = tmp_path / "cam1.jpg"
+    Image.new("RGB", (64, 48), (20, 120, 200)).save(jpeg, "JPEG")
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(jpeg)], http=http) == 0
+    capsys.readouterr()
+    cut = httpx.Client(transport=_SignalLostInUploads(http._transport), base_url=http.base_url)
+    assert main(["--db", db, "sync"], http=cut) == 3
+    err = capsys.readouterr().err.strip()
+    assert err == MESSAGES["offline_uploads"].format(url=str(http.base_url).rstrip("/"), error="no signal", uploads=1)
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "uploads"], http=http) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 upload(s) waiting."
 
 
 def test_every_command_is_documented(capsys):

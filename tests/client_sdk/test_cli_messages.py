@@ -639,3 +639,40 @@ def test_progress_on_a_terminal_and_quiet_otherwise(real_server, tmp_path, capsy
     captured = capsys.readouterr()
     http.close()
     assert captured.err == "" and "Synced: 100 change(s) pushed" in captured.out
+
+
+class _Killed(Exception):
+    """The app killed mid-pull."""
+
+
+def test_a_check_sealed_by_a_signature_not_on_the_phone_is_refused_with_the_catalogues_unknown(http, site, db,
+                                                                                               tmp_path, capsys):
+    """The sealed message's fallback (s27-phone6 item 3): a phone whose pull stopped after a sealed check's page and
+    before its signature's holds the seal but not the signature. Editing the check is still refused offline, with
+    the catalogue's "unknown" for the signer and the time, never a traceback or a signature's id."""
+    insp = site["inspection"]
+    other = str(tmp_path / "other.db")
+    customer_signed_cam1(db, http, capsys, tmp_path, insp)
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", other, "login", "wang", "--password", "demo"], http=http) == 0
+    check = device_check_id(insp, site["cam1"])
+    phone = Client(other, http, page_size=1)
+
+    def killed_once_the_seal_is_here(_: object) -> None:
+        row = phone.db.row("device_checks", check)
+        if row is not None and row[0].get("sealed_by") and phone.db.row("signatures", row[0]["sealed_by"]) is None:
+            raise _Killed
+    phone.on_progress = killed_once_the_seal_is_here
+    try:
+        with pytest.raises(_Killed):
+            phone.sync()
+    finally:
+        phone.close()
+    capsys.readouterr()
+
+    assert main(["--db", other, "check", insp, "CAM-001", "--outcome", "fault", "--note", "cracked"], http=http) == 1
+    err = capsys.readouterr().err
+    unknown = _text("unknown")
+    assert one_line(err) == _text("sealed_here", devices="CAM-001", sheet_no=err.split(" on ")[1].split(" are ")[0],
+                                  name=unknown, at=unknown)
+    assert check_row(other, http, insp, site["cam1"])["outcome"] == "serviced"

@@ -268,3 +268,28 @@ def test_a_change_taken_with_its_answer_lost_is_not_told_applied_until_the_pull_
     late.sync()
     assert [p["id"] for p in late.problems()] == [site["cam1"]]
     assert late.get("devices", site["cam2"])["fields"]["location"] == "M" * 190
+
+
+def test_a_change_taken_with_its_answer_lost_then_overwritten_is_settled_applied_by_the_conflict_log(
+        http, site, new_client):
+    # s27-phone6 item 4: `settle` read a value another phone overwrote after it was applied as `superseded`, and
+    # the technician was told his check may not have counted. The conflict log's `overwritten` entry names the
+    # overwritten value's client and HLC (`other_client_id`, `other_hlc`): this change's, so it had counted.
+    early = new_client(http, name="early", user="lin")
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    late = new_client(httpx.Client(transport=recorder, base_url=http.base_url), name="late", user="wang")
+    late.sync()
+    early.sync()
+    check = late.record_check(site["inspection"], site["cam1"], "fault", note="L" * 300)
+    other = late.record_check(site["inspection"], site["cam2"], "fault", note="M" * 300)
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    late.push()
+    assert [(p["id"], p["status"]) for p in late.problems()] == [(check, "taken"), (other, "taken")]
+    # Newer, from the other phone: the outcome and note of cam1's check are overwritten, cam2's stay.
+    early.record_check(site["inspection"], site["cam1"], "serviced", note="early")
+    early.sync()
+    late.pull()
+    assert late.get("device_checks", check)["fields"]["note"] == "early"
+    assert late.problems() == []
+    assert [(e.seq, e.state, e.reason) for e in late.db.entries()] == [(1, "applied", None), (2, "applied", None)]

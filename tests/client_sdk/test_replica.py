@@ -10,6 +10,7 @@ import sqlite_utils
 
 from client_sdk import Client
 from client_sdk.migrations import migrations
+from client_sdk.replica import Replica
 from tests.client_sdk.support import supervisor_rows
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -73,3 +74,34 @@ def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(ser
         assert (held[FAULT_CHECK], held[PHOTO_ROW]) == ("applied", "applied")
     finally:
         phone.close()
+
+
+def test_a_joined_block_that_fails_leaves_nothing_in_the_outer_transaction(tmp_path):
+    # Regression (s27-phone6 item 2): `Replica.transaction` inside an open one joined it with no SAVEPOINT, so a
+    # joined block's error, caught inside the outer block, left the block's first writes in the outer
+    # transaction, and they were committed with it: half a block on disk.
+
+    db = Replica(tmp_path / "phone.db")
+    with db.transaction():
+        db.set_meta_tx(outer="before")
+        try:
+            with db.transaction():
+                db.set_meta_tx(half="written")
+                raise ValueError("the block's second step fails")
+        except ValueError:
+            pass
+        with db.transaction():  # a joined block that succeeds is kept, nested ones too
+            db.set_meta_tx(whole="written")
+            with db.transaction():
+                db.set_meta_tx(nested="written")
+        db.set_meta_tx(outer="after")
+    db.close()
+
+    reopened = Replica(tmp_path / "phone.db")
+    try:
+        assert reopened.meta("half") is None
+        assert (reopened.meta("outer"), reopened.meta("whole"), reopened.meta("nested")) == ("after", "written",
+                                                                                              "written")
+        assert not reopened.conn.in_transaction
+    finally:
+        reopened.close()

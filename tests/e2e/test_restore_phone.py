@@ -8,24 +8,27 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from PIL import Image
 
 from bench._server import ServerProcess
+from client_sdk import Client, SyncReport
 from client_sdk.cli.main import main as phone
+from client_sdk.outbox import Progress
 from server.cli import main
 from sync.messages import words
 from sync.schema import device_check_id as check_id
 from tests.e2e.test_restore import open_client, server_state
-from tests.reliability.wire import INSPECTION, prepare
+from tests.reliability.wire import INSPECTION, Wire, prepare
 
 STROKES = [[[10.0, 40.0], [30.0, 10.0], [50.0, 40.0]], [[90.0, 25.0], [140.0, 30.0]]]
 
 
-def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = False,
-                                        ) -> tuple[ServerProcess, list[str], str]:
-    """Wang's phone checks two of three devices and syncs; after a backup the customer signs for the first device
-    only (the second stays unsigned), and the phone syncs (with `renew_token`, its token dead first, so that sync
-    renews it); the backup is restored. Returns the restored server, started, the devices and the signature."""
+def checked_then_backed_up(tmp_path: Path) -> tuple[ServerProcess, Client, httpx.Client, list[str]]:
+    """A real server (its data in `tmp_path`/server) where Wang's phone checks two of three devices and syncs; then
+    the server is backed up to `tmp_path`/backup. Returns the server, running, the phone, its HTTP client and the
+    devices."""
     data, dest = tmp_path / "server", tmp_path / "backup"
     dev = prepare(data, ["wang"], 3)
     server = ServerProcess(data).start()
@@ -35,6 +38,24 @@ def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = Fals
             wang.record_check(INSPECTION, device, "serviced", note="ok")
         wang.sync()
         assert main(["backup", "--data", str(data), "--to", str(dest)]) == 0
+    except BaseException:
+        server.stop()
+        raise
+    return server, wang, http, dev
+
+
+def restored(tmp_path: Path) -> int:
+    """`fieldsync restore` of the backup `checked_then_backed_up` took."""
+    return main(["restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "server"), "--force"])
+
+
+def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = False,
+                                        ) -> tuple[ServerProcess, list[str], str]:
+    """Wang's phone checks two of three devices and syncs; after a backup the customer signs for the first device
+    only (the second stays unsigned), and the phone syncs (with `renew_token`, its token dead first, so that sync
+    renews it); the backup is restored. Returns the restored server, started, the devices and the signature."""
+    server, wang, http, dev = checked_then_backed_up(tmp_path)
+    try:
         signature = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
         if renew_token:
             wang.db.set_meta(token="expired")
@@ -45,7 +66,7 @@ def signed_after_a_backup_then_restored(tmp_path: Path, renew_token: bool = Fals
         http.close()
     finally:
         server.stop()
-    assert main(["restore", "--from", str(dest), "--data", str(data), "--force"]) == 0
+    assert restored(tmp_path) == 0
     return server.start(), dev, signature
 
 
@@ -143,3 +164,82 @@ def test_a_restore_found_by_login_is_told(tmp_path: Path) -> None:
     cli = words("cli", "en")
     assert lines[1] == cli["restored_login"].format(count=3), lines
     assert sum(key[0] == "device_checks" for key in state) == 3
+
+
+def conflict_log(url: str) -> list[dict[str, Any]]:
+    """Every entry of the server's conflict log, as the supervisor reads it."""
+    lin = Wire(url, "lin")
+    try:
+        return list(Wire.checked(lin.http.get("/api/conflicts", headers=lin.headers,
+                                              params={"limit": 1000}))["conflicts"])
+    finally:
+        lin.close()
+
+
+def synced_then_stopped(server: ServerProcess, wang: Client, http: httpx.Client,
+                        ) -> tuple[SyncReport, dict[Any, Any], list[dict[str, Any]]]:
+    """One sync of Wang's phone, which leaves nothing waiting; then the server's rows and conflict log, the phone
+    closed and the server stopped."""
+    try:
+        report = wang.sync()
+        assert wang.pending() == [] and wang.uploads(waiting_only=True) == []
+        return report, server_state(server.url), conflict_log(server.url)
+    finally:
+        wang.close()
+        http.close()
+        server.stop()
+
+
+def test_a_seq_gap_from_a_restored_server_is_met_as_the_restore_it_is(tmp_path: Path) -> None:
+    # Regression (s27-phone6 item 1): after a restore with a new epoch whose first answer to the phone was a 409
+    # seq_gap (its token still in the backup, a check recorded since), the phone read only a success's epoch and
+    # took the gap for a server restored without one: it resent its changes as its old client, and only that
+    # push's answer showed the new epoch, so it enrolled anew and resent everything again. The conflict log kept
+    # every entry of the resent rows twice, and the inspection's "in progress", resent after the first resend
+    # had completed it, was refused. The phone now reads the epoch header of error answers too.
+    server, dev, customer = signed_after_a_backup_then_restored(tmp_path)
+    wang, http = open_client(tmp_path / "wang.db", server.url)
+    wang.record_check(INSPECTION, dev[2], "fault", note="after the restore")
+    report, state, log = synced_then_stopped(server, wang, http)
+
+    assert report.resent == 5, report  # the two checks, the signature, the inspection started and the new check
+    assert state[("signatures", customer)][0]["verification"] == "valid"
+    refused = [(c["collection"], c["kind"], c.get("detail")) for c in log if c["kind"].startswith("rejected")]
+    assert refused == [], refused
+    entries = [(c["collection"], c["row_id"], c["register"], c["kind"]) for c in log]
+    assert len(entries) == len(set(entries)), entries
+
+
+def test_a_restore_met_by_a_photo_upload_after_the_push_has_the_resent_changes_pushed_after_their_bytes(
+        tmp_path: Path) -> None:
+    # `Client._upload_all` (s27-phone6 item 3): the server is restored between the push and the photo's upload;
+    # the phone's token, renewed after the backup, is refused there, and the re-sign-in finds the new epoch inside
+    # the upload. The same sync sends the sheet and the signature's image again, then the resent changes, then
+    # the photo: nothing is left waiting, and the customer's signature is valid on the restored server.
+    jpeg = tmp_path / "after.jpg"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(jpeg, "JPEG")
+    restored_at: list[str] = []
+    server, wang, http, dev = checked_then_backed_up(tmp_path)
+
+    def restore_once_pushed(progress: Progress) -> None:
+        if progress.what == "push" and not restored_at:
+            server.stop()
+            assert restored(tmp_path) == 0
+            server.start()
+            restored_at.append("after the push")
+
+    try:
+        customer = wang.sign(INSPECTION, "陈女士", strokes=STROKES, devices=[dev[0]])
+        photo = wang.add_photo(INSPECTION, dev[0], jpeg)
+        wang.db.set_meta(token="expired")  # its next request renews it: a token the backup lacks
+        wang.on_progress = restore_once_pushed
+    except BaseException:
+        server.stop()
+        raise
+    report, state, log = synced_then_stopped(server, wang, http)
+
+    assert restored_at == ["after the push"]
+    assert report.resent == 4, report  # the two checks, the signature and the photo
+    assert state[("signatures", customer)][0]["verification"] == "valid"
+    assert ("photos", photo) in state
+    assert [c for c in log if c["kind"].startswith("rejected")] == []
