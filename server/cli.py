@@ -292,10 +292,13 @@ def _gc(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     for blob in removed:
-        print(f"{verb} {blob.sha256} ({blob.bytes} bytes)")
-    print(f"{verb} {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
+        print(f"{verb} {blob.sha256} " + ("(left by a failed run: its record forgotten, its bytes not)" if blob.left
+                                          else f"({blob.bytes} bytes)"))
+    unneeded = [b for b in removed if not b.left]
+    print(f"{verb} {len(unneeded)} blobs ({sum(b.bytes for b in unneeded)} bytes): older than"
           f" {args.grace_hours:g} hours, and no row, upload or signature references them"
-          + ("; nothing removed" if args.dry_run else ""))
+          + (f"; and the bytes of {len(removed) - len(unneeded)} a failed run left" if len(removed) > len(unneeded)
+             else "") + ("; nothing removed" if args.dry_run else ""))
     return 0
 
 
