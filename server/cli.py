@@ -110,13 +110,13 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo_accounts(settings: Settings) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
-    from .datafiles import about, read_json
-    from .demo import FIXTURES
+    from .datafiles import about
+    from .demo import demo_accounts
     from .domains.identity.passwords import check_password
     from .services import backend_of
     from .storage.identity import credentials, password_hashes
 
-    accounts = read_json(FIXTURES / "accounts.json")
+    accounts = demo_accounts()
     with about("accounts.json"):
         if settings.database is None:
             hashes = password_hashes(settings.db_path)  # without migrating the file: the server does

@@ -352,6 +352,16 @@ BROKEN_DATA_FILES = [
                                                                           " is missing"),
     # ... the demo accounts' hint was a KeyError traceback.
     (_json_edit("accounts.json", lambda d: d[0].pop("username") and d), "fixtures/accounts.json: 'username' is missing"),
+    # Regression (s27-ops6, item 2): accounts.json an object showed (and init --demo loaded) no demo account without a
+    # word; a broken calendar written out as duty.json's office hours was reported as service_terms.json; an unknown
+    # key of the fee book (a price misplaced at the top) was ignored.
+    (lambda fixtures: (fixtures / "accounts.json").write_text("{}"), "fixtures/accounts.json: a list of accounts (each with username, name,"
+                                                " role, password, sites), not dict"),
+    (_json_edit("duty.json", lambda d: d.update(office_hours={"week": {"mon": ["08:30-17:30"]}, "holiday": []})),
+     "fixtures/duty.json: office_hours: a calendar has only week, holidays, workdays, source and note"),
+    (_json_edit("fee_schedules.json", lambda d: d.update(tax_bps=900)),
+     "fixtures/fee_schedules.json: tax_bps: not a key of the fee book; its keys are annual_items, interpretation,"
+     " note, schedules"),
 ]
 
 
