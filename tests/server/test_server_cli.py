@@ -403,3 +403,33 @@ def test_commands_that_read_a_broken_data_file_say_which_and_change_nothing(
         assert capsys.readouterr().err == f"fieldsync: fixtures/{name}: no such file\n"
     with sqlite3.connect(data / "fieldsync.db") as db:
         assert db.execute("SELECT count(*) FROM rows WHERE fields LIKE '%CAM-900%'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("command", "most"), [
+    (["purge", "--days", "-1"], 36_500), (["purge", "--days", "nan"], 36_500), (["purge", "--days", "1e300"], 36_500),
+    (["gc", "--grace-hours", "-1"], 876_000), (["gc", "--grace-hours", "inf"], 876_000),
+    (["gc", "--grace-hours", "nan", "--dry-run"], 876_000),
+])
+def test_purge_and_gc_refuse_a_negative_or_unbounded_span_and_change_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], most: int) -> None:
+    # Regression (s27-ops6, the operator's walk): `purge --days -1` (a typo for 1) forgot every tombstone, today's
+    # too, so every phone whose last pull was older pulled everything again; nan, inf and 1e300 were tracebacks.
+    from server.cli import main
+    from server.services import Store
+    from server.settings import Settings
+
+    data = tmp_path / "data"
+    assert main(["init", "--data", str(data)]) == 0
+    store = Store(Settings(data_dir=data))
+    try:
+        store.write_server_changes([("sites", SCHOOL[0], {"name": SCHOOL[1]}, False)])
+        store.write_server_changes([("sites", SCHOOL[0], {}, True)])  # deleted just now
+    finally:
+        store.close()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([command[0], "--data", str(data), *command[1:]])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument {command[1]}: a number from 0 to {most}\n")
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE deleted = 1").fetchone() == (1,)
