@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
     p.add_argument("--data", required=True)
     _database_option(p)
-    p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
+    p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11, 2027-M1 (no leading zero)")
     p.set_defaults(func=_schedule)
     p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
     p.add_argument("--data", required=True)

@@ -433,3 +433,17 @@ def test_purge_and_gc_refuse_a_negative_or_unbounded_span_and_change_nothing(
     assert capsys.readouterr().err.endswith(f"error: argument {command[1]}: a number from 0 to {most}\n")
     with sqlite3.connect(data / "fieldsync.db") as db:
         assert db.execute("SELECT count(*) FROM rows WHERE deleted = 1").fetchone() == (1,)
+
+
+def test_schedule_refusing_a_zero_padded_month_says_how_months_are_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (s27-ops6, the operator's walk): `schedule --period 2027-M01` was refused as "not like 2026-Q4,
+    # 2026-H2 or 2026-M11", which shows no one-digit month: nothing said that January is 2027-M1.
+    from server.cli import main
+
+    data = tmp_path / "data"
+    assert main(["init", "--data", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["schedule", "--data", str(data), "--period", "2027-M01"]) == 2
+    assert "2027-M1 (no leading zero)" in capsys.readouterr().err
+    assert main(["schedule", "--data", str(data), "--period", "2027-M1"]) == 0

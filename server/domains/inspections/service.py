@@ -52,7 +52,7 @@ DEFAULT_SITES, MAX_SITES = 100, 500  # sites per page of GET /api/sites
 def _check_period(period: str) -> None:
     if not schema.is_period(period):
         raise E.InvalidRequest(
-            f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11,"
+            f"period {period[:32]!r} is not like 2026-Q4, 2026-H2, 2026-M11 or 2027-M1 (no leading zero),"
             f" in a year from {schema.MIN_PERIOD_YEAR} to {schema.MAX_PERIOD_YEAR}"
         )
 
