@@ -95,10 +95,10 @@ def _init(args: argparse.Namespace) -> int:
     from .services import Store
 
     if args.scale is not None and not args.demo:
-        print("--scale adds to the demo: use it with --demo", file=sys.stderr)
+        print("fieldsync: --scale adds to the demo: use it with --demo", file=sys.stderr)
         return 2
     if args.scale is not None and args.scale < 1:
-        print("--scale is a number of sites, 1 or more", file=sys.stderr)
+        print("fieldsync: --scale is a number of sites, 1 or more", file=sys.stderr)
         return 2
     if args.demo:  # the files it loads from read before the database is made: a typo in one leaves nothing
         check_data_files()

@@ -447,3 +447,15 @@ def test_schedule_refusing_a_zero_padded_month_says_how_months_are_written(
     assert main(["schedule", "--data", str(data), "--period", "2027-M01"]) == 2
     assert "2027-M1 (no leading zero)" in capsys.readouterr().err
     assert main(["schedule", "--data", str(data), "--period", "2027-M1"]) == 0
+
+
+@pytest.mark.parametrize(("scale", "said"), [(["--demo", "--scale", "0"], "--scale is a number of sites, 1 or more"),
+                                             (["--scale", "5"], "--scale adds to the demo: use it with --demo")])
+def test_init_refusing_a_scale_says_so_as_every_refusal_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             scale: list[str], said: str) -> None:
+    # Regression (s27-ops6, the operator's walk): these two were the only refusals without the `fieldsync: ` prefix.
+    from server.cli import main
+
+    assert main(["init", "--data", str(tmp_path / "data"), *scale]) == 2
+    assert capsys.readouterr().err == f"fieldsync: {said}\n"
+    assert not (tmp_path / "data").exists()
