@@ -4,11 +4,12 @@ the office's commands (accounts, service terms, a customer's site and its device
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sync.errors import SyncError
 from sync.fields import ROLES
@@ -35,6 +36,8 @@ from .storage.sqlite.connection import Refused as SQLiteRefused
 if TYPE_CHECKING:
     from sync.workhours import Calendar
 
+T = TypeVar("T")
+
 
 def _blobs(args: argparse.Namespace) -> str | None:
     """`--blobs` checked: an `s3://bucket/prefix` address or a directory (None: `blobs/` under --data)."""
@@ -51,15 +54,29 @@ def _blobs(args: argparse.Namespace) -> str | None:
     return str(Path(args.blobs).resolve())
 
 
-def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+def _checked(check: Callable[[str], T]) -> Callable[[str], T]:
     """A setting's check as argparse's type: refused with the setting's own reason, never echoing the value
     (`--database` may hold a password)."""
-    def checked(text: str) -> str:
+    def checked(text: str) -> T:
         try:
             return check(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return checked
+
+
+def _up_to(most: float) -> Callable[[str], float]:
+    """A number of days or hours from 0 to `most`: a negative one would purge every tombstone (or collect
+    blobs uploaded a moment ago), and nan, inf or 1e300 were a traceback."""
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value <= most:  # nan too
+            raise ValueError(f"a number from 0 to {most:g}")
+        return value
+    return number
 
 
 def _sqlite_only(args: argparse.Namespace) -> None:
@@ -78,10 +95,10 @@ def _init(args: argparse.Namespace) -> int:
     from .services import Store
 
     if args.scale is not None and not args.demo:
-        print("--scale adds to the demo: use it with --demo", file=sys.stderr)
+        print("fieldsync: --scale adds to the demo: use it with --demo", file=sys.stderr)
         return 2
     if args.scale is not None and args.scale < 1:
-        print("--scale is a number of sites, 1 or more", file=sys.stderr)
+        print("fieldsync: --scale is a number of sites, 1 or more", file=sys.stderr)
         return 2
     if args.demo:  # the files it loads from read before the database is made: a typo in one leaves nothing
         check_data_files()
@@ -110,13 +127,13 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo_accounts(settings: Settings) -> str | None:
     """The demo accounts that still have the published password, for `make run` to show; None if none has."""
-    from .datafiles import about, read_json
-    from .demo import FIXTURES
+    from .datafiles import about
+    from .demo import demo_accounts
     from .domains.identity.passwords import check_password
     from .services import backend_of
     from .storage.identity import credentials, password_hashes
 
-    accounts = read_json(FIXTURES / "accounts.json")
+    accounts = demo_accounts()
     with about("accounts.json"):
         if settings.database is None:
             hashes = password_hashes(settings.db_path)  # without migrating the file: the server does
@@ -273,7 +290,7 @@ def _purge(args: argparse.Namespace) -> int:
     settings = settings_of(args, tombstone_horizon_days=args.days, blobs=_blobs(args))
     store = Store(settings)
     try:
-        print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days} days ago")
+        print(f"forgot {store.purge_tombstones()} rows deleted more than {args.days:g} days ago")
         from .domains.media.uploads import Uploads
 
         given_up = Uploads(store, store.blobs, settings).clean_uploads()
@@ -287,9 +304,6 @@ def _gc(args: argparse.Namespace) -> int:
     from .domains.media.gc import collect
     from .services import Store
 
-    if args.grace_hours < 0:
-        print("fieldsync: --grace-hours is 0 or more", file=sys.stderr)
-        return 2
     blobs = _blobs(args)  # the arguments checked before the disk is
     store = Store(Settings(data_dir=data_dir(args.data, args.database), blobs=blobs, database=args.database))
     try:
@@ -298,10 +312,13 @@ def _gc(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     for blob in removed:
-        print(f"{verb} {blob.sha256} ({blob.bytes} bytes)")
-    print(f"{verb} {len(removed)} blobs ({sum(b.bytes for b in removed)} bytes): older than"
+        print(f"{verb} {blob.sha256} " + ("(left by a failed run: its record forgotten, its bytes not)" if blob.left
+                                          else f"({blob.bytes} bytes)"))
+    unneeded = [b for b in removed if not b.left]
+    print(f"{verb} {len(unneeded)} blobs ({sum(b.bytes for b in unneeded)} bytes): older than"
           f" {args.grace_hours:g} hours, and no row, upload or signature references them"
-          + ("; nothing removed" if args.dry_run else ""))
+          + (f"; and the bytes of {len(removed) - len(unneeded)} a failed run left" if len(removed) > len(unneeded)
+             else "") + ("; nothing removed" if args.dry_run else ""))
     return 0
 
 
@@ -333,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="serve the API")
     p.add_argument("--data", required=True)
     _database_option(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--access-log", action="store_true")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default %(default)s: this machine"
+                   " only; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="default %(default)s")
+    p.add_argument("--access-log", action="store_true", help="log a line for each request")
     limits = Settings(data_dir=Path("."))
     p.add_argument("--header-timeout", type=int, default=limits.header_read_timeout_seconds, metavar="SECONDS",
                    help="a request's headers must arrive within this (1-60; default %(default)s)")
@@ -353,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
     p.add_argument("--data", required=True)
     _database_option(p)
-    p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11")
+    p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11, 2027-M1 (no leading zero)")
     p.set_defaults(func=_schedule)
     p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
     p.add_argument("--data", required=True)
@@ -413,13 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--data", required=True)
     _database_option(p)
-    p.add_argument("--days", type=float, default=Settings(data_dir=Path(".")).tombstone_horizon_days)
+    p.add_argument("--days", type=_checked(_up_to(36_500)), default=Settings(data_dir=Path(".")).tombstone_horizon_days,
+                   help="forget rows deleted more than this many days ago; a phone whose last pull is older"
+                        " pulls everything again (default %(default)g)")
     _blobs_option(p)
     p.set_defaults(func=_purge)
     p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
     p.add_argument("--data", required=True)
     _database_option(p)
-    p.add_argument("--grace-hours", type=float, default=Settings(data_dir=Path(".")).gc_grace_hours,
+    p.add_argument("--grace-hours", type=_checked(_up_to(876_000)), default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, and remove nothing")
     _blobs_option(p)

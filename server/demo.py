@@ -22,7 +22,7 @@ from sync.fields import NS
 from sync.periods import period_of, site_today
 from sync.sheet import visit_sheet_sha256
 
-from .datafiles import read_json
+from .datafiles import about, read_json
 from .domains.duty.service import duty_rules
 from .domains.inspections.schemas import Plan
 from .domains.inspections.service import Inspections
@@ -37,11 +37,29 @@ DEMO_FILES = ("checklist_templates.json", "reference_site.json", "small_site.jso
 
 def check_demo_files() -> None:
     for name in DEMO_FILES:
-        _load(name)
+        demo_accounts() if name == "accounts.json" else _load(name)
 
 
 def _load(name: str) -> Any:
     return read_json(FIXTURES / name)
+
+
+ACCOUNT_KEYS = ("username", "name", "role", "password", "sites")
+
+
+def demo_accounts() -> list[dict[str, Any]]:
+    """fixtures/accounts.json: a list of accounts, each an object with ACCOUNT_KEYS; DataFileError when it is
+    not (an object `{}` would otherwise load, and show, no demo account without a word)."""
+    accounts = _load("accounts.json")
+    with about("accounts.json"):
+        if not isinstance(accounts, list):
+            raise ValueError(f"a list of accounts (each with {', '.join(ACCOUNT_KEYS)}), not {type(accounts).__name__}")
+        for account in accounts:
+            if not isinstance(account, dict):
+                raise ValueError(f"each account is an object with {', '.join(ACCOUNT_KEYS)}")
+            if missing := [key for key in ACCOUNT_KEYS if key not in account]:
+                raise KeyError(missing[0])  # "'username' is missing"
+    return accounts
 
 
 def load_demo(store: Store) -> dict[str, int]:
@@ -68,7 +86,7 @@ def load_demo(store: Store) -> dict[str, int]:
             fields = {k: v for k, v in device.items() if k != "id"}
             changes.append(("devices", device["id"], {"site_id": site_id, **fields}, False))
     store.write_server_changes(changes)
-    accounts = _load("accounts.json")
+    accounts = demo_accounts()
     inspections = Inspections(store)
     for account in accounts:
         store.create_user(account["username"], account["name"], account["role"], account["password"], demo=True)

@@ -110,12 +110,22 @@ def _check(book: FeeBook) -> None:
         raise ScheduleError("schedules are listed oldest first, one a day")
 
 
-def load(data: bytes | str | Mapping[str, Any]) -> FeeBook:
-    """The fee book from its JSON (or the decoded mapping), checked; ScheduleError when it does not hold."""
+BOOK_KEYS = frozenset(f.encode_name for f in msgspec.structs.fields(FeeBook))
+
+
+def load(data: bytes | str | Mapping[str, Any], strict: bool = False) -> FeeBook:
+    """The fee book from its JSON (or the decoded mapping), checked; ScheduleError when it does not hold.
+    `strict` (the server reading `fixtures/fee_schedules.json`, which an operator edits): an unknown key
+    is refused, not ignored. A phone reading the server's book (with its `tax_bps`) keeps going past a
+    key a newer server added, as clients keep fields they do not know."""
     try:
-        book = (msgspec.convert(data, FeeBook) if isinstance(data, Mapping)
-                else msgspec.json.decode(data, type=FeeBook))
-    except msgspec.ValidationError as exc:
+        raw = msgspec.json.decode(data) if strict and isinstance(data, bytes | str) else data
+        if strict and isinstance(raw, Mapping) and (unknown := set(raw) - BOOK_KEYS):
+            raise ScheduleError(f"{', '.join(sorted(str(k)[:64] for k in unknown))[:200]}: not a key of the fee"
+                                f" book; its keys are {', '.join(sorted(BOOK_KEYS))}")
+        book = (msgspec.json.decode(raw, type=FeeBook) if isinstance(raw, bytes | str)
+                else msgspec.convert(raw, FeeBook))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ScheduleError(str(exc)) from None
     _check(book)
     return book

@@ -128,6 +128,18 @@ def server_args(settings: Settings) -> list[str]:
 
 
 @pytest.fixture
+def held_port() -> Iterator[str]:
+    """A port on 127.0.0.1 (serve's default host) that this test listens on itself, for a `serve` that is to be
+    refused before it binds: a regression that got as far as binding fails at once ("already in use", exit 1).
+    Port 1, used before, is refused only to a user without privileges: as root (CI) a regression served, and the
+    test hung until its timeout."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        yield str(sock.getsockname()[1])
+
+
+@pytest.fixture
 def stores(http: TestClient[Any]) -> list[Store]:
     """Every server's `Store`, `store` first: for what each process keeps to itself (caches)."""
     return [app.state.store for app in getattr(http.app, "apps", [http.app])]

@@ -154,6 +154,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                        200, 404, 200),
     ("GET", "/api/devices/{device_id:str}/history"): Rule(_get("/api/devices/{cam1}/history"), 200, 404, 200),
     ("GET", "/api/inspections"): Rule(_get("/api/inspections"), 200, 200, 200),  # filtered to the caller's sites
+    ("GET", "/api/sites"): Rule(_get("/api/sites"), 200, 200, 200),  # the caller's sites (test_site_list.py)
     ("GET", "/api/inspections/{inspection_id:str}"): Rule(_get("/api/inspections/{inspection}"), 200, 404, 200),
     ("GET", "/api/inspections/{inspection_id:str}/missing-blobs"): Rule(
         _get("/api/inspections/{inspection}/missing-blobs"), 200, 404, 200),

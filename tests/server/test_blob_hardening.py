@@ -174,6 +174,39 @@ def test_gc_removes_thumbnails_and_owners_of_a_collected_blob(http, wang, store,
         assert db.execute("SELECT count(*) FROM blob_owners WHERE sha256 = ?", [sha(data)]).fetchone() == (0,)
 
 
+def test_gc_dry_run_lists_the_bytes_a_failed_run_left_pending_deletion(http, wang, store, capsys):
+    # Regression (s27-ops6, item 1): a run that failed at the bytes leaves their hash doomed, and the next
+    # run deletes them first; a dry run listed only blobs still on record, so it never named these, and
+    # the run itself deleted them without a word.
+    from server.cli import main
+
+    data = jpeg(noise=True, seed=98)
+    digest = sha(data)
+    assert tus.upload(http, wang.headers, data).status_code == 204  # no row names it
+    _forget_finished_uploads(store)
+    shard = store.blobs.path(digest).parent.parent
+    away = shard.with_name("away")
+    shard.rename(away)
+    shard.write_bytes(b"not a directory")  # the store fails at the bytes
+    assert main(["gc", *server_args(store.settings), "--grace-hours", "0"]) == 2
+    shard.unlink()
+    away.rename(shard)
+    capsys.readouterr()
+    with store.write() as db:  # the failed run was more than an hour ago
+        db.execute("UPDATE blobs_doomed SET since_ms = since_ms - 3600001")
+    left = f"{digest} (left by a failed run: its record forgotten, its bytes not)"
+    assert main(["gc", *server_args(store.settings), "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        f"would remove {left}\nwould remove 0 blobs (0 bytes): older than 168 hours, and no row, upload or"
+        " signature references them; and the bytes of 1 a failed run left; nothing removed\n")
+    assert store.blobs.exists(digest)
+    assert main(["gc", *server_args(store.settings)]) == 0
+    assert f"removed {left}\n" in capsys.readouterr().out
+    assert not store.blobs.exists(digest)
+    with store.read() as db:
+        assert db.execute("SELECT count(*) FROM blobs_doomed").fetchone() == (0,)
+
+
 def test_the_server_collects_blob_garbage_itself(settings, store, http, wang):
     from dataclasses import replace
 

@@ -330,7 +330,7 @@ def _collect_failing_then_an_upload_between(http: Any, wang: Session, store: Sto
     """An orphan blob collected with its store failing at the bytes (`fail`), then the same bytes
     uploaded between the two steps once it is back (`mend`): refused, nothing recorded; the next
     collection deletes the bytes, and the upload, sent again, is stored whole. Its location."""
-    from server.domains.media.gc import collect
+    from server.domains.media.gc import Removed, collect
 
     assert tus.upload(http, wang.headers, data).status_code == 204  # no row names it
     later = store.now_ms() + 86_400_000
@@ -346,7 +346,8 @@ def _collect_failing_then_an_upload_between(http: Any, wang: Session, store: Sto
     refused(tus.patch(http, wang.headers, location, 0, data))  # stored, but no record while doomed
     assert _doomed(store, sha(data)) == (False, True)
     assert tus.head(http, wang.headers, location).headers["upload-offset"] == "0"
-    assert collect(store, store.blobs, 0, later + 3_600_001) == []  # the hash left doomed: its bytes go
+    # The hash left doomed: its bytes go, and the run names them.
+    assert collect(store, store.blobs, 0, later + 3_600_001) == [Removed(sha(data), 0, left=True)]
     assert _doomed(store, sha(data)) == (False, False) and not store.blobs.exists(sha(data))
     assert tus.patch(http, wang.headers, location, 0, data).status_code == 204
     assert _doomed(store, sha(data)) == (True, False)

@@ -107,7 +107,7 @@ def test_a_calendar_without_dated_days_never_ends():
         ("dated", date(2027, 12, 31))]
 
 
-def test_serve_stops_at_start_on_a_calendar_day_it_cannot_read(tmp_path, monkeypatch, capsys):
+def test_serve_stops_at_start_on_a_calendar_day_it_cannot_read(tmp_path, monkeypatch, capsys, held_port):
     # A supervisor adding next year's dates by hand mistypes one: `serve` says so before serving, not a traceback.
     from server.domains.duty import service as duty
 
@@ -123,7 +123,7 @@ def test_serve_stops_at_start_on_a_calendar_day_it_cannot_read(tmp_path, monkeyp
         cached.cache_clear()
     try:
         assert main(["init", "--data", str(tmp_path / "data")]) == 0
-        assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2
+        assert main(["serve", "--data", str(tmp_path / "data"), "--port", held_port]) == 2
     finally:
         for cached in caches:
             cached.cache_clear()

@@ -46,13 +46,14 @@ def _users(data: Path) -> dict[str, list[str]]:
     ["purge"],
     ["gc"],  # Regression (s26-ops3, item 3): it made an empty database there and "removed 0 blobs", exit 0
     ["gc", "--dry-run"],
-    ["serve", "--port", "1"],
+    ["serve", "--port", "{port}"],
     ["backup", "--to", "{tmp}/backup"],
 ])
-def test_every_command_but_init_refuses_a_directory_without_a_database(tmp_path: Path, command: list[str]) -> None:
+def test_every_command_but_init_refuses_a_directory_without_a_database(tmp_path: Path, command: list[str],
+                                                                       held_port: str) -> None:
     # Regression (issue 10, finding 2): a mistyped --data made an empty database and "0 inspections created", exit 0.
     mistyped = tmp_path / "dta"
-    run = fieldsync(*[a.format(tmp=tmp_path) for a in command], "--data", str(mistyped))
+    run = fieldsync(*[a.format(tmp=tmp_path, port=held_port) for a in command], "--data", str(mistyped))
     assert run.returncode == 2
     assert f"no database in {mistyped}" in run.stderr
     assert "fieldsync init --data" in run.stderr
@@ -106,18 +107,19 @@ def test_add_user_asks_for_the_password_twice(demo: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    ["serve", "--port", "1"],
+    ["serve", "--port", "{port}"],
     ["add-user", "li", "--role", "technician", "--password", STRONG],
     ["schedule", "--period", "2026-Q4"],
     ["backup", "--to", "{tmp}/backup"],
 ])
-def test_a_database_sqlite_cannot_open_is_one_line_not_a_traceback(tmp_path: Path, command: list[str]) -> None:
+def test_a_database_sqlite_cannot_open_is_one_line_not_a_traceback(tmp_path: Path, command: list[str],
+                                                                   held_port: str) -> None:
     # Regression (session 26, ops): a data directory this user cannot write (here its WAL cannot be
     # opened: a directory stands where the file goes, which even root cannot write) was a traceback.
     data = tmp_path / "data"
     assert fieldsync("init", "--data", str(data)).returncode == 0
     (data / "fieldsync.db-wal").mkdir()
-    run = fieldsync(*[a.format(tmp=tmp_path) for a in command], "--data", str(data))
+    run = fieldsync(*[a.format(tmp=tmp_path, port=held_port) for a in command], "--data", str(data))
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr == (f"fieldsync: SQLite: unable to open database file: check that {data} and its files can be"
                           " written by this user, and the disk is not full\n")
@@ -137,22 +139,22 @@ def test_a_directory_that_cannot_be_made_is_one_line_not_a_traceback(tmp_path: P
     assert run.stderr.startswith("fieldsync: [Errno ") and str(file) in run.stderr and run.stderr.count("\n") == 1
 
 
-def test_a_bad_public_url_says_what_it_takes(demo: Path) -> None:
+def test_a_bad_public_url_says_what_it_takes(demo: Path, held_port: str) -> None:
     # Regression (session 26, ops): argparse said only "invalid public_url value: 'ftp://x'".
-    run = fieldsync("serve", "--data", str(demo), "--port", "1", "--public-url", "ftp://x")
+    run = fieldsync("serve", "--data", str(demo), "--port", held_port, "--public-url", "ftp://x")
     assert run.returncode == 2
     assert run.stderr.splitlines()[-1] == ("fieldsync serve: error: argument --public-url: an http:// or https://"
                                            " URL without query, at most 200 characters")
 
 
 @pytest.mark.parametrize("url", ["https://service.example.cn/fieldsync", "http://10.0.0.5:8080/a/b/"])
-def test_a_public_url_with_a_path_is_refused_as_a_sub_path_cannot_work(demo: Path, url: str) -> None:
+def test_a_public_url_with_a_path_is_refused_as_a_sub_path_cannot_work(demo: Path, url: str, held_port: str) -> None:
     # Regression (session 26, ops2, item 2): a /prefix was taken, but only the QR codes used it; the
     # console's links and redirects and an upload's Location are absolute, so behind a proxy at
     # https://host/fieldsync/ the console and every photo upload failed. fieldsync needs a host or port.
     from server.settings import Settings, public_url
 
-    run = fieldsync("serve", "--data", str(demo), "--port", "1", "--public-url", url)
+    run = fieldsync("serve", "--data", str(demo), "--port", held_port, "--public-url", url)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines()[-1] == (
         "fieldsync serve: error: argument --public-url: a host and port only, without a path: fieldsync needs"
@@ -162,19 +164,20 @@ def test_a_public_url_with_a_path_is_refused_as_a_sub_path_cannot_work(demo: Pat
     assert public_url("https://service.example.cn:8443/") == "https://service.example.cn:8443"
 
 
-def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path) -> None:
+def test_a_server_refused_for_a_data_directory_in_use_prints_only_why(demo: Path, held_port: str) -> None:
     # Regression (session 26, ops): it printed the demo accounts on stdout first, as if it served.
     from server.storage.sqlite.backup import data_lock
 
     with data_lock(demo):
-        run = fieldsync("serve", "--data", str(demo), "--port", "1")
+        run = fieldsync("serve", "--data", str(demo), "--port", held_port)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == f"fieldsync: {demo} is in use by a running server; stop it first\n"
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["add-user", "li", "--role", "supervisor",
+@pytest.mark.parametrize("command", [["serve", "--port", "{port}"], ["add-user", "li", "--role", "supervisor",
                                                                 "--password", STRONG]])
-def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_path: Path, command: list[str]) -> None:
+def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_path: Path, command: list[str],
+                                                                          held_port: str) -> None:
     # Regression (session 26, ops): an older `serve` served it without a word (and its worker, not
     # the command, would have been the one to fail on anything else the schema refused).
     data = tmp_path / "data"
@@ -182,7 +185,7 @@ def test_a_database_a_newer_fieldsync_upgraded_is_one_line_and_left_alone(tmp_pa
     with sqlite3.connect(data / "fieldsync.db") as db:
         db.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at)"
                    " VALUES ('fieldsync', 'm099_from_the_future', '2027-01-01')")
-    run = fieldsync(*command, "--data", str(data))
+    run = fieldsync(*[a.format(port=held_port) for a in command], "--data", str(data))
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr == ("fieldsync: cannot open the database: it was upgraded by a newer fieldsync (its steps"
                           " m099_from_the_future are unknown to this one); serve it with that version, or restore"
@@ -274,13 +277,13 @@ LAST = '"2026-10-06", "2026-10-07"'
 ])
 def test_a_typo_in_next_years_dates_stops_serve_in_one_line(tmp_path: Path, data_files: Path,
                                                            capsys: pytest.CaptureFixture[str], added: str,
-                                                           said: str) -> None:
+                                                           said: str, held_port: str) -> None:
     from server.cli import main
 
     _edited_calendar(data_files, lambda text: text.replace(LAST, added))
     assert main(["init", "--data", str(tmp_path / "data")]) == 0
     capsys.readouterr()
-    assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2
+    assert main(["serve", "--data", str(tmp_path / "data"), "--port", held_port]) == 2
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1 and "Traceback" not in err
 
@@ -349,19 +352,29 @@ BROKEN_DATA_FILES = [
                                                                           " is missing"),
     # ... the demo accounts' hint was a KeyError traceback.
     (_json_edit("accounts.json", lambda d: d[0].pop("username") and d), "fixtures/accounts.json: 'username' is missing"),
+    # Regression (s27-ops6, item 2): accounts.json an object showed (and init --demo loaded) no demo account without a
+    # word; a broken calendar written out as duty.json's office hours was reported as service_terms.json; an unknown
+    # key of the fee book (a price misplaced at the top) was ignored.
+    (lambda fixtures: (fixtures / "accounts.json").write_text("{}"), "fixtures/accounts.json: a list of accounts (each with username, name,"
+                                                " role, password, sites), not dict"),
+    (_json_edit("duty.json", lambda d: d.update(office_hours={"week": {"mon": ["08:30-17:30"]}, "holiday": []})),
+     "fixtures/duty.json: office_hours: a calendar has only week, holidays, workdays, source and note"),
+    (_json_edit("fee_schedules.json", lambda d: d.update(tax_bps=900)),
+     "fixtures/fee_schedules.json: tax_bps: not a key of the fee book; its keys are annual_items, interpretation,"
+     " note, schedules"),
 ]
 
 
 @pytest.mark.parametrize(("edit", "said"), BROKEN_DATA_FILES)
 def test_a_data_file_an_operator_broke_stops_serve_in_one_line_naming_it(
         tmp_path: Path, data_files: Path, capsys: pytest.CaptureFixture[str], edit: Callable[[Path], None],
-        said: str) -> None:
+        said: str, held_port: str) -> None:
     from server.cli import main
 
     assert main(["init", "--data", str(tmp_path / "data")]) == 0
     edit(data_files)
     capsys.readouterr()
-    assert main(["serve", "--data", str(tmp_path / "data"), "--port", "1"]) == 2  # port 1: refused before binding
+    assert main(["serve", "--data", str(tmp_path / "data"), "--port", held_port]) == 2  # refused before binding
     err = capsys.readouterr().err
     assert err.startswith(f"fieldsync: {said}") and err.count("\n") == 1, err
 
@@ -390,3 +403,59 @@ def test_commands_that_read_a_broken_data_file_say_which_and_change_nothing(
         assert capsys.readouterr().err == f"fieldsync: fixtures/{name}: no such file\n"
     with sqlite3.connect(data / "fieldsync.db") as db:
         assert db.execute("SELECT count(*) FROM rows WHERE fields LIKE '%CAM-900%'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("command", "most"), [
+    (["purge", "--days", "-1"], 36_500), (["purge", "--days", "nan"], 36_500), (["purge", "--days", "1e300"], 36_500),
+    (["gc", "--grace-hours", "-1"], 876_000), (["gc", "--grace-hours", "inf"], 876_000),
+    (["gc", "--grace-hours", "nan", "--dry-run"], 876_000),
+])
+def test_purge_and_gc_refuse_a_negative_or_unbounded_span_and_change_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], most: int) -> None:
+    # Regression (s27-ops6, the operator's walk): `purge --days -1` (a typo for 1) forgot every tombstone, today's
+    # too, so every phone whose last pull was older pulled everything again; nan, inf and 1e300 were tracebacks.
+    from server.cli import main
+    from server.services import Store
+    from server.settings import Settings
+
+    data = tmp_path / "data"
+    assert main(["init", "--data", str(data)]) == 0
+    store = Store(Settings(data_dir=data))
+    try:
+        store.write_server_changes([("sites", SCHOOL[0], {"name": SCHOOL[1]}, False)])
+        store.write_server_changes([("sites", SCHOOL[0], {}, True)])  # deleted just now
+    finally:
+        store.close()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([command[0], "--data", str(data), *command[1:]])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument {command[1]}: a number from 0 to {most}\n")
+    with sqlite3.connect(data / "fieldsync.db") as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE deleted = 1").fetchone() == (1,)
+
+
+def test_schedule_refusing_a_zero_padded_month_says_how_months_are_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (s27-ops6, the operator's walk): `schedule --period 2027-M01` was refused as "not like 2026-Q4,
+    # 2026-H2 or 2026-M11", which shows no one-digit month: nothing said that January is 2027-M1.
+    from server.cli import main
+
+    data = tmp_path / "data"
+    assert main(["init", "--data", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["schedule", "--data", str(data), "--period", "2027-M01"]) == 2
+    assert "2027-M1 (no leading zero)" in capsys.readouterr().err
+    assert main(["schedule", "--data", str(data), "--period", "2027-M1"]) == 0
+
+
+@pytest.mark.parametrize(("scale", "said"), [(["--demo", "--scale", "0"], "--scale is a number of sites, 1 or more"),
+                                             (["--scale", "5"], "--scale adds to the demo: use it with --demo")])
+def test_init_refusing_a_scale_says_so_as_every_refusal_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             scale: list[str], said: str) -> None:
+    # Regression (s27-ops6, the operator's walk): these two were the only refusals without the `fieldsync: ` prefix.
+    from server.cli import main
+
+    assert main(["init", "--data", str(tmp_path / "data"), *scale]) == 2
+    assert capsys.readouterr().err == f"fieldsync: {said}\n"
+    assert not (tmp_path / "data").exists()

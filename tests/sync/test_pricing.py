@@ -152,6 +152,21 @@ def test_a_book_without_a_price_or_out_of_order_is_refused():
         pricing.load({**raw, "annual_items": {"dome_camera": "hologram"}})
 
 
+def test_an_unknown_key_of_the_book_is_refused_in_the_operators_file_and_kept_going_past_on_a_phone():
+    # Regression (s27-ops6, item 2): an unknown top-level key of fixtures/fee_schedules.json (a tax rate put there)
+    # was ignored without a word. Refused only where the server reads the file (strict); a phone reading the
+    # server's book, with its tax_bps and any key a newer server adds, keeps going, as clients keep what they
+    # do not know (the duty rules' pattern).
+    raw = {**json.loads(FEES.read_text()), "tax_bps": 900}
+    for book in (raw, json.dumps(raw), json.dumps(raw).encode()):
+        with pytest.raises(ScheduleError, match="tax_bps: not a key of the fee book"):
+            pricing.load(book, strict=True)
+        assert pricing.load(book) == BOOK  # as client_sdk/charges.py reads GET /api/fee-schedules
+    assert pricing.load(FEES.read_bytes(), strict=True) == BOOK
+    with pytest.raises(ScheduleError):
+        pricing.load(b"[]", strict=True)
+
+
 @pytest.mark.parametrize(("count", "each"), [(1, 40_000), (5, 40_000), (6, 36_000), (10, 36_000), (11, 32_000)])
 def test_every_unit_is_priced_at_the_tier_the_count_reaches(count, each):
     lines, total, _ = pricing.annual_quote(BOOK, SCHEDULE, {"poe_switch": count - 1, "core_switch": 1})

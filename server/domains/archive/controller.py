@@ -21,12 +21,15 @@ from ...http.controller import DomainController
 from ...http.deps import CallerDep, StrictBody, from_state
 from ...http.guards import site_in_scope, supervisor_only
 from ...http.problems import problem_responses
+from ..inspections.schemas import SiteList
+from ..inspections.service import DEFAULT_SITES, Inspections
 from ..service.office import MAX_TERMS_BODY_BYTES
 from .schemas import Found, ImportReport, NewSite, NewSiteAnswer
 from .service import Archive
 from .spreadsheet import MAX_IMPORT_BYTES
 
 ArchiveDep = NamedDependency[Archive]
+InspectionsDep = NamedDependency[Inspections]
 # The file, and a multipart envelope's boundaries and headers around it.
 MAX_IMPORT_BODY_BYTES = MAX_IMPORT_BYTES + 64 * 1024
 
@@ -34,7 +37,9 @@ MAX_IMPORT_BODY_BYTES = MAX_IMPORT_BYTES + 64 * 1024
 class ArchiveController(DomainController):
     path = "/api"
     tags = ["archive"]  # noqa: RUF012 (Litestar reads it from the class)
-    dependencies = {"archive": from_state("archive")}  # noqa: RUF012
+    # The inspections service's too, for the site list (the console's sites page's), which goes beside
+    # `POST /api/sites`: Litestar serves one path from one controller.
+    dependencies = {"archive": from_state("archive"), "inspections": from_state("inspections")}  # noqa: RUF012
 
     @post("/sites/{site_id:str}/import", status_code=200, request_max_body_size=MAX_IMPORT_BODY_BYTES,
           guards=[site_in_scope, supervisor_only], responses=problem_responses(400, 401, 403, 404, 413, 422))
@@ -54,6 +59,13 @@ class ArchiveController(DomainController):
         data = await _file(request)
         return await anyio.to_thread.run_sync(
             partial(archive.import_devices, caller, site_id, data, dry_run=dry, retire=retiring))
+
+    @get("/sites", responses=problem_responses(400, 401), sync_to_thread=True)
+    def list_sites(self, inspections: InspectionsDep, caller: CallerDep, limit: FromQuery[int] = DEFAULT_SITES,
+                   after: FromQuery[str | None] = None) -> SiteList:
+        """The caller's sites by name (a technician's: those he is a member of), with their customer archive.
+        Pages of `limit` (1 to 500, default 100); `after` is the previous page's `next`."""
+        return inspections.site_page(caller, limit, after)
 
     @post("/sites", status_code=201, request_max_body_size=MAX_TERMS_BODY_BYTES, guards=[supervisor_only],
           responses=problem_responses(400, 401, 403, 409, 413), sync_to_thread=True)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @cache
 def fee_book() -> pricing.FeeBook:
     """`fixtures/fee_schedules.json`, read and checked once (`fieldsync serve` reads it before it serves)."""
-    return pricing.load(fixture("fee_schedules.json"))
+    return pricing.load(fixture("fee_schedules.json"), strict=True)
 
 
 # A row as a context reads it: (fields, deleted), None when there is none.

@@ -19,7 +19,7 @@ from sync.duty import DutyRules, duty_at, ending_calendars, roster_id
 from sync.fields import is_month, is_timestamp
 from sync.workhours import Calendar
 
-from ...datafiles import read_json
+from ...datafiles import about, read_json
 from ...filters import time_of
 from ...http.excel import excel_csv
 from ...storage import duty as q
@@ -62,7 +62,8 @@ def calendars() -> dict[str, Calendar]:
     found = {name: Calendar.from_data(c) for name, c in _fixture("service_terms.json")["calendars"].items()}
     office = _fixture("duty.json").get("office_hours")
     if isinstance(office, dict):
-        found[DUTY_OFFICE_HOURS] = Calendar.from_data(office)
+        with about("duty.json: office_hours"):  # its file, not service_terms.json, whose calendars are read above
+            found[DUTY_OFFICE_HOURS] = Calendar.from_data(office)
     return found
 
 

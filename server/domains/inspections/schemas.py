@@ -123,6 +123,13 @@ class SiteSummary(msgspec.Struct, kw_only=True):
     warranty_months: int | None = None
 
 
+class SiteList(msgspec.Struct, kw_only=True):
+    """A page of the caller's sites, by name (`GET /api/sites`); `next` the `after` of the next page."""
+
+    sites: list[SiteSummary]
+    next: str | None
+
+
 class InspectionList(msgspec.Struct, kw_only=True):
     inspections: list[InspectionSummary]
 

@@ -34,6 +34,7 @@ from .schemas import (
     RepairRequest,
     RepairVisit,
     Sheet,
+    SiteList,
     SiteSummary,
 )
 
@@ -45,12 +46,13 @@ FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}
 _IDENTITY = ("name", "system", "location", "model", "serial_no", "installed_on", "status", "warranty_from",
              "warranty_months")
 _ARCHIVE = ("address", "zone", "contract", "contract_price_fen", "accepted_on", "warranty_months")
+DEFAULT_SITES, MAX_SITES = 100, 500  # sites per page of GET /api/sites
 
 
 def _check_period(period: str) -> None:
     if not schema.is_period(period):
         raise E.InvalidRequest(
-            f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11,"
+            f"period {period[:32]!r} is not like 2026-Q4, 2026-H2, 2026-M11 or 2027-M1 (no leading zero),"
             f" in a year from {schema.MIN_PERIOD_YEAR} to {schema.MAX_PERIOD_YEAR}"
         )
 
@@ -292,6 +294,21 @@ class Inspections:
         return sorted((SiteSummary(id=i, name=f.get("name"), customer=f.get("customer"), tz=f.get("tz"),
                                    **{k: f.get(k) for k in _ARCHIVE}) for i, f in found),
                       key=lambda s: (s.name or "", s.id))
+
+    def site_page(self, caller: Caller, limit: int = DEFAULT_SITES, after: str | None = None) -> SiteList:
+        """A page of the caller's sites in the console's order (by name): a technician's are those he is a
+        member of. `after` is a site of the list (the previous page's `next`): a cursor names nothing of
+        another's sites."""
+        if not 1 <= limit <= MAX_SITES:
+            raise E.InvalidRequest(f"limit is 1 to {MAX_SITES}", limit=MAX_SITES)
+        sites = self.sites(caller)
+        start = 0
+        if after is not None:
+            start = next((i + 1 for i, s in enumerate(sites) if s.id == after), -1)
+            if start < 0:
+                raise E.InvalidCursor("after is the `next` of a page of this list")
+        page = sites[start:start + limit]
+        return SiteList(sites=page, next=page[-1].id if start + limit < len(sites) else None)
 
     def assign(self, caller: Caller, insp: str, username: str) -> None:
         """Reassign an inspection (a technician left), merged as a supervisor's push of `assigned_to`

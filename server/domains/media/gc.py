@@ -36,30 +36,35 @@ _LEFT_MS = 3_600_000
 class Removed:
     sha256: str
     bytes: int
+    left: bool = False  # bytes a failed run left doomed (its record, with the size, already forgotten)
 
 
 def _unneeded(q: MediaQueries, cutoff: str) -> list[Removed]:
     return [Removed(sha, size) for sha, size in q.blobs_created_before(cutoff) if not q.referenced(sha)]
 
 
+def _left(q: MediaQueries, now_ms: int) -> list[Removed]:
+    """The hashes a failed run left doomed (an hour ago: never another run's still under way, which
+    would delete bytes again after it spared them and an upload stored them anew)."""
+    return [Removed(sha, 0, left=True) for sha in q.doomed_before(now_ms - _LEFT_MS)]
+
+
 def collect(store: Store, blobs: BlobStore, grace_hours: float, now_ms: int | None = None,
             dry_run: bool = False) -> list[Removed]:
-    """Remove every blob older than `grace_hours` that nothing references; what was removed (with
-    `dry_run`, what would be, from one snapshot, and nothing is)."""
+    """Remove every blob older than `grace_hours` that nothing references, and the bytes a failed run
+    left; what was removed (with `dry_run`, what would be, from one snapshot, and nothing is)."""
     now = store.now_ms() if now_ms is None else now_ms
     cutoff = hlc.format_ts(now - int(grace_hours * 3_600_000))
     if dry_run:
         with SqliteMedia(store).reading() as q:
-            return _unneeded(q, cutoff)
+            return _unneeded(q, cutoff) + _left(q, now)
     thumbs = store.settings.data_dir / "thumbs"
     with SqliteMedia(store).writing() as q:
         removed = _unneeded(q, cutoff)
         for blob in removed:
             q.forget_blob(blob.sha256, now)
-        # This run's, and those a failed run left (an hour ago: never another run's still under way,
-        # which would delete bytes again after it spared them and an upload stored them anew).
-        doomed = [r.sha256 for r in removed] + q.doomed_before(now - _LEFT_MS)
-    for sha in doomed:
+        removed += _left(q, now)
+    for sha in (r.sha256 for r in removed):
         blobs.delete(sha)  # the store failing: the rest stay doomed for the next run
         for thumb in (thumbs / sha[:2]).glob(f"{sha}-*.jpg"):
             thumb.unlink(missing_ok=True)
