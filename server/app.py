@@ -93,6 +93,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         middleware=[body_timeout(settings), refuse_unstorable],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=template_config(),
+        # Not Litestar's: its default config put its own handler on the root logger, in place of serve's
+        # bounded one (server/logs.py), and a 500's traceback went out unescaped.
+        logging_config=None,
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, add_tus_headers],
         on_startup=[start_media],

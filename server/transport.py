@@ -175,6 +175,8 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: tuple[N
     for entry in reversed(forwarded_for[-1024:].split(",")[-8:]):
         candidate = entry.strip()
         try:
+            if "%" in candidate:  # an IPv6 zone index is any text (a newline, 900 characters): no address of ours
+                raise ValueError(candidate)
             address = ipaddress.ip_address(candidate)
         except ValueError:
             return peer  # not an address: something between us and the client is confused; trust nobody

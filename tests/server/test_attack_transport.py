@@ -81,6 +81,12 @@ FORWARDED = [
     ("127.0.0.1", "1.1.1.1, " * 5000 + "198.51.100.7", "198.51.100.7"),  # long headers are read from the end
     ("198.51.100.7", "127.0.0.1", "198.51.100.7"),  # a client that is no proxy forges nothing
     ("198.51.100.7", None, "198.51.100.7"),
+    # Regression (s27-sec6): an IPv6 zone index is any text after `%` (ipaddress takes a newline, ESC, 900
+    # characters): a client inside a trusted range had it audited as its address, and dodged the per-address
+    # sign-in throttle with fe80::1%1, fe80::1%2... A zone means nothing past a proxy: trust nobody.
+    ("127.0.0.1", "fe80::1%\n\x1b[31m" + "z" * 900, "127.0.0.1"),
+    ("127.0.0.1", "fe80::1%1, 10.1.2.3", "127.0.0.1"),
+    ("127.0.0.1", "198.51.100.7%eth0", "127.0.0.1"),
 ]
 
 

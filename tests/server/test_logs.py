@@ -98,3 +98,32 @@ def test_an_error_and_its_traceback_are_bounded_and_escaped() -> None:
     assert all(line.startswith("  ") and len(line) <= LOG_MESSAGE_CHARS + 2 for line in lines[1:])
     assert any(line.startswith("  [INFO] forged vvv") for line in lines)
     assert "\x1b" not in text
+
+
+APP_THEN_ERROR = """
+import logging, logging.config, sys
+from pathlib import Path
+from server.app import create_app
+from server.logs import log_config
+from server.settings import Settings
+
+logging.config.dictConfig(log_config())  # what granian does with serve's log_dictconfig in its worker
+create_app(Settings(data_dir=Path(sys.argv[1])))  # then the app it serves (server.asgi)
+try:
+    raise ValueError("bad value\\n[INFO] forged")
+except ValueError:
+    logging.getLogger("fieldsync").exception("unexpected error")
+"""
+
+
+def test_the_apps_errors_reach_the_log_through_the_bounded_formatter(tmp_path: Path) -> None:
+    # Regression (s27-sec6): Litestar's default logging config, applied when the app is made, put its own
+    # handler on the root logger in place of serve's: a 500's traceback (`fieldsync` problems' "unexpected
+    # error") went out as `ERROR - <time> - fieldsync - problems - ...`, unindented and unescaped, so a
+    # client's text in an exception's message could begin a line of its own.
+    run = subprocess.run([sys.executable, "-c", APP_THEN_ERROR, str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)
+    lines = run.stdout.splitlines()
+    assert lines[0] == "[ERROR] unexpected error", run.stdout + run.stderr
+    assert all(line.startswith("  ") for line in lines[1:]) and "  ValueError: bad value" in lines
+    assert "  [INFO] forged" in lines and "fieldsync - " not in run.stdout + run.stderr

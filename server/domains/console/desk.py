@@ -51,10 +51,13 @@ class DeskController(DomainController):
 
     def _list(self, request: Request[Any, Any, Any], caller: CallerDep, status: int = 200,
               typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
-        data = desk_pages.request_list(request.app.state, caller, words("console", lang_of(request)),
-                                       request.query_params)
+        lang = lang_of(request)
+        data = desk_pages.request_list(request.app.state, caller, words("console", lang), request.query_params)
+        why = "" if refused is None else desk_pages.refusal(refused, words("console", lang), lang,
+                                                            desk_pages.NEW_FORM_LABELS)
         return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
-                      typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, **data)
+                      typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, why=why,
+                      **data)
 
     @get("/service-requests", sync_to_thread=True, guards=[signed_in])
     def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:

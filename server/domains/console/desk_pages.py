@@ -153,6 +153,10 @@ _FIELD_LABELS = {"assigned_to": "dispatch_to", "kind": "event_kind", "reason": "
                  "visit_id": "sheet_no", "reached": "reached", "rating": "rating", "comment": "note",
                  # the reports page's duty roster form (office.py)
                  "technician": "roster_technician", "from": "roster_from", "until": "roster_until", "month": "month"}
+# The new-request form's fields -> their labels on that form (its `kind` is the request's, not an event's).
+NEW_FORM_LABELS = {"site_id": "site", "device_code": "device_code_optional", "caller_name": "caller_name",
+                   "caller_phone": "caller_phone", "channel": "channel", "kind": "kind", "description": "description",
+                   "reported_at": "reported_at", "assigned_to": "assign_to_optional"}
 _NAMED_FIELD = re.compile(r"(?:[a-z_]+\.)?([a-z_]+)\b")  # any collection: `inspections.assigned_to` too
 
 
@@ -163,10 +167,10 @@ def kept(data: dict[str, Any], form: str = "") -> dict[str, str]:
             for name_form, names in DESK_FORMS.items() for name in names}
 
 
-def refusal(exc: E.SyncError, t: Mapping[str, str], lang: str) -> str:
+def refusal(exc: E.SyncError, t: Mapping[str, str], lang: str, labels: Mapping[str, str] = _FIELD_LABELS) -> str:
     """Why the desk's form was refused, in the catalogue's words (the merge's detail is English for the
-    API): the field it names, by the form's label, and the refusal's reason (the push's, else the problem's
-    code): 评价：仅在联系上客户时填写."""
+    API): the field it names, by the form's label (`labels`: field -> the console's word for it), and the
+    refusal's reason (the push's, else the problem's code): 评价：仅在联系上客户时填写."""
     reason = str(exc.extra.get("reason") or ("too_long" if "limit" in exc.extra else exc.code))
     found = _NAMED_FIELD.match(exc.detail)
     field = str(exc.extra.get("parameter") or (found[1] if found else ""))
@@ -176,7 +180,7 @@ def refusal(exc: E.SyncError, t: Mapping[str, str], lang: str) -> str:
         if why != key:  # the catalogue has words for it
             break
     why = why.format(limit=exc.extra.get("limit"))
-    return t["refused_field"].format(field=t[_FIELD_LABELS[field]], why=why) if field in _FIELD_LABELS else why
+    return t["refused_field"].format(field=t[labels[field]], why=why) if field in labels else why
 
 
 def record_callback(state: Any, caller: Caller, request_id: str, data: dict[str, Any]) -> None:

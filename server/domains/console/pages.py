@@ -169,7 +169,9 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
 def site_history(inspections: list[InspectionSummary], year: str | None, period: str) -> dict[str, Any]:
     """The site's inspections of one year (`year`, default the shown period's: four a year grow the list)
     and the years it has inspections in, newest first."""
-    if year and not (len(year) == 4 and year.isdigit() and MIN_PERIOD_YEAR <= int(year) <= MAX_PERIOD_YEAR):
+    # isascii(): isdigit() also takes ² (int() then refuses it: a 500) and ２０２６ (which matched no inspection).
+    if year and not (len(year) == 4 and year.isascii() and year.isdigit()
+                     and MIN_PERIOD_YEAR <= int(year) <= MAX_PERIOD_YEAR):
         raise E.InvalidFilter(f"year {year[:8]!r} is a year like 2026", parameter="year")
     shown = year or period[:4]
     years = sorted({i.period[:4] for i in inspections if i.period} | {shown}, reverse=True)

@@ -1,0 +1,44 @@
+"""Hostile input through the console's newest pages and forms (s27-sec6): each test names what a client met.
+
+In-process on the real app (`http`) over a real SQLite file, signed in through the console's own form.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SITE
+from tests.server.test_console_desk import console, post_new
+
+
+def test_a_year_written_in_other_digits_is_a_400_not_a_500(http, site):
+    # Regression (s27-sec6): the site page's ?year= took any Unicode digits (str.isdigit), so ²²²² passed
+    # the check and int() raised: a 500 with a traceback in the log; ２０２６ (full width) listed nothing.
+    console(http, "lin")
+    for year in ("²²²²", "２０２６", "٢٠٢٦"):
+        r = http.get(f"/console/sites/{SITE}", params={"year": year})
+        assert r.status_code == 400, year
+        assert r.headers["content-type"].startswith("text/html") and "invalid_filter" in r.text
+
+
+NEW_FORM_REFUSALS = [
+    ({"channel": "carrier_pigeon"}, "未能保存：报修方式：值不被接受"),
+    ({"caller_phone": "1" * 41}, "未能保存：联系电话：值不被接受"),
+    ({"description": "长" * 2001}, "未能保存：故障描述：最多 2000 个字符"),
+    ({"device_code": "CAM\x00"}, "未能保存：设备编号（可选）：填写的内容不被接受"),
+    ({"reported_at": "2026-12-07T24:00"}, "未能保存：报修时间（留空为现在）：填写的内容不被接受"),
+    ({"assigned_to": "zhao"}, "未能保存：派给（可选，站点的技术员）：只能派给该现场账号未停用的成员"),
+]
+
+
+@pytest.mark.parametrize(("changed", "reason"), NEW_FORM_REFUSALS)
+def test_a_refused_new_request_reads_in_the_catalogues_words(http, site, lin, changed, reason):
+    # Regression (s27-sec6): the desk's new-request form, refused, showed the merge's English detail
+    # (未能保存：service_requests.channel: 'carrier_pigeon' is not a valid enum) where the request page's forms
+    # name the field by its label and the reason in the catalogue's words.
+    csrf = console(http, "chen")
+    r = post_new(http, csrf, **changed)
+    assert r.status_code in (400, 404)
+    [line] = [part.split(" <code>")[0] for part in r.text.split('<p class="error" role="alert" id="refused">')[1:]]
+    assert line == reason
+    assert lin.http.get("/api/service-requests", headers=lin.headers).json()["requests"] == []
