@@ -10,13 +10,14 @@ edits of those photos. All clients start together, each pushes its outbox in
 batches of BATCH and then pulls to the end. When everyone has pushed, each
 client pulls from its cursor once more, and its copy must equal the server's
 merged state (a supervisor's full pull). Prints the total time, push
-latencies, errors (must be 0), convergence and the conflict log.
+latencies, the server worker's CPU time, errors (must be 0), convergence and the conflict log.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import sqlite3
 import sys
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from bench._server import ServerProcess
+from bench.uploads import cpu_seconds, worker_pid
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
@@ -201,14 +203,15 @@ def main() -> None:
             threads = [threading.Thread(target=work, args=(t,)) for t in techs]
             for thread in threads:
                 thread.start()
+            worker = worker_pid(server)
             start.wait()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(worker)
             with contextlib.suppress(threading.BrokenBarrierError):
                 pushed.wait()
             push_s = time.perf_counter() - t0
             for thread in threads:
                 thread.join()
-            total_s = time.perf_counter() - t0
+            total_s, server_cpu = time.perf_counter() - t0, cpu_seconds(worker) - cpu0
             if crashed:
                 raise crashed[0]
             lin = Technician(server.url, "lin")
@@ -241,6 +244,8 @@ def main() -> None:
     print(f"push latency                      p50 {percentile(latencies, 0.5) * 1000:7.0f} ms"
           f"   p95 {percentile(latencies, 0.95) * 1000:7.0f} ms"
           f"   p99 {percentile(latencies, 0.99) * 1000:7.0f} ms   ({len(latencies)} pushes)")
+    print(f"server worker CPU                 {server_cpu:8.2f} s   {server_cpu / total * 1e6:10,.0f} µs a change"
+          f" (push, pull, catch up; load average {os.getloadavg()[0]:.1f})")
     print(f"results                           {statuses}")
     print(f"errors                            {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
     print(f"converged                         {converged}/{len(techs)} clients equal the server's"

@@ -16,12 +16,20 @@ directly, to show what the code under test would do with one.
 
 Run it against another checkout (the code before the fix) with
 `FIELDSYNC_CODE=/path/to/checkout python bench/signatures.py`.
+
+`--seal N`: instead, a customer's signature sealing the whole sheet of `--devices` checks (the
+reference site has 624), pushed alone N times on a fresh copy of the database each, alternately
+as the server does it and with the read of the sheet's device rows left out (`device_labels`:
+what named each device when it was signed, kept for a reprint since m031); prints the writer
+lock's hold and that read's own time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -34,6 +42,8 @@ sys.path.insert(0, os.environ.get("FIELDSYNC_CODE") or str(Path(__file__).resolv
 
 from server.services import Store
 from server.settings import Settings
+from server.storage import signatures as signed
+from server.storage.media import MediaQueries
 from sync import hlc, sheet
 from sync.schema import device_check_id, inspection_id
 from sync.wire import Change, PushRequest, TokenRequest
@@ -118,12 +128,79 @@ def push_signatures(data: Path, insp: str, sha: str, count: int, first_seq: int)
         store.close()
 
 
+def seal_once(prepared: Path, data: Path, insp: str, sha: str, labels: bool) -> tuple[float, float, int]:
+    """One customer's signature sealing the sheet, on a fresh copy of `prepared`: (lock hold, the
+    device rows' read inside it, in s; checks sealed). `labels=False` leaves that read out."""
+    shutil.copytree(prepared, data)
+    store = Store(Settings(data_dir=data))
+    lock = TimedLock()
+    store.database.lock = lock  # type: ignore[assignment]
+    read, reads = signed.device_labels, [0.0]
+
+    def timed(db: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
+        t0 = time.perf_counter()
+        found = read(db, ids) if labels else {}
+        reads[0] += time.perf_counter() - t0
+        return found
+
+    signed.device_labels = timed  # type: ignore[assignment]
+    try:
+        caller = store.authenticate(store.login(TokenRequest(username="wang", password="bench")).token)
+        image = data / "image.part"
+        image.write_bytes(b"\x89PNG\r\n\x1a\n a customer's hand")
+        image_sha = sheet.sha256_hex(image.read_bytes())
+        store.blobs.put(image_sha, image)
+        with store.write() as db:  # as a finished upload of the image leaves it (the bench stores it directly)
+            MediaQueries(db).store_blob("bench", caller.user_id, image_sha, "image/png", 28, None, hlc.wall_ms())
+        change = Change(seq=1, collection="signatures", id=str(uuid.uuid4()),
+                        hlc=str(hlc.Hlc(hlc.wall_ms(), 0, caller.client_id)),
+                        fields={"inspection_id": insp, "signer_name": "陈女士", "signer_role": "customer",
+                                "signed_at": AT, "sheet_sha256": sha, "image_sha256": image_sha})
+        lock.holds.clear()
+        resp = store.push(caller, PushRequest(client_id=caller.client_id, client_time=hlc.format_ts(hlc.wall_ms()),
+                                              changes=[change]))
+        assert [r.status for r in resp.results] == ["applied"], resp.results
+        with store.read() as db:
+            sealed = db.execute("SELECT count(*) FROM rows WHERE collection = 'device_checks'"
+                                " AND json_extract(fields, '$.sealed_by') = ?", [change.id]).fetchone()[0]
+        return max(lock.holds), reads[0], int(sealed)
+    finally:
+        signed.device_labels = read  # type: ignore[assignment]
+        store.close()
+
+
+def seal(devices: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared"
+        insp, sha, size = prepare(prepared, devices, 0)
+        print(f"code: {sys.path[0]}")
+        print(f"sheet: {size / 1024:.0f} KiB, {devices:,} checks; one customer's signature sealing all of them, alone")
+        held: dict[bool, list[float]] = {True: [], False: []}
+        read: list[float] = []
+        for i in range(runs):
+            for labels in (True, False):
+                hold, took, sealed = seal_once(prepared, Path(tmp) / f"run{i}-{labels}", insp, sha, labels)
+                assert sealed == devices, sealed
+                held[labels].append(hold)
+                if labels:
+                    read.append(took)
+        for labels, name in ((True, "as served"), (False, "without the device rows' read")):
+            print(f"  {name:30} writer lock held: median {statistics.median(held[labels]) * 1000:7.1f} ms,"
+                  f" best {min(held[labels]) * 1000:7.1f} ms ({runs} runs)")
+        print(f"  the device rows' read alone: median {statistics.median(read) * 1000:.1f} ms,"
+              f" best {min(read) * 1000:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--signatures", type=int, default=20)
     parser.add_argument("--junk", type=int, default=0)
+    parser.add_argument("--seal", type=int, default=0, metavar="RUNS")
     args = parser.parse_args()
+    if args.seal:
+        seal(args.devices, args.seal)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         insp, sha, size = prepare(data, args.devices, args.junk)

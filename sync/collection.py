@@ -189,8 +189,9 @@ class Collection:
 def expand_groups(collection: Collection, fields: dict[str, Any]) -> dict[str, Any]:
     """A change that writes any field of a group writes all of it (nulls for the rest)."""
     out = dict(fields)
+    keys = fields.keys()
     for names in collection.groups.values():
-        if any(name in fields for name in names):
+        if not keys.isdisjoint(names):  # in C: a generator in `any` was 2 % of a push of checks (issue 15)
             for name in names:
                 out.setdefault(name, None)
     return out

@@ -299,7 +299,8 @@ def validate(
         c.problem("invalid_field", f"id {_shown(row_id)} is not a lower-case hyphenated UUID")
     creating, is_client, kept = c.creating, c.is_client, c.fields
 
-    if spec.values_valid(fields) if valid is None else valid:  # every value valid, checked in C (nearly always)
+    all_valid = spec.values_valid(fields) if valid is None else valid
+    if all_valid:  # every value valid, checked in C (nearly always)
         kept.update(fields)
         if is_client and not fields.keys() <= spec.writable(actor.role):
             for name in fields:
@@ -313,7 +314,7 @@ def validate(
             value = kept.get(name)
             if value is None and not pspec.optional_parent:
                 c.problem("invalid_field", f"{collection}.{name} is required when creating a row")
-            elif value is not None and pspec.parent in ROW_PARENTS and pspec.valid(value):
+            elif value is not None and pspec.parent in ROW_PARENTS and (all_valid or pspec.valid(value)):
                 parent = lookup(pspec.parent, value)
                 if parent is None:
                     c.problem("unknown_parent", f"{collection}.{name}: no {pspec.parent} row {value}")

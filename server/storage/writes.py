@@ -195,10 +195,17 @@ def _rows_of(statement: str, size: int) -> str:
 
 
 def encode_clocks(clocks: dict[str, list[str]]) -> str:
-    """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer]."""
-    return _json_encode(
-        {reg: h if node_of(h) == writer else [h, writer] for reg, (h, writer) in clocks.items()}
-    ).decode()
+    """Clocks as stored: the HLC alone when its node is the writer (nearly always), else [hlc, writer].
+    The registers of a new row share one clock (`merge`): it is looked at once (issue 15)."""
+    out: dict[str, Any] = {}
+    last: list[str] | None = None
+    stored: Any = None
+    for reg, clock in clocks.items():
+        if clock is not last:
+            last, (h, writer) = clock, clock
+            stored = h if node_of(h) == writer else [h, writer]
+        out[reg] = stored
+    return _json_encode(out).decode()
 
 
 def _decode_clocks(text: str | bytes) -> dict[str, list[str]]:
