@@ -35,16 +35,18 @@ def settings_of(args: argparse.Namespace, **values: Any) -> Settings:
 
 
 def typed_password(prompt: str) -> str:
-    """A password typed twice at the terminal, or, when standard input is not one (a script, a pipe:
-    `echo … | fieldsync passwd`), its first line read once, as chpasswd does. getpass would read a pipe
-    for both prompts and end in an EOFError traceback after one line."""
+    """A password typed twice at the terminal. When standard input is not one (a script, a pipe:
+    `echo … | fieldsync passwd`), its first line; a second line, when there is one, must be the same.
+    getpass read a pipe for both prompts and ended in an EOFError traceback after one line."""
     import getpass
 
     if not sys.stdin.isatty():
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
+        password, again = (sys.stdin.readline().rstrip("\r\n") for _ in range(2))
+        if not password:
             raise Refused("no password on standard input; nothing changed")
-        return line
+        if again and again != password:
+            raise Refused("the two passwords differ; nothing changed")
+        return password
     password = getpass.getpass(prompt)
     if getpass.getpass("the same again: ") != password:
         raise Refused("the two passwords differ; nothing changed")
