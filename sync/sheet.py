@@ -51,6 +51,11 @@ VISIT_LEFT_OUT = frozenset(["request_id", *_server_written("service_visits")])
 LINE_LEFT_OUT = frozenset(["visit_id", "amount_fen", "covered", *_server_written("charge_lines")])
 
 
+# The order of the systems on a sheet, printed (`server/domains/sheets`) and on the phone before signing
+# (`client_sdk/cli/customer.py`); a system not named here comes last.
+SYSTEM_ORDER = ("video", "access", "alarm", "network", "broadcast", "telephone")
+
+
 # The most bytes a sheet may have: the server refuses a bigger upload and never reads more.
 # A sheet of 2,000 checks with ten items each and a full note is about 1.5 MiB; real ones are
 # a few hundred bytes a device (issue 9, finding 8).

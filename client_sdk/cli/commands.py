@@ -414,28 +414,6 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    inspection = _find_inspection(client, args.inspection)
-    shown = client.sheet(inspection["id"])
-    f, site = shown["inspection"], shown["site"]
-    _say(out, "sheet_header", sheet_no=f.get("sheet_no") or "-", site=site.get("name") or site.get("id"),
-         customer=site.get("customer") or "", period=f.get("period") or "-", status=f.get("status") or "-")
-    for notice in _notices(client):
-        if notice.about == inspection["id"]:
-            _say(out, "sheet_attention", text=notice.text)
-    for d in shown["devices"]:
-        check = d["check"] or {}
-        _say(out, "sheet_line", code=d["code"] or d["device_id"],
-             outcome=check.get("outcome") or MESSAGES["not_checked"], note=check.get("note") or "",
-             sealed=MESSAGES["sheet_sealed"] if d["sealed_by"] else "")
-        items = ", ".join(f"{k[5:]}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(check.items())
-                          if k.startswith("item."))
-        if items:
-            _say(out, "sheet_items", pad="", items=items)
-    _say(out, "sheet_hash", checks=shown["checks"], sha256=shown["sheet_sha256"])
-    return 0
-
-
 def sign(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     strokes, png = _signature_input(args)

@@ -25,7 +25,7 @@ from sync.collections.service import EVENT_KINDS, SERVICE_REQUESTS, SERVICE_VISI
 from sync.pricing import ITEMS
 
 from ..client import Client
-from . import charges, commands, service
+from . import charges, commands, customer, service
 from .common import _Refused, _UserError
 from .messages import MESSAGES, _text
 
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():
         # `check` runs commands.check; `new-request` service.new_request; `duty-call` charges.duty_call
         func = name.replace("-", "_")
-        command.set_defaults(func=next(getattr(m, func) for m in (commands, service, charges) if hasattr(m, func)))
+        command.set_defaults(func=next(getattr(m, func) for m in (commands, customer, service, charges) if hasattr(m, func)))
     return parser
 
 

@@ -10,11 +10,8 @@ from typing import Any, TextIO
 
 from sync.clocks import duration
 from sync.periods import site_zone
-from sync.pricing import yuan
-from sync.schema import COLLECTIONS
 
 from ..client import Client
-from ..service import _local
 from ..views import MilestoneView, RequestSummary
 from .common import _find_device, _signature_input, _site_devices, _UserError
 from .messages import MESSAGES, _say, _text
@@ -149,36 +146,6 @@ def new_request(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                                      complexity="complex" if args.complex else None)
     _say(out, "request_opened", id=request_id, site=site["fields"].get("name") or site["id"],
          seq=client.pending()[-1]["seq"])
-    return 0
-
-
-def _on_sheet(collection: str, name: str, value: Any, zone: Any) -> tuple[str, Any]:
-    """A field of the contact sheet as the customer reads it: a time in the site's zone (the printed
-    sheet's), money in yuan from its fen."""
-    spec = COLLECTIONS[collection].field(name)
-    if spec is not None and spec.type == "timestamp" and value is not None:
-        return name, _local(value, zone) or value
-    if name.endswith("_fen") and isinstance(value, int):
-        return name.removesuffix("_fen"), yuan(value)
-    return name, value
-
-
-def visit_sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    found = _find(client.rows("service_visits"), args.visit, "sheet_no", "visit")
-    shown = client.visit_sheet(found["id"])
-    request, site, fields = shown["request"], shown["site"], shown["fields"]
-    zone = site_zone(site.get("tz"))
-    _say(out, "visit_sheet_header", sheet_no=shown["visit"].get("sheet_no") or found["id"],
-         site=site.get("name") or site.get("id"), customer=site.get("customer") or "",
-         sealed=MESSAGES["sheet_sealed"] if shown["sealed"] else "")
-    _say(out, "request_caller", caller=request.get("caller_name") or "-", phone=request.get("caller_phone") or "",
-         description=request.get("description") or "")
-    for name, value in sorted(_on_sheet("service_visits", k, v, zone) for k, v in fields.items()):
-        _say(out, "visit_sheet_field", name=name, value=value)
-    for line_id, line in sorted(shown["lines"].items()):
-        shown_line = sorted(_on_sheet("charge_lines", k, v, zone) for k, v in line.items())
-        _say(out, "visit_sheet_line", id=line_id[:8], fields=", ".join(f"{k}={v}" for k, v in shown_line))
-    _say(out, "visit_sheet_hash", sha256=shown["sheet_sha256"])
     return 0
 
 

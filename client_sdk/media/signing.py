@@ -62,6 +62,7 @@ def show_sheet(client: Client, inspection_id: str) -> dict[str, Any]:
         "devices": [
             {"device_id": d["id"], "code": d["fields"].get("code"), "name": d["fields"].get("name"),
              "kind": d["fields"].get("kind"), "location": d["fields"].get("location"),
+             "system": d["fields"].get("system"),
              "check": checks.get(d["id"]), "sealed_by": sealed.get(d["id"])}
             for d in devices
         ],

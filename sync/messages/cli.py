@@ -183,11 +183,7 @@ EN: dict[str, str] = {
     "photo_queued": "Photo of {device} queued: {bytes} bytes, taken {taken_at} (pending, seq {seq})."
                     " Run `fieldsync-client sync` when online.",
     "site_photo": "the site",
-    "sheet_header": "{sheet_no}  {site}  {customer}  {period}  {status}",
-    "sheet_line": "  {code:<10} {outcome:<15} {note}{sealed}",
-    "sheet_items": "  {pad:<10} {items}",
     "sheet_sealed": "  [sealed]",
-    "sheet_hash": "{checks} check(s) on the sheet; sheet {sha256}.",
     "signed": "Signed by {name} ({role}): {checks} check(s), signature {id} (pending)."
               " Run `fieldsync-client sync` when online.",
     "need_signature": "A signature needs --png or --strokes (one of them).",
@@ -266,10 +262,6 @@ EN: dict[str, str] = {
                       " `fieldsync-client sync`.",
     "help_visit_sheet": "show a visit's contact sheet, as the customer sees it before signing",
     "help_sign_visit": "sign a visit's contact sheet: a customer's signature seals the visit at the server",
-    "visit_sheet_header": "{sheet_no}  {site}  {customer}{sealed}",
-    "visit_sheet_field": "  {name:<14} {value}",
-    "visit_sheet_line": "  line {id}: {fields}",
-    "visit_sheet_hash": "sheet {sha256}.",
     "visit_signed": "Signed {sheet_no} by {name} ({role}): signature {id} (pending). Run `fieldsync-client sync`"
                     " when online.",
     "help_charge": "add a charge line to a visit (priced by the server at sync; `bill` shows it now)",

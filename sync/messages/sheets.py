@@ -64,4 +64,12 @@ ZH: dict[str, str] = {
     "zone": "时区",
     # console-speed
     "explanation": "说明",
+    # The phone's screen of the same sheets, which the customer reads before signing (`fieldsync-client
+    # sheet` and `visit-sheet`): the printed sheet's words, laid out as lines.
+    "screen_field": "{name}：{value}",
+    "screen_sep": "　",
+    "screen_row": "  {text}",
+    "screen_sub": "      {text}",
+    "screen_decided": "{decision}（{by} {at}）",
+    "screen_checks": "签字确认以上 {checks} 台设备的检查记录",
 }

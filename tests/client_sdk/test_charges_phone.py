@@ -355,6 +355,6 @@ def test_the_contact_sheet_shown_before_signing_gives_times_in_the_sites_zone_an
         phone.close()
     local = {at: datetime.fromtimestamp(hlc.parse_ts(at) / 1000, ZoneInfo("Asia/Shanghai")).strftime(
         "%Y-%m-%d %H:%M") for at in (recorded, decided)}
-    assert re.search(rf"^  recorded_at +{local[recorded]}$", out, re.M), out
-    assert f"decided_at={local[decided]}," in out and "unit_price=350.50" in out
+    assert re.search(rf"^记录时间：{local[recorded]}$", out, re.M), out
+    assert f"（李先生 {local[decided]}）" in out and "单价：350.50" in out
     assert not re.search(r"\dT\d\d:", out) and "35050" not in out

@@ -34,6 +34,7 @@ from client_sdk import Client
 from client_sdk.cli import _text, display_width, main, pad
 from server.services import Store
 from sync import errors as E
+from sync.messages import label
 from sync.schema import YES_NO, device_check_id, yes_no
 from tests.reliability.wire import INSPECTION, prepare
 
@@ -194,8 +195,8 @@ def test_a_change_rejected_as_sealed_says_who_to_ask(http, site, db, tmp_path, c
     assert "retract that signature" in out
     # The sealed sheet keeps the value the customer signed, at the server and on that phone after its sync.
     assert main(["--db", other, "sheet", insp], http=http) == 0
-    [line] = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("CAM-001 ")]
-    assert line.split()[1:] == ["serviced", "[sealed]"]
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("CAM-001　")]
+    assert line.split("　")[1] == label("outcome", "serviced") and line.endswith(label("conflict_reason", "sealed"))
     client = Client(other, http)
     try:
         server = {r["id"]: r["fields"] for r in client.server_rows() if r["collection"] == "device_checks"}

@@ -20,6 +20,7 @@ from client_sdk.cli import main
 from client_sdk.media import render_strokes, shrink_photo
 from sync import errors as E
 from sync import sheet
+from sync.messages import label
 from sync.schema import device_check_id
 from tests.client_sdk.support import cut_client
 from tests.conftest import Session
@@ -235,7 +236,7 @@ def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, caps
     assert "Photo of CAM-001 queued" in capsys.readouterr().out
     assert main(["--db", db, "sheet", site["inspection"]], http=http) == 0
     out = capsys.readouterr().out
-    assert "CAM-001" in out and "serviced" in out and "skipped" in out
+    assert "CAM-001" in out and label("outcome", "serviced") in out and label("outcome", "skipped") in out
     strokes = tmp_path / "strokes.json"
     strokes.write_text(json.dumps(STROKES))
     assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士", "--strokes", str(strokes)],
@@ -249,7 +250,7 @@ def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, caps
     assert main(["--db", db, "uploads"], http=http) == 0
     assert "0 upload(s) waiting" in capsys.readouterr().out
     assert main(["--db", db, "sheet", site["inspection"]], http=http) == 0
-    assert "signed" in capsys.readouterr().out
+    assert label("inspection_status", "signed") in capsys.readouterr().out
     assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士"], http=http) == 2
     assert "--png or --strokes" in capsys.readouterr().err
 

@@ -367,7 +367,7 @@ def test_the_cli_lists_handles_and_signs_service_work_offline(http, site, chen, 
 
     assert main(["--db", db, "visit-sheet", visit], http=http) == 0
     out = capsys.readouterr().out
-    assert "fault_cause" in out and "lightning" in out and re.search(r"sheet [0-9a-f]{64}", out)
+    assert "故障原因：lightning" in out and re.search(r"单据摘要 \(SHA-256\)：[0-9a-f]{64}", out)
     strokes = tmp_path / "strokes.json"
     strokes.write_text(json.dumps([[[10, 40], [30, 10]]]))
     assert main(["--db", db, "sign-visit", visit, "--name", "陈女士", "--strokes", str(strokes)], http=http) == 0

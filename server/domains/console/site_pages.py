@@ -17,13 +17,14 @@ from sync.fields import TEXT_LIMITS
 from sync.periods import site_today
 from sync.pricing import yuan
 from sync.schema import SERVICE_DESK, SUPERVISOR
+from sync.sheet import SYSTEM_ORDER
 from sync.warranty import DEFAULT_MONTHS, phase
 
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..inspections.service import CLOSED
 from ..media.schemas import PhotoInfo
-from ..sheets.service import SYSTEM_ORDER, seal_of
+from ..sheets.service import seal_of
 from .pages import NOT_CHECKED, local_time
 from .web import item_words
 

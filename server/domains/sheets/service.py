@@ -22,6 +22,7 @@ from sync.messages import label, words
 from sync.periods import site_zone
 from sync.pricing import PER_HOUR, yuan
 from sync.schema import SUPERVISOR
+from sync.sheet import SYSTEM_ORDER
 
 from ...storage.sheets import located, person, templates
 from ...storage.signatures import SIGNED_LABELS, signed_devices, signed_technicians
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 SERVER = Caller("srv", "srv", "server", SUPERVISOR, "srv", None)
 
 MAX_SHOWN = 32  # characters of a stored time that is not one (`local`)
-SYSTEM_ORDER = ("video", "access", "alarm", "network", "broadcast", "telephone")
 
 
 def local(ts: object, tz: object = None) -> str:
