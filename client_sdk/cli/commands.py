@@ -199,8 +199,12 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     shown = client.my_inspections(include_all=args.all)
+    # A snapshot not finished (a first sync cut, or one again after a restore) or never pulled: an empty or
+    # short list says nothing about the work, so say why it may be short.
+    short = "sync_incomplete" if client.db.meta("snapshot") == "running" else (
+        "never_synced" if client.db.meta("cursor") is None else None)
     if not shown:
-        _say(out, "no_inspections")
+        _say(out, short or "no_inspections")
     notices = _notices(client)
     for i in shown:
         _say(out, "inspection_line", sheet_no=i.sheet_no or "-", period=i.period or "-",
@@ -210,6 +214,8 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         for notice in notices:
             if notice.about == i.id:
                 _say(out, "attention_mark", text=notice.text)
+    if shown and short is not None:
+        _say(out, short)
     return 0
 
 
@@ -401,6 +407,7 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             raise _UserError(_text("no_device", ref=args.device))
         device = found[0]
     path = _file(args.path)
+    before = {p["id"] for p in client.rows("photos")}
     try:
         photo_id = client.add_photo(inspection["id"], device["id"] if device else None, path,
                                     stage=args.stage, caption=args.caption)
@@ -408,8 +415,12 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         raise _UserError(_text("unreadable_file", path=args.path, error=exc.strerror or exc)) from None
     fields = client.get("photos", photo_id)
     assert fields is not None
-    _say(out, "photo_queued", device=(device["fields"].get("code") or device["id"]) if device
-         else MESSAGES["site_photo"], bytes=fields["fields"]["bytes"],
+    named = (device["fields"].get("code") or device["id"]) if device else MESSAGES["site_photo"]
+    if photo_id in before:  # the same bytes: the same row, updated, and one upload
+        _say(out, "photo_again", device=named, stage=args.stage, seq=client.pending()[-1]["seq"],
+             caption=_text("photo_caption", caption=args.caption) if args.caption else "")
+        return 0
+    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"],
          taken_at=fields["fields"].get("taken_at") or MESSAGES["unknown"], seq=client.pending()[-1]["seq"])
     return 0
 

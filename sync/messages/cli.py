@@ -79,6 +79,10 @@ EN: dict[str, str] = {
     "what_signature": "a signature",
     "what_row": "{collection} {id}",
     "no_inspections": "No inspections.",
+    # `inspections` on a phone whose rows are not all here: a first sync cut mid-snapshot, or none yet.
+    "sync_incomplete": "The last sync was cut before it brought everything: this list may miss inspections; run"
+                       " `fieldsync-client sync` again.",
+    "never_synced": "Nothing synced to this phone yet: run `fieldsync-client sync` once with a signal.",
     "inspection_line": "{sheet_no:<16} {period:<8} {site:<24} {status:<12} due {due_on:<10}  {checked}/{total}"
                        "  {id}{overdue}",
     "overdue": "  OVERDUE",
@@ -182,6 +186,11 @@ EN: dict[str, str] = {
     "help_uploads_all": "also list the uploads that reached the server",
     "photo_queued": "Photo of {device} queued: {bytes} bytes, taken {taken_at} (pending, seq {seq})."
                     " Run `fieldsync-client sync` when online.",
+    # The same picture added again to the same device of the same inspection: one row (its id is of the
+    # bytes), which the second `photo` updates, and one upload.
+    "photo_again": "This photo of {device} was already added: its row updated (stage {stage}{caption}; pending, seq"
+                   " {seq}); it is uploaded once.",
+    "photo_caption": ", caption “{caption}”",
     "site_photo": "the site",
     "sheet_sealed": "  [sealed]",
     "signed": "Signed by {name} ({role}): {checks} check(s), signature {id} (pending)."
