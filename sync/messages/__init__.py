@@ -9,7 +9,8 @@ differ by where it is read (the sheet's 客户单位 is the console's 客户):
   Chinese, the console's in the page's language);
 - `sheets`: the printed sheets, Chinese only (the customer's copy);
 - `console`: the office console, Chinese first, English beside it;
-- `cli`: `fieldsync-client`, English.
+- `cli`: `fieldsync-client`, English (but for the sheets the customer reads on the
+  phone before signing, which are `sheets`' words).
 
 A section's table in a language falls back to its Chinese table key by key,
 so a missing translation shows Chinese rather than nothing;

@@ -1,5 +1,7 @@
 """What `fieldsync-client` (the technician's phone or tablet) prints: English for now, the section a
-translation starts from. A stored value's words come from `values`."""
+translation starts from. A stored value's words come from `values`. The two screens the customer reads
+before signing (`sheet`, `visit-sheet`) are not the technician's: they speak the printed sheet's words
+(`sheets`, `values`; `client_sdk/cli/customer.py`)."""
 
 from __future__ import annotations
 
