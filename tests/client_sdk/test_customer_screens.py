@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,18 @@ def pdf_text(http: Any, path: str, headers: dict[str, str], tmp_path: Path) -> s
                           capture_output=True, text=True, timeout=60).stdout
 
 
-def signed_sha(db: str, http: Any) -> str:
+def on_phone(db: str, http: Any, read: Callable[[Client], Any]) -> Any:
+    """What `read` finds on the phone's database (opened, read, closed)."""
     phone = Client(db, http)
     try:
-        [signature] = phone.rows("signatures")
-        return str(signature["fields"]["sheet_sha256"])
+        return read(phone)
     finally:
         phone.close()
+
+
+def signed_sha(db: str, http: Any) -> str:
+    [signature] = on_phone(db, http, lambda phone: phone.rows("signatures"))
+    return str(signature["fields"]["sheet_sha256"])
 
 
 def test_the_maintenance_sheet_before_signing_reads_as_printed_and_lists_what_the_signature_seals(
@@ -61,12 +67,7 @@ def test_the_maintenance_sheet_before_signing_reads_as_printed_and_lists_what_th
     assert main(["--db", db, "sheet", insp], http=http) == 0
     screen = capsys.readouterr().out
     assert "serviced" not in screen and "fault" not in screen and "lens_cleaned" not in screen, screen
-    phone = Client(db, http)
-    try:
-        shown = phone.sheet(insp)
-        name = phone.db.meta("user_name")
-    finally:
-        phone.close()
+    shown, name = on_phone(db, http, lambda phone: (phone.sheet(insp), phone.db.meta("user_name")))
     rows = screen.splitlines()
     assert rows[0] == SHEET["inspection_title"] and label("system", "video") in rows
     # Every check the signature seals, every field of it, in the sheet's words.
@@ -123,12 +124,7 @@ def test_the_contact_sheet_before_signing_reads_as_printed_not_in_field_names(ht
     screen = capsys.readouterr().out
     for raw in ("fault_cause", "resolved", "declined", "agreed", "decision=", "item=", "_fen", "recorded_"):
         assert raw not in screen, (raw, screen)
-    phone = Client(db, http)
-    try:
-        shown = phone.visit_sheet(visit)
-        name = phone.db.meta("user_name")
-    finally:
-        phone.close()
+    shown, name = on_phone(db, http, lambda phone: (phone.visit_sheet(visit), phone.db.meta("user_name")))
     rows = screen.splitlines()
     assert rows[0] == SHEET["visit_title"]
     f = shown["fields"]
