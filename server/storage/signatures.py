@@ -6,6 +6,8 @@ happen inside the push's transaction, retraction in its own.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
@@ -81,10 +83,49 @@ SIGNED_DEVICES = "ALTER TABLE verifications ADD COLUMN devices TEXT;"
 # signature sits beside on a reprint (a supervisor's push of `assigned_to` is still taken: sync-protocol.md
 # seals the checks, not the inspection's registers).
 SIGNED_TECHNICIAN = "ALTER TABLE verifications ADD COLUMN technician TEXT;"
+# m032's backfill of the maintenance sheets' signatures recorded before it, by `chosen_technician`'s rule
+# (SQLite's step runs that function, storage/sqlite/migrations_sheets.py); `name` is the user's name as
+# `sheets.person` gives it. A tie's "first by name" is in code points, as Python's min and COLLATE "C" order.
+TECHNICIAN_BACKFILL_POSTGRES = """
+UPDATE verifications AS v SET technician = json_build_object(
+        'username', t.who, 'name', COALESCE((SELECT NULLIF(u.name, '') FROM users u WHERE u.username = t.who), t.who))
+    FROM (SELECT v2.signature_id, COALESCE(
+        (SELECT u.username FROM row_creators c JOIN users u ON u.id = c.user_id
+          WHERE c.collection = 'signatures' AND c.row_id = v2.signature_id AND u.role = 'technician'),
+        (SELECT e.value ->> 'checked_by' FROM jsonb_each(CAST(v2.checks AS jsonb)) AS e
+          WHERE jsonb_typeof(e.value -> 'checked_by') = 'string' AND e.value ->> 'checked_by' <> ''
+          GROUP BY e.value ->> 'checked_by'
+          ORDER BY count(*) DESC, (e.value ->> 'checked_by') IS NOT DISTINCT FROM a.assigned DESC,
+                   (e.value ->> 'checked_by') COLLATE "C" LIMIT 1),
+        a.assigned) AS who
+        FROM verifications AS v2
+        LEFT JOIN LATERAL (SELECT CASE WHEN json_typeof(r.fields -> 'assigned_to') = 'string'
+                                       THEN r.fields ->> 'assigned_to' END AS assigned
+                             FROM rows r WHERE r.collection = 'inspections' AND r.id = v2.inspection_id) AS a ON true
+        WHERE v2.compared IN ('sheet', 'inspection')) AS t
+    WHERE t.signature_id = v.signature_id AND t.who <> '';
+"""
+
+
+def chosen_technician(creator: str | None, checks: Iterable[Mapping[str, Any]], assigned: Any) -> str | None:
+    """Whom a maintenance sheet names as its technician (维护人员) beside the customer's signature: who was there.
+
+    `creator`: the signature's creator's username when a technician (the customer signs on his phone, offline
+    perhaps, while a supervisor reassigns the inspection before it syncs): him. Else (signed on a supervisor's
+    phone, or its creator not known) whoever checked most of the checks compared, as each check's `checked_by`
+    says: the one who did the work, which a colleague's odd check or a supervisor's correction does not change;
+    on a tie the assignee among them, else the first by name, so the same sheet always names the same person.
+    Else the inspection's `assigned_to`."""
+    if creator:
+        return creator
+    counts = Counter(w for f in checks if isinstance(w := f.get("checked_by"), str) and w)
+    if counts:
+        return min(counts, key=lambda w: (-counts[w], w != assigned, w))
+    return assigned if isinstance(assigned, str) and assigned else None
 
 
 def technician_label(db: Sql, username: str | None) -> dict[str, str] | None:
-    """The technician a sheet names (the inspection's `assigned_to`) and the name it prints, or None."""
+    """The technician a sheet names (`chosen_technician`) and the name it prints, or None."""
     return None if not username else {"username": username, "name": person(db, username)}
 
 

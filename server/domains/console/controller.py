@@ -119,8 +119,16 @@ class ConsoleController(DomainController):
         site's current one, by its plan), filtered by `system`, `kind` and `outcome`, searched by device
         `code` (one device whose code it is opens that device's page)."""
         q = request.query_params
-        data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
-                               q.get("outcome") or None, site_pages.code_query(q.get("code")), q.get("period") or None)
+        try:
+            data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
+                                   q.get("outcome") or None, site_pages.code_query(q.get("code")), q.get("period") or None)
+        except E.InvalidFilter as exc:  # a period of another plan, in the catalogue's words (the detail is English)
+            if "plan" not in exc.extra:
+                raise
+            t = words("console", lang_of(request))
+            return render(request, "error.html", 400, caller=caller, message_key="period_not_of_plan", code=exc.code,
+                          detail="", fmt={"period": q.get("period"), "plan": t[f"plan_{exc.extra['plan']}"],
+                                          "example": exc.extra["example"]})
         if data["exact"] is not None:
             return Redirect(f"{PATH}/sites/{site_id}/devices/{data['exact'].device_id}", status_code=303,
                             headers=HEADERS)

@@ -133,6 +133,9 @@ def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDev
     return found, exact[0] if len(exact) == 1 else None
 
 
+_FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}  # by a period's letter
+
+
 def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,
               outcome: str | None, code: str = "", period: str | None = None) -> dict[str, Any]:
     """A site's coverage of `period` (default: the one it is in today, by its plan), grouped by system and
@@ -145,8 +148,16 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
     current = inspections.current_period(site_id, tz)
     if period and not is_period(period):
         raise E.InvalidFilter(f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11", parameter="period")
+    if period and period[5] != current[5]:
+        # 2026-M11 of a quarterly site: no such inspection, and its coverage read every device unchecked ("nothing
+        # was done"). The console's page says which periods the site has (`plan`, `example`: the current one).
+        raise E.InvalidFilter(f"period {period} is not of this site's plan, whose periods are like {current}",
+                              parameter="period", plan=_FREQUENCY_OF[current[5]], example=current)
     period = period or current
     coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
+    # The choices are the site's (the period's devices), not the filtered ones: once one camera kind was
+    # chosen, 全部摄像机 and the other kinds were gone from the select.
+    every = inspections.coverage(caller, site_id, period) if system or kind else coverage
     devices = [d for d in coverage.devices if wanted is None or (d.outcome or NOT_CHECKED) == wanted]
     devices, exact = matching(devices, code)
     groups: dict[str, dict[str, list[Any]]] = {}
@@ -159,10 +170,10 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
             "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or "", "code": code,
                         "period": period if period != current else ""},
             "exact": exact, "matches": len(devices),
-            "kinds": sorted({d.kind for d in coverage.devices if d.kind}),
+            "kinds": sorted({d.kind for d in every.devices if d.kind}),
             # every camera kind in one choice (the coverage takes a list): "which cameras were serviced"
-            "camera_kinds": sorted({d.kind for d in coverage.devices if (d.kind or "").endswith("camera")}),
-            "systems": sorted({d.system for d in coverage.devices if d.system}),
+            "camera_kinds": sorted({d.kind for d in every.devices if (d.kind or "").endswith("camera")}),
+            "systems": sorted({d.system for d in every.devices if d.system}),
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
 
 
@@ -176,4 +187,7 @@ def site_history(inspections: list[InspectionSummary], year: str | None, period:
     shown = year or period[:4]
     years = sorted({i.period[:4] for i in inspections if i.period} | {shown}, reverse=True)
     return {"history": [i for i in inspections if (i.period or "").startswith(shown)], "history_year": shown,
-            "history_years": years}
+            "history_years": years, "year": year or "",
+            # A period of its plan the site has no inspection for (2099-Q1, or one not scheduled): the page
+            # says so above the coverage, whose devices all read unchecked.
+            "no_inspection": not any(i.period == period for i in inspections)}

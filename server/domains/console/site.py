@@ -7,6 +7,7 @@ through the same services, after the same scope checks (another site's is 404).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -34,9 +35,20 @@ from .web import (
     signed_in,
 )
 
-# A blob or thumbnail never changes under its hash; a PDF is made afresh each time (signatures change it).
-_IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+# A blob or thumbnail never changes under its hash, but who may see it does: kept a day (max-age), a photo of a
+# site the user has since been taken off stayed in the browser's cache. The browser asks each time (no-cache),
+# and the same scope check answers an unchanged one 304 by its ETag (the hash), without the bytes. A PDF is made
+# afresh each time (signatures change it).
+_IMAGE_HEADERS = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff",
                   "Content-Security-Policy": "sandbox"}
+
+
+def _cached(request: Request[Any, Any, Any], path: Path, media_type: str, tag: str) -> Response[Any]:
+    """The file, or 304 when the browser holds it (`If-None-Match` names its tag); the caller is checked before."""
+    headers = {**_IMAGE_HEADERS, "etag": f'"{tag}"'}  # lower case: File keeps it (setdefault), not its own
+    if f'"{tag}"' in request.headers.get("if-none-match", "") or request.headers.get("if-none-match") == "*":
+        return Response(b"", status_code=304, headers=headers)
+    return File(path, media_type=media_type, content_disposition_type="inline", filename=path.name, headers=headers)
 
 
 class SiteController(DomainController):
@@ -98,17 +110,15 @@ class SiteController(DomainController):
         return pdf_response(data, "inspection", PDF_HEADERS)
 
     @get("/blobs/{sha256:str}", sync_to_thread=True, guards=[signed_in])
-    def blob(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep) -> File:
+    def blob(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep) -> Response[Any]:
         """The original bytes as `GET /blobs/{sha256}` gives them to the same caller: a sealed sheet's signed
         JSON (linked from the inspection's seal), a photo."""
         path, content_type = request.app.state.media.original(caller, sha256)
-        return File(path, media_type=content_type, content_disposition_type="inline", filename=path.name,
-                    headers=_IMAGE_HEADERS)
+        return _cached(request, path, content_type, sha256)
 
     @get("/blobs/{sha256:str}/thumbnail", guards=[signed_in])
     async def thumbnail(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep,
-                        size: FromQuery[int] = site_pages.THUMBNAIL) -> File:
+                        size: FromQuery[int] = site_pages.THUMBNAIL) -> Response[Any]:
         """A photo's or signature's thumbnail, as `GET /blobs/{sha256}/thumbnail` gives it to the same caller."""
         path = await request.app.state.media.thumbnail(caller, sha256, size)
-        return File(path, media_type="image/jpeg", content_disposition_type="inline", filename=path.name,
-                    headers=_IMAGE_HEADERS)
+        return _cached(request, path, "image/jpeg", f"{sha256}-{size}")

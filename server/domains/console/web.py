@@ -96,6 +96,8 @@ def check_session_post(request: Request[Any, Any, Any], data: dict[str, Any]) ->
 def form_value(data: dict[str, Any], name: str, limit: int = MAX_FORM_FIELD_CHARS) -> str:
     """One form value, a string of at most `limit` characters (a note's field: its own limit)."""
     value = data.get(name, "")
+    if isinstance(value, list):  # the field twice: it read "at most 256 characters", which it was
+        raise E.InvalidRequest(f"{name} is given more than once", parameter=name, reason="repeated")
     if not isinstance(value, str) or len(value) > limit:
         raise E.InvalidRequest(f"{name} is at most {limit} characters", limit=limit)
     if what := unstorable(value):

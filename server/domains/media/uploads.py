@@ -62,6 +62,7 @@ from . import images
 from . import service as media
 from . import upload_pieces as bucket
 from .blobs import STORE_FAILURES, BlobStore, guarded, is_sha256, store_error
+from .upload_lock import UploadLock
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
@@ -127,7 +128,7 @@ class Uploads:
         # A JPEG's check as its bytes arrive, alive while its `fed` is the upload's offset.
         self._checks: dict[str, images.JpegCheck] = {}
         self._checks_lock = threading.Lock()  # for the oldest of them to be found while others come and go
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, UploadLock] = {}
 
     def part_path(self, upload_id: str) -> Path:
         return self.dir / f"{upload_id}.part"
@@ -220,15 +221,13 @@ class Uploads:
     async def head(self, caller: Caller, upload_id: str) -> Upload:
         """The upload's offset, once any PATCH still running for it (a cut one) has recorded its bytes."""
         upload = await anyio.to_thread.run_sync(self.get, caller, upload_id)
-        lock = self._locks.setdefault(upload_id, asyncio.Lock())
-        try:
-            await asyncio.wait_for(lock.acquire(), _LOCK_WAIT_S)
-        except TimeoutError:
+        lock = self._locks.setdefault(upload_id, UploadLock())
+        if not await lock.take(_LOCK_WAIT_S):
             return upload
         try:
             return await anyio.to_thread.run_sync(self.get, caller, upload_id)
         finally:
-            lock.release()
+            lock.give()
 
     # -- appending ------------------------------------------------------------
 
@@ -243,13 +242,11 @@ class Uploads:
         if lock is None:
             # The first request for this id in this process: 404 before anything is kept for it.
             await anyio.to_thread.run_sync(lambda: self.get(known()[0], upload_id))
-            lock = self._locks.setdefault(upload_id, asyncio.Lock())
-        elif lock.locked():
+            lock = self._locks.setdefault(upload_id, UploadLock())
+        elif lock.users:  # held or waited for: this PATCH may wait, so its caller first (401, not 423 after)
             await anyio.to_thread.run_sync(known)
-        try:
-            await asyncio.wait_for(lock.acquire(), _LOCK_WAIT_S)
-        except TimeoutError:
-            raise E.UploadLocked(f"upload {upload_id} is being appended to by another request") from None
+        if not await lock.take(_LOCK_WAIT_S):
+            raise E.UploadLocked(f"upload {upload_id} is being appended to by another request")
         try:
             # One trip to a thread for the caller, the lock file, the state, the checks and the open file,
             # one for the last piece, its offset and (on the last byte) the blob: a trip costs 0.2-0.3 ms.
@@ -270,7 +267,7 @@ class Uploads:
             finally:
                 os.close(held)
         finally:
-            lock.release()
+            lock.give()
 
     def _open(
         self, who: Callable[[], tuple[Caller, int]], upload_id: str, content_length: int | None

@@ -41,7 +41,7 @@ from sync import errors as E
 from sync import sheet
 from sync.fields import is_uuid
 from sync.merge import RowState
-from sync.schema import SUPERVISOR, device_check_id
+from sync.schema import SUPERVISOR, TECHNICIAN, device_check_id
 from sync.wire import Change
 
 from ...storage import signatures as q
@@ -246,10 +246,17 @@ def _verify_inspection(batch: _Batch, signature: RowState) -> list[tuple[str, st
         valid = sheet.matches(listed, current)
     batch.server_set(signature, "verification", "valid" if valid else "mismatch")
     inspection = batch.lookup("inspections", inspection_id)
-    technician = q.technician_label(batch.db, inspection.fields.get("assigned_to") if inspection else None)
+    technician = q.technician_label(batch.db, _signed_technician(batch, state, inspection))
     q.record_verification(batch.db, signature.id, inspection_id, compared, _encode(state),  # a reprint names them so
                           _encode(q.device_labels(batch.db, sorted(state))), _encode(technician) if technician else None)
     return [("device_checks", device_check_id(inspection_id, d)) for d in sorted(state)]
+
+
+def _signed_technician(batch: _Batch, state: dict[str, dict[str, Any]], inspection: RowState | None) -> str | None:
+    """Whom the sheet names as its technician: the pushing technician, else who checked most (`chosen_technician`)."""
+    caller = batch.caller
+    return q.chosen_technician(caller.username if caller is not None and caller.role == TECHNICIAN else None,
+                               state.values(), inspection.fields.get("assigned_to") if inspection else None)
 
 
 def _verify_visit(batch: _Batch, signature: RowState) -> list[tuple[str, str]]:

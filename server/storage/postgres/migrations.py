@@ -21,7 +21,7 @@ import psycopg
 from ..base import Unreachable, refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
-from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN
+from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
 
@@ -132,7 +132,7 @@ STEPS: list[tuple[str, str]] = [
     # What named each device a signed sheet listed, SQLite's m031 (storage/signatures.py).
     ("m031_signed_devices", SIGNED_DEVICES),
     # Whom a signed sheet named as its technician, SQLite's m032 (storage/signatures.py).
-    ("m032_signed_technician", SIGNED_TECHNICIAN),
+    ("m032_signed_technician", SIGNED_TECHNICIAN + TECHNICIAN_BACKFILL_POSTGRES),
 ]
 
 
