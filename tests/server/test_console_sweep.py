@@ -1,0 +1,254 @@
+"""A hostile sweep of every console route (s27-consolefuzz): what `test_fuzz.py`'s schemathesis leaves out.
+
+The console's routes are HTML and forms, outside the OpenAPI schema, so nothing swept them. Here the routes
+come from the app's own route table (a new route is swept without editing this file):
+- each GET with every query parameter the console reads: the ones a handler declares (Litestar's kwargs
+  model), the ones its code reads from `request.query_params` (found in the console package's source), the
+  fields of the templates' GET forms; and with each path parameter hostile;
+- each POST with each field of its template's form, with the session's CSRF value and without it;
+- as a technician, the service desk and a supervisor, and signed out.
+
+What must hold for every answer: no 5xx; a 4xx is an HTML page saying why; nothing sent comes back raw
+(`<script>` is never in a page); a refused POST writes nothing (every table's row count is unchanged).
+A fixed sample, the same each run: every hostile value reaches every (route, parameter) as a supervisor,
+and a third of them each as the technician and the desk.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from litestar.routes import HTTPRoute
+
+import server.domains.console as console_package
+from server.services import Store
+from tests.conftest import OTHER_SITE, SITE, Session
+from tests.server.test_billing import LINES, visit_with_lines
+from tests.server.test_service import open_request
+
+ORIGIN = {"origin": "http://testserver.local"}
+TEMPLATES = Path(console_package.__file__).parent / "templates"
+RAW = object()  # marks a value sent as it is written (percent-escapes of invalid UTF-8), not encoded again
+
+# Every value a hostile client could send; `{other_*}` are another site's ids, filled in per test.
+HOSTILE: list[Any] = [
+    "²²²²", "２０２６", "٢٠٢٦", "9" * 40, "-1", "-9223372036854775809", "NaN", "inf", "1e309",
+    "x" * 10_240, "a\x00b", "\x1b[2J\r\nSet-Cookie: x=1", "\u202egnp.exe", "../../../etc/passwd",
+    "' OR 1=1 --", '"><script>alert(1)</script>', "<b onmouseover=x>&amp;", "", " ", "{other_site}",
+    "{other_request}", (RAW, "%ff%fe%c0%af"), (RAW, "%00%ZZ%"),
+]
+REPEATED = "repeated"  # the parameter twice: a good value and a hostile one
+
+
+# -- the routes, from the app ---------------------------------------------------------------------
+
+
+def console_routes(app: Any) -> list[tuple[str, str, list[str], set[str]]]:
+    """(method, path, path parameters, declared query parameters) of every console route but OPTIONS."""
+    found = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/console"):
+            continue
+        for method, (handler, kwargs_model) in route.route_handler_map.items():
+            if method in ("GET", "POST"):
+                declared = {p.field_alias for p in kwargs_model.expected_query_params} | {"lang"}
+                if method == "GET":
+                    declared |= read_query_names(getattr(handler.fn, "func", handler.fn))  # sync_to_thread wraps it
+                found.append((method, route.path, list(route.path_parameters), declared))
+            else:
+                assert method in ("OPTIONS", "HEAD"), f"{method} {route.path}: a new kind of console route to sweep"
+    return sorted(found)
+
+
+def _query_receiver(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id in ("q", "query")) or (
+        isinstance(node, ast.Attribute) and node.attr == "query_params")
+
+
+def _callee(node: ast.expr, module: Any, owner: Any) -> Any:
+    """What a call in the console's code calls: a module's function, `pages.x`, or `self.x`."""
+    if isinstance(node, ast.Name):
+        return getattr(module, node.id, None)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        base = owner if node.value.id == "self" else getattr(module, node.value.id, None)
+        return getattr(base, node.attr, None) if base is not None else None
+    return None
+
+
+def read_query_names(fn: Any, owner: Any = None, seen: set[Any] | None = None) -> set[str]:
+    """The query parameters a handler reads, following its calls through the console package: `q.get("x")`,
+    `request.query_params.get("x")`, and `query.get(name) for name in NAMES` (a module's tuple)."""
+    seen = set() if seen is None else seen
+    if inspect.ismethod(fn):  # a controller's bound method: `self.x` is its class's
+        owner, fn = type(fn.__self__), fn.__func__
+    fn = inspect.unwrap(fn)
+    if fn in seen or not getattr(fn, "__module__", "").startswith(console_package.__name__):
+        return set()
+    seen.add(fn)
+    module = inspect.getmodule(fn)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    loops: dict[str, set[str]] = {}  # a loop variable: the names of the module's tuples it runs over
+    for node in ast.walk(tree):
+        if isinstance(node, ast.comprehension | ast.For) and isinstance(node.target, ast.Name) \
+                and isinstance(node.iter, ast.Name):
+            loops.setdefault(node.target.id, set()).add(node.iter.id)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and _query_receiver(node.func.value) \
+                and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                names.add(arg.value)
+            elif isinstance(arg, ast.Name):
+                for loop in loops.get(arg.id, ()):
+                    if isinstance(found := getattr(module, loop, None), tuple):
+                        names.update(n for n in found if isinstance(n, str))
+        callee = _callee(node.func, module, owner)
+        if inspect.isfunction(callee):
+            names |= read_query_names(callee, owner, seen)
+    return names
+
+
+def _forms(method: str) -> Iterator[tuple[str, set[str]]]:
+    """(action, field names) of each of the templates' forms of `method`; a field named in a Jinja loop
+    (`{% for name in (...) %}`) is each of the loop's names."""
+    for template in sorted(TEMPLATES.glob("*.html")):
+        text = template.read_text()
+        for match in re.finditer(r"<form\b([^>]*)>(.*?)</form>", text, re.S):
+            attrs, body = match.groups()
+            if f'method="{method}"' not in attrs:
+                continue
+            action = re.search(r'action="([^"]*)"', attrs)
+            fields = set(re.findall(r'name="([a-z_]+)"', body))
+            for loop in re.findall(r'{%\s*for name in \(([^)]*)\)\s*%}', body):
+                fields.update(re.findall(r'"([a-z_]+)"', loop))
+            yield (action.group(1) if action else ""), fields
+
+
+def post_forms() -> dict[str, set[str]]:
+    """Each POST form's fields by its action as a route pattern (`{{ r.id }}` in an action is a path parameter)."""
+    forms: dict[str, set[str]] = {}
+    for action, fields in _forms("post"):
+        pattern = re.sub(r"{{[^}]*}}", "{}", action)
+        forms.setdefault(pattern, set()).update(fields)
+    return forms
+
+
+# -- the data every sweep runs over ---------------------------------------------------------------
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Every table's row count: what a refused POST must leave as it was."""
+    with store.read() as db:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            if store.settings.database is None else
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").fetchall()]
+        return {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in sorted(tables)}
+
+
+@pytest.fixture
+def world(store: Store, http: Any, site: dict[str, str]) -> dict[str, str]:
+    """Real objects for every path parameter, and another site's for the hostile values."""
+    chen, wang, zhao = Session(http, "chen"), Session(http, "wang"), Session(http, "zhao")
+    request_id, visit_id, _ = visit_with_lines(store, chen, wang, site, LINES[:2])
+    store.write_server_changes([("sites", OTHER_SITE, {"name": "Other park", "customer": "Other", "tz": "Asia/Shanghai"},
+                                 False)])
+    other_request = open_request(chen, site_id=OTHER_SITE)
+    return {"site_id": SITE, "device_id": site["cam1"], "inspection_id": site["inspection"], "request_id": request_id,
+            "visit_id": visit_id, "client_id": zhao.client_id, "username": "zhao", "sha256": "0" * 64,
+            "other_site": OTHER_SITE, "other_request": other_request}
+
+
+def sign_in(http: Any, username: str) -> str:
+    """A console session in `http`'s cookie jar; its CSRF value."""
+    http.cookies.clear()
+    token = http.get("/console/login").text.split('name="csrf" value="')[1].split('"')[0]
+    r = http.post("/console/login", data={"username": username, "password": "demo", "csrf": token}, headers=ORIGIN,
+                  follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return str(http.get("/console/clients").text.split('name="csrf" value="')[1].split('"')[0])
+
+
+# -- one request, and what its answer must be ------------------------------------------------------
+
+
+def _value(value: Any, world: dict[str, str]) -> tuple[str, bool]:
+    """(text, raw): a hostile value with another site's ids filled in; raw: already percent-encoded."""
+    if isinstance(value, tuple):
+        return value[1], True
+    return (world[value[1:-1]] if value.startswith("{other_") else value), False
+
+
+def _url(path: str, params: dict[str, str], world: dict[str, str], hostile: str | None, name: str | None,
+         value: Any) -> str:
+    """`path` with its parameters real (`name` hostile, if it is one), and `name=value` in the query otherwise."""
+    text, raw = _value(value, world)
+    for param in params:
+        shown = (text if raw else quote(text, safe="")) if param == name else quote(world.get(param, "x"))
+        path = re.sub(r"{" + param + r":[^}]*}", shown, path)
+    if hostile is None:
+        return path
+    if value == REPEATED:
+        return f"{path}?{hostile}=2026&{hostile}=%C2%B2"
+    return f"{path}?{hostile}={text if raw else quote(text, safe='')}"
+
+
+def check(r: Any, what: str, sent: str) -> list[str]:
+    """What is wrong with an answer to a hostile request, if anything."""
+    wrong = []
+    kind = r.headers.get("content-type", "")
+    if r.status_code >= 500:
+        wrong.append(f"{what}: {r.status_code}")
+    elif r.status_code >= 400:
+        if not kind.startswith("text/html"):
+            wrong.append(f"{what}: {r.status_code} as {kind}, not the console's page")
+        elif not re.search(r'<code>[a-z_]+</code>|role="alert"|<h1>', r.text):
+            wrong.append(f"{what}: {r.status_code} without a reason")
+    if "<script" in r.text.lower() or ("<" in sent and sent in r.text):
+        wrong.append(f"{what}: the input came back unescaped")
+    if any(c in r.headers.get("location", "") for c in "<>\r\n\x00"):
+        wrong.append(f"{what}: a redirect to {r.headers['location'][:80]!r}")
+    return wrong
+
+
+def _share(role: int, *keys: Any) -> bool:
+    """The fixed sample: a supervisor (role 0) gets every case, the technician and the desk a third each."""
+    return role == 0 or sum(map(ord, repr(keys))) % 3 == role % 3
+
+
+ROLES = ("lin", "chen", "wang")  # a supervisor, the service desk, a technician (a member of SITE only)
+
+
+def test_every_console_page_answers_hostile_query_and_path_values(http, store, world):
+    routes = [r for r in console_routes(http.app) if r[0] == "GET"]
+    assert len(routes) >= 20
+    read = {path: names for _, path, _, names in routes}
+    assert {"year", "period", "code"} <= read["/console/sites/{site_id:str}"]  # what the scan is to find
+    assert {"site_id", "after", "breached"} <= read["/console/service-requests"]
+    wrong: list[str] = []
+    for role, user in enumerate(ROLES):
+        sign_in(http, user)
+        for _, path, params, declared in routes:
+            cases = [(n, None) for n in sorted(declared)] + [(None, p) for p in params]
+            for query, in_path in cases:
+                for value in [*HOSTILE, *([REPEATED] if query else [])]:
+                    if not _share(role, path, query, in_path, value):
+                        continue
+                    url = _url(path, dict.fromkeys(params), world, query, in_path, value)
+                    r = http.get(url, follow_redirects=False)
+                    wrong += check(r, f"{user} GET {url[:160]}", _value(value, world)[0] if value != REPEATED else "")
+                    if r.headers.get("location") == "/console/login":
+                        wrong.append(f"{user} GET {url[:160]}: signed out")
+                        sign_in(http, user)
+    assert wrong == []
