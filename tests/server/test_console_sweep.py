@@ -252,3 +252,123 @@ def test_every_console_page_answers_hostile_query_and_path_values(http, store, w
                         wrong.append(f"{user} GET {url[:160]}: signed out")
                         sign_in(http, user)
     assert wrong == []
+
+
+def _body(fields: dict[str, Any], world: dict[str, str]) -> bytes:
+    """A urlencoded form as a browser sends it; a raw value goes as written (invalid UTF-8 escapes)."""
+    parts = []
+    for name, value in fields.items():
+        text, raw = _value(value, world) if isinstance(value, tuple) or value.startswith("{other_") else (value, False)
+        parts.append(f"{name}={text if raw else quote(text, safe='')}")
+    return "&".join(parts).encode()
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded", **ORIGIN}
+# A form's other fields, by name, as a person would fill them, so that the one hostile value is what the
+# form is refused for (or taken with); a field named nowhere here is left blank. The session's own account
+# is never a target (a password set, a client revoked: the sweep would sign itself out).
+FILLED = {"assigned_to": "wang", "technician": "wang", "month": "2026-12", "caller_name": "陈女士",
+          "caller_phone": "021-5555 0101", "channel": "hotline", "kind": "repair", "description": "大门摄像机黑屏",
+          "reported_at": "2026-11-20T09:30", "device_code": "CAM-001", "name": "新园区", "customer": "ACME",
+          "contract": "per_visit", "zone": "urban", "tz": "Asia/Shanghai", "contract_price": "1200.00",
+          "warranty_months": "12", "members": "wang", "role": "technician", "password": "correct-horse-9",
+          "reached": "true", "rating": "satisfied", "comment": "好", "note": "客户来电", "reason": "customer_unavailable",
+          "disabled": "true", "retire": "false", "sites": SITE}
+FILLED_BY_FORM = {"/console/service-requests/{}/events": {"kind": "paused"}}
+
+
+def _post_cases(path: str, params: list[str], fields: set[str], role: int) -> Iterator[tuple[str | None, str | None, Any]]:
+    """(field, path parameter, value): each hostile in turn (the `csrf` field hostile is the form without
+    the session's value); then the form without `csrf` at all (field `-csrf`) and without Origin (`-origin`)."""
+    for name in sorted(fields):
+        for value in HOSTILE:
+            if _share(role, path, name, value):
+                yield name, None, value
+    for param in params:
+        for value in HOSTILE:
+            if _share(role, path, param, value):
+                yield None, param, value
+    yield "-csrf", None, ""
+    yield "-origin", None, ""
+
+
+def test_every_console_form_refuses_hostile_values_and_writes_nothing_when_it_refuses(http, store, world):
+    forms = post_forms()
+    routes = [r for r in console_routes(http.app) if r[0] == "POST" and r[1] != "/console/login"]
+    missing = [path for _, path, _, _ in routes if re.sub(r"{[^}]*}", "{}", path) not in forms]
+    assert missing == [], "a POST route without a form in the templates: say what its fields are"
+    wrong: list[str] = []
+    for role, user in enumerate(ROLES):
+        csrf = sign_in(http, user)
+        before = counts(store)
+        for _, path, params, _ in routes:
+            action = re.sub(r"{[^}]*}", "{}", path)
+            fields, filled = forms[action], {**FILLED, **world, **FILLED_BY_FORM.get(action, {})}
+            for name, in_path, value in _post_cases(path, params, fields, role):
+                form = {f: filled.get(f, "") for f in sorted(fields - {"csrf"})} | {"csrf": csrf}
+                if name == "-csrf":
+                    del form["csrf"]
+                elif name is not None and name != "-origin":
+                    form[name] = value
+                headers = {"content-type": FORM["content-type"]} if name == "-origin" else FORM
+                url = _url(path, dict.fromkeys(params), world, None, in_path, value)
+                r = http.post(url, content=_body(form, world), headers=headers, follow_redirects=False)
+                what = f"{user} POST {url[:120]} {name or in_path}={str(value)[:40]!r}"
+                wrong += check(r, what, _value(value, world)[0] if value else "")
+                if r.status_code >= 400 and (after := counts(store)) != before:
+                    wrong.append(f"{what}: refused ({r.status_code}) but wrote "
+                                 f"{ {t: after[t] - before[t] for t in after if after[t] != before.get(t)} }")
+                before = counts(store) if r.status_code < 400 else before
+                if name in ("-csrf", "-origin", "csrf") and r.status_code != 403:
+                    wrong.append(f"{what}: {r.status_code}, not 403, without the session's CSRF value or Origin")
+                if r.headers.get("location") == "/console/login":
+                    csrf = sign_in(http, user)
+                    before = counts(store)
+    assert wrong == []
+
+
+def test_signed_out_every_console_route_sends_to_the_sign_in_and_the_sign_in_refuses_hostile_values(
+        http, store, world):
+    forms = post_forms()
+    wrong: list[str] = []
+    http.cookies.clear()
+    before = counts(store)
+    for method, path, params, declared in console_routes(http.app):
+        if path.startswith("/console/login"):
+            continue
+        for index, value in enumerate(HOSTILE):
+            if index % 4:  # a quarter of the values: the guard answers before anything is read
+                continue
+            name = sorted(declared)[index % len(declared)]
+            url = _url(path, dict.fromkeys(params), world, name if method == "GET" else None, None, value)
+            fields = forms.get(re.sub(r"{[^}]*}", "{}", path), set())
+            r = (http.get(url, follow_redirects=False) if method == "GET" else
+                 http.post(url, content=_body(dict.fromkeys(sorted(fields), value), world), headers=FORM,
+                           follow_redirects=False))
+            what = f"signed out: {method} {url[:120]}"
+            wrong += check(r, what, _value(value, world)[0])
+            if (r.status_code, r.headers.get("location")) != (303, "/console/login"):
+                wrong.append(f"{what}: {r.status_code}, not the sign-in form")
+    if counts(store) != before:
+        wrong.append("signed out, the console wrote")
+    # The sign-in form itself, each field hostile (a third of the values: a refused sign-in is throttled).
+    page = http.get("/console/login")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    for name in sorted(forms["/console/login"]):
+        for index, value in enumerate(HOSTILE):
+            if index % 3 != len(name) % 3:
+                continue
+            form = {"username": "lin", "password": "wrong", "csrf": csrf, name: value}
+            r = http.post("/console/login", content=_body(form, world), headers=FORM, follow_redirects=False)
+            what = f"sign-in {name}={str(value)[:40]!r}"
+            wrong += check(r, what, _value(value, world)[0])
+            if r.status_code < 400:
+                wrong.append(f"{what}: {r.status_code}")
+            # A wrong password is recorded by design (the throttle's attempts and reports, the audit log); nothing else.
+            after = counts(store)
+            if written := {t: after[t] - before[t] for t in after if after[t] != before[t]
+                           and t not in ("audit", "login_attempts", "login_reports")}:
+                wrong.append(f"{what}: refused but wrote {written}")
+            before = after
+            csrf = r.text.split('name="csrf" value="')[1].split('"')[0] if 'name="csrf"' in r.text else csrf
+    assert wrong == []
