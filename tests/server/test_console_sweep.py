@@ -2,10 +2,11 @@
 
 The console's routes are HTML and forms, outside the OpenAPI schema, so nothing swept them. Here the routes
 come from the app's own route table (a new route is swept without editing this file):
-- each GET with every query parameter the console reads: the ones a handler declares (Litestar's kwargs
-  model), the ones its code reads from `request.query_params` (found in the console package's source), the
-  fields of the templates' GET forms; and with each path parameter hostile;
-- each POST with each field of its template's form, with the session's CSRF value and without it;
+- each GET with every query parameter it takes: the ones its handler declares (Litestar's kwargs model) and
+  the ones its code reads from the query (`q.get("year")`, found by walking its source and what it calls in
+  the console package), plus `lang`; and with each path parameter hostile;
+- each POST with each field of its template's form (a POST route without one fails here), with the session's
+  CSRF value, without it and without Origin;
 - as a technician, the service desk and a supervisor, and signed out.
 
 What must hold for every answer: no 5xx; a 4xx is an HTML page saying why; nothing sent comes back raw
