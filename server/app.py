@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar import Controller, Litestar
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -21,7 +22,7 @@ from .domains.console.controller import ConsoleController, favicon
 from .domains.console.desk import DeskController
 from .domains.console.office import OfficeController
 from .domains.console.site import SiteController as ConsoleSiteController
-from .domains.console.web import template_config
+from .domains.console.web import on_http_error_page, template_config
 from .domains.duty.controller import DutyController
 from .domains.duty.service import Duty
 from .domains.identity.access import Access
@@ -91,7 +92,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
                      "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
                      **media_state(store, settings)}),
         middleware=[body_timeout(settings), refuse_unstorable],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        # On a console path Litestar's own refusals are the console's page (domains/console/web.py).
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: on_http_error_page},  # type: ignore[dict-item]
         template_config=template_config(),
         # Not Litestar's: its default config put its own handler on the root logger, in place of serve's
         # bounded one (server/logs.py), and a 500's traceback went out unescaped.

@@ -99,7 +99,8 @@ def on_sync_error(request: Request[Any, Any, Any], exc: E.SyncError) -> Response
     return problem_response(exc, request)
 
 
-def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
+def sync_error_of(request: Request[Any, Any, Any], exc: HTTPException) -> E.SyncError:
+    """Litestar's own HTTP error as the SyncError the protocol names (with its reasons and limit)."""
     cls = _BY_STATUS.get(exc.status_code)
     if cls is None:
         cls = E.ServerError if exc.status_code >= 500 else E.InvalidRequest
@@ -119,7 +120,11 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         error.extra["limit"] = request.route_handler.resolve_request_max_body_size() or info.max_body_bytes
     if cls is E.ServerError:
         error.status = exc.status_code  # type: ignore[misc]
-    return problem_response(error, request)
+    return error
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
+    return problem_response(sync_error_of(request, exc), request)
 
 
 def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, object]]:
@@ -139,4 +144,5 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }
-__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses"]
+__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses",
+           "sync_error_of"]

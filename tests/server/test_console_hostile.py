@@ -42,3 +42,16 @@ def test_a_refused_new_request_reads_in_the_catalogues_words(http, site, lin, ch
     [line] = [part.split(" <code>")[0] for part in r.text.split('<p class="error" role="alert" id="refused">')[1:]]
     assert line == reason
     assert lin.http.get("/api/service-requests", headers=lin.headers).json()["requests"] == []
+
+
+def test_litestars_own_refusals_on_a_console_path_are_the_consoles_page(http, site, lin):
+    # Regression (s27-consolefuzz): a console path no route matched (an id holding `/`, as %2F) and a thumbnail's
+    # `?size=` that is no integer were refused by Litestar itself, before the console's handlers: the API's JSON
+    # problem, shown raw in the browser. They are the console's HTML page now; the API's paths keep the problem.
+    console(http, "lin")
+    for url in ("/console/sites/a%2F..%2Fb", "/console/nowhere", f"/console/blobs/{'0' * 64}/thumbnail?size=x"):
+        r = http.get(url, follow_redirects=False)
+        assert r.status_code in (400, 404), url
+        assert r.headers["content-type"].startswith("text/html") and "<code>" in r.text, url
+    r = http.get("/api/nowhere", headers=lin.headers)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"

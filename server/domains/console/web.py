@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
@@ -31,6 +32,7 @@ from sync.fields import unstorable
 from sync.messages import label, language, words
 
 from ...http.deps import address, is_https, remember_caller
+from ...http.problems import on_http_error, sync_error_of
 from ..identity.service import Caller
 
 SESSION_COOKIE = "fieldsync_console"
@@ -175,6 +177,15 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 EXCEPTION_HANDLERS = {SignInNeeded: on_error, E.SyncError: on_error}
+
+
+def on_http_error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals (no route for the path, a declared query parameter of the wrong type) on a
+    console path: the console's page, as its handlers' refusals. They were the API's JSON problem, shown
+    raw in the browser (`/console/sites/a%2Fb`, a thumbnail's `?size=x`). The API's paths keep the problem."""
+    if request.url.path == PATH or request.url.path.startswith(f"{PATH}/"):
+        return on_error(request, sync_error_of(request, exc))
+    return on_http_error(request, exc)
 
 
 def item_words(item: dict[str, Any], lang: str) -> str:
