@@ -22,13 +22,16 @@ def postgres_url(text: str) -> str:
 
 @contextmanager
 def _reaching_postgres() -> Iterator[None]:
-    """A database that cannot be reached is one line, not a traceback (libpq's words carry no password)."""
+    """A database that cannot be reached is one line, exit 1, as for `serve`: `cannot open the database: …`
+    (libpq's words carry no password). They were printed as libpq wrote them, on two lines, exit 2."""
     import psycopg
+
+    from .storage.postgres.connection import unreachable
 
     try:
         yield
     except psycopg.OperationalError as exc:
-        raise Refused(f"PostgreSQL: {str(exc).strip()}") from None
+        raise unreachable(exc) from None
 
 
 def add_missing_blobs(source: Path, data: Path, blobs: str | None) -> int:
@@ -93,5 +96,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=migrate_command)
     p = sub.add_parser("new-epoch", help="give a PostgreSQL database a new server_epoch after pg_restore"
                                          " (the servers must be stopped)")
-    p.add_argument("--database", required=True, type=postgres_url, metavar="postgresql://…")
+    p.add_argument("--database", required=True, type=postgres_url, metavar="postgresql://…",
+                   help="the database pg_restore filled")
     p.set_defaults(func=new_epoch_command)
