@@ -9,15 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cli_office import Refused, data_dir
-from .settings import Settings
+from .cli_office import Refused, checked, data_dir
+from .settings import Settings, database_url
 from .storage.sqlite.backup import BLOBS, DB_NAME, data_lock
-
-
-def postgres_url(text: str) -> str:
-    if not text.startswith(("postgresql://", "postgres://")):
-        raise argparse.ArgumentTypeError("a postgresql://user@host:port/dbname URL")
-    return text
 
 
 @contextmanager
@@ -87,8 +81,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("migrate", help="copy a SQLite deployment into an empty PostgreSQL database"
                                        " (the server must be stopped)")
     p.add_argument("--data", required=True, help="the SQLite deployment's data directory")
-    p.add_argument("--to", required=True, type=postgres_url, metavar="postgresql://…",
-                   help="an empty PostgreSQL database")
+    p.add_argument("--to", required=True, type=checked(database_url), metavar="URL",
+                   help="an empty PostgreSQL database: postgresql://user@host[:port]/name")
     p.add_argument("--blobs", metavar="DIR|s3://BUCKET/PREFIX",
                    help="where the PostgreSQL deployment keeps its blobs, if elsewhere: they are copied there")
     p.add_argument("--from-blobs", metavar="DIR", help="the SQLite deployment's --blobs directory"
@@ -96,6 +90,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=migrate_command)
     p = sub.add_parser("new-epoch", help="give a PostgreSQL database a new server_epoch after pg_restore"
                                          " (the servers must be stopped)")
-    p.add_argument("--database", required=True, type=postgres_url, metavar="postgresql://…",
-                   help="the database pg_restore filled")
+    p.add_argument("--database", required=True, type=checked(database_url), metavar="URL",
+                   help="the database pg_restore filled: postgresql://user@host[:port]/name")
     p.set_defaults(func=new_epoch_command)

@@ -74,3 +74,23 @@ def test_an_unreachable_postgresql_is_one_line_exit_1_from_every_command(
     err = capsys.readouterr().err
     assert err.startswith("fieldsync: cannot open the database: connection failed: ") and err.count("\n") == 1, err
     assert "Is the server running on that host" in err
+
+
+@pytest.mark.parametrize("url", ["postgresql://fieldsync@127.0.0.1:notaport/fieldsync", "postgres://h/db name",
+                                 "postgresql://fieldsync@127.0.0.1/" + "x" * 2_000])
+@pytest.mark.parametrize("command", ["new-epoch", "migrate"])
+def test_new_epoch_and_migrate_check_their_url_as_database_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, url: str) -> None:
+    # Regression (s27 ops7, the walk on PostgreSQL): new-epoch --database and migrate --to checked only the URL's
+    # scheme: a port that is no number, a space, or 2,000 characters went to libpq (exit 1, "cannot open the
+    # database: connection is bad: ..."), where every other command's --database refuses it as a bad option value.
+    assert main(["init", "--data", str(tmp_path / "lite")]) == 0
+    capsys.readouterr()
+    argv = ["new-epoch", "--database", url] if command == "new-epoch" else [
+        "migrate", "--data", str(tmp_path / "lite"), "--to", url]
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith(": a postgresql://user@host[:port]/name URL, at most 1000 characters\n")
+    assert url not in err
