@@ -4,7 +4,11 @@ takes, a bound is said where it is enforced, and an unreachable PostgreSQL is th
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,16 @@ def test_new_epoch_and_migrate_check_their_url_as_database_does(
     err = capsys.readouterr().err
     assert err.endswith(": a postgresql://user@host[:port]/name URL, at most 1000 characters\n")
     assert url not in err
+
+
+def test_new_epoch_gives_up_on_a_database_host_that_never_answers() -> None:
+    # Regression (s27 ops7, the walk on PostgreSQL): new-epoch connected with the bare URL, without the
+    # connect_timeout (10 s) and keepalives every other connection of fieldsync's has: a host that took the
+    # connection and never answered held the operator's shell for good. Now one line, exit 1, as `serve` says it.
+    root = Path(__file__).resolve().parents[2]
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts, never answers
+        url = f"postgresql://fieldsync@127.0.0.1:{silent.getsockname()[1]}/fieldsync"
+        run = subprocess.run([sys.executable, "-m", "server.cli", "new-epoch", "--database", url], cwd=root,
+                             env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr == "fieldsync: cannot open the database: connection timeout expired\n"
