@@ -30,13 +30,15 @@ def _reaching_postgres() -> Iterator[None]:
 
 def add_missing_blobs(source: Path, data: Path, blobs: str | None) -> int:
     """Put every blob under `source` into the store `blobs` names (under `data` by default) that it
-    lacks; how many were added. Each goes through a copy: a store's `put` consumes its file."""
-    from .domains.media.blobs import open_blob_store
+    lacks; how many were added. Each goes through a copy: a store's `put` consumes its file. A file not
+    named by a hash is no blob (an upload's part under `uploads/`, an editor's or a file manager's file):
+    left where it is; it was a traceback, and a `.copying-…` file left in `data`."""
+    from .domains.media.blobs import is_sha256, open_blob_store
 
     store = open_blob_store(Settings(data_dir=data, blobs=blobs))
     added = 0
     for blob in sorted(source.rglob("*")):
-        if blob.is_file() and not store.exists(blob.name):
+        if blob.is_file() and is_sha256(blob.name) and not store.exists(blob.name):
             copy = data / f".copying-{blob.name}"
             shutil.copyfile(blob, copy)
             store.put(blob.name, copy)
