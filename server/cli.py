@@ -21,6 +21,7 @@ from .cli_office import (
     data_option,
     database_option,
     settings_of,
+    subcommand,
 )
 from .cli_ops import add_commands, add_missing_blobs
 from .datafiles import DataFileError
@@ -332,9 +333,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the --scale data (default 0)")
     _blobs_option(p)
     p.set_defaults(func=_init)
-    p = sub.add_parser("serve", help="serve the API")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "serve", "serve the API")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default %(default)s: this machine"
                    " only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="default %(default)s")
@@ -353,23 +352,17 @@ def parser() -> argparse.ArgumentParser:
                    " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
-    p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "schedule", "create the period's inspections for every planned site")
     p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11, 2027-M1 (no leading zero)")
     p.set_defaults(func=_schedule)
     add_office_commands(sub)  # add-user, passwd, member, terms, add-site, import
-    p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "purge", "forget tombstones older than the horizon, and abandoned uploads")
     p.add_argument("--days", type=checked(_up_to(36_500)), default=Settings(data_dir=Path(".")).tombstone_horizon_days,
                    help="forget rows deleted more than this many days ago; a phone whose last pull is older"
                         " pulls everything again (default %(default)g)")
     _blobs_option(p)
     p.set_defaults(func=_purge)
-    p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "gc", "remove blobs no row, upload or signature references, after a grace period")
     p.add_argument("--grace-hours", type=checked(_up_to(876_000)), default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, and remove nothing")

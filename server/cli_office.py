@@ -56,6 +56,15 @@ def database_option(p: argparse.ArgumentParser, help: str | None = None) -> None
                                 " processes share; default: the SQLite file under --data")
 
 
+def subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               help: str) -> argparse.ArgumentParser:
+    """A subcommand over a database: `--data` and `--database`, each with its help."""
+    p = sub.add_parser(name, help=help)
+    data_option(p)
+    database_option(p)
+    return p
+
+
 def settings_of(args: argparse.Namespace, **values: Any) -> Settings:
     """A command's settings: its `--data` (which must hold a database, unless `--database` names one)."""
     return Settings(data_dir=data_dir(args.data, args.database), database=args.database, **values)
@@ -251,41 +260,31 @@ def add_site(args: argparse.Namespace) -> int:
 
 def add_office_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`add-user`, `passwd`, `member`, `terms`, `add-site` and `import`."""
-    p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "add-user", "create an account (passwords must be strong outside the demo)")
     p.add_argument("username", help="the name they sign in with (letters, digits, . _ -)")
     p.add_argument("--name", help="the name shown to others, e.g. 王工")
     p.add_argument("--role", choices=list(ROLES), required=True, help="what they may do (docs/security.md)")
     p.add_argument("--password", help="asked for when left out")
     p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
     p.set_defaults(func=add_user)
-    p = sub.add_parser("passwd", help="set a user's password, or disable or enable them; revokes their clients")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "passwd", "set a user's password, or disable or enable them; revokes their clients")
     p.add_argument("username", help="the account's username")
     toggle = p.add_mutually_exclusive_group()
     toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
     toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
     p.set_defaults(func=passwd)
-    p = sub.add_parser("member", help="make a technician a member of a site, or take them off it (--remove)")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "member", "make a technician a member of a site, or take them off it (--remove)")
     p.add_argument("site", help="the site's id or name")
     p.add_argument("username", help="the technician's username")
     p.add_argument("--remove", action="store_true", help="end the membership: the phone's next pull removes the site")
     p.set_defaults(func=member)
-    p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "terms", "show a site's response-time terms, or set or clear its override")
     p.add_argument("site", help="the site's id or name")
     change = p.add_mutually_exclusive_group()
     change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
     change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
     p.set_defaults(func=terms_command)
-    p = sub.add_parser("add-site", help="register a customer's site, its contract and its technicians")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "add-site", "register a customer's site, its contract and its technicians")
     p.add_argument("name", help="the site's name, e.g. 东区园区")
     p.add_argument("--customer", required=True, help="the customer's name, e.g. 科峰科技有限公司")
     p.add_argument("--contract", required=True, choices=["annual", "per_visit", "warranty"],
@@ -298,9 +297,7 @@ def add_office_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--price-fen", type=int, help="the contract's price a year, in fen")
     p.add_argument("--member", action="append", help="a technician who serves the site (repeatable)")
     p.set_defaults(func=add_site)
-    p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
-    data_option(p)
-    database_option(p)
+    p = subcommand(sub, "import", "import a site's devices from the customer archive (.xlsx or CSV)")
     p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
                                 " location, model, serial number, installed on (or 系统, 类型, 编号, …)")
     p.add_argument("--site", required=True, help="the site's id or name (register it first)")
