@@ -74,7 +74,8 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
     store = store or Store(settings)
     inspections, billing, requests = Inspections(store), Billing(store), ServiceRequests(store)
-    info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes)
+    info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes,
+                      max_detail_chars=settings.max_detail_chars)
     sheets = Sheets(store, inspections, billing, requests)
     store.hooks.add(SheetHooks(sheets))  # a sealed sheet rendered after its push commits
     return Litestar(

@@ -9,26 +9,24 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from sync.errors import SyncError
-from sync.fields import ROLES
 
 from .cli_office import (
     Refused,
-    add_site,
-    add_user,
+    add_office_commands,
+    checked,
     data_dir,
-    import_devices,
-    member,
-    passwd,
+    data_option,
+    database_option,
     settings_of,
-    terms_command,
+    subcommand,
 )
 from .cli_ops import add_commands, add_missing_blobs
 from .datafiles import DataFileError
 from .datafiles import check as check_data_files
-from .settings import Settings, database_url, public_url, served_url
+from .settings import Settings, public_url, served_url
 from .storage.base import NewerSchema, Unreachable
 from .storage.sqlite.backup import BLOBS, BackupError, backup, data_lock, restore
 from .storage.sqlite.connection import Refused as SQLiteRefused
@@ -36,7 +34,9 @@ from .storage.sqlite.connection import Refused as SQLiteRefused
 if TYPE_CHECKING:
     from sync.workhours import Calendar
 
-T = TypeVar("T")
+# `init --demo --scale N`'s most sites: at 1,000 (the benches' size) about 200,000 devices and 1.6 million checks,
+# loaded in one write transaction (server/scale.py); a typo of a few more digits ran for hours, then filled the disk.
+MAX_SCALE = 1_000
 
 
 def _blobs(args: argparse.Namespace) -> str | None:
@@ -52,17 +52,6 @@ def _blobs(args: argparse.Namespace) -> str | None:
             raise Refused(f"--blobs: {exc}") from None
         return str(args.blobs)
     return str(Path(args.blobs).resolve())
-
-
-def _checked(check: Callable[[str], T]) -> Callable[[str], T]:
-    """A setting's check as argparse's type: refused with the setting's own reason, never echoing the value
-    (`--database` may hold a password)."""
-    def checked(text: str) -> T:
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return checked
 
 
 def _up_to(most: float) -> Callable[[str], float]:
@@ -97,8 +86,8 @@ def _init(args: argparse.Namespace) -> int:
     if args.scale is not None and not args.demo:
         print("fieldsync: --scale adds to the demo: use it with --demo", file=sys.stderr)
         return 2
-    if args.scale is not None and args.scale < 1:
-        print("fieldsync: --scale is a number of sites, 1 or more", file=sys.stderr)
+    if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
+        print(f"fieldsync: --scale is a number of sites, 1 to {MAX_SCALE:,}", file=sys.stderr)
         return 2
     if args.demo:  # the files it loads from read before the database is made: a typo in one leaves nothing
         check_data_files()
@@ -322,12 +311,6 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database", type=_checked(database_url), metavar="URL",
-                   help="a PostgreSQL database (postgresql://user[:password]@host[:port]/name) that several"
-                        " processes share; default: the SQLite file under --data")
-
-
 def _blobs_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blobs", metavar="DIR|s3://BUCKET/PREFIX",
                    help="where blobs live: a directory, or an S3-compatible bucket (endpoint and credentials from"
@@ -335,21 +318,22 @@ def _blobs_option(p: argparse.ArgumentParser) -> None:
                         " default: blobs/ under --data")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The `fieldsync` command line: every subcommand and its options, each with its help."""
     parser = argparse.ArgumentParser(prog="fieldsync", description="fieldsync server")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("init", help="create the database (and load the demo)")
-    p.add_argument("--data", required=True, help="data directory")
-    _database_option(p)
+    data_option(p, "the data directory, made if missing: the SQLite file fieldsync.db goes there (with --database,"
+                   " only this process's own files)")
+    database_option(p)
     p.add_argument("--demo", action="store_true", help="load the reference site and demo accounts")
     p.add_argument("--scale", type=int, metavar="N",
-                   help="with --demo: add N generated sites, their technicians and 8 past quarters of inspections")
+                   help=f"with --demo: add N generated sites (1 to {MAX_SCALE:,}), their technicians and 8 past quarters"
+                        " of inspections, in one transaction")
     p.add_argument("--seed", type=int, default=0, help="seed of the --scale data (default 0)")
     _blobs_option(p)
     p.set_defaults(func=_init)
-    p = sub.add_parser("serve", help="serve the API")
-    p.add_argument("--data", required=True)
-    _database_option(p)
+    p = subcommand(sub, "serve", "serve the API")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default %(default)s: this machine"
                    " only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="default %(default)s")
@@ -364,101 +348,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
                    help="a reverse proxy (address or range) whose X-Forwarded-For gives the client's address"
                         " (repeatable)")
-    p.add_argument("--public-url", type=_checked(public_url), metavar="URL", help="where customers reach the server: the printed"
+    p.add_argument("--public-url", type=checked(public_url), metavar="URL", help="where customers reach the server: the printed"
                    " sheets' QR codes open it (default: http://HOST:PORT)")
     _blobs_option(p)
     p.set_defaults(func=_serve)
-    p = sub.add_parser("schedule", help="create the period's inspections for every planned site")
-    p.add_argument("--data", required=True)
-    _database_option(p)
+    p = subcommand(sub, "schedule", "create the period's inspections for every planned site")
     p.add_argument("--period", required=True, help="e.g. 2026-Q4, 2026-H2, 2026-M11, 2027-M1 (no leading zero)")
     p.set_defaults(func=_schedule)
-    p = sub.add_parser("add-user", help="create an account (passwords must be strong outside the demo)")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("username")
-    p.add_argument("--name", help="the name shown to others, e.g. 王工")
-    p.add_argument("--role", choices=list(ROLES), required=True)
-    p.add_argument("--password", help="asked for when left out")
-    p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
-    p.set_defaults(func=add_user)
-    p = sub.add_parser("passwd", help="set a user's password, or disable or enable them; revokes their clients")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("username")
-    toggle = p.add_mutually_exclusive_group()
-    toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
-    toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
-    p.set_defaults(func=passwd)
-    p = sub.add_parser("member", help="make a technician a member of a site, or take them off it (--remove)")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("site", help="the site's id or name")
-    p.add_argument("username")
-    p.add_argument("--remove", action="store_true", help="end the membership: the phone's next pull removes the site")
-    p.set_defaults(func=member)
-    p = sub.add_parser("terms", help="show a site's response-time terms, or set or clear its override")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("site", help="the site's id or name")
-    change = p.add_mutually_exclusive_group()
-    change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
-    change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
-    p.set_defaults(func=terms_command)
-    p = sub.add_parser("add-site", help="register a customer's site, its contract and its technicians")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("name", help="the site's name, e.g. 东区园区")
-    p.add_argument("--customer", required=True)
-    p.add_argument("--contract", required=True, choices=["annual", "per_visit", "warranty"])
-    p.add_argument("--address")
-    p.add_argument("--zone", choices=["urban", "suburban"])
-    p.add_argument("--tz", help="an IANA time zone (default Asia/Shanghai)")
-    p.add_argument("--accepted-on", help="the acceptance date, YYYY-MM-DD")
-    p.add_argument("--warranty-months", type=int)
-    p.add_argument("--price-fen", type=int, help="the contract's price a year, in fen")
-    p.add_argument("--member", action="append", help="a technician who serves the site (repeatable)")
-    p.set_defaults(func=add_site)
-    p = sub.add_parser("import", help="import a site's devices from the customer archive (.xlsx or CSV)")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
-                                " location, model, serial number, installed on (or 系统, 类型, 编号, …)")
-    p.add_argument("--site", required=True, help="the site's id or name (register it first)")
-    p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
-    p.add_argument("--retire", action="store_true", help="retire the active devices the file no longer lists")
-    p.set_defaults(func=import_devices)
-    p = sub.add_parser("purge", help="forget tombstones older than the horizon, and abandoned uploads")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("--days", type=_checked(_up_to(36_500)), default=Settings(data_dir=Path(".")).tombstone_horizon_days,
+    add_office_commands(sub)  # add-user, passwd, member, terms, add-site, import
+    p = subcommand(sub, "purge", "forget tombstones older than the horizon, and abandoned uploads")
+    p.add_argument("--days", type=checked(_up_to(36_500)), default=Settings(data_dir=Path(".")).tombstone_horizon_days,
                    help="forget rows deleted more than this many days ago; a phone whose last pull is older"
                         " pulls everything again (default %(default)g)")
     _blobs_option(p)
     p.set_defaults(func=_purge)
-    p = sub.add_parser("gc", help="remove blobs no row, upload or signature references, after a grace period")
-    p.add_argument("--data", required=True)
-    _database_option(p)
-    p.add_argument("--grace-hours", type=_checked(_up_to(876_000)), default=Settings(data_dir=Path(".")).gc_grace_hours,
+    p = subcommand(sub, "gc", "remove blobs no row, upload or signature references, after a grace period")
+    p.add_argument("--grace-hours", type=checked(_up_to(876_000)), default=Settings(data_dir=Path(".")).gc_grace_hours,
                    help="keep an unreferenced blob this long after its upload (default %(default)g)")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, and remove nothing")
     _blobs_option(p)
     p.set_defaults(func=_gc)
     p = sub.add_parser("backup", help="back up the database and blobs, online (the server may run)")
-    p.add_argument("--data", required=True)
-    _database_option(p)
+    data_option(p, "the data directory whose fieldsync.db (and blobs/) are copied")
+    database_option(p, "refused: backup copies the SQLite file under --data; back up a PostgreSQL database with"
+                       " pg_dump (docs/operations.md)")
     p.add_argument("--to", required=True, help="a new directory for the backup")
     _blobs_option(p)
     p.set_defaults(func=_backup)
     p = sub.add_parser("restore", help="restore a backup, with a new server_epoch (the server must be stopped)")
     p.add_argument("--from", dest="source", required=True, help="a directory made by `fieldsync backup`")
-    p.add_argument("--data", required=True)
-    _database_option(p)
+    data_option(p, "the data directory to restore into (made if missing)")
+    database_option(p, "refused: restore puts a SQLite file under --data; restore a PostgreSQL database with"
+                       " pg_restore, then fieldsync new-epoch (docs/operations.md)")
     p.add_argument("--force", action="store_true", help="replace an existing database (kept aside)")
     _blobs_option(p)
     p.set_defaults(func=_restore)
     add_commands(sub)  # migrate, new-epoch
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SyncError as exc:

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sync.errors import SyncError
+from sync.fields import ROLES
 
-from .settings import Settings
+from .settings import Settings, database_url
+
+T = TypeVar("T")
+DATA_HELP = ("the data directory: its fieldsync.db; with --database, only this process's own files (thumbnails,"
+             " the blob cache)")
 
 
 class Refused(Exception):
@@ -27,6 +33,36 @@ def data_dir(data: str, database: str | None = None) -> Path:
     if database is None and not (path / "fieldsync.db").is_file():
         raise Refused(f"no database in {path}; check --data, or create one with: fieldsync init --data {data}")
     return path
+
+
+def checked(check: Callable[[str], T]) -> Callable[[str], T]:
+    """A setting's check as argparse's type: refused with the setting's own reason, never echoing the value
+    (`--database` may hold a password)."""
+    def checked(text: str) -> T:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return checked
+
+
+def data_option(p: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
+    p.add_argument("--data", required=True, metavar="DIR", help=help)
+
+
+def database_option(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    p.add_argument("--database", type=checked(database_url), metavar="URL",
+                   help=help or "a PostgreSQL database (postgresql://user[:password]@host[:port]/name) that several"
+                                " processes share; default: the SQLite file under --data")
+
+
+def subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               help: str) -> argparse.ArgumentParser:
+    """A subcommand over a database: `--data` and `--database`, each with its help."""
+    p = sub.add_parser(name, help=help)
+    data_option(p)
+    database_option(p)
+    return p
 
 
 def settings_of(args: argparse.Namespace, **values: Any) -> Settings:
@@ -220,3 +256,51 @@ def add_site(args: argparse.Namespace) -> int:
     members = f", members {', '.join(site.members)}" if site.members else ""
     print(f"site {site.fields['name']} ({site.fields['customer']}) registered: {site.id}{members}")
     return 0
+
+
+def add_office_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`add-user`, `passwd`, `member`, `terms`, `add-site` and `import`."""
+    p = subcommand(sub, "add-user", "create an account (passwords must be strong outside the demo)")
+    p.add_argument("username", help="the name they sign in with (letters, digits, . _ -)")
+    p.add_argument("--name", help="the name shown to others, e.g. 王工")
+    p.add_argument("--role", choices=list(ROLES), required=True, help="what they may do (docs/security.md)")
+    p.add_argument("--password", help="asked for when left out")
+    p.add_argument("--site", action="append", help="a site (its name or id) the technician works on (repeatable)")
+    p.set_defaults(func=add_user)
+    p = subcommand(sub, "passwd", "set a user's password, or disable or enable them; revokes their clients")
+    p.add_argument("username", help="the account's username")
+    toggle = p.add_mutually_exclusive_group()
+    toggle.add_argument("--disable", action="store_true", help="disable the account instead (no password asked)")
+    toggle.add_argument("--enable", action="store_true", help="enable a disabled account again")
+    p.set_defaults(func=passwd)
+    p = subcommand(sub, "member", "make a technician a member of a site, or take them off it (--remove)")
+    p.add_argument("site", help="the site's id or name")
+    p.add_argument("username", help="the technician's username")
+    p.add_argument("--remove", action="store_true", help="end the membership: the phone's next pull removes the site")
+    p.set_defaults(func=member)
+    p = subcommand(sub, "terms", "show a site's response-time terms, or set or clear its override")
+    p.add_argument("site", help="the site's id or name")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--set", metavar="JSON", help='the override, e.g. \'{"on_site_hours": {"urban": 2}}\'')
+    change.add_argument("--clear", action="store_true", help="remove the override: the contract's terms apply")
+    p.set_defaults(func=terms_command)
+    p = subcommand(sub, "add-site", "register a customer's site, its contract and its technicians")
+    p.add_argument("name", help="the site's name, e.g. 东区园区")
+    p.add_argument("--customer", required=True, help="the customer's name, e.g. 科峰科技有限公司")
+    p.add_argument("--contract", required=True, choices=["annual", "per_visit", "warranty"],
+                   help="how the site's service is paid for")
+    p.add_argument("--address", help="the site's address, as a technician finds it")
+    p.add_argument("--zone", choices=["urban", "suburban"], help="for the response-time terms and the fee book (default: urban)")
+    p.add_argument("--tz", help="an IANA time zone (default Asia/Shanghai)")
+    p.add_argument("--accepted-on", help="the acceptance date, YYYY-MM-DD")
+    p.add_argument("--warranty-months", type=int, help="the warranty's length in months, for devices that name none of their own")
+    p.add_argument("--price-fen", type=int, help="the contract's price a year, in fen")
+    p.add_argument("--member", action="append", help="a technician who serves the site (repeatable)")
+    p.set_defaults(func=add_site)
+    p = subcommand(sub, "import", "import a site's devices from the customer archive (.xlsx or CSV)")
+    p.add_argument("file", help="an .xlsx or CSV (UTF-8 or GB18030) with a header row: system, kind, code, name,"
+                                " location, model, serial number, installed on (or 系统, 类型, 编号, …)")
+    p.add_argument("--site", required=True, help="the site's id or name (register it first)")
+    p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    p.add_argument("--retire", action="store_true", help="retire the active devices the file no longer lists")
+    p.set_defaults(func=import_devices)

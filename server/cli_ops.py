@@ -9,37 +9,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cli_office import Refused, data_dir
-from .settings import Settings
+from .cli_office import Refused, checked, data_dir
+from .settings import Settings, database_url
 from .storage.sqlite.backup import BLOBS, DB_NAME, data_lock
-
-
-def postgres_url(text: str) -> str:
-    if not text.startswith(("postgresql://", "postgres://")):
-        raise argparse.ArgumentTypeError("a postgresql://user@host:port/dbname URL")
-    return text
 
 
 @contextmanager
 def _reaching_postgres() -> Iterator[None]:
-    """A database that cannot be reached is one line, not a traceback (libpq's words carry no password)."""
+    """A database that cannot be reached is one line, exit 1, as for `serve`: `cannot open the database: …`
+    (libpq's words carry no password). They were printed as libpq wrote them, on two lines, exit 2."""
     import psycopg
+
+    from .storage.postgres.connection import unreachable
 
     try:
         yield
     except psycopg.OperationalError as exc:
-        raise Refused(f"PostgreSQL: {str(exc).strip()}") from None
+        raise unreachable(exc) from None
 
 
 def add_missing_blobs(source: Path, data: Path, blobs: str | None) -> int:
     """Put every blob under `source` into the store `blobs` names (under `data` by default) that it
-    lacks; how many were added. Each goes through a copy: a store's `put` consumes its file."""
-    from .domains.media.blobs import open_blob_store
+    lacks; how many were added. Each goes through a copy: a store's `put` consumes its file. A file not
+    named by a hash is no blob (an upload's part under `uploads/`, an editor's or a file manager's file):
+    left where it is; it was a traceback, and a `.copying-…` file left in `data`."""
+    from .domains.media.blobs import is_sha256, open_blob_store
 
     store = open_blob_store(Settings(data_dir=data, blobs=blobs))
     added = 0
     for blob in sorted(source.rglob("*")):
-        if blob.is_file() and not store.exists(blob.name):
+        if blob.is_file() and is_sha256(blob.name) and not store.exists(blob.name):
             copy = data / f".copying-{blob.name}"
             shutil.copyfile(blob, copy)
             store.put(blob.name, copy)
@@ -84,8 +83,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("migrate", help="copy a SQLite deployment into an empty PostgreSQL database"
                                        " (the server must be stopped)")
     p.add_argument("--data", required=True, help="the SQLite deployment's data directory")
-    p.add_argument("--to", required=True, type=postgres_url, metavar="postgresql://…",
-                   help="an empty PostgreSQL database")
+    p.add_argument("--to", required=True, type=checked(database_url), metavar="URL",
+                   help="an empty PostgreSQL database: postgresql://user@host[:port]/name")
     p.add_argument("--blobs", metavar="DIR|s3://BUCKET/PREFIX",
                    help="where the PostgreSQL deployment keeps its blobs, if elsewhere: they are copied there")
     p.add_argument("--from-blobs", metavar="DIR", help="the SQLite deployment's --blobs directory"
@@ -93,5 +92,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=migrate_command)
     p = sub.add_parser("new-epoch", help="give a PostgreSQL database a new server_epoch after pg_restore"
                                          " (the servers must be stopped)")
-    p.add_argument("--database", required=True, type=postgres_url, metavar="postgresql://…")
+    p.add_argument("--database", required=True, type=checked(database_url), metavar="URL",
+                   help="the database pg_restore filled: postgresql://user@host[:port]/name")
     p.set_defaults(func=new_epoch_command)

@@ -110,7 +110,7 @@ class Settings:
     max_conflict_page_bytes: int = 1024 * 1024  # a GET /api/conflicts page stops here (next_after set)
     max_logged_field_chars: int = 256  # a rejected field's value, as JSON, logged whole up to this ...
     max_logged_change_chars: int = 16 * 1024  # ... and a rejected change's fields; longer: length and hash
-    max_detail_chars: int = 512  # a rejection's `detail`, in receipts and the conflict log
+    max_detail_chars: int = 512  # a rejection's `detail`, in receipts and the conflict log; any problem body's texts
     # Receipts kept per client once it has confirmed them (issue 15; server/storage/receipts.py).
     receipts_kept_per_client: int = 1000
     # Connections and bodies in flight (issue 9 #10; server/transport.py, docs/security.md).

@@ -7,7 +7,18 @@ classes with `from_problem`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
+
+
+@overload
+def clip(text: str, limit: int) -> str: ...
+@overload
+def clip(text: str | None, limit: int) -> str | None: ...
+def clip(text: str | None, limit: int) -> str | None:
+    """A message bounded to `limit` characters, ending in `…` when cut (it may quote what a client sent)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
 
 
 class SyncError(Exception):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from sync import hlc, schema
+from sync.errors import clip
 from sync.merge import LogEntry, RowState, hidden, site_of
 from sync.schema import COLLECTIONS
 from sync.wire import Change, ChangeResult
@@ -36,13 +37,6 @@ if TYPE_CHECKING:
     from ..services import Store
 
 _json_encode = msgspec.json.Encoder().encode
-
-
-def clip(text: str | None, limit: int) -> str | None:
-    """A message bounded to `limit` characters (it may quote what a client sent)."""
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit - 1] + "…"
 
 
 def _has_junk(collection: str, fields: Any, limit: int) -> bool:

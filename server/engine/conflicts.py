@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
+from sync.errors import clip
 from sync.schema import COLLECTIONS
 from sync.wire import Conflict, ConflictPage
 
@@ -17,7 +18,6 @@ from ..domains.identity.service import Caller
 from ..filters import one_of
 from ..storage import conflicts as q
 from ..storage.base import Connection
-from .batch import clip
 
 if TYPE_CHECKING:
     from ..services import Store

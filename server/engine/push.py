@@ -25,7 +25,7 @@ from ..domains.identity.service import Caller
 from ..storage import protocol as q
 from ..storage import receipts
 from ..storage.base import Connection
-from .batch import _Batch, clip
+from .batch import _Batch
 
 _CLIENT_TIME_END = hlc.parse_ts(f"{MAX_PERIOD_YEAR + 1}-01-01T00:00:00.000Z")
 
@@ -166,7 +166,7 @@ def _apply(
     clock_flag: Literal["corrected", "clamped"] | None = None
     stamp = checked.stamp
     if stamp is None:
-        detail = clip(checked.error, settings.max_detail_chars)
+        detail = E.clip(checked.error, settings.max_detail_chars)
         result = ChangeResult(seq=change.seq, status="rejected", reason="invalid_hlc", detail=detail)
         batch.log(change, caller, [LogEntry("rejected", None, None, dict(change.fields),
                                              reason="invalid_hlc", detail=detail)])
@@ -195,12 +195,12 @@ def _apply(
         # a write to another site's row (answered as if it did not exist) with its true site.
         audit.audit(batch.db, audit.PUSH_FORBIDDEN, username=caller.username, client_id=caller.client_id,
                     address=caller.address, now_ms=now, collection=change.collection, row_id=change.id,
-                    seq=change.seq, detail=clip(outcome.detail, settings.max_detail_chars),
+                    seq=change.seq, detail=E.clip(outcome.detail, settings.max_detail_chars),
                     **({"site_id": row.site_id} if hidden and row is not None else {}))
     if outcome.status == "rejected":
         result = ChangeResult(
             seq=change.seq, status="rejected", reason=outcome.reason,
-            detail=clip(outcome.detail, settings.max_detail_chars), clock=clock_flag,
+            detail=E.clip(outcome.detail, settings.max_detail_chars), clock=clock_flag,
         )
     else:
         result = ChangeResult(

@@ -20,6 +20,7 @@ _KEY = "info"
 class ServerInfo:
     epoch: str  # which database answers (a restore gives it a new one)
     max_body_bytes: int  # the `limit` of a 413 for a body over it
+    max_detail_chars: int = 512  # a problem's `detail` (and any other text it echoes) is cut to this
 
     def state(self) -> dict[str, Any]:
         """The app's state entry, for `create_app`."""

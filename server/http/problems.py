@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from sync import errors as E
 from sync.wire import EPOCH_HEADER
 
-from .info import server_info
+from .info import ServerInfo, server_info
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("fieldsync")
@@ -92,7 +92,11 @@ def problem_response(error: E.SyncError, request: Request[Any, Any, Any] | None 
         headers[EPOCH_HEADER] = info.epoch
     if "retry_after" in error.extra:
         headers["Retry-After"] = str(error.extra["retry_after"])
-    return Response(error.problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
+    # Every text of the body bounded, whatever it quotes: a 60,000-character path came back whole in a 404's
+    # detail, and Litestar's own refusals quote the whole query string.
+    limit = info.max_detail_chars if info is not None else ServerInfo.max_detail_chars
+    body = {k: E.clip(v, limit) if isinstance(v, str) else v for k, v in error.problem().items()}
+    return Response(body, status_code=error.status, media_type=PROBLEM, headers=headers)
 
 
 def on_sync_error(request: Request[Any, Any, Any], exc: E.SyncError) -> Response[dict[str, object]]:

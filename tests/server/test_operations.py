@@ -229,6 +229,28 @@ def test_blobs_are_copied_when_blobs_names_a_new_place(tmp_path: Path, target: s
     assert all(stored.exists(n) for n in names)  # copied, not moved: the SQLite deployment is whole still
 
 
+def test_files_in_the_blob_directory_that_are_no_blobs_are_left_where_they_are(tmp_path: Path, target: str) -> None:
+    # Regression (s27 ops7, the walk on PostgreSQL): `migrate --from-blobs DIR --blobs NEW` copied every file under
+    # DIR as a blob: an unfinished upload's part (DIR/uploads/<id>.part, where a shared --blobs keeps them) or a
+    # file manager's stray file was a ValueError traceback half-way, with a .copying-… file left under --data.
+    from server.domains.media.blobs import FileBlobStore
+
+    data, old, new = tmp_path / "data", tmp_path / "old-blobs", tmp_path / "new-blobs"
+    assert fieldsync(["init", "--data", str(data)]) == 0
+    blob = tmp_path / "photo"
+    blob.write_bytes(b"photo")
+    name = hashlib.sha256(b"photo").hexdigest()
+    FileBlobStore(old).put(name, blob)
+    (old / "uploads").mkdir()
+    (old / "uploads" / "0a1b2c.part").write_bytes(b"half a photo")
+    (old / ".DS_Store").write_bytes(b"\0")
+    assert fieldsync(["migrate", "--data", str(data), "--to", target, "--blobs", str(new),
+                      "--from-blobs", str(old)]) == 0
+    assert sorted(p.name for p in new.rglob("*") if p.is_file()) == [name]
+    assert FileBlobStore(new).path(name).read_bytes() == b"photo"
+    assert not list(data.glob(".copying-*"))
+
+
 # -- fieldsync new-epoch ---------------------------------------------------------------------------------
 
 

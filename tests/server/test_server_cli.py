@@ -449,7 +449,7 @@ def test_schedule_refusing_a_zero_padded_month_says_how_months_are_written(
     assert main(["schedule", "--data", str(data), "--period", "2027-M1"]) == 0
 
 
-@pytest.mark.parametrize(("scale", "said"), [(["--demo", "--scale", "0"], "--scale is a number of sites, 1 or more"),
+@pytest.mark.parametrize(("scale", "said"), [(["--demo", "--scale", "0"], "--scale is a number of sites, 1 to 1,000"),
                                              (["--scale", "5"], "--scale adds to the demo: use it with --demo")])
 def test_init_refusing_a_scale_says_so_as_every_refusal_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                              scale: list[str], said: str) -> None:

@@ -503,6 +503,20 @@ def test_exif_without_offset_is_read_in_the_site_time_zone(http, wang, store, si
     assert listed["taken_at"] == "2026-11-20T02:15:03.000Z"
 
 
+@pytest.mark.parametrize(("subsec", "offset", "taken_at"), [
+    ("5Q", "+08:00", "2026-11-20T02:15:00.000Z"), (None, "+0Q:00", None), ("Q", None, None)])
+def test_a_superscript_in_exif_sub_seconds_or_offset_costs_only_that_tag(http, wang, store, subsec, offset, taken_at):
+    # Regression (s27 ops7): the sub-seconds and offset were checked with str.isdigit(), which takes "²" (byte 0xB2
+    # of an ASCII tag, read as Latin-1); int() then raised and the photo lost its whole capture time.
+    tags = exif(taken="2026:11:20 10:15:00", offset=offset)
+    if subsec is not None:
+        tags.get_ifd(ExifTags.IFD.Exif)[37521] = subsec  # SubSecTimeOriginal
+    data = jpeg(tags=tags.tobytes().replace(b"Q", b"\xb2"))  # Pillow would write "²" as "?"
+    assert tus.upload(http, wang.headers, data).status_code == 204
+    row = _blob_row(store, sha(data))
+    assert (row["taken_local"], row["taken_at"]) == ("2026-11-20T10:15:00.000", taken_at)
+
+
 # -- thumbnails --------------------------------------------------------------------------------------------
 
 

@@ -261,7 +261,7 @@ def _capture_time(exif: Image.Exif) -> dict[str, Any]:
         except ValueError:
             continue
         subsec = _text(sub.get(subsec_tag))
-        if subsec and subsec.isdigit():
+        if subsec and _digits(subsec):
             moment = moment.replace(microsecond=int(subsec[:3].ljust(3, "0")) * 1000)
         out: dict[str, Any] = {"taken_local": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"}
         offset = _utc_offset(_text(sub.get(offset_tag)))
@@ -271,12 +271,18 @@ def _capture_time(exif: Image.Exif) -> dict[str, Any]:
     return {}
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only. str.isdigit() also takes "²" (an ASCII tag's byte 0xB2, which Pillow reads as Latin-1),
+    and int() then raised: the photo lost its capture time for a stray byte in its sub-seconds or offset."""
+    return text.isascii() and text.isdigit()
+
+
 def _utc_offset(text: str | None) -> timezone | None:
     """`+08:00` as EXIF 2.31 writes it."""
     if not text or len(text) != 6 or text[0] not in "+-" or text[3] != ":":
         return None
     hours, minutes = text[1:3], text[4:6]
-    if not (hours.isdigit() and minutes.isdigit()) or int(hours) > 14 or int(minutes) > 59:
+    if not (_digits(hours) and _digits(minutes)) or int(hours) > 14 or int(minutes) > 59:
         return None
     delta = timedelta(hours=int(hours), minutes=int(minutes))
     return timezone(-delta if text[0] == "-" else delta)

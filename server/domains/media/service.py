@@ -76,8 +76,8 @@ class Media:
     def readable(self, caller: Caller, sha: str) -> str:
         """The blob's content type, if the caller can see a row whose blob is stored under it; else 404."""
         sha = sha.lower()
-        if not is_sha256(sha):
-            raise E.NotFound(f"no blob {sha}")
+        if not is_sha256(sha):  # the path's text, bounded: a hash is 64 characters
+            raise E.NotFound(f"no blob {E.clip(sha, 65)}")
         with self.queries.reading() as q:
             content_type = q.content_type(sha)
             if content_type is None or not self.blobs.exists(sha) or not (

@@ -95,14 +95,19 @@ def _raw(info: str) -> Raw:
     return raw
 
 
+def unreachable(exc: psycopg.OperationalError) -> Unreachable:
+    """libpq's refusal in one line (its message names the host, never the password; a hint is on a line of its own)."""
+    return Unreachable(" ".join(str(exc).split()))
+
+
 class Database:
     """The database at `url`, migrated on open: `readers` readers and `writers` writers."""
 
     def __init__(self, url: str, readers: int, writers: int = 2) -> None:
         try:
             first = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=30)
-        except psycopg.OperationalError as exc:  # libpq's message names the host, never the password
-            raise Unreachable(" ".join(str(exc).split())) from None
+        except psycopg.OperationalError as exc:
+            raise unreachable(exc) from None
         with first:
             self.migrated = migrate(first)
         self._readers: queue.LifoQueue[Connection] = queue.LifoQueue()

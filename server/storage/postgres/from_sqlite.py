@@ -210,7 +210,7 @@ def new_epoch(url: str) -> str:
     restore` does to a SQLite backup: clients then resend what they hold and pull afresh. Refused
     while a server is connected, since it would keep answering with the old epoch."""
     epoch = str(uuid.uuid4())
-    with psycopg.connect(url, autocommit=True) as target, target.transaction():
+    with psycopg.connect(conninfo(url), autocommit=True) as target, target.transaction():
         _alone(target)
         # No `meta` at all: a pg_restore that failed, or a URL naming another database.
         if target.execute("SELECT to_regclass('meta')").fetchone() == (None,) or not target.execute(
