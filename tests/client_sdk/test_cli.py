@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -163,6 +164,32 @@ def test_a_sync_cut_in_an_upload_says_the_upload_is_kept(http, site, db, tmp_pat
     assert main(["--db", db, "sync"], http=http) == 0
     assert main(["--db", db, "uploads"], http=http) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 upload(s) waiting."
+
+
+def test_an_upload_that_failed_is_not_promised_for_later_but_told_with_what_to_do(http, site, db, tmp_path, capsys):
+    # Regression (s27-fixphone item 4): a photo whose prepared file was gone (or whose bytes the server refused)
+    # is `failed`, and nothing sends it again; yet a sync said it was "still waiting", and offline the phone said
+    # it was "kept and will be sent later". The technician learnt nothing of taking it again.
+    main(["--db", db, "login", "wang", "--password", "demo"], http=http)
+    main(["--db", db, "sync"], http=http)
+    jpeg = tmp_path / "cam1.jpg"
+    Image.new("RGB", (64, 48), (20, 120, 200)).save(jpeg, "JPEG")
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(jpeg)], http=http) == 0
+    phone = Client(db, http)
+    [upload] = phone.uploads()
+    phone.close()
+    Path(upload["path"]).unlink()  # the prepared file is gone
+    capsys.readouterr()
+    assert main(["--db", db, "sync"], http=http) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [MESSAGES["uploads_failed"].format(count=1)]  # not "1 upload(s) still waiting"
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "skipped"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "sync"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("The server at http://127.0.0.1:9 cannot be reached")
+    assert err[0].endswith(MESSAGES["offline"].split("}")[-1]), err  # one change kept; no upload promised
+    assert err[1:] == [MESSAGES["uploads_failed"].format(count=1)]
 
 
 def test_every_command_is_documented(capsys):
