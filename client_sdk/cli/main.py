@@ -25,6 +25,7 @@ from sync.collections.service import EVENT_KINDS, SERVICE_REQUESTS, SERVICE_VISI
 from sync.pricing import ITEMS
 
 from ..client import Client
+from ..session import EpochChanged
 from . import charges, commands, service
 from .common import _Refused, _UserError, upload_counts
 from .messages import MESSAGES, _text
@@ -233,6 +234,10 @@ def _main(args: argparse.Namespace, http: httpx.Client | None) -> int:
             if failed:
                 print(_text("uploads_failed", count=failed), file=sys.stderr)
         return 3
+    except EpochChanged:
+        # The recoveries catch a restored server where it is met; one left over must not end in a traceback.
+        print(MESSAGES["restored_again"], file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `fieldsync-client devices PM-2026Q4-0001 --left | head`: the reader has gone; stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
