@@ -4,71 +4,34 @@ restored from a backup: a real server process, `fieldsync restore`, and a real H
 from __future__ import annotations
 
 import io
-import threading
 from contextlib import redirect_stderr, redirect_stdout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from bench._server import ServerProcess
 from client_sdk.cli.main import main as phone
 from server.cli import main
 from tests.e2e.test_restore import open_client, server_state
+from tests.hop import Answer, Hop
 from tests.reliability.wire import prepare
 
 NGINX_413 = b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n" \
             b"<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 
 
-class Proxy:
+class Proxy(Hop):
     """A real HTTP hop in front of `upstream` that answers a body over `limit` bytes as nginx does (413, its HTML
     page, no header of the server's), and passes every other request on."""
 
     def __init__(self, upstream: str, limit: int | None = None) -> None:
         self.limit = limit
         self.refused = 0
-        proxy = self
+        super().__init__(upstream, self._own)
 
-        class Hop(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                if proxy.limit is not None and length > proxy.limit:
-                    proxy.refused += 1
-                    self.send_response(413)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(NGINX_413)))
-                    self.end_headers()
-                    self.wfile.write(NGINX_413)
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
-                answer = httpx.request(self.command, upstream + self.path, headers=headers, content=body, timeout=30)
-                self.send_response(answer.status_code)
-                for name, value in answer.headers.items():
-                    if name.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date",
-                                            "content-encoding"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(answer.content)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _own(self, method: str, path: str, body: bytes) -> Answer | None:
+        if self.limit is None or len(body) <= self.limit:
+            return None
+        self.refused += 1
+        return 413, {"Content-Type": "text/html"}, NGINX_413
 
 
 def test_a_proxys_413_on_the_first_push_after_a_restore_is_met_as_the_restore(tmp_path: Path) -> None:
