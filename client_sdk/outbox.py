@@ -445,10 +445,12 @@ def _verdict(entry: Entry, row: tuple[dict[str, Any], bool, int] | None, log: Se
     def register(name: str) -> str:
         return spec.register_of(name) if spec else name
 
-    sent = {register(name): name for name in entry.fields if not (spec and name in spec.parents)}
-    held = {reg for reg, name in sent.items() if fields.get(name) == entry.fields[name]}
+    values = {name: value for name, value in entry.fields.items() if not (spec and name in spec.parents)}
+    sent = {register(name) for name in values}
+    # A group's register holds the change's value when every field of it the change sent does.
+    held = sent - {register(name) for name, value in values.items() if fields.get(name) != value}
     if entry.delete is not None:
-        sent[DELETED] = DELETED
+        sent.add(DELETED)
         if entry.delete == deleted:
             held.add(DELETED)
     if not sent:
