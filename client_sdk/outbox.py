@@ -8,7 +8,7 @@ local transaction with `acked_seq` and the clock it brought.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -239,14 +239,18 @@ class Outbox:
                 continue
             except EpochChanged as exc:
                 recoveries += 1
-                self.session.recover(exc.epoch)
-                if self.recovered is not None:
-                    self.recovered()
+                self._recover(exc)
                 continue
             except E.SyncError as exc:
                 if getattr(exc, "http_status", exc.status) != 413:
                     raise
-                most = self._smaller(exc, most)
+                try:
+                    most = self._smaller(exc, most)
+                except EpochChanged as restored:
+                    # `_held`'s empty push met a restored server (a proxy's 413 carries no epoch): raised in this
+                    # handler, the sibling `except EpochChanged` above cannot catch it.
+                    recoveries += 1
+                    self._recover(restored)
                 continue
             answer = _push_response.decode(resp.content)
             self._store_results(answer)
@@ -255,6 +259,12 @@ class Outbox:
             if on_progress is not None:
                 on_progress(Progress("push", len(results), max(total, len(results))))
         return results
+
+    def _recover(self, restored: EpochChanged) -> None:
+        """The server was restored: enrol anew and resend all still held (`Session.recover`)."""
+        self.session.recover(restored.epoch)
+        if self.recovered is not None:
+            self.recovered()
 
     def _smaller(self, refusal: E.SyncError, most: int) -> int:
         """A 413 for the batch just sent: how many changes to send next. The server's `limit` is kept;
@@ -304,14 +314,15 @@ class Outbox:
 
     def _logged_refusal(self, entry: Entry) -> Conflict | None:
         """The conflict log's `rejected` entry of this client's `entry`, if the server shows it to this user
-        (a technician sees his own entries of the sites he is a member of now)."""
+        (a technician sees his own entries of the sites he is a member of now) and it can be read now."""
         client_id = self.db.meta("client_id")
-        return next((found for found in self._row_log(entry)
+        return next((found for found in self._row_log(entry) or ()
                      if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq), None)
 
-    def _row_log(self, entry: Entry) -> Iterator[Conflict]:
-        """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; none
-        more once it cannot be read now (what they would have told stays unknown)."""
+    def _row_log(self, entry: Entry) -> list[Conflict] | None:
+        """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; None
+        when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown."""
+        found: list[Conflict] = []
         after = 0
         while True:
             params = {"collection": entry.collection, "row_id": entry.id, "after": after, "limit": 1000}
@@ -319,44 +330,29 @@ class Outbox:
                 page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
                                                                   params=partial(dict, params)).content)
             except (E.SyncError, EpochChanged):
-                return  # a restored server is met by the next push or pull
-            yield from page.conflicts
+                return None  # a restored server is met by the next push or pull
+            found.extend(page.conflicts)
             if page.next_after is None:
-                return
+                return found
             after = page.next_after
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
-        taken at: `applied` when the pulled row holds every value the change sent (and its deletion),
-        else `superseded` (reason kept): a create or a check carries fields that never change, so one
-        register holding its value proved nothing. A value another writer overwrote after it was
-        applied is told apart by the conflict log: an `overwritten` entry naming this change's HLC
-        (`other_hlc`, its clock in the register) for every register the row no longer holds reads
-        applied. Without one (the log keeps a writer's value once, or the HLC was corrected) it reads
-        superseded: the technician is told to look, never told wrongly that it counted. A row no longer
-        pulled (its site left) leaves the result unknown."""
+        taken at, are settled by the pulled row and the conflict log (`_verdict`). A row no longer pulled
+        (its site left), or a log that cannot be read whole now, leaves the result unknown until a later pull."""
         pulled = self.db.meta_int("pulled_version")
-        settled: list[tuple[int, bool]] = []
+        settled: list[tuple[int, tuple[str, str | None, str | None]]] = []
         for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
                                      [pulled]):
-            row = self.db.row(entry.collection, entry.id)
-            if row is None:
-                continue
-            differ = _not_held(entry, *row[:2])
-            settled.append((entry.seq, not differ or differ <= self._overwritten(entry)))
+            log = self._row_log(entry)
+            verdict = None if log is None else _verdict(entry, self.db.row(entry.collection, entry.id), log)
+            if verdict is not None:
+                settled.append((entry.seq, verdict))
         # The log is read first: no local transaction stays open across a request.
         with self.db.transaction() as conn:
-            for seq, won in settled:
-                conn.execute("UPDATE outbox SET state = ?, reason = ? WHERE seq = ? AND state = 'applied'"
-                             " AND reason = 'result_lost'",
-                             ["applied", None, seq] if won else ["superseded", "result_lost", seq])
-
-    def _overwritten(self, entry: Entry) -> set[str]:
-        """The registers of `entry`'s row whose value, written by `entry` itself (its client and HLC), the
-        conflict log says another writer overwrote: proof the change had won them."""
-        node = hlc.parse(entry.hlc).node
-        return {str(found.register) for found in self._row_log(entry)
-                if found.kind == "overwritten" and found.other_client_id == node and found.other_hlc == entry.hlc}
+            for seq, (state, reason, detail) in settled:
+                conn.execute("UPDATE outbox SET state = ?, reason = ?, detail = ? WHERE seq = ? AND state = 'applied'"
+                             " AND reason = 'result_lost'", [state, reason, detail, seq])
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason
@@ -422,15 +418,48 @@ def _stamp(entry: Entry) -> tuple[int, int]:
     return stamp.ms, stamp.counter
 
 
-def _not_held(entry: Entry, fields: dict[str, Any], deleted: bool) -> set[str]:
-    """The registers (a group's name for its fields, `deleted`) whose value `entry` sent the pulled row
-    does not hold."""
+def _verdict(entry: Entry, row: tuple[dict[str, Any], bool, int] | None, log: Sequence[Conflict],
+             ) -> tuple[str, str | None, str | None] | None:
+    """A taken change's result (state, reason, detail) from the pulled row and its row's whole conflict log.
+
+    - the log's `rejected` entry of its client and seq: that refusal (found here when `_held` could not
+      read the log);
+    - None (unknown) for a row not on the phone;
+    - `applied` (at least one register won, as the contract says) when an `overwritten` entry names its
+      client and HLC (`other_client_id`, `other_hlc`: it had won that register), or a register still holds
+      the value it sent with no `lost` or `rejected_field` entry of its client and HLC to explain it;
+    - else `superseded` (reason `result_lost`). A parent (a check's inspection and device) is no register:
+      it never changes, so holding it proves nothing. The log keeps a writer's value once, and an HLC the
+      server corrected is not the phone's, so without such proof the technician is told to look, never
+      told wrongly that it counted."""
+    node = hlc.parse(entry.hlc).node
     spec = schema.COLLECTIONS.get(entry.collection)
-    differ = {spec.register_of(name) if spec else name
-              for name, value in entry.fields.items() if fields.get(name) != value}
-    if entry.delete is not None and entry.delete != deleted:
-        differ.add(DELETED)
-    return differ
+    refused = next((found for found in log if found.kind == "rejected" and found.client_id == node
+                    and found.seq == entry.seq), None)
+    if refused is not None:
+        return "rejected", refused.reason, refused.detail
+    if row is None:
+        return None
+    fields, deleted = row[0], row[1]
+
+    def register(name: str) -> str:
+        return spec.register_of(name) if spec else name
+
+    values = {name: value for name, value in entry.fields.items() if not (spec and name in spec.parents)}
+    sent = {register(name) for name in values}
+    # A group's register holds the change's value when every field of it the change sent does.
+    held = sent - {register(name) for name, value in values.items() if fields.get(name) != value}
+    if entry.delete is not None:
+        sent.add(DELETED)
+        if entry.delete == deleted:
+            held.add(DELETED)
+    if not sent:
+        return "applied", None, None  # nothing to lose: the server applies it
+    explained = {register(str(found.register)) for found in log
+                 if found.kind in ("lost", "rejected_field") and found.client_id == node and found.hlc == entry.hlc}
+    won = any(found.kind == "overwritten" and found.other_client_id == node and found.other_hlc == entry.hlc
+              and register(str(found.register)) in sent for found in log)
+    return ("applied", None, None) if won or held - explained else ("superseded", "result_lost", None)
 
 
 def _change(entry: Entry) -> Change:

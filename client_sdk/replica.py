@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,10 @@ def lay_over(shown: dict[str, Any] | None, entry: Entry) -> dict[str, Any]:
     return view(entry.collection, entry.id, fields, deleted, shown["version"])
 
 
+class TransactionLost(sqlite3.OperationalError):
+    """A local transaction SQLite rolled back after an error that a caller caught inside it (`Replica.transaction`)."""
+
+
 class Replica:
     """The client's SQLite file. Methods named `*_tx` expect an open transaction."""
 
@@ -109,6 +113,7 @@ class Replica:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
         self._savepoints = 0  # blocks joined to the open transaction (`transaction`), each its SAVEPOINT
+        self._lost = False  # the open transaction was rolled back by SQLite under a joined block (`transaction`)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         self.conn.execute("PRAGMA journal_mode = WAL")
         # An acknowledgement lets the outbox entry leave `pending`: it must be on disk first.
@@ -123,7 +128,12 @@ class Replica:
         """One `BEGIN IMMEDIATE` transaction, rolled back on any error. Inside one already open, it is
         part of that one (an upload's row and the change naming it: `UploadQueue.adding`) as a SAVEPOINT:
         an error rolls back this block's writes only, so a caller that catches it inside the outer
-        block commits none of them; without an error the outer transaction commits them."""
+        block commits none of them; without an error the outer transaction commits them.
+
+        An error SQLite rolled the whole transaction back for (SQLITE_FULL) leaves no savepoint to roll
+        back to: the block's error goes up as it was, and a new transaction is opened at once, so what a
+        caller that caught it writes next is not committed on its own; the outer block then rolls back
+        and raises `TransactionLost`. A failing ROLLBACK TO is handled alike and never hides the error."""
         if self.conn.in_transaction:
             self._savepoints += 1
             name = f"joined_{self._savepoints}"
@@ -131,21 +141,44 @@ class Replica:
             try:
                 yield self.conn
             except BaseException:
-                if self.conn.in_transaction:  # an error SQLite rolled the whole transaction back for has none
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
+                self._roll_back_to(name)
                 raise
             finally:
                 self._savepoints -= 1
-            self.conn.execute(f"RELEASE {name}")
+            if self.conn.in_transaction:
+                self.conn.execute(f"RELEASE {name}")
+            else:  # the block caught an error SQLite rolled the transaction back for
+                self._roll_back_to(name)
             return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._lost = False
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # else SQLite rolled it back itself: its error is the one to raise
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             raise
+        if self._lost or not self.conn.in_transaction:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise TransactionLost("SQLite rolled back this local transaction after an error; nothing of it was kept")
         self.conn.execute("COMMIT")
+
+    def _roll_back_to(self, name: str) -> None:
+        """A joined block's error: its savepoint rolled back to, or, when SQLite already rolled back the whole
+        transaction or the rollback fails, the transaction marked lost and (if none is open) a new one begun."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                return
+        except sqlite3.Error:
+            pass
+        self._lost = True
+        if not self.conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self.conn.execute("BEGIN IMMEDIATE")
 
     # -- meta ----------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from .common import (
     _shown,
     _signature_input,
     _UserError,
+    upload_counts,
 )
 from .messages import MESSAGES, _say, _text
 
@@ -183,9 +184,11 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "uploaded", count=report.uploaded)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
-    waiting = client.uploads(waiting_only=True)
+    waiting, failed = upload_counts(client)
     if waiting:
-        _say(out, "uploads_left", count=len(waiting))
+        _say(out, "uploads_left", count=waiting)
+    if failed:
+        _say(out, "uploads_failed", count=failed)
     notices = _notices(client)
     if notices:
         _say(out, "attention", count=len(notices))

@@ -28,6 +28,14 @@ class _Refused(Exception):
     """Nothing could be done as asked (no password given): one line, exit 1."""
 
 
+def upload_counts(client: Client) -> tuple[int, int]:
+    """The uploads that will be sent (queued, or cut partway) and those that failed: their bytes were refused
+    or their prepared file is gone, and nothing sends them again (the photo must be taken again)."""
+    listed = client.uploads(waiting_only=True)
+    waiting = sum(u["state"] in ("queued", "uploading") for u in listed)
+    return waiting, len(listed) - waiting
+
+
 def _file(text: str) -> Path:
     """A file the user named (`~` expanded): one clear line when it is missing or a directory."""
     path = Path(os.path.expanduser(text))

@@ -25,8 +25,9 @@ from sync.collections.service import EVENT_KINDS, SERVICE_REQUESTS, SERVICE_VISI
 from sync.pricing import ITEMS
 
 from ..client import Client
+from ..session import EpochChanged
 from . import charges, commands, customer, service
-from .common import _Refused, _UserError
+from .common import _Refused, _UserError, upload_counts
 from .messages import MESSAGES, _text
 
 DEFAULT_DB = "~/.fieldsync/client.db"
@@ -225,11 +226,18 @@ def _main(args: argparse.Namespace, http: httpx.Client | None) -> int:
         else:
             # What stays on the phone: its changes, and the photos and sheets still to upload (a sync whose
             # push went through can be cut in an upload, with no change left waiting).
-            count, uploads = client.status()["pending"], len(client.uploads(waiting_only=True))
+            # A failed upload is never sent again: it is told apart, with what to do, not promised for later.
+            count, (uploads, failed) = client.status()["pending"], upload_counts(client)
             key = ("offline_both" if uploads else "offline") if count else (
                 "offline_uploads" if uploads else "offline_empty")
             print(_text(key, url=url, error=exc, count=count, uploads=uploads), file=sys.stderr)
+            if failed:
+                print(_text("uploads_failed", count=failed), file=sys.stderr)
         return 3
+    except EpochChanged:
+        # The recoveries catch a restored server where it is met; one left over must not end in a traceback.
+        print(MESSAGES["restored_again"], file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `fieldsync-client devices PM-2026Q4-0001 --left | head`: the reader has gone; stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

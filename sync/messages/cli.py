@@ -158,6 +158,11 @@ EN: dict[str, str] = {
     "offline_both": "The server at {url} cannot be reached ({error}); your {count} change(s) and {uploads} upload(s)"
                     " (photos, signed sheets) are kept and will be sent later.",
     "offline_empty": "The server at {url} cannot be reached ({error}); nothing of yours is waiting to be sent.",
+    "uploads_failed": "{count} photo(s) or signed sheet(s) will not be sent: the server refused the file, or it is"
+                      " gone from this phone; see `fieldsync-client uploads`, and take the photo again (or have the"
+                      " sheet signed again).",
+    "restored_again": "The server was restored from a backup while this ran: nothing on this phone is lost; run"
+                      " `fieldsync-client sync` again.",
     "interrupted_sync": "Interrupted: nothing is lost; run `fieldsync-client sync` again.",
     "interrupted": "Interrupted.",
     "no_password": "No password given (end of input); nothing changed.",

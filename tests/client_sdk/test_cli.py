@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -147,14 +148,19 @@ class _SignalLostInUploads(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
-def test_a_sync_cut_in_an_upload_says_the_upload_is_kept(http, site, db, tmp_path, capsys):
-    # Regression (s27-phone6 walk): a sync whose push went through and whose photo upload met no signal said
-    # "nothing of yours is waiting to be sent", while the photo had not reached the server.
+def _photo_taken(http: httpx.Client, site: dict[str, str], db: str, tmp_path: Path) -> None:
+    """Wang signs in on the phone, syncs, and takes a photo of CAM-001 (its upload queued)."""
     main(["--db", db, "login", "wang", "--password", "demo"], http=http)
     main(["--db", db, "sync"], http=http)
     jpeg = tmp_path / "cam1.jpg"
     Image.new("RGB", (64, 48), (20, 120, 200)).save(jpeg, "JPEG")
     assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(jpeg)], http=http) == 0
+
+
+def test_a_sync_cut_in_an_upload_says_the_upload_is_kept(http, site, db, tmp_path, capsys):
+    # Regression (s27-phone6 walk): a sync whose push went through and whose photo upload met no signal said
+    # "nothing of yours is waiting to be sent", while the photo had not reached the server.
+    _photo_taken(http, site, db, tmp_path)
     capsys.readouterr()
     cut = httpx.Client(transport=_SignalLostInUploads(http._transport), base_url=http.base_url)
     assert main(["--db", db, "sync"], http=cut) == 3
@@ -163,6 +169,28 @@ def test_a_sync_cut_in_an_upload_says_the_upload_is_kept(http, site, db, tmp_pat
     assert main(["--db", db, "sync"], http=http) == 0
     assert main(["--db", db, "uploads"], http=http) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 upload(s) waiting."
+
+
+def test_an_upload_that_failed_is_not_promised_for_later_but_told_with_what_to_do(http, site, db, tmp_path, capsys):
+    # Regression (s27-fixphone item 4): a photo whose prepared file was gone (or whose bytes the server refused)
+    # is `failed`, and nothing sends it again; yet a sync said it was "still waiting", and offline the phone said
+    # it was "kept and will be sent later". The technician learnt nothing of taking it again.
+    _photo_taken(http, site, db, tmp_path)
+    phone = Client(db, http)
+    [upload] = phone.uploads()
+    phone.close()
+    Path(upload["path"]).unlink()  # the prepared file is gone
+    capsys.readouterr()
+    assert main(["--db", db, "sync"], http=http) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [MESSAGES["uploads_failed"].format(count=1)]  # not "1 upload(s) still waiting"
+    main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "skipped"], http=http)
+    capsys.readouterr()
+    assert main(["--db", db, "--server", "http://127.0.0.1:9", "sync"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("The server at http://127.0.0.1:9 cannot be reached")
+    assert err[0].endswith(MESSAGES["offline"].split("}")[-1]), err  # one change kept; no upload promised
+    assert err[1:] == [MESSAGES["uploads_failed"].format(count=1)]
 
 
 def test_every_command_is_documented(capsys):

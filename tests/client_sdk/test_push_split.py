@@ -32,16 +32,22 @@ def settings(new_settings: Any, request: pytest.FixtureRequest) -> Settings:
 
 class Recorder(httpx.BaseTransport):
     """Forwards to the real transport and records each push: its status and body size. With
-    `proxy_limit`, a body over it is answered as nginx does past `client_max_body_size`: 413, HTML."""
+    `proxy_limit`, a body over it is answered as nginx does past `client_max_body_size`: 413, HTML.
+    The next request to a path in `unavailable` is answered as nginx does with the server away: 503, HTML."""
 
     def __init__(self, inner: httpx.BaseTransport, proxy_limit: int | None = None) -> None:
         self.inner = inner
         self.proxy_limit = proxy_limit
+        self.unavailable: set[str] = set()
         self.pushes: list[tuple[int, int]] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         size = len(request.read())
-        if self.proxy_limit is not None and size > self.proxy_limit:
+        if request.url.path in self.unavailable:
+            self.unavailable.discard(request.url.path)
+            response = httpx.Response(503, text="<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                                      headers={"Content-Type": "text/html"}, request=request)
+        elif self.proxy_limit is not None and size > self.proxy_limit:
             response = httpx.Response(413, text="<html><body><h1>413 Request Entity Too Large</h1></body></html>",
                                       headers={"Content-Type": "text/html"}, request=request)
         else:
@@ -193,10 +199,13 @@ def _lose_answer_then_lower_limit(phone: Any, cut: CutTransport, recorder: Recor
     recorder.proxy_limit = limit
 
 
-def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, site, new_client):
+@pytest.mark.parametrize("log_unavailable", [False, True])
+def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, site, new_client, log_unavailable):
     # Regression (s26-phone, item 1): a change the server took and refused, whose answer was lost, was
     # acknowledged as `applied` (`result_lost`) once the lowered limit refused it again: the technician never
     # learnt his check did not count. The server's conflict log keeps the refusal of this client's seq.
+    # Regression (s27-fixphone item 1), `log_unavailable`: the push's reading of the log met a 503; the change
+    # stayed `taken` for good, since the pull's `settle` never looked for a refusal (nor at a row it lacks).
     cut = CutTransport(http._transport)
     recorder = Recorder(cut)
     wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
@@ -205,8 +214,10 @@ def test_a_refusal_whose_answer_was_lost_is_learnt_from_the_conflict_log(http, s
     check = wang.record_check(site["inspection"], ghost, "serviced", note="n" * 1500)
     _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
     wang.write("devices", site["cam1"], {"location": "Gate 3"})  # seq 2
+    recorder.unavailable = {"/api/conflicts"} if log_unavailable else set()
     report = wang.sync()
     assert [(r.seq, r.status) for r in report.results] == [(2, "applied")]
+    assert not recorder.unavailable
     [problem] = wang.problems()
     assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
     assert problem["detail"] and wang.get("device_checks", check) is None
@@ -270,11 +281,9 @@ def test_a_change_taken_with_its_answer_lost_is_not_told_applied_until_the_pull_
     assert late.get("devices", site["cam2"])["fields"]["location"] == "M" * 190
 
 
-def test_a_change_taken_with_its_answer_lost_then_overwritten_is_settled_applied_by_the_conflict_log(
-        http, site, new_client):
-    # s27-phone6 item 4: `settle` read a value another phone overwrote after it was applied as `superseded`, and
-    # the technician was told his check may not have counted. The conflict log's `overwritten` entry names the
-    # overwritten value's client and HLC (`other_client_id`, `other_hlc`): this change's, so it had counted.
+def _two_checks_taken_then_one_overwritten(http: Any, site: Any, new_client: Any) -> tuple[Any, Recorder, str]:
+    """Wang's phone (`late`) records checks of cam1 and cam2, which the server takes with the answer lost;
+    then Lin's phone records a newer check of cam1. Returns `late`, its link and cam1's check."""
     early = new_client(http, name="early", user="lin")
     cut = CutTransport(http._transport)
     recorder = Recorder(cut)
@@ -289,7 +298,52 @@ def test_a_change_taken_with_its_answer_lost_then_overwritten_is_settled_applied
     # Newer, from the other phone: the outcome and note of cam1's check are overwritten, cam2's stay.
     early.record_check(site["inspection"], site["cam1"], "serviced", note="early")
     early.sync()
+    return late, recorder, check
+
+
+def test_a_change_taken_with_its_answer_lost_then_overwritten_is_settled_applied_by_the_conflict_log(
+        http, site, new_client):
+    # s27-phone6 item 4: `settle` read a value another phone overwrote after it was applied as `superseded`, and
+    # the technician was told his check may not have counted. The conflict log's `overwritten` entry names the
+    # overwritten value's client and HLC (`other_client_id`, `other_hlc`): this change's, so it had counted.
+    late, _, check = _two_checks_taken_then_one_overwritten(http, site, new_client)
     late.pull()
     assert late.get("device_checks", check)["fields"]["note"] == "early"
     assert late.problems() == []
     assert [(e.seq, e.state, e.reason) for e in late.db.entries()] == [(1, "applied", None), (2, "applied", None)]
+
+
+def test_a_taken_change_whose_conflict_log_cannot_be_read_stays_taken_until_a_later_pull(http, site, new_client):
+    # Regression (s27-fixphone item 1): one conflict-log request answered 503 during the pull ended the log's
+    # reading with nothing more, and `settle` took that for "no overwritten entry": the check read
+    # (1, 'superseded', 'result_lost') for good, though it had counted. An incomplete read now settles nothing.
+    late, recorder, check = _two_checks_taken_then_one_overwritten(http, site, new_client)
+    recorder.unavailable = {"/api/conflicts"}
+    late.pull()
+    assert not recorder.unavailable  # the 503 was met
+    assert [(e.seq, e.state, e.reason) for e in late.db.entries()] == [
+        (1, "applied", "result_lost"), (2, "applied", None)]
+    assert [(p["id"], p["status"]) for p in late.problems()] == [(check, "taken")]  # still unknown, not superseded
+    late.pull()  # the log read whole at a later pull settles it
+    assert late.problems() == []
+    assert [(e.seq, e.state, e.reason) for e in late.db.entries()] == [(1, "applied", None), (2, "applied", None)]
+
+
+def test_a_taken_change_that_won_one_register_and_lost_another_is_settled_applied(http, site, new_client):
+    # Regression (s27-fixphone item 2): the contract's `applied` is "at least one register won", but `settle`
+    # wanted an `overwritten` entry for every register the row no longer held. A device change whose location won
+    # (and was overwritten since) and whose serial number lost to a newer one read superseded.
+    early, late, cut, recorder = _early_and_late(http, new_client, "lin")
+    early.write("devices", site["cam1"], {"serial_no": "SN-EARLY"})
+    early.sync()
+    late.write("devices", site["cam1"], {"location": "L" * 190, "serial_no": "SN-LATE"})  # older than SN-EARLY
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    late.push()
+    early.write("devices", site["cam1"], {"location": "Gate 2"})  # overwrites late's location
+    early.sync()
+    late.pull()
+    kinds = {(c.kind, c.register) for c in late.conflicts() if c.row_id == site["cam1"]}
+    assert {("overwritten", "location"), ("lost", "serial_no")} <= kinds
+    assert late.get("devices", site["cam1"])["fields"]["serial_no"] == "SN-EARLY"
+    assert late.problems() == []
+    assert [(e.state, e.reason) for e in late.db.entries()] == [("applied", None)]

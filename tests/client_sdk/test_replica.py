@@ -6,11 +6,12 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from client_sdk import Client
 from client_sdk.migrations import migrations
-from client_sdk.replica import Replica
+from client_sdk.replica import Replica, TransactionLost
 from tests.client_sdk.support import supervisor_rows
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -105,3 +106,52 @@ def test_a_joined_block_that_fails_leaves_nothing_in_the_outer_transaction(tmp_p
         assert not reopened.conn.in_transaction
     finally:
         reopened.close()
+
+
+def _full_after(folder: Path, pages: int) -> Replica:
+    """A phone database whose disk fills `pages` pages from now: SQLite's own SQLITE_FULL (`max_page_count`)."""
+    db = Replica(folder / "phone.db")
+    count = db.conn.execute("PRAGMA page_count").fetchone()[0]
+    db.conn.execute(f"PRAGMA max_page_count = {count + pages}")
+    return db
+
+
+def _fill(db: Replica) -> None:
+    for i in range(1000):
+        db.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"filler_{i}", "x" * 3000])
+
+
+def test_a_full_disk_under_a_joined_block_keeps_nothing_of_the_outer_transaction(tmp_path):
+    # Regression (s27-fixphone item 5): SQLITE_FULL rolls back the whole transaction. A joined block's error,
+    # caught inside the outer block, left the caller writing outside any transaction (each write committed on
+    # its own: half the outer block on disk), and the outer COMMIT then failed with "no transaction is active".
+    # Now a new transaction is opened at once, and the outer block rolls it back and says the transaction was lost.
+    db = _full_after(tmp_path, 3)
+    with pytest.raises(TransactionLost), db.transaction():
+        db.set_meta_tx(outer="before")
+        with pytest.raises(sqlite3.OperationalError) as caught, db.transaction():
+            _fill(db)
+        assert caught.value.sqlite_errorname == "SQLITE_FULL"  # the block's own error, as it was
+        db.set_meta_tx(outer="after")  # the caller goes on
+    assert not db.conn.in_transaction
+    db.close()
+    reopened = Replica(tmp_path / "phone.db")
+    try:
+        assert reopened.meta("outer") is None  # nothing of the outer block, not its second half either
+        with reopened.transaction():  # and the phone's next transaction works as ever
+            reopened.set_meta_tx(next="written")
+        assert reopened.meta("next") == "written"
+    finally:
+        reopened.close()
+
+
+def test_a_full_disk_in_a_transaction_raises_its_own_error_not_the_rollbacks(tmp_path):
+    # Regression (s27-fixphone item 5): the block's ROLLBACK after SQLITE_FULL (which had rolled the transaction
+    # back already) failed with "cannot rollback - no transaction is active", which hid the disk being full.
+    db = _full_after(tmp_path, 3)
+    with pytest.raises(sqlite3.OperationalError) as caught, db.transaction():
+        db.set_meta_tx(outer="before")
+        _fill(db)
+    assert caught.value.sqlite_errorname == "SQLITE_FULL", caught.value
+    assert not db.conn.in_transaction and db.meta("outer") is None
+    db.close()

@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from server.settings import Settings
 from server.storage.media import SqliteMedia
 from sync import errors as E
 from tests.conftest import Session
+from tests.hop import Answer, Hop
 from tests.server.test_s3_blobs import key, keys, pieces
 from tests.server.test_uploads import jpeg, photo
 
@@ -61,7 +61,7 @@ def outage(http: Any, endpoint: str | None = None) -> None:
         app.state.store.blobs.client = app.state.store.blobs.pieces.client = client
 
 
-class Gate:
+class Gate(Hop):
     """A real HTTP hop between the store and moto's server that answers 503 (S3's own SlowDown) to the
     requests `refuse` picks by path, and passes every other on: a bucket that fails for some keys only;
     or that holds those `hold` picks until `go` (a slow bucket)."""
@@ -71,44 +71,13 @@ class Gate:
         # A slow bucket: the requests `hold` picks (by method and path) wait until `go` is set.
         self.hold: Callable[[str, str], bool] = lambda method, path: False
         self.held, self.go = threading.Event(), threading.Event()
-        gate = self
+        super().__init__(upstream, self._own)
 
-        class Hop(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if gate.hold(self.command, self.path):
-                    gate.held.set()
-                    gate.go.wait(60)  # a guard against a hang, not a measurement
-                if gate.refuse(self.path):
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
-                answer = httpx.request(self.command, upstream + self.path, headers=headers, content=body)
-                self.send_response(answer.status_code)
-                for name, value in answer.headers.items():
-                    if name.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(answer.content)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _own(self, method: str, path: str, body: bytes) -> Answer | None:
+        if self.hold(method, path):
+            self.held.set()
+            self.go.wait(60)  # a guard against a hang, not a measurement
+        return (503, {}, b"") if self.refuse(path) else None
 
 
 def refused(response: httpx.Response, status: int = 503, code: str = "storage_unavailable") -> None:
