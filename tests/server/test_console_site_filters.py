@@ -8,7 +8,7 @@ import hashlib
 
 from server.domains.inspections.schemas import Plan
 from server.domains.inspections.service import Inspections
-from sync.schema import inspection_id
+from sync.schema import device_check_id, inspection_id
 from tests.conftest import SITE
 from tests.server import test_sealing as sealing
 from tests.server.test_console_desk import ORIGIN, console
@@ -29,13 +29,61 @@ def test_a_period_of_another_plan_is_refused_and_a_period_without_inspection_say
         assert f"{period} 覆盖" in page and 'id="no-inspection"' in page, period
         assert f"{period} 没有巡检单（这一期没有安排巡检）：下列设备均显示未检查。" in page
     assert 'id="no-inspection"' not in http.get(f"/console/sites/{SITE}").text  # 2026-Q4 has its inspection
-    # A monthly site takes months and refuses quarters, in its own words.
+    # A monthly site takes months and refuses quarters it has no inspection of, in its own words; 2026-Q4,
+    # inspected before the change, is still its own (s27-fixperiod, item 1: it was refused too).
     Inspections(store).set_plan(SITE, Plan(frequency="monthly"))
     assert http.get(f"/console/sites/{SITE}", params={"period": "2026-M11"}).status_code == 200
-    r = http.get(f"/console/sites/{SITE}", params={"period": "2026-Q4"})
-    assert r.status_code == 400 and "该现场按月巡检，周期如 2026-M" in r.text
-    r = http.get(f"/console/sites/{SITE}", params={"period": "2026-Q4", "lang": "en"})
-    assert r.status_code == 400 and "2026-Q4 is not a period of this site: it is inspected monthly" in r.text
+    assert http.get(f"/console/sites/{SITE}", params={"period": "2026-Q4"}).status_code == 200
+    r = http.get(f"/console/sites/{SITE}", params={"period": "2026-Q3"})
+    assert r.status_code == 400 and "2026-Q3 不是该现场的维护周期：该现场按月巡检，周期如 2026-M" in r.text
+    r = http.get(f"/console/sites/{SITE}", params={"period": "2026-Q3", "lang": "en"})
+    assert r.status_code == 400 and "2026-Q3 is not a period of this site: it is inspected monthly" in r.text
+
+
+def _links(page: str, marker: str) -> list[str]:
+    """The hrefs of the links in `page` whose tag holds `marker`, in order."""
+    return [tag.split('href="')[1].split('"')[0].replace("&amp;", "&")
+            for tag in page.split("<a ")[1:] if marker in tag.split(">")[0]]
+
+
+def test_every_history_link_shows_its_periods_coverage_after_a_plan_change(http, store, site, lin):
+    # Regression (s27-fixperiod, item 1): after PUT /api/sites/{id}/plan moved a quarterly site to monthly,
+    # every quarterly inspection the site page lists linked to a 400 page "2026-Q4 不是该现场的维护周期…",
+    # and so did an inspection of another kind a phone created (a half-year here).
+    past = {"2025-Q4": "cam2", "2026-Q3": "cam1", "2026-H1": "cam2"}
+    for period, cam in past.items():
+        insp = inspection_id(SITE, period)
+        store.write_server_changes([
+            ("inspections", insp, {"site_id": SITE, "period": period, "status": "completed", "assigned_to": "wang"},
+             False),
+            ("device_checks", device_check_id(insp, site[cam]), {
+                "inspection_id": insp, "device_id": site[cam], "outcome": "serviced", "checked_by": "wang",
+                "checked_at": "2026-06-10T02:00:00.000Z"}, False)])
+    plan = {"frequency": "monthly", "due_day": 20, "technician": "wang"}
+    assert lin.http.put(f"/api/sites/{SITE}/plan", headers=lin.headers, json=plan).status_code == 200
+    console(http, "lin")
+    page = http.get(f"/console/sites/{SITE}").text
+    followed = []
+    for year in ["", *_links(page.split('id="history-years"')[1].split("</p>")[0], "href")]:
+        listed = http.get(f"/console/sites/{SITE}{year}").text.split('id="site-inspections"')[1].split("</table>")[0]
+        for link in _links(listed, 'class="period"'):
+            period = link.split("period=")[1].split("#")[0]
+            r = http.get(f"/console/sites/{SITE}{link}")
+            assert r.status_code == 200, (link, r.text[-600:])
+            assert f"{period} 覆盖" in r.text and 'id="no-inspection"' not in r.text, link
+            serviced = 1 if period in past else 0  # the fixture's 2026-Q4 has no check
+            assert f'<b data-count="serviced">{serviced}</b>' in r.text, link
+            followed.append(period)
+    assert sorted(followed) == ["2025-Q4", "2026-H1", "2026-Q3", "2026-Q4"]
+
+
+def test_a_site_that_does_not_exist_is_a_404_whatever_the_period(http, store, site):
+    # Regression (s27-fixperiod, item 1): a supervisor on a site id that does not exist got 400 "not a period
+    # of this site's plan" for ?period=2026-M11: the plan check ran before the lookup that would 404.
+    console(http, "lin")
+    for period in ("2026-M11", "2026-Q4", ""):
+        r = http.get("/console/sites/no-such-site", params={"period": period} if period else {})
+        assert r.status_code == 404 and "找不到该页面或站点。" in r.text, (period, r.text[-600:])
 
 
 def test_every_camera_and_the_other_kinds_stay_offered_once_one_kind_is_chosen(http, store, site):

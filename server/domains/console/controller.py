@@ -119,9 +119,12 @@ class ConsoleController(DomainController):
         site's current one, by its plan), filtered by `system`, `kind` and `outcome`, searched by device
         `code` (one device whose code it is opens that device's page)."""
         q = request.query_params
+        # Read before the coverage: a period of another plan is the site's when it has an inspection of it.
+        found = request.app.state.inspections.summaries(caller, site_id=site_id).inspections
         try:
             data = pages.site_page(request.app.state, caller, site_id, q.get("system") or None, q.get("kind") or None,
-                                   q.get("outcome") or None, site_pages.code_query(q.get("code")), q.get("period") or None)
+                                   q.get("outcome") or None, site_pages.code_query(q.get("code")), q.get("period") or None,
+                                   found)
         except E.InvalidFilter as exc:  # a period of another plan, in the catalogue's words (the detail is English)
             if "plan" not in exc.extra:
                 raise
@@ -132,7 +135,6 @@ class ConsoleController(DomainController):
         if data["exact"] is not None:
             return Redirect(f"{PATH}/sites/{site_id}/devices/{data['exact'].device_id}", status_code=303,
                             headers=HEADERS)
-        found = request.app.state.inspections.summaries(caller, site_id=site_id).inspections
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
                       **pages.site_history(found, q.get("year") or None, data["period"]))

@@ -7,7 +7,7 @@ lists hold only their sites, and another site is the service's own 404.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -137,20 +137,26 @@ _FREQUENCY_OF = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}  # by a p
 
 
 def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind: str | None,
-              outcome: str | None, code: str = "", period: str | None = None) -> dict[str, Any]:
+              outcome: str | None, code: str = "", period: str | None = None,
+              history: Sequence[InspectionSummary] = ()) -> dict[str, Any]:
     """A site's coverage of `period` (default: the one it is in today, by its plan), grouped by system and
     location, with the camera grid; `code` keeps the devices whose code starts with it, and `exact` is the
-    one whose code it is."""
+    one whose code it is. `history` is the site's inspections (the page lists them): a period of another
+    plan than today's is shown when the site has an inspection of it."""
     inspections: Inspections = state.inspections
     wanted = one_of("outcome", outcome, OUTCOME_CHOICES)
     found = inspections.sites(caller, site_id)
-    tz = found[0].tz if found else None
+    if not found:  # before the period's checks: a site that does not exist is a 404, whatever the period
+        raise E.NotFound(f"no site {site_id}")
+    tz = found[0].tz
     current = inspections.current_period(site_id, tz)
     if period and not is_period(period):
         raise E.InvalidFilter(f"period {period[:32]!r} is not like 2026-Q4, 2026-H2 or 2026-M11", parameter="period")
-    if period and period[5] != current[5]:
+    if period and period[5] != current[5] and not any(i.period == period for i in history):
         # 2026-M11 of a quarterly site: no such inspection, and its coverage read every device unchecked ("nothing
         # was done"). The console's page says which periods the site has (`plan`, `example`: the current one).
+        # A period the site has an inspection of is its own whatever the plan is today: the quarters before a
+        # change to monthly, or a month a phone created (the history links to each).
         raise E.InvalidFilter(f"period {period} is not of this site's plan, whose periods are like {current}",
                               parameter="period", plan=_FREQUENCY_OF[current[5]], example=current)
     period = period or current
