@@ -139,7 +139,6 @@ def clean(uploads: Uploads, now_ms: int | None = None) -> int:
                 path.unlink()
                 uploads._hashers.pop(upload_id, None)
                 uploads.drop_check(upload_id)
-                uploads._locks.pop(upload_id, None)
         except FileNotFoundError:
             continue
     return abandoned

@@ -62,7 +62,7 @@ from . import images
 from . import service as media
 from . import upload_pieces as bucket
 from .blobs import STORE_FAILURES, BlobStore, guarded, is_sha256, store_error
-from .upload_lock import UploadLock
+from .upload_lock import UploadLocks
 
 if TYPE_CHECKING:
     from ...services import Caller, Store
@@ -128,7 +128,7 @@ class Uploads:
         # A JPEG's check as its bytes arrive, alive while its `fed` is the upload's offset.
         self._checks: dict[str, images.JpegCheck] = {}
         self._checks_lock = threading.Lock()  # for the oldest of them to be found while others come and go
-        self._locks: dict[str, UploadLock] = {}
+        self._locks = UploadLocks()  # only while a request holds or waits for one
 
     def part_path(self, upload_id: str) -> Path:
         return self.dir / f"{upload_id}.part"
@@ -221,13 +221,13 @@ class Uploads:
     async def head(self, caller: Caller, upload_id: str) -> Upload:
         """The upload's offset, once any PATCH still running for it (a cut one) has recorded its bytes."""
         upload = await anyio.to_thread.run_sync(self.get, caller, upload_id)
-        lock = self._locks.setdefault(upload_id, UploadLock())
-        if not await lock.take(_LOCK_WAIT_S):
+        lock = await self._locks.take(upload_id, _LOCK_WAIT_S)
+        if lock is None:
             return upload
         try:
             return await anyio.to_thread.run_sync(self.get, caller, upload_id)
         finally:
-            lock.give()
+            self._locks.give(upload_id, lock)
 
     # -- appending ------------------------------------------------------------
 
@@ -238,14 +238,11 @@ class Uploads:
         """Append `body` at the offset `who` gives with the caller (it authenticates, in this PATCH's first
         trip to a thread, before any wait for the upload); `body` raises `BodyCut` if the client goes away."""
         known = functools.cache(who)  # resolved once, in whichever trip comes first
-        lock = self._locks.get(upload_id)
-        if lock is None:
-            # The first request for this id in this process: 404 before anything is kept for it.
-            await anyio.to_thread.run_sync(lambda: self.get(known()[0], upload_id))
-            lock = self._locks.setdefault(upload_id, UploadLock())
-        elif lock.users:  # held or waited for: this PATCH may wait, so its caller first (401, not 423 after)
+        if self._locks.busy(upload_id):  # this PATCH may wait, so its caller first (401, not 423 after)
             await anyio.to_thread.run_sync(known)
-        if not await lock.take(_LOCK_WAIT_S):
+        # A free lock is taken at once; the caller and the upload (401, 404) are read under it, in `_open`.
+        lock = await self._locks.take(upload_id, _LOCK_WAIT_S)
+        if lock is None:
             raise E.UploadLocked(f"upload {upload_id} is being appended to by another request")
         try:
             # One trip to a thread for the caller, the lock file, the state, the checks and the open file,
@@ -267,7 +264,7 @@ class Uploads:
             finally:
                 os.close(held)
         finally:
-            lock.give()
+            self._locks.give(upload_id, lock)
 
     def _open(
         self, who: Callable[[], tuple[Caller, int]], upload_id: str, content_length: int | None
@@ -275,6 +272,8 @@ class Uploads:
         """The upload's lock file, held (`_Busy` when another process holds it); the upload, read under
         it and checked for a PATCH at `who`'s offset; its part file and digest unless it is complete."""
         caller, offset = who()
+        if not self.lock_path(upload_id).exists():  # 404 (or 410) before a file is made for any id sent
+            self.get(caller, upload_id)
         with guarded("open an upload's lock file"):
             held = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
         try:
