@@ -55,3 +55,31 @@ def test_litestars_own_refusals_on_a_console_path_are_the_consoles_page(http, si
         assert r.headers["content-type"].startswith("text/html") and "<code>" in r.text, url
     r = http.get("/api/nowhere", headers=lin.headers)
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_405_or_a_5xx_litestar_raises_on_a_console_path_reads_as_what_it_is(http, settings, store, site):
+    # Regression (s27-fixperiod, item 3): the console's page for Litestar's own 405 (a path that takes no such
+    # method) and 5xx read "请求有误：…" (bad_request), as if the user had typed something wrong.
+    from litestar import get
+    from litestar.exceptions import InternalServerException
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+
+    console(http, "lin")
+    for method, url in (("DELETE", f"/console/sites/{SITE}"), ("PUT", "/console/sites")):
+        r = http.request(method, url, follow_redirects=False)
+        assert r.status_code == 405, (method, url)
+        assert "该页面不接受这种请求方式，操作未执行。" in r.text and "请求有误" not in r.text, r.text[-600:]
+        assert "<code>method_not_allowed</code>" in r.text
+
+    @get("/console/failing", sync_to_thread=False)
+    def failing() -> None:  # what Litestar raises when it fails (a handler it could not call, say)
+        raise InternalServerException("Internal Server Error")
+
+    app = create_app(settings, store)
+    app.register(failing)
+    with TestClient(app) as client:
+        r = client.get("/console/failing")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "服务器出错，操作未执行。" in r.text and "请求有误" not in r.text and "<code>server_error</code>" in r.text

@@ -164,7 +164,7 @@ def render(request: Request[Any, Any, Any], template: str, status: int = 200, ca
                     cookies=cookies)
 
 
-_MESSAGE_OF = {401: "bad_login", 403: "forbidden", 404: "not_found", 503: "unavailable"}
+_MESSAGE_OF = {401: "bad_login", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 503: "unavailable"}
 
 
 def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -172,7 +172,9 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, SignInNeeded):
         return Redirect(f"{PATH}/login", status_code=303, headers=HEADERS)
     assert isinstance(exc, E.SyncError)
-    key = "csrf" if exc.detail.startswith("csrf:") else _MESSAGE_OF.get(exc.status, "bad_request")
+    # A 405 or a 5xx (Litestar's own, or the storage full) read "请求有误" (bad_request): each has its words.
+    key = "csrf" if exc.detail.startswith("csrf:") else _MESSAGE_OF.get(
+        exc.status, "server_error" if exc.status >= 500 else "bad_request")
     return render(request, "error.html", exc.status, message_key=key, detail=exc.detail[:200], code=exc.code)
 
 
