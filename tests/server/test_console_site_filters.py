@@ -150,3 +150,27 @@ def test_the_signed_bytes_are_revalidated_each_time_so_a_lost_site_is_not_served
     assert http.get(f"/console/blobs/{sealing.IMAGE_SHA}/thumbnail", headers={"if-none-match": tag}).status_code == 304
     store.remove_member(SITE, "wang")  # taken off the site: the browser's copy is not answered 304
     assert http.get(f"/console/blobs/{sha}", headers={"if-none-match": f'"{sha}"'}).status_code == 404
+
+
+def test_a_thumbnail_the_browser_holds_is_a_304_without_making_it_again(http, store, site, wang):
+    # Regression (s27-fixperiod, item 3): the console's thumbnail made a missing thumbnail (decoding the photo
+    # on the image workers) before it answered 304 to a browser that held it. Now the caller's access is
+    # checked and the 304 sent; nothing is made.
+    insp = site["inspection"]
+    c1 = sealing._check(wang, insp, site["cam1"], "wang")
+    signed = sealing._sheet(insp, c1)
+    sealing._upload(wang, signed, "application/json")
+    _sig_id, sig = sealing._signature(wang, insp, signed)
+    assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    console(http, "wang")
+    url = f"/console/blobs/{sealing.IMAGE_SHA}/thumbnail"
+    tag = http.get(url).headers["etag"]
+    [made] = (store.settings.data_dir / "thumbs").rglob(f"{sealing.IMAGE_SHA}-*.jpg")
+    made.unlink()  # as when the thumbnails' cache is cleared
+    again = http.get(url, headers={"if-none-match": tag})
+    assert again.status_code == 304 and again.headers["etag"] == tag and again.content == b""
+    assert not made.exists()
+    held_other = {"if-none-match": f'"{sealing.IMAGE_SHA}-7"'}  # a size not offered: refused, held or not
+    assert http.get(url, headers=held_other, params={"size": 7}).status_code == 400
+    store.remove_member(SITE, "wang")  # taken off the site: still checked first
+    assert http.get(url, headers={"if-none-match": tag}).status_code == 404

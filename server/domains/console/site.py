@@ -43,10 +43,15 @@ _IMAGE_HEADERS = {"Cache-Control": "private, no-cache", "X-Content-Type-Options"
                   "Content-Security-Policy": "sandbox"}
 
 
-def _cached(request: Request[Any, Any, Any], path: Path, media_type: str, tag: str) -> Response[Any]:
-    """The file, or 304 when the browser holds it (`If-None-Match` names its tag); the caller is checked before."""
+def _held(request: Request[Any, Any, Any], tag: str) -> bool:
+    """Whether the browser holds the bytes tagged `tag` (`If-None-Match` names it)."""
+    return f'"{tag}"' in request.headers.get("if-none-match", "") or request.headers.get("if-none-match") == "*"
+
+
+def _cached(request: Request[Any, Any, Any], path: Path | None, media_type: str, tag: str) -> Response[Any]:
+    """The file, or 304 when the browser holds it (`path` None: only then); the caller is checked before."""
     headers = {**_IMAGE_HEADERS, "etag": f'"{tag}"'}  # lower case: File keeps it (setdefault), not its own
-    if f'"{tag}"' in request.headers.get("if-none-match", "") or request.headers.get("if-none-match") == "*":
+    if path is None or _held(request, tag):
         return Response(b"", status_code=304, headers=headers)
     return File(path, media_type=media_type, content_disposition_type="inline", filename=path.name, headers=headers)
 
@@ -120,5 +125,8 @@ class SiteController(DomainController):
     async def thumbnail(self, request: Request[Any, Any, Any], sha256: FromPath[str], caller: CallerDep,
                         size: FromQuery[int] = site_pages.THUMBNAIL) -> Response[Any]:
         """A photo's or signature's thumbnail, as `GET /blobs/{sha256}/thumbnail` gives it to the same caller."""
-        path = await request.app.state.media.thumbnail(caller, sha256, size)
-        return _cached(request, path, "image/jpeg", f"{sha256}-{size}")
+        media, tag = request.app.state.media, f"{sha256}-{size}"
+        if _held(request, tag):  # checked, not made: a thumbnail the browser holds was made (then lost) for a 304
+            await media.thumbnail_readable(caller, sha256, size)
+            return _cached(request, None, "image/jpeg", tag)
+        return _cached(request, await media.thumbnail(caller, sha256, size), "image/jpeg", tag)

@@ -99,11 +99,7 @@ class Media:
         and requests for one thumbnail while it is made wait for that one making of it
         (issue 9, finding 7).
         """
-        if size not in self.settings.thumbnail_sizes:
-            raise E.InvalidRequest(f"size must be one of {', '.join(map(str, self.settings.thumbnail_sizes))}")
-        content_type = await anyio.to_thread.run_sync(self.readable, caller, sha)
-        if content_type not in images.FORMATS:
-            raise E.NotFound(f"blob {sha} is not an image and has no thumbnail")
+        content_type = await self.thumbnail_readable(caller, sha, size)
         sha = sha.lower()
         target = self.thumbs / sha[:2] / f"{sha}-{size}.jpg"
         if target.is_file():
@@ -117,6 +113,15 @@ class Media:
             making.add_done_callback(lambda _: self._making.pop(key, None))
         # Shielded: one waiter going away does not cancel the making the others wait for.
         return await asyncio.shield(making)
+
+    async def thumbnail_readable(self, caller: Caller, sha: str, size: int) -> str:
+        """The image's content type, when `caller` may have its thumbnail of `size` (none is made)."""
+        if size not in self.settings.thumbnail_sizes:
+            raise E.InvalidRequest(f"size must be one of {', '.join(map(str, self.settings.thumbnail_sizes))}")
+        content_type = await anyio.to_thread.run_sync(self.readable, caller, sha)
+        if content_type not in images.FORMATS:
+            raise E.NotFound(f"blob {sha} is not an image and has no thumbnail")
+        return content_type
 
     def _make_thumbnail(self, sha: str, content_type: str, size: int, target: Path) -> Path:
         if target.is_file():  # made between the request's look and this job's start
