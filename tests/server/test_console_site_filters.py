@@ -5,6 +5,7 @@ links and filter form keeping each other's choice; a repeated form field; the si
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from server.domains.inspections.schemas import Plan
 from server.domains.inspections.service import Inspections
@@ -126,17 +127,23 @@ def test_a_repeated_form_field_is_refused_as_repeated_not_as_too_long(http, stor
     assert "最多" not in r.text
 
 
-def test_the_signed_bytes_are_revalidated_each_time_so_a_lost_site_is_not_served_from_the_cache(
-        http, store, site, wang):
-    # Regression (s27-fixsheet, item 6): /console/blobs/{sha} sent `private, max-age=86400`, so a photo or the
-    # signed bytes of a site the user was since taken off stayed in the browser's cache a day. Now the browser
-    # asks each time (no-cache) and an unchanged blob is a 304 by its ETag, after the same scope check.
+def _sealed(wang: Any, site: dict[str, str]) -> bytes:
+    """The inspection's sheet signed and sealed over one check with a photo (`sealing.IMAGE_SHA`): the signed bytes."""
     insp = site["inspection"]
     c1 = sealing._check(wang, insp, site["cam1"], "wang")
     signed = sealing._sheet(insp, c1)
     sealing._upload(wang, signed, "application/json")
     _sig_id, sig = sealing._signature(wang, insp, signed)
     assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    return signed
+
+
+def test_the_signed_bytes_are_revalidated_each_time_so_a_lost_site_is_not_served_from_the_cache(
+        http, store, site, wang):
+    # Regression (s27-fixsheet, item 6): /console/blobs/{sha} sent `private, max-age=86400`, so a photo or the
+    # signed bytes of a site the user was since taken off stayed in the browser's cache a day. Now the browser
+    # asks each time (no-cache) and an unchanged blob is a 304 by its ETag, after the same scope check.
+    signed = _sealed(wang, site)
     sha = hashlib.sha256(signed).hexdigest()
     console(http, "wang")
     r = http.get(f"/console/blobs/{sha}")
@@ -156,12 +163,7 @@ def test_a_thumbnail_the_browser_holds_is_a_304_without_making_it_again(http, st
     # Regression (s27-fixperiod, item 3): the console's thumbnail made a missing thumbnail (decoding the photo
     # on the image workers) before it answered 304 to a browser that held it. Now the caller's access is
     # checked and the 304 sent; nothing is made.
-    insp = site["inspection"]
-    c1 = sealing._check(wang, insp, site["cam1"], "wang")
-    signed = sealing._sheet(insp, c1)
-    sealing._upload(wang, signed, "application/json")
-    _sig_id, sig = sealing._signature(wang, insp, signed)
-    assert sealing._results(wang.push([c1, sig])) == [("applied", None)] * 2
+    _sealed(wang, site)
     console(http, "wang")
     url = f"/console/blobs/{sealing.IMAGE_SHA}/thumbnail"
     tag = http.get(url).headers["etag"]
