@@ -137,9 +137,14 @@ def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> 
     return problem_response(E.MalformedJson(f"the body is not valid UTF-8: {exc.reason}"), request)
 
 
-def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+def unexpected(exc: Exception) -> E.ServerError:
+    """An exception no handler expected, logged with its traceback, as the 500 the client is told."""
     log.exception("unexpected error", exc_info=exc)
-    return problem_response(E.ServerError("an unexpected error occurred; the request changed nothing"), request)
+    return E.ServerError("an unexpected error occurred; the request changed nothing")
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    return problem_response(unexpected(exc), request)
 
 
 EXCEPTION_HANDLERS = {
@@ -149,4 +154,4 @@ EXCEPTION_HANDLERS = {
     Exception: on_unexpected,
 }
 __all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses",
-           "sync_error_of"]
+           "sync_error_of", "unexpected"]

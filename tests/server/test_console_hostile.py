@@ -83,3 +83,21 @@ def test_a_405_or_a_5xx_litestar_raises_on_a_console_path_reads_as_what_it_is(ht
         r = client.get("/console/failing")
     assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
     assert "服务器出错，操作未执行。" in r.text and "请求有误" not in r.text and "<code>server_error</code>" in r.text
+
+
+def test_a_console_handlers_own_failure_is_the_consoles_500_page_not_the_apis_json(http, site, monkeypatch, caplog):
+    # Regression (s27, found by fixperiod): an exception no handler expected inside a console page went to
+    # the app's handler and came back as the API's JSON problem, shown raw in the browser.
+    from server.domains.console import pages
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the dashboard")
+
+    console(http, "lin")
+    monkeypatch.setattr(pages, "dashboard", broken)
+    r = http.get("/console/", follow_redirects=False)
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html"), r.headers
+    assert "服务器出错，操作未执行。" in r.text and "<code>server_error</code>" in r.text
+    assert "a bug in the dashboard" not in r.text  # the traceback is the log's, not the page's
+    assert any("a bug in the dashboard" in (rec.exc_text or str(rec.exc_info)) for rec in caplog.records)
+    assert http.get("/api/nothing-here").headers["content-type"].startswith("application/problem+json")

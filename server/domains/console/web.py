@@ -32,7 +32,7 @@ from sync.fields import unstorable
 from sync.messages import label, language, words
 
 from ...http.deps import address, is_https, remember_caller
-from ...http.problems import on_http_error, sync_error_of
+from ...http.problems import on_http_error, sync_error_of, unexpected
 from ..identity.service import Caller
 
 SESSION_COOKIE = "fieldsync_console"
@@ -178,7 +178,13 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return render(request, "error.html", exc.status, message_key=key, detail=exc.detail[:200], code=exc.code)
 
 
-EXCEPTION_HANDLERS = {SignInNeeded: on_error, E.SyncError: on_error}
+def on_unexpected_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A console handler's own failure: logged as the API's are, and the console's 500 page, not the API's
+    JSON problem shown raw in the browser (found by fixperiod)."""
+    return on_error(request, unexpected(exc))
+
+
+EXCEPTION_HANDLERS = {SignInNeeded: on_error, E.SyncError: on_error, Exception: on_unexpected_page}
 
 
 def on_http_error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
