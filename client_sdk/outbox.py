@@ -17,12 +17,12 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.rules import DELETED
 from sync.wire import Change, ChangeResult, Conflict, ConflictPage, PushRequest, PushResponse
 
 from .labels import label
 from .replica import Entry, Replica, dumps
 from .session import EpochChanged, Session, encode
+from .settle import Result, verdict
 
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
@@ -338,21 +338,23 @@ class Outbox:
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
-        taken at, are settled by the pulled row and the conflict log (`_verdict`). A row no longer pulled
-        (its site left), or a log that cannot be read whole now, leaves the result unknown until a later pull."""
+        taken at, are settled by the conflict log (`settle.verdict`). A row no longer pulled (its site left)
+        without a refusal in the log, or a log that cannot be read whole now, leaves the result unknown until
+        a later pull."""
         pulled = self.db.meta_int("pulled_version")
-        settled: list[tuple[int, tuple[str, str | None, str | None]]] = []
+        settled: list[tuple[int, Result]] = []
         for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
                                      [pulled]):
             log = self._row_log(entry)
-            verdict = None if log is None else _verdict(entry, self.db.row(entry.collection, entry.id), log)
-            if verdict is not None:
-                settled.append((entry.seq, verdict))
+            found = None if log is None else verdict(entry, log, self.db.row(entry.collection, entry.id) is not None)
+            if found is not None:
+                settled.append((entry.seq, found))
         # The log is read first: no local transaction stays open across a request.
         with self.db.transaction() as conn:
-            for seq, (state, reason, detail) in settled:
-                conn.execute("UPDATE outbox SET state = ?, reason = ?, detail = ? WHERE seq = ? AND state = 'applied'"
-                             " AND reason = 'result_lost'", [state, reason, detail, seq])
+            for seq, (state, reason, detail, refused) in settled:
+                conn.execute("UPDATE outbox SET state = ?, reason = ?, detail = ?, rejected_fields = ? WHERE seq = ?"
+                             " AND state = 'applied' AND reason = 'result_lost'",
+                             [state, reason, detail, None if refused is None else dumps(refused), seq])
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason
@@ -416,50 +418,6 @@ def _stamp(entry: Entry) -> tuple[int, int]:
     """When a change was recorded, on the phone's clock (its seq may have changed since)."""
     stamp = hlc.parse(entry.hlc)
     return stamp.ms, stamp.counter
-
-
-def _verdict(entry: Entry, row: tuple[dict[str, Any], bool, int] | None, log: Sequence[Conflict],
-             ) -> tuple[str, str | None, str | None] | None:
-    """A taken change's result (state, reason, detail) from the pulled row and its row's whole conflict log.
-
-    - the log's `rejected` entry of its client and seq: that refusal (found here when `_held` could not
-      read the log);
-    - None (unknown) for a row not on the phone;
-    - `applied` (at least one register won, as the contract says) when an `overwritten` entry names its
-      client and HLC (`other_client_id`, `other_hlc`: it had won that register), or a register still holds
-      the value it sent with no `lost` or `rejected_field` entry of its client and HLC to explain it;
-    - else `superseded` (reason `result_lost`). A parent (a check's inspection and device) is no register:
-      it never changes, so holding it proves nothing. The log keeps a writer's value once, and an HLC the
-      server corrected is not the phone's, so without such proof the technician is told to look, never
-      told wrongly that it counted."""
-    node = hlc.parse(entry.hlc).node
-    spec = schema.COLLECTIONS.get(entry.collection)
-    refused = next((found for found in log if found.kind == "rejected" and found.client_id == node
-                    and found.seq == entry.seq), None)
-    if refused is not None:
-        return "rejected", refused.reason, refused.detail
-    if row is None:
-        return None
-    fields, deleted = row[0], row[1]
-
-    def register(name: str) -> str:
-        return spec.register_of(name) if spec else name
-
-    values = {name: value for name, value in entry.fields.items() if not (spec and name in spec.parents)}
-    sent = {register(name) for name in values}
-    # A group's register holds the change's value when every field of it the change sent does.
-    held = sent - {register(name) for name, value in values.items() if fields.get(name) != value}
-    if entry.delete is not None:
-        sent.add(DELETED)
-        if entry.delete == deleted:
-            held.add(DELETED)
-    if not sent:
-        return "applied", None, None  # nothing to lose: the server applies it
-    explained = {register(str(found.register)) for found in log
-                 if found.kind in ("lost", "rejected_field") and found.client_id == node and found.hlc == entry.hlc}
-    won = any(found.kind == "overwritten" and found.other_client_id == node and found.other_hlc == entry.hlc
-              and register(str(found.register)) in sent for found in log)
-    return ("applied", None, None) if won or held - explained else ("superseded", "result_lost", None)
 
 
 def _change(entry: Entry) -> Change:

@@ -1,0 +1,63 @@
+"""How the phone settles a change the server took with its answer lost (`taken`, `client_sdk/settle.py`):
+from the conflict log's entries of its client and seq, never telling a change counted that did not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.client_sdk.support import CutTransport
+from tests.client_sdk.test_push_split import (  # noqa: F401 (`settings`: the server with a body limit)
+    Recorder,
+    _early_and_late,
+    _lose_answer_then_lower_limit,
+    settings,
+)
+
+
+def _states(phone: Any) -> list[tuple[str, str | None]]:
+    return [(e.state, e.reason) for e in phone.db.entries()]
+
+
+def test_a_taken_change_that_lost_is_not_settled_applied_by_an_equal_value_whose_loss_was_not_logged_again(
+        http, site, new_client):
+    # Regression (s27-fixsettle item 1): `settle` read a register holding the value the change sent as won
+    # unless a `lost` entry of the change's HLC explained it. The server logs a writer's losing value once
+    # (`_on_record`): Wang's serial number SN-A had lost before, so its second loss went unlogged, and the
+    # change, whose location lost too (the server answered `superseded`), was settled `applied`.
+    early, late, cut, recorder = _early_and_late(http, new_client, "wang")
+    early.write("devices", site["cam1"], {"serial_no": "SN-A"})
+    early.sync()
+    late.write("devices", site["cam1"], {"serial_no": "SN-A"})  # older: lost, logged (an equal value)
+    late.sync()
+    early.write("devices", site["cam1"], {"serial_no": "SN-A", "location": "Gate 2"})
+    early.sync()
+    late.write("devices", site["cam1"], {"serial_no": "SN-A", "location": "L" * 190})  # older: both lose
+    _lose_answer_then_lower_limit(late, cut, recorder, 400)
+    late.push()
+    late.pull()
+    logged = [(c.kind, c.register, c.seq) for c in late.conflicts() if c.client_id == late.client_id]
+    assert logged == [("lost", "serial_no", 1), ("lost", "location", 2)]  # the second SN-A is on record once
+    assert late.get("devices", site["cam1"])["fields"] == {**late.get("devices", site["cam1"])["fields"],
+                                                            "serial_no": "SN-A", "location": "Gate 2"}
+    assert [(p["status"], p["reason"]) for p in late.problems()] == [("superseded", "result_lost")]
+
+
+def test_a_taken_change_replaced_by_the_phones_own_later_change_is_settled_applied(http, site, new_client):
+    # Regression (s27-fixsettle item 3): a taken change whose location won, then replaced by the same phone's
+    # next change (the server logs no loss for a writer overwriting itself), read `superseded`: the pulled row
+    # no longer held its value, and no `overwritten` entry names it. No loss of it is logged: it counted.
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    wang.write("devices", site["cam1"], {"location": "L" * 190})  # seq 1
+    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
+    wang.write("devices", site["cam1"], {"location": "Gate 9"})  # seq 2
+    wang.push()
+    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    wang.pull()
+    assert wang.get("devices", site["cam1"])["fields"]["location"] == "Gate 9"
+    assert wang.problems() == []
+    assert _states(wang) == [("applied", None), ("applied", None)]
