@@ -125,6 +125,8 @@ class Outbox:
         answered = [] if keep_acked else sorted(self.db.entries("state != 'pending'"), key=_stamp)
         self.db.conn.execute("DELETE FROM outbox")
         for seq, entry in enumerate(answered, start=-len(answered)):  # in the order recorded, up to seq -1
+            if entry.sent_seq is None and entry.seq > 0:  # the seq the conflict log names it by
+                entry.sent_seq = entry.seq
             entry.seq = seq
             self.db.insert_entry_tx(entry)
         for seq, entry in enumerate(keep, start=1):

@@ -36,7 +36,8 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result | No
       won"; a register still holding its value may be another writer's equal value).
     """
     node = hlc.parse(entry.hlc).node
-    mine = [found for found in log if found.client_id == node and found.seq == entry.seq]
+    seq = entry.seq if entry.sent_seq is None else entry.sent_seq  # the seq the server knew
+    mine = [found for found in log if found.client_id == node and found.seq == seq]
     refused = next((found for found in mine if found.kind == "rejected"), None)
     if refused is not None:
         return "rejected", refused.reason, refused.detail, None

@@ -3,6 +3,7 @@ from the conflict log's entries of its client and seq, never telling a change co
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -61,3 +62,26 @@ def test_a_taken_change_replaced_by_the_phones_own_later_change_is_settled_appli
     assert wang.get("devices", site["cam1"])["fields"]["location"] == "Gate 9"
     assert wang.problems() == []
     assert _states(wang) == [("applied", None), ("applied", None)]
+
+
+def test_a_taken_refusal_keeps_its_seq_for_the_log_after_the_phone_is_enrolled_anew(http, site, new_client, lin):
+    # Regression (s27-fixsettle item 4): re-enrolled (a revoked phone signed in again), the phone moves its
+    # answered changes below seq 1; `settle` matched the log's `rejected` entry by the change's seq, now -1,
+    # so a refusal the push could not read (a 503) was never found: the check stayed `taken`. The seq the
+    # server knew is kept (`sent_seq`).
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    check = wang.record_check(site["inspection"], str(uuid.uuid4()), "serviced", note="n" * 1500)  # unknown_parent
+    _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
+    wang.write("devices", site["cam1"], {"location": "Gate 3"})  # seq 2
+    recorder.unavailable = {"/api/conflicts"}
+    wang.push()
+    assert not recorder.unavailable and _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    assert http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers).status_code == 204
+    wang.login("wang", "demo")
+    assert [e.seq for e in wang.db.entries()] == [-2, -1]
+    wang.sync()
+    [problem] = wang.problems()
+    assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
