@@ -22,7 +22,7 @@ from sync.wire import Change, ChangeResult, Conflict, ConflictPage, PushRequest,
 from .labels import label
 from .replica import Entry, Replica, dumps
 from .session import EpochChanged, Session, encode
-from .settle import Result, verdict
+from .settle import REFUSED, UNKNOWN, Result, verdict
 
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
@@ -35,6 +35,9 @@ MAX_RECOVERIES = 8
 PUSH_BYTES = 1024 * 1024
 # Room kept for the push's envelope (protocol, client id, client time) beside its changes.
 _ENVELOPE = 256
+
+# What `problems` calls a change taken with its answer lost: not known yet, or never to be known here.
+_STATUS: dict[tuple[str, str | None], str] = {("applied", "result_lost"): "taken", ("applied", "result_unknown"): "unknown"}
 
 _push_response = msgspec.json.Decoder(PushResponse)
 conflict_page = msgspec.json.Decoder(ConflictPage)
@@ -168,7 +171,7 @@ class Outbox:
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: see Client.problems."""
         where = ("(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
-                 " OR (state = 'applied' AND reason = 'result_lost'))")
+                 " OR (state = 'applied' AND reason IN ('result_lost', 'result_unknown')))")
         if unresolved_only:
             where += (
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
@@ -181,7 +184,7 @@ class Outbox:
             )
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "reason": e.reason,
-             "status": "taken" if e.state == "applied" and e.reason == "result_lost" else e.state,
+             "status": _STATUS.get((e.state, e.reason), e.state),
              "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields,
              "label": e.label or {}}
             for e in self.db.entries(where)
@@ -318,12 +321,14 @@ class Outbox:
         """The conflict log's `rejected` entry of this client's `entry`, if the server shows it to this user
         (a technician sees his own entries of the sites he is a member of now) and it can be read now."""
         client_id = self.db.meta("client_id")
-        return next((found for found in self._row_log(entry) or ()
+        log = self._row_log(entry)
+        return next((found for found in (log if isinstance(log, list) else ())
                      if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq), None)
 
-    def _row_log(self, entry: Entry) -> list[Conflict] | None:
+    def _row_log(self, entry: Entry) -> list[Conflict] | str | None:
         """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; None
-        when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown."""
+        when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown;
+        REFUSED when the server refuses to show it (another 4xx): asking again would not tell more."""
         found: list[Conflict] = []
         after = 0
         while True:
@@ -331,7 +336,10 @@ class Outbox:
             try:
                 page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
                                                                   params=partial(dict, params)).content)
-            except (E.SyncError, EpochChanged):
+            except E.SyncError as exc:
+                status = getattr(exc, "http_status", exc.status)
+                return REFUSED if 400 <= status < 500 and status not in (401, 408, 429) else None
+            except EpochChanged:
                 return None  # a restored server is met by the next push or pull
             found.extend(page.conflicts)
             if page.next_after is None:
@@ -340,15 +348,16 @@ class Outbox:
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
-        taken at, are settled by the conflict log (`settle.verdict`). A row no longer pulled (its site left)
-        without a refusal in the log, or a log that cannot be read whole now, leaves the result unknown until
-        a later pull."""
+        taken at, are settled by the conflict log (`settle.verdict`). A log that cannot be read whole now
+        leaves the result unknown until a later pull; one the server refuses to show, or a row no longer on
+        the phone of which the log tells nothing, settles it for good as unknown (reason `result_unknown`)."""
         pulled = self.db.meta_int("pulled_version")
         settled: list[tuple[int, Result]] = []
         for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
                                      [pulled]):
             log = self._row_log(entry)
-            found = None if log is None else verdict(entry, log, self.db.row(entry.collection, entry.id) is not None)
+            found = None if log is None else verdict(entry, log, self.db.row(entry.collection, entry.id) is not None
+                                                     ) if isinstance(log, list) else UNKNOWN
             if found is not None:
                 settled.append((entry.seq, found))
         # The log is read first: no local transaction stays open across a request.

@@ -20,13 +20,19 @@ from sync.wire import Conflict
 from .replica import Entry
 
 Result = tuple[str, str | None, str | None, dict[str, str] | None]  # state, reason, detail, rejected fields
+# Settled for good with the result unknown: the row left the phone and the log tells nothing of the change
+# (the server hides the log of a site the technician was taken off), or the server refuses to show the log.
+# The outbox state is `applied`, as while it was taken, so it is laid over and pruned the same way.
+UNKNOWN: Result = "applied", "result_unknown", None, None
+REFUSED = "refused"  # `Outbox._row_log`: the server refused to show the log (a 4xx other than 401, 408, 429)
 
 
-def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result | None:
+def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
     """A taken change's result from its row's whole conflict log, as the server's merge decided it:
 
     - the `rejected` entry of its client and seq: that refusal;
-    - None (unknown) for a row not on the phone (`present`): the server hides the log of a site left;
+    - UNKNOWN for a row not on the phone (`present`) when the log holds no entry of the change nor one
+      overwriting it: the server hides the log of a site the technician left, so silence tells nothing;
     - `applied` when an `overwritten` entry names its client and one of its HLCs (`other_client_id`,
       `other_hlc`: it had won that register), or when the log holds no loss of it: no `lost` entry of a
       different value, and no register whose loss the log may have left out (the same value of the same
@@ -41,8 +47,6 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result | No
     refused = next((found for found in mine if found.kind == "rejected"), None)
     if refused is not None:
         return "rejected", refused.reason, refused.detail, None
-    if not present:
-        return None
     spec = schema.COLLECTIONS.get(entry.collection)
 
     def register(name: str) -> str:
@@ -61,6 +65,8 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result | No
     if any(found.kind == "overwritten" and found.other_client_id == node and found.other_hlc in stamps
            and register(str(found.register)) in sent for found in log):
         return applied
+    if not present and not mine:
+        return UNKNOWN
     lost = any(found.kind == "lost" and not found.no_op for found in mine)
     logged = {register(str(found.register)) for found in mine}
     unlogged = any(_on_record(found, node, reg, values) for reg, values in sent.items() if reg not in logged

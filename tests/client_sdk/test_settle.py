@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from client_sdk.cli import main
 from tests.client_sdk.support import CutTransport
 from tests.client_sdk.test_push_split import (  # noqa: F401 (`settings`: the server with a body limit)
     Recorder,
@@ -85,3 +86,66 @@ def test_a_taken_refusal_keeps_its_seq_for_the_log_after_the_phone_is_enrolled_a
     wang.sync()
     [problem] = wang.problems()
     assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
+
+
+class Refusing(Recorder):
+    """A `Recorder` whose next request to a path in `refused` is answered 403 with a problem body, as a server
+    refusing to show it does."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        super().__init__(inner)
+        self.refused: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in self.refused:
+            self.refused.discard(request.url.path)
+            return httpx.Response(403, json={"type": "urn:fieldsync:problem:forbidden", "title": "Forbidden",
+                                             "status": 403, "detail": "not shown", "code": "forbidden"},
+                                  request=request)
+        return super().handle_request(request)
+
+
+def test_a_taken_change_whose_row_left_the_phone_is_settled_unknown_once_and_the_log_not_read_again(
+        http, site, new_client, store, capsys):
+    # Regression (s27-fixsettle item 2): `settle` gave up on a taken change whose row was no longer on the phone
+    # (its technician taken off the site, whose log the server then hides) before reading the log, and read the
+    # log again at every pull; after 30 days `prune` deleted it without a word. It is now settled for good as
+    # unknown, told in the catalogue's words, and its log is not asked for again.
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    wang.write("devices", site["cam1"], {"location": "L" * 190})
+    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
+    wang.write("devices", site["cam2"], {"location": "Gate 3"})
+    wang.push()
+    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    store.remove_member(site["site"], "wang")
+    wang.pull()
+    assert wang.get("devices", site["cam1"]) is None
+    assert _states(wang)[0] == ("applied", "result_unknown")
+    assert [(p["id"], p["status"]) for p in wang.problems()] == [(site["cam1"], "unknown")]
+    recorder.unavailable = {"/api/conflicts"}
+    wang.pull()
+    assert recorder.unavailable == {"/api/conflicts"}  # not read again
+    assert main(["--db", str(wang.db.path), "sync"], http=http) == 0
+    assert "whether it counted can no longer be learnt on this phone" in capsys.readouterr().out
+
+
+def test_a_taken_change_whose_log_the_server_refuses_to_show_is_settled_unknown(http, site, new_client):
+    # Regression (s27-fixsettle item 2): a 4xx on the log's reading (not a 5xx, 429 or timeout: it will not
+    # change by asking again) left the change taken, the log read again at every pull until `prune` dropped it.
+    cut = CutTransport(http._transport)
+    recorder = Refusing(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    wang.write("devices", site["cam1"], {"location": "L" * 190})
+    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
+    wang.write("devices", site["cam2"], {"location": "Gate 3"})
+    recorder.unavailable = {"/api/conflicts"}  # the push's reading of the log: unknown for now
+    wang.push()
+    recorder.refused = {"/api/conflicts"}
+    wang.pull()
+    assert not recorder.refused
+    assert [(p["id"], p["status"], p["reason"]) for p in wang.problems()] == [(site["cam1"], "unknown",
+                                                                               "result_unknown")]
