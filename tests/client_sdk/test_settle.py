@@ -22,6 +22,22 @@ def _states(phone: Any) -> list[tuple[str, str | None]]:
     return [(e.state, e.reason) for e in phone.db.entries()]
 
 
+def _taken(http: Any, new_client: Any, recorder_class: type[Recorder], then: dict[str, str],
+           site: dict[str, str]) -> tuple[Any, Any]:
+    """Wang's phone behind a link a test can cut: its change of cam1's location is taken (the answer lost,
+    then the proxy's limit lowered) as `then`, a small change of device `then["device"]`, goes through."""
+    cut = CutTransport(http._transport)
+    recorder = recorder_class(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    wang.write("devices", site["cam1"], {"location": "L" * 190})
+    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
+    wang.write("devices", then["device"], {"location": then["location"]})
+    wang.push()
+    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    return wang, recorder
+
+
 def test_a_taken_change_that_lost_is_not_settled_applied_by_an_equal_value_whose_loss_was_not_logged_again(
         http, site, new_client):
     # Regression (s27-fixsettle item 1): `settle` read a register holding the value the change sent as won
@@ -50,15 +66,7 @@ def test_a_taken_change_replaced_by_the_phones_own_later_change_is_settled_appli
     # Regression (s27-fixsettle item 3): a taken change whose location won, then replaced by the same phone's
     # next change (the server logs no loss for a writer overwriting itself), read `superseded`: the pulled row
     # no longer held its value, and no `overwritten` entry names it. No loss of it is logged: it counted.
-    cut = CutTransport(http._transport)
-    recorder = Recorder(cut)
-    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
-    wang.sync()
-    wang.write("devices", site["cam1"], {"location": "L" * 190})  # seq 1
-    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
-    wang.write("devices", site["cam1"], {"location": "Gate 9"})  # seq 2
-    wang.push()
-    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    wang, _ = _taken(http, new_client, Recorder, {"device": site["cam1"], "location": "Gate 9"}, site)
     wang.pull()
     assert wang.get("devices", site["cam1"])["fields"]["location"] == "Gate 9"
     assert wang.problems() == []
@@ -111,15 +119,7 @@ def test_a_taken_change_whose_row_left_the_phone_is_settled_unknown_once_and_the
     # (its technician taken off the site, whose log the server then hides) before reading the log, and read the
     # log again at every pull; after 30 days `prune` deleted it without a word. It is now settled for good as
     # unknown, told in the catalogue's words, and its log is not asked for again.
-    cut = CutTransport(http._transport)
-    recorder = Recorder(cut)
-    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
-    wang.sync()
-    wang.write("devices", site["cam1"], {"location": "L" * 190})
-    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
-    wang.write("devices", site["cam2"], {"location": "Gate 3"})
-    wang.push()
-    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    wang, recorder = _taken(http, new_client, Recorder, {"device": site["cam2"], "location": "Gate 3"}, site)
     store.remove_member(site["site"], "wang")
     wang.pull()
     assert wang.get("devices", site["cam1"]) is None
@@ -135,15 +135,7 @@ def test_a_taken_change_whose_row_left_the_phone_is_settled_unknown_once_and_the
 def test_a_taken_change_whose_log_the_server_refuses_to_show_is_settled_unknown(http, site, new_client):
     # Regression (s27-fixsettle item 2): a 4xx on the log's reading (not a 5xx, 429 or timeout: it will not
     # change by asking again) left the change taken, the log read again at every pull until `prune` dropped it.
-    cut = CutTransport(http._transport)
-    recorder = Refusing(cut)
-    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
-    wang.sync()
-    wang.write("devices", site["cam1"], {"location": "L" * 190})
-    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
-    wang.write("devices", site["cam2"], {"location": "Gate 3"})
-    recorder.unavailable = {"/api/conflicts"}  # the push's reading of the log: unknown for now
-    wang.push()
+    wang, recorder = _taken(http, new_client, Refusing, {"device": site["cam2"], "location": "Gate 3"}, site)
     recorder.refused = {"/api/conflicts"}
     wang.pull()
     assert not recorder.refused
