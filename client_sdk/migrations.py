@@ -146,3 +146,11 @@ def m005_dropped_uploads(db: sqlite_utils.Database) -> None:
         "CREATE INDEX uploads_state ON uploads(state)",
     ):
         db.execute(statement)
+
+
+@migrations()
+def m006_outbox_sent_seq(db: sqlite_utils.Database) -> None:
+    """The seq the server knew an answered change by, kept when a new enrolment moves it below seq 1
+    (`Outbox.renumber_tx`): the conflict log names a change by its client and that seq, and a change taken
+    with its answer lost is settled from those entries (`client_sdk/settle.py`). NULL: its seq is that one."""
+    db.execute("ALTER TABLE outbox ADD COLUMN sent_seq INTEGER")

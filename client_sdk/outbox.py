@@ -17,12 +17,12 @@ import msgspec
 
 from sync import PROTOCOL_VERSION, hlc, schema
 from sync import errors as E
-from sync.rules import DELETED
 from sync.wire import Change, ChangeResult, Conflict, ConflictPage, PushRequest, PushResponse
 
 from .labels import label
 from .replica import Entry, Replica, dumps
 from .session import EpochChanged, Session, encode
+from .settle import REFUSED, UNKNOWN, Result, verdict
 
 KEEP_ACKED_MS = 30 * 86_400_000
 # Recoveries (re-sign-in, seq_gap, seq_reused, epoch) one push or pull may go
@@ -35,6 +35,9 @@ MAX_RECOVERIES = 8
 PUSH_BYTES = 1024 * 1024
 # Room kept for the push's envelope (protocol, client id, client time) beside its changes.
 _ENVELOPE = 256
+
+# What `problems` calls a change taken with its answer lost: not known yet, or never to be known here.
+_STATUS: dict[tuple[str, str | None], str] = {("applied", "result_lost"): "taken", ("applied", "result_unknown"): "unknown"}
 
 _push_response = msgspec.json.Decoder(PushResponse)
 conflict_page = msgspec.json.Decoder(ConflictPage)
@@ -125,6 +128,8 @@ class Outbox:
         answered = [] if keep_acked else sorted(self.db.entries("state != 'pending'"), key=_stamp)
         self.db.conn.execute("DELETE FROM outbox")
         for seq, entry in enumerate(answered, start=-len(answered)):  # in the order recorded, up to seq -1
+            if entry.sent_seq is None and entry.seq > 0:  # the seq the conflict log names it by
+                entry.sent_seq = entry.seq
             entry.seq = seq
             self.db.insert_entry_tx(entry)
         for seq, entry in enumerate(keep, start=1):
@@ -166,7 +171,7 @@ class Outbox:
     def problems(self, unresolved_only: bool = False) -> list[dict[str, Any]]:
         """Acknowledged changes that did not (fully) count: see Client.problems."""
         where = ("(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
-                 " OR (state = 'applied' AND reason = 'result_lost'))")
+                 " OR (state = 'applied' AND reason IN ('result_lost', 'result_unknown')))")
         if unresolved_only:
             where += (
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
@@ -179,7 +184,7 @@ class Outbox:
             )
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "reason": e.reason,
-             "status": "taken" if e.state == "applied" and e.reason == "result_lost" else e.state,
+             "status": _STATUS.get((e.state, e.reason), e.state),
              "detail": e.detail, "fields": e.fields, "delete": e.delete, "rejected_fields": e.rejected_fields,
              "label": e.label or {}}
             for e in self.db.entries(where)
@@ -316,12 +321,14 @@ class Outbox:
         """The conflict log's `rejected` entry of this client's `entry`, if the server shows it to this user
         (a technician sees his own entries of the sites he is a member of now) and it can be read now."""
         client_id = self.db.meta("client_id")
-        return next((found for found in self._row_log(entry) or ()
+        log = self._row_log(entry)
+        return next((found for found in (log if isinstance(log, list) else ())
                      if found.kind == "rejected" and found.client_id == client_id and found.seq == entry.seq), None)
 
-    def _row_log(self, entry: Entry) -> list[Conflict] | None:
+    def _row_log(self, entry: Entry) -> list[Conflict] | str | None:
         """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; None
-        when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown."""
+        when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown;
+        REFUSED when the server refuses to show it (another 4xx): asking again would not tell more."""
         found: list[Conflict] = []
         after = 0
         while True:
@@ -329,7 +336,10 @@ class Outbox:
             try:
                 page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
                                                                   params=partial(dict, params)).content)
-            except (E.SyncError, EpochChanged):
+            except E.SyncError as exc:
+                status = getattr(exc, "http_status", exc.status)
+                return REFUSED if 400 <= status < 500 and status not in (401, 408, 429) else None
+            except EpochChanged:
                 return None  # a restored server is met by the next push or pull
             found.extend(page.conflicts)
             if page.next_after is None:
@@ -338,21 +348,24 @@ class Outbox:
 
     def settle(self) -> None:
         """Changes taken with their result lost (`_held`), once the pull covers the version they were
-        taken at, are settled by the pulled row and the conflict log (`_verdict`). A row no longer pulled
-        (its site left), or a log that cannot be read whole now, leaves the result unknown until a later pull."""
+        taken at, are settled by the conflict log (`settle.verdict`). A log that cannot be read whole now
+        leaves the result unknown until a later pull; one the server refuses to show, or a row no longer on
+        the phone of which the log tells nothing, settles it for good as unknown (reason `result_unknown`)."""
         pulled = self.db.meta_int("pulled_version")
-        settled: list[tuple[int, tuple[str, str | None, str | None]]] = []
+        settled: list[tuple[int, Result]] = []
         for entry in self.db.entries("state = 'applied' AND reason = 'result_lost' AND push_version <= ?",
                                      [pulled]):
             log = self._row_log(entry)
-            verdict = None if log is None else _verdict(entry, self.db.row(entry.collection, entry.id), log)
-            if verdict is not None:
-                settled.append((entry.seq, verdict))
+            found = None if log is None else verdict(entry, log, self.db.row(entry.collection, entry.id) is not None
+                                                     ) if isinstance(log, list) else UNKNOWN
+            if found is not None:
+                settled.append((entry.seq, found))
         # The log is read first: no local transaction stays open across a request.
         with self.db.transaction() as conn:
-            for seq, (state, reason, detail) in settled:
-                conn.execute("UPDATE outbox SET state = ?, reason = ?, detail = ? WHERE seq = ? AND state = 'applied'"
-                             " AND reason = 'result_lost'", [state, reason, detail, seq])
+            for seq, (state, reason, detail, refused) in settled:
+                conn.execute("UPDATE outbox SET state = ?, reason = ?, detail = ?, rejected_fields = ? WHERE seq = ?"
+                             " AND state = 'applied' AND reason = 'result_lost'",
+                             [state, reason, detail, None if refused is None else dumps(refused), seq])
 
     def _refuse(self, entry: Entry, refusal: E.SyncError) -> None:
         """One change the server refuses as too large on its own: kept, `rejected` with reason
@@ -416,50 +429,6 @@ def _stamp(entry: Entry) -> tuple[int, int]:
     """When a change was recorded, on the phone's clock (its seq may have changed since)."""
     stamp = hlc.parse(entry.hlc)
     return stamp.ms, stamp.counter
-
-
-def _verdict(entry: Entry, row: tuple[dict[str, Any], bool, int] | None, log: Sequence[Conflict],
-             ) -> tuple[str, str | None, str | None] | None:
-    """A taken change's result (state, reason, detail) from the pulled row and its row's whole conflict log.
-
-    - the log's `rejected` entry of its client and seq: that refusal (found here when `_held` could not
-      read the log);
-    - None (unknown) for a row not on the phone;
-    - `applied` (at least one register won, as the contract says) when an `overwritten` entry names its
-      client and HLC (`other_client_id`, `other_hlc`: it had won that register), or a register still holds
-      the value it sent with no `lost` or `rejected_field` entry of its client and HLC to explain it;
-    - else `superseded` (reason `result_lost`). A parent (a check's inspection and device) is no register:
-      it never changes, so holding it proves nothing. The log keeps a writer's value once, and an HLC the
-      server corrected is not the phone's, so without such proof the technician is told to look, never
-      told wrongly that it counted."""
-    node = hlc.parse(entry.hlc).node
-    spec = schema.COLLECTIONS.get(entry.collection)
-    refused = next((found for found in log if found.kind == "rejected" and found.client_id == node
-                    and found.seq == entry.seq), None)
-    if refused is not None:
-        return "rejected", refused.reason, refused.detail
-    if row is None:
-        return None
-    fields, deleted = row[0], row[1]
-
-    def register(name: str) -> str:
-        return spec.register_of(name) if spec else name
-
-    values = {name: value for name, value in entry.fields.items() if not (spec and name in spec.parents)}
-    sent = {register(name) for name in values}
-    # A group's register holds the change's value when every field of it the change sent does.
-    held = sent - {register(name) for name, value in values.items() if fields.get(name) != value}
-    if entry.delete is not None:
-        sent.add(DELETED)
-        if entry.delete == deleted:
-            held.add(DELETED)
-    if not sent:
-        return "applied", None, None  # nothing to lose: the server applies it
-    explained = {register(str(found.register)) for found in log
-                 if found.kind in ("lost", "rejected_field") and found.client_id == node and found.hlc == entry.hlc}
-    won = any(found.kind == "overwritten" and found.other_client_id == node and found.other_hlc == entry.hlc
-              and register(str(found.register)) in sent for found in log)
-    return ("applied", None, None) if won or held - explained else ("superseded", "result_lost", None)
 
 
 def _change(entry: Entry) -> Change:

@@ -27,7 +27,7 @@ from .migrations import migrations
 
 _OUTBOX_COLUMNS = (
     'seq, collection, id, hlc, fields, "delete", created_ms, state, reason, detail,'
-    " rejected_fields, clock, push_version, acked_ms, label"
+    " rejected_fields, clock, push_version, acked_ms, label, sent_seq"
 )
 
 
@@ -51,6 +51,8 @@ class Entry:
     acked_ms: int | None = None
     # What the technician calls the row, read when the change was recorded (client_sdk/labels.py).
     label: dict[str, str] | None = None
+    # The seq the server knew it by, when a new enrolment moved it below seq 1 (`Outbox.renumber_tx`).
+    sent_seq: int | None = None
 
     @classmethod
     def from_row(cls, r: Sequence[Any]) -> Entry:
@@ -70,6 +72,7 @@ class Entry:
             push_version=r[12],
             acked_ms=r[13],
             label=None if r[14] is None else json.loads(r[14]),
+            sent_seq=r[15],
         )
 
 
@@ -283,7 +286,7 @@ class Replica:
 
     def insert_entry_tx(self, entry: Entry) -> None:
         self.conn.execute(
-            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 entry.seq,
                 entry.collection,
@@ -300,6 +303,7 @@ class Replica:
                 entry.push_version,
                 entry.acked_ms,
                 None if entry.label is None else dumps(entry.label),
+                entry.sent_seq,
             ],
         )
 

@@ -106,6 +106,8 @@ def _notices(client: Client) -> list[Notice]:
             text = _text("lost_change", what=what)
         elif problem["status"] == "taken":
             text = _text("taken_unknown", what=what)
+        elif problem["status"] == "unknown":
+            text = _text("taken_gone", what=what)
         elif problem["status"] == "rejected":
             text = _refusal(client, problem, what)
         else:
