@@ -33,8 +33,9 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
     - the `rejected` entry of its client and seq: that refusal;
     - UNKNOWN for a row not on the phone (`present`) when the log holds no entry of the change nor one
       overwriting it: the server hides the log of a site the technician left, so silence tells nothing;
-    - `applied` when an `overwritten` entry names its client and one of its HLCs (`other_client_id`,
-      `other_hlc`: it had won that register), or when the log holds no loss of it: no `lost` entry of a
+    - `applied` when one of its own entries is `overwritten` (it beat another writer's value), when an
+      `overwritten` entry names its client and one of its HLCs (`other_client_id`, `other_hlc`: it had won
+      that register, and a later writer replaced it), or when the log holds no loss of it: no `lost` entry of a
       different value, and no register whose loss the log may have left out (the same value of the same
       client is on record already, so a second loss of it is not logged); its refused fields are kept;
     - else `superseded` (reason `result_lost`): a loss is on record and no win is, so the technician is
@@ -62,9 +63,10 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
     applied: Result = "applied", None, None, refused_fields or None
     # The server logs the HLC it applied (corrected when the phone's clock was off): the change's entries tell it.
     stamps = {entry.hlc} | {found.hlc for found in mine if found.hlc}
-    if any(found.kind == "overwritten" and found.other_client_id == node and found.other_hlc in stamps
-           and register(str(found.register)) in sent for found in log):
-        return applied
+    if any(found.kind == "overwritten" for found in mine) or any(
+            found.kind == "overwritten" and found.other_client_id == node and found.other_hlc in stamps
+            and register(str(found.register)) in sent for found in log):
+        return applied  # it beat another writer's value, or a later writer replaced its value: it won
     if not present and not mine:
         return UNKNOWN
     lost = any(found.kind == "lost" and not found.no_op for found in mine)

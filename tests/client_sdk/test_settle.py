@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from client_sdk.cli import main
+from sync import hlc
 from tests.client_sdk.support import CutTransport
 from tests.client_sdk.test_push_split import (  # noqa: F401 (`settings`: the server with a body limit)
     Recorder,
@@ -141,3 +142,29 @@ def test_a_taken_change_whose_log_the_server_refuses_to_show_is_settled_unknown(
     assert not recorder.refused
     assert [(p["id"], p["status"], p["reason"]) for p in wang.problems()] == [(site["cam1"], "unknown",
                                                                                "result_unknown")]
+
+
+def test_a_taken_change_that_won_one_register_and_lost_another_is_settled_applied(http, site, new_client):
+    # Regression (s27-fixsettle2 item 1): `settle` took as a win only an `overwritten` entry of a later writer
+    # replacing the change, never the change's own `overwritten` entry (logged when it beats another writer's
+    # value): Wang's serial number beat Lin's older one while his location lost to Lin's newer one, the server
+    # answered `applied`, and the phone settled it `superseded`.
+    ahead = [0]
+    lin = new_client(http, name="lin", user="lin", wall=lambda: hlc.wall_ms() + ahead[0])
+    _, wang, cut, recorder = _early_and_late(http, new_client, "wang")
+    lin.sync()
+    lin.write("devices", site["cam1"], {"serial_no": "SN-LIN"})
+    lin.sync()
+    wang.sync()  # Wang's clock, behind, takes the server's: his next change is newer than SN-LIN
+    ahead[0] = 1000
+    lin.write("devices", site["cam1"], {"location": "Gate 2"})  # a second ahead: newer than Wang's next change
+    lin.sync()
+    wang.write("devices", site["cam1"], {"serial_no": "SN-WANG", "location": "L" * 190})
+    _lose_answer_then_lower_limit(wang, cut, recorder, 400)
+    wang.push()
+    wang.pull()
+    logged = [(c.kind, c.register, c.other_client_id) for c in wang.conflicts() if c.client_id == wang.client_id]
+    assert sorted(logged) == [("lost", "location", lin.client_id), ("overwritten", "serial_no", lin.client_id)]
+    assert wang.get("devices", site["cam1"])["fields"]["serial_no"] == "SN-WANG"
+    assert wang.problems() == []
+    assert _states(wang) == [("applied", None)]
