@@ -35,6 +35,8 @@ MAX_RECOVERIES = 8
 PUSH_BYTES = 1024 * 1024
 # Room kept for the push's envelope (protocol, client id, client time) beside its changes.
 _ENVELOPE = 256
+# Refusals of who the phone is, not of what it asks: the log's reading waits for the next sign-in.
+_SIGN_IN = (E.ClientUnavailable.code, E.AccountDisabled.code, E.Unauthorized.code)
 
 # What `problems` calls a change taken with its answer lost: not known yet, or never to be known here.
 _STATUS: dict[tuple[str, str | None], str] = {("applied", "result_lost"): "taken", ("applied", "result_unknown"): "unknown"}
@@ -328,7 +330,8 @@ class Outbox:
     def _row_log(self, entry: Entry) -> list[Conflict] | str | None:
         """The conflict log's entries of `entry`'s row that the server shows this user, oldest first; None
         when it cannot be read whole now (a 503, a 429, a restored server): what it would tell stays unknown;
-        REFUSED when the server refuses to show it (another 4xx): asking again would not tell more."""
+        REFUSED when the server refuses to show it (another 4xx with a problem body, not a sign-in refusal):
+        asking again would not tell more."""
         found: list[Conflict] = []
         after = 0
         while True:
@@ -337,8 +340,11 @@ class Outbox:
                 page = conflict_page.decode(self.session.request("GET", "/api/conflicts",
                                                                   params=partial(dict, params)).content)
             except E.SyncError as exc:
-                status = getattr(exc, "http_status", exc.status)
-                return REFUSED if 400 <= status < 500 and status not in (401, 408, 429) else None
+                # Only the server's own refusal: not the phone's (signed out: `Session.headers`, `refresh`),
+                # not a proxy's page, nor a sign-in refusal (the change waits for the next sign-in).
+                status = getattr(exc, "http_status", 0)
+                refused = getattr(exc, "served", False) and exc.code not in _SIGN_IN
+                return REFUSED if refused and 400 <= status < 500 and status not in (401, 408, 429) else None
             except EpochChanged:
                 return None  # a restored server is met by the next push or pull
             found.extend(page.conflicts)

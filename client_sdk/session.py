@@ -84,9 +84,10 @@ def problem_body(resp: httpx.Response) -> dict[str, Any] | None:
 def problem(resp: httpx.Response) -> E.SyncError:
     """The `sync.errors` class an error answer stands for."""
     body = problem_body(resp)
-    if body is None:
-        body = {"detail": f"HTTP {resp.status_code}: {resp.text[:200]}"}
-    return E.from_problem(resp.status_code, body)
+    error = E.from_problem(resp.status_code, body if body is not None else {
+        "detail": f"HTTP {resp.status_code}: {resp.text[:200]}"})
+    error.served = body is not None  # type: ignore[attr-defined]  # the server's problem body, no proxy's page
+    return error
 
 
 def refusal(resp: httpx.Response) -> str:

@@ -24,7 +24,7 @@ Result = tuple[str, str | None, str | None, dict[str, str] | None]  # state, rea
 # (the server hides the log of a site the technician was taken off), or the server refuses to show the log.
 # The outbox state is `applied`, as while it was taken, so it is laid over and pruned the same way.
 UNKNOWN: Result = "applied", "result_unknown", None, None
-REFUSED = "refused"  # `Outbox._row_log`: the server refused to show the log (a 4xx other than 401, 408, 429)
+REFUSED = "refused"  # `Outbox._row_log`: the server refused to show the log (its 4xx, not a sign-in one)
 
 
 def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:

@@ -168,3 +168,34 @@ def test_a_taken_change_that_won_one_register_and_lost_another_is_settled_applie
     assert wang.get("devices", site["cam1"])["fields"]["serial_no"] == "SN-WANG"
     assert wang.problems() == []
     assert _states(wang) == [("applied", None)]
+
+
+class Revoking(Recorder):
+    """A `Recorder` that, at the first reading of the conflict log, has a supervisor revoke the phone first
+    (`revoke`): the phone is signed out between its pull and its settling."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        super().__init__(inner)
+        self.revoke: Any = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/conflicts" and self.revoke is not None:
+            self.revoke, revoke = None, self.revoke
+            revoke()
+        return super().handle_request(request)
+
+
+def test_a_taken_change_stays_taken_when_the_phone_is_signed_out_while_settling(http, site, new_client, lin):
+    # Regression (s27-fixsettle2 item 2): signed out between its pull and the log's reading (its client revoked),
+    # the phone's own `ClientUnavailable` (built on the phone: no HTTP status of an answer) was read as the
+    # server refusing to show the log: the change was settled for good as unknown. It stays taken, and is
+    # settled by the log once the technician signs in again.
+    wang, recorder = _taken(http, new_client, Revoking, {"device": site["cam2"], "location": "Gate 3"}, site)
+    recorder.revoke = lambda: http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers)
+    wang.pull()
+    assert recorder.revoke is None
+    assert _states(wang) == [("applied", "result_lost"), ("applied", None)]
+    wang.login("wang", "demo")
+    wang.sync()
+    assert wang.problems() == []
+    assert _states(wang) == [("applied", None), ("applied", None)]
