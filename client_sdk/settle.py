@@ -33,6 +33,8 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
     - the `rejected` entry of its client and seq: that refusal;
     - UNKNOWN for a row not on the phone (`present`) when the log holds no entry of the change nor one
       overwriting it: the server hides the log of a site the technician left, so silence tells nothing;
+      and so for a change moved below seq 1 before m006 kept the seq the server knew (`sent_seq` NULL),
+      whose entries are found by its HLC, when none is (the server may have corrected its HLC);
     - `applied` when one of its own entries is `overwritten` (it beat another writer's value), when an
       `overwritten` entry names its client and one of its HLCs (`other_client_id`, `other_hlc`: it had won
       that register, and a later writer replaced it), or when the log holds no loss of it: no `lost` entry of a
@@ -44,7 +46,10 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
     """
     node = hlc.parse(entry.hlc).node
     seq = entry.seq if entry.sent_seq is None else entry.sent_seq  # the seq the server knew
-    mine = [found for found in log if found.client_id == node and found.seq == seq]
+    # Moved below seq 1 before m006 kept `sent_seq`: that seq is lost, and the entries are those of its HLC.
+    unnumbered = seq <= 0
+    mine = [found for found in log if found.client_id == node and (found.hlc == entry.hlc if unnumbered
+                                                                     else found.seq == seq)]
     refused = next((found for found in mine if found.kind == "rejected"), None)
     if refused is not None:
         return "rejected", refused.reason, refused.detail, None
@@ -67,7 +72,7 @@ def verdict(entry: Entry, log: Sequence[Conflict], present: bool) -> Result:
             found.kind == "overwritten" and found.other_client_id == node and found.other_hlc in stamps
             and register(str(found.register)) in sent for found in log):
         return applied  # it beat another writer's value, or a later writer replaced its value: it won
-    if not present and not mine:
+    if not mine and (unnumbered or not present):  # an HLC the server corrected matches none: nothing known
         return UNKNOWN
     lost = any(found.kind == "lost" and not found.no_op for found in mine)
     logged = {register(str(found.register)) for found in mine}

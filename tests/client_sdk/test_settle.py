@@ -199,3 +199,36 @@ def test_a_taken_change_stays_taken_when_the_phone_is_signed_out_while_settling(
     wang.sync()
     assert wang.problems() == []
     assert _states(wang) == [("applied", None), ("applied", None)]
+
+
+def test_a_taken_refusal_renumbered_before_the_upgrade_that_keeps_its_seq_is_not_settled_applied(
+        http, site, new_client, lin, store):
+    # Regression (s27-fixsettle2 item 3): m006 gives the rows a phone already had no `sent_seq`; a taken change
+    # moved below seq 1 before the upgrade matched no entry of the log by its seq, and with its row on the
+    # phone (here the check another hand recorded since, of the device added meanwhile) the log's silence read
+    # `applied`: the refusal was lost. Its entries are now those of its client and HLC.
+    cut = CutTransport(http._transport)
+    recorder = Recorder(cut)
+    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
+    wang.sync()
+    ghost = str(uuid.uuid4())
+    check = wang.record_check(site["inspection"], ghost, "serviced", note="n" * 1500)  # unknown_parent
+    _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
+    wang.write("devices", site["cam1"], {"location": "Gate 3"})
+    recorder.unavailable = {"/api/conflicts"}
+    wang.push()
+    assert http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers).status_code == 204
+    wang.login("wang", "demo")
+    with wang.db.conn:  # as m006 leaves a row the phone had before the upgrade
+        wang.db.conn.execute("UPDATE outbox SET sent_seq = NULL")
+    assert [e.seq for e in wang.db.entries()] == [-2, -1]
+    store.write_server_changes([
+        ("devices", ghost, {"site_id": site["site"], "system": "video", "kind": "dome_camera", "code": "CAM-003",
+                            "status": "active"}, False),
+        ("device_checks", check, {"inspection_id": site["inspection"], "device_id": ghost, "outcome": "serviced",
+                                  "checked_by": "lin"}, False),
+    ])
+    wang.sync()
+    assert wang.get("device_checks", check) is not None
+    [problem] = wang.problems()
+    assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
