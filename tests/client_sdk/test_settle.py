@@ -74,16 +74,16 @@ def test_a_taken_change_replaced_by_the_phones_own_later_change_is_settled_appli
     assert _states(wang) == [("applied", None), ("applied", None)]
 
 
-def test_a_taken_refusal_keeps_its_seq_for_the_log_after_the_phone_is_enrolled_anew(http, site, new_client, lin):
-    # Regression (s27-fixsettle item 4): re-enrolled (a revoked phone signed in again), the phone moves its
-    # answered changes below seq 1; `settle` matched the log's `rejected` entry by the change's seq, now -1,
-    # so a refusal the push could not read (a 503) was never found: the check stayed `taken`. The seq the
-    # server knew is kept (`sent_seq`).
+def _refused_then_enrolled_anew(http: Any, site: dict[str, str], new_client: Any, lin: Any,
+                                device: str) -> tuple[Any, str]:
+    """Wang's check of `device`, which the server does not have, taken and refused (unknown_parent) with
+    the answer and then the log's reading lost; his phone revoked and signed in again, its changes moved
+    below seq 1. Returns the phone and the check's id."""
     cut = CutTransport(http._transport)
     recorder = Recorder(cut)
     wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
     wang.sync()
-    check = wang.record_check(site["inspection"], str(uuid.uuid4()), "serviced", note="n" * 1500)  # unknown_parent
+    check = wang.record_check(site["inspection"], device, "serviced", note="n" * 1500)
     _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
     wang.write("devices", site["cam1"], {"location": "Gate 3"})  # seq 2
     recorder.unavailable = {"/api/conflicts"}
@@ -92,6 +92,15 @@ def test_a_taken_refusal_keeps_its_seq_for_the_log_after_the_phone_is_enrolled_a
     assert http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers).status_code == 204
     wang.login("wang", "demo")
     assert [e.seq for e in wang.db.entries()] == [-2, -1]
+    return wang, check
+
+
+def test_a_taken_refusal_keeps_its_seq_for_the_log_after_the_phone_is_enrolled_anew(http, site, new_client, lin):
+    # Regression (s27-fixsettle item 4): re-enrolled (a revoked phone signed in again), the phone moves its
+    # answered changes below seq 1; `settle` matched the log's `rejected` entry by the change's seq, now -1,
+    # so a refusal the push could not read (a 503) was never found: the check stayed `taken`. The seq the
+    # server knew is kept (`sent_seq`).
+    wang, check = _refused_then_enrolled_anew(http, site, new_client, lin, str(uuid.uuid4()))
     wang.sync()
     [problem] = wang.problems()
     assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
@@ -207,21 +216,10 @@ def test_a_taken_refusal_renumbered_before_the_upgrade_that_keeps_its_seq_is_not
     # moved below seq 1 before the upgrade matched no entry of the log by its seq, and with its row on the
     # phone (here the check another hand recorded since, of the device added meanwhile) the log's silence read
     # `applied`: the refusal was lost. Its entries are now those of its client and HLC.
-    cut = CutTransport(http._transport)
-    recorder = Recorder(cut)
-    wang = new_client(httpx.Client(transport=recorder, base_url=http.base_url))
-    wang.sync()
     ghost = str(uuid.uuid4())
-    check = wang.record_check(site["inspection"], ghost, "serviced", note="n" * 1500)  # unknown_parent
-    _lose_answer_then_lower_limit(wang, cut, recorder, 1000)
-    wang.write("devices", site["cam1"], {"location": "Gate 3"})
-    recorder.unavailable = {"/api/conflicts"}
-    wang.push()
-    assert http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers).status_code == 204
-    wang.login("wang", "demo")
+    wang, check = _refused_then_enrolled_anew(http, site, new_client, lin, ghost)
     with wang.db.conn:  # as m006 leaves a row the phone had before the upgrade
         wang.db.conn.execute("UPDATE outbox SET sent_seq = NULL")
-    assert [e.seq for e in wang.db.entries()] == [-2, -1]
     store.write_server_changes([
         ("devices", ghost, {"site_id": site["site"], "system": "video", "kind": "dome_camera", "code": "CAM-003",
                             "status": "active"}, False),
