@@ -384,3 +384,21 @@ def test_gc_holds_no_writer_while_the_bucket_is_slow_to_delete(http, wang, store
     finally:
         gate.go.set()
         gate.close()
+
+
+def test_a_bucket_down_on_a_console_page_says_the_storage_not_the_database(http, wang, store, site) -> None:
+    # Regression (s27, left by fixperiod): the console picked its words by status, and the blob store's
+    # 503 read "数据库暂时无法连接" (the database cannot be reached).
+    from tests.server.test_console_desk import console
+
+    data = jpeg((300, 200), noise=True, seed=44)
+    assert tus.upload(http, wang.headers, data).status_code == 204
+    photo(wang, site, data)
+    forget_local_copies(http)
+    console(http, "wang")
+    outage(http)
+    page = http.get(f"/console/blobs/{sha(data)}")
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html"), page.text[:300]
+    assert "照片与签字存储暂时无法连接" in page.text and "数据库" not in page.text
+    outage(http, os.environ["AWS_ENDPOINT_URL"])
+    assert http.get(f"/console/blobs/{sha(data)}").content == data

@@ -173,8 +173,9 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         return Redirect(f"{PATH}/login", status_code=303, headers=HEADERS)
     assert isinstance(exc, E.SyncError)
     # A 405 or a 5xx (Litestar's own, or the storage full) read "请求有误" (bad_request): each has its words.
-    key = "csrf" if exc.detail.startswith("csrf:") else _MESSAGE_OF.get(
-        exc.status, "server_error" if exc.status >= 500 else "bad_request")
+    # The blob store's 503 shares its status with the database's: its words go by its code.
+    key = "csrf" if exc.detail.startswith("csrf:") else "storage_unavailable" if isinstance(
+        exc, E.StorageUnavailable) else _MESSAGE_OF.get(exc.status, "server_error" if exc.status >= 500 else "bad_request")
     return render(request, "error.html", exc.status, message_key=key, detail=exc.detail[:200], code=exc.code)
 
 
