@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import sqlite_utils
 
-from ..sheets import person
-from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, chosen_technician
+from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, chosen_technician, technician_label
 from . import migrations_media  # noqa: F401 (m030 registers first)
 from .migrations import migrations
 
@@ -38,11 +38,8 @@ def m032_signed_technician(db: sqlite_utils.Database) -> None:
         "  WHERE r.collection = 'inspections' AND r.id = v.inspection_id)"
         " FROM verifications v WHERE v.compared IN ('sheet', 'inspection')").fetchall()
 
-    def label(who: str) -> str:
-        return json.dumps({"username": who, "name": person(db.conn, who)}, ensure_ascii=False, separators=(",", ":"))
-
     for signature_id, checks, creator, assigned in signed:
-        who = chosen_technician(creator, json.loads(checks).values(), assigned)
-        if who is not None:
+        technician = technician_label(db.conn, chosen_technician(creator, json.loads(checks).values(), assigned))
+        if technician is not None:  # the label a push records (`signatures/service.py`), encoded as it is
             db.execute("UPDATE verifications SET technician = ? WHERE signature_id = ?",
-                       [label(who), signature_id])
+                       [msgspec.json.encode(technician).decode(), signature_id])
