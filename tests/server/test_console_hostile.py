@@ -21,6 +21,30 @@ def test_a_year_written_in_other_digits_is_a_400_not_a_500(http, site):
         assert r.headers["content-type"].startswith("text/html") and "invalid_filter" in r.text
 
 
+LINK_REFUSALS = [
+    (f"/console/sites/{SITE}?period=2026-X9", "请求有误：期间须形如 2026-Q4（季度）、2026-H2（半年）或 2026-M11（月）。"),
+    (f"/console/sites/{SITE}?year=２０２６", "请求有误：年份须为 2000 至 2100 年间的四位数字，如 2026。"),
+    (f"/console/sites/{SITE}?kind=toaster", "请求有误：筛选条件的值不在可选范围内，请从页面上的筛选项选择。"),
+    ("/console/reports?month=9999-12", "请求有误：月份须为 2000 至 2100 年间的月份，如 2026-12。"),
+    ("/console/service-requests?after=%C2%B2", "请求有误：翻页位置无效，请从列表的第一页重新打开。"),
+    ("/console/blobs/" + "0" * 64 + "/thumbnail?size=x", "请求有误：缩略图尺寸无效。"),
+    ("/console?lang=a%00b", "请求有误：链接中的参数无效，请从控制台的链接进入。"),
+]
+
+
+@pytest.mark.parametrize(("url", "words"), LINK_REFUSALS)
+def test_a_refused_link_reads_in_the_catalogues_words_not_the_apis_english(http, site, url, words):
+    # Regression (s28, left by s27-fixperiod): a console link with a value no filter takes (?period=2026-X9,
+    # ?month=9999-12, Litestar's ?size=x) read 请求有误： and then the API's English detail, the typed value
+    # quoted in it (`period '2026-X9' is not like 2026-Q4, 2026-H2 or 2026-M11`). The catalogue's words now,
+    # by the parameter; the code below them names the refusal for support.
+    console(http, "lin")
+    r = http.get(url)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), (url, r.status_code)
+    assert f"<h1>{words}</h1>" in r.text, r.text[-800:]
+    assert "<code>invalid_" in r.text
+
+
 NEW_FORM_REFUSALS = [
     ({"channel": "carrier_pigeon"}, "未能保存：报修方式：值不被接受"),
     ({"caller_phone": "1" * 41}, "未能保存：联系电话：值不被接受"),

@@ -205,6 +205,15 @@ def _url(path: str, params: dict[str, str], world: dict[str, str], hostile: str 
     return f"{path}?{hostile}={text if raw else quote(text, safe='')}"
 
 
+# A word of the API's English detail on the console's Chinese page (`month 'x' is a month like 2026-11`,
+# Litestar's `Validation failed for GET …`): it read so, the user's text quoted in it. The site's name aside.
+_ENGLISH = re.compile(r"\b[A-Za-z]{3,}\b")
+
+
+def heading(html: str) -> str:
+    return " ".join(re.findall(r"<h1>(.*?)</h1>", html, re.S))
+
+
 def check(r: Any, what: str, sent: str) -> list[str]:
     """What is wrong with an answer to a hostile request, if anything."""
     wrong = []
@@ -216,6 +225,8 @@ def check(r: Any, what: str, sent: str) -> list[str]:
             wrong.append(f"{what}: {r.status_code} as {kind}, not the console's page")
         elif not re.search(r'<code>[a-z_]+</code>|role="alert"|<h1>', r.text):
             wrong.append(f"{what}: {r.status_code} without a reason")
+        elif _ENGLISH.search(heading(r.text).replace("Test park", "")):
+            wrong.append(f"{what}: {r.status_code} reads English on a Chinese page: {heading(r.text)[:160]!r}")
     if "<script" in r.text.lower() or ("<" in sent and sent in r.text):
         wrong.append(f"{what}: the input came back unescaped")
     if any(c in r.headers.get("location", "") for c in "<>\r\n\x00"):

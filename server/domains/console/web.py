@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -176,7 +176,26 @@ def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The blob store's 503 shares its status with the database's: its words go by its code.
     key = "csrf" if exc.detail.startswith("csrf:") else "storage_unavailable" if isinstance(
         exc, E.StorageUnavailable) else _MESSAGE_OF.get(exc.status, "server_error" if exc.status >= 500 else "bad_request")
-    return render(request, "error.html", exc.status, message_key=key, detail=exc.detail[:200], code=exc.code)
+    detail = refused_words(exc, words("console", lang_of(request)), request.method) if key == "bad_request" else ""
+    return render(request, "error.html", exc.status, message_key=key, detail=detail, code=exc.code)
+
+
+# A refused link's parameter, by the catalogue's words for it; a filter of listed values (kind, system, status)
+# is `link_filter`; any other parameter `link_other`, a form `form_other`.
+_LINK_WORDS = {"period": "link_period", "year": "link_year", "month": "link_month", "before": "link_page",
+               "after": "link_page", "site_id": "link_site", "site": "link_site", "size": "link_size"}
+
+
+def refused_words(exc: E.SyncError, t: Mapping[str, str], method: str) -> str:
+    """Why a page or form was refused, in the catalogue's words. The detail is the API's English
+    (`month 'x' is a month like 2026-11…`, Litestar's `Validation failed for GET …`) and read so on the
+    Chinese page, the user's own text quoted in it; the code beside it names the refusal for support."""
+    name = str(exc.extra.get("parameter") or ("after" if isinstance(exc, E.InvalidCursor) else ""))
+    if name in _LINK_WORDS:
+        return t[_LINK_WORDS[name]]
+    if "valid" in exc.extra:
+        return t["link_filter"]
+    return t["link_other"] if method in ("GET", "HEAD") else t["form_other"]
 
 
 def on_unexpected_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -193,7 +212,11 @@ def on_http_error_page(request: Request[Any, Any, Any], exc: HTTPException) -> R
     console path: the console's page, as its handlers' refusals. They were the API's JSON problem, shown
     raw in the browser (`/console/sites/a%2Fb`, a thumbnail's `?size=x`). The API's paths keep the problem."""
     if request.url.path == PATH or request.url.path.startswith(f"{PATH}/"):
-        return on_error(request, sync_error_of(request, exc))
+        error = sync_error_of(request, exc)
+        named = [e.get("key") for e in exc.extra if isinstance(e, dict)] if isinstance(exc.extra, list) else []
+        if len(named) == 1 and isinstance(named[0], str):  # Litestar's `?size=x`: its words name the parameter
+            error.extra.setdefault("parameter", named[0])
+        return on_error(request, error)
     return on_http_error(request, exc)
 
 
