@@ -176,3 +176,17 @@ def test_the_readme_shows_this_quarter_only_in_output_lines(shown: str) -> None:
     for command in commands(README.read_text()):
         code = "\n".join(re.split(r"\s{2,}# ", line)[0] for line in command.text.splitlines())
         assert shown not in code, f"README line {command.line} names {shown}: read it from the demo"
+
+
+def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -> None:
+    """`MONTH=$(TZ=Asia/Shanghai date +%Y-M%m)` gave 2027-M01 in January: the API takes 2027-M1 and answered
+    the month's report and duty log `400 invalid_filter`, from January to September (the README's test runs on
+    today's date, so it passed in the autumn). Each `date +FORMAT` the README runs is tried on every month."""
+    from sync.fields import is_month
+
+    formats = [m[1] for command in commands(README.read_text()) for m in re.finditer(r"\bdate \+(\S+?)\)", command.text)]
+    assert formats, "the README no longer reads a month from `date`: drop this test"
+    for fmt in formats:
+        shown = [subprocess.run(["date", "-d", f"2027-{month:02d}-15", f"+{fmt}"], capture_output=True, text=True,
+                                check=True).stdout.strip() for month in range(1, 13)]
+        assert [s for s in shown if not is_month(s)] == [], fmt
