@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-servers install lint bench clean nginx chromium pdf-tools postgresql
+.PHONY: run test test-servers install lint bench clean nginx chromium pdf-tools postgresql doc-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,7 +23,7 @@ run: install pdf-tools
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 # The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
-test: install nginx chromium pdf-tools postgresql
+test: install nginx chromium pdf-tools postgresql doc-tools
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
@@ -37,7 +37,7 @@ test: install nginx chromium pdf-tools postgresql
 SERVERS_CORE := tests/test_servers.py tests/server/test_push.py tests/server/test_pull.py \
   tests/server/test_scope.py
 
-test-servers: install nginx chromium pdf-tools postgresql
+test-servers: install nginx chromium pdf-tools postgresql doc-tools
 	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2
 
 nginx:
@@ -63,6 +63,12 @@ pdf-tools:
 	@dpkg -s libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk poppler-utils >/dev/null 2>&1 || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk poppler-utils'
+
+# The programs docs/operations.md's checks of a restored server use; tests/e2e/test_doc_examples.py runs them.
+doc-tools:
+	@command -v sqlite3 >/dev/null && command -v jq >/dev/null || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
+	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 jq'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench

@@ -82,3 +82,31 @@ def test_the_collections_table_says_what_the_schema_says():
         if spec.open_prefix and f"`{spec.open_prefix}" not in cell:
             wrong.append(f"{name}.{spec.open_prefix}*")
     assert wrong == []
+
+
+def _unclosed_fences(text: str) -> list[str]:
+    """Fences that do not pair up: a block left open at the end, or a fence line met inside a block
+    that is not a bare closing fence (```sh, ``` followed by prose): Markdown reads that line as code
+    and the block as still open, so the prose and commands after it render as one code block."""
+    wrong, opened = [], 0
+    for n, line in enumerate(text.splitlines(), 1):
+        fence = line.strip()
+        if not fence.startswith("```"):
+            continue
+        if not opened:
+            opened = n
+        elif fence == "```":
+            opened = 0
+        else:
+            wrong.append(f"line {n}: {fence[:40]!r} inside the block opened at line {opened}")
+    return wrong + ([f"the block opened at line {opened} never closes"] if opened else [])
+
+
+def test_every_code_block_of_the_docs_closes_where_it_should():
+    """README.md had a stray ``` after the repair call's last example, and docs/operations.md a closing
+    fence followed by a sentence: each turned the section after it, prose and commands, into one code block."""
+    assert _unclosed_fences("```sh\na\n``` prose\n```\n") == ["line 3: '``` prose' inside the block opened at line 1"]
+    assert _unclosed_fences("```sh\na\n```\n\n```\n```json\n{}\n```\n")[0].startswith("line 6")
+    wrong = {p.name: _unclosed_fences(p.read_text(encoding="utf-8"))
+             for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+    assert {name: found for name, found in wrong.items() if found} == {}

@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class Command:
     expected: list[str] = field(default_factory=list)
 
 
-def commands(readme: str) -> list[Command]:
+def commands(readme: str, skip: str = SKIP) -> list[Command]:
     """The commands of the README's runnable blocks, each with the output lines shown under it."""
     found: list[Command] = []
     lines = readme.splitlines()
@@ -55,7 +56,7 @@ def commands(readme: str) -> list[Command]:
         if lines[i].strip() != "```sh":
             i += 1
             continue
-        skipped = i > 0 and lines[i - 1].startswith(SKIP)
+        skipped = i > 0 and lines[i - 1].strip().startswith(skip)
         i += 1
         last: Command | None = None
         while lines[i].strip() != "```":
@@ -124,13 +125,58 @@ def test_the_readme_is_parsed_into_commands_and_outputs() -> None:
     assert unmatched(["b", "a"], ["a", "b"]) == "a"
 
 
-def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
-    data, home = tmp_path / "data", tmp_path / "home"
+def example_env(tmp_path: Path) -> dict[str, str]:
+    """The environment the examples run in: the venv's commands on PATH, HOME under `tmp_path`."""
+    home = tmp_path / "home"
     home.mkdir()
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home), "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", "LANG": "C.UTF-8"}
     env.pop("FIELDSYNC_CLIENT_DB", None)
+    return env
+
+
+def run_examples(found: list[Command], env: dict[str, str], cwd: Path, placed: Callable[[str], str]) -> \
+        dict[int, tuple[list[str], int]]:
+    """Each command (as `placed` makes it) in one bash, in order: its output lines and its exit status."""
+    script = ["exec 2>&1", f"cd '{cwd}'"]
+    for n, command in enumerate(found):
+        # The end mark on a line of its own even after output without a final newline.
+        script += [f"echo '@@begin {n}@@'", placed(command.text), f"printf '\\n@@end {n} %s@@\\n' $?"]
+    run = subprocess.run(["bash", "-c", "\n".join(script)], env=env, capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    outputs: dict[int, tuple[list[str], int]] = {}
+    current: list[str] | None = None
+    for line in run.stdout.splitlines():
+        if line.startswith("@@begin "):
+            current = []
+        elif line.startswith("@@end ") and current is not None:
+            n, status = line[6:-2].split()
+            outputs[int(n)] = (current, int(status))
+            current = None
+        elif current is not None:
+            current.append(line)
+    missing = [c for n, c in enumerate(found) if n not in outputs]
+    assert not missing, f"line {missing[0].line}: `{missing[0].text}` never ended:\n{run.stdout[-3000:]}"
+    return outputs
+
+
+def unexpected(found: list[Command], outputs: dict[int, tuple[list[str], int]], where: str,
+               expected: Callable[[str], str]) -> list[str]:
+    """What each command printed that its `# ` lines do not say, named by `where` and its line."""
+    wrong = []
+    for n, command in enumerate(found):
+        lines = outputs[n][0]
+        missing = unmatched([expected(e) for e in command.expected], lines)
+        if missing is not None:
+            wrong.append(f"{where} line {command.line}: `{command.text}` should print a line like\n  {missing}\n"
+                         "but printed:\n  " + "\n  ".join(lines[:30]))
+    return wrong
+
+
+def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = example_env(tmp_path)
     subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
                    env=env, check=True, capture_output=True)
     server = ServerProcess(data).start()
@@ -142,29 +188,9 @@ def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> Non
         env["FIELDSYNC_SERVER"] = server.url
         found = commands(README.read_text())
         assert len(found) > 20, "the README's examples were not found"
-        script = ["exec 2>&1", f"cd {ROOT}"]
-        for n, command in enumerate(found):
-            text = command.text.replace(SHOWN_SERVER, address).replace("/tmp/", f"{tmp_path}/")
-            script += [f"echo '@@begin {n}@@'", text, f"echo \"@@end {n} $?@@\""]
-        run = subprocess.run(["bash", "-c", "\n".join(script)], env=env, capture_output=True, text=True,
-                             timeout=600)
-        outputs: dict[int, list[str]] = {}
-        current: list[str] | None = None
-        for line in run.stdout.splitlines():
-            if line.startswith("@@begin "):
-                current = outputs.setdefault(int(line[8:-2]), [])
-            elif line.startswith("@@end "):
-                current = None
-            elif current is not None:
-                current.append(line)
-        wrong = []
-        for n, command in enumerate(found):
-            assert n in outputs, f"README line {command.line}: `{command.text}` never ran:\n{run.stdout[-3000:]}"
-            expected = [as_of_today(e).replace(SHOWN_SERVER, address) for e in command.expected]
-            missing = unmatched(expected, outputs[n])
-            if missing is not None:
-                wrong.append(f"README line {command.line}: `{command.text}` should print a line like\n  {missing}\n"
-                             "but printed:\n  " + "\n  ".join(outputs[n][:30]))
+        outputs = run_examples(found, env, ROOT,
+                               lambda text: text.replace(SHOWN_SERVER, address).replace("/tmp/", f"{tmp_path}/"))
+        wrong = unexpected(found, outputs, "README", lambda e: as_of_today(e).replace(SHOWN_SERVER, address))
         assert not wrong, "\n\n".join(wrong)
     finally:
         server.stop()
@@ -176,3 +202,17 @@ def test_the_readme_shows_this_quarter_only_in_output_lines(shown: str) -> None:
     for command in commands(README.read_text()):
         code = "\n".join(re.split(r"\s{2,}# ", line)[0] for line in command.text.splitlines())
         assert shown not in code, f"README line {command.line} names {shown}: read it from the demo"
+
+
+def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -> None:
+    """`MONTH=$(TZ=Asia/Shanghai date +%Y-M%m)` gave 2027-M01 in January: the API takes 2027-M1 and answered
+    the month's report and duty log `400 invalid_filter`, from January to September (the README's test runs on
+    today's date, so it passed in the autumn). Each `date +FORMAT` the README runs is tried on every month."""
+    from sync.fields import is_month
+
+    formats = [m[1] for command in commands(README.read_text()) for m in re.finditer(r"\bdate \+(\S+?)\)", command.text)]
+    assert formats, "the README no longer reads a month from `date`: drop this test"
+    for fmt in formats:
+        shown = [subprocess.run(["date", "-d", f"2027-{month:02d}-15", f"+{fmt}"], capture_output=True, text=True,
+                                check=True).stdout.strip() for month in range(1, 13)]
+        assert [s for s in shown if not is_month(s)] == [], fmt

@@ -167,6 +167,14 @@ def test_upload_in_chunks_with_head_between(http, wang, store, site, row_of):
     assert got.status_code == 200 and got.content == data and got.headers["content-type"] == "image/jpeg"
 
 
+def test_creation_answers_in_headers_with_no_body(http, wang):
+    """`POST /files` answered its 201 with a JSON body, `null`: the OpenAPI description says no body, and
+    api.md's `curl -si` example printed `null` glued to the next prompt."""
+    created = tus.create(http, wang.headers, jpeg(), "image/jpeg")
+    assert created.status_code == 201 and created.content == b""
+    assert created.headers["content-length"] == "0"
+
+
 def test_born_complete_for_the_same_user_only(http, wang, zhao, lin, store):
     data = jpeg(seed=1)
     assert tus.upload(http, wang.headers, data).status_code == 204

@@ -141,7 +141,7 @@ class MediaController(DomainController):
 
     @post("/files", status_code=201, responses=_no_body(201, 400, 401, 412, 413, 415, 429, 503), sync_to_thread=True,
           tags=["uploads"])
-    def create_upload(self, request: Request[Any, Any, Any], uploads: UploadsDep, caller: CallerDep) -> Response[None]:
+    def create_upload(self, request: Request[Any, Any, Any], uploads: UploadsDep, caller: CallerDep) -> Response[bytes]:
         """Create an upload: `Upload-Length`, `Upload-Metadata` with `sha256` and `content_type`."""
         _tus(request)
         length = _length(request.headers.get("upload-length"), "Upload-Length (deferred lengths are not supported)")
@@ -149,7 +149,7 @@ class MediaController(DomainController):
         meta = _metadata(request.headers.get("upload-metadata"))
         upload = uploads.create(caller, length, meta.get("sha256", ""), meta.get("content_type", ""),
                                 meta.get("filename"))
-        return Response(None, status_code=201, headers={"Location": f"/files/{upload.id}", **_offset_headers(upload)})
+        return Response(b"", status_code=201, headers={"Location": f"/files/{upload.id}", **_offset_headers(upload)})
 
     @head("/files/{upload_id:str}", responses=_no_body(200, 401, 404, 410, 412), tags=["uploads"])
     async def upload_offset(

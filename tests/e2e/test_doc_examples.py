@@ -1,0 +1,113 @@
+"""docs/api.md's and docs/operations.md's examples, run in order against a fresh demo, as the README's are.
+
+The same rules as tests/e2e/test_readme.py (a block is skipped only with a
+`<!-- not run by tests/e2e/test_doc_examples.py: why -->` line before it; `# `
+lines under a command are what it prints), and two more: every command must
+exit 0, and none may print a problem body it does not show. The placeholders a
+reader fills in are filled so:
+
+- `127.0.0.1:8000` and `localhost:8000`: the demo's address; `DIR`: its data
+  directory; `/tmp/` and `/backups/`: directories of the test's own;
+- `"password": "…"`: lin's demo password;
+- `cam-017.jpg` and `档案.xlsx` in the current directory: the demo's photo
+  (fixtures/photos/IMG_2041.jpg) and a spreadsheet of two cameras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+
+from bench._server import ServerProcess
+from server.cli import main as server_main
+from tests.e2e.test_readme import (
+    ROOT,
+    SHOWN_SERVER,
+    Command,
+    as_of_today,
+    commands,
+    example_env,
+    run_examples,
+    unexpected,
+)
+
+DOCS = [ROOT / "docs" / "api.md", ROOT / "docs" / "operations.md"]
+PROBLEM = '"type":"urn:fieldsync:problem:'
+SKIP = "<!-- not run by tests/e2e/test_doc_examples.py"
+
+
+def _spreadsheet(path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in [["编号", "系统", "类型", "名称", "位置"], ["CAM-901", "视频监控", "球机", "东门球机", "东门"],
+                ["CAM-902", "视频监控", "枪机", "停车场枪机", "停车场"]]:
+        sheet.append(row)
+    book.save(path)
+
+
+def test_the_docs_examples_are_found_and_the_skipped_ones_say_why() -> None:
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        assert len(commands(text, SKIP)) >= 5, f"{doc.name}: its examples were not found"
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip().startswith("<!-- not run by"):
+                continue
+            if "tests/e2e/test_doc_examples.py: " not in line:
+                raise AssertionError(f"{doc.name} line {n}: names another test or no reason")
+            # The reason names the test that covers the block instead (a file that exists), or the doc that runs it.
+            covering = [p for p in re.findall(r"tests/\S+?\.py", line.split(": ", 1)[1]) if (ROOT / p).is_file()]
+            assert covering or "operations.md runs" in line, f"{doc.name} line {n}: names no covering test that exists"
+
+
+def test_every_example_of_api_md_and_operations_md_does_what_the_doc_says(tmp_path: Path) -> None:
+    data, work, backups = tmp_path / "data", tmp_path / "work", tmp_path / "backups"
+    work.mkdir()
+    backups.mkdir()
+    shutil.copy(ROOT / "fixtures" / "photos" / "IMG_2041.jpg", work / "cam-017.jpg")
+    _spreadsheet(work / "档案.xlsx")
+    env = example_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
+                   env=env, check=True, capture_output=True)
+    server = ServerProcess(data).start()
+    try:
+        address = f"127.0.0.1:{server.port}"
+
+        def placed(text: str) -> str:
+            text = text.replace(SHOWN_SERVER, address).replace("localhost:8000", address)
+            text = text.replace("/tmp/", f"{tmp_path}/").replace("/backups/", f"{backups}/")
+            return re.sub(r"\bDIR\b", str(data), text).replace('"password": "…"', '"password": "demo"')
+
+        def expected(line: str) -> str:
+            return as_of_today(line).replace(SHOWN_SERVER, address).replace("/backups/", f"{backups}/")
+
+        found: list[tuple[str, Command]] = [(doc.name, c) for doc in DOCS for c in commands(doc.read_text(), SKIP)]
+        outputs = run_examples([c for _, c in found], env, work, placed)
+        wrong = []
+        for n, (name, command) in enumerate(found):
+            lines, status = outputs[n]
+            wrong += unexpected([command], {0: outputs[n]}, f"docs/{name}", expected)
+            if status != 0:
+                wrong.append(f"docs/{name} line {command.line}: `{command.text}` exited {status}:\n  "
+                             + "\n  ".join(lines[:30]))
+            problems = [line for line in lines if PROBLEM in line]
+            if problems and not any(PROBLEM in e for e in command.expected):
+                wrong.append(f"docs/{name} line {command.line}: `{command.text}` was refused:\n  {problems[0][:500]}")
+        assert not wrong, "\n\n".join(wrong)
+        # A membership change takes a version too: the check of a restored server compared meta's version
+        # with the rows' alone, and read 747 and 750 on a demo whose technician had joined a site since.
+        assert server_main(["member", "--data", str(data), "科峰科技园", "wang", "--remove"]) in (0, None)
+        [query] = [c.text for _, c in found if "key = 'version'" in c.text]
+        sql = query.replace("\\\n", " ").split('"')[1]
+        with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
+            newest, taken = db.execute(sql).fetchone()
+        assert int(newest) == int(taken)
+    finally:
+        server.stop()
