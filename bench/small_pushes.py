@@ -1,6 +1,6 @@
 """Small pushes: what a push costs the server beyond its changes (issue 15, session 28).
 
-    python bench/small_pushes.py [--clients 8] [--changes 200] [--batch 1,5,10,100] [--profile DIR]
+    python bench/small_pushes.py [--clients 8] [--changes 200] [--batch -1,0,1,5,10,100] [--profile DIR]
 
 A phone on a repair call pushes a handful of changes (an arrival, a fix, a signature), so the
 server's fixed cost of a push, whatever its size, is what a technician waits on most days.
@@ -9,7 +9,9 @@ CHANGES pending changes of the morning rush's mix (`bench/morning_rush.py`: chec
 devices, photos, photo edits), push them concurrently in batches of BATCH, with nothing else
 (no pull). Prints the server worker's CPU time a push and a change, and the push latencies;
 then the least-squares line of worker CPU a push against the changes in it, whose intercept
-is the fixed cost of a push. `--profile DIR` samples the worker with py-spy (raw stacks, one
+is the fixed cost of a push. Batch 0 is CHANGES pushes of no change a technician (the sign-in check,
+the writer's transaction and its commit, the answer: nothing else), and -1 as many `GET /` (a
+redirect: the HTTP server and the framework alone, no thread). `--profile DIR` samples the worker with py-spy (raw stacks, one
 file a batch size; docs/performance.md "Issue 15: the fixed cost of a push (session 28)").
 """
 
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import morning_rush
 from bench._server import ServerProcess
 from bench.uploads import cpu_seconds, profiler, thread_cpu, worker_pid
+from sync import hlc
 
 
 def run(batch: int, clients: int, changes: int, devices: int, seed: int,
@@ -52,7 +55,17 @@ def run(batch: int, clients: int, changes: int, devices: int, seed: int,
 
             def work(tech: morning_rush.Technician) -> None:
                 start.wait()
-                tech.push_all(batch)
+                if batch > 0:
+                    tech.push_all(batch)
+                    return
+                for _ in range(changes):  # batch 0: as many pushes of no change (-1: `GET /`, a redirect)
+                    t0 = time.perf_counter()
+                    resp = tech.http.get("/") if batch < 0 else tech.http.post("/sync/push", headers=tech.headers, json={
+                        "protocol": 1, "client_id": tech.client_id, "client_time": hlc.format_ts(hlc.wall_ms()),
+                        "changes": []})
+                    tech.latencies.append(time.perf_counter() - t0)
+                    if resp.status_code != (302 if batch < 0 else 200):
+                        tech.errors.append(f"{resp.status_code}: {resp.text[:200]}")
 
             threads = [threading.Thread(target=work, args=(t,)) for t in techs]
             for thread in threads:
@@ -78,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--changes", type=int, default=200)
-    parser.add_argument("--batch", default="1,5,10,100", help="batch sizes, comma-separated")
+    parser.add_argument("--batch", default="-1,0,1,5,10,100",
+                        help="batch sizes, comma-separated; 0: pushes of no change, -1: `GET /` (a bare request)")
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, default=None, help="a folder for py-spy's raw stacks of the worker")
@@ -93,14 +107,16 @@ def main() -> None:
         cpu, pushes, latencies, errors, by_thread = run(batch, args.clients, args.changes, args.devices, args.seed, args.profile)
         wall = time.perf_counter() - t0
         per_push = cpu / pushes
-        points.append((args.clients * args.changes / pushes, per_push))
-        print(f"{batch:5d} {pushes:8d} {cpu:10.2f} s {per_push * 1e6:10,.0f} {cpu / (args.clients * args.changes) * 1e6:13,.0f}"
+        per_change = f"{cpu / (args.clients * args.changes) * 1e6:,.0f}" if batch > 0 else "-"
+        if batch > 0:
+            points.append((args.clients * args.changes / pushes, per_push))
+        print(f"{batch:5d} {pushes:8d} {cpu:10.2f} s {per_push * 1e6:10,.0f} {per_change:>13}"
               f" {morning_rush.percentile(latencies, 0.5) * 1e3:8.1f} {morning_rush.percentile(latencies, 0.99) * 1e3:8.1f}"
               f" {errors:8d}   ({wall:.0f} s with the set-up)", flush=True)
         print("        µs a push by the worker's threads: " + ", ".join(
             f"{name} {seconds / pushes * 1e6:,.0f}" for name, seconds in sorted(by_thread.items(), key=lambda kv: -kv[1])
             if seconds > 0), flush=True)
-    if len(points) > 1:
+    if len(points) > 1 and len({x for x, _ in points}) > 1:
         n = len(points)
         mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
         slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
