@@ -89,6 +89,19 @@ def test_the_pure_unchecked_count_equals_the_servers_sql(store: Store) -> None:
     assert unchecked(insp, SITE, devices_rows, checks_rows) == _sql_unchecked(store, insp) == 0
 
 
+def _open_inspection(store: Store, count: int) -> tuple[str, list[str]]:
+    """A new site with `count` devices and its inspection in progress: the inspection's and devices' ids."""
+    site = str(uuid.uuid4())
+    insp = inspection_id(site, "2026-Q4")
+    devices = [str(uuid.uuid4()) for _ in range(count)]
+    store.write_server_changes([
+        ("sites", site, {"name": "History park"}, False),
+        *[("devices", d, {"site_id": site, "code": f"D{i}"}, False) for i, d in enumerate(devices)],
+        ("inspections", insp, {"site_id": site, "period": "2026-Q4", "status": "in_progress"}, False),
+    ])
+    return insp, devices
+
+
 _STEP = st.one_of(
     st.tuples(st.just("check"), st.integers(0, 2), st.sampled_from(["serviced", "fault", None]), st.just(False)),
     st.tuples(st.just("check"), st.integers(0, 2), st.just("serviced"), st.booleans()),
@@ -104,14 +117,7 @@ def test_after_a_push_of_checks_an_open_inspection_has_a_device_unchecked(store:
     # that is completed, signed or deleted. On random histories (checks with and without outcomes,
     # deleted, devices retired, deleted and back), after every push an inspection left open still
     # has an unchecked device by the SQL count, and one completed stays as it was completed.
-    site = str(uuid.uuid4())
-    insp = inspection_id(site, "2026-Q4")
-    devices = [str(uuid.uuid4()) for _ in range(3)]
-    store.write_server_changes([
-        ("sites", site, {"name": "History park"}, False),
-        *[("devices", d, {"site_id": site, "code": f"D{i}"}, False) for i, d in enumerate(devices)],
-        ("inspections", insp, {"site_id": site, "period": "2026-Q4", "status": "in_progress"}, False),
-    ])
+    insp, devices = _open_inspection(store, 3)
     completed = None
     for push in pushes:
         changes: list[tuple[str, str, dict[str, Any], bool | None]] = []
@@ -138,14 +144,7 @@ def test_a_push_of_one_check_finds_an_unchecked_device_without_counting_them_all
     # inspection counted its site's unchecked devices, a statement reading every check of the
     # inspection (about 1 ms at 200 devices, more than the rest of a push of one check), to learn
     # whether the count was 0. One unchecked device found is enough; the count is left to the rules.
-    site = str(uuid.uuid4())
-    insp = inspection_id(site, "2026-Q4")
-    devices = [str(uuid.uuid4()) for _ in range(5)]
-    store.write_server_changes([
-        ("sites", site, {"name": "Small push park"}, False),
-        *[("devices", d, {"site_id": site, "code": f"D{i}"}, False) for i, d in enumerate(devices)],
-        ("inspections", insp, {"site_id": site, "period": "2026-Q4", "status": "in_progress"}, False),
-    ])
+    insp, devices = _open_inspection(store, 5)
     counted: list[str] = []
     real = settle.unchecked_devices
     monkeypatch.setattr(settle, "unchecked_devices", lambda db, s, i: counted.append(i) or real(db, s, i))
