@@ -60,21 +60,26 @@ def on_record(db: Sql, values: list[tuple[str, str, str, str, str | None]]) -> s
     found: set[int] = set()
     for start in range(0, len(values), _ROWS):
         chunk = values[start:start + _ROWS]
-        params = [x for i, v in enumerate(chunk, start) for x in (i, *v)] + [None] * 6 * (_ROWS - len(chunk))
-        found.update(int(i) for (i,) in db.execute(_ON_RECORD, params))
+        rows = next(size for size in _SIZES if size >= len(chunk))
+        params = [x for i, v in enumerate(chunk, start) for x in (i, *v)] + [None] * 6 * (rows - len(chunk))
+        found.update(int(i) for (i,) in db.execute(_ON_RECORD[rows], params))
     return found
 
 
-_ROWS = 64  # values a statement, padded: one statement text, compiled once (texts of every size were
-# compiled again and again, pushed out of the connection's statement cache by the push's other statements)
+_ROWS = 64  # values a statement, padded to 4, 16 or 64: three statement texts, compiled once (texts of every
+# size were compiled again and again, pushed out of the connection's statement cache by the push's other
+# statements). Each padding row costs a probe of the log: one value padded to 64 took ~100 µs, to 4 ~9 µs
+# (a small push's fixed cost, issue 15).
+_SIZES = (4, 16, _ROWS)
 
 # `on_record`'s statement: `_ROWS` values of (position, collection, row_id, register, writer, value) as
 # bound parameters (a padding row is all null and never matches). Bound, not one JSON list to unpack: the
 # unpacking cost as much as the probes (issue 15). `IS NOT DISTINCT FROM` is null-safe equality (SQLite's
 # `IS`). The writer whose value an entry keeps: the pusher's that lost, or another client's it overwrote (m024).
-_ON_RECORD = (
-    f"WITH c(i, collection, row_id, register, writer, value) AS (VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * _ROWS)})"
+_ON_RECORD = {rows: (
+    f"WITH c(i, collection, row_id, register, writer, value) AS (VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * rows)})"
     " SELECT i FROM c WHERE EXISTS (SELECT 1 FROM conflicts k WHERE k.collection = c.collection"
     " AND k.row_id = c.row_id AND k.register = c.register"
     " AND CASE k.kind WHEN 'lost' THEN k.client_id WHEN 'overwritten' THEN k.other_client_id END = c.writer"
     " AND CASE k.kind WHEN 'lost' THEN k.new_value ELSE k.old_value END IS NOT DISTINCT FROM c.value)")
+    for rows in _SIZES}

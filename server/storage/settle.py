@@ -18,6 +18,7 @@ _json_decode = msgspec.json.decode
 class _Sql(NamedTuple):
     open_inspections: str
     unchecked_devices: str
+    unchecked_device: str
     live_signatures: str
 
 
@@ -32,6 +33,13 @@ def _sql(sql: Dialect) -> _Sql:
             f" AND d.deleted = 0 AND coalesce({sql.field('d.fields', 'status')}, 'active') = 'active'"
             " AND d.id NOT IN (SELECT c.device_id FROM rows c WHERE c.collection = 'device_checks'"
             f" AND c.parent_id = ? AND c.deleted = 0 AND {sql.field('c.fields', 'outcome')} IS NOT NULL)"),
+        # The first such device, by one probe of each device's check (`rows_device`) until one is found:
+        # the count above reads every check of the inspection first (issue 15, a small push's fixed cost).
+        unchecked_device=(
+            "SELECT d.id FROM rows d WHERE d.collection = 'devices' AND d.parent_id = ?"
+            f" AND d.deleted = 0 AND coalesce({sql.field('d.fields', 'status')}, 'active') = 'active'"
+            " AND NOT EXISTS (SELECT 1 FROM rows c WHERE c.device_id = d.id AND c.collection = 'device_checks'"
+            f" AND c.parent_id = ? AND c.deleted = 0 AND {sql.field('c.fields', 'outcome')} IS NOT NULL) LIMIT 1"),
         live_signatures=(
             "SELECT count(*) FROM rows WHERE collection = 'signatures' AND parent_id = ? AND deleted = 0"
             f" AND {sql.field('fields', 'retracted_at')} IS NULL"),
@@ -46,6 +54,12 @@ def open_inspections(db: Sql, site_id: str) -> list[str]:
 def unchecked_devices(db: Sql, site_id: str, inspection_id: str) -> int:
     """Active devices of the site without an outcome in the inspection."""
     return int(db.execute(_sql(db).unchecked_devices, [site_id, inspection_id]).fetchone()[0])
+
+
+def unchecked_device(db: Sql, site_id: str, inspection_id: str) -> str | None:
+    """An active device of the site without an outcome in the inspection, if there is one."""
+    found = db.execute(_sql(db).unchecked_device, [site_id, inspection_id]).fetchone()
+    return None if found is None else str(found[0])
 
 
 def is_member(db: Sql, site_id: str, username: str) -> bool:

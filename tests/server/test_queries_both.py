@@ -441,3 +441,18 @@ def test_on_record_finds_the_logged_values_among_hundreds_on_both(seeded: Seeded
     for store in (seeded.sqlite, seeded.postgres):
         with store.read() as db:
             assert conflicts.on_record(db, values) == wanted
+
+
+def test_on_record_answers_alike_at_each_statement_size_on_both(seeded: Seeded) -> None:
+    # Issue 15 (the fixed cost of a push, session 28): a small push's values are padded to 4 or 16, not
+    # to 64 (each padding row cost a probe of the log). At the edges of each size the positions found
+    # are the logged values' and only theirs, on both backends.
+    logged = seeded.ids["logged"]
+    for count in (1, 3, 4, 5, 15, 16, 17, 63, 64, 65):
+        values = [("devices", f"nowhere-{n}", "notes", "c-phone", None) for n in range(count)]
+        wanted = {0, count - 1}
+        for n in wanted:
+            values[n] = logged[n % len(logged)]
+        for store in (seeded.sqlite, seeded.postgres):
+            with store.read() as db:
+                assert conflicts.on_record(db, values) == wanted, count

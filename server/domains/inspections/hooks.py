@@ -49,18 +49,22 @@ class InspectionHooks:
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
         if row.collection == "devices":
             _counts(tx).clear()
+            _witnesses(tx).clear()
             if row.site_id and (row.deleted or row.fields.get("status", "active") != "active"):
                 # Retiring a site's last unchecked device completes its open inspections.
                 tx.flush_rows()
                 for open_id in q.open_inspections(tx.db, row.site_id):
-                    if unchecked(tx, open_id) == 0:
+                    if _all_checked(tx, open_id):
                         _complete(tx, open_id)
         elif row.collection == "device_checks":
             inspection_id = row.fields.get("inspection_id")
             if inspection_id in _counts(tx):
                 _track_check(tx, before, row)
+            witness = _witnesses(tx).get(inspection_id) if isinstance(inspection_id, str) else None
+            if witness is not None and witness == row.fields.get("device_id"):
+                del _witnesses(tx)[str(inspection_id)]  # checked now, perhaps: looked for again when asked
             # A completed (or signed, deleted) inspection is not completed again: no count (issue 15).
-            if isinstance(inspection_id, str) and _open(tx, inspection_id) is not None and unchecked(tx, inspection_id) == 0:
+            if isinstance(inspection_id, str) and _open(tx, inspection_id) is not None and _all_checked(tx, inspection_id):
                 _complete(tx, inspection_id)
 
     def rules(self, tx: Transaction) -> dict[str, Callable[..., Any]]:
@@ -89,6 +93,32 @@ def unchecked(tx: Transaction, inspection_id: str, site_id: str | None = None) -
         tx.flush_rows()
         counts[inspection_id] = q.unchecked_devices(tx.db, inspection.site_id, inspection_id)
     return counts[inspection_id]
+
+
+def _witnesses(tx: Transaction) -> dict[str, str]:
+    """An unchecked device per inspection, found by this transaction: while no check of it and no
+    device is staged, the inspection still has one."""
+    witnesses: dict[str, str] = tx.memo.setdefault("inspections.witness", {})
+    return witnesses
+
+
+def _all_checked(tx: Transaction, inspection_id: str) -> bool:
+    """Whether `unchecked(tx, inspection_id) == 0`, without counting: the first unchecked device
+    found ends the search, and is kept for the next check of the push (issue 15: the count read
+    every check of the inspection, about 1 ms a push of one check at 200 devices)."""
+    if inspection_id in _counts(tx):
+        return _counts(tx)[inspection_id] == 0  # counted for a rule, and kept up to date since
+    witnesses = _witnesses(tx)
+    if inspection_id not in witnesses:
+        inspection = tx.lookup("inspections", inspection_id)
+        if inspection is None or inspection.site_id is None:
+            return True
+        tx.flush_rows()
+        found = q.unchecked_device(tx.db, inspection.site_id, inspection_id)
+        if found is None:
+            return True
+        witnesses[inspection_id] = found
+    return False
 
 
 def _track_check(tx: Transaction, before: RowState | None, after: RowState) -> None:
