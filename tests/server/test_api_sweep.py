@@ -35,11 +35,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import msgspec
 import pytest
 from litestar.routes import HTTPRoute
 
 from bench import _tus as tus
+from bench._server import ServerProcess
+from server.app import create_app
+from server.cli import main as fieldsync
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
@@ -349,8 +353,8 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(v)
 
 
-def check(r: Any, what: str, method: str, sent: list[str], html: bool = False) -> list[str]:
-    """What is wrong with an answer to a hostile request, if anything."""
+def check(r: Any, what: str, method: str, sent: list[str], html: bool = False, most: int = MOST_JSON) -> list[str]:
+    """What is wrong with an answer to a hostile request, if anything (`most`: the size of a JSON answer)."""
     wrong = []
     if r.status_code >= 500:
         wrong.append(f"{what}: {r.status_code} {r.text[:200]}")
@@ -366,7 +370,7 @@ def check(r: Any, what: str, method: str, sent: list[str], html: bool = False) -
             wrong.append(f"{what}: {r.status_code} without its code or status: {r.text[:200]}")
         elif long := [s[:60] for s in strings(body) if len(s) > MOST]:
             wrong.append(f"{what}: {r.status_code} with a text over {MOST} characters: {long}")
-    if "json" in r.headers.get("content-type", "") and len(r.content) > MOST_JSON:
+    if "json" in r.headers.get("content-type", "") and len(r.content) > most:
         wrong.append(f"{what}: {r.status_code}: an answer of {len(r.content)} bytes, more than the sweep's data")
     for text in sent:
         if text[:MOST + 1] in r.text or text[:MOST + 1] in str(r.headers):
@@ -468,3 +472,40 @@ def test_every_api_route_answers_hostile_values_with_a_bounded_problem_and_write
     wang = Session(http, "wang")
     assert wang.push([]).status_code == 200 and wang.pull().status_code == 200
     assert wrong == [], "\n".join(wrong)
+
+
+# What is about the transport, sent to a real server process too: bytes an ASGI test client hands over as they
+# are, which a real HTTP server parses first (long, NUL, control characters, invalid UTF-8 escapes).
+HEADER_OVER_A_SOCKET = ["x" * 10_000, "é²"]  # (h11 sends no header value with a space at either end)
+OVER_A_SOCKET = ["x" * LONG_URL, "a\x00b", "\x1b[2J\r\nSet-Cookie: x=1", *(v for v in TEXT if isinstance(v, tuple))]
+
+
+def test_a_real_server_process_answers_the_transports_worst_and_still_answers(tmp_path):
+    """Each route's parameters with the values above, each body route's bodies whole and each header its
+    module reads hostile, as a supervisor over a socket to `fieldsync serve`; then it still serves."""
+    data = tmp_path / "data"
+    assert fieldsync(["init", "--data", str(data), "--demo"]) == 0
+    server = ServerProcess(data).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            signed = http.post("/auth/token", json={"username": "lin", "password": "demo", "client_name": "t"}).json()
+            who = Who("lin", {"Authorization": f"Bearer {signed['token']}"}, signed["client_id"], "none")
+            site_id = http.get("/api/sites", headers=who.headers).json()["sites"][0]["id"]
+            world = {"site_id": site_id, "sha256": IMAGE_SHA}
+            wrong, count = [], 0
+            for route in api_routes(create_app(Settings(data_dir=tmp_path / "table"))):
+                for case in cases(route):
+                    if case.kind == "body" or case.value in OVER_A_SOCKET or (
+                            case.kind == "header" and case.value in HEADER_OVER_A_SOCKET):
+                        r, sent = send(http, case, world, who, count)
+                        count += 1
+                        wrong += check(r, f"{route.method} {route.path} {case.kind} {case.name}="
+                                          f"{str(case.value)[:40]!r}", route.method, sent, route.path in HTML_PAGES,
+                                       most=1 << 20)  # the demo's 667 devices
+            assert count > 500
+            print(f"api sweep over a socket: {count} requests")
+            assert http.get("/sync/pull", params={"cursor": "0"}, headers=who.headers).status_code == 200
+        assert server.proc is not None and server.proc.poll() is None
+        assert wrong == [], "\n".join(wrong)
+    finally:
+        server.stop()
