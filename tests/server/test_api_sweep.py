@@ -6,19 +6,20 @@ routes. Here the routes come from the app's own route table, every one but the c
 so a new route is swept without editing this file:
 - each path and query parameter (the handler's, from Litestar's kwargs model), each top-level field of a JSON
   body (its msgspec Struct's fields) and each request header its module reads (`headers.get("upload-length")`),
-  given each hostile value in turn, the rest of the request good;
+  given each hostile value in turn, the rest of the request good (a query parameter also twice);
+- each route with an `Authorization` that is no token;
 - each body route's body whole: malformed, not an object, empty, deeply nested, invalid UTF-8, of the wrong
   content type, an unknown field, and 10 MB;
 - as a technician, the service desk, a supervisor, nobody, and with a revoked token.
-Before anything hostile, each route's good request must be answered below 400 for some role: a route the sweep
-cannot reach (a new body without a good one in `GOOD_BODIES`) fails here by name.
+Each route's good request must be answered below 400 for some role, so that the hostile values reach past the
+first check: a route the sweep cannot reach (a new body without a good one in `GOOD_BODIES`) fails by name.
 
 What must hold for every answer: no 5xx; a 4xx is an RFC 9457 problem body (`application/problem+json`) with a
 stable `code`, its `status`, and every text in it at most `max_detail_chars`; nothing sent longer than that comes
 back whole (in any answer); a refused write leaves the database and the blob store as they were; and the server
-still answers at the end. A fixed sample, the same each run: every hostile value reaches every (route, parameter)
-as a supervisor, a third each as the technician and the desk, and an eighth each without or with a revoked
-token.
+still answers at the end (a real `fieldsync serve` too, after what is about the transport, over a socket).
+A fixed sample, the same each run: every hostile value reaches every (route, parameter) as a supervisor, a third
+each as the technician and the desk, and an eighth each without or with a revoked token.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ class Case:
     """One request: the route's good one with one thing hostile."""
 
     route: Route
-    kind: str  # "good", "path", "query", "field", "header", "body"
+    kind: str  # "good", "path", "query", "field", "header", "body", "auth"
     name: str = ""
     value: Any = None
 
@@ -315,11 +316,11 @@ def build(case: Case, world: dict[str, str], who: Who, n: int) -> tuple[str, dic
     query = {q: GOOD_QUERY.get(q, "x") for q, required in route.query.items() if required}
     query.update({q: fill(v, world, who, n) for q, v in GOOD_QUERIES.get(route.key, {}).items()})
     if case.kind == "query":
-        query[case.name] = "2026" if text is REPEATED else text
+        query[case.name] = "2026" if case.value is REPEATED else text
     if query:
         path += "?" + "&".join(f"{quote(k)}={v if raw and k == case.name else quote(v, safe='')}"
                                for k, v in query.items())
-    if text is REPEATED:
+    if case.value is REPEATED:
         path += f"&{quote(case.name)}=%C2%B2"
     headers = dict(who.headers) if case.kind != "auth" else {"authorization": text.encode("latin-1")}
     body: bytes | None = None
