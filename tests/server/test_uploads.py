@@ -277,6 +277,17 @@ def test_another_users_upload_is_404(http, wang, zhao):
     assert tus.head(http, wang.headers, "/files/" + uuid.uuid4().hex).status_code == 404
 
 
+
+@pytest.mark.parametrize("upload_id", ["a" * 300, "é" * 200])
+def test_a_patch_to_an_upload_id_too_long_for_a_file_name_is_404_not_500(http, wang, store, upload_id):
+    # Regression (s28 apisweep): a PATCH looked for the id's lock file before anything else read the id, and an
+    # id over the file system's 255 bytes a name raised OSError (File name too long): a 500 for any client.
+    before = sorted(p.name for p in uploads_dir(store).iterdir())
+    r = tus.patch(http, wang.headers, f"/files/{upload_id}", 0, b"abc")
+    assert (r.status_code, r.json()["code"]) == (404, "not_found"), r.text
+    assert tus.head(http, wang.headers, f"/files/{upload_id}").status_code == 404
+    assert sorted(p.name for p in uploads_dir(store).iterdir()) == before
+
 def test_abandoned_partial_upload_is_cleaned(http, wang, store):
     from server.domains.media.uploads import Uploads
 

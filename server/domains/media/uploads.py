@@ -272,7 +272,10 @@ class Uploads:
         """The upload's lock file, held (`_Busy` when another process holds it); the upload, read under
         it and checked for a PATCH at `who`'s offset; its part file and digest unless it is complete."""
         caller, offset = who()
-        if not self.lock_path(upload_id).exists():  # 404 (or 410) before a file is made for any id sent
+        # 404 (or 410) before a file is made for any id sent; an id the server never makes (uuid4().hex) names
+        # no file to look for (one past the 255 bytes of a file's name raised OSError: a 500 for any client).
+        if not (len(upload_id) == 32 and upload_id.isascii() and upload_id.isalnum()) \
+                or not self.lock_path(upload_id).exists():
             self.get(caller, upload_id)
         with guarded("open an upload's lock file"):
             held = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
