@@ -12,6 +12,7 @@ import getpass
 import json
 import sys
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
@@ -63,6 +64,8 @@ class Notice(NamedTuple):
     about: str | None
     sheet_no: str
     text: str
+    # A change whose result stays unknown: told once (`_tell`), then listed by `outbox` only.
+    unknown_seq: int | None = None
 
 
 def _refusal(client: Client, problem: dict[str, Any], what: str) -> str:
@@ -96,25 +99,37 @@ def _notices(client: Client) -> list[Notice]:
     for problem in client.problems(unresolved_only=True):
         inspection, what = _what(client, problem)
         ref = refs.get(inspection or "", problem["label"].get("sheet") or inspection or "-")
-        if problem["status"] == "superseded" and problem["collection"] == "device_checks":
-            now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
-            note = f": {now['note']}" if now.get("note") else ""
-            text = _text("lost_check", what=what, ref=ref, now=_text(
-                "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
-                by=now.get("checked_by") or MESSAGES["unknown"]))
-        elif problem["status"] == "superseded":
-            text = _text("lost_change", what=what)
-        elif problem["status"] == "taken":
-            text = _text("taken_unknown", what=what)
-        elif problem["status"] == "unknown":
-            text = _text("taken_gone", what=what)
-        elif problem["status"] == "rejected":
-            text = _refusal(client, problem, what)
-        else:
-            text = _text("refused_fields", what=what, fields=", ".join(
-                f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
-        found.append(Notice(inspection, ref, text))
+        found.append(Notice(inspection, ref, _problem_text(client, problem, what, ref),
+                            problem["seq"] if problem["status"] == "unknown" else None))
     return found
+
+
+def _tell(client: Client, notices: list[Notice]) -> None:
+    """The notices just shown: a result that stays unknown is told once, not at every sync."""
+    client.told([n.unknown_seq for n in notices if n.unknown_seq is not None])
+
+
+def _unknown_text(client: Client, problem: dict[str, Any]) -> str:
+    """`outbox`'s words for a change whose result is not known (yet): the notice a sync gave."""
+    return _problem_text(client, problem, _what(client, problem)[1], "-")
+
+
+def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) -> str:
+    """What happened to a change that did not (fully) count, and what to do, in the catalogue's words."""
+    status = problem["status"]
+    if status == "superseded" and problem["collection"] == "device_checks":
+        now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
+        note = f": {now['note']}" if now.get("note") else ""
+        return _text("lost_check", what=what, ref=ref, now=_text(
+            "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
+            by=now.get("checked_by") or MESSAGES["unknown"]))
+    if status in ("superseded", "taken", "unknown"):
+        return _text({"superseded": "lost_change", "taken": "taken_unknown", "unknown": "taken_gone"}[status],
+                     what=what)
+    if status == "rejected":
+        return _refusal(client, problem, what)
+    return _text("refused_fields", what=what, fields=", ".join(
+        f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
 
 
 def _value(value: Any) -> str:
@@ -196,6 +211,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "attention", count=len(notices))
         for notice in notices:
             _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
+        _tell(client, notices)
     return 0
 
 
@@ -216,9 +232,10 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
              site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
              checked=i.checked, total=i.total, id=i.id,
              overdue=MESSAGES["overdue"] if i.overdue else "")
-        for notice in notices:
-            if notice.about == i.id:
-                _say(out, "attention_mark", text=notice.text)
+        told = [notice for notice in notices if notice.about == i.id]
+        for notice in told:
+            _say(out, "attention_mark", text=notice.text)
+        _tell(client, told)
     if shown and short is not None:
         _say(out, short)
     return 0
@@ -372,13 +389,13 @@ def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         fields = ", ".join(f"{k}={v!r}" for k, v in p["fields"].items() if v is not None)
         _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
              fields=fields)
-    _print_problems(client, out)
+    _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
 
 def conflicts(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     _print_conflicts(client, out)
-    _print_problems(client, out)
+    _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
 

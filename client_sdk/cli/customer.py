@@ -24,7 +24,7 @@ from sync.sheet import SYSTEM_ORDER
 
 from ..client import Client
 from ..service import _local
-from .commands import _notices
+from .commands import _notices, _tell
 from .common import _find_inspection
 from .messages import _say
 from .service import _find
@@ -196,9 +196,10 @@ def _milestones(client: Client, request_id: str) -> list[str]:
 
 def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
-    for notice in _notices(client):  # the technician's, in English, above the customer's sheet
-        if notice.about == inspection["id"]:
-            _say(out, "sheet_attention", text=notice.text)
+    told = [notice for notice in _notices(client) if notice.about == inspection["id"]]
+    for notice in told:  # the technician's, in English, above the customer's sheet
+        _say(out, "sheet_attention", text=notice.text)
+    _tell(client, told)
     print("\n".join(inspection_screen(client, inspection["id"])), file=out)
     return 0
 

@@ -56,7 +56,7 @@ EN: dict[str, str] = {
                      " once a sync brings the row back",
     "taken_gone": "the server took your change of {what}, but its answer was lost, and whether it counted can no"
                   " longer be learnt on this phone (its row left it, or the server no longer shows its record):"
-                  " ask your supervisor to look at it",
+                  " ask your supervisor to look at it. Told once: `fieldsync-client outbox` keeps it listed",
     "refused_sealed": "your change of {what} was refused: the customer's signature sealed the check as it stood;"
                       " if it is wrong, ask your supervisor to retract that signature, then record it again and"
                       " have the customer sign again",
