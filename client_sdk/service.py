@@ -12,6 +12,7 @@ corrects its own unsent events the way the server will (past `CLOCK_SKEW_MS`).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -167,6 +168,24 @@ class ServiceWork(Workflow):
                                                    "recorded_by", "recorded_at", "warranty_void")})
                 for v in sorted(visits, key=lambda v: (v["fields"].get("visit_no") or 1 << 30, v["id"]))],
         )
+
+    def assignment_news(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(requests assigned to me since I was last told, requests taken off me since): the desk's dispatch and
+        a supervisor's reassignment, as the pulled rows show them, open ones only (not closed or cancelled).
+        What is told is recorded (`assigned_told`), so each change is told once, by the first sync that can,
+        even when the sync that pulled it failed later; a phone that never told anything tells every open
+        request assigned to me."""
+        me = self.db.meta("username")
+        told = set(json.loads(self.db.meta("assigned_told") or "[]"))
+        mine = {r["id"]: r for r in self.rows("service_requests")
+                if r["fields"].get("assigned_to") == me and r["fields"].get("status") not in ENDED}
+        gone = sorted((found for request_id in told - set(mine)
+                       if (found := self.get("service_requests", request_id)) is not None and not found["deleted"]
+                       and found["fields"].get("status") not in ENDED), key=lambda r: str(r["fields"].get("number")))
+        new = sorted((r for request_id, r in mine.items() if request_id not in told),
+                     key=lambda r: str(r["fields"].get("number")))
+        self.db.set_meta(assigned_told=json.dumps(sorted(mine)))
+        return new, gone
 
     def _live(self, collection: str, row_id: str, what: str) -> dict[str, Any]:
         """A row this phone holds, not deleted; else NotFound naming it as `what`."""

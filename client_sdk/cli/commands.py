@@ -36,6 +36,7 @@ from .common import (
     upload_counts,
 )
 from .messages import MESSAGES, _say, _text
+from .service import assignment_news
 
 
 def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
@@ -201,6 +202,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "uploaded", count=report.uploaded)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
+    assignment_news(client, out)
     waiting, failed = upload_counts(client)
     if waiting:
         _say(out, "uploads_left", count=waiting)

@@ -241,8 +241,19 @@ EN: dict[str, str] = {
     "help_caller_phone": "their phone number",
     "help_complex": "a complex fault (72 h to fix instead of 24 h)",
     "no_requests": "No service requests.",
-    "request_line": "{number:<16} {status:<10} {site:<20} {device:<10} {countdown}  {id}",
-    "request_header": "{number}  {status}  {site}  {device}  {kind} ({complexity}), reported {reported}",
+    "request_line": "{number:<16} {status:<10} {site:<20} {device:<10} {who:<10} {countdown}  {id}",
+    "request_header": "{number}  {status}  {site}  {device}  {kind} ({complexity}), reported {reported},"
+                      " assigned to {who}",
+    # Who a request is assigned to, in `requests` (a column) and `request` (its header).
+    "assigned_you": "you",
+    "assigned_none": "nobody yet",
+    "assigned_none_short": "-",
+    # What a sync pulled of the desk's dispatch and a supervisor's reassignment, told once each.
+    "now_yours": "Assigned to you: {number} at {site} ({device}): {description}",
+    "not_yours": "{number} at {site} was reassigned to {who}: it is no longer yours; what you recorded on it"
+                 " stays on it",
+    "not_yours_none": "{number} at {site} was taken off you (assigned to nobody now): it is no longer yours;"
+                      " what you recorded on it stays on it",
     "request_caller": "  {caller} {phone}: {description}",
     "request_milestones": "Countdowns:",
     "request_milestone": "  {text}  ({explanation})",
