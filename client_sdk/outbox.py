@@ -163,10 +163,10 @@ class Outbox:
     # -- reads -------------------------------------------------------------------------
 
     def pending(self) -> list[dict[str, Any]]:
-        """The changes the server has not acknowledged yet, in seq order."""
+        """The changes the server has not acknowledged yet, in seq order, each with its `label` (`labels.py`)."""
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "hlc": e.hlc, "fields": e.fields,
-             "delete": e.delete}
+             "delete": e.delete, "label": e.label or {}}
             for e in self.db.entries("state = 'pending'")
         ]
 

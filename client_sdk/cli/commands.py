@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
 from sync.periods import site_zone
+from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
 from ..client import Client
@@ -382,15 +383,32 @@ def complete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
+    """A field's value as the technician reads it: a time on the site's clock, not the wire's UTC."""
+    spec = COLLECTIONS.get(collection)
+    kind = spec.field(name) if spec is not None else None
+    if kind is not None and kind.type == "timestamp" and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return value
+    return value
+
+
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pending = client.pending()
     _say(out, "pending_count", count=len(pending))
+    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
     for p in pending:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
-        fields = ", ".join(f"{k}={v!r}" for k, v in p["fields"].items() if v is not None)
+        label = p["label"]
+        zone = zones.get(label.get("site", ""), site_zone(None))
+        fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
+                           if v is not None)
+        names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
         _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
-             fields=fields)
+             about=_text("pending_about", names=names) if names else "", fields=fields)
     _print_problems(client, out, partial(_unknown_text, client))
     return 0
 

@@ -128,7 +128,8 @@ EN: dict[str, str] = {
     "and_more": "{shown} and {more} more",
     "recorded": "Recorded {device}: {outcome} (pending, seq {seq}). Run `fieldsync-client sync` when online.",
     "pending_count": "{count} change(s) waiting to be sent.",
-    "pending_line": "  #{seq:<5} {action:<7} {collection} {id} {fields}",
+    "pending_line": "  #{seq:<5} {action:<7} {collection} {about}{id} {fields}",
+    "pending_about": "{names}: ",  # the sheet or request number and the device code a change is about
     "problems_count": "{count} change(s) that did not count:",
     "problem_line": "  #{seq:<5} {status:<11} {reason:<15} {collection} {id}: {detail}",
     "no_problems": "No problems.",
