@@ -134,14 +134,17 @@ def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) 
         f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
 
 
-def _value(value: Any) -> str:
-    """A logged value as a person reads it: yes/no, quoted text, a group's fields one after another."""
+def _value(value: Any, collection: str, name: str, zone: Any) -> str:
+    """A logged value of `collection`'s field or register `name` as a person reads it: yes/no, quoted text, a
+    time on the site's clock (`zone`), a group's fields one after another."""
     if value is None:
         return MESSAGES["value_empty"]
     if isinstance(value, bool):
         return MESSAGES["value_yes" if value else "value_no"]
     if isinstance(value, dict):
-        return ", ".join(_text("value_field", field=k, value=_value(v)) for k, v in value.items() if v is not None)
+        return ", ".join(_text("value_field", field=k, value=_value(v, collection, k, zone))
+                         for k, v in value.items() if v is not None)
+    value = _local_value(collection, name, value, zone)
     return _text("value_text", text=value) if isinstance(value, str) else str(value)
 
 
@@ -158,11 +161,13 @@ def _print_conflicts(client: Client, out: TextIO) -> None:
         if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
             old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
                         for side in (old, new))
+        zone = zones.get(c.site_id or "", site_zone(None))
+        said = partial(_value, collection=c.collection, name=str(c.register or ""), zone=zone)
         if c.kind in ("lost", "overwritten"):
-            text = _text(f"conflict_{c.kind}", new=_value(new), old=_value(old), other=other)
+            text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
         else:
-            text = _text("conflict_rejected", reason=c.reason, text=c.detail or _value(new))
-        at = datetime.fromisoformat(c.at).astimezone(zones.get(c.site_id or "", site_zone(None)))
+            text = _text("conflict_rejected", reason=c.reason, text=c.detail or said(new))
+        at = datetime.fromisoformat(c.at).astimezone(zone)
         _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
              row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
     if len(found) > len(shown):

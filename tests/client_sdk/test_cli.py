@@ -117,6 +117,12 @@ def test_conflicts_show_the_lost_value(http, site, db, tmp_path, capsys):
     assert line.startswith(f"  {shanghai:%Y-%m-%d %H:%M} overwritten")
     same = sum(bool(e.get("no_op")) for e in at)
     assert same >= 1 and f"{same} more where both sides wrote the same value (nothing lost) not shown." in out
+    # Regression (s28 repair): a logged time (the checks' `checked_at`) read as the wire's UTC, eight hours off
+    # the entry's own time beside it; it reads on the site's clock.
+    entry = _one(at, kind="overwritten", register="result")
+    for side in ("old_value", "new_value"):
+        checked = datetime.fromisoformat(entry[side]["checked_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+        assert f"checked_at “{checked:%Y-%m-%d %H:%M:%S}”" in line and entry[side]["checked_at"] not in line, line
 
 
 def test_database_path_from_the_environment(http, site, tmp_path, monkeypatch, capsys):
