@@ -467,8 +467,11 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "photo_again", device=named, stage=args.stage, seq=client.pending()[-1]["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
-    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"],
-         taken_at=fields["fields"].get("taken_at") or MESSAGES["unknown"], seq=client.pending()[-1]["seq"])
+    site = client.get("sites", str(client.pending()[-1]["label"].get("site")))
+    taken = fields["fields"].get("taken_at")
+    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=client.pending()[-1]["seq"],
+         taken_at=_local_value("photos", "taken_at", taken, site_zone(site["fields"].get("tz") if site else None))
+         if taken else MESSAGES["unknown"])
     return 0
 
 
