@@ -264,9 +264,14 @@ class Client(DutyWork):
         With `unresolved_only`, a problem is left out once the technician acted
         on it: a later change of the same row is in the outbox (recorded again),
         or a signature of its inspection taken after the server's answer (the
-        sheet, as it now stands, was shown and signed again).
+        sheet, as it now stands, was shown and signed again), and one whose
+        result stays unknown (`unknown`) once he was told of it (`told`).
         """
         return self.outbox.problems(unresolved_only)
+
+    def told(self, seqs: Sequence[int]) -> None:
+        """The technician was shown that these changes' results stay unknown (`unknown`): tell him once."""
+        self.outbox.told(seqs)
 
     def conflicts(self, after: int = 0) -> list[Conflict]:
         """The server's conflict log entries that concern this user (GET /api/conflicts)."""

@@ -154,3 +154,11 @@ def m006_outbox_sent_seq(db: sqlite_utils.Database) -> None:
     (`Outbox.renumber_tx`): the conflict log names a change by its client and that seq, and a change taken
     with its answer lost is settled from those entries (`client_sdk/settle.py`). NULL: its seq is that one."""
     db.execute("ALTER TABLE outbox ADD COLUMN sent_seq INTEGER")
+
+
+@migrations()
+def m007_outbox_told(db: sqlite_utils.Database) -> None:
+    """When the technician was told that a change's result stays unknown (reason `result_unknown`, settled for
+    good: `client_sdk/settle.py`): a sync tells it once, `outbox` keeps listing it until it is pruned. NULL:
+    not told yet (a phone upgraded holding such a change tells it once more)."""
+    db.execute("ALTER TABLE outbox ADD COLUMN told_ms INTEGER")

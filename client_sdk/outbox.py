@@ -163,10 +163,10 @@ class Outbox:
     # -- reads -------------------------------------------------------------------------
 
     def pending(self) -> list[dict[str, Any]]:
-        """The changes the server has not acknowledged yet, in seq order."""
+        """The changes the server has not acknowledged yet, in seq order, each with its `label` (`labels.py`)."""
         return [
             {"seq": e.seq, "collection": e.collection, "id": e.id, "hlc": e.hlc, "fields": e.fields,
-             "delete": e.delete}
+             "delete": e.delete, "label": e.label or {}}
             for e in self.db.entries("state = 'pending'")
         ]
 
@@ -175,6 +175,8 @@ class Outbox:
         where = ("(state IN ('superseded', 'rejected') OR (state = 'applied' AND rejected_fields IS NOT NULL)"
                  " OR (state = 'applied' AND reason IN ('result_lost', 'result_unknown')))")
         if unresolved_only:
+            # A change whose result stays unknown is told once (`told`); nothing he does resolves it.
+            where += " AND NOT (reason = 'result_unknown' AND told_ms IS NOT NULL)"
             where += (
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE"
                 " (later.collection = outbox.collection AND later.id = outbox.id AND later.seq > outbox.seq"
@@ -191,6 +193,14 @@ class Outbox:
              "label": e.label or {}}
             for e in self.db.entries(where)
         ]
+
+    def told(self, seqs: Sequence[int]) -> None:
+        """The technician was told that these changes' results stay unknown: `problems(unresolved_only)` leaves
+        them out from now on (`problems()` keeps listing them until `prune`). Other changes are left alone."""
+        with self.db.transaction() as conn:
+            conn.executemany("UPDATE outbox SET told_ms = ? WHERE seq = ? AND state = 'applied'"
+                             " AND reason = 'result_unknown' AND told_ms IS NULL",
+                             [(self.wall(), seq) for seq in seqs])
 
     def pending_ids(self, collection: str) -> set[str]:
         """The ids of the rows of `collection` with a change still waiting to be sent."""

@@ -27,7 +27,7 @@ from .migrations import migrations
 
 _OUTBOX_COLUMNS = (
     'seq, collection, id, hlc, fields, "delete", created_ms, state, reason, detail,'
-    " rejected_fields, clock, push_version, acked_ms, label, sent_seq"
+    " rejected_fields, clock, push_version, acked_ms, label, sent_seq, told_ms"
 )
 
 
@@ -53,6 +53,8 @@ class Entry:
     label: dict[str, str] | None = None
     # The seq the server knew it by, when a new enrolment moved it below seq 1 (`Outbox.renumber_tx`).
     sent_seq: int | None = None
+    # When the technician was told its result stays unknown (`Outbox.told`); None: not yet, or not such a change.
+    told_ms: int | None = None
 
     @classmethod
     def from_row(cls, r: Sequence[Any]) -> Entry:
@@ -73,6 +75,7 @@ class Entry:
             acked_ms=r[13],
             label=None if r[14] is None else json.loads(r[14]),
             sent_seq=r[15],
+            told_ms=r[16],
         )
 
 
@@ -286,7 +289,7 @@ class Replica:
 
     def insert_entry_tx(self, entry: Entry) -> None:
         self.conn.execute(
-            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO outbox({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 entry.seq,
                 entry.collection,
@@ -304,6 +307,7 @@ class Replica:
                 entry.acked_ms,
                 None if entry.label is None else dumps(entry.label),
                 entry.sent_seq,
+                entry.told_ms,
             ],
         )
 

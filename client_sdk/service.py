@@ -12,6 +12,7 @@ corrects its own unsent events the way the server will (past `CLOCK_SKEW_MS`).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 from sync import errors as E
 from sync import hlc
-from sync.clocks import Terms, clocks, explain, terms_from_raw, ts_ms
+from sync.clocks import ENGLISH, Terms, clocks, explain, terms_from_raw, ts_ms
 from sync.collections.service import KIND_ORDER, request_status
 from sync.periods import site_zone
 from sync.wire import Scalar
@@ -131,9 +132,11 @@ class ServiceWork(Workflow):
 
         return sorted(out, key=urgency)
 
-    def request(self, request_id: str, now_ms: int | None = None) -> RequestDetail:
+    def request(self, request_id: str, now_ms: int | None = None,
+                catalogue: Mapping[str, str] = ENGLISH) -> RequestDetail:
         """A request with its timeline (events in time order, voided ones marked), its visits and
-        milestones (each with the server's one-line explanation)."""
+        milestones (each with the server's one-line explanation in `catalogue`'s words: the technician's
+        English, or the printed sheet's Chinese, `words("clocks", "zh")`, for the customer's screen)."""
         request = self._request(request_id)
         now = self.server_now() if now_ms is None else now_ms
         events = [e for e in self.rows("service_events") if e["fields"].get("request_id") == request_id]
@@ -143,7 +146,7 @@ class ServiceWork(Workflow):
         summary = self._summary(request, events, visits, now,
                                 request_id in self.outbox.pending_ids("service_requests")
                                 or bool({e["id"] for e in events} & waiting_events)
-                                or bool({v["id"] for v in visits} & waiting_visits), {})
+                                or bool({v["id"] for v in visits} & waiting_visits), {}, catalogue)
         zone = self._zone(request)
         voided = {str(e["fields"].get("note")) for e in events if e["fields"].get("kind") == "voided"}
         server_now = self.server_now()
@@ -165,6 +168,24 @@ class ServiceWork(Workflow):
                                                    "recorded_by", "recorded_at", "warranty_void")})
                 for v in sorted(visits, key=lambda v: (v["fields"].get("visit_no") or 1 << 30, v["id"]))],
         )
+
+    def assignment_news(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(requests assigned to me since I was last told, requests taken off me since): the desk's dispatch and
+        a supervisor's reassignment, as the pulled rows show them, open ones only (not closed or cancelled).
+        What is told is recorded (`assigned_told`), so each change is told once, by the first sync that can,
+        even when the sync that pulled it failed later; a phone that never told anything tells every open
+        request assigned to me."""
+        me = self.db.meta("username")
+        told = set(json.loads(self.db.meta("assigned_told") or "[]"))
+        mine = {r["id"]: r for r in self.rows("service_requests")
+                if r["fields"].get("assigned_to") == me and r["fields"].get("status") not in ENDED}
+        gone = sorted((found for request_id in told - set(mine)
+                       if (found := self.get("service_requests", request_id)) is not None and not found["deleted"]
+                       and found["fields"].get("status") not in ENDED), key=lambda r: str(r["fields"].get("number")))
+        new = sorted((r for request_id, r in mine.items() if request_id not in told),
+                     key=lambda r: str(r["fields"].get("number")))
+        self.db.set_meta(assigned_told=json.dumps(sorted(mine)))
+        return new, gone
 
     def _live(self, collection: str, row_id: str, what: str) -> dict[str, Any]:
         """A row this phone holds, not deleted; else NotFound naming it as `what`."""
@@ -195,7 +216,8 @@ class ServiceWork(Workflow):
         return min(max(corrected, start if start is not None else corrected), server_now)
 
     def _summary(self, request: dict[str, Any], events: list[dict[str, Any]], visits: list[dict[str, Any]],
-                 now: int, pending: bool, memo: dict[str, tuple[dict[str, Any], Terms | None]]) -> RequestSummary:
+                 now: int, pending: bool, memo: dict[str, tuple[dict[str, Any], Terms | None]],
+                 catalogue: Mapping[str, str] = ENGLISH) -> RequestSummary:
         f = request["fields"]
         site_fields, terms = self._site(str(f.get("site_id")), memo)
         device = self.get("devices", str(f.get("device_id"))) if f.get("device_id") else None
@@ -213,7 +235,7 @@ class ServiceWork(Workflow):
                 name=c.milestone.name, status=c.milestone.status, due_at=c.milestone.due_at,
                 due_local=_local(c.milestone.due_at, zone) or "", done_at=c.milestone.done_at,
                 done_local=_local(c.milestone.done_at, zone),
-                remaining_ms=c.milestone.remaining_ms, paused_ms=c.milestone.paused_ms, explanation=explain(c))
+                remaining_ms=c.milestone.remaining_ms, paused_ms=c.milestone.paused_ms, explanation=explain(c, catalogue))
                 for c in found]
         return RequestSummary(
             id=request["id"], number=f.get("number"), site_id=f.get("site_id"), site_name=site_fields.get("name"),

@@ -12,10 +12,12 @@ import getpass
 import json
 import sys
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
 from sync.periods import site_zone
+from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
 from ..client import Client
@@ -35,6 +37,7 @@ from .common import (
     upload_counts,
 )
 from .messages import MESSAGES, _say, _text
+from .service import assignment_news
 
 
 def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
@@ -63,6 +66,8 @@ class Notice(NamedTuple):
     about: str | None
     sheet_no: str
     text: str
+    # A change whose result stays unknown: told once (`_tell`), then listed by `outbox` only.
+    unknown_seq: int | None = None
 
 
 def _refusal(client: Client, problem: dict[str, Any], what: str) -> str:
@@ -96,35 +101,50 @@ def _notices(client: Client) -> list[Notice]:
     for problem in client.problems(unresolved_only=True):
         inspection, what = _what(client, problem)
         ref = refs.get(inspection or "", problem["label"].get("sheet") or inspection or "-")
-        if problem["status"] == "superseded" and problem["collection"] == "device_checks":
-            now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
-            note = f": {now['note']}" if now.get("note") else ""
-            text = _text("lost_check", what=what, ref=ref, now=_text(
-                "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
-                by=now.get("checked_by") or MESSAGES["unknown"]))
-        elif problem["status"] == "superseded":
-            text = _text("lost_change", what=what)
-        elif problem["status"] == "taken":
-            text = _text("taken_unknown", what=what)
-        elif problem["status"] == "unknown":
-            text = _text("taken_gone", what=what)
-        elif problem["status"] == "rejected":
-            text = _refusal(client, problem, what)
-        else:
-            text = _text("refused_fields", what=what, fields=", ".join(
-                f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
-        found.append(Notice(inspection, ref, text))
+        found.append(Notice(inspection, ref, _problem_text(client, problem, what, ref),
+                            problem["seq"] if problem["status"] == "unknown" else None))
     return found
 
 
-def _value(value: Any) -> str:
-    """A logged value as a person reads it: yes/no, quoted text, a group's fields one after another."""
+def _tell(client: Client, notices: list[Notice]) -> None:
+    """The notices just shown: a result that stays unknown is told once, not at every sync."""
+    client.told([n.unknown_seq for n in notices if n.unknown_seq is not None])
+
+
+def _unknown_text(client: Client, problem: dict[str, Any]) -> str:
+    """`outbox`'s words for a change whose result is not known (yet): the notice a sync gave."""
+    return _problem_text(client, problem, _what(client, problem)[1], "-")
+
+
+def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) -> str:
+    """What happened to a change that did not (fully) count, and what to do, in the catalogue's words."""
+    status = problem["status"]
+    if status == "superseded" and problem["collection"] == "device_checks":
+        now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
+        note = f": {now['note']}" if now.get("note") else ""
+        return _text("lost_check", what=what, ref=ref, now=_text(
+            "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
+            by=now.get("checked_by") or MESSAGES["unknown"]))
+    if status in ("superseded", "taken", "unknown"):
+        return _text({"superseded": "lost_change", "taken": "taken_unknown", "unknown": "taken_gone"}[status],
+                     what=what)
+    if status == "rejected":
+        return _refusal(client, problem, what)
+    return _text("refused_fields", what=what, fields=", ".join(
+        f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
+
+
+def _value(value: Any, collection: str, name: str, zone: Any) -> str:
+    """A logged value of `collection`'s field or register `name` as a person reads it: yes/no, quoted text, a
+    time on the site's clock (`zone`), a group's fields one after another."""
     if value is None:
         return MESSAGES["value_empty"]
     if isinstance(value, bool):
         return MESSAGES["value_yes" if value else "value_no"]
     if isinstance(value, dict):
-        return ", ".join(_text("value_field", field=k, value=_value(v)) for k, v in value.items() if v is not None)
+        return ", ".join(_text("value_field", field=k, value=_value(v, collection, k, zone))
+                         for k, v in value.items() if v is not None)
+    value = _local_value(collection, name, value, zone)
     return _text("value_text", text=value) if isinstance(value, str) else str(value)
 
 
@@ -141,11 +161,13 @@ def _print_conflicts(client: Client, out: TextIO) -> None:
         if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
             old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
                         for side in (old, new))
+        zone = zones.get(c.site_id or "", site_zone(None))
+        said = partial(_value, collection=c.collection, name=str(c.register or ""), zone=zone)
         if c.kind in ("lost", "overwritten"):
-            text = _text(f"conflict_{c.kind}", new=_value(new), old=_value(old), other=other)
+            text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
         else:
-            text = _text("conflict_rejected", reason=c.reason, text=c.detail or _value(new))
-        at = datetime.fromisoformat(c.at).astimezone(zones.get(c.site_id or "", site_zone(None)))
+            text = _text("conflict_rejected", reason=c.reason, text=c.detail or said(new))
+        at = datetime.fromisoformat(c.at).astimezone(zone)
         _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
              row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
     if len(found) > len(shown):
@@ -186,6 +208,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "uploaded", count=report.uploaded)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
+    assignment_news(client, out)
     waiting, failed = upload_counts(client)
     if waiting:
         _say(out, "uploads_left", count=waiting)
@@ -196,6 +219,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "attention", count=len(notices))
         for notice in notices:
             _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
+        _tell(client, notices)
     return 0
 
 
@@ -216,9 +240,10 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
              site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
              checked=i.checked, total=i.total, id=i.id,
              overdue=MESSAGES["overdue"] if i.overdue else "")
-        for notice in notices:
-            if notice.about == i.id:
-                _say(out, "attention_mark", text=notice.text)
+        told = [notice for notice in notices if notice.about == i.id]
+        for notice in told:
+            _say(out, "attention_mark", text=notice.text)
+        _tell(client, told)
     if shown and short is not None:
         _say(out, short)
     return 0
@@ -363,22 +388,39 @@ def complete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
+    """A field's value as the technician reads it: a time on the site's clock, not the wire's UTC."""
+    spec = COLLECTIONS.get(collection)
+    kind = spec.field(name) if spec is not None else None
+    if kind is not None and kind.type == "timestamp" and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return value
+    return value
+
+
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pending = client.pending()
     _say(out, "pending_count", count=len(pending))
+    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
     for p in pending:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
-        fields = ", ".join(f"{k}={v!r}" for k, v in p["fields"].items() if v is not None)
+        label = p["label"]
+        zone = zones.get(label.get("site", ""), site_zone(None))
+        fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
+                           if v is not None)
+        names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
         _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
-             fields=fields)
-    _print_problems(client, out)
+             about=_text("pending_about", names=names) if names else "", fields=fields)
+    _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
 
 def conflicts(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     _print_conflicts(client, out)
-    _print_problems(client, out)
+    _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
 
@@ -425,8 +467,11 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "photo_again", device=named, stage=args.stage, seq=client.pending()[-1]["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
-    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"],
-         taken_at=fields["fields"].get("taken_at") or MESSAGES["unknown"], seq=client.pending()[-1]["seq"])
+    site = client.get("sites", str(client.pending()[-1]["label"].get("site")))
+    taken = fields["fields"].get("taken_at")
+    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=client.pending()[-1]["seq"],
+         taken_at=_local_value("photos", "taken_at", taken, site_zone(site["fields"].get("tz") if site else None))
+         if taken else MESSAGES["unknown"])
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -215,14 +215,17 @@ def _find_device(devices: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     return found[0]
 
 
-def _print_problems(client: Client, out: TextIO) -> None:
+def _print_problems(client: Client, out: TextIO, explain: Callable[[dict[str, Any]], str]) -> None:
+    """Every problem still held, with the server's words; a change whose result is not known (the server
+    gave none) with the words its notice gave (`explain`): a sync tells an unknown result once, this lists it."""
     problems = client.problems()
     if not problems:
         _say(out, "no_problems")
         return
     _say(out, "problems_count", count=len(problems))
     for p in problems:
-        detail = p["detail"] or ", ".join(f"{k}: {v}" for k, v in (p["rejected_fields"] or {}).items())
+        detail = p["detail"] or ", ".join(f"{k}: {v}" for k, v in (p["rejected_fields"] or {}).items()) or (
+            explain(p) if p["status"] in ("taken", "unknown") else "")
         # A change out of the seqs (answered before a re-enrolment, or refused as too large) has no number to show.
         _say(out, "problem_line", seq=p["seq"] if p["seq"] > 0 else "-", status=p["status"], reason=p["reason"] or "",
              collection=p["collection"], id=p["id"], detail=detail)

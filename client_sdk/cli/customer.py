@@ -24,12 +24,13 @@ from sync.sheet import SYSTEM_ORDER
 
 from ..client import Client
 from ..service import _local
-from .commands import _notices
+from .commands import _notices, _tell
 from .common import _find_inspection
 from .messages import _say
 from .service import _find
 
 SHEET = words("sheets")
+CLOCKS = words("clocks", "zh")  # a milestone's explanation as the printed sheet says it
 # Fields the sheet's head or its own lines already say; the others the signature seals follow them.
 _VISIT_SAID = frozenset(["technician", "work_done", "fault_cause", "outcome"])
 _LINE_SAID = frozenset(["item", "description", "quantity", "decision", "decided_by", "decided_at"])
@@ -172,15 +173,33 @@ def visit_screen(client: Client, visit_id: str) -> list[str]:
         lines += [_field(SHEET["subtotal"], yuan(bill.subtotal_fen)),
                   _field(SHEET["tax"].format(rate=f"{bill.tax_bps / 100:g}"), yuan(bill.tax_fen)),
                   _field(SHEET["total"], yuan(bill.total_fen))]
+    lines += _milestones(client, str(request.get("id")))
     lines.append(_field(SHEET["seal_hash"], shown["sheet_sha256"]))
     return lines
 
 
+def _milestones(client: Client, request_id: str) -> list[str]:
+    """The printed sheet's 服务时限: each milestone's due and done times in the site's zone, its status and
+    its explanation in the sheet's Chinese, counted on the phone as the server counts them; nothing while
+    the phone holds no terms for the site (or no longer holds the request)."""
+    found = client.get("service_requests", request_id)
+    if found is None or found["deleted"]:
+        return []
+    milestones = client.request(request_id, catalogue=CLOCKS).milestones
+    if not milestones:
+        return []
+    return [SHEET["milestones"], *(SHEET["screen_row"].format(text=_join(
+        label("milestone", m.name), _field(SHEET["due_at"], m.due_local),
+        _field(SHEET["done_at"], m.done_local) if m.done_local else "",
+        label("milestone_status", m.status), _field(SHEET["explanation"], m.explanation))) for m in milestones)]
+
+
 def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
-    for notice in _notices(client):  # the technician's, in English, above the customer's sheet
-        if notice.about == inspection["id"]:
-            _say(out, "sheet_attention", text=notice.text)
+    told = [notice for notice in _notices(client) if notice.about == inspection["id"]]
+    for notice in told:  # the technician's, in English, above the customer's sheet
+        _say(out, "sheet_attention", text=notice.text)
+    _tell(client, told)
     print("\n".join(inspection_screen(client, inspection["id"])), file=out)
     return 0
 

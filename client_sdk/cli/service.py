@@ -71,13 +71,35 @@ def _next(request: RequestSummary, today: str) -> str:
     return countdown(min(running, key=lambda m: m.due_at), today)
 
 
+def _who(client: Client, assigned_to: Any, short: bool = False) -> str:
+    """Who a request is assigned to: `you`, another technician by username, or nobody."""
+    if not assigned_to:
+        return MESSAGES["assigned_none_short" if short else "assigned_none"]
+    return MESSAGES["assigned_you"] if assigned_to == client.username else str(assigned_to)
+
+
+def assignment_news(client: Client, out: TextIO) -> None:
+    """After a sync: requests the desk assigned to me, and those reassigned off me, since I was last told."""
+    new, gone = client.assignment_news()
+    for request in new + gone:
+        f = request["fields"]
+        site = client.get("sites", str(f.get("site_id")))
+        device = client.get("devices", str(f.get("device_id"))) if f.get("device_id") else None
+        words = {"number": _number(request), "site": (site["fields"].get("name") if site else None)
+                 or MESSAGES["unknown"], "device": (device["fields"].get("code") if device else None) or "-",
+                 "description": f.get("description") or "", "who": f.get("assigned_to")}
+        _say(out, "now_yours" if request in new else "not_yours" if f.get("assigned_to") else "not_yours_none",
+             **words)
+
+
 def requests(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     shown = client.my_requests(include_all=args.all)
     if not shown:
         _say(out, "no_requests")
     for r in shown:
         _say(out, "request_line", number=_number(r), status=r.status, site=r.site_name or MESSAGES["unknown"],
-             device=r.device_code or "-", countdown=_next(r, _today(client, r.site_id)), id=r.id)
+             device=r.device_code or "-", who=_who(client, r.assigned_to, short=True),
+             countdown=_next(r, _today(client, r.site_id)), id=r.id)
     return 0
 
 
@@ -86,7 +108,8 @@ def request(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     r = client.request(found["id"])
     today = _today(client, r.site_id)
     _say(out, "request_header", number=_number(r), status=r.status, site=r.site_name or MESSAGES["unknown"],
-         device=r.device_code or "-", kind=r.kind or "-", complexity=r.complexity, reported=r.reported_local or "-")
+         device=r.device_code or "-", kind=r.kind or "-", complexity=r.complexity, reported=r.reported_local or "-",
+         who=_who(client, r.assigned_to))
     _say(out, "request_caller", caller=r.caller_name or "-", phone=r.caller_phone or "",
          description=r.description or "")
     _say(out, "request_milestones")

@@ -56,7 +56,7 @@ EN: dict[str, str] = {
                      " once a sync brings the row back",
     "taken_gone": "the server took your change of {what}, but its answer was lost, and whether it counted can no"
                   " longer be learnt on this phone (its row left it, or the server no longer shows its record):"
-                  " ask your supervisor to look at it",
+                  " ask your supervisor to look at it. Told once: `fieldsync-client outbox` keeps it listed",
     "refused_sealed": "your change of {what} was refused: the customer's signature sealed the check as it stood;"
                       " if it is wrong, ask your supervisor to retract that signature, then record it again and"
                       " have the customer sign again",
@@ -128,7 +128,8 @@ EN: dict[str, str] = {
     "and_more": "{shown} and {more} more",
     "recorded": "Recorded {device}: {outcome} (pending, seq {seq}). Run `fieldsync-client sync` when online.",
     "pending_count": "{count} change(s) waiting to be sent.",
-    "pending_line": "  #{seq:<5} {action:<7} {collection} {id} {fields}",
+    "pending_line": "  #{seq:<5} {action:<7} {collection} {about}{id} {fields}",
+    "pending_about": "{names}: ",  # the sheet or request number and the device code a change is about
     "problems_count": "{count} change(s) that did not count:",
     "problem_line": "  #{seq:<5} {status:<11} {reason:<15} {collection} {id}: {detail}",
     "no_problems": "No problems.",
@@ -241,8 +242,19 @@ EN: dict[str, str] = {
     "help_caller_phone": "their phone number",
     "help_complex": "a complex fault (72 h to fix instead of 24 h)",
     "no_requests": "No service requests.",
-    "request_line": "{number:<16} {status:<10} {site:<20} {device:<10} {countdown}  {id}",
-    "request_header": "{number}  {status}  {site}  {device}  {kind} ({complexity}), reported {reported}",
+    "request_line": "{number:<16} {status:<10} {site:<20} {device:<10} {who:<10} {countdown}  {id}",
+    "request_header": "{number}  {status}  {site}  {device}  {kind} ({complexity}), reported {reported},"
+                      " assigned to {who}",
+    # Who a request is assigned to, in `requests` (a column) and `request` (its header).
+    "assigned_you": "you",
+    "assigned_none": "nobody yet",
+    "assigned_none_short": "-",
+    # What a sync pulled of the desk's dispatch and a supervisor's reassignment, told once each.
+    "now_yours": "Assigned to you: {number} at {site} ({device}): {description}",
+    "not_yours": "{number} at {site} was reassigned to {who}: it is no longer yours; what you recorded on it"
+                 " stays on it",
+    "not_yours_none": "{number} at {site} was taken off you (assigned to nobody now): it is no longer yours;"
+                      " what you recorded on it stays on it",
     "request_caller": "  {caller} {phone}: {description}",
     "request_milestones": "Countdowns:",
     "request_milestone": "  {text}  ({explanation})",

@@ -117,6 +117,12 @@ def test_conflicts_show_the_lost_value(http, site, db, tmp_path, capsys):
     assert line.startswith(f"  {shanghai:%Y-%m-%d %H:%M} overwritten")
     same = sum(bool(e.get("no_op")) for e in at)
     assert same >= 1 and f"{same} more where both sides wrote the same value (nothing lost) not shown." in out
+    # Regression (s28 repair): a logged time (the checks' `checked_at`) read as the wire's UTC, eight hours off
+    # the entry's own time beside it; it reads on the site's clock.
+    entry = _one(at, kind="overwritten", register="result")
+    for side in ("old_value", "new_value"):
+        checked = datetime.fromisoformat(entry[side]["checked_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+        assert f"checked_at “{checked:%Y-%m-%d %H:%M:%S}”" in line and entry[side]["checked_at"] not in line, line
 
 
 def test_database_path_from_the_environment(http, site, tmp_path, monkeypatch, capsys):
@@ -199,3 +205,25 @@ def test_every_command_is_documented(capsys):
     out = capsys.readouterr().out
     for command in ("login", "sync", "inspections", "check", "outbox", "conflicts"):
         assert command in out
+
+
+def test_outbox_names_what_is_still_to_send_by_sheet_and_device_and_its_times_on_the_sites_clock(
+        http, site, db, capsys):
+    """Regression (s28 repair): `outbox`, the technician's list of what is still to send, named each change by
+    collection and uuid only and showed its times as the wire's UTC (`checked_at='2026-12-07T12:26:21.902Z'`),
+    eight hours off the clock in the plant room."""
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if device_check_id(site["inspection"], site["cam1"]) in x]
+    phone = Client(db, http)
+    try:
+        checked_at = phone.get("device_checks", device_check_id(site["inspection"], site["cam1"]))["fields"]["checked_at"]
+        sheet_no = phone.get("inspections", site["inspection"])["fields"]["sheet_no"]
+    finally:
+        phone.close()
+    assert f" {sheet_no} CAM-001: " in line, line
+    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("Asia/Shanghai"))  # the test site's zone
+    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line and checked_at not in line, line

@@ -162,3 +162,35 @@ def test_the_contact_sheet_before_signing_reads_as_printed_not_in_field_names(ht
     assert main(["--db", db, "visit-sheet", visit], http=http) == 0  # the sheet number came with the sync
     shown_sheet_no = capsys.readouterr().out.splitlines()[1].split(SHEET["screen_sep"])[0].split("：")[1]
     assert shown_sheet_no and shown_sheet_no in printed
+
+
+def test_the_contact_sheet_on_the_phone_shows_the_service_time_commitments_the_printed_sheet_prints(
+        http, site, chen, lin, tmp_path, capsys):
+    """Regression (s28 repair, item b): `visit-sheet` showed the customer no 服务时限, where the printed
+    技术服务联络单 lists each milestone with its due time; the phone holds the site's terms and counts the
+    same clocks offline. A phone without the terms shows no commitments rather than made-up ones."""
+    request = desk_opens(chen, site, hlc.wall_ms() - HOUR)
+    db = str(tmp_path / "phone.db")
+    visit = cli_visit(db, http, request, capsys)
+    assert main(["--db", db, "report", visit, "--outcome", "resolved", "--work-done", "更换红外板"], http=http) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "visit-sheet", visit], http=http) == 0
+    rows = capsys.readouterr().out.splitlines()
+    milestones = on_phone(db, http, lambda phone: phone.request(request).milestones)
+    assert milestones and SHEET["milestones"] in rows, rows
+    at = rows.index(SHEET["milestones"])
+    for m in milestones:
+        [row] = [x for x in rows[at:] if x.startswith(f"  {label('milestone', m.name)}{SHEET['screen_sep']}")]
+        assert f"{SHEET['due_at']}：{m.due_local}" in row and label("milestone_status", m.status) in row, row
+        assert m.explanation not in row, row  # the technician's English explanation is not the customer's
+    assert rows[-1].startswith(SHEET["seal_hash"])
+    # The printed sheet's own: the same milestones, the same due times in the site's zone.
+    assert main(["--db", db, "sync"], http=http) == 0
+    printed = " ".join(pdf_text(http, f"/api/visits/{visit}/sheet.pdf", lin.headers, tmp_path).split())
+    for m in milestones:
+        assert label("milestone", m.name) in printed and m.due_local in printed, m
+
+    on_phone(db, http, lambda phone: phone.db.conn.execute("DELETE FROM service_terms"))
+    capsys.readouterr()
+    assert main(["--db", db, "visit-sheet", visit], http=http) == 0
+    assert SHEET["milestones"] not in capsys.readouterr().out.splitlines()

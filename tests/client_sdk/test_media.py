@@ -233,7 +233,11 @@ def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, caps
     assert main(["--db", db, "check", site["inspection"], "CAM-002", "--outcome", "skipped"], http=http) == 0
     assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(photo), "--caption", "after cleaning"],
                 http=http) == 0
-    assert "Photo of CAM-001 queued" in capsys.readouterr().out
+    queued = capsys.readouterr().out
+    assert "Photo of CAM-001 queued" in queued
+    # Regression (s28 repair): the capture time read as the wire's UTC (taken 2026-11-20T02:15:00.000Z); the
+    # camera's 10:15 at the site is what the technician saw on his phone.
+    assert "taken 2026-11-20 10:15:00 " in queued and "02:15" not in queued, queued
     assert main(["--db", db, "sheet", site["inspection"]], http=http) == 0
     out = capsys.readouterr().out
     assert "CAM-001" in out and label("outcome", "serviced") in out and label("outcome", "skipped") in out

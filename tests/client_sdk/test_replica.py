@@ -52,9 +52,10 @@ def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(ser
     try:
         # Upgraded: the schema it had is recorded, and the tables of service terms (issue 12) and of
         # the fee book and duty rules (issue 13) added, empty; the upload queue copied to take `dropped`;
-        # the outbox's `sent_seq` added (NULL: each change's seq is the one the server knows).
+        # the outbox's `sent_seq` added (NULL: each change's seq is the one the server knows), and `told_ms`.
         assert _applied(path) == ["m001_phone_v1", "m002_service_terms", "m003_reference_data",
-                                  "m004_outbox_labels", "m005_dropped_uploads", "m006_outbox_sent_seq"]
+                                  "m004_outbox_labels", "m005_dropped_uploads", "m006_outbox_sent_seq",
+                                  "m007_outbox_told"]
         assert phone.db.terms_fetched() == {} and phone.db.reference("fee_schedules") is None
         assert [(e["seq"], e["collection"], e["id"]) for e in phone.pending()] == [
             (3, "device_checks", FAULT_CHECK), (4, "photos", PHOTO_ROW)]

@@ -230,3 +230,28 @@ def test_a_taken_refusal_renumbered_before_the_upgrade_that_keeps_its_seq_is_not
     assert wang.get("device_checks", check) is not None
     [problem] = wang.problems()
     assert (problem["id"], problem["status"], problem["reason"]) == (check, "rejected", "unknown_parent")
+
+
+def test_a_result_that_stays_unknown_is_told_once_and_outbox_keeps_listing_it(http, site, new_client, store,
+                                                                              lin, capsys):
+    # Regression (s28 repair, item a): a change settled for good as unknown (`result_unknown`) was told again at
+    # every sync, and on `inspections` and the customer's sheet, for 30 days until `prune` dropped it: nothing
+    # he can do resolves it. It is now told once (`told_ms`, m007), also across a new enrolment, and `outbox`
+    # lists it in the same words, not as a bare `result_unknown` with no detail.
+    wang, _ = _taken(http, new_client, Recorder, {"device": site["cam2"], "location": "Gate 3"}, site)
+    store.remove_member(site["site"], "wang")
+    db = str(wang.db.path)
+    told = "whether it counted can no longer be learnt on this phone"
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert capsys.readouterr().out.count(told) == 1
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert told not in capsys.readouterr().out
+    assert main(["--db", db, "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "result_unknown" in x]
+    assert told in line and site["cam1"] in line, line
+    # Revoked and signed in again: the change moves below seq 1 and is not told again.
+    assert http.delete(f"/api/clients/{wang.client_id}", headers=lin.headers).status_code == 204
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert told not in capsys.readouterr().out
+    assert [p["status"] for p in wang.problems()] == ["unknown"]
