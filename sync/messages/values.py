@@ -153,6 +153,7 @@ ZH: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "请选择是或否",
     "desk_refusal.reason.invalid_field": "暂停须选原因，其他事件不填原因",
     "desk_refusal.kind.invalid_field": "服务台不能记录该事件",
+    "desk_refusal.kind.out_of_order": "请求当前的状态下不能记录该事件（如客户已签字后取消），请刷新页面查看最新状态",
     # office5: the duty roster's form on the reports page
     "desk_refusal.technician.invalid_field": "请选择一名账号未停用的技术员",
     "desk_refusal.from.invalid_field": "时间须为 HH:MM，如 08:00",
@@ -335,6 +336,7 @@ EN: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "choose yes or no",
     "desk_refusal.reason.invalid_field": "a pause needs a reason; other events take none",
     "desk_refusal.kind.invalid_field": "not an event the desk records",
+    "desk_refusal.kind.out_of_order": "not in the request's current state (such as a cancel after the customer signed); reload the page for the latest state",
     "desk_refusal.technician.invalid_field": "choose a technician whose account is enabled",
     "desk_refusal.from.invalid_field": "a time as HH:MM, such as 08:00",
     "desk_refusal.until.invalid_field": "a time as HH:MM, such as 22:30",

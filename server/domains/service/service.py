@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sync import errors as E
 from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
-from sync.collections.service import KIND_ORDER
+from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
 from sync.fields import is_uuid
 from sync.periods import site_zone
 from sync.warranty import phase
@@ -49,6 +49,16 @@ from .schemas import (
     VisitSummary,
 )
 from .terms import TermsBook
+
+# What the desk records at its desk (the console's event form): its own kinds, and a pause (or its end)
+# the customer asks for on the phone.
+DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
+
+
+def desk_kinds(status: str | None) -> list[str]:
+    """The desk's event kinds a request in `status` takes (a push keeps the others, flagged, moving nothing)."""
+    now = status or "received"
+    return [kind for kind in DESK_EVENT_KINDS if status_step(now, now, kind) is not None]
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -393,7 +403,10 @@ class ServiceRequests:
                      note: str | None) -> RequestDetail:
         """An event the desk records at its desk (a cancel, a close, a pause the customer asked for), at
         the server's now in the caller's name, merged as its push of the row would be."""
-        self.detail(caller, request_id)  # 404 outside the caller's scope
+        status = self.detail(caller, request_id).status  # 404 outside the caller's scope
+        if kind in DESK_EVENT_KINDS and kind not in desk_kinds(status):
+            # A push stores it, logged `out_of_order`, moving nothing; the desk is asked before it writes.
+            raise E.OutOfOrder(f"kind {kind!r} makes no sense in a request that is {status}", status=status)
         return self._add(caller, request_id, "service_events", {
             "request_id": request_id, "kind": kind, "at": hlc.format_ts(self.store.now_ms()),
             "by": caller.username, "reason": reason, "note": note})
