@@ -4,8 +4,9 @@ The browser walks of the desk are in tests/console/."""
 
 from __future__ import annotations
 
+from sync import hlc
 from tests.server.test_callbacks import sealed
-from tests.server.test_console_desk import _event, console
+from tests.server.test_console_desk import NEW, _event, console, post_new
 from tests.server.test_service import open_request
 
 
@@ -49,3 +50,35 @@ def test_the_event_form_offers_what_the_status_takes(http, site, chen):
     assert _event(http, csrf, request, "paused", reason="customer_unavailable").status_code == 303
     assert _kinds(http.get(f"/console/service-requests/{request}").text) == ["cancelled", "closed", "resumed"]
 
+
+def test_the_request_and_the_list_link_the_device_to_its_page(http, site):
+    # Regression (s28-desk, finding 2): the request page and the desk's list named the device by its code
+    # as plain text; the clerk who took a second call about the same camera had no way from the request to
+    # the device's page, which lists its other requests and visits (the duplicate, the repeat fault).
+    csrf = console(http, "chen")
+    r = post_new(http, csrf)
+    device = f'href="/console/sites/{NEW["site_id"]}/devices/{site["cam1"]}">CAM-001</a>'
+    assert device in http.get(r.headers["location"]).text
+    assert device in http.get("/console/service-requests").text
+
+
+def test_dispatching_an_unassigned_request_preselects_nobody(http, site, chen):
+    # Regression (s28-desk, finding 3): an unassigned request's dispatch list showed its first member as
+    # chosen, beside 处理人 blank: the clerk read it as already assigned, and one click sent it to whoever
+    # sorted first.
+    request = open_request(chen)
+    console(http, "chen")
+    form = http.get(f"/console/service-requests/{request}").text.split('id="dispatch"')[1].split("</select>")[0]
+    assert '<option value="" selected></option>' in form
+    assigned = open_request(chen, assigned_to="wang")
+    form = http.get(f"/console/service-requests/{assigned}").text.split('id="dispatch"')[1].split("</select>")[0]
+    assert '<option value=""' not in form and '<option value="wang" selected>' in form
+
+
+def test_the_dashboard_names_the_clock_of_each_countdown(http, site, chen, store):
+    # Regression (s28-desk, finding 4): the dashboard's open requests read "超时 5 小时 45 分" without saying
+    # which promise (on site, fixed, call-back); the desk's list said 到场 超时 ….
+    open_request(chen, assigned_to="wang", reported_at=hlc.format_ts(store.now_ms() - 5 * 3_600_000))
+    console(http, "chen")
+    row = http.get("/console/").text.split('id="requests"')[1].split("</table>")[0]
+    assert "<td>到场 超时 1 小时 0 分" in row
