@@ -232,6 +232,9 @@ def write_server_changes(
 
     `then(db)` runs in the same transaction once the rows are staged: what belongs with them (a new
     site's members, an audit entry), or a check of what the transaction sees; raising writes nothing.
+
+    What a hook flags about a change (`tx.note`: an event out of order, a clamped time) goes to the
+    conflict log as for a push, writer `srv` or the caller's client, seq 0.
     """
     with store.write() as db:
         now = store.now_ms()
@@ -250,6 +253,7 @@ def write_server_changes(
                 raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
             if outcome.changed and outcome.row is not None:
                 batch.settle(row, outcome.row)
+            batch.log(Change(seq=0, collection=collection, id=row_id, hlc=stamp, fields=fields), caller, [])
         batch.flush(None)
         if then is not None:
             then(db)

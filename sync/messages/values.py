@@ -136,6 +136,8 @@ ZH: dict[str, str] = {
     "conflict_reason.unknown_field": "未知字段",
     "conflict_reason.unknown_item": "检查表中没有该项",
     "conflict_reason.invalid_value": "值无效",
+    "conflict_reason.out_of_order": "与请求当前的状态不符：已保留，状态不变",
+    "conflict_reason.clock_clamped": "时间超出合理范围，已按范围校正",
     # desk3: why nobody is on duty (GET /api/duty's state)
     "duty_state.on_call": "值班中",
     "duty_state.office_hours": "办公时间",
@@ -321,6 +323,8 @@ EN: dict[str, str] = {
     "conflict_reason.unknown_field": "unknown field",
     "conflict_reason.unknown_item": "not on the checklist",
     "conflict_reason.invalid_value": "invalid value",
+    "conflict_reason.out_of_order": "makes no sense in the request's status: kept, the status stays",
+    "conflict_reason.clock_clamped": "a time out of range, kept within it",
     "duty_state.on_call": "on call",
     "duty_state.office_hours": "office hours",
     "duty_state.off_hours": "outside the on-call hours",

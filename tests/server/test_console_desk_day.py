@@ -4,10 +4,12 @@ The browser walks of the desk are in tests/console/."""
 
 from __future__ import annotations
 
+import uuid
+
 from sync import hlc
 from tests.server.test_callbacks import sealed
 from tests.server.test_console_desk import NEW, _event, console, post_new
-from tests.server.test_service import open_request
+from tests.server.test_service import conflicts, open_request
 
 
 def _refused(page: str) -> str:
@@ -82,3 +84,22 @@ def test_the_dashboard_names_the_clock_of_each_countdown(http, site, chen, store
     console(http, "chen")
     row = http.get("/console/").text.split('id="requests"')[1].split("</table>")[0]
     assert "<td>到场 超时 1 小时 0 分" in row
+
+
+def test_a_senseless_event_the_server_writes_is_in_the_conflict_log_and_on_its_page(http, site, chen, wang, lin,
+                                                                                    store):
+    # Regression (s28-fixdesk, review item 1): the server's own write path (the desk's forms, the console's,
+    # `POST /api/service-requests`) never logged what its hooks flagged, so an event written on someone's
+    # behalf that made no sense (a cancel after the customer signed) was stored, the status stayed 客户已签字,
+    # and nothing reached the conflict log: docs/service.md says such writes are merged as a push would be.
+    request, _visit = sealed(chen, wang)
+    cancel = str(uuid.uuid4())
+    store.write_server_changes([("service_events", cancel, {
+        "request_id": request, "kind": "cancelled", "at": hlc.format_ts(store.now_ms()), "by": "chen"}, False)])
+    [flag] = conflicts(lin, cancel)
+    assert (flag["kind"], flag["register"], flag["reason"], flag["client_id"]) == ("lost", "status", "out_of_order",
+                                                                                  "srv")
+    assert (flag["old_value"], flag["new_value"]) == ("signed", "cancelled")
+    console(http, "lin")
+    rows = http.get("/console/conflicts").text.split('id="conflicts"')[1].split("</table>")[0]
+    assert "被覆盖（提交较早） (与请求当前的状态不符：已保留，状态不变)" in rows and "signed → cancelled" in rows
