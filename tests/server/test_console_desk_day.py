@@ -5,11 +5,20 @@ The browser walks of the desk are in tests/console/."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
+
+from server.domains.service.service import ServiceRequests
+from server.services import Store
+from sync import errors as E
 from sync import hlc
+from tests.conftest import Session
+from tests.helpers import ok
 from tests.server.test_callbacks import sealed
 from tests.server.test_console_desk import NEW, _event, console, post_new
-from tests.server.test_service import conflicts, open_request
+from tests.server.test_service import conflicts, open_request, results
+from tests.server.test_visit_sealing import handled, signature
 
 
 def _refused(page: str) -> str:
@@ -103,3 +112,46 @@ def test_a_senseless_event_the_server_writes_is_in_the_conflict_log_and_on_its_p
     console(http, "lin")
     rows = http.get("/console/conflicts").text.split('id="conflicts"')[1].split("</table>")[0]
     assert "被覆盖（提交较早） (与请求当前的状态不符：已保留，状态不变)" in rows and "signed → cancelled" in rows
+
+
+def _desk(store: Store, session: Session) -> tuple[ServiceRequests, Any]:
+    """The service the console's desk pages call, over the test's store, and the session's caller."""
+    return ServiceRequests(store), store.identity.authenticate(session.headers["Authorization"].split()[1])
+
+
+def test_a_seal_committed_between_the_desks_read_and_its_write_refuses_the_cancel(site, chen, wang, lin, store,
+                                                                                   monkeypatch):
+    # Regression (s28-fixdesk, review item 2): the desk's refusal was decided on a read made in one
+    # transaction and the cancel written in another: the customer signing in between (the technician's
+    # push of the seal) left the cancel stored, unflagged, the status 客户已签字, and the clerk saw "done".
+    # The refusal is now decided inside the write's transaction. The seal lands right after the read.
+    request, visit, fields = handled(chen, wang)
+    _, seal = signature(wang, visit, fields)
+    desk, caller = _desk(store, chen)
+    read = desk.detail
+
+    def read_then_the_customer_signs(*args: Any) -> Any:
+        seen = read(*args)
+        if seen.status == "resolved":
+            assert results(wang, [seal]) == [("applied", None)]
+        return seen
+
+    monkeypatch.setattr(desk, "detail", read_then_the_customer_signs)
+    with pytest.raises(E.OutOfOrder):
+        desk.record_event(caller, request, "cancelled", None, "客户要求取消")
+    detail = read(caller, request)
+    assert detail.status == "signed"
+    assert "cancelled" not in [e.kind for e in detail.events]  # nothing written, nothing logged
+    assert [c for c in ok(lin.http.get("/api/conflicts", headers=lin.headers))["conflicts"]
+            if c["reason"] == "out_of_order"] == []
+
+
+def test_the_desks_out_of_order_refusal_keeps_the_problems_status_member(site, chen, wang, store):
+    # Regression (s28-fixdesk, review item 3): `E.OutOfOrder(..., status=status)` overwrote the RFC 9457
+    # `status` member: the problem body read {"status": "signed"}. The request's status is `request_status`.
+    request, _visit = sealed(chen, wang)
+    desk, caller = _desk(store, chen)
+    with pytest.raises(E.OutOfOrder) as refused:
+        desk.record_event(caller, request, "cancelled", None, None)
+    problem = refused.value.problem()
+    assert (problem["status"], problem["code"], problem["request_status"]) == (409, "out_of_order", "signed")

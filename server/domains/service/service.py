@@ -20,7 +20,7 @@ request's next event.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -31,6 +31,7 @@ from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
 from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
 from sync.fields import is_uuid
+from sync.merge import LogEntry
 from sync.periods import site_zone
 from sync.warranty import phase
 
@@ -56,9 +57,21 @@ DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
 
 
 def desk_kinds(status: str | None) -> list[str]:
-    """The desk's event kinds a request in `status` takes (a push keeps the others, flagged, moving nothing)."""
+    """The desk's event kinds a request in `status` takes: what its page's form offers (the write itself
+    decides, `_out_of_order`; a push keeps the others, flagged, moving nothing)."""
     now = status or "received"
     return [kind for kind in DESK_EVENT_KINDS if status_step(now, now, kind) is not None]
+
+
+def _out_of_order(flag: LogEntry) -> E.SyncError | None:
+    """The desk's event refused, in the write's own transaction, when the request's status does not take it:
+    a push keeps such an event, logged `out_of_order`, moving nothing; the desk is asked instead, and a seal
+    committed a moment before the write (the customer signs while the desk cancels) counts."""
+    if flag.reason != "out_of_order":
+        return None
+    return E.OutOfOrder(f"kind {flag.new_value!r} makes no sense in a request that is {flag.old_value}",
+                        request_status=flag.old_value)
+
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -403,17 +416,15 @@ class ServiceRequests:
                      note: str | None) -> RequestDetail:
         """An event the desk records at its desk (a cancel, a close, a pause the customer asked for), at
         the server's now in the caller's name, merged as its push of the row would be."""
-        status = self.detail(caller, request_id).status  # 404 outside the caller's scope
-        if kind in DESK_EVENT_KINDS and kind not in desk_kinds(status):
-            # A push stores it, logged `out_of_order`, moving nothing; the desk is asked before it writes.
-            raise E.OutOfOrder(f"kind {kind!r} makes no sense in a request that is {status}", status=status)
+        self.detail(caller, request_id)  # 404 outside the caller's scope
         return self._add(caller, request_id, "service_events", {
             "request_id": request_id, "kind": kind, "at": hlc.format_ts(self.store.now_ms()),
-            "by": caller.username, "reason": reason, "note": note})
+            "by": caller.username, "reason": reason, "note": note}, refuse=_out_of_order)
 
-    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any]) -> RequestDetail:
+    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any],
+             refuse: Callable[[LogEntry], E.SyncError | None] | None = None) -> RequestDetail:
         """A new row of the request's, its null fields left out; the request as it then stands."""
         self.store.write_server_changes(
             [(collection, str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
-            caller=caller)
+            caller=caller, refuse=refuse)
         return self.detail(caller, request_id)
