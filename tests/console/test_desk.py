@@ -49,3 +49,41 @@ def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_ph
     for url in ("/console/service-requests", f"/console/service-requests/{request_id}"):
         phone_page.goto(url)
         assert phone_page.evaluate("document.scrollingElement.scrollWidth") <= 390, url
+
+
+def test_after_a_refusal_one_more_click_records_nothing_the_clerk_did_not_choose(context_for):
+    # Regression (s28-fixdesk, review item 4): chen typed a pause while lin paused the same request; the
+    # refusal came back with the next kind offered chosen and chen's note kept, so the one more click a
+    # clerk gives a form that "did not take" recorded that kind with the note. Now the note is gone,
+    # nothing is chosen, and the browser will not send the form until a kind is.
+    chen = context_for("chen").new_page()
+    chen.goto("/console/service-requests")
+    form = chen.locator("#new-request")
+    form.locator("select[name=site_id]").select_option(REF)
+    form.locator("input[name=caller_name]").fill("保安 李先生")
+    form.locator("input[name=caller_phone]").fill("021-5555 0123")
+    form.locator("select[name=channel]").select_option("hotline")
+    form.locator("select[name=kind]").select_option("repair")
+    form.locator("textarea[name=description]").fill("门禁控制器无响应")
+    form.locator("input[name=assigned_to]").fill("wang")
+    form.locator("button[type=submit]").click()
+    chen.wait_for_url("**/console/service-requests/*")
+    request = chen.url
+    lin = context_for("lin").new_page()
+    lin.goto(request)
+    for page in (lin, chen):  # lin's pause is taken first; chen's, typed on the page as it was, is refused
+        event = page.locator("#event")
+        event.locator("select[name=kind]").select_option("paused")
+        event.locator("select[name=reason]").select_option("customer_unavailable")
+        event.locator("input[name=note]").fill("客户下午才在")
+        event.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+    assert chen.locator("#refused").is_visible()
+    event = chen.locator("#event")
+    assert event.locator("input[name=note]").input_value() == ""
+    assert event.locator("select[name=kind]").input_value() == ""
+    event.locator("button[type=submit]").click()  # the browser keeps it: no kind chosen
+    assert chen.url.endswith("/events")  # still the refused page: nothing was sent
+    chen.goto(request)
+    timeline = chen.locator("#timeline").inner_text()
+    assert timeline.count("暂停") == 1 and "关闭" not in timeline and "取消" not in timeline

@@ -42,7 +42,12 @@ def test_a_cancel_after_the_customer_signed_is_refused_in_words_not_stored_as_if
     r = _event(http, csrf, request, "cancelled", note="客户要求取消")
     assert r.status_code == 409
     assert _refused(r.text) == "未能保存：事件：请求当前的状态下不能记录该事件（如客户已签字后取消），请刷新页面查看最新状态"
-    assert 'value="客户要求取消"' in r.text.split('id="event"')[1]  # the note typed is kept
+    # Regression (s28-fixdesk, review item 4): the note typed was kept beside 关闭, the one kind left and
+    # chosen: one more click closed the request with 客户要求取消 as its note. Nothing of a kind no longer
+    # offered is kept, and the clerk chooses again.
+    form = r.text.split('id="event"')[1].split("</form>")[0]
+    assert "客户要求取消" not in form
+    assert '<select name="kind" required><option value="" selected></option><option value="closed">' in form
     detail = chen.http.get(f"/api/service-requests/{request}", headers=chen.headers).json()
     assert detail["status"] == "signed"
     assert "cancelled" not in [e["kind"] for e in detail["events"]]
@@ -52,6 +57,23 @@ def test_a_cancel_after_the_customer_signed_is_refused_in_words_not_stored_as_if
     assert _event(http, csrf, request, "closed").status_code == 303
     closed = http.get(f"/console/service-requests/{request}").text
     assert 'id="event"' not in closed  # ended: nothing more to record
+
+
+def test_a_refusal_once_the_request_ended_shows_the_words_and_no_empty_form(http, site, chen):
+    # Regression (s28-fixdesk, review item 4): a request another clerk closed while this one typed a pause
+    # came back with the refusal over an event form listing no kind, its submit button live. Now the
+    # refusal alone; a kind still offered keeps what was typed.
+    request = open_request(chen, assigned_to="wang")
+    csrf = console(http, "chen")
+    assert _event(http, csrf, request, "closed").status_code == 303  # the other clerk (same page, same words)
+    r = _event(http, csrf, request, "paused", reason="customer_unavailable", note="门卫下午才在")
+    assert r.status_code == 409
+    assert _refused(r.text).startswith("未能保存：事件：请求当前的状态下不能记录该事件")
+    assert 'id="event"' not in r.text and "门卫下午才在" not in r.text
+    other = open_request(chen, assigned_to="wang")
+    r = _event(http, csrf, other, "paused", note="门卫下午才在")  # a pause needs its reason: refused, kind offered
+    form = r.text.split('id="event"')[1].split("</form>")[0]
+    assert r.status_code == 400 and 'value="门卫下午才在"' in form and '<option value="paused" selected>' in form
 
 
 def test_the_event_form_offers_what_the_status_takes(http, site, chen):
