@@ -259,7 +259,7 @@ def write_server_changes(
             problem = next((p for p in map(refuse, batch.notes) if p is not None), None) if refuse else None
             if problem is not None:
                 raise problem
-            batch.log(Change(seq=0, collection=collection, id=row_id, hlc=stamp, fields=fields), caller, [])
+            batch.log(Change(seq=0, collection=collection, id=row_id, hlc=stamp, fields=fields), caller, outcome.log)
         batch.flush(None)
         if then is not None:
             then(db)

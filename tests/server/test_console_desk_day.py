@@ -13,10 +13,10 @@ from server.domains.service.service import ServiceRequests
 from server.services import Store
 from sync import errors as E
 from sync import hlc
-from tests.conftest import Session
+from tests.conftest import SITE, Session
 from tests.helpers import ok
 from tests.server.test_callbacks import sealed
-from tests.server.test_console_desk import NEW, _event, console, post_new
+from tests.server.test_console_desk import NEW, ORIGIN, _event, console, post_new
 from tests.server.test_service import conflicts, open_request, results
 from tests.server.test_visit_sealing import handled, signature
 
@@ -177,3 +177,19 @@ def test_the_desks_out_of_order_refusal_keeps_the_problems_status_member(site, c
         desk.record_event(caller, request, "cancelled", None, None)
     problem = refused.value.problem()
     assert (problem["status"], problem["code"], problem["request_status"]) == (409, "out_of_order", "signed")
+
+
+def test_a_value_the_console_overwrites_is_kept_in_the_conflict_log_as_a_push_would_keep_it(http, store, site, chen,
+                                                                                           lin):
+    # Regression (s28, lead, after fixdesk): the server's own write path logged no merge entry either, so a
+    # value the console replaced (the desk's phone had sent wang; a supervisor's dispatch made it zhao) was
+    # gone without a trace, where the same reassignment pushed from a phone keeps wang in the conflict log
+    # ("Nothing is lost": the stored value that was overwritten by a different writer).
+    store.add_member(SITE, "zhao")
+    request = open_request(chen, assigned_to="wang")
+    csrf = console(http, "lin")
+    r = http.post(f"/console/service-requests/{request}/dispatch", data={"assigned_to": "zhao", "csrf": csrf},
+                  headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    [entry] = [c for c in conflicts(lin, request) if c["register"] == "assigned_to"]
+    assert (entry["kind"], entry["old_value"], entry["new_value"]) == ("overwritten", "wang", "zhao")
