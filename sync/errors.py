@@ -185,6 +185,12 @@ class LoginThrottled(TooManyRequests):
     title = "Too many failed sign-ins; retry after Retry-After seconds"
 
 
+class OutOfOrder(SyncError):
+    status = 409
+    code = "out_of_order"
+    title = "The event makes no sense in the request's current state"
+
+
 class UserExists(SyncError):
     status = 409
     code = "user_exists"

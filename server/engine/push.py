@@ -219,6 +219,7 @@ def write_server_changes(
     initial: Sequence[tuple[str, str, dict[str, Any]]] = (),
     caller: Caller | None = None,
     then: Callable[[Connection], None] | None = None,
+    refuse: Callable[[LogEntry], E.SyncError | None] | None = None,
 ) -> int:
     """The server's own writes (demo data, scheduler): merged like any change, HLC node `srv`.
 
@@ -232,6 +233,11 @@ def write_server_changes(
 
     `then(db)` runs in the same transaction once the rows are staged: what belongs with them (a new
     site's members, an audit entry), or a check of what the transaction sees; raising writes nothing.
+
+    What a hook flags about a change (`tx.note`: an event out of order, a clamped time) goes to the
+    conflict log as for a push, writer `srv` or the caller's client, seq 0. `refuse(entry)`: the problem
+    to raise instead for such a flag, decided in this transaction (the desk's cancel that a seal
+    committed a moment earlier made senseless); nothing is written.
     """
     with store.write() as db:
         now = store.now_ms()
@@ -250,6 +256,10 @@ def write_server_changes(
                 raise E.InvalidRequest(f"{collection} {row_id}: {outcome.reason}: {outcome.detail}")
             if outcome.changed and outcome.row is not None:
                 batch.settle(row, outcome.row)
+            problem = next((p for p in map(refuse, batch.notes) if p is not None), None) if refuse else None
+            if problem is not None:
+                raise problem
+            batch.log(Change(seq=0, collection=collection, id=row_id, hlc=stamp, fields=fields), caller, outcome.log)
         batch.flush(None)
         if then is not None:
             then(db)

@@ -136,6 +136,8 @@ ZH: dict[str, str] = {
     "conflict_reason.unknown_field": "未知字段",
     "conflict_reason.unknown_item": "检查表中没有该项",
     "conflict_reason.invalid_value": "值无效",
+    "conflict_reason.out_of_order": "与请求当前的状态不符：已保留，状态不变",
+    "conflict_reason.clock_clamped": "时间超出合理范围，已按范围校正",
     # desk3: why nobody is on duty (GET /api/duty's state)
     "duty_state.on_call": "值班中",
     "duty_state.office_hours": "办公时间",
@@ -153,6 +155,7 @@ ZH: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "请选择是或否",
     "desk_refusal.reason.invalid_field": "暂停须选原因，其他事件不填原因",
     "desk_refusal.kind.invalid_field": "服务台不能记录该事件",
+    "desk_refusal.kind.out_of_order": "请求当前的状态下不能记录该事件（如客户已签字后取消），请刷新页面查看最新状态",
     # office5: the duty roster's form on the reports page
     "desk_refusal.technician.invalid_field": "请选择一名账号未停用的技术员",
     "desk_refusal.from.invalid_field": "时间须为 HH:MM，如 08:00",
@@ -320,6 +323,8 @@ EN: dict[str, str] = {
     "conflict_reason.unknown_field": "unknown field",
     "conflict_reason.unknown_item": "not on the checklist",
     "conflict_reason.invalid_value": "invalid value",
+    "conflict_reason.out_of_order": "makes no sense in the request's status: kept, the status stays",
+    "conflict_reason.clock_clamped": "a time out of range, kept within it",
     "duty_state.on_call": "on call",
     "duty_state.office_hours": "office hours",
     "duty_state.off_hours": "outside the on-call hours",
@@ -335,6 +340,7 @@ EN: dict[str, str] = {
     "desk_refusal.reached.invalid_request": "choose yes or no",
     "desk_refusal.reason.invalid_field": "a pause needs a reason; other events take none",
     "desk_refusal.kind.invalid_field": "not an event the desk records",
+    "desk_refusal.kind.out_of_order": "not in the request's current state (such as a cancel after the customer signed); reload the page for the latest state",
     "desk_refusal.technician.invalid_field": "choose a technician whose account is enabled",
     "desk_refusal.from.invalid_field": "a time as HH:MM, such as 08:00",
     "desk_refusal.until.invalid_field": "a time as HH:MM, such as 22:30",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from client_sdk import Client
@@ -9,22 +11,28 @@ from client_sdk import Client
 from .conftest import REF
 
 
+def take_call(page: Any, description: str, **typed: str) -> None:
+    """The desk's new-request form for a hotline repair call at the reference site, assigned to wang;
+    `typed`: its text inputs by name. On the new request's page."""
+    page.goto("/console/service-requests")
+    form = page.locator("#new-request")
+    form.locator("select[name=site_id]").select_option(REF)
+    for name, value in typed.items():
+        form.locator(f"input[name={name}]").fill(value)
+    form.locator("select[name=channel]").select_option("hotline")
+    form.locator("select[name=kind]").select_option("repair")
+    form.locator("textarea[name=description]").fill(description)
+    form.locator("input[name=assigned_to]").fill("wang")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/console/service-requests/*")
+
+
 def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_phone_pulls_it(context_for,
                                                                                               demo_server, tmp_path):
     # The issue's browser test: chen takes a call in the console and assigns wang; wang's phone syncs.
     page = context_for("chen").new_page()
-    page.goto("/console/service-requests")
-    form = page.locator("#new-request")
-    form.locator("select[name=site_id]").select_option(REF)
-    form.locator("input[name=device_code]").fill("CAM-001")
-    form.locator("input[name=caller_name]").fill("物业 周先生")
-    form.locator("input[name=caller_phone]").fill("021-5555 0199")
-    form.locator("select[name=channel]").select_option("hotline")
-    form.locator("select[name=kind]").select_option("repair")
-    form.locator("textarea[name=description]").fill("地库入口摄像机无图像")
-    form.locator("input[name=assigned_to]").fill("wang")
-    form.locator("button[type=submit]").click()
-    page.wait_for_url("**/console/service-requests/*")
+    take_call(page, device_code="CAM-001", caller_name="物业 周先生", caller_phone="021-5555 0199",
+              description="地库入口摄像机无图像")
     request_id = page.url.rsplit("/", 1)[-1]
     number = page.locator("h1").inner_text().split()[-1]
     assert number.startswith("SR-")
@@ -49,3 +57,31 @@ def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_ph
     for url in ("/console/service-requests", f"/console/service-requests/{request_id}"):
         phone_page.goto(url)
         assert phone_page.evaluate("document.scrollingElement.scrollWidth") <= 390, url
+
+
+def test_after_a_refusal_one_more_click_records_nothing_the_clerk_did_not_choose(context_for):
+    # Regression (s28-fixdesk, review item 4): chen typed a pause while lin paused the same request; the
+    # refusal came back with the next kind offered chosen and chen's note kept, so the one more click a
+    # clerk gives a form that "did not take" recorded that kind with the note. Now the note is gone,
+    # nothing is chosen, and the browser will not send the form until a kind is.
+    chen = context_for("chen").new_page()
+    take_call(chen, caller_name="保安 李先生", caller_phone="021-5555 0123", description="门禁控制器无响应")
+    request = chen.url
+    lin = context_for("lin").new_page()
+    lin.goto(request)
+    for page in (lin, chen):  # lin's pause is taken first; chen's, typed on the page as it was, is refused
+        event = page.locator("#event")
+        event.locator("select[name=kind]").select_option("paused")
+        event.locator("select[name=reason]").select_option("customer_unavailable")
+        event.locator("input[name=note]").fill("客户下午才在")
+        event.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+    assert chen.locator("#refused").is_visible()
+    event = chen.locator("#event")
+    assert event.locator("input[name=note]").input_value() == ""
+    assert event.locator("select[name=kind]").input_value() == ""
+    event.locator("button[type=submit]").click()  # the browser keeps it: no kind chosen
+    assert chen.url.endswith("/events")  # still the refused page: nothing was sent
+    chen.goto(request)
+    timeline = chen.locator("#timeline").inner_text()
+    assert timeline.count("暂停") == 1 and "关闭" not in timeline and "取消" not in timeline

@@ -58,7 +58,7 @@ def test_the_desk_opens_a_request_from_a_call_and_lands_on_its_page(http, site, 
     # Regression (s25-desk, finding 3): the page read the form's label "报修时间（留空为现在）" ("blank: now")
     # beside a time already recorded, and "对象" (object) over the timeline's events.
     assert "<th>报修时间</th><td>2026-11-20 09:30</td>" in page and "留空" not in page
-    assert site["cam1"] not in page  # the device by its code, never its id
+    assert f'{site["cam1"]}">CAM-001</a>' in page and f'>{site["cam1"]}' not in page  # by its code, never its id
     listed = http.get("/console/service-requests").text
     assert f'href="/console/service-requests/{made["id"]}">{detail["number"]}</a>' in listed
     assert "CAM-001" in listed
@@ -319,7 +319,7 @@ def test_the_dashboard_reads_a_breached_clocks_lateness_once(http, site, chen):
     late = open_request(chen, reported_at=hlc.format_ts(hlc.wall_ms() - 6 * HOUR))
     console(http, "chen")
     row = http.get("/console/").text.split(f"/console/service-requests/{late}")[1].split("</tr>")[0]
-    assert "<td>超时 2 小时 " in row and "超时 超时" not in row
+    assert "<td>到场 超时 2 小时 " in row and "超时 超时" not in row
 
 
 def test_the_desk_sees_who_is_on_duty_on_the_dashboard_and_the_request_list(http, site, lin, stores, monkeypatch):

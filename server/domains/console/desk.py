@@ -91,6 +91,10 @@ class DeskController(DomainController):
         if refused is None:
             return render(request, "request.html", caller=caller, refused_form="", typed=desk_pages.kept({}), why="", **data)
         form, typed, exc = refused
+        if form == "event" and typed["kind"] not in data["desk_kinds"]:
+            # The kind typed is no longer offered (the customer signed meanwhile): nothing of it is kept,
+            # or one more click would record another kind with the note written for this one.
+            typed |= dict.fromkeys(desk_pages.DESK_FORMS["event"], "")
         return render(request, "request.html", exc.status, caller=caller, refused_form=form, typed=typed,
                       why=desk_pages.refusal(exc, words("console", lang), lang), **data)
 

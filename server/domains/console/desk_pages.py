@@ -17,7 +17,7 @@ import msgspec
 from sync import errors as E
 from sync import hlc, schema
 from sync.collections.callbacks import RATINGS
-from sync.collections.service import DESK_KINDS, ENDED, PAUSE_REASONS
+from sync.collections.service import PAUSE_REASONS
 from sync.fields import NOTE_LIMIT
 from sync.messages import label, words
 from sync.periods import site_zone
@@ -29,7 +29,7 @@ from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
-from ..service.service import ServiceRequests
+from ..service.service import ServiceRequests, desk_kinds
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
@@ -39,8 +39,6 @@ MEMBER_SITES = 100  # the new-request form suggests the members of at most this 
 NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
               "reported_at", "assigned_to")
 _REQUESTS = schema.COLLECTIONS["service_requests"]
-# What the desk records at its desk: its own kinds, and a pause (or its end) the customer asks for on the phone.
-DESK_FORM_KINDS = (*DESK_KINDS, "paused", "resumed")
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -139,8 +137,10 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
             "callbacks": [{"c": c, "at": local_time(c.called_at, tz),
                            "visit": visits[c.visit_id].sheet_no if c.visit_id in visits else None}
                           for c in detail.callbacks],
-            "reported": local_time(detail.reported_at, tz), "ratings": RATINGS, "desk_kinds": DESK_FORM_KINDS,
-            "pause_reasons": PAUSE_REASONS, "ended": detail.status in ENDED,
+            "reported": local_time(detail.reported_at, tz), "ratings": RATINGS,
+            # only what the request's status takes: a cancel after the customer signed moved nothing
+            "desk_kinds": desk_kinds(detail.status),
+            "pause_reasons": PAUSE_REASONS,
             "members": state.service_requests.assignees([detail.site_id] if detail.site_id else []),
             "desk": is_desk(caller)}
 

@@ -68,6 +68,7 @@ def request_row(t: Mapping[str, str], r: RequestSummary, sites: Mapping[str, Sit
     tz = site.tz if site else None
     paused = t["paused_since"].format(since=local_time(r.paused_since, tz)) if r.paused_since else ""
     return {"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
+            "device_href": f"/console/sites/{site.id}/devices/{r.device_id}" if site and r.device_id else "",
             "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
             "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
             "paused": paused, "stopped": stopped(m, r.paused_since), "reported": local_time(r.reported_at, tz)}

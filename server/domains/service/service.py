@@ -20,7 +20,7 @@ request's next event.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sync import errors as E
 from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
-from sync.collections.service import KIND_ORDER
+from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
 from sync.fields import is_uuid
+from sync.merge import LogEntry
 from sync.periods import site_zone
 from sync.warranty import phase
 
@@ -49,6 +50,28 @@ from .schemas import (
     VisitSummary,
 )
 from .terms import TermsBook
+
+# What the desk records at its desk (the console's event form): its own kinds, and a pause (or its end)
+# the customer asks for on the phone.
+DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
+
+
+def desk_kinds(status: str | None) -> list[str]:
+    """The desk's event kinds a request in `status` takes: what its page's form offers (the write itself
+    decides, `_out_of_order`; a push keeps the others, flagged, moving nothing)."""
+    now = status or "received"
+    return [kind for kind in DESK_EVENT_KINDS if status_step(now, now, kind) is not None]
+
+
+def _out_of_order(flag: LogEntry) -> E.SyncError | None:
+    """The desk's event refused, in the write's own transaction, when the request's status does not take it:
+    a push keeps such an event, logged `out_of_order`, moving nothing; the desk is asked instead, and a seal
+    committed a moment before the write (the customer signs while the desk cancels) counts."""
+    if flag.reason != "out_of_order":
+        return None
+    return E.OutOfOrder(f"kind {flag.new_value!r} makes no sense in a request that is {flag.old_value}",
+                        request_status=flag.old_value)
+
 
 if TYPE_CHECKING:
     from ...engine.batch import _Batch as Transaction
@@ -396,11 +419,12 @@ class ServiceRequests:
         self.detail(caller, request_id)  # 404 outside the caller's scope
         return self._add(caller, request_id, "service_events", {
             "request_id": request_id, "kind": kind, "at": hlc.format_ts(self.store.now_ms()),
-            "by": caller.username, "reason": reason, "note": note})
+            "by": caller.username, "reason": reason, "note": note}, refuse=_out_of_order)
 
-    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any]) -> RequestDetail:
+    def _add(self, caller: Caller, request_id: str, collection: str, fields: dict[str, Any],
+             refuse: Callable[[LogEntry], E.SyncError | None] | None = None) -> RequestDetail:
         """A new row of the request's, its null fields left out; the request as it then stands."""
         self.store.write_server_changes(
             [(collection, str(uuid.uuid4()), {k: v for k, v in fields.items() if v is not None}, False)],
-            caller=caller)
+            caller=caller, refuse=refuse)
         return self.detail(caller, request_id)
