@@ -220,7 +220,7 @@ def test_a_supervisor_revokes_a_lost_phone_whose_token_is_then_401(site, http, l
     r = post(lin, f"/console/clients/{phone.client_id}/revoke", {})
     assert r.status_code == 303 and r.headers["location"] == "/console/clients?done=revoked"
     assert http.get("/api/clients", headers=phone.headers).status_code == 401
-    assert "设备已吊销" in page(lin, "/console/clients", done="revoked").text
+    assert "终端已吊销" in page(lin, "/console/clients", done="revoked").text
 
 
 def test_a_technician_sees_and_revokes_only_their_own_clients(site, http, wang, zhao):

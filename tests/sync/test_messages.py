@@ -82,3 +82,14 @@ def test_the_outcome_words_do_not_read_alike():
     assert label("outcome", "skipped") == "已跳过"
     counts = words("sheets")["counts"]
     assert f"{label('outcome', 'skipped')} {{skipped}}" in counts and "未检查 {not_checked}" in counts
+
+
+def test_a_client_is_never_called_a_device_in_chinese():
+    # Regression (s28, noticed by members): the console's clients page and its refusals called a technician's
+    # phone 设备 (登录设备, 设备已吊销, 该账号登录的设备过多), the word every other page uses for the equipment at a
+    # site (设备编号, 设备清单): a supervisor reading 设备已吊销 could take a camera for revoked. A client is 终端.
+    console = words("console", "zh")
+    about_clients = {k: v for k, v in console.items() if "client" in k}
+    assert len(about_clients) >= 5
+    assert {k: v for k, v in about_clients.items() if "设备" in v} == {}
+    assert all("终端" in v for k, v in about_clients.items() if k in ("nav_clients", "clients", "done_revoked"))
