@@ -56,6 +56,15 @@ def test_arriving_ends_a_hold_before_arrival_seed_57():
     assert open_pause(events, ANNUAL.pause_reasons) is None
 
 
+def test_closing_a_request_on_hold_cannot_hide_a_breach_seed_58():
+    # Seed line 58 (一般故障应在24小时内修复) and service.md "Three choices": closing does not stop the
+    # clocks. A request paused for the customer and then closed kept its pause open for ever, so its
+    # `fix` never breached: a close on hold hid the breach the desk's list exists to show.
+    events = [ev("paused", T0 + H, reason="customer_unavailable"), ev("closed", T0 + 2 * H)]
+    found = run(events, now=T0 + 48 * H, request={**REPAIR, "status": "closed"})
+    assert (found["fix"].due_at, found["fix"].status) == (format_ts(T0 + 25 * H), "breached")
+
+
 @prop
 @given(event_lists(), st.integers(4 * 60, 6 * 24 * 60), st.sampled_from([ANNUAL, OFFICE]))
 def test_a_call_back_is_due_the_day_its_sheet_is_signed_once_the_fault_is_fixed(events, later, terms):
