@@ -22,6 +22,9 @@ from .periods import site_zone
 from .workhours import Calendar, next_midnight
 
 HOUR_MS = 3_600_000
+# The rules' edition: a server whose stored clocks were derived under another derives them all again when
+# it starts (server/domains/service/service.py:backfill_milestones). 2: a pause ends where on_hold does.
+RULES = "2"
 MAX_TERM_HOURS = 8_760  # a year: a longer target is a typo in the terms
 PAUSE_REASONS = ("customer_unavailable", "no_site_access", "awaiting_approval")
 Status = Literal["met", "breached", "at_risk", "pending", "not_applicable"]
