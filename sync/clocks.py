@@ -22,9 +22,6 @@ from .periods import site_zone
 from .workhours import Calendar, next_midnight
 
 HOUR_MS = 3_600_000
-# The rules' edition: a server whose stored clocks were derived under another derives them all again when
-# it starts (server/domains/service/service.py:backfill_milestones). 2: a pause ends where on_hold does.
-RULES = "2"
 MAX_TERM_HOURS = 8_760  # a year: a longer target is a typo in the terms
 PAUSE_REASONS = ("customer_unavailable", "no_site_access", "awaiting_approval")
 Status = Literal["met", "breached", "at_risk", "pending", "not_applicable"]
@@ -183,15 +180,8 @@ def _count(calendar: Calendar | None, zone: tzinfo, start: int, end: int) -> int
 # The kinds the clocks read. Any other event (accepted, departed, left, closed, or an
 # unknown kind) moves no milestone, so its time is not even parsed: most events of a
 # visit are of those kinds.
-_READ = frozenset({"paused", "resumed", "arrived", "fixed", "loaner_installed", "cancelled", "closed",
+_READ = frozenset({"paused", "resumed", "arrived", "fixed", "loaner_installed", "cancelled",
                    "unit_sent", "unit_returned", "voided"})
-# A hold (a pause) is the request's `on_hold`: the status rule (`request_status`) leaves it at the
-# next `resumed`, and also at an `arrived` (back `in_service`) or when the request ends (`fixed`,
-# `closed`, `cancelled`), after which a `resumed` makes no sense. So a pause ends at the first of
-# these; and a `paused` once the request has ended is one the status rule refuses: it holds nothing
-# (seed line 404, 3.4.8: the call-back is due the same day, not held open by a pause nobody resumed).
-_ENDS = frozenset({"fixed", "closed", "cancelled"})
-_UNHOLDS = frozenset({"resumed", "arrived", *_ENDS})
 _Event = tuple[int, str, str, int, str, Mapping[str, Any]]  # time, id, kind, arrival order, time as sent, event
 
 
@@ -218,29 +208,13 @@ def _live(events: Iterable[Mapping[str, Any]]) -> list[_Event]:
 def open_pause(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) -> int | None:
     """When the open pause that stops a request's clocks began (an allowed `paused` no `resumed`
     followed, in the clocks' order, voided events left out), else None."""
-    holds = _Holds(reasons)
+    since = None
     for at, _, kind, _, _, event in _live(events):
-        holds.see(at, kind, event)
-    return holds.since
-
-
-class _Holds:
-    """The pauses of a request, fed its live events in the clocks' order (see `_UNHOLDS`)."""
-
-    def __init__(self, reasons: frozenset[str]) -> None:
-        self.reasons, self.ended = reasons, False
-        self.since: int | None = None  # when the open pause began
-        self.pauses: list[tuple[int, int]] = []  # the closed ones, in order
-
-    def see(self, at: int, kind: str, event: Mapping[str, Any]) -> None:
-        if kind == "paused":
-            if self.since is None and not self.ended and event.get("reason") in self.reasons:
-                self.since = at
-        elif kind in _UNHOLDS:
-            if self.since is not None:
-                self.pauses.append((self.since, at))
-                self.since = None
-            self.ended = self.ended or kind in _ENDS
+        if kind == "paused" and since is None and event.get("reason") in reasons:
+            since = at
+        elif kind == "resumed":
+            since = None
+    return since
 
 
 class _Request:
@@ -316,20 +290,26 @@ def clocks(request: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
     # One pass over the events in time order: the first of each kind since the start,
     # the allowed pauses, and each unit sent away paired with the next one returned.
     firsts: dict[str, tuple[int, str]] = {}
+    pauses: list[tuple[int, int]] = []
     trips: list[tuple[int, tuple[int, str] | None]] = []
-    returned, holds = 0, _Holds(terms.pause_reasons)
+    since, returned, reasons = None, 0, terms.pause_reasons
     for at, _, kind, _, text, event in _live(events):
         if at >= start and kind not in firsts:
             firsts[kind] = (at, text)
-        holds.see(at, kind, event)
-        if kind == "unit_sent":
+        if kind == "paused":
+            if since is None and event.get("reason") in reasons:
+                since = at
+        elif kind == "resumed":
+            if since is not None:
+                pauses.append((since, at))
+                since = None
+        elif kind == "unit_sent":
             trips.append((at, None))
         elif kind == "unit_returned" and returned < len(trips):
             trips[returned] = (trips[returned][0], (at, text))
             returned += 1
-    pauses = holds.pauses
-    if holds.since is not None:
-        pauses.append((holds.since, max(holds.since, now_ms)))
+    if since is not None:
+        pauses.append((since, max(since, now_ms)))
     # A `cancelled` the status rule refused (one after the sheet was signed) is kept but cancels
     # nothing: only a request whose status is `cancelled` (or not derived yet) stops its clocks.
     cancelled = firsts.get("cancelled") if request.get("status") in (None, "cancelled") else None

@@ -110,16 +110,10 @@ def children(db: Sql, collection: str, parents: list[str]) -> list[tuple[str, st
     return [(p, i, _decode(f)) for p, i, f, _ in sorted(found, key=lambda r: r[3])]
 
 
-def backfill_pending(db: Sql, rules: str) -> list[str] | None:
-    """Every live request when its stored clocks are to be derived again: m018 left its milestones to
-    compute (`milestones_backfill`, then removed), or they were derived under other clock rules than
-    `rules` (`clock_rules`, then set to `rules`); else None."""
-    marked = db.execute("DELETE FROM meta WHERE key = 'milestones_backfill'").rowcount > 0
-    found = db.execute("SELECT value FROM meta WHERE key = 'clock_rules'").fetchone()
-    if found is not None and found[0] == rules and not marked:
+def backfill_pending(db: Sql) -> list[str] | None:
+    """Every live request when m018 left its milestones to compute (the mark is then removed); else None."""
+    if db.execute("DELETE FROM meta WHERE key = 'milestones_backfill'").rowcount == 0:
         return None
-    db.execute("INSERT INTO meta(key, value) VALUES ('clock_rules', ?)"
-               " ON CONFLICT(key) DO UPDATE SET value = excluded.value", [rules])
     return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
 
 

@@ -131,15 +131,13 @@ def _live(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, str, Mapp
 
 def _pauses(live: list[tuple[int, str, str, Mapping[str, Any]]], reasons: frozenset[str],
             now: int) -> list[tuple[int, int]]:
-    out, since, ended = [], None, False
+    out, since = [], None
     for at, _, kind, event in live:
-        if kind == "paused" and since is None and not ended and event.get("reason") in reasons:
+        if kind == "paused" and since is None and event.get("reason") in reasons:
             since = at
-        elif kind in ("resumed", "arrived", "fixed", "closed", "cancelled"):  # the status leaves on_hold
-            if since is not None:
-                out.append((since, at))
-                since = None
-            ended = ended or kind not in ("resumed", "arrived")
+        elif kind == "resumed" and since is not None:
+            out.append((since, at))
+            since = None
     if since is not None:
         out.append((since, max(since, now)))
     return out

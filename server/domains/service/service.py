@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import ENGLISH, RULES, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
 from sync.collections.service import KIND_ORDER
 from sync.fields import is_uuid
 from sync.periods import site_zone
@@ -235,11 +235,9 @@ def refresh_in(tx: Transaction, request_ids: list[str]) -> None:
 
 
 def backfill_milestones(store: Store) -> None:
-    """Once, after m018, and once after the clocks' rules change (`sync.clocks.RULES`): every request's
-    stored clocks and milestones derived again, or a request that gets no more events (a closed one)
-    would keep what the old rules derived."""
+    """Once, after m018: the milestones of the requests stored before it."""
     with store.write() as db:
-        ids = q.backfill_pending(db, RULES)
+        ids = q.backfill_pending(db)
         if ids:
             refresh_clocks(db, ids, store.now_ms())
 
