@@ -95,6 +95,16 @@ def _linked_rows_in_scope(c: Check) -> None:
             c.problem("invalid_field", f"duty_calls.request_id: request {value} is not at site {site}")
 
 
+def _logged_whole(c: Check) -> None:
+    """Every call is logged with its outcome and duration (seed line 426: 须记录每一通电话的处理结果，
+    并记录通话时长; domain.md "On-call duty"): required when the call is created, never cleared."""
+    for name in ("outcome", "duration_s"):
+        if c.delete or c.fields.get(name) is not None or not (c.creating or name in c.fields):
+            continue
+        c.problem("invalid_field", f"duty_calls.{name} is required: every duty call is logged with its outcome"
+                                   " and duration")
+
+
 def _duration(c: Check) -> None:
     duration = c.fields.get("duration_s")
     if isinstance(duration, int) and not 0 <= duration <= MAX_CALL_S:
@@ -123,5 +133,5 @@ DUTY_CALLS = Collection(
     create_roles=_ALL,
     delete_roles=(SUPERVISOR,),
     scope=Scope(site="site_id", owner="logged_by"),
-    change_rules=(required_on_creation("received_at"), _duration, _linked_rows_in_scope),
+    change_rules=(required_on_creation("received_at"), _logged_whole, _duration, _linked_rows_in_scope),
 )

@@ -98,7 +98,7 @@ def test_the_duty_log_names_sites_and_outcomes_not_ids(site, lin, wang):
     call = str(uuid.uuid4())
     body = wang.push([wang.change("duty_calls", call, {
         "site_id": SITE, "received_at": "2026-11-07T13:00:00.000Z", "caller_name": "<b>Mr Li</b>",
-        "summary": "gate camera dark", "outcome": "follow_up"})]).json()
+        "summary": "gate camera dark", "outcome": "follow_up", "duration_s": 90})]).json()
     assert body["results"][0]["status"] == "applied", body
     r = page(lin, "/console/reports", month="2026-11")
     calls = r.text.split('id="calls"')[1].split("</table>")[0]

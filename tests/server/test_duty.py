@@ -19,6 +19,7 @@ from tests.helpers import problem
 SATURDAY_EVENING = "2026-11-07T13:00:00.000Z"  # 21:00 local: on call
 MONDAY_NOON = "2026-11-09T04:00:00.000Z"  # 12:00 local: office hours
 NOVEMBER = roster_id("2026-M11")
+LOGGED = {"outcome": "solved_by_phone", "duration_s": 120}  # every call is logged with both (seed line 426)
 
 
 def _push(session: Session, collection: str, row_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def _push(session: Session, collection: str, row_id: str, fields: dict[str, Any]
 
 def _call(session: Session, **fields: Any) -> str:
     call_id = str(uuid.uuid4())
-    result = _push(session, "duty_calls", call_id, {"received_at": SATURDAY_EVENING, **fields})
+    result = _push(session, "duty_calls", call_id, {"received_at": SATURDAY_EVENING, **LOGGED, **fields})
     assert result["status"] == "applied", result
     return call_id
 
@@ -64,8 +65,8 @@ def test_a_phone_with_a_wrong_clock_names_who_was_really_on_duty(site, wang, lin
     assert _push(lin, "duty_roster", NOVEMBER, {"month": "2026-M11", "technician": "wang"})["status"] == "applied"
     evening, midnight = str(uuid.uuid4()), str(uuid.uuid4())
     fast = hlc.wall_ms() + 3_600_000
-    body = wang.push([wang.change("duty_calls", evening, {"received_at": "2026-11-07T14:45:00.000Z"}),  # 22:45 local
-                      wang.change("duty_calls", midnight, {"received_at": "2026-11-30T16:30:00.000Z"})],  # 1 Dec 00:30
+    body = wang.push([wang.change("duty_calls", evening, {"received_at": "2026-11-07T14:45:00.000Z", **LOGGED}),  # 22:45 local
+                      wang.change("duty_calls", midnight, {"received_at": "2026-11-30T16:30:00.000Z", **LOGGED})],  # 1 Dec 00:30
                      client_time=hlc.format_ts(fast)).json()
     assert [r["status"] for r in body["results"]] == ["applied", "applied"]
     rows = _rows(wang)
@@ -79,7 +80,7 @@ def test_a_phone_with_a_wrong_clock_names_who_was_really_on_duty(site, wang, lin
     assert november[midnight]["received_local"].startswith("2026-11-30 23:")
     # A time after the server received it: clamped to the receipt, and logged with both times.
     future = str(uuid.uuid4())
-    assert _push(wang, "duty_calls", future, {"received_at": "2027-11-06T13:00:00.000Z"})["status"] == "applied"
+    assert _push(wang, "duty_calls", future, {"received_at": "2027-11-06T13:00:00.000Z", **LOGGED})["status"] == "applied"
     got = _rows(wang)[future]
     assert got["clock"] == "clamped" and hlc.parse_ts(got["effective_at"]) <= hlc.wall_ms()
     [entry] = [c for c in lin.http.get("/api/conflicts", headers=lin.headers).json()["conflicts"]
@@ -157,9 +158,9 @@ def test_a_call_without_a_site_is_its_loggers_own(site, store, wang, zhao, lin, 
     assert own in _rows(wang) and own not in _rows(zhao)
     assert at_school in _rows(zhao) and at_school not in _rows(wang)
     assert own in _rows(lin) and own in _rows(chen)
-    changed = _push(zhao, "duty_calls", own, {"received_at": SATURDAY_EVENING, "summary": "mine now"})
+    changed = _push(zhao, "duty_calls", own, {"received_at": SATURDAY_EVENING, "summary": "mine now", **LOGGED})
     assert (changed["status"], changed["reason"]) == ("rejected", "forbidden")
-    followed = _push(zhao, "duty_calls", str(uuid.uuid4()), {"received_at": SATURDAY_EVENING, "follows_id": own})
+    followed = _push(zhao, "duty_calls", str(uuid.uuid4()), {"received_at": SATURDAY_EVENING, "follows_id": own, **LOGGED})
     assert (followed["status"], followed["reason"]) == ("rejected", "unknown_parent")  # as if it did not exist
     assert _rows(wang)[own]["summary"] == "门禁打不开"
     # The log: a technician sees their sites' calls and their own; the desk and supervisors every call.
@@ -205,3 +206,18 @@ def test_the_log_as_csv_opens_in_excel_with_chinese_and_no_formulas(site, wang, 
 def test_a_bad_month_or_format_is_a_400(site, wang):
     for params in ({"month": "2026-Q4"}, {"month": "2026-M13"}, {}, {"month": "2026-M11", "format": "xlsx"}):
         problem(wang.http.get("/api/duty/log", headers=wang.headers, params=params), 400, "invalid_filter")
+
+
+def test_every_duty_call_is_logged_with_its_outcome_and_duration_seed_426(site, wang):
+    # Seed line 426 (值班人员须记录每一通电话的处理结果，并记录通话时长) and domain.md "On-call duty":
+    # a call pushed without them was applied, and the month's log handed on showed blanks.
+    for missing in ("outcome", "duration_s"):
+        fields = {"received_at": SATURDAY_EVENING, **{k: v for k, v in LOGGED.items() if k != missing}}
+        refused = _push(wang, "duty_calls", str(uuid.uuid4()), fields)
+        assert (refused["status"], refused["reason"]) == ("rejected", "invalid_field"), missing
+        assert missing in refused["detail"]
+    call = _call(wang, outcome="follow_up", duration_s=300)
+    cleared = _push(wang, "duty_calls", call, {"outcome": None})
+    assert (cleared["status"], cleared["reason"]) == ("rejected", "invalid_field")
+    assert _push(wang, "duty_calls", call, {"summary": "录像机报警"})["status"] == "applied"  # the rest as before
+    assert [(c["id"], c["outcome"], c["duration_s"]) for c in _log(wang)["calls"]] == [(call, "follow_up", 300)]
