@@ -103,8 +103,7 @@ def test_the_desk_and_technicians_see_the_members_but_no_form(site, http, lin, c
     ({"username": "nobody"}, 404, "没有这个用户"),
     ({"username": "u" * 65}, 404, "没有这个用户"),
 ])
-def test_a_refused_member_is_the_catalogues_words_and_writes_nothing(site, http, store: Store, lin, form, status,
-                                                                     words):
+def test_a_refused_member_is_the_catalogues_words_and_writes_nothing(site, http, lin, form, status, words):
     r = post(lin, f"/console/sites/{SITE}/members", form)
     assert r.status_code == status and words in r.text and "text/html" in r.headers["content-type"]
     users = post(lin, "/console/memberships", {**form, "site_id": SITE})
@@ -134,9 +133,9 @@ def test_only_supervisors_change_members_and_a_forged_form_changes_nothing(site,
     assert _members(http, lin) == ["wang"] and _audit(http, lin) == []
 
 
-def test_the_users_page_links_a_technicians_sites_and_changes_them(site, http, lin, zhao):
-    store_site = {"name": "Other park", "customer": "Other", "tz": "Asia/Shanghai"}
-    http.app.state.store.write_server_changes([("sites", OTHER_SITE, store_site, False)])
+def test_the_users_page_links_a_technicians_sites_and_changes_them(site, http, store: Store, lin, zhao):
+    store.write_server_changes([("sites", OTHER_SITE, {"name": "Other park", "customer": "Other",
+                                                       "tz": "Asia/Shanghai"}, False)])
     listed = page(lin, "/console/users").text
     row = listed.split('data-user="zhao"', 1)[1].split("</tr>", 1)[0]
     assert f'<a href="/console/sites/{OTHER_SITE}#members">Other park</a>' in row
@@ -154,3 +153,12 @@ def test_the_users_page_links_a_technicians_sites_and_changes_them(site, http, l
         ("member_added", "zhao", SITE), ("member_removed", "zhao", OTHER_SITE)]
     gone = post(lin, "/console/memberships/remove", {"username": "zhao", "site_id": OTHER_SITE})
     assert "done=member_not_member" in gone.headers["location"]
+
+
+def test_a_crafted_done_link_does_not_say_what_is_not_so(site, lin):
+    # ?done= is the forms' redirect; a link made to read "zhao was added" while he is not is shown no line.
+    shown = page(lin, f"/console/sites/{SITE}", done="member_added", member="zhao").text
+    assert 'id="member-done"' not in shown
+    assert 'id="member-done"' in page(lin, f"/console/sites/{SITE}", done="member_already", member="wang").text
+    assert 'id="member-done"' not in page(lin, "/console/users", done="member_removed", member="wang",
+                                          site=SITE).text

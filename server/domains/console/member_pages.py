@@ -11,7 +11,7 @@ and supervisors to reassign (docs/api.md, "Members, clients and the audit trail"
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sync import errors as E
@@ -35,13 +35,18 @@ def refusal_key(exc: E.SyncError) -> str | None:
     return next((key for words, key in _REFUSED.items() if words in exc.detail), None)
 
 
-def done_of(query: Mapping[str, str]) -> dict[str, str] | None:
+def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool]) -> dict[str, str] | None:
     """`?done=member_removed&member=wang&site=…`: what the last member form did, to whom and at which site
-    (the users page names it; an unknown one reads empty), to say on the page; else None."""
+    (the users page names it; an unknown one reads empty), to say on the page; else None. `member_now(member,
+    site)`: whether he is a member of it now; a line that says otherwise is not shown."""
     done, member = query.get("done"), query.get("member")
     if done not in DONE or not member or len(member) > MAX_USERNAME_CHARS:
         return None
-    return {"key": done, "member": member, "site": query.get("site") or ""}
+    site = query.get("site") or ""
+    # Only what is so now: a crafted link (`?done=member_added&member=zhao`) does not say zhao was added.
+    if member_now(member, site) != (done in ("member_added", "member_already")):
+        return None
+    return {"key": done, "member": member, "site": site}
 
 
 def _open_work(state: Any, caller: Caller, site_id: str,
@@ -76,4 +81,4 @@ def site_members(state: Any, caller: Caller, site_id: str, inspections: Sequence
         addable = [u.username for u in state.access.users().users
                    if u.role == TECHNICIAN and not u.disabled and u.username not in members]
     return {"members": rows, "addable": addable, "stranded": stranded, "more_work": more, "work_limit": MAX_LIMIT, "office": office,
-            "member_done": done_of(query)}
+            "member_done": done_of(query, lambda member, _site: member in members)}

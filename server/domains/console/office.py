@@ -161,8 +161,10 @@ class OfficeController(DomainController):
     def users(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """Every account, the new-user form, a password reset and disable/enable for each; each technician's
         sites, linked, with a button to remove each and a form to add one (`members.py` takes them)."""
-        return render(request, "users.html", caller=caller, done=_done(request),
-                      member_done=member_pages.done_of(request.query_params), **pages.users(request.app.state, caller))
+        data = pages.users(request.app.state, caller)
+        sites = {u["username"]: {s for s, _ in u["sites"]} for u in data["users"]}
+        member_done = member_pages.done_of(request.query_params, lambda user, site: site in sites.get(user, ()))
+        return render(request, "users.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
