@@ -162,3 +162,19 @@ def test_a_crafted_done_link_does_not_say_what_is_not_so(site, lin):
     assert 'id="member-done"' in page(lin, f"/console/sites/{SITE}", done="member_already", member="wang").text
     assert 'id="member-done"' not in page(lin, "/console/users", done="member_removed", member="wang",
                                           site=SITE).text
+
+
+def test_the_desk_reassigns_a_request_once_the_supervisor_put_a_second_technician_on_the_site(site, http, lin,
+                                                                                              chen):
+    # The walk that found it: a one-technician site's request could be dispatched to nobody else.
+    request = open_request(chen, assigned_to="wang")
+
+    def offered() -> list[str]:
+        form = page(chen, f"/console/service-requests/{request}").text.split('id="dispatch"', 1)[1]
+        return re.findall(r'<option value="([^"]+)"', form.split("</form>", 1)[0])
+
+    assert "zhao" not in offered()
+    assert post(lin, f"/console/sites/{SITE}/members", {"username": "zhao"}).status_code == 303
+    assert "zhao" in offered()
+    assert post(chen, f"/console/service-requests/{request}/dispatch", {"assigned_to": "zhao"}).status_code == 303
+    assert http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
