@@ -157,11 +157,24 @@ def test_the_users_page_links_a_technicians_sites_and_changes_them(site, http, s
 
 def test_a_crafted_done_link_does_not_say_what_is_not_so(site, lin):
     # ?done= is the forms' redirect; a link made to read "zhao was added" while he is not is shown no line.
-    shown = page(lin, f"/console/sites/{SITE}", done="member_added", member="zhao").text
-    assert 'id="member-done"' not in shown
-    assert 'id="member-done"' in page(lin, f"/console/sites/{SITE}", done="member_already", member="wang").text
-    assert 'id="member-done"' not in page(lin, "/console/users", done="member_removed", member="wang",
-                                          site=SITE).text
+    # Regression (review of s28-members): the check against who is a member now let a crafted link say
+    # "removed" of anyone who is not one (已将 全部技术员 移出…, zhao who never was, wang of another site):
+    # only the session's own redirect, sealed with its token, says anything.
+    crafted = [(f"/console/sites/{SITE}", {"done": "member_added", "member": "zhao"}),
+               (f"/console/sites/{SITE}", {"done": "member_already", "member": "wang"}),
+               (f"/console/sites/{SITE}", {"done": "member_removed", "member": "zhao"}),
+               (f"/console/sites/{SITE}", {"done": "member_removed", "member": "全部技术员"}),
+               ("/console/users", {"done": "member_removed", "member": "wang", "site": OTHER_SITE}),
+               ("/console/users", {"done": "member_removed", "member": "wang", "site": "x"})]
+    for path, query in crafted:
+        assert 'id="member-done"' not in page(lin, path, **query).text, query
+    r = post(lin, f"/console/sites/{SITE}/members", {"username": "zhao"})
+    assert 'id="member-done"' in _follow(lin, r.headers["location"])  # the form's own redirect
+    path, _, query = r.headers["location"].split("#")[0].partition("?")
+    sealed = dict(parse_qsl(query))
+    for changed in ({"sig": sealed["sig"][:-1] + ("0" if sealed["sig"][-1] != "0" else "1")}, {"member": "wang"},
+                    {"done": "member_already"}):
+        assert 'id="member-done"' not in page(lin, path, **{**sealed, **changed}).text, changed
 
 
 def test_the_desk_reassigns_a_request_once_the_supervisor_put_a_second_technician_on_the_site(site, http, lin,

@@ -137,5 +137,5 @@ class ConsoleController(DomainController):
                             headers=HEADERS)
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
-                      **member_pages.site_members(request.app.state, caller, site_id, found, q),
+                      **member_pages.site_members(request.app.state, caller, site_id, found, q, session_token(request)),
                       **pages.site_history(found, q.get("year") or None, data["period"]))

@@ -11,6 +11,8 @@ and supervisors to reassign (docs/api.md, "Members, clients and the audit trail"
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,15 +37,25 @@ def refusal_key(exc: E.SyncError) -> str | None:
     return next((key for words, key in _REFUSED.items() if words in exc.detail), None)
 
 
-def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool]) -> dict[str, str] | None:
-    """`?done=member_removed&member=wang&site=…`: what the last member form did, to whom and at which site
-    (the users page names it; an unknown one reads empty), to say on the page; else None. `member_now(member,
-    site)`: whether he is a member of it now; a line that says otherwise is not shown."""
+def seal(token: str, done: str, member: str, site: str) -> str:
+    """The redirect's proof that this session's form did `done` to `member` at `site`: keyed by the session's
+    token (HttpOnly, no other site reads it), so a link made by anyone else says nothing."""
+    return hmac.new(token.encode(), f"member-done\0{done}\0{member}\0{site}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool], token: str | None) -> dict[str, str] | None:
+    """`?done=member_removed&member=wang&site=…&sig=…`: what this session's last member form did, to whom and
+    at which site (the users page names it), to say on the page; else None. `member_now(member, site)`: whether
+    he is a member of it now; a line that says otherwise is not shown."""
     done, member = query.get("done"), query.get("member")
-    if done not in DONE or not member or len(member) > MAX_USERNAME_CHARS:
+    if done not in DONE or not member or len(member) > MAX_USERNAME_CHARS or token is None:
         return None
     site = query.get("site") or ""
-    # Only what is so now: a crafted link (`?done=member_added&member=zhao`) does not say zhao was added.
+    # A crafted link (`?done=member_removed&member=全部技术员`, or zhao who never was a member) says nothing:
+    # only the session's own redirect carries the seal (review of s28-members: the check of what is so now
+    # alone let "removed" be said of anyone not a member).
+    if not hmac.compare_digest(query.get("sig") or "", seal(token, done, member, site)):
+        return None
     if member_now(member, site) != (done in ("member_added", "member_already")):
         return None
     return {"key": done, "member": member, "site": site}
@@ -65,7 +77,7 @@ def _open_work(state: Any, caller: Caller, site_id: str,
 
 
 def site_members(state: Any, caller: Caller, site_id: str, inspections: Sequence[InspectionSummary],
-                 query: Mapping[str, str]) -> dict[str, Any]:
+                 query: Mapping[str, str], token: str | None) -> dict[str, Any]:
     """The site page's 成员: its technicians (disabled ones marked) for everyone in scope; for supervisors,
     the enabled technicians who may be added; for the desk and supervisors, each member's open work here
     and the open work assigned to someone who is not an enabled member (left or disabled), linked."""
@@ -81,4 +93,4 @@ def site_members(state: Any, caller: Caller, site_id: str, inspections: Sequence
         addable = [u.username for u in state.access.users().users
                    if u.role == TECHNICIAN and not u.disabled and u.username not in members]
     return {"members": rows, "addable": addable, "stranded": stranded, "more_work": more, "work_limit": MAX_LIMIT, "office": office,
-            "member_done": done_of(query, lambda member, _site: member in members)}
+            "member_done": done_of(query, lambda member, _site: member in members, token)}

@@ -28,7 +28,7 @@ from ...http.guards import site_in_scope, supervisor_only
 from ..identity.service import Caller
 from . import member_pages
 from .controller import Form
-from .web import EXCEPTION_HANDLERS, HEADERS, PATH, check_session_post, form_value, render, signed_in
+from .web import EXCEPTION_HANDLERS, HEADERS, PATH, check_session_post, form_value, render, session_token, signed_in
 
 
 def _bounded(site_id: str, username: str) -> None:
@@ -58,7 +58,8 @@ def _change(request: Request[Any, Any, Any], caller: Caller, site_id: str, usern
             raise
         return render(request, "error.html", exc.status, caller=caller, message_key=key, code=exc.code, detail="")
     where = f"{PATH}/sites/{quote(site_id, safe='')}" if back == "site" else f"{PATH}/users"
-    return Redirect(f"{where}?done={done}&member={quote(username, safe='')}&site={quote(site_id, safe='')}"
+    sig = member_pages.seal(session_token(request) or "", done, username, site_id)
+    return Redirect(f"{where}?done={done}&member={quote(username, safe='')}&site={quote(site_id, safe='')}&sig={sig}"
                     f"#{'members' if back == 'site' else 'users'}", status_code=303, headers=HEADERS)
 
 

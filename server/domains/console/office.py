@@ -163,7 +163,8 @@ class OfficeController(DomainController):
         sites, linked, with a button to remove each and a form to add one (`members.py` takes them)."""
         data = pages.users(request.app.state, caller)
         sites = {u["username"]: {s for s, _ in u["sites"]} for u in data["users"]}
-        member_done = member_pages.done_of(request.query_params, lambda user, site: site in sites.get(user, ()))
+        member_done = member_pages.done_of(request.query_params, lambda user, site: site in sites.get(user, ()),
+                                            session_token(request))
         return render(request, "users.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])

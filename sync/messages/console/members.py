@@ -23,7 +23,7 @@ ZH: dict[str, str] = {
     "member_no_user": "没有这个用户，未做更改。",
     "member_no_site": "没有这个现场，未做更改。",
     "member_not_technician": "只有技术员能成为现场成员（主管和客服本就能看到所有现场），未做更改。",
-    "add_site": "给技术员添加站点",
+    "add_site": "给技术员添加现场",
     "see_site_members": "查看该现场的成员与工作",
 }
 
