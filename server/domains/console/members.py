@@ -28,7 +28,16 @@ from ...http.guards import site_in_scope, supervisor_only
 from ..identity.service import Caller
 from . import member_pages
 from .controller import Form
-from .web import EXCEPTION_HANDLERS, HEADERS, PATH, check_session_post, form_value, render, session_token, signed_in
+from .web import (
+    EXCEPTION_HANDLERS,
+    HEADERS,
+    PATH,
+    check_session_post,
+    form_value,
+    render,
+    session_token,
+    signed_in,
+)
 
 
 def _bounded(site_id: str, username: str) -> None:
