@@ -20,6 +20,7 @@ from .domains.callbacks.service import TechnicianReports
 from .domains.console.archive import ArchiveConsole
 from .domains.console.controller import ConsoleController, favicon
 from .domains.console.desk import DeskController
+from .domains.console.members import MembersController
 from .domains.console.office import OfficeController
 from .domains.console.site import SiteController as ConsoleSiteController
 from .domains.console.web import on_http_error_page, template_config
@@ -64,6 +65,7 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
     ConsoleController,
     DeskController,
     OfficeController,
+    MembersController,
     SheetsController,
     ArchiveController,
     ConsoleSiteController,

@@ -249,6 +249,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
                                                             403, 403, 403, signed_out=303),
     ("POST", "/console/users/{username:str}/disabled"): Rule(_console("/console/users/qian/disabled"),
                                                             403, 403, 403, signed_out=303),
+    # s28-members: a site's members in the console are a supervisor's (the role before the form: the desk and
+    # the site's technician 403, another site's technician 404 first); without the form's CSRF token, 403.
+    ("POST", "/console/sites/{site_id:str}/members"): Rule(_console("/console/sites/{site}/members"), 403, 404, 403,
+                                                           signed_out=303),
+    ("POST", "/console/sites/{site_id:str}/members/{username:str}/remove"): Rule(
+        _console("/console/sites/{site}/members/wang/remove"), 403, 404, 403, signed_out=303),
+    ("POST", "/console/memberships"): Rule(_console("/console/memberships"), 403, 403, 403, signed_out=303),
+    ("POST", "/console/memberships/remove"): Rule(_console("/console/memberships/remove"), 403, 403, 403,
+                                                  signed_out=303),
     # console-site: a device's history, an inspection's sheet and its PDF, a photo's thumbnail for the session.
     ("GET", "/console/sites/{site_id:str}/devices/{device_id:str}"): Rule(
         _console("/console/sites/{site}/devices/{cam1}"), 200, 404, 200, signed_out=303),

@@ -25,7 +25,7 @@ from ...http.controller import DomainController
 from ...http.deps import CallerDep, address
 from ...http.guards import site_in_scope
 from ..identity.service import CONSOLE_APP
-from . import pages, site_pages
+from . import member_pages, pages, site_pages
 from .desk_pages import duty_now
 from .web import (
     EXCEPTION_HANDLERS,
@@ -137,4 +137,5 @@ class ConsoleController(DomainController):
                             headers=HEADERS)
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
+                      **member_pages.site_members(request.app.state, caller, site_id, found, q, session_token(request)),
                       **pages.site_history(found, q.get("year") or None, data["period"]))

@@ -25,7 +25,7 @@ from ...http.guards import desk_or_supervisor, supervisor_only
 from ..callbacks.service import MILESTONES, as_csv
 from ..duty.service import log_csv
 from ..identity.access import MAX_USER_SITES, NewUser, UserUpdate
-from . import desk_pages
+from . import desk_pages, member_pages
 from . import office_pages as pages
 from .controller import Form
 from .web import (
@@ -159,9 +159,13 @@ class OfficeController(DomainController):
 
     @get("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def users(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
-        """Every account, the new-user form, a password reset and disable/enable for each."""
-        return render(request, "users.html", caller=caller, done=_done(request),
-                      **pages.users(request.app.state, caller))
+        """Every account, the new-user form, a password reset and disable/enable for each; each technician's
+        sites, linked, with a button to remove each and a form to add one (`members.py` takes them)."""
+        data = pages.users(request.app.state, caller)
+        sites = {u["username"]: {s for s, _ in u["sites"]} for u in data["users"]}
+        member_done = member_pages.done_of(request.query_params, lambda user, site: site in sites.get(user, ()),
+                                            session_token(request))
+        return render(request, "users.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:

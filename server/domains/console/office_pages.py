@@ -139,10 +139,14 @@ def clients(state: Any, caller: Caller) -> list[dict[str, Any]]:
 
 
 def users(state: Any, caller: Caller) -> dict[str, Any]:
-    """Every account with the names of its sites, and the sites a new technician may be given."""
+    """Every account with its sites as (id, name) by name, the sites a new technician may be given, and the
+    enabled technicians a site may be added to (the add form's choices)."""
     sites = state.inspections.sites(caller)
     names = {s.id: s.name or "" for s in sites}
+    found = state.access.users().users
     listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled,
-               "sites": [names.get(s, "") for s in u.sites], "self": u.username == caller.username}
-              for u in state.access.users().users]
-    return {"users": listed, "sites": sites}
+               "sites": sorted(((s, names.get(s, "")) for s in u.sites), key=lambda x: (x[1], x[0])),
+               "self": u.username == caller.username}
+              for u in found]
+    return {"users": listed, "sites": sites, "site_names": names,
+            "technicians": [u.username for u in found if u.role == TECHNICIAN and not u.disabled]}

@@ -5,8 +5,8 @@ The areas share one table per language (a template's `t`): a key is defined once
 
 from __future__ import annotations
 
-from . import archive, common, desk, office, site
+from . import archive, common, desk, members, office, site
 
-AREAS = (common, site, desk, office, archive)
+AREAS = (common, site, desk, office, archive, members)
 ZH: dict[str, str] = {k: v for area in AREAS for k, v in area.ZH.items()}
 EN: dict[str, str] = {k: v for area in AREAS for k, v in area.EN.items()}
