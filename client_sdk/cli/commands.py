@@ -412,7 +412,8 @@ def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
         label = p["label"]
-        zone = zones.get(label.get("site", ""), site_zone(None))
+        # The site's zone, also when the site has left the phone (the zone kept in the change's label).
+        zone = zones.get(label.get("site", "")) or site_zone(label.get("tz"))
         fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
