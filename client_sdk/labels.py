@@ -39,7 +39,7 @@ def known_rows(db: Replica, seen: list[dict[str, Any]] | None = None) -> Known:
 
 
 def label(db: Replica, collection: str, row_id: str, fields: dict[str, Any]) -> dict[str, str]:
-    """`site` (its id) and `site_name`, `sheet` (the sheet or request number the row is on, its own
+    """`site` (its id), `site_name` and `tz` (its time zone), `sheet` (the sheet or request number the row is on, its own
     first) and `device` (the code of the device it is about), those the phone knows."""
     if collection not in schema.COLLECTIONS:
         return {}
@@ -60,4 +60,6 @@ def label(db: Replica, collection: str, row_id: str, fields: dict[str, Any]) -> 
         found["site"] = site
     if place is not None and place["fields"].get("name"):
         found["site_name"] = str(place["fields"]["name"])
+    if place is not None and place["fields"].get("tz"):
+        found["tz"] = str(place["fields"]["tz"])
     return found

@@ -28,7 +28,7 @@ from sync.wire import Scalar
 from . import clock
 from .clock import CLOCK_SKEW_MS
 from .session import EpochChanged, Session
-from .views import EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
+from .views import AssignmentNews, EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
 from .workflow import Workflow
 
 MAX_TERMS_BYTES = 256 * 1024  # a site's terms as the server answers them; a bigger answer is not cached
@@ -169,14 +169,16 @@ class ServiceWork(Workflow):
                 for v in sorted(visits, key=lambda v: (v["fields"].get("visit_no") or 1 << 30, v["id"]))],
         )
 
-    def assignment_news(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(requests assigned to me since I was last told, requests taken off me since): the desk's dispatch and
-        a supervisor's reassignment, as the pulled rows show them, open ones only (not closed or cancelled).
-        What is told is recorded (`assigned_told`), so each change is told once, by the first sync that can,
-        even when the sync that pulled it failed later; a phone that never told anything tells every open
-        request assigned to me."""
+    def assignment_news(self) -> AssignmentNews:
+        """What a sync may tell of the desk's dispatch and a supervisor's reassignment, as the pulled rows show
+        them, open requests only (not closed or cancelled): those assigned to me since I was last told and those
+        taken off me since. Reads only: the caller records what it told with `assignment_told(news.mine)` once
+        the lines are out, so a line lost to a broken pipe or a killed phone is told by the next sync. A phone
+        that never told anything (a new one, or the first sync after the upgrade that brought this) has `first`
+        set: it says how many are his in one line rather than one line for each request he already has."""
         me = self.db.meta("username")
-        told = set(json.loads(self.db.meta("assigned_told") or "[]"))
+        recorded = self.db.meta("assigned_told")
+        told = set(json.loads(recorded or "[]"))
         mine = {r["id"]: r for r in self.rows("service_requests")
                 if r["fields"].get("assigned_to") == me and r["fields"].get("status") not in ENDED}
         gone = sorted((found for request_id in told - set(mine)
@@ -184,8 +186,12 @@ class ServiceWork(Workflow):
                        and found["fields"].get("status") not in ENDED), key=lambda r: str(r["fields"].get("number")))
         new = sorted((r for request_id, r in mine.items() if request_id not in told),
                      key=lambda r: str(r["fields"].get("number")))
+        return AssignmentNews(new=new, gone=gone, mine=sorted(mine), first=recorded is None)
+
+    def assignment_told(self, mine: Iterable[str]) -> None:
+        """The technician was told of the requests `assignment_news` found (`news.mine`, the open ones assigned
+        to him): the next sync tells only what changes from these."""
         self.db.set_meta(assigned_told=json.dumps(sorted(mine)))
-        return new, gone
 
     def _live(self, collection: str, row_id: str, what: str) -> dict[str, Any]:
         """A row this phone holds, not deleted; else NotFound naming it as `what`."""

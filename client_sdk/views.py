@@ -151,6 +151,17 @@ class RequestDetail(RequestSummary, kw_only=True):
     visits: list[VisitView]
 
 
+class AssignmentNews(msgspec.Struct, kw_only=True):
+    """`assignment_news()`: the requests (rows) newly assigned to me and those taken off me since I was last
+    told; `mine` the ids of the open ones assigned to me now (what `assignment_told` records); `first` when
+    this phone never told any."""
+
+    new: list[dict[str, Any]]
+    gone: list[dict[str, Any]]
+    mine: list[str]
+    first: bool
+
+
 class DutyCallView(msgspec.Struct, kw_only=True):
     """A duty call as the phone holds it; `on_duty` the server's once synced, before that what
     `sync.duty` derives here from the pulled roster and the cached rules (None: nobody, or no rules)."""

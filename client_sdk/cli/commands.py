@@ -106,8 +106,12 @@ def _notices(client: Client) -> list[Notice]:
     return found
 
 
-def _tell(client: Client, notices: list[Notice]) -> None:
-    """The notices just shown: a result that stays unknown is told once, not at every sync."""
+def _tell(client: Client, notices: list[Notice], out: TextIO) -> None:
+    """The notices just shown: a result that stays unknown is told once, not at every sync. Told means out:
+    `out` is flushed first (a pipe is block-buffered), so a pipe closed early raises before anything is recorded."""
+    if not notices:
+        return
+    out.flush()
     client.told([n.unknown_seq for n in notices if n.unknown_seq is not None])
 
 
@@ -219,7 +223,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "attention", count=len(notices))
         for notice in notices:
             _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
-        _tell(client, notices)
+        _tell(client, notices, out)
     return 0
 
 
@@ -243,7 +247,7 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         told = [notice for notice in notices if notice.about == i.id]
         for notice in told:
             _say(out, "attention_mark", text=notice.text)
-        _tell(client, told)
+        _tell(client, told, out)
     if shown and short is not None:
         _say(out, short)
     return 0
@@ -408,7 +412,8 @@ def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
         label = p["label"]
-        zone = zones.get(label.get("site", ""), site_zone(None))
+        # The site's zone, also when the site has left the phone (the zone kept in the change's label).
+        zone = zones.get(label.get("site", "")) or site_zone(label.get("tz"))
         fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])

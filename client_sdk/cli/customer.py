@@ -199,7 +199,7 @@ def sheet(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     told = [notice for notice in _notices(client) if notice.about == inspection["id"]]
     for notice in told:  # the technician's, in English, above the customer's sheet
         _say(out, "sheet_attention", text=notice.text)
-    _tell(client, told)
+    _tell(client, told, out)
     print("\n".join(inspection_screen(client, inspection["id"])), file=out)
     return 0
 

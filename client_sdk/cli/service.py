@@ -79,17 +79,26 @@ def _who(client: Client, assigned_to: Any, short: bool = False) -> str:
 
 
 def assignment_news(client: Client, out: TextIO) -> None:
-    """After a sync: requests the desk assigned to me, and those reassigned off me, since I was last told."""
-    new, gone = client.assignment_news()
-    for request in new + gone:
-        f = request["fields"]
-        site = client.get("sites", str(f.get("site_id")))
-        device = client.get("devices", str(f.get("device_id"))) if f.get("device_id") else None
-        words = {"number": _number(request), "site": (site["fields"].get("name") if site else None)
-                 or MESSAGES["unknown"], "device": (device["fields"].get("code") if device else None) or "-",
-                 "description": f.get("description") or "", "who": f.get("assigned_to")}
-        _say(out, "now_yours" if request in new else "not_yours" if f.get("assigned_to") else "not_yours_none",
-             **words)
+    """After a sync: requests the desk assigned to me, and those reassigned off me, since I was last told; on
+    a phone's first sync, how many are mine in one line (`requests` lists them). Recorded as told only once the
+    lines are out (flushed): a broken pipe or a killed phone leaves them for the next sync."""
+    news = client.assignment_news()
+    told = news.new + news.gone
+    if news.first and news.new:
+        _say(out, "yours_first", count=len(news.new))
+    elif not news.first:
+        for request in told:
+            f = request["fields"]
+            site = client.get("sites", str(f.get("site_id")))
+            device = client.get("devices", str(f.get("device_id"))) if f.get("device_id") else None
+            words = {"number": _number(request), "site": (site["fields"].get("name") if site else None)
+                     or MESSAGES["unknown"], "device": (device["fields"].get("code") if device else None) or "-",
+                     "description": f.get("description") or "", "who": f.get("assigned_to")}
+            _say(out, "now_yours" if request in news.new else "not_yours" if f.get("assigned_to")
+                 else "not_yours_none", **words)
+    if told:
+        out.flush()
+    client.assignment_told(news.mine)
 
 
 def requests(client: Client, args: argparse.Namespace, out: TextIO) -> int:

@@ -249,7 +249,9 @@ EN: dict[str, str] = {
     "assigned_you": "you",
     "assigned_none": "nobody yet",
     "assigned_none_short": "-",
-    # What a sync pulled of the desk's dispatch and a supervisor's reassignment, told once each.
+    # What a sync pulled of the desk's dispatch and a supervisor's reassignment, told once each on each phone;
+    # a phone's first sync says how many are his in one line.
+    "yours_first": "{count} open service request(s) are assigned to you: see `requests`",
     "now_yours": "Assigned to you: {number} at {site} ({device}): {description}",
     "not_yours": "{number} at {site} was reassigned to {who}: it is no longer yours; what you recorded on it"
                  " stays on it",

@@ -13,6 +13,7 @@ from PIL import Image
 from client_sdk import Client
 from client_sdk.cli import MESSAGES, main
 from sync.schema import device_check_id
+from tests.conftest import SITE
 
 
 @pytest.fixture
@@ -227,3 +228,26 @@ def test_outbox_names_what_is_still_to_send_by_sheet_and_device_and_its_times_on
     assert f" {sheet_no} CAM-001: " in line, line
     local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("Asia/Shanghai"))  # the test site's zone
     assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line and checked_at not in line, line
+
+
+def test_outbox_shows_a_change_whose_site_left_the_phone_on_that_sites_clock(http, site, store, db, capsys):
+    """Regression (s28 fixrepair, item 4): a change still to send whose site had left the phone (a pull that took
+    him off it while the change waited) had its times shown on the default zone, not the site's."""
+    store.write_server_changes([("sites", SITE, {"name": "Test park", "customer": "ACME", "tz": "Asia/Urumqi"},
+                                 False)])
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    store.remove_member(SITE, "wang")
+    phone = Client(db, http)
+    try:
+        phone.pull()  # the site's rows leave the phone; the check still waits to be sent
+        assert phone.get("sites", SITE) is None
+        checked_at = phone.pending()[0]["fields"]["checked_at"]
+    finally:
+        phone.close()
+    capsys.readouterr()
+    assert main(["--db", db, "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
+    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("Asia/Urumqi"))
+    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line

@@ -3,11 +3,15 @@ from the conflict log's entries of its client and seq, never telling a change co
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
 import httpx
 
+from bench._server import ROOT, ServerProcess
 from client_sdk.cli import main
 from sync import hlc
 from tests.client_sdk.support import CutTransport
@@ -17,6 +21,7 @@ from tests.client_sdk.test_push_split import (  # noqa: F401 (`settings`: the se
     _lose_answer_then_lower_limit,
     settings,
 )
+from tests.conftest import server_args
 
 
 def _states(phone: Any) -> list[tuple[str, str | None]]:
@@ -255,3 +260,28 @@ def test_a_result_that_stays_unknown_is_told_once_and_outbox_keeps_listing_it(ht
     assert main(["--db", db, "sync"], http=http) == 0
     assert told not in capsys.readouterr().out
     assert [p["status"] for p in wang.problems()] == ["unknown"]
+
+
+def test_a_result_unknown_piped_to_a_reader_that_left_is_not_recorded_told(http, site, new_client, store, server):
+    # Regression (s28 fixrepair, item 2): the notice of a result that stays unknown was recorded as told
+    # (`told_ms`) right after `print`, but stdout to a pipe is block-buffered: with the reader gone
+    # (`fieldsync-client sync | true`) the lines were lost at exit, after the record, and no later screen told
+    # it. The output is flushed first; a failed flush raises before anything is recorded. A real `sync` process,
+    # PYTHONUNBUFFERED unset, against a real server process over the same data.
+    wang, _ = _taken(http, new_client, Recorder, {"device": site["cam2"], "location": "Gate 3"}, site)
+    store.remove_member(site["site"], "wang")
+    wang.sync()  # settles the change `unknown`; the API tells no one (the CLI's screens do)
+    [untold] = wang.problems(unresolved_only=True)
+    process = ServerProcess(server.settings.data_dir, args=tuple(server_args(server.settings)[2:])).start()
+    try:
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before the phone writes a line
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        done = subprocess.run([sys.executable, "-m", "client_sdk.cli", "--db", str(wang.db.path), "--server",
+                               process.url, "sync"], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                              cwd=ROOT, timeout=300)
+        os.close(write)
+    finally:
+        process.stop()
+    assert [p["seq"] for p in wang.problems(unresolved_only=True)] == [untold["seq"]]  # not told: tell it again
+    assert done.returncode == 0, done.stderr  # a reader that left ends the command quietly
