@@ -68,7 +68,8 @@ def rows(site: dict[str, str], store: Any) -> dict[str, tuple[str, dict[str, Any
     # Duty (issue 13): the month's roster and a call at the site.
     created["duty_roster"] = (roster_id("2026-M11"), {"month": "2026-M11", "technician": "wang"})
     created["duty_calls"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "call-1")),
-                             {"site_id": site["site"], "received_at": "2026-11-20T13:00:00.000Z"})
+                             {"site_id": site["site"], "received_at": "2026-11-20T13:00:00.000Z",
+                              "outcome": "solved_by_phone", "duration_s": 240})  # both required (seed line 426)
     # Charges (issue 13): a line of the visit.
     created["charge_lines"] = (str(uuid.uuid5(uuid.NAMESPACE_URL, "line-1")),
                                {"visit_id": visit, "item": "labour", "quantity": 30})
