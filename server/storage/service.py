@@ -123,15 +123,18 @@ def site_requests(db: Sql, site_id: str) -> list[str]:
 
 
 SIGNED = ("signed", "closed")  # the statuses whose sealed visits want a call-back (`callback_due`)
+NO_DUE = 253_402_300_800_000  # 10000-01-01 in ms: the due of a call-back an open pause stops (listed last)
 
 
 def _callback_due(db: Sql) -> str:
     """When the request's earliest call-back still to make was due (its `callback` milestone's `breach_at`),
     NULL when none is: decided by the call-backs stored (a reached one for the sealed visit), not by the
-    milestone's status, which is `breached` alike for a call-back made late and one never made."""
+    milestone's status, which is `breached` alike for a call-back made late and one never made. (A `met`
+    one has its reached call-back: skipping those spares most of the look-ups into `rows`. One an open
+    pause stops has no `breach_at` until `resumed`: still to make, it is due `NO_DUE`.)"""
     reached = dialect(db).field("c.fields", "reached", "boolean")
-    return ("(SELECT min(m.breach_at) FROM service_milestones m WHERE m.request_id = service_clocks.request_id"
-            " AND m.name = 'callback' AND NOT EXISTS (SELECT 1 FROM rows c WHERE c.collection = 'callbacks'"
+    return (f"(SELECT min(COALESCE(m.breach_at, {NO_DUE})) FROM service_milestones m WHERE m.request_id = service_clocks.request_id"
+            " AND m.name = 'callback' AND m.status <> 'met' AND NOT EXISTS (SELECT 1 FROM rows c WHERE c.collection = 'callbacks'"
             f" AND c.parent_id = m.visit_id AND c.deleted = 0 AND {reached} = TRUE))")
 
 
@@ -160,9 +163,9 @@ def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str
         risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), FALSE)"
         where.append(risky if at_risk else f"NOT {risky}")
         args += [now_ms, now_ms]
-    if callback_due is not None:
-        due = f"(status IN {among(SIGNED)} AND {_callback_due(db)} IS NOT NULL)"
-        where.append(due if callback_due else f"NOT {due}")
+    if callback_due is not None:  # True: the statuses here, the due in the outer query (computed once a request)
+        where.append(f"status IN {among(SIGNED)}" if callback_due
+                     else f"NOT (status IN {among(SIGNED)} AND {_callback_due(db)} IS NOT NULL)")
         args += list(SIGNED)
     return where, args
 
@@ -171,28 +174,32 @@ def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, stat
                   assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
                   now_ms: int, after: tuple[int, str] | None, limit: int,
                   callback_due: bool | None = None) -> list[tuple[str, int]]:
-    """(request id, order key) of the requests the filters keep, in order of `reported_at` then id, after
-    the keyset position `after`; `sites` is the caller's scope (None: every site). `callback_due=True`:
+    """(request id, order key) of the requests the filters keep, in order of the key (`reported_at`) then
+    id, after the keyset position `after`; `sites` is the caller's scope (None: every site). `callback_due=True`:
     signed or closed with a call-back still to make, the oldest due first (the key: `callback_due_of`).
 
     `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
     request's next event, which recomputes them."""
     where, args = _where(db, sites=sites, site_id=site_id, status=status, assigned_to=assigned_to, open_=open_,
                          breached=breached, at_risk=at_risk, callback_due=callback_due, now_ms=now_ms)
-    key = _callback_due(db) if callback_due else "reported_ms"
+    tail = where if not callback_due else ["due IS NOT NULL"]  # the due is computed once a request, below
+    key = "due" if callback_due else "reported_ms"
     if after is not None:
-        where.append(f"({key}, request_id) > (?, ?)")
+        tail.append(f"({key}, request_id) > (?, ?)")
         args += list(after)
-    sql = (f"SELECT request_id, {key} FROM service_clocks"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {key}, request_id LIMIT ?")
+    source = "service_clocks" if not callback_due else (
+        f"(SELECT request_id, {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)}) AS due_by")
+    sql = (f"SELECT request_id, {key} FROM {source}"
+           + (f" WHERE {' AND '.join(tail)}" if tail else "") + f" ORDER BY {key}, request_id LIMIT ?")
     return [(r[0], r[1]) for r in db.execute(sql, [*args, limit])]
 
 
-def count_requests(db: Sql, *, sites: list[str] | None, callback_due: bool, now_ms: int) -> int:
-    """How many requests in `sites` (None: every site) `list_requests` keeps with `callback_due`."""
+def count_callbacks_due(db: Sql, *, sites: list[str] | None, now_ms: int) -> int:
+    """How many requests in `sites` (None: every site) `list_requests` keeps with `callback_due=True`."""
     where, args = _where(db, sites=sites, site_id=None, status=None, assigned_to=None, open_=None, breached=None,
-                         at_risk=None, callback_due=callback_due, now_ms=now_ms)
-    sql = "SELECT count(*) FROM service_clocks" + (f" WHERE {' AND '.join(where)}" if where else "")
+                         at_risk=None, callback_due=True, now_ms=now_ms)
+    sql = (f"SELECT count(*) FROM (SELECT {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)})"
+           " AS listed WHERE due IS NOT NULL")
     return int(db.execute(sql, args).fetchone()[0])
 
 

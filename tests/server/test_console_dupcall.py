@@ -108,3 +108,19 @@ def test_callback_due_lists_signed_requests_no_reached_call_back_is_stored_for_o
 def test_a_technicians_dashboard_has_no_callback_count(http, site, wang):
     console(http, "wang")
     assert 'id="callbacks-due"' not in http.get("/console/").text
+
+
+def test_a_signed_requests_call_back_stopped_by_an_open_pause_is_still_to_make(site, chen, wang, lin):
+    # Found while building callback_due: a pause nobody resumed stops a signed sheet's `callback` milestone
+    # (docs/service.md, Pauses), which then stores no due; the first version of the filter read the due
+    # and left such a request off the list, its call-back never made.
+    now = hlc.wall_ms()
+    paused, _ = sealed(chen, wang, ts(now - 60_000))
+    assert results(chen, [event(chen, paused, "paused", ts(now), reason="customer_unavailable")]) == [
+        ("applied", None)]
+    [callback_clock] = [m for m in ok(lin.http.get(f"/api/service-requests/{paused}", headers=lin.headers))[
+        "milestones"] if m["name"] == "callback"]
+    assert callback_clock["status"] == "pending"
+    earlier, _ = sealed(chen, wang, ts(now - 36 * HOUR))
+    assert _ids(lin, callback_due="true") == [earlier, paused]  # stopped: listed after those with a due
+    assert paused not in _ids(lin, callback_due="false")

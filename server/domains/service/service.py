@@ -340,8 +340,8 @@ class ServiceRequests:
     def callbacks_due(self, caller: Caller) -> int:
         """How many of the caller's requests `callback_due=true` lists (the dashboard's 待回访)."""
         with self.store.read() as db:
-            return q.count_requests(db, sites=None if caller.sites is None else sorted(caller.sites),
-                                    callback_due=True, now_ms=self.store.now_ms())
+            return q.count_callbacks_due(db, sites=None if caller.sites is None else sorted(caller.sites),
+                                         now_ms=self.store.now_ms())
 
     def duplicates(self, caller: Caller, site_id: str, device_id: str | None, phone: str | None,
                    limit: int = 5) -> tuple[RequestSummary, ...]:
