@@ -34,9 +34,15 @@ def test_a_second_call_about_a_device_with_an_open_request_warns_and_opens_only_
     assert f'href="/console/service-requests/{first["id"]}">{first["number"]}</a>' in warning
     assert "到场 超时 " in warning  # its next clock, as the list reads it (this call was in November)
     assert "又打来：摄像机还是黑屏" in r.text and "仍然创建" in r.text  # what was typed is kept
+    # The same call sent again, deliberately, but refused for a field: the confirmation stays with the form,
+    # so the corrected call is not warned of again.
+    refused = post_new(http, csrf, caller_phone="139 0000 0000", description="又打来：摄像机还是黑屏",
+                       channel="carrier_pigeon", duplicate_ok=_duplicate_ok(r.text))
+    assert refused.status_code == 400 and 'id="duplicates"' not in refused.text
+    assert _duplicate_ok(refused.text) == _duplicate_ok(r.text)
     # The same call sent again, deliberately: opened.
     again = post_new(http, csrf, caller_phone="139 0000 0000", description="又打来：摄像机还是黑屏",
-                     duplicate_ok=_duplicate_ok(r.text))
+                     duplicate_ok=_duplicate_ok(refused.text))
     assert again.status_code == 303 and len(requests_of(lin)) == 2
     # The confirmation is for the call it was shown for: another device's call with it is checked again.
     other = post_new(http, csrf, device_code="CAM-002", caller_phone="", duplicate_ok=_duplicate_ok(r.text))
