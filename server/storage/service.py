@@ -122,14 +122,31 @@ def site_requests(db: Sql, site_id: str) -> list[str]:
         "SELECT id FROM rows WHERE collection = 'service_requests' AND site_id = ? AND deleted = 0", [site_id])]
 
 
-def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None,
-                  assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
-                  now_ms: int, after: tuple[int, str] | None, limit: int) -> list[tuple[str, int]]:
-    """(request id, reported ms) of the requests the filters keep, in order of `reported_at` then id,
-    after the keyset position `after`; `sites` is the caller's scope (None: every site).
+SIGNED = ("signed", "closed")  # the statuses whose sealed visits want a call-back (`callback_due`)
+NO_DUE = 253_402_300_800_000  # 10000-01-01 in ms: the due of a call-back an open pause stops (listed last)
 
-    `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
-    request's next event, which recomputes them."""
+
+def _callback_due(db: Sql) -> str:
+    """When the request's earliest call-back still to make was due (its `callback` milestone's `breach_at`),
+    NULL when none is: decided by the call-backs stored (a reached one for the sealed visit), not by the
+    milestone's status, which is `breached` alike for a call-back made late and one never made. (A `met`
+    one has its reached call-back: skipping those spares most of the look-ups into `rows`. One an open
+    pause stops has no `breach_at` until `resumed`: still to make, it is due `NO_DUE`.)"""
+    reached = dialect(db).field("c.fields", "reached", "boolean")
+    return (f"(SELECT min(COALESCE(m.breach_at, {NO_DUE})) FROM service_milestones m WHERE m.request_id = service_clocks.request_id"
+            " AND m.name = 'callback' AND m.status <> 'met' AND NOT EXISTS (SELECT 1 FROM rows c WHERE c.collection = 'callbacks'"
+            f" AND c.parent_id = m.visit_id AND c.deleted = 0 AND {reached} = TRUE))")
+
+
+def callback_due_of(db: Sql, request_id: str) -> int | None:
+    """When the request's earliest call-back still to make was due (ms plus 1), None when none is."""
+    found = db.execute(f"SELECT {_callback_due(db)} FROM service_clocks WHERE request_id = ?", [request_id]).fetchone()
+    return None if found is None else found[0]
+
+
+def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None, assigned_to: str | None,
+           open_: bool | None, breached: bool | None, at_risk: bool | None, callback_due: bool | None,
+           now_ms: int) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     if sites is not None:
@@ -146,12 +163,64 @@ def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, stat
         risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), FALSE)"
         where.append(risky if at_risk else f"NOT {risky}")
         args += [now_ms, now_ms]
+    if callback_due is not None:  # True: the statuses here, the due in the outer query (computed once a request)
+        where.append(f"status IN {among(SIGNED)}" if callback_due
+                     else f"NOT (status IN {among(SIGNED)} AND {_callback_due(db)} IS NOT NULL)")
+        args += list(SIGNED)
+    return where, args
+
+
+def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None,
+                  assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
+                  now_ms: int, after: tuple[int, str] | None, limit: int,
+                  callback_due: bool | None = None) -> list[tuple[str, int]]:
+    """(request id, order key) of the requests the filters keep, in order of the key (`reported_at`) then
+    id, after the keyset position `after`; `sites` is the caller's scope (None: every site). `callback_due=True`:
+    signed or closed with a call-back still to make, the oldest due first (the key: `callback_due_of`).
+
+    `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
+    request's next event, which recomputes them."""
+    where, args = _where(db, sites=sites, site_id=site_id, status=status, assigned_to=assigned_to, open_=open_,
+                         breached=breached, at_risk=at_risk, callback_due=callback_due, now_ms=now_ms)
+    tail = where if not callback_due else ["due IS NOT NULL"]  # the due is computed once a request, below
+    key = "due" if callback_due else "reported_ms"
     if after is not None:
-        where.append("(reported_ms, request_id) > (?, ?)")
+        tail.append(f"({key}, request_id) > (?, ?)")
         args += list(after)
-    sql = ("SELECT request_id, reported_ms FROM service_clocks"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY reported_ms, request_id LIMIT ?")
+    source = "service_clocks" if not callback_due else (
+        f"(SELECT request_id, {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)}) AS due_by")
+    sql = (f"SELECT request_id, {key} FROM {source}"
+           + (f" WHERE {' AND '.join(tail)}" if tail else "") + f" ORDER BY {key}, request_id LIMIT ?")
     return [(r[0], r[1]) for r in db.execute(sql, [*args, limit])]
+
+
+def count_callbacks_due(db: Sql, *, sites: list[str] | None, now_ms: int) -> int:
+    """How many requests in `sites` (None: every site) `list_requests` keeps with `callback_due=True`."""
+    where, args = _where(db, sites=sites, site_id=None, status=None, assigned_to=None, open_=None, breached=None,
+                         at_risk=None, callback_due=True, now_ms=now_ms)
+    sql = (f"SELECT count(*) FROM (SELECT {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)})"
+           " AS listed WHERE due IS NOT NULL")
+    return int(db.execute(sql, args).fetchone()[0])
+
+
+def open_duplicates(db: Sql, site_id: str, device_id: str | None, phone: str | None, limit: int) -> list[str]:
+    """The open requests of a site about this device or from this phone number (spaces and dashes
+    ignored), oldest call first: what a new call may be a duplicate of."""
+    if device_id is None and phone is None:
+        return []
+    number = dialect(db).field("r.fields", "caller_phone")
+    same = []
+    args: list[Any] = [site_id]
+    if device_id is not None:
+        same.append("r.device_id = ?")
+        args.append(device_id)
+    if phone is not None:
+        same.append(f"replace(replace({number}, ' ', ''), '-', '') = ?")
+        args.append(phone)
+    return [r[0] for r in db.execute(
+        "SELECT c.request_id FROM service_clocks c JOIN rows r ON r.collection = 'service_requests'"
+        " AND r.id = c.request_id AND r.deleted = 0 WHERE c.site_id = ? AND c.open = 1"
+        f" AND ({' OR '.join(same)}) ORDER BY c.reported_ms, c.request_id LIMIT ?", [*args, limit])]
 
 
 def request_rows(db: Sql, ids: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:

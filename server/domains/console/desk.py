@@ -50,14 +50,15 @@ class DeskController(DomainController):
     exception_handlers = EXCEPTION_HANDLERS  # type: ignore[assignment]
 
     def _list(self, request: Request[Any, Any, Any], caller: CallerDep, status: int = 200,
-              typed: dict[str, str] | None = None, refused: E.SyncError | None = None) -> Response[bytes]:
+              typed: dict[str, str] | None = None, refused: E.SyncError | None = None,
+              duplicates: dict[str, Any] | None = None) -> Response[bytes]:
         lang = lang_of(request)
         data = desk_pages.request_list(request.app.state, caller, words("console", lang), request.query_params)
         why = "" if refused is None else desk_pages.refusal(refused, words("console", lang), lang,
                                                             desk_pages.NEW_FORM_LABELS)
         return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
                       typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, why=why,
-                      **data)
+                      duplicates=duplicates, **data)
 
     @get("/service-requests", sync_to_thread=True, guards=[signed_in])
     def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
@@ -67,11 +68,16 @@ class DeskController(DomainController):
     @post("/service-requests", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def open_request(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
         """A request from a phone call, through `POST /api/service-requests`'s service; refused: the form
-        again with what was typed and the problem's words."""
+        again with what was typed and the problem's words. A call about a device (or from a number) an
+        open request of the site already covers: the form again (409) with those requests, created only
+        when the clerk submits the same call once more."""
         _check(request, data)
         typed: dict[str, str] = {}
         try:
             typed = desk_pages.typed(data)
+            found = desk_pages.duplicate_call(request.app.state, caller, typed, words("console", lang_of(request)))
+            if found is not None:
+                return self._list(request, caller, 409, typed, duplicates=found)
             request_id = desk_pages.open_request(request.app.state, caller, typed)
         except E.SyncError as exc:
             return self._list(request, caller, exc.status, typed, exc)

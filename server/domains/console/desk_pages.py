@@ -34,10 +34,10 @@ from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
 PAGE = 50  # requests per page of the list
-FILTERS = ("site_id", "status", "open", "breached", "at_risk", "assigned_to")
+FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to")
 MEMBER_SITES = 100  # the new-request form suggests the members of at most this many sites (one query each)
 NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
-              "reported_at", "assigned_to")
+              "reported_at", "assigned_to", "duplicate_ok")
 _REQUESTS = schema.COLLECTIONS["service_requests"]
 
 
@@ -62,7 +62,7 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
                            assigned_to=filters["assigned_to"], breached=filters["breached"],
                            at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
-                           after=query.get("after") or None)
+                           after=query.get("after") or None, callback_due=filters["callback_due"])
     sites = _sites(state, caller)
     rows = [request_row(t, r, sites) for r in listed.requests]
     members = requests.assignees(list(sites)[:MEMBER_SITES])
@@ -115,6 +115,30 @@ def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
         raise E.InvalidRequest(str(exc)) from None
     requests: ServiceRequests = state.service_requests
     return requests.open(caller, new).id
+
+
+def _digits(phone: str) -> str:
+    return phone.replace(" ", "").replace("-", "")
+
+
+def duplicate_call(state: Any, caller: Caller, values: dict[str, str], t: Mapping[str, str]) -> dict[str, Any] | None:
+    """The open requests of the form's site about its device or from its caller's phone, which the new
+    call may repeat: the form shows them and waits for a second, deliberate submit of this very call
+    (`duplicate_ok`: the site, device code and number it was shown for). None: nothing to ask."""
+    site_id, code, phone = values["site_id"], values["device_code"], _digits(values["caller_phone"])
+    key = f"{site_id}/{code}/{phone}"
+    if not site_id or not (code or phone) or values["duplicate_ok"] == key:
+        return None
+    try:
+        sites = {s.id: s for s in state.inspections.sites(caller, site_id)}
+        device_id = state.archive.lookup(caller, site_id=site_id, code=code).id if code and sites else None
+        found = state.service_requests.duplicates(caller, site_id, device_id, phone or None) if sites else []
+    except E.NotFound:  # no such site or device: the write refuses it in its words
+        return None
+    if not found:
+        return None
+    return {"key": key, "requests": [request_row(t, r, sites) | {"same_device": device_id is not None
+                                                                  and r.device_id == device_id} for r in found]}
 
 
 def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sync.clocks import Milestone
 from sync.duty import ending_calendars
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_period
 from sync.periods import FREQUENCIES, period_of, site_zone
-from sync.schema import OUTCOMES, SUPERVISOR
+from sync.schema import OUTCOMES, SERVICE_DESK, SUPERVISOR
 from sync.workhours import Calendar
 
 from ...filters import one_of
@@ -86,6 +86,8 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str], lang: str) -> di
     listed = requests.list(caller, open_="true", limit=MAX_LIMIT).requests
     listed.sort(key=_request_order)
     return {"requests": [request_row(t, r, sites) for r in listed],
+            # the desk's call-backs still to make (a technician's dashboard has none to make)
+            "callbacks_due": requests.callbacks_due(caller) if caller.role in (SERVICE_DESK, SUPERVISOR) else None,
             "calendars": calendar_warnings(state.store.now_ms(), t, state.archive.terms_calendars())
             if caller.role == SUPERVISOR else [],
             "inspections": current_inspections(inspections, caller, list(sites.values())),

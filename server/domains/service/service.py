@@ -300,10 +300,13 @@ class ServiceRequests:
 
     def list(self, caller: Caller, *, site_id: str | None = None, status: str | None = None,
              assigned_to: str | None = None, breached: str | None = None, at_risk: str | None = None,
-             open_: str | None = None, limit: int = DEFAULT_LIMIT, after: str | None = None) -> RequestList:
+             open_: str | None = None, limit: int = DEFAULT_LIMIT, after: str | None = None,
+             callback_due: str | None = None) -> RequestList:
+        """`callback_due=true`: signed or closed with a sealed visit that has no reached call-back stored,
+        the oldest due first (`false`: the others, in the list's order)."""
         chosen = one_of("status", status, _STATUSES)
         flags = {name: _flag(name, value) for name, value in
-                 (("breached", breached), ("at_risk", at_risk), ("open", open_))}
+                 (("breached", breached), ("at_risk", at_risk), ("open", open_), ("callback_due", callback_due))}
         if site_id is not None and not is_uuid(site_id):
             raise E.InvalidFilter(f"site_id {site_id[:MAX_FILTER_CHARS]!r} is not a site id", parameter="site_id")
         if site_id is not None and not in_scope(caller, site_id):
@@ -320,16 +323,38 @@ class ServiceRequests:
             if after is not None:
                 # The position is a request the caller can see: a cursor tells nothing of other sites.
                 row = q.stored_clocks(db, after) if is_uuid(after) else None
-                if row is None or not in_scope(caller, row["site_id"]):
+                key = None if row is None else q.callback_due_of(db, after) if flags["callback_due"] \
+                    else row["reported_ms"]
+                if row is None or key is None or not in_scope(caller, row["site_id"]):
+                    # (a request whose call-back was made since its page was read has no place left in it)
                     raise E.InvalidCursor("after is the `next` of a page of this list")
-                position = (row["reported_ms"], after)
+                position = (key, after)
             found = q.list_requests(db, sites=sites, site_id=site_id, status=chosen, assigned_to=assigned_to,
                                     open_=flags["open"], breached=flags["breached"], at_risk=flags["at_risk"],
-                                    now_ms=now, after=position, limit=limit + 1)
+                                    callback_due=flags["callback_due"], now_ms=now, after=position, limit=limit + 1)
             page = [request_id for request_id, _ in found[:limit]]
             inputs = load_inputs(db, page)
         summaries = [self._summary(inputs[i], now) for i in page if i in inputs]
         return RequestList(requests=summaries, next=page[-1] if len(found) > limit else None)
+
+    def callbacks_due(self, caller: Caller) -> int:
+        """How many of the caller's requests `callback_due=true` lists (the dashboard's 待回访)."""
+        with self.store.read() as db:
+            return q.count_callbacks_due(db, sites=None if caller.sites is None else sorted(caller.sites),
+                                         now_ms=self.store.now_ms())
+
+    def duplicates(self, caller: Caller, site_id: str, device_id: str | None, phone: str | None,
+                   limit: int = 5) -> tuple[RequestSummary, ...]:
+        """The open requests of a site in the caller's scope about this device or from this phone number
+        (spaces and dashes ignored), oldest call first: what the desk's new call may repeat."""
+        if not in_scope(caller, site_id):
+            raise E.NotFound(f"no site {site_id[:64]}")
+        digits = phone.replace(" ", "").replace("-", "") if phone else None
+        now = self.store.now_ms()
+        with self.store.read() as db:
+            ids = q.open_duplicates(db, site_id, device_id, digits or None, limit)
+            inputs = load_inputs(db, ids)
+        return tuple(self._summary(inputs[i], now) for i in ids if i in inputs)
 
     @staticmethod
     def _summary(inputs: Inputs, now: int) -> RequestSummary:
