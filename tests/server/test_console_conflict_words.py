@@ -58,8 +58,8 @@ def _clash(http: Any, store: Any, site: dict[str, str], lin: Session, wang: Sess
 
 
 # Regression (s28-conflictwords): the values column showed `1250 → 99900`, `retired → active`, `True → False`,
-# a check's group as `{'outcome': 'fault', ..., 'checked_at': '2026-12-07T02:13:00.000Z'}` and enum codes;
-# a supervisor on the Chinese page reads the catalogue's words, 是/否, the site's time and yuan.
+# a check's group as `{'outcome': 'fault', 'checked_by': 'wang', 'checked_at': '2026-12-07T02:13:00.000Z'}` and enum codes;
+# a supervisor on the Chinese page reads the catalogue's words, 是/否, the site's time, yuan and people's names.
 def test_each_kind_of_value_is_shown_in_words_on_the_conflicts_page(http, store, site, lin, wang):
     _clash(http, store, site, lin, wang)
     rows = _rows(page(lin, "/console/conflicts").text)
@@ -67,8 +67,8 @@ def test_each_kind_of_value_is_shown_in_words_on_the_conflicts_page(http, store,
     assert _values(rows, "CAM-002", "状态") == ["在用 → 已停用"], rows  # lin2 won: stored → sent
     assert _values(rows, "CAM-001", "镜头已擦拭") == ["是 → 否"], rows
     [group] = _values(rows, "CAM-001", "检查结果")  # lin's older check lost to wang's: stored → sent
-    assert group == ("结果：故障；备注：lens cracked；检查人：wang；检查时间：2026-12-07 10:13 → "
-                     "结果：服务正常；检查人：lin；检查时间：2026-12-07 10:13"), rows
+    assert group == ("结果：故障；备注：lens cracked；检查人：Wang；检查时间：2026-12-07 10:13 → "
+                     "结果：服务正常；检查人：Lin；检查时间：2026-12-07 10:13"), rows  # people by name, as elsewhere
     # Refused changes (no field: the whole change), the values sent: a choice in words, clipped as before; a
     # value too long for the log (kept as its length and digest) by its length, not `truncated：是；sha256：…`.
     assert _values(rows, "CAM-001", "") == ["→ （过长，未记录：515 个字符）",
@@ -104,6 +104,7 @@ REGISTERS = st.sampled_from(sorted({n for c in COLLECTIONS.values() for n in c.f
 def test_any_stored_value_renders_without_error_within_the_clip(collection, register, value, tz, lang):
     # What a phone sent is stored as sent when it is refused: any JSON scalar or object of them, for any
     # register, renders as text within the clip (`…` past it), never an exception (the page's 500).
-    shown = value_words(lang, lambda name: label("field", name, lang))(collection, register, value, tz)
+    shown = value_words(lang, lambda name: label("field", name, lang), lambda user: f"{user}工")(
+        collection, register, value, tz)
     assert isinstance(shown, str) and len(shown) <= MAX_SHOWN_VALUE + 1
     assert len(shown) <= MAX_SHOWN_VALUE or shown.endswith("…")

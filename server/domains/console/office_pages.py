@@ -21,7 +21,7 @@ from ..duty.service import duty_rules
 from ..identity.service import Caller
 from ..scope import in_scope
 from .pages import NEWEST, local_time
-from .web import field_names, value_words
+from .web import field_names, people, value_words
 
 CONFLICTS_PER_PAGE = 50
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -117,7 +117,7 @@ def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, be
     page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
                                  before=int(before) if before else NEWEST)
     field = field_names(state, lang)
-    shown = value_words(lang, field)
+    shown = value_words(lang, field, people(state))
     rows = [{"label": c.label, "collection": c.collection, "register": field(c.register), "kind": c.kind,
              "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
              "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),

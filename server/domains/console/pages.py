@@ -27,7 +27,7 @@ from ..inspections.service import Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
 from ..sheets.service import local
-from .web import field_names, value_words
+from .web import field_names, people, value_words
 
 NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
@@ -120,7 +120,7 @@ def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], la
     site's zone (`zones`: the caller's sites'), its values in words, as the conflicts page shows them."""
     found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
     field = field_names(state, lang)
-    shown = value_words(lang, field)
+    shown = value_words(lang, field, people(state))
     return [{"label": c.label or c.collection, "collection": c.collection, "register": field(c.register),
              "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or "")),
              "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),

@@ -249,13 +249,16 @@ def field_names(state: Any, lang: str) -> Callable[[str | None], str]:
 
 MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
 ValueWords = Callable[[str, "str | None", object, object], str]
+# The fields that hold a username, whatever the collection: shown as the person's name (王工, not wang).
+PEOPLE = frozenset({"assigned_to", "by", "called_by", "checked_by", "decided_by", "logged_by", "on_duty",
+                    "recorded_by", "retracted_by", "technician"})
 
 
-def value_words(lang: str, field: Callable[[str | None], str]) -> ValueWords:
+def value_words(lang: str, field: Callable[[str | None], str], person: Callable[[object], str]) -> ValueWords:
     """What a page shows for a conflict-log value (`shown(collection, register, value, site_tz)`) in `lang`:
     a listed choice by the catalogue's words (`signed`: 客户已签字), a boolean 是/否 (a checklist answer too),
-    a time in the site's zone, a `*_fen` amount in yuan (¥12.50); a group's values each after its field's
-    name (`field`: `field_names`); a refused value too long to keep, its length; anything else as stored. Clipped to `MAX_SHOWN_VALUE` characters: a
+    a time in the site's zone, a `*_fen` amount in yuan (¥12.50), a username by the person's name
+    (`person`: `people`); a group's values each after its field's name (`field`: `field_names`); a refused value too long to keep, its length; anything else as stored. Clipped to `MAX_SHOWN_VALUE` characters: a
     phone may send 65,536. The API's conflict log keeps the values as stored."""
     t = words("console", lang)
 
@@ -265,6 +268,8 @@ def value_words(lang: str, field: Callable[[str | None], str]) -> ValueWords:
         if isinstance(value, bool):
             return t["yes" if value else "no"]
         spec = COLLECTIONS[collection].field(name) if collection in COLLECTIONS else None
+        if isinstance(value, str) and name in PEOPLE:
+            return person(value)
         if isinstance(value, str) and spec is not None:
             group = GROUPS.get(f"{collection}.{name}")
             if group and value in spec.choices:
