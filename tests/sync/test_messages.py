@@ -8,6 +8,7 @@ import pytest
 
 from sync import schema
 from sync.messages import LANGS, SECTIONS, label, language, values, words
+from sync.rules import DELETED
 
 # Fields with listed choices shown as stored: a photo's content type and whether its blob is stored.
 AS_STORED = {"photos.content_type", "photos.blob"}
@@ -23,6 +24,16 @@ def test_every_value_the_schema_allows_has_words_in_every_language(lang):
         assert found is not None and found.choices, (collection, name)
         missing += [f"{group}.{v}" for v in found.choices if f"{group}.{v}" not in table]
     assert missing == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_register_has_a_name_in_words(lang):
+    # Regression (s28-conflictwords): the conflict log's 字段 column (and a group's values) showed `deleted`,
+    # `amount_fen`, `verification`, `retracted_at` as stored; every field, group and the deletion register
+    # of every collection has its words.
+    table = words("values", lang)
+    names = {n for spec in schema.COLLECTIONS.values() for n in [*spec.fields, *spec.groups]} | {DELETED}
+    assert sorted(n for n in names if f"field.{n}" not in table) == []
 
 
 def test_every_field_with_listed_choices_has_its_group_of_words():
