@@ -87,6 +87,9 @@ def test_the_english_page_and_the_dashboard_show_the_same_words(http, store, sit
     # The dashboard's latest conflicts: the same words, in a column of their own (it showed no values).
     dashboard = [row.split("|")[-1] for row in _rows(page(lin, "/console/").text)]
     assert "12.50 元 → 999.00 元" in dashboard and "是 → 否" in dashboard and "在用 → 已停用" in dashboard, dashboard
+    # A refused change names no field: its kind in words, not `rejected` (the dashboard's 字段 column).
+    fields = [row.split("|")[1] for row in _rows(page(lin, "/console/").text)]
+    assert "修改被拒绝" in fields and "rejected" not in fields, fields
     # The API keeps the values as stored.
     found = lin.http.get("/api/conflicts", headers=lin.headers, params={"no_op": "false"}).json()["conflicts"]
     assert {(c["old_value"], c["new_value"]) for c in found if c.get("register") == "contract_price_fen"} == {(1250, 99900)}
