@@ -28,7 +28,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from sync import errors as E
-from sync.fields import is_timestamp, unstorable
+from sync.fields import unstorable
 from sync.messages import label, language, words
 from sync.messages.values import GROUPS
 from sync.pricing import yuan
@@ -274,7 +274,7 @@ def value_words(lang: str, field: Callable[[str | None], str], person: Callable[
             group = GROUPS.get(f"{collection}.{name}")
             if group and value in spec.choices:
                 return label(group, value, lang)
-            if spec.type == "timestamp" and is_timestamp(value):
+            if spec.type == "timestamp":  # one not in the protocol's form (a refused value): as stored
                 return local(value, tz)
         if isinstance(value, int) and name.endswith("_fen"):
             return t["amount_yuan"].format(amount=yuan(value))
