@@ -194,6 +194,11 @@ ZH: dict[str, str] = {
     "stage.before": "维护前",
     "stage.after": "维护后",
     "stage.evidence": "现场取证",
+    "device_status.active": "在用",
+    "device_status.retired": "已停用",
+    "clock.as_sent": "按手机时间",
+    "clock.corrected": "已按手机时钟偏差校正",
+    "clock.clamped": "超出合理范围，已按范围校正",
     # console-archive
 }
 
@@ -378,8 +383,29 @@ EN: dict[str, str] = {
     "stage.before": "before",
     "stage.after": "after",
     "stage.evidence": "evidence",
+    "device_status.active": "In use",
+    "device_status.retired": "Retired",
+    "clock.as_sent": "As the phone sent it",
+    "clock.corrected": "Corrected for the phone's clock",
+    "clock.clamped": "Out of range, kept within it",
     # console-archive
 }
 
 ZH.update(fields.ZH)
 EN.update(fields.EN)
+
+# The group of words for each stored value of a field with listed choices, by `<collection>.<field>` (the
+# console's conflict log shows `service_requests.status`'s `signed` as 客户已签字). A field named here has
+# words for every choice (tests/sync/test_messages.py); one with listed choices that is not (a photo's
+# content type, whether its blob is stored) is shown as stored.
+GROUPS: dict[str, str] = {
+    "devices.system": "system", "devices.status": "device_status", "sites.zone": "zone",
+    "sites.contract": "contract", "inspections.status": "inspection_status", "device_checks.outcome": "outcome",
+    "photos.stage": "stage", "signatures.signer_role": "signer_role", "signatures.verification": "verification",
+    "service_requests.channel": "channel", "service_requests.kind": "request_kind",
+    "service_requests.complexity": "complexity", "service_requests.status": "request_status",
+    "service_visits.outcome": "visit_outcome", "service_visits.warranty_void": "warranty_void",
+    "service_events.kind": "event", "service_events.reason": "pause_reason", "service_events.clock": "clock",
+    "charge_lines.item": "item", "charge_lines.decision": "decision", "callbacks.rating": "rating",
+    "duty_calls.outcome": "call_outcome", "duty_calls.clock": "clock",
+}

@@ -21,10 +21,9 @@ from ..duty.service import duty_rules
 from ..identity.service import Caller
 from ..scope import in_scope
 from .pages import NEWEST, local_time
-from .web import field_names
+from .web import field_names, people, value_words
 
 CONFLICTS_PER_PAGE = 50
-MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
 DONE = ("created", "password", "disabled", "enabled", "revoked", "roster")  # what a form's redirect may say it did
@@ -102,15 +101,11 @@ def hundredths(value: int | None) -> str:
     return "" if value is None else f"{'-' if value < 0 else ''}{abs(value) // 100}.{abs(value) % 100:02d}"
 
 
-def _shown(value: object) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
-
-
 def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, before: str | None,
               lang: str) -> dict[str, Any]:
     """A page of the conflict log the caller may see, newest first, no-op entries left out; each row
-    named by its label (a device code, a sheet or request number, a site's name), never its UUID."""
+    named by its label (a device code, a sheet or request number, a site's name), never its UUID, its
+    field and values in words (`web.value_words`)."""
     kind = one_of("kind", kind, KINDS)
     if site and (len(site) > 128 or not in_scope(caller, site)):
         raise E.NotFound("no such site")
@@ -122,9 +117,11 @@ def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, be
     page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
                                  before=int(before) if before else NEWEST)
     field = field_names(state, lang)
+    shown = value_words(lang, field, people(state))
     rows = [{"label": c.label, "collection": c.collection, "register": field(c.register), "kind": c.kind,
              "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
-             "old": _shown(c.old_value), "new": _shown(c.new_value), "site": names.get(c.site_id or "", ""),
+             "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),
+             "new": shown(c.collection, c.register, c.new_value, zones.get(c.site_id or "")), "site": names.get(c.site_id or "", ""),
              "at": local_time(c.at, zones.get(c.site_id or ""))} for c in page.conflicts]
     return {"conflicts": rows, "next": page.next_after, "sites": sites, "kinds": KINDS,
             "filters": {"site": site or "", "kind": kind or ""}, "first_page": not before}

@@ -27,7 +27,7 @@ from ..inspections.service import Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
 from ..sheets.service import local
-from .web import field_names
+from .web import field_names, people, value_words
 
 NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
@@ -119,11 +119,14 @@ def current_inspections(inspections: Inspections, caller: Caller, sites: list[Si
 
 def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], lang: str) -> list[dict[str, Any]]:
     """The newest entries of the conflict log the caller may see, no-op entries left out; each time in its
-    site's zone (`zones`: the caller's sites'), as the conflicts page shows it."""
+    site's zone (`zones`: the caller's sites'), its values in words, as the conflicts page shows them."""
     found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
     field = field_names(state, lang)
+    shown = value_words(lang, field, people(state))
     return [{"label": c.label or c.collection, "collection": c.collection, "register": field(c.register),
-             "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or ""))} for c in found]
+             "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or "")),
+             "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),
+             "new": shown(c.collection, c.register, c.new_value, zones.get(c.site_id or ""))} for c in found]
 
 
 def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDevice], CoverageDevice | None]:

@@ -30,10 +30,14 @@ from litestar.template import TemplateConfig
 from sync import errors as E
 from sync.fields import unstorable
 from sync.messages import label, language, words
+from sync.messages.values import GROUPS
+from sync.pricing import yuan
+from sync.schema import COLLECTIONS
 
 from ...http.deps import address, is_https, remember_caller
 from ...http.problems import on_http_error, sync_error_of, unexpected
 from ..identity.service import Caller
+from ..sheets.service import local
 
 SESSION_COOKIE = "fieldsync_console"
 LOGIN_COOKIE = "fieldsync_login"  # the sign-in form's CSRF value (double submit: no session yet)
@@ -241,3 +245,49 @@ def field_names(state: Any, lang: str) -> Callable[[str | None], str]:
         return label("field", register, lang)
 
     return name
+
+
+MAX_SHOWN_VALUE = 120  # characters of a conflict's value shown (a phone may send 65,536)
+ValueWords = Callable[[str, "str | None", object, object], str]
+# The fields that hold a username, whatever the collection: shown as the person's name (王工, not wang).
+PEOPLE = frozenset({"assigned_to", "by", "called_by", "checked_by", "decided_by", "logged_by", "on_duty",
+                    "recorded_by", "retracted_by", "technician"})
+
+
+def value_words(lang: str, field: Callable[[str | None], str], person: Callable[[object], str]) -> ValueWords:
+    """What a page shows for a conflict-log value (`shown(collection, register, value, site_tz)`) in `lang`:
+    a listed choice by the catalogue's words (`signed`: 客户已签字), a boolean 是/否 (a checklist answer too),
+    a time in the site's zone, a `*_fen` amount in yuan (¥12.50), a username by the person's name
+    (`person`: `people`); a group's values each after its field's name (`field`: `field_names`); a refused value too long to keep, its length; anything else as stored. Clipped to `MAX_SHOWN_VALUE` characters: a
+    phone may send 65,536. The API's conflict log keeps the values as stored."""
+    t = words("console", lang)
+
+    def one(collection: str, name: str, value: object, tz: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return t["yes" if value else "no"]
+        spec = COLLECTIONS[collection].field(name) if collection in COLLECTIONS else None
+        if isinstance(value, str) and name in PEOPLE:
+            return person(value)
+        if isinstance(value, str) and spec is not None:
+            group = GROUPS.get(f"{collection}.{name}")
+            if group and value in spec.choices:
+                return label(group, value, lang)
+            if spec.type == "timestamp":  # one not in the protocol's form (a refused value): as stored
+                return local(value, tz)
+        if isinstance(value, int) and name.endswith("_fen"):
+            return t["amount_yuan"].format(amount=yuan(value))
+        return str(value)
+
+    def shown(collection: str, register: str | None, value: object, tz: object) -> str:
+        if isinstance(value, dict) and value.keys() == {"truncated", "length", "sha256"}:  # `batch._logged`'s
+            text = t["value_truncated"].format(length=str(value["length"])[:20])
+        elif isinstance(value, dict):  # a group's register (检查结果: outcome, note, checked_by, checked_at)
+            text = t["value_sep"].join(t["value_pair"].format(name=field(str(k)), value=one(collection, str(k), v, tz))
+                                       for k, v in value.items() if v is not None)
+        else:
+            text = one(collection, register or "", value, tz)
+        return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
+
+    return shown
