@@ -139,7 +139,8 @@ def _callback_due(db: Sql) -> str:
 
 
 def callback_due_of(db: Sql, request_id: str) -> int | None:
-    """When the request's earliest call-back still to make was due (ms plus 1), None when none is."""
+    """When the request's earliest call-back still to make breaches (`breach_at`, ms; `NO_DUE` when an open
+    pause stops its clock), None when none is."""
     found = db.execute(f"SELECT {_callback_due(db)} FROM service_clocks WHERE request_id = ?", [request_id]).fetchone()
     return None if found is None else found[0]
 

@@ -61,6 +61,20 @@ def test_a_call_from_a_number_with_an_open_request_at_the_site_warns_whatever_it
                     duplicate_ok=_duplicate_ok(r.text)).status_code == 303
 
 
+def test_a_number_typed_full_width_warns_and_one_past_its_limit_gets_the_writes_own_words(http, site, lin):
+    # Regression (review of s28-dupcall): a number typed in a Chinese input method's full-width mode
+    # (０２１－５５５５ ０１０１) was not compared as the open request's 021-5555 0101; a number past its 40
+    # characters was asked about first, and its confirmation (past a form value's 256 characters with the
+    # site and code) could never be sent back: the write's own refusal of the number, in its words, now.
+    csrf = console(http, "chen")
+    assert post_new(http, csrf, device_code="", caller_phone="021-5555 0101", assigned_to="").status_code == 303
+    r = post_new(http, csrf, device_code="", caller_phone="０２１－５５５５\u3000０１０１", assigned_to="")
+    assert r.status_code == 409 and "该来电号码在此站点已有未完成的服务请求" in r.text
+    r = post_new(http, csrf, device_code="", caller_phone="021-5555 0101" + "9" * 250, assigned_to="")
+    assert r.status_code == 400 and "联系电话" in r.text and "该来电号码" not in r.text
+    assert len(requests_of(lin)) == 1
+
+
 def test_an_ended_request_or_another_sites_does_not_count_as_a_duplicate(http, store, site, chen, lin):
     store.write_server_changes([("sites", OTHER_SITE, {"name": "School", "tz": "Asia/Shanghai"}, False)])
     csrf = console(http, "chen")
