@@ -509,7 +509,17 @@ def test_a_real_server_process_answers_the_transports_worst_and_still_answers(tm
                 for case in cases(route):
                     if case.kind == "body" or case.value in OVER_A_SOCKET or (
                             case.kind == "header" and case.value in HEADER_OVER_A_SOCKET):
-                        r, sent = send(http, case, world, who, count)
+                        try:
+                            r, sent = send(http, case, world, who, count)
+                        except httpx.RemoteProtocolError:
+                            # An over-limit body: the server may answer and close before reading it all, and a
+                            # client still sending then sees the connection end first (it raced in CI, s28);
+                            # what must hold is that it still serves, asked next.
+                            if not (case.kind == "body" and case.name == "10 MB"):
+                                raise
+                            assert http.get("/api/sites", headers=who.headers).status_code == 200
+                            count += 1
+                            continue
                         count += 1
                         wrong += check(r, f"{route.method} {route.path} {case.kind} {case.name}="
                                           f"{str(case.value)[:40]!r}", route.method, sent, route.path in HTML_PAGES,
