@@ -8,7 +8,6 @@ service's (a push's merge), so a refusal here is the API's refusal, in its words
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -30,7 +29,7 @@ from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
-from ..service.service import ServiceRequests, desk_kinds
+from ..service.service import ServiceRequests, desk_kinds, phone_digits
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
@@ -118,17 +117,11 @@ def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
     return requests.open(caller, new).id
 
 
-def _digits(phone: str) -> str:
-    """A typed number as compared: full-width digits and dashes (a Chinese input method's) as ASCII, spaces
-    and dashes left out (review of s28-dupcall: ０７５２-３３５０ １２０ missed the open request's 0752-3350 120)."""
-    return unicodedata.normalize("NFKC", phone).replace(" ", "").replace("-", "")
-
-
 def duplicate_call(state: Any, caller: Caller, values: dict[str, str], t: Mapping[str, str]) -> dict[str, Any] | None:
     """The open requests of the form's site about its device or from its caller's phone, which the new
     call may repeat: the form shows them and waits for a second, deliberate submit of this very call
     (`duplicate_ok`: the site, device code and number it was shown for). None: nothing to ask."""
-    site_id, code, phone = values["site_id"], values["device_code"], _digits(values["caller_phone"])
+    site_id, code, phone = values["site_id"], values["device_code"], phone_digits(values["caller_phone"])
     key = f"{site_id}/{code}/{phone}"
     # A number past its limit is the write's refusal, in its words (it was asked about first, and its key,
     # past a form value's 256 characters, could never be sent back: review of s28-dupcall).

@@ -19,6 +19,7 @@ request's next event.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ from .terms import TermsBook
 # What the desk records at its desk (the console's event form): its own kinds, and a pause (or its end)
 # the customer asks for on the phone.
 DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
+
+
+def phone_digits(phone: str) -> str:
+    """A caller's number as compared for a duplicate call: full-width digits and dashes (a Chinese input
+    method's) as ASCII, spaces and dashes left out (０７５２-３３５０ １２０ is 0752-3350 120's)."""
+    return unicodedata.normalize("NFKC", phone).replace(" ", "").replace("-", "")
 
 
 def desk_kinds(status: str | None) -> list[str]:
@@ -346,10 +353,10 @@ class ServiceRequests:
     def duplicates(self, caller: Caller, site_id: str, device_id: str | None, phone: str | None,
                    limit: int = 5) -> tuple[RequestSummary, ...]:
         """The open requests of a site in the caller's scope about this device or from this phone number
-        (spaces and dashes ignored), oldest call first: what the desk's new call may repeat."""
+        (`phone_digits`), oldest call first: what the desk's new call may repeat."""
         if not in_scope(caller, site_id):
             raise E.NotFound(f"no site {site_id[:64]}")
-        digits = phone.replace(" ", "").replace("-", "") if phone else None
+        digits = phone_digits(phone) if phone else None
         now = self.store.now_ms()
         with self.store.read() as db:
             ids = q.open_duplicates(db, site_id, device_id, digits or None, limit)
