@@ -20,8 +20,7 @@ from ...filters import one_of
 from ..duty.service import duty_rules
 from ..identity.service import Caller
 from ..scope import in_scope
-from .pages import NEWEST, local_time
-from .web import field_names, people, value_words
+from .pages import NEWEST, conflict_words, local_time
 
 CONFLICTS_PER_PAGE = 50
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -116,13 +115,10 @@ def conflicts(state: Any, caller: Caller, site: str | None, kind: str | None, be
     names = {s.id: s.name or "" for s in sites}
     page = state.store.conflicts(caller, site_id=site or None, limit=CONFLICTS_PER_PAGE, no_op=False, kind=kind,
                                  before=int(before) if before else NEWEST)
-    field = field_names(state, lang)
-    shown = value_words(lang, field, people(state))
-    rows = [{"label": c.label, "collection": c.collection, "register": field(c.register), "kind": c.kind,
-             "reason": c.reason or "", "user": c.user or "", "other_user": c.other_user or "",
-             "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),
-             "new": shown(c.collection, c.register, c.new_value, zones.get(c.site_id or "")), "site": names.get(c.site_id or "", ""),
-             "at": local_time(c.at, zones.get(c.site_id or ""))} for c in page.conflicts]
+    words_of = conflict_words(state, lang, zones)
+    rows = [{"label": c.label, "collection": c.collection, "kind": c.kind, "reason": c.reason or "",
+             "user": c.user or "", "other_user": c.other_user or "", "site": names.get(c.site_id or "", ""),
+             **words_of(c)} for c in page.conflicts]
     return {"conflicts": rows, "next": page.next_after, "sites": sites, "kinds": KINDS,
             "filters": {"site": site or "", "kind": kind or ""}, "first_page": not before}
 

@@ -7,7 +7,7 @@ lists hold only their sites, and another site is the service's own 404.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -121,12 +121,23 @@ def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], la
     """The newest entries of the conflict log the caller may see, no-op entries left out; each time in its
     site's zone (`zones`: the caller's sites'), its values in words, as the conflicts page shows them."""
     found = state.store.conflicts(caller, limit=LATEST_CONFLICTS, no_op=False, before=NEWEST).conflicts
+    words_of = conflict_words(state, lang, zones)
+    return [{"label": c.label or c.collection, "collection": c.collection, "kind": c.kind, "user": c.user,
+             **words_of(c)} for c in found]
+
+
+def conflict_words(state: Any, lang: str, zones: Mapping[str, object]) -> Callable[[Any], dict[str, str]]:
+    """A conflict-log entry's field, values and time as a page shows them (the conflicts page and the
+    dashboard's latest): the field and values in words (`web.value_words`), times in its site's zone."""
     field = field_names(state, lang)
     shown = value_words(lang, field, people(state))
-    return [{"label": c.label or c.collection, "collection": c.collection, "register": field(c.register),
-             "kind": c.kind, "user": c.user, "at": local_time(c.at, zones.get(c.site_id or "")),
-             "old": shown(c.collection, c.register, c.old_value, zones.get(c.site_id or "")),
-             "new": shown(c.collection, c.register, c.new_value, zones.get(c.site_id or ""))} for c in found]
+
+    def words_of(c: Any) -> dict[str, str]:
+        tz = zones.get(c.site_id or "")
+        return {"register": field(c.register), "old": shown(c.collection, c.register, c.old_value, tz),
+                "new": shown(c.collection, c.register, c.new_value, tz), "at": local_time(c.at, tz)}
+
+    return words_of
 
 
 def matching(devices: list[CoverageDevice], code: str) -> tuple[list[CoverageDevice], CoverageDevice | None]:
