@@ -152,13 +152,18 @@ def _value(value: Any, collection: str, name: str, zone: Any) -> str:
     return _text("value_text", text=value) if isinstance(value, str) else str(value)
 
 
+def _site_zones(client: Client) -> dict[str, Any]:
+    """The time zone of each site this phone holds, by its id."""
+    return {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
+
+
 def _print_conflicts(client: Client, out: TextIO) -> None:
     """The server's entries that concern this user, rows named as people know them, times in the site's zone;
     entries where both sides wrote the same value are only counted."""
     found = client.conflicts()
     shown = [c for c in found if not c.no_op]
     _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
-    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
+    zones = _site_zones(client)
     for c in shown:
         other = c.other_user or c.other_client_id or MESSAGES["unknown"]
         old, new = c.old_value, c.new_value
@@ -407,7 +412,7 @@ def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pending = client.pending()
     _say(out, "pending_count", count=len(pending))
-    zones = {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
+    zones = _site_zones(client)
     for p in pending:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
@@ -468,13 +473,14 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     fields = client.get("photos", photo_id)
     assert fields is not None
     named = (device["fields"].get("code") or device["id"]) if device else MESSAGES["site_photo"]
+    queued = client.pending()[-1]  # the change just recorded
     if photo_id in before:  # the same bytes: the same row, updated, and one upload
-        _say(out, "photo_again", device=named, stage=args.stage, seq=client.pending()[-1]["seq"],
+        _say(out, "photo_again", device=named, stage=args.stage, seq=queued["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
-    site = client.get("sites", str(client.pending()[-1]["label"].get("site")))
+    site = client.get("sites", str(queued["label"].get("site")))
     taken = fields["fields"].get("taken_at")
-    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=client.pending()[-1]["seq"],
+    _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=queued["seq"],
          taken_at=_local_value("photos", "taken_at", taken, site_zone(site["fields"].get("tz") if site else None))
          if taken else MESSAGES["unknown"])
     return 0
