@@ -101,14 +101,19 @@ def seeded_accounts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def store(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
-    if settings.database is None and not settings.db_path.exists():
-        copy_seeded(request.getfixturevalue("seeded_accounts"), settings.db_path)
-        store = Store(settings)
-    else:
-        store = Store(settings)
-        _accounts(store)
+    store = open_store(settings, request)
     yield store
     store.close()
+
+
+def open_store(settings: Settings, request: pytest.FixtureRequest) -> Store:
+    """A `Store` over `settings` holding `_accounts`: on SQLite a copy of the seeded file."""
+    if settings.database is None and not settings.db_path.exists():
+        copy_seeded(request.getfixturevalue("seeded_accounts"), settings.db_path)
+        return Store(settings)
+    store = Store(settings)
+    _accounts(store)
+    return store
 
 
 @pytest.fixture
@@ -198,6 +203,11 @@ def chen(http: TestClient[Any]) -> Session:
 @pytest.fixture
 def site(store: Store) -> dict[str, str]:
     """A site with two cameras and an inspection, written by the server."""
+    return write_site(store)
+
+
+def write_site(store: Store) -> dict[str, str]:
+    """`site`'s rows written into `store`; their ids."""
     from sync.schema import inspection_id
 
     cam1, cam2 = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"cam{i}")) for i in (1, 2))
