@@ -20,7 +20,7 @@ from sync.periods import site_zone
 from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
-from ..client import Client
+from ..client import Client, SyncReport
 from ..media.uploads import BLOB_FIELDS
 from .common import (
     _file,
@@ -206,15 +206,19 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     client.on_progress = progress
     try:
-        report = client.sync()
-    finally:
-        if progress is not None:
-            progress.close()
-    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
-    if report.resent is not None:
-        _say(out, "restored", count=report.resent)
-    if report.uploaded:
-        _say(out, "uploaded", count=report.uploaded)
+        try:
+            report = client.sync()
+        finally:
+            if progress is not None:
+                progress.close()
+    except BaseException:
+        # Cut short (the link lost in an upload after the push went through, Ctrl-C): what did go is told
+        # before why it stopped, or the technician never learns his checks reached the office.
+        done = client.sync_so_far()
+        if done.pushed or done.pulled or done.uploaded:
+            _synced(out, done)
+        raise
+    _synced(out, report)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
     assignment_news(client, out)
@@ -230,6 +234,14 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
         _tell(client, notices, out)
     return 0
+
+
+def _synced(out: TextIO, report: SyncReport) -> None:
+    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
+    if report.resent is not None:
+        _say(out, "restored", count=report.resent)
+    if report.uploaded:
+        _say(out, "uploaded", count=report.uploaded)
 
 
 # -- the day's work -------------------------------------------------------------------
