@@ -21,6 +21,7 @@ from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
 from ..client import Client, SyncReport
+from ..labels import zone_of, zones
 from ..media.uploads import BLOB_FIELDS
 from .common import (
     _file,
@@ -152,25 +153,20 @@ def _value(value: Any, collection: str, name: str, zone: Any) -> str:
     return _text("value_text", text=value) if isinstance(value, str) else str(value)
 
 
-def _site_zones(client: Client) -> dict[str, Any]:
-    """The time zone of each site this phone holds, by its id."""
-    return {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
-
-
 def _print_conflicts(client: Client, out: TextIO) -> None:
     """The server's entries that concern this user, rows named as people know them, times in the site's zone;
     entries where both sides wrote the same value are only counted."""
     found = client.conflicts()
     shown = [c for c in found if not c.no_op]
     _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
-    zones = _site_zones(client)
+    held = zones(client.db)
     for c in shown:
         other = c.other_user or c.other_client_id or MESSAGES["unknown"]
         old, new = c.old_value, c.new_value
         if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
             old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
                         for side in (old, new))
-        zone = zones.get(c.site_id or "", site_zone(None))
+        zone = held.get(c.site_id or "", site_zone(None))
         said = partial(_value, collection=c.collection, name=str(c.register or ""), zone=zone)
         if c.kind in ("lost", "overwritten"):
             text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
@@ -368,8 +364,7 @@ def _sealed_here(client: Client, inspection: dict[str, Any], devices: list[dict[
     by = next(filter(None, (client.sealing_signature(check_id(inspection["id"], d)) for d in sealed)), None)
     signature = (client.get("signatures", by) if by else None) or {"fields": {}}
     f = signature["fields"]
-    site = client.get("sites", str(inspection["fields"].get("site_id"))) or {"fields": {}}
-    at = datetime.fromisoformat(str(f["signed_at"])).astimezone(site_zone(site["fields"].get("tz"))).strftime(
+    at = datetime.fromisoformat(str(f["signed_at"])).astimezone(zone_of(client.db, inspection["fields"].get("site_id"))).strftime(
         "%Y-%m-%d %H:%M") if f.get("signed_at") else MESSAGES["unknown"]
     code = {d["id"]: str(d["fields"].get("code") or d["id"]) for d in devices}
     others: dict[str, list[str]] = {}
@@ -424,13 +419,13 @@ def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pending = client.pending()
     _say(out, "pending_count", count=len(pending))
-    zones = _site_zones(client)
+    held = zones(client.db)
     for p in pending:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
         label = p["label"]
         # The site's zone, also when the site has left the phone (the zone kept in the change's label).
-        zone = zones.get(label.get("site", "")) or site_zone(label.get("tz"))
+        zone = held.get(label.get("site", "")) or site_zone(label.get("tz"))
         fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
@@ -490,10 +485,9 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "photo_again", device=named, stage=args.stage, seq=queued["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
-    site = client.get("sites", str(queued["label"].get("site")))
     taken = fields["fields"].get("taken_at")
     _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=queued["seq"],
-         taken_at=_local_value("photos", "taken_at", taken, site_zone(site["fields"].get("tz") if site else None))
+         taken_at=_local_value("photos", "taken_at", taken, zone_of(client.db, queued["label"].get("site")))
          if taken else MESSAGES["unknown"])
     return 0
 
