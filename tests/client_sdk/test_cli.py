@@ -254,7 +254,7 @@ def test_a_change_labelled_before_labels_kept_a_zone_shows_its_sites_clock_once_
         store.remove_member(SITE, "wang")
         phone.pull()
         assert phone.get("sites", SITE) is None
-        checked_at = [p for p in phone.pending() if p["collection"] == "device_checks"][0]["fields"]["checked_at"]
+        checked_at = next(p for p in phone.pending() if p["collection"] == "device_checks")["fields"]["checked_at"]
     finally:
         phone.close()
     capsys.readouterr()
