@@ -20,7 +20,7 @@ from sync.periods import site_zone
 from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
-from ..client import Client, SyncReport
+from ..client import Client
 from ..labels import zone_of, zones
 from ..media.uploads import BLOB_FIELDS
 from .common import (
@@ -35,6 +35,8 @@ from .common import (
     _shown,
     _signature_input,
     _UserError,
+    blob_names,
+    said_synced,
     upload_counts,
 )
 from .messages import MESSAGES, _say, _text
@@ -212,9 +214,9 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         # before why it stopped, or the technician never learns his checks reached the office.
         done = client.sync_so_far()
         if done.pushed or done.pulled or done.uploaded:
-            _synced(out, done)
+            said_synced(out, done)
         raise
-    _synced(out, report)
+    said_synced(out, report)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
     assignment_news(client, out)
@@ -230,14 +232,6 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             _say(out, "attention_line", sheet_no=notice.sheet_no, text=notice.text)
         _tell(client, notices, out)
     return 0
-
-
-def _synced(out: TextIO, report: SyncReport) -> None:
-    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
-    if report.resent is not None:
-        _say(out, "restored", count=report.resent)
-    if report.uploaded:
-        _say(out, "uploaded", count=report.uploaded)
 
 
 # -- the day's work -------------------------------------------------------------------
@@ -450,14 +444,18 @@ def uploads(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     # A dropped upload: the refused change naming its bytes, told as `sync` tells it (while the outbox keeps it).
     refused = {p["fields"][key]: p for p in client.problems() if p["status"] == "rejected"
                for collection, key in BLOB_FIELDS if p["collection"] == collection and p["fields"].get(key)}
+    about = blob_names(client)
     for u in listed:
         error = _text("upload_error", error=u["error"]) if u["error"] else ""
         if u["state"] == "dropped":
             problem = refused.get(u["sha256"])
             error = _text("upload_dropped", reason=_refusal(client, problem, _what(client, problem)[1]) if problem
                           else MESSAGES.get(f"reason_{u['error']}", u["error"]))
-        _say(out, "upload_line", error=error, **{k: v for k, v in u.items() if k != "error"})
+        named = about.get(u["sha256"])
+        _say(out, "upload_line", error=error, about=_text("upload_about", names="; ".join(named)) if named else "",
+             **{k: v for k, v in u.items() if k != "error"})
     return 0
+
 
 
 def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:

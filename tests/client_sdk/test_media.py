@@ -224,6 +224,31 @@ def test_signing_refuses_a_sheet_the_server_would_not_accept(server, site, new_c
     assert client.uploads(waiting_only=True) == [] and len(client.rows("signatures")) == 1
 
 
+def test_uploads_names_each_upload_by_its_sheet_and_device_or_signer(server, site, tmp_path, capsys):
+    # Regression (s29 phone walk): `uploads` listed seven photos of a quarter's PM as content types and SHA-256s; a
+    # technician told that one failed could not tell which device to photograph again. Each line now names it.
+    db, http = str(tmp_path / "cli.db"), server.http
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(_photo(tmp_path / "a.jpg", (80, 60)))],
+                http=http) == 0
+    assert main(["--db", db, "photo", site["inspection"], "-", str(_photo(tmp_path / "b.jpg", (60, 80)))],
+                http=http) == 0
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士", "--strokes", str(strokes)],
+                http=http) == 0
+    phone = Client(db, http)
+    sheet = phone.get("inspections", site["inspection"])["fields"].get("sheet_no") or site["inspection"]
+    phone.close()
+    capsys.readouterr()
+    assert main(["--db", db, "uploads"], http=http) == 0
+    ends = sorted(line.split("  ")[-1] for line in capsys.readouterr().out.splitlines()[1:])
+    assert ends == sorted([f"{sheet} photo of CAM-001", f"{sheet} photo of the site", f"{sheet} signature of 陈女士",
+                           f"{sheet} sheet"])
+
+
 def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, capsys):
     db, http = str(tmp_path / "cli.db"), server.http
     assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
