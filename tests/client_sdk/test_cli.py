@@ -231,6 +231,16 @@ def test_outbox_names_what_is_still_to_send_by_sheet_and_device_and_its_times_on
     assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line and checked_at not in line, line
 
 
+def _outbox_shows_on(db: str, http: httpx.Client, capsys: pytest.CaptureFixture[str], checked_at: str,
+                     zone: str) -> None:
+    """`outbox` shows the waiting check's `checked_at` on the clock of `zone`."""
+    capsys.readouterr()
+    assert main(["--db", db, "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
+    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo(zone))
+    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line
+
+
 def test_a_change_labelled_before_labels_kept_a_zone_shows_its_sites_clock_once_the_site_leaves(
         http, site, store, db, capsys):
     """Regression (s29 phone walk): a change recorded by the app before session 28 has a label with no `tz`; once
@@ -257,11 +267,7 @@ def test_a_change_labelled_before_labels_kept_a_zone_shows_its_sites_clock_once_
         checked_at = next(p for p in phone.pending() if p["collection"] == "device_checks")["fields"]["checked_at"]
     finally:
         phone.close()
-    capsys.readouterr()
-    assert main(["--db", db, "outbox"], http=http) == 0
-    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
-    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("America/Los_Angeles"))
-    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line
+    _outbox_shows_on(db, http, capsys, checked_at, "America/Los_Angeles")
 
 
 def test_outbox_shows_a_change_whose_site_left_the_phone_on_that_sites_clock(http, site, store, db, capsys):
@@ -280,8 +286,4 @@ def test_outbox_shows_a_change_whose_site_left_the_phone_on_that_sites_clock(htt
         checked_at = phone.pending()[0]["fields"]["checked_at"]
     finally:
         phone.close()
-    capsys.readouterr()
-    assert main(["--db", db, "outbox"], http=http) == 0
-    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
-    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("Asia/Urumqi"))
-    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line
+    _outbox_shows_on(db, http, capsys, checked_at, "Asia/Urumqi")
