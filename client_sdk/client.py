@@ -414,9 +414,7 @@ class Client(DutyWork):
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, in batches the server takes (`Outbox.push`)."""
-        results = self.outbox.push(self.on_progress)
-        self._pushed.extend(results)
-        return results
+        return self.outbox.push(self.on_progress, self._pushed)
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
