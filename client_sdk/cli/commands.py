@@ -214,7 +214,7 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         # before why it stopped, or the technician never learns his checks reached the office.
         done = client.sync_so_far()
         if done.pushed or done.pulled or done.uploaded:
-            said_synced(out, done)
+            said_synced(out, done, waiting=client.db.pending_count())
         raise
     said_synced(out, report)
     if report.dropped:

@@ -254,11 +254,15 @@ def _signature_input(args: Any) -> tuple[Any, bytes | None]:
     return None, png
 
 
-def said_synced(out: TextIO, report: SyncReport) -> None:
-    """A sync's summary: what it pushed, pulled and uploaded (also one cut short, `Client.sync_so_far`)."""
+def said_synced(out: TextIO, report: SyncReport, waiting: int = 0) -> None:
+    """A sync's summary: what it pushed, pulled and uploaded (also one cut short, `Client.sync_so_far`, with the
+    changes still `waiting`: after a restore, those go again at the next sync, not "sent again")."""
     _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
     if report.resent is not None:
-        _say(out, "restored", count=report.resent)
+        if waiting:
+            _say(out, "restored_login", count=waiting)
+        else:
+            _say(out, "restored", count=report.resent)
     if report.uploaded:
         _say(out, "uploaded", count=report.uploaded)
 

@@ -37,7 +37,7 @@ EN: dict[str, str] = {
     "synced": "Synced: {pushed} change(s) pushed, {pulled} row(s) pulled.",
     "restored": "The server was restored from a backup: this phone enrolled anew and sent your recent work again"
                 " ({count} change(s), counted above).",
-    # A restore found by `login`: nothing is sent yet, the next sync sends it.
+    # A restore found by `login`, or by a sync cut before its resend was acknowledged: the next sync sends it.
     "restored_login": "The server was restored from a backup: this phone enrolled anew and sends your recent work"
                       " again ({count} change(s)) at your next sync.",
     "attention": "{count} thing(s) need your attention:",
