@@ -8,6 +8,8 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import httpx
 import pytest
 from PIL import ExifTags, Image
 
+from bench._server import ROOT
 from client_sdk import Client
 from client_sdk.cli import main
 from client_sdk.media import render_strokes, shrink_photo
@@ -368,3 +371,32 @@ def test_an_upload_is_queued_with_the_change_naming_it_or_not_at_all(server, sit
     if collection == "photos":
         client.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "cam.jpg", (800, 600)))
         assert [u["state"] for u in client.uploads()] == ["queued"] and client.outbox.pending_ids("photos")
+
+
+_PEAK = """
+import sys
+from pathlib import Path
+from client_sdk.media import shrink_photo
+
+def peak_kib():  # this process's own high-water RSS (ru_maxrss keeps the forking parent's across exec)
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+
+data = Path(sys.argv[1]).read_bytes()
+before = peak_kib()
+photo = shrink_photo(data)
+print(peak_kib() - before, photo.width, photo.height)
+"""
+
+
+def test_a_12_mp_camera_photo_is_decoded_near_the_size_it_is_shrunk_to(tmp_path):
+    # Regression (s29 review of phone29, finding 5): `photo` decoded a 12 MP camera JPEG at full size (36 MB of
+    # pixels, turned upright in a copy as large) only to resize it to a long edge of 2,000 px: 0.9-1.7 s a photo
+    # on a phone. It is now decoded at the JPEG's half scale, the size it is kept at. Measured in a fresh process:
+    # its peak memory grows by less than one full-size decode.
+    photo = _photo(tmp_path / "cam.jpg")  # 4000 × 3000, orientation 6
+    ran = subprocess.run([sys.executable, "-c", _PEAK, str(photo)], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    grown_kib, width, height = map(int, ran.stdout.split())
+    assert (width, height) == (1500, 2000)  # the long edge kept, upright
+    assert grown_kib * 1024 < 4000 * 3000 * 3, grown_kib
