@@ -102,6 +102,7 @@ class Client(DutyWork):
         # What the sync under way did so far (`sync` starts them anew; a push inside a pull adds to them).
         self._pushed: list[ChangeResult] = []
         self._uploaded = 0
+        self._pulled = 0
         self._resent: int | None = None
         self._restores = 0  # restores this client recovered from (`_adopt`), to see one met inside an upload
 
@@ -304,7 +305,7 @@ class Client(DutyWork):
         self.outbox.prune()
         self.upload_queue.free()
         self.upload_queue.clean()
-        self._pushed, self._uploaded, self._resent = [], 0, None
+        self._pushed, self._uploaded, self._pulled, self._resent = [], 0, 0, None
         self._upload_for_signatures()
         self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
@@ -317,6 +318,12 @@ class Client(DutyWork):
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
         return SyncReport(pushed=len(self._pushed), pulled=pulled, results=self._pushed, uploaded=self._uploaded,
                           terms=terms, reference=reference, dropped=dropped, resent=self._resent)
+
+    def sync_so_far(self) -> SyncReport:
+        """What the last `sync()` did, also one cut short (the link lost in an upload after its push went
+        through, Ctrl-C): the changes pushed, rows pulled and uploads sent before it stopped."""
+        return SyncReport(pushed=len(self._pushed), pulled=self._pulled, results=self._pushed,
+                          uploaded=self._uploaded, resent=self._resent)
 
     def _restored_behind(self) -> None:
         """A seq_gap below the acknowledged seq: a server restored without a new epoch. As after any restore,
@@ -331,20 +338,20 @@ class Client(DutyWork):
         against its own sheet only when that is stored, and takes a customer's only with its image)."""
         for _ in range(MAX_RECOVERIES + 1):
             restores = self._restores
-            self._uploaded += self._upload(("sheet",))
+            self._upload(("sheet",))
             signing = {e["fields"].get("image_sha256") for e in self.pending() if e["collection"] == "signatures"}
-            self._uploaded += self._upload(("image",), only=signing)
+            self._upload(("image",), only=signing)
             if self._restores == restores:
                 return  # else a restore met inside these uploads queued done ones again, not in their list
 
     def _upload_all(self) -> None:
         """Upload every waiting blob; a restore met inside these uploads has its resent changes pushed now."""
         restores = self._restores
-        self._uploaded += self._upload(("sheet", "image"))
+        self._upload(("sheet", "image"))
         if self._restores != restores:
             self._upload_for_signatures()
             self.push()
-            self._uploaded += self._upload(("sheet", "image"))
+            self._upload(("sheet", "image"))
 
     # -- photos, signatures and uploads (client_sdk/media/) ----------------------
 
@@ -398,14 +405,16 @@ class Client(DutyWork):
         return self._upload(("sheet",)) + self._upload(("image",))
 
     def _upload(self, kinds: Sequence[str], only: Iterable[str] | None = None) -> int:
+        """Send the waiting uploads of these kinds; each one sent counts in this sync's report as it goes."""
         return media.upload_waiting(self.session, self.upload_queue, self.wall, kinds, self.chunk_size,
-                                    only, self.on_progress)
+                                    only, self.on_progress, sent=self._sent_one)
+
+    def _sent_one(self) -> None:
+        self._uploaded += 1
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, in batches the server takes (`Outbox.push`)."""
-        results = self.outbox.push(self.on_progress)
-        self._pushed.extend(results)
-        return results
+        return self.outbox.push(self.on_progress, self._pushed)
 
     def pull(self) -> int:
         """Pull pages until `has_more` is false; return the number of rows received."""
@@ -439,6 +448,7 @@ class Client(DutyWork):
             server_ms = hlc.parse_ts(page.server_time)
             self.db.set_meta(clock_offset_ms=server_ms - self.wall(), time_anchor=clock.anchor(server_ms, self.boot()))
             received += len(page.rows)
+            self._pulled += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
             if not page.has_more:

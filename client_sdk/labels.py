@@ -10,10 +10,12 @@ CAM-001 on PM-2026Q4-0001 at 科峰科技园", not three ids.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import tzinfo
 from typing import Any
 
 from sync import schema
 from sync.merge import RowState
+from sync.periods import site_zone
 from sync.rules import site_of
 
 from .replica import Replica
@@ -36,6 +38,18 @@ def known_rows(db: Replica, seen: list[dict[str, Any]] | None = None) -> Known:
         return RowState(collection, row_id, fields, site_id=site_of(collection, row_id, fields, known))
 
     return known
+
+
+def zone_of(db: Replica, site_id: object) -> tzinfo:
+    """The time zone of a site this phone holds (its `tz`): the one look-up of every screen that shows a
+    site's time; the users' default (`sync.periods.site_zone`) when it has none or is not on the phone."""
+    place = db.get("sites", str(site_id)) if site_id else None
+    return site_zone(place["fields"].get("tz") if place else None)
+
+
+def zones(db: Replica) -> dict[str, tzinfo]:
+    """The time zone of each site this phone holds, by its id (for a list of rows of many sites)."""
+    return {s["id"]: site_zone(s["fields"].get("tz")) for s in db.views("sites")}
 
 
 def label(db: Replica, collection: str, row_id: str, fields: dict[str, Any]) -> dict[str, str]:

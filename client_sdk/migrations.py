@@ -162,3 +162,20 @@ def m007_outbox_told(db: sqlite_utils.Database) -> None:
     good: `client_sdk/settle.py`): a sync tells it once, `outbox` keeps listing it until it is pruned. NULL:
     not told yet (a phone upgraded holding such a change tells it once more)."""
     db.execute("ALTER TABLE outbox ADD COLUMN told_ms INTEGER")
+
+
+@migrations()
+def m008_outbox_label_tz(db: sqlite_utils.Database) -> None:
+    """The site's time zone in each change's label (`tz`), which labels written before session 28 lack: a change
+    whose site then left the phone (a pull took him off it) showed its times on the users' default zone, not
+    its site's. Filled from the site while the phone still holds it (an upgrade opens the database before any
+    pull); a label that has it, or whose site is gone, is left as it is, so running it again changes nothing."""
+    db.execute(
+        """UPDATE outbox SET label = json_set(label, '$.tz', (
+               SELECT json_extract(r.fields, '$.tz') FROM rows r
+               WHERE r.collection = 'sites' AND r.id = json_extract(outbox.label, '$.site')))
+           WHERE label IS NOT NULL AND json_valid(label) AND json_extract(label, '$.tz') IS NULL
+             AND EXISTS (SELECT 1 FROM rows r WHERE r.collection = 'sites'
+                         AND r.id = json_extract(outbox.label, '$.site')
+                         AND json_type(r.fields, '$.tz') = 'text')"""
+    )

@@ -234,9 +234,13 @@ class Outbox:
             changes=[_change(e) for e in self._sent],
         ))
 
-    def push(self, on_progress: OnProgress | None = None) -> list[ChangeResult]:
-        """Send the pending changes in seq order, in batches the server takes; return their results."""
-        results: list[ChangeResult] = []
+    def push(self, on_progress: OnProgress | None = None,
+             results: list[ChangeResult] | None = None) -> list[ChangeResult]:
+        """Send the pending changes in seq order, in batches the server takes; return their results. Each
+        batch's results go into `results` (the caller's) as its answer comes, so a push cut after an early
+        batch still counts what the server acknowledged."""
+        results = [] if results is None else results
+        start = len(results)
         recoveries = 0
         most = self.most_changes
         total = self.db.pending_count() if on_progress else 0
@@ -274,8 +278,9 @@ class Outbox:
             results.extend(answer.results)
             recoveries = 0
             if on_progress is not None:
-                on_progress(Progress("push", len(results), max(total, len(results))))
-        return results
+                done = len(results) - start
+                on_progress(Progress("push", done, max(total, done)))
+        return results[start:]
 
     def _recover(self, restored: EpochChanged) -> None:
         """The server was restored: enrol anew and resend all still held (`Session.recover`)."""

@@ -27,6 +27,7 @@ from sync.wire import Scalar
 
 from . import clock
 from .clock import CLOCK_SKEW_MS
+from .labels import zone_of
 from .session import EpochChanged, Session
 from .views import AssignmentNews, EventView, MilestoneView, RequestDetail, RequestSummary, VisitView
 from .workflow import Workflow
@@ -147,7 +148,7 @@ class ServiceWork(Workflow):
                                 request_id in self.outbox.pending_ids("service_requests")
                                 or bool({e["id"] for e in events} & waiting_events)
                                 or bool({v["id"] for v in visits} & waiting_visits), {}, catalogue)
-        zone = self._zone(request)
+        zone = zone_of(self.db, request["fields"].get("site_id"))
         voided = {str(e["fields"].get("note")) for e in events if e["fields"].get("kind") == "voided"}
         server_now = self.server_now()
         offset = server_now - self.wall()
@@ -202,10 +203,6 @@ class ServiceWork(Workflow):
 
     def _request(self, request_id: str) -> dict[str, Any]:
         return self._live("service_requests", request_id, "service request")
-
-    def _zone(self, request: Mapping[str, Any]) -> Any:
-        site = self.get("sites", str(request["fields"].get("site_id")))
-        return site_zone(site["fields"].get("tz") if site else None)
 
     def _effective(self, event: Mapping[str, Any], request: Mapping[str, Any], offset: int,
                    server_now: int) -> int | None:

@@ -21,6 +21,7 @@ from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
 from ..client import Client
+from ..labels import zone_of, zones
 from ..media.uploads import BLOB_FIELDS
 from .common import (
     _file,
@@ -34,6 +35,8 @@ from .common import (
     _shown,
     _signature_input,
     _UserError,
+    blob_names,
+    said_synced,
     upload_counts,
 )
 from .messages import MESSAGES, _say, _text
@@ -152,25 +155,20 @@ def _value(value: Any, collection: str, name: str, zone: Any) -> str:
     return _text("value_text", text=value) if isinstance(value, str) else str(value)
 
 
-def _site_zones(client: Client) -> dict[str, Any]:
-    """The time zone of each site this phone holds, by its id."""
-    return {s["id"]: site_zone(s["fields"].get("tz")) for s in client.rows("sites")}
-
-
 def _print_conflicts(client: Client, out: TextIO) -> None:
     """The server's entries that concern this user, rows named as people know them, times in the site's zone;
     entries where both sides wrote the same value are only counted."""
     found = client.conflicts()
     shown = [c for c in found if not c.no_op]
     _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
-    zones = _site_zones(client)
+    held = zones(client.db)
     for c in shown:
         other = c.other_user or c.other_client_id or MESSAGES["unknown"]
         old, new = c.old_value, c.new_value
         if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
             old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
                         for side in (old, new))
-        zone = zones.get(c.site_id or "", site_zone(None))
+        zone = held.get(c.site_id or "", site_zone(None))
         said = partial(_value, collection=c.collection, name=str(c.register or ""), zone=zone)
         if c.kind in ("lost", "overwritten"):
             text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
@@ -206,15 +204,19 @@ def sync(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     client.on_progress = progress
     try:
-        report = client.sync()
-    finally:
-        if progress is not None:
-            progress.close()
-    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
-    if report.resent is not None:
-        _say(out, "restored", count=report.resent)
-    if report.uploaded:
-        _say(out, "uploaded", count=report.uploaded)
+        try:
+            report = client.sync()
+        finally:
+            if progress is not None:
+                progress.close()
+    except BaseException:
+        # Cut short (the link lost in an upload after the push went through, Ctrl-C): what did go is told
+        # before why it stopped, or the technician never learns his checks reached the office.
+        done = client.sync_so_far()
+        if done.pushed or done.pulled or done.uploaded:
+            said_synced(out, done, waiting=client.db.pending_count())
+        raise
+    said_synced(out, report)
     if report.dropped:
         _say(out, "uploads_dropped", count=report.dropped)
     assignment_news(client, out)
@@ -356,8 +358,7 @@ def _sealed_here(client: Client, inspection: dict[str, Any], devices: list[dict[
     by = next(filter(None, (client.sealing_signature(check_id(inspection["id"], d)) for d in sealed)), None)
     signature = (client.get("signatures", by) if by else None) or {"fields": {}}
     f = signature["fields"]
-    site = client.get("sites", str(inspection["fields"].get("site_id"))) or {"fields": {}}
-    at = datetime.fromisoformat(str(f["signed_at"])).astimezone(site_zone(site["fields"].get("tz"))).strftime(
+    at = datetime.fromisoformat(str(f["signed_at"])).astimezone(zone_of(client.db, inspection["fields"].get("site_id"))).strftime(
         "%Y-%m-%d %H:%M") if f.get("signed_at") else MESSAGES["unknown"]
     code = {d["id"]: str(d["fields"].get("code") or d["id"]) for d in devices}
     others: dict[str, list[str]] = {}
@@ -412,13 +413,13 @@ def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pending = client.pending()
     _say(out, "pending_count", count=len(pending))
-    zones = _site_zones(client)
+    held = zones(client.db)
     for p in pending:
         action = MESSAGES["action_delete" if p["delete"] else "action_create" if p["delete"] is False
                           else "action_write"]
         label = p["label"]
         # The site's zone, also when the site has left the phone (the zone kept in the change's label).
-        zone = zones.get(label.get("site", "")) or site_zone(label.get("tz"))
+        zone = held.get(label.get("site", "")) or site_zone(label.get("tz"))
         fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
@@ -443,14 +444,18 @@ def uploads(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     # A dropped upload: the refused change naming its bytes, told as `sync` tells it (while the outbox keeps it).
     refused = {p["fields"][key]: p for p in client.problems() if p["status"] == "rejected"
                for collection, key in BLOB_FIELDS if p["collection"] == collection and p["fields"].get(key)}
+    about = blob_names(client)
     for u in listed:
         error = _text("upload_error", error=u["error"]) if u["error"] else ""
         if u["state"] == "dropped":
             problem = refused.get(u["sha256"])
             error = _text("upload_dropped", reason=_refusal(client, problem, _what(client, problem)[1]) if problem
                           else MESSAGES.get(f"reason_{u['error']}", u["error"]))
-        _say(out, "upload_line", error=error, **{k: v for k, v in u.items() if k != "error"})
+        named = about.get(u["sha256"])
+        _say(out, "upload_line", error=error, about=_text("upload_about", names="; ".join(named)) if named else "",
+             **{k: v for k, v in u.items() if k != "error"})
     return 0
+
 
 
 def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -478,10 +483,9 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "photo_again", device=named, stage=args.stage, seq=queued["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
-    site = client.get("sites", str(queued["label"].get("site")))
     taken = fields["fields"].get("taken_at")
     _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=queued["seq"],
-         taken_at=_local_value("photos", "taken_at", taken, site_zone(site["fields"].get("tz") if site else None))
+         taken_at=_local_value("photos", "taken_at", taken, zone_of(client.db, queued["label"].get("site")))
          if taken else MESSAGES["unknown"])
     return 0
 

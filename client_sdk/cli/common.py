@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from sync import schema
 from sync.wire import Scalar
 
-from ..client import Client
+from ..client import Client, SyncReport
 from ..media import image_format
 from ..outbox import Progress
 from .messages import MESSAGES, _say, _text, display_width, pad
@@ -252,3 +252,37 @@ def _signature_input(args: Any) -> tuple[Any, bytes | None]:
     if kind != "PNG":
         raise _UserError(_text("not_png", path=args.png, kind=_text("not_png_kind", kind=kind) if kind else ""))
     return None, png
+
+
+def said_synced(out: TextIO, report: SyncReport, waiting: int = 0) -> None:
+    """A sync's summary: what it pushed, pulled and uploaded (also one cut short, `Client.sync_so_far`, with the
+    changes still `waiting`: after a restore, those go again at the next sync, not "sent again")."""
+    _say(out, "synced", pushed=report.pushed, pulled=report.pulled)
+    if report.resent is not None:
+        if waiting:
+            _say(out, "restored_login", count=waiting)
+        else:
+            _say(out, "restored", count=report.resent)
+    if report.uploaded:
+        _say(out, "uploaded", count=report.uploaded)
+
+
+def blob_names(client: Client) -> dict[str, list[str]]:
+    """What each blob on the phone is, by its SHA-256, as the technician knows it: a photo by its sheet and device
+    (`PM-2026Q4-0001 photo of CAM-031`), a signature's image by its signer, a signed sheet by its number."""
+    sheets = {i["id"]: _sheet(i) for i in client.rows("inspections")}
+    sheets.update((v["id"], str(v["fields"].get("sheet_no") or v["id"])) for v in client.rows("service_visits"))
+    codes = {d["id"]: str(d["fields"].get("code") or d["id"]) for d in client.rows("devices")}
+    found: dict[str, list[str]] = {}
+    for p in client.rows("photos"):
+        f = p["fields"]
+        found.setdefault(str(f.get("sha256")), []).append(_text(
+            "upload_photo", sheet=sheets.get(str(f.get("inspection_id")), "-"),
+            device=codes.get(str(f.get("device_id")), "-") if f.get("device_id") else MESSAGES["site_photo"]))
+    for s in client.rows("signatures"):
+        f = s["fields"]
+        sheet = sheets.get(str(f.get("inspection_id") or f.get("visit_id")), "-")
+        found.setdefault(str(f.get("image_sha256")), []).append(
+            _text("upload_signature", sheet=sheet, name=f.get("signer_name") or MESSAGES["unknown"]))
+        found.setdefault(str(f.get("sheet_sha256")), []).append(_text("upload_sheet", sheet=sheet))
+    return found

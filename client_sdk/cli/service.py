@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from sync.clocks import duration
-from sync.periods import site_zone
 
 from ..client import Client
+from ..labels import zone_of
 from ..views import MilestoneView, RequestSummary
 from .common import _find_device, _signature_input, _site_devices, _UserError
 from .messages import MESSAGES, _say, _text
@@ -56,9 +56,7 @@ def countdown(m: MilestoneView, today: str) -> str:
 
 
 def _today(client: Client, site_id: Any) -> str:
-    site = client.get("sites", str(site_id))
-    zone = site_zone(site["fields"].get("tz") if site else None)
-    return datetime.fromtimestamp(client.server_now() / 1000, zone).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(client.server_now() / 1000, zone_of(client.db, site_id)).strftime("%Y-%m-%d")
 
 
 def _next(request: RequestSummary, today: str) -> str:
@@ -146,9 +144,7 @@ def event(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     event_id = client.record_event(found["id"], args.kind, reason=args.reason, note=args.note, visit_id=visit)
     recorded = client.get("service_events", event_id)
     assert recorded is not None
-    site = client.get("sites", str(found["fields"].get("site_id")))
-    at = datetime.fromisoformat(str(recorded["fields"]["at"])).astimezone(
-        site_zone(site["fields"].get("tz") if site else None))
+    at = datetime.fromisoformat(str(recorded["fields"]["at"])).astimezone(zone_of(client.db, found["fields"].get("site_id")))
     _say(out, "event_recorded", kind=args.kind, number=_number(found), at=at.strftime("%H:%M"),
          seq=client.pending()[-1]["seq"])
     return 0

@@ -291,15 +291,20 @@ def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:
 
 def upload_waiting(session: Session, queue: UploadQueue, wall: Callable[[], int],
                    kinds: Sequence[str] = ("sheet", "image"), chunk_size: int = DEFAULT_CHUNK,
-                   only: Iterable[str] | None = None, on_progress: OnProgress | None = None) -> int:
+                   only: Iterable[str] | None = None, on_progress: OnProgress | None = None,
+                   sent: Callable[[], None] | None = None) -> int:
     """Send every queued upload of these kinds (of these hashes, with `only`); returns how many
-    reached the server."""
+    reached the server. `sent` is called as each one does, so a caller cut short by the link still
+    knows how many went before it."""
     done = 0
     waiting = queue.listed(("queued", "uploading"), kinds)
     if only is not None:
         wanted = set(only)
         waiting = [u for u in waiting if u.sha256 in wanted]
     for index, upload in enumerate(waiting, start=1):
-        done += send(session, queue, upload, wall, chunk_size, (index, len(waiting)), on_progress)
+        if send(session, queue, upload, wall, chunk_size, (index, len(waiting)), on_progress):
+            done += 1
+            if sent is not None:
+                sent()
     return done
 

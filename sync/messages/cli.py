@@ -37,7 +37,7 @@ EN: dict[str, str] = {
     "synced": "Synced: {pushed} change(s) pushed, {pulled} row(s) pulled.",
     "restored": "The server was restored from a backup: this phone enrolled anew and sent your recent work again"
                 " ({count} change(s), counted above).",
-    # A restore found by `login`: nothing is sent yet, the next sync sends it.
+    # A restore found by `login`, or by a sync cut before its resend was acknowledged: the next sync sends it.
     "restored_login": "The server was restored from a backup: this phone enrolled anew and sends your recent work"
                       " again ({count} change(s)) at your next sync.",
     "attention": "{count} thing(s) need your attention:",
@@ -209,7 +209,12 @@ EN: dict[str, str] = {
     "need_signature": "A signature needs --png or --strokes (one of them).",
     "bad_strokes": "The strokes file is not JSON of [[[x, y], ...], ...]: {error}",
     "uploads_count": "{count} upload(s) waiting.",
-    "upload_line": "  {state:<9} {kind:<5} {content_type:<16} {offset:>9}/{length:<9} {sha256}{error}",
+    "upload_line": "  {state:<9} {kind:<5} {content_type:<16} {offset:>9}/{length:<9} {sha256}{about}{error}",
+    # What an upload is, as the technician knows it (the rows naming its bytes): the sheet, and the device or signer.
+    "upload_about": "  {names}",
+    "upload_photo": "{sheet} photo of {device}",
+    "upload_signature": "{sheet} signature of {name}",
+    "upload_sheet": "{sheet} sheet",
     "upload_error": "  ({error})",
     "upload_dropped": "  (not sent: {reason})",
     "uploads_dropped": "{count} upload(s) not sent: the server refused the changes that name them; see"

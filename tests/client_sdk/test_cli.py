@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -230,6 +231,45 @@ def test_outbox_names_what_is_still_to_send_by_sheet_and_device_and_its_times_on
     assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line and checked_at not in line, line
 
 
+def _outbox_shows_on(db: str, http: httpx.Client, capsys: pytest.CaptureFixture[str], checked_at: str,
+                     zone: str) -> None:
+    """`outbox` shows the waiting check's `checked_at` on the clock of `zone`."""
+    capsys.readouterr()
+    assert main(["--db", db, "outbox"], http=http) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
+    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo(zone))
+    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line
+
+
+def test_a_change_labelled_before_labels_kept_a_zone_shows_its_sites_clock_once_the_site_leaves(
+        http, site, store, db, capsys):
+    """Regression (s29 phone walk): a change recorded by the app before session 28 has a label with no `tz`; once
+    its site left the phone, `outbox` showed its times on the default zone (Asia/Shanghai), 15 hours off for a
+    site in Los Angeles. The upgrade (phone migration m008) fills the zone in while the site is still held."""
+    store.write_server_changes([("sites", SITE, {"name": "Test park", "customer": "ACME",
+                                                 "tz": "America/Los_Angeles"}, False)])
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    old = sqlite3.connect(db)  # as the app before session 28 wrote it: no zone in the label, m008 not applied
+    with old:
+        old.execute("UPDATE outbox SET label = json_remove(label, '$.tz')")
+        old.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_outbox_label_tz'")
+    old.close()
+    phone = Client(db, http)  # the upgraded app opens it
+    phone.close()
+    phone = Client(db, http)  # and again: nothing changes twice
+    try:
+        assert [p["label"].get("tz") for p in phone.pending()] == ["America/Los_Angeles"]
+        store.remove_member(SITE, "wang")
+        phone.pull()
+        assert phone.get("sites", SITE) is None
+        checked_at = next(p for p in phone.pending() if p["collection"] == "device_checks")["fields"]["checked_at"]
+    finally:
+        phone.close()
+    _outbox_shows_on(db, http, capsys, checked_at, "America/Los_Angeles")
+
+
 def test_outbox_shows_a_change_whose_site_left_the_phone_on_that_sites_clock(http, site, store, db, capsys):
     """Regression (s28 fixrepair, item 4): a change still to send whose site had left the phone (a pull that took
     him off it while the change waited) had its times shown on the default zone, not the site's."""
@@ -246,8 +286,4 @@ def test_outbox_shows_a_change_whose_site_left_the_phone_on_that_sites_clock(htt
         checked_at = phone.pending()[0]["fields"]["checked_at"]
     finally:
         phone.close()
-    capsys.readouterr()
-    assert main(["--db", db, "outbox"], http=http) == 0
-    [line] = [x for x in capsys.readouterr().out.splitlines() if "checked_at=" in x]
-    local = datetime.fromisoformat(checked_at).astimezone(ZoneInfo("Asia/Urumqi"))
-    assert f"checked_at='{local:%Y-%m-%d %H:%M:%S}'" in line, line
+    _outbox_shows_on(db, http, capsys, checked_at, "Asia/Urumqi")

@@ -8,6 +8,8 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import httpx
 import pytest
 from PIL import ExifTags, Image
 
+from bench._server import ROOT
 from client_sdk import Client
 from client_sdk.cli import main
 from client_sdk.media import render_strokes, shrink_photo
@@ -224,6 +227,31 @@ def test_signing_refuses_a_sheet_the_server_would_not_accept(server, site, new_c
     assert client.uploads(waiting_only=True) == [] and len(client.rows("signatures")) == 1
 
 
+def test_uploads_names_each_upload_by_its_sheet_and_device_or_signer(server, site, tmp_path, capsys):
+    # Regression (s29 phone walk): `uploads` listed seven photos of a quarter's PM as content types and SHA-256s; a
+    # technician told that one failed could not tell which device to photograph again. Each line now names it.
+    db, http = str(tmp_path / "cli.db"), server.http
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
+    assert main(["--db", db, "photo", site["inspection"], "CAM-001", str(_photo(tmp_path / "a.jpg", (80, 60)))],
+                http=http) == 0
+    assert main(["--db", db, "photo", site["inspection"], "-", str(_photo(tmp_path / "b.jpg", (60, 80)))],
+                http=http) == 0
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps(STROKES))
+    assert main(["--db", db, "sign", site["inspection"], "--name", "陈女士", "--strokes", str(strokes)],
+                http=http) == 0
+    phone = Client(db, http)
+    sheet = phone.get("inspections", site["inspection"])["fields"].get("sheet_no") or site["inspection"]
+    phone.close()
+    capsys.readouterr()
+    assert main(["--db", db, "uploads"], http=http) == 0
+    ends = sorted(line.split("  ")[-1] for line in capsys.readouterr().out.splitlines()[1:])
+    assert ends == sorted([f"{sheet} photo of CAM-001", f"{sheet} photo of the site", f"{sheet} signature of 陈女士",
+                           f"{sheet} sheet"])
+
+
 def test_photo_sign_and_uploads_on_the_command_line(server, site, tmp_path, capsys):
     db, http = str(tmp_path / "cli.db"), server.http
     assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
@@ -343,3 +371,32 @@ def test_an_upload_is_queued_with_the_change_naming_it_or_not_at_all(server, sit
     if collection == "photos":
         client.add_photo(site["inspection"], site["cam1"], _photo(tmp_path / "cam.jpg", (800, 600)))
         assert [u["state"] for u in client.uploads()] == ["queued"] and client.outbox.pending_ids("photos")
+
+
+_PEAK = """
+import sys
+from pathlib import Path
+from client_sdk.media import shrink_photo
+
+def peak_kib():  # this process's own high-water RSS (ru_maxrss keeps the forking parent's across exec)
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+
+data = Path(sys.argv[1]).read_bytes()
+before = peak_kib()
+photo = shrink_photo(data)
+print(peak_kib() - before, photo.width, photo.height)
+"""
+
+
+def test_a_12_mp_camera_photo_is_decoded_near_the_size_it_is_shrunk_to(tmp_path):
+    # Regression (s29 review of phone29, finding 5): `photo` decoded a 12 MP camera JPEG at full size (36 MB of
+    # pixels, turned upright in a copy as large) only to resize it to a long edge of 2,000 px: 0.9-1.7 s a photo
+    # on a phone. It is now decoded at the JPEG's half scale, the size it is kept at. Measured in a fresh process:
+    # its peak memory grows by less than one full-size decode.
+    photo = _photo(tmp_path / "cam.jpg")  # 4000 × 3000, orientation 6
+    ran = subprocess.run([sys.executable, "-c", _PEAK, str(photo)], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    grown_kib, width, height = map(int, ran.stdout.split())
+    assert (width, height) == (1500, 2000)  # the long edge kept, upright
+    assert grown_kib * 1024 < 4000 * 3000 * 3, grown_kib

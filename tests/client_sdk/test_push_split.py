@@ -347,3 +347,22 @@ def test_a_taken_change_that_won_one_register_and_lost_another_is_settled_applie
     assert late.get("devices", site["cam1"])["fields"]["serial_no"] == "SN-EARLY"
     assert late.problems() == []
     assert [(e.state, e.reason) for e in late.db.entries()] == [("applied", None)]
+
+
+def test_a_push_cut_after_an_acknowledged_batch_counts_that_batch(http, site, new_client):
+    # Regression (s29 review of phone29, finding 2): a push in several batches kept its results in a list of its
+    # own, added to the sync's only when the whole push returned; the second batch's answer lost, the cut sync
+    # said "0 change(s) pushed" though the server had acknowledged the first batch, and no later sync told it.
+    cut = CutTransport(http._transport)
+    wang = new_client(httpx.Client(transport=cut, base_url=http.base_url), batch_size=2)
+    wang.sync()
+    for i in range(5):
+        wang.write("devices", site["cam1" if i % 2 else "cam2"], {"location": f"spot {i}"})
+    cut.paths.clear()
+    cut.cut_after = {cut.count + 2}  # the second batch's push: its answer is lost
+    with pytest.raises(httpx.ReadError):
+        wang.sync()
+    assert cut.paths == ["POST /sync/push", "POST /sync/push"], cut.paths
+    done = wang.sync_so_far()
+    assert (done.pushed, [r.seq for r in done.results]) == (2, [1, 2])
+    assert wang.acked_seq == 2

@@ -55,7 +55,7 @@ def test_a_phone_written_before_migrations_keeps_its_outbox_and_upload_queue(ser
         # the outbox's `sent_seq` added (NULL: each change's seq is the one the server knows), and `told_ms`.
         assert _applied(path) == ["m001_phone_v1", "m002_service_terms", "m003_reference_data",
                                   "m004_outbox_labels", "m005_dropped_uploads", "m006_outbox_sent_seq",
-                                  "m007_outbox_told"]
+                                  "m007_outbox_told", "m008_outbox_label_tz"]
         assert phone.db.terms_fetched() == {} and phone.db.reference("fee_schedules") is None
         assert [(e["seq"], e["collection"], e["id"]) for e in phone.pending()] == [
             (3, "device_checks", FAULT_CHECK), (4, "photos", PHOTO_ROW)]

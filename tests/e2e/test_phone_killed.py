@@ -12,11 +12,9 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,47 +24,8 @@ import httpx
 from PIL import Image
 
 from bench._server import ROOT, ServerProcess
+from tests.cutlink import CutLink
 from tests.reliability.wire import INSPECTION, prepare
-
-
-class Link:
-    """A TCP link to `target`, phone to server at most `rate` bytes a second (None: at full speed); counts
-    the bytes the phone sent over it."""
-
-    def __init__(self, target: tuple[str, int], rate: int | None) -> None:
-        self.target, self.rate, self.sent = target, rate, 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                near, _ = self.listener.accept()
-            except OSError:
-                return
-            far = socket.create_connection(self.target)
-            threading.Thread(target=self._pipe, args=(near, far, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(far, near, False), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
-        try:
-            while data := source.recv(8192 if upstream and self.rate else 65536):
-                if upstream:
-                    self.sent += len(data)
-                    if self.rate:
-                        time.sleep(len(data) / self.rate)  # the link's rate, not a wait for an outcome
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()  # the other direction's thread then ends on its OSError
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def cli(db: Path, url: str, *args: str) -> subprocess.Popen[bytes]:
@@ -113,11 +72,11 @@ def server_db(data: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 @contextlib.contextmanager
-def served(data: Path, rate: int) -> Iterator[tuple[ServerProcess, Link, Link]]:
+def served(data: Path, rate: int) -> Iterator[tuple[ServerProcess, CutLink, CutLink]]:
     """The server, a slow link to it (`rate` bytes a second) and a fast one."""
     server = ServerProcess(data).start()
-    slow = Link(("127.0.0.1", server.port), rate=rate)
-    fast = Link(("127.0.0.1", server.port), rate=None)
+    slow = CutLink(server.port, rate=rate)
+    fast = CutLink(server.port)
     try:
         yield server, slow, fast
     finally:

@@ -4,7 +4,7 @@ server process and `fieldsync restore` (helpers of `test_restore`)."""
 from __future__ import annotations
 
 import io
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +243,50 @@ def test_a_restore_met_by_a_photo_upload_after_the_push_has_the_resent_changes_p
     assert state[("signatures", customer)][0]["verification"] == "valid"
     assert ("photos", photo) in state
     assert [c for c in log if c["kind"].startswith("rejected")] == []
+
+
+class ResendLost(httpx.HTTPTransport):
+    """Loses the answer of the first push the server takes (200), after it has handled it."""
+
+    lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path == "/sync/push" and response.status_code == 200 and not self.lost:
+            response.read()
+            response.close()
+            self.lost += 1
+            raise httpx.ReadError("the link dropped before the answer came", request=request)
+        return response
+
+
+def test_a_sync_cut_before_its_resend_after_a_restore_was_acknowledged_does_not_claim_it_sent_it(
+        tmp_path: Path) -> None:
+    # Regression (s29 review of phone29, finding 1): the restore found, the sheet and the signature's image went up
+    # again, then the resend push's answer was lost. The cut sync printed "0 change(s) pushed" beside "… sent your
+    # recent work again (3 change(s), counted above)": nothing was counted, and the changes were still waiting.
+    # A cut sync now says they go at the next sync.
+    server, _, _ = signed_after_a_backup_then_restored(tmp_path)
+    db = tmp_path / "wang.db"
+    lossy = ResendLost()
+    http = httpx.Client(base_url=server.url, transport=lossy, timeout=30)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            status = phone(["--db", str(db), "sync"], http=http)
+        waiting = Client(db, http)
+        held = len(waiting.pending())
+        waiting.close()
+        lines, state = said_then_stopped(server, db, ["sync"])
+    finally:
+        http.close()
+        server.stop()
+    cli = words("cli", "en")
+    assert (status, lossy.lost) == (3, 1), err.getvalue()
+    assert held == 3  # the two checks and the signature, all still held
+    assert out.getvalue().splitlines() == [cli["synced"].format(pushed=0, pulled=0),
+                                           cli["restored_login"].format(count=held),
+                                           cli["uploaded"].format(count=2)]
+    # The next sync sends them; the restored server holds the customer's signature.
+    assert lines[0].startswith(cli["synced"].format(pushed=held, pulled=0).split(",")[0]), lines
+    assert sum(key[0] == "signatures" for key in state) == 1
