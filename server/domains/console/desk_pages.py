@@ -34,7 +34,7 @@ from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
 PAGE = 50  # requests per page of the list
-FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to")
+FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to", "caller_phone")
 MEMBER_SITES = 100  # the new-request form suggests the members of at most this many sites (one query each)
 NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
               "reported_at", "assigned_to", "duplicate_ok")
@@ -62,7 +62,8 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
                            assigned_to=filters["assigned_to"], breached=filters["breached"],
                            at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
-                           after=query.get("after") or None, callback_due=filters["callback_due"])
+                           after=query.get("after") or None, callback_due=filters["callback_due"],
+                           caller_phone=filters["caller_phone"])
     sites = _sites(state, caller)
     rows = [request_row(t, r, sites) for r in listed.requests]
     members = requests.assignees(list(sites)[:MEMBER_SITES])

@@ -91,6 +91,9 @@ ZH: dict[str, str] = {
     "pause_reason": "暂停原因",
     "record_event": "记录事件",
     "paused_since": "已暂停（自 {since}）",
+    # s29-desk29: finding a caller's requests by their number
+    "caller_phone_hint": "号码或尾号（至少4位）",
+    "requests_from_phone": "来电号码 {phone} 的服务请求",
 }
 
 EN: dict[str, str] = {
@@ -180,4 +183,6 @@ EN: dict[str, str] = {
     "pause_reason": "Pause reason",
     "record_event": "Record event",
     "paused_since": "paused since {since}",
+    "caller_phone_hint": "number, or its last 4+ digits",
+    "requests_from_phone": "Service requests from {phone}",
 }
