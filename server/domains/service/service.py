@@ -116,6 +116,16 @@ class Inputs:
         return clocks(self.request, self.events, self.signed, self.callbacks, self.terms, self.site, self.device,
                       now_ms)
 
+    def awaiting_signature_since(self) -> str | None:
+        """When a `resolved` request was fixed (its first `fixed` event not voided, by its effective time): since
+        then it waits for the customer to sign the visit sheet, which no clock counts. None in any other status."""
+        if self.request.get("status") != "resolved":
+            return None
+        voided = {e.get("note") for e in self.events if e.get("kind") == "voided"}
+        fixed = [at for e in self.events if e.get("kind") == "fixed" and e["id"] not in voided
+                 and dated_ms(at := e.get("effective_at") or e.get("at")) is not None]
+        return min(fixed, key=ts_ms, default=None)  # type: ignore[arg-type]
+
     def paused_since(self) -> str | None:
         """When the open pause that stops the request's pending clocks began, else None."""
         since = open_pause(self.events, self.terms.pause_reasons)
@@ -386,7 +396,7 @@ class ServiceRequests:
             device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_complexity(f),
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
             milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")),
-            paused_since=inputs.paused_since())
+            paused_since=inputs.paused_since(), awaiting_signature_since=inputs.awaiting_signature_since())
 
     def detail(self, caller: Caller, request_id: str, explained: Mapping[str, str] = ENGLISH) -> RequestDetail:
         """A request in the caller's scope; its milestones explained in `explained`'s words

@@ -94,6 +94,8 @@ ZH: dict[str, str] = {
     # s29-desk29: finding a caller's requests by their number
     "caller_phone_hint": "号码或尾号（至少4位）",
     "requests_from_phone": "来电号码 {phone} 的服务请求",
+    # a resolved request: the customer's signature of the visit sheet is what it waits for, no clock counts it
+    "awaiting_signature": "待客户签字（{since} 已修复）",
 }
 
 EN: dict[str, str] = {
@@ -185,4 +187,5 @@ EN: dict[str, str] = {
     "paused_since": "paused since {since}",
     "caller_phone_hint": "number, or its last 4+ digits",
     "requests_from_phone": "Service requests from {phone}",
+    "awaiting_signature": "awaiting the customer's signature (fixed {since})",
 }
