@@ -34,7 +34,7 @@ ZH: dict[str, str] = {
     "upload_expired": "上传的文件已过期或不属于本次登录，请重新选择文件。",
     "no_file": "请选择一个文件。",
     "lookup": "查找",
-    "lookup_hint": "单号、设备编号或来电号码",
+    "lookup_hint": "单号、编号或电话",
     "lookup_none": "没有找到“{q}”。",
     "lookup_several": "“{q}”对应多项：",
     "nothing": "无",
