@@ -13,7 +13,7 @@ signs in as the supervisor lin, and measures:
   fields, in the same run): target median < 50 ms;
 - one request's detail (`GET /api/service-requests/{id}`): target < 10 ms;
 - a caller's requests by their number (`GET /api/service-requests?caller_phone=...`, the whole number
-  and its last four digits), beside the plain SQL that would find them without m033's column (every
+  and its last four digits), beside the plain SQL that would find them without m034's column (every
   request's number read out of its JSON, spaces and dashes dropped);
 - the clock evaluation in-process (`sync.clocks.clocks`, requests/s), and
   recomputing every request's stored columns.
@@ -68,7 +68,7 @@ def _phone(site: int, n: int) -> str:
 
 
 def _scan(db: Any, digits: str) -> list[str]:
-    """The requests whose number ends with `digits`, found without m033's column: every request's number
+    """The requests whose number ends with `digits`, found without m034's column: every request's number
     read out of its JSON (what a filter over `rows` alone would do)."""
     number = "replace(replace(json_extract(fields, '$.caller_phone'), ' ', ''), '-', '')"
     return [r[0] for r in db.execute(
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             ("one request's detail  ", "detail_ms", " (target < 10 ms)"),
                             ("by caller's number    ", "phone_ms", ""),
                             ("by its last 4 digits  ", "phone_tail_ms", f" ({results['phone_tail_found']} found)"),
-                            ("number, JSON scan SQL ", "phone_scan_ms", " (without m033's column)")))
+                            ("number, JSON scan SQL ", "phone_scan_ms", " (without m034's column)")))
     print(f"clock evaluation in-process: {results['clocks_per_s']:,.0f} requests/s")
     print(f"recomputing every request's stored clocks: {results['refresh_all_s']:.2f} s")
     return results

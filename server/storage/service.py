@@ -73,7 +73,7 @@ def set_terms_override(db: Sql, site_id: str, override: dict[str, Any] | None,
 _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms", "open", "breached",
                   "breach_at", "risk_at", "computed_ms", "phone_reversed")
 
-# m033 (both backends): the digits of the request's caller's number, last first (`service.phone_reversed`), so
+# m034 (both backends): the digits of the request's caller's number, last first (`service.phone_reversed`), so
 # that a number's tail (尾号), the number itself among them, is a prefix that one range of an index finds.
 # Digits only: compared byte by byte on both (PostgreSQL's column says "C", whatever the database's collation).
 PHONE_REVERSED = """
@@ -81,7 +81,7 @@ ALTER TABLE service_clocks ADD COLUMN phone_reversed {text};
 CREATE INDEX service_clocks_phone ON service_clocks(phone_reversed, reported_ms, request_id)
     WHERE phone_reversed IS NOT NULL;
 """
-# m033's backfill on PostgreSQL, by `service.phone_reversed`'s rule (SQLite's step runs that function).
+# m034's backfill on PostgreSQL, by `service.phone_reversed`'s rule (SQLite's step runs that function).
 PHONE_BACKFILL_POSTGRES = """
 UPDATE service_clocks AS c
     SET phone_reversed = NULLIF(reverse(regexp_replace(normalize(r.fields ->> 'caller_phone', NFKC), '[^0-9]', '', 'g')), '')

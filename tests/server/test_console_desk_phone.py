@@ -1,7 +1,7 @@
 """Finding a caller's service requests by their number (s29-desk29, item 1): the `caller_phone` filter of
 `GET /api/service-requests` and of the console's request list, the header's search box, the duplicate-call
-warning for a number stored full width, and m033 filling the number of the requests stored before it, on
-SQLite and PostgreSQL (each backend's migrations stopped before m033, rows written as that schema held them)."""
+warning for a number stored full width, and m034 filling the number of the requests stored before it, on
+SQLite and PostgreSQL (each backend's migrations stopped before m034, rows written as that schema held them)."""
 
 from __future__ import annotations
 
@@ -91,13 +91,13 @@ def test_a_call_from_a_number_stored_full_width_warns_of_its_open_request(http, 
     assert len(requests_of(lin)) == 1
 
 
-# -- m033 on a database of requests stored before it ------------------------------------------------
+# -- m034 on a database of requests stored before it ------------------------------------------------
 
-M033 = "m033_caller_phone"
+M034 = "m034_caller_phone"
 STORED = {"r-gate": "021-5555 0101", "r-wide": "０２１－５５５５\u3000０１０２", "r-none": None, "r-letters": "n/a"}
 
 
-def _requests_before_m033(db: Any, mark: str) -> None:
+def _requests_before_m034(db: Any, mark: str) -> None:
     for n, (request_id, phone) in enumerate(STORED.items()):
         fields = {"site_id": SITE, "status": "received"} | ({} if phone is None else {"caller_phone": phone})
         db.execute(f"INSERT INTO rows(collection, id, site_id, fields, clocks, version, updated_ms)"
@@ -123,20 +123,20 @@ EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none":
             "listed": {"1010": ["r-gate"], "2010": ["r-wide"]}}
 
 
-def test_m033_fills_the_callers_number_of_a_sqlite_databases_requests(tmp_path: Path) -> None:
+def test_m034_fills_the_callers_number_of_a_sqlite_databases_requests(tmp_path: Path) -> None:
     path = tmp_path / "fieldsync.db"
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M033)
+        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M034)
         with conn:
-            _requests_before_m033(conn, "?")
+            _requests_before_m034(conn, "?")
     assert _found_after_upgrade(SQLITE.open(path)) == EXPECTED
 
 
-def test_m033_fills_the_callers_number_of_a_postgresql_databases_requests(pg_url: str) -> None:
+def test_m034_fills_the_callers_number_of_a_postgresql_databases_requests(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
-        pg_migrations.migrate(conn, stop_before=M033)
+        pg_migrations.migrate(conn, stop_before=M034)
         with conn.transaction():
-            _requests_before_m033(conn, "%s")
+            _requests_before_m034(conn, "%s")
     assert _found_after_upgrade(POSTGRES.open(pg_url)) == EXPECTED
 
 

@@ -2,7 +2,8 @@
 digits of the caller's number last first, and its index (storage/service.py); the requests stored before
 get theirs from their `caller_phone` at upgrade time. PostgreSQL's step of the same name is the same.
 
-Registered on the same `Migrations` when `migrations.py` imports this module (its last lines), after m032.
+Registered on the same `Migrations` when `migrations.py` imports this module (its last lines), after m032 (and
+m033, s29-fixes29a's callbacks step, which joins this module when the two branches merge).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .migrations import migrations
 
 
 @migrations()
-def m033_caller_phone(db: sqlite_utils.Database) -> None:
+def m034_caller_phone(db: sqlite_utils.Database) -> None:
     """A nullable column and its partial index; filled by `phone_reversed` for the requests stored before."""
     db.executescript(PHONE_REVERSED.format(text="TEXT"))
     found = db.execute("SELECT c.request_id, json_extract(r.fields, '$.caller_phone') FROM service_clocks c"
