@@ -3,14 +3,16 @@ signature on the dashboard and the request list, in the site's zone and the cata
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sync import hlc
 from tests.conftest import SITE
 from tests.helpers import ok
 from tests.server.test_console_desk import console
-from tests.server.test_service import results
-from tests.server.test_visit_sealing import handled, signature
+from tests.server.test_service import HOUR, event, open_request, results, rows_of, ts
+from tests.server.test_visit_sealing import handled, signature, visit_fields
 
 LA = "America/Los_Angeles"
 
@@ -43,3 +45,25 @@ def test_a_resolved_request_says_it_awaits_the_customers_signature_and_since_whe
         assert "待客户签字" not in _row(page, signed)
     english = http.get("/console/", params={"lang": "en"}).text
     assert f"awaiting the customer&#39;s signature (fixed {_local(fixed, LA)})" in _row(english, waiting)
+
+
+def test_a_resolved_request_whose_sealed_visit_needs_a_revisit_does_not_await_a_signature(http, site, chen, wang):
+    # Regression (s29-fixdesk29, item 1): a request fixed on a visit whose outcome was revisit_needed stays
+    # `resolved` once the customer signed that sheet (only a sealed `resolved` outcome signs it); the list
+    # still gave awaiting_signature_since and the dashboard and list read 待客户签字 though every sheet was
+    # signed and the request waited for a revisit.
+    now = hlc.wall_ms()
+    request = open_request(chen, assigned_to="wang", reported_at=ts(now - 3 * HOUR))
+    visit, fields = str(uuid.uuid4()), visit_fields(request, outcome="revisit_needed")
+    assert results(wang, [wang.change("service_visits", visit, fields),
+                          event(wang, request, "arrived", ts(now - 2 * HOUR), visit_id=visit),
+                          event(wang, request, "fixed", ts(now - HOUR), visit_id=visit)]) == [("applied", None)] * 3
+    listed = {r["id"]: r for r in ok(chen.http.get("/api/service-requests", headers=chen.headers))["requests"]}
+    assert listed[request]["awaiting_signature_since"] is not None  # unsigned yet: it does wait for the signature
+    assert results(wang, [signature(wang, visit, fields)[1]]) == [("applied", None)]
+    assert rows_of(chen, "service_visits")[visit].get("sealed_by")
+    listed = {r["id"]: r for r in ok(chen.http.get("/api/service-requests", headers=chen.headers))["requests"]}
+    assert listed[request]["status"] == "resolved" and listed[request]["awaiting_signature_since"] is None
+    console(http, "chen")
+    for page in (http.get("/console/").text, http.get("/console/service-requests").text):
+        assert "待客户签字" not in _row(page, request)

@@ -118,8 +118,11 @@ class Inputs:
 
     def awaiting_signature_since(self) -> str | None:
         """When a `resolved` request was fixed (its first `fixed` event not voided, by its effective time): since
-        then it waits for the customer to sign the visit sheet, which no clock counts. None in any other status."""
-        if self.request.get("status") != "resolved":
+        then it waits for the customer to sign the visit sheet, which no clock counts. None in any other status,
+        and None when every visit's sheet is sealed already: one sealed with an outcome other than `resolved`
+        leaves the request `resolved` (service.md), waiting for a revisit, not for a signature."""
+        if self.request.get("status") != "resolved" or all(
+                v.get("sealed_by") or v["id"] in self.signed for v in self.visits):
             return None
         voided = {e.get("note") for e in self.events if e.get("kind") == "voided"}
         fixed = [at for e in self.events if e.get("kind") == "fixed" and e["id"] not in voided
