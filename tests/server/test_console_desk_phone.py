@@ -74,9 +74,31 @@ def test_the_desk_finds_a_callers_requests_from_the_list_and_the_search_box(http
     assert r.headers["location"] == f"/console/service-requests?caller_phone={quote('０２１-５５５５ ０１０１')}"
     page = http.get(r.headers["location"]).text
     assert f'/console/service-requests/{first}"' in page and f'/console/service-requests/{second}"' not in page
-    # Too short a tail on the list: the problem's page, not a 500.
-    short = http.get("/console/service-requests", params={"caller_phone": "01"})
-    assert short.status_code == 400
+
+
+def test_a_number_the_list_refuses_is_said_beside_its_box_with_the_form_kept(http, site, chen, lin):
+    # Regression (s29-fixdesk29, item 2): 1-3 digits (or more than 40 characters) in the list's 联系电话 box
+    # gave the console's generic 400 page (链接中的参数无效，请从控制台的链接进入。): the filters and the
+    # new-request form gone, the field not named. And the header's search box offered a phone-like text of
+    # 41-64 characters as the list filtered by it, which led to that same page.
+    csrf = console(http, "chen")
+    assert post_new(http, csrf).status_code == 303
+    for typed in ("01", "1" * 41):
+        r = http.get("/console/service-requests", params={"caller_phone": typed, "status": "received"})
+        assert r.status_code == 400, typed
+        assert "链接中的参数无效" not in r.text
+        assert ('<p class="error" role="alert" id="filter-refused">联系电话：请输入号码或其尾号，至少 4 位数字，'
+                '不超过 40 个字符。 <code>invalid_filter</code></p>') in r.text
+        assert f'name="caller_phone" value="{typed}"' in r.text  # the filters kept as typed
+        assert '<option value="received" selected>' in r.text
+        assert 'id="new-request"' in r.text and "/console/service-requests/" not in r.text  # no rows listed
+    english = http.get("/console/service-requests", params={"caller_phone": "01", "lang": "en"})
+    assert english.status_code == 400 and "Phone: type a number or its last digits" in english.text
+    # Another filter's refusal is still the problem's page.
+    assert http.get("/console/service-requests", params={"open": "maybe"}).status_code == 400
+    # The search box: a number too long for the filter is not offered as the list filtered by it.
+    r = http.get("/console/lookup", params={"q": "021-5555 0101 " * 3}, follow_redirects=False)
+    assert r.status_code == 404 and "caller_phone" not in r.text
 
 
 def test_a_call_from_a_number_stored_full_width_warns_of_its_open_request(http, site, lin):

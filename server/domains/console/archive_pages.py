@@ -26,6 +26,7 @@ import msgspec
 
 from sync import errors as E
 from sync import hlc
+from sync.collections.service import PHONE_LIMIT
 from sync.pricing import fen_of
 
 from ...storage import imports as q
@@ -123,9 +124,11 @@ def console_href(found: Found) -> str:
 
 def _phone_like(text: str) -> bool:
     """Whether the search box's text reads as a caller's number (or its tail): digits with spaces, dashes,
-    brackets or a `+` only, full width too, at least the `caller_phone` filter's digits."""
+    brackets or a `+` only, full width too, at least the `caller_phone` filter's digits and at most its length
+    (a longer one was offered as the list filtered by it, which refuses it)."""
     plain = unicodedata.normalize("NFKC", text)
-    return _PHONE.fullmatch(plain) is not None and sum(c.isascii() and c.isdigit() for c in plain) >= TAIL_DIGITS
+    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(plain) is not None
+            and sum(c.isascii() and c.isdigit() for c in plain) >= TAIL_DIGITS)
 
 
 def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:

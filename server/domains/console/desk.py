@@ -56,6 +56,8 @@ class DeskController(DomainController):
         data = desk_pages.request_list(request.app.state, caller, words("console", lang), request.query_params)
         why = "" if refused is None else desk_pages.refusal(refused, words("console", lang), lang,
                                                             desk_pages.NEW_FORM_LABELS)
+        if data["phone_refused"] and status == 200:
+            status = 400  # the list's number box refused (the API's 400 invalid_filter), said beside the box
         return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
                       typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, why=why,
                       duplicates=duplicates, **data)

@@ -29,7 +29,7 @@ from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
-from ..service.service import ServiceRequests, desk_kinds, phone_digits
+from ..service.service import TAIL_DIGITS, ServiceRequests, desk_kinds, phone_digits
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
@@ -59,15 +59,22 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     """A page of the caller's requests, filtered as the API's list; the form's choices beside it."""
     filters = {name: query.get(name) or None for name in FILTERS}
     requests: ServiceRequests = state.service_requests
-    listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
-                           assigned_to=filters["assigned_to"], breached=filters["breached"],
-                           at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
-                           after=query.get("after") or None, callback_due=filters["callback_due"],
-                           caller_phone=filters["caller_phone"])
     sites = _sites(state, caller)
-    rows = [request_row(t, r, sites) for r in listed.requests]
+    rows, next_, phone_refused = [], None, ""
+    try:
+        listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
+                               assigned_to=filters["assigned_to"], breached=filters["breached"],
+                               at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
+                               after=query.get("after") or None, callback_due=filters["callback_due"],
+                               caller_phone=filters["caller_phone"])
+        rows, next_ = [request_row(t, r, sites) for r in listed.requests], listed.next
+    except E.InvalidFilter as exc:  # a number typed in the list's own box: said beside it, the form kept
+        if exc.extra.get("parameter") != "caller_phone":
+            raise
+        phone_refused = t["caller_phone_refused"].format(digits=TAIL_DIGITS, limit=PHONE_LIMIT)
     members = requests.assignees(list(sites)[:MEMBER_SITES])
-    return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
+    return {"requests": rows, "next": next_, "filters": {k: v or "" for k, v in filters.items()},
+            "phone_refused": phone_refused,
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
             "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
 

@@ -94,6 +94,7 @@ ZH: dict[str, str] = {
     # s29-desk29: finding a caller's requests by their number
     "caller_phone_hint": "号码或尾号（至少4位）",
     "requests_from_phone": "来电号码 {phone} 的服务请求",
+    "caller_phone_refused": "联系电话：请输入号码或其尾号，至少 {digits} 位数字，不超过 {limit} 个字符。",
     # a resolved request: the customer's signature of the visit sheet is what it waits for, no clock counts it
     "awaiting_signature": "待客户签字（{since} 已修复）",
 }
@@ -187,5 +188,6 @@ EN: dict[str, str] = {
     "paused_since": "paused since {since}",
     "caller_phone_hint": "number, or its last 4+ digits",
     "requests_from_phone": "Service requests from {phone}",
+    "caller_phone_refused": "Phone: type a number or its last digits, at least {digits} digits and at most {limit} characters.",
     "awaiting_signature": "awaiting the customer's signature (fixed {since})",
 }
