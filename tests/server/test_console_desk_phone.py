@@ -116,7 +116,9 @@ def test_a_call_from_a_number_stored_full_width_warns_of_its_open_request(http, 
 # -- m034 on a database of requests stored before it ------------------------------------------------
 
 M034 = "m034_caller_phone"
-STORED = {"r-gate": "021-5555 0101", "r-wide": "０２１－５５５５\u3000０１０２", "r-none": None, "r-letters": "n/a"}
+STORED = {"r-gate": "021-5555 0101", "r-wide": "０２１－５５５５\u3000０１０２", "r-none": None, "r-letters": "n/a",
+          # not a string (what no push stores now): digits in its JSON text are no number (s29-fixdesk29, item 3)
+          "r-array": ["021", "5555 0101"], "r-object": {"tel": "021-5555 0101"}, "r-integer": 2155550101}
 
 
 def _requests_before_m034(db: Any, mark: str) -> None:
@@ -141,11 +143,14 @@ def _found_after_upgrade(database: Any) -> dict[str, Any]:
         database.close()
 
 
-EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none": None, "r-letters": None},
+EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none": None, "r-letters": None,
+                     "r-array": None, "r-object": None, "r-integer": None},
             "listed": {"1010": ["r-gate"], "2010": ["r-wide"]}}
 
 
 def test_m034_fills_the_callers_number_of_a_sqlite_databases_requests(tmp_path: Path) -> None:
+    # Regression (s29-fixdesk29, item 3): SQLite's step kept the digits of a caller_phone stored as a JSON
+    # array or object (json_extract gives its JSON text); PostgreSQL's step and the live write keep none.
     path = tmp_path / "fieldsync.db"
     with contextlib.closing(sqlite3.connect(path)) as conn:
         sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M034)

@@ -19,8 +19,11 @@ from .migrations import migrations
 def m034_caller_phone(db: sqlite_utils.Database) -> None:
     """A nullable column and its partial index; filled by `phone_reversed` for the requests stored before."""
     db.executescript(PHONE_REVERSED.format(text="TEXT"))
+    # A string only, as PostgreSQL's step and the live write: json_extract gives an array or object as its
+    # JSON text, whose digits are no number.
     found = db.execute("SELECT c.request_id, json_extract(r.fields, '$.caller_phone') FROM service_clocks c"
-                       " JOIN rows r ON r.collection = 'service_requests' AND r.id = c.request_id").fetchall()
+                       " JOIN rows r ON r.collection = 'service_requests' AND r.id = c.request_id"
+                       " WHERE json_type(r.fields, '$.caller_phone') = 'text'").fetchall()
     db.conn.executemany("UPDATE service_clocks SET phone_reversed = ? WHERE request_id = ?",
                         [(reversed_, request_id) for request_id, phone in found
                          if (reversed_ := phone_reversed(phone)) is not None])
