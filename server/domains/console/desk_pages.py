@@ -105,6 +105,26 @@ def typed(data: dict[str, Any]) -> dict[str, str]:
             for name in NEW_FIELDS}
 
 
+def device_choices(state: Any, caller: Caller, values: dict[str, str]) -> list[dict[str, str]] | None:
+    """The new-request form's device as the caller said it (`2号门的读卡器`), not a code of the chosen site:
+    the site's active devices those words name by place and name, each {"code", "name", "location"}; one
+    found is taken (its code put in `values`), several are offered to choose from. None: a code, or nothing
+    typed (what no device matches is refused by `open_request`, as a code no device has)."""
+    site_id, text = values["site_id"], values["device_code"]
+    if not site_id or not text:
+        return None
+    try:
+        state.archive.lookup(caller, site_id=site_id, code=text)
+        return None
+    except E.NotFound:
+        pass
+    found = [{k: str(f.get(k) or "") for k in ("code", "name", "location")}
+             for _, f in state.archive.devices_named(caller, site_id, text) if f.get("code")]
+    if len(found) == 1:
+        values["device_code"] = found[0]["code"]
+    return found
+
+
 def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
     """Open the request the form describes through the API's service; its id."""
     site_id = values["site_id"]
