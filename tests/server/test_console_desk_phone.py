@@ -5,23 +5,15 @@ SQLite and PostgreSQL (each backend's migrations stopped before m034, rows writt
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
-import sqlite_utils
-
 from server.storage import service as q
-from server.storage.postgres import migrations as pg_migrations
-from server.storage.postgres.backend import POSTGRES
-from server.storage.sqlite import migrations as sqlite_migrations
 from server.storage.sqlite.backend import SQLITE
 from tests.conftest import OTHER_SITE, SITE
-from tests.helpers import ok
+from tests.helpers import ok, upgraded
 from tests.server.test_console_desk import console, post_new, requests_of
 from tests.server.test_service import open_request
 
@@ -151,20 +143,11 @@ EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none":
 def test_m034_fills_the_callers_number_of_a_sqlite_databases_requests(tmp_path: Path) -> None:
     # Regression (s29-fixdesk29, item 3): SQLite's step kept the digits of a caller_phone stored as a JSON
     # array or object (json_extract gives its JSON text); PostgreSQL's step and the live write keep none.
-    path = tmp_path / "fieldsync.db"
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M034)
-        with conn:
-            _requests_before_m034(conn, "?")
-    assert _found_after_upgrade(SQLITE.open(path)) == EXPECTED
+    assert _found_after_upgrade(upgraded(tmp_path / "fieldsync.db", M034, _requests_before_m034)) == EXPECTED
 
 
 def test_m034_fills_the_callers_number_of_a_postgresql_databases_requests(pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn:
-        pg_migrations.migrate(conn, stop_before=M034)
-        with conn.transaction():
-            _requests_before_m034(conn, "%s")
-    assert _found_after_upgrade(POSTGRES.open(pg_url)) == EXPECTED
+    assert _found_after_upgrade(upgraded(pg_url, M034, _requests_before_m034)) == EXPECTED
 
 
 def test_the_number_filter_reads_a_range_of_its_index(tmp_path: Path) -> None:
