@@ -66,3 +66,28 @@ def copy_seeded(seeded: Path, db_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         db.executemany("UPDATE meta SET value = ? WHERE key = ?", [
             (str(uuid.uuid4()), "server_epoch"), (secrets.token_hex(32), "cursor_secret")])
+
+
+def upgraded(where: Path | str, step: str, stored: Callable[[Any, str], None]) -> Any:
+    """A database made by the migrations before `step` (SQLite: `where` a file's path; PostgreSQL: a URL),
+    with `stored(connection, placeholder)` written as that schema held its rows, then opened by the server's
+    backend (which applies `step` and the rest); the open database."""
+    import psycopg
+    import sqlite_utils
+
+    from server.storage.postgres import migrations as pg_migrations
+    from server.storage.postgres.backend import POSTGRES
+    from server.storage.sqlite import migrations as sqlite_migrations
+    from server.storage.sqlite.backend import SQLITE
+
+    if isinstance(where, Path):
+        with contextlib.closing(sqlite3.connect(where)) as conn:
+            sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=step)
+            with conn:
+                stored(conn, "?")
+        return SQLITE.open(where)
+    with psycopg.connect(where) as pg:
+        pg_migrations.migrate(pg, stop_before=step)
+        with pg.transaction():
+            stored(pg, "%s")
+    return POSTGRES.open(where)

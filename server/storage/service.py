@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from .queries import equal_to
 from .writes import Dialect, dialect, per_dialect, replace_into, select_in
 
 _decode = msgspec.json.decode
+DIGITS = frozenset("0123456789")
 Connection = Sql  # what the service office hands back here, unopened
 
 
@@ -69,7 +71,37 @@ def set_terms_override(db: Sql, site_id: str, override: dict[str, Any] | None,
 # -- the stored clock columns (m015) and the request list that reads them ----------------------
 
 _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms", "open", "breached",
-                  "breach_at", "risk_at", "computed_ms")
+                  "breach_at", "risk_at", "computed_ms", "phone_reversed")
+
+# m034 (both backends): the digits of the request's caller's number, last first (`service.phone_reversed`), so
+# that a number's tail (尾号), the number itself among them, is a prefix that one range of an index finds.
+# Digits only: compared byte by byte on both (PostgreSQL's column says "C", whatever the database's collation).
+PHONE_REVERSED = """
+ALTER TABLE service_clocks ADD COLUMN phone_reversed {text};
+CREATE INDEX service_clocks_phone ON service_clocks(phone_reversed, reported_ms, request_id)
+    WHERE phone_reversed IS NOT NULL;
+"""
+# m034's backfill on PostgreSQL, by `service.phone_reversed`'s rule (SQLite's step runs that function).
+PHONE_BACKFILL_POSTGRES = """
+UPDATE service_clocks AS c
+    SET phone_reversed = NULLIF(reverse(regexp_replace(normalize(r.fields ->> 'caller_phone', NFKC), '[^0-9]', '', 'g')), '')
+    FROM rows AS r WHERE r.collection = 'service_requests' AND r.id = c.request_id
+        AND json_typeof(r.fields -> 'caller_phone') = 'string';
+"""
+
+
+def phone_reversed(phone: object) -> str | None:
+    """A caller's number as `phone_reversed` keeps it: its digits (full-width ones, a Chinese input method's,
+    as ASCII; spaces, dashes, brackets and a `+` left out), last first; None without a digit."""
+    if not isinstance(phone, str):
+        return None
+    return "".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS)[::-1] or None
+
+
+def tail_range(tail: str) -> tuple[str, str]:
+    """The bounds [low, high) of the reversed numbers that start with `tail` (reversed digits): the
+    numbers that end with those digits."""
+    return tail, tail[:-1] + chr(ord(tail[-1]) + 1)
 
 
 def save_clocks(db: Sql, rows: list[tuple[Any, ...]]) -> None:
@@ -147,9 +179,12 @@ def callback_due_of(db: Sql, request_id: str) -> int | None:
 
 def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None, assigned_to: str | None,
            open_: bool | None, breached: bool | None, at_risk: bool | None, callback_due: bool | None,
-           now_ms: int) -> tuple[list[str], list[Any]]:
+           now_ms: int, phone_tail: str | None = None) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
+    if phone_tail is not None:  # first: the range of `service_clocks_phone`
+        where.append("phone_reversed >= ? AND phone_reversed < ?")
+        args += tail_range(phone_tail)
     if sites is not None:
         where.append(f"site_id IN {among(sites)}")
         args += sites
@@ -174,15 +209,17 @@ def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str
 def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str | None,
                   assigned_to: str | None, open_: bool | None, breached: bool | None, at_risk: bool | None,
                   now_ms: int, after: tuple[int, str] | None, limit: int,
-                  callback_due: bool | None = None) -> list[tuple[str, int]]:
+                  callback_due: bool | None = None, phone_tail: str | None = None) -> list[tuple[str, int]]:
     """(request id, order key) of the requests the filters keep, in order of the key (`reported_at`) then
     id, after the keyset position `after`; `sites` is the caller's scope (None: every site). `callback_due=True`:
     signed or closed with a call-back still to make, the oldest due first (the key: `callback_due_of`).
+    `phone_tail`: the caller's number ends with these digits (reversed, as `phone_reversed` stores them).
 
     `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
     request's next event, which recomputes them."""
     where, args = _where(db, sites=sites, site_id=site_id, status=status, assigned_to=assigned_to, open_=open_,
-                         breached=breached, at_risk=at_risk, callback_due=callback_due, now_ms=now_ms)
+                         breached=breached, at_risk=at_risk, callback_due=callback_due, now_ms=now_ms,
+                         phone_tail=phone_tail)
     tail = where if not callback_due else ["due IS NOT NULL"]  # the due is computed once a request, below
     key = "due" if callback_due else "reported_ms"
     if after is not None:
@@ -205,18 +242,17 @@ def count_callbacks_due(db: Sql, *, sites: list[str] | None, now_ms: int) -> int
 
 
 def open_duplicates(db: Sql, site_id: str, device_id: str | None, phone: str | None, limit: int) -> list[str]:
-    """The open requests of a site about this device or from this phone number (spaces and dashes
-    ignored), oldest call first: what a new call may be a duplicate of."""
+    """The open requests of a site about this device or from this phone number (its digits reversed, as
+    `phone_reversed` stores them), oldest call first: what a new call may be a duplicate of."""
     if device_id is None and phone is None:
         return []
-    number = dialect(db).field("r.fields", "caller_phone")
     same = []
     args: list[Any] = [site_id]
     if device_id is not None:
         same.append("r.device_id = ?")
         args.append(device_id)
     if phone is not None:
-        same.append(f"replace(replace({number}, ' ', ''), '-', '') = ?")
+        same.append("c.phone_reversed = ?")
         args.append(phone)
     return [r[0] for r in db.execute(
         "SELECT c.request_id FROM service_clocks c JOIN rows r ON r.collection = 'service_requests'"

@@ -394,11 +394,16 @@ def _writes(db: Any, now: int) -> list[Any]:
     out += [m.blobs_created_before("2999-01-01T00:00:00.000Z")]
     service.set_terms_override(db, site, {"response_hours": 4}, "chen", "2026-12-01T08:00:00.000Z")
     service.set_terms_override(db, site, {"response_hours": 8}, "chen", "2026-12-01T09:00:00.000Z")
-    service.save_clocks(db, [("r-1", site, "open", "wang", now, 1, 0, now + 5, now + 1, now)])
+    service.save_clocks(db, [("r-1", site, "open", "wang", now, 1, 0, now + 5, now + 1, now,
+                              service.phone_reversed("021-5555 0109"))])
     service.save_milestones(db, [("r-1", [("respond", None, "open", now + 5)])])
     out += [service.terms_override(db, site), service.stored_clocks(db, "r-1"), service.list_requests(
         db, sites=[site], site_id=None, status="open", assigned_to="wang", open_=True, breached=False,
         at_risk=True, now_ms=now + 2, after=(0, ""), limit=10)]
+    # the number's tail ending in 9 (its range's bound past the digits), and one it does not end with
+    out += [service.list_requests(db, sites=[site], site_id=None, status=None, assigned_to=None, open_=None,
+                                  breached=None, at_risk=None, now_ms=now, after=None, limit=10, phone_tail=tail)
+            for tail in ("9010", "90105555120", "9011", "90105555120" + "0")]
     service.drop_clocks(db, "r-1")
     signatures.record_verification(db, "sig-1", "i-1", "inspection", b"{}")
     signatures.record_verification(db, "sig-1", "i-1", "sheet", b"{}")

@@ -11,6 +11,7 @@ longer lists are offered for retirement and retired only when asked (`retire`), 
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -113,11 +114,38 @@ class Archive:
             found = q.devices_by_code(db, code, None if caller.sites is None else sorted(caller.sites), limit)
         return [Found(collection="devices", id=i, site_id=s, href=f"/api/devices/{i}/history") for s, i in found]
 
+    def devices_named(self, caller: Caller, site_id: str, text: str,
+                      limit: int = MAX_DEVICES_FOUND) -> list[tuple[str, dict[str, Any]]]:
+        """The site's active devices a caller's words name by place and name (`收发室的读卡器`, `读卡器 2号门`):
+        each word (split at spaces and 的; spaces, case and full width ignored) in its location, name or
+        code; as (id, fields), by location and code, at most `limit`. None outside the caller's scope."""
+        if len(text) > MAX_LOOKUP_CHARS or not in_scope(caller, site_id):
+            return []
+        words = _plain(text, keep_spaces=True).replace("的", " ").split()
+        if not words:
+            return []
+        with self.store.read() as db:
+            stored = q.site_devices(db, site_id)
+        found = [(i, f) for i, f in stored if f.get("status") != "retired" and _names(f, words)]
+        return sorted(found, key=lambda d: (str(d[1].get("location") or ""), str(d[1].get("code") or "")))[:limit]
+
     def terms_calendars(self) -> dict[str, Calendar]:
         """The holiday calendars sites' terms write out in their override, by the site's name (a calendar
         an override names is one of the server's own, `duty.service.calendars`)."""
         with self.store.read() as db:
             return terms_calendars(db)
+
+
+def _plain(text: str, keep_spaces: bool = False) -> str:
+    """`text` as words are compared: NFKC (full-width letters and digits as ASCII), case folded, no spaces."""
+    plain = unicodedata.normalize("NFKC", text).casefold()
+    return plain if keep_spaces else "".join(plain.split())
+
+
+def _names(device: dict[str, Any], words: list[str]) -> bool:
+    """Whether each of `words` is in the device's location, name or code."""
+    said = _plain(" ".join(str(device.get(k) or "") for k in ("location", "name", "code")))
+    return all(w in said for w in words)
 
 
 def terms_calendars(db: Sql) -> dict[str, Calendar]:

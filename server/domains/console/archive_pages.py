@@ -15,15 +15,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
 from sync import errors as E
 from sync import hlc
+from sync.collections.service import PHONE_LIMIT
 from sync.pricing import fen_of
 
 from ...storage import imports as q
@@ -32,6 +35,7 @@ from ..archive.schemas import Found, ImportReport, NewSite
 from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
 from ..inspections.service import Inspections
+from ..service.service import TAIL_DIGITS
 
 MAX_PENDING_IMPORTS = 8  # files kept at once, everyone's: 8 x 5 MiB in the database at most
 MAX_PENDING_PER_USER = 3  # files one user keeps at once (over all their sessions and sites)
@@ -39,6 +43,7 @@ PENDING_SECONDS = 15 * 60  # from the upload to the apply
 SITE_FIELDS = ("name", "customer", "contract", "address", "zone", "tz", "contract_price", "accepted_on",
                "warranty_months", "members", "service_terms")
 _SEPARATOR = re.compile(r"[\s/:：-]+")
+_PHONE = re.compile(r"[0-9\s()+-]+")  # a number as typed, once NFKC made full-width digits ASCII
 
 
 @dataclass
@@ -117,9 +122,19 @@ def console_href(found: Found) -> str:
     return f"/console/{kind[found.collection]}/{found.id}"
 
 
+def _phone_like(text: str) -> bool:
+    """Whether the search box's text reads as a caller's number (or its tail): digits with spaces, dashes,
+    brackets or a `+` only, full width too, at least the `caller_phone` filter's digits and at most its length
+    (a longer one was offered as the list filtered by it, which refuses it)."""
+    plain = unicodedata.normalize("NFKC", text)
+    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(plain) is not None
+            and sum(c.isascii() and c.isdigit() for c in plain) >= TAIL_DIGITS)
+
+
 def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:
     """What `text` names in the caller's sites: a sheet number, a request number, a device code, or a
-    site's name and a device code (`科峰科技园 CAM-001`); each as {"href", "site"}."""
+    site's name and a device code (`科峰科技园 CAM-001`); each as {"href", "site"}. Text that reads as a
+    phone number also names the requests from it (the list filtered by `caller_phone`, "phone" set)."""
     text = text.strip()
     if not text or len(text) > MAX_LOOKUP_CHARS:
         return []
@@ -137,5 +152,8 @@ def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str
             with suppress(E.NotFound):
                 devices.append(archive.lookup(caller, site_id=site_id, code=text[prefixed.end():]))
     unique = {d.id: d for d in devices}
-    return [{"href": console_href(d), "site": sites.get(d.site_id or "", "")}
-            for d in sorted(unique.values(), key=lambda d: (sites.get(d.site_id or "", ""), d.id))]
+    listed = [{"href": console_href(d), "site": sites.get(d.site_id or "", "")}
+              for d in sorted(unique.values(), key=lambda d: (sites.get(d.site_id or "", ""), d.id))]
+    if _phone_like(text):
+        listed.append({"href": f"/console/service-requests?caller_phone={quote(text)}", "site": "", "phone": "1"})
+    return listed

@@ -29,12 +29,12 @@ from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.schemas import NewRequest
-from ..service.service import ServiceRequests, desk_kinds, phone_digits
+from ..service.service import TAIL_DIGITS, ServiceRequests, desk_kinds, phone_digits
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
 PAGE = 50  # requests per page of the list
-FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to")
+FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to", "caller_phone")
 MEMBER_SITES = 100  # the new-request form suggests the members of at most this many sites (one query each)
 NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
               "reported_at", "assigned_to", "duplicate_ok")
@@ -59,14 +59,22 @@ def request_list(state: Any, caller: Caller, t: Mapping[str, str], query: Mappin
     """A page of the caller's requests, filtered as the API's list; the form's choices beside it."""
     filters = {name: query.get(name) or None for name in FILTERS}
     requests: ServiceRequests = state.service_requests
-    listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
-                           assigned_to=filters["assigned_to"], breached=filters["breached"],
-                           at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
-                           after=query.get("after") or None, callback_due=filters["callback_due"])
     sites = _sites(state, caller)
-    rows = [request_row(t, r, sites) for r in listed.requests]
+    rows, next_, phone_refused = [], None, ""
+    try:
+        listed = requests.list(caller, site_id=filters["site_id"], status=filters["status"],
+                               assigned_to=filters["assigned_to"], breached=filters["breached"],
+                               at_risk=filters["at_risk"], open_=filters["open"], limit=PAGE,
+                               after=query.get("after") or None, callback_due=filters["callback_due"],
+                               caller_phone=filters["caller_phone"])
+        rows, next_ = [request_row(t, r, sites) for r in listed.requests], listed.next
+    except E.InvalidFilter as exc:  # a number typed in the list's own box: said beside it, the form kept
+        if exc.extra.get("parameter") != "caller_phone":
+            raise
+        phone_refused = t["caller_phone_refused"].format(digits=TAIL_DIGITS, limit=PHONE_LIMIT)
     members = requests.assignees(list(sites)[:MEMBER_SITES])
-    return {"requests": rows, "next": listed.next, "filters": {k: v or "" for k, v in filters.items()},
+    return {"requests": rows, "next": next_, "filters": {k: v or "" for k, v in filters.items()},
+            "phone_refused": phone_refused,
             "sites": list(sites.values()), "statuses": _choices("status"), "channels": _choices("channel"),
             "kinds": _choices("kind"), "members": members, "desk": is_desk(caller)}
 
@@ -95,6 +103,26 @@ def typed(data: dict[str, Any]) -> dict[str, str]:
     """The new-request form's values as typed, each bounded (kept to show the form again)."""
     return {name: form_value(data, name, NOTE_LIMIT if name == "description" else MAX_FORM_FIELD_CHARS).strip()
             for name in NEW_FIELDS}
+
+
+def device_choices(state: Any, caller: Caller, values: dict[str, str]) -> list[dict[str, str]] | None:
+    """The new-request form's device as the caller said it (`2号门的读卡器`), not a code of the chosen site:
+    the site's active devices those words name by place and name, each {"code", "name", "location"}; one
+    found is taken (its code put in `values`), several are offered to choose from. None: a code, or nothing
+    typed (what no device matches is refused by `open_request`, as a code no device has)."""
+    site_id, text = values["site_id"], values["device_code"]
+    if not site_id or not text:
+        return None
+    try:
+        state.archive.lookup(caller, site_id=site_id, code=text)
+        return None
+    except E.NotFound:
+        pass
+    found = [{k: str(f.get(k) or "") for k in ("code", "name", "location")}
+             for _, f in state.archive.devices_named(caller, site_id, text) if f.get("code")]
+    if len(found) == 1:
+        values["device_code"] = found[0]["code"]
+    return found
 
 
 def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:

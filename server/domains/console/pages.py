@@ -62,16 +62,20 @@ def stopped(m: Milestone | None, paused_since: str | None) -> bool:
 
 def request_row(t: Mapping[str, str], r: RequestSummary, sites: Mapping[str, SiteSummary]) -> dict[str, Any]:
     """A request as a line of the dashboard and the desk's list: its most urgent clock, read as
-    已暂停（自 …） while an open pause stops it (the API's `paused_since`)."""
+    已暂停（自 …） while an open pause stops it (the API's `paused_since`); a resolved one's wait for the
+    customer's signature, which no clock counts, as 待客户签字（自 …） (`awaiting_signature_since`)."""
     m = _next_clock(r.milestones)
     site = sites.get(r.site_id or "")
     tz = site.tz if site else None
     paused = t["paused_since"].format(since=local_time(r.paused_since, tz)) if r.paused_since else ""
+    waiting = (t["awaiting_signature"].format(since=local_time(r.awaiting_signature_since, tz))
+               if r.awaiting_signature_since else "")
     return {"id": r.id, "number": r.number, "site": site.name if site else "", "device": r.device_code,
             "device_href": f"/console/sites/{site.id}/devices/{r.device_id}" if site and r.device_id else "",
             "kind": r.kind, "status": r.status, "assigned_to": r.assigned_to,
             "state": m.status if m else "", "clock": m.name if m else "", "countdown": countdown(t, m),
-            "paused": paused, "stopped": stopped(m, r.paused_since), "reported": local_time(r.reported_at, tz)}
+            "paused": paused, "stopped": stopped(m, r.paused_since), "reported": local_time(r.reported_at, tz),
+            "waiting": waiting}
 
 
 def _request_order(r: RequestSummary) -> tuple[int, int, str]:

@@ -42,18 +42,20 @@ class RequestsController(DomainController):
         limit: FromQuery[int] = DEFAULT_LIMIT,
         after: FromQuery[str | None] = None,
         callback_due: FromQuery[str | None] = None,
+        caller_phone: FromQuery[str | None] = None,
     ) -> RequestList:
         """Service requests in the caller's scope with their milestones, oldest call first.
 
         `breached=true`: a milestone is breached now; `at_risk=true`: one is at risk and none
         breached; `open=true`: neither closed nor cancelled; `callback_due=true`: signed or closed with
-        a sealed visit no reached call-back is stored for, the oldest due first. A bad value is
-        `400 invalid_filter`.
+        a sealed visit no reached call-back is stored for, the oldest due first; `caller_phone`: the
+        caller's number ends with its digits (the whole number or its last four or more; spaces, dashes
+        and full-width digits as typed are ignored). A bad value is `400 invalid_filter`.
         Pages of `limit` (1 to 200); `after` is the previous page's `next`.
         """
         return requests.list(caller, site_id=site_id, status=status, assigned_to=assigned_to, breached=breached,
                              at_risk=at_risk, open_=open_, limit=limit, after=after,
-                             callback_due=callback_due)
+                             callback_due=callback_due, caller_phone=caller_phone)
 
     @post("/", status_code=201, responses=problem_responses(400, 401, 403, 413), sync_to_thread=True,
           guards=[desk_or_supervisor])

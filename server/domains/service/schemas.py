@@ -41,6 +41,8 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     milestones: list[Milestone]
     device_code: str | None = None  # what people read instead of `device_id`
     paused_since: str | None = None  # when the open pause that stops its pending clocks began; null: none
+    # a `resolved` request waits for the customer to sign its visit sheet: since its `fixed`; null otherwise
+    awaiting_signature_since: str | None = None
 
 
 class RequestList(msgspec.Struct, kw_only=True):

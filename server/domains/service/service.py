@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sync import errors as E
 from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
-from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
+from sync.collections.service import DESK_KINDS, KIND_ORDER, PHONE_LIMIT, status_step
 from sync.fields import is_uuid
 from sync.merge import LogEntry
 from sync.periods import site_zone
@@ -58,8 +58,9 @@ DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
 
 
 def phone_digits(phone: str) -> str:
-    """A caller's number as compared for a duplicate call: full-width digits and dashes (a Chinese input
-    method's) as ASCII, spaces and dashes left out (０７５２-３３５０ １２０ is 0752-3350 120's)."""
+    """A caller's number as the desk's confirmation of a duplicate call names it: full-width digits and dashes
+    (a Chinese input method's) as ASCII, spaces and dashes left out (０７５２-３３５０ １２０ is 0752-3350 120's).
+    Numbers are compared by their digits alone (`storage.service.phone_reversed`)."""
     return unicodedata.normalize("NFKC", phone).replace(" ", "").replace("-", "")
 
 
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # requests per page of the list
 DEFAULT_COMPLEXITY = "ordinary"  # service.md: `complexity` defaults to `ordinary`
 MAX_FILTER_CHARS = 64  # an `assigned_to` filter (usernames are shorter)
+TAIL_DIGITS = 4  # a `caller_phone` filter names at least the number's last four digits (尾号)
 _ENDED = ("closed", "cancelled")
 _STATUSES = schema.COLLECTIONS["service_requests"].field("status").choices  # type: ignore[union-attr]
 
@@ -113,6 +115,19 @@ class Inputs:
     def clocks(self, now_ms: int) -> list[Clock]:
         return clocks(self.request, self.events, self.signed, self.callbacks, self.terms, self.site, self.device,
                       now_ms)
+
+    def awaiting_signature_since(self) -> str | None:
+        """When a `resolved` request was fixed (its first `fixed` event not voided, by its effective time): since
+        then it waits for the customer to sign the visit sheet, which no clock counts. None in any other status,
+        and None when every visit's sheet is sealed already: one sealed with an outcome other than `resolved`
+        leaves the request `resolved` (service.md), waiting for a revisit, not for a signature."""
+        if self.request.get("status") != "resolved" or all(
+                v.get("sealed_by") or v["id"] in self.signed for v in self.visits):
+            return None
+        voided = {e.get("note") for e in self.events if e.get("kind") == "voided"}
+        fixed = [at for e in self.events if e.get("kind") == "fixed" and e["id"] not in voided
+                 and dated_ms(at := e.get("effective_at") or e.get("at")) is not None]
+        return min(fixed, key=ts_ms, default=None)  # type: ignore[arg-type]
 
     def paused_since(self) -> str | None:
         """When the open pause that stops the request's pending clocks began, else None."""
@@ -241,7 +256,7 @@ def clock_row(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) ->
     status = fields.get("status")
     return (inputs.id, fields.get("site_id"), status, fields.get("assigned_to"),
             ts_ms(fields.get("reported_at")) or 0, int(status not in _ENDED), int(breached), breach_at, risk_at,
-            now_ms)
+            now_ms, q.phone_reversed(fields.get("caller_phone")))
 
 
 def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
@@ -296,6 +311,17 @@ def _complexity(fields: Mapping[str, Any]) -> str:
     return _str(fields.get("complexity")) or DEFAULT_COMPLEXITY
 
 
+def _phone_tail(phone: str) -> str:
+    """A `caller_phone` filter's digits, last first; `invalid_filter` past a number's length or short of
+    `TAIL_DIGITS` digits."""
+    tail = q.phone_reversed(phone[:PHONE_LIMIT + 1]) or ""
+    if len(phone) > PHONE_LIMIT or len(tail) < TAIL_DIGITS:
+        raise E.InvalidFilter(f"caller_phone is a number of at most {PHONE_LIMIT} characters, at least"
+                              f" {TAIL_DIGITS} of them digits (its tail will do)", parameter="caller_phone",
+                              limit=PHONE_LIMIT)
+    return tail
+
+
 def _flag(name: str, value: str | None) -> bool | None:
     chosen = one_of(name, value, ("true", "false"))
     return None if chosen is None else chosen == "true"
@@ -308,10 +334,12 @@ class ServiceRequests:
     def list(self, caller: Caller, *, site_id: str | None = None, status: str | None = None,
              assigned_to: str | None = None, breached: str | None = None, at_risk: str | None = None,
              open_: str | None = None, limit: int = DEFAULT_LIMIT, after: str | None = None,
-             callback_due: str | None = None) -> RequestList:
+             callback_due: str | None = None, caller_phone: str | None = None) -> RequestList:
         """`callback_due=true`: signed or closed with a sealed visit that has no reached call-back stored,
-        the oldest due first (`false`: the others, in the list's order)."""
+        the oldest due first (`false`: the others, in the list's order). `caller_phone`: the caller's number
+        ends with its digits (at least `TAIL_DIGITS`; spaces, dashes, full-width digits as `phone_reversed`)."""
         chosen = one_of("status", status, _STATUSES)
+        tail = None if caller_phone is None else _phone_tail(caller_phone)
         flags = {name: _flag(name, value) for name, value in
                  (("breached", breached), ("at_risk", at_risk), ("open", open_), ("callback_due", callback_due))}
         if site_id is not None and not is_uuid(site_id):
@@ -338,7 +366,8 @@ class ServiceRequests:
                 position = (key, after)
             found = q.list_requests(db, sites=sites, site_id=site_id, status=chosen, assigned_to=assigned_to,
                                     open_=flags["open"], breached=flags["breached"], at_risk=flags["at_risk"],
-                                    callback_due=flags["callback_due"], now_ms=now, after=position, limit=limit + 1)
+                                    callback_due=flags["callback_due"], now_ms=now, after=position, limit=limit + 1,
+                                    phone_tail=tail)
             page = [request_id for request_id, _ in found[:limit]]
             inputs = load_inputs(db, page)
         summaries = [self._summary(inputs[i], now) for i in page if i in inputs]
@@ -356,10 +385,9 @@ class ServiceRequests:
         (`phone_digits`), oldest call first: what the desk's new call may repeat."""
         if not in_scope(caller, site_id):
             raise E.NotFound(f"no site {site_id[:64]}")
-        digits = phone_digits(phone) if phone else None
         now = self.store.now_ms()
         with self.store.read() as db:
-            ids = q.open_duplicates(db, site_id, device_id, digits or None, limit)
+            ids = q.open_duplicates(db, site_id, device_id, q.phone_reversed(phone), limit)
             inputs = load_inputs(db, ids)
         return tuple(self._summary(inputs[i], now) for i in ids if i in inputs)
 
@@ -371,7 +399,7 @@ class ServiceRequests:
             device_id=_str(f.get("device_id")), kind=_str(f.get("kind")), complexity=_complexity(f),
             reported_at=_str(f.get("reported_at")), assigned_to=_str(f.get("assigned_to")),
             milestones=[c.milestone for c in inputs.clocks(now)], device_code=_str((inputs.device or {}).get("code")),
-            paused_since=inputs.paused_since())
+            paused_since=inputs.paused_since(), awaiting_signature_since=inputs.awaiting_signature_since())
 
     def detail(self, caller: Caller, request_id: str, explained: Mapping[str, str] = ENGLISH) -> RequestDetail:
         """A request in the caller's scope; its milestones explained in `explained`'s words

@@ -21,6 +21,7 @@ import psycopg
 from ..base import Unreachable, refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
+from ..service import PHONE_BACKFILL_POSTGRES, PHONE_REVERSED
 from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
@@ -133,6 +134,8 @@ STEPS: list[tuple[str, str]] = [
     ("m031_signed_devices", SIGNED_DEVICES),
     # Whom a signed sheet named as its technician, SQLite's m032 (storage/signatures.py).
     ("m032_signed_technician", SIGNED_TECHNICIAN + TECHNICIAN_BACKFILL_POSTGRES),
+    # A request's caller's number, digits last first, and its index, SQLite's m034 (storage/service.py).
+    ("m034_caller_phone", PHONE_REVERSED.format(text='text COLLATE "C"') + PHONE_BACKFILL_POSTGRES),
 ]
 
 

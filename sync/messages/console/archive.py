@@ -34,9 +34,9 @@ ZH: dict[str, str] = {
     "upload_expired": "上传的文件已过期或不属于本次登录，请重新选择文件。",
     "no_file": "请选择一个文件。",
     "lookup": "查找",
-    "lookup_hint": "单号或设备编号",
+    "lookup_hint": "单号、编号或电话",
     "lookup_none": "没有找到“{q}”。",
-    "lookup_several": "“{q}”对应多个设备：",
+    "lookup_several": "“{q}”对应多项：",
     "nothing": "无",
 }
 
@@ -72,8 +72,8 @@ EN: dict[str, str] = {
     "upload_expired": "The uploaded file has expired or belongs to another session; choose the file again.",
     "no_file": "Choose a file.",
     "lookup": "Find",
-    "lookup_hint": "Sheet, request or device number",
+    "lookup_hint": "Sheet, request, device or phone number",
     "lookup_none": "Nothing found for \u201c{q}\u201d.",
-    "lookup_several": "Several devices are \u201c{q}\u201d:",
+    "lookup_several": "Several things are \u201c{q}\u201d:",
     "nothing": "none",
 }

@@ -91,6 +91,15 @@ ZH: dict[str, str] = {
     "pause_reason": "暂停原因",
     "record_event": "记录事件",
     "paused_since": "已暂停（自 {since}）",
+    # s29-desk29: finding a caller's requests by their number
+    "caller_phone_hint": "号码或尾号（至少4位）",
+    "requests_from_phone": "来电号码 {phone} 的服务请求",
+    "caller_phone_refused": "联系电话：请输入号码或其尾号，至少 {digits} 位数字，不超过 {limit} 个字符。",
+    # a resolved request: the customer's signature of the visit sheet is what it waits for, no clock counts it
+    "awaiting_signature": "待客户签字（{since} 已修复）",
+    # s29-fixdesk29: the new-request form's device by its place and name, as the caller says it
+    "device_hint": "编号，或位置和名称，如 2号门 读卡器",
+    "device_choose": "“{text}”对应该站点的多台设备，请选择其一：",
 }
 
 EN: dict[str, str] = {
@@ -180,4 +189,10 @@ EN: dict[str, str] = {
     "pause_reason": "Pause reason",
     "record_event": "Record event",
     "paused_since": "paused since {since}",
+    "caller_phone_hint": "number, or its last 4+ digits",
+    "requests_from_phone": "Service requests from {phone}",
+    "caller_phone_refused": "Phone: type a number or its last digits, at least {digits} digits and at most {limit} characters.",
+    "awaiting_signature": "awaiting the customer's signature (fixed {since})",
+    "device_hint": "code, or place and name, e.g. Gate 2 card reader",
+    "device_choose": "“{text}” names several devices of this site; choose one:",
 }
