@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from .apidocs import RENDER_PLUGINS, home
+from .apidocs import RENDER_PLUGINS, home, schema_router
 from .domains.archive.controller import ArchiveController
 from .domains.archive.service import Archive
 from .domains.billing.controller import BillingController
@@ -114,5 +114,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             ),
             security=[{"bearer": []}],
             render_plugins=RENDER_PLUGINS,
+            openapi_router=schema_router(),
         ),
     )

@@ -117,6 +117,10 @@ def sync_error_of(request: Request[Any, Any, Any], exc: HTTPException) -> E.Sync
         extra = exc.extra if isinstance(exc.extra, list) else []
         reasons = "; ".join(f"{e.get('key') or e.get('source') or ''}: {e.get('message')}" for e in extra if isinstance(e, dict))
         detail = f"{exc.detail}: {reasons}" if reasons else exc.detail
+    if cls is E.NotFound and detail == "Not Found":  # no route: Litestar's words said nothing more
+        detail = "nothing is served at this path; the API's routes are described at /schema"
+    elif cls is E.MethodNotAllowed and (allow := allowed(exc)):
+        detail = f"this path does not take {request.method}; it takes {allow}"
     error = cls(detail)
     info = server_info(request.app)
     if cls is E.BodyTooLarge and info is not None:
@@ -127,8 +131,17 @@ def sync_error_of(request: Request[Any, Any, Any], exc: HTTPException) -> E.Sync
     return error
 
 
+def allowed(exc: HTTPException) -> str:
+    """The methods a path takes, as Litestar's 405 names them (its `Allow`; RFC 9110 requires it in a 405)."""
+    named = str((exc.headers or {}).get("allow") or "")
+    return ", ".join(sorted(m.strip() for m in named.split(",") if m.strip()))  # in one order, run to run
+
+
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
-    return problem_response(sync_error_of(request, exc), request)
+    answer = problem_response(sync_error_of(request, exc), request)
+    if allow := allowed(exc):
+        answer.headers["Allow"] = allow  # a 405's problem dropped it
+    return answer
 
 
 def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, object]]:
@@ -153,5 +166,5 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }
-__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses",
-           "sync_error_of", "unexpected"]
+__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "allowed", "problem_response",
+           "problem_responses", "sync_error_of", "unexpected"]
