@@ -109,5 +109,38 @@ def test_every_example_of_api_md_and_operations_md_does_what_the_doc_says(tmp_pa
         with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
             newest, taken = db.execute(sql).fetchone()
         assert int(newest) == int(taken)
+        # operations.md's check revokes the client it enrolled: run again and again, it locks nobody out.
+        with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
+            assert db.execute("SELECT count(*) FROM clients WHERE name = 'ops-check' AND revoked_at IS NULL"
+                              ).fetchone() == (0,)
+    finally:
+        server.stop()
+
+
+def test_the_docs_sign_in_pasted_again_and_again_enrols_one_client(tmp_path: Path) -> None:
+    """Each paste of the README's and api.md's `TOKEN=$(curl … /auth/token …)` enrolled a new client, and a user
+    holds at most 10: a reader who pasted it an eleventh time got `429 too_many_clients` and no token, by doing what
+    the docs said. Now each doc's first block, up to its `TOKEN=`, pasted twelve times (each in a new shell, as in
+    a new terminal), gives a token every time and enrols one client of lin's in all."""
+    from tests.e2e.test_readme import README
+    from tests.reliability.wire import prepare
+
+    data = tmp_path / "data"
+    prepare(data, ["wang"], 1)  # lin, a supervisor, with the demo's password
+    server = ServerProcess(data).start()
+    try:
+        env = example_env(tmp_path)
+        for doc, skip in ((README, "<!-- not run by tests/e2e/test_readme.py"), (DOCS[0], SKIP)):
+            found = commands(doc.read_text(encoding="utf-8"), skip)
+            first = next(n for n, c in enumerate(found) if c.text.startswith("TOKEN="))
+            paste = "\n".join(c.text for c in found[:first + 1] if "auth/token" in c.text or "TOKEN=" in c.text)
+            paste = paste.replace(SHOWN_SERVER, f"127.0.0.1:{server.port}") + '\necho "token: $TOKEN"'
+            for n in range(12):
+                run = subprocess.run(["bash", "-c", paste], env=env, capture_output=True, text=True, timeout=60)
+                assert re.search(r"^token: \S{20,}$", run.stdout, re.M), f"{doc.name}, paste {n + 1}: {run.stderr}"
+        with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
+            held = db.execute("SELECT count(*) FROM clients JOIN users ON users.id = clients.user_id"
+                              " WHERE users.username = 'lin' AND clients.revoked_at IS NULL").fetchone()
+        assert held == (1,)
     finally:
         server.stop()
