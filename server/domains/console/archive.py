@@ -87,7 +87,7 @@ class ArchiveConsole(DomainController):
         values = {name: form_value(data, name) for name in SITE_FIELDS}
         try:
             site = request.app.state.archive.register_site(caller, new_site(values, words("console", lang_of(request))))
-        except (E.InvalidRequest, E.SiteExists) as exc:
+        except (E.InvalidRequest, E.SiteExists, E.UserDisabled) as exc:
             return self._site_form(request, caller, values, exc.status, exc.detail[:300])
         return _see(f"{PATH}/sites/{site.id}")
 
