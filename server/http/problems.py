@@ -7,8 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import Message, Scope
 
 from sync import errors as E
 from sync.wire import EPOCH_HEADER
@@ -137,6 +139,20 @@ def allowed(exc: HTTPException) -> str:
     return ", ".join(sorted(m.strip() for m in named.split(",") if m.strip()))  # in one order, run to run
 
 
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """Litestar's own `OPTIONS` answer names the methods of its path's handlers as first registered: a path
+    whose handlers came in two registrations (`HEAD` and `PATCH /files/{id}`, `GET` and `POST /api/sites`)
+    said `Allow: HEAD, OPTIONS` while its 405 listed `PATCH` too. Now it names them all, as the 405 does."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    handler = scope.get("route_handler")
+    if "allow" in headers and handler is not None and len(handler.paths) == 1:
+        methods = scope["app"].route_handler_method_map.get(next(iter(handler.paths)))
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
+
+
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     answer = problem_response(sync_error_of(request, exc), request)
     if allow := allowed(exc):
@@ -166,5 +182,5 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }
-__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "allowed", "problem_response",
+__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "allow_every_method", "allowed", "problem_response",
            "problem_responses", "sync_error_of", "unexpected"]

@@ -479,6 +479,24 @@ def test_a_path_nothing_serves_and_a_method_a_path_does_not_take_are_problem_bod
     assert wrong == [], "\n".join(wrong)
 
 
+def test_options_names_every_method_its_path_takes_as_the_405_does(http):
+    """`OPTIONS /files/{id}` answered `Allow: HEAD, OPTIONS` while its 405 listed `PATCH` too (and `OPTIONS
+    /api/sites` left out `POST`): Litestar's own OPTIONS answer named the methods of a path's handlers as first
+    registered. Each path's OPTIONS now names what its 405 names (`/files`' own tus answer names none)."""
+    takes: dict[str, set[str]] = {}
+    for route in api_routes(http.app):
+        takes.setdefault(route.path, {"OPTIONS"}).add(route.method)
+    wrong = []
+    for path, methods in takes.items():
+        url = re.sub(r"\{[a-z_]+:(str|int|uuid)\}", "1", path)
+        r = http.options(url)
+        said = r.headers.get("allow")
+        if r.status_code != 204 or said != (None if path == "/files" else ", ".join(sorted(methods))):
+            wrong.append(f"OPTIONS {path}: {r.status_code} Allow {said!r}, takes {sorted(methods)}")
+    assert "/files/{upload_id:str}" in takes and len(takes) > 40
+    assert wrong == [], "\n".join(wrong)
+
+
 def test_every_api_route_answers_hostile_values_with_a_bounded_problem_and_writes_nothing(http, store, world):
     routes = api_routes(http.app)
     witness = Witness(store)
