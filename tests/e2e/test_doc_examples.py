@@ -35,6 +35,7 @@ from tests.e2e.test_readme import (
     commands,
     example_env,
     run_examples,
+    secrets_left,
     unexpected,
 )
 
@@ -109,6 +110,9 @@ def test_every_example_of_api_md_and_operations_md_does_what_the_doc_says(tmp_pa
         with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
             newest, taken = db.execute(sql).fetchone()
         assert int(newest) == int(taken)
+        # No token, and no sign-in's answer, is left in a file: operations.md's check wrote lin's whole answer
+        # (token and refresh_token) to a fixed name in /tmp, world-readable, and never deleted it.
+        assert secrets_left(tmp_path, data / "fieldsync.db", (data, backups)) == []
         # operations.md's check revokes the client it enrolled: run again and again, it locks nobody out.
         with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
             assert db.execute("SELECT count(*) FROM clients WHERE name = 'ops-check' AND revoked_at IS NULL"
