@@ -148,3 +148,67 @@ def test_the_docs_sign_in_pasted_again_and_again_enrols_one_client(tmp_path: Pat
         assert held == (1,)
     finally:
         server.stop()
+
+
+def test_the_docs_signin_keeps_its_client_unless_the_server_says_it_is_gone(tmp_path: Path) -> None:
+    """The docs' `signin` deleted its kept client id after any failure (a server not up, a wrong password, the
+    throttle), so each stop, paste and restart enrolled another client, and a server not up printed two Python
+    tracebacks. Now one line and the file kept; a new client only on `client_unavailable`: that client revoked,
+    or (a hand-edited file) another user's, which stays as it was. The file holds the id alone, 0600."""
+    import hashlib
+    import stat
+
+    import httpx
+
+    from tests.e2e.test_readme import README
+    from tests.reliability.wire import prepare
+
+    [defined] = {c.text for doc in (README, DOCS[0]) for c in commands(doc.read_text(encoding="utf-8"), SKIP)
+                 if c.text.startswith("signin() {")}  # the README's and api.md's are one function
+    data = tmp_path / "data"
+    prepare(data, ["wang"], 1)  # lin, a supervisor, and wang, a technician, with the demo's password
+    server = ServerProcess(data).start()
+    env = example_env(tmp_path)
+    kept = tmp_path / "home" / ".fieldsync-lin"
+
+    def signin(user: str, address: str = f"127.0.0.1:{server.port}", password: str = "demo") -> \
+            subprocess.CompletedProcess[str]:
+        script = defined.replace(SHOWN_SERVER, address).replace('\\"demo\\"', f'\\"{password}\\"')
+        return subprocess.run(["bash", "-c", f'{script}\nTOKEN=$(signin {user}) && echo "token: $TOKEN"'], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def holder(run: subprocess.CompletedProcess[str]) -> tuple[str, str, object]:
+        """(username, client id, revoked_at) of the token a sign-in printed."""
+        token = re.search(r"^token: (\S+)$", run.stdout, re.M)
+        assert token, run.stderr
+        with contextlib.closing(sqlite3.connect(data / "fieldsync.db")) as db:
+            return db.execute("SELECT u.username, c.id, c.revoked_at FROM tokens t JOIN clients c ON c.id = t.client_id"
+                              " JOIN users u ON u.id = c.user_id WHERE t.token_hash = ?",
+                              [hashlib.sha256(token[1].encode()).hexdigest()]).fetchone()
+
+    try:
+        first = holder(signin("lin"))
+        assert first[0] == "lin" and kept.read_text() == first[1]  # the client's id, nothing more
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert holder(signin("lin"))[1] == first[1]  # pasted again: the same client
+        # A server not up, a wrong password: one line each, no traceback, the kept client kept.
+        for run, says in ((signin("lin", address="127.0.0.1:1"), "signin: cannot reach the server"),
+                          (signin("lin", password="wrong"), "signin: ")):
+            assert run.returncode != 0 and "token:" not in run.stdout
+            assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith(says), run.stderr
+            assert kept.read_text() == first[1]
+        # Revoked (a supervisor did, on 登录终端): the server says client_unavailable, and a new one is enrolled.
+        token = re.findall(r"^token: (\S+)$", signin("lin").stdout, re.M)[0]
+        assert httpx.delete(f"{server.url}/api/clients/{first[1]}", headers={"authorization": f"Bearer {token}"},
+                            timeout=10).status_code == 204
+        second = holder(signin("lin"))
+        assert second[0] == "lin" and second[1] != first[1] and kept.read_text() == second[1]
+        # Another user's client id in the file: lin gets one of his own, wang's is untouched.
+        wang = holder(signin("wang"))
+        kept.write_text(wang[1])
+        third = holder(signin("lin"))
+        assert third[0] == "lin" and third[1] not in (wang[1], second[1]) and kept.read_text() == third[1]
+        assert holder(signin("wang")) == ("wang", wang[1], None)
+        assert (tmp_path / "home" / ".fieldsync-wang").read_text() == wang[1]
+    finally:
+        server.stop()
