@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request, Response, Router, get
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.response import Redirect
 
@@ -110,6 +111,19 @@ class ApiDocsPage(OpenAPIRenderPlugin):
 
 
 RENDER_PLUGINS = [ApiDocsPage(), JsonRenderPlugin()]
+
+
+def _no_such_page(response: Response[Any]) -> Response[Any]:
+    """Litestar answers any other path under `/schema` (`/schema/swagger`, `/schema/x`) with an HTML
+    page of its own, the one 404 of the API that was no problem body: now the problem (`not_found`)."""
+    if response.status_code == 404:
+        raise NotFoundException  # the problem mapper's words for a path nothing is served at
+    return response
+
+
+def schema_router() -> Router:
+    """The router Litestar fills with `/schema`'s pages (a new one for each app: routes register into it)."""
+    return Router("/schema", route_handlers=[], include_in_schema=False, after_request=_no_such_page)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)

@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from .apidocs import RENDER_PLUGINS, home
+from .apidocs import RENDER_PLUGINS, home, schema_router
 from .domains.archive.controller import ArchiveController
 from .domains.archive.service import Archive
 from .domains.billing.controller import BillingController
@@ -47,7 +47,7 @@ from .domains.signatures.controller import SignaturesController
 from .engine.controller import SyncController
 from .http.deps import DEPENDENCIES, FieldsyncRequest, from_state, refuse_unstorable
 from .http.info import ServerInfo, add_epoch_header
-from .http.problems import EXCEPTION_HANDLERS
+from .http.problems import EXCEPTION_HANDLERS, allow_every_method
 from .services import Store
 from .settings import Settings
 from .transport import body_timeout, proxy_networks
@@ -102,7 +102,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         # bounded one (server/logs.py), and a 500's traceback went out unescaped.
         logging_config=None,
         request_max_body_size=settings.max_body_bytes,
-        before_send=[add_epoch_header, add_tus_headers],
+        before_send=[add_epoch_header, allow_every_method, add_tus_headers],
         on_startup=[start_media],
         on_shutdown=[stop_media, store.close],
         openapi_config=OpenAPIConfig(
@@ -114,5 +114,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             ),
             security=[{"bearer": []}],
             render_plugins=RENDER_PLUGINS,
+            openapi_router=schema_router(),
         ),
     )

@@ -197,6 +197,15 @@ class UserExists(SyncError):
     title = "There is already a user with this username"
 
 
+class UserDisabled(SyncError):
+    """A disabled account made a member of a site (a crafted form or request: the console offers only enabled
+    technicians); nothing written. Enabling the account first lets it be added."""
+
+    status = 409
+    code = "user_disabled"
+    title = "The user's account is disabled"
+
+
 class WeakPassword(SyncError):
     code = "weak_password"
     title = "The password is too weak"

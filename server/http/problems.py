@@ -7,8 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import Message, Scope
 
 from sync import errors as E
 from sync.wire import EPOCH_HEADER
@@ -117,6 +119,10 @@ def sync_error_of(request: Request[Any, Any, Any], exc: HTTPException) -> E.Sync
         extra = exc.extra if isinstance(exc.extra, list) else []
         reasons = "; ".join(f"{e.get('key') or e.get('source') or ''}: {e.get('message')}" for e in extra if isinstance(e, dict))
         detail = f"{exc.detail}: {reasons}" if reasons else exc.detail
+    if cls is E.NotFound and detail == "Not Found":  # no route: Litestar's words said nothing more
+        detail = "nothing is served at this path; the API's routes are described at /schema"
+    elif cls is E.MethodNotAllowed and (allow := allowed(exc)):
+        detail = f"this path does not take {request.method}; it takes {allow}"
     error = cls(detail)
     info = server_info(request.app)
     if cls is E.BodyTooLarge and info is not None:
@@ -127,8 +133,31 @@ def sync_error_of(request: Request[Any, Any, Any], exc: HTTPException) -> E.Sync
     return error
 
 
+def allowed(exc: HTTPException) -> str:
+    """The methods a path takes, as Litestar's 405 names them (its `Allow`; RFC 9110 requires it in a 405)."""
+    named = str((exc.headers or {}).get("allow") or "")
+    return ", ".join(sorted(m.strip() for m in named.split(",") if m.strip()))  # in one order, run to run
+
+
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """Litestar's own `OPTIONS` answer names the methods of its path's handlers as first registered: a path
+    whose handlers came in two registrations (`HEAD` and `PATCH /files/{id}`, `GET` and `POST /api/sites`)
+    said `Allow: HEAD, OPTIONS` while its 405 listed `PATCH` too. Now it names them all, as the 405 does."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    handler = scope.get("route_handler")
+    if "allow" in headers and handler is not None and len(handler.paths) == 1:
+        methods = scope["app"].route_handler_method_map.get(next(iter(handler.paths)))
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
+
+
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
-    return problem_response(sync_error_of(request, exc), request)
+    answer = problem_response(sync_error_of(request, exc), request)
+    if allow := allowed(exc):
+        answer.headers["Allow"] = allow  # a 405's problem dropped it
+    return answer
 
 
 def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, object]]:
@@ -153,5 +182,5 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }
-__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "problem_response", "problem_responses",
-           "sync_error_of", "unexpected"]
+__all__ = ["EPOCH_HEADER", "EXCEPTION_HANDLERS", "PROBLEM", "Problem", "allow_every_method", "allowed", "problem_response",
+           "problem_responses", "sync_error_of", "unexpected"]

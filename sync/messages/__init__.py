@@ -10,7 +10,9 @@ differ by where it is read (the sheet's 客户单位 is the console's 客户):
 - `sheets`: the printed sheets, Chinese only (the customer's copy);
 - `console`: the office console, Chinese first, English beside it;
 - `cli`: `fieldsync-client`, English (but for the sheets the customer reads on the
-  phone before signing, which are `sheets`' words).
+  phone before signing, which are `sheets`' words);
+- `problems`: a problem's detail a person acts on as the API answers it (curl, the
+  phone's CLI printing it), English.
 
 A section's table in a language falls back to its Chinese table key by key,
 so a missing translation shows Chinese rather than nothing;
@@ -22,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import ModuleType
 
-from . import cli, clocks, console, sheets, values
+from . import cli, clocks, console, problems, sheets, values
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
 SECTIONS: dict[str, ModuleType] = {"values": values, "clocks": clocks, "sheets": sheets, "console": console,
-                                   "cli": cli}
+                                   "cli": cli, "problems": problems}
 
 
 def _table(section: str, lang: str) -> dict[str, str]:

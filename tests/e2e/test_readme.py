@@ -18,8 +18,11 @@ and keeps every file under its temporary directory (`/tmp/` and `$HOME`).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,6 +33,7 @@ import msgspec
 import pytest
 
 from bench._server import ServerProcess
+from client_sdk.cli.main import DEFAULT_DB
 from sync import schema
 from sync.periods import period_bounds, period_of, site_today
 
@@ -38,6 +42,7 @@ README = ROOT / "README.md"
 SKIP = "<!-- not run by tests/e2e/test_readme.py"
 SHOWN_PERIOD = "2026-Q4"
 SHOWN_SERVER = "127.0.0.1:8000"
+PHONE_DB = Path(DEFAULT_DB.removeprefix("~/")).parent  # the phone's database and its journal, under HOME
 
 
 @dataclass
@@ -174,6 +179,22 @@ def unexpected(found: list[Command], outputs: dict[int, tuple[list[str], int]], 
     return wrong
 
 
+def secrets_left(root: Path, database: Path, skip: tuple[Path, ...] = ()) -> list[str]:
+    """Files under `root` (the examples' HOME and /tmp) but `skip` that hold a token the server issued (any in
+    `tokens`, revoked or not, or a live refresh credential) or a sign-in's answer (`refresh_token`): what
+    another user of the machine could read, and with `/auth/refresh` and `enrol` make a client of their own."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        issued = {h for (h,) in db.execute("SELECT token_hash FROM tokens UNION SELECT refresh_hash FROM clients"
+                                           " WHERE refresh_hash IS NOT NULL")}
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not any(p.is_relative_to(s) for s in skip)):
+        data = path.read_bytes()
+        words = re.findall(rb"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", data)  # token_urlsafe(32)
+        if b"refresh_token" in data or any(hashlib.sha256(w).hexdigest() in issued for w in words):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
 def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = example_env(tmp_path)
@@ -192,6 +213,9 @@ def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> Non
                                lambda text: text.replace(SHOWN_SERVER, address).replace("/tmp/", f"{tmp_path}/"))
         wrong = unexpected(found, outputs, "README", lambda e: as_of_today(e).replace(SHOWN_SERVER, address))
         assert not wrong, "\n\n".join(wrong)
+        # A phone's database keeps its token, as any phone does; nothing else the examples wrote does.
+        phones = (tmp_path / "home" / PHONE_DB, *tmp_path.glob("*-phone.db*"))
+        assert secrets_left(tmp_path, data / "fieldsync.db", (data, *phones)) == []
     finally:
         server.stop()
 

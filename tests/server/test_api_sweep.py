@@ -122,8 +122,6 @@ GOOD_RAW: dict[tuple[str, str], tuple[dict[str, str], bytes]] = {
     ("POST", "/api/sites/{site_id:str}/import"): ({"content-type": "text/csv"}, SHEET_CSV),
 }
 UNREACHABLE = {("GET", "/schema/{path:str}"): "Litestar's 404 for any schema page it does not serve"}
-# Routes whose refusal is an HTML page, not a problem body: Litestar's own 404 page of the schema's pages.
-HTML_PAGES = {"/schema/{path:str}"}
 # Answers larger than the sweep's data by design: the OpenAPI description.
 LARGE = {"/schema/openapi.json": 1 << 20}
 # Tables a refused request may write by design: a wrong password is counted (the throttle) and audited.
@@ -362,12 +360,12 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(v)
 
 
-def check(r: Any, what: str, method: str, sent: list[str], html: bool = False, most: int = MOST_JSON) -> list[str]:
+def check(r: Any, what: str, method: str, sent: list[str], most: int = MOST_JSON) -> list[str]:
     """What is wrong with an answer to a hostile request, if anything (`most`: the size of a JSON answer)."""
     wrong = []
     if r.status_code >= 500:
         wrong.append(f"{what}: {r.status_code} {r.text[:200]}")
-    elif r.status_code >= 400 and method != "HEAD" and not html:
+    elif r.status_code >= 400 and method != "HEAD":
         kind = r.headers.get("content-type", "")
         try:
             body = r.json()
@@ -450,6 +448,55 @@ def test_every_api_route_is_reached(http, store, world):
     assert unreached == [], "\n".join(unreached)
 
 
+UNSERVED = ["/schema/swagger", "/schema/redoc", "/schema/x", "/schema/openapi.yaml", "/api/nope", "/api",
+            "/sync/nope", "/files/a/b", "/blobs", "/nope"]
+
+
+def test_a_path_nothing_serves_and_a_method_a_path_does_not_take_are_problem_bodies(http):
+    """`GET /schema/{anything}` but its two pages was Litestar's HTML 404 page, the one 404 of the API that was no
+    problem body; and a 405's problem dropped the `Allow` RFC 9110 requires of it, and said "Method Not Allowed"."""
+    wang = sign_in(http, "wang")
+    wrong = []
+    for path in UNSERVED:
+        r = http.get(path, headers=wang.headers)
+        wrong += check(r, f"GET {path}", "GET", [])
+        if r.status_code != 404 or "problem" not in r.headers.get("content-type", "") or (
+                r.json()["code"] != "not_found" or "/schema" not in r.json()["detail"]):
+            wrong.append(f"GET {path}: {r.status_code} {r.text[:120]}")
+    takes: dict[str, set[str]] = {}
+    for route in api_routes(http.app):
+        takes.setdefault(route.path, {"OPTIONS"}).add(route.method)
+    assert len(takes) > 40
+    for path, methods in takes.items():
+        url = re.sub(r"\{[a-z_]+:(str|int|uuid)\}", "1", path)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            r = http.request(method, url, headers=wang.headers)
+            wrong += check(r, f"{method} {path}", method, [])
+            allow = ", ".join(sorted(methods))
+            if r.status_code != 405 or r.headers.get("allow") != allow or "problem" not in r.headers.get(
+                    "content-type", "") or r.json()["detail"] != f"this path does not take {method}; it takes {allow}":
+                wrong.append(f"{method} {path}: {r.status_code} Allow {r.headers.get('allow')!r} {r.text[:160]}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_options_names_every_method_its_path_takes_as_the_405_does(http):
+    """`OPTIONS /files/{id}` answered `Allow: HEAD, OPTIONS` while its 405 listed `PATCH` too (and `OPTIONS
+    /api/sites` left out `POST`): Litestar's own OPTIONS answer named the methods of a path's handlers as first
+    registered. Each path's OPTIONS now names what its 405 names (`/files`' own tus answer names none)."""
+    takes: dict[str, set[str]] = {}
+    for route in api_routes(http.app):
+        takes.setdefault(route.path, {"OPTIONS"}).add(route.method)
+    wrong = []
+    for path, methods in takes.items():
+        url = re.sub(r"\{[a-z_]+:(str|int|uuid)\}", "1", path)
+        r = http.options(url)
+        said = r.headers.get("allow")
+        if r.status_code != 204 or said != (None if path == "/files" else ", ".join(sorted(methods))):
+            wrong.append(f"OPTIONS {path}: {r.status_code} Allow {said!r}, takes {sorted(methods)}")
+    assert "/files/{upload_id:str}" in takes and len(takes) > 40
+    assert wrong == [], "\n".join(wrong)
+
+
 def test_every_api_route_answers_hostile_values_with_a_bounded_problem_and_writes_nothing(http, store, world):
     routes = api_routes(http.app)
     witness = Witness(store)
@@ -469,7 +516,7 @@ def test_every_api_route_answers_hostile_values_with_a_bounded_problem_and_write
                 r, sent = send(http, case, world, who, number)
                 sent_count += 1
                 what = f"{name} {route.method} {route.path} {case.kind} {case.name}={str(case.value)[:40]!r}"
-                wrong += check(r, what, route.method, sent, route.path in HTML_PAGES, LARGE.get(route.path, MOST_JSON))
+                wrong += check(r, what, route.method, sent, LARGE.get(route.path, MOST_JSON))
                 if route.writes and r.status_code >= 400 and (written := witness.written(files)) and not (
                         route.path.startswith("/auth/") and set(written) <= SIGN_IN_RECORDS):
                     wrong.append(f"{what}: refused ({r.status_code}) but wrote {written}")
@@ -522,7 +569,7 @@ def test_a_real_server_process_answers_the_transports_worst_and_still_answers(tm
                             continue
                         count += 1
                         wrong += check(r, f"{route.method} {route.path} {case.kind} {case.name}="
-                                          f"{str(case.value)[:40]!r}", route.method, sent, route.path in HTML_PAGES,
+                                          f"{str(case.value)[:40]!r}", route.method, sent,
                                        most=1 << 20)  # the demo's 667 devices
             assert count > 500
             print(f"api sweep over a socket: {count} requests")

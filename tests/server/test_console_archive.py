@@ -81,25 +81,50 @@ def test_the_new_site_form_registers_a_site_through_the_api_service(http, consol
 @pytest.mark.parametrize(("fields", "status", "says"), [
     ({"contract_price": "12,000"}, 400, "合同金额应为元"),
     ({"contract_price": "1e9"}, 400, "合同金额应为元"),
-    ({"warranty_months": "2年"}, 400, "warranty_months"),
-    ({"tz": "Mars/Olympus"}, 400, "Mars/Olympus"),
-    ({"members": "lin"}, 400, "no technician"),
-    ({"service_terms": "{not json"}, 400, "JSON"),
-    ({"name": " "}, 400, "sites.name"),
+    ({"contract_price": "200000000"}, 400, "合同金额应为元，最多两位小数，至多 1 亿元：200000000"),
+    ({"warranty_months": "2年"}, 400, "质保期应为 1 至 1200 的整数（月）：2年"),
+    ({"warranty_months": "0"}, 400, "质保期应为 1 至 1200 的整数（月）：0"),
+    ({"tz": "Mars/Olympus"}, 400, "时区无效：Mars/Olympus"),
+    ({"members": "lin"}, 400, "负责技术员只能填技术员的用户名（主管和客服本就能看到所有现场）：lin"),
+    ({"service_terms": "{not json"}, 400, "响应时限调整无效"),
+    ({"service_terms": '{"bogus": 1}'}, 400, "响应时限调整无效"),
+    ({"service_terms": "[1]"}, 400, "响应时限调整无效"),
+    ({"name": " "}, 400, "请填写站点名称"),
+    ({"name": "x" * 201}, 400, "请填写站点名称（至多 200 字）"),
+    ({"accepted_on": "2026-13-45"}, 400, "验收日期无效：2026-13-45"),
+    ({"zone": "bogus"}, 400, "合同类型或区域无效"),
 ])
 def test_a_refused_new_site_shows_the_form_again_filled_and_writes_nothing(http, console, dump, fields, status, says):
+    """The form showed the API's English detail (`members: 'lin' is no technician`, `sites.tz is at most 64
+    characters`, `Expected int | null, got str - at $.warranty_months`): now the catalogue's words, Chinese first."""
     before = dump()
     r = http.post("/console/sites/new", data=_form(console, **fields), headers=ORIGIN, follow_redirects=False)
     assert r.status_code == status and r.headers["content-type"].startswith("text/html")
     assert says in r.text and 'value="华东物业"' in r.text
+    shown = re.search(r'class="error" role="alert">(.*?)</p>', r.text, re.S)
+    assert shown and re.search(r"[\u4e00-\u9fff]", shown.group(1)) and not re.search(
+        r"\b(is no|is not|Expected|sites\.|not a term|JSON object)\b", shown.group(1)), shown
     assert dump() == before
 
 
 def test_the_same_name_twice_is_refused_on_the_form(http, console, dump):
+    """The second was refused in English (`华东物业 already has a site named 东区园区`): now the catalogue's words."""
     assert http.post("/console/sites/new", data=_form(console), headers=ORIGIN, follow_redirects=False).status_code == 303
     before = dump()
     r = http.post("/console/sites/new", data=_form(console), headers=ORIGIN, follow_redirects=False)
     assert r.status_code == 409 and "site_exists" not in r.text and "东区园区" in r.text
+    assert "“华东物业”已有名为“东区园区”的站点，未登记" in r.text and "already has" not in r.text
+    assert dump() == before
+
+
+def test_a_disabled_member_of_a_new_site_is_refused_on_the_form_in_the_catalogues_words(http, console, dump, lin):
+    """A disabled technician among a new site's members showed the API's English detail on the form (`… account
+    is disabled …`): now the catalogue's member_user_disabled, Chinese first; nothing written."""
+    assert http.patch("/api/users/wang", json={"disabled": True}, headers=lin.headers).status_code == 200
+    before = dump()
+    r = http.post("/console/sites/new", data=_form(console), headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 409 and 'value="华东物业"' in r.text
+    assert "该技术员的账号已停用，不能加入现场：请先在用户页重新启用，未做更改。" in r.text and "disabled" not in r.text
     assert dump() == before
 
 

@@ -96,6 +96,10 @@ def test_a_405_or_a_5xx_litestar_raises_on_a_console_path_reads_as_what_it_is(ht
         assert r.status_code == 405, (method, url)
         assert "该页面不接受这种请求方式，操作未执行。" in r.text and "请求有误" not in r.text, r.text[-600:]
         assert "<code>method_not_allowed</code>" in r.text
+        # s29-fixes29b: the page sends the `Allow` RFC 9110 requires of a 405 (it dropped it), and says its
+        # charset once (every console page said `text/html; charset=utf-8; charset=utf-8`).
+        assert r.headers["allow"] == "GET, OPTIONS", r.headers  # the site page; the new-site form posts elsewhere
+        assert r.headers["content-type"] == "text/html; charset=utf-8"
 
     @get("/console/failing", sync_to_thread=False)
     def failing() -> None:  # what Litestar raises when it fails (a handler it could not call, say)

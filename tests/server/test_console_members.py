@@ -191,3 +191,39 @@ def test_the_desk_reassigns_a_request_once_the_supervisor_put_a_second_technicia
     assert "zhao" in offered()
     assert post(chen, f"/console/service-requests/{request}/dispatch", {"assigned_to": "zhao"}).status_code == 303
     assert http.get(f"/api/service-requests/{request}", headers=lin.headers).json()["assigned_to"] == "zhao"
+
+
+def test_a_disabled_technician_is_made_a_member_nowhere_and_nothing_is_written(site, http, store: Store, lin, zhao):
+    """A crafted POST (the console's forms offer enabled technicians only) made a disabled account a member of a
+    site, through the API, the site page's and the users page's forms, and a new site's `members`: audited
+    `member_added`, a scope event, the site on his phone the day he is enabled again. Now `409 user_disabled`
+    (the console's page in the catalogue's words), nothing written; taking a disabled member off still works."""
+    from tests.server.test_new_site import EAST
+
+    assert http.patch("/api/users/zhao", json={"disabled": True}, headers=lin.headers).status_code == 200
+
+    def written() -> tuple[Any, ...]:
+        with store.read() as db:
+            return tuple(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                         for table in ("memberships", "scope_events", "rows", "audit"))
+
+    before = written()
+    r = http.post(f"/api/sites/{SITE}/members", json={"username": "zhao"}, headers=lin.headers)
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "user_disabled" and "enable it first" in r.json()["detail"]
+    for url, form in ((f"/console/sites/{SITE}/members", {"username": "zhao"}),
+                      ("/console/memberships", {"username": "zhao", "site_id": SITE})):
+        refused = post(lin, url, form)
+        assert refused.status_code == 409 and "该技术员的账号已停用，不能加入现场" in refused.text, refused.text[-800:]
+        assert "<code>user_disabled</code>" in refused.text
+    new = http.post("/api/sites", json={**EAST, "members": ["zhao"]}, headers=lin.headers)
+    assert new.status_code == 409 and new.json()["code"] == "user_disabled"
+    assert written() == before and _members(http, lin) == ["wang"] and _audit(http, lin) == []
+    # A member disabled later: taken off as before, and not put back while disabled.
+    assert http.patch("/api/users/wang", json={"disabled": True}, headers=lin.headers).status_code == 200
+    assert http.delete(f"/api/sites/{SITE}/members/wang", headers=lin.headers).status_code == 204
+    assert http.post(f"/api/sites/{SITE}/members", json={"username": "wang"}, headers=lin.headers).status_code == 409
+    # Enabled again, he is added as any technician.
+    assert http.patch("/api/users/zhao", json={"disabled": False}, headers=lin.headers).status_code == 200
+    assert http.post(f"/api/sites/{SITE}/members", json={"username": "zhao"}, headers=lin.headers).status_code == 200
+    assert _members(http, lin) == ["zhao"]

@@ -65,7 +65,7 @@ def test_reports_show_the_month_and_download_the_apis_csv(site, lin, chen, wang)
     for url, api in (("/console/reports/technicians.csv", "/api/reports/technicians"),
                      ("/console/reports/duty-log.csv", "/api/duty/log")):
         got = page(lin, url, month="2026-11")
-        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        assert got.status_code == 200 and got.headers["content-type"] == "text/csv; charset=utf-8"
         assert "attachment" in got.headers["content-disposition"]
         same = lin.http.get(api, params={"month": "2026-M11", "format": "csv"}, headers=lin.headers)
         assert got.content == same.content and got.content.startswith(b"\xef\xbb\xbf")

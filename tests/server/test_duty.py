@@ -195,7 +195,7 @@ def test_the_log_as_csv_opens_in_excel_with_chinese_and_no_formulas(site, wang, 
                  duration_s=95)
     answer = chen.http.get("/api/duty/log", headers=chen.headers, params={"month": "2026-M11", "format": "csv"})
     assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     assert answer.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert [(r["list"], r["id"]) for r in rows] == [("call", call), ("unresolved", call)]

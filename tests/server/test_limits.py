@@ -175,3 +175,23 @@ def test_enrolled_clients_per_user(small):
     assert again.status_code == 200
     assert http.delete(f"/api/clients/{sessions[1].client_id}", headers=sessions[0].headers).status_code == 204
     assert http.post("/auth/token", json={"username": "wang", "password": "demo"}).status_code == 200
+
+
+def test_one_client_too_many_is_told_what_to_do_in_the_catalogues_words(small):
+    """The docs' curl sign-in enrolled a client each paste, and the eleventh's 429 said "revoke one no longer used":
+    nothing of why it filled up nor of signing in again with a client_id; the console's login page said "sign out
+    on another first" (请先在其他终端上退出), which no phone can do. Both now tell what to do, from the catalogue."""
+    from sync.messages import words
+    from tests.server.test_console_site import ORIGIN
+
+    http, _ = small
+    for _ in range(3):
+        Session(http, "wang")
+    r = http.post("/auth/token", json={"username": "wang", "password": "demo"})
+    _over(r, 429, "too_many_clients", 3)
+    assert r.json()["detail"] == words("problems", "en")["too_many_clients"].format(held=3)
+    assert "sign in with the client_id an earlier sign-in answered" in r.json()["detail"]
+    csrf = http.get("/console/login").text.split('name="csrf" value="')[1].split('"')[0]
+    page = http.post("/console/login", data={"username": "wang", "password": "demo", "csrf": csrf}, headers=ORIGIN)
+    assert words("console", "zh")["too_many_clients"] in page.text
+    assert "请主管在“登录终端”页吊销不再使用的终端" in page.text and "退出" not in page.text

@@ -92,7 +92,7 @@ def test_the_csv_opens_in_excel_with_chinese_intact_and_integers_only(site, chen
     assert results(chen, [callback(chen, visit, "2026-11-20T12:00:00.000Z", rating="satisfied")]) == [
         ("applied", None)]
     r = lin.http.get(URL, headers=lin.headers, params={"month": "2026-M11", "format": "csv"})
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     by_name = {row["username"]: row for row in rows}

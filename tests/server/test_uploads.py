@@ -169,10 +169,13 @@ def test_upload_in_chunks_with_head_between(http, wang, store, site, row_of):
 
 def test_creation_answers_in_headers_with_no_body(http, wang):
     """`POST /files` answered its 201 with a JSON body, `null`: the OpenAPI description says no body, and
-    api.md's `curl -si` example printed `null` glued to the next prompt."""
+    api.md's `curl -si` example printed `null` glued to the next prompt. Then an empty body announced
+    as `application/json`."""
     created = tus.create(http, wang.headers, jpeg(), "image/jpeg")
     assert created.status_code == 201 and created.content == b""
     assert created.headers["content-length"] == "0"
+    # Nor does it say `application/json` of its empty body (a client parsing by the type failed on it).
+    assert "content-type" not in created.headers
 
 
 def test_born_complete_for_the_same_user_only(http, wang, zhao, lin, store):
@@ -847,6 +850,39 @@ def test_off_the_shelf_tus_client_uploads(server):
         file_stream=io.BytesIO(other), metadata={"sha256": sha(other), "content_type": "image/jpeg"})
     whole.upload()
     assert (server.data / "blobs" / sha(other)[:2] / sha(other)[2:4] / sha(other)).read_bytes() == other
+
+
+def test_head_of_an_upload_announces_no_body(server):
+    """`HEAD /files/{id}` answered `Content-Type: application/json` and `Content-Length: 4` (a JSON `null`
+    Litestar rendered and the HEAD never sent): a client reading the body its headers announce waits for it.
+    Now headers only, `Content-Length: 0`; an off-the-shelf tus client resumes from it."""
+    from tusclient import client as tus_client
+
+    data = jpeg((400, 300), noise=True, seed=17)
+    auth = _sign_in(server.url, "wang")
+    first = tus_client.TusClient(server.url + "/files", headers=auth).uploader(
+        file_stream=io.BytesIO(data), chunk_size=20_000, metadata={"sha256": sha(data), "content_type": "image/jpeg"})
+    first.upload_chunk()
+    location = first.url.removeprefix(server.url)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        for _ in range(2):  # twice on one connection: nothing of the first answer is left to read
+            s.sendall(f"HEAD {location} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                      f"Authorization: {auth['Authorization']}\r\nTus-Resumable: 1.0.0\r\n\r\n".encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += s.recv(4096)
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            assert lines[0] == "HTTP/1.1 200 OK" and rest == b""
+            assert headers["content-length"] == "0" and "content-type" not in headers, headers
+            assert headers["upload-offset"] == "20000" and headers["upload-length"] == str(len(data))
+            assert headers["tus-resumable"] == "1.0.0" and headers["cache-control"] == "no-store"
+    again = tus_client.TusClient(server.url + "/files", headers=auth).uploader(
+        file_stream=io.BytesIO(data), url=first.url, chunk_size=20_000)
+    assert again.get_offset() == 20_000
+    again.upload()
+    assert (server.data / "blobs" / sha(data)[:2] / sha(data)[2:4] / sha(data)).read_bytes() == data
 
 
 def test_a_cut_in_a_large_patch_keeps_every_byte_that_arrived(server):

@@ -39,7 +39,11 @@ def register_site(store: Store, office: ServiceOffice, caller: Caller | None, ne
     """Register a site (`caller` None: from the shell). `SiteExists` (409) when the customer has a
     site of that name; `InvalidField` (400) naming the field for a bad value; nothing written then."""
     fields = _fields(new)
-    office.check_terms(new.contract, new.service_terms)
+    try:
+        office.check_terms(new.contract, new.service_terms)
+    except E.InvalidRequest as exc:
+        exc.extra.setdefault("parameter", "service_terms")  # the problem names the field, as `_fields`' do
+        raise
     members = sorted(set(new.members))
     with store.read() as db:
         for username in members:

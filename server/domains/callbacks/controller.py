@@ -35,6 +35,6 @@ class ReportsController(DomainController):
         only. `format=csv`: the same as CSV, UTF-8 with a BOM."""
         chosen, report = reports.month(caller, month, fmt)
         if chosen == "csv":
-            return Response(as_csv(report), media_type="text/csv; charset=utf-8", headers={
+            return Response(as_csv(report), media_type="text/csv", headers={
                 "content-disposition": f'attachment; filename="technicians-{report.month}.csv"'})
         return Response(msgspec.json.encode(report), media_type="application/json")

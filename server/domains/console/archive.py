@@ -29,7 +29,7 @@ from ..archive.controller import MAX_IMPORT_BODY_BYTES
 from ..archive.service import MAX_LOOKUP_CHARS
 from ..archive.spreadsheet import MAX_IMPORT_BYTES
 from ..identity.service import Caller
-from .archive_pages import SITE_FIELDS, lookup, new_site, pending_imports
+from .archive_pages import SITE_FIELDS, lookup, new_site, pending_imports, refusal
 from .web import (
     EXCEPTION_HANDLERS,
     HEADERS,
@@ -85,10 +85,11 @@ class ArchiveConsole(DomainController):
         """Register the site as `POST /api/sites` does; then its page. A refused value: the form again, filled."""
         _check(request, data.get("csrf"))
         values = {name: form_value(data, name) for name in SITE_FIELDS}
+        t = words("console", lang_of(request))
         try:
-            site = request.app.state.archive.register_site(caller, new_site(values, words("console", lang_of(request))))
-        except (E.InvalidRequest, E.SiteExists) as exc:
-            return self._site_form(request, caller, values, exc.status, exc.detail[:300])
+            site = request.app.state.archive.register_site(caller, new_site(values, t))
+        except (E.InvalidRequest, E.SiteExists, E.UserDisabled) as exc:
+            return self._site_form(request, caller, values, exc.status, refusal(exc, values, t))
         return _see(f"{PATH}/sites/{site.id}")
 
     @staticmethod

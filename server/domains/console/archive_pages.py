@@ -111,7 +111,29 @@ def new_site(values: Mapping[str, str], t: Mapping[str, str]) -> NewSite:
     try:
         return msgspec.convert(body, NewSite)
     except msgspec.ValidationError as exc:
-        raise E.InvalidRequest(str(exc)[:200]) from None
+        field = re.search(r"\$\.(\w+)", str(exc))
+        raise E.InvalidRequest(str(exc)[:200], **({"parameter": field.group(1)} if field else {})) from None
+
+
+# The form's field a refused value was typed in, as the service names it: the catalogue's words for it.
+_REFUSED_FIELD = {"name": "site_refused_name", "customer": "site_refused_customer", "contract": "site_refused_pick",
+                  "zone": "site_refused_pick", "tz": "site_refused_tz", "contract_price_fen": "bad_price",
+                  "accepted_on": "site_refused_accepted_on", "warranty_months": "site_refused_warranty_months",
+                  "members": "site_refused_members", "service_terms": "site_refused_terms"}
+_FIELD = re.compile(r"^sites\.(\w+)")
+
+
+def refusal(exc: E.SyncError, values: Mapping[str, str], t: Mapping[str, str]) -> str:
+    """Why the new-site form was refused, in the catalogue's words: the service's detail is the API's English
+    (`members: 'lin' is no technician`, `sites.tz is at most 64 characters`). The value typed is quoted back."""
+    if isinstance(exc, E.UserDisabled):
+        return t["member_user_disabled"]
+    if isinstance(exc, E.SiteExists):
+        return t["site_exists"].format(customer=values.get("customer", "")[:60], name=values.get("name", "")[:60])
+    named = exc.extra.get("parameter") or ((m := _FIELD.match(exc.detail)) and m.group(1)) or ""
+    key = _REFUSED_FIELD.get(str(named), "site_refused")
+    field = "contract_price" if named == "contract_price_fen" else str(named)
+    return t[key].format(price=values.get(field, "")[:40], value=values.get(field, "")[:60])
 
 
 def console_href(found: Found) -> str:

@@ -28,7 +28,8 @@ from ..service.service import MAX_LIMIT
 # What a member form's redirect may say it did (`?done=`), with the member (`?member=`) it did it to.
 DONE = ("member_added", "member_already", "member_removed", "member_not_member")
 # A refused member form, by the service's refusal: the catalogue's words (the detail is the API's English).
-_REFUSED = {"no user": "member_no_user", "no site": "member_no_site", "not a technician": "member_not_technician"}
+_REFUSED = {"no user": "member_no_user", "no site": "member_no_site", "not a technician": "member_not_technician",
+            "account is disabled": "member_user_disabled"}
 
 
 def refusal_key(exc: E.SyncError) -> str | None:

@@ -58,7 +58,7 @@ def _back(where: str, done: str) -> Redirect:
 
 def _csv(body: bytes, filename: str) -> Response[bytes]:
     """The API's own CSV (one writer: server/http/excel.py), as a download."""
-    return Response(body, media_type="text/csv; charset=utf-8",
+    return Response(body, media_type="text/csv",
                     headers={**HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 

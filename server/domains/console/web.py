@@ -35,7 +35,7 @@ from sync.pricing import yuan
 from sync.schema import COLLECTIONS
 
 from ...http.deps import address, is_https, remember_caller
-from ...http.problems import on_http_error, sync_error_of, unexpected
+from ...http.problems import allowed, on_http_error, sync_error_of, unexpected
 from ..identity.service import Caller
 from ..sheets.service import local
 
@@ -164,7 +164,7 @@ def render(request: Request[Any, Any, Any], template: str, status: int = 200, ca
     html = engine.get_template(template).render(
         t=words("console", lang), label=lambda group, value: label(group, value, lang), lang=lang,
         person=people(request.app.state), caller=caller, path=request.url.path, csrf=csrf_of(token) if caller is not None and token else "", **context)
-    return Response(html.encode(), status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS,
+    return Response(html.encode(), status_code=status, media_type="text/html", headers=HEADERS,
                     cookies=cookies)
 
 
@@ -220,7 +220,10 @@ def on_http_error_page(request: Request[Any, Any, Any], exc: HTTPException) -> R
         named = [e.get("key") for e in exc.extra if isinstance(e, dict)] if isinstance(exc.extra, list) else []
         if len(named) == 1 and isinstance(named[0], str):  # Litestar's `?size=x`: its words name the parameter
             error.extra.setdefault("parameter", named[0])
-        return on_error(request, error)
+        page = on_error(request, error)
+        if allow := allowed(exc):
+            page.headers["Allow"] = allow
+        return page
     return on_http_error(request, exc)
 
 

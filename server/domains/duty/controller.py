@@ -43,5 +43,5 @@ class DutyController(DomainController):
         log = duty.log(caller, month)
         if one_of("format", format_, ("json", "csv")) != "csv":
             return Response(log)
-        return Response(log_csv(log), media_type="text/csv; charset=utf-8",
+        return Response(log_csv(log), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="duty-log-{log.month}.csv"'})

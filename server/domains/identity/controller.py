@@ -103,11 +103,12 @@ class AccessController(DomainController):
         """The technicians who are members of a site (supervisors; technicians for their own sites)."""
         return access.members(site_id)
 
-    @post("/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 413),
+    @post("/sites/{site_id:str}/members", status_code=200, responses=problem_responses(400, 401, 403, 404, 409, 413),
           sync_to_thread=True, guards=[site_in_scope, supervisor_only])
     def add_member(self, site_id: FromPath[str], data: StrictBody[MemberRequest], access: AccessDep,
                    caller: CallerDep) -> MemberList:
-        """Make a technician a member of a site (supervisors). Adding a member again changes nothing."""
+        """Make a technician a member of a site (supervisors). Adding a member again changes nothing; a disabled
+        account is `409 user_disabled`, nothing written."""
         return access.add_member(caller, site_id, data.username)
 
     @delete("/sites/{site_id:str}/members/{username:str}", status_code=204, responses=problem_responses(401, 403, 404),

@@ -8,10 +8,13 @@ requests at once cannot both pass.
 from __future__ import annotations
 
 from sync import errors as E
+from sync.messages import words
 
 from ...settings import Settings
 from ...storage.base import Connection
 from ...storage.identity import open_clients, open_upload_bytes
+
+_WORDS = words("problems", "en")
 
 
 def check_new_client(db: Connection, user_id: str, settings: Settings) -> None:
@@ -19,11 +22,7 @@ def check_new_client(db: Connection, user_id: str, settings: Settings) -> None:
     limit = settings.max_clients_per_user
     held = open_clients(db, user_id)
     if held >= limit:
-        raise E.TooManyClients(
-            f"this user has {held} clients enrolled, the most allowed; revoke one no longer used"
-            " (DELETE /api/clients/<client_id>, or ask a supervisor), or sign in with an enrolled client's client_id",
-            limit=limit,
-        )
+        raise E.TooManyClients(_WORDS["too_many_clients"].format(held=held), limit=limit)
 
 
 def check_upload_bytes(db: Connection, user_id: str, length: int, settings: Settings) -> None:

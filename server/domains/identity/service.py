@@ -74,6 +74,11 @@ def set_member(db: Connection, site_id: str, username: str, member: bool, now_ms
     user_id = q.user_id_of(db, username)
     if user_id is None:
         raise E.NotFound(f"no user {username}")
+    if member and q.disabled_at(db, username) is not None:
+        # Read in the write transaction: an account disabled meanwhile is not added after it (a crafted form
+        # or request added one: the console offers enabled technicians only). Taking one off stays possible.
+        raise E.UserDisabled(f"{username}'s account is disabled; enable it first (PATCH /api/users/{username}"
+                             ' {"disabled": false}) to make them a member of a site')
     changed = q.set_member(db, site_id, user_id, member, hlc.format_ts(now_ms))
     if changed:
         shell: dict[str, Any] = {"via": via} if via else {}

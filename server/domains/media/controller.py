@@ -18,6 +18,7 @@ from litestar.exceptions import InternalServerException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import File
+from litestar.response.base import ASGIResponse
 from litestar.types import Message, Scope
 
 from sync import errors as E
@@ -126,6 +127,18 @@ def _no_body(status: int, *problems: int) -> dict[int, ResponseSpec]:
             status: ResponseSpec(data_container=None, description="No body: the answer is in the headers")}
 
 
+class _HeadersOnly(Response[None]):
+    """An answer in headers alone (a HEAD's, a creation's): `Content-Length: 0` and no `Content-Type`.
+    A plain `Response(None)` renders JSON `null`: Litestar announced it on a HEAD that sends none of
+    it (`Content-Type: application/json`, `Content-Length: 4`), and a client that reads the announced
+    body waits for it; the 201 of a creation said `application/json` of an empty body."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        answer = super().to_asgi_response(*args, **{**kwargs, "is_head_response": True})
+        answer.headers["Content-Length"] = "0"
+        return answer
+
+
 class MediaController(DomainController):
     dependencies = {"uploads": from_state("uploads"), "media": from_state("media")}  # noqa: RUF012
 
@@ -141,7 +154,7 @@ class MediaController(DomainController):
 
     @post("/files", status_code=201, responses=_no_body(201, 400, 401, 412, 413, 415, 429, 503), sync_to_thread=True,
           tags=["uploads"])
-    def create_upload(self, request: Request[Any, Any, Any], uploads: UploadsDep, caller: CallerDep) -> Response[bytes]:
+    def create_upload(self, request: Request[Any, Any, Any], uploads: UploadsDep, caller: CallerDep) -> Response[None]:
         """Create an upload: `Upload-Length`, `Upload-Metadata` with `sha256` and `content_type`."""
         _tus(request)
         length = _length(request.headers.get("upload-length"), "Upload-Length (deferred lengths are not supported)")
@@ -149,7 +162,8 @@ class MediaController(DomainController):
         meta = _metadata(request.headers.get("upload-metadata"))
         upload = uploads.create(caller, length, meta.get("sha256", ""), meta.get("content_type", ""),
                                 meta.get("filename"))
-        return Response(b"", status_code=201, headers={"Location": f"/files/{upload.id}", **_offset_headers(upload)})
+        return _HeadersOnly(None, status_code=201,
+                            headers={"Location": f"/files/{upload.id}", **_offset_headers(upload)})
 
     @head("/files/{upload_id:str}", responses=_no_body(200, 401, 404, 410, 412), tags=["uploads"])
     async def upload_offset(
@@ -158,7 +172,7 @@ class MediaController(DomainController):
         """How many bytes of the upload the server holds: resume from `Upload-Offset`."""
         _tus(request)
         upload = await uploads.head(caller, upload_id)
-        return Response(None, status_code=200, headers=_offset_headers(upload))
+        return _HeadersOnly(None, status_code=200, headers=_offset_headers(upload))
 
     @patch("/files/{upload_id:str}", status_code=204, request_max_body_size=None,
            responses=_no_body(204, 400, 401, 404, 409, 410, 412, 413, 415, 422, 423, 503, 507), tags=["uploads"])

@@ -15,7 +15,7 @@ ZH: dict[str, str] = {
     "bad_login": "用户名或密码错误。",
     "throttled": "登录失败次数过多，请 {seconds} 秒后再试。",
     "disabled": "该账号已停用，请联系主管。",
-    "too_many_clients": "该账号登录的终端（手机、平板）过多，请先在其他终端上退出。",
+    "too_many_clients": "该账号登记的终端（手机、平板）已达上限。请主管在“登录终端”页吊销不再使用的终端，再登录。",
     "csrf": "表单已过期或来自其他网站，操作未执行。请返回重试。",
     "not_found": "找不到该页面或站点。",
     "forbidden": "您的角色不能执行此操作。",
@@ -101,7 +101,8 @@ EN: dict[str, str] = {
     "bad_login": "Wrong username or password.",
     "throttled": "Too many failed sign-ins; try again in {seconds} s.",
     "disabled": "This account is disabled; ask a supervisor.",
-    "too_many_clients": "This account is signed in on too many clients; sign out on another first.",
+    "too_many_clients": "This account has the most clients (phones, tablets) allowed. Ask a supervisor to revoke"
+                        " those no longer used on the Clients page, then sign in again.",
     "csrf": "The form expired or came from another site; nothing was done. Go back and try again.",
     "not_found": "No such page or site.",
     "forbidden": "Your role may not do this.",

@@ -23,6 +23,7 @@ ZH: dict[str, str] = {
     "member_no_user": "没有这个用户，未做更改。",
     "member_no_site": "没有这个现场，未做更改。",
     "member_not_technician": "只有技术员能成为现场成员（主管和客服本就能看到所有现场），未做更改。",
+    "member_user_disabled": "该技术员的账号已停用，不能加入现场：请先在用户页重新启用，未做更改。",
     "add_site": "给技术员添加现场",
     "see_site_members": "查看该现场的成员与工作",
 }
@@ -51,6 +52,8 @@ EN: dict[str, str] = {
     "member_no_site": "No such site; nothing changed.",
     "member_not_technician": "Only a technician can be a member of a site (supervisors and the service desk see"
                              " every site already); nothing changed.",
+    "member_user_disabled": "This technician's account is disabled and cannot join a site: enable it on the users"
+                            " page first; nothing changed.",
     "add_site": "Add a site to a technician",
     "see_site_members": "the site's members and work",
 }
