@@ -19,6 +19,7 @@ request's next event.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -296,6 +297,17 @@ def _complexity(fields: Mapping[str, Any]) -> str:
     return _str(fields.get("complexity")) or DEFAULT_COMPLEXITY
 
 
+_POSITION = re.compile(r"^(-?[0-9]{1,16})\.([0-9a-f-]{36})\Z")
+
+
+def _position(after: str) -> tuple[int, str] | None:
+    """A page's `next` as the list's keyset position: its last request's order key (`reported_at` in ms, or the
+    call-back's due) and id, as listed then, so the next page follows whatever that request became since (its
+    call-back made, its pause resumed). Any position tells nothing: the page is still the caller's requests."""
+    found = _POSITION.match(after)
+    return None if found is None or not is_uuid(found[2]) else (int(found[1]), found[2])
+
+
 def _flag(name: str, value: str | None) -> bool | None:
     chosen = one_of(name, value, ("true", "false"))
     return None if chosen is None else chosen == "true"
@@ -326,23 +338,26 @@ class ServiceRequests:
         now = self.store.now_ms()
         sites = None if caller.sites is None else sorted(caller.sites)
         with self.store.read() as db:
-            position = None
-            if after is not None:
-                # The position is a request the caller can see: a cursor tells nothing of other sites.
-                row = q.stored_clocks(db, after) if is_uuid(after) else None
-                key = None if row is None else q.callback_due_of(db, after) if flags["callback_due"] \
-                    else row["reported_ms"]
-                if row is None or key is None or not in_scope(caller, row["site_id"]):
-                    # (a request whose call-back was made since its page was read has no place left in it)
-                    raise E.InvalidCursor("after is the `next` of a page of this list")
-                position = (key, after)
+            position = None if after is None else _position(after) or self._id_position(
+                db, caller, after, bool(flags["callback_due"]))
             found = q.list_requests(db, sites=sites, site_id=site_id, status=chosen, assigned_to=assigned_to,
                                     open_=flags["open"], breached=flags["breached"], at_risk=flags["at_risk"],
                                     callback_due=flags["callback_due"], now_ms=now, after=position, limit=limit + 1)
             page = [request_id for request_id, _ in found[:limit]]
             inputs = load_inputs(db, page)
         summaries = [self._summary(inputs[i], now) for i in page if i in inputs]
-        return RequestList(requests=summaries, next=page[-1] if len(found) > limit else None)
+        last = found[limit - 1] if len(found) > limit else None
+        return RequestList(requests=summaries, next=None if last is None else f"{last[1]}.{last[0]}")
+
+    @staticmethod
+    def _id_position(db: Connection, caller: Caller, after: str, callback_due: bool) -> tuple[int, str]:
+        """The position of a bare request id (the `next` of before s29): a request the caller can see, so a
+        cursor tells nothing of other sites; one whose call-back was made since has no place left in its list."""
+        row = q.stored_clocks(db, after) if is_uuid(after) else None
+        key = None if row is None else q.callback_due_of(db, after) if callback_due else row["reported_ms"]
+        if row is None or key is None or not in_scope(caller, row["site_id"]):
+            raise E.InvalidCursor("after is the `next` of a page of this list")
+        return key, after
 
     def callbacks_due(self, caller: Caller) -> int:
         """How many of the caller's requests `callback_due=true` lists (the dashboard's 待回访)."""
