@@ -194,6 +194,7 @@ class Lasting(NamedTuple):
     status: str
     breach_at: int | None
     risk_at: int | None
+    to_make: bool = False  # a `callback` not `met` whose visit has no reached call-back stored (待回访, m033)
 
 
 def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
@@ -224,7 +225,9 @@ def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
             left = m.remaining_ms - clock.target_ms // 4
             at = now_ms + left if calendar is None else calendar.add(zone, now_ms, left)
         out.append(Lasting(m.name, visit_id, "open", due + 1, at))
-    return out
+    reached = {c.get("visit_id") for c in inputs.callbacks if c.get("reached") is True}
+    return [m._replace(to_make=True) if m.name == "callback" and m.status != "met" and m.visit_id not in reached
+            else m for m in out]
 
 
 def derived(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) -> tuple[bool, int | None, int | None]:
@@ -254,7 +257,7 @@ def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
     for request_id in sorted(found):
         each = lasting(found[request_id], now_ms)
         rows.append(clock_row(found[request_id], now_ms, each))
-        milestones.append((request_id, [(m.name, m.visit_id, m.status, m.breach_at) for m in each]))
+        milestones.append((request_id, [(m.name, m.visit_id, m.status, m.breach_at, 1 if m.to_make else None) for m in each]))
     q.save_clocks(db, rows)
     q.save_milestones(db, milestones)
 
