@@ -66,3 +66,28 @@ def copy_seeded(seeded: Path, db_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         db.executemany("UPDATE meta SET value = ? WHERE key = ?", [
             (str(uuid.uuid4()), "server_epoch"), (secrets.token_hex(32), "cursor_secret")])
+
+
+def upgraded(where: Path | str, before: str, fill: Callable[[Any, str], None]) -> Any:
+    """A database migrated up to the step `before` (a SQLite file's path, or a PostgreSQL database's URL),
+    `fill(connection, mark)` writing rows as that schema held them (`mark` the backend's `?`/`%s`), then
+    opened by its backend, which applies `before` and the steps after it: the database to read back."""
+    import psycopg
+    import sqlite_utils
+
+    from server.storage.postgres import migrations as pg_migrations
+    from server.storage.postgres.backend import POSTGRES
+    from server.storage.sqlite import migrations as sqlite_migrations
+    from server.storage.sqlite.backend import SQLITE
+
+    if isinstance(where, Path):
+        with contextlib.closing(sqlite3.connect(where)) as conn:
+            sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=before)
+            with conn:
+                fill(conn, "?")
+        return SQLITE.open(where)
+    with psycopg.connect(where) as pg:
+        pg_migrations.migrate(pg, stop_before=before)
+        with pg.transaction():
+            fill(pg, "%s")
+    return POSTGRES.open(where)

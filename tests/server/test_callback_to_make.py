@@ -4,21 +4,14 @@ database upgraded from before m033 gets them from the call-backs stored, on SQLi
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import sqlite_utils
-
 from server.storage import service
-from server.storage.postgres import migrations as pg_migrations
-from server.storage.postgres.backend import POSTGRES
-from server.storage.sqlite import migrations as sqlite_migrations
 from server.storage.sqlite.backend import SQLITE
 from tests.conftest import SITE
+from tests.helpers import upgraded
 
 M033 = "m033_callback_to_make"
 DAY = 86_400_000
@@ -74,20 +67,11 @@ EXPECTED = (4, STILL_TO_MAKE, ["r-late", "r-met"])
 
 
 def test_m033_stores_the_call_backs_still_to_make_of_a_sqlite_database(tmp_path: Path) -> None:
-    path = tmp_path / "fieldsync.db"
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M033)
-        with conn:
-            _before_m033(conn, "?")
-    assert _listed_after_upgrade(SQLITE.open(path)) == EXPECTED
+    assert _listed_after_upgrade(upgraded(tmp_path / "fieldsync.db", M033, _before_m033)) == EXPECTED
 
 
 def test_m033_stores_the_call_backs_still_to_make_of_a_postgresql_database(pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn:
-        pg_migrations.migrate(conn, stop_before=M033)
-        with conn.transaction():
-            _before_m033(conn, "%s")
-    assert _listed_after_upgrade(POSTGRES.open(pg_url)) == EXPECTED
+    assert _listed_after_upgrade(upgraded(pg_url, M033, _before_m033)) == EXPECTED
 
 
 def test_the_count_reads_the_call_backs_still_to_make_not_every_ended_request(tmp_path: Path) -> None:

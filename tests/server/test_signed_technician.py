@@ -6,21 +6,14 @@ and PostgreSQL (each backend's migrations stopped before m032, rows written as t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import psycopg
-import sqlite_utils
 
-from server.storage.postgres import migrations as pg_migrations
-from server.storage.postgres.backend import POSTGRES
-from server.storage.sqlite import migrations as sqlite_migrations
-from server.storage.sqlite.backend import SQLITE
 from tests.conftest import SITE
+from tests.helpers import upgraded
 from tests.server import test_sealing as sealing
 from tests.server.test_console_desk import console
 from tests.server.test_sheet_pdf import _read
@@ -129,17 +122,8 @@ def _named_after_upgrade(database: Any) -> dict[str, Any]:
 def test_m032_fills_the_technician_of_a_sqlite_databases_signed_sheets(tmp_path: Path) -> None:
     # Regression (s27-fixsheet, item 2): m032 added the column and filled nothing, so every sheet sealed
     # before the upgrade kept technician NULL and still printed whoever was assigned at the time of reprint.
-    path = tmp_path / "fieldsync.db"
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=M032)
-        with conn:
-            _signed_before_m032(conn, "?")
-    assert _named_after_upgrade(SQLITE.open(path)) == EXPECTED
+    assert _named_after_upgrade(upgraded(tmp_path / "fieldsync.db", M032, _signed_before_m032)) == EXPECTED
 
 
 def test_m032_fills_the_technician_of_a_postgresql_databases_signed_sheets(pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn:
-        pg_migrations.migrate(conn, stop_before=M032)
-        with conn.transaction():
-            _signed_before_m032(conn, "%s")
-    assert _named_after_upgrade(POSTGRES.open(pg_url)) == EXPECTED
+    assert _named_after_upgrade(upgraded(pg_url, M032, _signed_before_m032)) == EXPECTED
