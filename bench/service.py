@@ -1,6 +1,7 @@
 """The service desk's breach list at company size, over HTTP against a real server, beside the plain SQL.
 
     python bench/service.py [--scale 1000] [--data DIR] [--samples 200]
+    python bench/service.py --scale 1000 --history 40 --samples 15 [--database postgresql://…|auto]
 
 Builds (or reuses, with --data) a database of N sites (default 50; the issue's
 figure is `--scale 1000`) with 20 open service requests each, reported over the
@@ -18,6 +19,11 @@ signs in as the supervisor lin, and measures:
 - the clock evaluation in-process (`sync.clocks.clocks`, requests/s), and
   recomputing every request's stored columns.
 
+With `--history N` it measures instead, in-process, the 待回访 count and the list's first page
+(`callback_due=true`) over the same open requests plus N ended ones a site (a year of them, each
+signed, its call-back made in time, late or never: `build_history`), on SQLite or, with
+`--database`, an empty PostgreSQL database or `auto` (s29, docs/performance.md).
+
 Prints figures; never asserts a time. Issue 12, "Speed".
 """
 
@@ -29,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,57 +82,71 @@ def _scan(db: Any, digits: str) -> list[str]:
         " ORDER BY id LIMIT 51", ["%" + digits])]
 
 
-def build(store: Store, scale: int, seed: int = 0) -> int:
-    """`scale` sites with 20 open requests each and their events, bulk-loaded, and their stored
-    clock columns; the number of requests."""
-    rng = random.Random(seed)
+def _each_site(store: Store, scale: int, seed: int,
+               site: Callable[[_Writer, uuid.UUID, int, str], list[str]]) -> int:
+    """Rows of `scale` sites bulk-loaded in one transaction (`site(out, namespace, index, site_id)` writes
+    a site's, the requests' ids it returns), then those requests' stored clocks; how many requests."""
     namespace = uuid.uuid5(schema.NS, f"service-bench/{seed}")
-    stories = [kinds for kinds, share in _STORIES for _ in range(share)]
-    ids = []
+    ids: list[str] = []
     with store.write() as db:
         now = store.now_ms()
         out = _Writer(store, db, now)
         for index in range(scale):
-            site_id = str(uuid.uuid5(namespace, f"site/{index}"))
-            out.add("sites", site_id, {"name": f"Site {index}", "tz": "Asia/Shanghai",
-                                       "zone": rng.choice(["urban", "suburban"]),
-                                       "contract": rng.choice(["annual", "per_visit"])},
-                    _clocks(_REGS["sites"], out.hlc()))
-            devices = [str(uuid.uuid5(namespace, f"device/{index}/{n}")) for n in range(4)]
-            for n, device_id in enumerate(devices):
-                out.add("devices", device_id, {"site_id": site_id, "system": "video" if n < 3 else "access",
-                                               "kind": "dome_camera" if n < 3 else "door_controller",
-                                               "code": f"D-{n}", "status": "active"},
-                        _clocks(_REGS["devices"], out.hlc()))
-            for n in range(REQUESTS_PER_SITE):
-                request_id = str(uuid.uuid5(namespace, f"request/{index}/{n}"))
-                reported = now - rng.randrange(10 * 60_000, 72 * HOUR)
-                kinds = rng.choice(stories)
-                status, _ = request_status(True, list(kinds))
-                fields = {
-                    "site_id": site_id, "device_id": rng.choice(devices), "reported_at": hlc.format_ts(reported),
-                    "channel": "hotline", "kind": "repair", "complexity": rng.choice(["ordinary", "complex"]),
-                    "caller_name": "Ms Chen", "assigned_to": "lin", "number": f"SR-B-{index:04d}-{n:02d}",
-                    "caller_phone": _phone(index, n),
-                    "status": status}
-                out.add("service_requests", request_id, fields, _clocks(_REGS["service_requests"], out.hlc()))
-                # Its events find their site through it.
-                out.parents[("service_requests", request_id)] = RowState("service_requests", request_id, fields,
-                                                                         site_id=site_id)
-                at = reported
-                for e, kind in enumerate(kinds):
-                    at = min(at + rng.randrange(5 * 60_000, 3 * HOUR), now)
-                    fields = {"request_id": request_id, "kind": kind, "at": hlc.format_ts(at),
-                              "effective_at": hlc.format_ts(at), "clock": "as_sent", "by": "lin"}
-                    if kind == "paused":
-                        fields["reason"] = "customer_unavailable"
-                    out.add("service_events", str(uuid.uuid5(namespace, f"event/{index}/{n}/{e}")), fields,
-                            _clocks(_REGS["service_events"], out.hlc()))
-                ids.append(request_id)
+            ids += site(out, namespace, index, str(uuid.uuid5(namespace, f"site/{index}")))
         out.close()
         db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [store.clock.last])
         refresh_clocks(db, ids, now)
     return len(ids)
+
+
+def _request(out: _Writer, request_id: str, fields: dict[str, Any]) -> None:
+    out.add("service_requests", request_id, fields, _clocks(_REGS["service_requests"], out.hlc()))
+    # Its events and visits find their site through it.
+    out.parents[("service_requests", request_id)] = RowState("service_requests", request_id, fields,
+                                                             site_id=fields["site_id"])
+
+
+def build(store: Store, scale: int, seed: int = 0) -> int:
+    """`scale` sites with 20 open requests each and their events, bulk-loaded, and their stored
+    clock columns; the number of requests."""
+    rng = random.Random(seed)
+    stories = [kinds for kinds, share in _STORIES for _ in range(share)]
+
+    def site(out: _Writer, namespace: uuid.UUID, index: int, site_id: str) -> list[str]:
+        now, ids = out.now, []
+        out.add("sites", site_id, {"name": f"Site {index}", "tz": "Asia/Shanghai",
+                                   "zone": rng.choice(["urban", "suburban"]),
+                                   "contract": rng.choice(["annual", "per_visit"])},
+                _clocks(_REGS["sites"], out.hlc()))
+        devices = [str(uuid.uuid5(namespace, f"device/{index}/{n}")) for n in range(4)]
+        for n, device_id in enumerate(devices):
+            out.add("devices", device_id, {"site_id": site_id, "system": "video" if n < 3 else "access",
+                                           "kind": "dome_camera" if n < 3 else "door_controller",
+                                           "code": f"D-{n}", "status": "active"},
+                    _clocks(_REGS["devices"], out.hlc()))
+        for n in range(REQUESTS_PER_SITE):
+            request_id = str(uuid.uuid5(namespace, f"request/{index}/{n}"))
+            reported = now - rng.randrange(10 * 60_000, 72 * HOUR)
+            kinds = rng.choice(stories)
+            status, _ = request_status(True, list(kinds))
+            _request(out, request_id, {
+                "site_id": site_id, "device_id": rng.choice(devices), "reported_at": hlc.format_ts(reported),
+                "channel": "hotline", "kind": "repair", "complexity": rng.choice(["ordinary", "complex"]),
+                "caller_name": "Ms Chen", "assigned_to": "lin", "number": f"SR-B-{index:04d}-{n:02d}",
+                "caller_phone": _phone(index, n), "status": status})
+            at = reported
+            for e, kind in enumerate(kinds):
+                at = min(at + rng.randrange(5 * 60_000, 3 * HOUR), now)
+                fields = {"request_id": request_id, "kind": kind, "at": hlc.format_ts(at),
+                          "effective_at": hlc.format_ts(at), "clock": "as_sent", "by": "lin"}
+                if kind == "paused":
+                    fields["reason"] = "customer_unavailable"
+                out.add("service_events", str(uuid.uuid5(namespace, f"event/{index}/{n}/{e}")), fields,
+                        _clocks(_REGS["service_events"], out.hlc()))
+            ids.append(request_id)
+        return ids
+
+    return _each_site(store, scale, seed, site)
 
 
 def _prepare(data: Path, scale: int) -> list[str]:
@@ -156,7 +176,9 @@ def _plain_sql(db: Any, now: int) -> list[str]:
     return ids
 
 
-def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
+def run(data: Path, scale: int, samples: int, history: int = 0, database: str | None = None) -> dict[str, Any]:
+    if history:
+        return run_history(data, scale, samples, history, database)
     ids = _prepare(data, scale)
     rng = random.Random(1)
     results: dict[str, Any] = {"requests": len(ids)}
@@ -223,17 +245,104 @@ def run(data: Path, scale: int, samples: int) -> dict[str, Any]:
     return results
 
 
+DAY = 24 * HOUR
+_ENDED_ROWS = " WHERE status IN ('signed', 'closed')"
+
+
+def build_history(store: Store, scale: int, per_site: int, seed: int = 0) -> int:
+    """`per_site` ended requests at each of `build`'s sites (a year of them, one in four `signed`, the others
+    `closed`), each with a visit a customer's valid signature sealed and its call-backs: 80 % reached the day
+    it was signed, 15 % two days late, 5 % never made; their stored clocks. Rows written as `build` writes
+    them (not through a push); the number of requests."""
+    rng = random.Random(seed + 1)
+
+    def site(out: _Writer, namespace: uuid.UUID, index: int, site_id: str) -> list[str]:
+        ids = []
+        for n in range(per_site):
+            request_id, visit_id, signature_id = (str(uuid.uuid5(namespace, f"{kind}/{index}/{n}"))
+                                                  for kind in ("ended", "ended-visit", "ended-signature"))
+            reported = out.now - rng.randrange(3 * DAY, 365 * DAY)
+            signed = reported + rng.randrange(2 * HOUR, DAY)
+            _request(out, request_id, {
+                "site_id": site_id, "reported_at": hlc.format_ts(reported), "channel": "hotline", "kind": "repair",
+                "caller_name": "Ms Chen", "assigned_to": "lin", "number": f"SR-H-{index:04d}-{n:03d}",
+                "status": "signed" if n % 4 == 0 else "closed"})
+            visit = {"request_id": request_id, "technician": "lin", "outcome": "resolved", "recorded_by": "lin",
+                     "recorded_at": hlc.format_ts(signed), "visit_no": 1, "sealed_by": signature_id}
+            out.add("service_visits", visit_id, visit, _clocks(_REGS["service_visits"], out.hlc()))
+            out.parents[("service_visits", visit_id)] = RowState("service_visits", visit_id, visit, site_id=site_id)
+            out.add("signatures", signature_id, {
+                "visit_id": visit_id, "signer_name": "陈女士", "signer_role": "customer",
+                "signed_at": hlc.format_ts(signed), "verification": "valid"}, _clocks(_REGS["signatures"], out.hlc()))
+            made = rng.random()
+            if made < 0.95:
+                called = signed + (HOUR if made < 0.8 else 2 * DAY)
+                out.add("callbacks", str(uuid.uuid5(namespace, f"ended-callback/{index}/{n}")), {
+                    "visit_id": visit_id, "called_at": hlc.format_ts(called), "reached": True, "called_by": "lin",
+                    "rating": "satisfied"}, _clocks(_REGS["callbacks"], out.hlc()))
+            ids.append(request_id)
+        return ids
+
+    return _each_site(store, scale, seed, site)
+
+
+def run_history(data: Path, scale: int, samples: int, per_site: int, database: str | None) -> dict[str, Any]:
+    """The 待回访 count (every site, as a supervisor's dashboard) and the list's first page of 50, in-process,
+    `samples` times each, over `build`'s open requests and `build_history`'s ended ones: (median, min) ms.
+    `database`: a PostgreSQL database's URL, or `auto` for a new one on a throwaway server of our own."""
+    if database == "auto":
+        from bench._postgres import PostgresServer, new_database
+
+        pg = PostgresServer(durable=True).start()
+        try:
+            return run_history(data, scale, samples, per_site, new_database(pg.url))
+        finally:
+            pg.stop()
+    store = Store(Settings(data_dir=data, database=database))
+    try:
+        with store.read() as db:
+            built = int(db.execute("SELECT count(*) FROM service_clocks").fetchone()[0])
+        if not built:
+            t0 = time.perf_counter()
+            count = build(store, scale) + build_history(store, scale, per_site)
+            print(f"built {scale} sites, {count:,} requests and their stored clocks: {time.perf_counter() - t0:.1f} s")
+        else:
+            print(f"reusing {database or data}")
+        now = store.now_ms()
+        results: dict[str, Any] = {"backend": "PostgreSQL" if database else "SQLite"}
+        with store.read() as db:
+            results["requests"], results["ended"] = (int(db.execute(f"SELECT count(*) FROM service_clocks{where}")
+                                                         .fetchone()[0]) for where in ("", _ENDED_ROWS))
+            results["to_make"] = q.count_callbacks_due(db, sites=None, now_ms=now)
+            calls = {"count_ms": lambda: q.count_callbacks_due(db, sites=None, now_ms=now),
+                     "list_ms": lambda: q.list_requests(db, sites=None, site_id=None, status=None, assigned_to=None,
+                                                        open_=None, breached=None, at_risk=None, now_ms=now, after=None,
+                                                        limit=51, callback_due=True)}
+            for key, call in calls.items():
+                call()  # warm
+                took = sorted(_timed([call] * samples))
+                results[key] = (took[len(took) // 2] * 1000, took[0] * 1000)
+    finally:
+        store.close()
+    return results
+
+
 def run_main(argv: list[str] | None, doc: str, scale: tuple[int, str], samples: int,
-             run: Callable[[Path, int, int], dict[str, Any]]) -> tuple[argparse.Namespace, dict[str, Any]]:
-    """A bench's command line (`--scale`, `--data`, `--samples`) and its run, in a temporary
-    directory unless `--data` keeps it."""
+             run: Callable[..., dict[str, Any]],
+             options: Sequence[tuple[str, dict[str, Any]]] = ()) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """A bench's command line (`--scale`, `--data`, `--samples`, and its own `options`: flag and
+    `add_argument`'s keywords, passed to `run` by name) and its run, in a temporary directory unless
+    `--data` keeps it."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=scale[0], help=scale[1])
     parser.add_argument("--data", type=Path, help="reuse or keep the database here")
     parser.add_argument("--samples", type=int, default=samples)
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
     args = parser.parse_args(argv)
+    more = {name: getattr(args, name) for name in (flag.lstrip("-").replace("-", "_") for flag, _ in options)}
     with tempfile.TemporaryDirectory() as tmp:
-        return args, run(args.data or Path(tmp), args.scale, args.samples)
+        return args, run(args.data or Path(tmp), args.scale, args.samples, **more)
 
 
 def print_timings(results: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> None:
@@ -244,7 +353,14 @@ def print_timings(results: dict[str, Any], rows: tuple[tuple[str, str, str], ...
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args, results = run_main(argv, __doc__, (50, "sites, 20 open requests each (issue 12: 1000)"), 200, run)
+    args, results = run_main(argv, __doc__, (50, "sites, 20 open requests each (issue 12: 1000)"), 200, run, (
+        ("--history", {"type": int, "default": 0, "help": "N ended requests a site with their call-backs: measure"
+                       " the 待回访 count and list in-process instead (s29: 40)"}),
+        ("--database", {"help": "with --history: a PostgreSQL database's URL instead of the SQLite file, or"
+                        " `auto` for a new one on a throwaway server of its own"})))
+    if args.history:
+        print_history(results)
+        return results
     n = results["requests"]
     print(f"{n} open requests at {args.scale} sites; {results['breached_on_page']} on the breach list's first page"
           f" (the same rows as the plain SQL read: {results['same_rows']})")
@@ -257,6 +373,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"clock evaluation in-process: {results['clocks_per_s']:,.0f} requests/s")
     print(f"recomputing every request's stored clocks: {results['refresh_all_s']:.2f} s")
     return results
+
+
+def print_history(results: dict[str, Any]) -> None:
+    print(f"{results['ended']:,} signed or closed requests of {results['requests']:,},"
+          f" {results['to_make']:,} call-backs still to make ({results['backend']})")
+    for label, key in (("the 待回访 count, every site  ", "count_ms"), ("the 待回访 list's first page ", "list_ms")):
+        median, least = results[key]
+        print(f"{label} median {median:.1f} ms (min {least:.1f})")
 
 
 if __name__ == "__main__":

@@ -68,10 +68,10 @@ def copy_seeded(seeded: Path, db_path: Path) -> None:
             (str(uuid.uuid4()), "server_epoch"), (secrets.token_hex(32), "cursor_secret")])
 
 
-def upgraded(where: Path | str, step: str, stored: Callable[[Any, str], None]) -> Any:
-    """A database made by the migrations before `step` (SQLite: `where` a file's path; PostgreSQL: a URL),
-    with `stored(connection, placeholder)` written as that schema held its rows, then opened by the server's
-    backend (which applies `step` and the rest); the open database."""
+def upgraded(where: Path | str, before: str, fill: Callable[[Any, str], None]) -> Any:
+    """A database migrated up to the step `before` (a SQLite file's path, or a PostgreSQL database's URL),
+    `fill(connection, mark)` writing rows as that schema held them (`mark` the backend's `?`/`%s`), then
+    opened by its backend, which applies `before` and the steps after it: the database to read back."""
     import psycopg
     import sqlite_utils
 
@@ -82,12 +82,12 @@ def upgraded(where: Path | str, step: str, stored: Callable[[Any, str], None]) -
 
     if isinstance(where, Path):
         with contextlib.closing(sqlite3.connect(where)) as conn:
-            sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=step)
+            sqlite_migrations.migrations.apply(sqlite_utils.Database(conn), stop_before=before)
             with conn:
-                stored(conn, "?")
+                fill(conn, "?")
         return SQLITE.open(where)
     with psycopg.connect(where) as pg:
-        pg_migrations.migrate(pg, stop_before=step)
+        pg_migrations.migrate(pg, stop_before=before)
         with pg.transaction():
-            stored(pg, "%s")
+            fill(pg, "%s")
     return POSTGRES.open(where)

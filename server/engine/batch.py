@@ -86,6 +86,7 @@ class _Batch(Transaction):
         self.changes: list[Change] = []  # what this batch was asked to apply (for bulk lookups)
         self.memo: dict[Any, Any] = {}  # per-batch caches of the modules that settle rows
         self._at_end: dict[str, Callable[[], None]] = {}  # work a hook does once for the whole batch
+        self._ending = False  # running that work: no change is being applied (`note`)
         self.committed: dict[str, Callable[[], None]] = {}  # work for after the commit (`after_commit`)
         self.at = hlc.format_ts(now)
         self.rules = replace(store.hooks.rules(self), was_member=self._was_member)
@@ -144,7 +145,12 @@ class _Batch(Transaction):
 
     def note(self, entry: LogEntry) -> None:
         """A hook flags something about the change being applied (a clamped time, an event out of
-        order): logged with that change's own entries."""
+        order): logged with that change's own entries. From `settle` or `staged` only: work run at the
+        batch's end (`at_end`) has no change being applied, and a note it made would be logged with
+        none, so it is refused loudly (the transaction rolls back) rather than lost (s29)."""
+        if self._ending:
+            raise RuntimeError(f"tx.note({entry.kind} {entry.register!r}) in work run at the batch's end: a note"
+                               " belongs to the change being applied; make it from the hook's settle or staged")
         self.notes.append(entry)
 
     def log(self, change: Change, caller: Caller | None, entries: list[LogEntry], hlc_: str | None = None) -> None:
@@ -217,6 +223,7 @@ class _Batch(Transaction):
         self.committed = {}
 
     def flush(self, caller: Caller | None) -> None:
+        self._ending = True
         while self._at_end:
             self._at_end.pop(next(iter(self._at_end)))()
         found = logged.on_record(self.db, [key for _, key in self.to_check])

@@ -115,11 +115,12 @@ def drop_clocks(db: Sql, request_id: str) -> None:
 
 
 def save_milestones(db: Sql,
-                    requests: list[tuple[str, list[tuple[str, str | None, str, int | None]]]]) -> None:
-    """Replace requests' stored milestones (m018): (request id, [(name, visit id, status, breach_at)])."""
+                    requests: list[tuple[str, list[tuple[str, str | None, str, int | None, int | None]]]]) -> None:
+    """Replace requests' stored milestones (m018): (request id, [(name, visit id, status, breach_at, to_make)]),
+    `to_make` 1 for a `callback` whose call-back is still to make (m033), else None."""
     db.executemany("DELETE FROM service_milestones WHERE request_id = ?", [(r,) for r, _ in requests])
-    db.executemany("INSERT INTO service_milestones (request_id, n, name, visit_id, status, breach_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)",
+    db.executemany("INSERT INTO service_milestones (request_id, n, name, visit_id, status, breach_at, to_make)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
                    [(r, n, *m) for r, each in requests for n, m in enumerate(each)])
 
 
@@ -158,16 +159,36 @@ SIGNED = ("signed", "closed")  # the statuses whose sealed visits want a call-ba
 NO_DUE = 253_402_300_800_000  # 10000-01-01 in ms: the due of a call-back an open pause stops (listed last)
 
 
+# m033: a `callback` milestone's call-back still to make, stored with the milestone (`to_make` 1) when its
+# request's clocks are recomputed (a call-back's arrival, change or removal recomputes them), so the 待回访
+# list and count read the few still to make through their partial index, not every signed or closed request's
+# milestones and call-backs (a year's history: 40,000 of them, 190-290 ms a dashboard, docs/performance.md).
+TO_MAKE_COLUMN = """
+ALTER TABLE service_milestones ADD COLUMN to_make {integer};
+CREATE INDEX service_milestones_to_make ON service_milestones(request_id, breach_at) WHERE to_make = 1;
+"""
+
+
+def to_make_backfill(reached: str) -> str:
+    """m033's backfill, `reached` the dialect's `c.fields` `reached` as a boolean: a sealed visit's call-back
+    is still to make when its milestone is not `met` and no reached call-back of the visit is stored."""
+    return ("UPDATE service_milestones SET to_make = 1 WHERE name = 'callback' AND status <> 'met' AND NOT EXISTS"
+            " (SELECT 1 FROM rows c WHERE c.collection = 'callbacks' AND c.parent_id = service_milestones.visit_id"
+            f" AND c.deleted = 0 AND {reached} = TRUE);")
+
+
+# The requests with a call-back still to make and when the earliest was due (its milestone's `breach_at`;
+# one an open pause stops has none until `resumed`: still to make, it is due `NO_DUE`, listed last).
+_DUE_BY = (f"(SELECT request_id, min(COALESCE(breach_at, {NO_DUE})) AS due FROM service_milestones"
+           " WHERE to_make = 1 GROUP BY request_id) AS due_by JOIN service_clocks USING (request_id)")
+
+
 def _callback_due(db: Sql) -> str:
-    """When the request's earliest call-back still to make was due (its `callback` milestone's `breach_at`),
-    NULL when none is: decided by the call-backs stored (a reached one for the sealed visit), not by the
-    milestone's status, which is `breached` alike for a call-back made late and one never made. (A `met`
-    one has its reached call-back: skipping those spares most of the look-ups into `rows`. One an open
-    pause stops has no `breach_at` until `resumed`: still to make, it is due `NO_DUE`.)"""
-    reached = dialect(db).field("c.fields", "reached", "boolean")
-    return (f"(SELECT min(COALESCE(m.breach_at, {NO_DUE})) FROM service_milestones m WHERE m.request_id = service_clocks.request_id"
-            " AND m.name = 'callback' AND m.status <> 'met' AND NOT EXISTS (SELECT 1 FROM rows c WHERE c.collection = 'callbacks'"
-            f" AND c.parent_id = m.visit_id AND c.deleted = 0 AND {reached} = TRUE))")
+    """When the request's earliest call-back still to make was due, NULL when none is: decided by the
+    call-backs stored (`to_make`), not by the milestone's status, which is `breached` alike for a call-back
+    made late and one never made."""
+    return (f"(SELECT min(COALESCE(m.breach_at, {NO_DUE})) FROM service_milestones m"
+            " WHERE m.request_id = service_clocks.request_id AND m.to_make = 1)")
 
 
 def callback_due_of(db: Sql, request_id: str) -> int | None:
@@ -199,7 +220,7 @@ def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str
         risky = "COALESCE(risk_at <= ? AND (breach_at IS NULL OR breach_at > ?), FALSE)"
         where.append(risky if at_risk else f"NOT {risky}")
         args += [now_ms, now_ms]
-    if callback_due is not None:  # True: the statuses here, the due in the outer query (computed once a request)
+    if callback_due is not None:  # True: the statuses here, the due from `_DUE_BY`
         where.append(f"status IN {among(SIGNED)}" if callback_due
                      else f"NOT (status IN {among(SIGNED)} AND {_callback_due(db)} IS NOT NULL)")
         args += list(SIGNED)
@@ -220,15 +241,12 @@ def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, stat
     where, args = _where(db, sites=sites, site_id=site_id, status=status, assigned_to=assigned_to, open_=open_,
                          breached=breached, at_risk=at_risk, callback_due=callback_due, now_ms=now_ms,
                          phone_tail=phone_tail)
-    tail = where if not callback_due else ["due IS NOT NULL"]  # the due is computed once a request, below
     key = "due" if callback_due else "reported_ms"
     if after is not None:
-        tail.append(f"({key}, request_id) > (?, ?)")
+        where.append(f"({key}, request_id) > (?, ?)")
         args += list(after)
-    source = "service_clocks" if not callback_due else (
-        f"(SELECT request_id, {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)}) AS due_by")
-    sql = (f"SELECT request_id, {key} FROM {source}"
-           + (f" WHERE {' AND '.join(tail)}" if tail else "") + f" ORDER BY {key}, request_id LIMIT ?")
+    sql = (f"SELECT request_id, {key} FROM {_DUE_BY if callback_due else 'service_clocks'}"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {key}, request_id LIMIT ?")
     return [(r[0], r[1]) for r in db.execute(sql, [*args, limit])]
 
 
@@ -236,8 +254,7 @@ def count_callbacks_due(db: Sql, *, sites: list[str] | None, now_ms: int) -> int
     """How many requests in `sites` (None: every site) `list_requests` keeps with `callback_due=True`."""
     where, args = _where(db, sites=sites, site_id=None, status=None, assigned_to=None, open_=None, breached=None,
                          at_risk=None, callback_due=True, now_ms=now_ms)
-    sql = (f"SELECT count(*) FROM (SELECT {_callback_due(db)} AS due FROM service_clocks WHERE {' AND '.join(where)})"
-           " AS listed WHERE due IS NOT NULL")
+    sql = f"SELECT count(*) FROM {_DUE_BY} WHERE {' AND '.join(where)}"
     return int(db.execute(sql, args).fetchone()[0])
 
 

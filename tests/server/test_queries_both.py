@@ -396,7 +396,7 @@ def _writes(db: Any, now: int) -> list[Any]:
     service.set_terms_override(db, site, {"response_hours": 8}, "chen", "2026-12-01T09:00:00.000Z")
     service.save_clocks(db, [("r-1", site, "open", "wang", now, 1, 0, now + 5, now + 1, now,
                               service.phone_reversed("021-5555 0109"))])
-    service.save_milestones(db, [("r-1", [("respond", None, "open", now + 5)])])
+    service.save_milestones(db, [("r-1", [("respond", None, "open", now + 5, None)])])
     out += [service.terms_override(db, site), service.stored_clocks(db, "r-1"), service.list_requests(
         db, sites=[site], site_id=None, status="open", assigned_to="wang", open_=True, breached=False,
         at_risk=True, now_ms=now + 2, after=(0, ""), limit=10)]
@@ -404,6 +404,17 @@ def _writes(db: Any, now: int) -> list[Any]:
     out += [service.list_requests(db, sites=[site], site_id=None, status=None, assigned_to=None, open_=None,
                                   breached=None, at_risk=None, now_ms=now, after=None, limit=10, phone_tail=tail)
             for tail in ("9010", "90105555120", "9011", "90105555120" + "0")]
+    # The call-backs still to make (m033): one due, one stopped by a pause (no due), one made.
+    service.save_clocks(db, [(r, site, "closed", "wang", now, 0, 0, None, None, now, None) for r in ("r-2", "r-3", "r-4")])
+    service.save_milestones(db, [("r-2", [("callback", "v-2", "breached", now + 7, 1)]),
+                                 ("r-3", [("callback", "v-3", "open", None, 1)]),
+                                 ("r-4", [("callback", "v-4", "breached", now + 3, None)])])
+    out += [service.list_requests(db, sites=[site], site_id=None, status=None, assigned_to=None, open_=None,
+                                  breached=None, at_risk=None, now_ms=now, after=(now + 7, "r-2"), limit=10,
+                                  callback_due=True),
+            service.count_callbacks_due(db, sites=[site], now_ms=now), service.callback_due_of(db, "r-2"),
+            service.list_requests(db, sites=None, site_id=None, status=None, assigned_to=None, open_=None,
+                                  breached=None, at_risk=None, now_ms=now, after=None, limit=10, callback_due=False)]
     service.drop_clocks(db, "r-1")
     signatures.record_verification(db, "sig-1", "i-1", "inspection", b"{}")
     signatures.record_verification(db, "sig-1", "i-1", "sheet", b"{}")

@@ -35,7 +35,7 @@ from ..archive.schemas import Found, ImportReport, NewSite
 from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
 from ..inspections.service import Inspections
-from ..service.service import TAIL_DIGITS
+from ..service.listing import TAIL_DIGITS
 
 MAX_PENDING_IMPORTS = 8  # files kept at once, everyone's: 8 x 5 MiB in the database at most
 MAX_PENDING_PER_USER = 3  # files one user keeps at once (over all their sessions and sites)

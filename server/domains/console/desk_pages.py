@@ -28,8 +28,9 @@ from ..duty.schemas import OnDuty
 from ..duty.service import Duty
 from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
+from ..service.listing import TAIL_DIGITS
 from ..service.schemas import NewRequest
-from ..service.service import TAIL_DIGITS, ServiceRequests, desk_kinds, phone_digits
+from ..service.service import ServiceRequests, desk_kinds, phone_digits
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 

@@ -46,7 +46,8 @@ class RequestSummary(msgspec.Struct, kw_only=True):
 
 
 class RequestList(msgspec.Struct, kw_only=True):
-    """A page of requests, oldest `reported_at` first; `next` is the `after` of the next page (null: the last)."""
+    """A page of requests, oldest `reported_at` first; `next` is the `after` of the next page (null: the last),
+    the list's position after this page's last request (`<order key>.<id>`)."""
 
     requests: list[RequestSummary]
     next: str | None

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sync import errors as E
 from sync import hlc, schema
 from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
-from sync.collections.service import DESK_KINDS, KIND_ORDER, PHONE_LIMIT, status_step
+from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
 from sync.fields import is_uuid
 from sync.merge import LogEntry
 from sync.periods import site_zone
@@ -40,6 +40,7 @@ from ...filters import one_of
 from ...storage import service as q
 from ...storage.base import Connection
 from ..scope import in_scope
+from .listing import MAX_FILTER_CHARS, flag, id_position, keyset, phone_tail
 from .schemas import (
     CallbackSummary,
     ExplainedMilestone,
@@ -87,8 +88,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # requests per page of the list
 DEFAULT_COMPLEXITY = "ordinary"  # service.md: `complexity` defaults to `ordinary`
-MAX_FILTER_CHARS = 64  # an `assigned_to` filter (usernames are shorter)
-TAIL_DIGITS = 4  # a `caller_phone` filter names at least the number's last four digits (尾号)
 _ENDED = ("closed", "cancelled")
 _STATUSES = schema.COLLECTIONS["service_requests"].field("status").choices  # type: ignore[union-attr]
 
@@ -208,6 +207,7 @@ class Lasting(NamedTuple):
     status: str
     breach_at: int | None
     risk_at: int | None
+    to_make: bool = False  # a `callback` not `met` whose visit has no reached call-back stored (待回访, m033)
 
 
 def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
@@ -238,7 +238,9 @@ def lasting(inputs: Inputs, now_ms: int) -> list[Lasting]:
             left = m.remaining_ms - clock.target_ms // 4
             at = now_ms + left if calendar is None else calendar.add(zone, now_ms, left)
         out.append(Lasting(m.name, visit_id, "open", due + 1, at))
-    return out
+    reached = {c.get("visit_id") for c in inputs.callbacks if c.get("reached") is True}
+    return [m._replace(to_make=True) if m.name == "callback" and m.status != "met" and m.visit_id not in reached
+            else m for m in out]
 
 
 def derived(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) -> tuple[bool, int | None, int | None]:
@@ -268,7 +270,7 @@ def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:
     for request_id in sorted(found):
         each = lasting(found[request_id], now_ms)
         rows.append(clock_row(found[request_id], now_ms, each))
-        milestones.append((request_id, [(m.name, m.visit_id, m.status, m.breach_at) for m in each]))
+        milestones.append((request_id, [(m.name, m.visit_id, m.status, m.breach_at, 1 if m.to_make else None) for m in each]))
     q.save_clocks(db, rows)
     q.save_milestones(db, milestones)
 
@@ -280,16 +282,21 @@ def refresh_in(tx: Transaction, request_ids: list[str]) -> None:
 
 
 def backfill_milestones(store: Store) -> None:
-    """Once, after m018: the milestones of the requests stored before it."""
-    with store.write() as db:
+    """Once, after m018: the milestones of the requests stored before it (the version lock, as
+    `refresh_site_clocks`)."""
+    with store.write(versions=True) as db:
         ids = q.backfill_pending(db)
         if ids:
             refresh_clocks(db, ids, store.now_ms())
 
 
 def refresh_site_clocks(store: Store, site_id: str) -> int:
-    """Recompute every request of a site (after a supervisor changed its terms); how many."""
-    with store.write() as db:
+    """Recompute every request of a site (after a supervisor changed its terms); how many.
+
+    It takes the version lock, as a push does: on PostgreSQL (READ COMMITTED) a push committed
+    between this read of the rows and its write of the clocks (a call-back reached) would otherwise
+    be overwritten by what was read before it (`to_make` 1: on 待回访 until the next write)."""
+    with store.write(versions=True) as db:
         ids = q.site_requests(db, site_id)
         refresh_clocks(db, ids, store.now_ms())
     return len(ids)
@@ -311,22 +318,6 @@ def _complexity(fields: Mapping[str, Any]) -> str:
     return _str(fields.get("complexity")) or DEFAULT_COMPLEXITY
 
 
-def _phone_tail(phone: str) -> str:
-    """A `caller_phone` filter's digits, last first; `invalid_filter` past a number's length or short of
-    `TAIL_DIGITS` digits."""
-    tail = q.phone_reversed(phone[:PHONE_LIMIT + 1]) or ""
-    if len(phone) > PHONE_LIMIT or len(tail) < TAIL_DIGITS:
-        raise E.InvalidFilter(f"caller_phone is a number of at most {PHONE_LIMIT} characters, at least"
-                              f" {TAIL_DIGITS} of them digits (its tail will do)", parameter="caller_phone",
-                              limit=PHONE_LIMIT)
-    return tail
-
-
-def _flag(name: str, value: str | None) -> bool | None:
-    chosen = one_of(name, value, ("true", "false"))
-    return None if chosen is None else chosen == "true"
-
-
 class ServiceRequests:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -339,8 +330,8 @@ class ServiceRequests:
         the oldest due first (`false`: the others, in the list's order). `caller_phone`: the caller's number
         ends with its digits (at least `TAIL_DIGITS`; spaces, dashes, full-width digits as `phone_reversed`)."""
         chosen = one_of("status", status, _STATUSES)
-        tail = None if caller_phone is None else _phone_tail(caller_phone)
-        flags = {name: _flag(name, value) for name, value in
+        tail = None if caller_phone is None else phone_tail(caller_phone)
+        flags = {name: flag(name, value) for name, value in
                  (("breached", breached), ("at_risk", at_risk), ("open", open_), ("callback_due", callback_due))}
         if site_id is not None and not is_uuid(site_id):
             raise E.InvalidFilter(f"site_id {site_id[:MAX_FILTER_CHARS]!r} is not a site id", parameter="site_id")
@@ -354,16 +345,8 @@ class ServiceRequests:
         now = self.store.now_ms()
         sites = None if caller.sites is None else sorted(caller.sites)
         with self.store.read() as db:
-            position = None
-            if after is not None:
-                # The position is a request the caller can see: a cursor tells nothing of other sites.
-                row = q.stored_clocks(db, after) if is_uuid(after) else None
-                key = None if row is None else q.callback_due_of(db, after) if flags["callback_due"] \
-                    else row["reported_ms"]
-                if row is None or key is None or not in_scope(caller, row["site_id"]):
-                    # (a request whose call-back was made since its page was read has no place left in it)
-                    raise E.InvalidCursor("after is the `next` of a page of this list")
-                position = (key, after)
+            position = None if after is None else keyset(after) or id_position(
+                db, caller, after, bool(flags["callback_due"]))
             found = q.list_requests(db, sites=sites, site_id=site_id, status=chosen, assigned_to=assigned_to,
                                     open_=flags["open"], breached=flags["breached"], at_risk=flags["at_risk"],
                                     callback_due=flags["callback_due"], now_ms=now, after=position, limit=limit + 1,
@@ -371,7 +354,8 @@ class ServiceRequests:
             page = [request_id for request_id, _ in found[:limit]]
             inputs = load_inputs(db, page)
         summaries = [self._summary(inputs[i], now) for i in page if i in inputs]
-        return RequestList(requests=summaries, next=page[-1] if len(found) > limit else None)
+        last = found[limit - 1] if len(found) > limit else None
+        return RequestList(requests=summaries, next=None if last is None else f"{last[1]}.{last[0]}")
 
     def callbacks_due(self, caller: Caller) -> int:
         """How many of the caller's requests `callback_due=true` lists (the dashboard's 待回访)."""

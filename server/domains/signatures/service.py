@@ -52,6 +52,7 @@ from ..identity import audit as security
 from ..media.blobs import guarded
 from ..scope import in_scope
 from ..service.hooks import derive_status
+from ..service.service import refresh_in
 from .schemas import Difference, SignatureCheck, SignatureInfo
 
 if TYPE_CHECKING:
@@ -406,8 +407,12 @@ def retract(store: Store, caller: Caller, signature_id: str) -> SignatureInfo:
                 reopened = _copy(inspection)
                 batch.server_set(reopened, "status", "completed")
                 batch.put(reopened)
-            if row.fields.get("visit_id"):
+            visit = batch.lookup("service_visits", signed_id) if row.fields.get("visit_id") else None
+            if visit is not None:
                 _signed(batch, signature)  # a request this visit's sheet signed is `resolved` again
+                # Rows put here run no hook: the request's stored clocks (status, the call-back still
+                # to make) follow as a push's would, or 待回访 kept a request no longer signed.
+                refresh_in(batch, [str(visit.fields.get("request_id"))])
             batch.flush(None)
             q.keep_clock(db, store.clock.last)
             security.audit(db, security.SIGNATURE_RETRACTED, username=caller.username, client_id=caller.client_id,

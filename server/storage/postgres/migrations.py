@@ -21,7 +21,7 @@ import psycopg
 from ..base import Unreachable, refuse_newer
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
-from ..service import PHONE_BACKFILL_POSTGRES, PHONE_REVERSED
+from ..service import PHONE_BACKFILL_POSTGRES, PHONE_REVERSED, TO_MAKE_COLUMN, to_make_backfill
 from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
@@ -134,6 +134,8 @@ STEPS: list[tuple[str, str]] = [
     ("m031_signed_devices", SIGNED_DEVICES),
     # Whom a signed sheet named as its technician, SQLite's m032 (storage/signatures.py).
     ("m032_signed_technician", SIGNED_TECHNICIAN + TECHNICIAN_BACKFILL_POSTGRES),
+    # The call-backs still to make, SQLite's m033 (storage/service.py).
+    ("m033_callback_to_make", TO_MAKE_COLUMN.format(integer="bigint") + to_make_backfill("CAST(c.fields ->> 'reached' AS boolean)")),
     # A request's caller's number, digits last first, and its index, SQLite's m034 (storage/service.py).
     ("m034_caller_phone", PHONE_REVERSED.format(text='text COLLATE "C"') + PHONE_BACKFILL_POSTGRES),
 ]

@@ -1,18 +1,29 @@
-"""Finding a service request by its caller's number (s29-desk29): `service_clocks.phone_reversed`, the
-digits of the caller's number last first, and its index (storage/service.py); the requests stored before
-get theirs from their `caller_phone` at upgrade time. PostgreSQL's step of the same name is the same.
+"""Service requests' stored columns (storage/service.py), registered on the same `Migrations` when
+`migrations.py` imports this module (its last lines), after m032. PostgreSQL's steps of the same names are
+the same:
 
-Registered on the same `Migrations` when `migrations.py` imports this module (its last lines), after m032 (and
-m033, s29-fixes29a's callbacks step, which joins this module when the two branches merge).
+- m033, the call-backs still to make (待回访), stored with their `callback` milestones
+  (`service_milestones.to_make`) and read through a partial index: the dashboard's count and the list looked
+  up every signed or closed request's milestones and call-backs. Milestones stored before get theirs from the
+  call-backs stored at upgrade time.
+- m034, finding a service request by its caller's number: `service_clocks.phone_reversed`, the digits of the
+  caller's number last first, and its index; the requests stored before get theirs from their
+  `caller_phone` at upgrade time.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-from ..service import PHONE_REVERSED, phone_reversed
+from ..service import PHONE_REVERSED, TO_MAKE_COLUMN, phone_reversed, to_make_backfill
 from . import migrations_sheets  # noqa: F401 (m032 registers first)
 from .migrations import migrations
+
+
+@migrations()
+def m033_callback_to_make(db: sqlite_utils.Database) -> None:
+    """A nullable column, 1 for a call-back still to make, with its partial index; filled from the call-backs."""
+    db.executescript(TO_MAKE_COLUMN.format(integer="INTEGER") + to_make_backfill("json_extract(c.fields, '$.reached')"))
 
 
 @migrations()
