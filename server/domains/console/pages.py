@@ -15,7 +15,7 @@ from sync import errors as E
 from sync.clocks import Milestone
 from sync.duty import ending_calendars
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_period
-from sync.periods import FREQUENCIES, period_of, site_zone
+from sync.periods import FREQUENCIES, period_of, previous_period, site_zone
 from sync.schema import OUTCOMES, SERVICE_DESK, SUPERVISOR
 from sync.workhours import Calendar
 
@@ -110,10 +110,15 @@ def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Cal
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
     """The inspections of the period each site is in today, in its own time zone, whatever its plan's
-    frequency (a month, a half-year or a quarter): due first."""
+    frequency (a month, a half-year or a quarter), and those of the period before it still not done
+    (overdue: on 1 January the fourth quarter's unfinished inspection is still work to do): due first."""
     current = {s.id: {period_of(inspections.today(s.tz), f) for f in FREQUENCIES} for s in sites}
-    found = [i for period in sorted(set().union(*current.values()))
-             for i in inspections.summaries(caller, period=period).inspections if i.period in current.get(i.site_id, ())]
+    before = {site: {previous_period(p) for p in periods} for site, periods in current.items()}
+    # The period before is asked for its overdue ones alone: its progress is counted only for those.
+    found = [i for wanted, overdue in ((current, None), (before, True))
+             for period in sorted(set().union(*wanted.values()))
+             for i in inspections.summaries(caller, period=period, overdue=overdue).inspections
+             if i.period in wanted.get(i.site_id, ())]
     return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
 
 

@@ -1,0 +1,42 @@
+"""Across New Year (session 29, yearend): what the office meets from 31 December 2026 to 1 January 2027,
+Asia/Shanghai. In-process on the real app, the server's clock set through `store.now_ms`; what is about a
+process's own clock is in tests/reliability/test_yearend_processes.py (faketime'd real processes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sync.periods import previous_period
+from sync.schema import inspection_id
+from tests.conftest import SITE
+from tests.server.test_console_periods import _inspections_table
+from tests.server.test_console_site import sign_in
+
+
+def _shanghai(text: str) -> int:
+    """A local time in Shanghai (`2027-01-01 00:30`), in ms."""
+    return int(datetime.fromisoformat(f"{text}+08:00").timestamp() * 1000)
+
+
+def test_new_years_day_dashboard_keeps_the_fourth_quarters_unfinished_inspection(http, store, site, monkeypatch):
+    # Regression (session 29, yearend, finding 1): the dashboard listed the inspections of the period each site
+    # is in today. At 00:30 on 1 January the fourth quarter's inspection, due 20 December and never done,
+    # left it (本期没有巡检。): the supervisor lost the one overdue inspection from the page, while the first
+    # quarter's were not even scheduled. It stays now, marked overdue, beside the new quarter's.
+    q1 = inspection_id(SITE, "2027-Q1")
+    store.write_server_changes([("inspections", q1, {"site_id": SITE, "period": "2027-Q1", "status": "scheduled",
+                                                     "due_on": "2027-03-20"}, False)])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:30"))
+    listed = _inspections_table(sign_in(http, "lin").get("/console/").text)
+    row = listed.split(f'/console/inspections/{site["inspection"]}"')[1].split("</tr>")[0]
+    assert "<td>2026-Q4</td>" in row and '2026-12-20 <span class="breached">已逾期</span>' in row, row
+    assert f'/console/inspections/{q1}"' in listed
+    # Done, it leaves the page with its quarter.
+    store.write_server_changes([("inspections", site["inspection"], {"status": "completed"}, False)])
+    listed = _inspections_table(http.get("/console/").text)
+    assert site["inspection"] not in listed and q1 in listed
+
+
+def test_the_period_before_crosses_the_year():
+    assert [previous_period(p) for p in ("2027-Q1", "2027-H1", "2027-M1", "2026-M12")] == [
+        "2026-Q4", "2026-H2", "2026-M12", "2026-M11"]
