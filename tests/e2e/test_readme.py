@@ -216,3 +216,24 @@ def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -
         shown = [subprocess.run(["date", "-d", f"2027-{month:02d}-15", f"+{fmt}"], capture_output=True, text=True,
                                 check=True).stdout.strip() for month in range(1, 13)]
         assert [s for s in shown if not is_month(s)] == [], fmt
+
+
+# Regression (session 29, yearend): `ID=$(fieldsync-client inspections | awk '{print $NF; exit}')` read the
+# inspection's id as the line's last column; an overdue inspection's line ends `OVERDUE`, so from the 21st of
+# a quarter's last month (the demo's due day is the 20th: 21 to 31 December) the README's next command asked
+# for `/api/inspections/OVERDUE` and failed, and so did this file's walk on those days. Each value the README
+# reads out of `inspections` is read here from the catalogue's line, overdue or not, a site's name with a space.
+def test_the_readmes_values_read_from_inspections_hold_on_an_overdue_line() -> None:
+    from client_sdk.cli.messages import MESSAGES
+
+    values = {"sheet_no": "PM-2026Q4-0001", "period": "2026-Q4", "id": "6d854cf7-c682-56ae-ad9b-a4dd1c6ca6d8"}
+    wanted = {"SHEET": "sheet_no", "PERIOD": "period", "ID": "id"}
+    found = [(m[1], m[2]) for command in commands(README.read_text())
+             for m in re.finditer(r"^(\w+)=\$\(fieldsync-client inspections \| (.+)\)(?:\s+#.*)?$", command.text, re.M)]
+    assert {name for name, _ in found} == set(wanted), found
+    for overdue in ("", MESSAGES["overdue"]):
+        line = MESSAGES["inspection_line"].format(site="科峰 科技园", status="scheduled", due_on="2026-12-20",
+                                                  checked=0, total=624, overdue=overdue, **values)
+        for name, pipe in found:
+            read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
+            assert read.stdout.strip() == values[wanted[name]], (name, pipe, line)
