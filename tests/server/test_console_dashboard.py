@@ -61,7 +61,9 @@ def _warnings(http) -> list[str]:
     ("2026-10-31", None),  # 61 days before its last day: not yet
     ("2026-11-01", "还剩 60 天"),
     ("2026-12-07", "还剩 24 天"),
-    ("2026-12-31", "还剩 0 天"),
+    ("2026-12-30", "还剩 1 天"),
+    ("2026-12-31", "今天是最后一天"),  # it read 还剩 0 天 (session 29, yearend)
+    ("2027-01-01", "已过期 1 天"),
     ("2027-01-05", "已过期 5 天"),
 ])
 def test_the_dashboard_warns_supervisors_of_a_calendar_about_to_end(http, store, monkeypatch, day, expected):

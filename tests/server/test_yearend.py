@@ -40,3 +40,17 @@ def test_new_years_day_dashboard_keeps_the_fourth_quarters_unfinished_inspection
 def test_the_period_before_crosses_the_year():
     assert [previous_period(p) for p in ("2027-Q1", "2027-H1", "2027-M1", "2026-M12")] == [
         "2026-Q4", "2026-H2", "2026-M12", "2026-M11"]
+
+
+def test_the_calendar_warning_reads_well_on_its_last_day_and_the_next():
+    # Regression (session 29, yearend, finding 2): on New Year's Eve the warning said the calendar "ends on
+    # 2026-12-31, in 0 days" (还剩 0 天 on the dashboard), and on New Year's Day "ended on 2026-12-31, 1 days ago";
+    # the same words are `fieldsync serve`'s at start (a real process at New Year: test_new_year.py).
+    from server.cli import _calendar_warnings
+
+    said = {day: _calendar_warnings(_shanghai(f"{day} 12:00"))[0].split(". ")[0]
+            for day in ("2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02")}
+    assert said == {"2026-12-30": 'The holiday calendar "cn-2026-office" ends on 2026-12-31, tomorrow',
+                    "2026-12-31": 'The holiday calendar "cn-2026-office" ends on 2026-12-31, today',
+                    "2027-01-01": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, yesterday',
+                    "2027-01-02": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, 2 days ago'}, said

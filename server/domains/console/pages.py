@@ -100,12 +100,19 @@ def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Cal
     then one for each calendar a site's terms write out (`sites`, by the site's name), which its override
     must be given the next year's dates in."""
     ending = [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
-                                                                            days=abs(days))
+                                                                            when=_days_to(t, days))
               for name, last, days in calendars_ending(now_ms)]
     today = datetime.fromtimestamp(now_ms / 1000, site_zone(None)).date()
     return ending + [t["site_calendar_ending" if (last - today).days >= 0 else "site_calendar_ended"].format(
-        site=site, last=last.isoformat(), days=abs((last - today).days))
+        site=site, last=last.isoformat(), when=_days_to(t, (last - today).days))
         for site, last in ending_calendars(sites or {}, today)]
+
+
+def _days_to(t: Mapping[str, str], days: int) -> str:
+    """How far a calendar's last day is, in words: 还剩 24 天, 今天是最后一天, 已过期 5 天 (on New Year's Eve it read
+    还剩 0 天, and "1 days ago" the next morning)."""
+    named = {1: "calendar_tomorrow", 0: "calendar_today", -1: "calendar_yesterday"}.get(days)
+    return t[named] if named else t["calendar_in_days" if days > 0 else "calendar_days_ago"].format(days=abs(days))
 
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
