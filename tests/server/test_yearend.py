@@ -1,11 +1,12 @@
 """Across New Year (session 29, yearend): what the office meets from 31 December 2026 to 1 January 2027,
 Asia/Shanghai. In-process on the real app, the server's clock set through `store.now_ms`; what is about a
-process's own clock is in tests/reliability/test_yearend_processes.py (faketime'd real processes)."""
+process's own clock is in tests/e2e/test_new_year.py (a faketime'd real server and phone)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sync.duty import roster_id
 from sync.periods import previous_period
 from sync.schema import inspection_id
 from tests.conftest import SITE
@@ -54,3 +55,27 @@ def test_the_calendar_warning_reads_well_on_its_last_day_and_the_next():
                     "2026-12-31": 'The holiday calendar "cn-2026-office" ends on 2026-12-31, today',
                     "2027-01-01": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, yesterday',
                     "2027-01-02": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, 2 days ago'}, said
+
+
+def _next_roster(http) -> str:
+    page = http.get("/console/").text
+    return page.split('id="next-roster">')[1].split("</p>")[0] if 'id="next-roster"' in page else ""
+
+
+def test_the_dashboard_asks_for_next_months_roster_in_the_last_week(http, store, monkeypatch):
+    # Regression (session 29, yearend, finding 3): nothing asked for January's duty roster before January: on
+    # New Year's Eve the dashboard read 值班：王工 (December's), and from 00:00 on 1 January (a public holiday,
+    # on call all day once the calendar knows it) nobody answered the duty phone until someone noticed
+    # 本月未排班. In a month's last week the supervisor's dashboard now asks for the next month's.
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-31 20:00"))
+    console = sign_in(http, "lin")
+    warning = _next_roster(console)
+    assert "下月（2027-01）还没有排值班" in warning and 'href="/console/reports?month=2027-01#roster"' in warning, warning
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-24 20:00"))  # a week and more to go: not yet
+    assert _next_roster(console) == ""
+    sign_in(http, "chen")  # the desk cannot roster: not on its dashboard
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-31 20:00"))
+    assert _next_roster(http) == ""
+    store.write_server_changes([("duty_roster", roster_id("2027-M1"), {"month": "2027-M1", "technician": "wang"},
+                                 False)])
+    assert _next_roster(sign_in(http, "lin")) == ""

@@ -15,7 +15,7 @@ from sync import errors as E
 from sync.clocks import Milestone
 from sync.duty import ending_calendars
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_period
-from sync.periods import FREQUENCIES, period_of, previous_period, site_zone
+from sync.periods import FREQUENCIES, period_bounds, period_of, previous_period, site_zone
 from sync.schema import OUTCOMES, SERVICE_DESK, SUPERVISOR
 from sync.workhours import Calendar
 
@@ -90,8 +90,15 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str], lang: str) -> di
             "callbacks_due": requests.callbacks_due(caller) if caller.role in (SERVICE_DESK, SUPERVISOR) else None,
             "calendars": calendar_warnings(state.store.now_ms(), t, state.archive.terms_calendars())
             if caller.role == SUPERVISOR else [],
+            # the month ending within a week and the next not rostered: the supervisor's to write
+            "unrostered": _unrostered(state.duty.next_unrostered()) if caller.role == SUPERVISOR else None,
             "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()}, lang)}
+
+
+def _unrostered(month: str | None) -> str | None:
+    """The month without a roster as the reports page names it (`2027-M1` as `2027-01`)."""
+    return None if month is None else period_bounds(month)[0].strftime("%Y-%m")
 
 
 def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Calendar] | None = None) -> list[str]:

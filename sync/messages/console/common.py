@@ -73,6 +73,8 @@ ZH: dict[str, str] = {
     "no_location": "（未填位置）",
     "no_devices": "没有符合条件的设备。",
     # The dashboard warns supervisors of a holiday calendar about to end (sync.duty.ending_calendars).
+    # The dashboard, in a month's last week, to supervisors: next month has no duty roster yet (Duty.next_unrostered).
+    "next_month_unrostered": "下月（{month}）还没有排值班：下月 1 日起值班电话将无人接听，请排班。",
     # How far the calendar's last day is ({when} above): on that day itself, and the day before and after.
     "calendar_in_days": "还剩 {days} 天",
     "calendar_tomorrow": "还剩 1 天",
@@ -164,6 +166,8 @@ EN: dict[str, str] = {
     "note": "Note",
     "no_location": "(no location)",
     "no_devices": "No device matches.",
+    "next_month_unrostered": "Nobody is rostered for next month ({month}) yet: from its first day nobody would answer"
+                             " the duty phone. Please roster someone.",
     "calendar_in_days": "in {days} days",
     "calendar_tomorrow": "tomorrow",
     "calendar_today": "today",
