@@ -4,8 +4,12 @@ process's own clock is in tests/e2e/test_new_year.py (a faketime'd real server a
 
 from __future__ import annotations
 
+import copy
+import json
 from datetime import datetime
 
+from bench._server import ROOT
+from sync import hlc, pricing
 from sync.duty import roster_id
 from sync.periods import previous_period
 from sync.schema import inspection_id
@@ -79,3 +83,26 @@ def test_the_dashboard_asks_for_next_months_roster_in_the_last_week(http, store,
     store.write_server_changes([("duty_roster", roster_id("2027-M1"), {"month": "2027-M1", "technician": "wang"},
                                  False)])
     assert _next_roster(sign_in(http, "lin")) == ""
+
+
+def test_a_bill_and_a_warranty_across_midnight_follow_the_sites_day():
+    # Walked, not mended (session 29, yearend): the schedule in force and the warranty phase are read on the site's
+    # local day, 23:50 on 31 December being 15:50 UTC, whichever day the phone syncs. A 2027 revision is a new
+    # schedule (docs/operations.md, "New Year"); a warranty from 2025-01-01 for 24 months ends on 2026-12-31.
+    data = json.loads((ROOT / "fixtures" / "fee_schedules.json").read_text())
+    revised = {**copy.deepcopy(data["schedules"][-1]), "effective_from": "2027-01-01"}
+    revised["itemised"]["labour"] += 2_000
+    book = pricing.load({**data, "schedules": [*data["schedules"], revised]}, strict=True)
+    site = {"tz": "Asia/Shanghai", "contract": "per_visit", "zone": "urban", "accepted_on": "2025-01-01",
+            "warranty_months": 24}
+    device = {"system": "video", "kind": "dome_camera"}
+
+    def context(at: str) -> pricing.Context:
+        stamp = hlc.format_ts(_shanghai(at))
+        return pricing.context(book, site=site, request={"reported_at": stamp}, visit={"recorded_at": stamp},
+                               device=device)
+
+    eve, day = context("2026-12-31 23:50"), context("2027-01-01 00:10")
+    assert (eve.phase, day.phase) == ("repair", "expired")
+    assert (eve.schedule.effective_from, day.schedule.effective_from) == (data["schedules"][-1]["effective_from"],
+                                                                          "2027-01-01")
