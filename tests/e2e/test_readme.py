@@ -78,13 +78,15 @@ def commands(readme: str, skip: str = SKIP) -> list[Command]:
     return found
 
 
-def as_of_today(text: str) -> str:
-    """The README's 2026-Q4 values read as today's quarter, in the demo's time zone."""
-    period = period_of(site_today(None), "quarterly")
+def as_of_today(text: str, period: str | None = None) -> str:
+    """The README's 2026-Q4 values read as today's quarter (or `period`), in the demo's time zone: its
+    inspection ids, due date, sheet numbers, and a time shown by its year alone (`checked_at='2026-…'`)."""
+    period = period or period_of(site_today(None), "quarterly")
     for site in _demo_sites():
         shown, today = schema.inspection_id(site, SHOWN_PERIOD), schema.inspection_id(site, period)
         text = text.replace(shown, today).replace(shown[:8], today[:8])
     text = text.replace("2026-12-20", period_bounds(period)[1].replace(day=20).isoformat())
+    text = text.replace(f"'{SHOWN_PERIOD[:4]}-…'", f"'{period[:4]}-…'")
     return text.replace(SHOWN_PERIOD, period).replace(SHOWN_PERIOD.replace("-", ""), period.replace("-", ""))
 
 
@@ -237,3 +239,11 @@ def test_the_readmes_values_read_from_inspections_hold_on_an_overdue_line() -> N
         for name, pipe in found:
             read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
             assert read.stdout.strip() == values[wanted[name]], (name, pipe, line)
+
+
+def test_the_readmes_times_shown_by_their_year_read_as_todays_year() -> None:
+    # Regression (session 29, yearend): the outbox's `checked_at='2026-…'` was read as it stands, so from
+    # 1 January 2027 the README's walk failed every day of the year (a check recorded today is 2027's).
+    shown = "#2     create  device_checks PM-2026Q4-0001 CAM-001: … checked_at='2026-…', …"
+    assert as_of_today(shown, "2027-Q1") == "#2     create  device_checks PM-2027Q1-0001 CAM-001: … checked_at='2027-…', …"
+    assert "checked_at='2026-…'" in README.read_text()  # what it reads: the README still shows 2026-Q4's walk
