@@ -11,9 +11,11 @@ Within a block:
 - a comment after a blank line, or after a command on its own line, is prose.
 
 The examples show this quarter as 2026-Q4 and `make run`'s server at
-127.0.0.1:8000: the test reads the README's periods, sheet numbers, due dates and
-inspection ids as today's, serves the demo on a free port (`FIELDSYNC_SERVER`)
-and keeps every file under its temporary directory (`/tmp/` and `$HOME`).
+127.0.0.1:8000: the test runs the walk at noon on the 15th of this month (every
+process on a faked clock, `tests/faketime.py`), reads the README's periods, sheet
+numbers, due dates and inspection ids as that day's, serves the demo on a free port
+(`FIELDSYNC_SERVER`) and keeps every file under its temporary directory (`/tmp/`
+and `$HOME`).
 """
 
 from __future__ import annotations
