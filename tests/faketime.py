@@ -40,6 +40,10 @@ class Clock:
         """From now on the processes read `moment` (an aware datetime), and the time after it."""
         self.path.write_text(f"+{round(moment.timestamp() - time.time())}s\n")
 
+    def now(self) -> float:
+        """The processes' time now, in seconds since the epoch."""
+        return time.time() + float(self.path.read_text().strip()[1:-1])
+
     def env(self, **more: str) -> dict[str, str]:
         return {**os.environ, "LD_PRELOAD": _library(), "FAKETIME_TIMESTAMP_FILE": str(self.path),
                 "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", **more}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bench._server import ROOT, ServerProcess
-from server.cli import main
+from server.cli import _calendar_warnings, main
 from tests.faketime import Clock
 
 PASSWORD = "correct horse battery"
@@ -55,9 +55,11 @@ def test_new_years_eve_with_a_real_server_and_phone(tmp_path):
     clock.set(_shanghai("2026-12-31 23:50:00"))
     server = ServerProcess(data, env=clock.env()).start()
     try:
-        # Regression (session 29, yearend, finding 2): on the calendar's last day `serve` said "in 0 days".
-        [warning] = [line for line in server.output().splitlines() if "holiday calendar" in line]
-        assert 'ends on 2026-12-31, today. After it, public holidays count as working days' in warning, warning
+        # Regression (session 29, yearend, finding 2): on the calendar's last day `serve` said "in 0 days". Its
+        # words are the dashboard's, in English, on its standard error before it serves.
+        logged = [line for line in server.output().splitlines() if "holiday calendar" in line]
+        assert logged == [f"fieldsync: {w}" for w in _calendar_warnings(int(clock.now() * 1000))], logged
+        assert 'ends on 2026-12-31, today. After it, public holidays count as working days' in logged[0], logged
         with httpx.Client(base_url=server.url, timeout=30) as http:
             token = http.post("/auth/token", json={"username": "chen", "password": PASSWORD}).json()["token"]
             site = http.get("/api/sites", headers={"Authorization": f"Bearer {token}"}).json()["sites"][0]["id"]
