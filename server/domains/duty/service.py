@@ -120,11 +120,11 @@ class Duty:
 
     def next_unrostered(self, within_days: int = ROSTER_WARNING_DAYS) -> str | None:
         """Next month (`2027-M1`) when this one ends within `within_days` (in the roster's zone) and the next has
-        no roster yet, else None: from its first minute nobody would answer the duty phone (on New Year's Day,
-        a holiday, all day)."""
-        rules = duty_rules()
-        last = period_bounds(rules.month(self.store.now_ms()))[1]
-        if (last - rules.local(self.store.now_ms()).date()).days >= within_days:
+        no roster yet, else None: from its first minute nobody would answer the duty phone (on a holiday such as
+        New Year's Day, all day)."""
+        rules, now = duty_rules(), self.store.now_ms()
+        last = period_bounds(rules.month(now))[1]
+        if (last - rules.local(now).date()).days >= within_days:
             return None
         upcoming = period_of(last + timedelta(days=1), "monthly")
         rostered = duty_at(rules.month_bounds(upcoming)[0], {upcoming: self.roster(upcoming) or {}}, rules)
