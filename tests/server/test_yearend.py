@@ -42,6 +42,26 @@ def test_new_years_day_dashboard_keeps_the_fourth_quarters_unfinished_inspection
     assert site["inspection"] not in listed and q1 in listed
 
 
+# Regression (session 29, fixyearend): the period before was asked for its OVERDUE inspections alone, so a fourth
+# quarter's unfinished inspection whose due date a supervisor had moved into January (not overdue yet), or one
+# with no due date, left the page on 1 January (本期没有巡检。) though nobody had done it.
+def test_the_period_befores_unfinished_inspection_stays_whatever_its_due_date(http, store, site, lin, monkeypatch):
+    pushed = lin.push([lin.change("inspections", site["inspection"], {"due_on": "2027-01-10"})])
+    assert pushed.status_code == 200, pushed.text
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-02 09:00"))
+    listed = _inspections_table(sign_in(http, "lin").get("/console/").text)
+    row = listed.split(f'/console/inspections/{site["inspection"]}"')[1].split("</tr>")[0]
+    assert "<td>2026-Q4</td>" in row and "2027-01-10</td>" in row, row  # not overdue yet: no 已逾期
+    store.write_server_changes([("inspections", site["inspection"], {"due_on": None, "status": "in_progress"}, False)])
+    assert site["inspection"] in _inspections_table(http.get("/console/").text)
+    # Done, it leaves with its quarter; two quarters back it is not the period before.
+    store.write_server_changes([("inspections", site["inspection"], {"status": "signed"}, False)])
+    assert "本期没有巡检。" in http.get("/console/").text
+    store.write_server_changes([("inspections", site["inspection"], {"status": "in_progress"}, False)])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-04-01 09:00"))
+    assert "本期没有巡检。" in http.get("/console/").text
+
+
 def test_the_period_before_crosses_the_year():
     assert [previous_period(p) for p in ("2027-Q1", "2027-H1", "2027-M1", "2026-M12")] == [
         "2026-Q4", "2026-H2", "2026-M12", "2026-M11"]

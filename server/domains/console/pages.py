@@ -124,14 +124,15 @@ def _days_to(t: Mapping[str, str], days: int) -> str:
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
     """The inspections of the period each site is in today, in its own time zone, whatever its plan's
-    frequency (a month, a half-year or a quarter), and those of the period before it still not done
-    (overdue: on 1 January the fourth quarter's unfinished inspection is still work to do): due first."""
+    frequency (a month, a half-year or a quarter), and those of the period before it still not done,
+    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): due first."""
     current = {s.id: {period_of(inspections.today(s.tz), f) for f in FREQUENCIES} for s in sites}
     before = {site: {previous_period(p) for p in periods} for site, periods in current.items()}
-    # The period before is asked for its overdue ones alone: its progress is counted only for those.
-    found = [i for wanted, overdue in ((current, None), (before, True))
+    # The period before is asked for what is not done yet, whatever its due date (one a supervisor moved into
+    # January, or with none, is still work to do): its progress is counted only for those.
+    found = [i for wanted, unfinished in ((current, False), (before, True))
              for period in sorted(set().union(*wanted.values()))
-             for i in inspections.summaries(caller, period=period, overdue=overdue).inspections
+             for i in inspections.summaries(caller, period=period, unfinished=unfinished).inspections
              if i.period in wanted.get(i.site_id, ())]
     return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
 
