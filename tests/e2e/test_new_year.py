@@ -1,7 +1,9 @@
 """New Year's Eve with a real `fieldsync serve` and a real phone CLI on a faked wall clock (session 29,
 yearend): the start-up's calendar warning on the calendar's last day, and request numbers across midnight
 in Asia/Shanghai, a phone's request recorded offline in 2026 and synced in 2027 among them. What takes a
-`now` is tested with an injected one (tests/server/test_yearend.py)."""
+`now` is tested with an injected one (tests/server/test_yearend.py). One phone CLI process records the request
+on its own faked clock; the phone's sign-in and syncs run in this process over the same SQLite file, on the same
+timeline (`Client(wall=...)`): each CLI start costs about 2 s."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import httpx
 import pytest
 
 from bench._server import ROOT, ServerProcess
+from client_sdk import Client
 from server.cli import _calendar_warnings, main
 from tests.faketime import Clock
 
@@ -35,6 +38,14 @@ def _phone(clock: Clock, db: Path, url: str, *args: str) -> str:
                           env=clock.env(PYTHONPATH=str(ROOT)), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _in_process(clock: Clock, db: Path, url: str, login: bool = False) -> object:
+    """The phone's sign-in and sync over its SQLite file in this process, on the clock's timeline."""
+    with httpx.Client(base_url=url, timeout=30) as wire, Client(db, wire, wall=lambda: int(clock.now() * 1000)) as phone:
+        if login:
+            phone.login("wang", PASSWORD)
+        return phone.sync()
 
 
 def _call(http: httpx.Client, token: str, site: str, description: str) -> dict[str, Any]:
@@ -64,8 +75,7 @@ def test_new_years_eve_with_a_real_server_and_phone(tmp_path):
             token = http.post("/auth/token", json={"username": "chen", "password": PASSWORD}).json()["token"]
             site = http.get("/api/sites", headers={"Authorization": f"Bearer {token}"}).json()["sites"][0]["id"]
             phone = tmp_path / "wang.db"
-            _phone(clock, phone, server.url, "login", "wang", "--password", PASSWORD)
-            _phone(clock, phone, server.url, "sync")
+            _in_process(clock, phone, server.url, login=True)
             assert _call(http, token, site, "before midnight")["number"] == "SR-2026-00001"
             # The technician opens one on site before midnight, offline: it reaches the server after it.
             opened = _phone(clock, phone, server.url, "new-request", "科峰科技园", "--description", "found on the last round")
@@ -73,7 +83,7 @@ def test_new_years_eve_with_a_real_server_and_phone(tmp_path):
             clock.set(_shanghai("2027-01-01 00:00:05"))
             first = _call(http, token, site, "the first call of the year")
             assert first["number"] == "SR-2027-00001" and _local_day(first) == "2027-01-01", first
-            synced = _phone(clock, phone, server.url, "sync")
+            synced = _in_process(clock, phone, server.url)
             # Numbered in the year it was called in, in the site's zone: the year's numbers run on, none repeats.
             listed = http.get("/api/service-requests", headers={"Authorization": f"Bearer {token}"}).json()["requests"]
             found = {r["number"]: r for r in listed}
