@@ -183,9 +183,9 @@ def unexpected(found: list[Command], outputs: dict[int, tuple[list[str], int]], 
 
 def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
     # Every process of the walk (the server, the phone, the shell's `date`) reads noon on the 15th of this month
-    # in Shanghai (libfaketime): the demo's visits of the last three days are then this month's, as the report's
-    # lines say, and no inspection is overdue yet. Walked on the 1st, zhao's line was last month's and the walk
-    # failed (session 29, yearend). The edges themselves: test_yearend.py, test_new_year.py and the tests below.
+    # in Shanghai (libfaketime): no inspection is overdue yet. Walked on the 1st, zhao's visits were last month's
+    # and his expected report line missing (session 29, yearend); the README now expects only wang's, there every
+    # day, and says when zhao's is (fixyearend). The edges: test_yearend.py, test_new_year.py, the tests below.
     today = site_today(None)
     noon = datetime(today.year, today.month, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
     env = faketime.fixed(noon, example_env(tmp_path))
