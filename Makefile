@@ -6,7 +6,7 @@ DATA ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-servers install lint bench clean nginx chromium pdf-tools postgresql doc-tools
+.PHONY: run test test-servers install lint bench clean nginx chromium pdf-tools postgresql doc-tools faketime
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,7 +23,7 @@ run: install pdf-tools
 	$(BIN)/fieldsync serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 # The reverse-proxy tests run the nginx of docs/nginx.conf (Debian's package; root in CI, else sudo).
-test: install nginx chromium pdf-tools postgresql doc-tools
+test: install nginx chromium pdf-tools postgresql doc-tools faketime
 	$(BIN)/ruff check sync server client_sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
@@ -37,7 +37,7 @@ test: install nginx chromium pdf-tools postgresql doc-tools
 SERVERS_CORE := tests/test_servers.py tests/server/test_push.py tests/server/test_pull.py \
   tests/server/test_scope.py
 
-test-servers: install nginx chromium pdf-tools postgresql doc-tools
+test-servers: install nginx chromium pdf-tools postgresql doc-tools faketime
 	FIELDSYNC_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2
 
 nginx:
@@ -69,6 +69,12 @@ doc-tools:
 	@command -v sqlite3 >/dev/null && command -v jq >/dev/null || \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
 	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 jq'
+
+# New Year's Eve with real processes: tests/faketime.py runs them on a faked wall clock (Debian's libfaketime).
+faketime:
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c \
+	  'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime'
 
 lint: install
 	$(BIN)/ruff check sync server client_sdk tests bench

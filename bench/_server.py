@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -59,16 +59,18 @@ def answers(proc: subprocess.Popen[bytes], probe: Callable[[], object], seconds:
 
 
 class ServerProcess:
-    def __init__(self, data: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: Path, port: int | None = None, args: tuple[str, ...] = (),
+                 env: Mapping[str, str] | None = None) -> None:
         self.data = data
         self.port = port or free_port()
         self.args = args  # more `fieldsync serve` options, e.g. ("--header-timeout", "2")
+        self.env = env  # its environment (default: this process's), e.g. a faked clock's (tests/faketime.py)
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**(os.environ if self.env is None else self.env), "PYTHONPATH": str(ROOT)}
         # The server's output goes to a file, so a server that does not start can say why.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process; closed by kill/stop)
         self.proc = subprocess.Popen(

@@ -47,6 +47,12 @@ def period_bounds(period: str) -> tuple[date, date]:
     return first, after - timedelta(days=1)
 
 
+def previous_period(period: str) -> str:
+    """The period of the same kind just before (`2026-Q4` before `2027-Q1`, `2026-M12` before `2027-M1`)."""
+    frequency = {"Q": "quarterly", "H": "half_yearly", "M": "monthly"}[period[5]]
+    return period_of(period_bounds(period)[0] - timedelta(days=1), frequency)
+
+
 def sheet_no(period: str, number: int) -> str:
     """The periodic maintenance sheet number, e.g. PM-2026Q4-0001."""
     return f"PM-{period.replace('-', '')}-{number:04d}"

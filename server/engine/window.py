@@ -6,9 +6,9 @@ does, so that a cursor knows which periods its rows reflect (`engine/pull.py`).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
-from sync.periods import FREQUENCIES, period_bounds, period_of
+from sync.periods import FREQUENCIES, period_of, previous_period
 
 from ..storage.base import Connections
 from ..storage.scope import record_window
@@ -20,7 +20,7 @@ def window_periods(today: date) -> list[str]:
     for frequency in FREQUENCIES:
         current = period_of(today, frequency)
         periods.add(current)
-        periods.add(period_of(period_bounds(current)[0] - timedelta(days=1), frequency))
+        periods.add(previous_period(current))
     return sorted(periods)
 
 

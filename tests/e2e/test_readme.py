@@ -11,9 +11,11 @@ Within a block:
 - a comment after a blank line, or after a command on its own line, is prose.
 
 The examples show this quarter as 2026-Q4 and `make run`'s server at
-127.0.0.1:8000: the test reads the README's periods, sheet numbers, due dates and
-inspection ids as today's, serves the demo on a free port (`FIELDSYNC_SERVER`)
-and keeps every file under its temporary directory (`/tmp/` and `$HOME`).
+127.0.0.1:8000: the test runs the walk at noon on the 15th of this month (every
+process on a faked clock, `tests/faketime.py`), reads the README's periods, sheet
+numbers, due dates and inspection ids as that day's, serves the demo on a free port
+(`FIELDSYNC_SERVER`) and keeps every file under its temporary directory (`/tmp/`
+and `$HOME`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -36,6 +40,7 @@ from bench._server import ServerProcess
 from client_sdk.cli.main import DEFAULT_DB
 from sync import schema
 from sync.periods import period_bounds, period_of, site_today
+from tests import faketime
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -83,13 +88,15 @@ def commands(readme: str, skip: str = SKIP) -> list[Command]:
     return found
 
 
-def as_of_today(text: str) -> str:
-    """The README's 2026-Q4 values read as today's quarter, in the demo's time zone."""
-    period = period_of(site_today(None), "quarterly")
+def as_of_today(text: str, period: str | None = None) -> str:
+    """The README's 2026-Q4 values read as today's quarter (or `period`), in the demo's time zone: its
+    inspection ids, due date, sheet numbers, and a time shown by its year alone (`checked_at='2026-…'`)."""
+    period = period or period_of(site_today(None), "quarterly")
     for site in _demo_sites():
         shown, today = schema.inspection_id(site, SHOWN_PERIOD), schema.inspection_id(site, period)
         text = text.replace(shown, today).replace(shown[:8], today[:8])
     text = text.replace("2026-12-20", period_bounds(period)[1].replace(day=20).isoformat())
+    text = text.replace(f"'{SHOWN_PERIOD[:4]}-…'", f"'{period[:4]}-…'")
     return text.replace(SHOWN_PERIOD, period).replace(SHOWN_PERIOD.replace("-", ""), period.replace("-", ""))
 
 
@@ -196,11 +203,18 @@ def secrets_left(root: Path, database: Path, skip: tuple[Path, ...] = ()) -> lis
 
 
 def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> None:
+    # Every process of the walk (the server, the phone, the shell's `date`) reads noon on the 15th of this month
+    # in Shanghai (libfaketime): no inspection is overdue yet. Walked on the 1st, zhao's visits were last month's
+    # and his expected report line missing (session 29, yearend); the README now expects only wang's, there every
+    # day, and says when zhao's is (fixyearend). The edges: test_yearend.py, test_new_year.py, the tests below.
+    today = site_today(None)
+    noon = datetime(today.year, today.month, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    env = faketime.fixed(noon, example_env(tmp_path))
+    period = period_of(noon.date(), "quarterly")
     data = tmp_path / "data"
-    env = example_env(tmp_path)
     subprocess.run([sys.executable, "-m", "server.cli", "init", "--data", str(data), "--demo"],
                    env=env, check=True, capture_output=True)
-    server = ServerProcess(data).start()
+    server = ServerProcess(data, env=env).start()
     try:
         # `make run` shows whom to sign in as (issue 10): the accounts still on the published password.
         assert ("demo accounts, password demo: lin (林经理, supervisor), wang (王工, technician), "
@@ -211,7 +225,7 @@ def test_every_readme_example_prints_what_the_readme_says(tmp_path: Path) -> Non
         assert len(found) > 20, "the README's examples were not found"
         outputs = run_examples(found, env, ROOT,
                                lambda text: text.replace(SHOWN_SERVER, address).replace("/tmp/", f"{tmp_path}/"))
-        wrong = unexpected(found, outputs, "README", lambda e: as_of_today(e).replace(SHOWN_SERVER, address))
+        wrong = unexpected(found, outputs, "README", lambda e: as_of_today(e, period).replace(SHOWN_SERVER, address))
         assert not wrong, "\n\n".join(wrong)
         # A phone's database keeps its token, as any phone does; nothing else the examples wrote does.
         phones = (tmp_path / "home" / PHONE_DB, *tmp_path.glob("*-phone.db*"))
@@ -240,3 +254,32 @@ def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -
         shown = [subprocess.run(["date", "-d", f"2027-{month:02d}-15", f"+{fmt}"], capture_output=True, text=True,
                                 check=True).stdout.strip() for month in range(1, 13)]
         assert [s for s in shown if not is_month(s)] == [], fmt
+
+
+# Regression (session 29, yearend): `ID=$(fieldsync-client inspections | awk '{print $NF; exit}')` read the
+# inspection's id as the line's last column; an overdue inspection's line ends `OVERDUE`, so from the 21st of
+# a quarter's last month (the demo's due day is the 20th: 21 to 31 December) the README's next command asked
+# for `/api/inspections/OVERDUE` and failed, and so did this file's walk on those days. Each value the README
+# reads out of `inspections` is read here from the catalogue's line, overdue or not, a site's name with a space.
+def test_the_readmes_values_read_from_inspections_hold_on_an_overdue_line() -> None:
+    from client_sdk.cli.messages import MESSAGES
+
+    values = {"sheet_no": "PM-2026Q4-0001", "period": "2026-Q4", "id": "6d854cf7-c682-56ae-ad9b-a4dd1c6ca6d8"}
+    wanted = {"SHEET": "sheet_no", "PERIOD": "period", "ID": "id"}
+    found = [(m[1], m[2]) for command in commands(README.read_text())
+             for m in re.finditer(r"^(\w+)=\$\(fieldsync-client inspections \| (.+)\)(?:\s+#.*)?$", command.text, re.M)]
+    assert {name for name, _ in found} == set(wanted), found
+    for overdue in ("", MESSAGES["overdue"]):
+        line = MESSAGES["inspection_line"].format(site="科峰 科技园", status="scheduled", due_on="2026-12-20",
+                                                  checked=0, total=624, overdue=overdue, **values)
+        for name, pipe in found:
+            read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
+            assert read.stdout.strip() == values[wanted[name]], (name, pipe, line)
+
+
+def test_the_readmes_times_shown_by_their_year_read_as_todays_year() -> None:
+    # Regression (session 29, yearend): the outbox's `checked_at='2026-…'` was read as it stands, so from
+    # 1 January 2027 the README's walk failed every day of the year (a check recorded today is 2027's).
+    shown = "#2     create  device_checks PM-2026Q4-0001 CAM-001: … checked_at='2026-…', …"
+    assert as_of_today(shown, "2027-Q1") == "#2     create  device_checks PM-2027Q1-0001 CAM-001: … checked_at='2027-…', …"
+    assert "checked_at='2026-…'" in README.read_text()  # what it reads: the README still shows 2026-Q4's walk

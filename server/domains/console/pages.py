@@ -15,7 +15,7 @@ from sync import errors as E
 from sync.clocks import Milestone
 from sync.duty import ending_calendars
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_period
-from sync.periods import FREQUENCIES, period_of, site_zone
+from sync.periods import FREQUENCIES, period_bounds, period_of, previous_period, site_zone
 from sync.schema import OUTCOMES, SERVICE_DESK, SUPERVISOR
 from sync.workhours import Calendar
 
@@ -94,8 +94,15 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str], lang: str) -> di
             "callbacks_due": requests.callbacks_due(caller) if caller.role in (SERVICE_DESK, SUPERVISOR) else None,
             "calendars": calendar_warnings(state.store.now_ms(), t, state.archive.terms_calendars())
             if caller.role == SUPERVISOR else [],
+            # the month ending within a week and the next not rostered: the supervisor's to write
+            "unrostered": _unrostered(state.duty.next_unrostered()) if caller.role == SUPERVISOR else None,
             "inspections": current_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()}, lang)}
+
+
+def _unrostered(month: str | None) -> str | None:
+    """The month without a roster as the reports page names it (`2027-M1` as `2027-01`)."""
+    return None if month is None else period_bounds(month)[0].strftime("%Y-%m")
 
 
 def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Calendar] | None = None) -> list[str]:
@@ -104,20 +111,33 @@ def calendar_warnings(now_ms: int, t: Mapping[str, str], sites: Mapping[str, Cal
     then one for each calendar a site's terms write out (`sites`, by the site's name), which its override
     must be given the next year's dates in."""
     ending = [t["calendar_ending" if days >= 0 else "calendar_ended"].format(name=name, last=last.isoformat(),
-                                                                            days=abs(days))
+                                                                            when=_days_to(t, days))
               for name, last, days in calendars_ending(now_ms)]
     today = datetime.fromtimestamp(now_ms / 1000, site_zone(None)).date()
     return ending + [t["site_calendar_ending" if (last - today).days >= 0 else "site_calendar_ended"].format(
-        site=site, last=last.isoformat(), days=abs((last - today).days))
+        site=site, last=last.isoformat(), when=_days_to(t, (last - today).days))
         for site, last in ending_calendars(sites or {}, today)]
+
+
+def _days_to(t: Mapping[str, str], days: int) -> str:
+    """How far a calendar's last day is, in words: 还剩 24 天, 今天是最后一天, 已过期 5 天 (on New Year's Eve it read
+    还剩 0 天, and "1 days ago" the next morning)."""
+    named = {1: "calendar_tomorrow", 0: "calendar_today", -1: "calendar_yesterday"}.get(days)
+    return t[named] if named else t["calendar_in_days" if days > 0 else "calendar_days_ago"].format(days=abs(days))
 
 
 def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
     """The inspections of the period each site is in today, in its own time zone, whatever its plan's
-    frequency (a month, a half-year or a quarter): due first."""
+    frequency (a month, a half-year or a quarter), and those of the period before it still not done,
+    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): due first."""
     current = {s.id: {period_of(inspections.today(s.tz), f) for f in FREQUENCIES} for s in sites}
-    found = [i for period in sorted(set().union(*current.values()))
-             for i in inspections.summaries(caller, period=period).inspections if i.period in current.get(i.site_id, ())]
+    before = {site: {previous_period(p) for p in periods} for site, periods in current.items()}
+    # The period before is asked for what is not done yet, whatever its due date (one a supervisor moved into
+    # January, or with none, is still work to do): its progress is counted only for those.
+    found = [i for wanted, unfinished in ((current, False), (before, True))
+             for period in sorted(set().union(*wanted.values()))
+             for i in inspections.summaries(caller, period=period, unfinished=unfinished).inspections
+             if i.period in wanted.get(i.site_id, ())]
     return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
 
 

@@ -8,7 +8,7 @@ in turn, it is the one still open) or it names the request opened for it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from sync import errors as E
 from sync import hlc
 from sync.duty import DutyRules, duty_at, ending_calendars, roster_id
 from sync.fields import is_month, is_timestamp
+from sync.periods import period_bounds, period_of
 from sync.workhours import Calendar
 
 from ...datafiles import about, read_json
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 _SHOWN = 40  # characters of a wrong query value quoted back
 CSV_COLUMNS = ("list", *DutyCall.__struct_fields__)
+ROSTER_WARNING_DAYS = 7  # the last week of a month: the dashboard asks for next month's roster
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -115,6 +117,18 @@ class Duty:
         """The month's live roster row's fields (`2026-M12`), or None."""
         with self.store.read() as db:
             return q.roster(db, roster_id(month))
+
+    def next_unrostered(self, within_days: int = ROSTER_WARNING_DAYS) -> str | None:
+        """Next month (`2027-M1`) when this one ends within `within_days` (in the roster's zone) and the next has
+        no roster yet, else None: from its first minute nobody would answer the duty phone (on a holiday such as
+        New Year's Day, all day)."""
+        rules, now = duty_rules(), self.store.now_ms()
+        last = period_bounds(rules.month(now))[1]
+        if (last - rules.local(now).date()).days >= within_days:
+            return None
+        upcoming = period_of(last + timedelta(days=1), "monthly")
+        rostered = duty_at(rules.month_bounds(upcoming)[0], {upcoming: self.roster(upcoming) or {}}, rules)
+        return upcoming if rostered.state == "no_roster" else None
 
     def set_roster(self, caller: Caller, month: str, technician: str, start: str | None, end: str | None) -> None:
         """Write the month's roster as a supervisor's push of `duty_roster` would (the console's form): the same

@@ -247,8 +247,10 @@ class Inspections:
         site_id: str | None = None,
         status: str | None = None,
         overdue: bool | None = None,
+        unfinished: bool = False,
     ) -> InspectionList:
-        """Inspections with progress, due first (was `list`, which shadowed the builtin in this class)."""
+        """Inspections with progress, due first (was `list`, which shadowed the builtin in this class);
+        `unfinished`: only those not completed or signed, whatever their due date."""
         if period:
             _check_period(period)
         status = one_of("status", status, _choices("inspections", "status"))
@@ -268,7 +270,7 @@ class Inspections:
                 state = fields.get("status", "scheduled")
                 late = bool(fields.get("due_on")) and state not in ("completed", "signed") and (
                     today[tz] > fields["due_on"])
-                if overdue is None or late == overdue:
+                if (overdue is None or late == overdue) and not (unfinished and state in ("completed", "signed")):
                     listed.append((insp, site, fields, site_fields, state, late))
             checked = q.checked_counts([r[0] for r in listed])
             totals = q.device_totals(sorted({r[1] for r in listed}))

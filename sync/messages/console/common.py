@@ -45,7 +45,7 @@ ZH: dict[str, str] = {
     "left": "剩余 {time}",
     "late": "超时 {time}",
     "hours_minutes": "{h} 小时 {m} 分",
-    "inspections": "本期巡检",
+    "inspections": "本期巡检（及上期逾期未完成的）",
     "no_inspections": "本期没有巡检。",
     "sheet_no": "单号",
     "progress": "进度",
@@ -73,17 +73,25 @@ ZH: dict[str, str] = {
     "no_location": "（未填位置）",
     "no_devices": "没有符合条件的设备。",
     # The dashboard warns supervisors of a holiday calendar about to end (sync.duty.ending_calendars).
-    "calendar_ending": "节假日日历“{name}”只排到 {last}，还剩 {days} 天。此后的法定节假日将按工作日计算：办公室视为上班、"
+    # The dashboard, in a month's last week, to supervisors: next month has no duty roster yet (Duty.next_unrostered).
+    "next_month_unrostered": "下月（{month}）还没有排值班：下月 1 日起值班电话将无人接听，请排班。",
+    # How far the calendar's last day is ({when} above): on that day itself, and the day before and after.
+    "calendar_in_days": "还剩 {days} 天",
+    "calendar_tomorrow": "还剩 1 天",
+    "calendar_today": "今天是最后一天",
+    "calendar_yesterday": "已过期 1 天",
+    "calendar_days_ago": "已过期 {days} 天",
+    "calendar_ending": "节假日日历“{name}”只排到 {last}，{when}。此后的法定节假日将按工作日计算：办公室视为上班、"
                        "无人值班、服务时限照常计时。请在 fixtures/service_terms.json 中加入下一年的节假日和调休日并重启服务器"
                        "（见 docs/operations.md）。",
-    "calendar_ended": "节假日日历“{name}”只排到 {last}，已过期 {days} 天。现在的法定节假日按工作日计算：办公室视为上班、"
+    "calendar_ended": "节假日日历“{name}”只排到 {last}，{when}。现在的法定节假日按工作日计算：办公室视为上班、"
                       "无人值班、服务时限照常计时。请在 fixtures/service_terms.json 中加入今年的节假日和调休日并重启服务器"
                       "（见 docs/operations.md）。",
     # A calendar written out in a site's own terms override: its dates are the override's (fieldsync terms).
-    "site_calendar_ending": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，还剩 {days} 天。此后该现场的法定节假日"
+    "site_calendar_ending": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，{when}。此后该现场的法定节假日"
                             "将按工作日计算，服务时限照常计时。请用 fieldsync terms --set 为该现场写入下一年的节假日和调休日"
                             "（见 docs/operations.md）。",
-    "site_calendar_ended": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，已过期 {days} 天。现在该现场的法定"
+    "site_calendar_ended": "现场“{site}”的服务条款里单独写入的节假日日历只排到 {last}，{when}。现在该现场的法定"
                            "节假日按工作日计算，服务时限照常计时。请用 fieldsync terms --set 为该现场写入今年的节假日和调休日"
                            "（见 docs/operations.md）。",
 }
@@ -132,7 +140,7 @@ EN: dict[str, str] = {
     "left": "{time} left",
     "late": "{time} late",
     "hours_minutes": "{h} h {m} min",
-    "inspections": "This period's inspections",
+    "inspections": "This period's inspections (and last period's overdue ones)",
     "no_inspections": "No inspections this period.",
     "sheet_no": "Sheet",
     "progress": "Progress",
@@ -159,20 +167,27 @@ EN: dict[str, str] = {
     "note": "Note",
     "no_location": "(no location)",
     "no_devices": "No device matches.",
-    "calendar_ending": "The holiday calendar \"{name}\" ends on {last}, in {days} days. After it, public holidays count"
+    "next_month_unrostered": "Nobody is rostered for next month ({month}) yet: from its first day nobody would answer"
+                             " the duty phone. Please roster someone.",
+    "calendar_in_days": "in {days} days",
+    "calendar_tomorrow": "tomorrow",
+    "calendar_today": "today",
+    "calendar_yesterday": "yesterday",
+    "calendar_days_ago": "{days} days ago",
+    "calendar_ending": "The holiday calendar \"{name}\" ends on {last}, {when}. After it, public holidays count"
                        " as working days: the office counts as open, nobody is on duty, and the service clocks run."
                        " Add next year's holidays and make-up workdays to fixtures/service_terms.json and restart the"
                        " server (docs/operations.md).",
-    "calendar_ended": "The holiday calendar \"{name}\" ended on {last}, {days} days ago. Public holidays now count as"
+    "calendar_ended": "The holiday calendar \"{name}\" ended on {last}, {when}. Public holidays now count as"
                       " working days: the office counts as open, nobody is on duty, and the service clocks run."
                       " Add this year's holidays and make-up workdays to fixtures/service_terms.json and restart the"
                       " server (docs/operations.md).",
-    "site_calendar_ending": "The holiday calendar written out in the terms of site \"{site}\" ends on {last}, in {days}"
-                            " days. After it, public holidays count as working days there and its service clocks run."
+    "site_calendar_ending": "The holiday calendar written out in the terms of site \"{site}\" ends on {last}, {when}."
+                            " After it, public holidays count as working days there and its service clocks run."
                             " Give the site's terms next year's holidays and make-up workdays with fieldsync terms --set"
                             " (docs/operations.md).",
-    "site_calendar_ended": "The holiday calendar written out in the terms of site \"{site}\" ended on {last}, {days}"
-                           " days ago. Public holidays now count as working days there and its service clocks run."
+    "site_calendar_ended": "The holiday calendar written out in the terms of site \"{site}\" ended on {last}, {when}."
+                           " Public holidays now count as working days there and its service clocks run."
                            " Give the site's terms this year's holidays and make-up workdays with fieldsync terms --set"
                            " (docs/operations.md).",
 }

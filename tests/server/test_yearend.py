@@ -1,0 +1,128 @@
+"""Across New Year (session 29, yearend): what the office meets from 31 December 2026 to 1 January 2027,
+Asia/Shanghai. In-process on the real app, the server's clock set through `store.now_ms`; what is about a
+process's own clock is in tests/e2e/test_new_year.py (a faketime'd real server and phone)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+
+from bench._server import ROOT
+from sync import hlc, pricing
+from sync.duty import roster_id
+from sync.periods import previous_period
+from sync.schema import inspection_id
+from tests.conftest import SITE
+from tests.server.test_console_periods import _inspections_table
+from tests.server.test_console_site import sign_in
+
+
+def _shanghai(text: str) -> int:
+    """A local time in Shanghai (`2027-01-01 00:30`), in ms."""
+    return int(datetime.fromisoformat(f"{text}+08:00").timestamp() * 1000)
+
+
+def test_new_years_day_dashboard_keeps_the_fourth_quarters_unfinished_inspection(http, store, site, monkeypatch):
+    # Regression (session 29, yearend, finding 1): the dashboard listed the inspections of the period each site
+    # is in today. At 00:30 on 1 January the fourth quarter's inspection, due 20 December and never done,
+    # left it (本期没有巡检。): the supervisor lost the one overdue inspection from the page, while the first
+    # quarter's were not even scheduled. It stays now, marked overdue, beside the new quarter's.
+    q1 = inspection_id(SITE, "2027-Q1")
+    store.write_server_changes([("inspections", q1, {"site_id": SITE, "period": "2027-Q1", "status": "scheduled",
+                                                     "due_on": "2027-03-20"}, False)])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:30"))
+    listed = _inspections_table(sign_in(http, "lin").get("/console/").text)
+    row = listed.split(f'/console/inspections/{site["inspection"]}"')[1].split("</tr>")[0]
+    assert "<td>2026-Q4</td>" in row and '2026-12-20 <span class="breached">已逾期</span>' in row, row
+    assert f'/console/inspections/{q1}"' in listed
+    # Done, it leaves the page with its quarter.
+    store.write_server_changes([("inspections", site["inspection"], {"status": "completed"}, False)])
+    listed = _inspections_table(http.get("/console/").text)
+    assert site["inspection"] not in listed and q1 in listed
+
+
+# Regression (session 29, fixyearend): the period before was asked for its OVERDUE inspections alone, so a fourth
+# quarter's unfinished inspection whose due date a supervisor had moved into January (not overdue yet), or one
+# with no due date, left the page on 1 January (本期没有巡检。) though nobody had done it.
+def test_the_period_befores_unfinished_inspection_stays_whatever_its_due_date(http, store, site, lin, monkeypatch):
+    pushed = lin.push([lin.change("inspections", site["inspection"], {"due_on": "2027-01-10"})])
+    assert pushed.status_code == 200, pushed.text
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-02 09:00"))
+    listed = _inspections_table(sign_in(http, "lin").get("/console/").text)
+    row = listed.split(f'/console/inspections/{site["inspection"]}"')[1].split("</tr>")[0]
+    assert "<td>2026-Q4</td>" in row and "2027-01-10</td>" in row, row  # not overdue yet: no 已逾期
+    store.write_server_changes([("inspections", site["inspection"], {"due_on": None, "status": "in_progress"}, False)])
+    assert site["inspection"] in _inspections_table(http.get("/console/").text)
+    # Done, it leaves with its quarter; two quarters back it is not the period before.
+    store.write_server_changes([("inspections", site["inspection"], {"status": "signed"}, False)])
+    assert "本期没有巡检。" in http.get("/console/").text
+    store.write_server_changes([("inspections", site["inspection"], {"status": "in_progress"}, False)])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-04-01 09:00"))
+    assert "本期没有巡检。" in http.get("/console/").text
+
+
+def test_the_period_before_crosses_the_year():
+    assert [previous_period(p) for p in ("2027-Q1", "2027-H1", "2027-M1", "2026-M12")] == [
+        "2026-Q4", "2026-H2", "2026-M12", "2026-M11"]
+
+
+def test_the_calendar_warning_reads_well_on_its_last_day_and_the_next():
+    # Regression (session 29, yearend, finding 2): on New Year's Eve the warning said the calendar "ends on
+    # 2026-12-31, in 0 days" (还剩 0 天 on the dashboard), and on New Year's Day "ended on 2026-12-31, 1 days ago";
+    # the same words are `fieldsync serve`'s at start (a real process at New Year: test_new_year.py).
+    from server.cli import _calendar_warnings
+
+    said = {day: _calendar_warnings(_shanghai(f"{day} 12:00"))[0].split(". ")[0]
+            for day in ("2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02")}
+    assert said == {"2026-12-30": 'The holiday calendar "cn-2026-office" ends on 2026-12-31, tomorrow',
+                    "2026-12-31": 'The holiday calendar "cn-2026-office" ends on 2026-12-31, today',
+                    "2027-01-01": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, yesterday',
+                    "2027-01-02": 'The holiday calendar "cn-2026-office" ended on 2026-12-31, 2 days ago'}, said
+
+
+def _next_roster(http) -> str:
+    page = http.get("/console/").text
+    return page.split('id="next-roster">')[1].split("</p>")[0] if 'id="next-roster"' in page else ""
+
+
+def test_the_dashboard_asks_for_next_months_roster_in_the_last_week(http, store, monkeypatch):
+    # Regression (session 29, yearend, finding 3): nothing asked for January's duty roster before January: on
+    # New Year's Eve the dashboard read 值班：王工 (December's), and from 00:00 on 1 January (a public holiday,
+    # on call all day once the calendar knows it) nobody answered the duty phone until someone noticed
+    # 本月未排班. In a month's last week the supervisor's dashboard now asks for the next month's.
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-31 20:00"))
+    console = sign_in(http, "lin")
+    warning = _next_roster(console)
+    assert "下月（2027-01）还没有排值班" in warning and 'href="/console/reports?month=2027-01#roster"' in warning, warning
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-24 20:00"))  # a week and more to go: not yet
+    assert _next_roster(console) == ""
+    sign_in(http, "chen")  # the desk cannot roster: not on its dashboard
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-31 20:00"))
+    assert _next_roster(http) == ""
+    store.write_server_changes([("duty_roster", roster_id("2027-M1"), {"month": "2027-M1", "technician": "wang"},
+                                 False)])
+    assert _next_roster(sign_in(http, "lin")) == ""
+
+
+def test_a_bill_and_a_warranty_across_midnight_follow_the_sites_day():
+    # Walked, not mended (session 29, yearend): the schedule in force and the warranty phase are read on the site's
+    # local day, 23:50 on 31 December being 15:50 UTC, whichever day the phone syncs. A 2027 revision is a new
+    # schedule (docs/operations.md, "New Year"); a warranty from 2025-01-01 for 24 months ends on 2026-12-31.
+    data = json.loads((ROOT / "fixtures" / "fee_schedules.json").read_text())
+    revised = {**copy.deepcopy(data["schedules"][-1]), "effective_from": "2027-01-01"}
+    revised["itemised"]["labour"] += 2_000
+    book = pricing.load({**data, "schedules": [*data["schedules"], revised]}, strict=True)
+    site = {"tz": "Asia/Shanghai", "contract": "per_visit", "zone": "urban", "accepted_on": "2025-01-01",
+            "warranty_months": 24}
+    device = {"system": "video", "kind": "dome_camera"}
+
+    def context(at: str) -> pricing.Context:
+        stamp = hlc.format_ts(_shanghai(at))
+        return pricing.context(book, site=site, request={"reported_at": stamp}, visit={"recorded_at": stamp},
+                               device=device)
+
+    eve, day = context("2026-12-31 23:50"), context("2027-01-01 00:10")
+    assert (eve.phase, day.phase) == ("repair", "expired")
+    assert (eve.schedule.effective_from, day.schedule.effective_from) == (data["schedules"][-1]["effective_from"],
+                                                                          "2027-01-01")
