@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from ..base import Unreachable, refuse_newer
+from ..identity import AUDIT_DISPATCH
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
 from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
@@ -133,6 +134,8 @@ STEPS: list[tuple[str, str]] = [
     ("m031_signed_devices", SIGNED_DEVICES),
     # Whom a signed sheet named as its technician, SQLite's m032 (storage/signatures.py).
     ("m032_signed_technician", SIGNED_TECHNICIAN + TECHNICIAN_BACKFILL_POSTGRES),
+    # A request's dispatch history read by request, SQLite's m035 (storage/identity.py `dispatches`).
+    ("m035_audit_dispatch", AUDIT_DISPATCH.format(request_id="(CAST(detail AS json) ->> 'request_id')")),
 ]
 
 
