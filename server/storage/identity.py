@@ -262,6 +262,22 @@ def audit_entries(db: Sql, after: int, kind: str | None, username: str | None,
     ).fetchall()
 
 
+# m035: the entries of kind `dispatch` by request (`{request_id}`: each backend's `text_field` of it).
+AUDIT_DISPATCH = "CREATE INDEX audit_dispatch ON audit({request_id}, id) WHERE kind = 'dispatch';"
+
+
+@per_dialect
+def _dispatches(sql: Dialect) -> str:
+    # The very expression of the index `audit_dispatch` (m035): SQLite uses it only for the same text.
+    return ("SELECT at, username, detail FROM audit"
+            f" WHERE kind = 'dispatch' AND {sql.text_field('detail', 'request_id')} = ? ORDER BY id")
+
+
+def dispatches(db: Sql, request_id: str) -> list[tuple[str, str | None, str]]:
+    """(at, username, detail as JSON) of a request's `dispatch` audit entries, in the order they were written."""
+    return db.execute(_dispatches(db), [request_id]).fetchall()
+
+
 def users(db: Sql) -> list[tuple[str, str, str, str | None, list[str]]]:
     """(username, name, role, disabled_at, the site ids they are a member of, in order) of every
     account, by username."""

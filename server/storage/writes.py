@@ -103,11 +103,18 @@ class Dialect(NamedTuple):
     # (`{table}`, `{column}`; `next_number`). PostgreSQL's: the sequence `{table}_{column}`, which no
     # two transactions share; SQLite's: one more than the highest, under the one writer.
     counter: str
+    # A text column holding JSON as what `field` reads (`{column}`): the text itself on SQLite, whose
+    # `json_extract` parses text; PostgreSQL's `->>` needs its cast (`audit.detail`, `identity.dispatches`).
+    text_json: str = "{column}"
 
     def next_number(self, table: str, column: str) -> str:
         """The next number of `table.column` as an SQL expression (`counter`): from 1, rising with each
         row inserted, never handed out twice."""
         return self.counter.format(table=table, column=column)
+
+    def text_field(self, column: str, name: str) -> str:
+        """`field` of a text column that holds JSON (`text_json`)."""
+        return self.field(self.text_json.format(column=column), name)
 
     def field(self, column: str, name: str, cast: str | None = None) -> str:
         """The field `name` of the JSON in `column` (`fields`, `r.fields`) as an SQL expression; None

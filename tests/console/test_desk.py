@@ -43,6 +43,8 @@ def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_ph
     assert number.startswith("SR-")
     assert page.locator("#assignee").inner_text() == "王工"  # the person's name; the form took the username
     assert page.locator("#status").inner_text() == "已派单"
+    # Its dispatch history (改派记录, s29-reassign): the timeline says who it was sent to, and by whom.
+    assert page.locator("#timeline tr.dispatch td").first.inner_text() == "派给 王工"
 
     with httpx.Client(base_url=demo_server.url) as http:
         phone = Client(tmp_path / "wang.db", http)

@@ -176,10 +176,15 @@ def request_page(state: Any, caller: Caller, request_id: str, lang: str) -> dict
     site = _sites(state, caller).get(detail.site_id or "")
     tz = site.tz if site else None
     visits = {v.id: v for v in detail.visits}
+    events = [{"e": e, "effective": local_time(e.effective_at, tz), "at": local_time(e.at, tz),
+               "visit": visits[e.visit_id].sheet_no if e.visit_id in visits else None,
+               "key": (str(e.effective_at or e.at), 1)} for e in detail.events]
+    dispatches = [{"d": d, "effective": local_time(d.changed_at, tz), "at": local_time(d.recorded_at, tz),
+                   "key": (d.changed_at, 0)} for d in detail.dispatches]
     return {"r": detail, "site": site, "tz": tz,
-            "events": [{"e": e, "effective": local_time(e.effective_at, tz), "at": local_time(e.at, tz),
-                        "visit": visits[e.visit_id].sheet_no if e.visit_id in visits else None}
-                       for e in detail.events],
+            # the events and the dispatch history by when each happened (a dispatch first at the same time),
+            # each in the order the service gives it
+            "events": sorted(events + dispatches, key=lambda x: x["key"]),
             "milestones": [{"m": m, "due": local_time(m.due_at, tz), "done": local_time(m.done_at, tz),
                             "stopped": stopped(m, detail.paused_since)} for m in detail.milestones],
             "paused": local_time(detail.paused_since, tz),

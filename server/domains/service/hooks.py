@@ -9,6 +9,7 @@
   the receive time]; `clock` says which. A clamp of more than `max_clock_skew` is
   logged. Then the request's `status` follows (`sync.collections.service`); an event
   that makes no sense in it is kept, logged, and moves nothing.
+- A request whose `assigned_to` the write changes gets a `dispatch` audit entry (`dispatch.py`).
 
 Milestones and warranty (`sync/clocks.py`, `sync/warranty.py`) plug in where the
 request's status is derived: they are pure functions of the same events.
@@ -28,6 +29,7 @@ from sync.periods import site_zone
 from sync.wire import Change
 
 from ...storage import service as q
+from . import dispatch
 from .service import refresh_in
 
 if TYPE_CHECKING:
@@ -104,6 +106,8 @@ class ServiceHooks:
             _effective_at(tx, row)
 
     def staged(self, tx: Transaction, before: RowState | None, row: RowState) -> None:
+        if row.collection == "service_requests":
+            dispatch.record(tx, before, row)
         if row.collection == "service_events" and not row.deleted and (before is None or not before.exists):
             request = tx.lookup("service_requests", str(row.fields.get("request_id")))
             if request is not None and not request.deleted:

@@ -97,6 +97,18 @@ class CallbackSummary(msgspec.Struct, kw_only=True):
     points: int | None
 
 
+class Dispatch(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
+    """A change of the request's `assigned_to` the server stored (its `dispatch` audit entry): to whom,
+    from whom (null: first dispatched), by whom (null: the server itself), when it was made (`changed_at`,
+    its HLC's time, corrected as every HLC is) and when the server recorded it (`recorded_at`)."""
+
+    from_: str | None
+    to: str | None
+    by: str | None
+    changed_at: str
+    recorded_at: str
+
+
 class RequestDetail(msgspec.Struct, kw_only=True):
     id: str
     number: str | None
@@ -118,6 +130,7 @@ class RequestDetail(msgspec.Struct, kw_only=True):
     device_code: str | None = None
     callbacks: list[CallbackSummary] = []  # the desk's call-backs after its visits, oldest first
     paused_since: str | None = None  # when the open pause that stops its pending clocks began; null: none
+    dispatches: list[Dispatch] = []  # its dispatch history, in the order the server stored it
 # -- the service office: terms, visits, the faults report (svc-more) ------------------------------
 
 

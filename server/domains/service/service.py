@@ -40,6 +40,7 @@ from ...filters import one_of
 from ...storage import service as q
 from ...storage.base import Connection
 from ..scope import in_scope
+from . import dispatch
 from .listing import MAX_FILTER_CHARS, flag, id_position, keyset, phone_tail
 from .schemas import (
     CallbackSummary,
@@ -390,6 +391,7 @@ class ServiceRequests:
         (`sync.clocks.ENGLISH` for the API, the sheets' Chinese for the printed sheet)."""
         with self.store.read() as db:
             inputs = load_inputs(db, [request_id]).get(request_id) if is_uuid(request_id) else None
+            dispatches = dispatch.history(db, request_id) if inputs is not None else []
         if inputs is None or not in_scope(caller, _str(inputs.request.get("site_id"))):
             raise E.NotFound(f"no service request {request_id[:64]}")
         now = self.store.now_ms()
@@ -424,7 +426,7 @@ class ServiceRequests:
             warranty=warranty, device_code=_str((inputs.device or {}).get("code")),
             callbacks=sorted((CallbackSummary(**{k: c.get(k) for k in CallbackSummary.__struct_fields__})
                               for c in inputs.callbacks), key=lambda c: str(c.called_at)),
-            paused_since=inputs.paused_since())
+            paused_since=inputs.paused_since(), dispatches=dispatches)
 
     def open(self, caller: Caller, new: NewRequest) -> RequestDetail:
         """A new request, merged as the caller's push would be (same checks, same reasons)."""

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from ..base import Unreachable, refuse_newer
+from ..identity import AUDIT_DISPATCH
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
 from ..service import PHONE_BACKFILL_POSTGRES, PHONE_REVERSED, TO_MAKE_COLUMN, to_make_backfill
@@ -138,6 +139,8 @@ STEPS: list[tuple[str, str]] = [
     ("m033_callback_to_make", TO_MAKE_COLUMN.format(integer="bigint") + to_make_backfill("CAST(c.fields ->> 'reached' AS boolean)")),
     # A request's caller's number, digits last first, and its index, SQLite's m034 (storage/service.py).
     ("m034_caller_phone", PHONE_REVERSED.format(text='text COLLATE "C"') + PHONE_BACKFILL_POSTGRES),
+    # A request's dispatch history read by request, SQLite's m035 (storage/identity.py `dispatches`).
+    ("m035_audit_dispatch", AUDIT_DISPATCH.format(request_id="(CAST(detail AS json) ->> 'request_id')")),
 ]
 
 

@@ -46,6 +46,7 @@ SQL = writes.Dialect(
     lock="SELECT pg_advisory_xact_lock(?, hashtext(?))",
     try_lock="SELECT pg_try_advisory_xact_lock(?)",
     counter="nextval('{table}_{column}')",
+    text_json="CAST({column} AS json)",
     # A push's rows, creators, receipts and log entries: one statement each (docs/performance.md, issue 16).
     bulk={
         UPSERT: in_one(UPSERT, "text text text text text json text bigint bigint bigint text"),
