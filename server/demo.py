@@ -104,6 +104,7 @@ def load_demo(store: Store) -> dict[str, int]:
         if change[0] == "signatures":
             _store_signature_image(store, change[2]["signer_name"], change[2]["image_sha256"])
     store.write_server_changes(requests)
+    _dispatched_when_reported(store, requests)
     store.write_server_changes(duty(service["duty"], site_ids, store.now_ms()))
     return {
         "sites": len(sites),
@@ -172,6 +173,19 @@ def signature_png(name: str) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def _dispatched_when_reported(store: Store, requests: list[Change]) -> None:
+    """The demo's requests are loaded at once, so the dispatch history their write recorded (the server's,
+    `dispatch` audit entries) would say each was dispatched at load time, after its own events: as the desk
+    would have, each is dispatched when its call came in (`changed_at` its `reported_at`)."""
+    reported = {c[1]: c[2]["reported_at"] for c in requests if c[0] == "service_requests"}
+    with store.write() as db:
+        for entry_id, text in db.execute("SELECT id, detail FROM audit WHERE kind = 'dispatch'").fetchall():
+            detail = json.loads(text)
+            if detail.get("request_id") in reported:
+                detail["changed_at"] = reported[detail["request_id"]]
+                db.execute("UPDATE audit SET detail = ? WHERE id = ?", [json.dumps(detail), entry_id])
 
 
 def _store_signature_image(store: Store, name: str, sha256: str) -> None:

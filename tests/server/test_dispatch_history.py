@@ -8,6 +8,7 @@ see that a request went from one technician to another, or who moved it and when
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -139,3 +140,18 @@ def test_a_requests_dispatch_history_is_read_through_its_index(store):
             plan = " ".join(str(step[0]) for step in db.execute("EXPLAIN " + statement, ["r"]))
             db.execute("RESET enable_seqscan")
     assert "audit_dispatch" in plan, plan
+
+
+def test_the_demos_requests_read_dispatched_when_their_call_came_in_not_at_load_time(tmp_path):
+    """Review s29: the demo loads its requests at once through the server's write, so every one's timeline
+    ended with 派给 王工 · 系统 at load time, after its own events (a closed one's a day after 关闭)."""
+    from server.demo import load_demo
+    from tests.helpers import seeded_sqlite
+
+    path = seeded_sqlite(tmp_path / "server", load_demo)
+    with sqlite3.connect(path) as db:
+        reported = {i: json.loads(f)["reported_at"] for i, f in db.execute(
+            "SELECT id, fields FROM rows WHERE collection = 'service_requests'")}
+        entries = [json.loads(d) for (d,) in db.execute("SELECT detail FROM audit WHERE kind = 'dispatch'")]
+    assert entries and {e["request_id"] for e in entries} <= set(reported)
+    assert all(e["changed_at"] == reported[e["request_id"]] for e in entries)
