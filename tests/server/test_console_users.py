@@ -72,3 +72,10 @@ def test_a_users_page_holds_his_forms_and_an_unknown_one_is_404(site, store: Sto
     assert "用户已停用" in zhao and 'id="add-site"' not in zhao and 'id="no-add"' in zhao
     for username in ("nobody", "u" * 65):
         assert page(lin, f"/console/users/{username}").status_code == 404, username
+
+
+def test_a_sites_members_link_to_their_pages_for_a_supervisor_only(site, lin, chen):
+    # The way back from a site to a technician's other sites: his name on the site page's 成员 opens his page.
+    members = page(lin, f"/console/sites/{SITE}").text.split('id="member-list"', 1)[1].split("</table>", 1)[0]
+    assert '<a href="/console/users/wang">Wang</a>' in members
+    assert "/console/users/" not in page(chen, f"/console/sites/{SITE}").text  # the desk has no users pages
