@@ -4,7 +4,7 @@ A person looks at these to know what the console is before running it; run this 
 changes. It starts the demo server, lets wang's phone record the first 90 cameras (a few faults and
 one room he could not enter) as the README's technician does, signs in through the form in Debian's
 chromium (the browser the console tests use), and photographs the dashboard and the reference site's
-page, at a desk's width and at a phone's (390 px).
+page, the users list and wang's page (his sites), at a desk's width and at a phone's (390 px).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from sync.periods import period_of, site_today  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 REF = json.loads((ROOT / "fixtures" / "reference_site.json").read_text(encoding="utf-8"))["site"]["id"]
-PAGES = {"console-dashboard": ("/console/", 0), "console-site": (f"/console/sites/{REF}", 1500)}
+PAGES = {"console-dashboard": ("/console/", 0), "console-site": (f"/console/sites/{REF}", 1500),
+         "console-users": ("/console/users", 0), "console-user": ("/console/users/wang", 0)}
 VIEWPORTS = {"": (1280, 900), "-phone": (390, 844)}
 FAULTS = {7: "IR LEDs dead, image black at night", 23: "Image blurred: lens fogged", 61: "No video: PoE port down"}
 

@@ -141,7 +141,8 @@ def test_every_page_fits_a_390_px_phone_screen(context_for, demo_server):
     pages = ["/console/", "/console/sites", f"/console/sites/{REF}", f"/console/sites/{REF}/devices/{device_id}",
              f"/console/inspections/{inspection}", "/console/service-requests",
              f"/console/service-requests/{detail['id']}", f"/console/visits/{detail['visits'][0]['id']}",
-             "/console/reports", "/console/conflicts", "/console/clients", "/console/users", "/console/sites/new",
+             "/console/reports", "/console/conflicts", "/console/clients", "/console/users", "/console/users/wang",
+             "/console/sites/new",
              f"/console/sites/{REF}/import", "/console/lookup?q=CAM-001"]  # at both sites: the list
     page = context_for("lin", viewport={"width": 390, "height": 844}).new_page()
     for url in pages:

@@ -244,6 +244,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/console/clients/{client_id:str}/revoke"): Rule(_console("/console/clients/{cam1}/revoke"),
                                                              403, 403, 403, signed_out=303),
     ("GET", "/console/users"): Rule(_console("/console/users"), 403, 403, 200, desk=403, signed_out=303),
+    # s29-userspage: a user's page (his sites, their forms, a password and disable) is a supervisor's, as the list.
+    ("GET", "/console/users/{username:str}"): Rule(_console("/console/users/wang"), 403, 403, 200, desk=403,
+                                                   signed_out=303),
     ("POST", "/console/users"): Rule(_console("/console/users"), 403, 403, 403, signed_out=303),
     ("POST", "/console/users/{username:str}/password"): Rule(_console("/console/users/qian/password"),
                                                             403, 403, 403, signed_out=303),

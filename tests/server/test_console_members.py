@@ -133,21 +133,27 @@ def test_only_supervisors_change_members_and_a_forged_form_changes_nothing(site,
     assert _members(http, lin) == ["wang"] and _audit(http, lin) == []
 
 
-def test_the_users_page_links_a_technicians_sites_and_changes_them(site, http, store: Store, lin, zhao):
+def test_a_technicians_page_links_his_sites_and_changes_them(site, http, store: Store, lin, zhao):
     store.write_server_changes([("sites", OTHER_SITE, {"name": "Other park", "customer": "Other",
                                                        "tz": "Asia/Shanghai"}, False)])
     listed = page(lin, "/console/users").text
     row = listed.split('data-user="zhao"', 1)[1].split("</tr>", 1)[0]
-    assert f'<a href="/console/sites/{OTHER_SITE}#members">Other park</a>' in row
-    add = listed.split('id="add-site"', 1)[1].split("</form>", 1)[0]
-    assert re.findall(r'<option value="([^"]+)"', add.split('name="site_id"', 1)[0]) == ["wang", "zhao"]
+    assert '<a href="/console/users/zhao">zhao</a>' in row and "<td>1</td>" in row  # one site, counted
+    mine = page(lin, "/console/users/zhao").text
+    assert f'<a href="/console/sites/{OTHER_SITE}#members">Other park</a>' in mine.split('id="user-sites"', 1)[1]
+    add = mine.split('id="add-site"', 1)[1].split("</form>", 1)[0]
+    assert 'name="username" value="zhao"' in add  # his page's form adds to him
+    assert re.findall(r'<option value="([^"]+)"', add) == [SITE]  # the sites he is not a member of
     r = post(lin, "/console/memberships", {"username": "zhao", "site_id": SITE})
-    assert r.status_code == 303 and r.headers["location"].startswith("/console/users?done=member_added&member=zhao")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/console/users/zhao?done=member_added&member=zhao")
     assert _members(http, lin) == ["wang", "zhao"] and _site_rows(zhao, SITE) != []
     back = _follow(lin, r.headers["location"])
     assert "已将 Zhao 加入 Test park" in back and f'href="/console/sites/{SITE}#members"' in back
+    assert 'id="add-site"' not in back  # every site is his now: nothing to add
     r = post(lin, "/console/memberships/remove", {"username": "zhao", "site_id": OTHER_SITE})
     assert r.status_code == 303 and "done=member_removed" in r.headers["location"]
+    assert "已将 Zhao 移出 Other park" in _follow(lin, r.headers["location"])
     assert _members(http, lin, OTHER_SITE) == []
     assert [(e["kind"], e["detail"]["member"], e["detail"]["site_id"]) for e in _audit(http, lin)] == [
         ("member_added", "zhao", SITE), ("member_removed", "zhao", OTHER_SITE)]
@@ -164,8 +170,8 @@ def test_a_crafted_done_link_does_not_say_what_is_not_so(site, lin):
                (f"/console/sites/{SITE}", {"done": "member_already", "member": "wang"}),
                (f"/console/sites/{SITE}", {"done": "member_removed", "member": "zhao"}),
                (f"/console/sites/{SITE}", {"done": "member_removed", "member": "全部技术员"}),
-               ("/console/users", {"done": "member_removed", "member": "wang", "site": OTHER_SITE}),
-               ("/console/users", {"done": "member_removed", "member": "wang", "site": "x"})]
+               ("/console/users/wang", {"done": "member_removed", "member": "wang", "site": OTHER_SITE}),
+               ("/console/users/wang", {"done": "member_removed", "member": "wang", "site": "x"})]
     for path, query in crafted:
         assert 'id="member-done"' not in page(lin, path, **query).text, query
     r = post(lin, f"/console/sites/{SITE}/members", {"username": "zhao"})

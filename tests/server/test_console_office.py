@@ -263,11 +263,12 @@ def test_forgotten_console_sessions_never_lock_a_supervisor_out(site, http, lin,
 def test_a_supervisor_creates_a_user_who_signs_in(site, http, lin):
     r = post(lin, "/console/users", {"username": "sun", "name": "孙工", "role": "technician",
                                      "password": STRONG, "sites": [SITE]})
-    assert r.status_code == 303 and r.headers["location"] == "/console/users?done=created"
+    assert r.status_code == 303 and r.headers["location"] == "/console/users/sun?done=created"  # his page
     assert _users(http, lin)["sun"]["sites"] == [SITE]
-    listed = page(lin, "/console/users", done="created")
-    assert "孙工" in listed.text and "Test park" in listed.text and STRONG not in listed.text
-    assert not UUID.search(_visible_text(listed.text))
+    shown = page(lin, "/console/users/sun", done="created")
+    assert "用户已创建" in shown.text and "孙工" in shown.text and "Test park" in shown.text
+    assert STRONG not in shown.text and not UUID.search(_visible_text(shown.text))
+    assert "孙工" in page(lin, "/console/users").text
     assert http.post("/auth/token", json={"username": "sun", "password": STRONG}).status_code == 200
 
 
@@ -291,7 +292,8 @@ def test_a_refused_new_user_writes_nothing_and_never_shows_the_password(site, ht
 
 
 def test_a_reset_password_and_a_disabled_user_take_effect_at_once(site, http, lin, wang):
-    assert post(lin, "/console/users/wang/password", {"password": STRONG}).status_code == 303
+    r = post(lin, "/console/users/wang/password", {"password": STRONG})
+    assert r.status_code == 303 and r.headers["location"] == "/console/users/wang?done=password"  # back to his page
     assert http.get("/api/clients", headers=wang.headers).status_code == 401  # every client revoked
     assert http.post("/auth/token", json={"username": "wang", "password": STRONG}).status_code == 200
     assert post(lin, "/console/users/wang/disabled", {"disabled": "true"}).status_code == 303
@@ -310,6 +312,7 @@ def test_only_supervisors_manage_users_and_a_forged_form_changes_nothing(site, h
     form = {"username": "sun", "name": "S", "role": "technician", "password": STRONG}
     for session in (wang, chen):
         assert page(session, "/console/users").status_code == 403
+        assert page(session, "/console/users/zhao").status_code == 403
         assert post(session, "/console/users", form).status_code == 403
         assert post(session, "/console/users/zhao/disabled", {"disabled": "true"}).status_code == 403
     assert post(lin, "/console/users", form, csrf="forged").status_code == 403

@@ -1,7 +1,7 @@
 """A supervisor puts technicians on a site, in the console (session 28).
 
-The site page's 成员 section adds a technician or removes one; the users page adds a site to a
-technician or removes one. Each form is `Access.add_member` / `.remove_member`, the service behind
+The site page's 成员 section adds a technician or removes one; a technician's page (`/console/users/{username}`)
+adds a site to him or removes one. Each form is `Access.add_member` / `.remove_member`, the service behind
 `POST /api/sites/{site_id}/members` and `DELETE …/members/{username}`: audited, a scope event each,
 so the technician's next pull adds or removes the site. The role is checked before the form is read
 (the desk and technicians: the 403 page), then the session's CSRF token; a refusal is a page in the
@@ -66,10 +66,10 @@ def _change(request: Request[Any, Any, Any], caller: Caller, site_id: str, usern
         if key is None:
             raise
         return render(request, "error.html", exc.status, caller=caller, message_key=key, code=exc.code, detail="")
-    where = f"{PATH}/sites/{quote(site_id, safe='')}" if back == "site" else f"{PATH}/users"
+    where = f"{PATH}/sites/{quote(site_id, safe='')}" if back == "site" else f"{PATH}/users/{quote(username, safe='')}"
     sig = member_pages.seal(session_token(request) or "", done, username, site_id)
     return Redirect(f"{where}?done={done}&member={quote(username, safe='')}&site={quote(site_id, safe='')}&sig={sig}"
-                    f"#{'members' if back == 'site' else 'users'}", status_code=303, headers=HEADERS)
+                    f"#{'members' if back == 'site' else 'sites'}", status_code=303, headers=HEADERS)
 
 
 class MembersController(DomainController):
@@ -95,12 +95,12 @@ class MembersController(DomainController):
 
     @post("/memberships", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def add_site(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
-        """The users page: make `username` a member of `site_id` (chosen by name); 303 back to the users."""
+        """A user's page: make `username` a member of `site_id` (chosen by name); 303 back to his page."""
         check_session_post(request, data)
         return _change(request, caller, form_value(data, "site_id"), form_value(data, "username"), True, "users")
 
     @post("/memberships/remove", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def remove_site(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
-        """The users page: end `username`'s membership of `site_id`; 303 back to the users."""
+        """A user's page: end `username`'s membership of `site_id`; 303 back to his page."""
         check_session_post(request, data)
         return _change(request, caller, form_value(data, "site_id"), form_value(data, "username"), False, "users")

@@ -9,6 +9,7 @@ post is checked for its Origin and CSRF token first, then redirects (303).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -69,6 +70,11 @@ def _sites(data: dict[str, Any]) -> list[str]:
     if len(values) > MAX_USER_SITES:
         raise E.InvalidRequest(f"at most {MAX_USER_SITES} sites", limit=MAX_USER_SITES)
     return [form_value({"sites": v}, "sites") for v in values if v != ""]
+
+
+def _page_of(username: str) -> str:
+    """A user's page, where the forms on it come back to (below `PATH`)."""
+    return f"users/{quote(username, safe='')}"
 
 
 def _user(username: str) -> str:
@@ -159,13 +165,22 @@ class OfficeController(DomainController):
 
     @get("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def users(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
-        """Every account, the new-user form, a password reset and disable/enable for each; each technician's
-        sites, linked, with a button to remove each and a form to add one (`members.py` takes them)."""
-        data = pages.users(request.app.state, caller)
-        sites = {u["username"]: {s for s, _ in u["sites"]} for u in data["users"]}
-        member_done = member_pages.done_of(request.query_params, lambda user, site: site in sites.get(user, ()),
+        """Every account (`?q=` a part of its username or name, `?role=`), each with its number of sites and a
+        link to its page; the new-user form."""
+        q = request.query_params
+        data = pages.users(request.app.state, caller, q.get("q"), q.get("role") or None)
+        return render(request, "users.html", caller=caller, done=_done(request), **data)
+
+    @get("/users/{username:str}", sync_to_thread=True, guards=[signed_in, supervisor_only])
+    def user(self, request: Request[Any, Any, Any], username: FromPath[str], caller: CallerDep) -> Response[bytes]:
+        """One account: a password reset and disable/enable; a technician's sites, linked, each with a button to
+        remove him from it, and a form to add one (`members.py` takes them, and comes back here)."""
+        data = pages.user(request.app.state, caller, username)
+        sites = {s for s, _ in data["user"]["sites"]}
+        member_done = member_pages.done_of(request.query_params,
+                                            lambda member, site: member == username and site in sites,
                                             session_token(request))
-        return render(request, "users.html", caller=caller, done=_done(request), member_done=member_done, **data)
+        return render(request, "user.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
@@ -177,7 +192,7 @@ class OfficeController(DomainController):
         except msgspec.ValidationError as exc:
             raise E.InvalidRequest(str(exc)) from None
         request.app.state.access.create_user(caller, new)
-        return _back("users", "created")
+        return _back(_page_of(new.username), "created")
 
     @post("/users/{username:str}/password", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def set_password(self, request: Request[Any, Any, Any], username: FromPath[str], data: Form,
@@ -186,7 +201,7 @@ class OfficeController(DomainController):
         _checked(request, data)
         update = UserUpdate(password=form_value(data, "password"))
         request.app.state.access.update_user(caller, _user(username), update)
-        return _back("users", "password")
+        return _back(_page_of(username), "password")
 
     @post("/users/{username:str}/disabled", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def set_disabled(self, request: Request[Any, Any, Any], username: FromPath[str], data: Form,
@@ -197,5 +212,5 @@ class OfficeController(DomainController):
         if disabled is None:
             raise E.InvalidRequest("disabled is true or false")
         request.app.state.access.update_user(caller, _user(username), UserUpdate(disabled=disabled))
-        return _back("users", "disabled" if disabled else "enabled")
+        return _back(_page_of(username), "disabled" if disabled else "enabled")
 

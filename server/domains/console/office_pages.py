@@ -13,7 +13,8 @@ from typing import Any
 from sync import errors as E
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month
 from sync.periods import site_today
-from sync.schema import SERVICE_DESK, SUPERVISOR, TECHNICIAN
+from sync.schema import ROLES, SERVICE_DESK, SUPERVISOR, TECHNICIAN
+from sync.wire import MAX_USERNAME_CHARS
 
 from ...engine.conflicts import KINDS
 from ...filters import one_of
@@ -23,6 +24,7 @@ from ..scope import in_scope
 from .pages import NEWEST, conflict_words, local_time
 
 CONFLICTS_PER_PAGE = 50
+MAX_USER_QUERY_CHARS = 64  # the users page's `?q=`: a part of a username or a name
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
 DONE = ("created", "password", "disabled", "enabled", "revoked", "roster")  # what a form's redirect may say it did
@@ -131,15 +133,35 @@ def clients(state: Any, caller: Caller) -> list[dict[str, Any]]:
             for c in state.access.clients(caller).clients]
 
 
-def users(state: Any, caller: Caller) -> dict[str, Any]:
-    """Every account with its sites as (id, name) by name, the sites a new technician may be given, and the
-    enabled technicians a site may be added to (the add form's choices)."""
+def users(state: Any, caller: Caller, text: str | None, role: str | None) -> dict[str, Any]:
+    """Every account, or those whose username or name holds `text` (`?q=`, any case) and of `role` (`?role=`):
+    each with its number of sites and a link to its page (`user`); at company scale (~100 technicians, hundreds
+    of sites) the list holds no site and no form of a user's, so a supervisor finds someone in it."""
+    role = one_of("role", role, ROLES)
+    text = (text or "").strip()
+    if len(text) > MAX_USER_QUERY_CHARS:
+        raise E.InvalidFilter(f"q is at most {MAX_USER_QUERY_CHARS} characters", parameter="q",
+                              limit=MAX_USER_QUERY_CHARS)
+    found = state.access.users().users
+    wanted = text.casefold()
+    listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled, "sites": len(u.sites)}
+              for u in found if (role is None or u.role == role)
+              and (wanted in u.username.casefold() or wanted in u.name.casefold())]
+    return {"users": listed, "total": len(found), "filters": {"q": text, "role": role or ""}, "roles": ROLES}
+
+
+def user(state: Any, caller: Caller, username: str) -> dict[str, Any]:
+    """One account's page: its sites as (id, name) by name, each to remove; for an enabled technician the sites
+    he may be added to (the add form's choices); `404` for a username no account has."""
+    if len(username) > MAX_USERNAME_CHARS:
+        raise E.NotFound("no such user")
+    found = next((u for u in state.access.users().users if u.username == username), None)
+    if found is None:
+        raise E.NotFound("no such user")
     sites = state.inspections.sites(caller)
     names = {s.id: s.name or "" for s in sites}
-    found = state.access.users().users
-    listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled,
-               "sites": sorted(((s, names.get(s, "")) for s in u.sites), key=lambda x: (x[1], x[0])),
-               "self": u.username == caller.username}
-              for u in found]
-    return {"users": listed, "sites": sites, "site_names": names,
-            "technicians": [u.username for u in found if u.role == TECHNICIAN and not u.disabled]}
+    mine = sorted(((s, names.get(s, "")) for s in found.sites), key=lambda x: (x[1], x[0]))
+    addable = [s for s in sites if s.id not in found.sites] if found.role == TECHNICIAN and not found.disabled else []
+    return {"user": {"username": found.username, "name": found.name, "role": found.role, "disabled": found.disabled,
+                     "sites": mine, "self": found.username == caller.username},
+            "addable": addable, "site_names": names}

@@ -1,4 +1,5 @@
-"""The console's words for who works at a site: the site page's members, the users page's sites (session 28)."""
+"""The console's words for who works at a site: the site page's members; the users list and a technician's page
+with his sites (sessions 28, 29)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ ZH: dict[str, str] = {
     "member_user_disabled": "该技术员的账号已停用，不能加入现场：请先在用户页重新启用，未做更改。",
     "add_site": "给技术员添加现场",
     "see_site_members": "查看该现场的成员与工作",
+    "find_user": "用户名或姓名",
+    "all_roles": "全部角色",
+    "users_shown": "显示 {shown} 个用户（共 {total} 个）。点用户名查看其负责的现场、重设密码或停用。",
+    "all_users": "全部用户",
+    "no_users_match": "没有符合条件的用户。",
+    "new_user_sites_hint": "创建后在该用户的页面给技术员添加现场。",
+    "no_user_sites": "该技术员还没有负责的现场。",
+    "disabled_no_sites": "账号已停用：启用后才能添加现场。",
+    "no_site_to_add": "他已是所有现场的成员，没有可添加的现场。",
+    "office_sees_all_sites": "主管和客服能看到所有现场，无需添加。",
 }
 
 EN: dict[str, str] = {
@@ -56,4 +67,15 @@ EN: dict[str, str] = {
                             " page first; nothing changed.",
     "add_site": "Add a site to a technician",
     "see_site_members": "the site's members and work",
+    "find_user": "Username or name",
+    "all_roles": "All roles",
+    "users_shown": "{shown} of {total} users shown. Open a username for their sites, a new password or to"
+                   " disable them.",
+    "all_users": "All users",
+    "no_users_match": "No user matches.",
+    "new_user_sites_hint": "Once created, add a technician's sites on their page.",
+    "no_user_sites": "This technician has no site yet.",
+    "disabled_no_sites": "The account is disabled: enable it to add a site.",
+    "no_site_to_add": "They are a member of every site already; no site to add.",
+    "office_sees_all_sites": "Supervisors and the service desk see every site; nothing to add.",
 }
