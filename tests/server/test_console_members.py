@@ -233,3 +233,17 @@ def test_a_disabled_technician_is_made_a_member_nowhere_and_nothing_is_written(s
     assert http.patch("/api/users/zhao", json={"disabled": False}, headers=lin.headers).status_code == 200
     assert http.post(f"/api/sites/{SITE}/members", json={"username": "zhao"}, headers=lin.headers).status_code == 200
     assert _members(http, lin) == ["zhao"]
+
+
+def test_a_sealed_line_about_one_user_is_not_said_on_another_users_page(site, lin):
+    # Regression (review of s29-userspage): the user page's check read "not a member" as true of anyone else,
+    # so zhao's sealed removal said 已将 赵工 移出 … on wang's, lin's and chen's pages, even after he was back.
+    added = post(lin, "/console/memberships", {"username": "zhao", "site_id": SITE})
+    assert added.status_code == 303, added.text
+    removed = post(lin, "/console/memberships/remove", {"username": "zhao", "site_id": SITE})
+    path, _, query = removed.headers["location"].split("#")[0].partition("?")
+    sealed = dict(parse_qsl(query))
+    assert path == "/console/users/zhao" and sealed["done"] == "member_removed"
+    assert 'id="member-done"' in page(lin, path, **sealed).text  # his own page says it
+    for other in ("wang", "lin", "chen"):
+        assert 'id="member-done"' not in page(lin, f"/console/users/{other}", **sealed).text, other

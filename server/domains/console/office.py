@@ -180,6 +180,9 @@ class OfficeController(DomainController):
         member_done = member_pages.done_of(request.query_params,
                                             lambda member, site: member == username and site in sites,
                                             session_token(request))
+        if member_done is not None and member_done["member"] != username:
+            # Another user's sealed line (zhao removed) read True for "not a member here" on wang's page.
+            member_done = None
         return render(request, "user.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
