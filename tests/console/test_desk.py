@@ -31,6 +31,17 @@ def take_call(page: Any, description: str, anyway: bool = False, **typed: str) -
     page.wait_for_url("**/console/service-requests/*")
 
 
+def submit_call(page: Any, description: str, **typed: str) -> None:
+    """The new-request form at the reference site, its text inputs `typed` by name, submitted as it is."""
+    page.goto("/console/service-requests")
+    form = page.locator("#new-request")
+    form.locator("select[name=site_id]").select_option(REF)
+    for name, value in typed.items():
+        form.locator(f"input[name={name}]").fill(value)
+    form.locator("textarea[name=description]").fill(description)
+    form.locator("button[type=submit]").click()
+
+
 def test_the_desk_opens_a_request_in_the_console_and_the_assigned_technicians_phone_pulls_it(context_for,
                                                                                               demo_server, tmp_path):
     # The issue's browser test: chen takes a call in the console and assigns wang; wang's phone syncs.
@@ -95,12 +106,7 @@ def test_after_a_refusal_one_more_click_records_nothing_the_clerk_did_not_choose
 def test_a_second_call_about_the_same_camera_shows_its_open_request_which_opens_or_is_passed_over(context_for):
     # s28-dupcall item 1: a customer rang again about the dead camera and nothing said a request was open.
     page = context_for("chen").new_page()
-    page.goto("/console/service-requests")
-    form = page.locator("#new-request")
-    form.locator("select[name=site_id]").select_option(REF)
-    form.locator("input[name=device_code]").fill("CAM-001")
-    form.locator("textarea[name=description]").fill("客户再次来电：摄像机仍无图像")
-    form.locator("button[type=submit]").click()
+    submit_call(page, "客户再次来电：摄像机仍无图像", device_code="CAM-001")
     warning = page.locator("#duplicates .duplicate").first
     assert warning.inner_text().startswith("该设备已有未完成的服务请求 SR-")
     number = warning.locator("a").inner_text()
@@ -123,13 +129,7 @@ def test_the_desk_picks_the_device_by_the_place_and_name_the_caller_gives(contex
     # Review of fa16955: words are never taken without the clerk's choice, even naming one device (CAM-01
     # silently took CAM-010); the choice carries the device's id, not its code.
     page = context_for("chen").new_page()
-    page.goto("/console/service-requests")
-    form = page.locator("#new-request")
-    form.locator("select[name=site_id]").select_option(REF)
-    form.locator("input[name=device_code]").fill("监控中心 读卡器")
-    form.locator("input[name=caller_phone]").fill("021-5555 0178")
-    form.locator("textarea[name=description]").fill("出门刷卡不开")
-    form.locator("button[type=submit]").click()
+    submit_call(page, "出门刷卡不开", device_code="监控中心 读卡器", caller_phone="021-5555 0178")
     assert page.locator("#device-choices").inner_text() == (
         "请确认“监控中心 读卡器”所指的设备：从下列该站点的设备中选择，或修改后重新提交。")
     choices = page.locator("#new-request select[name=device_id] option")
@@ -143,12 +143,7 @@ def test_the_desk_picks_the_device_by_the_place_and_name_the_caller_gives(contex
     page.wait_for_url("**/console/service-requests/*")
     assert page.locator("#device").inner_text() == "CR-008"
     # One device so named is offered too; the clerk may instead correct the field to its code, taken at once.
-    page.goto("/console/service-requests")
-    form.locator("select[name=site_id]").select_option(REF)
-    form.locator("input[name=device_code]").fill("收发室的读卡器")
-    form.locator("input[name=caller_phone]").fill("021-5555 0177")
-    form.locator("textarea[name=description]").fill("刷卡无反应")
-    form.locator("button[type=submit]").click()
+    submit_call(page, "刷卡无反应", device_code="收发室的读卡器", caller_phone="021-5555 0177")
     assert [c.inner_text().split()[:1] for c in page.locator("#new-request select[name=device_id] option").all()] == [
         [], ["CR-006"]]
     page.locator("#new-request input[name=device_code]").fill("CR-006")
