@@ -114,20 +114,34 @@ class Archive:
             found = q.devices_by_code(db, code, None if caller.sites is None else sorted(caller.sites), limit)
         return [Found(collection="devices", id=i, site_id=s, href=f"/api/devices/{i}/history") for s, i in found]
 
-    def devices_named(self, caller: Caller, site_id: str, text: str,
-                      limit: int = MAX_DEVICES_FOUND) -> list[tuple[str, dict[str, Any]]]:
-        """The site's active devices a caller's words name by place and name (`收发室的读卡器`, `读卡器 2号门`):
-        each word (split at spaces and 的; spaces, case and full width ignored) in its location, name or
-        code; as (id, fields), by location and code, at most `limit`. None outside the caller's scope."""
+    def site_devices_said(self, caller: Caller, site_id: str, text: str, limit: int = MAX_DEVICES_FOUND
+                          ) -> tuple[list[str], list[tuple[str, dict[str, Any]]], bool]:
+        """The site's ACTIVE devices a caller's `text` names: (ids whose code is exactly `text`; else those its
+        words name by place and name, `收发室的读卡器`, `读卡器 2号门`: each word, split at spaces and 的, within
+        one of the device's location, name or code, spaces, case and full width ignored, as (id, fields) by
+        location and code, at most `limit`; whether more were found). Retired devices and other sites' never;
+        nothing outside the caller's scope."""
         if len(text) > MAX_LOOKUP_CHARS or not in_scope(caller, site_id):
-            return []
+            return [], [], False
+        active = self.site_active(site_id)
+        coded = [i for i, f in active if f.get("code") == text]
         words = _plain(text, keep_spaces=True).replace("的", " ").split()
-        if not words:
-            return []
+        if coded or not words:
+            return coded, [], False
+        found = sorted(((i, f) for i, f in active if _names(f, words)),
+                       key=lambda d: (str(d[1].get("location") or ""), str(d[1].get("code") or ""), d[0]))
+        return [], found[:limit], len(found) > limit
+
+    def active_device(self, caller: Caller, site_id: str, device_id: str) -> dict[str, Any] | None:
+        """The fields of the site's active device `device_id` (a choice the form offered); None if it is not
+        one (retired, another site's, outside the caller's scope, no such row)."""
+        if not in_scope(caller, site_id):
+            return None
+        return dict(self.site_active(site_id)).get(device_id)
+
+    def site_active(self, site_id: str) -> list[tuple[str, dict[str, Any]]]:
         with self.store.read() as db:
-            stored = q.site_devices(db, site_id)
-        found = [(i, f) for i, f in stored if f.get("status") != "retired" and _names(f, words)]
-        return sorted(found, key=lambda d: (str(d[1].get("location") or ""), str(d[1].get("code") or "")))[:limit]
+            return [(i, f) for i, f in q.site_devices(db, site_id) if f.get("status", "active") == "active"]
 
     def terms_calendars(self) -> dict[str, Calendar]:
         """The holiday calendars sites' terms write out in their override, by the site's name (a calendar
@@ -143,9 +157,10 @@ def _plain(text: str, keep_spaces: bool = False) -> str:
 
 
 def _names(device: dict[str, Any], words: list[str]) -> bool:
-    """Whether each of `words` is in the device's location, name or code."""
-    said = _plain(" ".join(str(device.get(k) or "") for k in ("location", "name", "code")))
-    return all(w in said for w in words)
+    """Whether each of `words` is within one of the device's location, name or code (not across them:
+    `门读` names no 2号门's 读卡器)."""
+    said = [_plain(str(device.get(k) or "")) for k in ("location", "name", "code")]
+    return all(any(w in field for field in said) for w in words)
 
 
 def terms_calendars(db: Sql) -> dict[str, Calendar]:

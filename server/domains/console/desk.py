@@ -52,7 +52,7 @@ class DeskController(DomainController):
     def _list(self, request: Request[Any, Any, Any], caller: CallerDep, status: int = 200,
               typed: dict[str, str] | None = None, refused: E.SyncError | None = None,
               duplicates: dict[str, Any] | None = None,
-              devices: list[dict[str, str]] | None = None) -> Response[bytes]:
+              devices: dict[str, Any] | None = None) -> Response[bytes]:
         lang = lang_of(request)
         data = desk_pages.request_list(request.app.state, caller, words("console", lang), request.query_params)
         why = "" if refused is None else desk_pages.refusal(refused, words("console", lang), lang,
@@ -61,7 +61,7 @@ class DeskController(DomainController):
             status = 400  # the list's number box refused (the API's 400 invalid_filter), said beside the box
         return render(request, "requests.html", status, caller=caller, duty=desk_pages.duty_now(request.app.state),
                       typed=dict.fromkeys(desk_pages.NEW_FIELDS, "") | (typed or {}), refused=refused, why=why,
-                      duplicates=duplicates, devices=devices or [], **data)
+                      duplicates=duplicates, devices=devices, **data)
 
     @get("/service-requests", sync_to_thread=True, guards=[signed_in])
     def requests(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
@@ -78,13 +78,14 @@ class DeskController(DomainController):
         typed: dict[str, str] = {}
         try:
             typed = desk_pages.typed(data)
-            devices = desk_pages.device_choices(request.app.state, caller, typed)
-            if devices is not None and len(devices) > 1:  # "2号门" names several: the clerk picks one
+            device_id, devices = desk_pages.pick_device(request.app.state, caller, typed)
+            if devices is not None:  # "2号门 读卡器", a mistyped code: the clerk picks the device
                 return self._list(request, caller, 409, typed, devices=devices)
-            found = desk_pages.duplicate_call(request.app.state, caller, typed, words("console", lang_of(request)))
+            found = desk_pages.duplicate_call(request.app.state, caller, typed, device_id,
+                                              words("console", lang_of(request)))
             if found is not None:
                 return self._list(request, caller, 409, typed, duplicates=found)
-            request_id = desk_pages.open_request(request.app.state, caller, typed)
+            request_id = desk_pages.open_request(request.app.state, caller, typed, device_id)
         except E.SyncError as exc:
             return self._list(request, caller, exc.status, typed, exc)
         return Redirect(f"{REQUESTS}/{request_id}", status_code=303, headers=HEADERS)

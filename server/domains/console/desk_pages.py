@@ -37,7 +37,7 @@ from .web import MAX_FORM_FIELD_CHARS, form_value
 PAGE = 50  # requests per page of the list
 FILTERS = ("site_id", "status", "open", "breached", "at_risk", "callback_due", "assigned_to", "caller_phone")
 MEMBER_SITES = 100  # the new-request form suggests the members of at most this many sites (one query each)
-NEW_FIELDS = ("site_id", "device_code", "caller_name", "caller_phone", "channel", "kind", "description",
+NEW_FIELDS = ("site_id", "device_code", "device_id", "caller_name", "caller_phone", "channel", "kind", "description",
               "reported_at", "assigned_to", "duplicate_ok")
 _REQUESTS = schema.COLLECTIONS["service_requests"]
 
@@ -106,35 +106,39 @@ def typed(data: dict[str, Any]) -> dict[str, str]:
             for name in NEW_FIELDS}
 
 
-def device_choices(state: Any, caller: Caller, values: dict[str, str]) -> list[dict[str, str]] | None:
-    """The new-request form's device as the caller said it (`2号门的读卡器`), not a code of the chosen site:
-    the site's active devices those words name by place and name, each {"code", "name", "location"}; one
-    found is taken (its code put in `values`), several are offered to choose from. None: a code, or nothing
-    typed (what no device matches is refused by `open_request`, as a code no device has)."""
-    site_id, text = values["site_id"], values["device_code"]
-    if not site_id or not text:
-        return None
-    try:
-        state.archive.lookup(caller, site_id=site_id, code=text)
-        return None
-    except E.NotFound:
-        pass
-    found = [{k: str(f.get(k) or "") for k in ("code", "name", "location")}
-             for _, f in state.archive.devices_named(caller, site_id, text) if f.get("code")]
-    if len(found) == 1:
-        values["device_code"] = found[0]["code"]
-    return found
+def pick_device(state: Any, caller: Caller, values: dict[str, str]) -> tuple[str | None, dict[str, Any] | None]:
+    """The new-request form's device: (its id, None), or (None, the choice to offer: {"devices": [{"id",
+    "code", "name", "location"}], "more": past the 50 shown}). The choice's `device_id` taken only as an active
+    device of the chosen site; else `device_code`, taken at once only as the exact code of one active device
+    of the site; words (`2号门的读卡器`, a mistyped code) always give the choice, even of one device. Nothing
+    typed: (None, None); nothing named (a retired device's code too): refused as a code no device has."""
+    site_id, text, chosen = values["site_id"], values["device_code"], values["device_id"]
+    if not site_id or not (text or chosen) or not state.inspections.sites(caller, site_id):
+        return None, None  # no site: `open_request` refuses it
+    if chosen:
+        fields = state.archive.active_device(caller, site_id, chosen)
+        if fields is None:
+            raise E.NotFound("the device chosen is not an active device of the site")
+        values["device_code"], values["device_id"] = str(fields.get("code") or ""), ""
+        return chosen, None
+    coded, named, more = state.archive.site_devices_said(caller, site_id, text)
+    if len(coded) == 1:
+        return coded[0], None
+    if coded:  # two active devices of one code: the clerk tells them apart
+        named = [(i, f) for i, f in state.archive.site_active(site_id) if i in coded]
+    if not named:
+        raise E.NotFound("nothing with that number in your sites")
+    return None, {"devices": [{"id": i} | {k: str(f.get(k) or "") for k in ("code", "name", "location")}
+                              for i, f in named], "more": more}
 
 
-def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
-    """Open the request the form describes through the API's service; its id."""
+def open_request(state: Any, caller: Caller, values: dict[str, str], device_id: str | None) -> str:
+    """Open the request the form describes (its device as `pick_device` found it) through the API's
+    service; its id."""
     site_id = values["site_id"]
     sites = state.inspections.sites(caller, site_id) if site_id else []
     if not sites:
         raise E.NotFound(f"no site {site_id[:64]}")
-    device_id = None
-    if values["device_code"]:
-        device_id = state.archive.lookup(caller, site_id=site_id, code=values["device_code"]).id
     fields = {name: values[name] or None for name in ("channel", "kind", "caller_name", "caller_phone",
                                                        "description", "assigned_to")}
     try:
@@ -146,19 +150,19 @@ def open_request(state: Any, caller: Caller, values: dict[str, str]) -> str:
     return requests.open(caller, new).id
 
 
-def duplicate_call(state: Any, caller: Caller, values: dict[str, str], t: Mapping[str, str]) -> dict[str, Any] | None:
+def duplicate_call(state: Any, caller: Caller, values: dict[str, str], device_id: str | None,
+                   t: Mapping[str, str]) -> dict[str, Any] | None:
     """The open requests of the form's site about its device or from its caller's phone, which the new
     call may repeat: the form shows them and waits for a second, deliberate submit of this very call
-    (`duplicate_ok`: the site, device code and number it was shown for). None: nothing to ask."""
-    site_id, code, phone = values["site_id"], values["device_code"], phone_digits(values["caller_phone"])
-    key = f"{site_id}/{code}/{phone}"
+    (`duplicate_ok`: the site, device and number it was shown for). None: nothing to ask."""
+    site_id, phone = values["site_id"], phone_digits(values["caller_phone"])
+    key = f"{site_id}/{device_id or ''}/{phone}"
     # A number past its limit is the write's refusal, in its words (it was asked about first, and its key,
     # past a form value's 256 characters, could never be sent back: review of s28-dupcall).
-    if not site_id or not (code or phone) or values["duplicate_ok"] == key or len(values["caller_phone"]) > PHONE_LIMIT:
+    if not site_id or not (device_id or phone) or values["duplicate_ok"] == key or len(values["caller_phone"]) > PHONE_LIMIT:
         return None
     try:
         sites = {s.id: s for s in state.inspections.sites(caller, site_id)}
-        device_id = state.archive.lookup(caller, site_id=site_id, code=code).id if code and sites else None
         found = state.service_requests.duplicates(caller, site_id, device_id, phone or None) if sites else []
     except E.NotFound:  # no such site or device: the write refuses it in its words
         return None

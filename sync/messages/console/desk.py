@@ -104,7 +104,9 @@ ZH: dict[str, str] = {
     "awaiting_signature": "待客户签字（{since} 已修复）",
     # s29-fixdesk29: the new-request form's device by its place and name, as the caller says it
     "device_hint": "编号，或位置和名称，如 2号门 读卡器",
-    "device_choose": "“{text}”对应该站点的多台设备，请选择其一：",
+    "device_choose": "请确认“{text}”所指的设备：从下列该站点的设备中选择，或修改后重新提交。",
+    "device_more": "仅列出前 {n} 台，请输入更具体的位置或名称。",
+    "device_choice": "选择设备",
 }
 
 EN: dict[str, str] = {
@@ -203,5 +205,7 @@ EN: dict[str, str] = {
     "caller_phone_refused": "Phone: type a number or its last digits, at least {digits} digits and at most {limit} characters.",
     "awaiting_signature": "awaiting the customer's signature (fixed {since})",
     "device_hint": "code, or place and name, e.g. Gate 2 card reader",
-    "device_choose": "“{text}” names several devices of this site; choose one:",
+    "device_choose": "Which device is “{text}”? Choose one of this site's devices below, or correct it and submit again.",
+    "device_more": "Only the first {n} are listed; type a more specific place or name.",
+    "device_choice": "Choose the device",
 }
