@@ -247,3 +247,20 @@ def test_a_sealed_line_about_one_user_is_not_said_on_another_users_page(site, li
     assert 'id="member-done"' in page(lin, path, **sealed).text  # his own page says it
     for other in ("wang", "lin", "chen"):
         assert 'id="member-done"' not in page(lin, f"/console/users/{other}", **sealed).text, other
+
+
+def test_a_sealed_line_about_one_site_is_not_said_on_another_sites_page(site, lin):
+    # Regression (review of the s29 merges): the site page's check ignored the sealed line's site, so zhao's
+    # sealed removal from one site, pasted onto another site's page where he is no member, read 已将 赵工 移出
+    # and that page's own site's name.
+    from tests.server.test_new_site import EAST
+
+    east = lin.http.post("/api/sites", json=EAST, headers=lin.headers)
+    assert east.status_code == 201, east.text
+    assert post(lin, f"/console/sites/{SITE}/members", {"username": "zhao"}).status_code == 303
+    removed = post(lin, f"/console/sites/{SITE}/members/zhao/remove", {})
+    path, _, query = removed.headers["location"].split("#")[0].partition("?")
+    sealed = dict(parse_qsl(query))
+    assert path == f"/console/sites/{SITE}" and sealed["done"] == "member_removed", removed.headers
+    assert 'id="member-done"' in page(lin, path, **sealed).text  # that site's own page says it
+    assert 'id="member-done"' not in page(lin, f"/console/sites/{east.json()['id']}", **sealed).text

@@ -93,5 +93,7 @@ def site_members(state: Any, caller: Caller, site_id: str, inspections: Sequence
     if caller.role == SUPERVISOR:
         addable = [u.username for u in state.access.users().users
                    if u.role == TECHNICIAN and not u.disabled and u.username not in members]
+    done = done_of(query, lambda member, _site: member in members, token)
+    # Another site's sealed line (zhao removed there) read "not a member" as true here too.
     return {"members": rows, "addable": addable, "stranded": stranded, "more_work": more, "work_limit": MAX_LIMIT, "office": office,
-            "member_done": done_of(query, lambda member, _site: member in members, token)}
+            "member_done": done if done is None or done["site"] == site_id else None}
