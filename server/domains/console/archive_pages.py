@@ -36,6 +36,7 @@ from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
 from ..inspections.service import Inspections
 from ..service.listing import TAIL_DIGITS
+from ..service.service import phone_key
 
 MAX_PENDING_IMPORTS = 8  # files kept at once, everyone's: 8 x 5 MiB in the database at most
 MAX_PENDING_PER_USER = 3  # files one user keeps at once (over all their sessions and sites)
@@ -148,9 +149,8 @@ def _phone_like(text: str) -> bool:
     """Whether the search box's text reads as a caller's number (or its tail): digits with spaces, dashes,
     brackets or a `+` only, full width too, at least the `caller_phone` filter's digits and at most its length
     (a longer one was offered as the list filtered by it, which refuses it)."""
-    plain = unicodedata.normalize("NFKC", text)
-    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(plain) is not None
-            and sum(c.isascii() and c.isdigit() for c in plain) >= TAIL_DIGITS)
+    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(unicodedata.normalize("NFKC", text)) is not None
+            and len(phone_key(text)) >= TAIL_DIGITS)
 
 
 def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ from ..identity.service import Caller
 from ..inspections.schemas import SiteSummary
 from ..service.listing import TAIL_DIGITS
 from ..service.schemas import NewRequest
-from ..service.service import ServiceRequests, desk_kinds, phone_digits
+from ..service.service import ServiceRequests, desk_kinds, phone_key
 from .pages import local_time, request_row, stopped
 from .web import MAX_FORM_FIELD_CHARS, form_value
 
@@ -155,7 +155,7 @@ def duplicate_call(state: Any, caller: Caller, values: dict[str, str], device_id
     """The open requests of the form's site about its device or from its caller's phone, which the new
     call may repeat: the form shows them and waits for a second, deliberate submit of this very call
     (`duplicate_ok`: the site, device and number it was shown for). None: nothing to ask."""
-    site_id, phone = values["site_id"], phone_digits(values["caller_phone"])
+    site_id, phone = values["site_id"], phone_key(values["caller_phone"])
     key = f"{site_id}/{device_id or ''}/{phone}"
     # A number past its limit is the write's refusal, in its words (it was asked about first, and its key,
     # past a form value's 256 characters, could never be sent back: review of s28-dupcall).
@@ -163,7 +163,8 @@ def duplicate_call(state: Any, caller: Caller, values: dict[str, str], device_id
         return None
     try:
         sites = {s.id: s for s in state.inspections.sites(caller, site_id)}
-        found = state.service_requests.duplicates(caller, site_id, device_id, phone or None) if sites else []
+        found = state.service_requests.duplicates(caller, site_id, device_id,
+                                                   values["caller_phone"] if phone else None) if sites else []
     except E.NotFound:  # no such site or device: the write refuses it in its words
         return None
     if not found:

@@ -19,7 +19,6 @@ request's next event.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -59,11 +58,11 @@ from .terms import TermsBook
 DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
 
 
-def phone_digits(phone: str) -> str:
-    """A caller's number as the desk's confirmation of a duplicate call names it: full-width digits and dashes
-    (a Chinese input method's) as ASCII, spaces and dashes left out (０７５２-３３５０ １２０ is 0752-3350 120's).
-    Numbers are compared by their digits alone (`storage.service.phone_reversed`)."""
-    return unicodedata.normalize("NFKC", phone).replace(" ", "").replace("-", "")
+def phone_key(phone: str) -> str:
+    """A caller's number as numbers are compared: its digits alone, full-width ones as ASCII, last first
+    (`storage.service.phone_reversed`: ０７５２-３３５０ １２０, (0752)3350120 and 0752 3350 120 are one); ""
+    without a digit."""
+    return q.phone_reversed(phone) or ""
 
 
 def desk_kinds(status: str | None) -> list[str]:
@@ -367,7 +366,7 @@ class ServiceRequests:
     def duplicates(self, caller: Caller, site_id: str, device_id: str | None, phone: str | None,
                    limit: int = 5) -> tuple[RequestSummary, ...]:
         """The open requests of a site in the caller's scope about this device or from this phone number
-        (`phone_digits`), oldest call first: what the desk's new call may repeat."""
+        (compared by `phone_key`), oldest call first: what the desk's new call may repeat."""
         if not in_scope(caller, site_id):
             raise E.NotFound(f"no site {site_id[:64]}")
         now = self.store.now_ms()
