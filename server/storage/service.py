@@ -179,22 +179,20 @@ def to_make_backfill(reached: str) -> str:
 
 # The requests with a call-back still to make and when the earliest was due (its milestone's `breach_at`;
 # one an open pause stops has none until `resumed`: still to make, it is due `NO_DUE`, listed last).
-_DUE_BY = (f"(SELECT request_id, min(COALESCE(breach_at, {NO_DUE})) AS due FROM service_milestones"
+_EARLIEST_DUE = "min(COALESCE({milestones}breach_at, " + str(NO_DUE) + "))"  # `{milestones}` a table's prefix
+_DUE_BY = (f"(SELECT request_id, {_EARLIEST_DUE.format(milestones='')} AS due FROM service_milestones"
            " WHERE to_make = 1 GROUP BY request_id) AS due_by JOIN service_clocks USING (request_id)")
-
-
-def _callback_due(db: Sql) -> str:
-    """When the request's earliest call-back still to make was due, NULL when none is: decided by the
-    call-backs stored (`to_make`), not by the milestone's status, which is `breached` alike for a call-back
-    made late and one never made."""
-    return (f"(SELECT min(COALESCE(m.breach_at, {NO_DUE})) FROM service_milestones m"
-            " WHERE m.request_id = service_clocks.request_id AND m.to_make = 1)")
+# When a request's earliest call-back still to make was due, NULL when none is: decided by the call-backs
+# stored (`to_make`), not by the milestone's status, which is `breached` alike for a call-back made late and
+# one never made.
+_CALLBACK_DUE = (f"(SELECT {_EARLIEST_DUE.format(milestones='m.')} FROM service_milestones m"
+                 " WHERE m.request_id = service_clocks.request_id AND m.to_make = 1)")
 
 
 def callback_due_of(db: Sql, request_id: str) -> int | None:
     """When the request's earliest call-back still to make breaches (`breach_at`, ms; `NO_DUE` when an open
     pause stops its clock), None when none is."""
-    found = db.execute(f"SELECT {_callback_due(db)} FROM service_clocks WHERE request_id = ?", [request_id]).fetchone()
+    found = db.execute(f"SELECT {_CALLBACK_DUE} FROM service_clocks WHERE request_id = ?", [request_id]).fetchone()
     return None if found is None else found[0]
 
 
@@ -222,7 +220,7 @@ def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str
         args += [now_ms, now_ms]
     if callback_due is not None:  # True: the statuses here, the due from `_DUE_BY`
         where.append(f"status IN {among(SIGNED)}" if callback_due
-                     else f"NOT (status IN {among(SIGNED)} AND {_callback_due(db)} IS NOT NULL)")
+                     else f"NOT (status IN {among(SIGNED)} AND {_CALLBACK_DUE} IS NOT NULL)")
         args += list(SIGNED)
     return where, args
 
