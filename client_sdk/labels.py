@@ -41,7 +41,7 @@ def known_rows(db: Replica, seen: list[dict[str, Any]] | None = None) -> Known:
 
 
 def zone_of(db: Replica, site_id: object) -> tzinfo:
-    """The time zone of a site this phone holds (its `tz`): the one look-up of every screen that shows a
+    """The time zone of a site this phone holds (its `tz`): the one look-up by id of every screen that shows a
     site's time; the users' default (`sync.periods.site_zone`) when it has none or is not on the phone."""
     place = db.get("sites", str(site_id)) if site_id else None
     return site_zone(place["fields"].get("tz") if place else None)

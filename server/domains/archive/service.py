@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 MAX_BAD_ROWS_SHOWN = 100  # bad rows listed in the problem; `bad_rows` counts them all
 MAX_LOOKUP_CHARS = 64  # a sheet number, request number or device code looked up
-MAX_DEVICES_FOUND = 50  # devices of one code listed across a caller's sites
+MAX_DEVICES_FOUND = 50  # devices of one code listed across a caller's sites, or named by a caller's words
 Change = tuple[str, str, dict[str, Any], bool | None]
 
 

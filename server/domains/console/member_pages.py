@@ -1,4 +1,4 @@
-"""Who works at a site, in the console (session 28): the site page's members and the users page's sites.
+"""Who works at a site, in the console (session 28): the site page's members and a user's page's sites.
 
 Read through the services the API answers with (`Access.members`, `Access.users`,
 `ServiceRequests.assignees` and `.list`), with the caller; no SQL here. Adding or
@@ -44,10 +44,11 @@ def seal(token: str, done: str, member: str, site: str) -> str:
     return hmac.new(token.encode(), f"member-done\0{done}\0{member}\0{site}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool], token: str | None) -> dict[str, str] | None:
+def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool], token: str | None, *,
+            member_page: str | None = None, site_page: str | None = None) -> dict[str, str] | None:
     """`?done=member_removed&member=wang&site=…&sig=…`: what this session's last member form did, to whom and
-    at which site (the users page names it), to say on the page; else None. `member_now(member, site)`: whether
-    he is a member of it now; a line that says otherwise is not shown."""
+    at which site, to say on the page (a user's own page `member_page`, a site's `site_page`); else None.
+    `member_now(member, site)`: whether he is a member of it now; a line that says otherwise is not shown."""
     done, member = query.get("done"), query.get("member")
     if done not in DONE or not member or len(member) > MAX_USERNAME_CHARS or token is None:
         return None
@@ -56,6 +57,10 @@ def done_of(query: Mapping[str, str], member_now: Callable[[str, str], bool], to
     # only the session's own redirect carries the seal (review of s28-members: the check of what is so now
     # alone let "removed" be said of anyone not a member).
     if not hmac.compare_digest(query.get("sig") or "", seal(token, done, member, site)):
+        return None
+    # A line about another user, or another site, than the page's (zhao removed from a site) is not said on
+    # it: "not a member" is true of anyone else (review of s29-userspage and of the s29 merges).
+    if member_page not in (None, member) or site_page not in (None, site):
         return None
     if member_now(member, site) != (done in ("member_added", "member_already")):
         return None
@@ -93,7 +98,5 @@ def site_members(state: Any, caller: Caller, site_id: str, inspections: Sequence
     if caller.role == SUPERVISOR:
         addable = [u.username for u in state.access.users().users
                    if u.role == TECHNICIAN and not u.disabled and u.username not in members]
-    done = done_of(query, lambda member, _site: member in members, token)
-    # Another site's sealed line (zhao removed there) read "not a member" as true here too.
     return {"members": rows, "addable": addable, "stranded": stranded, "more_work": more, "work_limit": MAX_LIMIT, "office": office,
-            "member_done": done if done is None or done["site"] == site_id else None}
+            "member_done": done_of(query, lambda member, _site: member in members, token, site_page=site_id)}

@@ -64,7 +64,8 @@ def _csv(body: bytes, filename: str) -> Response[bytes]:
 
 
 def _sites(data: dict[str, Any]) -> list[str]:
-    """The form's `sites` (a multiple select), each value bounded, at most `MAX_USER_SITES`."""
+    """The `sites` of a crafted post or a test (the form no longer offers them; as `POST /api/users` takes them),
+    each value bounded, at most `MAX_USER_SITES`."""
     found = data.get("sites", [])
     values = found if isinstance(found, list) else [found]
     if len(values) > MAX_USER_SITES:
@@ -177,12 +178,8 @@ class OfficeController(DomainController):
         remove him from it, and a form to add one (`members.py` takes them, and comes back here)."""
         data = pages.user(request.app.state, caller, username)
         sites = {s for s, _ in data["user"]["sites"]}
-        member_done = member_pages.done_of(request.query_params,
-                                            lambda member, site: member == username and site in sites,
-                                            session_token(request))
-        if member_done is not None and member_done["member"] != username:
-            # Another user's sealed line (zhao removed) read True for "not a member here" on wang's page.
-            member_done = None
+        member_done = member_pages.done_of(request.query_params, lambda _member, site: site in sites,
+                                            session_token(request), member_page=username)
         return render(request, "user.html", caller=caller, done=_done(request), member_done=member_done, **data)
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])

@@ -147,7 +147,7 @@ def users(state: Any, caller: Caller, text: str | None, role: str | None) -> dic
     listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled, "sites": len(u.sites)}
               for u in found if (role is None or u.role == role)
               and (wanted in u.username.casefold() or wanted in u.name.casefold())]
-    return {"users": listed, "total": len(found), "filters": {"q": text, "role": role or ""}, "roles": ROLES}
+    return {"users": listed, "total": len(found), "filters": {"q": text, "role": role or ""}}
 
 
 def user(state: Any, caller: Caller, username: str) -> dict[str, Any]:

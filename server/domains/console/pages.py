@@ -63,7 +63,7 @@ def stopped(m: Milestone | None, paused_since: str | None) -> bool:
 def request_row(t: Mapping[str, str], r: RequestSummary, sites: Mapping[str, SiteSummary]) -> dict[str, Any]:
     """A request as a line of the dashboard and the desk's list: its most urgent clock, read as
     已暂停（自 …） while an open pause stops it (the API's `paused_since`); a resolved one's wait for the
-    customer's signature, which no clock counts, as 待客户签字（自 …） (`awaiting_signature_since`)."""
+    customer's signature, which no clock counts, as 待客户签字（… 已修复） (`awaiting_signature_since`)."""
     m = _next_clock(r.milestones)
     site = sites.get(r.site_id or "")
     tz = site.tz if site else None
