@@ -217,6 +217,12 @@ def open_pause(events: Iterable[Mapping[str, Any]], reasons: frozenset[str]) -> 
     return since
 
 
+def first_fixed(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The time, as sent, of a request's first `fixed` event in the clocks' order (voided events left out, as
+    the `fix` clock reads them), else None: since then a `resolved` request waits for a signature."""
+    return next((text for _, _, kind, _, text, _ in _live(events) if kind == "fixed"), None)
+
+
 class _Request:
     """What every milestone of one request shares; `clock` evaluates one of them."""
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync import errors as E
 from sync import hlc, schema
-from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, open_pause, ts_ms
+from sync.clocks import ENGLISH, Clock, Terms, clocks, dated_ms, explain, first_fixed, open_pause, ts_ms
 from sync.collections.service import DESK_KINDS, KIND_ORDER, status_step
 from sync.fields import is_uuid
 from sync.merge import LogEntry
@@ -123,10 +123,7 @@ class Inputs:
         if self.request.get("status") != "resolved" or all(
                 v.get("sealed_by") or v["id"] in self.signed for v in self.visits):
             return None
-        voided = {e.get("note") for e in self.events if e.get("kind") == "voided"}
-        fixed = [at for e in self.events if e.get("kind") == "fixed" and e["id"] not in voided
-                 and dated_ms(at := e.get("effective_at") or e.get("at")) is not None]
-        return min(fixed, key=ts_ms, default=None)  # type: ignore[arg-type]
+        return first_fixed(self.events)
 
     def paused_since(self) -> str | None:
         """When the open pause that stops the request's pending clocks began, else None."""
