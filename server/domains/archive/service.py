@@ -115,8 +115,8 @@ class Archive:
         return [Found(collection="devices", id=i, site_id=s, href=f"/api/devices/{i}/history") for s, i in found]
 
     def site_devices_said(self, caller: Caller, site_id: str, text: str, limit: int = MAX_DEVICES_FOUND
-                          ) -> tuple[list[str], list[tuple[str, dict[str, Any]]], bool]:
-        """The site's ACTIVE devices a caller's `text` names: (ids whose code is exactly `text`; else those its
+                          ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], bool]:
+        """The site's ACTIVE devices a caller's `text` names: ((id, fields) whose code is exactly `text`; else those its
         words name by place and name, `收发室的读卡器`, `读卡器 2号门`: each word, split at spaces and 的, within
         one of the device's location, name or code, spaces, case and full width ignored, as (id, fields) by
         location and code, at most `limit`; whether more were found). Retired devices and other sites' never;
@@ -124,7 +124,7 @@ class Archive:
         if len(text) > MAX_LOOKUP_CHARS or not in_scope(caller, site_id):
             return [], [], False
         active = self.site_active(site_id)
-        coded = [i for i, f in active if f.get("code") == text]
+        coded = [(i, f) for i, f in active if f.get("code") == text]
         words = _plain(text, keep_spaces=True).replace("的", " ").split()
         if coded or not words:
             return coded, [], False

@@ -123,9 +123,9 @@ def pick_device(state: Any, caller: Caller, values: dict[str, str]) -> tuple[str
         return chosen, None
     coded, named, more = state.archive.site_devices_said(caller, site_id, text)
     if len(coded) == 1:
-        return coded[0], None
+        return coded[0][0], None
     if coded:  # two active devices of one code: the clerk tells them apart
-        named = [(i, f) for i, f in state.archive.site_active(site_id) if i in coded]
+        named = coded
     if not named:
         raise E.NotFound("nothing with that number in your sites")
     return None, {"devices": [{"id": i} | {k: str(f.get(k) or "") for k in ("code", "name", "location")}
