@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from sync import errors as E
 
@@ -123,6 +123,14 @@ def body_timeout(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     and a request thread for as long as it keeps the connection open. The
     timeout is per wait, as nginx's `client_body_timeout`: a body trickling
     in a byte at a time is the reverse proxy's to cut off.
+
+    An answer started before the body was read to its end (a 413 over a
+    route's limit, a 408, a refusal that never read it) says
+    `Connection: close`: granian closes such a connection after the answer,
+    and without the header it sometimes did so silently, so a client's next
+    request on it met a closed socket ("Server disconnected without sending a
+    response"; the API sweep's CI run of session 29, one in ~700 answers
+    under load).
     """
     timeout = settings.body_idle_timeout_seconds
 
@@ -131,7 +139,7 @@ def body_timeout(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
-            finished = False
+            finished = not _has_body(scope)
 
             async def receive_in_time() -> ReceiveMessage:
                 nonlocal finished
@@ -146,11 +154,26 @@ def body_timeout(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                 finished = message["type"] != "http.request" or not message.get("more_body", False)
                 return message
 
-            await app(scope, receive_in_time, send)
+            async def send_closing_early(message: Message) -> None:
+                if message["type"] == "http.response.start" and not finished:
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+                await send(message)
+
+            await app(scope, receive_in_time, send_closing_early)
 
         return timed
 
     return middleware
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a length above 0, or chunks)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

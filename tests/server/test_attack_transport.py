@@ -221,6 +221,42 @@ def test_anonymous_push_is_refused_before_its_body_is_read(serve):
     assert status == 401 and json.loads(body)["code"] == "unauthorized"
 
 
+def test_an_answer_given_before_the_body_was_read_says_the_connection_closes(serve):
+    """The API sweep's CI failure of session 29: a 413 for a body over a route's limit was answered before the
+    body was read, and granian then closed the connection, sometimes without `Connection: close`; the
+    client's next request on it met a closed socket ("Server disconnected without sending a response")."""
+    server = serve()
+    token = _sign_in(server.url, "lin")["token"].encode()
+    over = b"[" * (100 * 1024)  # POST /api/sites takes 64 KiB
+    with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_TIMEOUT) as s:
+        # A body read whole and refused keeps the connection for the next request...
+        s.sendall(b"POST /api/sites HTTP/1.1\r\nHost: fieldsync\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + token + b"\r\nContent-Length: 6\r\n\r\n{\"a\": ")
+        status, headers, _ = _raw_response(s)
+        assert (status, headers.get("connection")) == (400, None)
+        # ... one refused before its end says it is the last, and the server closes it.
+        s.sendall(b"POST /api/sites HTTP/1.1\r\nHost: fieldsync\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + token + b"\r\nContent-Length: " + str(len(over)).encode() +
+                  b"\r\n\r\n" + over)
+        status, headers, body = _raw_response(s)
+        assert (status, json.loads(body)["code"], headers.get("connection")) == (413, "body_too_large", "close")
+        assert s.recv(65536) == b""
+    # It raced: before, about one such answer in four lacked the header, and one in 150 was followed by a
+    # silent close that the next request on the connection met.
+    with httpx.Client(base_url=server.url, timeout=ANSWER_TIMEOUT,
+                      headers={"Authorization": f"Bearer {token.decode()}"}) as http:
+        for _ in range(40):
+            refused = http.post("/api/sites", content=over, headers={"Content-Type": "application/json"})
+            assert (refused.status_code, refused.headers.get("connection")) == (413, "close")
+            assert http.get("/api/sites").status_code == 200
+    # Refused unread for another reason (nobody signed in): the same.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_TIMEOUT) as s:
+        s.sendall(b"POST /sync/push HTTP/1.1\r\nHost: fieldsync\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 8000000\r\n\r\n{\"protocol\":")
+        status, headers, _ = _raw_response(s)
+        assert (status, headers.get("connection")) == (401, "close")
+
+
 def test_stalled_push_body_is_cut_off_with_408_and_changes_nothing(serve):
     """Finding 10: 150 stalled 8 MB push bodies each held their memory for as long as the client liked."""
     server = serve("--body-timeout", "2")
