@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -81,7 +82,8 @@ ALTER TABLE service_clocks ADD COLUMN phone_reversed {text};
 CREATE INDEX service_clocks_phone ON service_clocks(phone_reversed, reported_ms, request_id)
     WHERE phone_reversed IS NOT NULL;
 """
-# m034's backfill on PostgreSQL, by `service.phone_reversed`'s rule (SQLite's step runs that function).
+# m034's backfill on PostgreSQL, by `service.phone_reversed`'s rule of then (SQLite's step runs that function,
+# which drops a mainland country code since m036; m036 drops it from the numbers stored before).
 PHONE_BACKFILL_POSTGRES = """
 UPDATE service_clocks AS c
     SET phone_reversed = NULLIF(reverse(regexp_replace(normalize(r.fields ->> 'caller_phone', NFKC), '[^0-9]', '', 'g')), '')
@@ -90,12 +92,29 @@ UPDATE service_clocks AS c
 """
 
 
+# A mainland mobile number with its country code (+86, 0086 or 86 before 11 digits, the first a 1): the
+# number is those 11 digits, as the desk hears it. A landline's digits are kept as they are.
+_MAINLAND_MOBILE = re.compile(r"(?:00)?86(1[0-9]{10})")
+
+# m036 (both backends): the numbers stored before it by m034 or a write, with a mainland mobile number's
+# country code among their digits (reversed: 11 digits, then 68 or 6800), keep the 11 digits, as
+# `phone_reversed` now stores them. Idempotent: a number of 11 digits is left alone.
+PHONE_NATIONAL = """
+UPDATE service_clocks SET phone_reversed = substr(phone_reversed, 1, 11)
+    WHERE (length(phone_reversed) = 13 AND phone_reversed LIKE '__________168')
+        OR (length(phone_reversed) = 15 AND phone_reversed LIKE '__________16800');
+"""
+
+
 def phone_reversed(phone: object) -> str | None:
     """A caller's number as `phone_reversed` keeps it: its digits (full-width ones, a Chinese input method's,
-    as ASCII; spaces, dashes, brackets and a `+` left out), last first; None without a digit."""
+    as ASCII; spaces, dashes, brackets and a `+` left out), a mainland mobile number without its country
+    code (+86 138 0013 8000, 008613800138000 and 138 0013 8000 are one), last first; None without a digit."""
     if not isinstance(phone, str):
         return None
-    return "".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS)[::-1] or None
+    digits = "".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS)
+    national = _MAINLAND_MOBILE.fullmatch(digits)
+    return (digits if national is None else national[1])[::-1] or None
 
 
 def tail_range(tail: str) -> tuple[str, str]:

@@ -109,6 +109,7 @@ def test_a_call_from_a_number_stored_full_width_warns_of_its_open_request(http, 
 
 M034 = "m034_caller_phone"
 STORED = {"r-gate": "021-5555 0101", "r-wide": "０２１－５５５５\u3000０１０２", "r-none": None, "r-letters": "n/a",
+          "r-mobile": "+86 138 0013 8000",  # its country code dropped (m036 on PostgreSQL, after m034's SQL)
           # not a string (what no push stores now): digits in its JSON text are no number (s29-fixdesk29, item 3)
           "r-array": ["021", "5555 0101"], "r-object": {"tel": "021-5555 0101"}, "r-integer": 2155550101}
 
@@ -136,7 +137,7 @@ def _found_after_upgrade(database: Any) -> dict[str, Any]:
 
 
 EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none": None, "r-letters": None,
-                     "r-array": None, "r-object": None, "r-integer": None},
+                     "r-mobile": "00083100831", "r-array": None, "r-object": None, "r-integer": None},
             "listed": {"1010": ["r-gate"], "2010": ["r-wide"]}}
 
 
@@ -164,3 +165,78 @@ def test_the_number_filter_reads_a_range_of_its_index(tmp_path: Path) -> None:
     finally:
         database.close()
     assert plan[0].startswith("SEARCH service_clocks USING COVERING INDEX service_clocks_phone"), plan
+
+
+# -- a mainland number given with its country code (+86, 0086, 86) ---------------------------------
+
+def test_a_number_given_with_the_country_code_finds_its_national_form_and_the_reverse(store, site, chen, lin):
+    # Regression (phone30, item 1): a caller's number typed as +86 138 0013 8000 (or 0086…, 86…) kept the
+    # country code among its digits, so the list filtered by 13800138000 (or its tail taken from the
+    # international form) missed it, and a request stored as 13800138000 was not found by +86 138 0013 8000.
+    international = open_request(chen, caller_phone="+86 138 0013 8000")
+    prefixed = open_request(chen, caller_phone="0086-139-0000-0000")
+    national = open_request(chen, caller_phone="137 0000 1111")
+    for typed in ("13800138000", "138 0013 8000", "+86 138 0013 8000", "008613800138000", "8613800138000",
+                  "＋８６ １３８ ００１３ ８０００", "0013 8000"):
+        assert _ids(lin, caller_phone=typed) == [international], typed
+    for typed in ("13900000000", "+8613900000000", "86 139 0000 0000"):
+        assert _ids(lin, caller_phone=typed) == [prefixed], typed
+    for typed in ("+86 137 0000 1111", "0086 13700001111", "8613700001111", "13700001111"):
+        assert _ids(lin, caller_phone=typed) == [national], typed
+    # Only before a mainland mobile number (11 digits, the first a 1): other digits stay as they are.
+    assert q.phone_reversed("86 0752 3350120") == "0210533257068"
+    assert q.phone_reversed("86 138 0013 800") == "008310083168"  # 10 digits after 86
+
+
+def test_a_call_from_the_international_form_warns_of_the_open_request_of_the_national_one(http, site, lin):
+    # Regression (phone30, item 1): the duplicate-call key kept +86's digits, so the desk's new call from
+    # +86 139 0000 0000 was not warned of the open request from 139 0000 0000.
+    csrf = console(http, "chen")
+    assert post_new(http, csrf, device_code="", caller_phone="139 0000 0000", assigned_to="").status_code == 303
+    r = post_new(http, csrf, device_code="", caller_phone="+86 139 0000 0000", assigned_to="")
+    assert r.status_code == 409 and "该来电号码在此站点已有未完成的服务请求" in r.text
+    assert len(requests_of(lin)) == 1
+
+
+# -- m036 on a database whose stored numbers kept the country code ------------------------------------
+
+M036 = "m036_caller_phone_national"
+# As m034 and the writes before m036 stored them: every digit, last first.
+KEPT_BEFORE_M036 = {"r-plus": "+86 138 0013 8000", "r-zeros": "0086 139 0000 0000", "r-bare": "8613700001111",
+                    "r-national": "136 0000 2222", "r-landline": "86 0752 3350120", "r-short": "86 1380 0138",
+                    "r-none": None}
+
+
+def _stored_before_m036(db: Any, mark: str) -> None:
+    for n, (request_id, phone) in enumerate(KEPT_BEFORE_M036.items()):
+        digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
+        db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached, computed_ms,"
+                   f" phone_reversed) VALUES ({', '.join([mark] * 8)})",
+                   [request_id, SITE, "received", n, 1, 0, 0, digits])
+
+
+def _kept_after_m036(database: Any) -> dict[str, Any]:
+    try:
+        with database.write() as db:
+            kept = dict(db.execute("SELECT request_id, phone_reversed FROM service_clocks").fetchall())
+            db.execute(q.PHONE_NATIONAL)  # once more: nothing changes
+            again = dict(db.execute("SELECT request_id, phone_reversed FROM service_clocks").fetchall())
+        return {"kept": kept, "again": again}
+    finally:
+        database.close()
+
+
+def _expected_after_m036() -> dict[str, Any]:
+    # What the live write stores now (`phone_reversed`), for each number.
+    kept = {request_id: q.phone_reversed(phone) for request_id, phone in KEPT_BEFORE_M036.items()}
+    assert kept["r-plus"] == "00083100831" and kept["r-landline"] == "0210533257068"
+    return {"kept": kept, "again": kept}
+
+
+def test_m036_drops_the_country_code_of_a_sqlite_databases_stored_numbers(tmp_path: Path) -> None:
+    # Regression (phone30, item 1): numbers stored with +86's digits were not found by their national form.
+    assert _kept_after_m036(upgraded(tmp_path / "fieldsync.db", M036, _stored_before_m036)) == _expected_after_m036()
+
+
+def test_m036_drops_the_country_code_of_a_postgresql_databases_stored_numbers(pg_url: str) -> None:
+    assert _kept_after_m036(upgraded(pg_url, M036, _stored_before_m036)) == _expected_after_m036()

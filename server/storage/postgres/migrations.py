@@ -22,7 +22,13 @@ from ..base import Unreachable, refuse_newer
 from ..identity import AUDIT_DISPATCH
 from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
-from ..service import PHONE_BACKFILL_POSTGRES, PHONE_REVERSED, TO_MAKE_COLUMN, to_make_backfill
+from ..service import (
+    PHONE_BACKFILL_POSTGRES,
+    PHONE_NATIONAL,
+    PHONE_REVERSED,
+    TO_MAKE_COLUMN,
+    to_make_backfill,
+)
 from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
 from ..throttle import TABLES
 from .migrations_domains import DOMAINS
@@ -141,6 +147,8 @@ STEPS: list[tuple[str, str]] = [
     ("m034_caller_phone", PHONE_REVERSED.format(text='text COLLATE "C"') + PHONE_BACKFILL_POSTGRES),
     # A request's dispatch history read by request, SQLite's m035 (storage/identity.py `dispatches`).
     ("m035_audit_dispatch", AUDIT_DISPATCH.format(request_id="(CAST(detail AS json) ->> 'request_id')")),
+    # A caller's mainland mobile number without its country code, SQLite's m036 (storage/service.py).
+    ("m036_caller_phone_national", PHONE_NATIONAL),
 ]
 
 
