@@ -71,6 +71,7 @@ def test_a_call_back_pushed_during_a_terms_refresh_stays_made(site, chen, wang, 
     # read: `to_make` 1, the request on 待回访 with its call-back made, until its next write. Now the refresh
     # holds the version lock: the push waits for it, then recomputes with the refresh's commit in sight.
     from server.domains.service import service
+    from server.domains.service.office import ServiceOffice
 
     request, visit = sealed(chen, wang, ts(hlc.wall_ms() - 30 * 3_600_000))
     assert _due(lin) == [request]
@@ -91,7 +92,7 @@ def test_a_call_back_pushed_during_a_terms_refresh_stays_made(site, chen, wang, 
     def refresh() -> None:
         refreshing.append(threading.get_ident())
         try:
-            service.refresh_site_clocks(store, SITE)
+            ServiceOffice(store).set_terms(None, SITE, {"on_site_hours": {"urban": 2}})  # and its refresh
         except BaseException as exc:  # reported below
             failed.append(exc)
 

@@ -154,7 +154,8 @@ def test_refresh_site_clocks_recomputes_after_the_terms_change(site, store, chen
     with store.write() as db:
         set_terms_override(db, SITE, {"on_site_hours": {"urban": 2}}, "lin", ts(now))
     assert listing(lin, breached="true") == []  # stored before the change
-    assert refresh_site_clocks(store, SITE) == 1
+    with store.write(versions=True) as db:
+        assert refresh_site_clocks(db, SITE, store.now_ms()) == 1
     assert listing(lin, breached="true") == [request]
 
 
@@ -193,7 +194,8 @@ def test_a_reported_at_stored_outside_the_years_is_no_500_on_any_page(http, stor
     request = created.json()["id"]
     _store_raw(store, "sites", SITE, tz=tz)
     _store_raw(store, "service_requests", request, reported_at=stamp)
-    refresh_site_clocks(store, SITE)  # the stored clock columns, as a change of the site's zone does
+    with store.write(versions=True) as db:  # the stored clock columns, as a change of the site's zone does
+        refresh_site_clocks(db, SITE, store.now_ms())
     assert listing(lin) == [request]
     body = detail(lin, request)
     assert body["reported_at"] == stamp

@@ -10,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from sync.clocks import terms_from_raw
 from tests.conftest import OTHER_SITE, SITE
 from tests.helpers import ok, problem
@@ -73,6 +75,26 @@ def test_a_new_override_moves_the_breach_list_at_once(site, lin, chen):
     assert request_id in breached()
     ok(lin.http.put(_terms_url(), json={"override": None}, headers=lin.headers))
     assert request_id not in breached()
+
+
+def test_a_terms_change_whose_clocks_fail_to_refresh_stores_no_terms(site, store, lin, chen):
+    # Regression (phone30, item 2): `set_terms` committed the override and its audit entry, then recomputed
+    # the site's stored clocks in a second transaction: a failure (or a crash) between the two left the new
+    # terms stored, the list's breach flags still the old terms'. Now one transaction: the refresh failing
+    # (here on a request row that cannot be read) stores nothing of the change.
+    from server.domains.service.office import ServiceOffice
+
+    _request(chen, SITE, None, "2026-11-20T01:00:00.000Z", "gate camera dark")
+    with store.write(versions=True) as db:
+        db.execute("INSERT INTO rows(collection, id, site_id, fields, clocks, version, updated_ms)"
+                   " SELECT 'service_requests', ?, ?, '[]', '{}', max(version) + 1, 0 FROM rows",
+                   [str(uuid.uuid4()), SITE])
+    with pytest.raises(AttributeError):  # the broken row's fields are a list
+        ServiceOffice(store).set_terms(None, SITE, {"on_site_hours": {"urban": 2}})
+    body = ok(lin.http.get(_terms_url(), headers=lin.headers))
+    assert (body["override"], body["set_by"]) == (None, None)
+    entries = ok(lin.http.get("/api/audit", params={"kind": "service_terms_changed"}, headers=lin.headers))["entries"]
+    assert entries == []
 
 
 def test_an_override_with_a_calendar_of_its_own_is_inlined_for_the_phone(site, lin):

@@ -86,19 +86,21 @@ class ServiceOffice:
         self.book.raw(contract, override or None)
 
     def set_terms(self, caller: Caller | None, site_id: str, override: dict[str, Any] | None) -> ServiceTerms:
-        """Replace a site's override (None or {} removes it), checked whole first, audited.
+        """Replace a site's override (None or {} removes it), checked whole first, audited, with the site's
+        stored clock columns recomputed by the new terms in the same transaction (the version lock, as
+        `refresh_site_clocks` takes it): the terms are never stored without their clocks.
         `caller` None: from the command line."""
         _check_strings(override)
         override = override or None
-        with self.store.write() as db:
+        with self.store.write(versions=True) as db:
             found = q.site_terms(db, site_id)
             if found is None:
                 raise E.NotFound(f"no site {site_id}")
             self.book.raw(found[0].get("contract"), override)  # InvalidRequest naming the key
-            store_terms(db, caller, site_id, override, self.store.now_ms())
-            answer = self._terms(db, site_id)
-        refresh_site_clocks(self.store, site_id)  # the stored clock columns follow the new terms
-        return answer
+            now = self.store.now_ms()
+            store_terms(db, caller, site_id, override, now)
+            refresh_site_clocks(db, site_id, now)  # the stored clock columns follow the new terms
+            return self._terms(db, site_id)
 
     # -- the faults report ------------------------------------------------------------------------
 

@@ -280,22 +280,21 @@ def refresh_in(tx: Transaction, request_ids: list[str]) -> None:
 
 def backfill_milestones(store: Store) -> None:
     """Once, after m018: the milestones of the requests stored before it (the version lock, as
-    `refresh_site_clocks`)."""
+    a terms change's `refresh_site_clocks`)."""
     with store.write(versions=True) as db:
         ids = q.backfill_pending(db)
         if ids:
             refresh_clocks(db, ids, store.now_ms())
 
 
-def refresh_site_clocks(store: Store, site_id: str) -> int:
-    """Recompute every request of a site (after a supervisor changed its terms); how many.
+def refresh_site_clocks(db: Connection, site_id: str, now_ms: int) -> int:
+    """Recompute every request of a site (after a supervisor changed its terms, in that write); how many.
 
-    It takes the version lock, as a push does: on PostgreSQL (READ COMMITTED) a push committed
+    The write holds the version lock, as a push does: on PostgreSQL (READ COMMITTED) a push committed
     between this read of the rows and its write of the clocks (a call-back reached) would otherwise
     be overwritten by what was read before it (`to_make` 1: on 待回访 until the next write)."""
-    with store.write(versions=True) as db:
-        ids = q.site_requests(db, site_id)
-        refresh_clocks(db, ids, store.now_ms())
+    ids = q.site_requests(db, site_id)
+    refresh_clocks(db, ids, now_ms)
     return len(ids)
 
 
