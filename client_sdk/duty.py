@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from sync import hlc
-from sync.duty import DutyRules, on_duty
+from sync.duty import Duty, DutyRules, duty_at
 from sync.fields import is_timestamp
 from sync.wire import Scalar
 
@@ -23,10 +23,16 @@ class DutyWork(ChargeWork):
         """{month: the roster row's fields} as last pulled (every client pulls the roster)."""
         return {str(r["fields"]["month"]): r["fields"] for r in self.rows("duty_roster") if r["fields"].get("month")}
 
+    def duty_at(self, at_ms: int, rules: DutyRules | None = None) -> Duty | None:
+        """Who is on duty at `at_ms` by the cached rules and roster, and why nobody is (`sync.duty.duty_at`:
+        `no_roster` for a month without one); None without rules."""
+        rules = rules or self.duty_rules()
+        return None if rules is None else duty_at(at_ms, self.rosters(), rules)
+
     def on_duty_at(self, at_ms: int, rules: DutyRules | None = None) -> str | None:
         """The technician on duty at `at_ms` by the cached rules; None when nobody is, or without rules."""
-        rules = rules or self.duty_rules()
-        return None if rules is None else on_duty(at_ms, self.rosters(), rules)
+        found = self.duty_at(at_ms, rules)
+        return None if found is None else found.technician
 
     def log_duty_call(self, caller_name: str, caller_phone: str, summary: str, duration_s: int, outcome: str,
                       site_id: str | None = None, follows_id: str | None = None,
@@ -67,5 +73,6 @@ class DutyWork(ChargeWork):
                 **{k: f.get(k) for k in ("received_at", "site_id", "caller_name", "caller_phone", "summary",
                                          "duration_s", "outcome", "request_id", "follows_id")}))
         calls.sort(key=lambda c: (str(c.received_at), c.id))
-        return DutyView(at=hlc.format_ts(now), month=month, technician=self.on_duty_at(now, rules),
-                        rules=rules is not None, calls=calls)
+        found = self.duty_at(now, rules)
+        return DutyView(at=hlc.format_ts(now), month=month, technician=None if found is None else found.technician,
+                        state=None if found is None else found.state, rules=rules is not None, calls=calls)

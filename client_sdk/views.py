@@ -182,11 +182,13 @@ class DutyCallView(msgspec.Struct, kw_only=True):
 
 
 class DutyView(msgspec.Struct, kw_only=True):
-    """`duty()`: who is on duty at `at` (None: the office is open, off hours, or no roster) and the
+    """`duty()`: who is on duty at `at` (None: the office is open, off hours, or no roster), why (`state`, as
+    `sync.duty.Duty`'s: `on_call`, `office_hours`, `off_hours`, `no_roster`; None without rules) and the
     month's calls on this phone, oldest first; `rules` false when this phone has no duty rules yet."""
 
     at: str
     month: str | None
     technician: str | None
+    state: str | None
     rules: bool
     calls: list[DutyCallView]

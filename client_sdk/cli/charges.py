@@ -69,20 +69,26 @@ def duty_call(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     logged = client.get("duty_calls", call_id)
     assert logged is not None
     received = hlc.parse_ts(logged["fields"]["received_at"])
+    rules = client.duty_rules()
+    found = client.duty_at(received, rules)
     _say(out, "duty_call_logged", id=call_id, seq=client.pending()[-1]["seq"],
-         on_duty=_who(client, client.on_duty_at(received)))
+         on_duty=_who(found and found.state, found and found.technician, rules.month(received) if rules else None))
     return 0
 
 
-def _who(client: Client, technician: str | None) -> str:
-    if client.duty_rules() is None:
+def _who(state: str | None, technician: str | None, month: str | None) -> str:
+    """Who is on duty (`sync.duty.Duty`'s state and technician), or why nobody is: no rules yet (`state`
+    None), no roster for the month (ask the service desk), or the office's or the night's hours."""
+    if state is None:
         return MESSAGES["no_duty_rules"]
+    if state == "no_roster":
+        return _text("no_roster", month=month or "-")
     return technician or MESSAGES["nobody_on_duty"]
 
 
 def duty(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     shown = client.duty()
-    _say(out, "duty_now", technician=_who(client, shown.technician), month=shown.month or "-")
+    _say(out, "duty_now", technician=_who(shown.state, shown.technician, shown.month), month=shown.month or "-")
     if not shown.calls:
         _say(out, "no_duty_calls")
     for c in shown.calls:

@@ -339,6 +339,8 @@ EN: dict[str, str] = {
     "duty_call_logged": "Logged duty call {id} (pending, seq {seq}); on duty: {on_duty}.",
     "no_duty_rules": "unknown (no duty rules on this phone yet: sync once)",
     "nobody_on_duty": "nobody (office hours, or outside the on-call hours)",
+    # A month nobody is rostered for: nobody is on call all month, which the desk must know of.
+    "no_roster": "nobody: no duty roster for {month} (ask the service desk who answers the duty phone)",
     "duty_now": "On duty now: {technician}.  Calls of {month}:",
     "no_duty_calls": "  No duty calls.",
     "duty_call_line": "  {at}  {caller:<10} {phone:<16} {outcome:<16} {seconds:>5} s  on duty {on_duty:<8} {summary}"

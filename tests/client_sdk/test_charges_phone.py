@@ -268,6 +268,33 @@ def test_a_phone_without_a_fee_book_says_so(http, site, new_client, chen, tmp_pa
     assert MESSAGES["no_duty_rules"] in capsys.readouterr().out
 
 
+def test_a_month_without_a_roster_is_said_on_the_phone_not_nobody_on_duty(http, site, lin, tmp_path, capsys):
+    # Regression (phone30, item 3): with no roster for the month, the phone's `duty` said "nobody (office hours,
+    # or outside the on-call hours)", as on any quiet evening: the technician was not told that nobody is on
+    # call all month, nor whom to ask. It now says the month has no roster and to ask the service desk.
+    db = str(tmp_path / "duty.db")
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "duty"], http=http) == 0
+    out = capsys.readouterr().out
+    month = re.search(r"Calls of (\S+):", out).group(1)
+    assert f"no duty roster for {month}" in out and "office hours" not in out
+    assert MESSAGES["no_roster"].format(month=month) in out
+    assert main(["--db", db, "duty-call", "--caller", "李先生", "--phone", "13800000000", "--summary", "gate",
+                 "--duration", "60", "--outcome", "follow_up"], http=http) == 0
+    assert f"on duty: {MESSAGES['no_roster'].format(month=month)}." in capsys.readouterr().out
+    # Rostered, the month's quiet hours are said as before, and the technician on call by name.
+    resp = lin.push([lin.change("duty_roster", roster_id(month), {"month": month, "technician": "wang",
+                                                                  "from": "00:00", "until": "23:59"})]).json()
+    assert [r["status"] for r in resp["results"]] == ["applied"]
+    assert main(["--db", db, "sync"], http=http) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "duty"], http=http) == 0
+    out = capsys.readouterr().out
+    assert "no duty roster" not in out and ("On duty now: wang." in out or MESSAGES["nobody_on_duty"] in out)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("350", 35_000), ("350.5", 35_050), ("350.50", 35_050), ("0.01", 1), ("¥1200", 120_000),
     ("0.1", 10), ("999999999.99", 99_999_999_999)])
