@@ -219,14 +219,16 @@ class Session:
             return resp
 
     def tus(self, method: str, url: str, headers: dict[str, str] | None = None,
-            content: bytes | None = None) -> httpx.Response:
-        """One authenticated tus request; signs in again once on 401. The caller reads the status."""
+            content: bytes | None = None, timeout: float | None = None) -> httpx.Response:
+        """One authenticated tus request; signs in again once on 401. The caller reads the status. `timeout`
+        (s): shorter than the client's own."""
         for attempt in (1, 2):
             sent = self.headers()
             sent.pop("Content-Type", None)
             sent["Tus-Resumable"] = TUS_VERSION
             sent.update(headers or {})
-            resp = self.http.request(method, url, headers=sent, content=content)
+            resp = (self.http.request(method, url, headers=sent, content=content) if timeout is None else
+                    self.http.request(method, url, headers=sent, content=content, timeout=timeout))
             if resp.status_code == 401 and attempt == 1 and self.can_sign_in():
                 try:
                     self.sign_in_again()

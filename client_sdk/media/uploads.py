@@ -5,7 +5,10 @@ creation) at `/files`, content-addressed by SHA-256 (docs/sync-protocol.md,
 "Blobs"). The bytes to send are prepared once (a photo shrunk, a signature
 rendered, a sheet encoded), written to a file beside the client's database,
 and queued in its `uploads` table with the upload's URL and offset, so an
-upload survives a restart and resumes where the server says it stands.
+upload survives a restart and resumes where the server says it stands. A
+PATCH cut mid-way leaves at the server the bytes that reached it: the sender
+then asks (tus HEAD, `HELD_TIMEOUT` at most) and keeps that offset, so the
+phone's upload list says what the server holds, not where the PATCH began.
 
 A queued upload's row is written in the same local transaction as the change
 that names its hash, after its file: a crash between them leaves a file without
@@ -43,6 +46,9 @@ DEFAULT_CHUNK = 1024 * 1024
 # A prepared file no upload names is removed once this old (`UploadQueue.clean`).
 ORPHAN_AGE_MS = 3_600_000
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
+# After a PATCH cut mid-way, the HEAD that asks what the server kept waits this long (s) at most: on a link
+# that is gone, the sync ends without the answer, not after another full timeout.
+HELD_TIMEOUT = 5.0
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
 # The fields of a change that name a blob: a photo's bytes, a signature's image and its sheet.
@@ -255,9 +261,13 @@ def send(session: Session, queue: UploadQueue, upload: Upload, wall: Callable[[]
             with path.open("rb") as f:
                 f.seek(offset)
                 chunk = f.read(chunk_size)
-            resp = session.tus("PATCH", url, {
-                "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset),
-            }, chunk)
+            try:
+                resp = session.tus("PATCH", url, {
+                    "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset),
+                }, chunk)
+            except httpx.TransportError:
+                _keep_held(session, queue, upload, url, offset)
+                raise
             reached = _offset(resp)
             if resp.status_code in (200, 204) and reached is not None and reached > offset:
                 offset = reached
@@ -277,6 +287,19 @@ def send(session: Session, queue: UploadQueue, upload: Upload, wall: Callable[[]
             restarts += 1
             url, offset = None, 0
             queue.update(upload.sha256, url=None, offset=0)
+
+
+def _keep_held(session: Session, queue: UploadQueue, upload: Upload, url: str, offset: int) -> None:
+    """A PATCH from `offset` was cut: the server keeps the bytes that reached it, so ask it (tus HEAD) and keep
+    its offset, which the phone's upload list shows and the next run resumes from. Nothing learnt when the link
+    is down too: the offset stays what the server last acknowledged."""
+    try:
+        resp = session.tus("HEAD", url, timeout=HELD_TIMEOUT)
+    except httpx.TransportError:
+        return
+    held = _offset(resp)
+    if resp.status_code == 200 and held is not None and offset < held <= upload.length:
+        queue.update(upload.sha256, offset=held)
 
 
 def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:

@@ -79,3 +79,36 @@ def test_a_sync_cut_in_an_upload_after_its_push_went_through_says_what_was_pushe
     assert (status, err) == (0, [])
     assert out[1:] == [MESSAGES["uploaded"].format(count=1)]
     assert out[0].startswith(MESSAGES["synced"].format(pushed=0, pulled=0).split(",")[0])
+
+
+def offset_on_phone(db: Path) -> int:
+    """How far the phone's own upload table says its one upload has reached."""
+    phone_db = sqlite3.connect(db)
+    try:
+        [(offset,)] = phone_db.execute('SELECT "offset" FROM uploads').fetchall()
+    finally:
+        phone_db.close()
+    return int(offset)
+
+
+def test_a_patch_cut_mid_way_leaves_the_phone_knowing_what_the_server_holds(link, tmp_path):
+    # Regression (phone30, item 4): a PATCH cut mid-way left the phone's upload at the offset of before it (0),
+    # though the server held the bytes that arrived; `uploads` showed 0/N until the upload finished, and a resumed
+    # upload cut again showed where it had resumed, never what the server had taken since. After a cut the phone
+    # now asks the server (tus HEAD) and keeps its offset.
+    db = tmp_path / "wang.db"
+    assert run(db, link, "login", "wang", "--password", "demo")[0] == 0
+    assert run(db, link, "sync")[0] == 0
+    jpeg = tmp_path / "cam.jpg"
+    Image.new("RGB", (640, 480), (20, 120, 200)).save(jpeg, "JPEG")
+    assert run(db, link, "photo", INSPECTION, "CAM-000", str(jpeg))[0] == 0
+    link.cut(b"PATCH /files", 200)
+    assert run(db, link, "sync")[0] == 3
+    assert held_of_upload(db, link) == offset_on_phone(db) == 200
+    status, out, _ = run(db, link, "uploads")
+    assert status == 0 and " 200/" in out[1]
+    link.cut(b"PATCH /files", 300)  # resumed at 200, cut again
+    assert run(db, link, "sync")[0] == 3
+    assert held_of_upload(db, link) == offset_on_phone(db) == 500
+    status, out, _ = run(db, link, "sync")
+    assert status == 0 and out[1:] == [MESSAGES["uploaded"].format(count=1)]
