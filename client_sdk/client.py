@@ -310,20 +310,21 @@ class Client(DutyWork):
         self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
         self._upload_all()
-        pulled = self.pull()
+        self.pull()
         # A server restored from a backup, found by the push or the pull, has every upload queued again.
         self._upload_all()
         terms = self.refresh_terms()
         reference = self.refresh_reference()
         self.db.set_meta(last_sync=hlc.format_ts(self.wall()))
-        return SyncReport(pushed=len(self._pushed), pulled=pulled, results=self._pushed, uploaded=self._uploaded,
-                          terms=terms, reference=reference, dropped=dropped, resent=self._resent)
+        return self.sync_so_far(terms=terms, reference=reference, dropped=dropped)
 
-    def sync_so_far(self) -> SyncReport:
+    def sync_so_far(self, terms: int = 0, reference: int = 0, dropped: int = 0) -> SyncReport:
         """What the last `sync()` did, also one cut short (the link lost in an upload after its push went
-        through, Ctrl-C): the changes pushed, rows pulled and uploads sent before it stopped."""
+        through, Ctrl-C): the changes pushed, rows pulled and uploads sent before it stopped; a whole sync
+        adds what it fetched last (`terms`, `reference`) and the uploads it `dropped`."""
         return SyncReport(pushed=len(self._pushed), pulled=self._pulled, results=self._pushed,
-                          uploaded=self._uploaded, resent=self._resent)
+                          uploaded=self._uploaded, terms=terms, reference=reference, dropped=dropped,
+                          resent=self._resent)
 
     def _restored_behind(self) -> None:
         """A seq_gap below the acknowledged seq: a server restored without a new epoch. As after any restore,
