@@ -138,12 +138,12 @@ ZH: dict[str, str] = {
     "conflict_reason.invalid_value": "值无效",
     "conflict_reason.out_of_order": "与请求当前的状态不符：已保留，状态不变",
     "conflict_reason.clock_clamped": "时间超出合理范围，已按范围校正",
-    # desk3: why nobody is on duty (GET /api/duty's state)
+    # Why nobody is on duty (GET /api/duty's state)
     "duty_state.on_call": "值班中",
     "duty_state.office_hours": "办公时间",
     "duty_state.off_hours": "值班时段外",
     "duty_state.no_roster": "本月未排班",
-    # desk3: why the desk's form on a request's page was refused (console desk_pages.refusal)
+    # Why the desk's form on a request's page was refused (console desk_pages.refusal)
     "desk_refusal.invalid_request": "填写的内容不被接受",
     "desk_refusal.invalid_field": "值不被接受",
     "desk_refusal.too_long": "最多 {limit} 个字符",

@@ -7,7 +7,7 @@ ZH: dict[str, str] = {
     "only_open": "未完成",
     "only_breached": "已超时",
     "only_at_risk": "临近超时",
-    # s28-dupcall: the call-backs still to make, and a call about what an open request already covers
+    # The call-backs still to make (callback_due), and a new call about what an open request already covers
     "only_callback_due": "待回访",
     "callbacks_due": "待回访：{n} 条",
     "duplicate_device": "该设备已有未完成的服务请求",
@@ -22,7 +22,7 @@ ZH: dict[str, str] = {
     "no_matching_requests": "没有符合条件的服务请求。",
     "new_request": "新建服务请求（来电）",
     "refused": "未能保存：{detail}",
-    # desk3: who answers the duty phone now, atop the dashboard and the request list
+    # Who answers the duty phone now (GET /api/duty's state), atop the dashboard and the request list
     "duty_now": "值班：{who}",
     "refused_field": "{field}：{why}",
     "duty_until": "{name}（至 {until}）",
@@ -96,13 +96,13 @@ ZH: dict[str, str] = {
     "pause_reason": "暂停原因",
     "record_event": "记录事件",
     "paused_since": "已暂停（自 {since}）",
-    # s29-desk29: finding a caller's requests by their number
+    # Finding a caller's requests by their number or its tail (the list's caller_phone filter, the search box)
     "caller_phone_hint": "号码或尾号（至少4位）",
     "requests_from_phone": "来电号码 {phone} 的服务请求",
     "caller_phone_refused": "联系电话：请输入号码或其尾号，至少 {digits} 位数字，不超过 {limit} 个字符。",
     # a resolved request: the customer's signature of the visit sheet is what it waits for, no clock counts it
     "awaiting_signature": "待客户签字（{since} 已修复）",
-    # s29-fixdesk29: the new-request form's device by its place and name, as the caller says it
+    # The new-request form's device by its place and name, as the caller says it, chosen from a list when unsure
     "device_hint": "编号，或位置和名称，如 2号门 读卡器",
     "device_choose": "请确认“{text}”所指的设备：从下列该站点的设备中选择，或修改后重新提交。",
     "device_more": "仅列出前 {n} 台，请输入更具体的位置或名称。",
