@@ -7,7 +7,7 @@ rendered, a sheet encoded), written to a file beside the client's database,
 and queued in its `uploads` table with the upload's URL and offset, so an
 upload survives a restart and resumes where the server says it stands. A
 PATCH cut mid-way leaves at the server the bytes that reached it: the sender
-then asks (tus HEAD, `HELD_TIMEOUT` at most) and keeps that offset, so the
+then asks (tus HEAD, each of its steps `HELD_TIMEOUT` at most) and keeps that offset, so the
 phone's upload list says what the server holds, not where the PATCH began.
 
 A queued upload's row is written in the same local transaction as the change
@@ -46,8 +46,8 @@ DEFAULT_CHUNK = 1024 * 1024
 # A prepared file no upload names is removed once this old (`UploadQueue.clean`).
 ORPHAN_AGE_MS = 3_600_000
 _MAX_RESTARTS = 3  # an upload the server forgot (404/410) is created again at most this often per run
-# After a PATCH cut mid-way, the HEAD that asks what the server kept waits this long (s) at most: on a link
-# that is gone, the sync ends without the answer, not after another full timeout.
+# After a PATCH cut mid-way, each step of the HEAD that asks what the server kept (connect, send, read) waits
+# this long (s) at most: on a link that is gone, the sync ends without the answer, not after another full timeout.
 HELD_TIMEOUT = 5.0
 
 _COLUMNS = 'sha256, path, content_type, length, kind, url, "offset", state, error, queued_ms, done_ms'
