@@ -115,7 +115,7 @@ class OfficeController(DomainController):
         month = data.get("month") if isinstance(data.get("month"), str) else None
         typed = {n: v[:MAX_FORM_FIELD_CHARS] if isinstance(v := data.get(n), str) else "" for n in names}  # shown again
         try:
-            api_month, first = pages.month_of(form_value(data, "month"))
+            api_month, first = pages.month_of(request.app.state, form_value(data, "month"))
             values = [form_value(data, name) for name in names]
             request.app.state.duty.set_roster(caller, api_month, *values)
         except E.SyncError as exc:
@@ -129,14 +129,14 @@ class OfficeController(DomainController):
     @get("/reports/technicians.csv", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def technicians_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The month's scores as the API's CSV."""
-        month, _first = pages.month_of(request.query_params.get("month"))
+        month, _first = pages.month_of(request.app.state, request.query_params.get("month"))
         report = request.app.state.technician_reports.month(caller, month)[1]
         return _csv(as_csv(report), f"technicians-{report.month}.csv")
 
     @get("/reports/duty-log.csv", sync_to_thread=True, guards=[signed_in])
     def duty_log_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The month's duty log of the caller's scope as the API's CSV."""
-        month, _first = pages.month_of(request.query_params.get("month"))
+        month, _first = pages.month_of(request.app.state, request.query_params.get("month"))
         log = request.app.state.duty.log(caller, month)
         return _csv(log_csv(log), f"duty-log-{log.month}.csv")
 

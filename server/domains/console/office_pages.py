@@ -12,7 +12,6 @@ from typing import Any
 
 from sync import errors as E
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month
-from sync.periods import site_today
 from sync.schema import ROLES, SERVICE_DESK, SUPERVISOR, TECHNICIAN
 from sync.wire import MAX_USERNAME_CHARS
 
@@ -30,11 +29,11 @@ _POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
 DONE = ("created", "password", "disabled", "enabled", "revoked", "roster")  # what a form's redirect may say it did
 
 
-def month_of(text: str | None) -> tuple[str, date]:
-    """`?month=2026-11` (default: this month in the office's zone) as the API's month (`2026-M11`)
-    and its first day; anything else is `400 invalid_filter`."""
+def month_of(state: Any, text: str | None) -> tuple[str, date]:
+    """`?month=2026-11` (default: this month in the office's zone, by the store's clock) as the API's month
+    (`2026-M11`) and its first day; anything else is `400 invalid_filter`."""
     if text is None or text == "":
-        today = site_today(None)
+        today = state.inspections.today(None)
         return f"{today.year}-M{today.month}", date(today.year, today.month, 1)
     if not _MONTH.fullmatch(text) or not is_month(f"{text[:4]}-M{int(text[5:])}"):  # the API's years: 9999-12 was a 500
         raise E.InvalidFilter(f"month {text[:16]!r} is a month like 2026-11, in the years {MIN_PERIOD_YEAR} to"
@@ -73,7 +72,7 @@ def reports(state: Any, caller: Caller, month: str | None,
     """The month's technician scores and fault causes (the desk's and supervisors', as the API), the duty
     roster (a supervisor's form to write it; `typed`: a refused form's values) and the duty log of the
     caller's scope (everyone's)."""
-    api_month, first = month_of(month)
+    api_month, first = month_of(state, month)
     after = _shift(first, 1)
     office = caller.role in (SUPERVISOR, SERVICE_DESK)
     names = _site_names(state, caller)
