@@ -126,3 +126,46 @@ def test_a_bill_and_a_warranty_across_midnight_follow_the_sites_day():
     assert (eve.phase, day.phase) == ("repair", "expired")
     assert (eve.schedule.effective_from, day.schedule.effective_from) == (data["schedules"][-1]["effective_from"],
                                                                           "2027-01-01")
+
+
+def _history(text: str) -> tuple[str, str]:
+    """The site page's year switch and its list of inspections (or the line saying there are none)."""
+    years, rest = text.split('id="history-years">')[1].split("</p>", 1)
+    return years, rest.split('<h2 id="members">')[0]
+
+
+def test_on_new_years_day_a_sites_history_opens_on_the_last_twelve_months(http, store, site, monkeypatch):
+    # Regression (session 30, office30, item 1): a site page's history opened on the year of the shown period: at
+    # 00:30 on 1 January, 2027, where nothing was done yet (该年没有巡检记录。), while all of last quarter's work
+    # was a click away. It opens on the last twelve months now (the periods ending on or after this day a year
+    # ago, in the site's zone by the store's clock), with the year switch kept beside it.
+    store.write_server_changes([
+        ("inspections", inspection_id(SITE, p), {"site_id": SITE, "period": p, "status": "completed",
+                                                 "assigned_to": "wang"}, False)
+        for p in ("2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3")])
+    store.write_server_changes([("inspections", site["inspection"], {"status": "completed"}, False)])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:30"))
+    console = sign_in(http, "lin")
+    years, listed = _history(console.get(f"/console/sites/{SITE}").text)
+    assert [p for p in ("2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4") if p in listed] == [
+        "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"], listed
+    assert "<b>近 12 个月</b>" in years and '<a href="?year=2026">2026</a>' in years, years
+    assert '<a href="?year=2025">2025</a>' in years and "2027" not in years, years
+    # A year chosen keeps to it: its period links carry it, and 近 12 个月 leads back.
+    years, listed = _history(console.get(f"/console/sites/{SITE}", params={"year": "2025"}).text)
+    assert "2025-Q3" in listed and "2025-Q4" in listed and "2026-Q" not in listed, listed
+    assert f'<a href="/console/sites/{SITE}">近 12 个月</a>' in years and "<b>2025</b>" in years, years
+    assert 'href="?period=2025-Q4&amp;year=2025#coverage"' in listed
+    years, listed = _history(console.get(f"/console/sites/{SITE}", params={"year": "2025", "period": "2025-Q4"}).text)
+    assert f'<a href="/console/sites/{SITE}?period=2025-Q4">近 12 个月</a>' in years, years
+    # The first quarter scheduled: listed beside last year's, not alone.
+    q1 = inspection_id(SITE, "2027-Q1")
+    store.write_server_changes([("inspections", q1, {"site_id": SITE, "period": "2027-Q1", "status": "scheduled",
+                                                     "due_on": "2027-03-20"}, False)])
+    years, listed = _history(console.get(f"/console/sites/{SITE}").text)
+    assert "2027-Q1" in listed and "2026-Q1" in listed and "2025-Q4" not in listed, listed
+    assert '<a href="?year=2027">2027</a>' in years
+    # A year before the first: the last twelve months can be empty, and says so.
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2029-01-01 00:30"))
+    years, listed = _history(console.get(f"/console/sites/{SITE}").text)
+    assert "近 12 个月没有巡检记录。" in listed and '<a href="?year=2027">2027</a>' in years, listed

@@ -138,4 +138,5 @@ class ConsoleController(DomainController):
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
                       **member_pages.site_members(request.app.state, caller, site_id, found, q, session_token(request)),
-                      **pages.site_history(found, q.get("year") or None, data["period"]))
+                      **pages.site_history(found, q.get("year") or None, data["period"],
+                                           request.app.state.inspections.today(data["site"].tz)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sync import errors as E
@@ -224,17 +224,25 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
 
 
-def site_history(inspections: list[InspectionSummary], year: str | None, period: str) -> dict[str, Any]:
-    """The site's inspections of one year (`year`, default the shown period's: four a year grow the list)
-    and the years it has inspections in, newest first."""
+def _a_year_before(today: date) -> date:
+    """The same day a year earlier (28 February for 29 February)."""
+    return today.replace(year=today.year - 1, day=28 if (today.month, today.day) == (2, 29) else today.day)
+
+
+def site_history(inspections: list[InspectionSummary], year: str | None, period: str, today: date) -> dict[str, Any]:
+    """The site's inspections of one `year`, or by default of the last twelve months: each whose period ends on
+    or after `today` (the site's day, by the store's clock) a year ago, and those scheduled ahead. On 1 January
+    the default was the new year, an empty list (nothing done yet), while last quarter's work was a click away.
+    The years it has inspections in, newest first, for the year switch."""
     # isascii(): isdigit() also takes ² (int() then refuses it: a 500) and ２０２６ (which matched no inspection).
     if year and not (len(year) == 4 and year.isascii() and year.isdigit()
                      and MIN_PERIOD_YEAR <= int(year) <= MAX_PERIOD_YEAR):
         raise E.InvalidFilter(f"year {year[:8]!r} is a year like 2026", parameter="year")
-    shown = year or period[:4]
-    years = sorted({i.period[:4] for i in inspections if i.period} | {shown}, reverse=True)
-    return {"history": [i for i in inspections if (i.period or "").startswith(shown)], "history_year": shown,
-            "history_years": years, "year": year or "",
+    since = _a_year_before(today)
+    shown = [i for i in inspections if (i.period or "").startswith(year)] if year else [
+        i for i in inspections if i.period and is_period(i.period) and period_bounds(i.period)[1] >= since]
+    years = sorted({i.period[:4] for i in inspections if i.period} | ({year} if year else set()), reverse=True)
+    return {"history": shown, "history_year": year or "", "history_years": years, "year": year or "",
             # A period of its plan the site has no inspection for (2099-Q1, or one not scheduled): the page
             # says so above the coverage, whose devices all read unchecked.
             "no_inspection": not any(i.period == period for i in inspections)}
