@@ -25,7 +25,7 @@ from ...http.deps import CallerDep
 from ...http.guards import desk_or_supervisor, supervisor_only
 from ..callbacks.service import MILESTONES, as_csv
 from ..duty.service import log_csv
-from ..identity.access import MAX_USER_SITES, NewUser, UserUpdate
+from ..identity.access import NewUser, UserUpdate
 from . import desk_pages, member_pages
 from . import office_pages as pages
 from .controller import Form
@@ -61,16 +61,6 @@ def _csv(body: bytes, filename: str) -> Response[bytes]:
     """The API's own CSV (one writer: server/http/excel.py), as a download."""
     return Response(body, media_type="text/csv",
                     headers={**HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _sites(data: dict[str, Any]) -> list[str]:
-    """The `sites` of a crafted post or a test (the form no longer offers them; as `POST /api/users` takes them),
-    each value bounded, at most `MAX_USER_SITES`."""
-    found = data.get("sites", [])
-    values = found if isinstance(found, list) else [found]
-    if len(values) > MAX_USER_SITES:
-        raise E.InvalidRequest(f"at most {MAX_USER_SITES} sites", limit=MAX_USER_SITES)
-    return [form_value({"sites": v}, "sites") for v in values if v != ""]
 
 
 def _page_of(username: str) -> str:
@@ -184,11 +174,12 @@ class OfficeController(DomainController):
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
-        """Create an account as `POST /api/users` does (the same bounds, password rule and 409)."""
+        """Create an account as `POST /api/users` does (the same bounds, password rule and 409), with the form's
+        fields: a technician's sites are added on his page, which this redirects to."""
         _checked(request, data)
         fields = {name: form_value(data, name) for name in ("username", "name", "role", "password")}
         try:
-            new = msgspec.convert({**fields, "sites": _sites(data)}, NewUser)
+            new = msgspec.convert(fields, NewUser)
         except msgspec.ValidationError as exc:
             raise E.InvalidRequest(str(exc)) from None
         request.app.state.access.create_user(caller, new)
