@@ -166,7 +166,7 @@ class OfficeController(DomainController):
     def user(self, request: Request[Any, Any, Any], username: FromPath[str], caller: CallerDep) -> Response[bytes]:
         """One account: a password reset and disable/enable; a technician's sites, linked, each with a button to
         remove him from it, and a form to add one (`members.py` takes them, and comes back here)."""
-        data = pages.user(request.app.state, caller, username)
+        data = pages.user(request.app.state, caller, username, request.query_params.get("q"))
         sites = {s for s, _ in data["user"]["sites"]}
         member_done = member_pages.done_of(request.query_params, lambda _member, site: site in sites,
                                             session_token(request), member_page=username)
