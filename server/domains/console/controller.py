@@ -108,6 +108,12 @@ class ConsoleController(DomainController):
         data = pages.dashboard(request.app.state, caller, words("console", lang), lang)
         return render(request, "dashboard.html", caller=caller, duty=duty_now(request.app.state), **data)
 
+    @get("/inspections", sync_to_thread=True, guards=[signed_in])
+    def inspections(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The dashboard's inspections, all of them, a page at a time (`?page=`), in the dashboard's order."""
+        data = pages.inspections_page(request.app.state, caller, request.query_params.get("page"))
+        return render(request, "inspections.html", caller=caller, **data)
+
     @get("/sites", sync_to_thread=True, guards=[signed_in])
     def sites(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The caller's sites."""
