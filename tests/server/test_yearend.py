@@ -214,3 +214,36 @@ def test_the_dashboard_lists_the_longest_overdue_inspections_first_and_pages_the
     # A technician's list is his sites': the test site's one quarter, and no line of more.
     listed = sign_in(http, "wang").get("/console/").text
     assert [i for i, _ in _inspection_rows(listed)] == [site["inspection"]] and 'id="more-inspections"' not in listed
+
+
+def _overdue_rows(text: str) -> list[bool]:
+    """Whether each row of a page's inspections table is marked overdue (已逾期), in order."""
+    table = text.split('id="inspections"')[1].split("</table>")[0] if 'id="inspections"' in text else ""
+    return ['class="breached">已逾期<' in row for row in table.split("<tr>")[2:]]
+
+
+def test_the_dashboard_lists_overdue_inspections_before_this_periods_done_ones(http, store, site, lin, monkeypatch):
+    # Regression (session 30, fixoffice30, item 1): the dashboard's first 50 were the first by due date whatever
+    # the state, so the quarter's completed and signed inspections, due the same day as the overdue ones, sat
+    # among them and pushed overdue work off the page (at 300 sites, half done, all due 5 December: 25 overdue
+    # shown, 126 behind 全部巡检单). Overdue first now, then the unfinished, then those done; the API keeps its
+    # order (due date, then sheet number).
+    parks = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"due-first-park-{n}")) for n in range(120)]
+    store.write_server_changes([
+        *[("sites", park, {"name": f"园区{n:03d}", "customer": "ACME", "tz": "Asia/Shanghai"}, False)
+          for n, park in enumerate(parks)],
+        *[("inspections", inspection_id(park, "2026-Q4"), {
+            "site_id": park, "period": "2026-Q4", "status": ("completed", "signed", "scheduled", "in_progress")[n % 4],
+            "due_on": "2026-12-05", "sheet_no": f"PM-2026-{n:05d}"}, False) for n, park in enumerate(parks)]])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-07 09:00"))
+    console = sign_in(http, "lin")
+    assert _overdue_rows(console.get("/console/").text) == [True] * 50
+    pages = [console.get("/console/inspections", params={"page": p}).text for p in ("1", "2")]
+    every = [row for page in pages for row in _inspection_rows(page)]
+    overdue = [flag for page in pages for flag in _overdue_rows(page)]
+    # 60 overdue, then the test site's (due 20 December, not overdue yet), then the 60 done.
+    assert overdue == [True] * 60 + [False] * 61 and every[60] == (site["inspection"], "2026-12-20"), every[58:62]
+    done = {inspection_id(park, "2026-Q4") for n, park in enumerate(parks) if n % 4 < 2}
+    assert {i for i, _ in every[61:]} == done
+    listed = lin.http.get("/api/inspections", headers=lin.headers, params={"period": "2026-Q4"}).json()["inspections"]
+    assert [i["id"] for i in listed] == [*(inspection_id(park, "2026-Q4") for park in parks), site["inspection"]]

@@ -138,8 +138,8 @@ def current_inspections(inspections: Inspections, caller: Caller, sites: list[Si
                         limit: int | None = None) -> tuple[list[InspectionSummary], int]:
     """The inspections of the period each site is in today, in its own time zone, whatever its plan's
     frequency (a month, a half-year or a quarter), and those of the period before it still not done,
-    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): due
-    first, so the longest overdue lead. Those from `offset`, at most `limit` (the dashboard's first, a page of
+    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): the
+    overdue first, the longest overdue leading, then the unfinished, then those done. Those from `offset`, at most `limit` (the dashboard's first, a page of
     the console's list), and how many in all: at 1,000 sites the dashboard listed every one (1,000 rows each
     quarter, and on 1 January the fourth quarter's unfinished beside them), its progress counted for all."""
     days = {tz: inspections.today(tz) for tz in {s.tz for s in sites}}
@@ -151,7 +151,7 @@ def current_inspections(inspections: Inspections, caller: Caller, sites: list[Si
     def keep(site: str, period: str, done: bool) -> bool:
         return period in current.get(site, ()) or (not done and period in before.get(site, ()))
 
-    return inspections.due_first(caller, set().union(*current.values(), *before.values()), keep, offset, limit)
+    return inspections.overdue_first(caller, set().union(*current.values(), *before.values()), keep, offset, limit)
 
 
 def inspections_page(state: Any, caller: Caller, page: str | None) -> dict[str, Any]:
