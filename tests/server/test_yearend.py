@@ -261,3 +261,18 @@ def test_the_dashboard_lists_overdue_inspections_before_this_periods_done_ones(h
     assert {i for i, _ in every[61:]} == done
     listed = lin.http.get("/api/inspections", headers=lin.headers, params={"period": "2026-Q4"}).json()["inspections"]
     assert [i["id"] for i in listed] == [*(inspection_id(park, "2026-Q4") for park in parks), site["inspection"]]
+
+
+def test_the_new_year_runbook_says_the_dashboard_shows_the_first_inspections_and_where_the_rest_are():
+    # Regression (session 30, fixoffice30, item 3): docs/operations.md's New Year step said the fourth quarter's
+    # unfinished inspections "stay on the dashboard until done": since office30 only its first 50 do, the rest
+    # behind 全部巡检单 (/console/inspections). The step names the page's limit, its link and the list's words.
+    from server.domains.console.pages import DASHBOARD_INSPECTIONS, INSPECTIONS_PER_PAGE
+    from sync.messages import words
+
+    runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    step = " ".join(runbook.split("3. **The first quarter's inspections**")[1].split("\n4. ")[0].split())
+    t = words("console", "zh")
+    assert f"first {DASHBOARD_INSPECTIONS}" in step and f"{INSPECTIONS_PER_PAGE} a page" in step, step
+    assert f"{t['all_inspections']} (`/console/inspections`" in step, step
+    assert t["more_inspections"].format(n="N") in step and "stay on the dashboard until done" not in step, step

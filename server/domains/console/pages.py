@@ -33,7 +33,7 @@ NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
 _RANK = {"breached": 0, "at_risk": 1, "pending": 2}
 LATEST_CONFLICTS = 10
-DASHBOARD_INSPECTIONS = 50  # the dashboard's first inspections, due first; all of them: /console/inspections
+DASHBOARD_INSPECTIONS = 50  # the dashboard's first inspections, overdue first; all of them: /console/inspections
 INSPECTIONS_PER_PAGE = 100
 NEWEST = 2**53 - 1  # `before` this conflict-log id: from the newest entry
 
