@@ -228,7 +228,8 @@ def test_the_dashboard_lists_the_longest_overdue_inspections_first_and_pages_the
     assert shown[0][1] == "2026-12-01" and every[-1][1] == "2027-03-20"
     page_two = console.get("/console/inspections", params={"page": "2"}).text
     assert "第 2 页，共 2 页（141 张）" in page_two and 'href="?page=1"' in page_two and 'id="next-page"' not in page_two
-    assert _inspection_rows(console.get("/console/inspections", params={"page": "3"}).text) == []
+    past = console.get("/console/inspections", params={"page": "3"})
+    assert past.status_code == 404 and _inspection_rows(past.text) == []
     for bad in ("0", "x", "²", "1" * 7):
         assert console.get("/console/inspections", params={"page": bad}).status_code == 400, bad
     # A technician's list is his sites': the test site's one quarter, and no line of more.
@@ -276,3 +277,32 @@ def test_the_new_year_runbook_says_the_dashboard_shows_the_first_inspections_and
     assert f"first {DASHBOARD_INSPECTIONS}" in step and f"{INSPECTIONS_PER_PAGE} a page" in step, step
     assert f"{t['all_inspections']} (`/console/inspections`" in step, step
     assert t["more_inspections"].format(n="N") in step and "stay on the dashboard until done" not in step, step
+
+
+def test_a_page_of_the_inspections_list_past_the_last_says_so_and_links_the_last(http, store, site, monkeypatch):
+    # Regression (session 30, fixoffice30, item 4): /console/inspections?page=99 read 第 99 页，共 4 页 and then
+    # 本期没有巡检。 when there were 302: as if nothing were due. A page past the last is a 404 page now, saying
+    # there is no such page and how many there are, with a link to the last (catalogue words, Chinese first).
+    parks = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"past-last-park-{n}")) for n in range(150)]
+    store.write_server_changes([
+        *[("sites", park, {"name": f"园区{n:03d}", "customer": "ACME", "tz": "Asia/Shanghai"}, False)
+          for n, park in enumerate(parks)],
+        *[("inspections", inspection_id(park, "2026-Q4"), {"site_id": park, "period": "2026-Q4", "status": "scheduled",
+                                                           "due_on": "2026-12-20"}, False) for park in parks]])
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2026-12-07 09:00"))
+    console = sign_in(http, "lin")
+    last = console.get("/console/inspections", params={"page": "2"})
+    assert last.status_code == 200 and len(_inspection_rows(last.text)) == 51, last.text  # 151: 100 and 51
+    past = console.get("/console/inspections", params={"page": "99"})
+    assert past.status_code == 404, past.status_code
+    assert "没有第 99 页：共 2 页（151 张）。" in past.text and '<a id="last-page" href="?page=2">' in past.text, past.text
+    assert "本期没有巡检。" not in past.text and "第 99 页，共" not in past.text and 'id="prev-page"' not in past.text
+    english = console.get("/console/inspections", params={"page": "99", "lang": "en"}).text
+    assert "There is no page 99: 2 pages (151 inspections)." in english and "Last page (page 2)" in english
+    # With none at all (in April, the fourth quarter two periods back), page 1 says so as before and page 2 leads
+    # back to it.
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-04-01 09:00"))
+    empty = console.get("/console/inspections", params={"lang": "zh"})
+    assert empty.status_code == 200 and "本期没有巡检。" in empty.text and "第 1 页，共 1 页（0 张）" in empty.text
+    past = console.get("/console/inspections", params={"page": "2"})
+    assert past.status_code == 404 and '<a id="last-page" href="?page=1">' in past.text, past.text

@@ -110,9 +110,10 @@ class ConsoleController(DomainController):
 
     @get("/inspections", sync_to_thread=True, guards=[signed_in])
     def inspections(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
-        """The dashboard's inspections, all of them, a page at a time (`?page=`), in the dashboard's order."""
+        """The dashboard's inspections, all of them, a page at a time (`?page=`), in the dashboard's order; a
+        page past the last is a 404 page saying so, with a link to the last."""
         data = pages.inspections_page(request.app.state, caller, request.query_params.get("page"))
-        return render(request, "inspections.html", caller=caller, **data)
+        return render(request, "inspections.html", 404 if data["past"] else 200, caller=caller, **data)
 
     @get("/sites", sync_to_thread=True, guards=[signed_in])
     def sites(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:

@@ -155,15 +155,18 @@ def current_inspections(inspections: Inspections, caller: Caller, sites: list[Si
 
 
 def inspections_page(state: Any, caller: Caller, page: str | None) -> dict[str, Any]:
-    """A page of the dashboard's inspections (`?page=`, from 1; `INSPECTIONS_PER_PAGE` each), in its order."""
+    """A page of the dashboard's inspections (`?page=`, from 1; `INSPECTIONS_PER_PAGE` each), in its order;
+    `past`: the page is past the last (the controller's 404 page says so and links the last: it read
+    第 99 页，共 4 页 and 本期没有巡检。 when there were 302)."""
     if page and not (page.isascii() and page.isdigit() and len(page) <= 6 and int(page) >= 1):
         raise E.InvalidFilter(f"page {page[:8]!r} is a page number from 1", parameter="page")
     number = int(page) if page else 1
     inspections: Inspections = state.inspections
     shown, total = current_inspections(inspections, caller, inspections.sites(caller),
                                        (number - 1) * INSPECTIONS_PER_PAGE, INSPECTIONS_PER_PAGE)
+    pages = max(1, -(-total // INSPECTIONS_PER_PAGE))
     return {"inspections": shown, "total": total, "page": number, "per_page": INSPECTIONS_PER_PAGE,
-            "pages": max(1, -(-total // INSPECTIONS_PER_PAGE))}
+            "pages": pages, "past": number > pages}
 
 
 def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], lang: str) -> list[dict[str, Any]]:
