@@ -139,7 +139,7 @@ def test_every_page_fits_a_390_px_phone_screen(context_for, demo_server):
         inspection = inspection_id(REF, period_of(site_today("Asia/Shanghai")))
         device_id = api.get("/api/lookup", params={"site_id": REF, "code": "CAM-001"}).json()["id"]
     pages = ["/console/", "/console/sites", f"/console/sites/{REF}", f"/console/sites/{REF}/devices/{device_id}",
-             f"/console/inspections/{inspection}", "/console/service-requests",
+             f"/console/inspections/{inspection}", "/console/inspections", "/console/service-requests",
              f"/console/service-requests/{detail['id']}", f"/console/visits/{detail['visits'][0]['id']}",
              "/console/reports", "/console/conflicts", "/console/clients", "/console/users", "/console/users/wang",
              "/console/sites/new",

@@ -212,6 +212,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/console/logout"): Rule(_console("/console/logout"), 403, 403, 403, signed_out=303),
     ("GET", "/console"): Rule(_console("/console/"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites"): Rule(_console("/console/sites"), 200, 200, 200, signed_out=303),
+    ("GET", "/console/inspections"): Rule(_console("/console/inspections"), 200, 200, 200, signed_out=303),
     ("GET", "/console/sites/{site_id:str}"): Rule(_console("/console/sites/{site}"), 200, 404, 200, signed_out=303),
     # console-desk: the desk's pages; its posts are refused without the session's CSRF token (403 for all).
     ("GET", "/console/service-requests"): Rule(_console("/console/service-requests"), 200, 200, 200, signed_out=303),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from sync import hlc
 from sync.schema import inspection_id
 from tests.conftest import SITE
 from tests.server import test_sealing as sealing
@@ -165,9 +166,12 @@ def test_the_seal_links_the_signed_bytes_for_the_session(http, store, site, wang
     assert http.get(f"/console/blobs/{sha}").status_code == 404
 
 
-def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_coverage(http, store, site, wang):
+def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_coverage(http, store, site, wang,
+                                                                                     monkeypatch):
     # Regression (s27-office5, item 3): the site's page listed every inspection ever (four a year) and
     # showed only the current period's coverage: last quarter's cameras could not be looked at.
+    # By default the last twelve months (session 30: the year of the period opened empty on 1 January).
+    monkeypatch.setattr(store, "now_ms", lambda: hlc.parse_ts("2026-12-07T02:00:00.000Z"))
     for period in ("2025-Q3", "2025-Q4", "2026-Q3"):
         store.write_server_changes([("inspections", inspection_id(SITE, period), {
             "site_id": SITE, "period": period, "status": "scheduled", "assigned_to": "wang"}, False)])
@@ -176,8 +180,9 @@ def test_the_site_page_lists_one_years_inspections_and_shows_a_past_periods_cove
     console(http, "lin")
     page = http.get(f"/console/sites/{SITE}").text
     listed = page.split('id="site-inspections"')[1].split("</table>")[0]
-    assert "2026-Q4" in listed and "2026-Q3" in listed and "2025-Q" not in listed
-    assert '<a href="?year=2025">2025</a>' in page and "<b>2026</b>" in page
+    assert "2026-Q4" in listed and "2026-Q3" in listed and "2025-Q4" in listed and "2025-Q3" not in listed
+    assert '<a href="?year=2025">2025</a>' in page and '<a href="?year=2026">2026</a>' in page
+    assert "<b>近 12 个月</b>" in page
     assert "本期覆盖（2026-Q4）" in page
     page = http.get(f"/console/sites/{SITE}", params={"year": "2025"}).text
     listed = page.split('id="site-inspections"')[1].split("</table>")[0]

@@ -261,10 +261,9 @@ def test_forgotten_console_sessions_never_lock_a_supervisor_out(site, http, lin,
 
 
 def test_a_supervisor_creates_a_user_who_signs_in(site, http, lin):
-    r = post(lin, "/console/users", {"username": "sun", "name": "孙工", "role": "technician",
-                                     "password": STRONG, "sites": [SITE]})
+    r = post(lin, "/console/users", {"username": "sun", "name": "孙工", "role": "technician", "password": STRONG})
     assert r.status_code == 303 and r.headers["location"] == "/console/users/sun?done=created"  # his page
-    assert _users(http, lin)["sun"]["sites"] == [SITE]
+    assert _users(http, lin)["sun"]["sites"] == []  # added on his page, whose add form offers the site
     shown = page(lin, "/console/users/sun", done="created")
     assert "用户已创建" in shown.text and "孙工" in shown.text and "Test park" in shown.text
     assert STRONG not in shown.text and not UUID.search(_visible_text(shown.text))
@@ -277,18 +276,24 @@ def test_a_supervisor_creates_a_user_who_signs_in(site, http, lin):
     ({"username": "sun", "name": "S", "role": "technician", "password": "demo"}, 400, "weak_password"),
     ({"username": "Sun!", "name": "S", "role": "technician", "password": STRONG}, 400, "invalid_request"),
     ({"username": "sun", "name": "S", "role": "technician", "password": "p" * 300}, 400, "invalid_request"),
-    ({"username": "sun", "name": "S", "role": "supervisor", "password": STRONG, "sites": [SITE]},
-     400, "invalid_request"),
-    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": ["s"] * 501},
-     400, "invalid_request"),
-    ({"username": "sun", "name": "S", "role": "technician", "password": STRONG, "sites": [SITE, "nope"]},
-     404, "not_found"),
 ])
 def test_a_refused_new_user_writes_nothing_and_never_shows_the_password(site, http, lin, form, status, code):
     before = _users(http, lin)
     r = post(lin, "/console/users", form)
     assert r.status_code == status and code in r.text and form["password"] not in r.text
     assert _users(http, lin) == before
+
+
+def test_the_new_user_form_and_its_handler_agree_on_its_fields(site, http, lin):
+    # Regression (session 30, office30, item 6): POST /console/users still read a `sites` field, left from the
+    # form before s29-userspage; no form has sent it since (a technician's sites are added on his page), and the
+    # handler and the form disagreed on what the form is. The handler reads the form's fields only now (another
+    # field is ignored, as on every console form); `POST /api/users` keeps its `sites`.
+    r = post(lin, "/console/users", {"username": "sun", "name": "孙工", "role": "technician", "password": STRONG,
+                                     "sites": [SITE]})
+    assert r.status_code == 303 and _users(http, lin)["sun"]["sites"] == []
+    form = page(lin, "/console/users").text.split('id="new-user"')[1].split("</form>")[0]
+    assert sorted(re.findall(r'name="([a-z_]+)"', form)) == ["csrf", "name", "password", "role", "username"]
 
 
 def test_a_reset_password_and_a_disabled_user_take_effect_at_once(site, http, lin, wang):

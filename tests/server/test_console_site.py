@@ -228,3 +228,32 @@ def test_the_sheet_shows_its_signatures_and_seal_and_a_retraction(http, site, wa
 def test_bad_input_to_the_site_pages_is_a_4xx_never_a_500(http, lin, archive, path, status):
     r = sign_in(http, "lin").get(path.format(**archive))
     assert r.status_code == status, r.text[:300]
+
+
+def _shanghai_ms(text: str) -> int:
+    """A wall-clock time in Shanghai (`2028-01-09 23:50`) in ms."""
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(f"{text}+08:00").timestamp() * 1000)
+
+
+def test_the_warranty_and_the_reports_month_are_read_by_the_stores_clock_in_the_sites_zone(http, lin, archive,
+                                                                                            store, monkeypatch):
+    # Regression (session 30, office30, item 2): the archive's and a device's warranty were read on the process's
+    # own day (`site_today`, time.time()), and the reports page's default month too, where every other part of a
+    # page reads the store's clock (the current period beside it; a faked server's time, the tests'): around
+    # midnight in the site's zone the page said 2028-Q1 above a warranty still in force, or the reverse. The
+    # warranty here ends on 2028-01-09 (accepted 2026-01-10, 24 months).
+    sign_in(http, "lin")
+    device = f"/console/sites/{archive['site']}/devices/{archive['cam1']}"
+
+    def warranty(path: str) -> set[str]:
+        text = http.get(path).text
+        return {phase for phase in ("保修期内", "已过保") if phase in text}
+
+    for at, phase in (("2028-01-09 23:50", "保修期内"), ("2028-01-10 00:10", "已过保")):
+        monkeypatch.setattr(store, "now_ms", lambda at=at: _shanghai_ms(at))
+        assert warranty(f"/console/sites/{archive['site']}") == {phase}, at
+        assert warranty(device) == {phase}, at
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai_ms("2030-03-01 00:10"))  # 16:10 on 28 February UTC
+    assert "<h1>月度报表（2030-03）</h1>" in http.get("/console/reports").text

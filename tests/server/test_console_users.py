@@ -10,6 +10,7 @@ page are tested in test_console_members.py; the flow in chromium in tests/consol
 from __future__ import annotations
 
 import re
+import uuid
 
 from server.services import Store
 from tests.conftest import OTHER_SITE, SITE
@@ -79,3 +80,46 @@ def test_a_sites_members_link_to_their_pages_for_a_supervisor_only(site, lin, ch
     members = page(lin, f"/console/sites/{SITE}").text.split('id="member-list"', 1)[1].split("</table>", 1)[0]
     assert '<a href="/console/users/wang">Wang</a>' in members
     assert "/console/users/" not in page(chen, f"/console/sites/{SITE}").text  # the desk has no users pages
+
+
+def _options(html: str) -> list[str]:
+    form = html.split('id="add-site"', 1)[1].split("</form>", 1)[0] if 'id="add-site"' in html else ""
+    return re.findall(r'<option value="[^"]+">([^<]*)</option>', form)
+
+
+def test_a_users_add_site_select_lists_the_first_sites_and_a_search_finds_the_others(site, store: Store, lin):
+    # Regression (session 30, office30, item 4): a technician's page offered every site of the company he was
+    # not a member of in one select (1,000 options, 89 KB at company scale). It lists the first 50 by name and
+    # says how many more; a search box (a part of the site's name or customer, any case, as the users list's)
+    # narrows them, without JavaScript (the console has none).
+    store.write_server_changes([
+        ("sites", str(uuid.uuid5(uuid.NAMESPACE_URL, f"park-{n}")),
+         {"name": f"园区{n:03d}", "customer": "华东医院" if n % 10 == 3 else "某公司", "tz": "Asia/Shanghai"}, False)
+        for n in range(120)])
+    wang = page(lin, "/console/users/wang").text
+    assert _options(wang) == [f"园区{n:03d}（{'华东医院' if n % 10 == 3 else '某公司'}）" for n in range(50)]
+    assert "还有 70 个现场未列出" in wang and 'id="find-site"' in wang
+    assert _options(page(lin, "/console/users/wang", q="园区07").text) == [f"园区07{n}（{'华东医院' if n == 3 else '某公司'}）"
+                                                                        for n in range(10)]
+    found = page(lin, "/console/users/wang", q=" 华东 ").text  # the customer's name, stripped
+    assert len(_options(found)) == 12 and "还有" not in found and 'value="华东"' in found
+    none = page(lin, "/console/users/wang", q='<b>"x"</b>').text
+    assert _options(none) == [] and "没有名称或客户含“&lt;b&gt;&#34;x&#34;&lt;/b&gt;”、可添加的现场。" in none
+    assert page(lin, "/console/users/wang", q="x" * 65).status_code == 400
+    # A few sites: the select holds them all, and no search box.
+    store.create_user("sun", "孙工", "technician", "demo", demo=True,
+                      sites=[str(uuid.uuid5(uuid.NAMESPACE_URL, f"park-{n}")) for n in range(75)])
+    sun = page(lin, "/console/users/sun").text
+    assert len(_options(sun)) == 46 and 'id="find-site"' not in sun and 'id="more-sites"' not in sun
+
+
+def test_a_user_page_is_403_to_the_desk_and_technicians_whoever_it_names(site, wang, chen):
+    # Walked (session 30, office30, item 5), not changed: a user page answers the desk and technicians 403 as
+    # the users list and the API's PATCH /api/users/{username} do (an action of another role, docs/security.md),
+    # for an account that exists and one that does not alike, so it tells them nothing of who has an account.
+    # Users are not an object of a site's scope, where a 404 would hide another site's.
+    for session in (wang, chen):
+        for username in ("lin", "wang", "nobody"):
+            assert page(session, f"/console/users/{username}").status_code == 403, (session, username)
+            assert session.http.patch(f"/api/users/{username}", headers=session.headers,
+                                      json={"disabled": False}).status_code == 403, (session, username)

@@ -108,6 +108,13 @@ class ConsoleController(DomainController):
         data = pages.dashboard(request.app.state, caller, words("console", lang), lang)
         return render(request, "dashboard.html", caller=caller, duty=duty_now(request.app.state), **data)
 
+    @get("/inspections", sync_to_thread=True, guards=[signed_in])
+    def inspections(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
+        """The dashboard's inspections, all of them, a page at a time (`?page=`), in the dashboard's order; a
+        page past the last is a 404 page saying so, with a link to the last."""
+        data = pages.inspections_page(request.app.state, caller, request.query_params.get("page"))
+        return render(request, "inspections.html", 404 if data["past"] else 200, caller=caller, **data)
+
     @get("/sites", sync_to_thread=True, guards=[signed_in])
     def sites(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The caller's sites."""
@@ -138,4 +145,5 @@ class ConsoleController(DomainController):
         return render(request, "site.html", caller=caller, **data,
                       archive=site_pages.archive(request.app.state, caller, data["site"]),
                       **member_pages.site_members(request.app.state, caller, site_id, found, q, session_token(request)),
-                      **pages.site_history(found, q.get("year") or None, data["period"]))
+                      **pages.site_history(found, q.get("year") or None, data["period"],
+                                           request.app.state.inspections.today(data["site"].tz)))

@@ -25,7 +25,7 @@ from ...http.deps import CallerDep
 from ...http.guards import desk_or_supervisor, supervisor_only
 from ..callbacks.service import MILESTONES, as_csv
 from ..duty.service import log_csv
-from ..identity.access import MAX_USER_SITES, NewUser, UserUpdate
+from ..identity.access import NewUser, UserUpdate
 from . import desk_pages, member_pages
 from . import office_pages as pages
 from .controller import Form
@@ -61,16 +61,6 @@ def _csv(body: bytes, filename: str) -> Response[bytes]:
     """The API's own CSV (one writer: server/http/excel.py), as a download."""
     return Response(body, media_type="text/csv",
                     headers={**HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _sites(data: dict[str, Any]) -> list[str]:
-    """The `sites` of a crafted post or a test (the form no longer offers them; as `POST /api/users` takes them),
-    each value bounded, at most `MAX_USER_SITES`."""
-    found = data.get("sites", [])
-    values = found if isinstance(found, list) else [found]
-    if len(values) > MAX_USER_SITES:
-        raise E.InvalidRequest(f"at most {MAX_USER_SITES} sites", limit=MAX_USER_SITES)
-    return [form_value({"sites": v}, "sites") for v in values if v != ""]
 
 
 def _page_of(username: str) -> str:
@@ -115,7 +105,7 @@ class OfficeController(DomainController):
         month = data.get("month") if isinstance(data.get("month"), str) else None
         typed = {n: v[:MAX_FORM_FIELD_CHARS] if isinstance(v := data.get(n), str) else "" for n in names}  # shown again
         try:
-            api_month, first = pages.month_of(form_value(data, "month"))
+            api_month, first = pages.month_of(request.app.state, form_value(data, "month"))
             values = [form_value(data, name) for name in names]
             request.app.state.duty.set_roster(caller, api_month, *values)
         except E.SyncError as exc:
@@ -129,14 +119,14 @@ class OfficeController(DomainController):
     @get("/reports/technicians.csv", sync_to_thread=True, guards=[signed_in, desk_or_supervisor])
     def technicians_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The month's scores as the API's CSV."""
-        month, _first = pages.month_of(request.query_params.get("month"))
+        month, _first = pages.month_of(request.app.state, request.query_params.get("month"))
         report = request.app.state.technician_reports.month(caller, month)[1]
         return _csv(as_csv(report), f"technicians-{report.month}.csv")
 
     @get("/reports/duty-log.csv", sync_to_thread=True, guards=[signed_in])
     def duty_log_csv(self, request: Request[Any, Any, Any], caller: CallerDep) -> Response[bytes]:
         """The month's duty log of the caller's scope as the API's CSV."""
-        month, _first = pages.month_of(request.query_params.get("month"))
+        month, _first = pages.month_of(request.app.state, request.query_params.get("month"))
         log = request.app.state.duty.log(caller, month)
         return _csv(log_csv(log), f"duty-log-{log.month}.csv")
 
@@ -176,7 +166,7 @@ class OfficeController(DomainController):
     def user(self, request: Request[Any, Any, Any], username: FromPath[str], caller: CallerDep) -> Response[bytes]:
         """One account: a password reset and disable/enable; a technician's sites, linked, each with a button to
         remove him from it, and a form to add one (`members.py` takes them, and comes back here)."""
-        data = pages.user(request.app.state, caller, username)
+        data = pages.user(request.app.state, caller, username, request.query_params.get("q"))
         sites = {s for s, _ in data["user"]["sites"]}
         member_done = member_pages.done_of(request.query_params, lambda _member, site: site in sites,
                                             session_token(request), member_page=username)
@@ -184,11 +174,12 @@ class OfficeController(DomainController):
 
     @post("/users", sync_to_thread=True, guards=[signed_in, supervisor_only])
     def create_user(self, request: Request[Any, Any, Any], data: Form, caller: CallerDep) -> Response[Any]:
-        """Create an account as `POST /api/users` does (the same bounds, password rule and 409)."""
+        """Create an account as `POST /api/users` does (the same bounds, password rule and 409), with the form's
+        fields: a technician's sites are added on his page, which this redirects to."""
         _checked(request, data)
         fields = {name: form_value(data, name) for name in ("username", "name", "role", "password")}
         try:
-            new = msgspec.convert({**fields, "sites": _sites(data)}, NewUser)
+            new = msgspec.convert(fields, NewUser)
         except msgspec.ValidationError as exc:
             raise E.InvalidRequest(str(exc)) from None
         request.app.state.access.create_user(caller, new)

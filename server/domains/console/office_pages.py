@@ -12,7 +12,6 @@ from typing import Any
 
 from sync import errors as E
 from sync.fields import MAX_PERIOD_YEAR, MIN_PERIOD_YEAR, is_month
-from sync.periods import site_today
 from sync.schema import ROLES, SERVICE_DESK, SUPERVISOR, TECHNICIAN
 from sync.wire import MAX_USERNAME_CHARS
 
@@ -24,17 +23,18 @@ from ..scope import in_scope
 from .pages import NEWEST, conflict_words, local_time
 
 CONFLICTS_PER_PAGE = 50
-MAX_USER_QUERY_CHARS = 64  # the users page's `?q=`: a part of a username or a name
+MAX_USER_QUERY_CHARS = 64  # the users page's `?q=`: a part of a username or a name (a user page's: of a site's)
+ADD_SITE_CHOICES = 50  # a user page's add-site select: the first sites by name, then the search narrows them
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _POSITION = re.compile(r"[1-9]\d{0,15}")  # a conflict-log id: at most 16 digits
 DONE = ("created", "password", "disabled", "enabled", "revoked", "roster")  # what a form's redirect may say it did
 
 
-def month_of(text: str | None) -> tuple[str, date]:
-    """`?month=2026-11` (default: this month in the office's zone) as the API's month (`2026-M11`)
-    and its first day; anything else is `400 invalid_filter`."""
+def month_of(state: Any, text: str | None) -> tuple[str, date]:
+    """`?month=2026-11` (default: this month in the office's zone, by the store's clock) as the API's month
+    (`2026-M11`) and its first day; anything else is `400 invalid_filter`."""
     if text is None or text == "":
-        today = site_today(None)
+        today = state.inspections.today(None)
         return f"{today.year}-M{today.month}", date(today.year, today.month, 1)
     if not _MONTH.fullmatch(text) or not is_month(f"{text[:4]}-M{int(text[5:])}"):  # the API's years: 9999-12 was a 500
         raise E.InvalidFilter(f"month {text[:16]!r} is a month like 2026-11, in the years {MIN_PERIOD_YEAR} to"
@@ -73,7 +73,7 @@ def reports(state: Any, caller: Caller, month: str | None,
     """The month's technician scores and fault causes (the desk's and supervisors', as the API), the duty
     roster (a supervisor's form to write it; `typed`: a refused form's values) and the duty log of the
     caller's scope (everyone's)."""
-    api_month, first = month_of(month)
+    api_month, first = month_of(state, month)
     after = _shift(first, 1)
     office = caller.role in (SUPERVISOR, SERVICE_DESK)
     names = _site_names(state, caller)
@@ -133,15 +133,21 @@ def clients(state: Any, caller: Caller) -> list[dict[str, Any]]:
             for c in state.access.clients(caller).clients]
 
 
+def _query(text: str | None) -> str:
+    """A page's `?q=` (the users list's, a user page's site search): stripped, at most `MAX_USER_QUERY_CHARS`."""
+    text = (text or "").strip()
+    if len(text) > MAX_USER_QUERY_CHARS:
+        raise E.InvalidFilter(f"q is at most {MAX_USER_QUERY_CHARS} characters", parameter="q",
+                              limit=MAX_USER_QUERY_CHARS)
+    return text
+
+
 def users(state: Any, caller: Caller, text: str | None, role: str | None) -> dict[str, Any]:
     """Every account, or those whose username or name holds `text` (`?q=`, any case) and of `role` (`?role=`):
     each with its number of sites and a link to its page (`user`); at company scale (~100 technicians, hundreds
     of sites) the list holds no site and no form of a user's, so a supervisor finds someone in it."""
     role = one_of("role", role, ROLES)
-    text = (text or "").strip()
-    if len(text) > MAX_USER_QUERY_CHARS:
-        raise E.InvalidFilter(f"q is at most {MAX_USER_QUERY_CHARS} characters", parameter="q",
-                              limit=MAX_USER_QUERY_CHARS)
+    text = _query(text)
     found = state.access.users().users
     wanted = text.casefold()
     listed = [{"username": u.username, "name": u.name, "role": u.role, "disabled": u.disabled, "sites": len(u.sites)}
@@ -150,11 +156,14 @@ def users(state: Any, caller: Caller, text: str | None, role: str | None) -> dic
     return {"users": listed, "total": len(found), "filters": {"q": text, "role": role or ""}}
 
 
-def user(state: Any, caller: Caller, username: str) -> dict[str, Any]:
+def user(state: Any, caller: Caller, username: str, text: str | None = None) -> dict[str, Any]:
     """One account's page: its sites as (id, name) by name, each to remove; for an enabled technician the sites
-    he may be added to (the add form's choices); `404` for a username no account has."""
+    he may be added to (the add form's choices): at most `ADD_SITE_CHOICES` by name, those whose name or
+    customer holds `text` (`?q=`, any case), and how many more (`more_sites`; at company scale the select
+    held every site, 1,000 options); `404` for a username no account has."""
     if len(username) > MAX_USERNAME_CHARS:
         raise E.NotFound("no such user")
+    text = _query(text)
     found = next((u for u in state.access.users().users if u.username == username), None)
     if found is None:
         raise E.NotFound("no such user")
@@ -162,6 +171,11 @@ def user(state: Any, caller: Caller, username: str) -> dict[str, Any]:
     names = {s.id: s.name or "" for s in sites}
     mine = sorted(((s, names.get(s, "")) for s in found.sites), key=lambda x: (x[1], x[0]))
     addable = [s for s in sites if s.id not in found.sites] if found.role == TECHNICIAN and not found.disabled else []
+    wanted = text.casefold()
+    matching = [s for s in addable if wanted in (s.name or "").casefold() or wanted in (s.customer or "").casefold()]
     return {"user": {"username": found.username, "name": found.name, "role": found.role, "disabled": found.disabled,
                      "sites": mine, "self": found.username == caller.username},
-            "addable": addable, "site_names": names}
+            "addable": matching[:ADD_SITE_CHOICES], "more_sites": max(0, len(matching) - ADD_SITE_CHOICES),
+            # the search box, once the sites to add are more than the select lists (or a search was made)
+            "find_site": len(addable) > ADD_SITE_CHOICES or bool(text), "any_addable": bool(addable),
+            "site_q": text, "site_names": names}

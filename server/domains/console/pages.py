@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sync import errors as E
@@ -33,6 +33,8 @@ NOT_CHECKED = "not_checked"
 OUTCOME_CHOICES = (*OUTCOMES, NOT_CHECKED)
 _RANK = {"breached": 0, "at_risk": 1, "pending": 2}
 LATEST_CONFLICTS = 10
+DASHBOARD_INSPECTIONS = 50  # the dashboard's first inspections, overdue first; all of them: /console/inspections
+INSPECTIONS_PER_PAGE = 100
 NEWEST = 2**53 - 1  # `before` this conflict-log id: from the newest entry
 
 
@@ -96,8 +98,14 @@ def dashboard(state: Any, caller: Caller, t: Mapping[str, str], lang: str) -> di
             if caller.role == SUPERVISOR else [],
             # the month ending within a week and the next not rostered: the supervisor's to write
             "unrostered": _unrostered(state.duty.next_unrostered()) if caller.role == SUPERVISOR else None,
-            "inspections": current_inspections(inspections, caller, list(sites.values())),
+            **_dashboard_inspections(inspections, caller, list(sites.values())),
             "conflicts": latest_conflicts(state, caller, {s.id: s.tz for s in sites.values()}, lang)}
+
+
+def _dashboard_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> dict[str, Any]:
+    """The first `DASHBOARD_INSPECTIONS` of `current_inspections` and how many more (`/console/inspections`)."""
+    shown, total = current_inspections(inspections, caller, sites, limit=DASHBOARD_INSPECTIONS)
+    return {"inspections": shown, "more_inspections": total - len(shown)}
 
 
 def _unrostered(month: str | None) -> str | None:
@@ -126,19 +134,39 @@ def _days_to(t: Mapping[str, str], days: int) -> str:
     return t[named] if named else t["calendar_in_days" if days > 0 else "calendar_days_ago"].format(days=abs(days))
 
 
-def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary]) -> list[InspectionSummary]:
+def current_inspections(inspections: Inspections, caller: Caller, sites: list[SiteSummary], offset: int = 0,
+                        limit: int | None = None) -> tuple[list[InspectionSummary], int]:
     """The inspections of the period each site is in today, in its own time zone, whatever its plan's
     frequency (a month, a half-year or a quarter), and those of the period before it still not done,
-    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): due first."""
-    current = {s.id: {period_of(inspections.today(s.tz), f) for f in FREQUENCIES} for s in sites}
+    whatever their due date (on 1 January the fourth quarter's unfinished inspection is still work to do): the
+    overdue first, the longest overdue leading, then the unfinished, then those done. Those from `offset`, at most `limit` (the dashboard's first, a page of
+    the console's list), and how many in all: at 1,000 sites the dashboard listed every one (1,000 rows each
+    quarter, and on 1 January the fourth quarter's unfinished beside them), its progress counted for all."""
+    days = {tz: inspections.today(tz) for tz in {s.tz for s in sites}}
+    current = {s.id: {period_of(days[s.tz], f) for f in FREQUENCIES} for s in sites}
     before = {site: {previous_period(p) for p in periods} for site, periods in current.items()}
-    # The period before is asked for what is not done yet, whatever its due date (one a supervisor moved into
-    # January, or with none, is still work to do): its progress is counted only for those.
-    found = [i for wanted, unfinished in ((current, False), (before, True))
-             for period in sorted(set().union(*wanted.values()))
-             for i in inspections.summaries(caller, period=period, unfinished=unfinished).inspections
-             if i.period in wanted.get(i.site_id, ())]
-    return sorted(found, key=lambda i: (i.due_on or "9999", i.sheet_no or "", i.id))
+
+    # The period before is kept for what is not done yet, whatever its due date (one a supervisor moved into
+    # January, or with none, is still work to do).
+    def keep(site: str, period: str, done: bool) -> bool:
+        return period in current.get(site, ()) or (not done and period in before.get(site, ()))
+
+    return inspections.overdue_first(caller, set().union(*current.values(), *before.values()), keep, offset, limit)
+
+
+def inspections_page(state: Any, caller: Caller, page: str | None) -> dict[str, Any]:
+    """A page of the dashboard's inspections (`?page=`, from 1; `INSPECTIONS_PER_PAGE` each), in its order;
+    `past`: the page is past the last (the controller's 404 page says so and links the last: it read
+    第 99 页，共 4 页 and 本期没有巡检。 when there were 302)."""
+    if page and not (page.isascii() and page.isdigit() and len(page) <= 6 and int(page) >= 1):
+        raise E.InvalidFilter(f"page {page[:8]!r} is a page number from 1", parameter="page")
+    number = int(page) if page else 1
+    inspections: Inspections = state.inspections
+    shown, total = current_inspections(inspections, caller, inspections.sites(caller),
+                                       (number - 1) * INSPECTIONS_PER_PAGE, INSPECTIONS_PER_PAGE)
+    pages = max(1, -(-total // INSPECTIONS_PER_PAGE))
+    return {"inspections": shown, "total": total, "page": number, "per_page": INSPECTIONS_PER_PAGE,
+            "pages": pages, "past": number > pages}
 
 
 def latest_conflicts(state: Any, caller: Caller, zones: Mapping[str, object], lang: str) -> list[dict[str, Any]]:
@@ -224,17 +252,25 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
 
 
-def site_history(inspections: list[InspectionSummary], year: str | None, period: str) -> dict[str, Any]:
-    """The site's inspections of one year (`year`, default the shown period's: four a year grow the list)
-    and the years it has inspections in, newest first."""
+def _a_year_before(today: date) -> date:
+    """The same day a year earlier (28 February for 29 February)."""
+    return today.replace(year=today.year - 1, day=28 if (today.month, today.day) == (2, 29) else today.day)
+
+
+def site_history(inspections: list[InspectionSummary], year: str | None, period: str, today: date) -> dict[str, Any]:
+    """The site's inspections of one `year`, or by default of the last twelve months: each whose period ends on
+    or after `today` (the site's day, by the store's clock) a year ago, and those scheduled ahead. On 1 January
+    the default was the new year, an empty list (nothing done yet), while last quarter's work was a click away.
+    The years it has inspections in, newest first, for the year switch."""
     # isascii(): isdigit() also takes ² (int() then refuses it: a 500) and ２０２６ (which matched no inspection).
     if year and not (len(year) == 4 and year.isascii() and year.isdigit()
                      and MIN_PERIOD_YEAR <= int(year) <= MAX_PERIOD_YEAR):
         raise E.InvalidFilter(f"year {year[:8]!r} is a year like 2026", parameter="year")
-    shown = year or period[:4]
-    years = sorted({i.period[:4] for i in inspections if i.period} | {shown}, reverse=True)
-    return {"history": [i for i in inspections if (i.period or "").startswith(shown)], "history_year": shown,
-            "history_years": years, "year": year or "",
+    since = _a_year_before(today)
+    shown = [i for i in inspections if (i.period or "").startswith(year)] if year else [
+        i for i in inspections if i.period and is_period(i.period) and period_bounds(i.period)[1] >= since]
+    years = sorted({i.period[:4] for i in inspections if i.period} | ({year} if year else set()), reverse=True)
+    return {"history": shown, "history_year": year or "", "history_years": years, "year": year or "",
             # A period of its plan the site has no inspection for (2099-Q1, or one not scheduled): the page
             # says so above the coverage, whose devices all read unchecked.
             "no_inspection": not any(i.period == period for i in inspections)}

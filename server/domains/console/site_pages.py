@@ -14,7 +14,6 @@ from typing import Any
 
 from sync import errors as E
 from sync.fields import TEXT_LIMITS
-from sync.periods import site_today
 from sync.pricing import yuan
 from sync.schema import SERVICE_DESK, SUPERVISOR
 from sync.sheet import SYSTEM_ORDER
@@ -41,7 +40,8 @@ def code_query(value: str | None) -> str:
 
 
 def _warranty(device: Mapping[str, Any] | None, site: Mapping[str, Any], today: date) -> dict[str, Any]:
-    """The warranty state today: `phase` and its end; a device's own dates win over the site's."""
+    """The warranty state on `today` (the site's day by the store's clock, `Inspections.today`): `phase` and its
+    end; a device's own dates win over the site's."""
     found = phase(device or {}, site, today)
     return {"phase": found.phase, "ends_on": found.ends_on or ""}
 
@@ -70,7 +70,7 @@ def archive(state: Any, caller: Caller, site: SiteSummary) -> dict[str, Any]:
     return {"contract": terms.contract,
             "price": yuan(site.contract_price_fen) if isinstance(site.contract_price_fen, int) else "",
             "quote": yuan(quote.total_fen) if quote is not None else "",
-            "warranty": _warranty(None, _site_fields(site), site_today(site.tz)),
+            "warranty": _warranty(None, _site_fields(site), state.inspections.today(site.tz)),
             "warranty_months": site.warranty_months or DEFAULT_MONTHS,
             "terms": _terms_rows(terms.terms), "round_the_clock": not terms.terms.get("calendar"),
             "callback": bool(terms.terms.get("callback")),
@@ -104,7 +104,7 @@ def device_page(state: Any, caller: Caller, site: SiteSummary, device_id: str, l
                              "outcome": v.outcome, "fault_cause": v.fault_cause or "",
                              "at": local_time(v.recorded_at, tz)} for v in r.visits]}
                 for r in history.requests]
-    return {"device": history, "warranty": _warranty(device, _site_fields(site), site_today(tz)),
+    return {"device": history, "warranty": _warranty(device, _site_fields(site), state.inspections.today(tz)),
             "checks": checks, "requests": requests}
 
 

@@ -37,6 +37,9 @@ ZH: dict[str, str] = {
     "disabled_no_sites": "账号已停用：启用后才能添加现场。",
     "no_site_to_add": "他已是所有现场的成员，没有可添加的现场。",
     "office_sees_all_sites": "主管和客服能看到所有现场，无需添加。",
+    "find_site": "按现场名称或客户查找",
+    "more_sites": "还有 {n} 个现场未列出：请输入现场名称或客户查找。",
+    "no_site_matches": "没有名称或客户含“{q}”、可添加的现场。",
 }
 
 EN: dict[str, str] = {
@@ -78,4 +81,7 @@ EN: dict[str, str] = {
     "disabled_no_sites": "The account is disabled: enable it to add a site.",
     "no_site_to_add": "They are a member of every site already; no site to add.",
     "office_sees_all_sites": "Supervisors and the service desk see every site; nothing to add.",
+    "find_site": "Find a site by name or customer",
+    "more_sites": "{n} more sites not listed: type a part of the site's name or customer to find it.",
+    "no_site_matches": "No site to add whose name or customer holds “{q}”.",
 }
