@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bench import _tus as tus
 from server.domains.media import images
 from sync import errors as E
 
@@ -173,3 +174,20 @@ def test_the_edges_of_a_scan_get_the_whole_decodes_answer(tmp_path, name, change
     for piece in (len(data) - 2, len(data) - 1, 4096):
         info = _fed(data, piece).result()
         assert info is None or info == whole, piece
+
+
+def test_a_jpeg_the_whole_decode_refuses_is_refused_wherever_its_patches_end(http, wang, tmp_path):
+    # Regression (session 30): the check as the bytes arrived called a JPEG done once libjpeg had its
+    # last row and the PATCH's bytes were used up, so markers after the scan that came in a later
+    # PATCH were never read: a file the whole decode refuses (here an unknown marker after the scan)
+    # was stored, answered 204, when a PATCH ended between the scan and that marker.
+    photo = _noise_jpeg((200, 120))
+    data = photo[:-2] + b"\xff\xdc\x00\x04\x00\x78" + b"\xff\x1d" + photo[-2:]  # a DNL segment, then 0xFF1D
+    (tmp_path / "photo.jpg").write_bytes(data)
+    with pytest.raises(E.InvalidImage):
+        images.decode_image(tmp_path / "photo.jpg", "image/jpeg", PIXELS)
+    cut = len(photo) - 2 + 6  # the second PATCH begins with the unknown marker
+    location = tus.create(http, wang.headers, data, "image/jpeg").headers["location"]
+    assert tus.patch(http, wang.headers, location, 0, data[:cut]).status_code == 204
+    answer = tus.patch(http, wang.headers, location, cut, data[cut:])
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_image"
