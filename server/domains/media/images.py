@@ -138,13 +138,12 @@ class JpegCheck:
     a second scan in a one-scan image, an unknown marker after it) and an
     image that ends before it is complete. So libjpeg is given the header,
     each restart marker and, once every byte is in, all of them from the
-    marker that ends the scan (normally the end of the image) at once; not
-    the bytes between the markers, which are only searched for them (`re`,
-    0.3 ms/MB against libjpeg's 7 ms/MB of Huffman decoding). It meets the
-    same markers at the same points of the scan, filling every restart
-    interval in grey, and reads at least as far past the scan as the whole
-    decode, which stops as soon as the picture is complete and its buffer
-    empty.
+    marker that ends the scan to the end of the image at once; not the bytes
+    between the markers, which are only searched for them (`re`, 0.3 ms/MB
+    against libjpeg's 7 ms/MB of Huffman decoding). It meets the same markers
+    at the same points of the scan, filling every restart interval in grey,
+    and reads at least as far past the scan as the whole decode, which stops
+    as soon as the picture is complete and its buffer empty.
 
     Only a JPEG whose header is one segment after another (`_scan_start`) of a
     sequential Huffman frame whose first scan holds every component is
@@ -152,14 +151,15 @@ class JpegCheck:
     every coefficient); a piece with more restart markers than `_dense` allows
     goes to libjpeg whole, its bytes decoded. The answer counts only as an
     acceptance (`result`): anything else, a header longer than `HEAD_BYTES`,
-    more than `TAIL_BYTES` after the scan, or any trouble on the way, and the
-    file is decoded whole at the end, so a refusal and its reason are always
-    the whole decode's (tests/server/test_jpeg_check.py compares the two over
-    hundreds of damaged JPEGs).
+    more than `TAIL_BYTES` after a scan that ends otherwise than with the end
+    of the image, or any trouble on the way, and the file is decoded whole at
+    the end, so a refusal and its reason are always the whole decode's
+    (tests/server/test_jpeg_check.py compares the two over hundreds of
+    damaged JPEGs).
     """
 
     HEAD_BYTES = 256 * 1024  # EXIF is at most 64 KiB; a photo's header ends long before this
-    TAIL_BYTES = 64 * 1024  # after the scan: its end marker, a few bytes more (the phone's photos have none)
+    TAIL_BYTES = 64 * 1024  # kept after the scan when it does not end with the end of the image
 
     def __init__(self, max_pixels: int) -> None:
         self.max_pixels = max_pixels
@@ -174,6 +174,7 @@ class JpegCheck:
         self._rest = b""
         self._carry = b""  # a 0xFF that ended the last piece: the first byte of a marker, or of a stuffed 0xFF
         self._tail: bytearray | None = None  # from the marker that ends the scan on, for `result`
+        self._ended = False  # that marker is the end of the image: the tail is complete
         self._size = (0, 0)
 
     def feed(self, data: bytes | bytearray) -> None:
@@ -218,14 +219,15 @@ class JpegCheck:
     def _scan(self, data: bytes | bytearray | memoryview) -> None:
         """The file's next bytes: inside the scan, its markers alone (unless `_dense`); after it, kept."""
         if self._tail is not None:
-            self._keep(data)
+            if not self._ended:
+                self._keep(data)
             return
         piece = self._carry + data if self._carry else data
         restarts: list[bytes] = []
         for found in _MARKER.finditer(piece):
             if piece[found.start() + 1] not in _RESTARTS:  # the scan's end
                 self._decode(b"".join(restarts))
-                self._end_scan(piece, found.start())
+                self._end_scan(piece, found.start(), found.start())
                 return
             restarts.append(bytes(found.group()))
             if len(restarts) > _dense(len(piece)):
@@ -244,15 +246,19 @@ class JpegCheck:
             # its last blocks' bytes and call the image done before it is given that end.
             keep = max(0, end.start() - 4096)
             self._decode(memoryview(piece)[:keep])
-            self._end_scan(piece, keep)
+            self._end_scan(piece, keep, end.start())
             return
         held = piece[-1:] == b"\xff"  # as in `_scan`
         self._carry = b"\xff" if held else b""
         self._decode(memoryview(piece)[:len(piece) - held])
 
-    def _end_scan(self, piece: bytes | bytearray | memoryview, at: int) -> None:
+    def _end_scan(self, piece: bytes | bytearray | memoryview, at: int, end: int) -> None:
+        """The scan ended with the marker at `end`: what follows from `at` is kept for `result`. If that
+        marker is the end of the image, libjpeg reads nothing after it, nor does the whole decode, so
+        nothing more is kept (an Ultra HDR gain map, a motion photo's video)."""
         self.in_scan, self._carry, self._tail = False, b"", bytearray()
-        self._keep(memoryview(piece)[at:])
+        self._ended = piece[end + 1] == 0xD9
+        self._keep(memoryview(piece)[at:end + 2] if self._ended else memoryview(piece)[at:])
 
     def _keep(self, data: bytes | bytearray | memoryview) -> None:
         assert self._tail is not None
