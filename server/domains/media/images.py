@@ -123,9 +123,9 @@ _READ_BLOCK = 1 << 20
 _MARKER = re.compile(rb"\xff[^\x00\xff]")
 _SCAN_END = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
 _RESTARTS = range(0xD0, 0xD8)
-# The segments a header this check reads may hold before its scan: a sequential Huffman frame (SOF0,
-# SOF1), Huffman and quantisation tables, the restart interval, application data, comments.
-_HEADER_SEGMENTS = frozenset({0xC0, 0xC1, 0xC4, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0)})
+# The segments a header this check reads may hold: a sequential Huffman frame (SOF0, SOF1), Huffman and
+# quantisation tables, the restart interval, application data, comments, and last the scan's (SOS).
+_HEADER_SEGMENTS = frozenset({0xC0, 0xC1, 0xC4, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0), 0xDA})
 
 
 class JpegCheck:
@@ -329,7 +329,7 @@ def _scan_start(head: bytes) -> int | None:
     at, components = 2, None
     while at + 4 <= len(head):
         marker, length = head[at + 1], int.from_bytes(head[at + 2:at + 4], "big")
-        if head[at] != 0xFF or length < 2 or marker not in _HEADER_SEGMENTS | {0xDA}:
+        if head[at] != 0xFF or length < 2 or marker not in _HEADER_SEGMENTS:
             raise ValueError("a header this check does not read")
         if marker in (0xC0, 0xC1):
             if components is not None:
