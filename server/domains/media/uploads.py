@@ -4,8 +4,8 @@ An upload's bytes go to `<id>.part` in the parts directory (`parts_dir`) as they
 arrive, hashed on the way, and never sit whole in memory. The part file is the offset: its size
 is what HEAD reports, so a PATCH writes no database row and calls no fsync (at 1 MB PATCHes those
 were a third of the time). What a power cut could garble in a part file is caught where everything
-is caught: on the last byte the SHA-256 and the content are checked (a JPEG decoded as its bytes
-arrived counts only if the decode saw every byte the file holds), and only a file that passes is
+is caught: on the last byte the SHA-256 and the content are checked (a JPEG checked as its bytes
+arrived counts only if that check saw every byte the file holds), and only a file that passes is
 fsynced and moved into the blob store. At worst a client starts that upload again; never is a
 wrong blob stored.
 
@@ -16,7 +16,7 @@ process mounts. A PATCH holds `<id>.lock` there (`flock`) from before it reads
 the offset until its bytes, and on the last byte the blob and its record, are
 in: a PATCH at the same offset on another process waits for it, then finds the
 offset moved (409). What a process keeps in memory (the running digest, the
-JPEG decoded so far) counts only at the offset it was left at; anywhere else
+JPEG checked so far) counts only at the offset it was left at; anywhere else
 the digest is made again from the file, and the JPEG is checked whole.
 
 With a bucket (`--blobs s3://`) nothing on disk is shared: each process's part file and lock file are
@@ -72,7 +72,7 @@ log = logging.getLogger("fieldsync")
 _WRITE_CHUNK = 1 << 20  # bytes gathered (plus at most one chunk) before one write-and-hash in a thread
 _LOCK_WAIT_S = 5.0
 _LOCK_POLL_S = 0.02  # how often a PATCH looks again at an upload another process is appending to
-# JPEGs decoded as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
+# JPEGs checked as their bytes arrive (`images.JpegCheck`, each at most about 1 MB): a new one
 # past this many drops the oldest, which is then checked whole on its last byte, as before.
 _LIVE_CHECKS = 32
 # What fails on the last byte and passes: the store or the database down (503/507). The upload stays
@@ -411,7 +411,7 @@ class Uploads:
             f.write(data)
         check = self._checks.get(upload_id)
         if check is not None:
-            check.feed(data)  # the JPEG decoded as it arrives: the last byte does not carry it all
+            check.feed(data)  # the JPEG checked as it arrives: the last byte does not carry it all
 
     def _take_check(self, upload_id: str) -> images.JpegCheck | None:
         with self._checks_lock:
@@ -466,10 +466,9 @@ class Uploads:
                 raise E.DigestMismatch(f"the bytes hash to {digest}, not {upload.sha256}", sha256=digest)
             if upload.content_type == images.SHEET:
                 sealing.check_upload(self.store, upload.user_id, upload.sha256, path)
-            elif check is not None and check.decoding and check.fed == upload.length:
-                info = check.result()  # decoded as the bytes arrived
-            else:
-                info = images.check_image(path, upload.content_type, self.settings.max_image_pixels)
+            else:  # checked as the bytes arrived, if that check accepts them; else decoded whole
+                accepted = check.result() if check is not None and check.fed == upload.length else None
+                info = accepted or images.check_image(path, upload.content_type, self.settings.max_image_pixels)
         except E.SyncError as exc:
             if check is not None:
                 check.give_up()
