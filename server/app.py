@@ -74,26 +74,11 @@ ROUTES: list[HTTPRouteHandler | type[Controller]] = [
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Litestar:
-    store = store or Store(settings)
-    inspections, billing, requests = Inspections(store), Billing(store), ServiceRequests(store)
-    info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes,
-                      max_detail_chars=settings.max_detail_chars)
-    sheets = Sheets(store, inspections, billing, requests)
-    store.hooks.add(SheetHooks(sheets))  # a sealed sheet rendered after its push commits
     return Litestar(
         route_handlers=ROUTES,
         request_class=FieldsyncRequest,
         dependencies={"store": from_state("store")} | DEPENDENCIES,
-        state=State({"store": store, "inspections": inspections, "access": Access(store),
-                     "service_requests": requests,
-                     "office": ServiceOffice(store),
-                     "technician_reports": TechnicianReports(store),
-                     "duty": Duty(store),
-                     "billing": billing,
-                     "sheets": sheets,
-                     "archive": Archive(store),
-                     "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
-                     **media_state(store, settings)}),
+        state=app_state(settings, store or Store(settings)),
         middleware=[body_timeout(settings), refuse_unstorable],
         # On a console path Litestar's own refusals are the console's page (domains/console/web.py).
         exception_handlers={**EXCEPTION_HANDLERS, HTTPException: on_http_error_page},  # type: ignore[dict-item]
@@ -104,7 +89,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         before_send=[add_epoch_header, allow_every_method, add_tus_headers],
         on_startup=[start_media],
-        on_shutdown=[stop_media, store.close],
+        on_shutdown=[stop_media, close_store],
         openapi_config=OpenAPIConfig(
             title="fieldsync",
             version="1.0.0",
@@ -117,3 +102,29 @@ def create_app(settings: Settings, store: Store | None = None) -> Litestar:
             openapi_router=schema_router(),
         ),
     )
+
+
+def app_state(settings: Settings, store: Store) -> State:
+    """Everything an app holds of its `store`: the services over it, the server's epoch and the
+    settings' values the handlers read. Nothing else in the app is the store's, so the tests give an
+    app built once the state over another test's store (tests/servers.py)."""
+    inspections, billing, requests = Inspections(store), Billing(store), ServiceRequests(store)
+    info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes,
+                      max_detail_chars=settings.max_detail_chars)
+    sheets = Sheets(store, inspections, billing, requests)
+    store.hooks.add(SheetHooks(sheets))  # a sealed sheet rendered after its push commits
+    return State({"store": store, "inspections": inspections, "access": Access(store),
+                  "service_requests": requests,
+                  "office": ServiceOffice(store),
+                  "technician_reports": TechnicianReports(store),
+                  "duty": Duty(store),
+                  "billing": billing,
+                  "sheets": sheets,
+                  "archive": Archive(store),
+                  "proxies": proxy_networks(settings.trusted_proxies), **info.state(),
+                  **media_state(store, settings)})
+
+
+def close_store(app: Litestar) -> None:
+    """At shutdown, after the media's work has stopped: the app's store closes."""
+    app.state.store.close()

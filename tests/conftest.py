@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -99,21 +100,61 @@ def seeded_accounts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return seeded_sqlite(tmp_path_factory.mktemp("seeded") / "server", _accounts)
 
 
+@pytest.fixture(scope="session")
+def signed_in_accounts(seeded_accounts: Path, tmp_path_factory: pytest.TempPathFactory) -> \
+        Callable[[tuple[str, ...]], tuple[Path, dict[str, SignedIn]]]:
+    """`seeded_accounts` and then `users` signed in, in order, as the session fixtures sign in (`Session`,
+    over HTTP): the SQLite file and each user's client and token, made once per test process and list
+    of users. A test's `store` starts from the copy of its session fixtures' users, which then take
+    their client and token from it: each sign-in's scrypt check cost 45-55 ms of CPU, for 1,250
+    sign-ins of a run."""
+    made: dict[tuple[str, ...], tuple[Path, dict[str, SignedIn]]] = {}
+
+    def signed_in(users: tuple[str, ...]) -> tuple[Path, dict[str, SignedIn]]:
+        if users not in made:
+            from tests.servers import app_over
+
+            settings = Settings(data_dir=tmp_path_factory.mktemp("signed-in") / "server")
+            copy_seeded(seeded_accounts, settings.db_path)
+            with app_over(settings, Store(settings)) as app, TestClient(app) as http:
+                sessions = {user: Session(http, user).signed_in for user in users}
+            assert not Path(f"{settings.db_path}-wal").exists(), "the file holds all of its pages"
+            made[users] = settings.db_path, sessions
+        return made[users]
+
+    return signed_in
+
+
 @pytest.fixture
 def store(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
-    store = open_store(settings, request)
+    store = open_store(settings, request, _signs_in(settings, request))
     yield store
     store.close()
 
 
-def open_store(settings: Settings, request: pytest.FixtureRequest) -> Store:
-    """A `Store` over `settings` holding `_accounts`: on SQLite a copy of the seeded file."""
+def open_store(settings: Settings, request: pytest.FixtureRequest, users: tuple[str, ...] = ()) -> Store:
+    """A `Store` over `settings` holding `_accounts`: on SQLite a copy of the seeded file, with `users`
+    signed in (`signed_in_accounts`) for their session fixtures."""
     if settings.database is None and not settings.db_path.exists():
-        copy_seeded(request.getfixturevalue("seeded_accounts"), settings.db_path)
+        seeded = request.getfixturevalue("seeded_accounts")
+        if users:
+            seeded, request.node.stash[_SIGNED_IN] = request.getfixturevalue("signed_in_accounts")(users)
+        copy_seeded(seeded, settings.db_path)
         return Store(settings)
     store = Store(settings)
     _accounts(store)
     return store
+
+
+def _signs_in(settings: Settings, request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The users of this file's session fixtures (`lin`, ...) the test uses, in the order it asks for them,
+    when their sign-ins may be made ahead (`signed_in_accounts`): the settings' defaults (the token's
+    lifetime, the client limit), no module's fixture of the same name in their place."""
+    if settings != Settings(data_dir=settings.data_dir):
+        return ()
+    defs = request._pyfuncitem._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    return tuple(name for name in request.fixturenames
+                 if name in _SESSIONS and defs[name][-1].func.__code__ is _SESSIONS[name])
 
 
 @pytest.fixture
@@ -150,14 +191,21 @@ def stores(http: TestClient[Any]) -> list[Store]:
     return [app.state.store for app in getattr(http.app, "apps", [http.app])]
 
 
-class Session:
-    """A signed-in client speaking the wire protocol by hand (no SDK)."""
+SignedIn = tuple[str, str]  # a sign-in's client_id and token
 
-    def __init__(self, http: TestClient[Any], username: str) -> None:
-        body = http.post("/auth/token", json={"username": username, "password": "demo", "client_name": "t"}).json()
+
+class Session:
+    """A signed-in client speaking the wire protocol by hand (no SDK): signed in over HTTP, or with the
+    client and token of a sign-in made before (`signed_in_accounts`)."""
+
+    def __init__(self, http: TestClient[Any], username: str, signed_in: SignedIn | None = None) -> None:
+        if signed_in is None:
+            body = http.post("/auth/token", json={"username": username, "password": "demo", "client_name": "t"}).json()
+            signed_in = body["client_id"], body["token"]
         self.http = http
-        self.client_id: str = body["client_id"]
-        self.headers = {"Authorization": f"Bearer {body['token']}"}
+        self.signed_in = signed_in
+        self.client_id: str = signed_in[0]
+        self.headers = {"Authorization": f"Bearer {signed_in[1]}"}
         self.clock = hlc.Clock(self.client_id)
         self.seq = 0
 
@@ -180,24 +228,29 @@ class Session:
 
 
 @pytest.fixture
-def lin(http: TestClient[Any]) -> Session:
-    return Session(http, "lin")
+def lin(http: TestClient[Any], request: pytest.FixtureRequest) -> Session:
+    return Session(http, "lin", request.node.stash.get(_SIGNED_IN, {}).get("lin"))
 
 
 @pytest.fixture
-def wang(http: TestClient[Any]) -> Session:
-    return Session(http, "wang")
+def wang(http: TestClient[Any], request: pytest.FixtureRequest) -> Session:
+    return Session(http, "wang", request.node.stash.get(_SIGNED_IN, {}).get("wang"))
 
 
 @pytest.fixture
-def zhao(http: TestClient[Any]) -> Session:
-    return Session(http, "zhao")
+def zhao(http: TestClient[Any], request: pytest.FixtureRequest) -> Session:
+    return Session(http, "zhao", request.node.stash.get(_SIGNED_IN, {}).get("zhao"))
 
 
 @pytest.fixture
-def chen(http: TestClient[Any]) -> Session:
+def chen(http: TestClient[Any], request: pytest.FixtureRequest) -> Session:
     """Customer service (the service desk role): reads every site, is no member of any."""
-    return Session(http, "chen")
+    return Session(http, "chen", request.node.stash.get(_SIGNED_IN, {}).get("chen"))
+
+
+# The session fixtures, by user, and the sign-ins made ahead for the test (`open_store`).
+_SESSIONS = {fixture.__name__: fixture._fixture_function.__code__ for fixture in (lin, wang, zhao, chen)}
+_SIGNED_IN = pytest.StashKey[dict[str, SignedIn]]()
 
 
 @pytest.fixture
@@ -304,6 +357,16 @@ def bucket(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DESELECTED] = {}
+    _cache_bytecode()
+
+
+def _cache_bytecode() -> None:
+    """The run's Python processes keep the bytecode of what they compile (`__pycache__`, ignored by git), as
+    Python does by default: with PYTHONDONTWRITEBYTECODE set (as it is on the machines the suite was timed
+    on), each of them compiled the project's modules again (0.25 s of CPU each `fieldsync serve` worker, 0.1 s each phone
+    CLI, 350 such processes a run) and each xdist worker rewrote the test modules' asserts anew (4 s)."""
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:  # for the workers and every subprocess
+        sys.dont_write_bytecode = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import uuid
@@ -12,11 +13,11 @@ import httpx
 from litestar.testing import TestClient
 
 from client_sdk import Client
-from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
 from tests.conftest import Session
+from tests.servers import app_over
 
 HOUR = 3_600_000
 YEAR = 365 * 24 * HOUR
@@ -75,7 +76,8 @@ class Server:
         self.settings = settings
         self.store = store
         self.http: httpx.Client = http
-        self._opened: list[tuple[Store, TestClient[Any]]] = []
+        self._opened: list[Store] = []
+        self._serving = contextlib.ExitStack()  # the restored servers' apps and their clients
 
     def backup(self, dest: Path) -> Path:
         source = sqlite3.connect(self.settings.db_path)
@@ -99,15 +101,15 @@ class Server:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'server_epoch'", [str(uuid.uuid4())])
             conn.close()
         self.store = Store(self.settings)
-        client = TestClient(create_app(self.settings, self.store))
-        client.__enter__()
-        self._opened.append((self.store, client))
+        app = self._serving.enter_context(app_over(self.settings, self.store))
+        client = self._serving.enter_context(TestClient(app))
+        self._opened.append(self.store)
         self.http = client
         return client
 
     def close(self) -> None:
-        for store, client in self._opened:
-            client.__exit__(None, None, None)
+        self._serving.close()
+        for store in self._opened:
             store.close()
 
 

@@ -46,7 +46,6 @@ from hypothesis.stateful import (
 from litestar.testing import TestClient
 
 from client_sdk import Client
-from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from server.storage.postgres.migrations import _seed as seed
@@ -58,6 +57,7 @@ from sync.schema import device_check_id, inspection_id
 from sync.wire import Change
 from tests.helpers import copy_seeded, seeded_sqlite
 from tests.pg import drop_database, new_database
+from tests.servers import app_over
 
 SITE = str(uuid.uuid5(uuid.NAMESPACE_URL, "stateful-site"))
 DEVICES = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"stateful-cam{i}")) for i in range(2)]
@@ -148,9 +148,9 @@ class Phones(RuleBasedStateMachine):
               for i, d in enumerate(DEVICES, 1)],
             ("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4"}, False),
         ])
-        self.test_clients = [TestClient(create_app(self.settings, store)) for store in self.stores]
-        for client in self.test_clients:
-            client.__enter__()
+        self.serving = contextlib.ExitStack()  # each store's app (built once a process) and its client
+        apps = [self.serving.enter_context(app_over(self.settings, store)) for store in self.stores]
+        self.test_clients = [self.serving.enter_context(TestClient(app)) for app in apps]
         self.test_client = self.test_clients[0]
         self.phones: list[Client] = []
         self.transports: list[FlakyTransport] = []
@@ -185,8 +185,8 @@ class Phones(RuleBasedStateMachine):
                 phone.close()
             for http in self.https:
                 http.close()
-            for client, store in zip(self.test_clients, self.stores, strict=True):
-                client.__exit__(None, None, None)
+            self.serving.close()
+            for store in self.stores:
                 store.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 

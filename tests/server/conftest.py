@@ -9,17 +9,17 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from server.app import create_app
 from server.services import Store
 from server.settings import Settings
 from tests.conftest import BACKEND
+from tests.servers import app_over
 
 
 @pytest.fixture
 def other_http(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
     """Another process: its own `Store` and app over the same database and blob store."""
     second = Store(settings)
-    with TestClient(create_app(settings, second)) as client:
+    with app_over(settings, second) as app, TestClient(app) as client:
         yield client
     second.close()
 
