@@ -108,9 +108,10 @@ def app_over(settings: Settings, store: Store) -> Iterator[Litestar]:
     """`create_app(settings, store)`, but built once per test process and settings: an idle app of
     the same settings, whatever its data, is given `store`'s state (`app_state`), which is all an
     app holds of its store. Building one took about 0.1 s of CPU, and its 120,000 objects as much
-    again in garbage collections, for each of about a thousand tests. The app goes back idle, its
+    again in garbage collections, for each of about a thousand tests (a test's own blob store, a
+    bucket or directory, is not part of the key: one app for them all). The app goes back idle, its
     state dropped, once its test client has stopped it without an error."""
-    shape = replace(settings, data_dir=Path(), database=None)
+    shape = replace(settings, data_dir=Path(), database=None, blobs=None)  # each read by app_state only
     idle = _IDLE.setdefault(shape, [])
     if idle:
         app = idle.pop()
