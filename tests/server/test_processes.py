@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,8 +200,12 @@ def test_a_sign_in_and_a_refresh_never_wait_for_a_push_and_a_membership_takes_th
         member = threading.Thread(target=store.add_member, args=(SCHOOL, "wang"))
         member.start()
         # It waits, and on the counter: its first statement, before any membership row is touched.
+        # pg_stat_activity copies a backend's query text apart from reading its wait, so the wait can be
+        # seen beside the `BEGIN` sent just before the statement that waits (CI, session 30): read again.
         waiting = ""
-        while not waiting:
+        deadline = time.monotonic() + 60
+        while not waiting or waiting.startswith("BEGIN"):
+            assert time.monotonic() < deadline, f"the membership never waited on a statement: {waiting!r}"
             found = watch.execute("SELECT query FROM pg_stat_activity WHERE datname = current_database()"
                                   " AND wait_event_type = 'Lock'").fetchall()
             waiting = found[0][0] if found else ""
