@@ -5,7 +5,7 @@
 `--rush`: the morning rush's 20,000 changes (`bench/morning_rush.py`: 40 technicians × 500,
 60 % checks of 200 shared devices) in pushes of 100, the forty outboxes taken in turn as the
 phones send them. `--photos`: `bench/sync_throughput.py`'s 20,000 photos in pushes of 500.
-Prints changes per second of this process's CPU time (the commit's fsync waits are not CPU).
+Prints changes per second of this process's CPU time (the commit's fsync waits are not CPU), and a push's wall time (p50, p99, the longest and all of them: what the pushes waiting for the writer wait for).
 For an A/B of two trees, copy this file into the other tree's `bench/` and run both in turn;
 under py-spy (`py-spy record -r 500 -- python bench/push_cpu.py --rush`) it is the profile's
 harness (docs/performance.md, "Issue 15: the push path"). `--drop` drops the named indexes after the
@@ -49,13 +49,24 @@ def _requests(caller: Caller, changes: list[dict[str, object]], batch: int) -> l
     return out
 
 
+WALLS: list[float] = []  # each push's wall time, seconds, of the last `pushed` (`--walls`)
+
+
 def pushed(store: Store, requests: list[tuple[Caller, PushRequest]],
            clock: Callable[[], float] = time.process_time) -> float:
     """Push them in turn; the CPU time it took (or `clock`'s, `time.perf_counter` for the wall's). The
     loop runs inside `functools.reduce`, a C function: `valgrind --tool=callgrind
-    --toggle-collect=functools_reduce` counts the pushes' instructions alone."""
+    --toggle-collect=functools_reduce` counts the pushes' instructions alone. Each push's wall time
+    goes to `WALLS`."""
+    WALLS.clear()
+
+    def one(_: object, request: tuple[Caller, PushRequest]) -> None:
+        t = time.perf_counter()
+        store.push(*request)
+        WALLS.append(time.perf_counter() - t)
+
     t0 = clock()
-    functools.reduce(lambda _, request: store.push(*request), requests, None)
+    functools.reduce(one, requests, None)
     return clock() - t0
 
 
@@ -123,7 +134,10 @@ def main() -> None:
                     drop = tuple(n for n in args.drop.split(",") if n)
                     rate = rush(Path(tmp), changes=int(500 * args.scale), drop=drop) if name == "rush" else \
                         photos(Path(tmp), count=int(20_000 * args.scale), drop=drop)
-                    print(f"{name}: {rate:,.0f} changes/s of CPU time", flush=True)
+                    walls = sorted(WALLS)
+                    print(f"{name}: {rate:,.0f} changes/s of CPU time; a push's wall time p50 / p99 / max"
+                          f" {walls[len(walls) // 2] * 1e3:.1f} / {walls[int(len(walls) * 0.99)] * 1e3:.1f}"
+                          f" / {walls[-1] * 1e3:.1f} ms, all {sum(walls):.2f} s", flush=True)
 
 
 if __name__ == "__main__":
