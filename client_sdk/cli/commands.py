@@ -39,7 +39,7 @@ from .common import (
     said_synced,
     upload_counts,
 )
-from .messages import MESSAGES, _say, _text
+from .messages import MESSAGES, _say, _text, value
 from .service import assignment_news
 
 
@@ -193,7 +193,7 @@ def login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         raise _Refused(MESSAGES["no_password"]) from None
     resent = client.login(args.username, password, client_name=args.name)
     client.server_url = args.server or str(client.http.base_url).rstrip("/")
-    _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=client.role,
+    _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=value("role", client.role),
          server=client.server_url, client_id=client.client_id)
     if resent is not None:
         _say(out, "restored_login", count=resent)
@@ -248,7 +248,7 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     notices = _notices(client)
     for i in shown:
         _say(out, "inspection_line", sheet_no=i.sheet_no or "-", period=i.period or "-",
-             site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
+             site=i.site_name or MESSAGES["unknown"], status=value("inspection_status", i.status), due_on=i.due_on or "-",
              checked=i.checked, total=i.total, id=i.id,
              overdue=MESSAGES["overdue"] if i.overdue else "")
         told = [notice for notice in notices if notice.about == i.id]
@@ -265,7 +265,7 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     [summary] = [i for i in client.my_inspections(include_all=True) if i.id == inspection["id"]]
     head = {"sheet_no": _sheet(inspection), "site": summary.site_name or MESSAGES["unknown"],
-            "period": summary.period or "-", "status": summary.status, "total": summary.total}
+            "period": summary.period or "-", "status": value("inspection_status", summary.status), "total": summary.total}
     if args.left:
         _say(out, "devices_left_header", left=summary.total - summary.checked, **head)
     else:
@@ -281,18 +281,18 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             if not shown:
                 continue
             if not system_said:
-                _say(out, "system_line", system=group.system or MESSAGES["unknown"])
+                _say(out, "system_line", system=value("system", group.system) if group.system else MESSAGES["unknown"])
                 system_said = True
             _say(out, "location_line", location=location.location or MESSAGES["unknown"])
             for device in shown:
                 kinds[str(device.kind)] = None
                 check = device.check
-                outcome = (check.outcome if check else None) or MESSAGES["not_checked"]
+                outcome = value("outcome", check.outcome) if check and check.outcome else MESSAGES["not_checked"]
                 if check and check.note:
                     outcome = f"{outcome}: {check.note}"
                 if device.pending:
                     outcome += MESSAGES["not_synced"]
-                _say(out, "device_line", code=device.code or device.id, kind=device.kind or "-",
+                _say(out, "device_line", code=device.code or device.id, kind=value("kind", device.kind) if device.kind else "-",
                      outcome=outcome)
     if args.left and summary.checked >= summary.total:
         _say(out, "nothing_left", ref=args.inspection)
@@ -340,12 +340,12 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if recorded:
         last_seq = client.pending()[-1]["seq"]
         if len(recorded) == 1:
-            _say(out, "recorded", device=recorded[0], outcome=args.outcome, seq=last_seq)
+            _say(out, "recorded", device=recorded[0], outcome=value("outcome", args.outcome), seq=last_seq)
         else:
             _say(out, "recorded_many", count=len(recorded), first=recorded[0], last=recorded[-1],
-                 outcome=args.outcome, first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
+                 outcome=value("outcome", args.outcome), first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
     if skipped:
-        shown = _shown([f"{code[i]}: {outcome}" for i, outcome in skipped.items()])
+        shown = _shown([f"{code[i]}: {value('outcome', outcome)}" for i, outcome in skipped.items()])
         _say(out, "skipped_one" if len(skipped) == 1 else "skipped_many", count=len(skipped), shown=shown)
     return 0
 
@@ -374,7 +374,7 @@ def start(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     seq = client.start(inspection["id"])
     if seq is None:
-        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        _say(out, "already", sheet_no=_sheet(inspection), status=value("inspection_status", inspection["fields"].get("status")))
     else:
         _say(out, "started", sheet_no=_sheet(inspection), seq=seq)
     return 0
@@ -391,7 +391,7 @@ def complete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                     count=len(client.remaining(inspection["id"]))), file=sys.stderr)
         return 1
     if seq is None:
-        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        _say(out, "already", sheet_no=_sheet(inspection), status=value("inspection_status", inspection["fields"].get("status")))
     else:
         checked, total = client.progress(inspection["id"])
         _say(out, "completed", sheet_no=_sheet(inspection), checked=checked, total=total, seq=seq)
@@ -494,5 +494,5 @@ def sign(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     strokes, png = _signature_input(args)
     sig_id = client.sign(inspection["id"], args.name, args.role, strokes=strokes, png=png)
-    _say(out, "signed", name=args.name, role=args.role, checks=client.sheet(inspection["id"])["checks"], id=sig_id)
+    _say(out, "signed", name=args.name, role=value("signer_role", args.role), checks=client.sheet(inspection["id"])["checks"], id=sig_id)
     return 0

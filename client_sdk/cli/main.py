@@ -28,15 +28,43 @@ from ..client import Client
 from ..session import EpochChanged
 from . import charges, commands, customer, service
 from .common import _Refused, _UserError, upload_counts
-from .messages import MESSAGES, _text
+from .messages import LANGS, MESSAGES, _text, choose, display_width, wrap
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, wrapped by terminal columns (Chinese takes two a character) and in the CLI's words."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return wrap(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in wrap(text, width - len(indent)))
+
+    def _format_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None) -> str:
+        # argparse indents the usage's later lines by the prefix's characters: give it as many spaces as
+        # the words take columns (用法： is three characters, six columns), then put the words in.
+        words = MESSAGES["help_usage"] if prefix is None else prefix
+        shown: str = super()._format_usage(usage, actions, groups, " " * display_width(words))
+        return words + shown[display_width(words):]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` (its subcommands' too) whose own words (titles, `-h`) are the catalogue's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "add_help": False, "formatter_class": _Help})
+        self._positionals.title = MESSAGES["help_positionals"]
+        self._optionals.title = MESSAGES["help_options"]
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help=MESSAGES["help_help"])
+
+
 def _parser() -> argparse.ArgumentParser:
     m = MESSAGES
-    parser = argparse.ArgumentParser(prog="fieldsync-client", description=m["description"])
+    parser = _Parser(prog="fieldsync-client", description=m["description"])
+    parser.add_argument("--lang", choices=LANGS, help=m["help_lang"])
     parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
                         help=m["help_db"].format(default=DEFAULT_DB))
     parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None, help=m["help_server"].format(default=DEFAULT_SERVER))
@@ -178,7 +206,32 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     """
     _tolerant(sys.stdout)
     _tolerant(sys.stderr)
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The language before the parser is built, so that its help speaks it too; restored at the end, for
+    # the tests that run several commands in one process.
+    before = MESSAGES.use(choose(_lang_option(argv), os.environ))
+    try:
+        args = _parser().parse_args(argv)
+        if args.lang:  # `--lan zh`: argparse took an abbreviation the look-ahead did not
+            MESSAGES.use(args.lang)
+        return _run(args, http)
+    finally:
+        MESSAGES.use(before)
+
+
+def _lang_option(argv: Sequence[str]) -> str | None:
+    """`--lang zh` or `--lang=zh` in `argv`, before the whole command line is parsed."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _run(args: argparse.Namespace, http: httpx.Client | None) -> int:
     try:
         return _main(args, http)
     except KeyboardInterrupt:

@@ -1,14 +1,26 @@
-"""What `fieldsync-client` (the technician's phone or tablet) prints: English for now, the section a
-translation starts from. A stored value's words come from `values`. The two screens the customer reads
-before signing (`sheet`, `visit-sheet`) are not the technician's: they speak the printed sheet's words
-(`sheets`, `values`; `client_sdk/cli/customer.py`)."""
+"""What `fieldsync-client` (the technician's phone or tablet) prints, in Chinese (`cli_zh.py`, the
+technicians' language) and English (here). Which one a run speaks is the phone's choice (`--lang`, then
+`FIELDSYNC_LANG`, then the locale; `client_sdk/cli/messages.py`). A stored value's words come from `values`.
+The two screens the customer reads before signing (`sheet`, `visit-sheet`) are not the technician's: they
+speak the printed sheet's words (`sheets`, `values`; `client_sdk/cli/customer.py`)."""
 
 from __future__ import annotations
+
+from .cli_zh import ZH
+
+__all__ = ["EN", "ZH"]
 
 EN: dict[str, str] = {
     "description": "fieldsync client: record maintenance checks offline and sync them with the server.",
     "help_db": "the local database file (default: $FIELDSYNC_CLIENT_DB or {default})",
     "help_server": "the server URL (default: $FIELDSYNC_SERVER, else the one stored at login, else {default})",
+    "help_lang": "the language it speaks: zh (Chinese) or en (English) (default: $FIELDSYNC_LANG, else the"
+                 " locale's: LC_ALL, LC_MESSAGES or LANG starting zh is Chinese; else English)",
+    # argparse's own words, which it does not translate: the same in English as argparse says them.
+    "help_usage": "usage: ",
+    "help_positionals": "positional arguments",
+    "help_options": "options",
+    "help_help": "show this help message and exit",
     "help_login": "sign in and enrol this client",
     "help_password": "the password (asked for when not given)",
     "help_name": "a name for this client, shown to supervisors",
