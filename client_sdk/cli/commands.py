@@ -173,7 +173,7 @@ def _print_conflicts(client: Client, out: TextIO) -> None:
         if c.kind in ("lost", "overwritten"):
             text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
         else:
-            text = _text("conflict_rejected", reason=c.reason, text=c.detail or said(new))
+            text = _text("conflict_rejected", reason=value("conflict_reason", c.reason), text=c.detail or said(new))
         at = datetime.fromisoformat(c.at).astimezone(zone)
         _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
              row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
@@ -480,7 +480,7 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     named = (device["fields"].get("code") or device["id"]) if device else MESSAGES["site_photo"]
     queued = client.pending()[-1]  # the change just recorded
     if photo_id in before:  # the same bytes: the same row, updated, and one upload
-        _say(out, "photo_again", device=named, stage=args.stage, seq=queued["seq"],
+        _say(out, "photo_again", device=named, stage=value("stage", args.stage), seq=queued["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
     taken = fields["fields"].get("taken_at")

@@ -181,7 +181,7 @@ ZH: dict[str, str] = {
     "help_uploads_all": "同时列出已上传到服务器的",
     "photo_queued": "{device} 的照片已排队：{bytes} 字节，拍摄于 {taken_at}（待上传，序号 {seq}）。"
                     "有网络时请运行 `fieldsync-client sync`。",
-    "photo_again": "{device} 的这张照片已经添加过：已更新其记录（{stage}{caption}；待上传，序号 {seq}）；"
+    "photo_again": "{device} 的这张照片已经添加过：已更新其记录（拍摄时机：{stage}{caption}；待上传，序号 {seq}）；"
                    "照片只上传一次。",
     "photo_caption": "，说明“{caption}”",
     "site_photo": "现场",

@@ -264,3 +264,21 @@ def test_the_chinese_cli_names_things_as_the_console_and_the_sheets_do():
     about_the_phone = ("signed_in", "signed_out", "restored", "never_synced", "no_fees", "offline")
     assert [k for k in about_the_phone if "设备" in ZH[k]] == []
     assert "终端" in ZH["signed_in"] and all("本机" in ZH[k] for k in about_the_phone if k != "signed_in")
+
+
+def test_a_photo_added_again_names_its_stage_in_chinese(http, site, db, tmp_path, capsys):
+    # The stage is a stored value: 维护前 as on the console's photos, not `before` inside a Chinese sentence.
+    from PIL import Image
+
+    photo = tmp_path / "cam.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo, "JPEG")
+    assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
+    assert main(["--db", db, "sync"], http=http) == 0
+    capsys.readouterr()
+    ref = site["inspection"][:8]
+    assert main(["--lang", "zh", "--db", db, "photo", ref, "CAM-001", str(photo)], http=http) == 0
+    assert capsys.readouterr().out.startswith("CAM-001 的照片已排队：")
+    assert main(["--lang", "zh", "--db", db, "photo", ref, "CAM-001", str(photo), "--stage", "before",
+                 "--caption", "镜头已清洁"], http=http) == 0
+    assert capsys.readouterr().out.startswith(
+        "CAM-001 的这张照片已经添加过：已更新其记录（拍摄时机：维护前，说明“镜头已清洁”；待上传，序号 ")
