@@ -262,16 +262,18 @@ def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -
 # for `/api/inspections/OVERDUE` and failed, and so did this file's walk on those days. Each value the README
 # reads out of `inspections` is read here from the catalogue's line, overdue or not, a site's name with a space.
 def test_the_readmes_values_read_from_inspections_hold_on_an_overdue_line() -> None:
-    from client_sdk.cli.messages import MESSAGES
+    # The README's walk reads English (FIELDSYNC_LANG=en); a reader who leaves that out reads Chinese (s31).
+    from sync.messages import words
 
     values = {"sheet_no": "PM-2026Q4-0001", "period": "2026-Q4", "id": "6d854cf7-c682-56ae-ad9b-a4dd1c6ca6d8"}
     wanted = {"SHEET": "sheet_no", "PERIOD": "period", "ID": "id"}
     found = [(m[1], m[2]) for command in commands(README.read_text())
              for m in re.finditer(r"^(\w+)=\$\(fieldsync-client inspections \| (.+)\)(?:\s+#.*)?$", command.text, re.M)]
     assert {name for name, _ in found} == set(wanted), found
-    for overdue in ("", MESSAGES["overdue"]):
-        line = MESSAGES["inspection_line"].format(site="科峰 科技园", status="scheduled", due_on="2026-12-20",
-                                                  checked=0, total=624, overdue=overdue, **values)
+    for said, overdue in ((table, mark) for table in (words("cli", "en"), words("cli", "zh"))
+                          for mark in ("", table["overdue"])):
+        line = said["inspection_line"].format(site="科峰 科技园", status="scheduled", due_on="2026-12-20",
+                                              checked=0, total=624, overdue=overdue, **values)
         for name, pipe in found:
             read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
             assert read.stdout.strip() == values[wanted[name]], (name, pipe, line)
