@@ -21,6 +21,10 @@ EN: dict[str, str] = {
     "help_positionals": "positional arguments",
     "help_options": "options",
     "help_help": "show this help message and exit",
+    # An option's choices with their words, where those are not the choice as typed (in Chinese: fault 故障).
+    "help_choices": "{help} ({choices})",
+    "help_choice": "{value}: {words}",
+    "help_choice_sep": ", ",
     "help_login": "sign in and enrol this client",
     "help_password": "the password (asked for when not given)",
     "help_name": "a name for this client, shown to supervisors",

@@ -239,7 +239,20 @@ def test_the_chinese_help_of_every_command_fits_the_terminal_and_says_it_in_chin
     usage = helps["check"].split("\n\n")[0].splitlines()
     # The usage's later lines start under the first's arguments: 用法： is 3 characters but 6 columns.
     assert display_width(usage[0][:usage[0].index("[-h]")]) == len(usage[1]) - len(usage[1].lstrip())
-    assert ZH["help_overwrite"][:10] in helps["check"].replace("\n", "").replace(" ", "")
+    flat = {name: text.replace("\n", "").replace(" ", "") for name, text in helps.items()}
+    assert ZH["help_overwrite"][:10] in flat["check"]
+    # A choice is typed as stored (`--outcome fault`): the Chinese help says what each one is.
+    assert "fault故障" in flat["check"] and "not_accessible无法进入" in flat["check"]
+    assert "labour人工费" in flat["charge"] and "paused暂停" in flat["event"]
+    english = _parser().format_help()  # the test's language, English: its own help, no glossary
+    assert "Fault" not in _english_help("check") and "the outcome of the check\n" in _english_help("check")
+    assert english.startswith("usage: fieldsync-client") and "options:" in english
+
+
+def _english_help(command: str) -> str:
+    parser = _parser()
+    subs = next(a for a in parser._actions if a.dest == "command")
+    return str(subs.choices[command].format_help())  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("width", [10, 24, 40, 80])
