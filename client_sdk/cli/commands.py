@@ -130,7 +130,8 @@ def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) 
         now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
         note = f": {now['note']}" if now.get("note") else ""
         return _text("lost_check", what=what, ref=ref, now=_text(
-            "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
+            "now_check", outcome=value("outcome", now["outcome"]) if now.get("outcome") else MESSAGES["not_checked"],
+            note=note,
             by=now.get("checked_by") or MESSAGES["unknown"]))
     if status in ("superseded", "taken", "unknown"):
         return _text({"superseded": "lost_change", "taken": "taken_unknown", "unknown": "taken_gone"}[status],

@@ -295,3 +295,28 @@ def test_a_photo_added_again_names_its_stage_in_chinese(http, site, db, tmp_path
                  "--caption", "镜头已清洁"], http=http) == 0
     assert capsys.readouterr().out.startswith(
         "CAM-001 的这张照片已经添加过：已更新其记录（拍摄时机：维护前，说明“镜头已清洁”；待上传，序号 ")
+
+
+# -- after the review (fixphonezh31) --------------------------------------------------------------
+
+
+def _two_phones_check_cam1(http, site, db: str, other: str, capsys) -> None:
+    """This phone records CAM-001 serviced (note `first`), the other phone fault (`second`) a moment later;
+    the other phone syncs first, so this phone's check loses to the newer one."""
+    for phone in (db, other):
+        assert main(["--db", phone, "login", "wang", "--password", "demo"], http=http) == 0
+        assert main(["--db", phone, "sync"], http=http) == 0
+    insp = site["inspection"]
+    assert main(["--db", db, "check", insp, "CAM-001", "--outcome", "serviced", "--note", "first"], http=http) == 0
+    assert main(["--db", other, "check", insp, "CAM-001", "--outcome", "fault", "--note", "second"], http=http) == 0
+    assert main(["--db", other, "sync"], http=http) == 0
+    capsys.readouterr()
+
+
+def test_a_lost_check_names_the_outcome_now_held_in_chinese(http, site, db, tmp_path, capsys):
+    # Regression (fixphonezh31, item 1): the notice after a sync read 现为 fault: second, the stored value
+    # inside a Chinese sentence; it names the outcome as `devices` and the console do, 故障.
+    _two_phones_check_cam1(http, site, db, str(tmp_path / "other.db"), capsys)
+    assert main(["--lang", "zh", "--db", db, "sync"], http=http) == 0
+    [notice] = [line for line in capsys.readouterr().out.splitlines() if "CAM-001" in line]
+    assert "现为 故障" in notice and "fault" not in notice and "检查人 wang" in notice, notice
