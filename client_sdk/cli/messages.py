@@ -70,6 +70,17 @@ def value(group: str, stored: object) -> str:
     return label(group, stored, "zh") if MESSAGES.lang == "zh" else str(stored)
 
 
+def field_name(name: str, items: Mapping[str, str] | None = None) -> str:
+    """A field's (a conflict-log register's) name as the technician reads it: in Chinese the catalogue's words,
+    as the console names it (`result` is 检查结果, `note` 备注), a checklist item (`item.lens_cleaned`) by its
+    template's words in `items` (key: words); in English as stored, the name the wire and `outbox` use."""
+    if MESSAGES.lang != "zh":
+        return name
+    if name.startswith("item."):
+        return (items or {}).get(name[5:], name[5:])
+    return label("field", name, "zh")
+
+
 _CLOCKS = {lang: words("clocks", lang) for lang in LANGS}
 
 

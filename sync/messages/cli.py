@@ -95,6 +95,7 @@ EN: dict[str, str] = {
     "reason_sealed": "sealed by the customer's signature",
     "refused_fields": "the server kept your change of {what} but refused {fields}: record them again with a"
                       " valid value",
+    "refused_field": "{field} ({reason})",
     "what_inspection": "the inspection",
     "what_photo": "a photo",
     "what_signature": "a signature",
@@ -164,6 +165,7 @@ EN: dict[str, str] = {
     "value_no": "no",
     "value_text": "“{text}”",
     "value_field": "{field} {value}",
+    "value_sep": ", ",
     "no_conflicts": "No conflict entries concern you.",
     "not_signed_in": "Not signed in: run `fieldsync-client login USERNAME` first.",
     "signed_out": "This phone was signed out at the server (a supervisor revoked it, changed your password or"

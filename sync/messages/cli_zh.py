@@ -75,6 +75,7 @@ ZH: dict[str, str] = {
     "reason_forbidden": "无权修改",
     "reason_sealed": "已由客户签字封存",
     "refused_fields": "服务器保留了你对 {what} 的修改，但拒绝了 {fields}：请填写有效的值后重新记录",
+    "refused_field": "{field}（{reason}）",
     "what_inspection": "巡检单",
     "what_photo": "一张照片",
     "what_signature": "一个签字",
@@ -139,7 +140,8 @@ ZH: dict[str, str] = {
     "value_yes": "是",
     "value_no": "否",
     "value_text": "“{text}”",
-    "value_field": "{field} {value}",
+    "value_field": "{field}：{value}",
+    "value_sep": "；",
     "no_conflicts": "没有与你有关的冲突记录。",
     "not_signed_in": "尚未登录：请先运行 `fieldsync-client login 用户名`。",
     "signed_out": "本机已在服务器上被注销（主管吊销了本机、修改了你的密码或停用了你的账号）。你未上传的 {count} 条"

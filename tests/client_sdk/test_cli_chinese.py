@@ -21,7 +21,7 @@ from client_sdk.cli.main import _parser
 from client_sdk.cli.messages import _units, choose, wrap
 from server.services import Store
 from sync.messages import label, words
-from sync.schema import inspection_id
+from sync.schema import device_check_id, inspection_id
 from tests.reliability.wire import INSPECTION, prepare
 
 ZH, EN = words("cli", "zh"), words("cli", "en")
@@ -320,3 +320,34 @@ def test_a_lost_check_names_the_outcome_now_held_in_chinese(http, site, db, tmp_
     assert main(["--lang", "zh", "--db", db, "sync"], http=http) == 0
     [notice] = [line for line in capsys.readouterr().out.splitlines() if "CAM-001" in line]
     assert "现为 故障" in notice and "fault" not in notice and "检查人 wang" in notice, notice
+
+
+def test_the_chinese_conflict_list_names_fields_and_choices_as_the_console_and_a_refusal_its_reason(
+        http, site, db, tmp_path, capsys, wang):
+    # Regression (fixphonezh31, items 2 and 3): the Chinese list read `result` in its column and
+    # `你的 checked_at …, note “first”, outcome “serviced” 被 wang 的 … outcome “fault” 覆盖`; the console shows the
+    # same entry as 检查结果 and 结果：故障；检查时间：…. And d2d368a's reason of a refused change, 值不被接受,
+    # had no test: wang's own client pushes an outcome no check may have.
+    _two_phones_check_cam1(http, site, db, str(tmp_path / "other.db"), capsys)
+    assert main(["--db", db, "sync"], http=http) == 0
+    refused = wang.change("device_checks", device_check_id(site["inspection"], site["cam2"]), {
+        "inspection_id": site["inspection"], "device_id": site["cam2"], "outcome": "exploded"}, delete=False)
+    [result] = wang.push([refused]).json()["results"]
+    assert (result["status"], result["reason"]) == ("rejected", "invalid_field")
+    capsys.readouterr()
+    assert main(["--lang", "zh", "--db", db, "conflicts"], http=http) == 0
+    out = capsys.readouterr().out
+    [lost] = [line for line in out.splitlines() if " 被覆盖 " in line]
+    assert " CAM-001 " in lost and " 检查结果 " in lost and " result " not in lost, lost
+    assert "结果：服务正常；备注：“first”" in lost and "结果：故障；备注：“second”" in lost, lost
+    assert "检查时间：“" in lost and not {"outcome", "note", "checked_at", "serviced", "fault"} & set(
+        lost.replace("“", " ").replace("”", " ").replace("：", " ").replace("；", " ").split()), lost
+    [rejected] = [line for line in out.splitlines() if " 被拒绝 " in line]
+    assert " 值不被接受：" in rejected and "invalid_field" not in rejected, rejected
+    # The English list keeps the names and values as stored, the words `check --outcome` takes.
+    assert main(["--db", db, "conflicts"], http=http) == 0
+    english = capsys.readouterr().out
+    [lost] = [line for line in english.splitlines() if " lost " in line]
+    assert " result " in lost and "outcome serviced, note “first”" in lost and "outcome fault" in lost, lost
+    [rejected] = [line for line in english.splitlines() if " rejected " in line]
+    assert "invalid_field: " in rejected, rejected
