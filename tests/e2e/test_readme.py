@@ -281,9 +281,11 @@ def test_the_readmes_values_read_from_the_clis_output_hold_in_both_languages() -
                      **values) for overdue in ("", said["overdue"]) for status in ("scheduled", "进行中")],
                  "visit": [said["visit_started"].format(number="SR-2026-00012", id=values["id"], seq=7)]}
         assert {command for _, command, _ in found} <= lines.keys(), found
-        for (name, command, pipe), line in ((f, line) for f in found for line in lines[f[1]]):
-            read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
-            assert read.stdout.strip() == values[_READ[name]], (name, pipe, line)
+        for name, command, pipe in found:
+            for line in lines[command]:
+                read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True,
+                                      check=True)
+                assert read.stdout.strip() == values[_READ[name]], (name, pipe, line)
 
 
 def test_the_readmes_times_shown_by_their_year_read_as_todays_year() -> None:
