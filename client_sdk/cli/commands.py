@@ -41,7 +41,7 @@ from .common import (
     said_synced,
     upload_counts,
 )
-from .messages import MESSAGES, _say, _text, field_name, value
+from .messages import MESSAGES, _say, _text, collection_name, field_name, value
 from .service import assignment_news
 
 
@@ -61,7 +61,7 @@ def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
                                or known.get("device_id") or problem["id"])
     if collection in ("photos", "signatures"):
         return inspection, MESSAGES[f"what_{collection[:-1]}"]
-    return None, _text("what_row", collection=collection, id=label.get("sheet") or problem["id"])
+    return None, _text("what_row", collection=collection_name(collection), id=label.get("sheet") or problem["id"])
 
 
 class Notice(NamedTuple):
@@ -130,11 +130,11 @@ def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) 
     status = problem["status"]
     if status == "superseded" and problem["collection"] == "device_checks":
         now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
-        note = f": {now['note']}" if now.get("note") else ""
+        outcome = value("outcome", now["outcome"]) if now.get("outcome") else MESSAGES["not_checked"]
+        if now.get("note"):
+            outcome = _text("outcome_note", outcome=outcome, note=now["note"])
         return _text("lost_check", what=what, ref=ref, now=_text(
-            "now_check", outcome=value("outcome", now["outcome"]) if now.get("outcome") else MESSAGES["not_checked"],
-            note=note,
-            by=now.get("checked_by") or MESSAGES["unknown"]))
+            "now_check", outcome=outcome, by=now.get("checked_by") or MESSAGES["unknown"]))
     if status in ("superseded", "taken", "unknown"):
         return _text({"superseded": "lost_change", "taken": "taken_unknown", "unknown": "taken_gone"}[status],
                      what=what)
@@ -309,7 +309,7 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 check = device.check
                 outcome = value("outcome", check.outcome) if check and check.outcome else MESSAGES["not_checked"]
                 if check and check.note:
-                    outcome = f"{outcome}: {check.note}"
+                    outcome = _text("outcome_note", outcome=outcome, note=check.note)
                 if device.pending:
                     outcome += MESSAGES["not_synced"]
                 _say(out, "device_line", code=device.code or device.id, kind=value("kind", device.kind) if device.kind else "-",
@@ -322,9 +322,9 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "checklists")
         for kind in sorted(kinds):
             if kind not in checklists:
-                _say(out, "no_checklist", kind=kind)
+                _say(out, "no_checklist", kind=value("kind", kind))
                 continue
-            _say(out, "checklist_title", kind=kind, title=titles.get(kind) or "")
+            _say(out, "checklist_title", kind=value("kind", kind), title=titles.get(kind) or "")
             for item in checklists[kind]:
                 _say(out, "checklist_item", item=item["key"], type=item["type"], label=item["label"] or "",
                      label_zh=item["label_zh"] or "-")
@@ -365,7 +365,8 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             _say(out, "recorded_many", count=len(recorded), first=recorded[0], last=recorded[-1],
                  outcome=value("outcome", args.outcome), first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
     if skipped:
-        shown = _shown([f"{code[i]}: {value('outcome', outcome)}" for i, outcome in skipped.items()])
+        shown = _shown([_text("device_outcome", device=code[i], outcome=value("outcome", outcome))
+                        for i, outcome in skipped.items()])
         _say(out, "skipped_one" if len(skipped) == 1 else "skipped_many", count=len(skipped), shown=shown)
     return 0
 
@@ -443,7 +444,7 @@ def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
-        _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
+        _say(out, "pending_line", seq=p["seq"], action=action, collection=collection_name(p["collection"]), id=p["id"],
              about=_text("pending_about", names=names) if names else "", fields=fields)
     _print_problems(client, out, partial(_unknown_text, client))
     return 0

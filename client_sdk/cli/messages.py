@@ -81,6 +81,12 @@ def field_name(name: str, items: Mapping[str, str] | None = None) -> str:
     return label("field", name, "zh")
 
 
+def collection_name(collection: str) -> str:
+    """A collection as the technician reads it: in Chinese as the console names its rows (`device_checks` is
+    检查记录), in English as stored."""
+    return MESSAGES.get(f"collection_{collection}", collection)
+
+
 _CLOCKS = {lang: words("clocks", lang) for lang in LANGS}
 
 

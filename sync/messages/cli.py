@@ -67,7 +67,9 @@ EN: dict[str, str] = {
     "lost_check": "your check of {what} lost to a newer one ({now}): look at `fieldsync-client sheet {ref}` and"
                   " record it again if yours is right",
     "lost_change": "your change of {what} lost to a newer one: look at it and make it again if yours is right",
-    "now_check": "now {outcome}{note} by {by}",
+    "now_check": "now {outcome} by {by}",
+    "outcome_note": "{outcome}: {note}",
+    "device_outcome": "{device}: {outcome}",
     "taken_unknown": "the server took your change of {what}, but its answer was lost: whether it counted shows"
                      " once a sync brings the row back",
     "taken_gone": "the server took your change of {what}, but its answer was lost, and whether it counted can no"
@@ -367,4 +369,27 @@ EN: dict[str, str] = {
     "action_write": "write",
     "action_create": "create",
     "action_delete": "delete",
+    # `outbox`'s problem lines: a change's status, the reason of one taken without its answer, its collection,
+    # as stored (the wire's names, as the server's words in `detail` have them).
+    "problem_superseded": "superseded",
+    "problem_rejected": "rejected",
+    "problem_applied": "applied",
+    "problem_taken": "taken",
+    "problem_unknown": "unknown",
+    "problem_reason_result_lost": "result_lost",
+    "problem_reason_result_unknown": "result_unknown",
+    "collection_sites": "sites",
+    "collection_devices": "devices",
+    "collection_checklist_templates": "checklist_templates",
+    "collection_inspections": "inspections",
+    "collection_device_checks": "device_checks",
+    "collection_photos": "photos",
+    "collection_signatures": "signatures",
+    "collection_service_requests": "service_requests",
+    "collection_service_visits": "service_visits",
+    "collection_service_events": "service_events",
+    "collection_charge_lines": "charge_lines",
+    "collection_callbacks": "callbacks",
+    "collection_duty_roster": "duty_roster",
+    "collection_duty_calls": "duty_calls",
 }

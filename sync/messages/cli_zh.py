@@ -53,7 +53,9 @@ ZH: dict[str, str] = {
     "lost_check": "你对 {what} 的检查结果被一条更新的结果覆盖（{now}）：请查看 `fieldsync-client sheet {ref}`，"
                   "如你的结果正确，请重新记录",
     "lost_change": "你对 {what} 的修改被一条更新的修改覆盖：请查看，如你的修改正确，请重新修改",
-    "now_check": "现为 {outcome}{note}，检查人 {by}",
+    "now_check": "现为 {outcome}，检查人 {by}",
+    "outcome_note": "{outcome}：{note}",
+    "device_outcome": "{device}：{outcome}",
     "taken_unknown": "服务器已收到你对 {what} 的修改，但回应丢失：下次同步取回该记录后即可知道是否生效",
     "taken_gone": "服务器已收到你对 {what} 的修改，但回应丢失，本机已无法得知是否生效（该记录已不在本机，"
                   "或服务器已不再显示其记录）：请主管查看。只提示一次：`fieldsync-client outbox` 会一直列出它",
@@ -323,4 +325,28 @@ ZH: dict[str, str] = {
     "action_write": "修改",
     "action_create": "新建",
     "action_delete": "删除",
+    # `outbox`'s problem lines: a change's status, the reason of one taken without its answer, its collection
+    # (as the console and the sheets name them; English keeps the names as stored, as the wire and the server's
+    # words in `detail` have them).
+    "problem_superseded": "被覆盖",
+    "problem_rejected": "被拒绝",
+    "problem_applied": "字段被拒绝",
+    "problem_taken": "回应丢失",
+    "problem_unknown": "结果未知",
+    "problem_reason_result_lost": "待下次同步确认",
+    "problem_reason_result_unknown": "无从确认",
+    "collection_sites": "现场",
+    "collection_devices": "设备",
+    "collection_checklist_templates": "检查表",
+    "collection_inspections": "巡检单",
+    "collection_device_checks": "检查记录",
+    "collection_photos": "照片",
+    "collection_signatures": "签字",
+    "collection_service_requests": "服务请求",
+    "collection_service_visits": "上门",
+    "collection_service_events": "事件",
+    "collection_charge_lines": "收费项目",
+    "collection_callbacks": "回访",
+    "collection_duty_roster": "值班排班",
+    "collection_duty_calls": "值班电话",
 }

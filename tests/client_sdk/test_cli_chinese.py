@@ -114,7 +114,7 @@ def test_the_offline_day_in_chinese_in_process(http, site, store: Store, db, cap
     assert run("check", sheet_no, "CAM-001", "--outcome", "fault", "--note", "红外灯不亮").startswith(
         "已记录 CAM-001：故障（待上传，序号 1）。有网络时请运行 `fieldsync-client sync`。")
     out = run("check", sheet_no, "CAM-002", "CAM-001", "--outcome", "serviced")  # CAM-001 has one: kept
-    assert "已记录 CAM-002：服务正常（待上传，序号 2）" in out and "跳过 1 台已有检查结果的设备（CAM-001: 故障）" in out
+    assert "已记录 CAM-002：服务正常（待上传，序号 2）" in out and "跳过 1 台已有检查结果的设备（CAM-001：故障）" in out
     assert run("outbox").startswith("2 条修改待上传。")
     devices = run("devices", sheet_no, "--left")
     assert "2 台中还有 0 台未检查" in devices and f"fieldsync-client complete {sheet_no}" in devices
@@ -337,12 +337,13 @@ def test_the_chinese_conflict_list_names_fields_and_choices_as_the_console_and_a
     capsys.readouterr()
     assert main(["--lang", "zh", "--db", db, "conflicts"], http=http) == 0
     out = capsys.readouterr().out
-    [lost] = [line for line in out.splitlines() if " 被覆盖 " in line]
+    logged = [line for line in out.splitlines() if not line.startswith("  #")]  # not `outbox`'s problem lines
+    [lost] = [line for line in logged if " 被覆盖 " in line]
     assert " CAM-001 " in lost and " 检查结果 " in lost and " result " not in lost, lost
     assert "结果：服务正常；备注：“first”" in lost and "结果：故障；备注：“second”" in lost, lost
     assert "检查时间：“" in lost and not {"outcome", "note", "checked_at", "serviced", "fault"} & set(
         lost.replace("“", " ").replace("”", " ").replace("：", " ").replace("；", " ").split()), lost
-    [rejected] = [line for line in out.splitlines() if " 被拒绝 " in line]
+    [rejected] = [line for line in logged if " 被拒绝 " in line]
     assert " 值不被接受：" in rejected and "invalid_field" not in rejected, rejected
     # The English list keeps the names and values as stored, the words `check --outcome` takes.
     assert main(["--db", db, "conflicts"], http=http) == 0
@@ -351,3 +352,55 @@ def test_the_chinese_conflict_list_names_fields_and_choices_as_the_console_and_a
     assert " result " in lost and "outcome serviced, note “first”" in lost and "outcome fault" in lost, lost
     [rejected] = [line for line in english.splitlines() if " rejected " in line]
     assert "invalid_field: " in rejected, rejected
+
+
+def test_the_chinese_outbox_devices_and_checklists_name_stored_values_and_separate_as_chinese_does(
+        http, site, store: Store, db, tmp_path, capsys):
+    # Regression (fixphonezh31, item 5): `devices --checklist` named kinds as stored under Chinese lines
+    # (bullet_camera：没有检查表); `outbox`'s problem line kept `superseded` and `device_checks`; an ASCII `: `
+    # stood between an outcome and its note (故障: second).
+    store.write_server_changes([("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "template-dome")), {
+        "kind": "dome_camera", "title": "球机巡检", "items": '[{"key": "lens_cleaned", "label": "Lens wiped clean",'
+        ' "label_zh": "镜头已擦拭", "type": "bool"}]'}, False)])
+    _two_phones_check_cam1(http, site, db, str(tmp_path / "other.db"), capsys)
+
+    def run(*args: str) -> str:
+        assert main(["--lang", "zh", "--db", db, *args], http=http) == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    assert "（现为 故障：second，检查人 wang）" in run("sync")
+    [problem] = [line for line in run("outbox").splitlines() if line.startswith("  #")]
+    assert " 被覆盖 " in problem and " 检查记录 " in problem, problem
+    assert "superseded" not in problem and "device_checks" not in problem, problem
+    devices = run("devices", site["inspection"][:8], "--checklist")
+    assert "故障：second" in devices and ": " not in devices, devices
+    assert "  球形摄像机：球机巡检" in devices and "  枪式摄像机：没有检查表" in devices, devices
+    assert "dome_camera" not in devices and "bullet_camera" not in devices, devices
+    # The same in English: as stored, `: ` between outcome and note, as the commands take them.
+    assert main(["--db", db, "devices", site["inspection"][:8], "--checklist"], http=http) == 0
+    english = capsys.readouterr().out
+    assert "fault: second" in english and "  dome_camera: 球机巡检" in english and "  bullet_camera: no checklist" in english
+    assert main(["--db", db, "outbox"], http=http) == 0
+    assert " superseded " in capsys.readouterr().out
+
+
+def test_the_language_option_goes_before_the_command_as_the_readme_says(db, capsys):
+    # README: `--lang zh|en` before the command, as `--db`; after it, argparse refuses it (exit 2), in its
+    # own English words.
+    readme = (ROOT / "README.md").read_text()
+    assert "`--lang zh|en` before the command" in readme and "fieldsync-client --lang zh outbox" in readme
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", db, "outbox", "--lang", "zh"])
+    assert exited.value.code == 2 and "unrecognized arguments: --lang zh" in capsys.readouterr().err
+
+
+def test_every_collection_and_problem_status_has_chinese_words_and_english_keeps_it_as_stored():
+    # A collection added to the schema without words would show as stored in a Chinese `outbox`.
+    from client_sdk.outbox import _STATUS
+    from sync.schema import COLLECTIONS
+
+    statuses = {"superseded", "rejected", "applied", *_STATUS.values()}
+    for key in [f"collection_{c}" for c in COLLECTIONS] + [f"problem_{s}" for s in statuses]:
+        assert EN[key] == key.partition("_")[2] and ZH[key] != EN[key] and not ZH[key].isascii(), key
+    for reason in {r for _, r in _STATUS}:
+        assert EN[f"problem_reason_{reason}"] == reason and not ZH[f"problem_reason_{reason}"].isascii()
