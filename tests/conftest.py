@@ -31,6 +31,9 @@ from server.settings import Settings
 from sync import hlc
 from tests.helpers import copy_seeded, seeded_sqlite
 
+# The phone's CLI speaks the locale's language (zh_CN is Chinese): the suite's own processes and the
+# subprocesses they start read English, on any developer's machine, unless a test chooses otherwise.
+os.environ["FIELDSYNC_LANG"] = "en"
 BACKEND = os.environ.get("FIELDSYNC_TEST_BACKEND", "sqlite")
 SERVERS = int(os.environ.get("FIELDSYNC_TEST_SERVERS", "1" if BACKEND == "sqlite" else "2"))
 if BACKEND not in ("sqlite", "postgresql") or not 1 <= SERVERS <= 4:

@@ -16,7 +16,7 @@ from sync.pricing import fen_of, yuan
 
 from ..client import Client
 from .common import _UserError
-from .messages import MESSAGES, _say, _text
+from .messages import MESSAGES, _say, _text, value
 from .service import _find
 
 
@@ -34,7 +34,7 @@ def charge(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     price = fen(args.price) if args.price is not None else None
     line_id = client.add_charge(visit["id"], args.item, args.quantity, unit_price_fen=price, decision=decision,
                                 decided_by=args.by, description=args.description)
-    _say(out, "charge_recorded", item=args.item, quantity=args.quantity,
+    _say(out, "charge_recorded", item=value("item", args.item), quantity=args.quantity,
          sheet_no=visit["fields"].get("sheet_no") or visit["id"], id=line_id, seq=client.pending()[-1]["seq"])
     return 0
 
@@ -52,7 +52,7 @@ def bill(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         f: dict[str, Any] = fields.get(line.id, {})
         status = ("bill_declined" if f.get("decision") == "declined" else "bill_covered" if line.covered
                   else "bill_billed" if line.billed else "bill_no_consent")
-        _say(out, "bill_line", item=str(line.item), quantity=line.quantity if line.quantity is not None else "-",
+        _say(out, "bill_line", item=value("item", line.item), quantity=line.quantity if line.quantity is not None else "-",
              description=f.get("description") or "", amount=yuan(line.amount_fen), status=MESSAGES[status],
              id=line.id[:8])
     _say(out, "bill_totals", subtotal=yuan(shown.subtotal_fen), tax=yuan(shown.tax_fen),
@@ -93,7 +93,7 @@ def duty(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "no_duty_calls")
     for c in shown.calls:
         _say(out, "duty_call_line", at=c.received_local or str(c.received_at), caller=str(c.caller_name or "-"),
-             phone=str(c.caller_phone or ""), outcome=str(c.outcome or "-"), seconds=c.duration_s or 0,
+             phone=str(c.caller_phone or ""), outcome=value("call_outcome", c.outcome) if c.outcome else "-", seconds=c.duration_s or 0,
              on_duty=c.on_duty or "-", summary=str(c.summary or ""), id=c.id[:8],
              pending=MESSAGES["not_synced"] if c.pending else "")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from datetime import datetime
 from functools import partial
@@ -17,7 +16,6 @@ from typing import Any, NamedTuple, TextIO
 
 from sync import errors as E
 from sync.periods import site_zone
-from sync.schema import COLLECTIONS
 from sync.schema import device_check_id as check_id
 
 from ..client import Client
@@ -39,7 +37,8 @@ from .common import (
     said_synced,
     upload_counts,
 )
-from .messages import MESSAGES, _say, _text
+from .conflict_log import local_value, print_conflicts
+from .messages import MESSAGES, _say, _text, collection_name, field_name, value
 from .service import assignment_news
 
 
@@ -59,7 +58,7 @@ def _what(client: Client, problem: dict[str, Any]) -> tuple[str | None, str]:
                                or known.get("device_id") or problem["id"])
     if collection in ("photos", "signatures"):
         return inspection, MESSAGES[f"what_{collection[:-1]}"]
-    return None, _text("what_row", collection=collection, id=label.get("sheet") or problem["id"])
+    return None, _text("what_row", collection=collection_name(collection), id=label.get("sheet") or problem["id"])
 
 
 class Notice(NamedTuple):
@@ -128,57 +127,19 @@ def _problem_text(client: Client, problem: dict[str, Any], what: str, ref: str) 
     status = problem["status"]
     if status == "superseded" and problem["collection"] == "device_checks":
         now = (client.get("device_checks", problem["id"]) or {"fields": {}})["fields"]
-        note = f": {now['note']}" if now.get("note") else ""
+        outcome = value("outcome", now["outcome"]) if now.get("outcome") else MESSAGES["not_checked"]
+        if now.get("note"):
+            outcome = _text("outcome_note", outcome=outcome, note=now["note"])
         return _text("lost_check", what=what, ref=ref, now=_text(
-            "now_check", outcome=now.get("outcome") or MESSAGES["not_checked"], note=note,
-            by=now.get("checked_by") or MESSAGES["unknown"]))
+            "now_check", outcome=outcome, by=now.get("checked_by") or MESSAGES["unknown"]))
     if status in ("superseded", "taken", "unknown"):
         return _text({"superseded": "lost_change", "taken": "taken_unknown", "unknown": "taken_gone"}[status],
                      what=what)
     if status == "rejected":
         return _refusal(client, problem, what)
-    return _text("refused_fields", what=what, fields=", ".join(
-        f"{name.removeprefix('item.')} ({why})" for name, why in sorted(problem["rejected_fields"].items())))
-
-
-def _value(value: Any, collection: str, name: str, zone: Any) -> str:
-    """A logged value of `collection`'s field or register `name` as a person reads it: yes/no, quoted text, a
-    time on the site's clock (`zone`), a group's fields one after another."""
-    if value is None:
-        return MESSAGES["value_empty"]
-    if isinstance(value, bool):
-        return MESSAGES["value_yes" if value else "value_no"]
-    if isinstance(value, dict):
-        return ", ".join(_text("value_field", field=k, value=_value(v, collection, k, zone))
-                         for k, v in value.items() if v is not None)
-    value = _local_value(collection, name, value, zone)
-    return _text("value_text", text=value) if isinstance(value, str) else str(value)
-
-
-def _print_conflicts(client: Client, out: TextIO) -> None:
-    """The server's entries that concern this user, rows named as people know them, times in the site's zone;
-    entries where both sides wrote the same value are only counted."""
-    found = client.conflicts()
-    shown = [c for c in found if not c.no_op]
-    _say(out, "conflicts_count" if shown else "no_conflicts", count=len(shown))
-    held = zones(client.db)
-    for c in shown:
-        other = c.other_user or c.other_client_id or MESSAGES["unknown"]
-        old, new = c.old_value, c.new_value
-        if isinstance(old, dict) and isinstance(new, dict):  # a group: only the fields that differ
-            old, new = ({k: v for k, v in sorted(side.items()) if json.dumps(old.get(k)) != json.dumps(new.get(k))}
-                        for side in (old, new))
-        zone = held.get(c.site_id or "", site_zone(None))
-        said = partial(_value, collection=c.collection, name=str(c.register or ""), zone=zone)
-        if c.kind in ("lost", "overwritten"):
-            text = _text(f"conflict_{c.kind}", new=said(new), old=said(old), other=other)
-        else:
-            text = _text("conflict_rejected", reason=c.reason, text=c.detail or said(new))
-        at = datetime.fromisoformat(c.at).astimezone(zone)
-        _say(out, "conflict_line", at=at.strftime("%Y-%m-%d %H:%M"), kind=MESSAGES[f"conflict_kind_{c.kind}"],
-             row=c.label or f"{c.collection} {c.row_id[:8]}", register=c.register or "", detail=text)
-    if len(found) > len(shown):
-        _say(out, "conflict_same", count=len(found) - len(shown))
+    return _text("refused_fields", what=what, fields=MESSAGES["value_sep"].join(
+        _text("refused_field", field=field_name(name).removeprefix("item."), reason=value("conflict_reason", why))
+        for name, why in sorted(problem["rejected_fields"].items())))
 
 
 # -- identity and sync ----------------------------------------------------------------
@@ -193,7 +154,7 @@ def login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         raise _Refused(MESSAGES["no_password"]) from None
     resent = client.login(args.username, password, client_name=args.name)
     client.server_url = args.server or str(client.http.base_url).rstrip("/")
-    _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=client.role,
+    _say(out, "signed_in", name=client.db.meta("user_name") or args.username, role=value("role", client.role),
          server=client.server_url, client_id=client.client_id)
     if resent is not None:
         _say(out, "restored_login", count=resent)
@@ -248,7 +209,7 @@ def inspections(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     notices = _notices(client)
     for i in shown:
         _say(out, "inspection_line", sheet_no=i.sheet_no or "-", period=i.period or "-",
-             site=i.site_name or MESSAGES["unknown"], status=i.status, due_on=i.due_on or "-",
+             site=i.site_name or MESSAGES["unknown"], status=value("inspection_status", i.status), due_on=i.due_on or "-",
              checked=i.checked, total=i.total, id=i.id,
              overdue=MESSAGES["overdue"] if i.overdue else "")
         told = [notice for notice in notices if notice.about == i.id]
@@ -265,7 +226,7 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     [summary] = [i for i in client.my_inspections(include_all=True) if i.id == inspection["id"]]
     head = {"sheet_no": _sheet(inspection), "site": summary.site_name or MESSAGES["unknown"],
-            "period": summary.period or "-", "status": summary.status, "total": summary.total}
+            "period": summary.period or "-", "status": value("inspection_status", summary.status), "total": summary.total}
     if args.left:
         _say(out, "devices_left_header", left=summary.total - summary.checked, **head)
     else:
@@ -281,18 +242,18 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             if not shown:
                 continue
             if not system_said:
-                _say(out, "system_line", system=group.system or MESSAGES["unknown"])
+                _say(out, "system_line", system=value("system", group.system) if group.system else MESSAGES["unknown"])
                 system_said = True
             _say(out, "location_line", location=location.location or MESSAGES["unknown"])
             for device in shown:
                 kinds[str(device.kind)] = None
                 check = device.check
-                outcome = (check.outcome if check else None) or MESSAGES["not_checked"]
+                outcome = value("outcome", check.outcome) if check and check.outcome else MESSAGES["not_checked"]
                 if check and check.note:
-                    outcome = f"{outcome}: {check.note}"
+                    outcome = _text("outcome_note", outcome=outcome, note=check.note)
                 if device.pending:
                     outcome += MESSAGES["not_synced"]
-                _say(out, "device_line", code=device.code or device.id, kind=device.kind or "-",
+                _say(out, "device_line", code=device.code or device.id, kind=value("kind", device.kind) if device.kind else "-",
                      outcome=outcome)
     if args.left and summary.checked >= summary.total:
         _say(out, "nothing_left", ref=args.inspection)
@@ -302,9 +263,9 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "checklists")
         for kind in sorted(kinds):
             if kind not in checklists:
-                _say(out, "no_checklist", kind=kind)
+                _say(out, "no_checklist", kind=value("kind", kind))
                 continue
-            _say(out, "checklist_title", kind=kind, title=titles.get(kind) or "")
+            _say(out, "checklist_title", kind=value("kind", kind), title=titles.get(kind) or "")
             for item in checklists[kind]:
                 _say(out, "checklist_item", item=item["key"], type=item["type"], label=item["label"] or "",
                      label_zh=item["label_zh"] or "-")
@@ -340,12 +301,13 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if recorded:
         last_seq = client.pending()[-1]["seq"]
         if len(recorded) == 1:
-            _say(out, "recorded", device=recorded[0], outcome=args.outcome, seq=last_seq)
+            _say(out, "recorded", device=recorded[0], outcome=value("outcome", args.outcome), seq=last_seq)
         else:
             _say(out, "recorded_many", count=len(recorded), first=recorded[0], last=recorded[-1],
-                 outcome=args.outcome, first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
+                 outcome=value("outcome", args.outcome), first_seq=last_seq - len(recorded) + 1, last_seq=last_seq)
     if skipped:
-        shown = _shown([f"{code[i]}: {outcome}" for i, outcome in skipped.items()])
+        shown = _shown([_text("device_outcome", device=code[i], outcome=value("outcome", outcome))
+                        for i, outcome in skipped.items()])
         _say(out, "skipped_one" if len(skipped) == 1 else "skipped_many", count=len(skipped), shown=shown)
     return 0
 
@@ -374,7 +336,7 @@ def start(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     seq = client.start(inspection["id"])
     if seq is None:
-        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        _say(out, "already", sheet_no=_sheet(inspection), status=value("inspection_status", inspection["fields"].get("status")))
     else:
         _say(out, "started", sheet_no=_sheet(inspection), seq=seq)
     return 0
@@ -391,23 +353,11 @@ def complete(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                     count=len(client.remaining(inspection["id"]))), file=sys.stderr)
         return 1
     if seq is None:
-        _say(out, "already", sheet_no=_sheet(inspection), status=inspection["fields"].get("status"))
+        _say(out, "already", sheet_no=_sheet(inspection), status=value("inspection_status", inspection["fields"].get("status")))
     else:
         checked, total = client.progress(inspection["id"])
         _say(out, "completed", sheet_no=_sheet(inspection), checked=checked, total=total, seq=seq)
     return 0
-
-
-def _local_value(collection: str, name: str, value: Any, zone: Any) -> Any:
-    """A field's value as the technician reads it: a time on the site's clock, not the wire's UTC."""
-    spec = COLLECTIONS.get(collection)
-    kind = spec.field(name) if spec is not None else None
-    if kind is not None and kind.type == "timestamp" and isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            return value
-    return value
 
 
 def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -420,17 +370,17 @@ def outbox(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         label = p["label"]
         # The site's zone, also when the site has left the phone (the zone kept in the change's label).
         zone = held.get(label.get("site", "")) or site_zone(label.get("tz"))
-        fields = ", ".join(f"{k}={_local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
+        fields = ", ".join(f"{k}={local_value(p['collection'], k, v, zone)!r}" for k, v in p["fields"].items()
                            if v is not None)
         names = " ".join(label[k] for k in ("sheet", "device") if label.get(k) and label[k] != p["id"])
-        _say(out, "pending_line", seq=p["seq"], action=action, collection=p["collection"], id=p["id"],
+        _say(out, "pending_line", seq=p["seq"], action=action, collection=collection_name(p["collection"]), id=p["id"],
              about=_text("pending_about", names=names) if names else "", fields=fields)
     _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
 
 def conflicts(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    _print_conflicts(client, out)
+    print_conflicts(client, out)
     _print_problems(client, out, partial(_unknown_text, client))
     return 0
 
@@ -480,12 +430,12 @@ def photo(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     named = (device["fields"].get("code") or device["id"]) if device else MESSAGES["site_photo"]
     queued = client.pending()[-1]  # the change just recorded
     if photo_id in before:  # the same bytes: the same row, updated, and one upload
-        _say(out, "photo_again", device=named, stage=args.stage, seq=queued["seq"],
+        _say(out, "photo_again", device=named, stage=value("stage", args.stage), seq=queued["seq"],
              caption=_text("photo_caption", caption=args.caption) if args.caption else "")
         return 0
     taken = fields["fields"].get("taken_at")
     _say(out, "photo_queued", device=named, bytes=fields["fields"]["bytes"], seq=queued["seq"],
-         taken_at=_local_value("photos", "taken_at", taken, zone_of(client.db, queued["label"].get("site")))
+         taken_at=local_value("photos", "taken_at", taken, zone_of(client.db, queued["label"].get("site")))
          if taken else MESSAGES["unknown"])
     return 0
 
@@ -494,5 +444,5 @@ def sign(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     inspection = _find_inspection(client, args.inspection)
     strokes, png = _signature_input(args)
     sig_id = client.sign(inspection["id"], args.name, args.role, strokes=strokes, png=png)
-    _say(out, "signed", name=args.name, role=args.role, checks=client.sheet(inspection["id"])["checks"], id=sig_id)
+    _say(out, "signed", name=args.name, role=value("signer_role", args.role), checks=client.sheet(inspection["id"])["checks"], id=sig_id)
     return 0

@@ -17,7 +17,7 @@ from sync.wire import Scalar
 from ..client import Client, SyncReport
 from ..media import image_format
 from ..outbox import Progress
-from .messages import MESSAGES, _say, _text, display_width, pad
+from .messages import MESSAGES, _say, _text, collection_name, display_width, pad, value
 
 
 class _UserError(Exception):
@@ -227,8 +227,10 @@ def _print_problems(client: Client, out: TextIO, explain: Callable[[dict[str, An
         detail = p["detail"] or ", ".join(f"{k}: {v}" for k, v in (p["rejected_fields"] or {}).items()) or (
             explain(p) if p["status"] in ("taken", "unknown") else "")
         # A change out of the seqs (answered before a re-enrolment, or refused as too large) has no number to show.
-        _say(out, "problem_line", seq=p["seq"] if p["seq"] > 0 else "-", status=p["status"], reason=p["reason"] or "",
-             collection=p["collection"], id=p["id"], detail=detail)
+        reason = p["reason"] or ""
+        _say(out, "problem_line", seq=p["seq"] if p["seq"] > 0 else "-", status=MESSAGES[f"problem_{p['status']}"],
+             reason=MESSAGES.get(f"problem_reason_{reason}") or value("conflict_reason", reason) if reason else "",
+             collection=collection_name(p["collection"]), id=p["id"], detail=detail)
 
 
 def _sheet(inspection: dict[str, Any]) -> str:

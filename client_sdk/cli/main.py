@@ -11,7 +11,7 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,15 +28,53 @@ from ..client import Client
 from ..session import EpochChanged
 from . import charges, commands, customer, service
 from .common import _Refused, _UserError, upload_counts
-from .messages import MESSAGES, _text
+from .messages import LANGS, MESSAGES, _text, choose, display_width, value, wrap
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, wrapped by terminal columns (Chinese takes two a character) and in the CLI's words."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return wrap(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in wrap(text, width - len(indent)))
+
+    def _format_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None) -> str:
+        # argparse indents the usage's later lines by the prefix's characters: give it as many spaces as
+        # the words take columns (用法： is three characters, six columns), then put the words in.
+        words = MESSAGES["help_usage"] if prefix is None else prefix
+        shown: str = super()._format_usage(usage, actions, groups, " " * display_width(words))
+        return words + shown[display_width(words):]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` (its subcommands' too) whose own words (titles, `-h`) are the catalogue's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "add_help": False, "formatter_class": _Help})
+        self._positionals.title = MESSAGES["help_positionals"]
+        self._optionals.title = MESSAGES["help_options"]
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help=MESSAGES["help_help"])
+
+
+def _help(key: str, group: str, choices: Iterable[str]) -> str:
+    """An option's help, with each choice's words where they are not the choice as typed: in Chinese
+    `fault 故障`; in English a choice is its own word (`fault`), and the help is as the catalogue has it."""
+    said = [(choice, value(group, choice)) for choice in choices]
+    if all(choice == words for choice, words in said):
+        return MESSAGES[key]
+    listed = MESSAGES["help_choice_sep"].join(MESSAGES["help_choice"].format(value=c, words=w) for c, w in said)
+    return MESSAGES["help_choices"].format(help=MESSAGES[key], choices=listed)
+
+
 def _parser() -> argparse.ArgumentParser:
     m = MESSAGES
-    parser = argparse.ArgumentParser(prog="fieldsync-client", description=m["description"])
+    parser = _Parser(prog="fieldsync-client", description=m["description"])
+    parser.add_argument("--lang", choices=LANGS, help=m["help_lang"])
     parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
                         help=m["help_db"].format(default=DEFAULT_DB))
     parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None, help=m["help_server"].format(default=DEFAULT_SERVER))
@@ -57,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help=m["help_check"])
     check.add_argument("inspection", help=m["help_inspection"])
     check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
-    check.add_argument("--outcome", required=True, choices=schema.OUTCOMES, help=m["help_outcome"])
+    check.add_argument("--outcome", required=True, choices=schema.OUTCOMES, help=_help("help_outcome", "outcome", schema.OUTCOMES))
     check.add_argument("--note", help=m["help_note"])
     check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
     check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])
@@ -105,8 +143,8 @@ def _service_parsers(sub: Any) -> None:
     request.add_argument("request", help=m["help_request_ref"])
     event = sub.add_parser("event", help=m["help_event"])
     event.add_argument("request", help=m["help_request_ref"])
-    event.add_argument("kind", choices=EVENT_KINDS, help=m["help_event_kind"])
-    event.add_argument("--reason", choices=PAUSE_REASONS, help=m["help_reason"])
+    event.add_argument("kind", choices=EVENT_KINDS, help=_help("help_event_kind", "event", EVENT_KINDS))
+    event.add_argument("--reason", choices=PAUSE_REASONS, help=_help("help_reason", "pause_reason", PAUSE_REASONS))
     event.add_argument("--note", help=m["help_event_note"])
     event.add_argument("--visit", help=m["help_event_visit"])
     visit = sub.add_parser("visit", help=m["help_visit"])
@@ -115,16 +153,16 @@ def _service_parsers(sub: Any) -> None:
     report = sub.add_parser("report", help=m["help_report"])
     report.add_argument("visit", help=m["help_visit_ref"])
     report.add_argument("--outcome", required=True, choices=SERVICE_VISITS.fields["outcome"].choices,
-                        help=m["help_visit_outcome"])
+                        help=_help("help_visit_outcome", "visit_outcome", SERVICE_VISITS.fields["outcome"].choices))
     report.add_argument("--work-done", help=m["help_work_done"])
     report.add_argument("--fault-cause", help=m["help_fault_cause"])
-    report.add_argument("--void", choices=SERVICE_VISITS.fields["warranty_void"].choices, help=m["help_void"])
+    report.add_argument("--void", choices=SERVICE_VISITS.fields["warranty_void"].choices, help=_help("help_void", "warranty_void", SERVICE_VISITS.fields["warranty_void"].choices))
     new = sub.add_parser("new-request", help=m["help_new_request"])
     new.add_argument("site", help=m["help_site"])
     new.add_argument("--description", required=True, help=m["help_description"])
     new.add_argument("--device", help=m["help_request_device"])
     new.add_argument("--kind", default="repair", choices=SERVICE_REQUESTS.fields["kind"].choices,
-                     help=m["help_request_kind"])
+                     help=_help("help_request_kind", "request_kind", SERVICE_REQUESTS.fields["kind"].choices))
     new.add_argument("--caller", help=m["help_caller"])
     new.add_argument("--phone", help=m["help_caller_phone"])
     new.add_argument("--complex", action="store_true", help=m["help_complex"])
@@ -140,7 +178,7 @@ def _charges_parsers(sub: Any) -> None:
     m = MESSAGES
     charge = sub.add_parser("charge", help=m["help_charge"])
     charge.add_argument("visit", help=m["help_visit_ref"])
-    charge.add_argument("item", choices=ITEMS, help=m["help_charge_item"])
+    charge.add_argument("item", choices=ITEMS, help=_help("help_charge_item", "item", ITEMS))
     charge.add_argument("quantity", type=int, help=m["help_charge_quantity"])
     charge.add_argument("--price", help=m["help_price"])
     decision = charge.add_mutually_exclusive_group()
@@ -155,7 +193,7 @@ def _charges_parsers(sub: Any) -> None:
     call.add_argument("--phone", required=True, help=m["help_duty_phone"])
     call.add_argument("--summary", required=True, help=m["help_duty_summary"])
     call.add_argument("--duration", required=True, type=int, help=m["help_duration"])
-    call.add_argument("--outcome", required=True, choices=CALL_OUTCOMES, help=m["help_duty_outcome"])
+    call.add_argument("--outcome", required=True, choices=CALL_OUTCOMES, help=_help("help_duty_outcome", "call_outcome", CALL_OUTCOMES))
     call.add_argument("--site", help=m["help_duty_site"])
     call.add_argument("--follows", help=m["help_follows"])
     call.add_argument("--request", help=m["help_duty_request"])
@@ -178,7 +216,32 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     """
     _tolerant(sys.stdout)
     _tolerant(sys.stderr)
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The language before the parser is built, so that its help speaks it too; restored at the end, for
+    # the tests that run several commands in one process.
+    before = MESSAGES.use(choose(_lang_option(argv), os.environ))
+    try:
+        args = _parser().parse_args(argv)
+        if args.lang:  # `--lan zh`: argparse took an abbreviation the look-ahead did not
+            MESSAGES.use(args.lang)
+        return _run(args, http)
+    finally:
+        MESSAGES.use(before)
+
+
+def _lang_option(argv: Sequence[str]) -> str | None:
+    """`--lang zh` or `--lang=zh` in `argv`, before the whole command line is parsed."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _run(args: argparse.Namespace, http: httpx.Client | None) -> int:
     try:
         return _main(args, http)
     except KeyboardInterrupt:

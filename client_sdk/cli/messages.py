@@ -1,17 +1,98 @@
-"""What `fieldsync-client` prints comes from the one catalogue (`sync/messages/cli.py`); here is the
-formatting that lines up columns of CJK text by display width."""
+"""What `fieldsync-client` prints comes from the one catalogue (`sync/messages/cli.py`, in Chinese and
+English); here is which language it speaks, and the formatting that lines up columns of CJK text by
+display width.
+
+The language, as command-line tools choose theirs: `--lang`, else `FIELDSYNC_LANG` (`zh` or `en`), else
+the locale (the first of `LC_ALL`, `LC_MESSAGES`, `LANG` that is set: `zh…` is Chinese), else English.
+`MESSAGES` is one table that `use(lang)` switches, so every module that imported it speaks the chosen
+language. The server's problem details (`problems`, English) and the customer's screens (`sheet`,
+`visit-sheet`, the printed sheet's Chinese) keep their own rules.
+"""
 
 from __future__ import annotations
 
 import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
-from sync.messages import words
+from sync.messages import label, words
 
-MESSAGES: Mapping[str, str] = words("cli", "en")
+LANGS = ("zh", "en")
+FALLBACK = "en"  # no option, no FIELDSYNC_LANG, no Chinese locale: the C locale of a server or a test
+
+
+def _named(text: str | None) -> str | None:
+    """`zh`, `zh_CN.UTF-8`, `zh-Hans` are Chinese; `en…` English; anything else names no language here."""
+    lowered = (text or "").strip().lower()
+    return next((lang for lang in LANGS if lowered.startswith(lang)), None)
+
+
+def choose(option: str | None, environ: Mapping[str, str]) -> str:
+    """The CLI's language: the option, else `FIELDSYNC_LANG`, else the locale's, else English."""
+    for wanted in (option, environ.get("FIELDSYNC_LANG")):
+        found = _named(wanted)
+        if found is not None:
+            return found
+    locale = next((environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(name)), "")
+    return "zh" if _named(locale) == "zh" else FALLBACK
+
+
+class _Messages(Mapping[str, str]):
+    """The `cli` section in the language in use; `use` switches it for the whole process."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self._tables = {one: words("cli", one) for one in LANGS}
+
+    def use(self, lang: str) -> str:
+        """Speak `lang` from now on; returns the language spoken before (to restore it)."""
+        before, self.lang = self.lang, lang if lang in LANGS else FALLBACK
+        return before
+
+    def __getitem__(self, key: str) -> str:
+        return self._tables[self.lang][key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables[self.lang])
+
+    def __len__(self) -> int:
+        return len(self._tables[self.lang])
+
+
+MESSAGES = _Messages(FALLBACK)
+
+
+def value(group: str, stored: object) -> str:
+    """A stored value as the technician reads it: its Chinese words (`outcome.fault` is 故障) in Chinese;
+    in English the value as stored, which is also what the commands take (`--outcome fault`)."""
+    return label(group, stored, "zh") if MESSAGES.lang == "zh" else str(stored)
+
+
+def field_name(name: str, items: Mapping[str, str] | None = None) -> str:
+    """A field's (a conflict-log register's) name as the technician reads it: in Chinese the catalogue's words,
+    as the console names it (`result` is 检查结果, `note` 备注), a checklist item (`item.lens_cleaned`) by its
+    template's words in `items` (key: words); in English as stored, the name the wire and `outbox` use."""
+    if MESSAGES.lang != "zh":
+        return name
+    if name.startswith("item."):
+        return (items or {}).get(name[5:], name[5:])
+    return label("field", name, "zh")
+
+
+def collection_name(collection: str) -> str:
+    """A collection as the technician reads it: in Chinese as the console names its rows (`device_checks` is
+    检查记录), in English as stored."""
+    return MESSAGES.get(f"collection_{collection}", collection)
+
+
+_CLOCKS = {lang: words("clocks", lang) for lang in LANGS}
+
+
+def clock_words() -> Mapping[str, str]:
+    """The service clocks' words (a duration, a milestone's explanation) in the language in use."""
+    return _CLOCKS[MESSAGES.lang]
 
 
 def display_width(text: str) -> int:
@@ -31,6 +112,46 @@ def pad(text: str, width: int, align: str = "<") -> str:
         return " " * (room // 2) + text + " " * (room - room // 2)
     return text + " " * room
 
+
+
+_NOT_FIRST = frozenset("，。；：、！？）」』”’》")  # closing punctuation: never at the start of a line
+_NOT_LAST = frozenset("（「『“‘《")  # opening punctuation: never at the end of one
+
+
+def _units(text: str) -> list[str]:
+    """What a line may break between: a space, a word of narrow characters, a wide character (with the
+    punctuation that must stay beside it)."""
+    units: list[str] = []
+    for c in text:
+        wide = unicodedata.east_asian_width(c) in ("W", "F")
+        last = units[-1] if units else ""
+        glue = (c in _NOT_FIRST or (last and last[-1] in _NOT_LAST)
+                or (not wide and not c.isspace() and last and not last[-1].isspace()
+                    and unicodedata.east_asian_width(last[-1]) not in ("W", "F")))
+        if units and glue and not c.isspace():
+            units[-1] += c
+        else:
+            units.append(c)
+    return units
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` terminal columns (a longer word stands alone): `textwrap`
+    counts characters, so Chinese help wrapped by it ran twice as wide as the terminal."""
+    lines: list[str] = []
+    line = ""
+    for unit in _units(" ".join(text.split())):
+        if unit == " ":
+            line += unit if line else ""
+            continue
+        if line.strip() and display_width(line + unit) > width:
+            lines.append(line.rstrip())
+            line = unit
+        else:
+            line += unit
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 _WIDTH_SPEC = re.compile(r"([<>^]?)([0-9]+)\Z")
 

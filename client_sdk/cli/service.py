@@ -14,7 +14,7 @@ from ..client import Client
 from ..labels import zone_of
 from ..views import MilestoneView, RequestSummary
 from .common import _find_device, _signature_input, _site_devices, _UserError
-from .messages import MESSAGES, _say, _text
+from .messages import MESSAGES, _say, _text, clock_words, value
 
 
 def _find(rows: list[dict[str, Any]], ref: str, number: str, what: str) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def _clock_time(local: str, today: str) -> str:
 def countdown(m: MilestoneView, today: str) -> str:
     """"on site by 14:05 — 1 h 12 min left", from the catalogue."""
     words = {"name": MESSAGES[f"milestone_{m.name}"], "due": _clock_time(m.due_local, today),
-             "left": duration(m.remaining_ms), "late": duration(m.remaining_ms)}
+             "left": duration(m.remaining_ms, clock_words()), "late": duration(m.remaining_ms, clock_words())}
     if m.status == "not_applicable":
         return _text("countdown_not_applicable", **words)
     if m.done_at is not None:
@@ -104,7 +104,7 @@ def requests(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if not shown:
         _say(out, "no_requests")
     for r in shown:
-        _say(out, "request_line", number=_number(r), status=r.status, site=r.site_name or MESSAGES["unknown"],
+        _say(out, "request_line", number=_number(r), status=value("request_status", r.status), site=r.site_name or MESSAGES["unknown"],
              device=r.device_code or "-", who=_who(client, r.assigned_to, short=True),
              countdown=_next(r, _today(client, r.site_id)), id=r.id)
     return 0
@@ -112,10 +112,10 @@ def requests(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def request(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     found = _find(client.rows("service_requests"), args.request, "number", "request")
-    r = client.request(found["id"])
+    r = client.request(found["id"], catalogue=clock_words())
     today = _today(client, r.site_id)
-    _say(out, "request_header", number=_number(r), status=r.status, site=r.site_name or MESSAGES["unknown"],
-         device=r.device_code or "-", kind=r.kind or "-", complexity=r.complexity, reported=r.reported_local or "-",
+    _say(out, "request_header", number=_number(r), status=value("request_status", r.status), site=r.site_name or MESSAGES["unknown"],
+         device=r.device_code or "-", kind=value("request_kind", r.kind) if r.kind else "-", complexity=value("complexity", r.complexity), reported=r.reported_local or "-",
          who=_who(client, r.assigned_to))
     _say(out, "request_caller", caller=r.caller_name or "-", phone=r.caller_phone or "",
          description=r.description or "")
@@ -126,12 +126,12 @@ def request(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _say(out, "request_milestone", text=countdown(m, today), explanation=m.explanation)
     _say(out, "request_events")
     for e in r.events:
-        extra = " ".join(str(v) for v in (e.reason, e.note) if v)
-        _say(out, "request_event", at=e.at_local or str(e.at), kind=str(e.kind), by=str(e.by or "-"), extra=extra,
+        extra = " ".join(x for x in (e.reason and value("pause_reason", e.reason), e.note and str(e.note)) if x)
+        _say(out, "request_event", at=e.at_local or str(e.at), kind=value("event", e.kind), by=str(e.by or "-"), extra=extra,
              voided=MESSAGES["event_voided"] if e.voided else "", pending=MESSAGES["not_synced"] if e.pending else "")
     _say(out, "request_visits")
     for v in r.visits:
-        outcome = ": ".join(str(x) for x in (v.outcome, v.work_done) if x) or MESSAGES["not_checked"]
+        outcome = ": ".join(x for x in (v.outcome and value("visit_outcome", v.outcome), v.work_done and str(v.work_done)) if x) or MESSAGES["not_checked"]
         _say(out, "request_visit", sheet_no=str(v.sheet_no or v.id), technician=str(v.technician or "-"),
              outcome=outcome, sealed=MESSAGES["sheet_sealed"] if v.sealed else "",
              pending=MESSAGES["not_synced"] if v.pending else "")
@@ -145,7 +145,7 @@ def event(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     recorded = client.get("service_events", event_id)
     assert recorded is not None
     at = datetime.fromisoformat(str(recorded["fields"]["at"])).astimezone(zone_of(client.db, found["fields"].get("site_id")))
-    _say(out, "event_recorded", kind=args.kind, number=_number(found), at=at.strftime("%H:%M"),
+    _say(out, "event_recorded", kind=value("event", args.kind), number=_number(found), at=at.strftime("%H:%M"),
          seq=client.pending()[-1]["seq"])
     return 0
 
@@ -161,7 +161,7 @@ def report(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     found = _find(client.rows("service_visits"), args.visit, "sheet_no", "visit")
     seq = client.record_visit_report(found["id"], args.outcome, work_done=args.work_done,
                                      fault_cause=args.fault_cause, warranty_void=args.void)
-    _say(out, "report_recorded", sheet_no=found["fields"].get("sheet_no") or found["id"], outcome=args.outcome,
+    _say(out, "report_recorded", sheet_no=found["fields"].get("sheet_no") or found["id"], outcome=value("visit_outcome", args.outcome),
          seq=seq)
     return 0
 
@@ -181,6 +181,6 @@ def sign_visit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     found = _find(client.rows("service_visits"), args.visit, "sheet_no", "visit")
     strokes, png = _signature_input(args)
     sig_id = client.sign_visit(found["id"], args.name, args.role, strokes=strokes, png=png)
-    _say(out, "visit_signed", name=args.name, role=args.role, sheet_no=found["fields"].get("sheet_no") or found["id"],
+    _say(out, "visit_signed", name=args.name, role=value("signer_role", args.role), sheet_no=found["fields"].get("sheet_no") or found["id"],
          id=sig_id)
     return 0

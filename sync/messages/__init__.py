@@ -9,7 +9,8 @@ differ by where it is read (the sheet's 客户单位 is the console's 客户):
   Chinese, the console's in the page's language);
 - `sheets`: the printed sheets, Chinese only (the customer's copy);
 - `console`: the office console, Chinese first, English beside it;
-- `cli`: `fieldsync-client`, English (but for the sheets the customer reads on the
+- `cli`: `fieldsync-client`, Chinese (`cli_zh.py`) and English, the language the phone
+  chooses (`client_sdk/cli/messages.py`; but for the sheets the customer reads on the
   phone before signing, which are `sheets`' words);
 - `problems`: a problem's detail a person acts on as the API answers it (curl, the
   phone's CLI printing it), English.
@@ -38,7 +39,7 @@ def _table(section: str, lang: str) -> dict[str, str]:
 
 
 def words(section: str, lang: str = DEFAULT_LANG) -> Mapping[str, str]:
-    """A section's words in `lang`, each missing one in Chinese (then English, for the English-only CLI)."""
+    """A section's words in `lang`, each missing one in Chinese (then English, for a section without Chinese)."""
     lang = lang if lang in LANGS else DEFAULT_LANG
     merged = {**_table(section, "en"), **_table(section, "zh")}
     return {**merged, **_table(section, lang)}

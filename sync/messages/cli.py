@@ -1,14 +1,30 @@
-"""What `fieldsync-client` (the technician's phone or tablet) prints: English for now, the section a
-translation starts from. A stored value's words come from `values`. The two screens the customer reads
-before signing (`sheet`, `visit-sheet`) are not the technician's: they speak the printed sheet's words
-(`sheets`, `values`; `client_sdk/cli/customer.py`)."""
+"""What `fieldsync-client` (the technician's phone or tablet) prints, in Chinese (`cli_zh.py`, the
+technicians' language) and English (here). Which one a run speaks is the phone's choice (`--lang`, then
+`FIELDSYNC_LANG`, then the locale; `client_sdk/cli/messages.py`). A stored value's words come from `values`.
+The two screens the customer reads before signing (`sheet`, `visit-sheet`) are not the technician's: they
+speak the printed sheet's words (`sheets`, `values`; `client_sdk/cli/customer.py`)."""
 
 from __future__ import annotations
+
+from .cli_zh import ZH
+
+__all__ = ["EN", "ZH"]
 
 EN: dict[str, str] = {
     "description": "fieldsync client: record maintenance checks offline and sync them with the server.",
     "help_db": "the local database file (default: $FIELDSYNC_CLIENT_DB or {default})",
     "help_server": "the server URL (default: $FIELDSYNC_SERVER, else the one stored at login, else {default})",
+    "help_lang": "the language it speaks: zh (Chinese) or en (English) (default: $FIELDSYNC_LANG, else the"
+                 " locale's: LC_ALL, LC_MESSAGES or LANG starting zh is Chinese; else English)",
+    # argparse's own words, which it does not translate: the same in English as argparse says them.
+    "help_usage": "usage: ",
+    "help_positionals": "positional arguments",
+    "help_options": "options",
+    "help_help": "show this help message and exit",
+    # An option's choices with their words, where those are not the choice as typed (in Chinese: fault 故障).
+    "help_choices": "{help} ({choices})",
+    "help_choice": "{value}: {words}",
+    "help_choice_sep": ", ",
     "help_login": "sign in and enrol this client",
     "help_password": "the password (asked for when not given)",
     "help_name": "a name for this client, shown to supervisors",
@@ -51,7 +67,9 @@ EN: dict[str, str] = {
     "lost_check": "your check of {what} lost to a newer one ({now}): look at `fieldsync-client sheet {ref}` and"
                   " record it again if yours is right",
     "lost_change": "your change of {what} lost to a newer one: look at it and make it again if yours is right",
-    "now_check": "now {outcome}{note} by {by}",
+    "now_check": "now {outcome} by {by}",
+    "outcome_note": "{outcome}: {note}",
+    "device_outcome": "{device}: {outcome}",
     "taken_unknown": "the server took your change of {what}, but its answer was lost: whether it counted shows"
                      " once a sync brings the row back",
     "taken_gone": "the server took your change of {what}, but its answer was lost, and whether it counted can no"
@@ -79,6 +97,7 @@ EN: dict[str, str] = {
     "reason_sealed": "sealed by the customer's signature",
     "refused_fields": "the server kept your change of {what} but refused {fields}: record them again with a"
                       " valid value",
+    "refused_field": "{field} ({reason})",
     "what_inspection": "the inspection",
     "what_photo": "a photo",
     "what_signature": "a signature",
@@ -148,6 +167,7 @@ EN: dict[str, str] = {
     "value_no": "no",
     "value_text": "“{text}”",
     "value_field": "{field} {value}",
+    "value_sep": ", ",
     "no_conflicts": "No conflict entries concern you.",
     "not_signed_in": "Not signed in: run `fieldsync-client login USERNAME` first.",
     "signed_out": "This phone was signed out at the server (a supervisor revoked it, changed your password or"
@@ -349,4 +369,27 @@ EN: dict[str, str] = {
     "action_write": "write",
     "action_create": "create",
     "action_delete": "delete",
+    # `outbox`'s problem lines: a change's status, the reason of one taken without its answer, its collection,
+    # as stored (the wire's names, as the server's words in `detail` have them).
+    "problem_superseded": "superseded",
+    "problem_rejected": "rejected",
+    "problem_applied": "applied",
+    "problem_taken": "taken",
+    "problem_unknown": "unknown",
+    "problem_reason_result_lost": "result_lost",
+    "problem_reason_result_unknown": "result_unknown",
+    "collection_sites": "sites",
+    "collection_devices": "devices",
+    "collection_checklist_templates": "checklist_templates",
+    "collection_inspections": "inspections",
+    "collection_device_checks": "device_checks",
+    "collection_photos": "photos",
+    "collection_signatures": "signatures",
+    "collection_service_requests": "service_requests",
+    "collection_service_visits": "service_visits",
+    "collection_service_events": "service_events",
+    "collection_charge_lines": "charge_lines",
+    "collection_callbacks": "callbacks",
+    "collection_duty_roster": "duty_roster",
+    "collection_duty_calls": "duty_calls",
 }

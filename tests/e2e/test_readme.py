@@ -260,21 +260,32 @@ def test_the_readmes_months_read_from_date_are_months_the_api_takes_all_year() -
 # inspection's id as the line's last column; an overdue inspection's line ends `OVERDUE`, so from the 21st of
 # a quarter's last month (the demo's due day is the 20th: 21 to 31 December) the README's next command asked
 # for `/api/inspections/OVERDUE` and failed, and so did this file's walk on those days. Each value the README
-# reads out of `inspections` is read here from the catalogue's line, overdue or not, a site's name with a space.
-def test_the_readmes_values_read_from_inspections_hold_on_an_overdue_line() -> None:
-    from client_sdk.cli.messages import MESSAGES
+# reads out of the CLI's output is read here from the catalogue's line, overdue or not, a site's name with a
+# space, in English and in Chinese.
+# Regression (fixphonezh31, item 4): `VISIT=$(fieldsync-client visit $REQ | awk '{print $7}')` read the 7th word
+# of `visit_started`: the id in English, ``sync`。`` in Chinese, so a reader who left FIELDSYNC_LANG=en out
+# recorded `arrived` on no visit.
+_READ = {"SHEET": "sheet_no", "PERIOD": "period", "ID": "id", "VISIT": "id"}  # what each variable holds
+
+
+def test_the_readmes_values_read_from_the_clis_output_hold_in_both_languages() -> None:
+    from sync.messages import words
 
     values = {"sheet_no": "PM-2026Q4-0001", "period": "2026-Q4", "id": "6d854cf7-c682-56ae-ad9b-a4dd1c6ca6d8"}
-    wanted = {"SHEET": "sheet_no", "PERIOD": "period", "ID": "id"}
-    found = [(m[1], m[2]) for command in commands(README.read_text())
-             for m in re.finditer(r"^(\w+)=\$\(fieldsync-client inspections \| (.+)\)(?:\s+#.*)?$", command.text, re.M)]
-    assert {name for name, _ in found} == set(wanted), found
-    for overdue in ("", MESSAGES["overdue"]):
-        line = MESSAGES["inspection_line"].format(site="科峰 科技园", status="scheduled", due_on="2026-12-20",
-                                                  checked=0, total=624, overdue=overdue, **values)
-        for name, pipe in found:
-            read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True, check=True)
-            assert read.stdout.strip() == values[wanted[name]], (name, pipe, line)
+    found = [(m[1], m[2], m[3]) for command in commands(README.read_text())
+             for m in re.finditer(r"^(\w+)=\$\(fieldsync-client (\w+)[^|]*\| (.+)\)(?:\s+#.*)?$", command.text, re.M)]
+    assert {name for name, _, _ in found} == set(_READ), found
+    for said in (words("cli", "en"), words("cli", "zh")):
+        lines = {"inspections": [said["inspection_line"].format(
+                     site="科峰 科技园", status=status, due_on="2026-12-20", checked=0, total=624, overdue=overdue,
+                     **values) for overdue in ("", said["overdue"]) for status in ("scheduled", "进行中")],
+                 "visit": [said["visit_started"].format(number="SR-2026-00012", id=values["id"], seq=7)]}
+        assert {command for _, command, _ in found} <= lines.keys(), found
+        for name, command, pipe in found:
+            for line in lines[command]:
+                read = subprocess.run(["bash", "-c", pipe], input=line + "\n", capture_output=True, text=True,
+                                      check=True)
+                assert read.stdout.strip() == values[_READ[name]], (name, pipe, line)
 
 
 def test_the_readmes_times_shown_by_their_year_read_as_todays_year() -> None:

@@ -63,7 +63,7 @@ def test_a_section_in_two_languages_has_the_same_keys_and_placeholders_in_both(s
 
 def test_a_missing_translation_falls_back_to_chinese_and_the_switch_picks_the_first_known_language():
     assert words("sheets", "en")["inspection_title"] == "定期维护单"
-    assert words("cli", "zh")["synced"].startswith("Synced")  # the CLI is English until it is translated
+    assert words("cli", "zh")["synced"].startswith("同步完成") and words("cli", "en")["synced"].startswith("Synced")
     assert language(None, "en") == "en" and language("fr", None) == "zh" and language("zh", "en") == "zh"
 
 
