@@ -24,6 +24,7 @@ from ..imports import TABLES as IMPORTS
 from ..media import DOOMED, PIECES
 from ..service import (
     PHONE_BACKFILL_POSTGRES,
+    PHONE_LANDLINE_POSTGRES,
     PHONE_NATIONAL,
     PHONE_REVERSED,
     TO_MAKE_COLUMN,
@@ -149,6 +150,8 @@ STEPS: list[tuple[str, str]] = [
     ("m035_audit_dispatch", AUDIT_DISPATCH.format(request_id="(CAST(detail AS json) ->> 'request_id')")),
     # A caller's mainland mobile number without its country code, SQLite's m036 (storage/service.py).
     ("m036_caller_phone_national", PHONE_NATIONAL),
+    # A caller's mainland landline in its national form, SQLite's m037 (storage/service.py).
+    ("m037_caller_landline_national", PHONE_LANDLINE_POSTGRES),
 ]
 
 
