@@ -6,6 +6,7 @@ SQLite and PostgreSQL (each backend's migrations stopped before m034, rows writt
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -207,12 +208,19 @@ KEPT_BEFORE_M036 = {"r-plus": "+86 138 0013 8000", "r-zeros": "0086 139 0000 000
                     "r-none": None}
 
 
-def _stored_before_m036(db: Any, mark: str) -> None:
-    for n, (request_id, phone) in enumerate(KEPT_BEFORE_M036.items()):
-        digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
-        db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached, computed_ms,"
-                   f" phone_reversed) VALUES ({', '.join([mark] * 8)})",
-                   [request_id, SITE, "received", n, 1, 0, 0, digits])
+def stored_digits(numbers: dict[str, str | None]) -> Callable[[Any, str], None]:
+    """`upgraded`'s fill: a request's stored clocks for each number, keeping its every digit last first (as a
+    step before the one tested left them)."""
+    def fill(db: Any, mark: str) -> None:
+        for n, (request_id, phone) in enumerate(numbers.items()):
+            digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
+            db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached,"
+                       f" computed_ms, phone_reversed) VALUES ({', '.join([mark] * 8)})",
+                       [request_id, SITE, "received", n, 1, 0, 0, digits])
+    return fill
+
+
+_stored_before_m036 = stored_digits(KEPT_BEFORE_M036)
 
 
 def _kept_after_m036(database: Any) -> dict[str, Any]:

@@ -10,13 +10,16 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.storage import service as q
-from tests.conftest import SITE
+from server.storage.sqlite.backend import SQLITE
+from server.storage.sqlite.migrations_callers import m037_caller_landline_national
 from tests.helpers import ok, upgraded
 from tests.server.test_console_desk import console, post_new, requests_of
+from tests.server.test_console_desk_phone import stored_digits
 from tests.server.test_service import open_request
 
 # Mainland area codes after the trunk prefix 0: 10 and 2x of two digits, 3xx to 9xx of three (400 and 800
@@ -91,12 +94,7 @@ KEPT_BEFORE_M037 = {"r-plus": "+86 752 335 0120", "r-zeros": "0086-10-6552-9988"
                     "r-short": "86 752 33501", "r-none": None}
 
 
-def _stored_before_m037(db: Any, mark: str) -> None:
-    for n, (request_id, phone) in enumerate(KEPT_BEFORE_M037.items()):
-        digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
-        db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached, computed_ms,"
-                   f" phone_reversed) VALUES ({', '.join([mark] * 8)})",
-                   [request_id, SITE, "received", n, 1, 0, 0, digits])
+_stored_before_m037 = stored_digits(KEPT_BEFORE_M037)
 
 
 def _kept_after_m037(database: Any, again: str) -> dict[str, Any]:
@@ -126,14 +124,9 @@ def test_m037_gives_a_sqlite_databases_stored_landlines_their_national_form(tmp_
     path = tmp_path / "fieldsync.db"
     assert _kept_after_m037(upgraded(path, M037, _stored_before_m037), "") == _expected()
     # The step again over what it wrote (a step is recorded once; its rule is run again here): nothing changes.
-    from server.storage.sqlite.backend import SQLITE
-    from server.storage.sqlite.migrations_callers import m037_caller_landline_national
-
     database = SQLITE.open(path)
     try:
         with database.write() as db:
-            import sqlite_utils
-
             m037_caller_landline_national(sqlite_utils.Database(db))
             assert dict(db.execute("SELECT request_id, phone_reversed FROM service_clocks").fetchall()) == \
                 _expected()["kept"]
