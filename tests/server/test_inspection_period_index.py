@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from server.storage.inspections import PERIOD_INDEX, SqliteInspections
+from server.storage.inspections import PERIOD_INDEX, _Queries
+from server.storage.sqlite.backend import SQLITE
 from tests.conftest import SITE
 from tests.helpers import upgraded
 
@@ -33,8 +34,6 @@ def _inspections_before_m038(db: Any, mark: str) -> None:
 def _read_after_upgrade(database: Any, analyze: str) -> dict[str, Any]:
     """Each of three periods' inspections as `inspections(period)` reads them, the plan of that read, and the
     index's statement run again (idempotent)."""
-    from server.storage.inspections import _Queries
-
     try:
         with database.write() as db:
             db.execute(analyze)
@@ -77,13 +76,19 @@ def test_m038_reads_a_postgresql_databases_inspections_of_a_period_by_its_index(
     assert "rows_inspection_period" in found["plan"], found["plan"]
 
 
-def test_a_new_database_reads_the_period_by_the_index_too(store, site) -> None:
-    # The store the tests open is made by every step: the live read, as the server runs it, takes the index.
-    with store.read() as db:
-        run: list[str] = []
-        db.set_trace_callback(run.append)
-        listed = SqliteInspections(store).on(db).inspections("2026-Q4", None, None)
-        db.set_trace_callback(None)
-        plan = [step for sql in run for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql)]
-    assert [i for i, *_ in listed] == [site["inspection"]]
+def test_a_new_database_reads_the_period_by_the_index_too(tmp_path: Path) -> None:
+    # A database made by every step (a new server's): the live read, as the server sends it, takes the index.
+    database = SQLITE.open(tmp_path / "fieldsync.db")
+    try:
+        with database.write() as db:
+            _inspections_before_m038(db, "?")
+        with database.read() as db:
+            run: list[str] = []
+            db.set_trace_callback(run.append)
+            listed = _Queries(db, None).inspections("2026-Q4", None, None)  # type: ignore[arg-type]
+            db.set_trace_callback(None)
+            plan = [step for sql in run for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        database.close()
+    assert sorted(i for i, *_ in listed) == _expected("")["found"]["2026-Q4"]
     assert plan[0] == "SEARCH i USING INDEX rows_inspection_period (<expr>=?)", plan
