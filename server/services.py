@@ -16,7 +16,8 @@ from datetime import date
 from typing import Any
 
 from sync import hlc
-from sync.periods import site_today
+from sync.periods import site_zone
+from sync.workhours import local_date
 
 from .domains.billing.hooks import BillingHooks
 from .domains.callbacks.hooks import CallbackHooks
@@ -107,8 +108,10 @@ class Store:
         """
         return window_periods(self.today())
 
-    def today(self) -> date:
-        return site_today(None)
+    def today(self, tz: object = None) -> date:
+        """Today by the store's clock (`now_ms`, the one tests and a faked server clock move), in the site's
+        time zone `tz` (the users' default without one)."""
+        return local_date(self.now_ms(), site_zone(tz))
 
     def _ensure_window(self) -> None:
         """Record the window when it moves (a new period began), at a place in the version sequence."""

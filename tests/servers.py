@@ -91,8 +91,7 @@ def serving(settings: Settings, store: Store) -> Iterator[TestClient[Any]]:
     needs settings of its own; the `http` fixture is this over `settings` and `store`."""
     others = [Store(settings) for _ in range(SERVERS - 1)]
     for other in others:
-        other.now_ms = lambda: store.now_ms()  # type: ignore[method-assign]
-        other.today = lambda: store.today()  # type: ignore[method-assign]
+        other.now_ms = lambda: store.now_ms()  # type: ignore[method-assign]  # and so its today (Store.today)
     with app_over(settings, store) as app, ExitStack() as more:
         apps = [app, *(more.enter_context(app_over(settings, other)) for other in others)]
         with TestClient(apps[0]) if SERVERS == 1 else serve(apps) as client:

@@ -93,8 +93,13 @@ UPDATE service_clocks AS c
 
 
 # A mainland mobile number with its country code (+86, 0086 or 86 before 11 digits, the first a 1): the
-# number is those 11 digits, as the desk hears it. A landline's digits are kept as they are.
+# number is those 11 digits, as the desk hears it.
 _MAINLAND_MOBILE = re.compile(r"(?:00)?86(1[0-9]{10})")
+# A mainland landline with its country code: after 86 the area code without its trunk prefix 0 (10 and 2x of
+# two digits, 3xx to 9xx of three), then the 7 or 8 digits of the local number; a 0 kept after the country code
+# (+86 (0)752 …, as cards print it) is the same number. Its national form is 0, the area code and the number
+# (0752-3350120). 400 and 800 numbers (10 digits, no trunk prefix) are not landlines: kept as they are.
+_MAINLAND_LANDLINE = re.compile(r"(?:00)?860?((?:10|2[0-9])[0-9]{7,8}|(?!400|800)[3-9][0-9]{9,10})")
 
 # m036 (both backends): the numbers stored before it by m034 or a write, with a mainland mobile number's
 # country code among their digits (reversed: 11 digits, then 68 or 6800), keep the 11 digits, as
@@ -106,15 +111,39 @@ UPDATE service_clocks SET phone_reversed = substr(phone_reversed, 1, 11)
 """
 
 
+# m037 on PostgreSQL: the numbers stored before it with a mainland landline's country code among their digits
+# (reversed: the local number and area code, a 0 if one was kept, then 68 or 6800; `_MAINLAND_LANDLINE` read
+# backwards) keep the national form, area code and number then the trunk prefix 0, as `phone_reversed` now
+# stores them. Idempotent: the national form ends in 0, never in 68 or 6800 (no `?` in the patterns: the
+# connections take it for a parameter's mark). SQLite's step runs
+# `national_digits` itself (it has no regular expressions).
+LANDLINE_REVERSED = "^([0-9]{7,8}(01|[0-9]2)|[0-9]{9,10}[3-9])0{0,1}68(00){0,1}$"
+SERVICE_REVERSED = "^[0-9]*(004|008)0{0,1}68(00){0,1}$"  # a 400 or 800 number's, kept as it is
+PHONE_LANDLINE_POSTGRES = f"""
+UPDATE service_clocks SET phone_reversed = substring(phone_reversed FROM '{LANDLINE_REVERSED}') || '0'
+    WHERE phone_reversed ~ '{LANDLINE_REVERSED}' AND phone_reversed !~ '{SERVICE_REVERSED}';
+"""
+
+
 def phone_reversed(phone: object) -> str | None:
     """A caller's number as `phone_reversed` keeps it: its digits (full-width ones, a Chinese input method's,
-    as ASCII; spaces, dashes, brackets and a `+` left out), a mainland mobile number without its country
-    code (+86 138 0013 8000, 008613800138000 and 138 0013 8000 are one), last first; None without a digit."""
+    as ASCII; spaces, dashes, brackets and a `+` left out), a mainland number in its national form (a mobile
+    without its country code: +86 138 0013 8000, 008613800138000 and 138 0013 8000 are one; a landline with
+    its trunk prefix 0 for the country code: +86 752 335 0120, 0086-752-3350120 and 0752-3350120 are one),
+    last first; None without a digit."""
     if not isinstance(phone, str):
         return None
-    digits = "".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS)
-    national = _MAINLAND_MOBILE.fullmatch(digits)
-    return (digits if national is None else national[1])[::-1] or None
+    return national_digits("".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS))[::-1] or None
+
+
+def national_digits(digits: str) -> str:
+    """A number's digits (ASCII) in their national form where they are a mainland mobile or landline number
+    given with the country code (`_MAINLAND_MOBILE`, `_MAINLAND_LANDLINE`); any others as they are."""
+    if mobile := _MAINLAND_MOBILE.fullmatch(digits):
+        return mobile[1]
+    if landline := _MAINLAND_LANDLINE.fullmatch(digits):
+        return "0" + landline[1]
+    return digits
 
 
 def tail_range(tail: str) -> tuple[str, str]:

@@ -167,7 +167,9 @@ def test_dispatch_refuses_a_disabled_account_and_the_page_says_the_assignee_can_
                   headers=ORIGIN, follow_redirects=False)
     assert r.status_code == 400 and "只能派给该现场账号未停用的成员" in r.text
     assert lin.http.get(f"/api/service-requests/{second}", headers=lin.headers).json()["assigned_to"] is None
-    r = post_new(http, csrf, assigned_to="zhao")  # a new request assigned to them: refused, nothing written
+    # A new request assigned to them: refused, nothing written. Another caller: the form's 021-5555 0101 is the
+    # open requests' +86 21 5555 0101 (since m037), whose duplicate-call warning would answer first.
+    r = post_new(http, csrf, assigned_to="zhao", caller_phone="0755-8888 9999")
     assert r.status_code == 400 and "<code>invalid_field</code>" in r.text
     assert len(requests_of(lin)) == 2
     # Reassigned to a colleague: the mark goes.

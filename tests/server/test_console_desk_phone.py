@@ -6,6 +6,7 @@ SQLite and PostgreSQL (each backend's migrations stopped before m034, rows writt
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -183,9 +184,9 @@ def test_a_number_given_with_the_country_code_finds_its_national_form_and_the_re
         assert _ids(lin, caller_phone=typed) == [prefixed], typed
     for typed in ("+86 137 0000 1111", "0086 13700001111", "8613700001111", "13700001111"):
         assert _ids(lin, caller_phone=typed) == [national], typed
-    # Only before a mainland mobile number (11 digits, the first a 1): other digits stay as they are.
-    assert q.phone_reversed("86 0752 3350120") == "0210533257068"
-    assert q.phone_reversed("86 138 0013 800") == "008310083168"  # 10 digits after 86
+    # Only before a mainland mobile number (11 digits, the first a 1) or landline (since m037,
+    # test_phone_landline.py): other digits stay as they are.
+    assert q.phone_reversed("86 138 0013 800") == "008310083168"  # 10 digits after 86, the first 13
 
 
 def test_a_call_from_the_international_form_warns_of_the_open_request_of_the_national_one(http, site, lin):
@@ -207,12 +208,19 @@ KEPT_BEFORE_M036 = {"r-plus": "+86 138 0013 8000", "r-zeros": "0086 139 0000 000
                     "r-none": None}
 
 
-def _stored_before_m036(db: Any, mark: str) -> None:
-    for n, (request_id, phone) in enumerate(KEPT_BEFORE_M036.items()):
-        digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
-        db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached, computed_ms,"
-                   f" phone_reversed) VALUES ({', '.join([mark] * 8)})",
-                   [request_id, SITE, "received", n, 1, 0, 0, digits])
+def stored_digits(numbers: dict[str, str | None]) -> Callable[[Any, str], None]:
+    """`upgraded`'s fill: a request's stored clocks for each number, keeping its every digit last first (as a
+    step before the one tested left them)."""
+    def fill(db: Any, mark: str) -> None:
+        for n, (request_id, phone) in enumerate(numbers.items()):
+            digits = None if phone is None else "".join(c for c in phone if c.isdigit())[::-1]
+            db.execute(f"INSERT INTO service_clocks(request_id, site_id, status, reported_ms, open, breached,"
+                       f" computed_ms, phone_reversed) VALUES ({', '.join([mark] * 8)})",
+                       [request_id, SITE, "received", n, 1, 0, 0, digits])
+    return fill
+
+
+_stored_before_m036 = stored_digits(KEPT_BEFORE_M036)
 
 
 def _kept_after_m036(database: Any) -> dict[str, Any]:
@@ -229,7 +237,8 @@ def _kept_after_m036(database: Any) -> dict[str, Any]:
 def _expected_after_m036() -> dict[str, Any]:
     # What the live write stores now (`phone_reversed`), for each number.
     kept = {request_id: q.phone_reversed(phone) for request_id, phone in KEPT_BEFORE_M036.items()}
-    assert kept["r-plus"] == "00083100831" and kept["r-landline"] == "0210533257068"
+    assert kept["r-plus"] == "00083100831"
+    assert kept["r-landline"] == "02105332570"  # m036 left it, m037 after it gives its national form 0752…
     return {"kept": kept, "again": kept}
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +16,13 @@ from sync import hlc
 from sync.schema import device_check_id, inspection_id
 from tests.conftest import SITE
 from tests.helpers import pull_all as _pull_all
+
+
+def _on(store: Store, day: date) -> None:
+    """The store's clock at noon of `day` in Shanghai: its today and sync window follow it, and so do the
+    other servers' of a shared database (`tests/servers.py`), which a replaced `today` did not reach."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    store.now_ms = lambda: int(noon.timestamp() * 1000)  # type: ignore[method-assign]
 
 
 def _with_old_inspection(site: dict[str, str], store: Any, lin: Any) -> tuple[str, str]:
@@ -28,7 +36,7 @@ def _with_old_inspection(site: dict[str, str], store: Any, lin: Any) -> tuple[st
 
 
 def test_old_periods_are_outside_the_window(site, store, wang, lin):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     old, check = _with_old_inspection(site, store, lin)
     rows, _ = _pull_all(wang)
     ids = {r["id"] for r in rows}
@@ -40,14 +48,14 @@ def test_old_periods_are_outside_the_window(site, store, wang, lin):
 
 
 def test_a_period_leaving_the_window_arrives_once_as_removed(site, store, wang):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     check = device_check_id(site["inspection"], site["cam1"])
     wang.push([wang.change("device_checks", check, {
         "inspection_id": site["inspection"], "device_id": site["cam1"], "outcome": "serviced",
         "checked_by": "wang", "checked_at": "2026-11-20T10:15:00.000Z"}, delete=False)])
     rows, cursor = _pull_all(wang)
     assert check in {r["id"] for r in rows}
-    store.today = lambda: date(2027, 4, 2)  # 2026-Q4 is now two quarters back
+    _on(store, date(2027, 4, 2))  # 2026-Q4 is now two quarters back
     rows, cursor = _pull_all(wang, cursor)
     assert sorted((r["id"], r["removed"]) for r in rows) == sorted(
         [(site["inspection"], True), (check, True)])
@@ -55,7 +63,7 @@ def test_a_period_leaving_the_window_arrives_once_as_removed(site, store, wang):
 
 
 def test_a_supervisors_client_is_windowed_too(site, store, lin):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     old, check = _with_old_inspection(site, store, lin)
     ids = {r["id"] for r in _pull_all(lin)[0]}
     assert site["inspection"] in ids and old not in ids and check not in ids
@@ -97,7 +105,7 @@ def _end(chen: Any, request: str, kind: str = "closed") -> str:
 
 
 def test_a_request_closed_last_year_leaves_the_window_with_all_its_rows(site, store, chen, wang, row_of):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     ids = _request_with_its_rows(chen, wang, LAST_YEAR)
     rows, cursor = _pull_all(wang)
     assert set(ids.values()) <= {r["id"] for r in rows}  # open: on the phone, however old the call
@@ -116,7 +124,7 @@ def test_a_request_closed_last_year_leaves_the_window_with_all_its_rows(site, st
 
 
 def test_a_cancelled_request_from_last_year_leaves_too_and_an_open_one_stays(site, store, chen, wang):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     cancelled, kept = _request_with_its_rows(chen, wang, LAST_YEAR), _request_with_its_rows(chen, wang, LAST_YEAR)
     _end(chen, cancelled["request"], "cancelled")
     ids = {r["id"] for r in _pull_all(wang, limit=1000)[0]}
@@ -125,7 +133,7 @@ def test_a_cancelled_request_from_last_year_leaves_too_and_an_open_one_stays(sit
 
 
 def test_a_request_closed_this_quarter_stays_until_its_quarter_leaves(site, store, chen, wang):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     ids = _request_with_its_rows(chen, wang, THIS_QUARTER)
     _, cursor = _pull_all(wang)
     closed = _end(chen, ids["request"])
@@ -137,13 +145,13 @@ def test_a_request_closed_this_quarter_stays_until_its_quarter_leaves(site, stor
     assert request["fields"]["status"] == "closed"
     assert set(ids.values()) <= {r["id"] for r in _pull_all(wang)[0]}
     # Two quarters on, it leaves like an old inspection.
-    store.today = lambda: date(2027, 4, 2)
+    _on(store, date(2027, 4, 2))
     rows, _ = _pull_all(wang, cursor)
     assert {(i, True) for i in [*ids.values(), closed]} <= {(r["id"], r["removed"]) for r in rows}
 
 
 def test_a_voided_cancel_brings_the_request_back_whole(site, store, chen, wang, lin):
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     ids = _request_with_its_rows(chen, wang, LAST_YEAR)
     _, cursor = _pull_all(wang)
     cancel = _end(chen, ids["request"], "cancelled")
@@ -165,7 +173,7 @@ def test_a_voided_cancel_brings_the_request_back_whole(site, store, chen, wang, 
 def test_m016_gives_requests_that_ended_before_it_their_period(site, store, settings, chen, wang):
     """A database from before m016 held closed requests with no period: the migration sets it on the
     request and its rows, with new versions, so that phones that hold them get them removed."""
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     ids = _request_with_its_rows(chen, wang, LAST_YEAR)
     _end(chen, ids["request"])
     store.close()
@@ -187,7 +195,7 @@ def test_m016_gives_requests_that_ended_before_it_their_period(site, store, sett
 
 def test_a_real_phone_drops_a_request_that_closed_out_of_the_window(site, store, http, chen, wang, new_client):
     """The SDK's replica, not just the wire: after the close, the phone shows neither the request nor its rows."""
-    store.today = lambda: date(2026, 11, 27)
+    _on(store, date(2026, 11, 27))
     ids = _request_with_its_rows(chen, wang, LAST_YEAR)
     phone = new_client(http)
     phone.sync()

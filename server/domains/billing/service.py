@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from sync import errors as E
 from sync import pricing
 from sync.fields import is_uuid
-from sync.periods import site_today
 
 from ...datafiles import fixture
 from ...storage import billing as q
@@ -109,14 +108,15 @@ class Billing:
                                     ctx if pricing.covered_by(f, ctx) else then) for i, f in lines}
 
     def annual_quote(self, site_id: str) -> AnnualQuote:
-        """The site's active devices priced per unit from the annual table in force today."""
+        """The site's active devices priced per unit from the annual table in force today, the site's day by
+        the store's clock."""
         with self.store.read() as db:
             site = live_rows(db, "sites", [site_id]).get(site_id) if is_uuid(site_id) else None
             if site is None:
                 raise E.NotFound(f"no site {site_id[:64]}")
             kinds = q.active_kinds(db, site_id)
         book = fee_book()
-        schedule = pricing.in_force(book, site_today(site.get("tz")))
+        schedule = pricing.in_force(book, self.store.today(site.get("tz")))
         lines, total, unquoted = pricing.annual_quote(book, schedule, kinds)
         price = site.get("contract_price_fen")
         return AnnualQuote(site_id=site_id, effective_from=schedule.effective_from, lines=lines, total_fen=total,

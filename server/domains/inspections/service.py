@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sync import errors as E
 from sync import schema
-from sync.periods import period_bounds, period_of, site_zone
+from sync.periods import period_bounds, period_of
 from sync.schema import inspection_id
-from sync.workhours import local_date
 
 from ...filters import any_of, one_of
 from ...storage.inspections import SqliteInspections
@@ -187,8 +186,8 @@ class Inspections:
     # -- the supervisor's questions -------------------------------------------
 
     def today(self, tz: object) -> date:
-        """Today in a site's time zone, by the server's clock."""
-        return local_date(self.store.now_ms(), site_zone(tz))
+        """Today in a site's time zone, by the store's clock (`Store.today`)."""
+        return self.store.today(tz)
 
     def current_period(self, site_id: str, tz: object) -> str:
         """The period the site is in today, in its time zone, by its plan's frequency (quarterly without one)."""

@@ -61,7 +61,8 @@ DESK_EVENT_KINDS = (*DESK_KINDS, "paused", "resumed")
 def phone_key(phone: str) -> str:
     """A caller's number as numbers are compared: its digits alone, full-width ones as ASCII, last first
     (`storage.service.phone_reversed`: ０７５２-３３５０ １２０, (0752)3350120 and 0752 3350 120 are one; a
-    mainland mobile number without its +86, 0086 or 86); "" without a digit."""
+    mainland number in its national form: a mobile without its +86, 0086 or 86, a landline given as
+    +86 752 3350120 as 0752-3350120); "" without a digit."""
     return q.phone_reversed(phone) or ""
 
 

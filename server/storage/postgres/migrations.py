@@ -21,9 +21,11 @@ import psycopg
 from ..base import Unreachable, refuse_newer
 from ..identity import AUDIT_DISPATCH
 from ..imports import TABLES as IMPORTS
+from ..inspections import PERIOD_INDEX
 from ..media import DOOMED, PIECES
 from ..service import (
     PHONE_BACKFILL_POSTGRES,
+    PHONE_LANDLINE_POSTGRES,
     PHONE_NATIONAL,
     PHONE_REVERSED,
     TO_MAKE_COLUMN,
@@ -149,6 +151,10 @@ STEPS: list[tuple[str, str]] = [
     ("m035_audit_dispatch", AUDIT_DISPATCH.format(request_id="(CAST(detail AS json) ->> 'request_id')")),
     # A caller's mainland mobile number without its country code, SQLite's m036 (storage/service.py).
     ("m036_caller_phone_national", PHONE_NATIONAL),
+    # A caller's mainland landline in its national form, SQLite's m037 (storage/service.py).
+    ("m037_caller_landline_national", PHONE_LANDLINE_POSTGRES),
+    # The inspections of a period by an index, SQLite's m038 (storage/inspections.py).
+    ("m038_inspection_period", PERIOD_INDEX.format(period="(fields ->> 'period')")),
 ]
 
 
