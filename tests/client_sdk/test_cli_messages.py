@@ -476,6 +476,15 @@ def cli(*args: str, **options: object) -> subprocess.Popen[bytes]:
                             **options)  # type: ignore[call-overload]
 
 
+def ended(proc: subprocess.Popen[bytes]) -> None:
+    """A child the test is done with, whatever failed: killed if still running, its pipes closed and its exit reaped
+    (a child or a pipe left behind fails a later test's setup as an unraisable ResourceWarning)."""
+    if proc.poll() is None:
+        proc.kill()
+    with proc:  # closes its pipes and waits
+        pass
+
+
 def read_pty(master: int, proc: subprocess.Popen[bytes], until: str | None = None) -> str:
     """What the child wrote to the terminal: up to `until`, or everything until it exits."""
     seen = b""
@@ -514,18 +523,25 @@ def real_server(tmp_path: Path) -> Iterator[ServerProcess]:
 DEVICES = 3000  # six push batches of 500 for the Ctrl-C test; the progress test sends 1,200 and 100
 
 
-def phone(tmp_path: Path, server: ServerProcess) -> tuple[Client, httpx.Client, str]:
+@pytest.fixture
+def phone(real_server: ServerProcess, tmp_path: Path) -> Iterator[tuple[Client, httpx.Client, str]]:
+    """Wang's phone signed in to the real server and synced: its client, HTTP client and database file. Both clients
+    are closed whatever the test does: a socket left open by a failed test failed the next test's setup as an
+    unraisable ResourceWarning (flaky31)."""
     db = str(tmp_path / "phone.db")
-    http = httpx.Client(base_url=server.url, timeout=60)
-    client = Client(db, http)
-    client.login("wang", "demo")
-    client.server_url = server.url
-    client.sync()
-    return client, http, db
+    with httpx.Client(base_url=real_server.url, timeout=60) as http:
+        client = Client(db, http)
+        try:
+            client.login("wang", "demo")
+            client.server_url = real_server.url
+            client.sync()
+            yield client, http, db
+        finally:
+            client.close()
 
 
 @pytest.mark.parametrize("held", [1, 2], ids=["in-the-first-push", "after-the-first-answer"])
-def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server, tmp_path, held):
+def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server, phone, held):
     """Ctrl-C while the phone waits for the server's answer to its first push, or to its second (the first batch's
     answer taken in): exit 130, one line on stderr, on stdout only what the server acknowledged (nothing, or the
     first batch), and the next sync sends the rest.
@@ -535,7 +551,7 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
     change(s) pushed", since 402a1f3), and its httpx client, left open by the failed assertion, failed the next
     test's setup as an unraisable ResourceWarning. The request is now held at a link (`CutLink.hold`) the phone
     has reached only once it has every earlier answer, and the server never sees it, whatever the load."""
-    client, http, db = phone(tmp_path, real_server)
+    client, http, db = phone
     link = CutLink(real_server.port)
     try:
         batch = client.outbox.most_changes  # the CLI's Client has the same default
@@ -553,9 +569,7 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=120)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            ended(proc)
         assert proc.returncode == 130, err
         acknowledged = batch * (held - 1)
         # No summary of a sync with nothing acknowledged; else what the server took (402a1f3).
@@ -568,7 +582,10 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
             client.close()
 
         again = cli("--db", db, "sync", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = again.communicate(timeout=300)
+        try:
+            out, err = again.communicate(timeout=300)
+        finally:
+            ended(again)
         assert again.returncode == 0, err
         assert out.startswith(b"Synced: ")
         client = Client(db, http)
@@ -577,9 +594,8 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
             assert all(client.get("device_checks", device_check_id(INSPECTION, d)) for d in devices)
         finally:
             client.close()
-    finally:  # closed whatever fails: a socket left open fails a later test as an unraisable ResourceWarning
+    finally:
         link.close()
-        http.close()
 
 
 def test_ctrl_d_at_the_password_prompt_is_one_line_exit_1(tmp_path):
@@ -594,8 +610,7 @@ def test_ctrl_d_at_the_password_prompt_is_one_line_exit_1(tmp_path):
         proc.wait(timeout=60)
     finally:
         os.close(master)
-        if proc.poll() is None:
-            proc.kill()
+        ended(proc)
     assert proc.returncode == 1, rest
     assert one_line(rest) == "No password given (end of input); nothing changed."
 
@@ -605,14 +620,17 @@ def test_an_ascii_only_terminal_gets_escapes_not_a_traceback(http, site, store, 
     signed_in(db, http, capsys)
     proc = cli("--db", db, "inspections", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                env={"PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"})
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        ended(proc)
     assert proc.returncode == 0, err
     assert b"\\u79d1\\u5cf0" in out and err == b""
     out.decode("ascii")
 
 
-def test_progress_on_a_terminal_and_quiet_otherwise(real_server, tmp_path, capsys):
-    client, http, db = phone(tmp_path, real_server)
+def test_progress_on_a_terminal_and_quiet_otherwise(phone, tmp_path, capsys):
+    client, http, db = phone
     devices = [d["id"] for d in client.rows("devices")]
     client.record_checks(INSPECTION, devices[:1200], "serviced")
     photo = tmp_path / "cam.jpg"
@@ -629,6 +647,7 @@ def test_progress_on_a_terminal_and_quiet_otherwise(real_server, tmp_path, capsy
         out, _ = proc.communicate(timeout=300)
     finally:
         os.close(master)
+        ended(proc)
     assert proc.returncode == 0, shown
     for batch in (500, 1000, total):
         assert f"Sending changes: {batch}/{total}" in shown
@@ -641,7 +660,6 @@ def test_progress_on_a_terminal_and_quiet_otherwise(real_server, tmp_path, capsy
     client.close()
     assert main(["--db", db, "sync"], http=http) == 0
     captured = capsys.readouterr()
-    http.close()
     assert captured.err == "" and "Synced: 100 change(s) pushed" in captured.out
 
 
