@@ -1,6 +1,7 @@
 """A link that drops, or is slow: a TCP byte proxy in front of a real server, which passes every byte on (at most
 `rate` bytes a second from the phone, as a weak mobile link) until a test arms it, then cuts the connection partway
-through a chosen request, as a phone's signal lost in a lift does."""
+through a chosen request, as a phone's signal lost in a lift does, or holds a chosen request, as a server that has
+stopped answering does."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ class CutLink:
     """Listens on a free local port (`url`) and relays to `upstream_port`, the phone's bytes at most `rate` a second
     (None: at full speed); `sent` counts the bytes the phone sent over it. `cut(needle, after)`: the next request
     whose bytes hold `needle` (b"PATCH /files") is cut `after` bytes of its body past the end of its headers, both
-    ways, before the server has it all; `cuts` counts the cuts made."""
+    ways, before the server has it all; `cuts` counts the cuts made. `hold(needle, nth)`: the `nth` request whose bytes
+    hold `needle` never reaches the server, and its connection stays open (see `hold`)."""
 
     def __init__(self, upstream_port: int, rate: int | None = None) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
@@ -24,6 +26,7 @@ class CutLink:
         self.sent = 0
         self.armed: tuple[bytes, int] | None = None
         self.cuts = 0
+        self.holding: tuple[bytes, int, threading.Event] | None = None
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
@@ -32,6 +35,17 @@ class CutLink:
     def cut(self, needle: bytes, after: int = 0) -> None:
         with self._lock:
             self.armed = (needle, after)
+
+    def hold(self, needle: bytes, nth: int = 1) -> threading.Event:
+        """Hold the `nth` request from now whose bytes hold `needle` (b"POST /sync/push"): none of its bytes reach the
+        server and no answer comes, the connection left open, so the phone waits in that request until it gives up
+        or is stopped. The event returned is set once the phone has sent the request's first bytes: it has then
+        taken in every answer to the requests it sent before on that connection (a client sends the next request
+        only after the previous one's answer)."""
+        held = threading.Event()
+        with self._lock:
+            self.holding = (needle, nth, held)
+        return held
 
     def close(self) -> None:
         self._listener.close()
@@ -55,6 +69,18 @@ class CutLink:
             self.armed = None
             return data.index(needle), after
 
+    def _held_in(self, data: bytes) -> tuple[int, threading.Event] | None:
+        """Where the held request starts in `data`, and the event to set, if `data` holds the `nth` needle; disarms it."""
+        with self._lock:
+            if self.holding is None or self.holding[0] not in data:
+                return None
+            needle, nth, held = self.holding
+            if nth > 1:
+                self.holding = (needle, nth - 1, held)
+                return None
+            self.holding = None
+            return data.index(needle), held
+
     def _relay(self, source: socket.socket, sink: socket.socket, outgoing: bool) -> None:
         head: bytearray | None = None  # the cut request's bytes until its headers end
         after = 0  # body bytes of the cut request to pass
@@ -65,6 +91,12 @@ class CutLink:
                     self.sent += len(data)
                     if self.rate:
                         time.sleep(len(data) / self.rate)  # the link's rate, not a wait for an outcome
+                if outgoing and head is None and limit is None and (hold := self._held_in(data)) is not None:
+                    sink.sendall(data[:hold[0]])
+                    hold[1].set()
+                    while source.recv(65536):  # the rest of the phone's bytes go nowhere until it hangs up
+                        pass
+                    break
                 if outgoing and head is None and limit is None and (found := self._armed_in(data)) is not None:
                     start, after = found
                     sink.sendall(data[:start])
