@@ -28,10 +28,12 @@ from ..client import Client
 from ..session import EpochChanged
 from . import charges, commands, customer, service
 from .common import _Refused, _UserError, upload_counts
-from .messages import LANGS, MESSAGES, _text, choose, display_width, value, wrap
+from .messages import LANGS, MESSAGES, Choice, _text, argparse_words, choose, display_width, value, wrap
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+_STAGES = ("before", "after", "evidence")
+_ROLES = ("customer", "technician")
 
 
 class _Help(argparse.HelpFormatter):
@@ -59,6 +61,12 @@ class _Parser(argparse.ArgumentParser):
         self._positionals.title = MESSAGES["help_positionals"]
         self._optionals.title = MESSAGES["help_options"]
         self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help=MESSAGES["help_help"])
+
+
+def _choices(key: str, group: str, choices: Sequence[str]) -> dict[str, Any]:
+    """An option of listed `choices` (`group`'s values in the catalogue): typed as stored or by their Chinese
+    words (`--outcome 故障` is `fault`, cli/messages.py `Choice`), its help listing them."""
+    return {"choices": choices, "type": Choice(group, choices), "help": _help(key, group, choices)}
 
 
 def _help(key: str, group: str, choices: Iterable[str]) -> str:
@@ -95,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help=m["help_check"])
     check.add_argument("inspection", help=m["help_inspection"])
     check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
-    check.add_argument("--outcome", required=True, choices=schema.OUTCOMES, help=_help("help_outcome", "outcome", schema.OUTCOMES))
+    check.add_argument("--outcome", required=True, **_choices("help_outcome", "outcome", schema.OUTCOMES))
     check.add_argument("--note", help=m["help_note"])
     check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
     check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])
@@ -106,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     photo.add_argument("inspection", help=m["help_inspection"])
     photo.add_argument("device", help=m["help_photo_device"])
     photo.add_argument("path", help=m["help_photo_path"])
-    photo.add_argument("--stage", default="after", choices=("before", "after", "evidence"), help=m["help_stage"])
+    photo.add_argument("--stage", default="after", choices=_STAGES, type=Choice("stage", _STAGES),
+                       help=m["help_stage"])  # its help names each choice's words
     photo.add_argument("--caption", help=m["help_caption"])
     sheet = sub.add_parser("sheet", help=m["help_sheet"])
     sheet.add_argument("inspection", help=m["help_inspection"])
@@ -129,7 +138,8 @@ def _signer_options(sign: argparse.ArgumentParser) -> None:
     """Who signs and how: the options of `sign` and `sign-visit`."""
     m = MESSAGES
     sign.add_argument("--name", required=True, help=m["help_signer"])
-    sign.add_argument("--role", default="customer", choices=("customer", "technician"), help=m["help_role"])
+    sign.add_argument("--role", default="customer", choices=_ROLES, type=Choice("signer_role", _ROLES),
+                      help=m["help_role"])  # its help names each choice's words
     sign.add_argument("--png", help=m["help_png"])
     sign.add_argument("--strokes", help=m["help_strokes"])
 
@@ -143,8 +153,8 @@ def _service_parsers(sub: Any) -> None:
     request.add_argument("request", help=m["help_request_ref"])
     event = sub.add_parser("event", help=m["help_event"])
     event.add_argument("request", help=m["help_request_ref"])
-    event.add_argument("kind", choices=EVENT_KINDS, help=_help("help_event_kind", "event", EVENT_KINDS))
-    event.add_argument("--reason", choices=PAUSE_REASONS, help=_help("help_reason", "pause_reason", PAUSE_REASONS))
+    event.add_argument("kind", **_choices("help_event_kind", "event", EVENT_KINDS))
+    event.add_argument("--reason", **_choices("help_reason", "pause_reason", PAUSE_REASONS))
     event.add_argument("--note", help=m["help_event_note"])
     event.add_argument("--visit", help=m["help_event_visit"])
     visit = sub.add_parser("visit", help=m["help_visit"])
@@ -152,17 +162,16 @@ def _service_parsers(sub: Any) -> None:
     visit.add_argument("--planned-at", help=m["help_planned_at"])
     report = sub.add_parser("report", help=m["help_report"])
     report.add_argument("visit", help=m["help_visit_ref"])
-    report.add_argument("--outcome", required=True, choices=SERVICE_VISITS.fields["outcome"].choices,
-                        help=_help("help_visit_outcome", "visit_outcome", SERVICE_VISITS.fields["outcome"].choices))
+    report.add_argument("--outcome", required=True,
+                        **_choices("help_visit_outcome", "visit_outcome", SERVICE_VISITS.fields["outcome"].choices))
     report.add_argument("--work-done", help=m["help_work_done"])
     report.add_argument("--fault-cause", help=m["help_fault_cause"])
-    report.add_argument("--void", choices=SERVICE_VISITS.fields["warranty_void"].choices, help=_help("help_void", "warranty_void", SERVICE_VISITS.fields["warranty_void"].choices))
+    report.add_argument("--void", **_choices("help_void", "warranty_void", SERVICE_VISITS.fields["warranty_void"].choices))
     new = sub.add_parser("new-request", help=m["help_new_request"])
     new.add_argument("site", help=m["help_site"])
     new.add_argument("--description", required=True, help=m["help_description"])
     new.add_argument("--device", help=m["help_request_device"])
-    new.add_argument("--kind", default="repair", choices=SERVICE_REQUESTS.fields["kind"].choices,
-                     help=_help("help_request_kind", "request_kind", SERVICE_REQUESTS.fields["kind"].choices))
+    new.add_argument("--kind", default="repair", **_choices("help_request_kind", "request_kind", SERVICE_REQUESTS.fields["kind"].choices))
     new.add_argument("--caller", help=m["help_caller"])
     new.add_argument("--phone", help=m["help_caller_phone"])
     new.add_argument("--complex", action="store_true", help=m["help_complex"])
@@ -178,7 +187,7 @@ def _charges_parsers(sub: Any) -> None:
     m = MESSAGES
     charge = sub.add_parser("charge", help=m["help_charge"])
     charge.add_argument("visit", help=m["help_visit_ref"])
-    charge.add_argument("item", choices=ITEMS, help=_help("help_charge_item", "item", ITEMS))
+    charge.add_argument("item", **_choices("help_charge_item", "item", ITEMS))
     charge.add_argument("quantity", type=int, help=m["help_charge_quantity"])
     charge.add_argument("--price", help=m["help_price"])
     decision = charge.add_mutually_exclusive_group()
@@ -193,7 +202,7 @@ def _charges_parsers(sub: Any) -> None:
     call.add_argument("--phone", required=True, help=m["help_duty_phone"])
     call.add_argument("--summary", required=True, help=m["help_duty_summary"])
     call.add_argument("--duration", required=True, type=int, help=m["help_duration"])
-    call.add_argument("--outcome", required=True, choices=CALL_OUTCOMES, help=_help("help_duty_outcome", "call_outcome", CALL_OUTCOMES))
+    call.add_argument("--outcome", required=True, **_choices("help_duty_outcome", "call_outcome", CALL_OUTCOMES))
     call.add_argument("--site", help=m["help_duty_site"])
     call.add_argument("--follows", help=m["help_follows"])
     call.add_argument("--request", help=m["help_duty_request"])
@@ -221,7 +230,8 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     # the tests that run several commands in one process.
     before = MESSAGES.use(choose(_lang_option(argv), os.environ))
     try:
-        args = _parser().parse_args(argv)
+        with argparse_words():  # argparse's own error lines in the CLI's language
+            args = _parser().parse_args(argv)
         if args.lang:  # `--lan zh`: argparse took an abbreviation the look-ahead did not
             MESSAGES.use(args.lang)
         return _run(args, http)

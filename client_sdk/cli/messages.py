@@ -11,10 +11,12 @@ language. The server's problem details (`problems`, English) and the customer's 
 
 from __future__ import annotations
 
+import argparse
 import re
 import string
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from sync.messages import label, words
@@ -68,6 +70,64 @@ def value(group: str, stored: object) -> str:
     """A stored value as the technician reads it: its Chinese words (`outcome.fault` is 故障) in Chinese;
     in English the value as stored, which is also what the commands take (`--outcome fault`)."""
     return label(group, stored, "zh") if MESSAGES.lang == "zh" else str(stored)
+
+
+class Choice:
+    """An option's `type=` that takes one of its `choices` as stored or by its Chinese words (故障 for
+    `fault`, the words `value` shows and the Chinese help lists), in either language, trimmed and caseless as
+    a yes/no item's answer (`schema.yes_no`), and gives the stored value: argparse converts before it checks
+    the choices, so nothing after the parser (the database, the wire) meets a Chinese choice. Anything else
+    is refused in the CLI's language, each choice with its words in Chinese; in English as argparse says it."""
+
+    def __init__(self, group: str, choices: Sequence[str]) -> None:
+        self.group, self.choices = group, tuple(choices)
+        self._taken = {typed.casefold(): choice for choice in self.choices
+                       for typed in (choice, label(group, choice, "zh"))}
+
+    def __call__(self, text: str) -> str:
+        found = self._taken.get(text.strip().casefold())
+        if found is None:
+            listed = (MESSAGES["help_choice_sep"].join(MESSAGES["help_choice"].format(value=c, words=value(self.group, c))
+                                                       for c in self.choices)
+                      if MESSAGES.lang == "zh" else ", ".join(map(repr, self.choices)))
+            raise argparse.ArgumentTypeError(_text("bad_choice", value=text, choices=listed))
+        return found
+
+
+# argparse's own lines a command line can cause, by the catalogue's key: the English is argparse's message as
+# Python 3.11 spells it (its gettext msgid, `%` placeholders that argparse fills), the Chinese the catalogue's.
+ARGPARSE = ("argparse_error", "argparse_argument", "argparse_required", "argparse_one_required",
+            "argparse_unrecognized", "argparse_not_allowed", "argparse_ignored", "argparse_ambiguous",
+            "argparse_one", "argparse_at_most_one", "argparse_at_least_one", "argparse_n", "argparse_n_plural",
+            "argparse_invalid_type", "argparse_invalid_choice")
+
+
+_ARGPARSE_KEYS = {words("cli", "en")[key]: key for key in ARGPARSE}
+
+
+def _argparse_gettext(message: str) -> str:
+    key = _ARGPARSE_KEYS.get(message)
+    return message if key is None or MESSAGES.lang != "zh" else MESSAGES[key]
+
+
+def _argparse_ngettext(singular: str, plural: str, n: int) -> str:
+    return _argparse_gettext(singular if n == 1 else plural)
+
+
+@contextmanager
+def argparse_words() -> Iterator[None]:
+    """argparse's own error lines (a missing argument, an unknown option, `invalid int value`) in the CLI's
+    language while a command line is parsed. argparse writes them through its module's gettext hooks, `_` and
+    `ngettext`, looked up at each call: they are swapped here for the parse only (and put back however it
+    ends, `SystemExit` included), giving the catalogue's Chinese for a message it knows and the message
+    unchanged otherwise (English, or a message a later Python words differently). Not `ArgumentParser.error`,
+    which is handed the line already joined in English; not `gettext.textdomain`, which is the process's."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._, argparse.ngettext = _argparse_gettext, _argparse_ngettext  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
 
 
 def field_name(name: str, items: Mapping[str, str] | None = None) -> str:

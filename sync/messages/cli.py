@@ -392,4 +392,24 @@ EN: dict[str, str] = {
     "collection_callbacks": "callbacks",
     "collection_duty_roster": "duty_roster",
     "collection_duty_calls": "duty_calls",
+    # A choice typed neither as stored nor by its words (`check --outcome`, `charge ITEM`): in English as argparse
+    # says it (`choices` are repr'd), in Chinese each choice beside its words.
+    "bad_choice": "invalid choice: {value!r} (choose from {choices})",
+    # argparse's own lines (cli/messages.py `argparse_words`): argparse's English exactly, its `%` placeholders,
+    # which argparse fills (the key's English is the message it looks up: never reword it here).
+    "argparse_error": "%(prog)s: error: %(message)s\n",
+    "argparse_argument": "argument %(argument_name)s: %(message)s",
+    "argparse_required": "the following arguments are required: %s",
+    "argparse_one_required": "one of the arguments %s is required",
+    "argparse_unrecognized": "unrecognized arguments: %s",
+    "argparse_not_allowed": "not allowed with argument %s",
+    "argparse_ignored": "ignored explicit argument %r",
+    "argparse_ambiguous": "ambiguous option: %(option)s could match %(matches)s",
+    "argparse_one": "expected one argument",
+    "argparse_at_most_one": "expected at most one argument",
+    "argparse_at_least_one": "expected at least one argument",
+    "argparse_n": "expected %s argument",
+    "argparse_n_plural": "expected %s arguments",
+    "argparse_invalid_type": "invalid %(type)s value: %(value)r",
+    "argparse_invalid_choice": "invalid choice: %(value)r (choose from %(choices)s)",
 }
