@@ -15,7 +15,7 @@ ZH: dict[str, str] = {
     "help_positionals": "位置参数",
     "help_options": "选项",
     "help_help": "显示此帮助并退出",
-    "help_choices": "{help}：{choices}",
+    "help_choices": "{help}（代码或中文均可）：{choices}",
     "help_choice": "{value} {words}",
     "help_choice_sep": "，",
     "help_login": "登录并登记本机",

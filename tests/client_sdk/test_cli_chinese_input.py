@@ -70,6 +70,15 @@ def test_every_option_with_choices_takes_every_chinese_word_of_its_choices_and_g
                 assert action.type(typed) == choice, (name, typed)
 
 
+def test_the_chinese_help_says_a_choice_is_typed_either_way():
+    before = MESSAGES.use("zh")
+    try:
+        text = _options_with_choices("zh")["check outcome"].help
+    finally:
+        MESSAGES.use(before)
+    assert text == "检查结果（代码或中文均可）：serviced 服务正常，fault 故障，not_accessible 无法进入，skipped 已跳过"
+
+
 _OUTCOME = Choice("outcome", ("serviced", "fault", "not_accessible", "skipped"))
 
 
