@@ -82,16 +82,46 @@ def test_the_chinese_help_says_a_choice_is_typed_either_way():
 _OUTCOME = Choice("outcome", ("serviced", "fault", "not_accessible", "skipped"))
 
 
-@given(st.text(max_size=12))
-def test_a_choice_gives_a_stored_value_or_refuses_so_no_chinese_choice_goes_further(text):
-    typed = text.strip().casefold()
-    known = typed in _OUTCOME.choices or typed in {label("outcome", c, "zh") for c in _OUTCOME.choices}
+_TYPED = {**{c: c for c in _OUTCOME.choices}, **{label("outcome", c, "zh"): c for c in _OUTCOME.choices}}
+
+
+@given(st.one_of(
+    st.tuples(st.sampled_from(sorted(_TYPED)), st.sampled_from(["", " ", "  ", "\t"]), st.booleans()).map(
+        lambda t: (f"{t[1]}{t[0].upper() if t[2] else t[0]}{t[1]}", _TYPED[t[0]])),
+    st.text(max_size=12).map(lambda t: (t, None))))
+def test_a_choice_gives_a_stored_value_or_refuses_so_no_chinese_choice_goes_further(case):
+    # A stored value or its words, padded or in capitals, give that stored value (review of phonezh31b: plain
+    # text alone never drew one); anything else is refused or is a known choice, and what is given is ASCII.
+    text, expected = case
     try:
         stored = _OUTCOME(text)
     except argparse.ArgumentTypeError:
-        assert not known
+        assert expected is None
     else:
-        assert known and stored in _OUTCOME.choices
+        assert stored in _OUTCOME.choices and stored.isascii()
+        assert expected is None or stored == expected
+
+
+def test_a_refused_choice_is_one_line_in_either_language_whatever_was_typed():
+    # The Chinese refusal printed what was typed as it was: a newline broke the one line, an escape code
+    # reached the terminal (review of phonezh31b).
+    for lang in ("zh", "en"):
+        before = MESSAGES.use(lang)
+        try:
+            with pytest.raises(argparse.ArgumentTypeError) as refused:
+                _OUTCOME("fa\nult\x1b[31m")
+        finally:
+            MESSAGES.use(before)
+        assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+        assert ("无效的选择" if lang == "zh" else "invalid choice") in str(refused.value)
+
+
+def test_the_hand_written_choice_helps_list_every_word_the_option_takes():
+    for key, group, choices in (("help_stage", "stage", ("before", "after", "evidence")),
+                                ("help_role", "signer_role", ("customer", "technician"))):
+        text = words("cli", "zh")[key]
+        assert "代码或中文均可" in text
+        assert all(c in text and label(group, c, "zh") in text for c in choices)
 
 
 def _local_text(db: str) -> str:
@@ -130,7 +160,7 @@ def test_a_word_no_choice_has_is_refused_naming_the_choices_in_the_language_and_
         main(["--lang", "zh", "--db", db, "check", insp, "CAM-001", "--outcome", "故"], http=http)
     err = capsys.readouterr().err
     assert exited.value.code == 2
-    assert "参数 --outcome：无效的选择：“故”（可选：serviced 服务正常，fault 故障，" in err, err
+    assert "参数 --outcome：无效的选择：'故'（可选：serviced 服务正常，fault 故障，" in err, err
     with pytest.raises(SystemExit) as exited:
         main(["--db", db, "check", insp, "CAM-001", "--outcome", "broken"], http=http)
     err = capsys.readouterr().err
