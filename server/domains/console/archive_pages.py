@@ -31,6 +31,7 @@ from sync.pricing import fen_of
 
 from ...storage import imports as q
 from ...storage.base import Connections
+from ...storage.service import EXTENSION, split_extension
 from ..archive.schemas import Found, ImportReport, NewSite
 from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
@@ -147,10 +148,12 @@ def console_href(found: Found) -> str:
 
 def _phone_like(text: str) -> bool:
     """Whether the search box's text reads as a caller's number (or its tail): digits with spaces, dashes,
-    brackets or a `+` only, full width too, at least the `caller_phone` filter's digits and at most its length
-    (a longer one was offered as the list filtered by it, which refuses it)."""
-    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(unicodedata.normalize("NFKC", text)) is not None
-            and len(phone_key(text)) >= TAIL_DIGITS)
+    brackets or a `+` only, full width too, then perhaps an extension (`split_extension`: 转 801, ext. 801), at
+    least the `caller_phone` filter's digits before it and at most its length (a longer one was offered as the
+    list filtered by it, which refuses it)."""
+    number = split_extension(unicodedata.normalize("NFKC", text))[0]
+    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(number) is not None
+            and len(phone_key(text).partition(EXTENSION)[0]) >= TAIL_DIGITS)
 
 
 def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:
