@@ -20,7 +20,7 @@ from server.storage.sqlite.backend import SQLITE
 from server.storage.sqlite.migrations_extensions import m039_caller_extension
 from tests.helpers import upgraded
 from tests.server.test_console_desk import console, post_new, requests_of
-from tests.server.test_console_desk_phone import SITE
+from tests.server.test_console_desk_phone import SITE, found_after_upgrade
 from tests.server.test_phone_landline import AREA, LOCAL, _ids
 from tests.server.test_service import open_request
 
@@ -133,18 +133,7 @@ def _requests_before_m039(db: Any, mark: str) -> None:
                    [request_id, SITE, "received", n, 1, 0, 0, digits])
 
 
-def _after_upgrade(database: Any) -> dict[str, Any]:
-    try:
-        with database.read() as db:
-            kept = dict(db.execute("SELECT request_id, phone_reversed FROM service_clocks").fetchall())
-            listed = {tail: [i for i, _ in q.list_requests(
-                db, sites=None, site_id=None, status=None, assigned_to=None, open_=None, breached=None, at_risk=None,
-                now_ms=0, after=None, limit=10, phone_tail=tail)] for tail in ("999988885570#801", "99998888")}
-        return {"kept": kept, "listed": listed}
-    finally:
-        database.close()
-
-
+TAILS = ("999988885570#801", "99998888")  # the number with extension 801; the switchboard's tail
 EXPECTED = {"kept": {"r-intl": "999988885570#801", "r-national": "999988885570#801", "r-ext": "999988885570#802",
                      "r-board": "999988885570", "r-mobile": "00083100831", "r-none": None, "r-array": None},
             "listed": {"999988885570#801": ["r-intl", "r-national"],
@@ -155,7 +144,7 @@ def test_m039_keeps_the_extensions_of_a_sqlite_databases_stored_numbers_apart(tm
     # Regression (desk31): numbers stored with an extension were not found by their other form after the
     # upgrade either (8675588889999801, 075588889999801).
     path = tmp_path / "fieldsync.db"
-    assert _after_upgrade(upgraded(path, M039, _requests_before_m039)) == EXPECTED
+    assert found_after_upgrade(upgraded(path, M039, _requests_before_m039), TAILS) == EXPECTED
     # The step again over what it wrote (a step is recorded once; its rule is run again here): nothing changes.
     database = SQLITE.open(path)
     try:
@@ -168,7 +157,7 @@ def test_m039_keeps_the_extensions_of_a_sqlite_databases_stored_numbers_apart(tm
 
 
 def test_m039_keeps_the_extensions_of_a_postgresql_databases_stored_numbers_apart(pg_url: str) -> None:
-    assert _after_upgrade(upgraded(pg_url, M039, _requests_before_m039)) == EXPECTED
+    assert found_after_upgrade(upgraded(pg_url, M039, _requests_before_m039), TAILS) == EXPECTED
     # The rule again over what it wrote: nothing to change.
     database = upgraded(pg_url, M039, lambda db, mark: None)  # already at the newest step: opened as it is
     try:
