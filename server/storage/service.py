@@ -142,8 +142,11 @@ def phone_reversed(phone: object) -> str | None:
 
 # A switchboard's extension, written after the number: 转 (轉), 分机 (分機), ext, ext., extension, x or # (NFKC
 # has made full-width ones ASCII), case ignored; read only after a digit of the number (the x of "fax" before
-# it is no marker), the extension being the digits after the first marker.
+# it is no marker). The first such marker names an extension only when all that follows it is 1-6 digits, spaces
+# and perhaps a `.` or `:` (`：` after NFKC) before them: 138xxxx8000 (a masked number) and 0755-8888 9999 / fax
+# 0755-8888 9998 (a second number) have none.
 _EXTENSION_MARK = re.compile(r"转|轉|分机|分機|extension|ext\.?|x|#", re.IGNORECASE)
+_EXTENSION_DIGITS = re.compile(r"\s*[.:]?\s*([0-9]{1,6})\s*")
 # Or a last dash-separated group of 1-6 digits after a complete landline (0755-8888 9999-801, as business cards
 # print it), where the whole is not itself one: 0755-3350-1201 and 021-5555-0101 are numbers, not extensions.
 _LAST_DASHED = re.compile(r"(.*[0-9].*)[-\u2010-\u2015]\s*([0-9]{1,6})\s*")
@@ -157,13 +160,13 @@ def _digits(text: str) -> str:
 
 def split_extension(text: str) -> tuple[str, str]:
     """A number as typed (after NFKC) split into the number and its extension's digits ("" when none): after
-    a marker (`_EXTENSION_MARK`) that follows a digit, or a dash after a complete mainland landline whose whole
-    is none (`_LAST_DASHED`); a marker with no digit after it names none, and another number's 400/800 or mobile
-    number's dash is a dash."""
+    the first marker (`_EXTENSION_MARK`) that follows a digit when only the extension's digits follow it
+    (`_EXTENSION_DIGITS`; any other text after that marker names none), or a dash after a complete mainland
+    landline whose whole is none (`_LAST_DASHED`); a 400/800 or mobile number's dash is a dash."""
     for mark in _EXTENSION_MARK.finditer(text):
         if _digits(text[:mark.start()]):
-            extension = _digits(text[mark.end():])
-            return (text[:mark.start()], extension) if extension else (text, "")
+            extension = _EXTENSION_DIGITS.fullmatch(text, mark.end())
+            return (text[:mark.start()], extension[1]) if extension else (text, "")
     dashed = _LAST_DASHED.fullmatch(text)
     if (dashed and _NATIONAL_LANDLINE.fullmatch(national_digits(_digits(dashed[1])))
             and not _NATIONAL_LANDLINE.fullmatch(national_digits(_digits(text)))):

@@ -65,6 +65,25 @@ def test_an_extension_is_read_after_a_complete_number_and_a_dash_only_after_a_la
     assert q.phone_reversed("转 801") == "108"
 
 
+def test_a_marker_followed_by_more_than_the_extensions_digits_names_no_extension():
+    # Regression (fixdesk31, item 1): 138xxxx8000 (a masked number) keyed as 831#8000 and 0755-8888 9999 / fax
+    # 0755-8888 9998 as 999988885570#075588889998, a second number glued on as an extension.
+    assert q.phone_reversed("138xxxx8000") == "0008831"
+    assert q.phone_reversed("0755-8888 9999 / fax 0755-8888 9998") == "075588889999075588889998"[::-1]
+    assert q.phone_reversed("0755-8888 9999 转 801 (王工)") == "075588889999801"[::-1]
+    assert q.phone_reversed("0755-8888 9999 转 1234567") == "0755888899991234567"[::-1]  # 7 digits: none
+    # What may stand between the marker and the digits: a `.` or `:` (full width too) and spaces.
+    for typed in ("0755-8888 9999 分机：801", "0755-8888 9999 ext: 801 ", "0755-8888 9999 x.801", "0755-8888 9999 #  801"):
+        assert q.phone_reversed(typed) == "999988885570#801", typed
+
+
+def test_a_masked_callers_number_is_found_by_its_last_four_and_as_typed(store, site, chen, lin):
+    # Regression (fixdesk31, item 1): 8000 no longer found 138xxxx8000, and the number itself was a 400.
+    masked = open_request(chen, caller_phone="138xxxx8000")
+    assert _ids(lin, caller_phone="8000") == [masked]
+    assert _ids(lin, caller_phone="138xxxx8000") == [masked]
+
+
 def test_a_filter_naming_an_extension_needs_the_numbers_four_digits_and_keeps_the_limit(store, site, lin):
     # 999 转 8015: three digits of the number; 转 801: a marker before any digit, so three digits in all.
     for typed in ("999 转 8015", "转 801", "0755-8888 9999 转 " + "8" * 30):
@@ -117,7 +136,8 @@ def test_every_form_of_a_landline_with_an_extension_has_one_key_led_by_the_switc
 
 M039 = "m039_caller_extension"
 STORED = {"r-intl": "+86 755 8888 9999 转 801", "r-national": "0755-8888 9999-801", "r-ext": "0755 88889999 ext. 802",
-          "r-board": "0755-8888 9999", "r-mobile": "13800138000", "r-none": None, "r-array": ["0755", "转 801"]}
+          "r-board": "0755-8888 9999", "r-mobile": "13800138000", "r-none": None, "r-array": ["0755", "转 801"],
+          "r-masked": "138xxxx8000", "r-fax": "0755-8888 9999 / fax 0755-8888 9998"}
 
 
 def _requests_before_m039(db: Any, mark: str) -> None:
@@ -133,11 +153,14 @@ def _requests_before_m039(db: Any, mark: str) -> None:
                    [request_id, SITE, "received", n, 1, 0, 0, digits])
 
 
-TAILS = ("999988885570#801", "99998888")  # the number with extension 801; the switchboard's tail
+# The number with extension 801; the switchboard's tail; the last four of 138xxxx8000; the fax number's tail.
+TAILS = ("999988885570#801", "99998888", "0008", "89998888")
 EXPECTED = {"kept": {"r-intl": "999988885570#801", "r-national": "999988885570#801", "r-ext": "999988885570#802",
-                     "r-board": "999988885570", "r-mobile": "00083100831", "r-none": None, "r-array": None},
+                     "r-board": "999988885570", "r-mobile": "00083100831", "r-none": None, "r-array": None,
+                     "r-masked": "0008831", "r-fax": "899988885570999988885570"},
             "listed": {"999988885570#801": ["r-intl", "r-national"],
-                       "99998888": ["r-intl", "r-national", "r-ext", "r-board"]}}
+                       "99998888": ["r-intl", "r-national", "r-ext", "r-board"],
+                       "0008": ["r-mobile", "r-masked"], "89998888": ["r-fax"]}}
 
 
 def test_m039_keeps_the_extensions_of_a_sqlite_databases_stored_numbers_apart(tmp_path: Path) -> None:
@@ -167,4 +190,4 @@ def test_m039_keeps_the_extensions_of_a_postgresql_databases_stored_numbers_apar
                                " WHERE json_typeof(r.fields -> 'caller_phone') = 'string'").fetchall()
     finally:
         database.close()
-    assert len(found) == 5 and q.rekeyed(found) == []
+    assert len(found) == 7 and q.rekeyed(found) == []
