@@ -7,6 +7,7 @@ so, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -100,6 +101,21 @@ def test_the_search_box_opens_the_list_of_a_number_with_an_extension_given_the_o
         assert r.status_code == 303, typed
         assert r.headers["location"] == f"/console/service-requests?caller_phone={quote(typed)}"
         assert f'/console/service-requests/{stored}"' in http.get(r.headers["location"]).text, typed
+
+
+def test_a_device_code_that_reads_as_a_short_number_and_an_extension_opens_the_device(http, site, store):
+    # Regression (fixdesk31, item 2): 1001#2 and 3001-X1 also read as a caller's number (1001 转 2): the
+    # search box showed a list of the device and the phone search instead of opening the device.
+    codes = {"1001#2": str(uuid.uuid4()), "3001-X1": str(uuid.uuid4())}
+    store.write_server_changes([("devices", device, {"site_id": SITE, "code": code, "status": "active"}, False)
+                                for code, device in codes.items()])
+    console(http, "chen")
+    for code, device in codes.items():
+        r = http.get("/console/lookup", params={"q": code}, follow_redirects=False)
+        assert (r.status_code, r.headers.get("location")) == (303, f"/console/sites/{SITE}/devices/{device}"), code
+    # A whole local number before the extension still reads as a caller's number.
+    r = http.get("/console/lookup", params={"q": "8888 9999 转 801"}, follow_redirects=False)
+    assert r.headers["location"] == f"/console/service-requests?caller_phone={quote('8888 9999 转 801')}"
 
 
 def test_a_call_from_a_switchboard_warns_of_the_open_requests_of_its_extensions_in_either_form(http, site, lin):
