@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -130,10 +131,55 @@ def phone_reversed(phone: object) -> str | None:
     as ASCII; spaces, dashes, brackets and a `+` left out), a mainland number in its national form (a mobile
     without its country code: +86 138 0013 8000, 008613800138000 and 138 0013 8000 are one; a landline with
     its trunk prefix 0 for the country code: +86 752 335 0120, 0086-752-3350120 and 0752-3350120 are one),
-    last first; None without a digit."""
+    last first; then, where it names an extension (`split_extension`), `EXTENSION` and the extension's digits
+    as written (0755-8888 9999 转 801: 999988885570#801); None without a digit before any extension."""
     if not isinstance(phone, str):
         return None
-    return national_digits("".join(c for c in unicodedata.normalize("NFKC", phone) if c in DIGITS))[::-1] or None
+    number, extension = split_extension(unicodedata.normalize("NFKC", phone))
+    main = national_digits(_digits(number))[::-1]
+    return (main + (EXTENSION + extension if extension else "")) or None
+
+
+# A switchboard's extension, written after the number: 转 (轉), 分机 (分機), ext, ext., extension, x or # (NFKC
+# has made full-width ones ASCII), case ignored; read only after a digit of the number (the x of "fax" before
+# it is no marker). The first such marker names an extension only when all that follows it is 1-6 digits, spaces
+# and perhaps a `.` or `:` (`：` after NFKC) before them: 138xxxx8000 (a masked number) and 0755-8888 9999 / fax
+# 0755-8888 9998 (a second number) have none.
+_EXTENSION_MARK = re.compile(r"转|轉|分机|分機|extension|ext\.?|x|#", re.IGNORECASE)
+_EXTENSION_DIGITS = re.compile(r"\s*[.:]?\s*([0-9]{1,6})\s*")
+# Or a last dash-separated group of 1-6 digits after a complete landline (0755-8888 9999-801, as business cards
+# print it), where the whole is not itself one: 0755-3350-1201 and 021-5555-0101 are numbers, not extensions.
+_LAST_DASHED = re.compile(r"(.*[0-9].*)[-\u2010-\u2015]\s*([0-9]{1,6})\s*")
+_NATIONAL_LANDLINE = re.compile(r"0(?:(?:10|2[0-9])[0-9]{7,8}|(?!400|800)[3-9][0-9]{9,10})")
+EXTENSION = "#"  # in a stored key, between the number's digits (reversed) and its extension's (not reversed)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c in DIGITS)
+
+
+def split_extension(text: str) -> tuple[str, str]:
+    """A number as typed (after NFKC) split into the number and its extension's digits ("" when none): after
+    the first marker (`_EXTENSION_MARK`) that follows a digit when only the extension's digits follow it
+    (`_EXTENSION_DIGITS`; any other text after that marker names none), or a dash after a complete mainland
+    landline whose whole is none (`_LAST_DASHED`); a 400/800 or mobile number's dash is a dash."""
+    for mark in _EXTENSION_MARK.finditer(text):
+        if _digits(text[:mark.start()]):
+            extension = _EXTENSION_DIGITS.fullmatch(text, mark.end())
+            return (text[:mark.start()], extension[1]) if extension else (text, "")
+    dashed = _LAST_DASHED.fullmatch(text)
+    if (dashed and _NATIONAL_LANDLINE.fullmatch(national_digits(_digits(dashed[1])))
+            and not _NATIONAL_LANDLINE.fullmatch(national_digits(_digits(text)))):
+        return dashed[1], dashed[2]
+    return text, ""
+
+
+def rekeyed(found: Iterable[tuple[str, object, str | None]]) -> list[tuple[str, str]]:
+    """m039 (both backends): (key, request id) for each of `found`'s (request id, caller's number as written,
+    stored key) whose number `phone_reversed` now keys otherwise (an extension kept apart); none the second
+    time."""
+    return [(key, request_id) for request_id, phone, stored in found
+            if (key := phone_reversed(phone)) is not None and key != stored]
 
 
 def national_digits(digits: str) -> str:
@@ -249,9 +295,13 @@ def _where(db: Sql, *, sites: list[str] | None, site_id: str | None, status: str
            now_ms: int, phone_tail: str | None = None) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
-    if phone_tail is not None:  # first: the range of `service_clocks_phone`
+    if phone_tail is not None:  # first: the range of `service_clocks_phone` (the number's tail)
+        number, _, extension = phone_tail.partition(EXTENSION)
         where.append("phone_reversed >= ? AND phone_reversed < ?")
-        args += tail_range(phone_tail)
+        args += tail_range(number)
+        if extension:  # and that extension, exactly
+            where.append("phone_reversed LIKE ?")
+            args.append(f"%{EXTENSION}{extension}")
     if sites is not None:
         where.append(f"site_id IN {among(sites)}")
         args += sites
@@ -280,7 +330,8 @@ def list_requests(db: Sql, *, sites: list[str] | None, site_id: str | None, stat
     """(request id, order key) of the requests the filters keep, in order of the key (`reported_at`) then
     id, after the keyset position `after`; `sites` is the caller's scope (None: every site). `callback_due=True`:
     signed or closed with a call-back still to make, the oldest due first (the key: `callback_due_of`).
-    `phone_tail`: the caller's number ends with these digits (reversed, as `phone_reversed` stores them).
+    `phone_tail`: the caller's number ends with these digits (reversed, as `phone_reversed` stores them), any
+    extension (a switchboard's number finds its extensions' calls) unless the tail names one, then it alone.
 
     `breached` and `at_risk` are read from the stored columns at `now_ms`: exact until the
     request's next event, which recomputes them."""
@@ -306,7 +357,9 @@ def count_callbacks_due(db: Sql, *, sites: list[str] | None, now_ms: int) -> int
 
 def open_duplicates(db: Sql, site_id: str, device_id: str | None, phone: str | None, limit: int) -> list[str]:
     """The open requests of a site about this device or from this phone number (its digits reversed, as
-    `phone_reversed` stores them), oldest call first: what a new call may be a duplicate of."""
+    `phone_reversed` stores them), oldest call first: what a new call may be a duplicate of. The number is
+    compared without its extension: a call from a switchboard's extension (0755-8888 9999 转 801) is warned of
+    the open requests from the switchboard and its other extensions."""
     if device_id is None and phone is None:
         return []
     same = []
@@ -315,8 +368,9 @@ def open_duplicates(db: Sql, site_id: str, device_id: str | None, phone: str | N
         same.append("r.device_id = ?")
         args.append(device_id)
     if phone is not None:
-        same.append("c.phone_reversed = ?")
-        args.append(phone)
+        number = phone.partition(EXTENSION)[0]
+        same.append("c.phone_reversed = ? OR c.phone_reversed LIKE ?")
+        args += [number, f"{number}{EXTENSION}%"]
     return [r[0] for r in db.execute(
         "SELECT c.request_id FROM service_clocks c JOIN rows r ON r.collection = 'service_requests'"
         " AND r.id = c.request_id AND r.deleted = 0 WHERE c.site_id = ? AND c.open = 1"

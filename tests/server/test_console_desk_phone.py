@@ -125,13 +125,14 @@ def _requests_before_m034(db: Any, mark: str) -> None:
                    f" VALUES ({', '.join([mark] * 7)})", [request_id, SITE, "received", n, 1, 0, 0])
 
 
-def _found_after_upgrade(database: Any) -> dict[str, Any]:
+def found_after_upgrade(database: Any, tails: tuple[str, ...] = ("1010", "2010")) -> dict[str, Any]:
+    """The keys stored in `database` (closed after) and the requests `list_requests` finds by each of `tails`."""
     try:
         with database.read() as db:
             kept = dict(db.execute("SELECT request_id, phone_reversed FROM service_clocks").fetchall())
             listed = {tail: [i for i, _ in q.list_requests(
                 db, sites=None, site_id=None, status=None, assigned_to=None, open_=None, breached=None, at_risk=None,
-                now_ms=0, after=None, limit=10, phone_tail=tail)] for tail in ("1010", "2010")}
+                now_ms=0, after=None, limit=10, phone_tail=tail)] for tail in tails}
         return {"kept": kept, "listed": listed}
     finally:
         database.close()
@@ -145,11 +146,11 @@ EXPECTED = {"kept": {"r-gate": "10105555120", "r-wide": "20105555120", "r-none":
 def test_m034_fills_the_callers_number_of_a_sqlite_databases_requests(tmp_path: Path) -> None:
     # Regression (s29-fixdesk29, item 3): SQLite's step kept the digits of a caller_phone stored as a JSON
     # array or object (json_extract gives its JSON text); PostgreSQL's step and the live write keep none.
-    assert _found_after_upgrade(upgraded(tmp_path / "fieldsync.db", M034, _requests_before_m034)) == EXPECTED
+    assert found_after_upgrade(upgraded(tmp_path / "fieldsync.db", M034, _requests_before_m034)) == EXPECTED
 
 
 def test_m034_fills_the_callers_number_of_a_postgresql_databases_requests(pg_url: str) -> None:
-    assert _found_after_upgrade(upgraded(pg_url, M034, _requests_before_m034)) == EXPECTED
+    assert found_after_upgrade(upgraded(pg_url, M034, _requests_before_m034)) == EXPECTED
 
 
 def test_the_number_filter_reads_a_range_of_its_index(tmp_path: Path) -> None:

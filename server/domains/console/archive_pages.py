@@ -31,6 +31,7 @@ from sync.pricing import fen_of
 
 from ...storage import imports as q
 from ...storage.base import Connections
+from ...storage.service import EXTENSION, split_extension
 from ..archive.schemas import Found, ImportReport, NewSite
 from ..archive.service import MAX_LOOKUP_CHARS, Archive
 from ..identity.service import Caller
@@ -45,6 +46,7 @@ SITE_FIELDS = ("name", "customer", "contract", "address", "zone", "tz", "contrac
                "warranty_months", "members", "service_terms")
 _SEPARATOR = re.compile(r"[\s/:：-]+")
 _PHONE = re.compile(r"[0-9\s()+-]+")  # a number as typed, once NFKC made full-width digits ASCII
+LOCAL_DIGITS = 7  # a mainland local number's (a landline's 7-8, 8888 9999)
 
 
 @dataclass
@@ -147,10 +149,14 @@ def console_href(found: Found) -> str:
 
 def _phone_like(text: str) -> bool:
     """Whether the search box's text reads as a caller's number (or its tail): digits with spaces, dashes,
-    brackets or a `+` only, full width too, at least the `caller_phone` filter's digits and at most its length
-    (a longer one was offered as the list filtered by it, which refuses it)."""
-    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(unicodedata.normalize("NFKC", text)) is not None
-            and len(phone_key(text)) >= TAIL_DIGITS)
+    brackets or a `+` only, full width too, then perhaps an extension (`split_extension`: 转 801, ext. 801), at
+    least the `caller_phone` filter's digits before it and at most its length (a longer one was offered as the
+    list filtered by it, which refuses it); with an extension, a whole local number's digits (`LOCAL_DIGITS`)
+    before it, so that a device coded 1001#2 or 3001-X1 opens, not a list with a phone number's entry."""
+    number, extension = split_extension(unicodedata.normalize("NFKC", text))
+    digits = len(phone_key(text).partition(EXTENSION)[0])
+    return (len(text) <= PHONE_LIMIT and _PHONE.fullmatch(number) is not None
+            and digits >= (LOCAL_DIGITS if extension else TAIL_DIGITS))
 
 
 def lookup(archive: Archive, inspections: Inspections, caller: Caller, text: str) -> list[dict[str, str]]:

@@ -23,10 +23,10 @@ TAIL_DIGITS = 4  # a `caller_phone` filter names at least the number's last four
 
 
 def phone_tail(phone: str) -> str:
-    """A `caller_phone` filter's digits, last first; `invalid_filter` past a number's length or short of
-    `TAIL_DIGITS` digits."""
+    """A `caller_phone` filter's digits, last first (and its extension's, `q.phone_reversed`); `invalid_filter`
+    past a number's length or short of `TAIL_DIGITS` digits before any extension."""
     tail = q.phone_reversed(phone[:PHONE_LIMIT + 1]) or ""
-    if len(phone) > PHONE_LIMIT or len(tail) < TAIL_DIGITS:
+    if len(phone) > PHONE_LIMIT or len(tail.partition(q.EXTENSION)[0]) < TAIL_DIGITS:
         raise E.InvalidFilter(f"caller_phone is a number of at most {PHONE_LIMIT} characters, at least"
                               f" {TAIL_DIGITS} of them digits (its tail will do)", parameter="caller_phone",
                               limit=PHONE_LIMIT)

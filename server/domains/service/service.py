@@ -62,7 +62,8 @@ def phone_key(phone: str) -> str:
     """A caller's number as numbers are compared: its digits alone, full-width ones as ASCII, last first
     (`storage.service.phone_reversed`: ０７５２-３３５０ １２０, (0752)3350120 and 0752 3350 120 are one; a
     mainland number in its national form: a mobile without its +86, 0086 or 86, a landline given as
-    +86 752 3350120 as 0752-3350120); "" without a digit."""
+    +86 752 3350120 as 0752-3350120), then an extension's digits after `q.EXTENSION` (0755-8888 9999 转 801 and
+    +86 755 8888 9999 ext. 801 are 999988885570#801); "" without a digit."""
     return q.phone_reversed(phone) or ""
 
 

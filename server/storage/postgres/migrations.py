@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -29,6 +30,7 @@ from ..service import (
     PHONE_NATIONAL,
     PHONE_REVERSED,
     TO_MAKE_COLUMN,
+    rekeyed,
     to_make_backfill,
 )
 from ..signatures import SIGNED_DEVICES, SIGNED_TECHNICIAN, TECHNICIAN_BACKFILL_POSTGRES
@@ -38,7 +40,19 @@ from .migrations_domains import DOMAINS
 # pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
 MIGRATING = 0x66_73_6D_67  # "fsmg"
 
-STEPS: list[tuple[str, str]] = [
+
+def _caller_extension(conn: psycopg.Connection[Any]) -> None:
+    """m039: each request's `phone_reversed` from its caller's number by the live rule, as SQLite's step
+    (storage/sqlite/migrations_extensions.py): an extension kept apart from the number."""
+    found = conn.execute("SELECT c.request_id, r.fields ->> 'caller_phone', c.phone_reversed FROM service_clocks c"
+                         " JOIN rows r ON r.collection = 'service_requests' AND r.id = c.request_id"
+                         " WHERE json_typeof(r.fields -> 'caller_phone') = 'string'").fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany("UPDATE service_clocks SET phone_reversed = %s WHERE request_id = %s", rekeyed(found))
+
+
+# A step is SQL, or (m039) a function of the connection, for a rule only Python has.
+STEPS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
     ("m001_rows", """
         CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
         -- As SQLite's `rows`: a row's fields (JSONB, so that they can be queried and indexed),
@@ -155,6 +169,8 @@ STEPS: list[tuple[str, str]] = [
     ("m037_caller_landline_national", PHONE_LANDLINE_POSTGRES),
     # The inspections of a period by an index, SQLite's m038 (storage/inspections.py).
     ("m038_inspection_period", PERIOD_INDEX.format(period="(fields ->> 'period')")),
+    # A caller's extension apart from the number, SQLite's m039 (storage/sqlite/migrations_extensions.py).
+    ("m039_caller_extension", _caller_extension),
 ]
 
 
@@ -193,7 +209,10 @@ def _migrate(conn: psycopg.Connection[Any], stop_before: str | None) -> tuple[st
             if name == stop_before:
                 break
             if name not in done:
-                conn.execute(sql.encode())
+                if callable(sql):
+                    sql(conn)
+                else:
+                    conn.execute(sql.encode())
                 if name == "m001_rows":
                     _seed(conn)
                 conn.execute("INSERT INTO migrations(name) VALUES (%s)", [name])
