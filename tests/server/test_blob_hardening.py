@@ -17,6 +17,7 @@ import httpx
 from PIL import Image
 
 from bench import _tus as tus
+from server.settings import Settings
 from tests.conftest import server_args
 from tests.server.test_uploads import _other_site, blob_of, jpeg, photo, png, sha
 
@@ -293,7 +294,8 @@ def _read_all(s: socket.socket) -> bytes:
 def test_thumbnails_in_flight_do_not_starve_other_requests(tmp_path):
     # Regression (issue 9, finding 7): 40 concurrent thumbnail requests for ten large PNGs held every
     # request thread, and another user's unrelated request waited 16.5 s for one. Now image work has
-    # its own bounded executor: the unrelated request is answered before any thumbnail is.
+    # its own bounded executor: the unrelated request is answered while the thumbnails are still being made,
+    # no later than the executor's first round.
     from bench._server import ServerProcess
     from sync import hlc
     from tests.reliability.wire import INSPECTION, prepare
@@ -301,6 +303,7 @@ def test_thumbnails_in_flight_do_not_starve_other_requests(tmp_path):
     prepare(tmp_path / "data", ["wang", "zhao"], 1)
     pngs = [rgb_png(3900, 3900, mark) for mark in range(10)]  # 15.2 MP each, just under the PNG budget
     server = ServerProcess(tmp_path / "data").start()
+    asked: list[socket.socket] = []
     try:
         with httpx.Client(base_url=server.url, timeout=120) as client:
             wire = client.post("/auth/token", json={"username": "wang", "password": "demo"}).json()
@@ -316,18 +319,24 @@ def test_thumbnails_in_flight_do_not_starve_other_requests(tmp_path):
             assert [r["status"] for r in pushed.json()["results"]] == ["applied"] * 10, pushed.text
             other = client.post("/auth/token", json={"username": "zhao", "password": "demo"}).json()
             zhao = {"Authorization": f"Bearer {other['token']}"}
-            asked = [_raw_get(server.port, f"/blobs/{sha(data)}/thumbnail?size=320", auth)
-                     for data in pngs for _ in range(4)]
+            asked += [_raw_get(server.port, f"/blobs/{sha(data)}/thumbnail?size=320", auth)
+                      for data in pngs for _ in range(4)]
             unrelated = client.get("/api/clients", headers=zhao)
             answered, _, _ = select.select(asked, [], [], 0)
             assert unrelated.status_code == 200
-            # The condition, not a time: when the unrelated answer arrived, no thumbnail had been answered.
-            assert answered == [], f"{len(answered)} thumbnails were answered before an unrelated request"
+            # The condition, not a time: when the unrelated answer arrived, at most the image executor's first
+            # round (its workers' PNGs, each asked four times) had been answered; with every request thread
+            # held (the bug) the thumbnails were made together and the unrelated request waited for them. CI
+            # (session 31) saw one PNG's four answered first on a loaded machine: "none" raced with the first.
+            first_round = 4 * Settings(data_dir=tmp_path).image_workers
+            assert len(answered) <= first_round, f"{len(answered)} thumbnails were answered before an unrelated request"
             replies = [_read_all(s) for s in asked]
         assert all(r.startswith(b"HTTP/1.1 200") for r in replies), [r[:40] for r in replies]
         made = sorted(p.name for p in (tmp_path / "data" / "thumbs").rglob("*.jpg"))
         assert made == sorted(f"{sha(data)}-320.jpg" for data in pngs)
     finally:
+        for s in asked:  # a failed assertion above must not leave 40 sockets to the next test's setup
+            s.close()
         server.stop()
 
 
