@@ -11,7 +11,7 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +28,18 @@ from ..client import Client
 from ..session import EpochChanged
 from . import charges, commands, customer, service
 from .common import _Refused, _UserError, upload_counts
-from .messages import LANGS, MESSAGES, Choice, _text, argparse_words, choose, display_width, value, wrap
+from .messages import (
+    LANGS,
+    MESSAGES,
+    Choice,
+    _text,
+    argparse_words,
+    choose,
+    display_width,
+    listed_choices,
+    value,
+    wrap,
+)
 
 DEFAULT_DB = "~/.fieldsync/client.db"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -69,14 +80,12 @@ def _choices(key: str, group: str, choices: Sequence[str]) -> dict[str, Any]:
     return {"choices": choices, "type": Choice(group, choices), "help": _help(key, group, choices)}
 
 
-def _help(key: str, group: str, choices: Iterable[str]) -> str:
+def _help(key: str, group: str, choices: Sequence[str]) -> str:
     """An option's help, with each choice's words where they are not the choice as typed: in Chinese
     `fault 故障`; in English a choice is its own word (`fault`), and the help is as the catalogue has it."""
-    said = [(choice, value(group, choice)) for choice in choices]
-    if all(choice == words for choice, words in said):
+    if all(choice == value(group, choice) for choice in choices):
         return MESSAGES[key]
-    listed = MESSAGES["help_choice_sep"].join(MESSAGES["help_choice"].format(value=c, words=w) for c, w in said)
-    return MESSAGES["help_choices"].format(help=MESSAGES[key], choices=listed)
+    return MESSAGES["help_choices"].format(help=MESSAGES[key], choices=listed_choices(group, choices))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -72,6 +72,12 @@ def value(group: str, stored: object) -> str:
     return label(group, stored, "zh") if MESSAGES.lang == "zh" else str(stored)
 
 
+def listed_choices(group: str, choices: Sequence[str]) -> str:
+    """Each choice beside its words (`fault 故障`), as the help and a refused choice list them."""
+    return MESSAGES["help_choice_sep"].join(MESSAGES["help_choice"].format(value=c, words=value(group, c))
+                                            for c in choices)
+
+
 class Choice:
     """An option's `type=` that takes one of its `choices` as stored or by its Chinese words (故障 for
     `fault`, the words `value` shows and the Chinese help lists), in either language, trimmed and caseless as
@@ -87,9 +93,8 @@ class Choice:
     def __call__(self, text: str) -> str:
         found = self._taken.get(text.strip().casefold())
         if found is None:
-            listed = (MESSAGES["help_choice_sep"].join(MESSAGES["help_choice"].format(value=c, words=value(self.group, c))
-                                                       for c in self.choices)
-                      if MESSAGES.lang == "zh" else ", ".join(map(repr, self.choices)))
+            listed = (listed_choices(self.group, self.choices) if MESSAGES.lang == "zh"
+                      else ", ".join(map(repr, self.choices)))
             raise argparse.ArgumentTypeError(_text("bad_choice", value=text, choices=listed))
         return found
 
