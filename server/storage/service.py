@@ -112,18 +112,18 @@ UPDATE service_clocks SET phone_reversed = substr(phone_reversed, 1, 11)
 """
 
 
-# m037 on PostgreSQL: the numbers stored before it with a mainland landline's country code among their digits
-# (reversed: the local number and area code, a 0 if one was kept, then 68 or 6800; `_MAINLAND_LANDLINE` read
-# backwards) keep the national form, area code and number then the trunk prefix 0, as `phone_reversed` now
-# stores them. Idempotent: the national form ends in 0, never in 68 or 6800 (no `?` in the patterns: the
-# connections take it for a parameter's mark). SQLite's step runs
-# `national_digits` itself (it has no regular expressions).
-LANDLINE_REVERSED = "^([0-9]{7,8}(01|[0-9]2)|[0-9]{9,10}[3-9])0{0,1}68(00){0,1}$"
-SERVICE_REVERSED = "^[0-9]*(004|008)0{0,1}68(00){0,1}$"  # a 400 or 800 number's, kept as it is
-PHONE_LANDLINE_POSTGRES = f"""
-UPDATE service_clocks SET phone_reversed = substring(phone_reversed FROM '{LANDLINE_REVERSED}') || '0'
-    WHERE phone_reversed ~ '{LANDLINE_REVERSED}' AND phone_reversed !~ '{SERVICE_REVERSED}';
-"""
+# m037 (both backends): the stored keys, each (request id, key); `landline_rekeyed` gives those that kept a
+# mainland landline's country code (+86 752 3350120 as 0210533257680) their national form.
+STORED_KEYS = "SELECT request_id, phone_reversed FROM service_clocks WHERE phone_reversed IS NOT NULL"
+
+
+def landline_rekeyed(found: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """m037 (both backends): (key, request id) for each of `found`'s (request id, stored key) whose digits
+    `national_digits` now gives otherwise: a landline with its country code in its national form, its area
+    code's trunk prefix 0 for the country code (a mobile's was dropped by m036). None the second time: the
+    national form is its own."""
+    return [(national[::-1], request_id) for request_id, stored in found
+            if (national := national_digits(stored[::-1])) != stored[::-1]]
 
 
 def phone_reversed(phone: object) -> str | None:

@@ -26,10 +26,11 @@ from ..inspections import PERIOD_INDEX
 from ..media import DOOMED, PIECES
 from ..service import (
     PHONE_BACKFILL_POSTGRES,
-    PHONE_LANDLINE_POSTGRES,
     PHONE_NATIONAL,
     PHONE_REVERSED,
+    STORED_KEYS,
     TO_MAKE_COLUMN,
+    landline_rekeyed,
     rekeyed,
     to_make_backfill,
 )
@@ -39,6 +40,14 @@ from .migrations_domains import DOMAINS
 
 # pg_advisory_xact_lock's key for "migrating": any constant our other locks do not use.
 MIGRATING = 0x66_73_6D_67  # "fsmg"
+
+
+def _caller_landline(conn: psycopg.Connection[Any]) -> None:
+    """m037: each stored key that kept a mainland landline's country code in its national form, by the live
+    rule, as SQLite's step (storage/sqlite/migrations_callers.py)."""
+    found = conn.execute(STORED_KEYS).fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany("UPDATE service_clocks SET phone_reversed = %s WHERE request_id = %s", landline_rekeyed(found))
 
 
 def _caller_extension(conn: psycopg.Connection[Any]) -> None:
@@ -51,7 +60,7 @@ def _caller_extension(conn: psycopg.Connection[Any]) -> None:
         cursor.executemany("UPDATE service_clocks SET phone_reversed = %s WHERE request_id = %s", rekeyed(found))
 
 
-# A step is SQL, or (m039) a function of the connection, for a rule only Python has.
+# A step is SQL, or (m037, m039) a function of the connection, for a rule only Python has.
 STEPS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
     ("m001_rows", """
         CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
@@ -166,7 +175,7 @@ STEPS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
     # A caller's mainland mobile number without its country code, SQLite's m036 (storage/service.py).
     ("m036_caller_phone_national", PHONE_NATIONAL),
     # A caller's mainland landline in its national form, SQLite's m037 (storage/service.py).
-    ("m037_caller_landline_national", PHONE_LANDLINE_POSTGRES),
+    ("m037_caller_landline_national", _caller_landline),
     # The inspections of a period by an index, SQLite's m038 (storage/inspections.py).
     ("m038_inspection_period", PERIOD_INDEX.format(period="(fields ->> 'period')")),
     # A caller's extension apart from the number, SQLite's m039 (storage/sqlite/migrations_extensions.py).
