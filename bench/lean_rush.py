@@ -1,0 +1,117 @@
+"""The morning rush against the real server and the lean push server, alternately (issue 15, session 32).
+
+    python bench/lean_rush.py [--rounds 3] [--variants lean,lean-group8] [morning_rush's options]
+
+Each round runs `morning_rush.run` (its workload, its measures: push latencies, the worker's CPU,
+errors, convergence, the conflict log) against the real `fieldsync serve`, then against each
+variant of `bench/lean/` (a server that keeps only what the push contract obliges; see its
+docstrings), in turn, and prints them side by side with the ratio to the real server and the
+machine's load around each run. Variants: `lean` (a commit a push), `lean-groupN` (group commit:
+one transaction and one fsync for up to N pushes waiting on the writer, each answered after it),
+`lean-threadsN` (granian's runtime threads), combinable as `lean-group8-threads2`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import morning_rush as rush
+from bench._server import ServerProcess
+from bench.lean import store as lean
+from bench.uploads import profiler, worker_pid
+
+
+def lean_prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
+    """The morning rush's users, memberships and rows, in the lean server's tables."""
+    ids = rush.device_ids(devices)
+    users = [("lin", "demo", "supervisor", []), *[(name, "demo", "technician", [rush.SITE]) for name in technicians]]
+    lean.create(data, users, [(c, i, f) for c, i, f, _ in rush.server_rows(ids)])
+    return ids
+
+
+def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
+               profile: Path | None = None) -> Callable[[Path], ServerProcess]:
+    """Starts the lean server of `variant`; with `profile`, py-spy samples its worker into that file
+    (its process appended to `spies`, to be stopped with SIGINT when the rush ends)."""
+    group = re.search(r"group(\d+)", variant)
+    threads = re.search(r"threads(\d+)", variant)
+    args = ("--group", group.group(1) if group else "1", "--threads", threads.group(1) if threads else "1")
+
+    def serve(data: Path) -> ServerProcess:
+        server = ServerProcess(data, args=args, module="bench.lean.serve").start()
+        if profile is not None and spies is not None:
+            spies.append(profiler(worker_pid(server), profile))
+        return server
+
+    return serve
+
+
+def once(args: argparse.Namespace, variant: str, profile: Path | None = None) -> dict[str, Any]:
+    if variant == "real":
+        return rush.run(args)
+    spies: list[subprocess.Popen[bytes]] = []
+    try:
+        return rush.run(args, prepare=lean_prepare, serve=serve_lean(variant, spies, profile))
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
+
+
+def line(name: str, r: dict[str, Any], real: dict[str, Any] | None) -> str:
+    ratio = f"{r['p99'] / real['p99']:5.2f}" if real else "    –"
+    return (f"{name:22s} {r['p50'] * 1e3:6.0f} {r['p95'] * 1e3:6.0f} {r['p99'] * 1e3:6.0f}   {ratio}"
+            f" {r['server_cpu'] / r['total'] * 1e6:7.0f} {len(r['errors']):4d} {r['converged']:3d}/{r['clients']}"
+            f" {sum(r['kinds'].values()):7,} {len(r['superseded_logged']):5}/{len(r['superseded']):<5}"
+            f" {r['load'][0]:4.1f}–{r['load'][1]:.1f}")
+
+
+HEADER = (f"{'server':22s} {'p50':>6s} {'p95':>6s} {'p99':>6s}  p99/real {'µs/chg':>6s} {'err':>4s} conv"
+          f" {'log':>7s} lost/superseded load")
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="lean", help="comma-separated: lean, lean-group8, lean-threads2, …")
+    parser.add_argument("--lean-only", action="store_true", help="no real server (to profile the lean one)")
+    parser.add_argument("--profile", type=Path, help="a directory: py-spy samples each lean run's worker into it")
+    args = rush.arguments(argv, parser)
+    variants = [*([] if args.lean_only else ["real"]), *[v for v in args.variants.split(",") if v]]
+    every: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    print(f"the morning rush: {args.clients} phones × {args.changes} changes in pushes of {args.batch},"
+          f" {args.devices} shared devices; {args.rounds} rounds, alternated; ms, worker µs a change")
+    for number in range(1, args.rounds + 1):
+        print(f"round {number}\n{HEADER}", flush=True)
+        real: dict[str, Any] | None = None
+        for variant in variants:
+            where = args.profile / f"{variant}-{number}.txt" if args.profile and variant != "real" else None
+            result = once(args, variant, where)
+            every[variant].append(result)
+            real = result if variant == "real" else real
+            print(line(variant, result, None if variant == "real" else real), flush=True)
+    print(f"all rounds (median)\n{HEADER}")
+    for variant, results in every.items():
+        mid = {key: statistics.median(r[key] for r in results) for key in ("p50", "p95", "p99")}
+        summary = {**results[0], **mid, "server_cpu": statistics.median(r["server_cpu"] for r in results),
+                   "errors": [e for r in results for e in r["errors"]], "converged": min(r["converged"] for r in results),
+                   "load": (min(r["load"][0] for r in results), max(r["load"][1] for r in results))}
+        real_mid = None if variant == "real" or "real" not in every else {
+            "p99": statistics.median(r["p99"] for r in every["real"])}
+        print(line(variant, summary, real_mid) + f"   p99 {min(r['p99'] for r in results) * 1e3:.0f}–"
+              f"{max(r['p99'] for r in results) * 1e3:.0f} ms")
+    return every
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The lean push server (bench/lean/, issue 15, session 32) is faithful to the push contract, so the
+rush's figures against it say something about the real server's design: over HTTP, a small rush
+converges with no error and every superseded change is on record in the conflict log; in-process, the
+very pushes the real server takes give the same results, rows and log entries. No time is asserted."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from bench import lean_rush, morning_rush, push_cpu
+from bench.lean import store as lean
+from server.services import Store
+from server.settings import Settings
+from sync import hlc
+from sync.collection import expand_groups
+from sync.schema import COLLECTIONS
+from sync.wire import PushRequest
+
+_sorted = msgspec.json.Encoder(order="sorted").encode
+
+NAMES = ["tech00", "tech01", "tech02"]
+
+
+def test_a_small_rush_against_the_lean_server_and_the_real_one_converges(capsys):
+    every = lean_rush.main(["--rounds", "1", "--variants", "lean-group4", "--clients", "4", "--changes", "50",
+                            "--batch", "10", "--devices", "6"])
+    for name in ("real", "lean-group4"):
+        (r,) = every[name]
+        assert r["errors"] == [] and r["converged"] == r["clients"] == 4
+        assert sum(r["statuses"].values()) == 200 and r["statuses"].get("superseded", 0) > 0
+        assert r["integrity"] == "ok"
+        assert r["stored"]["receipts"][0] == 200  # a receipt a change (none pruned at this size)
+        assert r["kinds"].get("lost", 0) > 0 and r["kinds"].get("overwritten", 0) > 0
+    out = capsys.readouterr().out
+    assert "round 1" in out and "all rounds (median)" in out and "lean-group4" in out
+
+
+def _registers(change: dict[str, Any]) -> dict[str, bytes]:
+    """A change's registers and their values as the log keeps them (a group's as one value), as in
+    `sync.merge`."""
+    spec = COLLECTIONS[change["collection"]]
+    fields = expand_groups(spec, change["fields"]) if spec.groups else change["fields"]
+    regs: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in spec.parents:
+            reg = spec.register_of(name)
+            if reg != name:
+                regs.setdefault(reg, {})[name] = value
+            else:
+                regs[name] = value
+    return {reg: _sorted(value) for reg, value in regs.items()}
+
+
+def test_every_superseded_change_of_a_lean_rush_is_on_record():
+    """Over HTTP, each superseded change lost at least one value that differed (else it would be
+    applied): that value is in the lean server's log, as this change's own `lost` entry or as the same
+    writer's entry of the same row, register and value (the project logs a value once)."""
+    args = morning_rush.arguments(["--clients", "4", "--changes", "60", "--batch", "15", "--devices", "5"])
+    r = morning_rush.run(args, prepare=lean_rush.lean_prepare, serve=lean_rush.serve_lean("lean"), keep_log=True)
+    assert r["errors"] == [] and r["converged"] == 4 and r["superseded"]
+    on_record = {(row, reg, writer, _sorted(msgspec.json.decode(value)) if value is not None else _sorted(None))
+                 for row, reg, writer, value in r["log"]}
+    for client_id, seq in r["superseded"]:
+        change = r["changes"][client_id][seq - 1]
+        assert any((change["id"], reg, client_id, value) in on_record for reg, value in _registers(change).items()), \
+            (client_id, seq)
+
+
+def _clocks(stored: str) -> dict[str, list[str]]:
+    """Clocks as [hlc, writer]: the real server stores the HLC alone when its node is the writer."""
+    return {reg: [value, hlc.node_of(value)] if isinstance(value, str) else value
+            for reg, value in msgspec.json.decode(stored).items()}
+
+
+def _lean_db(data: Path, store: Store, names: list[str], ids: list[str]) -> lean.Writer:
+    lean_rush.lean_prepare(data, names, len(ids))
+    with store.read() as db:
+        clients = list(db.execute("SELECT c.id, u.username FROM clients c JOIN users u ON u.id = c.user_id"))
+    conn = lean.connect(data)
+    conn.executemany("INSERT INTO clients (id, user_id, name) SELECT ?, id, 'bench' FROM users WHERE username = ?",
+                     clients)
+    conn.close()
+    return lean.Writer(data)
+
+
+@pytest.mark.parametrize("group", [1, 5])
+def test_the_lean_server_merges_and_logs_as_the_real_one(tmp_path, group):
+    """The very pushes of a rush (three phones, the same devices), taken in the same order by the real
+    server in-process and by the lean writer: the same result for every change, the same rows and
+    clocks (the photos' server-written `blob` aside) and the same conflict log, entry for entry."""
+    ids = morning_rush.prepare(tmp_path / "real", NAMES, 5)
+    store = Store(Settings(data_dir=tmp_path / "real"))
+    try:
+        requests = push_cpu.rush_requests(store, NAMES, ids, changes=40, batch=10)
+        writer = _lean_db(tmp_path / "lean", store, NAMES, ids)
+        real_results, lean_results = [], []
+        for caller, request in requests:
+            real_results += [(caller.client_id, r.seq, r.status) for r in store.push(caller, request).results]
+        lean_callers = {c.client_id: lean.Caller(c.client_id, c.user_id, c.username, c.role, c.sites)
+                        for c, _ in requests}
+        # Submitted `group` at a time, so a transaction may take several pushes (group commit).
+        for start in range(0, len(requests), group):
+            waiting = [writer.submit(lean_callers[c.client_id], msgspec.json.decode(msgspec.json.encode(r),
+                                     type=PushRequest)) for c, r in requests[start:start + group]]
+            for (caller, _), done in zip(requests[start:start + group], waiting, strict=True):
+                lean_results += [(caller.client_id, r.seq, r.status) for r in done.result(timeout=30).results]
+        writer.stop()
+    finally:
+        store.close()
+    assert lean_results == real_results
+    assert {s for _, _, s in real_results} >= {"applied", "superseded"}
+    entry = ("kind, collection, row_id, site_id, register, reason, client_id, user_id, hlc, seq, old_value,"
+             " new_value, other_client_id, other_hlc")
+    with sqlite3.connect(tmp_path / "real" / "fieldsync.db") as real, \
+            sqlite3.connect(tmp_path / "lean" / "fieldsync.db") as low:
+        real_log = real.execute(f"SELECT {entry} FROM conflicts ORDER BY id").fetchall()
+        assert real_log and low.execute(f"SELECT {entry} FROM conflicts ORDER BY id").fetchall() == real_log
+        real_rows = {(c, i): (msgspec.json.decode(f), _clocks(k)) for c, i, f, k in real.execute(
+            "SELECT collection, id, fields, clocks FROM rows WHERE collection IN ('device_checks', 'photos')")}
+        for fields, clocks in real_rows.values():
+            fields.pop("blob", None)
+            clocks.pop("blob", None)
+        assert {(c, i): (msgspec.json.decode(f), _clocks(k)) for c, i, f, k in low.execute(
+            "SELECT collection, id, fields, clocks FROM rows WHERE collection IN ('device_checks', 'photos')")
+        } == real_rows
+        # A version per row write, unique, and the receipts and acked_seq of every change.
+        versions = [v for (v,) in low.execute("SELECT version FROM rows")]
+        assert len(versions) == len(set(versions))
+        assert low.execute("SELECT count(*) FROM receipts").fetchone()[0] == len(real_results)
+        assert dict(low.execute("SELECT id, acked_seq FROM clients")) == dict(real.execute(
+            "SELECT id, acked_seq FROM clients"))
