@@ -8,7 +8,9 @@ variant of `bench/lean/` (a server that keeps only what the push contract oblige
 docstrings), in turn, and prints them side by side with the ratio to the real server and the
 machine's load around each run. Variants: `lean` (a commit a push), `lean-groupN` (group commit:
 one transaction and one fsync for up to N pushes waiting on the writer, each answered after it),
-`lean-threadsN` (granian's runtime threads), combinable as `lean-group8-threads2`.
+`lean-threadsN` (granian's runtime threads), `lean-pullloop` (pulls read on the event loop, not
+in a worker thread), `lean-switchMS` (Python's GIL switch interval), combinable as
+`lean-group8-pullloop`.
 """
 
 from __future__ import annotations
@@ -41,16 +43,19 @@ def lean_prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
 
 def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
                profile: Path | None = None) -> Callable[[Path], ServerProcess]:
-    """Starts the lean server of `variant`; with `profile`, py-spy samples its worker into that file
+    """Starts the lean server of `variant`; with `profile`, py-spy samples its worker's thread holding the
+    GIL (Python's own work) into that file
     (its process appended to `spies`, to be stopped with SIGINT when the rush ends)."""
     group = re.search(r"group(\d+)", variant)
     threads = re.search(r"threads(\d+)", variant)
-    args = ("--group", group.group(1) if group else "1", "--threads", threads.group(1) if threads else "1")
+    switch = re.search(r"switch([\d.]+)", variant)
+    args = ("--group", group.group(1) if group else "1", "--threads", threads.group(1) if threads else "1",
+            "--pull", "loop" if "pullloop" in variant else "thread", "--switch", switch.group(1) if switch else "0")
 
     def serve(data: Path) -> ServerProcess:
         server = ServerProcess(data, args=args, module="bench.lean.serve").start()
         if profile is not None and spies is not None:
-            spies.append(profiler(worker_pid(server), profile))
+            spies.append(profiler(worker_pid(server), profile, gil=True))
         return server
 
     return serve

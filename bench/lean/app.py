@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def _ok(body: bytes) -> Response[bytes]:
     return Response(body, status_code=200, media_type="application/json")
 
 
-def build(data: Path, group: int = 1) -> Litestar:
+def build(data: Path, group: int = 1, pull_on_loop: bool = False) -> Litestar:
     reads = Reads(data)
     writer = Writer(data, group)
 
@@ -110,13 +111,14 @@ def build(data: Path, group: int = 1) -> Litestar:
             caller = caller_of(request)
             if not cursor.isdigit() or len(cursor) > 18:
                 raise Problem(400, "invalid_cursor", "not a cursor this server handed out")
-            rows, top, more, acked = await asyncio.to_thread(reads.pull, caller, int(cursor),
-                                                             min(max(limit, 1), MAX_LIMIT))
+            size = min(max(limit, 1), MAX_LIMIT)
+            rows, top, more, acked = reads.pull(caller, int(cursor), size) if pull_on_loop else \
+                await asyncio.to_thread(reads.pull, caller, int(cursor), size)
         except Problem as problem:
             return _problem(problem)
         now = hlc.wall_ms()
         body = LeanPull(
-            rows=[LeanRow(collection=c, id=i, fields=msgspec.Raw(f.encode()), deleted=bool(d), version=v)
+            rows=[LeanRow(collection=c, id=i, fields=msgspec.Raw(f), deleted=bool(d), version=v)
                   for c, i, f, d, v in rows],
             cursor=str(top), has_more=more, acked_seq=acked, server_time=hlc.format_ts(now),
             server_hlc=writer.clock.last, server_epoch=reads.epoch, version=top)
@@ -144,4 +146,8 @@ def _check(caller: Caller, req: PushRequest) -> None:
 
 
 def app_factory() -> Litestar:
-    return build(Path(os.environ["LEAN_DATA"]), int(os.environ.get("LEAN_GROUP", "1")))
+    switch = float(os.environ.get("LEAN_SWITCH_MS", "0"))
+    if switch > 0:
+        sys.setswitchinterval(switch / 1000)
+    return build(Path(os.environ["LEAN_DATA"]), int(os.environ.get("LEAN_GROUP", "1")),
+                 os.environ.get("LEAN_PULL") == "loop")

@@ -35,7 +35,7 @@ import msgspec
 from sync import hlc
 from sync.errors import clip
 from sync.merge import Actor, LogEntry, RowState, apply_change
-from sync.schema import COLLECTIONS
+from sync.schema import COLLECTIONS, ROW_PARENTS
 from sync.wire import ChangeResult, PushRequest, PushResponse
 
 DB_NAME = "fieldsync.db"  # the rush's driver reads the conflict log and receipts from it, as from the real server's
@@ -49,8 +49,8 @@ _decode = msgspec.json.decode
 _result_decoder = msgspec.json.Decoder(ChangeResult)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS rows (collection TEXT NOT NULL, id TEXT NOT NULL, site_id TEXT, fields TEXT NOT NULL,
-  clocks TEXT NOT NULL, deleted INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rows (collection TEXT NOT NULL, id TEXT NOT NULL, site_id TEXT, fields BLOB NOT NULL,
+  clocks BLOB NOT NULL, deleted INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS rows_version ON rows (version);
 CREATE INDEX IF NOT EXISTS rows_site_version ON rows (site_id, version);
 CREATE TABLE IF NOT EXISTS receipts (client_id TEXT NOT NULL, seq INTEGER NOT NULL, hlc TEXT NOT NULL,
@@ -126,7 +126,7 @@ def create(data: Path, users: Iterable[tuple[str, str, str, list[str]]],
         clocks = {spec.register_of(n): stamp for n in fields if n not in spec.parents}
         site = fields.get("site_id") if collection != "sites" else row_id
         conn.execute("INSERT INTO rows VALUES (?, ?, ?, ?, ?, 0, ?)",
-                     [collection, row_id, site, _encode(fields).decode(), _encode(clocks).decode(), version])
+                     [collection, row_id, site, _encode(fields), _encode(clocks), version])
     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                      [("clock", clock.last), ("epoch", secrets.token_hex(8))])
     conn.execute("COMMIT")
@@ -220,6 +220,28 @@ class _Tx:
         self.log: list[tuple[Any, ...]] = []
         self.keys: set[tuple[str, str, str, str, str | None]] = set()
         self.clients: dict[str, tuple[int, int]] = {}  # client -> (acked_seq, offset) written by this transaction
+
+    def prefetch(self, changes: list[Any]) -> None:
+        """The rows the changes name and the parents they name, in one statement (a statement a row
+        let the GIL go and come back hundreds of times a push, each a wait behind the other threads)."""
+        wanted: set[tuple[str, str]] = set()
+        for change in changes:
+            wanted.add((change.collection, change.id))
+            spec = COLLECTIONS.get(change.collection)
+            for name, pspec in (spec.parents.items() if spec is not None else ()):
+                value = change.fields.get(name)
+                if isinstance(value, str) and pspec.parent in ROW_PARENTS:
+                    wanted.add((pspec.parent, value))
+        wanted -= self.rows.keys()
+        keys = sorted(wanted)
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            for c, i, f, k, d, site, v in self.db.execute(
+                    "SELECT collection, id, fields, clocks, deleted, site_id, version FROM rows WHERE (collection, id)"
+                    f" IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})", [x for key in chunk for x in key]):
+                self.rows[(c, i)] = RowState(c, i, _decode(f), _decode(k), bool(d), site, v)
+        for key in wanted:
+            self.rows.setdefault(key, None)
 
     def lookup(self, collection: str, row_id: str) -> RowState | None:
         key = (collection, row_id)
@@ -331,6 +353,7 @@ class Writer:
         results = self._replayed(caller.client_id, replayed)
         offset = now - hlc.parse_ts(req.client_time)
         actor = caller.actor
+        tx.prefetch(fresh)
         for change in fresh:
             results.append(self._apply(tx, caller, actor, change, offset))
         if fresh:
@@ -416,17 +439,33 @@ class Writer:
         rows = []
         for row in tx.staged.values():
             self.version += 1
-            rows.append((row.collection, row.id, row.site_id, _encode(row.fields).decode(),
-                         _encode(row.clocks).decode(), int(row.deleted), self.version))
+            rows.append((row.collection, row.id, row.site_id, _encode(row.fields), _encode(row.clocks),
+                         int(row.deleted), self.version))
         db = self.db
-        db.executemany(
-            "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET"
-            " site_id = excluded.site_id, fields = excluded.fields, clocks = excluded.clocks,"
-            " deleted = excluded.deleted, version = excluded.version", rows)
-        db.executemany("INSERT INTO receipts VALUES (?, ?, ?, ?)", tx.receipts)
-        db.executemany("INSERT INTO conflicts (at, kind, collection, row_id, site_id, register, reason, detail,"
-                       " client_id, user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tx.log)
+        _many(db, "INSERT INTO rows VALUES {} ON CONFLICT (collection, id) DO UPDATE SET"
+              " site_id = excluded.site_id, fields = excluded.fields, clocks = excluded.clocks,"
+              " deleted = excluded.deleted, version = excluded.version", rows)
+        _many(db, "INSERT INTO receipts VALUES {}", tx.receipts)
+        _many(db, "INSERT INTO conflicts (at, kind, collection, row_id, site_id, register, reason, detail, client_id,"
+              " user_id, hlc, seq, old_value, new_value, other_client_id, other_hlc) VALUES {}", tx.log)
         db.executemany("UPDATE clients SET acked_seq = ?, offset_ms = ? WHERE id = ?",
                        [(a, o, c) for c, (a, o) in tx.clients.items()])
         db.execute("UPDATE meta SET value = ? WHERE key = 'clock'", [self.clock.last])
+
+
+_SIZES = (64, 16, 4, 1)
+
+
+def _many(db: sqlite3.Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """`statement` (its `VALUES {}`) for all `rows`, in multi-row statements of 64, 16, 4 and 1 rows
+    (four texts, compiled once): a statement a row releases the GIL and waits to take it back at each
+    step, behind the event loop's thread and the pulls' (issue 15, session 32)."""
+    if not rows:
+        return
+    group = "(" + ", ".join("?" * len(rows[0])) + ")"
+    start = 0
+    for size in _SIZES:
+        text = statement.format(", ".join([group] * size))
+        while len(rows) - start >= size:
+            db.execute(text, [x for row in rows[start:start + size] for x in row])
+            start += size
