@@ -10,27 +10,38 @@ machine's load around each run. Variants: `lean` (a commit a push), `lean-groupN
 one transaction and one fsync for up to N pushes waiting on the writer, each answered after it),
 `lean-threadsN` (granian's runtime threads), `lean-pullloop` (pulls read on the event loop, not
 in a worker thread), `lean-switchMS` (Python's GIL switch interval), combinable as
-`lean-group8-pullloop`.
+`lean-group8-pullloop`; `-deferpull` on any (`real-deferpull` too): the phones pull only once all
+have pushed, so no pull shares the worker with a push (pulls served by other processes).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import morning_rush as rush
+from bench import push_cpu
 from bench._server import ServerProcess
 from bench.lean import store as lean
 from bench.uploads import profiler, worker_pid
+from server.domains.identity.service import Caller
+from server.services import Store
+from server.settings import Settings
+from sync.wire import PushRequest, PushResponse
 
 
 def lean_prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
@@ -39,6 +50,85 @@ def lean_prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
     users = [("lin", "demo", "supervisor", []), *[(name, "demo", "technician", [rush.SITE]) for name in technicians]]
     lean.create(data, users, [(c, i, f) for c, i, f, _ in rush.server_rows(ids)])
     return ids
+
+
+def lean_beside(data: Path, store: Store, names: list[str], ids: list[str], group: int = 1) -> lean.Writer:
+    """A lean database with the rush's rows and the real `store`'s clients (the same ids, so the same
+    pushes apply to both), and its writer."""
+    lean_prepare(data, names, len(ids))
+    with store.read() as db:
+        clients = list(db.execute("SELECT c.id, u.username FROM clients c JOIN users u ON u.id = c.user_id"))
+    conn = lean.connect(data)
+    conn.executemany("INSERT INTO clients (id, user_id, name) SELECT ?, id, 'bench' FROM users WHERE username = ?",
+                     clients)
+    conn.close()
+    return lean.Writer(data, group)
+
+
+def closed_loop(writer: lean.Writer, requests: list[tuple[Caller, PushRequest]]) -> list[float]:
+    """The rush in-process: each phone submits its next push as soon as the last is answered, all
+    phones at once; each push's seconds from its submission to its answer (after its commit)."""
+    queues: dict[str, list[PushRequest]] = {}
+    callers: dict[str, lean.Caller] = {}
+    for caller, request in requests:
+        queues.setdefault(caller.client_id, []).append(request)
+        callers[caller.client_id] = lean.Caller(caller.client_id, caller.user_id, caller.username, caller.role,
+                                                caller.sites)
+    walls: list[float] = []
+    finished = threading.Semaphore(0)
+
+    def submit(client_id: str) -> None:
+        if not queues[client_id]:
+            finished.release()
+            return
+        t0 = time.perf_counter()
+        done = writer.submit(callers[client_id], queues[client_id].pop(0))
+
+        def answered(future: Future[PushResponse]) -> None:
+            future.result()
+            walls.append(time.perf_counter() - t0)
+            submit(client_id)
+
+        done.add_done_callback(answered)
+
+    for client_id in list(queues):
+        submit(client_id)
+    for _ in queues:
+        finished.acquire()
+    return walls
+
+
+def in_process(args: argparse.Namespace, groups: list[int]) -> None:
+    """The push path alone, no HTTP: the real push (`push_cpu`, pushes in turn: p99 by Little's law,
+    the phones times a push's median) and the lean writer with the very same pushes, the forty phones
+    in a closed loop (its p99 measured), alternated; CPU of the whole process."""
+    names = [f"tech{i:02d}" for i in range(args.clients)]
+    print(f"in-process, no HTTP: {args.clients} phones × {args.changes} changes in pushes of {args.batch}")
+    print(f"{'writer':22s} {'p50':>6s} {'p99':>6s}  p99 by  µs/chg commits  load")
+    for number in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            ids = rush.prepare(Path(tmp) / "real", names, args.devices)
+            store = Store(Settings(data_dir=Path(tmp) / "real"))
+            try:
+                requests = push_cpu.rush_requests(store, names, ids, args.changes, args.batch)
+                load = os.getloadavg()[0]
+                cpu = push_cpu.pushed(store, requests)
+                walls = sorted(push_cpu.WALLS)
+                p50 = rush.percentile(walls, 0.5)
+                print(f"real, round {number:<11d} {p50 * 1e3:6.1f} {args.clients * p50 * 1e3:6.0f}  Little"
+                      f" {cpu / len(requests) / args.batch * 1e6:6.0f} {len(requests):7d}  {load:.1f}", flush=True)
+                for group in groups:
+                    sub = Path(tmp) / f"lean{group}"
+                    writer = lean_beside(sub, store, names, ids, group)
+                    load, c0 = os.getloadavg()[0], time.process_time()
+                    walls = closed_loop(writer, requests)
+                    cpu = time.process_time() - c0
+                    writer.stop()
+                    print(f"{'lean-group' + str(group):22s} {rush.percentile(walls, 0.5) * 1e3:6.1f}"
+                          f" {rush.percentile(walls, 0.99) * 1e3:6.0f}  closed"
+                          f" {cpu / len(requests) / args.batch * 1e6:6.0f} {writer.commits:7d}  {load:.1f}", flush=True)
+            finally:
+                store.close()
 
 
 def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
@@ -62,11 +152,13 @@ def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
 
 
 def once(args: argparse.Namespace, variant: str, profile: Path | None = None) -> dict[str, Any]:
-    if variant == "real":
-        return rush.run(args)
+    pulling = "deferpull" not in variant
+    if variant.startswith("real"):
+        return rush.run(args, pull_while_pushing=pulling)
     spies: list[subprocess.Popen[bytes]] = []
     try:
-        return rush.run(args, prepare=lean_prepare, serve=serve_lean(variant, spies, profile))
+        return rush.run(args, prepare=lean_prepare, serve=serve_lean(variant, spies, profile),
+                        pull_while_pushing=pulling)
     finally:
         for spy in spies:
             spy.send_signal(signal.SIGINT)
@@ -89,9 +181,14 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default="lean", help="comma-separated: lean, lean-group8, lean-threads2, …")
+    parser.add_argument("--in-process", default="", help="comma-separated group sizes: the push path alone, no HTTP,"
+                        " the real push and the lean writer with these group commits (e.g. 1,8)")
     parser.add_argument("--lean-only", action="store_true", help="no real server (to profile the lean one)")
     parser.add_argument("--profile", type=Path, help="a directory: py-spy samples each lean run's worker into it")
     args = rush.arguments(argv, parser)
+    if args.in_process:
+        in_process(args, [int(g) for g in args.in_process.split(",")])
+        return {}
     variants = [*([] if args.lean_only else ["real"]), *[v for v in args.variants.split(",") if v]]
     every: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     print(f"the morning rush: {args.clients} phones × {args.changes} changes in pushes of {args.batch},"

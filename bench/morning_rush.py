@@ -192,10 +192,13 @@ def serve_real(data: Path) -> ServerProcess:
 
 
 def run(args: argparse.Namespace, prepare: Callable[[Path, list[str], int], list[str]] = prepare,
-        serve: Callable[[Path], ServerProcess] = serve_real, keep_log: bool = False) -> dict[str, Any]:
+        serve: Callable[[Path], ServerProcess] = serve_real, keep_log: bool = False,
+        pull_while_pushing: bool = True) -> dict[str, Any]:
     """One rush against the server `serve` starts on the data `prepare` made: its figures; with
     `keep_log`, also the values the log keeps as (row id, register, writer, value as JSON): a
-    writer's value that lost, or that another client overwrote."""
+    writer's value that lost, or that another client overwrote. Without `pull_while_pushing`, a phone
+    pulls only once every phone has pushed: no pull shares the server with a push (what a design that
+    served pulls from other processes would give the pushes)."""
     rng = random.Random(args.seed)
     names = [f"tech{i:02d}" for i in range(args.clients)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,7 +217,8 @@ def run(args: argparse.Namespace, prepare: Callable[[Path, list[str], int], list
                 try:
                     start.wait()
                     tech.push_all(args.batch)
-                    tech.pull_to_end()
+                    if pull_while_pushing:
+                        tech.pull_to_end()
                     pushed.wait()
                     tech.pull_to_end()  # everyone has pushed: catch up with the others
                 except BaseException as exc:

@@ -6,7 +6,6 @@ very pushes the real server takes give the same results, rows and log entries. N
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -77,17 +76,6 @@ def _clocks(stored: str) -> dict[str, list[str]]:
             for reg, value in msgspec.json.decode(stored).items()}
 
 
-def _lean_db(data: Path, store: Store, names: list[str], ids: list[str]) -> lean.Writer:
-    lean_rush.lean_prepare(data, names, len(ids))
-    with store.read() as db:
-        clients = list(db.execute("SELECT c.id, u.username FROM clients c JOIN users u ON u.id = c.user_id"))
-    conn = lean.connect(data)
-    conn.executemany("INSERT INTO clients (id, user_id, name) SELECT ?, id, 'bench' FROM users WHERE username = ?",
-                     clients)
-    conn.close()
-    return lean.Writer(data)
-
-
 @pytest.mark.parametrize("group", [1, 5])
 def test_the_lean_server_merges_and_logs_as_the_real_one(tmp_path, group):
     """The very pushes of a rush (three phones, the same devices), taken in the same order by the real
@@ -97,7 +85,7 @@ def test_the_lean_server_merges_and_logs_as_the_real_one(tmp_path, group):
     store = Store(Settings(data_dir=tmp_path / "real"))
     try:
         requests = push_cpu.rush_requests(store, NAMES, ids, changes=40, batch=10)
-        writer = _lean_db(tmp_path / "lean", store, NAMES, ids)
+        writer = lean_rush.lean_beside(tmp_path / "lean", store, NAMES, ids)
         real_results, lean_results = [], []
         for caller, request in requests:
             real_results += [(caller.client_id, r.seq, r.status) for r in store.push(caller, request).results]
@@ -134,3 +122,16 @@ def test_the_lean_server_merges_and_logs_as_the_real_one(tmp_path, group):
         assert low.execute("SELECT count(*) FROM receipts").fetchone()[0] == len(real_results)
         assert dict(low.execute("SELECT id, acked_seq FROM clients")) == dict(real.execute(
             "SELECT id, acked_seq FROM clients"))
+
+
+def test_the_push_path_alone_runs_for_both_writers(capsys):
+    """`--in-process`: the real push in turn and the lean writer's closed loop, with and without group
+    commit, print a line each a round; the lean writer takes every push (fewer commits when grouped)."""
+    assert lean_rush.main(["--in-process", "1,4", "--rounds", "1", "--clients", "3", "--changes", "20",
+                           "--batch", "10", "--devices", "5"]) == {}
+    lines = capsys.readouterr().out.splitlines()
+    real = next(line for line in lines if line.startswith("real, round 1"))
+    one = next(line for line in lines if line.startswith("lean-group1 "))
+    four = next(line for line in lines if line.startswith("lean-group4 "))
+    assert real.split()[-2] == one.split()[-2] == "6"  # six pushes, a commit each
+    assert 1 <= int(four.split()[-2]) <= 6
