@@ -9,7 +9,8 @@ docstrings), in turn, and prints them side by side with the ratio to the real se
 machine's load around each run. Variants: `lean` (a commit a push), `lean-groupN` (group commit:
 one transaction and one fsync for up to N pushes waiting on the writer, each answered after it),
 `lean-threadsN` (granian's runtime threads), `lean-pullloop` (pulls read on the event loop, not
-in a worker thread), `lean-switchMS` (Python's GIL switch interval), combinable as
+in a worker thread), `lean-switchMS` (Python's GIL switch interval), `lean-pypage` (a pull's rows read one by one and
+encoded in Python instead of the page built as JSON by SQLite), combinable as
 `lean-group8-pullloop`; `-deferpull` on any (`real-deferpull` too): the phones pull only once all
 have pushed, so no pull shares the worker with a push (pulls served by other processes).
 """
@@ -140,7 +141,7 @@ def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
     threads = re.search(r"threads(\d+)", variant)
     switch = re.search(r"switch([\d.]+)", variant)
     args = ("--group", group.group(1) if group else "1", "--threads", threads.group(1) if threads else "1",
-            "--pull", "loop" if "pullloop" in variant else "thread", "--switch", switch.group(1) if switch else "0")
+            "--pull", "loop" if "pullloop" in variant else "thread", "--page", "python" if "pypage" in variant else "sql", "--switch", switch.group(1) if switch else "0")
 
     def serve(data: Path) -> ServerProcess:
         server = ServerProcess(data, args=args, module="bench.lean.serve").start()

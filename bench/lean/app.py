@@ -4,12 +4,14 @@ Bench-only (issue 15, session 32). Decoding and the token's check run on the eve
 goes to the one writer thread (`store.Writer`) and is answered once its transaction committed;
 a pull runs in a worker thread on a read connection of its own. The wire types are `sync.wire`'s.
 Settings come from the environment: `LEAN_DATA` (the data directory), `LEAN_GROUP` (pushes a
-commit may take, default 1).
+commit may take, default 1), `LEAN_PULL` (`loop`: pulls read on the event loop), `LEAN_PAGE` (`sql`,
+the default: a page built as JSON by SQLite; `python`: rows read one by one and encoded here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from pathlib import Path
@@ -44,7 +46,7 @@ class LeanPull(msgspec.Struct, kw_only=True):
     """`sync.wire.PullResponse` with each row's fields passed through as stored (JSON), not decoded
     and encoded again: the same bytes on the wire."""
 
-    rows: list[LeanRow]
+    rows: list[LeanRow] | msgspec.Raw
     cursor: str
     has_more: bool
     acked_seq: int
@@ -62,7 +64,7 @@ def _ok(body: bytes) -> Response[bytes]:
     return Response(body, status_code=200, media_type="application/json")
 
 
-def build(data: Path, group: int = 1, pull_on_loop: bool = False) -> Litestar:
+def build(data: Path, group: int = 1, pull_on_loop: bool = False, page_in_sql: bool = True) -> Litestar:
     reads = Reads(data)
     writer = Writer(data, group)
 
@@ -112,16 +114,15 @@ def build(data: Path, group: int = 1, pull_on_loop: bool = False) -> Litestar:
             if not cursor.isdigit() or len(cursor) > 18:
                 raise Problem(400, "invalid_cursor", "not a cursor this server handed out")
             size = min(max(limit, 1), MAX_LIMIT)
-            rows, top, more, acked = reads.pull(caller, int(cursor), size) if pull_on_loop else \
-                await asyncio.to_thread(reads.pull, caller, int(cursor), size)
+            read = functools.partial(reads.page if page_in_sql else reads.pull, caller, int(cursor), size)
+            found, top, more, acked = read() if pull_on_loop else await asyncio.to_thread(read)
         except Problem as problem:
             return _problem(problem)
         now = hlc.wall_ms()
-        body = LeanPull(
-            rows=[LeanRow(collection=c, id=i, fields=msgspec.Raw(f), deleted=bool(d), version=v)
-                  for c, i, f, d, v in rows],
-            cursor=str(top), has_more=more, acked_seq=acked, server_time=hlc.format_ts(now),
-            server_hlc=writer.clock.last, server_epoch=reads.epoch, version=top)
+        rows = msgspec.Raw(found) if isinstance(found, bytes) else [
+            LeanRow(collection=c, id=i, fields=msgspec.Raw(f), deleted=bool(d), version=v) for c, i, f, d, v in found]
+        body = LeanPull(rows=rows, cursor=str(top), has_more=more, acked_seq=acked, server_time=hlc.format_ts(now),
+                        server_hlc=writer.clock.last, server_epoch=reads.epoch, version=top)
         return _ok(_encode(body))
 
     return Litestar([token, push, pull], request_max_body_size=MAX_BODY, on_shutdown=[writer.stop])
@@ -150,4 +151,4 @@ def app_factory() -> Litestar:
     if switch > 0:
         sys.setswitchinterval(switch / 1000)
     return build(Path(os.environ["LEAN_DATA"]), int(os.environ.get("LEAN_GROUP", "1")),
-                 os.environ.get("LEAN_PULL") == "loop")
+                 os.environ.get("LEAN_PULL") == "loop", os.environ.get("LEAN_PAGE", "sql") == "sql")

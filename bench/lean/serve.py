@@ -22,11 +22,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="granian's runtime threads")
     parser.add_argument("--pull", choices=["thread", "loop"], default="thread",
                         help="where a pull reads: a worker thread, or on the event loop itself")
+    parser.add_argument("--page", choices=["sql", "python"], default="sql",
+                        help="a pull's page built as JSON by SQLite, or its rows read and encoded in Python")
     parser.add_argument("--switch", type=float, default=0, help="sys.setswitchinterval in ms (0: Python's 5 ms)")
     args = parser.parse_args()
     os.environ["LEAN_DATA"] = str(Path(args.data).resolve())
     os.environ["LEAN_GROUP"] = str(args.group)
     os.environ["LEAN_PULL"] = args.pull
+    os.environ["LEAN_PAGE"] = args.page
     os.environ["LEAN_SWITCH_MS"] = str(args.switch)
     from granian import Granian
     from granian.constants import Interfaces

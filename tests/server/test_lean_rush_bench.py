@@ -135,3 +135,36 @@ def test_the_push_path_alone_runs_for_both_writers(capsys):
     four = next(line for line in lines if line.startswith("lean-group4 "))
     assert real.split()[-2] == one.split()[-2] == "6"  # six pushes, a commit each
     assert 1 <= int(four.split()[-2]) <= 6
+
+
+def test_a_page_built_by_sqlite_is_the_rows_read_one_by_one(tmp_path):
+    """The lean pull's page as one JSON array from SQLite (`Reads.page`) holds the very rows, in the
+    same order, with the same cursor, has_more and acked_seq, as the rows read one by one (`Reads.pull`),
+    for a technician (a range a site) and a supervisor, in small pages and in one."""
+    ids = morning_rush.prepare(tmp_path / "real", NAMES[:2], 5)
+    store = Store(Settings(data_dir=tmp_path / "real"))
+    try:
+        requests = push_cpu.rush_requests(store, NAMES[:2], ids, changes=40, batch=10)
+        writer = lean_rush.lean_beside(tmp_path / "lean", store, NAMES[:2], ids)
+    finally:
+        store.close()
+    for c, r in requests:
+        writer.submit(lean.Caller(c.client_id, c.user_id, c.username, c.role, c.sites), r).result(timeout=30)
+    writer.stop()
+    reads = lean.Reads(tmp_path / "lean")
+    c = requests[0][0]
+    technician = lean.Caller(c.client_id, c.user_id, c.username, c.role, c.sites)
+    for caller in (technician, technician._replace(sites=None)):
+        for limit in (7, 1000):
+            cursor, one_by_one, built = 0, [], []
+            while True:
+                rows, top, more, acked = reads.pull(caller, cursor, limit)
+                page, *rest = reads.page(caller, cursor, limit)
+                assert rest == [top, more, acked]
+                one_by_one += [{"collection": x[0], "id": x[1], "fields": msgspec.json.decode(x[2]),
+                                "deleted": bool(x[3]), "version": x[4]} for x in rows]
+                built += msgspec.json.decode(page)
+                cursor = top
+                if not more:
+                    break
+            assert built == one_by_one and len(built) > 5 + 3  # the devices, the site, the template, the rush's rows
