@@ -18,6 +18,7 @@ have pushed, so no pull shares the worker with a push (pulls served by other pro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -38,7 +39,7 @@ from bench import morning_rush as rush
 from bench import push_cpu
 from bench._server import ServerProcess
 from bench.lean import store as lean
-from bench.uploads import profiler, worker_pid
+from bench.uploads import profiler, thread_cpu, worker_pid
 from server.domains.identity.service import Caller
 from server.services import Store
 from server.settings import Settings
@@ -133,7 +134,8 @@ def in_process(args: argparse.Namespace, groups: list[int]) -> None:
 
 
 def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
-               profile: Path | None = None) -> Callable[[Path], ServerProcess]:
+               profile: Path | None = None, threads_cpu: dict[str, float] | None = None,
+               ) -> Callable[[Path], ServerProcess]:
     """Starts the lean server of `variant`; with `profile`, py-spy samples its worker's thread holding the
     GIL (Python's own work) into that file
     (its process appended to `spies`, to be stopped with SIGINT when the rush ends)."""
@@ -147,9 +149,22 @@ def serve_lean(variant: str, spies: list[subprocess.Popen[bytes]] | None = None,
         server = ServerProcess(data, args=args, module="bench.lean.serve").start()
         if profile is not None and spies is not None:
             spies.append(profiler(worker_pid(server), profile, gil=True))
+        if threads_cpu is not None:
+            watch(worker_pid(server), threads_cpu)
         return server
 
     return serve
+
+
+def watch(pid: int, into: dict[str, float]) -> None:
+    """Keep `into` at the worker's CPU seconds by thread (`thread_cpu`), read every 0.2 s until it exits."""
+    def poll() -> None:
+        while Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError, ValueError):
+                into.update(thread_cpu(pid))
+            time.sleep(0.2)
+
+    threading.Thread(target=poll, daemon=True).start()
 
 
 def once(args: argparse.Namespace, variant: str, profile: Path | None = None) -> dict[str, Any]:
@@ -157,13 +172,16 @@ def once(args: argparse.Namespace, variant: str, profile: Path | None = None) ->
     if variant.startswith("real"):
         return rush.run(args, pull_while_pushing=pulling)
     spies: list[subprocess.Popen[bytes]] = []
+    threads: dict[str, float] = {}
     try:
-        return rush.run(args, prepare=lean_prepare, serve=serve_lean(variant, spies, profile),
-                        pull_while_pushing=pulling)
+        result = rush.run(args, prepare=lean_prepare, serve=serve_lean(variant, spies, profile, threads),
+                          pull_while_pushing=pulling)
     finally:
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             spy.wait()
+    result["threads"] = threads
+    return result
 
 
 def line(name: str, r: dict[str, Any], real: dict[str, Any] | None) -> str:
@@ -203,6 +221,10 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
             every[variant].append(result)
             real = result if variant == "real" else real
             print(line(variant, result, None if variant == "real" else real), flush=True)
+            if result.get("threads"):  # the whole run's, sign-in and start-up included
+                print(f"{'':22s} worker CPU by thread: " + ", ".join(
+                    f"{name} {seconds:.1f} s" for name, seconds in sorted(result["threads"].items(),
+                                                                         key=lambda kv: -kv[1]) if seconds >= 0.05))
     print(f"all rounds (median)\n{HEADER}")
     for variant, results in every.items():
         mid = {key: statistics.median(r[key] for r in results) for key in ("p50", "p95", "p99")}
