@@ -275,9 +275,12 @@ class _Tx:
         keys = sorted(wanted)
         for start in range(0, len(keys), 400):
             chunk = keys[start:start + 400]
+            # A join from the keys, each a search of the primary key: `(collection, id) IN (VALUES …)` scanned
+            # the whole table (SQLite 3.40's plan), a fifth of the writer's time in-process.
             for c, i, f, k, d, site, v in self.db.execute(
-                    "SELECT collection, id, fields, clocks, deleted, site_id, version FROM rows WHERE (collection, id)"
-                    f" IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})", [x for key in chunk for x in key]):
+                    f"WITH k(c, i) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT r.collection, r.id, fields,"
+                    " clocks, deleted, site_id, version FROM k CROSS JOIN rows r ON r.collection = k.c AND r.id = k.i",
+                    [x for key in chunk for x in key]):
                 self.rows[(c, i)] = RowState(c, i, _decode(f), _decode(k), bool(d), site, v)
         for key in wanted:
             self.rows.setdefault(key, None)
