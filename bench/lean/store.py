@@ -219,7 +219,7 @@ class Reads:
 
 
     def page(self, caller: Caller, cursor: int, limit: int) -> tuple[bytes, int, bool, int]:
-        """`pull`, the page's rows built as one JSON array by SQLite in one statement: (the array, next
+        """`pull`, the page's rows spliced into one JSON array by SQLite in one statement: (the array, next
         cursor, has_more, acked_seq). One step of SQLite lets the GIL go once; a row a step (`pull`)
         let it go and wait to take it back a thousand times a page, behind the writer."""
         conn = self.conn()
@@ -238,9 +238,13 @@ class Reads:
             array, more, last = conn.execute(
                 f"WITH page AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(ranges)}) ORDER BY version LIMIT ?),"
                 " shown AS (SELECT * FROM page ORDER BY version LIMIT ?)"
-                " SELECT (SELECT json_group_array(json_object('collection', collection, 'id', id,"
-                " 'fields', json(CAST(fields AS TEXT)), 'deleted', json(CASE WHEN deleted THEN 'true' ELSE 'false' END),"
-                " 'version', version)) FROM shown), (SELECT count(*) > ? FROM page), (SELECT max(version) FROM shown)",
+                # Each row's object spliced together from its stored JSON, never parsed: `json_object` with
+                # `json(fields)` parsed and wrote every row's fields again, 25 µs a row (7 s of the rush's pulls).
+                " SELECT (SELECT '[' || coalesce(group_concat('{\"collection\":' || json_quote(collection)"
+                " || ',\"id\":' || json_quote(id) || ',\"fields\":' || CAST(fields AS TEXT)"
+                " || ',\"deleted\":' || CASE WHEN deleted THEN 'true' ELSE 'false' END"
+                " || ',\"version\":' || version || '}', ','), '') || ']' FROM shown),"
+                " (SELECT count(*) > ? FROM page), (SELECT max(version) FROM shown)",
                 [*args, limit + 1, limit, limit]).fetchone()
             top = last if more else conn.execute("SELECT coalesce(max(version), 0) FROM rows").fetchone()[0]
         finally:
