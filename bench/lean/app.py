@@ -22,7 +22,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post
 
 from sync import hlc
-from sync.wire import PushRequest, TokenRequest, TokenResponse, UserInfo
+from sync.wire import PullResponse, PushRequest, TokenRequest, TokenResponse, UserInfo
 
 from .store import MAX_CHANGES, Caller, Problem, Reads, Writer, name_thread
 
@@ -43,18 +43,11 @@ class LeanRow(msgspec.Struct, kw_only=True):
     version: int
 
 
-class LeanPull(msgspec.Struct, kw_only=True):
+class LeanPull(PullResponse, kw_only=True):
     """`sync.wire.PullResponse` with each row's fields passed through as stored (JSON), not decoded
-    and encoded again: the same bytes on the wire."""
+    and encoded again, or the whole page as SQLite built it: the same bytes on the wire."""
 
-    rows: list[LeanRow] | msgspec.Raw
-    cursor: str
-    has_more: bool
-    acked_seq: int
-    server_time: str
-    server_hlc: str
-    server_epoch: str
-    version: int = 0
+    rows: list[LeanRow] | msgspec.Raw  # type: ignore[assignment]
 
 
 def _problem(problem: Problem) -> Response[bytes]:
