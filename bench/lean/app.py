@@ -24,7 +24,8 @@ from litestar import Litestar, Request, Response, get, post
 from sync import hlc
 from sync.wire import PullResponse, PushRequest, TokenRequest, TokenResponse, UserInfo
 
-from .store import MAX_CHANGES, Caller, Problem, Reads, Writer, name_thread
+from .reads import Reads
+from .store import MAX_CHANGES, Caller, Problem, Writer, name_thread
 
 _encode = msgspec.json.Encoder().encode
 _push_decoder = msgspec.json.Decoder(PushRequest)

@@ -13,6 +13,7 @@ import pytest
 
 from bench import lean_rush, morning_rush, push_cpu
 from bench.lean import store as lean
+from bench.lean.reads import Reads
 from server.services import Store
 from server.settings import Settings
 from sync import hlc
@@ -151,7 +152,7 @@ def test_a_page_built_by_sqlite_is_the_rows_read_one_by_one(tmp_path):
     for c, r in requests:
         writer.submit(lean.Caller(c.client_id, c.user_id, c.username, c.role, c.sites), r).result(timeout=30)
     writer.stop()
-    reads = lean.Reads(tmp_path / "lean")
+    reads = Reads(tmp_path / "lean")
     c = requests[0][0]
     technician = lean.Caller(c.client_id, c.user_id, c.username, c.role, c.sites)
     for caller in (technician, technician._replace(sites=None)):
