@@ -60,8 +60,9 @@ def answers(proc: subprocess.Popen[bytes], probe: Callable[[], object], seconds:
 
 class ServerProcess:
     def __init__(self, data: Path, port: int | None = None, args: tuple[str, ...] = (),
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, module: str = "server.cli") -> None:
         self.data = data
+        self.module = module  # what `python -m` runs with `serve --data --port`: bench/lean/serve.py takes them too
         self.port = port or free_port()
         self.args = args  # more `fieldsync serve` options, e.g. ("--header-timeout", "2")
         self.env = env  # its environment (default: this process's), e.g. a faked clock's (tests/faketime.py)
@@ -74,7 +75,7 @@ class ServerProcess:
         # The server's output goes to a file, so a server that does not start can say why.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process; closed by kill/stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--data", str(self.data), "--port", str(self.port),
+            [sys.executable, "-m", self.module, "serve", "--data", str(self.data), "--port", str(self.port),
              *self.args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
             # Its own process group: granian serves from a worker process, which a SIGKILL of

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,23 @@ OUTCOMES = ["serviced", "serviced", "serviced", "fault", "not_accessible", "skip
 DAY_MS = 8 * 3600 * 1000
 
 
+def device_ids(devices: int) -> list[str]:
+    return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"morning-rush-device-{i}")) for i in range(devices)]
+
+
+def server_rows(ids: list[str]) -> list[tuple[str, str, dict[str, Any], bool]]:
+    """The rows the server writes before the rush: a template, the site, its devices, the inspection."""
+    items = [{"key": k, "label": k, "type": "bool"} for k in ITEMS]
+    return [
+        ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "morning-rush-template")),
+         {"kind": "dome_camera", "title": "Dome camera", "items": msgspec.json.encode(items).decode()}, False),
+        ("sites", SITE, {"name": "Morning rush park", "customer": "ACME"}, False),
+        *[("devices", d, {"site_id": SITE, "system": "video", "kind": "dome_camera", "code": f"CAM-{i:03d}",
+                          "status": "active"}, False) for i, d in enumerate(ids)],
+        ("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4", "status": "in_progress"}, False),
+    ]
+
+
 def prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
     store = Store(Settings(data_dir=data))
     try:
@@ -56,16 +74,8 @@ def prepare(data: Path, technicians: list[str], devices: int) -> list[str]:
         for name in technicians:
             store.create_user(name, name, "technician", "demo", demo=True)
             store.add_member(SITE, name)
-        ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"morning-rush-device-{i}")) for i in range(devices)]
-        items = [{"key": k, "label": k, "type": "bool"} for k in ITEMS]
-        store.write_server_changes([
-            ("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "morning-rush-template")),
-             {"kind": "dome_camera", "title": "Dome camera", "items": msgspec.json.encode(items).decode()}, False),
-            ("sites", SITE, {"name": "Morning rush park", "customer": "ACME"}, False),
-            *[("devices", d, {"site_id": SITE, "system": "video", "kind": "dome_camera", "code": f"CAM-{i:03d}",
-                              "status": "active"}, False) for i, d in enumerate(ids)],
-            ("inspections", INSPECTION, {"site_id": SITE, "period": "2026-Q4", "status": "in_progress"}, False),
-        ])
+        ids = device_ids(devices)
+        store.write_server_changes(server_rows(ids))
     finally:
         store.close()
     return ids
@@ -167,20 +177,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def arguments(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    parser = parser or argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--changes", type=int, default=500)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def serve_real(data: Path) -> ServerProcess:
+    return ServerProcess(data).start()
+
+
+def run(args: argparse.Namespace, prepare: Callable[[Path, list[str], int], list[str]] = prepare,
+        serve: Callable[[Path], ServerProcess] = serve_real, keep_log: bool = False,
+        pull_while_pushing: bool = True) -> dict[str, Any]:
+    """One rush against the server `serve` starts on the data `prepare` made: its figures; with
+    `keep_log`, also the values the log keeps as (row id, register, writer, value as JSON): a
+    writer's value that lost, or that another client overwrote. Without `pull_while_pushing`, a phone
+    pulls only once every phone has pushed: no pull shares the server with a push (what a design that
+    served pulls from other processes would give the pushes)."""
     rng = random.Random(args.seed)
     names = [f"tech{i:02d}" for i in range(args.clients)]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "server"
         devices = prepare(data, names, args.devices)
-        server = ServerProcess(data).start()
+        server = serve(data)
         try:
             techs = [Technician(server.url, name) for name in names]
             for tech in techs:
@@ -193,7 +217,8 @@ def main() -> None:
                 try:
                     start.wait()
                     tech.push_all(args.batch)
-                    tech.pull_to_end()
+                    if pull_while_pushing:
+                        tech.pull_to_end()
                     pushed.wait()
                     tech.pull_to_end()  # everyone has pushed: catch up with the others
                 except BaseException as exc:
@@ -204,6 +229,7 @@ def main() -> None:
             for thread in threads:
                 thread.start()
             worker = worker_pid(server)
+            load0 = os.getloadavg()[0]
             start.wait()
             t0, cpu0 = time.perf_counter(), cpu_seconds(worker)
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -212,10 +238,14 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             total_s, server_cpu = time.perf_counter() - t0, cpu_seconds(worker) - cpu0
+            load1 = os.getloadavg()[0]
+            for tech in techs:
+                tech.http.close()
             if crashed:
                 raise crashed[0]
             lin = Technician(server.url, "lin")
             lin.pull_to_end()
+            lin.http.close()
         finally:
             server.stop()
         conn = sqlite3.connect(data / "fieldsync.db")
@@ -223,10 +253,12 @@ def main() -> None:
         lost = set(conn.execute("SELECT client_id, seq FROM conflicts WHERE kind = 'lost'").fetchall())
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         stored = {table: _stored(conn, table) for table in ("receipts", "conflicts")}
+        log = conn.execute(
+            "SELECT row_id, register, CASE kind WHEN 'lost' THEN client_id ELSE other_client_id END,"
+            " CASE kind WHEN 'lost' THEN new_value ELSE old_value END FROM conflicts"
+            " WHERE kind IN ('lost', 'overwritten')").fetchall() if keep_log else []
         conn.close()
 
-    latencies = [x for t in techs for x in t.latencies]
-    errors = [e for t in techs for e in t.errors]
     statuses: dict[str, int] = {}
     superseded = set()
     for tech in techs:
@@ -234,31 +266,48 @@ def main() -> None:
             statuses[result["status"]] = statuses.get(result["status"], 0) + 1
             if result["status"] == "superseded":
                 superseded.add((tech.client_id, result["seq"]))
-    converged = sum(1 for t in techs if t.rows == lin.rows)
-    total = sum(len(t.changes) for t in techs)
-    checks = {key for key in lin.rows if key[0] == "device_checks"}
-    print(f"clients: {len(techs)}, changes each: {args.changes}, batch: {args.batch}, shared devices: {args.devices}")
+    latencies = [x for t in techs for x in t.latencies]
+    return {
+        "clients": len(techs), "total": sum(len(t.changes) for t in techs), "total_s": total_s, "push_s": push_s,
+        "latencies": latencies, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99), "server_cpu": server_cpu, "load": (load0, load1),
+        "errors": [e for t in techs for e in t.errors], "statuses": statuses,
+        "converged": sum(1 for t in techs if t.rows == lin.rows), "rows": len(lin.rows),
+        "checks": sum(1 for key in lin.rows if key[0] == "device_checks"), "kinds": kinds,
+        "superseded": superseded, "superseded_logged": superseded & lost, "stored": stored, "integrity": integrity,
+        "changes": {t.client_id: t.changes for t in techs}, "log": log,
+    }
+
+
+def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
+    total, total_s, push_s = r["total"], r["total_s"], r["push_s"]
+    errors = r["errors"]
+    print(f"clients: {r['clients']}, changes each: {args.changes}, batch: {args.batch}, shared devices: {args.devices}")
     print(f"total (push, pull, catch up)      {total_s:8.2f} s   {total / total_s:10,.0f} changes/s")
     print(f"  of which until the last push    {push_s:8.2f} s   {total / push_s:10,.0f} changes/s"
           " (and its pull to the end)")
-    print(f"push latency                      p50 {percentile(latencies, 0.5) * 1000:7.0f} ms"
-          f"   p95 {percentile(latencies, 0.95) * 1000:7.0f} ms"
-          f"   p99 {percentile(latencies, 0.99) * 1000:7.0f} ms   ({len(latencies)} pushes)")
-    print(f"server worker CPU                 {server_cpu:8.2f} s   {server_cpu / total * 1e6:10,.0f} µs a change"
-          f" (push, pull, catch up; load average {os.getloadavg()[0]:.1f})")
-    print(f"results                           {statuses}")
+    print(f"push latency                      p50 {r['p50'] * 1000:7.0f} ms   p95 {r['p95'] * 1000:7.0f} ms"
+          f"   p99 {r['p99'] * 1000:7.0f} ms   ({len(r['latencies'])} pushes)")
+    print(f"server worker CPU                 {r['server_cpu']:8.2f} s   {r['server_cpu'] / total * 1e6:10,.0f} µs"
+          f" a change (push, pull, catch up; load average {r['load'][0]:.1f}–{r['load'][1]:.1f})")
+    print(f"results                           {r['statuses']}")
     print(f"errors                            {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
-    print(f"converged                         {converged}/{len(techs)} clients equal the server's"
-          f" {len(lin.rows)} rows ({len(checks)} checks)")
-    print(f"conflict log                      {sum(kinds.values())} entries {kinds}")
+    print(f"converged                         {r['converged']}/{r['clients']} clients equal the server's"
+          f" {r['rows']} rows ({r['checks']} checks)")
+    print(f"conflict log                      {sum(r['kinds'].values())} entries {r['kinds']}")
     # A value already on record for the same writer and register is not logged again (issue 15),
     # so a superseded change may have no entry of its own.
-    print(f"superseded changes logged as lost {len(superseded & lost)}/{len(superseded)}"
+    print(f"superseded changes logged as lost {len(r['superseded_logged'])}/{len(r['superseded'])}"
           " (the others lost only values already logged)")
-    for table, (count, size) in stored.items():
+    for table, (count, size) in r["stored"].items():
         print(f"{table + ' stored':34s}{count:8,} rows {size / 1e6:8.2f} MB with indexes"
               f"   per 100,000 changes: {count * 100_000 / total:9,.0f} rows {size * 1e5 / total / 1e6:6.2f} MB")
-    print(f"integrity_check                   {integrity}")
+    print(f"integrity_check                   {r['integrity']}")
+
+
+def main() -> None:
+    args = arguments()
+    report(args, run(args))
 
 
 if __name__ == "__main__":
