@@ -12,6 +12,7 @@ other mode deselects it and says so at the end.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -393,6 +394,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
     if hasattr(config, "workeroutput"):  # an xdist worker: its controller prints them
         config.workeroutput["one_sqlite_server"] = json.dumps(deselected)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every test module imported (in each xdist worker, and in a run without xdist): what they and the project
+    built at import (~150,000 objects) leaves the collector's generations, as the server's workers do
+    (`server/asgi.py`): each full collection walked them all again. Session 32, tests/sync and the push, pull and
+    scope tests in one process: the collector's own CPU 2.4 s -> 1.4 s of the run's 22 s (~4 %; full
+    collections 116 ms -> 35 ms each)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.hookimpl(optionalhook=True)
