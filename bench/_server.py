@@ -84,8 +84,11 @@ class ServerProcess:
         )
         # Generous: on a busy machine (CI beside another run) starting granian and importing the app
         # has taken over 30 s; `answers` returns as soon as the server does.
-        if answers(self.proc, lambda: httpx.get(self.url + "/schema/openapi.json", timeout=1), 180):
-            return self
+        # One client for every probe: `httpx.get` builds a client, and its TLS context (certifi's bundle,
+        # ~30 ms of CPU), each time, 16-23 times a start on a busy machine (suite32).
+        with httpx.Client(timeout=1) as client:
+            if answers(self.proc, lambda: client.get(self.url + "/schema/openapi.json"), 180):
+                return self
         self.log.seek(0)
         output = self.log.read().decode(errors="replace")[-3000:]
         self.kill()
