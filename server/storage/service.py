@@ -244,6 +244,21 @@ def backfill_pending(db: Sql) -> list[str] | None:
     return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
 
 
+TERMS_COUNTED = "terms_counted"  # meta: the digest of the terms file the stored clocks were counted with
+
+
+def terms_counted(db: Sql) -> str | None:
+    found = db.execute("SELECT value FROM meta WHERE key = ?", [TERMS_COUNTED]).fetchone()
+    return None if found is None else str(found[0])
+
+
+def every_request(db: Sql, digest: str) -> list[str]:
+    """Every live request, the terms' `digest` stored as the one their clocks are now counted with."""
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               [TERMS_COUNTED, digest])
+    return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
+
+
 def site_requests(db: Sql, site_id: str) -> list[str]:
     return [r[0] for r in db.execute(
         "SELECT id FROM rows WHERE collection = 'service_requests' AND site_id = ? AND deleted = 0", [site_id])]
