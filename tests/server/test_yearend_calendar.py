@@ -14,10 +14,11 @@ import pytest
 from server.app import create_app
 from server.domains.identity.service import Caller
 from server.domains.service.office import ServiceOffice
-from server.domains.service.recount import recount_if_terms_changed
+from server.domains.service.recount import recount_if_terms_changed, terms_digest
 from server.domains.service.service import ServiceRequests
 from server.services import Store
 from server.settings import Settings
+from server.storage.service import terms_counted
 from sync import hlc
 from tests.conftest import SITE
 from tests.server.test_server_cli import LAST, _clear_data_caches, _edited_calendar, data_files  # noqa: F401
@@ -76,5 +77,29 @@ def test_next_years_holidays_added_after_a_request_move_it_off_the_breach_list_a
         assert _breached(after) == []  # the list agrees with the page
         assert [r.id for r in after.list(LIN, open_="true").requests] == [request]
         assert recount_if_terms_changed(restarted) is None  # the same file again: nothing counted twice
+    finally:
+        restarted.close()
+
+
+def test_a_calendar_renamed_in_the_file_does_not_stop_the_server_from_starting(
+        office_hours_site: str, store: Store, settings: Settings, data_files: Path,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The recount at start must not turn a site's terms the file no longer reads into a server that does not
+    # start: the docs say to keep the calendar's name, and one renamed leaves that site's clocks unreadable,
+    # as before, while the server serves, says why in its log, and counts again at its next start.
+    request = str(uuid.uuid4())
+    store.write_server_changes([("service_requests", request, {
+        "site_id": office_hours_site, "reported_at": hlc.format_ts(_shanghai("2026-12-31 17:50")),
+        "channel": "hotline", "kind": "repair", "caller_name": "刘先生", "description": "大门摄像机黑屏"}, False)])
+    _edited_calendar(data_files, lambda text: text.replace('"cn-2026-office": {', '"cn-2027-office": {'))
+    _clear_data_caches()
+    restarted = Store(settings)
+    try:
+        with caplog.at_level("WARNING", logger="fieldsync"):
+            create_app(settings, restarted)
+        assert "no calendar named 'cn-2026-office'" in caplog.text
+        assert recount_if_terms_changed(restarted) is None  # still not counted: tried again, refused again
+        with restarted.read() as db:
+            assert terms_counted(db) != terms_digest()  # nothing written: the next start counts again
     finally:
         restarted.close()
