@@ -73,7 +73,7 @@ def set_terms_override(db: Sql, site_id: str, override: dict[str, Any] | None,
 # -- the stored clock columns (m015) and the request list that reads them ----------------------
 
 _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms", "open", "breached",
-                  "breach_at", "risk_at", "computed_ms", "phone_reversed")
+                  "breach_at", "risk_at", "computed_ms", "phone_reversed", "terms")
 
 # m034 (both backends): the digits of the request's caller's number, last first (`service.phone_reversed`), so
 # that a number's tail (尾号), the number itself among them, is a prefix that one range of an index finds.
@@ -244,19 +244,23 @@ def backfill_pending(db: Sql) -> list[str] | None:
     return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
 
 
-TERMS_COUNTED = "terms_counted"  # meta: the digest of the terms file the stored clocks were counted with
+# m040 (both backends): the terms file a request's stored clocks were counted with (`TermsBook.mark`), per row:
+# a start counts again the rows another file counted (`recount`), those a process still on the old file rewrote
+# during a rolling restart among them; NULL, stored before m040, is counted again at the first start.
+TERMS_COLUMN = "ALTER TABLE service_clocks ADD COLUMN terms text;"
 
 
-def terms_counted(db: Sql) -> str | None:
-    found = db.execute("SELECT value FROM meta WHERE key = ?", [TERMS_COUNTED]).fetchone()
-    return None if found is None else str(found[0])
+def counted_otherwise(db: Sql, mark: str) -> list[tuple[str, str]]:
+    """(site id, request id) of the stored clocks counted with terms other than `mark`, site by site."""
+    return [(str(r[0]), str(r[1])) for r in db.execute(
+        "SELECT site_id, request_id FROM service_clocks WHERE terms IS NULL OR terms <> ?"
+        " ORDER BY site_id, request_id", [mark])]
 
 
-def every_request(db: Sql, digest: str) -> list[str]:
-    """Every live request, the terms' `digest` stored as the one their clocks are now counted with."""
-    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-               [TERMS_COUNTED, digest])
-    return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
+def still_otherwise(db: Sql, request_ids: list[str], mark: str) -> list[str]:
+    """Those of `request_ids` still counted otherwise (another process starting may have counted them)."""
+    return sorted(r[0] for r in select_in(db, "SELECT request_id FROM service_clocks WHERE (terms IS NULL OR"
+                                               " terms <> ?) AND request_id IN ({marks})", request_ids, [mark]))
 
 
 def site_requests(db: Sql, site_id: str) -> list[str]:

@@ -7,15 +7,22 @@ to `fixtures/service_terms.json` and restarts (docs/operations.md, "Next year's 
 the first and not the second: on 1 January a repair called in at 17:50 on 31 December stayed in
 the breach list, due at 12:30 on New Year's Day, while its page said it was due on 4 January. So a
 server that starts (`app.app_state`, as `serve` builds its app; not the commands that only open the
-database) counts every request's columns again once the file differs from the one they were
-counted with (its digest in `meta`); an unchanged file costs one read.
+database) counts again the rows whose mark (m040, `service_clocks.terms`, written with every row)
+is not its file's (`TermsBook.mark`).
+
+Per row, not one digest for the database (fixyearend32): in a rolling restart a process still on the
+old file rewrites a request's clocks with the old calendar after the first process counted it with
+the new one; the row keeps the old mark, and the next start on the new file counts it again. In short
+writes (`BATCH` requests of one site each, under the version lock as `refresh_site_clocks`), so a push
+waits for one batch, not for the whole recount; a site whose terms the file no longer reads (a calendar
+renamed) is skipped and named in the log, its rows keep their mark and the next start tries them again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+from collections.abc import Iterator
+from itertools import groupby
 from typing import TYPE_CHECKING
 
 from sync.errors import SyncError
@@ -26,30 +33,44 @@ from .service import refresh_clocks, terms_book
 if TYPE_CHECKING:
     from ...services import Store
 
-
-def terms_digest() -> str:
-    """The terms file as read (`terms_book`), whatever its spacing or key order."""
-    data = json.dumps(terms_book().data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(data.encode()).hexdigest()
+BATCH = 200  # requests a write counts: how long a push can wait behind the recount (bench/recount.py)
 
 
-def recount_if_terms_changed(store: Store) -> int | None:
-    """Every request's stored clocks counted again with the terms read now, when they differ from those the
-    columns were counted with; how many requests, or None when the terms are the same. The write holds the
-    version lock, as a terms change's `refresh_site_clocks` (a push between the read and the write would be
-    overwritten); a second process opening at the same time finds the digest stored and counts nothing."""
-    digest = terms_digest()
+def _batches(stale: list[tuple[str, str]], size: int) -> Iterator[tuple[str, list[str]]]:
+    for site_id, rows in groupby(stale, key=lambda r: r[0]):
+        ids = [request_id for _, request_id in rows]
+        for start in range(0, len(ids), size):
+            yield site_id, ids[start:start + size]
+
+
+def recount_if_terms_changed(store: Store, batch: int = BATCH) -> int | None:
+    """The stored clocks counted with other terms than the file's counted again; how many, or None when every
+    row was counted with this file. Each batch is its own write holding the version lock (a push between the
+    read and the write would otherwise be overwritten) and reads again which of its rows are still to count."""
+    mark = terms_book().mark
     with store.read() as db:
-        if q.terms_counted(db) == digest:
-            return None
-    try:
-        with store.write(versions=True) as db:
-            if q.terms_counted(db) == digest:
-                return None
-            ids = q.every_request(db, digest)
-            refresh_clocks(db, ids, store.now_ms())
-            return len(ids)
-    except SyncError as exc:  # a site's terms the file no longer reads (a calendar renamed): serve, as before
-        logging.getLogger("fieldsync").warning("the service terms changed, but the requests' clocks were not counted"
-                                               " again (tried at the next start): %s", str(exc.detail)[:200])
+        stale = q.counted_otherwise(db, mark)
+    if not stale:
         return None
+    counted, skipped = 0, set()
+    for site_id, ids in _batches(stale, batch):
+        if site_id in skipped:
+            continue
+        try:
+            with store.write(versions=True) as db:
+                ids = q.still_otherwise(db, ids, mark)
+                refresh_clocks(db, ids, store.now_ms())
+        except SyncError as exc:  # this site's terms the file no longer reads (a calendar renamed): the others
+            skipped.add(site_id)
+            _skipped(store, site_id, str(exc.detail))
+            continue
+        counted += len(ids)
+    return counted
+
+
+def _skipped(store: Store, site_id: str, why: str) -> None:
+    with store.read() as db:
+        name = q.live_rows(db, "sites", [site_id]).get(site_id, {}).get("name")
+    logging.getLogger("fieldsync").warning(
+        "the service terms changed, but the clocks of site %s (%s) were not counted again (tried at the next"
+        " start): %s", str(name)[:80], site_id[:64], why[:200])
