@@ -48,3 +48,22 @@ def test_on_new_years_day_a_site_page_opens_on_the_unfinished_fourth_quarter_unt
                                 ("inspections", site["inspection"], {"status": "completed"}, False)])
     page = console.get(f"/console/sites/{SITE}").text
     assert _coverage_heading(page) == "2027-Q1" and 'id="no-inspection"' in page and 'id="before-unfinished"' not in page
+
+
+def _current_period_link(page: str) -> str:
+    return page.split('id="current-period"')[0].rsplit('href="', 1)[1].split('"')[0].split("#")[0]
+
+
+def test_the_link_back_to_this_period_leads_there_from_a_filtered_or_history_page_on_new_years_day(
+        http, store, site, wang, monkeypatch):
+    # Regression (fixyearend32, review item 3): the page opening on 2026-Q4 on New Year's Day, its filter form
+    # carries period=2026-Q4 (and a history link names its period); on those pages "回到本期（2027-Q1）" linked the
+    # bare site page, which opens on 2026-Q4 again. It names today's period whenever the page shows another.
+    assert sealing._results(wang.push([sealing._check(wang, site["inspection"], site["cam1"], "wang")])) == [
+        ("applied", None)]
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:10"))
+    console = sign_in(http, "lin")
+    filtered = console.get(f"/console/sites/{SITE}", params={"period": "2026-Q4", "outcome": "not_checked"}).text
+    assert '<h2 id="coverage">2026-Q4 覆盖</h2>' in filtered and 'id="before-unfinished"' not in filtered
+    followed = console.get(_current_period_link(filtered)).text
+    assert _coverage_heading(followed) == "2027-Q1" and 'id="current-period"' not in followed
