@@ -5,9 +5,9 @@
 Builds bench/service.py's data (`build`: 20 open requests a site; `build_history`: N ended ones a site),
 then, in alternate rounds, marks every stored clock row as counted with another file and counts them
 again: A as one write holding the version lock over every request (the recount before fixyearend32),
-B as `recount_if_terms_changed` does it (`BATCH` requests of one site a write). Meanwhile a second
-store (its own connection, as another process's push) takes the version lock every 50 ms and lets it
-go: the longest it waited is how long a push waits behind the recount. Prints per round the total,
+B as `recount_if_terms_changed` does it (`BATCH` requests a write). Meanwhile another thread takes
+the version lock every 50 ms as a push in the same process does, and lets it go: the longest it
+waited is how long a push waits behind the recount. Prints per round the total,
 the longest single write and the longest push wait, and at the end the spreads and the ratio of the
 longest waits (A over B). Then the cost of a start on an unchanged file (the rows to count: none).
 
@@ -58,28 +58,27 @@ def _one_write(store: Store) -> int:
     return len(ids)
 
 
-def _round(store: Store, settings: Settings, recount: Callable[[Store], int | None]) -> dict[str, float]:
+def _round(store: Store, recount: Callable[[Store], int | None]) -> dict[str, float]:
     with store.write() as db:
         db.execute("UPDATE service_clocks SET terms = NULL")  # counted with another file
     waits: list[float] = []
-    done = threading.Event()
+    done, ready = threading.Event(), threading.Event()
+    push_write = store.write  # as a push in this process takes the version lock (not timed as the recount's)
 
     def pushes() -> None:
-        other = Store(settings)
-        try:
-            while not done.is_set():
-                t0 = time.perf_counter()
-                with other.write(versions=True):
-                    pass
-                waits.append(time.perf_counter() - t0)
-                done.wait(0.05)
-        finally:
-            other.close()
+        ready.set()
+        while not done.is_set():
+            t0 = time.perf_counter()
+            with push_write(versions=True):
+                pass
+            waits.append(time.perf_counter() - t0)
+            done.wait(0.05)
 
     probe = threading.Thread(target=pushes)
     holds: list[float] = []
-    restore = _timed_writes(store, holds)
     probe.start()
+    ready.wait()
+    restore = _timed_writes(store, holds)
     t0 = time.perf_counter()
     try:
         counted = recount(store)
@@ -110,7 +109,7 @@ def run(data: Path, scale: int, history: int, rounds: int, database: str | None)
         print(f"built {scale} sites, {out['requests']:,} requests ({out['backend']}): {time.perf_counter() - t0:.1f} s")
         for n in range(rounds):
             for key, recount in (("A", _one_write), ("B", recount_if_terms_changed)):
-                found = _round(store, settings, recount)
+                found = _round(store, recount)
                 out[key].append(found)
                 print(f"round {n + 1} {key}: {found['counted']:,} counted in {found['total_s']:.1f} s,"
                       f" {found['writes']} writes, longest write {found['longest_write_s']:.2f} s,"

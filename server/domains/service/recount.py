@@ -13,9 +13,9 @@ is not its file's (`TermsBook.mark`).
 Per row, not one digest for the database (fixyearend32): in a rolling restart a process still on the
 old file rewrites a request's clocks with the old calendar after the first process counted it with
 the new one; the row keeps the old mark, and the next start on the new file counts it again. In short
-writes (`BATCH` requests of one site each, under the version lock as `refresh_site_clocks`), so a push
+writes (`BATCH` requests each, site after site, under the version lock as `refresh_site_clocks`), so a push
 waits for one batch, not for the whole recount; a site whose terms the file no longer reads (a calendar
-renamed) is skipped and named in the log, its rows keep their mark and the next start tries them again.
+renamed) is skipped (its batch counted again site by site) and named in the log, its rows keep their mark and the next start tries them again.
 """
 
 from __future__ import annotations
@@ -36,36 +36,50 @@ if TYPE_CHECKING:
 BATCH = 200  # requests a write counts: how long a push can wait behind the recount (bench/recount.py)
 
 
-def _batches(stale: list[tuple[str, str]], size: int) -> Iterator[tuple[str, list[str]]]:
+def _batches(stale: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    """(site id, request id) up to `size` a batch, site after site (a site with more split)."""
+    batch: list[tuple[str, str]] = []
     for site_id, rows in groupby(stale, key=lambda r: r[0]):
         ids = [request_id for _, request_id in rows]
         for start in range(0, len(ids), size):
-            yield site_id, ids[start:start + size]
+            if batch and len(batch) + len(ids[start:start + size]) > size:
+                yield batch
+                batch = []
+            batch += [(site_id, request_id) for request_id in ids[start:start + size]]
+    if batch:
+        yield batch
 
 
 def recount_if_terms_changed(store: Store, batch: int = BATCH) -> int | None:
     """The stored clocks counted with other terms than the file's counted again; how many, or None when every
     row was counted with this file. Each batch is its own write holding the version lock (a push between the
-    read and the write would otherwise be overwritten) and reads again which of its rows are still to count."""
+    read and the write would otherwise be overwritten) and reads again which of its rows are still to count;
+    one that a site's terms refuse is counted again site by site, that site skipped."""
     mark = terms_book().mark
     with store.read() as db:
         stale = q.counted_otherwise(db, mark)
     if not stale:
         return None
     counted, skipped = 0, set()
-    for site_id, ids in _batches(stale, batch):
-        if site_id in skipped:
-            continue
+    for pairs in _batches(stale, batch):
+        pairs = [(site_id, request_id) for site_id, request_id in pairs if site_id not in skipped]
         try:
-            with store.write(versions=True) as db:
-                ids = q.still_otherwise(db, ids, mark)
-                refresh_clocks(db, ids, store.now_ms())
-        except SyncError as exc:  # this site's terms the file no longer reads (a calendar renamed): the others
-            skipped.add(site_id)
-            _skipped(store, site_id, str(exc.detail))
-            continue
-        counted += len(ids)
+            counted += _count(store, [request_id for _, request_id in pairs], mark)
+        except SyncError:  # a site's terms the file no longer reads (a calendar renamed): the others are counted
+            for site_id, rows in groupby(pairs, key=lambda r: r[0]):
+                try:
+                    counted += _count(store, [request_id for _, request_id in rows], mark)
+                except SyncError as exc:
+                    skipped.add(site_id)
+                    _skipped(store, site_id, str(exc.detail))
     return counted
+
+
+def _count(store: Store, request_ids: list[str], mark: str) -> int:
+    with store.write(versions=True) as db:
+        ids = q.still_otherwise(db, request_ids, mark)
+        refresh_clocks(db, ids, store.now_ms())
+    return len(ids)
 
 
 def _skipped(store: Store, site_id: str, why: str) -> None:
