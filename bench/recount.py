@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._postgres import chosen
 from bench.service import build, build_history
 from server.domains.service.recount import BATCH, recount_if_terms_changed
 from server.domains.service.service import refresh_clocks
@@ -92,14 +93,11 @@ def _round(store: Store, recount: Callable[[Store], int | None]) -> dict[str, fl
 
 
 def run(data: Path, scale: int, history: int, rounds: int, database: str | None) -> dict[str, Any]:
-    if database == "auto":
-        from bench._postgres import PostgresServer, new_database
+    with chosen(database) as url:
+        return _run(data, scale, history, rounds, url)
 
-        pg = PostgresServer(durable=True).start()
-        try:
-            return run(data, scale, history, rounds, new_database(pg.url))
-        finally:
-            pg.stop()
+
+def _run(data: Path, scale: int, history: int, rounds: int, database: str | None) -> dict[str, Any]:
     settings = Settings(data_dir=data, database=database)
     store = Store(settings)
     out: dict[str, Any] = {"backend": "PostgreSQL" if database else "SQLite", "A": [], "B": []}

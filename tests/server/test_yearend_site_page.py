@@ -20,16 +20,21 @@ def _counts(page: str) -> dict[str, str]:
     return {part.split('"')[0]: part.split(">")[1].split("<")[0] for part in found.split('data-count="')[1:]}
 
 
+def _new_years_day(http, store, site, wang, monkeypatch):
+    """00:10 on 1 January, the fourth quarter's inspection one camera of two checked: lin's console."""
+    assert sealing._results(wang.push([sealing._check(wang, site["inspection"], site["cam1"], "wang")])) == [
+        ("applied", None)]
+    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:10"))
+    return sign_in(http, "lin")
+
+
 def test_on_new_years_day_a_site_page_opens_on_the_unfinished_fourth_quarter_until_the_first_is_scheduled(
         http, store, site, wang, monkeypatch):
     # Regression (session 32, yearend32): at 00:10 on 1 January the site's page opened on 2027-Q1, "2027-Q1 没有
     # 巡检单：下列设备均显示未检查", every camera unchecked, while the fourth quarter's inspection, one camera of two
     # checked, was the work still to do (the dashboard lists it, overdue). Until the first quarter has an
     # inspection the page opens on the quarter before while that one is not done, says so, and links 2027-Q1.
-    assert sealing._results(wang.push([sealing._check(wang, site["inspection"], site["cam1"], "wang")])) == [
-        ("applied", None)]
-    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:10"))
-    console = sign_in(http, "lin")
+    console = _new_years_day(http, store, site, wang, monkeypatch)
     page = console.get(f"/console/sites/{SITE}").text
     assert '<h2 id="coverage">2026-Q4 覆盖</h2>' in page
     assert (_counts(page)["serviced"], _counts(page)["not_checked"]) == ("1", "1")
@@ -59,10 +64,7 @@ def test_the_link_back_to_this_period_leads_there_from_a_filtered_or_history_pag
     # Regression (fixyearend32, review item 3): the page opening on 2026-Q4 on New Year's Day, its filter form
     # carries period=2026-Q4 (and a history link names its period); on those pages "回到本期（2027-Q1）" linked the
     # bare site page, which opens on 2026-Q4 again. It names today's period whenever the page shows another.
-    assert sealing._results(wang.push([sealing._check(wang, site["inspection"], site["cam1"], "wang")])) == [
-        ("applied", None)]
-    monkeypatch.setattr(store, "now_ms", lambda: _shanghai("2027-01-01 00:10"))
-    console = sign_in(http, "lin")
+    console = _new_years_day(http, store, site, wang, monkeypatch)
     filtered = console.get(f"/console/sites/{SITE}", params={"period": "2026-Q4", "outcome": "not_checked"}).text
     assert '<h2 id="coverage">2026-Q4 覆盖</h2>' in filtered and 'id="before-unfinished"' not in filtered
     followed = console.get(_current_period_link(filtered)).text
