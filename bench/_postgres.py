@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench._server import free_port
@@ -93,3 +95,17 @@ def drop_database(url: str) -> None:
     server, name = url.rsplit("/", 1)
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def chosen(database: str | None) -> Iterator[str | None]:
+    """A bench's `--database`: None (SQLite) or a URL as given; `auto`, a new database on a throwaway server of
+    our own, stopped afterwards."""
+    if database != "auto":
+        yield database
+        return
+    pg = PostgresServer(durable=True).start()
+    try:
+        yield new_database(pg.url)
+    finally:
+        pg.stop()

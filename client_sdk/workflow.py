@@ -269,8 +269,8 @@ class Workflow:
         out.sort(key=lambda i: (i.due_on or "9999-99-99", i.sheet_no or "", i.id))
         return out
 
-    def _site_today(self, tz: Any) -> str:
-        return datetime.fromtimestamp(self.wall() / 1000, site_zone(tz)).date().isoformat()
+    def _site_today(self, tz: Any) -> str:  # at record_time: a slow phone read 31 Dec at 00:10 on 1 Jan
+        return datetime.fromtimestamp(hlc.parse_ts(self.record_time()) / 1000, site_zone(tz)).date().isoformat()
 
     def _inspection(self, inspection_id: str) -> dict[str, Any]:
         found = self.get("inspections", inspection_id)

@@ -39,6 +39,7 @@ from .domains.media.controller import (
 )
 from .domains.service.controller import FaultsController, RequestsController, ServiceTermsController
 from .domains.service.office import ServiceOffice
+from .domains.service.recount import recount_if_terms_changed
 from .domains.service.service import ServiceRequests
 from .domains.sheets.controller import SheetsController
 from .domains.sheets.hooks import SheetHooks
@@ -112,6 +113,7 @@ def app_state(settings: Settings, store: Store) -> State:
     info = ServerInfo(epoch=store.server_epoch, max_body_bytes=settings.max_body_bytes,
                       max_detail_chars=settings.max_detail_chars)
     sheets = Sheets(store, inspections, billing, requests)
+    recount_if_terms_changed(store)  # the terms file was edited (next year's holidays): the list's clocks follow
     store.hooks.add(SheetHooks(sheets))  # a sealed sheet rendered after its push commits
     return State({"store": store, "inspections": inspections, "access": Access(store),
                   "service_requests": requests,

@@ -73,7 +73,7 @@ def set_terms_override(db: Sql, site_id: str, override: dict[str, Any] | None,
 # -- the stored clock columns (m015) and the request list that reads them ----------------------
 
 _CLOCK_COLUMNS = ("request_id", "site_id", "status", "assigned_to", "reported_ms", "open", "breached",
-                  "breach_at", "risk_at", "computed_ms", "phone_reversed")
+                  "breach_at", "risk_at", "computed_ms", "phone_reversed", "terms")
 
 # m034 (both backends): the digits of the request's caller's number, last first (`service.phone_reversed`), so
 # that a number's tail (尾号), the number itself among them, is a prefix that one range of an index finds.
@@ -242,6 +242,29 @@ def backfill_pending(db: Sql) -> list[str] | None:
     if db.execute("DELETE FROM meta WHERE key = 'milestones_backfill'").rowcount == 0:
         return None
     return [r[0] for r in db.execute("SELECT id FROM rows WHERE collection = 'service_requests' AND deleted = 0")]
+
+
+# m040 (both backends): the terms file a request's stored clocks were counted with (`TermsBook.mark`), per row:
+# a start counts again the rows another file counted (`recount`), those a process still on the old file rewrote
+# during a rolling restart among them; NULL, stored before m040, is counted again at the first start. Its index
+# makes a start on an unchanged file find nothing to count without reading every row (bench/recount.py).
+TERMS_COLUMN = """
+ALTER TABLE service_clocks ADD COLUMN terms text;
+CREATE INDEX service_clocks_terms ON service_clocks(terms);
+"""
+
+
+def counted_otherwise(db: Sql, mark: str) -> list[tuple[str, str]]:
+    """(site id, request id) of the stored clocks counted with terms other than `mark`, site by site."""
+    # Not `<>`, nor ORDER BY (SQLite then scans the site index): `terms`' index finds none when all are `mark`.
+    return sorted((str(r[0]), str(r[1])) for r in db.execute(
+        "SELECT site_id, request_id FROM service_clocks WHERE terms IS NULL OR terms < ? OR terms > ?", [mark, mark]))
+
+
+def still_otherwise(db: Sql, request_ids: list[str], mark: str) -> list[str]:
+    """Those of `request_ids` still counted otherwise (another process starting may have counted them)."""
+    return sorted(r[0] for r in select_in(db, "SELECT request_id FROM service_clocks WHERE (terms IS NULL OR"
+                                               " terms <> ?) AND request_id IN ({marks})", request_ids, [mark]))
 
 
 def site_requests(db: Sql, site_id: str) -> list[str]:

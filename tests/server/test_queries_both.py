@@ -395,7 +395,7 @@ def _writes(db: Any, now: int) -> list[Any]:
     service.set_terms_override(db, site, {"response_hours": 4}, "chen", "2026-12-01T08:00:00.000Z")
     service.set_terms_override(db, site, {"response_hours": 8}, "chen", "2026-12-01T09:00:00.000Z")
     service.save_clocks(db, [("r-1", site, "open", "wang", now, 1, 0, now + 5, now + 1, now,
-                              service.phone_reversed("021-5555 0109"))])
+                              service.phone_reversed("021-5555 0109"), "mark-a")])
     service.save_milestones(db, [("r-1", [("respond", None, "open", now + 5, None)])])
     out += [service.terms_override(db, site), service.stored_clocks(db, "r-1"), service.list_requests(
         db, sites=[site], site_id=None, status="open", assigned_to="wang", open_=True, breached=False,
@@ -405,7 +405,10 @@ def _writes(db: Any, now: int) -> list[Any]:
                                   breached=None, at_risk=None, now_ms=now, after=None, limit=10, phone_tail=tail)
             for tail in ("9010", "90105555120", "9011", "90105555120" + "0")]
     # The call-backs still to make (m033): one due, one stopped by a pause (no due), one made.
-    service.save_clocks(db, [(r, site, "closed", "wang", now, 0, 0, None, None, now, None) for r in ("r-2", "r-3", "r-4")])
+    service.save_clocks(db, [(r, site, "closed", "wang", now, 0, 0, None, None, now, None, mark)
+                             for r, mark in (("r-2", "mark-b"), ("r-3", None), ("r-4", "mark-a"))])
+    # m040: the clocks counted with terms other than a file's, NULL (before m040) among them
+    out += [service.counted_otherwise(db, "mark-a"), service.still_otherwise(db, ["r-1", "r-2", "r-3"], "mark-a")]
     service.save_milestones(db, [("r-2", [("callback", "v-2", "breached", now + 7, 1)]),
                                  ("r-3", [("callback", "v-3", "open", None, 1)]),
                                  ("r-4", [("callback", "v-4", "breached", now + 3, None)])])

@@ -23,7 +23,7 @@ from ...filters import one_of
 from ..duty.service import calendars_ending
 from ..identity.service import Caller
 from ..inspections.schemas import CoverageDevice, InspectionSummary, SiteSummary
-from ..inspections.service import Inspections
+from ..inspections.service import CLOSED, Inspections
 from ..service.schemas import RequestSummary
 from ..service.service import MAX_LIMIT, ServiceRequests
 from ..sheets.service import local
@@ -228,7 +228,8 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
         # change to monthly, or a month a phone created (the history links to each).
         raise E.InvalidFilter(f"period {period} is not of this site's plan, whose periods are like {current}",
                               parameter="period", plan=_FREQUENCY_OF[current[5]], example=current)
-    period = period or current
+    before_unfinished = not period and _opens_before(current, history)
+    period = period or (previous_period(current) if before_unfinished else current)
     coverage = inspections.coverage(caller, site_id, period, system, kind)  # 404 outside the caller's scope
     # The choices are the site's (the period's devices), not the filtered ones: once one camera kind was
     # chosen, 全部摄像机 and the other kinds were gone from the select.
@@ -240,7 +241,8 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
         groups.setdefault(d.system or "", {}).setdefault(d.location or "", []).append(d)
     cameras = [d for d in devices if (d.kind or "").endswith("camera")]
     counts = Counter(d.outcome or NOT_CHECKED for d in cameras)
-    return {"site": found[0], "period": period, "current_period": current, "coverage": coverage, "groups": groups, "cameras": cameras,
+    return {"site": found[0], "period": period, "current_period": current, "before_unfinished": before_unfinished,
+            "coverage": coverage, "groups": groups, "cameras": cameras,
             "camera_counts": counts, "outcomes": OUTCOME_CHOICES, "not_checked": NOT_CHECKED,
             "filters": {"system": system or "", "kind": kind or "", "outcome": wanted or "", "code": code,
                         "period": period if period != current else ""},
@@ -250,6 +252,16 @@ def site_page(state: Any, caller: Caller, site_id: str, system: str | None, kind
             "camera_kinds": sorted({d.kind for d in every.devices if (d.kind or "").endswith("camera")}),
             "systems": sorted({d.system for d in every.devices if d.system}),
             "checked_at": {d.device_id: local_time(d.checked_at, tz) for d in devices}}
+
+
+def _opens_before(current: str, history: Sequence[InspectionSummary]) -> bool:
+    """Whether a site page opens on the period before `current`: the current one has no inspection yet and
+    the one before has one still not done. At 00:10 on 1 January the page opened on 2027-Q1, "no inspection,
+    every device unchecked", while the fourth quarter's unchecked cameras were the work still to do (the
+    dashboard lists that inspection, overdue: `current_inspections`)."""
+    before = previous_period(current)
+    return not any(i.period == current for i in history) and any(
+        i.period == before and i.status not in CLOSED for i in history)
 
 
 def _a_year_before(today: date) -> date:

@@ -257,7 +257,7 @@ def clock_row(inputs: Inputs, now_ms: int, each: list[Lasting] | None = None) ->
     status = fields.get("status")
     return (inputs.id, fields.get("site_id"), status, fields.get("assigned_to"),
             ts_ms(fields.get("reported_at")) or 0, int(status not in _ENDED), int(breached), breach_at, risk_at,
-            now_ms, q.phone_reversed(fields.get("caller_phone")))
+            now_ms, q.phone_reversed(fields.get("caller_phone")), terms_book().mark)
 
 
 def refresh_clocks(db: Connection, request_ids: list[str], now_ms: int) -> None:

@@ -29,6 +29,7 @@ from ..service import (
     PHONE_NATIONAL,
     PHONE_REVERSED,
     STORED_KEYS,
+    TERMS_COLUMN,
     TO_MAKE_COLUMN,
     landline_rekeyed,
     rekeyed,
@@ -180,6 +181,8 @@ STEPS: list[tuple[str, str | Callable[[psycopg.Connection[Any]], None]]] = [
     ("m038_inspection_period", PERIOD_INDEX.format(period="(fields ->> 'period')")),
     # A caller's extension apart from the number, SQLite's m039 (storage/sqlite/migrations_extensions.py).
     ("m039_caller_extension", _caller_extension),
+    # The terms file each request's stored clocks were counted with, SQLite's m040 (domains/service/recount.py).
+    ("m040_clocks_terms", TERMS_COLUMN),
 ]
 
 

@@ -489,12 +489,12 @@ def m021_lookups(db: sqlite_utils.Database) -> None:
     )
 
 
-from . import (  # noqa: E402, F401 (steps m023-m039 beside this one register on `migrations` after their imports)
+from . import (  # noqa: E402, F401 (steps m023-m040 beside this one register on `migrations` after their imports)
     migrations_archive,  # m023
     migrations_audit,  # m035, after service m033-m034
     migrations_bounds,  # m024, m025
     migrations_callers,  # m036-m037, after audit m035
-    migrations_extensions,  # m039, after inspections m038
+    migrations_extensions,  # m039-m040, after inspections m038
     migrations_inspections,  # m038, after callers m037
     migrations_service,  # m033-m034, after sheets m031-m032, media m030, clients m029, shared m027-m028, throttle m026
 )
