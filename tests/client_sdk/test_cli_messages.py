@@ -486,23 +486,55 @@ def ended(proc: subprocess.Popen[bytes]) -> None:
 
 
 def read_pty(master: int, proc: subprocess.Popen[bytes], until: str | None = None) -> str:
-    """What the child wrote to the terminal: up to `until`, or everything until it exits."""
+    """What the child wrote to the terminal: up to `until`, or everything until it exits. Once it has exited,
+    the terminal is read to its end (EOF, or nothing more to read) before returning: what it wrote between the
+    last wait for output and its exit is there too (before flaky32 it was left unread)."""
     seen = b""
     deadline = time.monotonic() + 120
+    exited = False
     while until is None or until.encode() not in seen:
         assert time.monotonic() < deadline, seen
-        ready, _, _ = select.select([master], [], [], 0.1)
+        ready, _, _ = select.select([master], [], [], 0 if exited else 0.1)
         if ready:
             try:
                 chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
+            except OSError:  # EIO: the child closed the terminal, and all it wrote was read
                 break
             if not chunk:
                 break
             seen += chunk
-        elif proc.poll() is not None and until is None:
-            break
+        elif exited:
+            break  # exited, and nothing more is in the terminal
+        elif proc.poll() is not None:
+            exited = True  # what it wrote since the select is still to read
     return seen.decode("utf-8", errors="replace")
+
+
+class _LastWordsAtExit(subprocess.Popen[bytes]):
+    """A child silent until its reader asks whether it has exited: only then does it write its last words and
+    exit, as any child may between the reader's wait for output and its look at the exit."""
+
+    def poll(self) -> int | None:
+        if self.stdin is not None and not self.stdin.closed:
+            self.stdin.write(b"now\n")
+            self.stdin.close()
+            self.wait(timeout=60)
+        return super().poll()
+
+
+def test_read_pty_keeps_what_the_child_wrote_between_the_wait_for_output_and_its_exit():
+    """Regression (phone32 item 4): read_pty waited 0.1 s for output, then, finding none, took a child that had
+    exited meanwhile for done and returned without reading what it wrote in between (a test's last line lost)."""
+    master, slave = pty.openpty()
+    proc = _LastWordsAtExit([sys.executable, "-c", "import sys; sys.stdin.readline(); print('last words')"],
+                            stdin=subprocess.PIPE, stdout=slave, stderr=slave)
+    os.close(slave)
+    try:
+        shown = read_pty(master, proc)
+    finally:
+        os.close(master)
+        ended(proc)
+    assert proc.returncode == 0 and shown.split() == ["last", "words"]
 
 
 def controlling_tty() -> None:
