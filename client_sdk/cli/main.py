@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,8 +252,16 @@ def _tolerant(stream: TextIO) -> None:
         stream.reconfigure(errors="backslashreplace")
 
 
-def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) -> int:
-    """Run the CLI; returns the exit status. `http` lets tests pass the server's test client.
+def run() -> NoReturn:
+    """`fieldsync-client` as a program (its console script, `python -m client_sdk.cli`): `main`, then exit with
+    its status. Once the command has ended, Ctrl-C is ignored (`main`'s `program`): it could only cut the
+    exit itself (`sys.exit`, the output's last flush), which printed a traceback after a finished sync."""
+    sys.exit(main(program=True))
+
+
+def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None, *, program: bool = False) -> int:
+    """Run the CLI; returns the exit status. `http` lets tests pass the server's test client; `program`: this
+    run is the process's (`run`), which ignores Ctrl-C once the command has ended.
 
     Every failure the user can cause is one line on stderr and an exit status:
     1 refused (by the server, or no password), 2 a mistake in the command,
@@ -267,7 +276,7 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     try:
         with argparse_words():  # argparse's own error lines in the CLI's language
             args = _parser().parse_args(argv)
-        return _run(args, http)
+        return _run(args, http, program)
     finally:
         MESSAGES.use(before)
 
@@ -292,10 +301,17 @@ def _lang_option(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _run(args: argparse.Namespace, http: httpx.Client | None) -> int:
+def _run(args: argparse.Namespace, http: httpx.Client | None, program: bool) -> int:
     try:
-        return _main(args, http)
+        status = _main(args, http)
+        if program:
+            # Ended (its database closed): a Ctrl-C from here on could only cut the exit, never the work. Ignored
+            # in this handler's reach, so one that comes first is still caught here.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     except KeyboardInterrupt:
+        if program:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
         # Every local write is one SQLite transaction, rolled back when cut: nothing is half-written,
         # and a cut sync resumes where the server's acknowledgements stand.
         print(file=sys.stderr)

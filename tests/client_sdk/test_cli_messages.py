@@ -630,6 +630,110 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
         link.close()
 
 
+def cut_cli(after: str, *args: str) -> subprocess.Popen[bytes]:
+    """The CLI as `cli` starts it, with Ctrl-C right after the first return of `after` (tests/client_sdk/interrupted.py)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.client_sdk.interrupted", after, "1", *args], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stored(db: str, http: httpx.Client) -> tuple[int, int, int]:
+    """What the phone holds: changes still to send, rows pulled, uploads done."""
+    client = Client(db, http)
+    try:
+        return (len(client.pending()), len(client.db.rows()),
+                sum(u["state"] == "done" for u in client.uploads()))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("after", ["client_sdk.outbox:Outbox._store_results", "client_sdk.replica:Replica.apply_page",
+                                   "client_sdk.media.uploads:send"], ids=["a-push-answer", "a-pull-page", "an-upload"])
+def test_a_ctrl_c_right_after_something_is_stored_counts_it_in_the_summary(real_server, tmp_path, after):
+    """Regression (phone32 item 3, session 31's note): a Ctrl-C after the phone had stored a push's answer (a pulled
+    page, an upload marked done) and before it counted it left it out of the summary printed after the cut (500
+    changes acknowledged and no summary at all; an upload sent and not told): nothing was lost, but the technician
+    was told less went than did. The counts are now kept by the transactions that store what they count. The
+    Ctrl-C comes from inside the process at that very point (interrupted.py), not from a timed signal."""
+    db = str(tmp_path / "phone.db")
+    with httpx.Client(base_url=real_server.url, timeout=60) as http:
+        client = Client(db, http)
+        try:
+            client.login("wang", "demo")
+            client.server_url = real_server.url
+            if "apply_page" not in after:  # a phone that has its rows: this sync pushes, then uploads
+                client.sync()
+                client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")], "serviced")
+                photo = tmp_path / "cam.jpg"
+                Image.new("RGB", (64, 48), (200, 40, 40)).save(photo, "JPEG")
+                client.add_photo(INSPECTION, None, photo)
+            before = len(client.pending()), len(client.db.rows())
+        finally:
+            client.close()
+        proc = cut_cli(after, "--db", db, "sync")
+        try:
+            out, err = proc.communicate(timeout=300)
+        finally:
+            ended(proc)
+        assert proc.returncode == 130, err
+        assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
+        waiting, rows, uploaded = stored(db, http)
+        pushed, pulled = before[0] - waiting, rows - before[1] if "apply_page" in after else 0
+        assert (pushed, pulled, uploaded) != (0, 0, 0)  # the cut came after something was stored
+        expected = _text("synced", pushed=pushed, pulled=pulled) + "\n"
+        if uploaded:
+            expected += _text("uploaded", count=uploaded) + "\n"
+        assert out.decode() == expected
+
+
+def test_a_ctrl_c_while_a_finished_sync_exits_prints_no_traceback(phone):
+    """Regression (phone32 item 3): a Ctrl-C after the sync had ended, in `sys.exit` (here while its summary, held
+    in the output's buffer, waits for room in the pipe), printed a KeyboardInterrupt traceback. The command had
+    ended and its summary was still to be read: now it exits as it would have, the summary whole. The signal is
+    sent once the process is seen blocked in writing its standard output (/proc), which it does at its exit only."""
+    client, _, db = phone
+    client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")][:3], "serviced")
+    recorded = len(client.pending())
+    client.close()
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    full = 0
+    try:
+        while True:
+            full += os.write(write, b"x" * 4096)
+    except BlockingIOError:  # the pipe is full: the child's first write of its output waits
+        pass
+    os.set_blocking(write, True)
+    # Its output block-buffered, as a pipe's is (PYTHONUNBUFFERED set would write each line as it is printed).
+    proc = cli("--db", db, "sync", stdout=write, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": ""})
+    os.close(write)
+    try:
+        deadline = time.monotonic() + 300
+        while not _writing_its_output(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.01)  # a look at the process again, not a wait for an outcome
+        proc.send_signal(signal.SIGINT)
+        shown = b""
+        while chunk := os.read(read, 65536):
+            shown += chunk
+        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait(timeout=60)
+    finally:
+        os.close(read)
+        ended(proc)
+    assert (proc.returncode, err) == (0, b"")
+    assert shown[full:].decode().startswith(f"Synced: {recorded} change(s) pushed, ")
+
+
+def _writing_its_output(pid: int) -> bool:
+    """Whether the process waits in a write to its standard output's pipe."""
+    try:
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()
+        waits = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+    return len(syscall) > 1 and syscall[1] == "0x1" and waits.endswith("pipe_write")
+
+
 def test_ctrl_d_at_the_password_prompt_is_one_line_exit_1(tmp_path):
     master, slave = pty.openpty()
     proc = cli("--db", str(tmp_path / "phone.db"), "--server", "http://127.0.0.1:9", "login", "wang",
