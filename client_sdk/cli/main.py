@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
     check.add_argument("--outcome", required=True, **_choices("help_outcome", "outcome", schema.OUTCOMES))
     check.add_argument("--note", help=m["help_note"])
-    check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
+    check.add_argument("--item", action="append", default=[], metavar="ITEM=VALUE", help=m["help_item"])
     check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])
     complete = sub.add_parser("complete", help=m["help_complete"])
     complete.add_argument("inspection", help=m["help_inspection"])

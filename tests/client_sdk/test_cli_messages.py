@@ -351,8 +351,8 @@ def test_an_item_key_typo_lists_the_valid_keys(http, site, templates, db, capsys
     assert main(["--db", db, "check", site["inspection"], "CAM-001..CAM-002", "--outcome", "serviced",
                  "--item", "lens_claned=yes"], http=http) == 2
     assert one_line(capsys.readouterr().err) == (
-        "'lens_claned' is not an item of the dome_camera checklist (CAM-001); its items are: lens_cleaned,"
-        " screws, label.")
+        "'lens_claned' is not an item of the dome_camera checklist (CAM-001); its items are: lens_cleaned (Lens"
+        " wiped clean, yes/no), screws (Screws tightened, number), label (Label, text).")
 
 
 def jpeg(path: Path) -> Path:
@@ -556,20 +556,26 @@ DEVICES = 3000  # six push batches of 500 for the Ctrl-C test; the progress test
 
 
 @pytest.fixture
-def phone(real_server: ServerProcess, tmp_path: Path) -> Iterator[tuple[Client, httpx.Client, str]]:
-    """Wang's phone signed in to the real server and synced: its client, HTTP client and database file. Both clients
-    are closed whatever the test does: a socket left open by a failed test failed the next test's setup as an
-    unraisable ResourceWarning (flaky31)."""
+def enrolled(real_server: ServerProcess, tmp_path: Path) -> Iterator[tuple[Client, httpx.Client, str]]:
+    """Wang's phone signed in to the real server, not synced yet: its client, HTTP client and database file. Both
+    clients are closed whatever the test does: a socket left open by a failed test failed the next test's setup as
+    an unraisable ResourceWarning (flaky31)."""
     db = str(tmp_path / "phone.db")
     with httpx.Client(base_url=real_server.url, timeout=60) as http:
         client = Client(db, http)
         try:
             client.login("wang", "demo")
             client.server_url = real_server.url
-            client.sync()
             yield client, http, db
         finally:
             client.close()
+
+
+@pytest.fixture
+def phone(enrolled: tuple[Client, httpx.Client, str]) -> tuple[Client, httpx.Client, str]:
+    """`enrolled`, synced."""
+    enrolled[0].sync()
+    return enrolled
 
 
 @pytest.mark.parametrize("held", [1, 2], ids=["in-the-first-push", "after-the-first-answer"])
@@ -648,41 +654,35 @@ def stored(db: str, http: httpx.Client) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize("after", ["client_sdk.outbox:Outbox._store_results", "client_sdk.replica:Replica.apply_page",
                                    "client_sdk.media.uploads:send"], ids=["a-push-answer", "a-pull-page", "an-upload"])
-def test_a_ctrl_c_right_after_something_is_stored_counts_it_in_the_summary(real_server, tmp_path, after):
+def test_a_ctrl_c_right_after_something_is_stored_counts_it_in_the_summary(enrolled, tmp_path, after):
     """Regression (phone32 item 3, session 31's note): a Ctrl-C after the phone had stored a push's answer (a pulled
     page, an upload marked done) and before it counted it left it out of the summary printed after the cut (500
     changes acknowledged and no summary at all; an upload sent and not told): nothing was lost, but the technician
     was told less went than did. The counts are now kept by the transactions that store what they count. The
     Ctrl-C comes from inside the process at that very point (interrupted.py), not from a timed signal."""
-    db = str(tmp_path / "phone.db")
-    with httpx.Client(base_url=real_server.url, timeout=60) as http:
-        client = Client(db, http)
-        try:
-            client.login("wang", "demo")
-            client.server_url = real_server.url
-            if "apply_page" not in after:  # a phone that has its rows: this sync pushes, then uploads
-                client.sync()
-                client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")], "serviced")
-                photo = tmp_path / "cam.jpg"
-                Image.new("RGB", (64, 48), (200, 40, 40)).save(photo, "JPEG")
-                client.add_photo(INSPECTION, None, photo)
-            before = len(client.pending()), len(client.db.rows())
-        finally:
-            client.close()
-        proc = cut_cli(after, "--db", db, "sync")
-        try:
-            out, err = proc.communicate(timeout=300)
-        finally:
-            ended(proc)
-        assert proc.returncode == 130, err
-        assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
-        waiting, rows, uploaded = stored(db, http)
-        pushed, pulled = before[0] - waiting, rows - before[1] if "apply_page" in after else 0
-        assert (pushed, pulled, uploaded) != (0, 0, 0)  # the cut came after something was stored
-        expected = _text("synced", pushed=pushed, pulled=pulled) + "\n"
-        if uploaded:
-            expected += _text("uploaded", count=uploaded) + "\n"
-        assert out.decode() == expected
+    client, http, db = enrolled
+    if "apply_page" not in after:  # a phone that has its rows: this sync pushes, then uploads
+        client.sync()
+        client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")], "serviced")
+        photo = tmp_path / "cam.jpg"
+        Image.new("RGB", (64, 48), (200, 40, 40)).save(photo, "JPEG")
+        client.add_photo(INSPECTION, None, photo)
+    before = len(client.pending()), len(client.db.rows())
+    client.close()
+    proc = cut_cli(after, "--db", db, "sync")
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        ended(proc)
+    assert proc.returncode == 130, err
+    assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
+    waiting, rows, uploaded = stored(db, http)
+    pushed, pulled = before[0] - waiting, rows - before[1] if "apply_page" in after else 0
+    assert (pushed, pulled, uploaded) != (0, 0, 0)  # the cut came after something was stored
+    expected = _text("synced", pushed=pushed, pulled=pulled) + "\n"
+    if uploaded:
+        expected += _text("uploaded", count=uploaded) + "\n"
+    assert out.decode() == expected
 
 
 def test_a_ctrl_c_while_a_finished_sync_exits_prints_no_traceback(phone):
