@@ -21,7 +21,8 @@ from .common import _shown, _UserError
 from .messages import MESSAGES, _text, value
 
 _INT = re.compile(r"-?[0-9]+\Z")
-TEXT_LIMIT = schema.COLLECTIONS["device_checks"].open_field.limit  # type: ignore[union-attr]
+_ITEM = schema.COLLECTIONS["device_checks"].open_field  # an `item.<key>` field
+TEXT_LIMIT = _ITEM.limit if _ITEM is not None else None
 
 
 def _same(text: str) -> str:
