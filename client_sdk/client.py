@@ -105,6 +105,7 @@ class Client(DutyWork):
         # counts are kept in the database, by the transactions that store what they count (`sync_so_far`).
         self._pushed: list[ChangeResult] = []
         self._resent: int | None = None
+        self._syncing = False  # whether this Client started a sync: `sync_so_far` reports zeros otherwise
         self._restores = 0  # restores this client recovered from (`_adopt`), to see one met inside an upload
 
     def close(self) -> None:
@@ -303,11 +304,13 @@ class Client(DutyWork):
         are freed (`UploadQueue.free`). A restore is met wherever the server is first reached, an upload
         too (a token the backup lacks: its re-sign-in finds it); its resent changes go after their bytes.
         """
+        # The counts are zeroed first: a Ctrl-C in the housekeeping below printed the previous sync's (fixphone32).
+        self._pushed, self._resent = [], None
+        self.db.set_meta(**dict.fromkeys(_COUNTS, 0))
+        self._syncing = True
         self.outbox.prune()
         self.upload_queue.free()
         self.upload_queue.clean()
-        self._pushed, self._resent = [], None
-        self.db.set_meta(**dict.fromkeys(_COUNTS, 0))
         self._upload_for_signatures()
         self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
@@ -326,7 +329,10 @@ class Client(DutyWork):
         transactions that stored them (a Ctrl-C between storing a batch's answer and counting it made the
         summary short, phone32); `results` those of the answers taken in. A whole sync adds what it fetched
         last (`terms`, `reference`) and the uploads it `dropped`."""
-        pushed, pulled, uploaded = (self.db.meta_int(key) for key in _COUNTS)
+        if not self._syncing:  # this Client started no sync: the counts in meta are another run's
+            pushed = pulled = uploaded = 0
+        else:
+            pushed, pulled, uploaded = (self.db.meta_int(key) for key in _COUNTS)
         return SyncReport(pushed=pushed, pulled=pulled, results=self._pushed, uploaded=uploaded, terms=terms,
                           reference=reference, dropped=dropped, resent=self._resent)
 
