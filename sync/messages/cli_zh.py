@@ -121,7 +121,7 @@ ZH: dict[str, str] = {
     "ambiguous_device": "“{ref}”与多台设备相符：{matches}。",
     "bad_item": "检查项写作 项=值（项的代码或名称，再写值），不能写作“{item}”。",
     "unknown_item": "“{key}”不是{kind}检查表中的项（{devices}）；该检查表的项为：{valid}。",
-    "bad_yes_no": "{key} 是是/否项：只能填 true/false、yes/no 或 是/否，不能填“{value}”。",
+    "bad_yes_no": "{key} 为是/否项：只能填 true/false、yes/no 或 是/否，不能填“{value}”。",
     "bad_int": "{key} 只能填整数，不能填“{value}”。",
     "item_too_long": "{key} 最多填 {limit} 个字符，现有 {length} 个。",
     "ambiguous_item": "“{name}”是{kind}检查表中多个项的名称：{keys}；请用项的代码写明是哪一项。",

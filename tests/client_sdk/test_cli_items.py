@@ -152,3 +152,8 @@ def test_a_yes_no_item_however_named_and_answered_is_a_boolean(item, name, typed
             items([f"{item[name]}=也许"], [DOME], {"dome_camera": FIXTURES["dome_camera"]["items"]})
     finally:
         MESSAGES.use(before)
+
+
+def test_the_chinese_yes_no_refusal_reads_as_chinese():
+    """fixphone32 item 7: 是是/否项 read as a stutter; the item is 为是/否项."""
+    assert "为是/否项" in ZH["bad_yes_no"] and "是是" not in ZH["bad_yes_no"]
