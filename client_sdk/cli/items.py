@@ -3,8 +3,10 @@
 item's type in his device's checklist: a yes/no item takes 是/否, yes/no or true/false and goes out a boolean, a
 number item a whole number, a text item text within the contract's bound (`DEVICE_CHECKS`' item values).
 
-Only the checklist says what an item is, so a device whose kind has no checklist on the phone takes no item:
-nothing is guessed (before session 32 `key=是` was sent as the text 是 there), and the refusal says to sync.
+A device whose kind has no checklist on the phone (the office may have none: `kind` is free text, a UPS, an
+intercom) takes any item by its key, as the contract's "a device whose kind has no template accepts any scalar
+item" (docs/sync-protocol.md): a yes/no word (是/否, yes/no, true/false) goes out a boolean, a whole number an
+integer, anything else text within the same bound.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sync import schema
+from sync.fields import ITEM_KEY
 from sync.wire import Scalar
 
 from .common import _shown, _UserError
@@ -55,17 +58,19 @@ def _found(name: str, template: Sequence[Mapping[str, Any]], kind: str) -> Mappi
     return named[0] if named else None
 
 
-def _typed(name: str, text: str, item_type: str) -> Scalar:
-    """`text` as a value of `item_type`, or the refusal naming the item as typed."""
-    if item_type == "bool":
-        answer = schema.yes_no(text)
-        if answer is None:
-            raise _UserError(_text("bad_yes_no", key=name, value=text))
+def _typed(name: str, text: str, item_type: str | None) -> Scalar:
+    """`text` as a value of `item_type` (None: no checklist says; a yes/no word or a whole number is taken
+    for one, anything else is text), or the refusal naming the item as typed. A yes/no or a number is read
+    after NFKC (a Chinese input method's full-width `ｙｅｓ`, `１２０００`); text is kept as typed."""
+    narrow = unicodedata.normalize("NFKC", text)
+    if item_type in ("bool", None) and (answer := schema.yes_no(narrow)) is not None:
         return answer
+    if item_type == "bool":
+        raise _UserError(_text("bad_yes_no", key=name, value=text))
+    if item_type in ("int", None) and _INT.match(narrow.strip()):
+        return int(narrow)  # past the wire's safe integers: refused by the record-time check, naming the device
     if item_type == "int":
-        if not _INT.match(text):
-            raise _UserError(_text("bad_int", key=name, value=text))
-        return int(text)
+        raise _UserError(_text("bad_int", key=name, value=text))
     if TEXT_LIMIT is not None and len(text) > TEXT_LIMIT:
         raise _UserError(_text("item_too_long", key=name, limit=TEXT_LIMIT, length=len(text)))
     return text
@@ -73,13 +78,16 @@ def _typed(name: str, text: str, item_type: str) -> Scalar:
 
 def _pairs(pairs: Sequence[str], names: set[str]) -> list[tuple[str, str]]:
     """(name, value) of each `name=value`: split at the first `=` unless a later one ends a name of `names` (a
-    label holding `=`)."""
+    label holding `=`); only cuts within twice the longest name (and an `item.` before it: room for spaces typed
+    twice) are tried, so an argument full of `=` costs one pass, not a comparison a cut (review of phone32)."""
     parsed = []
+    reach = 2 * (max(map(len, names), default=0) + len("item."))
     for pair in pairs:
-        cuts = [i for i, c in enumerate(pair) if c == "="]
-        if not cuts or not pair[:cuts[0]].strip():
+        first = pair.find("=")
+        if first < 0 or not pair[:first].strip():
             raise _UserError(_text("bad_item", item=pair))
-        cut = next((i for i in cuts if _same(pair[:i]) in names), cuts[0])
+        cuts = (i for i in range(first, min(len(pair), reach + 1)) if pair[i] == "=")
+        cut = next((i for i in cuts if _same(pair[:i]) in names), first)
         parsed.append((pair[:cut].strip(), pair[cut + 1:].strip()))
     return parsed
 
@@ -88,7 +96,7 @@ def items(pairs: Sequence[str], devices: Sequence[dict[str, Any]],
           checklists: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Scalar]]:
     """`name=value` pairs for each device (by id), the item found and its value typed in the checklist of the
     device's kind: two kinds may give one key different types (`screws` a count for one, text for another). An
-    unknown name is refused with the checklist's items, a device whose kind has no checklist with what to do."""
+    unknown name is refused with the checklist's items; a device whose kind has no checklist takes any key."""
     if not pairs:
         return {}
     kinds: dict[str, list[dict[str, Any]]] = {}
@@ -101,9 +109,15 @@ def items(pairs: Sequence[str], devices: Sequence[dict[str, Any]],
     for kind, of_kind in kinds.items():
         codes = _shown([str(d["fields"].get("code") or d["id"]) for d in of_kind], 3)
         template = checklists.get(kind)
-        if template is None:
-            raise _UserError(_text("no_checklist_items", devices=codes, kind=value("kind", kind)))
         typed: dict[str, Scalar] = {}
+        if template is None:
+            for name, text in parsed:
+                key = _same(name).removeprefix("item.")
+                if not ITEM_KEY.match("item." + key):
+                    raise _UserError(_text("free_item_key", kind=value("kind", kind), key=name))
+                typed[key] = _typed(name, text, None)
+            found.update(dict.fromkeys((d["id"] for d in of_kind), typed))
+            continue
         for name, text in parsed:
             item = _found(name, template, kind)
             if item is None:

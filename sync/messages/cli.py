@@ -149,8 +149,9 @@ EN: dict[str, str] = {
     "item_too_long": "{key} takes at most {limit} characters, not {length}.",
     "ambiguous_item": "{name!r} is the label of several items of the {kind} checklist: {keys}; name the one you"
                       " mean by its key.",
-    "no_checklist_items": "This phone has no {kind} checklist, so no item can be recorded for {devices}: run"
-                          " `fieldsync-client sync` to fetch the checklists (anything else goes in --note).",
+    "free_item_key": "This phone has no {kind} checklist (the office may have none, or the phone has not synced"
+                     " it), so an item is named by its key: lower-case letters, digits and _, at most 64; not"
+                     " {key!r}.",
     "skipped_one": "Skipped 1 device that already has an outcome ({shown}); use --overwrite to replace it.",
     "skipped_many": "Skipped {count} devices that already have an outcome ({shown}); use --overwrite to replace"
                     " them.",

@@ -125,8 +125,8 @@ ZH: dict[str, str] = {
     "bad_int": "{key} 只能填整数，不能填“{value}”。",
     "item_too_long": "{key} 最多填 {limit} 个字符，现有 {length} 个。",
     "ambiguous_item": "“{name}”是{kind}检查表中多个项的名称：{keys}；请用项的代码写明是哪一项。",
-    "no_checklist_items": "本机没有{kind}的检查表，{devices} 无法记录检查项：请运行 `fieldsync-client sync`"
-                          " 取得检查表（其他情况写在 --note）。",
+    "free_item_key": "本机没有{kind}的检查表（办公室可能没有设，或本机尚未同步），检查项须以代码填写：小写字母、"
+                     "数字和 _，至多 64 个，不能填“{key}”。",
     "skipped_one": "跳过 1 台已有检查结果的设备（{shown}）；要替换请加 --overwrite。",
     "skipped_many": "跳过 {count} 台已有检查结果的设备（{shown}）；要替换请加 --overwrite。",
     "and_more": "{shown} 等（另有 {more} 台）",

@@ -98,21 +98,60 @@ def test_a_label_two_items_share_is_refused_with_both_keys(http, site, store, ph
     assert (fields["item.psu_a_ok"], fields["item.psu_b_ok"]) == (False, True)
 
 
-def test_a_device_whose_kind_has_no_checklist_here_takes_no_item(http, site, store, tmp_path, capsys):
-    """Regression (phone32 item 1): with no checklist on the phone for the device's kind, `--item key=是` was
-    recorded as the text 是, and sent so, whatever the office's checklist says the item is (a yes/no is a
-    boolean on the wire). Nothing is guessed now: refused, saying how to get the checklist, nothing recorded."""
+def test_a_device_whose_kind_has_no_checklist_here_takes_any_item_by_its_key(http, site, store, tmp_path, capsys):
+    """Regression (review of phone32, item 2): with no checklist on the phone for the device's kind, every
+    `--item` was refused, saying to sync, which cannot help where the office has no checklist for the kind
+    (`kind` is free text: a UPS, an intercom). The contract: a device whose kind has no template accepts any
+    scalar item. A yes/no word goes out a boolean (nothing Chinese on the wire), a whole number (full width
+    too) an integer, the rest text; a name that is no key is refused, saying why."""
     db = str(tmp_path / "phone.db")
     assert main(["--db", db, "login", "wang", "--password", "demo"], http=http) == 0
     assert main(["--db", db, "sync"], http=http) == 0
     capsys.readouterr()
-    assert main(["--lang", "zh", "--db", db, "check", site["inspection"], "CAM-001..CAM-002", "--outcome",
-                 "serviced", "--item", "lens_cleaned=是"], http=http) == 2
-    assert capsys.readouterr().err.strip() == ZH["no_checklist_items"].format(kind=label("kind", "dome_camera", "zh"), devices="CAM-001")
+    assert main(["--lang", "zh", "--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced",
+                 "--item", "镜头已擦拭=是"], http=http) == 2
+    assert capsys.readouterr().err.strip() == ZH["free_item_key"].format(
+        kind=label("kind", "dome_camera", "zh"), key="镜头已擦拭")
     assert sent(db, http) == []
-    # The check itself, with no item, is recorded as ever.
-    assert main(["--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced"], http=http) == 0
-    assert len(sent(db, http)) == 1
+    assert main(["--lang", "zh", "--db", db, "check", site["inspection"], "CAM-001", "--outcome", "serviced",
+                 "--item", "Lens_Cleaned=是", "--item", "item.screws=１２", "--item", "remark=好"], http=http) == 0
+    [fields] = sent(db, http)
+    assert (fields["item.lens_cleaned"], fields["item.screws"], fields["item.remark"]) == (True, 12, "好")
+
+
+BULLET = {"id": "b1", "fields": {"kind": "bullet_camera", "code": "CAM-002"}}
+BULLET_ITEMS = [{"key": "screws", "label": "Screws tightened", "label_zh": "螺丝数", "type": "int"},
+                {"key": "remark", "label": "Remark", "label_zh": "备注", "type": "text"}]
+
+
+def test_full_width_answers_and_numbers_are_read():
+    """Review of phone32, item 4: a Chinese input method in full-width mode types ｙｅｓ and １２０００, which
+    were refused; a text item keeps what was typed."""
+    dome = {"dome_camera": FIXTURES["dome_camera"]["items"]}
+    assert items(["lens_cleaned=ｙｅｓ", "ptz_ok=ＮＯ"], [DOME], dome) == {"d1": {"lens_cleaned": True, "ptz_ok": False}}
+    bullet = {"bullet_camera": BULLET_ITEMS}
+    assert items(["螺丝数=１２０００", "备注=ｙｅｓ"], [BULLET], bullet) == {"b1": {"screws": 12000, "remark": "ｙｅｓ"}}
+
+
+def test_an_item_full_of_equals_signs_is_split_without_trying_every_one(monkeypatch):
+    """Review of phone32, item 5: every `=` of an `--item` was tried against the checklist's names (16,000 `=`
+    took 0.8 s; the longest argument Linux allows about 50 s). Only cuts within reach of the longest name are
+    tried now: counted, not timed."""
+    from client_sdk.cli import items as module
+
+    tried: list[str] = []
+    same = module._same
+    monkeypatch.setattr(module, "_same", lambda text: (tried.append(text), same(text))[1])
+    with pytest.raises(_UserError):  # no such item: every cut was tried before the refusal
+        module.items(["nothing=" + "=" * 16_000], [BULLET], {"bullet_camera": BULLET_ITEMS})
+    assert len(tried) < 100
+    tried.clear()
+    with pytest.raises(_UserError):  # nor with no checklist (as long an argument as Linux allows)
+        module.items(["nothing=" + "=" * 128_000], [BULLET], {})
+    assert len(tried) < 100
+    # A label holding `=` is still found past the first `=`.
+    labelled = [{"key": "volts", "label": "V=12", "label_zh": "电压=12", "type": "bool"}]
+    assert module.items(["电压=12=是"], [BULLET], {"bullet_camera": labelled}) == {"b1": {"volts": True}}
 
 
 def test_a_text_item_is_bounded_as_the_contract_bounds_item_values(http, site, phone, capsys):
