@@ -42,6 +42,8 @@ from .replica import Replica
 from .session import Credentials, EpochChanged, Session
 
 _pull_response = msgspec.json.Decoder(PullResponse)
+# A sync's counts in the phone's `meta`, each added to by the transaction storing what it counts.
+_COUNTS = ("sync_pushed", "sync_pulled", "sync_uploaded")
 
 
 @dataclass
@@ -99,11 +101,11 @@ class Client(DutyWork):
                              hlc.Clock(self.client_id or "unenrolled", self.db.meta("hlc") or None))
         self.outbox.recovered = self._upload_for_signatures
         self.outbox.forgotten = self._restored_behind
-        # What the sync under way did so far (`sync` starts them anew; a push inside a pull adds to them).
+        # What the sync under way did so far (`sync` starts them anew; a push inside a pull adds to them). Its
+        # counts are kept in the database, by the transactions that store what they count (`sync_so_far`).
         self._pushed: list[ChangeResult] = []
-        self._uploaded = 0
-        self._pulled = 0
         self._resent: int | None = None
+        self._syncing = False  # whether this Client started a sync: `sync_so_far` reports zeros otherwise
         self._restores = 0  # restores this client recovered from (`_adopt`), to see one met inside an upload
 
     def close(self) -> None:
@@ -302,10 +304,13 @@ class Client(DutyWork):
         are freed (`UploadQueue.free`). A restore is met wherever the server is first reached, an upload
         too (a token the backup lacks: its re-sign-in finds it); its resent changes go after their bytes.
         """
+        # The counts are zeroed first: a Ctrl-C in the housekeeping below printed the previous sync's (fixphone32).
+        self._pushed, self._resent = [], None
+        self.db.set_meta(**dict.fromkeys(_COUNTS, 0))
+        self._syncing = True
         self.outbox.prune()
         self.upload_queue.free()
         self.upload_queue.clean()
-        self._pushed, self._uploaded, self._pulled, self._resent = [], 0, 0, None
         self._upload_for_signatures()
         self.push()
         dropped = len(self.upload_queue.drop_refused())  # a photo whose row was refused is not sent
@@ -320,11 +325,16 @@ class Client(DutyWork):
 
     def sync_so_far(self, terms: int = 0, reference: int = 0, dropped: int = 0) -> SyncReport:
         """What the last `sync()` did, also one cut short (the link lost in an upload after its push went
-        through, Ctrl-C): the changes pushed, rows pulled and uploads sent before it stopped; a whole sync
-        adds what it fetched last (`terms`, `reference`) and the uploads it `dropped`."""
-        return SyncReport(pushed=len(self._pushed), pulled=self._pulled, results=self._pushed,
-                          uploaded=self._uploaded, terms=terms, reference=reference, dropped=dropped,
-                          resent=self._resent)
+        through, Ctrl-C): the changes pushed, rows pulled and uploads sent before it stopped, as counted by the
+        transactions that stored them (a Ctrl-C between storing a batch's answer and counting it made the
+        summary short, phone32); `results` those of the answers taken in. A whole sync adds what it fetched
+        last (`terms`, `reference`) and the uploads it `dropped`."""
+        if not self._syncing:  # this Client started no sync: the counts in meta are another run's
+            pushed = pulled = uploaded = 0
+        else:
+            pushed, pulled, uploaded = (self.db.meta_int(key) for key in _COUNTS)
+        return SyncReport(pushed=pushed, pulled=pulled, results=self._pushed, uploaded=uploaded, terms=terms,
+                          reference=reference, dropped=dropped, resent=self._resent)
 
     def _restored_behind(self) -> None:
         """A seq_gap below the acknowledged seq: a server restored without a new epoch. As after any restore,
@@ -408,10 +418,7 @@ class Client(DutyWork):
     def _upload(self, kinds: Sequence[str], only: Iterable[str] | None = None) -> int:
         """Send the waiting uploads of these kinds; each one sent counts in this sync's report as it goes."""
         return media.upload_waiting(self.session, self.upload_queue, self.wall, kinds, self.chunk_size,
-                                    only, self.on_progress, sent=self._sent_one)
-
-    def _sent_one(self) -> None:
-        self._uploaded += 1
+                                    only, self.on_progress)
 
     def push(self) -> list[ChangeResult]:
         """Send the pending changes in seq order, in batches the server takes (`Outbox.push`)."""
@@ -449,7 +456,6 @@ class Client(DutyWork):
             server_ms = hlc.parse_ts(page.server_time)
             self.db.set_meta(clock_offset_ms=server_ms - self.wall(), time_anchor=clock.anchor(server_ms, self.boot()))
             received += len(page.rows)
-            self._pulled += len(page.rows)
             if self.on_progress is not None:
                 self.on_progress(Progress("pull", received, 0))
             if not page.has_more:

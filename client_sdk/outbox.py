@@ -420,6 +420,7 @@ class Outbox:
                      result.clock, answer.version, now, result.seq],
                 )
             self.db.set_meta_tx(acked_seq=answer.acked_seq)
+            self.db.count_tx("sync_pushed", len(answer.results))
             self.observe_tx(answer.server_hlc)
 
     def _rewind(self, server_acked: int) -> bool:

@@ -210,6 +210,12 @@ class Replica:
         with self.transaction():
             self.set_meta_tx(**values)
 
+    def count_tx(self, key: str, by: int) -> None:
+        """Add `by` to the count kept as `key`, in the transaction that stores what it counts: a sync's
+        changes pushed, rows pulled and uploads sent (`Client.sync_so_far`) are then what is stored, however
+        the sync was cut."""
+        self.set_meta_tx(**{key: self.meta_int(key) + by})
+
     # -- rows as pulled --------------------------------------------------------
 
     def row(self, collection: str, row_id: str) -> tuple[dict[str, Any], bool, int] | None:
@@ -365,6 +371,7 @@ class Replica:
                 else:
                     self.upsert_row_tx(row.collection, row.id, dict(row.fields), row.deleted, row.version)
             self.set_meta_tx(cursor=page.cursor, pulled_version=max(page.version, self.meta_int("pulled_version")))
+            self.count_tx("sync_pulled", len(page.rows))
             if not page.has_more and self.meta("snapshot") == "running":
                 # The snapshot is complete: what it did not bring is no longer ours.
                 self.conn.execute("DELETE FROM rows WHERE seen = 0")

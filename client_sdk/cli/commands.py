@@ -25,7 +25,6 @@ from .common import (
     _file,
     _find_devices,
     _find_inspection,
-    _items,
     _print_problems,
     _Progress,
     _Refused,
@@ -38,6 +37,7 @@ from .common import (
     upload_counts,
 )
 from .conflict_log import local_value, print_conflicts
+from .items import items
 from .messages import MESSAGES, _say, _text, collection_name, field_name, value
 from .service import assignment_news
 
@@ -266,9 +266,9 @@ def devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 _say(out, "no_checklist", kind=value("kind", kind))
                 continue
             _say(out, "checklist_title", kind=value("kind", kind), title=titles.get(kind) or "")
-            for item in checklists[kind]:
-                _say(out, "checklist_item", item=item["key"], type=item["type"], label=item["label"] or "",
-                     label_zh=item["label_zh"] or "-")
+            for item in checklists[kind]:  # typed by key or by either label (`check --item`)
+                _say(out, "checklist_item", item=item["key"], type=MESSAGES[f"item_type_{item['type']}"],
+                     label=item["label"] or "", label_zh=item["label_zh"] or "-")
     return 0
 
 
@@ -281,13 +281,13 @@ def check(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """
     inspection = _find_inspection(client, args.inspection)
     devices = _find_devices(client, inspection["fields"].get("site_id", ""), args.devices)
-    items = _items(args.item, devices, client.checklists())
+    typed = items(args.item, devices, client.checklists())
     overwrite = args.overwrite or (len(args.devices) == 1 and ".." not in args.devices[0])
     ids = [d["id"] for d in devices]
     skipped = {} if overwrite else client.outcomes(inspection["id"], ids)
     before = inspection["fields"].get("status") or "scheduled"
     try:
-        client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items_of=items, overwrite=overwrite)
+        client.record_checks(inspection["id"], ids, args.outcome, note=args.note, items_of=typed, overwrite=overwrite)
     except E.SyncError as exc:
         refused = exc.extra.get("refused") or {ids[0]: {"reason": exc.extra.get("reason"), "detail": exc.detail}}
         if not any(why["reason"] == "sealed" for why in refused.values()):

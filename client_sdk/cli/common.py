@@ -1,5 +1,5 @@
 """What the commands share: one-line errors, files the user names, a progress line, and the
-references a technician types (sheet numbers, device codes and ranges, checklist items)."""
+references a technician types (sheet numbers, device codes and ranges; checklist items are `items.py`'s)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
-
-from sync import schema
-from sync.wire import Scalar
 
 from ..client import Client, SyncReport
 from ..media import image_format
@@ -94,62 +91,10 @@ class _Progress:
             self.width = 0
 
 
-_INT = re.compile(r"-?[0-9]+\Z")
-
-
-def _item_value(key: str, text: str, item_type: str | None = None) -> Scalar:
-    """A typed item value; the template's type decides when known (a text item keeps `123` as text)."""
-    if item_type == "text":
-        return text
-    if item_type == "bool":
-        answer = schema.yes_no(text)
-        if answer is None:
-            raise _UserError(_text("bad_yes_no", key=key, value=text))
-        return answer
-    if item_type == "int":
-        if not _INT.match(text):
-            raise _UserError(_text("bad_int", key=key, value=text))
-        return int(text)
-    if text.lower() in ("true", "false"):  # no template here: guess as before
-        return text.lower() == "true"
-    if _INT.match(text):
-        return int(text)
-    return text
-
-
 def _shown(names: Sequence[str], limit: int = 5) -> str:
     """`a, b, c` or `a, b, c, d, e and 7 more`."""
     shown = ", ".join(names[:limit])
     return shown if len(names) <= limit else _text("and_more", shown=shown, more=len(names) - limit)
-
-
-def _items(pairs: Sequence[str], devices: Sequence[dict[str, Any]] = (),
-           checklists: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, Scalar]]:
-    """`key=value` pairs for each device (by id), typed by the checklist of its kind: two kinds may give one key
-    different types (`screws` a count for one, text for another). An unknown key names the valid ones."""
-    kinds: dict[str, list[dict[str, Any]]] = {}
-    for device in devices:
-        kinds.setdefault(str(device["fields"].get("kind")), []).append(device)
-    parsed = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise _UserError(_text("bad_item", item=pair))
-        parsed.append((key.strip(), value.strip()))
-    items: dict[str, dict[str, Scalar]] = {}
-    for kind, of_kind in kinds.items():
-        template = (checklists or {}).get(kind)
-        typed: dict[str, Scalar] = {}
-        for key, value in parsed:
-            name = key.removeprefix("item.")
-            found = None if template is None else [item["type"] for item in template if item["key"] == name]
-            if found == []:
-                raise _UserError(_text("unknown_item", key=name, kind=kind, devices=_shown(
-                    [str(d["fields"].get("code") or d["id"]) for d in of_kind], 3),
-                    valid=", ".join(item["key"] for item in template or ()) or "-"))
-            typed[key] = _item_value(name, value, found[0] if found else None)
-        items.update(dict.fromkeys((d["id"] for d in of_kind), typed))
-    return items
 
 
 def _find_inspection(client: Client, ref: str) -> dict[str, Any]:

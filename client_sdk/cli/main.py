@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import httpx
 
@@ -91,10 +92,7 @@ def _help(key: str, group: str, choices: Sequence[str]) -> str:
 def _parser() -> argparse.ArgumentParser:
     m = MESSAGES
     parser = _Parser(prog="fieldsync-client", description=m["description"])
-    parser.add_argument("--lang", choices=LANGS, help=m["help_lang"])
-    parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
-                        help=m["help_db"].format(default=DEFAULT_DB))
-    parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None, help=m["help_server"].format(default=DEFAULT_SERVER))
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     login = sub.add_parser("login", help=m["help_login"])
     login.add_argument("username")
@@ -114,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("devices", nargs="+", metavar="DEVICE", help=m["help_device"])
     check.add_argument("--outcome", required=True, **_choices("help_outcome", "outcome", schema.OUTCOMES))
     check.add_argument("--note", help=m["help_note"])
-    check.add_argument("--item", action="append", default=[], metavar="KEY=VALUE", help=m["help_item"])
+    check.add_argument("--item", action="append", default=[], metavar="ITEM=VALUE", help=m["help_item"])
     check.add_argument("--overwrite", action="store_true", help=m["help_overwrite"])
     complete = sub.add_parser("complete", help=m["help_complete"])
     complete.add_argument("inspection", help=m["help_inspection"])
@@ -141,6 +139,35 @@ def _parser() -> argparse.ArgumentParser:
         func = name.replace("-", "_")
         command.set_defaults(func=next(getattr(m, func) for m in (commands, customer, service, charges) if hasattr(m, func)))
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    """The options before the command: the parser's, and the look-ahead's that reads `--lang` (`_lang_option`)."""
+    m = MESSAGES
+    parser.add_argument("--lang", choices=LANGS, help=m["help_lang"])
+    parser.add_argument("--db", default=os.environ.get("FIELDSYNC_CLIENT_DB", DEFAULT_DB),
+                        help=m["help_db"].format(default=DEFAULT_DB))
+    parser.add_argument("--server", default=os.environ.get("FIELDSYNC_SERVER") or None,
+                        help=m["help_server"].format(default=DEFAULT_SERVER))
+
+
+class _NotTaken(Exception):
+    """The look-ahead met what the parser will refuse (`--lang` with no value, an ambiguous option)."""
+
+
+class _LookAhead(argparse.ArgumentParser):
+    """The options before the command and nothing else (the command and all after it kept, unread): the
+    parser's own (`_global_options`, `-h`), read by argparse itself, so that every spelling the parser takes
+    (`--lang=zh`, `--lan zh`, `--l zh`) is read alike, and nothing after the command is."""
+
+    def __init__(self) -> None:
+        super().__init__(add_help=False)
+        self.add_argument("-h", "--help", action="store_true")
+        _global_options(self)
+        self.add_argument("command", nargs=argparse.REMAINDER)
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotTaken(message)
 
 
 def _signer_options(sign: argparse.ArgumentParser) -> None:
@@ -225,8 +252,16 @@ def _tolerant(stream: TextIO) -> None:
         stream.reconfigure(errors="backslashreplace")
 
 
-def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) -> int:
-    """Run the CLI; returns the exit status. `http` lets tests pass the server's test client.
+def run() -> NoReturn:
+    """`fieldsync-client` as a program (its console script, `python -m client_sdk.cli`): `main`, then exit with
+    its status. Once the command has ended, Ctrl-C is ignored (`main`'s `program`): it could only cut the
+    exit itself (`sys.exit`, the output's last flush), which printed a traceback after a finished sync."""
+    sys.exit(main(program=True))
+
+
+def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None, *, program: bool = False) -> int:
+    """Run the CLI; returns the exit status. `http` lets tests pass the server's test client; `program`: this
+    run is the process's (`run`), which ignores Ctrl-C once the command has ended.
 
     Every failure the user can cause is one line on stderr and an exit status:
     1 refused (by the server, or no password), 2 a mistake in the command,
@@ -241,15 +276,21 @@ def main(argv: Sequence[str] | None = None, http: httpx.Client | None = None) ->
     try:
         with argparse_words():  # argparse's own error lines in the CLI's language
             args = _parser().parse_args(argv)
-        if args.lang:  # `--lan zh`: argparse took an abbreviation the look-ahead did not
-            MESSAGES.use(args.lang)
-        return _run(args, http)
+        return _run(args, http, program)
     finally:
         MESSAGES.use(before)
 
 
 def _lang_option(argv: Sequence[str]) -> str | None:
-    """`--lang zh` or `--lang=zh` in `argv`, before the whole command line is parsed."""
+    """The `--lang` the parser will take from `argv`, read before the whole command line is parsed: as argparse
+    reads the options before the command (`_LookAhead`: every unambiguous prefix, `=`); else a `--lang zh` or
+    `--lang=zh` after the command, which the parser refuses, in the language it names."""
+    try:
+        taken = _LookAhead().parse_known_args(argv)[0].lang
+    except _NotTaken:
+        taken = None
+    if taken is not None:
+        return str(taken)
     for i, arg in enumerate(argv):
         if arg == "--":
             break
@@ -260,10 +301,17 @@ def _lang_option(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _run(args: argparse.Namespace, http: httpx.Client | None) -> int:
+def _run(args: argparse.Namespace, http: httpx.Client | None, program: bool) -> int:
     try:
-        return _main(args, http)
+        status = _main(args, http)
+        if program:
+            # Ended (its database closed): a Ctrl-C from here on could only cut the exit, never the work. Ignored
+            # in this handler's reach, so one that comes first is still caught here.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     except KeyboardInterrupt:
+        if program:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
         # Every local write is one SQLite transaction, rolled back when cut: nothing is half-written,
         # and a cut sync resumes where the server's acknowledgements stand.
         print(file=sys.stderr)

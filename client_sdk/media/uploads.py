@@ -195,10 +195,14 @@ class UploadQueue:
                              " WHERE sha256 = ?", [reason or "rejected", sha])
         return [sha for sha, _ in found]
 
-    def update(self, sha: str, **values: Any) -> None:
+    def update(self, sha: str, counted: str | None = None, **values: Any) -> None:
+        """Set an upload's `values`; with `counted`, one more of that count (`Replica.count_tx`) in the same
+        transaction."""
         sets = ", ".join(f'"{name}" = ?' for name in values)
         with self.db.transaction() as conn:
             conn.execute(f"UPDATE uploads SET {sets} WHERE sha256 = ?", [*values.values(), sha])
+            if counted is not None:
+                self.db.count_tx(counted, 1)
 
 
 # -- tus -------------------------------------------------------------------------
@@ -279,7 +283,7 @@ def send(session: Session, queue: UploadQueue, upload: Upload, wall: Callable[[]
             return _stop(queue, upload, resp)
         else:
             queue.update(upload.sha256, offset=upload.length, state="done", error=None,
-                         done_ms=wall())
+                         done_ms=wall(), counted="sync_uploaded")
             return True
         if resp.status_code in (404, 410):
             if restarts >= _MAX_RESTARTS:
@@ -314,11 +318,10 @@ def _stop(queue: UploadQueue, upload: Upload, resp: httpx.Response) -> bool:
 
 def upload_waiting(session: Session, queue: UploadQueue, wall: Callable[[], int],
                    kinds: Sequence[str] = ("sheet", "image"), chunk_size: int = DEFAULT_CHUNK,
-                   only: Iterable[str] | None = None, on_progress: OnProgress | None = None,
-                   sent: Callable[[], None] | None = None) -> int:
+                   only: Iterable[str] | None = None, on_progress: OnProgress | None = None) -> int:
     """Send every queued upload of these kinds (of these hashes, with `only`); returns how many
-    reached the server. `sent` is called as each one does, so a caller cut short by the link still
-    knows how many went before it."""
+    reached the server. Each one is also counted as `sync_uploaded` when it is marked done (`send`), so a
+    caller cut short by the link or Ctrl-C still knows how many went before it (`Client.sync_so_far`)."""
     done = 0
     waiting = queue.listed(("queued", "uploading"), kinds)
     if only is not None:
@@ -327,7 +330,5 @@ def upload_waiting(session: Session, queue: UploadQueue, wall: Callable[[], int]
     for index, upload in enumerate(waiting, start=1):
         if send(session, queue, upload, wall, chunk_size, (index, len(waiting)), on_progress):
             done += 1
-            if sent is not None:
-                sent()
     return done
 

@@ -42,8 +42,9 @@ EN: dict[str, str] = {
     "help_complete": "mark an inspection completed (refused while devices lack an outcome)",
     "help_outcome": "the outcome of the check",
     "help_note": "a note (required for fault and not_accessible)",
-    "help_item": "a checklist item as key=value (yes/no items: true/false, yes/no or 是/否; a number; or text);"
-                 " repeatable",
+    "help_item": "a checklist item as ITEM=VALUE, the item by its key or its label (`devices INSPECTION"
+                 " --checklist` lists them); a yes/no item takes true/false, yes/no or 是/否, a number item a whole"
+                 " number, a text item text; repeatable",
     "help_overwrite": "also replace the outcome of devices that already have one (a range or several devices"
                       " leaves them alone otherwise; one device named alone is always replaced)",
     "help_outbox": "list the changes not yet acknowledged, and the problems",
@@ -119,7 +120,11 @@ EN: dict[str, str] = {
     "not_synced": "  (not synced)",
     "checklists": "Checklists:",
     "checklist_title": "  {kind}: {title}",
-    "checklist_item": "    {item:<22} {type:<5} {label} / {label_zh}",
+    "checklist_item": "    {item:<22} {type:<6} {label} / {label_zh}",
+    "item_type_bool": "yes/no",
+    "item_type_int": "number",
+    "item_type_text": "text",
+    "item_listed": "{key} ({label}, {type})",
     "no_checklist": "  {kind}: no checklist",
     "not_checked": "-",
     "bad_range": "A range is two codes with the same prefix, lowest first (CAM-001..CAM-040), not {ref!r}.",
@@ -137,10 +142,16 @@ EN: dict[str, str] = {
     "ambiguous_inspection": "{ref!r} matches several inspections: {matches}.",
     "no_device": "No device {ref!r} at the site of this inspection.",
     "ambiguous_device": "{ref!r} matches several devices: {matches}.",
-    "bad_item": "An item is key=value, not {item!r}.",
+    "bad_item": "An item is ITEM=VALUE (its key or its label, then its value), not {item!r}.",
     "unknown_item": "{key!r} is not an item of the {kind} checklist ({devices}); its items are: {valid}.",
     "bad_yes_no": "{key} is a yes/no item: it takes true/false, yes/no or 是/否, not {value!r}.",
     "bad_int": "{key} takes a whole number, not {value!r}.",
+    "item_too_long": "{key} takes at most {limit} characters, not {length}.",
+    "ambiguous_item": "{name!r} is the label of several items of the {kind} checklist: {keys}; name the one you"
+                      " mean by its key.",
+    "free_item_key": "This phone has no {kind} checklist (the office may have none, or the phone has not synced"
+                     " it), so an item is named by its key: lower-case letters, digits and _, at most 64; not"
+                     " {key!r}.",
     "skipped_one": "Skipped 1 device that already has an outcome ({shown}); use --overwrite to replace it.",
     "skipped_many": "Skipped {count} devices that already have an outcome ({shown}); use --overwrite to replace"
                     " them.",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,11 +24,15 @@ def db(tmp_path):
     return str(tmp_path / "cli.db")
 
 
-def test_login_check_by_code_outbox_and_sync(http, site, db, capsys):
+def test_login_check_by_code_outbox_and_sync(http, site, store, db, capsys):
+    items = [{"key": "lens_cleaned", "label": "Lens wiped clean", "type": "bool"},
+             {"key": "screws", "label": "Screws tightened", "type": "int"}, {"key": "label", "label": "Label", "type": "text"}]
+    store.write_server_changes([("checklist_templates", str(uuid.uuid5(uuid.NAMESPACE_URL, "template-dome")),
+                                 {"kind": "dome_camera", "title": "Dome", "items": json.dumps(items)}, False)])
     assert main(["--db", db, "login", "wang", "--password", "demo", "--name", "wang-phone"], http=http) == 0
     assert "Signed in as Wang (technician)" in capsys.readouterr().out
     assert main(["--db", db, "sync"], http=http) == 0
-    assert "4 row(s) pulled" in capsys.readouterr().out
+    assert "5 row(s) pulled" in capsys.readouterr().out  # the site, its two devices and inspection, the checklist
 
     assert main(["--db", db, "inspections"], http=http) == 0
     [line] = capsys.readouterr().out.splitlines()
@@ -76,7 +82,7 @@ def test_check_refuses_what_it_cannot_find_or_the_server_would_refuse(http, site
     assert "note is required" in capsys.readouterr().err
     assert main(["--db", db, "check", site["inspection"], "CAM-002", "--outcome", "serviced",
                  "--item", "oops"], http=http) == 2
-    assert "key=value" in capsys.readouterr().err
+    assert "ITEM=VALUE" in capsys.readouterr().err
     assert main(["--db", db, "outbox"], http=http) == 0
     assert "0 change(s) waiting" in capsys.readouterr().out
 

@@ -88,6 +88,25 @@ def test_a_run_speaks_its_language_and_leaves_the_process_as_it_found_it(http, s
     assert capsys.readouterr().out.startswith("0 条修改待上传。")
 
 
+@pytest.mark.parametrize("spelled", [["--lan", "zh"], ["--la=zh"], ["--l", "zh"], ["--lang", "zh"], ["--lang=zh"]])
+def test_every_spelling_of_lang_argparse_takes_speaks_from_the_parse_on(spelled, db, capsys, monkeypatch):
+    """Regression (phone32 item 2): `--lan zh` ran the command in Chinese, but its parse errors and its help were
+    English: the language was looked for before argparse ran, as `--lang` and `--lang=` only, and argparse
+    takes every unambiguous prefix of an option. Now argparse reads the options before the command for both."""
+    monkeypatch.setenv("FIELDSYNC_LANG", "en")
+    with pytest.raises(SystemExit) as exited:
+        main([*spelled, "--db", db, "check"])
+    assert exited.value.code == 2
+    assert "缺少必需的参数：inspection, DEVICE, --outcome" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main([*spelled, "--db", db, "outbox", "-h"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("用法：fieldsync-client outbox")
+    # After the command it is not the CLI's option: the command's own `--l…` is read as the command reads it.
+    with pytest.raises(SystemExit):
+        main(["--db", db, "devices", "x", "--l", "zh"])
+    assert "unrecognized arguments: zh" in capsys.readouterr().err
+
+
 def test_a_language_the_cli_lacks_is_refused_by_the_option(db, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--lang", "fr", "--db", db, "outbox"])

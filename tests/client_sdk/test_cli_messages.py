@@ -351,8 +351,8 @@ def test_an_item_key_typo_lists_the_valid_keys(http, site, templates, db, capsys
     assert main(["--db", db, "check", site["inspection"], "CAM-001..CAM-002", "--outcome", "serviced",
                  "--item", "lens_claned=yes"], http=http) == 2
     assert one_line(capsys.readouterr().err) == (
-        "'lens_claned' is not an item of the dome_camera checklist (CAM-001); its items are: lens_cleaned,"
-        " screws, label.")
+        "'lens_claned' is not an item of the dome_camera checklist (CAM-001); its items are: lens_cleaned (Lens"
+        " wiped clean, yes/no), screws (Screws tightened, number), label (Label, text).")
 
 
 def jpeg(path: Path) -> Path:
@@ -486,23 +486,55 @@ def ended(proc: subprocess.Popen[bytes]) -> None:
 
 
 def read_pty(master: int, proc: subprocess.Popen[bytes], until: str | None = None) -> str:
-    """What the child wrote to the terminal: up to `until`, or everything until it exits."""
+    """What the child wrote to the terminal: up to `until`, or everything until it exits. Once it has exited,
+    the terminal is read to its end (EOF, or nothing more to read) before returning: what it wrote between the
+    last wait for output and its exit is there too (before flaky32 it was left unread)."""
     seen = b""
     deadline = time.monotonic() + 120
+    exited = False
     while until is None or until.encode() not in seen:
         assert time.monotonic() < deadline, seen
-        ready, _, _ = select.select([master], [], [], 0.1)
+        ready, _, _ = select.select([master], [], [], 0 if exited else 0.1)
         if ready:
             try:
                 chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
+            except OSError:  # EIO: the child closed the terminal, and all it wrote was read
                 break
             if not chunk:
                 break
             seen += chunk
-        elif proc.poll() is not None and until is None:
-            break
+        elif exited:
+            break  # exited, and nothing more is in the terminal
+        elif proc.poll() is not None:
+            exited = True  # what it wrote since the select is still to read
     return seen.decode("utf-8", errors="replace")
+
+
+class _LastWordsAtExit(subprocess.Popen[bytes]):
+    """A child silent until its reader asks whether it has exited: only then does it write its last words and
+    exit, as any child may between the reader's wait for output and its look at the exit."""
+
+    def poll(self) -> int | None:
+        if self.stdin is not None and not self.stdin.closed:
+            self.stdin.write(b"now\n")
+            self.stdin.close()
+            self.wait(timeout=60)
+        return super().poll()
+
+
+def test_read_pty_keeps_what_the_child_wrote_between_the_wait_for_output_and_its_exit():
+    """Regression (phone32 item 4): read_pty waited 0.1 s for output, then, finding none, took a child that had
+    exited meanwhile for done and returned without reading what it wrote in between (a test's last line lost)."""
+    master, slave = pty.openpty()
+    proc = _LastWordsAtExit([sys.executable, "-c", "import sys; sys.stdin.readline(); print('last words')"],
+                            stdin=subprocess.PIPE, stdout=slave, stderr=slave)
+    os.close(slave)
+    try:
+        shown = read_pty(master, proc)
+    finally:
+        os.close(master)
+        ended(proc)
+    assert proc.returncode == 0 and shown.split() == ["last", "words"]
 
 
 def controlling_tty() -> None:
@@ -524,20 +556,26 @@ DEVICES = 3000  # six push batches of 500 for the Ctrl-C test; the progress test
 
 
 @pytest.fixture
-def phone(real_server: ServerProcess, tmp_path: Path) -> Iterator[tuple[Client, httpx.Client, str]]:
-    """Wang's phone signed in to the real server and synced: its client, HTTP client and database file. Both clients
-    are closed whatever the test does: a socket left open by a failed test failed the next test's setup as an
-    unraisable ResourceWarning (flaky31)."""
+def enrolled(real_server: ServerProcess, tmp_path: Path) -> Iterator[tuple[Client, httpx.Client, str]]:
+    """Wang's phone signed in to the real server, not synced yet: its client, HTTP client and database file. Both
+    clients are closed whatever the test does: a socket left open by a failed test failed the next test's setup as
+    an unraisable ResourceWarning (flaky31)."""
     db = str(tmp_path / "phone.db")
     with httpx.Client(base_url=real_server.url, timeout=60) as http:
         client = Client(db, http)
         try:
             client.login("wang", "demo")
             client.server_url = real_server.url
-            client.sync()
             yield client, http, db
         finally:
             client.close()
+
+
+@pytest.fixture
+def phone(enrolled: tuple[Client, httpx.Client, str]) -> tuple[Client, httpx.Client, str]:
+    """`enrolled`, synced."""
+    enrolled[0].sync()
+    return enrolled
 
 
 @pytest.mark.parametrize("held", [1, 2], ids=["in-the-first-push", "after-the-first-answer"])
@@ -596,6 +634,104 @@ def test_ctrl_c_during_sync_is_one_line_exit_130_and_nothing_is_lost(real_server
             client.close()
     finally:
         link.close()
+
+
+def cut_cli(after: str, *args: str) -> subprocess.Popen[bytes]:
+    """The CLI as `cli` starts it, with Ctrl-C right after the first return of `after` (tests/client_sdk/interrupted.py)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.client_sdk.interrupted", after, "1", *args], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stored(db: str, http: httpx.Client) -> tuple[int, int, int]:
+    """What the phone holds: changes still to send, rows pulled, uploads done."""
+    client = Client(db, http)
+    try:
+        return (len(client.pending()), len(client.db.rows()),
+                sum(u["state"] == "done" for u in client.uploads()))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("after", ["client_sdk.outbox:Outbox._store_results", "client_sdk.replica:Replica.apply_page",
+                                   "client_sdk.media.uploads:send"], ids=["a-push-answer", "a-pull-page", "an-upload"])
+def test_a_ctrl_c_right_after_something_is_stored_counts_it_in_the_summary(enrolled, tmp_path, after):
+    """Regression (phone32 item 3, session 31's note): a Ctrl-C after the phone had stored a push's answer (a pulled
+    page, an upload marked done) and before it counted it left it out of the summary printed after the cut (500
+    changes acknowledged and no summary at all; an upload sent and not told): nothing was lost, but the technician
+    was told less went than did. The counts are now kept by the transactions that store what they count. The
+    Ctrl-C comes from inside the process at that very point (interrupted.py), not from a timed signal."""
+    client, http, db = enrolled
+    if "apply_page" not in after:  # a phone that has its rows: this sync pushes, then uploads
+        client.sync()
+        client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")], "serviced")
+        photo = tmp_path / "cam.jpg"
+        Image.new("RGB", (64, 48), (200, 40, 40)).save(photo, "JPEG")
+        client.add_photo(INSPECTION, None, photo)
+    before = len(client.pending()), len(client.db.rows())
+    client.close()
+    proc = cut_cli(after, "--db", db, "sync")
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        ended(proc)
+    assert proc.returncode == 130, err
+    assert one_line(err.decode()) == "Interrupted: nothing is lost; run `fieldsync-client sync` again."
+    waiting, rows, uploaded = stored(db, http)
+    pushed, pulled = before[0] - waiting, rows - before[1] if "apply_page" in after else 0
+    assert (pushed, pulled, uploaded) != (0, 0, 0)  # the cut came after something was stored
+    expected = _text("synced", pushed=pushed, pulled=pulled) + "\n"
+    if uploaded:
+        expected += _text("uploaded", count=uploaded) + "\n"
+    assert out.decode() == expected
+
+
+def test_a_ctrl_c_while_a_finished_sync_exits_prints_no_traceback(phone):
+    """Regression (phone32 item 3): a Ctrl-C after the sync had ended, in `sys.exit` (here while its summary, held
+    in the output's buffer, waits for room in the pipe), printed a KeyboardInterrupt traceback. The command had
+    ended and its summary was still to be read: now it exits as it would have, the summary whole. The signal is
+    sent once the process is seen blocked in writing its standard output (/proc), which it does at its exit only."""
+    client, _, db = phone
+    client.record_checks(INSPECTION, [d["id"] for d in client.rows("devices")][:3], "serviced")
+    recorded = len(client.pending())
+    client.close()
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    full = 0
+    try:
+        while True:
+            full += os.write(write, b"x" * 4096)
+    except BlockingIOError:  # the pipe is full: the child's first write of its output waits
+        pass
+    os.set_blocking(write, True)
+    # Its output block-buffered, as a pipe's is (PYTHONUNBUFFERED set would write each line as it is printed).
+    proc = cli("--db", db, "sync", stdout=write, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": ""})
+    os.close(write)
+    try:
+        deadline = time.monotonic() + 300
+        while not _writing_its_output(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.01)  # a look at the process again, not a wait for an outcome
+        proc.send_signal(signal.SIGINT)
+        shown = b""
+        while chunk := os.read(read, 65536):
+            shown += chunk
+        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait(timeout=60)
+    finally:
+        os.close(read)
+        ended(proc)
+    assert (proc.returncode, err) == (0, b"")
+    assert shown[full:].decode().startswith(f"Synced: {recorded} change(s) pushed, ")
+
+
+def _writing_its_output(pid: int) -> bool:
+    """Whether the process waits in a write to its standard output's pipe."""
+    try:
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()
+        waits = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+    return len(syscall) > 1 and syscall[1] == "0x1" and waits.endswith("pipe_write")
 
 
 def test_ctrl_d_at_the_password_prompt_is_one_line_exit_1(tmp_path):

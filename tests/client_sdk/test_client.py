@@ -667,3 +667,18 @@ def test_a_restored_server_gets_every_change_the_phone_still_holds(server, site,
     assert rows[site["cam1"]]["fields"]["location"] == "Roof"
     assert phone.server_rows() == supervisor_rows(http)
     phone.close()
+
+
+def test_a_sync_cut_before_it_starts_reports_nothing_of_the_last_one(http, site, new_client, monkeypatch):
+    """fixphone32: a Ctrl-C in the housekeeping before the push printed the previous sync's counts."""
+    phone = new_client(http)
+    assert phone.sync().pulled == 4
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(phone.outbox, "prune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        phone.sync()
+    cut = phone.sync_so_far()
+    assert (cut.pushed, cut.pulled, cut.uploaded) == (0, 0, 0)

@@ -298,7 +298,7 @@ def test_cli_range_check_devices_left_and_complete(demo, tmp_path, capsys):
     assert "19 of 43 left to check" in out.splitlines()[0]
     assert "CAM-" not in out and "PSU-" not in out and "    SW-01      poe_switch         -" in out
     assert "Checklists:" in out and "  card_reader: Card reader quarterly check" in out
-    assert "    reads_test_card        bool  Reads test card / 测试卡读卡正常" in out.splitlines()
+    assert "    reads_test_card        yes/no Reads test card / 测试卡读卡正常" in out.splitlines()
 
     assert run(demo, db, "complete", sheet) == 1
     assert f"Cannot complete {sheet}: 19 device(s) have no outcome yet" in capsys.readouterr().err
