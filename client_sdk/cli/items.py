@@ -110,19 +110,16 @@ def items(pairs: Sequence[str], devices: Sequence[dict[str, Any]],
         codes = _shown([str(d["fields"].get("code") or d["id"]) for d in of_kind], 3)
         template = checklists.get(kind)
         typed: dict[str, Scalar] = {}
-        if template is None:
-            for name, text in parsed:
-                key = _same(name).removeprefix("item.")
+        for name, text in parsed:
+            if template is None:  # no checklist says what an item is: any key, its value taken as typed
+                key, item_type = _same(name).removeprefix("item."), None
                 if not ITEM_KEY.match("item." + key):
                     raise _UserError(_text("free_item_key", kind=value("kind", kind), key=name))
-                typed[key] = _typed(name, text, None)
-            found.update(dict.fromkeys((d["id"] for d in of_kind), typed))
-            continue
-        for name, text in parsed:
-            item = _found(name, template, kind)
-            if item is None:
+            elif (item := _found(name, template, kind)) is None:
                 raise _UserError(_text("unknown_item", key=name, kind=value("kind", kind), devices=codes,
                                        valid=MESSAGES["value_sep"].join(map(listed_item, template)) or "-"))
-            typed[str(item["key"])] = _typed(name, text, str(item["type"]))
+            else:
+                key, item_type = str(item["key"]), str(item["type"])
+            typed[key] = _typed(name, text, item_type)
         found.update(dict.fromkeys((d["id"] for d in of_kind), typed))
     return found
